@@ -1,0 +1,37 @@
+using System.Runtime.InteropServices;
+
+namespace Vim.Core.Native;
+
+/// <summary>Entry points of libvimdense_native.so that describe the library itself.</summary>
+public static partial class NativeLibraryInfo
+{
+    /// <summary>The ABI version this managed code was written against (native/include/vimdense/native.h).</summary>
+    public const int ExpectedAbiVersion = 1;
+
+    [LibraryImport("vimdense_native", EntryPoint = "vimdense_abi_version")]
+    private static partial int AbiVersionNative();
+
+    [LibraryImport("vimdense_native", EntryPoint = "vimdense_has_cuda")]
+    private static partial int HasCudaNative();
+
+    /// <summary>True when the native library was compiled with its CUDA kernels.</summary>
+    public static bool HasCuda => HasCudaNative() != 0;
+
+    /// <summary>Throws when the native library on disk was built from other sources than this assembly.</summary>
+    public static void EnsureCompatible()
+    {
+        int actual;
+        try
+        {
+            actual = AbiVersionNative();
+        }
+        catch (DllNotFoundException e)
+        {
+            throw new InvalidOperationException(
+                "libvimdense_native.so was not found beside the program; build with `dotnet build` (it runs CMake on native/) or run ./vim once.", e);
+        }
+        if (actual != ExpectedAbiVersion)
+            throw new InvalidOperationException(
+                $"libvimdense_native.so has ABI version {actual}, expected {ExpectedAbiVersion}: the native build is stale; rebuild with ./vim or dotnet build.");
+    }
+}

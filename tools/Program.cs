@@ -1,0 +1,3 @@
+using Vim.Tools;
+
+return VimCli.Run(args);
