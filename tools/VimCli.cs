@@ -1,15 +1,31 @@
 using System.CommandLine;
+using Vim.Core;
+using Vim.Tools.Commands;
 
 namespace Vim.Tools;
 
-/// <summary>The `vim` command line: one root command, verbs registered in one visible place.</summary>
+/// <summary>The `vim` command line: one root command, every verb registered here in one visible place.</summary>
 public static class VimCli
 {
     public static RootCommand Build()
     {
         var root = new RootCommand("VimDense: dense prediction (COCO detection, ADE20k segmentation) on a Vision Mamba backbone.");
+        root.Subcommands.Add(ConfigCommand.Create());
         return root;
     }
 
-    public static int Run(string[] args) => Build().Parse(args).Invoke();
+    /// <summary>Runs the CLI; user errors (<see cref="VimException"/>) print one clear line instead of a stack trace.</summary>
+    public static int Run(string[] args, TextWriter? error = null)
+    {
+        error ??= Console.Error;
+        try
+        {
+            return Build().Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (VimException e)
+        {
+            error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
 }

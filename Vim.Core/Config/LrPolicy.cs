@@ -1,0 +1,9 @@
+namespace Vim.Core.Config;
+
+public enum LrPolicy
+{
+    Constant,
+    Poly,
+    Cosine,
+    Multistep,
+}

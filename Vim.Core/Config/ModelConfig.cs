@@ -1,0 +1,9 @@
+namespace Vim.Core.Config;
+
+public sealed class ModelConfig
+{
+    public BackboneConfig Backbone { get; set; } = new();
+
+    /// <summary>Number of foreground classes the heads predict (80 for COCO, 150 for ADE20k).</summary>
+    public int NumClasses { get; set; } = 150;
+}

@@ -1,0 +1,21 @@
+namespace Vim.Core.Config;
+
+public sealed class OptimizerConfig
+{
+    public OptimizerKind Type { get; set; } = OptimizerKind.AdamW;
+
+    public double Lr { get; set; } = 1e-4;
+
+    public double WeightDecay { get; set; } = 0.05;
+
+    public List<double> Betas { get; set; } = [0.9, 0.999];
+
+    /// <summary>SGD momentum.</summary>
+    public double Momentum { get; set; } = 0.9;
+
+    /// <summary>Layer-wise learning-rate decay: layer id i gets rate^(num_layers + 1 − i); 1 disables it.</summary>
+    public double LayerDecayRate { get; set; } = 1.0;
+
+    /// <summary>Clip gradients to this global L2 norm; null disables clipping.</summary>
+    public double? GradClipNorm { get; set; }
+}

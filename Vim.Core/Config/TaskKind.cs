@@ -1,0 +1,7 @@
+namespace Vim.Core.Config;
+
+public enum TaskKind
+{
+    Detection,
+    Segmentation,
+}

@@ -1,0 +1,155 @@
+using NUnit.Framework;
+using Vim.Core;
+using Vim.Core.Config;
+
+namespace Vim.Tests.Config;
+
+public class ConfigLoaderTests
+{
+    private string _dir = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "vimdense-config-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_dir);
+    }
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string name, string yaml)
+    {
+        var path = Path.Combine(_dir, name);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, yaml);
+        return path;
+    }
+
+    [Test]
+    public void BasesMergeInOrderDictsMergeListsReplaceAndTheIncludingFileWins()
+    {
+        Write("a.yaml", "optimizer:\n  lr: 0.1\n  betas: [0.1, 0.2]\nschedule:\n  max_iters: 10\n");
+        Write("sub/b.yaml", "optimizer:\n  lr: 0.2\n  weight_decay: 0.5\n");
+        var top = Write("top.yaml", "_base_: [a.yaml, sub/b.yaml]\noptimizer:\n  betas: [0.8]\n");
+
+        var (config, tree) = ExperimentConfig.Load(top);
+
+        Assert.That(config.Optimizer.Lr, Is.EqualTo(0.2), "the later base wins over the earlier");
+        Assert.That(config.Optimizer.WeightDecay, Is.EqualTo(0.5));
+        Assert.That(config.Optimizer.Betas, Is.EqualTo(new[] { 0.8 }), "lists replace, they do not merge");
+        Assert.That(config.Schedule.MaxIters, Is.EqualTo(10), "keys only in a base survive");
+        Assert.That(tree.Keys, Does.Not.Contain("_base_"));
+    }
+
+    [Test]
+    public void DeleteMarkerReplacesTheInheritedMapping()
+    {
+        Write("a.yaml", "optimizer:\n  lr: 0.1\n  weight_decay: 0.3\n");
+        var top = Write("top.yaml", "_base_: a.yaml\noptimizer:\n  _delete_: true\n  lr: 0.7\n");
+        var (config, _) = ExperimentConfig.Load(top);
+        Assert.That(config.Optimizer.Lr, Is.EqualTo(0.7));
+        Assert.That(config.Optimizer.WeightDecay, Is.EqualTo(new OptimizerConfig().WeightDecay), "the base's value is gone");
+    }
+
+    [Test]
+    public void OverridesAreTypeCheckedAndParsedAsYaml()
+    {
+        var top = Write("top.yaml", "optimizer:\n  lr: 0.1\n");
+        var (config, _) = ExperimentConfig.Load(top, ["optimizer.lr=2e-4", "optimizer.betas=[0.5, 0.6]", "model.backbone.pretrained=null", "task=detection"]);
+        Assert.That(config.Optimizer.Lr, Is.EqualTo(2e-4));
+        Assert.That(config.Optimizer.Betas, Is.EqualTo(new[] { 0.5, 0.6 }));
+        Assert.That(config.Model.Backbone.Pretrained, Is.Null);
+        Assert.That(config.Task, Is.EqualTo(TaskKind.Detection));
+
+        var e = Assert.Throws<VimException>(() => ExperimentConfig.Load(top, ["schedule.max_iters=12.5"]))!;
+        Assert.That(e.Message, Does.Contain("--set schedule.max_iters=12.5").And.Contain("'schedule.max_iters' must be an integer"));
+    }
+
+    [Test]
+    public void UnknownKeyNamesFileLinePathAndClosestValidKey()
+    {
+        var top = Write("top.yaml", "model:\n  backbone:\n    name: vim_tiny\n    drop_path_rat: 0.2\n");
+        var e = Assert.Throws<VimException>(() => ExperimentConfig.Load(top))!;
+        Assert.That(e.Message, Does.Contain("top.yaml:4"));
+        Assert.That(e.Message, Does.Contain("unknown key 'model.backbone.drop_path_rat'"));
+        Assert.That(e.Message, Does.Contain("did you mean 'model.backbone.drop_path_rate'"));
+    }
+
+    [Test]
+    public void UnknownKeyInABaseNamesTheBaseFile()
+    {
+        Write("base.yaml", "schedule:\n  warmup: 5\n");
+        var top = Write("top.yaml", "_base_: base.yaml\n");
+        var e = Assert.Throws<VimException>(() => ExperimentConfig.Load(top))!;
+        Assert.That(e.Message, Does.Contain("base.yaml:2").And.Contain("'schedule.warmup'").And.Contain("did you mean 'schedule.warmup_iters'"));
+    }
+
+    [Test]
+    public void WrongTypeNamesFileAndKey()
+    {
+        var top = Write("top.yaml", "schedule:\n  max_iters: '100'\n  policy: cosin\n");
+        var e = Assert.Throws<VimException>(() => ExperimentConfig.Load(top))!;
+        Assert.That(e.Message, Does.Contain("top.yaml:2").And.Contain("'schedule.max_iters' must be an integer, got the quoted string '100'"));
+
+        var top2 = Write("top2.yaml", "schedule:\n  policy: cosin\n");
+        var e2 = Assert.Throws<VimException>(() => ExperimentConfig.Load(top2))!;
+        Assert.That(e2.Message, Does.Contain("top2.yaml:2").And.Contain("did you mean 'cosine'"));
+
+        var top3 = Write("top3.yaml", "optimizer:\n  betas: 0.9\n");
+        Assert.That(Assert.Throws<VimException>(() => ExperimentConfig.Load(top3))!.Message,
+            Does.Contain("'optimizer.betas' must be a list, got '0.9'"));
+    }
+
+    [Test]
+    public void MissingBaseFileNamesTheIncludingFileAndTheMissingPath()
+    {
+        var top = Write("top.yaml", "_base_:\n  - nowhere/missing.yaml\n");
+        var e = Assert.Throws<VimException>(() => ExperimentConfig.Load(top))!;
+        Assert.That(e.Message, Does.Contain("top.yaml:2").And.Contain("_base_ file not found").And.Contain("missing.yaml"));
+    }
+
+    [Test]
+    public void CyclicBasesAreReportedWithTheChain()
+    {
+        Write("a.yaml", "_base_: b.yaml\n");
+        Write("b.yaml", "_base_: c.yaml\n");
+        Write("c.yaml", "_base_: a.yaml\n");
+        var e = Assert.Throws<VimException>(() => ExperimentConfig.Load(Path.Combine(_dir, "a.yaml")))!;
+        Assert.That(e.Message, Does.Contain("cyclic _base_"));
+        Assert.That(e.Message, Does.Match("a\\.yaml -> .*b\\.yaml -> .*c\\.yaml -> .*a\\.yaml"));
+    }
+
+    [Test]
+    public void DuplicateKeysAndInvalidYamlAreErrorsWithLines()
+    {
+        var dup = Write("dup.yaml", "runtime:\n  seed: 1\n  seed: 2\n");
+        Assert.That(Assert.Throws<VimException>(() => ExperimentConfig.Load(dup))!.Message, Does.Contain("dup.yaml:3").And.Contain("uplicate key").And.Contain("seed"));
+        var bad = Write("bad.yaml", "runtime: [1, 2\n");
+        Assert.That(Assert.Throws<VimException>(() => ExperimentConfig.Load(bad))!.Message, Does.Contain("bad.yaml").And.Contain("invalid YAML"));
+    }
+
+    [Test]
+    public void WrittenYamlReadsBackToTheSameConfig()
+    {
+        var top = Write("top.yaml", "optimizer:\n  lr: 3.0e-5\n  grad_clip_norm: 1.5\nruntime:\n  work_dir: 'work dirs/x: y'\nmodel:\n  backbone:\n    out_indices: [1, 2]\n");
+        var (config, _) = ExperimentConfig.Load(top);
+        var yaml = ConfigWriter.ToYaml(ConfigBinder.ToNode(config));
+        var again = Write("again.yaml", yaml);
+        var (reloaded, _) = ExperimentConfig.Load(again);
+        Assert.That(ConfigWriter.ToYaml(ConfigBinder.ToNode(reloaded)), Is.EqualTo(yaml));
+        Assert.That(reloaded.Runtime.WorkDir, Is.EqualTo("work dirs/x: y"));
+        Assert.That(reloaded.Optimizer.Lr, Is.EqualTo(3.0e-5));
+        Assert.That(reloaded.Optimizer.GradClipNorm, Is.EqualTo(1.5));
+        Assert.That(reloaded.Model.Backbone.OutIndices, Is.EqualTo(new[] { 1, 2 }));
+    }
+
+    [Test]
+    public void ClosestMatchUsesEditDistance()
+    {
+        Assert.That(ClosestMatch.Distance("kitten", "sitting"), Is.EqualTo(3));
+        Assert.That(ClosestMatch.Find("lrr", ["lr", "weight_decay"]), Is.EqualTo("lr"));
+        Assert.That(ClosestMatch.Find("warmup", ["max_iters", "warmup_ratio_x", "warmup_iters"]), Is.EqualTo("warmup_ratio_x").Or.EqualTo("warmup_iters"));
+        Assert.That(ClosestMatch.Find("anything", []), Is.Null);
+    }
+}

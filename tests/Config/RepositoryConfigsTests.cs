@@ -1,0 +1,39 @@
+using NUnit.Framework;
+using Vim.Core.Config;
+
+namespace Vim.Tests.Config;
+
+/// <summary>Every config shipped in configs/ must load and type-check.</summary>
+public class RepositoryConfigsTests
+{
+    public static IEnumerable<string> ShippedConfigs()
+    {
+        var root = RepositoryPaths.Root;
+        return Directory.EnumerateFiles(Path.Combine(root, "configs"), "*.yaml", SearchOption.AllDirectories)
+            .Where(p => !p.Contains($"{Path.DirectorySeparatorChar}_base_{Path.DirectorySeparatorChar}"))
+            .Select(p => Path.GetRelativePath(root, p))
+            .OrderBy(p => p, StringComparer.Ordinal);
+    }
+
+    [TestCaseSource(nameof(ShippedConfigs))]
+    public void ShippedConfigLoads(string relativePath)
+    {
+        var (config, _) = ExperimentConfig.Load(Path.Combine(RepositoryPaths.Root, relativePath));
+        Assert.That(config.Schedule.MaxIters, Is.GreaterThan(0));
+    }
+
+    [Test]
+    public void OfficialSegmentationRecipeIsWhatTheTinyConfigSays()
+    {
+        var (config, _) = ExperimentConfig.Load(Path.Combine(RepositoryPaths.Root, "configs/seg/upernet_vim_tiny_512_60k_ade20k.yaml"));
+        Assert.That(config.Task, Is.EqualTo(TaskKind.Segmentation));
+        Assert.That(config.Optimizer.Type, Is.EqualTo(OptimizerKind.AdamW));
+        Assert.That(config.Optimizer.Lr, Is.EqualTo(2e-4));
+        Assert.That(config.Optimizer.WeightDecay, Is.EqualTo(0.1));
+        Assert.That(config.Optimizer.LayerDecayRate, Is.EqualTo(0.92));
+        Assert.That(config.Schedule.Policy, Is.EqualTo(LrPolicy.Poly));
+        Assert.That(config.Schedule.WarmupIters, Is.EqualTo(1500));
+        Assert.That(config.Schedule.MaxIters, Is.EqualTo(60000));
+        Assert.That(config.Model.Backbone.OutIndices, Is.EqualTo(new[] { 5, 11, 17, 23 }));
+    }
+}

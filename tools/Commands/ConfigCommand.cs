@@ -1,0 +1,44 @@
+using System.CommandLine;
+using Vim.Core.Config;
+
+namespace Vim.Tools.Commands;
+
+/// <summary>`vim config show CONFIG [--set k=v ...] [--resolved]`: the merged, type-checked config.</summary>
+public static class ConfigCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("config", "Inspect experiment configs.");
+        command.Subcommands.Add(CreateShow());
+        return command;
+    }
+
+    /// <summary>The repeatable `--set a.b.c=value` option shared by every verb that reads a config.</summary>
+    public static Option<string[]> CreateSetOption() => new("--set")
+    {
+        Description = "Override a config value, e.g. --set optimizer.lr=2e-4 (repeatable; the value is YAML).",
+        AllowMultipleArgumentsPerToken = false,
+        Arity = ArgumentArity.ZeroOrMore,
+    };
+
+    private static Command CreateShow()
+    {
+        var configArg = new Argument<string>("config") { Description = "A YAML config file (configs/...)." };
+        var setOption = CreateSetOption();
+        var resolvedOption = new Option<bool>("--resolved")
+        {
+            Description = "Print every schema key with its effective value, defaults included.",
+        };
+        var show = new Command("show", "Print the config after _base_ merging and --set overrides, checked against the schema.");
+        show.Arguments.Add(configArg);
+        show.Options.Add(setOption);
+        show.Options.Add(resolvedOption);
+        show.SetAction(parse =>
+        {
+            var (config, tree) = ExperimentConfig.Load(parse.GetValue(configArg)!, parse.GetValue(setOption) ?? []);
+            Console.Write(ConfigWriter.ToYaml(parse.GetValue(resolvedOption) ? ConfigBinder.ToNode(config) : tree));
+            return 0;
+        });
+        return show;
+    }
+}
