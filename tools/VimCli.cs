@@ -11,6 +11,7 @@ public static class VimCli
     {
         var root = new RootCommand("VimDense: dense prediction (COCO detection, ADE20k segmentation) on a Vision Mamba backbone.");
         root.Subcommands.Add(ConfigCommand.Create());
+        root.Subcommands.Add(EnvCommand.Create());
         return root;
     }
 

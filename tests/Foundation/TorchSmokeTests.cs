@@ -2,7 +2,7 @@ using NUnit.Framework;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Vim.Tests;
+namespace Vim.Tests.Foundation;
 
 public class TorchSmokeTests
 {
