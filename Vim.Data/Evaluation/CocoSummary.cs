@@ -1,0 +1,79 @@
+using System.Globalization;
+using System.Text;
+
+namespace Vim.Data.Evaluation;
+
+/// <summary>The 12 COCO summary numbers in pycocotools' order, with per-category results and the tables.</summary>
+public sealed class CocoSummary
+{
+    private CocoSummary(double[] stats, IReadOnlyList<CocoCategoryResult> perCategory, CocoAccumulation accumulation, string[] lines)
+    {
+        Stats = stats;
+        PerCategory = perCategory;
+        Accumulation = accumulation;
+        Lines = lines;
+    }
+
+    /// <summary>AP, AP50, AP75, AP small/medium/large, AR@1, AR@10, AR@100, AR small/medium/large.</summary>
+    public double[] Stats { get; }
+    public IReadOnlyList<CocoCategoryResult> PerCategory { get; }
+    public CocoAccumulation Accumulation { get; }
+    /// <summary>The summary lines in pycocotools' wording.</summary>
+    public IReadOnlyList<string> Lines { get; }
+
+    public static readonly string[] StatNames =
+        ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"];
+
+    internal static CocoSummary From(CocoAccumulation acc)
+    {
+        var maxDets = acc.MaxDetections;
+        // pycocotools: stats[0] always uses maxDets = 100; the others use maxDets[0..2] (sorted).
+        int Det(int i) => i < maxDets.Count ? maxDets[i] : -1;
+        var specs = new (bool Ap, double? Iou, string Area, int MaxDets)[]
+        {
+            (true, null, "all", 100),
+            (true, 0.5, "all", Det(2)),
+            (true, 0.75, "all", Det(2)),
+            (true, null, "small", Det(2)),
+            (true, null, "medium", Det(2)),
+            (true, null, "large", Det(2)),
+            (false, null, "all", Det(0)),
+            (false, null, "all", Det(1)),
+            (false, null, "all", Det(2)),
+            (false, null, "small", Det(2)),
+            (false, null, "medium", Det(2)),
+            (false, null, "large", Det(2)),
+        };
+        var stats = new double[12];
+        var lines = new string[12];
+        var thr = acc.Params.IouThresholds;
+        string allRange = thr.Length > 0 ? $"{thr[0].ToString("0.00", CultureInfo.InvariantCulture)}:{thr[^1].ToString("0.00", CultureInfo.InvariantCulture)}" : "";
+        for (int i = 0; i < 12; i++)
+        {
+            var s = specs[i];
+            stats[i] = s.MaxDets < 0 ? -1 : acc.Mean(s.Ap, s.Iou, s.Area, s.MaxDets);
+            string title = s.Ap ? "Average Precision" : "Average Recall";
+            string type = s.Ap ? "(AP)" : "(AR)";
+            string iou = s.Iou is { } v ? v.ToString("0.00", CultureInfo.InvariantCulture) : allRange;
+            lines[i] = string.Format(CultureInfo.InvariantCulture, " {0,-18} {1} @[ IoU={2,-9} | area={3,6} | maxDets={4,3} ] = {5:0.000}",
+                title, type, iou, s.Area, s.MaxDets, stats[i]);
+        }
+        var perCategory = new CocoCategoryResult[acc.K];
+        for (int k = 0; k < acc.K; k++)
+        {
+            perCategory[k] = new CocoCategoryResult(acc.CategoryIds[k], acc.CategoryNames[k],
+                acc.Mean(true, null, "all", 100, k),
+                acc.Mean(true, 0.5, "all", 100, k),
+                acc.Mean(true, 0.75, "all", 100, k),
+                acc.Mean(false, null, "all", 100, k));
+        }
+        return new CocoSummary(stats, perCategory, acc, lines);
+    }
+
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        foreach (var l in Lines) sb.AppendLine(l);
+        return sb.ToString();
+    }
+}
