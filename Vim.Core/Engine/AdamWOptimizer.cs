@@ -1,0 +1,79 @@
+using static TorchSharp.torch;
+
+namespace Vim.Core.Engine;
+
+/// <summary>AdamW with decoupled weight decay, identical in arithmetic to torch.optim.AdamW (amsgrad off).</summary>
+public sealed class AdamWOptimizer : IOptimizer
+{
+    private readonly double _beta1, _beta2, _eps;
+    private readonly Dictionary<string, Tensor> _expAvg = new(), _expAvgSq = new();
+
+    public AdamWOptimizer(IReadOnlyList<ParameterGroup> groups, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8)
+    {
+        Groups = groups;
+        (_beta1, _beta2, _eps) = (beta1, beta2, eps);
+        foreach (var (name, p) in groups.SelectMany(g => g.Parameters))
+        {
+            _expAvg[name] = zeros_like(p).DetachFromDisposeScope();
+            _expAvgSq[name] = zeros_like(p).DetachFromDisposeScope();
+        }
+    }
+
+    public IReadOnlyList<ParameterGroup> Groups { get; }
+
+    public long StepCount { get; private set; }
+
+    public void Step(double lr)
+    {
+        StepCount++;
+        double bias1 = 1 - Math.Pow(_beta1, StepCount);
+        double bias2Sqrt = Math.Sqrt(1 - Math.Pow(_beta2, StepCount));
+        using var noGrad = no_grad();
+        foreach (var group in Groups)
+        {
+            double groupLr = lr * group.LrScale;
+            foreach (var (name, p) in group.Parameters)
+            {
+                using var scope = NewDisposeScope();
+                var grad = p.grad;
+                if (grad is null) continue;
+                if (group.WeightDecay != 0) p.mul_(1 - groupLr * group.WeightDecay);
+                var m = _expAvg[name];
+                var v = _expAvgSq[name];
+                m.mul_(_beta1).add_(grad, alpha: 1 - _beta1);
+                v.mul_(_beta2).addcmul_(grad, grad, value: 1 - _beta2);
+                var denom = v.sqrt().div_(bias2Sqrt).add_(_eps);
+                p.addcdiv_(m, denom, value: -groupLr / bias1);
+            }
+        }
+    }
+
+    public void ZeroGrad()
+    {
+        foreach (var (_, p) in Groups.SelectMany(g => g.Parameters))
+        {
+            using var scope = NewDisposeScope();
+            p.grad?.zero_();
+        }
+    }
+
+    public IReadOnlyDictionary<string, Tensor> StateTensors()
+    {
+        var state = new Dictionary<string, Tensor>();
+        foreach (var (name, t) in _expAvg) state[$"exp_avg/{name}"] = t;
+        foreach (var (name, t) in _expAvgSq) state[$"exp_avg_sq/{name}"] = t;
+        return state;
+    }
+
+    public void LoadState(IReadOnlyDictionary<string, Tensor> state, long stepCount)
+    {
+        OptimizerState.CopyInto(state, "exp_avg", _expAvg);
+        OptimizerState.CopyInto(state, "exp_avg_sq", _expAvgSq);
+        StepCount = stepCount;
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in _expAvg.Values.Concat(_expAvgSq.Values)) t.Dispose();
+    }
+}

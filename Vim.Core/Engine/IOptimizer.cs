@@ -1,0 +1,26 @@
+using static TorchSharp.torch;
+
+namespace Vim.Core.Engine;
+
+/// <summary>
+/// Our optimisers keep every piece of state as named tensors we own, so a checkpoint can hold it
+/// and a resumed run continues bit-for-bit.
+/// </summary>
+public interface IOptimizer : IDisposable
+{
+    IReadOnlyList<ParameterGroup> Groups { get; }
+
+    /// <summary>Number of steps taken.</summary>
+    long StepCount { get; }
+
+    /// <summary>One update; each group uses <paramref name="lr"/> × its LrScale.</summary>
+    void Step(double lr);
+
+    void ZeroGrad();
+
+    /// <summary>The optimiser state, keyed "&lt;slot&gt;/&lt;parameter name&gt;" (e.g. exp_avg/layers.0.mixer.A_log).</summary>
+    IReadOnlyDictionary<string, Tensor> StateTensors();
+
+    /// <summary>Restores state written by <see cref="StateTensors"/>; every slot must be present with the right shape.</summary>
+    void LoadState(IReadOnlyDictionary<string, Tensor> state, long stepCount);
+}

@@ -1,0 +1,36 @@
+using Vim.Core.Config;
+
+namespace Vim.Core.Engine;
+
+/// <summary>
+/// Per-iteration learning rate: the main policy (constant, poly, cosine, multistep) multiplied during
+/// warmup by a factor rising linearly from <see cref="ScheduleConfig.WarmupRatio"/> to 1, as mmcv's
+/// and detectron2's warmup do. Pure function of the iteration, so resuming needs only the iteration.
+/// </summary>
+public sealed class LrSchedule(ScheduleConfig config)
+{
+    public ScheduleConfig Config { get; } = config;
+
+    /// <summary>The learning rate at <paramref name="iteration"/> (0-based, before that iteration's step).</summary>
+    public double LrAt(double baseLr, int iteration) => MainLr(baseLr, iteration) * WarmupFactor(iteration);
+
+    public double WarmupFactor(int iteration)
+    {
+        if (Config.WarmupIters <= 0 || iteration >= Config.WarmupIters) return 1.0;
+        double progress = (double)iteration / Config.WarmupIters;
+        return Config.WarmupRatio + (1.0 - Config.WarmupRatio) * progress;
+    }
+
+    private double MainLr(double baseLr, int iteration)
+    {
+        double progress = Math.Min(1.0, (double)iteration / Math.Max(1, Config.MaxIters));
+        return Config.Policy switch
+        {
+            LrPolicy.Constant => baseLr,
+            LrPolicy.Poly => (baseLr - Config.MinLr) * Math.Pow(1.0 - progress, Config.Power) + Config.MinLr,
+            LrPolicy.Cosine => Config.MinLr + (baseLr - Config.MinLr) * 0.5 * (1.0 + Math.Cos(Math.PI * progress)),
+            LrPolicy.Multistep => baseLr * Math.Pow(Config.Gamma, Config.Milestones.Count(m => iteration >= m)),
+            _ => throw new ArgumentOutOfRangeException(nameof(iteration), Config.Policy, "unknown lr policy"),
+        };
+    }
+}

@@ -1,0 +1,16 @@
+using Vim.Core.Config;
+
+namespace Vim.Core.Engine;
+
+/// <summary>Maps the optimizer config section to an optimiser over the given groups.</summary>
+public static class OptimizerFactory
+{
+    public static IOptimizer Create(OptimizerConfig config, IReadOnlyList<ParameterGroup> groups) => config.Type switch
+    {
+        OptimizerKind.AdamW when config.Betas.Count != 2 =>
+            throw new VimException($"optimizer.betas must hold two numbers, got {config.Betas.Count}"),
+        OptimizerKind.AdamW => new AdamWOptimizer(groups, config.Betas[0], config.Betas[1]),
+        OptimizerKind.Sgd => new SgdOptimizer(groups, config.Momentum),
+        _ => throw new VimException($"optimizer.type {config.Type} is not supported"),
+    };
+}

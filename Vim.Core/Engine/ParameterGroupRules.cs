@@ -1,0 +1,66 @@
+using System.Text.RegularExpressions;
+using TorchSharp.Modules;
+using Vim.Core.Config;
+using static TorchSharp.torch;
+
+namespace Vim.Core.Engine;
+
+/// <summary>
+/// Splits a model's parameters into optimiser groups, as the official recipes do:
+/// no weight decay for biases, norm weights (any 1-D parameter), position embeddings, the class
+/// token and the SSM parameters A_log/D (and their backward-branch twins); layer-wise learning-rate
+/// decay where layer id 0 is the embedding (patch_embed, pos_embed, cls_token), block i of the
+/// backbone is i + 1, and everything else (necks, heads) is num_layers + 1, scaled by
+/// rate^(num_layers + 1 − id).
+/// </summary>
+public static partial class ParameterGroupRules
+{
+    private static readonly string[] NoDecayNames = ["pos_embed", "cls_token", "A_log", "A_b_log", "absolute_pos_embed", "rel_pos"];
+
+    // Backbone blocks are "layers.i." in Vim and "blocks.i." in DeiT; a prefix (backbone.) may precede them.
+    [GeneratedRegex(@"(?:^|\.)(?:layers|blocks)\.(\d+)\.")]
+    private static partial Regex BlockIndex();
+
+    [GeneratedRegex(@"(?:^|\.)(?:patch_embed|pos_embed|cls_token)(?:\.|$)")]
+    private static partial Regex Embedding();
+
+    [GeneratedRegex(@"(?:^|\.)(?:D|D_b)$")]
+    private static partial Regex SsmSkip();
+
+    public static bool IsNoDecay(string name, Tensor parameter) =>
+        parameter.dim() <= 1
+        || SsmSkip().IsMatch(name)
+        || NoDecayNames.Any(n => name.EndsWith(n, StringComparison.Ordinal) || name.Contains(n + ".", StringComparison.Ordinal));
+
+    /// <summary>The layer id of a parameter for layer-wise decay (see the class remarks).</summary>
+    public static int LayerId(string name, int numLayers)
+    {
+        var block = BlockIndex().Match(name);
+        if (block.Success) return int.Parse(block.Groups[1].Value) + 1;
+        if (Embedding().IsMatch(name)) return 0;
+        return numLayers + 1;
+    }
+
+    /// <summary>Builds groups keyed by (decay, lr scale); parameters that do not require grad are left out.</summary>
+    public static IReadOnlyList<ParameterGroup> Build(IEnumerable<(string Name, Parameter Parameter)> parameters,
+        OptimizerConfig config, int numLayers)
+    {
+        var groups = new Dictionary<(bool NoDecay, int LayerId), List<(string, Parameter)>>();
+        bool layerDecay = config.LayerDecayRate != 1.0;
+        foreach (var (name, parameter) in parameters)
+        {
+            if (!parameter.requires_grad) continue;
+            var key = (IsNoDecay(name, parameter), layerDecay ? LayerId(name, numLayers) : 0);
+            if (!groups.TryGetValue(key, out var list)) groups[key] = list = [];
+            list.Add((name, parameter));
+        }
+        return groups
+            .OrderBy(g => g.Key.LayerId).ThenBy(g => g.Key.NoDecay)
+            .Select(g => new ParameterGroup(
+                $"layer{g.Key.LayerId}_{(g.Key.NoDecay ? "no_decay" : "decay")}",
+                g.Value,
+                g.Key.NoDecay ? 0.0 : config.WeightDecay,
+                layerDecay ? Math.Pow(config.LayerDecayRate, numLayers + 1 - g.Key.LayerId) : 1.0))
+            .ToList();
+    }
+}

@@ -1,0 +1,71 @@
+using static TorchSharp.torch;
+
+namespace Vim.Core.Engine;
+
+/// <summary>SGD with momentum and L2 weight decay, identical in arithmetic to torch.optim.SGD (no dampening, not Nesterov).</summary>
+public sealed class SgdOptimizer : IOptimizer
+{
+    private readonly double _momentum;
+    private readonly Dictionary<string, Tensor> _momentumBuffer = new();
+
+    public SgdOptimizer(IReadOnlyList<ParameterGroup> groups, double momentum = 0.9)
+    {
+        Groups = groups;
+        _momentum = momentum;
+        foreach (var (name, p) in groups.SelectMany(g => g.Parameters))
+            _momentumBuffer[name] = zeros_like(p).DetachFromDisposeScope();
+    }
+
+    public IReadOnlyList<ParameterGroup> Groups { get; }
+
+    public long StepCount { get; private set; }
+
+    public void Step(double lr)
+    {
+        StepCount++;
+        using var noGrad = no_grad();
+        foreach (var group in Groups)
+        {
+            double groupLr = lr * group.LrScale;
+            foreach (var (name, p) in group.Parameters)
+            {
+                using var scope = NewDisposeScope();
+                var grad = p.grad;
+                if (grad is null) continue;
+                var d = group.WeightDecay != 0 ? grad.add(p, alpha: group.WeightDecay) : grad;
+                if (_momentum != 0)
+                {
+                    var buffer = _momentumBuffer[name];
+                    // PyTorch initialises the buffer with the first gradient rather than decaying zeros.
+                    if (StepCount == 1) buffer.copy_(d);
+                    else buffer.mul_(_momentum).add_(d);
+                    d = buffer;
+                }
+                p.add_(d, alpha: -groupLr);
+            }
+        }
+    }
+
+    public void ZeroGrad()
+    {
+        foreach (var (_, p) in Groups.SelectMany(g => g.Parameters))
+        {
+            using var scope = NewDisposeScope();
+            p.grad?.zero_();
+        }
+    }
+
+    public IReadOnlyDictionary<string, Tensor> StateTensors() =>
+        _momentumBuffer.ToDictionary(kv => $"momentum_buffer/{kv.Key}", kv => kv.Value);
+
+    public void LoadState(IReadOnlyDictionary<string, Tensor> state, long stepCount)
+    {
+        OptimizerState.CopyInto(state, "momentum_buffer", _momentumBuffer);
+        StepCount = stepCount;
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in _momentumBuffer.Values) t.Dispose();
+    }
+}

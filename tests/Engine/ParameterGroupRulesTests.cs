@@ -1,0 +1,63 @@
+using NUnit.Framework;
+using TorchSharp;
+using TorchSharp.Modules;
+using Vim.Core.Config;
+using Vim.Core.Engine;
+using static TorchSharp.torch;
+
+namespace Vim.Tests.Engine;
+
+public class ParameterGroupRulesTests
+{
+    private static (string, Parameter) P(string name, params long[] shape) => (name, new Parameter(zeros(shape)));
+
+    [Test]
+    public void LayerIdsFollowTheOfficialVimRule()
+    {
+        Assert.That(ParameterGroupRules.LayerId("pos_embed", 24), Is.EqualTo(0));
+        Assert.That(ParameterGroupRules.LayerId("backbone.patch_embed.proj.weight", 24), Is.EqualTo(0));
+        Assert.That(ParameterGroupRules.LayerId("cls_token", 24), Is.EqualTo(0));
+        Assert.That(ParameterGroupRules.LayerId("layers.0.mixer.in_proj.weight", 24), Is.EqualTo(1));
+        Assert.That(ParameterGroupRules.LayerId("backbone.layers.23.norm.weight", 24), Is.EqualTo(24));
+        Assert.That(ParameterGroupRules.LayerId("blocks.11.attn.qkv.weight", 12), Is.EqualTo(12));
+        Assert.That(ParameterGroupRules.LayerId("decode_head.conv_seg.weight", 24), Is.EqualTo(25));
+        Assert.That(ParameterGroupRules.LayerId("norm_f.weight", 24), Is.EqualTo(25));
+    }
+
+    [Test]
+    public void NoDecayCoversBiasesNormsEmbeddingsAndSsmParameters()
+    {
+        Assert.That(ParameterGroupRules.IsNoDecay("layers.0.mixer.in_proj.weight", zeros(4, 2)), Is.False);
+        Assert.That(ParameterGroupRules.IsNoDecay("layers.0.mixer.conv1d.bias", zeros(4)), Is.True);
+        Assert.That(ParameterGroupRules.IsNoDecay("layers.0.norm.weight", zeros(4)), Is.True);
+        Assert.That(ParameterGroupRules.IsNoDecay("pos_embed", zeros(1, 5, 4)), Is.True);
+        Assert.That(ParameterGroupRules.IsNoDecay("cls_token", zeros(1, 1, 4)), Is.True);
+        Assert.That(ParameterGroupRules.IsNoDecay("layers.3.mixer.A_log", zeros(8, 16)), Is.True);
+        Assert.That(ParameterGroupRules.IsNoDecay("layers.3.mixer.A_b_log", zeros(8, 16)), Is.True);
+        Assert.That(ParameterGroupRules.IsNoDecay("layers.3.mixer.D_b", zeros(8)), Is.True);
+        Assert.That(ParameterGroupRules.IsNoDecay("layers.3.mixer.dt_proj.weight", zeros(8, 2)), Is.False);
+    }
+
+    [Test]
+    public void GroupsCarryDecayAndLayerScales()
+    {
+        var parameters = new[]
+        {
+            P("pos_embed", 1, 5, 4), P("patch_embed.proj.weight", 4, 3, 2, 2), P("layers.0.mixer.in_proj.weight", 8, 4),
+            P("layers.0.norm.weight", 4), P("layers.1.mixer.in_proj.weight", 8, 4), P("head.weight", 10, 4), P("head.bias", 10),
+        };
+        var groups = ParameterGroupRules.Build(parameters, new OptimizerConfig { WeightDecay = 0.05, LayerDecayRate = 0.5 }, numLayers: 2);
+        var byParameter = groups.SelectMany(g => g.Parameters.Select(p => (p.Name, g))).ToDictionary(x => x.Name, x => x.g);
+        // numLayers 2: scale = 0.5^(3 − id): id 0 → 0.125, id 1 → 0.25, id 2 → 0.5, id 3 (head) → 1.
+        Assert.That(byParameter["pos_embed"].LrScale, Is.EqualTo(0.125));
+        Assert.That(byParameter["pos_embed"].WeightDecay, Is.EqualTo(0.0));
+        Assert.That(byParameter["patch_embed.proj.weight"].LrScale, Is.EqualTo(0.125));
+        Assert.That(byParameter["patch_embed.proj.weight"].WeightDecay, Is.EqualTo(0.05));
+        Assert.That(byParameter["layers.0.mixer.in_proj.weight"].LrScale, Is.EqualTo(0.25));
+        Assert.That(byParameter["layers.0.norm.weight"].WeightDecay, Is.EqualTo(0.0));
+        Assert.That(byParameter["layers.1.mixer.in_proj.weight"].LrScale, Is.EqualTo(0.5));
+        Assert.That(byParameter["head.weight"].LrScale, Is.EqualTo(1.0));
+        Assert.That(byParameter["head.bias"].WeightDecay, Is.EqualTo(0.0));
+        Assert.That(groups.Sum(g => g.Parameters.Count), Is.EqualTo(parameters.Length));
+    }
+}
