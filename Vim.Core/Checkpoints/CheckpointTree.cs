@@ -7,8 +7,8 @@ internal static class CheckpointTree
 {
     /// <summary>
     /// Calls <paramref name="onLeaf"/> for every leaf and stores what it returns in place of the leaf,
-    /// so placeholders can be swapped for loaded tensors. A container reached twice (shared or cyclic
-    /// references) is visited once, under the first name.
+    /// so placeholders can be swapped for loaded tensors. A container shared by two parents is visited
+    /// under both names (as tied tensors are); a container inside itself (a cycle) is not entered again.
     /// </summary>
     public static object? Visit(object? root, Func<string, object?, object?> onLeaf) =>
         Visit(root, "", onLeaf, new HashSet<object>(ReferenceEqualityComparer.Instance));
@@ -17,29 +17,29 @@ internal static class CheckpointTree
     {
         switch (node)
         {
+            case PickleDict or List<object?> or object?[] or PickledObject when !seen.Add(node):
+                return node; // a cycle: the container is already open further up this path
             case PickleDict dict:
-                if (seen.Add(dict))
-                    for (var i = 0; i < dict.Count; i++)
-                        dict.SetValueAt(i, Visit(dict.Values[i], Join(name, KeyName(dict.Keys[i])), onLeaf, seen));
+                for (var i = 0; i < dict.Count; i++)
+                    dict.SetValueAt(i, Visit(dict.Values[i], Join(name, KeyName(dict.Keys[i])), onLeaf, seen));
+                seen.Remove(dict);
                 return dict;
             case List<object?> list:
-                if (seen.Add(list))
-                    for (var i = 0; i < list.Count; i++)
-                        list[i] = Visit(list[i], Join(name, i.ToString(CultureInfo.InvariantCulture)), onLeaf, seen);
+                for (var i = 0; i < list.Count; i++)
+                    list[i] = Visit(list[i], Join(name, i.ToString(CultureInfo.InvariantCulture)), onLeaf, seen);
+                seen.Remove(list);
                 return list;
             case object?[] tuple:
-                if (tuple.Length > 0 && seen.Add(tuple))
-                    for (var i = 0; i < tuple.Length; i++)
-                        tuple[i] = Visit(tuple[i], Join(name, i.ToString(CultureInfo.InvariantCulture)), onLeaf, seen);
+                for (var i = 0; i < tuple.Length; i++)
+                    tuple[i] = Visit(tuple[i], Join(name, i.ToString(CultureInfo.InvariantCulture)), onLeaf, seen);
+                seen.Remove(tuple);
                 return tuple;
             case PickledObject obj:
-                if (!seen.Add(obj))
-                    return obj;
                 var hasChildren = false;
                 switch (obj.State)
                 {
                     case PickleDict state:
-                        Visit(state, name, onLeaf, seen);
+                        obj.State = Visit(state, name, onLeaf, seen);
                         hasChildren |= state.Count > 0;
                         break;
                     case not null:
@@ -58,8 +58,9 @@ internal static class CheckpointTree
                 // Constructor arguments are opaque (dtype descriptors, raw bytes...); only tensors among
                 // them are loaded, so no placeholder survives.
                 for (var i = 0; i < obj.RawArgs.Length; i++)
-                    if (obj.RawArgs[i] is PendingTensor)
+                    if (obj.RawArgs[i] is PendingTensor or TorchSharp.torch.Tensor)
                         obj.RawArgs[i] = onLeaf(Join(name, $"args.{i}"), obj.RawArgs[i]);
+                seen.Remove(obj);
                 return hasChildren ? obj : onLeaf(name, obj);
             default:
                 return onLeaf(name, node);

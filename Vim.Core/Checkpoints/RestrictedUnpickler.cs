@@ -444,7 +444,7 @@ internal sealed class RestrictedUnpickler
     {
         var bytes = ReadSpan(length, what);
         var value = new BigInteger(bytes, isUnsigned: false, isBigEndian: false);
-        return value >= long.MinValue && value <= long.MaxValue ? (long)value : value;
+        return value >= long.MinValue && value <= long.MaxValue ? (long)value : (object)value;
     }
 
     private long MemoIndex(string text, string what) =>
@@ -461,7 +461,7 @@ internal sealed class RestrictedUnpickler
     {
         if (!BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v))
             throw Fail($"{what} holds '{text}', expected an integer");
-        return v >= long.MinValue && v <= long.MaxValue ? (long)v : v;
+        return v >= long.MinValue && v <= long.MaxValue ? (long)v : (object)v;
     }
 
     private double ParseFloat(string text) =>
