@@ -1,0 +1,60 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Vim.Core.Checkpoints;
+
+/// <summary>Copies a checkpoint's tensors into a TorchSharp module's parameters and buffers by name.</summary>
+public static class StateDictLoader
+{
+    /// <summary>
+    /// Loads <paramref name="source"/> into <paramref name="module"/> (values converted to each
+    /// parameter's dtype and device) and reports missing, unexpected, mismatched and ignored keys.
+    /// In strict mode an incomplete match throws a <see cref="VimException"/> carrying the report and
+    /// leaves the module untouched.
+    /// </summary>
+    /// <param name="sourceName">How the report names the checkpoint, e.g. "vim_t.pth[model]".</param>
+    public static StateDictLoadReport Load(nn.Module module, IReadOnlyDictionary<string, Tensor> source,
+        StateDictLoadOptions? options = null, string sourceName = "state dict")
+    {
+        options ??= new StateDictLoadOptions();
+        var target = module.state_dict();
+        var ignored = new List<string>();
+        var renamed = new Dictionary<string, Tensor>();
+        foreach (var (originalKey, tensor) in source)
+        {
+            var key = options.RenameKey?.Invoke(originalKey) ?? originalKey;
+            if (options.IgnoreKey?.Invoke(key) == true)
+            {
+                ignored.Add(key);
+                continue;
+            }
+            if (!renamed.TryAdd(key, tensor))
+                throw new VimException($"{sourceName}: two checkpoint keys map to '{key}' (one of them is '{originalKey}')");
+        }
+
+        var loaded = new List<(string Key, Tensor Source, Tensor Target)>();
+        var unexpected = new List<string>();
+        var mismatched = new List<ShapeMismatch>();
+        foreach (var (key, tensor) in renamed)
+        {
+            if (!target.TryGetValue(key, out var destination))
+                unexpected.Add(key);
+            else if (!destination.shape.SequenceEqual(tensor.shape))
+                mismatched.Add(new ShapeMismatch(key, destination.shape, tensor.shape));
+            else
+                loaded.Add((key, tensor, destination));
+        }
+        var missing = target.Keys.Where(k => !renamed.ContainsKey(k) && options.IgnoreKey?.Invoke(k) != true).ToList();
+
+        var report = new StateDictLoadReport(sourceName, loaded.Select(l => l.Key).ToList(), missing, unexpected, mismatched, ignored);
+        if (options.Strict && !report.IsComplete)
+            throw new VimException($"strict state-dict load failed, nothing was copied:\n{report}");
+
+        using (no_grad())
+        {
+            foreach (var (_, from, to) in loaded)
+                to.copy_(from);
+        }
+        return report;
+    }
+}

@@ -1,0 +1,180 @@
+using System.IO.Compression;
+using System.Text;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Vim.Core.Checkpoints;
+
+/// <summary>
+/// Reads the zip archive torch.save writes: ARCHIVE/data.pkl (the object tree, storages replaced by
+/// persistent ids), ARCHIVE/data/KEY (raw storages), ARCHIVE/byteorder. The archive folder is named
+/// after the file torch.save wrote to, so it is found by looking for data.pkl.
+/// </summary>
+internal sealed class TorchZipReader
+{
+    private readonly string _file;
+    private readonly ZipArchive _zip;
+    private readonly string _prefix;
+    private readonly string _pickleEntry;
+    private readonly bool _bigEndian;
+    private readonly Dictionary<string, TorchStorageRef> _storageRefs = [];
+    private readonly Dictionary<string, Tensor> _storages = [];
+
+    private TorchZipReader(string file, ZipArchive zip, ZipArchiveEntry pickle)
+    {
+        _file = file;
+        _zip = zip;
+        _pickleEntry = pickle.FullName;
+        _prefix = pickle.FullName[..^"data.pkl".Length];
+        _bigEndian = ReadByteOrder();
+    }
+
+    public static CheckpointFile Read(string path)
+    {
+        var file = Path.GetFileName(path);
+        using var stream = File.OpenRead(path);
+        ZipArchive zip;
+        try
+        {
+            zip = new ZipArchive(stream, ZipArchiveMode.Read);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new VimException($"{file}: starts like a torch.save zip archive but the zip structure is unreadable (truncated or corrupt file?): {e.Message}", e);
+        }
+        using (zip)
+        {
+            var pickle = zip.Entries.Where(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) || e.FullName == "data.pkl")
+                             .OrderBy(e => e.FullName.Count(c => c == '/'))
+                             .FirstOrDefault()
+                         ?? throw new VimException($"{file}: zip archive has no '<archive>/data.pkl' entry, so it is not a torch.save checkpoint (entries: {string.Join(", ", zip.Entries.Take(8).Select(e => e.FullName))})");
+            return new TorchZipReader(file, zip, pickle).Load(path);
+        }
+    }
+
+    private CheckpointFile Load(string path)
+    {
+        var pickleBytes = ReadEntry(_zip.GetEntry(_pickleEntry)!);
+        var root = new RestrictedUnpickler(pickleBytes, $"{_file}: entry '{_pickleEntry}'", PersistentLoad).Load();
+
+        using var scope = NewDisposeScope();
+        var loaded = new Dictionary<PendingTensor, Tensor>(ReferenceEqualityComparer.Instance);
+        var entries = new List<CheckpointEntry>();
+        root = CheckpointTree.Visit(root, (name, value) =>
+        {
+            if (value is PendingTensor pending)
+            {
+                if (!loaded.TryGetValue(pending, out var tensor))
+                    loaded[pending] = tensor = Materialise(pending, name);
+                value = tensor;
+            }
+            entries.Add(new CheckpointEntry(name, value));
+            return value;
+        });
+        // Everything else made here (whole storages, intermediate views) dies with the scope; the
+        // loaded tensors keep the storage memory they alias alive.
+        var owned = loaded.Values.ToList();
+        scope.Detach(owned);
+        return new CheckpointFile(path, CheckpointFormat.TorchZip, root, entries, owned, new Dictionary<string, string>());
+    }
+
+    private object? PersistentLoad(object? pid, long pickleOffset)
+    {
+        VimException Fail(string what) => new($"{_file}: entry '{_pickleEntry}': pickle offset {pickleOffset}: {what}");
+
+        if (pid is not object?[] { Length: 5 } t || t[0] is not "storage")
+            throw Fail("persistent id is not ('storage', StorageType, key, location, numel)");
+        if (t[1] is not PickleGlobal type || type.Module != "torch" || !CheckpointDTypes.TryFromStorageClass(type.Name, out var dtype))
+            throw Fail($"storage type {t[1]} is not supported (supported: torch.{CheckpointDTypes.SupportedStorageClasses.Replace(", ", ", torch.")})");
+        var key = t[2] switch
+        {
+            string s => s,
+            long l => l.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            _ => throw Fail($"storage key {t[2]} is not a string"),
+        };
+        if (t[4] is not long numel || numel < 0)
+            throw Fail($"storage '{key}' declares element count {t[4]}, expected a non-negative integer");
+        if (_storageRefs.TryGetValue(key, out var existing))
+        {
+            if (existing.DType != dtype)
+                throw Fail($"storage '{key}' is used as {CheckpointDTypes.TorchName(existing.DType)} and as {CheckpointDTypes.TorchName(dtype)}");
+            return existing;
+        }
+        return _storageRefs[key] = new TorchStorageRef(key, dtype, t[3] as string ?? "cpu", numel);
+    }
+
+    private Tensor Materialise(PendingTensor pending, string name)
+    {
+        var storageRef = pending.Storage;
+        var entryName = _prefix + "data/" + storageRef.Key;
+        var entry = _zip.GetEntry(entryName)
+                    ?? throw new VimException($"{_file}: entry '{entryName}' is missing; tensor '{name}' needs it ({pending.Describe()})");
+        var elementSize = CheckpointDTypes.ElementSize(storageRef.DType);
+        var neededBytes = pending.RequiredStorageElements() * elementSize;
+        if (entry.Length < neededBytes)
+            throw new VimException($"{_file}: storage '{entryName}' holds {entry.Length} bytes, tensor '{name}' needs {neededBytes} ({pending.Describe()})");
+
+        var storage = LoadStorage(storageRef, entry);
+        if (pending.ElementCount == 0)
+            return empty(pending.Shape, dtype: storageRef.DType);
+        // Runs inside the caller's dispose scope, so the intermediate view needs no explicit disposal.
+        var view = storage.as_strided(pending.Shape, pending.Stride, pending.StorageOffset);
+        if (!view.is_contiguous())
+            return view.contiguous();
+        // A view of the whole storage aliases it (as in PyTorch); a contiguous slice is copied so a
+        // small tensor does not pin a large shared storage.
+        var whole = pending.StorageOffset == 0 && pending.ElementCount == storage.NumberOfElements;
+        return whole ? view : view.clone();
+    }
+
+    private Tensor LoadStorage(TorchStorageRef storageRef, ZipArchiveEntry entry)
+    {
+        if (_storages.TryGetValue(storageRef.Key, out var cached))
+            return cached;
+        var elementSize = CheckpointDTypes.ElementSize(storageRef.DType);
+        var declaredBytes = storageRef.DeclaredElements * elementSize;
+        if (entry.Length != declaredBytes)
+            throw new VimException($"{_file}: storage '{entry.FullName}' holds {entry.Length} bytes, but its persistent id declares {storageRef.DeclaredElements} {CheckpointDTypes.TorchName(storageRef.DType)} elements ({declaredBytes} bytes)");
+        var storage = empty(storageRef.DeclaredElements, dtype: storageRef.DType);
+        try
+        {
+            using var s = entry.Open();
+            TensorBytes.ReadInto(storage, s, _bigEndian);
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException)
+        {
+            throw new VimException($"{_file}: storage '{entry.FullName}' could not be read ({declaredBytes} bytes expected): {e.Message}", e);
+        }
+        _storages[storageRef.Key] = storage;
+        return storage;
+    }
+
+    private bool ReadByteOrder()
+    {
+        var entry = _zip.GetEntry(_prefix + "byteorder");
+        if (entry is null)
+            return false; // written since PyTorch 1.13; older files are little-endian
+        var text = Encoding.ASCII.GetString(ReadEntry(entry)).Trim();
+        return text switch
+        {
+            "little" => false,
+            "big" => true,
+            _ => throw new VimException($"{_file}: entry '{entry.FullName}' holds '{text}', expected 'little' or 'big'"),
+        };
+    }
+
+    private byte[] ReadEntry(ZipArchiveEntry entry)
+    {
+        try
+        {
+            using var s = entry.Open();
+            var buffer = new byte[entry.Length];
+            s.ReadExactly(buffer);
+            return buffer;
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException)
+        {
+            throw new VimException($"{_file}: entry '{entry.FullName}' could not be read ({entry.Length} bytes expected): {e.Message}", e);
+        }
+    }
+}

@@ -1,0 +1,168 @@
+using System.Text;
+using NUnit.Framework;
+using Vim.Core;
+using Vim.Core.Checkpoints;
+using static TorchSharp.torch;
+
+namespace Vim.Tests.Core;
+
+/// <summary>The restricted unpickler on hand-assembled opcode streams, wrapped in torch.save-shaped zips.</summary>
+public class CheckpointUnpicklerTests
+{
+    private string _dir = "";
+
+    [SetUp]
+    public void CreateDirectory() => _dir = CheckpointTestData.NewTempDirectory();
+
+    [TearDown]
+    public void DeleteDirectory() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>Appends pickle opcodes by name, so each test reads like a disassembly.</summary>
+    private sealed class Ops
+    {
+        private readonly List<byte> _bytes = [0x80, 0x02];
+        public byte[] Bytes => [.. _bytes];
+
+        public Ops Op(char opcode) { _bytes.Add((byte)opcode); return this; }
+        public Ops Op(byte opcode) { _bytes.Add(opcode); return this; }
+        public Ops Text(string line) { _bytes.AddRange(Encoding.ASCII.GetBytes(line + "\n")); return this; }
+
+        public Ops Str(string s)
+        {
+            var utf8 = Encoding.UTF8.GetBytes(s);
+            _bytes.Add((byte)'X');
+            _bytes.AddRange(BitConverter.GetBytes(utf8.Length));
+            _bytes.AddRange(utf8);
+            return this;
+        }
+
+        public Ops Int(int v) { _bytes.Add((byte)'J'); _bytes.AddRange(BitConverter.GetBytes(v)); return this; }
+        public Ops Global(string module, string name) => Op('c').Text(module).Text(name);
+
+        /// <summary>_rebuild_tensor_v2(('storage', torch.TYPE, key, 'cpu', numel), offset, size, stride, False, OrderedDict()).</summary>
+        public Ops Tensor(string storageType, string key, int numel, int offset, int[] size, int[] stride)
+        {
+            Global("torch._utils", "_rebuild_tensor_v2").Op('(');
+            Op('(').Str("storage").Global("torch", storageType).Str(key).Str("cpu").Int(numel).Op('t').Op('Q');
+            Int(offset);
+            Op('(');
+            foreach (var s in size) Int(s);
+            Op('t').Op('(');
+            foreach (var s in stride) Int(s);
+            Op('t').Op(0x89).Global("collections", "OrderedDict").Op(')').Op('R');
+            return Op('t').Op('R');
+        }
+    }
+
+    private static byte[] Floats(params float[] values) => values.SelectMany(BitConverter.GetBytes).ToArray();
+
+    [Test]
+    public void UnknownCallablesAreRecordedNeverExecuted()
+    {
+        var marker = Path.Combine(_dir, "executed");
+        // {'evil': os.system('touch <marker>')}: Python's pickle would run the command.
+        var pickle = new Ops().Op('}').Str("evil").Global("os", "system").Str($"touch {marker}").Op(0x85).Op('R').Op('s').Op('.').Bytes;
+        using var checkpoint = CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "evil.pth", pickle));
+        var call = (PickledObject)((PickleDict)checkpoint.Root!)["evil"]!;
+        Assert.That(call.QualifiedName, Is.EqualTo("os.system"));
+        Assert.That(call.Args, Is.EqualTo(new object[] { $"touch {marker}" }));
+        Assert.That(File.Exists(marker), Is.False);
+        Assert.That(checkpoint.Entries.Single().Name, Is.EqualTo("evil"));
+    }
+
+    [Test]
+    public void MemoisedTensorReferencedTwiceIsOneTensorUnderTwoNames()
+    {
+        // {'a': T, 'b': T} where the second is a BINGET of the first (tied weights).
+        var pickle = new Ops().Op('}').Op('(').Str("a").Tensor("FloatStorage", "0", 3, 0, [3], [1]).Op('q').Op(7)
+            .Str("b").Op('h').Op(7).Op('u').Op('.').Bytes;
+        using var checkpoint = CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "tied.pth", pickle, ("0", Floats(1, 2, 3))));
+        Assert.That(checkpoint.Tensors.Select(t => t.Key), Is.EqualTo(new[] { "a", "b" }));
+        Assert.That(checkpoint.Tensors[0].Value, Is.SameAs(checkpoint.Tensors[1].Value));
+        Assert.That(checkpoint.Tensors[0].Value.data<float>().ToArray(), Is.EqualTo(new float[] { 1, 2, 3 }));
+    }
+
+    [Test]
+    public void BigEndianStoragesAreByteSwapped()
+    {
+        var pickle = new Ops().Op('}').Str("w").Tensor("FloatStorage", "0", 3, 1, [2], [1]).Op('s').Op('.').Bytes;
+        var bigEndian = Floats(7, 1, -2).Chunk(4).SelectMany(b => b.Reverse()).ToArray();
+        var path = Path.Combine(_dir, "big.pth");
+        using (var zip = System.IO.Compression.ZipFile.Open(path, System.IO.Compression.ZipArchiveMode.Create))
+        {
+            foreach (var (name, data) in new[] { ("model/data.pkl", pickle), ("model/byteorder", "big"u8.ToArray()), ("model/data/0", bigEndian) })
+            {
+                using var s = zip.CreateEntry(name).Open(); // deflated entries are read as well
+                s.Write(data);
+            }
+        }
+        using var checkpoint = CheckpointFile.Load(path);
+        Assert.That(checkpoint.StateDict()["w"].data<float>().ToArray(), Is.EqualTo(new float[] { 1, -2 }));
+    }
+
+    [Test]
+    public void ProtocolZeroTextOpcodesAreUnderstood()
+    {
+        // (dp0 \n S'a' \n p1 \n I1 \n s S'b' \n F1.5 \n s I00 \n ...: protocol 0 dict with int, float, bool.
+        var bytes = Encoding.ASCII.GetBytes("(dp0\nS'a'\np1\nI12\nsS'b'\nF1.5\nsS'c'\nI00\nsg1\nL99999999999999999999L\ns.");
+        using var checkpoint = CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "p0.pth", bytes));
+        var root = (PickleDict)checkpoint.Root!;
+        Assert.That(root["b"], Is.EqualTo(1.5));
+        Assert.That(root["c"], Is.EqualTo(false));
+        Assert.That(root["a"], Is.EqualTo(System.Numerics.BigInteger.Parse("99999999999999999999")), "memo g1 is the key 'a', so SETITEM replaces it");
+        Assert.That(root.Keys, Is.EqualTo(new object[] { "a", "b", "c" }));
+    }
+
+    [Test]
+    public void TensorViewReachingPastItsStorageIsReported()
+    {
+        // 2x2 view with stride (3, 1) at offset 1 reaches element 1 + 3 + 1 = 5: needs 6 floats, the storage has 5.
+        var pickle = new Ops().Op('}').Str("m").Op('}').Str("w").Tensor("FloatStorage", "0", 5, 1, [2, 2], [3, 1]).Op('s').Op('s').Op('.').Bytes;
+        var path = CheckpointTestData.WriteTorchZip(_dir, "short.pth", pickle, ("0", Floats(1, 2, 3, 4, 5)));
+        var error = Assert.Throws<VimException>(() => CheckpointFile.Load(path))!;
+        Assert.That(error.Message, Is.EqualTo("short.pth: storage 'archive/data/0' holds 20 bytes, tensor 'm.w' needs 24 (offset 1, shape [2,2], stride [3,1], float32)"));
+    }
+
+    [Test]
+    public void StorageLengthMustMatchItsDeclaredElementCount()
+    {
+        var pickle = new Ops().Op('}').Str("w").Tensor("HalfStorage", "0", 4, 0, [2], [1]).Op('s').Op('.').Bytes;
+        var path = CheckpointTestData.WriteTorchZip(_dir, "declared.pth", pickle, ("0", new byte[6]));
+        Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(path))!.Message,
+            Is.EqualTo("declared.pth: storage 'archive/data/0' holds 6 bytes, but its persistent id declares 4 float16 elements (8 bytes)"));
+    }
+
+    [TestCase("ComplexFloatStorage", "storage type torch.ComplexFloatStorage is not supported")]
+    [TestCase("FloatStorage", "")]
+    public void StorageTypesOutsideTheWhitelistAreRefused(string type, string message)
+    {
+        var pickle = new Ops().Op('}').Str("w").Tensor(type, "0", 1, 0, [1], [1]).Op('s').Op('.').Bytes;
+        var path = CheckpointTestData.WriteTorchZip(_dir, "types.pth", pickle, ("0", Floats(4)));
+        if (message.Length == 0)
+        {
+            using var checkpoint = CheckpointFile.Load(path);
+            Assert.That(checkpoint.StateDict()["w"].item<float>(), Is.EqualTo(4f));
+            return;
+        }
+        Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(path))!.Message,
+            Does.StartWith("types.pth: entry 'archive/data.pkl': pickle offset ").And.Contain(message));
+    }
+
+    [Test]
+    public void StructuralErrorsNameTheOpcodeAndOffset()
+    {
+        // BUILD on a list: offset 4 is the BUILD (PROTO 2 bytes, EMPTY_LIST, EMPTY_DICT).
+        var build = new Ops().Op(']').Op('}').Op('b').Op('.').Bytes;
+        Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "b.pth", build)))!.Message,
+            Is.EqualTo("b.pth: entry 'archive/data.pkl': pickle offset 4: BUILD applies state to a list of 0, which cannot take attributes"));
+        var getBeforePut = new Ops().Op('h').Op(3).Op('.').Bytes;
+        Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "g.pth", getBeforePut)))!.Message,
+            Does.Contain("pickle offset 2: memo slot 3 is read before it was written"));
+        var noStop = new Ops().Op('}').Bytes;
+        Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "s.pth", noStop)))!.Message,
+            Does.Contain("pickle ended at offset 3 while reading an opcode (the pickle has no STOP)"));
+        var underflow = new Ops().Op('(').Op('s').Op('.').Bytes;
+        Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "u.pth", underflow)))!.Message,
+            Does.Contain("pickle offset 3: SETITEM needs a value but the stack is empty above the MARK"));
+    }
+}
