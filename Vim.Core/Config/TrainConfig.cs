@@ -15,6 +15,9 @@ public sealed class TrainConfig
     /// <summary>Gradient accumulation: optimiser steps every this many batches.</summary>
     public int AccumulateSteps { get; set; } = 1;
 
-    /// <summary>Exponential moving average of the weights; null disables it.</summary>
+    /// <summary>Exponential moving average of the weights (decay per optimiser step); null disables it.</summary>
     public double? EmaMomentum { get; set; }
+
+    /// <summary>On a NaN/Inf loss: false stops the run (naming the iteration and the last good checkpoint), true skips the step.</summary>
+    public bool SkipNonFiniteLoss { get; set; }
 }

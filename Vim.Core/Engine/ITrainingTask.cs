@@ -1,0 +1,28 @@
+using static TorchSharp.torch;
+
+namespace Vim.Core.Engine;
+
+/// <summary>
+/// What a task (detection, segmentation) supplies to the shared trainer: the model, its data and
+/// its losses and metrics. The trainer owns everything else (optimisation, schedule, checkpoints,
+/// logging, faults).
+/// </summary>
+public interface ITrainingTask<TBatch> : IDisposable
+{
+    /// <summary>The whole trainable model (backbone, neck, heads).</summary>
+    nn.Module Model { get; }
+
+    /// <summary>Backbone depth, for layer-wise learning-rate decay.</summary>
+    int NumBackboneLayers { get; }
+
+    /// <summary>The metric that selects the best checkpoint (e.g. mIoU, bbox_mAP); higher is better.</summary>
+    string PrimaryMetric { get; }
+
+    IBatchSource<TBatch> OpenTrainingData(int seed, DataPosition start);
+
+    /// <summary>Forward pass in training mode; returns each loss term (scalars). Their sum is minimised.</summary>
+    IReadOnlyDictionary<string, Tensor> Losses(TBatch batch);
+
+    /// <summary>Evaluates the model as it is now on the validation split.</summary>
+    IReadOnlyDictionary<string, double> Evaluate();
+}

@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using System.Globalization;
+using TorchSharp;
+using Vim.Core.Config;
+using Vim.Core.Diagnostics;
+using static TorchSharp.torch;
+
+namespace Vim.Core.Engine;
+
+/// <summary>
+/// The iteration-based training loop shared by detection and segmentation: optimiser groups from
+/// the official rules, per-iteration lr schedule, gradient accumulation and clipping, EMA,
+/// periodic evaluation with best-checkpoint selection, JSON-lines logs, a progress line, atomic
+/// checksummed checkpoints, exact resume, and fault handling (non-finite loss, interruption).
+/// </summary>
+public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig config, string workDir, string configYaml, TextWriter? console = null)
+{
+    private readonly TextWriter _console = console ?? Console.Out;
+
+    /// <summary>Trains until schedule.max_iters or until <paramref name="stop"/> fires (then a final checkpoint is written).</summary>
+    /// <param name="resumeFrom">A training checkpoint to continue from, or null to start fresh.</param>
+    public TrainingResult Run(string? resumeFrom, CancellationToken stop = default)
+    {
+        var train = config.Train;
+        if (train.AccumulateSteps < 1) throw new VimException($"train.accumulate_steps must be ≥ 1, got {train.AccumulateSteps}");
+        // A checkpoint taken mid-accumulation would lose the gradients summed so far, breaking exact resume.
+        if (train.CheckpointInterval % train.AccumulateSteps != 0)
+            throw new VimException($"train.checkpoint_interval ({train.CheckpointInterval}) must be a multiple of train.accumulate_steps ({train.AccumulateSteps})");
+        var model = task.Model;
+        var groups = ParameterGroupRules.Build(model.named_parameters(), config.Optimizer, task.NumBackboneLayers);
+        using var optimizer = OptimizerFactory.Create(config.Optimizer, groups);
+        using var ema = train.EmaMomentum is { } decay ? new ExponentialMovingAverage(model, decay) : null;
+
+        long checkpointBytes = model.state_dict().Values.Concat(optimizer.StateTensors().Values)
+            .Concat(ema?.Shadow.Values ?? []).Sum(t => t.NumberOfElements * t.ElementSize);
+        WorkDirectory.Prepare(workDir, checkpointBytes, train.KeepLast);
+        var checkpoints = new CheckpointDirectory(workDir, train.KeepLast);
+
+        TrainingState state;
+        if (resumeFrom is not null)
+        {
+            state = TrainingCheckpoint.Load(resumeFrom, model, optimizer, ema);
+            _console.WriteLine($"resumed from {resumeFrom} at iteration {state.Iteration}");
+        }
+        else
+        {
+            torch.manual_seed(config.Runtime.Seed);
+            state = new TrainingState(0, 0, DataPosition.Start, null, configYaml);
+        }
+
+        var schedule = new LrSchedule(config.Schedule);
+        int maxIters = config.Schedule.MaxIters;
+        using var data = task.OpenTrainingData(config.Runtime.Seed, state.Data);
+        using var log = new JsonLinesLog(Path.Combine(workDir, "log.jsonl"));
+        var progress = new ProgressLine(maxIters, state.Iteration, _console);
+        string? lastCheckpoint = resumeFrom;
+        double? best = state.BestMetric;
+        long optimizerSteps = state.OptimizerSteps;
+        int skipped = 0;
+        var lossSums = new Dictionary<string, double>();
+        int lossCount = 0;
+
+        string SaveCheckpoint(int iteration)
+        {
+            var path = checkpoints.PathFor(iteration);
+            TrainingCheckpoint.Save(path, model, optimizer, ema, new TrainingState(iteration, optimizerSteps, data.Position, best, configYaml));
+            checkpoints.Commit(path);
+            return path;
+        }
+
+        for (int iteration = state.Iteration; iteration < maxIters; iteration++)
+        {
+            if (stop.IsCancellationRequested && iteration % train.AccumulateSteps == 0)
+            {
+                lastCheckpoint = SaveCheckpoint(iteration);
+                _console.WriteLine($"interrupted at iteration {iteration}; checkpoint {lastCheckpoint}");
+                return new TrainingResult(iteration, true, best, lastCheckpoint, skipped);
+            }
+
+            var clock = Stopwatch.StartNew();
+            double lr = schedule.LrAt(config.Optimizer.Lr, iteration);
+            double dataSeconds;
+            using (var scope = NewDisposeScope())
+            {
+                var batch = data.Next();
+                dataSeconds = clock.Elapsed.TotalSeconds;
+                model.train();
+                var terms = task.Losses(batch);
+                var total = terms.Values.Aggregate((a, b) => a + b);
+                double totalValue = total.item<float>();
+                if (!double.IsFinite(totalValue))
+                {
+                    var termText = string.Join(", ", terms.Select(t => $"{t.Key}={t.Value.item<float>().ToString(CultureInfo.InvariantCulture)}"));
+                    if (!train.SkipNonFiniteLoss)
+                        throw new VimException($"iteration {iteration}: the loss is {totalValue.ToString(CultureInfo.InvariantCulture)} ({termText}); " +
+                            $"last good checkpoint: {lastCheckpoint ?? "none yet"}. Lower the lr, enable optimizer.grad_clip_norm, or set train.skip_non_finite_loss to skip such steps.");
+                    skipped++;
+                    optimizer.ZeroGrad();
+                    _console.WriteLine($"iteration {iteration}: non-finite loss ({termText}), step skipped ({skipped} so far)");
+                }
+                else
+                {
+                    (train.AccumulateSteps == 1 ? total : total / train.AccumulateSteps).backward();
+                    foreach (var (name, value) in terms)
+                        lossSums[name] = lossSums.GetValueOrDefault(name) + value.item<float>();
+                    lossCount++;
+                    if ((iteration + 1) % train.AccumulateSteps == 0)
+                    {
+                        if (config.Optimizer.GradClipNorm is { } maxNorm)
+                            nn.utils.clip_grad_norm_(groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)), maxNorm);
+                        optimizer.Step(lr);
+                        optimizerSteps++;
+                        ema?.Update(model);
+                        optimizer.ZeroGrad();
+                    }
+                }
+            }
+            double seconds = clock.Elapsed.TotalSeconds;
+            int done = iteration + 1;
+
+            if ((done % Math.Max(1, train.LogInterval) == 0 || done == maxIters) && lossCount > 0)
+            {
+                var means = lossSums.ToDictionary(kv => kv.Key, kv => kv.Value / lossCount);
+                double meanTotal = means.Values.Sum();
+                var record = new Dictionary<string, object?>
+                {
+                    ["iter"] = done, ["lr"] = lr, ["loss"] = meanTotal, ["time"] = seconds, ["data_time"] = dataSeconds,
+                    ["memory_mb"] = ProcessMemory.ResidentBytes() / 1e6,
+                };
+                foreach (var (k, v) in means) record[k] = v;
+                log.Write(record);
+                progress.Print(progress.Format(done, meanTotal, means, lr, seconds, dataSeconds, data.BatchSize));
+                lossSums.Clear();
+                lossCount = 0;
+            }
+
+            bool evaluate = train.EvalInterval > 0 ? done % train.EvalInterval == 0 || done == maxIters : done == maxIters;
+            if (evaluate)
+            {
+                model.eval();
+                IReadOnlyDictionary<string, double> metrics;
+                using (no_grad())
+                    metrics = task.Evaluate();
+                var record = new Dictionary<string, object?> { ["iter"] = done, ["mode"] = "val" };
+                foreach (var (k, v) in metrics) record[k] = v;
+                log.Write(record);
+                _console.WriteLine($"eval @ {done}: " + string.Join(", ", metrics.Select(m => $"{m.Key} {m.Value.ToString("0.####", CultureInfo.InvariantCulture)}")));
+                if (!metrics.TryGetValue(task.PrimaryMetric, out var primary))
+                    throw new VimException($"the evaluator returned no '{task.PrimaryMetric}' (it returned {string.Join(", ", metrics.Keys)})");
+                if (best is null || primary > best)
+                {
+                    best = primary;
+                    TrainingCheckpoint.Save(checkpoints.BestPath, model, optimizer, ema, new TrainingState(done, optimizerSteps, data.Position, best, configYaml));
+                    _console.WriteLine($"new best {task.PrimaryMetric} {primary.ToString("0.####", CultureInfo.InvariantCulture)} → {checkpoints.BestPath}");
+                }
+            }
+
+            if (done % Math.Max(1, train.CheckpointInterval) == 0 || done == maxIters)
+                lastCheckpoint = SaveCheckpoint(done);
+        }
+        return new TrainingResult(maxIters, false, best, lastCheckpoint, skipped);
+    }
+}

@@ -1,0 +1,108 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using TorchSharp;
+using Vim.Core.Checkpoints;
+using static TorchSharp.torch;
+
+namespace Vim.Core.Engine;
+
+/// <summary>
+/// A resumable training checkpoint: model, optimiser state, EMA, the torch RNG state, iteration, data
+/// position and config, in one safetensors file (tensors under model./optim./ema./rng., the rest as
+/// metadata) with a SHA-256 over every tensor's name and bytes. Written atomically (temporary file,
+/// flush, rename); a corrupt or mismatched file is refused before anything is modified.
+/// </summary>
+public static class TrainingCheckpoint
+{
+    public const string FormatTag = "vimdense-training-checkpoint/1";
+
+    public static void Save(string path, nn.Module model, IOptimizer optimizer, ExponentialMovingAverage? ema, TrainingState state)
+    {
+        using var scope = NewDisposeScope();
+        var tensors = new List<KeyValuePair<string, Tensor>>();
+        foreach (var (name, t) in model.state_dict()) tensors.Add(new($"model.{name}", t));
+        foreach (var (name, t) in optimizer.StateTensors()) tensors.Add(new($"optim.{name}", t));
+        if (ema is not null)
+            foreach (var (name, t) in ema.Shadow) tensors.Add(new($"ema.{name}", t));
+        tensors.Add(new("rng.torch", torch.random.get_rng_state()));
+
+        var metadata = new Dictionary<string, string>
+        {
+            ["format"] = FormatTag,
+            ["iteration"] = state.Iteration.ToString(CultureInfo.InvariantCulture),
+            ["optimizer_steps"] = state.OptimizerSteps.ToString(CultureInfo.InvariantCulture),
+            ["data_epoch"] = state.Data.Epoch.ToString(CultureInfo.InvariantCulture),
+            ["data_index"] = state.Data.IndexInEpoch.ToString(CultureInfo.InvariantCulture),
+            ["best_metric"] = state.BestMetric?.ToString("R", CultureInfo.InvariantCulture) ?? "",
+            ["config"] = state.ConfigYaml,
+            ["has_ema"] = ema is null ? "false" : "true",
+            ["sha256"] = Checksum(tensors),
+        };
+        SafeTensorsFormat.Write(path, tensors, metadata);
+    }
+
+    /// <summary>Restores everything into the given (freshly built) objects and returns the loop state.</summary>
+    public static TrainingState Load(string path, nn.Module model, IOptimizer optimizer, ExponentialMovingAverage? ema)
+    {
+        using var file = CheckpointFile.Load(path);
+        var meta = file.Metadata;
+        if (!meta.TryGetValue("format", out var format) || format != FormatTag)
+            throw new VimException($"{path}: not a VimDense training checkpoint (metadata 'format' is '{format ?? "missing"}', expected '{FormatTag}')");
+        var expected = Require(meta, "sha256", path);
+        var actual = Checksum(file.Tensors);
+        if (actual != expected)
+            throw new VimException($"{path}: checksum mismatch (file says {expected[..12]}…, contents hash to {actual[..12]}…): the file is corrupt; use an earlier checkpoint");
+
+        bool hasEma = Require(meta, "has_ema", path) == "true";
+        if (hasEma != (ema is not null))
+            throw new VimException($"{path}: the checkpoint {(hasEma ? "has" : "has no")} EMA weights but this run {(ema is null ? "does not use" : "uses")} EMA (train.ema_momentum)");
+
+        // The objects are freshly built for the resume; if a part is refused below they are discarded
+        // with the run, and the checkpoint files themselves are never modified by loading.
+        var optimState = file.StateDict("optim");
+        var modelState = file.StateDict("model");
+        StateDictLoader.Load(model, modelState, new StateDictLoadOptions { Strict = true }, $"{path}[model]");
+        optimizer.LoadState(optimState, long.Parse(Require(meta, "optimizer_steps", path), CultureInfo.InvariantCulture));
+        if (ema is not null)
+        {
+            var emaState = file.StateDict("ema");
+            using var noGrad = no_grad();
+            foreach (var (name, shadow) in ema.Shadow)
+            {
+                if (!emaState.TryGetValue(name, out var saved) || !saved.shape.SequenceEqual(shadow.shape))
+                    throw new VimException($"{path}: EMA tensor '{name}' is missing or has another shape");
+                shadow.copy_(saved);
+            }
+        }
+        torch.random.set_rng_state(file.StateDict("rng")["torch"]);
+
+        var best = Require(meta, "best_metric", path);
+        return new TrainingState(
+            int.Parse(Require(meta, "iteration", path), CultureInfo.InvariantCulture),
+            long.Parse(Require(meta, "optimizer_steps", path), CultureInfo.InvariantCulture),
+            new DataPosition(int.Parse(Require(meta, "data_epoch", path), CultureInfo.InvariantCulture),
+                long.Parse(Require(meta, "data_index", path), CultureInfo.InvariantCulture)),
+            best.Length == 0 ? null : double.Parse(best, CultureInfo.InvariantCulture),
+            Require(meta, "config", path));
+    }
+
+    private static string Require(IReadOnlyDictionary<string, string> meta, string key, string path) =>
+        meta.TryGetValue(key, out var value)
+            ? value
+            : throw new VimException($"{path}: training checkpoint metadata lacks '{key}'");
+
+    private static string Checksum(IEnumerable<KeyValuePair<string, Tensor>> tensors)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var (name, tensor) in tensors)
+        {
+            using var scope = NewDisposeScope();
+            hash.AppendData(Encoding.UTF8.GetBytes(name));
+            hash.AppendData(Encoding.UTF8.GetBytes(tensor.dtype.ToString()));
+            var contiguous = tensor.cpu().contiguous();
+            hash.AppendData(contiguous.bytes);
+        }
+        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+    }
+}

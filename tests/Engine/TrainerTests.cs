@@ -1,0 +1,177 @@
+using System.Security.Cryptography;
+using NUnit.Framework;
+using Vim.Core;
+using Vim.Core.Config;
+using Vim.Core.Engine;
+using static TorchSharp.torch;
+
+namespace Vim.Tests.Engine;
+
+public class TrainerTests
+{
+    private string _root = null!;
+
+    [SetUp]
+    public void SetUp() => _root = Directory.CreateTempSubdirectory("vimdense-trainer-").FullName;
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_root, recursive: true);
+
+    private static ExperimentConfig Config(int maxIters, double? ema = 0.9, int accumulate = 1) => new()
+    {
+        Optimizer = new OptimizerConfig { Lr = 0.01, WeightDecay = 0.01, GradClipNorm = 5.0 },
+        Schedule = new ScheduleConfig { MaxIters = maxIters, Policy = LrPolicy.Poly, WarmupIters = 3, WarmupRatio = 0.1 },
+        Train = new TrainConfig { LogInterval = 5, CheckpointInterval = 4, EvalInterval = 8, KeepLast = 2, EmaMomentum = ema, AccumulateSteps = accumulate },
+        Runtime = new RuntimeConfig { Seed = 3 },
+    };
+
+    private string Dir(string name) => Path.Combine(_root, name);
+
+    [Test]
+    public void CrashThenResumeEndsWithBitwiseIdenticalWeights()
+    {
+        set_num_threads(1);
+        using var straight = new ToyRegressionTask();
+        new Trainer<(Tensor, Tensor)>(straight, Config(24), Dir("straight"), "cfg", TextWriter.Null).Run(null);
+
+        // Crash on the 14th forward: checkpoints exist for iterations 4, 8 and 12 (the last two kept).
+        using (var crashing = new ToyRegressionTask(failAtCall: 14))
+            Assert.Throws<InvalidOperationException>(() =>
+                new Trainer<(Tensor, Tensor)>(crashing, Config(24), Dir("resumed"), "cfg", TextWriter.Null).Run(null));
+        var latest = new CheckpointDirectory(Dir("resumed"), 2).Latest();
+        Assert.That(Path.GetFileName(latest), Is.EqualTo("iter_0000012.safetensors"));
+        Assert.That(new CheckpointDirectory(Dir("resumed"), 2).Periodic().Select(Path.GetFileName),
+            Is.EqualTo(new[] { "iter_0000012.safetensors", "iter_0000008.safetensors" }), "only the last K=2 are kept");
+
+        using var resumed = new ToyRegressionTask();
+        var result = new Trainer<(Tensor, Tensor)>(resumed, Config(24), Dir("resumed"), "cfg", TextWriter.Null).Run(latest);
+
+        Assert.That(result.Iteration, Is.EqualTo(24));
+        Assert.That(resumed.Weights(), Is.EqualTo(straight.Weights()), "bitwise identical to the uninterrupted run");
+    }
+
+    [Test]
+    public void InterruptWritesACheckpointAndResumeMatchesWithAccumulation()
+    {
+        set_num_threads(1);
+        using var straight = new ToyRegressionTask();
+        new Trainer<(Tensor, Tensor)>(straight, Config(16, ema: null, accumulate: 2), Dir("a"), "cfg", TextWriter.Null).Run(null);
+
+        using var stop = new CancellationTokenSource();
+        using var first = new ToyRegressionTask();
+        var console = new StringWriter();
+        // Cancel as soon as the first log line (iteration 5) appears: the trainer stops at the next accumulation boundary.
+        var watcher = new CallbackWriter(console, line => { if (line.StartsWith("iter 5/", StringComparison.Ordinal)) stop.Cancel(); });
+        var partial = new Trainer<(Tensor, Tensor)>(first, Config(16, ema: null, accumulate: 2), Dir("b"), "cfg", watcher).Run(null, stop.Token);
+        Assert.That(partial.Interrupted, Is.True);
+        Assert.That(partial.Iteration, Is.EqualTo(6));
+
+        using var second = new ToyRegressionTask();
+        new Trainer<(Tensor, Tensor)>(second, Config(16, ema: null, accumulate: 2), Dir("b"), "cfg", TextWriter.Null).Run(partial.LastCheckpoint);
+        Assert.That(second.Weights(), Is.EqualTo(straight.Weights()));
+    }
+
+    [Test]
+    public void NonFiniteLossStopsNamingIterationTermsAndLastCheckpoint()
+    {
+        using var task = new ToyRegressionTask(nanAtCall: 7);
+        var e = Assert.Throws<VimException>(() => new Trainer<(Tensor, Tensor)>(task, Config(20), Dir("nan"), "cfg", TextWriter.Null).Run(null))!;
+        Assert.That(e.Message, Does.Contain("iteration 6").And.Contain("loss_mse=NaN").And.Contain("loss_l1="));
+        Assert.That(e.Message, Does.Contain("iter_0000004.safetensors"));
+    }
+
+    [Test]
+    public void NonFiniteLossCanBeSkipped()
+    {
+        using var task = new ToyRegressionTask(nanAtCall: 7);
+        var config = Config(12);
+        config.Train.SkipNonFiniteLoss = true;
+        var result = new Trainer<(Tensor, Tensor)>(task, config, Dir("skip"), "cfg", TextWriter.Null).Run(null);
+        Assert.That(result.SkippedSteps, Is.EqualTo(1));
+        Assert.That(task.Weights().All(float.IsFinite), Is.True);
+    }
+
+    [Test]
+    public void UnwritableWorkDirFailsBeforeTraining()
+    {
+        var blocker = Path.Combine(_root, "a-file");
+        File.WriteAllText(blocker, "");
+        using var task = new ToyRegressionTask(failAtCall: 1);
+        var e = Assert.Throws<VimException>(() =>
+            new Trainer<(Tensor, Tensor)>(task, Config(4), Path.Combine(blocker, "work"), "cfg", TextWriter.Null).Run(null))!;
+        Assert.That(e.Message, Does.Contain("not writable").And.Contain("a-file"));
+    }
+
+    [Test]
+    public void CorruptCheckpointIsRefusedAndLeftUntouched()
+    {
+        using var task = new ToyRegressionTask();
+        var result = new Trainer<(Tensor, Tensor)>(task, Config(4), Dir("c"), "cfg", TextWriter.Null).Run(null);
+        var path = result.LastCheckpoint!;
+        var bytes = File.ReadAllBytes(path);
+        bytes[^3] ^= 0x40; // inside the last tensor's data
+        File.WriteAllBytes(path, bytes);
+        var hash = SHA256.HashData(bytes);
+
+        using var again = new ToyRegressionTask();
+        var e = Assert.Throws<VimException>(() => new Trainer<(Tensor, Tensor)>(again, Config(8), Dir("c"), "cfg", TextWriter.Null).Run(path))!;
+        Assert.That(e.Message, Does.Contain(path).And.Contain("checksum mismatch"));
+        Assert.That(SHA256.HashData(File.ReadAllBytes(path)), Is.EqualTo(hash));
+    }
+
+    [Test]
+    public void CheckpointFromAnotherModelIsRefusedWithTheKey()
+    {
+        using var task = new ToyRegressionTask();
+        var path = new Trainer<(Tensor, Tensor)>(task, Config(4, ema: null), Dir("d"), "cfg", TextWriter.Null).Run(null).LastCheckpoint!;
+        using var other = new ToyRegressionTask();
+        var e = Assert.Throws<VimException>(() => new Trainer<(Tensor, Tensor)>(other, Config(8, ema: 0.5), Dir("d2"), "cfg", TextWriter.Null).Run(path))!;
+        Assert.That(e.Message, Does.Contain("EMA"));
+    }
+
+    [Test]
+    public void LogHasOneRecordPerIntervalWithEveryLossTermAndEvaluations()
+    {
+        using var task = new ToyRegressionTask();
+        new Trainer<(Tensor, Tensor)>(task, Config(10), Dir("log"), "cfg", TextWriter.Null).Run(null);
+        var records = JsonLinesLog.Read(Path.Combine(Dir("log"), "log.jsonl")).ToList();
+        var train = records.Where(r => !r.TryGetProperty("mode", out _)).ToList();
+        Assert.That(train.Select(r => r.GetProperty("iter").GetInt32()), Is.EqualTo(new[] { 5, 10 }));
+        foreach (var r in train)
+        {
+            double sum = r.GetProperty("loss_mse").GetDouble() + r.GetProperty("loss_l1").GetDouble();
+            Assert.That(r.GetProperty("loss").GetDouble(), Is.EqualTo(sum).Within(1e-9));
+            Assert.That(r.GetProperty("lr").GetDouble(), Is.GreaterThan(0));
+        }
+        var evals = records.Where(r => r.TryGetProperty("mode", out _)).ToList();
+        Assert.That(evals.Select(r => r.GetProperty("iter").GetInt32()), Is.EqualTo(new[] { 8, 10 }));
+        Assert.That(File.Exists(Path.Combine(Dir("log"), "best.safetensors")), Is.True);
+    }
+
+    [Test]
+    public void LiveTensorCountStaysFlatOverManyIterations()
+    {
+        using var task = new ToyRegressionTask();
+        var config = Config(400);
+        config.Train.CheckpointInterval = 1000;
+        config.Train.EvalInterval = 1000;
+        config.Train.LogInterval = 100;
+        new Trainer<(Tensor, Tensor)>(task, config, Dir("mem"), "cfg", TextWriter.Null).Run(null);
+        // Every per-step tensor (batch, activations, losses, gradients' temporaries) must be disposed:
+        // the live count seen at the start of step 50 and of step 400 must be the same.
+        var counts = task.LiveTensorCounts;
+        Assert.That(counts, Has.Count.EqualTo(400));
+        Assert.That(counts[399], Is.EqualTo(counts[49]), $"live tensors grew from {counts[49]} to {counts[399]}");
+    }
+
+    private sealed class CallbackWriter(TextWriter inner, Action<string> onLine) : TextWriter
+    {
+        public override System.Text.Encoding Encoding => inner.Encoding;
+
+        public override void WriteLine(string? value)
+        {
+            inner.WriteLine(value);
+            onLine(value ?? "");
+        }
+    }
+}
