@@ -1,0 +1,26 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Vim.Segmentation.Heads;
+
+/// <summary>
+/// Conv (no bias) → BatchNorm → ReLU, with mmcv ConvModule's parameter names (conv.*, bn.*) so
+/// mmseg head weights load by name.
+/// </summary>
+public sealed class ConvBnRelu : nn.Module<Tensor, Tensor>
+{
+    private readonly Conv2d conv;
+    private readonly BatchNorm2d bn;
+
+    public ConvBnRelu(long inChannels, long outChannels, long kernelSize) : base(nameof(ConvBnRelu))
+    {
+        conv = nn.Conv2d(inChannels, outChannels, kernelSize, padding: kernelSize / 2, bias: false);
+        bn = nn.BatchNorm2d(outChannels);
+        RegisterComponents();
+        // mmcv initialises ConvModule convs with kaiming normal (fan_out, relu) and norms with 1/0.
+        nn.init.kaiming_normal_(conv.weight!, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+    }
+
+    public override Tensor forward(Tensor x) => nn.functional.relu(bn.forward(conv.forward(x)));
+}
