@@ -83,6 +83,17 @@ public class CheckpointUnpicklerTests
     }
 
     [Test]
+    public void SelfReferencingListDoesNotLoopForever()
+    {
+        // l = []; l.append(l); {'l': l}
+        var pickle = new Ops().Op('}').Str("l").Op(']').Op('q').Op(0).Op('h').Op(0).Op('a').Op('s').Op('.').Bytes;
+        using var checkpoint = CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "cycle.pth", pickle));
+        var list = (List<object?>)((PickleDict)checkpoint.Root!)["l"]!;
+        Assert.That(list.Single(), Is.SameAs(list));
+        Assert.That(checkpoint.Entries, Is.Empty);
+    }
+
+    [Test]
     public void BigEndianStoragesAreByteSwapped()
     {
         var pickle = new Ops().Op('}').Str("w").Tensor("FloatStorage", "0", 3, 1, [2], [1]).Op('s').Op('.').Bytes;
