@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Vim.Core.Checkpoints;
 
 /// <summary>The element types checkpoints may hold, under their PyTorch and safetensors spellings.</summary>
-internal static class CheckpointDTypes
+public static class CheckpointDTypes
 {
     private sealed record Info(ScalarType Type, string TorchName, string StorageClass, string SafeTensorsCode, int Size);
 
@@ -21,17 +21,18 @@ internal static class CheckpointDTypes
         new(ScalarType.Bool, "bool", "BoolStorage", "BOOL", 1),
     ];
 
-    public static string SupportedStorageClasses => string.Join(", ", All.Select(i => i.StorageClass));
-    public static string SupportedSafeTensorsCodes => string.Join(", ", All.Select(i => i.SafeTensorsCode));
+    internal static string SupportedStorageClasses => string.Join(", ", All.Select(i => i.StorageClass));
+    internal static string SupportedSafeTensorsCodes => string.Join(", ", All.Select(i => i.SafeTensorsCode));
 
-    public static bool TryFromStorageClass(string className, out ScalarType type) =>
+    internal static bool TryFromStorageClass(string className, out ScalarType type) =>
         TryFind(i => i.StorageClass == className, out type);
 
-    public static bool TryFromSafeTensorsCode(string code, out ScalarType type) =>
+    internal static bool TryFromSafeTensorsCode(string code, out ScalarType type) =>
         TryFind(i => i.SafeTensorsCode == code, out type);
 
+    /// <summary>PyTorch's spelling (torch.float32 → "float32"), as `vim checkpoint inspect` prints it.</summary>
     public static string TorchName(ScalarType type) => Get(type).TorchName;
-    public static string SafeTensorsCode(ScalarType type) => Get(type).SafeTensorsCode;
+    internal static string SafeTensorsCode(ScalarType type) => Get(type).SafeTensorsCode;
     public static int ElementSize(ScalarType type) => Get(type).Size;
     public static bool IsSupported(ScalarType type) => All.Any(i => i.Type == type);
 

@@ -64,10 +64,11 @@ public sealed class CheckpointFile : IDisposable
             read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         if (read >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4)
             return CheckpointFormat.TorchZip;
-        if (read >= 2 && head[0] == 0x80 && head[1] <= 5)
-            throw new VimException($"{path}: this is the legacy (pre-1.6) torch.save format, a bare pickle stream; re-save it with a current PyTorch (zip format) or convert it to safetensors");
+        // Checked before the legacy pickle test: a safetensors header length such as 0x280 also starts with 0x80 0x02.
         if (read >= 9 && head[8] == '{')
             return CheckpointFormat.SafeTensors;
+        if (read >= 2 && head[0] == 0x80 && head[1] <= 5)
+            throw new VimException($"{path}: this is the legacy (pre-1.6) torch.save format, a bare pickle stream; re-save it with a current PyTorch (zip format) or convert it to safetensors");
         throw new VimException($"{path}: not a checkpoint: expected a torch.save zip archive (starting with 'PK') or a safetensors file (8-byte length then a JSON '{{'), found {read} byte(s) starting {Convert.ToHexString(head, 0, Math.Min(read, 9))}");
     }
 

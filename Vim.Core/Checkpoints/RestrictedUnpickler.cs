@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Numerics;
 using System.Text;
@@ -70,7 +71,7 @@ internal sealed class RestrictedUnpickler
                 case 0x8b: Push(ReadLong(ReadLength(4, "LONG4"), "LONG4")); break;
                 case (byte)'I': Push(ParseIntLine(ReadLine("INT"))); break;
                 case (byte)'L': Push(ParseLong(ReadLine("LONG").TrimEnd('L'), "LONG")); break;
-                case (byte)'G': Push(BitConverter.ToDouble(ReadBytes(8, "BINFLOAT").Reverse().ToArray())); break;
+                case (byte)'G': Push(BinaryPrimitives.ReadDoubleBigEndian(ReadSpan(8, "BINFLOAT"))); break;
                 case (byte)'F': Push(ParseFloat(ReadLine("FLOAT"))); break;
 
                 case (byte)'X': Push(ReadUtf8(ReadLength(4, "BINUNICODE"), "BINUNICODE")); break;

@@ -17,8 +17,8 @@ public sealed record StateDictLoadReport(
     public override string ToString()
     {
         var text = new StringBuilder();
-        text.Append($"{Source}: loaded {Loaded.Count} tensor(s)");
-        text.Append(IsComplete ? ", all keys matched" : "");
+        text.Append($"{Source}: {Loaded.Count} tensor(s) matched");
+        text.Append(IsComplete ? ", nothing missing, unexpected or mismatched" : "");
         if (Ignored.Count > 0)
             text.Append($", ignored {Ignored.Count}");
         text.AppendLine();

@@ -25,7 +25,7 @@ public class CheckpointPthTests
         Assert.That(checkpoint.Tensors.Select(t => t.Key), Is.EqualTo(expected.Select(e => e.Name)), "names in file order");
         foreach (var (e, (name, tensor)) in expected.Zip(checkpoint.Tensors))
         {
-            Assert.That(Vim.Tools.Commands.CheckpointCommand.DTypeName(tensor.dtype), Is.EqualTo(e.DType), name);
+            Assert.That(CheckpointDTypes.TorchName(tensor.dtype), Is.EqualTo(e.DType), name);
             Assert.That(tensor.shape, Is.EqualTo(e.Shape), name);
             Assert.That(tensor.is_contiguous(), Is.True, name);
             Assert.That(Values(tensor), Is.EqualTo(e.Values), name);

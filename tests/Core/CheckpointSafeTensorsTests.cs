@@ -51,6 +51,17 @@ public class CheckpointSafeTensorsTests
     }
 
     [Test]
+    public void HeaderLengthThatLooksLikeAPickleProtocolMarkerIsStillSafeTensors()
+    {
+        // A 640-byte header is 0x280: the file starts 0x80 0x02, like a legacy torch.save pickle.
+        var header = """{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}""";
+        var path = WriteRaw("p.safetensors", header.PadRight(640), BitConverter.GetBytes(2.5f));
+        Assert.That(File.ReadAllBytes(path)[..2], Is.EqualTo(new byte[] { 0x80, 0x02 }));
+        using var checkpoint = CheckpointFile.Load(path);
+        Assert.That(checkpoint.StateDict()["w"].item<float>(), Is.EqualTo(2.5f));
+    }
+
+    [Test]
     public void WriteThenReadRoundTripsEveryDTypeShapeAndMetadata()
     {
         using var scope = NewDisposeScope();

@@ -48,7 +48,7 @@ public class CheckpointStateDictLoaderTests
         Assert.That(Of(net, "fc.weight"), Is.EqualTo(Enumerable.Range(0, 12).Select(i => (float)i)));
         Assert.That(Of(net, "head.bias"), Is.EqualTo(new[] { 300f, 301f }));
         Assert.That(Of(net, "counter"), Is.EqualTo(new[] { 7f }));
-        Assert.That(report.ToString(), Is.EqualTo("tiny.pth[model]: loaded 5 tensor(s), all keys matched"));
+        Assert.That(report.ToString(), Is.EqualTo("tiny.pth[model]: 5 tensor(s) matched, nothing missing, unexpected or mismatched"));
         // The forward pass uses the loaded weights: x = [1, 0, 0] picks column 0 of fc.weight (0, 3, 6, 9) + bias.
         var y = net.forward(tensor(new[] { 1f, 0f, 0f }).unsqueeze(0));
         var hidden = new[] { 100f, 104f, 108f, 112f };
@@ -69,7 +69,7 @@ public class CheckpointStateDictLoaderTests
         Assert.That(error.Message, Is.EqualTo(
             """
             strict state-dict load failed, nothing was copied:
-            x.pth[model]: loaded 2 tensor(s)
+            x.pth[model]: 2 tensor(s) matched
               missing in checkpoint (module keeps its values): 1
                 counter
               unexpected in checkpoint (not in module): 1

@@ -83,6 +83,36 @@ public class CheckpointUnpicklerTests
     }
 
     [Test]
+    public void TensorSubclassRebuildAndProtocol2BytesAreDecoded()
+    {
+        // _rebuild_from_type_v2(_rebuild_tensor_v2, torch.Tensor, (storage, 0, (2,), (1,), False, OrderedDict()), {})
+        // and _codecs.encode('\xff\x00', 'latin1'), which is how protocol 2 spells bytes.
+        var pickle = new Ops().Op('}').Op('(').Str("t")
+            .Global("torch._tensor", "_rebuild_from_type_v2").Op('(')
+            .Global("torch._utils", "_rebuild_tensor_v2").Global("torch", "Tensor")
+            .Op('(').Op('(').Str("storage").Global("torch", "DoubleStorage").Str("0").Str("cpu").Int(2).Op('t').Op('Q')
+            .Int(0).Int(2).Op(0x85).Int(1).Op(0x85).Op(0x89).Global("collections", "OrderedDict").Op(')').Op('R').Op('t')
+            .Op('}').Op('t').Op('R')
+            .Str("b").Global("_codecs", "encode").Str("\u00ff\u0000").Str("latin1").Op(0x86).Op('R')
+            .Op('u').Op('.').Bytes;
+        var data = BitConverter.GetBytes(0.25).Concat(BitConverter.GetBytes(-8.0)).ToArray();
+        using var checkpoint = CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "sub.pth", pickle, ("0", data)));
+        Assert.That(checkpoint.StateDict()["t"].data<double>().ToArray(), Is.EqualTo(new[] { 0.25, -8.0 }));
+        Assert.That(((PickleDict)checkpoint.Root!)["b"], Is.EqualTo(new byte[] { 0xff, 0x00 }));
+    }
+
+    [Test]
+    public void SelfReferencingListDoesNotLoopForever()
+    {
+        // l = []; l.append(l); {'l': l}
+        var pickle = new Ops().Op('}').Str("l").Op(']').Op('q').Op(0).Op('h').Op(0).Op('a').Op('s').Op('.').Bytes;
+        using var checkpoint = CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "cycle.pth", pickle));
+        var list = (List<object?>)((PickleDict)checkpoint.Root!)["l"]!;
+        Assert.That(list.Single(), Is.SameAs(list));
+        Assert.That(checkpoint.Entries, Is.Empty);
+    }
+
+    [Test]
     public void BigEndianStoragesAreByteSwapped()
     {
         var pickle = new Ops().Op('}').Str("w").Tensor("FloatStorage", "0", 3, 1, [2], [1]).Op('s').Op('.').Bytes;

@@ -70,24 +70,8 @@ public static class CheckpointCommand
     {
         using var scope = NewDisposeScope();
         var sum = tensor.to_type(ScalarType.Float64).sum().item<double>();
-        return $"{name}\t{DTypeName(tensor.dtype)}\t[{string.Join(", ", tensor.shape)}]\t{sum.ToString("F6", CultureInfo.InvariantCulture)}";
+        return $"{name}\t{CheckpointDTypes.TorchName(tensor.dtype)}\t[{string.Join(", ", tensor.shape)}]\t{sum.ToString("F6", CultureInfo.InvariantCulture)}";
     }
-
-    /// <summary>PyTorch's spelling of a dtype (torch.float32 → "float32").</summary>
-    public static string DTypeName(ScalarType type) => type switch
-    {
-        ScalarType.Float32 => "float32",
-        ScalarType.Float16 => "float16",
-        ScalarType.BFloat16 => "bfloat16",
-        ScalarType.Float64 => "float64",
-        ScalarType.Int64 => "int64",
-        ScalarType.Int32 => "int32",
-        ScalarType.Int16 => "int16",
-        ScalarType.Int8 => "int8",
-        ScalarType.Byte => "uint8",
-        ScalarType.Bool => "bool",
-        _ => type.ToString().ToLowerInvariant(),
-    };
 
     private static int ReportErrors(Action action)
     {

@@ -10,8 +10,11 @@ sys.modules so the standard pickler emits the same GLOBAL opcodes; nothing here 
 Besides the .pth files it writes expected.json (every tensor's logical values, computed here from
 offset/stride arithmetic, independently of the C# reader) and expected_inspect.tsv (what
 `vim checkpoint inspect` must print). Run from anywhere: python3 make_fixtures.py
+With `--synthetic-vim-tiny OUT.pth` it instead writes a full-size (~115 MB) Vim-Ti training
+checkpoint with patterned values, for timing the reader.
 """
 import argparse
+import array
 import collections
 import io
 import json
@@ -264,7 +267,66 @@ def protocol4_like():
     }
 
 
+def vim_tiny_shapes(classes=1000, depth=24, dim=192, state=16):
+    """Vim-Ti state-dict names and shapes (vim-reference.md section 2), in registration order."""
+    inner, rank = 2 * dim, (dim + 15) // 16
+    shapes = [("cls_token", (1, 1, dim)), ("pos_embed", (1, 197, dim)),
+              ("patch_embed.proj.weight", (dim, 3, 16, 16)), ("patch_embed.proj.bias", (dim,)),
+              ("head.weight", (classes, dim)), ("head.bias", (classes,))]
+    for i in range(depth):
+        m = f"layers.{i}.mixer."
+        shapes += [(m + "A_log", (inner, state)), (m + "D", (inner,)), (m + "A_b_log", (inner, state)),
+                   (m + "D_b", (inner,)), (m + "in_proj.weight", (2 * inner, dim)),
+                   (m + "conv1d.weight", (inner, 1, 4)), (m + "conv1d.bias", (inner,)),
+                   (m + "x_proj.weight", (rank + 2 * state, inner)), (m + "dt_proj.weight", (inner, rank)),
+                   (m + "dt_proj.bias", (inner,)), (m + "conv1d_b.weight", (inner, 1, 4)),
+                   (m + "conv1d_b.bias", (inner,)), (m + "x_proj_b.weight", (rank + 2 * state, inner)),
+                   (m + "dt_proj_b.weight", (inner, rank)), (m + "dt_proj_b.bias", (inner,)),
+                   (m + "out_proj.weight", (dim, inner)), (f"layers.{i}.norm.weight", (dim,))]
+    return shapes + [("norm_f.weight", (dim,))]
+
+
+class BulkStorage(Storage):
+    """A float32 storage with a cheap repeating pattern, for large synthetic files."""
+
+    def __init__(self, numel, seed):
+        self.dtype = "float32"
+        self.numel = numel
+        self.seed = seed
+        self.values = range(numel)  # only len() is used when pickling
+
+    def raw(self):
+        pattern = array.array("f", [((self.seed + i) % 97 - 48) / 64.0 for i in range(97)])
+        return (pattern * (self.numel // 97 + 1))[: self.numel].tobytes()
+
+
+def synthetic_vim_tiny(path):
+    """A full-size Vim-Ti training checkpoint (model, model_ema, AdamW moments): about 115 MB."""
+    seed = iter(range(10 ** 9))
+
+    def state_dict():
+        d = collections.OrderedDict()
+        for name, shape in vim_tiny_shapes():
+            n = 1
+            for s in shape:
+                n *= s
+            d[name] = Tensor(BulkStorage(n, next(seed)), shape)
+        return d
+
+    model, ema = state_dict(), state_dict()
+    moments = {i: {"step": 300, "exp_avg": Tensor(BulkStorage(t.storage.numel, next(seed)), t.shape),
+                   "exp_avg_sq": Tensor(BulkStorage(t.storage.numel, next(seed)), t.shape)}
+               for i, t in enumerate(model.values())}
+    obj = {"model": model, "optimizer": {"state": moments, "param_groups": []}, "epoch": 299,
+           "model_ema": ema, "scaler": "none", "args": argparse.Namespace(model="vim_tiny")}
+    pkl, storages = pickle_obj(obj)
+    write_pth(path, os.path.splitext(os.path.basename(path))[0], pkl, storages)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--synthetic-vim-tiny":
+        synthetic_vim_tiny(sys.argv[2])  # for timing only; never committed
+        return
     expected = {}
     inspect_lines = {}
 
@@ -304,7 +366,7 @@ def main():
     with open(os.path.join(HERE, "bad_truncated_file.pth"), "wb") as f:
         f.write(whole[: len(whole) // 2])
     with zipfile.ZipFile(os.path.join(HERE, "bad_no_pickle.pth"), "w") as zf:
-        zf.writestr("archive/version", b"3\n")
+        zf.writestr(zipfile.ZipInfo("archive/version", date_time=(1980, 1, 1, 0, 0, 0)), b"3\n")
 
     with open(os.path.join(HERE, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1)
