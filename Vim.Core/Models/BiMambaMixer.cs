@@ -127,8 +127,8 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         var c = xDbl.narrow(2, DtRank + StateSize, StateSize).transpose(1, 2).contiguous();
         // The bias is applied inside the scan (delta_bias) before the softplus, as the fused path does.
         var delta = nn.functional.linear(dtLow, dtProj.weight!).transpose(1, 2).contiguous();
-        var a = -exp(aLog.to_type(ScalarType.Float32));
-        return SelectiveScan.Apply(u.contiguous(), delta, a, b, c, dSkip.to_type(ScalarType.Float32), z.contiguous(),
-            dtProj.bias!.to_type(ScalarType.Float32), deltaSoftplus: true);
+        // A, D and the Δ bias stay in the parameters' precision (fp32 in practice, as the official code forces).
+        var a = -exp(aLog);
+        return SelectiveScan.Apply(u.contiguous(), delta, a, b, c, dSkip, z.contiguous(), dtProj.bias!, deltaSoftplus: true);
     }
 }

@@ -34,7 +34,8 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor?, (Tensor Hidden, Tens
     {
         using var scope = NewDisposeScope();
         var newResidual = residual is null ? hidden.alias() : residual + drop_path.forward(hidden);
-        if (ResidualInFp32) newResidual = newResidual.to_type(ScalarType.Float32);
+        // Half-precision residuals are promoted; fp32/fp64 ones are already at least fp32.
+        if (ResidualInFp32 && newResidual.dtype is ScalarType.Float16 or ScalarType.BFloat16) newResidual = newResidual.to_type(ScalarType.Float32);
         var newHidden = mixer.forward(norm.forward(newResidual).to_type(hidden.dtype));
         return (newHidden.MoveToOuterDisposeScope(), newResidual.MoveToOuterDisposeScope());
     }

@@ -6,8 +6,8 @@ namespace Vim.Core.Models;
 
 /// <summary>
 /// Root-mean-square norm with a weight and no bias (Mamba's RMSNorm):
-/// y = x · (mean(x²) + eps)^(−1/2) · w, computed in fp32 whatever the input dtype, returned in the
-/// input dtype.
+/// y = x · (mean(x²) + eps)^(−1/2) · w, computed in fp32 for half/bf16/fp32 inputs (fp64 stays
+/// fp64), returned in the input dtype.
 /// </summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
@@ -25,8 +25,9 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var xf = x.to_type(ScalarType.Float32);
+        var compute = x.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        var xf = x.to_type(compute);
         var inverseRms = (xf.square().mean(new long[] { -1 }, keepdim: true) + Eps).rsqrt();
-        return (xf * inverseRms * weight.to_type(ScalarType.Float32)).to_type(x.dtype).MoveToOuterDisposeScope();
+        return (xf * inverseRms * weight.to_type(compute)).to_type(x.dtype).MoveToOuterDisposeScope();
     }
 }

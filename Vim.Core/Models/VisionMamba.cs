@@ -132,6 +132,23 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
         return maps;
     }
 
+    /// <summary>
+    /// The embedded sequence fed to the first block (B, L, D): patch tokens with the class token
+    /// inserted at its position and the (resized) position embedding added.
+    /// </summary>
+    public Tensor EmbedTokens(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        return Embed(images).Tokens.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Index of the class token for an input of this size, or −1 without one.</summary>
+    public int ClassIndexFor(long height, long width)
+    {
+        var (rows, cols) = patch_embed.GridFor(height, width);
+        return PositionEmbeddingResizer.ClassIndex(Config.ClassToken, rows * cols);
+    }
+
     /// <summary>Position embedding for a token grid, resized from the built grid if it differs.</summary>
     public Tensor PositionEmbeddingFor(int rows, int cols)
     {
