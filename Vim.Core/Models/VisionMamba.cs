@@ -121,9 +121,10 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
         var tapSet = new HashSet<int>(Config.TapBlocks);
         var (hidden, residual) = RunLayers(embedded, (i, h, r) =>
         {
-            if (Config.Features == FeatureSource.MixerOutput && tapSet.Contains(i)) taps.Add(h.alias());
+            // The observer runs inside the per-layer scope: keep the taps alive beyond it.
+            if (Config.Features == FeatureSource.MixerOutput && tapSet.Contains(i)) taps.Add(h.alias().MoveToOuterDisposeScope());
             // The residual after tap block i−1 exists once block i has added it in.
-            if (Config.Features == FeatureSource.ResidualStream && tapSet.Contains(i - 1)) taps.Add(r.alias());
+            if (Config.Features == FeatureSource.ResidualStream && tapSet.Contains(i - 1)) taps.Add(r.alias().MoveToOuterDisposeScope());
         });
         if (Config.Features == FeatureSource.ResidualStream && (tapSet.Count == 0 || tapSet.Contains(Config.Depth - 1)))
             taps.Add(hidden + residual);

@@ -51,7 +51,7 @@ public sealed class VisionRotaryEmbedding : nn.Module<Tensor, Tensor>
     public static Tensor RotateHalf(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var pairs = x.unflatten(-1, new long[] { x.shape[^1] / 2, 2 });
+        var pairs = x.unflatten(x.dim() - 1, new long[] { x.shape[^1] / 2, 2 });
         var a = pairs.select(-1, 0);
         var b = pairs.select(-1, 1);
         return stack(new[] { -b, a }, -1).flatten(-2).MoveToOuterDisposeScope();
