@@ -13,6 +13,7 @@ public static class VimCli
         root.Subcommands.Add(ConfigCommand.Create());
         root.Subcommands.Add(EnvCommand.Create());
         root.Subcommands.Add(CheckpointCommand.Create());
+        root.Subcommands.Add(ModelCommand.Create());
         return root;
     }
 

@@ -1,0 +1,32 @@
+namespace Vim.Core.Models;
+
+/// <summary>A DeiT / ViT variant (timm VisionTransformer with a head class token).</summary>
+public sealed record DeitConfig
+{
+    public int EmbedDim { get; init; } = 192;
+    public int Depth { get; init; } = 12;
+    public int Heads { get; init; } = 3;
+    public double MlpRatio { get; init; } = 4;
+    public int PatchSize { get; init; } = 16;
+    public int ImageSize { get; init; } = 224;
+    public int InChannels { get; init; } = 3;
+    /// <summary>Classes of the linear head; 0 = no head.</summary>
+    public int NumClasses { get; init; } = 1000;
+    public double NormEps { get; init; } = 1e-6;
+    public double DropPathRate { get; init; }
+    public AttentionKind Attention { get; init; } = AttentionKind.ScaledDotProduct;
+    /// <summary>Blocks whose outputs <see cref="VisionTransformer.ForwardTaps"/> returns; empty = the last block only.</summary>
+    public IReadOnlyList<int> TapBlocks { get; init; } = Array.Empty<int>();
+
+    public int GridSize => ImageSize / PatchSize;
+
+    public void Validate()
+    {
+        if (EmbedDim <= 0 || Heads <= 0 || EmbedDim % Heads != 0)
+            throw new VimException($"DeitConfig: EmbedDim {EmbedDim} must be a positive multiple of Heads {Heads}.");
+        if (Depth <= 0) throw new VimException($"DeitConfig.Depth must be positive, got {Depth}.");
+        if (ImageSize % PatchSize != 0) throw new VimException($"DeitConfig.ImageSize {ImageSize} is not a multiple of PatchSize {PatchSize}.");
+        foreach (var tap in TapBlocks)
+            if (tap < 0 || tap >= Depth) throw new VimException($"DeitConfig.TapBlocks: block {tap} is outside 0..{Depth - 1}.");
+    }
+}

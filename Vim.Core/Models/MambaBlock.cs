@@ -1,0 +1,42 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Vim.Core.Models;
+
+/// <summary>
+/// Vim's pre-norm block in "Add → Norm → Mixer" form: residual ← residual + DropPath(hidden) (or the
+/// input itself for the first block), hidden ← Mixer(RMSNorm(residual)). Returns (hidden, residual);
+/// the mixer output is added at the start of the next block (or by the model's final add).
+/// </summary>
+public sealed class MambaBlock : nn.Module<Tensor, Tensor?, (Tensor Hidden, Tensor Residual)>
+{
+#pragma warning disable IDE1006 // names are the checkpoint keys
+    private readonly BiMambaMixer mixer;
+    private readonly RmsNorm norm;
+    private readonly DropPath drop_path;
+#pragma warning restore IDE1006
+
+    public bool ResidualInFp32 { get; }
+
+    public MambaBlock(BiMambaMixer mixer, RmsNorm norm, double dropPathRate, bool residualInFp32) : base(nameof(MambaBlock))
+    {
+        this.mixer = mixer;
+        this.norm = norm;
+        drop_path = new DropPath(dropPathRate);
+        ResidualInFp32 = residualInFp32;
+        RegisterComponents();
+    }
+
+    public BiMambaMixer Mixer => mixer;
+    public double DropPathRate => drop_path.Rate;
+
+    public override (Tensor Hidden, Tensor Residual) forward(Tensor hidden, Tensor? residual)
+    {
+        using var scope = NewDisposeScope();
+        var newResidual = residual is null ? hidden.alias() : residual + drop_path.forward(hidden);
+        // Half-precision residuals are promoted; fp32/fp64 ones are already at least fp32.
+        if (ResidualInFp32 && newResidual.dtype is ScalarType.Float16 or ScalarType.BFloat16) newResidual = newResidual.to_type(ScalarType.Float32);
+        var newHidden = mixer.forward(norm.forward(newResidual).to_type(hidden.dtype));
+        return (newHidden.MoveToOuterDisposeScope(), newResidual.MoveToOuterDisposeScope());
+    }
+}

@@ -1,0 +1,6 @@
+using static TorchSharp.torch;
+
+namespace Vim.Core.Models;
+
+/// <summary>A registered model: its name, what it is, and how to build it with a given init seed.</summary>
+public sealed record ModelEntry(string Name, string Description, Func<long, nn.Module> Create);

@@ -1,0 +1,40 @@
+namespace Vim.Core.Models;
+
+/// <summary>
+/// Every buildable model by timm-style name, constructed in this one visible place.
+/// Classification models are bare <see cref="VisionMamba"/> / <see cref="VisionTransformer"/>;
+/// detection entries wrap the backbone in a <see cref="SimpleFeaturePyramid"/> and segmentation
+/// entries in a <see cref="SegmentationPyramid"/>.
+/// </summary>
+public static class ModelRegistry
+{
+    private static readonly int[] DeitSegTaps = { 3, 5, 7, 11 };
+
+    public static IReadOnlyList<ModelEntry> All { get; } = new ModelEntry[]
+    {
+        new("vim_tiny", "Vim-Ti classifier, 224², middle class token", s => new VisionMamba(VimVariants.Tiny, s)),
+        new("vim_small", "Vim-S classifier, 224², middle class token", s => new VisionMamba(VimVariants.Small, s)),
+        new("vim_base", "Vim-B classifier, 224², middle class token", s => new VisionMamba(VimVariants.Base, s)),
+        new("vim_tiny_stride8", "Vim-Ti+ classifier, patch 16 stride 8 (730 tokens)", s => new VisionMamba(VimVariants.TinyStride8, s)),
+        new("vim_small_stride8", "Vim-S+ classifier, patch 16 stride 8 (730 tokens)", s => new VisionMamba(VimVariants.SmallStride8, s)),
+        new("vimdet_tiny", "Vim-Ti detection backbone (RoPE, no cls, 1024²) + simple feature pyramid p2–p6", s => new SimpleFeaturePyramid(new VisionMamba(VimVariants.DetTiny, s), seed: s + 1)),
+        new("vimdet_small", "Vim-S detection backbone (RoPE, no cls, 1024²) + simple feature pyramid p2–p6", s => new SimpleFeaturePyramid(new VisionMamba(VimVariants.DetSmall, s), seed: s + 1)),
+        new("vimseg_tiny", "Vim-Ti segmentation backbone (512², mixer-output taps 5/11/17/23) + fpn1–fpn4", s => new SegmentationPyramid(new VisionMamba(VimVariants.SegTiny, s))),
+        new("vimseg_small", "Vim-S segmentation backbone (512², RoPE, residual-stream taps) + fpn1–fpn4", s => new SegmentationPyramid(new VisionMamba(VimVariants.SegSmall, s))),
+        new("deit_tiny", "DeiT-Ti classifier, 224²", s => new VisionTransformer(VimVariants.DeitTiny, s)),
+        new("deit_small", "DeiT-S classifier, 224²", s => new VisionTransformer(VimVariants.DeitSmall, s)),
+        new("deitdet_tiny", "DeiT-Ti detection backbone (1024², last block) + simple feature pyramid p2–p6",
+            s => new SimpleFeaturePyramid(new VisionTransformer(VimVariants.DeitTiny with { ImageSize = 1024, NumClasses = 0 }, s), seed: s + 1)),
+        new("deitseg_tiny", "DeiT-Ti segmentation backbone (512², blocks 3/5/7/11) + fpn1–fpn4",
+            s => new SegmentationPyramid(new VisionTransformer(VimVariants.DeitTiny with { ImageSize = 512, NumClasses = 0, TapBlocks = DeitSegTaps }, s))),
+        new("deitseg_small", "DeiT-S segmentation backbone (512², blocks 3/5/7/11) + fpn1–fpn4",
+            s => new SegmentationPyramid(new VisionTransformer(VimVariants.DeitSmall with { ImageSize = 512, NumClasses = 0, TapBlocks = DeitSegTaps }, s))),
+    };
+
+    public static ModelEntry Get(string name) =>
+        All.FirstOrDefault(e => e.Name == name)
+        ?? throw new VimException($"Unknown model '{name}'. Registered models: {string.Join(", ", All.Select(e => e.Name))}.");
+
+    /// <summary>Builds a registered model with the given init seed.</summary>
+    public static TorchSharp.torch.nn.Module Create(string name, long seed = 0) => Get(name).Create(seed);
+}

@@ -1,0 +1,33 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Vim.Core.Models;
+
+/// <summary>
+/// Root-mean-square norm with a weight and no bias (Mamba's RMSNorm):
+/// y = x · (mean(x²) + eps)^(−1/2) · w, computed in fp32 for half/bf16/fp32 inputs (fp64 stays
+/// fp64), returned in the input dtype.
+/// </summary>
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+
+    public double Eps { get; }
+
+    public RmsNorm(long dim, double eps = 1e-5) : base(nameof(RmsNorm))
+    {
+        Eps = eps;
+        weight = new Parameter(ones(dim));
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var compute = x.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        var xf = x.to_type(compute);
+        var inverseRms = (xf.square().mean(new long[] { -1 }, keepdim: true) + Eps).rsqrt();
+        return (xf * inverseRms * weight.to_type(compute)).to_type(x.dtype).MoveToOuterDisposeScope();
+    }
+}

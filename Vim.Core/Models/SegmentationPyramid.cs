@@ -1,0 +1,63 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Vim.Core.Models;
+
+/// <summary>
+/// The multi-level neck of the official segmentation backbones (BEiT/mmseg style): four tapped
+/// stride-s maps go through fpn1 = ConvT(D→D) → BatchNorm → GELU → ConvT(D→D) (s/4), fpn2 = ConvT(D→D)
+/// (s/2), fpn3 = identity (s), fpn4 = MaxPool(2) (2s). Channels stay D. Keys: net.*, fpn1.*, fpn2.*.
+/// </summary>
+public sealed class SegmentationPyramid : nn.Module<Tensor, IReadOnlyList<FeatureMap>>
+{
+#pragma warning disable IDE1006 // names are the checkpoint keys
+    private readonly nn.Module<Tensor, Tensor> net;
+    private readonly Sequential fpn1;
+    private readonly Sequential fpn2;
+    private readonly Identity fpn3;
+    private readonly MaxPool2d fpn4;
+#pragma warning restore IDE1006
+
+    private readonly ITokenBackbone backbone;
+
+    public SegmentationPyramid(nn.Module<Tensor, Tensor> net) : base(nameof(SegmentationPyramid))
+    {
+        backbone = net as ITokenBackbone ?? throw new VimException($"SegmentationPyramid: {net.GetType().Name} is not a token backbone.");
+        this.net = net;
+        long dim = backbone.EmbedDim;
+        fpn1 = nn.Sequential(("0", nn.ConvTranspose2d(dim, dim, 2, stride: 2)), ("1", nn.BatchNorm2d(dim)), ("2", nn.GELU()),
+            ("3", nn.ConvTranspose2d(dim, dim, 2, stride: 2)));
+        fpn2 = nn.Sequential(("0", nn.ConvTranspose2d(dim, dim, 2, stride: 2)));
+        fpn3 = nn.Identity();
+        fpn4 = nn.MaxPool2d(2, 2);
+        RegisterComponents();
+    }
+
+    /// <summary>Level names and strides, finest first.</summary>
+    public IReadOnlyList<(string Name, int Stride)> Levels
+    {
+        get
+        {
+            int s = backbone.TokenStride;
+            return new[] { s / 4, s / 2, s, s * 2 }.Select(stride => ($"p{(int)Math.Round(Math.Log2(stride))}", stride)).ToArray();
+        }
+    }
+
+    public override IReadOnlyList<FeatureMap> forward(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        var taps = backbone.ForwardTaps(images);
+        if (taps.Count != 4)
+            throw new VimException($"SegmentationPyramid needs 4 tapped maps from the backbone, got {taps.Count} (check its TapBlocks).");
+        var necks = new nn.Module<Tensor, Tensor>[] { fpn1, fpn2, fpn3, fpn4 };
+        var levels = Levels;
+        var outputs = new List<FeatureMap>();
+        for (int i = 0; i < 4; i++)
+        {
+            var map = necks[i].forward(taps[i]).MoveToOuterDisposeScope();
+            outputs.Add(new FeatureMap(levels[i].Name, map, levels[i].Stride));
+        }
+        return outputs;
+    }
+}
