@@ -6,4 +6,10 @@ public sealed class ModelConfig
 
     /// <summary>Number of foreground classes the heads predict (80 for COCO, 150 for ADE20k).</summary>
     public int NumClasses { get; set; } = 150;
+
+    /// <summary>Segmentation heads (task: segmentation).</summary>
+    public SegmentationHeadConfig SegHead { get; set; } = new();
+
+    /// <summary>Segmentation inference (task: segmentation).</summary>
+    public SegmentationTestConfig SegTest { get; set; } = new();
 }

@@ -34,6 +34,9 @@ public sealed class SegmentationPyramid : nn.Module<Tensor, IReadOnlyList<Featur
         RegisterComponents();
     }
 
+    /// <summary>Channels of every level (the backbone width; the neck keeps it).</summary>
+    public long Channels => backbone.EmbedDim;
+
     /// <summary>Level names and strides, finest first.</summary>
     public IReadOnlyList<(string Name, int Stride)> Levels
     {

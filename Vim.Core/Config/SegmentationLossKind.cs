@@ -1,0 +1,8 @@
+namespace Vim.Core.Config;
+
+public enum SegmentationLossKind
+{
+    CrossEntropy,
+    Dice,
+    Lovasz,
+}

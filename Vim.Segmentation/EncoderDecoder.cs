@@ -1,0 +1,117 @@
+using TorchSharp;
+using Vim.Core;
+using Vim.Core.Config;
+using Vim.Core.Models;
+using Vim.Segmentation.Heads;
+using Vim.Segmentation.Losses;
+using static TorchSharp.torch;
+
+namespace Vim.Segmentation;
+
+/// <summary>
+/// A semantic segmentation model as mmseg's EncoderDecoder: a backbone with its multi-level neck
+/// (<see cref="SegmentationPyramid"/>), the UperNet decode head and an optional FCN auxiliary head
+/// (training only). Inputs are normalised images (B, 3, H, W); any H, W works (padded internally to
+/// the pyramid's coarsest stride).
+/// </summary>
+public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
+{
+    private readonly SegmentationPyramid backbone;
+    private readonly UperHead decode_head;
+    private readonly FcnHead? auxiliary_head;
+    private readonly SegmentationHeadConfig _heads;
+    private readonly int _padMultiple;
+
+    public EncoderDecoder(SegmentationPyramid backbone, SegmentationHeadConfig heads, int numClasses) : base(nameof(EncoderDecoder))
+    {
+        this.backbone = backbone;
+        _heads = heads;
+        var levels = backbone.Levels;
+        long channels = backbone.Channels;
+        decode_head = new UperHead(levels.Select(_ => channels).ToArray(), heads.Channels, numClasses,
+            heads.PoolScales.Select(s => (long)s).ToArray(), heads.DropoutRatio);
+        if (heads.AuxiliaryChannels > 0)
+        {
+            if (heads.AuxiliaryInIndex < 0 || heads.AuxiliaryInIndex >= levels.Count)
+                throw new VimException($"model.seg_head.auxiliary_in_index must be in [0, {levels.Count}), got {heads.AuxiliaryInIndex}");
+            auxiliary_head = new FcnHead(channels, heads.AuxiliaryChannels, numClasses, numConvs: 1, heads.DropoutRatio);
+        }
+        _padMultiple = levels.Max(l => l.Stride);
+        NumClasses = numClasses;
+        RegisterComponents();
+    }
+
+    public int NumClasses { get; }
+
+    public SegmentationPyramid Backbone => backbone;
+
+    /// <summary>Builds the model a config describes (model.backbone.name must be a segmentation backbone, e.g. vimseg_tiny).</summary>
+    public static EncoderDecoder FromConfig(ExperimentConfig config, long seed)
+    {
+        var name = config.Model.Backbone.Name;
+        var module = ModelRegistry.Create(name, seed);
+        if (module is not SegmentationPyramid pyramid)
+        {
+            module.Dispose();
+            var segmentation = ModelRegistry.All.Where(e => e.Name.Contains("seg", StringComparison.Ordinal)).Select(e => e.Name);
+            throw new VimException($"model.backbone.name '{name}' is not a segmentation backbone; use one of {string.Join(", ", segmentation)}");
+        }
+        torch.manual_seed(seed + 2);
+        return new EncoderDecoder(pyramid, config.Model.SegHead, config.Model.NumClasses);
+    }
+
+    /// <summary>Decode-head logits resized to the input size (B, K, H, W).</summary>
+    public override Tensor forward(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        var (padded, height, width) = Pad(images);
+        var features = backbone.forward(padded);
+        var logits = decode_head.forward(features.Select(f => f.Map).ToList());
+        return ResizeAndCrop(logits, padded, height, width).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The training losses (decode head, and auxiliary head when present), each already weighted.</summary>
+    public Dictionary<string, Tensor> Losses(Tensor images, Tensor labels)
+    {
+        var (padded, height, width) = Pad(images);
+        var features = backbone.forward(padded);
+        var decode = ResizeAndCrop(decode_head.forward(features.Select(f => f.Map).ToList()), padded, height, width);
+        var losses = new Dictionary<string, Tensor> { ["decode.loss"] = _heads.LossWeight * PixelLoss(decode, labels) };
+        if (auxiliary_head is not null)
+        {
+            var aux = ResizeAndCrop(auxiliary_head.forward(features[_heads.AuxiliaryInIndex].Map), padded, height, width);
+            losses["aux.loss"] = _heads.AuxiliaryLossWeight * PixelLoss(aux, labels);
+        }
+        return losses;
+    }
+
+    private Tensor PixelLoss(Tensor logits, Tensor labels)
+    {
+        Tensor? weights = _heads.ClassWeights.Count == 0 ? null : tensor(_heads.ClassWeights.Select(w => (float)w).ToArray(), device: logits.device);
+        if (weights is not null && weights.shape[0] != NumClasses)
+            throw new VimException($"model.seg_head.class_weights has {weights.shape[0]} entries, expected one per class ({NumClasses})");
+        return _heads.Loss switch
+        {
+            SegmentationLossKind.CrossEntropy => SegmentationLosses.CrossEntropy(logits, labels, _heads.IgnoreIndex, weights, _heads.AverageOverNonIgnored),
+            SegmentationLossKind.Dice => SegmentationLosses.Dice(logits, labels, _heads.IgnoreIndex),
+            SegmentationLossKind.Lovasz => SegmentationLosses.LovaszSoftmax(logits, labels, _heads.IgnoreIndex),
+            _ => throw new VimException($"model.seg_head.loss {_heads.Loss} is not supported"),
+        };
+    }
+
+    /// <summary>Pads bottom/right with zeros (the normalised mean) to a multiple of the coarsest pyramid stride.</summary>
+    private (Tensor Padded, long Height, long Width) Pad(Tensor images)
+    {
+        long height = images.shape[2], width = images.shape[3];
+        long padH = (_padMultiple - height % _padMultiple) % _padMultiple;
+        long padW = (_padMultiple - width % _padMultiple) % _padMultiple;
+        var padded = padH == 0 && padW == 0 ? images : nn.functional.pad(images, [0, padW, 0, padH]);
+        return (padded, height, width);
+    }
+
+    private static Tensor ResizeAndCrop(Tensor logits, Tensor padded, long height, long width)
+    {
+        var full = nn.functional.interpolate(logits, size: [padded.shape[2], padded.shape[3]], mode: InterpolationMode.Bilinear, align_corners: false);
+        return full.shape[2] == height && full.shape[3] == width ? full : full[.., .., ..(int)height, ..(int)width];
+    }
+}
