@@ -110,7 +110,7 @@ public sealed class CocoEvaluator
         }
         if (gtMask is not null)
         {
-            Parallel.For(0, nGt, g =>
+            ParallelFor(nGt, g =>
             {
                 var ann = groundTruth.Annotations[gtSource[g]];
                 var seg = ann.Segmentation ?? throw new VimException($"ground truth annotation id {ann.Id}: missing \"segmentation\", needed for segm evaluation.");
@@ -141,7 +141,7 @@ public sealed class CocoEvaluator
         _dtMask = iouType == CocoIouType.Segm ? new Rle[nDt] : null;
         var dtMask = _dtMask;
         var dtScore = _dtScore; var dtArea = _dtArea; var dtBox = _dtBox;
-        Parallel.For(0, nDt, d =>
+        ParallelFor(nDt, d =>
         {
             int src = dtSource[d];
             var det = detections[src];
@@ -245,6 +245,19 @@ public sealed class CocoEvaluator
         }
     }
 
+    /// <summary>Parallel.For that surfaces a user-facing error as itself rather than inside an AggregateException.</summary>
+    private static void ParallelFor(int count, Action<int> body)
+    {
+        try
+        {
+            Parallel.For(0, count, body);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.OfType<VimException>().Any())
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions.OfType<VimException>().First()).Throw();
+        }
+    }
+
     private static int[] SortByKeyStable(List<long> keys)
     {
         int n = keys.Count;
@@ -272,15 +285,22 @@ public sealed class CocoEvaluator
             return;
         }
         var keys = new double[count];
-        for (int i = 0; i < count; i++) keys[i] = -score[idx[start + i]];
-        Array.Sort(keys, idx, start, count);
+        var items = new int[count];
+        for (int i = 0; i < count; i++)
+        {
+            items[i] = idx[start + i];
+            keys[i] = -score[items[i]];
+        }
+        Array.Sort(keys, items);
+        // Array.Sort is not stable: restore ascending index order inside each run of equal scores.
         for (int i = 0; i < count;)
         {
             int j = i + 1;
             while (j < count && keys[j] == keys[i]) j++;
-            if (j - i > 1) Array.Sort(idx, start + i, j - i);
+            if (j - i > 1) Array.Sort(items, i, j - i);
             i = j;
         }
+        items.CopyTo(idx, start);
     }
 
     /// <summary>
