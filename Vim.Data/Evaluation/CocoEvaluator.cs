@@ -473,6 +473,7 @@ public sealed class CocoEvaluator
         Array.Fill(scores, -1.0);
         Array.Fill(recall, -1.0);
         var recThrs = _p.RecallThresholds;
+        var flags = _flags;
 
         Parallel.For(0, K, k =>
         {
@@ -499,6 +500,8 @@ public sealed class CocoEvaluator
             StableSortByScoreDescending(order, 0, n, score);
 
             var selected = new int[n];
+            var flagBase = new int[n];   // flag index of (area 0, threshold 0) for each selected detection
+            var flagStride = new int[n]; // its cell's detection count: the step between (area, threshold) rows
             var rc = new double[n];
             var pr = new double[n];
             for (int m = 0; m < M; m++)
@@ -508,7 +511,12 @@ public sealed class CocoEvaluator
                 for (int i = 0; i < n; i++)
                 {
                     int p = order[i];
-                    if (rank[p] < maxDet) selected[nd++] = p;
+                    if (rank[p] >= maxDet) continue;
+                    int c = cellOf[p];
+                    selected[nd] = p;
+                    flagBase[nd] = _cellFlagStart![c] + rank[p];
+                    flagStride[nd] = _cellDtUsed[c];
+                    nd++;
                 }
                 for (int a = 0; a < A; a++)
                 {
@@ -518,11 +526,10 @@ public sealed class CocoEvaluator
                     for (int t = 0; t < T; t++)
                     {
                         double tp = 0, fp = 0;
+                        int row = a * T + t;
                         for (int i = 0; i < nd; i++)
                         {
-                            int p = selected[i];
-                            int c = cellOf[p];
-                            byte f = _flags[_cellFlagStart![c] + (a * T + t) * _cellDtUsed[c] + rank[p]];
+                            byte f = flags[flagBase[i] + row * flagStride[i]];
                             if ((f & Ignored) == 0)
                             {
                                 if ((f & Matched) != 0) tp++;

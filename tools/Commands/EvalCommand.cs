@@ -110,7 +110,7 @@ public static class EvalCommand
                 var t = CocoSyntheticBenchmark.Run(parse.GetValue(images), parse.GetValue(categories), parse.GetValue(seed));
                 if (i == 0) Console.WriteLine($"synthetic case: {t.Images} images, {t.Categories} categories, {t.GroundTruths} GT, {t.Detections} detections; {Environment.ProcessorCount} cores");
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"run {i + 1}: prepare {t.PrepareSeconds:0.000} s, evaluate {t.EvaluateSeconds:0.000} s, accumulate {t.AccumulateSeconds:0.000} s, summarize {t.SummarizeSeconds:0.000} s => eval {t.EvalSeconds:0.000} s (with prepare {t.TotalSeconds:0.000} s); AP {t.Stats[0]:0.000}"));
+                    $"run {i + 1}: prepare {t.PrepareSeconds:0.000} s, evaluate {t.EvaluateSeconds:0.000} s, accumulate {t.AccumulateSeconds:0.000} s, summarize {t.SummarizeSeconds:0.000} s => eval {t.EvalSeconds:0.000} s wall, {t.EvalCpuSeconds:0.000} s CPU (with prepare {t.TotalSeconds:0.000} s); AP {t.Stats[0]:0.000}"));
                 best = Math.Min(best, t.EvalSeconds);
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"best Evaluate+Accumulate+Summarize: {best:0.000} s"));
