@@ -65,7 +65,8 @@ public sealed class CocoEvaluator
         _maxDets = _p.MaxDetections.Order().ToArray();
         _maxDetLast = _maxDets[^1];
 
-        _imageIds = (_p.ImageIds ?? groundTruth.Images.Select(i => i.Id).ToArray()).Distinct().Order().ToArray();
+        _imageIds = (_p.ImageIds ?? groundTruth.Images.Select(i => i.Id).ToArray())
+            .Where(groundTruth.ImagesById.ContainsKey).Distinct().Order().ToArray();
         var categories = groundTruth.Categories.Count > 0
             ? groundTruth.Categories
             : groundTruth.Annotations.Select(a => a.CategoryId).Distinct().Select(id => new CocoCategory(id, id.ToString(System.Globalization.CultureInfo.InvariantCulture), null)).ToList();

@@ -45,24 +45,27 @@ public static class SegmentationLabelMaps
             if (!preds.ContainsKey(Path.GetFileNameWithoutExtension(gt)))
                 throw new VimException($"--pred-dir {predDir}: no prediction {Path.GetFileNameWithoutExtension(gt)}.png for ground truth {gt}.");
         }
-        var partial = new SegmentationMetric[gts.Count];
-        Parallel.For(0, gts.Count, () => new SegmentationMetric(numClasses, ignoreIndex), (i, _, local) =>
+        var total = new SegmentationMetric(numClasses, ignoreIndex);
+        try
         {
-            var label = Read(gts[i], out int h, out int w);
-            var pred = Read(preds[Path.GetFileNameWithoutExtension(gts[i])], out int ph, out int pw);
-            if (h != ph || w != pw)
-                throw new VimException($"{preds[Path.GetFileNameWithoutExtension(gts[i])]}: size {pw}x{ph} differs from ground truth {gts[i]} ({w}x{h}).");
-            if (reduceZeroLabel) ReduceZeroLabel(label);
-            local.Update(pred, label);
-            return local;
-        }, local => { lock (partial) { partial[0] = partial[0] is null ? local : Merge(partial[0], local); } });
-        return (partial[0], gts.Count);
-    }
-
-    private static SegmentationMetric Merge(SegmentationMetric a, SegmentationMetric b)
-    {
-        a.Add(b);
-        return a;
+            // One metric per worker thread, summed at the end: the counts are additive.
+            Parallel.For(0, gts.Count, () => new SegmentationMetric(numClasses, ignoreIndex), (i, _, local) =>
+            {
+                string predPath = preds[Path.GetFileNameWithoutExtension(gts[i])];
+                var label = Read(gts[i], out int h, out int w);
+                var pred = Read(predPath, out int ph, out int pw);
+                if (h != ph || w != pw)
+                    throw new VimException($"{predPath}: size {pw}x{ph} differs from ground truth {gts[i]} ({w}x{h}).");
+                if (reduceZeroLabel) ReduceZeroLabel(label);
+                local.Update(pred, label);
+                return local;
+            }, local => { lock (total) total.Add(local); });
+        }
+        catch (AggregateException e) when (e.InnerExceptions.OfType<VimException>().Any())
+        {
+            throw e.InnerExceptions.OfType<VimException>().First();
+        }
+        return (total, gts.Count);
     }
 
     /// <summary>reduce_zero_label on int labels: 0 → 255, others − 1, and 254 (from 255) back to 255.</summary>
