@@ -147,6 +147,17 @@ public class HandComputedCocoTests
         Assert.That(s.Lines[9], Is.EqualTo(" Average Recall     (AR) @[ IoU=0.50:0.95 | area= small | maxDets=100 ] = 1.000"));
     }
 
+    [TestCase(0.0625, 3, "0.062")]   // exact binary tie: Python rounds to even
+    [TestCase(0.0635, 3, "0.064")]   // stored as 0.063500000000000000611 -> above the tie
+    [TestCase(0.0005, 3, "0.001")]   // stored slightly above 0.0005
+    [TestCase(-1.0, 3, "-1.000")]
+    [TestCase(0.8999999999999999, 2, "0.90")]
+    [TestCase(0.125, 2, "0.12")]
+    public void NumbersAreFormattedLikePython(double value, int decimals, string expected)
+    {
+        Assert.That(CocoSummary.PythonFixed(value, decimals), Is.EqualTo(expected));
+    }
+
     [Test]
     public void DetectionOnAnUnknownImageIsAClearError()
     {
