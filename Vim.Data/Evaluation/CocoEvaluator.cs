@@ -70,16 +70,26 @@ public sealed class CocoEvaluator
         var categories = groundTruth.Categories.Count > 0
             ? groundTruth.Categories
             : groundTruth.Annotations.Select(a => a.CategoryId).Distinct().Select(id => new CocoCategory(id, id.ToString(System.Globalization.CultureInfo.InvariantCulture), null)).ToList();
-        _categoryIds = (_p.CategoryIds ?? categories.Select(c => c.Id).ToArray()).Distinct().Order().ToArray();
+        var selectedCategories = (_p.CategoryIds ?? categories.Select(c => c.Id).ToArray()).Distinct().Order().ToArray();
         var nameById = new Dictionary<long, string>();
         foreach (var c in categories) nameById.TryAdd(c.Id, c.Name);
-        _categoryNames = _categoryIds.Select(id => nameById.TryGetValue(id, out var n) ? n : id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        bool useCats = _p.UseCategories;
+        // pycocotools with useCats = 0 evaluates one pseudo-category -1 holding every selected category.
+        _categoryIds = useCats ? selectedCategories : [-1];
+        _categoryNames = useCats
+            ? _categoryIds.Select(id => nameById.TryGetValue(id, out var n) ? n : id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray()
+            : ["all"];
 
         var imageIndex = new Dictionary<long, int>(_imageIds.Length);
         for (int i = 0; i < _imageIds.Length; i++) imageIndex[_imageIds[i]] = i;
-        var categoryIndex = new Dictionary<long, int>(_categoryIds.Length);
-        for (int k = 0; k < _categoryIds.Length; k++) categoryIndex[_categoryIds[k]] = k;
-        long numImages = _imageIds.Length;
+        var categoryIndex = new Dictionary<long, int>(selectedCategories.Length);
+        for (int k = 0; k < selectedCategories.Length; k++) categoryIndex[selectedCategories[k]] = k;
+        long numImages = _imageIds.Length, numCategories = selectedCategories.Length;
+        // Sort key of an annotation or detection. With categories: cells are (category, image), ordered
+        // by category then image. Without: cells are images, and inside one the ground truths and
+        // detections are ordered by category, then file order, as pycocotools concatenates them.
+        long SortKey(int k, int img) => useCats ? k * numImages + img : img * numCategories + k;
+        long CellKey(long sortKey) => useCats ? sortKey : sortKey / numCategories;
 
         // Ground truth of the evaluated images and categories, in file order.
         var gtSource = new List<int>();
@@ -89,7 +99,7 @@ public sealed class CocoEvaluator
             var ann = groundTruth.Annotations[a];
             if (!imageIndex.TryGetValue(ann.ImageId, out int img) || !categoryIndex.TryGetValue(ann.CategoryId, out int k)) continue;
             gtSource.Add(a);
-            gtKey.Add(k * numImages + img);
+            gtKey.Add(SortKey(k, img));
         }
         int nGt = gtSource.Count;
         _gtArea = new double[nGt];
@@ -133,7 +143,7 @@ public sealed class CocoEvaluator
             if (!double.IsFinite(det.Score)) throw new VimException($"results[{d}]: score must be a finite number.");
             if (!imageIndex.TryGetValue(det.ImageId, out int img) || !categoryIndex.TryGetValue(det.CategoryId, out int k)) continue;
             dtSource.Add(d);
-            dtKey.Add(k * numImages + img);
+            dtKey.Add(SortKey(k, img));
         }
         int nDt = dtSource.Count;
         _dtScore = new double[nDt];
@@ -186,12 +196,12 @@ public sealed class CocoEvaluator
         int gi = 0, di = 0;
         while (gi < nGt || di < nDt)
         {
-            long key = Math.Min(gi < nGt ? gtKey[gtSorted[gi]] : long.MaxValue, di < nDt ? dtKey[dtSorted[di]] : long.MaxValue);
+            long key = Math.Min(gi < nGt ? CellKey(gtKey[gtSorted[gi]]) : long.MaxValue, di < nDt ? CellKey(dtKey[dtSorted[di]]) : long.MaxValue);
             int g0 = gi, d0 = di;
-            while (gi < nGt && gtKey[gtSorted[gi]] == key) gi++;
-            while (di < nDt && dtKey[dtSorted[di]] == key) di++;
-            cellCategory.Add((int)(key / numImages));
-            cellImage.Add((int)(key % numImages));
+            while (gi < nGt && CellKey(gtKey[gtSorted[gi]]) == key) gi++;
+            while (di < nDt && CellKey(dtKey[dtSorted[di]]) == key) di++;
+            cellCategory.Add(useCats ? (int)(key / numImages) : 0);
+            cellImage.Add(useCats ? (int)(key % numImages) : (int)key);
             cellGtStart.Add(g0); cellGtCount.Add(gi - g0);
             cellDtStart.Add(d0); cellDtCount.Add(di - d0);
         }
@@ -307,6 +317,7 @@ public sealed class CocoEvaluator
     /// <summary>
     /// IoU matrix of one image and category: rows are detections sorted by score (stable) and cut at
     /// the largest maxDets, columns are ground truths in file order. Empty when either side is empty.
+    /// Without categories (<see cref="CocoEvalParams.UseCategories"/> false) the category id is −1.
     /// </summary>
     public double[,] ComputeIou(long imageId, long categoryId)
     {

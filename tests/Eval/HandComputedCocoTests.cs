@@ -107,6 +107,24 @@ public class HandComputedCocoTests
         Assert.That(s.Lines[7], Does.Contain("maxDets=  2"));
     }
 
+    [Test]
+    public void ClassAgnosticEvaluationIgnoresCategories()
+    {
+        // Same data as above with useCats = 0: every image's detections compete for all its GT.
+        // Image 1: GT A (cat) and B (dog); detections b2 0.95 (miss), a1 0.5 = A, b1 0.3 = B.
+        // Image 2: GT C; detections bird 0.99 [10,10,10,10] (IoU with C = 100/10000 -> miss), c1 0.9 = C,
+        // c2 0.8 duplicate. Across images by score: bird FP, b2 FP, c1 TP, c2 FP, a1 TP, b1 TP; npig = 3.
+        // tp 0,0,1,1,2,3; fp 1,2,2,3,3,3 -> rc 0,0,1/3,1/3,2/3,1; pr 0,0,1/3,1/4,2/5,1/2; interpolated
+        // from the right: 1/2 everywhere -> AP = 0.5 at every threshold. AR@1: image 1 keeps b2 (miss),
+        // image 2 keeps bird (miss) -> 0. AR@10 = 1.
+        var (gt, dt) = ThreeImages();
+        var s = new CocoEvaluator(gt, dt, CocoIouType.Bbox, new CocoEvalParams { UseCategories = false }).Run();
+        Assert.That(s.Stats[0], Is.EqualTo(0.5).Within(1e-12));
+        Assert.That(s.Stats[6], Is.EqualTo(0).Within(1e-12));
+        Assert.That(s.Stats[7], Is.EqualTo(1).Within(1e-12));
+        Assert.That(s.PerCategory.Single().CategoryId, Is.EqualTo(-1));
+    }
+
     [TestCase(0, 1.0, 1.0, 1.0)]
     [TestCase(29, 1.0 / 30, 0.0, 1.0)]
     public void TiedScoresKeepFileOrderAcrossManyDetections(int truePositiveIndex, double expectedAp, double expectedAr1, double expectedAr100)

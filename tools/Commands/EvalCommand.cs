@@ -29,8 +29,9 @@ public static class EvalCommand
         var maxDets = new Option<string?>("--max-dets") { Description = "comma-separated maxDets (default 1,10,100)" };
         var jsonOut = new Option<string?>("--json-out") { Description = "write {\"stats\": [12 numbers], \"per_category\": {...}} here" };
         var reportDir = new Option<string?>("--report-dir") { Description = "write PR curves, per-category AP chart and a Markdown summary here" };
+        var classAgnostic = new Option<bool>("--class-agnostic") { Description = "ignore categories (pycocotools useCats = 0), e.g. for proposal recall" };
         var cmd = new Command("coco", "COCO detection / instance segmentation mAP, identical to pycocotools COCOeval.");
-        foreach (var o in new Option[] { gt, results, iouType, iouThrs, maxDets, jsonOut, reportDir }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { gt, results, iouType, iouThrs, maxDets, jsonOut, reportDir, classAgnostic }) cmd.Options.Add(o);
         cmd.SetAction(parse => Guard(() =>
         {
             var type = parse.GetValue(iouType) switch
@@ -44,6 +45,7 @@ public static class EvalCommand
             {
                 IouThresholds = ParseList(parse.GetValue(iouThrs), "--iou-thrs", s => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture)) ?? defaults.IouThresholds,
                 MaxDetections = ParseList(parse.GetValue(maxDets), "--max-dets", s => int.Parse(s, NumberStyles.Integer, CultureInfo.InvariantCulture)) ?? defaults.MaxDetections,
+                UseCategories = !parse.GetValue(classAgnostic),
             };
             var dataset = CocoDataset.Load(parse.GetValue(gt)!);
             var detections = CocoResults.Load(parse.GetValue(results)!);
