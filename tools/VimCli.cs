@@ -14,6 +14,7 @@ public static class VimCli
         root.Subcommands.Add(EnvCommand.Create());
         root.Subcommands.Add(CheckpointCommand.Create());
         root.Subcommands.Add(ModelCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
         return root;
     }
 

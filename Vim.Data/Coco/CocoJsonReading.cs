@@ -120,9 +120,10 @@ internal static class CocoJsonReading
         }
         if (v.ValueKind != JsonValueKind.Object || !v.TryGetProperty("size", out var size) || !v.TryGetProperty("counts", out var counts))
             throw new VimException($"{where}: \"segmentation\" must be polygons or an RLE object {{\"size\": [h, w], \"counts\": ...}}.");
-        if (size.ValueKind != JsonValueKind.Array || size.GetArrayLength() != 2)
-            throw new VimException($"{where}: \"segmentation.size\" must be [height, width].");
-        int h = size[0].GetInt32(), w = size[1].GetInt32();
+        if (size.ValueKind != JsonValueKind.Array || size.GetArrayLength() != 2
+            || size[0].ValueKind != JsonValueKind.Number || size[1].ValueKind != JsonValueKind.Number
+            || !size[0].TryGetInt32(out int h) || !size[1].TryGetInt32(out int w) || h < 0 || w < 0)
+            throw new VimException($"{where}: \"segmentation.size\" must be [height, width] (non-negative integers).");
         if (counts.ValueKind == JsonValueKind.String)
             return CocoSegmentation.FromCompressed(counts.GetString()!, h, w);
         if (counts.ValueKind == JsonValueKind.Array)

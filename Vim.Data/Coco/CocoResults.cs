@@ -25,8 +25,6 @@ public static class CocoResults
             var box = CocoJsonReading.OptionalBox(e, "bbox", where);
             var segmentation = CocoJsonReading.OptionalSegmentation(e, where);
             if (box is null && segmentation is null) throw new VimException($"{where}: a detection needs \"bbox\" or \"segmentation\".");
-            if (segmentation is not null && segmentation.Kind == CocoSegmentationKind.Polygons)
-                throw new VimException($"{where}: result \"segmentation\" must be an RLE object, polygons are not accepted in results.");
             list.Add(new CocoDetection(
                 CocoJsonReading.RequireId(e, "image_id", where),
                 CocoJsonReading.RequireId(e, "category_id", where),

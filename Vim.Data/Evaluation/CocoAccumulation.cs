@@ -45,38 +45,71 @@ public sealed class CocoAccumulation
     /// </summary>
     public double Mean(bool averagePrecision, double? iouThreshold, string areaLabel, int maxDets, int? categoryIndex = null)
     {
-        double sum = 0;
-        long count = 0;
+        // Values are gathered in numpy's C order of the sliced table (t, r, k for precision; t, k for
+        // recall) and summed pairwise like numpy.mean, so the result matches pycocotools to the last bits.
+        var values = new List<double>();
+        int k0 = categoryIndex ?? 0, k1 = categoryIndex is null ? K : k0 + 1;
         for (int t = 0; t < T; t++)
         {
             if (iouThreshold is { } thr && Params.IouThresholds[t] != thr) continue;
-            for (int a = 0; a < A; a++)
+            int rCount = averagePrecision ? R : 1;
+            for (int r = 0; r < rCount; r++)
             {
-                if (Params.AreaRanges[a].Label != areaLabel) continue;
-                for (int m = 0; m < M; m++)
+                for (int k = k0; k < k1; k++)
                 {
-                    if (MaxDetections[m] != maxDets) continue;
-                    int k0 = categoryIndex ?? 0, k1 = categoryIndex is null ? K : k0 + 1;
-                    for (int k = k0; k < k1; k++)
+                    for (int a = 0; a < A; a++)
                     {
-                        if (averagePrecision)
+                        if (Params.AreaRanges[a].Label != areaLabel) continue;
+                        for (int m = 0; m < M; m++)
                         {
-                            for (int r = 0; r < R; r++)
-                            {
-                                double v = PrecisionAt(t, r, k, a, m);
-                                if (v > -1) { sum += v; count++; }
-                            }
-                        }
-                        else
-                        {
-                            double v = RecallAt(t, k, a, m);
-                            if (v > -1) { sum += v; count++; }
+                            if (MaxDetections[m] != maxDets) continue;
+                            double v = averagePrecision ? PrecisionAt(t, r, k, a, m) : RecallAt(t, k, a, m);
+                            if (v > -1) values.Add(v);
                         }
                     }
                 }
             }
         }
-        return count == 0 ? -1 : sum / count;
+        return values.Count == 0 ? -1 : NumpySum(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(values)) / values.Count;
+    }
+
+    /// <summary>
+    /// numpy's add.reduce of a contiguous float64 array: pairwise summation inside blocks of 8192
+    /// elements (the reduction iterator's buffer size), the blocks added one after another to 0.
+    /// </summary>
+    internal static double NumpySum(ReadOnlySpan<double> values)
+    {
+        double sum = 0;
+        for (int start = 0; start < values.Length; start += 8192)
+            sum += PairwiseSum(values.Slice(start, Math.Min(8192, values.Length - start)));
+        return sum;
+    }
+
+    private static double PairwiseSum(ReadOnlySpan<double> a)
+    {
+        int n = a.Length;
+        if (n < 8)
+        {
+            double res = 0;
+            for (int i = 0; i < n; i++) res += a[i];
+            return res;
+        }
+        if (n <= 128)
+        {
+            double r0 = a[0], r1 = a[1], r2 = a[2], r3 = a[3], r4 = a[4], r5 = a[5], r6 = a[6], r7 = a[7];
+            int i;
+            for (i = 8; i < n - (n % 8); i += 8)
+            {
+                r0 += a[i]; r1 += a[i + 1]; r2 += a[i + 2]; r3 += a[i + 3];
+                r4 += a[i + 4]; r5 += a[i + 5]; r6 += a[i + 6]; r7 += a[i + 7];
+            }
+            double res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7));
+            for (; i < n; i++) res += a[i];
+            return res;
+        }
+        int n2 = n / 2;
+        n2 -= n2 % 8;
+        return PairwiseSum(a[..n2]) + PairwiseSum(a[n2..]);
     }
 
     /// <summary>

@@ -29,6 +29,12 @@ public sealed class CocoEvalParams
     /// <summary>Categories to evaluate; null = every category of the ground truth.</summary>
     public long[]? CategoryIds { get; init; }
 
+    /// <summary>
+    /// pycocotools' useCats: false evaluates class-agnostically (any detection may match any ground
+    /// truth, e.g. for proposal recall); results then have the single category id −1.
+    /// </summary>
+    public bool UseCategories { get; init; } = true;
+
     /// <summary>Images to evaluate; null = every image of the ground truth.</summary>
     public long[]? ImageIds { get; init; }
 

@@ -65,20 +65,31 @@ public sealed class CocoEvaluator
         _maxDets = _p.MaxDetections.Order().ToArray();
         _maxDetLast = _maxDets[^1];
 
-        _imageIds = (_p.ImageIds ?? groundTruth.Images.Select(i => i.Id).ToArray()).Distinct().Order().ToArray();
+        _imageIds = (_p.ImageIds ?? groundTruth.Images.Select(i => i.Id).ToArray())
+            .Where(groundTruth.ImagesById.ContainsKey).Distinct().Order().ToArray();
         var categories = groundTruth.Categories.Count > 0
             ? groundTruth.Categories
             : groundTruth.Annotations.Select(a => a.CategoryId).Distinct().Select(id => new CocoCategory(id, id.ToString(System.Globalization.CultureInfo.InvariantCulture), null)).ToList();
-        _categoryIds = (_p.CategoryIds ?? categories.Select(c => c.Id).ToArray()).Distinct().Order().ToArray();
+        var selectedCategories = (_p.CategoryIds ?? categories.Select(c => c.Id).ToArray()).Distinct().Order().ToArray();
         var nameById = new Dictionary<long, string>();
         foreach (var c in categories) nameById.TryAdd(c.Id, c.Name);
-        _categoryNames = _categoryIds.Select(id => nameById.TryGetValue(id, out var n) ? n : id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        bool useCats = _p.UseCategories;
+        // pycocotools with useCats = 0 evaluates one pseudo-category -1 holding every selected category.
+        _categoryIds = useCats ? selectedCategories : [-1];
+        _categoryNames = useCats
+            ? _categoryIds.Select(id => nameById.TryGetValue(id, out var n) ? n : id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray()
+            : ["all"];
 
         var imageIndex = new Dictionary<long, int>(_imageIds.Length);
         for (int i = 0; i < _imageIds.Length; i++) imageIndex[_imageIds[i]] = i;
-        var categoryIndex = new Dictionary<long, int>(_categoryIds.Length);
-        for (int k = 0; k < _categoryIds.Length; k++) categoryIndex[_categoryIds[k]] = k;
-        long numImages = _imageIds.Length;
+        var categoryIndex = new Dictionary<long, int>(selectedCategories.Length);
+        for (int k = 0; k < selectedCategories.Length; k++) categoryIndex[selectedCategories[k]] = k;
+        long numImages = _imageIds.Length, numCategories = selectedCategories.Length;
+        // Sort key of an annotation or detection. With categories: cells are (category, image), ordered
+        // by category then image. Without: cells are images, and inside one the ground truths and
+        // detections are ordered by category, then file order, as pycocotools concatenates them.
+        long SortKey(int k, int img) => useCats ? k * numImages + img : img * numCategories + k;
+        long CellKey(long sortKey) => useCats ? sortKey : sortKey / numCategories;
 
         // Ground truth of the evaluated images and categories, in file order.
         var gtSource = new List<int>();
@@ -88,7 +99,7 @@ public sealed class CocoEvaluator
             var ann = groundTruth.Annotations[a];
             if (!imageIndex.TryGetValue(ann.ImageId, out int img) || !categoryIndex.TryGetValue(ann.CategoryId, out int k)) continue;
             gtSource.Add(a);
-            gtKey.Add(k * numImages + img);
+            gtKey.Add(SortKey(k, img));
         }
         int nGt = gtSource.Count;
         _gtArea = new double[nGt];
@@ -110,7 +121,7 @@ public sealed class CocoEvaluator
         }
         if (gtMask is not null)
         {
-            Parallel.For(0, nGt, g =>
+            ParallelFor(nGt, g =>
             {
                 var ann = groundTruth.Annotations[gtSource[g]];
                 var seg = ann.Segmentation ?? throw new VimException($"ground truth annotation id {ann.Id}: missing \"segmentation\", needed for segm evaluation.");
@@ -132,7 +143,7 @@ public sealed class CocoEvaluator
             if (!double.IsFinite(det.Score)) throw new VimException($"results[{d}]: score must be a finite number.");
             if (!imageIndex.TryGetValue(det.ImageId, out int img) || !categoryIndex.TryGetValue(det.CategoryId, out int k)) continue;
             dtSource.Add(d);
-            dtKey.Add(k * numImages + img);
+            dtKey.Add(SortKey(k, img));
         }
         int nDt = dtSource.Count;
         _dtScore = new double[nDt];
@@ -141,7 +152,7 @@ public sealed class CocoEvaluator
         _dtMask = iouType == CocoIouType.Segm ? new Rle[nDt] : null;
         var dtMask = _dtMask;
         var dtScore = _dtScore; var dtArea = _dtArea; var dtBox = _dtBox;
-        Parallel.For(0, nDt, d =>
+        ParallelFor(nDt, d =>
         {
             int src = dtSource[d];
             var det = detections[src];
@@ -185,12 +196,12 @@ public sealed class CocoEvaluator
         int gi = 0, di = 0;
         while (gi < nGt || di < nDt)
         {
-            long key = Math.Min(gi < nGt ? gtKey[gtSorted[gi]] : long.MaxValue, di < nDt ? dtKey[dtSorted[di]] : long.MaxValue);
+            long key = Math.Min(gi < nGt ? CellKey(gtKey[gtSorted[gi]]) : long.MaxValue, di < nDt ? CellKey(dtKey[dtSorted[di]]) : long.MaxValue);
             int g0 = gi, d0 = di;
-            while (gi < nGt && gtKey[gtSorted[gi]] == key) gi++;
-            while (di < nDt && dtKey[dtSorted[di]] == key) di++;
-            cellCategory.Add((int)(key / numImages));
-            cellImage.Add((int)(key % numImages));
+            while (gi < nGt && CellKey(gtKey[gtSorted[gi]]) == key) gi++;
+            while (di < nDt && CellKey(dtKey[dtSorted[di]]) == key) di++;
+            cellCategory.Add(useCats ? (int)(key / numImages) : 0);
+            cellImage.Add(useCats ? (int)(key % numImages) : (int)key);
             cellGtStart.Add(g0); cellGtCount.Add(gi - g0);
             cellDtStart.Add(d0); cellDtCount.Add(di - d0);
         }
@@ -245,6 +256,19 @@ public sealed class CocoEvaluator
         }
     }
 
+    /// <summary>Parallel.For that surfaces a user-facing error as itself rather than inside an AggregateException.</summary>
+    private static void ParallelFor(int count, Action<int> body)
+    {
+        try
+        {
+            Parallel.For(0, count, body);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.OfType<VimException>().Any())
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions.OfType<VimException>().First()).Throw();
+        }
+    }
+
     private static int[] SortByKeyStable(List<long> keys)
     {
         int n = keys.Count;
@@ -272,20 +296,28 @@ public sealed class CocoEvaluator
             return;
         }
         var keys = new double[count];
-        for (int i = 0; i < count; i++) keys[i] = -score[idx[start + i]];
-        Array.Sort(keys, idx, start, count);
+        var items = new int[count];
+        for (int i = 0; i < count; i++)
+        {
+            items[i] = idx[start + i];
+            keys[i] = -score[items[i]];
+        }
+        Array.Sort(keys, items);
+        // Array.Sort is not stable: restore ascending index order inside each run of equal scores.
         for (int i = 0; i < count;)
         {
             int j = i + 1;
             while (j < count && keys[j] == keys[i]) j++;
-            if (j - i > 1) Array.Sort(idx, start + i, j - i);
+            if (j - i > 1) Array.Sort(items, i, j - i);
             i = j;
         }
+        items.CopyTo(idx, start);
     }
 
     /// <summary>
     /// IoU matrix of one image and category: rows are detections sorted by score (stable) and cut at
     /// the largest maxDets, columns are ground truths in file order. Empty when either side is empty.
+    /// Without categories (<see cref="CocoEvalParams.UseCategories"/> false) the category id is −1.
     /// </summary>
     public double[,] ComputeIou(long imageId, long categoryId)
     {
@@ -453,6 +485,7 @@ public sealed class CocoEvaluator
         Array.Fill(scores, -1.0);
         Array.Fill(recall, -1.0);
         var recThrs = _p.RecallThresholds;
+        var flags = _flags;
 
         Parallel.For(0, K, k =>
         {
@@ -479,6 +512,8 @@ public sealed class CocoEvaluator
             StableSortByScoreDescending(order, 0, n, score);
 
             var selected = new int[n];
+            var flagBase = new int[n];   // flag index of (area 0, threshold 0) for each selected detection
+            var flagStride = new int[n]; // its cell's detection count: the step between (area, threshold) rows
             var rc = new double[n];
             var pr = new double[n];
             for (int m = 0; m < M; m++)
@@ -488,7 +523,12 @@ public sealed class CocoEvaluator
                 for (int i = 0; i < n; i++)
                 {
                     int p = order[i];
-                    if (rank[p] < maxDet) selected[nd++] = p;
+                    if (rank[p] >= maxDet) continue;
+                    int c = cellOf[p];
+                    selected[nd] = p;
+                    flagBase[nd] = _cellFlagStart![c] + rank[p];
+                    flagStride[nd] = _cellDtUsed[c];
+                    nd++;
                 }
                 for (int a = 0; a < A; a++)
                 {
@@ -498,11 +538,10 @@ public sealed class CocoEvaluator
                     for (int t = 0; t < T; t++)
                     {
                         double tp = 0, fp = 0;
+                        int row = a * T + t;
                         for (int i = 0; i < nd; i++)
                         {
-                            int p = selected[i];
-                            int c = cellOf[p];
-                            byte f = _flags[_cellFlagStart![c] + (a * T + t) * _cellDtUsed[c] + rank[p]];
+                            byte f = flags[flagBase[i] + row * flagStride[i]];
                             if ((f & Ignored) == 0)
                             {
                                 if ((f & Matched) != 0) tp++;

@@ -47,16 +47,16 @@ public sealed class CocoSummary
         var stats = new double[12];
         var lines = new string[12];
         var thr = acc.Params.IouThresholds;
-        string allRange = thr.Length > 0 ? $"{thr[0].ToString("0.00", CultureInfo.InvariantCulture)}:{thr[^1].ToString("0.00", CultureInfo.InvariantCulture)}" : "";
+        string allRange = $"{PythonFixed(thr[0], 2)}:{PythonFixed(thr[^1], 2)}";
         for (int i = 0; i < 12; i++)
         {
             var s = specs[i];
             stats[i] = s.MaxDets < 0 ? -1 : acc.Mean(s.Ap, s.Iou, s.Area, s.MaxDets);
             string title = s.Ap ? "Average Precision" : "Average Recall";
             string type = s.Ap ? "(AP)" : "(AR)";
-            string iou = s.Iou is { } v ? v.ToString("0.00", CultureInfo.InvariantCulture) : allRange;
-            lines[i] = string.Format(CultureInfo.InvariantCulture, " {0,-18} {1} @[ IoU={2,-9} | area={3,6} | maxDets={4,3} ] = {5:0.000}",
-                title, type, iou, s.Area, s.MaxDets, stats[i]);
+            string iou = s.Iou is { } v ? PythonFixed(v, 2) : allRange;
+            lines[i] = string.Format(CultureInfo.InvariantCulture, " {0,-18} {1} @[ IoU={2,-9} | area={3,6} | maxDets={4,3} ] = {5}",
+                title, type, iou, s.Area, s.MaxDets, PythonFixed(stats[i], 3));
         }
         var perCategory = new CocoCategoryResult[acc.K];
         for (int k = 0; k < acc.K; k++)
@@ -68,6 +68,24 @@ public sealed class CocoSummary
                 acc.Mean(false, null, "all", 100, k));
         }
         return new CocoSummary(stats, perCategory, acc, lines);
+    }
+
+    /// <summary>
+    /// Python's '{:0.Nf}': rounds the exact binary value, ties to even (0.0625 -> "0.062"), where .NET's
+    /// fixed-point format would round ties away from zero. Summary lines then match pycocotools' text.
+    /// </summary>
+    public static string PythonFixed(double value, int decimals)
+    {
+        // 25 exact digits are enough: a double below 10 that is not an exact tie differs from one by at
+        // least an ulp (~1e-16), which shows within them.
+        string exact = value.ToString("F25", CultureInfo.InvariantCulture);
+        int dot = exact.IndexOf('.');
+        string kept = exact[..(dot + 1 + decimals)];
+        string rest = exact[(dot + 1 + decimals)..];
+        bool roundUp = rest[0] > '5' || (rest[0] == '5' && (rest.AsSpan(1).ContainsAnyExcept('0') || (kept[^1] - '0') % 2 == 1));
+        decimal result = decimal.Parse(kept.TrimEnd('.'), CultureInfo.InvariantCulture);
+        if (roundUp) result += (value < 0 ? -1m : 1m) * (decimal)Math.Pow(10, -decimals);
+        return result.ToString("F" + decimals, CultureInfo.InvariantCulture);
     }
 
     public override string ToString()

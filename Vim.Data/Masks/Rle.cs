@@ -79,19 +79,23 @@ public sealed class Rle
     public byte[] Decode()
     {
         var mask = new byte[Height * Width];
-        long pos = 0;
+        int x = 0, y = 0;
         for (int i = 0; i < Counts.Length; i++)
         {
-            long end = pos + Counts[i];
-            if ((i & 1) == 1)
+            uint run = Counts[i];
+            if ((i & 1) == 0)
             {
-                for (long p = pos; p < end; p++)
-                {
-                    long x = p / Height, y = p - x * Height;
-                    mask[y * Width + x] = 1;
-                }
+                // Skip a background run: advance the column-major cursor without touching pixels.
+                long pos = (long)x * Height + y + run;
+                x = (int)(pos / Math.Max(1, Height));
+                y = (int)(pos - (long)x * Height);
+                continue;
             }
-            pos = end;
+            for (uint r = 0; r < run; r++)
+            {
+                mask[y * Width + x] = 1;
+                if (++y == Height) { y = 0; x++; }
+            }
         }
         return mask;
     }

@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using Vim.Data.Coco;
+
+namespace Vim.Data.Evaluation;
+
+/// <summary>
+/// A val2017-sized synthetic bbox case (by default 5,000 images, 80 categories, ~7 ground truths and
+/// 100 detections per image) built from a fixed seed, and the timing of each evaluation stage on it.
+/// </summary>
+public static class CocoSyntheticBenchmark
+{
+    public sealed record Timing(int Images, int Categories, int GroundTruths, int Detections,
+        double PrepareSeconds, double EvaluateSeconds, double AccumulateSeconds, double SummarizeSeconds, double EvalCpuSeconds, double[] Stats)
+    {
+        /// <summary>Evaluate + Accumulate + Summarize wall-clock seconds (what the speed target is about).</summary>
+        public double EvalSeconds => EvaluateSeconds + AccumulateSeconds + SummarizeSeconds;
+        public double TotalSeconds => PrepareSeconds + EvalSeconds;
+    }
+
+    public static (CocoDataset GroundTruth, List<CocoDetection> Detections) Build(int images = 5000, int categories = 80,
+        double meanGtPerImage = 7, int detectionsPerImage = 100, int seed = 2017)
+    {
+        var rng = new Random(seed);
+        var cats = new List<CocoCategory>(categories);
+        for (int c = 0; c < categories; c++) cats.Add(new CocoCategory(c + 1, $"class{c + 1}", null));
+        var imgs = new List<CocoImage>(images);
+        var anns = new List<CocoAnnotation>();
+        var dets = new List<CocoDetection>(images * detectionsPerImage);
+        const int width = 640, height = 480;
+        long annId = 1;
+        var gtOfImage = new List<(long Cat, double[] Box)>();
+        for (int i = 0; i < images; i++)
+        {
+            long imageId = 100000 + 7 * i;
+            imgs.Add(new CocoImage(imageId, width, height, $"{imageId:D12}.jpg"));
+            gtOfImage.Clear();
+            int nGt = Math.Max(0, (int)Math.Round(meanGtPerImage + (rng.NextDouble() * 2 - 1) * meanGtPerImage * 0.8));
+            for (int g = 0; g < nGt; g++)
+            {
+                var box = RandomBox(rng, width, height);
+                long cat = 1 + rng.Next(categories);
+                bool crowd = rng.NextDouble() < 0.01;
+                anns.Add(new CocoAnnotation(annId++, imageId, cat, box, box[2] * box[3] * (0.6 + 0.3 * rng.NextDouble()), crowd, null));
+                gtOfImage.Add((cat, box));
+            }
+            for (int d = 0; d < detectionsPerImage; d++)
+            {
+                double[] box;
+                long cat;
+                double score;
+                if (gtOfImage.Count > 0 && rng.NextDouble() < 0.3)
+                {
+                    // A detection near a ground truth: jittered box, usually the right class.
+                    var (gCat, gBox) = gtOfImage[rng.Next(gtOfImage.Count)];
+                    double j = 0.25 * rng.NextDouble();
+                    box =
+                    [
+                        gBox[0] + (rng.NextDouble() * 2 - 1) * j * gBox[2],
+                        gBox[1] + (rng.NextDouble() * 2 - 1) * j * gBox[3],
+                        gBox[2] * (1 + (rng.NextDouble() * 2 - 1) * j),
+                        gBox[3] * (1 + (rng.NextDouble() * 2 - 1) * j),
+                    ];
+                    cat = rng.NextDouble() < 0.8 ? gCat : 1 + rng.Next(categories);
+                    score = 0.3 + 0.7 * rng.NextDouble();
+                }
+                else
+                {
+                    box = RandomBox(rng, width, height);
+                    cat = 1 + rng.Next(categories);
+                    score = 0.5 * rng.NextDouble();
+                }
+                dets.Add(new CocoDetection(imageId, cat, Math.Round(score, 3), box, null));
+            }
+        }
+        return (new CocoDataset(imgs, anns, cats), dets);
+    }
+
+    private static double[] RandomBox(Random rng, int width, int height)
+    {
+        // Log-uniform sizes so small, medium and large objects all occur.
+        double w = Math.Exp(Math.Log(4) + rng.NextDouble() * (Math.Log(400) - Math.Log(4)));
+        double h = Math.Exp(Math.Log(4) + rng.NextDouble() * (Math.Log(400) - Math.Log(4)));
+        w = Math.Min(w, width - 1);
+        h = Math.Min(h, height - 1);
+        double x = rng.NextDouble() * (width - w), y = rng.NextDouble() * (height - h);
+        return [Math.Round(x, 2), Math.Round(y, 2), Math.Round(w, 2), Math.Round(h, 2)];
+    }
+
+    public static Timing Run(int images = 5000, int categories = 80, int seed = 2017)
+    {
+        var (gt, dets) = Build(images, categories, seed: seed);
+        var sw = Stopwatch.StartNew();
+        var evaluator = new CocoEvaluator(gt, dets, CocoIouType.Bbox);
+        double prepare = sw.Elapsed.TotalSeconds;
+        sw.Restart();
+        // CPU time of all threads: a measure that stays meaningful when other processes share the cores.
+        var cpu0 = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+        evaluator.Evaluate();
+        double evaluate = sw.Elapsed.TotalSeconds;
+        sw.Restart();
+        var acc = evaluator.Accumulate();
+        double accumulate = sw.Elapsed.TotalSeconds;
+        sw.Restart();
+        var summary = CocoEvaluator.Summarize(acc);
+        double summarize = sw.Elapsed.TotalSeconds;
+        double cpu = (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+        return new Timing(images, categories, gt.Annotations.Count, dets.Count, prepare, evaluate, accumulate, summarize, cpu, summary.Stats);
+    }
+}

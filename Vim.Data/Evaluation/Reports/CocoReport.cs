@@ -1,0 +1,59 @@
+using System.Globalization;
+using System.Text;
+
+namespace Vim.Data.Evaluation.Reports;
+
+/// <summary>
+/// Report of a COCO evaluation: precision–recall curves per IoU threshold (area all, maxDets 100,
+/// precision averaged over categories), per-category AP bars and a Markdown summary.
+/// </summary>
+public static class CocoReport
+{
+    /// <summary>Writes pr_curves.png, per_category_ap.png and summary.md into <paramref name="dir"/>; returns the files.</summary>
+    public static IReadOnlyList<string> Write(CocoSummary summary, string dir, string title = "COCO evaluation")
+    {
+        Directory.CreateDirectory(dir);
+        var acc = summary.Accumulation;
+        var recall = acc.Params.RecallThresholds;
+        var series = new List<(string, double[], double[])>();
+        for (int t = 0; t < acc.T; t++)
+        {
+            var curve = acc.MeanPrecisionCurve(t);
+            if (curve.All(double.IsNaN)) continue;
+            series.Add(($"IoU={acc.Params.IouThresholds[t].ToString("0.00", CultureInfo.InvariantCulture)}", recall, curve));
+        }
+        var files = new List<string>();
+        if (series.Count > 0)
+        {
+            string pr = Path.Combine(dir, "pr_curves.png");
+            ReportCharts.SaveLines(pr, $"{title}: precision-recall (area=all, maxDets=100)", "recall", "precision", series, 0, 1.02);
+            files.Add(pr);
+        }
+        string bars = Path.Combine(dir, "per_category_ap.png");
+        ReportCharts.SaveBars(bars, $"{title}: AP@[.50:.95] per category", "category", "AP",
+            summary.PerCategory.Select(c => c.Name).ToList(), summary.PerCategory.Select(c => c.Ap).ToList());
+        files.Add(bars);
+        string md = Path.Combine(dir, "summary.md");
+        AtomicFile.WriteText(md, Markdown(summary, title, files.Select(Path.GetFileName).ToList()!));
+        files.Add(md);
+        return files;
+    }
+
+    public static string Markdown(CocoSummary summary, string title, IReadOnlyList<string> images)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"# {title}").AppendLine();
+        sb.AppendLine("| metric | value |").AppendLine("|---|---|");
+        for (int i = 0; i < 12; i++) sb.AppendLine($"| {CocoSummary.StatNames[i]} | {Fmt(summary.Stats[i])} |");
+        sb.AppendLine().AppendLine("```").Append(summary.ToString()).AppendLine("```").AppendLine();
+        sb.AppendLine("## Per category").AppendLine();
+        sb.AppendLine("| id | name | AP | AP50 | AP75 | AR100 |").AppendLine("|---|---|---|---|---|---|");
+        foreach (var c in summary.PerCategory)
+            sb.AppendLine($"| {c.CategoryId} | {c.Name} | {Fmt(c.Ap)} | {Fmt(c.Ap50)} | {Fmt(c.Ap75)} | {Fmt(c.Ar100)} |");
+        sb.AppendLine();
+        foreach (var img in images) sb.AppendLine($"![{img}]({img})").AppendLine();
+        return sb.ToString();
+    }
+
+    private static string Fmt(double v) => v < 0 ? "-" : v.ToString("0.000", CultureInfo.InvariantCulture);
+}

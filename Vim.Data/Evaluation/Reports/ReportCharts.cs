@@ -1,0 +1,78 @@
+using ScottPlot;
+
+namespace Vim.Data.Evaluation.Reports;
+
+/// <summary>ScottPlot chart helpers shared by the evaluation reports; PNGs are written atomically.</summary>
+public static class ReportCharts
+{
+    public const int DefaultWidth = 1000;
+    public const int DefaultHeight = 600;
+
+    /// <summary>One line per series over a shared x axis, with a legend.</summary>
+    public static void SaveLines(string path, string title, string xLabel, string yLabel,
+        IReadOnlyList<(string Label, double[] Xs, double[] Ys)> series, double? yMin = null, double? yMax = null,
+        int width = DefaultWidth, int height = DefaultHeight)
+    {
+        var plt = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        for (int i = 0; i < series.Count; i++)
+        {
+            var (label, xs, ys) = series[i];
+            var line = plt.Add.Scatter(xs, ys, palette.GetColor(i));
+            line.LegendText = label;
+            line.MarkerSize = 0;
+            line.LineWidth = 2;
+        }
+        plt.Title(title);
+        plt.Axes.Bottom.Label.Text = xLabel;
+        plt.Axes.Left.Label.Text = yLabel;
+        plt.ShowLegend(Alignment.LowerLeft);
+        plt.Axes.AutoScale();
+        if (yMin is not null && yMax is not null) plt.Axes.SetLimitsY(yMin.Value, yMax.Value);
+        Save(plt, path, width, height);
+    }
+
+    /// <summary>A bar chart with one labelled bar per value (NaN or negative values drawn as empty bars).</summary>
+    public static void SaveBars(string path, string title, string xLabel, string yLabel, IReadOnlyList<string> labels,
+        IReadOnlyList<double> values, int? width = null, int height = DefaultHeight)
+    {
+        var plt = new Plot();
+        var bars = new List<Bar>(values.Count);
+        var ticks = new Tick[values.Count];
+        for (int i = 0; i < values.Count; i++)
+        {
+            double v = double.IsFinite(values[i]) && values[i] >= 0 ? values[i] : 0;
+            bars.Add(new Bar { Position = i, Value = v, FillColor = Colors.SteelBlue, LineWidth = 0 });
+            ticks[i] = new Tick(i, labels[i]);
+        }
+        plt.Add.Bars(bars);
+        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
+        plt.Axes.Bottom.TickLabelStyle.Rotation = 90;
+        plt.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+        plt.Axes.Bottom.MinimumSize = 120;
+        plt.Title(title);
+        plt.Axes.Bottom.Label.Text = xLabel;
+        plt.Axes.Left.Label.Text = yLabel;
+        plt.Axes.Margins(bottom: 0);
+        plt.Axes.SetLimitsY(0, Math.Max(1e-9, values.Where(double.IsFinite).DefaultIfEmpty(0).Max()) * 1.05);
+        plt.Axes.SetLimitsX(-0.75, values.Count - 0.25);
+        Save(plt, path, width ?? Math.Max(DefaultWidth, 16 * values.Count + 200), height);
+    }
+
+    private static void Save(Plot plt, string path, int width, int height)
+    {
+        var full = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(full);
+        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        var tmp = Path.Combine(dir ?? ".", $".{Path.GetFileNameWithoutExtension(full)}.{Guid.NewGuid():N}.png");
+        try
+        {
+            plt.SavePng(tmp, width, height);
+            File.Move(tmp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+}

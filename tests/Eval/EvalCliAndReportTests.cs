@@ -1,0 +1,147 @@
+using System.Text.Json;
+using NUnit.Framework;
+using OpenCvSharp;
+using Vim.Data.Evaluation;
+using Vim.Data.Evaluation.Reports;
+
+namespace Vim.Tests.Eval;
+
+public class EvalCliAndReportTests
+{
+    private string _dir = "";
+
+    [SetUp]
+    public void SetUp() => _dir = Directory.CreateTempSubdirectory("vim-eval-cli-").FullName;
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>A chart must decode to the requested size and not be a single flat colour.</summary>
+    private static void AssertChart(string path, int? width = null, int? height = null)
+    {
+        Assert.That(File.Exists(path), path);
+        using var img = Cv2.ImRead(path, ImreadModes.Color);
+        Assert.That(img.Empty(), Is.False, path);
+        if (width is not null) Assert.That(img.Cols, Is.EqualTo(width.Value));
+        if (height is not null) Assert.That(img.Rows, Is.EqualTo(height.Value));
+        Cv2.MeanStdDev(img, out _, out var std);
+        Assert.That(std.Val0 + std.Val1 + std.Val2, Is.GreaterThan(1.0), $"{path} looks blank");
+    }
+
+    private static (int Code, string Out) RunCli(params string[] args)
+    {
+        var previous = Console.Out;
+        using var writer = new StringWriter();
+        Console.SetOut(writer);
+        try
+        {
+            int code = Vim.Tools.VimCli.Run(args);
+            return (code, writer.ToString());
+        }
+        finally
+        {
+            Console.SetOut(previous);
+        }
+    }
+
+    [Test]
+    public void CocoCommandPrintsSummaryWritesJsonAndReport()
+    {
+        using var doc = MetricCaseFiles.Open("coco_segm_detectron2_small.json");
+        var root = doc.RootElement;
+        string gt = Path.Combine(_dir, "gt.json"), res = Path.Combine(_dir, "res.json"), json = Path.Combine(_dir, "out", "metrics.json");
+        File.WriteAllText(gt, root.GetProperty("gt").GetRawText());
+        File.WriteAllText(res, root.GetProperty("dt").GetRawText());
+        string report = Path.Combine(_dir, "report");
+        var (code, output) = RunCli("eval", "coco", "--gt", gt, "--results", res, "--iou-type", "segm", "--json-out", json, "--report-dir", report);
+        Assert.That(code, Is.EqualTo(0), output);
+        Assert.That(output, Does.Contain(" Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.725"));
+        using var metrics = JsonDocument.Parse(File.ReadAllText(json));
+        var stats = metrics.RootElement.GetProperty("stats").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+        var expected = root.GetProperty("expected_stats").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+        Assert.That(stats, Is.EqualTo(expected).Within(1e-9));
+        Assert.That(metrics.RootElement.GetProperty("per_category").EnumerateObject().Count(), Is.EqualTo(root.GetProperty("gt").GetProperty("categories").GetArrayLength()));
+        AssertChart(Path.Combine(report, "pr_curves.png"), ReportCharts.DefaultWidth, ReportCharts.DefaultHeight);
+        AssertChart(Path.Combine(report, "per_category_ap.png"));
+        Assert.That(File.ReadAllText(Path.Combine(report, "summary.md")), Does.Contain("| AP | 0.725 |"));
+    }
+
+    [Test]
+    public void CocoCommandRejectsBadOptionsWithAClearMessage()
+    {
+        var previous = Console.Error;
+        using var err = new StringWriter();
+        Console.SetError(err);
+        try
+        {
+            var (code, _) = RunCli("eval", "coco", "--gt", Path.Combine(_dir, "missing.json"), "--results", "x.json");
+            Assert.That(code, Is.EqualTo(1));
+            Assert.That(err.ToString(), Does.Contain("missing.json").And.Contain("not found"));
+            (code, _) = RunCli("eval", "coco", "--gt", "a", "--results", "b", "--iou-thrs", "0.5,abc");
+            Assert.That(code, Is.EqualTo(1));
+            Assert.That(err.ToString(), Does.Contain("--iou-thrs"));
+        }
+        finally
+        {
+            Console.SetError(previous);
+        }
+    }
+
+    [Test]
+    public void SegCommandEvaluatesPngFoldersLikeTheReferenceCase()
+    {
+        // The HF evaluate case (3 maps, ignore 255) written as 8-bit PNGs; the CLI must give the same numbers.
+        using var doc = MetricCaseFiles.Open("miou_hf_evaluate_ignore255.json");
+        var root = doc.RootElement;
+        string predDir = Path.Combine(_dir, "pred"), gtDir = Path.Combine(_dir, "gt");
+        Directory.CreateDirectory(predDir);
+        Directory.CreateDirectory(gtDir);
+        var preds = root.GetProperty("pred").EnumerateArray().ToList();
+        var labels = root.GetProperty("label").EnumerateArray().ToList();
+        for (int i = 0; i < preds.Count; i++)
+        {
+            WritePng(Path.Combine(predDir, $"img{i}.png"), preds[i]);
+            WritePng(Path.Combine(gtDir, $"img{i}.png"), labels[i]);
+        }
+        string json = Path.Combine(_dir, "seg.json"), report = Path.Combine(_dir, "seg-report");
+        var (code, output) = RunCli("eval", "seg", "--pred-dir", predDir, "--gt-dir", gtDir, "--num-classes", "10", "--json-out", json, "--report-dir", report);
+        Assert.That(code, Is.EqualTo(0), output);
+        using var result = JsonDocument.Parse(File.ReadAllText(json));
+        var expected = root.GetProperty("expected");
+        Assert.That(result.RootElement.GetProperty("mIoU").GetDouble(), Is.EqualTo(expected.GetProperty("mIoU").GetDouble()).Within(1e-12));
+        Assert.That(result.RootElement.GetProperty("aAcc").GetDouble(), Is.EqualTo(expected.GetProperty("aAcc").GetDouble()).Within(1e-12));
+        var iou = result.RootElement.GetProperty("IoU").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+        Assert.That(iou, Is.EqualTo(expected.GetProperty("IoU").EnumerateArray().Select(v => v.GetDouble()).ToArray()).Within(5e-9));
+        Assert.That(output, Does.Contain("mIoU: 47.75"));
+        AssertChart(Path.Combine(report, "per_class_iou.png"));
+    }
+
+    private static void WritePng(string path, JsonElement map)
+    {
+        var rows = map.EnumerateArray().Select(r => r.EnumerateArray().Select(v => (byte)v.GetInt32()).ToArray()).ToArray();
+        using var mat = new Mat(rows.Length, rows[0].Length, MatType.CV_8UC1);
+        for (int y = 0; y < rows.Length; y++) for (int x = 0; x < rows[y].Length; x++) mat.Set(y, x, rows[y][x]);
+        Assert.That(Cv2.ImWrite(path, mat));
+    }
+
+    [Test]
+    public void SegmentationJsonUsesNullForAbsentClasses()
+    {
+        var m = new SegmentationMetric(3);
+        m.Update(new[] { 0, 1 }, new[] { 0, 1 });
+        string predDir = Path.Combine(_dir, "p"), gtDir = Path.Combine(_dir, "g");
+        Directory.CreateDirectory(predDir);
+        Directory.CreateDirectory(gtDir);
+        using var doc = JsonDocument.Parse("[[0, 1]]");
+        WritePng(Path.Combine(predDir, "a.png"), doc.RootElement);
+        WritePng(Path.Combine(gtDir, "a.png"), doc.RootElement);
+        string json = Path.Combine(_dir, "s.json");
+        var (code, output) = RunCli("eval", "seg", "--pred", predDir, "--gt", gtDir, "--num-classes", "3", "--json-out", json);
+        Assert.That(code, Is.EqualTo(0), output);
+        using var result = JsonDocument.Parse(File.ReadAllText(json));
+        var iou = result.RootElement.GetProperty("IoU");
+        Assert.That(iou[0].GetDouble(), Is.EqualTo(1));
+        Assert.That(iou[2].ValueKind, Is.EqualTo(JsonValueKind.Null));
+        Assert.That(result.RootElement.GetProperty("mIoU").GetDouble(), Is.EqualTo(m.Compute().MIoU));
+    }
+}

@@ -1,0 +1,202 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Vim.Core;
+using Vim.Data.Coco;
+using Vim.Data.Evaluation;
+using Vim.Data.Evaluation.Reports;
+
+namespace Vim.Tools.Commands;
+
+/// <summary>`vim eval coco|seg|bench`: COCO mAP and semantic-segmentation mIoU on files, and the evaluator benchmark.</summary>
+public static class EvalCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("eval", "Evaluate results: COCO mAP (bbox/segm, pycocotools semantics) or semantic segmentation mIoU (mmseg semantics).");
+        cmd.Subcommands.Add(CreateCoco());
+        cmd.Subcommands.Add(CreateSeg());
+        cmd.Subcommands.Add(CreateBench());
+        return cmd;
+    }
+
+    private static Command CreateCoco()
+    {
+        var gt = new Option<string>("--gt") { Description = "COCO ground-truth json (images, annotations, categories)", Required = true };
+        var results = new Option<string>("--results") { Description = "COCO results json [{image_id, category_id, bbox|segmentation, score}]", Required = true };
+        var iouType = new Option<string>("--iou-type") { Description = "bbox or segm", DefaultValueFactory = _ => "bbox" };
+        var iouThrs = new Option<string?>("--iou-thrs") { Description = "comma-separated IoU thresholds, used exactly as given (default .50:.05:.95)" };
+        var maxDets = new Option<string?>("--max-dets") { Description = "comma-separated maxDets (default 1,10,100)" };
+        var jsonOut = new Option<string?>("--json-out") { Description = "write {\"stats\": [12 numbers], \"per_category\": {...}} here" };
+        var reportDir = new Option<string?>("--report-dir") { Description = "write PR curves, per-category AP chart and a Markdown summary here" };
+        var classAgnostic = new Option<bool>("--class-agnostic") { Description = "ignore categories (pycocotools useCats = 0), e.g. for proposal recall" };
+        var cmd = new Command("coco", "COCO detection / instance segmentation mAP, identical to pycocotools COCOeval.");
+        foreach (var o in new Option[] { gt, results, iouType, iouThrs, maxDets, jsonOut, reportDir, classAgnostic }) cmd.Options.Add(o);
+        cmd.SetAction(parse => Guard(() =>
+        {
+            var type = parse.GetValue(iouType) switch
+            {
+                "bbox" => CocoIouType.Bbox,
+                "segm" => CocoIouType.Segm,
+                var other => throw new VimException($"--iou-type: expected bbox or segm, got '{other}'."),
+            };
+            var defaults = new CocoEvalParams();
+            var p = new CocoEvalParams
+            {
+                IouThresholds = ParseList(parse.GetValue(iouThrs), "--iou-thrs", s => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture)) ?? defaults.IouThresholds,
+                MaxDetections = ParseList(parse.GetValue(maxDets), "--max-dets", s => int.Parse(s, NumberStyles.Integer, CultureInfo.InvariantCulture)) ?? defaults.MaxDetections,
+                UseCategories = !parse.GetValue(classAgnostic),
+            };
+            var dataset = CocoDataset.Load(parse.GetValue(gt)!);
+            var detections = CocoResults.Load(parse.GetValue(results)!);
+            if (detections.Count == 0) throw new VimException($"--results {parse.GetValue(results)}: the results file holds no detections.");
+            var summary = new CocoEvaluator(dataset, detections, type, p).Run();
+            Console.Write(summary.ToString());
+            if (parse.GetValue(jsonOut) is { } jsonPath) WriteCocoJson(jsonPath, summary);
+            if (parse.GetValue(reportDir) is { } dir)
+            {
+                foreach (var f in CocoReport.Write(summary, dir, $"COCO {parse.GetValue(iouType)}")) Console.WriteLine($"wrote {f}");
+            }
+        }));
+        return cmd;
+    }
+
+    private static Command CreateSeg()
+    {
+        var pred = new Option<string>("--pred-dir", "--pred") { Description = "folder of predicted label PNGs", Required = true };
+        var gt = new Option<string>("--gt-dir", "--gt") { Description = "folder of ground-truth label PNGs (matched by file stem)", Required = true };
+        var numClasses = new Option<int>("--num-classes") { Description = "number of classes", Required = true };
+        var ignore = new Option<int>("--ignore-index") { Description = "label value excluded from evaluation", DefaultValueFactory = _ => 255 };
+        var reduce = new Option<bool>("--reduce-zero-label") { Description = "labels: 0 -> ignore, others shift down by one (ADE20k)" };
+        var jsonOut = new Option<string?>("--json-out") { Description = "write {aAcc, mIoU, mAcc, IoU: [...], Acc: [...]} (fractions; null = undefined)" };
+        var reportDir = new Option<string?>("--report-dir") { Description = "write a per-class IoU chart and a Markdown summary here" };
+        var cmd = new Command("seg", "Semantic segmentation mIoU over PNG label maps, identical to mmsegmentation's IoUMetric.");
+        foreach (var o in new Option[] { pred, gt, numClasses, ignore, reduce, jsonOut, reportDir }) cmd.Options.Add(o);
+        cmd.SetAction(parse => Guard(() =>
+        {
+            int k = parse.GetValue(numClasses);
+            if (k <= 0) throw new VimException($"--num-classes: expected a positive number, got {k}.");
+            var (metric, images) = SegmentationLabelMaps.Evaluate(parse.GetValue(pred)!, parse.GetValue(gt)!, k, parse.GetValue(ignore), parse.GetValue(reduce));
+            var r = metric.Compute();
+            var names = Enumerable.Range(0, k).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToList();
+            Console.WriteLine($"{images} images, {k} classes");
+            Console.WriteLine("+-------+-------+-------+");
+            Console.WriteLine("| Class |  IoU  |  Acc  |");
+            Console.WriteLine("+-------+-------+-------+");
+            for (int i = 0; i < k; i++) Console.WriteLine($"| {names[i],5} | {SegmentationReport.Pct(r.IoU[i]),5} | {SegmentationReport.Pct(r.Acc[i]),5} |");
+            Console.WriteLine("+-------+-------+-------+");
+            Console.WriteLine($"aAcc: {SegmentationReport.Pct(r.AAcc)}  mIoU: {SegmentationReport.Pct(r.MIoU)}  mAcc: {SegmentationReport.Pct(r.MAcc)}");
+            if (parse.GetValue(jsonOut) is { } jsonPath) WriteSegJson(jsonPath, r);
+            if (parse.GetValue(reportDir) is { } dir)
+            {
+                foreach (var f in SegmentationReport.Write(r, names, dir)) Console.WriteLine($"wrote {f}");
+            }
+        }));
+        return cmd;
+    }
+
+    private static Command CreateBench()
+    {
+        var images = new Option<int>("--images") { Description = "synthetic images", DefaultValueFactory = _ => 5000 };
+        var categories = new Option<int>("--categories") { Description = "categories", DefaultValueFactory = _ => 80 };
+        var seed = new Option<int>("--seed") { Description = "random seed", DefaultValueFactory = _ => 2017 };
+        var repeat = new Option<int>("--repeat") { Description = "timed runs (the best is reported too)", DefaultValueFactory = _ => 3 };
+        var cmd = new Command("bench", "Time bbox Evaluate+Accumulate+Summarize on a val2017-sized synthetic case (fixed seed).");
+        foreach (var o in new Option[] { images, categories, seed, repeat }) cmd.Options.Add(o);
+        cmd.SetAction(parse => Guard(() =>
+        {
+            int n = Math.Max(1, parse.GetValue(repeat));
+            var best = double.MaxValue;
+            for (int i = 0; i < n; i++)
+            {
+                var t = CocoSyntheticBenchmark.Run(parse.GetValue(images), parse.GetValue(categories), parse.GetValue(seed));
+                if (i == 0) Console.WriteLine($"synthetic case: {t.Images} images, {t.Categories} categories, {t.GroundTruths} GT, {t.Detections} detections; {Environment.ProcessorCount} cores");
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"run {i + 1}: prepare {t.PrepareSeconds:0.000} s, evaluate {t.EvaluateSeconds:0.000} s, accumulate {t.AccumulateSeconds:0.000} s, summarize {t.SummarizeSeconds:0.000} s => eval {t.EvalSeconds:0.000} s wall, {t.EvalCpuSeconds:0.000} s CPU (with prepare {t.TotalSeconds:0.000} s); AP {t.Stats[0]:0.000}"));
+                best = Math.Min(best, t.EvalSeconds);
+            }
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"best Evaluate+Accumulate+Summarize: {best:0.000} s"));
+        }));
+        return cmd;
+    }
+
+    private static int Guard(Action body)
+    {
+        try
+        {
+            body();
+            return 0;
+        }
+        catch (VimException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static T[]? ParseList<T>(string? text, string option, Func<string, T> parse)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var values = new T[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            try
+            {
+                values[i] = parse(parts[i]);
+            }
+            catch (FormatException)
+            {
+                throw new VimException($"{option}: '{parts[i]}' is not a valid number (expected a comma-separated list).");
+            }
+        }
+        return values;
+    }
+
+    private static void WriteCocoJson(string path, CocoSummary summary)
+    {
+        AtomicFile.Write(path, s =>
+        {
+            using var w = new Utf8JsonWriter(s, new JsonWriterOptions { Indented = true });
+            w.WriteStartObject();
+            w.WriteStartArray("stats");
+            foreach (var v in summary.Stats) w.WriteNumberValue(v);
+            w.WriteEndArray();
+            w.WriteStartObject("per_category");
+            foreach (var c in summary.PerCategory)
+            {
+                w.WriteStartObject(c.CategoryId.ToString(CultureInfo.InvariantCulture));
+                w.WriteString("name", c.Name);
+                w.WriteNumber("AP", c.Ap);
+                w.WriteNumber("AP50", c.Ap50);
+                w.WriteNumber("AP75", c.Ap75);
+                w.WriteNumber("AR100", c.Ar100);
+                w.WriteEndObject();
+            }
+            w.WriteEndObject();
+            w.WriteEndObject();
+        });
+    }
+
+    private static void WriteSegJson(string path, SegmentationResult r)
+    {
+        AtomicFile.Write(path, s =>
+        {
+            using var w = new Utf8JsonWriter(s, new JsonWriterOptions { Indented = true });
+            void Num(double v) { if (double.IsNaN(v)) w.WriteNullValue(); else w.WriteNumberValue(v); }
+            w.WriteStartObject();
+            w.WritePropertyName("aAcc"); Num(r.AAcc);
+            w.WritePropertyName("mIoU"); Num(r.MIoU);
+            w.WritePropertyName("mAcc"); Num(r.MAcc);
+            w.WritePropertyName("mDice"); Num(r.MDice);
+            w.WritePropertyName("mFscore"); Num(r.MFscore);
+            w.WriteStartArray("IoU");
+            foreach (var v in r.IoU) Num(v);
+            w.WriteEndArray();
+            w.WriteStartArray("Acc");
+            foreach (var v in r.Acc) Num(v);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
+    }
+}
