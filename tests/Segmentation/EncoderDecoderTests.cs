@@ -1,0 +1,107 @@
+using NUnit.Framework;
+using TorchSharp;
+using Vim.Core;
+using Vim.Core.Config;
+using Vim.Core.Models;
+using Vim.Segmentation;
+using static TorchSharp.torch;
+
+namespace Vim.Tests.Segmentation;
+
+public class EncoderDecoderTests
+{
+    private static EncoderDecoder TinySegmentor(int classes = 5)
+    {
+        torch.manual_seed(11);
+        var backbone = new VisionMamba(VimVariants.SegTiny with { EmbedDim = 32, Depth = 4, TapBlocks = [0, 1, 2, 3], ImageSize = 64, DropPathRate = 0 }, 3);
+        return new EncoderDecoder(new SegmentationPyramid(backbone), new SegmentationHeadConfig { Channels = 16, AuxiliaryChannels = 16 }, classes);
+    }
+
+    /// <summary>Returns the first K input channels: an exactly known, position-dependent "prediction".</summary>
+    private sealed class ChannelProbe(int classes) : nn.Module<Tensor, Tensor>("probe")
+    {
+        public override Tensor forward(Tensor x) => x[.., ..classes].clone();
+    }
+
+    [TestCase(64, 64)]
+    [TestCase(96, 64)]
+    [TestCase(50, 70)]
+    public void LogitsMatchTheInputSize(int height, int width)
+    {
+        using var scope = NewDisposeScope();
+        using var model = TinySegmentor();
+        model.eval();
+        using var noGrad = no_grad();
+        Assert.That(model.forward(randn(2, 3, height, width)).shape, Is.EqualTo(new long[] { 2, 5, height, width }));
+    }
+
+    [Test]
+    public void SlidingWindowEqualsWholeImageWhenOneWindowCoversIt()
+    {
+        using var scope = NewDisposeScope();
+        using var model = TinySegmentor();
+        model.eval();
+        var image = randn(1, 3, 64, 64);
+        var test = new SegmentationTestConfig { Mode = "slide", CropSize = [64, 64], Stride = [48, 48] };
+        var slide = SegmentationInference.Probabilities(model, image, test);
+        var whole = SegmentationInference.Probabilities(model, image, new SegmentationTestConfig { Mode = "whole" });
+        Assert.That(slide.allclose(whole, rtol: 0, atol: 0), Is.True);
+        // An image smaller than the crop is one window too.
+        var small = randn(1, 3, 48, 40);
+        Assert.That(SegmentationInference.Probabilities(model, small, test)
+            .allclose(SegmentationInference.Probabilities(model, small, new SegmentationTestConfig { Mode = "whole" }), rtol: 0, atol: 0), Is.True);
+    }
+
+    [Test]
+    public void OverlappingWindowsAverageBackToTheExactMap()
+    {
+        using var scope = NewDisposeScope();
+        // With a model whose output is its input, averaging overlapping windows must reproduce the
+        // input everywhere: any error in window placement, padding or counting shows up.
+        var image = arange(3 * 37 * 53, dtype: ScalarType.Float32).reshape(1, 3, 37, 53);
+        var logits = SegmentationInference.Slide(new ChannelProbe(2), image,
+            new SegmentationTestConfig { Mode = "slide", CropSize = [16, 20], Stride = [7, 9] });
+        Assert.That(logits.allclose(image[.., ..2], rtol: 1e-6, atol: 1e-3), Is.True);
+    }
+
+    [Test]
+    public void FlipAndScaleAugmentationOfAnEquivariantModelChangeNothing()
+    {
+        using var scope = NewDisposeScope();
+        var image = rand(1, 3, 32, 32);
+        var plain = SegmentationInference.Probabilities(new ChannelProbe(3), image, new SegmentationTestConfig { Mode = "whole" });
+        var flipped = SegmentationInference.Probabilities(new ChannelProbe(3), image, new SegmentationTestConfig { Mode = "whole", Flip = true });
+        Assert.That(flipped.allclose(plain, rtol: 1e-6, atol: 1e-6), Is.True);
+        // A constant image is invariant under resizing too.
+        var constant = full(1, 3, 32, 32, 0.5f);
+        var multi = SegmentationInference.Probabilities(new ChannelProbe(3), constant, new SegmentationTestConfig { Mode = "whole", Scales = [0.5, 1.0, 1.5] });
+        Assert.That(multi.allclose(full(1, 3, 32, 32, 1f / 3), rtol: 1e-5, atol: 1e-6), Is.True);
+    }
+
+    [Test]
+    public void TrainingLossesReachEveryParameter()
+    {
+        using var scope = NewDisposeScope();
+        using var model = TinySegmentor();
+        model.train();
+        var labels = randint(0, 5, new long[] { 2, 64, 64 });
+        labels[0, ..8, ..8] = tensor(255L);
+        var losses = model.Losses(randn(2, 3, 64, 64), labels);
+        Assert.That(losses.Keys, Is.EquivalentTo(new[] { "decode.loss", "aux.loss" }));
+        // Untrained heads start near uniform: CE ≈ ln 5 averaged over all pixels (1/64 of image 0 ignored → factor 1 − 1/128).
+        Assert.That(losses["decode.loss"].item<float>(), Is.EqualTo(Math.Log(5) * (1 - 1.0 / 128)).Within(0.05));
+        Assert.That(losses["aux.loss"].item<float>(), Is.EqualTo(0.4 * Math.Log(5) * (1 - 1.0 / 128)).Within(0.02));
+        (losses["decode.loss"] + losses["aux.loss"]).backward();
+        // norm_f is kept for official-checkpoint compatibility but dense taps never apply it.
+        var withoutGrad = model.named_parameters().Where(p => p.parameter.grad is null).Select(p => p.name).ToList();
+        Assert.That(withoutGrad, Is.EqualTo(new[] { "backbone.net.norm_f.weight" }));
+    }
+
+    [Test]
+    public void ANonSegmentationBackboneIsRejectedByName()
+    {
+        var config = new ExperimentConfig { Model = new ModelConfig { Backbone = new BackboneConfig { Name = "vim_tiny" } } };
+        var e = Assert.Throws<VimException>(() => EncoderDecoder.FromConfig(config, 0))!;
+        Assert.That(e.Message, Does.Contain("model.backbone.name 'vim_tiny'").And.Contain("vimseg_tiny"));
+    }
+}
