@@ -52,7 +52,6 @@ public static class BenchBackboneCommand
                     return 0;
                 }
                 var modelNames = SplitList(parseResult.GetValue(models)!, "--models");
-                foreach (var name in modelNames) ModelRegistry.Get(name);
                 var sizeList = SplitList(parseResult.GetValue(sizes)!, "--sizes").Select(s => ParseSize(s)).ToList();
                 return RunAll(modelNames, sizeList, batchSize, warmups, timed, parseResult.GetValue(output)!, parseResult.GetValue(timeout));
             }
@@ -67,12 +66,18 @@ public static class BenchBackboneCommand
 
     private static int RunAll(IReadOnlyList<string> models, IReadOnlyList<int> sizes, int batch, int warmup, int repeats, string outDir, int timeoutSeconds)
     {
+        var shapes = new Dictionary<string, ModelShape>();
+        foreach (var model in models)
+        {
+            using var module = ModelRegistry.Create(model);
+            shapes[model] = ModelShape.Of(module, model);
+        }
         var results = new List<Measurement>();
         foreach (var model in models)
-            foreach (var attention in AttentionModes(model))
+            foreach (var attention in shapes[model].AttentionModes)
                 foreach (var size in sizes)
                 {
-                    var measurement = RunChild(model, attention, size, batch, warmup, repeats, timeoutSeconds);
+                    var measurement = RunChild(model, shapes[model], attention, size, batch, warmup, repeats, timeoutSeconds);
                     results.Add(measurement);
                     Console.Out.WriteLine($"{Label(measurement),-22} size {size,5} ({measurement.Tokens,5} tokens)  " +
                         (measurement.Status == "ok" ? $"median {measurement.MedianMs,10:F1} ms  peak {measurement.PeakMiB,9:F1} MiB" : measurement.Status));
@@ -83,32 +88,35 @@ public static class BenchBackboneCommand
         WriteAtomically(Path.Combine(outDir, "backbone.json"), JsonSerializer.Serialize(results, JsonOptions));
         Chart(results, Path.Combine(outDir, "latency.png"), "Forward latency (median, ms)", m => m.MedianMs);
         Chart(results, Path.Combine(outDir, "memory.png"), "Peak memory above idle (MiB)", m => m.PeakMiB);
-        PrintRatios(results);
+        PrintRatios(results, shapes);
         Console.Out.WriteLine($"wrote {outDir}/backbone.csv, backbone.json, latency.png, memory.png");
         return results.All(r => r.Status == "ok") ? 0 : 1;
     }
 
-    private static IEnumerable<string> AttentionModes(string model) =>
-        Describe(model).IsTransformer ? new[] { "explicit", "sdpa" } : new[] { "-" };
-
-    private static readonly Dictionary<string, (bool IsTransformer, int Patch, int Stride, bool HasClassToken)> Descriptions = new();
-
-    /// <summary>What the parent needs to know about a model (built once, then forgotten).</summary>
-    private static (bool IsTransformer, int Patch, int Stride, bool HasClassToken) Describe(string model)
+    /// <summary>What the parent needs to know about a model to plan runs and label them.</summary>
+    private sealed record ModelShape(bool IsTransformer, int Patch, int Stride, bool HasClassToken)
     {
-        if (Descriptions.TryGetValue(model, out var known)) return known;
-        using var module = ModelRegistry.Create(model);
-        var description = module switch
+        /// <summary>Largest input ≤ size that tiles with the patch and stride (738 → 736: the paper's 46×46 tokens).</summary>
+        public int TilingSize(int size) =>
+            size >= Patch ? (size - Patch) / Stride * Stride + Patch : throw new VimException($"--sizes: {size} is smaller than the patch size {Patch}.");
+
+        public long Tokens(int inputSize)
         {
-            VisionMamba vim => (false, vim.Config.PatchSize, vim.Config.Stride, vim.Config.ClassToken != ClassTokenPosition.None),
-            VisionTransformer vit => (true, vit.Config.PatchSize, vit.Config.PatchSize, true),
-            _ => throw new VimException($"bench backbone: '{model}' is not a classification backbone (use vim_* or deit_* names)."),
+            long grid = (inputSize - Patch) / Stride + 1;
+            return grid * grid + (HasClassToken ? 1 : 0);
+        }
+
+        public IEnumerable<string> AttentionModes => IsTransformer ? new[] { "explicit", "sdpa" } : new[] { "-" };
+
+        public static ModelShape Of(nn.Module module, string name) => module switch
+        {
+            VisionMamba vim => new(false, vim.Config.PatchSize, vim.Config.Stride, vim.Config.ClassToken != ClassTokenPosition.None),
+            VisionTransformer vit => new(true, vit.Config.PatchSize, vit.Config.PatchSize, true),
+            _ => throw new VimException($"bench backbone: '{name}' is not a classification backbone (use vim_* or deit_* names)."),
         };
-        Descriptions[model] = description;
-        return description;
     }
 
-    private static Measurement RunChild(string model, string attention, int size, int batch, int warmup, int repeats, int timeoutSeconds)
+    private static Measurement RunChild(string model, ModelShape shape, string attention, int size, int batch, int warmup, int repeats, int timeoutSeconds)
     {
         var entry = System.Reflection.Assembly.GetEntryAssembly()?.Location
             ?? throw new VimException("bench backbone: cannot locate the CLI assembly to start child runs.");
@@ -123,8 +131,8 @@ public static class BenchBackboneCommand
                      "--warmup", warmup.ToString(CultureInfo.InvariantCulture), "--repeats", repeats.ToString(CultureInfo.InvariantCulture) })
             start.ArgumentList.Add(arg);
 
-        int inputSize = TilingSize(model, size);
-        long tokens = TokenCount(model, inputSize);
+        int inputSize = shape.TilingSize(size);
+        long tokens = shape.Tokens(inputSize);
         using var process = Process.Start(start) ?? throw new VimException($"bench backbone: could not start a child for {model} at {size}.");
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
@@ -160,7 +168,7 @@ public static class BenchBackboneCommand
         if (module is VisionTransformer vit)
             vit.Attention = attention == "explicit" ? AttentionKind.Explicit : AttentionKind.ScaledDotProduct;
         module.eval();
-        int inputSize = TilingSize(model, requested);
+        int inputSize = ModelShape.Of(module, model).TilingSize(requested);
         using var noGrad = no_grad();
         using var images = randn(batch, 3, inputSize, inputSize, generator: new Generator(0));
         long tokens = 0;
@@ -196,21 +204,6 @@ public static class BenchBackboneCommand
         throw new VimException($"/proc/self/status has no {field} line (peak memory needs Linux).");
     }
 
-    /// <summary>Largest input ≤ size that tiles with the model's patch and stride (738 → 736: the paper's 46×46 tokens).</summary>
-    private static int TilingSize(string model, int size)
-    {
-        var (_, patch, stride, _) = Describe(model);
-        if (size < patch) throw new VimException($"--sizes: {size} is smaller than the patch size {patch}.");
-        return (size - patch) / stride * stride + patch;
-    }
-
-    private static long TokenCount(string model, int inputSize)
-    {
-        var (_, patch, stride, cls) = Describe(model);
-        long grid = (inputSize - patch) / stride + 1;
-        return grid * grid + (cls ? 1 : 0);
-    }
-
     private static string Label(Measurement m) => m.Attention == "-" ? m.Model : $"{m.Model}/{m.Attention}";
 
     private static string Csv(IEnumerable<Measurement> results)
@@ -222,10 +215,10 @@ public static class BenchBackboneCommand
         return text.ToString();
     }
 
-    private static void PrintRatios(IReadOnlyList<Measurement> results)
+    private static void PrintRatios(IReadOnlyList<Measurement> results, IReadOnlyDictionary<string, ModelShape> shapes)
     {
-        var vims = results.Where(r => !Describe(r.Model).IsTransformer && r.Status == "ok").ToList();
-        var deits = results.Where(r => Describe(r.Model).IsTransformer && r.Status == "ok").ToList();
+        var vims = results.Where(r => !shapes[r.Model].IsTransformer && r.Status == "ok").ToList();
+        var deits = results.Where(r => shapes[r.Model].IsTransformer && r.Status == "ok").ToList();
         foreach (var vim in vims)
             foreach (var deit in deits.Where(d => d.RequestedSize == vim.RequestedSize))
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
