@@ -191,13 +191,22 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
             for (int i = 0; i < layers.Count; i++)
             {
                 using var layerScope = NewDisposeScope();
+                Tensor layerHidden = hidden;
+                Tensor? layerResidual = residual;
                 if (gridRope is not null)
                 {
-                    hidden = RotatePatches(gridRope, hidden, embedded.ClassIndex);
-                    if (residual is not null && Config.RopeResidual) residual = RotatePatches(gridRope, residual, embedded.ClassIndex);
+                    layerHidden = RotatePatches(gridRope, hidden, embedded.ClassIndex);
+                    if (residual is not null && Config.RopeResidual) layerResidual = RotatePatches(gridRope, residual, embedded.ClassIndex);
                 }
-                var (nextHidden, nextResidual) = layers[i].forward(hidden, residual);
+                var (nextHidden, nextResidual) = layers[i].forward(layerHidden, layerResidual);
                 observe?.Invoke(i, nextHidden, nextResidual);
+                // Release the previous block's outputs now rather than at the caller's scope end, so
+                // inference memory stays flat in depth (autograd keeps its own references when training).
+                if (i > 0)
+                {
+                    hidden.Dispose();
+                    residual?.Dispose();
+                }
                 hidden = nextHidden.MoveToOuterDisposeScope();
                 residual = nextResidual.MoveToOuterDisposeScope();
             }

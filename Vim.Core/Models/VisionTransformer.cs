@@ -79,7 +79,12 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
     {
         using var scope = NewDisposeScope();
         var (x, _, _) = Embed(images);
-        foreach (var block in blocks) x = block.forward(x);
+        foreach (var block in blocks)
+        {
+            var next = block.forward(x);
+            x.Dispose();   // keep inference memory flat in depth; autograd holds its own references
+            x = next;
+        }
         return norm.forward(x).MoveToOuterDisposeScope();
     }
 

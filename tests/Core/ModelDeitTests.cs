@@ -47,4 +47,19 @@ public class ModelDeitTests
             for (int i = 0; i < 4; i++) Assert.That(actual[i], Is.EqualTo(expected[i]).Within(1e-6), $"{kind} element {i}");
         }
     }
+
+    [Test]
+    public void GradientsReachEveryDeitParameter()
+    {
+        using var scope = NewDisposeScope();
+        using var model = new VisionTransformer(ModelTestConfigs.TinyDeit, seed: 9);
+        model.train();
+        model.forward(randn(2, 3, 32, 48)).square().sum().backward();
+        foreach (var (name, parameter) in model.named_parameters())
+        {
+            var grad = parameter.grad;
+            Assert.That(grad, Is.Not.Null, name);
+            Assert.That(grad!.isfinite().all().item<bool>() && grad.abs().sum().item<float>() > 0, Is.True, name);
+        }
+    }
 }

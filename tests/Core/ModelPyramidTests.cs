@@ -28,11 +28,13 @@ public class ModelPyramidTests
             Assert.That(maps[i].Map.shape, Is.EqualTo(new long[] { 1, 8, expected[i].Item1, expected[i].Item2 }), maps[i].Name);
     }
 
-    [Test]
-    public void SegmentationPyramidGivesFourLevelsWithBackboneChannels()
+    [TestCase(FeatureSource.MixerOutput, false)]
+    [TestCase(FeatureSource.ResidualStream, true)]
+    public void SegmentationPyramidGivesFourLevelsWithBackboneChannels(FeatureSource source, bool rope)
     {
+        // Mixer-output taps (vimseg_tiny) and residual-stream taps with RoPE (vimseg_small) both give 4 maps.
         using var scope = NewDisposeScope();
-        var config = ModelTestConfigs.TinyDet with { Depth = 4, UseRope = false, RopeResidual = false, Features = FeatureSource.MixerOutput, TapBlocks = new[] { 0, 1, 2, 3 } };
+        var config = ModelTestConfigs.TinyDet with { Depth = 4, UseRope = rope, RopeResidual = rope, Features = source, TapBlocks = new[] { 0, 1, 2, 3 } };
         using var pyramid = new SegmentationPyramid(new VisionMamba(config));
         pyramid.eval();
         var maps = pyramid.forward(randn(2, 3, 48, 64));

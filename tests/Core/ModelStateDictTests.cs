@@ -22,6 +22,38 @@ public class ModelStateDictTests
         Assert.That(model.state_dict().Keys.ToList(), Is.EqualTo(expected.Select(e => e.Key).ToList()));
     }
 
+    [Test]
+    public void ModelKeysCommandPrintsTheStateDictAsTsv()
+    {
+        var expected = File.ReadAllLines(DataFile("vim-tiny-state-dict.tsv")).Where(l => l.Length > 0).ToList();
+        var original = Console.Out;
+        var captured = new StringWriter();
+        int exitCode;
+        try
+        {
+            Console.SetOut(captured);
+            exitCode = Vim.Tools.VimCli.Run(new[] { "model", "keys", "vim_tiny" });
+        }
+        finally
+        {
+            Console.SetOut(original);
+        }
+        Assert.That(exitCode, Is.EqualTo(0));
+        var lines = captured.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToList();
+        Assert.That(lines, Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void InconsistentConfigsAreRejectedNamingTheField()
+    {
+        var noClass = Assert.Throws<Vim.Core.VimException>(() => new VimConfig { ClassToken = ClassTokenPosition.None }.Validate());
+        Assert.That(noClass!.Message, Does.Contain("Readout"));
+        var badSize = Assert.Throws<Vim.Core.VimException>(() => new VimConfig { ImageSize = 230 }.Validate());
+        Assert.That(badSize!.Message, Does.Contain("ImageSize 230"));
+        var badTap = Assert.Throws<Vim.Core.VimException>(() => new VimConfig { TapBlocks = new[] { 24 } }.Validate());
+        Assert.That(badTap!.Message, Does.Contain("TapBlocks"));
+    }
+
     [TestCase("vim_tiny", 7_148_008L)]
     [TestCase("vim_small", 25_796_584L)]
     [TestCase("vim_base", 97_598_440L)]

@@ -1,0 +1,280 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Vim.Core;
+using Vim.Core.Models;
+using static TorchSharp.torch;
+
+namespace Vim.Tools.Commands;
+
+/// <summary>
+/// `vim bench backbone`: feature-extraction latency and peak memory of Vim vs DeiT over input sizes
+/// (the paper's Figure 1 on this machine). Every (model, attention, size) runs in a fresh child process
+/// so its resident-memory high-water mark is its own; DeiT runs with explicit softmax(QKᵀ)V attention
+/// (as the paper measured it) and with scaled_dot_product_attention.
+/// </summary>
+public static class BenchBackboneCommand
+{
+    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+
+    /// <summary>One measured configuration (median latency, peak RSS above the idle process).</summary>
+    private sealed record Measurement(string Model, string Attention, int RequestedSize, int InputSize, long Tokens, int Batch,
+        double MedianMs, double MinMs, double PeakMiB, string Status);
+
+    public static Command CreateBackbone()
+    {
+        var command = new Command("backbone", "Backbone forward latency and peak memory vs input size (Vim vs DeiT, Figure 1 style).");
+        var models = new Option<string>("--models") { Description = "Comma-separated registered models.", DefaultValueFactory = _ => "vim_tiny,deit_tiny" };
+        var sizes = new Option<string>("--sizes") { Description = "Comma-separated square input sizes (sizes that do not tile are cropped down to the nearest one that does).", DefaultValueFactory = _ => "224,512,738,1024,1248" };
+        var batch = new Option<int>("--batch") { Description = "Images per forward.", DefaultValueFactory = _ => 1 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed forwards before timing.", DefaultValueFactory = _ => 1 };
+        var repeats = new Option<int>("--repeats") { Description = "Timed forwards (the median is reported).", DefaultValueFactory = _ => 3 };
+        var output = new Option<string>("--out") { Description = "Output folder for CSV, JSON and charts.", DefaultValueFactory = _ => Path.Combine("artifacts", "bench", "backbone") };
+        var timeout = new Option<int>("--timeout") { Description = "Seconds allowed per child run.", DefaultValueFactory = _ => 1800 };
+        // Internal: one measurement in this process (what the parent spawns).
+        var child = new Option<string?>("--child") { Description = "Internal: MODEL:ATTENTION:SIZE measured in this process.", Hidden = true };
+        foreach (var option in new Option[] { models, sizes, batch, warmup, repeats, output, timeout, child }) command.Options.Add(option);
+
+        command.SetAction(parseResult =>
+        {
+            try
+            {
+                int batchSize = Positive(parseResult.GetValue(batch), "--batch");
+                int warmups = Math.Max(0, parseResult.GetValue(warmup));
+                int timed = Positive(parseResult.GetValue(repeats), "--repeats");
+                var childSpec = parseResult.GetValue(child);
+                if (childSpec is not null)
+                {
+                    var result = MeasureHere(childSpec, batchSize, warmups, timed);
+                    Console.Out.WriteLine("RESULT " + JsonSerializer.Serialize(result));
+                    return 0;
+                }
+                var modelNames = SplitList(parseResult.GetValue(models)!, "--models");
+                var sizeList = SplitList(parseResult.GetValue(sizes)!, "--sizes").Select(s => ParseSize(s)).ToList();
+                return RunAll(modelNames, sizeList, batchSize, warmups, timed, parseResult.GetValue(output)!, parseResult.GetValue(timeout));
+            }
+            catch (VimException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    private static int RunAll(IReadOnlyList<string> models, IReadOnlyList<int> sizes, int batch, int warmup, int repeats, string outDir, int timeoutSeconds)
+    {
+        var shapes = new Dictionary<string, ModelShape>();
+        foreach (var model in models)
+        {
+            using var module = ModelRegistry.Create(model);
+            shapes[model] = ModelShape.Of(module, model);
+        }
+        var results = new List<Measurement>();
+        foreach (var model in models)
+            foreach (var attention in shapes[model].AttentionModes)
+                foreach (var size in sizes)
+                {
+                    var measurement = RunChild(model, shapes[model], attention, size, batch, warmup, repeats, timeoutSeconds);
+                    results.Add(measurement);
+                    Console.Out.WriteLine($"{Label(measurement),-22} size {size,5} ({measurement.Tokens,5} tokens)  " +
+                        (measurement.Status == "ok" ? $"median {measurement.MedianMs,10:F1} ms  peak {measurement.PeakMiB,9:F1} MiB" : measurement.Status));
+                }
+
+        Directory.CreateDirectory(outDir);
+        WriteAtomically(Path.Combine(outDir, "backbone.csv"), Csv(results));
+        WriteAtomically(Path.Combine(outDir, "backbone.json"), JsonSerializer.Serialize(results, JsonOptions));
+        Chart(results, Path.Combine(outDir, "latency.png"), "Forward latency (median, ms)", m => m.MedianMs);
+        Chart(results, Path.Combine(outDir, "memory.png"), "Peak memory above idle (MiB)", m => m.PeakMiB);
+        PrintRatios(results, shapes);
+        Console.Out.WriteLine($"wrote {outDir}/backbone.csv, backbone.json, latency.png, memory.png");
+        return results.All(r => r.Status == "ok") ? 0 : 1;
+    }
+
+    /// <summary>What the parent needs to know about a model to plan runs and label them.</summary>
+    private sealed record ModelShape(bool IsTransformer, int Patch, int Stride, bool HasClassToken)
+    {
+        /// <summary>Largest input ≤ size that tiles with the patch and stride (738 → 736: the paper's 46×46 tokens).</summary>
+        public int TilingSize(int size) =>
+            size >= Patch ? (size - Patch) / Stride * Stride + Patch : throw new VimException($"--sizes: {size} is smaller than the patch size {Patch}.");
+
+        public long Tokens(int inputSize)
+        {
+            long grid = (inputSize - Patch) / Stride + 1;
+            return grid * grid + (HasClassToken ? 1 : 0);
+        }
+
+        public IEnumerable<string> AttentionModes => IsTransformer ? new[] { "explicit", "sdpa" } : new[] { "-" };
+
+        public static ModelShape Of(nn.Module module, string name) => module switch
+        {
+            VisionMamba vim => new(false, vim.Config.PatchSize, vim.Config.Stride, vim.Config.ClassToken != ClassTokenPosition.None),
+            VisionTransformer vit => new(true, vit.Config.PatchSize, vit.Config.PatchSize, true),
+            _ => throw new VimException($"bench backbone: '{name}' is not a classification backbone (use vim_* or deit_* names)."),
+        };
+    }
+
+    private static Measurement RunChild(string model, ModelShape shape, string attention, int size, int batch, int warmup, int repeats, int timeoutSeconds)
+    {
+        var entry = System.Reflection.Assembly.GetEntryAssembly()?.Location
+            ?? throw new VimException("bench backbone: cannot locate the CLI assembly to start child runs.");
+        var start = new ProcessStartInfo(Environment.ProcessPath ?? "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        if (entry.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) start.ArgumentList.Add(entry);
+        foreach (var arg in new[] { "bench", "backbone", "--child", $"{model}:{attention}:{size}", "--batch", batch.ToString(CultureInfo.InvariantCulture),
+                     "--warmup", warmup.ToString(CultureInfo.InvariantCulture), "--repeats", repeats.ToString(CultureInfo.InvariantCulture) })
+            start.ArgumentList.Add(arg);
+
+        int inputSize = shape.TilingSize(size);
+        long tokens = shape.Tokens(inputSize);
+        using var process = Process.Start(start) ?? throw new VimException($"bench backbone: could not start a child for {model} at {size}.");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromSeconds(timeoutSeconds)))
+        {
+            process.Kill(entireProcessTree: true);
+            return new Measurement(model, attention, size, inputSize, tokens, batch, double.NaN, double.NaN, double.NaN, $"timeout after {timeoutSeconds} s");
+        }
+        var line = stdout.Result.Split('\n').LastOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal));
+        if (process.ExitCode != 0 || line is null)
+        {
+            var reason = stderr.Result.Split('\n').FirstOrDefault(l => l.Trim().Length > 0)?.Trim() ?? $"exit code {process.ExitCode}";
+            return new Measurement(model, attention, size, inputSize, tokens, batch, double.NaN, double.NaN, double.NaN, $"failed: {reason}");
+        }
+        return JsonSerializer.Deserialize<Measurement>(line["RESULT ".Length..])
+               ?? throw new VimException($"bench backbone: unreadable child result for {model} at {size}.");
+    }
+
+    /// <summary>Builds the model, runs warm-up and timed feature extractions; memory = VmHWM − idle VmRSS.</summary>
+    private static Measurement MeasureHere(string spec, int batch, int warmup, int repeats)
+    {
+        var parts = spec.Split(':');
+        if (parts.Length != 3) throw new VimException($"--child: expected MODEL:ATTENTION:SIZE, got '{spec}'.");
+        string model = parts[0], attention = parts[1];
+        int requested = ParseSize(parts[2]);
+
+        using (var warm = zeros(8)) warm.add_(1);   // load libtorch before taking the idle baseline
+        long idleKiB = ReadStatusKiB("VmRSS");
+        ResetPeak();
+
+        using var module = ModelRegistry.Create(model);
+        var backbone = module as ITokenBackbone ?? throw new VimException($"bench backbone: '{model}' is not a token backbone.");
+        if (module is VisionTransformer vit)
+            vit.Attention = attention == "explicit" ? AttentionKind.Explicit : AttentionKind.ScaledDotProduct;
+        module.eval();
+        int inputSize = ModelShape.Of(module, model).TilingSize(requested);
+        using var noGrad = no_grad();
+        using var images = randn(batch, 3, inputSize, inputSize, generator: new Generator(0));
+        long tokens = 0;
+        var timings = new List<double>();
+        for (int i = 0; i < warmup + repeats; i++)
+        {
+            using var scope = NewDisposeScope();
+            var watch = Stopwatch.StartNew();
+            var features = backbone.ForwardTokens(images);
+            watch.Stop();
+            tokens = features.shape[1];
+            if (i >= warmup) timings.Add(watch.Elapsed.TotalMilliseconds);
+        }
+        long peakKiB = ReadStatusKiB("VmHWM");
+        timings.Sort();
+        double median = timings.Count % 2 == 1 ? timings[timings.Count / 2] : (timings[timings.Count / 2 - 1] + timings[timings.Count / 2]) / 2;
+        return new Measurement(model, attention, requested, inputSize, tokens, batch, median, timings[0], (peakKiB - idleKiB) / 1024.0, "ok");
+    }
+
+    /// <summary>Writing 5 to clear_refs resets the peak-RSS counter (Linux ≥ 4.0), so the idle process's own start-up peak is not counted.</summary>
+    private static void ResetPeak()
+    {
+        try { File.WriteAllText("/proc/self/clear_refs", "5"); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    private static long ReadStatusKiB(string field)
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith(field + ":", StringComparison.Ordinal))
+                return long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+        throw new VimException($"/proc/self/status has no {field} line (peak memory needs Linux).");
+    }
+
+    private static string Label(Measurement m) => m.Attention == "-" ? m.Model : $"{m.Model}/{m.Attention}";
+
+    private static string Csv(IEnumerable<Measurement> results)
+    {
+        var text = new StringBuilder("model,attention,requested_size,input_size,tokens,batch,median_ms,min_ms,peak_mib,status\n");
+        foreach (var m in results)
+            text.Append(string.Create(CultureInfo.InvariantCulture,
+                $"{m.Model},{m.Attention},{m.RequestedSize},{m.InputSize},{m.Tokens},{m.Batch},{m.MedianMs:F3},{m.MinMs:F3},{m.PeakMiB:F1},\"{m.Status.Replace("\"", "'")}\"\n"));
+        return text.ToString();
+    }
+
+    private static void PrintRatios(IReadOnlyList<Measurement> results, IReadOnlyDictionary<string, ModelShape> shapes)
+    {
+        var vims = results.Where(r => !shapes[r.Model].IsTransformer && r.Status == "ok").ToList();
+        var deits = results.Where(r => shapes[r.Model].IsTransformer && r.Status == "ok").ToList();
+        foreach (var vim in vims)
+            foreach (var deit in deits.Where(d => d.RequestedSize == vim.RequestedSize))
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"size {vim.RequestedSize,5}: {vim.Model} vs {Label(deit)}: speed-up {deit.MedianMs / vim.MedianMs:F2}× (DeiT time / Vim time), memory saving {100 * (1 - vim.PeakMiB / deit.PeakMiB):F1}% (1 − Vim peak / DeiT peak)"));
+    }
+
+    private static void Chart(IReadOnlyList<Measurement> results, string path, string yLabel, Func<Measurement, double> value)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (var series in results.Where(r => r.Status == "ok" && value(r) > 0).GroupBy(Label))
+        {
+            var points = series.OrderBy(r => r.RequestedSize).ToList();
+            var scatter = plot.Add.Scatter(points.Select(p => (double)p.RequestedSize).ToArray(), points.Select(p => Math.Log10(value(p))).ToArray());
+            scatter.LegendText = series.Key;
+        }
+        // Log scale: values are plotted as log10 and the ticks relabelled.
+        var ticks = new ScottPlot.TickGenerators.NumericAutomatic
+        {
+            MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
+            LabelFormatter = y => Math.Pow(10, y).ToString("#,0.###", CultureInfo.InvariantCulture),
+            IntegerTicksOnly = true,
+        };
+        plot.Axes.Left.TickGenerator = ticks;
+        plot.XLabel("Input size (pixels, square)");
+        plot.YLabel(yLabel + ", log scale");
+        plot.ShowLegend();
+        var temp = path + ".tmp.png";
+        plot.SavePng(temp, 900, 560);
+        File.Move(temp, path, overwrite: true);
+    }
+
+    private static void WriteAtomically(string path, string content)
+    {
+        var temp = path + ".tmp";
+        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write))
+        using (var writer = new StreamWriter(stream))
+        {
+            writer.Write(content);
+            writer.Flush();
+            stream.Flush(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+
+    private static List<string> SplitList(string value, string option)
+    {
+        var items = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+        if (items.Count == 0) throw new VimException($"{option}: expected a comma-separated list, got '{value}'.");
+        return items;
+    }
+
+    private static int ParseSize(string text) =>
+        int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var size) && size > 0
+            ? size
+            : throw new VimException($"--sizes: '{text}' is not a positive integer.");
+
+    private static int Positive(int value, string option) =>
+        value > 0 ? value : throw new VimException($"{option} must be positive, got {value}.");
+}
