@@ -68,12 +68,27 @@ public static class PositionEmbeddingResizer
         return cat(new[] { sequence.narrow(1, 0, index), sequence.narrow(1, index + 1, count - index - 1) }, 1).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The square grid an official checkpoint's table implies (the official code assumes square
+    /// pretraining grids): rows = cols = √(entries − class slots).
+    /// </summary>
+    public static (int Rows, int Cols) SquareGridOf(Tensor posEmbed, ClassTokenPosition classToken)
+    {
+        int extra = classToken == ClassTokenPosition.None ? 0 : 1;
+        long patches = posEmbed.shape[1] - extra;
+        int side = (int)Math.Round(Math.Sqrt(patches));
+        if ((long)side * side != patches)
+            throw new VimException($"pos_embed: {patches} patch rows (class token {classToken}) do not form a square grid; the source grid must be given explicitly");
+        return (side, side);
+    }
+
     private static Tensor ResizeGrid(Tensor patches, (int Rows, int Cols) oldGrid, (int Rows, int Cols) newGrid)
     {
         long dim = patches.shape[2];
-        var image = patches.reshape(1, oldGrid.Rows, oldGrid.Cols, dim).permute(0, 3, 1, 2);
+        // Bicubic interpolation is computed in float32 (half types lack CPU kernels) and cast back.
+        var image = patches.to_type(ScalarType.Float32).reshape(1, oldGrid.Rows, oldGrid.Cols, dim).permute(0, 3, 1, 2);
         var resized = nn.functional.interpolate(image, size: new long[] { newGrid.Rows, newGrid.Cols },
             mode: InterpolationMode.Bicubic, align_corners: false);
-        return resized.permute(0, 2, 3, 1).reshape(1, (long)newGrid.Rows * newGrid.Cols, dim);
+        return resized.permute(0, 2, 3, 1).reshape(1, (long)newGrid.Rows * newGrid.Cols, dim).to_type(patches.dtype);
     }
 }

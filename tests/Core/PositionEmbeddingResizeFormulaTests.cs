@@ -1,20 +1,21 @@
 using NUnit.Framework;
 using Vim.Core;
-using Vim.Core.Checkpoints;
+using Vim.Core.Models;
 using static TorchSharp.torch;
 
 namespace Vim.Tests.Core;
 
-public class CheckpointPositionEmbeddingTests
+/// <summary>PositionEmbeddingResizer against an independently written bicubic formula, dtypes and grid inference.</summary>
+public class PositionEmbeddingResizeFormulaTests
 {
     /// <summary>(1, gh·gw [+ class row], 2): channel 0 = the patch's row y, channel 1 = 5; the class row is (99, 99).</summary>
-    private static Tensor Table(int gh, int gw, ClassTokenSlot slot)
+    private static Tensor Table(int gh, int gw, ClassTokenPosition slot)
     {
         var rows = new List<float[]>();
         for (var y = 0; y < gh; y++)
             for (var x = 0; x < gw; x++)
                 rows.Add([y, 5f]);
-        var classRow = slot switch { ClassTokenSlot.Head => 0, ClassTokenSlot.Middle => gh * gw / 2, _ => -1 };
+        var classRow = slot switch { ClassTokenPosition.Head => 0, ClassTokenPosition.Middle => gh * gw / 2, _ => -1 };
         if (classRow >= 0)
             rows.Insert(classRow, [99f, 99f]);
         return tensor(rows.SelectMany(r => r).ToArray()).reshape(1, rows.Count, 2);
@@ -24,7 +25,7 @@ public class CheckpointPositionEmbeddingTests
     public void MiddleClassRowMovesToTheNewMiddleAndIsNotInterpolated()
     {
         using var scope = NewDisposeScope();
-        var resized = PositionEmbeddingResize.Resize(Table(4, 4, ClassTokenSlot.Middle), (6, 8), ClassTokenSlot.Middle);
+        var resized = PositionEmbeddingResizer.Resize(Table(4, 4, ClassTokenPosition.Middle), (4, 4), (6, 8), ClassTokenPosition.Middle);
         Assert.That(resized.shape, Is.EqualTo(new long[] { 1, 49, 2 }));
         Assert.That(resized[0, 24].data<float>().ToArray(), Is.EqualTo(new[] { 99f, 99f }), "class row at 48 // 2");
         var patches = cat([resized[0, ..24], resized[0, 25..]], 0).reshape(6, 8, 2);
@@ -57,10 +58,10 @@ public class CheckpointPositionEmbeddingTests
     public void SameGridIsACopyAndHeadSlotKeepsRowZero()
     {
         using var scope = NewDisposeScope();
-        var table = Table(3, 3, ClassTokenSlot.Head).to_type(ScalarType.Float16);
-        var same = PositionEmbeddingResize.Resize(table, (3, 3), ClassTokenSlot.Head);
+        var table = Table(3, 3, ClassTokenPosition.Head).to_type(ScalarType.Float16);
+        var same = PositionEmbeddingResizer.Resize(table, (3, 3), (3, 3), ClassTokenPosition.Head);
         Assert.That(same.eq(table).all().item<bool>(), Is.True);
-        var bigger = PositionEmbeddingResize.Resize(table, (5, 5), ClassTokenSlot.Head);
+        var bigger = PositionEmbeddingResizer.Resize(table, (3, 3), (5, 5), ClassTokenPosition.Head);
         Assert.That(bigger.dtype, Is.EqualTo(ScalarType.Float16));
         Assert.That(bigger.shape, Is.EqualTo(new long[] { 1, 26, 2 }));
         Assert.That(bigger[0, 0].to_type(ScalarType.Float32).data<float>().ToArray(), Is.EqualTo(new[] { 99f, 99f }));
@@ -70,10 +71,11 @@ public class CheckpointPositionEmbeddingTests
     public void NonSquareGridsNeedAnExplicitSource()
     {
         using var scope = NewDisposeScope();
-        var table = Table(2, 3, ClassTokenSlot.None);
-        var error = Assert.Throws<VimException>(() => PositionEmbeddingResize.Resize(table, (4, 6), ClassTokenSlot.None))!;
-        Assert.That(error.Message, Does.Contain("pos_embed: 6 patch rows (class token slot None) do not form a square grid"));
-        var resized = PositionEmbeddingResize.Resize(table, (4, 6), ClassTokenSlot.None, source: (2, 3));
+        var table = Table(2, 3, ClassTokenPosition.None);
+        var error = Assert.Throws<VimException>(() => PositionEmbeddingResizer.SquareGridOf(table, ClassTokenPosition.None))!;
+        Assert.That(error.Message, Does.Contain("pos_embed: 6 patch rows (class token None) do not form a square grid"));
+        Assert.That(PositionEmbeddingResizer.SquareGridOf(Table(3, 3, ClassTokenPosition.Middle), ClassTokenPosition.Middle), Is.EqualTo((3, 3)));
+        var resized = PositionEmbeddingResizer.Resize(table, (2, 3), (4, 6), ClassTokenPosition.None);
         Assert.That(resized.shape, Is.EqualTo(new long[] { 1, 24, 2 }));
         Assert.That(resized[0, .., 1].sub(5).abs().max().item<float>(), Is.LessThan(1e-5f));
     }
