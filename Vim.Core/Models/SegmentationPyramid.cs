@@ -19,11 +19,12 @@ public sealed class SegmentationPyramid : nn.Module<Tensor, IReadOnlyList<Featur
     private readonly MaxPool2d fpn4;
 #pragma warning restore IDE1006
 
-    private readonly ITokenBackbone backbone;
+    // A property, not a field: RegisterComponents would register a second copy of the backbone's weights under "backbone.".
+    private ITokenBackbone backbone => (ITokenBackbone)net;
 
     public SegmentationPyramid(nn.Module<Tensor, Tensor> net) : base(nameof(SegmentationPyramid))
     {
-        backbone = net as ITokenBackbone ?? throw new VimException($"SegmentationPyramid: {net.GetType().Name} is not a token backbone.");
+        _ = net as ITokenBackbone ?? throw new VimException($"SegmentationPyramid: {net.GetType().Name} is not a token backbone.");
         this.net = net;
         long dim = backbone.EmbedDim;
         fpn1 = nn.Sequential(("0", nn.ConvTranspose2d(dim, dim, 2, stride: 2)), ("1", nn.BatchNorm2d(dim)), ("2", nn.GELU()),
