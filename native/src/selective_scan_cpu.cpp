@@ -39,6 +39,7 @@ struct ScalarV {
     static T max(T a, T b) { return a > b ? a : b; }
     static T min(T a, T b) { return a < b ? a : b; }
     static float reduce(T v) { return v; }
+    static T reduce_many(const T* v) { return v[0]; }
     static T exp2(T x) { return std::exp2(x); }
     static T log(T x) { return std::log(x); }
 };

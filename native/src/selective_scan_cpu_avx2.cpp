@@ -31,6 +31,17 @@ struct V256 {
         q = _mm_add_ss(q, _mm_movehdup_ps(q));
         return _mm_cvtss_f32(q);
     }
+    // r[j] = sum of v[j] for 8 vectors (transpose-and-add tree).
+    static T reduce_many(const T* v) {
+        T t[4];
+        for (int k = 0; k < 4; ++k)
+            t[k] = _mm256_add_ps(_mm256_unpacklo_ps(v[2 * k], v[2 * k + 1]), _mm256_unpackhi_ps(v[2 * k], v[2 * k + 1]));
+        T q0 = _mm256_add_ps(_mm256_shuffle_ps(t[0], t[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm256_shuffle_ps(t[0], t[1], _MM_SHUFFLE(3, 2, 3, 2)));
+        T q1 = _mm256_add_ps(_mm256_shuffle_ps(t[2], t[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm256_shuffle_ps(t[2], t[3], _MM_SHUFFLE(3, 2, 3, 2)));
+        return _mm256_add_ps(_mm256_permute2f128_ps(q0, q1, 0x20), _mm256_permute2f128_ps(q0, q1, 0x31));
+    }
     // 2^x as in the AVX-512 version; the exponent is built in the float's bits, so inputs are
     // clamped to the normal range (2^x below 2^-126 comes out as ~2^-126·p instead of 0).
     static T exp2(T x) {

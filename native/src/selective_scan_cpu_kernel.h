@@ -3,7 +3,8 @@
 // so every instantiation has internal linkage and is compiled for that file's target only).
 //
 // V provides: W (lanes), T (register type), zero, set1, load, store (unaligned), add, sub, mul,
-// div, fmadd(a,b,c)=a*b+c, max, min, reduce (horizontal sum), exp2 (2^x, 0 for x <= -150,
+// div, fmadd(a,b,c)=a*b+c, max, min, reduce (horizontal sum), reduce_many (lane j of the result =
+// horizontal sum of the j-th of W vectors), exp2 (2^x, 0 for x <= -150,
 // +inf for x >= 129) and log (natural log of a positive normal number).
 //
 // The state dimension is vectorised: a row's npad lanes are processed in groups of up to four
@@ -104,9 +105,11 @@ inline void prepare_delta(const Problem& p, int64_t b, int64_t d, RowBuffers& r)
 
 // One lane group of the forward recurrence over the whole row. Writes y (or adds to it), the
 // checkpoints (state before each chunk) if ck is not null, and the final state into hlast.
-template <class V, int G>
-inline void forward_group(const Problem& p, int64_t b, int64_t d, int64_t off, const RowBuffers& r,
-                          bool first_group, bool want_y, float* ck, int64_t ck_stride, float* hlast) {
+// (RowBuffers is taken by value: intrinsic stores may alias anything, and a local copy lets the
+// compiler keep its pointers in registers.)
+template <class V, int G, bool want_y>
+inline void forward_group(const Problem& p, int64_t b, int64_t d, int64_t off, RowBuffers r,
+                          bool first_group, float* ck, int64_t ck_stride, float* hlast) {
     using T = typename V::T;
     const int64_t L = p.length, np = p.npad;
     T a2[G], h[G];
@@ -120,20 +123,29 @@ inline void forward_group(const Problem& p, int64_t b, int64_t d, int64_t off, c
         if (ck)
             for (int k = 0; k < G; ++k) V::store(ck + c * ck_stride + k * V::W, h[k]);
         const int64_t l1 = (c + 1) * kChunk < L ? (c + 1) * kChunk : L;
-        for (int64_t l = c * kChunk; l < l1; ++l) {
-            const T dt = V::set1(r.dt[l]);
-            const T x = V::set1(r.dtu[l]);
-            const float* Bl = Bt + l * np;
-            const float* Cl = Ct + l * np;
-            T acc = V::zero();
-            for (int k = 0; k < G; ++k) {
-                T da = V::exp2(V::mul(dt, a2[k]));
-                h[k] = V::fmadd(da, h[k], V::mul(x, V::load(Bl + k * V::W)));
-                if (want_y) acc = V::fmadd(h[k], V::load(Cl + k * V::W), acc);
+        // Blocks of W steps: the W per-step partial sums of y are reduced together.
+        for (int64_t lb = c * kChunk; lb < l1; lb += V::W) {
+            const int jn = l1 - lb < V::W ? int(l1 - lb) : V::W;
+            T accs[V::W];
+            for (int j = 0; j < jn; ++j) {
+                const int64_t l = lb + j;
+                const T dt = V::set1(r.dt[l]);
+                const T x = V::set1(r.dtu[l]);
+                const float* Bl = Bt + l * np;
+                const float* Cl = Ct + l * np;
+                T acc = V::zero();
+                for (int k = 0; k < G; ++k) {
+                    T da = V::exp2(V::mul(dt, a2[k]));
+                    h[k] = V::fmadd(da, h[k], V::mul(x, V::load(Bl + k * V::W)));
+                    if constexpr (want_y) acc = V::fmadd(h[k], V::load(Cl + k * V::W), acc);
+                }
+                accs[j] = acc;
             }
-            if (want_y) {
-                float yl = V::reduce(acc);
-                r.y[l] = first_group ? yl : r.y[l] + yl;
+            if constexpr (want_y) {
+                for (int j = jn; j < V::W; ++j) accs[j] = V::zero();
+                T yv = V::reduce_many(accs);
+                // Row buffers are padded to 64 floats, so a full store past the row end is safe.
+                V::store(r.y + lb, first_group ? yv : V::add(V::load(r.y + lb), yv));
             }
         }
     }
@@ -162,10 +174,10 @@ void forward_row(const Problem& p, int64_t b, int64_t d, float* scratch) {
         float* ck = p.ckpt ? p.ckpt + row * p.nchunks * np + off : nullptr;
         float* hl = p.last_state ? hlast : nullptr;
         switch (g) {
-            case 1: forward_group<V, 1>(p, b, d, off, r, first, true, ck, np, hl); break;
-            case 2: forward_group<V, 2>(p, b, d, off, r, first, true, ck, np, hl); break;
-            case 3: forward_group<V, 3>(p, b, d, off, r, first, true, ck, np, hl); break;
-            default: forward_group<V, 4>(p, b, d, off, r, first, true, ck, np, hl); break;
+            case 1: forward_group<V, 1, true>(p, b, d, off, r, first, ck, np, hl); break;
+            case 2: forward_group<V, 2, true>(p, b, d, off, r, first, ck, np, hl); break;
+            case 3: forward_group<V, 3, true>(p, b, d, off, r, first, ck, np, hl); break;
+            default: forward_group<V, 4, true>(p, b, d, off, r, first, ck, np, hl); break;
         }
         if (p.last_state)
             for (int64_t i = 0; i < g * V::W && off + i < p.dstate; ++i)
@@ -190,9 +202,9 @@ void forward_row(const Problem& p, int64_t b, int64_t d, float* scratch) {
 
 // One lane group of the backward: recompute each chunk's states from its checkpoint (reverse
 // chunk order), then run the adjoint recurrence backwards through the chunk.
-template <class V, int G>
-inline void backward_group(const Problem& p, int64_t b, int64_t d, int64_t off, const RowBuffers& r,
-                           const float* ck, int64_t ck_stride, bool want_y, bool first_group,
+template <class V, int G, bool want_y>
+inline void backward_group(const Problem& p, int64_t b, int64_t d, int64_t off, RowBuffers r,
+                           const float* ck, int64_t ck_stride, bool first_group,
                            float* gBt, float* gCt, float* gA_out) {
     using T = typename V::T;
     const int64_t L = p.length, np = p.npad;
@@ -215,53 +227,77 @@ inline void backward_group(const Problem& p, int64_t b, int64_t d, int64_t off, 
         // Recompute: hbuf[j] = state before step l0+j, abuf[j] = decay at step l0+j.
         T h[G];
         for (int k = 0; k < G; ++k) h[k] = V::load(ck + c * ck_stride + k * V::W);
-        for (int64_t l = l0; l < l1; ++l) {
-            const int64_t j = l - l0;
-            const T dt = V::set1(r.dt[l]);
-            const T x = V::set1(r.dtu[l]);
-            const float* Bl = Bt + l * np;
-            T acc = V::zero();
-            for (int k = 0; k < G; ++k) {
-                V::store(r.hbuf + j * GW + k * V::W, h[k]);
-                T da = V::exp2(V::mul(dt, a2[k]));
-                V::store(r.abuf + j * GW + k * V::W, da);
-                h[k] = V::fmadd(da, h[k], V::mul(x, V::load(Bl + k * V::W)));
-                if (want_y) acc = V::fmadd(h[k], V::load(Ct + l * np + k * V::W), acc);
+        for (int64_t lb = l0; lb < l1; lb += V::W) {
+            const int jn = l1 - lb < V::W ? int(l1 - lb) : V::W;
+            T accs[V::W];
+            for (int jj = 0; jj < jn; ++jj) {
+                const int64_t l = lb + jj;
+                const int64_t j = l - l0;
+                const T dt = V::set1(r.dt[l]);
+                const T x = V::set1(r.dtu[l]);
+                const float* Bl = Bt + l * np;
+                T acc = V::zero();
+                for (int k = 0; k < G; ++k) {
+                    V::store(r.hbuf + j * GW + k * V::W, h[k]);
+                    T da = V::exp2(V::mul(dt, a2[k]));
+                    V::store(r.abuf + j * GW + k * V::W, da);
+                    h[k] = V::fmadd(da, h[k], V::mul(x, V::load(Bl + k * V::W)));
+                    if constexpr (want_y) acc = V::fmadd(h[k], V::load(Ct + l * np + k * V::W), acc);
+                }
+                accs[jj] = acc;
             }
-            if (want_y) {
-                float yl = V::reduce(acc);
-                r.y[l] = first_group ? yl : r.y[l] + yl;
+            if constexpr (want_y) {
+                for (int jj = jn; jj < V::W; ++jj) accs[jj] = V::zero();
+                T yv = V::reduce_many(accs);
+                V::store(r.y + lb, first_group ? yv : V::add(V::load(r.y + lb), yv));
             }
         }
         for (int k = 0; k < G; ++k) V::store(r.hbuf + (l1 - l0) * GW + k * V::W, h[k]);
         // Adjoint: gh holds dL/dh_l; carried backwards through the decay.
-        for (int64_t l = l1 - 1; l >= l0; --l) {
-            const int64_t j = l - l0;
-            const T gy = V::set1(r.gy[l]);
-            const T dt = V::set1(r.dt[l]);
-            const T x = V::set1(r.dtu[l]);
-            const float* Bl = Bt + l * np;
-            const float* Cl = Ct + l * np;
-            float* gBl = gB + l * np;
-            float* gCl = gC + l * np;
-            T r1 = V::zero(), r2 = V::zero();
-            for (int k = 0; k < G; ++k) {
-                const T hcur = V::load(r.hbuf + (j + 1) * GW + k * V::W);
-                const T hprev = V::load(r.hbuf + j * GW + k * V::W);
-                const T da = V::load(r.abuf + j * GW + k * V::W);
-                const T bl = V::load(Bl + k * V::W);
-                gh[k] = V::fmadd(gy, V::load(Cl + k * V::W), gh[k]);
-                V::store(gCl + k * V::W, V::fmadd(gy, hcur, V::load(gCl + k * V::W)));
-                V::store(gBl + k * V::W, V::fmadd(gh[k], x, V::load(gBl + k * V::W)));
-                const T s = V::mul(V::mul(gh[k], hprev), da);   // dL/d(Δ·A) per state
-                ga[k] = V::fmadd(s, dt, ga[k]);
-                r1 = V::fmadd(s, a[k], r1);
-                r2 = V::fmadd(gh[k], bl, r2);
-                gh[k] = V::mul(gh[k], da);
+        const int64_t nblocks = (l1 - l0 + V::W - 1) / V::W;
+        for (int64_t bi = nblocks - 1; bi >= 0; --bi) {
+            const int64_t lb = l0 + bi * V::W;
+            const int jn = l1 - lb < V::W ? int(l1 - lb) : V::W;
+            T r1s[V::W], r2s[V::W];
+            for (int jj = jn; jj < V::W; ++jj) r1s[jj] = r2s[jj] = V::zero();
+            for (int jj = jn - 1; jj >= 0; --jj) {
+                const int64_t l = lb + jj;
+                const int64_t j = l - l0;
+                const T gy = V::set1(r.gy[l]);
+                const T dt = V::set1(r.dt[l]);
+                const T x = V::set1(r.dtu[l]);
+                const float* Bl = Bt + l * np;
+                const float* Cl = Ct + l * np;
+                float* gBl = gB + l * np;
+                float* gCl = gC + l * np;
+                T r1 = V::zero(), r2 = V::zero();
+                for (int k = 0; k < G; ++k) {
+                    const T hcur = V::load(r.hbuf + (j + 1) * GW + k * V::W);
+                    const T hprev = V::load(r.hbuf + j * GW + k * V::W);
+                    const T da = V::load(r.abuf + j * GW + k * V::W);
+                    const T bl = V::load(Bl + k * V::W);
+                    gh[k] = V::fmadd(gy, V::load(Cl + k * V::W), gh[k]);
+                    V::store(gCl + k * V::W, V::fmadd(gy, hcur, V::load(gCl + k * V::W)));
+                    V::store(gBl + k * V::W, V::fmadd(gh[k], x, V::load(gBl + k * V::W)));
+                    const T s = V::mul(V::mul(gh[k], hprev), da);   // dL/d(Δ·A) per state
+                    ga[k] = V::fmadd(s, dt, ga[k]);
+                    r1 = V::fmadd(s, a[k], r1);
+                    r2 = V::fmadd(gh[k], bl, r2);
+                    gh[k] = V::mul(gh[k], da);
+                }
+                r1s[jj] = r1;
+                r2s[jj] = r2;
             }
-            const float s1 = V::reduce(r1), s2 = V::reduce(r2);
-            r.gdt[l] = (first_group ? 0.0f : r.gdt[l]) + s1 + u[l] * s2;
-            r.gu[l] = (first_group ? 0.0f : r.gu[l]) + r.dt[l] * s2;
+            // dL/dΔ += Σ_n s·A + u·Σ_n gh·B;  dL/du += Δ·Σ_n gh·B  (W steps at once)
+            const T s1 = V::reduce_many(r1s), s2 = V::reduce_many(r2s);
+            T gdt = V::fmadd(load_n<V>(u + lb, jn), s2, s1);
+            T gu = V::mul(V::load(r.dt + lb), s2);
+            if (!first_group) {
+                gdt = V::add(gdt, V::load(r.gdt + lb));
+                gu = V::add(gu, V::load(r.gu + lb));
+            }
+            V::store(r.gdt + lb, gdt);
+            V::store(r.gu + lb, gu);
         }
     }
     for (int k = 0; k < G; ++k) V::store(gA_out + k * V::W, ga[k]);
@@ -296,20 +332,29 @@ void backward_row(const Problem& p, int64_t b, int64_t d, float* scratch, float*
         } else {
             // No checkpoints from the forward: one forward pass of this group records them.
             switch (g) {
-                case 1: forward_group<V, 1>(p, b, d, off, r, true, false, r.ckrow, g * V::W, nullptr); break;
-                case 2: forward_group<V, 2>(p, b, d, off, r, true, false, r.ckrow, g * V::W, nullptr); break;
-                case 3: forward_group<V, 3>(p, b, d, off, r, true, false, r.ckrow, g * V::W, nullptr); break;
-                default: forward_group<V, 4>(p, b, d, off, r, true, false, r.ckrow, g * V::W, nullptr); break;
+                case 1: forward_group<V, 1, false>(p, b, d, off, r, true, r.ckrow, g * V::W, nullptr); break;
+                case 2: forward_group<V, 2, false>(p, b, d, off, r, true, r.ckrow, g * V::W, nullptr); break;
+                case 3: forward_group<V, 3, false>(p, b, d, off, r, true, r.ckrow, g * V::W, nullptr); break;
+                default: forward_group<V, 4, false>(p, b, d, off, r, true, r.ckrow, g * V::W, nullptr); break;
             }
             ck = r.ckrow;
             stride = g * V::W;
         }
         float* gA = p.gA_part + row * np + off;
-        switch (g) {
-            case 1: backward_group<V, 1>(p, b, d, off, r, ck, stride, want_y, first, gBt, gCt, gA); break;
-            case 2: backward_group<V, 2>(p, b, d, off, r, ck, stride, want_y, first, gBt, gCt, gA); break;
-            case 3: backward_group<V, 3>(p, b, d, off, r, ck, stride, want_y, first, gBt, gCt, gA); break;
-            default: backward_group<V, 4>(p, b, d, off, r, ck, stride, want_y, first, gBt, gCt, gA); break;
+        if (want_y) {
+            switch (g) {
+                case 1: backward_group<V, 1, true>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
+                case 2: backward_group<V, 2, true>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
+                case 3: backward_group<V, 3, true>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
+                default: backward_group<V, 4, true>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
+            }
+        } else {
+            switch (g) {
+                case 1: backward_group<V, 1, false>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
+                case 2: backward_group<V, 2, false>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
+                case 3: backward_group<V, 3, false>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
+                default: backward_group<V, 4, false>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
+            }
         }
         first = false;
     });
