@@ -8,6 +8,7 @@ public static class VimCli
     public static RootCommand Build()
     {
         var root = new RootCommand("VimDense: dense prediction (COCO detection, ADE20k segmentation) on a Vision Mamba backbone.");
+        root.Subcommands.Add(BenchCommand.Create());
         return root;
     }
 
