@@ -75,7 +75,9 @@ struct RowBuffers {
     float* ckrow;   // (nchunks, npad) checkpoints recomputed in the backward
 };
 
-inline RowBuffers split_scratch(const Problem& p, float* s) {
+// static: this header is compiled for several targets, and an external inline copy built for
+// AVX-512 could be the one the linker keeps for every caller.
+static inline RowBuffers split_scratch(const Problem& p, float* s) {
     int64_t lpad = (p.length + 63) / 64 * 64;
     RowBuffers r;
     r.dt = s; r.dtu = s + lpad; r.y = s + 2 * lpad; r.gy = s + 3 * lpad; r.gdt = s + 4 * lpad;
