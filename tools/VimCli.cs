@@ -15,6 +15,7 @@ public static class VimCli
         root.Subcommands.Add(CheckpointCommand.Create());
         root.Subcommands.Add(ModelCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
         return root;
     }
 

@@ -1,14 +1,129 @@
+using TorchSharp;
+using Vim.Core.Native;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Ssm;
 
 /// <summary>
 /// The selective scan used by the Mamba mixer: one entry point, semantics of
-/// <see cref="SelectiveScanReference"/>. Backends (native CPU, CUDA) are chosen by device.
+/// <see cref="SelectiveScanReference"/>, differentiable in every tensor argument.
+/// Backends (<see cref="SelectiveScanBackend"/>) are chosen by device and dtype unless
+/// <see cref="DefaultBackend"/> or the explicit overload says otherwise.
 /// </summary>
+/// <remarks>
+/// Shapes: u, delta, z (batch, channels, L); A (channels, N); B, C (batch, N, L); D and deltaBias
+/// (channels). Returns (batch, channels, L); the native kernels return float32.
+/// </remarks>
 public static class SelectiveScan
 {
+    private static volatile SelectiveScanBackend defaultBackend = SelectiveScanBackend.Auto;
+
+    /// <summary>Backend used by <see cref="Apply(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor?, Tensor?, Tensor?, bool)"/>
+    /// (process-wide; Auto unless a benchmark or test pins one).</summary>
+    public static SelectiveScanBackend DefaultBackend
+    {
+        get => defaultBackend;
+        set => defaultBackend = value;
+    }
+
+    /// <summary>Worker threads of the native CPU kernel (default: the CPUs this process may use;
+    /// setting 0 or less restores that default).</summary>
+    public static int NativeThreads
+    {
+        get
+        {
+            SelectiveScanKernels.EnsureLoaded();
+            return SelectiveScanNative.GetNumThreads();
+        }
+        set
+        {
+            SelectiveScanKernels.EnsureLoaded();
+            SelectiveScanNative.SetNumThreads(value);
+        }
+    }
+
+    /// <summary>Instruction set the native CPU kernel runs with ("avx512", "avx2" or "scalar").</summary>
+    public static string NativeCpuInstructionSet
+    {
+        get
+        {
+            SelectiveScanKernels.EnsureLoaded();
+            return System.Runtime.InteropServices.Marshal.PtrToStringAnsi(SelectiveScanNative.CpuIsa()) ?? "unknown";
+        }
+    }
+
     public static Tensor Apply(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
         Tensor? D = null, Tensor? z = null, Tensor? deltaBias = null, bool deltaSoftplus = false)
-        => SelectiveScanReference.Forward(u, delta, A, B, C, D, z, deltaBias, deltaSoftplus);
+        => Apply(DefaultBackend, u, delta, A, B, C, D, z, deltaBias, deltaSoftplus);
+
+    /// <summary>The scan on an explicitly chosen backend; throws when that backend cannot run
+    /// these tensors (wrong device or dtype, CUDA kernels not built).</summary>
+    public static Tensor Apply(SelectiveScanBackend backend, Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
+        Tensor? D = null, Tensor? z = null, Tensor? deltaBias = null, bool deltaSoftplus = false)
+    {
+        var shape = SelectiveScanShape.Validate(u, delta, A, B, C, D, z, deltaBias);
+        var chosen = backend == SelectiveScanBackend.Auto ? Choose(u, delta, A, B, C, D, z, deltaBias) : backend;
+        if (chosen == SelectiveScanBackend.Reference)
+            return SelectiveScanReference.Forward(u, delta, A, B, C, D, z, deltaBias, deltaSoftplus);
+        RequireNative(chosen, u, delta, A, B, C, D, z, deltaBias);
+        return RunNative(shape, u, delta, A, B, C, D, z, deltaBias, deltaSoftplus);
+    }
+
+    /// <summary>The backend Auto picks for these tensors.</summary>
+    public static SelectiveScanBackend Choose(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
+        Tensor? D = null, Tensor? z = null, Tensor? deltaBias = null)
+    {
+        bool allFloat32 = SelectiveScanShape.Named(u, delta, A, B, C, D, z, deltaBias)
+            .All(t => t.Tensor.dtype == ScalarType.Float32);
+        if (!allFloat32) return SelectiveScanBackend.Reference;
+        return u.device.type switch
+        {
+            DeviceType.CPU => SelectiveScanBackend.NativeCpu,
+            DeviceType.CUDA when CudaKernelsAvailable => SelectiveScanBackend.Cuda,
+            _ => SelectiveScanBackend.Reference,
+        };
+    }
+
+    /// <summary>True when libvimdense_native was built with its CUDA kernels.</summary>
+    public static bool CudaKernelsAvailable
+    {
+        get
+        {
+            SelectiveScanKernels.EnsureLoaded();
+            return NativeLibraryInfo.HasCuda;
+        }
+    }
+
+    private static void RequireNative(SelectiveScanBackend backend, Tensor u, Tensor delta, Tensor A, Tensor B,
+        Tensor C, Tensor? D, Tensor? z, Tensor? deltaBias)
+    {
+        var device = backend == SelectiveScanBackend.Cuda ? DeviceType.CUDA : DeviceType.CPU;
+        if (u.device.type != device)
+            throw new ArgumentException($"SelectiveScan: the {backend} backend needs {device} tensors, but u is on {u.device}", nameof(u));
+        if (backend == SelectiveScanBackend.Cuda && !CudaKernelsAvailable)
+            throw new InvalidOperationException("SelectiveScan: the Cuda backend was requested, but libvimdense_native was built without CUDA kernels (no nvcc at build time).");
+        foreach (var (t, name) in SelectiveScanShape.Named(u, delta, A, B, C, D, z, deltaBias))
+            if (t.dtype != ScalarType.Float32)
+                throw new ArgumentException($"SelectiveScan: the {backend} backend needs float32 tensors, but {name} is {t.dtype}", name);
+    }
+
+    private static Tensor RunNative(SelectiveScanShape shape, Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
+        Tensor? D, Tensor? z, Tensor? deltaBias, bool softplus)
+    {
+        using var scope = NewDisposeScope();
+        var uc = SelectiveScanKernels.Prepare(u)!;
+        var dc = SelectiveScanKernels.Prepare(delta)!;
+        var ac = SelectiveScanKernels.Prepare(A)!;
+        var bc = SelectiveScanKernels.Prepare(B)!;
+        var cc = SelectiveScanKernels.Prepare(C)!;
+        var Dc = SelectiveScanKernels.Prepare(D);
+        var zc = SelectiveScanKernels.Prepare(z);
+        var biasc = SelectiveScanKernels.Prepare(deltaBias);
+        bool needsGraph = is_grad_enabled() &&
+            SelectiveScanShape.Named(u, delta, A, B, C, D, z, deltaBias).Any(t => t.Tensor.requires_grad);
+        Tensor output = needsGraph
+            ? SelectiveScanFunction.apply(uc, dc, ac, bc, cc, Dc!, zc!, biasc!, softplus)
+            : SelectiveScanKernels.Forward(shape, uc, dc, ac, bc, cc, Dc, zc, biasc, softplus, saveCheckpoints: false, out _);
+        return output.MoveToOuterDisposeScope();
+    }
 }

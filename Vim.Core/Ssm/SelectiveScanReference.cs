@@ -35,10 +35,15 @@ public static class SelectiveScanReference
         var deltaBu = einsum("bdl,bnl,bdl->bdln", dt, Bf, uf);
         var h = zeros(new[] { batch, channels, state }, dtype: compute, device: u.device);
         var ys = new List<Tensor>((int)length);
-        for (long l = 0; l < length; l++)
+        // unbind rather than select(2, l) per step: same values, but its backward stacks the step
+        // gradients once instead of scattering each into a full-size zero tensor (O(L) vs O(L²)).
+        var decays = deltaA.unbind(2);
+        var inputs = deltaBu.unbind(2);
+        var readouts = Cf.unbind(2);
+        for (int l = 0; l < length; l++)
         {
-            h = deltaA.select(2, l) * h + deltaBu.select(2, l);
-            ys.Add(einsum("bdn,bn->bd", h, Cf.select(2, l)));
+            h = decays[l] * h + inputs[l];
+            ys.Add(einsum("bdn,bn->bd", h, readouts[l]));
         }
         var y = stack(ys, dim: 2);
         if (D is not null) y = y + uf * D.to_type(compute).unsqueeze(-1);

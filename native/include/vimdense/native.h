@@ -3,6 +3,7 @@
 // contiguous fp32 buffers unless stated; shapes are passed explicitly.
 #pragma once
 #include <stdint.h>
+#include "vimdense/selective_scan.h"
 
 #ifdef __cplusplus
 extern "C" {

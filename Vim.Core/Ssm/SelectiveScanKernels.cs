@@ -1,0 +1,82 @@
+using TorchSharp;
+using Vim.Core.Native;
+using static TorchSharp.torch;
+
+namespace Vim.Core.Ssm;
+
+/// <summary>
+/// Calls the native forward and backward kernels (CPU or CUDA, by the tensors' device) on float32
+/// contiguous tensors, allocating outputs with TorchSharp. Inputs must already be validated.
+/// </summary>
+internal static class SelectiveScanKernels
+{
+    private static readonly Lazy<bool> Loaded = new(() =>
+    {
+        NativeLibraryInfo.EnsureCompatible();
+        return true;
+    });
+
+    internal static void EnsureLoaded() => _ = Loaded.Value;
+
+    /// <summary>Float32, contiguous view or copy of t (null stays null).</summary>
+    internal static Tensor? Prepare(Tensor? t) =>
+        t is null ? null : (t.dtype == ScalarType.Float32 && t.is_contiguous() ? t.alias() : t.to_type(ScalarType.Float32).contiguous());
+
+    private static IntPtr Ptr(Tensor? t) => t is null ? IntPtr.Zero : SelectiveScanNative.TensorData(t.Handle);
+
+    /// <summary>out = scan(inputs); with <paramref name="checkpoints"/> the states before each chunk
+    /// are saved for the backward.</summary>
+    internal static Tensor Forward(SelectiveScanShape s, Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
+        Tensor? D, Tensor? z, Tensor? deltaBias, bool softplus, bool saveCheckpoints, out Tensor? checkpoints)
+    {
+        EnsureLoaded();
+        bool cuda = u.device.type == DeviceType.CUDA;
+        var output = empty(new[] { s.Batch, s.Channels, s.Length }, ScalarType.Float32, u.device);
+        checkpoints = saveCheckpoints ? empty(CheckpointCount(s), ScalarType.Float32, u.device) : null;
+        int rc = cuda
+            ? SelectiveScanNative.ForwardCuda(Ptr(u), Ptr(delta), Ptr(A), Ptr(B), Ptr(C), Ptr(D), Ptr(z), Ptr(deltaBias),
+                softplus ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, Ptr(output), IntPtr.Zero, Ptr(checkpoints), IntPtr.Zero)
+            : SelectiveScanNative.ForwardCpu(Ptr(u), Ptr(delta), Ptr(A), Ptr(B), Ptr(C), Ptr(D), Ptr(z), Ptr(deltaBias),
+                softplus ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, Ptr(output), IntPtr.Zero, Ptr(checkpoints));
+        // The tensors above are referenced until here, so none can be finalised during the call.
+        GC.KeepAlive(u); GC.KeepAlive(delta); GC.KeepAlive(A); GC.KeepAlive(B); GC.KeepAlive(C);
+        GC.KeepAlive(D); GC.KeepAlive(z); GC.KeepAlive(deltaBias);
+        SelectiveScanNative.Check(rc, cuda ? "CUDA forward" : "CPU forward");
+        return output;
+    }
+
+    internal sealed record Gradients(Tensor du, Tensor ddelta, Tensor dA, Tensor dB, Tensor dC, Tensor? dD, Tensor? dz, Tensor? ddeltaBias);
+
+    internal static Gradients Backward(SelectiveScanShape s, Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
+        Tensor? D, Tensor? z, Tensor? deltaBias, bool softplus, Tensor? checkpoints, Tensor dout)
+    {
+        EnsureLoaded();
+        bool cuda = u.device.type == DeviceType.CUDA;
+        var f32 = ScalarType.Float32;
+        var dev = u.device;
+        var g = new Gradients(
+            empty(u.shape, f32, dev), empty(u.shape, f32, dev), empty(A.shape, f32, dev),
+            empty(B.shape, f32, dev), empty(C.shape, f32, dev),
+            D is null ? null : empty(D.shape, f32, dev),
+            z is null ? null : empty(z.shape, f32, dev),
+            deltaBias is null ? null : empty(deltaBias.shape, f32, dev));
+        int rc = cuda
+            ? SelectiveScanNative.BackwardCuda(Ptr(u), Ptr(delta), Ptr(A), Ptr(B), Ptr(C), Ptr(D), Ptr(z), Ptr(deltaBias),
+                softplus ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, Ptr(checkpoints), Ptr(dout),
+                Ptr(g.du), Ptr(g.ddelta), Ptr(g.dA), Ptr(g.dB), Ptr(g.dC), Ptr(g.dD), Ptr(g.dz), Ptr(g.ddeltaBias), IntPtr.Zero)
+            : SelectiveScanNative.BackwardCpu(Ptr(u), Ptr(delta), Ptr(A), Ptr(B), Ptr(C), Ptr(D), Ptr(z), Ptr(deltaBias),
+                softplus ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, Ptr(checkpoints), Ptr(dout),
+                Ptr(g.du), Ptr(g.ddelta), Ptr(g.dA), Ptr(g.dB), Ptr(g.dC), Ptr(g.dD), Ptr(g.dz), Ptr(g.ddeltaBias));
+        GC.KeepAlive(u); GC.KeepAlive(delta); GC.KeepAlive(A); GC.KeepAlive(B); GC.KeepAlive(C);
+        GC.KeepAlive(D); GC.KeepAlive(z); GC.KeepAlive(deltaBias); GC.KeepAlive(checkpoints); GC.KeepAlive(dout);
+        SelectiveScanNative.Check(rc, cuda ? "CUDA backward" : "CPU backward");
+        return g;
+    }
+
+    private static long CheckpointCount(SelectiveScanShape s)
+    {
+        long n = SelectiveScanNative.CheckpointFloats(s.Batch, s.Channels, s.Length, s.State);
+        SelectiveScanNative.Check(n < 0 ? (int)n : 0, "checkpoint sizing");
+        return n;
+    }
+}

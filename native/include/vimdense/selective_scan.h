@@ -1,0 +1,93 @@
+// Selective scan (Mamba S6) kernels: C ABI shared by the CPU and CUDA implementations.
+//
+// Semantics (selective_scan_ref), for every batch b, channel d, step l, state n:
+//   dt[b,d,l]   = delta[b,d,l] + delta_bias[d]          (bias optional)
+//   dt          = softplus(dt) (threshold 20)            when delta_softplus != 0
+//   h[b,d,n]    = exp(dt*A[d,n]) * h + dt * B[b,n,l] * u[b,d,l]       (h = 0 before l = 0)
+//   y[b,d,l]    = sum_n h[b,d,n] * C[b,n,l]
+//   out[b,d,l]  = (y + D[d] * u[b,d,l]) * silu(z[b,d,l])              (D, z optional)
+//
+// Layouts (all fp32, contiguous, row-major): u, delta, z, out: (batch, dim, length);
+// A: (dim, dstate); B, C: (batch, dstate, length); D, delta_bias: (dim).
+//
+// Checkpoints: the forward may save the state before every chunk of
+// vimdense_scan_chunk_length() steps so the backward recomputes states chunk by chunk instead of
+// storing all of them. The buffer holds vimdense_scan_checkpoint_floats(...) floats; its layout is
+// private to the library but identical for the CPU and CUDA kernels (so a CPU forward's
+// checkpoints could feed a CUDA backward after a copy, and the tests compare them).
+#pragma once
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Error codes (0 = success).
+#define VIMDENSE_SCAN_OK 0
+#define VIMDENSE_SCAN_ERR_NULL_POINTER (-1)   // a required pointer is null
+#define VIMDENSE_SCAN_ERR_BAD_SHAPE (-2)      // batch/dim/length/dstate out of range
+#define VIMDENSE_SCAN_ERR_ALLOC (-3)          // scratch memory could not be allocated
+#define VIMDENSE_SCAN_ERR_NO_CUDA (-4)        // library built without CUDA kernels
+#define VIMDENSE_SCAN_ERR_CUDA (-5)           // a CUDA runtime call or launch failed
+#define VIMDENSE_SCAN_ERR_UNSUPPORTED (-6)    // e.g. dstate above what the CUDA kernel supports
+#define VIMDENSE_SCAN_ERR_INTERNAL (-7)
+
+// Human-readable message for an error code (static string).
+const char* vimdense_scan_error_string(int32_t code);
+
+// Steps per checkpoint chunk.
+int32_t vimdense_scan_chunk_length(void);
+// Floats needed for the checkpoint buffer of the given problem (negative on bad shape).
+int64_t vimdense_scan_checkpoint_floats(int64_t batch, int64_t dim, int64_t length, int64_t dstate);
+
+// CPU worker threads used by the CPU kernels; n <= 0 restores the default (CPUs this process may
+// run on). Returns the count now in force.
+int32_t vimdense_scan_set_num_threads(int32_t n);
+int32_t vimdense_scan_get_num_threads(void);
+// Instruction set the CPU kernels dispatch to: "avx512", "avx2" or "scalar".
+const char* vimdense_scan_cpu_isa(void);
+// Force a narrower instruction set for testing: 0 = best available, 1 = avx2, 2 = scalar.
+// Returns the ISA name now in force (a wider one than the CPU supports is never chosen).
+const char* vimdense_scan_force_isa(int32_t level);
+
+// Forward on the CPU. D, z, delta_bias, last_state (batch, dim, dstate) and checkpoints may be
+// null. out must not alias an input.
+int32_t vimdense_selective_scan_fwd_cpu(
+    const float* u, const float* delta, const float* A, const float* B, const float* C,
+    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus,
+    int64_t batch, int64_t dim, int64_t length, int64_t dstate,
+    float* out, float* last_state, float* checkpoints);
+
+// Backward on the CPU: given dout (batch, dim, length), writes (overwrites) the gradients.
+// checkpoints: from the forward with the same inputs, or null to recompute them.
+// du, ddelta, dA, dB, dC are required; dD, dz, ddelta_bias may be null (not computed); they are
+// ignored when the corresponding input is null.
+int32_t vimdense_selective_scan_bwd_cpu(
+    const float* u, const float* delta, const float* A, const float* B, const float* C,
+    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus,
+    int64_t batch, int64_t dim, int64_t length, int64_t dstate,
+    const float* checkpoints, const float* dout,
+    float* du, float* ddelta, float* dA, float* dB, float* dC,
+    float* dD, float* dz, float* ddelta_bias);
+
+// CUDA versions: same arguments, device pointers, launched on `stream` (a cudaStream_t; null =
+// the legacy default stream). They return after launching (asynchronous) unless an error occurs.
+// The CUDA backward requires the checkpoints of the CUDA forward. Both return
+// VIMDENSE_SCAN_ERR_NO_CUDA when the library was built without CUDA.
+int32_t vimdense_selective_scan_fwd_cuda(
+    const float* u, const float* delta, const float* A, const float* B, const float* C,
+    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus,
+    int64_t batch, int64_t dim, int64_t length, int64_t dstate,
+    float* out, float* last_state, float* checkpoints, void* stream);
+
+int32_t vimdense_selective_scan_bwd_cuda(
+    const float* u, const float* delta, const float* A, const float* B, const float* C,
+    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus,
+    int64_t batch, int64_t dim, int64_t length, int64_t dstate,
+    const float* checkpoints, const float* dout,
+    float* du, float* ddelta, float* dA, float* dB, float* dC,
+    float* dD, float* dz, float* ddelta_bias, void* stream);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,437 @@
+// CPU selective scan: argument checks, worker threads, layout preparation and the reductions
+// across rows; the per-row work is in selective_scan_cpu_kernel.h, instantiated per instruction
+// set and chosen at run time.
+//
+// Threads: a small pool of std::threads owned by this library (not OpenMP, so it never competes
+// with the OpenMP runtime libtorch brings into the same process); the calling thread works too.
+// Work items are rows (batch, channel), handed out through an atomic counter.
+#include <sched.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <new>
+#include <thread>
+#include <vector>
+
+#include "selective_scan_cpu_internal.h"
+#include "vimdense/selective_scan.h"
+
+namespace {
+
+struct ScalarV {
+    static constexpr int W = 1;
+    using T = float;
+    static T zero() { return 0.0f; }
+    static T set1(float x) { return x; }
+    static T load(const float* p) { return *p; }
+    static void store(float* p, T v) { *p = v; }
+    static T add(T a, T b) { return a + b; }
+    static T sub(T a, T b) { return a - b; }
+    static T mul(T a, T b) { return a * b; }
+    static T div(T a, T b) { return a / b; }
+    static T fmadd(T a, T b, T c) { return a * b + c; }
+    static T max(T a, T b) { return a > b ? a : b; }
+    static T min(T a, T b) { return a < b ? a : b; }
+    static float reduce(T v) { return v; }
+    static T reduce_many(const T* v) { return v[0]; }
+    static T exp2(T x) { return std::exp2(x); }
+    static T log(T x) { return std::log(x); }
+};
+
+}  // namespace
+
+#include "selective_scan_cpu_kernel.h"
+
+namespace vimdense_scan {
+Kernels kernels_scalar() {
+    return Kernels{"scalar", &kernel::forward_row<ScalarV>, &kernel::backward_row<ScalarV>};
+}
+}  // namespace vimdense_scan
+
+namespace {
+
+using namespace vimdense_scan;
+
+// --- Instruction set -----------------------------------------------------------------------------
+
+int best_isa_level() {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) return 0;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+#endif
+    return 2;
+}
+
+std::atomic<int> g_forced_level{0};
+
+Kernels current_kernels() {
+    static const int best = best_isa_level();
+    int level = std::max(best, g_forced_level.load());
+    if (level == 0) return kernels_avx512();
+    if (level == 1) return kernels_avx2();
+    return kernels_scalar();
+}
+
+// --- Thread pool ---------------------------------------------------------------------------------
+
+int default_threads() {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    unsigned n = std::thread::hardware_concurrency();
+    return n > 0 ? static_cast<int>(n) : 1;
+}
+
+class Pool {
+public:
+    void set_threads(int n) { wanted_.store(n <= 0 ? default_threads() : n); }
+    int threads() const { return wanted_.load(); }
+
+    // Runs job(worker) on `count` workers (the caller is worker 0) and waits for all of them.
+    void run(int count, const std::function<void(int)>& job) {
+        std::lock_guard<std::mutex> call(call_mutex_);
+        ensure_workers(count - 1);
+        {
+            std::lock_guard<std::mutex> lk(m_);
+            job_ = &job;
+            active_ = count - 1;
+            pending_ = count - 1;
+            ++generation_;
+        }
+        start_cv_.notify_all();
+        job(0);
+        std::unique_lock<std::mutex> lk(m_);
+        done_cv_.wait(lk, [&] { return pending_ == 0; });
+        job_ = nullptr;
+    }
+
+private:
+    void ensure_workers(int n) {
+        while (static_cast<int>(workers_.size()) < n) {
+            int index = static_cast<int>(workers_.size()) + 1;
+            uint64_t start_generation;
+            {
+                std::lock_guard<std::mutex> lk(m_);
+                start_generation = generation_;
+            }
+            // The worker must only react to generations after its creation: it is handed the
+            // current one rather than reading it when it first runs (which may be after run()
+            // already advanced it).
+            workers_.emplace_back([this, index, start_generation] { loop(index, start_generation); });
+            // Never joined: the pool lives until the process ends (a static destructor joining
+            // threads at exit can deadlock inside a managed host).
+            workers_.back().detach();
+        }
+    }
+
+    void loop(int index, uint64_t seen) {
+        for (;;) {
+            const std::function<void(int)>* job = nullptr;
+            {
+                std::unique_lock<std::mutex> lk(m_);
+                start_cv_.wait(lk, [&] { return generation_ != seen; });
+                seen = generation_;
+                if (index <= active_) job = job_;
+            }
+            if (!job) continue;
+            (*job)(index);
+            {
+                std::lock_guard<std::mutex> lk(m_);
+                --pending_;
+            }
+            done_cv_.notify_all();
+        }
+    }
+
+    std::atomic<int> wanted_{default_threads()};
+    std::mutex call_mutex_;
+    std::mutex m_;
+    std::condition_variable start_cv_, done_cv_;
+    std::vector<std::thread> workers_;
+    const std::function<void(int)>* job_ = nullptr;
+    int active_ = 0;
+    int pending_ = 0;
+    uint64_t generation_ = 0;
+};
+
+Pool& pool() {
+    static Pool* p = new Pool();  // intentionally leaked, see ensure_workers
+    return *p;
+}
+
+// Denormal inputs and results (decays exp(Δ·A) below 2^-126, products of tiny states) cost
+// microcode assists of ~100 cycles each on x86; they are flushed to zero while a kernel runs on a
+// thread (values below 1.2e-38 are irrelevant next to the float32 tolerance), and the thread's
+// previous mode is restored afterwards (the calling thread belongs to the host program).
+class FlushDenormals {
+public:
+#if defined(__x86_64__) || defined(__i386__)
+    FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040u); }   // FTZ | DAZ
+    ~FlushDenormals() { _mm_setcsr(saved_); }
+private:
+    unsigned saved_;
+#endif
+};
+
+// Runs fn(row, worker) for every row in [0, rows) on the pool.
+void parallel_rows(int64_t rows, int workers, const std::function<void(int64_t, int)>& fn) {
+    if (workers <= 1 || rows <= 1) {
+        FlushDenormals ftz;
+        for (int64_t r = 0; r < rows; ++r) fn(r, 0);
+        return;
+    }
+    std::atomic<int64_t> next{0};
+    std::function<void(int)> job = [&](int worker) {
+        FlushDenormals ftz;
+        for (;;) {
+            int64_t r = next.fetch_add(1, std::memory_order_relaxed);
+            if (r >= rows) break;
+            fn(r, worker);
+        }
+    };
+    pool().run(workers, job);
+}
+
+// --- Buffers -------------------------------------------------------------------------------------
+
+struct AlignedBuffer {
+    float* data = nullptr;
+    explicit AlignedBuffer(int64_t floats) {
+        size_t bytes = (static_cast<size_t>(floats) * sizeof(float) + 63) / 64 * 64;
+        data = static_cast<float*>(std::aligned_alloc(64, bytes > 0 ? bytes : 64));
+        if (!data) throw std::bad_alloc();
+    }
+    ~AlignedBuffer() { std::free(data); }
+    AlignedBuffer(const AlignedBuffer&) = delete;
+    AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+};
+
+int32_t check_shape(int64_t batch, int64_t dim, int64_t length, int64_t dstate) {
+    if (batch < 1 || dim < 1 || length < 1 || dstate < 1) return VIMDENSE_SCAN_ERR_BAD_SHAPE;
+    // Element counts must fit comfortably in int64 arithmetic on padded sizes.
+    const int64_t limit = int64_t(1) << 40;
+    if (batch > limit / dim || batch * dim > limit / length || dstate > (int64_t(1) << 20) ||
+        batch * length > limit / padded_state(dstate))
+        return VIMDENSE_SCAN_ERR_BAD_SHAPE;
+    return VIMDENSE_SCAN_OK;
+}
+
+// Pads A (and A·log2 e) to npad lanes and transposes B and C to (batch, length, npad).
+struct Prepared {
+    AlignedBuffer A, A2, Bt, Ct;
+    Prepared(const float* a, const float* b, const float* c, int64_t batch, int64_t dim, int64_t L,
+             int64_t n, int64_t np)
+        : A(dim * np), A2(dim * np), Bt(batch * L * np), Ct(batch * L * np) {
+        for (int64_t d = 0; d < dim; ++d)
+            for (int64_t i = 0; i < np; ++i) {
+                float v = i < n ? a[d * n + i] : 0.0f;
+                A.data[d * np + i] = v;
+                A2.data[d * np + i] = v * kernel::kLog2e;
+            }
+        std::memset(Bt.data, 0, sizeof(float) * batch * L * np);
+        std::memset(Ct.data, 0, sizeof(float) * batch * L * np);
+        for (int64_t bb = 0; bb < batch; ++bb)
+            for (int64_t i = 0; i < n; ++i) {
+                const float* bs = b + (bb * n + i) * L;
+                const float* cs = c + (bb * n + i) * L;
+                float* bt = Bt.data + bb * L * np + i;
+                float* ct = Ct.data + bb * L * np + i;
+                for (int64_t l = 0; l < L; ++l) {
+                    bt[l * np] = bs[l];
+                    ct[l * np] = cs[l];
+                }
+            }
+    }
+};
+
+Problem make_problem(const float* u, const float* delta, const float* D, const float* z,
+                     const float* bias, int32_t softplus, int64_t batch, int64_t dim, int64_t L,
+                     int64_t n, const Prepared& prep) {
+    Problem p{};
+    p.u = u; p.delta = delta; p.z = z; p.D = D; p.bias = bias; p.softplus = softplus != 0;
+    p.batch = batch; p.dim = dim; p.length = L; p.dstate = n;
+    p.npad = padded_state(n); p.nchunks = chunk_count(L);
+    p.A = prep.A.data; p.A2 = prep.A2.data; p.Bt = prep.Bt.data; p.Ct = prep.Ct.data;
+    return p;
+}
+
+int workers_for(int64_t rows) {
+    return static_cast<int>(std::min<int64_t>(pool().threads(), rows));
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* vimdense_scan_error_string(int32_t code) {
+    switch (code) {
+        case VIMDENSE_SCAN_OK: return "ok";
+        case VIMDENSE_SCAN_ERR_NULL_POINTER: return "a required pointer argument is null";
+        case VIMDENSE_SCAN_ERR_BAD_SHAPE: return "batch, dim, length and dstate must be positive (and not absurdly large)";
+        case VIMDENSE_SCAN_ERR_ALLOC: return "scratch memory could not be allocated";
+        case VIMDENSE_SCAN_ERR_NO_CUDA: return "the native library was built without CUDA kernels";
+        case VIMDENSE_SCAN_ERR_CUDA: return "a CUDA call or kernel launch failed";
+        case VIMDENSE_SCAN_ERR_UNSUPPORTED: return "unsupported problem size for this backend";
+        case VIMDENSE_SCAN_ERR_INTERNAL: return "internal error";
+        default: return "unknown error code";
+    }
+}
+
+int32_t vimdense_scan_chunk_length(void) { return static_cast<int32_t>(kChunk); }
+
+int64_t vimdense_scan_checkpoint_floats(int64_t batch, int64_t dim, int64_t length, int64_t dstate) {
+    if (check_shape(batch, dim, length, dstate) != VIMDENSE_SCAN_OK) return VIMDENSE_SCAN_ERR_BAD_SHAPE;
+    return batch * dim * chunk_count(length) * padded_state(dstate);
+}
+
+int32_t vimdense_scan_set_num_threads(int32_t n) {
+    pool().set_threads(n);
+    return pool().threads();
+}
+
+int32_t vimdense_scan_get_num_threads(void) { return pool().threads(); }
+
+const char* vimdense_scan_cpu_isa(void) { return current_kernels().name; }
+
+const char* vimdense_scan_force_isa(int32_t level) {
+    g_forced_level.store(std::min(std::max(level, 0), 2));
+    return current_kernels().name;
+}
+
+int32_t vimdense_selective_scan_fwd_cpu(
+    const float* u, const float* delta, const float* A, const float* B, const float* C,
+    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus,
+    int64_t batch, int64_t dim, int64_t length, int64_t dstate,
+    float* out, float* last_state, float* checkpoints) {
+    if (!u || !delta || !A || !B || !C || !out) return VIMDENSE_SCAN_ERR_NULL_POINTER;
+    int32_t rc = check_shape(batch, dim, length, dstate);
+    if (rc != VIMDENSE_SCAN_OK) return rc;
+    try {
+        const Kernels k = current_kernels();
+        Prepared prep(A, B, C, batch, dim, length, dstate, padded_state(dstate));
+        Problem p = make_problem(u, delta, D, z, delta_bias, delta_softplus, batch, dim, length, dstate, prep);
+        p.out = out;
+        p.last_state = last_state;
+        p.ckpt = checkpoints;
+        const int64_t rows = batch * dim;
+        const int workers = workers_for(rows);
+        const int64_t per = (row_scratch_floats(p) + 15) / 16 * 16;
+        AlignedBuffer scratch(per * workers);
+        parallel_rows(rows, workers, [&](int64_t r, int w) {
+            k.forward(p, r / dim, r % dim, scratch.data + per * w);
+        });
+    } catch (const std::bad_alloc&) {
+        return VIMDENSE_SCAN_ERR_ALLOC;
+    } catch (...) {
+        return VIMDENSE_SCAN_ERR_INTERNAL;
+    }
+    return VIMDENSE_SCAN_OK;
+}
+
+int32_t vimdense_selective_scan_bwd_cpu(
+    const float* u, const float* delta, const float* A, const float* B, const float* C,
+    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus,
+    int64_t batch, int64_t dim, int64_t length, int64_t dstate,
+    const float* checkpoints, const float* dout,
+    float* du, float* ddelta, float* dA, float* dB, float* dC,
+    float* dD, float* dz, float* ddelta_bias) {
+    if (!u || !delta || !A || !B || !C || !dout || !du || !ddelta || !dA || !dB || !dC)
+        return VIMDENSE_SCAN_ERR_NULL_POINTER;
+    int32_t rc = check_shape(batch, dim, length, dstate);
+    if (rc != VIMDENSE_SCAN_OK) return rc;
+    try {
+        const Kernels k = current_kernels();
+        const int64_t np = padded_state(dstate), L = length, n = dstate;
+        Prepared prep(A, B, C, batch, dim, L, n, np);
+        Problem p = make_problem(u, delta, D, z, delta_bias, delta_softplus, batch, dim, L, n, prep);
+        const int64_t rows = batch * dim;
+        AlignedBuffer gA_part(rows * np);
+        AlignedBuffer gD_part(rows), gbias_part(rows);
+        p.ckpt_in = checkpoints;
+        p.dout = dout;
+        p.du = du;
+        p.ddelta = ddelta;
+        p.dz = z ? dz : nullptr;
+        p.gA_part = gA_part.data;
+        p.gD_part = (D && dD) ? gD_part.data : nullptr;
+        p.gbias_part = (delta_bias && ddelta_bias) ? gbias_part.data : nullptr;
+        const int workers = workers_for(rows);
+        const int64_t per = (row_scratch_floats(p) + 15) / 16 * 16;
+        const int64_t gsize = batch * L * np;
+        AlignedBuffer scratch(per * workers);
+        // Each worker accumulates dB and dC (shared by all channels) in its own buffer.
+        AlignedBuffer gBC(2 * gsize * workers);
+        std::memset(gBC.data, 0, sizeof(float) * 2 * gsize * workers);
+        parallel_rows(rows, workers, [&](int64_t r, int w) {
+            float* gb = gBC.data + 2 * gsize * w;
+            k.backward(p, r / dim, r % dim, scratch.data + per * w, gb, gb + gsize);
+        });
+        // Reduce over workers and transpose back to (batch, dstate, length).
+        for (int64_t bb = 0; bb < batch; ++bb)
+            for (int64_t i = 0; i < n; ++i)
+                for (int64_t l = 0; l < L; ++l) {
+                    float sb = 0.0f, sc = 0.0f;
+                    for (int w = 0; w < workers; ++w) {
+                        const float* gb = gBC.data + 2 * gsize * w + (bb * L + l) * np + i;
+                        sb += gb[0];
+                        sc += gb[gsize];
+                    }
+                    dB[(bb * n + i) * L + l] = sb;
+                    dC[(bb * n + i) * L + l] = sc;
+                }
+        // Per-channel parameters: sum the per-row partials over the batch.
+        for (int64_t d = 0; d < dim; ++d) {
+            for (int64_t i = 0; i < n; ++i) {
+                float s = 0.0f;
+                for (int64_t bb = 0; bb < batch; ++bb) s += gA_part.data[(bb * dim + d) * np + i];
+                dA[d * n + i] = s;
+            }
+            if (p.gD_part) {
+                float s = 0.0f;
+                for (int64_t bb = 0; bb < batch; ++bb) s += gD_part.data[bb * dim + d];
+                dD[d] = s;
+            }
+            if (p.gbias_part) {
+                float s = 0.0f;
+                for (int64_t bb = 0; bb < batch; ++bb) s += gbias_part.data[bb * dim + d];
+                ddelta_bias[d] = s;
+            }
+        }
+    } catch (const std::bad_alloc&) {
+        return VIMDENSE_SCAN_ERR_ALLOC;
+    } catch (...) {
+        return VIMDENSE_SCAN_ERR_INTERNAL;
+    }
+    return VIMDENSE_SCAN_OK;
+}
+
+#ifndef VIMDENSE_WITH_CUDA
+// Without CUDA the entry points exist (so every build exports the same ABI) and say so.
+int32_t vimdense_selective_scan_fwd_cuda(
+    const float*, const float*, const float*, const float*, const float*, const float*,
+    const float*, const float*, int32_t, int64_t, int64_t, int64_t, int64_t, float*, float*,
+    float*, void*) {
+    return VIMDENSE_SCAN_ERR_NO_CUDA;
+}
+
+int32_t vimdense_selective_scan_bwd_cuda(
+    const float*, const float*, const float*, const float*, const float*, const float*,
+    const float*, const float*, int32_t, int64_t, int64_t, int64_t, int64_t, const float*,
+    const float*, float*, float*, float*, float*, float*, float*, float*, float*, void*) {
+    return VIMDENSE_SCAN_ERR_NO_CUDA;
+}
+#endif
+
+}  // extern "C"

@@ -1,0 +1,97 @@
+// AVX2+FMA instantiation of the CPU selective-scan row kernels (see the AVX-512 file for the
+// compilation scheme); used on CPUs without AVX-512.
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "selective_scan_cpu_internal.h"
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+
+namespace {
+
+struct V256 {
+    static constexpr int W = 8;
+    using T = __m256;
+    static T zero() { return _mm256_setzero_ps(); }
+    static T set1(float x) { return _mm256_set1_ps(x); }
+    static T load(const float* p) { return _mm256_loadu_ps(p); }
+    static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
+    static T add(T a, T b) { return _mm256_add_ps(a, b); }
+    static T sub(T a, T b) { return _mm256_sub_ps(a, b); }
+    static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
+    static T div(T a, T b) { return _mm256_div_ps(a, b); }
+    static T fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+    static T max(T a, T b) { return _mm256_max_ps(a, b); }
+    static T min(T a, T b) { return _mm256_min_ps(a, b); }
+    static float reduce(T v) {
+        __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        q = _mm_add_ss(q, _mm_movehdup_ps(q));
+        return _mm_cvtss_f32(q);
+    }
+    // r[j] = sum of v[j] for 8 vectors (transpose-and-add tree).
+    static T reduce_many(const T* v) {
+        T t[4];
+        for (int k = 0; k < 4; ++k)
+            t[k] = _mm256_add_ps(_mm256_unpacklo_ps(v[2 * k], v[2 * k + 1]), _mm256_unpackhi_ps(v[2 * k], v[2 * k + 1]));
+        T q0 = _mm256_add_ps(_mm256_shuffle_ps(t[0], t[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm256_shuffle_ps(t[0], t[1], _MM_SHUFFLE(3, 2, 3, 2)));
+        T q1 = _mm256_add_ps(_mm256_shuffle_ps(t[2], t[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm256_shuffle_ps(t[2], t[3], _MM_SHUFFLE(3, 2, 3, 2)));
+        return _mm256_add_ps(_mm256_permute2f128_ps(q0, q1, 0x20), _mm256_permute2f128_ps(q0, q1, 0x31));
+    }
+    // 2^x as in the AVX-512 version; the exponent is built in the float's bits, so inputs are
+    // clamped to the normal range (2^x below 2^-126 comes out as ~2^-126·p instead of 0).
+    static T exp2(T x) {
+        x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-126.0f)), _mm256_set1_ps(128.0f));
+        T n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        T f = _mm256_sub_ps(x, n);
+        T p = _mm256_set1_ps(1.5403530393381606e-4f);
+        p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.3333558146428443e-3f));
+        p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.6181291076284772e-3f));
+        p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.5504108664821580e-2f));
+        p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.4022650695910071e-1f));
+        p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.9314718055994531e-1f));
+        p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+        __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+        return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+    }
+    static T log(T x) {
+        __m256i bits = _mm256_castps_si256(x);
+        T e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
+        T m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x7fffff)),
+                                                  _mm256_set1_epi32(0x3f800000)));
+        T big = _mm256_cmp_ps(m, _mm256_set1_ps(1.41421356f), _CMP_GT_OQ);
+        m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
+        e = _mm256_add_ps(e, _mm256_and_ps(big, _mm256_set1_ps(1.0f)));
+        T one = _mm256_set1_ps(1.0f);
+        T s = _mm256_div_ps(_mm256_sub_ps(m, one), _mm256_add_ps(m, one));
+        T s2 = _mm256_mul_ps(s, s);
+        T q = _mm256_set1_ps(1.0f / 9.0f);
+        q = _mm256_fmadd_ps(q, s2, _mm256_set1_ps(1.0f / 7.0f));
+        q = _mm256_fmadd_ps(q, s2, _mm256_set1_ps(1.0f / 5.0f));
+        q = _mm256_fmadd_ps(q, s2, _mm256_set1_ps(1.0f / 3.0f));
+        q = _mm256_fmadd_ps(q, s2, one);
+        T logm = _mm256_mul_ps(_mm256_add_ps(s, s), q);
+        return _mm256_fmadd_ps(e, _mm256_set1_ps(0.69314718055994531f), logm);
+    }
+};
+
+}  // namespace
+
+#include "selective_scan_cpu_kernel.h"
+
+namespace vimdense_scan {
+Kernels kernels_avx2() {
+    return Kernels{"avx2", &kernel::forward_row<V256>, &kernel::backward_row<V256>};
+}
+}  // namespace vimdense_scan
+
+#pragma GCC pop_options
+#else
+namespace vimdense_scan {
+Kernels kernels_avx2() { return Kernels{nullptr, nullptr, nullptr}; }
+}  // namespace vimdense_scan
+#endif

@@ -1,0 +1,106 @@
+// AVX-512 instantiation of the CPU selective-scan row kernels. Compiled for AVX-512 through a
+// target pragma (only this file's code, after every standard header), and only called after the
+// driver checked the CPU supports AVX-512F/DQ at run time.
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own _mm512_undefined_ps().
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "selective_scan_cpu_internal.h"
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx2,fma")
+
+namespace {
+
+struct V512 {
+    static constexpr int W = 16;
+    using T = __m512;
+    static T zero() { return _mm512_setzero_ps(); }
+    static T set1(float x) { return _mm512_set1_ps(x); }
+    static T load(const float* p) { return _mm512_loadu_ps(p); }
+    static void store(float* p, T v) { _mm512_storeu_ps(p, v); }
+    static T add(T a, T b) { return _mm512_add_ps(a, b); }
+    static T sub(T a, T b) { return _mm512_sub_ps(a, b); }
+    static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
+    static T div(T a, T b) { return _mm512_div_ps(a, b); }
+    static T fmadd(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+    static T max(T a, T b) { return _mm512_max_ps(a, b); }
+    static T min(T a, T b) { return _mm512_min_ps(a, b); }
+    static float reduce(T v) {
+        __m256 s = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+        __m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+        q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        q = _mm_add_ss(q, _mm_movehdup_ps(q));
+        return _mm_cvtss_f32(q);
+    }
+    // r[j] = sum of v[j] for 16 vectors: transpose-and-add tree (45 instructions instead of 16
+    // separate horizontal sums).
+    static T reduce_many(const T* v) {
+        T t[8];
+        for (int k = 0; k < 8; ++k)
+            t[k] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * k], v[2 * k + 1]), _mm512_unpackhi_ps(v[2 * k], v[2 * k + 1]));
+        T q[4];
+        for (int m = 0; m < 4; ++m)
+            q[m] = _mm512_add_ps(_mm512_shuffle_ps(t[2 * m], t[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                 _mm512_shuffle_ps(t[2 * m], t[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+        T x0 = _mm512_add_ps(_mm512_shuffle_f32x4(q[0], q[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(q[0], q[1], _MM_SHUFFLE(3, 1, 3, 1)));
+        T x1 = _mm512_add_ps(_mm512_shuffle_f32x4(q[2], q[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(q[2], q[3], _MM_SHUFFLE(3, 1, 3, 1)));
+        return _mm512_add_ps(_mm512_shuffle_f32x4(x0, x1, _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(x0, x1, _MM_SHUFFLE(3, 1, 3, 1)));
+    }
+    // 2^x = 2^n · 2^f, n = round(x), f in [-1/2, 1/2]: degree-6 polynomial for 2^f (relative
+    // error < 2e-7), exponent applied with scalef, which also gives 0 and +inf for huge finite
+    // |x| (large floats are integers, so f = 0 there). No clamp: only x = ±inf would give NaN,
+    // which needs an infinite Δ or A.
+    static T exp2(T x) {
+        T n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        T f = _mm512_sub_ps(x, n);
+        T p = _mm512_set1_ps(1.5403530393381606e-4f);
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146428443e-3f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291076284772e-3f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504108664821580e-2f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022650695910071e-1f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718055994531e-1f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+        return _mm512_scalef_ps(p, n);
+    }
+    // log(x) = e·ln2 + log(m), m in [1/√2, √2]: atanh series in s = (m-1)/(m+1).
+    static T log(T x) {
+        T e = _mm512_getexp_ps(x);
+        T m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
+        __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356f), _CMP_GT_OQ);
+        m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
+        e = _mm512_mask_add_ps(e, big, e, _mm512_set1_ps(1.0f));
+        T one = _mm512_set1_ps(1.0f);
+        T s = _mm512_div_ps(_mm512_sub_ps(m, one), _mm512_add_ps(m, one));
+        T s2 = _mm512_mul_ps(s, s);
+        T q = _mm512_set1_ps(1.0f / 9.0f);
+        q = _mm512_fmadd_ps(q, s2, _mm512_set1_ps(1.0f / 7.0f));
+        q = _mm512_fmadd_ps(q, s2, _mm512_set1_ps(1.0f / 5.0f));
+        q = _mm512_fmadd_ps(q, s2, _mm512_set1_ps(1.0f / 3.0f));
+        q = _mm512_fmadd_ps(q, s2, one);
+        T logm = _mm512_mul_ps(_mm512_add_ps(s, s), q);
+        return _mm512_fmadd_ps(e, _mm512_set1_ps(0.69314718055994531f), logm);
+    }
+};
+
+}  // namespace
+
+#include "selective_scan_cpu_kernel.h"
+
+namespace vimdense_scan {
+Kernels kernels_avx512() {
+    return Kernels{"avx512", &kernel::forward_row<V512>, &kernel::backward_row<V512>};
+}
+}  // namespace vimdense_scan
+
+#pragma GCC pop_options
+#else
+namespace vimdense_scan {
+Kernels kernels_avx512() { return Kernels{nullptr, nullptr, nullptr}; }
+}  // namespace vimdense_scan
+#endif

@@ -1,0 +1,71 @@
+// Internal interface between the CPU selective-scan driver (selective_scan_cpu.cpp: validation,
+// thread pool, layout preparation, reductions) and the per-instruction-set row kernels
+// (selective_scan_cpu_kernel.h instantiated for AVX-512, AVX2 and scalar).
+#pragma once
+#include <stdint.h>
+
+namespace vimdense_scan {
+
+// Steps per checkpoint chunk (also the recompute granularity of the backward).
+constexpr int64_t kChunk = 64;
+// The state dimension is padded to a multiple of this in every internal layout (and in the
+// checkpoint layout), so all instruction sets share one layout. Padded lanes have A = B = C = 0,
+// which keeps their state at exactly zero.
+constexpr int64_t kLanePad = 16;
+
+inline int64_t padded_state(int64_t n) { return (n + kLanePad - 1) / kLanePad * kLanePad; }
+inline int64_t chunk_count(int64_t length) { return (length + kChunk - 1) / kChunk; }
+
+// Everything a row kernel needs; a row is one (batch, channel) pair.
+struct Problem {
+    // Inputs in the caller's layout.
+    const float* u;
+    const float* delta;
+    const float* z;           // nullable
+    const float* D;           // nullable
+    const float* bias;        // nullable
+    int softplus;
+    int64_t batch, dim, length, dstate, npad, nchunks;
+    // Prepared inputs: A and A*log2(e) padded to (dim, npad); B and C transposed to
+    // (batch, length, npad) so one step's states are contiguous.
+    const float* A;
+    const float* A2;
+    const float* Bt;
+    const float* Ct;
+    // Forward outputs.
+    float* out;
+    float* last_state;        // nullable, (batch, dim, dstate)
+    float* ckpt;              // nullable, (batch, dim, nchunks, npad)
+    // Backward inputs/outputs.
+    const float* ckpt_in;     // nullable: recompute
+    const float* dout;
+    float* du;
+    float* ddelta;
+    float* dz;                // nullable
+    float* gA_part;           // (batch, dim, npad), reduced over batch by the driver
+    float* gD_part;           // nullable, (batch, dim)
+    float* gbias_part;        // nullable, (batch, dim)
+};
+
+// Floats of per-thread scratch a row kernel needs.
+inline int64_t row_scratch_floats(const Problem& p) {
+    // 8 row vectors of length (padded), chunk buffers for states and decays, row checkpoints.
+    int64_t lpad = (p.length + 63) / 64 * 64;
+    return 8 * lpad + 2 * (kChunk + 1) * 64 + p.nchunks * p.npad + 64;
+}
+
+using RowFn = void (*)(const Problem&, int64_t b, int64_t d, float* scratch);
+// Backward rows also accumulate into the thread's (batch, length, npad) dB and dC buffers.
+using RowBwdFn = void (*)(const Problem&, int64_t b, int64_t d, float* scratch, float* gBt, float* gCt);
+
+struct Kernels {
+    const char* name;
+    RowFn forward;
+    RowBwdFn backward;
+};
+
+Kernels kernels_scalar();
+Kernels kernels_avx2();
+Kernels kernels_avx512();
+
+}  // namespace vimdense_scan

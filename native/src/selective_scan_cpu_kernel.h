@@ -1,0 +1,402 @@
+// Row kernels of the CPU selective scan, written once over a small vector abstraction `V` and
+// instantiated per instruction set (each instantiating file defines V in an anonymous namespace,
+// so every instantiation has internal linkage and is compiled for that file's target only).
+//
+// V provides: W (lanes), T (register type), zero, set1, load, store (unaligned), add, sub, mul,
+// div, fmadd(a,b,c)=a*b+c, max, min, reduce (horizontal sum), reduce_many (lane j of the result =
+// horizontal sum of the j-th of W vectors), exp2 (2^x, 0 for x <= -150,
+// +inf for x >= 129) and log (natural log of a positive normal number).
+//
+// The state dimension is vectorised: a row's npad lanes are processed in groups of up to four
+// registers (states stay in registers over the whole sequence); steps are sequential. Elementwise
+// work over the sequence (softplus, gate) is vectorised over steps.
+#pragma once
+#include "selective_scan_cpu_internal.h"
+
+namespace vimdense_scan {
+namespace kernel {
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+template <class V>
+inline typename V::T vexp(typename V::T x) { return V::exp2(V::mul(x, V::set1(kLog2e))); }
+
+// log(1+t) for t in [0, 1]: log(w) corrected by the rounding error of w = 1 + t (exact to first
+// order; gives t when w rounds to 1).
+template <class V>
+inline typename V::T vlog1p(typename V::T t) {
+    auto one = V::set1(1.0f);
+    auto w = V::add(one, t);
+    auto err = V::sub(V::sub(w, one), t);
+    return V::sub(V::log(w), V::div(err, w));
+}
+
+// softplus(x) = log(1+e^x) = max(x,0) + log1p(e^-|x|); equals x in float for x > 20, matching
+// PyTorch's threshold 20.
+template <class V>
+inline typename V::T vsoftplus(typename V::T x) {
+    auto neg_abs = V::min(x, V::sub(V::zero(), x));
+    return V::add(V::max(x, V::zero()), vlog1p<V>(vexp<V>(neg_abs)));
+}
+
+template <class V>
+inline typename V::T vsigmoid(typename V::T x) {
+    auto one = V::set1(1.0f);
+    return V::div(one, V::add(one, vexp<V>(V::sub(V::zero(), x))));
+}
+
+// Loads/stores of a possibly partial vector at the end of a row.
+template <class V>
+inline typename V::T load_n(const float* p, int64_t n) {
+    if (n >= V::W) return V::load(p);
+    alignas(64) float tmp[V::W];
+    for (int i = 0; i < V::W; ++i) tmp[i] = i < n ? p[i] : 0.0f;
+    return V::load(tmp);
+}
+template <class V>
+inline void store_n(float* p, typename V::T v, int64_t n) {
+    if (n >= V::W) { V::store(p, v); return; }
+    alignas(64) float tmp[V::W];
+    V::store(tmp, v);
+    for (int64_t i = 0; i < n; ++i) p[i] = tmp[i];
+}
+
+// Row scratch layout (floats): dt, dtu, y, gy, gdt, gu, dtraw (each lpad) then chunk buffers.
+struct RowBuffers {
+    float* dt;      // Δ after bias and softplus
+    float* dtu;     // Δ·u
+    float* y;       // Σ_n h·C (accumulated over lane groups)
+    float* gy;      // dL/dy = dout·silu(z)
+    float* gdt;     // dL/dΔ accumulated over lane groups
+    float* gu;      // dL/du from the recurrence, accumulated over lane groups
+    float* dtraw;   // delta + bias (softplus input)
+    float* hbuf;    // (kChunk+1, 64) states of a chunk: hbuf[j] = h before step j
+    float* abuf;    // (kChunk, 64) decays exp(Δ·A) of a chunk
+    float* ckrow;   // (nchunks, npad) checkpoints recomputed in the backward
+};
+
+// static: this header is compiled for several targets, and an external inline copy built for
+// AVX-512 could be the one the linker keeps for every caller.
+static inline RowBuffers split_scratch(const Problem& p, float* s) {
+    int64_t lpad = (p.length + 63) / 64 * 64;
+    RowBuffers r;
+    r.dt = s; r.dtu = s + lpad; r.y = s + 2 * lpad; r.gy = s + 3 * lpad; r.gdt = s + 4 * lpad;
+    r.gu = s + 5 * lpad; r.dtraw = s + 6 * lpad;
+    r.hbuf = s + 8 * lpad;
+    r.abuf = r.hbuf + (kChunk + 1) * 64;
+    r.ckrow = r.abuf + (kChunk + 1) * 64;
+    return r;
+}
+
+// Δ, Δ·u (and the raw softplus input) for one row, vectorised over steps.
+template <class V>
+inline void prepare_delta(const Problem& p, int64_t b, int64_t d, RowBuffers& r) {
+    const int64_t L = p.length;
+    const float* u = p.u + (b * p.dim + d) * L;
+    const float* dl = p.delta + (b * p.dim + d) * L;
+    auto bias = V::set1(p.bias ? p.bias[d] : 0.0f);
+    for (int64_t l = 0; l < L; l += V::W) {
+        int64_t n = L - l;
+        auto raw = V::add(load_n<V>(dl + l, n), bias);
+        auto dt = p.softplus ? vsoftplus<V>(raw) : raw;
+        V::store(r.dtraw + l, raw);
+        V::store(r.dt + l, dt);
+        V::store(r.dtu + l, V::mul(dt, load_n<V>(u + l, n)));
+    }
+}
+
+// One lane group of the forward recurrence over the whole row. Writes y (or adds to it), the
+// checkpoints (state before each chunk) if ck is not null, and the final state into hlast.
+// (RowBuffers is taken by value: intrinsic stores may alias anything, and a local copy lets the
+// compiler keep its pointers in registers.)
+template <class V, int G, bool want_y>
+inline void forward_group(const Problem& p, int64_t b, int64_t d, int64_t off, RowBuffers r,
+                          bool first_group, float* ck, int64_t ck_stride, float* hlast) {
+    using T = typename V::T;
+    const int64_t L = p.length, np = p.npad;
+    T a2[G], h[G];
+    for (int k = 0; k < G; ++k) {
+        a2[k] = V::load(p.A2 + d * np + off + k * V::W);
+        h[k] = V::zero();
+    }
+    const float* Bt = p.Bt + b * L * np + off;
+    const float* Ct = p.Ct + b * L * np + off;
+    for (int64_t c = 0; c < p.nchunks; ++c) {
+        if (ck)
+            for (int k = 0; k < G; ++k) V::store(ck + c * ck_stride + k * V::W, h[k]);
+        const int64_t l1 = (c + 1) * kChunk < L ? (c + 1) * kChunk : L;
+        // Blocks of W steps: the W per-step partial sums of y are reduced together.
+        for (int64_t lb = c * kChunk; lb < l1; lb += V::W) {
+            const int jn = l1 - lb < V::W ? int(l1 - lb) : V::W;
+            T accs[V::W];
+            for (int j = 0; j < jn; ++j) {
+                const int64_t l = lb + j;
+                const T dt = V::set1(r.dt[l]);
+                const T x = V::set1(r.dtu[l]);
+                const float* Bl = Bt + l * np;
+                const float* Cl = Ct + l * np;
+                T acc = V::zero();
+                for (int k = 0; k < G; ++k) {
+                    T da = V::exp2(V::mul(dt, a2[k]));
+                    h[k] = V::fmadd(da, h[k], V::mul(x, V::load(Bl + k * V::W)));
+                    if constexpr (want_y) acc = V::fmadd(h[k], V::load(Cl + k * V::W), acc);
+                }
+                accs[j] = acc;
+            }
+            if constexpr (want_y) {
+                for (int j = jn; j < V::W; ++j) accs[j] = V::zero();
+                T yv = V::reduce_many(accs);
+                // Row buffers are padded to 64 floats, so a full store past the row end is safe.
+                V::store(r.y + lb, first_group ? yv : V::add(V::load(r.y + lb), yv));
+            }
+        }
+    }
+    if (hlast)
+        for (int k = 0; k < G; ++k) V::store(hlast + k * V::W, h[k]);
+}
+
+template <class V, class F>
+inline void for_groups(int64_t npad, F&& f) {
+    // Lane groups of up to 4 registers; npad is a multiple of 16, hence of W.
+    const int64_t nv = npad / V::W;
+    for (int64_t v = 0; v < nv; v += 4) {
+        int64_t g = nv - v < 4 ? nv - v : 4;
+        f(v * V::W, g);
+    }
+}
+
+template <class V>
+void forward_row(const Problem& p, int64_t b, int64_t d, float* scratch) {
+    RowBuffers r = split_scratch(p, scratch);
+    prepare_delta<V>(p, b, d, r);
+    const int64_t L = p.length, np = p.npad, row = b * p.dim + d;
+    alignas(64) float hlast[64];
+    bool first = true;
+    for_groups<V>(np, [&](int64_t off, int64_t g) {
+        float* ck = p.ckpt ? p.ckpt + row * p.nchunks * np + off : nullptr;
+        float* hl = p.last_state ? hlast : nullptr;
+        switch (g) {
+            case 1: forward_group<V, 1, true>(p, b, d, off, r, first, ck, np, hl); break;
+            case 2: forward_group<V, 2, true>(p, b, d, off, r, first, ck, np, hl); break;
+            case 3: forward_group<V, 3, true>(p, b, d, off, r, first, ck, np, hl); break;
+            default: forward_group<V, 4, true>(p, b, d, off, r, first, ck, np, hl); break;
+        }
+        if (p.last_state)
+            for (int64_t i = 0; i < g * V::W && off + i < p.dstate; ++i)
+                p.last_state[row * p.dstate + off + i] = hlast[i];
+        first = false;
+    });
+    // out = (y + D·u) · silu(z)
+    const float* u = p.u + row * L;
+    const float* z = p.z ? p.z + row * L : nullptr;
+    float* out = p.out + row * L;
+    auto Dd = V::set1(p.D ? p.D[d] : 0.0f);
+    for (int64_t l = 0; l < L; l += V::W) {
+        int64_t n = L - l;
+        auto o = V::fmadd(Dd, load_n<V>(u + l, n), V::load(r.y + l));
+        if (z) {
+            auto zv = load_n<V>(z + l, n);
+            o = V::mul(o, V::mul(zv, vsigmoid<V>(zv)));
+        }
+        store_n<V>(out + l, o, n);
+    }
+}
+
+// One lane group of the backward: recompute each chunk's states from its checkpoint (reverse
+// chunk order), then run the adjoint recurrence backwards through the chunk.
+template <class V, int G, bool want_y>
+inline void backward_group(const Problem& p, int64_t b, int64_t d, int64_t off, RowBuffers r,
+                           const float* ck, int64_t ck_stride, bool first_group,
+                           float* gBt, float* gCt, float* gA_out) {
+    using T = typename V::T;
+    const int64_t L = p.length, np = p.npad;
+    constexpr int GW = G * V::W;
+    T a2[G], a[G], gh[G], ga[G];
+    for (int k = 0; k < G; ++k) {
+        a2[k] = V::load(p.A2 + d * np + off + k * V::W);
+        a[k] = V::load(p.A + d * np + off + k * V::W);
+        gh[k] = V::zero();
+        ga[k] = V::zero();
+    }
+    const float* Bt = p.Bt + b * L * np + off;
+    const float* Ct = p.Ct + b * L * np + off;
+    float* gB = gBt + b * L * np + off;
+    float* gC = gCt + b * L * np + off;
+    const float* u = p.u + (b * p.dim + d) * L;
+    for (int64_t c = p.nchunks - 1; c >= 0; --c) {
+        const int64_t l0 = c * kChunk;
+        const int64_t l1 = l0 + kChunk < L ? l0 + kChunk : L;
+        // Recompute: hbuf[j] = state before step l0+j, abuf[j] = decay at step l0+j.
+        T h[G];
+        for (int k = 0; k < G; ++k) h[k] = V::load(ck + c * ck_stride + k * V::W);
+        for (int64_t lb = l0; lb < l1; lb += V::W) {
+            const int jn = l1 - lb < V::W ? int(l1 - lb) : V::W;
+            T accs[V::W];
+            for (int jj = 0; jj < jn; ++jj) {
+                const int64_t l = lb + jj;
+                const int64_t j = l - l0;
+                const T dt = V::set1(r.dt[l]);
+                const T x = V::set1(r.dtu[l]);
+                const float* Bl = Bt + l * np;
+                T acc = V::zero();
+                for (int k = 0; k < G; ++k) {
+                    V::store(r.hbuf + j * GW + k * V::W, h[k]);
+                    T da = V::exp2(V::mul(dt, a2[k]));
+                    V::store(r.abuf + j * GW + k * V::W, da);
+                    h[k] = V::fmadd(da, h[k], V::mul(x, V::load(Bl + k * V::W)));
+                    if constexpr (want_y) acc = V::fmadd(h[k], V::load(Ct + l * np + k * V::W), acc);
+                }
+                accs[jj] = acc;
+            }
+            if constexpr (want_y) {
+                for (int jj = jn; jj < V::W; ++jj) accs[jj] = V::zero();
+                T yv = V::reduce_many(accs);
+                V::store(r.y + lb, first_group ? yv : V::add(V::load(r.y + lb), yv));
+            }
+        }
+        for (int k = 0; k < G; ++k) V::store(r.hbuf + (l1 - l0) * GW + k * V::W, h[k]);
+        // Adjoint: gh holds dL/dh_l; carried backwards through the decay.
+        const int64_t nblocks = (l1 - l0 + V::W - 1) / V::W;
+        for (int64_t bi = nblocks - 1; bi >= 0; --bi) {
+            const int64_t lb = l0 + bi * V::W;
+            const int jn = l1 - lb < V::W ? int(l1 - lb) : V::W;
+            T r1s[V::W], r2s[V::W];
+            for (int jj = jn; jj < V::W; ++jj) r1s[jj] = r2s[jj] = V::zero();
+            for (int jj = jn - 1; jj >= 0; --jj) {
+                const int64_t l = lb + jj;
+                const int64_t j = l - l0;
+                const T gy = V::set1(r.gy[l]);
+                const T dt = V::set1(r.dt[l]);
+                const T x = V::set1(r.dtu[l]);
+                const float* Bl = Bt + l * np;
+                const float* Cl = Ct + l * np;
+                float* gBl = gB + l * np;
+                float* gCl = gC + l * np;
+                T r1 = V::zero(), r2 = V::zero();
+                for (int k = 0; k < G; ++k) {
+                    const T hcur = V::load(r.hbuf + (j + 1) * GW + k * V::W);
+                    const T hprev = V::load(r.hbuf + j * GW + k * V::W);
+                    const T da = V::load(r.abuf + j * GW + k * V::W);
+                    const T bl = V::load(Bl + k * V::W);
+                    gh[k] = V::fmadd(gy, V::load(Cl + k * V::W), gh[k]);
+                    V::store(gCl + k * V::W, V::fmadd(gy, hcur, V::load(gCl + k * V::W)));
+                    V::store(gBl + k * V::W, V::fmadd(gh[k], x, V::load(gBl + k * V::W)));
+                    const T s = V::mul(V::mul(gh[k], hprev), da);   // dL/d(Δ·A) per state
+                    ga[k] = V::fmadd(s, dt, ga[k]);
+                    r1 = V::fmadd(s, a[k], r1);
+                    r2 = V::fmadd(gh[k], bl, r2);
+                    gh[k] = V::mul(gh[k], da);
+                }
+                r1s[jj] = r1;
+                r2s[jj] = r2;
+            }
+            // dL/dΔ += Σ_n s·A + u·Σ_n gh·B;  dL/du += Δ·Σ_n gh·B  (W steps at once)
+            const T s1 = V::reduce_many(r1s), s2 = V::reduce_many(r2s);
+            T gdt = V::fmadd(load_n<V>(u + lb, jn), s2, s1);
+            T gu = V::mul(V::load(r.dt + lb), s2);
+            if (!first_group) {
+                gdt = V::add(gdt, V::load(r.gdt + lb));
+                gu = V::add(gu, V::load(r.gu + lb));
+            }
+            V::store(r.gdt + lb, gdt);
+            V::store(r.gu + lb, gu);
+        }
+    }
+    for (int k = 0; k < G; ++k) V::store(gA_out + k * V::W, ga[k]);
+}
+
+template <class V>
+void backward_row(const Problem& p, int64_t b, int64_t d, float* scratch, float* gBt, float* gCt) {
+    RowBuffers r = split_scratch(p, scratch);
+    prepare_delta<V>(p, b, d, r);
+    const int64_t L = p.length, np = p.npad, row = b * p.dim + d;
+    const float* u = p.u + row * L;
+    const float* z = p.z ? p.z + row * L : nullptr;
+    const float* dout = p.dout + row * L;
+    // dL/dy = dout·silu(z)
+    for (int64_t l = 0; l < L; l += V::W) {
+        int64_t n = L - l;
+        auto g = load_n<V>(dout + l, n);
+        if (z) {
+            auto zv = load_n<V>(z + l, n);
+            g = V::mul(g, V::mul(zv, vsigmoid<V>(zv)));
+        }
+        V::store(r.gy + l, g);
+    }
+    const bool want_y = z && p.dz;
+    bool first = true;
+    for_groups<V>(np, [&](int64_t off, int64_t g) {
+        const float* ck;
+        int64_t stride;
+        if (p.ckpt_in) {
+            ck = p.ckpt_in + row * p.nchunks * np + off;
+            stride = np;
+        } else {
+            // No checkpoints from the forward: one forward pass of this group records them.
+            switch (g) {
+                case 1: forward_group<V, 1, false>(p, b, d, off, r, true, r.ckrow, g * V::W, nullptr); break;
+                case 2: forward_group<V, 2, false>(p, b, d, off, r, true, r.ckrow, g * V::W, nullptr); break;
+                case 3: forward_group<V, 3, false>(p, b, d, off, r, true, r.ckrow, g * V::W, nullptr); break;
+                default: forward_group<V, 4, false>(p, b, d, off, r, true, r.ckrow, g * V::W, nullptr); break;
+            }
+            ck = r.ckrow;
+            stride = g * V::W;
+        }
+        float* gA = p.gA_part + row * np + off;
+        if (want_y) {
+            switch (g) {
+                case 1: backward_group<V, 1, true>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
+                case 2: backward_group<V, 2, true>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
+                case 3: backward_group<V, 3, true>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
+                default: backward_group<V, 4, true>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
+            }
+        } else {
+            switch (g) {
+                case 1: backward_group<V, 1, false>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
+                case 2: backward_group<V, 2, false>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
+                case 3: backward_group<V, 3, false>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
+                default: backward_group<V, 4, false>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
+            }
+        }
+        first = false;
+    });
+    // Elementwise tail: softplus derivative, D skip, gate.
+    const float Dd = p.D ? p.D[d] : 0.0f;
+    auto Dv = V::set1(Dd);
+    auto gD = V::zero(), gbias = V::zero();
+    float* du = p.du + row * L;
+    float* ddelta = p.ddelta + row * L;
+    float* dz = (z && p.dz) ? p.dz + row * L : nullptr;
+    for (int64_t l = 0; l < L; l += V::W) {
+        int64_t n = L - l;
+        auto gdt = V::load(r.gdt + l);
+        if (p.softplus) gdt = V::mul(gdt, vsigmoid<V>(V::load(r.dtraw + l)));
+        auto uv = load_n<V>(u + l, n);
+        auto gy = V::load(r.gy + l);
+        if (n < V::W) {
+            // Lanes past the row end must not enter the reductions.
+            alignas(64) float t1[V::W], t2[V::W];
+            V::store(t1, gdt); V::store(t2, gy);
+            for (int64_t i = n; i < V::W; ++i) { t1[i] = 0.0f; t2[i] = 0.0f; }
+            gdt = V::load(t1); gy = V::load(t2);
+        }
+        store_n<V>(ddelta + l, gdt, n);
+        gbias = V::add(gbias, gdt);
+        store_n<V>(du + l, V::fmadd(gy, Dv, V::load(r.gu + l)), n);
+        gD = V::fmadd(gy, uv, gD);
+        if (dz) {
+            // dL/dz = dout·(y + D·u)·silu'(z), silu'(z) = σ(z)(1 + z(1-σ(z)))
+            auto zv = load_n<V>(z + l, n);
+            auto sg = vsigmoid<V>(zv);
+            auto one = V::set1(1.0f);
+            auto dsilu = V::mul(sg, V::fmadd(zv, V::sub(one, sg), one));
+            auto o = V::fmadd(Dv, uv, V::load(r.y + l));
+            store_n<V>(dz + l, V::mul(V::mul(load_n<V>(dout + l, n), o), dsilu), n);
+        }
+    }
+    if (p.gD_part) p.gD_part[row] = V::reduce(gD);
+    if (p.gbias_part) p.gbias_part[row] = V::reduce(gbias);
+}
+
+}  // namespace kernel
+}  // namespace vimdense_scan

@@ -1,0 +1,167 @@
+// CPU selective scan vs an independent double-precision oracle:
+//  * forward and last state vs the naive loop, for every instruction set this CPU has;
+//  * backward (with and without forward checkpoints) vs central finite differences of the naive
+//    double forward on loss = Σ out·w;
+//  * results independent of the worker count; bad arguments give the documented error codes.
+#include <cstring>
+#include <string>
+
+#include "scan_test_common.h"
+#include "vimdense/selective_scan.h"
+
+using namespace scan_test;
+
+namespace {
+
+struct Case {
+    int64_t batch, dim, length, dstate;
+    bool D, z, bias, softplus;
+    bool finite_differences;
+};
+
+struct Grads {
+    std::vector<float> u, delta, A, B, C, D, z, bias;
+};
+
+int run_backward(const Problem& p, const float* ckpt, const std::vector<float>& w, Grads& g) {
+    const size_t bdl = p.u.size();
+    g.u.assign(bdl, 0); g.delta.assign(bdl, 0); g.A.assign(p.A.size(), 0);
+    g.B.assign(p.B.size(), 0); g.C.assign(p.C.size(), 0);
+    g.D.assign(size_t(p.dim), 0); g.z.assign(bdl, 0); g.bias.assign(size_t(p.dim), 0);
+    return vimdense_selective_scan_bwd_cpu(
+        p.u.data(), p.delta.data(), p.A.data(), p.B.data(), p.C.data(), ptr(p.D), ptr(p.z), ptr(p.bias),
+        p.softplus, p.batch, p.dim, p.length, p.dstate, ckpt, w.data(), g.u.data(), g.delta.data(),
+        g.A.data(), g.B.data(), g.C.data(), g.D.data(), g.z.data(), g.bias.data());
+}
+
+// d(Σ out·w)/dx for every element of one input, by central differences in double.
+std::vector<double> fd_grad(const Problem& p, DoubleInputs x, std::vector<double> DoubleInputs::*field,
+                            const std::vector<double>& w) {
+    std::vector<double>& v = x.*field;
+    std::vector<double> g(v.size());
+    std::vector<double> out;
+    auto loss = [&] {
+        naive_forward(p, x, out, nullptr);
+        double s = 0.0;
+        for (size_t i = 0; i < out.size(); ++i) s += out[i] * w[i];
+        return s;
+    };
+    for (size_t i = 0; i < v.size(); ++i) {
+        const double orig = v[i];
+        const double h = 1e-5 * (1.0 + std::fabs(orig));
+        v[i] = orig + h;
+        const double lp = loss();
+        v[i] = orig - h;
+        const double lm = loss();
+        v[i] = orig;
+        g[i] = (lp - lm) / (2.0 * h);
+    }
+    return g;
+}
+
+void check_case(const Case& c, uint32_t seed, Checker& chk) {
+    Problem p = random_problem(c.batch, c.dim, c.length, c.dstate, c.D, c.z, c.bias, c.softplus, seed);
+    std::printf("case batch=%lld dim=%lld L=%lld N=%lld D=%d z=%d bias=%d softplus=%d isa=%s\n",
+                (long long)c.batch, (long long)c.dim, (long long)c.length, (long long)c.dstate, c.D, c.z,
+                c.bias, c.softplus, vimdense_scan_cpu_isa());
+    DoubleInputs x = to_double(p);
+    std::vector<double> ref, ref_last;
+    naive_forward(p, x, ref, &ref_last);
+
+    std::vector<float> out(ref.size()), last(ref_last.size());
+    std::vector<float> ckpt(size_t(vimdense_scan_checkpoint_floats(c.batch, c.dim, c.length, c.dstate)));
+    int rc = vimdense_selective_scan_fwd_cpu(p.u.data(), p.delta.data(), p.A.data(), p.B.data(), p.C.data(),
+                                             ptr(p.D), ptr(p.z), ptr(p.bias), p.softplus, c.batch, c.dim,
+                                             c.length, c.dstate, out.data(), last.data(), ckpt.data());
+    chk.expect(rc == 0, "forward return code", rc, 0);
+    chk.le("forward rel. error vs double loop", rel_error(out, ref), 1e-5);
+    chk.le("last state rel. error vs double loop", rel_error(last, ref_last), 1e-5);
+
+    // The forward must not depend on the number of workers (rows are independent).
+    const int threads = vimdense_scan_get_num_threads();
+    vimdense_scan_set_num_threads(3);
+    std::vector<float> out3(ref.size());
+    vimdense_selective_scan_fwd_cpu(p.u.data(), p.delta.data(), p.A.data(), p.B.data(), p.C.data(), ptr(p.D),
+                                    ptr(p.z), ptr(p.bias), p.softplus, c.batch, c.dim, c.length, c.dstate,
+                                    out3.data(), nullptr, nullptr);
+    vimdense_scan_set_num_threads(threads);
+    chk.expect(std::memcmp(out.data(), out3.data(), out.size() * sizeof(float)) == 0,
+               "forward identical with 3 workers", rel_error(out3, out), 0);
+
+    std::mt19937 rng(seed + 1);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> wf(ref.size());
+    for (auto& v : wf) v = normal(rng);
+    Grads g1, g2;
+    rc = run_backward(p, ckpt.data(), wf, g1);
+    chk.expect(rc == 0, "backward return code (checkpoints)", rc, 0);
+    rc = run_backward(p, nullptr, wf, g2);
+    chk.expect(rc == 0, "backward return code (recompute)", rc, 0);
+    chk.le("backward du: checkpoints vs recompute", rel_error(g1.u, g2.u), 1e-6);
+    chk.le("backward dA: checkpoints vs recompute", rel_error(g1.A, g2.A), 1e-6);
+
+    if (!c.finite_differences) return;
+    std::vector<double> w(wf.begin(), wf.end());
+    struct Item { const char* name; std::vector<double> DoubleInputs::*field; const std::vector<float>* got; bool on; };
+    const Item items[] = {
+        {"du vs finite differences", &DoubleInputs::u, &g1.u, true},
+        {"ddelta vs finite differences", &DoubleInputs::delta, &g1.delta, true},
+        {"dA vs finite differences", &DoubleInputs::A, &g1.A, true},
+        {"dB vs finite differences", &DoubleInputs::B, &g1.B, true},
+        {"dC vs finite differences", &DoubleInputs::C, &g1.C, true},
+        {"dD vs finite differences", &DoubleInputs::D, &g1.D, c.D},
+        {"dz vs finite differences", &DoubleInputs::z, &g1.z, c.z},
+        {"ddelta_bias vs finite differences", &DoubleInputs::bias, &g1.bias, c.bias},
+    };
+    for (const Item& it : items) {
+        if (!it.on) continue;
+        std::vector<double> fd = fd_grad(p, x, it.field, w);
+        chk.le(it.name, rel_error(*it.got, fd), 1e-4);
+    }
+}
+
+void check_errors(Checker& chk) {
+    std::printf("argument errors\n");
+    float f[64] = {};
+    int rc = vimdense_selective_scan_fwd_cpu(nullptr, f, f, f, f, nullptr, nullptr, nullptr, 0, 1, 1, 1, 1, f,
+                                             nullptr, nullptr);
+    chk.expect(rc == VIMDENSE_SCAN_ERR_NULL_POINTER, "null u -> ERR_NULL_POINTER", rc, VIMDENSE_SCAN_ERR_NULL_POINTER);
+    rc = vimdense_selective_scan_fwd_cpu(f, f, f, f, f, nullptr, nullptr, nullptr, 0, 1, 1, 0, 1, f, nullptr, nullptr);
+    chk.expect(rc == VIMDENSE_SCAN_ERR_BAD_SHAPE, "length 0 -> ERR_BAD_SHAPE", rc, VIMDENSE_SCAN_ERR_BAD_SHAPE);
+    rc = vimdense_selective_scan_bwd_cpu(f, f, f, f, f, nullptr, nullptr, nullptr, 0, 1, 1, 1, 1, nullptr, f, f, f,
+                                         f, nullptr, f, nullptr, nullptr, nullptr);
+    chk.expect(rc == VIMDENSE_SCAN_ERR_NULL_POINTER, "null dB -> ERR_NULL_POINTER", rc, VIMDENSE_SCAN_ERR_NULL_POINTER);
+    const int64_t n = vimdense_scan_checkpoint_floats(1, 1, 1, -3);
+    chk.expect(n < 0, "checkpoint size of dstate -3 is an error", double(n), -1);
+    const std::string msg = vimdense_scan_error_string(VIMDENSE_SCAN_ERR_BAD_SHAPE);
+    chk.expect(msg.find("dstate") != std::string::npos, "error string names the shape arguments", 0, 0);
+}
+
+}  // namespace
+
+int main() {
+    Checker chk;
+    const Case cases[] = {
+        {1, 3, 1, 1, false, false, false, false, true},
+        {2, 3, 7, 16, true, true, true, true, true},
+        {2, 4, 130, 5, true, true, true, true, true},
+        {1, 2, 67, 20, true, false, true, true, true},
+        {1, 2, 65, 70, false, true, false, false, true},
+        {3, 5, 128, 16, true, true, false, true, false},
+        {2, 7, 1000, 16, true, true, true, true, false},
+    };
+    // Every instruction set this CPU supports (forcing never selects a wider one).
+    std::string seen;
+    for (int level = 0; level <= 2; ++level) {
+        std::string isa = vimdense_scan_force_isa(level);
+        if (seen.find("[" + isa + "]") != std::string::npos) continue;
+        seen += "[" + isa + "]";
+        uint32_t seed = 11;
+        for (const Case& c : cases) check_case(c, seed++, chk);
+    }
+    vimdense_scan_force_isa(0);
+    check_errors(chk);
+    std::printf("%s: %d failure(s); instruction sets tested: %s\n", chk.failures ? "FAILED" : "PASSED",
+                chk.failures, seen.c_str());
+    return chk.failures ? 1 : 0;
+}

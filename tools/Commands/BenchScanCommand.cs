@@ -1,0 +1,221 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using TorchSharp;
+using Vim.Core;
+using Vim.Core.Ssm;
+using static TorchSharp.torch;
+
+namespace Vim.Tools.Commands;
+
+/// <summary>
+/// `vim bench scan`: the selective-scan backends on Vim-Ti shapes (channels 384, N 16, batch 1 by
+/// default), forward alone (no autograd graph) and forward+backward, median of repeated runs
+/// after warm-up, in G state-updates/s (batch·channels·L·N per second) and as speed-ups over the
+/// TorchSharp reference.
+/// </summary>
+public static class BenchScanCommand
+{
+    public sealed record Measurement(string Backend, long Batch, long Channels, long Length, long State, string Pass,
+        double MedianMs, double MinMs, double GUpdatesPerSecond, double? SpeedupVsReference, int Repeats);
+
+    public sealed record Report(string Date, string Machine, int ProcessorCount, string NativeIsa, int NativeThreads,
+        int Warmup, int Repeats, IReadOnlyList<Measurement> Results);
+
+    public static Command Create()
+    {
+        var lengths = new Option<string>("--lengths") { Description = "Comma-separated sequence lengths", DefaultValueFactory = _ => "197,1025,4097" };
+        var channels = new Option<long>("--channels") { Description = "Channels (d_inner); Vim-Ti: 384", DefaultValueFactory = _ => 384 };
+        var state = new Option<long>("--state") { Description = "State size N", DefaultValueFactory = _ => 16 };
+        var batch = new Option<long>("--batch") { Description = "Batch size", DefaultValueFactory = _ => 1 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed runs before timing", DefaultValueFactory = _ => 2 };
+        var repeats = new Option<int>("--repeats") { Description = "Timed runs (the median is reported); fewer when --max-seconds runs out", DefaultValueFactory = _ => 7 };
+        var backends = new Option<string>("--backends") { Description = "Comma-separated: reference, native-cpu, cuda (default: all that can run here)", DefaultValueFactory = _ => "" };
+        var threads = new Option<int>("--threads") { Description = "Native CPU kernel threads (0 = all CPUs this process may use)", DefaultValueFactory = _ => 0 };
+        var budget = new Option<double>("--max-seconds") { Description = "Time budget per backend, length and pass: stop repeating (after at least one timed run) once spent; the slow reference needs it", DefaultValueFactory = _ => 30.0 };
+        var outDir = new Option<string>("--out") { Description = "Folder for scan.csv and scan.json", DefaultValueFactory = _ => "bench-results" };
+        var cmd = new Command("scan", "Selective-scan backends (reference, native CPU, CUDA) on Vim-Ti shapes.");
+        foreach (var o in new Option[] { lengths, channels, state, batch, warmup, repeats, backends, threads, budget, outDir })
+            cmd.Options.Add(o);
+        cmd.SetAction(parse =>
+        {
+            var ls = ParseLengths(parse.GetValue(lengths)!);
+            long ch = Positive(parse.GetValue(channels), "--channels");
+            long n = Positive(parse.GetValue(state), "--state");
+            long bt = Positive(parse.GetValue(batch), "--batch");
+            int wu = (int)NonNegative(parse.GetValue(warmup), "--warmup");
+            int rep = (int)Positive(parse.GetValue(repeats), "--repeats");
+            var chosen = ParseBackends(parse.GetValue(backends)!);
+            SelectiveScan.NativeThreads = parse.GetValue(threads);
+            double seconds = parse.GetValue(budget);
+            if (!(seconds > 0)) throw new VimException($"--max-seconds: must be positive, got {seconds}");
+            Run(ls, ch, n, bt, wu, rep, seconds, chosen, parse.GetValue(outDir)!);
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static void Run(IReadOnlyList<long> lengths, long channels, long state, long batch, int warmup, int repeats,
+        double budgetSeconds, IReadOnlyList<SelectiveScanBackend> backends, string outDir)
+    {
+        Console.WriteLine($"selective scan: batch {batch}, channels {channels}, N {state}; native CPU: {SelectiveScan.NativeCpuInstructionSet}, {SelectiveScan.NativeThreads} threads; median of {repeats} after {warmup} warm-up");
+        Console.WriteLine($"{"backend",-11} {"L",6} {"pass",-8} {"median ms",10} {"G upd/s",9} {"vs ref",8}");
+        var results = new List<Measurement>();
+        foreach (long length in lengths)
+        {
+            var medians = new Dictionary<(SelectiveScanBackend, string), double>();
+            foreach (var backend in backends)
+            {
+                foreach (var pass in new[] { "fwd", "fwd+bwd" })
+                {
+                    var times = Time(backend, batch, channels, length, state, pass == "fwd+bwd", warmup, repeats, budgetSeconds);
+                    double median = Median(times);
+                    medians[(backend, pass)] = median;
+                    double updates = (double)batch * channels * length * state;
+                    double? speedup = medians.TryGetValue((SelectiveScanBackend.Reference, pass), out var refMs) ? refMs / median : null;
+                    var m = new Measurement(Name(backend), batch, channels, length, state, pass, median, times.Min(),
+                        updates / (median / 1000.0) / 1e9, speedup, times.Count);
+                    results.Add(m);
+                    Console.WriteLine($"{m.Backend,-11} {length,6} {pass,-8} {median,10:F3} {m.GUpdatesPerSecond,9:F3} {(speedup is null ? "-" : speedup.Value.ToString("F1", CultureInfo.InvariantCulture) + "x"),8}{(times.Count < repeats ? $"  ({times.Count} runs: time budget)" : "")}");
+                }
+                if (medians.TryGetValue((backend, "fwd+bwd"), out var fb) && medians.TryGetValue((backend, "fwd"), out var f) && fb > f)
+                    Console.WriteLine($"{Name(backend),-11} {length,6} {"bwd≈",-8} {fb - f,10:F3} {(double)batch * channels * length * state / ((fb - f) / 1000.0) / 1e9,9:F3}   (fwd+bwd − fwd)");
+            }
+        }
+        var report = new Report(DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture), Environment.MachineName,
+            Environment.ProcessorCount, SelectiveScan.NativeCpuInstructionSet, SelectiveScan.NativeThreads, warmup, repeats, results);
+        Directory.CreateDirectory(outDir);
+        WriteAtomically(Path.Combine(outDir, "scan.json"), JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+        WriteAtomically(Path.Combine(outDir, "scan.csv"), ToCsv(results));
+        Console.WriteLine($"wrote {Path.Combine(outDir, "scan.csv")} and scan.json");
+    }
+
+    private static List<double> Time(SelectiveScanBackend backend, long batch, long channels, long length, long state,
+        bool withBackward, int warmup, int repeats, double budgetSeconds)
+    {
+        var device = backend == SelectiveScanBackend.Cuda ? CUDA : CPU;
+        using var outer = NewDisposeScope();
+        var gen = new Generator(1234);
+        Tensor R(params long[] s) => randn(s, generator: gen).to(device);
+        var u = R(batch, channels, length);
+        var delta = R(batch, channels, length) - 1.5;
+        var A = (-(arange(1, state + 1, dtype: ScalarType.Float32).unsqueeze(0) * (rand(new[] { channels, state }, generator: gen) + 0.5))).to(device);
+        var B = R(batch, state, length);
+        var C = R(batch, state, length);
+        var D = R(channels);
+        var z = R(batch, channels, length);
+        var bias = R(channels) * 0.5;
+        var gradOut = R(batch, channels, length);
+        var leaves = new[] { u, delta, A, B, C, D, z, bias };
+        if (withBackward)
+            foreach (var t in leaves) t.requires_grad_(true);
+        void Once()
+        {
+            using var scope = NewDisposeScope();
+            if (withBackward)
+            {
+                var y = SelectiveScan.Apply(backend, u, delta, A, B, C, D, z, bias, true);
+                y.backward(new[] { gradOut });
+                foreach (var t in leaves) t.grad = null;
+            }
+            else
+            {
+                using var ng = no_grad();
+                SelectiveScan.Apply(backend, u, delta, A, B, C, D, z, bias, true);
+            }
+            if (device.type == DeviceType.CUDA) cuda.synchronize();
+        }
+        var spent = Stopwatch.StartNew();
+        for (int i = 0; i < warmup && spent.Elapsed.TotalSeconds < budgetSeconds / 2; i++) Once();
+        var times = new List<double>(repeats);
+        for (int i = 0; i < repeats && (i == 0 || spent.Elapsed.TotalSeconds < budgetSeconds); i++)
+        {
+            var sw = Stopwatch.StartNew();
+            Once();
+            times.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        return times;
+    }
+
+    private static string ToCsv(IEnumerable<Measurement> results)
+    {
+        var sb = new StringBuilder("backend,batch,channels,length,state,pass,median_ms,min_ms,g_updates_per_s,speedup_vs_reference,repeats\n");
+        foreach (var m in results)
+            sb.Append(string.Create(CultureInfo.InvariantCulture,
+                $"{m.Backend},{m.Batch},{m.Channels},{m.Length},{m.State},{m.Pass},{m.MedianMs:F4},{m.MinMs:F4},{m.GUpdatesPerSecond:F4},{(m.SpeedupVsReference is null ? "" : m.SpeedupVsReference.Value.ToString("F2", CultureInfo.InvariantCulture))},{m.Repeats}\n"));
+        return sb.ToString();
+    }
+
+    private static void WriteAtomically(string path, string text)
+    {
+        string tmp = path + ".tmp";
+        using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write))
+        {
+            var bytes = Encoding.UTF8.GetBytes(text);
+            f.Write(bytes);
+            f.Flush(flushToDisk: true);
+        }
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    private static double Median(List<double> xs)
+    {
+        var s = xs.OrderBy(x => x).ToList();
+        return s.Count % 2 == 1 ? s[s.Count / 2] : 0.5 * (s[s.Count / 2 - 1] + s[s.Count / 2]);
+    }
+
+    private static string Name(SelectiveScanBackend b) => b switch
+    {
+        SelectiveScanBackend.Reference => "reference",
+        SelectiveScanBackend.NativeCpu => "native-cpu",
+        SelectiveScanBackend.Cuda => "cuda",
+        _ => b.ToString(),
+    };
+
+    private static IReadOnlyList<SelectiveScanBackend> ParseBackends(string text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            var all = new List<SelectiveScanBackend> { SelectiveScanBackend.Reference, SelectiveScanBackend.NativeCpu };
+            if (cuda.is_available() && SelectiveScan.CudaKernelsAvailable) all.Add(SelectiveScanBackend.Cuda);
+            return all;
+        }
+        var list = new List<SelectiveScanBackend>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var b = part.ToLowerInvariant() switch
+            {
+                "reference" => SelectiveScanBackend.Reference,
+                "native-cpu" or "native" or "cpu" => SelectiveScanBackend.NativeCpu,
+                "cuda" => SelectiveScanBackend.Cuda,
+                _ => throw new VimException($"--backends: unknown backend '{part}'; expected reference, native-cpu or cuda"),
+            };
+            if (b == SelectiveScanBackend.Cuda && !(cuda.is_available() && SelectiveScan.CudaKernelsAvailable))
+                throw new VimException("--backends: cuda requested, but no CUDA device is visible to TorchSharp or libvimdense_native has no CUDA kernels");
+            list.Add(b);
+        }
+        // The reference first, so the others can be compared with it.
+        return list.OrderBy(b => b == SelectiveScanBackend.Reference ? 0 : 1).ToList();
+    }
+
+    private static IReadOnlyList<long> ParseLengths(string text)
+    {
+        var list = new List<long>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!long.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) || v < 1)
+                throw new VimException($"--lengths: '{part}' is not a positive integer (expected e.g. 197,1025,4097)");
+            list.Add(v);
+        }
+        if (list.Count == 0) throw new VimException("--lengths: at least one length is required");
+        return list;
+    }
+
+    private static long Positive(long v, string name) =>
+        v >= 1 ? v : throw new VimException($"{name}: must be at least 1, got {v}");
+
+    private static long NonNegative(long v, string name) =>
+        v >= 0 ? v : throw new VimException($"{name}: must be 0 or more, got {v}");
+}
