@@ -12,6 +12,7 @@ public static class VimCli
         var root = new RootCommand("VimDense: dense prediction (COCO detection, ADE20k segmentation) on a Vision Mamba backbone.");
         root.Subcommands.Add(ConfigCommand.Create());
         root.Subcommands.Add(EnvCommand.Create());
+        root.Subcommands.Add(DataCommand.Create());
         return root;
     }
 
