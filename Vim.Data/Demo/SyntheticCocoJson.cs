@@ -56,7 +56,16 @@ public static class SyntheticCocoJson
                     {
                         w.WriteStartObject("segmentation");
                         w.WriteStartArray("size"); w.WriteNumberValue(480); w.WriteNumberValue(640); w.WriteEndArray();
-                        w.WriteStartArray("counts"); w.WriteNumberValue(480 * 640); w.WriteEndArray();
+                        // A square region written directly as column-major runs (as crowd RLEs are stored).
+                        int x0 = (int)(cx - r), y0 = (int)(cy - r), side = (int)(2 * r);
+                        w.WriteStartArray("counts");
+                        w.WriteNumberValue(x0 * 480 + y0);
+                        for (int col = 0; col < side; col++)
+                        {
+                            w.WriteNumberValue(side);
+                            w.WriteNumberValue(col + 1 < side ? 480 - side : 480 * 640 - (x0 + side - 1) * 480 - y0 - side);
+                        }
+                        w.WriteEndArray();
                         w.WriteEndObject();
                     }
                     else

@@ -50,8 +50,9 @@ public static class DataCommand
         var images = new Option<int>("--images") { Description = "Training images (validation gets a quarter, at least 4).", DefaultValueFactory = _ => 64 };
         var seed = new Option<int>("--seed") { Description = "Random seed (same seed, same files).", DefaultValueFactory = _ => 0 };
         var size = new Option<string>("--size") { Description = "Image size WIDTHxHEIGHT.", DefaultValueFactory = _ => "256x256" };
+        var format = new Option<string>("--format") { Description = "COCO image format: jpg or png (ADE images are always jpg).", DefaultValueFactory = _ => "jpg" };
         var demo = new Command("demo", "Write a deterministic synthetic dataset in the real COCO or ADE20k format.");
-        foreach (var o in new Option[] { kind, output, images, seed, size }) demo.Options.Add(o);
+        foreach (var o in new Option[] { kind, output, images, seed, size, format }) demo.Options.Add(o);
         demo.SetAction(parse =>
         {
             var (w, h) = ParseSize(parse.GetValue(size)!);
@@ -65,6 +66,12 @@ public static class DataCommand
                 Seed = parse.GetValue(seed),
                 Width = w,
                 Height = h,
+                ImageExtension = parse.GetValue(format)!.ToLowerInvariant() switch
+                {
+                    "jpg" or "jpeg" => ".jpg",
+                    "png" => ".png",
+                    var f => throw new VimException($"--format: expected jpg or png, got \"{f}\"."),
+                },
             };
             var summary = DemoDatasetGenerator.Generate(options);
             Console.WriteLine($"wrote {options.Kind.ToString().ToLowerInvariant()} demo data to {Path.GetFullPath(options.OutputDir)}: " +
