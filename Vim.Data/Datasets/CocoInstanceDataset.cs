@@ -153,7 +153,7 @@ public sealed class CocoInstanceDataset : ISampleSource
             case CocoSegmentationKind.Polygons:
                 // A first outline of exactly 4 numbers is pycocotools' [x, y, w, h] box form.
                 if (s.Polygons![0].Length == 4) return true;
-                double area = 0;
+                bool anyArea = false;
                 for (int p = 0; p < s.Polygons.Count; p++)
                 {
                     var xy = s.Polygons[p];
@@ -161,9 +161,9 @@ public sealed class CocoInstanceDataset : ISampleSource
                         throw new VimException($"{where}: segmentation polygon {p} has {xy.Length} coordinates; expected at least 3 points (6 numbers).");
                     if (!xy.All(double.IsFinite))
                         throw new VimException($"{where}: segmentation polygon {p} has a non-finite coordinate.");
-                    area += Math.Abs(ShoelaceArea(xy));
+                    anyArea |= !Collinear(xy);
                 }
-                if (area <= 0)
+                if (!anyArea)
                 {
                     Warnings.Add(DegeneratePolygon, where);
                     return false;
@@ -196,15 +196,26 @@ public sealed class CocoInstanceDataset : ISampleSource
         return true;
     }
 
-    private static double ShoelaceArea(double[] xy)
+    /// <summary>
+    /// True when every vertex lies on one line (the outline encloses nothing). Self-intersecting outlines
+    /// are not degenerate: their signed area can cancel to zero while the even-odd fill still covers pixels.
+    /// </summary>
+    private static bool Collinear(double[] xy)
     {
-        double sum = 0;
+        double x0 = xy[0], y0 = xy[1];
         int n = xy.Length / 2;
-        for (int i = 0; i < n; i++)
+        int far = 1;
+        for (int i = 2; i < n; i++)
+            if (Math.Abs(xy[2 * i] - x0) + Math.Abs(xy[2 * i + 1] - y0) > Math.Abs(xy[2 * far] - x0) + Math.Abs(xy[2 * far + 1] - y0)) far = i;
+        double dx = xy[2 * far] - x0, dy = xy[2 * far + 1] - y0;
+        double length = Math.Sqrt(dx * dx + dy * dy);
+        if (length == 0) return true;
+        for (int i = 1; i < n; i++)
         {
-            int j = (i + 1) % n;
-            sum += xy[2 * i] * xy[2 * j + 1] - xy[2 * j] * xy[2 * i + 1];
+            // Distance of vertex i from the line through vertex 0 and the farthest vertex.
+            double cross = dx * (xy[2 * i + 1] - y0) - dy * (xy[2 * i] - x0);
+            if (Math.Abs(cross) / length > 1e-9) return false;
         }
-        return sum / 2;
+        return true;
     }
 }

@@ -19,8 +19,8 @@ public static class SyntheticCocoJson
         {
             using var w = new Utf8JsonWriter(stream);
             w.WriteStartObject();
-            // Roughly 350 bytes per annotation at 7 per image, plus ~110 per image entry.
-            images = (int)Math.Max(1, targetBytes / (7 * 350 + 110));
+            // Roughly 285 bytes per annotation at 7 per image, plus ~110 per image entry (measured).
+            images = (int)Math.Max(1, targetBytes / (7 * 285 + 110));
             w.WriteStartArray("images");
             for (int i = 1; i <= images; i++)
             {

@@ -113,6 +113,19 @@ public class CocoInstanceDatasetTests
         Assert.That(ds.Load(1).InstanceCount, Is.EqualTo(1));
     }
 
+    [Test]
+    public void SelfIntersectingPolygonsAreKept()
+    {
+        // A bow-tie: its signed area cancels to zero, but the even-odd fill covers two triangles.
+        using var files = Fixture("""
+            {"id": 1, "image_id": 10, "category_id": 3, "bbox": [2, 2, 20, 20], "iscrowd": 0, "segmentation": [[2, 2, 22, 22, 22, 2, 2, 22]]}
+            """);
+        var ds = CocoInstanceDataset.Load(files.PathOf("ann.json"), files.PathOf("img"));
+        Assert.That(ds.Warnings.Total, Is.Zero);
+        int area = ds.Load(0).Masks![0].Area();
+        Assert.That(area, Is.InRange(150, 260), "two triangles of 100 px² each, plus boundary pixels");
+    }
+
     private static void AssertError(string annotations, params string[] expected)
     {
         using var files = Fixture(annotations);

@@ -90,9 +90,10 @@ public static class DataCommand
         var workers = new Option<string>("--workers") { Description = "Comma-separated worker counts to compare.", DefaultValueFactory = _ => "0,1,2" };
         var epochs = new Option<int>("--epochs") { Description = "Epochs per measurement.", DefaultValueFactory = _ => 2 };
         var crop = new Option<int>("--crop") { Description = "Training crop (detection LSJ size / segmentation crop).", DefaultValueFactory = _ => 512 };
+        var cvThreads = new Option<int>("--cv-threads") { Description = "OpenCV's own thread count during the measurement (-1 = OpenCV default).", DefaultValueFactory = _ => -1 };
         var jsonMb = new Option<double>("--json-mb") { Description = "Also time reading a synthetic COCO json of this many MB (0 = skip).", DefaultValueFactory = _ => 7 };
         var bench = new Command("bench", "Measure decode+augment images/s with different worker counts, and COCO json load time.");
-        foreach (var o in new Option[] { kind, root, workers, epochs, crop, jsonMb }) bench.Options.Add(o);
+        foreach (var o in new Option[] { kind, root, workers, epochs, crop, cvThreads, jsonMb }) bench.Options.Add(o);
         bench.SetAction(parse =>
         {
             var demoKind = ParseKind(parse.GetValue(kind)!);
@@ -105,7 +106,16 @@ public static class DataCommand
                     temp = dataRoot = Path.Combine(Path.GetTempPath(), $"vimdense-bench-{Guid.NewGuid():N}");
                     DemoDatasetGenerator.Generate(new DemoOptions { Kind = demoKind, OutputDir = dataRoot });
                 }
-                RunThroughput(demoKind, dataRoot, parse.GetValue(workers)!, parse.GetValue(epochs), parse.GetValue(crop));
+                int previousCvThreads = OpenCvSharp.Cv2.GetNumThreads();
+                if (parse.GetValue(cvThreads) >= 0) OpenCvSharp.Cv2.SetNumThreads(parse.GetValue(cvThreads));
+                try
+                {
+                    RunThroughput(demoKind, dataRoot, parse.GetValue(workers)!, parse.GetValue(epochs), parse.GetValue(crop));
+                }
+                finally
+                {
+                    OpenCvSharp.Cv2.SetNumThreads(previousCvThreads);
+                }
                 double mb = parse.GetValue(jsonMb);
                 if (mb > 0) RunJsonLoad(mb);
             }
@@ -136,7 +146,8 @@ public static class DataCommand
             pipeline = TransformPipeline.SegmentationTraining(crop, crop);
             batchKind = BatchKind.Segmentation;
         }
-        Console.WriteLine($"pipeline: {(kind == DemoKind.Coco ? "LSJ detection" : "ADE20k segmentation")} (crop {crop}), {source.Count} images, {Environment.ProcessorCount} cores");
+        Console.WriteLine($"pipeline: {(kind == DemoKind.Coco ? "LSJ detection" : "ADE20k segmentation")} (crop {crop}), {source.Count} images, " +
+            $"{Environment.ProcessorCount} cores, OpenCV threads {OpenCvSharp.Cv2.GetNumThreads()}");
         foreach (var token in workerList.Split(',', StringSplitOptions.RemoveEmptyEntries))
         {
             if (!int.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out int n))
