@@ -21,5 +21,5 @@ public sealed record LoaderOptions
     public int SizeDivisor { get; init; } = 1;
 
     /// <summary>Ignore value used when padding label maps in a batch.</summary>
-    public byte SegPadValue { get; init; } = 255;
+    public int SegPadValue { get; init; } = 255;
 }

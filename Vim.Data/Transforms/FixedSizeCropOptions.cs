@@ -8,6 +8,6 @@ public sealed record FixedSizeCropOptions
 
     /// <summary>Pad smaller images up to the crop size (the ViTDet recipe leaves this off; the model pads).</summary>
     public bool Pad { get; init; }
-    public byte PadValue { get; init; } = 128;
-    public byte SegPadValue { get; init; } = 255;
+    public int PadValue { get; init; } = 128;
+    public int SegPadValue { get; init; } = 255;
 }

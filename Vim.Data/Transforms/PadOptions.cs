@@ -8,8 +8,8 @@ public sealed record PadOptions
     public int? SizeDivisor { get; init; }
 
     /// <summary>Image fill (applied to the normalized tensor if Normalize ran before, as in mmseg).</summary>
-    public byte PadValue { get; init; }
+    public int PadValue { get; init; }
 
     /// <summary>Label-map fill: the ignore index.</summary>
-    public byte SegPadValue { get; init; } = 255;
+    public int SegPadValue { get; init; } = 255;
 }

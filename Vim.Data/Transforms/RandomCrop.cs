@@ -16,6 +16,7 @@ public sealed class RandomCrop : ISampleTransform
     public RandomCrop(RandomCropOptions options)
     {
         if (options.Height <= 0 || options.Width <= 0) throw new ArgumentException($"RandomCrop size {options.Width}x{options.Height} must be positive.");
+        if (options.IgnoreIndex is < 0 or > 255) throw new ArgumentException($"RandomCrop ignore_index {options.IgnoreIndex} must be 0..255.");
         if (options.CatMaxRatio <= 0 || options.CatMaxRatio > 1) throw new ArgumentException($"RandomCrop cat_max_ratio {options.CatMaxRatio} must be in (0, 1].");
         _options = options;
     }

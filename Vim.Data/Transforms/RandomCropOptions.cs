@@ -8,5 +8,5 @@ public sealed record RandomCropOptions
 
     /// <summary>Retry (up to 10 times) while one class covers this fraction or more of the crop's labelled pixels.</summary>
     public double CatMaxRatio { get; init; } = 1.0;
-    public byte IgnoreIndex { get; init; } = 255;
+    public int IgnoreIndex { get; init; } = 255;
 }

@@ -11,6 +11,10 @@ public sealed class TransformPipeline : ISampleTransform
 
     public IReadOnlyList<ISampleTransform> Steps => _steps;
 
+    /// <summary>Builds a pipeline from config steps; <paramref name="where"/> (e.g. "data.train_pipeline") prefixes errors.</summary>
+    public static TransformPipeline FromConfig(IReadOnlyList<TransformStepConfig> steps, string where) =>
+        new(steps.Select((step, i) => step.Create($"{where}[{i}]")));
+
     public void Apply(DataSample sample, Random random)
     {
         foreach (var step in _steps) step.Apply(sample, random);
