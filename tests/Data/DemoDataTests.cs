@@ -139,6 +139,18 @@ public class DemoDataTests
     }
 
     [Test]
+    public void CheckCommandValidatesDemoDataAndNamesMissingFiles()
+    {
+        using var files = new DataTestFiles();
+        Assert.That(VimCli.Run(["data", "demo", "--out", files.Root, "--images", "4", "--size", "48x40"]), Is.Zero);
+        Assert.That(VimCli.Run(["data", "check", "--root", files.Root, "--split", "val", "--decode", "-1"]), Is.Zero);
+        File.Delete(files.PathOf("val", "000000000002.jpg"));
+        var error = new StringWriter();
+        Assert.That(VimCli.Run(["data", "check", "--root", files.Root, "--split", "val", "--decode", "-1"], error), Is.EqualTo(1));
+        Assert.That(error.ToString(), Does.Contain("000000000002.jpg").And.Contain("not found"));
+    }
+
+    [Test]
     public void DemoCommandRejectsBadArguments()
     {
         using var files = new DataTestFiles();

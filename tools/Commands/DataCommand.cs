@@ -18,7 +18,54 @@ public static class DataCommand
         var command = new Command("data", "Generate demo datasets and measure the data pipeline.");
         command.Subcommands.Add(CreateDemo());
         command.Subcommands.Add(CreateBench());
+        command.Subcommands.Add(CreateCheck());
         return command;
+    }
+
+    private static Command CreateCheck()
+    {
+        var kind = KindOption();
+        var root = new Option<string>("--root") { Description = "Dataset root (COCO: holds annotations/ and image folders; ADE: ADEChallengeData2016).", Required = true };
+        var split = new Option<string>("--split") { Description = "COCO: annotation/image split name (train → annotations/instances_train.json + train/); ADE: training or validation.", DefaultValueFactory = _ => "train" };
+        var classes = new Option<string?>("--classes") { Description = "ADE: class list file (default: ROOT/class_names.txt if present, else the 150 ADE20k classes)." };
+        var decode = new Option<int>("--decode") { Description = "Also fully load this many samples (image, masks, labels); -1 = all.", DefaultValueFactory = _ => 16 };
+        var check = new Command("check", "Validate a dataset on disk: annotation errors, skipped records, and decoding of the first samples.");
+        foreach (var o in new Option[] { kind, root, split, classes, decode }) check.Options.Add(o);
+        check.SetAction(parse =>
+        {
+            string dataRoot = parse.GetValue(root)!, splitName = parse.GetValue(split)!;
+            ISampleSource source;
+            var clock = Stopwatch.StartNew();
+            if (ParseKind(parse.GetValue(kind)!) == DemoKind.Coco)
+            {
+                var coco = CocoInstanceDataset.Load(Path.Combine(dataRoot, "annotations", $"instances_{splitName}.json"), Path.Combine(dataRoot, splitName),
+                    CocoInstanceOptions.Evaluation);
+                var training = new CocoInstanceDataset(coco.Source, Path.Combine(dataRoot, "annotations", $"instances_{splitName}.json"), Path.Combine(dataRoot, splitName));
+                Console.WriteLine($"COCO {splitName}: {coco.Count} images ({training.Count} used for training), {coco.Source.Annotations.Count} annotations, " +
+                    $"{coco.Categories.Count} categories; loaded in {clock.Elapsed.TotalSeconds:F2} s");
+                Console.Write(training.Warnings.Summary());
+                source = coco;
+            }
+            else
+            {
+                string? classFile = parse.GetValue(classes) ?? (File.Exists(Path.Combine(dataRoot, "class_names.txt")) ? Path.Combine(dataRoot, "class_names.txt") : null);
+                var names = classFile is null ? null : SegmentationFolderDataset.ReadClassNames(classFile);
+                var ade = SegmentationFolderDataset.Ade20k(dataRoot, splitName == "train" ? "training" : splitName, names);
+                Console.WriteLine($"ADE {splitName}: {ade.Count} image/label pairs, {ade.ClassNames.Count} classes");
+                source = ade;
+            }
+            int n = parse.GetValue(decode) < 0 ? source.Count : Math.Min(parse.GetValue(decode), source.Count);
+            long instances = 0;
+            for (int i = 0; i < n; i++)
+            {
+                var sample = source.Load(i);
+                instances += sample.InstanceCount;
+                if (sample.Masks is not null) foreach (var m in sample.Masks) _ = m.Pixels;
+            }
+            Console.WriteLine(source is CocoInstanceDataset ? $"decoded {n} samples ({instances} instances): ok" : $"decoded {n} samples: ok");
+            return 0;
+        });
+        return check;
     }
 
     private static Option<string> KindOption() => new("--kind")
