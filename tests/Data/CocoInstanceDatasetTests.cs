@@ -180,6 +180,8 @@ public class CocoInstanceDatasetTests
             "annotations[0] (id 1)", "sum to", "1200");
         AssertError("""{"id": 1, "image_id": 10, "category_id": 3, "bbox": [1, 1, 2, 2], "segmentation": {"size": [20, 40], "counts": [800]}}""",
             "annotations[0] (id 1)", "RLE size [20, 40]", "30x40");
+        AssertError("""{"id": 1, "image_id": 10, "category_id": 3, "bbox": [1, 1, 2, 2], "segmentation": {"size": ["30", 40], "counts": [1200]}}""",
+            "malformed COCO json");
     }
 
     [Test]
