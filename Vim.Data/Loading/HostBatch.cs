@@ -14,5 +14,3 @@ internal sealed class HostBatch
     public List<HostTarget>? Targets { get; init; }
     public required List<SampleMeta> Metas { get; init; }
 }
-
-internal sealed record HostTarget(float[] Boxes, long[] Labels, bool[] IsCrowd, byte[]? Masks, int MaskHeight, int MaskWidth);
