@@ -16,6 +16,7 @@ public static class VimCli
         root.Subcommands.Add(ModelCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(DataCommand.Create());
         return root;
     }
 

@@ -1,0 +1,234 @@
+using Vim.Core;
+using Vim.Data.Coco;
+using Vim.Data.Masks;
+
+namespace Vim.Data.Datasets;
+
+/// <summary>
+/// COCO instances as training/evaluation samples on top of <see cref="CocoDataset"/>: contiguous class
+/// indices (the <see cref="Categories"/> map converts back for results), xyxy boxes, lazily decoded
+/// polygon/RLE masks, crowd flags. Records that cannot be used are either errors naming the file and
+/// the annotation (unknown image or category, malformed polygon, RLE of the wrong size or sum) or, for
+/// degenerate geometry that real datasets contain, skipped and counted in <see cref="Warnings"/>.
+/// </summary>
+public sealed class CocoInstanceDataset : ISampleSource
+{
+    public const string DegenerateBox = "annotation with a zero/negative-size or non-finite box";
+    public const string MissingBox = "annotation without a bbox";
+    public const string BoxOutsideImage = "annotation whose box lies outside its image";
+    public const string DegeneratePolygon = "annotation whose polygons enclose no area";
+
+    private readonly CocoDataset _coco;
+    private readonly string _source;
+    private readonly string _imageRoot;
+    private readonly CocoImage[] _images;
+    private readonly Dictionary<long, List<(CocoAnnotation Ann, int Index)>> _byImage;
+
+    public CocoInstanceDataset(CocoDataset coco, string source, string imageRoot, CocoInstanceOptions? options = null)
+    {
+        _coco = coco;
+        _source = source;
+        _imageRoot = imageRoot;
+        Options = options ?? new CocoInstanceOptions();
+        if (coco.Categories.Count == 0) throw new VimException($"{source}: \"categories\" is missing or empty; expected at least one category.");
+        Categories = new CategoryMap(coco.Categories);
+        _byImage = new Dictionary<long, List<(CocoAnnotation, int)>>();
+        for (int i = 0; i < coco.Annotations.Count; i++)
+        {
+            var a = coco.Annotations[i];
+            string where = $"{source}: annotations[{i}] (id {a.Id})";
+            if (!coco.ImagesById.TryGetValue(a.ImageId, out var image))
+                throw new VimException($"{where}: image_id {a.ImageId} is not among the file's images.");
+            if (!Categories.TryGetClassIndex(a.CategoryId, out _))
+                throw new VimException($"{where}: category_id {a.CategoryId} is not among the file's categories (ids {string.Join(", ", Categories.CategoryIds)}).");
+            if (!Usable(a, image, where)) continue;
+            if (!_byImage.TryGetValue(a.ImageId, out var list)) _byImage[a.ImageId] = list = [];
+            list.Add((a, i));
+        }
+        var kept = new List<CocoImage>(coco.Images.Count);
+        for (int i = 0; i < coco.Images.Count; i++)
+        {
+            var image = coco.Images[i];
+            if (string.IsNullOrEmpty(image.FileName))
+                throw new VimException($"{source}: images[{i}] (id {image.Id}): missing field \"file_name\".");
+            bool hasInstance = _byImage.TryGetValue(image.Id, out var anns) && anns.Any(x => !x.Ann.IsCrowd);
+            if (hasInstance || !Options.SkipImagesWithoutAnnotations) kept.Add(image);
+        }
+        _images = kept.ToArray();
+    }
+
+    /// <summary>Reads an instances json (via <see cref="CocoDataset.Load"/>) with images under <paramref name="imageRoot"/>.</summary>
+    public static CocoInstanceDataset Load(string annotationFile, string imageRoot, CocoInstanceOptions? options = null)
+    {
+        CocoDataset coco;
+        try
+        {
+            coco = CocoDataset.Load(annotationFile);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            // The json reader reports most field errors itself; a few wrong value kinds (e.g. a string
+            // inside segmentation.size) still surface as raw JsonElement exceptions.
+            throw new VimException($"{annotationFile}: malformed COCO json ({e.Message}).", e);
+        }
+        return new CocoInstanceDataset(coco, annotationFile, imageRoot, options);
+    }
+
+    public CocoInstanceOptions Options { get; }
+    public CategoryMap Categories { get; }
+    public DatasetWarnings Warnings { get; } = new();
+    public CocoDataset Source => _coco;
+    public int Count => _images.Length;
+    public IReadOnlyList<CocoImage> Images => _images;
+
+    public DataSample Load(int index)
+    {
+        var image = _images[index];
+        var path = Path.Combine(_imageRoot, image.FileName!);
+        var (rgb, h, w) = ImageDecoder.ReadRgb(path);
+        if ((image.Height > 0 && image.Height != h) || (image.Width > 0 && image.Width != w))
+            throw new VimException($"{path}: decoded size {w}x{h} differs from {_source} image id {image.Id} ({image.Width}x{image.Height}).");
+        var anns = _byImage.TryGetValue(image.Id, out var list) ? list : [];
+        var boxes = new float[anns.Count * 4];
+        var labels = new int[anns.Count];
+        var crowd = new bool[anns.Count];
+        var ids = new long[anns.Count];
+        var masks = Options.WithMasks ? new List<InstanceMask>(anns.Count) : null;
+        var keep = new bool[anns.Count];
+        for (int i = 0; i < anns.Count; i++)
+        {
+            var (a, annIndex) = anns[i];
+            var b = a.Bbox!;
+            float x1 = Math.Clamp((float)b[0], 0, w), y1 = Math.Clamp((float)b[1], 0, h);
+            float x2 = Math.Clamp((float)(b[0] + b[2]), 0, w), y2 = Math.Clamp((float)(b[1] + b[3]), 0, h);
+            keep[i] = x2 > x1 && y2 > y1;
+            if (!keep[i]) Warnings.Add(BoxOutsideImage, $"{_source}: annotations[{annIndex}] (id {a.Id}) box [{string.Join(", ", b)}] vs image {w}x{h}");
+            boxes[4 * i] = x1; boxes[4 * i + 1] = y1; boxes[4 * i + 2] = x2; boxes[4 * i + 3] = y2;
+            labels[i] = Categories.ToClassIndex(a.CategoryId);
+            crowd[i] = a.IsCrowd;
+            ids[i] = a.Id;
+            if (masks is not null)
+            {
+                var segmentation = a.Segmentation!;
+                string where = $"{_source}: annotations[{annIndex}] (id {a.Id})";
+                masks.Add(new InstanceMask(h, w, () => DecodeMask(segmentation, h, w, where)));
+            }
+        }
+        var sample = new DataSample(image.Id, path, rgb, h, w)
+        {
+            Boxes = boxes, Labels = labels, IsCrowd = crowd, AnnotationIds = ids, Masks = masks,
+        };
+        sample.KeepInstances(keep);
+        return sample;
+    }
+
+    private static byte[] DecodeMask(CocoSegmentation segmentation, int h, int w, string where)
+    {
+        Rle rle;
+        try
+        {
+            rle = segmentation.ToRle(h, w);
+        }
+        catch (ArgumentException e)
+        {
+            throw new VimException($"{where}: bad segmentation: {e.Message}", e);
+        }
+        if (rle.Height != h || rle.Width != w)
+            throw new VimException($"{where}: RLE size {rle.Height}x{rle.Width} differs from the image ({h}x{w}).");
+        return rle.Decode();
+    }
+
+    /// <summary>Validates one annotation; false (with a counted warning) for records training should skip.</summary>
+    private bool Usable(CocoAnnotation a, CocoImage image, string where)
+    {
+        var b = a.Bbox;
+        if (b is null)
+        {
+            Warnings.Add(MissingBox, where);
+            return false;
+        }
+        if (!b.All(double.IsFinite) || b[2] <= 0 || b[3] <= 0)
+        {
+            Warnings.Add(DegenerateBox, $"{where}: bbox [{string.Join(", ", b)}]");
+            return false;
+        }
+        if (image.Width > 0 && image.Height > 0 && (b[0] >= image.Width || b[1] >= image.Height || b[0] + b[2] <= 0 || b[1] + b[3] <= 0))
+        {
+            Warnings.Add(BoxOutsideImage, $"{where}: bbox [{string.Join(", ", b)}] vs image {image.Width}x{image.Height}");
+            return false;
+        }
+        if (!Options.WithMasks) return true;
+        var s = a.Segmentation;
+        if (s is null)
+            throw new VimException($"{where}: missing or empty \"segmentation\"; expected polygons or an RLE object (or train without masks).");
+        switch (s.Kind)
+        {
+            case CocoSegmentationKind.Polygons:
+                // A first outline of exactly 4 numbers is pycocotools' [x, y, w, h] box form.
+                if (s.Polygons![0].Length == 4) return true;
+                bool anyArea = false;
+                for (int p = 0; p < s.Polygons.Count; p++)
+                {
+                    var xy = s.Polygons[p];
+                    if (xy.Length < 6)
+                        throw new VimException($"{where}: segmentation polygon {p} has {xy.Length} coordinates; expected at least 3 points (6 numbers).");
+                    if (!xy.All(double.IsFinite))
+                        throw new VimException($"{where}: segmentation polygon {p} has a non-finite coordinate.");
+                    anyArea |= !Collinear(xy);
+                }
+                if (!anyArea)
+                {
+                    Warnings.Add(DegeneratePolygon, where);
+                    return false;
+                }
+                return true;
+            case CocoSegmentationKind.CompressedRle:
+                uint[] counts;
+                try
+                {
+                    counts = RleStringCodec.Decode(s.CompressedCounts!);
+                }
+                catch (Exception e) when (e is ArgumentException or FormatException or IndexOutOfRangeException)
+                {
+                    throw new VimException($"{where}: \"segmentation.counts\" is not a valid compressed RLE string ({e.Message}).", e);
+                }
+                long total = 0;
+                foreach (var c in counts) total += c;
+                if (total != (long)s.RleHeight * s.RleWidth)
+                    throw new VimException($"{where}: \"segmentation.counts\" sum to {total}, expected height*width = {(long)s.RleHeight * s.RleWidth}.");
+                return CheckRleSize(s, image, where);
+            default:
+                return CheckRleSize(s, image, where);
+        }
+    }
+
+    private static bool CheckRleSize(CocoSegmentation s, CocoImage image, string where)
+    {
+        if (image.Width > 0 && image.Height > 0 && (s.RleHeight != image.Height || s.RleWidth != image.Width))
+            throw new VimException($"{where}: RLE size [{s.RleHeight}, {s.RleWidth}] differs from image id {image.Id} ({image.Height}x{image.Width}).");
+        return true;
+    }
+
+    /// <summary>
+    /// True when every vertex lies on one line (the outline encloses nothing). Self-intersecting outlines
+    /// are not degenerate: their signed area can cancel to zero while the even-odd fill still covers pixels.
+    /// </summary>
+    private static bool Collinear(double[] xy)
+    {
+        double x0 = xy[0], y0 = xy[1];
+        int n = xy.Length / 2;
+        int far = 1;
+        for (int i = 2; i < n; i++)
+            if (Math.Abs(xy[2 * i] - x0) + Math.Abs(xy[2 * i + 1] - y0) > Math.Abs(xy[2 * far] - x0) + Math.Abs(xy[2 * far + 1] - y0)) far = i;
+        double dx = xy[2 * far] - x0, dy = xy[2 * far + 1] - y0;
+        double length = Math.Sqrt(dx * dx + dy * dy);
+        if (length == 0) return true;
+        for (int i = 1; i < n; i++)
+        {
+            // Distance of vertex i from the line through vertex 0 and the farthest vertex.
+            double cross = dx * (xy[2 * i + 1] - y0) - dy * (xy[2 * i] - x0);
+            if (Math.Abs(cross) / length > 1e-9) return false;
+        }
+        return true;
+    }
+}

@@ -1,0 +1,46 @@
+using System.Runtime.InteropServices;
+using OpenCvSharp;
+using Vim.Core;
+
+namespace Vim.Data.Datasets;
+
+/// <summary>Reads images and label maps with OpenCV into plain arrays (no Mat escapes, so callers need no disposal).</summary>
+public static class ImageDecoder
+{
+    /// <summary>
+    /// Decodes a JPEG/PNG as 8-bit RGB (HWC). Grayscale and RGBA are converted to three channels; EXIF
+    /// orientation is ignored because annotation coordinates refer to the stored pixel grid.
+    /// </summary>
+    public static (byte[] Rgb, int Height, int Width) ReadRgb(string path)
+    {
+        if (!File.Exists(path)) throw new VimException($"{path}: image file not found.");
+        using var bgr = Cv2.ImRead(path, ImreadModes.Color | ImreadModes.IgnoreOrientation);
+        if (bgr.Empty()) throw new VimException($"{path}: cannot decode image (corrupt file or not JPEG/PNG).");
+        using var rgb = new Mat();
+        Cv2.CvtColor(bgr, rgb, ColorConversionCodes.BGR2RGB);
+        return (CopyPixels(rgb), rgb.Rows, rgb.Cols);
+    }
+
+    /// <summary>Decodes a single-channel 8-bit label PNG (values are class indices, read unchanged).</summary>
+    public static (byte[] Labels, int Height, int Width) ReadLabelMap(string path)
+    {
+        if (!File.Exists(path)) throw new VimException($"{path}: label map file not found.");
+        using var mat = Cv2.ImRead(path, ImreadModes.Unchanged);
+        if (mat.Empty()) throw new VimException($"{path}: cannot decode label map (corrupt file or not PNG).");
+        if (mat.Channels() != 1 || mat.Depth() != MatType.CV_8U)
+            throw new VimException($"{path}: expected a single-channel 8-bit label PNG, got {mat.Channels()} channel(s) of depth {mat.Depth()} " +
+                "(palette or colour label images must be converted to class indices).");
+        return (CopyPixels(mat), mat.Rows, mat.Cols);
+    }
+
+    internal static byte[] CopyPixels(Mat mat)
+    {
+        int rows = mat.Rows;
+        int rowBytes = mat.Cols * mat.Channels();
+        var data = new byte[rows * rowBytes];
+        if (mat.IsContinuous()) Marshal.Copy(mat.Data, data, 0, data.Length);
+        else
+            for (int y = 0; y < rows; y++) Marshal.Copy(mat.Ptr(y), data, y * rowBytes, rowBytes);
+        return data;
+    }
+}

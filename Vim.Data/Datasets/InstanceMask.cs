@@ -1,0 +1,58 @@
+namespace Vim.Data.Datasets;
+
+/// <summary>
+/// One instance's binary mask (row-major, 0/1 bytes, index y·Width + x). Masks read from a dataset are
+/// decoded on first access only, so samples whose masks are never looked at (box-only training, or
+/// instances a crop removes) never pay for rasterising polygons or expanding RLE.
+/// </summary>
+public sealed class InstanceMask
+{
+    private Func<byte[]>? _decode;
+    private byte[]? _pixels;
+
+    public InstanceMask(int height, int width, byte[] pixels)
+    {
+        if (pixels.Length != height * width)
+            throw new ArgumentException($"mask has {pixels.Length} pixels, expected {height}x{width}.", nameof(pixels));
+        Height = height;
+        Width = width;
+        _pixels = pixels;
+    }
+
+    public InstanceMask(int height, int width, Func<byte[]> decode)
+    {
+        Height = height;
+        Width = width;
+        _decode = decode;
+    }
+
+    public int Height { get; }
+    public int Width { get; }
+
+    /// <summary>True once the pixels exist (given, or decoded by an earlier access).</summary>
+    public bool IsDecoded => _pixels is not null;
+
+    public byte[] Pixels
+    {
+        get
+        {
+            if (_pixels is null)
+            {
+                var decoded = _decode!();
+                if (decoded.Length != Height * Width)
+                    throw new InvalidOperationException($"decoded mask has {decoded.Length} pixels, expected {Height}x{Width}.");
+                _pixels = decoded;
+                _decode = null;
+            }
+            return _pixels;
+        }
+    }
+
+    /// <summary>Number of foreground pixels.</summary>
+    public int Area()
+    {
+        int n = 0;
+        foreach (var p in Pixels) if (p != 0) n++;
+        return n;
+    }
+}

@@ -1,0 +1,95 @@
+using Vim.Core;
+
+namespace Vim.Data.Datasets;
+
+/// <summary>Semantic segmentation from an image folder and a label-PNG folder (ADE20k or a custom layout).</summary>
+public sealed class SegmentationFolderDataset : ISampleSource
+{
+    public const byte IgnoreIndex = 255;
+
+    private readonly string[] _images;
+    private readonly string[] _labels;
+
+    public SegmentationFolderDataset(SegmentationFolderOptions options)
+    {
+        Options = options;
+        if (options.ClassNames.Count is 0 or > 255)
+            throw new VimException($"segmentation dataset {options.ImageDir}: needs 1..255 class names (255 is the ignore index), got {options.ClassNames.Count}.");
+        if (!Directory.Exists(options.ImageDir)) throw new VimException($"{options.ImageDir}: image folder not found.");
+        if (!Directory.Exists(options.AnnotationDir)) throw new VimException($"{options.AnnotationDir}: annotation folder not found.");
+        _images = Directory.EnumerateFiles(options.ImageDir, "*", SearchOption.AllDirectories)
+            .Where(p => p.EndsWith(options.ImageSuffix, StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal)
+            .ToArray();
+        if (_images.Length == 0)
+            throw new VimException($"{options.ImageDir}: no images ending in \"{options.ImageSuffix}\".");
+        _labels = new string[_images.Length];
+        for (int i = 0; i < _images.Length; i++)
+        {
+            var relative = Path.GetRelativePath(options.ImageDir, _images[i]);
+            var stem = relative[..^options.ImageSuffix.Length];
+            _labels[i] = Path.Combine(options.AnnotationDir, stem + options.AnnotationSuffix);
+            if (!File.Exists(_labels[i]))
+                throw new VimException($"{_images[i]}: no label map; expected {_labels[i]}.");
+        }
+    }
+
+    /// <summary>The ADE20k layout: images/{split}/*.jpg and annotations/{split}/*.png with reduce_zero_label.</summary>
+    /// <param name="classNames">The 150 official names unless given (the demo data writes its own class_names.txt).</param>
+    public static SegmentationFolderDataset Ade20k(string root, string split, IReadOnlyList<string>? classNames = null) =>
+        new(new SegmentationFolderOptions
+        {
+            ImageDir = Path.Combine(root, "images", split),
+            AnnotationDir = Path.Combine(root, "annotations", split),
+            ImageSuffix = ".jpg",
+            AnnotationSuffix = ".png",
+            ClassNames = classNames ?? Ade20kClasses.Names,
+            ReduceZeroLabel = true,
+        });
+
+    /// <summary>Reads a class list: one name per line, blank lines ignored.</summary>
+    public static IReadOnlyList<string> ReadClassNames(string path)
+    {
+        if (!File.Exists(path)) throw new VimException($"{path}: class list not found.");
+        var names = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+        if (names.Length == 0) throw new VimException($"{path}: class list is empty; expected one class name per line.");
+        return names;
+    }
+
+    public SegmentationFolderOptions Options { get; }
+    public int Count => _images.Length;
+    public IReadOnlyList<string> ClassNames => Options.ClassNames;
+    public IReadOnlyList<string> ImagePaths => _images;
+
+    public DataSample Load(int index)
+    {
+        var (rgb, h, w) = ImageDecoder.ReadRgb(_images[index]);
+        var (labels, lh, lw) = ImageDecoder.ReadLabelMap(_labels[index]);
+        if (lh != h || lw != w)
+            throw new VimException($"{_labels[index]}: label map is {lw}x{lh} but its image {_images[index]} is {w}x{h}.");
+        int k = ClassNames.Count;
+        if (Options.ReduceZeroLabel)
+        {
+            // Raw values are 0 (ignored) or 1..K; 255 stays ignore.
+            for (int p = 0; p < labels.Length; p++)
+            {
+                byte v = labels[p];
+                if (v == 0 || v == IgnoreIndex) labels[p] = IgnoreIndex;
+                else if (v <= k) labels[p] = (byte)(v - 1);
+                else throw OutOfRange(index, p, w, v, $"0..{k} (0 = ignored, with reduce_zero_label) or 255");
+            }
+        }
+        else
+        {
+            for (int p = 0; p < labels.Length; p++)
+            {
+                byte v = labels[p];
+                if (v >= k && v != IgnoreIndex) throw OutOfRange(index, p, w, v, $"0..{k - 1} or 255 (ignore)");
+            }
+        }
+        return new DataSample(index, _images[index], rgb, h, w) { LabelMap = labels };
+    }
+
+    private VimException OutOfRange(int index, int pixel, int width, byte value, string expected) =>
+        new($"{_labels[index]}: label value {value} at (x={pixel % width}, y={pixel / width}) is out of range; expected {expected} for {ClassNames.Count} classes.");
+}

@@ -1,0 +1,18 @@
+namespace Vim.Data.Datasets;
+
+/// <summary>
+/// A semantic-segmentation folder pair (mmseg's img_dir/ann_dir layout): every file in
+/// <see cref="ImageDir"/> ending in <see cref="ImageSuffix"/> has a label map in <see cref="AnnotationDir"/>
+/// with the same stem and <see cref="AnnotationSuffix"/>.
+/// </summary>
+public sealed record SegmentationFolderOptions
+{
+    public required string ImageDir { get; init; }
+    public required string AnnotationDir { get; init; }
+    public string ImageSuffix { get; init; } = ".jpg";
+    public string AnnotationSuffix { get; init; } = ".png";
+    public required IReadOnlyList<string> ClassNames { get; init; }
+
+    /// <summary>0 becomes 255 (ignore) and every other value k becomes k−1, as for ADE20k's "other" class.</summary>
+    public bool ReduceZeroLabel { get; init; }
+}

@@ -1,0 +1,10 @@
+namespace Vim.Data.Loading;
+
+/// <summary>Which targets a batch carries.</summary>
+public enum BatchKind
+{
+    /// <summary>Per-image boxes, labels, crowd flags and (optional) masks.</summary>
+    Detection,
+    /// <summary>An N×H×W int64 label tensor (255 = ignore).</summary>
+    Segmentation,
+}

@@ -1,0 +1,250 @@
+using System.Threading.Channels;
+using Vim.Data.Datasets;
+using Vim.Data.Transforms;
+using static TorchSharp.torch;
+
+namespace Vim.Data.Loading;
+
+/// <summary>
+/// Turns a dataset and a transform pipeline into batches. Worker threads decode and augment whole
+/// batches ahead of the consumer through a bounded channel (so memory stays flat), batches arrive in
+/// sampler order whatever the number of workers, and every sample's randomness is seeded from
+/// (seed, epoch, dataset index), so a run is reproducible and can resume mid-epoch from a
+/// <see cref="LoaderPosition"/>.
+/// </summary>
+public sealed class DataLoader
+{
+    private readonly ISampleSource _source;
+    private readonly ISampleTransform _transform;
+
+    public DataLoader(ISampleSource source, ISampleTransform transform, LoaderOptions options)
+    {
+        if (options.BatchSize <= 0) throw new ArgumentException($"batch_size must be positive, got {options.BatchSize}.");
+        if (options.NumWorkers < 0) throw new ArgumentException($"num_workers must be >= 0, got {options.NumWorkers}.");
+        if (options.Prefetch <= 0) throw new ArgumentException($"prefetch must be positive, got {options.Prefetch}.");
+        if (options.SegPadValue is < 0 or > 255) throw new ArgumentException($"seg_pad_value must be 0..255, got {options.SegPadValue}.");
+        if (options.SizeDivisor <= 0) throw new ArgumentException($"size_divisor must be positive, got {options.SizeDivisor}.");
+        _source = source;
+        _transform = transform;
+        Options = options;
+        Sampler = new DistributedSampler(source.Count, options.Shuffle, options.Seed, options.Rank, options.WorldSize);
+        BatchesPerEpoch = options.DropLast ? Sampler.SamplesPerRank / options.BatchSize : (Sampler.SamplesPerRank + options.BatchSize - 1) / options.BatchSize;
+        if (BatchesPerEpoch == 0)
+            throw new ArgumentException($"{Sampler.SamplesPerRank} samples per rank make no full batch of {options.BatchSize} (drop_last).");
+    }
+
+    public LoaderOptions Options { get; }
+    public DistributedSampler Sampler { get; }
+
+    /// <summary>Batches in one epoch on this rank (the progress-bar length).</summary>
+    public int BatchesPerEpoch { get; }
+
+    /// <summary>One epoch, in order.</summary>
+    public IEnumerable<Batch> Epoch(int epoch) => Run(new LoaderPosition(epoch, 0), infinite: false);
+
+    /// <summary>Endless stream for iteration-based training, starting at <paramref name="start"/> (e.g. a checkpoint's <see cref="Batch.Next"/>).</summary>
+    public IEnumerable<Batch> Infinite(LoaderPosition start = default)
+    {
+        if (start.BatchIndex < 0 || start.BatchIndex >= BatchesPerEpoch || start.Epoch < 0)
+            throw new ArgumentOutOfRangeException(nameof(start), $"position {start} is outside epoch >= 0, batch 0..{BatchesPerEpoch - 1}.");
+        return Run(start, infinite: true);
+    }
+
+    private IEnumerable<LoaderPosition> Positions(LoaderPosition start, bool infinite)
+    {
+        for (int epoch = start.Epoch; ; epoch++)
+        {
+            for (int b = epoch == start.Epoch ? start.BatchIndex : 0; b < BatchesPerEpoch; b++) yield return new LoaderPosition(epoch, b);
+            if (!infinite) yield break;
+        }
+    }
+
+    private LoaderPosition After(LoaderPosition p) =>
+        p.BatchIndex + 1 < BatchesPerEpoch ? p with { BatchIndex = p.BatchIndex + 1 } : new LoaderPosition(p.Epoch + 1, 0);
+
+    private IEnumerable<Batch> Run(LoaderPosition start, bool infinite)
+    {
+        if (Options.NumWorkers == 0)
+        {
+            int[]? sequence = null;
+            int sequenceEpoch = -1;
+            foreach (var p in Positions(start, infinite))
+            {
+                if (sequenceEpoch != p.Epoch) { sequence = Sampler.Indices(p.Epoch); sequenceEpoch = p.Epoch; }
+                yield return ToTensors(BuildHost(p, sequence!));
+            }
+            yield break;
+        }
+
+        using var cancel = new CancellationTokenSource();
+        var token = cancel.Token;
+        // The order channel is bounded: the producer blocks once Prefetch batches are in flight, which
+        // is what keeps memory flat however fast the workers are.
+        var order = Channel.CreateBounded<TaskCompletionSource<HostBatch>>(new BoundedChannelOptions(Options.Prefetch) { SingleReader = true, SingleWriter = true });
+        var work = Channel.CreateUnbounded<(LoaderPosition Position, int[] Order, TaskCompletionSource<HostBatch> Result)>();
+        var producer = Task.Run(async () =>
+        {
+            try
+            {
+                int[]? epochOrder = null;
+                int orderEpoch = -1;
+                foreach (var p in Positions(start, infinite))
+                {
+                    if (orderEpoch != p.Epoch) { epochOrder = Sampler.Indices(p.Epoch); orderEpoch = p.Epoch; }
+                    var result = new TaskCompletionSource<HostBatch>(TaskCreationOptions.RunContinuationsAsynchronously);
+                    await order.Writer.WriteAsync(result, token).ConfigureAwait(false);
+                    await work.Writer.WriteAsync((p, epochOrder!, result), token).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+            }
+            finally
+            {
+                order.Writer.TryComplete();
+                work.Writer.TryComplete();
+            }
+        }, token);
+        var workers = new Task[Options.NumWorkers];
+        for (int w = 0; w < workers.Length; w++)
+        {
+            workers[w] = Task.Factory.StartNew(() =>
+            {
+                var reader = work.Reader;
+                try
+                {
+                    while (reader.WaitToReadAsync(token).AsTask().GetAwaiter().GetResult())
+                    {
+                        while (reader.TryRead(out var job))
+                        {
+                            if (token.IsCancellationRequested) { job.Result.TrySetCanceled(token); continue; }
+                            try
+                            {
+                                job.Result.TrySetResult(BuildHost(job.Position, job.Order));
+                            }
+                            catch (Exception e)
+                            {
+                                job.Result.TrySetException(e);
+                            }
+                        }
+                    }
+                }
+                catch (OperationCanceledException) when (token.IsCancellationRequested)
+                {
+                }
+            }, token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }
+
+        try
+        {
+            var reader = order.Reader;
+            while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+            {
+                while (reader.TryRead(out var pending))
+                {
+                    var host = pending.Task.GetAwaiter().GetResult();
+                    yield return ToTensors(host);
+                }
+            }
+            producer.GetAwaiter().GetResult();
+        }
+        finally
+        {
+            cancel.Cancel();
+            while (order.Reader.TryRead(out var abandoned)) abandoned.TrySetCanceled();
+            try
+            {
+                Task.WaitAll([producer, .. workers]);
+            }
+            catch (AggregateException e) when (e.InnerExceptions.All(x => x is OperationCanceledException))
+            {
+            }
+        }
+    }
+
+    /// <summary>Loads, transforms and collates one batch into plain arrays (safe on any thread).</summary>
+    private HostBatch BuildHost(LoaderPosition position, int[] order)
+    {
+        int first = position.BatchIndex * Options.BatchSize;
+        int count = Math.Min(Options.BatchSize, order.Length - first);
+        var samples = new DataSample[count];
+        for (int i = 0; i < count; i++)
+        {
+            int index = order[first + i];
+            var sample = _source.Load(index);
+            _transform.Apply(sample, new Random(SampleSeeds.Mix(Options.Seed, position.Epoch, index)));
+            if (sample.NormalizedImage is null)
+                throw new InvalidOperationException($"{sample.FilePath}: the transform pipeline must end with Normalize (the loader batches float images).");
+            samples[i] = sample;
+        }
+        return Collate(samples, position);
+    }
+
+    private HostBatch Collate(DataSample[] samples, LoaderPosition position)
+    {
+        int d = Options.SizeDivisor;
+        int h = (samples.Max(s => s.Height) + d - 1) / d * d;
+        int w = (samples.Max(s => s.Width) + d - 1) / d * d;
+        int plane = h * w;
+        var images = new float[samples.Length * 3 * plane];
+        long[]? labels = null;
+        if (Options.Kind == BatchKind.Segmentation)
+        {
+            labels = new long[samples.Length * plane];
+            Array.Fill(labels, (long)Options.SegPadValue);
+        }
+        var targets = Options.Kind == BatchKind.Detection ? new List<HostTarget>(samples.Length) : null;
+        var metas = new List<SampleMeta>(samples.Length);
+        for (int n = 0; n < samples.Length; n++)
+        {
+            var s = samples[n];
+            var chw = s.NormalizedImage!;
+            for (int c = 0; c < 3; c++)
+                for (int y = 0; y < s.Height; y++)
+                    Array.Copy(chw, (c * s.Height + y) * s.Width, images, ((n * 3 + c) * h + y) * w, s.Width);
+            if (labels is not null)
+            {
+                var map = s.LabelMap ?? throw new InvalidOperationException($"{s.FilePath}: a segmentation batch needs a label map.");
+                for (int y = 0; y < s.Height; y++)
+                    for (int x = 0; x < s.Width; x++)
+                        labels[(long)n * plane + y * w + x] = map[y * s.Width + x];
+            }
+            if (targets is not null)
+            {
+                byte[]? masks = null;
+                if (s.Masks is not null)
+                {
+                    int area = s.Height * s.Width;
+                    masks = new byte[s.Masks.Count * area];
+                    for (int i = 0; i < s.Masks.Count; i++) Buffer.BlockCopy(s.Masks[i].Pixels, 0, masks, i * area, area);
+                }
+                targets.Add(new HostTarget(s.Boxes, s.Labels.Select(l => (long)l).ToArray(), s.IsCrowd, masks, s.Height, s.Width));
+            }
+            metas.Add(new SampleMeta(s.ImageId, s.FilePath, s.OriginalHeight, s.OriginalWidth, s.ContentHeight, s.ContentWidth, s.ScaleX, s.ScaleY, s.Flipped));
+        }
+        return new HostBatch { Position = position, Height = h, Width = w, Images = images, Labels = labels, Targets = targets, Metas = metas };
+    }
+
+    /// <summary>Runs on the consumer thread, so the tensors belong to its dispose scopes.</summary>
+    private Batch ToTensors(HostBatch host)
+    {
+        long n = host.Metas.Count;
+        var images = tensor(host.Images, [n, 3, host.Height, host.Width]);
+        var labels = host.Labels is null ? null : tensor(host.Labels, [n, host.Height, host.Width]);
+        List<DetectionTarget>? targets = null;
+        if (host.Targets is not null)
+        {
+            targets = new List<DetectionTarget>(host.Targets.Count);
+            foreach (var t in host.Targets)
+            {
+                long k = t.Labels.Length;
+                targets.Add(new DetectionTarget(
+                    tensor(t.Boxes, [k, 4]),
+                    tensor(t.Labels, [k]),
+                    tensor(t.IsCrowd, [k]),
+                    t.Masks is null ? null : tensor(t.Masks, [k, t.MaskHeight, t.MaskWidth])));
+            }
+        }
+        return new Batch(images, labels, targets, host.Metas, host.Position, After(host.Position));
+    }
+}

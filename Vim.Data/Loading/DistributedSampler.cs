@@ -1,0 +1,46 @@
+namespace Vim.Data.Loading;
+
+/// <summary>
+/// The order in which one process visits a dataset in an epoch: a permutation fixed by (seed, epoch),
+/// padded by wrapping to a multiple of the world size and then strided by rank, like torch's
+/// DistributedSampler, so every rank sees the same number of samples and together they cover the set.
+/// </summary>
+public sealed class DistributedSampler
+{
+    public DistributedSampler(int datasetSize, bool shuffle = true, int seed = 0, int rank = 0, int worldSize = 1)
+    {
+        if (datasetSize <= 0) throw new ArgumentException($"sampler needs a non-empty dataset, got {datasetSize} samples.");
+        if (worldSize <= 0 || rank < 0 || rank >= worldSize)
+            throw new ArgumentException($"sampler rank {rank} must be in 0..world_size−1 (world_size {worldSize}).");
+        DatasetSize = datasetSize;
+        Shuffle = shuffle;
+        Seed = seed;
+        Rank = rank;
+        WorldSize = worldSize;
+    }
+
+    public int DatasetSize { get; }
+    public bool Shuffle { get; }
+    public int Seed { get; }
+    public int Rank { get; }
+    public int WorldSize { get; }
+
+    /// <summary>Samples this rank visits per epoch.</summary>
+    public int SamplesPerRank => (DatasetSize + WorldSize - 1) / WorldSize;
+
+    public int[] Indices(int epoch)
+    {
+        var order = new int[DatasetSize];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        if (Shuffle)
+        {
+            // Identical on every rank: all ranks shuffle with the same (seed, epoch) before striding.
+            var random = new Random(SampleSeeds.Mix(Seed, epoch, -1));
+            random.Shuffle(order);
+        }
+        int total = SamplesPerRank * WorldSize;
+        var mine = new int[SamplesPerRank];
+        for (int k = 0; k < mine.Length; k++) mine[k] = order[(Rank + k * WorldSize) % total % DatasetSize];
+        return mine;
+    }
+}

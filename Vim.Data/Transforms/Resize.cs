@@ -1,0 +1,54 @@
+using Vim.Data.Datasets;
+
+namespace Vim.Data.Transforms;
+
+/// <summary>Resize with keep-ratio, multi-scale choice or a random ratio range (see <see cref="ResizeOptions"/>).</summary>
+public sealed class Resize : ISampleTransform
+{
+    private readonly ResizeOptions _options;
+
+    public Resize(ResizeOptions options)
+    {
+        if (options.Scales.Count == 0) throw new ArgumentException("Resize needs at least one scale.");
+        foreach (var s in options.Scales)
+            if (s.Length != 2 || s[0] <= 0 || s[1] <= 0) throw new ArgumentException($"Resize scale [{string.Join(", ", s)}] must be two positive sizes.");
+        if (options.RatioRange is { } r)
+        {
+            if (r.Length != 2 || r[0] <= 0 || r[1] < r[0]) throw new ArgumentException($"Resize ratio_range [{string.Join(", ", r)}] must be [min, max] with 0 < min <= max.");
+            if (options.Scales.Count != 1) throw new ArgumentException("Resize ratio_range needs exactly one scale.");
+        }
+        _options = options;
+    }
+
+    public void Apply(DataSample sample, Random random)
+    {
+        var (a, b) = ChooseScale(random);
+        int newW, newH;
+        if (_options.KeepRatio)
+        {
+            // mmcv.imrescale: fit the long side into max(a, b) and the short side into min(a, b).
+            double longEdge = Math.Max(a, b), shortEdge = Math.Min(a, b);
+            double factor = Math.Min(longEdge / Math.Max(sample.Height, sample.Width), shortEdge / Math.Min(sample.Height, sample.Width));
+            newW = (int)(sample.Width * factor + 0.5);
+            newH = (int)(sample.Height * factor + 0.5);
+        }
+        else
+        {
+            newW = (int)a;
+            newH = (int)b;
+        }
+        SampleGeometry.ResizeTo(sample, Math.Max(newH, 1), Math.Max(newW, 1));
+    }
+
+    private (double A, double B) ChooseScale(Random random)
+    {
+        if (_options.RatioRange is { } r)
+        {
+            double ratio = r[0] + random.NextDouble() * (r[1] - r[0]);
+            var s = _options.Scales[0];
+            return ((int)(s[0] * ratio), (int)(s[1] * ratio));
+        }
+        var chosen = _options.Scales.Count == 1 ? _options.Scales[0] : _options.Scales[random.Next(_options.Scales.Count)];
+        return (chosen[0], chosen[1]);
+    }
+}

@@ -1,0 +1,43 @@
+namespace Vim.Data.Transforms;
+
+/// <summary>
+/// One pipeline step as written in a YAML config: exactly one key naming the transform, whose mapping
+/// holds that transform's options (an empty mapping takes the defaults), e.g.
+/// <c>- random_crop: {height: 512, width: 512, cat_max_ratio: 0.75}</c>.
+/// </summary>
+public sealed class TransformStepConfig
+{
+    public ResizeOptions? Resize { get; set; }
+    public ResizeScaleOptions? ResizeScale { get; set; }
+    public FixedSizeCropOptions? FixedSizeCrop { get; set; }
+    public RandomCropOptions? RandomCrop { get; set; }
+    public RandomFlipOptions? RandomFlip { get; set; }
+    public PhotoMetricDistortionOptions? PhotoMetricDistortion { get; set; }
+    public NormalizeOptions? Normalize { get; set; }
+    public PadOptions? Pad { get; set; }
+
+    /// <summary>Builds the transform; <paramref name="where"/> names the step in errors.</summary>
+    public ISampleTransform Create(string where)
+    {
+        var chosen = new List<ISampleTransform>(1);
+        try
+        {
+            if (Resize is not null) chosen.Add(new Resize(Resize));
+            if (ResizeScale is not null) chosen.Add(new ResizeScale(ResizeScale));
+            if (FixedSizeCrop is not null) chosen.Add(new FixedSizeCrop(FixedSizeCrop));
+            if (RandomCrop is not null) chosen.Add(new RandomCrop(RandomCrop));
+            if (RandomFlip is not null) chosen.Add(new RandomFlip(RandomFlip));
+            if (PhotoMetricDistortion is not null) chosen.Add(new PhotoMetricDistortion(PhotoMetricDistortion));
+            if (Normalize is not null) chosen.Add(new Normalize(Normalize));
+            if (Pad is not null) chosen.Add(new Pad(Pad));
+        }
+        catch (ArgumentException e)
+        {
+            throw new Vim.Core.VimException($"{where}: {e.Message}", e);
+        }
+        if (chosen.Count != 1)
+            throw new Vim.Core.VimException($"{where}: a transform step needs exactly one of resize, resize_scale, fixed_size_crop, random_crop, " +
+                $"random_flip, photo_metric_distortion, normalize, pad; got {chosen.Count}.");
+        return chosen[0];
+    }
+}

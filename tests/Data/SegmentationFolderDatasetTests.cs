@@ -1,0 +1,116 @@
+using NUnit.Framework;
+using OpenCvSharp;
+using Vim.Core;
+using Vim.Data.Datasets;
+
+namespace Vim.Tests.Data;
+
+public class SegmentationFolderDatasetTests
+{
+    [Test]
+    public void Ade20kClassListIsTheOfficial150()
+    {
+        var names = Ade20kClasses.Names;
+        Assert.That(names, Has.Count.EqualTo(150));
+        Assert.That(names.Distinct().Count(), Is.EqualTo(150));
+        Assert.That((names[0], names[7], names[12], names[20], names[149]), Is.EqualTo(("wall", "bed", "person", "car", "flag")));
+    }
+
+    private static DataTestFiles AdeFixture(Func<int, int, byte> labelA)
+    {
+        var files = new DataTestFiles();
+        files.WriteRgb(Path.Combine("images", "training", "ADE_train_1.jpg"), 6, 8, (y, x) => (200, 10, 10));
+        files.WriteGray(Path.Combine("annotations", "training", "ADE_train_1.png"), 6, 8, labelA);
+        files.WriteRgb(Path.Combine("images", "training", "ADE_train_2.jpg"), 6, 8, (y, x) => (10, 10, 200));
+        files.WriteGray(Path.Combine("annotations", "training", "ADE_train_2.png"), 6, 8, (_, _) => 1);
+        return files;
+    }
+
+    [Test]
+    public void ReduceZeroLabelMapsZeroToIgnoreAndShiftsTheRest()
+    {
+        byte[] raw = [0, 1, 2, 150, 255, 7];
+        using var files = AdeFixture((y, x) => raw[(y * 8 + x) % raw.Length]);
+        var ds = SegmentationFolderDataset.Ade20k(files.Root, "training");
+        Assert.That(ds.Count, Is.EqualTo(2));
+        var s = ds.Load(0);
+        Assert.That(s.LabelMap!.Take(6), Is.EqualTo(new byte[] { 255, 0, 1, 149, 255, 6 }));
+        Assert.That(s.Image[0], Is.GreaterThan(150), "JPEG decoded as RGB: red first");
+        Assert.That(ds.Load(1).LabelMap!.All(v => v == 0), Is.True);
+    }
+
+    [Test]
+    public void OutOfRangeLabelsNameTheFileTheValueAndThePixel()
+    {
+        using var files = AdeFixture((y, x) => y == 2 && x == 5 ? (byte)151 : (byte)3);
+        var ds = SegmentationFolderDataset.Ade20k(files.Root, "training");
+        var e = Assert.Throws<VimException>(() => ds.Load(0))!;
+        Assert.That(e.Message, Does.Contain("ADE_train_1.png").And.Contain("label value 151").And.Contain("x=5, y=2").And.Contain("0..150"));
+
+        var custom = new SegmentationFolderDataset(new SegmentationFolderOptions
+        {
+            ImageDir = files.PathOf("images", "training"),
+            AnnotationDir = files.PathOf("annotations", "training"),
+            ClassNames = ["a", "b", "c"],
+        });
+        e = Assert.Throws<VimException>(() => custom.Load(0))!;
+        Assert.That(e.Message, Does.Contain("label value 3").And.Contain("0..2 or 255"));
+        Assert.That(custom.Load(1).LabelMap!.All(v => v == 1), Is.True, "without reduce_zero_label values pass through");
+    }
+
+    [Test]
+    public void MissingAndMismatchedLabelMapsAreErrors()
+    {
+        using var files = AdeFixture((_, _) => 1);
+        File.Delete(files.PathOf("annotations", "training", "ADE_train_2.png"));
+        var e = Assert.Throws<VimException>(() => SegmentationFolderDataset.Ade20k(files.Root, "training"))!;
+        Assert.That(e.Message, Does.Contain("ADE_train_2.jpg").And.Contain("ADE_train_2.png"));
+
+        files.WriteGray(Path.Combine("annotations", "training", "ADE_train_2.png"), 5, 8, (_, _) => 1);
+        var ds = SegmentationFolderDataset.Ade20k(files.Root, "training");
+        e = Assert.Throws<VimException>(() => ds.Load(1))!;
+        Assert.That(e.Message, Does.Contain("8x5").And.Contain("8x6"));
+
+        using (var colour = new Mat(6, 8, MatType.CV_8UC3, Scalar.All(1))) files.Write(Path.Combine("annotations", "training", "ADE_train_2.png"), colour);
+        e = Assert.Throws<VimException>(() => ds.Load(1))!;
+        Assert.That(e.Message, Does.Contain("single-channel").And.Contain("3 channel"));
+
+        e = Assert.Throws<VimException>(() => SegmentationFolderDataset.Ade20k(files.Root, "validation"))!;
+        Assert.That(e.Message, Does.Contain(Path.Combine("images", "validation")).And.Contain("not found"));
+    }
+
+    [Test]
+    public void ExifOrientationIsIgnored()
+    {
+        using var files = new DataTestFiles();
+        // A 20×30 (h×w) JPEG whose EXIF says "rotate 90° clockwise" (orientation 6).
+        using var mat = new Mat(20, 30, MatType.CV_8UC3, new Scalar(0, 0, 255));
+        Cv2.ImEncode(".jpg", mat, out byte[] jpeg);
+        byte[] tiff = [0x49, 0x49, 0x2A, 0x00, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0];
+        byte[] payload = [.. "Exif"u8, 0, 0, .. tiff];
+        int length = payload.Length + 2;
+        byte[] app1 = [0xFF, 0xE1, (byte)(length >> 8), (byte)length, .. payload];
+        var path = files.PathOf("rotated.jpg");
+        File.WriteAllBytes(path, [.. jpeg[..2], .. app1, .. jpeg[2..]]);
+        using (var honoured = Cv2.ImRead(path, ImreadModes.Color))
+            Assert.That((honoured.Rows, honoured.Cols), Is.EqualTo((30, 20)), "fixture check: OpenCV sees the EXIF rotation");
+        var (rgb, h, w) = ImageDecoder.ReadRgb(path);
+        Assert.That((h, w), Is.EqualTo((20, 30)), "annotations refer to the stored pixel grid");
+        Assert.That(rgb[0], Is.GreaterThan(200), "red stays red in RGB order");
+    }
+
+    [Test]
+    public void GrayscaleAndRgbaImagesBecomeRgb()
+    {
+        using var files = new DataTestFiles();
+        files.WriteGray("g.png", 3, 4, (y, x) => (byte)(10 * x + y));
+        using (var rgba = new Mat(3, 4, MatType.CV_8UC4, new Scalar(30, 20, 10, 128))) files.Write("rgba.png", rgba);
+        var (g, gh, gw) = ImageDecoder.ReadRgb(files.PathOf("g.png"));
+        Assert.That((gh, gw), Is.EqualTo((3, 4)));
+        int p = 3 * (2 * 4 + 3);
+        Assert.That((g[p], g[p + 1], g[p + 2]), Is.EqualTo(((byte)32, (byte)32, (byte)32)));
+        var (c, _, _) = ImageDecoder.ReadRgb(files.PathOf("rgba.png"));
+        Assert.That((c[0], c[1], c[2]), Is.EqualTo(((byte)10, (byte)20, (byte)30)), "BGRA(30,20,10) → RGB(10,20,30), alpha dropped");
+        Assert.That(c, Has.Length.EqualTo(3 * 12));
+    }
+}

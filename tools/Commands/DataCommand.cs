@@ -1,0 +1,238 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Vim.Core;
+using Vim.Data.Coco;
+using Vim.Data.Datasets;
+using Vim.Data.Demo;
+using Vim.Data.Loading;
+using Vim.Data.Transforms;
+
+namespace Vim.Tools.Commands;
+
+/// <summary>`vim data demo|bench`: built-in synthetic datasets and data-pipeline throughput.</summary>
+public static class DataCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("data", "Generate demo datasets and measure the data pipeline.");
+        command.Subcommands.Add(CreateDemo());
+        command.Subcommands.Add(CreateBench());
+        command.Subcommands.Add(CreateCheck());
+        return command;
+    }
+
+    private static Command CreateCheck()
+    {
+        var kind = KindOption();
+        var root = new Option<string>("--root") { Description = "Dataset root (COCO: holds annotations/ and image folders; ADE: ADEChallengeData2016).", Required = true };
+        var split = new Option<string>("--split") { Description = "COCO: annotation/image split name (train → annotations/instances_train.json + train/); ADE: training or validation.", DefaultValueFactory = _ => "train" };
+        var classes = new Option<string?>("--classes") { Description = "ADE: class list file (default: ROOT/class_names.txt if present, else the 150 ADE20k classes)." };
+        var decode = new Option<int>("--decode") { Description = "Also fully load this many samples (image, masks, labels); -1 = all.", DefaultValueFactory = _ => 16 };
+        var check = new Command("check", "Validate a dataset on disk: annotation errors, skipped records, and decoding of the first samples.");
+        foreach (var o in new Option[] { kind, root, split, classes, decode }) check.Options.Add(o);
+        check.SetAction(parse =>
+        {
+            string dataRoot = parse.GetValue(root)!, splitName = parse.GetValue(split)!;
+            ISampleSource source;
+            var clock = Stopwatch.StartNew();
+            if (ParseKind(parse.GetValue(kind)!) == DemoKind.Coco)
+            {
+                var coco = CocoInstanceDataset.Load(Path.Combine(dataRoot, "annotations", $"instances_{splitName}.json"), Path.Combine(dataRoot, splitName),
+                    CocoInstanceOptions.Evaluation);
+                var training = new CocoInstanceDataset(coco.Source, Path.Combine(dataRoot, "annotations", $"instances_{splitName}.json"), Path.Combine(dataRoot, splitName));
+                Console.WriteLine($"COCO {splitName}: {coco.Count} images ({training.Count} used for training), {coco.Source.Annotations.Count} annotations, " +
+                    $"{coco.Categories.Count} categories; loaded in {clock.Elapsed.TotalSeconds:F2} s");
+                Console.Write(training.Warnings.Summary());
+                source = coco;
+            }
+            else
+            {
+                string? classFile = parse.GetValue(classes) ?? (File.Exists(Path.Combine(dataRoot, "class_names.txt")) ? Path.Combine(dataRoot, "class_names.txt") : null);
+                var names = classFile is null ? null : SegmentationFolderDataset.ReadClassNames(classFile);
+                var ade = SegmentationFolderDataset.Ade20k(dataRoot, splitName == "train" ? "training" : splitName, names);
+                Console.WriteLine($"ADE {splitName}: {ade.Count} image/label pairs, {ade.ClassNames.Count} classes");
+                source = ade;
+            }
+            int n = parse.GetValue(decode) < 0 ? source.Count : Math.Min(parse.GetValue(decode), source.Count);
+            long instances = 0;
+            for (int i = 0; i < n; i++)
+            {
+                var sample = source.Load(i);
+                instances += sample.InstanceCount;
+                if (sample.Masks is not null) foreach (var m in sample.Masks) _ = m.Pixels;
+            }
+            Console.WriteLine(source is CocoInstanceDataset ? $"decoded {n} samples ({instances} instances): ok" : $"decoded {n} samples: ok");
+            return 0;
+        });
+        return check;
+    }
+
+    private static Option<string> KindOption() => new("--kind")
+    {
+        Description = "Dataset format: coco or ade.",
+        DefaultValueFactory = _ => "coco",
+    };
+
+    private static DemoKind ParseKind(string kind) => kind.ToLowerInvariant() switch
+    {
+        "coco" => DemoKind.Coco,
+        "ade" or "ade20k" => DemoKind.Ade,
+        _ => throw new VimException($"--kind: expected coco or ade, got \"{kind}\"."),
+    };
+
+    private static (int Width, int Height) ParseSize(string size)
+    {
+        var parts = size.ToLowerInvariant().Split('x');
+        if (parts.Length == 2 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int w)
+            && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int h))
+            return (w, h);
+        throw new VimException($"--size: expected WIDTHxHEIGHT such as 256x256, got \"{size}\".");
+    }
+
+    private static Command CreateDemo()
+    {
+        var kind = KindOption();
+        var output = new Option<string>("--out") { Description = "Output folder.", Required = true };
+        var images = new Option<int>("--images") { Description = "Training images (validation gets a quarter, at least 4).", DefaultValueFactory = _ => 64 };
+        var seed = new Option<int>("--seed") { Description = "Random seed (same seed, same files).", DefaultValueFactory = _ => 0 };
+        var size = new Option<string>("--size") { Description = "Image size WIDTHxHEIGHT.", DefaultValueFactory = _ => "256x256" };
+        var format = new Option<string>("--format") { Description = "COCO image format: jpg or png (ADE images are always jpg).", DefaultValueFactory = _ => "jpg" };
+        var demo = new Command("demo", "Write a deterministic synthetic dataset in the real COCO or ADE20k format.");
+        foreach (var o in new Option[] { kind, output, images, seed, size, format }) demo.Options.Add(o);
+        demo.SetAction(parse =>
+        {
+            var (w, h) = ParseSize(parse.GetValue(size)!);
+            int train = parse.GetValue(images);
+            var options = new DemoOptions
+            {
+                Kind = ParseKind(parse.GetValue(kind)!),
+                OutputDir = parse.GetValue(output)!,
+                TrainImages = train,
+                ValImages = Math.Max(4, train / 4),
+                Seed = parse.GetValue(seed),
+                Width = w,
+                Height = h,
+                ImageExtension = parse.GetValue(format)!.ToLowerInvariant() switch
+                {
+                    "jpg" or "jpeg" => ".jpg",
+                    "png" => ".png",
+                    var f => throw new VimException($"--format: expected jpg or png, got \"{f}\"."),
+                },
+            };
+            var summary = DemoDatasetGenerator.Generate(options);
+            Console.WriteLine($"wrote {options.Kind.ToString().ToLowerInvariant()} demo data to {Path.GetFullPath(options.OutputDir)}: " +
+                $"{summary.Images} images ({options.TrainImages} train, {options.ValImages} val), {summary.Instances} instances " +
+                $"({summary.OccludedInstances} occluded, {summary.CrowdRegions} crowd regions), {summary.EmptyImages} empty images; " +
+                $"classes: {string.Join(", ", DemoDatasetGenerator.ClassNames)}");
+            return 0;
+        });
+        return demo;
+    }
+
+    private static Command CreateBench()
+    {
+        var kind = KindOption();
+        var root = new Option<string?>("--root") { Description = "Existing demo/real dataset root (default: generate demo data in a temp folder)." };
+        var workers = new Option<string>("--workers") { Description = "Comma-separated worker counts to compare.", DefaultValueFactory = _ => "0,1,2" };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs per measurement.", DefaultValueFactory = _ => 2 };
+        var crop = new Option<int>("--crop") { Description = "Training crop (detection LSJ size / segmentation crop).", DefaultValueFactory = _ => 512 };
+        var cvThreads = new Option<int>("--cv-threads") { Description = "OpenCV's own thread count during the measurement (-1 = OpenCV default).", DefaultValueFactory = _ => -1 };
+        var jsonMb = new Option<double>("--json-mb") { Description = "Also time reading a synthetic COCO json of this many MB (0 = skip).", DefaultValueFactory = _ => 7 };
+        var bench = new Command("bench", "Measure decode+augment images/s with different worker counts, and COCO json load time.");
+        foreach (var o in new Option[] { kind, root, workers, epochs, crop, cvThreads, jsonMb }) bench.Options.Add(o);
+        bench.SetAction(parse =>
+        {
+            var demoKind = ParseKind(parse.GetValue(kind)!);
+            string? dataRoot = parse.GetValue(root);
+            string? temp = null;
+            try
+            {
+                if (dataRoot is null)
+                {
+                    temp = dataRoot = Path.Combine(Path.GetTempPath(), $"vimdense-bench-{Guid.NewGuid():N}");
+                    DemoDatasetGenerator.Generate(new DemoOptions { Kind = demoKind, OutputDir = dataRoot });
+                }
+                int previousCvThreads = OpenCvSharp.Cv2.GetNumThreads();
+                if (parse.GetValue(cvThreads) >= 0) OpenCvSharp.Cv2.SetNumThreads(parse.GetValue(cvThreads));
+                try
+                {
+                    RunThroughput(demoKind, dataRoot, parse.GetValue(workers)!, parse.GetValue(epochs), parse.GetValue(crop));
+                }
+                finally
+                {
+                    OpenCvSharp.Cv2.SetNumThreads(previousCvThreads);
+                }
+                double mb = parse.GetValue(jsonMb);
+                if (mb > 0) RunJsonLoad(mb);
+            }
+            finally
+            {
+                if (temp is not null && Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+            }
+            return 0;
+        });
+        return bench;
+    }
+
+    private static void RunThroughput(DemoKind kind, string root, string workerList, int epochs, int crop)
+    {
+        ISampleSource source;
+        ISampleTransform pipeline;
+        BatchKind batchKind;
+        if (kind == DemoKind.Coco)
+        {
+            source = CocoInstanceDataset.Load(Path.Combine(root, "annotations", "instances_train.json"), Path.Combine(root, "train"));
+            pipeline = TransformPipeline.DetectionLsjTraining(crop);
+            batchKind = BatchKind.Detection;
+        }
+        else
+        {
+            var names = File.Exists(Path.Combine(root, "class_names.txt")) ? SegmentationFolderDataset.ReadClassNames(Path.Combine(root, "class_names.txt")) : null;
+            source = SegmentationFolderDataset.Ade20k(root, "training", names);
+            pipeline = TransformPipeline.SegmentationTraining(crop, crop);
+            batchKind = BatchKind.Segmentation;
+        }
+        Console.WriteLine($"pipeline: {(kind == DemoKind.Coco ? "LSJ detection" : "ADE20k segmentation")} (crop {crop}), {source.Count} images, " +
+            $"{Environment.ProcessorCount} cores, OpenCV threads {OpenCvSharp.Cv2.GetNumThreads()}");
+        foreach (var token in workerList.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!int.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out int n))
+                throw new VimException($"--workers: expected comma-separated non-negative integers, got \"{workerList}\".");
+            var loader = new DataLoader(source, pipeline, new LoaderOptions { BatchSize = 2, Kind = batchKind, NumWorkers = n, Seed = 1 });
+            // One warm-up epoch so JIT and OpenCV initialisation are not measured.
+            foreach (var b in loader.Epoch(0)) b.Dispose();
+            int images = 0;
+            var clock = Stopwatch.StartNew();
+            for (int e = 1; e <= epochs; e++)
+                foreach (var b in loader.Epoch(e))
+                {
+                    images += b.Count;
+                    b.Dispose();
+                }
+            clock.Stop();
+            Console.WriteLine($"  workers {n}: {images / clock.Elapsed.TotalSeconds,8:F1} images/s ({images} images in {clock.Elapsed.TotalSeconds:F2} s)");
+        }
+    }
+
+    private static void RunJsonLoad(double megabytes)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"vimdense-json-{Guid.NewGuid():N}.json");
+        try
+        {
+            var (images, annotations) = SyntheticCocoJson.Write(path, (long)(megabytes * 1024 * 1024));
+            double size = new FileInfo(path).Length / 1024.0 / 1024.0;
+            var clock = Stopwatch.StartNew();
+            var coco = CocoDataset.Load(path);
+            double parse = clock.Elapsed.TotalSeconds;
+            var dataset = new CocoInstanceDataset(coco, path, Path.GetTempPath());
+            double total = clock.Elapsed.TotalSeconds;
+            Console.WriteLine($"COCO json {size:F1} MB ({images} images, {annotations} annotations): CocoDataset.Load {parse:F2} s, " +
+                $"+ training index {total - parse:F2} s ({dataset.Count} images kept)");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
