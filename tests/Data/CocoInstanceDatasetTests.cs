@@ -181,7 +181,7 @@ public class CocoInstanceDatasetTests
         AssertError("""{"id": 1, "image_id": 10, "category_id": 3, "bbox": [1, 1, 2, 2], "segmentation": {"size": [20, 40], "counts": [800]}}""",
             "annotations[0] (id 1)", "RLE size [20, 40]", "30x40");
         AssertError("""{"id": 1, "image_id": 10, "category_id": 3, "bbox": [1, 1, 2, 2], "segmentation": {"size": ["30", 40], "counts": [1200]}}""",
-            "malformed COCO json");
+            "annotations[0]", "segmentation.size", "[height, width]");
     }
 
     [Test]
