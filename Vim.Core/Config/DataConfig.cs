@@ -19,4 +19,13 @@ public sealed class DataConfig
 
     /// <summary>Training crop (height, width).</summary>
     public List<int> CropSize { get; set; } = [512, 512];
+
+    /// <summary>Segmentation resize target (long edge, short edge), keep ratio; training jitters it by 0.5–2×.</summary>
+    public List<int> Scale { get; set; } = [2048, 512];
+
+    /// <summary>ADE-style labels: 0 is "other" (ignored) and k becomes class k − 1.</summary>
+    public bool ReduceZeroLabel { get; set; } = true;
+
+    /// <summary>A file with one class name per line; empty: &lt;root&gt;/class_names.txt if present, else the official list.</summary>
+    public string ClassNames { get; set; } = "";
 }

@@ -41,6 +41,10 @@ public static partial class ParameterGroupRules
         return numLayers + 1;
     }
 
+    /// <summary>Backbone depth as the parameter names show it (highest block index + 1; 0 without blocks).</summary>
+    public static int CountBlocks(IEnumerable<string> parameterNames) =>
+        parameterNames.Select(n => BlockIndex().Match(n)).Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value) + 1).DefaultIfEmpty(0).Max();
+
     /// <summary>Builds groups keyed by (decay, lr scale); parameters that do not require grad are left out.</summary>
     public static IReadOnlyList<ParameterGroup> Build(IEnumerable<(string Name, Parameter Parameter)> parameters,
         OptimizerConfig config, int numLayers)

@@ -64,9 +64,16 @@ public sealed class SegmentationFolderDataset : ISampleSource
     public DataSample Load(int index)
     {
         var (rgb, h, w) = ImageDecoder.ReadRgb(_images[index]);
-        var (labels, lh, lw) = ImageDecoder.ReadLabelMap(_labels[index]);
+        var (labels, lh, lw) = LoadLabelMap(index);
         if (lh != h || lw != w)
             throw new VimException($"{_labels[index]}: label map is {lw}x{lh} but its image {_images[index]} is {w}x{h}.");
+        return new DataSample(index, _images[index], rgb, h, w) { LabelMap = labels };
+    }
+
+    /// <summary>The checked label map alone (with reduce_zero_label applied): what evaluation compares against.</summary>
+    public (byte[] Labels, int Height, int Width) LoadLabelMap(int index)
+    {
+        var (labels, h, w) = ImageDecoder.ReadLabelMap(_labels[index]);
         int k = ClassNames.Count;
         if (Options.ReduceZeroLabel)
         {
@@ -87,7 +94,7 @@ public sealed class SegmentationFolderDataset : ISampleSource
                 if (v >= k && v != IgnoreIndex) throw OutOfRange(index, p, w, v, $"0..{k - 1} or 255 (ignore)");
             }
         }
-        return new DataSample(index, _images[index], rgb, h, w) { LabelMap = labels };
+        return (labels, h, w);
     }
 
     private VimException OutOfRange(int index, int pixel, int width, byte value, string expected) =>

@@ -1,0 +1,169 @@
+using TorchSharp;
+using Vim.Core;
+using Vim.Core.Config;
+using Vim.Core.Engine;
+using Vim.Core.Models;
+using Vim.Data.Datasets;
+using Vim.Data.Evaluation;
+using Vim.Data.Loading;
+using Vim.Data.Transforms;
+using static TorchSharp.torch;
+
+namespace Vim.Segmentation;
+
+/// <summary>
+/// Semantic segmentation for the shared trainer: an ADE-layout dataset (ADE20k or the demo data),
+/// the official mmseg pipelines, the UperNet <see cref="EncoderDecoder"/>, and mIoU evaluation
+/// against the original-resolution label maps.
+/// </summary>
+public sealed class SegmentationTask : ITrainingTask<Batch>
+{
+    private readonly ExperimentConfig _config;
+    private readonly TextWriter _log;
+    private readonly EncoderDecoder _model;
+
+    /// <param name="modelFactory">Builds the model instead of the config's registered backbone (tests use small ones).</param>
+    public SegmentationTask(ExperimentConfig config, TextWriter? log = null, Func<EncoderDecoder>? modelFactory = null)
+    {
+        _config = config;
+        _log = log ?? Console.Out;
+        var data = config.Data;
+        if (data.Type != "ade20k")
+            throw new VimException($"data.type '{data.Type}' is not a segmentation dataset; use ade20k (images/ + annotations/ with PNG labels)");
+        if (!Directory.Exists(data.Root))
+            throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind ade --out {data.Root})");
+        ClassNames = LoadClassNames(data);
+        if (ClassNames.Count != config.Model.NumClasses)
+            throw new VimException($"model.num_classes is {config.Model.NumClasses} but the dataset has {ClassNames.Count} classes ({ClassNamesSource(data)})");
+        TrainSet = Dataset(data.TrainSplit);
+        ValSet = Dataset(data.ValSplit);
+
+        _model = modelFactory?.Invoke() ?? EncoderDecoder.FromConfig(config, config.Runtime.Seed);
+        if (config.Model.Backbone.Pretrained is { Length: > 0 } pretrained)
+        {
+            if (_model.Backbone.named_children().Single(c => c.name == "net").module is not VisionMamba vim)
+                throw new VimException($"model.backbone.pretrained: loading official checkpoints is supported for Vim backbones; '{config.Model.Backbone.Name}' is not one");
+            var report = PretrainedWeights.Load(_model.Backbone, vim, "net.", pretrained, config.Model.Backbone.PretrainedKey);
+            _log.WriteLine(report.ToString());
+        }
+        NumBackboneLayers = ParameterGroupRules.CountBlocks(_model.named_parameters().Select(p => p.name));
+    }
+
+    public IReadOnlyList<string> ClassNames { get; }
+
+    public SegmentationFolderDataset TrainSet { get; }
+
+    public SegmentationFolderDataset ValSet { get; }
+
+    public EncoderDecoder Segmentor => _model;
+
+    public nn.Module Model => _model;
+
+    public int NumBackboneLayers { get; }
+
+    public string PrimaryMetric => "mIoU";
+
+    public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start)
+    {
+        var data = _config.Data;
+        if (data.CropSize.Count != 2 || data.Scale.Count != 2)
+            throw new VimException("data.crop_size and data.scale must each hold two numbers");
+        var pipeline = TransformPipeline.SegmentationTraining(data.CropSize[0], data.CropSize[1], data.Scale[0], data.Scale[1]);
+        var loader = new DataLoader(TrainSet, pipeline, new LoaderOptions
+        {
+            BatchSize = data.BatchSize, Kind = BatchKind.Segmentation, NumWorkers = data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
+        });
+        return new LoaderBatchSource(loader, start);
+    }
+
+    public IReadOnlyDictionary<string, Tensor> Losses(Batch batch) => _model.Losses(batch.Images, batch.Labels!);
+
+    public IReadOnlyDictionary<string, double> Evaluate() => Metrics(EvaluateFull(null));
+
+    /// <summary>Runs the validation split; <paramref name="onPrediction"/> sees each prediction at original size.</summary>
+    public SegmentationResult EvaluateFull(Action<int, byte[], int, int>? onPrediction)
+    {
+        var data = _config.Data;
+        var metric = new SegmentationMetric(ClassNames.Count, _config.Model.SegHead.IgnoreIndex);
+        var loader = new DataLoader(ValSet, TransformPipeline.SegmentationTesting(data.Scale[0], data.Scale[1]), new LoaderOptions
+        {
+            BatchSize = 1, Kind = BatchKind.Segmentation, NumWorkers = data.NumWorkers, Shuffle = false, DropLast = false,
+        });
+        bool wasTraining = _model.training;
+        _model.eval();
+        using var noGrad = no_grad();
+        foreach (var batch in loader.Epoch(0))
+        {
+            using var scope = NewDisposeScope();
+            using var owned = batch;
+            var meta = batch.Metas[0];
+            var probabilities = SegmentationInference.Probabilities(_model, batch.Images, _config.Model.SegTest);
+            var content = probabilities[.., .., ..meta.ContentHeight, ..meta.ContentWidth];
+            var original = nn.functional.interpolate(content, size: [meta.OriginalHeight, meta.OriginalWidth],
+                mode: InterpolationMode.Bilinear, align_corners: false);
+            var prediction = original.argmax(1).to_type(ScalarType.Byte).flatten().data<byte>().ToArray();
+            var (labels, height, width) = ValSet.LoadLabelMap((int)meta.ImageId);
+            if (height != meta.OriginalHeight || width != meta.OriginalWidth)
+                throw new VimException($"{meta.FilePath}: label map {width}x{height} differs from the image {meta.OriginalWidth}x{meta.OriginalHeight}");
+            metric.Update(prediction, labels);
+            onPrediction?.Invoke((int)meta.ImageId, prediction, height, width);
+        }
+        if (wasTraining) _model.train();
+        return metric.Compute();
+    }
+
+    /// <summary>mIoU, mAcc and aAcc in percent, as mmseg prints them.</summary>
+    public static IReadOnlyDictionary<string, double> Metrics(SegmentationResult result) => new Dictionary<string, double>
+    {
+        ["mIoU"] = 100 * result.MIoU,
+        ["mAcc"] = 100 * result.MAcc,
+        ["aAcc"] = 100 * result.AAcc,
+    };
+
+    public void Dispose() => _model.Dispose();
+
+    private SegmentationFolderDataset Dataset(string split)
+    {
+        var data = _config.Data;
+        return new SegmentationFolderDataset(new SegmentationFolderOptions
+        {
+            ImageDir = Path.Combine(data.Root, "images", split),
+            AnnotationDir = Path.Combine(data.Root, "annotations", split),
+            ClassNames = ClassNames,
+            ReduceZeroLabel = data.ReduceZeroLabel,
+        });
+    }
+
+    private static IReadOnlyList<string> LoadClassNames(DataConfig data)
+    {
+        var path = ClassNamesSource(data);
+        return path == "official ADE20k classes" ? Ade20kClasses.Names : SegmentationFolderDataset.ReadClassNames(path);
+    }
+
+    private static string ClassNamesSource(DataConfig data)
+    {
+        if (data.ClassNames.Length > 0) return data.ClassNames;
+        var beside = Path.Combine(data.Root, "class_names.txt");
+        return File.Exists(beside) ? beside : "official ADE20k classes";
+    }
+
+    /// <summary>The trainer's view of an endless loader: the position checkpointed is the next batch's.</summary>
+    private sealed class LoaderBatchSource(DataLoader loader, DataPosition start) : IBatchSource<Batch>
+    {
+        private readonly IEnumerator<Batch> _batches = loader.Infinite(new LoaderPosition(start.Epoch, checked((int)start.IndexInEpoch))).GetEnumerator();
+
+        public DataPosition Position { get; private set; } = start;
+
+        public int BatchSize => loader.Options.BatchSize;
+
+        public Batch Next()
+        {
+            if (!_batches.MoveNext()) throw new InvalidOperationException("the training loader ended");
+            var batch = _batches.Current;
+            Position = new DataPosition(batch.Next.Epoch, batch.Next.BatchIndex);
+            return batch;
+        }
+
+        public void Dispose() => _batches.Dispose();
+    }
+}

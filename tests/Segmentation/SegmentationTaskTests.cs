@@ -1,0 +1,99 @@
+using NUnit.Framework;
+using TorchSharp;
+using Vim.Core.Checkpoints;
+using Vim.Core.Config;
+using Vim.Core.Engine;
+using Vim.Core.Models;
+using Vim.Data.Demo;
+using Vim.Data.Loading;
+using Vim.Segmentation;
+using static TorchSharp.torch;
+
+namespace Vim.Tests.Segmentation;
+
+/// <summary>Segmentation through the shared trainer on a tiny generated ADE-format dataset.</summary>
+public class SegmentationTaskTests
+{
+    private string _root = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _root = Directory.CreateTempSubdirectory("vimdense-segtask-").FullName;
+        DemoDatasetGenerator.Generate(new DemoOptions
+        {
+            Kind = DemoKind.Ade, OutputDir = Path.Combine(_root, "ade"), TrainImages = 8, ValImages = 4, Width = 64, Height = 64, Seed = 5,
+        });
+    }
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_root, recursive: true);
+
+    private ExperimentConfig Config() => new()
+    {
+        Task = TaskKind.Segmentation,
+        Data = new DataConfig { Type = "ade20k", Root = Path.Combine(_root, "ade"), CropSize = [32, 32], Scale = [64, 64], BatchSize = 2, NumWorkers = 0 },
+        Model = new ModelConfig
+        {
+            NumClasses = DemoDatasetGenerator.ClassNames.Count,
+            SegHead = new SegmentationHeadConfig { Channels = 16, AuxiliaryChannels = 16, AverageOverNonIgnored = true },
+            SegTest = new SegmentationTestConfig { Mode = "slide", CropSize = [32, 32], Stride = [24, 24] },
+        },
+        Optimizer = new OptimizerConfig { Lr = 1e-3 },
+        Schedule = new ScheduleConfig { MaxIters = 6, WarmupIters = 2 },
+        Train = new TrainConfig { EvalInterval = 6, CheckpointInterval = 6, LogInterval = 3 },
+    };
+
+    private static EncoderDecoder TinyModel()
+    {
+        var backbone = new VisionMamba(VimVariants.SegTiny with { EmbedDim = 32, Depth = 4, TapBlocks = [0, 1, 2, 3], ImageSize = 64, DropPathRate = 0 }, 1);
+        torch.manual_seed(2);
+        return new EncoderDecoder(new SegmentationPyramid(backbone), new SegmentationHeadConfig { Channels = 16, AuxiliaryChannels = 16, AverageOverNonIgnored = true }, 5);
+    }
+
+    [Test]
+    public void TrainsEvaluatesAndTheSavedCheckpointReproducesTheMetric()
+    {
+        var config = Config();
+        var workDir = Path.Combine(_root, "work");
+        double trained;
+        using (var task = new SegmentationTask(config, TextWriter.Null, TinyModel))
+        {
+            Assert.That(task.NumBackboneLayers, Is.EqualTo(4));
+            var result = new Trainer<Batch>(task, config, workDir, "cfg", TextWriter.Null).Run(null);
+            Assert.That(result.Iteration, Is.EqualTo(6));
+            trained = result.BestMetric!.Value;
+        }
+        Assert.That(trained, Is.InRange(0.0, 100.0));
+
+        using var fresh = new SegmentationTask(config, TextWriter.Null, TinyModel);
+        using (var file = CheckpointFile.Load(Path.Combine(workDir, "best.safetensors")))
+            StateDictLoader.Load(fresh.Model, file.StateDict("model"));
+        var predictions = 0;
+        var again = SegmentationTask.Metrics(fresh.EvaluateFull((_, prediction, h, w) =>
+        {
+            Assert.That(prediction, Has.Length.EqualTo(h * w));
+            predictions++;
+        }));
+        Assert.That(predictions, Is.EqualTo(4));
+        Assert.That(again["mIoU"], Is.EqualTo(trained), "evaluating the saved best checkpoint gives the number training logged");
+    }
+
+    [Test]
+    public void ClassCountMismatchNamesTheConfigKey()
+    {
+        var config = Config();
+        config.Model.NumClasses = 150;
+        var e = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, TinyModel))!;
+        Assert.That(e.Message, Does.Contain("model.num_classes is 150").And.Contain("5 classes"));
+    }
+
+    [Test]
+    public void MissingDataRootSaysHowToMakeTheDemoData()
+    {
+        var config = Config();
+        config.Data.Root = Path.Combine(_root, "nowhere");
+        var e = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, TinyModel))!;
+        Assert.That(e.Message, Does.Contain("data.root").And.Contain("vim data demo --kind ade"));
+    }
+}

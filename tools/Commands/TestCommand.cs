@@ -1,0 +1,63 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Vim.Core;
+using Vim.Core.Checkpoints;
+using Vim.Core.Config;
+using Vim.Data.Evaluation.Reports;
+using Vim.Segmentation;
+
+namespace Vim.Tools.Commands;
+
+/// <summary>`vim test CONFIG --checkpoint CKPT [--out DIR] [--ema]`: evaluate a trained model and write its predictions and report.</summary>
+public static class TestCommand
+{
+    public static Command Create()
+    {
+        var configArg = new Argument<string>("config") { Description = "Experiment config (YAML)." };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "A training checkpoint (work_dirs/.../best.safetensors or iter_*.safetensors).", Required = true };
+        var outDir = new Option<string?>("--out") { Description = "Folder for predictions, metrics.json and the report (default: <checkpoint folder>/test)." };
+        var ema = new Option<bool>("--ema") { Description = "Evaluate the EMA weights stored in the checkpoint." };
+        var overlays = new Option<int>("--overlays") { Description = "How many images get colour overlays.", DefaultValueFactory = _ => 8 };
+        var set = ConfigCommand.CreateSetOption();
+        var command = new Command("test", "Evaluate a checkpoint on the validation split; write predictions, metrics and a report.");
+        command.Arguments.Add(configArg);
+        command.Options.Add(checkpoint);
+        command.Options.Add(outDir);
+        command.Options.Add(ema);
+        command.Options.Add(overlays);
+        command.Options.Add(set);
+        command.SetAction(parse =>
+        {
+            var (config, _) = TrainCommand.Prepare(parse.GetValue(configArg)!, null, parse.GetValue(set) ?? []);
+            var checkpointPath = parse.GetValue(checkpoint)!;
+            var dir = parse.GetValue(outDir) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, "test");
+            Directory.CreateDirectory(dir);
+            if (config.Task != TaskKind.Segmentation)
+                throw new VimException($"task: {config.Task.ToString().ToLowerInvariant()} testing is not available in this build yet; segmentation works");
+
+            using var task = new SegmentationTask(config, TextWriter.Null);
+            using (var file = CheckpointFile.Load(checkpointPath))
+            {
+                var weights = file.StateDict(parse.GetValue(ema) ? "ema" : "model");
+                StateDictLoader.Load(task.Model, weights, new StateDictLoadOptions { Strict = true }, $"{checkpointPath}[{(parse.GetValue(ema) ? "ema" : "model")}]");
+            }
+            int overlayCount = parse.GetValue(overlays);
+            var result = task.EvaluateFull((index, prediction, height, width) =>
+            {
+                var image = task.ValSet.ImagePaths[index];
+                SegmentationVisualizer.Write(Path.Combine(dir, "predictions"), Path.GetFileNameWithoutExtension(image), prediction, height, width,
+                    index < overlayCount ? image : null);
+            });
+            var metrics = SegmentationTask.Metrics(result);
+            foreach (var (name, value) in metrics) Console.WriteLine($"{name}: {value.ToString("0.00", CultureInfo.InvariantCulture)}");
+            var json = JsonSerializer.Serialize(metrics, new JsonSerializerOptions { WriteIndented = true });
+            File.WriteAllText(Path.Combine(dir, "metrics.json.tmp"), json);
+            File.Move(Path.Combine(dir, "metrics.json.tmp"), Path.Combine(dir, "metrics.json"), overwrite: true);
+            SegmentationReport.Write(result, task.ClassNames, dir, $"Segmentation: {Path.GetFileName(checkpointPath)}");
+            Console.WriteLine($"predictions, metrics.json and report in {dir}");
+            return 0;
+        });
+        return command;
+    }
+}
