@@ -112,6 +112,28 @@ public sealed class SegmentationTask : ITrainingTask<Batch>
         return metric.Compute();
     }
 
+    /// <summary>
+    /// The floor a model must beat: predict the most frequent training class for every pixel of
+    /// every validation image.
+    /// </summary>
+    public (int ClassIndex, SegmentationResult Result) ConstantPredictorBaseline()
+    {
+        var counts = new long[ClassNames.Count];
+        for (int i = 0; i < TrainSet.Count; i++)
+            foreach (var label in TrainSet.LoadLabelMap(i).Labels)
+                if (label < counts.Length) counts[label]++;
+        int majority = Array.IndexOf(counts, counts.Max());
+        var metric = new SegmentationMetric(ClassNames.Count, _config.Model.SegHead.IgnoreIndex);
+        for (int i = 0; i < ValSet.Count; i++)
+        {
+            var (labels, _, _) = ValSet.LoadLabelMap(i);
+            var constant = new byte[labels.Length];
+            Array.Fill(constant, (byte)majority);
+            metric.Update(constant, labels);
+        }
+        return (majority, metric.Compute());
+    }
+
     /// <summary>mIoU, mAcc and aAcc in percent, as mmseg prints them.</summary>
     public static IReadOnlyDictionary<string, double> Metrics(SegmentationResult result) => new Dictionary<string, double>
     {

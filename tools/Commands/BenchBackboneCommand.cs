@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Vim.Core;
+using Vim.Core.Diagnostics;
 using Vim.Core.Models;
 using static TorchSharp.torch;
 
@@ -64,7 +65,8 @@ public static class BenchBackboneCommand
         return command;
     }
 
-    private static int RunAll(IReadOnlyList<string> models, IReadOnlyList<int> sizes, int batch, int warmup, int repeats, string outDir, int timeoutSeconds)
+    /// <summary>Runs every model × size in a fresh child process; writes CSV, JSON and charts into <paramref name="outDir"/>.</summary>
+    internal static int RunAll(IReadOnlyList<string> models, IReadOnlyList<int> sizes, int batch, int warmup, int repeats, string outDir, int timeoutSeconds)
     {
         var shapes = new Dictionary<string, ModelShape>();
         foreach (var model in models)
@@ -160,7 +162,7 @@ public static class BenchBackboneCommand
         int requested = ParseSize(parts[2]);
 
         using (var warm = zeros(8)) warm.add_(1);   // load libtorch before taking the idle baseline
-        long idleKiB = ReadStatusKiB("VmRSS");
+        long idleKiB = ProcessMemory.ResidentBytes() / 1024;
         ResetPeak();
 
         using var module = ModelRegistry.Create(model);
@@ -182,7 +184,7 @@ public static class BenchBackboneCommand
             tokens = features.shape[1];
             if (i >= warmup) timings.Add(watch.Elapsed.TotalMilliseconds);
         }
-        long peakKiB = ReadStatusKiB("VmHWM");
+        long peakKiB = ProcessMemory.PeakResidentBytes() / 1024;
         timings.Sort();
         double median = timings.Count % 2 == 1 ? timings[timings.Count / 2] : (timings[timings.Count / 2 - 1] + timings[timings.Count / 2]) / 2;
         return new Measurement(model, attention, requested, inputSize, tokens, batch, median, timings[0], (peakKiB - idleKiB) / 1024.0, "ok");
@@ -194,14 +196,6 @@ public static class BenchBackboneCommand
         try { File.WriteAllText("/proc/self/clear_refs", "5"); }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
-    }
-
-    private static long ReadStatusKiB(string field)
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith(field + ":", StringComparison.Ordinal))
-                return long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-        throw new VimException($"/proc/self/status has no {field} line (peak memory needs Linux).");
     }
 
     private static string Label(Measurement m) => m.Attention == "-" ? m.Model : $"{m.Model}/{m.Attention}";

@@ -1,10 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Vim.Core;
-using Vim.Core.Checkpoints;
 using Vim.Core.Config;
-using Vim.Data.Evaluation.Reports;
 using Vim.Segmentation;
 
 namespace Vim.Tools.Commands;
@@ -37,24 +34,8 @@ public static class TestCommand
                 throw new VimException($"task: {config.Task.ToString().ToLowerInvariant()} testing is not available in this build yet; segmentation works");
 
             using var task = new SegmentationTask(config, TextWriter.Null);
-            using (var file = CheckpointFile.Load(checkpointPath))
-            {
-                var weights = file.StateDict(parse.GetValue(ema) ? "ema" : "model");
-                StateDictLoader.Load(task.Model, weights, new StateDictLoadOptions { Strict = true }, $"{checkpointPath}[{(parse.GetValue(ema) ? "ema" : "model")}]");
-            }
-            int overlayCount = parse.GetValue(overlays);
-            var result = task.EvaluateFull((index, prediction, height, width) =>
-            {
-                var image = task.ValSet.ImagePaths[index];
-                SegmentationVisualizer.Write(Path.Combine(dir, "predictions"), Path.GetFileNameWithoutExtension(image), prediction, height, width,
-                    index < overlayCount ? image : null);
-            });
-            var metrics = SegmentationTask.Metrics(result);
-            foreach (var (name, value) in metrics) Console.WriteLine($"{name}: {value.ToString("0.00", CultureInfo.InvariantCulture)}");
-            var json = JsonSerializer.Serialize(metrics, new JsonSerializerOptions { WriteIndented = true });
-            File.WriteAllText(Path.Combine(dir, "metrics.json.tmp"), json);
-            File.Move(Path.Combine(dir, "metrics.json.tmp"), Path.Combine(dir, "metrics.json"), overwrite: true);
-            SegmentationReport.Write(result, task.ClassNames, dir, $"Segmentation: {Path.GetFileName(checkpointPath)}");
+            var result = SegmentationTester.Run(task, checkpointPath, dir, parse.GetValue(overlays), parse.GetValue(ema));
+            foreach (var (name, value) in SegmentationTask.Metrics(result)) Console.WriteLine($"{name}: {value.ToString("0.00", CultureInfo.InvariantCulture)}");
             Console.WriteLine($"predictions, metrics.json and report in {dir}");
             return 0;
         });

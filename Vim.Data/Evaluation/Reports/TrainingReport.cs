@@ -1,0 +1,79 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Vim.Core;
+using Vim.Core.Engine;
+
+namespace Vim.Data.Evaluation.Reports;
+
+/// <summary>
+/// The report of a training run, from its JSON-lines log (work_dir/log.jsonl): loss terms, learning
+/// rate and time per iteration over training, the validation metrics at each evaluation, and a
+/// Markdown summary linking the charts.
+/// </summary>
+public static class TrainingReport
+{
+    private static readonly HashSet<string> NonLossFields = ["iter", "lr", "time", "data_time", "memory_mb", "mode"];
+
+    /// <summary>Writes report.md and its charts into <paramref name="outDir"/>; returns the Markdown path.</summary>
+    public static string Write(string workDir, string outDir, string? title = null)
+    {
+        var logPath = Path.Combine(workDir, "log.jsonl");
+        if (!File.Exists(logPath)) throw new VimException($"{logPath}: no training log (is {workDir} a work dir of `vim train`?)");
+        var records = JsonLinesLog.Read(logPath).ToList();
+        var train = records.Where(r => !r.TryGetProperty("mode", out _)).ToList();
+        var val = records.Where(r => r.TryGetProperty("mode", out var m) && m.GetString() == "val").ToList();
+        if (train.Count == 0) throw new VimException($"{logPath}: the log has no training records yet");
+        Directory.CreateDirectory(outDir);
+
+        // A resumed run appends to the same log and may repeat iterations: keep the last record per iteration.
+        train = train.GroupBy(r => r.GetProperty("iter").GetInt32()).Select(g => g.Last()).OrderBy(r => r.GetProperty("iter").GetInt32()).ToList();
+        val = val.GroupBy(r => r.GetProperty("iter").GetInt32()).Select(g => g.Last()).OrderBy(r => r.GetProperty("iter").GetInt32()).ToList();
+
+        var iterations = train.Select(r => (double)r.GetProperty("iter").GetInt32()).ToArray();
+        var lossNames = train[0].EnumerateObject().Select(p => p.Name).Where(n => !NonLossFields.Contains(n)).ToList();
+        var charts = new List<(string File, string Caption)>();
+
+        ReportCharts.SaveLines(Path.Combine(outDir, "loss.png"), "Training loss", "iteration", "loss",
+            lossNames.Select(n => (n, iterations, train.Select(r => Number(r, n)).ToArray())).ToList());
+        charts.Add(("loss.png", "Loss terms (mean over each logging interval)"));
+        ReportCharts.SaveLines(Path.Combine(outDir, "lr.png"), "Learning rate", "iteration", "lr",
+            [("lr", iterations, train.Select(r => Number(r, "lr")).ToArray())]);
+        charts.Add(("lr.png", "Learning rate (warmup, then the schedule's policy)"));
+        ReportCharts.SaveLines(Path.Combine(outDir, "time.png"), "Seconds per iteration", "iteration", "seconds",
+            [("iteration", iterations, train.Select(r => Number(r, "time")).ToArray()), ("data", iterations, train.Select(r => Number(r, "data_time")).ToArray())]);
+        charts.Add(("time.png", "Time per iteration and the part spent waiting for data"));
+
+        var metricNames = val.Count == 0 ? [] : val[0].EnumerateObject().Select(p => p.Name).Where(n => !NonLossFields.Contains(n)).ToList();
+        if (val.Count > 0)
+        {
+            var valIterations = val.Select(r => (double)r.GetProperty("iter").GetInt32()).ToArray();
+            ReportCharts.SaveLines(Path.Combine(outDir, "metrics.png"), "Validation metrics", "iteration", "value",
+                metricNames.Select(n => (n, valIterations, val.Select(r => Number(r, n)).ToArray())).ToList());
+            charts.Add(("metrics.png", "Validation metrics at each evaluation"));
+        }
+
+        var md = new StringBuilder();
+        md.AppendLine($"# {title ?? $"Training report: {Path.GetFileName(Path.GetFullPath(workDir))}"}").AppendLine();
+        var last = train[^1];
+        md.AppendLine(string.Create(CultureInfo.InvariantCulture,
+            $"{train.Count} logged intervals up to iteration {last.GetProperty("iter").GetInt32()}; last loss {Number(last, "loss"):0.####}, " +
+            $"{Number(last, "time"):0.###} s/iteration, resident memory {Number(last, "memory_mb"):0} MB.")).AppendLine();
+        if (val.Count > 0)
+        {
+            md.AppendLine("| iteration | " + string.Join(" | ", metricNames) + " |");
+            md.AppendLine("|---|" + string.Concat(metricNames.Select(_ => "---|")));
+            foreach (var r in val)
+                md.AppendLine($"| {r.GetProperty("iter").GetInt32()} | " + string.Join(" | ", metricNames.Select(n => Number(r, n).ToString("0.00", CultureInfo.InvariantCulture))) + " |");
+            md.AppendLine();
+        }
+        foreach (var (file, caption) in charts) md.AppendLine($"![{caption}]({file})").AppendLine().AppendLine($"*{caption}*").AppendLine();
+        var path = Path.Combine(outDir, "report.md");
+        File.WriteAllText(path + ".tmp", md.ToString());
+        File.Move(path + ".tmp", path, overwrite: true);
+        return path;
+    }
+
+    private static double Number(JsonElement record, string name) =>
+        record.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetDouble() : double.NaN;
+}

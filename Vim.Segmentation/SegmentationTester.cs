@@ -1,0 +1,32 @@
+using System.Text.Json;
+using Vim.Core.Checkpoints;
+using Vim.Data.Evaluation;
+using Vim.Data.Evaluation.Reports;
+
+namespace Vim.Segmentation;
+
+/// <summary>What `vim test` does for segmentation: load a checkpoint, evaluate, write predictions, metrics and a report.</summary>
+public static class SegmentationTester
+{
+    /// <param name="overlays">How many validation images also get a colour overlay.</param>
+    /// <param name="ema">Evaluate the checkpoint's EMA weights instead of the trained ones.</param>
+    public static SegmentationResult Run(SegmentationTask task, string checkpoint, string outDir, int overlays, bool ema)
+    {
+        Directory.CreateDirectory(outDir);
+        var entry = ema ? "ema" : "model";
+        using (var file = CheckpointFile.Load(checkpoint))
+            StateDictLoader.Load(task.Model, file.StateDict(entry), new StateDictLoadOptions { Strict = true }, $"{checkpoint}[{entry}]");
+        var result = task.EvaluateFull((index, prediction, height, width) =>
+        {
+            var image = task.ValSet.ImagePaths[index];
+            SegmentationVisualizer.Write(Path.Combine(outDir, "predictions"), Path.GetFileNameWithoutExtension(image), prediction, height, width,
+                index < overlays ? image : null);
+        });
+        var json = JsonSerializer.Serialize(SegmentationTask.Metrics(result), new JsonSerializerOptions { WriteIndented = true });
+        var metricsPath = Path.Combine(outDir, "metrics.json");
+        File.WriteAllText(metricsPath + ".tmp", json);
+        File.Move(metricsPath + ".tmp", metricsPath, overwrite: true);
+        SegmentationReport.Write(result, task.ClassNames, outDir, $"Segmentation: {Path.GetFileName(checkpoint)}");
+        return result;
+    }
+}

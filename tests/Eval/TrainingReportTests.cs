@@ -1,0 +1,61 @@
+using NUnit.Framework;
+using OpenCvSharp;
+using Vim.Core;
+using Vim.Data.Evaluation.Reports;
+
+namespace Vim.Tests.Eval;
+
+public class TrainingReportTests
+{
+    [Test]
+    public void ReportTablesTheLastRecordPerIterationAndDrawsEveryChart()
+    {
+        var dir = Directory.CreateTempSubdirectory("vimdense-report-").FullName;
+        try
+        {
+            // Iteration 20 appears twice (a run resumed from iteration 10 logs it again): the later record wins.
+            File.WriteAllLines(Path.Combine(dir, "log.jsonl"),
+            [
+                """{"iter":10,"lr":0.001,"loss":2.0,"time":0.5,"data_time":0.1,"memory_mb":900,"decode.loss":1.5,"aux.loss":0.5}""",
+                """{"iter":20,"lr":0.0009,"loss":1.8,"time":0.5,"data_time":0.1,"memory_mb":900,"decode.loss":1.3,"aux.loss":0.5}""",
+                """{"iter":20,"mode":"val","mIoU":30.0,"mAcc":40.0,"aAcc":50.0}""",
+                """{"iter":20,"lr":0.0009,"loss":1.7,"time":0.4,"data_time":0.1,"memory_mb":910,"decode.loss":1.25,"aux.loss":0.45}""",
+                """{"iter":20,"mode":"val","mIoU":31.5,"mAcc":41.0,"aAcc":51.0}""",
+                """{"iter":30,"lr":0.0008,"loss":1.5,"time":0.4,"data_time":0.1,"memory_mb":910,"decode.loss":1.1,"aux.loss":0.4}""",
+                """{"iter":30,"mode":"val","mIoU":35.25,"mAcc":44.0,"aAcc":55.0}""",
+                """{"iter":40,"lr":0.0007,"loss":1.4,"ti""", // a line cut off by a killed process
+            ]);
+            var path = TrainingReport.Write(dir, Path.Combine(dir, "report"));
+            var markdown = File.ReadAllText(path);
+            Assert.That(markdown, Does.Contain("| 20 | 31.50 | 41.00 | 51.00 |"));
+            Assert.That(markdown, Does.Contain("| 30 | 35.25 | 44.00 | 55.00 |"));
+            Assert.That(markdown, Does.Not.Contain("| 20 | 30.00"));
+            Assert.That(markdown, Does.Contain("up to iteration 30; last loss 1.5"));
+            foreach (var chart in new[] { "loss.png", "lr.png", "time.png", "metrics.png" })
+            {
+                Assert.That(markdown, Does.Contain($"({chart})"));
+                using var image = Cv2.ImRead(Path.Combine(dir, "report", chart));
+                Assert.That((image.Cols, image.Rows), Is.EqualTo((ReportCharts.DefaultWidth, ReportCharts.DefaultHeight)), chart);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
+    public void AWorkDirWithoutALogIsAClearError()
+    {
+        var dir = Directory.CreateTempSubdirectory("vimdense-report-").FullName;
+        try
+        {
+            var e = Assert.Throws<VimException>(() => TrainingReport.Write(dir, Path.Combine(dir, "report")))!;
+            Assert.That(e.Message, Does.Contain("log.jsonl").And.Contain("no training log"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
