@@ -117,6 +117,10 @@ public static class DemoCommand
         var path = Path.Combine(outDir, "report.md");
         File.WriteAllText(path + ".tmp", report.ToString());
         File.Move(path + ".tmp", path, overwrite: true);
+        // One key per line so shell scripts (CI) can read it without a JSON tool.
+        var summary = string.Create(CultureInfo.InvariantCulture,
+            $"{{\n  \"iterations\": {trained.Iteration},\n  \"miou\": {metrics["mIoU"]:0.####},\n  \"baseline_miou\": {baseline.MIoU:0.####},\n  \"train_minutes\": {trainMinutes:0.##}\n}}\n");
+        File.WriteAllText(Path.Combine(outDir, "summary.json"), summary);
         Console.WriteLine($"[demo] report: {Path.GetFullPath(path)}");
         return 0;
     }
