@@ -48,14 +48,7 @@ public sealed class AdamWOptimizer : IOptimizer
         }
     }
 
-    public void ZeroGrad()
-    {
-        foreach (var (_, p) in Groups.SelectMany(g => g.Parameters))
-        {
-            using var scope = NewDisposeScope();
-            p.grad?.zero_();
-        }
-    }
+    public void ZeroGrad() => OptimizerState.ZeroGrad(Groups);
 
     public IReadOnlyDictionary<string, Tensor> StateTensors()
     {

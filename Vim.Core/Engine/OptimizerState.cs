@@ -2,9 +2,19 @@ using static TorchSharp.torch;
 
 namespace Vim.Core.Engine;
 
-/// <summary>Restoring named optimiser slots, with errors that name the missing or mismatched slot.</summary>
+/// <summary>What our optimisers share: zeroing gradients and restoring named slots (errors name the slot).</summary>
 internal static class OptimizerState
 {
+    public static void ZeroGrad(IEnumerable<ParameterGroup> groups)
+    {
+        foreach (var (_, p) in groups.SelectMany(g => g.Parameters))
+        {
+            // Each access of .grad makes a new wrapper; the scope disposes it.
+            using var scope = NewDisposeScope();
+            p.grad?.zero_();
+        }
+    }
+
     public static void CopyInto(IReadOnlyDictionary<string, Tensor> state, string slot, Dictionary<string, Tensor> target)
     {
         using var noGrad = no_grad();

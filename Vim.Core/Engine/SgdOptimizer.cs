@@ -46,14 +46,7 @@ public sealed class SgdOptimizer : IOptimizer
         }
     }
 
-    public void ZeroGrad()
-    {
-        foreach (var (_, p) in Groups.SelectMany(g => g.Parameters))
-        {
-            using var scope = NewDisposeScope();
-            p.grad?.zero_();
-        }
-    }
+    public void ZeroGrad() => OptimizerState.ZeroGrad(Groups);
 
     public IReadOnlyDictionary<string, Tensor> StateTensors() =>
         _momentumBuffer.ToDictionary(kv => $"momentum_buffer/{kv.Key}", kv => kv.Value);
