@@ -108,16 +108,19 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         var x = xz.narrow(1, 0, InnerDim);
         var z = xz.narrow(1, InnerDim, InnerDim);
 
-        var forwardOut = Branch(x, z, conv1d, x_proj, dt_proj, A_log, D);
-        var backwardOut = Branch(x.flip(-1), z.flip(-1), conv1d_b, x_proj_b, dt_proj_b, A_b_log, D_b).flip(-1);
-        var combined = forwardOut + backwardOut;
-        if (DivideOut) combined = combined / 2;
+        var combined = Branch(x, z, conv1d, x_proj, dt_proj, A_log, D);
+        using (var flipped = NewDisposeScope())
+            combined.add_(Branch(x.flip(-1), z.flip(-1), conv1d_b, x_proj_b, dt_proj_b, A_b_log, D_b).flip(-1));
+        if (DivideOut) combined.div_(2);
         return out_proj.forward(combined.transpose(1, 2)).MoveToOuterDisposeScope();
     }
 
     /// <summary>One direction on (B, d_inner, L) inputs in that direction's time order.</summary>
     private Tensor Branch(Tensor x, Tensor z, Conv1d conv, Linear xProj, Linear dtProj, Tensor aLog, Tensor dSkip)
     {
+        // Its own scope: in inference the branch's temporaries are freed before the other branch runs,
+        // halving the mixer's peak memory (autograd keeps what backward needs regardless).
+        using var scope = NewDisposeScope();
         long length = x.shape[2];
         // Padding k−1 on both sides, keeping the first L outputs = causal conv (step t sees t−k+1..t).
         var u = nn.functional.silu(conv.forward(x).narrow(2, 0, length));
@@ -129,6 +132,7 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         var delta = nn.functional.linear(dtLow, dtProj.weight!).transpose(1, 2).contiguous();
         // A, D and the Δ bias stay in the parameters' precision (fp32 in practice, as the official code forces).
         var a = -exp(aLog);
-        return SelectiveScan.Apply(u.contiguous(), delta, a, b, c, dSkip, z.contiguous(), dtProj.bias!, deltaSoftplus: true);
+        return SelectiveScan.Apply(u.contiguous(), delta, a, b, c, dSkip, z.contiguous(), dtProj.bias!, deltaSoftplus: true)
+            .MoveToOuterDisposeScope();
     }
 }
