@@ -1,6 +1,7 @@
 // RoIAlign forward/backward on the CPU (semantics in vimdense/detection_ops.h), for float and
-// double. The forward splits (roi, channel) planes over worker threads; the backward splits
-// channels, so every thread owns whole grad_input planes and no two threads write one element.
+// double. Each roi's bilinear samples are tabulated once and reused for all channels. The forward
+// splits (roi, channel chunk) items over worker threads; the backward splits channels, so every
+// thread owns whole grad_input planes and no two threads write one element.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -128,6 +129,49 @@ bool pointers_missing(const void* image, const void* rois, const void* pooled, i
            (num_rois * channels * pooled_h * pooled_w > 0 && !pooled);
 }
 
+// The valid bilinear samples of one roi, bin by bin: identical for every channel, so they are
+// computed once per roi and reused across channels (the kernels' main cost otherwise).
+template <class T>
+struct SampleTable {
+    struct Entry {
+        int64_t o00, o01, o10, o11;  // offsets into a (height, width) plane
+        T w00, w01, w10, w11;
+    };
+    std::vector<Entry> entries;
+    std::vector<int64_t> bin_start;  // bins + 1 offsets into entries
+    T count = T(1);
+    bool empty_roi = true;           // batch index out of range or no pixels: the roi reads nothing
+
+    void build(const RoiGeometry<T>& g, int64_t batch, int64_t height, int64_t width, int64_t pooled_h,
+               int64_t pooled_w) {
+        entries.clear();
+        bin_start.assign(static_cast<size_t>(pooled_h * pooled_w + 1), 0);
+        count = g.count;
+        empty_roi = g.batch_index < 0 || g.batch_index >= batch || height == 0 || width == 0;
+        if (empty_roi) return;
+        for (int64_t ph = 0; ph < pooled_h; ++ph)
+            for (int64_t pw = 0; pw < pooled_w; ++pw) {
+                for (int64_t iy = 0; iy < g.grid_h; ++iy) {
+                    const T y = g.start_y + T(ph) * g.bin_h + (T(iy) + T(0.5)) * g.bin_h / T(g.grid_h);
+                    for (int64_t ix = 0; ix < g.grid_w; ++ix) {
+                        const T xx = g.start_x + T(pw) * g.bin_w + (T(ix) + T(0.5)) * g.bin_w / T(g.grid_w);
+                        const Bilinear<T> s = bilinear<T>(height, width, y, xx);
+                        if (!s.valid) continue;
+                        entries.push_back({s.y0 * width + s.x0, s.y0 * width + s.x1, s.y1 * width + s.x0,
+                                           s.y1 * width + s.x1, s.w00, s.w01, s.w10, s.w11});
+                    }
+                }
+                bin_start[size_t(ph * pooled_w + pw + 1)] = int64_t(entries.size());
+            }
+    }
+};
+
+// Channels handled by one forward work item: enough items to feed the threads even for few rois,
+// few enough that the per-roi sample table is rebuilt rarely.
+constexpr int64_t kChannelChunk = 64;
+// Rois whose sample tables the backward holds at once (bounds its scratch memory).
+constexpr int64_t kBackwardRoiBlock = 128;
+
 template <class T>
 int32_t forward(const T* input, const T* rois, int64_t batch, int64_t channels, int64_t height, int64_t width,
                 int64_t num_rois, int64_t pooled_h, int64_t pooled_w, double spatial_scale, int32_t sampling_ratio,
@@ -136,32 +180,32 @@ int32_t forward(const T* input, const T* rois, int64_t batch, int64_t channels, 
     if (rc != VIMDENSE_DET_OK) return rc;
     if (pointers_missing(input, rois, output, batch, channels, height, width, num_rois, pooled_h, pooled_w))
         return VIMDENSE_DET_ERR_NULL_POINTER;
-    const int64_t plane = pooled_h * pooled_w;
-    parallel_for(num_rois * channels, [&](int64_t item) {
-        const int64_t r = item / channels, c = item % channels;
-        const RoiGeometry<T> g =
-            roi_geometry(rois + r * 5, pooled_h, pooled_w, T(spatial_scale), sampling_ratio, aligned != 0);
-        T* out = output + item * plane;
-        if (g.batch_index < 0 || g.batch_index >= batch || height == 0 || width == 0) {
-            std::fill(out, out + plane, T(0));
-            return;
-        }
-        const T* x = input + (g.batch_index * channels + c) * height * width;
-        for (int64_t ph = 0; ph < pooled_h; ++ph)
-            for (int64_t pw = 0; pw < pooled_w; ++pw) {
-                T sum = T(0);
-                for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-                    const T y = g.start_y + T(ph) * g.bin_h + (T(iy) + T(0.5)) * g.bin_h / T(g.grid_h);
-                    for (int64_t ix = 0; ix < g.grid_w; ++ix) {
-                        const T xx = g.start_x + T(pw) * g.bin_w + (T(ix) + T(0.5)) * g.bin_w / T(g.grid_w);
-                        const Bilinear<T> s = bilinear<T>(height, width, y, xx);
-                        if (!s.valid) continue;
-                        sum += s.w00 * x[s.y0 * width + s.x0] + s.w01 * x[s.y0 * width + s.x1] +
-                               s.w10 * x[s.y1 * width + s.x0] + s.w11 * x[s.y1 * width + s.x1];
-                    }
-                }
-                out[ph * pooled_w + pw] = sum / g.count;
+    if (channels == 0) return VIMDENSE_DET_OK;
+    const int64_t plane = pooled_h * pooled_w, hw = height * width;
+    const int64_t chunks = (channels + kChannelChunk - 1) / kChannelChunk;
+    parallel_for(num_rois * chunks, [&](int64_t item) {
+        const int64_t r = item / chunks, c0 = (item % chunks) * kChannelChunk;
+        const int64_t c1 = std::min(channels, c0 + kChannelChunk);
+        SampleTable<T> table;
+        table.build(roi_geometry(rois + r * 5, pooled_h, pooled_w, T(spatial_scale), sampling_ratio, aligned != 0),
+                    batch, height, width, pooled_h, pooled_w);
+        for (int64_t c = c0; c < c1; ++c) {
+            T* out = output + (r * channels + c) * plane;
+            if (table.empty_roi) {
+                std::fill(out, out + plane, T(0));
+                continue;
             }
+            const int64_t b = static_cast<int64_t>(rois[r * 5]);
+            const T* x = input + (b * channels + c) * hw;
+            for (int64_t bin = 0; bin < plane; ++bin) {
+                T sum = T(0);
+                for (int64_t e = table.bin_start[size_t(bin)]; e < table.bin_start[size_t(bin + 1)]; ++e) {
+                    const auto& s = table.entries[size_t(e)];
+                    sum += s.w00 * x[s.o00] + s.w01 * x[s.o01] + s.w10 * x[s.o10] + s.w11 * x[s.o11];
+                }
+                out[bin] = sum / table.count;
+            }
+        }
     });
     return VIMDENSE_DET_OK;
 }
@@ -176,35 +220,37 @@ int32_t backward(const T* grad_output, const T* rois, int64_t batch, int64_t cha
         return VIMDENSE_DET_ERR_NULL_POINTER;
     const int64_t hw = height * width, plane = pooled_h * pooled_w;
     std::fill(grad_input, grad_input + batch * channels * hw, T(0));
-    if (hw == 0) return VIMDENSE_DET_OK;
-    std::vector<RoiGeometry<T>> geometry(static_cast<size_t>(num_rois));
-    for (int64_t r = 0; r < num_rois; ++r)
-        geometry[size_t(r)] = roi_geometry(rois + r * 5, pooled_h, pooled_w, T(spatial_scale), sampling_ratio,
-                                           aligned != 0);
-    parallel_for(channels, [&](int64_t c) {
-        for (int64_t r = 0; r < num_rois; ++r) {
-            const RoiGeometry<T>& g = geometry[size_t(r)];
-            if (g.batch_index < 0 || g.batch_index >= batch) continue;
-            T* gx = grad_input + (g.batch_index * channels + c) * hw;
-            const T* go = grad_output + (r * channels + c) * plane;
-            for (int64_t ph = 0; ph < pooled_h; ++ph)
-                for (int64_t pw = 0; pw < pooled_w; ++pw) {
-                    const T share = go[ph * pooled_w + pw] / g.count;
-                    for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-                        const T y = g.start_y + T(ph) * g.bin_h + (T(iy) + T(0.5)) * g.bin_h / T(g.grid_h);
-                        for (int64_t ix = 0; ix < g.grid_w; ++ix) {
-                            const T xx = g.start_x + T(pw) * g.bin_w + (T(ix) + T(0.5)) * g.bin_w / T(g.grid_w);
-                            const Bilinear<T> s = bilinear<T>(height, width, y, xx);
-                            if (!s.valid) continue;
-                            gx[s.y0 * width + s.x0] += share * s.w00;
-                            gx[s.y0 * width + s.x1] += share * s.w01;
-                            gx[s.y1 * width + s.x0] += share * s.w10;
-                            gx[s.y1 * width + s.x1] += share * s.w11;
-                        }
+    if (hw == 0 || channels == 0) return VIMDENSE_DET_OK;
+    std::vector<SampleTable<T>> tables(static_cast<size_t>(std::min(num_rois, kBackwardRoiBlock)));
+    for (int64_t r0 = 0; r0 < num_rois; r0 += kBackwardRoiBlock) {
+        const int64_t r1 = std::min(num_rois, r0 + kBackwardRoiBlock);
+        parallel_for(r1 - r0, [&](int64_t i) {
+            tables[size_t(i)].build(
+                roi_geometry(rois + (r0 + i) * 5, pooled_h, pooled_w, T(spatial_scale), sampling_ratio, aligned != 0),
+                batch, height, width, pooled_h, pooled_w);
+        });
+        // Each thread owns whole channels, so no two threads write one grad_input element, and the
+        // summation order (roi, bin, sample) does not depend on the thread count.
+        parallel_for(channels, [&](int64_t c) {
+            for (int64_t r = r0; r < r1; ++r) {
+                const SampleTable<T>& table = tables[size_t(r - r0)];
+                if (table.empty_roi) continue;
+                const int64_t b = static_cast<int64_t>(rois[r * 5]);
+                T* gx = grad_input + (b * channels + c) * hw;
+                const T* go = grad_output + (r * channels + c) * plane;
+                for (int64_t bin = 0; bin < plane; ++bin) {
+                    const T share = go[bin] / table.count;
+                    for (int64_t e = table.bin_start[size_t(bin)]; e < table.bin_start[size_t(bin + 1)]; ++e) {
+                        const auto& s = table.entries[size_t(e)];
+                        gx[s.o00] += share * s.w00;
+                        gx[s.o01] += share * s.w01;
+                        gx[s.o10] += share * s.w10;
+                        gx[s.o11] += share * s.w11;
                     }
                 }
-        }
-    });
+            }
+        });
+    }
     return VIMDENSE_DET_OK;
 }
 
