@@ -38,7 +38,8 @@ extern "C" {
 // Human-readable message for an error code (static string).
 const char* vimdense_det_error_string(int32_t code);
 
-// --- RoIAlign, CPU (float32 and float64; threads over rois x channels, channels for the backward) ---
+// --- RoIAlign, CPU (float32 and float64). Worker threads: as many as vimdense_scan_set_num_threads
+// allows; results do not depend on the count (each output/grad element is summed by one thread). ---
 int32_t vimdense_roi_align_fwd_cpu_f32(const float* input, const float* rois, int64_t batch, int64_t channels,
                                        int64_t height, int64_t width, int64_t num_rois, int64_t pooled_h,
                                        int64_t pooled_w, double spatial_scale, int32_t sampling_ratio,
