@@ -4,6 +4,7 @@
 #pragma once
 #include <stdint.h>
 #include "vimdense/selective_scan.h"
+#include "vimdense/detection_ops.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,0 +1,71 @@
+using System.Runtime.InteropServices;
+using Vim.Core.Native;
+using static TorchSharp.torch;
+
+namespace Vim.Detection.Ops;
+
+/// <summary>P/Invoke declarations of native/include/vimdense/detection_ops.h.</summary>
+internal static partial class DetectionNative
+{
+    private const string Library = "vimdense_native";
+
+    private static readonly Lazy<bool> Loaded = new(() =>
+    {
+        NativeLibraryInfo.EnsureCompatible();
+        return true;
+    });
+
+    internal static void EnsureLoaded() => _ = Loaded.Value;
+
+    [LibraryImport(Library, EntryPoint = "vimdense_det_error_string")]
+    private static partial IntPtr ErrorStringNative(int code);
+
+    [LibraryImport(Library, EntryPoint = "vimdense_roi_align_fwd_cpu_f32")]
+    internal static partial int RoiAlignForwardCpuF32(IntPtr input, IntPtr rois, long batch, long channels, long height,
+        long width, long numRois, long pooledH, long pooledW, double spatialScale, int samplingRatio, int aligned, IntPtr output);
+
+    [LibraryImport(Library, EntryPoint = "vimdense_roi_align_fwd_cpu_f64")]
+    internal static partial int RoiAlignForwardCpuF64(IntPtr input, IntPtr rois, long batch, long channels, long height,
+        long width, long numRois, long pooledH, long pooledW, double spatialScale, int samplingRatio, int aligned, IntPtr output);
+
+    [LibraryImport(Library, EntryPoint = "vimdense_roi_align_bwd_cpu_f32")]
+    internal static partial int RoiAlignBackwardCpuF32(IntPtr gradOutput, IntPtr rois, long batch, long channels, long height,
+        long width, long numRois, long pooledH, long pooledW, double spatialScale, int samplingRatio, int aligned, IntPtr gradInput);
+
+    [LibraryImport(Library, EntryPoint = "vimdense_roi_align_bwd_cpu_f64")]
+    internal static partial int RoiAlignBackwardCpuF64(IntPtr gradOutput, IntPtr rois, long batch, long channels, long height,
+        long width, long numRois, long pooledH, long pooledW, double spatialScale, int samplingRatio, int aligned, IntPtr gradInput);
+
+    [LibraryImport(Library, EntryPoint = "vimdense_roi_align_fwd_cuda_f32")]
+    internal static partial int RoiAlignForwardCudaF32(IntPtr input, IntPtr rois, long batch, long channels, long height,
+        long width, long numRois, long pooledH, long pooledW, double spatialScale, int samplingRatio, int aligned, IntPtr output,
+        IntPtr stream);
+
+    [LibraryImport(Library, EntryPoint = "vimdense_roi_align_bwd_cuda_f32")]
+    internal static partial int RoiAlignBackwardCudaF32(IntPtr gradOutput, IntPtr rois, long batch, long channels, long height,
+        long width, long numRois, long pooledH, long pooledW, double spatialScale, int samplingRatio, int aligned, IntPtr gradInput,
+        IntPtr stream);
+
+    [LibraryImport(Library, EntryPoint = "vimdense_nms_cpu_f32")]
+    internal static partial int NmsCpu(IntPtr boxes, IntPtr order, long n, double iouThreshold, IntPtr keep, out long numKeep);
+
+    [LibraryImport(Library, EntryPoint = "vimdense_nms_cuda_f32")]
+    internal static partial int NmsCuda(IntPtr boxes, IntPtr order, long n, double iouThreshold, IntPtr keep, out long numKeep,
+        IntPtr stream);
+
+    // TorchSharp keeps its own binding internal; the exported function returns data_ptr()
+    // (storage offset included) for CPU and CUDA tensors alike.
+    [LibraryImport("LibTorchSharp", EntryPoint = "THSTensor_data")]
+    private static partial IntPtr TensorData(IntPtr tensorHandle);
+
+    /// <summary>Data pointer of a contiguous tensor (zero for null).</summary>
+    internal static IntPtr Ptr(Tensor? t) => t is null ? IntPtr.Zero : TensorData(t.Handle);
+
+    internal static string ErrorString(int code) => Marshal.PtrToStringAnsi(ErrorStringNative(code)) ?? $"error {code}";
+
+    internal static void Check(int code, string operation)
+    {
+        if (code != 0)
+            throw new InvalidOperationException($"{operation}: native kernel failed with code {code}: {ErrorString(code)}.");
+    }
+}

@@ -1,0 +1,67 @@
+using NUnit.Framework;
+using TorchSharp;
+using Vim.Detection.Ops;
+using Vim.Detection.Structures;
+using static TorchSharp.torch;
+
+namespace Vim.Tests.Detection;
+
+public class MultiScaleRoiAlignTests
+{
+    private static Boxes Square(params float[] sides) =>
+        new(tensor(sides.SelectMany(s => new[] { 10f, 20f, 10f + s, 20f + s }).ToArray()).view(-1, 4));
+
+    [Test]
+    public void LevelsFollowDetectron2sRule()
+    {
+        using var scope = NewDisposeScope();
+        // floor(4 + log2(side / 224)) clamped to [2, 5], minus 2:
+        // 224 → 4, 112 → 3, 111 → 2, 10 → 2 (clamped), 447 → 4, 448 → 5, 1000 → 5 (clamped), 0 → 2.
+        var levels = MultiScaleRoiAlign.AssignBoxesToLevels(
+            new[] { Square(224, 112, 111, 10), Square(447, 448, 1000, 0) }, 2, 5, 224, 4);
+        Assert.That(levels.data<long>().ToArray(), Is.EqualTo(new long[] { 2, 1, 0, 0, 2, 3, 3, 0 }));
+    }
+
+    [Test]
+    public void PoolsEachBoxFromItsLevelAndKeepsBoxOrder()
+    {
+        using var scope = NewDisposeScope();
+        var pooler = new MultiScaleRoiAlign(7, new[] { 1 / 4.0, 1 / 8.0, 1 / 16.0, 1 / 32.0 });
+        Assert.That((pooler.MinLevel, pooler.MaxLevel), Is.EqualTo((2, 5)));
+        var gen = new Generator(2);
+        var features = new[] { 64L, 32, 16, 8 }.Select(s => randn(new[] { 2, 3, s, s }, generator: gen)).ToArray();
+        var boxesPerImage = new[] { Square(300, 20, 120), Square(60, 200) };
+        var pooled = pooler.Forward(features, boxesPerImage);
+        Assert.That(pooled.shape, Is.EqualTo(new long[] { 5, 3, 7, 7 }));
+        var rois = RoiAlign.BoxesToRois(boxesPerImage);
+        Assert.That(rois[3, 0].ToSingle(), Is.EqualTo(1f), "the second image's boxes carry batch index 1");
+        // Expected levels: 300 → p4 (index 2), 20 → p2, 120 → p3, 60 → p2, 200 → p3.
+        var expectedLevel = new[] { 2, 0, 1, 0, 1 };
+        var scales = new[] { 1 / 4.0, 1 / 8.0, 1 / 16.0, 1 / 32.0 };
+        for (int i = 0; i < 5; i++)
+        {
+            int level = expectedLevel[i];
+            var direct = RoiAlign.Apply(features[level], rois[i..(i + 1)], (7, 7), scales[level], 0, true);
+            Assert.That(pooled[i].allclose(direct[0], rtol: 0, atol: 0), Is.True, $"box {i} pooled from level {level}");
+        }
+    }
+
+    [Test]
+    public void GradientReachesOnlyTheLevelsThatPooled()
+    {
+        using var scope = NewDisposeScope();
+        var pooler = new MultiScaleRoiAlign(2, new[] { 1 / 4.0, 1 / 8.0 });
+        var p2 = randn(1, 1, 16, 16).requires_grad_(true);
+        var p3 = randn(1, 1, 8, 8).requires_grad_(true);
+        pooler.Forward(new[] { p2, p3 }, new[] { Square(8) }).sum().backward();
+        Assert.That(p2.grad!.abs().sum().ToDouble(), Is.GreaterThan(0));
+        Assert.That(p3.grad is null || p3.grad.abs().sum().ToDouble() == 0, Is.True);
+    }
+
+    [Test]
+    public void RejectsScalesThatAreNotAHalvingPyramid()
+    {
+        Assert.Throws<ArgumentException>(() => _ = new MultiScaleRoiAlign(7, new[] { 1 / 4.0, 1 / 16.0 }));
+        Assert.Throws<ArgumentException>(() => _ = new MultiScaleRoiAlign(7, new[] { 0.3 }));
+    }
+}
