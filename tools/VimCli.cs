@@ -17,6 +17,7 @@ public static class VimCli
         root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(DataCommand.Create());
+        root.Subcommands.Add(DistSelfTestCommand.Create());
         return root;
     }
 
