@@ -11,7 +11,9 @@ namespace Vim.Tests.Distributed;
 /// <summary>
 /// Runs on every rank under mpirun, hosted by `vim dist-selftest host`: trains the toy task
 /// data-parallel and has rank 0 write the final weights and the (distributed) evaluation as JSON.
-/// Arguments: --work DIR --iters N --batch B --out FILE [--fail-at-call C] [--resume CHECKPOINT].
+/// Arguments: --work DIR --iters N --batch B --out FILE [--fail-at-call C] [--resume CHECKPOINT]
+/// [--nan-on-rank R --nan-at-call C] (that rank alone sees a NaN loss) [--stop-on-rank R] (that rank
+/// alone is asked to stop, from the start).
 /// Rank 1 deliberately starts from other weights, so the run is only right if the start-up broadcast works.
 /// </summary>
 public static class DistributedToyWorker
@@ -32,15 +34,18 @@ public static class DistributedToyWorker
         args = args.SkipWhile(a => a == "--").ToArray();
         for (int i = 0; i + 1 < args.Length; i += 2) options[args[i]] = args[i + 1];
         int Int(string key) => int.Parse(options[key], CultureInfo.InvariantCulture);
+        bool OnThisRank(string key) => options.ContainsKey(key) && Int(key) == world.Rank;
 
         set_num_threads(1);
         using var task = new ToyRegressionTask(failAtCall: options.ContainsKey("--fail-at-call") ? Int("--fail-at-call") : null,
-            dropout: 0, batchSize: Int("--batch"), world: world);
+            nanAtCall: OnThisRank("--nan-on-rank") ? Int("--nan-at-call") : null, dropout: 0, batchSize: Int("--batch"), world: world);
         if (world.Rank == 1)
             using (no_grad())
                 foreach (var p in task.Model.parameters()) p.add_(0.5f);
+        using var stop = new CancellationTokenSource();
+        if (OnThisRank("--stop-on-rank")) stop.Cancel();
         var result = new Trainer<(Tensor, Tensor)>(task, Config(Int("--iters")), options["--work"], "cfg", Console.Out, world)
-            .Run(options.GetValueOrDefault("--resume"));
+            .Run(options.GetValueOrDefault("--resume"), stop.Token);
 
         task.Model.eval();
         double negMse;

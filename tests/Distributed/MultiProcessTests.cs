@@ -99,6 +99,29 @@ public class MultiProcessTests
         Assert.That(resumed.Weights, Is.EqualTo(reference.Weights).Within(2e-5), "the global data position continues on one process");
     }
 
+    [Test]
+    public void ANonFiniteLossOnOneRankStopsEveryRank()
+    {
+        var run = Mpirun(2, Worker("--work", Path.Combine(_root, "nan"), "--iters", "16", "--batch", "2", "--nan-on-rank", "1", "--nan-at-call", "7",
+            "--out", Path.Combine(_root, "unused.json")));
+        Assert.That(run.ExitCode, Is.Not.EqualTo(0), run.Output);
+        Assert.That(run.Output, Does.Contain("rank 1: VimException: iteration 6: the loss is NaN (loss_mse=NaN"), run.Output);
+        Assert.That(run.Output, Does.Contain("rank 0: VimException: iteration 6: the loss is").And.Contain("on rank 0; non-finite on another rank"), run.Output);
+        Assert.That(run.Output, Does.Contain("iter_0000004.safetensors"), "the message names the last good checkpoint");
+    }
+
+    [Test]
+    public void AStopRequestOnOneRankStopsEveryRankAtTheSameIteration()
+    {
+        var work = Path.Combine(_root, "stop");
+        var run = Mpirun(2, Worker("--work", work, "--iters", "16", "--batch", "2", "--stop-on-rank", "1", "--out", Path.Combine(_root, "stop.json")));
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Output);
+        // Rank 0 was never asked to stop, yet it writes the interruption checkpoint (it alone prints).
+        Assert.That(run.Output, Does.Contain("interrupted at iteration 0; checkpoint"), run.Output);
+        Assert.That(Read(Path.Combine(_root, "stop.json")).LastCheckpoint, Does.EndWith("iter_0000000.safetensors"));
+        Assert.That(File.Exists(Path.Combine(work, "iter_0000000.safetensors")), Is.True);
+    }
+
     private static DistributedToyWorker.Outcome SingleProcess(string work, string? resume)
     {
         set_num_threads(1);
