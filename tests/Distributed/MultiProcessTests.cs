@@ -41,6 +41,16 @@ public class MultiProcessTests
     }
 
     [Test]
+    public void AModelsGradientsAreAveragedCorrectlyAcrossManyBuckets()
+    {
+        var run = Mpirun(2, "gradients", "--model", "vimseg_tiny", "--bucket-mb", "2", "--repeats", "1");
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Output);
+        Assert.That(run.Output, Does.Contain("vimseg_tiny: 7,556,928 trainable parameters (28.8 MiB)").And.Contain("averaging over 2 rank(s) correct"));
+        var buckets = int.Parse(System.Text.RegularExpressions.Regex.Match(run.Output, @"in (\d+) bucket\(s\)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.That(buckets, Is.GreaterThanOrEqualTo(15), "28.8 MiB in buckets of at most 2 MiB");
+    }
+
+    [Test]
     public void ARankThatStopsTakingPartEndsTheJobWithATimeoutMessage()
     {
         var run = Mpirun(2, "stall", "--timeout-s", "2");
