@@ -43,7 +43,8 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         long checkpointBytes = model.state_dict().Values.Concat(optimizer.StateTensors().Values)
             .Concat(ema?.Shadow.Values ?? []).Sum(t => t.NumberOfElements * t.ElementSize);
         if (root) WorkDirectory.Prepare(workDir, checkpointBytes, train.KeepLast);
-        using var reducer = new GradientReducer(_world, model.named_parameters(), (long)(config.Runtime.BucketMb * (1 << 20)));
+        // One process needs no reduction, nor a second copy of every gradient in bucket buffers.
+        using var reducer = _world.WorldSize > 1 ? new GradientReducer(_world, model.named_parameters(), (long)(config.Runtime.BucketMb * (1 << 20))) : null;
         var checkpoints = new CheckpointDirectory(workDir, train.KeepLast);
 
         TrainingState state;
@@ -122,7 +123,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                     lossCount++;
                     if ((iteration + 1) % train.AccumulateSteps == 0)
                     {
-                        reducer.AverageGradients();
+                        reducer?.AverageGradients();
                         if (config.Optimizer.GradClipNorm is { } maxNorm)
                             nn.utils.clip_grad_norm_(groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)), maxNorm);
                         optimizer.Step(lr);

@@ -40,9 +40,11 @@ public static class DistSelfTestCommand
         stall.Options.Add(exit);
         stall.SetAction(parse =>
         {
+            // Not disposed: the job is meant to end by abort, and a rank that finalised would not model a stuck or dead one.
             var world = Open(parse.GetValue(timeout));
             if (world.Rank != 0)
             {
+                // Exit without MPI_Finalize, as a crashed rank would.
                 if (parse.GetValue(exit)) Environment.Exit(7);
                 Thread.Sleep(world.Timeout * 20);
                 return 0;
