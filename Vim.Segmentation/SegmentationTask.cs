@@ -1,6 +1,7 @@
 using TorchSharp;
 using Vim.Core;
 using Vim.Core.Config;
+using Vim.Core.Distributed;
 using Vim.Core.Engine;
 using Vim.Core.Models;
 using Vim.Data.Datasets;
@@ -63,7 +64,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>
 
     public string PrimaryMetric => "mIoU";
 
-    public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start)
+    public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start, DataShard shard)
     {
         var data = _config.Data;
         if (data.CropSize.Count != 2 || data.Scale.Count != 2)
@@ -72,8 +73,9 @@ public sealed class SegmentationTask : ITrainingTask<Batch>
         var loader = new DataLoader(TrainSet, pipeline, new LoaderOptions
         {
             BatchSize = data.BatchSize, Kind = BatchKind.Segmentation, NumWorkers = data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
+            Rank = shard.Rank, WorldSize = shard.WorldSize,
         });
-        return new LoaderBatchSource(loader, start);
+        return new LoaderBatchSource(loader, start, shard.GlobalBatch(data.BatchSize));
     }
 
     public IReadOnlyDictionary<string, Tensor> Losses(Batch batch) => _model.Losses(batch.Images, batch.Labels!);
@@ -169,20 +171,37 @@ public sealed class SegmentationTask : ITrainingTask<Batch>
         return File.Exists(beside) ? beside : "official ADE20k classes";
     }
 
-    /// <summary>The trainer's view of an endless loader: the position checkpointed is the next batch's.</summary>
-    private sealed class LoaderBatchSource(DataLoader loader, DataPosition start) : IBatchSource<Batch>
+    /// <summary>
+    /// The trainer's view of an endless loader. Positions are global sample counts within the epoch
+    /// (all ranks together), so a checkpoint means the same thing for any world size; the loader counts
+    /// global batches of <paramref name="globalBatch"/> samples.
+    /// </summary>
+    private sealed class LoaderBatchSource : IBatchSource<Batch>
     {
-        private readonly IEnumerator<Batch> _batches = loader.Infinite(new LoaderPosition(start.Epoch, checked((int)start.IndexInEpoch))).GetEnumerator();
+        private readonly DataLoader _loader;
+        private readonly long _globalBatch;
+        private readonly IEnumerator<Batch> _batches;
 
-        public DataPosition Position { get; private set; } = start;
+        public LoaderBatchSource(DataLoader loader, DataPosition start, long globalBatch)
+        {
+            if (start.IndexInEpoch % globalBatch != 0)
+                throw new VimException($"cannot resume at sample {start.IndexInEpoch} of epoch {start.Epoch}: it is not a multiple of the global batch " +
+                    $"({globalBatch} = data.batch_size × processes); resume with a batch size and process count that divide it");
+            _loader = loader;
+            _globalBatch = globalBatch;
+            _batches = loader.Infinite(new LoaderPosition(start.Epoch, checked((int)(start.IndexInEpoch / globalBatch)))).GetEnumerator();
+            Position = start;
+        }
 
-        public int BatchSize => loader.Options.BatchSize;
+        public DataPosition Position { get; private set; }
+
+        public int BatchSize => _loader.Options.BatchSize;
 
         public Batch Next()
         {
             if (!_batches.MoveNext()) throw new InvalidOperationException("the training loader ended");
             var batch = _batches.Current;
-            Position = new DataPosition(batch.Next.Epoch, batch.Next.BatchIndex);
+            Position = new DataPosition(batch.Next.Epoch, batch.Next.BatchIndex * _globalBatch);
             return batch;
         }
 

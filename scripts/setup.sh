@@ -20,7 +20,7 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok instal
 # Ubuntu 24.04 renamed libgtk-3-0 (OpenCvSharp's native library needs it) to libgtk-3-0t64.
 gtk=libgtk-3-0
 if ! installed libgtk-3-0 && { installed libgtk-3-0t64 || apt-cache show libgtk-3-0t64 >/dev/null 2>&1; }; then gtk=libgtk-3-0t64; fi
-required=("$gtk" patchelf cmake g++ make)
+required=("$gtk" patchelf cmake g++ make openmpi-bin libopenmpi-dev)
 missing=()
 if command -v dpkg-query >/dev/null; then
   for p in "${required[@]}"; do installed "$p" || missing+=("$p"); done

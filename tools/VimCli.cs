@@ -21,6 +21,7 @@ public static class VimCli
         root.Subcommands.Add(TestCommand.Create());
         root.Subcommands.Add(ReportCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(DistSelfTestCommand.Create());
         return root;
     }
 

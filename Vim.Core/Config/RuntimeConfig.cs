@@ -12,4 +12,14 @@ public sealed class RuntimeConfig
 
     /// <summary>Where logs, checkpoints and reports go; defaults to work_dirs/&lt;config name&gt;.</summary>
     public string? WorkDir { get; set; }
+
+    /// <summary>
+    /// Multi-process runs: a collective (all-reduce, broadcast, barrier, gather) that has not completed
+    /// after this many seconds aborts the whole job with a message naming it, since a rank that died or
+    /// hangs would otherwise block the others forever.
+    /// </summary>
+    public double CollectiveTimeoutS { get; set; } = 1800;
+
+    /// <summary>Multi-process runs: gradients are averaged in flat buckets of about this many megabytes.</summary>
+    public double BucketMb { get; set; } = 25;
 }

@@ -1,3 +1,4 @@
+using Vim.Core.Distributed;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Engine;
@@ -18,11 +19,21 @@ public interface ITrainingTask<TBatch> : IDisposable
     /// <summary>The metric that selects the best checkpoint (e.g. mIoU, bbox_mAP); higher is better.</summary>
     string PrimaryMetric { get; }
 
-    IBatchSource<TBatch> OpenTrainingData(int seed, DataPosition start);
+    /// <summary>
+    /// The training stream of this process. <paramref name="start"/> is global (epoch, samples of the
+    /// epoch's (seed, epoch) permutation consumed by all ranks together), and so is the source's
+    /// <see cref="IBatchSource{TBatch}.Position"/>: each batch advances it by BatchSize × WorldSize, and
+    /// this rank reads its block of that global batch (see <see cref="DataShard"/>).
+    /// </summary>
+    IBatchSource<TBatch> OpenTrainingData(int seed, DataPosition start, DataShard shard);
 
     /// <summary>Forward pass in training mode; returns each loss term (scalars). Their sum is minimised.</summary>
     IReadOnlyDictionary<string, Tensor> Losses(TBatch batch);
 
-    /// <summary>Evaluates the model as it is now on the validation split.</summary>
+    /// <summary>
+    /// Evaluates the model as it is now on the validation split; called on every rank. A task may split
+    /// the work by rank and merge through the communicator it was given; every rank must return the
+    /// same metrics.
+    /// </summary>
     IReadOnlyDictionary<string, double> Evaluate();
 }

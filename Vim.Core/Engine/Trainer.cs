@@ -3,6 +3,7 @@ using System.Globalization;
 using TorchSharp;
 using Vim.Core.Config;
 using Vim.Core.Diagnostics;
+using Vim.Core.Distributed;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Engine;
@@ -12,10 +13,16 @@ namespace Vim.Core.Engine;
 /// the official rules, per-iteration lr schedule, gradient accumulation and clipping, EMA,
 /// periodic evaluation with best-checkpoint selection, JSON-lines logs, a progress line, atomic
 /// checksummed checkpoints, exact resume, and fault handling (non-finite loss, interruption).
+/// Data-parallel over the ranks of <paramref name="communicator"/> (default: this process alone):
+/// rank 0's weights are broadcast at start, each rank reads its shard, gradients are averaged before
+/// clipping, every decision that changes control flow (stop, non-finite loss) is taken jointly, and
+/// only rank 0 writes the log, checkpoints and console.
 /// </summary>
-public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig config, string workDir, string configYaml, TextWriter? console = null)
+public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig config, string workDir, string configYaml, TextWriter? console = null,
+    ICommunicator? communicator = null)
 {
-    private readonly TextWriter _console = console ?? Console.Out;
+    private readonly ICommunicator _world = communicator ?? SingleProcessCommunicator.Instance;
+    private readonly TextWriter _console = communicator is { Rank: not 0 } ? TextWriter.Null : console ?? Console.Out;
 
     /// <summary>Trains until schedule.max_iters or until <paramref name="stop"/> fires (then a final checkpoint is written).</summary>
     /// <param name="resumeFrom">A training checkpoint to continue from, or null to start fresh.</param>
@@ -27,13 +34,17 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         if (train.CheckpointInterval % train.AccumulateSteps != 0)
             throw new VimException($"train.checkpoint_interval ({train.CheckpointInterval}) must be a multiple of train.accumulate_steps ({train.AccumulateSteps})");
         var model = task.Model;
+        bool root = _world.Rank == 0;
+        ModelBroadcast.FromRoot(_world, model);
         var groups = ParameterGroupRules.Build(model.named_parameters(), config.Optimizer, task.NumBackboneLayers);
         using var optimizer = OptimizerFactory.Create(config.Optimizer, groups);
         using var ema = train.EmaMomentum is { } decay ? new ExponentialMovingAverage(model, decay) : null;
 
         long checkpointBytes = model.state_dict().Values.Concat(optimizer.StateTensors().Values)
             .Concat(ema?.Shadow.Values ?? []).Sum(t => t.NumberOfElements * t.ElementSize);
-        WorkDirectory.Prepare(workDir, checkpointBytes, train.KeepLast);
+        if (root) WorkDirectory.Prepare(workDir, checkpointBytes, train.KeepLast);
+        // One process needs no reduction, nor a second copy of every gradient in bucket buffers.
+        using var reducer = _world.WorldSize > 1 ? new GradientReducer(_world, model.named_parameters(), (long)(config.Runtime.BucketMb * (1 << 20))) : null;
         var checkpoints = new CheckpointDirectory(workDir, train.KeepLast);
 
         TrainingState state;
@@ -50,8 +61,8 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
 
         var schedule = new LrSchedule(config.Schedule);
         int maxIters = config.Schedule.MaxIters;
-        using var data = task.OpenTrainingData(config.Runtime.Seed, state.Data);
-        using var log = new JsonLinesLog(Path.Combine(workDir, "log.jsonl"));
+        using var data = task.OpenTrainingData(config.Runtime.Seed, state.Data, new DataShard(_world.Rank, _world.WorldSize));
+        using var log = root ? new JsonLinesLog(Path.Combine(workDir, "log.jsonl")) : null;
         var progress = new ProgressLine(maxIters, state.Iteration, _console);
         string? lastCheckpoint = resumeFrom;
         double? best = state.BestMetric;
@@ -63,14 +74,19 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         string SaveCheckpoint(int iteration)
         {
             var path = checkpoints.PathFor(iteration);
-            TrainingCheckpoint.Save(path, model, optimizer, ema, new TrainingState(iteration, optimizerSteps, data.Position, best, configYaml));
-            checkpoints.Commit(path);
+            if (root)
+            {
+                TrainingCheckpoint.Save(path, model, optimizer, ema, new TrainingState(iteration, optimizerSteps, data.Position, best, configYaml));
+                checkpoints.Commit(path);
+            }
+            // Once any rank has moved on, the checkpoint it names exists.
+            _world.Barrier();
             return path;
         }
 
         for (int iteration = state.Iteration; iteration < maxIters; iteration++)
         {
-            if (stop.IsCancellationRequested && iteration % train.AccumulateSteps == 0)
+            if (iteration % train.AccumulateSteps == 0 && AnyRank(stop.IsCancellationRequested))
             {
                 lastCheckpoint = SaveCheckpoint(iteration);
                 _console.WriteLine($"interrupted at iteration {iteration}; checkpoint {lastCheckpoint}");
@@ -88,9 +104,10 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 var terms = task.Losses(batch);
                 var total = terms.Values.Aggregate((a, b) => a + b);
                 double totalValue = total.item<float>();
-                if (!double.IsFinite(totalValue))
+                if (AnyRank(!double.IsFinite(totalValue)))
                 {
                     var termText = string.Join(", ", terms.Select(t => $"{t.Key}={t.Value.item<float>().ToString(CultureInfo.InvariantCulture)}"));
+                    if (double.IsFinite(totalValue)) termText += $" on rank {_world.Rank}; non-finite on another rank";
                     if (!train.SkipNonFiniteLoss)
                         throw new VimException($"iteration {iteration}: the loss is {totalValue.ToString(CultureInfo.InvariantCulture)} ({termText}); " +
                             $"last good checkpoint: {lastCheckpoint ?? "none yet"}. Lower the lr, enable optimizer.grad_clip_norm, or set train.skip_non_finite_loss to skip such steps.");
@@ -106,6 +123,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                     lossCount++;
                     if ((iteration + 1) % train.AccumulateSteps == 0)
                     {
+                        reducer?.AverageGradients();
                         if (config.Optimizer.GradClipNorm is { } maxNorm)
                             nn.utils.clip_grad_norm_(groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)), maxNorm);
                         optimizer.Step(lr);
@@ -120,7 +138,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
 
             if ((done % Math.Max(1, train.LogInterval) == 0 || done == maxIters) && lossCount > 0)
             {
-                var means = lossSums.ToDictionary(kv => kv.Key, kv => kv.Value / lossCount);
+                var means = MeanOverRanks(lossSums).ToDictionary(kv => kv.Key, kv => kv.Value / lossCount);
                 double meanTotal = means.Values.Sum();
                 var record = new Dictionary<string, object?>
                 {
@@ -128,8 +146,8 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                     ["memory_mb"] = ProcessMemory.ResidentBytes() / 1e6,
                 };
                 foreach (var (k, v) in means) record[k] = v;
-                log.Write(record);
-                progress.Print(progress.Format(done, meanTotal, means, lr, seconds, dataSeconds, data.BatchSize));
+                log?.Write(record);
+                progress.Print(progress.Format(done, meanTotal, means, lr, seconds, dataSeconds, data.BatchSize * _world.WorldSize));
                 lossSums.Clear();
                 lossCount = 0;
             }
@@ -143,14 +161,15 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                     metrics = task.Evaluate();
                 var record = new Dictionary<string, object?> { ["iter"] = done, ["mode"] = "val" };
                 foreach (var (k, v) in metrics) record[k] = v;
-                log.Write(record);
+                log?.Write(record);
                 _console.WriteLine($"eval @ {done}: " + string.Join(", ", metrics.Select(m => $"{m.Key} {m.Value.ToString("0.####", CultureInfo.InvariantCulture)}")));
                 if (!metrics.TryGetValue(task.PrimaryMetric, out var primary))
                     throw new VimException($"the evaluator returned no '{task.PrimaryMetric}' (it returned {string.Join(", ", metrics.Keys)})");
                 if (best is null || primary > best)
                 {
                     best = primary;
-                    TrainingCheckpoint.Save(checkpoints.BestPath, model, optimizer, ema, new TrainingState(done, optimizerSteps, data.Position, best, configYaml));
+                    if (root)
+                        TrainingCheckpoint.Save(checkpoints.BestPath, model, optimizer, ema, new TrainingState(done, optimizerSteps, data.Position, best, configYaml));
                     _console.WriteLine($"new best {task.PrimaryMetric} {primary.ToString("0.####", CultureInfo.InvariantCulture)} → {checkpoints.BestPath}");
                 }
             }
@@ -159,5 +178,24 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 lastCheckpoint = SaveCheckpoint(done);
         }
         return new TrainingResult(maxIters, false, best, lastCheckpoint, skipped);
+    }
+
+    /// <summary>Whether <paramref name="local"/> holds on any rank: decisions that change control flow must be the same everywhere, or the ranks' collectives stop matching.</summary>
+    private bool AnyRank(bool local)
+    {
+        if (_world.WorldSize == 1) return local;
+        using var flag = tensor(local ? 1f : 0f);
+        _world.AllReduceSum(flag);
+        return flag.item<float>() > 0;
+    }
+
+    private Dictionary<string, double> MeanOverRanks(Dictionary<string, double> sums)
+    {
+        if (_world.WorldSize == 1) return sums;
+        var keys = sums.Keys.Order(StringComparer.Ordinal).ToArray();
+        using var values = tensor(keys.Select(k => (float)sums[k]).ToArray());
+        _world.AllReduceAverage(values);
+        var averaged = values.data<float>().ToArray();
+        return keys.Select((k, i) => (k, (double)averaged[i])).ToDictionary(x => x.k, x => x.Item2);
     }
 }

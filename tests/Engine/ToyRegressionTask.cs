@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Vim.Core.Distributed;
 using Vim.Core.Engine;
 using static TorchSharp.torch;
 
@@ -7,17 +8,23 @@ namespace Vim.Tests.Engine;
 
 /// <summary>
 /// A small regression task for exercising the trainer: y = sin(x·w*) from a fixed dataset of 32
-/// samples, a two-layer MLP with dropout (so the torch RNG matters for exact resume), batches in a
-/// per-epoch shuffled order derived from (seed, epoch).
+/// samples, a two-layer MLP with dropout (so the torch RNG matters for exact resume; 0 for the
+/// multi-process equivalence tests), batches in a per-epoch shuffled order derived from (seed, epoch),
+/// sharded by rank as <see cref="DataShard"/> describes. With a communicator, evaluation is split by
+/// rank and merged.
 /// </summary>
 public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
 {
-    private const int Samples = 32, Features = 4, BatchSize = 4;
+    private const int Samples = 32, Features = 4;
     private readonly float[] _x, _y;
+    private readonly int _batchSize;
+    private readonly ICommunicator? _world;
     private int _calls;
 
-    public ToyRegressionTask(int? failAtCall = null, int? nanAtCall = null)
+    public ToyRegressionTask(int? failAtCall = null, int? nanAtCall = null, double dropout = 0.2, int batchSize = 4, ICommunicator? world = null)
     {
+        _batchSize = batchSize;
+        _world = world;
         FailAtCall = failAtCall;
         NanAtCall = nanAtCall;
         var rng = new Random(1234);
@@ -30,7 +37,7 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
             _y[i] = (float)Math.Sin(dot);
         }
         torch.manual_seed(7);
-        Model = new ToyMlp();
+        Model = new ToyMlp(dropout);
     }
 
     /// <summary>Throw from Losses on this call (simulates a crash after some checkpoints).</summary>
@@ -47,7 +54,7 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
 
     public string PrimaryMetric => "neg_mse";
 
-    public IBatchSource<(Tensor X, Tensor Y)> OpenTrainingData(int seed, DataPosition start) => new Source(this, seed, start);
+    public IBatchSource<(Tensor X, Tensor Y)> OpenTrainingData(int seed, DataPosition start, DataShard shard) => new Source(this, seed, start, shard);
 
     public IReadOnlyDictionary<string, Tensor> Losses((Tensor X, Tensor Y) batch)
     {
@@ -65,8 +72,16 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
         using var scope = NewDisposeScope();
         var x = tensor(_x).reshape(Samples, Features);
         var y = tensor(_y).reshape(Samples, 1);
-        var mse = nn.functional.mse_loss(((ToyMlp)Model).forward(x), y).item<float>();
-        return new Dictionary<string, double> { ["neg_mse"] = -mse };
+        if (_world is null)
+        {
+            var mse = nn.functional.mse_loss(((ToyMlp)Model).forward(x), y).item<float>();
+            return new Dictionary<string, double> { ["neg_mse"] = -mse };
+        }
+        // Rank r evaluates samples r, r+K, …; the squared-error sums and counts are merged.
+        var mine = arange(_world.Rank, Samples, _world.WorldSize, dtype: ScalarType.Int64);
+        var error = ((ToyMlp)Model).forward(x.index_select(0, mine)) - y.index_select(0, mine);
+        var parts = _world.AllGatherJson(new[] { error.square().sum().to_type(ScalarType.Float64).item<double>(), mine.NumberOfElements });
+        return new Dictionary<string, double> { ["neg_mse"] = -parts.Sum(p => p[0]) / parts.Sum(p => p[1]) };
     }
 
     public void Dispose() => Model.Dispose();
@@ -76,44 +91,49 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
     private sealed class ToyMlp : nn.Module<Tensor, Tensor>
     {
         private readonly Linear fc1 = nn.Linear(Features, 16);
-        private readonly Dropout drop = nn.Dropout(0.2);
         private readonly Linear fc2 = nn.Linear(16, 1);
+        private readonly Dropout drop;
 
-        public ToyMlp() : base("toy")
+        public ToyMlp(double dropout) : base("toy")
         {
+            drop = nn.Dropout(dropout);
             RegisterComponents();
         }
 
         public override Tensor forward(Tensor x) => fc2.forward(nn.functional.relu(drop.forward(fc1.forward(x))));
     }
 
-    private sealed class Source(ToyRegressionTask owner, int seed, DataPosition start) : IBatchSource<(Tensor X, Tensor Y)>
+    /// <summary>The position counts samples of the epoch consumed by all ranks together; an epoch ends when the next global batch would not fit.</summary>
+    private sealed class Source(ToyRegressionTask owner, int seed, DataPosition start, DataShard shard) : IBatchSource<(Tensor X, Tensor Y)>
     {
         private int _epoch = start.Epoch;
         private long _index = start.IndexInEpoch;
 
         public DataPosition Position => new(_epoch, _index);
 
-        public int BatchSize => ToyRegressionTask.BatchSize;
+        public int BatchSize => owner._batchSize;
 
         public (Tensor X, Tensor Y) Next()
         {
-            var order = Enumerable.Range(0, Samples).ToArray();
-            new Random(seed * 7919 + _epoch).Shuffle(order);
-            var x = new float[BatchSize * Features];
-            var y = new float[BatchSize];
-            for (int b = 0; b < BatchSize; b++)
-            {
-                int sample = order[(int)_index * BatchSize + b];
-                Array.Copy(owner._x, sample * Features, x, b * Features, Features);
-                y[b] = owner._y[sample];
-            }
-            _index++;
-            if (_index * BatchSize >= Samples)
+            long global = shard.GlobalBatch(BatchSize);
+            if (global > Samples) throw new InvalidOperationException($"a global batch of {global} exceeds the {Samples} samples");
+            if (_index + global > Samples)
             {
                 _epoch++;
                 _index = 0;
             }
+            var order = Enumerable.Range(0, Samples).ToArray();
+            new Random(seed * 7919 + _epoch).Shuffle(order);
+            long first = shard.FirstSample(_index, BatchSize);
+            var x = new float[BatchSize * Features];
+            var y = new float[BatchSize];
+            for (int b = 0; b < BatchSize; b++)
+            {
+                int sample = order[first + b];
+                Array.Copy(owner._x, sample * Features, x, b * Features, Features);
+                y[b] = owner._y[sample];
+            }
+            _index += global;
             return (tensor(x).reshape(BatchSize, Features), tensor(y).reshape(BatchSize, 1));
         }
 

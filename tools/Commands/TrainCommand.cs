@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Runtime.InteropServices;
 using Vim.Core;
 using Vim.Core.Config;
+using Vim.Core.Distributed;
 using Vim.Core.Engine;
 using Vim.Segmentation;
 using static TorchSharp.torch;
@@ -37,8 +38,10 @@ public static class TrainCommand
                     ?? throw new VimException($"--resume: {dir} has no checkpoint yet");
             }
             var yaml = ConfigWriter.ToYaml(ConfigBinder.ToNode(config));
+            // Under mpirun every rank runs this; rank 0 alone writes files.
+            using var communicator = Communicators.FromEnvironment(config.Runtime);
             // The config of a resumed run is the one it was started with; a fresh run records its own.
-            if (resumeFrom is null)
+            if (resumeFrom is null && communicator.Rank == 0)
             {
                 WorkDirectory.Prepare(dir, bytesPerCheckpoint: 0, checkpointsKept: 0);
                 ConfigWriter.Save(ConfigBinder.ToNode(config), Path.Combine(dir, "config.yaml"));
@@ -47,7 +50,7 @@ public static class TrainCommand
             using var stop = new CancellationTokenSource();
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-            var result = RunTask(config, dir, yaml, resumeFrom, stop.Token);
+            var result = RunTask(config, dir, yaml, resumeFrom, communicator, stop.Token);
             Console.WriteLine(result.Interrupted
                 ? $"stopped at iteration {result.Iteration}; resume with: ./vim train {parse.GetValue(configArg)} --work-dir {dir} --resume"
                 : $"finished {result.Iteration} iterations; best {result.BestMetric?.ToString("0.##") ?? "n/a"}; checkpoints in {dir}");
@@ -65,13 +68,14 @@ public static class TrainCommand
         return (config, dir);
     }
 
-    private static TrainingResult RunTask(ExperimentConfig config, string dir, string yaml, string? resumeFrom, CancellationToken stop)
+    private static TrainingResult RunTask(ExperimentConfig config, string dir, string yaml, string? resumeFrom, ICommunicator communicator, CancellationToken stop)
     {
         switch (config.Task)
         {
             case TaskKind.Segmentation:
-                using (var task = new SegmentationTask(config))
-                    return new Trainer<Vim.Data.Loading.Batch>(task, config, dir, yaml).Run(resumeFrom, stop);
+                using (var task = new SegmentationTask(config, communicator.Rank == 0 ? Console.Out : TextWriter.Null))
+                    return new Trainer<Vim.Data.Loading.Batch>(task, config, dir, yaml, communicator.Rank == 0 ? Console.Out : TextWriter.Null, communicator)
+                        .Run(resumeFrom, stop);
             default:
                 throw new VimException($"task: {config.Task.ToString().ToLowerInvariant()} training is not available in this build yet (the Cascade Mask R-CNN pipeline is being built; segmentation works)");
         }

@@ -1,0 +1,41 @@
+using static TorchSharp.torch;
+
+namespace Vim.Core.Distributed;
+
+/// <summary>
+/// The collectives data-parallel training needs, over the processes of one job. Every rank must call
+/// the same collectives in the same order with matching sizes; a collective that does not complete
+/// within <see cref="Timeout"/> ends the whole job with a message naming it (a rank that died or hangs
+/// must not leave the others blocked forever). Tensors are CPU and contiguous; their memory is used
+/// directly.
+/// </summary>
+public interface ICommunicator : IDisposable
+{
+    /// <summary>This process's index, 0 ≤ Rank &lt; WorldSize; rank 0 alone writes files and the console.</summary>
+    int Rank { get; }
+
+    int WorldSize { get; }
+
+    /// <summary>How long one collective may take before the job is aborted.</summary>
+    TimeSpan Timeout { get; }
+
+    /// <summary>Replaces <paramref name="tensor"/> (float32) on every rank by the element-wise sum over ranks.</summary>
+    void AllReduceSum(Tensor tensor);
+
+    /// <summary>Replaces <paramref name="tensor"/> (float32) on every rank by the element-wise mean over ranks.</summary>
+    void AllReduceAverage(Tensor tensor)
+    {
+        AllReduceSum(tensor);
+        if (WorldSize > 1)
+            tensor.div_(WorldSize);
+    }
+
+    /// <summary>Copies <paramref name="tensor"/> (any dtype; same shape on every rank) from <paramref name="root"/> into every rank's tensor.</summary>
+    void Broadcast(Tensor tensor, int root = 0);
+
+    /// <summary>Returns once every rank has called it.</summary>
+    void Barrier();
+
+    /// <summary>Every rank's <paramref name="data"/> (sizes may differ), indexed by rank, on every rank. Meant for small payloads (metrics, results).</summary>
+    IReadOnlyList<byte[]> AllGather(byte[] data);
+}

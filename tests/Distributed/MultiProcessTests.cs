@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using System.Text.Json;
+using NUnit.Framework;
+using Vim.Core.Engine;
+using Vim.Tests.Engine;
+using static TorchSharp.torch;
+
+namespace Vim.Tests.Distributed;
+
+/// <summary>
+/// Real two-process jobs on loopback: `mpirun -np 2 dotnet VimDense.dll dist-selftest …`. Skipped only
+/// where Open MPI's mpirun is not installed.
+/// </summary>
+[NonParallelizable]
+public class MultiProcessTests
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(120);
+    private string _root = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        if (FindOnPath("mpirun") is null)
+            Assert.Ignore("mpirun (Open MPI) is not installed: apt-get install openmpi-bin libopenmpi-dev (scripts/setup.sh does)");
+        _root = Directory.CreateTempSubdirectory("vimdense-dist-").FullName;
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        if (_root is not null && Directory.Exists(_root)) Directory.Delete(_root, recursive: true);
+    }
+
+    [Test]
+    public void CollectivesGiveTheExpectedResultsOnTwoRanks()
+    {
+        var run = Mpirun(2, "collectives", "--megabytes", "4", "--repeats", "3");
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Output);
+        Assert.That(run.Output, Does.Contain("collectives: world 2, all-reduce, broadcast, all-gather and barrier correct"));
+        Assert.That(run.Output, Does.Contain("all-reduce 4.0 MiB float32"));
+    }
+
+    [Test]
+    public void AModelsGradientsAreAveragedCorrectlyAcrossManyBuckets()
+    {
+        var run = Mpirun(2, "gradients", "--model", "vimseg_tiny", "--bucket-mb", "2", "--repeats", "1");
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Output);
+        Assert.That(run.Output, Does.Contain("vimseg_tiny: 7,556,928 trainable parameters (28.8 MiB)").And.Contain("averaging over 2 rank(s) correct"));
+        var buckets = int.Parse(System.Text.RegularExpressions.Regex.Match(run.Output, @"in (\d+) bucket\(s\)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.That(buckets, Is.GreaterThanOrEqualTo(15), "28.8 MiB in buckets of at most 2 MiB");
+    }
+
+    [Test]
+    public void ARankThatStopsTakingPartEndsTheJobWithATimeoutMessage()
+    {
+        var run = Mpirun(2, "stall", "--timeout-s", "2");
+        Assert.That(run.ExitCode, Is.Not.EqualTo(0), run.Output);
+        Assert.That(run.Output, Does.Contain("vimdense rank 0/2: collective #1 (all-reduce of 16 B) has not completed after 2.")
+            .And.Contain("runtime.collective_timeout_s = 2"), run.Output);
+        Assert.That(run.Output, Does.Not.Contain("the all-reduce completed"));
+    }
+
+    [Test]
+    public void ARankThatExitsEndsTheWholeJob()
+    {
+        // Open MPI itself ends a job one of whose processes exited without MPI_Finalize; rank 0 must
+        // not be left in its all-reduce until the (long) collective timeout.
+        var clock = Stopwatch.StartNew();
+        var run = Mpirun(2, "stall", "--exit", "--timeout-s", "100");
+        Assert.That(run.ExitCode, Is.Not.EqualTo(0), run.Output);
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(90)), run.Output);
+        Assert.That(run.Output, Does.Not.Contain("the all-reduce completed"));
+    }
+
+    [Test]
+    public void TwoRanksWithBatchTwoEndWithTheWeightsOfOneProcessWithBatchFour()
+    {
+        var reference = SingleProcess(Path.Combine(_root, "single"), resume: null);
+        var work = Path.Combine(_root, "dist");
+        var run = Mpirun(2, Worker("--work", work, "--iters", "16", "--batch", "2", "--out", Path.Combine(_root, "dist.json")));
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Output);
+        var outcome = Read(Path.Combine(_root, "dist.json"));
+
+        Assert.That(outcome.Weights, Is.EqualTo(reference.Weights).Within(2e-5), "same samples, averaged gradients: same weights");
+        Assert.That(outcome.NegMse, Is.EqualTo(reference.NegMse).Within(1e-5), "the rank-split evaluation equals the single-process one");
+
+        // Rank 0 alone wrote the log: one record per interval, losses averaged over the ranks.
+        var single = JsonLinesLog.Read(Path.Combine(_root, "single", "log.jsonl")).ToList();
+        var dist = JsonLinesLog.Read(Path.Combine(work, "log.jsonl")).ToList();
+        Assert.That(dist.Select(r => r.GetProperty("iter").GetInt32()), Is.EqualTo(single.Select(r => r.GetProperty("iter").GetInt32())));
+        foreach (var (a, b) in dist.Zip(single).Where(p => p.First.TryGetProperty("loss", out _)))
+            Assert.That(a.GetProperty("loss").GetDouble(), Is.EqualTo(b.GetProperty("loss").GetDouble()).Within(1e-5));
+        Assert.That(new CheckpointDirectory(work, 2).Latest(), Does.EndWith("iter_0000016.safetensors"));
+    }
+
+    [Test]
+    public void ATwoRankCheckpointResumesOnOneProcess()
+    {
+        var reference = SingleProcess(Path.Combine(_root, "single"), resume: null);
+        var work = Path.Combine(_root, "dist");
+        // Both ranks fail on their 11th batch (iteration 10): checkpoints 4 and 8 exist.
+        var run = Mpirun(2, Worker("--work", work, "--iters", "16", "--batch", "2", "--fail-at-call", "11", "--out", Path.Combine(_root, "unused.json")));
+        Assert.That(run.ExitCode, Is.Not.EqualTo(0), run.Output);
+        Assert.That(run.Output, Does.Contain("simulated crash"));
+        var latest = new CheckpointDirectory(work, 2).Latest();
+        Assert.That(latest, Does.EndWith("iter_0000008.safetensors"));
+
+        var resumed = SingleProcess(work, latest);
+        Assert.That(resumed.Weights, Is.EqualTo(reference.Weights).Within(2e-5), "the global data position continues on one process");
+    }
+
+    [Test]
+    public void ANonFiniteLossOnOneRankStopsEveryRank()
+    {
+        var run = Mpirun(2, Worker("--work", Path.Combine(_root, "nan"), "--iters", "16", "--batch", "2", "--nan-on-rank", "1", "--nan-at-call", "7",
+            "--out", Path.Combine(_root, "unused.json")));
+        Assert.That(run.ExitCode, Is.Not.EqualTo(0), run.Output);
+        Assert.That(run.Output, Does.Contain("rank 1: VimException: iteration 6: the loss is NaN (loss_mse=NaN"), run.Output);
+        Assert.That(run.Output, Does.Contain("rank 0: VimException: iteration 6: the loss is").And.Contain("on rank 0; non-finite on another rank"), run.Output);
+        Assert.That(run.Output, Does.Contain("iter_0000004.safetensors"), "the message names the last good checkpoint");
+    }
+
+    [Test]
+    public void AStopRequestOnOneRankStopsEveryRankAtTheSameIteration()
+    {
+        var work = Path.Combine(_root, "stop");
+        var run = Mpirun(2, Worker("--work", work, "--iters", "16", "--batch", "2", "--stop-on-rank", "1", "--out", Path.Combine(_root, "stop.json")));
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Output);
+        // Rank 0 was never asked to stop, yet it writes the interruption checkpoint (it alone prints).
+        Assert.That(run.Output, Does.Contain("interrupted at iteration 0; checkpoint"), run.Output);
+        Assert.That(Read(Path.Combine(_root, "stop.json")).LastCheckpoint, Does.EndWith("iter_0000000.safetensors"));
+        Assert.That(File.Exists(Path.Combine(work, "iter_0000000.safetensors")), Is.True);
+    }
+
+    private static DistributedToyWorker.Outcome SingleProcess(string work, string? resume)
+    {
+        set_num_threads(1);
+        using var task = new ToyRegressionTask(dropout: 0, batchSize: 4);
+        new Trainer<(Tensor, Tensor)>(task, DistributedToyWorker.Config(16), work, "cfg", TextWriter.Null).Run(resume);
+        task.Model.eval();
+        using var noGrad = no_grad();
+        return new DistributedToyWorker.Outcome(task.Weights(), task.Evaluate()["neg_mse"], null);
+    }
+
+    private static string[] Worker(params string[] args) =>
+        ["host", "--assembly", typeof(DistributedToyWorker).Assembly.Location, "--type", typeof(DistributedToyWorker).FullName!, "--", .. args];
+
+    private static DistributedToyWorker.Outcome Read(string path) =>
+        JsonSerializer.Deserialize<DistributedToyWorker.Outcome>(File.ReadAllBytes(path))!;
+
+    private sealed record Result(int ExitCode, string Output);
+
+    private static Result Mpirun(int processes, params string[] selfTestArgs)
+    {
+        var start = new ProcessStartInfo(FindOnPath("mpirun")!)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        string[] args =
+        [
+            "--allow-run-as-root", "--oversubscribe", "-np", processes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--mca", "btl", "self,vader", "--mca", "oob_tcp_if_include", "lo",
+            Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet",
+            Path.Combine(AppContext.BaseDirectory, "VimDense.dll"), "dist-selftest", .. selfTestArgs,
+        ];
+        foreach (var a in args) start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(Limit))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"mpirun {string.Join(' ', args)} still running after {Limit.TotalSeconds} s (hung)");
+        }
+        process.WaitForExit();
+        return new Result(process.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    private static string? FindOnPath(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Select(dir => Path.Combine(dir, name)).FirstOrDefault(File.Exists);
+}
