@@ -25,17 +25,23 @@ public class TrainingReportTests
                 """{"iter":30,"mode":"val","mIoU":35.25,"mAcc":44.0,"aAcc":55.0}""",
                 """{"iter":40,"lr":0.0007,"loss":1.4,"ti""", // a line cut off by a killed process
             ]);
+            // An evaluation chart written by `vim test` into the work dir is linked from the report.
+            Directory.CreateDirectory(Path.Combine(dir, "test"));
+            ReportCharts.SaveBars(Path.Combine(dir, "test", "per_class_iou.png"), "IoU", "class", "IoU", ["a", "b"], [0.5, 0.25]);
             var path = TrainingReport.Write(dir, Path.Combine(dir, "report"));
             var markdown = File.ReadAllText(path);
             Assert.That(markdown, Does.Contain("| 20 | 31.50 | 41.00 | 51.00 |"));
             Assert.That(markdown, Does.Contain("| 30 | 35.25 | 44.00 | 55.00 |"));
             Assert.That(markdown, Does.Not.Contain("| 20 | 30.00"));
             Assert.That(markdown, Does.Contain("up to iteration 30; last loss 1.5"));
+            Assert.That(markdown, Does.Contain("(../test/per_class_iou.png)"));
             foreach (var chart in new[] { "loss.png", "lr.png", "time.png", "metrics.png" })
             {
                 Assert.That(markdown, Does.Contain($"({chart})"));
                 using var image = Cv2.ImRead(Path.Combine(dir, "report", chart));
                 Assert.That((image.Cols, image.Rows), Is.EqualTo((ReportCharts.DefaultWidth, ReportCharts.DefaultHeight)), chart);
+                Cv2.MeanStdDev(image, out _, out var spread);
+                Assert.That(spread.Val0 + spread.Val1 + spread.Val2, Is.GreaterThan(5), $"{chart} is blank");
             }
         }
         finally

@@ -13,7 +13,7 @@ public static class TestCommand
     {
         var configArg = new Argument<string>("config") { Description = "Experiment config (YAML)." };
         var checkpoint = new Option<string>("--checkpoint") { Description = "A training checkpoint (work_dirs/.../best.safetensors or iter_*.safetensors).", Required = true };
-        var outDir = new Option<string?>("--out") { Description = "Folder for predictions, metrics.json and the report (default: <checkpoint folder>/test)." };
+        var outDir = new Option<string?>("--out") { Description = "Folder for predictions, metrics.json and the report (default: <checkpoint folder>/test, which `vim report` picks up)." };
         var ema = new Option<bool>("--ema") { Description = "Evaluate the EMA weights stored in the checkpoint." };
         var overlays = new Option<int>("--overlays") { Description = "How many images get colour overlays.", DefaultValueFactory = _ => 8 };
         var set = ConfigCommand.CreateSetOption();

@@ -68,6 +68,19 @@ public static class TrainingReport
             md.AppendLine();
         }
         foreach (var (file, caption) in charts) md.AppendLine($"![{caption}]({file})").AppendLine().AppendLine($"*{caption}*").AppendLine();
+
+        // Charts of `vim test` (per-class IoU / AP bars, precision-recall curves) and of benchmarks run
+        // into the work dir, so one report shows the whole run.
+        foreach (var (folder, heading) in new[] { ("test", "Evaluation of the trained model"), ("bench", "Benchmark") })
+        {
+            var dir = Path.Combine(workDir, folder);
+            if (!Directory.Exists(dir)) continue;
+            var pngs = Directory.EnumerateFiles(dir, "*.png").Order(StringComparer.Ordinal).ToList();
+            if (pngs.Count == 0) continue;
+            md.AppendLine($"## {heading}").AppendLine();
+            foreach (var png in pngs)
+                md.AppendLine($"![{Path.GetFileNameWithoutExtension(png)}]({Path.GetRelativePath(outDir, png)})").AppendLine();
+        }
         var path = Path.Combine(outDir, "report.md");
         File.WriteAllText(path + ".tmp", md.ToString());
         File.Move(path + ".tmp", path, overwrite: true);
