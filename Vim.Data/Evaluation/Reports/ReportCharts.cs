@@ -11,7 +11,7 @@ public static class ReportCharts
     /// <summary>One line per series over a shared x axis, with a legend.</summary>
     public static void SaveLines(string path, string title, string xLabel, string yLabel,
         IReadOnlyList<(string Label, double[] Xs, double[] Ys)> series, double? yMin = null, double? yMax = null,
-        int width = DefaultWidth, int height = DefaultHeight)
+        int width = DefaultWidth, int height = DefaultHeight, bool markers = false)
     {
         var plt = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
@@ -20,7 +20,8 @@ public static class ReportCharts
             var (label, xs, ys) = series[i];
             var line = plt.Add.Scatter(xs, ys, palette.GetColor(i));
             line.LegendText = label;
-            line.MarkerSize = 0;
+            // Sparse measurements (evaluations) get markers so the lines are not read as continuous data.
+            line.MarkerSize = markers ? 8 : 0;
             line.LineWidth = 2;
         }
         plt.Title(title);

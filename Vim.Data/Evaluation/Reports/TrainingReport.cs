@@ -49,7 +49,7 @@ public static class TrainingReport
         {
             var valIterations = val.Select(r => (double)r.GetProperty("iter").GetInt32()).ToArray();
             ReportCharts.SaveLines(Path.Combine(outDir, "metrics.png"), "Validation metrics", "iteration", "value",
-                metricNames.Select(n => (n, valIterations, val.Select(r => Number(r, n)).ToArray())).ToList());
+                metricNames.Select(n => (n, valIterations, val.Select(r => Number(r, n)).ToArray())).ToList(), markers: true);
             charts.Add(("metrics.png", "Validation metrics at each evaluation"));
         }
 
