@@ -11,7 +11,7 @@ public static class ReportCharts
     /// <summary>One line per series over a shared x axis, with a legend.</summary>
     public static void SaveLines(string path, string title, string xLabel, string yLabel,
         IReadOnlyList<(string Label, double[] Xs, double[] Ys)> series, double? yMin = null, double? yMax = null,
-        int width = DefaultWidth, int height = DefaultHeight, bool markers = false)
+        int width = DefaultWidth, int height = DefaultHeight, bool markers = false, Alignment legend = Alignment.LowerLeft)
     {
         var plt = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
@@ -27,7 +27,7 @@ public static class ReportCharts
         plt.Title(title);
         plt.Axes.Bottom.Label.Text = xLabel;
         plt.Axes.Left.Label.Text = yLabel;
-        plt.ShowLegend(Alignment.LowerLeft);
+        plt.ShowLegend(legend);
         plt.Axes.AutoScale();
         if (yMin is not null && yMax is not null) plt.Axes.SetLimitsY(yMin.Value, yMax.Value);
         Save(plt, path, width, height);

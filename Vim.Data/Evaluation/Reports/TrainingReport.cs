@@ -49,7 +49,8 @@ public static class TrainingReport
         {
             var valIterations = val.Select(r => (double)r.GetProperty("iter").GetInt32()).ToArray();
             ReportCharts.SaveLines(Path.Combine(outDir, "metrics.png"), "Validation metrics", "iteration", "value",
-                metricNames.Select(n => (n, valIterations, val.Select(r => Number(r, n)).ToArray())).ToList(), markers: true);
+                metricNames.Select(n => (n, valIterations, val.Select(r => Number(r, n)).ToArray())).ToList(), markers: true,
+                legend: ScottPlot.Alignment.UpperLeft);
             charts.Add(("metrics.png", "Validation metrics at each evaluation"));
         }
 
