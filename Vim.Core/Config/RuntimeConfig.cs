@@ -10,6 +10,12 @@ public sealed class RuntimeConfig
     /// <summary>cpu or cuda.</summary>
     public string Device { get; set; } = "cpu";
 
+    /// <summary>Mixed precision (autocast) for the forward pass; off by default (on CPUs it rarely pays).</summary>
+    public bool Amp { get; set; }
+
+    /// <summary>bf16 (CPU and CUDA) or fp16 (CUDA).</summary>
+    public string AmpDtype { get; set; } = "bf16";
+
     /// <summary>Where logs, checkpoints and reports go; defaults to work_dirs/&lt;config name&gt;.</summary>
     public string? WorkDir { get; set; }
 

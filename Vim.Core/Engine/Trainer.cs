@@ -101,7 +101,9 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 var batch = data.Next();
                 dataSeconds = clock.Elapsed.TotalSeconds;
                 model.train();
-                var terms = task.Losses(batch);
+                IReadOnlyDictionary<string, Tensor> terms;
+                using (config.Runtime.Amp ? OpenAutocast() : null)
+                    terms = task.Losses(batch);
                 var total = terms.Values.Aggregate((a, b) => a + b);
                 double totalValue = total.item<float>();
                 if (AnyRank(!double.IsFinite(totalValue)))
@@ -197,5 +199,16 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         _world.AllReduceAverage(values);
         var averaged = values.data<float>().ToArray();
         return keys.Select((k, i) => (k, (double)averaged[i])).ToDictionary(x => x.k, x => x.Item2);
+    }
+
+    private Autocast OpenAutocast()
+    {
+        var dtype = config.Runtime.AmpDtype switch
+        {
+            "bf16" => ScalarType.BFloat16,
+            "fp16" => ScalarType.Float16,
+            _ => throw new VimException($"runtime.amp_dtype must be bf16 or fp16, got '{config.Runtime.AmpDtype}'"),
+        };
+        return new Autocast(config.Runtime.Device == "cuda" ? DeviceType.CUDA : DeviceType.CPU, dtype);
     }
 }
