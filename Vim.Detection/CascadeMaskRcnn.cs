@@ -1,0 +1,75 @@
+using TorchSharp;
+using Vim.Core.Models;
+using Vim.Detection.Modeling;
+using Vim.Detection.Structures;
+using static TorchSharp.torch;
+
+namespace Vim.Detection;
+
+/// <summary>
+/// Cascade Mask R-CNN as the official ViTDet-style setup builds it (detectron2 GeneralizedRCNN):
+/// a plain backbone with its simple feature pyramid (p2–p6), an RPN on all five levels, and
+/// three-stage cascade box heads plus a mask head on p2–p5. Module names follow detectron2
+/// (backbone, proposal_generator, roi_heads). Inputs are normalised images (B, 3, H, W) whose valid
+/// (unpadded) sizes are given per image; any H, W works (padded internally to the pyramid stride).
+/// </summary>
+public sealed class CascadeMaskRcnn : nn.Module
+{
+    // The p5 max-pool halves the stride-16 map, so the padded input must tile stride 32.
+    private const int PadMultiple = 32;
+    private readonly SimpleFeaturePyramid backbone;
+    private readonly Rpn proposal_generator;
+    private readonly CascadeRoiHeads roi_heads;
+
+    public CascadeMaskRcnn(SimpleFeaturePyramid backbone, CascadeRoiHeadsSettings roiSettings, RpnSettings? rpnSettings = null, long seed = 0)
+        : base(nameof(CascadeMaskRcnn))
+    {
+        if (backbone.Levels.Count != 5 || !backbone.TopBlock)
+            throw new ArgumentException("CascadeMaskRcnn needs the five-level pyramid p2–p6 (scale factors 4, 2, 1, 0.5 and the top block)", nameof(backbone));
+        this.backbone = backbone;
+        proposal_generator = new Rpn(backbone.OutChannels, AnchorGenerator.VitDetDefault(), rpnSettings, seed: seed + 1);
+        roi_heads = new CascadeRoiHeads(backbone.OutChannels, roiSettings, seed + 2);
+        RegisterComponents();
+    }
+
+    public CascadeRoiHeads RoiHeads => roi_heads;
+
+    /// <summary>Training losses, named as detectron2 names them (loss_rpn_cls, loss_rpn_loc, loss_cls_stage0, …, loss_mask).</summary>
+    /// <param name="targets">Per image: non-crowd ground truth (boxes, int64 classes, (G, H, W) masks at the valid size).</param>
+    public Dictionary<string, Tensor> Losses(Tensor images, IReadOnlyList<(long Height, long Width)> imageSizes,
+        IReadOnlyList<Instances> targets, Generator? generator = null)
+    {
+        if (!training) throw new InvalidOperationException("CascadeMaskRcnn.Losses needs training mode (call train()).");
+        var features = Features(images);
+        var rpn = proposal_generator.Forward(features, imageSizes, targets.Select(t => t.Boxes).ToList(), generator);
+        var roi = roi_heads.Forward(features.Take(4).ToList(), rpn.Proposals, targets, generator);
+        var losses = new Dictionary<string, Tensor> { ["loss_rpn_cls"] = rpn.ObjectnessLoss!, ["loss_rpn_loc"] = rpn.BoxLoss! };
+        foreach (var (name, value) in roi.Losses) losses[name] = value;
+        return losses;
+    }
+
+    /// <summary>
+    /// Detections per image at its valid size: boxes, classes, scores and masks pasted into the image
+    /// (bool, (N, H, W), thresholded at 0.5).
+    /// </summary>
+    public IReadOnlyList<Instances> Predict(Tensor images, IReadOnlyList<(long Height, long Width)> imageSizes)
+    {
+        if (training) throw new InvalidOperationException("CascadeMaskRcnn.Predict needs eval mode (call eval()).");
+        using var noGrad = no_grad();
+        var features = Features(images);
+        var proposals = proposal_generator.Forward(features, imageSizes).Proposals;
+        var detections = roi_heads.Forward(features.Take(4).ToList(), proposals).Detections!;
+        return detections.Select(d => d.Masks is null || d.Count == 0
+            ? d
+            : new Instances(d.ImageHeight, d.ImageWidth, d.Boxes, d.Classes, d.Scores,
+                MaskPaster.Paste(d.Masks, d.Boxes.Tensor, d.ImageHeight, d.ImageWidth))).ToList();
+    }
+
+    private List<Tensor> Features(Tensor images)
+    {
+        long height = images.shape[2], width = images.shape[3];
+        long padH = (PadMultiple - height % PadMultiple) % PadMultiple, padW = (PadMultiple - width % PadMultiple) % PadMultiple;
+        var padded = padH == 0 && padW == 0 ? images : nn.functional.pad(images, [0, padW, 0, padH]);
+        return backbone.forward(padded).Select(level => level.Map).ToList();
+    }
+}

@@ -1,0 +1,86 @@
+using NUnit.Framework;
+using TorchSharp;
+using Vim.Core.Models;
+using Vim.Detection;
+using Vim.Detection.Modeling;
+using Vim.Detection.Structures;
+using static TorchSharp.torch;
+
+namespace Vim.Tests.Detection;
+
+/// <summary>The assembled detector on a tiny Vim backbone: one training step and inference end to end.</summary>
+public class CascadeMaskRcnnTests
+{
+    private static CascadeMaskRcnn Tiny()
+    {
+        var net = new VisionMamba(VimVariants.DetTiny with { EmbedDim = 32, Depth = 2, ImageSize = 64, DropPathRate = 0 }, 1);
+        var pyramid = new SimpleFeaturePyramid(net, outChannels: 32, seed: 2);
+        var roi = new CascadeRoiHeadsSettings
+        {
+            NumClasses = 3, BatchSizePerImage = 16, BoxHeadConvDims = [32, 32], BoxHeadFcDims = [64], MaskHeadConvDims = [32, 32, 32, 32, 32],
+        };
+        var rpn = new RpnSettings { BatchSizePerImage = 32, PreNmsTopKTrain = 200, PostNmsTopKTrain = 50, PreNmsTopKTest = 200, PostNmsTopKTest = 50 };
+        return new CascadeMaskRcnn(pyramid, roi, rpn, seed: 3);
+    }
+
+    private static Instances Target(long height, long width, float[,] boxes, long[] classes)
+    {
+        int n = classes.Length;
+        var masks = zeros(new long[] { n, height, width }, dtype: ScalarType.Byte);
+        for (int i = 0; i < n; i++)
+            masks[i, (int)boxes[i, 1]..(int)boxes[i, 3], (int)boxes[i, 0]..(int)boxes[i, 2]] = tensor((byte)1);
+        return new Instances(height, width, new Boxes(tensor(boxes)), tensor(classes), masks: masks);
+    }
+
+    [Test]
+    public void TrainingStepGivesEveryLossAndReachesTheHeads()
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(4);
+        using var model = Tiny();
+        model.train();
+        var images = randn(2, 3, 64, 64);
+        var targets = new[]
+        {
+            Target(64, 64, new float[,] { { 4, 6, 30, 40 }, { 20, 20, 60, 50 } }, [0, 2]),
+            Target(48, 64, new float[0, 4], []), // an image without ground truth; its valid area is 48 rows
+        };
+        var losses = model.Losses(images, [(64, 64), (48, 64)], targets, new Generator(5));
+        Assert.That(losses.Keys, Is.SupersetOf(new[]
+        {
+            "loss_rpn_cls", "loss_rpn_loc", "loss_cls_stage0", "loss_box_reg_stage0", "loss_cls_stage2", "loss_box_reg_stage2", "loss_mask",
+        }));
+        foreach (var (name, value) in losses)
+            Assert.That(float.IsFinite(value.item<float>()), Is.True, name);
+        losses.Values.Aggregate((a, b) => a + b).backward();
+        var reached = model.named_parameters().Where(p => p.parameter.grad is not null && p.parameter.grad.abs().sum().item<float>() > 0)
+            .Select(p => p.name).ToList();
+        Assert.That(reached, Has.Some.StartsWith("backbone.net.layers.0."));
+        Assert.That(reached, Has.Some.StartsWith("proposal_generator."));
+        Assert.That(reached, Has.Some.StartsWith("roi_heads.box_predictor.2."));
+        Assert.That(reached, Has.Some.StartsWith("roi_heads.mask_head."));
+    }
+
+    [Test]
+    public void InferenceReturnsBoundedDetectionsWithPastedMasks()
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(6);
+        using var model = Tiny();
+        model.eval();
+        var detections = model.Predict(randn(2, 3, 64, 80), [(64, 80), (50, 70)]);
+        Assert.That(detections, Has.Count.EqualTo(2));
+        for (int i = 0; i < 2; i++)
+        {
+            var d = detections[i];
+            Assert.That(d.Count, Is.LessThanOrEqualTo(100));
+            if (d.Count == 0) continue;
+            var boxes = d.Boxes.Tensor;
+            Assert.That(boxes.min().item<float>(), Is.GreaterThanOrEqualTo(0));
+            Assert.That(boxes[.., 2].max().item<float>(), Is.LessThanOrEqualTo(d.ImageWidth));
+            Assert.That(boxes[.., 3].max().item<float>(), Is.LessThanOrEqualTo(d.ImageHeight));
+            Assert.That(d.Masks!.shape, Is.EqualTo(new[] { d.Count, d.ImageHeight, d.ImageWidth }));
+            Assert.That(d.Scores!.min().item<float>(), Is.GreaterThanOrEqualTo(0.05f), "test score threshold");
+        }
+    }
+}
