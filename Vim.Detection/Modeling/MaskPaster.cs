@@ -22,6 +22,8 @@ public static class MaskPaster
                 $"MaskPaster: boxes must be (N, 4) with N = {masks.shape[0]}, got ({string.Join(", ", boxes.shape)}).", nameof(boxes));
         if (imageHeight < 1 || imageWidth < 1)
             throw new ArgumentException($"MaskPaster: image size must be positive, got {imageHeight}x{imageWidth}.");
+        if (!(threshold >= 0 && threshold <= 1))
+            throw new ArgumentException($"MaskPaster: threshold must be in [0, 1], got {threshold}.", nameof(threshold));
         using var scope = NewDisposeScope();
         long n = masks.shape[0];
         var result = zeros(new[] { n, imageHeight, imageWidth }, ScalarType.Bool, masks.device);

@@ -178,6 +178,35 @@ public class RoiCascadeTests
     }
 
     [Test]
+    public void BatchesWithoutForegroundOrDetectionsStillWork()
+    {
+        using var scope = NewDisposeScope();
+        var heads = new CascadeRoiHeads(8, RoiHeadModulesTests.TinySettings() with { TestScoreThreshold = 1.0 }, seed: 9);
+        var gen = new Generator(10);
+        var features = new[] { 16L, 8, 4, 2 }.Select(s => randn(new[] { 2, 8, s, s }, generator: gen)).ToArray();
+        // Image 0 has proposals but no ground truth; image 1 has neither proposals nor ground truth.
+        var proposals = new[] { new Instances(64, 64, B(2, 2, 30, 40, 10, 5, 60, 60)), new Instances(64, 64, B()) };
+        var targets = new[]
+        {
+            new Instances(64, 64, B(), zeros(0, ScalarType.Int64), masks: zeros(new long[] { 0, 64, 64 }, ScalarType.Bool)),
+            new Instances(64, 64, B(), zeros(0, ScalarType.Int64), masks: zeros(new long[] { 0, 64, 64 }, ScalarType.Bool)),
+        };
+        heads.train();
+        var losses = heads.Forward(features, proposals, targets, new Generator(1)).Losses;
+        Assert.That(losses["loss_mask"].ToDouble(), Is.EqualTo(0));
+        Assert.That(losses["loss_box_reg_stage2"].ToDouble(), Is.EqualTo(0));
+        Assert.That(losses["loss_cls_stage0"].ToDouble(), Is.EqualTo(Math.Log(4)).Within(0.05));
+        losses.Values.Aggregate((a, b) => a + b).backward();
+        Assert.That(heads.parameters().All(p => p.grad is not null), Is.True);
+
+        // A threshold no probability can exceed: no detections, empty (0, 28, 28) masks.
+        heads.eval();
+        var detections = heads.Forward(features, proposals).Detections!;
+        Assert.That(detections.Select(d => d.Count), Is.EqualTo(new long[] { 0, 0 }));
+        Assert.That(detections[0].Masks!.shape, Is.EqualTo(new long[] { 0, 28, 28 }));
+    }
+
+    [Test]
     public void TrainingRequiresGroundTruthWithMasks()
     {
         using var scope = NewDisposeScope();
