@@ -1,0 +1,301 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using Vim.Detection.Ops;
+using Vim.Detection.Structures;
+using static TorchSharp.torch;
+
+namespace Vim.Detection.Modeling;
+
+/// <summary>
+/// Detectron2's CascadeROIHeads with a mask head. Training: the RPN proposals plus the ground-truth
+/// boxes are matched at the first stage's IoU and sampled once (BatchSizePerImage, PositiveFraction);
+/// every later stage takes the previous stage's refined boxes (detached, clipped, empty ones
+/// dropped) and re-labels them with its own IoU threshold without resampling. The pooled features
+/// enter each stage through a 1/stages gradient scale, and the stage losses are returned unweighted.
+/// The mask head trains on the foreground of the first stage's sampled proposals, as Detectron2's
+/// CascadeROIHeads.forward passes those (not the refined boxes) to _forward_mask.
+/// Inference: class probabilities averaged over the stages, boxes from the last stage's regression,
+/// then <see cref="FastRcnnInference"/> and, with the mask head, mask probabilities of the detected
+/// class at the detected boxes.
+/// Keys: box_head.{k}.*, box_predictor.{k}.*, mask_head.*.
+/// </summary>
+public sealed class CascadeRoiHeads : nn.Module
+{
+    private readonly ModuleList<FastRcnnConvFcHead> box_head;
+    private readonly ModuleList<FastRcnnOutputLayers> box_predictor;
+    private readonly MaskRcnnConvUpsampleHead? mask_head;
+    private readonly Matcher[] matchers;
+
+    public CascadeRoiHeadsSettings Settings { get; }
+    public MultiScaleRoiAlign BoxPooler { get; }
+    public MultiScaleRoiAlign MaskPooler { get; }
+    public BalancedPositiveNegativeSampler Sampler { get; }
+    public int NumStages => matchers.Length;
+    public IReadOnlyList<Matcher> StageMatchers => matchers;
+    public IReadOnlyList<FastRcnnOutputLayers> Predictors => box_predictor.ToList();
+    public MaskRcnnConvUpsampleHead? MaskHead => mask_head;
+
+    /// <param name="inChannels">Channels of the pyramid maps (256).</param>
+    /// <param name="seed">Seed of the weight init; stage k and the mask head draw from derived seeds.</param>
+    public CascadeRoiHeads(long inChannels, CascadeRoiHeadsSettings? settings = null, long seed = 0) : base(nameof(CascadeRoiHeads))
+    {
+        Settings = settings ?? new CascadeRoiHeadsSettings();
+        var s = Settings;
+        if (s.NumClasses < 1)
+            throw new ArgumentException($"CascadeRoiHeads: NumClasses must be positive, got {s.NumClasses}.");
+        if (s.StageIouThresholds.Count == 0 || s.StageIouThresholds.Count != s.StageBoxWeights.Count)
+            throw new ArgumentException(
+                $"CascadeRoiHeads: need one IoU threshold and one box-weight set per stage, got {s.StageIouThresholds.Count} thresholds and {s.StageBoxWeights.Count} weight sets.");
+        if (s.StageIouThresholds.Any(t => !(t > 0 && t <= 1)))
+            throw new ArgumentException($"CascadeRoiHeads: stage IoU thresholds must be in (0, 1], got [{string.Join(", ", s.StageIouThresholds)}].");
+        matchers = s.StageIouThresholds.Select(t => new Matcher(new[] { t }, new[] { 0, 1 }, allowLowQualityMatches: false)).ToArray();
+        Sampler = new BalancedPositiveNegativeSampler(s.BatchSizePerImage, s.PositiveFraction);
+        BoxPooler = new MultiScaleRoiAlign(s.BoxPoolerResolution, s.PoolerScales, s.PoolerSamplingRatio, aligned: true);
+        MaskPooler = new MultiScaleRoiAlign(s.MaskPoolerResolution, s.PoolerScales, s.PoolerSamplingRatio, aligned: true);
+        var heads = new List<FastRcnnConvFcHead>();
+        var predictors = new List<FastRcnnOutputLayers>();
+        for (int k = 0; k < matchers.Length; k++)
+        {
+            var head = new FastRcnnConvFcHead(inChannels, s.BoxPoolerResolution, s.BoxHeadConvDims, s.BoxHeadFcDims, seed * 16 + 2 * k);
+            var w = s.StageBoxWeights[k];
+            heads.Add(head);
+            predictors.Add(new FastRcnnOutputLayers(head.OutputSize, s.NumClasses, new Box2BoxTransform(w.X, w.Y, w.W, w.H),
+                s.SmoothL1Beta, seed * 16 + 2 * k + 1));
+        }
+        box_head = nn.ModuleList(heads.ToArray());
+        box_predictor = nn.ModuleList(predictors.ToArray());
+        register_module(nameof(box_head), box_head);
+        register_module(nameof(box_predictor), box_predictor);
+        if (s.MaskOn)
+        {
+            mask_head = new MaskRcnnConvUpsampleHead(inChannels, s.NumClasses, s.MaskHeadConvDims, seed * 16 + 15);
+            register_module(nameof(mask_head), mask_head);
+        }
+    }
+
+    /// <param name="features">p2…p5 maps (N, C, H_l, W_l), finest first, one per pooler scale.</param>
+    /// <param name="proposals">Per image: the RPN proposals (their image size is the image's valid size).</param>
+    /// <param name="targets">Per image ground truth (boxes, int64 classes, and (G, H, W) bitmasks when the mask head is on); required in training.</param>
+    /// <param name="generator">Random source of the RoI sampling.</param>
+    public CascadeRoiHeadsOutput Forward(IReadOnlyList<Tensor> features, IReadOnlyList<Instances> proposals,
+        IReadOnlyList<Instances>? targets = null, Generator? generator = null)
+    {
+        if (features.Count != Settings.PoolerScales.Count)
+            throw new ArgumentException($"CascadeRoiHeads: {features.Count} feature maps given, {Settings.PoolerScales.Count} pooler scales configured.", nameof(features));
+        if (proposals.Count != features[0].shape[0])
+            throw new ArgumentException($"CascadeRoiHeads: {proposals.Count} proposal lists given for a batch of {features[0].shape[0]}.", nameof(proposals));
+        if (!training)
+            return new CascadeRoiHeadsOutput(new Dictionary<string, Tensor>(), Infer(features, proposals));
+        if (targets is null || targets.Count != proposals.Count)
+            throw new ArgumentException(
+                $"CascadeRoiHeads: training needs one ground-truth set per image ({proposals.Count}), got {targets?.Count.ToString() ?? "none"}.", nameof(targets));
+        for (int i = 0; i < targets.Count; i++)
+        {
+            if (targets[i].Classes is null)
+                throw new ArgumentException($"CascadeRoiHeads: ground truth of image {i} has no classes.", nameof(targets));
+            if (mask_head is not null && targets[i].Masks is null)
+                throw new ArgumentException($"CascadeRoiHeads: ground truth of image {i} has no masks but the mask head is on.", nameof(targets));
+        }
+        return new CascadeRoiHeadsOutput(Train(features, proposals, targets, generator), null);
+    }
+
+    /// <summary>
+    /// Detectron2's label_and_sample_proposals with the first stage's matcher: ground-truth boxes
+    /// appended to the proposals, IoU matching, class targets (K for background, −1 ignored), then the
+    /// balanced sample.
+    /// </summary>
+    public IReadOnlyList<LabeledProposals> LabelAndSampleProposals(IReadOnlyList<Instances> proposals,
+        IReadOnlyList<Instances> targets, Generator? generator)
+    {
+        var result = new List<LabeledProposals>();
+        long background = Settings.NumClasses;
+        for (int i = 0; i < proposals.Count; i++)
+        {
+            using var scope = NewDisposeScope();
+            var boxes = proposals[i].Boxes.Tensor.detach();
+            var gt = targets[i];
+            var gtBoxes = gt.Boxes.Tensor.to(boxes.device).to_type(boxes.dtype);
+            if (Settings.ProposalAppendGt)
+                boxes = cat(new[] { boxes, gtBoxes }, 0);
+            var match = matchers[0].Match(BoxGeometry.PairwiseIou(new Boxes(gtBoxes), new Boxes(boxes)));
+            var classes = ClassTargets(match, gt.Classes!.to(boxes.device), gt.Count, background);
+            var (positive, negative) = Sampler.Sample(classes, background, generator);
+            var index = cat(new[] { positive, negative }, 0);
+            var matched = match.Matches[index];
+            var sampledBoxes = boxes[index];
+            var labeled = new LabeledProposals(new Boxes(sampledBoxes.MoveToOuterDisposeScope()),
+                classes[index].MoveToOuterDisposeScope(),
+                (gt.Count > 0 ? gtBoxes[matched] : sampledBoxes.clone()).MoveToOuterDisposeScope(),
+                matched.MoveToOuterDisposeScope());
+            result.Add(labeled);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Detectron2's _match_and_label_boxes: labels the boxes of a later stage with that stage's
+    /// matcher (foreground at IoU ≥ its threshold, background below), no sampling.
+    /// </summary>
+    public IReadOnlyList<LabeledProposals> MatchAndLabel(int stage, IReadOnlyList<Boxes> boxes, IReadOnlyList<Instances> targets)
+    {
+        if (stage < 0 || stage >= NumStages)
+            throw new ArgumentException($"CascadeRoiHeads: stage must be in [0, {NumStages}), got {stage}.", nameof(stage));
+        var result = new List<LabeledProposals>();
+        for (int i = 0; i < boxes.Count; i++)
+        {
+            using var scope = NewDisposeScope();
+            var b = boxes[i].Tensor;
+            var gt = targets[i];
+            var gtBoxes = gt.Boxes.Tensor.to(b.device).to_type(b.dtype);
+            var match = matchers[stage].Match(BoxGeometry.PairwiseIou(new Boxes(gtBoxes), boxes[i]));
+            var classes = ClassTargets(match, gt.Classes!.to(b.device), gt.Count, Settings.NumClasses);
+            result.Add(new LabeledProposals(boxes[i], classes.MoveToOuterDisposeScope(),
+                (gt.Count > 0 ? gtBoxes[match.Matches] : b.clone()).MoveToOuterDisposeScope(),
+                match.Matches.MoveToOuterDisposeScope()));
+        }
+        return result;
+    }
+
+    private static Tensor ClassTargets(MatchResult match, Tensor gtClasses, long gtCount, long background)
+    {
+        using var scope = NewDisposeScope();
+        if (gtCount == 0)
+            return full_like(match.Matches, background).MoveToOuterDisposeScope();
+        var classes = gtClasses.to_type(ScalarType.Int64)[match.Matches];
+        classes.masked_fill_(match.Labels.eq(0), background);
+        classes.masked_fill_(match.Labels.eq(-1), -1);
+        return classes.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Pools the boxes and runs stage <paramref name="stage"/>'s head and predictor.</summary>
+    public (Tensor Scores, Tensor Deltas) RunStage(IReadOnlyList<Tensor> features, IReadOnlyList<Boxes> boxes, int stage)
+    {
+        using var scope = NewDisposeScope();
+        var pooled = BoxPooler.Forward(features, boxes);
+        if (training)
+            pooled = ScaleGradient.Apply(pooled, 1.0 / NumStages);
+        var (scores, deltas) = box_predictor[stage].forward(box_head[stage].forward(pooled));
+        return (scores.MoveToOuterDisposeScope(), deltas.MoveToOuterDisposeScope());
+    }
+
+    private Dictionary<string, Tensor> Train(IReadOnlyList<Tensor> features, IReadOnlyList<Instances> proposals,
+        IReadOnlyList<Instances> targets, Generator? generator)
+    {
+        using var scope = NewDisposeScope();
+        var losses = new Dictionary<string, Tensor>();
+        var sampled = LabelAndSampleProposals(proposals, targets, generator);
+        var labeled = sampled;
+        Tensor? previousDeltas = null;
+        for (int k = 0; k < NumStages; k++)
+        {
+            if (k > 0)
+                labeled = MatchAndLabel(k, Refine(labeled.Select(l => l.Boxes).ToList(), proposals, k - 1, previousDeltas!, dropEmpty: true),
+                    targets);
+            var (scores, deltas) = RunStage(features, labeled.Select(l => l.Boxes).ToList(), k);
+            var (cls, box) = box_predictor[k].Losses(scores, deltas, cat(labeled.Select(l => l.Boxes.Tensor).ToArray(), 0),
+                cat(labeled.Select(l => l.GtClasses).ToArray(), 0), cat(labeled.Select(l => l.GtBoxes).ToArray(), 0));
+            losses[$"loss_cls_stage{k}"] = cls;
+            losses[$"loss_box_reg_stage{k}"] = box;
+            previousDeltas = deltas.detach();
+        }
+        if (mask_head is not null)
+            losses["loss_mask"] = MaskLoss(features, sampled, targets);
+        foreach (var loss in losses.Values)
+            loss.MoveToOuterDisposeScope();
+        return losses;
+    }
+
+    /// <summary>
+    /// The previous stage's boxes turned into this stage's proposals: its deltas applied (no
+    /// gradient), clipped to the image, and in training the empty ones dropped (at inference they
+    /// are kept so the stages' scores stay aligned row by row).
+    /// </summary>
+    private List<Boxes> Refine(IReadOnlyList<Boxes> boxes, IReadOnlyList<Instances> images, int previousStage, Tensor deltas,
+        bool dropEmpty)
+    {
+        using var noGrad = no_grad();
+        var predicted = box_predictor[previousStage].PredictBoxes(deltas.detach(), cat(boxes.Select(b => b.Tensor).ToArray(), 0));
+        var result = new List<Boxes>();
+        long offset = 0;
+        for (int i = 0; i < boxes.Count; i++)
+        {
+            long count = boxes[i].Count;
+            var clipped = new Boxes(predicted.narrow(0, offset, count)).Clip(images[i].ImageHeight, images[i].ImageWidth);
+            offset += count;
+            result.Add(dropEmpty ? clipped.Select(clipped.NonEmpty()) : clipped);
+        }
+        return result;
+    }
+
+    private Tensor MaskLoss(IReadOnlyList<Tensor> features, IReadOnlyList<LabeledProposals> sampled, IReadOnlyList<Instances> targets)
+    {
+        using var scope = NewDisposeScope();
+        var fgBoxes = new List<Boxes>();
+        var fgClasses = new List<Tensor>();
+        var maskTargets = new List<Tensor>();
+        long size = 2 * Settings.MaskPoolerResolution;
+        for (int i = 0; i < sampled.Count; i++)
+        {
+            var l = sampled[i];
+            var fg = l.GtClasses.ge(0).logical_and(l.GtClasses.lt(Settings.NumClasses));
+            var boxes = l.Boxes.Select(fg);
+            fgBoxes.Add(boxes);
+            fgClasses.Add(l.GtClasses[fg]);
+            maskTargets.Add(MaskTargets.CropAndResize(targets[i].Masks!, boxes.Tensor, l.GtIndex[fg], size).to(boxes.Tensor.device));
+        }
+        var logits = mask_head!.forward(MaskPooler.Forward(features, fgBoxes));
+        var loss = MaskRcnnConvUpsampleHead.Loss(logits, cat(fgClasses.ToArray(), 0), cat(maskTargets.ToArray(), 0));
+        return loss.MoveToOuterDisposeScope();
+    }
+
+    private List<Instances> Infer(IReadOnlyList<Tensor> features, IReadOnlyList<Instances> proposals)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        List<Boxes> boxes = proposals.Select(p => p.Boxes).ToList();
+        Tensor? probabilities = null;
+        Tensor? deltas = null;
+        for (int k = 0; k < NumStages; k++)
+        {
+            if (k > 0)
+                boxes = Refine(boxes, proposals, k - 1, deltas!, dropEmpty: false);
+            var (scores, stageDeltas) = RunStage(features, boxes, k);
+            var p = FastRcnnOutputLayers.PredictProbabilities(scores);
+            probabilities = probabilities is null ? p : probabilities + p;
+            deltas = stageDeltas;
+        }
+        probabilities = probabilities! / NumStages;
+        var finalBoxes = box_predictor[NumStages - 1].PredictBoxes(deltas!, cat(boxes.Select(b => b.Tensor).ToArray(), 0));
+        var detections = new List<Instances>();
+        long offset = 0;
+        for (int i = 0; i < proposals.Count; i++)
+        {
+            long count = boxes[i].Count;
+            var (det, _) = FastRcnnInference.SingleImage(finalBoxes.narrow(0, offset, count), probabilities.narrow(0, offset, count),
+                proposals[i].ImageHeight, proposals[i].ImageWidth, Settings.TestScoreThreshold, Settings.TestNmsThreshold,
+                Settings.DetectionsPerImage);
+            offset += count;
+            detections.Add(det);
+        }
+        if (mask_head is not null)
+        {
+            var logits = mask_head.forward(MaskPooler.Forward(features, detections.Select(d => d.Boxes).ToList()));
+            var masks = MaskRcnnConvUpsampleHead.SelectClass(logits, cat(detections.Select(d => d.Classes!).ToArray(), 0)).sigmoid();
+            offset = 0;
+            for (int i = 0; i < detections.Count; i++)
+            {
+                var d = detections[i];
+                detections[i] = new Instances(d.ImageHeight, d.ImageWidth, d.Boxes, d.Classes, d.Scores, masks.narrow(0, offset, d.Count));
+                offset += d.Count;
+            }
+        }
+        foreach (var d in detections)
+        {
+            d.Boxes.Tensor.MoveToOuterDisposeScope();
+            d.Classes!.MoveToOuterDisposeScope();
+            d.Scores!.MoveToOuterDisposeScope();
+            d.Masks?.MoveToOuterDisposeScope();
+        }
+        return detections;
+    }
+}

@@ -1,0 +1,47 @@
+using TorchSharp;
+using Vim.Detection.Ops;
+using Vim.Detection.Structures;
+using static TorchSharp.torch;
+
+namespace Vim.Detection.Modeling;
+
+/// <summary>
+/// Detectron2's fast_rcnn_inference for one image with class-agnostic boxes: drop rows with
+/// non-finite boxes or scores, clip the boxes to the image, keep every (RoI, class) pair whose
+/// score is strictly above the threshold (the class-agnostic box is shared by all classes of its
+/// RoI), NMS within each class, and keep the best <c>topK</c>.
+/// </summary>
+public static class FastRcnnInference
+{
+    /// <param name="boxes">(R, 4) predicted boxes.</param>
+    /// <param name="probabilities">(R, K + 1) class probabilities; the last column (background) is ignored.</param>
+    /// <param name="topK">Detections kept per image; negative keeps all.</param>
+    /// <returns>The detections (boxes, classes, scores, by decreasing score) and, for each, the index of its source RoI.</returns>
+    public static (Instances Detections, Tensor RoiIndex) SingleImage(Tensor boxes, Tensor probabilities, long imageHeight,
+        long imageWidth, double scoreThreshold, double nmsThreshold, long topK)
+    {
+        if (boxes.dim() != 2 || boxes.shape[1] != 4)
+            throw new ArgumentException($"FastRcnnInference: boxes must be (R, 4) class-agnostic boxes, got ({string.Join(", ", boxes.shape)}).", nameof(boxes));
+        if (probabilities.dim() != 2 || probabilities.shape[0] != boxes.shape[0] || probabilities.shape[1] < 2)
+            throw new ArgumentException(
+                $"FastRcnnInference: probabilities must be (R, K + 1) with R = {boxes.shape[0]}, got ({string.Join(", ", probabilities.shape)}).", nameof(probabilities));
+        using var scope = NewDisposeScope();
+        var roiIndex = arange(boxes.shape[0], ScalarType.Int64, boxes.device);
+        var valid = isfinite(boxes).all(1).logical_and(isfinite(probabilities).all(1));
+        if (!valid.all().item<bool>())
+            (boxes, probabilities, roiIndex) = (boxes[valid], probabilities[valid], roiIndex[valid]);
+        var scores = probabilities[.., ..^1];
+        var clipped = new Boxes(boxes).Clip(imageHeight, imageWidth).Tensor;
+        var pairs = scores.gt(scoreThreshold).nonzero();
+        var row = pairs[.., 0];
+        var cls = pairs[.., 1];
+        var keptBoxes = clipped[row];
+        var keptScores = scores[row, cls];
+        var keep = Nms.Batched(keptBoxes, keptScores, cls, nmsThreshold);
+        if (topK >= 0 && keep.shape[0] > topK)
+            keep = keep[..(int)topK];
+        var result = new Instances(imageHeight, imageWidth, new Boxes(keptBoxes[keep].MoveToOuterDisposeScope()),
+            cls[keep].MoveToOuterDisposeScope(), keptScores[keep].MoveToOuterDisposeScope());
+        return (result, roiIndex[row[keep]].MoveToOuterDisposeScope());
+    }
+}

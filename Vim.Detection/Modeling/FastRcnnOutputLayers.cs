@@ -1,0 +1,94 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using Vim.Detection.Structures;
+using static TorchSharp.torch;
+
+namespace Vim.Detection.Modeling;
+
+/// <summary>
+/// Detectron2's FastRCNNOutputLayers with class-agnostic box regression: cls_score Linear(d, K + 1)
+/// (index K is background) and bbox_pred Linear(d, 4), initialised N(0, 0.01²) and N(0, 0.001²)
+/// with zero biases; softmax cross-entropy over K + 1 classes and smooth-L1 box loss on the
+/// foreground RoIs' deltas.
+/// </summary>
+public sealed class FastRcnnOutputLayers : nn.Module<Tensor, (Tensor Scores, Tensor Deltas)>
+{
+    private readonly Linear cls_score;
+    private readonly Linear bbox_pred;
+
+    public long NumClasses { get; }
+    public Box2BoxTransform BoxCoder { get; }
+
+    /// <summary>Smooth-L1 β of the box loss; 0 (the ViTDet setting) is plain L1.</summary>
+    public double SmoothL1Beta { get; }
+
+    public FastRcnnOutputLayers(long inputSize, long numClasses, Box2BoxTransform boxCoder, double smoothL1Beta = 0.0,
+        long seed = 0) : base(nameof(FastRcnnOutputLayers))
+    {
+        if (inputSize < 1 || numClasses < 1)
+            throw new ArgumentException(
+                $"FastRcnnOutputLayers: input size and class count must be positive, got {inputSize} and {numClasses}.");
+        if (smoothL1Beta < 0)
+            throw new ArgumentException($"FastRcnnOutputLayers: smooth-L1 beta must be >= 0, got {smoothL1Beta}.", nameof(smoothL1Beta));
+        NumClasses = numClasses;
+        BoxCoder = boxCoder ?? throw new ArgumentNullException(nameof(boxCoder));
+        SmoothL1Beta = smoothL1Beta;
+        cls_score = nn.Linear(inputSize, numClasses + 1);
+        bbox_pred = nn.Linear(inputSize, 4);
+        register_module(nameof(cls_score), cls_score);
+        register_module(nameof(bbox_pred), bbox_pred);
+        var generator = new Generator((ulong)seed);
+        using (no_grad())
+        {
+            cls_score.weight!.normal_(0, 0.01, generator);
+            bbox_pred.weight!.normal_(0, 0.001, generator);
+            cls_score.bias!.zero_();
+            bbox_pred.bias!.zero_();
+        }
+    }
+
+    /// <param name="x">(R, d) box-head features (higher-rank inputs are flattened from dim 1).</param>
+    /// <returns>Class logits (R, K + 1) and class-agnostic deltas (R, 4).</returns>
+    public override (Tensor Scores, Tensor Deltas) forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var flat = x.dim() > 2 ? x.flatten(1) : x;
+        return (cls_score.forward(flat).MoveToOuterDisposeScope(), bbox_pred.forward(flat).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Detectron2's FastRCNNOutputLayers.losses: mean softmax cross-entropy over all R RoIs, and the
+    /// smooth-L1 loss of the foreground RoIs' deltas (class in [0, K)) summed and divided by R, so
+    /// images with few foreground RoIs weigh in proportionally. With no RoI both are a zero that
+    /// still depends on the inputs (gradients stay defined).
+    /// </summary>
+    /// <param name="scores">(R, K + 1) logits.</param>
+    /// <param name="deltas">(R, 4) predicted deltas.</param>
+    /// <param name="proposalBoxes">(R, 4) boxes the deltas refer to.</param>
+    /// <param name="gtClasses">(R) int64 targets: [0, K) foreground, K background.</param>
+    /// <param name="gtBoxes">(R, 4) matched ground-truth boxes (read for foreground rows only).</param>
+    public (Tensor Classification, Tensor BoxRegression) Losses(Tensor scores, Tensor deltas, Tensor proposalBoxes,
+        Tensor gtClasses, Tensor gtBoxes)
+    {
+        long r = scores.shape[0];
+        if (deltas.shape[0] != r || proposalBoxes.shape[0] != r || gtClasses.shape[0] != r || gtBoxes.shape[0] != r)
+            throw new ArgumentException(
+                $"FastRcnnOutputLayers.Losses: scores ({r}), deltas ({deltas.shape[0]}), proposals ({proposalBoxes.shape[0]}), classes ({gtClasses.shape[0]}) and gt boxes ({gtBoxes.shape[0]}) must have one row per RoI.");
+        using var scope = NewDisposeScope();
+        if (r == 0)
+            return ((scores.sum() * 0).MoveToOuterDisposeScope(), (deltas.sum() * 0).MoveToOuterDisposeScope());
+        var classes = gtClasses.to_type(ScalarType.Int64);
+        var cls = nn.functional.cross_entropy(scores, classes);
+        var foreground = classes.ge(0).logical_and(classes.lt(NumClasses));
+        var fgProposals = new Boxes(proposalBoxes[foreground]);
+        var targets = BoxCoder.GetDeltas(fgProposals, new Boxes(gtBoxes[foreground].to_type(proposalBoxes.dtype)));
+        var box = BoxRegressionLoss.SmoothL1Sum(deltas[foreground], targets.to_type(deltas.dtype), SmoothL1Beta) / r;
+        return (cls.MoveToOuterDisposeScope(), box.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>(R, 4) boxes: the deltas applied to the proposals.</summary>
+    public Tensor PredictBoxes(Tensor deltas, Tensor proposalBoxes) => BoxCoder.ApplyDeltas(deltas, new Boxes(proposalBoxes));
+
+    /// <summary>(R, K + 1) class probabilities (softmax of the logits).</summary>
+    public static Tensor PredictProbabilities(Tensor scores) => nn.functional.softmax(scores, -1);
+}
