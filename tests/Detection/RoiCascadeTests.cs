@@ -207,6 +207,79 @@ public class RoiCascadeTests
     }
 
     [Test]
+    public void InferenceAveragesTheStagesScoresAndUsesTheLastStagesBoxes()
+    {
+        using var scope = NewDisposeScope();
+        // No threshold, no suppression, no cap: every (RoI, class) pair comes out.
+        var settings = RoiHeadModulesTests.TinySettings() with { TestScoreThreshold = 0, TestNmsThreshold = 1.0, DetectionsPerImage = -1, MaskOn = false };
+        var heads = new CascadeRoiHeads(8, settings, seed: 12);
+        // Larger predictor weights so the stages disagree visibly.
+        using (no_grad())
+            foreach (var (name, p) in heads.named_parameters().Where(np => np.name.Contains("box_predictor") && np.name.EndsWith("weight")))
+                p.normal_(0, 0.3, new Generator(13));
+        heads.eval();
+        var gen = new Generator(14);
+        var features = new[] { 16L, 8, 4, 2 }.Select(s => randn(new[] { 1, 8, s, s }, generator: gen)).ToArray();
+        var proposals = new[] { new Instances(64, 64, B(2, 2, 30, 40, 10, 5, 60, 60, 0, 30, 20, 63)) };
+        var detections = heads.Forward(features, proposals).Detections![0];
+
+        // Reference: run the stages by hand.
+        var boxes = proposals[0].Boxes;
+        var probabilities = zeros(3, 4);
+        Tensor last = boxes.Tensor;
+        for (int k = 0; k < 3; k++)
+        {
+            var (scores, deltas) = heads.RunStage(features, new[] { boxes }, k);
+            probabilities += FastRcnnOutputLayers.PredictProbabilities(scores) / 3;
+            last = heads.Predictors[k].PredictBoxes(deltas, boxes.Tensor);
+            boxes = new Boxes(last).Clip(64, 64);
+        }
+        var expectedScores = probabilities[.., ..3].flatten().sort(descending: true).Values;
+        Assert.That(detections.Count, Is.EqualTo(9));
+        Assert.That((detections.Scores! - expectedScores).abs().max().ToDouble(), Is.LessThan(1e-6));
+        var best = probabilities[.., ..3].flatten().argmax().ToInt64();
+        var expectedBox = new Boxes(last).Clip(64, 64).Tensor[best / 3];
+        Assert.That((detections.Boxes.Tensor[0] - expectedBox).abs().max().ToDouble(), Is.LessThan(1e-4));
+        Assert.That(detections.Classes![0].ToInt64(), Is.EqualTo(best % 3));
+        // Not simply the last stage's scores.
+        var (lastScores, _) = heads.RunStage(features, new[] { boxes }, 2);
+        Assert.That(probabilities.sub(FastRcnnOutputLayers.PredictProbabilities(lastScores)).abs().max().ToDouble(), Is.GreaterThan(1e-3));
+    }
+
+    [Test]
+    public void GradientDescentOnFixedProposalsLowersTheCascadeLoss()
+    {
+        using var scope = NewDisposeScope();
+        var heads = new CascadeRoiHeads(8, RoiHeadModulesTests.TinySettings(), seed: 15);
+        var gen = new Generator(16);
+        var features = new[] { 16L, 8, 4, 2 }.Select(s => randn(new[] { 1, 8, s, s }, generator: gen)).ToArray();
+        var masks = zeros(new long[] { 1, 64, 64 }, ScalarType.Bool);
+        masks[0, 10..40, 12..30] = tensor(true);
+        var targets = new[] { new Instances(64, 64, B(10, 8, 34, 44), tensor(new long[] { 1 }), masks: masks) };
+        var proposals = new[] { new Instances(64, 64, B(8, 8, 30, 40, 12, 10, 36, 46, 40, 40, 60, 60, 0, 0, 20, 20, 30, 5, 60, 30)) };
+        var optimizer = optim.SGD(heads.parameters(), 0.05);
+        heads.train();
+        double Step(bool update)
+        {
+            using var inner = NewDisposeScope();
+            optimizer.zero_grad();
+            var losses = heads.Forward(features, proposals, targets, new Generator(1)).Losses;
+            var loss = losses.Values.Aggregate((a, b) => a + b);
+            if (update)
+            {
+                loss.backward();
+                optimizer.step();
+            }
+            return loss.ToDouble();
+        }
+        double before = Step(update: false);
+        for (int i = 0; i < 30; i++) Step(update: true);
+        double after = Step(update: false);
+        TestContext.Out.WriteLine($"cascade loss before {before:F4}, after 30 steps {after:F4}");
+        Assert.That(after, Is.LessThan(0.7 * before), $"loss {before:F4} → {after:F4}");
+    }
+
+    [Test]
     public void TrainingRequiresGroundTruthWithMasks()
     {
         using var scope = NewDisposeScope();

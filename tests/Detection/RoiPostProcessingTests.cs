@@ -89,4 +89,22 @@ public class RoiPostProcessingTests
         // A box outside the image pastes nothing.
         Assert.That(MaskPaster.Paste(ones(1, 28, 28), tensor(new[] { 70f, 70, 90, 90 }).view(1, 4), 50, 60).any().item<bool>(), Is.False);
     }
+
+    [Test]
+    public void PostprocessingMapsDetectionsToTheOriginalImage()
+    {
+        using var scope = NewDisposeScope();
+        // Input valid size 50 × 100 (h × w), original image 100 × 200: everything doubles.
+        var boxes = new Vim.Detection.Structures.Boxes(tensor(new[] { 10f, 10, 30, 20, 5, 60, 40, 70, 90, 10, 99, 40 }).view(3, 4));
+        var det = new Vim.Detection.Structures.Instances(50, 100, boxes, tensor(new long[] { 2, 0, 1 }), tensor(new[] { 0.9f, 0.8f, 0.7f }),
+            ones(3, 28, 28));
+        var output = DetectionPostprocessor.ToOutputSize(det, 100, 200);
+        // Box 1 starts below the image (y 60 of 50 → 120 of 100) and clips to zero height: dropped.
+        Assert.That(output.Count, Is.EqualTo(2));
+        Assert.That(output.Boxes.Tensor.flatten().data<float>().ToArray(), Is.EqualTo(new[] { 20f, 20, 60, 40, 180, 20, 198, 80 }));
+        Assert.That(output.Classes!.data<long>().ToArray(), Is.EqualTo(new long[] { 2, 1 }));
+        Assert.That(output.Masks!.shape, Is.EqualTo(new long[] { 2, 100, 200 }));
+        Assert.That(output.Masks[0].sum().ToInt64(), Is.EqualTo(40 * 20));
+        Assert.That(output.Masks[1].sum().ToInt64(), Is.EqualTo(18 * 60));
+    }
 }
