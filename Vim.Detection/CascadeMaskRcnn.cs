@@ -49,20 +49,20 @@ public sealed class CascadeMaskRcnn : nn.Module
     }
 
     /// <summary>
-    /// Detections per image at its valid size: boxes, classes, scores and masks pasted into the image
-    /// (bool, (N, H, W), thresholded at 0.5).
+    /// Detections per image: boxes, classes, scores and masks pasted into the image (bool (N, H, W),
+    /// thresholded at 0.5), in <paramref name="outputSizes"/> coordinates (e.g. the original image
+    /// before the test resize; by default the valid input size).
     /// </summary>
-    public IReadOnlyList<Instances> Predict(Tensor images, IReadOnlyList<(long Height, long Width)> imageSizes)
+    public IReadOnlyList<Instances> Predict(Tensor images, IReadOnlyList<(long Height, long Width)> imageSizes,
+        IReadOnlyList<(long Height, long Width)>? outputSizes = null)
     {
         if (training) throw new InvalidOperationException("CascadeMaskRcnn.Predict needs eval mode (call eval()).");
         using var noGrad = no_grad();
         var features = Features(images);
         var proposals = proposal_generator.Forward(features, imageSizes).Proposals;
         var detections = roi_heads.Forward(features.Take(4).ToList(), proposals).Detections!;
-        return detections.Select(d => d.Masks is null || d.Count == 0
-            ? d
-            : new Instances(d.ImageHeight, d.ImageWidth, d.Boxes, d.Classes, d.Scores,
-                MaskPaster.Paste(d.Masks, d.Boxes.Tensor, d.ImageHeight, d.ImageWidth))).ToList();
+        return detections.Select((d, i) => DetectionPostprocessor.ToOutputSize(d,
+            outputSizes?[i].Height ?? d.ImageHeight, outputSizes?[i].Width ?? d.ImageWidth)).ToList();
     }
 
     private List<Tensor> Features(Tensor images)
