@@ -7,6 +7,9 @@ public sealed class ModelConfig
     /// <summary>Number of foreground classes the heads predict (80 for COCO, 150 for ADE20k).</summary>
     public int NumClasses { get; set; } = 150;
 
+    /// <summary>Detection heads (task: detection).</summary>
+    public DetectionHeadConfig DetHead { get; set; } = new();
+
     /// <summary>Segmentation heads (task: segmentation).</summary>
     public SegmentationHeadConfig SegHead { get; set; } = new();
 

@@ -27,8 +27,11 @@ public static class MaskPaster
         using var scope = NewDisposeScope();
         long n = masks.shape[0];
         var result = zeros(new[] { n, imageHeight, imageWidth }, ScalarType.Bool, masks.device);
+        // TorchSharp's data<T>().ToArray() throws on an empty tensor: an image without detections.
+        if (n == 0) return result.MoveToOuterDisposeScope();
         var probabilities = masks.to_type(ScalarType.Float32);
-        var b = boxes.to_type(ScalarType.Float32).cpu();
+        // data<T>().ToArray() needs contiguous memory (a view from post-processing may be strided).
+        var b = boxes.to_type(ScalarType.Float32).cpu().contiguous();
         var coords = b.data<float>().ToArray();
         for (int i = 0; i < n; i++)
         {

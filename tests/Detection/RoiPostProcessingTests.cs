@@ -64,6 +64,14 @@ public class RoiPostProcessingTests
     }
 
     [Test]
+    public void PastingNoMasksGivesAnEmptyStackOfTheImageSize()
+    {
+        using var scope = NewDisposeScope();
+        var pasted = MaskPaster.Paste(zeros(0, 28, 28), zeros(0, 4), 30, 40);
+        Assert.That(pasted.shape, Is.EqualTo(new long[] { 0, 30, 40 }));
+    }
+
+    [Test]
     public void PastingAConstantMaskFillsExactlyTheBox()
     {
         using var scope = NewDisposeScope();

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Vim.Core;
 using Vim.Core.Config;
+using Vim.Detection;
 using Vim.Segmentation;
 
 namespace Vim.Tools.Commands;
@@ -30,8 +31,15 @@ public static class TestCommand
             var checkpointPath = parse.GetValue(checkpoint)!;
             var dir = parse.GetValue(outDir) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, "test");
             Directory.CreateDirectory(dir);
-            if (config.Task != TaskKind.Segmentation)
-                throw new VimException($"task: {config.Task.ToString().ToLowerInvariant()} testing is not available in this build yet; segmentation works");
+            if (config.Task == TaskKind.Detection)
+            {
+                using var detection = new DetectionTask(config, TextWriter.Null);
+                var (box, mask) = DetectionTester.Run(detection, checkpointPath, dir, parse.GetValue(ema));
+                Console.WriteLine(string.Join("\n", box.Lines));
+                if (mask is not null) Console.WriteLine("segm:\n" + string.Join("\n", mask.Lines));
+                Console.WriteLine($"results.json, metrics.json and reports in {dir}");
+                return 0;
+            }
 
             using var task = new SegmentationTask(config, TextWriter.Null);
             var result = SegmentationTester.Run(task, checkpointPath, dir, parse.GetValue(overlays), parse.GetValue(ema));

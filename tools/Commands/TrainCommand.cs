@@ -4,6 +4,7 @@ using Vim.Core;
 using Vim.Core.Config;
 using Vim.Core.Distributed;
 using Vim.Core.Engine;
+using Vim.Detection;
 using Vim.Segmentation;
 using static TorchSharp.torch;
 
@@ -76,8 +77,12 @@ public static class TrainCommand
                 using (var task = new SegmentationTask(config, communicator.Rank == 0 ? Console.Out : TextWriter.Null))
                     return new Trainer<Vim.Data.Loading.Batch>(task, config, dir, yaml, communicator.Rank == 0 ? Console.Out : TextWriter.Null, communicator)
                         .Run(resumeFrom, stop);
+            case TaskKind.Detection:
+                using (var task = new DetectionTask(config, communicator.Rank == 0 ? Console.Out : TextWriter.Null))
+                    return new Trainer<Vim.Data.Loading.Batch>(task, config, dir, yaml, communicator.Rank == 0 ? Console.Out : TextWriter.Null, communicator)
+                        .Run(resumeFrom, stop);
             default:
-                throw new VimException($"task: {config.Task.ToString().ToLowerInvariant()} training is not available in this build yet (the Cascade Mask R-CNN pipeline is being built; segmentation works)");
+                throw new VimException($"task: {config.Task} is not supported");
         }
     }
 }

@@ -1,0 +1,188 @@
+using TorchSharp;
+using Vim.Core;
+using Vim.Core.Config;
+using Vim.Core.Distributed;
+using Vim.Core.Engine;
+using Vim.Core.Models;
+using Vim.Data.Coco;
+using Vim.Data.Datasets;
+using Vim.Data.Evaluation;
+using Vim.Data.Loading;
+using Vim.Data.Masks;
+using Vim.Data.Transforms;
+using Vim.Detection.Modeling;
+using Vim.Detection.Structures;
+using static TorchSharp.torch;
+
+namespace Vim.Detection;
+
+/// <summary>
+/// COCO instance detection for the shared trainer: a COCO-layout dataset
+/// (&lt;root&gt;/annotations/instances_&lt;split&gt;.json, images in &lt;root&gt;/&lt;split&gt;/), the LSJ training
+/// pipeline at data.crop_size, <see cref="CascadeMaskRcnn"/>, and COCO box and mask AP on the
+/// validation split computed at the original image sizes.
+/// </summary>
+public sealed class DetectionTask : ITrainingTask<Batch>
+{
+    private readonly ExperimentConfig _config;
+    private readonly CascadeMaskRcnn _model;
+    private readonly string _valAnnotations;
+
+    /// <param name="modelFactory">Builds the model instead of the config's registered backbone (tests use small ones).</param>
+    public DetectionTask(ExperimentConfig config, TextWriter? log = null, Func<CascadeMaskRcnn>? modelFactory = null)
+    {
+        _config = config;
+        var data = config.Data;
+        if (data.Type != "coco")
+            throw new VimException($"data.type '{data.Type}' is not a detection dataset; use coco (annotations/instances_<split>.json + <split>/ images)");
+        if (!Directory.Exists(data.Root))
+            throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind coco --out {data.Root})");
+        TrainSet = CocoInstanceDataset.Load(Annotations(data.TrainSplit), Path.Combine(data.Root, data.TrainSplit));
+        _valAnnotations = Annotations(data.ValSplit);
+        ValSet = CocoInstanceDataset.Load(_valAnnotations, Path.Combine(data.Root, data.ValSplit), CocoInstanceOptions.Evaluation);
+        if (TrainSet.Categories.Count != config.Model.NumClasses)
+            throw new VimException($"model.num_classes is {config.Model.NumClasses} but {Annotations(data.TrainSplit)} has {TrainSet.Categories.Count} categories");
+        _model = modelFactory?.Invoke() ?? FromConfig(config);
+        NumBackboneLayers = ParameterGroupRules.CountBlocks(_model.named_parameters().Select(p => p.name));
+        (log ?? TextWriter.Null).WriteLine($"detection: {TrainSet.Count} training and {ValSet.Count} validation images, {TrainSet.Categories.Count} classes");
+    }
+
+    public CocoInstanceDataset TrainSet { get; }
+
+    public CocoInstanceDataset ValSet { get; }
+
+    public CascadeMaskRcnn Detector => _model;
+
+    public nn.Module Model => _model;
+
+    public int NumBackboneLayers { get; }
+
+    public string PrimaryMetric => "bbox_mAP";
+
+    /// <summary>The detector a config describes (model.backbone.name must be a detection backbone, e.g. vimdet_tiny).</summary>
+    public static CascadeMaskRcnn FromConfig(ExperimentConfig config)
+    {
+        var name = config.Model.Backbone.Name;
+        var module = ModelRegistry.Create(name, config.Runtime.Seed);
+        if (module is not SimpleFeaturePyramid pyramid)
+        {
+            module.Dispose();
+            var detection = ModelRegistry.All.Where(e => e.Name.Contains("det", StringComparison.Ordinal)).Select(e => e.Name);
+            throw new VimException($"model.backbone.name '{name}' is not a detection backbone; use one of {string.Join(", ", detection)}");
+        }
+        var head = config.Model.DetHead;
+        var roi = new CascadeRoiHeadsSettings
+        {
+            NumClasses = config.Model.NumClasses, BatchSizePerImage = head.RoiBatchSizePerImage,
+            BoxHeadConvDims = head.BoxHeadConvDims.Select(d => (long)d).ToArray(), BoxHeadFcDims = head.BoxHeadFcDims.Select(d => (long)d).ToArray(),
+            MaskOn = head.MaskOn, MaskHeadConvDims = head.MaskHeadConvDims.Select(d => (long)d).ToArray(),
+            TestScoreThreshold = head.TestScoreThreshold, TestNmsThreshold = head.TestNmsThreshold, DetectionsPerImage = head.DetectionsPerImage,
+        };
+        var rpn = new RpnSettings
+        {
+            BatchSizePerImage = head.RpnBatchSizePerImage, PreNmsTopKTrain = head.RpnPreNmsTopkTrain, PostNmsTopKTrain = head.RpnPostNmsTopkTrain,
+            PreNmsTopKTest = head.RpnPreNmsTopkTest, PostNmsTopKTest = head.RpnPostNmsTopkTest,
+        };
+        return new CascadeMaskRcnn(pyramid, roi, rpn, config.Runtime.Seed + 10);
+    }
+
+    public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start, DataShard shard)
+    {
+        var data = _config.Data;
+        var loader = new DataLoader(TrainSet, TransformPipeline.DetectionLsjTraining(data.CropSize[0]), new LoaderOptions
+        {
+            BatchSize = data.BatchSize, Kind = BatchKind.Detection, NumWorkers = data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
+            Rank = shard.Rank, WorldSize = shard.WorldSize, SizeDivisor = 32,
+        });
+        return new LoaderBatchSource(loader, start, shard.GlobalBatch(data.BatchSize));
+    }
+
+    public IReadOnlyDictionary<string, Tensor> Losses(Batch batch)
+    {
+        var sizes = batch.Metas.Select(m => ((long)m.ContentHeight, (long)m.ContentWidth)).ToList();
+        var targets = batch.Targets!.Select((t, i) => GroundTruth(t, sizes[i].Item1, sizes[i].Item2)).ToList();
+        // The sampling draws from torch's global generator, which checkpoints save and restore.
+        return _model.Losses(batch.Images, sizes, targets);
+    }
+
+    public IReadOnlyDictionary<string, double> Evaluate() => Metrics(EvaluateFull());
+
+    /// <summary>Box (and mask) COCO evaluation of the validation split; the detections in COCO results form.</summary>
+    public (CocoSummary Box, CocoSummary? Mask, IReadOnlyList<CocoDetection> Detections) EvaluateFull()
+    {
+        var data = _config.Data;
+        var loader = new DataLoader(ValSet, TransformPipeline.DetectionTesting(data.CropSize[0]), new LoaderOptions
+        {
+            BatchSize = 1, Kind = BatchKind.Detection, NumWorkers = data.NumWorkers, Shuffle = false, DropLast = false, SizeDivisor = 32,
+        });
+        bool wasTraining = _model.training;
+        _model.eval();
+        var detections = new List<CocoDetection>();
+        foreach (var batch in loader.Epoch(0))
+        {
+            using var scope = NewDisposeScope();
+            using var owned = batch;
+            var meta = batch.Metas[0];
+            var found = _model.Predict(batch.Images, [(meta.ContentHeight, meta.ContentWidth)], [(meta.OriginalHeight, meta.OriginalWidth)])[0];
+            detections.AddRange(ToCoco(found, meta.ImageId));
+        }
+        if (wasTraining) _model.train();
+        var groundTruth = CocoDataset.Load(_valAnnotations);
+        var box = new CocoEvaluator(groundTruth, detections, CocoIouType.Bbox).Run();
+        var mask = _config.Model.DetHead.MaskOn ? new CocoEvaluator(groundTruth, detections, CocoIouType.Segm).Run() : null;
+        return (box, mask, detections);
+    }
+
+    /// <summary>AP, AP50 and AP75 in percent (COCO stats 0–2; −1 where undefined stays −1).</summary>
+    public static IReadOnlyDictionary<string, double> Metrics((CocoSummary Box, CocoSummary? Mask, IReadOnlyList<CocoDetection> _) result)
+    {
+        static double Pct(double v) => v < 0 ? v : 100 * v;
+        var metrics = new Dictionary<string, double>
+        {
+            ["bbox_mAP"] = Pct(result.Box.Stats[0]), ["bbox_mAP_50"] = Pct(result.Box.Stats[1]), ["bbox_mAP_75"] = Pct(result.Box.Stats[2]),
+        };
+        if (result.Mask is not null)
+        {
+            metrics["segm_mAP"] = Pct(result.Mask.Stats[0]);
+            metrics["segm_mAP_50"] = Pct(result.Mask.Stats[1]);
+        }
+        return metrics;
+    }
+
+    public void Dispose() => _model.Dispose();
+
+    private string Annotations(string split) => Path.Combine(_config.Data.Root, "annotations", $"instances_{split}.json");
+
+    private static Instances GroundTruth(DetectionTarget target, long height, long width)
+    {
+        // Crowd regions are ignored by the losses (evaluation honours them through the ground-truth json).
+        var keep = target.IsCrowd.logical_not().nonzero().flatten();
+        var boxes = new Boxes(target.Boxes.index_select(0, keep));
+        var classes = target.Labels.index_select(0, keep);
+        var masks = target.Masks?.index_select(0, keep)[.., ..(int)height, ..(int)width];
+        return new Instances(height, width, boxes, classes, masks: masks);
+    }
+
+    private IEnumerable<CocoDetection> ToCoco(Instances found, long imageId)
+    {
+        if (found.Count == 0) yield break;
+        // Reading through data<T>() needs contiguous tensors (post-processing can return strided views).
+        var boxes = found.Boxes.Tensor.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
+        var classes = found.Classes!.to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
+        var scores = found.Scores!.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
+        int height = (int)found.ImageHeight, width = (int)found.ImageWidth;
+        for (int i = 0; i < classes.Length; i++)
+        {
+            double x0 = boxes[4 * i], y0 = boxes[4 * i + 1], x1 = boxes[4 * i + 2], y1 = boxes[4 * i + 3];
+            CocoSegmentation? segmentation = null;
+            if (found.Masks is not null)
+            {
+                var bitmap = found.Masks[i].to_type(ScalarType.Byte).contiguous().flatten().data<byte>().ToArray();
+                var rle = Rle.Encode(bitmap, height, width);
+                segmentation = CocoSegmentation.FromCompressed(rle.ToCompressedString(), height, width);
+            }
+            yield return new CocoDetection(imageId, ValSet.Categories.ToCategoryId((int)classes[i]), scores[i],
+                [x0, y0, x1 - x0, y1 - y0], segmentation);
+        }
+    }
+}

@@ -1,0 +1,27 @@
+using System.Text.Json;
+using Vim.Core.Checkpoints;
+using Vim.Data.Coco;
+using Vim.Data.Evaluation;
+using Vim.Data.Evaluation.Reports;
+
+namespace Vim.Detection;
+
+/// <summary>What `vim test` does for detection: load a checkpoint, evaluate box and mask AP, write COCO results, metrics and reports.</summary>
+public static class DetectionTester
+{
+    public static (CocoSummary Box, CocoSummary? Mask) Run(DetectionTask task, string checkpoint, string outDir, bool ema)
+    {
+        Directory.CreateDirectory(outDir);
+        var entry = ema ? "ema" : "model";
+        using (var file = CheckpointFile.Load(checkpoint))
+            StateDictLoader.Load(task.Model, file.StateDict(entry), new StateDictLoadOptions { Strict = true }, $"{checkpoint}[{entry}]");
+        var (box, mask, detections) = task.EvaluateFull();
+        CocoResults.Save(Path.Combine(outDir, "results.json"), detections);
+        var metricsPath = Path.Combine(outDir, "metrics.json");
+        File.WriteAllText(metricsPath + ".tmp", JsonSerializer.Serialize(DetectionTask.Metrics((box, mask, detections)), new JsonSerializerOptions { WriteIndented = true }));
+        File.Move(metricsPath + ".tmp", metricsPath, overwrite: true);
+        CocoReport.Write(box, Path.Combine(outDir, "bbox"), $"Box AP: {Path.GetFileName(checkpoint)}");
+        if (mask is not null) CocoReport.Write(mask, Path.Combine(outDir, "segm"), $"Mask AP: {Path.GetFileName(checkpoint)}");
+        return (box, mask);
+    }
+}

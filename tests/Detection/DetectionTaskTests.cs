@@ -1,0 +1,91 @@
+using NUnit.Framework;
+using TorchSharp;
+using Vim.Core;
+using Vim.Core.Checkpoints;
+using Vim.Core.Config;
+using Vim.Core.Engine;
+using Vim.Core.Models;
+using Vim.Data.Demo;
+using Vim.Data.Loading;
+using Vim.Detection;
+using Vim.Detection.Modeling;
+using static TorchSharp.torch;
+
+namespace Vim.Tests.Detection;
+
+/// <summary>Detection through the shared trainer on a tiny generated COCO-format dataset.</summary>
+public class DetectionTaskTests
+{
+    private string _root = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _root = Directory.CreateTempSubdirectory("vimdense-dettask-").FullName;
+        DemoDatasetGenerator.Generate(new DemoOptions
+        {
+            Kind = DemoKind.Coco, OutputDir = Path.Combine(_root, "coco"), TrainImages = 6, ValImages = 3, Width = 64, Height = 64, Seed = 3,
+        });
+    }
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_root, recursive: true);
+
+    private ExperimentConfig Config() => new()
+    {
+        Task = TaskKind.Detection,
+        Data = new DataConfig { Type = "coco", Root = Path.Combine(_root, "coco"), TrainSplit = "train", ValSplit = "val", CropSize = [64, 64], BatchSize = 2, NumWorkers = 0 },
+        Model = new ModelConfig { NumClasses = DemoDatasetGenerator.ClassNames.Count },
+        Optimizer = new OptimizerConfig { Lr = 1e-3 },
+        Schedule = new ScheduleConfig { MaxIters = 4, WarmupIters = 1 },
+        Train = new TrainConfig { EvalInterval = 4, CheckpointInterval = 4, LogInterval = 2 },
+    };
+
+    private static CascadeMaskRcnn TinyDetector()
+    {
+        var net = new VisionMamba(VimVariants.DetTiny with { EmbedDim = 32, Depth = 2, ImageSize = 64, DropPathRate = 0 }, 1);
+        var roi = new CascadeRoiHeadsSettings
+        {
+            NumClasses = DemoDatasetGenerator.ClassNames.Count, BatchSizePerImage = 16, BoxHeadConvDims = [16], BoxHeadFcDims = [32],
+            MaskHeadConvDims = [16, 16, 16, 16, 16],
+        };
+        var rpn = new RpnSettings { BatchSizePerImage = 32, PreNmsTopKTrain = 200, PostNmsTopKTrain = 50, PreNmsTopKTest = 200, PostNmsTopKTest = 50 };
+        return new CascadeMaskRcnn(new SimpleFeaturePyramid(net, outChannels: 16, seed: 2), roi, rpn, seed: 3);
+    }
+
+    [Test]
+    public void TrainsEvaluatesBoxAndMaskApAndTheCheckpointReproducesThem()
+    {
+        var config = Config();
+        var workDir = Path.Combine(_root, "work");
+        IReadOnlyDictionary<string, double> logged;
+        using (var task = new DetectionTask(config, TextWriter.Null, TinyDetector))
+        {
+            Assert.That(task.NumBackboneLayers, Is.EqualTo(2));
+            var result = new Trainer<Batch>(task, config, workDir, "cfg", TextWriter.Null).Run(null);
+            Assert.That(result.Iteration, Is.EqualTo(4));
+            logged = DetectionTask.Metrics(task.EvaluateFull());
+        }
+        Assert.That(logged.Keys, Is.SupersetOf(new[] { "bbox_mAP", "bbox_mAP_50", "segm_mAP" }));
+        foreach (var (name, value) in logged) Assert.That(value, Is.InRange(-1.0, 100.0), name);
+
+        using var fresh = new DetectionTask(config, TextWriter.Null, TinyDetector);
+        using (var file = CheckpointFile.Load(Path.Combine(workDir, "iter_0000004.safetensors")))
+            StateDictLoader.Load(fresh.Model, file.StateDict("model"));
+        var (box, mask, detections) = fresh.EvaluateFull();
+        Assert.That(DetectionTask.Metrics((box, mask, detections)), Is.EqualTo(logged), "the saved checkpoint reproduces the metrics");
+        Assert.That(detections, Is.Not.Empty, "an untrained head still scores above the 0.05 threshold");
+        var categoryIds = DemoDatasetGenerator.CategoryIds.ToHashSet();
+        Assert.That(detections.Select(d => d.CategoryId), Has.All.Matches<long>(categoryIds.Contains), "results use the dataset's category ids");
+        Assert.That(detections.Where(d => d.Segmentation is not null).Count(), Is.EqualTo(detections.Count));
+    }
+
+    [Test]
+    public void ClassCountMismatchNamesTheConfigKey()
+    {
+        var config = Config();
+        config.Model.NumClasses = 80;
+        var e = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, TinyDetector))!;
+        Assert.That(e.Message, Does.Contain("model.num_classes is 80").And.Contain("5 categories"));
+    }
+}
