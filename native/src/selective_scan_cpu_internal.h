@@ -25,9 +25,13 @@ struct Problem {
     const float* D;           // nullable
     const float* bias;        // nullable
     int softplus;
+    // Scan from the last step to the first. Every kernel works in scan order: the driver prepares
+    // Bt/Ct in scan order, and the row kernels read u, delta, z, dout and write out, du, ddelta, dz
+    // through seq_load/seq_store, which map scan step s to time L-1-s.
+    int reverse;
     int64_t batch, dim, length, dstate, npad, nchunks;
     // Prepared inputs: A and A*log2(e) padded to (dim, npad); B and C transposed to
-    // (batch, length, npad) so one step's states are contiguous.
+    // (batch, length, npad) in scan order so one step's states are contiguous.
     const float* A;
     const float* A2;
     const float* Bt;
@@ -35,7 +39,7 @@ struct Problem {
     // Forward outputs.
     float* out;
     float* last_state;        // nullable, (batch, dim, dstate)
-    float* ckpt;              // nullable, (batch, dim, nchunks, npad)
+    float* ckpt;              // nullable, (batch, dim, nchunks, npad), chunks in scan order
     // Backward inputs/outputs.
     const float* ckpt_in;     // nullable: recompute
     const float* dout;
