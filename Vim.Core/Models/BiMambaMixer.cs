@@ -129,14 +129,8 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         // Its own scope: in inference the branch's temporaries are freed before the other branch runs,
         // halving the mixer's peak memory (autograd keeps what backward needs regardless).
         using var scope = NewDisposeScope();
-        long length = x.shape[2];
-        // Padding k−1 on both sides: the first L outputs are the causal conv (step t sees t−k+1..t); with
-        // the reversed kernel the last L are the anti-causal one.
-        var pre = reverse
-            ? nn.functional.conv1d(x, conv.weight!.flip(-1), conv.bias, padding: ConvKernel - 1, groups: InnerDim)
-                .narrow(2, ConvKernel - 1, length)
-            : conv.forward(x).narrow(2, 0, length);
-        var u = nn.functional.silu(pre).contiguous();
+        // Causal conv (step t sees t−k+1..t) or, for the backward branch, anti-causal with the taps reversed.
+        var u = ConvSilu.Apply(x, conv.weight!, conv.bias, reverse);
         // Channel-major projections (W·u): x_proj's rows split into Δ_low, B, C, each (B, rows, L), so B and C
         // arrive in the scan's (B, N, L) layout and Δ in (B, d_inner, L).
         var xDbl = matmul(xProj.weight!, u);

@@ -49,6 +49,14 @@ internal static partial class SelectiveScanNative
         IntPtr du, IntPtr ddelta, IntPtr dA, IntPtr dB, IntPtr dC, IntPtr dD, IntPtr dz, IntPtr ddeltaBias,
         IntPtr stream);
 
+    [LibraryImport(Library, EntryPoint = "vimdense_conv1d_silu_fwd_cpu")]
+    internal static partial int ConvSiluForwardCpu(IntPtr x, long xBatchStride, IntPtr weight, IntPtr bias, int reverse,
+        long batch, long dim, long length, long width, IntPtr output);
+
+    [LibraryImport(Library, EntryPoint = "vimdense_conv1d_silu_bwd_cpu")]
+    internal static partial int ConvSiluBackwardCpu(IntPtr x, long xBatchStride, IntPtr weight, IntPtr bias, int reverse,
+        long batch, long dim, long length, long width, IntPtr dout, IntPtr dx, IntPtr dweight, IntPtr dbias);
+
     // TorchSharp keeps its own binding internal; the exported function returns data_ptr()
     // (storage offset included) for CPU and CUDA tensors alike.
     [LibraryImport("LibTorchSharp", EntryPoint = "THSTensor_data")]

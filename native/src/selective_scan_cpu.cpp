@@ -51,10 +51,12 @@ struct ScalarV {
 }  // namespace
 
 #include "selective_scan_cpu_kernel.h"
+#include "selective_scan_cpu_conv_kernel.h"
 
 namespace vimdense_scan {
 Kernels kernels_scalar() {
-    return Kernels{"scalar", &kernel::forward_row<ScalarV>, &kernel::backward_row<ScalarV>};
+    return Kernels{"scalar", &kernel::forward_row<ScalarV>, &kernel::backward_row<ScalarV>,
+                   &kernel::conv_forward_row<ScalarV>, &kernel::conv_backward_row<ScalarV>};
 }
 }  // namespace vimdense_scan
 
@@ -413,6 +415,71 @@ int32_t vimdense_selective_scan_bwd_cpu(
                 float s = 0.0f;
                 for (int64_t bb = 0; bb < batch; ++bb) s += gbias_part.data[bb * dim + d];
                 ddelta_bias[d] = s;
+            }
+        }
+    } catch (const std::bad_alloc&) {
+        return VIMDENSE_SCAN_ERR_ALLOC;
+    } catch (...) {
+        return VIMDENSE_SCAN_ERR_INTERNAL;
+    }
+    return VIMDENSE_SCAN_OK;
+}
+
+int32_t vimdense_conv1d_silu_fwd_cpu(
+    const float* x, int64_t x_batch_stride, const float* weight, const float* bias, int32_t reverse,
+    int64_t batch, int64_t dim, int64_t length, int64_t width, float* out) {
+    if (!x || !weight || !out) return VIMDENSE_SCAN_ERR_NULL_POINTER;
+    if (check_shape(batch, dim, length, 1) != VIMDENSE_SCAN_OK || width < 1 || width > kMaxConvWidth ||
+        x_batch_stride < dim * length)
+        return VIMDENSE_SCAN_ERR_BAD_SHAPE;
+    try {
+        const Kernels k = current_kernels();
+        ConvProblem p{};
+        p.x = x; p.x_batch_stride = x_batch_stride; p.weight = weight; p.bias = bias; p.reverse = reverse != 0;
+        p.batch = batch; p.dim = dim; p.length = length; p.width = width; p.out = out;
+        const int64_t rows = batch * dim;
+        parallel_rows(rows, workers_for(rows), [&](int64_t r, int) { k.conv_forward(p, r / dim, r % dim, nullptr); });
+    } catch (const std::bad_alloc&) {
+        return VIMDENSE_SCAN_ERR_ALLOC;
+    } catch (...) {
+        return VIMDENSE_SCAN_ERR_INTERNAL;
+    }
+    return VIMDENSE_SCAN_OK;
+}
+
+int32_t vimdense_conv1d_silu_bwd_cpu(
+    const float* x, int64_t x_batch_stride, const float* weight, const float* bias, int32_t reverse,
+    int64_t batch, int64_t dim, int64_t length, int64_t width, const float* dout,
+    float* dx, float* dweight, float* dbias) {
+    if (!x || !weight || !dout || !dx || !dweight) return VIMDENSE_SCAN_ERR_NULL_POINTER;
+    if (check_shape(batch, dim, length, 1) != VIMDENSE_SCAN_OK || width < 1 || width > kMaxConvWidth ||
+        x_batch_stride < dim * length)
+        return VIMDENSE_SCAN_ERR_BAD_SHAPE;
+    try {
+        const Kernels k = current_kernels();
+        const int64_t rows = batch * dim;
+        AlignedBuffer gw_part(rows * width), gb_part(rows);
+        ConvProblem p{};
+        p.x = x; p.x_batch_stride = x_batch_stride; p.weight = weight; p.bias = bias; p.reverse = reverse != 0;
+        p.batch = batch; p.dim = dim; p.length = length; p.width = width;
+        p.dout = dout; p.dx = dx; p.gweight_part = gw_part.data;
+        p.gbias_part = (bias && dbias) ? gb_part.data : nullptr;
+        const int workers = workers_for(rows);
+        const int64_t per = (length + 63) / 64 * 64 + 64;
+        AlignedBuffer scratch(per * workers);
+        parallel_rows(rows, workers, [&](int64_t r, int w) {
+            k.conv_backward(p, r / dim, r % dim, scratch.data + per * w);
+        });
+        for (int64_t d = 0; d < dim; ++d) {
+            for (int64_t j = 0; j < width; ++j) {
+                float s = 0.0f;
+                for (int64_t bb = 0; bb < batch; ++bb) s += gw_part.data[(bb * dim + d) * width + j];
+                dweight[d * width + j] = s;
+            }
+            if (p.gbias_part) {
+                float s = 0.0f;
+                for (int64_t bb = 0; bb < batch; ++bb) s += gb_part.data[bb * dim + d];
+                dbias[d] = s;
             }
         }
     } catch (const std::bad_alloc&) {

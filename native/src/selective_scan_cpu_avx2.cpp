@@ -83,16 +83,18 @@ struct V256 {
 }  // namespace
 
 #include "selective_scan_cpu_kernel.h"
+#include "selective_scan_cpu_conv_kernel.h"
 
 namespace vimdense_scan {
 Kernels kernels_avx2() {
-    return Kernels{"avx2", &kernel::forward_row<V256>, &kernel::backward_row<V256>};
+    return Kernels{"avx2", &kernel::forward_row<V256>, &kernel::backward_row<V256>,
+                   &kernel::conv_forward_row<V256>, &kernel::conv_backward_row<V256>};
 }
 }  // namespace vimdense_scan
 
 #pragma GCC pop_options
 #else
 namespace vimdense_scan {
-Kernels kernels_avx2() { return Kernels{nullptr, nullptr, nullptr}; }
+Kernels kernels_avx2() { return Kernels{nullptr, nullptr, nullptr, nullptr, nullptr}; }
 }  // namespace vimdense_scan
 #endif

@@ -94,16 +94,18 @@ struct V512 {
 }  // namespace
 
 #include "selective_scan_cpu_kernel.h"
+#include "selective_scan_cpu_conv_kernel.h"
 
 namespace vimdense_scan {
 Kernels kernels_avx512() {
-    return Kernels{"avx512", &kernel::forward_row<V512>, &kernel::backward_row<V512>};
+    return Kernels{"avx512", &kernel::forward_row<V512>, &kernel::backward_row<V512>,
+                   &kernel::conv_forward_row<V512>, &kernel::conv_backward_row<V512>};
 }
 }  // namespace vimdense_scan
 
 #pragma GCC pop_options
 #else
 namespace vimdense_scan {
-Kernels kernels_avx512() { return Kernels{nullptr, nullptr, nullptr}; }
+Kernels kernels_avx512() { return Kernels{nullptr, nullptr, nullptr, nullptr, nullptr}; }
 }  // namespace vimdense_scan
 #endif

@@ -75,6 +75,25 @@ int32_t vimdense_selective_scan_bwd_cpu(
     float* du, float* ddelta, float* dA, float* dB, float* dC,
     float* dD, float* dz, float* ddelta_bias);
 
+// Fused depthwise conv1d + bias + SiLU that computes the scan input u from x in the Mamba mixer,
+// per (batch, channel) row with `width` taps w = weight[d, 0..width-1] (at most 16):
+//   reverse == 0 (causal):      s[t] = bias[d] + sum_j w[j] * x[t - (width-1) + j]
+//   reverse != 0 (anti-causal): s[t] = bias[d] + sum_j w[j] * x[t + (width-1) - j]
+//   out[t] = silu(s[t]), x taken as zero outside [0, length).
+// The anti-causal form equals flip(causal conv(flip(x))), Vim's backward branch in time order.
+// x: rows of `length` contiguous floats, channel d of batch b at x + b*x_batch_stride + d*length
+// (x_batch_stride >= dim*length; lets x be a channel slice of a wider tensor); weight (dim, width);
+// bias (dim) nullable; out, dout, dx (batch, dim, length) contiguous. The backward overwrites dx,
+// dweight (dim, width) and dbias (dim; may be null).
+int32_t vimdense_conv1d_silu_fwd_cpu(
+    const float* x, int64_t x_batch_stride, const float* weight, const float* bias, int32_t reverse,
+    int64_t batch, int64_t dim, int64_t length, int64_t width, float* out);
+
+int32_t vimdense_conv1d_silu_bwd_cpu(
+    const float* x, int64_t x_batch_stride, const float* weight, const float* bias, int32_t reverse,
+    int64_t batch, int64_t dim, int64_t length, int64_t width, const float* dout,
+    float* dx, float* dweight, float* dbias);
+
 // CUDA versions: same arguments, device pointers, launched on `stream` (a cudaStream_t; null =
 // the legacy default stream). They return after launching (asynchronous) unless an error occurs.
 // The CUDA backward requires the checkpoints of the CUDA forward. Both return
