@@ -104,35 +104,44 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         if (hidden.dim() != 3 || hidden.shape[2] != ModelDim)
             throw new VimException($"BiMambaMixer expects (B, L, {ModelDim}), got [{string.Join(", ", hidden.shape)}].");
         using var scope = NewDisposeScope();
-        var xz = in_proj.forward(hidden).transpose(1, 2);          // (B, 2·d_inner, L)
+        // W·hidden^T yields the channel-major (B, 2·d_inner, L) layout the conv and the scan read,
+        // without a transposed copy (the official code rearranges the same product).
+        var xz = matmul(in_proj.weight!, hidden.transpose(1, 2));
         var x = xz.narrow(1, 0, InnerDim);
         var z = xz.narrow(1, InnerDim, InnerDim);
 
-        var combined = Branch(x, z, conv1d, x_proj, dt_proj, A_log, D);
-        using (var flipped = NewDisposeScope())
-            combined.add_(Branch(x.flip(-1), z.flip(-1), conv1d_b, x_proj_b, dt_proj_b, A_b_log, D_b).flip(-1));
+        var combined = Branch(x, z, conv1d, x_proj, dt_proj, A_log, D, reverse: false);
+        using (var backward = NewDisposeScope())
+            combined.add_(Branch(x, z, conv1d_b, x_proj_b, dt_proj_b, A_b_log, D_b, reverse: true));
         if (DivideOut) combined.div_(2);
         return out_proj.forward(combined.transpose(1, 2)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>One direction on (B, d_inner, L) inputs in that direction's time order.</summary>
-    private Tensor Branch(Tensor x, Tensor z, Conv1d conv, Linear xProj, Linear dtProj, Tensor aLog, Tensor dSkip)
+    /// <summary>
+    /// One direction on (B, d_inner, L) inputs in time order. The backward direction (reverse) is the
+    /// official branch on the flipped sequence, flipped back, computed without any flip of the
+    /// activations: its causal conv on flip(x) is an anti-causal conv on x with the kernel reversed
+    /// (step t sees t..t+k−1), and the scan runs from L−1 down to 0 on time-ordered tensors.
+    /// </summary>
+    private Tensor Branch(Tensor x, Tensor z, Conv1d conv, Linear xProj, Linear dtProj, Tensor aLog, Tensor dSkip,
+        bool reverse)
     {
         // Its own scope: in inference the branch's temporaries are freed before the other branch runs,
         // halving the mixer's peak memory (autograd keeps what backward needs regardless).
         using var scope = NewDisposeScope();
-        long length = x.shape[2];
-        // Padding k−1 on both sides, keeping the first L outputs = causal conv (step t sees t−k+1..t).
-        var u = nn.functional.silu(conv.forward(x).narrow(2, 0, length));
-        var xDbl = xProj.forward(u.transpose(1, 2));                 // (B, L, r + 2N)
-        var dtLow = xDbl.narrow(2, 0, DtRank);
-        var b = xDbl.narrow(2, DtRank, StateSize).transpose(1, 2).contiguous();
-        var c = xDbl.narrow(2, DtRank + StateSize, StateSize).transpose(1, 2).contiguous();
+        // Causal conv (step t sees t−k+1..t) or, for the backward branch, anti-causal with the taps reversed.
+        var u = ConvSilu.Apply(x, conv.weight!, conv.bias, reverse);
+        // Channel-major projections (W·u): x_proj's rows split into Δ_low, B, C, each (B, rows, L), so B and C
+        // arrive in the scan's (B, N, L) layout and Δ in (B, d_inner, L).
+        var xDbl = matmul(xProj.weight!, u);
+        var dtLow = xDbl.narrow(1, 0, DtRank);
+        var b = xDbl.narrow(1, DtRank, StateSize);
+        var c = xDbl.narrow(1, DtRank + StateSize, StateSize);
         // The bias is applied inside the scan (delta_bias) before the softplus, as the fused path does.
-        var delta = nn.functional.linear(dtLow, dtProj.weight!).transpose(1, 2).contiguous();
+        var delta = matmul(dtProj.weight!, dtLow);
         // A, D and the Δ bias stay in the parameters' precision (fp32 in practice, as the official code forces).
         var a = -exp(aLog);
-        return SelectiveScan.Apply(u.contiguous(), delta, a, b, c, dSkip, z.contiguous(), dtProj.bias!, deltaSoftplus: true)
+        return SelectiveScan.Apply(u, delta, a, b, c, dSkip, z, dtProj.bias!, deltaSoftplus: true, reverse: reverse)
             .MoveToOuterDisposeScope();
     }
 }

@@ -13,12 +13,15 @@ namespace Vim.Core.Ssm;
 /// <remarks>
 /// Shapes: u, delta, z (batch, channels, L); A (channels, N); B, C (batch, N, L); D and deltaBias
 /// (channels). Returns (batch, channels, L); the native kernels return float32.
+/// With reverse the recurrence runs from the last step to the first, on inputs and outputs in
+/// their original order: the result equals flip(scan(flip(u), flip(delta), A, flip(B), flip(C), D,
+/// flip(z))) with every sequence flipped along L, without the flipped copies (Vim's backward branch).
 /// </remarks>
 public static class SelectiveScan
 {
     private static volatile SelectiveScanBackend defaultBackend = SelectiveScanBackend.Auto;
 
-    /// <summary>Backend used by <see cref="Apply(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor?, Tensor?, Tensor?, bool)"/>
+    /// <summary>Backend used by <see cref="Apply(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor?, Tensor?, Tensor?, bool, bool)"/>
     /// (process-wide; Auto unless a benchmark or test pins one).</summary>
     public static SelectiveScanBackend DefaultBackend
     {
@@ -53,20 +56,22 @@ public static class SelectiveScan
     }
 
     public static Tensor Apply(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
-        Tensor? D = null, Tensor? z = null, Tensor? deltaBias = null, bool deltaSoftplus = false)
-        => Apply(DefaultBackend, u, delta, A, B, C, D, z, deltaBias, deltaSoftplus);
+        Tensor? D = null, Tensor? z = null, Tensor? deltaBias = null, bool deltaSoftplus = false, bool reverse = false)
+        => Apply(DefaultBackend, u, delta, A, B, C, D, z, deltaBias, deltaSoftplus, reverse);
 
     /// <summary>The scan on an explicitly chosen backend; throws when that backend cannot run
     /// these tensors (wrong device or dtype, CUDA kernels not built).</summary>
     public static Tensor Apply(SelectiveScanBackend backend, Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
-        Tensor? D = null, Tensor? z = null, Tensor? deltaBias = null, bool deltaSoftplus = false)
+        Tensor? D = null, Tensor? z = null, Tensor? deltaBias = null, bool deltaSoftplus = false, bool reverse = false)
     {
         var shape = SelectiveScanShape.Validate(u, delta, A, B, C, D, z, deltaBias);
         var chosen = backend == SelectiveScanBackend.Auto ? Choose(u, delta, A, B, C, D, z, deltaBias) : backend;
         if (chosen == SelectiveScanBackend.Reference)
-            return SelectiveScanReference.Forward(u, delta, A, B, C, D, z, deltaBias, deltaSoftplus);
+            return reverse
+                ? ReferenceReversed(u, delta, A, B, C, D, z, deltaBias, deltaSoftplus)
+                : SelectiveScanReference.Forward(u, delta, A, B, C, D, z, deltaBias, deltaSoftplus);
         RequireNative(chosen, u, delta, A, B, C, D, z, deltaBias);
-        return RunNative(shape, u, delta, A, B, C, D, z, deltaBias, deltaSoftplus);
+        return RunNative(shape, u, delta, A, B, C, D, z, deltaBias, deltaSoftplus, reverse);
     }
 
     /// <summary>The backend Auto picks for these tensors.</summary>
@@ -107,8 +112,17 @@ public static class SelectiveScan
                 throw new ArgumentException($"SelectiveScan: the {backend} backend needs float32 tensors, but {name} is {t.dtype}", name);
     }
 
-    private static Tensor RunNative(SelectiveScanShape shape, Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
+    /// <summary>The reference has no reverse mode: it runs on the time-flipped sequences (the definition).</summary>
+    private static Tensor ReferenceReversed(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
         Tensor? D, Tensor? z, Tensor? deltaBias, bool softplus)
+    {
+        using var scope = NewDisposeScope();
+        return SelectiveScanReference.Forward(u.flip(-1), delta.flip(-1), A, B.flip(-1), C.flip(-1), D, z?.flip(-1),
+            deltaBias, softplus).flip(-1).MoveToOuterDisposeScope();
+    }
+
+    private static Tensor RunNative(SelectiveScanShape shape, Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
+        Tensor? D, Tensor? z, Tensor? deltaBias, bool softplus, bool reverse)
     {
         using var scope = NewDisposeScope();
         var uc = SelectiveScanKernels.Prepare(u)!;
@@ -122,8 +136,8 @@ public static class SelectiveScan
         bool needsGraph = is_grad_enabled() &&
             SelectiveScanShape.Named(u, delta, A, B, C, D, z, deltaBias).Any(t => t.Tensor.requires_grad);
         Tensor output = needsGraph
-            ? SelectiveScanFunction.apply(uc, dc, ac, bc, cc, Dc!, zc!, biasc!, softplus)
-            : SelectiveScanKernels.Forward(shape, uc, dc, ac, bc, cc, Dc, zc, biasc, softplus, saveCheckpoints: false, out _);
+            ? SelectiveScanFunction.apply(uc, dc, ac, bc, cc, Dc!, zc!, biasc!, softplus, reverse)
+            : SelectiveScanKernels.Forward(shape, uc, dc, ac, bc, cc, Dc, zc, biasc, softplus, reverse, saveCheckpoints: false, out _);
         return output.MoveToOuterDisposeScope();
     }
 }

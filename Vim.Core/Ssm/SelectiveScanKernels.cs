@@ -24,10 +24,11 @@ internal static class SelectiveScanKernels
 
     private static IntPtr Ptr(Tensor? t) => t is null ? IntPtr.Zero : SelectiveScanNative.TensorData(t.Handle);
 
-    /// <summary>out = scan(inputs); with <paramref name="checkpoints"/> the states before each chunk
-    /// are saved for the backward.</summary>
+    /// <summary>out = scan(inputs) (from the last step to the first when <paramref name="reverse"/>);
+    /// with <paramref name="checkpoints"/> the states before each chunk are saved for the backward,
+    /// which must then run in the same direction.</summary>
     internal static Tensor Forward(SelectiveScanShape s, Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
-        Tensor? D, Tensor? z, Tensor? deltaBias, bool softplus, bool saveCheckpoints, out Tensor? checkpoints)
+        Tensor? D, Tensor? z, Tensor? deltaBias, bool softplus, bool reverse, bool saveCheckpoints, out Tensor? checkpoints)
     {
         EnsureLoaded();
         bool cuda = u.device.type == DeviceType.CUDA;
@@ -35,9 +36,9 @@ internal static class SelectiveScanKernels
         checkpoints = saveCheckpoints ? empty(CheckpointCount(s), ScalarType.Float32, u.device) : null;
         int rc = cuda
             ? SelectiveScanNative.ForwardCuda(Ptr(u), Ptr(delta), Ptr(A), Ptr(B), Ptr(C), Ptr(D), Ptr(z), Ptr(deltaBias),
-                softplus ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, Ptr(output), IntPtr.Zero, Ptr(checkpoints), IntPtr.Zero)
+                softplus ? 1 : 0, reverse ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, Ptr(output), IntPtr.Zero, Ptr(checkpoints), IntPtr.Zero)
             : SelectiveScanNative.ForwardCpu(Ptr(u), Ptr(delta), Ptr(A), Ptr(B), Ptr(C), Ptr(D), Ptr(z), Ptr(deltaBias),
-                softplus ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, Ptr(output), IntPtr.Zero, Ptr(checkpoints));
+                softplus ? 1 : 0, reverse ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, Ptr(output), IntPtr.Zero, Ptr(checkpoints));
         // The tensors above are referenced until here, so none can be finalised during the call.
         GC.KeepAlive(u); GC.KeepAlive(delta); GC.KeepAlive(A); GC.KeepAlive(B); GC.KeepAlive(C);
         GC.KeepAlive(D); GC.KeepAlive(z); GC.KeepAlive(deltaBias);
@@ -48,7 +49,7 @@ internal static class SelectiveScanKernels
     internal sealed record Gradients(Tensor du, Tensor ddelta, Tensor dA, Tensor dB, Tensor dC, Tensor? dD, Tensor? dz, Tensor? ddeltaBias);
 
     internal static Gradients Backward(SelectiveScanShape s, Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
-        Tensor? D, Tensor? z, Tensor? deltaBias, bool softplus, Tensor? checkpoints, Tensor dout)
+        Tensor? D, Tensor? z, Tensor? deltaBias, bool softplus, bool reverse, Tensor? checkpoints, Tensor dout)
     {
         EnsureLoaded();
         bool cuda = u.device.type == DeviceType.CUDA;
@@ -62,10 +63,10 @@ internal static class SelectiveScanKernels
             deltaBias is null ? null : empty(deltaBias.shape, f32, dev));
         int rc = cuda
             ? SelectiveScanNative.BackwardCuda(Ptr(u), Ptr(delta), Ptr(A), Ptr(B), Ptr(C), Ptr(D), Ptr(z), Ptr(deltaBias),
-                softplus ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, Ptr(checkpoints), Ptr(dout),
+                softplus ? 1 : 0, reverse ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, Ptr(checkpoints), Ptr(dout),
                 Ptr(g.du), Ptr(g.ddelta), Ptr(g.dA), Ptr(g.dB), Ptr(g.dC), Ptr(g.dD), Ptr(g.dz), Ptr(g.ddeltaBias), IntPtr.Zero)
             : SelectiveScanNative.BackwardCpu(Ptr(u), Ptr(delta), Ptr(A), Ptr(B), Ptr(C), Ptr(D), Ptr(z), Ptr(deltaBias),
-                softplus ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, Ptr(checkpoints), Ptr(dout),
+                softplus ? 1 : 0, reverse ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, Ptr(checkpoints), Ptr(dout),
                 Ptr(g.du), Ptr(g.ddelta), Ptr(g.dA), Ptr(g.dB), Ptr(g.dC), Ptr(g.dD), Ptr(g.dz), Ptr(g.ddeltaBias));
         GC.KeepAlive(u); GC.KeepAlive(delta); GC.KeepAlive(A); GC.KeepAlive(B); GC.KeepAlive(C);
         GC.KeepAlive(D); GC.KeepAlive(z); GC.KeepAlive(deltaBias); GC.KeepAlive(checkpoints); GC.KeepAlive(dout);

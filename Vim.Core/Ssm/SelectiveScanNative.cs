@@ -25,29 +25,37 @@ internal static partial class SelectiveScanNative
     [LibraryImport(Library, EntryPoint = "vimdense_selective_scan_fwd_cpu")]
     internal static partial int ForwardCpu(
         IntPtr u, IntPtr delta, IntPtr A, IntPtr B, IntPtr C, IntPtr D, IntPtr z, IntPtr deltaBias,
-        int deltaSoftplus, long batch, long dim, long length, long dstate,
+        int deltaSoftplus, int reverse, long batch, long dim, long length, long dstate,
         IntPtr output, IntPtr lastState, IntPtr checkpoints);
 
     [LibraryImport(Library, EntryPoint = "vimdense_selective_scan_bwd_cpu")]
     internal static partial int BackwardCpu(
         IntPtr u, IntPtr delta, IntPtr A, IntPtr B, IntPtr C, IntPtr D, IntPtr z, IntPtr deltaBias,
-        int deltaSoftplus, long batch, long dim, long length, long dstate,
+        int deltaSoftplus, int reverse, long batch, long dim, long length, long dstate,
         IntPtr checkpoints, IntPtr dout,
         IntPtr du, IntPtr ddelta, IntPtr dA, IntPtr dB, IntPtr dC, IntPtr dD, IntPtr dz, IntPtr ddeltaBias);
 
     [LibraryImport(Library, EntryPoint = "vimdense_selective_scan_fwd_cuda")]
     internal static partial int ForwardCuda(
         IntPtr u, IntPtr delta, IntPtr A, IntPtr B, IntPtr C, IntPtr D, IntPtr z, IntPtr deltaBias,
-        int deltaSoftplus, long batch, long dim, long length, long dstate,
+        int deltaSoftplus, int reverse, long batch, long dim, long length, long dstate,
         IntPtr output, IntPtr lastState, IntPtr checkpoints, IntPtr stream);
 
     [LibraryImport(Library, EntryPoint = "vimdense_selective_scan_bwd_cuda")]
     internal static partial int BackwardCuda(
         IntPtr u, IntPtr delta, IntPtr A, IntPtr B, IntPtr C, IntPtr D, IntPtr z, IntPtr deltaBias,
-        int deltaSoftplus, long batch, long dim, long length, long dstate,
+        int deltaSoftplus, int reverse, long batch, long dim, long length, long dstate,
         IntPtr checkpoints, IntPtr dout,
         IntPtr du, IntPtr ddelta, IntPtr dA, IntPtr dB, IntPtr dC, IntPtr dD, IntPtr dz, IntPtr ddeltaBias,
         IntPtr stream);
+
+    [LibraryImport(Library, EntryPoint = "vimdense_conv1d_silu_fwd_cpu")]
+    internal static partial int ConvSiluForwardCpu(IntPtr x, long xBatchStride, IntPtr weight, IntPtr bias, int reverse,
+        long batch, long dim, long length, long width, IntPtr output);
+
+    [LibraryImport(Library, EntryPoint = "vimdense_conv1d_silu_bwd_cpu")]
+    internal static partial int ConvSiluBackwardCpu(IntPtr x, long xBatchStride, IntPtr weight, IntPtr bias, int reverse,
+        long batch, long dim, long length, long width, IntPtr dout, IntPtr dx, IntPtr dweight, IntPtr dbias);
 
     // TorchSharp keeps its own binding internal; the exported function returns data_ptr()
     // (storage offset included) for CPU and CUDA tensors alike.

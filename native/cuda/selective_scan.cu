@@ -4,7 +4,9 @@
 // one batch element, so B and C loads are uniform across a block (broadcast). The backward
 // recomputes states from the forward's checkpoints (every 64 steps) in sub-chunks of 16 steps
 // kept in per-thread local memory, runs the adjoint recurrence backwards, and reduces dB and dC
-// over the channels of a warp with shuffles before one atomicAdd per warp.
+// over the channels of a warp with shuffles before one atomicAdd per warp. A reverse scan keeps
+// every loop in scan order (step l, chunks and checkpoints as in the forward direction) and maps
+// each memory access to time t = L-1-l.
 #include <cuda_runtime.h>
 #include <stdint.h>
 
@@ -36,6 +38,7 @@ struct Args {
     const float* z;
     const float* bias;
     int softplus;
+    int reverse;
     int64_t batch, dim, length, dstate, npad, nchunks;
     // forward
     float* out;
@@ -83,24 +86,25 @@ __global__ void __launch_bounds__(kThreads) scan_forward_kernel(Args a) {
                 if (n < N) ck[n] = h[n];
             for (int n = N; n < a.npad; ++n) ck[n] = 0.0f;
         }
-        float dt = dl[l] + bias;
+        const int64_t t = a.reverse ? L - 1 - l : l;   // time of scan step l
+        float dt = dl[t] + bias;
         if (a.softplus) dt = softplus_f(dt);
-        const float uv = u[l];
+        const float uv = u[t];
         const float x = dt * uv;
         float y = 0.0f;
 #pragma unroll
         for (int n = 0; n < NMAX; ++n) {
             if (n < N) {
-                h[n] = exp2f(dt * a2[n]) * h[n] + x * Bb[int64_t(n) * L + l];
-                y += h[n] * Cb[int64_t(n) * L + l];
+                h[n] = exp2f(dt * a2[n]) * h[n] + x * Bb[int64_t(n) * L + t];
+                y += h[n] * Cb[int64_t(n) * L + t];
             }
         }
         float o = y + Dd * uv;
         if (z) {
-            const float zv = z[l];
+            const float zv = z[t];
             o *= zv * sigmoid_f(zv);
         }
-        a.out[row * L + l] = o;
+        a.out[row * L + t] = o;
     }
     if (a.last_state) {
 #pragma unroll
@@ -159,12 +163,13 @@ __global__ void __launch_bounds__(kThreads) scan_backward_kernel(Args a) {
 #pragma unroll
                     for (int n = 0; n < NMAX; ++n) hs[l - ls][n] = h[n];
                 }
-                float dt = (active ? dl[l] : 0.0f) + bias;
+                const int64_t t = a.reverse ? L - 1 - l : l;
+                float dt = (active ? dl[t] : 0.0f) + bias;
                 if (a.softplus) dt = softplus_f(dt);
-                const float x = dt * (active ? u[l] : 0.0f);
+                const float x = dt * (active ? u[t] : 0.0f);
 #pragma unroll
                 for (int n = 0; n < NMAX; ++n)
-                    if (n < N) h[n] = exp2f(dt * a2[n]) * h[n] + x * Bb[int64_t(n) * L + l];
+                    if (n < N) h[n] = exp2f(dt * a2[n]) * h[n] + x * Bb[int64_t(n) * L + t];
             }
 #pragma unroll
             for (int n = 0; n < NMAX; ++n) hs[le - ls][n] = h[n];
@@ -172,14 +177,15 @@ __global__ void __launch_bounds__(kThreads) scan_backward_kernel(Args a) {
             // Adjoint, backwards through the sub-chunk.
             for (int64_t l = le - 1; l >= ls; --l) {
                 const int j = int(l - ls);
-                const float raw = (active ? dl[l] : 0.0f) + bias;
+                const int64_t t = a.reverse ? L - 1 - l : l;
+                const float raw = (active ? dl[t] : 0.0f) + bias;
                 const float dt = a.softplus ? softplus_f(raw) : raw;
-                const float uv = active ? u[l] : 0.0f;
-                const float gout = active ? go[l] : 0.0f;
+                const float uv = active ? u[t] : 0.0f;
+                const float gout = active ? go[t] : 0.0f;
                 float gy = gout;
                 float zv = 0.0f, sg = 0.0f;
                 if (z) {
-                    zv = active ? z[l] : 0.0f;
+                    zv = active ? z[t] : 0.0f;
                     sg = sigmoid_f(zv);
                     gy = gout * zv * sg;
                 }
@@ -187,16 +193,16 @@ __global__ void __launch_bounds__(kThreads) scan_backward_kernel(Args a) {
 #pragma unroll
                 for (int n = 0; n < NMAX; ++n) {
                     if (n < N) {
-                        const float bl = Bb[int64_t(n) * L + l];
-                        const float cl = Cb[int64_t(n) * L + l];
+                        const float bl = Bb[int64_t(n) * L + t];
+                        const float cl = Cb[int64_t(n) * L + t];
                         const float hcur = hs[j + 1][n];
                         y += hcur * cl;
                         gh[n] += gy * cl;
                         const float gc = warp_sum(gy * hcur);
                         const float gb = warp_sum(gh[n] * dt * uv);
                         if (lane0) {
-                            atomicAdd(dCb + int64_t(n) * L + l, gc);
-                            atomicAdd(dBb + int64_t(n) * L + l, gb);
+                            atomicAdd(dCb + int64_t(n) * L + t, gc);
+                            atomicAdd(dBb + int64_t(n) * L + t, gb);
                         }
                         const float da = exp2f(dt * a2[n]);
                         const float sv = gh[n] * hs[j][n] * da;
@@ -209,11 +215,11 @@ __global__ void __launch_bounds__(kThreads) scan_backward_kernel(Args a) {
                 float gdt = r1 + uv * r2;
                 if (a.softplus && raw <= 20.0f) gdt *= sigmoid_f(raw);
                 if (active) {
-                    a.ddelta[row * L + l] = gdt;
-                    a.du[row * L + l] = dt * r2 + gy * Dd;
+                    a.ddelta[row * L + t] = gdt;
+                    a.du[row * L + t] = dt * r2 + gy * Dd;
                     if (z && a.dz) {
                         const float dsilu = sg * (1.0f + zv * (1.0f - sg));
-                        a.dz[row * L + l] = gout * (y + Dd * uv) * dsilu;
+                        a.dz[row * L + t] = gout * (y + Dd * uv) * dsilu;
                     }
                 }
                 gbias += gdt;
@@ -250,11 +256,12 @@ cudaError_t launch_backward(const Args& a, dim3 grid, cudaStream_t s) {
 }
 
 Args make_args(const float* u, const float* delta, const float* A, const float* B, const float* C,
-               const float* D, const float* z, const float* bias, int32_t softplus, int64_t batch,
-               int64_t dim, int64_t length, int64_t dstate) {
+               const float* D, const float* z, const float* bias, int32_t softplus, int32_t reverse,
+               int64_t batch, int64_t dim, int64_t length, int64_t dstate) {
     Args a{};
     a.u = u; a.delta = delta; a.A = A; a.B = B; a.C = C; a.D = D; a.z = z; a.bias = bias;
     a.softplus = softplus != 0;
+    a.reverse = reverse != 0;
     a.batch = batch; a.dim = dim; a.length = length; a.dstate = dstate;
     a.npad = (dstate + kLanePad - 1) / kLanePad * kLanePad;
     a.nchunks = (length + kChunk - 1) / kChunk;
@@ -267,13 +274,13 @@ extern "C" {
 
 int32_t vimdense_selective_scan_fwd_cuda(
     const float* u, const float* delta, const float* A, const float* B, const float* C,
-    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus,
+    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus, int32_t reverse,
     int64_t batch, int64_t dim, int64_t length, int64_t dstate,
     float* out, float* last_state, float* checkpoints, void* stream) {
     if (!u || !delta || !A || !B || !C || !out) return VIMDENSE_SCAN_ERR_NULL_POINTER;
     int32_t rc = check(batch, dim, length, dstate);
     if (rc != VIMDENSE_SCAN_OK) return rc;
-    Args a = make_args(u, delta, A, B, C, D, z, delta_bias, delta_softplus, batch, dim, length, dstate);
+    Args a = make_args(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, batch, dim, length, dstate);
     a.out = out;
     a.last_state = last_state;
     a.ckpt = checkpoints;
@@ -290,7 +297,7 @@ int32_t vimdense_selective_scan_fwd_cuda(
 
 int32_t vimdense_selective_scan_bwd_cuda(
     const float* u, const float* delta, const float* A, const float* B, const float* C,
-    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus,
+    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus, int32_t reverse,
     int64_t batch, int64_t dim, int64_t length, int64_t dstate,
     const float* checkpoints, const float* dout,
     float* du, float* ddelta, float* dA, float* dB, float* dC,
@@ -301,7 +308,7 @@ int32_t vimdense_selective_scan_bwd_cuda(
     if (!checkpoints) return VIMDENSE_SCAN_ERR_NULL_POINTER;
     int32_t rc = check(batch, dim, length, dstate);
     if (rc != VIMDENSE_SCAN_OK) return rc;
-    Args a = make_args(u, delta, A, B, C, D, z, delta_bias, delta_softplus, batch, dim, length, dstate);
+    Args a = make_args(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, batch, dim, length, dstate);
     a.ckpt_in = checkpoints;
     a.dout = dout;
     a.du = du;

@@ -41,6 +41,7 @@ struct ScalarV {
     static T fmadd(T a, T b, T c) { return a * b + c; }
     static T max(T a, T b) { return a > b ? a : b; }
     static T min(T a, T b) { return a < b ? a : b; }
+    static T reverse(T v) { return v; }
     static float reduce(T v) { return v; }
     static T reduce_many(const T* v) { return v[0]; }
     static T exp2(T x) { return std::exp2(x); }
@@ -50,10 +51,12 @@ struct ScalarV {
 }  // namespace
 
 #include "selective_scan_cpu_kernel.h"
+#include "selective_scan_cpu_conv_kernel.h"
 
 namespace vimdense_scan {
 Kernels kernels_scalar() {
-    return Kernels{"scalar", &kernel::forward_row<ScalarV>, &kernel::backward_row<ScalarV>};
+    return Kernels{"scalar", &kernel::forward_row<ScalarV>, &kernel::backward_row<ScalarV>,
+                   &kernel::conv_forward_row<ScalarV>, &kernel::conv_backward_row<ScalarV>};
 }
 }  // namespace vimdense_scan
 
@@ -228,11 +231,12 @@ int32_t check_shape(int64_t batch, int64_t dim, int64_t length, int64_t dstate) 
     return VIMDENSE_SCAN_OK;
 }
 
-// Pads A (and A·log2 e) to npad lanes and transposes B and C to (batch, length, npad).
+// Pads A (and A·log2 e) to npad lanes and transposes B and C to (batch, length, npad) in scan
+// order (time reversed for a reverse scan).
 struct Prepared {
     AlignedBuffer A, A2, Bt, Ct;
     Prepared(const float* a, const float* b, const float* c, int64_t batch, int64_t dim, int64_t L,
-             int64_t n, int64_t np)
+             int64_t n, int64_t np, bool reverse)
         : A(dim * np), A2(dim * np), Bt(batch * L * np), Ct(batch * L * np) {
         for (int64_t d = 0; d < dim; ++d)
             for (int64_t i = 0; i < np; ++i) {
@@ -249,18 +253,20 @@ struct Prepared {
                 float* bt = Bt.data + bb * L * np + i;
                 float* ct = Ct.data + bb * L * np + i;
                 for (int64_t l = 0; l < L; ++l) {
-                    bt[l * np] = bs[l];
-                    ct[l * np] = cs[l];
+                    const int64_t t = reverse ? L - 1 - l : l;
+                    bt[l * np] = bs[t];
+                    ct[l * np] = cs[t];
                 }
             }
     }
 };
 
 Problem make_problem(const float* u, const float* delta, const float* D, const float* z,
-                     const float* bias, int32_t softplus, int64_t batch, int64_t dim, int64_t L,
-                     int64_t n, const Prepared& prep) {
+                     const float* bias, int32_t softplus, int32_t reverse, int64_t batch, int64_t dim,
+                     int64_t L, int64_t n, const Prepared& prep) {
     Problem p{};
     p.u = u; p.delta = delta; p.z = z; p.D = D; p.bias = bias; p.softplus = softplus != 0;
+    p.reverse = reverse != 0;
     p.batch = batch; p.dim = dim; p.length = L; p.dstate = n;
     p.npad = padded_state(n); p.nchunks = chunk_count(L);
     p.A = prep.A.data; p.A2 = prep.A2.data; p.Bt = prep.Bt.data; p.Ct = prep.Ct.data;
@@ -312,7 +318,7 @@ const char* vimdense_scan_force_isa(int32_t level) {
 
 int32_t vimdense_selective_scan_fwd_cpu(
     const float* u, const float* delta, const float* A, const float* B, const float* C,
-    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus,
+    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus, int32_t reverse,
     int64_t batch, int64_t dim, int64_t length, int64_t dstate,
     float* out, float* last_state, float* checkpoints) {
     if (!u || !delta || !A || !B || !C || !out) return VIMDENSE_SCAN_ERR_NULL_POINTER;
@@ -320,8 +326,9 @@ int32_t vimdense_selective_scan_fwd_cpu(
     if (rc != VIMDENSE_SCAN_OK) return rc;
     try {
         const Kernels k = current_kernels();
-        Prepared prep(A, B, C, batch, dim, length, dstate, padded_state(dstate));
-        Problem p = make_problem(u, delta, D, z, delta_bias, delta_softplus, batch, dim, length, dstate, prep);
+        Prepared prep(A, B, C, batch, dim, length, dstate, padded_state(dstate), reverse != 0);
+        Problem p = make_problem(u, delta, D, z, delta_bias, delta_softplus, reverse, batch, dim, length,
+                                 dstate, prep);
         p.out = out;
         p.last_state = last_state;
         p.ckpt = checkpoints;
@@ -342,7 +349,7 @@ int32_t vimdense_selective_scan_fwd_cpu(
 
 int32_t vimdense_selective_scan_bwd_cpu(
     const float* u, const float* delta, const float* A, const float* B, const float* C,
-    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus,
+    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus, int32_t reverse,
     int64_t batch, int64_t dim, int64_t length, int64_t dstate,
     const float* checkpoints, const float* dout,
     float* du, float* ddelta, float* dA, float* dB, float* dC,
@@ -354,8 +361,8 @@ int32_t vimdense_selective_scan_bwd_cpu(
     try {
         const Kernels k = current_kernels();
         const int64_t np = padded_state(dstate), L = length, n = dstate;
-        Prepared prep(A, B, C, batch, dim, L, n, np);
-        Problem p = make_problem(u, delta, D, z, delta_bias, delta_softplus, batch, dim, L, n, prep);
+        Prepared prep(A, B, C, batch, dim, L, n, np, reverse != 0);
+        Problem p = make_problem(u, delta, D, z, delta_bias, delta_softplus, reverse, batch, dim, L, n, prep);
         const int64_t rows = batch * dim;
         AlignedBuffer gA_part(rows * np);
         AlignedBuffer gD_part(rows), gbias_part(rows);
@@ -378,18 +385,19 @@ int32_t vimdense_selective_scan_bwd_cpu(
             float* gb = gBC.data + 2 * gsize * w;
             k.backward(p, r / dim, r % dim, scratch.data + per * w, gb, gb + gsize);
         });
-        // Reduce over workers and transpose back to (batch, dstate, length).
+        // Reduce over workers and transpose back to (batch, dstate, length) in time order.
         for (int64_t bb = 0; bb < batch; ++bb)
             for (int64_t i = 0; i < n; ++i)
                 for (int64_t l = 0; l < L; ++l) {
+                    const int64_t t = reverse ? L - 1 - l : l;
                     float sb = 0.0f, sc = 0.0f;
                     for (int w = 0; w < workers; ++w) {
                         const float* gb = gBC.data + 2 * gsize * w + (bb * L + l) * np + i;
                         sb += gb[0];
                         sc += gb[gsize];
                     }
-                    dB[(bb * n + i) * L + l] = sb;
-                    dC[(bb * n + i) * L + l] = sc;
+                    dB[(bb * n + i) * L + t] = sb;
+                    dC[(bb * n + i) * L + t] = sc;
                 }
         // Per-channel parameters: sum the per-row partials over the batch.
         for (int64_t d = 0; d < dim; ++d) {
@@ -417,18 +425,83 @@ int32_t vimdense_selective_scan_bwd_cpu(
     return VIMDENSE_SCAN_OK;
 }
 
+int32_t vimdense_conv1d_silu_fwd_cpu(
+    const float* x, int64_t x_batch_stride, const float* weight, const float* bias, int32_t reverse,
+    int64_t batch, int64_t dim, int64_t length, int64_t width, float* out) {
+    if (!x || !weight || !out) return VIMDENSE_SCAN_ERR_NULL_POINTER;
+    if (check_shape(batch, dim, length, 1) != VIMDENSE_SCAN_OK || width < 1 || width > kMaxConvWidth ||
+        x_batch_stride < dim * length)
+        return VIMDENSE_SCAN_ERR_BAD_SHAPE;
+    try {
+        const Kernels k = current_kernels();
+        ConvProblem p{};
+        p.x = x; p.x_batch_stride = x_batch_stride; p.weight = weight; p.bias = bias; p.reverse = reverse != 0;
+        p.batch = batch; p.dim = dim; p.length = length; p.width = width; p.out = out;
+        const int64_t rows = batch * dim;
+        parallel_rows(rows, workers_for(rows), [&](int64_t r, int) { k.conv_forward(p, r / dim, r % dim, nullptr); });
+    } catch (const std::bad_alloc&) {
+        return VIMDENSE_SCAN_ERR_ALLOC;
+    } catch (...) {
+        return VIMDENSE_SCAN_ERR_INTERNAL;
+    }
+    return VIMDENSE_SCAN_OK;
+}
+
+int32_t vimdense_conv1d_silu_bwd_cpu(
+    const float* x, int64_t x_batch_stride, const float* weight, const float* bias, int32_t reverse,
+    int64_t batch, int64_t dim, int64_t length, int64_t width, const float* dout,
+    float* dx, float* dweight, float* dbias) {
+    if (!x || !weight || !dout || !dx || !dweight) return VIMDENSE_SCAN_ERR_NULL_POINTER;
+    if (check_shape(batch, dim, length, 1) != VIMDENSE_SCAN_OK || width < 1 || width > kMaxConvWidth ||
+        x_batch_stride < dim * length)
+        return VIMDENSE_SCAN_ERR_BAD_SHAPE;
+    try {
+        const Kernels k = current_kernels();
+        const int64_t rows = batch * dim;
+        AlignedBuffer gw_part(rows * width), gb_part(rows);
+        ConvProblem p{};
+        p.x = x; p.x_batch_stride = x_batch_stride; p.weight = weight; p.bias = bias; p.reverse = reverse != 0;
+        p.batch = batch; p.dim = dim; p.length = length; p.width = width;
+        p.dout = dout; p.dx = dx; p.gweight_part = gw_part.data;
+        p.gbias_part = (bias && dbias) ? gb_part.data : nullptr;
+        const int workers = workers_for(rows);
+        const int64_t per = (length + 63) / 64 * 64 + 64;
+        AlignedBuffer scratch(per * workers);
+        parallel_rows(rows, workers, [&](int64_t r, int w) {
+            k.conv_backward(p, r / dim, r % dim, scratch.data + per * w);
+        });
+        for (int64_t d = 0; d < dim; ++d) {
+            for (int64_t j = 0; j < width; ++j) {
+                float s = 0.0f;
+                for (int64_t bb = 0; bb < batch; ++bb) s += gw_part.data[(bb * dim + d) * width + j];
+                dweight[d * width + j] = s;
+            }
+            if (p.gbias_part) {
+                float s = 0.0f;
+                for (int64_t bb = 0; bb < batch; ++bb) s += gb_part.data[bb * dim + d];
+                dbias[d] = s;
+            }
+        }
+    } catch (const std::bad_alloc&) {
+        return VIMDENSE_SCAN_ERR_ALLOC;
+    } catch (...) {
+        return VIMDENSE_SCAN_ERR_INTERNAL;
+    }
+    return VIMDENSE_SCAN_OK;
+}
+
 #ifndef VIMDENSE_WITH_CUDA
 // Without CUDA the entry points exist (so every build exports the same ABI) and say so.
 int32_t vimdense_selective_scan_fwd_cuda(
     const float*, const float*, const float*, const float*, const float*, const float*,
-    const float*, const float*, int32_t, int64_t, int64_t, int64_t, int64_t, float*, float*,
+    const float*, const float*, int32_t, int32_t, int64_t, int64_t, int64_t, int64_t, float*, float*,
     float*, void*) {
     return VIMDENSE_SCAN_ERR_NO_CUDA;
 }
 
 int32_t vimdense_selective_scan_bwd_cuda(
     const float*, const float*, const float*, const float*, const float*, const float*,
-    const float*, const float*, int32_t, int64_t, int64_t, int64_t, int64_t, const float*,
+    const float*, const float*, int32_t, int32_t, int64_t, int64_t, int64_t, int64_t, const float*,
     const float*, float*, float*, float*, float*, float*, float*, float*, float*, void*) {
     return VIMDENSE_SCAN_ERR_NO_CUDA;
 }

@@ -25,6 +25,7 @@ struct V256 {
     static T fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
     static T max(T a, T b) { return _mm256_max_ps(a, b); }
     static T min(T a, T b) { return _mm256_min_ps(a, b); }
+    static T reverse(T v) { return _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0)); }
     static float reduce(T v) {
         __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
         q = _mm_add_ps(q, _mm_movehl_ps(q, q));
@@ -82,16 +83,18 @@ struct V256 {
 }  // namespace
 
 #include "selective_scan_cpu_kernel.h"
+#include "selective_scan_cpu_conv_kernel.h"
 
 namespace vimdense_scan {
 Kernels kernels_avx2() {
-    return Kernels{"avx2", &kernel::forward_row<V256>, &kernel::backward_row<V256>};
+    return Kernels{"avx2", &kernel::forward_row<V256>, &kernel::backward_row<V256>,
+                   &kernel::conv_forward_row<V256>, &kernel::conv_backward_row<V256>};
 }
 }  // namespace vimdense_scan
 
 #pragma GCC pop_options
 #else
 namespace vimdense_scan {
-Kernels kernels_avx2() { return Kernels{nullptr, nullptr, nullptr}; }
+Kernels kernels_avx2() { return Kernels{nullptr, nullptr, nullptr, nullptr, nullptr}; }
 }  // namespace vimdense_scan
 #endif

@@ -28,6 +28,9 @@ struct V512 {
     static T fmadd(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
     static T max(T a, T b) { return _mm512_max_ps(a, b); }
     static T min(T a, T b) { return _mm512_min_ps(a, b); }
+    static T reverse(T v) {
+        return _mm512_permutexvar_ps(_mm512_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), v);
+    }
     static float reduce(T v) {
         __m256 s = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
         __m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
@@ -91,16 +94,18 @@ struct V512 {
 }  // namespace
 
 #include "selective_scan_cpu_kernel.h"
+#include "selective_scan_cpu_conv_kernel.h"
 
 namespace vimdense_scan {
 Kernels kernels_avx512() {
-    return Kernels{"avx512", &kernel::forward_row<V512>, &kernel::backward_row<V512>};
+    return Kernels{"avx512", &kernel::forward_row<V512>, &kernel::backward_row<V512>,
+                   &kernel::conv_forward_row<V512>, &kernel::conv_backward_row<V512>};
 }
 }  // namespace vimdense_scan
 
 #pragma GCC pop_options
 #else
 namespace vimdense_scan {
-Kernels kernels_avx512() { return Kernels{nullptr, nullptr, nullptr}; }
+Kernels kernels_avx512() { return Kernels{nullptr, nullptr, nullptr, nullptr, nullptr}; }
 }  // namespace vimdense_scan
 #endif

@@ -25,9 +25,13 @@ struct Problem {
     const float* D;           // nullable
     const float* bias;        // nullable
     int softplus;
+    // Scan from the last step to the first. Every kernel works in scan order: the driver prepares
+    // Bt/Ct in scan order, and the row kernels read u, delta, z, dout and write out, du, ddelta, dz
+    // through seq_load/seq_store, which map scan step s to time L-1-s.
+    int reverse;
     int64_t batch, dim, length, dstate, npad, nchunks;
     // Prepared inputs: A and A*log2(e) padded to (dim, npad); B and C transposed to
-    // (batch, length, npad) so one step's states are contiguous.
+    // (batch, length, npad) in scan order so one step's states are contiguous.
     const float* A;
     const float* A2;
     const float* Bt;
@@ -35,7 +39,7 @@ struct Problem {
     // Forward outputs.
     float* out;
     float* last_state;        // nullable, (batch, dim, dstate)
-    float* ckpt;              // nullable, (batch, dim, nchunks, npad)
+    float* ckpt;              // nullable, (batch, dim, nchunks, npad), chunks in scan order
     // Backward inputs/outputs.
     const float* ckpt_in;     // nullable: recompute
     const float* dout;
@@ -54,6 +58,25 @@ inline int64_t row_scratch_floats(const Problem& p) {
     return 8 * lpad + 2 * (kChunk + 1) * 64 + p.nchunks * p.npad + 64;
 }
 
+// The fused depthwise conv1d + bias + SiLU (selective_scan_cpu_conv_kernel.h): x rows of length
+// `length`, batch elements `x_batch_stride` floats apart (x may be a channel slice of a wider
+// tensor); weight (dim, width); out, dout, dx (batch, dim, length) contiguous.
+constexpr int64_t kMaxConvWidth = 16;
+struct ConvProblem {
+    const float* x;
+    int64_t x_batch_stride;
+    const float* weight;
+    const float* bias;        // nullable
+    int reverse;              // anti-causal: step t reads t..t+width-1
+    int64_t batch, dim, length, width;
+    float* out;
+    const float* dout;
+    float* dx;
+    float* gweight_part;      // (batch, dim, width), reduced over batch by the driver
+    float* gbias_part;        // nullable, (batch, dim)
+};
+using ConvRowFn = void (*)(const ConvProblem&, int64_t b, int64_t d, float* scratch);
+
 using RowFn = void (*)(const Problem&, int64_t b, int64_t d, float* scratch);
 // Backward rows also accumulate into the thread's (batch, length, npad) dB and dC buffers.
 using RowBwdFn = void (*)(const Problem&, int64_t b, int64_t d, float* scratch, float* gBt, float* gCt);
@@ -62,6 +85,8 @@ struct Kernels {
     const char* name;
     RowFn forward;
     RowBwdFn backward;
+    ConvRowFn conv_forward;
+    ConvRowFn conv_backward;
 };
 
 Kernels kernels_scalar();

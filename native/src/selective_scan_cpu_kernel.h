@@ -3,7 +3,8 @@
 // so every instantiation has internal linkage and is compiled for that file's target only).
 //
 // V provides: W (lanes), T (register type), zero, set1, load, store (unaligned), add, sub, mul,
-// div, fmadd(a,b,c)=a*b+c, max, min, reduce (horizontal sum), reduce_many (lane j of the result =
+// div, fmadd(a,b,c)=a*b+c, max, min, reverse (lane order reversed), reduce (horizontal sum),
+// reduce_many (lane j of the result =
 // horizontal sum of the j-th of W vectors), exp2 (2^x, 0 for x <= -150,
 // +inf for x >= 129) and log (natural log of a positive normal number).
 //
@@ -61,7 +62,27 @@ inline void store_n(float* p, typename V::T v, int64_t n) {
     for (int64_t i = 0; i < n; ++i) p[i] = tmp[i];
 }
 
-// Row scratch layout (floats): dt, dtu, y, gy, gdt, gu, dtraw (each lpad) then chunk buffers.
+// A row of the caller's (batch, dim, length) tensors seen in scan order: scan step l is time l, or
+// time L-1-l for a reverse scan. seq_load returns scan steps l..l+W-1 (n of them valid, the rest
+// zero); seq_store writes the first n lanes of v to scan steps l.. .
+template <class V>
+inline typename V::T seq_load(const float* row, int64_t L, int64_t l, int64_t n, bool reverse) {
+    if (!reverse) return load_n<V>(row + l, n);
+    if (n >= V::W) return V::reverse(V::load(row + L - l - V::W));
+    alignas(64) float tmp[V::W];
+    for (int i = 0; i < V::W; ++i) tmp[i] = i < n ? row[L - 1 - l - i] : 0.0f;
+    return V::load(tmp);
+}
+template <class V>
+inline void seq_store(float* row, int64_t L, int64_t l, typename V::T v, int64_t n, bool reverse) {
+    if (!reverse) { store_n<V>(row + l, v, n); return; }
+    if (n >= V::W) { V::store(row + L - l - V::W, V::reverse(v)); return; }
+    alignas(64) float tmp[V::W];
+    V::store(tmp, v);
+    for (int64_t i = 0; i < n; ++i) row[L - 1 - l - i] = tmp[i];
+}
+
+// Row scratch layout (floats): dt, dtu, y, gy, gdt, gu, dtraw, us (each lpad) then chunk buffers.
 struct RowBuffers {
     float* dt;      // Δ after bias and softplus
     float* dtu;     // Δ·u
@@ -70,6 +91,7 @@ struct RowBuffers {
     float* gdt;     // dL/dΔ accumulated over lane groups
     float* gu;      // dL/du from the recurrence, accumulated over lane groups
     float* dtraw;   // delta + bias (softplus input)
+    float* us;      // u in scan order
     float* hbuf;    // (kChunk+1, 64) states of a chunk: hbuf[j] = h before step j
     float* abuf;    // (kChunk, 64) decays exp(Δ·A) of a chunk
     float* ckrow;   // (nchunks, npad) checkpoints recomputed in the backward
@@ -81,27 +103,30 @@ static inline RowBuffers split_scratch(const Problem& p, float* s) {
     int64_t lpad = (p.length + 63) / 64 * 64;
     RowBuffers r;
     r.dt = s; r.dtu = s + lpad; r.y = s + 2 * lpad; r.gy = s + 3 * lpad; r.gdt = s + 4 * lpad;
-    r.gu = s + 5 * lpad; r.dtraw = s + 6 * lpad;
+    r.gu = s + 5 * lpad; r.dtraw = s + 6 * lpad; r.us = s + 7 * lpad;
     r.hbuf = s + 8 * lpad;
     r.abuf = r.hbuf + (kChunk + 1) * 64;
     r.ckrow = r.abuf + (kChunk + 1) * 64;
     return r;
 }
 
-// Δ, Δ·u (and the raw softplus input) for one row, vectorised over steps.
+// Δ, Δ·u, u (and the raw softplus input) for one row in scan order, vectorised over steps.
 template <class V>
 inline void prepare_delta(const Problem& p, int64_t b, int64_t d, RowBuffers& r) {
     const int64_t L = p.length;
+    const bool rev = p.reverse != 0;
     const float* u = p.u + (b * p.dim + d) * L;
     const float* dl = p.delta + (b * p.dim + d) * L;
     auto bias = V::set1(p.bias ? p.bias[d] : 0.0f);
     for (int64_t l = 0; l < L; l += V::W) {
         int64_t n = L - l;
-        auto raw = V::add(load_n<V>(dl + l, n), bias);
+        auto raw = V::add(seq_load<V>(dl, L, l, n, rev), bias);
         auto dt = p.softplus ? vsoftplus<V>(raw) : raw;
+        auto uv = seq_load<V>(u, L, l, n, rev);
         V::store(r.dtraw + l, raw);
         V::store(r.dt + l, dt);
-        V::store(r.dtu + l, V::mul(dt, load_n<V>(u + l, n)));
+        V::store(r.us + l, uv);
+        V::store(r.dtu + l, V::mul(dt, uv));
     }
 }
 
@@ -187,18 +212,18 @@ void forward_row(const Problem& p, int64_t b, int64_t d, float* scratch) {
         first = false;
     });
     // out = (y + D·u) · silu(z)
-    const float* u = p.u + row * L;
+    const bool rev = p.reverse != 0;
     const float* z = p.z ? p.z + row * L : nullptr;
     float* out = p.out + row * L;
     auto Dd = V::set1(p.D ? p.D[d] : 0.0f);
     for (int64_t l = 0; l < L; l += V::W) {
         int64_t n = L - l;
-        auto o = V::fmadd(Dd, load_n<V>(u + l, n), V::load(r.y + l));
+        auto o = V::fmadd(Dd, V::load(r.us + l), V::load(r.y + l));
         if (z) {
-            auto zv = load_n<V>(z + l, n);
+            auto zv = seq_load<V>(z, L, l, n, rev);
             o = V::mul(o, V::mul(zv, vsigmoid<V>(zv)));
         }
-        store_n<V>(out + l, o, n);
+        seq_store<V>(out, L, l, o, n, rev);
     }
 }
 
@@ -222,7 +247,6 @@ inline void backward_group(const Problem& p, int64_t b, int64_t d, int64_t off, 
     const float* Ct = p.Ct + b * L * np + off;
     float* gB = gBt + b * L * np + off;
     float* gC = gCt + b * L * np + off;
-    const float* u = p.u + (b * p.dim + d) * L;
     for (int64_t c = p.nchunks - 1; c >= 0; --c) {
         const int64_t l0 = c * kChunk;
         const int64_t l1 = l0 + kChunk < L ? l0 + kChunk : L;
@@ -292,7 +316,7 @@ inline void backward_group(const Problem& p, int64_t b, int64_t d, int64_t off, 
             }
             // dL/dΔ += Σ_n s·A + u·Σ_n gh·B;  dL/du += Δ·Σ_n gh·B  (W steps at once)
             const T s1 = V::reduce_many(r1s), s2 = V::reduce_many(r2s);
-            T gdt = V::fmadd(load_n<V>(u + lb, jn), s2, s1);
+            T gdt = V::fmadd(V::load(r.us + lb), s2, s1);
             T gu = V::mul(V::load(r.dt + lb), s2);
             if (!first_group) {
                 gdt = V::add(gdt, V::load(r.gdt + lb));
@@ -310,15 +334,15 @@ void backward_row(const Problem& p, int64_t b, int64_t d, float* scratch, float*
     RowBuffers r = split_scratch(p, scratch);
     prepare_delta<V>(p, b, d, r);
     const int64_t L = p.length, np = p.npad, row = b * p.dim + d;
-    const float* u = p.u + row * L;
+    const bool rev = p.reverse != 0;
     const float* z = p.z ? p.z + row * L : nullptr;
     const float* dout = p.dout + row * L;
     // dL/dy = dout·silu(z)
     for (int64_t l = 0; l < L; l += V::W) {
         int64_t n = L - l;
-        auto g = load_n<V>(dout + l, n);
+        auto g = seq_load<V>(dout, L, l, n, rev);
         if (z) {
-            auto zv = load_n<V>(z + l, n);
+            auto zv = seq_load<V>(z, L, l, n, rev);
             g = V::mul(g, V::mul(zv, vsigmoid<V>(zv)));
         }
         V::store(r.gy + l, g);
@@ -371,7 +395,7 @@ void backward_row(const Problem& p, int64_t b, int64_t d, float* scratch, float*
         int64_t n = L - l;
         auto gdt = V::load(r.gdt + l);
         if (p.softplus) gdt = V::mul(gdt, vsigmoid<V>(V::load(r.dtraw + l)));
-        auto uv = load_n<V>(u + l, n);
+        auto uv = V::load(r.us + l);
         auto gy = V::load(r.gy + l);
         if (n < V::W) {
             // Lanes past the row end must not enter the reductions.
@@ -380,18 +404,18 @@ void backward_row(const Problem& p, int64_t b, int64_t d, float* scratch, float*
             for (int64_t i = n; i < V::W; ++i) { t1[i] = 0.0f; t2[i] = 0.0f; }
             gdt = V::load(t1); gy = V::load(t2);
         }
-        store_n<V>(ddelta + l, gdt, n);
+        seq_store<V>(ddelta, L, l, gdt, n, rev);
         gbias = V::add(gbias, gdt);
-        store_n<V>(du + l, V::fmadd(gy, Dv, V::load(r.gu + l)), n);
+        seq_store<V>(du, L, l, V::fmadd(gy, Dv, V::load(r.gu + l)), n, rev);
         gD = V::fmadd(gy, uv, gD);
         if (dz) {
             // dL/dz = dout·(y + D·u)·silu'(z), silu'(z) = σ(z)(1 + z(1-σ(z)))
-            auto zv = load_n<V>(z + l, n);
+            auto zv = seq_load<V>(z, L, l, n, rev);
             auto sg = vsigmoid<V>(zv);
             auto one = V::set1(1.0f);
             auto dsilu = V::mul(sg, V::fmadd(zv, V::sub(one, sg), one));
             auto o = V::fmadd(Dv, uv, V::load(r.y + l));
-            store_n<V>(dz + l, V::mul(V::mul(load_n<V>(dout + l, n), o), dsilu), n);
+            seq_store<V>(dz, L, l, V::mul(V::mul(seq_load<V>(dout, L, l, n, rev), o), dsilu), n, rev);
         }
     }
     if (p.gD_part) p.gD_part[row] = V::reduce(gD);

@@ -2,7 +2,9 @@
 //  * forward and last state vs the naive loop, for every instruction set this CPU has;
 //  * backward (with and without forward checkpoints) vs central finite differences of the naive
 //    double forward on loss = Σ out·w;
-//  * results independent of the worker count; bad arguments give the documented error codes.
+//  * results independent of the worker count; bad arguments give the documented error codes;
+//  * the reverse scan equals the forward-direction scan of the time-flipped problem, flipped back
+//    (outputs, last state and every gradient).
 #include <cstring>
 #include <string>
 
@@ -23,14 +25,14 @@ struct Grads {
     std::vector<float> u, delta, A, B, C, D, z, bias;
 };
 
-int run_backward(const Problem& p, const float* ckpt, const std::vector<float>& w, Grads& g) {
+int run_backward(const Problem& p, const float* ckpt, const std::vector<float>& w, Grads& g, int reverse = 0) {
     const size_t bdl = p.u.size();
     g.u.assign(bdl, 0); g.delta.assign(bdl, 0); g.A.assign(p.A.size(), 0);
     g.B.assign(p.B.size(), 0); g.C.assign(p.C.size(), 0);
     g.D.assign(size_t(p.dim), 0); g.z.assign(bdl, 0); g.bias.assign(size_t(p.dim), 0);
     return vimdense_selective_scan_bwd_cpu(
         p.u.data(), p.delta.data(), p.A.data(), p.B.data(), p.C.data(), ptr(p.D), ptr(p.z), ptr(p.bias),
-        p.softplus, p.batch, p.dim, p.length, p.dstate, ckpt, w.data(), g.u.data(), g.delta.data(),
+        p.softplus, reverse, p.batch, p.dim, p.length, p.dstate, ckpt, w.data(), g.u.data(), g.delta.data(),
         g.A.data(), g.B.data(), g.C.data(), g.D.data(), g.z.data(), g.bias.data());
 }
 
@@ -59,6 +61,59 @@ std::vector<double> fd_grad(const Problem& p, DoubleInputs x, std::vector<double
     return g;
 }
 
+// Every length-L row of v reversed (u, delta, z: (batch, dim, L); B, C: (batch, dstate, L)).
+std::vector<float> flip_rows(const std::vector<float>& v, int64_t L) {
+    std::vector<float> f(v.size());
+    for (size_t r = 0; r < v.size() / size_t(L); ++r)
+        for (int64_t l = 0; l < L; ++l) f[r * size_t(L) + size_t(l)] = v[r * size_t(L) + size_t(L - 1 - l)];
+    return f;
+}
+
+// reverse scan(p) == flip(scan(flip(p))): the forward against the double loop on the flipped
+// problem, the backward against the forward-direction backward (itself checked against finite
+// differences) on the flipped problem with the flipped output gradient.
+void check_reverse(const Problem& p, uint32_t seed, Checker& chk) {
+    const int64_t L = p.length;
+    Problem pf = p;
+    pf.u = flip_rows(p.u, L); pf.delta = flip_rows(p.delta, L); pf.B = flip_rows(p.B, L); pf.C = flip_rows(p.C, L);
+    if (p.has_z) pf.z = flip_rows(p.z, L);
+    std::vector<double> ref_f, ref_last;
+    naive_forward(pf, to_double(pf), ref_f, &ref_last);
+    std::vector<double> ref(ref_f.size());
+    for (size_t r = 0; r < ref.size() / size_t(L); ++r)
+        for (int64_t l = 0; l < L; ++l) ref[r * size_t(L) + size_t(l)] = ref_f[r * size_t(L) + size_t(L - 1 - l)];
+    std::vector<float> out(ref.size()), last(ref_last.size());
+    std::vector<float> ckpt(size_t(vimdense_scan_checkpoint_floats(p.batch, p.dim, L, p.dstate)));
+    int rc = vimdense_selective_scan_fwd_cpu(p.u.data(), p.delta.data(), p.A.data(), p.B.data(), p.C.data(),
+                                             ptr(p.D), ptr(p.z), ptr(p.bias), p.softplus, 1, p.batch, p.dim, L,
+                                             p.dstate, out.data(), last.data(), ckpt.data());
+    chk.expect(rc == 0, "reverse forward return code", rc, 0);
+    chk.le("reverse forward rel. error vs flipped double loop", rel_error(out, ref), 1e-5);
+    chk.le("reverse last state rel. error vs flipped double loop", rel_error(last, ref_last), 1e-5);
+
+    std::mt19937 rng(seed + 2);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> w(ref.size());
+    for (auto& v : w) v = normal(rng);
+    Grads gr, gr2, gf;
+    rc = run_backward(p, ckpt.data(), w, gr, 1);
+    chk.expect(rc == 0, "reverse backward return code (checkpoints)", rc, 0);
+    rc = run_backward(p, nullptr, w, gr2, 1);
+    chk.expect(rc == 0, "reverse backward return code (recompute)", rc, 0);
+    chk.le("reverse backward du: checkpoints vs recompute", rel_error(gr.u, gr2.u), 1e-6);
+    rc = run_backward(pf, nullptr, flip_rows(w, L), gf, 0);
+    chk.expect(rc == 0, "backward of the flipped problem return code", rc, 0);
+    auto as_double = [](const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); };
+    chk.le("reverse du vs flipped forward-direction du", rel_error(gr.u, as_double(flip_rows(gf.u, L))), 1e-5);
+    chk.le("reverse ddelta vs flipped", rel_error(gr.delta, as_double(flip_rows(gf.delta, L))), 1e-5);
+    chk.le("reverse dA vs flipped", rel_error(gr.A, as_double(gf.A)), 1e-5);
+    chk.le("reverse dB vs flipped", rel_error(gr.B, as_double(flip_rows(gf.B, L))), 1e-5);
+    chk.le("reverse dC vs flipped", rel_error(gr.C, as_double(flip_rows(gf.C, L))), 1e-5);
+    if (p.has_D) chk.le("reverse dD vs flipped", rel_error(gr.D, as_double(gf.D)), 1e-5);
+    if (p.has_z) chk.le("reverse dz vs flipped", rel_error(gr.z, as_double(flip_rows(gf.z, L))), 1e-5);
+    if (p.has_bias) chk.le("reverse ddelta_bias vs flipped", rel_error(gr.bias, as_double(gf.bias)), 1e-5);
+}
+
 void check_case(const Case& c, uint32_t seed, Checker& chk) {
     Problem p = random_problem(c.batch, c.dim, c.length, c.dstate, c.D, c.z, c.bias, c.softplus, seed);
     std::printf("case batch=%lld dim=%lld L=%lld N=%lld D=%d z=%d bias=%d softplus=%d isa=%s\n",
@@ -71,7 +126,7 @@ void check_case(const Case& c, uint32_t seed, Checker& chk) {
     std::vector<float> out(ref.size()), last(ref_last.size());
     std::vector<float> ckpt(size_t(vimdense_scan_checkpoint_floats(c.batch, c.dim, c.length, c.dstate)));
     int rc = vimdense_selective_scan_fwd_cpu(p.u.data(), p.delta.data(), p.A.data(), p.B.data(), p.C.data(),
-                                             ptr(p.D), ptr(p.z), ptr(p.bias), p.softplus, c.batch, c.dim,
+                                             ptr(p.D), ptr(p.z), ptr(p.bias), p.softplus, 0, c.batch, c.dim,
                                              c.length, c.dstate, out.data(), last.data(), ckpt.data());
     chk.expect(rc == 0, "forward return code", rc, 0);
     chk.le("forward rel. error vs double loop", rel_error(out, ref), 1e-5);
@@ -82,7 +137,7 @@ void check_case(const Case& c, uint32_t seed, Checker& chk) {
     vimdense_scan_set_num_threads(3);
     std::vector<float> out3(ref.size());
     vimdense_selective_scan_fwd_cpu(p.u.data(), p.delta.data(), p.A.data(), p.B.data(), p.C.data(), ptr(p.D),
-                                    ptr(p.z), ptr(p.bias), p.softplus, c.batch, c.dim, c.length, c.dstate,
+                                    ptr(p.z), ptr(p.bias), p.softplus, 0, c.batch, c.dim, c.length, c.dstate,
                                     out3.data(), nullptr, nullptr);
     vimdense_scan_set_num_threads(threads);
     chk.expect(std::memcmp(out.data(), out3.data(), out.size() * sizeof(float)) == 0,
@@ -100,6 +155,7 @@ void check_case(const Case& c, uint32_t seed, Checker& chk) {
     chk.le("backward du: checkpoints vs recompute", rel_error(g1.u, g2.u), 1e-6);
     chk.le("backward dA: checkpoints vs recompute", rel_error(g1.A, g2.A), 1e-6);
 
+    check_reverse(p, seed, chk);
     if (!c.finite_differences) return;
     std::vector<double> w(wf.begin(), wf.end());
     struct Item { const char* name; std::vector<double> DoubleInputs::*field; const std::vector<float>* got; bool on; };
@@ -123,12 +179,12 @@ void check_case(const Case& c, uint32_t seed, Checker& chk) {
 void check_errors(Checker& chk) {
     std::printf("argument errors\n");
     float f[64] = {};
-    int rc = vimdense_selective_scan_fwd_cpu(nullptr, f, f, f, f, nullptr, nullptr, nullptr, 0, 1, 1, 1, 1, f,
+    int rc = vimdense_selective_scan_fwd_cpu(nullptr, f, f, f, f, nullptr, nullptr, nullptr, 0, 0, 1, 1, 1, 1, f,
                                              nullptr, nullptr);
     chk.expect(rc == VIMDENSE_SCAN_ERR_NULL_POINTER, "null u -> ERR_NULL_POINTER", rc, VIMDENSE_SCAN_ERR_NULL_POINTER);
-    rc = vimdense_selective_scan_fwd_cpu(f, f, f, f, f, nullptr, nullptr, nullptr, 0, 1, 1, 0, 1, f, nullptr, nullptr);
+    rc = vimdense_selective_scan_fwd_cpu(f, f, f, f, f, nullptr, nullptr, nullptr, 0, 0, 1, 1, 0, 1, f, nullptr, nullptr);
     chk.expect(rc == VIMDENSE_SCAN_ERR_BAD_SHAPE, "length 0 -> ERR_BAD_SHAPE", rc, VIMDENSE_SCAN_ERR_BAD_SHAPE);
-    rc = vimdense_selective_scan_bwd_cpu(f, f, f, f, f, nullptr, nullptr, nullptr, 0, 1, 1, 1, 1, nullptr, f, f, f,
+    rc = vimdense_selective_scan_bwd_cpu(f, f, f, f, f, nullptr, nullptr, nullptr, 0, 0, 1, 1, 1, 1, nullptr, f, f, f,
                                          f, nullptr, f, nullptr, nullptr, nullptr);
     chk.expect(rc == VIMDENSE_SCAN_ERR_NULL_POINTER, "null dB -> ERR_NULL_POINTER", rc, VIMDENSE_SCAN_ERR_NULL_POINTER);
     const int64_t n = vimdense_scan_checkpoint_floats(1, 1, 1, -3);

@@ -34,18 +34,18 @@ struct DeviceBuffer {
 
 float* dptr(DeviceBuffer& b) { return b.n ? b.p : nullptr; }
 
-void check_case(int64_t batch, int64_t dim, int64_t L, int64_t N, bool hasD, bool hasZ, bool hasBias, bool softplus,
-                uint32_t seed, Checker& chk) {
+void check_direction(int64_t batch, int64_t dim, int64_t L, int64_t N, bool hasD, bool hasZ, bool hasBias,
+                     bool softplus, int reverse, uint32_t seed, Checker& chk) {
     Problem p = random_problem(batch, dim, L, N, hasD, hasZ, hasBias, softplus, seed);
-    std::printf("case batch=%lld dim=%lld L=%lld N=%lld D=%d z=%d bias=%d softplus=%d\n", (long long)batch,
-                (long long)dim, (long long)L, (long long)N, hasD, hasZ, hasBias, softplus);
+    std::printf("case batch=%lld dim=%lld L=%lld N=%lld D=%d z=%d bias=%d softplus=%d reverse=%d\n", (long long)batch,
+                (long long)dim, (long long)L, (long long)N, hasD, hasZ, hasBias, softplus, reverse);
     const size_t bdl = p.u.size();
     const int64_t nck = vimdense_scan_checkpoint_floats(batch, dim, L, N);
 
     // CPU
     std::vector<float> out(bdl), last(static_cast<size_t>(batch * dim * N)), ck(static_cast<size_t>(nck));
     int rc = vimdense_selective_scan_fwd_cpu(p.u.data(), p.delta.data(), p.A.data(), p.B.data(), p.C.data(), ptr(p.D),
-                                             ptr(p.z), ptr(p.bias), softplus, batch, dim, L, N, out.data(),
+                                             ptr(p.z), ptr(p.bias), softplus, reverse, batch, dim, L, N, out.data(),
                                              last.data(), ck.data());
     chk.expect(rc == 0, "CPU forward return code", rc, 0);
     std::mt19937 rng(seed + 7);
@@ -55,7 +55,7 @@ void check_case(int64_t batch, int64_t dim, int64_t L, int64_t N, bool hasD, boo
     std::vector<float> gu(bdl), gdl(bdl), gA(p.A.size()), gB(p.B.size()), gC(p.C.size()), gD(static_cast<size_t>(dim)),
         gz(bdl), gbias(static_cast<size_t>(dim));
     rc = vimdense_selective_scan_bwd_cpu(p.u.data(), p.delta.data(), p.A.data(), p.B.data(), p.C.data(), ptr(p.D),
-                                         ptr(p.z), ptr(p.bias), softplus, batch, dim, L, N, ck.data(), dout.data(),
+                                         ptr(p.z), ptr(p.bias), softplus, reverse, batch, dim, L, N, ck.data(), dout.data(),
                                          gu.data(), gdl.data(), gA.data(), gB.data(), gC.data(), gD.data(),
                                          gz.data(), gbias.data());
     chk.expect(rc == 0, "CPU backward return code", rc, 0);
@@ -63,13 +63,13 @@ void check_case(int64_t batch, int64_t dim, int64_t L, int64_t N, bool hasD, boo
     // CUDA
     DeviceBuffer u(p.u), delta(p.delta), A(p.A), B(p.B), C(p.C), D(p.D), z(p.z), bias(p.bias), dO(dout);
     DeviceBuffer out_d(bdl), last_d(last.size()), ck_d(static_cast<size_t>(nck));
-    rc = vimdense_selective_scan_fwd_cuda(u.p, delta.p, A.p, B.p, C.p, dptr(D), dptr(z), dptr(bias), softplus, batch,
-                                          dim, L, N, out_d.p, last_d.p, ck_d.p, nullptr);
+    rc = vimdense_selective_scan_fwd_cuda(u.p, delta.p, A.p, B.p, C.p, dptr(D), dptr(z), dptr(bias), softplus, reverse,
+                                          batch, dim, L, N, out_d.p, last_d.p, ck_d.p, nullptr);
     chk.expect(rc == 0, "CUDA forward return code", rc, 0);
     DeviceBuffer gu_d(bdl), gdl_d(bdl), gA_d(gA.size()), gB_d(gB.size()), gC_d(gC.size()), gD_d(gD.size()),
         gz_d(bdl), gbias_d(gbias.size());
-    rc = vimdense_selective_scan_bwd_cuda(u.p, delta.p, A.p, B.p, C.p, dptr(D), dptr(z), dptr(bias), softplus, batch,
-                                          dim, L, N, ck_d.p, dO.p, gu_d.p, gdl_d.p, gA_d.p, gB_d.p, gC_d.p,
+    rc = vimdense_selective_scan_bwd_cuda(u.p, delta.p, A.p, B.p, C.p, dptr(D), dptr(z), dptr(bias), softplus, reverse,
+                                          batch, dim, L, N, ck_d.p, dO.p, gu_d.p, gdl_d.p, gA_d.p, gB_d.p, gC_d.p,
                                           hasD ? gD_d.p : nullptr, hasZ ? gz_d.p : nullptr,
                                           hasBias ? gbias_d.p : nullptr, nullptr);
     chk.expect(rc == 0, "CUDA backward return code", rc, 0);
@@ -93,6 +93,13 @@ void check_case(int64_t batch, int64_t dim, int64_t L, int64_t N, bool hasD, boo
     if (hasBias) chk.le("ddelta_bias: CUDA vs CPU", rel_error(gbias_d.host(), gbias), 1e-4);
 }
 
+// Both scan directions (the CPU reverse scan is checked against the flipped oracle in the CPU test).
+void check_case(int64_t batch, int64_t dim, int64_t L, int64_t N, bool hasD, bool hasZ, bool hasBias, bool softplus,
+                uint32_t seed, Checker& chk) {
+    for (int reverse = 0; reverse <= 1; ++reverse)
+        check_direction(batch, dim, L, N, hasD, hasZ, hasBias, softplus, reverse, seed, chk);
+}
+
 }  // namespace
 
 int main() {
@@ -111,7 +118,7 @@ int main() {
     // Errors: the CUDA backward needs checkpoints; N above 64 is not supported.
     int rc = vimdense_selective_scan_bwd_cuda(reinterpret_cast<float*>(16), reinterpret_cast<float*>(16),
                                               reinterpret_cast<float*>(16), reinterpret_cast<float*>(16),
-                                              reinterpret_cast<float*>(16), nullptr, nullptr, nullptr, 0, 1, 1, 1, 1,
+                                              reinterpret_cast<float*>(16), nullptr, nullptr, nullptr, 0, 0, 1, 1, 1, 1,
                                               nullptr, reinterpret_cast<float*>(16), reinterpret_cast<float*>(16),
                                               reinterpret_cast<float*>(16), reinterpret_cast<float*>(16),
                                               reinterpret_cast<float*>(16), reinterpret_cast<float*>(16), nullptr,
@@ -120,7 +127,7 @@ int main() {
                VIMDENSE_SCAN_ERR_NULL_POINTER);
     rc = vimdense_selective_scan_fwd_cuda(reinterpret_cast<float*>(16), reinterpret_cast<float*>(16),
                                           reinterpret_cast<float*>(16), reinterpret_cast<float*>(16),
-                                          reinterpret_cast<float*>(16), nullptr, nullptr, nullptr, 0, 1, 1, 1, 65,
+                                          reinterpret_cast<float*>(16), nullptr, nullptr, nullptr, 0, 0, 1, 1, 1, 65,
                                           reinterpret_cast<float*>(16), nullptr, nullptr, nullptr);
     chk.expect(rc == VIMDENSE_SCAN_ERR_UNSUPPORTED, "CUDA forward with N=65 -> ERR_UNSUPPORTED", rc,
                VIMDENSE_SCAN_ERR_UNSUPPORTED);

@@ -6,6 +6,10 @@
 //   h[b,d,n]    = exp(dt*A[d,n]) * h + dt * B[b,n,l] * u[b,d,l]       (h = 0 before l = 0)
 //   y[b,d,l]    = sum_n h[b,d,n] * C[b,n,l]
 //   out[b,d,l]  = (y + D[d] * u[b,d,l]) * silu(z[b,d,l])              (D, z optional)
+// With reverse != 0 the recurrence runs from l = L-1 down to 0 (h = 0 before l = L-1), i.e. the
+// result equals flip(scan(flip(u), flip(delta), A, flip(B), flip(C), D, flip(z))) with every
+// sequence flipped along l, without materialising the flipped copies. Inputs and outputs stay in
+// time order; last_state is then the state after l = 0.
 //
 // Layouts (all fp32, contiguous, row-major): u, delta, z, out: (batch, dim, length);
 // A: (dim, dstate); B, C: (batch, dstate, length); D, delta_bias: (dim).
@@ -14,7 +18,8 @@
 // vimdense_scan_chunk_length() steps so the backward recomputes states chunk by chunk instead of
 // storing all of them. The buffer holds vimdense_scan_checkpoint_floats(...) floats; its layout is
 // private to the library but identical for the CPU and CUDA kernels (so a CPU forward's
-// checkpoints could feed a CUDA backward after a copy, and the tests compare them).
+// checkpoints could feed a CUDA backward after a copy, and the tests compare them). Chunks follow
+// the scan order, so a backward must use the same reverse flag as the forward that saved them.
 #pragma once
 #include <stdint.h>
 
@@ -54,7 +59,7 @@ const char* vimdense_scan_force_isa(int32_t level);
 // null. out must not alias an input.
 int32_t vimdense_selective_scan_fwd_cpu(
     const float* u, const float* delta, const float* A, const float* B, const float* C,
-    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus,
+    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus, int32_t reverse,
     int64_t batch, int64_t dim, int64_t length, int64_t dstate,
     float* out, float* last_state, float* checkpoints);
 
@@ -64,11 +69,30 @@ int32_t vimdense_selective_scan_fwd_cpu(
 // ignored when the corresponding input is null.
 int32_t vimdense_selective_scan_bwd_cpu(
     const float* u, const float* delta, const float* A, const float* B, const float* C,
-    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus,
+    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus, int32_t reverse,
     int64_t batch, int64_t dim, int64_t length, int64_t dstate,
     const float* checkpoints, const float* dout,
     float* du, float* ddelta, float* dA, float* dB, float* dC,
     float* dD, float* dz, float* ddelta_bias);
+
+// Fused depthwise conv1d + bias + SiLU that computes the scan input u from x in the Mamba mixer,
+// per (batch, channel) row with `width` taps w = weight[d, 0..width-1] (at most 16):
+//   reverse == 0 (causal):      s[t] = bias[d] + sum_j w[j] * x[t - (width-1) + j]
+//   reverse != 0 (anti-causal): s[t] = bias[d] + sum_j w[j] * x[t + (width-1) - j]
+//   out[t] = silu(s[t]), x taken as zero outside [0, length).
+// The anti-causal form equals flip(causal conv(flip(x))), Vim's backward branch in time order.
+// x: rows of `length` contiguous floats, channel d of batch b at x + b*x_batch_stride + d*length
+// (x_batch_stride >= dim*length; lets x be a channel slice of a wider tensor); weight (dim, width);
+// bias (dim) nullable; out, dout, dx (batch, dim, length) contiguous. The backward overwrites dx,
+// dweight (dim, width) and dbias (dim; may be null).
+int32_t vimdense_conv1d_silu_fwd_cpu(
+    const float* x, int64_t x_batch_stride, const float* weight, const float* bias, int32_t reverse,
+    int64_t batch, int64_t dim, int64_t length, int64_t width, float* out);
+
+int32_t vimdense_conv1d_silu_bwd_cpu(
+    const float* x, int64_t x_batch_stride, const float* weight, const float* bias, int32_t reverse,
+    int64_t batch, int64_t dim, int64_t length, int64_t width, const float* dout,
+    float* dx, float* dweight, float* dbias);
 
 // CUDA versions: same arguments, device pointers, launched on `stream` (a cudaStream_t; null =
 // the legacy default stream). They return after launching (asynchronous) unless an error occurs.
@@ -76,13 +100,13 @@ int32_t vimdense_selective_scan_bwd_cpu(
 // VIMDENSE_SCAN_ERR_NO_CUDA when the library was built without CUDA.
 int32_t vimdense_selective_scan_fwd_cuda(
     const float* u, const float* delta, const float* A, const float* B, const float* C,
-    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus,
+    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus, int32_t reverse,
     int64_t batch, int64_t dim, int64_t length, int64_t dstate,
     float* out, float* last_state, float* checkpoints, void* stream);
 
 int32_t vimdense_selective_scan_bwd_cuda(
     const float* u, const float* delta, const float* A, const float* B, const float* C,
-    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus,
+    const float* D, const float* z, const float* delta_bias, int32_t delta_softplus, int32_t reverse,
     int64_t batch, int64_t dim, int64_t length, int64_t dstate,
     const float* checkpoints, const float* dout,
     float* du, float* ddelta, float* dA, float* dB, float* dC,
