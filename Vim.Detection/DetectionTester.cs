@@ -3,6 +3,7 @@ using Vim.Core.Checkpoints;
 using Vim.Data.Coco;
 using Vim.Data.Evaluation;
 using Vim.Data.Evaluation.Reports;
+using Vim.Core.IO;
 
 namespace Vim.Detection;
 
@@ -18,8 +19,7 @@ public static class DetectionTester
         var (box, mask, detections) = task.EvaluateFull();
         CocoResults.Save(Path.Combine(outDir, "results.json"), detections);
         var metricsPath = Path.Combine(outDir, "metrics.json");
-        File.WriteAllText(metricsPath + ".tmp", JsonSerializer.Serialize(DetectionTask.Metrics((box, mask, detections)), new JsonSerializerOptions { WriteIndented = true }));
-        File.Move(metricsPath + ".tmp", metricsPath, overwrite: true);
+        AtomicFile.WriteText(metricsPath, JsonSerializer.Serialize(DetectionTask.Metrics((box, mask, detections)), new JsonSerializerOptions { WriteIndented = true }));
         CocoReport.Write(box, Path.Combine(outDir, "bbox"), $"Box AP: {Path.GetFileName(checkpoint)}");
         if (mask is not null) CocoReport.Write(mask, Path.Combine(outDir, "segm"), $"Mask AP: {Path.GetFileName(checkpoint)}");
         return (box, mask);

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Vim.Core.Checkpoints;
 using Vim.Data.Evaluation;
 using Vim.Data.Evaluation.Reports;
+using Vim.Core.IO;
 
 namespace Vim.Segmentation;
 
@@ -24,8 +25,7 @@ public static class SegmentationTester
         });
         var json = JsonSerializer.Serialize(SegmentationTask.Metrics(result), new JsonSerializerOptions { WriteIndented = true });
         var metricsPath = Path.Combine(outDir, "metrics.json");
-        File.WriteAllText(metricsPath + ".tmp", json);
-        File.Move(metricsPath + ".tmp", metricsPath, overwrite: true);
+        AtomicFile.WriteText(metricsPath, json);
         SegmentationReport.Write(result, task.ClassNames, outDir, $"Segmentation: {Path.GetFileName(checkpoint)}");
         return result;
     }

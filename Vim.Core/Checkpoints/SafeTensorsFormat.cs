@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
 using TorchSharp;
+using Vim.Core.IO;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Checkpoints;
@@ -39,31 +40,18 @@ public static class SafeTensorsFormat
         }
 
         var header = BuildHeader(items, metadata);
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(directory);
-        var temp = Path.Combine(directory, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
-        try
+        AtomicFile.Write(path, stream =>
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            Span<byte> length = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
+            stream.Write(length);
+            stream.Write(header);
+            foreach (var (_, tensor) in items)
             {
-                Span<byte> length = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
-                stream.Write(length);
-                stream.Write(header);
-                foreach (var (_, tensor) in items)
-                {
-                    using var scope = NewDisposeScope();
-                    TensorBytes.WriteFrom(tensor.cpu().contiguous(), stream);
-                }
-                stream.Flush(flushToDisk: true);
+                using var scope = NewDisposeScope();
+                TensorBytes.WriteFrom(tensor.cpu().contiguous(), stream);
             }
-            File.Move(temp, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temp);
-            throw;
-        }
+        });
     }
 
     private static byte[] BuildHeader(List<KeyValuePair<string, Tensor>> items, IReadOnlyDictionary<string, string>? metadata)

@@ -1,4 +1,5 @@
 using System.Text;
+using Vim.Core.IO;
 
 namespace Vim.Core.Config;
 
@@ -13,13 +14,8 @@ public static class ConfigWriter
         return sb.ToString();
     }
 
-    /// <summary>Writes atomically (temporary file, then rename) so an existing file is never left half-written.</summary>
-    public static void Save(ConfigNode node, string path)
-    {
-        var tmp = path + ".tmp";
-        File.WriteAllText(tmp, ToYaml(node));
-        File.Move(tmp, path, overwrite: true);
-    }
+    /// <summary>Writes atomically so an existing file is never left half-written.</summary>
+    public static void Save(ConfigNode node, string path) => AtomicFile.WriteText(path, ToYaml(node));
 
     private static void WriteMap(StringBuilder sb, ConfigMap map, int indent)
     {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Vim.Core.IO;
 
 namespace Vim.Core.Engine;
 
@@ -23,9 +24,7 @@ public sealed class CheckpointDirectory(string workDir, int keepLast)
     /// <summary>Records <paramref name="path"/> as the newest checkpoint and deletes periodic ones beyond the last K.</summary>
     public void Commit(string path)
     {
-        var tmp = PointerPath + ".tmp";
-        File.WriteAllText(tmp, Path.GetFileName(path) + "\n");
-        File.Move(tmp, PointerPath, overwrite: true);
+        AtomicFile.WriteText(PointerPath, Path.GetFileName(path) + "\n");
         var periodic = Directory.EnumerateFiles(WorkDir, Prefix + "*" + Suffix)
             .Where(p => Path.GetFileName(p) != Path.GetFileName(path))
             .OrderByDescending(p => p, StringComparer.Ordinal)

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Vim.Core;
 using Vim.Data.Evaluation;
+using Vim.Core.IO;
 
 namespace Vim.Data.Coco;
 

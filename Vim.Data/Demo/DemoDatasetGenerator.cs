@@ -5,6 +5,7 @@ using Vim.Data.Coco;
 using Vim.Data.Evaluation;
 using Vim.Data.Loading;
 using Vim.Data.Masks;
+using Vim.Core.IO;
 
 namespace Vim.Data.Demo;
 

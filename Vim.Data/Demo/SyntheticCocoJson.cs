@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Vim.Data.Evaluation;
+using Vim.Core.IO;
 
 namespace Vim.Data.Demo;
 

@@ -7,6 +7,7 @@ using Vim.Core;
 using Vim.Core.Diagnostics;
 using Vim.Core.Models;
 using static TorchSharp.torch;
+using Vim.Core.IO;
 
 namespace Vim.Tools.Commands;
 
@@ -86,8 +87,8 @@ public static class BenchBackboneCommand
                 }
 
         Directory.CreateDirectory(outDir);
-        WriteAtomically(Path.Combine(outDir, "backbone.csv"), Csv(results));
-        WriteAtomically(Path.Combine(outDir, "backbone.json"), JsonSerializer.Serialize(results, JsonOptions));
+        AtomicFile.WriteText(Path.Combine(outDir, "backbone.csv"), Csv(results));
+        AtomicFile.WriteText(Path.Combine(outDir, "backbone.json"), JsonSerializer.Serialize(results, JsonOptions));
         Chart(results, Path.Combine(outDir, "latency.png"), "Forward latency (median, ms)", m => m.MedianMs);
         Chart(results, Path.Combine(outDir, "memory.png"), "Peak memory above idle (MiB)", m => m.PeakMiB);
         PrintRatios(results, shapes);
@@ -241,19 +242,6 @@ public static class BenchBackboneCommand
         plot.ShowLegend();
         var temp = path + ".tmp.png";
         plot.SavePng(temp, 900, 560);
-        File.Move(temp, path, overwrite: true);
-    }
-
-    private static void WriteAtomically(string path, string content)
-    {
-        var temp = path + ".tmp";
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write))
-        using (var writer = new StreamWriter(stream))
-        {
-            writer.Write(content);
-            writer.Flush();
-            stream.Flush(flushToDisk: true);
-        }
         File.Move(temp, path, overwrite: true);
     }
 

@@ -7,6 +7,7 @@ using TorchSharp;
 using Vim.Core;
 using Vim.Core.Ssm;
 using static TorchSharp.torch;
+using Vim.Core.IO;
 
 namespace Vim.Tools.Commands;
 
@@ -87,8 +88,8 @@ public static class BenchScanCommand
         var report = new Report(DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture), Environment.MachineName,
             Environment.ProcessorCount, SelectiveScan.NativeCpuInstructionSet, SelectiveScan.NativeThreads, warmup, repeats, results);
         Directory.CreateDirectory(outDir);
-        WriteAtomically(Path.Combine(outDir, "scan.json"), JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
-        WriteAtomically(Path.Combine(outDir, "scan.csv"), ToCsv(results));
+        AtomicFile.WriteText(Path.Combine(outDir, "scan.json"), JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteText(Path.Combine(outDir, "scan.csv"), ToCsv(results));
         Console.WriteLine($"wrote {Path.Combine(outDir, "scan.csv")} and scan.json");
     }
 
@@ -146,18 +147,6 @@ public static class BenchScanCommand
             sb.Append(string.Create(CultureInfo.InvariantCulture,
                 $"{m.Backend},{m.Batch},{m.Channels},{m.Length},{m.State},{m.Pass},{m.MedianMs:F4},{m.MinMs:F4},{m.GUpdatesPerSecond:F4},{(m.SpeedupVsReference is null ? "" : m.SpeedupVsReference.Value.ToString("F2", CultureInfo.InvariantCulture))},{m.Repeats}\n"));
         return sb.ToString();
-    }
-
-    private static void WriteAtomically(string path, string text)
-    {
-        string tmp = path + ".tmp";
-        using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write))
-        {
-            var bytes = Encoding.UTF8.GetBytes(text);
-            f.Write(bytes);
-            f.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, path, overwrite: true);
     }
 
     private static double Median(List<double> xs)

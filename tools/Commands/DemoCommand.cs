@@ -8,6 +8,7 @@ using Vim.Data.Demo;
 using Vim.Data.Evaluation.Reports;
 using Vim.Data.Loading;
 using Vim.Segmentation;
+using Vim.Core.IO;
 
 namespace Vim.Tools.Commands;
 
@@ -115,12 +116,11 @@ public static class DemoCommand
         }
 
         var path = Path.Combine(outDir, "report.md");
-        File.WriteAllText(path + ".tmp", report.ToString());
-        File.Move(path + ".tmp", path, overwrite: true);
+        AtomicFile.WriteText(path, report.ToString());
         // One key per line so shell scripts (CI) can read it without a JSON tool.
         var summary = string.Create(CultureInfo.InvariantCulture,
             $"{{\n  \"iterations\": {trained.Iteration},\n  \"miou\": {metrics["mIoU"]:0.####},\n  \"baseline_miou\": {baseline.MIoU:0.####},\n  \"train_minutes\": {trainMinutes:0.##}\n}}\n");
-        File.WriteAllText(Path.Combine(outDir, "summary.json"), summary);
+        AtomicFile.WriteText(Path.Combine(outDir, "summary.json"), summary);
         Console.WriteLine($"[demo] report: {Path.GetFullPath(path)}");
         return 0;
     }

@@ -5,6 +5,7 @@ using Vim.Core;
 using Vim.Data.Coco;
 using Vim.Data.Evaluation;
 using Vim.Data.Evaluation.Reports;
+using Vim.Core.IO;
 
 namespace Vim.Tools.Commands;
 

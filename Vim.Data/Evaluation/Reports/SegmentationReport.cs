@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Vim.Core.IO;
 
 namespace Vim.Data.Evaluation.Reports;
 

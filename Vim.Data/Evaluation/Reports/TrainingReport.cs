@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Vim.Core;
 using Vim.Core.Engine;
+using Vim.Core.IO;
 
 namespace Vim.Data.Evaluation.Reports;
 
@@ -83,8 +84,7 @@ public static class TrainingReport
                 md.AppendLine($"![{Path.GetFileNameWithoutExtension(png)}]({Path.GetRelativePath(outDir, png)})").AppendLine();
         }
         var path = Path.Combine(outDir, "report.md");
-        File.WriteAllText(path + ".tmp", md.ToString());
-        File.Move(path + ".tmp", path, overwrite: true);
+        AtomicFile.WriteText(path, md.ToString());
         return path;
     }
 

@@ -1,4 +1,4 @@
-namespace Vim.Data.Evaluation;
+namespace Vim.Core.IO;
 
 /// <summary>Writes a file via a temporary sibling and a rename, so readers never see a half-written file.</summary>
 public static class AtomicFile
