@@ -2,13 +2,11 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Vim.Core.Config;
-using Vim.Core.Engine;
+using Vim.Core.Distributed;
+using Vim.Core.IO;
 using Vim.Data.Demo;
 using Vim.Data.Evaluation.Reports;
-using Vim.Data.Loading;
 using Vim.Segmentation;
-using Vim.Core.IO;
 
 namespace Vim.Tools.Commands;
 
@@ -58,14 +56,7 @@ public static class DemoCommand
         var (config, _) = TrainCommand.Prepare(SegmentationConfig, segDir, [$"data.root={adeRoot}", .. overrides]);
         Console.WriteLine($"[demo] training UperNet + Vim-Ti on {adeRoot} for {config.Schedule.MaxIters} iterations (config {SegmentationConfig})");
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        TrainingResult trained;
-        using (var task = new SegmentationTask(config))
-        {
-            var yaml = ConfigWriter.ToYaml(ConfigBinder.ToNode(config));
-            WorkDirectory.Prepare(segDir, 0, 0);
-            ConfigWriter.Save(ConfigBinder.ToNode(config), Path.Combine(segDir, "config.yaml"));
-            trained = new Trainer<Batch>(task, config, segDir, yaml).Run(null);
-        }
+        var trained = TrainCommand.Train(config, segDir, resumeFrom: null, SingleProcessCommunicator.Instance, CancellationToken.None);
         double trainMinutes = clock.Elapsed.TotalMinutes;
         Console.WriteLine("[demo] evaluating the best checkpoint");
         Dictionary<string, double> metrics;

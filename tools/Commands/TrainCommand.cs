@@ -4,6 +4,7 @@ using Vim.Core;
 using Vim.Core.Config;
 using Vim.Core.Distributed;
 using Vim.Core.Engine;
+using Vim.Data.Loading;
 using Vim.Detection;
 using Vim.Segmentation;
 using static TorchSharp.torch;
@@ -38,20 +39,12 @@ public static class TrainCommand
                     ?? new CheckpointDirectory(dir, config.Train.KeepLast).Latest()
                     ?? throw new VimException($"--resume: {dir} has no checkpoint yet");
             }
-            var yaml = ConfigWriter.ToYaml(ConfigBinder.ToNode(config));
             // Under mpirun every rank runs this; rank 0 alone writes files.
             using var communicator = Communicators.FromEnvironment(config.Runtime);
-            // The config of a resumed run is the one it was started with; a fresh run records its own.
-            if (resumeFrom is null && communicator.Rank == 0)
-            {
-                WorkDirectory.Prepare(dir, bytesPerCheckpoint: 0, checkpointsKept: 0);
-                ConfigWriter.Save(ConfigBinder.ToNode(config), Path.Combine(dir, "config.yaml"));
-            }
-
             using var stop = new CancellationTokenSource();
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-            var result = RunTask(config, dir, yaml, resumeFrom, communicator, stop.Token);
+            var result = Train(config, dir, resumeFrom, communicator, stop.Token);
             Console.WriteLine(result.Interrupted
                 ? $"stopped at iteration {result.Iteration}; resume with: ./vim train {parse.GetValue(configArg)} --work-dir {dir} --resume"
                 : $"finished {result.Iteration} iterations; best {result.BestMetric?.ToString("0.##") ?? "n/a"}; checkpoints in {dir}");
@@ -69,20 +62,27 @@ public static class TrainCommand
         return (config, dir);
     }
 
-    private static TrainingResult RunTask(ExperimentConfig config, string dir, string yaml, string? resumeFrom, ICommunicator communicator, CancellationToken stop)
+    /// <summary>
+    /// Trains the task a config names in <paramref name="dir"/>: a fresh run records its merged config
+    /// there (a resumed run keeps the one it started with); rank 0 alone writes and prints.
+    /// </summary>
+    public static TrainingResult Train(ExperimentConfig config, string dir, string? resumeFrom, ICommunicator communicator, CancellationToken stop)
     {
-        switch (config.Task)
+        var yaml = ConfigWriter.ToYaml(ConfigBinder.ToNode(config));
+        if (resumeFrom is null && communicator.Rank == 0)
         {
-            case TaskKind.Segmentation:
-                using (var task = new SegmentationTask(config, communicator.Rank == 0 ? Console.Out : TextWriter.Null))
-                    return new Trainer<Vim.Data.Loading.Batch>(task, config, dir, yaml, communicator.Rank == 0 ? Console.Out : TextWriter.Null, communicator)
-                        .Run(resumeFrom, stop);
-            case TaskKind.Detection:
-                using (var task = new DetectionTask(config, communicator.Rank == 0 ? Console.Out : TextWriter.Null))
-                    return new Trainer<Vim.Data.Loading.Batch>(task, config, dir, yaml, communicator.Rank == 0 ? Console.Out : TextWriter.Null, communicator)
-                        .Run(resumeFrom, stop);
-            default:
-                throw new VimException($"task: {config.Task} is not supported");
+            WorkDirectory.Prepare(dir, bytesPerCheckpoint: 0, checkpointsKept: 0);
+            ConfigWriter.Save(ConfigBinder.ToNode(config), Path.Combine(dir, "config.yaml"));
         }
+        var log = communicator.Rank == 0 ? Console.Out : TextWriter.Null;
+        using var task = OpenTask(config, log);
+        return new Trainer<Batch>(task, config, dir, yaml, log, communicator).Run(resumeFrom, stop);
     }
+
+    private static ITrainingTask<Batch> OpenTask(ExperimentConfig config, TextWriter log) => config.Task switch
+    {
+        TaskKind.Segmentation => new SegmentationTask(config, log),
+        TaskKind.Detection => new DetectionTask(config, log),
+        _ => throw new VimException($"task: {config.Task} is not supported"),
+    };
 }
