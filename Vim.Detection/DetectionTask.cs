@@ -26,7 +26,6 @@ public sealed class DetectionTask : ITrainingTask<Batch>
 {
     private readonly ExperimentConfig _config;
     private readonly CascadeMaskRcnn _model;
-    private readonly string _valAnnotations;
 
     /// <param name="modelFactory">Builds the model instead of the config's registered backbone (tests use small ones).</param>
     public DetectionTask(ExperimentConfig config, TextWriter? log = null, Func<CascadeMaskRcnn>? modelFactory = null)
@@ -38,8 +37,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>
         if (!Directory.Exists(data.Root))
             throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind coco --out {data.Root})");
         TrainSet = CocoInstanceDataset.Load(Annotations(data.TrainSplit), Path.Combine(data.Root, data.TrainSplit));
-        _valAnnotations = Annotations(data.ValSplit);
-        ValSet = CocoInstanceDataset.Load(_valAnnotations, Path.Combine(data.Root, data.ValSplit), CocoInstanceOptions.Evaluation);
+        ValSet = CocoInstanceDataset.Load(Annotations(data.ValSplit), Path.Combine(data.Root, data.ValSplit), CocoInstanceOptions.Evaluation);
         if (TrainSet.Categories.Count != config.Model.NumClasses)
             throw new VimException($"model.num_classes is {config.Model.NumClasses} but {Annotations(data.TrainSplit)} has {TrainSet.Categories.Count} categories");
         _model = modelFactory?.Invoke() ?? FromConfig(config);
@@ -127,9 +125,8 @@ public sealed class DetectionTask : ITrainingTask<Batch>
             detections.AddRange(ToCoco(found, meta.ImageId));
         }
         if (wasTraining) _model.train();
-        var groundTruth = CocoDataset.Load(_valAnnotations);
-        var box = new CocoEvaluator(groundTruth, detections, CocoIouType.Bbox).Run();
-        var mask = _config.Model.DetHead.MaskOn ? new CocoEvaluator(groundTruth, detections, CocoIouType.Segm).Run() : null;
+        var box = new CocoEvaluator(ValSet.Coco, detections, CocoIouType.Bbox).Run();
+        var mask = _config.Model.DetHead.MaskOn ? new CocoEvaluator(ValSet.Coco, detections, CocoIouType.Segm).Run() : null;
         return (box, mask, detections);
     }
 

@@ -75,6 +75,9 @@ public sealed class CocoInstanceDataset : ISampleSource
     }
 
     public CocoInstanceOptions Options { get; }
+
+    /// <summary>The parsed annotation file, all images and annotations included (the ground truth for evaluation).</summary>
+    public CocoDataset Coco => _coco;
     public CategoryMap Categories { get; }
     public DatasetWarnings Warnings { get; } = new();
     public CocoDataset Source => _coco;
