@@ -109,7 +109,7 @@ public static class SyntheticCocoJson
     /// with two decimals, as COCO stores them) and one in a hundred is a crowd region stored as
     /// uncompressed RLE. Returns the file size in bytes.
     /// </summary>
-    public static long WriteTrainShaped(string path, int images, int annotations, int meanVertices = 26, int seed = 0)
+    public static long WriteTrainShaped(string path, int images, int annotations, int meanVertices = 28, int seed = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(images, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(annotations);

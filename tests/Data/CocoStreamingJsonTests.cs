@@ -112,6 +112,29 @@ public class CocoStreamingJsonTests
     }
 
     [Test]
+    public void TrainShapedBenchmarkFileParsesLikeTheDocumentTree()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"vimdense-stream-{Guid.NewGuid():N}.json");
+        try
+        {
+            long bytes = SyntheticCocoJson.WriteTrainShaped(path, images: 30, annotations: 400, seed: 5);
+            Assert.That(bytes, Is.EqualTo(new FileInfo(path).Length));
+            var expected = Expectation.FromDocument(File.ReadAllText(path));
+            Assert.That((expected.Images.Count, expected.Annotations.Count), Is.EqualTo((30, 400)));
+            var ds = CocoDataset.Load(path, 16);
+            Expectation.AssertSame(expected, ds, "buffer 16 B");
+            Assert.That(ds.Annotations.Select(a => a.ImageId).Distinct().Count(), Is.EqualTo(30), "annotations cover every image");
+            var crowd = ds.Annotations.Where(a => a.IsCrowd).ToList();
+            Assert.That(crowd, Is.Not.Empty, "about one in a hundred objects is a crowd region");
+            Assert.That(crowd.All(a => a.Segmentation!.ToRle(0, 0).Area > 0), "crowd RLEs are valid (their runs sum to h*w, checked while reading)");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Test]
     public void ResultsFilesStreamWithTheSameFieldReaders()
     {
         string json = """

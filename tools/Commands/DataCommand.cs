@@ -243,7 +243,7 @@ public static class DataCommand
     {
         var images = new Option<int>("--images") { Description = "Image entries (train2017: 118287).", DefaultValueFactory = _ => 118_287 };
         var annotations = new Option<int>("--annotations") { Description = "Annotations (train2017: 860001).", DefaultValueFactory = _ => 860_001 };
-        var vertices = new Option<int>("--vertices") { Description = "Mean polygon vertices per object (26 gives train2017's ~450 MB).", DefaultValueFactory = _ => 26 };
+        var vertices = new Option<int>("--vertices") { Description = "Mean polygon vertices per object (28 gives train2017's ~450 MB).", DefaultValueFactory = _ => 28 };
         var document = new Option<bool>("--document") { Description = "Also parse the same file into a JsonDocument, for comparison with a tree-based reader." };
         var dir = new Option<string>("--dir") { Description = "Folder for the temporary json (deleted afterwards).", DefaultValueFactory = _ => Path.GetTempPath() };
         var bench = new Command("bench-json", "Write a train2017-sized synthetic COCO json, then measure CocoDataset.Load: seconds, peak managed heap and peak RSS against the file size.");
