@@ -69,10 +69,11 @@ public sealed class SegmentationTask : ITrainingTask<Batch>
         var data = _config.Data;
         if (data.CropSize.Count != 2 || data.Scale.Count != 2)
             throw new VimException("data.crop_size and data.scale must each hold two numbers");
-        var pipeline = TransformPipeline.SegmentationTraining(data.CropSize[0], data.CropSize[1], data.Scale[0], data.Scale[1]);
+        var pipeline = TransformPipeline.SegmentationTraining(data.CropSize[0], data.CropSize[1], data.Scale[0], data.Scale[1], TrainSet.IgnoreIndex);
         var loader = new DataLoader(TrainSet, pipeline, new LoaderOptions
         {
             BatchSize = data.BatchSize, Kind = BatchKind.Segmentation, NumWorkers = data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
+            SegPadValue = TrainSet.IgnoreIndex,
             Rank = shard.Rank, WorldSize = shard.WorldSize,
         });
         return new LoaderBatchSource(loader, start, shard.GlobalBatch(data.BatchSize));
@@ -83,7 +84,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>
     public IReadOnlyDictionary<string, double> Evaluate() => Metrics(EvaluateFull(null));
 
     /// <summary>Runs the validation split; <paramref name="onPrediction"/> sees each prediction at original size.</summary>
-    public SegmentationResult EvaluateFull(Action<int, byte[], int, int>? onPrediction)
+    public SegmentationResult EvaluateFull(Action<int, ushort[], int, int>? onPrediction)
     {
         var data = _config.Data;
         var metric = new SegmentationMetric(ClassNames.Count, _config.Model.SegHead.IgnoreIndex);
@@ -103,7 +104,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>
             var content = probabilities[.., .., ..meta.ContentHeight, ..meta.ContentWidth];
             var original = nn.functional.interpolate(content, size: [meta.OriginalHeight, meta.OriginalWidth],
                 mode: InterpolationMode.Bilinear, align_corners: false);
-            var prediction = original.argmax(1).to_type(ScalarType.Byte).flatten().data<byte>().ToArray();
+            var prediction = Array.ConvertAll(original.argmax(1).to_type(ScalarType.Int32).flatten().data<int>().ToArray(), c => (ushort)c);
             var (labels, height, width) = ValSet.LoadLabelMap((int)meta.ImageId);
             if (height != meta.OriginalHeight || width != meta.OriginalWidth)
                 throw new VimException($"{meta.FilePath}: label map {width}x{height} differs from the image {meta.OriginalWidth}x{meta.OriginalHeight}");
@@ -129,8 +130,8 @@ public sealed class SegmentationTask : ITrainingTask<Batch>
         for (int i = 0; i < ValSet.Count; i++)
         {
             var (labels, _, _) = ValSet.LoadLabelMap(i);
-            var constant = new byte[labels.Length];
-            Array.Fill(constant, (byte)majority);
+            var constant = new ushort[labels.Length];
+            Array.Fill(constant, (ushort)majority);
             metric.Update(constant, labels);
         }
         return (majority, metric.Compute());
@@ -155,6 +156,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>
             AnnotationDir = Path.Combine(data.Root, "annotations", split),
             ClassNames = ClassNames,
             ReduceZeroLabel = data.ReduceZeroLabel,
+            IgnoreIndex = _config.Model.SegHead.IgnoreIndex,
         });
     }
 

@@ -22,14 +22,26 @@ public static class SegmentationVisualizer
         return ((byte)r, (byte)g, (byte)b);
     }
 
-    /// <summary>Writes &lt;dir&gt;/pred/NAME.png (class indices), &lt;dir&gt;/color/NAME.png and, if an image is given, &lt;dir&gt;/overlay/NAME.png.</summary>
-    public static void Write(string dir, string name, byte[] prediction, int height, int width, string? imagePath)
+    /// <summary>
+    /// Writes &lt;dir&gt;/pred/NAME.png (class indices: 8-bit while every index fits, as ADE20k tools expect,
+    /// 16-bit otherwise), &lt;dir&gt;/color/NAME.png and, if an image is given, &lt;dir&gt;/overlay/NAME.png.
+    /// </summary>
+    public static void Write(string dir, string name, ushort[] prediction, int height, int width, string? imagePath)
     {
         foreach (var sub in new[] { "pred", "color", "overlay" }) Directory.CreateDirectory(Path.Combine(dir, sub));
-        using var indices = Mat.FromPixelData(height, width, MatType.CV_8UC1, prediction);
-        Save(indices, Path.Combine(dir, "pred", name + ".png"));
-        var lookup = new byte[256 * 3];
-        for (int k = 0; k < 255; k++)
+        int max = prediction.Length == 0 ? 0 : prediction.Max();
+        if (max <= byte.MaxValue)
+        {
+            using var indices = Mat.FromPixelData(height, width, MatType.CV_8UC1, Array.ConvertAll(prediction, v => (byte)v));
+            Save(indices, Path.Combine(dir, "pred", name + ".png"));
+        }
+        else
+        {
+            using var indices = Mat.FromPixelData(height, width, MatType.CV_16UC1, prediction);
+            Save(indices, Path.Combine(dir, "pred", name + ".png"));
+        }
+        var lookup = new byte[(max + 1) * 3];
+        for (int k = 0; k <= max; k++)
         {
             var (r, g, b) = Colour(k);
             (lookup[3 * k], lookup[3 * k + 1], lookup[3 * k + 2]) = (b, g, r);

@@ -28,64 +28,24 @@ public sealed class CocoDataset
     public IReadOnlyList<CocoCategory> Categories { get; }
     public IReadOnlyDictionary<long, CocoImage> ImagesById { get; }
 
-    /// <summary>Loads an instances json file; errors name the file, the entry index and the field.</summary>
-    public static CocoDataset Load(string path)
-    {
-        using var doc = CocoJsonReading.OpenDocument(path);
-        return Parse(doc.RootElement, path);
-    }
+    /// <summary>
+    /// Loads an instances json file in one streaming pass (memory: the parsed records plus one read
+    /// buffer, never the file's text or a document tree); errors name the file, the entry index and the field.
+    /// </summary>
+    public static CocoDataset Load(string path) => Load(path, JsonStreamReader.DefaultBufferBytes);
 
-    /// <summary>Parses an already-read json root; <paramref name="source"/> names it in error messages.</summary>
+    /// <summary><see cref="Load(string)"/> with a chosen initial read buffer (tests force tokens across buffer boundaries).</summary>
+    internal static CocoDataset Load(string path, int bufferBytes) => CocoJsonReading.ReadFile(path, CocoJsonReading.ReadDataset, bufferBytes);
+
+    /// <summary>Reads an instances json from a stream; <paramref name="source"/> names it in error messages.</summary>
+    public static CocoDataset Read(Stream stream, string source) => CocoJsonReading.ReadDataset(stream, source, JsonStreamReader.DefaultBufferBytes);
+
+    internal static CocoDataset Read(Stream stream, string source, int bufferBytes) => CocoJsonReading.ReadDataset(stream, source, bufferBytes);
+
+    /// <summary>Parses an already-parsed json value (e.g. a test case embedding a dataset) with the same reader as files.</summary>
     public static CocoDataset Parse(JsonElement root, string source)
     {
-        if (root.ValueKind != JsonValueKind.Object) throw new VimException($"{source}: expected a JSON object with images/annotations/categories.");
-        var imagesJson = CocoJsonReading.RequireArray(root, "images", source);
-        var images = new List<CocoImage>(imagesJson.GetArrayLength());
-        int index = 0;
-        foreach (var e in imagesJson.EnumerateArray())
-        {
-            string where = $"{source}: images[{index++}]";
-            string? fileName = e.TryGetProperty("file_name", out var fn) && fn.ValueKind == JsonValueKind.String ? fn.GetString() : null;
-            images.Add(new CocoImage(
-                CocoJsonReading.RequireId(e, "id", where),
-                CocoJsonReading.OptionalInt(e, "width", where),
-                CocoJsonReading.OptionalInt(e, "height", where),
-                fileName));
-        }
-
-        var categories = new List<CocoCategory>();
-        if (root.TryGetProperty("categories", out var catsJson) && catsJson.ValueKind == JsonValueKind.Array)
-        {
-            index = 0;
-            foreach (var e in catsJson.EnumerateArray())
-            {
-                string where = $"{source}: categories[{index++}]";
-                long id = CocoJsonReading.RequireId(e, "id", where);
-                string name = e.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : id.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                string? super = e.TryGetProperty("supercategory", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
-                categories.Add(new CocoCategory(id, name, super));
-            }
-        }
-
-        var annotations = new List<CocoAnnotation>();
-        if (root.TryGetProperty("annotations", out var annsJson))
-        {
-            if (annsJson.ValueKind != JsonValueKind.Array) throw new VimException($"{source}: \"annotations\" must be an array.");
-            annotations.Capacity = annsJson.GetArrayLength();
-            index = 0;
-            foreach (var e in annsJson.EnumerateArray())
-            {
-                string where = $"{source}: annotations[{index++}]";
-                annotations.Add(new CocoAnnotation(
-                    CocoJsonReading.RequireId(e, "id", where),
-                    CocoJsonReading.RequireId(e, "image_id", where),
-                    CocoJsonReading.RequireId(e, "category_id", where),
-                    CocoJsonReading.OptionalBox(e, "bbox", where),
-                    CocoJsonReading.OptionalNumber(e, "area", where),
-                    CocoJsonReading.OptionalFlag(e, "iscrowd", where),
-                    CocoJsonReading.OptionalSegmentation(e, where)));
-            }
-        }
-        return new CocoDataset(images, annotations, categories);
+        using var stream = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(root));
+        return Read(stream, source);
     }
 }

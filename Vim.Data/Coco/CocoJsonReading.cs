@@ -1,146 +1,400 @@
+using System.Globalization;
 using System.Text.Json;
 using Vim.Core;
 
 namespace Vim.Data.Coco;
 
-/// <summary>Field readers that turn malformed COCO json into errors naming the file, the entry and the field.</summary>
+/// <summary>
+/// Streaming readers for COCO json (instances files and results files): records are built straight
+/// from the token stream of a <see cref="JsonStreamReader"/>, keys in any order, unknown keys and
+/// sections (<c>info</c>, <c>licenses</c>, nested objects) skipped without being materialised.
+/// Malformed input becomes a <see cref="VimException"/> naming the file, the record and the field.
+/// </summary>
 internal static class CocoJsonReading
 {
-    public static JsonDocument OpenDocument(string path)
+    /// <summary>Names a record in error messages; formatted only when an error is raised.</summary>
+    private readonly record struct Where(string Source, string Section, int Index)
+    {
+        public override string ToString() => Section.Length == 0 ? $"{Source}: [{Index}]" : $"{Source}: {Section}[{Index}]";
+    }
+
+    /// <summary>Opens <paramref name="path"/> for one sequential pass; errors name the file.</summary>
+    public static T ReadFile<T>(string path, Func<Stream, string, int, T> read, int bufferBytes)
     {
         if (!File.Exists(path)) throw new VimException($"{path}: file not found.");
+        // Our own buffer does the batching; the FileStream's would only add a copy.
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
+        return read(stream, path, bufferBytes);
+    }
+
+    public static CocoDataset ReadDataset(Stream stream, string source, int bufferBytes)
+    {
         try
         {
-            using var stream = File.OpenRead(path);
-            return JsonDocument.Parse(stream, new JsonDocumentOptions { AllowTrailingCommas = true });
+            var r = new JsonStreamReader(stream, bufferBytes);
+            if (!r.Read() || r.TokenType != JsonTokenType.StartObject)
+                throw new VimException($"{source}: expected a JSON object with images/annotations/categories.");
+            List<CocoImage>? images = null;
+            List<CocoAnnotation>? annotations = null;
+            List<CocoCategory>? categories = null;
+            var scratch = new Scratch();
+            while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+            {
+                if (r.NameIs("images"u8))
+                {
+                    r.ReadValue();
+                    if (r.TokenType != JsonTokenType.StartArray) throw new VimException($"{source}: expected an array field \"images\".");
+                    images = [];
+                    while (r.Read() && r.TokenType != JsonTokenType.EndArray)
+                        images.Add(ReadImage(ref r, new Where(source, "images", images.Count)));
+                }
+                else if (r.NameIs("annotations"u8))
+                {
+                    r.ReadValue();
+                    if (r.TokenType != JsonTokenType.StartArray) throw new VimException($"{source}: \"annotations\" must be an array.");
+                    annotations = [];
+                    while (r.Read() && r.TokenType != JsonTokenType.EndArray)
+                        annotations.Add(ReadAnnotation(ref r, new Where(source, "annotations", annotations.Count), scratch));
+                }
+                else if (r.NameIs("categories"u8))
+                {
+                    r.ReadValue();
+                    // A non-array "categories" is treated as absent; the training dataset reports it as missing.
+                    if (r.TokenType != JsonTokenType.StartArray)
+                    {
+                        r.Skip();
+                        continue;
+                    }
+                    categories = [];
+                    while (r.Read() && r.TokenType != JsonTokenType.EndArray)
+                        categories.Add(ReadCategory(ref r, new Where(source, "categories", categories.Count)));
+                }
+                else
+                {
+                    r.ReadValue();
+                    r.Skip();
+                }
+            }
+            ExpectEnd(ref r);
+            if (images is null) throw new VimException($"{source}: expected an array field \"images\".");
+            images.TrimExcess();
+            annotations?.TrimExcess();
+            return new CocoDataset(images, (IReadOnlyList<CocoAnnotation>?)annotations ?? [], (IReadOnlyList<CocoCategory>?)categories ?? []);
         }
         catch (JsonException e)
         {
-            throw new VimException($"{path}: not valid JSON ({e.Message}).", e);
+            throw NotJson(source, e);
         }
     }
 
-    public static JsonElement RequireArray(JsonElement obj, string field, string where)
+    public static List<CocoDetection> ReadResults(Stream stream, string source, int bufferBytes)
     {
-        if (obj.ValueKind != JsonValueKind.Object || !obj.TryGetProperty(field, out var v) || v.ValueKind != JsonValueKind.Array)
-            throw new VimException($"{where}: expected an array field \"{field}\".");
-        return v;
-    }
-
-    public static long RequireId(JsonElement obj, string field, string where)
-    {
-        if (!obj.TryGetProperty(field, out var v))
-            throw new VimException($"{where}: missing field \"{field}\".");
-        if (v.ValueKind == JsonValueKind.Number)
+        try
         {
-            if (v.TryGetInt64(out long id)) return id;
-            double d = v.GetDouble();
-            if (d == Math.Floor(d) && Math.Abs(d) < 9e15) return (long)d;
+            var r = new JsonStreamReader(stream, bufferBytes);
+            if (!r.Read() || r.TokenType != JsonTokenType.StartArray)
+                throw new VimException($"{source}: a COCO results file must be a JSON array of detections.");
+            var list = new List<CocoDetection>();
+            var scratch = new Scratch();
+            while (r.Read() && r.TokenType != JsonTokenType.EndArray)
+                list.Add(ReadDetection(ref r, new Where(source, "", list.Count), scratch));
+            ExpectEnd(ref r);
+            return list;
         }
-        throw new VimException($"{where}: field \"{field}\" must be an integer id, got {v.GetRawText()}.");
+        catch (JsonException e)
+        {
+            throw NotJson(source, e);
+        }
     }
 
-    public static double RequireNumber(JsonElement obj, string field, string where)
+    private static VimException NotJson(string source, JsonException e) => new($"{source}: not valid JSON ({e.Message}).", e);
+
+    /// <summary>After the root value only the end of the input may follow (the reader rejects anything else).</summary>
+    private static void ExpectEnd(ref JsonStreamReader r)
     {
-        if (!obj.TryGetProperty(field, out var v) || v.ValueKind != JsonValueKind.Number)
+        if (r.Read()) throw new JsonException($"unexpected {r.TokenType} after the root value.");
+    }
+
+    private static void ExpectObject(ref JsonStreamReader r, Where where)
+    {
+        if (r.TokenType != JsonTokenType.StartObject) throw new VimException($"{where}: expected an object, got {r.Describe()}.");
+    }
+
+    private static CocoImage ReadImage(ref JsonStreamReader r, Where where)
+    {
+        ExpectObject(ref r, where);
+        long? id = null;
+        int width = 0, height = 0;
+        string? fileName = null;
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            if (r.NameIs("id"u8)) { r.ReadValue(); id = ReadId(ref r, "id", where); }
+            else if (r.NameIs("width"u8)) { r.ReadValue(); width = ReadOptionalInt(ref r, "width", where); }
+            else if (r.NameIs("height"u8)) { r.ReadValue(); height = ReadOptionalInt(ref r, "height", where); }
+            else if (r.NameIs("file_name"u8))
+            {
+                r.ReadValue();
+                fileName = r.TokenType == JsonTokenType.String ? r.GetString() : null;
+                r.Skip();
+            }
+            else { r.ReadValue(); r.Skip(); }
+        }
+        return new CocoImage(id ?? throw Missing(where, "id"), width, height, fileName);
+    }
+
+    private static CocoCategory ReadCategory(ref JsonStreamReader r, Where where)
+    {
+        ExpectObject(ref r, where);
+        long? id = null;
+        string? name = null, supercategory = null;
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            if (r.NameIs("id"u8)) { r.ReadValue(); id = ReadId(ref r, "id", where); }
+            else if (r.NameIs("name"u8)) { r.ReadValue(); name = r.TokenType == JsonTokenType.String ? r.GetString() : null; r.Skip(); }
+            else if (r.NameIs("supercategory"u8)) { r.ReadValue(); supercategory = r.TokenType == JsonTokenType.String ? r.GetString() : null; r.Skip(); }
+            else { r.ReadValue(); r.Skip(); }
+        }
+        long categoryId = id ?? throw Missing(where, "id");
+        return new CocoCategory(categoryId, name ?? categoryId.ToString(CultureInfo.InvariantCulture), supercategory);
+    }
+
+    private static CocoAnnotation ReadAnnotation(ref JsonStreamReader r, Where where, Scratch scratch)
+    {
+        ExpectObject(ref r, where);
+        long? id = null, imageId = null, categoryId = null;
+        double[]? bbox = null;
+        double? area = null;
+        bool crowd = false;
+        CocoSegmentation? segmentation = null;
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            if (r.NameIs("id"u8)) { r.ReadValue(); id = ReadId(ref r, "id", where); }
+            else if (r.NameIs("image_id"u8)) { r.ReadValue(); imageId = ReadId(ref r, "image_id", where); }
+            else if (r.NameIs("category_id"u8)) { r.ReadValue(); categoryId = ReadId(ref r, "category_id", where); }
+            else if (r.NameIs("bbox"u8)) { r.ReadValue(); bbox = ReadOptionalBox(ref r, "bbox", where); }
+            else if (r.NameIs("area"u8)) { r.ReadValue(); area = ReadOptionalNumber(ref r, "area", where); }
+            else if (r.NameIs("iscrowd"u8)) { r.ReadValue(); crowd = ReadOptionalFlag(ref r, "iscrowd", where); }
+            else if (r.NameIs("segmentation"u8)) { r.ReadValue(); segmentation = ReadOptionalSegmentation(ref r, where, scratch); }
+            else { r.ReadValue(); r.Skip(); }
+        }
+        return new CocoAnnotation(
+            id ?? throw Missing(where, "id"),
+            imageId ?? throw Missing(where, "image_id"),
+            categoryId ?? throw Missing(where, "category_id"),
+            bbox, area, crowd, segmentation);
+    }
+
+    private static CocoDetection ReadDetection(ref JsonStreamReader r, Where where, Scratch scratch)
+    {
+        ExpectObject(ref r, where);
+        long? imageId = null, categoryId = null;
+        double? score = null;
+        double[]? bbox = null;
+        CocoSegmentation? segmentation = null;
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            if (r.NameIs("image_id"u8)) { r.ReadValue(); imageId = ReadId(ref r, "image_id", where); }
+            else if (r.NameIs("category_id"u8)) { r.ReadValue(); categoryId = ReadId(ref r, "category_id", where); }
+            else if (r.NameIs("score"u8)) { r.ReadValue(); score = ReadRequiredNumber(ref r, "score", where); }
+            else if (r.NameIs("bbox"u8)) { r.ReadValue(); bbox = ReadOptionalBox(ref r, "bbox", where); }
+            else if (r.NameIs("segmentation"u8)) { r.ReadValue(); segmentation = ReadOptionalSegmentation(ref r, where, scratch); }
+            else { r.ReadValue(); r.Skip(); }
+        }
+        if (bbox is null && segmentation is null) throw new VimException($"{where}: a detection needs \"bbox\" or \"segmentation\".");
+        return new CocoDetection(
+            imageId ?? throw Missing(where, "image_id"),
+            categoryId ?? throw Missing(where, "category_id"),
+            score ?? throw new VimException($"{where}: expected a number field \"score\"."),
+            bbox, segmentation);
+    }
+
+    private static VimException Missing(Where where, string field) => new($"{where}: missing field \"{field}\".");
+
+    private static long ReadId(ref JsonStreamReader r, string field, Where where)
+    {
+        if (r.TokenType == JsonTokenType.Number)
+        {
+            if (r.TryGetInt64(out long id)) return id;
+            if (r.TryGetIntegralDouble(out id)) return id;
+        }
+        var got = r.Describe();
+        throw new VimException($"{where}: field \"{field}\" must be an integer id, got {got}.");
+    }
+
+    private static double ReadRequiredNumber(ref JsonStreamReader r, string field, Where where)
+    {
+        if (r.TokenType != JsonTokenType.Number || !r.TryGetDouble(out double d))
             throw new VimException($"{where}: expected a number field \"{field}\".");
-        double d = v.GetDouble();
         if (!double.IsFinite(d)) throw new VimException($"{where}: field \"{field}\" must be finite.");
         return d;
     }
 
-    public static double? OptionalNumber(JsonElement obj, string field, string where)
+    private static double? ReadOptionalNumber(ref JsonStreamReader r, string field, Where where)
     {
-        if (!obj.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-        if (v.ValueKind != JsonValueKind.Number) throw new VimException($"{where}: field \"{field}\" must be a number.");
-        return v.GetDouble();
+        if (r.TokenType == JsonTokenType.Null) return null;
+        if (r.TokenType != JsonTokenType.Number || !r.TryGetDouble(out double d)) throw new VimException($"{where}: field \"{field}\" must be a number.");
+        return d;
     }
 
-    public static int OptionalInt(JsonElement obj, string field, string where)
+    private static int ReadOptionalInt(ref JsonStreamReader r, string field, Where where)
     {
-        var d = OptionalNumber(obj, field, where);
+        var d = ReadOptionalNumber(ref r, field, where);
         if (d is null) return 0;
         if (d.Value != Math.Floor(d.Value) || d.Value < 0 || d.Value > int.MaxValue)
-            throw new VimException($"{where}: field \"{field}\" must be a non-negative integer, got {d.Value}.");
+            throw new VimException($"{where}: field \"{field}\" must be a non-negative integer, got {d.Value.ToString(CultureInfo.InvariantCulture)}.");
         return (int)d.Value;
     }
 
-    public static bool OptionalFlag(JsonElement obj, string field, string where)
+    private static bool ReadOptionalFlag(ref JsonStreamReader r, string field, Where where)
     {
-        if (!obj.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null) return false;
-        return v.ValueKind switch
+        switch (r.TokenType)
         {
-            JsonValueKind.True => true,
-            JsonValueKind.False => false,
-            JsonValueKind.Number => v.GetDouble() != 0,
-            _ => throw new VimException($"{where}: field \"{field}\" must be 0/1 or a boolean."),
-        };
+            case JsonTokenType.Null:
+            case JsonTokenType.False:
+                return false;
+            case JsonTokenType.True:
+                return true;
+            case JsonTokenType.Number when r.TryGetDouble(out double d):
+                return d != 0;
+            default:
+                r.Skip();
+                throw new VimException($"{where}: field \"{field}\" must be 0/1 or a boolean.");
+        }
     }
 
-    public static double[]? OptionalBox(JsonElement obj, string field, string where)
+    private static double[]? ReadOptionalBox(ref JsonStreamReader r, string field, Where where)
     {
-        if (!obj.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-        if (v.ValueKind != JsonValueKind.Array) throw new VimException($"{where}: field \"{field}\" must be an array [x, y, w, h].");
-        if (v.GetArrayLength() == 0) return null;
-        if (v.GetArrayLength() != 4) throw new VimException($"{where}: field \"{field}\" must have 4 numbers [x, y, w, h], got {v.GetArrayLength()}.");
-        var box = new double[4];
-        int i = 0;
-        foreach (var e in v.EnumerateArray())
+        if (r.TokenType == JsonTokenType.Null) return null;
+        if (r.TokenType != JsonTokenType.StartArray) throw new VimException($"{where}: field \"{field}\" must be an array [x, y, w, h].");
+        Span<double> box = stackalloc double[4];
+        int n = 0;
+        while (r.Read() && r.TokenType != JsonTokenType.EndArray)
         {
-            if (e.ValueKind != JsonValueKind.Number) throw new VimException($"{where}: field \"{field}\" must hold numbers.");
-            box[i++] = e.GetDouble();
+            if (r.TokenType != JsonTokenType.Number || !r.TryGetDouble(out double v))
+                throw new VimException($"{where}: field \"{field}\" must hold numbers.");
+            if (n < 4) box[n] = v;
+            n++;
         }
-        return box;
+        if (n == 0) return null;
+        if (n != 4) throw new VimException($"{where}: field \"{field}\" must have 4 numbers [x, y, w, h], got {n}.");
+        return box.ToArray();
     }
 
-    public static CocoSegmentation? OptionalSegmentation(JsonElement obj, string where)
+    private static CocoSegmentation? ReadOptionalSegmentation(ref JsonStreamReader r, Where where, Scratch scratch)
     {
-        if (!obj.TryGetProperty("segmentation", out var v) || v.ValueKind == JsonValueKind.Null) return null;
-        if (v.ValueKind == JsonValueKind.Array)
-        {
-            if (v.GetArrayLength() == 0) return null;
-            var polygons = new List<double[]>(v.GetArrayLength());
-            foreach (var poly in v.EnumerateArray())
-            {
-                if (poly.ValueKind != JsonValueKind.Array)
-                    throw new VimException($"{where}: \"segmentation\" polygons must be arrays of numbers [x1, y1, x2, y2, ...].");
-                var xy = new double[poly.GetArrayLength()];
-                int i = 0;
-                foreach (var n in poly.EnumerateArray())
-                {
-                    if (n.ValueKind != JsonValueKind.Number)
-                        throw new VimException($"{where}: \"segmentation\" polygon coordinates must be numbers.");
-                    xy[i++] = n.GetDouble();
-                }
-                if (xy.Length % 2 != 0 || xy.Length < 4)
-                    throw new VimException($"{where}: \"segmentation\" polygon must have an even number (>= 4) of coordinates, got {xy.Length}.");
-                polygons.Add(xy);
-            }
-            return CocoSegmentation.FromPolygons(polygons);
-        }
-        if (v.ValueKind != JsonValueKind.Object || !v.TryGetProperty("size", out var size) || !v.TryGetProperty("counts", out var counts))
+        if (r.TokenType == JsonTokenType.Null) return null;
+        if (r.TokenType == JsonTokenType.StartArray) return ReadPolygons(ref r, where, scratch);
+        if (r.TokenType != JsonTokenType.StartObject)
             throw new VimException($"{where}: \"segmentation\" must be polygons or an RLE object {{\"size\": [h, w], \"counts\": ...}}.");
-        if (size.ValueKind != JsonValueKind.Array || size.GetArrayLength() != 2
-            || size[0].ValueKind != JsonValueKind.Number || size[1].ValueKind != JsonValueKind.Number
-            || !size[0].TryGetInt32(out int h) || !size[1].TryGetInt32(out int w) || h < 0 || w < 0)
-            throw new VimException($"{where}: \"segmentation.size\" must be [height, width] (non-negative integers).");
-        if (counts.ValueKind == JsonValueKind.String)
-            return CocoSegmentation.FromCompressed(counts.GetString()!, h, w);
-        if (counts.ValueKind == JsonValueKind.Array)
+        int h = -1, w = -1;
+        string? compressed = null;
+        uint[]? runs = null;
+        long total = 0;
+        bool hasSize = false;
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
         {
-            var runs = new uint[counts.GetArrayLength()];
-            int i = 0;
-            long total = 0;
-            foreach (var n in counts.EnumerateArray())
+            if (r.NameIs("size"u8))
             {
-                if (n.ValueKind != JsonValueKind.Number || !n.TryGetUInt32(out runs[i]))
-                    throw new VimException($"{where}: \"segmentation.counts\" must hold non-negative integers.");
-                total += runs[i++];
+                r.ReadValue();
+                hasSize = true;
+                (h, w) = ReadRleSize(ref r, where);
             }
-            if (total != (long)h * w)
-                throw new VimException($"{where}: \"segmentation.counts\" sum to {total}, expected height*width = {(long)h * w}.");
-            return CocoSegmentation.FromUncompressed(runs, h, w);
+            else if (r.NameIs("counts"u8))
+            {
+                r.ReadValue();
+                runs = null;
+                compressed = null;
+                if (r.TokenType == JsonTokenType.String) compressed = r.GetString();
+                else if (r.TokenType == JsonTokenType.StartArray) (runs, total) = ReadRuns(ref r, where, scratch);
+                else
+                {
+                    r.Skip();
+                    throw new VimException($"{where}: \"segmentation.counts\" must be a string or an array of integers.");
+                }
+            }
+            else { r.ReadValue(); r.Skip(); }
         }
-        throw new VimException($"{where}: \"segmentation.counts\" must be a string or an array of integers.");
+        if (!hasSize || (compressed is null && runs is null))
+            throw new VimException($"{where}: \"segmentation\" must be polygons or an RLE object {{\"size\": [h, w], \"counts\": ...}}.");
+        if (compressed is not null) return CocoSegmentation.FromCompressed(compressed, h, w);
+        if (total != (long)h * w)
+            throw new VimException($"{where}: \"segmentation.counts\" sum to {total}, expected height*width = {(long)h * w}.");
+        return CocoSegmentation.FromUncompressed(runs!, h, w);
+    }
+
+    private static (int Height, int Width) ReadRleSize(ref JsonStreamReader r, Where where)
+    {
+        const string Expected = "\"segmentation.size\" must be [height, width] (non-negative integers).";
+        if (r.TokenType != JsonTokenType.StartArray)
+        {
+            r.Skip();
+            throw new VimException($"{where}: {Expected}");
+        }
+        Span<int> hw = stackalloc int[2];
+        int n = 0;
+        while (r.Read() && r.TokenType != JsonTokenType.EndArray)
+        {
+            if (n >= 2 || r.TokenType != JsonTokenType.Number || !r.TryGetInt32(out int v) || v < 0)
+                throw new VimException($"{where}: {Expected}");
+            hw[n++] = v;
+        }
+        if (n != 2) throw new VimException($"{where}: {Expected}");
+        return (hw[0], hw[1]);
+    }
+
+    private static (uint[] Runs, long Total) ReadRuns(ref JsonStreamReader r, Where where, Scratch scratch)
+    {
+        int n = 0;
+        long total = 0;
+        while (r.Read() && r.TokenType != JsonTokenType.EndArray)
+        {
+            if (r.TokenType != JsonTokenType.Number || !r.TryGetUInt32(out uint v))
+                throw new VimException($"{where}: \"segmentation.counts\" must hold non-negative integers.");
+            scratch.AddRun(n++, v);
+            total += v;
+        }
+        return (scratch.Runs.AsSpan(0, n).ToArray(), total);
+    }
+
+    private static CocoSegmentation? ReadPolygons(ref JsonStreamReader r, Where where, Scratch scratch)
+    {
+        scratch.Polygons.Clear();
+        while (r.Read() && r.TokenType != JsonTokenType.EndArray)
+        {
+            if (r.TokenType != JsonTokenType.StartArray)
+                throw new VimException($"{where}: \"segmentation\" polygons must be arrays of numbers [x1, y1, x2, y2, ...].");
+            int n = 0;
+            while (r.Read() && r.TokenType != JsonTokenType.EndArray)
+            {
+                if (r.TokenType != JsonTokenType.Number || !r.TryGetDouble(out double v))
+                    throw new VimException($"{where}: \"segmentation\" polygon coordinates must be numbers.");
+                scratch.AddCoordinate(n++, v);
+            }
+            if (n % 2 != 0 || n < 4)
+                throw new VimException($"{where}: \"segmentation\" polygon must have an even number (>= 4) of coordinates, got {n}.");
+            // One exact-size array per outline: no per-point objects, no list slack.
+            scratch.Polygons.Add(scratch.Coordinates.AsSpan(0, n).ToArray());
+        }
+        return scratch.Polygons.Count == 0 ? null : CocoSegmentation.FromPolygons(scratch.Polygons.ToArray());
+    }
+
+    /// <summary>Growable buffers reused across records, so parsing a value allocates only its final exact-size array.</summary>
+    private sealed class Scratch
+    {
+        public double[] Coordinates = new double[256];
+        public uint[] Runs = new uint[256];
+        public readonly List<double[]> Polygons = [];
+
+        public void AddCoordinate(int index, double value)
+        {
+            if (index == Coordinates.Length) Array.Resize(ref Coordinates, Coordinates.Length * 2);
+            Coordinates[index] = value;
+        }
+
+        public void AddRun(int index, uint value)
+        {
+            if (index == Runs.Length) Array.Resize(ref Runs, Runs.Length * 2);
+            Runs[index] = value;
+        }
     }
 }

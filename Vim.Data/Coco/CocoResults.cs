@@ -8,32 +8,19 @@ namespace Vim.Data.Coco;
 /// <summary>Reads and writes detection results in the COCO results format [{image_id, category_id, bbox, score, segmentation}].</summary>
 public static class CocoResults
 {
-    public static List<CocoDetection> Load(string path)
-    {
-        using var doc = CocoJsonReading.OpenDocument(path);
-        return Parse(doc.RootElement, path);
-    }
+    /// <summary>Reads a results file in one streaming pass, with the same field readers as ground-truth files.</summary>
+    public static List<CocoDetection> Load(string path) => CocoJsonReading.ReadFile(path, CocoJsonReading.ReadResults, JsonStreamReader.DefaultBufferBytes);
 
+    /// <summary>Reads a results array from a stream; <paramref name="source"/> names it in error messages.</summary>
+    public static List<CocoDetection> Read(Stream stream, string source) => CocoJsonReading.ReadResults(stream, source, JsonStreamReader.DefaultBufferBytes);
+
+    internal static List<CocoDetection> Read(Stream stream, string source, int bufferBytes) => CocoJsonReading.ReadResults(stream, source, bufferBytes);
+
+    /// <summary>Parses an already-parsed json value with the same reader as files.</summary>
     public static List<CocoDetection> Parse(JsonElement root, string source)
     {
-        if (root.ValueKind != JsonValueKind.Array) throw new VimException($"{source}: a COCO results file must be a JSON array of detections.");
-        var list = new List<CocoDetection>(root.GetArrayLength());
-        int index = 0;
-        foreach (var e in root.EnumerateArray())
-        {
-            string where = $"{source}: [{index++}]";
-            if (e.ValueKind != JsonValueKind.Object) throw new VimException($"{where}: expected an object.");
-            var box = CocoJsonReading.OptionalBox(e, "bbox", where);
-            var segmentation = CocoJsonReading.OptionalSegmentation(e, where);
-            if (box is null && segmentation is null) throw new VimException($"{where}: a detection needs \"bbox\" or \"segmentation\".");
-            list.Add(new CocoDetection(
-                CocoJsonReading.RequireId(e, "image_id", where),
-                CocoJsonReading.RequireId(e, "category_id", where),
-                CocoJsonReading.RequireNumber(e, "score", where),
-                box,
-                segmentation));
-        }
-        return list;
+        using var stream = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(root));
+        return Read(stream, source);
     }
 
     /// <summary>Writes the results atomically (temp file, then rename). Masks are written as compressed RLE.</summary>

@@ -58,21 +58,8 @@ public sealed class CocoInstanceDataset : ISampleSource
     }
 
     /// <summary>Reads an instances json (via <see cref="CocoDataset.Load"/>) with images under <paramref name="imageRoot"/>.</summary>
-    public static CocoInstanceDataset Load(string annotationFile, string imageRoot, CocoInstanceOptions? options = null)
-    {
-        CocoDataset coco;
-        try
-        {
-            coco = CocoDataset.Load(annotationFile);
-        }
-        catch (Exception e) when (e is InvalidOperationException or FormatException)
-        {
-            // The json reader reports most field errors itself; a few wrong value kinds (e.g. a string
-            // inside segmentation.size) still surface as raw JsonElement exceptions.
-            throw new VimException($"{annotationFile}: malformed COCO json ({e.Message}).", e);
-        }
-        return new CocoInstanceDataset(coco, annotationFile, imageRoot, options);
-    }
+    public static CocoInstanceDataset Load(string annotationFile, string imageRoot, CocoInstanceOptions? options = null) =>
+        new(CocoDataset.Load(annotationFile), annotationFile, imageRoot, options);
 
     public CocoInstanceOptions Options { get; }
 

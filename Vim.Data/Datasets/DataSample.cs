@@ -49,8 +49,11 @@ public sealed class DataSample
     /// <summary>Instance masks at the image size, or null for box-only data.</summary>
     public List<InstanceMask>? Masks { get; set; }
 
-    /// <summary>Semantic label map (H×W, class index, 255 = ignore), or null for detection data.</summary>
-    public byte[]? LabelMap { get; set; }
+    /// <summary>
+    /// Semantic label map (H×W class indices, the dataset's ignore index, 255 by default, for unlabelled
+    /// pixels), or null for detection data. 16-bit for every dataset, so more than 255 classes need no other path.
+    /// </summary>
+    public ushort[]? LabelMap { get; set; }
 
     public int OriginalHeight { get; }
     public int OriginalWidth { get; }

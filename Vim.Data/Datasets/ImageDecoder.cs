@@ -21,22 +21,36 @@ public static class ImageDecoder
         return (CopyPixels(rgb), rgb.Rows, rgb.Cols);
     }
 
-    /// <summary>Decodes a single-channel 8-bit label PNG (values are class indices, read unchanged).</summary>
-    public static (byte[] Labels, int Height, int Width) ReadLabelMap(string path)
+    /// <summary>
+    /// Decodes a single-channel label PNG, 8-bit or 16-bit (values are class indices, read unchanged),
+    /// as 16-bit values: one label type for every dataset, whatever its class count.
+    /// </summary>
+    public static (ushort[] Labels, int Height, int Width) ReadLabelMap(string path)
     {
         if (!File.Exists(path)) throw new VimException($"{path}: label map file not found.");
         using var mat = Cv2.ImRead(path, ImreadModes.Unchanged);
         if (mat.Empty()) throw new VimException($"{path}: cannot decode label map (corrupt file or not PNG).");
-        if (mat.Channels() != 1 || mat.Depth() != MatType.CV_8U)
-            throw new VimException($"{path}: expected a single-channel 8-bit label PNG, got {mat.Channels()} channel(s) of depth {mat.Depth()} " +
+        if (mat.Channels() != 1 || (mat.Depth() != MatType.CV_8U && mat.Depth() != MatType.CV_16U))
+            throw new VimException($"{path}: expected a single-channel 8-bit or 16-bit label PNG, got {mat.Channels()} channel(s) of depth {mat.Depth()} " +
                 "(palette or colour label images must be converted to class indices).");
-        return (CopyPixels(mat), mat.Rows, mat.Cols);
+        var labels = new ushort[mat.Rows * mat.Cols];
+        if (mat.Depth() == MatType.CV_16U)
+        {
+            var bytes = CopyPixels(mat);
+            Buffer.BlockCopy(bytes, 0, labels, 0, bytes.Length);
+        }
+        else
+        {
+            var bytes = CopyPixels(mat);
+            for (int i = 0; i < labels.Length; i++) labels[i] = bytes[i];
+        }
+        return (labels, mat.Rows, mat.Cols);
     }
 
     internal static byte[] CopyPixels(Mat mat)
     {
         int rows = mat.Rows;
-        int rowBytes = mat.Cols * mat.Channels();
+        int rowBytes = mat.Cols * mat.Channels() * (int)mat.ElemSize1();
         var data = new byte[rows * rowBytes];
         if (mat.IsContinuous()) Marshal.Copy(mat.Data, data, 0, data.Length);
         else

@@ -5,7 +5,7 @@ namespace Vim.Data.Datasets;
 /// <summary>Semantic segmentation from an image folder and a label-PNG folder (ADE20k or a custom layout).</summary>
 public sealed class SegmentationFolderDataset : ISampleSource
 {
-    public const byte IgnoreIndex = 255;
+    public const int DefaultIgnoreIndex = 255;
 
     private readonly string[] _images;
     private readonly string[] _labels;
@@ -13,8 +13,11 @@ public sealed class SegmentationFolderDataset : ISampleSource
     public SegmentationFolderDataset(SegmentationFolderOptions options)
     {
         Options = options;
-        if (options.ClassNames.Count is 0 or > 255)
-            throw new VimException($"segmentation dataset {options.ImageDir}: needs 1..255 class names (255 is the ignore index), got {options.ClassNames.Count}.");
+        if (options.ClassNames.Count is 0 or > ushort.MaxValue)
+            throw new VimException($"segmentation dataset {options.ImageDir}: needs 1..{ushort.MaxValue} class names (16-bit labels), got {options.ClassNames.Count}.");
+        if (options.IgnoreIndex is < 0 or > ushort.MaxValue || options.IgnoreIndex < options.ClassNames.Count)
+            throw new VimException($"segmentation dataset {options.ImageDir}: ignore index {options.IgnoreIndex} must be a 16-bit value outside the class indices " +
+                $"0..{options.ClassNames.Count - 1}; with {options.ClassNames.Count} classes use e.g. {ushort.MaxValue}.");
         if (!Directory.Exists(options.ImageDir)) throw new VimException($"{options.ImageDir}: image folder not found.");
         if (!Directory.Exists(options.AnnotationDir)) throw new VimException($"{options.AnnotationDir}: annotation folder not found.");
         _images = Directory.EnumerateFiles(options.ImageDir, "*", SearchOption.AllDirectories)
@@ -60,6 +63,7 @@ public sealed class SegmentationFolderDataset : ISampleSource
     public int Count => _images.Length;
     public IReadOnlyList<string> ClassNames => Options.ClassNames;
     public IReadOnlyList<string> ImagePaths => _images;
+    public int IgnoreIndex => Options.IgnoreIndex;
 
     public DataSample Load(int index)
     {
@@ -71,32 +75,32 @@ public sealed class SegmentationFolderDataset : ISampleSource
     }
 
     /// <summary>The checked label map alone (with reduce_zero_label applied): what evaluation compares against.</summary>
-    public (byte[] Labels, int Height, int Width) LoadLabelMap(int index)
+    public (ushort[] Labels, int Height, int Width) LoadLabelMap(int index)
     {
         var (labels, h, w) = ImageDecoder.ReadLabelMap(_labels[index]);
-        int k = ClassNames.Count;
+        int k = ClassNames.Count, ignore = Options.IgnoreIndex;
         if (Options.ReduceZeroLabel)
         {
-            // Raw values are 0 (ignored) or 1..K; 255 stays ignore.
+            // Raw values are 0 (ignored) or 1..K; the ignore value stays ignore (mmseg: 255 − 1 is set back to 255).
             for (int p = 0; p < labels.Length; p++)
             {
-                byte v = labels[p];
-                if (v == 0 || v == IgnoreIndex) labels[p] = IgnoreIndex;
-                else if (v <= k) labels[p] = (byte)(v - 1);
-                else throw OutOfRange(index, p, w, v, $"0..{k} (0 = ignored, with reduce_zero_label) or 255");
+                int v = labels[p];
+                if (v == 0 || v == ignore) labels[p] = (ushort)ignore;
+                else if (v <= k) labels[p] = (ushort)(v - 1);
+                else throw OutOfRange(index, p, w, v, $"0..{k} (0 = ignored, with reduce_zero_label) or {ignore}");
             }
         }
         else
         {
             for (int p = 0; p < labels.Length; p++)
             {
-                byte v = labels[p];
-                if (v >= k && v != IgnoreIndex) throw OutOfRange(index, p, w, v, $"0..{k - 1} or 255 (ignore)");
+                int v = labels[p];
+                if (v >= k && v != ignore) throw OutOfRange(index, p, w, v, $"0..{k - 1} or {ignore} (ignore)");
             }
         }
         return (labels, h, w);
     }
 
-    private VimException OutOfRange(int index, int pixel, int width, byte value, string expected) =>
+    private VimException OutOfRange(int index, int pixel, int width, int value, string expected) =>
         new($"{_labels[index]}: label value {value} at (x={pixel % width}, y={pixel / width}) is out of range; expected {expected} for {ClassNames.Count} classes.");
 }

@@ -15,4 +15,10 @@ public sealed record SegmentationFolderOptions
 
     /// <summary>0 becomes 255 (ignore) and every other value k becomes k−1, as for ADE20k's "other" class.</summary>
     public bool ReduceZeroLabel { get; init; }
+
+    /// <summary>
+    /// The label value of unlabelled pixels (mmseg's 255 by default). It must lie outside the class
+    /// indices 0..K−1, so a dataset with 255 or more classes sets it higher (e.g. 65535).
+    /// </summary>
+    public int IgnoreIndex { get; init; } = SegmentationFolderDataset.DefaultIgnoreIndex;
 }

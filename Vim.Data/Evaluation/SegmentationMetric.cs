@@ -65,6 +65,24 @@ public sealed class SegmentationMetric
         }
     }
 
+    /// <summary>Adds one image given as 16-bit maps (datasets' label type, any class count).</summary>
+    public void Update(ReadOnlySpan<ushort> pred, ReadOnlySpan<ushort> label)
+    {
+        if (pred.Length != label.Length)
+            throw new ArgumentException($"prediction has {pred.Length} pixels but label has {label.Length}.");
+        int k = NumClasses;
+        for (int i = 0; i < pred.Length; i++)
+        {
+            int l = label[i];
+            if (l == IgnoreIndex) continue;
+            int p = pred[i];
+            bool pIn = p < k, lIn = l < k;
+            if (pIn && lIn) _confusion[l * k + p]++;
+            else if (pIn) _predOnly[p]++;
+            else if (lIn) _labelOnly[l]++;
+        }
+    }
+
     /// <summary>Adds another worker's counts (distributed evaluation).</summary>
     public void Add(SegmentationMetric other)
     {

@@ -22,7 +22,7 @@ public sealed class DataLoader
         if (options.BatchSize <= 0) throw new ArgumentException($"batch_size must be positive, got {options.BatchSize}.");
         if (options.NumWorkers < 0) throw new ArgumentException($"num_workers must be >= 0, got {options.NumWorkers}.");
         if (options.Prefetch <= 0) throw new ArgumentException($"prefetch must be positive, got {options.Prefetch}.");
-        if (options.SegPadValue is < 0 or > 255) throw new ArgumentException($"seg_pad_value must be 0..255, got {options.SegPadValue}.");
+        if (options.SegPadValue is < 0 or > ushort.MaxValue) throw new ArgumentException($"seg_pad_value must be 0..{ushort.MaxValue}, got {options.SegPadValue}.");
         if (options.SizeDivisor <= 0) throw new ArgumentException($"size_divisor must be positive, got {options.SizeDivisor}.");
         _source = source;
         _transform = transform;

@@ -19,18 +19,33 @@ internal static unsafe class ImageOps
         return dst;
     }
 
-    public static byte[] Crop(byte[] src, int w, int channels, int y0, int x0, int cropH, int cropW)
+    /// <summary>Nearest-neighbour resize of a 16-bit label map (labels are never interpolated).</summary>
+    public static ushort[] ResizeLabels(ushort[] src, int h, int w, int newH, int newW)
     {
-        var dst = new byte[cropH * cropW * channels];
-        int rowBytes = cropW * channels;
-        for (int y = 0; y < cropH; y++)
-            Buffer.BlockCopy(src, ((y0 + y) * w + x0) * channels, dst, y * rowBytes, rowBytes);
+        var dst = new ushort[newH * newW];
+        if (dst.Length == 0 || src.Length == 0) return dst;
+        fixed (ushort* s = src)
+        fixed (ushort* d = dst)
+        {
+            using var sm = Mat.FromPixelData(h, w, MatType.CV_16UC1, (IntPtr)s);
+            using var dm = Mat.FromPixelData(newH, newW, MatType.CV_16UC1, (IntPtr)d);
+            Cv2.Resize(sm, dm, new Size(newW, newH), 0, 0, InterpolationFlags.Nearest);
+        }
         return dst;
     }
 
-    public static byte[] FlipHorizontal(byte[] src, int h, int w, int channels)
+    public static T[] Crop<T>(T[] src, int w, int channels, int y0, int x0, int cropH, int cropW) where T : unmanaged
     {
-        var dst = new byte[src.Length];
+        var dst = new T[cropH * cropW * channels];
+        int row = cropW * channels;
+        for (int y = 0; y < cropH; y++)
+            Array.Copy(src, ((y0 + y) * w + x0) * channels, dst, y * row, row);
+        return dst;
+    }
+
+    public static T[] FlipHorizontal<T>(T[] src, int h, int w, int channels) where T : unmanaged
+    {
+        var dst = new T[src.Length];
         for (int y = 0; y < h; y++)
         {
             int row = y * w * channels;
@@ -44,12 +59,12 @@ internal static unsafe class ImageOps
     }
 
     /// <summary>Pads at the bottom and right (content stays at the top-left, so boxes need no shift).</summary>
-    public static byte[] Pad(byte[] src, int h, int w, int channels, int newH, int newW, byte value)
+    public static T[] Pad<T>(T[] src, int h, int w, int channels, int newH, int newW, T value) where T : unmanaged
     {
-        var dst = new byte[newH * newW * channels];
-        if (value != 0) Array.Fill(dst, value);
-        int rowBytes = w * channels;
-        for (int y = 0; y < h; y++) Buffer.BlockCopy(src, y * rowBytes, dst, y * newW * channels, rowBytes);
+        var dst = new T[newH * newW * channels];
+        if (!EqualityComparer<T>.Default.Equals(value, default)) Array.Fill(dst, value);
+        int row = w * channels;
+        for (int y = 0; y < h; y++) Array.Copy(src, y * row, dst, y * newW * channels, row);
         return dst;
     }
 

@@ -17,8 +17,8 @@ public sealed class Pad : ISampleTransform
         if (options.Size is { } s && (s.Length != 2 || s[0] <= 0 || s[1] <= 0))
             throw new ArgumentException($"Pad size [{string.Join(", ", s)}] must be two positive numbers [height, width].");
         if (options.SizeDivisor is <= 0) throw new ArgumentException($"Pad size_divisor {options.SizeDivisor} must be positive.");
-        if (options.PadValue is < 0 or > 255 || options.SegPadValue is < 0 or > 255)
-            throw new ArgumentException($"Pad pad_value {options.PadValue} and seg_pad_value {options.SegPadValue} must be 0..255.");
+        if (options.PadValue is < 0 or > 255 || options.SegPadValue is < 0 or > ushort.MaxValue)
+            throw new ArgumentException($"Pad pad_value {options.PadValue} must be 0..255 and seg_pad_value {options.SegPadValue} 0..{ushort.MaxValue}.");
         _options = options;
     }
 
@@ -41,10 +41,10 @@ public sealed class Pad : ISampleTransform
         if (newH == h && newW == w) return;
         if (sample.NormalizedImage is { } chw) sample.NormalizedImage = ImageOps.PadChw(chw, 3, h, w, newH, newW, _options.PadValue);
         sample.Image = ImageOps.Pad(sample.Image, h, w, 3, newH, newW, (byte)_options.PadValue);
-        if (sample.LabelMap is not null) sample.LabelMap = ImageOps.Pad(sample.LabelMap, h, w, 1, newH, newW, (byte)_options.SegPadValue);
+        if (sample.LabelMap is not null) sample.LabelMap = ImageOps.Pad(sample.LabelMap, h, w, 1, newH, newW, (ushort)_options.SegPadValue);
         if (sample.Masks is not null)
             for (int i = 0; i < sample.Masks.Count; i++)
-                sample.Masks[i] = new InstanceMask(newH, newW, ImageOps.Pad(sample.Masks[i].Pixels, h, w, 1, newH, newW, 0));
+                sample.Masks[i] = new InstanceMask(newH, newW, ImageOps.Pad(sample.Masks[i].Pixels, h, w, 1, newH, newW, (byte)0));
         sample.Height = newH;
         sample.Width = newW;
     }

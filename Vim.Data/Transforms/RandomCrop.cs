@@ -16,7 +16,7 @@ public sealed class RandomCrop : ISampleTransform
     public RandomCrop(RandomCropOptions options)
     {
         if (options.Height <= 0 || options.Width <= 0) throw new ArgumentException($"RandomCrop size {options.Width}x{options.Height} must be positive.");
-        if (options.IgnoreIndex is < 0 or > 255) throw new ArgumentException($"RandomCrop ignore_index {options.IgnoreIndex} must be 0..255.");
+        if (options.IgnoreIndex is < 0 or > ushort.MaxValue) throw new ArgumentException($"RandomCrop ignore_index {options.IgnoreIndex} must be 0..{ushort.MaxValue}.");
         if (options.CatMaxRatio <= 0 || options.CatMaxRatio > 1) throw new ArgumentException($"RandomCrop cat_max_ratio {options.CatMaxRatio} must be in (0, 1].");
         _options = options;
     }
@@ -39,9 +39,14 @@ public sealed class RandomCrop : ISampleTransform
     private static (int Y0, int X0) Draw(DataSample s, int cropH, int cropW, Random random) =>
         (random.Next(s.Height - cropH + 1), random.Next(s.Width - cropW + 1));
 
-    private bool Balanced(byte[] labels, int width, int y0, int x0, int cropH, int cropW)
+    /// <summary>Per-thread class histogram over every 16-bit label value (workers run transforms in parallel).</summary>
+    [ThreadStatic]
+    private static int[]? t_counts;
+
+    private bool Balanced(ushort[] labels, int width, int y0, int x0, int cropH, int cropW)
     {
-        Span<int> counts = stackalloc int[256];
+        var counts = t_counts ??= new int[ushort.MaxValue + 1];
+        Array.Clear(counts);
         for (int y = y0; y < y0 + cropH; y++)
         {
             var row = labels.AsSpan((y * width) + x0, cropW);

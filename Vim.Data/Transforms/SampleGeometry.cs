@@ -21,7 +21,7 @@ internal static class SampleGeometry
         if (newH == h && newW == w) return;
         float sx = (float)newW / w, sy = (float)newH / h;
         s.Image = ImageOps.Resize(s.Image, h, w, 3, newH, newW, InterpolationFlags.Linear);
-        if (s.LabelMap is not null) s.LabelMap = ImageOps.Resize(s.LabelMap, h, w, 1, newH, newW, InterpolationFlags.Nearest);
+        if (s.LabelMap is not null) s.LabelMap = ImageOps.ResizeLabels(s.LabelMap, h, w, newH, newW);
         if (s.Masks is not null)
             for (int i = 0; i < s.Masks.Count; i++)
                 s.Masks[i] = new InstanceMask(newH, newW, ImageOps.Resize(s.Masks[i].Pixels, h, w, 1, newH, newW, InterpolationFlags.Nearest));

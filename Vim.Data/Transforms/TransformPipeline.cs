@@ -22,16 +22,17 @@ public sealed class TransformPipeline : ISampleTransform
 
     /// <summary>
     /// mmseg ADE20k training: Resize (2048·r, 512·r) r∈[0.5, 2] keep ratio, RandomCrop crop×crop with
-    /// cat_max_ratio 0.75, flip ½, PhotoMetricDistortion, Normalize, Pad to the crop (labels with 255).
+    /// cat_max_ratio 0.75, flip ½, PhotoMetricDistortion, Normalize, Pad to the crop (labels with the ignore index, 255 by default).
     /// </summary>
-    public static TransformPipeline SegmentationTraining(int cropHeight = 512, int cropWidth = 512, int longEdge = 2048, int shortEdge = 512) =>
+    public static TransformPipeline SegmentationTraining(int cropHeight = 512, int cropWidth = 512, int longEdge = 2048, int shortEdge = 512,
+        int ignoreIndex = SegmentationFolderDataset.DefaultIgnoreIndex) =>
         new(
             new Resize(new ResizeOptions { Scales = [[longEdge, shortEdge]], RatioRange = [0.5, 2.0] }),
-            new RandomCrop(new RandomCropOptions { Height = cropHeight, Width = cropWidth, CatMaxRatio = 0.75 }),
+            new RandomCrop(new RandomCropOptions { Height = cropHeight, Width = cropWidth, CatMaxRatio = 0.75, IgnoreIndex = ignoreIndex }),
             new RandomFlip(new RandomFlipOptions { Prob = 0.5 }),
             new PhotoMetricDistortion(new PhotoMetricDistortionOptions()),
             new Normalize(new NormalizeOptions()),
-            new Pad(new PadOptions { Size = [cropHeight, cropWidth], PadValue = 0, SegPadValue = 255 }));
+            new Pad(new PadOptions { Size = [cropHeight, cropWidth], PadValue = 0, SegPadValue = ignoreIndex }));
 
     /// <summary>mmseg ADE20k testing: keep-ratio resize into (2048, 512), Normalize (the model slides windows).</summary>
     public static TransformPipeline SegmentationTesting(int longEdge = 2048, int shortEdge = 512) =>

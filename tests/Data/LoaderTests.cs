@@ -24,8 +24,8 @@ public class LoaderTests
             int h = 20 + index % 5, w = 24 + index % 7;
             var image = new byte[h * w * 3];
             Array.Fill(image, (byte)(index % 250));
-            var labels = new byte[h * w];
-            Array.Fill(labels, (byte)(index % 3));
+            var labels = new ushort[h * w];
+            Array.Fill(labels, (ushort)(index % 3));
             return new DataSample(index, $"mem/{index}", image, h, w)
             {
                 LabelMap = labels,

@@ -14,7 +14,7 @@ public static class RectangleScene
     {
         var image = new byte[height * width * 3];
         var mask = new byte[height * width];
-        var labels = new byte[height * width];
+        var labels = new ushort[height * width];
         for (int y = 0; y < height; y++)
             for (int x = 0; x < width; x++)
             {
@@ -24,7 +24,7 @@ public static class RectangleScene
                 image[3 * p + 1] = inside ? Red.G : (byte)60;
                 image[3 * p + 2] = inside ? Red.B : (byte)60;
                 mask[p] = inside ? (byte)1 : (byte)0;
-                labels[p] = inside ? (byte)2 : (byte)0;
+                labels[p] = inside ? (ushort)2 : (ushort)0;
             }
         return new DataSample(1, "rect", image, height, width)
         {
@@ -38,7 +38,7 @@ public static class RectangleScene
     }
 
     /// <summary>Tight [x0, y0, x1, y1) bounds of the non-zero pixels, or null when there are none.</summary>
-    public static (int X0, int Y0, int X1, int Y1)? Bounds(byte[] pixels, int height, int width, Func<int, bool> selected)
+    public static (int X0, int Y0, int X1, int Y1)? Bounds<T>(T[] pixels, int height, int width, Func<int, bool> selected)
     {
         int minX = int.MaxValue, minY = int.MaxValue, maxX = -1, maxY = -1;
         for (int y = 0; y < height; y++)

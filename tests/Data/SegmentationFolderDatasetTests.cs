@@ -34,7 +34,7 @@ public class SegmentationFolderDatasetTests
         var ds = SegmentationFolderDataset.Ade20k(files.Root, "training");
         Assert.That(ds.Count, Is.EqualTo(2));
         var s = ds.Load(0);
-        Assert.That(s.LabelMap!.Take(6), Is.EqualTo(new byte[] { 255, 0, 1, 149, 255, 6 }));
+        Assert.That(s.LabelMap!.Take(6), Is.EqualTo(new ushort[] { 255, 0, 1, 149, 255, 6 }));
         Assert.That(s.Image[0], Is.GreaterThan(150), "JPEG decoded as RGB: red first");
         Assert.That(ds.Load(1).LabelMap!.All(v => v == 0), Is.True);
     }

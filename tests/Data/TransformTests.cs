@@ -180,16 +180,16 @@ public class TransformTests
     public void CatMaxRatioIsRespectedOverManySeeds()
     {
         const int size = 200, crop = 100;
-        var labels = new byte[size * size];
+        var labels = new ushort[size * size];
         for (int y = 0; y < size; y++)
             for (int x = 0; x < size; x++)
-                labels[y * size + x] = y < 10 ? (byte)255 : (x >= 100 && y >= 100 ? (byte)1 : (byte)0);
+                labels[y * size + x] = y < 10 ? (ushort)255 : (x >= 100 && y >= 100 ? (ushort)1 : (ushort)0);
         int Violations(double ratio)
         {
             int bad = 0;
             for (int seed = 0; seed < 300; seed++)
             {
-                var s = new DataSample(0, "cat", new byte[size * size * 3], size, size) { LabelMap = (byte[])labels.Clone() };
+                var s = new DataSample(0, "cat", new byte[size * size * 3], size, size) { LabelMap = (ushort[])labels.Clone() };
                 new RandomCrop(new RandomCropOptions { Height = crop, Width = crop, CatMaxRatio = ratio }).Apply(s, new Random(seed));
                 int c0 = s.LabelMap!.Count(v => v == 0), c1 = s.LabelMap!.Count(v => v == 1);
                 if (!(c0 > 0 && c1 > 0 && Math.Max(c0, c1) < 0.75 * (c0 + c1))) bad++;

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json;
 using Vim.Core;
+using Vim.Core.Diagnostics;
 using Vim.Data.Coco;
 using Vim.Data.Datasets;
 using Vim.Data.Demo;
@@ -10,7 +12,7 @@ using Vim.Data.Transforms;
 
 namespace Vim.Tools.Commands;
 
-/// <summary>`vim data demo|bench`: built-in synthetic datasets and data-pipeline throughput.</summary>
+/// <summary>`vim data demo|bench|bench-json|check`: built-in synthetic datasets and data-pipeline throughput.</summary>
 public static class DataCommand
 {
     public static Command Create()
@@ -19,6 +21,7 @@ public static class DataCommand
         command.Subcommands.Add(CreateDemo());
         command.Subcommands.Add(CreateBench());
         command.Subcommands.Add(CreateCheck());
+        command.Subcommands.Add(CreateBenchJson());
         return command;
     }
 
@@ -233,6 +236,127 @@ public static class DataCommand
         finally
         {
             File.Delete(path);
+        }
+    }
+
+    private static Command CreateBenchJson()
+    {
+        var images = new Option<int>("--images") { Description = "Image entries (train2017: 118287).", DefaultValueFactory = _ => 118_287 };
+        var annotations = new Option<int>("--annotations") { Description = "Annotations (train2017: 860001).", DefaultValueFactory = _ => 860_001 };
+        var vertices = new Option<int>("--vertices") { Description = "Mean polygon vertices per object (28 gives train2017's ~450 MB).", DefaultValueFactory = _ => 28 };
+        var document = new Option<bool>("--document") { Description = "Also parse the same file into a JsonDocument, for comparison with a tree-based reader." };
+        var dir = new Option<string>("--dir") { Description = "Folder for the temporary json (deleted afterwards).", DefaultValueFactory = _ => Path.GetTempPath() };
+        var bench = new Command("bench-json", "Write a train2017-sized synthetic COCO json, then measure CocoDataset.Load: seconds, peak managed heap and peak RSS against the file size.");
+        foreach (var o in new Option[] { images, annotations, vertices, document, dir }) bench.Options.Add(o);
+        bench.SetAction(parse =>
+        {
+            string path = Path.Combine(parse.GetValue(dir)!, $"vimdense-bench-json-{Guid.NewGuid():N}.json");
+            try
+            {
+                var clock = Stopwatch.StartNew();
+                long bytes = SyntheticCocoJson.WriteTrainShaped(path, parse.GetValue(images), parse.GetValue(annotations), parse.GetValue(vertices));
+                double fileMb = bytes / 1048576.0;
+                Console.WriteLine($"wrote {path}: {fileMb:F1} MB ({parse.GetValue(images)} images, {parse.GetValue(annotations)} annotations) in {clock.Elapsed.TotalSeconds:F1} s");
+                var (coco, load) = MeasureLoad(() => CocoDataset.Load(path));
+                long polygons = 0, coordinates = 0, runs = 0;
+                foreach (var a in coco.Annotations)
+                {
+                    if (a.Segmentation?.Polygons is { } p)
+                    {
+                        polygons += p.Count;
+                        foreach (var xy in p) coordinates += xy.Length;
+                    }
+                    runs += a.Segmentation?.UncompressedCounts?.Length ?? 0;
+                }
+                Console.WriteLine($"parsed {coco.Images.Count} images, {coco.Annotations.Count} annotations, {polygons} polygons, {coordinates} coordinates, {runs} RLE runs");
+                Console.WriteLine($"  payload: {(coordinates * 8 + runs * 4) / 1048576.0:F0} MB of coordinates (float64) and runs (uint32)");
+                Report("streaming CocoDataset.Load", load, fileMb);
+                GC.KeepAlive(coco);
+                coco = null;
+                if (parse.GetValue(document))
+                {
+                    var (doc, tree) = MeasureLoad(() =>
+                    {
+                        using var stream = File.OpenRead(path);
+                        return JsonDocument.Parse(stream);
+                    });
+                    Report("JsonDocument.Parse alone (no records)", tree, fileMb);
+                    doc.Dispose();
+                }
+            }
+            finally
+            {
+                File.Delete(path);
+            }
+            return 0;
+        });
+        return bench;
+    }
+
+    private sealed record LoadMeasurement(double Seconds, double CpuSeconds, long PeakManagedBytes, long RetainedManagedBytes, long RssBeforeBytes, long PeakRssBytes, bool PeakRssExact);
+
+    private static void Report(string what, LoadMeasurement m, double fileMb)
+    {
+        const double Mb = 1048576.0;
+        // CPU seconds beside wall seconds: on a shared machine the wall clock also counts time spent waiting for a core.
+        Console.WriteLine($"{what}: {m.Seconds:F2} s wall, {m.CpuSeconds:F2} s CPU ({fileMb / m.Seconds:F0} MB/s wall); managed heap peak +{m.PeakManagedBytes / Mb:F0} MB " +
+            $"({m.PeakManagedBytes / Mb / fileMb:F2}x file), retained +{m.RetainedManagedBytes / Mb:F0} MB ({m.RetainedManagedBytes / Mb / fileMb:F2}x file); " +
+            $"RSS {m.RssBeforeBytes / Mb:F0} MB before, peak {m.PeakRssBytes / Mb:F0} MB (+{(m.PeakRssBytes - m.RssBeforeBytes) / Mb:F0} MB, " +
+            $"{(m.PeakRssBytes - m.RssBeforeBytes) / Mb / fileMb:F2}x file){(m.PeakRssExact ? "" : "; RSS peak sampled every 5 ms")}");
+    }
+
+    /// <summary>
+    /// Times <paramref name="load"/> and records the managed heap (sampled every 5 ms, and after a full
+    /// collection with the result alive) and the resident set (the kernel's high-water mark, reset first
+    /// through /proc/self/clear_refs where allowed, otherwise sampled).
+    /// </summary>
+    private static (T Result, LoadMeasurement Measurement) MeasureLoad<T>(Func<T> load)
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        long managedBefore = GC.GetTotalMemory(forceFullCollection: true);
+        bool exactPeak = TryResetPeakRss();
+        long rssBefore = ProcessMemory.ResidentBytes();
+        long peakManaged = managedBefore, peakRss = rssBefore;
+        using var stop = new ManualResetEventSlim();
+        var sampler = new Thread(() =>
+        {
+            do
+            {
+                peakManaged = Math.Max(peakManaged, GC.GetTotalMemory(false));
+                if (!exactPeak) peakRss = Math.Max(peakRss, ProcessMemory.ResidentBytes());
+            }
+            while (!stop.Wait(5));
+        }) { IsBackground = true };
+        sampler.Start();
+        using var process = Process.GetCurrentProcess();
+        var cpuBefore = process.TotalProcessorTime;
+        var clock = Stopwatch.StartNew();
+        var result = load();
+        double seconds = clock.Elapsed.TotalSeconds;
+        process.Refresh();
+        double cpuSeconds = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
+        stop.Set();
+        sampler.Join();
+        peakManaged = Math.Max(peakManaged, GC.GetTotalMemory(false));
+        if (exactPeak) peakRss = ProcessMemory.PeakResidentBytes();
+        long retained = GC.GetTotalMemory(forceFullCollection: true) - managedBefore;
+        GC.KeepAlive(result);
+        return (result, new LoadMeasurement(seconds, cpuSeconds, peakManaged - managedBefore, retained, rssBefore, peakRss, exactPeak));
+    }
+
+    /// <summary>Writing 5 to /proc/self/clear_refs resets VmHWM (Linux 4.0+), so the peak covers only what follows.</summary>
+    private static bool TryResetPeakRss()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+            return ProcessMemory.PeakResidentBytes() <= ProcessMemory.ResidentBytes() + (64L << 20);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
         }
     }
 }
