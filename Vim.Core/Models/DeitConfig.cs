@@ -1,6 +1,10 @@
 namespace Vim.Core.Models;
 
-/// <summary>A DeiT / ViT variant (timm VisionTransformer with a head class token).</summary>
+/// <summary>
+/// A DeiT / ViT variant: the timm VisionTransformer (head class token, final norm, linear head) or,
+/// with <see cref="ClassToken"/> and <see cref="FinalNorm"/> off, the ViTDet-style plain backbone
+/// (patch tokens only, features straight from the last block).
+/// </summary>
 public sealed record DeitConfig
 {
     public int EmbedDim { get; init; } = 192;
@@ -13,6 +17,10 @@ public sealed record DeitConfig
     /// <summary>Classes of the linear head; 0 = no head.</summary>
     public int NumClasses { get; init; } = 1000;
     public double NormEps { get; init; } = 1e-6;
+    /// <summary>A class token at index 0 of the sequence (and a class slot in pos_embed); off for the detection backbone.</summary>
+    public bool ClassToken { get; init; } = true;
+    /// <summary>The final LayerNorm (<c>norm</c>); ViTDet's backbone has none (its pyramid reads the last block directly).</summary>
+    public bool FinalNorm { get; init; } = true;
     public double DropPathRate { get; init; }
     public AttentionKind Attention { get; init; } = AttentionKind.ScaledDotProduct;
     /// <summary>Blocks whose outputs <see cref="VisionTransformer.ForwardTaps"/> returns; empty = the last block only.</summary>
