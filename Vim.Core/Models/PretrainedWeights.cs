@@ -44,11 +44,16 @@ public static class PretrainedWeights
     /// "model_ema", "state_dict", or "" for a bare state dict (timm); null picks the first of those present.</param>
     public static StateDictLoadReport LoadBackbone(nn.Module model, string path, string? entry = "model")
     {
+        // A module reachable under two names (a registered child also held in a field) counts once, under the
+        // name its parameters carry in the state dict.
+        var stateKeys = model.state_dict().Keys.ToList();
         var backbones = model.named_modules().Prepend(("", model))
             .Where(m => m.Item2 is VisionMamba or VisionTransformer)
-            .DistinctBy(m => m.Item1).ToList();
+            .Where(m => m.Item1.Length == 0 || stateKeys.Any(k => k.StartsWith(m.Item1 + ".", StringComparison.Ordinal)))
+            .GroupBy(m => m.Item2, ReferenceEqualityComparer.Instance)
+            .Select(g => g.OrderBy(m => m.Item1.Length).First()).ToList();
         if (backbones.Count != 1)
-            throw new VimException($"{path}: cannot load pretrained weights into {model.GetType().Name}: expected one Vision Mamba or DeiT backbone inside it, found {backbones.Count}");
+            throw new VimException($"{path}: cannot load pretrained weights into {model.GetType().Name}: expected one Vision Mamba or DeiT backbone inside it, found {backbones.Count} ({string.Join(", ", backbones.Select(b => b.Item1))})");
         var (name, module) = backbones[0];
         var prefix = name.Length == 0 ? "" : name + ".";
         return module switch
