@@ -2,7 +2,10 @@ using NUnit.Framework;
 using TorchSharp;
 using Vim.Core;
 using Vim.Core.Checkpoints;
+using Vim.Core.Config;
 using Vim.Core.Models;
+using Vim.Data.Demo;
+using Vim.Segmentation;
 using static TorchSharp.torch;
 
 namespace Vim.Tests.Core;
@@ -250,5 +253,59 @@ public class PretrainedDenseBackboneTests
 
         var error = Assert.Throws<VimException>(() => PretrainedWeights.LoadBackbone(classifier, path))!;
         Assert.That(error.Message, Does.Contain(path).And.Contain("no class token"));
+    }
+}
+
+/// <summary>model.backbone.pretrained through SegmentationTask with a DeiT backbone.</summary>
+public class SegmentationDeitPretrainedTests
+{
+    private string _root = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _root = Directory.CreateTempSubdirectory("vimdense-segpretrained-").FullName;
+        DemoDatasetGenerator.Generate(new DemoOptions
+        {
+            Kind = DemoKind.Ade, OutputDir = Path.Combine(_root, "ade"), TrainImages = 2, ValImages = 1, Width = 64, Height = 64, Seed = 5,
+        });
+    }
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_root, recursive: true);
+
+    [Test]
+    public void TheTaskLoadsADeitImageNetCheckpointIntoItsBackbone()
+    {
+        using var scope = NewDisposeScope();
+        var source = PretrainedDenseBackboneTests.TimmDeitStateDict(depth: 2);
+        var path = PretrainedDenseBackboneTests.WriteOfficial(_root, "deit_tiny_patch16_224-a1311bcf.safetensors", source);
+        var config = new ExperimentConfig
+        {
+            Task = TaskKind.Segmentation,
+            Data = new DataConfig { Type = "ade20k", Root = Path.Combine(_root, "ade"), CropSize = [32, 32], Scale = [64, 64], BatchSize = 2, NumWorkers = 0 },
+            Model = new ModelConfig
+            {
+                NumClasses = DemoDatasetGenerator.ClassNames.Count,
+                Backbone = new BackboneConfig { Name = "deitseg_tiny", Pretrained = path },
+            },
+        };
+        static EncoderDecoder Small()
+        {
+            var deit = new VisionTransformer(VimVariants.DeitTiny with { EmbedDim = 32, Heads = 2, Depth = 2, ImageSize = 64, NumClasses = 0, TapBlocks = [0, 1, 1, 1] }, 1);
+            return new EncoderDecoder(new SegmentationPyramid(deit), new SegmentationHeadConfig { Channels = 16, AuxiliaryChannels = 16 }, DemoDatasetGenerator.ClassNames.Count);
+        }
+        var log = new StringWriter();
+
+        using var task = new SegmentationTask(config, log, Small);
+
+        var report = task.PretrainedReport!;
+        Assert.That(report.Unexpected, Is.Empty, report.ToString());
+        Assert.That(report.Ignored, Is.EquivalentTo(new[] { "head.weight", "head.bias" }));
+        Assert.That(report.Missing, Has.None.StartWith("backbone.net."), "the whole backbone comes from the checkpoint");
+        var state = task.Model.state_dict();
+        Assert.That(state["backbone.net.cls_token"][0, 0, 7].item<float>(), Is.EqualTo(source["cls_token"][0, 0, 7].item<float>()));
+        Assert.That(state["backbone.net.blocks.0.attn.proj.weight"][4, 9].item<float>(), Is.EqualTo(source["blocks.0.attn.proj.weight"][4, 9].item<float>()));
+        Assert.That(log.ToString(), Does.Contain("pretrained backbone (deitseg_tiny)"));
     }
 }
