@@ -23,6 +23,14 @@ public sealed record DeitConfig
     public bool FinalNorm { get; init; } = true;
     public double DropPathRate { get; init; }
     public AttentionKind Attention { get; init; } = AttentionKind.ScaledDotProduct;
+    /// <summary>
+    /// ViTDet window attention: blocks not in <see cref="GlobalBlocks"/> attend within non-overlapping
+    /// WindowSize × WindowSize windows of the token grid (zero-padded to a multiple); 0 = every block global.
+    /// Needs a sequence without class token.
+    /// </summary>
+    public int WindowSize { get; init; }
+    /// <summary>Blocks that attend globally when <see cref="WindowSize"/> is set (ViTDet ViT-B/Ti: 2, 5, 8, 11).</summary>
+    public IReadOnlyList<int> GlobalBlocks { get; init; } = Array.Empty<int>();
     /// <summary>Blocks whose outputs <see cref="VisionTransformer.ForwardTaps"/> returns; empty = the last block only.</summary>
     public IReadOnlyList<int> TapBlocks { get; init; } = Array.Empty<int>();
 
@@ -34,6 +42,11 @@ public sealed record DeitConfig
             throw new VimException($"DeitConfig: EmbedDim {EmbedDim} must be a positive multiple of Heads {Heads}.");
         if (Depth <= 0) throw new VimException($"DeitConfig.Depth must be positive, got {Depth}.");
         if (ImageSize % PatchSize != 0) throw new VimException($"DeitConfig.ImageSize {ImageSize} is not a multiple of PatchSize {PatchSize}.");
+        if (WindowSize < 0) throw new VimException($"DeitConfig.WindowSize must be 0 (global attention) or positive, got {WindowSize}.");
+        if (WindowSize > 0 && ClassToken)
+            throw new VimException("DeitConfig: window attention (WindowSize > 0) partitions the patch grid and needs ClassToken = false.");
+        foreach (var block in GlobalBlocks)
+            if (block < 0 || block >= Depth) throw new VimException($"DeitConfig.GlobalBlocks: block {block} is outside 0..{Depth - 1}.");
         foreach (var tap in TapBlocks)
             if (tap < 0 || tap >= Depth) throw new VimException($"DeitConfig.TapBlocks: block {tap} is outside 0..{Depth - 1}.");
     }

@@ -23,7 +23,7 @@ public static class ModelRegistry
         new("vimseg_small", "Vim-S segmentation backbone (512², RoPE, residual-stream taps) + fpn1–fpn4", s => new SegmentationPyramid(new VisionMamba(VimVariants.SegSmall, s))),
         new("deit_tiny", "DeiT-Ti classifier, 224²", s => new VisionTransformer(VimVariants.DeitTiny, s)),
         new("deit_small", "DeiT-S classifier, 224²", s => new VisionTransformer(VimVariants.DeitSmall, s)),
-        new("deitdet_tiny", "DeiT-Ti detection backbone (ViTDet-style: no cls, 1024², last block) + simple feature pyramid p2–p6",
+        new("deitdet_tiny", "DeiT-Ti detection backbone (ViTDet-style: no cls, 1024², 14² windows + 4 global blocks) + simple feature pyramid p2–p6",
             s => new SimpleFeaturePyramid(new VisionTransformer(VimVariants.DeitDetTiny, s), seed: s + 1)),
         new("deitseg_tiny", "DeiT-Ti segmentation backbone (512², blocks 3/5/7/11) + fpn1–fpn4",
             s => new SegmentationPyramid(new VisionTransformer(VimVariants.DeitTiny with { ImageSize = 512, NumClasses = 0, TapBlocks = DeitSegTaps }, s))),

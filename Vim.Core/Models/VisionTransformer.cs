@@ -42,7 +42,8 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
         patch_embed = new PatchEmbed(config.InChannels, config.EmbedDim, config.PatchSize, config.PatchSize);
         var rates = DropPath.Linspace(config.DropPathRate, config.Depth);
         blocks = nn.ModuleList(Enumerable.Range(0, config.Depth)
-            .Select(i => new TransformerBlock(config.EmbedDim, config.Heads, config.MlpRatio, config.NormEps, rates[i], config.Attention))
+            .Select(i => new TransformerBlock(config.EmbedDim, config.Heads, config.MlpRatio, config.NormEps, rates[i], config.Attention,
+                config.WindowSize > 0 && !config.GlobalBlocks.Contains(i) ? config.WindowSize : 0))
             .ToArray());
         if (config.FinalNorm) norm = nn.LayerNorm(config.EmbedDim, config.NormEps);
         if (config.NumClasses > 0) head = nn.Linear(config.EmbedDim, config.NumClasses);
@@ -86,10 +87,10 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
     public Tensor ForwardTokens(Tensor images)
     {
         using var scope = NewDisposeScope();
-        var (x, _, _) = Embed(images);
+        var (x, rows, cols) = Embed(images);
         foreach (var block in blocks)
         {
-            var next = block.forward(x);
+            var next = block.Forward(x, rows, cols);
             x.Dispose();   // keep inference memory flat in depth; autograd holds its own references
             x = next;
         }
@@ -105,7 +106,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
         var maps = new List<Tensor>();
         for (int i = 0; i < blocks.Count; i++)
         {
-            x = blocks[i].forward(x);
+            x = blocks[i].Forward(x, rows, cols);
             if (taps.Contains(i))
             {
                 var patches = x.narrow(1, ClassSlots, (long)rows * cols);

@@ -93,7 +93,7 @@ public class PretrainedDenseBackboneTests
     private static void AssertSame(Tensor actual, Tensor expected, string what) =>
         Assert.That(actual.shape.SequenceEqual(expected.shape) && actual.eq(expected).all().item<bool>(), Is.True, what);
 
-    private static DeitConfig SmallDeitDet => VimVariants.DeitDetTiny with { EmbedDim = Dim, Heads = 2, Depth = 2, ImageSize = 96, DropPathRate = 0 };
+    private static DeitConfig SmallDeitDet => VimVariants.DeitDetTiny with { EmbedDim = Dim, Heads = 2, Depth = 2, ImageSize = 96, DropPathRate = 0, WindowSize = 3, GlobalBlocks = [1] };
 
     [Test]
     public void TimmDeitCheckpointInitialisesTheDetectionBackbone()

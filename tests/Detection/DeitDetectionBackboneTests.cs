@@ -17,7 +17,8 @@ namespace Vim.Tests.Detection;
 /// <summary>The ViTDet-style DeiT-Ti detection backbone and pretrained initialisation of detection backbones.</summary>
 public class DeitDetectionBackboneTests
 {
-    private static DeitConfig Small => VimVariants.DeitDetTiny with { EmbedDim = 32, Heads = 2, Depth = 2, ImageSize = 64, DropPathRate = 0 };
+    /// <summary>Width 32, two blocks: block 0 attends in 3×3 windows (4×6 grids get padded), block 1 globally.</summary>
+    private static DeitConfig Small => VimVariants.DeitDetTiny with { EmbedDim = 32, Heads = 2, Depth = 2, ImageSize = 64, DropPathRate = 0, WindowSize = 3, GlobalBlocks = [1] };
 
     private static long Count(nn.Module module) => module.parameters().Sum(p => p.numel());
 
@@ -71,6 +72,51 @@ public class DeitDetectionBackboneTests
                 Assert.That(maps[i].Map.isfinite().all().item<bool>(), Is.True);
             }
         }
+    }
+
+    [TestCase(5, 7)]   // padded to 8×8: the edge windows hold zero tokens
+    [TestCase(8, 4)]   // tiles exactly
+    public void WindowAttentionIsAttentionRunSeparatelyInEachZeroPaddedWindow(int rows, int cols)
+    {
+        const int dim = 8, w = 4;
+        using var scope = NewDisposeScope();
+        using var block = new TransformerBlock(dim, 2, 4, 1e-6, 0, AttentionKind.Explicit, windowSize: w);
+        block.eval();
+        var parts = block.named_children().ToDictionary(c => c.name, c => (nn.Module<Tensor, Tensor>)c.module);
+        using var noGrad = no_grad();
+        var x = randn(2, rows * cols, dim);
+        var normed = parts["norm1"].forward(x);
+        var attended = zeros_like(x);
+        for (int b = 0; b < 2; b++)
+            for (int top = 0; top < rows; top += w)
+                for (int left = 0; left < cols; left += w)
+                {
+                    // The window's w·w tokens in row-major order; positions past the grid stay zero vectors.
+                    var window = zeros(1, w * w, dim);
+                    for (int i = 0; i < w; i++)
+                        for (int j = 0; j < w; j++)
+                            if (top + i < rows && left + j < cols) window[0, i * w + j].copy_(normed[b, (top + i) * cols + left + j]);
+                    var output = parts["attn"].forward(window);
+                    for (int i = 0; i < w; i++)
+                        for (int j = 0; j < w; j++)
+                            if (top + i < rows && left + j < cols) attended[b, (top + i) * cols + left + j].copy_(output[0, i * w + j]);
+                }
+        var expected = x + attended;
+        expected = expected + parts["mlp"].forward(parts["norm2"].forward(expected));
+
+        Assert.That(block.Forward(x, rows, cols).allclose(expected, rtol: 0, atol: 1e-5), Is.True);
+        Assert.Throws<VimException>(() => block.forward(x), "a windowed block needs the grid");
+    }
+
+    [Test]
+    public void RegisteredBackboneAttendsInWindowsExceptInFourGlobalBlocks()
+    {
+        using var model = ModelRegistry.Create("deitdet_tiny");
+        var windows = model.named_modules().Where(m => m.module is TransformerBlock)
+            .DistinctBy(m => m.name).ToDictionary(m => m.name, m => ((TransformerBlock)m.module).WindowSize);
+        Assert.That(windows, Has.Count.EqualTo(12));
+        for (int i = 0; i < 12; i++)
+            Assert.That(windows[$"net.blocks.{i}"], Is.EqualTo(i % 3 == 2 ? 0 : 14), $"block {i}");
     }
 
     [Test]
@@ -145,7 +191,7 @@ public class DetectionPretrainedTests
 
     private static CascadeMaskRcnn TinyDeitDetector()
     {
-        var net = new VisionTransformer(VimVariants.DeitDetTiny with { EmbedDim = 32, Heads = 2, Depth = 2, ImageSize = 64, DropPathRate = 0 }, 1);
+        var net = new VisionTransformer(VimVariants.DeitDetTiny with { EmbedDim = 32, Heads = 2, Depth = 2, ImageSize = 64, DropPathRate = 0, WindowSize = 3, GlobalBlocks = [1] }, 1);
         var roi = new CascadeRoiHeadsSettings
         {
             NumClasses = DemoDatasetGenerator.ClassNames.Count, BatchSizePerImage = 16, BoxHeadConvDims = [16], BoxHeadFcDims = [32],
