@@ -125,6 +125,36 @@ public class PretrainedDenseBackboneTests
         Assert.That(target["net.pos_embed"].allclose(expected, rtol: 0, atol: 1e-6), Is.True);
     }
 
+    /// <summary>Value of tests/data/pretrained/deit_tiny_official_like.pth's k-th tensor at flat index i (see make_deit_fixture.py).</summary>
+    private static float FixtureValue(int k, long i) => (float)(((37 * i + 11 * k) % 101 - 50) / 64.0);
+
+    [Test]
+    public void OfficialDeitPthInitialisesTheFullGridDetectionBackbone()
+    {
+        using var scope = NewDisposeScope();
+        // torch.save layout of the official DeiT release, DeiT-Ti's 224² table [1, 197, D] (D shrunk to 8, one block).
+        var path = RepositoryPaths.TestData("pretrained", "deit_tiny_official_like.pth");
+        var config = VimVariants.DeitDetTiny with { EmbedDim = 8, Heads = 2, Depth = 1, GlobalBlocks = [], DropPathRate = 0 };
+        using var pyramid = new SimpleFeaturePyramid(new VisionTransformer(config, seed: 1), outChannels: 8, seed: 2);
+
+        var report = PretrainedWeights.LoadBackbone(pyramid, path);
+
+        Assert.That(report.Source, Does.Contain(path).And.Contain("[model]"));
+        Assert.That(report.Unexpected, Is.Empty, report.ToString());
+        Assert.That(report.Mismatched, Is.Empty, report.ToString());
+        Assert.That(report.Ignored, Is.EquivalentTo(new[] { "cls_token", "norm.weight", "norm.bias", "head.weight", "head.bias" }));
+        Assert.That(report.Loaded, Has.Count.EqualTo(3 + 12));
+        Assert.That(report.Adapted.Single(), Does.StartWith("pos_embed: [1, 197, 8] → [1, 4096, 8] (class slot 0 removed, grid 14×14 → 64×64 bicubic)"));
+        var target = pyramid.state_dict();
+        // Tensor 6 is blocks.0.attn.qkv.weight [24, 8]; tensor 2 patch_embed.proj.weight [8, 3, 16, 16]; tensor 15 mlp.fc2.bias.
+        Assert.That(target["net.blocks.0.attn.qkv.weight"][5, 3].item<float>(), Is.EqualTo(FixtureValue(6, 5 * 8 + 3)));
+        Assert.That(target["net.patch_embed.proj.weight"][7, 2, 15, 9].item<float>(), Is.EqualTo(FixtureValue(2, ((7 * 3 + 2) * 16 + 15) * 16 + 9)));
+        Assert.That(target["net.blocks.0.mlp.fc2.bias"][4].item<float>(), Is.EqualTo(FixtureValue(15, 4)));
+        var table = tensor(Enumerable.Range(0, 197 * 8).Select(i => FixtureValue(1, i)).ToArray()).reshape(1, 197, 8);
+        var expected = Bicubic(table.narrow(1, 1, 196), 14, 14, 64, 64);
+        Assert.That(target["net.pos_embed"].allclose(expected, rtol: 0, atol: 1e-6), Is.True);
+    }
+
     [Test]
     public void DistilledDeitDropsTheDistillationTokenAndItsSlot()
     {
