@@ -125,7 +125,7 @@ public class PretrainedDenseBackboneTests
         Assert.That(target["net.pos_embed"].allclose(expected, rtol: 0, atol: 1e-6), Is.True);
     }
 
-    /// <summary>Value of tests/data/pretrained/deit_tiny_official_like.pth's k-th tensor at flat index i (see make_deit_fixture.py).</summary>
+    /// <summary>Value of a tests/data/pretrained fixture's k-th tensor at flat index i (see make_pretrained_fixtures.py).</summary>
     private static float FixtureValue(int k, long i) => (float)(((37 * i + 11 * k) % 101 - 50) / 64.0);
 
     [Test]
@@ -153,6 +153,31 @@ public class PretrainedDenseBackboneTests
         var table = tensor(Enumerable.Range(0, 197 * 8).Select(i => FixtureValue(1, i)).ToArray()).reshape(1, 197, 8);
         var expected = Bicubic(table.narrow(1, 1, 196), 14, 14, 64, 64);
         Assert.That(target["net.pos_embed"].allclose(expected, rtol: 0, atol: 1e-6), Is.True);
+    }
+
+    [Test]
+    public void OfficialRopeNoClassTokenVimPthInitialisesTheFullGridDetectionBackbone()
+    {
+        using var scope = NewDisposeScope();
+        // vim/main.py's layout of the classifier the official detection recipe starts from: pos_embed [1, 196, D], RoPE tables saved.
+        var path = RepositoryPaths.TestData("pretrained", "vim_rope_nocls_official_like.pth");
+        var config = VimVariants.DetTiny with { EmbedDim = 8, Depth = 1, DropPathRate = 0 };
+        using var pyramid = new SimpleFeaturePyramid(new VisionMamba(config, seed: 1), outChannels: 8, seed: 2);
+
+        var report = PretrainedWeights.LoadBackbone(pyramid, path);
+
+        Assert.That(report.Unexpected, Is.Empty, report.ToString());
+        Assert.That(report.Mismatched, Is.Empty, report.ToString());
+        Assert.That(report.Ignored, Is.EquivalentTo(new[] { "rope.freqs_cos", "rope.freqs_sin", "head.weight", "head.bias", "norm_f.weight" }));
+        Assert.That(report.Missing, Has.All.StartWith("simfp_").Or.StartWith("net.rope."), report.ToString());
+        Assert.That(report.Adapted.Single(), Is.EqualTo("pos_embed: [1, 196, 8] → [1, 4096, 8] (grid 14×14 → 64×64 bicubic)"));
+        var target = pyramid.state_dict();
+        // Tensor order in make_pretrained_fixtures.py: 9 A_b_log [16, 16], 17 conv1d_b.weight [16, 1, 4], 19 x_proj_b.weight [33, 16].
+        Assert.That(target["net.layers.0.mixer.A_b_log"][15, 15].item<float>(), Is.EqualTo(FixtureValue(9, 255)));
+        Assert.That(target["net.layers.0.mixer.conv1d_b.weight"][3, 0, 2].item<float>(), Is.EqualTo(FixtureValue(17, 3 * 4 + 2)));
+        Assert.That(target["net.layers.0.mixer.x_proj_b.weight"][20, 9].item<float>(), Is.EqualTo(FixtureValue(19, 20 * 16 + 9)));
+        var table = tensor(Enumerable.Range(0, 196 * 8).Select(i => FixtureValue(0, i)).ToArray()).reshape(1, 196, 8);
+        Assert.That(target["net.pos_embed"].allclose(Bicubic(table, 14, 14, 64, 64), rtol: 0, atol: 1e-6), Is.True);
     }
 
     [Test]
