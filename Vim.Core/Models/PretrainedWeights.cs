@@ -189,7 +189,14 @@ public static class PretrainedWeights
         var renamed = edits.State.ToDictionary(kv => prefix + kv.Key, kv => kv.Value);
         var source = $"{path}[{entry switch { null => "model", "" => "state dict", _ => entry }}]";
         var report = StateDictLoader.Load(target, renamed, new StateDictLoadOptions { Strict = false }, source);
-        return report with { Ignored = report.Ignored.Concat(edits.Dropped).ToList(), Adapted = edits.Adapted };
+        // The RoPE tables are a function of the config, computed at construction: not missing, whatever the file holds.
+        var recomputed = new HashSet<string> { prefix + "rope.freqs_cos", prefix + "rope.freqs_sin" };
+        return report with
+        {
+            Missing = report.Missing.Where(k => !recomputed.Contains(k)).ToList(),
+            Ignored = report.Ignored.Concat(edits.Dropped).ToList(),
+            Adapted = edits.Adapted,
+        };
     }
 
     /// <summary>The checkpoint state being adapted, with what was dropped and what was changed.</summary>
