@@ -118,7 +118,7 @@ public static class PretrainedWeights
             adapted["pos_embed"] = PositionEmbeddingResizer.Resize(posEmbed, sourceGrid, targetGrid, config.ClassToken, config.PosEmbedResize);
             edits.NoteResize("pos_embed", original, adapted["pos_embed"].shape, how, sourceGrid, targetGrid);
         }
-        return Finish(target, prefix, path, entry, edits);
+        return Finish(target, prefix, path, entry, edits, "layers.0.mixer.in_proj.weight");
     }
 
     /// <param name="target">The module to fill: the bare backbone, or a pyramid holding it.</param>
@@ -165,7 +165,7 @@ public static class PretrainedWeights
             var how = removed.Count > 0 ? string.Join(" and ", removed) + " removed, " : "";
             edits.NoteResize("pos_embed", original, adapted["pos_embed"].shape, how, sourceGrid, targetGrid);
         }
-        return Finish(target, prefix, path, entry, edits);
+        return Finish(target, prefix, path, entry, edits, "blocks.0.attn.qkv.weight");
     }
 
     /// <summary>The state dict under <paramref name="entry"/>, with an error naming the file, the key and what the file holds.</summary>
@@ -184,10 +184,14 @@ public static class PretrainedWeights
         return file.StateDict(entry);
     }
 
-    private static StateDictLoadReport Finish(nn.Module target, string prefix, string path, string? entry, Edits edits)
+    private static StateDictLoadReport Finish(nn.Module target, string prefix, string path, string? entry, Edits edits, string firstBlockKey)
     {
         var renamed = edits.State.ToDictionary(kv => prefix + kv.Key, kv => kv.Value);
         var source = $"{path}[{entry switch { null => "model", "" => "state dict", _ => entry }}]";
+        // A checkpoint of another architecture (or a wrong entry) would otherwise "load" as nothing but a report full of misses.
+        if (!edits.State.ContainsKey(firstBlockKey))
+            throw new VimException($"{source}: no '{firstBlockKey}' among the checkpoint's {edits.State.Count} tensor(s) "
+                + $"({string.Join(", ", edits.State.Keys.Take(5))}{(edits.State.Count > 5 ? ", …" : "")}): it does not hold weights for this backbone");
         var report = StateDictLoader.Load(target, renamed, new StateDictLoadOptions { Strict = false }, source);
         // The RoPE tables are a function of the config, computed at construction: not missing, whatever the file holds.
         var recomputed = new HashSet<string> { prefix + "rope.freqs_cos", prefix + "rope.freqs_sin" };

@@ -297,6 +297,20 @@ public class PretrainedDenseBackboneTests
     }
 
     [Test]
+    public void ACheckpointOfTheOtherArchitectureIsRefused()
+    {
+        using var scope = NewDisposeScope();
+        var vimPath = RepositoryPaths.TestData("pretrained", "vim_rope_nocls_official_like.pth");
+        using var deit = new VisionTransformer(VimVariants.DeitDetTiny with { EmbedDim = 8, Heads = 2, Depth = 1, ImageSize = 64, GlobalBlocks = [] }, seed: 1);
+        var error = Assert.Throws<VimException>(() => PretrainedWeights.LoadBackbone(deit, vimPath))!;
+        Assert.That(error.Message, Does.Contain(vimPath).And.Contain("blocks.0.attn.qkv.weight").And.Contain("does not hold weights for this backbone"));
+
+        var deitPath = RepositoryPaths.TestData("pretrained", "deit_tiny_official_like.pth");
+        using var vim = new VisionMamba(VimVariants.DetTiny with { EmbedDim = 8, Depth = 1, ImageSize = 64 }, seed: 1);
+        Assert.That(Assert.Throws<VimException>(() => PretrainedWeights.LoadBackbone(vim, deitPath))!.Message, Does.Contain("layers.0.mixer.in_proj.weight"));
+    }
+
+    [Test]
     public void AClassTokenBackboneRefusesACheckpointWithoutOne()
     {
         using var scope = NewDisposeScope();
