@@ -22,7 +22,7 @@ namespace Vim.Detection;
 /// pipeline at data.crop_size, <see cref="CascadeMaskRcnn"/>, and COCO box and mask AP on the
 /// validation split computed at the original image sizes.
 /// </summary>
-public sealed class DetectionTask : ITrainingTask<Batch>
+public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
 {
     private readonly ExperimentConfig _config;
     private readonly CascadeMaskRcnn _model;
@@ -41,11 +41,14 @@ public sealed class DetectionTask : ITrainingTask<Batch>
         if (TrainSet.Categories.Count != config.Model.NumClasses)
             throw new VimException($"model.num_classes is {config.Model.NumClasses} but {Annotations(data.TrainSplit)} has {TrainSet.Categories.Count} categories");
         _model = modelFactory?.Invoke() ?? FromConfig(config);
+        PretrainedReport = PretrainedWeights.LoadConfigured(_model, config.Model.Backbone, log ?? TextWriter.Null);
         NumBackboneLayers = ParameterGroupRules.CountBlocks(_model.named_parameters().Select(p => p.name));
         (log ?? TextWriter.Null).WriteLine($"detection: {TrainSet.Count} training and {ValSet.Count} validation images, {TrainSet.Categories.Count} classes");
     }
 
     public CocoInstanceDataset TrainSet { get; }
+
+    public Vim.Core.Checkpoints.StateDictLoadReport? PretrainedReport { get; }
 
     public CocoInstanceDataset ValSet { get; }
 

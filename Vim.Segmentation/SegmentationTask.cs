@@ -17,7 +17,7 @@ namespace Vim.Segmentation;
 /// the official mmseg pipelines, the UperNet <see cref="EncoderDecoder"/>, and mIoU evaluation
 /// against the original-resolution label maps.
 /// </summary>
-public sealed class SegmentationTask : ITrainingTask<Batch>
+public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitialised
 {
     private readonly ExperimentConfig _config;
     private readonly TextWriter _log;
@@ -40,17 +40,13 @@ public sealed class SegmentationTask : ITrainingTask<Batch>
         ValSet = Dataset(data.ValSplit);
 
         _model = modelFactory?.Invoke() ?? EncoderDecoder.FromConfig(config, config.Runtime.Seed);
-        if (config.Model.Backbone.Pretrained is { Length: > 0 } pretrained)
-        {
-            if (_model.Backbone.named_children().Single(c => c.name == "net").module is not VisionMamba vim)
-                throw new VimException($"model.backbone.pretrained: loading official checkpoints is supported for Vim backbones; '{config.Model.Backbone.Name}' is not one");
-            var report = PretrainedWeights.Load(_model.Backbone, vim, "net.", pretrained, config.Model.Backbone.PretrainedKey);
-            _log.WriteLine(report.ToString());
-        }
+        PretrainedReport = PretrainedWeights.LoadConfigured(_model.Backbone, config.Model.Backbone, _log);
         NumBackboneLayers = ParameterGroupRules.CountBlocks(_model.named_parameters().Select(p => p.name));
     }
 
     public IReadOnlyList<string> ClassNames { get; }
+
+    public Vim.Core.Checkpoints.StateDictLoadReport? PretrainedReport { get; }
 
     public SegmentationFolderDataset TrainSet { get; }
 

@@ -14,6 +14,9 @@ public sealed record StateDictLoadReport(
     /// <summary>True when every module key was loaded and every checkpoint key used.</summary>
     public bool IsComplete => Missing.Count == 0 && Unexpected.Count == 0 && Mismatched.Count == 0;
 
+    /// <summary>Checkpoint tensors changed before loading (e.g. "pos_embed: [1, 197, 192] → [1, 4096, 192], …").</summary>
+    public IReadOnlyList<string> Adapted { get; init; } = [];
+
     public override string ToString()
     {
         var text = new StringBuilder();
@@ -25,7 +28,8 @@ public sealed record StateDictLoadReport(
         Section(text, "missing in checkpoint (module keeps its values)", Missing);
         Section(text, "unexpected in checkpoint (not in module)", Unexpected);
         Section(text, "shape mismatch (not loaded)", Mismatched.Select(m => m.ToString()).ToList());
-        Section(text, "ignored by key filter", Ignored);
+        Section(text, "ignored (dropped before loading)", Ignored);
+        Section(text, "adapted before loading", Adapted);
         return text.ToString().TrimEnd();
     }
 

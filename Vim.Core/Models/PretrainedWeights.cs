@@ -5,58 +5,94 @@ using static TorchSharp.torch;
 namespace Vim.Core.Models;
 
 /// <summary>
-/// Initialises a Vision Mamba backbone from an official (hustvl/Vim) or VimDense classification
-/// checkpoint, adapting it as the official det/seg init_weights do, but with the class slot handled
-/// correctly: the head is dropped when absent or of another class count, RoPE buffers are
-/// recomputed rather than loaded, a patch embedding with another kernel is dropped, the class-token
-/// position embedding is taken out of its real (middle) slot when the target has no class token,
-/// and the patch grid is resized bicubically to the target's grid. The official slot-0 behaviour is
-/// available through <see cref="VimConfig.PosEmbedResize"/> = OfficialFirstSlot.
+/// Initialises a dense-prediction backbone from an ImageNet classification checkpoint, adapting it as
+/// the official det/seg <c>init_weights</c> do, and reports what it loaded, dropped and adapted.
+/// <list type="bullet">
+/// <item>Vision Mamba (hustvl/Vim, or VimDense): the head is dropped when absent or of another class
+/// count, <c>norm_f</c> when the target has none (the detection backbone), RoPE buffers are recomputed
+/// rather than loaded, a patch embedding with another kernel is dropped, the class-token position
+/// embedding is taken out of its real (middle) slot when the target has no class token, and the patch
+/// grid is resized bicubically to the target's grid. The official slot-0 behaviour is available through
+/// <see cref="VimConfig.PosEmbedResize"/> = OfficialFirstSlot.</item>
+/// <item>DeiT / timm ViT: our key names are timm's, so only the adaptation is needed: head (and the
+/// distilled models' head_dist, dist_token) dropped, <c>norm</c> dropped when the target has none,
+/// class token and its pos_embed slot 0 dropped when the target has no class token (ViTDet), the
+/// distillation slot 1 always dropped, and the grid resized bicubically.</item>
+/// </list>
 /// </summary>
 public static class PretrainedWeights
 {
+    /// <summary>
+    /// Loads model.backbone.pretrained (entry model.backbone.pretrained_key) into the backbone inside
+    /// <paramref name="model"/> and prints the report; null when no checkpoint is configured.
+    /// </summary>
+    public static StateDictLoadReport? LoadConfigured(nn.Module model, Config.BackboneConfig backbone, TextWriter log)
+    {
+        if (backbone.Pretrained is not { Length: > 0 } path) return null;
+        if (!File.Exists(path))
+            throw new VimException($"model.backbone.pretrained: checkpoint file '{path}' not found (download it, point the key at it, or set it to null to train from scratch)");
+        var report = LoadBackbone(model, path, backbone.PretrainedKey);
+        log.WriteLine($"pretrained backbone ({backbone.Name}): {report}");
+        return report;
+    }
+
+    /// <summary>
+    /// Loads <paramref name="path"/> into the one Vim or DeiT backbone inside <paramref name="model"/>
+    /// (the bare backbone, a pyramid holding it under <c>net.</c>, or a whole detector / segmentor).
+    /// </summary>
+    /// <param name="entry">The checkpoint entry holding the weights: "model" (official Vim and DeiT files),
+    /// "model_ema", "state_dict", or "" for a bare state dict (timm); null picks the first of those present.</param>
+    public static StateDictLoadReport LoadBackbone(nn.Module model, string path, string? entry = "model")
+    {
+        // A module reachable under two names (a registered child also held in a field) counts once, under the
+        // name its parameters carry in the state dict.
+        var stateKeys = model.state_dict().Keys.ToList();
+        var backbones = model.named_modules().Prepend(("", model))
+            .Where(m => m.Item2 is VisionMamba or VisionTransformer)
+            .Where(m => m.Item1.Length == 0 || stateKeys.Any(k => k.StartsWith(m.Item1 + ".", StringComparison.Ordinal)))
+            .GroupBy(m => m.Item2, ReferenceEqualityComparer.Instance)
+            .Select(g => g.OrderBy(m => m.Item1.Length).First()).ToList();
+        if (backbones.Count != 1)
+            throw new VimException($"{path}: cannot load pretrained weights into {model.GetType().Name}: expected one Vision Mamba or DeiT backbone inside it, found {backbones.Count} ({string.Join(", ", backbones.Select(b => b.Item1))})");
+        var (name, module) = backbones[0];
+        var prefix = name.Length == 0 ? "" : name + ".";
+        return module switch
+        {
+            VisionMamba vim => Load(model, vim, prefix, path, entry),
+            VisionTransformer vit => Load(model, vit, prefix, path, entry),
+            _ => throw new VimException($"{path}: pretrained loading supports Vision Mamba and DeiT backbones, not {module.GetType().Name}"),
+        };
+    }
+
     /// <param name="target">The module to fill: the bare backbone, or a pyramid holding it.</param>
     /// <param name="backbone">The Vision Mamba inside <paramref name="target"/>.</param>
     /// <param name="prefix">Where the backbone sits in <paramref name="target"/>'s state dict ("" or "net.").</param>
-    /// <param name="entry">model (or model_ema) for official files; null for a bare state dict.</param>
+    /// <param name="entry">model (or model_ema) for official files; "" for a bare state dict; null to pick one.</param>
     /// <param name="sourceClassToken">Where the checkpoint's class token sits (official released models: middle).</param>
     public static StateDictLoadReport Load(nn.Module target, VisionMamba backbone, string prefix, string path, string? entry = "model",
         ClassTokenPosition sourceClassToken = ClassTokenPosition.Middle)
     {
         using var scope = NewDisposeScope();
         using var file = CheckpointFile.Load(path);
-        var source = entry switch
-        {
-            null => file.ModelStateDict(),
-            "model_ema" => file.ModelStateDict(ema: true),
-            _ => file.StateDict(entry),
-        };
+        var adapted = ReadEntry(file, entry);
         var config = backbone.Config;
-        var adapted = new Dictionary<string, Tensor>(source);
-        var dropped = new List<string>();
-        void Drop(string key)
-        {
-            if (adapted.Remove(key)) dropped.Add(key);
-        }
-
-        Drop("rope.freqs_cos");
-        Drop("rope.freqs_sin");
+        var edits = new Edits(adapted);
         var targetState = backbone.state_dict();
-        foreach (var key in adapted.Keys.Where(k => k.StartsWith("head.", StringComparison.Ordinal)).ToList())
-            if (!targetState.TryGetValue(key, out var t) || !t.shape.SequenceEqual(adapted[key].shape)) Drop(key);
-        if (adapted.TryGetValue("patch_embed.proj.weight", out var proj) && targetState.TryGetValue("patch_embed.proj.weight", out var targetProj)
-            && !proj.shape.Skip(2).SequenceEqual(targetProj.shape.Skip(2)))
-        {
-            Drop("patch_embed.proj.weight");
-            Drop("patch_embed.proj.bias");
-        }
+
+        edits.Drop("rope.freqs_cos");
+        edits.Drop("rope.freqs_sin");
+        edits.DropHeadUnlessItFits(targetState, "head.");
+        if (!targetState.ContainsKey("norm_f.weight")) edits.Drop("norm_f.weight");
+        edits.DropPatchEmbedOfAnotherKernel(targetState);
 
         bool sourceHasClass = adapted.ContainsKey("cls_token");
         var sourceSlot = sourceHasClass ? sourceClassToken : ClassTokenPosition.None;
         if (adapted.TryGetValue("pos_embed", out var posEmbed))
         {
+            var original = posEmbed.shape;
             var sourceGrid = PositionEmbeddingResizer.SquareGridOf(posEmbed, sourceSlot);
             var targetGrid = (config.GridSize, config.GridSize);
+            string how = "";
             if (sourceSlot != ClassTokenPosition.None && config.ClassToken == ClassTokenPosition.None)
             {
                 int slot = config.PosEmbedResize == PosEmbedResizeRule.OfficialFirstSlot
@@ -64,7 +100,8 @@ public static class PretrainedWeights
                     : PositionEmbeddingResizer.ClassIndex(sourceSlot, sourceGrid.Item1 * sourceGrid.Item2);
                 posEmbed = PositionEmbeddingResizer.RemoveAt(posEmbed, slot);
                 sourceSlot = ClassTokenPosition.None;
-                Drop("cls_token");
+                edits.Drop("cls_token");
+                how = $"class slot {slot} removed, ";
             }
             else if (sourceSlot == ClassTokenPosition.None && config.ClassToken != ClassTokenPosition.None)
             {
@@ -76,12 +113,130 @@ public static class PretrainedWeights
                 var cls = posEmbed.narrow(1, PositionEmbeddingResizer.ClassIndex(sourceSlot, sourceGrid.Item1 * sourceGrid.Item2), 1);
                 var patches = PositionEmbeddingResizer.RemoveAt(posEmbed, PositionEmbeddingResizer.ClassIndex(sourceSlot, sourceGrid.Item1 * sourceGrid.Item2));
                 posEmbed = PositionEmbeddingResizer.InsertAt(patches, cls, PositionEmbeddingResizer.ClassIndex(config.ClassToken, sourceGrid.Item1 * sourceGrid.Item2));
+                how = $"class slot moved from {sourceSlot} to {config.ClassToken}, ";
             }
             adapted["pos_embed"] = PositionEmbeddingResizer.Resize(posEmbed, sourceGrid, targetGrid, config.ClassToken, config.PosEmbedResize);
+            edits.NoteResize("pos_embed", original, adapted["pos_embed"].shape, how, sourceGrid, targetGrid);
+        }
+        return Finish(target, prefix, path, entry, edits, "layers.0.mixer.in_proj.weight");
+    }
+
+    /// <param name="target">The module to fill: the bare backbone, or a pyramid holding it.</param>
+    /// <param name="backbone">The DeiT inside <paramref name="target"/>.</param>
+    /// <param name="prefix">Where the backbone sits in <paramref name="target"/>'s state dict ("" or "net.").</param>
+    /// <param name="entry">"model" for the official DeiT files; "" for a bare timm state dict; null to pick one.</param>
+    public static StateDictLoadReport Load(nn.Module target, VisionTransformer backbone, string prefix, string path, string? entry = "model")
+    {
+        using var scope = NewDisposeScope();
+        using var file = CheckpointFile.Load(path);
+        var adapted = ReadEntry(file, entry);
+        var config = backbone.Config;
+        var edits = new Edits(adapted);
+        var targetState = backbone.state_dict();
+
+        edits.DropHeadUnlessItFits(targetState, "head.");
+        edits.DropHeadUnlessItFits(targetState, "head_dist.");
+        if (!targetState.ContainsKey("norm.weight"))
+        {
+            edits.Drop("norm.weight");
+            edits.Drop("norm.bias");
+        }
+        edits.DropPatchEmbedOfAnotherKernel(targetState);
+
+        // timm order: [cls, dist (distilled models only), patches...].
+        bool sourceHasClass = adapted.ContainsKey("cls_token");
+        bool sourceHasDist = adapted.ContainsKey("dist_token");
+        int sourceSlots = (sourceHasClass ? 1 : 0) + (sourceHasDist ? 1 : 0);
+        edits.Drop("dist_token");
+        if (!config.ClassToken) edits.Drop("cls_token");
+        if (adapted.TryGetValue("pos_embed", out var posEmbed))
+        {
+            if (config.ClassToken && !sourceHasClass)
+                throw new VimException($"{path}: the checkpoint has no class token, but {backbone.GetType().Name} expects one; choose a backbone without a class token (e.g. deitdet_tiny)");
+            var original = posEmbed.shape;
+            long patchCount = posEmbed.shape[1] - sourceSlots;
+            var sourceGrid = PositionEmbeddingResizer.SquareGridOf(posEmbed.narrow(1, sourceSlots, patchCount), ClassTokenPosition.None);
+            var targetGrid = (config.GridSize, config.GridSize);
+            var grid = PositionEmbeddingResizer.Resize(posEmbed.narrow(1, sourceSlots, patchCount), sourceGrid, targetGrid, ClassTokenPosition.None);
+            adapted["pos_embed"] = config.ClassToken ? cat(new[] { posEmbed.narrow(1, 0, 1), grid }, 1) : grid;
+            var removed = new List<string>();
+            if (sourceHasClass && !config.ClassToken) removed.Add("class slot 0");
+            if (sourceHasDist) removed.Add($"distillation slot {(sourceHasClass ? 1 : 0)}");
+            var how = removed.Count > 0 ? string.Join(" and ", removed) + " removed, " : "";
+            edits.NoteResize("pos_embed", original, adapted["pos_embed"].shape, how, sourceGrid, targetGrid);
+        }
+        return Finish(target, prefix, path, entry, edits, "blocks.0.attn.qkv.weight");
+    }
+
+    /// <summary>The state dict under <paramref name="entry"/>, with an error naming the file, the key and what the file holds.</summary>
+    private static Dictionary<string, Tensor> ReadEntry(CheckpointFile file, string? entry)
+    {
+        if (entry is null) return file.ModelStateDict();
+        if (entry == "model_ema") return file.ModelStateDict(ema: true);
+        if (entry.Length == 0) return file.StateDict();
+        var prefix = entry + ".";
+        if (!file.Tensors.Any(t => t.Key.StartsWith(prefix, StringComparison.Ordinal)))
+        {
+            var topLevel = file.Entries.Select(e => e.Name.Split('.')[0]).Distinct().Take(12);
+            throw new VimException($"{file.Path}: no weights under '{entry}' (model.backbone.pretrained_key); the file's top-level entries are: "
+                + $"{string.Join(", ", topLevel)}. Set pretrained_key to the entry holding the model's tensors, or to \"\" for a bare state dict (e.g. timm's).");
+        }
+        return file.StateDict(entry);
+    }
+
+    private static StateDictLoadReport Finish(nn.Module target, string prefix, string path, string? entry, Edits edits, string firstBlockKey)
+    {
+        var renamed = edits.State.ToDictionary(kv => prefix + kv.Key, kv => kv.Value);
+        var source = $"{path}[{entry switch { null => "model", "" => "state dict", _ => entry }}]";
+        // A checkpoint of another architecture (or a wrong entry) would otherwise "load" as nothing but a report full of misses.
+        if (!edits.State.ContainsKey(firstBlockKey))
+            throw new VimException($"{source}: no '{firstBlockKey}' among the checkpoint's {edits.State.Count} tensor(s) "
+                + $"({string.Join(", ", edits.State.Keys.Take(5))}{(edits.State.Count > 5 ? ", …" : "")}): it does not hold weights for this backbone");
+        var report = StateDictLoader.Load(target, renamed, new StateDictLoadOptions { Strict = false }, source);
+        // The RoPE tables are a function of the config, computed at construction: not missing, whatever the file holds.
+        var recomputed = new HashSet<string> { prefix + "rope.freqs_cos", prefix + "rope.freqs_sin" };
+        return report with
+        {
+            Missing = report.Missing.Where(k => !recomputed.Contains(k)).ToList(),
+            Ignored = report.Ignored.Concat(edits.Dropped).ToList(),
+            Adapted = edits.Adapted,
+        };
+    }
+
+    /// <summary>The checkpoint state being adapted, with what was dropped and what was changed.</summary>
+    private sealed class Edits(Dictionary<string, Tensor> state)
+    {
+        public Dictionary<string, Tensor> State { get; } = state;
+        public List<string> Dropped { get; } = [];
+        public List<string> Adapted { get; } = [];
+
+        public void Drop(string key)
+        {
+            if (State.Remove(key)) Dropped.Add(key);
         }
 
-        var renamed = adapted.ToDictionary(kv => prefix + kv.Key, kv => kv.Value);
-        var report = StateDictLoader.Load(target, renamed, new StateDictLoadOptions { Strict = false }, $"{path}[{entry ?? "state dict"}]");
-        return report with { Ignored = report.Ignored.Concat(dropped).ToList() };
+        /// <summary>Drops a classifier head the target lacks or has with another class count.</summary>
+        public void DropHeadUnlessItFits(IReadOnlyDictionary<string, Tensor> targetState, string headPrefix)
+        {
+            foreach (var key in State.Keys.Where(k => k.StartsWith(headPrefix, StringComparison.Ordinal)).ToList())
+                if (!targetState.TryGetValue(key, out var t) || !t.shape.SequenceEqual(State[key].shape)) Drop(key);
+        }
+
+        /// <summary>A patch projection of another kernel size cannot be reused (the official code drops it too).</summary>
+        public void DropPatchEmbedOfAnotherKernel(IReadOnlyDictionary<string, Tensor> targetState)
+        {
+            if (State.TryGetValue("patch_embed.proj.weight", out var proj) && targetState.TryGetValue("patch_embed.proj.weight", out var targetProj)
+                && !proj.shape.Skip(2).SequenceEqual(targetProj.shape.Skip(2)))
+            {
+                Drop("patch_embed.proj.weight");
+                Drop("patch_embed.proj.bias");
+            }
+        }
+
+        public void NoteResize(string key, long[] from, long[] to, string how, (int, int) fromGrid, (int, int) toGrid)
+        {
+            if (from.SequenceEqual(to) && how.Length == 0 && fromGrid == toGrid) return;
+            Adapted.Add($"{key}: [{string.Join(", ", from)}] → [{string.Join(", ", to)}] ({how}grid {fromGrid.Item1}×{fromGrid.Item2} → {toGrid.Item1}×{toGrid.Item2} bicubic)");
+        }
     }
 }

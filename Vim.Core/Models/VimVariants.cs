@@ -43,4 +43,16 @@ public static class VimVariants
 
     public static DeitConfig DeitTiny { get; } = new() { EmbedDim = 192, Heads = 3, DropPathRate = 0.1 };
     public static DeitConfig DeitSmall { get; } = new() { EmbedDim = 384, Heads = 6, DropPathRate = 0.1 };
+
+    /// <summary>
+    /// ViTDet-style DeiT-Ti detection backbone (official det/projects/ViTDet/configs/COCO/cascade_mask_rcnn_vitdet_t_100ep.py
+    /// on detectron2's ViTDet ViT-B recipe): 1024², no class token in the sequence, pos_embed for the 64×64 grid (a 224²
+    /// checkpoint's table is resized at load), no final norm, drop path 0.1, 14×14 window attention in every block but
+    /// 2, 5, 8 and 11 (global), no relative position bias (use_rel_pos False in the tiny cascade config).
+    /// </summary>
+    public static DeitConfig DeitDetTiny { get; } = DeitTiny with
+    {
+        ImageSize = 1024, NumClasses = 0, ClassToken = false, FinalNorm = false, DropPathRate = 0.1,
+        WindowSize = 14, GlobalBlocks = new[] { 2, 5, 8, 11 },
+    };
 }

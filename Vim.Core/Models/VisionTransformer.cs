@@ -7,17 +7,21 @@ namespace Vim.Core.Models;
 /// <summary>
 /// DeiT / ViT baseline (timm VisionTransformer): patch embedding, head class token, absolute position
 /// embedding (resized bicubically for other grids), pre-norm transformer blocks, final LayerNorm and a
-/// linear head on the class token. State-dict names follow timm (cls_token, pos_embed,
-/// patch_embed.proj, blocks.i.{norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}, norm, head).
+/// linear head on the class token. State-dict names are timm's (cls_token, pos_embed,
+/// patch_embed.proj, blocks.i.{norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}, norm, head), so
+/// DeiT / timm ImageNet checkpoints load by name (<see cref="PretrainedWeights"/>).
+/// Without a class token (<see cref="DeitConfig.ClassToken"/> false) the sequence holds the patches only
+/// and pos_embed has no class slot (the ViTDet backbone); without a head the classifier output is the
+/// class token, or the mean token when there is none.
 /// </summary>
 public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbone
 {
 #pragma warning disable IDE1006 // names are the checkpoint keys
-    private readonly Parameter cls_token;
+    private readonly Parameter? cls_token;
     private readonly Parameter pos_embed;
     private readonly PatchEmbed patch_embed;
     private readonly ModuleList<TransformerBlock> blocks;
-    private readonly LayerNorm norm;
+    private readonly LayerNorm? norm;
     private readonly Linear? head;
 #pragma warning restore IDE1006
 
@@ -25,19 +29,23 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
     public int EmbedDim => Config.EmbedDim;
     public int TokenStride => Config.PatchSize;
 
+    /// <summary>Class slots at the head of the sequence and of pos_embed (1 with a class token, else 0).</summary>
+    public int ClassSlots => Config.ClassToken ? 1 : 0;
+
     public VisionTransformer(DeitConfig config, long seed = 0) : base(nameof(VisionTransformer))
     {
         config.Validate();
         Config = config;
         int grid = config.GridSize;
-        cls_token = new Parameter(zeros(1, 1, config.EmbedDim));
-        pos_embed = new Parameter(zeros(1, grid * grid + 1, config.EmbedDim));
+        if (config.ClassToken) cls_token = new Parameter(zeros(1, 1, config.EmbedDim));
+        pos_embed = new Parameter(zeros(1, grid * grid + ClassSlots, config.EmbedDim));
         patch_embed = new PatchEmbed(config.InChannels, config.EmbedDim, config.PatchSize, config.PatchSize);
         var rates = DropPath.Linspace(config.DropPathRate, config.Depth);
         blocks = nn.ModuleList(Enumerable.Range(0, config.Depth)
-            .Select(i => new TransformerBlock(config.EmbedDim, config.Heads, config.MlpRatio, config.NormEps, rates[i], config.Attention))
+            .Select(i => new TransformerBlock(config.EmbedDim, config.Heads, config.MlpRatio, config.NormEps, rates[i], config.Attention,
+                config.WindowSize > 0 && !config.GlobalBlocks.Contains(i) ? config.WindowSize : 0))
             .ToArray());
-        norm = nn.LayerNorm(config.EmbedDim, config.NormEps);
+        if (config.FinalNorm) norm = nn.LayerNorm(config.EmbedDim, config.NormEps);
         if (config.NumClasses > 0) head = nn.Linear(config.EmbedDim, config.NumClasses);
         RegisterComponents();
         ResetParameters(seed);
@@ -54,7 +62,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
     {
         var generator = new Generator((ulong)seed);
         using var noGrad = no_grad();
-        WeightInit.TruncatedNormal(cls_token, 0.02, generator);
+        if (cls_token is not null) WeightInit.TruncatedNormal(cls_token, 0.02, generator);
         WeightInit.TruncatedNormal(pos_embed, 0.02, generator);
         WeightInit.KaimingUniformSqrt5(patch_embed.Projection.weight!, generator);
         WeightInit.DefaultBias(patch_embed.Projection.bias!, patch_embed.Projection.weight!, generator);
@@ -70,22 +78,23 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
     public override Tensor forward(Tensor images)
     {
         using var scope = NewDisposeScope();
-        var cls = ForwardTokens(images).select(1, 0);
-        return (head is null ? cls : head.forward(cls)).MoveToOuterDisposeScope();
+        var tokens = ForwardTokens(images);
+        var pooled = cls_token is null ? tokens.mean(new long[] { 1 }) : tokens.select(1, 0);
+        return (head is null ? pooled : head.forward(pooled)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>norm(blocks(tokens)) as (B, 1 + rows·cols, D), class token first.</summary>
+    /// <summary>norm(blocks(tokens)) as (B, slots + rows·cols, D), class token (if any) first; no norm when the model has none.</summary>
     public Tensor ForwardTokens(Tensor images)
     {
         using var scope = NewDisposeScope();
-        var (x, _, _) = Embed(images);
+        var (x, rows, cols) = Embed(images);
         foreach (var block in blocks)
         {
-            var next = block.forward(x);
+            var next = block.Forward(x, rows, cols);
             x.Dispose();   // keep inference memory flat in depth; autograd holds its own references
             x = next;
         }
-        return norm.forward(x).MoveToOuterDisposeScope();
+        return (norm is null ? x : norm.forward(x)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Outputs of the tap blocks (or of the last block) as (B, D, rows, cols) maps, no final norm.</summary>
@@ -97,10 +106,10 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
         var maps = new List<Tensor>();
         for (int i = 0; i < blocks.Count; i++)
         {
-            x = blocks[i].forward(x);
+            x = blocks[i].Forward(x, rows, cols);
             if (taps.Contains(i))
             {
-                var patches = x.narrow(1, 1, (long)rows * cols);
+                var patches = x.narrow(1, ClassSlots, (long)rows * cols);
                 maps.Add(patches.transpose(1, 2).reshape(x.shape[0], x.shape[2], rows, cols));
             }
         }
@@ -111,11 +120,12 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
     private (Tensor Tokens, int Rows, int Cols) Embed(Tensor images)
     {
         var (rows, cols) = patch_embed.GridFor(images.shape[2], images.shape[3]);
-        var tokens = PositionEmbeddingResizer.InsertAt(patch_embed.forward(images), cls_token, 0);
+        var patches = patch_embed.forward(images);
+        var tokens = cls_token is null ? patches : PositionEmbeddingResizer.InsertAt(patches, cls_token, 0);
         int grid = Config.GridSize;
         var pos = rows == grid && cols == grid
             ? pos_embed.alias()
-            : PositionEmbeddingResizer.Resize(pos_embed, (grid, grid), (rows, cols), ClassTokenPosition.Head);
+            : PositionEmbeddingResizer.Resize(pos_embed, (grid, grid), (rows, cols), cls_token is null ? ClassTokenPosition.None : ClassTokenPosition.Head);
         return (tokens + pos, rows, cols);
     }
 }

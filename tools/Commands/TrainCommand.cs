@@ -76,6 +76,8 @@ public static class TrainCommand
         }
         var log = communicator.Rank == 0 ? Console.Out : TextWriter.Null;
         using var task = OpenTask(config, log);
+        if (resumeFrom is null && communicator.Rank == 0 && task is Vim.Core.Models.IPretrainedInitialised { PretrainedReport: { } pretrained })
+            Vim.Core.IO.AtomicFile.WriteText(Path.Combine(dir, "pretrained_load.txt"), pretrained + Environment.NewLine);
         return new Trainer<Batch>(task, config, dir, yaml, log, communicator).Run(resumeFrom, stop);
     }
 
