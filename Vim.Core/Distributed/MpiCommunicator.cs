@@ -53,14 +53,22 @@ public sealed unsafe class MpiCommunicator : ICommunicator
 
     public void AllReduceSum(Tensor tensor)
     {
-        CollectiveTensor.RequireFloat32(tensor, nameof(AllReduceSum));
-        var data = (float*)CollectiveTensor.Data(tensor);
+        CollectiveTensor.RequireSummable(tensor, nameof(AllReduceSum));
+        var datatype = tensor.dtype switch
+        {
+            ScalarType.Float32 => _mpi.Float,
+            ScalarType.Float64 => _mpi.Double,
+            ScalarType.Int64 => _mpi.Int64,
+            _ => _mpi.Int,
+        };
+        long elementSize = tensor.ElementSize;
+        var data = (byte*)CollectiveTensor.Data(tensor);
         for (long done = 0, total = tensor.NumberOfElements; done < total; done += MaxCount)
         {
             int count = (int)Math.Min(MaxCount, total - done);
             IntPtr request;
-            Check(MPI_Iallreduce(InPlace, data + done, count, _mpi.Float, _mpi.OpSum, _mpi.CommWorld, &request), "MPI_Iallreduce");
-            Wait(&request, $"all-reduce of {FormatBytes(count * 4L)}");
+            Check(MPI_Iallreduce(InPlace, data + done * elementSize, count, datatype, _mpi.OpSum, _mpi.CommWorld, &request), "MPI_Iallreduce");
+            Wait(&request, $"all-reduce of {FormatBytes(count * elementSize)}");
         }
     }
 

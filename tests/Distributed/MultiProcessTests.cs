@@ -132,6 +132,48 @@ public class MultiProcessTests
         Assert.That(File.Exists(Path.Combine(work, "iter_0000000.safetensors")), Is.True);
     }
 
+    [Test]
+    public void ASegmentationEvaluationSplitOverTwoRanksEqualsTheSingleProcessOne()
+    {
+        DistributedEvalWorker.GenerateData(_root);
+        set_num_threads(1);
+        var reference = DistributedEvalWorker.Segmentation(_root, Vim.Core.Distributed.SingleProcessCommunicator.Instance);
+        Assert.That(reference.InferredImages, Is.EqualTo(new[] { 0, 1, 2, 3, 4 }));
+
+        var ranks = EvaluateOnTwoRanks("seg");
+        Assert.That(ranks[0].InferredImages, Is.EqualTo(new[] { 0, 2, 4 }), "rank 0 runs images i with i mod 2 = 0");
+        Assert.That(ranks[1].InferredImages, Is.EqualTo(new[] { 1, 3 }));
+        foreach (var rank in ranks)
+            Assert.That(rank.Metrics, Is.EqualTo(reference.Metrics), "summed confusion counts give exactly the single-process mIoU, mAcc, aAcc");
+        Assert.That(reference.Metrics["aAcc"], Is.GreaterThan(0).And.LessThan(100), "a non-trivial confusion matrix");
+    }
+
+    [Test]
+    public void ADetectionEvaluationSplitOverTwoRanksGathersTheSingleProcessResults()
+    {
+        DistributedEvalWorker.GenerateData(_root);
+        set_num_threads(1);
+        var reference = DistributedEvalWorker.Detection(_root, Vim.Core.Distributed.SingleProcessCommunicator.Instance);
+        Assert.That(reference.Detections.Select(d => d.Split('|')[0]).Distinct().Count(), Is.GreaterThan(1), "detections on several images");
+
+        var ranks = EvaluateOnTwoRanks("det");
+        foreach (var rank in ranks)
+        {
+            Assert.That(rank.Detections, Is.EqualTo(reference.Detections), "every rank holds all detections, in the single-process order, bit for bit");
+            Assert.That(rank.Metrics, Is.EqualTo(reference.Metrics), "box and mask AP equal the single-process ones");
+        }
+    }
+
+    private DistributedEvalWorker.Outcome[] EvaluateOnTwoRanks(string kind)
+    {
+        var output = Path.Combine(_root, kind);
+        var run = Mpirun(2, ["host", "--assembly", typeof(DistributedEvalWorker).Assembly.Location, "--type", typeof(DistributedEvalWorker).FullName!,
+            "--", "--kind", kind, "--root", _root, "--out", output]);
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Output);
+        return [.. Enumerable.Range(0, 2).Select(r => JsonSerializer.Deserialize<DistributedEvalWorker.Outcome>(
+            File.ReadAllBytes($"{output}.rank{r}.json"), DistributedEvalWorker.Json)!)];
+    }
+
     private static DistributedToyWorker.Outcome SingleProcess(string work, string? resume)
     {
         set_num_threads(1);

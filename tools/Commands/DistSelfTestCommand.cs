@@ -156,6 +156,15 @@ public static class DistSelfTestCommand
             world.AllReduceAverage(mean);
             Expect(mean.allclose(pattern * ((size + 1) / 2f)), "all-reduce average");
 
+            // Counts past float32's 2^24 must stay exact: rank r adds 2^40 + r (int64) and 2^30 + r + 0.25 (float64).
+            var counts = tensor(new long[] { (1L << 40) + rank, rank });
+            world.AllReduceSum(counts);
+            long rankSum = size * (size - 1L) / 2;
+            Expect(counts[0].item<long>() == size * (1L << 40) + rankSum && counts[1].item<long>() == rankSum, "all-reduce sum of int64");
+            var doubles = tensor(new[] { (1 << 30) + rank + 0.25 });
+            world.AllReduceSum(doubles);
+            Expect(doubles.item<double>() == size * ((1 << 30) + 0.25) + rankSum, "all-reduce sum of float64");
+
             int root = size - 1;
             var payload = rank == root ? arange(12, dtype: ScalarType.Int64).reshape(3, 4) * 11 : zeros(new long[] { 3, 4 }, dtype: ScalarType.Int64);
             world.Broadcast(payload, root);

@@ -75,14 +75,14 @@ public static class TrainCommand
             ConfigWriter.Save(ConfigBinder.ToNode(config), Path.Combine(dir, "config.yaml"));
         }
         var log = communicator.Rank == 0 ? Console.Out : TextWriter.Null;
-        using var task = OpenTask(config, log);
+        using var task = OpenTask(config, log, communicator);
         return new Trainer<Batch>(task, config, dir, yaml, log, communicator).Run(resumeFrom, stop);
     }
 
-    private static ITrainingTask<Batch> OpenTask(ExperimentConfig config, TextWriter log) => config.Task switch
+    private static ITrainingTask<Batch> OpenTask(ExperimentConfig config, TextWriter log, ICommunicator communicator) => config.Task switch
     {
-        TaskKind.Segmentation => new SegmentationTask(config, log),
-        TaskKind.Detection => new DetectionTask(config, log),
+        TaskKind.Segmentation => new SegmentationTask(config, log) { Communicator = communicator },
+        TaskKind.Detection => new DetectionTask(config, log) { Communicator = communicator },
         _ => throw new VimException($"task: {config.Task} is not supported"),
     };
 }
