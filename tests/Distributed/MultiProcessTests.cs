@@ -164,6 +164,47 @@ public class MultiProcessTests
         }
     }
 
+    [Test]
+    public void SyncBnOverTwoRanksEqualsBatchNormOnTheConcatenatedBatch()
+    {
+        const int batch = 3;
+        var output = Path.Combine(_root, "syncbn");
+        var run = Mpirun(2, ["host", "--assembly", typeof(DistributedSyncBnWorker).Assembly.Location, "--type", typeof(DistributedSyncBnWorker).FullName!,
+            "--", "--batch", batch.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", output]);
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Output);
+        var ranks = Enumerable.Range(0, 2).Select(r => JsonSerializer.Deserialize<DistributedSyncBnWorker.Outcome>(File.ReadAllBytes($"{output}.rank{r}.json"))!).ToArray();
+        set_num_threads(1);
+        var reference = DistributedSyncBnWorker.Reference(ranks: 2, perRankBatch: batch);
+        int perRank = reference.Outputs[0].Length / 2;
+
+        for (int step = 0; step < DistributedSyncBnWorker.Steps; step++)
+        {
+            // Rank r holds rows [r·b, (r+1)·b) of the global batch: its outputs and input gradients are that block of the reference's.
+            for (int r = 0; r < 2; r++)
+            {
+                Assert.That(ranks[r].Outputs[step], Is.EqualTo(reference.Outputs[step].Skip(r * perRank).Take(perRank)).Within(1e-5), $"output, rank {r}, step {step}");
+                Assert.That(ranks[r].InputGrads[step], Is.EqualTo(reference.InputGrads[step].Skip(r * perRank).Take(perRank)).Within(1e-5), $"input gradient, rank {r}, step {step}");
+            }
+        }
+        foreach (var rank in ranks)
+        {
+            Assert.That(rank.ParameterGrads.Keys, Is.EquivalentTo(reference.ParameterGrads.Keys));
+            foreach (var (name, grad) in reference.ParameterGrads)
+                Assert.That(rank.ParameterGrads[name], Is.EqualTo(grad).Within(2e-4), $"averaged gradient of {name}");
+            foreach (var (name, buffer) in reference.Buffers)
+                Assert.That(rank.Buffers[name], Is.EqualTo(buffer).Within(1e-5), $"{name}: global mean and unbiased variance of the global batch");
+            Assert.That(rank.BatchesTracked, Is.EqualTo(DistributedSyncBnWorker.Steps));
+            Assert.That(rank.EvalOutput, Is.EqualTo(reference.EvalOutput).Within(1e-5), "eval mode uses the (synchronised) running statistics");
+        }
+        // Not vacuous: BatchNorm on rank 0's block alone would centre each output channel of the block on
+        // its bias (0.1, 0, −0.3); with the global statistics the block's channel means are elsewhere.
+        var block = ranks[0].Outputs[0];
+        int plane = block.Length / batch / DistributedSyncBnWorker.Channels;
+        var channelMeans = Enumerable.Range(0, DistributedSyncBnWorker.Channels).Select(c => Enumerable.Range(0, batch)
+            .SelectMany(n => block.Skip((n * DistributedSyncBnWorker.Channels + c) * plane).Take(plane)).Average()).ToArray();
+        Assert.That(channelMeans.Zip(new[] { 0.1, 0, -0.3 }, (m, b) => Math.Abs(m - b)).Max(), Is.GreaterThan(0.05), string.Join(", ", channelMeans));
+    }
+
     private DistributedEvalWorker.Outcome[] EvaluateOnTwoRanks(string kind)
     {
         var output = Path.Combine(_root, kind);
