@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Distributed;
@@ -38,6 +39,9 @@ public interface ICommunicator : IDisposable
 
     /// <summary>Copies <paramref name="tensor"/> (any dtype; same shape on every rank) from <paramref name="root"/> into every rank's tensor.</summary>
     void Broadcast(Tensor tensor, int root = 0);
+
+    /// <summary>Whether tensors on <paramref name="device"/> can be reduced and broadcast in place (MPI: CPU only; NCCL: CPU and CUDA). Others are staged through CPU memory.</summary>
+    bool CanReduceOn(DeviceType device) => device == DeviceType.CPU;
 
     /// <summary>Returns once every rank has called it.</summary>
     void Barrier();

@@ -148,7 +148,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
             if (done != 0) return;
             var elapsed = clock.Elapsed;
             if (elapsed > Timeout)
-                AbortJob($"collective #{sequence.ToString(CultureInfo.InvariantCulture)} ({what}) has not completed after " +
+                Abort($"collective #{sequence.ToString(CultureInfo.InvariantCulture)} ({what}) has not completed after " +
                     $"{elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s (runtime.collective_timeout_s = " +
                     $"{Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)}): another rank has died, hangs, or is at a different step");
             // Polling drives MPI's progress, so poll eagerly at first; a long wait (a rank writing a
@@ -158,7 +158,8 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         }
     }
 
-    private void AbortJob(string reason)
+    /// <summary>Prints why and ends every process of the job (MPI_Abort).</summary>
+    internal void Abort(string reason)
     {
         var message = $"vimdense rank {Rank}/{WorldSize}: {reason}; aborting the job";
         Console.Error.WriteLine(message);

@@ -100,14 +100,16 @@ public sealed class SyncBatchNorm : BatchNorm
         if (local > 0)
         {
             var (localVariance, localMean) = var_mean(input, dims, unbiased: false);
-            var mean64 = localMean.to(ScalarType.Float64).cpu();
-            var variance64 = localVariance.to(ScalarType.Float64).cpu();
-            sums = cat([mean64 * local, (variance64 + mean64.square()) * local, tensor(new[] { (double)local })]);
+            // The sums stay on the GPU under NCCL (which may call from autograd's device thread), else go through host memory.
+            var where = communicator.CanReduceOn(input.device_type) ? input.device : CPU;
+            var mean64 = localMean.to(ScalarType.Float64).to(where);
+            var variance64 = localVariance.to(ScalarType.Float64).to(where);
+            sums = cat([mean64 * local, (variance64 + mean64.square()) * local, tensor(new[] { (double)local }, device: where)]);
         }
         else
         {
             // A rank without values still takes part in the all-reduce, with nothing to add.
-            sums = zeros(2 * channels + 1, dtype: ScalarType.Float64);
+            sums = zeros(2 * channels + 1, dtype: ScalarType.Float64, device: communicator.CanReduceOn(input.device_type) ? input.device : CPU);
         }
         communicator.AllReduceSum(sums);
         long count = (long)sums[-1].item<double>();

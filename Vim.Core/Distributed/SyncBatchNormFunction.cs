@@ -52,7 +52,8 @@ internal sealed class SyncBatchNormFunction : torch.autograd.SingleTensorFunctio
         {
             // The input gradient of the global batch norm: every rank's Σdy and Σdy·(x − mean).
             long channels = x.shape[1];
-            var sums = cat([sumDy, sumDyCentred]).to(ScalarType.Float64).cpu().contiguous();
+            var where = communicator.CanReduceOn(x.device_type) ? x.device : CPU;
+            var sums = cat([sumDy, sumDyCentred]).to(ScalarType.Float64).to(where).contiguous();
             communicator.AllReduceSum(sums);
             var globalSums = sums.to(x.dtype).to(x.device);
             var meanDy = (globalSums[..(int)channels] / count).view(shape);

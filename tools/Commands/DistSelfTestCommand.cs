@@ -25,12 +25,20 @@ public static class DistSelfTestCommand
         var collectives = new Command("collectives", "All-reduce, broadcast, all-gather and barrier against known results, then all-reduce bandwidth.");
         var megabytes = new Option<double>("--megabytes") { Description = "All-reduce size for the bandwidth measurement (MiB).", DefaultValueFactory = _ => 25 };
         var repeats = new Option<int>("--repeats") { Description = "Timed all-reduces (after one warm-up).", DefaultValueFactory = _ => 10 };
+        var device = new Option<string>("--device") { Description = "runtime.device the backend is chosen for (cpu or cuda).", DefaultValueFactory = _ => "cpu" };
+        var backend = new Option<DistBackend>("--backend") { Description = "runtime.dist_backend: Auto, Mpi or Nccl.", DefaultValueFactory = _ => DistBackend.Auto };
         collectives.Options.Add(timeout);
         collectives.Options.Add(megabytes);
         collectives.Options.Add(repeats);
+        collectives.Options.Add(device);
+        collectives.Options.Add(backend);
         collectives.SetAction(parse =>
         {
-            using var world = Open(parse.GetValue(timeout));
+            using var world = Communicators.FromEnvironment(new RuntimeConfig
+            {
+                CollectiveTimeoutS = parse.GetValue(timeout), Device = parse.GetValue(device)!, DistBackend = parse.GetValue(backend),
+            });
+            if (world.Rank == 0) Console.WriteLine($"communicator: {world.GetType().Name}, world {world.WorldSize}");
             return CheckCollectives(world, parse.GetValue(megabytes), parse.GetValue(repeats));
         });
 
