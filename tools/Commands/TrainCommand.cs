@@ -45,9 +45,10 @@ public static class TrainCommand
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
             var result = Train(config, dir, resumeFrom, communicator, stop.Token);
-            Console.WriteLine(result.Interrupted
-                ? $"stopped at iteration {result.Iteration}; resume with: ./vim train {parse.GetValue(configArg)} --work-dir {dir} --resume"
-                : $"finished {result.Iteration} iterations; best {result.BestMetric?.ToString("0.##") ?? "n/a"}; checkpoints in {dir}");
+            if (communicator.Rank == 0)
+                Console.WriteLine(result.Interrupted
+                    ? $"stopped at iteration {result.Iteration}; resume with: ./vim train {parse.GetValue(configArg)} --work-dir {dir} --resume"
+                    : $"finished {result.Iteration} iterations; best {result.BestMetric?.ToString("0.##") ?? "n/a"}; checkpoints in {dir}");
             return result.Interrupted ? 130 : 0;
         });
         return command;
