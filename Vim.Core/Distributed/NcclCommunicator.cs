@@ -25,7 +25,7 @@ public sealed unsafe class NcclCommunicator : ICommunicator
     private long _sequence;
     private bool _disposed;
 
-    /// <param name="host">The job's MPI communicator (owned from now on: disposed with this one).</param>
+    /// <param name="host">The job's MPI communicator (owned once construction succeeds: disposed with this one).</param>
     /// <param name="device">The CUDA device of this rank (e.g. its local rank on the machine).</param>
     public NcclCommunicator(ICommunicator host, int device)
     {

@@ -32,7 +32,12 @@ public static class DistributedEvalWorker
         args = args.SkipWhile(a => a == "--").ToArray();
         for (int i = 0; i + 1 < args.Length; i += 2) options[args[i]] = args[i + 1];
         set_num_threads(1);
-        var outcome = options["--kind"] == "seg" ? Segmentation(options["--root"], world) : Detection(options["--root"], world);
+        var outcome = options["--kind"] switch
+        {
+            "seg" => Segmentation(options["--root"], world),
+            "seg-train" => TrainSegmentation(options["--root"], world),
+            _ => Detection(options["--root"], world),
+        };
         var path = $"{options["--out"]}.rank{world.Rank.ToString(CultureInfo.InvariantCulture)}.json";
         File.WriteAllBytes(path + ".tmp", JsonSerializer.SerializeToUtf8Bytes(outcome, Json));
         File.Move(path + ".tmp", path, overwrite: true);
@@ -41,10 +46,37 @@ public static class DistributedEvalWorker
 
     public static Outcome Segmentation(string root, ICommunicator world)
     {
-        using var task = new SegmentationTask(SegmentationConfig(root), TextWriter.Null, SegmentationModel) { Communicator = world };
+        using var task = new SegmentationTask(SegmentationConfig(root), TextWriter.Null, () => SegmentationModel(NormKind.BatchNorm)) { Communicator = world };
         var inferred = new List<int>();
         var result = task.EvaluateFull((imageId, _, _, _) => inferred.Add(imageId));
         return new Outcome(new Dictionary<string, double>(SegmentationTask.Metrics(result)), inferred, []);
+    }
+
+    /// <summary>
+    /// Trains the small segmentation model for two iterations through the trainer, with bn and with
+    /// syncbn heads; <see cref="Outcome.Detections"/> holds, per norm, the heads' BatchNorm running
+    /// means as exact text ("bn:…", "syncbn:…"), and the metrics are syncbn's final evaluation.
+    /// </summary>
+    public static Outcome TrainSegmentation(string root, ICommunicator world)
+    {
+        var statistics = new List<string>();
+        var metrics = new Dictionary<string, double>();
+        foreach (var norm in new[] { NormKind.BatchNorm, NormKind.SyncBatchNorm })
+        {
+            var config = SegmentationConfig(root);
+            config.Model.SegHead.Norm = norm;
+            config.Optimizer = new OptimizerConfig { Lr = 1e-3 };
+            config.Schedule = new ScheduleConfig { MaxIters = 2, WarmupIters = 1 };
+            config.Train = new TrainConfig { EvalInterval = 2, CheckpointInterval = 2, LogInterval = 1 };
+            config.Data.BatchSize = 2;
+            using var task = new SegmentationTask(config, TextWriter.Null, () => SegmentationModel(norm)) { Communicator = world };
+            var result = new Vim.Core.Engine.Trainer<Vim.Data.Loading.Batch>(task, config, Path.Combine(root, $"work-{norm}"), "cfg", TextWriter.Null, world).Run(null);
+            var means = task.Model.state_dict().Where(kv => kv.Key.Contains("_head.", StringComparison.Ordinal) && kv.Key.EndsWith(".running_mean", StringComparison.Ordinal))
+                .SelectMany(kv => kv.Value.data<float>().ToArray()).Select(v => v.ToString("R", CultureInfo.InvariantCulture));
+            statistics.Add($"{(norm == NormKind.BatchNorm ? "bn" : "syncbn")}:{string.Join(',', means)}");
+            metrics = new Dictionary<string, double>(task.Evaluate()) { ["best"] = result.BestMetric ?? double.NaN };
+        }
+        return new Outcome(metrics, [], statistics);
     }
 
     public static Outcome Detection(string root, ICommunicator world)
@@ -62,7 +94,7 @@ public static class DistributedEvalWorker
     {
         DemoDatasetGenerator.Generate(new DemoOptions
         {
-            Kind = DemoKind.Ade, OutputDir = Path.Combine(root, "ade"), TrainImages = 2, ValImages = 5, Width = 64, Height = 64, Seed = 5,
+            Kind = DemoKind.Ade, OutputDir = Path.Combine(root, "ade"), TrainImages = 8, ValImages = 5, Width = 64, Height = 64, Seed = 5,
         });
         DemoDatasetGenerator.Generate(new DemoOptions
         {
@@ -82,11 +114,11 @@ public static class DistributedEvalWorker
         },
     };
 
-    private static EncoderDecoder SegmentationModel()
+    private static EncoderDecoder SegmentationModel(NormKind norm)
     {
         var backbone = new VisionMamba(VimVariants.SegTiny with { EmbedDim = 32, Depth = 4, TapBlocks = [0, 1, 2, 3], ImageSize = 64, DropPathRate = 0 }, 1);
         torch.manual_seed(2);
-        return new EncoderDecoder(new SegmentationPyramid(backbone), new SegmentationHeadConfig { Channels = 16, AuxiliaryChannels = 16 }, 5);
+        return new EncoderDecoder(new SegmentationPyramid(backbone), new SegmentationHeadConfig { Channels = 16, AuxiliaryChannels = 16, Norm = norm }, 5);
     }
 
     private static ExperimentConfig DetectionConfig(string root) => new()

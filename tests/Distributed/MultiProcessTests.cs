@@ -211,6 +211,19 @@ public class MultiProcessTests
         Assert.That(channelMeans.Zip(new[] { 0.1, 0, -0.3 }, (m, b) => Math.Abs(m - b)).Max(), Is.GreaterThan(0.05), string.Join(", ", channelMeans));
     }
 
+    [Test]
+    public void TrainingWithSyncBnHeadsKeepsTheRanksRunningStatisticsIdentical()
+    {
+        // The trainer connects the heads' SyncBN layers to the job: their running statistics come from
+        // the global batch, hence equal on both ranks; plain BN sees each rank's own images.
+        DistributedEvalWorker.GenerateData(_root);
+        var ranks = EvaluateOnTwoRanks("seg-train");
+        string Stats(int rank, string norm) => ranks[rank].Detections.Single(s => s.StartsWith(norm + ":", StringComparison.Ordinal));
+        Assert.That(Stats(0, "syncbn"), Is.EqualTo(Stats(1, "syncbn")), "syncbn: identical running means on both ranks");
+        Assert.That(Stats(0, "bn"), Is.Not.EqualTo(Stats(1, "bn")), "bn: each rank's own statistics (the control)");
+        Assert.That(ranks[0].Metrics, Is.EqualTo(ranks[1].Metrics), "the distributed evaluation after training agrees on both ranks");
+    }
+
     private DistributedEvalWorker.Outcome[] EvaluateOnTwoRanks(string kind)
     {
         var output = Path.Combine(_root, kind);
