@@ -60,6 +60,9 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
 
     public string PrimaryMetric => "bbox_mAP";
 
+    /// <summary>The ranks that share evaluation: each runs inference on images i with i mod K = rank and the COCO results are gathered.</summary>
+    public ICommunicator Communicator { get; init; } = SingleProcessCommunicator.Instance;
+
     /// <summary>The detector a config describes (model.backbone.name must be a detection backbone, e.g. vimdet_tiny).</summary>
     public static CascadeMaskRcnn FromConfig(ExperimentConfig config)
     {
@@ -108,26 +111,34 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
 
     public IReadOnlyDictionary<string, double> Evaluate() => Metrics(EvaluateFull());
 
-    /// <summary>Box (and mask) COCO evaluation of the validation split; the detections in COCO results form.</summary>
+    /// <summary>
+    /// Box (and mask) COCO evaluation of the validation split; the detections in COCO results form.
+    /// Over several ranks (<see cref="Communicator"/>) each runs inference on images i with i mod K = rank;
+    /// the results are gathered to every rank in dataset order and evaluated there, so every rank
+    /// returns the single-process detections and metrics.
+    /// </summary>
     public (CocoSummary Box, CocoSummary? Mask, IReadOnlyList<CocoDetection> Detections) EvaluateFull()
     {
         var data = _config.Data;
-        var loader = new DataLoader(ValSet, TransformPipeline.DetectionTesting(data.CropSize[0]), new LoaderOptions
+        var share = new StridedSubset(ValSet, Communicator.Rank, Communicator.WorldSize);
+        // A rank with no image (more ranks than images) still takes part in the gather.
+        IEnumerable<Batch> batches = share.Count == 0 ? [] : new DataLoader(share, TransformPipeline.DetectionTesting(data.CropSize[0]), new LoaderOptions
         {
             BatchSize = 1, Kind = BatchKind.Detection, NumWorkers = data.NumWorkers, Shuffle = false, DropLast = false, SizeDivisor = 32,
-        });
+        }).Epoch(0);
         bool wasTraining = _model.training;
         _model.eval();
-        var detections = new List<CocoDetection>();
-        foreach (var batch in loader.Epoch(0))
+        var perImage = new List<(int Index, List<CocoDetection> Detections)>();
+        foreach (var batch in batches)
         {
             using var scope = NewDisposeScope();
             using var owned = batch;
             var meta = batch.Metas[0];
             var found = _model.Predict(batch.Images, [(meta.ContentHeight, meta.ContentWidth)], [(meta.OriginalHeight, meta.OriginalWidth)])[0];
-            detections.AddRange(ToCoco(found, meta.ImageId));
+            perImage.Add((share.SourceIndex(perImage.Count), ToCoco(found, meta.ImageId).ToList()));
         }
         if (wasTraining) _model.train();
+        var detections = Communicator.WorldSize == 1 ? perImage.SelectMany(p => p.Detections).ToList() : GatherInDatasetOrder(perImage);
         var box = new CocoEvaluator(ValSet.Coco, detections, CocoIouType.Bbox).Run();
         var mask = _config.Model.DetHead.MaskOn ? new CocoEvaluator(ValSet.Coco, detections, CocoIouType.Segm).Run() : null;
         return (box, mask, detections);
@@ -150,6 +161,34 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     }
 
     public void Dispose() => _model.Dispose();
+
+    /// <summary>One detection as it travels between ranks (our masks are always compressed RLE).</summary>
+    private sealed record SharedDetection(long ImageId, long CategoryId, double Score, double[]? Bbox, string? Rle, int RleHeight, int RleWidth);
+
+    private sealed record SharedImage(int Index, SharedDetection[] Detections);
+
+    /// <summary>
+    /// Every rank's detections, on every rank, ordered by dataset index as one process would produce
+    /// them (the evaluator's tie-breaking between equal scores follows input order, so order matters).
+    /// JSON keeps doubles exact (shortest round-trip form).
+    /// </summary>
+    private List<CocoDetection> GatherInDatasetOrder(List<(int Index, List<CocoDetection> Detections)> mine)
+    {
+        var shared = mine.Select(image => new SharedImage(image.Index, image.Detections.Select(d =>
+        {
+            if (d.Segmentation is { Kind: not CocoSegmentationKind.CompressedRle })
+                throw new InvalidOperationException($"detection of image {d.ImageId}: expected a compressed-RLE mask, got {d.Segmentation.Kind}");
+            return new SharedDetection(d.ImageId, d.CategoryId, d.Score, d.Bbox, d.Segmentation?.CompressedCounts,
+                d.Segmentation?.RleHeight ?? 0, d.Segmentation?.RleWidth ?? 0);
+        }).ToArray())).ToArray();
+        return Communicator.AllGatherJson(shared)
+            .SelectMany(images => images)
+            .OrderBy(image => image.Index)
+            .SelectMany(image => image.Detections)
+            .Select(d => new CocoDetection(d.ImageId, d.CategoryId, d.Score, d.Bbox,
+                d.Rle is null ? null : CocoSegmentation.FromCompressed(d.Rle, d.RleHeight, d.RleWidth)))
+            .ToList();
+    }
 
     private string Annotations(string split) => Path.Combine(_config.Data.Root, "annotations", $"instances_{split}.json");
 

@@ -29,12 +29,12 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
         var levels = backbone.Levels;
         long channels = backbone.Channels;
         decode_head = new UperHead(levels.Select(_ => channels).ToArray(), heads.Channels, numClasses,
-            heads.PoolScales.Select(s => (long)s).ToArray(), heads.DropoutRatio);
+            heads.PoolScales.Select(s => (long)s).ToArray(), heads.DropoutRatio, heads.Norm);
         if (heads.AuxiliaryChannels > 0)
         {
             if (heads.AuxiliaryInIndex < 0 || heads.AuxiliaryInIndex >= levels.Count)
                 throw new VimException($"model.seg_head.auxiliary_in_index must be in [0, {levels.Count}), got {heads.AuxiliaryInIndex}");
-            auxiliary_head = new FcnHead(channels, heads.AuxiliaryChannels, numClasses, numConvs: 1, heads.DropoutRatio);
+            auxiliary_head = new FcnHead(channels, heads.AuxiliaryChannels, numClasses, numConvs: 1, heads.DropoutRatio, heads.Norm);
         }
         _padMultiple = levels.Max(l => l.Stride);
         NumClasses = numClasses;

@@ -60,6 +60,9 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
 
     public string PrimaryMetric => "mIoU";
 
+    /// <summary>The ranks that share evaluation: each evaluates images i with i mod K = rank and the counts are summed.</summary>
+    public ICommunicator Communicator { get; init; } = SingleProcessCommunicator.Instance;
+
     public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start, DataShard shard)
     {
         var data = _config.Data;
@@ -79,19 +82,26 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
 
     public IReadOnlyDictionary<string, double> Evaluate() => Metrics(EvaluateFull(null));
 
-    /// <summary>Runs the validation split; <paramref name="onPrediction"/> sees each prediction at original size.</summary>
+    /// <summary>
+    /// Runs the validation split; <paramref name="onPrediction"/> sees each prediction at original size.
+    /// Over several ranks (<see cref="Communicator"/>) each evaluates images i with i mod K = rank, so
+    /// <paramref name="onPrediction"/> sees this rank's share only, and the confusion counts are summed
+    /// exactly (int64): every rank returns the single-process result.
+    /// </summary>
     public SegmentationResult EvaluateFull(Action<int, ushort[], int, int>? onPrediction)
     {
         var data = _config.Data;
         var metric = new SegmentationMetric(ClassNames.Count, _config.Model.SegHead.IgnoreIndex);
-        var loader = new DataLoader(ValSet, TransformPipeline.SegmentationTesting(data.Scale[0], data.Scale[1]), new LoaderOptions
+        var share = new StridedSubset(ValSet, Communicator.Rank, Communicator.WorldSize);
+        // A rank with no image (more ranks than images) still takes part in the sum.
+        IEnumerable<Batch> batches = share.Count == 0 ? [] : new DataLoader(share, TransformPipeline.SegmentationTesting(data.Scale[0], data.Scale[1]), new LoaderOptions
         {
             BatchSize = 1, Kind = BatchKind.Segmentation, NumWorkers = data.NumWorkers, Shuffle = false, DropLast = false,
-        });
+        }).Epoch(0);
         bool wasTraining = _model.training;
         _model.eval();
         using var noGrad = no_grad();
-        foreach (var batch in loader.Epoch(0))
+        foreach (var batch in batches)
         {
             using var scope = NewDisposeScope();
             using var owned = batch;
@@ -108,6 +118,12 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
             onPrediction?.Invoke((int)meta.ImageId, prediction, height, width);
         }
         if (wasTraining) _model.train();
+        if (Communicator.WorldSize > 1)
+        {
+            using var counts = tensor(metric.ExportCounts());
+            Communicator.AllReduceSum(counts);
+            metric.ImportCounts(counts.data<long>().ToArray());
+        }
         return metric.Compute();
     }
 

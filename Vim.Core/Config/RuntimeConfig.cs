@@ -28,4 +28,7 @@ public sealed class RuntimeConfig
 
     /// <summary>Multi-process runs: gradients are averaged in flat buckets of about this many megabytes.</summary>
     public double BucketMb { get; set; } = 25;
+
+    /// <summary>Multi-process runs: auto (NCCL on CUDA where libnccl.so.2 loads, else MPI), mpi, or nccl.</summary>
+    public DistBackend DistBackend { get; set; } = DistBackend.Auto;
 }

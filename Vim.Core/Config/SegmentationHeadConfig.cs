@@ -29,4 +29,7 @@ public sealed class SegmentationHeadConfig
     public double AuxiliaryLossWeight { get; set; } = 0.4;
 
     public int IgnoreIndex { get; set; } = 255;
+
+    /// <summary>Norm of the heads' conv blocks: bn (per-rank statistics) or syncbn (global-batch statistics in data-parallel training).</summary>
+    public NormKind Norm { get; set; } = NormKind.BatchNorm;
 }

@@ -19,11 +19,15 @@ internal static partial class CollectiveTensor
             throw new ArgumentException($"{operation}: the tensor (shape [{string.Join(", ", tensor.shape)}]) is not contiguous");
     }
 
-    public static void RequireFloat32(Tensor tensor, string operation)
+    /// <summary>
+    /// The element types a sum may run in: float32 for gradients, and float64 / int64 (and int32) for
+    /// statistics that float32 would round, e.g. pixel counts beyond 2^24.
+    /// </summary>
+    public static void RequireSummable(Tensor tensor, string operation)
     {
         RequireCpuContiguous(tensor, operation);
-        if (tensor.dtype != ScalarType.Float32)
-            throw new ArgumentException($"{operation}: expected a float32 tensor, got {tensor.dtype}");
+        if (tensor.dtype is not (ScalarType.Float32 or ScalarType.Float64 or ScalarType.Int64 or ScalarType.Int32))
+            throw new ArgumentException($"{operation}: expected a float32, float64, int64 or int32 tensor, got {tensor.dtype}");
     }
 
     public static IntPtr Data(Tensor tensor) => TensorData(tensor.Handle);

@@ -12,20 +12,25 @@ public sealed class GradientBucket : IDisposable
 {
     private readonly (string Name, Parameter Parameter, long Offset)[] _members;
 
-    public GradientBucket(IReadOnlyList<(string Name, Parameter Parameter)> parameters)
+    /// <param name="device">Where the flat buffer lives: the parameters' device when the communicator reduces
+    /// there, else the CPU (the gradients are then staged through host memory); default CPU.</param>
+    public GradientBucket(IReadOnlyList<(string Name, Parameter Parameter)> parameters, Device? device = null)
     {
         if (parameters.Count == 0) throw new ArgumentException("a gradient bucket needs at least one parameter", nameof(parameters));
         long offset = 0;
         _members = new (string, Parameter, long)[parameters.Count];
+        var first = parameters[0].Parameter.device;
         for (int i = 0; i < parameters.Count; i++)
         {
             var (name, parameter) = parameters[i];
-            if (parameter.dtype != ScalarType.Float32 || parameter.device_type != DeviceType.CPU)
-                throw new VimException($"data-parallel training averages float32 CPU gradients; parameter '{name}' is {parameter.dtype} on {parameter.device}");
+            if (parameter.dtype != ScalarType.Float32)
+                throw new VimException($"data-parallel training averages float32 gradients; parameter '{name}' is {parameter.dtype}");
+            if (parameter.device_type != first.type || parameter.device_index != first.index)
+                throw new VimException($"data-parallel training needs the whole model on one device; parameter '{name}' is on {parameter.device}, '{parameters[0].Name}' on {first}");
             _members[i] = (name, parameter, offset);
             offset += parameter.NumberOfElements;
         }
-        Flat = zeros(offset, dtype: ScalarType.Float32);
+        Flat = zeros(offset, dtype: ScalarType.Float32, device: device ?? CPU);
     }
 
     /// <summary>The gradients of every member, end to end, in member order.</summary>

@@ -16,8 +16,10 @@ public sealed class GradientReducer : IDisposable
     {
         _communicator = communicator;
         var trainable = parameters.Where(p => p.Parameter.requires_grad).ToList();
+        // Buckets live where the communicator reduces: beside GPU parameters under NCCL, in host memory under MPI.
+        var device = trainable.Count > 0 && communicator.CanReduceOn(trainable[0].Parameter.device_type) ? trainable[0].Parameter.device : TorchSharp.torch.CPU;
         foreach (var group in PlanBuckets(trainable.Select(p => p.Parameter.NumberOfElements * 4).ToList(), bucketBytes))
-            _buckets.Add(new GradientBucket(group.Select(i => trainable[i]).ToList()));
+            _buckets.Add(new GradientBucket(group.Select(i => trainable[i]).ToList(), device));
     }
 
     public IReadOnlyList<GradientBucket> Buckets => _buckets;

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Distributed;
@@ -19,12 +20,18 @@ public interface ICommunicator : IDisposable
     /// <summary>How long one collective may take before the job is aborted.</summary>
     TimeSpan Timeout { get; }
 
-    /// <summary>Replaces <paramref name="tensor"/> (float32) on every rank by the element-wise sum over ranks.</summary>
+    /// <summary>
+    /// Replaces <paramref name="tensor"/> on every rank by the element-wise sum over ranks. float32
+    /// (gradients), float64 and int64/int32 (statistics and counts that must stay exact, e.g. a
+    /// confusion matrix whose counts exceed float32's 2^24).
+    /// </summary>
     void AllReduceSum(Tensor tensor);
 
-    /// <summary>Replaces <paramref name="tensor"/> (float32) on every rank by the element-wise mean over ranks.</summary>
+    /// <summary>Replaces <paramref name="tensor"/> (float32 or float64) on every rank by the element-wise mean over ranks.</summary>
     void AllReduceAverage(Tensor tensor)
     {
+        if (!tensor.is_floating_point())
+            throw new ArgumentException($"{nameof(AllReduceAverage)}: a mean needs a floating-point tensor, got {tensor.dtype} (sum integer counts with AllReduceSum)");
         AllReduceSum(tensor);
         if (WorldSize > 1)
             tensor.div_(WorldSize);
@@ -32,6 +39,9 @@ public interface ICommunicator : IDisposable
 
     /// <summary>Copies <paramref name="tensor"/> (any dtype; same shape on every rank) from <paramref name="root"/> into every rank's tensor.</summary>
     void Broadcast(Tensor tensor, int root = 0);
+
+    /// <summary>Whether tensors on <paramref name="device"/> can be reduced and broadcast in place (MPI: CPU only; NCCL: CPU and CUDA). Others are staged through CPU memory.</summary>
+    bool CanReduceOn(DeviceType device) => device == DeviceType.CPU;
 
     /// <summary>Returns once every rank has called it.</summary>
     void Barrier();

@@ -16,15 +16,14 @@ public static class ModelBroadcast
         foreach (var (name, tensor) in model.state_dict())
         {
             using var scope = NewDisposeScope();
-            if (tensor.device_type != DeviceType.CPU)
-                throw new VimException($"model broadcast: '{name}' is on {tensor.device}; the MPI communicator moves CPU tensors");
-            if (tensor.is_contiguous())
+            if (tensor.is_contiguous() && communicator.CanReduceOn(tensor.device_type))
             {
                 communicator.Broadcast(tensor, root);
             }
             else
             {
-                var staging = tensor.contiguous();
+                // Strided, or on a device the communicator cannot reach (GPU under MPI): through a contiguous (host) copy.
+                var staging = communicator.CanReduceOn(tensor.device_type) ? tensor.contiguous() : tensor.cpu().contiguous();
                 communicator.Broadcast(staging, root);
                 tensor.copy_(staging);
             }

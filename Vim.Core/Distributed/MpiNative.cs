@@ -20,7 +20,7 @@ internal static unsafe partial class MpiNative
 
     public static Handles Predefined => Loaded.Value;
 
-    public sealed record Handles(IntPtr CommWorld, IntPtr Float, IntPtr Byte, IntPtr Int, IntPtr OpSum);
+    public sealed record Handles(IntPtr CommWorld, IntPtr Float, IntPtr Double, IntPtr Int64, IntPtr Byte, IntPtr Int, IntPtr OpSum);
 
     private static Handles Load()
     {
@@ -30,7 +30,7 @@ internal static unsafe partial class MpiNative
         IntPtr Symbol(string name) => NativeLibrary.TryGetExport(lib, name, out var address)
             ? address
             : throw new VimException($"{Library} does not export '{name}': it is not Open MPI 4/5's C ABI (MPICH and others are not supported)");
-        return new Handles(Symbol("ompi_mpi_comm_world"), Symbol("ompi_mpi_float"), Symbol("ompi_mpi_byte"), Symbol("ompi_mpi_int"), Symbol("ompi_mpi_op_sum"));
+        return new Handles(Symbol("ompi_mpi_comm_world"), Symbol("ompi_mpi_float"), Symbol("ompi_mpi_double"), Symbol("ompi_mpi_int64_t"), Symbol("ompi_mpi_byte"), Symbol("ompi_mpi_int"), Symbol("ompi_mpi_op_sum"));
     }
 
     [LibraryImport(Library)]

@@ -13,7 +13,7 @@ public sealed class SingleProcessCommunicator : ICommunicator
 
     public TimeSpan Timeout => System.Threading.Timeout.InfiniteTimeSpan;
 
-    public void AllReduceSum(Tensor tensor) => CollectiveTensor.RequireFloat32(tensor, nameof(AllReduceSum));
+    public void AllReduceSum(Tensor tensor) => CollectiveTensor.RequireSummable(tensor, nameof(AllReduceSum));
 
     public void Broadcast(Tensor tensor, int root = 0)
     {

@@ -36,6 +36,8 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         var model = task.Model;
         bool root = _world.Rank == 0;
         ModelBroadcast.FromRoot(_world, model);
+        // SyncBN layers (model.seg_head.norm: syncbn) normalise over this job's global batch.
+        SyncBatchNorm.Connect(model, _world);
         var groups = ParameterGroupRules.Build(model.named_parameters(), config.Optimizer, task.NumBackboneLayers);
         using var optimizer = OptimizerFactory.Create(config.Optimizer, groups);
         using var ema = train.EmaMomentum is { } decay ? new ExponentialMovingAverage(model, decay) : null;

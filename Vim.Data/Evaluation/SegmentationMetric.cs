@@ -96,6 +96,23 @@ public sealed class SegmentationMetric
         }
     }
 
+    /// <summary>
+    /// Every count in one array (confusion matrix, then prediction-only, then label-only counts): what
+    /// the ranks of a distributed evaluation sum (as int64, exact) to merge their shares.
+    /// </summary>
+    public long[] ExportCounts() => [.. _confusion, .. _predOnly, .. _labelOnly];
+
+    /// <summary>Replaces all counts by <paramref name="counts"/>, laid out as <see cref="ExportCounts"/> returns them.</summary>
+    public void ImportCounts(ReadOnlySpan<long> counts)
+    {
+        int k = NumClasses;
+        if (counts.Length != k * k + 2 * k)
+            throw new ArgumentException($"expected {k * k + 2 * k} counts for {k} classes, got {counts.Length}.", nameof(counts));
+        counts[..(k * k)].CopyTo(_confusion);
+        counts.Slice(k * k, k).CopyTo(_predOnly);
+        counts.Slice(k * k + k, k).CopyTo(_labelOnly);
+    }
+
     /// <summary>mmseg's reduce_zero_label on a label map: 0 (background) becomes ignored and every other class shifts down by one.</summary>
     public static void ReduceZeroLabel(Span<byte> label)
     {

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Vim.Core.Config;
 using static TorchSharp.torch;
 
 namespace Vim.Segmentation.Heads;
@@ -14,11 +15,12 @@ public sealed class FcnHead : nn.Module<Tensor, Tensor>
     private readonly Dropout2d dropout;
     private readonly Conv2d conv_seg;
 
-    public FcnHead(long inChannels, long channels, long numClasses, int numConvs = 1, double dropoutRatio = 0.1) : base(nameof(FcnHead))
+    public FcnHead(long inChannels, long channels, long numClasses, int numConvs = 1, double dropoutRatio = 0.1,
+        NormKind norm = NormKind.BatchNorm) : base(nameof(FcnHead))
     {
         if (numConvs < 1) throw new ArgumentOutOfRangeException(nameof(numConvs), "FcnHead needs at least one conv");
         convs = nn.Sequential(Enumerable.Range(0, numConvs)
-            .Select(i => ($"{i}", (nn.Module<Tensor, Tensor>)new ConvBnRelu(i == 0 ? inChannels : channels, channels, 3))).ToArray());
+            .Select(i => ($"{i}", (nn.Module<Tensor, Tensor>)new ConvBnRelu(i == 0 ? inChannels : channels, channels, 3, norm))).ToArray());
         dropout = nn.Dropout2d(dropoutRatio);
         conv_seg = nn.Conv2d(channels, numClasses, 1);
         RegisterComponents();

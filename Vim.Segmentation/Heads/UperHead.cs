@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Vim.Core.Config;
 using static TorchSharp.torch;
 
 namespace Vim.Segmentation.Heads;
@@ -21,7 +22,8 @@ public sealed class UperHead : nn.Module<IReadOnlyList<Tensor>, Tensor>
     private readonly Dropout2d dropout;
     private readonly Conv2d conv_seg;
 
-    public UperHead(IReadOnlyList<long> inChannels, long channels, long numClasses, IReadOnlyList<long>? poolScales = null, double dropoutRatio = 0.1)
+    public UperHead(IReadOnlyList<long> inChannels, long channels, long numClasses, IReadOnlyList<long>? poolScales = null, double dropoutRatio = 0.1,
+        NormKind norm = NormKind.BatchNorm)
         : base(nameof(UperHead))
     {
         if (inChannels.Count < 2) throw new ArgumentException("UperHead needs at least two input levels", nameof(inChannels));
@@ -29,12 +31,12 @@ public sealed class UperHead : nn.Module<IReadOnlyList<Tensor>, Tensor>
         InChannels = inChannels;
         long last = inChannels[^1];
         psp_modules = new ModuleList<Sequential>(poolScales
-            .Select(s => nn.Sequential(("0", nn.AdaptiveAvgPool2d(s)), ("1", new ConvBnRelu(last, channels, 1))))
+            .Select(s => nn.Sequential(("0", nn.AdaptiveAvgPool2d(s)), ("1", new ConvBnRelu(last, channels, 1, norm))))
             .ToArray());
-        bottleneck = new ConvBnRelu(last + poolScales.Count * channels, channels, 3);
-        lateral_convs = new ModuleList<ConvBnRelu>(inChannels.Take(inChannels.Count - 1).Select(c => new ConvBnRelu(c, channels, 1)).ToArray());
-        fpn_convs = new ModuleList<ConvBnRelu>(inChannels.Take(inChannels.Count - 1).Select(_ => new ConvBnRelu(channels, channels, 3)).ToArray());
-        fpn_bottleneck = new ConvBnRelu(inChannels.Count * channels, channels, 3);
+        bottleneck = new ConvBnRelu(last + poolScales.Count * channels, channels, 3, norm);
+        lateral_convs = new ModuleList<ConvBnRelu>(inChannels.Take(inChannels.Count - 1).Select(c => new ConvBnRelu(c, channels, 1, norm)).ToArray());
+        fpn_convs = new ModuleList<ConvBnRelu>(inChannels.Take(inChannels.Count - 1).Select(_ => new ConvBnRelu(channels, channels, 3, norm)).ToArray());
+        fpn_bottleneck = new ConvBnRelu(inChannels.Count * channels, channels, 3, norm);
         dropout = nn.Dropout2d(dropoutRatio);
         conv_seg = nn.Conv2d(channels, numClasses, 1);
         RegisterComponents();

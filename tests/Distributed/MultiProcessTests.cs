@@ -34,8 +34,14 @@ public class MultiProcessTests
     [Test]
     public void CollectivesGiveTheExpectedResultsOnTwoRanks()
     {
-        var run = Mpirun(2, "collectives", "--megabytes", "4", "--repeats", "3");
+        // Asking for NCCL on CUDA where libnccl.so.2 is absent (as here) runs on MPI and says why.
+        var run = Mpirun(2, "collectives", "--megabytes", "4", "--repeats", "3", "--device", "cuda", "--backend", "Nccl");
         Assert.That(run.ExitCode, Is.EqualTo(0), run.Output);
+        if (!System.Runtime.InteropServices.NativeLibrary.TryLoad("libnccl.so.2", out _))
+        {
+            Assert.That(run.Output, Does.Contain("distributed: runtime.device is cuda and runtime.dist_backend is nccl, but libnccl.so.2 cannot be loaded"));
+            Assert.That(run.Output, Does.Contain("communicator: MpiCommunicator, world 2"));
+        }
         Assert.That(run.Output, Does.Contain("collectives: world 2, all-reduce, broadcast, all-gather and barrier correct"));
         Assert.That(run.Output, Does.Contain("all-reduce 4.0 MiB float32"));
     }
@@ -130,6 +136,102 @@ public class MultiProcessTests
         Assert.That(run.Output, Does.Contain("interrupted at iteration 0; checkpoint"), run.Output);
         Assert.That(Read(Path.Combine(_root, "stop.json")).LastCheckpoint, Does.EndWith("iter_0000000.safetensors"));
         Assert.That(File.Exists(Path.Combine(work, "iter_0000000.safetensors")), Is.True);
+    }
+
+    [Test]
+    public void ASegmentationEvaluationSplitOverTwoRanksEqualsTheSingleProcessOne()
+    {
+        DistributedEvalWorker.GenerateData(_root);
+        set_num_threads(1);
+        var reference = DistributedEvalWorker.Segmentation(_root, Vim.Core.Distributed.SingleProcessCommunicator.Instance);
+        Assert.That(reference.InferredImages, Is.EqualTo(new[] { 0, 1, 2, 3, 4 }));
+
+        var ranks = EvaluateOnTwoRanks("seg");
+        Assert.That(ranks[0].InferredImages, Is.EqualTo(new[] { 0, 2, 4 }), "rank 0 runs images i with i mod 2 = 0");
+        Assert.That(ranks[1].InferredImages, Is.EqualTo(new[] { 1, 3 }));
+        foreach (var rank in ranks)
+            Assert.That(rank.Metrics, Is.EqualTo(reference.Metrics), "summed confusion counts give exactly the single-process mIoU, mAcc, aAcc");
+        Assert.That(reference.Metrics["aAcc"], Is.GreaterThan(0).And.LessThan(100), "a non-trivial confusion matrix");
+    }
+
+    [Test]
+    public void ADetectionEvaluationSplitOverTwoRanksGathersTheSingleProcessResults()
+    {
+        DistributedEvalWorker.GenerateData(_root);
+        set_num_threads(1);
+        var reference = DistributedEvalWorker.Detection(_root, Vim.Core.Distributed.SingleProcessCommunicator.Instance);
+        Assert.That(reference.Detections.Select(d => d.Split('|')[0]).Distinct().Count(), Is.GreaterThan(1), "detections on several images");
+
+        var ranks = EvaluateOnTwoRanks("det");
+        foreach (var rank in ranks)
+        {
+            Assert.That(rank.Detections, Is.EqualTo(reference.Detections), "every rank holds all detections, in the single-process order, bit for bit");
+            Assert.That(rank.Metrics, Is.EqualTo(reference.Metrics), "box and mask AP equal the single-process ones");
+        }
+    }
+
+    [Test]
+    public void SyncBnOverTwoRanksEqualsBatchNormOnTheConcatenatedBatch()
+    {
+        const int batch = 3;
+        var output = Path.Combine(_root, "syncbn");
+        var run = Mpirun(2, ["host", "--assembly", typeof(DistributedSyncBnWorker).Assembly.Location, "--type", typeof(DistributedSyncBnWorker).FullName!,
+            "--", "--batch", batch.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", output]);
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Output);
+        var ranks = Enumerable.Range(0, 2).Select(r => JsonSerializer.Deserialize<DistributedSyncBnWorker.Outcome>(File.ReadAllBytes($"{output}.rank{r}.json"))!).ToArray();
+        set_num_threads(1);
+        var reference = DistributedSyncBnWorker.Reference(ranks: 2, perRankBatch: batch);
+        int perRank = reference.Outputs[0].Length / 2;
+
+        for (int step = 0; step < DistributedSyncBnWorker.Steps; step++)
+        {
+            // Rank r holds rows [r·b, (r+1)·b) of the global batch: its outputs and input gradients are that block of the reference's.
+            for (int r = 0; r < 2; r++)
+            {
+                Assert.That(ranks[r].Outputs[step], Is.EqualTo(reference.Outputs[step].Skip(r * perRank).Take(perRank)).Within(1e-5), $"output, rank {r}, step {step}");
+                Assert.That(ranks[r].InputGrads[step], Is.EqualTo(reference.InputGrads[step].Skip(r * perRank).Take(perRank)).Within(1e-5), $"input gradient, rank {r}, step {step}");
+            }
+        }
+        foreach (var rank in ranks)
+        {
+            Assert.That(rank.ParameterGrads.Keys, Is.EquivalentTo(reference.ParameterGrads.Keys));
+            foreach (var (name, grad) in reference.ParameterGrads)
+                Assert.That(rank.ParameterGrads[name], Is.EqualTo(grad).Within(2e-4), $"averaged gradient of {name}");
+            foreach (var (name, buffer) in reference.Buffers)
+                Assert.That(rank.Buffers[name], Is.EqualTo(buffer).Within(1e-5), $"{name}: global mean and unbiased variance of the global batch");
+            Assert.That(rank.BatchesTracked, Is.EqualTo(DistributedSyncBnWorker.Steps));
+            Assert.That(rank.EvalOutput, Is.EqualTo(reference.EvalOutput).Within(1e-5), "eval mode uses the (synchronised) running statistics");
+        }
+        // Not vacuous: BatchNorm on rank 0's block alone would centre each output channel of the block on
+        // its bias (0.1, 0, −0.3); with the global statistics the block's channel means are elsewhere.
+        var block = ranks[0].Outputs[0];
+        int plane = block.Length / batch / DistributedSyncBnWorker.Channels;
+        var channelMeans = Enumerable.Range(0, DistributedSyncBnWorker.Channels).Select(c => Enumerable.Range(0, batch)
+            .SelectMany(n => block.Skip((n * DistributedSyncBnWorker.Channels + c) * plane).Take(plane)).Average()).ToArray();
+        Assert.That(channelMeans.Zip(new[] { 0.1, 0, -0.3 }, (m, b) => Math.Abs(m - b)).Max(), Is.GreaterThan(0.05), string.Join(", ", channelMeans));
+    }
+
+    [Test]
+    public void TrainingWithSyncBnHeadsKeepsTheRanksRunningStatisticsIdentical()
+    {
+        // The trainer connects the heads' SyncBN layers to the job: their running statistics come from
+        // the global batch, hence equal on both ranks; plain BN sees each rank's own images.
+        DistributedEvalWorker.GenerateData(_root);
+        var ranks = EvaluateOnTwoRanks("seg-train");
+        string Stats(int rank, string norm) => ranks[rank].Detections.Single(s => s.StartsWith(norm + ":", StringComparison.Ordinal));
+        Assert.That(Stats(0, "syncbn"), Is.EqualTo(Stats(1, "syncbn")), "syncbn: identical running means on both ranks");
+        Assert.That(Stats(0, "bn"), Is.Not.EqualTo(Stats(1, "bn")), "bn: each rank's own statistics (the control)");
+        Assert.That(ranks[0].Metrics, Is.EqualTo(ranks[1].Metrics), "the distributed evaluation after training agrees on both ranks");
+    }
+
+    private DistributedEvalWorker.Outcome[] EvaluateOnTwoRanks(string kind)
+    {
+        var output = Path.Combine(_root, kind);
+        var run = Mpirun(2, ["host", "--assembly", typeof(DistributedEvalWorker).Assembly.Location, "--type", typeof(DistributedEvalWorker).FullName!,
+            "--", "--kind", kind, "--root", _root, "--out", output]);
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Output);
+        return [.. Enumerable.Range(0, 2).Select(r => JsonSerializer.Deserialize<DistributedEvalWorker.Outcome>(
+            File.ReadAllBytes($"{output}.rank{r}.json"), DistributedEvalWorker.Json)!)];
     }
 
     private static DistributedToyWorker.Outcome SingleProcess(string work, string? resume)

@@ -26,6 +26,9 @@ public class SingleProcessCommunicatorTests
         Assert.That(values.data<float>().ToArray(), Is.EqualTo(new[] { 1.5f, -2f, 3.25f }));
         World.AllReduceAverage(values);
         Assert.That(values.data<float>().ToArray(), Is.EqualTo(new[] { 1.5f, -2f, 3.25f }));
+        var counts = tensor(new long[] { (1L << 40) + 1, 3 });
+        World.AllReduceSum(counts);
+        Assert.That(counts.data<long>().ToArray(), Is.EqualTo(new long[] { (1L << 40) + 1, 3 }));
         var ints = tensor(new long[] { 4, 5 });
         World.Broadcast(ints);
         Assert.That(ints.data<long>().ToArray(), Is.EqualTo(new long[] { 4, 5 }));
@@ -48,7 +51,8 @@ public class SingleProcessCommunicatorTests
     public void RefusesWhatAnMpiWorldCouldNotMove()
     {
         using var scope = NewDisposeScope();
-        Assert.That(() => World.AllReduceSum(tensor(new[] { 1.0, 2.0 })), Throws.ArgumentException.With.Message.Contains("float32").And.Message.Contains("Float64"));
+        Assert.That(() => World.AllReduceSum(tensor(new byte[] { 1, 2 })), Throws.ArgumentException.With.Message.Contains("float32, float64, int64 or int32").And.Message.Contains("Byte"));
+        Assert.That(() => World.AllReduceAverage(tensor(new long[] { 1, 2 })), Throws.ArgumentException.With.Message.Contains("floating-point").And.Message.Contains("Int64"));
         Assert.That(() => World.AllReduceSum(ones(3, 4).t()), Throws.ArgumentException.With.Message.Contains("not contiguous"));
         Assert.That(() => World.Broadcast(ones(2), root: 1), Throws.InstanceOf<ArgumentOutOfRangeException>());
     }

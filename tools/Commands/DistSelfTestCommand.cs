@@ -25,12 +25,20 @@ public static class DistSelfTestCommand
         var collectives = new Command("collectives", "All-reduce, broadcast, all-gather and barrier against known results, then all-reduce bandwidth.");
         var megabytes = new Option<double>("--megabytes") { Description = "All-reduce size for the bandwidth measurement (MiB).", DefaultValueFactory = _ => 25 };
         var repeats = new Option<int>("--repeats") { Description = "Timed all-reduces (after one warm-up).", DefaultValueFactory = _ => 10 };
+        var device = new Option<string>("--device") { Description = "runtime.device the backend is chosen for (cpu or cuda).", DefaultValueFactory = _ => "cpu" };
+        var backend = new Option<DistBackend>("--backend") { Description = "runtime.dist_backend: Auto, Mpi or Nccl.", DefaultValueFactory = _ => DistBackend.Auto };
         collectives.Options.Add(timeout);
         collectives.Options.Add(megabytes);
         collectives.Options.Add(repeats);
+        collectives.Options.Add(device);
+        collectives.Options.Add(backend);
         collectives.SetAction(parse =>
         {
-            using var world = Open(parse.GetValue(timeout));
+            using var world = Communicators.FromEnvironment(new RuntimeConfig
+            {
+                CollectiveTimeoutS = parse.GetValue(timeout), Device = parse.GetValue(device)!, DistBackend = parse.GetValue(backend),
+            });
+            if (world.Rank == 0) Console.WriteLine($"communicator: {world.GetType().Name}, world {world.WorldSize}");
             return CheckCollectives(world, parse.GetValue(megabytes), parse.GetValue(repeats));
         });
 
@@ -155,6 +163,15 @@ public static class DistSelfTestCommand
             var mean = pattern * (rank + 1);
             world.AllReduceAverage(mean);
             Expect(mean.allclose(pattern * ((size + 1) / 2f)), "all-reduce average");
+
+            // Counts past float32's 2^24 must stay exact: rank r adds 2^40 + r (int64) and 2^30 + r + 0.25 (float64).
+            var counts = tensor(new long[] { (1L << 40) + rank, rank });
+            world.AllReduceSum(counts);
+            long rankSum = size * (size - 1L) / 2;
+            Expect(counts[0].item<long>() == size * (1L << 40) + rankSum && counts[1].item<long>() == rankSum, "all-reduce sum of int64");
+            var doubles = tensor(new[] { (1 << 30) + rank + 0.25 });
+            world.AllReduceSum(doubles);
+            Expect(doubles.item<double>() == size * ((1 << 30) + 0.25) + rankSum, "all-reduce sum of float64");
 
             int root = size - 1;
             var payload = rank == root ? arange(12, dtype: ScalarType.Int64).reshape(3, 4) * 11 : zeros(new long[] { 3, 4 }, dtype: ScalarType.Int64);

@@ -45,9 +45,10 @@ public static class TrainCommand
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
             var result = Train(config, dir, resumeFrom, communicator, stop.Token);
-            Console.WriteLine(result.Interrupted
-                ? $"stopped at iteration {result.Iteration}; resume with: ./vim train {parse.GetValue(configArg)} --work-dir {dir} --resume"
-                : $"finished {result.Iteration} iterations; best {result.BestMetric?.ToString("0.##") ?? "n/a"}; checkpoints in {dir}");
+            if (communicator.Rank == 0)
+                Console.WriteLine(result.Interrupted
+                    ? $"stopped at iteration {result.Iteration}; resume with: ./vim train {parse.GetValue(configArg)} --work-dir {dir} --resume"
+                    : $"finished {result.Iteration} iterations; best {result.BestMetric?.ToString("0.##") ?? "n/a"}; checkpoints in {dir}");
             return result.Interrupted ? 130 : 0;
         });
         return command;
@@ -75,16 +76,16 @@ public static class TrainCommand
             ConfigWriter.Save(ConfigBinder.ToNode(config), Path.Combine(dir, "config.yaml"));
         }
         var log = communicator.Rank == 0 ? Console.Out : TextWriter.Null;
-        using var task = OpenTask(config, log);
+        using var task = OpenTask(config, log, communicator);
         if (resumeFrom is null && communicator.Rank == 0 && task is Vim.Core.Models.IPretrainedInitialised { PretrainedReport: { } pretrained })
             Vim.Core.IO.AtomicFile.WriteText(Path.Combine(dir, "pretrained_load.txt"), pretrained + Environment.NewLine);
         return new Trainer<Batch>(task, config, dir, yaml, log, communicator).Run(resumeFrom, stop);
     }
 
-    private static ITrainingTask<Batch> OpenTask(ExperimentConfig config, TextWriter log) => config.Task switch
+    private static ITrainingTask<Batch> OpenTask(ExperimentConfig config, TextWriter log, ICommunicator communicator) => config.Task switch
     {
-        TaskKind.Segmentation => new SegmentationTask(config, log),
-        TaskKind.Detection => new DetectionTask(config, log),
+        TaskKind.Segmentation => new SegmentationTask(config, log) { Communicator = communicator },
+        TaskKind.Detection => new DetectionTask(config, log) { Communicator = communicator },
         _ => throw new VimException($"task: {config.Task} is not supported"),
     };
 }
