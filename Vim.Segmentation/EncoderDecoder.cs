@@ -56,6 +56,7 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
             var segmentation = ModelRegistry.All.Where(e => e.Name.Contains("seg", StringComparison.Ordinal)).Select(e => e.Name);
             throw new VimException($"model.backbone.name '{name}' is not a segmentation backbone; use one of {string.Join(", ", segmentation)}");
         }
+        pyramid = pyramid.WithNeckNorm(config.Model.SegHead.Norm);
         torch.manual_seed(seed + 2);
         return new EncoderDecoder(pyramid, config.Model.SegHead, config.Model.NumClasses);
     }

@@ -1,5 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Vim.Core.Config;
+using Vim.Core.Distributed;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Models;
@@ -8,6 +10,7 @@ namespace Vim.Core.Models;
 /// The multi-level neck of the official segmentation backbones (BEiT/mmseg style): four tapped
 /// stride-s maps go through fpn1 = ConvT(D→D) → BatchNorm → GELU → ConvT(D→D) (s/4), fpn2 = ConvT(D→D)
 /// (s/2), fpn3 = identity (s), fpn4 = MaxPool(2) (2s). Channels stay D. Keys: net.*, fpn1.*, fpn2.*.
+/// The fpn1 norm follows the heads' norm (the official configs' SyncBN covers the neck too).
 /// </summary>
 public sealed class SegmentationPyramid : nn.Module<Tensor, IReadOnlyList<FeatureMap>>
 {
@@ -22,17 +25,35 @@ public sealed class SegmentationPyramid : nn.Module<Tensor, IReadOnlyList<Featur
     // A property, not a field: RegisterComponents would register a second copy of the backbone's weights under "backbone.".
     private ITokenBackbone backbone => (ITokenBackbone)net;
 
-    public SegmentationPyramid(nn.Module<Tensor, Tensor> net) : base(nameof(SegmentationPyramid))
+    public SegmentationPyramid(nn.Module<Tensor, Tensor> net, NormKind neckNorm = NormKind.BatchNorm) : base(nameof(SegmentationPyramid))
     {
         _ = net as ITokenBackbone ?? throw new VimException($"SegmentationPyramid: {net.GetType().Name} is not a token backbone.");
         this.net = net;
         long dim = backbone.EmbedDim;
-        fpn1 = nn.Sequential(("0", nn.ConvTranspose2d(dim, dim, 2, stride: 2)), ("1", nn.BatchNorm2d(dim)), ("2", nn.GELU()),
+        fpn1 = nn.Sequential(("0", nn.ConvTranspose2d(dim, dim, 2, stride: 2)), ("1", neckNorm == NormKind.SyncBatchNorm ? new SyncBatchNorm(dim) : nn.BatchNorm2d(dim)), ("2", nn.GELU()),
             ("3", nn.ConvTranspose2d(dim, dim, 2, stride: 2)));
         fpn2 = nn.Sequential(("0", nn.ConvTranspose2d(dim, dim, 2, stride: 2)));
         fpn3 = nn.Identity();
         fpn4 = nn.MaxPool2d(2, 2);
+        NeckNorm = neckNorm;
         RegisterComponents();
+    }
+
+    /// <summary>The norm inside fpn1.</summary>
+    public NormKind NeckNorm { get; }
+
+    /// <summary>
+    /// This pyramid with its fpn1 norm set to <paramref name="neckNorm"/>: itself when it already is, otherwise a
+    /// new pyramid over the same backbone with a freshly initialised neck (this one's neck is disposed, the
+    /// backbone moves over). Registry entries build with BatchNorm; the config decides afterwards.
+    /// </summary>
+    public SegmentationPyramid WithNeckNorm(NormKind neckNorm)
+    {
+        if (neckNorm == NeckNorm) return this;
+        var rebuilt = new SegmentationPyramid(net, neckNorm);
+        fpn1.Dispose();
+        fpn2.Dispose();
+        return rebuilt;
     }
 
     /// <summary>Channels of every level (the backbone width; the neck keeps it).</summary>

@@ -54,7 +54,7 @@ public static class DistributedEvalWorker
 
     /// <summary>
     /// Trains the small segmentation model for two iterations through the trainer, with bn and with
-    /// syncbn heads; <see cref="Outcome.Detections"/> holds, per norm, the heads' BatchNorm running
+    /// syncbn heads and neck; <see cref="Outcome.Detections"/> holds, per norm, the heads' and fpn1's BatchNorm running
     /// means as exact text ("bn:…", "syncbn:…"), and the metrics are syncbn's final evaluation.
     /// </summary>
     public static Outcome TrainSegmentation(string root, ICommunicator world)
@@ -71,7 +71,7 @@ public static class DistributedEvalWorker
             config.Data.BatchSize = 2;
             using var task = new SegmentationTask(config, TextWriter.Null, () => SegmentationModel(norm)) { Communicator = world };
             var result = new Vim.Core.Engine.Trainer<Vim.Data.Loading.Batch>(task, config, Path.Combine(root, $"work-{norm}"), "cfg", TextWriter.Null, world).Run(null);
-            var means = task.Model.state_dict().Where(kv => kv.Key.Contains("_head.", StringComparison.Ordinal) && kv.Key.EndsWith(".running_mean", StringComparison.Ordinal))
+            var means = task.Model.state_dict().Where(kv => (kv.Key.Contains("_head.", StringComparison.Ordinal) || kv.Key.StartsWith("backbone.fpn1.", StringComparison.Ordinal)) && kv.Key.EndsWith(".running_mean", StringComparison.Ordinal))
                 .SelectMany(kv => kv.Value.data<float>().ToArray()).Select(v => v.ToString("R", CultureInfo.InvariantCulture));
             statistics.Add($"{(norm == NormKind.BatchNorm ? "bn" : "syncbn")}:{string.Join(',', means)}");
             metrics = new Dictionary<string, double>(task.Evaluate()) { ["best"] = result.BestMetric ?? double.NaN };
@@ -118,7 +118,7 @@ public static class DistributedEvalWorker
     {
         var backbone = new VisionMamba(VimVariants.SegTiny with { EmbedDim = 32, Depth = 4, TapBlocks = [0, 1, 2, 3], ImageSize = 64, DropPathRate = 0 }, 1);
         torch.manual_seed(2);
-        return new EncoderDecoder(new SegmentationPyramid(backbone), new SegmentationHeadConfig { Channels = 16, AuxiliaryChannels = 16, Norm = norm }, 5);
+        return new EncoderDecoder(new SegmentationPyramid(backbone, norm), new SegmentationHeadConfig { Channels = 16, AuxiliaryChannels = 16, Norm = norm }, 5);
     }
 
     private static ExperimentConfig DetectionConfig(string root) => new()

@@ -117,4 +117,20 @@ public class SyncBatchNormTests
             Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml"), ["model.seg_head.norm=gn"]))!;
         Assert.That(e.Message, Does.Contain("norm").And.Contain("syncbn"));
     }
+
+    [Test]
+    public void TheConfigsNormAlsoSetsTheSegmentationNeck()
+    {
+        var path = Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml");
+        var (bnConfig, _) = ExperimentConfig.Load(path, ["model.seg_head.norm=bn"]);
+        var (syncConfig, _) = ExperimentConfig.Load(path, ["model.seg_head.norm=syncbn"]);
+        using var plain = Vim.Segmentation.EncoderDecoder.FromConfig(bnConfig, seed: 0);
+        using var sync = Vim.Segmentation.EncoderDecoder.FromConfig(syncConfig, seed: 0);
+        Assert.That(plain.Backbone.NeckNorm, Is.EqualTo(NormKind.BatchNorm));
+        Assert.That(sync.Backbone.NeckNorm, Is.EqualTo(NormKind.SyncBatchNorm));
+        Assert.That(sync.Backbone.modules().OfType<SyncBatchNorm>().Count(), Is.EqualTo(1), "fpn1's norm is the neck's only norm");
+        Assert.That(plain.modules().OfType<SyncBatchNorm>(), Is.Empty);
+        Assert.That(sync.state_dict().Select(kv => (kv.Key, string.Join("x", kv.Value.shape))),
+            Is.EqualTo(plain.state_dict().Select(kv => (kv.Key, string.Join("x", kv.Value.shape)))), "checkpoints interchange between bn and syncbn");
+    }
 }
