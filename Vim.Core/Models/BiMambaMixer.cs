@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Vim.Core.Diagnostics;
 using Vim.Core.Ssm;
 using static TorchSharp.torch;
 
@@ -106,15 +107,22 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         // W·hidden^T yields the channel-major (B, 2·d_inner, L) layout the conv and the scan read,
         // without a transposed copy (the official code rearranges the same product).
-        var xz = matmul(in_proj.weight!, hidden.transpose(1, 2));
+        Tensor xz;
+        using (StageProfiler.Measure("in_proj"))
+            xz = ProjectChannels(in_proj.weight!, hidden.transpose(1, 2));
         var x = xz.narrow(1, 0, InnerDim);
         var z = xz.narrow(1, InnerDim, InnerDim);
 
         var combined = Branch(x, z, conv1d, x_proj, dt_proj, A_log, D, reverse: false);
         using (var backward = NewDisposeScope())
-            combined.add_(Branch(x, z, conv1d_b, x_proj_b, dt_proj_b, A_b_log, D_b, reverse: true));
-        if (DivideOut) combined.div_(2);
-        return out_proj.forward(combined.transpose(1, 2)).MoveToOuterDisposeScope();
+        {
+            var other = Branch(x, z, conv1d_b, x_proj_b, dt_proj_b, A_b_log, D_b, reverse: true);
+            using var _ = StageProfiler.Measure("combine");
+            combined.add_(other);
+            if (DivideOut) combined.div_(2);
+        }
+        using (StageProfiler.Measure("out_proj"))
+            return out_proj.forward(combined.transpose(1, 2)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -130,18 +138,37 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         // halving the mixer's peak memory (autograd keeps what backward needs regardless).
         using var scope = NewDisposeScope();
         // Causal conv (step t sees t−k+1..t) or, for the backward branch, anti-causal with the taps reversed.
-        var u = ConvSilu.Apply(x, conv.weight!, conv.bias, reverse);
+        Tensor u;
+        using (StageProfiler.Measure("conv_silu"))
+            u = ConvSilu.Apply(x, conv.weight!, conv.bias, reverse);
         // Channel-major projections (W·u): x_proj's rows split into Δ_low, B, C, each (B, rows, L), so B and C
         // arrive in the scan's (B, N, L) layout and Δ in (B, d_inner, L).
-        var xDbl = matmul(xProj.weight!, u);
+        Tensor xDbl;
+        using (StageProfiler.Measure("x_proj"))
+            xDbl = ProjectChannels(xProj.weight!, u);
         var dtLow = xDbl.narrow(1, 0, DtRank);
         var b = xDbl.narrow(1, DtRank, StateSize);
         var c = xDbl.narrow(1, DtRank + StateSize, StateSize);
         // The bias is applied inside the scan (delta_bias) before the softplus, as the fused path does.
-        var delta = matmul(dtProj.weight!, dtLow);
+        Tensor delta;
+        using (StageProfiler.Measure("dt_proj"))
+            delta = ProjectChannels(dtProj.weight!, dtLow);
         // A, D and the Δ bias stay in the parameters' precision (fp32 in practice, as the official code forces).
         var a = -exp(aLog);
+        using var scan = StageProfiler.Measure("scan");
         return SelectiveScan.Apply(u, delta, a, b, c, dSkip, z, dtProj.bias!, deltaSoftplus: true, reverse: reverse)
             .MoveToOuterDisposeScope();
     }
+
+    /// <summary>W·x per batch element: weight (out, in), x (B, in, L) in any strides → (B, out, L) contiguous.</summary>
+    /// <remarks>
+    /// Not matmul(W, x): when W requires grad (a parameter, even under no_grad) libtorch's matmul
+    /// "folds" the problem into (B·L, in)·Wᵀ and returns a transposed view, so every later
+    /// channel-major reader copies it (measured: in_proj 3×, dt_proj 4× slower). mm and bmm take
+    /// strided operands directly and write a contiguous result.
+    /// </remarks>
+    private static Tensor ProjectChannels(Tensor weight, Tensor x) =>
+        x.shape[0] == 1
+            ? mm(weight, x.select(0, 0)).unsqueeze(0)
+            : bmm(weight.unsqueeze(0).expand(x.shape[0], -1, -1), x);
 }

@@ -1,4 +1,5 @@
 using TorchSharp;
+using Vim.Core.Diagnostics;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Models;
@@ -33,10 +34,16 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor?, (Tensor Hidden, Tens
     public override (Tensor Hidden, Tensor Residual) forward(Tensor hidden, Tensor? residual)
     {
         using var scope = NewDisposeScope();
-        var newResidual = residual is null ? hidden.alias() : residual + drop_path.forward(hidden);
-        // Half-precision residuals are promoted; fp32/fp64 ones are already at least fp32.
-        if (ResidualInFp32 && newResidual.dtype is ScalarType.Float16 or ScalarType.BFloat16) newResidual = newResidual.to_type(ScalarType.Float32);
-        var newHidden = mixer.forward(norm.forward(newResidual).to_type(hidden.dtype));
+        Tensor newResidual, normed;
+        using (StageProfiler.Measure("residual_add"))
+        {
+            newResidual = residual is null ? hidden.alias() : residual + drop_path.forward(hidden);
+            // Half-precision residuals are promoted; fp32/fp64 ones are already at least fp32.
+            if (ResidualInFp32 && newResidual.dtype is ScalarType.Float16 or ScalarType.BFloat16) newResidual = newResidual.to_type(ScalarType.Float32);
+        }
+        using (StageProfiler.Measure("rms_norm"))
+            normed = norm.forward(newResidual).to_type(hidden.dtype);
+        var newHidden = mixer.forward(normed);
         return (newHidden.MoveToOuterDisposeScope(), newResidual.MoveToOuterDisposeScope());
     }
 }

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Vim.Core.Diagnostics;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Models;
@@ -162,6 +163,7 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
 
     private Embedded Embed(Tensor images)
     {
+        using var stage = StageProfiler.Measure("embed");
         var (rows, cols) = patch_embed.GridFor(images.shape[2], images.shape[3]);
         var tokens = patch_embed.forward(images);
         int classIndex = PositionEmbeddingResizer.ClassIndex(Config.ClassToken, rows * cols);
@@ -173,6 +175,7 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
     private Tensor FinalFeatures(Embedded embedded, bool applyNorm)
     {
         var (hidden, residual) = RunLayers(embedded, null);
+        using var stage = StageProfiler.Measure("final_norm");
         if (applyNorm && norm_f is not null) return norm_f.forward(residual + drop_path.forward(hidden));
         return hidden + residual;
     }

@@ -37,7 +37,9 @@ public static class BenchBackboneCommand
         var timeout = new Option<int>("--timeout") { Description = "Seconds allowed per child run.", DefaultValueFactory = _ => 1800 };
         // Internal: one measurement in this process (what the parent spawns).
         var child = new Option<string?>("--child") { Description = "Internal: MODEL:ATTENTION:SIZE measured in this process.", Hidden = true };
-        foreach (var option in new Option[] { models, sizes, batch, warmup, repeats, output, timeout, child }) command.Options.Add(option);
+        // Diagnostic: time per forward stage, measured in this process (no children, no memory figures).
+        var breakdown = new Option<bool>("--breakdown") { Description = "Print the time of each forward stage (in_proj, conv, scan, ...) instead of the comparison.", Hidden = true };
+        foreach (var option in new Option[] { models, sizes, batch, warmup, repeats, output, timeout, child, breakdown }) command.Options.Add(option);
 
         command.SetAction(parseResult =>
         {
@@ -55,6 +57,13 @@ public static class BenchBackboneCommand
                 }
                 var modelNames = SplitList(parseResult.GetValue(models)!, "--models");
                 var sizeList = SplitList(parseResult.GetValue(sizes)!, "--sizes").Select(s => ParseSize(s)).ToList();
+                if (parseResult.GetValue(breakdown))
+                {
+                    foreach (var model in modelNames)
+                        foreach (var size in sizeList)
+                            PrintBreakdown(model, size, batchSize, warmups, timed);
+                    return 0;
+                }
                 return RunAll(modelNames, sizeList, batchSize, warmups, timed, parseResult.GetValue(output)!, parseResult.GetValue(timeout));
             }
             catch (VimException e)
@@ -189,6 +198,42 @@ public static class BenchBackboneCommand
         timings.Sort();
         double median = timings.Count % 2 == 1 ? timings[timings.Count / 2] : (timings[timings.Count / 2 - 1] + timings[timings.Count / 2]) / 2;
         return new Measurement(model, attention, requested, inputSize, tokens, batch, median, timings[0], (peakKiB - idleKiB) / 1024.0, "ok");
+    }
+
+    /// <summary>Times each profiled stage of the forward (see <see cref="StageProfiler"/>) over the timed runs and prints ms per forward.</summary>
+    private static void PrintBreakdown(string model, int requested, int batch, int warmup, int repeats)
+    {
+        using var module = ModelRegistry.Create(model);
+        var backbone = module as ITokenBackbone ?? throw new VimException($"bench backbone: '{model}' is not a token backbone.");
+        module.eval();
+        int inputSize = ModelShape.Of(module, model).TilingSize(requested);
+        using var noGrad = no_grad();
+        using var images = randn(batch, 3, inputSize, inputSize, generator: new Generator(0));
+        for (int i = 0; i < warmup; i++)
+        {
+            using var scope = NewDisposeScope();
+            backbone.ForwardTokens(images);
+        }
+        StageProfiler.Start();
+        long cpuStart = StageProfiler.ProcessCpuMicroseconds();
+        var watch = Stopwatch.StartNew();
+        for (int i = 0; i < repeats; i++)
+        {
+            using var scope = NewDisposeScope();
+            backbone.ForwardTokens(images);
+        }
+        watch.Stop();
+        double cpuTotal = (StageProfiler.ProcessCpuMicroseconds() - cpuStart) / 1000.0 / repeats;
+        var stages = StageProfiler.Stop();
+        double total = watch.Elapsed.TotalMilliseconds / repeats;
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{model} at {inputSize}² (batch {batch}): {total:F1} ms per forward ({cpuTotal:F1} ms CPU, {get_num_threads()} torch threads), mean of {repeats}"));
+        Console.Out.WriteLine($"  {"stage",-14} {"ms/forward",11} {"share",7} {"CPU ms",9} {"CPU share",10} {"calls/forward",14}");
+        var rows = stages.Append(new StageProfiler.StageTotal("other", total * repeats - stages.Sum(s => s.Milliseconds),
+            cpuTotal * repeats - stages.Sum(s => s.CpuMilliseconds), repeats));
+        foreach (var s in rows)
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {s.Stage,-14} {s.Milliseconds / repeats,11:F1} {100 * s.Milliseconds / repeats / total,6:F1}% {s.CpuMilliseconds / repeats,9:F1} {100 * s.CpuMilliseconds / repeats / cpuTotal,9:F1}% {s.Calls / (double)repeats,14:F0}"));
     }
 
     /// <summary>Writing 5 to clear_refs resets the peak-RSS counter (Linux ≥ 4.0), so the idle process's own start-up peak is not counted.</summary>
