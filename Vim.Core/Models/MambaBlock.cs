@@ -46,4 +46,21 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor?, (Tensor Hidden, Tens
         var newHidden = mixer.forward(normed);
         return (newHidden.MoveToOuterDisposeScope(), newResidual.MoveToOuterDisposeScope());
     }
+
+    /// <summary>
+    /// Inference form (eval mode, no autograd, float32 CPU): residual ← residual + hidden (or, for the
+    /// first block, residual already holds the input), then hidden ← Mixer(RMSNorm(residual)), both
+    /// updated in place in the workspace's buffers.
+    /// </summary>
+    internal void ForwardInPlace(Tensor hidden, Tensor residual, bool first, MambaInferenceWorkspace workspace)
+    {
+        using var scope = NewDisposeScope();
+        if (!first)
+            using (StageProfiler.Measure("residual_add"))
+                residual.add_(hidden);
+        var normed = workspace.Get("normed", residual.shape);
+        using (StageProfiler.Measure("rms_norm"))
+            norm.ForwardInto(residual, normed);
+        mixer.ForwardInto(normed, hidden, workspace);
+    }
 }
