@@ -110,8 +110,8 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         Tensor xz;
         using (StageProfiler.Measure("in_proj"))
             xz = ProjectChannels(in_proj.weight!, hidden.transpose(1, 2));
-        var x = xz.narrow(1, 0, InnerDim);
-        var z = xz.narrow(1, InnerDim, InnerDim);
+        var x = ScanPrecision(xz.narrow(1, 0, InnerDim));
+        var z = ScanPrecision(xz.narrow(1, InnerDim, InnerDim));
 
         var combined = Branch(x, z, conv1d, x_proj, dt_proj, A_log, D, reverse: false);
         using (var backward = NewDisposeScope())
@@ -147,12 +147,12 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         using (StageProfiler.Measure("x_proj"))
             xDbl = ProjectChannels(xProj.weight!, u);
         var dtLow = xDbl.narrow(1, 0, DtRank);
-        var b = xDbl.narrow(1, DtRank, StateSize);
-        var c = xDbl.narrow(1, DtRank + StateSize, StateSize);
+        var b = ScanPrecision(xDbl.narrow(1, DtRank, StateSize));
+        var c = ScanPrecision(xDbl.narrow(1, DtRank + StateSize, StateSize));
         // The bias is applied inside the scan (delta_bias) before the softplus, as the fused path does.
         Tensor delta;
         using (StageProfiler.Measure("dt_proj"))
-            delta = ProjectChannels(dtProj.weight!, dtLow);
+            delta = ScanPrecision(ProjectChannels(dtProj.weight!, dtLow));
         // A, D and the Δ bias stay in the parameters' precision (fp32 in practice, as the official code forces).
         var a = -exp(aLog);
         using var scan = StageProfiler.Measure("scan");
@@ -230,6 +230,14 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         SelectiveScan.ForwardInto(deltaAndOutput, u, deltaAndOutput, a, xDbl.narrow(1, DtRank, StateSize),
             xDbl.narrow(1, DtRank + StateSize, StateSize), dSkip, z, dtProj.bias!, deltaSoftplus: true, reverse: reverse);
     }
+
+    /// <summary>
+    /// Under autocast the projections come out in bf16/fp16; the conv and the scan take them in the
+    /// parameters' float32 (the official fused kernels also compute in fp32), which keeps both on the
+    /// native kernels instead of the slow tensor-op fallback. Other dtypes pass through.
+    /// </summary>
+    private Tensor ScanPrecision(Tensor t) =>
+        t.dtype is ScalarType.BFloat16 or ScalarType.Float16 && A_log.dtype == ScalarType.Float32 ? t.to_type(ScalarType.Float32) : t;
 
     /// <summary>W·x per batch element: weight (out, in), x (B, in, L) in any strides → (B, out, L) contiguous.</summary>
     /// <remarks>

@@ -183,8 +183,18 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
 
     private Tensor FinalFeatures(Embedded embedded, bool applyNorm)
     {
+        bool inPlace = CanRunInPlace(embedded.Tokens);
         var (hidden, residual) = RunLayers(embedded, null);
         using var stage = StageProfiler.Measure("final_norm");
+        if (inPlace)
+        {
+            // The in-place path's residual is its own tensor: add and norm without temporaries.
+            residual.add_(hidden);
+            if (!applyNorm || norm_f is null) return residual;
+            var normed = empty_like(residual);
+            norm_f.ForwardInto(residual, normed);
+            return normed;
+        }
         if (applyNorm && norm_f is not null) return norm_f.forward(residual + drop_path.forward(hidden));
         return hidden + residual;
     }
@@ -268,16 +278,13 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
         Action<int, Tensor, Tensor>? observe, MambaInferenceWorkspace workspace)
     {
         var hidden = empty_like(embedded.Tokens);
-        var residual = empty_like(embedded.Tokens);
+        // The first block's residual is its (rotated) input. Embed made the tokens for this forward
+        // alone, so they become the residual buffer itself rather than being copied into one.
+        var residual = gridRope is null ? embedded.Tokens : RotatePatches(gridRope, embedded.Tokens, embedded.ClassIndex);
         for (int i = 0; i < layers.Count; i++)
         {
             using var layerScope = NewDisposeScope();
-            if (i == 0)
-            {
-                // The first block's residual is its (rotated) input.
-                residual.copy_(gridRope is null ? embedded.Tokens : RotatePatches(gridRope, embedded.Tokens, embedded.ClassIndex));
-            }
-            else if (gridRope is not null)
+            if (i > 0 && gridRope is not null)
             {
                 hidden.copy_(RotatePatches(gridRope, hidden, embedded.ClassIndex));
                 if (Config.RopeResidual) residual.copy_(RotatePatches(gridRope, residual, embedded.ClassIndex));
