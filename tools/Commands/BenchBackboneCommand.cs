@@ -42,8 +42,8 @@ public static class BenchBackboneCommand
         var timeout = new Option<int>("--timeout") { Description = "Seconds allowed per child run.", DefaultValueFactory = _ => 1800 };
         // Internal: one measurement in this process (what the parent spawns).
         var child = new Option<string?>("--child") { Description = "Internal: MODEL:ATTENTION:SIZE measured in this process.", Hidden = true };
-        // Diagnostic: time per forward stage, measured in this process (no children, no memory figures).
-        var breakdown = new Option<bool>("--breakdown") { Description = "Print the time of each forward stage (in_proj, conv, scan, ...) instead of the comparison.", Hidden = true };
+        // Diagnostic: time per forward stage (no children, no memory figures).
+        var breakdown = new Option<bool>("--breakdown") { Description = "Print the time of each forward stage (in_proj, conv, scan, ...) instead of the comparison (measured in this process)." };
         foreach (var option in new Option[] { models, sizes, batch, warmup, repeats, output, timeout, child, breakdown }) command.Options.Add(option);
 
         command.SetAction(parseResult =>
