@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Vim.Core.Diagnostics;
 using Vim.Core.Ssm;
 using static TorchSharp.torch;
 
@@ -106,15 +107,22 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         // W·hidden^T yields the channel-major (B, 2·d_inner, L) layout the conv and the scan read,
         // without a transposed copy (the official code rearranges the same product).
-        var xz = matmul(in_proj.weight!, hidden.transpose(1, 2));
-        var x = xz.narrow(1, 0, InnerDim);
-        var z = xz.narrow(1, InnerDim, InnerDim);
+        Tensor xz;
+        using (StageProfiler.Measure("in_proj"))
+            xz = ProjectChannels(in_proj.weight!, hidden.transpose(1, 2));
+        var x = ScanPrecision(xz.narrow(1, 0, InnerDim));
+        var z = ScanPrecision(xz.narrow(1, InnerDim, InnerDim));
 
         var combined = Branch(x, z, conv1d, x_proj, dt_proj, A_log, D, reverse: false);
         using (var backward = NewDisposeScope())
-            combined.add_(Branch(x, z, conv1d_b, x_proj_b, dt_proj_b, A_b_log, D_b, reverse: true));
-        if (DivideOut) combined.div_(2);
-        return out_proj.forward(combined.transpose(1, 2)).MoveToOuterDisposeScope();
+        {
+            var other = Branch(x, z, conv1d_b, x_proj_b, dt_proj_b, A_b_log, D_b, reverse: true);
+            using var _ = StageProfiler.Measure("combine");
+            combined.add_(other);
+            if (DivideOut) combined.div_(2);
+        }
+        using (StageProfiler.Measure("out_proj"))
+            return out_proj.forward(combined.transpose(1, 2)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -130,18 +138,116 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         // halving the mixer's peak memory (autograd keeps what backward needs regardless).
         using var scope = NewDisposeScope();
         // Causal conv (step t sees t−k+1..t) or, for the backward branch, anti-causal with the taps reversed.
-        var u = ConvSilu.Apply(x, conv.weight!, conv.bias, reverse);
+        Tensor u;
+        using (StageProfiler.Measure("conv_silu"))
+            u = ConvSilu.Apply(x, conv.weight!, conv.bias, reverse);
         // Channel-major projections (W·u): x_proj's rows split into Δ_low, B, C, each (B, rows, L), so B and C
         // arrive in the scan's (B, N, L) layout and Δ in (B, d_inner, L).
-        var xDbl = matmul(xProj.weight!, u);
+        Tensor xDbl;
+        using (StageProfiler.Measure("x_proj"))
+            xDbl = ProjectChannels(xProj.weight!, u);
         var dtLow = xDbl.narrow(1, 0, DtRank);
-        var b = xDbl.narrow(1, DtRank, StateSize);
-        var c = xDbl.narrow(1, DtRank + StateSize, StateSize);
+        var b = ScanPrecision(xDbl.narrow(1, DtRank, StateSize));
+        var c = ScanPrecision(xDbl.narrow(1, DtRank + StateSize, StateSize));
         // The bias is applied inside the scan (delta_bias) before the softplus, as the fused path does.
-        var delta = matmul(dtProj.weight!, dtLow);
+        Tensor delta;
+        using (StageProfiler.Measure("dt_proj"))
+            delta = ScanPrecision(ProjectChannels(dtProj.weight!, dtLow));
         // A, D and the Δ bias stay in the parameters' precision (fp32 in practice, as the official code forces).
         var a = -exp(aLog);
+        using var scan = StageProfiler.Measure("scan");
         return SelectiveScan.Apply(u, delta, a, b, c, dSkip, z, dtProj.bias!, deltaSoftplus: true, reverse: reverse)
             .MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Inference forward (no autograd, float32 CPU) into <paramref name="output"/> (B, L, dim): the same
+    /// computation as <see cref="forward"/>, with every intermediate written into the buffers of
+    /// <paramref name="workspace"/> (reused by every block) instead of freshly allocated tensors.
+    /// </summary>
+    internal void ForwardInto(Tensor hidden, Tensor output, MambaInferenceWorkspace workspace)
+    {
+        using var scope = NewDisposeScope();
+        long batch = hidden.shape[0], length = hidden.shape[1];
+        var xz = workspace.Get("xz", batch, 2 * InnerDim, length);
+        using (StageProfiler.Measure("in_proj"))
+            for (long i = 0; i < batch; i++)
+                xz[i].addmm_(in_proj.weight!, hidden[i].t(), beta: 0, alpha: 1);
+        var x = xz.narrow(1, 0, InnerDim);
+        var z = xz.narrow(1, InnerDim, InnerDim);
+        if (batch > 1)
+        {
+            // The scan reads z contiguous: one copy here instead of one per branch.
+            var zc = workspace.Get("z", batch, InnerDim, length);
+            zc.copy_(z);
+            z = zc;
+        }
+        // Buffers: the forward branch's Δ buffer then receives its output; the backward branch's Δ goes
+        // into x (dead once its conv has read it; with batch 1 x is a contiguous block of xz) and its
+        // output over that Δ. The native CPU scan reads each row's Δ before it writes that row's output,
+        // so an output may share its Δ's memory. Sequence-sized peak: xz, u and one Δ/output buffer.
+        var forwardOut = workspace.Get("delta", batch, InnerDim, length);
+        var backwardOut = batch == 1 ? x : workspace.Get("delta_backward", batch, InnerDim, length);
+        BranchInto(x, z, conv1d, x_proj, dt_proj, A_log, D, reverse: false, forwardOut, workspace);
+        BranchInto(x, z, conv1d_b, x_proj_b, dt_proj_b, A_b_log, D_b, reverse: true, backwardOut, workspace);
+        using (StageProfiler.Measure("combine"))
+        {
+            forwardOut.add_(backwardOut);
+            if (DivideOut) forwardOut.div_(2);
+        }
+        using (StageProfiler.Measure("out_proj"))
+            for (long i = 0; i < batch; i++)
+                output[i].addmm_(forwardOut[i].t(), out_proj.weight!.t(), beta: 0, alpha: 1);
+    }
+
+    /// <summary>True when <see cref="ForwardInto"/> can run on <paramref name="hidden"/> (float32 CPU
+    /// activations and parameters, a conv the native kernel takes).</summary>
+    internal bool CanForwardInto(Tensor hidden) =>
+        hidden.dtype == ScalarType.Float32 && hidden.device.type == DeviceType.CPU &&
+        in_proj.weight!.dtype == ScalarType.Float32 && A_log.dtype == ScalarType.Float32 &&
+        ConvSilu.CanApplyInto(ScalarType.Float32, DeviceType.CPU, conv1d.weight!, conv1d.bias) &&
+        ConvSilu.CanApplyInto(ScalarType.Float32, DeviceType.CPU, conv1d_b.weight!, conv1d_b.bias);
+
+    /// <summary>One direction (see <see cref="Branch"/>): Δ is computed into <paramref name="deltaAndOutput"/>
+    /// and the scan output overwrites it there.</summary>
+    private void BranchInto(Tensor x, Tensor z, Conv1d conv, Linear xProj, Linear dtProj, Tensor aLog, Tensor dSkip,
+        bool reverse, Tensor deltaAndOutput, MambaInferenceWorkspace workspace)
+    {
+        using var scope = NewDisposeScope();
+        long batch = x.shape[0], length = x.shape[2];
+        var u = workspace.Get("u", batch, InnerDim, length);
+        using (StageProfiler.Measure("conv_silu"))
+            ConvSilu.ApplyInto(x, conv.weight!, conv.bias, reverse, u);
+        var xDbl = workspace.Get("x_dbl", batch, DtRank + 2 * StateSize, length);
+        using (StageProfiler.Measure("x_proj"))
+            for (long i = 0; i < batch; i++)
+                xDbl[i].addmm_(xProj.weight!, u[i], beta: 0, alpha: 1);
+        using (StageProfiler.Measure("dt_proj"))
+            for (long i = 0; i < batch; i++)
+                deltaAndOutput[i].addmm_(dtProj.weight!, xDbl[i].narrow(0, 0, DtRank), beta: 0, alpha: 1);
+        var a = -exp(aLog);
+        using var stage = StageProfiler.Measure("scan");
+        SelectiveScan.ForwardInto(deltaAndOutput, u, deltaAndOutput, a, xDbl.narrow(1, DtRank, StateSize),
+            xDbl.narrow(1, DtRank + StateSize, StateSize), dSkip, z, dtProj.bias!, deltaSoftplus: true, reverse: reverse);
+    }
+
+    /// <summary>
+    /// Under autocast the projections come out in bf16/fp16; the conv and the scan take them in the
+    /// parameters' float32 (the official fused kernels also compute in fp32), which keeps both on the
+    /// native kernels instead of the slow tensor-op fallback. Other dtypes pass through.
+    /// </summary>
+    private Tensor ScanPrecision(Tensor t) =>
+        t.dtype is ScalarType.BFloat16 or ScalarType.Float16 && A_log.dtype == ScalarType.Float32 ? t.to_type(ScalarType.Float32) : t;
+
+    /// <summary>W·x per batch element: weight (out, in), x (B, in, L) in any strides → (B, out, L) contiguous.</summary>
+    /// <remarks>
+    /// Not matmul(W, x): when W requires grad (a parameter, even under no_grad) libtorch's matmul
+    /// "folds" the problem into (B·L, in)·Wᵀ and returns a transposed view, so every later
+    /// channel-major reader copies it (measured: in_proj 3×, dt_proj 4× slower). mm and bmm take
+    /// strided operands directly and write a contiguous result.
+    /// </remarks>
+    private static Tensor ProjectChannels(Tensor weight, Tensor x) =>
+        x.shape[0] == 1
+            ? mm(weight, x.select(0, 0)).unsqueeze(0)
+            : bmm(weight.unsqueeze(0).expand(x.shape[0], -1, -1), x);
 }

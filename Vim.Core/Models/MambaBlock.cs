@@ -1,4 +1,5 @@
 using TorchSharp;
+using Vim.Core.Diagnostics;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Models;
@@ -33,10 +34,33 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor?, (Tensor Hidden, Tens
     public override (Tensor Hidden, Tensor Residual) forward(Tensor hidden, Tensor? residual)
     {
         using var scope = NewDisposeScope();
-        var newResidual = residual is null ? hidden.alias() : residual + drop_path.forward(hidden);
-        // Half-precision residuals are promoted; fp32/fp64 ones are already at least fp32.
-        if (ResidualInFp32 && newResidual.dtype is ScalarType.Float16 or ScalarType.BFloat16) newResidual = newResidual.to_type(ScalarType.Float32);
-        var newHidden = mixer.forward(norm.forward(newResidual).to_type(hidden.dtype));
+        Tensor newResidual, normed;
+        using (StageProfiler.Measure("residual_add"))
+        {
+            newResidual = residual is null ? hidden.alias() : residual + drop_path.forward(hidden);
+            // Half-precision residuals are promoted; fp32/fp64 ones are already at least fp32.
+            if (ResidualInFp32 && newResidual.dtype is ScalarType.Float16 or ScalarType.BFloat16) newResidual = newResidual.to_type(ScalarType.Float32);
+        }
+        using (StageProfiler.Measure("rms_norm"))
+            normed = norm.forward(newResidual).to_type(hidden.dtype);
+        var newHidden = mixer.forward(normed);
         return (newHidden.MoveToOuterDisposeScope(), newResidual.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Inference form (eval mode, no autograd, float32 CPU): residual ← residual + hidden (or, for the
+    /// first block, residual already holds the input), then hidden ← Mixer(RMSNorm(residual)), both
+    /// updated in place in the workspace's buffers.
+    /// </summary>
+    internal void ForwardInPlace(Tensor hidden, Tensor residual, bool first, MambaInferenceWorkspace workspace)
+    {
+        using var scope = NewDisposeScope();
+        if (!first)
+            using (StageProfiler.Measure("residual_add"))
+                residual.add_(hidden);
+        var normed = workspace.Get("normed", residual.shape);
+        using (StageProfiler.Measure("rms_norm"))
+            norm.ForwardInto(residual, normed);
+        mixer.ForwardInto(normed, hidden, workspace);
     }
 }

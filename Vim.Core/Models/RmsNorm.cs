@@ -30,4 +30,16 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         var inverseRms = (xf.square().mean(new long[] { -1 }, keepdim: true) + Eps).rsqrt();
         return (xf * inverseRms * weight.to_type(compute)).to_type(x.dtype).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Inference form for float32: writes the norm of <paramref name="x"/> into <paramref name="output"/>
+    /// (same shape, float32) without allocating sequence-sized temporaries (mean(x²) comes from the
+    /// 2-norm of each row).
+    /// </summary>
+    internal void ForwardInto(Tensor x, Tensor output)
+    {
+        using var scope = NewDisposeScope();
+        var inverseRms = linalg.vector_norm(x, 2, new long[] { -1 }, keepdim: true).pow_(2).div_(x.shape[^1]).add_(Eps).rsqrt_();
+        output.copy_(x).mul_(inverseRms).mul_(weight);
+    }
 }

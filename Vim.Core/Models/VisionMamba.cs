@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Vim.Core.Diagnostics;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Models;
@@ -26,6 +27,11 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
     private readonly RmsNorm? norm_f;
     private readonly DropPath drop_path;
 #pragma warning restore IDE1006
+
+    // Kept between inference forwards: reallocating the buffers every forward let glibc's heap creep up
+    // by tens of MB per forward through fragmentation. Taken and returned atomically, so concurrent
+    // forwards never share one (a second concurrent forward builds its own).
+    private MambaInferenceWorkspace? inferenceWorkspace;
 
     public VimConfig Config { get; }
     public int EmbedDim => Config.EmbedDim;
@@ -122,9 +128,10 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
         var (hidden, residual) = RunLayers(embedded, (i, h, r) =>
         {
             // The observer runs inside the per-layer scope: keep the taps alive beyond it.
-            if (Config.Features == FeatureSource.MixerOutput && tapSet.Contains(i)) taps.Add(h.alias().MoveToOuterDisposeScope());
+            // Copies: in inference the blocks update hidden and residual in place.
+            if (Config.Features == FeatureSource.MixerOutput && tapSet.Contains(i)) taps.Add(h.clone().MoveToOuterDisposeScope());
             // The residual after tap block i−1 exists once block i has added it in.
-            if (Config.Features == FeatureSource.ResidualStream && tapSet.Contains(i - 1)) taps.Add(r.alias().MoveToOuterDisposeScope());
+            if (Config.Features == FeatureSource.ResidualStream && tapSet.Contains(i - 1)) taps.Add(r.clone().MoveToOuterDisposeScope());
         });
         if (Config.Features == FeatureSource.ResidualStream && (tapSet.Count == 0 || tapSet.Contains(Config.Depth - 1)))
             taps.Add(hidden + residual);
@@ -162,17 +169,32 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
 
     private Embedded Embed(Tensor images)
     {
+        using var stage = StageProfiler.Measure("embed");
+        // Its own scope: the patch map, the class-token concatenation and the resized position embedding
+        // are freed here rather than staying alive through every block.
+        using var scope = NewDisposeScope();
         var (rows, cols) = patch_embed.GridFor(images.shape[2], images.shape[3]);
         var tokens = patch_embed.forward(images);
         int classIndex = PositionEmbeddingResizer.ClassIndex(Config.ClassToken, rows * cols);
         if (cls_token is not null) tokens = PositionEmbeddingResizer.InsertAt(tokens, cls_token, classIndex);
         tokens = tokens + PositionEmbeddingFor(rows, cols);
-        return new Embedded(tokens, rows, cols, classIndex);
+        return new Embedded(tokens.MoveToOuterDisposeScope(), rows, cols, classIndex);
     }
 
     private Tensor FinalFeatures(Embedded embedded, bool applyNorm)
     {
+        bool inPlace = CanRunInPlace(embedded.Tokens);
         var (hidden, residual) = RunLayers(embedded, null);
+        using var stage = StageProfiler.Measure("final_norm");
+        if (inPlace)
+        {
+            // The in-place path's residual is its own tensor: add and norm without temporaries.
+            residual.add_(hidden);
+            if (!applyNorm || norm_f is null) return residual;
+            var normed = empty_like(residual);
+            norm_f.ForwardInto(residual, normed);
+            return normed;
+        }
         if (applyNorm && norm_f is not null) return norm_f.forward(residual + drop_path.forward(hidden));
         return hidden + residual;
     }
@@ -186,6 +208,7 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
                 : new VisionRotaryEmbedding(Config.EmbedDim, embedded.Rows, embedded.Cols, Config.RopePretrainGrid);
         try
         {
+            if (CanRunInPlace(embedded.Tokens)) return RunLayersInPlace(embedded, gridRope, observe);
             Tensor hidden = embedded.Tokens;
             Tensor? residual = null;
             for (int i = 0; i < layers.Count; i++)
@@ -216,6 +239,60 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
         {
             if (gridRope is not null && !ReferenceEquals(gridRope, rope)) gridRope.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Whether a forward on <paramref name="tokens"/>' dtype and device, in the current mode, runs the
+    /// blocks in place on reused buffers: inference (eval mode, autograd off, no autocast) on float32
+    /// CPU tensors and parameters. Anything else takes the autograd-capable path; both compute the same
+    /// function.
+    /// </summary>
+    public bool CanRunInPlace(Tensor tokens) =>
+        !is_grad_enabled() && !training && tokens.dtype == ScalarType.Float32 && tokens.device.type == DeviceType.CPU &&
+        !Engine.Autocast.IsEnabled(DeviceType.CPU) && layers.All(block => block.Mixer.CanForwardInto(tokens));
+
+    private (Tensor Hidden, Tensor Residual) RunLayersInPlace(Embedded embedded, VisionRotaryEmbedding? gridRope,
+        Action<int, Tensor, Tensor>? observe)
+    {
+        var workspace = Interlocked.Exchange(ref inferenceWorkspace, null) ?? new MambaInferenceWorkspace();
+        try
+        {
+            return RunLayersInPlace(embedded, gridRope, observe, workspace);
+        }
+        finally
+        {
+            if (Interlocked.CompareExchange(ref inferenceWorkspace, workspace, null) is not null) workspace.Dispose();
+        }
+    }
+
+    /// <summary>Frees the buffers kept for in-place inference (the next inference forward allocates them again).</summary>
+    public void ReleaseInferenceBuffers() => Interlocked.Exchange(ref inferenceWorkspace, null)?.Dispose();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) ReleaseInferenceBuffers();
+        base.Dispose(disposing);
+    }
+
+    private (Tensor Hidden, Tensor Residual) RunLayersInPlace(Embedded embedded, VisionRotaryEmbedding? gridRope,
+        Action<int, Tensor, Tensor>? observe, MambaInferenceWorkspace workspace)
+    {
+        var hidden = empty_like(embedded.Tokens);
+        // The first block's residual is its (rotated) input. Embed made the tokens for this forward
+        // alone, so they become the residual buffer itself rather than being copied into one.
+        var residual = gridRope is null ? embedded.Tokens : RotatePatches(gridRope, embedded.Tokens, embedded.ClassIndex);
+        for (int i = 0; i < layers.Count; i++)
+        {
+            using var layerScope = NewDisposeScope();
+            if (i > 0 && gridRope is not null)
+            {
+                hidden.copy_(RotatePatches(gridRope, hidden, embedded.ClassIndex));
+                if (Config.RopeResidual) residual.copy_(RotatePatches(gridRope, residual, embedded.ClassIndex));
+            }
+            layers[i].ForwardInPlace(hidden, residual, first: i == 0, workspace);
+            observe?.Invoke(i, hidden, residual);
+        }
+        return (hidden, residual);
     }
 
     /// <summary>

@@ -47,6 +47,27 @@ public static class ConvSilu
         return output.MoveToOuterDisposeScope();
     }
 
+    /// <summary>True when <see cref="ApplyInto"/> can run these tensors (the native kernel's conditions).</summary>
+    internal static bool CanApplyInto(ScalarType xType, DeviceType device, Tensor weight, Tensor? bias) =>
+        device == DeviceType.CPU && weight.dim() == 3 && weight.shape[2] <= MaxNativeWidth &&
+        xType == ScalarType.Float32 && weight.dtype == ScalarType.Float32 && (bias is null || bias.dtype == ScalarType.Float32);
+
+    /// <summary>
+    /// Inference form of <see cref="Apply"/> (no autograd): writes the result into
+    /// <paramref name="output"/>, a contiguous float32 (batch, channels, L) tensor, instead of allocating it.
+    /// </summary>
+    internal static void ApplyInto(Tensor x, Tensor weight, Tensor? bias, bool reverse, Tensor output)
+    {
+        if (x.dim() != 3 || !CanApplyInto(x.dtype, x.device.type, weight, bias))
+            throw new ArgumentException("ConvSilu.ApplyInto needs float32 CPU tensors and at most 16 taps", nameof(x));
+        if (!output.is_contiguous() || output.dtype != ScalarType.Float32 || !output.shape.SequenceEqual(x.shape))
+            throw new ArgumentException($"ConvSilu.ApplyInto: output must be contiguous float32 {SelectiveScanShape.Show(x.shape)}, got {output.dtype} {SelectiveScanShape.Show(output.shape)}", nameof(output));
+        using var scope = NewDisposeScope();
+        long channels = x.shape[1], length = x.shape[2], width = weight.shape[2];
+        var xr = x.stride(2) == 1 && x.stride(1) == length && x.stride(0) >= channels * length ? x.alias() : x.contiguous();
+        ConvSiluFunction.Forward(xr, SelectiveScanKernels.Prepare(weight.view(channels, width))!, SelectiveScanKernels.Prepare(bias), reverse, output);
+    }
+
     /// <summary>The definition with TorchSharp ops: conv1d padded k−1 on both sides, keeping the first L
     /// outputs (causal) or, with the kernel reversed, the last L (anti-causal).</summary>
     internal static Tensor WithTensorOps(Tensor x, Tensor weight, Tensor? bias, bool reverse)

@@ -55,15 +55,16 @@ internal sealed class ConvSiluFunction : torch.autograd.SingleTensorFunction<Con
         };
     }
 
-    /// <summary>The native forward (also the no-grad path).</summary>
-    internal static Tensor Forward(Tensor x, Tensor weight, Tensor? bias, bool reverse)
+    /// <summary>The native forward (also the no-grad path), into <paramref name="output"/> when given
+    /// (float32, contiguous (batch, channels, L)).</summary>
+    internal static Tensor Forward(Tensor x, Tensor weight, Tensor? bias, bool reverse, Tensor? output = null)
     {
         SelectiveScanKernels.EnsureLoaded();
         long batch = x.shape[0], channels = x.shape[1], length = x.shape[2], width = weight.shape[1];
-        var output = empty(new[] { batch, channels, length }, ScalarType.Float32);
+        output ??= empty(new[] { batch, channels, length }, ScalarType.Float32);
         int rc = SelectiveScanNative.ConvSiluForwardCpu(Ptr(x), x.stride(0), Ptr(weight), Ptr(bias), reverse ? 1 : 0,
             batch, channels, length, width, Ptr(output));
-        GC.KeepAlive(x); GC.KeepAlive(weight); GC.KeepAlive(bias);
+        GC.KeepAlive(x); GC.KeepAlive(weight); GC.KeepAlive(bias); GC.KeepAlive(output);
         SelectiveScanNative.Check(rc, "conv1d+SiLU forward");
         return output;
     }

@@ -74,6 +74,28 @@ public static class SelectiveScan
         return RunNative(shape, u, delta, A, B, C, D, z, deltaBias, deltaSoftplus, reverse);
     }
 
+    /// <summary>
+    /// Inference form (no autograd) of the native CPU scan: writes the result into <paramref name="output"/>,
+    /// a contiguous float32 (batch, channels, L) CPU tensor, instead of allocating it. The output may be
+    /// the very memory of <paramref name="delta"/> or <paramref name="u"/> (the kernel reads a row of each
+    /// before it writes that row), which lets the mixer keep one buffer for Δ and the result.
+    /// </summary>
+    public static void ForwardInto(Tensor output, Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
+        Tensor? D = null, Tensor? z = null, Tensor? deltaBias = null, bool deltaSoftplus = false, bool reverse = false)
+    {
+        var shape = SelectiveScanShape.Validate(u, delta, A, B, C, D, z, deltaBias);
+        if (Choose(u, delta, A, B, C, D, z, deltaBias) != SelectiveScanBackend.NativeCpu)
+            throw new ArgumentException($"SelectiveScan.ForwardInto needs float32 CPU tensors (the native CPU kernel), got u {u.dtype} on {u.device}", nameof(u));
+        if (!output.is_contiguous() || output.dtype != ScalarType.Float32 || output.device_type != u.device_type || output.device_index != u.device_index ||
+            !output.shape.SequenceEqual(new[] { shape.Batch, shape.Channels, shape.Length }))
+            throw new ArgumentException($"SelectiveScan.ForwardInto: output must be contiguous float32 [{shape.Batch}, {shape.Channels}, {shape.Length}] on {u.device}, got {output.dtype} {SelectiveScanShape.Show(output.shape)}", nameof(output));
+        using var scope = NewDisposeScope();
+        SelectiveScanKernels.Forward(shape, SelectiveScanKernels.Prepare(u)!, SelectiveScanKernels.Prepare(delta)!,
+            SelectiveScanKernels.Prepare(A)!, SelectiveScanKernels.Prepare(B)!, SelectiveScanKernels.Prepare(C)!,
+            SelectiveScanKernels.Prepare(D), SelectiveScanKernels.Prepare(z), SelectiveScanKernels.Prepare(deltaBias),
+            deltaSoftplus, reverse, saveCheckpoints: false, out _, output);
+    }
+
     /// <summary>The backend Auto picks for these tensors.</summary>
     public static SelectiveScanBackend Choose(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
         Tensor? D = null, Tensor? z = null, Tensor? deltaBias = null)

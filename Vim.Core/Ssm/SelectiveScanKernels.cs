@@ -26,13 +26,15 @@ internal static class SelectiveScanKernels
 
     /// <summary>out = scan(inputs) (from the last step to the first when <paramref name="reverse"/>);
     /// with <paramref name="checkpoints"/> the states before each chunk are saved for the backward,
-    /// which must then run in the same direction.</summary>
+    /// which must then run in the same direction. The result goes into <paramref name="output"/> when
+    /// given (float32, contiguous (batch, channels, L), on u's device).</summary>
     internal static Tensor Forward(SelectiveScanShape s, Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
-        Tensor? D, Tensor? z, Tensor? deltaBias, bool softplus, bool reverse, bool saveCheckpoints, out Tensor? checkpoints)
+        Tensor? D, Tensor? z, Tensor? deltaBias, bool softplus, bool reverse, bool saveCheckpoints, out Tensor? checkpoints,
+        Tensor? output = null)
     {
         EnsureLoaded();
         bool cuda = u.device.type == DeviceType.CUDA;
-        var output = empty(new[] { s.Batch, s.Channels, s.Length }, ScalarType.Float32, u.device);
+        output ??= empty(new[] { s.Batch, s.Channels, s.Length }, ScalarType.Float32, u.device);
         checkpoints = saveCheckpoints ? empty(CheckpointCount(s), ScalarType.Float32, u.device) : null;
         int rc = cuda
             ? SelectiveScanNative.ForwardCuda(Ptr(u), Ptr(delta), Ptr(A), Ptr(B), Ptr(C), Ptr(D), Ptr(z), Ptr(deltaBias),
@@ -41,7 +43,7 @@ internal static class SelectiveScanKernels
                 softplus ? 1 : 0, reverse ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, Ptr(output), IntPtr.Zero, Ptr(checkpoints));
         // The tensors above are referenced until here, so none can be finalised during the call.
         GC.KeepAlive(u); GC.KeepAlive(delta); GC.KeepAlive(A); GC.KeepAlive(B); GC.KeepAlive(C);
-        GC.KeepAlive(D); GC.KeepAlive(z); GC.KeepAlive(deltaBias);
+        GC.KeepAlive(D); GC.KeepAlive(z); GC.KeepAlive(deltaBias); GC.KeepAlive(output);
         SelectiveScanNative.Check(rc, cuda ? "CUDA forward" : "CPU forward");
         return output;
     }

@@ -21,9 +21,14 @@ public static class BenchBackboneCommand
 {
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
-    /// <summary>One measured configuration (median latency, peak RSS above the idle process).</summary>
+    /// <summary>
+    /// One measured configuration: median latency; PeakMiB, the resident high-water mark above the idle
+    /// process during one forward with large blocks returned to the system at free (so it counts the
+    /// tensors alive at the peak, like a GPU's max_memory_allocated); AllocatorPeakMiB, the high-water mark
+    /// over all timed forwards with glibc's default policy (which also keeps freed, fragmented heap memory).
+    /// </summary>
     private sealed record Measurement(string Model, string Attention, int RequestedSize, int InputSize, long Tokens, int Batch,
-        double MedianMs, double MinMs, double PeakMiB, string Status);
+        double MedianMs, double MinMs, double PeakMiB, double AllocatorPeakMiB, string Status);
 
     public static Command CreateBackbone()
     {
@@ -37,7 +42,9 @@ public static class BenchBackboneCommand
         var timeout = new Option<int>("--timeout") { Description = "Seconds allowed per child run.", DefaultValueFactory = _ => 1800 };
         // Internal: one measurement in this process (what the parent spawns).
         var child = new Option<string?>("--child") { Description = "Internal: MODEL:ATTENTION:SIZE measured in this process.", Hidden = true };
-        foreach (var option in new Option[] { models, sizes, batch, warmup, repeats, output, timeout, child }) command.Options.Add(option);
+        // Diagnostic: time per forward stage (no children, no memory figures).
+        var breakdown = new Option<bool>("--breakdown") { Description = "Print the time of each forward stage (in_proj, conv, scan, ...) instead of the comparison (measured in this process)." };
+        foreach (var option in new Option[] { models, sizes, batch, warmup, repeats, output, timeout, child, breakdown }) command.Options.Add(option);
 
         command.SetAction(parseResult =>
         {
@@ -55,6 +62,13 @@ public static class BenchBackboneCommand
                 }
                 var modelNames = SplitList(parseResult.GetValue(models)!, "--models");
                 var sizeList = SplitList(parseResult.GetValue(sizes)!, "--sizes").Select(s => ParseSize(s)).ToList();
+                if (parseResult.GetValue(breakdown))
+                {
+                    foreach (var model in modelNames)
+                        foreach (var size in sizeList)
+                            PrintBreakdown(model, size, batchSize, warmups, timed);
+                    return 0;
+                }
                 return RunAll(modelNames, sizeList, batchSize, warmups, timed, parseResult.GetValue(output)!, parseResult.GetValue(timeout));
             }
             catch (VimException e)
@@ -83,7 +97,7 @@ public static class BenchBackboneCommand
                     var measurement = RunChild(model, shapes[model], attention, size, batch, warmup, repeats, timeoutSeconds);
                     results.Add(measurement);
                     Console.Out.WriteLine($"{Label(measurement),-22} size {size,5} ({measurement.Tokens,5} tokens)  " +
-                        (measurement.Status == "ok" ? $"median {measurement.MedianMs,10:F1} ms  peak {measurement.PeakMiB,9:F1} MiB" : measurement.Status));
+                        (measurement.Status == "ok" ? $"median {measurement.MedianMs,10:F1} ms  peak {measurement.PeakMiB,9:F1} MiB (default allocator {measurement.AllocatorPeakMiB,9:F1} MiB)" : measurement.Status));
                 }
 
         Directory.CreateDirectory(outDir);
@@ -142,13 +156,13 @@ public static class BenchBackboneCommand
         if (!process.WaitForExit(TimeSpan.FromSeconds(timeoutSeconds)))
         {
             process.Kill(entireProcessTree: true);
-            return new Measurement(model, attention, size, inputSize, tokens, batch, double.NaN, double.NaN, double.NaN, $"timeout after {timeoutSeconds} s");
+            return new Measurement(model, attention, size, inputSize, tokens, batch, double.NaN, double.NaN, double.NaN, double.NaN, $"timeout after {timeoutSeconds} s");
         }
         var line = stdout.Result.Split('\n').LastOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal));
         if (process.ExitCode != 0 || line is null)
         {
             var reason = stderr.Result.Split('\n').FirstOrDefault(l => l.Trim().Length > 0)?.Trim() ?? $"exit code {process.ExitCode}";
-            return new Measurement(model, attention, size, inputSize, tokens, batch, double.NaN, double.NaN, double.NaN, $"failed: {reason}");
+            return new Measurement(model, attention, size, inputSize, tokens, batch, double.NaN, double.NaN, double.NaN, double.NaN, $"failed: {reason}");
         }
         return JsonSerializer.Deserialize<Measurement>(line["RESULT ".Length..])
                ?? throw new VimException($"bench backbone: unreadable child result for {model} at {size}.");
@@ -185,11 +199,67 @@ public static class BenchBackboneCommand
             tokens = features.shape[1];
             if (i >= warmup) timings.Add(watch.Elapsed.TotalMilliseconds);
         }
+        long allocatorPeakKiB = ProcessMemory.PeakResidentBytes() / 1024;
+
+        // Live-memory peak: from here on every block of 1 MiB or more is mmapped and unmapped at free,
+        // freed heap memory is handed back, and the high-water mark restarts from the current resident
+        // size; one more forward then raises it by what is really alive at its peak. Same treatment for
+        // every model (it runs after the timed forwards, so the latencies use the default policy).
+        if (Mallopt(MallocMmapThreshold, 1 << 20) == 0) throw new VimException("bench backbone: mallopt(M_MMAP_THRESHOLD) failed.");
+        MallocTrim(0);
+        ResetPeak();
+        using (var scope = NewDisposeScope()) backbone.ForwardTokens(images);
         long peakKiB = ProcessMemory.PeakResidentBytes() / 1024;
+
         timings.Sort();
         double median = timings.Count % 2 == 1 ? timings[timings.Count / 2] : (timings[timings.Count / 2 - 1] + timings[timings.Count / 2]) / 2;
-        return new Measurement(model, attention, requested, inputSize, tokens, batch, median, timings[0], (peakKiB - idleKiB) / 1024.0, "ok");
+        return new Measurement(model, attention, requested, inputSize, tokens, batch, median, timings[0],
+            (peakKiB - idleKiB) / 1024.0, (allocatorPeakKiB - idleKiB) / 1024.0, "ok");
     }
+
+    /// <summary>Times each profiled stage of the forward (see <see cref="StageProfiler"/>) over the timed runs and prints ms per forward.</summary>
+    private static void PrintBreakdown(string model, int requested, int batch, int warmup, int repeats)
+    {
+        using var module = ModelRegistry.Create(model);
+        var backbone = module as ITokenBackbone ?? throw new VimException($"bench backbone: '{model}' is not a token backbone.");
+        module.eval();
+        int inputSize = ModelShape.Of(module, model).TilingSize(requested);
+        using var noGrad = no_grad();
+        using var images = randn(batch, 3, inputSize, inputSize, generator: new Generator(0));
+        for (int i = 0; i < warmup; i++)
+        {
+            using var scope = NewDisposeScope();
+            backbone.ForwardTokens(images);
+        }
+        StageProfiler.Start();
+        long cpuStart = StageProfiler.ProcessCpuMicroseconds();
+        var watch = Stopwatch.StartNew();
+        for (int i = 0; i < repeats; i++)
+        {
+            using var scope = NewDisposeScope();
+            backbone.ForwardTokens(images);
+        }
+        watch.Stop();
+        double cpuTotal = (StageProfiler.ProcessCpuMicroseconds() - cpuStart) / 1000.0 / repeats;
+        var stages = StageProfiler.Stop();
+        double total = watch.Elapsed.TotalMilliseconds / repeats;
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{model} at {inputSize}² (batch {batch}): {total:F1} ms per forward ({cpuTotal:F1} ms CPU, {get_num_threads()} torch threads), mean of {repeats}"));
+        Console.Out.WriteLine($"  {"stage",-14} {"ms/forward",11} {"share",7} {"CPU ms",9} {"CPU share",10} {"calls/forward",14}");
+        var rows = stages.Append(new StageProfiler.StageTotal("other", total * repeats - stages.Sum(s => s.Milliseconds),
+            cpuTotal * repeats - stages.Sum(s => s.CpuMilliseconds), repeats));
+        foreach (var s in rows)
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {s.Stage,-14} {s.Milliseconds / repeats,11:F1} {100 * s.Milliseconds / repeats / total,6:F1}% {s.CpuMilliseconds / repeats,9:F1} {100 * s.CpuMilliseconds / repeats / cpuTotal,9:F1}% {s.Calls / (double)repeats,14:F0}"));
+    }
+
+    private const int MallocMmapThreshold = -3;   // M_MMAP_THRESHOLD in glibc's malloc.h
+
+    [System.Runtime.InteropServices.DllImport("libc.so.6", EntryPoint = "mallopt")]
+    private static extern int Mallopt(int parameter, int value);
+
+    [System.Runtime.InteropServices.DllImport("libc.so.6", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
 
     /// <summary>Writing 5 to clear_refs resets the peak-RSS counter (Linux ≥ 4.0), so the idle process's own start-up peak is not counted.</summary>
     private static void ResetPeak()
@@ -203,10 +273,10 @@ public static class BenchBackboneCommand
 
     private static string Csv(IEnumerable<Measurement> results)
     {
-        var text = new StringBuilder("model,attention,requested_size,input_size,tokens,batch,median_ms,min_ms,peak_mib,status\n");
+        var text = new StringBuilder("model,attention,requested_size,input_size,tokens,batch,median_ms,min_ms,peak_mib,allocator_peak_mib,status\n");
         foreach (var m in results)
             text.Append(string.Create(CultureInfo.InvariantCulture,
-                $"{m.Model},{m.Attention},{m.RequestedSize},{m.InputSize},{m.Tokens},{m.Batch},{m.MedianMs:F3},{m.MinMs:F3},{m.PeakMiB:F1},\"{m.Status.Replace("\"", "'")}\"\n"));
+                $"{m.Model},{m.Attention},{m.RequestedSize},{m.InputSize},{m.Tokens},{m.Batch},{m.MedianMs:F3},{m.MinMs:F3},{m.PeakMiB:F1},{m.AllocatorPeakMiB:F1},\"{m.Status.Replace("\"", "'")}\"\n"));
         return text.ToString();
     }
 
@@ -217,7 +287,7 @@ public static class BenchBackboneCommand
         foreach (var vim in vims)
             foreach (var deit in deits.Where(d => d.RequestedSize == vim.RequestedSize))
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"size {vim.RequestedSize,5}: {vim.Model} vs {Label(deit)}: speed-up {deit.MedianMs / vim.MedianMs:F2}× (DeiT time / Vim time), memory saving {100 * (1 - vim.PeakMiB / deit.PeakMiB):F1}% (1 − Vim peak / DeiT peak)"));
+                    $"size {vim.RequestedSize,5}: {vim.Model} vs {Label(deit)}: speed-up {deit.MedianMs / vim.MedianMs:F2}× (DeiT time / Vim time), memory saving {100 * (1 - vim.PeakMiB / deit.PeakMiB):F1}% (1 − Vim peak / DeiT peak; default allocator {100 * (1 - vim.AllocatorPeakMiB / deit.AllocatorPeakMiB):F1}%)"));
     }
 
     private static void Chart(IReadOnlyList<Measurement> results, string path, string yLabel, Func<Measurement, double> value)
