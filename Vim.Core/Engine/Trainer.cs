@@ -57,6 +57,10 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         if (resumeFrom is not null)
         {
             state = TrainingCheckpoint.Load(resumeFrom, model, optimizer, ema);
+            // TorchSharp cannot read or restore CUDA generator state, so the checkpoint holds the CPU one only;
+            // reseeding from (seed, iteration) makes a resumed GPU run's dropout and drop-path repeatable
+            // (the same checkpoint continues the same way), though not the uninterrupted run's draws.
+            if (device.type == DeviceType.CUDA) torch.cuda.manual_seed_all(config.Runtime.Seed + state.Iteration);
             _console.WriteLine($"resumed from {resumeFrom} at iteration {state.Iteration}");
         }
         else

@@ -14,8 +14,8 @@ namespace Vim.Core.Engine;
 /// flush, rename); a corrupt or mismatched file is refused before anything is modified.
 /// Devices: tensors are copied to host memory once for the checksum and the writer (a no-op on the CPU);
 /// loading copies each saved tensor into the live one, on whatever device the model, optimiser and EMA
-/// are. Only the CPU generator is saved: a GPU run's CUDA generator (dropout, drop-path on the GPU) is not,
-/// so a resumed GPU run continues correctly but not bitwise like a resumed CPU run.
+/// are. Only the CPU generator is saved: TorchSharp cannot read a CUDA generator (dropout, drop-path on the
+/// GPU), so a resumed GPU run is not bitwise equal to the uninterrupted one, as a resumed CPU run is.
 /// </summary>
 public static class TrainingCheckpoint
 {
