@@ -11,8 +11,7 @@ namespace Vim.Tests.Engine;
 /// </summary>
 public class DeviceAuditTests
 {
-    private static readonly string[] AuditedFolders =
-        ["Vim.Detection", "Vim.Detection/Modeling", "Vim.Detection/Structures", "Vim.Detection/Ops", "Vim.Segmentation"];
+    private static readonly string[] AuditedProjects = ["Vim.Detection", "Vim.Segmentation"];
 
     // Factories that allocate on the CPU unless given a device.
     private static readonly Regex Factory = new(
@@ -79,9 +78,12 @@ public class DeviceAuditTests
     /// <summary>Every statement (text up to ';', comments removed, whitespace collapsed) of the audited sources.</summary>
     private static IEnumerable<(string File, string Text)> Statements()
     {
-        foreach (var folder in AuditedFolders)
-            foreach (var path in Directory.GetFiles(Path.Combine(RepositoryPaths.Root, folder), "*.cs"))
+        foreach (var project in AuditedProjects)
+            foreach (var path in Directory.GetFiles(Path.Combine(RepositoryPaths.Root, project), "*.cs", SearchOption.AllDirectories))
             {
+                if (path.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
+                    || path.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+                    continue;
                 var relative = Path.GetRelativePath(RepositoryPaths.Root, path).Replace('\\', '/');
                 var code = Regex.Replace(File.ReadAllText(path), @"//[^\n]*", "");
                 foreach (var statement in code.Split(';'))
