@@ -103,10 +103,12 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
 
     public IReadOnlyDictionary<string, Tensor> Losses(Batch batch)
     {
+        // The loader builds batches in host memory; they follow the model (runtime.device, moved by the trainer).
+        var device = DeviceSelection.Of(_model);
         var sizes = batch.Metas.Select(m => ((long)m.ContentHeight, (long)m.ContentWidth)).ToList();
-        var targets = batch.Targets!.Select((t, i) => GroundTruth(t, sizes[i].Item1, sizes[i].Item2)).ToList();
+        var targets = batch.Targets!.Select((t, i) => GroundTruth(t, sizes[i].Item1, sizes[i].Item2, device)).ToList();
         // The sampling draws from torch's global generator, which checkpoints save and restore.
-        return _model.Losses(batch.Images, sizes, targets);
+        return _model.Losses(batch.Images.to(device), sizes, targets);
     }
 
     public IReadOnlyDictionary<string, double> Evaluate() => Metrics(EvaluateFull());
@@ -128,13 +130,14 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         }).Epoch(0);
         bool wasTraining = _model.training;
         _model.eval();
+        var device = DeviceSelection.Of(_model);
         var perImage = new List<(int Index, List<CocoDetection> Detections)>();
         foreach (var batch in batches)
         {
             using var scope = NewDisposeScope();
             using var owned = batch;
             var meta = batch.Metas[0];
-            var found = _model.Predict(batch.Images, [(meta.ContentHeight, meta.ContentWidth)], [(meta.OriginalHeight, meta.OriginalWidth)])[0];
+            var found = _model.Predict(batch.Images.to(device), [(meta.ContentHeight, meta.ContentWidth)], [(meta.OriginalHeight, meta.OriginalWidth)])[0];
             perImage.Add((share.SourceIndex(perImage.Count), ToCoco(found, meta.ImageId).ToList()));
         }
         if (wasTraining) _model.train();
@@ -192,31 +195,34 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
 
     private string Annotations(string split) => Path.Combine(_config.Data.Root, "annotations", $"instances_{split}.json");
 
-    private static Instances GroundTruth(DetectionTarget target, long height, long width)
+    private static Instances GroundTruth(DetectionTarget target, long height, long width, Device device)
     {
         // Crowd regions are ignored by the losses (evaluation honours them through the ground-truth json).
+        // Selected in host memory, where the loader put them; only what the losses use travels to the device.
         var keep = target.IsCrowd.logical_not().nonzero().flatten();
-        var boxes = new Boxes(target.Boxes.index_select(0, keep));
-        var classes = target.Labels.index_select(0, keep);
-        var masks = target.Masks?.index_select(0, keep)[.., ..(int)height, ..(int)width];
+        var boxes = new Boxes(target.Boxes.index_select(0, keep).to(device));
+        var classes = target.Labels.index_select(0, keep).to(device);
+        var masks = target.Masks?.index_select(0, keep)[.., ..(int)height, ..(int)width].to(device);
         return new Instances(height, width, boxes, classes, masks: masks);
     }
 
     private IEnumerable<CocoDetection> ToCoco(Instances found, long imageId)
     {
         if (found.Count == 0) yield break;
-        // Reading through data<T>() needs contiguous tensors (post-processing can return strided views).
-        var boxes = found.Boxes.Tensor.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
-        var classes = found.Classes!.to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
-        var scores = found.Scores!.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
+        // Reading through data<T>() needs contiguous host memory (post-processing can return strided views, on the model's device).
+        var boxes = found.Boxes.Tensor.to_type(ScalarType.Float64).cpu().contiguous().data<double>().ToArray();
+        var classes = found.Classes!.to_type(ScalarType.Int64).cpu().contiguous().data<long>().ToArray();
+        var scores = found.Scores!.to_type(ScalarType.Float64).cpu().contiguous().data<double>().ToArray();
+        // One transfer for all masks rather than one per detection.
+        var masks = found.Masks?.to_type(ScalarType.Byte).cpu();
         int height = (int)found.ImageHeight, width = (int)found.ImageWidth;
         for (int i = 0; i < classes.Length; i++)
         {
             double x0 = boxes[4 * i], y0 = boxes[4 * i + 1], x1 = boxes[4 * i + 2], y1 = boxes[4 * i + 3];
             CocoSegmentation? segmentation = null;
-            if (found.Masks is not null)
+            if (masks is not null)
             {
-                var bitmap = found.Masks[i].to_type(ScalarType.Byte).contiguous().flatten().data<byte>().ToArray();
+                var bitmap = masks[i].contiguous().flatten().data<byte>().ToArray();
                 var rle = Rle.Encode(bitmap, height, width);
                 segmentation = CocoSegmentation.FromCompressed(rle.ToCompressedString(), height, width);
             }

@@ -78,7 +78,12 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         return new LoaderBatchSource(loader, start, shard.GlobalBatch(data.BatchSize));
     }
 
-    public IReadOnlyDictionary<string, Tensor> Losses(Batch batch) => _model.Losses(batch.Images, batch.Labels!);
+    public IReadOnlyDictionary<string, Tensor> Losses(Batch batch)
+    {
+        // The loader builds batches in host memory; they follow the model (runtime.device, moved by the trainer).
+        var device = DeviceSelection.Of(_model);
+        return _model.Losses(batch.Images.to(device), batch.Labels!.to(device));
+    }
 
     public IReadOnlyDictionary<string, double> Evaluate() => Metrics(EvaluateFull(null));
 
@@ -100,17 +105,18 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         }).Epoch(0);
         bool wasTraining = _model.training;
         _model.eval();
+        var device = DeviceSelection.Of(_model);
         using var noGrad = no_grad();
         foreach (var batch in batches)
         {
             using var scope = NewDisposeScope();
             using var owned = batch;
             var meta = batch.Metas[0];
-            var probabilities = SegmentationInference.Probabilities(_model, batch.Images, _config.Model.SegTest);
+            var probabilities = SegmentationInference.Probabilities(_model, batch.Images.to(device), _config.Model.SegTest);
             var content = probabilities[.., .., ..meta.ContentHeight, ..meta.ContentWidth];
             var original = nn.functional.interpolate(content, size: [meta.OriginalHeight, meta.OriginalWidth],
                 mode: InterpolationMode.Bilinear, align_corners: false);
-            var prediction = Array.ConvertAll(original.argmax(1).to_type(ScalarType.Int32).flatten().data<int>().ToArray(), c => (ushort)c);
+            var prediction = Array.ConvertAll(original.argmax(1).to_type(ScalarType.Int32).flatten().cpu().data<int>().ToArray(), c => (ushort)c);
             var (labels, height, width) = ValSet.LoadLabelMap((int)meta.ImageId);
             if (height != meta.OriginalHeight || width != meta.OriginalWidth)
                 throw new VimException($"{meta.FilePath}: label map {width}x{height} differs from the image {meta.OriginalWidth}x{meta.OriginalHeight}");

@@ -7,7 +7,7 @@ public sealed class RuntimeConfig
     /// <summary>Intra-op threads for libtorch and our kernels; 0 uses every core.</summary>
     public int Threads { get; set; }
 
-    /// <summary>cpu or cuda.</summary>
+    /// <summary>cpu, cuda or cuda:N; resolved by <see cref="Engine.DeviceSelection"/> (under mpirun plain cuda takes local rank mod GPU count).</summary>
     public string Device { get; set; } = "cpu";
 
     /// <summary>Mixed precision (autocast) for the forward pass; off by default (on CPUs it rarely pays).</summary>

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Vim.Core.Config;
 using static TorchSharp.torch;
 
@@ -54,7 +53,7 @@ public static class Communicators
         if (choice.Backend != DistBackend.Nccl) return mpi;
         try
         {
-            return new NcclCommunicator(mpi, LocalDevice());
+            return new NcclCommunicator(mpi, LocalDevice(runtime));
         }
         catch
         {
@@ -63,13 +62,6 @@ public static class Communicators
         }
     }
 
-    /// <summary>One GPU per rank on each machine: the rank's index among the ranks of its machine, modulo the GPUs it has.</summary>
-    private static int LocalDevice()
-    {
-        int local = int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_RANK"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var r) ? r : 0;
-        int devices = (int)cuda.device_count();
-        if (devices < 1)
-            throw new VimException("runtime.device is cuda but this machine's libtorch sees no CUDA device (a CPU build of TorchSharp, or no driver)");
-        return local % devices;
-    }
+    /// <summary>The GPU the trainer puts the model on (see <see cref="Engine.DeviceSelection"/>), so NCCL reduces where the gradients are.</summary>
+    private static int LocalDevice(RuntimeConfig runtime) => Engine.DeviceSelection.Resolve(runtime).index;
 }

@@ -27,7 +27,11 @@ public interface ITrainingTask<TBatch> : IDisposable
     /// </summary>
     IBatchSource<TBatch> OpenTrainingData(int seed, DataPosition start, DataShard shard);
 
-    /// <summary>Forward pass in training mode; returns each loss term (scalars). Their sum is minimised.</summary>
+    /// <summary>
+    /// Forward pass in training mode; returns each loss term (scalars). Their sum is minimised. The batch
+    /// arrives in host memory; the task moves it to the model's device (the trainer has put the model on
+    /// runtime.device, see <see cref="DeviceSelection"/>).
+    /// </summary>
     IReadOnlyDictionary<string, Tensor> Losses(TBatch batch);
 
     /// <summary>

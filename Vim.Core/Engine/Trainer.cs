@@ -35,6 +35,10 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             throw new VimException($"train.checkpoint_interval ({train.CheckpointInterval}) must be a multiple of train.accumulate_steps ({train.AccumulateSteps})");
         var model = task.Model;
         bool root = _world.Rank == 0;
+        // Before anything keeps references to parameters: the optimiser's and EMA's state tensors are
+        // created beside them, and the tasks move each batch to wherever the model lives.
+        var device = DeviceSelection.Resolve(config.Runtime);
+        DeviceSelection.MoveModel(model, device);
         ModelBroadcast.FromRoot(_world, model);
         // SyncBN layers (model.seg_head.norm: syncbn) normalise over this job's global batch.
         SyncBatchNorm.Connect(model, _world);
@@ -53,6 +57,10 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         if (resumeFrom is not null)
         {
             state = TrainingCheckpoint.Load(resumeFrom, model, optimizer, ema);
+            // TorchSharp cannot read or restore CUDA generator state, so the checkpoint holds the CPU one only;
+            // reseeding from (seed, iteration) makes a resumed GPU run's dropout and drop-path repeatable
+            // (the same checkpoint continues the same way), though not the uninterrupted run's draws.
+            if (device.type == DeviceType.CUDA) torch.cuda.manual_seed_all(config.Runtime.Seed + state.Iteration);
             _console.WriteLine($"resumed from {resumeFrom} at iteration {state.Iteration}");
         }
         else
@@ -104,7 +112,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 dataSeconds = clock.Elapsed.TotalSeconds;
                 model.train();
                 IReadOnlyDictionary<string, Tensor> terms;
-                using (config.Runtime.Amp ? OpenAutocast() : null)
+                using (config.Runtime.Amp ? OpenAutocast(device.type) : null)
                     terms = task.Losses(batch);
                 var total = terms.Values.Aggregate((a, b) => a + b);
                 double totalValue = total.item<float>();
@@ -203,7 +211,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         return keys.Select((k, i) => (k, (double)averaged[i])).ToDictionary(x => x.k, x => x.Item2);
     }
 
-    private Autocast OpenAutocast()
+    private Autocast OpenAutocast(DeviceType device)
     {
         var dtype = config.Runtime.AmpDtype switch
         {
@@ -211,6 +219,6 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             "fp16" => ScalarType.Float16,
             _ => throw new VimException($"runtime.amp_dtype must be bf16 or fp16, got '{config.Runtime.AmpDtype}'"),
         };
-        return new Autocast(config.Runtime.Device == "cuda" ? DeviceType.CUDA : DeviceType.CPU, dtype);
+        return new Autocast(device, dtype);
     }
 }

@@ -12,6 +12,10 @@ namespace Vim.Core.Engine;
 /// position and config, in one safetensors file (tensors under model./optim./ema./rng., the rest as
 /// metadata) with a SHA-256 over every tensor's name and bytes. Written atomically (temporary file,
 /// flush, rename); a corrupt or mismatched file is refused before anything is modified.
+/// Devices: tensors are copied to host memory once for the checksum and the writer (a no-op on the CPU);
+/// loading copies each saved tensor into the live one, on whatever device the model, optimiser and EMA
+/// are. Only the CPU generator is saved: TorchSharp cannot read a CUDA generator (dropout, drop-path on the
+/// GPU), so a resumed GPU run is not bitwise equal to the uninterrupted one, as a resumed CPU run is.
 /// </summary>
 public static class TrainingCheckpoint
 {
@@ -21,10 +25,11 @@ public static class TrainingCheckpoint
     {
         using var scope = NewDisposeScope();
         var tensors = new List<KeyValuePair<string, Tensor>>();
-        foreach (var (name, t) in model.state_dict()) tensors.Add(new($"model.{name}", t));
-        foreach (var (name, t) in optimizer.StateTensors()) tensors.Add(new($"optim.{name}", t));
+        // One device-to-host copy per tensor, shared by the checksum and the writer (both read host memory).
+        foreach (var (name, t) in model.state_dict()) tensors.Add(new($"model.{name}", t.cpu()));
+        foreach (var (name, t) in optimizer.StateTensors()) tensors.Add(new($"optim.{name}", t.cpu()));
         if (ema is not null)
-            foreach (var (name, t) in ema.Shadow) tensors.Add(new($"ema.{name}", t));
+            foreach (var (name, t) in ema.Shadow) tensors.Add(new($"ema.{name}", t.cpu()));
         tensors.Add(new("rng.torch", torch.random.get_rng_state()));
 
         var metadata = new Dictionary<string, string>

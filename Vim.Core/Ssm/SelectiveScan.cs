@@ -96,7 +96,12 @@ public static class SelectiveScan
             deltaSoftplus, reverse, saveCheckpoints: false, out _, output);
     }
 
-    /// <summary>The backend Auto picks for these tensors.</summary>
+    /// <summary>
+    /// The backend Auto picks for these tensors: the native kernel of their device for float32, the reference
+    /// otherwise. Float32 CUDA tensors with a native library built without CUDA kernels are refused
+    /// (<see cref="VimException"/>) rather than sent to the reference, which would hold every step's state in
+    /// GPU memory and run orders of magnitude slower without saying so.
+    /// </summary>
     public static SelectiveScanBackend Choose(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,
         Tensor? D = null, Tensor? z = null, Tensor? deltaBias = null)
     {
@@ -107,6 +112,9 @@ public static class SelectiveScan
         {
             DeviceType.CPU => SelectiveScanBackend.NativeCpu,
             DeviceType.CUDA when CudaKernelsAvailable => SelectiveScanBackend.Cuda,
+            DeviceType.CUDA => throw new VimException(
+                $"SelectiveScan: the tensors are on {u.device}, but libvimdense_native was built without CUDA kernels (CMake found no nvcc). " +
+                "Rebuild on a machine with the CUDA toolkit (nvcc on PATH): dotnet build -p:TorchBackend=cuda"),
             _ => SelectiveScanBackend.Reference,
         };
     }
@@ -128,7 +136,8 @@ public static class SelectiveScan
         if (u.device.type != device)
             throw new ArgumentException($"SelectiveScan: the {backend} backend needs {device} tensors, but u is on {u.device}", nameof(u));
         if (backend == SelectiveScanBackend.Cuda && !CudaKernelsAvailable)
-            throw new InvalidOperationException("SelectiveScan: the Cuda backend was requested, but libvimdense_native was built without CUDA kernels (no nvcc at build time).");
+            throw new VimException("SelectiveScan: the Cuda backend was requested, but libvimdense_native was built without CUDA kernels (no nvcc at build time); " +
+                "rebuild on a machine with the CUDA toolkit (nvcc on PATH)");
         foreach (var (t, name) in SelectiveScanShape.Named(u, delta, A, B, C, D, z, deltaBias))
             if (t.dtype != ScalarType.Float32)
                 throw new ArgumentException($"SelectiveScan: the {backend} backend needs float32 tensors, but {name} is {t.dtype}", name);

@@ -82,14 +82,15 @@ public sealed class AnchorGenerator
             if (h < 0 || w < 0)
                 throw new ArgumentException($"AnchorGenerator: grid size of level {level} must be non-negative, got {h}x{w}.");
             double stride = strides[level];
-            var xs = (arange(w, ScalarType.Float32) + (float)Offset) * (float)stride;
-            var ys = (arange(h, ScalarType.Float32) + (float)Offset) * (float)stride;
+            // Built where the features are: no host-to-device copy of the (H·W·A, 4) grid per forward pass.
+            var xs = (arange(w, ScalarType.Float32, device) + (float)Offset) * (float)stride;
+            var ys = (arange(h, ScalarType.Float32, device) + (float)Offset) * (float)stride;
             var grid = meshgrid(new[] { ys, xs }, indexing: "ij");
             var sy = grid[0].reshape(-1);
             var sx = grid[1].reshape(-1);
             var shifts = stack(new[] { sx, sy, sx, sy }, dim: 1);
-            var anchors = (shifts.view(-1, 1, 4) + CellAnchors(level).view(1, -1, 4)).reshape(-1, 4);
-            result[level] = anchors.to(device).MoveToOuterDisposeScope();
+            var anchors = (shifts.view(-1, 1, 4) + CellAnchors(level).to(device).view(1, -1, 4)).reshape(-1, 4);
+            result[level] = anchors.MoveToOuterDisposeScope();
         }
         return result;
     }

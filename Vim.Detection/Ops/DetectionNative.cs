@@ -1,4 +1,6 @@
 using System.Runtime.InteropServices;
+using TorchSharp;
+using Vim.Core;
 using Vim.Core.Native;
 using static TorchSharp.torch;
 
@@ -16,6 +18,28 @@ internal static partial class DetectionNative
     });
 
     internal static void EnsureLoaded() => _ = Loaded.Value;
+
+    /// <summary>
+    /// Whether <paramref name="t"/> goes to the CUDA kernel (true) or the CPU kernel (false). Other devices
+    /// have no kernel (their data pointers must never reach ours), and CUDA tensors need a library built
+    /// with nvcc: without it the exported CUDA entry points only return an error code, so say how to fix it.
+    /// </summary>
+    internal static bool UsesCuda(Tensor t, string operation)
+    {
+        EnsureLoaded();
+        switch (t.device_type)
+        {
+            case DeviceType.CPU:
+                return false;
+            case DeviceType.CUDA:
+                if (!NativeLibraryInfo.HasCuda)
+                    throw new VimException($"{operation}: the tensors are on {t.device}, but libvimdense_native was built without CUDA kernels " +
+                        "(CMake found no nvcc); rebuild on a machine with the CUDA toolkit (nvcc on PATH)");
+                return true;
+            default:
+                throw new ArgumentException($"{operation}: no kernel for tensors on {t.device} (CPU and CUDA only)");
+        }
+    }
 
     [LibraryImport(Library, EntryPoint = "vimdense_det_error_string")]
     private static partial IntPtr ErrorStringNative(int code);

@@ -20,12 +20,13 @@ public static class Nms
         if (n == 0)
             return empty(0, ScalarType.Int64, boxes.device);
         using var scope = NewDisposeScope();
-        DetectionNative.EnsureLoaded();
+        bool cuda = DetectionNative.UsesCuda(boxes, "Nms");
         var order = scores.sort(dim: 0, descending: true, stable: true).Indices.contiguous();
         var b = boxes.to_type(ScalarType.Float32).contiguous();
+        // The CUDA kernel, too, writes the kept indices to host memory (detection_ops.h).
         var keep = empty(n, ScalarType.Int64);
         long count;
-        int rc = boxes.device.type == DeviceType.CUDA
+        int rc = cuda
             ? DetectionNative.NmsCuda(DetectionNative.Ptr(b), DetectionNative.Ptr(order), n, iouThreshold,
                 DetectionNative.Ptr(keep), out count, IntPtr.Zero)
             : DetectionNative.NmsCpu(DetectionNative.Ptr(b), DetectionNative.Ptr(order), n, iouThreshold,

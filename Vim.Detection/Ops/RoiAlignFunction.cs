@@ -47,7 +47,7 @@ internal sealed class RoiAlignFunction : torch.autograd.SingleTensorFunction<Roi
         var output = empty(new[] { k, s.Channels, s.PooledH, s.PooledW }, features.dtype, features.device);
         var (fp, rp, op) = (DetectionNative.Ptr(features), DetectionNative.Ptr(rois), DetectionNative.Ptr(output));
         int aligned = s.Aligned ? 1 : 0;
-        int rc = features.device.type == DeviceType.CUDA
+        int rc = DetectionNative.UsesCuda(features, "RoiAlign forward")
             ? DetectionNative.RoiAlignForwardCudaF32(fp, rp, s.Batch, s.Channels, s.Height, s.Width, k, s.PooledH, s.PooledW,
                 s.SpatialScale, s.SamplingRatio, aligned, op, IntPtr.Zero)
             : features.dtype == ScalarType.Float64
@@ -69,7 +69,7 @@ internal sealed class RoiAlignFunction : torch.autograd.SingleTensorFunction<Roi
         var gradInput = empty(new[] { s.Batch, s.Channels, s.Height, s.Width }, gradOutput.dtype, gradOutput.device);
         var (gp, rp, ip) = (DetectionNative.Ptr(gradOutput), DetectionNative.Ptr(rois), DetectionNative.Ptr(gradInput));
         int aligned = s.Aligned ? 1 : 0;
-        int rc = gradOutput.device.type == DeviceType.CUDA
+        int rc = DetectionNative.UsesCuda(gradOutput, "RoiAlign backward")
             ? DetectionNative.RoiAlignBackwardCudaF32(gp, rp, s.Batch, s.Channels, s.Height, s.Width, k, s.PooledH, s.PooledW,
                 s.SpatialScale, s.SamplingRatio, aligned, ip, IntPtr.Zero)
             : gradOutput.dtype == ScalarType.Float64

@@ -103,4 +103,16 @@ public class NmsTests
         var keep = Nms.Batched(tensor(b).view(n, 4), tensor(s), tensor(categories), threshold);
         Assert.That(keep.data<long>().ToArray(), Is.EqualTo(Naive(b, s, categories, threshold).ToArray()));
     }
+
+    [Test]
+    public void TensorsOnADeviceWithoutAKernelAreRefusedBeforeAnyNativeCall()
+    {
+        // Dispatch is by device: CPU → C++ kernel, CUDA → CUDA kernel; a meta tensor (no memory) must never
+        // reach either, whose raw data pointer it would otherwise be.
+        var meta = torch.device("meta");
+        using var boxes = zeros(new[] { 3L, 4 }, device: meta);
+        using var scores = zeros(3, device: meta);
+        var e = Assert.Throws<ArgumentException>(() => Nms.Apply(boxes, scores, 0.5))!;
+        Assert.That(e.Message, Does.Contain("Nms").And.Contain("meta").And.Contain("CPU and CUDA only"));
+    }
 }

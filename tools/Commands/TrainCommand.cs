@@ -59,6 +59,8 @@ public static class TrainCommand
     {
         var (config, _) = ExperimentConfig.Load(configPath, overrides);
         if (config.Runtime.Threads > 0) set_num_threads(config.Runtime.Threads);
+        // An unusable runtime.device fails here, before any data is read or file written.
+        DeviceSelection.Resolve(config.Runtime);
         var dir = workDir ?? config.Runtime.WorkDir ?? Path.Combine("work_dirs", Path.GetFileNameWithoutExtension(configPath));
         return (config, dir);
     }
