@@ -70,7 +70,9 @@ public static class DetectionVisualizer
                 foreach (int i in order)
                 {
                     var bits = detections.Masks[i].gt(0).to_type(ScalarType.Byte).contiguous().data<byte>().ToArray();
-                    masks.Add((i, Mat.FromPixelData(height, width, MatType.CV_8UC1, bits).Clone()));
+                    // The view pins the array; the clone owns its pixels, so the view can go at once.
+                    using var view = Mat.FromPixelData(height, width, MatType.CV_8UC1, bits);
+                    masks.Add((i, view.Clone()));
                 }
                 foreach (var (i, mask) in masks)
                 {
