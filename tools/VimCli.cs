@@ -19,6 +19,7 @@ public static class VimCli
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(TestCommand.Create());
+        root.Subcommands.Add(InferCommand.Create());
         root.Subcommands.Add(ReportCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(DistSelfTestCommand.Create());

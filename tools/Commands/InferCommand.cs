@@ -1,0 +1,204 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using TorchSharp;
+using Vim.Core;
+using Vim.Core.Checkpoints;
+using Vim.Core.Config;
+using Vim.Core.IO;
+using Vim.Data.Coco;
+using Vim.Data.Datasets;
+using Vim.Data.Masks;
+using Vim.Data.Transforms;
+using Vim.Detection;
+using Vim.Segmentation;
+using static TorchSharp.torch;
+
+namespace Vim.Tools.Commands;
+
+/// <summary>
+/// `vim infer CONFIG --checkpoint C IMAGE... [--out DIR] [--score-thr 0.3] [--ema]`: run a trained
+/// model on image files. Detection: boxes, masks and labels drawn on each image (&lt;out&gt;/NAME.png)
+/// and the detections as json (&lt;out&gt;/NAME.json). Segmentation: class-index, colour and overlay
+/// PNGs (&lt;out&gt;/pred, color, overlay).
+/// </summary>
+public static class InferCommand
+{
+    public static Command Create()
+    {
+        var configArg = new Argument<string>("config") { Description = "Experiment config (YAML) the checkpoint was trained with." };
+        var images = new Argument<string[]>("images") { Description = "Image files (JPEG/PNG).", Arity = ArgumentArity.OneOrMore };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "A training checkpoint (best.safetensors, iter_*.safetensors).", Required = true };
+        var outDir = new Option<string?>("--out") { Description = "Output folder (default: <checkpoint folder>/infer)." };
+        var scoreThr = new Option<double>("--score-thr") { Description = "Detection: draw and list detections scoring at least this.", DefaultValueFactory = _ => 0.3 };
+        var ema = new Option<bool>("--ema") { Description = "Use the EMA weights stored in the checkpoint." };
+        var set = ConfigCommand.CreateSetOption();
+        var command = new Command("infer", "Run a trained detector or segmentor on images; write drawn PNGs (and detections as json).");
+        command.Arguments.Add(configArg);
+        command.Arguments.Add(images);
+        command.Options.Add(checkpoint);
+        command.Options.Add(outDir);
+        command.Options.Add(scoreThr);
+        command.Options.Add(ema);
+        command.Options.Add(set);
+        command.SetAction(parse =>
+        {
+            var imagePaths = parse.GetValue(images) ?? [];
+            CheckImages(imagePaths);
+            double threshold = parse.GetValue(scoreThr);
+            if (threshold is < 0 or > 1) throw new VimException($"--score-thr must be within [0, 1], got {threshold.ToString(CultureInfo.InvariantCulture)}");
+            var checkpointPath = parse.GetValue(checkpoint)!;
+            if (!File.Exists(checkpointPath)) throw new VimException($"--checkpoint {checkpointPath}: file not found");
+            var (config, _) = TrainCommand.Prepare(parse.GetValue(configArg)!, null, parse.GetValue(set) ?? []);
+            var dir = parse.GetValue(outDir) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, "infer");
+            Directory.CreateDirectory(dir);
+            bool useEma = parse.GetValue(ema);
+            if (config.Task == TaskKind.Detection)
+            {
+                var categories = Categories(config);
+                using var detector = DetectionTask.FromConfig(config);
+                LoadWeights(detector, checkpointPath, useEma);
+                foreach (var (image, drawn, total) in RunDetection(detector, categories, imagePaths, dir, threshold, config.Data.CropSize[0]))
+                    Console.WriteLine($"{image}: {drawn} detection(s) at score >= {threshold.ToString(CultureInfo.InvariantCulture)} ({total} above the model's own threshold)");
+            }
+            else
+            {
+                using var segmentor = EncoderDecoder.FromConfig(config, config.Runtime.Seed);
+                LoadWeights(segmentor, checkpointPath, useEma);
+                RunSegmentation(segmentor, config, imagePaths, dir);
+                foreach (var image in imagePaths) Console.WriteLine($"{image}: segmented");
+            }
+            Console.WriteLine($"results in {dir}");
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>
+    /// Detects objects in each image and writes &lt;dir&gt;/NAME.png (detections drawn on the original
+    /// image) and &lt;dir&gt;/NAME.json; returns per image how many detections passed the threshold and how many the model returned.
+    /// </summary>
+    public static IReadOnlyList<(string Image, int Drawn, int Total)> RunDetection(CascadeMaskRcnn detector, CategoryMap categories,
+        IReadOnlyList<string> imagePaths, string dir, double scoreThreshold, int testSize)
+    {
+        CheckImages(imagePaths);
+        if (categories.Count != detector.RoiHeads.Settings.NumClasses)
+            throw new VimException($"the detector has {detector.RoiHeads.Settings.NumClasses} classes but {categories.Count} category names were given");
+        Directory.CreateDirectory(dir);
+        var written = new List<(string, int, int)>();
+        foreach (var imagePath in imagePaths)
+        {
+            using var scope = NewDisposeScope();
+            var found = DetectionInference.Predict(detector, imagePath, testSize);
+            var name = Path.GetFileNameWithoutExtension(imagePath);
+            int drawn = DetectionVisualizer.WriteOverlay(imagePath, found, categories.Names, scoreThreshold, Path.Combine(dir, name + ".png"));
+            WriteDetectionsJson(Path.Combine(dir, name + ".json"), imagePath, found, categories, scoreThreshold);
+            written.Add((imagePath, drawn, (int)found.Count));
+        }
+        return written;
+    }
+
+    /// <summary>Segments each image as evaluation does and writes &lt;dir&gt;/{pred,color,overlay}/NAME.png.</summary>
+    public static void RunSegmentation(EncoderDecoder segmentor, ExperimentConfig config, IReadOnlyList<string> imagePaths, string dir)
+    {
+        CheckImages(imagePaths);
+        var data = config.Data;
+        var pipeline = TransformPipeline.SegmentationTesting(data.Scale[0], data.Scale[1]);
+        segmentor.eval();
+        foreach (var imagePath in imagePaths)
+        {
+            using var scope = NewDisposeScope();
+            var (rgb, height, width) = ImageDecoder.ReadRgb(imagePath);
+            var sample = new DataSample(0, imagePath, rgb, height, width);
+            pipeline.Apply(sample, new Random(0));
+            using var image = tensor(sample.NormalizedImage!, [1, 3, sample.Height, sample.Width]);
+            var probabilities = SegmentationInference.Probabilities(segmentor, image, config.Model.SegTest);
+            var content = probabilities[.., .., ..sample.ContentHeight, ..sample.ContentWidth];
+            var original = nn.functional.interpolate(content, size: [height, width], mode: InterpolationMode.Bilinear, align_corners: false);
+            var prediction = original.argmax(1).to_type(ScalarType.Byte).flatten().data<byte>().ToArray();
+            SegmentationVisualizer.Write(dir, Path.GetFileNameWithoutExtension(imagePath), prediction, height, width, imagePath);
+        }
+    }
+
+    /// <summary>
+    /// Category names and ids from the config's COCO annotations (validation split, else training
+    /// split) when they exist; otherwise "class K" with ids K+1, so a checkpoint can be used without its dataset.
+    /// </summary>
+    public static CategoryMap Categories(ExperimentConfig config)
+    {
+        var data = config.Data;
+        foreach (var split in new[] { data.ValSplit, data.TrainSplit })
+        {
+            var path = Path.Combine(data.Root, "annotations", $"instances_{split}.json");
+            if (!File.Exists(path)) continue;
+            var map = CategoryMap.FromDataset(CocoDataset.Load(path));
+            if (map.Count != config.Model.NumClasses)
+                throw new VimException($"{path} has {map.Count} categories but model.num_classes is {config.Model.NumClasses}");
+            return map;
+        }
+        Console.WriteLine($"note: no annotations under {Path.Combine(data.Root, "annotations")}; labels are class indices");
+        return new CategoryMap(Enumerable.Range(0, config.Model.NumClasses).Select(k => new CocoCategory(k + 1, $"class {k}", null)));
+    }
+
+    private static void LoadWeights(nn.Module model, string checkpoint, bool ema)
+    {
+        var entry = ema ? "ema" : "model";
+        using var file = CheckpointFile.Load(checkpoint);
+        try
+        {
+            StateDictLoader.Load(model, file.StateDict(entry), new StateDictLoadOptions { Strict = true }, $"{checkpoint}[{entry}]");
+        }
+        catch (VimException e) when (!e.Message.Contains(checkpoint, StringComparison.Ordinal))
+        {
+            throw new VimException($"{checkpoint}: does not fit the config's model: {e.Message}");
+        }
+    }
+
+    private static void CheckImages(IReadOnlyList<string> imagePaths)
+    {
+        if (imagePaths.Count == 0) throw new VimException("no images given");
+        foreach (var path in imagePaths)
+            if (!File.Exists(path)) throw new VimException($"{path}: image file not found");
+        // Outputs are named after the image, so two images of the same name would overwrite each other.
+        var clash = imagePaths.GroupBy(Path.GetFileNameWithoutExtension).FirstOrDefault(g => g.Count() > 1);
+        if (clash is not null)
+            throw new VimException($"{string.Join(" and ", clash)}: two images share the name '{clash.Key}', so their outputs would collide; copy one under another name");
+    }
+
+    private static void WriteDetectionsJson(string path, string imagePath, Detection.Structures.Instances found, CategoryMap categories, double scoreThreshold)
+    {
+        var boxes = found.Count == 0 ? [] : found.Boxes.Tensor.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
+        var classes = found.Count == 0 ? [] : found.Classes!.to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
+        var scores = found.Count == 0 ? [] : found.Scores!.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
+        int height = (int)found.ImageHeight, width = (int)found.ImageWidth;
+        AtomicFile.Write(path, stream =>
+        {
+            using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+            w.WriteStartObject();
+            w.WriteString("image", imagePath);
+            w.WriteNumber("height", height);
+            w.WriteNumber("width", width);
+            w.WriteNumber("score_threshold", scoreThreshold);
+            w.WriteStartArray("detections");
+            foreach (int i in Enumerable.Range(0, scores.Length).Where(i => scores[i] >= scoreThreshold).OrderByDescending(i => scores[i]))
+            {
+                w.WriteStartObject();
+                w.WriteNumber("category_id", categories.ToCategoryId((int)classes[i]));
+                w.WriteString("category", categories.Names[(int)classes[i]]);
+                w.WriteNumber("score", Math.Round(scores[i], 5));
+                double x0 = boxes[4 * i], y0 = boxes[4 * i + 1], x1 = boxes[4 * i + 2], y1 = boxes[4 * i + 3];
+                w.WriteStartArray("bbox");
+                foreach (var v in new[] { x0, y0, x1 - x0, y1 - y0 }) w.WriteNumberValue(Math.Round(v, 2));
+                w.WriteEndArray();
+                if (found.Masks is not null)
+                {
+                    var bitmap = found.Masks[i].to_type(ScalarType.Byte).contiguous().flatten().data<byte>().ToArray();
+                    CocoResults.WriteSegmentation(w, CocoSegmentation.FromRle(Rle.Encode(bitmap, height, width)));
+                }
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
+    }
+}
