@@ -1,4 +1,5 @@
 using Vim.Core;
+using Vim.Core.Engine;
 using Vim.Data.Datasets;
 using Vim.Data.Transforms;
 using Vim.Detection.Structures;
@@ -30,7 +31,7 @@ public static class DetectionInference
         model.eval();
         try
         {
-            using var image = tensor(pixels, [1, 3, sample.Height, sample.Width]);
+            using var image = tensor(pixels, [1, 3, sample.Height, sample.Width], device: DeviceSelection.Of(model));
             return model.Predict(image, [(sample.ContentHeight, sample.ContentWidth)], [(height, width)])[0];
         }
         finally

@@ -1,3 +1,4 @@
+using Vim.Core.Engine;
 using System.Text.Json;
 using Vim.Core.Checkpoints;
 using Vim.Data.Coco;
@@ -13,9 +14,7 @@ public static class DetectionTester
     public static (CocoSummary Box, CocoSummary? Mask) Run(DetectionTask task, string checkpoint, string outDir, bool ema)
     {
         Directory.CreateDirectory(outDir);
-        var entry = ema ? "ema" : "model";
-        using (var file = CheckpointFile.Load(checkpoint))
-            StateDictLoader.Load(task.Model, file.StateDict(entry), new StateDictLoadOptions { Strict = true }, $"{checkpoint}[{entry}]");
+        TrainingCheckpoint.LoadWeights(task.Model, checkpoint, ema);
         var (box, mask, detections) = task.EvaluateFull();
         CocoResults.Save(Path.Combine(outDir, "results.json"), detections);
         var metricsPath = Path.Combine(outDir, "metrics.json");

@@ -52,11 +52,11 @@ public static class DetectionVisualizer
         if (detections.Count == 0) return 0;
 
         using var scope = NewDisposeScope();
-        var scores = detections.Scores.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
+        var scores = detections.Scores.cpu().to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
         var order = Enumerable.Range(0, scores.Length).Where(i => scores[i] >= scoreThreshold).OrderBy(i => scores[i]).ToArray();
         if (order.Length == 0) return 0;
-        var boxes = detections.Boxes.Tensor.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
-        var classes = detections.Classes.to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
+        var boxes = detections.Boxes.Tensor.cpu().to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
+        var classes = detections.Classes.cpu().to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
         int height = bgr.Rows, width = bgr.Cols, thickness = LineThickness(height, width);
         foreach (var c in classes)
             if (c < 0 || c >= classNames.Count)
@@ -69,7 +69,7 @@ public static class DetectionVisualizer
             {
                 foreach (int i in order)
                 {
-                    var bits = detections.Masks[i].gt(0).to_type(ScalarType.Byte).contiguous().data<byte>().ToArray();
+                    var bits = detections.Masks[i].cpu().gt(0).to_type(ScalarType.Byte).contiguous().data<byte>().ToArray();
                     // The view pins the array; the clone owns its pixels, so the view can go at once.
                     using var view = Mat.FromPixelData(height, width, MatType.CV_8UC1, bits);
                     masks.Add((i, view.Clone()));

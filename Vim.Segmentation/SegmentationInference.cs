@@ -75,4 +75,16 @@ public static class SegmentationInference
         }
         return sum! / counts;
     }
+
+    /// <summary>
+    /// Class indices (row-major, on the host) of a single image's probabilities (1, K, H, W): the padded
+    /// content (contentHeight × contentWidth) is cropped, resized bilinearly to the original size and arg-maxed.
+    /// </summary>
+    public static ushort[] LabelsAtOriginalSize(Tensor probabilities, long contentHeight, long contentWidth, long originalHeight, long originalWidth)
+    {
+        using var scope = NewDisposeScope();
+        var content = probabilities[.., .., ..(int)contentHeight, ..(int)contentWidth];
+        var original = nn.functional.interpolate(content, size: [originalHeight, originalWidth], mode: InterpolationMode.Bilinear, align_corners: false);
+        return Array.ConvertAll(original.argmax(1).to_type(ScalarType.Int32).flatten().cpu().data<int>().ToArray(), c => (ushort)c);
+    }
 }

@@ -113,10 +113,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
             using var owned = batch;
             var meta = batch.Metas[0];
             var probabilities = SegmentationInference.Probabilities(_model, batch.Images.to(device), _config.Model.SegTest);
-            var content = probabilities[.., .., ..meta.ContentHeight, ..meta.ContentWidth];
-            var original = nn.functional.interpolate(content, size: [meta.OriginalHeight, meta.OriginalWidth],
-                mode: InterpolationMode.Bilinear, align_corners: false);
-            var prediction = Array.ConvertAll(original.argmax(1).to_type(ScalarType.Int32).flatten().cpu().data<int>().ToArray(), c => (ushort)c);
+            var prediction = SegmentationInference.LabelsAtOriginalSize(probabilities, meta.ContentHeight, meta.ContentWidth, meta.OriginalHeight, meta.OriginalWidth);
             var (labels, height, width) = ValSet.LoadLabelMap((int)meta.ImageId);
             if (height != meta.OriginalHeight || width != meta.OriginalWidth)
                 throw new VimException($"{meta.FilePath}: label map {width}x{height} differs from the image {meta.OriginalWidth}x{meta.OriginalHeight}");

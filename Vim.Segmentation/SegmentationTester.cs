@@ -1,3 +1,4 @@
+using Vim.Core.Engine;
 using System.Text.Json;
 using Vim.Core.Checkpoints;
 using Vim.Data.Evaluation;
@@ -14,9 +15,7 @@ public static class SegmentationTester
     public static SegmentationResult Run(SegmentationTask task, string checkpoint, string outDir, int overlays, bool ema)
     {
         Directory.CreateDirectory(outDir);
-        var entry = ema ? "ema" : "model";
-        using (var file = CheckpointFile.Load(checkpoint))
-            StateDictLoader.Load(task.Model, file.StateDict(entry), new StateDictLoadOptions { Strict = true }, $"{checkpoint}[{entry}]");
+        TrainingCheckpoint.LoadWeights(task.Model, checkpoint, ema);
         var result = task.EvaluateFull((index, prediction, height, width) =>
         {
             var image = task.ValSet.ImagePaths[index];

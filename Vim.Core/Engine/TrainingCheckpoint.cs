@@ -47,6 +47,24 @@ public static class TrainingCheckpoint
         SafeTensorsFormat.Write(path, tensors, metadata);
     }
 
+    /// <summary>
+    /// Loads only the weights of a training checkpoint (its trained "model" or, with <paramref name="ema"/>,
+    /// its "ema" copy) into <paramref name="model"/>, strictly, for testing and inference. Errors name the file.
+    /// </summary>
+    public static void LoadWeights(nn.Module model, string path, bool ema)
+    {
+        var entry = ema ? "ema" : "model";
+        using var file = CheckpointFile.Load(path);
+        try
+        {
+            StateDictLoader.Load(model, file.StateDict(entry), new StateDictLoadOptions { Strict = true }, $"{path}[{entry}]");
+        }
+        catch (VimException e) when (!e.Message.Contains(path, StringComparison.Ordinal))
+        {
+            throw new VimException($"{path}: does not fit the config's model: {e.Message}", e);
+        }
+    }
+
     /// <summary>Restores everything into the given (freshly built) objects and returns the loop state.</summary>
     public static TrainingState Load(string path, nn.Module model, IOptimizer optimizer, ExponentialMovingAverage? ema)
     {

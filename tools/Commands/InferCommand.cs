@@ -1,3 +1,4 @@
+using Vim.Core.Engine;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -57,14 +58,16 @@ public static class InferCommand
             {
                 var categories = Categories(config);
                 using var detector = DetectionTask.FromConfig(config);
-                LoadWeights(detector, checkpointPath, useEma);
+                DeviceSelection.MoveModel(detector, DeviceSelection.Resolve(config.Runtime));
+                TrainingCheckpoint.LoadWeights(detector, checkpointPath, useEma);
                 foreach (var (image, drawn, total) in RunDetection(detector, categories, imagePaths, dir, threshold, config.Data.CropSize[0]))
                     Console.WriteLine($"{image}: {drawn} detection(s) at score >= {threshold.ToString(CultureInfo.InvariantCulture)} ({total} above the model's own threshold)");
             }
             else
             {
                 using var segmentor = EncoderDecoder.FromConfig(config, config.Runtime.Seed);
-                LoadWeights(segmentor, checkpointPath, useEma);
+                DeviceSelection.MoveModel(segmentor, DeviceSelection.Resolve(config.Runtime));
+                TrainingCheckpoint.LoadWeights(segmentor, checkpointPath, useEma);
                 RunSegmentation(segmentor, config, imagePaths, dir);
                 foreach (var image in imagePaths) Console.WriteLine($"{image}: segmented");
             }
@@ -111,11 +114,9 @@ public static class InferCommand
             var (rgb, height, width) = ImageDecoder.ReadRgb(imagePath);
             var sample = new DataSample(0, imagePath, rgb, height, width);
             pipeline.Apply(sample, new Random(0));
-            using var image = tensor(sample.NormalizedImage!, [1, 3, sample.Height, sample.Width]);
+            using var image = tensor(sample.NormalizedImage!, [1, 3, sample.Height, sample.Width], device: DeviceSelection.Of(segmentor));
             var probabilities = SegmentationInference.Probabilities(segmentor, image, config.Model.SegTest);
-            var content = probabilities[.., .., ..sample.ContentHeight, ..sample.ContentWidth];
-            var original = nn.functional.interpolate(content, size: [height, width], mode: InterpolationMode.Bilinear, align_corners: false);
-            var prediction = original.argmax(1).to_type(ScalarType.Byte).flatten().data<byte>().ToArray();
+            var prediction = SegmentationInference.LabelsAtOriginalSize(probabilities, sample.ContentHeight, sample.ContentWidth, height, width);
             SegmentationVisualizer.Write(dir, Path.GetFileNameWithoutExtension(imagePath), prediction, height, width, imagePath);
         }
     }
@@ -140,20 +141,6 @@ public static class InferCommand
         return new CategoryMap(Enumerable.Range(0, config.Model.NumClasses).Select(k => new CocoCategory(k + 1, $"class {k}", null)));
     }
 
-    private static void LoadWeights(nn.Module model, string checkpoint, bool ema)
-    {
-        var entry = ema ? "ema" : "model";
-        using var file = CheckpointFile.Load(checkpoint);
-        try
-        {
-            StateDictLoader.Load(model, file.StateDict(entry), new StateDictLoadOptions { Strict = true }, $"{checkpoint}[{entry}]");
-        }
-        catch (VimException e) when (!e.Message.Contains(checkpoint, StringComparison.Ordinal))
-        {
-            throw new VimException($"{checkpoint}: does not fit the config's model: {e.Message}");
-        }
-    }
-
     private static void CheckImages(IReadOnlyList<string> imagePaths)
     {
         if (imagePaths.Count == 0) throw new VimException("no images given");
@@ -167,9 +154,9 @@ public static class InferCommand
 
     private static void WriteDetectionsJson(string path, string imagePath, Detection.Structures.Instances found, CategoryMap categories, double scoreThreshold)
     {
-        var boxes = found.Count == 0 ? [] : found.Boxes.Tensor.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
-        var classes = found.Count == 0 ? [] : found.Classes!.to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
-        var scores = found.Count == 0 ? [] : found.Scores!.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
+        var boxes = found.Count == 0 ? [] : found.Boxes.Tensor.cpu().to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
+        var classes = found.Count == 0 ? [] : found.Classes!.cpu().to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
+        var scores = found.Count == 0 ? [] : found.Scores!.cpu().to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
         int height = (int)found.ImageHeight, width = (int)found.ImageWidth;
         AtomicFile.Write(path, stream =>
         {
@@ -192,7 +179,7 @@ public static class InferCommand
                 w.WriteEndArray();
                 if (found.Masks is not null)
                 {
-                    var bitmap = found.Masks[i].to_type(ScalarType.Byte).contiguous().flatten().data<byte>().ToArray();
+                    var bitmap = found.Masks[i].cpu().to_type(ScalarType.Byte).contiguous().flatten().data<byte>().ToArray();
                     CocoResults.WriteSegmentation(w, CocoSegmentation.FromRle(Rle.Encode(bitmap, height, width)));
                 }
                 w.WriteEndObject();
