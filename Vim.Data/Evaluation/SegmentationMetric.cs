@@ -1,3 +1,4 @@
+using System.Numerics;
 namespace Vim.Data.Evaluation;
 
 /// <summary>
@@ -29,54 +30,21 @@ public sealed class SegmentationMetric
     /// <summary>Confusion count of pixels labelled <paramref name="label"/> and predicted <paramref name="pred"/>.</summary>
     public long Confusion(int label, int pred) => _confusion[label * NumClasses + pred];
 
-    /// <summary>Adds one image (maps of equal length, any layout).</summary>
-    public void Update(ReadOnlySpan<int> pred, ReadOnlySpan<int> label)
+    /// <summary>
+    /// Adds one image: prediction and label maps of equal length in any layout, of any integer type
+    /// (int, the byte of 8-bit PNGs, the ushort of datasets' label maps).
+    /// </summary>
+    public void Update<T>(ReadOnlySpan<T> pred, ReadOnlySpan<T> label) where T : unmanaged, IBinaryInteger<T>
     {
         if (pred.Length != label.Length)
             throw new ArgumentException($"prediction has {pred.Length} pixels but label has {label.Length}.");
         int k = NumClasses;
         for (int i = 0; i < pred.Length; i++)
         {
-            int l = label[i];
+            int l = int.CreateTruncating(label[i]);
             if (l == IgnoreIndex) continue;
-            int p = pred[i];
+            int p = int.CreateTruncating(pred[i]);
             bool pIn = (uint)p < (uint)k, lIn = (uint)l < (uint)k;
-            if (pIn && lIn) _confusion[l * k + p]++;
-            else if (pIn) _predOnly[p]++;
-            else if (lIn) _labelOnly[l]++;
-        }
-    }
-
-    /// <summary>Adds one image given as byte maps (the usual PNG label format).</summary>
-    public void Update(ReadOnlySpan<byte> pred, ReadOnlySpan<byte> label)
-    {
-        if (pred.Length != label.Length)
-            throw new ArgumentException($"prediction has {pred.Length} pixels but label has {label.Length}.");
-        int k = NumClasses;
-        for (int i = 0; i < pred.Length; i++)
-        {
-            int l = label[i];
-            if (l == IgnoreIndex) continue;
-            int p = pred[i];
-            bool pIn = p < k, lIn = l < k;
-            if (pIn && lIn) _confusion[l * k + p]++;
-            else if (pIn) _predOnly[p]++;
-            else if (lIn) _labelOnly[l]++;
-        }
-    }
-
-    /// <summary>Adds one image given as 16-bit maps (datasets' label type, any class count).</summary>
-    public void Update(ReadOnlySpan<ushort> pred, ReadOnlySpan<ushort> label)
-    {
-        if (pred.Length != label.Length)
-            throw new ArgumentException($"prediction has {pred.Length} pixels but label has {label.Length}.");
-        int k = NumClasses;
-        for (int i = 0; i < pred.Length; i++)
-        {
-            int l = label[i];
-            if (l == IgnoreIndex) continue;
-            int p = pred[i];
-            bool pIn = p < k, lIn = l < k;
             if (pIn && lIn) _confusion[l * k + p]++;
             else if (pIn) _predOnly[p]++;
             else if (lIn) _labelOnly[l]++;
