@@ -55,7 +55,7 @@ struct ScalarV {
 
 namespace vimdense_scan {
 Kernels kernels_scalar() {
-    return Kernels{"scalar", &kernel::forward_row<ScalarV>, &kernel::backward_row<ScalarV>,
+    return Kernels{"scalar", &kernel::forward_rows<ScalarV>, &kernel::backward_row<ScalarV>,
                    &kernel::conv_forward_row<ScalarV>, &kernel::conv_backward_row<ScalarV>};
 }
 }  // namespace vimdense_scan
@@ -332,12 +332,15 @@ int32_t vimdense_selective_scan_fwd_cpu(
         p.out = out;
         p.last_state = last_state;
         p.ckpt = checkpoints;
-        const int64_t rows = batch * dim;
-        const int workers = workers_for(rows);
+        // Work items: blocks of kRowBlock channels of one batch element.
+        const int64_t blocks_per_batch = (dim + kRowBlock - 1) / kRowBlock;
+        const int64_t items = batch * blocks_per_batch;
+        const int workers = workers_for(items);
         const int64_t per = (row_scratch_floats(p) + 15) / 16 * 16;
-        AlignedBuffer scratch(per * workers);
-        parallel_rows(rows, workers, [&](int64_t r, int w) {
-            k.forward(p, r / dim, r % dim, scratch.data + per * w);
+        AlignedBuffer scratch(per * kRowBlock * workers);
+        parallel_rows(items, workers, [&](int64_t item, int w) {
+            const int64_t bb = item / blocks_per_batch, d0 = item % blocks_per_batch * kRowBlock;
+            k.forward(p, bb, d0, std::min(kRowBlock, dim - d0), scratch.data + per * kRowBlock * w, per);
         });
     } catch (const std::bad_alloc&) {
         return VIMDENSE_SCAN_ERR_ALLOC;

@@ -9,7 +9,9 @@
 // +inf for x >= 129) and log (natural log of a positive normal number).
 //
 // The state dimension is vectorised: a row's npad lanes are processed in groups of up to four
-// registers (states stay in registers over the whole sequence); steps are sequential. Elementwise
+// registers (states stay in registers over the whole sequence); steps are sequential. The forward
+// interleaves several rows (channels of one batch element) when a row needs fewer than four
+// registers, so independent recurrences fill the pipeline and share the B and C loads. Elementwise
 // work over the sequence (softplus, gate) is vectorised over steps.
 #pragma once
 #include "selective_scan_cpu_internal.h"
@@ -133,7 +135,7 @@ inline void prepare_delta(const Problem& p, int64_t b, int64_t d, RowBuffers& r)
 // One lane group of the forward recurrence over the whole row. Writes y (or adds to it), the
 // checkpoints (state before each chunk) if ck is not null, and the final state into hlast.
 // (RowBuffers is taken by value: intrinsic stores may alias anything, and a local copy lets the
-// compiler keep its pointers in registers.)
+// compiler keep its pointers in registers.) Used by the backward to rebuild missing checkpoints.
 template <class V, int G, bool want_y>
 inline void forward_group(const Problem& p, int64_t b, int64_t d, int64_t off, RowBuffers r,
                           bool first_group, float* ck, int64_t ck_stride, float* hlast) {
@@ -180,6 +182,80 @@ inline void forward_group(const Problem& p, int64_t b, int64_t d, int64_t off, R
         for (int k = 0; k < G; ++k) V::store(hlast + k * V::W, h[k]);
 }
 
+// The forward recurrence of R rows (channels d0..d0+R-1 of one batch element) over one lane
+// group of G vectors each, interleaved step by step. One row's recurrence is a single dependent
+// multiply-add per step and lane group; R independent chains fill the pipeline, and the rows
+// share the loads of B and C. Writes (or adds to) each row's y, its checkpoints (ck[i] non-null)
+// and its final state (hlast non-null: R·G·W floats, row-major).
+template <class V, int G, int R>
+inline void forward_block(const Problem& p, int64_t b, int64_t d0, int64_t off, const RowBuffers* rows,
+                          bool first_group, float* const* ck, float* hlast) {
+    using T = typename V::T;
+    const int64_t L = p.length, np = p.npad;
+    // Local copies: intrinsic stores may alias anything, locals stay in registers.
+    const float* dt[R];
+    const float* dtu[R];
+    float* y[R];
+    float* ckr[R];
+    T a2[R][G], h[R][G];
+    for (int i = 0; i < R; ++i) {
+        dt[i] = rows[i].dt;
+        dtu[i] = rows[i].dtu;
+        y[i] = rows[i].y;
+        ckr[i] = ck[i];
+        for (int k = 0; k < G; ++k) {
+            a2[i][k] = V::load(p.A2 + (d0 + i) * np + off + k * V::W);
+            h[i][k] = V::zero();
+        }
+    }
+    const float* Bt = p.Bt + b * L * np + off;
+    const float* Ct = p.Ct + b * L * np + off;
+    for (int64_t c = 0; c < p.nchunks; ++c) {
+        for (int i = 0; i < R; ++i)
+            if (ckr[i])
+                for (int k = 0; k < G; ++k) V::store(ckr[i] + c * np + k * V::W, h[i][k]);
+        const int64_t l1 = (c + 1) * kChunk < L ? (c + 1) * kChunk : L;
+        for (int64_t lb = c * kChunk; lb < l1; lb += V::W) {
+            const int jn = l1 - lb < V::W ? int(l1 - lb) : V::W;
+            T accs[R][V::W];
+            auto step = [&](int j) {
+                const int64_t l = lb + j;
+                T bv[G], cv[G];
+                for (int k = 0; k < G; ++k) {
+                    bv[k] = V::load(Bt + l * np + k * V::W);
+                    cv[k] = V::load(Ct + l * np + k * V::W);
+                }
+                for (int i = 0; i < R; ++i) {
+                    const T dtv = V::set1(dt[i][l]);
+                    const T x = V::set1(dtu[i][l]);
+                    T acc = V::zero();
+                    for (int k = 0; k < G; ++k) {
+                        const T da = V::exp2(V::mul(dtv, a2[i][k]));
+                        h[i][k] = V::fmadd(da, h[i][k], V::mul(x, bv[k]));
+                        acc = k == 0 ? V::mul(h[i][k], cv[k]) : V::fmadd(h[i][k], cv[k], acc);
+                    }
+                    accs[i][j] = acc;
+                }
+            };
+            if (jn == V::W) {
+                for (int j = 0; j < V::W; ++j) step(j);
+            } else {
+                for (int j = 0; j < jn; ++j) step(j);
+                for (int i = 0; i < R; ++i)
+                    for (int j = jn; j < V::W; ++j) accs[i][j] = V::zero();
+            }
+            for (int i = 0; i < R; ++i) {
+                const T yv = V::reduce_many(accs[i]);
+                // Row buffers are padded to 64 floats, so a full store past the row end is safe.
+                V::store(y[i] + lb, first_group ? yv : V::add(V::load(y[i] + lb), yv));
+            }
+        }
+    }
+    if (hlast)
+        for (int i = 0; i < R; ++i)
+            for (int k = 0; k < G; ++k) V::store(hlast + (i * G + k) * V::W, h[i][k]);
+}
+
 template <class V, class F>
 inline void for_groups(int64_t npad, F&& f) {
     // Lane groups of up to 4 registers; npad is a multiple of 16, hence of W.
@@ -190,40 +266,74 @@ inline void for_groups(int64_t npad, F&& f) {
     }
 }
 
+// Rows of a forward work item interleaved together: as many as keep G·R ≤ 4 vector chains
+// (each needs its state, its decay rates and the exp temporaries in registers).
 template <class V>
-void forward_row(const Problem& p, int64_t b, int64_t d, float* scratch) {
-    RowBuffers r = split_scratch(p, scratch);
-    prepare_delta<V>(p, b, d, r);
-    const int64_t L = p.length, np = p.npad, row = b * p.dim + d;
-    alignas(64) float hlast[64];
-    bool first = true;
-    for_groups<V>(np, [&](int64_t off, int64_t g) {
-        float* ck = p.ckpt ? p.ckpt + row * p.nchunks * np + off : nullptr;
-        float* hl = p.last_state ? hlast : nullptr;
-        switch (g) {
-            case 1: forward_group<V, 1, true>(p, b, d, off, r, first, ck, np, hl); break;
-            case 2: forward_group<V, 2, true>(p, b, d, off, r, first, ck, np, hl); break;
-            case 3: forward_group<V, 3, true>(p, b, d, off, r, first, ck, np, hl); break;
-            default: forward_group<V, 4, true>(p, b, d, off, r, first, ck, np, hl); break;
+inline int forward_interleave(int64_t npad, int64_t nrows) {
+    const int64_t g = npad / V::W;
+    int64_t r = g >= 4 ? 1 : 4 / g;
+    return int(r < nrows ? r : nrows);
+}
+
+// One forward work item: rows d0..d0+nrows-1 (nrows ≤ kRowBlock) of batch element b; scratch
+// holds nrows row scratch areas of `per_row` floats.
+template <class V>
+void forward_rows(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float* scratch, int64_t per_row) {
+    const int64_t L = p.length, np = p.npad;
+    RowBuffers rb[kRowBlock];
+    for (int64_t i = 0; i < nrows; ++i) {
+        rb[i] = split_scratch(p, scratch + i * per_row);
+        prepare_delta<V>(p, b, d0 + i, rb[i]);
+    }
+    alignas(64) float hlast[kRowBlock * 64];
+    const int R = forward_interleave<V>(np, nrows);
+    for (int64_t i0 = 0; i0 < nrows; i0 += R) {
+        const int r = int(nrows - i0 < R ? nrows - i0 : R);
+        bool first = true;
+        for_groups<V>(np, [&](int64_t off, int64_t g) {
+            float* ck[kRowBlock];
+            for (int i = 0; i < r; ++i)
+                ck[i] = p.ckpt ? p.ckpt + (b * p.dim + d0 + i0 + i) * p.nchunks * np + off : nullptr;
+            float* hl = p.last_state ? hlast : nullptr;
+            const RowBuffers* rows = rb + i0;
+            const int64_t d = d0 + i0;
+            // (g, r) pairs with g·r ≤ 4, see forward_interleave.
+            switch (g * 4 + r) {
+                case 1 * 4 + 1: forward_block<V, 1, 1>(p, b, d, off, rows, first, ck, hl); break;
+                case 1 * 4 + 2: forward_block<V, 1, 2>(p, b, d, off, rows, first, ck, hl); break;
+                case 1 * 4 + 3: forward_block<V, 1, 3>(p, b, d, off, rows, first, ck, hl); break;
+                case 1 * 4 + 4: forward_block<V, 1, 4>(p, b, d, off, rows, first, ck, hl); break;
+                case 2 * 4 + 1: forward_block<V, 2, 1>(p, b, d, off, rows, first, ck, hl); break;
+                case 2 * 4 + 2: forward_block<V, 2, 2>(p, b, d, off, rows, first, ck, hl); break;
+                case 3 * 4 + 1: forward_block<V, 3, 1>(p, b, d, off, rows, first, ck, hl); break;
+                default: forward_block<V, 4, 1>(p, b, d, off, rows, first, ck, hl); break;
+            }
+            if (p.last_state)
+                for (int i = 0; i < r; ++i) {
+                    const int64_t row = b * p.dim + d + i;
+                    for (int64_t k = 0; k < g * V::W && off + k < p.dstate; ++k)
+                        p.last_state[row * p.dstate + off + k] = hlast[i * g * V::W + k];
+                }
+            first = false;
+        });
+    }
+    for (int64_t i = 0; i < nrows; ++i) {
+        // out = (y + D·u) · silu(z)
+        const RowBuffers& r = rb[i];
+        const int64_t d = d0 + i, row = b * p.dim + d;
+        const bool rev = p.reverse != 0;
+        const float* z = p.z ? p.z + row * L : nullptr;
+        float* out = p.out + row * L;
+        auto Dd = V::set1(p.D ? p.D[d] : 0.0f);
+        for (int64_t l = 0; l < L; l += V::W) {
+            int64_t n = L - l;
+            auto o = V::fmadd(Dd, V::load(r.us + l), V::load(r.y + l));
+            if (z) {
+                auto zv = seq_load<V>(z, L, l, n, rev);
+                o = V::mul(o, V::mul(zv, vsigmoid<V>(zv)));
+            }
+            seq_store<V>(out, L, l, o, n, rev);
         }
-        if (p.last_state)
-            for (int64_t i = 0; i < g * V::W && off + i < p.dstate; ++i)
-                p.last_state[row * p.dstate + off + i] = hlast[i];
-        first = false;
-    });
-    // out = (y + D·u) · silu(z)
-    const bool rev = p.reverse != 0;
-    const float* z = p.z ? p.z + row * L : nullptr;
-    float* out = p.out + row * L;
-    auto Dd = V::set1(p.D ? p.D[d] : 0.0f);
-    for (int64_t l = 0; l < L; l += V::W) {
-        int64_t n = L - l;
-        auto o = V::fmadd(Dd, V::load(r.us + l), V::load(r.y + l));
-        if (z) {
-            auto zv = seq_load<V>(z, L, l, n, rev);
-            o = V::mul(o, V::mul(zv, vsigmoid<V>(zv)));
-        }
-        seq_store<V>(out, L, l, o, n, rev);
     }
 }
 
