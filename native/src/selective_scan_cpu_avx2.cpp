@@ -87,7 +87,7 @@ struct V256 {
 
 namespace vimdense_scan {
 Kernels kernels_avx2() {
-    return Kernels{"avx2", &kernel::forward_rows<V256>, &kernel::backward_row<V256>,
+    return Kernels{"avx2", &kernel::forward_rows<V256>, &kernel::backward_rows<V256>,
                    &kernel::conv_forward_row<V256>, &kernel::conv_backward_row<V256>};
 }
 }  // namespace vimdense_scan

@@ -97,7 +97,7 @@ struct V512 {
 
 namespace vimdense_scan {
 Kernels kernels_avx512() {
-    return Kernels{"avx512", &kernel::forward_rows<V512>, &kernel::backward_row<V512>,
+    return Kernels{"avx512", &kernel::forward_rows<V512>, &kernel::backward_rows<V512>,
                    &kernel::conv_forward_row<V512>, &kernel::conv_backward_row<V512>};
 }
 }  // namespace vimdense_scan

@@ -81,13 +81,15 @@ using ConvRowFn = void (*)(const ConvProblem&, int64_t b, int64_t d, float* scra
 // (the kernel interleaves their recurrences); scratch holds nrows areas of per_row floats.
 constexpr int64_t kRowBlock = 4;
 using RowBlockFn = void (*)(const Problem&, int64_t b, int64_t d0, int64_t nrows, float* scratch, int64_t per_row);
-// Backward rows also accumulate into the thread's (batch, length, npad) dB and dC buffers.
-using RowBwdFn = void (*)(const Problem&, int64_t b, int64_t d, float* scratch, float* gBt, float* gCt);
+// Backward work items are the same blocks; they also accumulate into the thread's
+// (batch, length, npad) dB and dC buffers.
+using RowBlockBwdFn = void (*)(const Problem&, int64_t b, int64_t d0, int64_t nrows, float* scratch,
+                               int64_t per_row, float* gBt, float* gCt);
 
 struct Kernels {
     const char* name;
     RowBlockFn forward;
-    RowBwdFn backward;
+    RowBlockBwdFn backward;
     ConvRowFn conv_forward;
     ConvRowFn conv_backward;
 };

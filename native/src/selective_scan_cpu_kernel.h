@@ -337,21 +337,40 @@ void forward_rows(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float*
     }
 }
 
-// One lane group of the backward: recompute each chunk's states from its checkpoint (reverse
-// chunk order), then run the adjoint recurrence backwards through the chunk.
-template <class V, int G, bool want_y>
-inline void backward_group(const Problem& p, int64_t b, int64_t d, int64_t off, RowBuffers r,
-                           const float* ck, int64_t ck_stride, bool first_group,
-                           float* gBt, float* gCt, float* gA_out) {
+// The backward of R rows (channels d0..d0+R-1 of one batch element) over one lane group of G
+// vectors each, interleaved step by step as in forward_block: per chunk (reverse chunk order)
+// recompute the states from the checkpoints ck[i] (stride ck_stride per chunk), then run the
+// adjoint recurrences backwards through the chunk. The rows' contributions to dB and dC of a step
+// are summed in registers, so the thread's (batch, length, npad) buffers see one
+// read-modify-write per step instead of one per row.
+template <class V, int G, int R, bool want_y>
+inline void backward_block(const Problem& p, int64_t b, int64_t d0, int64_t off, const RowBuffers* rows,
+                           const float* const* ck, int64_t ck_stride, bool first_group,
+                           float* gBt, float* gCt) {
     using T = typename V::T;
     const int64_t L = p.length, np = p.npad;
     constexpr int GW = G * V::W;
-    T a2[G], a[G], gh[G], ga[G];
-    for (int k = 0; k < G; ++k) {
-        a2[k] = V::load(p.A2 + d * np + off + k * V::W);
-        a[k] = V::load(p.A + d * np + off + k * V::W);
-        gh[k] = V::zero();
-        ga[k] = V::zero();
+    // Local copies: intrinsic stores may alias anything, locals stay in registers.
+    const float* dt[R];
+    const float* dtu[R];
+    const float* us[R];
+    const float* gyr[R];
+    float* y[R];
+    float* gdtr[R];
+    float* gur[R];
+    float* hbuf[R];
+    float* abuf[R];
+    T a2[R][G], a[R][G], gh[R][G], ga[R][G];
+    for (int i = 0; i < R; ++i) {
+        const RowBuffers& r = rows[i];
+        dt[i] = r.dt; dtu[i] = r.dtu; us[i] = r.us; gyr[i] = r.gy; y[i] = r.y;
+        gdtr[i] = r.gdt; gur[i] = r.gu; hbuf[i] = r.hbuf; abuf[i] = r.abuf;
+        for (int k = 0; k < G; ++k) {
+            a2[i][k] = V::load(p.A2 + (d0 + i) * np + off + k * V::W);
+            a[i][k] = V::load(p.A + (d0 + i) * np + off + k * V::W);
+            gh[i][k] = V::zero();
+            ga[i][k] = V::zero();
+        }
     }
     const float* Bt = p.Bt + b * L * np + off;
     const float* Ct = p.Ct + b * L * np + off;
@@ -361,140 +380,122 @@ inline void backward_group(const Problem& p, int64_t b, int64_t d, int64_t off, 
         const int64_t l0 = c * kChunk;
         const int64_t l1 = l0 + kChunk < L ? l0 + kChunk : L;
         // Recompute: hbuf[j] = state before step l0+j, abuf[j] = decay at step l0+j.
-        T h[G];
-        for (int k = 0; k < G; ++k) h[k] = V::load(ck + c * ck_stride + k * V::W);
+        T h[R][G];
+        for (int i = 0; i < R; ++i)
+            for (int k = 0; k < G; ++k) h[i][k] = V::load(ck[i] + c * ck_stride + k * V::W);
         for (int64_t lb = l0; lb < l1; lb += V::W) {
             const int jn = l1 - lb < V::W ? int(l1 - lb) : V::W;
-            T accs[V::W];
-            for (int jj = 0; jj < jn; ++jj) {
-                const int64_t l = lb + jj;
-                const int64_t j = l - l0;
-                const T dt = V::set1(r.dt[l]);
-                const T x = V::set1(r.dtu[l]);
-                const float* Bl = Bt + l * np;
-                T acc = V::zero();
+            T accs[R][V::W];
+            auto step = [&](int jj) {
+                const int64_t l = lb + jj, j = l - l0;
+                T bv[G], cv[G];
                 for (int k = 0; k < G; ++k) {
-                    V::store(r.hbuf + j * GW + k * V::W, h[k]);
-                    T da = V::exp2(V::mul(dt, a2[k]));
-                    V::store(r.abuf + j * GW + k * V::W, da);
-                    h[k] = V::fmadd(da, h[k], V::mul(x, V::load(Bl + k * V::W)));
-                    if constexpr (want_y) acc = V::fmadd(h[k], V::load(Ct + l * np + k * V::W), acc);
+                    bv[k] = V::load(Bt + l * np + k * V::W);
+                    if constexpr (want_y) cv[k] = V::load(Ct + l * np + k * V::W);
                 }
-                accs[jj] = acc;
+                for (int i = 0; i < R; ++i) {
+                    const T dtv = V::set1(dt[i][l]);
+                    const T x = V::set1(dtu[i][l]);
+                    T acc = V::zero();
+                    for (int k = 0; k < G; ++k) {
+                        V::store(hbuf[i] + j * GW + k * V::W, h[i][k]);
+                        const T da = V::exp2(V::mul(dtv, a2[i][k]));
+                        V::store(abuf[i] + j * GW + k * V::W, da);
+                        h[i][k] = V::fmadd(da, h[i][k], V::mul(x, bv[k]));
+                        if constexpr (want_y) acc = k == 0 ? V::mul(h[i][k], cv[k]) : V::fmadd(h[i][k], cv[k], acc);
+                    }
+                    if constexpr (want_y) accs[i][jj] = acc;
+                }
+            };
+            if (jn == V::W) {
+                for (int jj = 0; jj < V::W; ++jj) step(jj);
+            } else {
+                for (int jj = 0; jj < jn; ++jj) step(jj);
             }
             if constexpr (want_y) {
-                for (int jj = jn; jj < V::W; ++jj) accs[jj] = V::zero();
-                T yv = V::reduce_many(accs);
-                V::store(r.y + lb, first_group ? yv : V::add(V::load(r.y + lb), yv));
+                for (int i = 0; i < R; ++i) {
+                    for (int jj = jn; jj < V::W; ++jj) accs[i][jj] = V::zero();
+                    const T yv = V::reduce_many(accs[i]);
+                    V::store(y[i] + lb, first_group ? yv : V::add(V::load(y[i] + lb), yv));
+                }
             }
         }
-        for (int k = 0; k < G; ++k) V::store(r.hbuf + (l1 - l0) * GW + k * V::W, h[k]);
+        for (int i = 0; i < R; ++i)
+            for (int k = 0; k < G; ++k) V::store(hbuf[i] + (l1 - l0) * GW + k * V::W, h[i][k]);
         // Adjoint: gh holds dL/dh_l; carried backwards through the decay.
         const int64_t nblocks = (l1 - l0 + V::W - 1) / V::W;
         for (int64_t bi = nblocks - 1; bi >= 0; --bi) {
             const int64_t lb = l0 + bi * V::W;
             const int jn = l1 - lb < V::W ? int(l1 - lb) : V::W;
-            T r1s[V::W], r2s[V::W];
-            for (int jj = jn; jj < V::W; ++jj) r1s[jj] = r2s[jj] = V::zero();
-            for (int jj = jn - 1; jj >= 0; --jj) {
-                const int64_t l = lb + jj;
-                const int64_t j = l - l0;
-                const T gy = V::set1(r.gy[l]);
-                const T dt = V::set1(r.dt[l]);
-                const T x = V::set1(r.dtu[l]);
-                const float* Bl = Bt + l * np;
-                const float* Cl = Ct + l * np;
-                float* gBl = gB + l * np;
-                float* gCl = gC + l * np;
-                T r1 = V::zero(), r2 = V::zero();
+            T r1s[R][V::W], r2s[R][V::W];
+            auto step = [&](int jj) {
+                const int64_t l = lb + jj, j = l - l0;
+                T bv[G], cv[G], gbs[G], gcs[G];
                 for (int k = 0; k < G; ++k) {
-                    const T hcur = V::load(r.hbuf + (j + 1) * GW + k * V::W);
-                    const T hprev = V::load(r.hbuf + j * GW + k * V::W);
-                    const T da = V::load(r.abuf + j * GW + k * V::W);
-                    const T bl = V::load(Bl + k * V::W);
-                    gh[k] = V::fmadd(gy, V::load(Cl + k * V::W), gh[k]);
-                    V::store(gCl + k * V::W, V::fmadd(gy, hcur, V::load(gCl + k * V::W)));
-                    V::store(gBl + k * V::W, V::fmadd(gh[k], x, V::load(gBl + k * V::W)));
-                    const T s = V::mul(V::mul(gh[k], hprev), da);   // dL/d(Δ·A) per state
-                    ga[k] = V::fmadd(s, dt, ga[k]);
-                    r1 = V::fmadd(s, a[k], r1);
-                    r2 = V::fmadd(gh[k], bl, r2);
-                    gh[k] = V::mul(gh[k], da);
+                    bv[k] = V::load(Bt + l * np + k * V::W);
+                    cv[k] = V::load(Ct + l * np + k * V::W);
                 }
-                r1s[jj] = r1;
-                r2s[jj] = r2;
+                for (int i = 0; i < R; ++i) {
+                    const T gy = V::set1(gyr[i][l]);
+                    const T dtv = V::set1(dt[i][l]);
+                    const T x = V::set1(dtu[i][l]);
+                    T r1 = V::zero(), r2 = V::zero();
+                    for (int k = 0; k < G; ++k) {
+                        const T hcur = V::load(hbuf[i] + (j + 1) * GW + k * V::W);
+                        const T hprev = V::load(hbuf[i] + j * GW + k * V::W);
+                        const T da = V::load(abuf[i] + j * GW + k * V::W);
+                        gh[i][k] = V::fmadd(gy, cv[k], gh[i][k]);
+                        gcs[k] = i == 0 ? V::mul(gy, hcur) : V::fmadd(gy, hcur, gcs[k]);
+                        gbs[k] = i == 0 ? V::mul(gh[i][k], x) : V::fmadd(gh[i][k], x, gbs[k]);
+                        const T s = V::mul(V::mul(gh[i][k], hprev), da);   // dL/d(Δ·A) per state
+                        ga[i][k] = V::fmadd(s, dtv, ga[i][k]);
+                        r1 = V::fmadd(s, a[i][k], r1);
+                        r2 = V::fmadd(gh[i][k], bv[k], r2);
+                        gh[i][k] = V::mul(gh[i][k], da);
+                    }
+                    r1s[i][jj] = r1;
+                    r2s[i][jj] = r2;
+                }
+                for (int k = 0; k < G; ++k) {
+                    float* gCl = gC + l * np + k * V::W;
+                    float* gBl = gB + l * np + k * V::W;
+                    V::store(gCl, V::add(V::load(gCl), gcs[k]));
+                    V::store(gBl, V::add(V::load(gBl), gbs[k]));
+                }
+            };
+            if (jn == V::W) {
+                for (int jj = V::W - 1; jj >= 0; --jj) step(jj);
+            } else {
+                for (int jj = jn - 1; jj >= 0; --jj) step(jj);
+                for (int i = 0; i < R; ++i)
+                    for (int jj = jn; jj < V::W; ++jj) r1s[i][jj] = r2s[i][jj] = V::zero();
             }
             // dL/dΔ += Σ_n s·A + u·Σ_n gh·B;  dL/du += Δ·Σ_n gh·B  (W steps at once)
-            const T s1 = V::reduce_many(r1s), s2 = V::reduce_many(r2s);
-            T gdt = V::fmadd(V::load(r.us + lb), s2, s1);
-            T gu = V::mul(V::load(r.dt + lb), s2);
-            if (!first_group) {
-                gdt = V::add(gdt, V::load(r.gdt + lb));
-                gu = V::add(gu, V::load(r.gu + lb));
+            for (int i = 0; i < R; ++i) {
+                const T s1 = V::reduce_many(r1s[i]), s2 = V::reduce_many(r2s[i]);
+                T gdt = V::fmadd(V::load(us[i] + lb), s2, s1);
+                T gu = V::mul(V::load(dt[i] + lb), s2);
+                if (!first_group) {
+                    gdt = V::add(gdt, V::load(gdtr[i] + lb));
+                    gu = V::add(gu, V::load(gur[i] + lb));
+                }
+                V::store(gdtr[i] + lb, gdt);
+                V::store(gur[i] + lb, gu);
             }
-            V::store(r.gdt + lb, gdt);
-            V::store(r.gu + lb, gu);
         }
     }
-    for (int k = 0; k < G; ++k) V::store(gA_out + k * V::W, ga[k]);
+    for (int i = 0; i < R; ++i)
+        for (int k = 0; k < G; ++k)
+            V::store(p.gA_part + (b * p.dim + d0 + i) * np + off + k * V::W, ga[i][k]);
 }
 
+// The elementwise tail of one row's backward: softplus derivative, D skip, gate.
 template <class V>
-void backward_row(const Problem& p, int64_t b, int64_t d, float* scratch, float* gBt, float* gCt) {
-    RowBuffers r = split_scratch(p, scratch);
-    prepare_delta<V>(p, b, d, r);
-    const int64_t L = p.length, np = p.npad, row = b * p.dim + d;
+inline void backward_row_tail(const Problem& p, int64_t b, int64_t d, const RowBuffers& r) {
+    const int64_t L = p.length, row = b * p.dim + d;
     const bool rev = p.reverse != 0;
     const float* z = p.z ? p.z + row * L : nullptr;
     const float* dout = p.dout + row * L;
-    // dL/dy = dout·silu(z)
-    for (int64_t l = 0; l < L; l += V::W) {
-        int64_t n = L - l;
-        auto g = seq_load<V>(dout, L, l, n, rev);
-        if (z) {
-            auto zv = seq_load<V>(z, L, l, n, rev);
-            g = V::mul(g, V::mul(zv, vsigmoid<V>(zv)));
-        }
-        V::store(r.gy + l, g);
-    }
-    const bool want_y = z && p.dz;
-    bool first = true;
-    for_groups<V>(np, [&](int64_t off, int64_t g) {
-        const float* ck;
-        int64_t stride;
-        if (p.ckpt_in) {
-            ck = p.ckpt_in + row * p.nchunks * np + off;
-            stride = np;
-        } else {
-            // No checkpoints from the forward: one forward pass of this group records them.
-            switch (g) {
-                case 1: forward_group<V, 1, false>(p, b, d, off, r, true, r.ckrow, g * V::W, nullptr); break;
-                case 2: forward_group<V, 2, false>(p, b, d, off, r, true, r.ckrow, g * V::W, nullptr); break;
-                case 3: forward_group<V, 3, false>(p, b, d, off, r, true, r.ckrow, g * V::W, nullptr); break;
-                default: forward_group<V, 4, false>(p, b, d, off, r, true, r.ckrow, g * V::W, nullptr); break;
-            }
-            ck = r.ckrow;
-            stride = g * V::W;
-        }
-        float* gA = p.gA_part + row * np + off;
-        if (want_y) {
-            switch (g) {
-                case 1: backward_group<V, 1, true>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
-                case 2: backward_group<V, 2, true>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
-                case 3: backward_group<V, 3, true>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
-                default: backward_group<V, 4, true>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
-            }
-        } else {
-            switch (g) {
-                case 1: backward_group<V, 1, false>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
-                case 2: backward_group<V, 2, false>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
-                case 3: backward_group<V, 3, false>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
-                default: backward_group<V, 4, false>(p, b, d, off, r, ck, stride, first, gBt, gCt, gA); break;
-            }
-        }
-        first = false;
-    });
-    // Elementwise tail: softplus derivative, D skip, gate.
     const float Dd = p.D ? p.D[d] : 0.0f;
     auto Dv = V::set1(Dd);
     auto gD = V::zero(), gbias = V::zero();
@@ -530,6 +531,83 @@ void backward_row(const Problem& p, int64_t b, int64_t d, float* scratch, float*
     }
     if (p.gD_part) p.gD_part[row] = V::reduce(gD);
     if (p.gbias_part) p.gbias_part[row] = V::reduce(gbias);
+}
+
+template <class V, bool want_y>
+inline void backward_dispatch(int64_t g, int r, const Problem& p, int64_t b, int64_t d, int64_t off,
+                              const RowBuffers* rows, const float* const* ck, int64_t stride, bool first,
+                              float* gBt, float* gCt) {
+    // (g, r) pairs with g·r ≤ 4, see forward_interleave.
+    switch (g * 4 + r) {
+        case 1 * 4 + 1: backward_block<V, 1, 1, want_y>(p, b, d, off, rows, ck, stride, first, gBt, gCt); break;
+        case 1 * 4 + 2: backward_block<V, 1, 2, want_y>(p, b, d, off, rows, ck, stride, first, gBt, gCt); break;
+        case 1 * 4 + 3: backward_block<V, 1, 3, want_y>(p, b, d, off, rows, ck, stride, first, gBt, gCt); break;
+        case 1 * 4 + 4: backward_block<V, 1, 4, want_y>(p, b, d, off, rows, ck, stride, first, gBt, gCt); break;
+        case 2 * 4 + 1: backward_block<V, 2, 1, want_y>(p, b, d, off, rows, ck, stride, first, gBt, gCt); break;
+        case 2 * 4 + 2: backward_block<V, 2, 2, want_y>(p, b, d, off, rows, ck, stride, first, gBt, gCt); break;
+        case 3 * 4 + 1: backward_block<V, 3, 1, want_y>(p, b, d, off, rows, ck, stride, first, gBt, gCt); break;
+        default: backward_block<V, 4, 1, want_y>(p, b, d, off, rows, ck, stride, first, gBt, gCt); break;
+    }
+}
+
+// One backward work item: rows d0..d0+nrows-1 (nrows ≤ kRowBlock) of batch element b, scratch
+// as in forward_rows; accumulates into the thread's dB and dC buffers gBt, gCt.
+template <class V>
+void backward_rows(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float* scratch, int64_t per_row,
+                   float* gBt, float* gCt) {
+    const int64_t L = p.length, np = p.npad;
+    const bool rev = p.reverse != 0;
+    RowBuffers rb[kRowBlock];
+    for (int64_t i = 0; i < nrows; ++i) {
+        RowBuffers& r = rb[i];
+        r = split_scratch(p, scratch + i * per_row);
+        prepare_delta<V>(p, b, d0 + i, r);
+        const int64_t row = b * p.dim + d0 + i;
+        const float* z = p.z ? p.z + row * L : nullptr;
+        const float* dout = p.dout + row * L;
+        // dL/dy = dout·silu(z)
+        for (int64_t l = 0; l < L; l += V::W) {
+            int64_t n = L - l;
+            auto g = seq_load<V>(dout, L, l, n, rev);
+            if (z) {
+                auto zv = seq_load<V>(z, L, l, n, rev);
+                g = V::mul(g, V::mul(zv, vsigmoid<V>(zv)));
+            }
+            V::store(r.gy + l, g);
+        }
+    }
+    const bool want_y = p.z && p.dz;
+    const int R = forward_interleave<V>(np, nrows);
+    for (int64_t i0 = 0; i0 < nrows; i0 += R) {
+        const int r = int(nrows - i0 < R ? nrows - i0 : R);
+        const int64_t d = d0 + i0;
+        const RowBuffers* rows = rb + i0;
+        bool first = true;
+        for_groups<V>(np, [&](int64_t off, int64_t g) {
+            const float* ck[kRowBlock];
+            int64_t stride;
+            if (p.ckpt_in) {
+                for (int i = 0; i < r; ++i) ck[i] = p.ckpt_in + (b * p.dim + d + i) * p.nchunks * np + off;
+                stride = np;
+            } else {
+                // No checkpoints from the forward: one forward pass of this group records them.
+                stride = g * V::W;
+                for (int i = 0; i < r; ++i) {
+                    switch (g) {
+                        case 1: forward_group<V, 1, false>(p, b, d + i, off, rows[i], true, rows[i].ckrow, stride, nullptr); break;
+                        case 2: forward_group<V, 2, false>(p, b, d + i, off, rows[i], true, rows[i].ckrow, stride, nullptr); break;
+                        case 3: forward_group<V, 3, false>(p, b, d + i, off, rows[i], true, rows[i].ckrow, stride, nullptr); break;
+                        default: forward_group<V, 4, false>(p, b, d + i, off, rows[i], true, rows[i].ckrow, stride, nullptr); break;
+                    }
+                    ck[i] = rows[i].ckrow;
+                }
+            }
+            if (want_y) backward_dispatch<V, true>(g, r, p, b, d, off, rows, ck, stride, first, gBt, gCt);
+            else backward_dispatch<V, false>(g, r, p, b, d, off, rows, ck, stride, first, gBt, gCt);
+            first = false;
+        });
+    }
+    for (int64_t i = 0; i < nrows; ++i) backward_row_tail<V>(p, b, d0 + i, rb[i]);
 }
 
 }  // namespace kernel
