@@ -447,11 +447,11 @@ inline void backward_block(const Problem& p, int64_t b, int64_t d0, int64_t off,
                         gh[i][k] = V::fmadd(gy, cv[k], gh[i][k]);
                         gcs[k] = i == 0 ? V::mul(gy, hcur) : V::fmadd(gy, hcur, gcs[k]);
                         gbs[k] = i == 0 ? V::mul(gh[i][k], x) : V::fmadd(gh[i][k], x, gbs[k]);
-                        const T s = V::mul(V::mul(gh[i][k], hprev), da);   // dL/d(Δ·A) per state
+                        r2 = V::fmadd(gh[i][k], bv[k], r2);
+                        gh[i][k] = V::mul(gh[i][k], da);   // dL/dh of the previous step
+                        const T s = V::mul(gh[i][k], hprev);   // dL/d(Δ·A) per state
                         ga[i][k] = V::fmadd(s, dtv, ga[i][k]);
                         r1 = V::fmadd(s, a[i][k], r1);
-                        r2 = V::fmadd(gh[i][k], bv[k], r2);
-                        gh[i][k] = V::mul(gh[i][k], da);
                     }
                     r1s[i][jj] = r1;
                     r2s[i][jj] = r2;
