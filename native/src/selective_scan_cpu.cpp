@@ -382,15 +382,15 @@ int32_t vimdense_selective_scan_bwd_cpu(
         const int workers = workers_for(items);
         const int64_t per = (row_scratch_floats(p) + 15) / 16 * 16;
         const int64_t gsize = batch * L * np;
-        AlignedBuffer scratch(per * kRowBlock * workers);
+        // The backward kernels take a block's rows one at a time: one row's scratch per worker.
+        AlignedBuffer scratch(per * workers);
         // Each worker accumulates dB and dC (shared by all channels) in its own buffer.
         AlignedBuffer gBC(2 * gsize * workers);
         std::memset(gBC.data, 0, sizeof(float) * 2 * gsize * workers);
         parallel_rows(items, workers, [&](int64_t item, int w) {
             float* gb = gBC.data + 2 * gsize * w;
             const int64_t bb = item / blocks_per_batch, d0 = item % blocks_per_batch * kRowBlock;
-            k.backward(p, bb, d0, std::min(kRowBlock, dim - d0), scratch.data + per * kRowBlock * w, per, gb,
-                       gb + gsize);
+            k.backward(p, bb, d0, std::min(kRowBlock, dim - d0), scratch.data + per * w, gb, gb + gsize);
         });
         // Reduce over workers and transpose back to (batch, dstate, length) in time order.
         for (int64_t bb = 0; bb < batch; ++bb)

@@ -81,10 +81,10 @@ using ConvRowFn = void (*)(const ConvProblem&, int64_t b, int64_t d, float* scra
 // (the kernel interleaves their recurrences); scratch holds nrows areas of per_row floats.
 constexpr int64_t kRowBlock = 4;
 using RowBlockFn = void (*)(const Problem&, int64_t b, int64_t d0, int64_t nrows, float* scratch, int64_t per_row);
-// Backward work items are the same blocks; they also accumulate into the thread's
-// (batch, length, npad) dB and dC buffers.
+// Backward work items are the same blocks, whose rows the kernel takes one at a time (scratch: one
+// row's area); they also accumulate into the thread's (batch, length, npad) dB and dC buffers.
 using RowBlockBwdFn = void (*)(const Problem&, int64_t b, int64_t d0, int64_t nrows, float* scratch,
-                               int64_t per_row, float* gBt, float* gCt);
+                               float* gBt, float* gCt);
 
 struct Kernels {
     const char* name;

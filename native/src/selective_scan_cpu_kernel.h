@@ -548,8 +548,7 @@ inline void backward_dispatch(int64_t g, const Problem& p, int64_t b, int64_t d,
 // of states and decays, 8 KiB per row and lane group of 16, crowd L1 next to the B, C, dB and dC
 // rows of the chunk); accumulates into the thread's dB and dC buffers gBt, gCt.
 template <class V>
-void backward_rows(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float* scratch, int64_t /*per_row*/,
-                   float* gBt, float* gCt) {
+void backward_rows(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float* scratch, float* gBt, float* gCt) {
     const int64_t L = p.length, np = p.npad;
     const bool rev = p.reverse != 0;
     const bool want_y = p.z && p.dz;
