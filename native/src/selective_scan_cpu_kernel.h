@@ -444,8 +444,11 @@ inline void backward_block(const Problem& p, int64_t b, int64_t d0, int64_t off,
                         const T hprev = V::load(hbuf[i] + j * GW + k * V::W);
                         const T da = V::load(abuf[i] + j * GW + k * V::W);
                         gh[i][k] = V::fmadd(gy, cv[k], gh[i][k]);
-                        gcs[k] = i == 0 ? V::mul(gy, hcur) : V::fmadd(gy, hcur, gcs[k]);
-                        gbs[k] = i == 0 ? V::mul(gh[i][k], x) : V::fmadd(gh[i][k], x, gbs[k]);
+                        // A single row adds straight into dB and dC (one fused multiply-add each).
+                        const T gc0 = R == 1 ? V::load(gC + l * np + k * V::W) : V::zero();
+                        const T gb0 = R == 1 ? V::load(gB + l * np + k * V::W) : V::zero();
+                        gcs[k] = V::fmadd(gy, hcur, i == 0 ? gc0 : gcs[k]);
+                        gbs[k] = V::fmadd(gh[i][k], x, i == 0 ? gb0 : gbs[k]);
                         r2 = V::fmadd(gh[i][k], bv[k], r2);
                         gh[i][k] = V::mul(gh[i][k], da);   // dL/dh of the previous step
                         const T s = V::mul(gh[i][k], hprev);   // dL/d(Δ·A) per state
@@ -458,8 +461,8 @@ inline void backward_block(const Problem& p, int64_t b, int64_t d0, int64_t off,
                 for (int k = 0; k < G; ++k) {
                     float* gCl = gC + l * np + k * V::W;
                     float* gBl = gB + l * np + k * V::W;
-                    V::store(gCl, V::add(V::load(gCl), gcs[k]));
-                    V::store(gBl, V::add(V::load(gBl), gbs[k]));
+                    V::store(gCl, R == 1 ? gcs[k] : V::add(V::load(gCl), gcs[k]));
+                    V::store(gBl, R == 1 ? gbs[k] : V::add(V::load(gBl), gbs[k]));
                 }
             };
             if (jn == V::W) {
