@@ -55,7 +55,7 @@ struct ScalarV {
 
 namespace vimdense_scan {
 Kernels kernels_scalar() {
-    return Kernels{"scalar", &kernel::forward_row<ScalarV>, &kernel::backward_row<ScalarV>,
+    return Kernels{"scalar", &kernel::forward_rows<ScalarV>, &kernel::backward_rows<ScalarV>,
                    &kernel::conv_forward_row<ScalarV>, &kernel::conv_backward_row<ScalarV>};
 }
 }  // namespace vimdense_scan
@@ -332,12 +332,15 @@ int32_t vimdense_selective_scan_fwd_cpu(
         p.out = out;
         p.last_state = last_state;
         p.ckpt = checkpoints;
-        const int64_t rows = batch * dim;
-        const int workers = workers_for(rows);
+        // Work items: blocks of kRowBlock channels of one batch element.
+        const int64_t blocks_per_batch = (dim + kRowBlock - 1) / kRowBlock;
+        const int64_t items = batch * blocks_per_batch;
+        const int workers = workers_for(items);
         const int64_t per = (row_scratch_floats(p) + 15) / 16 * 16;
-        AlignedBuffer scratch(per * workers);
-        parallel_rows(rows, workers, [&](int64_t r, int w) {
-            k.forward(p, r / dim, r % dim, scratch.data + per * w);
+        AlignedBuffer scratch(per * kRowBlock * workers);
+        parallel_rows(items, workers, [&](int64_t item, int w) {
+            const int64_t bb = item / blocks_per_batch, d0 = item % blocks_per_batch * kRowBlock;
+            k.forward(p, bb, d0, std::min(kRowBlock, dim - d0), scratch.data + per * kRowBlock * w, per);
         });
     } catch (const std::bad_alloc&) {
         return VIMDENSE_SCAN_ERR_ALLOC;
@@ -364,6 +367,8 @@ int32_t vimdense_selective_scan_bwd_cpu(
         Prepared prep(A, B, C, batch, dim, L, n, np, reverse != 0);
         Problem p = make_problem(u, delta, D, z, delta_bias, delta_softplus, reverse, batch, dim, L, n, prep);
         const int64_t rows = batch * dim;
+        const int64_t blocks_per_batch = (dim + kRowBlock - 1) / kRowBlock;
+        const int64_t items = batch * blocks_per_batch;
         AlignedBuffer gA_part(rows * np);
         AlignedBuffer gD_part(rows), gbias_part(rows);
         p.ckpt_in = checkpoints;
@@ -374,16 +379,18 @@ int32_t vimdense_selective_scan_bwd_cpu(
         p.gA_part = gA_part.data;
         p.gD_part = (D && dD) ? gD_part.data : nullptr;
         p.gbias_part = (delta_bias && ddelta_bias) ? gbias_part.data : nullptr;
-        const int workers = workers_for(rows);
+        const int workers = workers_for(items);
         const int64_t per = (row_scratch_floats(p) + 15) / 16 * 16;
         const int64_t gsize = batch * L * np;
+        // The backward kernels take a block's rows one at a time: one row's scratch per worker.
         AlignedBuffer scratch(per * workers);
         // Each worker accumulates dB and dC (shared by all channels) in its own buffer.
         AlignedBuffer gBC(2 * gsize * workers);
         std::memset(gBC.data, 0, sizeof(float) * 2 * gsize * workers);
-        parallel_rows(rows, workers, [&](int64_t r, int w) {
+        parallel_rows(items, workers, [&](int64_t item, int w) {
             float* gb = gBC.data + 2 * gsize * w;
-            k.backward(p, r / dim, r % dim, scratch.data + per * w, gb, gb + gsize);
+            const int64_t bb = item / blocks_per_batch, d0 = item % blocks_per_batch * kRowBlock;
+            k.backward(p, bb, d0, std::min(kRowBlock, dim - d0), scratch.data + per * w, gb, gb + gsize);
         });
         // Reduce over workers and transpose back to (batch, dstate, length) in time order.
         for (int64_t bb = 0; bb < batch; ++bb)

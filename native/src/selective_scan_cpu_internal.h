@@ -77,14 +77,19 @@ struct ConvProblem {
 };
 using ConvRowFn = void (*)(const ConvProblem&, int64_t b, int64_t d, float* scratch);
 
-using RowFn = void (*)(const Problem&, int64_t b, int64_t d, float* scratch);
-// Backward rows also accumulate into the thread's (batch, length, npad) dB and dC buffers.
-using RowBwdFn = void (*)(const Problem&, int64_t b, int64_t d, float* scratch, float* gBt, float* gCt);
+// Forward work items are blocks of up to kRowBlock consecutive channels of one batch element
+// (the kernel interleaves their recurrences); scratch holds nrows areas of per_row floats.
+constexpr int64_t kRowBlock = 4;
+using RowBlockFn = void (*)(const Problem&, int64_t b, int64_t d0, int64_t nrows, float* scratch, int64_t per_row);
+// Backward work items are the same blocks, whose rows the kernel takes one at a time (scratch: one
+// row's area); they also accumulate into the thread's (batch, length, npad) dB and dC buffers.
+using RowBlockBwdFn = void (*)(const Problem&, int64_t b, int64_t d0, int64_t nrows, float* scratch,
+                               float* gBt, float* gCt);
 
 struct Kernels {
     const char* name;
-    RowFn forward;
-    RowBwdFn backward;
+    RowBlockFn forward;
+    RowBlockBwdFn backward;
     ConvRowFn conv_forward;
     ConvRowFn conv_backward;
 };

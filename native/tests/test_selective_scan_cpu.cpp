@@ -205,6 +205,10 @@ int main() {
         {1, 2, 65, 70, false, true, false, false, true},
         {3, 5, 128, 16, true, true, false, true, false},
         {2, 7, 1000, 16, true, true, true, true, false},
+        // Forward work items are blocks of 4 channels, interleaved by 4 (N ≤ 16 on AVX-512), by 2
+        // (N 32) or not at all: 9 channels leave a block of 1; N 32 with 6 channels pairs of 2.
+        {2, 9, 4096, 16, true, true, true, true, false},
+        {2, 6, 200, 32, true, true, true, true, false},
     };
     // Every instruction set this CPU supports (forcing never selects a wider one).
     std::string seen;
