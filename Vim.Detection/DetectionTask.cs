@@ -43,6 +43,8 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         _model = modelFactory?.Invoke() ?? FromConfig(config);
         PretrainedReport = PretrainedWeights.LoadConfigured(_model, config.Model.Backbone, log ?? TextWriter.Null);
         NumBackboneLayers = ParameterGroupRules.CountBlocks(_model.named_parameters().Select(p => p.name));
+        // The task owns its model's placement, so every user (trainer, test, demo) gets it on runtime.device.
+        DeviceSelection.MoveModel(_model, DeviceSelection.Resolve(config.Runtime));
         (log ?? TextWriter.Null).WriteLine($"detection: {TrainSet.Count} training and {ValSet.Count} validation images, {TrainSet.Categories.Count} classes");
     }
 

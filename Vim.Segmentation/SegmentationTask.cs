@@ -42,6 +42,8 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         _model = modelFactory?.Invoke() ?? EncoderDecoder.FromConfig(config, config.Runtime.Seed);
         PretrainedReport = PretrainedWeights.LoadConfigured(_model.Backbone, config.Model.Backbone, _log);
         NumBackboneLayers = ParameterGroupRules.CountBlocks(_model.named_parameters().Select(p => p.name));
+        // The task owns its model's placement, so every user (trainer, test, demo) gets it on runtime.device.
+        DeviceSelection.MoveModel(_model, DeviceSelection.Resolve(config.Runtime));
     }
 
     public IReadOnlyList<string> ClassNames { get; }

@@ -71,7 +71,6 @@ public static class DemoCommand
         (int Class, double MIoU, double AAcc) baseline;
         using (var task = new SegmentationTask(config, TextWriter.Null))
         {
-            DeviceSelection.MoveModel(task.Model, DeviceSelection.Resolve(config.Runtime));
             var result = SegmentationTester.Run(task, Path.Combine(segDir, "best.safetensors"), Path.Combine(segDir, "test"), overlays: 4, ema: false);
             metrics = SegmentationTask.Metrics(result).ToDictionary();
             var (cls, constant) = task.ConstantPredictorBaseline();
@@ -163,7 +162,6 @@ public static class DemoCommand
         (CocoSummary Box, CocoSummary? Mask) untrained;
         using (var fresh = new DetectionTask(config, TextWriter.Null))
         {
-            DeviceSelection.MoveModel(fresh.Model, DeviceSelection.Resolve(config.Runtime));
             var (box, mask, _) = fresh.EvaluateFull();
             untrained = (box, mask);
         }
@@ -190,7 +188,6 @@ public static class DemoCommand
         var overlays = new List<string>();
         using (var task = new DetectionTask(config, TextWriter.Null))
         {
-            DeviceSelection.MoveModel(task.Model, DeviceSelection.Resolve(config.Runtime));
             var (box, mask) = DetectionTester.Run(task, best, Path.Combine(detDir, "test"), ema: false);
             metrics = DetectionTask.Metrics((box, mask, []));
             // Overlays of validation images that hold at least one object.

@@ -35,8 +35,6 @@ public static class TestCommand
             if (config.Task == TaskKind.Detection)
             {
                 using var detection = new DetectionTask(config, TextWriter.Null);
-                // The weights are loaded onto the model where it lives (runtime.device); the task moves each image there.
-                DeviceSelection.MoveModel(detection.Model, DeviceSelection.Resolve(config.Runtime));
                 var (box, mask) = DetectionTester.Run(detection, checkpointPath, dir, parse.GetValue(ema));
                 Console.WriteLine(string.Join("\n", box.Lines));
                 if (mask is not null) Console.WriteLine("segm:\n" + string.Join("\n", mask.Lines));
@@ -45,7 +43,6 @@ public static class TestCommand
             }
 
             using var task = new SegmentationTask(config, TextWriter.Null);
-            DeviceSelection.MoveModel(task.Model, DeviceSelection.Resolve(config.Runtime));
             var result = SegmentationTester.Run(task, checkpointPath, dir, parse.GetValue(overlays), parse.GetValue(ema));
             foreach (var (name, value) in SegmentationTask.Metrics(result)) Console.WriteLine($"{name}: {value.ToString("0.00", CultureInfo.InvariantCulture)}");
             Console.WriteLine($"predictions, metrics.json and report in {dir}");
