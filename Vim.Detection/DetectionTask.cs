@@ -36,10 +36,10 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             throw new VimException($"data.type '{data.Type}' is not a detection dataset; use coco (annotations/instances_<split>.json + <split>/ images)");
         if (!Directory.Exists(data.Root))
             throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind coco --out {data.Root})");
-        TrainSet = CocoInstanceDataset.Load(Annotations(data.TrainSplit), Path.Combine(data.Root, data.TrainSplit));
-        ValSet = CocoInstanceDataset.Load(Annotations(data.ValSplit), Path.Combine(data.Root, data.ValSplit), CocoInstanceOptions.Evaluation);
+        TrainSet = CocoInstanceDataset.Load(AnnotationFile(data, data.TrainSplit), Path.Combine(data.Root, data.TrainSplit));
+        ValSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit), CocoInstanceOptions.Evaluation);
         if (TrainSet.Categories.Count != config.Model.NumClasses)
-            throw new VimException($"model.num_classes is {config.Model.NumClasses} but {Annotations(data.TrainSplit)} has {TrainSet.Categories.Count} categories");
+            throw new VimException($"model.num_classes is {config.Model.NumClasses} but {AnnotationFile(data, data.TrainSplit)} has {TrainSet.Categories.Count} categories");
         _model = modelFactory?.Invoke() ?? FromConfig(config);
         PretrainedReport = PretrainedWeights.LoadConfigured(_model, config.Model.Backbone, log ?? TextWriter.Null);
         NumBackboneLayers = ParameterGroupRules.CountBlocks(_model.named_parameters().Select(p => p.name));
@@ -195,7 +195,8 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             .ToList();
     }
 
-    private string Annotations(string split) => Path.Combine(_config.Data.Root, "annotations", $"instances_{split}.json");
+    /// <summary>The COCO layout's annotation file of a split: &lt;root&gt;/annotations/instances_&lt;split&gt;.json.</summary>
+    public static string AnnotationFile(DataConfig data, string split) => Path.Combine(data.Root, "annotations", $"instances_{split}.json");
 
     private static Instances GroundTruth(DetectionTarget target, long height, long width, Device device)
     {

@@ -130,7 +130,7 @@ public static class InferCommand
         var data = config.Data;
         foreach (var split in new[] { data.ValSplit, data.TrainSplit })
         {
-            var path = Path.Combine(data.Root, "annotations", $"instances_{split}.json");
+            var path = DetectionTask.AnnotationFile(data, split);
             if (!File.Exists(path)) continue;
             var map = CategoryMap.FromDataset(CocoDataset.Load(path));
             if (map.Count != config.Model.NumClasses)
