@@ -3,6 +3,7 @@ using TorchSharp;
 using Vim.Core;
 using Vim.Core.Checkpoints;
 using Vim.Core.Config;
+using Vim.Core.Distributed;
 using Vim.Core.Engine;
 using Vim.Core.Models;
 using Vim.Data.Demo;
@@ -78,6 +79,48 @@ public class DetectionTaskTests
         var categoryIds = DemoDatasetGenerator.CategoryIds.ToHashSet();
         Assert.That(detections.Select(d => d.CategoryId), Has.All.Matches<long>(categoryIds.Contains), "results use the dataset's category ids");
         Assert.That(detections.Where(d => d.Segmentation is not null).Count(), Is.EqualTo(detections.Count));
+    }
+
+    /// <summary>
+    /// runtime.amp on the CPU: the trainer runs the task's losses inside a bf16 autocast region, so the pyramid
+    /// reaches the RoI heads in bf16. The whole forward and backward must run and give finite losses and gradients.
+    /// </summary>
+    [Test]
+    public void ForwardAndBackwardRunUnderBf16Autocast()
+    {
+        using var task = new DetectionTask(Config(), TextWriter.Null, TinyDetector);
+        using var data = task.OpenTrainingData(1, DataPosition.Start, DataShard.Whole);
+        using var scope = NewDisposeScope();
+        using var batch = data.Next();
+        task.Model.train();
+        manual_seed(4);
+        IReadOnlyDictionary<string, Tensor> losses;
+        using (new Autocast(DeviceType.CPU, ScalarType.BFloat16))
+            losses = task.Losses(batch);
+        var total = losses.Values.Aggregate((a, b) => a + b);
+        Assert.That(double.IsFinite(total.ToDouble()), Is.True, string.Join(", ", losses.Select(l => $"{l.Key}={l.Value.ToDouble()}")));
+        total.backward();
+        var parameters = task.Model.named_parameters().ToList();
+        foreach (var (name, p) in parameters.Where(p => p.parameter.grad is not null))
+        {
+            Assert.That(p.grad!.dtype, Is.EqualTo(p.dtype), $"{name}: gradients of fp32 weights come back fp32");
+            Assert.That(p.grad.isfinite().all().item<bool>(), Is.True, $"{name}: finite gradient");
+        }
+        // The gradient crosses the bf16 RoIAlign back into the pyramid and the backbone.
+        Assert.That(parameters.Where(p => p.name.Contains("net.", StringComparison.Ordinal) && p.parameter.grad is not null)
+            .Sum(p => p.parameter.grad!.abs().sum().ToDouble()), Is.GreaterThan(0));
+        Assert.That(parameters.Where(p => p.name.Contains("mask", StringComparison.Ordinal) && p.parameter.grad is not null)
+            .Sum(p => p.parameter.grad!.abs().sum().ToDouble()), Is.GreaterThan(0), "the mask head, fed by RoIAlign, learns");
+
+        // Boxes are decoded from the bf16 deltas in float32: detections are not rounded to bf16's 8 significant bits.
+        task.Model.eval();
+        using (no_grad())
+        using (new Autocast(DeviceType.CPU, ScalarType.BFloat16))
+        {
+            var found = task.Detector.Predict(batch.Images.narrow(0, 0, 1), [(64, 64)], [(640, 640)])[0];
+            Assert.That(found.Count, Is.GreaterThan(0));
+            Assert.That(found.Boxes.Tensor.dtype, Is.EqualTo(ScalarType.Float32));
+        }
     }
 
     [Test]
