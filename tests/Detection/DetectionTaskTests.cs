@@ -10,6 +10,7 @@ using Vim.Data.Demo;
 using Vim.Data.Loading;
 using Vim.Detection;
 using Vim.Detection.Modeling;
+using Vim.Tools.Commands;
 using static TorchSharp.torch;
 
 namespace Vim.Tests.Detection;
@@ -121,6 +122,111 @@ public class DetectionTaskTests
             Assert.That(found.Count, Is.GreaterThan(0));
             Assert.That(found.Boxes.Tensor.dtype, Is.EqualTo(ScalarType.Float32));
         }
+    }
+
+    /// <summary>
+    /// model.backbone.pretrained names a file that has since gone: a fresh run stops with the missing-file error, but
+    /// a resume does not read it (the checkpoint holds every weight), says so, and continues from the checkpoint's weights.
+    /// </summary>
+    [Test]
+    public void AResumeSkipsThePretrainedFileAndRestoresTheCheckpointsWeights()
+    {
+        var config = Config();
+        var workDir = Path.Combine(_root, "work");
+        using var stopAtOnce = new CancellationTokenSource();
+        stopAtOnce.Cancel();
+        string checkpoint;
+        Dictionary<string, Tensor> saved;
+        using (var task = new DetectionTask(config, TextWriter.Null, TinyDetector))
+        {
+            // Weights no fresh build reproduces, so only loading the checkpoint can bring them back.
+            using (no_grad())
+                foreach (var p in task.Model.parameters()) p.mul_(-1.5).add_(0.25);
+            var stopped = new Trainer<Batch>(task, config, workDir, "cfg", TextWriter.Null).Run(null, stopAtOnce.Token);
+            Assert.That(stopped.Interrupted, Is.True);
+            checkpoint = stopped.LastCheckpoint!;
+            saved = task.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        }
+
+        var moved = Path.Combine(_root, "moved", "vim_t_midclstok_76p1acc.pth");
+        config.Model.Backbone.Pretrained = moved;
+        var fresh = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, TinyDetector).Dispose())!;
+        Assert.That(fresh.Message, Does.Contain("model.backbone.pretrained").And.Contain(moved).And.Contain("not found"));
+
+        var log = new StringWriter();
+        using var resumed = new DetectionTask(config, log, TinyDetector, weightsFromCheckpoint: true);
+        Assert.That(resumed.PretrainedReport, Is.Null);
+        Assert.That(log.ToString(), Does.Contain(moved).And.Contain("not loaded").And.Contain("resumed"));
+        Assert.That(saved.Any(kv => !Identical(kv.Value, resumed.Model.state_dict()[kv.Key])), Is.True, "the freshly built model differs from the checkpoint");
+        var result = new Trainer<Batch>(resumed, config, workDir, "cfg", TextWriter.Null).Run(checkpoint, stopAtOnce.Token);
+        Assert.That(result.Iteration, Is.EqualTo(0));
+        var state = resumed.Model.state_dict();
+        Assert.That(state.Keys, Is.EquivalentTo(saved.Keys));
+        foreach (var (name, value) in saved)
+            Assert.That(Identical(state[name], value), Is.True, $"{name} restored exactly from the checkpoint");
+        foreach (var value in saved.Values) value.Dispose();
+    }
+
+    /// <summary>
+    /// The same through `vim train` (TrainCommand.Train) with the demo config's registered detector: no forward pass
+    /// runs (each run is stopped before its first iteration), so only the wiring of a resume to the task is exercised.
+    /// </summary>
+    [Test]
+    public void TrainCommandResumesWithoutThePretrainedFile()
+    {
+        var dir = Path.Combine(_root, "work");
+        var moved = Path.Combine(_root, "moved", "vim_t_midclstok_76p1acc.pth");
+        ExperimentConfig Load(string? pretrained) => ExperimentConfig.Load(
+            Path.Combine(RepositoryPaths.Root, "configs", "det", "cascade_mask_rcnn_vim_tiny_demo_coco.yaml"),
+            [$"data.root={Path.Combine(_root, "coco")}", "data.crop_size=[64,64]", "data.num_workers=0", $"model.backbone.pretrained={pretrained ?? "null"}"]).Config;
+        using var stopAtOnce = new CancellationTokenSource();
+        stopAtOnce.Cancel();
+        var first = TrainCommand.Train(Load(null), dir, null, SingleProcessCommunicator.Instance, stopAtOnce.Token);
+        Assert.That(first.LastCheckpoint, Is.Not.Null);
+
+        var freshError = Assert.Throws<VimException>(() =>
+            TrainCommand.Train(Load(moved), Path.Combine(_root, "fresh"), null, SingleProcessCommunicator.Instance, stopAtOnce.Token))!;
+        Assert.That(freshError.Message, Does.Contain(moved).And.Contain("not found"));
+
+        var console = new StringWriter();
+        var original = Console.Out;
+        Console.SetOut(console);
+        TrainingResult resumed;
+        try
+        {
+            resumed = TrainCommand.Train(Load(moved), dir, first.LastCheckpoint, SingleProcessCommunicator.Instance, stopAtOnce.Token);
+        }
+        finally
+        {
+            Console.SetOut(original);
+        }
+        Assert.That(resumed.Interrupted, Is.True);
+        Assert.That(console.ToString(), Does.Contain(moved).And.Contain("not loaded").And.Contain($"resumed from {first.LastCheckpoint}"));
+    }
+
+    private static bool Identical(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        return a.shape.SequenceEqual(b.shape) && a.dtype == b.dtype && a.eq(b).all().item<bool>();
+    }
+
+    /// <summary>A constructor that throws after building the model (here: the pretrained file is missing) disposes it.</summary>
+    [Test]
+    public void AFailedConstructionDisposesTheModelItBuilt()
+    {
+        var config = Config();
+        config.Model.Backbone.Pretrained = Path.Combine(_root, "absent.pth");
+        var built = new List<Tensor>();
+        CascadeMaskRcnn Tracked()
+        {
+            var model = TinyDetector();
+            built.AddRange(model.parameters());
+            built.AddRange(model.buffers());
+            return model;
+        }
+        Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, Tracked).Dispose());
+        Assert.That(built, Has.Count.GreaterThan(10));
+        Assert.That(built.Where(t => !t.IsInvalid).Count(), Is.Zero, "every parameter and buffer of the model is disposed");
     }
 
     [Test]
