@@ -10,6 +10,7 @@ using Vim.Data.Demo;
 using Vim.Data.Loading;
 using Vim.Detection;
 using Vim.Detection.Modeling;
+using Vim.Tools;
 using Vim.Tools.Commands;
 using static TorchSharp.torch;
 
@@ -168,17 +169,19 @@ public class DetectionTaskTests
     }
 
     /// <summary>
-    /// The same through `vim train` (TrainCommand.Train) with the demo config's registered detector: no forward pass
-    /// runs (each run is stopped before its first iteration), so only the wiring of a resume to the task is exercised.
+    /// The same through `vim train --resume` (TrainCommand.Train) and `vim test` with the demo config's registered detector.
+    /// The training runs are stopped before their first iteration: only the wiring of a resume to the task is exercised
+    /// here, the restored weights are checked above.
     /// </summary>
     [Test]
-    public void TrainCommandResumesWithoutThePretrainedFile()
+    public void ResumeAndTestThroughTheCliNeedNoPretrainedFile()
     {
         var dir = Path.Combine(_root, "work");
         var moved = Path.Combine(_root, "moved", "vim_t_midclstok_76p1acc.pth");
-        ExperimentConfig Load(string? pretrained) => ExperimentConfig.Load(
-            Path.Combine(RepositoryPaths.Root, "configs", "det", "cascade_mask_rcnn_vim_tiny_demo_coco.yaml"),
-            [$"data.root={Path.Combine(_root, "coco")}", "data.crop_size=[64,64]", "data.num_workers=0", $"model.backbone.pretrained={pretrained ?? "null"}"]).Config;
+        var configPath = Path.Combine(RepositoryPaths.Root, "configs", "det", "cascade_mask_rcnn_vim_tiny_demo_coco.yaml");
+        string[] Overrides(string? pretrained) =>
+            [$"data.root={Path.Combine(_root, "coco")}", "data.crop_size=[64,64]", "data.num_workers=0", $"model.backbone.pretrained={pretrained ?? "null"}"];
+        ExperimentConfig Load(string? pretrained) => ExperimentConfig.Load(configPath, Overrides(pretrained)).Config;
         using var stopAtOnce = new CancellationTokenSource();
         stopAtOnce.Cancel();
         var first = TrainCommand.Train(Load(null), dir, null, SingleProcessCommunicator.Instance, stopAtOnce.Token);
@@ -202,6 +205,15 @@ public class DetectionTaskTests
         }
         Assert.That(resumed.Interrupted, Is.True);
         Assert.That(console.ToString(), Does.Contain(moved).And.Contain("not loaded").And.Contain($"resumed from {first.LastCheckpoint}"));
+
+        // `vim test` loads the whole model from its checkpoint too, so it needs no pretrained file either
+        // (a score threshold of 1 keeps the untrained detector's evaluation short: no detections to paste).
+        var errors = new StringWriter();
+        var testDir = Path.Combine(_root, "test");
+        int exit = VimCli.Run(["test", configPath, "--checkpoint", first.LastCheckpoint!, "--out", testDir,
+            .. Overrides(moved).Append("model.det_head.test_score_threshold=1.0").SelectMany(o => new[] { "--set", o })], errors);
+        Assert.That(exit, Is.EqualTo(0), errors.ToString());
+        Assert.That(File.Exists(Path.Combine(testDir, "metrics.json")), Is.True);
     }
 
     private static bool Identical(Tensor a, Tensor b)
