@@ -27,7 +27,7 @@ public static class PretrainedWeights
     /// <paramref name="model"/> and prints the report; null when no checkpoint is configured or when
     /// <paramref name="weightsFromCheckpoint"/> is set.
     /// </summary>
-    /// <param name="weightsFromCheckpoint">A checkpoint holding every weight is loaded next (a resumed run): the
+    /// <param name="weightsFromCheckpoint">A checkpoint holding every weight is loaded next (a resumed run, `vim test`): the
     /// pretrained file is neither read nor required to exist, and the log says so.</param>
     public static StateDictLoadReport? LoadConfigured(nn.Module model, Config.BackboneConfig backbone, TextWriter log, bool weightsFromCheckpoint = false)
     {
@@ -35,7 +35,7 @@ public static class PretrainedWeights
         if (weightsFromCheckpoint)
         {
             // Its weights would be overwritten at once, and a file moved since the run started must not stop the resume.
-            log.WriteLine($"pretrained backbone ({backbone.Name}): {path} not loaded: the checkpoint being resumed holds all weights");
+            log.WriteLine($"pretrained backbone ({backbone.Name}): {path} not loaded: the checkpoint loaded next holds every weight");
             return null;
         }
         if (!File.Exists(path))

@@ -157,7 +157,7 @@ public class DetectionTaskTests
         var log = new StringWriter();
         using var resumed = new DetectionTask(config, log, TinyDetector, weightsFromCheckpoint: true);
         Assert.That(resumed.PretrainedReport, Is.Null);
-        Assert.That(log.ToString(), Does.Contain(moved).And.Contain("not loaded").And.Contain("resumed"));
+        Assert.That(log.ToString(), Does.Contain(moved).And.Contain("not loaded").And.Contain("checkpoint"));
         Assert.That(saved.Any(kv => !Identical(kv.Value, resumed.Model.state_dict()[kv.Key])), Is.True, "the freshly built model differs from the checkpoint");
         var result = new Trainer<Batch>(resumed, config, workDir, "cfg", TextWriter.Null).Run(checkpoint, stopAtOnce.Token);
         Assert.That(result.Iteration, Is.EqualTo(0));
