@@ -28,7 +28,9 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     private readonly CascadeMaskRcnn _model;
 
     /// <param name="modelFactory">Builds the model instead of the config's registered backbone (tests use small ones).</param>
-    public DetectionTask(ExperimentConfig config, TextWriter? log = null, Func<CascadeMaskRcnn>? modelFactory = null)
+    /// <param name="weightsFromCheckpoint">The caller loads a checkpoint holding every weight next (a resumed run):
+    /// model.backbone.pretrained is not read.</param>
+    public DetectionTask(ExperimentConfig config, TextWriter? log = null, Func<CascadeMaskRcnn>? modelFactory = null, bool weightsFromCheckpoint = false)
     {
         _config = config;
         var data = config.Data;
@@ -41,11 +43,20 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         if (TrainSet.Categories.Count != config.Model.NumClasses)
             throw new VimException($"model.num_classes is {config.Model.NumClasses} but {AnnotationFile(data, data.TrainSplit)} has {TrainSet.Categories.Count} categories");
         _model = modelFactory?.Invoke() ?? FromConfig(config);
-        PretrainedReport = PretrainedWeights.LoadConfigured(_model, config.Model.Backbone, log ?? TextWriter.Null);
-        NumBackboneLayers = ParameterGroupRules.CountBlocks(_model.named_parameters().Select(p => p.name));
-        // The task owns its model's placement, so every user (trainer, test, demo) gets it on runtime.device.
-        DeviceSelection.MoveModel(_model, DeviceSelection.Resolve(config.Runtime));
-        (log ?? TextWriter.Null).WriteLine($"detection: {TrainSet.Count} training and {ValSet.Count} validation images, {TrainSet.Categories.Count} classes");
+        try
+        {
+            PretrainedReport = PretrainedWeights.LoadConfigured(_model, config.Model.Backbone, log ?? TextWriter.Null, weightsFromCheckpoint);
+            NumBackboneLayers = ParameterGroupRules.CountBlocks(_model.named_parameters().Select(p => p.name));
+            // The task owns its model's placement, so every user (trainer, test, demo) gets it on runtime.device.
+            DeviceSelection.MoveModel(_model, DeviceSelection.Resolve(config.Runtime));
+            (log ?? TextWriter.Null).WriteLine($"detection: {TrainSet.Count} training and {ValSet.Count} validation images, {TrainSet.Categories.Count} classes");
+        }
+        catch
+        {
+            // No caller holds a task that failed to construct, so none could dispose the model's native tensors.
+            _model.Dispose();
+            throw;
+        }
     }
 
     public CocoInstanceDataset TrainSet { get; }

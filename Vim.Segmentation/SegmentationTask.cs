@@ -24,7 +24,9 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
     private readonly EncoderDecoder _model;
 
     /// <param name="modelFactory">Builds the model instead of the config's registered backbone (tests use small ones).</param>
-    public SegmentationTask(ExperimentConfig config, TextWriter? log = null, Func<EncoderDecoder>? modelFactory = null)
+    /// <param name="weightsFromCheckpoint">The caller loads a checkpoint holding every weight next (a resumed run):
+    /// model.backbone.pretrained is not read.</param>
+    public SegmentationTask(ExperimentConfig config, TextWriter? log = null, Func<EncoderDecoder>? modelFactory = null, bool weightsFromCheckpoint = false)
     {
         _config = config;
         _log = log ?? Console.Out;
@@ -40,10 +42,19 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         ValSet = Dataset(data.ValSplit);
 
         _model = modelFactory?.Invoke() ?? EncoderDecoder.FromConfig(config, config.Runtime.Seed);
-        PretrainedReport = PretrainedWeights.LoadConfigured(_model.Backbone, config.Model.Backbone, _log);
-        NumBackboneLayers = ParameterGroupRules.CountBlocks(_model.named_parameters().Select(p => p.name));
-        // The task owns its model's placement, so every user (trainer, test, demo) gets it on runtime.device.
-        DeviceSelection.MoveModel(_model, DeviceSelection.Resolve(config.Runtime));
+        try
+        {
+            PretrainedReport = PretrainedWeights.LoadConfigured(_model.Backbone, config.Model.Backbone, _log, weightsFromCheckpoint);
+            NumBackboneLayers = ParameterGroupRules.CountBlocks(_model.named_parameters().Select(p => p.name));
+            // The task owns its model's placement, so every user (trainer, test, demo) gets it on runtime.device.
+            DeviceSelection.MoveModel(_model, DeviceSelection.Resolve(config.Runtime));
+        }
+        catch
+        {
+            // No caller holds a task that failed to construct, so none could dispose the model's native tensors.
+            _model.Dispose();
+            throw;
+        }
     }
 
     public IReadOnlyList<string> ClassNames { get; }

@@ -24,11 +24,20 @@ public static class PretrainedWeights
 {
     /// <summary>
     /// Loads model.backbone.pretrained (entry model.backbone.pretrained_key) into the backbone inside
-    /// <paramref name="model"/> and prints the report; null when no checkpoint is configured.
+    /// <paramref name="model"/> and prints the report; null when no checkpoint is configured or when
+    /// <paramref name="weightsFromCheckpoint"/> is set.
     /// </summary>
-    public static StateDictLoadReport? LoadConfigured(nn.Module model, Config.BackboneConfig backbone, TextWriter log)
+    /// <param name="weightsFromCheckpoint">A checkpoint holding every weight is loaded next (a resumed run, `vim test`): the
+    /// pretrained file is neither read nor required to exist, and the log says so.</param>
+    public static StateDictLoadReport? LoadConfigured(nn.Module model, Config.BackboneConfig backbone, TextWriter log, bool weightsFromCheckpoint = false)
     {
         if (backbone.Pretrained is not { Length: > 0 } path) return null;
+        if (weightsFromCheckpoint)
+        {
+            // Its weights would be overwritten at once, and a file moved since the run started must not stop the resume.
+            log.WriteLine($"pretrained backbone ({backbone.Name}): {path} not loaded: the checkpoint loaded next holds every weight");
+            return null;
+        }
         if (!File.Exists(path))
             throw new VimException($"model.backbone.pretrained: checkpoint file '{path}' not found (download it, point the key at it, or set it to null to train from scratch)");
         var report = LoadBackbone(model, path, backbone.PretrainedKey);

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 using Vim.Detection.Structures;
 
@@ -57,7 +58,8 @@ public sealed class Box2BoxTransform
     }
 
     /// <summary>
-    /// Applies (N, 4k) deltas (k boxes per row, e.g. one per class) to (N, 4) boxes; returns (N, 4k).
+    /// Applies (N, 4k) deltas (k boxes per row, e.g. one per class) to (N, 4) boxes; returns (N, 4k)
+    /// in the deltas' dtype, float32 for half deltas.
     /// </summary>
     public Tensor ApplyDeltas(Tensor deltas, Boxes boxes)
     {
@@ -65,6 +67,10 @@ public sealed class Box2BoxTransform
             throw new ArgumentException(
                 $"Box2BoxTransform.ApplyDeltas: deltas must be (N, 4k) with N = {boxes.Count}, got ({string.Join(", ", deltas.shape)}).");
         using var scope = NewDisposeScope();
+        // Under autocast the heads' deltas come out in bf16 / fp16; decoding in that type would round the boxes to
+        // 8 (bf16) significant bits, 4-pixel steps at 512-1024, so half deltas are decoded in float32 (as Detectron2).
+        if (deltas.dtype is ScalarType.BFloat16 or ScalarType.Float16)
+            deltas = deltas.to_type(ScalarType.Float32);
         var b = boxes.Tensor.to_type(deltas.dtype);
         var w = (b[.., 2] - b[.., 0]).unsqueeze(1);
         var h = (b[.., 3] - b[.., 1]).unsqueeze(1);

@@ -78,7 +78,9 @@ public sealed class MultiScaleRoiAlign
             throw new ArgumentException(
                 $"MultiScaleRoiAlign: {boxesPerImage.Count} box lists given for a batch of {features[0].shape[0]} images.", nameof(boxesPerImage));
         using var scope = NewDisposeScope();
-        var rois = RoiAlign.BoxesToRois(boxesPerImage).to_type(features[0].dtype);
+        // In the boxes' dtype: RoiAlign.Apply picks the one it computes in (float32 for half features, so
+        // coordinates are not rounded to bf16 under autocast).
+        var rois = RoiAlign.BoxesToRois(boxesPerImage);
         var size = (OutputSize, OutputSize);
         if (scales.Length == 1)
             return RoiAlign.Apply(features[0], rois, size, scales[0], SamplingRatio, Aligned).MoveToOuterDisposeScope();

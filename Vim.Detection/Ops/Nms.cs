@@ -10,8 +10,8 @@ namespace Vim.Detection.Ops;
 /// </summary>
 public static class Nms
 {
-    /// <param name="boxes">(N, 4) xyxy boxes; float64 boxes are compared in float32.</param>
-    /// <param name="scores">(N) scores.</param>
+    /// <param name="boxes">(N, 4) xyxy boxes of any floating dtype, compared in float32.</param>
+    /// <param name="scores">(N) scores (half types are sorted as float32).</param>
     /// <returns>int64 indices of the kept boxes, by decreasing score, on the boxes' device.</returns>
     public static Tensor Apply(Tensor boxes, Tensor scores, double iouThreshold)
     {
@@ -21,7 +21,9 @@ public static class Nms
             return empty(0, ScalarType.Int64, boxes.device);
         using var scope = NewDisposeScope();
         bool cuda = DetectionNative.UsesCuda(boxes, "Nms");
-        var order = scores.sort(dim: 0, descending: true, stable: true).Indices.contiguous();
+        // Half scores are sorted as float32 (widening is exact, so the order and its ties are the input's).
+        var sortable = scores.dtype is ScalarType.BFloat16 or ScalarType.Float16 ? scores.to_type(ScalarType.Float32) : scores;
+        var order = sortable.sort(dim: 0, descending: true, stable: true).Indices.contiguous();
         var b = boxes.to_type(ScalarType.Float32).contiguous();
         // The CUDA kernel, too, writes the kept indices to host memory (detection_ops.h).
         var keep = empty(n, ScalarType.Int64);
@@ -56,9 +58,12 @@ public static class Nms
         if (boxes.shape[0] == 0)
             return empty(0, ScalarType.Int64, boxes.device);
         using var scope = NewDisposeScope();
-        var span = boxes.max() - boxes.min() + 1;
-        var offsets = categories.to_type(boxes.dtype) * span;
-        var keep = Apply(boxes + offsets.unsqueeze(1), scores, iouThreshold);
+        // The offsets reach (categories × span): in bf16 (8 significant bits) the shifted boxes of one category
+        // would round together (steps of 128 at 20000) and suppress each other, so half types are offset in float32.
+        var b = boxes.dtype is ScalarType.BFloat16 or ScalarType.Float16 ? boxes.to_type(ScalarType.Float32) : boxes;
+        var span = b.max() - b.min() + 1;
+        var offsets = categories.to_type(b.dtype) * span;
+        var keep = Apply(b + offsets.unsqueeze(1), scores, iouThreshold);
         return keep.MoveToOuterDisposeScope();
     }
 

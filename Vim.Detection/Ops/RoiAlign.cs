@@ -7,12 +7,14 @@ namespace Vim.Detection.Ops;
 /// <summary>
 /// RoIAlign (torchvision roi_align; with <c>aligned</c> = Detectron2's ROIAlignV2): bilinear
 /// average pooling of box regions into a fixed grid. Native CPU (float32, float64) and CUDA
-/// (float32) kernels; differentiable with respect to the features.
+/// (float32) kernels; differentiable with respect to the features. bfloat16 / float16 features
+/// (autocast) are pooled in float32 and the result returned in their dtype.
 /// </summary>
 public static class RoiAlign
 {
-    /// <param name="features">(N, C, H, W) float32 or float64 feature map.</param>
-    /// <param name="rois">(K, 5) rows (batch index, x1, y1, x2, y2) in input-image coordinates.</param>
+    /// <param name="features">(N, C, H, W) float32, float64, bfloat16 or float16 feature map.</param>
+    /// <param name="rois">(K, 5) rows (batch index, x1, y1, x2, y2) in input-image coordinates, of any floating dtype
+    /// (used in float32 for half features, else in the features' dtype).</param>
     /// <param name="outputSize">(height, width) of the pooled grid.</param>
     /// <param name="spatialScale">Feature-map size over image size (1/stride).</param>
     /// <param name="samplingRatio">Samples per bin side; 0 = adaptive ceil(roi size / output size).</param>
@@ -25,10 +27,15 @@ public static class RoiAlign
         ArgumentNullException.ThrowIfNull(rois);
         if (features.dim() != 4)
             throw new ArgumentException($"RoiAlign: features must be (N, C, H, W), got ({Shape(features)}).", nameof(features));
-        if (features.dtype != ScalarType.Float32 && features.dtype != ScalarType.Float64)
-            throw new ArgumentException($"RoiAlign: features must be float32 or float64, got {features.dtype}.", nameof(features));
-        if (features.device.type == DeviceType.CUDA && features.dtype != ScalarType.Float32)
-            throw new ArgumentException("RoiAlign: the CUDA kernel supports float32 features only.", nameof(features));
+        if (features.dtype is not (ScalarType.Float32 or ScalarType.Float64 or ScalarType.BFloat16 or ScalarType.Float16))
+            throw new ArgumentException($"RoiAlign: features must be float32, float64, bfloat16 or float16, got {features.dtype}.", nameof(features));
+        // Half types (what autocast hands over) are pooled by the float32 kernel, as torchvision's autocast
+        // registration of roi_align does: it casts features and rois to float32 and the result back to the
+        // features' dtype, so the next layer sees the dtype it was given. The cast is an autograd op: the
+        // float32 gradient flows back cast to the features' dtype.
+        var computeType = features.dtype is ScalarType.BFloat16 or ScalarType.Float16 ? ScalarType.Float32 : features.dtype;
+        if (features.device.type == DeviceType.CUDA && computeType != ScalarType.Float32)
+            throw new ArgumentException("RoiAlign: the CUDA kernel supports float32 (and half, pooled in float32) features only.", nameof(features));
         if (rois.dim() != 2 || rois.shape[1] != 5)
             throw new ArgumentException($"RoiAlign: rois must be (K, 5) rows (batch index, x1, y1, x2, y2), got ({Shape(rois)}).", nameof(rois));
         if (!SameDevice(rois, features))
@@ -41,8 +48,9 @@ public static class RoiAlign
             throw new ArgumentException($"RoiAlign: sampling ratio must be >= 0 (0 = adaptive), got {samplingRatio}.", nameof(samplingRatio));
 
         using var scope = NewDisposeScope();
-        var f = features.is_contiguous() ? features : features.contiguous();
-        var r = rois.to_type(features.dtype).contiguous();
+        var f = features.to_type(computeType).contiguous();
+        // Box coordinates are never rounded to a half type: bf16 keeps 8 significant bits (steps of 4 pixels at 1000).
+        var r = rois.to_type(computeType).contiguous();
         if (r.shape[0] > 0)
         {
             var batchIndex = r[.., 0];
@@ -52,7 +60,7 @@ public static class RoiAlign
                     $"RoiAlign: roi batch indices must be integers in [0, {features.shape[0]}), got values in [{min}, {max}].", nameof(rois));
         }
         var output = RoiAlignFunction.apply(f, r, outputSize.Height, outputSize.Width, spatialScale, samplingRatio, aligned);
-        return output.MoveToOuterDisposeScope();
+        return output.to_type(features.dtype).MoveToOuterDisposeScope();
     }
 
     /// <summary>(K, 5) rois from per-image boxes: each row is (image index, x1, y1, x2, y2).</summary>

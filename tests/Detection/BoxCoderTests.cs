@@ -43,6 +43,34 @@ public class BoxCoderTests
         Assert.That((decoded - tgt.Tensor).abs().max().item<double>(), Is.LessThan(1e-9));
     }
 
+    /// <summary>
+    /// Autocast heads emit bf16 deltas: the boxes are decoded in float32 from the deltas' values, not rounded to bf16
+    /// (whose steps are 4 pixels between 512 and 1024, where these boxes lie).
+    /// </summary>
+    [Test]
+    public void Bf16DeltasAreDecodedInFloat32()
+    {
+        using var scope = NewDisposeScope();
+        var coder = new Box2BoxTransform(10, 10, 5, 5);
+        var boxes = new Boxes(tensor(new[] { 601.3, 713.9, 689.1, 901.7, 517.25, 530.5, 1010.75, 1019.5 }).view(2, 4));
+        var deltas = tensor(new[] { 0.31, -0.52, 0.27, -0.13, -1.1, 0.7, 0.05, 0.4 }).view(2, 4).to_type(ScalarType.BFloat16);
+        var decoded = coder.ApplyDeltas(deltas, boxes);
+        Assert.That(decoded.dtype, Is.EqualTo(ScalarType.Float32));
+        // Reference in doubles from the values the bf16 deltas hold.
+        var d = deltas.to_type(ScalarType.Float64).data<double>().ToArray();
+        var b = boxes.Tensor.data<double>().ToArray();
+        var actual = decoded.to_type(ScalarType.Float64).data<double>().ToArray();
+        for (int i = 0; i < 2; i++)
+        {
+            double w = b[4 * i + 2] - b[4 * i], h = b[4 * i + 3] - b[4 * i + 1];
+            double cx = b[4 * i] + w / 2 + d[4 * i] / 10 * w, cy = b[4 * i + 1] + h / 2 + d[4 * i + 1] / 10 * h;
+            double pw = Math.Exp(d[4 * i + 2] / 5) * w, ph = Math.Exp(d[4 * i + 3] / 5) * h;
+            var expected = new[] { cx - pw / 2, cy - ph / 2, cx + pw / 2, cy + ph / 2 };
+            for (int j = 0; j < 4; j++)
+                Assert.That(actual[4 * i + j], Is.EqualTo(expected[j]).Within(1e-3), $"box {i} coordinate {j}");
+        }
+    }
+
     [Test]
     public void DecodeClampsLargeScaleDeltasAndHandlesSeveralBoxesPerRow()
     {

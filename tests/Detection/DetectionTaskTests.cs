@@ -3,12 +3,15 @@ using TorchSharp;
 using Vim.Core;
 using Vim.Core.Checkpoints;
 using Vim.Core.Config;
+using Vim.Core.Distributed;
 using Vim.Core.Engine;
 using Vim.Core.Models;
 using Vim.Data.Demo;
 using Vim.Data.Loading;
 using Vim.Detection;
 using Vim.Detection.Modeling;
+using Vim.Tools;
+using Vim.Tools.Commands;
 using static TorchSharp.torch;
 
 namespace Vim.Tests.Detection;
@@ -78,6 +81,164 @@ public class DetectionTaskTests
         var categoryIds = DemoDatasetGenerator.CategoryIds.ToHashSet();
         Assert.That(detections.Select(d => d.CategoryId), Has.All.Matches<long>(categoryIds.Contains), "results use the dataset's category ids");
         Assert.That(detections.Where(d => d.Segmentation is not null).Count(), Is.EqualTo(detections.Count));
+    }
+
+    /// <summary>
+    /// runtime.amp on the CPU: the trainer runs the task's losses inside a bf16 autocast region, so the pyramid
+    /// reaches the RoI heads in bf16. The whole forward and backward must run and give finite losses and gradients.
+    /// </summary>
+    [Test]
+    public void ForwardAndBackwardRunUnderBf16Autocast()
+    {
+        using var task = new DetectionTask(Config(), TextWriter.Null, TinyDetector);
+        using var data = task.OpenTrainingData(1, DataPosition.Start, DataShard.Whole);
+        using var scope = NewDisposeScope();
+        using var batch = data.Next();
+        task.Model.train();
+        manual_seed(4);
+        IReadOnlyDictionary<string, Tensor> losses;
+        using (new Autocast(DeviceType.CPU, ScalarType.BFloat16))
+            losses = task.Losses(batch);
+        var total = losses.Values.Aggregate((a, b) => a + b);
+        Assert.That(double.IsFinite(total.ToDouble()), Is.True, string.Join(", ", losses.Select(l => $"{l.Key}={l.Value.ToDouble()}")));
+        total.backward();
+        var parameters = task.Model.named_parameters().ToList();
+        foreach (var (name, p) in parameters.Where(p => p.parameter.grad is not null))
+        {
+            Assert.That(p.grad!.dtype, Is.EqualTo(p.dtype), $"{name}: gradients of fp32 weights come back fp32");
+            Assert.That(p.grad.isfinite().all().item<bool>(), Is.True, $"{name}: finite gradient");
+        }
+        // The gradient crosses the bf16 RoIAlign back into the pyramid and the backbone.
+        Assert.That(parameters.Where(p => p.name.Contains("net.", StringComparison.Ordinal) && p.parameter.grad is not null)
+            .Sum(p => p.parameter.grad!.abs().sum().ToDouble()), Is.GreaterThan(0));
+        Assert.That(parameters.Where(p => p.name.Contains("mask", StringComparison.Ordinal) && p.parameter.grad is not null)
+            .Sum(p => p.parameter.grad!.abs().sum().ToDouble()), Is.GreaterThan(0), "the mask head, fed by RoIAlign, learns");
+
+        // Boxes are decoded from the bf16 deltas in float32: detections are not rounded to bf16's 8 significant bits.
+        task.Model.eval();
+        using (no_grad())
+        using (new Autocast(DeviceType.CPU, ScalarType.BFloat16))
+        {
+            var found = task.Detector.Predict(batch.Images.narrow(0, 0, 1), [(64, 64)], [(640, 640)])[0];
+            Assert.That(found.Count, Is.GreaterThan(0));
+            Assert.That(found.Boxes.Tensor.dtype, Is.EqualTo(ScalarType.Float32));
+        }
+    }
+
+    /// <summary>
+    /// model.backbone.pretrained names a file that has since gone: a fresh run stops with the missing-file error, but
+    /// a resume does not read it (the checkpoint holds every weight), says so, and continues from the checkpoint's weights.
+    /// </summary>
+    [Test]
+    public void AResumeSkipsThePretrainedFileAndRestoresTheCheckpointsWeights()
+    {
+        var config = Config();
+        var workDir = Path.Combine(_root, "work");
+        using var stopAtOnce = new CancellationTokenSource();
+        stopAtOnce.Cancel();
+        string checkpoint;
+        Dictionary<string, Tensor> saved;
+        using (var task = new DetectionTask(config, TextWriter.Null, TinyDetector))
+        {
+            // Weights no fresh build reproduces, so only loading the checkpoint can bring them back.
+            using (no_grad())
+                foreach (var p in task.Model.parameters()) p.mul_(-1.5).add_(0.25);
+            var stopped = new Trainer<Batch>(task, config, workDir, "cfg", TextWriter.Null).Run(null, stopAtOnce.Token);
+            Assert.That(stopped.Interrupted, Is.True);
+            checkpoint = stopped.LastCheckpoint!;
+            saved = task.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        }
+
+        var moved = Path.Combine(_root, "moved", "vim_t_midclstok_76p1acc.pth");
+        config.Model.Backbone.Pretrained = moved;
+        var fresh = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, TinyDetector).Dispose())!;
+        Assert.That(fresh.Message, Does.Contain("model.backbone.pretrained").And.Contain(moved).And.Contain("not found"));
+
+        var log = new StringWriter();
+        using var resumed = new DetectionTask(config, log, TinyDetector, weightsFromCheckpoint: true);
+        Assert.That(resumed.PretrainedReport, Is.Null);
+        Assert.That(log.ToString(), Does.Contain(moved).And.Contain("not loaded").And.Contain("checkpoint"));
+        Assert.That(saved.Any(kv => !Identical(kv.Value, resumed.Model.state_dict()[kv.Key])), Is.True, "the freshly built model differs from the checkpoint");
+        var result = new Trainer<Batch>(resumed, config, workDir, "cfg", TextWriter.Null).Run(checkpoint, stopAtOnce.Token);
+        Assert.That(result.Iteration, Is.EqualTo(0));
+        var state = resumed.Model.state_dict();
+        Assert.That(state.Keys, Is.EquivalentTo(saved.Keys));
+        foreach (var (name, value) in saved)
+            Assert.That(Identical(state[name], value), Is.True, $"{name} restored exactly from the checkpoint");
+        foreach (var value in saved.Values) value.Dispose();
+    }
+
+    /// <summary>
+    /// The same through `vim train --resume` (TrainCommand.Train) and `vim test` with the demo config's registered detector.
+    /// The training runs are stopped before their first iteration: only the wiring of a resume to the task is exercised
+    /// here, the restored weights are checked above.
+    /// </summary>
+    [Test]
+    public void ResumeAndTestThroughTheCliNeedNoPretrainedFile()
+    {
+        var dir = Path.Combine(_root, "work");
+        var moved = Path.Combine(_root, "moved", "vim_t_midclstok_76p1acc.pth");
+        var configPath = Path.Combine(RepositoryPaths.Root, "configs", "det", "cascade_mask_rcnn_vim_tiny_demo_coco.yaml");
+        string[] Overrides(string? pretrained) =>
+            [$"data.root={Path.Combine(_root, "coco")}", "data.crop_size=[64,64]", "data.num_workers=0", $"model.backbone.pretrained={pretrained ?? "null"}"];
+        ExperimentConfig Load(string? pretrained) => ExperimentConfig.Load(configPath, Overrides(pretrained)).Config;
+        using var stopAtOnce = new CancellationTokenSource();
+        stopAtOnce.Cancel();
+        var first = TrainCommand.Train(Load(null), dir, null, SingleProcessCommunicator.Instance, stopAtOnce.Token);
+        Assert.That(first.LastCheckpoint, Is.Not.Null);
+
+        var freshError = Assert.Throws<VimException>(() =>
+            TrainCommand.Train(Load(moved), Path.Combine(_root, "fresh"), null, SingleProcessCommunicator.Instance, stopAtOnce.Token))!;
+        Assert.That(freshError.Message, Does.Contain(moved).And.Contain("not found"));
+
+        var console = new StringWriter();
+        var original = Console.Out;
+        Console.SetOut(console);
+        TrainingResult resumed;
+        try
+        {
+            resumed = TrainCommand.Train(Load(moved), dir, first.LastCheckpoint, SingleProcessCommunicator.Instance, stopAtOnce.Token);
+        }
+        finally
+        {
+            Console.SetOut(original);
+        }
+        Assert.That(resumed.Interrupted, Is.True);
+        Assert.That(console.ToString(), Does.Contain(moved).And.Contain("not loaded").And.Contain($"resumed from {first.LastCheckpoint}"));
+
+        // `vim test` loads the whole model from its checkpoint too, so it needs no pretrained file either
+        // (a score threshold of 1 keeps the untrained detector's evaluation short: no detections to paste).
+        var errors = new StringWriter();
+        var testDir = Path.Combine(_root, "test");
+        int exit = VimCli.Run(["test", configPath, "--checkpoint", first.LastCheckpoint!, "--out", testDir,
+            .. Overrides(moved).Append("model.det_head.test_score_threshold=1.0").SelectMany(o => new[] { "--set", o })], errors);
+        Assert.That(exit, Is.EqualTo(0), errors.ToString());
+        Assert.That(File.Exists(Path.Combine(testDir, "metrics.json")), Is.True);
+    }
+
+    private static bool Identical(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        return a.shape.SequenceEqual(b.shape) && a.dtype == b.dtype && a.eq(b).all().item<bool>();
+    }
+
+    /// <summary>A constructor that throws after building the model (here: the pretrained file is missing) disposes it.</summary>
+    [Test]
+    public void AFailedConstructionDisposesTheModelItBuilt()
+    {
+        var config = Config();
+        config.Model.Backbone.Pretrained = Path.Combine(_root, "absent.pth");
+        var built = new List<Tensor>();
+        CascadeMaskRcnn Tracked()
+        {
+            var model = TinyDetector();
+            built.AddRange(model.parameters());
+            built.AddRange(model.buffers());
+            return model;
+        }
+        Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, Tracked).Dispose());
+        Assert.That(built, Has.Count.GreaterThan(10));
+        Assert.That(built.Where(t => !t.IsInvalid).Count(), Is.Zero, "every parameter and buffer of the model is disposed");
     }
 
     [Test]

@@ -46,6 +46,36 @@ public class MultiScaleRoiAlignTests
         }
     }
 
+    /// <summary>
+    /// Under bf16 autocast the pyramid arrives in bf16 while the boxes stay float32: each box is pooled at its exact
+    /// coordinates from the bf16 values, i.e. equal to float32 pooling of the bf16-rounded pyramid up to bf16 rounding
+    /// of the result. Rounding the corners to bf16 (steps of 1 between 128 and 256, 2 above) would shift the samples
+    /// by up to a quarter of a p2 pixel, far beyond that tolerance.
+    /// </summary>
+    [Test]
+    public void Bf16PyramidIsPooledAtTheUnroundedBoxes()
+    {
+        using var scope = NewDisposeScope();
+        var scales = new[] { 1 / 4.0, 1 / 8.0 };
+        var pooler = new MultiScaleRoiAlign(7, scales);
+        var gen = new Generator(6);
+        var features = new[] { 64L, 32 }.Select(s => randn(new[] { 1, 4, s, s }, generator: gen).to_type(ScalarType.BFloat16)).ToArray();
+        var boxes = new Boxes(tensor(new[] { 130.37f, 141.61f, 171.13f, 158.29f, 33.3f, 129.7f, 250.9f, 233.1f, 201.41f, 12.77f, 255.05f, 61.93f }).view(3, 4));
+        var pooled = pooler.Forward(features, new[] { boxes });
+        Assert.That(pooled.dtype, Is.EqualTo(ScalarType.BFloat16));
+        var rois = RoiAlign.BoxesToRois(new[] { boxes });
+        Assert.That(rois.dtype, Is.EqualTo(ScalarType.Float32));
+        // √area 26, 150, 51 → p2, p3, p2.
+        var expectedLevel = new[] { 0, 1, 0 };
+        for (int i = 0; i < 3; i++)
+        {
+            int level = expectedLevel[i];
+            var reference = RoiAlign.Apply(features[level].to_type(ScalarType.Float32), rois[i..(i + 1)], (7, 7), scales[level], 0, true)[0];
+            var error = (pooled[i].to_type(ScalarType.Float32) - reference).abs() - (reference.abs() / 128 + 1e-5);
+            Assert.That(error.max().ToDouble(), Is.LessThanOrEqualTo(0), $"box {i} pooled from level {level} at its exact corners");
+        }
+    }
+
     [Test]
     public void GradientReachesOnlyTheLevelsThatPooled()
     {

@@ -104,6 +104,31 @@ public class NmsTests
         Assert.That(keep.data<long>().ToArray(), Is.EqualTo(Naive(b, s, categories, threshold).ToArray()));
     }
 
+    /// <summary>
+    /// Under autocast boxes and scores arrive in bf16 / fp16: the result is the float NMS of those (rounded) values.
+    /// Batched NMS offsets each category by (category × coordinate span), about 40 × 600 here: done in bf16 that sum
+    /// would round in steps of 128 and merge or collapse the boxes of one category.
+    /// </summary>
+    [TestCase(ScalarType.BFloat16, 9)]
+    [TestCase(ScalarType.Float16, 10)]
+    public void HalfBoxesAndScoresMatchTheReferenceOnTheirValues(ScalarType half, int seed)
+    {
+        using var scope = NewDisposeScope();
+        const int n = 400;
+        var (b, s) = RandomBoxes(n, seed);
+        var boxes = tensor(b).view(n, 4).to_type(half);
+        var scores = tensor(s).to_type(half);
+        // The reference sees exactly the values the half tensors hold.
+        var heldBoxes = boxes.to_type(ScalarType.Float32).flatten().data<float>().ToArray();
+        var heldScores = scores.to_type(ScalarType.Float32).data<float>().ToArray();
+        Assert.That(Nms.Apply(boxes, scores, 0.5).data<long>().ToArray(), Is.EqualTo(Naive(heldBoxes, heldScores, null, 0.5).ToArray()));
+
+        var rng = new Random(seed + 100);
+        var categories = Enumerable.Range(0, n).Select(_ => (long)rng.Next(45)).ToArray();
+        var expected = Naive(heldBoxes, heldScores, categories, 0.5);
+        Assert.That(Nms.Batched(boxes, scores, tensor(categories), 0.5).data<long>().ToArray(), Is.EqualTo(expected.ToArray()));
+    }
+
     [Test]
     public void TensorsOnADeviceWithoutAKernelAreRefusedBeforeAnyNativeCall()
     {

@@ -160,6 +160,48 @@ public class RoiAlignTests
         Assert.That((g32 - g64).abs().max().ToDouble(), Is.LessThan(1e-4 * Math.Max(1, g64.abs().max().ToDouble())));
     }
 
+    /// <summary>
+    /// Autocast hands RoIAlign bf16 / fp16 features: they are pooled in float32 (boxes unrounded) and the result comes
+    /// back in their dtype, as torchvision's autocast roi_align does. Box corners sit at fractional coordinates that
+    /// bf16 cannot hold (steps of 1 above 128), so pooling at rounded boxes would miss the reference by far more than
+    /// the tolerance.
+    /// </summary>
+    [TestCase(ScalarType.BFloat16, 1.0 / 128)]
+    [TestCase(ScalarType.Float16, 1.0 / 1024)]
+    public void HalfFeaturesArePooledInFloat32AndTheGradientReturnsInTheirDtype(ScalarType half, double relativeTolerance)
+    {
+        using var scope = NewDisposeScope();
+        var (features, _) = RandomProblem(21, 2, 3, 40, 48, 1, 0.25, ScalarType.Float32);
+        var rois = tensor(new[] { 0, 130.37, 141.61, 171.13, 158.29, 1, 3.3, 5.7, 150.9, 133.1, 1, 97.41, 12.77, 185.05, 61.93 }).view(3, 5)
+            .to_type(ScalarType.Float32);
+        var x = features.to_type(half).requires_grad_(true);
+        var output = RoiAlign.Apply(x, rois, (7, 7), 0.25, 0, true);
+        Assert.That(output.dtype, Is.EqualTo(half));
+
+        // Independent reference: direct bilinear sampling in doubles of the half-rounded features at the exact boxes.
+        var expected = Reference(ToArray4(x.detach()), ToArray2(rois), 7, 7, 0.25, 0, true);
+        var actual = ToArray4(output.detach());
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++)
+                for (int c = 0; c < 7; c++)
+                    for (int d = 0; d < 7; d++)
+                        Assert.That(actual[a, b, c, d], Is.EqualTo(expected[a, b, c, d]).Within(relativeTolerance * Math.Abs(expected[a, b, c, d]) + 1e-5),
+                            $"output[{a}, {b}, {c}, {d}]");
+
+        // Backward: the float32 RoIAlign gradient (of the half-rounded upstream gradient) cast to the input's dtype.
+        var g = randn(new long[] { 3, 3, 7, 7 }, generator: new Generator(5));
+        (output.to_type(ScalarType.Float32) * g).sum().backward();
+        Assert.That(x.grad, Is.Not.Null);
+        Assert.That(x.grad!.dtype, Is.EqualTo(half));
+        var x32 = x.detach().to_type(ScalarType.Float32).requires_grad_(true);
+        (RoiAlign.Apply(x32, rois, (7, 7), 0.25, 0, true) * g.to_type(half).to_type(ScalarType.Float32)).sum().backward();
+        var expectedGrad = x32.grad!.to_type(half).to_type(ScalarType.Float64);
+        var actualGrad = x.grad.to_type(ScalarType.Float64);
+        Assert.That(expectedGrad.abs().max().ToDouble(), Is.GreaterThan(0.1), "the boxes must reach many pixels");
+        var excess = (actualGrad - expectedGrad).abs() - (expectedGrad.abs() * relativeTolerance + 1e-6);
+        Assert.That(excess.max().ToDouble(), Is.LessThanOrEqualTo(0), "gradient = float32 gradient in the input's dtype");
+    }
+
     [Test]
     public void BadInputsAreRejectedWithClearErrors()
     {

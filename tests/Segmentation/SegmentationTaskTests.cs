@@ -79,6 +79,57 @@ public class SegmentationTaskTests
         Assert.That(again["mIoU"], Is.EqualTo(trained), "evaluating the saved best checkpoint gives the number training logged");
     }
 
+    /// <summary>
+    /// model.backbone.pretrained names a file that has since gone: building the task for a fresh run fails and disposes
+    /// the model it built; for a resume the file is not read, the log says so, and the checkpoint's weights come back.
+    /// </summary>
+    [Test]
+    public void MissingPretrainedFileFailsAFreshRunCleanlyButNotAResume()
+    {
+        var config = Config();
+        var workDir = Path.Combine(_root, "work");
+        using var stopAtOnce = new CancellationTokenSource();
+        stopAtOnce.Cancel();
+        string checkpoint;
+        Dictionary<string, Tensor> saved;
+        using (var task = new SegmentationTask(config, TextWriter.Null, TinyModel))
+        {
+            // Weights no fresh build reproduces, so only loading the checkpoint can bring them back.
+            using (no_grad())
+                foreach (var p in task.Model.parameters()) p.mul_(-1.5).add_(0.25);
+            checkpoint = new Trainer<Batch>(task, config, workDir, "cfg", TextWriter.Null).Run(null, stopAtOnce.Token).LastCheckpoint!;
+            saved = task.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        }
+
+        var moved = Path.Combine(_root, "moved", "vim_t_midclstok_76p1acc.pth");
+        config.Model.Backbone.Pretrained = moved;
+        var built = new List<Tensor>();
+        EncoderDecoder Tracked()
+        {
+            var model = TinyModel();
+            built.AddRange(model.parameters());
+            return model;
+        }
+        var fresh = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, Tracked).Dispose())!;
+        Assert.That(fresh.Message, Does.Contain("model.backbone.pretrained").And.Contain(moved).And.Contain("not found"));
+        Assert.That(built, Has.Count.GreaterThan(10));
+        Assert.That(built.Where(t => !t.IsInvalid).Count(), Is.Zero, "the model built before the failure is disposed");
+
+        var log = new StringWriter();
+        using var resumed = new SegmentationTask(config, log, TinyModel, weightsFromCheckpoint: true);
+        Assert.That(resumed.PretrainedReport, Is.Null);
+        Assert.That(log.ToString(), Does.Contain(moved).And.Contain("not loaded"));
+        new Trainer<Batch>(resumed, config, workDir, "cfg", TextWriter.Null).Run(checkpoint, stopAtOnce.Token);
+        var state = resumed.Model.state_dict();
+        Assert.That(state.Keys, Is.EquivalentTo(saved.Keys));
+        foreach (var (name, value) in saved)
+        {
+            using var scope = NewDisposeScope();
+            Assert.That(state[name].eq(value).all().item<bool>(), Is.True, $"{name} restored exactly from the checkpoint");
+            value.Dispose();
+        }
+    }
+
     [Test]
     public void ClassCountMismatchNamesTheConfigKey()
     {

@@ -34,7 +34,8 @@ public static class TestCommand
             Directory.CreateDirectory(dir);
             if (config.Task == TaskKind.Detection)
             {
-                using var detection = new DetectionTask(config, TextWriter.Null);
+                // The checkpoint holds every weight (loaded strictly): model.backbone.pretrained is not read.
+                using var detection = new DetectionTask(config, TextWriter.Null, weightsFromCheckpoint: true);
                 var (box, mask) = DetectionTester.Run(detection, checkpointPath, dir, parse.GetValue(ema));
                 Console.WriteLine(string.Join("\n", box.Lines));
                 if (mask is not null) Console.WriteLine("segm:\n" + string.Join("\n", mask.Lines));
@@ -42,7 +43,7 @@ public static class TestCommand
                 return 0;
             }
 
-            using var task = new SegmentationTask(config, TextWriter.Null);
+            using var task = new SegmentationTask(config, TextWriter.Null, weightsFromCheckpoint: true);
             var result = SegmentationTester.Run(task, checkpointPath, dir, parse.GetValue(overlays), parse.GetValue(ema));
             foreach (var (name, value) in SegmentationTask.Metrics(result)) Console.WriteLine($"{name}: {value.ToString("0.00", CultureInfo.InvariantCulture)}");
             Console.WriteLine($"predictions, metrics.json and report in {dir}");

@@ -78,16 +78,17 @@ public static class TrainCommand
             ConfigWriter.Save(ConfigBinder.ToNode(config), Path.Combine(dir, "config.yaml"));
         }
         var log = communicator.Rank == 0 ? Console.Out : TextWriter.Null;
-        using var task = OpenTask(config, log, communicator);
+        // A resumed run's checkpoint holds every weight: the pretrained file is not read (it may have moved since).
+        using var task = OpenTask(config, log, communicator, weightsFromCheckpoint: resumeFrom is not null);
         if (resumeFrom is null && communicator.Rank == 0 && task is Vim.Core.Models.IPretrainedInitialised { PretrainedReport: { } pretrained })
             Vim.Core.IO.AtomicFile.WriteText(Path.Combine(dir, "pretrained_load.txt"), pretrained + Environment.NewLine);
         return new Trainer<Batch>(task, config, dir, yaml, log, communicator).Run(resumeFrom, stop);
     }
 
-    private static ITrainingTask<Batch> OpenTask(ExperimentConfig config, TextWriter log, ICommunicator communicator) => config.Task switch
+    private static ITrainingTask<Batch> OpenTask(ExperimentConfig config, TextWriter log, ICommunicator communicator, bool weightsFromCheckpoint) => config.Task switch
     {
-        TaskKind.Segmentation => new SegmentationTask(config, log) { Communicator = communicator },
-        TaskKind.Detection => new DetectionTask(config, log) { Communicator = communicator },
+        TaskKind.Segmentation => new SegmentationTask(config, log, weightsFromCheckpoint: weightsFromCheckpoint) { Communicator = communicator },
+        TaskKind.Detection => new DetectionTask(config, log, weightsFromCheckpoint: weightsFromCheckpoint) { Communicator = communicator },
         _ => throw new VimException($"task: {config.Task} is not supported"),
     };
 }
