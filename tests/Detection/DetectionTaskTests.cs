@@ -12,6 +12,7 @@ using Vim.Detection;
 using Vim.Detection.Modeling;
 using Vim.Tools;
 using Vim.Tools.Commands;
+using Vim.Tests.Engine;
 using static TorchSharp.torch;
 
 namespace Vim.Tests.Detection;
@@ -134,20 +135,10 @@ public class DetectionTaskTests
     {
         var config = Config();
         var workDir = Path.Combine(_root, "work");
-        using var stopAtOnce = new CancellationTokenSource();
-        stopAtOnce.Cancel();
-        string checkpoint;
-        Dictionary<string, Tensor> saved;
+        ScrambledCheckpoint checkpoint;
         using (var task = new DetectionTask(config, TextWriter.Null, TinyDetector))
-        {
-            // Weights no fresh build reproduces, so only loading the checkpoint can bring them back.
-            using (no_grad())
-                foreach (var p in task.Model.parameters()) p.mul_(-1.5).add_(0.25);
-            var stopped = new Trainer<Batch>(task, config, workDir, "cfg", TextWriter.Null).Run(null, stopAtOnce.Token);
-            Assert.That(stopped.Interrupted, Is.True);
-            checkpoint = stopped.LastCheckpoint!;
-            saved = task.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
-        }
+            checkpoint = ScrambledCheckpoint.Save(task, config, workDir);
+        using var _ = checkpoint;
 
         var moved = Path.Combine(_root, "moved", "vim_t_midclstok_76p1acc.pth");
         config.Model.Backbone.Pretrained = moved;
@@ -158,14 +149,12 @@ public class DetectionTaskTests
         using var resumed = new DetectionTask(config, log, TinyDetector, weightsFromCheckpoint: true);
         Assert.That(resumed.PretrainedReport, Is.Null);
         Assert.That(log.ToString(), Does.Contain(moved).And.Contain("not loaded").And.Contain("checkpoint"));
-        Assert.That(saved.Any(kv => !Identical(kv.Value, resumed.Model.state_dict()[kv.Key])), Is.True, "the freshly built model differs from the checkpoint");
-        var result = new Trainer<Batch>(resumed, config, workDir, "cfg", TextWriter.Null).Run(checkpoint, stopAtOnce.Token);
+        Assert.That(checkpoint.DiffersFrom(resumed.Model), Is.True, "the freshly built model differs from the checkpoint");
+        using var stopAtOnce = new CancellationTokenSource();
+        stopAtOnce.Cancel();
+        var result = new Trainer<Batch>(resumed, config, workDir, "cfg", TextWriter.Null).Run(checkpoint.Path, stopAtOnce.Token);
         Assert.That(result.Iteration, Is.EqualTo(0));
-        var state = resumed.Model.state_dict();
-        Assert.That(state.Keys, Is.EquivalentTo(saved.Keys));
-        foreach (var (name, value) in saved)
-            Assert.That(Identical(state[name], value), Is.True, $"{name} restored exactly from the checkpoint");
-        foreach (var value in saved.Values) value.Dispose();
+        checkpoint.AssertRestoredIn(resumed.Model);
     }
 
     /// <summary>
@@ -214,12 +203,6 @@ public class DetectionTaskTests
             .. Overrides(moved).Append("model.det_head.test_score_threshold=1.0").SelectMany(o => new[] { "--set", o })], errors);
         Assert.That(exit, Is.EqualTo(0), errors.ToString());
         Assert.That(File.Exists(Path.Combine(testDir, "metrics.json")), Is.True);
-    }
-
-    private static bool Identical(Tensor a, Tensor b)
-    {
-        using var scope = NewDisposeScope();
-        return a.shape.SequenceEqual(b.shape) && a.dtype == b.dtype && a.eq(b).all().item<bool>();
     }
 
     /// <summary>A constructor that throws after building the model (here: the pretrained file is missing) disposes it.</summary>
