@@ -49,6 +49,15 @@ public sealed partial class Autocast : IDisposable
         SetEnabled(_device, true);
     }
 
+    /// <summary>True for the half types autocast computes in (bfloat16, float16).</summary>
+    public static bool IsHalf(ScalarType dtype) => dtype is ScalarType.BFloat16 or ScalarType.Float16;
+
+    /// <summary>
+    /// <paramref name="t"/> in float32 when it is a half type, else itself: for the operations autocast
+    /// output must not be computed in (box coordinates, ordering scores, the selective scan).
+    /// </summary>
+    public static Tensor WidenHalf(Tensor t) => IsHalf(t.dtype) ? t.to_type(ScalarType.Float32) : t;
+
     public static bool IsEnabled(DeviceType device) => IsEnabledNative(device == DeviceType.CUDA ? (sbyte)1 : (sbyte)0);
 
     public void Dispose()

@@ -1,3 +1,4 @@
+using Vim.Core.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
 using Vim.Core.Diagnostics;
@@ -237,7 +238,7 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
     /// native kernels instead of the slow tensor-op fallback. Other dtypes pass through.
     /// </summary>
     private Tensor ScanPrecision(Tensor t) =>
-        t.dtype is ScalarType.BFloat16 or ScalarType.Float16 && A_log.dtype == ScalarType.Float32 ? t.to_type(ScalarType.Float32) : t;
+        A_log.dtype == ScalarType.Float32 ? Autocast.WidenHalf(t) : t;
 
     /// <summary>W·x per batch element: weight (out, in), x (B, in, L) in any strides → (B, out, L) contiguous.</summary>
     /// <remarks>

@@ -1,3 +1,4 @@
+using Vim.Core.Engine;
 using TorchSharp;
 using static TorchSharp.torch;
 using Vim.Detection.Structures;
@@ -69,8 +70,7 @@ public sealed class Box2BoxTransform
         using var scope = NewDisposeScope();
         // Under autocast the heads' deltas come out in bf16 / fp16; decoding in that type would round the boxes to
         // 8 (bf16) significant bits, 4-pixel steps at 512-1024, so half deltas are decoded in float32 (as Detectron2).
-        if (deltas.dtype is ScalarType.BFloat16 or ScalarType.Float16)
-            deltas = deltas.to_type(ScalarType.Float32);
+        deltas = Autocast.WidenHalf(deltas);
         var b = boxes.Tensor.to_type(deltas.dtype);
         var w = (b[.., 2] - b[.., 0]).unsqueeze(1);
         var h = (b[.., 3] - b[.., 1]).unsqueeze(1);

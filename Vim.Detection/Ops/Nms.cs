@@ -1,3 +1,4 @@
+using Vim.Core.Engine;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -22,7 +23,7 @@ public static class Nms
         using var scope = NewDisposeScope();
         bool cuda = DetectionNative.UsesCuda(boxes, "Nms");
         // Half scores are sorted as float32 (widening is exact, so the order and its ties are the input's).
-        var sortable = scores.dtype is ScalarType.BFloat16 or ScalarType.Float16 ? scores.to_type(ScalarType.Float32) : scores;
+        var sortable = Autocast.WidenHalf(scores);
         var order = sortable.sort(dim: 0, descending: true, stable: true).Indices.contiguous();
         var b = boxes.to_type(ScalarType.Float32).contiguous();
         // The CUDA kernel, too, writes the kept indices to host memory (detection_ops.h).
@@ -60,7 +61,7 @@ public static class Nms
         using var scope = NewDisposeScope();
         // The offsets reach (categories × span): in bf16 (8 significant bits) the shifted boxes of one category
         // would round together (steps of 128 at 20000) and suppress each other, so half types are offset in float32.
-        var b = boxes.dtype is ScalarType.BFloat16 or ScalarType.Float16 ? boxes.to_type(ScalarType.Float32) : boxes;
+        var b = Autocast.WidenHalf(boxes);
         var span = b.max() - b.min() + 1;
         var offsets = categories.to_type(b.dtype) * span;
         var keep = Apply(b + offsets.unsqueeze(1), scores, iouThreshold);

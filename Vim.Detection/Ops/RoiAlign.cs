@@ -1,3 +1,4 @@
+using Vim.Core.Engine;
 using TorchSharp;
 using Vim.Detection.Structures;
 using static TorchSharp.torch;
@@ -33,7 +34,7 @@ public static class RoiAlign
         // registration of roi_align does: it casts features and rois to float32 and the result back to the
         // features' dtype, so the next layer sees the dtype it was given. The cast is an autograd op: the
         // float32 gradient flows back cast to the features' dtype.
-        var computeType = features.dtype is ScalarType.BFloat16 or ScalarType.Float16 ? ScalarType.Float32 : features.dtype;
+        var computeType = Autocast.IsHalf(features.dtype) ? ScalarType.Float32 : features.dtype;
         if (features.device.type == DeviceType.CUDA && computeType != ScalarType.Float32)
             throw new ArgumentException("RoiAlign: the CUDA kernel supports float32 (and half, pooled in float32) features only.", nameof(features));
         if (rois.dim() != 2 || rois.shape[1] != 5)
