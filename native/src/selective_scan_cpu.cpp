@@ -45,7 +45,6 @@ struct ScalarV {
     static float reduce(T v) { return v; }
     static T reduce_many(const T* v) { return v[0]; }
     static T exp2(T x) { return std::exp2(x); }
-    static T log(T x) { return std::log(x); }
 };
 
 }  // namespace

@@ -59,25 +59,6 @@ struct V256 {
         __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
         return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
     }
-    static T log(T x) {
-        __m256i bits = _mm256_castps_si256(x);
-        T e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
-        T m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x7fffff)),
-                                                  _mm256_set1_epi32(0x3f800000)));
-        T big = _mm256_cmp_ps(m, _mm256_set1_ps(1.41421356f), _CMP_GT_OQ);
-        m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
-        e = _mm256_add_ps(e, _mm256_and_ps(big, _mm256_set1_ps(1.0f)));
-        T one = _mm256_set1_ps(1.0f);
-        T s = _mm256_div_ps(_mm256_sub_ps(m, one), _mm256_add_ps(m, one));
-        T s2 = _mm256_mul_ps(s, s);
-        T q = _mm256_set1_ps(1.0f / 9.0f);
-        q = _mm256_fmadd_ps(q, s2, _mm256_set1_ps(1.0f / 7.0f));
-        q = _mm256_fmadd_ps(q, s2, _mm256_set1_ps(1.0f / 5.0f));
-        q = _mm256_fmadd_ps(q, s2, _mm256_set1_ps(1.0f / 3.0f));
-        q = _mm256_fmadd_ps(q, s2, one);
-        T logm = _mm256_mul_ps(_mm256_add_ps(s, s), q);
-        return _mm256_fmadd_ps(e, _mm256_set1_ps(0.69314718055994531f), logm);
-    }
 };
 
 }  // namespace

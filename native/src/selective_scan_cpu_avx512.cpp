@@ -70,24 +70,6 @@ struct V512 {
         p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.99999925063526203e-1f));
         return _mm512_scalef_ps(p, x);
     }
-    // log(x) = e·ln2 + log(m), m in [1/√2, √2]: atanh series in s = (m-1)/(m+1).
-    static T log(T x) {
-        T e = _mm512_getexp_ps(x);
-        T m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
-        __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356f), _CMP_GT_OQ);
-        m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
-        e = _mm512_mask_add_ps(e, big, e, _mm512_set1_ps(1.0f));
-        T one = _mm512_set1_ps(1.0f);
-        T s = _mm512_div_ps(_mm512_sub_ps(m, one), _mm512_add_ps(m, one));
-        T s2 = _mm512_mul_ps(s, s);
-        T q = _mm512_set1_ps(1.0f / 9.0f);
-        q = _mm512_fmadd_ps(q, s2, _mm512_set1_ps(1.0f / 7.0f));
-        q = _mm512_fmadd_ps(q, s2, _mm512_set1_ps(1.0f / 5.0f));
-        q = _mm512_fmadd_ps(q, s2, _mm512_set1_ps(1.0f / 3.0f));
-        q = _mm512_fmadd_ps(q, s2, one);
-        T logm = _mm512_mul_ps(_mm512_add_ps(s, s), q);
-        return _mm512_fmadd_ps(e, _mm512_set1_ps(0.69314718055994531f), logm);
-    }
 };
 
 }  // namespace
