@@ -69,8 +69,9 @@ __device__ __forceinline__ Geometry geometry(const float* roi, int64_t pooled_h,
     float roi_w = __fsub_rn(__fsub_rn(__fmul_rn(roi[3], scale), offset), g.start_x);
     float roi_h = __fsub_rn(__fsub_rn(__fmul_rn(roi[4], scale), offset), g.start_y);
     if (!aligned) {
-        roi_w = fmaxf(roi_w, 1.0f);
-        roi_h = fmaxf(roi_h, 1.0f);
+        // std::max(roi_w, 1) as on the CPU (fmaxf would turn a NaN size into 1).
+        roi_w = roi_w < 1.0f ? 1.0f : roi_w;
+        roi_h = roi_h < 1.0f ? 1.0f : roi_h;
     }
     g.bin_w = roi_w / float(pooled_w);
     g.bin_h = roi_h / float(pooled_h);
