@@ -112,6 +112,7 @@ int main() {
     check_case(3, 5, 7, 4, true, false, true, false, 3, chk);
     check_case(1, 33, 65, 20, false, true, false, true, 4, chk);
     check_case(2, 40, 200, 64, true, true, true, true, 5, chk);
+    check_case(1, 50, 100, 40, true, true, true, true, 7, chk);     // state tiles 32+8 (fwd), 16+16+8 (bwd)
     check_case(1, 384, 1025, 16, true, true, true, true, 6, chk);   // Vim-Ti channels
     // Errors: the CUDA backward needs checkpoints; N above 64 is not supported.
     int rc = vimdense_selective_scan_bwd_cuda(reinterpret_cast<float*>(16), reinterpret_cast<float*>(16),
