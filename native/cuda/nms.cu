@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include "vimdense/native.h"
@@ -70,10 +71,8 @@ struct DeviceMemory {
     DeviceMemory& operator=(const DeviceMemory&) = delete;
 };
 
-}  // namespace
-
-extern "C" int32_t vimdense_nms_cuda_f32(const float* boxes, const int64_t* order, int64_t n, double iou_threshold,
-                                         int64_t* keep, int64_t* num_keep, void* stream) {
+int32_t nms(const float* boxes, const int64_t* order, int64_t n, double iou_threshold, int64_t* keep,
+            int64_t* num_keep, void* stream) {
     if (!num_keep) return VIMDENSE_DET_ERR_NULL_POINTER;
     *num_keep = 0;
     if (n < 0) return VIMDENSE_DET_ERR_BAD_SHAPE;
@@ -126,4 +125,16 @@ extern "C" int32_t vimdense_nms_cuda_f32(const float* boxes, const int64_t* orde
     }
     *num_keep = kept;
     return VIMDENSE_DET_OK;
+}
+
+}  // namespace
+
+extern "C" int32_t vimdense_nms_cuda_f32(const float* boxes, const int64_t* order, int64_t n, double iou_threshold,
+                                         int64_t* keep, int64_t* num_keep, void* stream) {
+    // The host buffers (order copy, n * ceil(n/64) mask words) must not throw across the C ABI.
+    try {
+        return nms(boxes, order, n, iou_threshold, keep, num_keep, stream);
+    } catch (const std::bad_alloc&) {
+        return VIMDENSE_DET_ERR_ALLOC;
+    }
 }
