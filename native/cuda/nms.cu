@@ -8,6 +8,7 @@
 #include <new>
 #include <vector>
 
+#include "device_guard.cuh"
 #include "vimdense/native.h"
 
 namespace {
@@ -78,6 +79,8 @@ int32_t nms(const float* boxes, const int64_t* order, int64_t n, double iou_thre
     if (n < 0) return VIMDENSE_DET_ERR_BAD_SHAPE;
     if (n == 0) return VIMDENSE_DET_OK;
     if (!boxes || !keep) return VIMDENSE_DET_ERR_NULL_POINTER;
+    const vimdense_cuda::DeviceGuard device(boxes);
+    if (!device.ok()) return VIMDENSE_DET_ERR_CUDA;
     const int64_t col_blocks = (n + kBlock - 1) / kBlock;
     if (col_blocks > 65535) return VIMDENSE_DET_ERR_BAD_SHAPE;  // grid y limit
     const cudaStream_t s = static_cast<cudaStream_t>(stream);

@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "device_guard.cuh"
 #include "vimdense/selective_scan.h"
 
 namespace {
@@ -303,6 +304,8 @@ int32_t vimdense_selective_scan_fwd_cuda(
     if (!u || !delta || !A || !B || !C || !out) return VIMDENSE_SCAN_ERR_NULL_POINTER;
     int32_t rc = check(batch, dim, length, dstate);
     if (rc != VIMDENSE_SCAN_OK) return rc;
+    const vimdense_cuda::DeviceGuard device(u);
+    if (!device.ok()) return VIMDENSE_SCAN_ERR_CUDA;
     Args a = make_args(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, batch, dim, length, dstate);
     a.out = out;
     a.last_state = last_state;
@@ -330,6 +333,8 @@ int32_t vimdense_selective_scan_bwd_cuda(
     if (!checkpoints) return VIMDENSE_SCAN_ERR_NULL_POINTER;
     int32_t rc = check(batch, dim, length, dstate);
     if (rc != VIMDENSE_SCAN_OK) return rc;
+    const vimdense_cuda::DeviceGuard device(u);
+    if (!device.ok()) return VIMDENSE_SCAN_ERR_CUDA;
     Args a = make_args(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, batch, dim, length, dstate);
     a.ckpt_in = checkpoints;
     a.dout = dout;
