@@ -5,20 +5,26 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <new>
 #include <vector>
 
+#include "device_guard.cuh"
 #include "vimdense/native.h"
 
 namespace {
 
 constexpr int kBlock = 64;  // bits per mask word = boxes per block side
 
+// std::max / std::min exactly (a NaN argument propagates as there), where fmaxf/fminf would drop it.
+__device__ __forceinline__ float std_max(float a, float b) { return a < b ? b : a; }
+__device__ __forceinline__ float std_min(float a, float b) { return b < a ? b : a; }
+
 // The CPU kernel's expression; __fmul_rn/__fadd_rn/__fsub_rn stop FMA contraction so both make
 // bitwise the same decisions.
 __device__ __forceinline__ float iou(const float* a, const float* b) {
-    const float left = fmaxf(a[0], b[0]), top = fmaxf(a[1], b[1]);
-    const float right = fminf(a[2], b[2]), bottom = fminf(a[3], b[3]);
-    const float w = fmaxf(__fsub_rn(right, left), 0.0f), h = fmaxf(__fsub_rn(bottom, top), 0.0f);
+    const float left = std_max(a[0], b[0]), top = std_max(a[1], b[1]);
+    const float right = std_min(a[2], b[2]), bottom = std_min(a[3], b[3]);
+    const float w = std_max(__fsub_rn(right, left), 0.0f), h = std_max(__fsub_rn(bottom, top), 0.0f);
     const float inter = __fmul_rn(w, h);
     const float area_a = __fmul_rn(__fsub_rn(a[2], a[0]), __fsub_rn(a[3], a[1]));
     const float area_b = __fmul_rn(__fsub_rn(b[2], b[0]), __fsub_rn(b[3], b[1]));
@@ -66,15 +72,15 @@ struct DeviceMemory {
     DeviceMemory& operator=(const DeviceMemory&) = delete;
 };
 
-}  // namespace
-
-extern "C" int32_t vimdense_nms_cuda_f32(const float* boxes, const int64_t* order, int64_t n, double iou_threshold,
-                                         int64_t* keep, int64_t* num_keep, void* stream) {
+int32_t nms(const float* boxes, const int64_t* order, int64_t n, double iou_threshold, int64_t* keep,
+            int64_t* num_keep, void* stream) {
     if (!num_keep) return VIMDENSE_DET_ERR_NULL_POINTER;
     *num_keep = 0;
     if (n < 0) return VIMDENSE_DET_ERR_BAD_SHAPE;
     if (n == 0) return VIMDENSE_DET_OK;
     if (!boxes || !keep) return VIMDENSE_DET_ERR_NULL_POINTER;
+    const vimdense_cuda::DeviceGuard device(boxes);
+    if (!device.ok()) return VIMDENSE_DET_ERR_CUDA;
     const int64_t col_blocks = (n + kBlock - 1) / kBlock;
     if (col_blocks > 65535) return VIMDENSE_DET_ERR_BAD_SHAPE;  // grid y limit
     const cudaStream_t s = static_cast<cudaStream_t>(stream);
@@ -92,7 +98,10 @@ extern "C" int32_t vimdense_nms_cuda_f32(const float* boxes, const int64_t* orde
 
     DeviceMemory sorted(size_t(n) * 4 * sizeof(float));
     DeviceMemory mask(size_t(n) * size_t(col_blocks) * sizeof(unsigned long long));
-    if (sorted.status != cudaSuccess || mask.status != cudaSuccess) return VIMDENSE_DET_ERR_ALLOC;
+    if (sorted.status != cudaSuccess || mask.status != cudaSuccess) {
+        cudaGetLastError();  // reported here: do not let the next launch check see this error
+        return VIMDENSE_DET_ERR_ALLOC;
+    }
     const unsigned gather_blocks = static_cast<unsigned>((n + 255) / 256 < 4096 ? (n + 255) / 256 : 4096);
     gather_kernel<<<gather_blocks, 256, 0, s>>>(boxes, order, n, static_cast<float*>(sorted.p));
     const dim3 grid(static_cast<unsigned>(col_blocks), static_cast<unsigned>(col_blocks));
@@ -119,4 +128,16 @@ extern "C" int32_t vimdense_nms_cuda_f32(const float* boxes, const int64_t* orde
     }
     *num_keep = kept;
     return VIMDENSE_DET_OK;
+}
+
+}  // namespace
+
+extern "C" int32_t vimdense_nms_cuda_f32(const float* boxes, const int64_t* order, int64_t n, double iou_threshold,
+                                         int64_t* keep, int64_t* num_keep, void* stream) {
+    // The host buffers (order copy, n * ceil(n/64) mask words) must not throw across the C ABI.
+    try {
+        return nms(boxes, order, n, iou_threshold, keep, num_keep, stream);
+    } catch (const std::bad_alloc&) {
+        return VIMDENSE_DET_ERR_ALLOC;
+    }
 }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "device_guard.cuh"
 #include "vimdense/native.h"
 
 namespace {
@@ -69,8 +70,9 @@ __device__ __forceinline__ Geometry geometry(const float* roi, int64_t pooled_h,
     float roi_w = __fsub_rn(__fsub_rn(__fmul_rn(roi[3], scale), offset), g.start_x);
     float roi_h = __fsub_rn(__fsub_rn(__fmul_rn(roi[4], scale), offset), g.start_y);
     if (!aligned) {
-        roi_w = fmaxf(roi_w, 1.0f);
-        roi_h = fmaxf(roi_h, 1.0f);
+        // std::max(roi_w, 1) as on the CPU (fmaxf would turn a NaN size into 1).
+        roi_w = roi_w < 1.0f ? 1.0f : roi_w;
+        roi_h = roi_h < 1.0f ? 1.0f : roi_h;
     }
     g.bin_w = roi_w / float(pooled_w);
     g.bin_h = roi_h / float(pooled_h);
@@ -179,6 +181,8 @@ extern "C" int32_t vimdense_roi_align_fwd_cuda_f32(const float* input, const flo
     if (rc != VIMDENSE_DET_OK) return rc;
     const int64_t total = num_rois * channels * pooled_h * pooled_w;
     if (total == 0) return VIMDENSE_DET_OK;
+    const vimdense_cuda::DeviceGuard device(output);
+    if (!device.ok()) return VIMDENSE_DET_ERR_CUDA;
     roi_align_forward_kernel<<<blocks_for(total), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
         input, rois, batch, channels, height, width, total, pooled_h, pooled_w, float(spatial_scale), sampling_ratio,
         aligned != 0, output);
@@ -195,11 +199,13 @@ extern "C" int32_t vimdense_roi_align_bwd_cuda_f32(const float* grad_output, con
     if (rc != VIMDENSE_DET_OK) return rc;
     const cudaStream_t s = static_cast<cudaStream_t>(stream);
     const int64_t image_count = batch * channels * height * width;
-    if (image_count > 0 &&
-        cudaMemsetAsync(grad_input, 0, static_cast<size_t>(image_count) * sizeof(float), s) != cudaSuccess)
+    if (image_count == 0) return VIMDENSE_DET_OK;  // nothing to fill or scatter into
+    const vimdense_cuda::DeviceGuard device(grad_input);
+    if (!device.ok()) return VIMDENSE_DET_ERR_CUDA;
+    if (cudaMemsetAsync(grad_input, 0, static_cast<size_t>(image_count) * sizeof(float), s) != cudaSuccess)
         return VIMDENSE_DET_ERR_CUDA;
     const int64_t total = num_rois * channels * pooled_h * pooled_w;
-    if (total == 0 || image_count == 0) return VIMDENSE_DET_OK;
+    if (total == 0) return VIMDENSE_DET_OK;
     roi_align_backward_kernel<<<blocks_for(total), kThreads, 0, s>>>(grad_output, rois, batch, channels, height,
                                                                      width, total, pooled_h, pooled_w,
                                                                      float(spatial_scale), sampling_ratio,

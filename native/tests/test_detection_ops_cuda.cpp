@@ -3,8 +3,7 @@
 // Runs without .NET: `ctest --test-dir artifacts/native`.
 #include <cuda_runtime.h>
 
-#include <cstring>
-
+#include "cuda_test_common.h"
 #include "detection_test_common.h"
 #include "vimdense/native.h"
 
@@ -96,10 +95,10 @@ void nms_case(int64_t n, double thr, bool with_order, uint32_t seed, Checker& ch
 }  // namespace
 
 int main() {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-        std::printf("no CUDA device: FAILED (this test needs a GPU)\n");
-        return 1;
+    switch (cuda_test::probe_device("vimdense_test_detection_cuda")) {
+        case cuda_test::DeviceState::absent: return VIMDENSE_SKIP_CODE;
+        case cuda_test::DeviceState::broken: return 1;
+        case cuda_test::DeviceState::usable: break;
     }
     Checker chk;
     roi_case(1, 3, 9, 11, 12, 7, 1.0, 0, true, 1, chk);
