@@ -87,20 +87,47 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             var detection = ModelRegistry.All.Where(e => e.Name.Contains("det", StringComparison.Ordinal)).Select(e => e.Name);
             throw new VimException($"model.backbone.name '{name}' is not a detection backbone; use one of {string.Join(", ", detection)}");
         }
-        var head = config.Model.DetHead;
-        var roi = new CascadeRoiHeadsSettings
+        try
         {
-            NumClasses = config.Model.NumClasses, BatchSizePerImage = head.RoiBatchSizePerImage,
-            BoxHeadConvDims = head.BoxHeadConvDims.Select(d => (long)d).ToArray(), BoxHeadFcDims = head.BoxHeadFcDims.Select(d => (long)d).ToArray(),
-            MaskOn = head.MaskOn, MaskHeadConvDims = head.MaskHeadConvDims.Select(d => (long)d).ToArray(),
-            TestScoreThreshold = head.TestScoreThreshold, TestNmsThreshold = head.TestNmsThreshold, DetectionsPerImage = head.DetectionsPerImage,
-        };
-        var rpn = new RpnSettings
+            CheckHeadWidths(config.Model.DetHead);
+            var head = config.Model.DetHead;
+            var roi = new CascadeRoiHeadsSettings
+            {
+                NumClasses = config.Model.NumClasses, BatchSizePerImage = head.RoiBatchSizePerImage,
+                BoxHeadConvDims = head.BoxHeadConvDims.Select(d => (long)d).ToArray(), BoxHeadFcDims = head.BoxHeadFcDims.Select(d => (long)d).ToArray(),
+                MaskOn = head.MaskOn, MaskHeadConvDims = head.MaskHeadConvDims.Select(d => (long)d).ToArray(),
+                TestScoreThreshold = head.TestScoreThreshold, TestNmsThreshold = head.TestNmsThreshold, DetectionsPerImage = head.DetectionsPerImage,
+            };
+            var rpn = new RpnSettings
+            {
+                BatchSizePerImage = head.RpnBatchSizePerImage, PreNmsTopKTrain = head.RpnPreNmsTopkTrain, PostNmsTopKTrain = head.RpnPostNmsTopkTrain,
+                PreNmsTopKTest = head.RpnPreNmsTopkTest, PostNmsTopKTest = head.RpnPostNmsTopkTest,
+            };
+            return new CascadeMaskRcnn(pyramid, roi, rpn, config.Runtime.Seed + 10);
+        }
+        catch (ArgumentException e)
         {
-            BatchSizePerImage = head.RpnBatchSizePerImage, PreNmsTopKTrain = head.RpnPreNmsTopkTrain, PostNmsTopKTrain = head.RpnPostNmsTopkTrain,
-            PreNmsTopKTest = head.RpnPreNmsTopkTest, PostNmsTopKTest = head.RpnPostNmsTopkTest,
-        };
-        return new CascadeMaskRcnn(pyramid, roi, rpn, config.Runtime.Seed + 10);
+            pyramid.Dispose();
+            throw new VimException($"the detection heads cannot be built from model.det_head and model.num_classes: {e.Message}", e);
+        }
+        catch
+        {
+            // The detector was not built, so nothing else owns the pyramid: its tensors would outlive the error.
+            pyramid.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The layer widths the heads would reject, named by their config keys.</summary>
+    private static void CheckHeadWidths(DetectionHeadConfig head)
+    {
+        static string List(IEnumerable<int> widths) => $"[{string.Join(", ", widths)}]";
+        if (head.BoxHeadConvDims.Concat(head.BoxHeadFcDims).Any(d => d < 1))
+            throw new VimException($"model.det_head.box_head_conv_dims and box_head_fc_dims must hold positive layer widths, got {List(head.BoxHeadConvDims)} and {List(head.BoxHeadFcDims)}");
+        if (head.BoxHeadConvDims.Count + head.BoxHeadFcDims.Count == 0)
+            throw new VimException("model.det_head.box_head_conv_dims and box_head_fc_dims are both empty; the box head needs at least one conv or FC layer (e.g. box_head_fc_dims: [1024])");
+        if (head.MaskOn && (head.MaskHeadConvDims.Count == 0 || head.MaskHeadConvDims.Any(d => d < 1)))
+            throw new VimException($"model.det_head.mask_head_conv_dims must be a non-empty list of positive widths (the 3×3 convs, then the deconv; e.g. [256, 256, 256, 256, 256]), got {List(head.MaskHeadConvDims)}; set model.det_head.mask_on: false for boxes only");
     }
 
     public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start, DataShard shard)

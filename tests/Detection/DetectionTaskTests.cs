@@ -224,6 +224,42 @@ public class DetectionTaskTests
         Assert.That(built.Where(t => !t.IsInvalid).Count(), Is.Zero, "every parameter and buffer of the model is disposed");
     }
 
+    /// <summary>
+    /// A model.det_head the heads cannot be built from (a mask head without layers) fails FromConfig after it has built the
+    /// registered backbone, its pyramid, the RPN and the box heads: the error names the key, and none of their tensors
+    /// outlives the failure (the thread's live-tensor count, which counts every tensor created minus every one disposed).
+    /// </summary>
+    [Test]
+    public void FromConfigWithAnUnbuildableHeadNamesTheKeyAndFreesWhatItBuilt()
+    {
+        var config = Config();
+        config.Model.Backbone.Name = "vimdet_tiny";
+        config.Model.DetHead.MaskHeadConvDims = [];
+        // Built inside a dispose scope, which frees the temporaries of weight initialisation (TorchSharp's own modules leave
+        // some to the GC) but not parameters and buffers, which modules take out of the scope: those only Dispose frees.
+        long before = DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount;
+        VimException? error;
+        using (NewDisposeScope())
+            error = Assert.Throws<VimException>(() => DetectionTask.FromConfig(config).Dispose());
+        Assert.That(error!.Message, Does.Contain("model.det_head.mask_head_conv_dims").And.Contain("[]"));
+        Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.Zero, "live tensors left by the failed build");
+
+        // No classes: the cascade heads refuse to build after the RPN exists.
+        config.Model.DetHead.MaskHeadConvDims = [8, 8];
+        config.Model.NumClasses = 0;
+        using (NewDisposeScope())
+            error = Assert.Throws<VimException>(() => DetectionTask.FromConfig(config).Dispose());
+        Assert.That(error!.Message, Does.Contain("model.num_classes").And.Contain("got 0"));
+        Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.Zero, "live tensors left by the failed build");
+        config.Model.NumClasses = DemoDatasetGenerator.ClassNames.Count;
+
+        // The count sees a built detector's tensors, and disposing it frees them all: the checks above can fail.
+        using (NewDisposeScope())
+        using (var built = DetectionTask.FromConfig(config))
+            Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.GreaterThan(100));
+        Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.Zero);
+    }
+
     [Test]
     public void ClassCountMismatchNamesTheConfigKey()
     {

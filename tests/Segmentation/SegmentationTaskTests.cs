@@ -119,6 +119,33 @@ public class SegmentationTaskTests
         checkpoint.AssertRestoredIn(resumed.Model);
     }
 
+    /// <summary>
+    /// model.seg_head.auxiliary_in_index past the pyramid's levels fails FromConfig after the registered backbone, its neck
+    /// and the decode head exist: the error names the key, and none of their tensors outlives the failure.
+    /// </summary>
+    [Test]
+    public void FromConfigWithAnUnbuildableHeadNamesTheKeyAndFreesWhatItBuilt()
+    {
+        var config = Config();
+        config.Model.Backbone.Name = "vimseg_tiny";
+        config.Model.SegHead.AuxiliaryInIndex = 7;
+        // Built inside a dispose scope, which frees the temporaries of weight initialisation (TorchSharp's own modules leave
+        // some to the GC) but not parameters and buffers, which modules take out of the scope: those only Dispose frees.
+        long before = DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount;
+        Vim.Core.VimException? error;
+        using (NewDisposeScope())
+            error = Assert.Throws<Vim.Core.VimException>(() => EncoderDecoder.FromConfig(config, seed: 0).Dispose());
+        Assert.That(error!.Message, Does.Contain("model.seg_head.auxiliary_in_index").And.Contain("7"));
+        Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.Zero, "live tensors left by the failed build");
+
+        // The count sees a built model's tensors, and disposing it frees them all: the check above can fail.
+        config.Model.SegHead.AuxiliaryInIndex = 2;
+        using (NewDisposeScope())
+        using (var built = EncoderDecoder.FromConfig(config, seed: 0))
+            Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.GreaterThan(100));
+        Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.Zero);
+    }
+
     [Test]
     public void ClassCountMismatchNamesTheConfigKey()
     {
