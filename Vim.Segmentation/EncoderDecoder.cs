@@ -1,6 +1,7 @@
 using TorchSharp;
 using Vim.Core;
 using Vim.Core.Config;
+using Vim.Core.Engine;
 using Vim.Core.Models;
 using Vim.Segmentation.Heads;
 using Vim.Segmentation.Losses;
@@ -77,14 +78,17 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
         }
     }
 
-    /// <summary>Decode-head logits resized to the input size (B, K, H, W).</summary>
+    /// <summary>
+    /// Decode-head logits resized to the input size (B, K, H, W), float32 also under autocast (whose convolutions
+    /// compute in a half type), so that sliding-window sums, probabilities and label maps are those of an fp32 run.
+    /// </summary>
     public override Tensor forward(Tensor images)
     {
         using var scope = NewDisposeScope();
         var (padded, height, width) = Pad(images);
         var features = backbone.forward(padded);
         var logits = decode_head.forward(features.Select(f => f.Map).ToList());
-        return ResizeAndCrop(logits, padded, height, width).MoveToOuterDisposeScope();
+        return Autocast.WidenHalf(ResizeAndCrop(logits, padded, height, width)).MoveToOuterDisposeScope();
     }
 
     /// <summary>The training losses (decode head, and auxiliary head when present), each already weighted.</summary>
