@@ -52,7 +52,7 @@ public static class InferCommand
             if (!File.Exists(checkpointPath)) throw new VimException($"--checkpoint {checkpointPath}: file not found");
             var (config, _) = TrainCommand.Prepare(parse.GetValue(configArg)!, null, parse.GetValue(set) ?? []);
             var dir = parse.GetValue(outDir) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, "infer");
-            Directory.CreateDirectory(dir);
+            OutputFolder.Check(dir, "--out");
             bool useEma = parse.GetValue(ema);
             if (config.Task == TaskKind.Detection)
             {
