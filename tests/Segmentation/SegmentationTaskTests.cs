@@ -2,12 +2,14 @@ using NUnit.Framework;
 using TorchSharp;
 using Vim.Core.Checkpoints;
 using Vim.Core.Config;
+using Vim.Core.Distributed;
 using Vim.Core.Engine;
 using Vim.Core.Models;
 using Vim.Data.Demo;
 using Vim.Data.Loading;
 using Vim.Segmentation;
 using Vim.Tests.Engine;
+using Vim.Tools.Commands;
 using static TorchSharp.torch;
 
 namespace Vim.Tests.Segmentation;
@@ -144,6 +146,29 @@ public class SegmentationTaskTests
         using (var built = EncoderDecoder.FromConfig(config, seed: 0))
             Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.GreaterThan(100));
         Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.Zero);
+    }
+
+    /// <summary>
+    /// A `vim train` run that cannot start (here the demo config with a head setting the model refuses) leaves the work
+    /// dir's config.yaml as the previous run wrote it, and writes none into a new work dir.
+    /// </summary>
+    [Test]
+    public void ARunThatCannotStartLeavesTheWorkDirsConfigAlone()
+    {
+        var configPath = Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml");
+        var config = ExperimentConfig.Load(configPath, [$"data.root={Path.Combine(_root, "ade")}", "data.num_workers=0", "model.seg_head.auxiliary_in_index=7"]).Config;
+        var dir = Path.Combine(_root, "work");
+        Directory.CreateDirectory(dir);
+        var recorded = Path.Combine(dir, "config.yaml");
+        const string previous = "task: segmentation  # the run whose checkpoints are here\n";
+        File.WriteAllText(recorded, previous);
+        var error = Assert.Throws<Vim.Core.VimException>(() => TrainCommand.Train(config, dir, null, SingleProcessCommunicator.Instance, CancellationToken.None))!;
+        Assert.That(error.Message, Does.Contain("model.seg_head.auxiliary_in_index"));
+        Assert.That(File.ReadAllText(recorded), Is.EqualTo(previous));
+
+        var fresh = Path.Combine(_root, "fresh");
+        Assert.Throws<Vim.Core.VimException>(() => TrainCommand.Train(config, fresh, null, SingleProcessCommunicator.Instance, CancellationToken.None));
+        Assert.That(File.Exists(Path.Combine(fresh, "config.yaml")), Is.False);
     }
 
     [Test]
