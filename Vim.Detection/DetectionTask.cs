@@ -38,6 +38,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             throw new VimException($"data.type '{data.Type}' is not a detection dataset; use coco (annotations/instances_<split>.json + <split>/ images)");
         if (!Directory.Exists(data.Root))
             throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind coco --out {data.Root})");
+        TrainingLoaderChecks.CheckSettings(data);
         TrainSet = CocoInstanceDataset.Load(AnnotationFile(data, data.TrainSplit), Path.Combine(data.Root, data.TrainSplit));
         ValSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit), CocoInstanceOptions.Evaluation);
         if (TrainSet.Categories.Count != config.Model.NumClasses)
@@ -133,6 +134,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start, DataShard shard)
     {
         var data = _config.Data;
+        TrainingLoaderChecks.CheckTrainingSplit(data, TrainSet.Count, shard.WorldSize);
         var loader = new DataLoader(TrainSet, TransformPipeline.DetectionLsjTraining(data.CropSize[0]), new LoaderOptions
         {
             BatchSize = data.BatchSize, Kind = BatchKind.Detection, NumWorkers = data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,

@@ -260,6 +260,20 @@ public class DetectionTaskTests
         Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.Zero);
     }
 
+    /// <summary>A training split (6 images) too small for one batch, and a zero batch size, are refused naming data.batch_size.</summary>
+    [Test]
+    public void ABatchLargerThanTheTrainingSplitNamesTheKey()
+    {
+        var config = Config();
+        config.Data.BatchSize = 0;
+        var error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, TinyDetector).Dispose())!;
+        Assert.That(error.Message, Does.Contain("data.batch_size").And.Contain("got 0"));
+        config.Data.BatchSize = 7;
+        using var task = new DetectionTask(config, TextWriter.Null, TinyDetector);
+        error = Assert.Throws<VimException>(() => task.OpenTrainingData(0, DataPosition.Start, DataShard.Whole).Dispose())!;
+        Assert.That(error.Message, Does.Contain("data.batch_size is 7").And.Contain("'train'").And.Contain("6 image(s)"));
+    }
+
     [Test]
     public void ClassCountMismatchNamesTheConfigKey()
     {

@@ -171,6 +171,42 @@ public class SegmentationTaskTests
         Assert.That(File.Exists(Path.Combine(fresh, "config.yaml")), Is.False);
     }
 
+    /// <summary>
+    /// Loader settings the config gets wrong are refused naming their keys: an unusable batch size or worker count when
+    /// the task is built (before any model), and a training split too small for one batch per process when training starts.
+    /// </summary>
+    [Test]
+    public void UnusableLoaderSettingsNameTheirKeys()
+    {
+        bool built = false;
+        EncoderDecoder Tracked()
+        {
+            built = true;
+            return TinyModel();
+        }
+        var config = Config();
+        config.Data.BatchSize = 0;
+        var error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, Tracked).Dispose())!;
+        Assert.That(error.Message, Does.Contain("data.batch_size").And.Contain("got 0"));
+        config = Config();
+        config.Data.NumWorkers = -1;
+        error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, Tracked).Dispose())!;
+        Assert.That(error.Message, Does.Contain("data.num_workers").And.Contain("got -1"));
+        Assert.That(built, Is.False, "refused before a model is built");
+
+        // 8 training images: a batch of 9, or of 5 on each of 2 processes (4 images each), is never filled.
+        config = Config();
+        config.Data.BatchSize = 9;
+        using var task = new SegmentationTask(config, TextWriter.Null, TinyModel);
+        error = Assert.Throws<Vim.Core.VimException>(() => task.OpenTrainingData(0, DataPosition.Start, DataShard.Whole).Dispose())!;
+        Assert.That(error.Message, Does.Contain("data.batch_size is 9").And.Contain("8 image(s)").And.Contain(Path.Combine(_root, "ade")));
+        config.Data.BatchSize = 5;
+        error = Assert.Throws<Vim.Core.VimException>(() => task.OpenTrainingData(0, DataPosition.Start, new DataShard(0, 2)).Dispose())!;
+        Assert.That(error.Message, Does.Contain("data.batch_size is 5 per process with 2 processes").And.Contain("(4 per process)"));
+        config.Data.BatchSize = 4;
+        task.OpenTrainingData(0, DataPosition.Start, new DataShard(1, 2)).Dispose();
+    }
+
     [Test]
     public void ClassCountMismatchNamesTheConfigKey()
     {
