@@ -91,7 +91,7 @@ public sealed class CheckpointFile : IDisposable
                 throw new VimException($"{Path}: tensor name '{entry.Name}' occurs twice");
         }
         if (!found)
-            throw new VimException($"{Path}: no entry '{key}' in the checkpoint (top-level keys: {string.Join(", ", TopLevelKeys())})");
+            throw new VimException($"{Path}: no entry '{key}' in the checkpoint (top-level keys: {string.Join(", ", EntryNames())})");
         return result;
     }
 
@@ -105,7 +105,7 @@ public sealed class CheckpointFile : IDisposable
         if (ema)
             return keys.Contains("model_ema")
                 ? StateDict("model_ema")
-                : throw new VimException($"{Path}: no 'model_ema' entry (top-level keys: {string.Join(", ", TopLevelKeys())})");
+                : throw new VimException($"{Path}: no 'model_ema' entry (top-level keys: {string.Join(", ", EntryNames())})");
         if (keys.Contains("model"))
             return StateDict("model");
         if (keys.Contains("state_dict"))
@@ -120,6 +120,12 @@ public sealed class CheckpointFile : IDisposable
         value = entry?.Value;
         return entry is not null;
     }
+
+    /// <summary>
+    /// The entries a key can name, for error messages: the top-level keys, shortened to their first dotted part, since a
+    /// safetensors file's keys are its flat tensor names ("model.backbone…", "optim.…"), hundreds of them.
+    /// </summary>
+    private IEnumerable<string> EntryNames() => TopLevelKeys().Select(k => k.Split('.')[0]).Distinct();
 
     public IEnumerable<string> TopLevelKeys() =>
         Root is PickleDict dict ? dict.Keys.Select(CheckpointTree.KeyName) : [];

@@ -56,6 +56,8 @@ public static class TrainingCheckpoint
     {
         var entry = ema ? "ema" : "model";
         using var file = CheckpointFile.Load(path);
+        if (ema && file.Metadata.TryGetValue("has_ema", out var hasEma) && hasEma == "false")
+            throw new VimException($"{path}: holds no EMA weights (the run that wrote it had no train.ema_momentum); use its trained weights (without --ema)");
         try
         {
             var weights = file.StateDict(entry);

@@ -83,4 +83,21 @@ public class CheckpointFitTests
         Assert.That(error.Message, Does.Contain("model.num_classes: 5"));
         Assert.That(error.Message, Does.Not.Contain("missing"));
     }
+    /// <summary>Asking for the EMA weights of a checkpoint trained without EMA says so in one line, not with its key listing.</summary>
+    [Test]
+    public void EmaWeightsOfACheckpointWithoutEmaAreRefusedInOneLine()
+    {
+        using var scope = NewDisposeScope();
+        var model = new TwoPart("decode_head", 3);
+        var path = Save(model, TaskKind.Segmentation, "vimseg_tiny", 150);
+        var error = Assert.Throws<VimException>(() => TrainingCheckpoint.LoadWeights(model, path, ema: true))!;
+        Assert.That(error.Message, Is.EqualTo($"{path}: holds no EMA weights (the run that wrote it had no train.ema_momentum); use its trained weights (without --ema)"));
+
+        // A file without that metadata (not written by the trainer) names its entries, not every tensor.
+        using (var file = Vim.Core.Checkpoints.CheckpointFile.Load(path))
+        {
+            var missing = Assert.Throws<VimException>(() => file.StateDict("ema"))!;
+            Assert.That(missing.Message, Does.EndWith("(top-level keys: model, optim, rng)"));
+        }
+    }
 }
