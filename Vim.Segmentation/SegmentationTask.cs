@@ -39,6 +39,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         if (ClassNames.Count != config.Model.NumClasses)
             throw new VimException($"model.num_classes is {config.Model.NumClasses} but the dataset has {ClassNames.Count} classes ({ClassNamesSource(data)})");
         TrainingLoaderChecks.CheckSettings(data);
+        SegmentationInference.CheckSettings(config.Model.SegTest);
         TrainSet = Dataset(data.TrainSplit);
         ValSet = Dataset(data.ValSplit);
 

@@ -207,6 +207,34 @@ public class SegmentationTaskTests
         task.OpenTrainingData(0, DataPosition.Start, new DataShard(1, 2)).Dispose();
     }
 
+    /// <summary>
+    /// model.seg_test settings evaluation cannot run with stop the task when it is built, naming the key, instead of
+    /// after train.eval_interval iterations of training.
+    /// </summary>
+    [TestCase("mode", "slid", "model.seg_test.mode must be whole or slide, got 'slid'")]
+    [TestCase("stride", "[40, 24]", "model.seg_test.stride 40x24 must be positive and at most the crop 32x32")]
+    [TestCase("scales", "[1.0, 0.0]", "model.seg_test.scales must be positive, got 0")]
+    public void AnUnusableTestSettingStopsTheTaskBeforeTraining(string key, string value, string expected)
+    {
+        var config = Config();
+        var test = config.Model.SegTest;
+        switch (key)
+        {
+            case "mode": test.Mode = value; break;
+            case "stride": test.Stride = [40, 24]; break;
+            default: test.Scales = [1.0, 0.0]; break;
+        }
+        bool built = false;
+        EncoderDecoder Tracked()
+        {
+            built = true;
+            return TinyModel();
+        }
+        var error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, Tracked).Dispose())!;
+        Assert.That(error.Message, Is.EqualTo(expected), value);
+        Assert.That(built, Is.False, "refused before a model is built");
+    }
+
     [Test]
     public void ClassCountMismatchNamesTheConfigKey()
     {
