@@ -80,6 +80,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// <summary>The detector a config describes (model.backbone.name must be a detection backbone, e.g. vimdet_tiny).</summary>
     public static CascadeMaskRcnn FromConfig(ExperimentConfig config)
     {
+        CheckHead(config.Model.DetHead);
         var name = config.Model.Backbone.Name;
         var module = ModelRegistry.Create(name, config.Runtime.Seed);
         if (module is not SimpleFeaturePyramid pyramid)
@@ -90,7 +91,6 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         }
         try
         {
-            CheckHeadWidths(config.Model.DetHead);
             var head = config.Model.DetHead;
             var roi = new CascadeRoiHeadsSettings
             {
@@ -119,10 +119,23 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         }
     }
 
-    /// <summary>The layer widths the heads would reject, named by their config keys.</summary>
-    private static void CheckHeadWidths(DetectionHeadConfig head)
+    /// <summary>
+    /// The head settings the detector would reject, or that would leave it without proposals or detections (found only
+    /// after training, as an AP of 0), named by their config keys; checked before anything is built.
+    /// </summary>
+    private static void CheckHead(DetectionHeadConfig head)
     {
         static string List(IEnumerable<int> widths) => $"[{string.Join(", ", widths)}]";
+        foreach (var (key, value) in new[]
+        {
+            ("rpn_batch_size_per_image", head.RpnBatchSizePerImage), ("rpn_pre_nms_topk_train", head.RpnPreNmsTopkTrain),
+            ("rpn_post_nms_topk_train", head.RpnPostNmsTopkTrain), ("rpn_pre_nms_topk_test", head.RpnPreNmsTopkTest),
+            ("rpn_post_nms_topk_test", head.RpnPostNmsTopkTest), ("roi_batch_size_per_image", head.RoiBatchSizePerImage),
+            ("detections_per_image", head.DetectionsPerImage),
+        })
+            if (value < 1) throw new VimException($"model.det_head.{key} must be at least 1, got {value}");
+        foreach (var (key, value) in new[] { ("test_score_threshold", head.TestScoreThreshold), ("test_nms_threshold", head.TestNmsThreshold) })
+            if (!(value >= 0 && value <= 1)) throw new VimException($"model.det_head.{key} must be within [0, 1], got {value}");
         if (head.BoxHeadConvDims.Concat(head.BoxHeadFcDims).Any(d => d < 1))
             throw new VimException($"model.det_head.box_head_conv_dims and box_head_fc_dims must hold positive layer widths, got {List(head.BoxHeadConvDims)} and {List(head.BoxHeadFcDims)}");
         if (head.BoxHeadConvDims.Count + head.BoxHeadFcDims.Count == 0)

@@ -225,8 +225,9 @@ public class DetectionTaskTests
     }
 
     /// <summary>
-    /// A model.det_head the heads cannot be built from (a mask head without layers) fails FromConfig after it has built the
-    /// registered backbone, its pyramid, the RPN and the box heads: the error names the key, and none of their tensors
+    /// A model.det_head the heads cannot be built from (a mask head without layers) or a class count of 0 fails FromConfig:
+    /// the first is named before anything is built, the second is refused by the cascade heads after the registered
+    /// backbone, its pyramid and the RPN exist. Either way the error names the key, and none of the tensors built
     /// outlives the failure (the thread's live-tensor count, which counts every tensor created minus every one disposed).
     /// </summary>
     [Test]
@@ -258,6 +259,27 @@ public class DetectionTaskTests
         using (var built = DetectionTask.FromConfig(config))
             Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.GreaterThan(100));
         Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.Zero);
+    }
+
+    /// <summary>Head settings that would leave the detector without proposals or detections, or are no probability, name their key.</summary>
+    [TestCase("detections_per_image", "model.det_head.detections_per_image must be at least 1, got 0")]
+    [TestCase("rpn_post_nms_topk_test", "model.det_head.rpn_post_nms_topk_test must be at least 1, got 0")]
+    [TestCase("test_nms_threshold", "model.det_head.test_nms_threshold must be within [0, 1], got 1.5")]
+    [TestCase("test_score_threshold", "model.det_head.test_score_threshold must be within [0, 1], got -0.1")]
+    public void UnusableHeadSettingsNameTheirKey(string key, string expected)
+    {
+        var config = Config();
+        config.Model.Backbone.Name = "vimdet_tiny";
+        var head = config.Model.DetHead;
+        switch (key)
+        {
+            case "detections_per_image": head.DetectionsPerImage = 0; break;
+            case "rpn_post_nms_topk_test": head.RpnPostNmsTopkTest = 0; break;
+            case "test_nms_threshold": head.TestNmsThreshold = 1.5; break;
+            default: head.TestScoreThreshold = -0.1; break;
+        }
+        var error = Assert.Throws<VimException>(() => DetectionTask.FromConfig(config).Dispose())!;
+        Assert.That(error.Message, Is.EqualTo(expected));
     }
 
     /// <summary>A training split (6 images) too small for one batch, and a zero batch size, are refused naming data.batch_size.</summary>
