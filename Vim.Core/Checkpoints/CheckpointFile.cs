@@ -46,13 +46,31 @@ public sealed class CheckpointFile : IDisposable
     /// <summary>Reads a checkpoint; malformed or truncated files raise a <see cref="VimException"/> naming the part at fault.</summary>
     public static CheckpointFile Load(string path)
     {
-        if (!File.Exists(path))
-            throw new VimException($"{path}: checkpoint file not found");
+        RequireFile(path);
         return DetectFormat(path) switch
         {
             CheckpointFormat.TorchZip => TorchZipReader.Read(path),
             _ => SafeTensorsFormat.Read(path),
         };
+    }
+
+    /// <summary>
+    /// Refuses a path that is no file, before any work: a folder (e.g. a work dir given for its checkpoint) is named as
+    /// such, with the checkpoint files in it.
+    /// </summary>
+    public static void RequireFile(string path)
+    {
+        if (Directory.Exists(path))
+        {
+            var inside = Directory.EnumerateFiles(path)
+                .Where(f => f.EndsWith(".safetensors", StringComparison.Ordinal) || f.EndsWith(".pth", StringComparison.Ordinal))
+                .Select(f => System.IO.Path.GetFileName(f)).Order(StringComparer.Ordinal).ToList();
+            throw new VimException($"{path}: is a folder; expected a checkpoint file" + (inside.Count == 0
+                ? " (it holds no .safetensors or .pth file)"
+                : $", e.g. {System.IO.Path.Combine(path, inside.Contains("best.safetensors") ? "best.safetensors" : inside[^1])} (checkpoints there: {string.Join(", ", inside)})"));
+        }
+        if (!File.Exists(path))
+            throw new VimException($"{path}: checkpoint file not found");
     }
 
     /// <summary>Tells the layout from the magic bytes: 'PK\x03\x04' for zip, a JSON '{' after the 8-byte length for safetensors.</summary>

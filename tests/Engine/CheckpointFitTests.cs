@@ -100,4 +100,37 @@ public class CheckpointFitTests
             Assert.That(missing.Message, Does.EndWith("(top-level keys: model, optim, rng)"));
         }
     }
+    /// <summary>
+    /// A folder given as the checkpoint (a work dir) is named as a folder with the checkpoints in it, by the reader and by
+    /// `vim test` / `vim infer` before they read any data.
+    /// </summary>
+    [Test]
+    public void AFolderGivenAsTheCheckpointListsTheCheckpointsInIt()
+    {
+        using var scope = NewDisposeScope();
+        var model = new TwoPart("decode_head", 3);
+        var work = Path.Combine(_root, "work");
+        Directory.CreateDirectory(work);
+        File.Move(Save(model, TaskKind.Segmentation, "vimseg_tiny", 150), Path.Combine(work, "iter_0000002.safetensors"));
+        File.Copy(Path.Combine(work, "iter_0000002.safetensors"), Path.Combine(work, "best.safetensors"));
+        File.WriteAllText(Path.Combine(work, "log.jsonl"), "");
+        var expected = $"{work}: is a folder; expected a checkpoint file, e.g. {Path.Combine(work, "best.safetensors")} " +
+            "(checkpoints there: best.safetensors, iter_0000002.safetensors)";
+        Assert.That(Assert.Throws<VimException>(() => Vim.Core.Checkpoints.CheckpointFile.Load(work).Dispose())!.Message, Is.EqualTo(expected));
+
+        var config = Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml");
+        var nowhere = Path.Combine(_root, "no-data");
+        foreach (var verb in new[] { "test", "infer" })
+        {
+            var error = new StringWriter();
+            string[] args = verb == "test"
+                ? ["test", config, "--checkpoint", work, "--set", $"data.root={nowhere}"]
+                : ["infer", config, "--checkpoint", work, config, "--set", $"data.root={nowhere}"];
+            Assert.That(Vim.Tools.VimCli.Run(args, error), Is.EqualTo(1), verb);
+            Assert.That(error.ToString().Trim(), Is.EqualTo($"error: {expected}"), verb);
+        }
+        var empty = Directory.CreateDirectory(Path.Combine(_root, "empty")).FullName;
+        Assert.That(Assert.Throws<VimException>(() => Vim.Core.Checkpoints.CheckpointFile.Load(empty).Dispose())!.Message,
+            Is.EqualTo($"{empty}: is a folder; expected a checkpoint file (it holds no .safetensors or .pth file)"));
+    }
 }

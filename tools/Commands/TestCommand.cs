@@ -30,6 +30,8 @@ public static class TestCommand
         {
             var (config, _) = TrainCommand.Prepare(parse.GetValue(configArg)!, null, parse.GetValue(set) ?? []);
             var checkpointPath = parse.GetValue(checkpoint)!;
+            // Before the datasets are read: a wrong path fails at once.
+            Vim.Core.Checkpoints.CheckpointFile.RequireFile(checkpointPath);
             var dir = parse.GetValue(outDir) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, "test");
             OutputFolder.Check(dir, "--out");
             if (config.Task == TaskKind.Detection)
