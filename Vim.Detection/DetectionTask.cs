@@ -108,6 +108,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         }
         catch (ArgumentException e)
         {
+            // A head refused a setting CheckHead does not cover (e.g. model.num_classes): the user's error, with the head's reason.
             pyramid.Dispose();
             throw new VimException($"the detection heads cannot be built from model.det_head and model.num_classes: {e.Message}", e);
         }
@@ -135,7 +136,8 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         })
             if (value < 1) throw new VimException($"model.det_head.{key} must be at least 1, got {value}");
         foreach (var (key, value) in new[] { ("test_score_threshold", head.TestScoreThreshold), ("test_nms_threshold", head.TestNmsThreshold) })
-            if (!(value >= 0 && value <= 1)) throw new VimException($"model.det_head.{key} must be within [0, 1], got {value}");
+            if (!(value >= 0 && value <= 1))
+                throw new VimException($"model.det_head.{key} must be within [0, 1], got {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
         if (head.BoxHeadConvDims.Concat(head.BoxHeadFcDims).Any(d => d < 1))
             throw new VimException($"model.det_head.box_head_conv_dims and box_head_fc_dims must hold positive layer widths, got {List(head.BoxHeadConvDims)} and {List(head.BoxHeadFcDims)}");
         if (head.BoxHeadConvDims.Count + head.BoxHeadFcDims.Count == 0)
