@@ -28,7 +28,16 @@ public sealed class CascadeMaskRcnn : nn.Module
             throw new ArgumentException("CascadeMaskRcnn needs the five-level pyramid p2–p6 (scale factors 4, 2, 1, 0.5 and the top block)", nameof(backbone));
         this.backbone = backbone;
         proposal_generator = new Rpn(backbone.OutChannels, AnchorGenerator.VitDetDefault(), rpnSettings, seed: seed + 1);
-        roi_heads = new CascadeRoiHeads(backbone.OutChannels, roiSettings, seed + 2);
+        try
+        {
+            roi_heads = new CascadeRoiHeads(backbone.OutChannels, roiSettings, seed + 2);
+        }
+        catch
+        {
+            // No caller gets the half-built detector, so its RPN would outlive the error; the backbone stays the caller's.
+            proposal_generator.Dispose();
+            throw;
+        }
         RegisterComponents();
     }
 

@@ -38,6 +38,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             throw new VimException($"data.type '{data.Type}' is not a detection dataset; use coco (annotations/instances_<split>.json + <split>/ images)");
         if (!Directory.Exists(data.Root))
             throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind coco --out {data.Root})");
+        TrainingLoaderChecks.CheckSettings(data);
         TrainSet = CocoInstanceDataset.Load(AnnotationFile(data, data.TrainSplit), Path.Combine(data.Root, data.TrainSplit));
         ValSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit), CocoInstanceOptions.Evaluation);
         if (TrainSet.Categories.Count != config.Model.NumClasses)
@@ -79,6 +80,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// <summary>The detector a config describes (model.backbone.name must be a detection backbone, e.g. vimdet_tiny).</summary>
     public static CascadeMaskRcnn FromConfig(ExperimentConfig config)
     {
+        CheckHead(config.Model.DetHead);
         var name = config.Model.Backbone.Name;
         var module = ModelRegistry.Create(name, config.Runtime.Seed);
         if (module is not SimpleFeaturePyramid pyramid)
@@ -87,25 +89,67 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             var detection = ModelRegistry.All.Where(e => e.Name.Contains("det", StringComparison.Ordinal)).Select(e => e.Name);
             throw new VimException($"model.backbone.name '{name}' is not a detection backbone; use one of {string.Join(", ", detection)}");
         }
-        var head = config.Model.DetHead;
-        var roi = new CascadeRoiHeadsSettings
+        try
         {
-            NumClasses = config.Model.NumClasses, BatchSizePerImage = head.RoiBatchSizePerImage,
-            BoxHeadConvDims = head.BoxHeadConvDims.Select(d => (long)d).ToArray(), BoxHeadFcDims = head.BoxHeadFcDims.Select(d => (long)d).ToArray(),
-            MaskOn = head.MaskOn, MaskHeadConvDims = head.MaskHeadConvDims.Select(d => (long)d).ToArray(),
-            TestScoreThreshold = head.TestScoreThreshold, TestNmsThreshold = head.TestNmsThreshold, DetectionsPerImage = head.DetectionsPerImage,
-        };
-        var rpn = new RpnSettings
+            var head = config.Model.DetHead;
+            var roi = new CascadeRoiHeadsSettings
+            {
+                NumClasses = config.Model.NumClasses, BatchSizePerImage = head.RoiBatchSizePerImage,
+                BoxHeadConvDims = head.BoxHeadConvDims.Select(d => (long)d).ToArray(), BoxHeadFcDims = head.BoxHeadFcDims.Select(d => (long)d).ToArray(),
+                MaskOn = head.MaskOn, MaskHeadConvDims = head.MaskHeadConvDims.Select(d => (long)d).ToArray(),
+                TestScoreThreshold = head.TestScoreThreshold, TestNmsThreshold = head.TestNmsThreshold, DetectionsPerImage = head.DetectionsPerImage,
+            };
+            var rpn = new RpnSettings
+            {
+                BatchSizePerImage = head.RpnBatchSizePerImage, PreNmsTopKTrain = head.RpnPreNmsTopkTrain, PostNmsTopKTrain = head.RpnPostNmsTopkTrain,
+                PreNmsTopKTest = head.RpnPreNmsTopkTest, PostNmsTopKTest = head.RpnPostNmsTopkTest,
+            };
+            return new CascadeMaskRcnn(pyramid, roi, rpn, config.Runtime.Seed + 10);
+        }
+        catch (ArgumentException e)
         {
-            BatchSizePerImage = head.RpnBatchSizePerImage, PreNmsTopKTrain = head.RpnPreNmsTopkTrain, PostNmsTopKTrain = head.RpnPostNmsTopkTrain,
-            PreNmsTopKTest = head.RpnPreNmsTopkTest, PostNmsTopKTest = head.RpnPostNmsTopkTest,
-        };
-        return new CascadeMaskRcnn(pyramid, roi, rpn, config.Runtime.Seed + 10);
+            // A head refused a setting CheckHead does not cover (e.g. model.num_classes): the user's error, with the head's reason.
+            pyramid.Dispose();
+            throw new VimException($"the detection heads cannot be built from model.det_head and model.num_classes: {e.Message}", e);
+        }
+        catch
+        {
+            // The detector was not built, so nothing else owns the pyramid: its tensors would outlive the error.
+            pyramid.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The head settings the detector would reject, or that would leave it without proposals or detections (found only
+    /// after training, as an AP of 0), named by their config keys; checked before anything is built.
+    /// </summary>
+    private static void CheckHead(DetectionHeadConfig head)
+    {
+        static string List(IEnumerable<int> widths) => $"[{string.Join(", ", widths)}]";
+        foreach (var (key, value) in new[]
+        {
+            ("rpn_batch_size_per_image", head.RpnBatchSizePerImage), ("rpn_pre_nms_topk_train", head.RpnPreNmsTopkTrain),
+            ("rpn_post_nms_topk_train", head.RpnPostNmsTopkTrain), ("rpn_pre_nms_topk_test", head.RpnPreNmsTopkTest),
+            ("rpn_post_nms_topk_test", head.RpnPostNmsTopkTest), ("roi_batch_size_per_image", head.RoiBatchSizePerImage),
+            ("detections_per_image", head.DetectionsPerImage),
+        })
+            if (value < 1) throw new VimException($"model.det_head.{key} must be at least 1, got {value}");
+        foreach (var (key, value) in new[] { ("test_score_threshold", head.TestScoreThreshold), ("test_nms_threshold", head.TestNmsThreshold) })
+            if (!(value >= 0 && value <= 1))
+                throw new VimException($"model.det_head.{key} must be within [0, 1], got {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        if (head.BoxHeadConvDims.Concat(head.BoxHeadFcDims).Any(d => d < 1))
+            throw new VimException($"model.det_head.box_head_conv_dims and box_head_fc_dims must hold positive layer widths, got {List(head.BoxHeadConvDims)} and {List(head.BoxHeadFcDims)}");
+        if (head.BoxHeadConvDims.Count + head.BoxHeadFcDims.Count == 0)
+            throw new VimException("model.det_head.box_head_conv_dims and box_head_fc_dims are both empty; the box head needs at least one conv or FC layer (e.g. box_head_fc_dims: [1024])");
+        if (head.MaskOn && (head.MaskHeadConvDims.Count == 0 || head.MaskHeadConvDims.Any(d => d < 1)))
+            throw new VimException($"model.det_head.mask_head_conv_dims must be a non-empty list of positive widths (the 3×3 convs, then the deconv; e.g. [256, 256, 256, 256, 256]), got {List(head.MaskHeadConvDims)}; set model.det_head.mask_on: false for boxes only");
     }
 
     public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start, DataShard shard)
     {
         var data = _config.Data;
+        TrainingLoaderChecks.CheckTrainingSplit(data, TrainSet.Count, shard.WorldSize);
         var loader = new DataLoader(TrainSet, TransformPipeline.DetectionLsjTraining(data.CropSize[0]), new LoaderOptions
         {
             BatchSize = data.BatchSize, Kind = BatchKind.Detection, NumWorkers = data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,

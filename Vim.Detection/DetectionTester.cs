@@ -13,8 +13,9 @@ public static class DetectionTester
 {
     public static (CocoSummary Box, CocoSummary? Mask) Run(DetectionTask task, string checkpoint, string outDir, bool ema)
     {
-        Directory.CreateDirectory(outDir);
+        // Loaded first: a checkpoint that does not fit leaves no output folder behind.
         TrainingCheckpoint.LoadWeights(task.Model, checkpoint, ema);
+        Directory.CreateDirectory(outDir);
         var (box, mask, detections) = task.EvaluateFull();
         CocoResults.Save(Path.Combine(outDir, "results.json"), detections);
         var metricsPath = Path.Combine(outDir, "metrics.json");

@@ -1,6 +1,7 @@
 using TorchSharp;
 using Vim.Core;
 using Vim.Core.Config;
+using Vim.Core.Engine;
 using Vim.Core.Models;
 using Vim.Segmentation.Heads;
 using Vim.Segmentation.Losses;
@@ -28,13 +29,20 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
         _heads = heads;
         var levels = backbone.Levels;
         long channels = backbone.Channels;
+        if (heads.AuxiliaryChannels > 0 && (heads.AuxiliaryInIndex < 0 || heads.AuxiliaryInIndex >= levels.Count))
+            throw new VimException($"model.seg_head.auxiliary_in_index must be in [0, {levels.Count}) (the pyramid level the auxiliary head reads), got {heads.AuxiliaryInIndex}");
         decode_head = new UperHead(levels.Select(_ => channels).ToArray(), heads.Channels, numClasses,
             heads.PoolScales.Select(s => (long)s).ToArray(), heads.DropoutRatio, heads.Norm);
-        if (heads.AuxiliaryChannels > 0)
+        try
         {
-            if (heads.AuxiliaryInIndex < 0 || heads.AuxiliaryInIndex >= levels.Count)
-                throw new VimException($"model.seg_head.auxiliary_in_index must be in [0, {levels.Count}), got {heads.AuxiliaryInIndex}");
-            auxiliary_head = new FcnHead(channels, heads.AuxiliaryChannels, numClasses, numConvs: 1, heads.DropoutRatio, heads.Norm);
+            if (heads.AuxiliaryChannels > 0)
+                auxiliary_head = new FcnHead(channels, heads.AuxiliaryChannels, numClasses, numConvs: 1, heads.DropoutRatio, heads.Norm);
+        }
+        catch
+        {
+            // No caller gets the half-built model, so the decode head would outlive the error; the backbone stays the caller's.
+            decode_head.Dispose();
+            throw;
         }
         _padMultiple = levels.Max(l => l.Stride);
         NumClasses = numClasses;
@@ -56,19 +64,31 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
             var segmentation = ModelRegistry.All.Where(e => e.Name.Contains("seg", StringComparison.Ordinal)).Select(e => e.Name);
             throw new VimException($"model.backbone.name '{name}' is not a segmentation backbone; use one of {string.Join(", ", segmentation)}");
         }
-        pyramid = pyramid.WithNeckNorm(config.Model.SegHead.Norm);
-        torch.manual_seed(seed + 2);
-        return new EncoderDecoder(pyramid, config.Model.SegHead, config.Model.NumClasses);
+        try
+        {
+            pyramid = pyramid.WithNeckNorm(config.Model.SegHead.Norm);
+            torch.manual_seed(seed + 2);
+            return new EncoderDecoder(pyramid, config.Model.SegHead, config.Model.NumClasses);
+        }
+        catch
+        {
+            // The model was not built, so nothing else owns the pyramid: its tensors would outlive the error.
+            pyramid.Dispose();
+            throw;
+        }
     }
 
-    /// <summary>Decode-head logits resized to the input size (B, K, H, W).</summary>
+    /// <summary>
+    /// Decode-head logits resized to the input size (B, K, H, W), float32 also under autocast (whose convolutions
+    /// compute in a half type), so that sliding-window sums, probabilities and label maps are those of an fp32 run.
+    /// </summary>
     public override Tensor forward(Tensor images)
     {
         using var scope = NewDisposeScope();
         var (padded, height, width) = Pad(images);
         var features = backbone.forward(padded);
         var logits = decode_head.forward(features.Select(f => f.Map).ToList());
-        return ResizeAndCrop(logits, padded, height, width).MoveToOuterDisposeScope();
+        return Autocast.WidenHalf(ResizeAndCrop(logits, padded, height, width)).MoveToOuterDisposeScope();
     }
 
     /// <summary>The training losses (decode head, and auxiliary head when present), each already weighted.</summary>

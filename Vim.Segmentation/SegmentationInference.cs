@@ -12,9 +12,25 @@ namespace Vim.Segmentation;
 /// </summary>
 public static class SegmentationInference
 {
+    /// <summary>
+    /// Refuses model.seg_test settings inference cannot run with, naming the key. Tasks call it when they are built, so
+    /// a typo stops a training run at once rather than at its first evaluation.
+    /// </summary>
+    public static void CheckSettings(SegmentationTestConfig test)
+    {
+        if (test.Mode is not ("whole" or "slide"))
+            throw new VimException($"model.seg_test.mode must be whole or slide, got '{test.Mode}'");
+        if (test.Scales.Count == 0)
+            throw new VimException("model.seg_test.scales must hold at least one scale (e.g. [1.0])");
+        foreach (var scale in test.Scales)
+            if (!(scale > 0)) throw new VimException($"model.seg_test.scales must be positive, got {scale}");
+        if (test.Mode == "slide") SlideWindow(test);
+    }
+
     /// <summary>Class probabilities (B, K, H, W) for normalised images (B, 3, H, W).</summary>
     public static Tensor Probabilities(nn.Module<Tensor, Tensor> model, Tensor images, SegmentationTestConfig test)
     {
+        CheckSettings(test);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         long height = images.shape[2], width = images.shape[3];
@@ -22,7 +38,6 @@ public static class SegmentationInference
         int count = 0;
         foreach (var scale in test.Scales)
         {
-            if (scale <= 0) throw new VimException($"model.seg_test.scales must be positive, got {scale}");
             var scaled = scale == 1.0 ? images : nn.functional.interpolate(images,
                 size: [(long)Math.Round(height * scale), (long)Math.Round(width * scale)], mode: InterpolationMode.Bilinear, align_corners: false);
             foreach (bool flip in test.Flip ? new[] { false, true } : new[] { false })
@@ -31,8 +46,7 @@ public static class SegmentationInference
                 var logits = test.Mode switch
                 {
                     "whole" => model.forward(input),
-                    "slide" => Slide(model, input, test),
-                    _ => throw new VimException($"model.seg_test.mode must be whole or slide, got '{test.Mode}'"),
+                    _ => Slide(model, input, test),
                 };
                 if (flip) logits = logits.flip(3);
                 var probabilities = logits.softmax(1);
@@ -48,11 +62,7 @@ public static class SegmentationInference
     /// <summary>Sliding-window logits, window placement identical to mmseg's slide_inference.</summary>
     public static Tensor Slide(nn.Module<Tensor, Tensor> model, Tensor images, SegmentationTestConfig test)
     {
-        if (test.CropSize.Count != 2 || test.Stride.Count != 2)
-            throw new VimException("model.seg_test.crop_size and model.seg_test.stride must each be [height, width]");
-        long cropH = test.CropSize[0], cropW = test.CropSize[1], strideH = test.Stride[0], strideW = test.Stride[1];
-        if (strideH <= 0 || strideW <= 0 || strideH > cropH || strideW > cropW)
-            throw new VimException($"model.seg_test.stride {strideH}x{strideW} must be positive and at most the crop {cropH}x{cropW}");
+        var (cropH, cropW, strideH, strideW) = SlideWindow(test);
         long height = images.shape[2], width = images.shape[3];
         long gridsH = Math.Max(height - cropH + strideH - 1, 0) / strideH + 1;
         long gridsW = Math.Max(width - cropW + strideW - 1, 0) / strideW + 1;
@@ -74,6 +84,18 @@ public static class SegmentationInference
             }
         }
         return sum! / counts;
+    }
+
+    private static (long CropH, long CropW, long StrideH, long StrideW) SlideWindow(SegmentationTestConfig test)
+    {
+        if (test.CropSize.Count != 2 || test.Stride.Count != 2)
+            throw new VimException("model.seg_test.crop_size and model.seg_test.stride must each be [height, width]");
+        long cropH = test.CropSize[0], cropW = test.CropSize[1], strideH = test.Stride[0], strideW = test.Stride[1];
+        if (cropH <= 0 || cropW <= 0)
+            throw new VimException($"model.seg_test.crop_size must be positive, got {cropH}x{cropW}");
+        if (strideH <= 0 || strideW <= 0 || strideH > cropH || strideW > cropW)
+            throw new VimException($"model.seg_test.stride {strideH}x{strideW} must be positive and at most the crop {cropH}x{cropW}");
+        return (cropH, cropW, strideH, strideW);
     }
 
     /// <summary>

@@ -38,6 +38,8 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         ClassNames = LoadClassNames(data);
         if (ClassNames.Count != config.Model.NumClasses)
             throw new VimException($"model.num_classes is {config.Model.NumClasses} but the dataset has {ClassNames.Count} classes ({ClassNamesSource(data)})");
+        TrainingLoaderChecks.CheckSettings(data);
+        SegmentationInference.CheckSettings(config.Model.SegTest);
         TrainSet = Dataset(data.TrainSplit);
         ValSet = Dataset(data.ValSplit);
 
@@ -81,6 +83,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         var data = _config.Data;
         if (data.CropSize.Count != 2 || data.Scale.Count != 2)
             throw new VimException("data.crop_size and data.scale must each hold two numbers");
+        TrainingLoaderChecks.CheckTrainingSplit(data, TrainSet.Count, shard.WorldSize);
         var pipeline = TransformPipeline.SegmentationTraining(data.CropSize[0], data.CropSize[1], data.Scale[0], data.Scale[1], TrainSet.IgnoreIndex);
         var loader = new DataLoader(TrainSet, pipeline, new LoaderOptions
         {

@@ -14,8 +14,9 @@ public static class SegmentationTester
     /// <param name="ema">Evaluate the checkpoint's EMA weights instead of the trained ones.</param>
     public static SegmentationResult Run(SegmentationTask task, string checkpoint, string outDir, int overlays, bool ema)
     {
-        Directory.CreateDirectory(outDir);
+        // Loaded first: a checkpoint that does not fit leaves no output folder behind.
         TrainingCheckpoint.LoadWeights(task.Model, checkpoint, ema);
+        Directory.CreateDirectory(outDir);
         var result = task.EvaluateFull((index, prediction, height, width) =>
         {
             var image = task.ValSet.ImagePaths[index];

@@ -46,13 +46,31 @@ public sealed class CheckpointFile : IDisposable
     /// <summary>Reads a checkpoint; malformed or truncated files raise a <see cref="VimException"/> naming the part at fault.</summary>
     public static CheckpointFile Load(string path)
     {
-        if (!File.Exists(path))
-            throw new VimException($"{path}: checkpoint file not found");
+        RequireFile(path);
         return DetectFormat(path) switch
         {
             CheckpointFormat.TorchZip => TorchZipReader.Read(path),
             _ => SafeTensorsFormat.Read(path),
         };
+    }
+
+    /// <summary>
+    /// Refuses a path that is no file, before any work: a folder (e.g. a work dir given for its checkpoint) is named as
+    /// such, with the checkpoint files in it.
+    /// </summary>
+    public static void RequireFile(string path)
+    {
+        if (Directory.Exists(path))
+        {
+            var inside = Directory.EnumerateFiles(path)
+                .Where(f => f.EndsWith(".safetensors", StringComparison.Ordinal) || f.EndsWith(".pth", StringComparison.Ordinal))
+                .Select(f => System.IO.Path.GetFileName(f)).Order(StringComparer.Ordinal).ToList();
+            throw new VimException($"{path}: is a folder; expected a checkpoint file" + (inside.Count == 0
+                ? " (it holds no .safetensors or .pth file)"
+                : $", e.g. {System.IO.Path.Combine(path, inside.Contains("best.safetensors") ? "best.safetensors" : inside[^1])} (checkpoints there: {string.Join(", ", inside)})"));
+        }
+        if (!File.Exists(path))
+            throw new VimException($"{path}: checkpoint file not found");
     }
 
     /// <summary>Tells the layout from the magic bytes: 'PK\x03\x04' for zip, a JSON '{' after the 8-byte length for safetensors.</summary>
@@ -91,7 +109,7 @@ public sealed class CheckpointFile : IDisposable
                 throw new VimException($"{Path}: tensor name '{entry.Name}' occurs twice");
         }
         if (!found)
-            throw new VimException($"{Path}: no entry '{key}' in the checkpoint (top-level keys: {string.Join(", ", TopLevelKeys())})");
+            throw new VimException($"{Path}: no entry '{key}' in the checkpoint (top-level keys: {string.Join(", ", EntryNames())})");
         return result;
     }
 
@@ -105,7 +123,7 @@ public sealed class CheckpointFile : IDisposable
         if (ema)
             return keys.Contains("model_ema")
                 ? StateDict("model_ema")
-                : throw new VimException($"{Path}: no 'model_ema' entry (top-level keys: {string.Join(", ", TopLevelKeys())})");
+                : throw new VimException($"{Path}: no 'model_ema' entry (top-level keys: {string.Join(", ", EntryNames())})");
         if (keys.Contains("model"))
             return StateDict("model");
         if (keys.Contains("state_dict"))
@@ -120,6 +138,12 @@ public sealed class CheckpointFile : IDisposable
         value = entry?.Value;
         return entry is not null;
     }
+
+    /// <summary>
+    /// The entries a key can name, for error messages: the top-level keys, shortened to their first dotted part, since a
+    /// safetensors file's keys are its flat tensor names ("model.backbone…", "optim.…"), hundreds of them.
+    /// </summary>
+    private IEnumerable<string> EntryNames() => TopLevelKeys().Select(k => k.Split('.')[0]).Distinct();
 
     public IEnumerable<string> TopLevelKeys() =>
         Root is PickleDict dict ? dict.Keys.Select(CheckpointTree.KeyName) : [];

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using TorchSharp;
 using Vim.Core.Checkpoints;
+using Vim.Core.Config;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Engine;
@@ -55,9 +56,13 @@ public static class TrainingCheckpoint
     {
         var entry = ema ? "ema" : "model";
         using var file = CheckpointFile.Load(path);
+        if (ema && file.Metadata.TryGetValue("has_ema", out var hasEma) && hasEma == "false")
+            throw new VimException($"{path}: holds no EMA weights (the run that wrote it had no train.ema_momentum); use its trained weights (without --ema)");
         try
         {
-            StateDictLoader.Load(model, file.StateDict(entry), new StateDictLoadOptions { Strict = true }, $"{path}[{entry}]");
+            var weights = file.StateDict(entry);
+            RequireFit(model, weights, path, entry, file.Metadata);
+            StateDictLoader.Load(model, weights, new StateDictLoadOptions { Strict = true }, $"{path}[{entry}]");
         }
         catch (VimException e) when (!e.Message.Contains(path, StringComparison.Ordinal))
         {
@@ -85,6 +90,7 @@ public static class TrainingCheckpoint
         // with the run, and the checkpoint files themselves are never modified by loading.
         var optimState = file.StateDict("optim");
         var modelState = file.StateDict("model");
+        RequireFit(model, modelState, path, "model", meta);
         StateDictLoader.Load(model, modelState, new StateDictLoadOptions { Strict = true }, $"{path}[model]");
         optimizer.LoadState(optimState, long.Parse(Require(meta, "optimizer_steps", path), CultureInfo.InvariantCulture));
         if (ema is not null)
@@ -108,6 +114,70 @@ public static class TrainingCheckpoint
                 long.Parse(Require(meta, "data_index", path), CultureInfo.InvariantCulture)),
             best.Length == 0 ? null : double.Parse(best, CultureInfo.InvariantCulture),
             Require(meta, "config", path));
+    }
+
+    /// <summary>
+    /// Refuses weights whose names or shapes differ from the model's in a few lines: counts, a few example keys per kind
+    /// (spread over the top-level modules), and what the checkpoint was trained with (its stored config), since a
+    /// checkpoint of another task, backbone or class count is the usual cause. The full key listing of a strict load
+    /// would run to hundreds of lines for a checkpoint of the other task.
+    /// </summary>
+    private static void RequireFit(nn.Module model, IReadOnlyDictionary<string, Tensor> weights, string path, string entry,
+        IReadOnlyDictionary<string, string> meta)
+    {
+        var target = model.state_dict();
+        var missing = target.Keys.Where(k => !weights.ContainsKey(k)).ToList();
+        var unexpected = weights.Keys.Where(k => !target.ContainsKey(k)).ToList();
+        var reshaped = target.Where(kv => weights.TryGetValue(kv.Key, out var saved) && !saved.shape.SequenceEqual(kv.Value.shape))
+            .Select(kv => kv.Key).ToList();
+        if (missing.Count + unexpected.Count + reshaped.Count == 0) return;
+
+        static string Shape(Tensor t) => $"[{string.Join(", ", t.shape)}]";
+        var parts = new List<string>();
+        if (missing.Count > 0) parts.Add($"{missing.Count} missing in the checkpoint (e.g. {Examples(missing)})");
+        if (unexpected.Count > 0) parts.Add($"{unexpected.Count} not in the model (e.g. {Examples(unexpected)})");
+        if (reshaped.Count > 0)
+            parts.Add($"{reshaped.Count} of another shape (e.g. " +
+                string.Join(", ", reshaped.Take(2).Select(k => $"{k}: {Shape(weights[k])} in the checkpoint, {Shape(target[k])} in the model")) + ")");
+        var trainedWith = TrainedWith(meta);
+        throw new VimException(
+            $"{path}: its '{entry}' weights do not fit the model the config builds: {target.Count - missing.Count - reshaped.Count} of the model's {target.Count} tensors match; " +
+            string.Join("; ", parts) + ". " +
+            (trainedWith is null
+                ? "Give a checkpoint that `vim train` wrote for this config."
+                : $"The checkpoint was trained with {trainedWith}: use that config (its work dir keeps it as config.yaml), or a checkpoint trained with this one."));
+    }
+
+    /// <summary>Up to four keys, one per top-level module first, so a mismatch of whole heads shows which heads.</summary>
+    private static string Examples(IReadOnlyList<string> keys)
+    {
+        var firstPerModule = keys.GroupBy(k => k.Split('.')[0]).Select(g => g.First()).Take(4).ToList();
+        var shown = firstPerModule.Concat(keys.Except(firstPerModule)).Take(4);
+        return string.Join(", ", shown) + (keys.Count > 4 ? ", …" : "");
+    }
+
+    /// <summary>"task: …, model.backbone.name: …, model.num_classes: …" from the config a training checkpoint stores, if readable.</summary>
+    private static string? TrainedWith(IReadOnlyDictionary<string, string> meta)
+    {
+        if (!meta.TryGetValue("config", out var yaml)) return null;
+        ConfigNode root;
+        try
+        {
+            root = ConfigLoader.Parse(yaml, "checkpoint metadata 'config'");
+        }
+        catch (Exception e) when (e is VimException or YamlDotNet.Core.YamlException)
+        {
+            return null;
+        }
+        string? Value(params string[] keys)
+        {
+            ConfigNode? node = root;
+            foreach (var key in keys) node = (node as ConfigMap)?[key];
+            return (node as ConfigScalar)?.Value;
+        }
+        var known = new[] { ("task", Value("task")), ("model.backbone.name", Value("model", "backbone", "name")), ("model.num_classes", Value("model", "num_classes")) }
+            .Where(p => p.Item2 is not null).Select(p => $"{p.Item1}: {p.Item2}").ToList();
+        return known.Count == 0 ? null : string.Join(", ", known);
     }
 
     private static string Require(IReadOnlyDictionary<string, string> meta, string key, string path) =>

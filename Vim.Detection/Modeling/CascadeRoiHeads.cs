@@ -54,23 +54,31 @@ public sealed class CascadeRoiHeads : nn.Module
         MaskPooler = new MultiScaleRoiAlign(s.MaskPoolerResolution, s.PoolerScales, s.PoolerSamplingRatio, aligned: true);
         var heads = new List<FastRcnnConvFcHead>();
         var predictors = new List<FastRcnnOutputLayers>();
-        for (int k = 0; k < matchers.Length; k++)
+        try
         {
-            var head = new FastRcnnConvFcHead(inChannels, s.BoxPoolerResolution, s.BoxHeadConvDims, s.BoxHeadFcDims, seed * 16 + 2 * k);
-            var w = s.StageBoxWeights[k];
-            heads.Add(head);
-            predictors.Add(new FastRcnnOutputLayers(head.OutputSize, s.NumClasses, new Box2BoxTransform(w.X, w.Y, w.W, w.H),
-                s.SmoothL1Beta, seed * 16 + 2 * k + 1));
+            for (int k = 0; k < matchers.Length; k++)
+            {
+                var head = new FastRcnnConvFcHead(inChannels, s.BoxPoolerResolution, s.BoxHeadConvDims, s.BoxHeadFcDims, seed * 16 + 2 * k);
+                var w = s.StageBoxWeights[k];
+                heads.Add(head);
+                predictors.Add(new FastRcnnOutputLayers(head.OutputSize, s.NumClasses, new Box2BoxTransform(w.X, w.Y, w.W, w.H),
+                    s.SmoothL1Beta, seed * 16 + 2 * k + 1));
+            }
+            if (s.MaskOn)
+                mask_head = new MaskRcnnConvUpsampleHead(inChannels, s.NumClasses, s.MaskHeadConvDims, seed * 16 + 15);
+        }
+        catch
+        {
+            // A later head's settings were rejected: no caller gets these heads, so their tensors would outlive the error.
+            foreach (var built in heads.Concat<nn.Module>(predictors)) built.Dispose();
+            throw;
         }
         box_head = nn.ModuleList(heads.ToArray());
         box_predictor = nn.ModuleList(predictors.ToArray());
         register_module(nameof(box_head), box_head);
         register_module(nameof(box_predictor), box_predictor);
-        if (s.MaskOn)
-        {
-            mask_head = new MaskRcnnConvUpsampleHead(inChannels, s.NumClasses, s.MaskHeadConvDims, seed * 16 + 15);
+        if (mask_head is not null)
             register_module(nameof(mask_head), mask_head);
-        }
     }
 
     /// <param name="features">p2…p5 maps (N, C, H_l, W_l), finest first, one per pooler scale.</param>

@@ -1,3 +1,4 @@
+using Vim.Core.Engine;
 using Vim.Detection.Structures;
 using static TorchSharp.torch;
 
@@ -6,7 +7,8 @@ namespace Vim.Detection.Modeling;
 /// <summary>
 /// Detectron2's detector_postprocess: detections made on the network's input image (its valid,
 /// resized size) are mapped to the original image size — boxes scaled per axis and clipped, boxes
-/// left empty dropped, and M × M mask probabilities pasted into full-size binary masks.
+/// left empty dropped, and M × M mask probabilities pasted into full-size binary masks. Boxes, scores
+/// and mask probabilities are float32 from here on, also when the heads ran under autocast.
 /// </summary>
 public static class DetectionPostprocessor
 {
@@ -19,11 +21,15 @@ public static class DetectionPostprocessor
             throw new ArgumentException($"DetectionPostprocessor: output size must be positive, got {outputHeight}x{outputWidth}.");
         using var scope = NewDisposeScope();
         double scaleX = (double)outputWidth / detections.ImageWidth, scaleY = (double)outputHeight / detections.ImageHeight;
-        var boxes = detections.Boxes.Scale(scaleX, scaleY).Clip(outputHeight, outputWidth);
+        // Every detection leaves the detector here. Under autocast the heads compute in a half type; callers (evaluation,
+        // COCO results, drawing) get float32 boxes, scores and mask probabilities, as from an fp32 run.
+        var boxes = new Boxes(Autocast.WidenHalf(detections.Boxes.Tensor)).Scale(scaleX, scaleY).Clip(outputHeight, outputWidth);
+        var scores = detections.Scores is null ? null : Autocast.WidenHalf(detections.Scores);
+        var maskProbabilities = detections.Masks is null ? null : Autocast.WidenHalf(detections.Masks);
         var keep = boxes.NonEmpty();
         var kept = boxes.Select(keep);
-        var masks = detections.Masks is null ? null : MaskPaster.Paste(detections.Masks[keep], kept.Tensor, outputHeight, outputWidth, maskThreshold);
-        var result = new Instances(outputHeight, outputWidth, kept, detections.Classes?[keep], detections.Scores?[keep], masks);
+        var masks = maskProbabilities is null ? null : MaskPaster.Paste(maskProbabilities[keep], kept.Tensor, outputHeight, outputWidth, maskThreshold);
+        var result = new Instances(outputHeight, outputWidth, kept, detections.Classes?[keep], scores?[keep], masks);
         result.Boxes.Tensor.MoveToOuterDisposeScope();
         result.Classes?.MoveToOuterDisposeScope();
         result.Scores?.MoveToOuterDisposeScope();

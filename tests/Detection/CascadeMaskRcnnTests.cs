@@ -1,5 +1,6 @@
 using NUnit.Framework;
 using TorchSharp;
+using Vim.Core.Engine;
 using Vim.Core.Models;
 using Vim.Detection;
 using Vim.Detection.Modeling;
@@ -83,5 +84,42 @@ public class CascadeMaskRcnnTests
             Assert.That(d.Masks!.shape, Is.EqualTo(new[] { d.Count, d.ImageHeight, d.ImageWidth }));
             Assert.That(d.Scores!.min().item<float>(), Is.GreaterThanOrEqualTo(0.05f), "test score threshold");
         }
+    }
+    /// <summary>
+    /// Inference inside a bf16 autocast region (a caller that keeps runtime.amp's region open around it) returns what an
+    /// fp32 run returns: float32 boxes and scores, int64 classes, bool masks; and the fp32 run's top detection is found
+    /// again (same class, box within 2 px in the ×2 output) with its score within 2e-2.
+    /// </summary>
+    [Test]
+    public void InferenceUnderBf16AutocastReturnsFloat32DetectionsThatAgreeWithFloat32()
+    {
+        using var scope = NewDisposeScope();
+        torch.manual_seed(6);
+        using var model = Tiny();
+        model.eval();
+        var image = randn(1, 3, 64, 80);
+        var reference = model.Predict(image, [(64, 80)], [(128, 160)])[0];
+        Instances half;
+        using (new Autocast(DeviceType.CPU, ScalarType.BFloat16))
+            half = model.Predict(image, [(64, 80)], [(128, 160)])[0];
+        Assert.That(reference.Count, Is.GreaterThan(0));
+        Assert.That(half.Count, Is.GreaterThan(0));
+        Assert.That(half.Boxes.Tensor.dtype, Is.EqualTo(ScalarType.Float32), "boxes");
+        Assert.That(half.Scores!.dtype, Is.EqualTo(ScalarType.Float32), "scores");
+        Assert.That(half.Classes!.dtype, Is.EqualTo(ScalarType.Int64), "classes");
+        Assert.That(half.Masks!.dtype, Is.EqualTo(ScalarType.Bool), "masks");
+        Assert.That(half.Masks.shape, Is.EqualTo(new long[] { half.Count, 128, 160 }));
+
+        long top = reference.Scores!.argmax().item<long>();
+        long topClass = reference.Classes![top].item<long>();
+        var topBox = reference.Boxes.Tensor[top];
+        // The bf16 detection of the same class nearest to the fp32 top box.
+        var sameClass = half.Classes.eq(topClass);
+        Assert.That(sameClass.any().item<bool>(), Is.True, $"a class-{topClass} detection under bf16");
+        var distance = (half.Boxes.Tensor - topBox).abs().amax(1).masked_fill(sameClass.logical_not(), float.PositiveInfinity);
+        long match = distance.argmin().item<long>();
+        Assert.That(distance[match].item<float>(), Is.LessThanOrEqualTo(2f),
+            $"top box [{string.Join(", ", topBox.data<float>().ToArray())}] against [{string.Join(", ", half.Boxes.Tensor[match].data<float>().ToArray())}]");
+        Assert.That(half.Scores[match].item<float>(), Is.EqualTo(reference.Scores[top].item<float>()).Within(2e-2));
     }
 }

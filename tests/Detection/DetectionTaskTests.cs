@@ -224,6 +224,78 @@ public class DetectionTaskTests
         Assert.That(built.Where(t => !t.IsInvalid).Count(), Is.Zero, "every parameter and buffer of the model is disposed");
     }
 
+    /// <summary>
+    /// A model.det_head the heads cannot be built from (a mask head without layers) or a class count of 0 fails FromConfig:
+    /// the first is named before anything is built, the second is refused by the cascade heads after the registered
+    /// backbone, its pyramid and the RPN exist. Either way the error names the key, and none of the tensors built
+    /// outlives the failure (the thread's live-tensor count, which counts every tensor created minus every one disposed).
+    /// </summary>
+    [Test]
+    public void FromConfigWithAnUnbuildableHeadNamesTheKeyAndFreesWhatItBuilt()
+    {
+        var config = Config();
+        config.Model.Backbone.Name = "vimdet_tiny";
+        config.Model.DetHead.MaskHeadConvDims = [];
+        // Built inside a dispose scope, which frees the temporaries of weight initialisation (TorchSharp's own modules leave
+        // some to the GC) but not parameters and buffers, which modules take out of the scope: those only Dispose frees.
+        long before = DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount;
+        VimException? error;
+        using (NewDisposeScope())
+            error = Assert.Throws<VimException>(() => DetectionTask.FromConfig(config).Dispose());
+        Assert.That(error!.Message, Does.Contain("model.det_head.mask_head_conv_dims").And.Contain("[]"));
+        Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.Zero, "live tensors left by the failed build");
+
+        // No classes: the cascade heads refuse to build after the RPN exists.
+        config.Model.DetHead.MaskHeadConvDims = [8, 8];
+        config.Model.NumClasses = 0;
+        using (NewDisposeScope())
+            error = Assert.Throws<VimException>(() => DetectionTask.FromConfig(config).Dispose());
+        Assert.That(error!.Message, Does.Contain("model.num_classes").And.Contain("got 0"));
+        Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.Zero, "live tensors left by the failed build");
+        config.Model.NumClasses = DemoDatasetGenerator.ClassNames.Count;
+
+        // The count sees a built detector's tensors, and disposing it frees them all: the checks above can fail.
+        using (NewDisposeScope())
+        using (var built = DetectionTask.FromConfig(config))
+            Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.GreaterThan(100));
+        Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.Zero);
+    }
+
+    /// <summary>Head settings that would leave the detector without proposals or detections, or are no probability, name their key.</summary>
+    [TestCase("detections_per_image", "model.det_head.detections_per_image must be at least 1, got 0")]
+    [TestCase("rpn_post_nms_topk_test", "model.det_head.rpn_post_nms_topk_test must be at least 1, got 0")]
+    [TestCase("test_nms_threshold", "model.det_head.test_nms_threshold must be within [0, 1], got 1.5")]
+    [TestCase("test_score_threshold", "model.det_head.test_score_threshold must be within [0, 1], got -0.1")]
+    public void UnusableHeadSettingsNameTheirKey(string key, string expected)
+    {
+        var config = Config();
+        config.Model.Backbone.Name = "vimdet_tiny";
+        var head = config.Model.DetHead;
+        switch (key)
+        {
+            case "detections_per_image": head.DetectionsPerImage = 0; break;
+            case "rpn_post_nms_topk_test": head.RpnPostNmsTopkTest = 0; break;
+            case "test_nms_threshold": head.TestNmsThreshold = 1.5; break;
+            default: head.TestScoreThreshold = -0.1; break;
+        }
+        var error = Assert.Throws<VimException>(() => DetectionTask.FromConfig(config).Dispose())!;
+        Assert.That(error.Message, Is.EqualTo(expected));
+    }
+
+    /// <summary>A training split (6 images) too small for one batch, and a zero batch size, are refused naming data.batch_size.</summary>
+    [Test]
+    public void ABatchLargerThanTheTrainingSplitNamesTheKey()
+    {
+        var config = Config();
+        config.Data.BatchSize = 0;
+        var error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, TinyDetector).Dispose())!;
+        Assert.That(error.Message, Does.Contain("data.batch_size").And.Contain("got 0"));
+        config.Data.BatchSize = 7;
+        using var task = new DetectionTask(config, TextWriter.Null, TinyDetector);
+        error = Assert.Throws<VimException>(() => task.OpenTrainingData(0, DataPosition.Start, DataShard.Whole).Dispose())!;
+        Assert.That(error.Message, Does.Contain("data.batch_size is 7").And.Contain("'train'").And.Contain("6 image(s)"));
+    }
+
     [Test]
     public void ClassCountMismatchNamesTheConfigKey()
     {

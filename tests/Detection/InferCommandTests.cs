@@ -162,4 +162,49 @@ public class InferCommandTests
         Assert.That(error.ToString(), Does.Contain("missing").Or.Contain("mismatch").Or.Contain("unexpected"));
         Assert.That(File.Exists(Path.Combine(_root, "out", "scene.png")), Is.False, "nothing is drawn with the wrong weights");
     }
+    /// <summary>
+    /// `--out` naming an existing file is refused naming the option, before any work; and a checkpoint that does not fit
+    /// the config leaves no output folder behind, in `vim infer` and in `vim test`.
+    /// </summary>
+    [Test]
+    public void CliRefusesAFileAsOutputFolderAndLeavesNoFolderForACheckpointThatDoesNotFit()
+    {
+        var config = Path.Combine(RepositoryPaths.Root, "configs", "det", "cascade_mask_rcnn_vim_tiny_demo_coco.yaml");
+        var checkpoint = Path.Combine(_root, "tiny.safetensors");
+        using (var scope = NewDisposeScope())
+        using (var detector = TinyDetector())
+            SafeTensorsFormat.Write(checkpoint, detector.state_dict().Select(p => new KeyValuePair<string, Tensor>("model." + p.Key, p.Value)).ToList(),
+                new Dictionary<string, string>());
+        var image = WriteImage("scene.png");
+        var file = Path.Combine(_root, "results.txt");
+        File.WriteAllText(file, "kept");
+
+        var error = new StringWriter();
+        Assert.That(VimCli.Run(["infer", config, "--checkpoint", checkpoint, image, "--out", file, "--set", $"data.root={_root}"], error), Is.EqualTo(1));
+        Assert.That(error.ToString(), Does.Contain("--out").And.Contain(file).And.Contain("is a file"));
+        error = new StringWriter();
+        Assert.That(VimCli.Run(["infer", config, "--checkpoint", checkpoint, image, "--out", Path.Combine(file, "sub"), "--set", $"data.root={_root}"], error), Is.EqualTo(1));
+        Assert.That(error.ToString(), Does.Contain("--out").And.Contain("is a file"));
+        Assert.That(File.ReadAllText(file), Is.EqualTo("kept"));
+
+        var inferOut = Path.Combine(_root, "infer-out");
+        error = new StringWriter();
+        Assert.That(VimCli.Run(["infer", config, "--checkpoint", checkpoint, image, "--out", inferOut, "--set", $"data.root={_root}"], error), Is.EqualTo(1));
+        Assert.That(error.ToString(), Does.Contain(checkpoint).And.Contain("do not fit"));
+        Assert.That(Directory.Exists(inferOut), Is.False, "no output folder for a refused checkpoint");
+
+        DemoDatasetGenerator.Generate(new DemoOptions
+        {
+            Kind = DemoKind.Coco, OutputDir = Path.Combine(_root, "coco"), TrainImages = 4, ValImages = 2, Width = 64, Height = 64, Seed = 3,
+        });
+        var testOut = Path.Combine(_root, "test-out");
+        error = new StringWriter();
+        Assert.That(VimCli.Run(["test", config, "--checkpoint", checkpoint, "--out", testOut,
+            "--set", $"data.root={Path.Combine(_root, "coco")}", "--set", "data.crop_size=[64,64]", "--set", "data.num_workers=0"], error), Is.EqualTo(1));
+        Assert.That(error.ToString(), Does.Contain(checkpoint).And.Contain("do not fit"));
+        Assert.That(Directory.Exists(testOut), Is.False, "no output folder for a refused checkpoint");
+        error = new StringWriter();
+        Assert.That(VimCli.Run(["test", config, "--checkpoint", checkpoint, "--out", file, "--set", $"data.root={Path.Combine(_root, "coco")}"], error), Is.EqualTo(1));
+        Assert.That(error.ToString(), Does.Contain("--out").And.Contain("is a file"));
+    }
 }

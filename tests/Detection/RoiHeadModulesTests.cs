@@ -104,6 +104,23 @@ public class RoiHeadModulesTests
         Assert.That(new CascadeRoiHeads(8, settings with { MaskOn = false }).state_dict().Keys.Any(k => k.StartsWith("mask_head")), Is.False);
     }
 
+    /// <summary>
+    /// A mask head the settings make unbuildable fails the constructor after the three box stages exist: their tensors are
+    /// freed, not left for the GC. Built in a dispose scope, which frees initialisation temporaries but not parameters.
+    /// </summary>
+    [Test]
+    public void CascadeHeadsThatFailToBuildFreeTheStagesAlreadyBuilt()
+    {
+        long before = DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount;
+        using (NewDisposeScope())
+            Assert.Throws<ArgumentException>(() => new CascadeRoiHeads(8, TinySettings() with { MaskHeadConvDims = [] }).Dispose());
+        Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.Zero);
+        using (NewDisposeScope())
+        using (var built = new CascadeRoiHeads(8, TinySettings()))
+            Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.AtLeast(3 * 14 + 3 * 4 + 12 + 4), "at least its state dict");
+        Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.Zero);
+    }
+
     internal static CascadeRoiHeadsSettings TinySettings() => new()
     {
         NumClasses = 3,

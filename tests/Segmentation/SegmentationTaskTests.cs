@@ -2,12 +2,14 @@ using NUnit.Framework;
 using TorchSharp;
 using Vim.Core.Checkpoints;
 using Vim.Core.Config;
+using Vim.Core.Distributed;
 using Vim.Core.Engine;
 using Vim.Core.Models;
 using Vim.Data.Demo;
 using Vim.Data.Loading;
 using Vim.Segmentation;
 using Vim.Tests.Engine;
+using Vim.Tools.Commands;
 using static TorchSharp.torch;
 
 namespace Vim.Tests.Segmentation;
@@ -117,6 +119,120 @@ public class SegmentationTaskTests
         stopAtOnce.Cancel();
         new Trainer<Batch>(resumed, config, workDir, "cfg", TextWriter.Null).Run(checkpoint.Path, stopAtOnce.Token);
         checkpoint.AssertRestoredIn(resumed.Model);
+    }
+
+    /// <summary>
+    /// model.seg_head.auxiliary_in_index past the pyramid's levels fails FromConfig after the registered backbone, its neck
+    /// and the decode head exist: the error names the key, and none of their tensors outlives the failure.
+    /// </summary>
+    [Test]
+    public void FromConfigWithAnUnbuildableHeadNamesTheKeyAndFreesWhatItBuilt()
+    {
+        var config = Config();
+        config.Model.Backbone.Name = "vimseg_tiny";
+        config.Model.SegHead.AuxiliaryInIndex = 7;
+        // Built inside a dispose scope, which frees the temporaries of weight initialisation (TorchSharp's own modules leave
+        // some to the GC) but not parameters and buffers, which modules take out of the scope: those only Dispose frees.
+        long before = DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount;
+        Vim.Core.VimException? error;
+        using (NewDisposeScope())
+            error = Assert.Throws<Vim.Core.VimException>(() => EncoderDecoder.FromConfig(config, seed: 0).Dispose());
+        Assert.That(error!.Message, Does.Contain("model.seg_head.auxiliary_in_index").And.Contain("7"));
+        Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.Zero, "live tensors left by the failed build");
+
+        // The count sees a built model's tensors, and disposing it frees them all: the check above can fail.
+        config.Model.SegHead.AuxiliaryInIndex = 2;
+        using (NewDisposeScope())
+        using (var built = EncoderDecoder.FromConfig(config, seed: 0))
+            Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.GreaterThan(100));
+        Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - before, Is.Zero);
+    }
+
+    /// <summary>
+    /// A `vim train` run that cannot start (here the demo config with a head setting the model refuses) leaves the work
+    /// dir's config.yaml as the previous run wrote it, and writes none into a new work dir.
+    /// </summary>
+    [Test]
+    public void ARunThatCannotStartLeavesTheWorkDirsConfigAlone()
+    {
+        var configPath = Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml");
+        var config = ExperimentConfig.Load(configPath, [$"data.root={Path.Combine(_root, "ade")}", "data.num_workers=0", "model.seg_head.auxiliary_in_index=7"]).Config;
+        var dir = Path.Combine(_root, "work");
+        Directory.CreateDirectory(dir);
+        var recorded = Path.Combine(dir, "config.yaml");
+        const string previous = "task: segmentation  # the run whose checkpoints are here\n";
+        File.WriteAllText(recorded, previous);
+        var error = Assert.Throws<Vim.Core.VimException>(() => TrainCommand.Train(config, dir, null, SingleProcessCommunicator.Instance, CancellationToken.None))!;
+        Assert.That(error.Message, Does.Contain("model.seg_head.auxiliary_in_index"));
+        Assert.That(File.ReadAllText(recorded), Is.EqualTo(previous));
+
+        var fresh = Path.Combine(_root, "fresh");
+        Assert.Throws<Vim.Core.VimException>(() => TrainCommand.Train(config, fresh, null, SingleProcessCommunicator.Instance, CancellationToken.None));
+        Assert.That(File.Exists(Path.Combine(fresh, "config.yaml")), Is.False);
+    }
+
+    /// <summary>
+    /// Loader settings the config gets wrong are refused naming their keys: an unusable batch size or worker count when
+    /// the task is built (before any model), and a training split too small for one batch per process when training starts.
+    /// </summary>
+    [Test]
+    public void UnusableLoaderSettingsNameTheirKeys()
+    {
+        bool built = false;
+        EncoderDecoder Tracked()
+        {
+            built = true;
+            return TinyModel();
+        }
+        var config = Config();
+        config.Data.BatchSize = 0;
+        var error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, Tracked).Dispose())!;
+        Assert.That(error.Message, Does.Contain("data.batch_size").And.Contain("got 0"));
+        config = Config();
+        config.Data.NumWorkers = -1;
+        error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, Tracked).Dispose())!;
+        Assert.That(error.Message, Does.Contain("data.num_workers").And.Contain("got -1"));
+        Assert.That(built, Is.False, "refused before a model is built");
+
+        // 8 training images: a batch of 9, or of 5 on each of 2 processes (4 images each), is never filled.
+        config = Config();
+        config.Data.BatchSize = 9;
+        using var task = new SegmentationTask(config, TextWriter.Null, TinyModel);
+        error = Assert.Throws<Vim.Core.VimException>(() => task.OpenTrainingData(0, DataPosition.Start, DataShard.Whole).Dispose())!;
+        Assert.That(error.Message, Does.Contain("data.batch_size is 9").And.Contain("8 image(s)").And.Contain(Path.Combine(_root, "ade")));
+        config.Data.BatchSize = 5;
+        error = Assert.Throws<Vim.Core.VimException>(() => task.OpenTrainingData(0, DataPosition.Start, new DataShard(0, 2)).Dispose())!;
+        Assert.That(error.Message, Does.Contain("data.batch_size is 5 per process with 2 processes").And.Contain("(4 per process)"));
+        config.Data.BatchSize = 4;
+        task.OpenTrainingData(0, DataPosition.Start, new DataShard(1, 2)).Dispose();
+    }
+
+    /// <summary>
+    /// model.seg_test settings evaluation cannot run with stop the task when it is built, naming the key, instead of
+    /// after train.eval_interval iterations of training.
+    /// </summary>
+    [TestCase("mode", "slid", "model.seg_test.mode must be whole or slide, got 'slid'")]
+    [TestCase("stride", "[40, 24]", "model.seg_test.stride 40x24 must be positive and at most the crop 32x32")]
+    [TestCase("scales", "[1.0, 0.0]", "model.seg_test.scales must be positive, got 0")]
+    public void AnUnusableTestSettingStopsTheTaskBeforeTraining(string key, string value, string expected)
+    {
+        var config = Config();
+        var test = config.Model.SegTest;
+        switch (key)
+        {
+            case "mode": test.Mode = value; break;
+            case "stride": test.Stride = [40, 24]; break;
+            default: test.Scales = [1.0, 0.0]; break;
+        }
+        bool built = false;
+        EncoderDecoder Tracked()
+        {
+            built = true;
+            return TinyModel();
+        }
+        var error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, Tracked).Dispose())!;
+        Assert.That(error.Message, Is.EqualTo(expected), value);
+        Assert.That(built, Is.False, "refused before a model is built");
     }
 
     [Test]

@@ -49,10 +49,10 @@ public static class InferCommand
             double threshold = parse.GetValue(scoreThr);
             if (threshold is < 0 or > 1) throw new VimException($"--score-thr must be within [0, 1], got {threshold.ToString(CultureInfo.InvariantCulture)}");
             var checkpointPath = parse.GetValue(checkpoint)!;
-            if (!File.Exists(checkpointPath)) throw new VimException($"--checkpoint {checkpointPath}: file not found");
+            CheckpointFile.RequireFile(checkpointPath);
             var (config, _) = TrainCommand.Prepare(parse.GetValue(configArg)!, null, parse.GetValue(set) ?? []);
             var dir = parse.GetValue(outDir) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, "infer");
-            Directory.CreateDirectory(dir);
+            OutputFolder.Check(dir, "--out");
             bool useEma = parse.GetValue(ema);
             if (config.Task == TaskKind.Detection)
             {

@@ -30,8 +30,10 @@ public static class TestCommand
         {
             var (config, _) = TrainCommand.Prepare(parse.GetValue(configArg)!, null, parse.GetValue(set) ?? []);
             var checkpointPath = parse.GetValue(checkpoint)!;
+            // Before the datasets are read: a wrong path fails at once.
+            Vim.Core.Checkpoints.CheckpointFile.RequireFile(checkpointPath);
             var dir = parse.GetValue(outDir) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, "test");
-            Directory.CreateDirectory(dir);
+            OutputFolder.Check(dir, "--out");
             if (config.Task == TaskKind.Detection)
             {
                 // The checkpoint holds every weight (loaded strictly): model.backbone.pretrained is not read.

@@ -1,0 +1,32 @@
+using Vim.Core;
+using Vim.Core.Config;
+
+namespace Vim.Data.Loading;
+
+/// <summary>
+/// The data settings a loader needs, checked against the config's keys before a loader is built (the loader itself
+/// only knows its own option names).
+/// </summary>
+public static class TrainingLoaderChecks
+{
+    /// <summary>data.batch_size and data.num_workers are usable at all (also for evaluation-only uses of a task).</summary>
+    public static void CheckSettings(DataConfig data)
+    {
+        if (data.BatchSize < 1)
+            throw new VimException($"data.batch_size must be at least 1 (images per process and iteration), got {data.BatchSize}");
+        if (data.NumWorkers < 0)
+            throw new VimException($"data.num_workers must be at least 0 (0 decodes images on the training thread), got {data.NumWorkers}");
+    }
+
+    /// <summary>Each of <paramref name="worldSize"/> processes gets at least one full training batch per epoch (batches drop the remainder).</summary>
+    public static void CheckTrainingSplit(DataConfig data, int trainImages, int worldSize)
+    {
+        CheckSettings(data);
+        long perProcess = (trainImages + (long)worldSize - 1) / worldSize;
+        if (perProcess < data.BatchSize)
+            throw new VimException(
+                $"data.batch_size is {data.BatchSize}{(worldSize > 1 ? $" per process with {worldSize} processes" : "")}, but the training split " +
+                $"'{data.TrainSplit}' under data.root {data.Root} has {trainImages} image(s){(worldSize > 1 ? $" ({perProcess} per process)" : "")}: " +
+                "not one full batch per epoch; lower data.batch_size or add training images");
+    }
+}
