@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 
 namespace Vim.Core.Diagnostics;
 
@@ -12,7 +11,7 @@ namespace Vim.Core.Diagnostics;
 /// </summary>
 /// <remarks>Process-wide and meant for one thread at a time (a benchmark run); stages should not nest
 /// (a nested stage's time would be counted in both).</remarks>
-public static partial class StageProfiler
+public static class StageProfiler
 {
     private static Dictionary<string, (long Ticks, long CpuMicroseconds, long Calls)>? totals;
     private static readonly object Gate = new();
@@ -41,15 +40,7 @@ public static partial class StageProfiler
     }
 
     /// <summary>Times the code until the returned token is disposed, under <paramref name="stage"/>.</summary>
-    public static Token Measure(string stage) => totals is null ? default : new Token(stage, Stopwatch.GetTimestamp(), ProcessCpuMicroseconds());
-
-    /// <summary>User + system CPU time of the process so far (all threads), in microseconds.</summary>
-    public static long ProcessCpuMicroseconds()
-    {
-        var usage = new RUsage();
-        if (GetRUsage(0, ref usage) != 0) return 0;   // RUSAGE_SELF
-        return usage.UserSeconds * 1_000_000 + usage.UserMicroseconds + usage.SystemSeconds * 1_000_000 + usage.SystemMicroseconds;
-    }
+    public static Token Measure(string stage) => totals is null ? default : new Token(stage, Stopwatch.GetTimestamp(), ResourceUsage.ProcessCpuMicroseconds());
 
     public readonly struct Token : IDisposable
     {
@@ -68,7 +59,7 @@ public static partial class StageProfiler
         {
             if (stage is null) return;
             long elapsed = Stopwatch.GetTimestamp() - started;
-            long cpu = ProcessCpuMicroseconds() - startedCpu;
+            long cpu = ResourceUsage.ProcessCpuMicroseconds() - startedCpu;
             lock (Gate)
             {
                 if (totals is null) return;
@@ -77,15 +68,4 @@ public static partial class StageProfiler
             }
         }
     }
-
-    // struct rusage on 64-bit Linux: two timevals (long seconds, long microseconds), then 14 longs.
-    [StructLayout(LayoutKind.Sequential)]
-    private struct RUsage
-    {
-        public long UserSeconds, UserMicroseconds, SystemSeconds, SystemMicroseconds;
-        public long MaxRss, Ixrss, Idrss, Isrss, MinFlt, MajFlt, NSwap, InBlock, OuBlock, MsgSnd, MsgRcv, NSignals, NVCsw, NIvCsw;
-    }
-
-    [LibraryImport("libc.so.6", EntryPoint = "getrusage")]
-    private static partial int GetRUsage(int who, ref RUsage usage);
 }

@@ -204,8 +204,10 @@ public static class BenchBackboneCommand
         // Live-memory peak: from here on every block of 1 MiB or more is mmapped and unmapped at free,
         // freed heap memory is handed back, and the high-water mark restarts from the current resident
         // size; one more forward then raises it by what is really alive at its peak. Same treatment for
-        // every model (it runs after the timed forwards, so the latencies use the default policy).
-        if (Mallopt(MallocMmapThreshold, 1 << 20) == 0) throw new VimException("bench backbone: mallopt(M_MMAP_THRESHOLD) failed.");
+        // every model (it runs after the timed forwards, which run under NativeHeapPolicy; its trim
+        // threshold goes back to glibc's default here, since the policy keeps freed memory for speed).
+        if (Mallopt(MallocMmapThreshold, 1 << 20) == 0 || Mallopt(MallocTrimThreshold, 128 << 10) == 0)
+            throw new VimException("bench backbone: mallopt(M_MMAP_THRESHOLD / M_TRIM_THRESHOLD) failed.");
         MallocTrim(0);
         ResetPeak();
         using (var scope = NewDisposeScope()) backbone.ForwardTokens(images);
@@ -232,7 +234,7 @@ public static class BenchBackboneCommand
             backbone.ForwardTokens(images);
         }
         StageProfiler.Start();
-        long cpuStart = StageProfiler.ProcessCpuMicroseconds();
+        long cpuStart = ResourceUsage.ProcessCpuMicroseconds();
         var watch = Stopwatch.StartNew();
         for (int i = 0; i < repeats; i++)
         {
@@ -240,7 +242,7 @@ public static class BenchBackboneCommand
             backbone.ForwardTokens(images);
         }
         watch.Stop();
-        double cpuTotal = (StageProfiler.ProcessCpuMicroseconds() - cpuStart) / 1000.0 / repeats;
+        double cpuTotal = (ResourceUsage.ProcessCpuMicroseconds() - cpuStart) / 1000.0 / repeats;
         var stages = StageProfiler.Stop();
         double total = watch.Elapsed.TotalMilliseconds / repeats;
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -253,7 +255,8 @@ public static class BenchBackboneCommand
                 $"  {s.Stage,-14} {s.Milliseconds / repeats,11:F1} {100 * s.Milliseconds / repeats / total,6:F1}% {s.CpuMilliseconds / repeats,9:F1} {100 * s.CpuMilliseconds / repeats / cpuTotal,9:F1}% {s.Calls / (double)repeats,14:F0}"));
     }
 
-    private const int MallocMmapThreshold = -3;   // M_MMAP_THRESHOLD in glibc's malloc.h
+    private const int MallocTrimThreshold = -1;   // M_TRIM_THRESHOLD in glibc's malloc.h
+    private const int MallocMmapThreshold = -3;   // M_MMAP_THRESHOLD
 
     [System.Runtime.InteropServices.DllImport("libc.so.6", EntryPoint = "mallopt")]
     private static extern int Mallopt(int parameter, int value);
