@@ -143,11 +143,7 @@ public class InferCommandTests
     public void CliNamesAMissingImageAndACheckpointThatDoesNotFitTheConfig()
     {
         var config = Path.Combine(RepositoryPaths.Root, "configs", "det", "cascade_mask_rcnn_vim_tiny_demo_coco.yaml");
-        var checkpoint = Path.Combine(_root, "tiny.safetensors");
-        using (var scope = NewDisposeScope())
-        using (var detector = TinyDetector())
-            SafeTensorsFormat.Write(checkpoint, detector.state_dict().Select(p => new KeyValuePair<string, Tensor>("model." + p.Key, p.Value)).ToList(),
-                new Dictionary<string, string>());
+        var checkpoint = WriteTinyDetectorCheckpoint();
         var image = WriteImage("scene.png");
         var missing = Path.Combine(_root, "nowhere.jpg");
 
@@ -162,6 +158,18 @@ public class InferCommandTests
         Assert.That(error.ToString(), Does.Contain("missing").Or.Contain("mismatch").Or.Contain("unexpected"));
         Assert.That(File.Exists(Path.Combine(_root, "out", "scene.png")), Is.False, "nothing is drawn with the wrong weights");
     }
+
+    /// <summary>A checkpoint of the tiny test detector, whose weights do not fit the demo config's model.</summary>
+    private string WriteTinyDetectorCheckpoint()
+    {
+        var checkpoint = Path.Combine(_root, "tiny.safetensors");
+        using var scope = NewDisposeScope();
+        using var detector = TinyDetector();
+        SafeTensorsFormat.Write(checkpoint, detector.state_dict().Select(p => new KeyValuePair<string, Tensor>("model." + p.Key, p.Value)).ToList(),
+            new Dictionary<string, string>());
+        return checkpoint;
+    }
+
     /// <summary>
     /// `--out` naming an existing file is refused naming the option, before any work; and a checkpoint that does not fit
     /// the config leaves no output folder behind, in `vim infer` and in `vim test`.
@@ -170,11 +178,7 @@ public class InferCommandTests
     public void CliRefusesAFileAsOutputFolderAndLeavesNoFolderForACheckpointThatDoesNotFit()
     {
         var config = Path.Combine(RepositoryPaths.Root, "configs", "det", "cascade_mask_rcnn_vim_tiny_demo_coco.yaml");
-        var checkpoint = Path.Combine(_root, "tiny.safetensors");
-        using (var scope = NewDisposeScope())
-        using (var detector = TinyDetector())
-            SafeTensorsFormat.Write(checkpoint, detector.state_dict().Select(p => new KeyValuePair<string, Tensor>("model." + p.Key, p.Value)).ToList(),
-                new Dictionary<string, string>());
+        var checkpoint = WriteTinyDetectorCheckpoint();
         var image = WriteImage("scene.png");
         var file = Path.Combine(_root, "results.txt");
         File.WriteAllText(file, "kept");
