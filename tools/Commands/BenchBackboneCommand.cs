@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using MathNet.Numerics.Statistics;
 using Vim.Core;
 using Vim.Core.Diagnostics;
 using Vim.Core.Models;
@@ -25,10 +26,11 @@ public static class BenchBackboneCommand
     /// One measured configuration: median latency; PeakMiB, the resident high-water mark above the idle
     /// process during one forward with large blocks returned to the system at free (so it counts the
     /// tensors alive at the peak, like a GPU's max_memory_allocated); AllocatorPeakMiB, the high-water mark
-    /// over all timed forwards with glibc's default policy (which also keeps freed, fragmented heap memory).
+    /// over all timed forwards under the process's allocator policy (NativeHeapPolicy keeps freed heap
+    /// memory). Rounds: how many child runs were combined (see <see cref="Combine"/>).
     /// </summary>
-    private sealed record Measurement(string Model, string Attention, int RequestedSize, int InputSize, long Tokens, int Batch,
-        double MedianMs, double MinMs, double PeakMiB, double AllocatorPeakMiB, string Status);
+    public sealed record Measurement(string Model, string Attention, int RequestedSize, int InputSize, long Tokens, int Batch,
+        double MedianMs, double MinMs, double PeakMiB, double AllocatorPeakMiB, string Status, int Rounds = 1);
 
     public static Command CreateBackbone()
     {
@@ -40,11 +42,17 @@ public static class BenchBackboneCommand
         var repeats = new Option<int>("--repeats") { Description = "Timed forwards (the median is reported).", DefaultValueFactory = _ => 3 };
         var output = new Option<string>("--out") { Description = "Output folder for CSV, JSON and charts.", DefaultValueFactory = _ => Path.Combine("artifacts", "bench", "backbone") };
         var timeout = new Option<int>("--timeout") { Description = "Seconds allowed per child run.", DefaultValueFactory = _ => 1800 };
+        var rounds = new Option<int>("--rounds")
+        {
+            Description = "Runs of each size's models, alternating (Vim, DeiT explicit, DeiT SDPA, Vim, ...): latency is the median of the " +
+                "runs' medians and each speed-up the median of the per-round ratios, steadier on a shared machine.",
+            DefaultValueFactory = _ => 1,
+        };
         // Internal: one measurement in this process (what the parent spawns).
         var child = new Option<string?>("--child") { Description = "Internal: MODEL:ATTENTION:SIZE measured in this process.", Hidden = true };
         // Diagnostic: time per forward stage (no children, no memory figures).
         var breakdown = new Option<bool>("--breakdown") { Description = "Print the time of each forward stage (in_proj, conv, scan, ...) instead of the comparison (measured in this process)." };
-        foreach (var option in new Option[] { models, sizes, batch, warmup, repeats, output, timeout, child, breakdown }) command.Options.Add(option);
+        foreach (var option in new Option[] { models, sizes, batch, warmup, repeats, output, timeout, rounds, child, breakdown }) command.Options.Add(option);
 
         command.SetAction(parseResult =>
         {
@@ -69,7 +77,8 @@ public static class BenchBackboneCommand
                             PrintBreakdown(model, size, batchSize, warmups, timed);
                     return 0;
                 }
-                return RunAll(modelNames, sizeList, batchSize, warmups, timed, parseResult.GetValue(output)!, parseResult.GetValue(timeout));
+                return RunAll(modelNames, sizeList, batchSize, warmups, timed, parseResult.GetValue(output)!, parseResult.GetValue(timeout),
+                    Positive(parseResult.GetValue(rounds), "--rounds"));
             }
             catch (VimException e)
             {
@@ -80,8 +89,13 @@ public static class BenchBackboneCommand
         return command;
     }
 
-    /// <summary>Runs every model × size in a fresh child process; writes CSV, JSON and charts into <paramref name="outDir"/>.</summary>
-    internal static int RunAll(IReadOnlyList<string> models, IReadOnlyList<int> sizes, int batch, int warmup, int repeats, string outDir, int timeoutSeconds)
+    /// <summary>
+    /// Runs every model × size in a fresh child process, <paramref name="rounds"/> times per size with the models
+    /// alternating (a size's runs are adjacent in time, so a slow spell of a shared machine hits both sides of a
+    /// ratio); writes CSV, JSON and charts into <paramref name="outDir"/>.
+    /// </summary>
+    internal static int RunAll(IReadOnlyList<string> models, IReadOnlyList<int> sizes, int batch, int warmup, int repeats, string outDir,
+        int timeoutSeconds, int rounds = 1)
     {
         var shapes = new Dictionary<string, ModelShape>();
         foreach (var model in models)
@@ -89,25 +103,64 @@ public static class BenchBackboneCommand
             using var module = ModelRegistry.Create(model);
             shapes[model] = ModelShape.Of(module, model);
         }
-        var results = new List<Measurement>();
-        foreach (var model in models)
-            foreach (var attention in shapes[model].AttentionModes)
-                foreach (var size in sizes)
-                {
-                    var measurement = RunChild(model, shapes[model], attention, size, batch, warmup, repeats, timeoutSeconds);
-                    results.Add(measurement);
-                    Console.Out.WriteLine($"{Label(measurement),-22} size {size,5} ({measurement.Tokens,5} tokens)  " +
-                        (measurement.Status == "ok" ? $"median {measurement.MedianMs,10:F1} ms  peak {measurement.PeakMiB,9:F1} MiB (default allocator {measurement.AllocatorPeakMiB,9:F1} MiB)" : measurement.Status));
-                }
+        var runs = new List<(int Round, Measurement Measurement)>();
+        foreach (var size in sizes)
+            for (int round = 1; round <= rounds; round++)
+                foreach (var model in models)
+                    foreach (var attention in shapes[model].AttentionModes)
+                    {
+                        var measurement = RunChild(model, shapes[model], attention, size, batch, warmup, repeats, timeoutSeconds);
+                        runs.Add((round, measurement));
+                        Console.Out.WriteLine($"{Label(measurement),-22} size {size,5} ({measurement.Tokens,5} tokens)  " +
+                            (rounds > 1 ? $"round {round}/{rounds}  " : "") +
+                            (measurement.Status == "ok" ? $"median {measurement.MedianMs,10:F1} ms  peak {measurement.PeakMiB,9:F1} MiB (default allocator {measurement.AllocatorPeakMiB,9:F1} MiB)" : measurement.Status));
+                    }
+        var results = runs.GroupBy(r => (r.Measurement.Model, r.Measurement.Attention, r.Measurement.RequestedSize))
+            .Select(g => Combine(g.Select(r => r.Measurement).ToList()))
+            .OrderBy(m => models.ToList().IndexOf(m.Model)).ThenBy(m => m.Attention, StringComparer.Ordinal).ThenBy(m => m.RequestedSize)
+            .ToList();
 
         Directory.CreateDirectory(outDir);
         AtomicFile.WriteText(Path.Combine(outDir, "backbone.csv"), Csv(results));
         AtomicFile.WriteText(Path.Combine(outDir, "backbone.json"), JsonSerializer.Serialize(results, JsonOptions));
         Chart(results, Path.Combine(outDir, "latency.png"), "Forward latency (median, ms)", m => m.MedianMs);
         Chart(results, Path.Combine(outDir, "memory.png"), "Peak memory above idle (MiB)", m => m.PeakMiB);
-        PrintRatios(results, shapes);
+        PrintRatios(runs, results, shapes);
         Console.Out.WriteLine($"wrote {outDir}/backbone.csv, backbone.json, latency.png, memory.png");
         return results.All(r => r.Status == "ok") ? 0 : 1;
+    }
+
+    /// <summary>
+    /// One configuration's runs as one measurement: the median of the runs' medians and peaks, the minimum of their
+    /// minima; the first failure's status if any run failed.
+    /// </summary>
+    public static Measurement Combine(IReadOnlyList<Measurement> runs)
+    {
+        if (runs.Count == 0) throw new ArgumentException("no runs to combine", nameof(runs));
+        var failed = runs.FirstOrDefault(r => r.Status != "ok");
+        if (failed is not null) return failed with { Rounds = runs.Count };
+        return runs[0] with
+        {
+            MedianMs = runs.Select(r => r.MedianMs).Median(),
+            MinMs = runs.Min(r => r.MinMs),
+            PeakMiB = runs.Select(r => r.PeakMiB).Median(),
+            AllocatorPeakMiB = runs.Select(r => r.AllocatorPeakMiB).Median(),
+            Rounds = runs.Count,
+        };
+    }
+
+    /// <summary>
+    /// The speed-up of <paramref name="model"/> over <paramref name="baseline"/> (baseline time / model time) as the
+    /// median of the ratios of runs from the same round; NaN when no round has both runs ok.
+    /// </summary>
+    public static double MedianSpeedup(IReadOnlyList<(int Round, Measurement Measurement)> runs, Measurement model, Measurement baseline)
+    {
+        bool Same(Measurement a, Measurement b) => a.Model == b.Model && a.Attention == b.Attention && a.RequestedSize == b.RequestedSize;
+        var ratios = runs.Where(r => Same(r.Measurement, model) && r.Measurement.Status == "ok")
+            .Join(runs.Where(r => Same(r.Measurement, baseline) && r.Measurement.Status == "ok"),
+                m => m.Round, b => b.Round, (m, b) => b.Measurement.MedianMs / m.Measurement.MedianMs)
+            .ToList();
+        return ratios.Count == 0 ? double.NaN : ratios.Median();
     }
 
     /// <summary>What the parent needs to know about a model to plan runs and label them.</summary>
@@ -213,9 +266,7 @@ public static class BenchBackboneCommand
         using (var scope = NewDisposeScope()) backbone.ForwardTokens(images);
         long peakKiB = ProcessMemory.PeakResidentBytes() / 1024;
 
-        timings.Sort();
-        double median = timings.Count % 2 == 1 ? timings[timings.Count / 2] : (timings[timings.Count / 2 - 1] + timings[timings.Count / 2]) / 2;
-        return new Measurement(model, attention, requested, inputSize, tokens, batch, median, timings[0],
+        return new Measurement(model, attention, requested, inputSize, tokens, batch, timings.Median(), timings.Min(),
             (peakKiB - idleKiB) / 1024.0, (allocatorPeakKiB - idleKiB) / 1024.0, "ok");
     }
 
@@ -276,21 +327,22 @@ public static class BenchBackboneCommand
 
     private static string Csv(IEnumerable<Measurement> results)
     {
-        var text = new StringBuilder("model,attention,requested_size,input_size,tokens,batch,median_ms,min_ms,peak_mib,allocator_peak_mib,status\n");
+        var text = new StringBuilder("model,attention,requested_size,input_size,tokens,batch,median_ms,min_ms,peak_mib,allocator_peak_mib,rounds,status\n");
         foreach (var m in results)
             text.Append(string.Create(CultureInfo.InvariantCulture,
-                $"{m.Model},{m.Attention},{m.RequestedSize},{m.InputSize},{m.Tokens},{m.Batch},{m.MedianMs:F3},{m.MinMs:F3},{m.PeakMiB:F1},{m.AllocatorPeakMiB:F1},\"{m.Status.Replace("\"", "'")}\"\n"));
+                $"{m.Model},{m.Attention},{m.RequestedSize},{m.InputSize},{m.Tokens},{m.Batch},{m.MedianMs:F3},{m.MinMs:F3},{m.PeakMiB:F1},{m.AllocatorPeakMiB:F1},{m.Rounds},\"{m.Status.Replace("\"", "'")}\"\n"));
         return text.ToString();
     }
 
-    private static void PrintRatios(IReadOnlyList<Measurement> results, IReadOnlyDictionary<string, ModelShape> shapes)
+    private static void PrintRatios(IReadOnlyList<(int Round, Measurement Measurement)> runs, IReadOnlyList<Measurement> results,
+        IReadOnlyDictionary<string, ModelShape> shapes)
     {
         var vims = results.Where(r => !shapes[r.Model].IsTransformer && r.Status == "ok").ToList();
         var deits = results.Where(r => shapes[r.Model].IsTransformer && r.Status == "ok").ToList();
         foreach (var vim in vims)
             foreach (var deit in deits.Where(d => d.RequestedSize == vim.RequestedSize))
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"size {vim.RequestedSize,5}: {vim.Model} vs {Label(deit)}: speed-up {deit.MedianMs / vim.MedianMs:F2}× (DeiT time / Vim time), memory saving {100 * (1 - vim.PeakMiB / deit.PeakMiB):F1}% (1 − Vim peak / DeiT peak; default allocator {100 * (1 - vim.AllocatorPeakMiB / deit.AllocatorPeakMiB):F1}%)"));
+                    $"size {vim.RequestedSize,5}: {vim.Model} vs {Label(deit)}: speed-up {MedianSpeedup(runs, vim, deit):F2}× (DeiT time / Vim time{(vim.Rounds > 1 ? $", median of {vim.Rounds} rounds" : "")}), memory saving {100 * (1 - vim.PeakMiB / deit.PeakMiB):F1}% (1 − Vim peak / DeiT peak; default allocator {100 * (1 - vim.AllocatorPeakMiB / deit.AllocatorPeakMiB):F1}%)"));
     }
 
     private static void Chart(IReadOnlyList<Measurement> results, string path, string yLabel, Func<Measurement, double> value)

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using MathNet.Numerics.Statistics;
 using TorchSharp;
 using Vim.Core;
 using Vim.Core.Ssm;
@@ -74,7 +75,7 @@ public static class BenchScanCommand
                 foreach (var pass in new[] { "fwd", "bwd", "fwd+bwd" })
                 {
                     var times = Time(backend, batch, channels, length, state, pass, warmup, repeats, budgetSeconds);
-                    double median = Median(times);
+                    double median = times.Median();
                     medians[(backend, pass)] = median;
                     double updates = (double)batch * channels * length * state;
                     double? speedup = medians.TryGetValue((SelectiveScanBackend.Reference, pass), out var refMs) ? refMs / median : null;
@@ -156,12 +157,6 @@ public static class BenchScanCommand
             sb.Append(string.Create(CultureInfo.InvariantCulture,
                 $"{m.Backend},{m.Batch},{m.Channels},{m.Length},{m.State},{m.Pass},{m.MedianMs:F4},{m.MinMs:F4},{m.GUpdatesPerSecond:F4},{(m.SpeedupVsReference is null ? "" : m.SpeedupVsReference.Value.ToString("F2", CultureInfo.InvariantCulture))},{m.Repeats}\n"));
         return sb.ToString();
-    }
-
-    private static double Median(List<double> xs)
-    {
-        var s = xs.OrderBy(x => x).ToList();
-        return s.Count % 2 == 1 ? s[s.Count / 2] : 0.5 * (s[s.Count / 2 - 1] + s[s.Count / 2]);
     }
 
     private static string Name(SelectiveScanBackend b) => b switch
