@@ -106,16 +106,13 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             };
             return new CascadeMaskRcnn(pyramid, roi, rpn, config.Runtime.Seed + 10);
         }
-        catch (ArgumentException e)
-        {
-            // A head refused a setting CheckHead does not cover (e.g. model.num_classes): the user's error, with the head's reason.
-            pyramid.Dispose();
-            throw new VimException($"the detection heads cannot be built from model.det_head and model.num_classes: {e.Message}", e);
-        }
-        catch
+        catch (Exception e)
         {
             // The detector was not built, so nothing else owns the pyramid: its tensors would outlive the error.
             pyramid.Dispose();
+            // A head refused a setting CheckHead does not cover (e.g. model.num_classes): the user's error, with the head's reason.
+            if (e is ArgumentException)
+                throw new VimException($"the detection heads cannot be built from model.det_head and model.num_classes: {e.Message}", e);
             throw;
         }
     }

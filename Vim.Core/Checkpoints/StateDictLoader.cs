@@ -17,6 +17,29 @@ public static class StateDictLoader
         StateDictLoadOptions? options = null, string sourceName = "state dict")
     {
         options ??= new StateDictLoadOptions();
+        var (report, renamed, target) = Match(module, source, options, sourceName);
+        if (options.Strict && !report.IsComplete)
+            throw new VimException($"strict state-dict load failed, nothing was copied:\n{report}");
+
+        using (no_grad())
+        {
+            foreach (var key in report.Loaded)
+                target[key].copy_(renamed[key]);
+        }
+        return report;
+    }
+
+    /// <summary>
+    /// What <see cref="Load"/> would load, miss, refuse and ignore, without copying anything (for callers that word
+    /// their own error before a strict load).
+    /// </summary>
+    public static StateDictLoadReport Compare(nn.Module module, IReadOnlyDictionary<string, Tensor> source,
+        StateDictLoadOptions? options = null, string sourceName = "state dict") =>
+        Match(module, source, options ?? new StateDictLoadOptions(), sourceName).Report;
+
+    private static (StateDictLoadReport Report, Dictionary<string, Tensor> Renamed, Dictionary<string, Tensor> Target) Match(
+        nn.Module module, IReadOnlyDictionary<string, Tensor> source, StateDictLoadOptions options, string sourceName)
+    {
         var target = module.state_dict();
         var ignored = new List<string>();
         var renamed = new Dictionary<string, Tensor>();
@@ -32,7 +55,7 @@ public static class StateDictLoader
                 throw new VimException($"{sourceName}: two checkpoint keys map to '{key}' (one of them is '{originalKey}')");
         }
 
-        var loaded = new List<(string Key, Tensor Source, Tensor Target)>();
+        var loaded = new List<string>();
         var unexpected = new List<string>();
         var mismatched = new List<ShapeMismatch>();
         foreach (var (key, tensor) in renamed)
@@ -42,19 +65,9 @@ public static class StateDictLoader
             else if (!destination.shape.SequenceEqual(tensor.shape))
                 mismatched.Add(new ShapeMismatch(key, destination.shape, tensor.shape));
             else
-                loaded.Add((key, tensor, destination));
+                loaded.Add(key);
         }
         var missing = target.Keys.Where(k => !renamed.ContainsKey(k) && options.IgnoreKey?.Invoke(k) != true).ToList();
-
-        var report = new StateDictLoadReport(sourceName, loaded.Select(l => l.Key).ToList(), missing, unexpected, mismatched, ignored);
-        if (options.Strict && !report.IsComplete)
-            throw new VimException($"strict state-dict load failed, nothing was copied:\n{report}");
-
-        using (no_grad())
-        {
-            foreach (var (_, from, to) in loaded)
-                to.copy_(from);
-        }
-        return report;
+        return (new StateDictLoadReport(sourceName, loaded, missing, unexpected, mismatched, ignored), renamed, target);
     }
 }

@@ -125,23 +125,20 @@ public static class TrainingCheckpoint
     private static void RequireFit(nn.Module model, IReadOnlyDictionary<string, Tensor> weights, string path, string entry,
         IReadOnlyDictionary<string, string> meta)
     {
-        var target = model.state_dict();
-        var missing = target.Keys.Where(k => !weights.ContainsKey(k)).ToList();
-        var unexpected = weights.Keys.Where(k => !target.ContainsKey(k)).ToList();
-        var reshaped = target.Where(kv => weights.TryGetValue(kv.Key, out var saved) && !saved.shape.SequenceEqual(kv.Value.shape))
-            .Select(kv => kv.Key).ToList();
-        if (missing.Count + unexpected.Count + reshaped.Count == 0) return;
+        var fit = StateDictLoader.Compare(model, weights, sourceName: $"{path}[{entry}]");
+        if (fit.IsComplete) return;
 
-        static string Shape(Tensor t) => $"[{string.Join(", ", t.shape)}]";
+        static string Shape(long[] shape) => $"[{string.Join(", ", shape)}]";
         var parts = new List<string>();
-        if (missing.Count > 0) parts.Add($"{missing.Count} missing in the checkpoint (e.g. {Examples(missing)})");
-        if (unexpected.Count > 0) parts.Add($"{unexpected.Count} not in the model (e.g. {Examples(unexpected)})");
-        if (reshaped.Count > 0)
-            parts.Add($"{reshaped.Count} of another shape (e.g. " +
-                string.Join(", ", reshaped.Take(2).Select(k => $"{k}: {Shape(weights[k])} in the checkpoint, {Shape(target[k])} in the model")) + ")");
+        if (fit.Missing.Count > 0) parts.Add($"{fit.Missing.Count} missing in the checkpoint (e.g. {Examples(fit.Missing)})");
+        if (fit.Unexpected.Count > 0) parts.Add($"{fit.Unexpected.Count} not in the model (e.g. {Examples(fit.Unexpected)})");
+        if (fit.Mismatched.Count > 0)
+            parts.Add($"{fit.Mismatched.Count} of another shape (e.g. " +
+                string.Join(", ", fit.Mismatched.Take(2).Select(m => $"{m.Key}: {Shape(m.CheckpointShape)} in the checkpoint, {Shape(m.ModuleShape)} in the model")) + ")");
+        int modelTensors = fit.Loaded.Count + fit.Missing.Count + fit.Mismatched.Count;
         var trainedWith = TrainedWith(meta);
         throw new VimException(
-            $"{path}: its '{entry}' weights do not fit the model the config builds: {target.Count - missing.Count - reshaped.Count} of the model's {target.Count} tensors match; " +
+            $"{path}: its '{entry}' weights do not fit the model the config builds: {fit.Loaded.Count} of the model's {modelTensors} tensors match; " +
             string.Join("; ", parts) + ". " +
             (trainedWith is null
                 ? "Give a checkpoint that `vim train` wrote for this config."

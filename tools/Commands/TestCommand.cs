@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Vim.Core;
+using Vim.Core.Checkpoints;
 using Vim.Core.Config;
 using Vim.Core.Engine;
 using Vim.Detection;
@@ -31,7 +32,7 @@ public static class TestCommand
             var (config, _) = TrainCommand.Prepare(parse.GetValue(configArg)!, null, parse.GetValue(set) ?? []);
             var checkpointPath = parse.GetValue(checkpoint)!;
             // Before the datasets are read: a wrong path fails at once.
-            Vim.Core.Checkpoints.CheckpointFile.RequireFile(checkpointPath);
+            CheckpointFile.RequireFile(checkpointPath);
             var dir = parse.GetValue(outDir) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, "test");
             OutputFolder.Check(dir, "--out");
             if (config.Task == TaskKind.Detection)

@@ -80,7 +80,7 @@ public static class TrainCommand
         // Recorded once the task is built: a run refused on the way (data, heads, pretrained file) leaves the work dir's
         // config.yaml describing the checkpoints already there.
         if (resumeFrom is null && communicator.Rank == 0)
-            ConfigWriter.Save(ConfigBinder.ToNode(config), Path.Combine(dir, "config.yaml"));
+            Vim.Core.IO.AtomicFile.WriteText(Path.Combine(dir, "config.yaml"), yaml);
         if (resumeFrom is null && communicator.Rank == 0 && task is Vim.Core.Models.IPretrainedInitialised { PretrainedReport: { } pretrained })
             Vim.Core.IO.AtomicFile.WriteText(Path.Combine(dir, "pretrained_load.txt"), pretrained + Environment.NewLine);
         return new Trainer<Batch>(task, config, dir, yaml, log, communicator).Run(resumeFrom, stop);
