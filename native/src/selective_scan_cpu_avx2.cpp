@@ -69,13 +69,13 @@ struct V256 {
 namespace vimdense_scan {
 Kernels kernels_avx2() {
     return Kernels{"avx2", &kernel::forward_rows<V256>, &kernel::backward_rows<V256>,
-                   &kernel::conv_forward_row<V256>, &kernel::conv_backward_row<V256>};
+                   &kernel::conv_forward_row<V256>, &kernel::conv_backward_row<V256>, nullptr, 0};
 }
 }  // namespace vimdense_scan
 
 #pragma GCC pop_options
 #else
 namespace vimdense_scan {
-Kernels kernels_avx2() { return Kernels{nullptr, nullptr, nullptr, nullptr, nullptr}; }
+Kernels kernels_avx2() { return Kernels{nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0}; }
 }  // namespace vimdense_scan
 #endif

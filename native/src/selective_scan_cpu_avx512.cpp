@@ -1,8 +1,10 @@
 // AVX-512 instantiation of the CPU selective-scan row kernels. Compiled for AVX-512 through a
 // target pragma (only this file's code, after every standard header), and only called after the
 // driver checked the CPU supports AVX-512F/DQ at run time.
-// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own _mm512_undefined_ps().
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized and -Wuninitialized on their own
+// _mm512_undefined_ps().
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #include <stdint.h>
 
@@ -55,6 +57,32 @@ struct V512 {
         return _mm512_add_ps(_mm512_shuffle_f32x4(x0, x1, _MM_SHUFFLE(2, 0, 2, 0)),
                              _mm512_shuffle_f32x4(x0, x1, _MM_SHUFFLE(3, 1, 3, 1)));
     }
+    // In-place 16×16 transpose (v[i] lane j ↔ v[j] lane i): pairs, then quads within 128-bit
+    // lanes, then the 128-bit lanes themselves (64 shuffles).
+    static void transpose(T* v) {
+        T t[16], q[16];
+        for (int k = 0; k < 8; ++k) {
+            t[2 * k] = _mm512_unpacklo_ps(v[2 * k], v[2 * k + 1]);
+            t[2 * k + 1] = _mm512_unpackhi_ps(v[2 * k], v[2 * k + 1]);
+        }
+        // q[4k+j], 128-bit lane m: element 4m+j of rows 4k..4k+3.
+        for (int k = 0; k < 4; ++k) {
+            q[4 * k] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+            q[4 * k + 1] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+            q[4 * k + 2] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+            q[4 * k + 3] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+        for (int j = 0; j < 4; ++j) {
+            const T x0 = _mm512_shuffle_f32x4(q[j], q[4 + j], _MM_SHUFFLE(2, 0, 2, 0));
+            const T x1 = _mm512_shuffle_f32x4(q[j], q[4 + j], _MM_SHUFFLE(3, 1, 3, 1));
+            const T x2 = _mm512_shuffle_f32x4(q[8 + j], q[12 + j], _MM_SHUFFLE(2, 0, 2, 0));
+            const T x3 = _mm512_shuffle_f32x4(q[8 + j], q[12 + j], _MM_SHUFFLE(3, 1, 3, 1));
+            v[j] = _mm512_shuffle_f32x4(x0, x2, _MM_SHUFFLE(2, 0, 2, 0));
+            v[8 + j] = _mm512_shuffle_f32x4(x0, x2, _MM_SHUFFLE(3, 1, 3, 1));
+            v[4 + j] = _mm512_shuffle_f32x4(x1, x3, _MM_SHUFFLE(2, 0, 2, 0));
+            v[12 + j] = _mm512_shuffle_f32x4(x1, x3, _MM_SHUFFLE(3, 1, 3, 1));
+        }
+    }
     // 2^x = 2^floor(x) · 2^f with f = x - floor(x) in [0, 1), taken exactly by vreduceps;
     // 2^f by a degree-5 minimax polynomial (relative error 7.5e-8, 1.5e-7 evaluated in float);
     // scalef applies 2^floor(x) itself, giving 0 and +inf for huge finite |x| (where f = 0). This
@@ -80,13 +108,14 @@ struct V512 {
 namespace vimdense_scan {
 Kernels kernels_avx512() {
     return Kernels{"avx512", &kernel::forward_rows<V512>, &kernel::backward_rows<V512>,
-                   &kernel::conv_forward_row<V512>, &kernel::conv_backward_row<V512>};
+                   &kernel::conv_forward_row<V512>, &kernel::conv_backward_row<V512>,
+                   &kernel::forward_lanes<V512>, V512::W};
 }
 }  // namespace vimdense_scan
 
 #pragma GCC pop_options
 #else
 namespace vimdense_scan {
-Kernels kernels_avx512() { return Kernels{nullptr, nullptr, nullptr, nullptr, nullptr}; }
+Kernels kernels_avx512() { return Kernels{nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0}; }
 }  // namespace vimdense_scan
 #endif

@@ -86,12 +86,20 @@ using RowBlockFn = void (*)(const Problem&, int64_t b, int64_t d0, int64_t nrows
 using RowBlockBwdFn = void (*)(const Problem&, int64_t b, int64_t d0, int64_t nrows, float* scratch,
                                float* gBt, float* gCt);
 
+// The forward with the channels in the lanes (kernel::forward_lanes): blocks of up to `lanes`
+// channels of one batch element, for npad == lanes only.
+using LaneBlockFn = void (*)(const Problem&, int64_t b, int64_t d0, int64_t nrows, float* scratch);
+// Its scratch: Δ, Δ·u and y of one chunk, as (step, channel).
+inline int64_t lanes_scratch_floats(int64_t lanes) { return 3 * kChunk * lanes; }
+
 struct Kernels {
     const char* name;
     RowBlockFn forward;
     RowBlockBwdFn backward;
     ConvRowFn conv_forward;
     ConvRowFn conv_backward;
+    LaneBlockFn forward_lanes;   // nullable: this instruction set has none
+    int lanes;                   // channels per forward_lanes block
 };
 
 Kernels kernels_scalar();

@@ -344,6 +344,141 @@ void forward_rows(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float*
     }
 }
 
+// The forward with the channels in the lanes, for npad == W (every dstate up to 16 on AVX-512,
+// Vim's 16 included): one work item is a block of up to W channels of one batch element, and
+// register k holds state k of all W channels. Each step is then W independent exp/multiply-add
+// chains with B[k] and C[k] broadcast from memory, and the C-contraction is an in-lane multiply-
+// add: no horizontal sums. (With the states in the lanes, as forward_rows has them, every step of
+// every row ends in a horizontal sum; their transpose-and-add trees were about a fifth of the
+// vector instructions.) The caller's rows meet the lanes through W×W transposes: three per W steps
+// (Δ and Δ·u in, y out) and one per checkpoint.
+//
+// The work goes chunk by chunk (kChunk steps), so its buffers stay in L1: (1) Δ (bias, softplus)
+// and Δ·u per row, vectorised over steps, transposed to (step, channel); (2) the recurrence,
+// writing y as (step, channel), after the chunk's checkpoint; (3) y transposed back and
+// out = (y + D·u)·silu(z) per row. The W rows' next chunks of Δ, u and z are prefetched one chunk
+// ahead: 3·W streams at once are more than the hardware prefetchers follow. Channels past the
+// block's end have Δ = Δ·u = 0 and A = 0: their states stay zero and nothing of theirs is stored.
+// Scratch: lanes_scratch_floats.
+template <class V>
+void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float* scratch) {
+    using T = typename V::T;
+    constexpr int W = V::W;
+    static_assert(kChunk % W == 0, "chunks are whole W-step tiles");
+    const int64_t L = p.length, np = p.npad;
+    const bool rev = p.reverse != 0;
+    float* dtT = scratch;
+    float* xT = dtT + kChunk * W;
+    float* yT = xT + kChunk * W;
+    auto row_of = [&](int i) { return b * p.dim + d0 + i; };
+
+    // a2t[k] = A[d0..d0+W-1][k]·log2 e: the decay rates of state k across the block's channels.
+    alignas(64) float a2t[W * W];
+    {
+        T rows[W];
+        for (int i = 0; i < W; ++i) rows[i] = i < nrows ? V::load(p.A2 + (d0 + i) * np) : V::zero();
+        V::transpose(rows);
+        for (int k = 0; k < W; ++k) V::store(a2t + k * W, rows[k]);
+    }
+    // States (W registers of W channels) in the caller's per-row layout: a transpose, then row stores.
+    auto store_states = [&](const T* h, float* base, int64_t row_stride, int64_t count) {
+        T cols[W];
+        for (int k = 0; k < W; ++k) cols[k] = h[k];
+        V::transpose(cols);
+        for (int i = 0; i < nrows; ++i) store_n<V>(base + row_of(i) * row_stride, cols[i], count);
+    };
+    // Prefetches the part of row i's Δ, u and z that the chunk starting at scan step l reads (64
+    // steps: four 64-byte lines, five when the chunk does not start on a line): line m of it, and
+    // for m = 3 the chunk's last element too. Always inlined: as a function of its own it would be
+    // a call without side effects (GCC counts none for __builtin_prefetch), and GCC deletes those.
+    static_assert(kChunk == 64, "four lines of a row per chunk");
+    auto prefetch_rows = [&](int64_t l, int i, int m) __attribute__((always_inline)) {
+        if (l >= L || i >= nrows) return;
+        const int64_t t0 = rev ? (L - l - kChunk > 0 ? L - l - kChunk : 0) : l;
+        const int64_t off = row_of(i) * L + t0;
+        const int64_t last = (rev ? L - l : (l + kChunk < L ? l + kChunk : L)) - t0 - 1;
+        const int64_t first = off + (m * 16 < last ? m * 16 : last);
+        __builtin_prefetch(p.delta + first);
+        __builtin_prefetch(p.u + first);
+        if (p.z) __builtin_prefetch(p.z + first);
+        __builtin_prefetch(p.out + first, 1);
+        if (m == 3) {
+            __builtin_prefetch(p.out + off + last, 1);
+            __builtin_prefetch(p.delta + off + last);
+            __builtin_prefetch(p.u + off + last);
+            if (p.z) __builtin_prefetch(p.z + off + last);
+        }
+    };
+
+    T h[W];
+    for (int k = 0; k < W; ++k) h[k] = V::zero();
+    const float* Bt = p.Bt + b * L * np;
+    const float* Ct = p.Ct + b * L * np;
+    for (int i = 0; i < W; ++i)
+        for (int m = 0; m < 4; ++m) prefetch_rows(0, i, m);
+    for (int64_t c = 0; c < p.nchunks; ++c) {
+        const int64_t l0 = c * kChunk;
+        const int64_t l1 = l0 + kChunk < L ? l0 + kChunk : L;
+        for (int64_t l = l0; l < l1; l += W) {
+            const int64_t n = L - l;
+            T dtv[W], xv[W];
+            for (int i = 0; i < W; ++i) {
+                if (i >= nrows) { dtv[i] = V::zero(); xv[i] = V::zero(); continue; }
+                const int64_t row = row_of(i);
+                const T raw = V::add(seq_load<V>(p.delta + row * L, L, l, n, rev), V::set1(p.bias ? p.bias[d0 + i] : 0.0f));
+                dtv[i] = p.softplus ? vsoftplus<V>(raw) : raw;
+                xv[i] = V::mul(dtv[i], seq_load<V>(p.u + row * L, L, l, n, rev));
+            }
+            V::transpose(dtv);
+            V::transpose(xv);
+            for (int j = 0; j < W; ++j) {
+                V::store(dtT + (l - l0 + j) * W, dtv[j]);
+                V::store(xT + (l - l0 + j) * W, xv[j]);
+            }
+        }
+
+        if (p.ckpt) store_states(h, p.ckpt + c * np, p.nchunks * np, np);
+        for (int64_t l = l0; l < l1; ++l) {
+            const T dtv = V::load(dtT + (l - l0) * W);
+            const T xv = V::load(xT + (l - l0) * W);
+            const float* Bl = Bt + l * np;
+            const float* Cl = Ct + l * np;
+            T acc = V::zero();
+            // Unrolled, or the states would live in memory (GCC keeps the 16-iteration loop).
+#pragma GCC unroll 16
+            for (int k = 0; k < W; ++k) {
+                const T da = V::exp2(V::mul(dtv, V::load(a2t + k * W)));
+                h[k] = V::fmadd(da, h[k], V::mul(xv, V::set1(Bl[k])));
+                acc = V::fmadd(h[k], V::set1(Cl[k]), acc);
+            }
+            V::store(yT + (l - l0) * W, acc);
+            // The next chunk's lines, a few per step (a burst of 200 would queue behind the
+            // line-fill buffers and stall the recurrence): row (l-l0)/4, line (l-l0)%4.
+            prefetch_rows(l1, int(l - l0) >> 2, int(l - l0) & 3);
+        }
+
+        // Steps past L in the last tile were not computed: zero, so the transpose moves no stale
+        // values (they are not stored either way).
+        for (int64_t l = l1; l < (l1 - l0 + W - 1) / W * W + l0; ++l) V::store(yT + (l - l0) * W, V::zero());
+        for (int64_t l = l0; l < l1; l += W) {
+            const int64_t n = L - l;
+            T yv[W];
+            for (int j = 0; j < W; ++j) yv[j] = V::load(yT + (l - l0 + j) * W);
+            V::transpose(yv);
+            for (int i = 0; i < nrows; ++i) {
+                const int64_t row = row_of(i);
+                T o = V::fmadd(V::set1(p.D ? p.D[d0 + i] : 0.0f), seq_load<V>(p.u + row * L, L, l, n, rev), yv[i]);
+                if (p.z) {
+                    const T zv = seq_load<V>(p.z + row * L, L, l, n, rev);
+                    o = V::mul(o, V::mul(zv, vsigmoid<V>(zv)));
+                }
+                seq_store<V>(p.out + row * L, L, l, o, n, rev);
+            }
+        }
+    }
+    if (p.last_state) store_states(h, p.last_state, p.dstate, p.dstate);
+}
+
 // The backward of R rows (channels d0..d0+R-1 of one batch element) over one lane group of G
 // vectors each, interleaved step by step as in forward_block: per chunk (reverse chunk order)
 // recompute the states from the checkpoints ck[i] (stride ck_stride per chunk), then run the
