@@ -30,7 +30,11 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// <param name="modelFactory">Builds the model instead of the config's registered backbone (tests use small ones).</param>
     /// <param name="weightsFromCheckpoint">The caller loads a checkpoint holding every weight next (a resumed run):
     /// model.backbone.pretrained is not read.</param>
-    public DetectionTask(ExperimentConfig config, TextWriter? log = null, Func<CascadeMaskRcnn>? modelFactory = null, bool weightsFromCheckpoint = false)
+    /// <param name="training">The shard this process will train on, when the task is built to train (`vim train`): the
+    /// training split is checked to fill one batch on it before the model is built or model.backbone.pretrained read.
+    /// Null for evaluation-only uses, which accept any training split; <see cref="OpenTrainingData"/> checks it then.</param>
+    public DetectionTask(ExperimentConfig config, TextWriter? log = null, Func<CascadeMaskRcnn>? modelFactory = null, bool weightsFromCheckpoint = false,
+        DataShard? training = null)
     {
         _config = config;
         var data = config.Data;
@@ -43,6 +47,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         ValSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit), CocoInstanceOptions.Evaluation);
         if (TrainSet.Categories.Count != config.Model.NumClasses)
             throw new VimException($"model.num_classes is {config.Model.NumClasses} but {AnnotationFile(data, data.TrainSplit)} has {TrainSet.Categories.Count} categories");
+        if (training is not null) CheckTrainingData(training);
         _model = modelFactory?.Invoke() ?? FromConfig(config);
         try
         {
@@ -146,7 +151,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start, DataShard shard)
     {
         var data = _config.Data;
-        TrainingLoaderChecks.CheckTrainingSplit(data, TrainSet.Count, shard.WorldSize);
+        CheckTrainingData(shard);
         var loader = new DataLoader(TrainSet, TransformPipeline.DetectionLsjTraining(data.CropSize[0]), new LoaderOptions
         {
             BatchSize = data.BatchSize, Kind = BatchKind.Detection, NumWorkers = data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
@@ -154,6 +159,9 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         });
         return new LoaderBatchSource(loader, start, shard.GlobalBatch(data.BatchSize));
     }
+
+    /// <summary>What training needs of the data beyond evaluation: one full batch of the training split per process.</summary>
+    private void CheckTrainingData(DataShard shard) => TrainingLoaderChecks.CheckTrainingSplit(_config.Data, TrainSet.Count, shard.WorldSize);
 
     public IReadOnlyDictionary<string, Tensor> Losses(Batch batch)
     {
