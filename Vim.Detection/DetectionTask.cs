@@ -31,8 +31,9 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// <param name="weightsFromCheckpoint">The caller loads a checkpoint holding every weight next (a resumed run):
     /// model.backbone.pretrained is not read.</param>
     /// <param name="training">The shard this process will train on, when the task is built to train (`vim train`): the
-    /// training split is checked to fill one batch on it before the model is built or model.backbone.pretrained read.
-    /// Null for evaluation-only uses, which accept any training split; <see cref="OpenTrainingData"/> checks it then.</param>
+    /// training split is checked to fill one batch on it, and its images to be on disk, before the model is built or
+    /// model.backbone.pretrained read. Null for evaluation-only uses, which accept any training split (only its
+    /// categories are read); <see cref="OpenTrainingData"/> checks it then.</param>
     public DetectionTask(ExperimentConfig config, TextWriter? log = null, Func<CascadeMaskRcnn>? modelFactory = null, bool weightsFromCheckpoint = false,
         DataShard? training = null)
     {
@@ -43,7 +44,10 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         if (!Directory.Exists(data.Root))
             throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind coco --out {data.Root})");
         TrainingLoaderChecks.CheckSettings(data);
-        TrainSet = CocoInstanceDataset.Load(AnnotationFile(data, data.TrainSplit), Path.Combine(data.Root, data.TrainSplit));
+        // An evaluation-only task reads the training split for its categories alone, so its images need not be on this
+        // machine (e.g. val2017 and the annotations downloaded without train2017): they are checked for training.
+        TrainSet = CocoInstanceDataset.Load(AnnotationFile(data, data.TrainSplit), Path.Combine(data.Root, data.TrainSplit),
+            new CocoInstanceOptions { CheckImageFiles = false });
         ValSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit), CocoInstanceOptions.Evaluation);
         if (TrainSet.Categories.Count != config.Model.NumClasses)
             throw new VimException($"model.num_classes is {config.Model.NumClasses} but {AnnotationFile(data, data.TrainSplit)} has {TrainSet.Categories.Count} categories");
@@ -160,8 +164,12 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         return new LoaderBatchSource(loader, start, shard.GlobalBatch(data.BatchSize));
     }
 
-    /// <summary>What training needs of the data beyond evaluation: one full batch of the training split per process.</summary>
-    private void CheckTrainingData(DataShard shard) => TrainingLoaderChecks.CheckTrainingSplit(_config.Data, TrainSet.Count, shard.WorldSize);
+    /// <summary>What training needs of the data beyond evaluation: one full batch of the training split per process, and its images on disk.</summary>
+    private void CheckTrainingData(DataShard shard)
+    {
+        TrainingLoaderChecks.CheckTrainingSplit(_config.Data, TrainSet.Count, shard.WorldSize);
+        TrainSet.RequireImageFiles();
+    }
 
     public IReadOnlyDictionary<string, Tensor> Losses(Batch batch)
     {

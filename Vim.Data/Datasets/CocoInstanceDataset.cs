@@ -56,14 +56,27 @@ public sealed class CocoInstanceDataset : ISampleSource
             if (hasInstance || !Options.SkipImagesWithoutAnnotations) kept.Add(image);
         }
         _images = kept.ToArray();
-        // Found here rather than when the loader reaches the image, which may be hours into training or mid-evaluation.
-        // Every listed image, also those training skips: the same json serves evaluation, which reads them all.
-        var missing = MissingImageFiles(coco.Images, imageRoot);
+        if (Options.CheckImageFiles) RequireImageFiles();
+    }
+
+    /// <summary>
+    /// Refuses images the json lists that are not files under the image folder, naming the json, the count, the first
+    /// few file_names and the folder: found when the dataset is built rather than when the loader reaches the image,
+    /// which may be hours into training or mid-evaluation. Every listed image counts, also those training skips: the
+    /// same json serves evaluation, which reads them all. Checked once per dataset.
+    /// </summary>
+    public void RequireImageFiles()
+    {
+        if (_imageFilesFound) return;
+        var missing = MissingImageFiles(_coco.Images, _imageRoot);
         if (missing.Count > 0)
-            throw new VimException($"{source}: {missing.Count} of the {coco.Images.Count} images it lists not found in {imageRoot} " +
+            throw new VimException($"{_source}: {missing.Count} of the {_coco.Images.Count} images it lists not found in {_imageRoot} " +
                 $"({(missing.Count > ListedMissing ? $"first {ListedMissing}" : "file_name")}: {string.Join(", ", missing.Take(ListedMissing).Select(i => i.FileName))}); " +
                 "expected each images[i].file_name to be a file in that folder.");
+        _imageFilesFound = true;
     }
+
+    private bool _imageFilesFound;
 
     /// <summary>How many missing file names an error lists.</summary>
     private const int ListedMissing = 5;

@@ -333,6 +333,41 @@ public class DetectionTaskTests
         Assert.That(error.Message, Does.Contain("data.batch_size is 7").And.Contain("'train'").And.Contain("6 image(s)"));
     }
 
+    /// <summary>
+    /// A training image missing on disk: a task built to train refuses it before building its model; an evaluation-only
+    /// task (vim test) reads only the training split's categories, so it accepts it, and refuses it when its training data
+    /// is opened. A missing validation image is refused by every task.
+    /// </summary>
+    [Test]
+    public void MissingImagesAreRefusedByTheTasksThatReadThem()
+    {
+        bool built = false;
+        CascadeMaskRcnn Tracked()
+        {
+            built = true;
+            return TinyDetector();
+        }
+        var config = Config();
+        var trainFolder = Path.Combine(_root, "coco", "train");
+        var lost = Directory.GetFiles(trainFolder).Order(StringComparer.Ordinal).First();
+        File.Delete(lost);
+        var expected = $"{DetectionTask.AnnotationFile(config.Data, "train")}: 1 of the 6 images it lists not found in {trainFolder} (file_name: {Path.GetFileName(lost)})";
+        var error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, Tracked, training: DataShard.Whole).Dispose())!;
+        Assert.That(error.Message, Does.StartWith(expected));
+        Assert.That(built, Is.False, "refused before a model is built");
+        using (var evaluation = new DetectionTask(config, TextWriter.Null, TinyDetector))
+        {
+            error = Assert.Throws<VimException>(() => evaluation.OpenTrainingData(0, DataPosition.Start, DataShard.Whole).Dispose())!;
+            Assert.That(error.Message, Does.StartWith(expected));
+        }
+
+        var valFolder = Path.Combine(_root, "coco", "val");
+        File.Delete(Directory.GetFiles(valFolder).Order(StringComparer.Ordinal).Last());
+        error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, Tracked).Dispose())!;
+        Assert.That(error.Message, Does.Contain("instances_val.json: 1 of the 3 images it lists not found in " + valFolder));
+        Assert.That(built, Is.False);
+    }
+
     /// <summary>Rank 1 of a 2-process job, for checks that must refuse before any collective is called.</summary>
     private sealed class SecondOfTwoRanks : ICommunicator
     {

@@ -43,7 +43,9 @@ public static class DataCommand
             {
                 var coco = CocoInstanceDataset.Load(Path.Combine(dataRoot, "annotations", $"instances_{splitName}.json"), Path.Combine(dataRoot, splitName),
                     CocoInstanceOptions.Evaluation);
-                var training = new CocoInstanceDataset(coco.Source, Path.Combine(dataRoot, "annotations", $"instances_{splitName}.json"), Path.Combine(dataRoot, splitName));
+                // The same images, already found on disk by the evaluation view.
+                var training = new CocoInstanceDataset(coco.Source, Path.Combine(dataRoot, "annotations", $"instances_{splitName}.json"), Path.Combine(dataRoot, splitName),
+                    new CocoInstanceOptions { CheckImageFiles = false });
                 Console.WriteLine($"COCO {splitName}: {coco.Count} images ({training.Count} used for training), {coco.Source.Annotations.Count} annotations, " +
                     $"{coco.Categories.Count} categories; loaded in {clock.Elapsed.TotalSeconds:F2} s");
                 Console.Write(training.Warnings.Summary());
