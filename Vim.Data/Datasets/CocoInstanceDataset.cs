@@ -24,6 +24,10 @@ public sealed class CocoInstanceDataset : ISampleSource
     private readonly string _imageRoot;
     private readonly CocoImage[] _images;
     private readonly Dictionary<long, List<(CocoAnnotation Ann, int Index)>> _byImage;
+    private bool _imageFilesFound;
+
+    /// <summary>How many missing file names an error lists.</summary>
+    private const int ListedMissing = 5;
 
     public CocoInstanceDataset(CocoDataset coco, string source, string imageRoot, CocoInstanceOptions? options = null)
     {
@@ -75,11 +79,6 @@ public sealed class CocoInstanceDataset : ISampleSource
                 "expected each images[i].file_name to be a file in that folder.");
         _imageFilesFound = true;
     }
-
-    private bool _imageFilesFound;
-
-    /// <summary>How many missing file names an error lists.</summary>
-    private const int ListedMissing = 5;
 
     /// <summary>
     /// The images whose file_name is not a file under <paramref name="imageRoot"/>, in the given order. The checks run in
