@@ -30,7 +30,12 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// <param name="modelFactory">Builds the model instead of the config's registered backbone (tests use small ones).</param>
     /// <param name="weightsFromCheckpoint">The caller loads a checkpoint holding every weight next (a resumed run):
     /// model.backbone.pretrained is not read.</param>
-    public DetectionTask(ExperimentConfig config, TextWriter? log = null, Func<CascadeMaskRcnn>? modelFactory = null, bool weightsFromCheckpoint = false)
+    /// <param name="training">The shard this process will train on, when the task is built to train (`vim train`): the
+    /// training split is checked to fill one batch on it, and its images to be on disk, before the model is built or
+    /// model.backbone.pretrained read. Null for evaluation-only uses, which accept any training split (only its
+    /// categories are read); <see cref="OpenTrainingData"/> checks it then.</param>
+    public DetectionTask(ExperimentConfig config, TextWriter? log = null, Func<CascadeMaskRcnn>? modelFactory = null, bool weightsFromCheckpoint = false,
+        DataShard? training = null)
     {
         _config = config;
         var data = config.Data;
@@ -39,10 +44,14 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         if (!Directory.Exists(data.Root))
             throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind coco --out {data.Root})");
         TrainingLoaderChecks.CheckSettings(data);
-        TrainSet = CocoInstanceDataset.Load(AnnotationFile(data, data.TrainSplit), Path.Combine(data.Root, data.TrainSplit));
+        // An evaluation-only task reads the training split for its categories alone, so its images need not be on this
+        // machine (e.g. val2017 and the annotations downloaded without train2017): they are checked for training.
+        TrainSet = CocoInstanceDataset.Load(AnnotationFile(data, data.TrainSplit), Path.Combine(data.Root, data.TrainSplit),
+            new CocoInstanceOptions { CheckImageFiles = false });
         ValSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit), CocoInstanceOptions.Evaluation);
         if (TrainSet.Categories.Count != config.Model.NumClasses)
             throw new VimException($"model.num_classes is {config.Model.NumClasses} but {AnnotationFile(data, data.TrainSplit)} has {TrainSet.Categories.Count} categories");
+        if (training is not null) CheckTrainingData(training);
         _model = modelFactory?.Invoke() ?? FromConfig(config);
         try
         {
@@ -146,13 +155,20 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start, DataShard shard)
     {
         var data = _config.Data;
-        TrainingLoaderChecks.CheckTrainingSplit(data, TrainSet.Count, shard.WorldSize);
+        CheckTrainingData(shard);
         var loader = new DataLoader(TrainSet, TransformPipeline.DetectionLsjTraining(data.CropSize[0]), new LoaderOptions
         {
             BatchSize = data.BatchSize, Kind = BatchKind.Detection, NumWorkers = data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
             Rank = shard.Rank, WorldSize = shard.WorldSize, SizeDivisor = 32,
         });
         return new LoaderBatchSource(loader, start, shard.GlobalBatch(data.BatchSize));
+    }
+
+    /// <summary>What training needs of the data beyond evaluation: one full batch of the training split per process, and its images on disk.</summary>
+    private void CheckTrainingData(DataShard shard)
+    {
+        TrainingLoaderChecks.CheckTrainingSplit(_config.Data, TrainSet.Count, shard.WorldSize);
+        TrainSet.RequireImageFiles();
     }
 
     public IReadOnlyDictionary<string, Tensor> Losses(Batch batch)

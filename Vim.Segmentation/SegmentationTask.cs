@@ -26,7 +26,12 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
     /// <param name="modelFactory">Builds the model instead of the config's registered backbone (tests use small ones).</param>
     /// <param name="weightsFromCheckpoint">The caller loads a checkpoint holding every weight next (a resumed run):
     /// model.backbone.pretrained is not read.</param>
-    public SegmentationTask(ExperimentConfig config, TextWriter? log = null, Func<EncoderDecoder>? modelFactory = null, bool weightsFromCheckpoint = false)
+    /// <param name="training">The shard this process will train on, when the task is built to train (`vim train`): the
+    /// training settings and split are checked (one full batch on it) before the model is built or
+    /// model.backbone.pretrained read. Null for evaluation-only uses, which accept any training split;
+    /// <see cref="OpenTrainingData"/> checks it then.</param>
+    public SegmentationTask(ExperimentConfig config, TextWriter? log = null, Func<EncoderDecoder>? modelFactory = null, bool weightsFromCheckpoint = false,
+        DataShard? training = null)
     {
         _config = config;
         _log = log ?? Console.Out;
@@ -42,6 +47,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         SegmentationInference.CheckSettings(config.Model.SegTest);
         TrainSet = Dataset(data.TrainSplit);
         ValSet = Dataset(data.ValSplit);
+        if (training is not null) CheckTrainingData(training);
 
         _model = modelFactory?.Invoke() ?? EncoderDecoder.FromConfig(config, config.Runtime.Seed);
         try
@@ -81,9 +87,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
     public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start, DataShard shard)
     {
         var data = _config.Data;
-        if (data.CropSize.Count != 2 || data.Scale.Count != 2)
-            throw new VimException("data.crop_size and data.scale must each hold two numbers");
-        TrainingLoaderChecks.CheckTrainingSplit(data, TrainSet.Count, shard.WorldSize);
+        CheckTrainingData(shard);
         var pipeline = TransformPipeline.SegmentationTraining(data.CropSize[0], data.CropSize[1], data.Scale[0], data.Scale[1], TrainSet.IgnoreIndex);
         var loader = new DataLoader(TrainSet, pipeline, new LoaderOptions
         {
@@ -92,6 +96,15 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
             Rank = shard.Rank, WorldSize = shard.WorldSize,
         });
         return new LoaderBatchSource(loader, start, shard.GlobalBatch(data.BatchSize));
+    }
+
+    /// <summary>What training needs of the config and data beyond evaluation: a crop and scale pair, and one full batch of the training split per process.</summary>
+    private void CheckTrainingData(DataShard shard)
+    {
+        var data = _config.Data;
+        if (data.CropSize.Count != 2 || data.Scale.Count != 2)
+            throw new VimException("data.crop_size and data.scale must each hold two numbers");
+        TrainingLoaderChecks.CheckTrainingSplit(data, TrainSet.Count, shard.WorldSize);
     }
 
     public IReadOnlyDictionary<string, Tensor> Losses(Batch batch)

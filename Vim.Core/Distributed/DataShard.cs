@@ -19,6 +19,9 @@ public sealed record DataShard
 
     public static DataShard Whole { get; } = new(0, 1);
 
+    /// <summary>The shard a process of <paramref name="world"/> trains on (its rank's of the world size).</summary>
+    public static DataShard Of(ICommunicator world) => new(world.Rank, world.WorldSize);
+
     public int Rank { get; }
 
     public int WorldSize { get; }

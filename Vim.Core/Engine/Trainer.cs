@@ -71,7 +71,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
 
         var schedule = new LrSchedule(config.Schedule);
         int maxIters = config.Schedule.MaxIters;
-        using var data = task.OpenTrainingData(config.Runtime.Seed, state.Data, new DataShard(_world.Rank, _world.WorldSize));
+        using var data = task.OpenTrainingData(config.Runtime.Seed, state.Data, DataShard.Of(_world));
         using var log = root ? new JsonLinesLog(Path.Combine(workDir, "log.jsonl")) : null;
         var progress = new ProgressLine(maxIters, state.Iteration, _console);
         string? lastCheckpoint = resumeFrom;

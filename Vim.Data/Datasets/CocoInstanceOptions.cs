@@ -9,6 +9,13 @@ public sealed record CocoInstanceOptions
     /// <summary>Attach instance masks (decoded lazily); false for box-only training.</summary>
     public bool WithMasks { get; init; } = true;
 
+    /// <summary>
+    /// Check, when the dataset is built, that every listed image is a file under the image folder
+    /// (<see cref="CocoInstanceDataset.RequireImageFiles"/>). Off only where the images may be absent until something
+    /// reads them: a detection task built for evaluation loads the training split for its categories alone.
+    /// </summary>
+    public bool CheckImageFiles { get; init; } = true;
+
     /// <summary>Evaluation preset: every image kept.</summary>
     public static CocoInstanceOptions Evaluation { get; } = new() { SkipImagesWithoutAnnotations = false };
 }

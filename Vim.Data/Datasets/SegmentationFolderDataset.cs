@@ -26,16 +26,39 @@ public sealed class SegmentationFolderDataset : ISampleSource
             .ToArray();
         if (_images.Length == 0)
             throw new VimException($"{options.ImageDir}: no images ending in \"{options.ImageSuffix}\".");
-        _labels = new string[_images.Length];
-        for (int i = 0; i < _images.Length; i++)
+        _labels = _images.Select(p => Path.Combine(options.AnnotationDir, Stem(options.ImageDir, p, options.ImageSuffix) + options.AnnotationSuffix)).ToArray();
+        // Both directions, when the dataset is built rather than when the loader reaches the file: an image without its
+        // label map would stop training hours in, and a label map without its image (e.g. an extraction that stopped
+        // early) would go unnoticed, since the image folder alone decides what is used.
+        var labelFiles = Directory.EnumerateFiles(options.AnnotationDir, "*", SearchOption.AllDirectories)
+            .Where(p => p.EndsWith(options.AnnotationSuffix, StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal)
+            .ToArray();
+        var labelled = labelFiles.Select(p => Stem(options.AnnotationDir, p, options.AnnotationSuffix)).ToHashSet(StringComparer.Ordinal);
+        var imaged = _images.Select(p => Stem(options.ImageDir, p, options.ImageSuffix)).ToHashSet(StringComparer.Ordinal);
+        var unlabelled = _images.Where(p => !labelled.Contains(Stem(options.ImageDir, p, options.ImageSuffix))).ToList();
+        var orphans = labelFiles.Where(p => !imaged.Contains(Stem(options.AnnotationDir, p, options.AnnotationSuffix))).ToList();
+        if (unlabelled.Count > 0 || orphans.Count > 0)
         {
-            var relative = Path.GetRelativePath(options.ImageDir, _images[i]);
-            var stem = relative[..^options.ImageSuffix.Length];
-            _labels[i] = Path.Combine(options.AnnotationDir, stem + options.AnnotationSuffix);
-            if (!File.Exists(_labels[i]))
-                throw new VimException($"{_images[i]}: no label map; expected {_labels[i]}.");
+            var problems = new List<string>();
+            if (unlabelled.Count > 0)
+                problems.Add($"{unlabelled.Count} of the {_images.Length} images in {options.ImageDir} have no label map in {options.AnnotationDir} " +
+                    $"({Listed(unlabelled)}; expected e.g. {Path.Combine(options.AnnotationDir, Stem(options.ImageDir, unlabelled[0], options.ImageSuffix) + options.AnnotationSuffix)})");
+            if (orphans.Count > 0)
+                problems.Add($"{orphans.Count} label map(s) in {options.AnnotationDir} have no image in {options.ImageDir} " +
+                    $"({Listed(orphans)}; expected e.g. {Path.Combine(options.ImageDir, Stem(options.AnnotationDir, orphans[0], options.AnnotationSuffix) + options.ImageSuffix)})");
+            throw new VimException($"segmentation dataset {options.ImageDir}: images and label maps do not pair up: {string.Join("; and ", problems)}.");
         }
     }
+
+    /// <summary>How many unpaired files an error lists.</summary>
+    private const int ListedUnpaired = 5;
+
+    private static string Listed(List<string> paths) =>
+        $"{(paths.Count > ListedUnpaired ? $"first {ListedUnpaired}" : "files")}: {string.Join(", ", paths.Take(ListedUnpaired))}";
+
+    /// <summary>The path below <paramref name="folder"/> without <paramref name="suffix"/>: what pairs an image with its label map.</summary>
+    private static string Stem(string folder, string path, string suffix) => Path.GetRelativePath(folder, path)[..^suffix.Length];
 
     /// <summary>The ADE20k layout: images/{split}/*.jpg and annotations/{split}/*.png with reduce_zero_label.</summary>
     /// <param name="classNames">The 150 official names unless given (the demo data writes its own class_names.txt).</param>

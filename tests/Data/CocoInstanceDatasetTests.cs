@@ -1,5 +1,6 @@
 using NUnit.Framework;
 using Vim.Core;
+using Vim.Data.Coco;
 using Vim.Data.Datasets;
 using Vim.Data.Masks;
 
@@ -184,13 +185,45 @@ public class CocoInstanceDatasetTests
             "annotations[0]", "segmentation.size", "[height, width]");
     }
 
+    /// <summary>
+    /// Images the json lists but the folder lacks are found when the dataset is built, not when the loader reaches them:
+    /// the error names the json, the count, the file names (also of an image training skips, which evaluation of the
+    /// same json reads) and the folder searched.
+    /// </summary>
+    [Test]
+    public void ImagesMissingOnDiskAreRefusedAtLoadNamingTheJsonTheFilesAndTheFolder()
+    {
+        using var files = Fixture(GoodAnnotations);
+        File.Delete(files.PathOf("img", "b.png"));
+        File.Delete(files.PathOf("img", "empty.png"));
+        foreach (var options in new[] { new CocoInstanceOptions(), CocoInstanceOptions.Evaluation })
+        {
+            var e = Assert.Throws<VimException>(() => CocoInstanceDataset.Load(files.PathOf("ann.json"), files.PathOf("img"), options))!;
+            Assert.That(e.Message, Is.EqualTo($"{files.PathOf("ann.json")}: 2 of the 4 images it lists not found in {files.PathOf("img")} " +
+                "(file_name: b.png, empty.png); expected each images[i].file_name to be a file in that folder."));
+        }
+        Assert.That(CocoInstanceDataset.MissingImageFiles(CocoDataset.Load(files.PathOf("ann.json")).Images, files.PathOf("img")).Select(i => i.Id),
+            Is.EqualTo(new long[] { 11, 12 }), "in the json's order");
+
+        // Seven of seven missing, one in a subfolder: the first five are named, in the json's order.
+        var names = new[] { "g.png", "f.png", "e.png", "d.png", "c.png", "b.png", "sub/a.png" };
+        var images = string.Join(", ", names.Select((n, i) => $$"""{"id": {{i + 1}}, "file_name": "{{n}}", "width": 4, "height": 4}"""));
+        files.WriteText("seven.json", $$"""{"images": [{{images}}], "annotations": [], "categories": {{Categories}}}""");
+        var seven = Assert.Throws<VimException>(() => CocoInstanceDataset.Load(files.PathOf("seven.json"), files.PathOf("img"), CocoInstanceOptions.Evaluation))!;
+        Assert.That(seven.Message, Does.Contain("7 of the 7 images").And.Contain("(first 5: g.png, f.png, e.png, d.png, c.png)"));
+        Assert.That(seven.Message, Does.Not.Contain("sub/a.png"));
+        foreach (var name in names) files.WriteRgb(Path.Combine("img", name), 4, 4, (_, _) => (1, 2, 3));
+        Assert.That(CocoInstanceDataset.Load(files.PathOf("seven.json"), files.PathOf("img"), CocoInstanceOptions.Evaluation).Count, Is.EqualTo(7));
+    }
+
     [Test]
     public void MissingCorruptOrMismatchedImagesAreErrorsNamingTheFile()
     {
         using var files = Fixture(GoodAnnotations);
-        File.Delete(files.PathOf("img", "a.png"));
         File.WriteAllBytes(files.PathOf("img", "b.png"), [0x89, 0x50, 0x4E, 0x47, 1, 2, 3, 4, 5]);
         var ds = CocoInstanceDataset.Load(files.PathOf("ann.json"), files.PathOf("img"));
+        // Deleted after the dataset was built (the loader's own error).
+        File.Delete(files.PathOf("img", "a.png"));
         var e = Assert.Throws<VimException>(() => ds.Load(0))!;
         Assert.That(e.Message, Does.Contain("a.png").And.Contain("not found"));
         e = Assert.Throws<VimException>(() => ds.Load(1))!;

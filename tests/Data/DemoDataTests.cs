@@ -138,6 +138,10 @@ public class DemoDataTests
         Assert.That(classPixels.Count(n => n > 0), Is.GreaterThanOrEqualTo(4));
     }
 
+    /// <summary>
+    /// `vim data check` reports files missing on disk without decoding any sample (--decode 0): what the datasets find
+    /// when they are built.
+    /// </summary>
     [Test]
     public void CheckCommandValidatesDemoDataAndNamesMissingFiles()
     {
@@ -146,8 +150,25 @@ public class DemoDataTests
         Assert.That(VimCli.Run(["data", "check", "--root", files.Root, "--split", "val", "--decode", "-1"]), Is.Zero);
         File.Delete(files.PathOf("val", "000000000002.jpg"));
         var error = new StringWriter();
-        Assert.That(VimCli.Run(["data", "check", "--root", files.Root, "--split", "val", "--decode", "-1"], error), Is.EqualTo(1));
-        Assert.That(error.ToString(), Does.Contain("000000000002.jpg").And.Contain("not found"));
+        Assert.That(VimCli.Run(["data", "check", "--root", files.Root, "--split", "val", "--decode", "0"], error), Is.EqualTo(1));
+        Assert.That(error.ToString(), Does.Contain(files.PathOf("annotations", "instances_val.json")).And.Contain("1 of the 4 images")
+            .And.Contain("not found in " + files.PathOf("val")).And.Contain("000000000002.jpg"));
+    }
+
+    [Test]
+    public void CheckCommandNamesUnpairedAdeImagesAndLabelMaps()
+    {
+        using var files = new DataTestFiles();
+        Assert.That(VimCli.Run(["data", "demo", "--kind", "ade", "--out", files.Root, "--images", "4", "--size", "48x40"]), Is.Zero);
+        string[] check = ["data", "check", "--kind", "ade", "--root", files.Root, "--split", "training", "--decode", "0"];
+        Assert.That(VimCli.Run(check), Is.Zero);
+        var image = Directory.GetFiles(files.PathOf("images", "training")).Order(StringComparer.Ordinal).First();
+        var stem = Path.GetFileNameWithoutExtension(image);
+        File.Move(image, files.PathOf("stray.jpg"));
+        var error = new StringWriter();
+        Assert.That(VimCli.Run(check, error), Is.EqualTo(1));
+        Assert.That(error.ToString(), Does.Contain("1 label map(s) in " + files.PathOf("annotations", "training"))
+            .And.Contain(files.PathOf("annotations", "training", stem + ".png")).And.Contain(files.PathOf("images", "training", stem + ".jpg")));
     }
 
     [Test]
@@ -169,7 +190,10 @@ public class DemoDataTests
         var path = files.PathOf("big.json");
         var (images, annotations) = SyntheticCocoJson.Write(path, 400_000);
         Assert.That(new FileInfo(path).Length, Is.InRange(250_000, 600_000));
-        var ds = new CocoInstanceDataset(Vim.Data.Coco.CocoDataset.Load(path), path, files.Root);
+        var coco = Vim.Data.Coco.CocoDataset.Load(path);
+        // The json's images are not written; the dataset only checks that they exist.
+        foreach (var image in coco.Images) File.Create(files.PathOf(image.FileName!)).Dispose();
+        var ds = new CocoInstanceDataset(coco, path, files.Root);
         Assert.That(ds.Source.Images, Has.Count.EqualTo(images));
         Assert.That(ds.Source.Annotations, Has.Count.EqualTo(annotations));
         Assert.That(ds.Categories.Count, Is.EqualTo(80));

@@ -79,6 +79,30 @@ public class SegmentationFolderDatasetTests
         Assert.That(e.Message, Does.Contain(Path.Combine("images", "validation")).And.Contain("not found"));
     }
 
+    /// <summary>
+    /// An image without its label map and a label map without its image are both found when the dataset is built, each
+    /// with its count, the files and the file expected beside them.
+    /// </summary>
+    [Test]
+    public void UnpairedImagesAndLabelMapsAreNamedWhenTheDatasetIsBuilt()
+    {
+        using var files = AdeFixture((_, _) => 1);
+        files.WriteGray(Path.Combine("annotations", "training", "sub", "ADE_train_3.png"), 6, 8, (_, _) => 1);
+        var e = Assert.Throws<VimException>(() => SegmentationFolderDataset.Ade20k(files.Root, "training"))!;
+        string images = files.PathOf("images", "training"), labels = files.PathOf("annotations", "training");
+        Assert.That(e.Message, Is.EqualTo($"segmentation dataset {images}: images and label maps do not pair up: 1 label map(s) in {labels} have no image in " +
+            $"{images} (files: {Path.Combine(labels, "sub", "ADE_train_3.png")}; expected e.g. {Path.Combine(images, "sub", "ADE_train_3.jpg")})."));
+
+        File.Delete(files.PathOf("annotations", "training", "ADE_train_1.png"));
+        e = Assert.Throws<VimException>(() => SegmentationFolderDataset.Ade20k(files.Root, "training"))!;
+        Assert.That(e.Message, Does.Contain($"1 of the 2 images in {images} have no label map in {labels} (files: {Path.Combine(images, "ADE_train_1.jpg")}; " +
+            $"expected e.g. {Path.Combine(labels, "ADE_train_1.png")})").And.Contain("; and 1 label map(s)"));
+
+        files.WriteRgb(Path.Combine("images", "training", "sub", "ADE_train_3.jpg"), 6, 8, (_, _) => (1, 2, 3));
+        files.WriteGray(Path.Combine("annotations", "training", "ADE_train_1.png"), 6, 8, (_, _) => 1);
+        Assert.That(SegmentationFolderDataset.Ade20k(files.Root, "training").Count, Is.EqualTo(3), "paired again, the subfolder included");
+    }
+
     [Test]
     public void ExifOrientationIsIgnored()
     {

@@ -168,9 +168,10 @@ public class DetectionTaskTests
         var dir = Path.Combine(_root, "work");
         var moved = Path.Combine(_root, "moved", "vim_t_midclstok_76p1acc.pth");
         var configPath = Path.Combine(RepositoryPaths.Root, "configs", "det", "cascade_mask_rcnn_vim_tiny_demo_coco.yaml");
-        string[] Overrides(string? pretrained) =>
-            [$"data.root={Path.Combine(_root, "coco")}", "data.crop_size=[64,64]", "data.num_workers=0", $"model.backbone.pretrained={pretrained ?? "null"}"];
-        ExperimentConfig Load(string? pretrained) => ExperimentConfig.Load(configPath, Overrides(pretrained)).Config;
+        string[] Overrides(string? pretrained, int batch = 2) =>
+            [$"data.root={Path.Combine(_root, "coco")}", "data.crop_size=[64,64]", "data.num_workers=0", $"model.backbone.pretrained={pretrained ?? "null"}",
+             $"data.batch_size={batch}"];
+        ExperimentConfig Load(string? pretrained, int batch = 2) => ExperimentConfig.Load(configPath, Overrides(pretrained, batch)).Config;
         using var stopAtOnce = new CancellationTokenSource();
         stopAtOnce.Cancel();
         var first = TrainCommand.Train(Load(null), dir, null, SingleProcessCommunicator.Instance, stopAtOnce.Token);
@@ -179,6 +180,20 @@ public class DetectionTaskTests
         var freshError = Assert.Throws<VimException>(() =>
             TrainCommand.Train(Load(moved), Path.Combine(_root, "fresh"), null, SingleProcessCommunicator.Instance, stopAtOnce.Token))!;
         Assert.That(freshError.Message, Does.Contain(moved).And.Contain("not found"));
+
+        // A training split (6 images) too small for the batch: refused before the model is built or the (missing)
+        // pretrained file read, fresh or resumed, leaving the work dir without a config; on a rank of 2 processes too.
+        var small = Path.Combine(_root, "small");
+        var smallError = Assert.Throws<VimException>(() =>
+            TrainCommand.Train(Load(moved, batch: 7), small, null, SingleProcessCommunicator.Instance, stopAtOnce.Token))!;
+        Assert.That(smallError.Message, Does.StartWith("data.batch_size is 7, but the training split 'train' under data.root").And.Contain("6 image(s)"));
+        Assert.That(File.Exists(Path.Combine(small, "config.yaml")), Is.False);
+        smallError = Assert.Throws<VimException>(() =>
+            TrainCommand.Train(Load(moved, batch: 7), dir, first.LastCheckpoint, SingleProcessCommunicator.Instance, stopAtOnce.Token))!;
+        Assert.That(smallError.Message, Does.Contain("data.batch_size is 7"));
+        smallError = Assert.Throws<VimException>(() =>
+            TrainCommand.Train(Load(moved, batch: 4), small, null, new SecondOfTwoRanks(), stopAtOnce.Token))!;
+        Assert.That(smallError.Message, Does.Contain("data.batch_size is 4 per process with 2 processes").And.Contain("(3 per process)"));
 
         var console = new StringWriter();
         var original = Console.Out;
@@ -195,12 +210,13 @@ public class DetectionTaskTests
         Assert.That(resumed.Interrupted, Is.True);
         Assert.That(console.ToString(), Does.Contain(moved).And.Contain("not loaded").And.Contain($"resumed from {first.LastCheckpoint}"));
 
-        // `vim test` loads the whole model from its checkpoint too, so it needs no pretrained file either
-        // (a score threshold of 1 keeps the untrained detector's evaluation short: no detections to paste).
+        // `vim test` loads the whole model from its checkpoint too, so it needs no pretrained file either, and it evaluates
+        // whatever the training split holds (a score threshold of 1 keeps the untrained detector's evaluation short: no
+        // detections to paste).
         var errors = new StringWriter();
         var testDir = Path.Combine(_root, "test");
         int exit = VimCli.Run(["test", configPath, "--checkpoint", first.LastCheckpoint!, "--out", testDir,
-            .. Overrides(moved).Append("model.det_head.test_score_threshold=1.0").SelectMany(o => new[] { "--set", o })], errors);
+            .. Overrides(moved, batch: 7).Append("model.det_head.test_score_threshold=1.0").SelectMany(o => new[] { "--set", o })], errors);
         Assert.That(exit, Is.EqualTo(0), errors.ToString());
         Assert.That(File.Exists(Path.Combine(testDir, "metrics.json")), Is.True);
     }
@@ -282,18 +298,88 @@ public class DetectionTaskTests
         Assert.That(error.Message, Is.EqualTo(expected));
     }
 
-    /// <summary>A training split (6 images) too small for one batch, and a zero batch size, are refused naming data.batch_size.</summary>
+    /// <summary>
+    /// A training split (6 images) too small for one batch, and a zero batch size, are refused naming data.batch_size. A task
+    /// built to train refuses the split before it builds its model; an evaluation-only task accepts it, and opening its
+    /// training data refuses it then.
+    /// </summary>
     [Test]
     public void ABatchLargerThanTheTrainingSplitNamesTheKey()
     {
+        bool built = false;
+        CascadeMaskRcnn Tracked()
+        {
+            built = true;
+            return TinyDetector();
+        }
         var config = Config();
         config.Data.BatchSize = 0;
         var error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, TinyDetector).Dispose())!;
         Assert.That(error.Message, Does.Contain("data.batch_size").And.Contain("got 0"));
         config.Data.BatchSize = 7;
+        error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, Tracked, training: DataShard.Whole).Dispose())!;
+        Assert.That(error.Message, Does.Contain("data.batch_size is 7").And.Contain("'train'").And.Contain("6 image(s)"));
+        config.Data.BatchSize = 4;
+        error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, Tracked, training: new DataShard(1, 2)).Dispose())!;
+        Assert.That(error.Message, Does.Contain("data.batch_size is 4 per process with 2 processes").And.Contain("6 image(s) (3 per process)"));
+        Assert.That(built, Is.False, "refused before a model is built");
+        config.Data.BatchSize = 3;
+        new DetectionTask(config, TextWriter.Null, Tracked, training: new DataShard(1, 2)).Dispose();
+        Assert.That(built, Is.True);
+
+        config.Data.BatchSize = 7;
         using var task = new DetectionTask(config, TextWriter.Null, TinyDetector);
         error = Assert.Throws<VimException>(() => task.OpenTrainingData(0, DataPosition.Start, DataShard.Whole).Dispose())!;
         Assert.That(error.Message, Does.Contain("data.batch_size is 7").And.Contain("'train'").And.Contain("6 image(s)"));
+    }
+
+    /// <summary>
+    /// A training image missing on disk: a task built to train refuses it before building its model; an evaluation-only
+    /// task (vim test) reads only the training split's categories, so it accepts it, and refuses it when its training data
+    /// is opened. A missing validation image is refused by every task.
+    /// </summary>
+    [Test]
+    public void MissingImagesAreRefusedByTheTasksThatReadThem()
+    {
+        bool built = false;
+        CascadeMaskRcnn Tracked()
+        {
+            built = true;
+            return TinyDetector();
+        }
+        var config = Config();
+        var trainFolder = Path.Combine(_root, "coco", "train");
+        var lost = Directory.GetFiles(trainFolder).Order(StringComparer.Ordinal).First();
+        File.Delete(lost);
+        var expected = $"{DetectionTask.AnnotationFile(config.Data, "train")}: 1 of the 6 images it lists not found in {trainFolder} (file_name: {Path.GetFileName(lost)})";
+        var error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, Tracked, training: DataShard.Whole).Dispose())!;
+        Assert.That(error.Message, Does.StartWith(expected));
+        Assert.That(built, Is.False, "refused before a model is built");
+        using (var evaluation = new DetectionTask(config, TextWriter.Null, TinyDetector))
+        {
+            error = Assert.Throws<VimException>(() => evaluation.OpenTrainingData(0, DataPosition.Start, DataShard.Whole).Dispose())!;
+            Assert.That(error.Message, Does.StartWith(expected));
+        }
+
+        var valFolder = Path.Combine(_root, "coco", "val");
+        File.Delete(Directory.GetFiles(valFolder).Order(StringComparer.Ordinal).Last());
+        error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, Tracked).Dispose())!;
+        Assert.That(error.Message, Does.Contain("instances_val.json: 1 of the 3 images it lists not found in " + valFolder));
+        Assert.That(built, Is.False);
+    }
+
+    /// <summary>Rank 1 of a 2-process job, for checks that must refuse before any collective is called.</summary>
+    private sealed class SecondOfTwoRanks : ICommunicator
+    {
+        public int Rank => 1;
+        public int WorldSize => 2;
+        public TimeSpan Timeout => TimeSpan.FromSeconds(1);
+        public void AllReduceSum(Tensor tensor) => throw Unexpected();
+        public void Broadcast(Tensor tensor, int root = 0) => throw Unexpected();
+        public void Barrier() => throw Unexpected();
+        public IReadOnlyList<byte[]> AllGather(byte[] data) => throw Unexpected();
+        public void Dispose() { }
+        private static InvalidOperationException Unexpected() => new("no collective is expected before the refusal");
     }
 
     [Test]

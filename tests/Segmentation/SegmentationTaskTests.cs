@@ -173,7 +173,8 @@ public class SegmentationTaskTests
 
     /// <summary>
     /// Loader settings the config gets wrong are refused naming their keys: an unusable batch size or worker count when
-    /// the task is built (before any model), and a training split too small for one batch per process when training starts.
+    /// the task is built (before any model), and a training split too small for one batch per process when a task built
+    /// to train is built (before any model), or when an evaluation-only task's training data is opened.
     /// </summary>
     [Test]
     public void UnusableLoaderSettingsNameTheirKeys()
@@ -195,6 +196,20 @@ public class SegmentationTaskTests
         Assert.That(built, Is.False, "refused before a model is built");
 
         // 8 training images: a batch of 9, or of 5 on each of 2 processes (4 images each), is never filled.
+        config = Config();
+        config.Data.BatchSize = 9;
+        error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, Tracked, training: DataShard.Whole).Dispose())!;
+        Assert.That(error.Message, Does.Contain("data.batch_size is 9").And.Contain("8 image(s)").And.Contain(Path.Combine(_root, "ade")));
+        config.Data.BatchSize = 5;
+        error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, Tracked, training: new DataShard(0, 2)).Dispose())!;
+        Assert.That(error.Message, Does.Contain("data.batch_size is 5 per process with 2 processes").And.Contain("(4 per process)"));
+        config.Data.BatchSize = 2;
+        config.Data.CropSize = [32];
+        error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, Tracked, training: DataShard.Whole).Dispose())!;
+        Assert.That(error.Message, Does.Contain("data.crop_size"));
+        Assert.That(built, Is.False, "refused before a model is built");
+
+        // An evaluation-only task (vim test) accepts the split; opening its training data refuses it.
         config = Config();
         config.Data.BatchSize = 9;
         using var task = new SegmentationTask(config, TextWriter.Null, TinyModel);
@@ -233,6 +248,24 @@ public class SegmentationTaskTests
         var error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, Tracked).Dispose())!;
         Assert.That(error.Message, Is.EqualTo(expected), value);
         Assert.That(built, Is.False, "refused before a model is built");
+    }
+
+    /// <summary>
+    /// `vim train` (TrainCommand.Train) refuses a training split too small for one batch before it builds the model or
+    /// reads model.backbone.pretrained (here a file that does not exist), and leaves no config.yaml in the work dir.
+    /// </summary>
+    [Test]
+    public void TrainRefusesASplitTooSmallForOneBatchBeforeTheModelAndThePretrainedFile()
+    {
+        var configPath = Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml");
+        var absent = Path.Combine(_root, "absent", "vim_t_midclstok_76p1acc.pth");
+        var (config, _) = ExperimentConfig.Load(configPath,
+            [$"data.root={Path.Combine(_root, "ade")}", "data.batch_size=9", "data.num_workers=0", $"model.backbone.pretrained={absent}"]);
+        var dir = Path.Combine(_root, "work");
+        var error = Assert.Throws<Vim.Core.VimException>(() => TrainCommand.Train(config, dir, null, SingleProcessCommunicator.Instance, CancellationToken.None))!;
+        Assert.That(error.Message, Is.EqualTo($"data.batch_size is 9, but the training split 'training' under data.root {Path.Combine(_root, "ade")} has 8 image(s): " +
+            "not one full batch per epoch; lower data.batch_size or add training images"));
+        Assert.That(File.Exists(Path.Combine(dir, "config.yaml")), Is.False);
     }
 
     [Test]

@@ -43,7 +43,9 @@ public static class DataCommand
             {
                 var coco = CocoInstanceDataset.Load(Path.Combine(dataRoot, "annotations", $"instances_{splitName}.json"), Path.Combine(dataRoot, splitName),
                     CocoInstanceOptions.Evaluation);
-                var training = new CocoInstanceDataset(coco.Source, Path.Combine(dataRoot, "annotations", $"instances_{splitName}.json"), Path.Combine(dataRoot, splitName));
+                // The same images, already found on disk by the evaluation view.
+                var training = new CocoInstanceDataset(coco.Source, Path.Combine(dataRoot, "annotations", $"instances_{splitName}.json"), Path.Combine(dataRoot, splitName),
+                    new CocoInstanceOptions { CheckImageFiles = false });
                 Console.WriteLine($"COCO {splitName}: {coco.Count} images ({training.Count} used for training), {coco.Source.Annotations.Count} annotations, " +
                     $"{coco.Categories.Count} categories; loaded in {clock.Elapsed.TotalSeconds:F2} s");
                 Console.Write(training.Warnings.Summary());
@@ -221,6 +223,7 @@ public static class DataCommand
     private static void RunJsonLoad(double megabytes)
     {
         var path = Path.Combine(Path.GetTempPath(), $"vimdense-json-{Guid.NewGuid():N}.json");
+        var imageDir = Path.Combine(Path.GetTempPath(), $"vimdense-json-images-{Guid.NewGuid():N}");
         try
         {
             var (images, annotations) = SyntheticCocoJson.Write(path, (long)(megabytes * 1024 * 1024));
@@ -228,15 +231,25 @@ public static class DataCommand
             var clock = Stopwatch.StartNew();
             var coco = CocoDataset.Load(path);
             double parse = clock.Elapsed.TotalSeconds;
-            var dataset = new CocoInstanceDataset(coco, path, Path.GetTempPath());
-            double total = clock.Elapsed.TotalSeconds;
+            // The dataset refuses images missing on disk; empty files stand in for them (they are never decoded here).
+            CreateEmptyImageFiles(coco, imageDir);
+            clock.Restart();
+            var dataset = new CocoInstanceDataset(coco, path, imageDir);
+            double index = clock.Elapsed.TotalSeconds;
             Console.WriteLine($"COCO json {size:F1} MB ({images} images, {annotations} annotations): CocoDataset.Load {parse:F2} s, " +
-                $"+ training index {total - parse:F2} s ({dataset.Count} images kept)");
+                $"+ training index and image-file check {index:F2} s ({dataset.Count} images kept)");
         }
         finally
         {
             File.Delete(path);
+            if (Directory.Exists(imageDir)) Directory.Delete(imageDir, recursive: true);
         }
+    }
+
+    private static void CreateEmptyImageFiles(CocoDataset coco, string imageDir)
+    {
+        Directory.CreateDirectory(imageDir);
+        foreach (var image in coco.Images) File.Create(Path.Combine(imageDir, image.FileName!)).Dispose();
     }
 
     private static Command CreateBenchJson()
@@ -246,8 +259,13 @@ public static class DataCommand
         var vertices = new Option<int>("--vertices") { Description = "Mean polygon vertices per object (28 gives train2017's ~450 MB).", DefaultValueFactory = _ => 28 };
         var document = new Option<bool>("--document") { Description = "Also parse the same file into a JsonDocument, for comparison with a tree-based reader." };
         var dir = new Option<string>("--dir") { Description = "Folder for the temporary json (deleted afterwards).", DefaultValueFactory = _ => Path.GetTempPath() };
+        var imageFiles = new Option<bool>("--image-files")
+        {
+            Description = "Also create an empty file for every listed image in a temporary folder under --dir and time the datasets' check that each exists " +
+                "(warm cache: the files were just written), then build the training dataset (index + check) on them.",
+        };
         var bench = new Command("bench-json", "Write a train2017-sized synthetic COCO json, then measure CocoDataset.Load: seconds, peak managed heap and peak RSS against the file size.");
-        foreach (var o in new Option[] { images, annotations, vertices, document, dir }) bench.Options.Add(o);
+        foreach (var o in new Option[] { images, annotations, vertices, document, dir, imageFiles }) bench.Options.Add(o);
         bench.SetAction(parse =>
         {
             string path = Path.Combine(parse.GetValue(dir)!, $"vimdense-bench-json-{Guid.NewGuid():N}.json");
@@ -271,6 +289,7 @@ public static class DataCommand
                 Console.WriteLine($"parsed {coco.Images.Count} images, {coco.Annotations.Count} annotations, {polygons} polygons, {coordinates} coordinates, {runs} RLE runs");
                 Console.WriteLine($"  payload: {(coordinates * 8 + runs * 4) / 1048576.0:F0} MB of coordinates (float64) and runs (uint32)");
                 Report("streaming CocoDataset.Load", load, fileMb);
+                if (parse.GetValue(imageFiles)) MeasureImageFileCheck(coco, path, parse.GetValue(dir)!);
                 GC.KeepAlive(coco);
                 coco = null;
                 if (parse.GetValue(document))
@@ -291,6 +310,32 @@ public static class DataCommand
             return 0;
         });
         return bench;
+    }
+
+    /// <summary>The cost the datasets add at load by checking that every listed image exists (`--image-files`).</summary>
+    private static void MeasureImageFileCheck(CocoDataset coco, string annotationFile, string dir)
+    {
+        var imageDir = Path.Combine(dir, $"vimdense-bench-images-{Guid.NewGuid():N}");
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            CreateEmptyImageFiles(coco, imageDir);
+            Console.WriteLine($"created {coco.Images.Count} empty image files in {imageDir} in {clock.Elapsed.TotalSeconds:F1} s");
+            for (int round = 1; round <= 3; round++)
+            {
+                clock.Restart();
+                int missing = CocoInstanceDataset.MissingImageFiles(coco.Images, imageDir).Count;
+                Console.WriteLine($"  image-file check, round {round}: {clock.Elapsed.TotalSeconds:F3} s for {coco.Images.Count} files " +
+                    $"({1e6 * clock.Elapsed.TotalSeconds / Math.Max(1, coco.Images.Count):F2} µs each, {Environment.ProcessorCount} cores; {missing} missing)");
+            }
+            clock.Restart();
+            var dataset = new CocoInstanceDataset(coco, annotationFile, imageDir);
+            Console.WriteLine($"training dataset (annotation index + image-file check): {clock.Elapsed.TotalSeconds:F2} s ({dataset.Count} images kept)");
+        }
+        finally
+        {
+            if (Directory.Exists(imageDir)) Directory.Delete(imageDir, recursive: true);
+        }
     }
 
     private sealed record LoadMeasurement(double Seconds, double CpuSeconds, long PeakManagedBytes, long RetainedManagedBytes, long RssBeforeBytes, long PeakRssBytes, bool PeakRssExact);

@@ -88,8 +88,10 @@ public static class TrainCommand
 
     private static ITrainingTask<Batch> OpenTask(ExperimentConfig config, TextWriter log, ICommunicator communicator, bool weightsFromCheckpoint) => config.Task switch
     {
-        TaskKind.Segmentation => new SegmentationTask(config, log, weightsFromCheckpoint: weightsFromCheckpoint) { Communicator = communicator },
-        TaskKind.Detection => new DetectionTask(config, log, weightsFromCheckpoint: weightsFromCheckpoint) { Communicator = communicator },
+        // Built to train on this process's shard: a training split too small for its batches is refused before the model
+        // is built or the pretrained file read.
+        TaskKind.Segmentation => new SegmentationTask(config, log, weightsFromCheckpoint: weightsFromCheckpoint, training: DataShard.Of(communicator)) { Communicator = communicator },
+        TaskKind.Detection => new DetectionTask(config, log, weightsFromCheckpoint: weightsFromCheckpoint, training: DataShard.Of(communicator)) { Communicator = communicator },
         _ => throw new VimException($"task: {config.Task} is not supported"),
     };
 }
