@@ -356,10 +356,10 @@ void forward_rows(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float*
 // The work goes chunk by chunk (kChunk steps), so its buffers stay in L1: (1) Δ (bias, softplus)
 // and Δ·u per row, vectorised over steps, transposed to (step, channel); (2) the recurrence,
 // writing y as (step, channel), after the chunk's checkpoint; (3) y transposed back and
-// out = (y + D·u)·silu(z) per row. The W rows' next chunks of Δ, u and z are prefetched one chunk
-// ahead: 3·W streams at once are more than the hardware prefetchers follow. Channels past the
-// block's end have Δ = Δ·u = 0 and A = 0: their states stay zero and nothing of theirs is stored.
-// Scratch: lanes_scratch_floats.
+// out = (y + D·u)·silu(z) per row. The W rows' next chunks of Δ, u, z and out are prefetched
+// during the recurrence: 4·W streams at once are more than the hardware prefetchers follow.
+// Channels past the block's end have Δ = Δ·u = 0 and A = 0: their states stay zero and nothing of
+// theirs is stored. Scratch: lanes_scratch_floats.
 template <class V>
 void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float* scratch) {
     using T = typename V::T;
@@ -387,8 +387,9 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
         V::transpose(cols);
         for (int i = 0; i < nrows; ++i) store_n<V>(base + row_of(i) * row_stride, cols[i], count);
     };
-    // Prefetches the part of row i's Δ, u and z that the chunk starting at scan step l reads (64
-    // steps: four 64-byte lines, five when the chunk does not start on a line): line m of it, and
+    // Prefetches the part of row i's Δ, u, z (and out, for writing) that the chunk starting at scan
+    // step l touches (64 steps: four 64-byte lines, five when the chunk does not start on a line):
+    // line m of it, and
     // for m = 3 the chunk's last element too. Always inlined: as a function of its own it would be
     // a call without side effects (GCC counts none for __builtin_prefetch), and GCC deletes those.
     static_assert(kChunk == 64, "four lines of a row per chunk");
