@@ -35,6 +35,16 @@ public static class ModelRegistry
         All.FirstOrDefault(e => e.Name == name)
         ?? throw new VimException($"Unknown model '{name}'. Registered models: {string.Join(", ", All.Select(e => e.Name))}.");
 
-    /// <summary>Builds a registered model with the given init seed.</summary>
-    public static TorchSharp.torch.nn.Module Create(string name, long seed = 0) => Get(name).Create(seed);
+    /// <summary>
+    /// Builds a registered model with the given init seed. The global generator is seeded with it first: layers the
+    /// model leaves at TorchSharp's default initialisation (the segmentation necks' transposed convs, say) draw from
+    /// it, and its state at that point differs from process to process, so two runs of one config started from
+    /// different weights.
+    /// </summary>
+    public static TorchSharp.torch.nn.Module Create(string name, long seed = 0)
+    {
+        var entry = Get(name);
+        TorchSharp.torch.manual_seed(seed);
+        return entry.Create(seed);
+    }
 }

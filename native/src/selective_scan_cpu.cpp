@@ -235,6 +235,9 @@ int32_t check_shape(int64_t batch, int64_t dim, int64_t length, int64_t dstate) 
     return VIMDENSE_SCAN_OK;
 }
 
+// Fixed groups of backward work items whose dB/dC sums are kept apart (see the backward).
+constexpr int64_t kGradientGroups = 8;
+
 int workers_for(int64_t rows) {
     return static_cast<int>(std::min<int64_t>(pool().threads(), rows));
 }
@@ -399,33 +402,56 @@ int32_t vimdense_selective_scan_bwd_cpu(
         p.gA_part = gA_part.data;
         p.gD_part = (D && dD) ? gD_part.data : nullptr;
         p.gbias_part = (delta_bias && ddelta_bias) ? gbias_part.data : nullptr;
-        const int workers = workers_for(items);
+        // dB and dC sum over channels. A fixed split of the work items into `groups` ranges, each
+        // accumulating into its own buffer in item order, and the buffers added in group order,
+        // make them independent of which thread ran what and of the thread count (per-thread
+        // buffers filled by whichever thread took an item varied in the last bits from call to
+        // call, and a resumed training run must retrace the uninterrupted one bit for bit). A
+        // group's buffer holds only the batch elements its items belong to; the first item of each
+        // stores instead of adding, so no buffer needs zeroing.
+        const int64_t groups = std::min<int64_t>(items, kGradientGroups);
+        auto group_begin = [&](int64_t g) { return g * items / groups; };
+        const int workers = workers_for(groups);
         const int64_t per = (row_scratch_floats(p) + 15) / 16 * 16;
         const int64_t gsize = batch * L * np;
         // The backward kernels take a block's rows one at a time: one row's scratch per worker.
         AlignedBuffer scratch(per * workers);
-        // Each worker accumulates dB and dC (shared by all channels) in its own buffer.
-        AlignedBuffer gBC(2 * gsize * workers);
-        std::memset(gBC.data, 0, sizeof(float) * 2 * gsize * workers);
-        parallel_rows(items, workers, [&](int64_t item, int w) {
-            float* gb = gBC.data + 2 * gsize * w;
-            const int64_t bb = item / blocks_per_batch, d0 = item % blocks_per_batch * kRowBlock;
-            k.backward(p, bb, d0, std::min(kRowBlock, dim - d0), scratch.data + per * w, gb, gb + gsize);
+        AlignedBuffer gBC(2 * gsize * groups);
+        parallel_rows(groups, workers, [&](int64_t g, int w) {
+            float* gb = gBC.data + 2 * gsize * g;
+            for (int64_t item = group_begin(g); item < group_begin(g + 1); ++item) {
+                const int64_t bb = item / blocks_per_batch, d0 = item % blocks_per_batch * kRowBlock;
+                const bool first_of_element = item == group_begin(g) || d0 == 0;
+                k.backward(p, bb, d0, std::min(kRowBlock, dim - d0), scratch.data + per * w, gb, gb + gsize,
+                           first_of_element);
+            }
         });
-        // Reduce over workers and transpose back to (batch, dstate, length) in time order.
-        for (int64_t bb = 0; bb < batch; ++bb)
-            for (int64_t i = 0; i < n; ++i)
-                for (int64_t l = 0; l < L; ++l) {
-                    const int64_t t = reverse ? L - 1 - l : l;
-                    float sb = 0.0f, sc = 0.0f;
-                    for (int w = 0; w < workers; ++w) {
-                        const float* gb = gBC.data + 2 * gsize * w + (bb * L + l) * np + i;
-                        sb += gb[0];
-                        sc += gb[gsize];
-                    }
-                    dB[(bb * n + i) * L + t] = sb;
-                    dC[(bb * n + i) * L + t] = sc;
+        // Per batch element, add the buffers of the groups that hold it into the first of them and
+        // transpose back to (batch, dstate, length) in time order, in blocks of steps on the pool.
+        constexpr int64_t kSteps = 256;
+        const int64_t step_blocks = (L + kSteps - 1) / kSteps;
+        parallel_rows(batch * step_blocks, workers_for(batch * step_blocks), [&](int64_t item, int) {
+            const int64_t bb = item / step_blocks, l0 = item % step_blocks * kSteps, l1 = std::min(l0 + kSteps, L);
+            int64_t g0 = 0;
+            while (group_begin(g0 + 1) <= bb * blocks_per_batch) ++g0;
+            float* sb = gBC.data + 2 * gsize * g0 + (bb * L + l0) * np;
+            float* sc = sb + gsize;
+            const int64_t count = (l1 - l0) * np;
+            for (int64_t g = g0 + 1; g < groups && group_begin(g) < (bb + 1) * blocks_per_batch; ++g) {
+                const float* gb = sb + 2 * gsize * (g - g0);
+                const float* gc = sc + 2 * gsize * (g - g0);
+                for (int64_t j = 0; j < count; ++j) {
+                    sb[j] += gb[j];
+                    sc[j] += gc[j];
                 }
+            }
+            for (int64_t i = 0; i < n; ++i)
+                for (int64_t l = l0; l < l1; ++l) {
+                    const int64_t t = reverse ? L - 1 - l : l;
+                    dB[(bb * n + i) * L + t] = sb[(l - l0) * np + i];
+                    dC[(bb * n + i) * L + t] = sc[(l - l0) * np + i];
+                }
+        });
         // Per-channel parameters: sum the per-row partials over the batch.
         for (int64_t d = 0; d < dim; ++d) {
             for (int64_t i = 0; i < n; ++i) {

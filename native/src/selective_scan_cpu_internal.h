@@ -82,9 +82,10 @@ using ConvRowFn = void (*)(const ConvProblem&, int64_t b, int64_t d, float* scra
 constexpr int64_t kRowBlock = 4;
 using RowBlockFn = void (*)(const Problem&, int64_t b, int64_t d0, int64_t nrows, float* scratch, int64_t per_row);
 // Backward work items are the same blocks, whose rows the kernel takes one at a time (scratch: one
-// row's area); they also accumulate into the thread's (batch, length, npad) dB and dC buffers.
+// row's area); they also accumulate into (batch, length, npad) dB and dC buffers, or overwrite them
+// (store_gbc: the first item of a buffer, so that it needs no zeroing).
 using RowBlockBwdFn = void (*)(const Problem&, int64_t b, int64_t d0, int64_t nrows, float* scratch,
-                               float* gBt, float* gCt);
+                               float* gBt, float* gCt, bool store_gbc);
 
 // The forward with the channels in the lanes (kernel::forward_lanes): blocks of up to `lanes`
 // channels of one batch element, for npad == lanes only.

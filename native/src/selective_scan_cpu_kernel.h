@@ -488,7 +488,7 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
 template <class V, int G, int R, bool want_y>
 inline void backward_block(const Problem& p, int64_t b, int64_t d0, int64_t off, const RowBuffers* rows,
                            const float* const* ck, int64_t ck_stride, bool first_group,
-                           float* gBt, float* gCt) {
+                           float* gBt, float* gCt, bool store_gbc) {
     using T = typename V::T;
     const int64_t L = p.length, np = p.npad;
     constexpr int GW = G * V::W;
@@ -587,9 +587,10 @@ inline void backward_block(const Problem& p, int64_t b, int64_t d0, int64_t off,
                         const T hprev = V::load(hbuf[i] + j * GW + k * V::W);
                         const T da = V::load(abuf[i] + j * GW + k * V::W);
                         gh[i][k] = V::fmadd(gy, cv[k], gh[i][k]);
-                        // A single row adds straight into dB and dC (one fused multiply-add each).
-                        const T gc0 = R == 1 ? V::load(gC + l * np + k * V::W) : V::zero();
-                        const T gb0 = R == 1 ? V::load(gB + l * np + k * V::W) : V::zero();
+                        // A single row adds straight into dB and dC (one fused multiply-add each),
+                        // or stores its part where the buffers hold nothing yet (store_gbc).
+                        const T gc0 = R == 1 && !store_gbc ? V::load(gC + l * np + k * V::W) : V::zero();
+                        const T gb0 = R == 1 && !store_gbc ? V::load(gB + l * np + k * V::W) : V::zero();
                         gcs[k] = V::fmadd(gy, hcur, i == 0 ? gc0 : gcs[k]);
                         gbs[k] = V::fmadd(gh[i][k], x, i == 0 ? gb0 : gbs[k]);
                         r2 = V::fmadd(gh[i][k], bv[k], r2);
@@ -680,21 +681,24 @@ inline void backward_row_tail(const Problem& p, int64_t b, int64_t d, const RowB
 
 template <class V, bool want_y>
 inline void backward_dispatch(int64_t g, const Problem& p, int64_t b, int64_t d, int64_t off, const RowBuffers* row,
-                              const float* const* ck, int64_t stride, bool first, float* gBt, float* gCt) {
+                              const float* const* ck, int64_t stride, bool first, float* gBt, float* gCt,
+                              bool store_gbc) {
     switch (g) {
-        case 1: backward_block<V, 1, 1, want_y>(p, b, d, off, row, ck, stride, first, gBt, gCt); break;
-        case 2: backward_block<V, 2, 1, want_y>(p, b, d, off, row, ck, stride, first, gBt, gCt); break;
-        case 3: backward_block<V, 3, 1, want_y>(p, b, d, off, row, ck, stride, first, gBt, gCt); break;
-        default: backward_block<V, 4, 1, want_y>(p, b, d, off, row, ck, stride, first, gBt, gCt); break;
+        case 1: backward_block<V, 1, 1, want_y>(p, b, d, off, row, ck, stride, first, gBt, gCt, store_gbc); break;
+        case 2: backward_block<V, 2, 1, want_y>(p, b, d, off, row, ck, stride, first, gBt, gCt, store_gbc); break;
+        case 3: backward_block<V, 3, 1, want_y>(p, b, d, off, row, ck, stride, first, gBt, gCt, store_gbc); break;
+        default: backward_block<V, 4, 1, want_y>(p, b, d, off, row, ck, stride, first, gBt, gCt, store_gbc); break;
     }
 }
 
 // One backward work item: rows d0..d0+nrows-1 (nrows ≤ kRowBlock) of batch element b, one after
 // the other (R = 1 in backward_block: interleaving 4 rows measured ~4% slower, their chunk buffers
 // of states and decays, 8 KiB per row and lane group of 16, crowd L1 next to the B, C, dB and dC
-// rows of the chunk); accumulates into the thread's dB and dC buffers gBt, gCt.
+// rows of the chunk); accumulates into the dB and dC buffers gBt, gCt, or with store_gbc, whose
+// previous contents it ignores, overwrites them (its first row writes every step and lane).
 template <class V>
-void backward_rows(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float* scratch, float* gBt, float* gCt) {
+void backward_rows(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float* scratch, float* gBt, float* gCt,
+                   bool store_gbc) {
     const int64_t L = p.length, np = p.npad;
     const bool rev = p.reverse != 0;
     const bool want_y = p.z && p.dz;
@@ -732,8 +736,9 @@ void backward_rows(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
                 }
                 ck = r.ckrow;
             }
-            if (want_y) backward_dispatch<V, true>(g, p, b, d, off, &r, &ck, stride, first, gBt, gCt);
-            else backward_dispatch<V, false>(g, p, b, d, off, &r, &ck, stride, first, gBt, gCt);
+            const bool store = store_gbc && i == 0;
+            if (want_y) backward_dispatch<V, true>(g, p, b, d, off, &r, &ck, stride, first, gBt, gCt, store);
+            else backward_dispatch<V, false>(g, p, b, d, off, &r, &ck, stride, first, gBt, gCt, store);
             first = false;
         });
         backward_row_tail<V>(p, b, d, r);
