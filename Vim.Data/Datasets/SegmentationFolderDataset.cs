@@ -20,41 +20,44 @@ public sealed class SegmentationFolderDataset : ISampleSource
                 $"0..{options.ClassNames.Count - 1}; with {options.ClassNames.Count} classes use e.g. {ushort.MaxValue}.");
         if (!Directory.Exists(options.ImageDir)) throw new VimException($"{options.ImageDir}: image folder not found.");
         if (!Directory.Exists(options.AnnotationDir)) throw new VimException($"{options.AnnotationDir}: annotation folder not found.");
-        _images = Directory.EnumerateFiles(options.ImageDir, "*", SearchOption.AllDirectories)
-            .Where(p => p.EndsWith(options.ImageSuffix, StringComparison.Ordinal))
-            .Order(StringComparer.Ordinal)
-            .ToArray();
+        _images = FilesEndingIn(options.ImageDir, options.ImageSuffix);
         if (_images.Length == 0)
             throw new VimException($"{options.ImageDir}: no images ending in \"{options.ImageSuffix}\".");
-        _labels = _images.Select(p => Path.Combine(options.AnnotationDir, Stem(options.ImageDir, p, options.ImageSuffix) + options.AnnotationSuffix)).ToArray();
+        var imageStems = _images.Select(p => Stem(options.ImageDir, p, options.ImageSuffix)).ToArray();
+        _labels = imageStems.Select(stem => Path.Combine(options.AnnotationDir, stem + options.AnnotationSuffix)).ToArray();
         // Both directions, when the dataset is built rather than when the loader reaches the file: an image without its
         // label map would stop training hours in, and a label map without its image (e.g. an extraction that stopped
         // early) would go unnoticed, since the image folder alone decides what is used.
-        var labelFiles = Directory.EnumerateFiles(options.AnnotationDir, "*", SearchOption.AllDirectories)
-            .Where(p => p.EndsWith(options.AnnotationSuffix, StringComparison.Ordinal))
-            .Order(StringComparer.Ordinal)
-            .ToArray();
-        var labelled = labelFiles.Select(p => Stem(options.AnnotationDir, p, options.AnnotationSuffix)).ToHashSet(StringComparer.Ordinal);
-        var imaged = _images.Select(p => Stem(options.ImageDir, p, options.ImageSuffix)).ToHashSet(StringComparer.Ordinal);
-        var unlabelled = _images.Where(p => !labelled.Contains(Stem(options.ImageDir, p, options.ImageSuffix))).ToList();
-        var orphans = labelFiles.Where(p => !imaged.Contains(Stem(options.AnnotationDir, p, options.AnnotationSuffix))).ToList();
+        var labelFiles = FilesEndingIn(options.AnnotationDir, options.AnnotationSuffix);
+        var labelStems = labelFiles.Select(p => Stem(options.AnnotationDir, p, options.AnnotationSuffix)).ToArray();
+        var labelled = labelStems.ToHashSet(StringComparer.Ordinal);
+        var imaged = imageStems.ToHashSet(StringComparer.Ordinal);
+        var unlabelled = Enumerable.Range(0, _images.Length).Where(i => !labelled.Contains(imageStems[i])).ToList();
+        var orphans = Enumerable.Range(0, labelFiles.Length).Where(i => !imaged.Contains(labelStems[i])).ToList();
         if (unlabelled.Count > 0 || orphans.Count > 0)
         {
             var problems = new List<string>();
             if (unlabelled.Count > 0)
                 problems.Add($"{unlabelled.Count} of the {_images.Length} images in {options.ImageDir} have no label map in {options.AnnotationDir} " +
-                    $"({Listed(unlabelled)}; expected e.g. {Path.Combine(options.AnnotationDir, Stem(options.ImageDir, unlabelled[0], options.ImageSuffix) + options.AnnotationSuffix)})");
+                    $"({Listed(unlabelled.Select(i => _images[i]).ToList())}; expected e.g. {_labels[unlabelled[0]]})");
             if (orphans.Count > 0)
                 problems.Add($"{orphans.Count} label map(s) in {options.AnnotationDir} have no image in {options.ImageDir} " +
-                    $"({Listed(orphans)}; expected e.g. {Path.Combine(options.ImageDir, Stem(options.AnnotationDir, orphans[0], options.AnnotationSuffix) + options.ImageSuffix)})");
+                    $"({Listed(orphans.Select(i => labelFiles[i]).ToList())}; expected e.g. {Path.Combine(options.ImageDir, labelStems[orphans[0]] + options.ImageSuffix)})");
             throw new VimException($"segmentation dataset {options.ImageDir}: images and label maps do not pair up: {string.Join("; and ", problems)}.");
         }
     }
 
+    /// <summary>Files below <paramref name="folder"/> (any depth) whose names end in <paramref name="suffix"/>, in ordinal order.</summary>
+    private static string[] FilesEndingIn(string folder, string suffix) =>
+        Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+            .Where(p => p.EndsWith(suffix, StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal)
+            .ToArray();
+
     /// <summary>How many unpaired files an error lists.</summary>
     private const int ListedUnpaired = 5;
 
-    private static string Listed(List<string> paths) =>
+    private static string Listed(IReadOnlyList<string> paths) =>
         $"{(paths.Count > ListedUnpaired ? $"first {ListedUnpaired}" : "files")}: {string.Join(", ", paths.Take(ListedUnpaired))}";
 
     /// <summary>The path below <paramref name="folder"/> without <paramref name="suffix"/>: what pairs an image with its label map.</summary>

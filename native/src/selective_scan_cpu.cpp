@@ -242,6 +242,32 @@ int workers_for(int64_t rows) {
     return static_cast<int>(std::min<int64_t>(pool().threads(), rows));
 }
 
+// Runs fn(b, l0, l1) on the pool for every block [l0, l1) of up to 256 steps of every batch element:
+// work over (batch, length) layouts where each block writes lines of its own.
+void parallel_step_blocks(int64_t batch, int64_t length, const std::function<void(int64_t, int64_t, int64_t)>& fn) {
+    constexpr int64_t kSteps = 256;
+    const int64_t blocks = (length + kSteps - 1) / kSteps;
+    parallel_rows(batch * blocks, workers_for(batch * blocks), [&](int64_t item, int) {
+        const int64_t l0 = item % blocks * kSteps;
+        fn(item / blocks, l0, std::min(l0 + kSteps, length));
+    });
+}
+
+// Runs fn(b, d0, nrows, scratch) on the pool for every block of up to `block` consecutive channels
+// d0..d0+nrows-1 of every batch element, with `scratch_floats` of the running worker's own scratch.
+void parallel_channel_blocks(int64_t batch, int64_t dim, int64_t block, int64_t scratch_floats,
+                             const std::function<void(int64_t, int64_t, int64_t, float*)>& fn) {
+    const int64_t blocks_per_batch = (dim + block - 1) / block;
+    const int64_t items = batch * blocks_per_batch;
+    const int workers = workers_for(items);
+    const int64_t per = (scratch_floats + 15) / 16 * 16;
+    AlignedBuffer scratch(per * workers);
+    parallel_rows(items, workers, [&](int64_t item, int w) {
+        const int64_t d0 = item % blocks_per_batch * block;
+        fn(item / blocks_per_batch, d0, std::min(block, dim - d0), scratch.data + per * w);
+    });
+}
+
 // Pads A (and A·log2 e) to npad lanes and transposes B and C to (batch, length, npad) in scan
 // order (time reversed for a reverse scan). The transposes run on the pool, in blocks of steps
 // (each block writes whole lines of its own): done on the calling thread alone they were a serial
@@ -257,10 +283,7 @@ struct Prepared {
                 A.data[d * np + i] = v;
                 A2.data[d * np + i] = v * kernel::kLog2e;
             }
-        constexpr int64_t kSteps = 256;
-        const int64_t blocks = (L + kSteps - 1) / kSteps;
-        parallel_rows(batch * blocks, workers_for(batch * blocks), [&](int64_t item, int) {
-            const int64_t bb = item / blocks, l0 = item % blocks * kSteps, l1 = std::min(l0 + kSteps, L);
+        parallel_step_blocks(batch, L, [&](int64_t bb, int64_t l0, int64_t l1) {
             for (int64_t l = l0; l < l1; ++l) {
                 const int64_t t = reverse ? L - 1 - l : l;
                 float* bt = Bt.data + (bb * L + l) * np;
@@ -344,27 +367,18 @@ int32_t vimdense_selective_scan_fwd_cpu(
         p.ckpt = checkpoints;
         if (k.forward_lanes && p.npad == k.lanes) {
             // Work items: blocks of k.lanes channels of one batch element, channels in the lanes.
-            const int64_t blocks_per_batch = (dim + k.lanes - 1) / k.lanes;
-            const int64_t items = batch * blocks_per_batch;
-            const int workers = workers_for(items);
-            const int64_t per = (lanes_scratch_floats(k.lanes) + 15) / 16 * 16;
-            AlignedBuffer scratch(per * workers);
-            parallel_rows(items, workers, [&](int64_t item, int w) {
-                const int64_t bb = item / blocks_per_batch, d0 = item % blocks_per_batch * k.lanes;
-                k.forward_lanes(p, bb, d0, std::min<int64_t>(k.lanes, dim - d0), scratch.data + per * w);
-            });
-            return VIMDENSE_SCAN_OK;
+            parallel_channel_blocks(batch, dim, k.lanes, lanes_scratch_floats(k.lanes),
+                                    [&](int64_t bb, int64_t d0, int64_t nrows, float* scratch) {
+                                        k.forward_lanes(p, bb, d0, nrows, scratch);
+                                    });
+        } else {
+            // Work items: blocks of kRowBlock channels of one batch element, each row with its scratch.
+            const int64_t per = (row_scratch_floats(p) + 15) / 16 * 16;
+            parallel_channel_blocks(batch, dim, kRowBlock, per * kRowBlock,
+                                    [&](int64_t bb, int64_t d0, int64_t nrows, float* scratch) {
+                                        k.forward(p, bb, d0, nrows, scratch, per);
+                                    });
         }
-        // Work items: blocks of kRowBlock channels of one batch element.
-        const int64_t blocks_per_batch = (dim + kRowBlock - 1) / kRowBlock;
-        const int64_t items = batch * blocks_per_batch;
-        const int workers = workers_for(items);
-        const int64_t per = (row_scratch_floats(p) + 15) / 16 * 16;
-        AlignedBuffer scratch(per * kRowBlock * workers);
-        parallel_rows(items, workers, [&](int64_t item, int w) {
-            const int64_t bb = item / blocks_per_batch, d0 = item % blocks_per_batch * kRowBlock;
-            k.forward(p, bb, d0, std::min(kRowBlock, dim - d0), scratch.data + per * kRowBlock * w, per);
-        });
     } catch (const std::bad_alloc&) {
         return VIMDENSE_SCAN_ERR_ALLOC;
     } catch (...) {
@@ -428,10 +442,7 @@ int32_t vimdense_selective_scan_bwd_cpu(
         });
         // Per batch element, add the buffers of the groups that hold it into the first of them and
         // transpose back to (batch, dstate, length) in time order, in blocks of steps on the pool.
-        constexpr int64_t kSteps = 256;
-        const int64_t step_blocks = (L + kSteps - 1) / kSteps;
-        parallel_rows(batch * step_blocks, workers_for(batch * step_blocks), [&](int64_t item, int) {
-            const int64_t bb = item / step_blocks, l0 = item % step_blocks * kSteps, l1 = std::min(l0 + kSteps, L);
+        parallel_step_blocks(batch, L, [&](int64_t bb, int64_t l0, int64_t l1) {
             int64_t g0 = 0;
             while (group_begin(g0 + 1) <= bb * blocks_per_batch) ++g0;
             float* sb = gBC.data + 2 * gsize * g0 + (bb * L + l0) * np;

@@ -119,23 +119,45 @@ static inline RowBuffers split_scratch(const Problem& p, float* s) {
     return r;
 }
 
+// Scan steps l..l+W-1 (n of them valid) of row `row` (channel d): the softplus input Δ + bias, Δ
+// after the softplus (when asked) and u.
+template <class V>
+struct DeltaSteps {
+    typename V::T raw, dt, u;
+};
+template <class V>
+inline DeltaSteps<V> load_delta_steps(const Problem& p, int64_t row, int64_t d, int64_t l, int64_t n) {
+    const int64_t L = p.length;
+    const bool rev = p.reverse != 0;
+    const auto raw = V::add(seq_load<V>(p.delta + row * L, L, l, n, rev), V::set1(p.bias ? p.bias[d] : 0.0f));
+    return {raw, p.softplus ? vsoftplus<V>(raw) : raw, seq_load<V>(p.u + row * L, L, l, n, rev)};
+}
+
+// The forward's output at scan steps l..l+n-1 of row `row` (channel d): (y + D·u)·silu(z), written
+// in the caller's order.
+template <class V>
+inline void store_gated_output(const Problem& p, int64_t row, int64_t d, int64_t l, int64_t n, typename V::T y,
+                               typename V::T u) {
+    const int64_t L = p.length;
+    const bool rev = p.reverse != 0;
+    auto o = V::fmadd(V::set1(p.D ? p.D[d] : 0.0f), u, y);
+    if (p.z) {
+        const auto zv = seq_load<V>(p.z + row * L, L, l, n, rev);
+        o = V::mul(o, V::mul(zv, vsigmoid<V>(zv)));
+    }
+    seq_store<V>(p.out + row * L, L, l, o, n, rev);
+}
+
 // Δ, Δ·u, u (and the raw softplus input) for one row in scan order, vectorised over steps.
 template <class V>
 inline void prepare_delta(const Problem& p, int64_t b, int64_t d, RowBuffers& r) {
-    const int64_t L = p.length;
-    const bool rev = p.reverse != 0;
-    const float* u = p.u + (b * p.dim + d) * L;
-    const float* dl = p.delta + (b * p.dim + d) * L;
-    auto bias = V::set1(p.bias ? p.bias[d] : 0.0f);
+    const int64_t L = p.length, row = b * p.dim + d;
     for (int64_t l = 0; l < L; l += V::W) {
-        int64_t n = L - l;
-        auto raw = V::add(seq_load<V>(dl, L, l, n, rev), bias);
-        auto dt = p.softplus ? vsoftplus<V>(raw) : raw;
-        auto uv = seq_load<V>(u, L, l, n, rev);
-        V::store(r.dtraw + l, raw);
-        V::store(r.dt + l, dt);
-        V::store(r.us + l, uv);
-        V::store(r.dtu + l, V::mul(dt, uv));
+        const auto s = load_delta_steps<V>(p, row, d, l, L - l);
+        V::store(r.dtraw + l, s.raw);
+        V::store(r.dt + l, s.dt);
+        V::store(r.us + l, s.u);
+        V::store(r.dtu + l, V::mul(s.dt, s.u));
     }
 }
 
@@ -325,22 +347,9 @@ void forward_rows(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float*
         });
     }
     for (int64_t i = 0; i < nrows; ++i) {
-        // out = (y + D·u) · silu(z)
-        const RowBuffers& r = rb[i];
-        const int64_t d = d0 + i, row = b * p.dim + d;
-        const bool rev = p.reverse != 0;
-        const float* z = p.z ? p.z + row * L : nullptr;
-        float* out = p.out + row * L;
-        auto Dd = V::set1(p.D ? p.D[d] : 0.0f);
-        for (int64_t l = 0; l < L; l += V::W) {
-            int64_t n = L - l;
-            auto o = V::fmadd(Dd, V::load(r.us + l), V::load(r.y + l));
-            if (z) {
-                auto zv = seq_load<V>(z, L, l, n, rev);
-                o = V::mul(o, V::mul(zv, vsigmoid<V>(zv)));
-            }
-            seq_store<V>(out, L, l, o, n, rev);
-        }
+        const int64_t d = d0 + i;
+        for (int64_t l = 0; l < L; l += V::W)
+            store_gated_output<V>(p, b * p.dim + d, d, l, L - l, V::load(rb[i].y + l), V::load(rb[i].us + l));
     }
 }
 
@@ -425,10 +434,9 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
             T dtv[W], xv[W];
             for (int i = 0; i < W; ++i) {
                 if (i >= nrows) { dtv[i] = V::zero(); xv[i] = V::zero(); continue; }
-                const int64_t row = row_of(i);
-                const T raw = V::add(seq_load<V>(p.delta + row * L, L, l, n, rev), V::set1(p.bias ? p.bias[d0 + i] : 0.0f));
-                dtv[i] = p.softplus ? vsoftplus<V>(raw) : raw;
-                xv[i] = V::mul(dtv[i], seq_load<V>(p.u + row * L, L, l, n, rev));
+                const auto s = load_delta_steps<V>(p, row_of(i), d0 + i, l, n);
+                dtv[i] = s.dt;
+                xv[i] = V::mul(s.dt, s.u);
             }
             V::transpose(dtv);
             V::transpose(xv);
@@ -466,15 +474,8 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
             T yv[W];
             for (int j = 0; j < W; ++j) yv[j] = V::load(yT + (l - l0 + j) * W);
             V::transpose(yv);
-            for (int i = 0; i < nrows; ++i) {
-                const int64_t row = row_of(i);
-                T o = V::fmadd(V::set1(p.D ? p.D[d0 + i] : 0.0f), seq_load<V>(p.u + row * L, L, l, n, rev), yv[i]);
-                if (p.z) {
-                    const T zv = seq_load<V>(p.z + row * L, L, l, n, rev);
-                    o = V::mul(o, V::mul(zv, vsigmoid<V>(zv)));
-                }
-                seq_store<V>(p.out + row * L, L, l, o, n, rev);
-            }
+            for (int i = 0; i < nrows; ++i)
+                store_gated_output<V>(p, row_of(i), d0 + i, l, n, yv[i], seq_load<V>(p.u + row_of(i) * L, L, l, n, rev));
         }
     }
     if (p.last_state) store_states(h, p.last_state, p.dstate, p.dstate);
