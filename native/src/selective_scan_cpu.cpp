@@ -45,6 +45,7 @@ struct ScalarV {
     static float reduce(T v) { return v; }
     static T reduce_many(const T* v) { return v[0]; }
     static T exp2(T x) { return std::exp2(x); }
+    static void transpose(T*) {}
 };
 
 }  // namespace
@@ -59,7 +60,7 @@ struct ScalarV {
 
 namespace vimdense_scan {
 Kernels kernels_scalar() {
-    return Kernels{"scalar", &kernel::forward_rows<ScalarV>, &kernel::backward_rows<ScalarV>,
+    return Kernels{"scalar", &kernel::transpose_to_steps<ScalarV>, &kernel::forward_rows<ScalarV>, &kernel::backward_rows<ScalarV>,
                    &kernel::conv_forward_row<ScalarV>, &kernel::conv_backward_row<ScalarV>, nullptr, 0};
 }
 }  // namespace vimdense_scan
@@ -268,34 +269,69 @@ void parallel_channel_blocks(int64_t batch, int64_t dim, int64_t block, int64_t 
     });
 }
 
+// A grow-only buffer per calling thread for Prepared: a fresh allocation of B and C's size per call
+// came from the kernel as new pages every time (page faults and zeroing were 4% of a Vim-Ti-sized
+// forward). Requests above kMaxKeptFloats get a buffer of their own, so one huge call does not
+// pin its memory for the life of the thread.
+class ThreadScratch {
+public:
+    static constexpr int64_t kMaxKeptFloats = int64_t(8) << 20;   // 32 MiB
+    ~ThreadScratch() { std::free(data_); }
+    float* get(int64_t floats, AlignedBuffer*& own) {
+        if (floats > kMaxKeptFloats) {
+            own = new AlignedBuffer(floats);
+            return own->data;
+        }
+        if (floats > capacity_) {
+            std::free(data_);
+            data_ = nullptr;
+            capacity_ = 0;
+            AlignedBuffer fresh(floats);
+            std::swap(data_, fresh.data);
+            capacity_ = floats;
+        }
+        return data_;
+    }
+private:
+    float* data_ = nullptr;
+    int64_t capacity_ = 0;
+};
+thread_local ThreadScratch t_prepared_scratch;
+
 // Pads A (and A·log2 e) to npad lanes and transposes B and C to (batch, length, npad) in scan
-// order (time reversed for a reverse scan). The transposes run on the pool, in blocks of steps
-// (each block writes whole lines of its own): done on the calling thread alone they were a serial
-// 4% of a two-thread forward.
+// order (time reversed for a reverse scan). With whole-tile register transposes this is about a
+// cycle per 3 elements, cheaper on the calling thread than waking the pool for it, except for
+// very long inputs, which go to the pool in blocks of steps.
 struct Prepared {
-    AlignedBuffer A, A2, Bt, Ct;
-    Prepared(const float* a, const float* b, const float* c, int64_t batch, int64_t dim, int64_t L,
-             int64_t n, int64_t np, bool reverse)
-        : A(dim * np), A2(dim * np), Bt(batch * L * np), Ct(batch * L * np) {
+    float *A, *A2, *Bt, *Ct;
+    AlignedBuffer* own = nullptr;
+    Prepared(StepTransposeFn to_steps, const float* a, const float* b, const float* c, int64_t batch, int64_t dim,
+             int64_t L, int64_t n, int64_t np, bool reverse) {
+        const int64_t pad = 16;   // keeps every part on a 64-byte line
+        const int64_t asize = (dim * np + pad - 1) / pad * pad, bsize = batch * L * np;
+        A = t_prepared_scratch.get(2 * asize + 2 * bsize, own);
+        A2 = A + asize;
+        Bt = A2 + asize;
+        Ct = Bt + bsize;
         for (int64_t d = 0; d < dim; ++d)
             for (int64_t i = 0; i < np; ++i) {
                 float v = i < n ? a[d * n + i] : 0.0f;
-                A.data[d * np + i] = v;
-                A2.data[d * np + i] = v * kernel::kLog2e;
+                A[d * np + i] = v;
+                A2[d * np + i] = v * kernel::kLog2e;
             }
-        parallel_step_blocks(batch, L, [&](int64_t bb, int64_t l0, int64_t l1) {
-            for (int64_t l = l0; l < l1; ++l) {
-                const int64_t t = reverse ? L - 1 - l : l;
-                float* bt = Bt.data + (bb * L + l) * np;
-                float* ct = Ct.data + (bb * L + l) * np;
-                for (int64_t i = 0; i < n; ++i) {
-                    bt[i] = b[(bb * n + i) * L + t];
-                    ct[i] = c[(bb * n + i) * L + t];
-                }
-                for (int64_t i = n; i < np; ++i) bt[i] = ct[i] = 0.0f;
-            }
-        });
+        auto transpose = [&](int64_t bb, int64_t l0, int64_t l1) {
+            to_steps(b + bb * n * L, n, L, np, reverse, l0, l1, Bt + bb * L * np);
+            to_steps(c + bb * n * L, n, L, np, reverse, l0, l1, Ct + bb * L * np);
+        };
+        constexpr int64_t kSerialFloats = int64_t(1) << 20;
+        if (bsize <= kSerialFloats)
+            for (int64_t bb = 0; bb < batch; ++bb) transpose(bb, 0, L);
+        else
+            parallel_step_blocks(batch, L, transpose);
     }
+    ~Prepared() { delete own; }
+    Prepared(const Prepared&) = delete;
+    Prepared& operator=(const Prepared&) = delete;
 };
 
 Problem make_problem(const float* u, const float* delta, const float* D, const float* z,
@@ -306,7 +342,7 @@ Problem make_problem(const float* u, const float* delta, const float* D, const f
     p.reverse = reverse != 0;
     p.batch = batch; p.dim = dim; p.length = L; p.dstate = n;
     p.npad = padded_state(n); p.nchunks = chunk_count(L);
-    p.A = prep.A.data; p.A2 = prep.A2.data; p.Bt = prep.Bt.data; p.Ct = prep.Ct.data;
+    p.A = prep.A; p.A2 = prep.A2; p.Bt = prep.Bt; p.Ct = prep.Ct;
     return p;
 }
 
@@ -359,7 +395,7 @@ int32_t vimdense_selective_scan_fwd_cpu(
     if (rc != VIMDENSE_SCAN_OK) return rc;
     try {
         const Kernels k = current_kernels();
-        Prepared prep(A, B, C, batch, dim, length, dstate, padded_state(dstate), reverse != 0);
+        Prepared prep(k.to_steps, A, B, C, batch, dim, length, dstate, padded_state(dstate), reverse != 0);
         Problem p = make_problem(u, delta, D, z, delta_bias, delta_softplus, reverse, batch, dim, length,
                                  dstate, prep);
         p.out = out;
@@ -401,7 +437,7 @@ int32_t vimdense_selective_scan_bwd_cpu(
     try {
         const Kernels k = current_kernels();
         const int64_t np = padded_state(dstate), L = length, n = dstate;
-        Prepared prep(A, B, C, batch, dim, L, n, np, reverse != 0);
+        Prepared prep(k.to_steps, A, B, C, batch, dim, L, n, np, reverse != 0);
         Problem p = make_problem(u, delta, D, z, delta_bias, delta_softplus, reverse, batch, dim, L, n, prep);
         const int64_t rows = batch * dim;
         const int64_t blocks_per_batch = (dim + kRowBlock - 1) / kRowBlock;

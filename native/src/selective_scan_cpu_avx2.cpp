@@ -68,7 +68,8 @@ struct V256 {
 
 namespace vimdense_scan {
 Kernels kernels_avx2() {
-    return Kernels{"avx2", &kernel::forward_rows<V256>, &kernel::backward_rows<V256>,
+    // No 8×8 transpose here: B and C go to scan order one element at a time, as in the scalar set.
+    return Kernels{"avx2", kernels_scalar().to_steps, &kernel::forward_rows<V256>, &kernel::backward_rows<V256>,
                    &kernel::conv_forward_row<V256>, &kernel::conv_backward_row<V256>, nullptr, 0};
 }
 }  // namespace vimdense_scan
@@ -76,6 +77,6 @@ Kernels kernels_avx2() {
 #pragma GCC pop_options
 #else
 namespace vimdense_scan {
-Kernels kernels_avx2() { return Kernels{nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0}; }
+Kernels kernels_avx2() { return Kernels{nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0}; }
 }  // namespace vimdense_scan
 #endif

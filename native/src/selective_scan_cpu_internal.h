@@ -93,8 +93,15 @@ using LaneBlockFn = void (*)(const Problem&, int64_t b, int64_t d0, int64_t nrow
 // Its scratch: Δ, Δ·u and y of one chunk, as (step, channel).
 inline int64_t lanes_scratch_floats(int64_t lanes) { return 3 * kChunk * lanes; }
 
+// B or C of one batch element, (n, L) in time order, into rows of np floats in scan order (time
+// reversed for a reverse scan): dst[l·np + i] = src[i·L + t(l)] for scan steps l0 <= l < l1, and 0
+// for n <= i < np.
+using StepTransposeFn = void (*)(const float* src, int64_t n, int64_t L, int64_t np, bool reverse, int64_t l0,
+                                 int64_t l1, float* dst);
+
 struct Kernels {
     const char* name;
+    StepTransposeFn to_steps;
     RowBlockFn forward;
     RowBlockBwdFn backward;
     ConvRowFn conv_forward;

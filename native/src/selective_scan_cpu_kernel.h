@@ -26,19 +26,16 @@ inline typename V::T vexp(typename V::T x) { return V::exp2(V::mul(x, V::set1(kL
 // log(1+t) for t in [0, 1] as t·Q(t), Q of degree 9 (Chebyshev fit to log1p(t)/t: approximation
 // error 5e-9, 1.1e-7 relative evaluated in float with FMA). No division and no log: the softplus
 // runs once per element of Δ, and the log-based form (two divisions) cost as much as 1/8 of the
-// whole forward.
+// whole forward. Coefficients from the highest degree down, for Horner's rule.
+constexpr float kLog1pQ[10] = {-3.176057013e-03f, 1.954252645e-02f, -5.637361109e-02f, 1.054362357e-01f,
+                               -1.526966691e-01f, 1.966327429e-01f, -2.495161593e-01f, 3.332971036e-01f,
+                               -4.999989271e-01f, 1.0f};
 template <class V>
 inline typename V::T vlog1p_unit(typename V::T t) {
-    auto q = V::set1(-3.176057013e-03f);
-    q = V::fmadd(q, t, V::set1(1.954252645e-02f));
-    q = V::fmadd(q, t, V::set1(-5.637361109e-02f));
-    q = V::fmadd(q, t, V::set1(1.054362357e-01f));
-    q = V::fmadd(q, t, V::set1(-1.526966691e-01f));
-    q = V::fmadd(q, t, V::set1(1.966327429e-01f));
-    q = V::fmadd(q, t, V::set1(-2.495161593e-01f));
-    q = V::fmadd(q, t, V::set1(3.332971036e-01f));
-    q = V::fmadd(q, t, V::set1(-4.999989271e-01f));
-    return V::fmadd(q, t, V::set1(1.0f));
+    auto q = V::set1(kLog1pQ[0]);
+#pragma GCC unroll 16
+    for (int c = 1; c < 10; ++c) q = V::fmadd(q, t, V::set1(kLog1pQ[c]));
+    return q;
 }
 
 // softplus(x) = log(1+e^x) = max(x,0) + log1p(e^-|x|); equals x in float for x > 20, matching
@@ -53,6 +50,42 @@ template <class V>
 inline typename V::T vsigmoid(typename V::T x) {
     auto one = V::set1(1.0f);
     return V::div(one, V::add(one, vexp<V>(V::sub(V::zero(), x))));
+}
+
+template <class V>
+inline typename V::T vsilu(typename V::T x) { return V::mul(x, vsigmoid<V>(x)); }
+
+// Softplus and SiLU of K registers in place, each step done for all K before the next (as
+// V::exp2_many does): the same operations on each element as vsoftplus and vsilu, so the same
+// results to the bit, but K independent dependency chains side by side in program order, which the
+// out-of-order core overlaps; one register after another, a chain of ~20 dependent instructions
+// filled the scheduler and the elementwise passes ran at half the FMA ports' rate.
+template <class V, int K>
+inline void softplus_many(typename V::T* x) {
+    using T = typename V::T;
+    T t[K], q[K];
+#pragma GCC unroll 16
+    for (int k = 0; k < K; ++k) t[k] = V::mul(V::min(x[k], V::sub(V::zero(), x[k])), V::set1(kLog2e));
+    V::template exp2_many<K>(t);
+#pragma GCC unroll 16
+    for (int k = 0; k < K; ++k) q[k] = V::set1(kLog1pQ[0]);
+#pragma GCC unroll 16
+    for (int c = 1; c < 10; ++c)
+#pragma GCC unroll 16
+        for (int k = 0; k < K; ++k) q[k] = V::fmadd(q[k], t[k], V::set1(kLog1pQ[c]));
+#pragma GCC unroll 16
+    for (int k = 0; k < K; ++k) x[k] = V::fmadd(t[k], q[k], V::max(x[k], V::zero()));
+}
+template <class V, int K>
+inline void silu_many(typename V::T* x) {
+    using T = typename V::T;
+    T e[K];
+#pragma GCC unroll 16
+    for (int k = 0; k < K; ++k) e[k] = V::mul(V::sub(V::zero(), x[k]), V::set1(kLog2e));
+    V::template exp2_many<K>(e);
+    const T one = V::set1(1.0f);
+#pragma GCC unroll 16
+    for (int k = 0; k < K; ++k) x[k] = V::mul(x[k], V::div(one, V::add(one, e[k])));
 }
 
 // Loads/stores of a possibly partial vector at the end of a row.
@@ -89,6 +122,30 @@ inline void seq_store(float* row, int64_t L, int64_t l, typename V::T v, int64_t
     alignas(64) float tmp[V::W];
     V::store(tmp, v);
     for (int64_t i = 0; i < n; ++i) row[L - 1 - l - i] = tmp[i];
+}
+
+// StepTransposeFn for B and C. Whole tiles of W steps and W states go through V::transpose (as
+// forward_lanes reads rows: in a reverse scan, the transposed vectors are taken in reverse order);
+// the last steps of the sequence element by element.
+template <class V>
+void transpose_to_steps(const float* src, int64_t n, int64_t L, int64_t np, bool reverse, int64_t l0, int64_t l1,
+                        float* dst) {
+    constexpr int W = V::W;
+    int64_t l = l0;
+    if (np % W == 0)
+        for (; l + W <= l1; l += W) {
+            const int64_t t0 = reverse ? L - l - W : l;
+            for (int64_t s0 = 0; s0 < np; s0 += W) {
+                typename V::T tile[W];
+                for (int i = 0; i < W; ++i) tile[i] = s0 + i < n ? V::load(src + (s0 + i) * L + t0) : V::zero();
+                V::transpose(tile);
+                for (int j = 0; j < W; ++j) V::store(dst + (l + j) * np + s0, tile[reverse ? W - 1 - j : j]);
+            }
+        }
+    for (; l < l1; ++l) {
+        const int64_t t = reverse ? L - 1 - l : l;
+        for (int64_t i = 0; i < np; ++i) dst[l * np + i] = i < n ? src[i * L + t] : 0.0f;
+    }
 }
 
 // Row scratch layout (floats): dt, dtu, y, gy, gdt, gu, dtraw, us (each lpad) then chunk buffers.
@@ -143,7 +200,7 @@ inline void store_gated_output(const Problem& p, int64_t row, int64_t d, int64_t
     auto o = V::fmadd(V::set1(p.D ? p.D[d] : 0.0f), u, y);
     if (p.z) {
         const auto zv = seq_load<V>(p.z + row * L, L, l, n, rev);
-        o = V::mul(o, V::mul(zv, vsigmoid<V>(zv)));
+        o = V::mul(o, vsilu<V>(zv));
     }
     seq_store<V>(p.out + row * L, L, l, o, n, rev);
 }
@@ -374,12 +431,24 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
     using T = typename V::T;
     constexpr int W = V::W;
     static_assert(kChunk % W == 0, "chunks are whole W-step tiles");
+    // The recurrence takes the states in groups whose exponentials are interleaved (V::exp2_many);
+    // 4 and 8 measured the same, and 4 leaves registers for the 16 states.
+    constexpr int kStateGroup = 4;
     const int64_t L = p.length, np = p.npad;
     const bool rev = p.reverse != 0;
     float* dtT = scratch;
     float* xT = dtT + kChunk * W;
     float* yT = xT + kChunk * W;
     auto row_of = [&](int i) { return b * p.dim + d0 + i; };
+    const float* bias = p.bias;
+    const float* Dskip = p.D;
+    const bool softplus = p.softplus;
+    // A whole tile (W rows, W steps from scan step l) is read and written as W row vectors of
+    // times tile_time(l).. in the caller's order. In a reverse scan those hold scan steps l+W-1..l,
+    // so after the transpose the vector of scan step l+j is the one at tile_slot(j): reversing the
+    // order of the transposed vectors costs nothing, reversing every row vector a permute.
+    auto tile_time = [&](int64_t l) { return rev ? L - l - W : l; };
+    auto tile_slot = [&](int j) { return rev ? W - 1 - j : j; };
 
     // a2t[k] = A[d0..d0+W-1][k]·log2 e: the decay rates of state k across the block's channels.
     alignas(64) float a2t[W * W];
@@ -396,27 +465,40 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
         V::transpose(cols);
         for (int i = 0; i < nrows; ++i) store_n<V>(base + row_of(i) * row_stride, cols[i], count);
     };
-    // Prefetches the part of row i's Δ, u, z (and out, for writing) that the chunk starting at scan
-    // step l touches (64 steps: four 64-byte lines, five when the chunk does not start on a line):
-    // line m of it, and
-    // for m = 3 the chunk's last element too. Always inlined: as a function of its own it would be
-    // a call without side effects (GCC counts none for __builtin_prefetch), and GCC deletes those.
+    // The next chunk's part of each row of Δ, u, z (and out, for writing) is prefetched during the
+    // recurrence: 64 steps of a row are four 64-byte lines, five when they do not start on a line.
+    // Step j of the chunk takes line j%4 of row j/4 (and the fifth line with the fourth), at element
+    // offset row_start[i] + line_at[j%4]. The offsets are worked out once per chunk: worked out per
+    // step, their scalar arithmetic took issue slots on the ports the FMAs use. prefetch_line is
+    // always inlined: as a function of its own it would be a call without side effects (GCC counts
+    // none for __builtin_prefetch), and GCC deletes those.
     static_assert(kChunk == 64, "four lines of a row per chunk");
-    auto prefetch_rows = [&](int64_t l, int i, int m) __attribute__((always_inline)) {
-        if (l >= L || i >= nrows) return;
+    int64_t row_start[W];
+    for (int i = 0; i < W; ++i) row_start[i] = row_of(i) * L;
+    int64_t line_at[5];
+    bool prefetching = false;
+    auto plan_prefetch = [&](int64_t l) {
+        prefetching = l < L;
+        if (!prefetching) return;
         const int64_t t0 = rev ? (L - l - kChunk > 0 ? L - l - kChunk : 0) : l;
-        const int64_t off = row_of(i) * L + t0;
         const int64_t last = (rev ? L - l : (l + kChunk < L ? l + kChunk : L)) - t0 - 1;
-        const int64_t first = off + (m * 16 < last ? m * 16 : last);
-        __builtin_prefetch(p.delta + first);
-        __builtin_prefetch(p.u + first);
-        if (p.z) __builtin_prefetch(p.z + first);
-        __builtin_prefetch(p.out + first, 1);
+        for (int m = 0; m < 4; ++m) line_at[m] = t0 + (m * 16 < last ? m * 16 : last);
+        line_at[4] = t0 + last;
+    };
+    auto prefetch_line = [&](int64_t j) __attribute__((always_inline)) {
+        const int64_t i = j >> 2, m = j & 3;
+        if (!prefetching || i >= nrows) return;
+        const int64_t at = row_start[i] + line_at[m];
+        __builtin_prefetch(p.delta + at);
+        __builtin_prefetch(p.u + at);
+        if (p.z) __builtin_prefetch(p.z + at);
+        __builtin_prefetch(p.out + at, 1);
         if (m == 3) {
-            __builtin_prefetch(p.out + off + last, 1);
-            __builtin_prefetch(p.delta + off + last);
-            __builtin_prefetch(p.u + off + last);
-            if (p.z) __builtin_prefetch(p.z + off + last);
+            const int64_t end = row_start[i] + line_at[4];
+            __builtin_prefetch(p.delta + end);
+            __builtin_prefetch(p.u + end);
+            if (p.z) __builtin_prefetch(p.z + end);
+            __builtin_prefetch(p.out + end, 1);
         }
     };
 
@@ -424,29 +506,48 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
     for (int k = 0; k < W; ++k) h[k] = V::zero();
     const float* Bt = p.Bt + b * L * np;
     const float* Ct = p.Ct + b * L * np;
-    for (int i = 0; i < W; ++i)
-        for (int m = 0; m < 4; ++m) prefetch_rows(0, i, m);
+    plan_prefetch(0);
+    for (int64_t j = 0; j < kChunk; ++j) prefetch_line(j);
     for (int64_t c = 0; c < p.nchunks; ++c) {
         const int64_t l0 = c * kChunk;
         const int64_t l1 = l0 + kChunk < L ? l0 + kChunk : L;
         for (int64_t l = l0; l < l1; l += W) {
             const int64_t n = L - l;
             T dtv[W], xv[W];
-            for (int i = 0; i < W; ++i) {
-                if (i >= nrows) { dtv[i] = V::zero(); xv[i] = V::zero(); continue; }
-                const auto s = load_delta_steps<V>(p, row_of(i), d0 + i, l, n);
-                dtv[i] = s.dt;
-                xv[i] = V::mul(s.dt, s.u);
+            const bool whole = nrows == W && n >= W;
+            if (whole) {
+                // Straight-line over the W rows, so their softplus chains overlap.
+                const int64_t t0 = tile_time(l);
+#pragma GCC unroll 16
+                for (int i = 0; i < W; ++i) {
+                    dtv[i] = V::load(p.delta + row_of(i) * L + t0);
+                    if (bias) dtv[i] = V::add(dtv[i], V::set1(bias[d0 + i]));
+                }
+                if (softplus) {
+                    softplus_many<V, W / 2>(dtv);
+                    softplus_many<V, W / 2>(dtv + W / 2);
+                }
+#pragma GCC unroll 16
+                for (int i = 0; i < W; ++i) xv[i] = V::mul(dtv[i], V::load(p.u + row_of(i) * L + t0));
+            } else {
+                for (int i = 0; i < W; ++i) {
+                    if (i >= nrows) { dtv[i] = V::zero(); xv[i] = V::zero(); continue; }
+                    const auto s = load_delta_steps<V>(p, row_of(i), d0 + i, l, n);
+                    dtv[i] = s.dt;
+                    xv[i] = V::mul(s.dt, s.u);
+                }
             }
             V::transpose(dtv);
             V::transpose(xv);
             for (int j = 0; j < W; ++j) {
-                V::store(dtT + (l - l0 + j) * W, dtv[j]);
-                V::store(xT + (l - l0 + j) * W, xv[j]);
+                const int jt = whole ? tile_slot(j) : j;
+                V::store(dtT + (l - l0 + j) * W, dtv[jt]);
+                V::store(xT + (l - l0 + j) * W, xv[jt]);
             }
         }
 
         if (p.ckpt) store_states(h, p.ckpt + c * np, p.nchunks * np, np);
+        plan_prefetch(l1);
         for (int64_t l = l0; l < l1; ++l) {
             const T dtv = V::load(dtT + (l - l0) * W);
             const T xv = V::load(xT + (l - l0) * W);
@@ -455,15 +556,21 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
             T acc = V::zero();
             // Unrolled, or the states would live in memory (GCC keeps the 16-iteration loop).
 #pragma GCC unroll 16
-            for (int k = 0; k < W; ++k) {
-                const T da = V::exp2(V::mul(dtv, V::load(a2t + k * W)));
-                h[k] = V::fmadd(da, h[k], V::mul(xv, V::set1(Bl[k])));
-                acc = V::fmadd(h[k], V::set1(Cl[k]), acc);
+            for (int k0 = 0; k0 < W; k0 += kStateGroup) {
+                T da[kStateGroup];
+#pragma GCC unroll 16
+                for (int j = 0; j < kStateGroup; ++j) da[j] = V::mul(dtv, V::load(a2t + (k0 + j) * W));
+                V::template exp2_many<kStateGroup>(da);
+#pragma GCC unroll 16
+                for (int j = 0; j < kStateGroup; ++j)
+                    h[k0 + j] = V::fmadd(da[j], h[k0 + j], V::mul(xv, V::set1(Bl[k0 + j])));
+#pragma GCC unroll 16
+                for (int j = 0; j < kStateGroup; ++j) acc = V::fmadd(h[k0 + j], V::set1(Cl[k0 + j]), acc);
             }
             V::store(yT + (l - l0) * W, acc);
-            // The next chunk's lines, a few per step (a burst of 200 would queue behind the
-            // line-fill buffers and stall the recurrence): row (l-l0)/4, line (l-l0)%4.
-            prefetch_rows(l1, int(l - l0) >> 2, int(l - l0) & 3);
+            // The next chunk's lines, a few per step: a burst of 200 would queue behind the
+            // line-fill buffers and stall the recurrence.
+            prefetch_line(l - l0);
         }
 
         // Steps past L in the last tile were not computed: zero, so the transpose moves no stale
@@ -472,6 +579,28 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
         for (int64_t l = l0; l < l1; l += W) {
             const int64_t n = L - l;
             T yv[W];
+            if (nrows == W && n >= W) {
+                for (int j = 0; j < W; ++j) yv[j] = V::load(yT + (l - l0 + tile_slot(j)) * W);
+                V::transpose(yv);
+                const int64_t t0 = tile_time(l);
+#pragma GCC unroll 16
+                for (int i = 0; i < W; ++i)
+                    yv[i] = V::fmadd(V::set1(Dskip ? Dskip[d0 + i] : 0.0f), V::load(p.u + row_of(i) * L + t0), yv[i]);
+                if (p.z) {
+#pragma GCC unroll 2
+                    for (int half = 0; half < W; half += W / 2) {
+                        T g[W / 2];
+#pragma GCC unroll 16
+                        for (int i = 0; i < W / 2; ++i) g[i] = V::load(p.z + row_of(half + i) * L + t0);
+                        silu_many<V, W / 2>(g);
+#pragma GCC unroll 16
+                        for (int i = 0; i < W / 2; ++i) yv[half + i] = V::mul(yv[half + i], g[i]);
+                    }
+                }
+#pragma GCC unroll 16
+                for (int i = 0; i < W; ++i) V::store(p.out + row_of(i) * L + t0, yv[i]);
+                continue;
+            }
             for (int j = 0; j < W; ++j) yv[j] = V::load(yT + (l - l0 + j) * W);
             V::transpose(yv);
             for (int i = 0; i < nrows; ++i)
