@@ -11,6 +11,7 @@
 #endif
 
 #include <algorithm>
+#include <chrono>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
@@ -118,8 +119,19 @@ public:
             pending_ = count - 1;
             ++generation_;
         }
+        running_.store(count - 1, std::memory_order_release);
         start_cv_.notify_all();
         job(0);
+        // The workers' last items end within about an item's time of the caller's: waiting for
+        // that by spinning saves the wake-up of a sleeping caller (~50 µs on a virtual machine,
+        // 1% of a Vim-Ti scan call). Bounded, for workers that were never scheduled.
+        const auto spin_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
+        for (int i = 0; running_.load(std::memory_order_acquire) != 0; ++i) {
+#if defined(__x86_64__) || defined(__i386__)
+            _mm_pause();
+#endif
+            if ((i & 255) == 0 && std::chrono::steady_clock::now() > spin_until) break;
+        }
         std::unique_lock<std::mutex> lk(m_);
         done_cv_.wait(lk, [&] { return pending_ == 0; });
         job_ = nullptr;
@@ -155,6 +167,7 @@ private:
             }
             if (!job) continue;
             (*job)(index);
+            running_.fetch_sub(1, std::memory_order_acq_rel);
             {
                 std::lock_guard<std::mutex> lk(m_);
                 --pending_;
@@ -164,6 +177,7 @@ private:
     }
 
     std::atomic<int> wanted_{default_threads()};
+    std::atomic<int> running_{0};   // workers still in the current job (the caller spins on it)
     std::mutex call_mutex_;
     std::mutex m_;
     std::condition_variable start_cv_, done_cv_;

@@ -90,8 +90,9 @@ using RowBlockBwdFn = void (*)(const Problem&, int64_t b, int64_t d0, int64_t nr
 // The forward with the channels in the lanes (kernel::forward_lanes): blocks of up to `lanes`
 // channels of one batch element, for npad == lanes only.
 using LaneBlockFn = void (*)(const Problem&, int64_t b, int64_t d0, int64_t nrows, float* scratch);
-// Its scratch: Δ, Δ·u and y of one chunk, as (step, channel).
-inline int64_t lanes_scratch_floats(int64_t lanes) { return 3 * kChunk * lanes; }
+// Its scratch: Δ, Δ·u and y of one chunk, as (step, channel), and two staging blocks of a chunk's
+// rows, as (channel, step).
+inline int64_t lanes_scratch_floats(int64_t lanes) { return 5 * kChunk * lanes; }
 
 // B or C of one batch element, (n, L) in time order, into rows of np floats in scan order (time
 // reversed for a reverse scan): dst[l·np + i] = src[i·L + t(l)] for scan steps l0 <= l < l1, and 0

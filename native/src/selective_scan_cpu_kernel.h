@@ -424,6 +424,10 @@ void forward_rows(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float*
 // writing y as (step, channel), after the chunk's checkpoint; (3) y transposed back and
 // out = (y + D·u)·silu(z) per row. The W rows' next chunks of Δ, u, z and out are prefetched
 // during the recurrence: 4·W streams at once are more than the hardware prefetchers follow.
+// Passes (1) and (3) of a whole chunk go row by row through staging rows in L1, two rows at a time:
+// W rows of the caller's tensors at the same time offset are L·4 bytes apart, which for L near a
+// multiple of 1024 puts all W lines in one set of the 12-way L1, and going across the rows a tile
+// at a time evicted lines before their second half was read (the gate took 25% longer).
 // Channels past the block's end have Δ = Δ·u = 0 and A = 0: their states stay zero and nothing of
 // theirs is stored. Scratch: lanes_scratch_floats.
 template <class V>
@@ -439,15 +443,19 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
     float* dtT = scratch;
     float* xT = dtT + kChunk * W;
     float* yT = xT + kChunk * W;
+    float* dtR = yT + kChunk * W;
+    float* xR = dtR + kChunk * W;
+    constexpr int kRowVectors = kChunk / W;
     auto row_of = [&](int i) { return b * p.dim + d0 + i; };
     const float* bias = p.bias;
     const float* Dskip = p.D;
     const bool softplus = p.softplus;
-    // A whole tile (W rows, W steps from scan step l) is read and written as W row vectors of
-    // times tile_time(l).. in the caller's order. In a reverse scan those hold scan steps l+W-1..l,
-    // so after the transpose the vector of scan step l+j is the one at tile_slot(j): reversing the
-    // order of the transposed vectors costs nothing, reversing every row vector a permute.
-    auto tile_time = [&](int64_t l) { return rev ? L - l - W : l; };
+    // A whole chunk (W rows, kChunk steps from scan step l) is read and written as rows of times
+    // chunk_time(l).. in the caller's order. In a reverse scan those hold the scan steps backwards,
+    // so the W×W tile of scan steps l+j.. is the columns from the other end, and after its
+    // transpose the vector of scan step l+j+jj is the one at tile_slot(jj): reversing the order of
+    // transposed vectors costs nothing, reversing every row vector a permute.
+    auto chunk_time = [&](int64_t l) { return rev ? L - l - kChunk : l; };
     auto tile_slot = [&](int j) { return rev ? W - 1 - j : j; };
 
     // a2t[k] = A[d0..d0+W-1][k]·log2 e: the decay rates of state k across the block's channels.
@@ -511,38 +519,60 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
     for (int64_t c = 0; c < p.nchunks; ++c) {
         const int64_t l0 = c * kChunk;
         const int64_t l1 = l0 + kChunk < L ? l0 + kChunk : L;
-        for (int64_t l = l0; l < l1; l += W) {
-            const int64_t n = L - l;
-            T dtv[W], xv[W];
-            const bool whole = nrows == W && n >= W;
-            if (whole) {
-                // Straight-line over the W rows, so their softplus chains overlap.
-                const int64_t t0 = tile_time(l);
-#pragma GCC unroll 16
+        const bool whole = nrows == W && l1 - l0 == kChunk;
+        if (whole) {
+            // Row by row into the staging rows dtR and xR (Δ after bias and softplus, and Δ·u, in
+            // the caller's time order), two rows (8 registers) at a time so their softplus chains
+            // overlap; then W×W transposes into (step, channel) order.
+            const int64_t t0 = chunk_time(l0);
+#pragma GCC unroll 1
+            for (int i = 0; i < W; i += 2) {
+                T v[kRowVectors * 2];
+#pragma GCC unroll 8
+                for (int q = 0; q < kRowVectors * 2; ++q) {
+                    const int r = i + q / kRowVectors;
+                    v[q] = V::load(p.delta + row_start[r] + t0 + q % kRowVectors * W);
+                    if (bias) v[q] = V::add(v[q], V::set1(bias[d0 + r]));
+                }
+                if (softplus) softplus_many<V, kRowVectors * 2>(v);
+#pragma GCC unroll 8
+                for (int q = 0; q < kRowVectors * 2; ++q) {
+                    const int64_t at = (i + q / kRowVectors) * kChunk + q % kRowVectors * W;
+                    const int r = i + q / kRowVectors;
+                    V::store(dtR + at, v[q]);
+                    V::store(xR + at, V::mul(v[q], V::load(p.u + row_start[r] + t0 + q % kRowVectors * W)));
+                }
+            }
+            for (int64_t j = 0; j < kChunk; j += W) {
+                T dtv[W], xv[W];
+                const int64_t col = rev ? kChunk - W - j : j;
                 for (int i = 0; i < W; ++i) {
-                    dtv[i] = V::load(p.delta + row_of(i) * L + t0);
-                    if (bias) dtv[i] = V::add(dtv[i], V::set1(bias[d0 + i]));
+                    dtv[i] = V::load(dtR + i * kChunk + col);
+                    xv[i] = V::load(xR + i * kChunk + col);
                 }
-                if (softplus) {
-                    softplus_many<V, W / 2>(dtv);
-                    softplus_many<V, W / 2>(dtv + W / 2);
+                V::transpose(dtv);
+                V::transpose(xv);
+                for (int jj = 0; jj < W; ++jj) {
+                    V::store(dtT + (j + jj) * W, dtv[tile_slot(jj)]);
+                    V::store(xT + (j + jj) * W, xv[tile_slot(jj)]);
                 }
-#pragma GCC unroll 16
-                for (int i = 0; i < W; ++i) xv[i] = V::mul(dtv[i], V::load(p.u + row_of(i) * L + t0));
-            } else {
+            }
+        } else {
+            for (int64_t l = l0; l < l1; l += W) {
+                const int64_t n = L - l;
+                T dtv[W], xv[W];
                 for (int i = 0; i < W; ++i) {
                     if (i >= nrows) { dtv[i] = V::zero(); xv[i] = V::zero(); continue; }
                     const auto s = load_delta_steps<V>(p, row_of(i), d0 + i, l, n);
                     dtv[i] = s.dt;
                     xv[i] = V::mul(s.dt, s.u);
                 }
-            }
-            V::transpose(dtv);
-            V::transpose(xv);
-            for (int j = 0; j < W; ++j) {
-                const int jt = whole ? tile_slot(j) : j;
-                V::store(dtT + (l - l0 + j) * W, dtv[jt]);
-                V::store(xT + (l - l0 + j) * W, xv[jt]);
+                V::transpose(dtv);
+                V::transpose(xv);
+                for (int j = 0; j < W; ++j) {
+                    V::store(dtT + (l - l0 + j) * W, dtv[j]);
+                    V::store(xT + (l - l0 + j) * W, xv[j]);
+                }
             }
         }
 
@@ -573,34 +603,48 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
             prefetch_line(l - l0);
         }
 
+        if (whole) {
+            // y back to the caller's rows (staged in dtR, free again), then row by row, two rows
+            // at a time: out = (y + D·u)·silu(z).
+            float* yR = dtR;
+            for (int64_t j = 0; j < kChunk; j += W) {
+                T yv[W];
+                for (int jj = 0; jj < W; ++jj) yv[jj] = V::load(yT + (j + tile_slot(jj)) * W);
+                V::transpose(yv);
+                const int64_t col = rev ? kChunk - W - j : j;
+                for (int i = 0; i < W; ++i) V::store(yR + i * kChunk + col, yv[i]);
+            }
+            const int64_t t0 = chunk_time(l0);
+#pragma GCC unroll 1
+            for (int i = 0; i < W; i += 2) {
+                T o[kRowVectors * 2];
+#pragma GCC unroll 8
+                for (int q = 0; q < kRowVectors * 2; ++q) {
+                    const int r = i + q / kRowVectors;
+                    o[q] = V::fmadd(V::set1(Dskip ? Dskip[d0 + r] : 0.0f), V::load(p.u + row_start[r] + t0 + q % kRowVectors * W),
+                                    V::load(yR + r * kChunk + q % kRowVectors * W));
+                }
+                if (p.z) {
+                    T g[kRowVectors * 2];
+#pragma GCC unroll 8
+                    for (int q = 0; q < kRowVectors * 2; ++q)
+                        g[q] = V::load(p.z + row_start[i + q / kRowVectors] + t0 + q % kRowVectors * W);
+                    silu_many<V, kRowVectors * 2>(g);
+#pragma GCC unroll 8
+                    for (int q = 0; q < kRowVectors * 2; ++q) o[q] = V::mul(o[q], g[q]);
+                }
+#pragma GCC unroll 8
+                for (int q = 0; q < kRowVectors * 2; ++q)
+                    V::store(p.out + row_start[i + q / kRowVectors] + t0 + q % kRowVectors * W, o[q]);
+            }
+            continue;
+        }
         // Steps past L in the last tile were not computed: zero, so the transpose moves no stale
         // values (they are not stored either way).
         for (int64_t l = l1; l < (l1 - l0 + W - 1) / W * W + l0; ++l) V::store(yT + (l - l0) * W, V::zero());
         for (int64_t l = l0; l < l1; l += W) {
             const int64_t n = L - l;
             T yv[W];
-            if (nrows == W && n >= W) {
-                for (int j = 0; j < W; ++j) yv[j] = V::load(yT + (l - l0 + tile_slot(j)) * W);
-                V::transpose(yv);
-                const int64_t t0 = tile_time(l);
-#pragma GCC unroll 16
-                for (int i = 0; i < W; ++i)
-                    yv[i] = V::fmadd(V::set1(Dskip ? Dskip[d0 + i] : 0.0f), V::load(p.u + row_of(i) * L + t0), yv[i]);
-                if (p.z) {
-#pragma GCC unroll 2
-                    for (int half = 0; half < W; half += W / 2) {
-                        T g[W / 2];
-#pragma GCC unroll 16
-                        for (int i = 0; i < W / 2; ++i) g[i] = V::load(p.z + row_of(half + i) * L + t0);
-                        silu_many<V, W / 2>(g);
-#pragma GCC unroll 16
-                        for (int i = 0; i < W / 2; ++i) yv[half + i] = V::mul(yv[half + i], g[i]);
-                    }
-                }
-#pragma GCC unroll 16
-                for (int i = 0; i < W; ++i) V::store(p.out + row_of(i) * L + t0, yv[i]);
-                continue;
-            }
             for (int j = 0; j < W; ++j) yv[j] = V::load(yT + (l - l0 + j) * W);
             V::transpose(yv);
             for (int i = 0; i < nrows; ++i)
