@@ -207,16 +207,30 @@ private:
 #endif
 };
 
-// Runs fn(row, worker) for every row in [0, rows) on the pool.
-void parallel_rows(int64_t rows, int workers, const std::function<void(int64_t, int)>& fn) {
+// Runs fn(row, worker) for every row in [0, rows) on the pool. A prologue, when given, runs on the
+// calling thread first, while the other workers wake up (a worker of a virtual machine's idle core
+// starts 0.1-0.3 ms after it is notified); they wait for it before taking rows.
+void parallel_rows(int64_t rows, int workers, const std::function<void(int64_t, int)>& fn,
+                   const std::function<void()>* prologue = nullptr) {
     if (workers <= 1 || rows <= 1) {
         FlushDenormals ftz;
+        if (prologue) (*prologue)();
         for (int64_t r = 0; r < rows; ++r) fn(r, 0);
         return;
     }
     std::atomic<int64_t> next{0};
+    std::atomic<bool> ready{prologue == nullptr};
     std::function<void(int)> job = [&](int worker) {
         FlushDenormals ftz;
+        if (worker == 0 && prologue) {
+            (*prologue)();
+            ready.store(true, std::memory_order_release);
+        }
+        while (!ready.load(std::memory_order_acquire)) {
+#if defined(__x86_64__) || defined(__i386__)
+            _mm_pause();
+#endif
+        }
         for (;;) {
             int64_t r = next.fetch_add(1, std::memory_order_relaxed);
             if (r >= rows) break;
@@ -271,7 +285,8 @@ void parallel_step_blocks(int64_t batch, int64_t length, const std::function<voi
 // Runs fn(b, d0, nrows, scratch) on the pool for every block of up to `block` consecutive channels
 // d0..d0+nrows-1 of every batch element, with `scratch_floats` of the running worker's own scratch.
 void parallel_channel_blocks(int64_t batch, int64_t dim, int64_t block, int64_t scratch_floats,
-                             const std::function<void(int64_t, int64_t, int64_t, float*)>& fn) {
+                             const std::function<void(int64_t, int64_t, int64_t, float*)>& fn,
+                             const std::function<void()>* prologue = nullptr) {
     const int64_t blocks_per_batch = (dim + block - 1) / block;
     const int64_t items = batch * blocks_per_batch;
     const int workers = workers_for(items);
@@ -280,7 +295,7 @@ void parallel_channel_blocks(int64_t batch, int64_t dim, int64_t block, int64_t 
     parallel_rows(items, workers, [&](int64_t item, int w) {
         const int64_t d0 = item % blocks_per_batch * block;
         fn(item / blocks_per_batch, d0, std::min(block, dim - d0), scratch.data + per * w);
-    });
+    }, prologue);
 }
 
 // A grow-only buffer per calling thread for Prepared: a fresh allocation of B and C's size per call
@@ -313,14 +328,14 @@ private:
 thread_local ThreadScratch t_prepared_scratch;
 
 // Pads A (and A·log2 e) to npad lanes and transposes B and C to (batch, length, npad) in scan
-// order (time reversed for a reverse scan). With whole-tile register transposes this is about a
-// cycle per 3 elements, cheaper on the calling thread than waking the pool for it, except for
-// very long inputs, which go to the pool in blocks of steps.
+// order (time reversed for a reverse scan). With whole-tile register transposes that is cheap
+// enough for the calling thread, except for very long inputs, which go to the pool in blocks of
+// steps; the forward runs it as the prologue of its own pool job, while the other workers wake.
 struct Prepared {
     float *A, *A2, *Bt, *Ct;
     AlignedBuffer* own = nullptr;
-    Prepared(StepTransposeFn to_steps, const float* a, const float* b, const float* c, int64_t batch, int64_t dim,
-             int64_t L, int64_t n, int64_t np, bool reverse) {
+    Prepared(const float* a, int64_t batch, int64_t dim, int64_t L, int64_t n, int64_t np)
+        : batch_(batch), L_(L), n_(n), np_(np) {
         const int64_t pad = 16;   // keeps every part on a 64-byte line
         const int64_t asize = (dim * np + pad - 1) / pad * pad, bsize = batch * L * np;
         A = t_prepared_scratch.get(2 * asize + 2 * bsize, own);
@@ -333,19 +348,34 @@ struct Prepared {
                 A[d * np + i] = v;
                 A2[d * np + i] = v * kernel::kLog2e;
             }
-        auto transpose = [&](int64_t bb, int64_t l0, int64_t l1) {
-            to_steps(b + bb * n * L, n, L, np, reverse, l0, l1, Bt + bb * L * np);
-            to_steps(c + bb * n * L, n, L, np, reverse, l0, l1, Ct + bb * L * np);
-        };
-        constexpr int64_t kSerialFloats = int64_t(1) << 20;
-        if (bsize <= kSerialFloats)
-            for (int64_t bb = 0; bb < batch; ++bb) transpose(bb, 0, L);
-        else
-            parallel_step_blocks(batch, L, transpose);
     }
+    // B and C into Bt and Ct, on the calling thread.
+    void transpose_bc(StepTransposeFn to_steps, const float* b, const float* c, bool reverse) {
+        for (int64_t bb = 0; bb < batch_; ++bb) transpose_steps(to_steps, b, c, reverse, bb, 0, L_);
+    }
+    // The same on the pool, in blocks of steps, or on the calling thread for up to kSerialFloats.
+    void transpose_bc_parallel(StepTransposeFn to_steps, const float* b, const float* c, bool reverse) {
+        if (serial()) {
+            transpose_bc(to_steps, b, c, reverse);
+            return;
+        }
+        parallel_step_blocks(batch_, L_, [&](int64_t bb, int64_t l0, int64_t l1) {
+            transpose_steps(to_steps, b, c, reverse, bb, l0, l1);
+        });
+    }
+    bool serial() const { return batch_ * L_ * np_ <= kSerialFloats; }
     ~Prepared() { delete own; }
     Prepared(const Prepared&) = delete;
     Prepared& operator=(const Prepared&) = delete;
+
+private:
+    static constexpr int64_t kSerialFloats = int64_t(1) << 20;
+    void transpose_steps(StepTransposeFn to_steps, const float* b, const float* c, bool reverse, int64_t bb, int64_t l0,
+                         int64_t l1) {
+        to_steps(b + bb * n_ * L_, n_, L_, np_, reverse, l0, l1, Bt + bb * L_ * np_);
+        to_steps(c + bb * n_ * L_, n_, L_, np_, reverse, l0, l1, Ct + bb * L_ * np_);
+    }
+    int64_t batch_, L_, n_, np_;
 };
 
 Problem make_problem(const float* u, const float* delta, const float* D, const float* z,
@@ -409,25 +439,28 @@ int32_t vimdense_selective_scan_fwd_cpu(
     if (rc != VIMDENSE_SCAN_OK) return rc;
     try {
         const Kernels k = current_kernels();
-        Prepared prep(k.to_steps, A, B, C, batch, dim, length, dstate, padded_state(dstate), reverse != 0);
+        Prepared prep(A, batch, dim, length, dstate, padded_state(dstate));
         Problem p = make_problem(u, delta, D, z, delta_bias, delta_softplus, reverse, batch, dim, length,
                                  dstate, prep);
         p.out = out;
         p.last_state = last_state;
         p.ckpt = checkpoints;
+        const std::function<void()> transpose_bc = [&] { prep.transpose_bc(k.to_steps, B, C, reverse != 0); };
+        if (!prep.serial()) prep.transpose_bc_parallel(k.to_steps, B, C, reverse != 0);
+        const std::function<void()>* prologue = prep.serial() ? &transpose_bc : nullptr;
         if (k.forward_lanes && p.npad == k.lanes) {
             // Work items: blocks of k.lanes channels of one batch element, channels in the lanes.
             parallel_channel_blocks(batch, dim, k.lanes, lanes_scratch_floats(k.lanes),
                                     [&](int64_t bb, int64_t d0, int64_t nrows, float* scratch) {
                                         k.forward_lanes(p, bb, d0, nrows, scratch);
-                                    });
+                                    }, prologue);
         } else {
             // Work items: blocks of kRowBlock channels of one batch element, each row with its scratch.
             const int64_t per = (row_scratch_floats(p) + 15) / 16 * 16;
             parallel_channel_blocks(batch, dim, kRowBlock, per * kRowBlock,
                                     [&](int64_t bb, int64_t d0, int64_t nrows, float* scratch) {
                                         k.forward(p, bb, d0, nrows, scratch, per);
-                                    });
+                                    }, prologue);
         }
     } catch (const std::bad_alloc&) {
         return VIMDENSE_SCAN_ERR_ALLOC;
@@ -451,7 +484,8 @@ int32_t vimdense_selective_scan_bwd_cpu(
     try {
         const Kernels k = current_kernels();
         const int64_t np = padded_state(dstate), L = length, n = dstate;
-        Prepared prep(k.to_steps, A, B, C, batch, dim, L, n, np, reverse != 0);
+        Prepared prep(A, batch, dim, L, n, np);
+        prep.transpose_bc_parallel(k.to_steps, B, C, reverse != 0);
         Problem p = make_problem(u, delta, D, z, delta_bias, delta_softplus, reverse, batch, dim, L, n, prep);
         const int64_t rows = batch * dim;
         const int64_t blocks_per_batch = (dim + kRowBlock - 1) / kRowBlock;
