@@ -483,6 +483,13 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
     static_assert(kChunk == 64, "four lines of a row per chunk");
     int64_t row_start[W];
     for (int i = 0; i < W; ++i) row_start[i] = row_of(i) * L;
+    // The whole-chunk passes take rows in pairs, kPairVectors registers: vector q of the pair from
+    // row i is in row pair_row(i, q), at pair_at(i, q, t0) in the caller's tensors (the chunk's
+    // first time t0) and at pair_staged(i, q) in the staging rows.
+    constexpr int kPairVectors = 2 * kRowVectors;
+    auto pair_row = [&](int i, int q) { return i + q / kRowVectors; };
+    auto pair_at = [&](int i, int q, int64_t t0) { return row_start[pair_row(i, q)] + t0 + q % kRowVectors * W; };
+    auto pair_staged = [&](int i, int q) { return int64_t(pair_row(i, q)) * kChunk + q % kRowVectors * W; };
     int64_t line_at[5];
     bool prefetching = false;
     auto plan_prefetch = [&](int64_t l) {
@@ -527,20 +534,17 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
             const int64_t t0 = chunk_time(l0);
 #pragma GCC unroll 1
             for (int i = 0; i < W; i += 2) {
-                T v[kRowVectors * 2];
+                T v[kPairVectors];
 #pragma GCC unroll 8
-                for (int q = 0; q < kRowVectors * 2; ++q) {
-                    const int r = i + q / kRowVectors;
-                    v[q] = V::load(p.delta + row_start[r] + t0 + q % kRowVectors * W);
-                    if (bias) v[q] = V::add(v[q], V::set1(bias[d0 + r]));
+                for (int q = 0; q < kPairVectors; ++q) {
+                    v[q] = V::load(p.delta + pair_at(i, q, t0));
+                    if (bias) v[q] = V::add(v[q], V::set1(bias[d0 + pair_row(i, q)]));
                 }
-                if (softplus) softplus_many<V, kRowVectors * 2>(v);
+                if (softplus) softplus_many<V, kPairVectors>(v);
 #pragma GCC unroll 8
-                for (int q = 0; q < kRowVectors * 2; ++q) {
-                    const int64_t at = (i + q / kRowVectors) * kChunk + q % kRowVectors * W;
-                    const int r = i + q / kRowVectors;
-                    V::store(dtR + at, v[q]);
-                    V::store(xR + at, V::mul(v[q], V::load(p.u + row_start[r] + t0 + q % kRowVectors * W)));
+                for (int q = 0; q < kPairVectors; ++q) {
+                    V::store(dtR + pair_staged(i, q), v[q]);
+                    V::store(xR + pair_staged(i, q), V::mul(v[q], V::load(p.u + pair_at(i, q, t0))));
                 }
             }
             for (int64_t j = 0; j < kChunk; j += W) {
@@ -617,25 +621,21 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
             const int64_t t0 = chunk_time(l0);
 #pragma GCC unroll 1
             for (int i = 0; i < W; i += 2) {
-                T o[kRowVectors * 2];
+                T o[kPairVectors];
 #pragma GCC unroll 8
-                for (int q = 0; q < kRowVectors * 2; ++q) {
-                    const int r = i + q / kRowVectors;
-                    o[q] = V::fmadd(V::set1(Dskip ? Dskip[d0 + r] : 0.0f), V::load(p.u + row_start[r] + t0 + q % kRowVectors * W),
-                                    V::load(yR + r * kChunk + q % kRowVectors * W));
-                }
+                for (int q = 0; q < kPairVectors; ++q)
+                    o[q] = V::fmadd(V::set1(Dskip ? Dskip[d0 + pair_row(i, q)] : 0.0f), V::load(p.u + pair_at(i, q, t0)),
+                                    V::load(yR + pair_staged(i, q)));
                 if (p.z) {
-                    T g[kRowVectors * 2];
+                    T g[kPairVectors];
 #pragma GCC unroll 8
-                    for (int q = 0; q < kRowVectors * 2; ++q)
-                        g[q] = V::load(p.z + row_start[i + q / kRowVectors] + t0 + q % kRowVectors * W);
-                    silu_many<V, kRowVectors * 2>(g);
+                    for (int q = 0; q < kPairVectors; ++q) g[q] = V::load(p.z + pair_at(i, q, t0));
+                    silu_many<V, kPairVectors>(g);
 #pragma GCC unroll 8
-                    for (int q = 0; q < kRowVectors * 2; ++q) o[q] = V::mul(o[q], g[q]);
+                    for (int q = 0; q < kPairVectors; ++q) o[q] = V::mul(o[q], g[q]);
                 }
 #pragma GCC unroll 8
-                for (int q = 0; q < kRowVectors * 2; ++q)
-                    V::store(p.out + row_start[i + q / kRowVectors] + t0 + q % kRowVectors * W, o[q]);
+                for (int q = 0; q < kPairVectors; ++q) V::store(p.out + pair_at(i, q, t0), o[q]);
             }
             continue;
         }
