@@ -39,7 +39,7 @@ public static class BenchScanCommand
         var backends = new Option<string>("--backends") { Description = "Comma-separated: reference, native-cpu, cuda (default: all that can run here)", DefaultValueFactory = _ => "" };
         var threads = new Option<int>("--threads") { Description = "Native CPU kernel threads (0 = all CPUs this process may use)", DefaultValueFactory = _ => 0 };
         var budget = new Option<double>("--max-seconds") { Description = "Time budget per backend, length and pass: stop repeating (after at least one timed run) once spent; the slow reference needs it", DefaultValueFactory = _ => 30.0 };
-        var outDir = new Option<string>("--out") { Description = "Folder for scan.csv and scan.json", DefaultValueFactory = _ => "bench-results" };
+        var outDir = new Option<string>("--out") { Description = "Folder for scan.csv and scan.json", DefaultValueFactory = _ => "artifacts/bench/scan" };
         var cmd = new Command("scan", "Selective-scan backends (reference, native CPU, CUDA) on Vim-Ti shapes.");
         foreach (var o in new Option[] { lengths, channels, state, batch, warmup, repeats, backends, threads, budget, outDir })
             cmd.Options.Add(o);
