@@ -306,26 +306,21 @@ public class DetectionTaskTests
     [Test]
     public void ABatchLargerThanTheTrainingSplitNamesTheKey()
     {
-        bool built = false;
-        CascadeMaskRcnn Tracked()
-        {
-            built = true;
-            return TinyDetector();
-        }
+        var probe = new ModelFactoryProbe<CascadeMaskRcnn>(TinyDetector);
         var config = Config();
         config.Data.BatchSize = 0;
         var error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, TinyDetector).Dispose())!;
         Assert.That(error.Message, Does.Contain("data.batch_size").And.Contain("got 0"));
         config.Data.BatchSize = 7;
-        error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, Tracked, training: DataShard.Whole).Dispose())!;
+        error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, probe.Create, training: DataShard.Whole).Dispose())!;
         Assert.That(error.Message, Does.Contain("data.batch_size is 7").And.Contain("'train'").And.Contain("6 image(s)"));
         config.Data.BatchSize = 4;
-        error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, Tracked, training: new DataShard(1, 2)).Dispose())!;
+        error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, probe.Create, training: new DataShard(1, 2)).Dispose())!;
         Assert.That(error.Message, Does.Contain("data.batch_size is 4 per process with 2 processes").And.Contain("6 image(s) (3 per process)"));
-        Assert.That(built, Is.False, "refused before a model is built");
+        Assert.That(probe.Called, Is.False, "refused before a model is built");
         config.Data.BatchSize = 3;
-        new DetectionTask(config, TextWriter.Null, Tracked, training: new DataShard(1, 2)).Dispose();
-        Assert.That(built, Is.True);
+        new DetectionTask(config, TextWriter.Null, probe.Create, training: new DataShard(1, 2)).Dispose();
+        Assert.That(probe.Called, Is.True);
 
         config.Data.BatchSize = 7;
         using var task = new DetectionTask(config, TextWriter.Null, TinyDetector);
@@ -341,20 +336,15 @@ public class DetectionTaskTests
     [Test]
     public void MissingImagesAreRefusedByTheTasksThatReadThem()
     {
-        bool built = false;
-        CascadeMaskRcnn Tracked()
-        {
-            built = true;
-            return TinyDetector();
-        }
+        var probe = new ModelFactoryProbe<CascadeMaskRcnn>(TinyDetector);
         var config = Config();
         var trainFolder = Path.Combine(_root, "coco", "train");
         var lost = Directory.GetFiles(trainFolder).Order(StringComparer.Ordinal).First();
         File.Delete(lost);
         var expected = $"{DetectionTask.AnnotationFile(config.Data, "train")}: 1 of the 6 images it lists not found in {trainFolder} (file_name: {Path.GetFileName(lost)})";
-        var error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, Tracked, training: DataShard.Whole).Dispose())!;
+        var error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, probe.Create, training: DataShard.Whole).Dispose())!;
         Assert.That(error.Message, Does.StartWith(expected));
-        Assert.That(built, Is.False, "refused before a model is built");
+        Assert.That(probe.Called, Is.False, "refused before a model is built");
         using (var evaluation = new DetectionTask(config, TextWriter.Null, TinyDetector))
         {
             error = Assert.Throws<VimException>(() => evaluation.OpenTrainingData(0, DataPosition.Start, DataShard.Whole).Dispose())!;
@@ -363,9 +353,9 @@ public class DetectionTaskTests
 
         var valFolder = Path.Combine(_root, "coco", "val");
         File.Delete(Directory.GetFiles(valFolder).Order(StringComparer.Ordinal).Last());
-        error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, Tracked).Dispose())!;
+        error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, probe.Create).Dispose())!;
         Assert.That(error.Message, Does.Contain("instances_val.json: 1 of the 3 images it lists not found in " + valFolder));
-        Assert.That(built, Is.False);
+        Assert.That(probe.Called, Is.False);
     }
 
     /// <summary>Rank 1 of a 2-process job, for checks that must refuse before any collective is called.</summary>

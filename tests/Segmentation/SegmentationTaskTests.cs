@@ -179,35 +179,30 @@ public class SegmentationTaskTests
     [Test]
     public void UnusableLoaderSettingsNameTheirKeys()
     {
-        bool built = false;
-        EncoderDecoder Tracked()
-        {
-            built = true;
-            return TinyModel();
-        }
+        var probe = new ModelFactoryProbe<EncoderDecoder>(TinyModel);
         var config = Config();
         config.Data.BatchSize = 0;
-        var error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, Tracked).Dispose())!;
+        var error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, probe.Create).Dispose())!;
         Assert.That(error.Message, Does.Contain("data.batch_size").And.Contain("got 0"));
         config = Config();
         config.Data.NumWorkers = -1;
-        error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, Tracked).Dispose())!;
+        error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, probe.Create).Dispose())!;
         Assert.That(error.Message, Does.Contain("data.num_workers").And.Contain("got -1"));
-        Assert.That(built, Is.False, "refused before a model is built");
+        Assert.That(probe.Called, Is.False, "refused before a model is built");
 
         // 8 training images: a batch of 9, or of 5 on each of 2 processes (4 images each), is never filled.
         config = Config();
         config.Data.BatchSize = 9;
-        error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, Tracked, training: DataShard.Whole).Dispose())!;
+        error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, probe.Create, training: DataShard.Whole).Dispose())!;
         Assert.That(error.Message, Does.Contain("data.batch_size is 9").And.Contain("8 image(s)").And.Contain(Path.Combine(_root, "ade")));
         config.Data.BatchSize = 5;
-        error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, Tracked, training: new DataShard(0, 2)).Dispose())!;
+        error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, probe.Create, training: new DataShard(0, 2)).Dispose())!;
         Assert.That(error.Message, Does.Contain("data.batch_size is 5 per process with 2 processes").And.Contain("(4 per process)"));
         config.Data.BatchSize = 2;
         config.Data.CropSize = [32];
-        error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, Tracked, training: DataShard.Whole).Dispose())!;
+        error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, probe.Create, training: DataShard.Whole).Dispose())!;
         Assert.That(error.Message, Does.Contain("data.crop_size"));
-        Assert.That(built, Is.False, "refused before a model is built");
+        Assert.That(probe.Called, Is.False, "refused before a model is built");
 
         // An evaluation-only task (vim test) accepts the split; opening its training data refuses it.
         config = Config();
@@ -239,15 +234,10 @@ public class SegmentationTaskTests
             case "stride": test.Stride = [40, 24]; break;
             default: test.Scales = [1.0, 0.0]; break;
         }
-        bool built = false;
-        EncoderDecoder Tracked()
-        {
-            built = true;
-            return TinyModel();
-        }
-        var error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, Tracked).Dispose())!;
+        var probe = new ModelFactoryProbe<EncoderDecoder>(TinyModel);
+        var error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, probe.Create).Dispose())!;
         Assert.That(error.Message, Is.EqualTo(expected), value);
-        Assert.That(built, Is.False, "refused before a model is built");
+        Assert.That(probe.Called, Is.False, "refused before a model is built");
     }
 
     /// <summary>
