@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <thread>
@@ -306,9 +307,9 @@ class ThreadScratch {
 public:
     static constexpr int64_t kMaxKeptFloats = int64_t(8) << 20;   // 32 MiB
     ~ThreadScratch() { std::free(data_); }
-    float* get(int64_t floats, AlignedBuffer*& own) {
+    float* get(int64_t floats, std::unique_ptr<AlignedBuffer>& own) {
         if (floats > kMaxKeptFloats) {
-            own = new AlignedBuffer(floats);
+            own = std::make_unique<AlignedBuffer>(floats);
             return own->data;
         }
         if (floats > capacity_) {
@@ -333,12 +334,12 @@ thread_local ThreadScratch t_prepared_scratch;
 // steps; the forward runs it as the prologue of its own pool job, while the other workers wake.
 struct Prepared {
     float *A, *A2, *Bt, *Ct;
-    AlignedBuffer* own = nullptr;
-    Prepared(const float* a, int64_t batch, int64_t dim, int64_t L, int64_t n, int64_t np)
-        : batch_(batch), L_(L), n_(n), np_(np) {
+    Prepared(StepTransposeFn to_steps, const float* a, const float* b, const float* c, int64_t batch, int64_t dim,
+             int64_t L, int64_t n, int64_t np, bool reverse)
+        : to_steps_(to_steps), b_(b), c_(c), batch_(batch), L_(L), n_(n), np_(np), reverse_(reverse) {
         const int64_t pad = 16;   // keeps every part on a 64-byte line
         const int64_t asize = (dim * np + pad - 1) / pad * pad, bsize = batch * L * np;
-        A = t_prepared_scratch.get(2 * asize + 2 * bsize, own);
+        A = t_prepared_scratch.get(2 * asize + 2 * bsize, own_);
         A2 = A + asize;
         Bt = A2 + asize;
         Ct = Bt + bsize;
@@ -349,33 +350,31 @@ struct Prepared {
                 A2[d * np + i] = v * kernel::kLog2e;
             }
     }
-    // B and C into Bt and Ct, on the calling thread.
-    void transpose_bc(StepTransposeFn to_steps, const float* b, const float* c, bool reverse) {
-        for (int64_t bb = 0; bb < batch_; ++bb) transpose_steps(to_steps, b, c, reverse, bb, 0, L_);
-    }
-    // The same on the pool, in blocks of steps, or on the calling thread for up to kSerialFloats.
-    void transpose_bc_parallel(StepTransposeFn to_steps, const float* b, const float* c, bool reverse) {
-        if (serial()) {
-            transpose_bc(to_steps, b, c, reverse);
-            return;
-        }
-        parallel_step_blocks(batch_, L_, [&](int64_t bb, int64_t l0, int64_t l1) {
-            transpose_steps(to_steps, b, c, reverse, bb, l0, l1);
-        });
-    }
+    // True when B and C are small enough to transpose on the calling thread (transpose_bc).
     bool serial() const { return batch_ * L_ * np_ <= kSerialFloats; }
-    ~Prepared() { delete own; }
-    Prepared(const Prepared&) = delete;
-    Prepared& operator=(const Prepared&) = delete;
+    // B and C into Bt and Ct, on the calling thread.
+    void transpose_bc() {
+        for (int64_t bb = 0; bb < batch_; ++bb) transpose_steps(bb, 0, L_);
+    }
+    // The same, on the pool in blocks of steps unless serial().
+    void transpose_bc_parallel() {
+        if (serial())
+            transpose_bc();
+        else
+            parallel_step_blocks(batch_, L_, [&](int64_t bb, int64_t l0, int64_t l1) { transpose_steps(bb, l0, l1); });
+    }
 
 private:
     static constexpr int64_t kSerialFloats = int64_t(1) << 20;
-    void transpose_steps(StepTransposeFn to_steps, const float* b, const float* c, bool reverse, int64_t bb, int64_t l0,
-                         int64_t l1) {
-        to_steps(b + bb * n_ * L_, n_, L_, np_, reverse, l0, l1, Bt + bb * L_ * np_);
-        to_steps(c + bb * n_ * L_, n_, L_, np_, reverse, l0, l1, Ct + bb * L_ * np_);
+    void transpose_steps(int64_t bb, int64_t l0, int64_t l1) {
+        to_steps_(b_ + bb * n_ * L_, n_, L_, np_, reverse_, l0, l1, Bt + bb * L_ * np_);
+        to_steps_(c_ + bb * n_ * L_, n_, L_, np_, reverse_, l0, l1, Ct + bb * L_ * np_);
     }
+    StepTransposeFn to_steps_;
+    const float *b_, *c_;
     int64_t batch_, L_, n_, np_;
+    bool reverse_;
+    std::unique_ptr<AlignedBuffer> own_;   // set when the parts are too large for t_prepared_scratch
 };
 
 Problem make_problem(const float* u, const float* delta, const float* D, const float* z,
@@ -439,14 +438,15 @@ int32_t vimdense_selective_scan_fwd_cpu(
     if (rc != VIMDENSE_SCAN_OK) return rc;
     try {
         const Kernels k = current_kernels();
-        Prepared prep(A, batch, dim, length, dstate, padded_state(dstate));
+        Prepared prep(k.to_steps, A, B, C, batch, dim, length, dstate, padded_state(dstate), reverse != 0);
         Problem p = make_problem(u, delta, D, z, delta_bias, delta_softplus, reverse, batch, dim, length,
                                  dstate, prep);
         p.out = out;
         p.last_state = last_state;
         p.ckpt = checkpoints;
-        const std::function<void()> transpose_bc = [&] { prep.transpose_bc(k.to_steps, B, C, reverse != 0); };
-        if (!prep.serial()) prep.transpose_bc_parallel(k.to_steps, B, C, reverse != 0);
+        // Small B and C are transposed by the caller as the job's prologue, large ones on the pool first.
+        const std::function<void()> transpose_bc = [&] { prep.transpose_bc(); };
+        if (!prep.serial()) prep.transpose_bc_parallel();
         const std::function<void()>* prologue = prep.serial() ? &transpose_bc : nullptr;
         if (k.forward_lanes && p.npad == k.lanes) {
             // Work items: blocks of k.lanes channels of one batch element, channels in the lanes.
@@ -484,8 +484,8 @@ int32_t vimdense_selective_scan_bwd_cpu(
     try {
         const Kernels k = current_kernels();
         const int64_t np = padded_state(dstate), L = length, n = dstate;
-        Prepared prep(A, batch, dim, L, n, np);
-        prep.transpose_bc_parallel(k.to_steps, B, C, reverse != 0);
+        Prepared prep(k.to_steps, A, B, C, batch, dim, L, n, np, reverse != 0);
+        prep.transpose_bc_parallel();
         Problem p = make_problem(u, delta, D, z, delta_bias, delta_softplus, reverse, batch, dim, L, n, prep);
         const int64_t rows = batch * dim;
         const int64_t blocks_per_batch = (dim + kRowBlock - 1) / kRowBlock;
