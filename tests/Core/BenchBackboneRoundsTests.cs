@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using NUnit.Framework;
 using Vim.Tools.Commands;
 using static Vim.Tools.Commands.BenchBackboneCommand;
@@ -48,5 +49,25 @@ public class BenchBackboneRoundsTests
         runs[5] = (3, Run("deit_tiny", "sdpa", double.NaN, double.NaN, double.NaN, "exit code 134"));
         Assert.That(MedianSpeedup(runs, vim1, sdpa1), Is.EqualTo(2.1).Within(1e-12));   // median of 2 and 2.2
         Assert.That(MedianSpeedup([(1, vim1)], vim1, sdpa1), Is.NaN);
+    }
+    [Test]
+    public void MedianSharesTakeEachStagesShareOfEveryForward()
+    {
+        static StageProfiler.StageTotal Stage(string name, double ms) => new(name, ms, ms, 1);
+        // The second forward ran in a slow spell of in_proj: its scan share falls to 15%, the ratio of the mean
+        // times would be 79 / 400 = 19.75%, the median of the per-forward shares (25%, 15%, 24%) is 24%.
+        var forwards = new List<(double TotalMs, IReadOnlyList<StageProfiler.StageTotal> Stages)>
+        {
+            (100, [Stage("in_proj", 50), Stage("scan", 25)]),
+            (200, [Stage("in_proj", 150), Stage("scan", 30)]),
+            (100, [Stage("in_proj", 50), Stage("scan", 24), Stage("combine", 6)]),
+        };
+        var shares = MedianShares(forwards);
+        Assert.That(shares["scan"], Is.EqualTo(0.24).Within(1e-12));
+        Assert.That(shares["in_proj"], Is.EqualTo(0.5).Within(1e-12));
+        // Absent from two forwards: shares 0, 0, 0.06.
+        Assert.That(shares["combine"], Is.EqualTo(0.0));
+        // Not covered by a stage: 25%, 10%, 20%.
+        Assert.That(shares["other"], Is.EqualTo(0.2).Within(1e-12));
     }
 }

@@ -284,26 +284,49 @@ public static class BenchBackboneCommand
             using var scope = NewDisposeScope();
             backbone.ForwardTokens(images);
         }
-        StageProfiler.Start();
+        // Each forward profiled on its own, so every stage also gets its median share of a forward.
+        var forwards = new List<(double TotalMs, IReadOnlyList<StageProfiler.StageTotal> Stages)>();
         long cpuStart = ResourceUsage.ProcessCpuMicroseconds();
-        var watch = Stopwatch.StartNew();
         for (int i = 0; i < repeats; i++)
         {
             using var scope = NewDisposeScope();
+            StageProfiler.Start();
+            var watch = Stopwatch.StartNew();
             backbone.ForwardTokens(images);
+            watch.Stop();
+            forwards.Add((watch.Elapsed.TotalMilliseconds, StageProfiler.Stop()));
         }
-        watch.Stop();
         double cpuTotal = (ResourceUsage.ProcessCpuMicroseconds() - cpuStart) / 1000.0 / repeats;
-        var stages = StageProfiler.Stop();
-        double total = watch.Elapsed.TotalMilliseconds / repeats;
+        double total = forwards.Sum(f => f.TotalMs) / repeats;
+        var stages = forwards.SelectMany(f => f.Stages).GroupBy(s => s.Stage)
+            .Select(g => new StageProfiler.StageTotal(g.Key, g.Sum(s => s.Milliseconds), g.Sum(s => s.CpuMilliseconds), g.Sum(s => s.Calls)))
+            .ToList();
+        var medianShares = MedianShares(forwards);
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{model} at {inputSize}² (batch {batch}): {total:F1} ms per forward ({cpuTotal:F1} ms CPU, {get_num_threads()} torch threads), mean of {repeats}"));
-        Console.Out.WriteLine($"  {"stage",-14} {"ms/forward",11} {"share",7} {"CPU ms",9} {"CPU share",10} {"calls/forward",14}");
-        var rows = stages.Append(new StageProfiler.StageTotal("other", total * repeats - stages.Sum(s => s.Milliseconds),
+        Console.Out.WriteLine($"  {"stage",-14} {"ms/forward",11} {"share",7} {"CPU ms",9} {"CPU share",10} {"calls/forward",14} {"median share",13}");
+        var rows = stages.Append(new StageProfiler.StageTotal(OtherStage, total * repeats - stages.Sum(s => s.Milliseconds),
             cpuTotal * repeats - stages.Sum(s => s.CpuMilliseconds), repeats));
         foreach (var s in rows)
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {s.Stage,-14} {s.Milliseconds / repeats,11:F1} {100 * s.Milliseconds / repeats / total,6:F1}% {s.CpuMilliseconds / repeats,9:F1} {100 * s.CpuMilliseconds / repeats / cpuTotal,9:F1}% {s.Calls / (double)repeats,14:F0}"));
+                $"  {s.Stage,-14} {s.Milliseconds / repeats,11:F1} {100 * s.Milliseconds / repeats / total,6:F1}% {s.CpuMilliseconds / repeats,9:F1} {100 * s.CpuMilliseconds / repeats / cpuTotal,9:F1}% {s.Calls / (double)repeats,14:F0} {100 * medianShares[s.Stage],12:F1}%"));
+        Console.Out.WriteLine("  share: of the mean forward; median share: the median over forwards of the stage's share of that forward (steadier on a shared machine, where a slow spell stretches some forwards and some stages).");
+    }
+
+    private const string OtherStage = "other";
+
+    /// <summary>
+    /// Each stage's share of a forward's wall time, the median over the forwards (a stage absent from a forward
+    /// counts 0 there), and under "other" the median share of what no stage covered.
+    /// </summary>
+    public static IReadOnlyDictionary<string, double> MedianShares(
+        IReadOnlyList<(double TotalMs, IReadOnlyList<StageProfiler.StageTotal> Stages)> forwards)
+    {
+        var names = forwards.SelectMany(f => f.Stages).Select(s => s.Stage).Distinct().ToList();
+        var shares = names.ToDictionary(name => name,
+            name => forwards.Select(f => f.Stages.Where(s => s.Stage == name).Sum(s => s.Milliseconds) / f.TotalMs).Median());
+        shares[OtherStage] = forwards.Select(f => (f.TotalMs - f.Stages.Sum(s => s.Milliseconds)) / f.TotalMs).Median();
+        return shares;
     }
 
     private const int MallocTrimThreshold = -1;   // M_TRIM_THRESHOLD in glibc's malloc.h
