@@ -1,5 +1,5 @@
-using Vim.Core.Diagnostics;
 using NUnit.Framework;
+using Vim.Core.Diagnostics;
 using Vim.Tools.Commands;
 using static Vim.Tools.Commands.BenchBackboneCommand;
 
@@ -50,6 +50,7 @@ public class BenchBackboneRoundsTests
         Assert.That(MedianSpeedup(runs, vim1, sdpa1), Is.EqualTo(2.1).Within(1e-12));   // median of 2 and 2.2
         Assert.That(MedianSpeedup([(1, vim1)], vim1, sdpa1), Is.NaN);
     }
+
     [Test]
     public void MedianSharesTakeEachStagesShareOfEveryForward()
     {
