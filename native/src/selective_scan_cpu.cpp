@@ -47,6 +47,7 @@ struct ScalarV {
     static float reduce(T v) { return v; }
     static T reduce_many(const T* v) { return v[0]; }
     static T exp2(T x) { return std::exp2(x); }
+    static T exp2_shifted(T y) { return std::exp2(y - 1.0f); }
     static void transpose(T*) {}
 };
 

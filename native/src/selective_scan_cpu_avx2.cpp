@@ -43,19 +43,20 @@ struct V256 {
                              _mm256_shuffle_ps(t[2], t[3], _MM_SHUFFLE(3, 2, 3, 2)));
         return _mm256_add_ps(_mm256_permute2f128_ps(q0, q1, 0x20), _mm256_permute2f128_ps(q0, q1, 0x31));
     }
-    // 2^x = 2^floor(x) · p(x - floor(x)) with the AVX-512 version's degree-5 polynomial on [0, 1);
+    // 2^x = 2^floor(x) · p(x - floor(x)) with the polynomial kExp2Poly on [0, 1);
     // the exponent is built in the float's bits, so inputs are clamped to the normal range (2^x
-    // below 2^-126 comes out as ~2^-126·p instead of 0).
-    static T exp2(T x) {
-        x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-126.0f)), _mm256_set1_ps(128.0f));
+    // below 2^-126 comes out as ~2^-126·p instead of 0). exp2_shifted(y) = 2^(y - 1), the same way
+    // with the polynomial halved (exactly) and the clamp moved up by one (see kernel::decay).
+    static T exp2(T x) { return exp2_scaled<false>(x); }
+    static T exp2_shifted(T y) { return exp2_scaled<true>(y); }
+    template <bool Shifted>
+    static T exp2_scaled(T x) {
+        const float lo = Shifted ? -125.0f : -126.0f, scale = Shifted ? 0.5f : 1.0f;
+        x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(lo)), _mm256_set1_ps(128.0f));
         T n = _mm256_floor_ps(x);
         T f = _mm256_sub_ps(x, n);
-        T p = _mm256_set1_ps(1.87757667521340612e-3f);
-        p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(8.98934009043922300e-3f));
-        p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.58263180533448658e-2f));
-        p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.40153617044357652e-1f));
-        p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.93153073200171056e-1f));
-        p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.99999925063526203e-1f));
+        T p = _mm256_set1_ps(scale * vimdense_scan::kExp2Poly[0]);
+        for (int i = 1; i < 6; ++i) p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(scale * vimdense_scan::kExp2Poly[i]));
         __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
         return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
     }

@@ -83,8 +83,8 @@ struct V512 {
             v[12 + j] = _mm512_shuffle_f32x4(x1, x3, _MM_SHUFFLE(3, 1, 3, 1));
         }
     }
-    // 2^x = 2^floor(x) · 2^f with f = x - floor(x) in [0, 1), taken exactly by vreduceps;
-    // 2^f by a degree-5 minimax polynomial (relative error 7.5e-8, 1.5e-7 evaluated in float);
+    // 2^x = 2^floor(x) · 2^f with f = x - floor(x) in [0, 1) from vreduceps (rounded down when
+    // not representable); 2^f by the degree-5 polynomial kExp2Poly;
     // scalef applies 2^floor(x) itself, giving 0 and +inf for huge finite |x| (where f = 0). This
     // sits in the scan's innermost loop: 8 instructions instead of the 10 of round, subtract and
     // a degree-6 polynomial. No clamp: only x = ±inf would give NaN (an infinite Δ or A).
@@ -92,23 +92,28 @@ struct V512 {
         exp2_many<1>(&x);
         return x;
     }
-    // exp2 of K registers in place, each step of it done for all K before the next. The K
-    // dependency chains (7 instructions, about 30 cycles deep) then lie side by side in program
-    // order; one after another they filled the out-of-order scheduler with waiting instructions
-    // and left the FMA ports idle for a third of the time.
-    template <int K>
+    // 2^(y - 1): the same steps with the polynomial halved (exactly), see kernel::decay.
+    static T exp2_shifted(T y) {
+        exp2_many<1, true>(&y);
+        return y;
+    }
+    // exp2 (or exp2_shifted) of K registers in place, each step of it done for all K before the
+    // next. The K dependency chains (7 instructions, about 30 cycles deep) then lie side by side in
+    // program order; one after another they filled the out-of-order scheduler with waiting
+    // instructions and left the FMA ports idle for a third of the time.
+    template <int K, bool Shifted = false>
     static void exp2_many(T* x) {
-        static constexpr float c[6] = {1.87757667521340612e-3f, 8.98934009043922300e-3f, 5.58263180533448658e-2f,
-                                       2.40153617044357652e-1f, 6.93153073200171056e-1f, 9.99999925063526203e-1f};
+        const float* c = vimdense_scan::kExp2Poly;
+        const float scale = Shifted ? 0.5f : 1.0f;
         T f[K], p[K];
 #pragma GCC unroll 16
         for (int k = 0; k < K; ++k) f[k] = _mm512_reduce_ps(x[k], _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
 #pragma GCC unroll 16
-        for (int k = 0; k < K; ++k) p[k] = _mm512_set1_ps(c[0]);
+        for (int k = 0; k < K; ++k) p[k] = _mm512_set1_ps(scale * c[0]);
 #pragma GCC unroll 8
         for (int i = 1; i < 6; ++i)
 #pragma GCC unroll 16
-            for (int k = 0; k < K; ++k) p[k] = _mm512_fmadd_ps(p[k], f[k], _mm512_set1_ps(c[i]));
+            for (int k = 0; k < K; ++k) p[k] = _mm512_fmadd_ps(p[k], f[k], _mm512_set1_ps(scale * c[i]));
 #pragma GCC unroll 16
         for (int k = 0; k < K; ++k) x[k] = _mm512_scalef_ps(p[k], x[k]);
     }
