@@ -6,10 +6,11 @@ using static TorchSharp.torch;
 namespace Vim.Tests.Core;
 
 /// <summary>
-/// The native kernel (forward and gradients) on long-memory states, against the reference in float64: Δ around 0.001 (the
-/// low end of Mamba's initial Δ range) keeps a state for about 1/(Δ·|A|) steps, thousands here, so a
-/// decay exp(Δ·A) off by the same tiny amount at every step adds up over the whole sequence (the
-/// other scan tests draw Δ around 0.2, where a state forgets within a few steps).
+/// The native kernel (forward and gradients) on long-memory states, against the reference in
+/// float64: Δ around 0.001 (the low end of Mamba's initial Δ range) keeps a state for about
+/// 1/(Δ·|A|) steps, thousands here, so a decay exp(Δ·A) off by the same tiny amount at every step
+/// adds up over the whole sequence (the other scan tests draw Δ around 0.2, where a state forgets
+/// within a few steps).
 /// </summary>
 public class SelectiveScanLongMemoryTests
 {
