@@ -32,6 +32,15 @@ template <class V>
 inline typename V::T decay(typename V::T dt, typename V::T a2) {
     return V::exp2_shifted(V::fmadd(dt, a2, V::set1(1.0f)));
 }
+// decay() of K registers at once, a2 of register j at a2[j·stride], with the exponentials
+// interleaved (V::exp2_many; instruction sets that have it).
+template <class V, int K>
+inline void decay_many(typename V::T dt, const float* a2, int64_t stride, typename V::T* out) {
+    const auto one = V::set1(1.0f);
+#pragma GCC unroll 16
+    for (int j = 0; j < K; ++j) out[j] = V::fmadd(dt, V::load(a2 + j * stride), one);
+    V::template exp2_many<K, true>(out);
+}
 
 // log(1+t) for t in [0, 1] as t·Q(t), Q of degree 9 (Chebyshev fit to log1p(t)/t: approximation
 // error 5e-9, 1.1e-7 relative evaluated in float with FMA). No division and no log: the softplus
@@ -592,7 +601,6 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
 
         if (p.ckpt) store_states(h, p.ckpt + c * np, p.nchunks * np, np);
         plan_prefetch(l1);
-        const T one = V::set1(1.0f);
         for (int64_t l = l0; l < l1; ++l) {
             const T dtv = V::load(dtT + (l - l0) * W);
             const T xv = V::load(xT + (l - l0) * W);
@@ -603,10 +611,7 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
 #pragma GCC unroll 16
             for (int k0 = 0; k0 < W; k0 += kStateGroup) {
                 T da[kStateGroup];
-#pragma GCC unroll 16
-                // decay(), for kStateGroup registers at a time.
-                for (int j = 0; j < kStateGroup; ++j) da[j] = V::fmadd(dtv, V::load(a2t + (k0 + j) * W), one);
-                V::template exp2_many<kStateGroup, true>(da);
+                decay_many<V, kStateGroup>(dtv, a2t + k0 * W, W, da);
 #pragma GCC unroll 16
                 for (int j = 0; j < kStateGroup; ++j)
                     h[k0 + j] = V::fmadd(da[j], h[k0 + j], V::mul(xv, V::set1(Bl[k0 + j])));
