@@ -5,11 +5,14 @@ namespace Vim.Core.Diagnostics;
 /// <summary>CPU time and page faults of this process, all threads (getrusage, RUSAGE_SELF).</summary>
 public static partial class ResourceUsage
 {
-    /// <summary>User + system CPU time of the process so far, in microseconds (0 where getrusage is unavailable).</summary>
+    /// <summary>User + system CPU time of the process so far, in microseconds (0 where getrusage is
+    /// unavailable), less the time the native scan pool's keep-awake threads spent spinning (see
+    /// <see cref="Ssm.SelectiveScan.NativeKeepAwake"/>): that time did no work.</summary>
     public static long ProcessCpuMicroseconds()
     {
         if (!TryRead(out var usage)) return 0;
-        return usage.UserSeconds * 1_000_000 + usage.UserMicroseconds + usage.SystemSeconds * 1_000_000 + usage.SystemMicroseconds;
+        return usage.UserSeconds * 1_000_000 + usage.UserMicroseconds + usage.SystemSeconds * 1_000_000 + usage.SystemMicroseconds
+               - Ssm.SelectiveScanKernels.KeepAwakeCpuMicroseconds();
     }
 
     /// <summary>Minor page faults of the process so far: first touches of freshly mapped memory, among others.</summary>

@@ -45,6 +45,28 @@ public static class SelectiveScan
         }
     }
 
+    /// <summary>
+    /// Whether the native CPU pool keeps its CPUs out of idle for a short window after each job
+    /// (SCHED_IDLE spinning threads, which give way to any other thread), so that the next job's
+    /// workers and libtorch's threads in between start at once instead of waking an idle, on a
+    /// virtual machine halted, CPU. On by default unless two CPUs are SMT siblings (where a spinning
+    /// thread would slow its sibling); the environment variable VIMDENSE_KEEP_AWAKE=0|1|auto sets the
+    /// default. Their spinning is left out of <see cref="Vim.Core.Diagnostics.ResourceUsage.ProcessCpuMicroseconds"/>.
+    /// </summary>
+    public static bool NativeKeepAwake
+    {
+        get
+        {
+            SelectiveScanKernels.EnsureLoaded();
+            return SelectiveScanNative.KeepAwakeActive() != 0;
+        }
+        set
+        {
+            SelectiveScanKernels.EnsureLoaded();
+            SelectiveScanNative.SetKeepAwake(value ? 1 : 0);
+        }
+    }
+
     /// <summary>Instruction set the native CPU kernel runs with ("avx512", "avx2" or "scalar").</summary>
     public static string NativeCpuInstructionSet
     {

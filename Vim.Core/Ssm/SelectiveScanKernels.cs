@@ -18,6 +18,10 @@ internal static class SelectiveScanKernels
 
     internal static void EnsureLoaded() => _ = Loaded.Value;
 
+    /// <summary>CPU time the native pool's keep-awake threads have spun so far, in microseconds; 0 until
+    /// the native library is loaded (measuring CPU time never loads it).</summary>
+    internal static long KeepAwakeCpuMicroseconds() => Loaded.IsValueCreated ? SelectiveScanNative.KeepAwakeCpuMicroseconds() : 0;
+
     /// <summary>Float32, contiguous view or copy of t (null stays null).</summary>
     internal static Tensor? Prepare(Tensor? t) =>
         t is null ? null : (t.dtype == ScalarType.Float32 && t.is_contiguous() ? t.alias() : t.to_type(ScalarType.Float32).contiguous());

@@ -22,6 +22,15 @@ internal static partial class SelectiveScanNative
     [LibraryImport(Library, EntryPoint = "vimdense_scan_cpu_isa")]
     internal static partial IntPtr CpuIsa();
 
+    [LibraryImport(Library, EntryPoint = "vimdense_cpu_keep_awake")]
+    internal static partial int SetKeepAwake(int mode);
+
+    [LibraryImport(Library, EntryPoint = "vimdense_cpu_keep_awake_active")]
+    internal static partial int KeepAwakeActive();
+
+    [LibraryImport(Library, EntryPoint = "vimdense_cpu_keep_awake_cpu_us")]
+    internal static partial long KeepAwakeCpuMicroseconds();
+
     [LibraryImport(Library, EntryPoint = "vimdense_selective_scan_fwd_cpu")]
     internal static partial int ForwardCpu(
         IntPtr u, IntPtr delta, IntPtr A, IntPtr B, IntPtr C, IntPtr D, IntPtr z, IntPtr deltaBias,

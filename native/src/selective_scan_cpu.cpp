@@ -5,6 +5,7 @@
 // Threads: a small pool of std::threads owned by this library (not OpenMP, so it never competes
 // with the OpenMP runtime libtorch brings into the same process); the calling thread works too.
 // Work items are rows (batch, channel), handed out through an atomic counter.
+// Between jobs, the pool's CPUs are kept out of idle for a short window (cpu_keep_awake.h).
 #include <sched.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
@@ -24,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "cpu_keep_awake.h"
 #include "selective_scan_cpu_internal.h"
 #include "vimdense/selective_scan.h"
 
@@ -43,6 +45,7 @@ struct ScalarV {
     static T fmadd(T a, T b, T c) { return a * b + c; }
     static T max(T a, T b) { return a > b ? a : b; }
     static T min(T a, T b) { return a < b ? a : b; }
+    static T neg_abs(T a) { return -std::fabs(a); }
     static T reverse(T v) { return v; }
     static float reduce(T v) { return v; }
     static T reduce_many(const T* v) { return v[0]; }
@@ -113,6 +116,7 @@ public:
     // Runs job(worker) on `count` workers (the caller is worker 0) and waits for all of them.
     void run(int count, const std::function<void(int)>& job) {
         std::lock_guard<std::mutex> call(call_mutex_);
+        keep_awake_arm(count);
         ensure_workers(count - 1);
         {
             std::lock_guard<std::mutex> lk(m_);
@@ -421,6 +425,14 @@ int32_t vimdense_scan_set_num_threads(int32_t n) {
 }
 
 int32_t vimdense_scan_get_num_threads(void) { return pool().threads(); }
+
+int32_t vimdense_cpu_keep_awake(int32_t mode) { return keep_awake_set_mode(mode); }
+
+int32_t vimdense_cpu_keep_awake_active(void) { return keep_awake_active(); }
+
+int64_t vimdense_cpu_keep_awake_window_us(void) { return keep_awake_window_us(); }
+
+int64_t vimdense_cpu_keep_awake_cpu_us(void) { return keep_awake_cpu_us(); }
 
 const char* vimdense_scan_cpu_isa(void) { return current_kernels().name; }
 

@@ -3,7 +3,8 @@
 // so every instantiation has internal linkage and is compiled for that file's target only).
 //
 // V provides: W (lanes), T (register type), zero, set1, load, store (unaligned), add, sub, mul,
-// div, fmadd(a,b,c)=a*b+c, max, min, reverse (lane order reversed), reduce (horizontal sum),
+// div, fmadd(a,b,c)=a*b+c, max, min, neg_abs (−|x|: one bitwise or where min(x, −x) took two
+// instructions), reverse (lane order reversed), reduce (horizontal sum),
 // reduce_many (lane j of the result = horizontal sum of the j-th of W vectors), exp2 (2^x, 0
 // for x <= -150, +inf for x >= 129) and exp2_shifted (2^(y-1), see decay).
 //
@@ -61,14 +62,15 @@ inline typename V::T vlog1p_unit(typename V::T t) {
 // PyTorch's threshold 20.
 template <class V>
 inline typename V::T vsoftplus(typename V::T x) {
-    auto t = vexp<V>(V::min(x, V::sub(V::zero(), x)));
+    auto t = vexp<V>(V::neg_abs(x));
     return V::fmadd(t, vlog1p_unit<V>(t), V::max(x, V::zero()));
 }
 
 template <class V>
 inline typename V::T vsigmoid(typename V::T x) {
     auto one = V::set1(1.0f);
-    return V::div(one, V::add(one, vexp<V>(V::sub(V::zero(), x))));
+    // e^-x as 2^(x·(−log2 e)): one multiply, the same value as negating x first.
+    return V::div(one, V::add(one, V::exp2(V::mul(x, V::set1(-kLog2e)))));
 }
 
 template <class V>
@@ -84,7 +86,7 @@ inline void softplus_many(typename V::T* x) {
     using T = typename V::T;
     T t[K], q[K];
 #pragma GCC unroll 16
-    for (int k = 0; k < K; ++k) t[k] = V::mul(V::min(x[k], V::sub(V::zero(), x[k])), V::set1(kLog2e));
+    for (int k = 0; k < K; ++k) t[k] = V::mul(V::neg_abs(x[k]), V::set1(kLog2e));
     V::template exp2_many<K>(t);
 #pragma GCC unroll 16
     for (int k = 0; k < K; ++k) q[k] = V::set1(kLog1pQ[0]);
@@ -100,7 +102,7 @@ inline void silu_many(typename V::T* x) {
     using T = typename V::T;
     T e[K];
 #pragma GCC unroll 16
-    for (int k = 0; k < K; ++k) e[k] = V::mul(V::sub(V::zero(), x[k]), V::set1(kLog2e));
+    for (int k = 0; k < K; ++k) e[k] = V::mul(x[k], V::set1(-kLog2e));
     V::template exp2_many<K>(e);
     const T one = V::set1(1.0f);
 #pragma GCC unroll 16

@@ -49,6 +49,16 @@ int64_t vimdense_scan_checkpoint_floats(int64_t batch, int64_t dim, int64_t leng
 // run on). Returns the count now in force.
 int32_t vimdense_scan_set_num_threads(int32_t n);
 int32_t vimdense_scan_get_num_threads(void);
+// Keeping the worker threads' CPUs out of idle for a short window after each multi-threaded job
+// (SCHED_IDLE spinning threads, see src/cpu_keep_awake.h): mode -1 = auto (the default: on unless
+// two of the CPUs are SMT siblings), 0 = off, 1 = on. The environment variable
+// VIMDENSE_KEEP_AWAKE=0|1|auto sets the initial mode. Both return 1 when it is in effect, else 0.
+int32_t vimdense_cpu_keep_awake(int32_t mode);
+int32_t vimdense_cpu_keep_awake_active(void);
+// The window after each job, in microseconds.
+int64_t vimdense_cpu_keep_awake_window_us(void);
+// CPU time the spinning threads have used so far, in microseconds (process CPU time that did no work).
+int64_t vimdense_cpu_keep_awake_cpu_us(void);
 // Instruction set the CPU kernels dispatch to: "avx512", "avx2" or "scalar".
 const char* vimdense_scan_cpu_isa(void);
 // Force a narrower instruction set for testing: 0 = best available, 1 = avx2, 2 = scalar.
