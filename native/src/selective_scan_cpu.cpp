@@ -44,7 +44,6 @@ struct ScalarV {
     static T div(T a, T b) { return a / b; }
     static T fmadd(T a, T b, T c) { return a * b + c; }
     static T max(T a, T b) { return a > b ? a : b; }
-    static T min(T a, T b) { return a < b ? a : b; }
     static T neg_abs(T a) { return -std::fabs(a); }
     static T reverse(T v) { return v; }
     static float reduce(T v) { return v; }

@@ -24,7 +24,6 @@ struct V256 {
     static T div(T a, T b) { return _mm256_div_ps(a, b); }
     static T fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
     static T max(T a, T b) { return _mm256_max_ps(a, b); }
-    static T min(T a, T b) { return _mm256_min_ps(a, b); }
     static T neg_abs(T a) { return _mm256_or_ps(a, _mm256_set1_ps(-0.0f)); }
     static T reverse(T v) { return _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0)); }
     static float reduce(T v) {

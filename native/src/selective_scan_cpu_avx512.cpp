@@ -29,7 +29,6 @@ struct V512 {
     static T div(T a, T b) { return _mm512_div_ps(a, b); }
     static T fmadd(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
     static T max(T a, T b) { return _mm512_max_ps(a, b); }
-    static T min(T a, T b) { return _mm512_min_ps(a, b); }
     static T neg_abs(T a) { return _mm512_or_ps(a, _mm512_set1_ps(-0.0f)); }
     static T reverse(T v) {
         return _mm512_permutexvar_ps(_mm512_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), v);

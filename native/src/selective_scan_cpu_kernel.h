@@ -3,7 +3,7 @@
 // so every instantiation has internal linkage and is compiled for that file's target only).
 //
 // V provides: W (lanes), T (register type), zero, set1, load, store (unaligned), add, sub, mul,
-// div, fmadd(a,b,c)=a*b+c, max, min, neg_abs (−|x|: one bitwise or where min(x, −x) took two
+// div, fmadd(a,b,c)=a*b+c, max, neg_abs (−|x|: one bitwise or where min(x, −x) took two
 // instructions), reverse (lane order reversed), reduce (horizontal sum),
 // reduce_many (lane j of the result = horizontal sum of the j-th of W vectors), exp2 (2^x, 0
 // for x <= -150, +inf for x >= 129) and exp2_shifted (2^(y-1), see decay).
