@@ -8,11 +8,14 @@ public static partial class ResourceUsage
     /// <summary>User + system CPU time of the process so far, in microseconds (0 where getrusage is
     /// unavailable), less the time the native scan pool's keep-awake threads spent spinning (see
     /// <see cref="Ssm.SelectiveScan.NativeKeepAwake"/>): that time did no work.</summary>
-    public static long ProcessCpuMicroseconds()
+    public static long ProcessCpuMicroseconds() => GetRUsageCpuMicroseconds() - Ssm.SelectiveScanKernels.KeepAwakeCpuMicroseconds();
+
+    /// <summary>User + system CPU time of the process so far as getrusage reports it, in microseconds,
+    /// the keep-awake threads' spinning included (0 where getrusage is unavailable).</summary>
+    public static long GetRUsageCpuMicroseconds()
     {
         if (!TryRead(out var usage)) return 0;
-        return usage.UserSeconds * 1_000_000 + usage.UserMicroseconds + usage.SystemSeconds * 1_000_000 + usage.SystemMicroseconds
-               - Ssm.SelectiveScanKernels.KeepAwakeCpuMicroseconds();
+        return usage.UserSeconds * 1_000_000 + usage.UserMicroseconds + usage.SystemSeconds * 1_000_000 + usage.SystemMicroseconds;
     }
 
     /// <summary>Minor page faults of the process so far: first touches of freshly mapped memory, among others.</summary>

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using NUnit.Framework;
 using TorchSharp;
 using Vim.Core.Diagnostics;
@@ -49,10 +48,10 @@ public class NativeKeepAwakeTests
             Scan(inputs);
             Thread.Sleep(100);
 
-            long rawBefore = RawProcessCpuMicroseconds(), reportedBefore = ResourceUsage.ProcessCpuMicroseconds();
+            long rawBefore = ResourceUsage.GetRUsageCpuMicroseconds(), reportedBefore = ResourceUsage.ProcessCpuMicroseconds();
             Scan(inputs);
             Thread.Sleep(60);
-            long rawGrowth = RawProcessCpuMicroseconds() - rawBefore;
+            long rawGrowth = ResourceUsage.GetRUsageCpuMicroseconds() - rawBefore;
             long reportedGrowth = ResourceUsage.ProcessCpuMicroseconds() - reportedBefore;
 
             // The two figures are read a few µs apart, so work done in between may tip the difference below 0.
@@ -74,21 +73,4 @@ public class NativeKeepAwakeTests
         SelectiveScan.Apply(SelectiveScanBackend.NativeCpu, inputs.u, inputs.delta, inputs.A, inputs.B, inputs.C,
             inputs.D, inputs.z, inputs.deltaBias, inputs.Softplus);
     }
-
-    /// <summary>getrusage(RUSAGE_SELF) user + system in µs, read here rather than through ResourceUsage.</summary>
-    private static long RawProcessCpuMicroseconds()
-    {
-        Assert.That(GetRUsage(0, out var u), Is.EqualTo(0), "getrusage");
-        return u.UserSeconds * 1_000_000 + u.UserMicroseconds + u.SystemSeconds * 1_000_000 + u.SystemMicroseconds;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct RUsage
-    {
-        public long UserSeconds, UserMicroseconds, SystemSeconds, SystemMicroseconds;
-        public long MaxRss, Ixrss, Idrss, Isrss, MinFlt, MajFlt, NSwap, InBlock, OuBlock, MsgSnd, MsgRcv, NSignals, NVCsw, NIvCsw;
-    }
-
-    [DllImport("libc.so.6", EntryPoint = "getrusage")]
-    private static extern int GetRUsage(int who, out RUsage usage);
 }
