@@ -12,8 +12,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <string>
 #include <ctime>
+#include <string>
 #include <thread>
 #include <vector>
 

@@ -24,15 +24,10 @@ using namespace scan_test;
 
 namespace {
 
-struct TaskInfo {
-    int tid;
-    char state;                 // R, S, ... as in /proc/self/task/TID/stat
-    double cpu_seconds;         // utime + stime
-};
-
-// Threads of this process whose scheduling policy is SCHED_IDLE.
-std::vector<TaskInfo> idle_policy_threads() {
-    std::vector<TaskInfo> found;
+// CPU time (utime + stime, /proc's clock ticks) of each thread of this process whose scheduling
+// policy is SCHED_IDLE.
+std::vector<double> idle_policy_thread_cpu_seconds() {
+    std::vector<double> found;
     DIR* dir = opendir("/proc/self/task");
     if (!dir) return found;
     const double tick = double(sysconf(_SC_CLK_TCK));
@@ -42,12 +37,12 @@ std::vector<TaskInfo> idle_policy_threads() {
         std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/stat");
         std::string line;
         std::getline(f, line);
-        // Fields after the parenthesised name: state is the 3rd, utime and stime the 14th and 15th.
+        // Fields after the parenthesised name: utime and stime are the 14th and 15th.
         std::istringstream rest(line.substr(line.rfind(')') + 2));
         std::vector<std::string> fields;
         for (std::string w; rest >> w;) fields.push_back(w);
         if (fields.size() < 13) continue;
-        found.push_back({tid, fields[0][0], (std::stod(fields[11]) + std::stod(fields[12])) / tick});
+        found.push_back((std::stod(fields[11]) + std::stod(fields[12])) / tick);
     }
     closedir(dir);
     return found;
@@ -73,14 +68,12 @@ double idle_seconds(const cpu_set_t& set, int n) {
 }
 
 // A forward scan with enough channel blocks for every worker.
-double run_scan(const Problem& p) {
+void run_scan(const Problem& p) {
     std::vector<float> out(p.u.size());
-    const auto t0 = std::chrono::steady_clock::now();
     const int rc = vimdense_selective_scan_fwd_cpu(p.u.data(), p.delta.data(), p.A.data(), p.B.data(), p.C.data(),
                                                    nullptr, p.z.data(), nullptr, 1, 0, p.batch, p.dim, p.length,
                                                    p.dstate, out.data(), nullptr, nullptr);
     if (rc != 0) std::printf("  scan returned %d\n", rc);
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace
@@ -100,10 +93,10 @@ int main() {
     run_scan(p);
     // The first job starts the threads; each lowers its own policy once it runs, which on a busy
     // machine may take a while.
-    auto tasks = idle_policy_threads();
+    auto tasks = idle_policy_thread_cpu_seconds();
     for (int wait = 0; wait < 200 && int(tasks.size()) < spinners; ++wait) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        tasks = idle_policy_threads();
+        tasks = idle_policy_thread_cpu_seconds();
     }
     chk.expect(int(tasks.size()) == spinners, "SCHED_IDLE threads after a 2-thread scan", double(tasks.size()), spinners);
 
@@ -132,9 +125,9 @@ int main() {
     // The library's figure for their CPU time against the kernel's: /proc gives user and system time
     // in whole clock ticks (10 ms), each rounded down, so it may lag by up to two ticks per thread,
     // never lead.
-    tasks = idle_policy_threads();
+    tasks = idle_policy_thread_cpu_seconds();
     double proc_seconds = 0;
-    for (const auto& t : tasks) proc_seconds += t.cpu_seconds;
+    for (double t : tasks) proc_seconds += t;
     const double lib_seconds = double(vimdense_cpu_keep_awake_cpu_us()) * 1e-6;
     std::printf("  spinner CPU: library %.4f s, /proc %.4f s\n", lib_seconds, proc_seconds);
     chk.le("/proc's spinner CPU time - the library's (s)", proc_seconds - lib_seconds, 0.002);
