@@ -111,7 +111,8 @@ public:
         }
     }
 
-    // CPU time the spinners have used so far (their threads' clocks; they never exit).
+    // CPU time the spinners have used so far (their threads' clocks; they never exit), less the
+    // time they spent on work they took.
     int64_t cpu_us() {
         std::lock_guard<std::mutex> lk(start_m_);
         int64_t total = 0;
@@ -119,7 +120,17 @@ public:
             timespec ts{};
             if (clock_gettime(c, &ts) == 0) total += int64_t(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
         }
-        return total;
+        return total - work_ns_.load() / 1000;
+    }
+
+    int64_t work_us() { return work_ns_.load() / 1000; }
+    int64_t work_count() { return work_count_.load(); }
+
+    bool spinning() { return started_.load() > 0 && sleeping_.load() == 0 && active() && now_ns() < deadline_.load(); }
+
+    void set_work(int (*claim)(), void (*run)(int)) {
+        run_.store(run);
+        claim_.store(claim, std::memory_order_release);
     }
 
 private:
@@ -127,14 +138,18 @@ private:
         if (started_.load(std::memory_order_acquire) >= threads) return;
         std::lock_guard<std::mutex> lk(start_m_);
         const std::vector<int> cpus = allowed_cpus();
+        cpu_set_t pool_cpus;
+        CPU_ZERO(&pool_cpus);
+        for (int c : cpus) CPU_SET(c, &pool_cpus);
         const int wanted = std::min<int>(threads, static_cast<int>(cpus.size()));
         for (int i = started_.load(); i < wanted; ++i) {
-            std::thread([this, cpu = cpus[i]] { spin(cpu); }).detach();   // lives until the process ends
+            // Lives until the process ends.
+            std::thread([this, cpu = cpus[i], pool_cpus] { spin(cpu, pool_cpus); }).detach();
         }
         started_.store(std::max(wanted, started_.load()), std::memory_order_release);
     }
 
-    void spin(int cpu) {
+    void spin(int cpu, cpu_set_t pool_cpus) {
         cpu_set_t one;
         CPU_ZERO(&one);
         CPU_SET(cpu, &one);
@@ -153,6 +168,16 @@ private:
             // loop for one spinning on a lock (pause-loop exiting) and deschedules it, which is the
             // very idling this avoids (measured: Vim-Ti's forward ≈ 5% slower with pause than without).
             while (now_ns() < deadline_.load(std::memory_order_relaxed)) {
+                int (*claim)() = claim_.load(std::memory_order_acquire);
+                if (!claim) continue;
+                const int token = claim();
+                if (token < 0) continue;
+                pthread_setaffinity_np(pthread_self(), sizeof pool_cpus, &pool_cpus);
+                const int64_t t0 = thread_cpu_ns();
+                run_.load()(token);
+                work_ns_.fetch_add(thread_cpu_ns() - t0);
+                work_count_.fetch_add(1);
+                pthread_setaffinity_np(pthread_self(), sizeof one, &one);
             }
             std::unique_lock<std::mutex> lk(m_);
             sleeping_.fetch_add(1);
@@ -163,6 +188,16 @@ private:
 
     std::vector<clockid_t> clocks_;   // guarded by start_m_
     std::atomic<int32_t> mode_;
+    static int64_t thread_cpu_ns() {
+        timespec ts{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    }
+
+    std::atomic<int (*)()> claim_{nullptr};
+    std::atomic<void (*)(int)> run_{nullptr};
+    std::atomic<int64_t> work_ns_{0};
+    std::atomic<int64_t> work_count_{0};
     std::atomic<int64_t> deadline_{0};
     std::atomic<int> sleeping_{0};
     std::atomic<int> started_{0};
@@ -182,5 +217,9 @@ int32_t keep_awake_set_mode(int32_t mode) { return keep_awake().set_mode(mode); 
 int32_t keep_awake_active() { return keep_awake().active() ? 1 : 0; }
 int64_t keep_awake_window_us() { return kWindowNs / 1000; }
 int64_t keep_awake_cpu_us() { return keep_awake().cpu_us(); }
+int64_t keep_awake_work_us() { return keep_awake().work_us(); }
+int64_t keep_awake_work_count() { return keep_awake().work_count(); }
+bool keep_awake_spinning() { return keep_awake().spinning(); }
+void keep_awake_set_work(int (*claim)(), void (*run)(int)) { keep_awake().set_work(claim, run); }
 
 }  // namespace vimdense_scan

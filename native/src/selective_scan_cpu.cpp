@@ -113,19 +113,28 @@ public:
     int threads() const { return wanted_.load(); }
 
     // Runs job(worker) on `count` workers (the caller is worker 0) and waits for all of them.
+    // Workers 1.. are claimed first by the keep-awake spinners (cpu_keep_awake.h), which poll for
+    // them on awake CPUs; a worker slot no spinner took within kSpinnerClaimNs goes to the pool's
+    // sleeping threads, woken through the condition variable.
     void run(int count, const std::function<void(int)>& job) {
         std::lock_guard<std::mutex> call(call_mutex_);
         keep_awake_arm(count);
         ensure_workers(count - 1);
+        const bool spinners = keep_awake_spinning();
         {
             std::lock_guard<std::mutex> lk(m_);
             job_ = &job;
-            active_ = count - 1;
             pending_ = count - 1;
             ++generation_;
         }
         running_.store(count - 1, std::memory_order_release);
-        start_cv_.notify_all();
+        slots_.store(pack(generation_, count, 1), std::memory_order_release);
+        if (spinners) {
+            const auto give_up = std::chrono::steady_clock::now() + std::chrono::nanoseconds(kSpinnerClaimNs);
+            while (!all_claimed() && std::chrono::steady_clock::now() < give_up) {
+            }
+        }
+        if (!all_claimed()) start_cv_.notify_all();
         job(0);
         // The workers' last items end within about an item's time of the caller's: waiting for
         // that by spinning saves the wake-up of a sleeping caller (~50 µs on a virtual machine,
@@ -137,15 +146,57 @@ public:
 #endif
             if ((i & 255) == 0 && std::chrono::steady_clock::now() > spin_until) break;
         }
-        std::unique_lock<std::mutex> lk(m_);
-        done_cv_.wait(lk, [&] { return pending_ == 0; });
-        job_ = nullptr;
+        {
+            std::unique_lock<std::mutex> lk(m_);
+            done_cv_.wait(lk, [&] { return pending_ == 0; });
+            job_ = nullptr;
+        }
+        // The window runs from the end of a job too: a job longer than the window must not leave the
+        // next one to sleeping threads.
+        keep_awake_arm(count);
+    }
+
+    // A worker slot of the current job, or -1 when every slot is taken.
+    int claim() {
+        uint64_t s = slots_.load(std::memory_order_acquire);
+        for (;;) {
+            const int next = static_cast<int>(s & 0xffff), count = static_cast<int>((s >> 16) & 0xffff);
+            if (next >= count) return -1;
+            if (slots_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) return next;
+        }
+    }
+
+    // Runs a claimed slot: the job cannot end (run() cannot return) before this slot is done.
+    void run_slot(int worker) {
+        const std::function<void(int)>* job;
+        {
+            std::lock_guard<std::mutex> lk(m_);
+            job = job_;
+        }
+        (*job)(worker);
+        running_.fetch_sub(1, std::memory_order_acq_rel);
+        {
+            std::lock_guard<std::mutex> lk(m_);
+            --pending_;
+        }
+        done_cv_.notify_all();
     }
 
 private:
+    // Long enough for an awake spinner to see the job (its loop polls every ~0.1 µs), short next to
+    // a wake-up.
+    static constexpr int64_t kSpinnerClaimNs = 3000;
+
+    static uint64_t pack(uint64_t generation, int count, int next) {
+        return (generation << 32) | (static_cast<uint64_t>(count) << 16) | static_cast<uint64_t>(next);
+    }
+    bool all_claimed() const {
+        const uint64_t s = slots_.load(std::memory_order_acquire);
+        return (s & 0xffff) >= ((s >> 16) & 0xffff);
+    }
+
     void ensure_workers(int n) {
         while (static_cast<int>(workers_.size()) < n) {
-            int index = static_cast<int>(workers_.size()) + 1;
             uint64_t start_generation;
             {
                 std::lock_guard<std::mutex> lk(m_);
@@ -154,47 +205,43 @@ private:
             // The worker must only react to generations after its creation: it is handed the
             // current one rather than reading it when it first runs (which may be after run()
             // already advanced it).
-            workers_.emplace_back([this, index, start_generation] { loop(index, start_generation); });
+            workers_.emplace_back([this, start_generation] { loop(start_generation); });
             // Never joined: the pool lives until the process ends (a static destructor joining
             // threads at exit can deadlock inside a managed host).
             workers_.back().detach();
         }
     }
 
-    void loop(int index, uint64_t seen) {
+    void loop(uint64_t seen) {
         for (;;) {
-            const std::function<void(int)>* job = nullptr;
             {
                 std::unique_lock<std::mutex> lk(m_);
                 start_cv_.wait(lk, [&] { return generation_ != seen; });
                 seen = generation_;
-                if (index <= active_) job = job_;
             }
-            if (!job) continue;
-            (*job)(index);
-            running_.fetch_sub(1, std::memory_order_acq_rel);
-            {
-                std::lock_guard<std::mutex> lk(m_);
-                --pending_;
-            }
-            done_cv_.notify_all();
+            const int worker = claim();
+            if (worker >= 0) run_slot(worker);
         }
     }
 
     std::atomic<int> wanted_{default_threads()};
     std::atomic<int> running_{0};   // workers still in the current job (the caller spins on it)
+    std::atomic<uint64_t> slots_{0};   // generation (32 bits) | worker count (16) | next unclaimed worker (16)
     std::mutex call_mutex_;
     std::mutex m_;
     std::condition_variable start_cv_, done_cv_;
     std::vector<std::thread> workers_;
     const std::function<void(int)>* job_ = nullptr;
-    int active_ = 0;
     int pending_ = 0;
     uint64_t generation_ = 0;
 };
 
 Pool& pool() {
-    static Pool* p = new Pool();  // intentionally leaked, see ensure_workers
+    static Pool* p = [] {
+        auto* created = new Pool();  // intentionally leaked, see ensure_workers
+        keep_awake_set_work([] { return pool().claim(); }, [](int worker) { pool().run_slot(worker); });
+        return created;
+    }();
     return *p;
 }
 
@@ -212,30 +259,70 @@ private:
 #endif
 };
 
-// Runs fn(row, worker) for every row in [0, rows) on the pool. A prologue, when given, runs on the
-// calling thread first, while the other workers wake up (a worker of a virtual machine's idle core
-// starts 0.1-0.3 ms after it is notified); they wait for it before taking rows.
-void parallel_rows(int64_t rows, int workers, const std::function<void(int64_t, int)>& fn,
-                   const std::function<void()>* prologue = nullptr) {
-    if (workers <= 1 || rows <= 1) {
-        FlushDenormals ftz;
-        if (prologue) (*prologue)();
-        for (int64_t r = 0; r < rows; ++r) fn(r, 0);
-        return;
+// Pieces of work that must all be done before the first row of a job starts (the scan's B/C
+// transposes): the workers share them as they share rows, then each waits for the last piece.
+// With the pool's CPUs kept awake a worker starts within microseconds of the caller, and when the
+// caller did them alone it started its rows that much later, which came back at the end of the
+// job as an idle worker (≈ 0.1 ms of a 3.5 ms Vim-Ti scan call).
+struct Preparation {
+    int64_t pieces = 0;
+    std::function<void(int64_t)> run;
+};
+
+// Waits until `count` pieces are done. It spins for a while, then sleeps: a piece may be held by a
+// keep-awake thread (SCHED_IDLE) that another thread has just put off its CPU, and a waiter
+// spinning on the only other CPU would keep the scheduler from moving it there.
+class PieceLatch {
+public:
+    explicit PieceLatch(int64_t count) : remaining_(count) {}
+    void done_one() {
+        if (remaining_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+        std::lock_guard<std::mutex> lk(m_);
+        cv_.notify_all();
     }
-    std::atomic<int64_t> next{0};
-    std::atomic<bool> ready{prologue == nullptr};
-    std::function<void(int)> job = [&](int worker) {
-        FlushDenormals ftz;
-        if (worker == 0 && prologue) {
-            (*prologue)();
-            ready.store(true, std::memory_order_release);
-        }
-        while (!ready.load(std::memory_order_acquire)) {
+    void wait() {
+        const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinUs);
+        for (int i = 0; remaining_.load(std::memory_order_acquire) > 0; ++i) {
 #if defined(__x86_64__) || defined(__i386__)
             _mm_pause();
 #endif
+            if ((i & 63) == 0 && std::chrono::steady_clock::now() > spin_until) {
+                std::unique_lock<std::mutex> lk(m_);
+                cv_.wait(lk, [&] { return remaining_.load(std::memory_order_acquire) <= 0; });
+                return;
+            }
         }
+    }
+
+private:
+    // A few pieces' time (a 256-step block of Vim's B and C takes ≈ 5 µs).
+    static constexpr int kSpinUs = 50;
+    std::atomic<int64_t> remaining_;
+    std::mutex m_;
+    std::condition_variable cv_;
+};
+
+// Runs fn(row, worker) for every row in [0, rows) on the pool, after the preparation if given.
+void parallel_rows(int64_t rows, int workers, const std::function<void(int64_t, int)>& fn,
+                   const Preparation* preparation = nullptr) {
+    const int64_t pieces = preparation ? preparation->pieces : 0;
+    if (workers <= 1 || rows <= 1) {
+        FlushDenormals ftz;
+        for (int64_t i = 0; i < pieces; ++i) preparation->run(i);
+        for (int64_t r = 0; r < rows; ++r) fn(r, 0);
+        return;
+    }
+    std::atomic<int64_t> next_piece{0}, next{0};
+    PieceLatch prepared(pieces);
+    std::function<void(int)> job = [&](int worker) {
+        FlushDenormals ftz;
+        for (;;) {
+            const int64_t i = next_piece.fetch_add(1, std::memory_order_relaxed);
+            if (i >= pieces) break;
+            preparation->run(i);
+            prepared.done_one();
+        }
+        prepared.wait();
         for (;;) {
             int64_t r = next.fetch_add(1, std::memory_order_relaxed);
             if (r >= rows) break;
@@ -278,12 +365,15 @@ int workers_for(int64_t rows) {
 
 // Runs fn(b, l0, l1) on the pool for every block [l0, l1) of up to 256 steps of every batch element:
 // work over (batch, length) layouts where each block writes lines of its own.
+constexpr int64_t kStepBlock = 256;
+
+int64_t step_blocks(int64_t length) { return (length + kStepBlock - 1) / kStepBlock; }
+
 void parallel_step_blocks(int64_t batch, int64_t length, const std::function<void(int64_t, int64_t, int64_t)>& fn) {
-    constexpr int64_t kSteps = 256;
-    const int64_t blocks = (length + kSteps - 1) / kSteps;
+    const int64_t blocks = step_blocks(length);
     parallel_rows(batch * blocks, workers_for(batch * blocks), [&](int64_t item, int) {
-        const int64_t l0 = item % blocks * kSteps;
-        fn(item / blocks, l0, std::min(l0 + kSteps, length));
+        const int64_t l0 = item % blocks * kStepBlock;
+        fn(item / blocks, l0, std::min(l0 + kStepBlock, length));
     });
 }
 
@@ -291,7 +381,7 @@ void parallel_step_blocks(int64_t batch, int64_t length, const std::function<voi
 // d0..d0+nrows-1 of every batch element, with `scratch_floats` of the running worker's own scratch.
 void parallel_channel_blocks(int64_t batch, int64_t dim, int64_t block, int64_t scratch_floats,
                              const std::function<void(int64_t, int64_t, int64_t, float*)>& fn,
-                             const std::function<void()>* prologue = nullptr) {
+                             const Preparation* preparation = nullptr) {
     const int64_t blocks_per_batch = (dim + block - 1) / block;
     const int64_t items = batch * blocks_per_batch;
     const int workers = workers_for(items);
@@ -300,7 +390,7 @@ void parallel_channel_blocks(int64_t batch, int64_t dim, int64_t block, int64_t 
     parallel_rows(items, workers, [&](int64_t item, int w) {
         const int64_t d0 = item % blocks_per_batch * block;
         fn(item / blocks_per_batch, d0, std::min(block, dim - d0), scratch.data + per * w);
-    }, prologue);
+    }, preparation);
 }
 
 // A grow-only buffer per calling thread for Prepared: a fresh allocation of B and C's size per call
@@ -332,10 +422,8 @@ private:
 };
 thread_local ThreadScratch t_prepared_scratch;
 
-// Pads A (and A·log2 e) to npad lanes and transposes B and C to (batch, length, npad) in scan
-// order (time reversed for a reverse scan). With whole-tile register transposes that is cheap
-// enough for the calling thread, except for very long inputs, which go to the pool in blocks of
-// steps; the forward runs it as the prologue of its own pool job, while the other workers wake.
+// Pads A (and A·log2 e) to npad lanes, and transposes B and C to (batch, length, npad) in scan
+// order (time reversed for a reverse scan) as the preparation of the kernel's pool job.
 struct Prepared {
     float *A, *A2, *Bt, *Ct;
     Prepared(StepTransposeFn to_steps, const float* a, const float* b, const float* c, int64_t batch, int64_t dim,
@@ -354,22 +442,16 @@ struct Prepared {
                 A2[d * np + i] = v * kernel::kLog2e;
             }
     }
-    // True when B and C are small enough to transpose on the calling thread (transpose_bc).
-    bool serial() const { return batch_ * L_ * np_ <= kSerialFloats; }
-    // B and C into Bt and Ct, on the calling thread.
-    void transpose_bc() {
-        for (int64_t bb = 0; bb < batch_; ++bb) transpose_steps(bb, 0, L_);
-    }
-    // The same, on the pool in blocks of steps unless serial().
-    void transpose_bc_parallel() {
-        if (serial())
-            transpose_bc();
-        else
-            parallel_step_blocks(batch_, L_, [&](int64_t bb, int64_t l0, int64_t l1) { transpose_steps(bb, l0, l1); });
+    // Transposing B and C to Bt and Ct, in blocks of steps, as the preparation of a pool job.
+    Preparation transposes() {
+        const int64_t blocks = step_blocks(L_);
+        return Preparation{batch_ * blocks, [this, blocks](int64_t piece) {
+            const int64_t l0 = piece % blocks * kStepBlock;
+            transpose_steps(piece / blocks, l0, std::min(l0 + kStepBlock, L_));
+        }};
     }
 
 private:
-    static constexpr int64_t kSerialFloats = int64_t(1) << 20;
     void transpose_steps(int64_t bb, int64_t l0, int64_t l1) {
         to_steps_(b_ + bb * n_ * L_, n_, L_, np_, reverse_, l0, l1, Bt + bb * L_ * np_);
         to_steps_(c_ + bb * n_ * L_, n_, L_, np_, reverse_, l0, l1, Ct + bb * L_ * np_);
@@ -433,6 +515,10 @@ int64_t vimdense_cpu_keep_awake_window_us(void) { return keep_awake_window_us();
 
 int64_t vimdense_cpu_keep_awake_cpu_us(void) { return keep_awake_cpu_us(); }
 
+int64_t vimdense_cpu_keep_awake_work_us(void) { return keep_awake_work_us(); }
+
+int64_t vimdense_cpu_keep_awake_work_count(void) { return keep_awake_work_count(); }
+
 const char* vimdense_scan_cpu_isa(void) { return current_kernels().name; }
 
 const char* vimdense_scan_force_isa(int32_t level) {
@@ -456,23 +542,20 @@ int32_t vimdense_selective_scan_fwd_cpu(
         p.out = out;
         p.last_state = last_state;
         p.ckpt = checkpoints;
-        // Small B and C are transposed by the caller as the job's prologue, large ones on the pool first.
-        const std::function<void()> transpose_bc = [&] { prep.transpose_bc(); };
-        if (!prep.serial()) prep.transpose_bc_parallel();
-        const std::function<void()>* prologue = prep.serial() ? &transpose_bc : nullptr;
+        const Preparation transposes = prep.transposes();
         if (k.forward_lanes && p.npad == k.lanes) {
             // Work items: blocks of k.lanes channels of one batch element, channels in the lanes.
             parallel_channel_blocks(batch, dim, k.lanes, lanes_scratch_floats(k.lanes),
                                     [&](int64_t bb, int64_t d0, int64_t nrows, float* scratch) {
                                         k.forward_lanes(p, bb, d0, nrows, scratch);
-                                    }, prologue);
+                                    }, &transposes);
         } else {
             // Work items: blocks of kRowBlock channels of one batch element, each row with its scratch.
             const int64_t per = (row_scratch_floats(p) + 15) / 16 * 16;
             parallel_channel_blocks(batch, dim, kRowBlock, per * kRowBlock,
                                     [&](int64_t bb, int64_t d0, int64_t nrows, float* scratch) {
                                         k.forward(p, bb, d0, nrows, scratch, per);
-                                    }, prologue);
+                                    }, &transposes);
         }
     } catch (const std::bad_alloc&) {
         return VIMDENSE_SCAN_ERR_ALLOC;
@@ -497,7 +580,7 @@ int32_t vimdense_selective_scan_bwd_cpu(
         const Kernels k = current_kernels();
         const int64_t np = padded_state(dstate), L = length, n = dstate;
         Prepared prep(k.to_steps, A, B, C, batch, dim, L, n, np, reverse != 0);
-        prep.transpose_bc_parallel();
+        const Preparation transposes = prep.transposes();
         Problem p = make_problem(u, delta, D, z, delta_bias, delta_softplus, reverse, batch, dim, L, n, prep);
         const int64_t rows = batch * dim;
         const int64_t blocks_per_batch = (dim + kRowBlock - 1) / kRowBlock;
@@ -535,7 +618,7 @@ int32_t vimdense_selective_scan_bwd_cpu(
                 k.backward(p, bb, d0, std::min(kRowBlock, dim - d0), scratch.data + per * w, gb, gb + gsize,
                            first_of_element);
             }
-        });
+        }, &transposes);
         // Per batch element, add the buffers of the groups that hold it into the first of them and
         // transpose back to (batch, dstate, length) in time order, in blocks of steps on the pool.
         parallel_step_blocks(batch, L, [&](int64_t bb, int64_t l0, int64_t l1) {

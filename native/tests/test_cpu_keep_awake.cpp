@@ -1,9 +1,12 @@
 // The keep-awake threads of the CPU kernels' pool (src/cpu_keep_awake.h), observed through /proc:
 // after a multi-threaded scan there is one SCHED_IDLE thread per CPU the pool uses; while jobs keep
-// coming the pool's CPUs do not go idle; after the window, or switched off, the threads use no CPU;
-// the CPU time the library reports for them matches the kernel's accounting of those threads. Every
-// check holds on a machine busy with other work too (the threads then get no CPU, and the CPUs are
-// not idle anyway).
+// coming the pool's CPUs do not go idle, and the threads take workers' shares of the jobs, with
+// results bit for bit those of one thread; after the window, or switched off, the threads use no
+// CPU; the CPU time the library reports for them (spinning, and work) matches the kernel's
+// accounting of those threads; a share one of them holds is not stranded when another thread takes
+// its CPU. Every check holds on a machine busy with other work too (the threads then get no CPU,
+// and the CPUs are not idle anyway).
+#include <pthread.h>
 #include <dirent.h>
 #include <sched.h>
 #include <unistd.h>
@@ -11,6 +14,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <atomic>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -67,13 +71,65 @@ double idle_seconds(const cpu_set_t& set, int n) {
     return total;
 }
 
-// A forward scan with enough channel blocks for every worker.
-void run_scan(const Problem& p) {
-    std::vector<float> out(p.u.size());
+// A forward scan with enough channel blocks for every worker, into out.
+void run_scan_into(const Problem& p, std::vector<float>& out) {
+    out.resize(p.u.size());
     const int rc = vimdense_selective_scan_fwd_cpu(p.u.data(), p.delta.data(), p.A.data(), p.B.data(), p.C.data(),
                                                    nullptr, p.z.data(), nullptr, 1, 0, p.batch, p.dim, p.length,
                                                    p.dstate, out.data(), nullptr, nullptr);
     if (rc != 0) std::printf("  scan returned %d\n", rc);
+}
+
+std::vector<float> run_scan(const Problem& p) {
+    std::vector<float> out;
+    run_scan_into(p, out);
+    return out;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// A share of a job held by a spinner (SCHED_IDLE) must not wait for its CPU to be free: another
+// thread of normal priority takes that CPU for `hog` seconds while the share runs. The calling
+// thread is pinned to the first pool CPU, so the spinner of the second takes the share, and the
+// competing thread is pinned to that second CPU. Returns the scan's wall time; the spinner must
+// finish its share elsewhere (on the first CPU once the caller waits) long before the hog ends.
+double scan_with_hogged_spinner(const cpu_set_t& pool, const Problem& big, double hog, int64_t* spinner_shares) {
+    int first = -1, second = -1;
+    for (int c = 0; c < CPU_SETSIZE && second < 0; ++c)
+        if (CPU_ISSET(c, &pool)) (first < 0 ? first : second) = c;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+    std::atomic<bool> go{false};
+    std::thread hogger([&] {
+        cpu_set_t other;
+        CPU_ZERO(&other);
+        CPU_SET(second, &other);
+        pthread_setaffinity_np(pthread_self(), sizeof other, &other);
+        while (!go.load()) std::this_thread::sleep_for(std::chrono::microseconds(200));
+        // Let the scan start and the spinner take its share, then keep its CPU busy.
+        std::this_thread::sleep_for(std::chrono::milliseconds(3));
+        const auto start = std::chrono::steady_clock::now();
+        while (seconds_since(start) < hog) {
+        }
+    });
+    std::vector<float> out;
+    run_scan_into(big, out);   // arms the spinners for the timed scan (and faults in its output)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));   // and lets them wake up
+    const int64_t shares_before = vimdense_cpu_keep_awake_work_count();
+    go.store(true);
+    const auto start = std::chrono::steady_clock::now();
+    run_scan_into(big, out);
+    const double took = seconds_since(start);
+    hogger.join();
+    // Read after the hog: a spinner counts its share after finishing it, and may then wait for its CPU.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    *spinner_shares = vimdense_cpu_keep_awake_work_count() - shares_before;
+    pthread_setaffinity_np(pthread_self(), sizeof pool, &pool);
+    return took;
 }
 
 }  // namespace
@@ -100,6 +156,25 @@ int main() {
     }
     chk.expect(int(tasks.size()) == spinners, "SCHED_IDLE threads after a 2-thread scan", double(tasks.size()), spinners);
 
+    // Armed, the spinners take the workers' shares of the jobs themselves (unless other work keeps
+    // them off their CPUs: then they get no CPU time at all), and the results are those of one
+    // thread, bit for bit.
+    vimdense_scan_set_num_threads(1);
+    const std::vector<float> one_thread = run_scan(p);
+    vimdense_scan_set_num_threads(threads);
+    const int64_t shares_before = vimdense_cpu_keep_awake_work_count();
+    const int64_t spin_before = vimdense_cpu_keep_awake_cpu_us();
+    int differing = 0;
+    for (int i = 0; i < 40; ++i) {
+        differing += run_scan(p) != one_thread;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    const int64_t shares = vimdense_cpu_keep_awake_work_count() - shares_before;
+    const double spun = double(vimdense_cpu_keep_awake_cpu_us() - spin_before) * 1e-6;
+    std::printf("  shares taken by spinners in 40 scans: %lld (they spun %.3f s)\n", (long long)shares, spun);
+    chk.expect(differing == 0, "scans differing from one thread's result", differing, 0);
+    if (spinners > 1) chk.expect(shares > 0 || spun < 0.001, "spinners took shares, or got no CPU", double(shares > 0 || spun < 0.001), 1);
+
     // Armed (a scan every 5 ms, this thread sleeping in between), the pool's CPUs do not go idle:
     // either the spinners run or, on a busy machine, other work does. Checked through the kernel's
     // idle time of those CPUs, not the spinners' own figures.
@@ -122,16 +197,36 @@ int main() {
     chk.le("spinners' CPU time in 200 ms after the window (s)", double(vimdense_cpu_keep_awake_cpu_us() - cpu_past) * 1e-6,
            0.005);
 
-    // The library's figure for their CPU time against the kernel's: /proc gives user and system time
-    // in whole clock ticks (10 ms), each rounded down, so it may lag by up to two ticks per thread,
-    // never lead.
+    // The library's figures for their CPU time (spinning, and work taken) against the kernel's: /proc
+    // gives user and system time in whole clock ticks (10 ms), each rounded down, so it may lag by
+    // up to two ticks per thread, never lead.
     tasks = idle_policy_thread_cpu_seconds();
     double proc_seconds = 0;
     for (double t : tasks) proc_seconds += t;
-    const double lib_seconds = double(vimdense_cpu_keep_awake_cpu_us()) * 1e-6;
+    const double lib_seconds = double(vimdense_cpu_keep_awake_cpu_us() + vimdense_cpu_keep_awake_work_us()) * 1e-6;
     std::printf("  spinner CPU: library %.4f s, /proc %.4f s\n", lib_seconds, proc_seconds);
     chk.le("/proc's spinner CPU time - the library's (s)", proc_seconds - lib_seconds, 0.002);
     chk.le("the library's spinner CPU time - /proc's (s)", lib_seconds - proc_seconds, 2 * tick * spinners + 0.002);
+
+    // A share held by a spinner finishes elsewhere when another thread takes the spinner's CPU:
+    // ≈ 2 · 16 ms of work here, against a hog of 1 s (at SCHED_IDLE, stuck on its CPU, the share
+    // would get ≈ 0.3% of it and end with the hog).
+    if (spinners > 1) {
+        const Problem big = random_problem(1, 32, 1 << 18, 16, false, true, false, true, 7);
+        // Whether the spinner took the share depends on timing (it must see the job within a few µs);
+        // a few tries make sure the case is exercised.
+        bool exercised = false;
+        for (int attempt = 0; attempt < 8 && !exercised; ++attempt) {
+            int64_t spinner_shares = 0;
+            const double took = scan_with_hogged_spinner(set, big, 1.0, &spinner_shares);
+            std::printf("  scan with the spinner's CPU taken: %.3f s (%lld share(s) run by a spinner)\n", took,
+                        (long long)spinner_shares);
+            if (spinner_shares == 0) continue;
+            exercised = true;
+            chk.le("scan with the spinner's CPU taken by another thread (s)", took, 0.5);
+        }
+        if (!exercised) std::printf("  (no spinner took a share in 8 tries: the machine is busy; not checked)\n");
+    }
 
     // Switched off, scans no longer start them.
     chk.expect(vimdense_cpu_keep_awake(0) == 0, "mode off -> not in effect", 0, 0);

@@ -57,8 +57,13 @@ int32_t vimdense_cpu_keep_awake(int32_t mode);
 int32_t vimdense_cpu_keep_awake_active(void);
 // The window after each job, in microseconds.
 int64_t vimdense_cpu_keep_awake_window_us(void);
-// CPU time the spinning threads have used so far, in microseconds (process CPU time that did no work).
+// CPU time the spinning threads have used so far, in microseconds, less the pool work they did
+// (process CPU time that did no work).
 int64_t vimdense_cpu_keep_awake_cpu_us(void);
+// The pool work the spinning threads took while spinning (a worker's share of a multi-threaded
+// job, which they start without a wake-up): its CPU time in microseconds, and the number of shares.
+int64_t vimdense_cpu_keep_awake_work_us(void);
+int64_t vimdense_cpu_keep_awake_work_count(void);
 // Instruction set the CPU kernels dispatch to: "avx512", "avx2" or "scalar".
 const char* vimdense_scan_cpu_isa(void);
 // Force a narrower instruction set for testing: 0 = best available, 1 = avx2, 2 = scalar.
