@@ -103,7 +103,11 @@ using RowBlockBwdFn = void (*)(const Problem&, int64_t b, int64_t d0, int64_t nr
 
 // The forward with the channels in the lanes (kernel::forward_lanes): blocks of up to `lanes`
 // channels of one batch element, for npad == lanes only.
-using LaneBlockFn = void (*)(const Problem&, int64_t b, int64_t d0, int64_t nrows, float* scratch);
+// A call runs chunks [c0, c1) of the block: from zero states when c0 is 0, else from the lanes×lanes
+// floats at `states` (state k of the block's channels at states + k·lanes), where it leaves them
+// when c1 is short of the last chunk.
+using LaneBlockFn = void (*)(const Problem&, int64_t b, int64_t d0, int64_t nrows, float* scratch, int64_t c0,
+                             int64_t c1, float* states);
 // Its scratch: Δ, Δ·u and y of one chunk, as (step, channel), and two staging blocks of a chunk's
 // rows, as (channel, step).
 inline int64_t lanes_scratch_floats(int64_t lanes) { return 5 * kChunk * lanes; }

@@ -452,7 +452,8 @@ void forward_rows(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float*
 // Channels past the block's end have Δ = Δ·u = 0 and A = 0: their states stay zero and nothing of
 // theirs is stored. Scratch: lanes_scratch_floats.
 template <class V>
-void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float* scratch) {
+void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float* scratch, int64_t c_begin,
+                   int64_t c_end, float* states) {
     using T = typename V::T;
     constexpr int W = V::W;
     static_assert(kChunk % W == 0, "chunks are whole W-step tiles");
@@ -539,12 +540,12 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
     };
 
     T h[W];
-    for (int k = 0; k < W; ++k) h[k] = V::zero();
+    for (int k = 0; k < W; ++k) h[k] = c_begin == 0 ? V::zero() : V::load(states + k * W);
     const float* Bt = p.Bt + b * L * np;
     const float* Ct = p.Ct + b * L * np;
-    plan_prefetch(0);
+    plan_prefetch(c_begin * kChunk);
     for (int64_t j = 0; j < kChunk; ++j) prefetch_line(j);
-    for (int64_t c = 0; c < p.nchunks; ++c) {
+    for (int64_t c = c_begin; c < c_end; ++c) {
         const int64_t l0 = c * kChunk;
         const int64_t l1 = l0 + kChunk < L ? l0 + kChunk : L;
         const bool whole = nrows == W && l1 - l0 == kChunk;
@@ -670,7 +671,11 @@ void forward_lanes(const Problem& p, int64_t b, int64_t d0, int64_t nrows, float
                 store_gated_output<V>(p, row_of(i), d0 + i, l, n, yv[i], seq_load<V>(p.u + row_of(i) * L, L, l, n, rev));
         }
     }
-    if (p.last_state) store_states(h, p.last_state, p.dstate, p.dstate);
+    if (c_end < p.nchunks) {
+        for (int k = 0; k < W; ++k) V::store(states + k * W, h[k]);
+    } else if (p.last_state) {
+        store_states(h, p.last_state, p.dstate, p.dstate);
+    }
 }
 
 // The backward of R rows (channels d0..d0+R-1 of one batch element) over one lane group of G

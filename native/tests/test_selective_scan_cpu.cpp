@@ -287,6 +287,10 @@ int main() {
         // Backward dB/dC groups (8 fixed ranges of the 15 work items) of which one holds the end of
         // one batch element and the start of the next.
         {3, 20, 70, 16, true, true, true, true, false},
+        // Enough channel blocks (13, 14) for the channels-in-lanes forward to run its last blocks in
+        // segments of chunks (2 and 3 workers split them differently).
+        {1, 200, 300, 16, true, true, true, true, false},
+        {2, 100, 1000, 16, true, true, false, true, false},
     };
     // Every instruction set this CPU supports (forcing never selects a wider one).
     std::string seen;
