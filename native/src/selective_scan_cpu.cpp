@@ -4,8 +4,9 @@
 //
 // Threads: a small pool of std::threads owned by this library (not OpenMP, so it never competes
 // with the OpenMP runtime libtorch brings into the same process); the calling thread works too.
-// Work items are rows (batch, channel), handed out through an atomic counter.
-// Between jobs, the pool's CPUs are kept out of idle for a short window (cpu_keep_awake.h).
+// Work items are rows (batch, channel) or blocks of them, handed out through an atomic counter.
+// Between jobs, the pool's CPUs are kept out of idle for a short window (cpu_keep_awake.h), by
+// threads that also take the workers' shares of the next job.
 #include <sched.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
