@@ -29,6 +29,13 @@ int64_t now_ns() {
         .count();
 }
 
+// CPU time of the calling thread.
+int64_t thread_cpu_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 std::vector<int> allowed_cpus() {
     std::vector<int> cpus;
     cpu_set_t set;
@@ -188,12 +195,6 @@ private:
 
     std::vector<clockid_t> clocks_;   // guarded by start_m_
     std::atomic<int32_t> mode_;
-    static int64_t thread_cpu_ns() {
-        timespec ts{};
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-    }
-
     std::atomic<int (*)()> claim_{nullptr};
     std::atomic<void (*)(int)> run_{nullptr};
     std::atomic<int64_t> work_ns_{0};

@@ -377,11 +377,20 @@ constexpr int64_t kStepBlock = 256;
 
 int64_t step_blocks(int64_t length) { return (length + kStepBlock - 1) / kStepBlock; }
 
+// Block `item` of batch·step_blocks(length): batch element b, steps [l0, l1).
+struct StepBlock {
+    int64_t b, l0, l1;
+};
+StepBlock step_block(int64_t item, int64_t length) {
+    const int64_t blocks = step_blocks(length), l0 = item % blocks * kStepBlock;
+    return StepBlock{item / blocks, l0, std::min(l0 + kStepBlock, length)};
+}
+
 void parallel_step_blocks(int64_t batch, int64_t length, const std::function<void(int64_t, int64_t, int64_t)>& fn) {
-    const int64_t blocks = step_blocks(length);
-    parallel_rows(batch * blocks, workers_for(batch * blocks), [&](int64_t item, int) {
-        const int64_t l0 = item % blocks * kStepBlock;
-        fn(item / blocks, l0, std::min(l0 + kStepBlock, length));
+    const int64_t items = batch * step_blocks(length);
+    parallel_rows(items, workers_for(items), [&](int64_t item, int) {
+        const StepBlock s = step_block(item, length);
+        fn(s.b, s.l0, s.l1);
     });
 }
 
@@ -452,10 +461,9 @@ struct Prepared {
     }
     // Transposing B and C to Bt and Ct, in blocks of steps, as the preparation of a pool job.
     Preparation transposes() {
-        const int64_t blocks = step_blocks(L_);
-        return Preparation{batch_ * blocks, [this, blocks](int64_t piece) {
-            const int64_t l0 = piece % blocks * kStepBlock;
-            transpose_steps(piece / blocks, l0, std::min(l0 + kStepBlock, L_));
+        return Preparation{batch_ * step_blocks(L_), [this](int64_t piece) {
+            const StepBlock s = step_block(piece, L_);
+            transpose_steps(s.b, s.l0, s.l1);
         }};
     }
 
@@ -502,23 +510,26 @@ void forward_lanes_job(const Kernels& k, const Problem& p, const Preparation* pr
     const int64_t whole = blocks - split;
     const int64_t per = (lanes_scratch_floats(lanes) + 15) / 16 * 16;
     AlignedBuffer scratch(per * workers);
-    AlignedBuffer states(std::max<int64_t>(split, 1) * lanes * lanes);
-    std::unique_ptr<ProgressCounter[]> segments_done(new ProgressCounter[size_t(std::max<int64_t>(split, 1))]);
+    // The tail blocks' states between segments, and how many segments of each are done.
+    AlignedBuffer states(split * lanes * lanes);
+    std::unique_ptr<ProgressCounter[]> segments_done(new ProgressCounter[size_t(split)]);
     parallel_rows(whole + split * segments, workers, [&](int64_t item, int w) {
-        int64_t block = item, tail = -1, c0 = 0, c1 = p.nchunks, segment = 0;
+        int64_t block = item, c0 = 0, c1 = p.nchunks;
+        ProgressCounter* done = nullptr;
+        float* block_states = nullptr;   // unused by a whole block
         if (item >= whole) {
             // Segment-major over the tail blocks: segment s of a block comes split items after s-1.
-            tail = (item - whole) % split;
-            segment = (item - whole) / split;
+            const int64_t tail = (item - whole) % split, segment = (item - whole) / split;
             block = whole + tail;
             c0 = segment * p.nchunks / segments;
             c1 = (segment + 1) * p.nchunks / segments;
-            segments_done[size_t(tail)].wait_until(segment);
+            done = &segments_done[size_t(tail)];
+            block_states = states.data + tail * lanes * lanes;
+            done->wait_until(segment);
         }
         const int64_t b = block / blocks_per_batch, d0 = block % blocks_per_batch * lanes;
-        k.forward_lanes(p, b, d0, std::min(lanes, p.dim - d0), scratch.data + per * w, c0, c1,
-                        states.data + std::max<int64_t>(tail, 0) * lanes * lanes);
-        if (tail >= 0) segments_done[size_t(tail)].add(1);
+        k.forward_lanes(p, b, d0, std::min(lanes, p.dim - d0), scratch.data + per * w, c0, c1, block_states);
+        if (done) done->add(1);
     }, preparation);
 }
 

@@ -182,7 +182,7 @@ int main() {
     const double armed_span = 0.3;
     const double idle_before = idle_seconds(set, spinners);
     const auto armed_start = std::chrono::steady_clock::now();
-    while (std::chrono::duration<double>(std::chrono::steady_clock::now() - armed_start).count() < armed_span) {
+    while (seconds_since(armed_start) < armed_span) {
         run_scan(p);
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
