@@ -276,6 +276,9 @@ internal sealed class RestrictedUnpickler
             throw Fail($"{function}: size has {shape.Length} dimensions but stride has {stride.Length}");
         if (shape.Any(d => d < 0) || stride.Any(s => s < 0))
             throw Fail($"{function}: negative size or stride ([{string.Join(",", shape)}] / [{string.Join(",", stride)}])");
+        var elementSize = CheckpointDTypes.ElementSize(storage.DType);
+        if (TensorExtent.Bytes(shape, elementSize) is null || TensorExtent.ReachedBytes(offset, shape, stride, elementSize) is null)
+            throw Fail($"{function}: size [{string.Join(",", shape)}] with stride [{string.Join(",", stride)}] and offset {offset} spans more bytes than a file can hold");
         return new PendingTensor(storage, offset, shape, stride, _opcodeStart);
     }
 

@@ -141,6 +141,9 @@ public static class SafeTensorsFormat
     private static List<TensorSpec> ParseHeader(string file, byte[] headerBytes, long dataLength, out Dictionary<string, string> metadata)
     {
         metadata = [];
+        // The parser checks UTF-8 only when a string is read, and then throws InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes))
+            throw new VimException($"{file}: safetensors header is not valid UTF-8 (the JSON header must be UTF-8 text)");
         JsonDocument doc;
         try
         {
@@ -193,7 +196,8 @@ public static class SafeTensorsFormat
         var (begin, end) = (offsets[0], offsets[1]);
         if (begin < 0 || end < begin)
             throw Bad($"data_offsets [{begin}, {end}] are not an increasing pair of non-negative offsets");
-        var expected = shape.Aggregate(1L, (a, d) => a * d) * CheckpointDTypes.ElementSize(dtype);
+        var expected = TensorExtent.Bytes(shape, CheckpointDTypes.ElementSize(dtype))
+                       ?? throw Bad($"shape [{string.Join(", ", shape)}] of {code} holds more bytes than a file can");
         if (end - begin != expected)
             throw Bad($"data_offsets [{begin}, {end}] span {end - begin} bytes, but shape [{string.Join(", ", shape)}] of {code} needs {expected}");
         return new TensorSpec(name, dtype, shape, begin, end);

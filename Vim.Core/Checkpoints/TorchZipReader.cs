@@ -37,6 +37,8 @@ internal sealed class TorchZipReader
         try
         {
             zip = new ZipArchive(stream, ZipArchiveMode.Read);
+            // The central directory is read at the first look at the entries; its damage must be reported here too.
+            _ = zip.Entries.Count;
         }
         catch (InvalidDataException e)
         {
@@ -94,6 +96,8 @@ internal sealed class TorchZipReader
         };
         if (t[4] is not long numel || numel < 0)
             throw Fail($"storage '{key}' declares element count {t[4]}, expected a non-negative integer");
+        if (TensorExtent.Bytes([numel], CheckpointDTypes.ElementSize(dtype)) is null)
+            throw Fail($"storage '{key}' declares {numel} {CheckpointDTypes.TorchName(dtype)} elements, more bytes than a file can hold");
         if (_storageRefs.TryGetValue(key, out var existing))
         {
             if (existing.DType != dtype)
@@ -109,8 +113,7 @@ internal sealed class TorchZipReader
         var entryName = _prefix + "data/" + storageRef.Key;
         var entry = _zip.GetEntry(entryName)
                     ?? throw new VimException($"{_file}: entry '{entryName}' is missing; tensor '{name}' needs it ({pending.Describe()})");
-        var elementSize = CheckpointDTypes.ElementSize(storageRef.DType);
-        var neededBytes = pending.RequiredStorageElements() * elementSize;
+        var neededBytes = pending.RequiredStorageBytes;
         if (entry.Length < neededBytes)
             throw new VimException($"{_file}: storage '{entryName}' holds {entry.Length} bytes, tensor '{name}' needs {neededBytes} ({pending.Describe()})");
 

@@ -134,9 +134,26 @@ public class CheckpointSafeTensorsTests
     [TestCase("""{"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}""", 8, "data has a hole [0, 4) before tensor 'w'")]
     [TestCase("""{"w":{"dtype":"F32","shape":[1]}}""", 4, "tensor 'w': missing array field 'data_offsets'")]
     [TestCase("""{"w":[1,2""", 4, "header is not valid JSON")]
+    // 2^62 x 4 floats: 2^66 bytes wrap to 0 in 64 bits, which data_offsets [0, 0] would match.
+    [TestCase("""{"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}}""", 0, "tensor 'w': shape [4611686018427387904, 4] of F32 holds more bytes than a file can")]
     public void MalformedHeadersNameTheTensorAndField(string header, int dataBytes, string message)
     {
         var path = WriteRaw("bad.safetensors", header, new byte[dataBytes]);
         Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(path))!.Message, Does.StartWith("bad.safetensors: ").And.Contain(message));
+    }
+
+    [Test]
+    public void HeaderThatIsNotUtf8IsRefusedAsSuch()
+    {
+        // A Latin-1 'é' (0xE9) in a tensor name: valid JSON structure, invalid UTF-8.
+        var header = Encoding.UTF8.GetBytes("""{"w?":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}""");
+        header[Array.IndexOf(header, (byte)'?')] = 0xE9;
+        var bytes = new byte[8 + header.Length + 4];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)header.Length);
+        header.CopyTo(bytes, 8);
+        var path = Path.Combine(_dir, "latin1.safetensors");
+        File.WriteAllBytes(path, bytes);
+        Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(path))!.Message,
+            Is.EqualTo("latin1.safetensors: safetensors header is not valid UTF-8 (the JSON header must be UTF-8 text)"));
     }
 }

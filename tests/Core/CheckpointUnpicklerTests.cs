@@ -37,18 +37,29 @@ public class CheckpointUnpicklerTests
         }
 
         public Ops Int(int v) { _bytes.Add((byte)'J'); _bytes.AddRange(BitConverter.GetBytes(v)); return this; }
+
+        /// <summary>BININT where it fits, else LONG1 with 8 little-endian two's-complement bytes.</summary>
+        public Ops Integer(long v)
+        {
+            if (v is >= int.MinValue and <= int.MaxValue)
+                return Int((int)v);
+            _bytes.Add(0x8a);
+            _bytes.Add(8);
+            _bytes.AddRange(BitConverter.GetBytes(v));
+            return this;
+        }
         public Ops Global(string module, string name) => Op('c').Text(module).Text(name);
 
         /// <summary>_rebuild_tensor_v2(('storage', torch.TYPE, key, 'cpu', numel), offset, size, stride, False, OrderedDict()).</summary>
-        public Ops Tensor(string storageType, string key, int numel, int offset, int[] size, int[] stride)
+        public Ops Tensor(string storageType, string key, long numel, long offset, long[] size, long[] stride)
         {
             Global("torch._utils", "_rebuild_tensor_v2").Op('(');
-            Op('(').Str("storage").Global("torch", storageType).Str(key).Str("cpu").Int(numel).Op('t').Op('Q');
-            Int(offset);
+            Op('(').Str("storage").Global("torch", storageType).Str(key).Str("cpu").Integer(numel).Op('t').Op('Q');
+            Integer(offset);
             Op('(');
-            foreach (var s in size) Int(s);
+            foreach (var s in size) Integer(s);
             Op('t').Op('(');
-            foreach (var s in stride) Int(s);
+            foreach (var s in stride) Integer(s);
             Op('t').Op(0x89).Global("collections", "OrderedDict").Op(')').Op('R');
             return Op('t').Op('R');
         }
@@ -151,6 +162,20 @@ public class CheckpointUnpicklerTests
         var path = CheckpointTestData.WriteTorchZip(_dir, "short.pth", pickle, ("0", Floats(1, 2, 3, 4, 5)));
         var error = Assert.Throws<VimException>(() => CheckpointFile.Load(path))!;
         Assert.That(error.Message, Is.EqualTo("short.pth: storage 'archive/data/0' holds 20 bytes, tensor 'm.w' needs 24 (offset 1, shape [2,2], stride [3,1], float32)"));
+    }
+
+    // 2^62 x 4 with stride (0, 1) reaches 4 elements of its storage, but holds 2^64 elements: the count wraps to 0.
+    [TestCase(4L, 0L, new[] { 1L << 62, 4L }, new[] { 0L, 1L }, "size [4611686018427387904,4] with stride [0,1] and offset 0 spans more bytes")]
+    // 2^61 contiguous floats: 2^63 bytes, one more than a long holds.
+    [TestCase(4L, 0L, new[] { 1L << 61 }, new[] { 1L }, "size [2305843009213693952] with stride [1] and offset 0 spans more bytes")]
+    [TestCase(4L, long.MaxValue - 1, new[] { 2L }, new[] { 1L }, "and offset 9223372036854775806 spans more bytes")]
+    [TestCase(1L << 62, 0L, new[] { 1L }, new[] { 1L }, "storage '0' declares 4611686018427387904 float32 elements, more bytes than a file can hold")]
+    public void SizesThatOverflowSixtyFourBitsAreRefusedBeforeAnyAllocation(long numel, long offset, long[] size, long[] stride, string message)
+    {
+        var pickle = new Ops().Op('}').Str("w").Tensor("FloatStorage", "0", numel, offset, size, stride).Op('s').Op('.').Bytes;
+        var path = CheckpointTestData.WriteTorchZip(_dir, "huge.pth", pickle, ("0", Floats(1, 2, 3, 4)));
+        Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(path))!.Message,
+            Does.StartWith("huge.pth: entry 'archive/data.pkl': pickle offset ").And.Contain(message));
     }
 
     [Test]
