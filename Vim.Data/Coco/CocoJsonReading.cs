@@ -139,7 +139,15 @@ internal static class CocoJsonReading
             }
             else { r.ReadValue(); r.Skip(); }
         }
+        RequireMaskablePixels(height, width, "width x height", where);
         return new CocoImage(id ?? throw Missing(where, "id"), width, height, fileName);
+    }
+
+    /// <summary>Masks of an image are counted in 32-bit runs and decoded into arrays; a size beyond that is a damaged field.</summary>
+    private static void RequireMaskablePixels(int height, int width, string fields, Where where)
+    {
+        if ((long)height * width > int.MaxValue)
+            throw new VimException($"{where}: {fields} {width} x {height} is {(long)height * width} pixels, more than a mask can hold ({int.MaxValue}).");
     }
 
     private static CocoCategory ReadCategory(ref JsonStreamReader r, Where where)
@@ -229,10 +237,17 @@ internal static class CocoJsonReading
         return d;
     }
 
+    /// <summary>A number token that is finite: json has no infinities, but a literal such as 1e999 reads as one.</summary>
+    private static bool TryReadFinite(ref JsonStreamReader r, out double value)
+    {
+        value = 0;
+        return r.TokenType == JsonTokenType.Number && r.TryGetDouble(out value) && double.IsFinite(value);
+    }
+
     private static double? ReadOptionalNumber(ref JsonStreamReader r, string field, Where where)
     {
         if (r.TokenType == JsonTokenType.Null) return null;
-        if (r.TokenType != JsonTokenType.Number || !r.TryGetDouble(out double d)) throw new VimException($"{where}: field \"{field}\" must be a number.");
+        if (!TryReadFinite(ref r, out double d)) throw new VimException($"{where}: field \"{field}\" must be a finite number, got {r.Describe()}.");
         return d;
     }
 
@@ -270,8 +285,8 @@ internal static class CocoJsonReading
         int n = 0;
         while (r.Read() && r.TokenType != JsonTokenType.EndArray)
         {
-            if (r.TokenType != JsonTokenType.Number || !r.TryGetDouble(out double v))
-                throw new VimException($"{where}: field \"{field}\" must hold numbers.");
+            if (!TryReadFinite(ref r, out double v))
+                throw new VimException($"{where}: field \"{field}\" must hold finite numbers, got {r.Describe()}.");
             if (n < 4) box[n] = v;
             n++;
         }
@@ -339,6 +354,7 @@ internal static class CocoJsonReading
             hw[n++] = v;
         }
         if (n != 2) throw new VimException($"{where}: {Expected}");
+        RequireMaskablePixels(hw[0], hw[1], "\"segmentation.size\"", where);
         return (hw[0], hw[1]);
     }
 
@@ -366,8 +382,8 @@ internal static class CocoJsonReading
             int n = 0;
             while (r.Read() && r.TokenType != JsonTokenType.EndArray)
             {
-                if (r.TokenType != JsonTokenType.Number || !r.TryGetDouble(out double v))
-                    throw new VimException($"{where}: \"segmentation\" polygon coordinates must be numbers.");
+                if (!TryReadFinite(ref r, out double v))
+                    throw new VimException($"{where}: \"segmentation\" polygon coordinates must be finite numbers, got {r.Describe()}.");
                 scratch.AddCoordinate(n++, v);
             }
             if (n % 2 != 0 || n < 4)

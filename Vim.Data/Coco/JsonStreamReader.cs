@@ -86,13 +86,25 @@ internal ref struct JsonStreamReader
     public readonly bool TryGetUInt32(out uint value) => _reader.TryGetUInt32(out value);
 
     /// <summary>The current string token, unescaped.</summary>
-    public readonly string GetString() => _reader.GetString()!;
+    public readonly string GetString()
+    {
+        try
+        {
+            return _reader.GetString()!;
+        }
+        catch (InvalidOperationException e)
+        {
+            // The reader checks a string's UTF-8 only when it is decoded; as a JsonException it is reported like any other
+            // malformed json, naming the file and the position.
+            throw new JsonException($"a string is not valid UTF-8 ({e.Message})", e);
+        }
+    }
 
     /// <summary>The current scalar as it appears in the file, for error messages (strings quoted; containers by kind).</summary>
     public readonly string Describe() => _reader.TokenType switch
     {
         JsonTokenType.Number => Encoding.UTF8.GetString(_reader.ValueSpan),
-        JsonTokenType.String => "\"" + _reader.GetString() + "\"",
+        JsonTokenType.String => "\"" + GetString() + "\"",
         JsonTokenType.True => "true",
         JsonTokenType.False => "false",
         JsonTokenType.Null => "null",

@@ -90,4 +90,23 @@ public class CocoJsonTests
         e = Assert.Throws<VimException>(() => CocoResults.Load(path));
         Assert.That(e!.Message, Does.Contain("score"));
     }
+
+    // Json has no infinities, but a literal past the double range reads as one; a string must be UTF-8.
+    [TestCase("""{"images": [{"id": 1, "width": 9, "height": 9}], "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1e999, 1]}]}""",
+        "annotations[0]: field \"bbox\" must hold finite numbers, got 1e999.")]
+    [TestCase("""{"images": [{"id": 1, "width": 9, "height": 9}], "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[0, 0, 4, 0, 4, -2e400]]}]}""",
+        "annotations[0]: \"segmentation\" polygon coordinates must be finite numbers, got -2e400.")]
+    [TestCase("""{"images": [{"id": 1, "width": 9, "height": 9, "file_name": "caf\u00e9.jpg"}], "categories": [{"id": 1, "name": "c\xffat"}]}""",
+        "not valid JSON (a string is not valid UTF-8")]
+    [TestCase("""{"images": [{"id": 7, "width": 100000, "height": 30000}]}""",
+        "images[0]: width x height 100000 x 30000 is 3000000000 pixels, more than a mask can hold (2147483647).")]
+    public void NonFiniteNumbersAndBrokenTextAreRefusedNamingTheField(string json, string message)
+    {
+        string path = Path.Combine(_dir, "odd.json");
+        // \xff stands for a raw byte that is no UTF-8; everything else is written as UTF-8.
+        var bytes = json.Split("\\xff").Select(System.Text.Encoding.UTF8.GetBytes).Aggregate((a, b) => [.. a, 0xff, .. b]);
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<VimException>(() => CocoDataset.Load(path));
+        Assert.That(e!.Message, Does.StartWith(path).And.Contain(message));
+    }
 }

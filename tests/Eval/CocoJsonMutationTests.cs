@@ -1,0 +1,172 @@
+using System.Text;
+using NUnit.Framework;
+using Vim.Core;
+using Vim.Data.Coco;
+using Vim.Data.Evaluation;
+using Vim.Data.Masks;
+
+namespace Vim.Tests.Eval;
+
+/// <summary>
+/// Damaged COCO json, made by mutating a good instances file and a good results file at random (fixed seeds): each
+/// must either read (and then evaluate, for boxes and masks) or be refused with a <see cref="VimException"/>; a read
+/// error must name the file. Any other exception is a reader or evaluator bug that would reach the user as a stack
+/// trace.
+/// </summary>
+public class CocoJsonMutationTests
+{
+    private const int MutationsPerCase = 1500;
+
+    /// <summary>A column-major RLE of a <paramref name="height"/>x<paramref name="width"/> rectangle [x0, x1) x [y0, y1).</summary>
+    private static uint[] RectangleRle(int height, int width, int x0, int x1, int y0, int y1)
+    {
+        var counts = new List<uint> { (uint)(x0 * height + y0) };
+        for (var x = x0; x < x1; x++)
+        {
+            counts.Add((uint)(y1 - y0));
+            counts.Add((uint)(x == x1 - 1 ? (width - x1) * height + height - y1 : height - (y1 - y0)));
+        }
+        return [.. counts];
+    }
+
+    private static readonly string GroundTruth = $$$"""
+        {"info": {"year": 2017, "description": "mutation base"}, "licenses": [],
+         "images": [{"id": 1, "width": 40, "height": 30, "file_name": "a.jpg"},
+                    {"id": 2, "width": 20, "height": 20, "file_name": "b.jpg"}],
+         "annotations": [
+           {"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 3, 10, 8], "area": 80, "iscrowd": 0,
+            "segmentation": [[2, 3, 12, 3, 12, 11, 2, 11]]},
+           {"id": 2, "image_id": 1, "category_id": 2, "bbox": [20, 5, 6, 6], "area": 36, "iscrowd": 1,
+            "segmentation": {"size": [30, 40], "counts": [{{{string.Join(", ", RectangleRle(30, 40, 20, 26, 5, 11))}}}]}},
+           {"id": 3, "image_id": 2, "category_id": 1, "bbox": [4, 4, 8, 8], "area": 64, "iscrowd": 0,
+            "segmentation": {"size": [20, 20], "counts": "{{{RleStringCodec.Encode(RectangleRle(20, 20, 4, 12, 4, 12))}}}"}}],
+         "categories": [{"id": 1, "name": "cat", "supercategory": "animal"}, {"id": 2, "name": "dog"}]}
+        """;
+
+    private static readonly string Results = $$$"""
+        [{"image_id": 1, "category_id": 1, "bbox": [2, 3, 10, 9], "score": 0.9,
+          "segmentation": {"size": [30, 40], "counts": "{{{RleStringCodec.Encode(RectangleRle(30, 40, 2, 12, 3, 12))}}}"}},
+         {"image_id": 1, "category_id": 2, "bbox": [21, 5, 5, 6], "score": 0.8,
+          "segmentation": {"size": [30, 40], "counts": "{{{RleStringCodec.Encode(RectangleRle(30, 40, 21, 26, 5, 11))}}}"}},
+         {"image_id": 2, "category_id": 1, "bbox": [5, 4, 8, 8], "score": 0.35,
+          "segmentation": {"size": [20, 20], "counts": "{{{RleStringCodec.Encode(RectangleRle(20, 20, 5, 13, 4, 12))}}}"}}]
+        """;
+
+    /// <summary>One random edit: overwrite a byte, flip a bit, delete or repeat a run, truncate, or plant a digit run.</summary>
+    private static byte[] Mutate(byte[] original, Random random)
+    {
+        var bytes = original.ToList();
+        var at = random.Next(bytes.Count);
+        switch (random.Next(6))
+        {
+            case 0:
+                // Mostly characters that mean something in JSON or in a number.
+                const string meaningful = "{}[]:,\"-.eE0123456789 \\tnfu";
+                bytes[at] = random.Next(4) == 0 ? (byte)random.Next(256) : (byte)meaningful[random.Next(meaningful.Length)];
+                break;
+            case 1:
+                bytes[at] ^= (byte)(1 << random.Next(8));
+                break;
+            case 2:
+                bytes.RemoveRange(at, Math.Min(random.Next(1, 9), bytes.Count - at));
+                break;
+            case 3:
+                var length = Math.Min(random.Next(1, 33), bytes.Count - at);
+                bytes.InsertRange(at, bytes.GetRange(at, length));
+                break;
+            case 4:
+                bytes.RemoveRange(at, bytes.Count - at);
+                break;
+            default:
+                // Numbers far outside their range: huge, negative, fractional where integers belong.
+                var planted = new[] { "99999999999999999999", "-7", "1e308", "0.5", "4294967296", "-0", "NaN" }[random.Next(7)];
+                bytes.InsertRange(at, Encoding.ASCII.GetBytes(planted));
+                break;
+        }
+        return [.. bytes];
+    }
+
+    private static string? Misbehaviour(Func<CocoDataset> readGroundTruth, Func<List<CocoDetection>> readResults, string file)
+    {
+        CocoDataset gt;
+        List<CocoDetection> dt;
+        try
+        {
+            gt = readGroundTruth();
+            dt = readResults();
+        }
+        catch (VimException e) when (e.Message.Contains(file, StringComparison.Ordinal))
+        {
+            return null;
+        }
+        catch (Exception e)
+        {
+            return $"reading: {e.GetType().Name}: {e.Message.Split('\n')[0]}";
+        }
+        foreach (var iouType in new[] { CocoIouType.Bbox, CocoIouType.Segm })
+        {
+            try
+            {
+                var summary = new CocoEvaluator(gt, dt, iouType).Run();
+                if (summary.Stats.Any(double.IsNaN))
+                    return $"{iouType}: a NaN statistic";
+            }
+            catch (VimException)
+            {
+            }
+            catch (Exception e)
+            {
+                return $"{iouType} evaluation: {e.GetType().Name}: {e.Message.Split('\n')[0]}";
+            }
+        }
+        return null;
+    }
+
+    private static void AssertAllHandledCleanly(Func<int, string?> tryMutation)
+    {
+        var bad = new List<string>();
+        for (var i = 0; i < MutationsPerCase; i++)
+            if (tryMutation(i) is { } problem)
+                bad.Add($"mutation {i}: {problem}");
+        var kinds = bad.GroupBy(b => b[(b.IndexOf(": ", StringComparison.Ordinal) + 2)..]).Select(g => $"{g.First()} (x{g.Count()})");
+        Assert.That(bad, Is.Empty, $"{bad.Count} damaged files escaped as other errors:\n{string.Join("\n", kinds.Take(20))}");
+    }
+
+    [Test]
+    public void TheUndamagedFilesEvaluate()
+    {
+        var gt = CocoDataset.Read(new MemoryStream(Encoding.UTF8.GetBytes(GroundTruth)), "gt.json");
+        var dt = CocoResults.Read(new MemoryStream(Encoding.UTF8.GetBytes(Results)), "dt.json");
+        Assert.That(gt.Annotations, Has.Count.EqualTo(3));
+        Assert.That(dt, Has.Count.EqualTo(3));
+        // Every non-crowd object is found with IoU >= 0.5: the cat boxes overlap 80/90 and 56/72 (both images).
+        Assert.That(new CocoEvaluator(gt, dt, CocoIouType.Bbox).Run().Stats[1], Is.EqualTo(1.0).Within(1e-12));
+        Assert.That(new CocoEvaluator(gt, dt, CocoIouType.Segm).Run().Stats[1], Is.EqualTo(1.0).Within(1e-12));
+    }
+
+    [Test]
+    public void DamagedInstancesFileIsReadOrRefused()
+    {
+        var good = Encoding.UTF8.GetBytes(GroundTruth);
+        var random = new Random(41);
+        AssertAllHandledCleanly(_ =>
+        {
+            var mutant = Mutate(good, random);
+            return Misbehaviour(() => CocoDataset.Read(new MemoryStream(mutant), "instances_mutant.json"),
+                () => CocoResults.Read(new MemoryStream(Encoding.UTF8.GetBytes(Results)), "results.json"), "instances_mutant.json");
+        });
+    }
+
+    [Test]
+    public void DamagedResultsFileIsReadOrRefused()
+    {
+        var good = Encoding.UTF8.GetBytes(Results);
+        var random = new Random(43);
+        AssertAllHandledCleanly(_ =>
+        {
+            var mutant = Mutate(good, random);
+            return Misbehaviour(() => CocoDataset.Read(new MemoryStream(Encoding.UTF8.GetBytes(GroundTruth)), "instances.json"),
+                () => CocoResults.Read(new MemoryStream(mutant), "results_mutant.json"), "results_mutant.json");
+        });
+    }
+}
