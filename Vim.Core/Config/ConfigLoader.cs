@@ -35,6 +35,11 @@ public static class ConfigLoader
         {
             throw new VimException($"{origin}:{e.Start.Line}: invalid YAML: {e.InnerException?.Message ?? e.Message}");
         }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet fails these ways, without a position, on some malformed flow collections (e.g. "[1, 2,: [3]").
+            throw new VimException($"{origin}: invalid YAML: the parser gave up ({e.Message}); look for an unbalanced [ ] or {{ }} or a stray ':'");
+        }
         if (stream.Documents.Count == 0) return new ConfigMap(new ConfigSource(origin, 1));
         if (stream.Documents.Count > 1) throw new VimException($"{origin}: expected one YAML document, found {stream.Documents.Count}");
         return Convert(stream.Documents[0].RootNode, origin);

@@ -127,6 +127,10 @@ public class ConfigLoaderTests
         Assert.That(Assert.Throws<VimException>(() => ExperimentConfig.Load(dup))!.Message, Does.Contain("dup.yaml:3").And.Contain("uplicate key").And.Contain("seed"));
         var bad = Write("bad.yaml", "runtime: [1, 2\n");
         Assert.That(Assert.Throws<VimException>(() => ExperimentConfig.Load(bad))!.Message, Does.Contain("bad.yaml").And.Contain("invalid YAML"));
+        // A flow sequence broken so that the YAML library throws InvalidOperationException rather than a YamlException.
+        var broken = Write("broken.yaml", "model:\n  backbone:\n    out_indices: [5, 11, 17,: [5, 11, 17, 23]\n    img_size: 512\n");
+        Assert.That(Assert.Throws<VimException>(() => ExperimentConfig.Load(broken))!.Message,
+            Does.Contain("broken.yaml: invalid YAML").And.Contain("unbalanced [ ]"));
     }
 
     [Test]
