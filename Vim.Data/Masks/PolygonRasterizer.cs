@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Vim.Data.Masks;
 
 /// <summary>
@@ -123,6 +125,7 @@ public static class PolygonRasterizer
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private void Visit(long column, long row)
         {
             if (_started && column != _column)
