@@ -23,6 +23,8 @@ internal ref struct JsonStreamReader
     private int _length;
     private bool _final;
     private Utf8JsonReader _reader;
+    /// <summary>Offset in the stream of the buffer's first byte, for error positions.</summary>
+    private long _bufferStart;
 
     public JsonStreamReader(Stream stream, int initialBufferBytes = DefaultBufferBytes)
     {
@@ -37,6 +39,7 @@ internal ref struct JsonStreamReader
             // A UTF-8 byte-order mark (JsonDocument skips it too); dropped so BytesConsumed counts from the buffer start.
             Buffer.BlockCopy(_buffer, 3, _buffer, 0, _length - 3);
             _length -= 3;
+            _bufferStart = 3;
             Fill();
         }
         _reader = new Utf8JsonReader(_buffer.AsSpan(0, _length), _final, new JsonReaderState(Options));
@@ -96,7 +99,7 @@ internal ref struct JsonStreamReader
         {
             // The reader checks a string's UTF-8 only when it is decoded; as a JsonException it is reported like any other
             // malformed json, naming the file and the position.
-            throw new JsonException($"a string is not valid UTF-8 ({e.Message})", e);
+            throw new JsonException($"the string at byte {_bufferStart + _reader.TokenStartIndex} is not valid UTF-8 ({e.Message})", e);
         }
     }
 
@@ -126,6 +129,7 @@ internal ref struct JsonStreamReader
     {
         int consumed = (int)_reader.BytesConsumed;
         int left = _length - consumed;
+        _bufferStart += consumed;
         if (consumed > 0) Buffer.BlockCopy(_buffer, consumed, _buffer, 0, left);
         _length = left;
         // A single token larger than the buffer: grow so it fits.

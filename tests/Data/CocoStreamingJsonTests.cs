@@ -257,4 +257,17 @@ public class CocoStreamingJsonTests
             }
         }
     }
+
+    [Test]
+    public void BrokenUtf8IsReportedAtItsByteInTheFileAtEveryBufferSize()
+    {
+        // The category name's opening quote is at byte 3 (mark) + the prefix's length, however often the buffer refills.
+        var prefix = Encoding.UTF8.GetBytes("""{"images": [{"id": 1, "file_name": "pad pad pad pad pad pad pad pad pad"}], "categories": [{"id": 1, "name": """);
+        byte[] bytes = [0xEF, 0xBB, 0xBF, .. prefix, (byte)'"', (byte)'c', 0xFF, (byte)'"', .. "}]}"u8];
+        foreach (var size in BufferSizes)
+        {
+            var e = Assert.Throws<VimException>(() => CocoJsonReading.ReadDataset(new MemoryStream(bytes), "utf8.json", size))!;
+            Assert.That(e.Message, Does.StartWith($"utf8.json: not valid JSON (the string at byte {3 + prefix.Length} is not valid UTF-8"), $"buffer {size}");
+        }
+    }
 }

@@ -97,7 +97,7 @@ public class CocoJsonTests
     [TestCase("""{"images": [{"id": 1, "width": 9, "height": 9}], "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[0, 0, 4, 0, 4, -2e400]]}]}""",
         "annotations[0]: \"segmentation\" polygon coordinates must be finite numbers, got -2e400.")]
     [TestCase("""{"images": [{"id": 1, "width": 9, "height": 9, "file_name": "caf\u00e9.jpg"}], "categories": [{"id": 1, "name": "c\xffat"}]}""",
-        "not valid JSON (a string is not valid UTF-8")]
+        "not valid JSON (the string at byte 112 is not valid UTF-8")]
     [TestCase("""{"images": [{"id": 7, "width": 100000, "height": 30000}]}""",
         "images[0]: width x height 100000 x 30000 is 3000000000 pixels, more than a mask can hold (2147483647).")]
     public void NonFiniteNumbersAndBrokenTextAreRefusedNamingTheField(string json, string message)
