@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <vector>
 
 // CTest reports a test as skipped when it exits with this code (SKIP_RETURN_CODE in
 // tests/CMakeLists.txt, which passes the same number).
@@ -37,5 +38,29 @@ inline DeviceState probe_device(const char* program) {
                     devices);
     return DeviceState::usable;
 }
+
+// A device array that frees itself; `p` stays null where cudaMalloc failed (callers check the kernels'
+// return codes, which report null pointers).
+template <class T>
+struct DeviceBuffer {
+    T* p = nullptr;
+    size_t n = 0;
+    explicit DeviceBuffer(size_t count) : n(count) {
+        if (count && cudaMalloc(reinterpret_cast<void**>(&p), count * sizeof(T)) != cudaSuccess) p = nullptr;
+    }
+    explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) {
+        if (p) cudaMemcpy(p, host.data(), n * sizeof(T), cudaMemcpyHostToDevice);
+    }
+    ~DeviceBuffer() { if (p) cudaFree(p); }
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    std::vector<T> host() const {
+        std::vector<T> v(n);
+        if (p) cudaMemcpy(v.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);
+        return v;
+    }
+    // Null for an empty buffer, as the kernels take absent optional inputs (D, z, delta_bias).
+    T* optional() { return n ? p : nullptr; }
+};
 
 }  // namespace cuda_test

@@ -11,25 +11,7 @@ using namespace det_test;
 
 namespace {
 
-template <class T>
-struct DeviceBuffer {
-    T* p = nullptr;
-    size_t n = 0;
-    explicit DeviceBuffer(size_t count) : n(count) {
-        if (count && cudaMalloc(reinterpret_cast<void**>(&p), count * sizeof(T)) != cudaSuccess) p = nullptr;
-    }
-    explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) {
-        if (p) cudaMemcpy(p, host.data(), n * sizeof(T), cudaMemcpyHostToDevice);
-    }
-    ~DeviceBuffer() { if (p) cudaFree(p); }
-    DeviceBuffer(const DeviceBuffer&) = delete;
-    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-    std::vector<T> host() const {
-        std::vector<T> v(n);
-        if (p) cudaMemcpy(v.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);
-        return v;
-    }
-};
+using cuda_test::DeviceBuffer;
 
 void roi_case(int64_t batch, int64_t channels, int64_t H, int64_t W, int64_t rois, int64_t pooled, double scale,
               int32_t ratio, bool aligned, uint32_t seed, Checker& chk) {

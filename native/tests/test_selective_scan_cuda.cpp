@@ -11,26 +11,7 @@ using namespace scan_test;
 
 namespace {
 
-struct DeviceBuffer {
-    float* p = nullptr;
-    size_t n = 0;
-    explicit DeviceBuffer(size_t count) : n(count) {
-        if (count && cudaMalloc(reinterpret_cast<void**>(&p), count * sizeof(float)) != cudaSuccess) p = nullptr;
-    }
-    DeviceBuffer(const std::vector<float>& host) : DeviceBuffer(host.size()) {
-        if (p) cudaMemcpy(p, host.data(), n * sizeof(float), cudaMemcpyHostToDevice);
-    }
-    ~DeviceBuffer() { if (p) cudaFree(p); }
-    DeviceBuffer(const DeviceBuffer&) = delete;
-    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-    std::vector<float> host() const {
-        std::vector<float> v(n);
-        if (p) cudaMemcpy(v.data(), p, n * sizeof(float), cudaMemcpyDeviceToHost);
-        return v;
-    }
-};
-
-float* dptr(DeviceBuffer& b) { return b.n ? b.p : nullptr; }
+using DeviceBuffer = cuda_test::DeviceBuffer<float>;
 
 void check_direction(int64_t batch, int64_t dim, int64_t L, int64_t N, bool hasD, bool hasZ, bool hasBias,
                      bool softplus, int reverse, uint32_t seed, Checker& chk) {
@@ -61,12 +42,14 @@ void check_direction(int64_t batch, int64_t dim, int64_t L, int64_t N, bool hasD
     // CUDA
     DeviceBuffer u(p.u), delta(p.delta), A(p.A), B(p.B), C(p.C), D(p.D), z(p.z), bias(p.bias), dO(dout);
     DeviceBuffer out_d(bdl), last_d(last.size()), ck_d(static_cast<size_t>(nck));
-    rc = vimdense_selective_scan_fwd_cuda(u.p, delta.p, A.p, B.p, C.p, dptr(D), dptr(z), dptr(bias), softplus, reverse,
+    rc = vimdense_selective_scan_fwd_cuda(u.p, delta.p, A.p, B.p, C.p, D.optional(), z.optional(), bias.optional(),
+                                          softplus, reverse,
                                           batch, dim, L, N, out_d.p, last_d.p, ck_d.p, nullptr);
     chk.expect(rc == 0, "CUDA forward return code", rc, 0);
     DeviceBuffer gu_d(bdl), gdl_d(bdl), gA_d(gA.size()), gB_d(gB.size()), gC_d(gC.size()), gD_d(gD.size()),
         gz_d(bdl), gbias_d(gbias.size());
-    rc = vimdense_selective_scan_bwd_cuda(u.p, delta.p, A.p, B.p, C.p, dptr(D), dptr(z), dptr(bias), softplus, reverse,
+    rc = vimdense_selective_scan_bwd_cuda(u.p, delta.p, A.p, B.p, C.p, D.optional(), z.optional(), bias.optional(),
+                                          softplus, reverse,
                                           batch, dim, L, N, ck_d.p, dO.p, gu_d.p, gdl_d.p, gA_d.p, gB_d.p, gC_d.p,
                                           hasD ? gD_d.p : nullptr, hasZ ? gz_d.p : nullptr,
                                           hasBias ? gbias_d.p : nullptr, nullptr);
