@@ -23,7 +23,7 @@ public static class SegmentationTester
             SegmentationVisualizer.Write(Path.Combine(outDir, "predictions"), Path.GetFileNameWithoutExtension(image), prediction, height, width,
                 index < overlays ? image : null);
         });
-        var json = JsonSerializer.Serialize(SegmentationTask.Metrics(result), new JsonSerializerOptions { WriteIndented = true });
+        var json = JsonSerializer.Serialize(SegmentationTask.Metrics(result), MetricJson.Indented);
         var metricsPath = Path.Combine(outDir, "metrics.json");
         AtomicFile.WriteText(metricsPath, json);
         SegmentationReport.Write(result, task.ClassNames, outDir, $"Segmentation: {Path.GetFileName(checkpoint)}");

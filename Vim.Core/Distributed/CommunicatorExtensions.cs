@@ -1,14 +1,18 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Vim.Core.Distributed;
 
 public static class CommunicatorExtensions
 {
+    /// <summary>Rank-to-rank transport, not a file: NaN and ±∞ (an undefined metric) travel as they are.</summary>
+    private static readonly JsonSerializerOptions Transport = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
     /// <summary>Gathers one JSON-serialisable value from every rank, indexed by rank (metrics, evaluation results).</summary>
     public static IReadOnlyList<T> AllGatherJson<T>(this ICommunicator communicator, T value)
     {
-        var parts = communicator.AllGather(JsonSerializer.SerializeToUtf8Bytes(value));
-        return parts.Select((bytes, rank) => JsonSerializer.Deserialize<T>(bytes)
+        var parts = communicator.AllGather(JsonSerializer.SerializeToUtf8Bytes(value, Transport));
+        return parts.Select((bytes, rank) => JsonSerializer.Deserialize<T>(bytes, Transport)
             ?? throw new VimException($"all-gather: rank {rank} sent null for a {typeof(T).Name}")).ToList();
     }
 

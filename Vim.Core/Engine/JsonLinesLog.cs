@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json;
+using Vim.Core.IO;
 
 namespace Vim.Core.Engine;
 
@@ -10,32 +12,79 @@ public sealed class JsonLinesLog : IDisposable
     public JsonLinesLog(string path)
     {
         Path = path;
-        _writer = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
+        var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
+        _writer = new StreamWriter(stream) { AutoFlush = true };
+        // A process killed in the middle of a line leaves it unterminated; a resumed run's first record must not be
+        // glued onto it (both would be lost as one unreadable line).
+        if (stream.Length > 0 && !EndsWithNewline(path)) _writer.WriteLine();
     }
 
     public string Path { get; }
 
-    public void Write(IReadOnlyDictionary<string, object?> record) => _writer.WriteLine(JsonSerializer.Serialize(record));
+    /// <summary>Writes one record; non-finite numbers (an undefined metric) become null.</summary>
+    public void Write(IReadOnlyDictionary<string, object?> record) => _writer.WriteLine(JsonSerializer.Serialize(record, MetricJson.Compact));
 
     public void Dispose() => _writer.Dispose();
 
-    /// <summary>Reads the records back (a truncated last line, from a killed process, is skipped).</summary>
-    public static IEnumerable<JsonElement> Read(string path)
+    /// <summary>
+    /// Reads the records back. A line that is not a JSON object (a truncated last line, from a killed process) is
+    /// skipped; a record's fields are checked where they are read (<see cref="LogRecord"/>).
+    /// </summary>
+    public static IEnumerable<LogRecord> Read(string path)
     {
+        int lineNumber = 0;
         foreach (var line in File.ReadLines(path))
         {
+            lineNumber++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            JsonDocument doc;
+            JsonElement root;
             try
             {
-                doc = JsonDocument.Parse(line);
+                using var doc = JsonDocument.Parse(line);
+                root = doc.RootElement.Clone();
             }
             catch (JsonException)
             {
                 continue;
             }
-            yield return doc.RootElement.Clone();
-            doc.Dispose();
+            if (root.ValueKind == JsonValueKind.Object) yield return new LogRecord(path, lineNumber, root);
         }
+    }
+
+    private static bool EndsWithNewline(string path)
+    {
+        using var read = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        read.Seek(-1, SeekOrigin.End);
+        return read.ReadByte() == '\n';
+    }
+}
+
+/// <summary>One record of a <see cref="JsonLinesLog"/>, with where it stands in the file for error messages.</summary>
+public readonly record struct LogRecord(string Path, int Line, JsonElement Fields)
+{
+    /// <summary>The iteration the record belongs to (every record has one).</summary>
+    public int Iteration =>
+        Fields.TryGetProperty("iter", out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var iteration) && iteration >= 0
+            ? iteration
+            : throw new VimException($"{Path} line {Line}: 'iter' must be a whole number of iterations (≥ 0), got {Describe("iter")}");
+
+    /// <summary>"val" for evaluation records, null for training records.</summary>
+    public string? Mode =>
+        !Fields.TryGetProperty("mode", out var value) ? null
+        : value.ValueKind == JsonValueKind.String ? value.GetString()
+        : throw new VimException($"{Path} line {Line}: 'mode' must be a string such as \"val\", got {Describe("mode")}");
+
+    public bool IsEvaluation => Mode == "val";
+
+    /// <summary>A number field, NaN where it is null (undefined when written), absent or not a number.</summary>
+    public double Number(string name) => MetricJson.NumberOrNaN(Fields, name);
+
+    public bool Has(string name) => Fields.TryGetProperty(name, out _);
+
+    private string Describe(string name)
+    {
+        if (!Fields.TryGetProperty(name, out var value)) return "nothing";
+        var text = value.GetRawText();
+        return text.Length <= 40 ? text : $"a {value.ValueKind.ToString().ToLower(CultureInfo.InvariantCulture)} of {text.Length} characters";
     }
 }

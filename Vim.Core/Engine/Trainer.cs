@@ -177,7 +177,11 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 _console.WriteLine($"eval @ {done}: " + string.Join(", ", metrics.Select(m => $"{m.Key} {m.Value.ToString("0.####", CultureInfo.InvariantCulture)}")));
                 if (!metrics.TryGetValue(task.PrimaryMetric, out var primary))
                     throw new VimException($"the evaluator returned no '{task.PrimaryMetric}' (it returned {string.Join(", ", metrics.Keys)})");
-                if (best is null || primary > best)
+                // An undefined metric (NaN: e.g. a validation set with no labelled pixel) never becomes the best, nor
+                // blocks a later defined one from becoming it.
+                if (double.IsNaN(primary))
+                    _console.WriteLine($"{task.PrimaryMetric} is undefined at this evaluation; the best checkpoint is unchanged");
+                else if (best is not { } previous || double.IsNaN(previous) || primary > previous)
                 {
                     best = primary;
                     if (root)

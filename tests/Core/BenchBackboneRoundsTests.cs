@@ -32,6 +32,21 @@ public class BenchBackboneRoundsTests
     }
 
     [Test]
+    public void AFailedMeasurementIsWrittenAsNullsAndReadBackAsNaN()
+    {
+        // A child that ran out of memory or time (DeiT at high resolution) has no numbers: backbone.json and the
+        // child's RESULT line must still be JSON, and read back as the same failure.
+        var failed = Run("deit_tiny", "explicit", double.NaN, double.NaN, double.NaN, "timeout after 60 s");
+        var ok = Run("vim_tiny", "-", 0.1 + 0.2, 95, 150);
+        var json = System.Text.Json.JsonSerializer.Serialize(new[] { failed, ok }, Vim.Core.IO.MetricJson.Indented);
+        Assert.That(json, Does.Contain("\"MedianMs\": null").And.Contain("\"PeakMiB\": null"));
+        var back = System.Text.Json.JsonSerializer.Deserialize<Measurement[]>(json, Vim.Core.IO.MetricJson.Compact)!;
+        Assert.That(back[0].MedianMs, Is.NaN);
+        Assert.That(back[0].Status, Is.EqualTo("timeout after 60 s"));
+        Assert.That(back[1], Is.EqualTo(ok), "finite numbers round-trip exactly");
+    }
+
+    [Test]
     public void SpeedUpsPairRunsOfTheSameRound()
     {
         // Round 2 ran on a slow spell: both sides slowed down together. Pairing by round gives ratios 2, 2.2, 2.1

@@ -43,8 +43,8 @@ public class SingleProcessCommunicatorTests
         payload[0] = 9;
         Assert.That(gathered, Has.Count.EqualTo(1));
         Assert.That(gathered[0], Is.EqualTo(new byte[] { 1, 2, 3 }));
-        var records = World.AllGatherJson(new[] { 2.5, 4.0 });
-        Assert.That(records.Single(), Is.EqualTo(new[] { 2.5, 4.0 }));
+        var records = World.AllGatherJson(new[] { 2.5, 4.0, double.NaN, double.NegativeInfinity });
+        Assert.That(records.Single(), Is.EqualTo(new[] { 2.5, 4.0, double.NaN, double.NegativeInfinity }), "undefined metrics travel as they are");
     }
 
     [Test]

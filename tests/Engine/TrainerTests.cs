@@ -130,21 +130,41 @@ public class TrainerTests
     }
 
     [Test]
+    public void AnUndefinedMetricIsLoggedAsNullAndNeverBecomesTheBest()
+    {
+        // Evaluations at 8, 16 and 24; the first reports NaN (mIoU of a split with no labelled pixel).
+        using var task = new ToyRegressionTask(undefinedMetricAtEvaluation: 1);
+        var result = new Trainer<(Tensor, Tensor)>(task, Config(24), Dir("nan"), "cfg", TextWriter.Null).Run(null);
+
+        var evals = JsonLinesLog.Read(Path.Combine(Dir("nan"), "log.jsonl")).Where(r => r.IsEvaluation).ToList();
+        Assert.That(evals.Select(r => r.Iteration), Is.EqualTo(new[] { 8, 16, 24 }));
+        Assert.That(evals[0].Fields.GetProperty("neg_mse").ValueKind, Is.EqualTo(System.Text.Json.JsonValueKind.Null));
+        var defined = evals.Skip(1).MaxBy(r => r.Number("neg_mse"));
+        Assert.That(result.BestMetric, Is.EqualTo(defined.Number("neg_mse")));
+        using var best = Vim.Core.Checkpoints.CheckpointFile.Load(Path.Combine(Dir("nan"), "best.safetensors"));
+        Assert.That(best.Metadata["iteration"], Is.EqualTo(defined.Iteration.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+
+        // The report tables the undefined value as mmseg prints it.
+        var report = File.ReadAllText(Vim.Data.Evaluation.Reports.TrainingReport.Write(Dir("nan"), Path.Combine(Dir("nan"), "report")));
+        Assert.That(report, Does.Contain("| 8 | nan |"));
+    }
+
+    [Test]
     public void LogHasOneRecordPerIntervalWithEveryLossTermAndEvaluations()
     {
         using var task = new ToyRegressionTask();
         new Trainer<(Tensor, Tensor)>(task, Config(10), Dir("log"), "cfg", TextWriter.Null).Run(null);
         var records = JsonLinesLog.Read(Path.Combine(Dir("log"), "log.jsonl")).ToList();
-        var train = records.Where(r => !r.TryGetProperty("mode", out _)).ToList();
-        Assert.That(train.Select(r => r.GetProperty("iter").GetInt32()), Is.EqualTo(new[] { 5, 10 }));
+        var train = records.Where(r => r.Mode is null).ToList();
+        Assert.That(train.Select(r => r.Iteration), Is.EqualTo(new[] { 5, 10 }));
         foreach (var r in train)
         {
-            double sum = r.GetProperty("loss_mse").GetDouble() + r.GetProperty("loss_l1").GetDouble();
-            Assert.That(r.GetProperty("loss").GetDouble(), Is.EqualTo(sum).Within(1e-9));
-            Assert.That(r.GetProperty("lr").GetDouble(), Is.GreaterThan(0));
+            double sum = r.Number("loss_mse") + r.Number("loss_l1");
+            Assert.That(r.Number("loss"), Is.EqualTo(sum).Within(1e-9));
+            Assert.That(r.Number("lr"), Is.GreaterThan(0));
         }
-        var evals = records.Where(r => r.TryGetProperty("mode", out _)).ToList();
-        Assert.That(evals.Select(r => r.GetProperty("iter").GetInt32()), Is.EqualTo(new[] { 8, 10 }));
+        var evals = records.Where(r => r.IsEvaluation).ToList();
+        Assert.That(evals.Select(r => r.Iteration), Is.EqualTo(new[] { 8, 10 }));
         Assert.That(File.Exists(Path.Combine(Dir("log"), "best.safetensors")), Is.True);
     }
 

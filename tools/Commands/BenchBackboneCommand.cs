@@ -20,7 +20,7 @@ namespace Vim.Tools.Commands;
 /// </summary>
 public static class BenchBackboneCommand
 {
-    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+    private static readonly JsonSerializerOptions JsonOptions = MetricJson.Indented;
 
     /// <summary>
     /// One measured configuration: median latency; PeakMiB, the resident high-water mark above the idle
@@ -65,7 +65,7 @@ public static class BenchBackboneCommand
                 if (childSpec is not null)
                 {
                     var result = MeasureHere(childSpec, batchSize, warmups, timed);
-                    Console.Out.WriteLine("RESULT " + JsonSerializer.Serialize(result));
+                    Console.Out.WriteLine("RESULT " + JsonSerializer.Serialize(result, MetricJson.Compact));
                     return 0;
                 }
                 var modelNames = SplitList(parseResult.GetValue(models)!, "--models");
@@ -217,7 +217,7 @@ public static class BenchBackboneCommand
             var reason = stderr.Result.Split('\n').FirstOrDefault(l => l.Trim().Length > 0)?.Trim() ?? $"exit code {process.ExitCode}";
             return new Measurement(model, attention, size, inputSize, tokens, batch, double.NaN, double.NaN, double.NaN, double.NaN, $"failed: {reason}");
         }
-        return JsonSerializer.Deserialize<Measurement>(line["RESULT ".Length..])
+        return JsonSerializer.Deserialize<Measurement>(line["RESULT ".Length..], MetricJson.Compact)
                ?? throw new VimException($"bench backbone: unreadable child result for {model} at {size}.");
     }
 

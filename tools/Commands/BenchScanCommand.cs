@@ -89,7 +89,7 @@ public static class BenchScanCommand
         var report = new Report(DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture), Environment.MachineName,
             Environment.ProcessorCount, SelectiveScan.NativeCpuInstructionSet, SelectiveScan.NativeThreads, warmup, repeats, results);
         Directory.CreateDirectory(outDir);
-        AtomicFile.WriteText(Path.Combine(outDir, "scan.json"), JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteText(Path.Combine(outDir, "scan.json"), JsonSerializer.Serialize(report, MetricJson.Indented));
         AtomicFile.WriteText(Path.Combine(outDir, "scan.csv"), ToCsv(results));
         Console.WriteLine($"wrote {Path.Combine(outDir, "scan.csv")} and scan.json");
     }

@@ -177,7 +177,7 @@ public static class DemoCommand
         // The untrained model's evaluation files go beside the trained one's (the work dir is prepared by training).
         var untrainedDir = Path.Combine(detDir, "untrained");
         Directory.CreateDirectory(untrainedDir);
-        AtomicFile.WriteText(Path.Combine(untrainedDir, "metrics.json"), JsonSerializer.Serialize(untrainedMetrics, new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteText(Path.Combine(untrainedDir, "metrics.json"), JsonSerializer.Serialize(untrainedMetrics, MetricJson.Indented));
         CocoReport.Write(untrained.Box, Path.Combine(untrainedDir, "bbox"), "Box AP: untrained detector");
 
         Console.WriteLine("[demo] evaluating the best detection checkpoint");
@@ -247,10 +247,8 @@ public static class DemoCommand
     private static void ApOverTraining(string workDir, IReadOnlyDictionary<string, double> untrained, string path)
     {
         var evaluations = JsonLinesLog.Read(Path.Combine(workDir, "log.jsonl"))
-            .Where(r => r.TryGetProperty("mode", out var mode) && mode.GetString() == "val")
-            .Select(r => (Iteration: (double)r.GetProperty("iter").GetInt32(),
-                Box: r.GetProperty("bbox_mAP").GetDouble(),
-                Mask: r.TryGetProperty("segm_mAP", out var s) ? s.GetDouble() : double.NaN))
+            .Where(r => r.IsEvaluation)
+            .Select(r => (Iteration: (double)r.Iteration, Box: r.Number("bbox_mAP"), Mask: r.Number("segm_mAP")))
             .ToList();
         double[] xs = [0, .. evaluations.Select(e => e.Iteration)];
         var series = new List<(string, double[], double[])> { ("box AP", xs, [untrained["bbox_mAP"], .. evaluations.Select(e => e.Box)]) };

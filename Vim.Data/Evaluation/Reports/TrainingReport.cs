@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using Vim.Core;
 using Vim.Core.Engine;
 using Vim.Core.IO;
@@ -22,35 +21,35 @@ public static class TrainingReport
         var logPath = Path.Combine(workDir, "log.jsonl");
         if (!File.Exists(logPath)) throw new VimException($"{logPath}: no training log (is {workDir} a work dir of `vim train`?)");
         var records = JsonLinesLog.Read(logPath).ToList();
-        var train = records.Where(r => !r.TryGetProperty("mode", out _)).ToList();
-        var val = records.Where(r => r.TryGetProperty("mode", out var m) && m.GetString() == "val").ToList();
+        var train = records.Where(r => r.Mode is null).ToList();
+        var val = records.Where(r => r.IsEvaluation).ToList();
         if (train.Count == 0) throw new VimException($"{logPath}: the log has no training records yet");
         Directory.CreateDirectory(outDir);
 
         // A resumed run appends to the same log and may repeat iterations: keep the last record per iteration.
-        train = train.GroupBy(r => r.GetProperty("iter").GetInt32()).Select(g => g.Last()).OrderBy(r => r.GetProperty("iter").GetInt32()).ToList();
-        val = val.GroupBy(r => r.GetProperty("iter").GetInt32()).Select(g => g.Last()).OrderBy(r => r.GetProperty("iter").GetInt32()).ToList();
+        train = train.GroupBy(r => r.Iteration).Select(g => g.Last()).OrderBy(r => r.Iteration).ToList();
+        val = val.GroupBy(r => r.Iteration).Select(g => g.Last()).OrderBy(r => r.Iteration).ToList();
 
-        var iterations = train.Select(r => (double)r.GetProperty("iter").GetInt32()).ToArray();
-        var lossNames = train[0].EnumerateObject().Select(p => p.Name).Where(n => !NonLossFields.Contains(n)).ToList();
+        var iterations = train.Select(r => (double)r.Iteration).ToArray();
+        var lossNames = train[0].Fields.EnumerateObject().Select(p => p.Name).Where(n => !NonLossFields.Contains(n)).ToList();
         var charts = new List<(string File, string Caption)>();
 
         ReportCharts.SaveLines(Path.Combine(outDir, "loss.png"), "Training loss", "iteration", "loss",
-            lossNames.Select(n => (n, iterations, train.Select(r => Number(r, n)).ToArray())).ToList());
+            lossNames.Select(n => (n, iterations, train.Select(r => r.Number(n)).ToArray())).ToList());
         charts.Add(("loss.png", "Loss terms (mean over each logging interval)"));
         ReportCharts.SaveLines(Path.Combine(outDir, "lr.png"), "Learning rate", "iteration", "lr",
-            [("lr", iterations, train.Select(r => Number(r, "lr")).ToArray())]);
+            [("lr", iterations, train.Select(r => r.Number("lr")).ToArray())]);
         charts.Add(("lr.png", "Learning rate (warmup, then the schedule's policy)"));
         ReportCharts.SaveLines(Path.Combine(outDir, "time.png"), "Seconds per iteration", "iteration", "seconds",
-            [("iteration", iterations, train.Select(r => Number(r, "time")).ToArray()), ("data", iterations, train.Select(r => Number(r, "data_time")).ToArray())]);
+            [("iteration", iterations, train.Select(r => r.Number("time")).ToArray()), ("data", iterations, train.Select(r => r.Number("data_time")).ToArray())]);
         charts.Add(("time.png", "Time per iteration and the part spent waiting for data"));
 
-        var metricNames = val.Count == 0 ? [] : val[0].EnumerateObject().Select(p => p.Name).Where(n => !NonLossFields.Contains(n)).ToList();
+        var metricNames = val.Count == 0 ? [] : val[0].Fields.EnumerateObject().Select(p => p.Name).Where(n => !NonLossFields.Contains(n)).ToList();
         if (val.Count > 0)
         {
-            var valIterations = val.Select(r => (double)r.GetProperty("iter").GetInt32()).ToArray();
+            var valIterations = val.Select(r => (double)r.Iteration).ToArray();
             ReportCharts.SaveLines(Path.Combine(outDir, "metrics.png"), "Validation metrics", "iteration", "value",
-                metricNames.Select(n => (n, valIterations, val.Select(r => Number(r, n)).ToArray())).ToList(), markers: true,
+                metricNames.Select(n => (n, valIterations, val.Select(r => r.Number(n)).ToArray())).ToList(), markers: true,
                 legend: ScottPlot.Alignment.UpperLeft);
             charts.Add(("metrics.png", "Validation metrics at each evaluation"));
         }
@@ -59,14 +58,14 @@ public static class TrainingReport
         md.AppendLine($"# {title ?? $"Training report: {Path.GetFileName(Path.GetFullPath(workDir))}"}").AppendLine();
         var last = train[^1];
         md.AppendLine(string.Create(CultureInfo.InvariantCulture,
-            $"{train.Count} logged intervals up to iteration {last.GetProperty("iter").GetInt32()}; last loss {Number(last, "loss"):0.####}, " +
-            $"{Number(last, "time"):0.###} s/iteration, resident memory {Number(last, "memory_mb"):0} MB.")).AppendLine();
+            $"{train.Count} logged intervals up to iteration {last.Iteration}; last loss {last.Number("loss"):0.####}, " +
+            $"{last.Number("time"):0.###} s/iteration, resident memory {last.Number("memory_mb"):0} MB.")).AppendLine();
         if (val.Count > 0)
         {
             md.AppendLine("| iteration | " + string.Join(" | ", metricNames) + " |");
             md.AppendLine("|---|" + string.Concat(metricNames.Select(_ => "---|")));
             foreach (var r in val)
-                md.AppendLine($"| {r.GetProperty("iter").GetInt32()} | " + string.Join(" | ", metricNames.Select(n => Number(r, n).ToString("0.00", CultureInfo.InvariantCulture))) + " |");
+                md.AppendLine($"| {r.Iteration} | " + string.Join(" | ", metricNames.Select(n => Cell(r.Number(n)))) + " |");
             md.AppendLine();
         }
         foreach (var (file, caption) in charts) md.AppendLine($"![{caption}]({file})").AppendLine().AppendLine($"*{caption}*").AppendLine();
@@ -88,6 +87,6 @@ public static class TrainingReport
         return path;
     }
 
-    private static double Number(JsonElement record, string name) =>
-        record.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetDouble() : double.NaN;
+    /// <summary>A metric in the table; "nan" where it was undefined (mmseg's spelling).</summary>
+    private static string Cell(double value) => double.IsNaN(value) ? "nan" : value.ToString("0.00", CultureInfo.InvariantCulture);
 }
