@@ -51,6 +51,11 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         ValSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit), CocoInstanceOptions.Evaluation);
         if (TrainSet.Categories.Count != config.Model.NumClasses)
             throw new VimException($"model.num_classes is {config.Model.NumClasses} but {AnnotationFile(data, data.TrainSplit)} has {TrainSet.Categories.Count} categories");
+        // The model's class k is the training file's k-th category; evaluation maps it back through the validation
+        // file, so a split that lists only the categories it contains would relabel every detection.
+        if (ValSet.Categories.FirstDifference(TrainSet.Categories) is { } difference)
+            throw new VimException($"{AnnotationFile(data, data.ValSplit)} and {AnnotationFile(data, data.TrainSplit)} list different categories: {difference}; " +
+                "both splits must list the same categories (COCO's instances_*.json list all of them in every split)");
         if (training is not null) CheckTrainingData(training);
         _model = modelFactory?.Invoke() ?? FromConfig(config);
         try
@@ -297,7 +302,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
                 var rle = Rle.Encode(bitmap, height, width);
                 segmentation = CocoSegmentation.FromCompressed(rle.ToCompressedString(), height, width);
             }
-            yield return new CocoDetection(imageId, ValSet.Categories.ToCategoryId((int)classes[i]), scores[i],
+            yield return new CocoDetection(imageId, TrainSet.Categories.ToCategoryId((int)classes[i]), scores[i],
                 [x0, y0, x1 - x0, y1 - y0], segmentation);
         }
     }

@@ -1,3 +1,4 @@
+using Vim.Data.Datasets;
 using OpenCvSharp;
 using Vim.Core;
 using Vim.Detection.Structures;
@@ -109,10 +110,8 @@ public static class DetectionVisualizer
     /// <summary>Reads <paramref name="imagePath"/>, draws the detections and writes the PNG <paramref name="outputPath"/> (atomically).</summary>
     public static int WriteOverlay(string imagePath, Instances detections, IReadOnlyList<string> classNames, double scoreThreshold, string outputPath)
     {
-        if (!File.Exists(imagePath)) throw new VimException($"{imagePath}: image file not found.");
         // Same decoding as the datasets (EXIF orientation ignored), so boxes land where the model saw them.
-        using var image = Cv2.ImRead(imagePath, ImreadModes.Color | ImreadModes.IgnoreOrientation);
-        if (image.Empty()) throw new VimException($"{imagePath}: cannot decode image (corrupt file or not JPEG/PNG).");
+        using var image = ImageDecoder.ReadBgr(imagePath);
         int drawn = Draw(image, detections, classNames, scoreThreshold);
         SavePng(image, outputPath);
         return drawn;

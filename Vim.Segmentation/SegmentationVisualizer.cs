@@ -1,3 +1,4 @@
+using Vim.Data.Datasets;
 using OpenCvSharp;
 using Vim.Core;
 
@@ -55,8 +56,9 @@ public static class SegmentationVisualizer
         using var colour = Mat.FromPixelData(height, width, MatType.CV_8UC3, bgr);
         Save(colour, Path.Combine(dir, "color", name + ".png"));
         if (imagePath is null) return;
-        using var image = Cv2.ImRead(imagePath, ImreadModes.Color);
-        if (image.Empty() || image.Rows != height || image.Cols != width)
+        // The pixel grid the prediction was made on (EXIF orientation ignored, as the datasets read it).
+        using var image = ImageDecoder.ReadBgr(imagePath);
+        if (image.Rows != height || image.Cols != width)
             throw new VimException($"{imagePath}: cannot overlay a {width}x{height} prediction on this image");
         using var overlay = new Mat();
         Cv2.AddWeighted(image, 0.5, colour, 0.5, 0, overlay);

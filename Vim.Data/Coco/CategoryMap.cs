@@ -44,4 +44,16 @@ public sealed class CategoryMap
         _indexById.TryGetValue(categoryId, out int i) ? i : throw new VimException($"category id {categoryId} is not in the dataset's categories.");
 
     public bool TryGetClassIndex(long categoryId, out int classIndex) => _indexById.TryGetValue(categoryId, out classIndex);
+
+    /// <summary>Where <paramref name="other"/> maps class indices to other categories: null when both list the same ids and names.</summary>
+    public string? FirstDifference(CategoryMap other)
+    {
+        for (int i = 0; i < Math.Max(Count, other.Count); i++)
+        {
+            if (i < Count && i < other.Count && _categoryIds[i] == other._categoryIds[i] && _names[i] == other._names[i]) continue;
+            string Describe(CategoryMap map) => i < map.Count ? $"category {map._categoryIds[i]} '{map._names[i]}'" : "nothing";
+            return $"class {i} is {Describe(this)} in one and {Describe(other)} in the other ({Count} against {other.Count} categories)";
+        }
+        return null;
+    }
 }

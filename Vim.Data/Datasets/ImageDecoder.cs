@@ -4,18 +4,29 @@ using Vim.Core;
 
 namespace Vim.Data.Datasets;
 
-/// <summary>Reads images and label maps with OpenCV into plain arrays (no Mat escapes, so callers need no disposal).</summary>
+/// <summary>Reads images and label maps with OpenCV: into plain arrays, or for drawing (<see cref="ReadBgr"/>) as a Mat.</summary>
 public static class ImageDecoder
 {
+    /// <summary>
+    /// Decodes a JPEG/PNG as an 8-bit BGR Mat for drawing on (the caller disposes it), with the same pixel grid as
+    /// <see cref="ReadRgb"/>: EXIF orientation ignored, so predictions made on the stored pixels line up.
+    /// </summary>
+    public static Mat ReadBgr(string path)
+    {
+        if (!File.Exists(path)) throw new VimException($"{path}: image file not found.");
+        var bgr = Cv2.ImRead(path, ImreadModes.Color | ImreadModes.IgnoreOrientation);
+        if (!bgr.Empty()) return bgr;
+        bgr.Dispose();
+        throw new VimException($"{path}: cannot decode image (corrupt file or not JPEG/PNG).");
+    }
+
     /// <summary>
     /// Decodes a JPEG/PNG as 8-bit RGB (HWC). Grayscale and RGBA are converted to three channels; EXIF
     /// orientation is ignored because annotation coordinates refer to the stored pixel grid.
     /// </summary>
     public static (byte[] Rgb, int Height, int Width) ReadRgb(string path)
     {
-        if (!File.Exists(path)) throw new VimException($"{path}: image file not found.");
-        using var bgr = Cv2.ImRead(path, ImreadModes.Color | ImreadModes.IgnoreOrientation);
-        if (bgr.Empty()) throw new VimException($"{path}: cannot decode image (corrupt file or not JPEG/PNG).");
+        using var bgr = ReadBgr(path);
         using var rgb = new Mat();
         Cv2.CvtColor(bgr, rgb, ColorConversionCodes.BGR2RGB);
         return (CopyPixels(rgb), rgb.Rows, rgb.Cols);

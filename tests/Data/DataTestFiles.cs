@@ -44,6 +44,25 @@ public sealed class DataTestFiles : IDisposable
         return Write(relative, mat);
     }
 
+    /// <summary>
+    /// A JPEG of <paramref name="height"/>×<paramref name="width"/> stored pixels, all <paramref name="bgr"/>, whose EXIF
+    /// says "rotate 90° clockwise" (orientation 6, as phone cameras write portrait photos): OpenCV's default read
+    /// returns it width×height.
+    /// </summary>
+    public string WriteJpegRotatedByExif(string relative, int height, int width, Scalar bgr)
+    {
+        using var mat = new Mat(height, width, MatType.CV_8UC3, bgr);
+        Cv2.ImEncode(".jpg", mat, out byte[] jpeg);
+        byte[] tiff = [0x49, 0x49, 0x2A, 0x00, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0];
+        byte[] payload = [.. "Exif"u8, 0, 0, .. tiff];
+        int length = payload.Length + 2;
+        byte[] app1 = [0xFF, 0xE1, (byte)(length >> 8), (byte)length, .. payload];
+        var path = PathOf(relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllBytes(path, [.. jpeg[..2], .. app1, .. jpeg[2..]]);
+        return path;
+    }
+
     public string Write(string relative, Mat mat)
     {
         var path = PathOf(relative);

@@ -107,15 +107,7 @@ public class SegmentationFolderDatasetTests
     public void ExifOrientationIsIgnored()
     {
         using var files = new DataTestFiles();
-        // A 20×30 (h×w) JPEG whose EXIF says "rotate 90° clockwise" (orientation 6).
-        using var mat = new Mat(20, 30, MatType.CV_8UC3, new Scalar(0, 0, 255));
-        Cv2.ImEncode(".jpg", mat, out byte[] jpeg);
-        byte[] tiff = [0x49, 0x49, 0x2A, 0x00, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0];
-        byte[] payload = [.. "Exif"u8, 0, 0, .. tiff];
-        int length = payload.Length + 2;
-        byte[] app1 = [0xFF, 0xE1, (byte)(length >> 8), (byte)length, .. payload];
-        var path = files.PathOf("rotated.jpg");
-        File.WriteAllBytes(path, [.. jpeg[..2], .. app1, .. jpeg[2..]]);
+        var path = files.WriteJpegRotatedByExif("rotated.jpg", 20, 30, new Scalar(0, 0, 255));
         using (var honoured = Cv2.ImRead(path, ImreadModes.Color))
             Assert.That((honoured.Rows, honoured.Cols), Is.EqualTo((30, 20)), "fixture check: OpenCV sees the EXIF rotation");
         var (rgb, h, w) = ImageDecoder.ReadRgb(path);

@@ -373,6 +373,27 @@ public class DetectionTaskTests
     }
 
     [Test]
+    public void AValidationFileWithOtherCategoriesIsRefusedBeforeItRelabelsDetections()
+    {
+        // An exporter that lists only the categories present in the split: the model's class 1 would be evaluated as
+        // the validation file's second category, another class.
+        var config = Config();
+        var valFile = DetectionTask.AnnotationFile(config.Data, config.Data.ValSplit);
+        var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(valFile))!.AsObject();
+        var categories = root["categories"]!.AsArray();
+        var dropped = categories[1]!["id"]!.GetValue<long>();
+        var droppedName = categories[1]!["name"]!.GetValue<string>();
+        categories.RemoveAt(1);
+        var annotations = root["annotations"]!.AsArray();
+        foreach (var annotation in annotations.Where(a => a!["category_id"]!.GetValue<long>() == dropped).ToList()) annotations.Remove(annotation);
+        File.WriteAllText(valFile, root.ToJsonString());
+
+        var e = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, TinyDetector))!;
+        Assert.That(e.Message, Does.StartWith(valFile).And.Contain(DetectionTask.AnnotationFile(config.Data, config.Data.TrainSplit))
+            .And.Contain($"class 1 is category {categories[1]!["id"]} '{categories[1]!["name"]}' in one and category {dropped} '{droppedName}' in the other (4 against 5 categories)"));
+    }
+
+    [Test]
     public void ClassCountMismatchNamesTheConfigKey()
     {
         var config = Config();

@@ -32,4 +32,19 @@ public class SegmentationVisualizerTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Test]
+    public void OverlaysLineUpWithTheStoredPixelsOfAPhotoRotatedByExif()
+    {
+        using var files = new Vim.Tests.Data.DataTestFiles();
+        var image = files.WriteJpegRotatedByExif("portrait.jpg", 4, 6, new Scalar(0, 0, 200));
+        // The prediction is made on the stored 4×6 grid, as the datasets decode it.
+        var prediction = new ushort[4 * 6];
+        SegmentationVisualizer.Write(files.Root, "portrait", prediction, 4, 6, image);
+        using var overlay = Cv2.ImRead(files.PathOf("overlay", "portrait.png"), ImreadModes.Unchanged);
+        Assert.That((overlay.Rows, overlay.Cols), Is.EqualTo((4, 6)));
+        // Half the image's red (≈ 200) plus half class 0's colour.
+        using var colour = Cv2.ImRead(files.PathOf("color", "portrait.png"), ImreadModes.Unchanged);
+        Assert.That(overlay.At<Vec3b>(2, 3).Item2, Is.EqualTo((200 + colour.At<Vec3b>(2, 3).Item2) / 2.0).Within(4));
+    }
 }

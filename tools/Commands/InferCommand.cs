@@ -128,7 +128,8 @@ public static class InferCommand
     public static CategoryMap Categories(ExperimentConfig config)
     {
         var data = config.Data;
-        foreach (var split in new[] { data.ValSplit, data.TrainSplit })
+        // The model's classes are the training file's categories in id order.
+        foreach (var split in new[] { data.TrainSplit, data.ValSplit })
         {
             var path = DetectionTask.AnnotationFile(data, split);
             if (!File.Exists(path)) continue;
