@@ -44,6 +44,8 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         if (!Directory.Exists(data.Root))
             throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind coco --out {data.Root})");
         TrainingLoaderChecks.CheckSettings(data);
+        if (data.CropSize[0] != data.CropSize[1])
+            throw new VimException($"data.crop_size must be square for detection (large-scale jitter crops and pads to one side), got [{data.CropSize[0]}, {data.CropSize[1]}]");
         // An evaluation-only task reads the training split for its categories alone, so its images need not be on this
         // machine (e.g. val2017 and the annotations downloaded without train2017): they are checked for training.
         TrainSet = CocoInstanceDataset.Load(AnnotationFile(data, data.TrainSplit), Path.Combine(data.Root, data.TrainSplit),
@@ -96,7 +98,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     {
         CheckHead(config.Model.DetHead);
         var name = config.Model.Backbone.Name;
-        var module = ModelRegistry.Create(name, config.Runtime.Seed);
+        var module = ModelRegistry.Create(name, config.Runtime.Seed, BackboneOverrides.From(config.Model.Backbone));
         if (module is not SimpleFeaturePyramid pyramid)
         {
             module.Dispose();

@@ -57,7 +57,7 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
     public static EncoderDecoder FromConfig(ExperimentConfig config, long seed)
     {
         var name = config.Model.Backbone.Name;
-        var module = ModelRegistry.Create(name, seed);
+        var module = ModelRegistry.Create(name, seed, BackboneOverrides.From(config.Model.Backbone));
         if (module is not SegmentationPyramid pyramid)
         {
             module.Dispose();

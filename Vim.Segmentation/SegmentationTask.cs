@@ -98,13 +98,10 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         return new LoaderBatchSource(loader, start, shard.GlobalBatch(data.BatchSize));
     }
 
-    /// <summary>What training needs of the config and data beyond evaluation: a crop and scale pair, and one full batch of the training split per process.</summary>
+    /// <summary>What training needs of the data beyond evaluation: one full batch of the training split per process.</summary>
     private void CheckTrainingData(DataShard shard)
     {
-        var data = _config.Data;
-        if (data.CropSize.Count != 2 || data.Scale.Count != 2)
-            throw new VimException("data.crop_size and data.scale must each hold two numbers");
-        TrainingLoaderChecks.CheckTrainingSplit(data, TrainSet.Count, shard.WorldSize);
+        TrainingLoaderChecks.CheckTrainingSplit(_config.Data, TrainSet.Count, shard.WorldSize);
     }
 
     public IReadOnlyDictionary<string, Tensor> Losses(Batch batch)

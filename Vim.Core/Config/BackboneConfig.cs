@@ -5,13 +5,17 @@ public sealed class BackboneConfig
     /// <summary>A registered backbone (see `vim model list`), e.g. vim_tiny, vimseg_tiny, vimdet_tiny, deit_tiny.</summary>
     public string Name { get; set; } = "vim_tiny";
 
-    /// <summary>Training input size; position embeddings are resized to it.</summary>
-    public int ImgSize { get; set; } = 224;
+    /// <summary>
+    /// The input size the position embeddings are made for (the registered backbone's when unset: 224 for
+    /// classifiers, 512 for segmentation, 1024 for detection); pretrained ones are resized to it.
+    /// </summary>
+    public int? ImgSize { get; set; }
 
-    public double DropPathRate { get; set; } = 0.1;
+    /// <summary>Stochastic depth of the last block (the official schedules rise to it); the registered backbone's when unset.</summary>
+    public double? DropPathRate { get; set; }
 
-    /// <summary>Blocks whose outputs feed the multi-scale taps (segmentation: 5, 11, 17, 23).</summary>
-    public List<int> OutIndices { get; set; } = [];
+    /// <summary>Blocks whose outputs feed the multi-scale taps (segmentation: 5, 11, 17, 23); the registered backbone's when unset.</summary>
+    public List<int>? OutIndices { get; set; }
 
     /// <summary>An official or VimDense checkpoint (.pth or .safetensors) to initialise from.</summary>
     public string? Pretrained { get; set; }

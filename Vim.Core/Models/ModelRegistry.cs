@@ -12,23 +12,23 @@ public static class ModelRegistry
 
     public static IReadOnlyList<ModelEntry> All { get; } = new ModelEntry[]
     {
-        new("vim_tiny", "Vim-Ti classifier, 224², middle class token", s => new VisionMamba(VimVariants.Tiny, s)),
-        new("vim_small", "Vim-S classifier, 224², middle class token", s => new VisionMamba(VimVariants.Small, s)),
-        new("vim_base", "Vim-B classifier, 224², middle class token", s => new VisionMamba(VimVariants.Base, s)),
-        new("vim_tiny_stride8", "Vim-Ti+ classifier, patch 16 stride 8 (730 tokens)", s => new VisionMamba(VimVariants.TinyStride8, s)),
-        new("vim_small_stride8", "Vim-S+ classifier, patch 16 stride 8 (730 tokens)", s => new VisionMamba(VimVariants.SmallStride8, s)),
-        new("vimdet_tiny", "Vim-Ti detection backbone (RoPE, no cls, 1024²) + simple feature pyramid p2–p6", s => new SimpleFeaturePyramid(new VisionMamba(VimVariants.DetTiny, s), seed: s + 1)),
-        new("vimdet_small", "Vim-S detection backbone (RoPE, no cls, 1024²) + simple feature pyramid p2–p6", s => new SimpleFeaturePyramid(new VisionMamba(VimVariants.DetSmall, s), seed: s + 1)),
-        new("vimseg_tiny", "Vim-Ti segmentation backbone (512², mixer-output taps 5/11/17/23) + fpn1–fpn4", s => new SegmentationPyramid(new VisionMamba(VimVariants.SegTiny, s))),
-        new("vimseg_small", "Vim-S segmentation backbone (512², RoPE, residual-stream taps) + fpn1–fpn4", s => new SegmentationPyramid(new VisionMamba(VimVariants.SegSmall, s))),
-        new("deit_tiny", "DeiT-Ti classifier, 224²", s => new VisionTransformer(VimVariants.DeitTiny, s)),
-        new("deit_small", "DeiT-S classifier, 224²", s => new VisionTransformer(VimVariants.DeitSmall, s)),
+        new("vim_tiny", "Vim-Ti classifier, 224², middle class token", (s, o) => new VisionMamba(o.Apply(VimVariants.Tiny), s)),
+        new("vim_small", "Vim-S classifier, 224², middle class token", (s, o) => new VisionMamba(o.Apply(VimVariants.Small), s)),
+        new("vim_base", "Vim-B classifier, 224², middle class token", (s, o) => new VisionMamba(o.Apply(VimVariants.Base), s)),
+        new("vim_tiny_stride8", "Vim-Ti+ classifier, patch 16 stride 8 (730 tokens)", (s, o) => new VisionMamba(o.Apply(VimVariants.TinyStride8), s)),
+        new("vim_small_stride8", "Vim-S+ classifier, patch 16 stride 8 (730 tokens)", (s, o) => new VisionMamba(o.Apply(VimVariants.SmallStride8), s)),
+        new("vimdet_tiny", "Vim-Ti detection backbone (RoPE, no cls, 1024²) + simple feature pyramid p2–p6", (s, o) => new SimpleFeaturePyramid(new VisionMamba(o.Apply(VimVariants.DetTiny), s), seed: s + 1)),
+        new("vimdet_small", "Vim-S detection backbone (RoPE, no cls, 1024²) + simple feature pyramid p2–p6", (s, o) => new SimpleFeaturePyramid(new VisionMamba(o.Apply(VimVariants.DetSmall), s), seed: s + 1)),
+        new("vimseg_tiny", "Vim-Ti segmentation backbone (512², mixer-output taps 5/11/17/23) + fpn1–fpn4", (s, o) => new SegmentationPyramid(new VisionMamba(o.Apply(VimVariants.SegTiny), s))),
+        new("vimseg_small", "Vim-S segmentation backbone (512², RoPE, residual-stream taps) + fpn1–fpn4", (s, o) => new SegmentationPyramid(new VisionMamba(o.Apply(VimVariants.SegSmall), s))),
+        new("deit_tiny", "DeiT-Ti classifier, 224²", (s, o) => new VisionTransformer(o.Apply(VimVariants.DeitTiny), s)),
+        new("deit_small", "DeiT-S classifier, 224²", (s, o) => new VisionTransformer(o.Apply(VimVariants.DeitSmall), s)),
         new("deitdet_tiny", "DeiT-Ti detection backbone (ViTDet-style: no cls, 1024², 14² windows + 4 global blocks) + simple feature pyramid p2–p6",
-            s => new SimpleFeaturePyramid(new VisionTransformer(VimVariants.DeitDetTiny, s), seed: s + 1)),
+            (s, o) => new SimpleFeaturePyramid(new VisionTransformer(o.Apply(VimVariants.DeitDetTiny), s), seed: s + 1)),
         new("deitseg_tiny", "DeiT-Ti segmentation backbone (512², blocks 3/5/7/11) + fpn1–fpn4",
-            s => new SegmentationPyramid(new VisionTransformer(VimVariants.DeitTiny with { ImageSize = 512, NumClasses = 0, TapBlocks = DeitSegTaps }, s))),
+            (s, o) => new SegmentationPyramid(new VisionTransformer(o.Apply(VimVariants.DeitTiny with { ImageSize = 512, NumClasses = 0, TapBlocks = DeitSegTaps }), s))),
         new("deitseg_small", "DeiT-S segmentation backbone (512², blocks 3/5/7/11) + fpn1–fpn4",
-            s => new SegmentationPyramid(new VisionTransformer(VimVariants.DeitSmall with { ImageSize = 512, NumClasses = 0, TapBlocks = DeitSegTaps }, s))),
+            (s, o) => new SegmentationPyramid(new VisionTransformer(o.Apply(VimVariants.DeitSmall with { ImageSize = 512, NumClasses = 0, TapBlocks = DeitSegTaps }), s))),
     };
 
     public static ModelEntry Get(string name) =>
@@ -41,10 +41,11 @@ public static class ModelRegistry
     /// it, and its state at that point differs from process to process, so two runs of one config started from
     /// different weights.
     /// </summary>
-    public static TorchSharp.torch.nn.Module Create(string name, long seed = 0)
+    /// <param name="overrides">model.backbone settings that change the registered variant (its own values where null).</param>
+    public static TorchSharp.torch.nn.Module Create(string name, long seed = 0, BackboneOverrides? overrides = null)
     {
         var entry = Get(name);
         TorchSharp.torch.manual_seed(seed);
-        return entry.Create(seed);
+        return entry.Create(seed, overrides ?? BackboneOverrides.None);
     }
 }

@@ -16,6 +16,14 @@ public static class TrainingLoaderChecks
             throw new VimException($"data.batch_size must be at least 1 (images per process and iteration), got {data.BatchSize}");
         if (data.NumWorkers < 0)
             throw new VimException($"data.num_workers must be at least 0 (0 decodes images on the training thread), got {data.NumWorkers}");
+        RequireSizePair(data.CropSize, "data.crop_size", "[height, width] of the training crop (detection: its square side twice)");
+        RequireSizePair(data.Scale, "data.scale", "[long edge, short edge] of the resize");
+    }
+
+    private static void RequireSizePair(List<int> sizes, string key, string meaning)
+    {
+        if (sizes.Count != 2 || sizes[0] < 1 || sizes[1] < 1)
+            throw new VimException($"{key} must be two positive sizes, {meaning}; got [{string.Join(", ", sizes)}]");
     }
 
     /// <summary>Each of <paramref name="worldSize"/> processes gets at least one full training batch per epoch (batches drop the remainder).</summary>

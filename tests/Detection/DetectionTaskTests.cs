@@ -372,6 +372,21 @@ public class DetectionTaskTests
         private static InvalidOperationException Unexpected() => new("no collective is expected before the refusal");
     }
 
+    [TestCase(new[] { 0, 0 }, null, "data.crop_size must be two positive sizes, [height, width] of the training crop (detection: its square side twice); got [0, 0]")]
+    [TestCase(new int[0], null, "data.crop_size must be two positive sizes")]
+    [TestCase(new[] { 64, 48 }, null, "data.crop_size must be square for detection (large-scale jitter crops and pads to one side), got [64, 48]")]
+    [TestCase(new[] { 64, 64 }, new[] { 512 }, "data.scale must be two positive sizes, [long edge, short edge] of the resize; got [512]")]
+    public void ImpossibleCropOrScaleIsRefusedBeforeAnyModelIsBuilt(int[] crop, int[]? scale, string expected)
+    {
+        var probe = new ModelFactoryProbe<CascadeMaskRcnn>(TinyDetector);
+        var config = Config();
+        config.Data.CropSize = [.. crop];
+        if (scale is not null) config.Data.Scale = [.. scale];
+        var error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, probe.Create).Dispose())!;
+        Assert.That(error.Message, Does.StartWith(expected));
+        Assert.That(probe.Called, Is.False);
+    }
+
     [Test]
     public void AValidationFileWithOtherCategoriesIsRefusedBeforeItRelabelsDetections()
     {

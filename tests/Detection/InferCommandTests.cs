@@ -129,6 +129,18 @@ public class InferCommandTests
     }
 
     [Test]
+    public void AnInputPngInTheOutputFolderIsNotOverwritten()
+    {
+        using var scope = NewDisposeScope();
+        using var detector = TinyDetector();
+        var image = WriteImage("street.png");
+        var before = File.ReadAllBytes(image);
+        var e = Assert.Throws<VimException>(() => InferCommand.RunDetection(detector, DemoCategories(), [image], Path.GetDirectoryName(image)!, 0.3, 64))!;
+        Assert.That(e.Message, Does.StartWith(image).And.Contain("would be written over this input image"));
+        Assert.That(File.ReadAllBytes(image), Is.EqualTo(before));
+    }
+
+    [Test]
     public void AnUnreadableImageIsNamed()
     {
         using var scope = NewDisposeScope();

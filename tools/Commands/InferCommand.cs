@@ -1,3 +1,4 @@
+using Vim.Data.Loading;
 using Vim.Core.Engine;
 using System.CommandLine;
 using System.Globalization;
@@ -51,6 +52,7 @@ public static class InferCommand
             var checkpointPath = parse.GetValue(checkpoint)!;
             CheckpointFile.RequireFile(checkpointPath);
             var (config, _) = TrainCommand.Prepare(parse.GetValue(configArg)!, null, parse.GetValue(set) ?? []);
+            TrainingLoaderChecks.CheckSettings(config.Data);
             var dir = parse.GetValue(outDir) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, "infer");
             OutputFolder.Check(dir, "--out");
             bool useEma = parse.GetValue(ema);
@@ -85,6 +87,10 @@ public static class InferCommand
         IReadOnlyList<string> imagePaths, string dir, double scoreThreshold, int testSize)
     {
         CheckImages(imagePaths);
+        // A PNG input in the output folder would be replaced by its drawing.
+        var overwritten = imagePaths.FirstOrDefault(p => Path.GetFullPath(p) == Path.GetFullPath(Path.Combine(dir, Path.GetFileNameWithoutExtension(p) + ".png")));
+        if (overwritten is not null)
+            throw new VimException($"{overwritten}: the drawing would be written over this input image (--out {dir}); choose another --out folder");
         if (categories.Count != detector.RoiHeads.Settings.NumClasses)
             throw new VimException($"the detector has {detector.RoiHeads.Settings.NumClasses} classes but {categories.Count} category names were given");
         Directory.CreateDirectory(dir);
@@ -122,7 +128,7 @@ public static class InferCommand
     }
 
     /// <summary>
-    /// Category names and ids from the config's COCO annotations (validation split, else training
+    /// Category names and ids from the config's COCO annotations (training split, else validation
     /// split) when they exist; otherwise "class K" with ids K+1, so a checkpoint can be used without its dataset.
     /// </summary>
     public static CategoryMap Categories(ExperimentConfig config)

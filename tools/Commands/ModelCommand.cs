@@ -27,7 +27,7 @@ public static class ModelCommand
         {
             foreach (var entry in ModelRegistry.All)
             {
-                using var model = entry.Create(0);
+                using var model = ModelRegistry.Create(entry.Name);
                 Console.Out.WriteLine($"{entry.Name}\t{StateDictOrder.ParameterCount(model):N0}\t{entry.Description}");
             }
             return 0;

@@ -1,0 +1,61 @@
+using NUnit.Framework;
+using Vim.Core;
+using Vim.Core.Config;
+using Vim.Core.Models;
+using Vim.Segmentation;
+
+namespace Vim.Tests.Core;
+
+/// <summary>model.backbone.img_size, drop_path_rate and out_indices change the backbone a task builds.</summary>
+public class BackboneOverridesTests
+{
+    private static ExperimentConfig SegmentationConfig(BackboneConfig backbone) => new()
+    {
+        Task = TaskKind.Segmentation,
+        Model = new ModelConfig { Backbone = backbone, NumClasses = 5, SegHead = new SegmentationHeadConfig { Channels = 16, AuxiliaryChannels = 16 } },
+    };
+
+    private static VisionMamba VimInside(TorchSharp.torch.nn.Module model) =>
+        model.modules().OfType<VisionMamba>().Single();
+
+    [Test]
+    public void ConfigSettingsReachTheBackboneTheSegmentationTaskBuilds()
+    {
+        using var model = EncoderDecoder.FromConfig(SegmentationConfig(new BackboneConfig
+        {
+            Name = "vimseg_tiny", ImgSize = 256, DropPathRate = 0.2, OutIndices = [3, 9, 15, 21],
+        }), seed: 0);
+        var vim = VimInside(model);
+        Assert.That(vim.Config.TapBlocks, Is.EqualTo(new[] { 3, 9, 15, 21 }));
+        // 256 / 16 = 16 × 16 positions (no class token in the segmentation backbone).
+        var posEmbed = model.named_parameters().Single(p => p.name.EndsWith("pos_embed", StringComparison.Ordinal)).parameter;
+        Assert.That(posEmbed.shape, Is.EqualTo(new long[] { 1, 256, 192 }));
+        // The official schedule: block i drops with [0, linspace(0, rate, depth)...][i], so block 23 with 0.2·22/23.
+        Assert.That(vim.Layers[0].DropPathRate, Is.EqualTo(0.0));
+        Assert.That(vim.Layers[23].DropPathRate, Is.EqualTo(0.2 * 22 / 23).Within(1e-12));
+    }
+
+    [Test]
+    public void UnsetKeysKeepTheRegisteredBackbone()
+    {
+        using var model = EncoderDecoder.FromConfig(SegmentationConfig(new BackboneConfig { Name = "vimseg_tiny" }), seed: 0);
+        var vim = VimInside(model);
+        Assert.That((vim.Config.ImageSize, vim.Config.DropPathRate), Is.EqualTo((VimVariants.SegTiny.ImageSize, VimVariants.SegTiny.DropPathRate)));
+        Assert.That(vim.Config.TapBlocks, Is.EqualTo(VimVariants.SegTiny.TapBlocks));
+    }
+
+    [TestCase("vimseg_tiny", 500, null, null, "model.backbone.img_size must be a positive multiple of the patch size 16, got 500")]
+    [TestCase("vimseg_tiny", null, 1.0, null, "model.backbone.drop_path_rate must be in [0, 1), got 1")]
+    [TestCase("vimseg_tiny", null, -0.1, null, "model.backbone.drop_path_rate must be in [0, 1), got -0.1")]
+    [TestCase("vimseg_tiny", null, null, new[] { 5, 11, 17 }, "model.backbone.out_indices must name 4 blocks, one per pyramid level, got [5, 11, 17]")]
+    [TestCase("vimseg_tiny", null, null, new[] { 11, 5, 17, 23 }, "model.backbone.out_indices must rise from the shallowest level to the deepest, got [11, 5, 17, 23]")]
+    [TestCase("vimseg_tiny", null, null, new[] { 5, 11, 17, 24 }, "model.backbone.out_indices: block 24 is outside 0..23 (the backbone has 24 blocks)")]
+    [TestCase("vimdet_tiny", null, null, new[] { 5, 11, 17, 23 }, "model.backbone.out_indices is [5, 11, 17, 23], but this backbone takes no intermediate features")]
+    [TestCase("vim_tiny_stride8", 230, null, null, "model.backbone.img_size must be 16 plus a multiple of the stride 8, got 230")]
+    public void ImpossibleSettingsAreRefusedNamingTheKey(string name, int? imgSize, double? dropPath, int[]? outIndices, string expected)
+    {
+        var overrides = BackboneOverrides.From(new BackboneConfig { Name = name, ImgSize = imgSize, DropPathRate = dropPath, OutIndices = outIndices?.ToList() });
+        var e = Assert.Throws<VimException>(() => ModelRegistry.Create(name, 0, overrides).Dispose())!;
+        Assert.That(e.Message, Does.StartWith(expected));
+    }
+}
