@@ -58,6 +58,11 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         if (ValSet.Categories.FirstDifference(TrainSet.Categories) is { } difference)
             throw new VimException($"{AnnotationFile(data, data.ValSplit)} and {AnnotationFile(data, data.TrainSplit)} list different categories: {difference}; " +
                 "both splits must list the same categories (COCO's instances_*.json list all of them in every split)");
+        // Mask AP rasterises polygons at the image size: a validation file without sizes would fail at the first
+        // evaluation, hours into training.
+        if (config.Model.DetHead.MaskOn && ValSet.Images.FirstOrDefault(i => i.Width <= 0 || i.Height <= 0) is { } unsized)
+            throw new VimException($"{AnnotationFile(data, data.ValSplit)}: image {unsized.Id} ('{unsized.FileName}') has no width/height, which mask AP " +
+                "needs to rasterise polygons; add them (COCO's instances files have them) or set model.det_head.mask_on: false");
         if (training is not null) CheckTrainingData(training);
         _model = modelFactory?.Invoke() ?? FromConfig(config);
         try

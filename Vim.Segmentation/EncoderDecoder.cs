@@ -31,6 +31,10 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
         long channels = backbone.Channels;
         if (heads.AuxiliaryChannels > 0 && (heads.AuxiliaryInIndex < 0 || heads.AuxiliaryInIndex >= levels.Count))
             throw new VimException($"model.seg_head.auxiliary_in_index must be in [0, {levels.Count}) (the pyramid level the auxiliary head reads), got {heads.AuxiliaryInIndex}");
+        if (!(heads.DropoutRatio >= 0 && heads.DropoutRatio < 1))
+            throw new VimException($"model.seg_head.dropout_ratio must be in [0, 1) (the share of features dropped before the classifier), got {heads.DropoutRatio}");
+        if (heads.PoolScales.Count == 0 || heads.PoolScales.Any(scale => scale < 1))
+            throw new VimException($"model.seg_head.pool_scales must be positive grid sizes for the pyramid pooling, e.g. [1, 2, 3, 6], got [{string.Join(", ", heads.PoolScales)}]");
         decode_head = new UperHead(levels.Select(_ => channels).ToArray(), heads.Channels, numClasses,
             heads.PoolScales.Select(s => (long)s).ToArray(), heads.DropoutRatio, heads.Norm);
         try

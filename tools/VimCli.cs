@@ -26,7 +26,7 @@ public static class VimCli
         return root;
     }
 
-    /// <summary>Runs the CLI; user errors (<see cref="VimException"/>) print one clear line instead of a stack trace.</summary>
+    /// <summary>Runs the CLI; user errors (<see cref="VimException"/>) and file-system refusals print one clear line instead of a stack trace.</summary>
     public static int Run(string[] args, TextWriter? error = null)
     {
         error ??= Console.Error;
@@ -36,6 +36,13 @@ public static class VimCli
         }
         catch (VimException e)
         {
+            error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A folder that cannot be created or written, a full disk: the system's message names the path, and a
+            // stack trace would add nothing to it.
             error.WriteLine($"error: {e.Message}");
             return 1;
         }

@@ -18,6 +18,7 @@ public static class ConfigLoader
     /// <summary>Loads a config file with its bases and applies the overrides.</summary>
     public static ConfigMap Load(string path, IEnumerable<string>? overrides = null)
     {
+        if (string.IsNullOrWhiteSpace(path)) throw new VimException("the config path is empty; expected a YAML file such as configs/seg/upernet_vim_tiny_demo_ade.yaml");
         var merged = LoadWithBases(Path.GetFullPath(path), new Stack<string>(), includedFrom: null);
         foreach (var text in overrides ?? []) ApplyOverride(merged, text);
         return merged;
@@ -116,7 +117,9 @@ public static class ConfigLoader
         if (eq <= 0) throw new VimException($"--set {text}: expected KEY.PATH=VALUE, e.g. --set optimizer.lr=0.0002");
         var path = text[..eq].Trim();
         var source = ConfigSource.Override(text);
-        var value = Parse(text[(eq + 1)..], source.Origin);
+        // "KEY=" means what an empty value means in a YAML file (null), not an empty document (an empty mapping).
+        var valueText = text[(eq + 1)..];
+        var value = Parse(string.IsNullOrWhiteSpace(valueText) ? "null" : valueText, source.Origin);
         value = Reattribute(value, source);
         var parts = path.Split('.');
         if (parts.Any(string.IsNullOrWhiteSpace)) throw new VimException($"--set {text}: empty segment in key path '{path}'");

@@ -28,6 +28,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
     /// <param name="resumeFrom">A training checkpoint to continue from, or null to start fresh.</param>
     public TrainingResult Run(string? resumeFrom, CancellationToken stop = default)
     {
+        TrainingSettings.Check(config);
         var train = config.Train;
         if (train.AccumulateSteps < 1) throw new VimException($"train.accumulate_steps must be ≥ 1, got {train.AccumulateSteps}");
         // A checkpoint taken mid-accumulation would lose the gradients summed so far, breaking exact resume.

@@ -6,6 +6,8 @@ public static class WorkDirectory
     /// <summary>Creates the folder, proves it writable, and checks free space for the checkpoints the run will keep.</summary>
     public static void Prepare(string workDir, long bytesPerCheckpoint, int checkpointsKept)
     {
+        if (string.IsNullOrWhiteSpace(workDir))
+            throw new VimException("the work dir is empty (--work-dir or runtime.work_dir); expected a folder for checkpoints and logs");
         try
         {
             Directory.CreateDirectory(workDir);

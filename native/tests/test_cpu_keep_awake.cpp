@@ -173,7 +173,12 @@ int main() {
     const double spun = double(vimdense_cpu_keep_awake_cpu_us() - spin_before) * 1e-6;
     std::printf("  shares taken by spinners in 40 scans: %lld (they spun %.3f s)\n", (long long)shares, spun);
     chk.expect(differing == 0, "scans differing from one thread's result", differing, 0);
-    if (spinners > 1) chk.expect(shares > 0 || spun < 0.001, "spinners took shares, or got no CPU", double(shares > 0 || spun < 0.001), 1);
+    // On a quiet machine they spin through most of the 40 scans (tenths of a second); slivers of CPU between other
+    // processes' work (a build on both CPUs left them 1 ms) are too few to catch a job being published.
+    if (spinners > 1 && shares == 0 && spun < 0.02)
+        std::printf("  (spinners got %.3f s of CPU in all: the machine is busy; not checked)\n", spun);
+    else if (spinners > 1)
+        chk.expect(shares > 0, "spinners took shares", double(shares), 1);
 
     // Armed (a scan every 5 ms, this thread sleeping in between), the pool's CPUs do not go idle:
     // either the spinners run or, on a busy machine, other work does. Checked through the kernel's

@@ -64,6 +64,11 @@ public class ConfigLoaderTests
 
         var e = Assert.Throws<VimException>(() => ExperimentConfig.Load(top, ["schedule.max_iters=12.5"]))!;
         Assert.That(e.Message, Does.Contain("--set schedule.max_iters=12.5").And.Contain("'schedule.max_iters' must be an integer"));
+
+        // An empty value is YAML's empty value, null, as in a file: it clears an optional key rather than becoming a mapping.
+        var withPretrained = Write("pretrained.yaml", "model:\n  backbone:\n    pretrained: a.pth\n");
+        Assert.That(ExperimentConfig.Load(withPretrained, ["model.backbone.pretrained="]).Config.Model.Backbone.Pretrained, Is.Null);
+        Assert.That(ExperimentConfig.Load(withPretrained, ["model.backbone.drop_path_rate= "]).Config.Model.Backbone.DropPathRate, Is.Null);
     }
 
     [Test]

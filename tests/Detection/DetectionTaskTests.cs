@@ -388,6 +388,23 @@ public class DetectionTaskTests
     }
 
     [Test]
+    public void AValidationImageWithoutItsSizeIsRefusedWhenMasksAreEvaluated()
+    {
+        var config = Config();
+        var valFile = DetectionTask.AnnotationFile(config.Data, config.Data.ValSplit);
+        var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(valFile))!.AsObject();
+        var image = root["images"]![1]!.AsObject();
+        image.Remove("width");
+        image.Remove("height");
+        File.WriteAllText(valFile, root.ToJsonString());
+
+        var e = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, TinyDetector).Dispose())!;
+        Assert.That(e.Message, Does.StartWith($"{valFile}: image {image["id"]} ('{image["file_name"]}') has no width/height"));
+        config.Model.DetHead.MaskOn = false;
+        Assert.DoesNotThrow(() => new DetectionTask(config, TextWriter.Null, TinyDetector).Dispose(), "boxes need no image size");
+    }
+
+    [Test]
     public void AValidationFileWithOtherCategoriesIsRefusedBeforeItRelabelsDetections()
     {
         // An exporter that lists only the categories present in the split: the model's class 1 would be evaluated as

@@ -28,6 +28,11 @@ public class TrainingReportTests
             // An evaluation chart written by `vim test` into the work dir is linked from the report.
             Directory.CreateDirectory(Path.Combine(dir, "test"));
             ReportCharts.SaveBars(Path.Combine(dir, "test", "per_class_iou.png"), "IoU", "class", "IoU", ["a", "b"], [0.5, 0.25]);
+            // Detection's charts sit in test/bbox and test/segm; segmentation's per-image predictions are no charts.
+            Directory.CreateDirectory(Path.Combine(dir, "test", "bbox"));
+            ReportCharts.SaveBars(Path.Combine(dir, "test", "bbox", "per_category_ap.png"), "AP", "category", "AP", ["a", "b"], [0.5, 0.25]);
+            Directory.CreateDirectory(Path.Combine(dir, "test", "predictions", "color"));
+            ReportCharts.SaveBars(Path.Combine(dir, "test", "predictions", "color", "img1.png"), "x", "x", "x", ["a"], [1]);
             var path = TrainingReport.Write(dir, Path.Combine(dir, "report"));
             var markdown = File.ReadAllText(path);
             Assert.That(markdown, Does.Contain("| 20 | 31.50 | 41.00 | 51.00 |"));
@@ -35,6 +40,8 @@ public class TrainingReportTests
             Assert.That(markdown, Does.Not.Contain("| 20 | 30.00"));
             Assert.That(markdown, Does.Contain("up to iteration 30; last loss 1.5"));
             Assert.That(markdown, Does.Contain("(../test/per_class_iou.png)"));
+            Assert.That(markdown, Does.Contain("![bbox/per_category_ap](../test/bbox/per_category_ap.png)"));
+            Assert.That(markdown, Does.Not.Contain("img1"));
             foreach (var chart in new[] { "loss.png", "lr.png", "time.png", "metrics.png" })
             {
                 Assert.That(markdown, Does.Contain($"({chart})"));

@@ -77,7 +77,7 @@ public static class BenchBackboneCommand
                             PrintBreakdown(model, size, batchSize, warmups, timed);
                     return 0;
                 }
-                return RunAll(modelNames, sizeList, batchSize, warmups, timed, parseResult.GetValue(output)!, parseResult.GetValue(timeout),
+                return RunAll(modelNames, sizeList, batchSize, warmups, timed, parseResult.GetValue(output)!, Positive(parseResult.GetValue(timeout), "--timeout"),
                     Positive(parseResult.GetValue(rounds), "--rounds"));
             }
             catch (VimException e)

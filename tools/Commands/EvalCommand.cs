@@ -76,7 +76,8 @@ public static class EvalCommand
         cmd.SetAction(parse => Guard(() =>
         {
             int k = parse.GetValue(numClasses);
-            if (k <= 0) throw new VimException($"--num-classes: expected a positive number, got {k}.");
+            // Label maps are at most 16-bit, and the confusion matrix holds k² counts.
+            if (k is <= 0 or > 65535) throw new VimException($"--num-classes: expected a positive number up to 65535 (16-bit label maps), got {k}.");
             var (metric, images) = SegmentationLabelMaps.Evaluate(parse.GetValue(pred)!, parse.GetValue(gt)!, k, parse.GetValue(ignore), parse.GetValue(reduce));
             var r = metric.Compute();
             var names = Enumerable.Range(0, k).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToList();
@@ -146,9 +147,9 @@ public static class EvalCommand
             {
                 values[i] = parse(parts[i]);
             }
-            catch (FormatException)
+            catch (Exception e) when (e is FormatException or OverflowException)
             {
-                throw new VimException($"{option}: '{parts[i]}' is not a valid number (expected a comma-separated list).");
+                throw new VimException($"{option}: '{parts[i]}' is not a valid number{(e is OverflowException ? " (too large)" : "")} (expected a comma-separated list).");
             }
         }
         return values;

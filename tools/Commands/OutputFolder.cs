@@ -12,6 +12,7 @@ public static class OutputFolder
     /// <param name="option">How the user gave the path, e.g. "--out".</param>
     public static void Check(string dir, string option)
     {
+        if (string.IsNullOrWhiteSpace(dir)) throw new VimException($"{option}: the path is empty; expected a folder (created if missing)");
         var full = Path.GetFullPath(dir);
         for (var path = full; path is not null; path = Path.GetDirectoryName(path))
         {

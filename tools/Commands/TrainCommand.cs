@@ -62,6 +62,8 @@ public static class TrainCommand
         // An unusable runtime.device fails here, before any data is read or file written.
         DeviceSelection.Resolve(config.Runtime);
         var dir = workDir ?? config.Runtime.WorkDir ?? Path.Combine("work_dirs", Path.GetFileNameWithoutExtension(configPath));
+        if (string.IsNullOrWhiteSpace(dir))
+            throw new VimException($"the work dir is empty ({(workDir is not null ? "--work-dir" : "runtime.work_dir")}); expected a folder for checkpoints and logs");
         return (config, dir);
     }
 
@@ -71,6 +73,8 @@ public static class TrainCommand
     /// </summary>
     public static TrainingResult Train(ExperimentConfig config, string dir, string? resumeFrom, ICommunicator communicator, CancellationToken stop)
     {
+        // Before the work dir, the data and the model: a setting that cannot train costs nothing to refuse.
+        TrainingSettings.Check(config);
         var yaml = ConfigWriter.ToYaml(ConfigBinder.ToNode(config));
         if (resumeFrom is null && communicator.Rank == 0)
             WorkDirectory.Prepare(dir, bytesPerCheckpoint: 0, checkpointsKept: 0);

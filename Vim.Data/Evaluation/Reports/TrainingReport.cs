@@ -76,11 +76,14 @@ public static class TrainingReport
         {
             var dir = Path.Combine(workDir, folder);
             if (!Directory.Exists(dir)) continue;
-            var pngs = Directory.EnumerateFiles(dir, "*.png").Order(StringComparer.Ordinal).ToList();
+            // Charts in the folder and its subfolders (detection: bbox/ and segm/), not the per-image predictions.
+            var pngs = Directory.EnumerateFiles(dir, "*.png", SearchOption.AllDirectories)
+                .Where(png => !Path.GetRelativePath(dir, png).StartsWith("predictions" + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                .Order(StringComparer.Ordinal).ToList();
             if (pngs.Count == 0) continue;
             md.AppendLine($"## {heading}").AppendLine();
             foreach (var png in pngs)
-                md.AppendLine($"![{Path.GetFileNameWithoutExtension(png)}]({Path.GetRelativePath(outDir, png)})").AppendLine();
+                md.AppendLine($"![{Path.ChangeExtension(Path.GetRelativePath(dir, png), null)}]({Path.GetRelativePath(outDir, png)})").AppendLine();
         }
         var path = Path.Combine(outDir, "report.md");
         AtomicFile.WriteText(path, md.ToString());

@@ -1,0 +1,50 @@
+using System.Globalization;
+using Vim.Core.Config;
+
+namespace Vim.Core.Engine;
+
+/// <summary>
+/// The optimizer, schedule and train settings that type-check yet cannot train (an Adam beta of 1 divides by zero, a
+/// layer decay above 1 multiplies the embedding's lr by 1.5²⁵): refused naming the key, before the task is built.
+/// </summary>
+public static class TrainingSettings
+{
+    public static void Check(ExperimentConfig config)
+    {
+        var optimizer = config.Optimizer;
+        Require(double.IsFinite(optimizer.Lr) && optimizer.Lr > 0, "optimizer.lr", "a positive learning rate", optimizer.Lr);
+        Require(double.IsFinite(optimizer.WeightDecay) && optimizer.WeightDecay >= 0, "optimizer.weight_decay", "at least 0", optimizer.WeightDecay);
+        if (optimizer.Betas.Count != 2 || optimizer.Betas.Any(b => !(b >= 0 && b < 1)))
+            throw new VimException($"optimizer.betas must be two numbers in [0, 1) (Adam's moment decays, e.g. [0.9, 0.999]), got [{Join(optimizer.Betas)}]");
+        Require(optimizer.Momentum >= 0 && optimizer.Momentum < 1, "optimizer.momentum", "in [0, 1)", optimizer.Momentum);
+        Require(optimizer.LayerDecayRate > 0 && optimizer.LayerDecayRate <= 1, "optimizer.layer_decay_rate",
+            "in (0, 1] (each block closer to the input gets this factor once more; 1 turns layer decay off)", optimizer.LayerDecayRate);
+        if (optimizer.GradClipNorm is { } clip)
+            Require(double.IsFinite(clip) && clip > 0, "optimizer.grad_clip_norm", "positive (or null for no clipping)", clip);
+
+        var schedule = config.Schedule;
+        Require(schedule.MaxIters >= 1, "schedule.max_iters", "at least 1", schedule.MaxIters);
+        Require(schedule.WarmupIters >= 0, "schedule.warmup_iters", "at least 0", schedule.WarmupIters);
+        Require(schedule.WarmupRatio >= 0 && schedule.WarmupRatio <= 1, "schedule.warmup_ratio", "in [0, 1]", schedule.WarmupRatio);
+        Require(double.IsFinite(schedule.Power) && schedule.Power > 0, "schedule.power", "positive", schedule.Power);
+        Require(double.IsFinite(schedule.MinLr) && schedule.MinLr >= 0, "schedule.min_lr", "at least 0", schedule.MinLr);
+        Require(double.IsFinite(schedule.Gamma) && schedule.Gamma > 0, "schedule.gamma", "positive", schedule.Gamma);
+        for (int i = 0; i < schedule.Milestones.Count; i++)
+            if (schedule.Milestones[i] < 1 || (i > 0 && schedule.Milestones[i] <= schedule.Milestones[i - 1]))
+                throw new VimException($"schedule.milestones must be rising positive iterations, got [{Join(schedule.Milestones)}]");
+
+        var train = config.Train;
+        Require(train.EvalInterval >= 0, "train.eval_interval", "at least 0 (0: evaluate at the end only)", train.EvalInterval);
+        Require(train.CheckpointInterval >= 1, "train.checkpoint_interval", "at least 1", train.CheckpointInterval);
+        Require(train.LogInterval >= 1, "train.log_interval", "at least 1", train.LogInterval);
+        Require(train.KeepLast >= 1, "train.keep_last", "at least 1", train.KeepLast);
+    }
+
+    private static void Require(bool holds, string key, string expected, double value)
+    {
+        if (!holds) throw new VimException($"{key} must be {expected}, got {value.ToString(CultureInfo.InvariantCulture)}");
+    }
+
+    private static string Join<T>(IEnumerable<T> values) where T : IFormattable =>
+        string.Join(", ", values.Select(v => v.ToString(null, CultureInfo.InvariantCulture)));
+}

@@ -1,0 +1,40 @@
+using NUnit.Framework;
+using Vim.Core;
+using Vim.Core.Config;
+using Vim.Core.Engine;
+
+namespace Vim.Tests.Engine;
+
+public class TrainingSettingsTests
+{
+    [Test]
+    public void EveryRepositoryConfigTrains()
+    {
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(RepositoryPaths.Root, "configs"), "*.yaml", SearchOption.AllDirectories)
+                     .Where(f => !f.Contains("_base_", StringComparison.Ordinal)))
+            Assert.DoesNotThrow(() => TrainingSettings.Check(ExperimentConfig.Load(file).Config), file);
+    }
+
+    [TestCase("optimizer.betas=[1, 0.999]", "optimizer.betas must be two numbers in [0, 1) (Adam's moment decays, e.g. [0.9, 0.999]), got [1, 0.999]")]
+    [TestCase("optimizer.betas=[0.9]", "optimizer.betas must be two numbers in [0, 1)")]
+    [TestCase("optimizer.lr=0", "optimizer.lr must be a positive learning rate, got 0")]
+    [TestCase("optimizer.lr=-1e-4", "optimizer.lr must be a positive learning rate, got -0.0001")]
+    [TestCase("optimizer.weight_decay=-0.05", "optimizer.weight_decay must be at least 0, got -0.05")]
+    [TestCase("optimizer.layer_decay_rate=1.5", "optimizer.layer_decay_rate must be in (0, 1]")]
+    [TestCase("optimizer.layer_decay_rate=0", "optimizer.layer_decay_rate must be in (0, 1]")]
+    [TestCase("optimizer.grad_clip_norm=0", "optimizer.grad_clip_norm must be positive (or null for no clipping), got 0")]
+    [TestCase("optimizer.momentum=1", "optimizer.momentum must be in [0, 1), got 1")]
+    [TestCase("schedule.max_iters=0", "schedule.max_iters must be at least 1, got 0")]
+    [TestCase("schedule.warmup_ratio=2", "schedule.warmup_ratio must be in [0, 1], got 2")]
+    [TestCase("schedule.milestones=[300, 200]", "schedule.milestones must be rising positive iterations, got [300, 200]")]
+    [TestCase("train.checkpoint_interval=0", "train.checkpoint_interval must be at least 1, got 0")]
+    [TestCase("train.eval_interval=-5", "train.eval_interval must be at least 0 (0: evaluate at the end only), got -5")]
+    [TestCase("train.keep_last=0", "train.keep_last must be at least 1, got 0")]
+    public void SettingsThatCannotTrainAreRefusedNamingTheKey(string setting, string expected)
+    {
+        var file = Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml");
+        var config = ExperimentConfig.Load(file, [setting]).Config;
+        var e = Assert.Throws<VimException>(() => TrainingSettings.Check(config))!;
+        Assert.That(e.Message, Does.StartWith(expected));
+    }
+}
