@@ -20,7 +20,7 @@ public static class SegmentationTester
         var result = task.EvaluateFull((index, prediction, height, width) =>
         {
             var image = task.ValSet.ImagePaths[index];
-            SegmentationVisualizer.Write(Path.Combine(outDir, "predictions"), Path.GetFileNameWithoutExtension(image), prediction, height, width,
+            SegmentationVisualizer.Write(Path.Combine(outDir, "predictions"), OutputName(task.ValSet.Options.ImageDir, image), prediction, height, width,
                 index < overlays ? image : null);
         });
         var json = JsonSerializer.Serialize(SegmentationTask.Metrics(result), MetricJson.Indented);
@@ -28,5 +28,17 @@ public static class SegmentationTester
         AtomicFile.WriteText(metricsPath, json);
         SegmentationReport.Write(result, task.ClassNames, outDir, $"Segmentation: {Path.GetFileName(checkpoint)}");
         return result;
+    }
+
+    /// <summary>
+    /// An image's path under the image folder, without its extension: scene1/0001 and scene2/0001 are two images (the
+    /// dataset pairs labels by this path), so their predictions must not overwrite each other.
+    /// </summary>
+    public static string OutputName(string imageDir, string imagePath)
+    {
+        var relative = Path.GetRelativePath(imageDir, imagePath);
+        return relative.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(relative)
+            ? Path.GetFileNameWithoutExtension(imagePath)
+            : Path.ChangeExtension(relative, null);
     }
 }

@@ -29,7 +29,6 @@ public static class SegmentationVisualizer
     /// </summary>
     public static void Write(string dir, string name, ushort[] prediction, int height, int width, string? imagePath)
     {
-        foreach (var sub in new[] { "pred", "color", "overlay" }) Directory.CreateDirectory(Path.Combine(dir, sub));
         int max = prediction.Length == 0 ? 0 : prediction.Max();
         if (max <= byte.MaxValue)
         {
@@ -67,6 +66,8 @@ public static class SegmentationVisualizer
 
     private static void Save(Mat mat, string path)
     {
+        // NAME may hold subfolders (images paired by their path under the image folder).
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var tmp = path + ".tmp.png";
         if (!Cv2.ImWrite(tmp, mat)) throw new VimException($"{path}: could not write the PNG");
         File.Move(tmp, path, overwrite: true);

@@ -30,6 +30,7 @@ public class ImpossibleSettingsTests
     [TestCase(new[] { "eval", "coco", "--gt", "g.json", "--results", "r.json", "--iou-type", "bbox", "--max-dets", "1,10,3000000000" },
         "--max-dets: '3000000000' is not a valid number (too large)")]
     [TestCase(new[] { "eval", "seg", "--pred", ".", "--gt", ".", "--num-classes", "70000" }, "--num-classes: expected a positive number up to 65535")]
+    [TestCase(new[] { "eval", "bench", "--images", "-1" }, "--images: expected a positive number, got -1.")]
     [TestCase(new[] { "bench", "backbone", "--models", "vim_tiny", "--sizes", "224", "--timeout", "-1" }, "--timeout")]
     public void CommandLineNumbersOutOfRange(string[] args, string expected)
     {

@@ -34,6 +34,21 @@ public class SegmentationVisualizerTests
     }
 
     [Test]
+    public void ImagesOfOneNameInTwoSubfoldersGetTwoPredictions()
+    {
+        using var files = new Vim.Tests.Data.DataTestFiles();
+        var imageDir = files.PathOf("images", "validation");
+        var first = SegmentationTester.OutputName(imageDir, Path.Combine(imageDir, "scene1", "0001.jpg"));
+        var second = SegmentationTester.OutputName(imageDir, Path.Combine(imageDir, "scene2", "0001.jpg"));
+        Assert.That((first, second), Is.EqualTo((Path.Combine("scene1", "0001"), Path.Combine("scene2", "0001"))));
+        Assert.That(SegmentationTester.OutputName(imageDir, Path.Combine(imageDir, "0002.jpg")), Is.EqualTo("0002"));
+        SegmentationVisualizer.Write(files.Root, first, [1, 1], 1, 2, null);
+        SegmentationVisualizer.Write(files.Root, second, [2, 2], 1, 2, null);
+        Assert.That(SegmentationLabelMaps.Read(files.PathOf("pred", "scene1", "0001.png"), out _, out _), Is.EqualTo(new[] { 1, 1 }));
+        Assert.That(SegmentationLabelMaps.Read(files.PathOf("pred", "scene2", "0001.png"), out _, out _), Is.EqualTo(new[] { 2, 2 }));
+    }
+
+    [Test]
     public void OverlaysLineUpWithTheStoredPixelsOfAPhotoRotatedByExif()
     {
         using var files = new Vim.Tests.Data.DataTestFiles();

@@ -108,6 +108,8 @@ public static class EvalCommand
         cmd.SetAction(parse => Guard(() =>
         {
             int n = Math.Max(1, parse.GetValue(repeat));
+            foreach (var (option, value) in new[] { ("--images", parse.GetValue(images)), ("--categories", parse.GetValue(categories)) })
+                if (value < 1) throw new VimException($"{option}: expected a positive number, got {value}.");
             var best = double.MaxValue;
             for (int i = 0; i < n; i++)
             {
