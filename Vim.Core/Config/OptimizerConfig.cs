@@ -16,6 +16,12 @@ public sealed class OptimizerConfig
     /// <summary>Layer-wise learning-rate decay: layer id i gets rate^(num_layers + 1 − i); 1 disables it.</summary>
     public double LayerDecayRate { get; set; } = 1.0;
 
+    /// <summary>What layer-wise decay reaches: the embedding and every block, or (the official segmentation recipe) the embedding alone.</summary>
+    public LayerDecayScope LayerDecayScope { get; set; } = LayerDecayScope.Blocks;
+
+    /// <summary>Which parameters get no weight decay: vim, detectron2 (official detection) or beit (official segmentation).</summary>
+    public NoDecayRule NoDecay { get; set; } = NoDecayRule.Vim;
+
     /// <summary>Clip gradients to this global L2 norm; null disables clipping.</summary>
     public double? GradClipNorm { get; set; }
 }

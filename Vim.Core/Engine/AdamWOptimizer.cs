@@ -23,7 +23,7 @@ public sealed class AdamWOptimizer : IOptimizer
 
     public long StepCount { get; private set; }
 
-    public void Step(double lr)
+    public void Step(Func<double, double> groupLr)
     {
         StepCount++;
         double bias1 = 1 - Math.Pow(_beta1, StepCount);
@@ -31,19 +31,19 @@ public sealed class AdamWOptimizer : IOptimizer
         using var noGrad = no_grad();
         foreach (var group in Groups)
         {
-            double groupLr = lr * group.LrScale;
+            double lr = groupLr(group.LrScale);
             foreach (var (name, p) in group.Parameters)
             {
                 using var scope = NewDisposeScope();
                 var grad = p.grad;
                 if (grad is null) continue;
-                if (group.WeightDecay != 0) p.mul_(1 - groupLr * group.WeightDecay);
+                if (group.WeightDecay != 0) p.mul_(1 - lr * group.WeightDecay);
                 var m = _expAvg[name];
                 var v = _expAvgSq[name];
                 m.mul_(_beta1).add_(grad, alpha: 1 - _beta1);
                 v.mul_(_beta2).addcmul_(grad, grad, value: 1 - _beta2);
                 var denom = v.sqrt().div_(bias2Sqrt).add_(_eps);
-                p.addcdiv_(m, denom, value: -groupLr / bias1);
+                p.addcdiv_(m, denom, value: -lr / bias1);
             }
         }
     }

@@ -13,8 +13,9 @@ public interface IOptimizer : IDisposable
     /// <summary>Number of steps taken.</summary>
     long StepCount { get; }
 
-    /// <summary>One update; each group uses <paramref name="lr"/> × its LrScale.</summary>
-    void Step(double lr);
+    /// <summary>One update; each group uses the learning rate <paramref name="groupLr"/> gives for its LrScale (layer-wise
+    /// decay), so a schedule's floor (min_lr) applies to each group's own lr, as mmcv computes it per group.</summary>
+    void Step(Func<double, double> groupLr);
 
     void ZeroGrad();
 

@@ -6,12 +6,12 @@ using static TorchSharp.torch;
 namespace Vim.Core.Engine;
 
 /// <summary>
-/// Splits a model's parameters into optimiser groups, as the official recipes do:
-/// no weight decay for biases, norm weights (any 1-D parameter), position embeddings, the class
-/// token and the SSM parameters A_log/D (and their backward-branch twins); layer-wise learning-rate
-/// decay where layer id 0 is the embedding (patch_embed, pos_embed, cls_token), block i of the
-/// backbone is i + 1, and everything else (necks, heads) is num_layers + 1, scaled by
-/// rate^(num_layers + 1 − id).
+/// Splits a model's parameters into optimiser groups, as the official recipes do: weight decay exemptions by
+/// <see cref="NoDecayRule"/> (Vim's: biases, norm weights (any 1-D parameter), position embeddings, the class token
+/// and the SSM parameters A_log/D and their backward-branch twins; detectron2's; BEiT's); layer-wise learning-rate
+/// decay where layer id 0 is the embedding (patch_embed, pos_embed, cls_token), block i of the backbone is i + 1
+/// (or, with <see cref="LayerDecayScope.Embeddings"/>, num_layers + 1 like the rest), and everything else (necks,
+/// heads) is num_layers + 1, scaled by rate^(num_layers + 1 − id).
 /// </summary>
 public static partial class ParameterGroupRules
 {
@@ -27,16 +27,40 @@ public static partial class ParameterGroupRules
     [GeneratedRegex(@"(?:^|\.)(?:D|D_b)$")]
     private static partial Regex SsmSkip();
 
-    public static bool IsNoDecay(string name, Tensor parameter) =>
-        parameter.dim() <= 1
-        || SsmSkip().IsMatch(name)
-        || NoDecayNames.Any(n => name.EndsWith(n, StringComparison.Ordinal) || name.Contains(n + ".", StringComparison.Ordinal));
+    /// <param name="torchNormParameters">For <see cref="NoDecayRule.Detectron2"/>: the names of the parameters of torch's
+    /// own norm layers (<see cref="TorchNormParameters"/>).</param>
+    public static bool IsNoDecay(string name, Tensor parameter, NoDecayRule rule = NoDecayRule.Vim, IReadOnlySet<string>? torchNormParameters = null) => rule switch
+    {
+        NoDecayRule.Detectron2 => (torchNormParameters?.Contains(name) ?? false) || name == "pos_embed" || name.EndsWith(".pos_embed", StringComparison.Ordinal),
+        NoDecayRule.Beit => parameter.dim() <= 1 || name.EndsWith(".bias", StringComparison.Ordinal) || name is "pos_embed" or "cls_token",
+        _ => parameter.dim() <= 1
+             || SsmSkip().IsMatch(name)
+             || NoDecayNames.Any(n => name.EndsWith(n, StringComparison.Ordinal) || name.Contains(n + ".", StringComparison.Ordinal)),
+    };
+
+    /// <summary>
+    /// The parameters of torch's norm layer types (detectron2's norm_module_types: BatchNorm, SyncBatchNorm, GroupNorm,
+    /// InstanceNorm, LayerNorm, LocalResponseNorm); our RMSNorm and channel LayerNorm2d are not among them, as Mamba's
+    /// RMSNorm and detectron2's own channel LayerNorm are not.
+    /// </summary>
+    public static IReadOnlySet<string> TorchNormParameters(nn.Module model)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (moduleName, module) in model.named_modules())
+        {
+            if (module is not (BatchNorm1d or BatchNorm2d or BatchNorm3d or GroupNorm or InstanceNorm1d or InstanceNorm2d or InstanceNorm3d
+                or LayerNorm or LocalResponseNorm or Vim.Core.Distributed.SyncBatchNorm)) continue;
+            foreach (var (parameterName, _) in module.named_parameters(recurse: false))
+                names.Add(moduleName.Length == 0 ? parameterName : $"{moduleName}.{parameterName}");
+        }
+        return names;
+    }
 
     /// <summary>The layer id of a parameter for layer-wise decay (see the class remarks).</summary>
-    public static int LayerId(string name, int numLayers)
+    public static int LayerId(string name, int numLayers, LayerDecayScope scope = LayerDecayScope.Blocks)
     {
         var block = BlockIndex().Match(name);
-        if (block.Success) return int.Parse(block.Groups[1].Value) + 1;
+        if (block.Success) return scope == LayerDecayScope.Blocks ? int.Parse(block.Groups[1].Value) + 1 : numLayers + 1;
         if (Embedding().IsMatch(name)) return 0;
         return numLayers + 1;
     }
@@ -45,16 +69,20 @@ public static partial class ParameterGroupRules
     public static int CountBlocks(IEnumerable<string> parameterNames) =>
         parameterNames.Select(n => BlockIndex().Match(n)).Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value) + 1).DefaultIfEmpty(0).Max();
 
-    /// <summary>Builds groups keyed by (decay, lr scale); parameters that do not require grad are left out.</summary>
-    public static IReadOnlyList<ParameterGroup> Build(IEnumerable<(string Name, Parameter Parameter)> parameters,
-        OptimizerConfig config, int numLayers)
+    /// <summary>Builds a model's groups keyed by (decay, lr scale); parameters that do not require grad are left out.</summary>
+    public static IReadOnlyList<ParameterGroup> Build(nn.Module model, OptimizerConfig config, int numLayers) =>
+        Build(model.named_parameters(), config, numLayers, config.NoDecay == NoDecayRule.Detectron2 ? TorchNormParameters(model) : null);
+
+    /// <param name="torchNorms">For <see cref="NoDecayRule.Detectron2"/>: which of the parameters belong to torch norm layers.</param>
+    public static IReadOnlyList<ParameterGroup> Build(IEnumerable<(string Name, Parameter Parameter)> parameters, OptimizerConfig config, int numLayers,
+        IReadOnlySet<string>? torchNorms = null)
     {
         var groups = new Dictionary<(bool NoDecay, int LayerId), List<(string, Parameter)>>();
         bool layerDecay = config.LayerDecayRate != 1.0;
         foreach (var (name, parameter) in parameters)
         {
             if (!parameter.requires_grad) continue;
-            var key = (IsNoDecay(name, parameter), layerDecay ? LayerId(name, numLayers) : 0);
+            var key = (IsNoDecay(name, parameter, config.NoDecay, torchNorms), layerDecay ? LayerId(name, numLayers, config.LayerDecayScope) : 0);
             if (!groups.TryGetValue(key, out var list)) groups[key] = list = [];
             list.Add((name, parameter));
         }

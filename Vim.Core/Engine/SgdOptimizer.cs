@@ -20,13 +20,13 @@ public sealed class SgdOptimizer : IOptimizer
 
     public long StepCount { get; private set; }
 
-    public void Step(double lr)
+    public void Step(Func<double, double> groupLr)
     {
         StepCount++;
         using var noGrad = no_grad();
         foreach (var group in Groups)
         {
-            double groupLr = lr * group.LrScale;
+            double lr = groupLr(group.LrScale);
             foreach (var (name, p) in group.Parameters)
             {
                 using var scope = NewDisposeScope();
@@ -41,7 +41,7 @@ public sealed class SgdOptimizer : IOptimizer
                     else buffer.mul_(_momentum).add_(d);
                     d = buffer;
                 }
-                p.add_(d, alpha: -groupLr);
+                p.add_(d, alpha: -lr);
             }
         }
     }

@@ -43,7 +43,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         ModelBroadcast.FromRoot(_world, model);
         // SyncBN layers (model.seg_head.norm: syncbn) normalise over this job's global batch.
         SyncBatchNorm.Connect(model, _world);
-        var groups = ParameterGroupRules.Build(model.named_parameters(), config.Optimizer, task.NumBackboneLayers);
+        var groups = ParameterGroupRules.Build(model, config.Optimizer, task.NumBackboneLayers);
         using var optimizer = OptimizerFactory.Create(config.Optimizer, groups);
         using var ema = train.EmaMomentum is { } decay ? new ExponentialMovingAverage(model, decay) : null;
 
@@ -139,7 +139,9 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                         reducer?.AverageGradients();
                         if (config.Optimizer.GradClipNorm is { } maxNorm)
                             nn.utils.clip_grad_norm_(groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)), maxNorm);
-                        optimizer.Step(lr);
+                        // Each group's lr is the schedule applied to base lr × its layer-decay scale (mmcv: per-group
+                        // initial lr, so min_lr is one floor for all groups rather than scaled with them).
+                        optimizer.Step(scale => schedule.LrAt(config.Optimizer.Lr * scale, iteration));
                         optimizerSteps++;
                         ema?.Update(model);
                         optimizer.ZeroGrad();

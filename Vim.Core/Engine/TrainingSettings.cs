@@ -38,6 +38,15 @@ public static class TrainingSettings
         Require(train.CheckpointInterval >= 1, "train.checkpoint_interval", "at least 1", train.CheckpointInterval);
         Require(train.LogInterval >= 1, "train.log_interval", "at least 1", train.LogInterval);
         Require(train.KeepLast >= 1, "train.keep_last", "at least 1", train.KeepLast);
+        // Our momentum is the weight the average keeps (timm's decay); MMEngine's EMAHook momentum is 1 minus it.
+        if (train.EmaMomentum is { } ema && ema < 0.5)
+            throw new VimException($"train.ema_momentum is the share the average keeps at each step (e.g. 0.9998), got {ema.ToString(CultureInfo.InvariantCulture)}; " +
+                $"MMEngine's EMAHook momentum is 1 minus it (0.0002 there is 0.9998 here)");
+
+        // fp16 gradients underflow without loss scaling (detectron2's AMPTrainer always scales), which we do not do.
+        if (config.Runtime.Amp && config.Runtime.AmpDtype == "fp16")
+            throw new VimException("runtime.amp_dtype fp16 cannot train here: small fp16 gradients underflow without loss scaling, " +
+                "which VimDense does not implement; train with bf16 (the default; same exponent range as float32), fp16 is fine for vim test and vim infer");
     }
 
     private static void Require(bool holds, string key, string expected, double value)

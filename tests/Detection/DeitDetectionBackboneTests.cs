@@ -150,7 +150,7 @@ public class DeitDetectionBackboneTests
         Assert.That(ParameterGroupRules.LayerId("backbone.net.pos_embed", layers), Is.EqualTo(0));
         Assert.That(ParameterGroupRules.LayerId("backbone.net.blocks.0.attn.qkv.weight", layers), Is.EqualTo(1));
         Assert.That(ParameterGroupRules.LayerId("backbone.simfp_2.0.weight", layers), Is.EqualTo(13));
-        var groups = ParameterGroupRules.Build(detector.named_parameters(), config.Optimizer, layers);
+        var groups = ParameterGroupRules.Build(detector, config.Optimizer, layers);
         foreach (var group in groups)
         {
             int id = int.Parse(group.Name[5..group.Name.IndexOf('_')]);

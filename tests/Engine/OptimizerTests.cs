@@ -35,7 +35,7 @@ public class OptimizerTests
                 double denom = Math.Sqrt(v[i]) / Math.Sqrt(1 - Math.Pow(0.99, step)) + 1e-8;
                 expected[i] -= effectiveLr * mHat / denom;
             }
-            adam.Step(lr);
+            adam.Step(scale => lr * scale);
             Assert.That(Values(w), Is.EqualTo(expected).Within(1e-12), $"after step {step}");
         }
         Assert.That(adam.StepCount, Is.EqualTo(3));
@@ -55,7 +55,7 @@ public class OptimizerTests
             double d = 2 * x + 0.01 * x;
             buffer = step == 1 ? d : 0.9 * buffer + d;
             x -= 0.1 * buffer;
-            sgd.Step(0.1);
+            sgd.Step(scale => 0.1 * scale);
             Assert.That(Values(w)[0], Is.EqualTo(x).Within(1e-12), $"after step {step}");
         }
     }
@@ -72,7 +72,7 @@ public class OptimizerTests
                 using var scope = NewDisposeScope();
                 o.ZeroGrad();
                 (p * p * p).sum().backward();
-                o.Step(0.05);
+                o.Step(scale => 0.05 * scale);
             }
         }
         var a = Make();

@@ -39,6 +39,53 @@ public class ParameterGroupRulesTests
     }
 
     [Test]
+    public void TheOfficialSegmentationScopeDecaysTheEmbeddingAlone()
+    {
+        // BEiT's constructor looks for backbone.blocks: Vim's backbone.layers fall to the heads' id (scale 1).
+        Assert.That(ParameterGroupRules.LayerId("backbone.layers.3.mixer.in_proj.weight", 24, LayerDecayScope.Embeddings), Is.EqualTo(25));
+        Assert.That(ParameterGroupRules.LayerId("backbone.pos_embed", 24, LayerDecayScope.Embeddings), Is.EqualTo(0));
+        Assert.That(ParameterGroupRules.LayerId("backbone.patch_embed.proj.weight", 24, LayerDecayScope.Embeddings), Is.EqualTo(0));
+        Assert.That(ParameterGroupRules.LayerId("decode_head.conv_seg.weight", 24, LayerDecayScope.Embeddings), Is.EqualTo(25));
+    }
+
+    [Test]
+    public void BeitRuleExemptsOneDimensionalParametersAndBiasesOnly()
+    {
+        bool Exempt(string name, params long[] shape) => ParameterGroupRules.IsNoDecay(name, zeros(shape), NoDecayRule.Beit);
+        Assert.That(Exempt("backbone.layers.0.mixer.conv1d.bias", 4), Is.True);
+        Assert.That(Exempt("backbone.layers.0.mixer.D", 8), Is.True);
+        Assert.That(Exempt("decode_head.conv_seg.bias", 5), Is.True);
+        // Compared by full name, which the backbone. prefix never matches; A_log is 2-D.
+        Assert.That(Exempt("backbone.pos_embed", 1, 5, 4), Is.False);
+        Assert.That(Exempt("backbone.layers.0.mixer.A_log", 8, 16), Is.False);
+        Assert.That(Exempt("backbone.layers.0.mixer.in_proj.weight", 8, 4), Is.False);
+    }
+
+    [Test]
+    public void Detectron2RuleExemptsTorchNormLayersAndThePositionEmbeddingOnly()
+    {
+        using var model = new Vim.Core.Models.SimpleFeaturePyramid(new Vim.Core.Models.VisionTransformer(Vim.Core.Models.VimVariants.DeitDetTiny with
+        {
+            EmbedDim = 32, Heads = 2, Depth = 2, ImageSize = 64, DropPathRate = 0, WindowSize = 3, GlobalBlocks = [1],
+        }, 1), outChannels: 16, seed: 2);
+        var groups = ParameterGroupRules.Build(model, new OptimizerConfig { WeightDecay = 0.1, NoDecay = NoDecayRule.Detectron2 }, numLayers: 2);
+        var decay = groups.SelectMany(g => g.Parameters.Select(p => (p.Name, g.WeightDecay))).ToDictionary(x => x.Name, x => x.WeightDecay);
+        var exempt = decay.Where(kv => kv.Value == 0).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
+        // torch LayerNorm in the transformer blocks (norm1, norm2: weight and bias each) and pos_embed; not the pyramid's
+        // channel LayerNorm2d, not any other bias.
+        Assert.That(exempt, Is.EqualTo(new[]
+        {
+            "net.blocks.0.norm1.bias", "net.blocks.0.norm1.weight", "net.blocks.0.norm2.bias", "net.blocks.0.norm2.weight",
+            "net.blocks.1.norm1.bias", "net.blocks.1.norm1.weight", "net.blocks.1.norm2.bias", "net.blocks.1.norm2.weight", "net.pos_embed",
+        }.Select(n => n.Replace("net.", PrefixOf(decay.Keys), StringComparison.Ordinal)).Order(StringComparer.Ordinal)));
+        Assert.That(decay.Keys.Where(n => n.EndsWith(".bias", StringComparison.Ordinal) && decay[n] > 0), Is.Not.Empty, "other biases decay");
+    }
+
+    /// <summary>The prefix under which the pyramid holds its backbone ("net." or the like), read from the names.</summary>
+    private static string PrefixOf(IEnumerable<string> names) =>
+        names.First(n => n.EndsWith("pos_embed", StringComparison.Ordinal))[..^"pos_embed".Length];
+
+    [Test]
     public void GroupsCarryDecayAndLayerScales()
     {
         var parameters = new[]

@@ -30,10 +30,12 @@ public class TrainingSettingsTests
     [TestCase("train.checkpoint_interval=0", "train.checkpoint_interval must be at least 1, got 0")]
     [TestCase("train.eval_interval=-5", "train.eval_interval must be at least 0 (0: evaluate at the end only), got -5")]
     [TestCase("train.keep_last=0", "train.keep_last must be at least 1, got 0")]
+    [TestCase("train.ema_momentum=0.0002", "train.ema_momentum is the share the average keeps at each step (e.g. 0.9998), got 0.0002; MMEngine's EMAHook momentum is 1 minus it")]
+    [TestCase("runtime.amp=true;runtime.amp_dtype=fp16", "runtime.amp_dtype fp16 cannot train here")]
     public void SettingsThatCannotTrainAreRefusedNamingTheKey(string setting, string expected)
     {
         var file = Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml");
-        var config = ExperimentConfig.Load(file, [setting]).Config;
+        var config = ExperimentConfig.Load(file, setting.Split(";")).Config;
         var e = Assert.Throws<VimException>(() => TrainingSettings.Check(config))!;
         Assert.That(e.Message, Does.StartWith(expected));
     }
