@@ -48,9 +48,12 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             throw new VimException($"data.crop_size must be square for detection (large-scale jitter crops and pads to one side), got [{data.CropSize[0]}, {data.CropSize[1]}]");
         // An evaluation-only task reads the training split for its categories alone, so its images need not be on this
         // machine (e.g. val2017 and the annotations downloaded without train2017): they are checked for training.
+        // A box-only detector reads no segmentations, so box-only annotation files (segmentation [] or absent) serve.
+        bool masks = config.Model.DetHead.MaskOn;
         TrainSet = CocoInstanceDataset.Load(AnnotationFile(data, data.TrainSplit), Path.Combine(data.Root, data.TrainSplit),
-            new CocoInstanceOptions { CheckImageFiles = false });
-        ValSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit), CocoInstanceOptions.Evaluation);
+            new CocoInstanceOptions { CheckImageFiles = false, WithMasks = masks });
+        ValSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit),
+            CocoInstanceOptions.Evaluation with { WithMasks = masks });
         if (TrainSet.Categories.Count != config.Model.NumClasses)
             throw new VimException($"model.num_classes is {config.Model.NumClasses} but {AnnotationFile(data, data.TrainSplit)} has {TrainSet.Categories.Count} categories");
         // The model's class k is the training file's k-th category; evaluation maps it back through the validation

@@ -18,6 +18,7 @@ public sealed class CocoInstanceDataset : ISampleSource
     public const string MissingBox = "annotation without a bbox";
     public const string BoxOutsideImage = "annotation whose box lies outside its image";
     public const string DegeneratePolygon = "annotation whose polygons enclose no area";
+    public const string PolygonTooShort = "annotation whose polygons all have fewer than 3 points";
 
     private readonly CocoDataset _coco;
     private readonly string _source;
@@ -136,7 +137,9 @@ public sealed class CocoInstanceDataset : ISampleSource
             ids[i] = a.Id;
             if (masks is not null)
             {
-                var segmentation = a.Segmentation!;
+                var segmentation = a.Segmentation!.Kind == CocoSegmentationKind.Polygons
+                    ? CocoSegmentation.FromPolygons(TrainingOutlines(a.Segmentation.Polygons!))
+                    : a.Segmentation;
                 string where = $"{_source}: annotations[{annIndex}] (id {a.Id})";
                 masks.Add(new InstanceMask(h, w, () => DecodeMask(segmentation, h, w, where)));
             }
@@ -191,18 +194,19 @@ public sealed class CocoInstanceDataset : ISampleSource
         switch (s.Kind)
         {
             case CocoSegmentationKind.Polygons:
-                // A first outline of exactly 4 numbers is pycocotools' [x, y, w, h] box form.
-                if (s.Polygons![0].Length == 4) return true;
-                bool anyArea = false;
-                for (int p = 0; p < s.Polygons.Count; p++)
-                {
-                    var xy = s.Polygons[p];
-                    if (xy.Length < 6)
-                        throw new VimException($"{where}: segmentation polygon {p} has {xy.Length} coordinates; expected at least 3 points (6 numbers).");
-                    if (!xy.All(double.IsFinite))
+                // Outlines of fewer than 3 points are left out of training masks, as detectron2's and mmdet's loaders
+                // do (a first one of 4 numbers is not read as pycocotools' [x, y, w, h] box form: that would train a
+                // two-point outline as a filled rectangle); an instance with no outline left is skipped.
+                for (int p = 0; p < s.Polygons!.Count; p++)
+                    if (!s.Polygons[p].All(double.IsFinite))
                         throw new VimException($"{where}: segmentation polygon {p} has a non-finite coordinate.");
-                    anyArea |= !Collinear(xy);
+                var outlines = TrainingOutlines(s.Polygons);
+                if (outlines.Count == 0)
+                {
+                    Warnings.Add(PolygonTooShort, $"{where}: {s.Polygons.Count} outline(s) of {string.Join(", ", s.Polygons.Select(xy => xy.Length))} numbers");
+                    return false;
                 }
+                bool anyArea = outlines.Any(xy => !Collinear(xy));
                 if (!anyArea)
                 {
                     Warnings.Add(DegeneratePolygon, where);
@@ -228,6 +232,9 @@ public sealed class CocoInstanceDataset : ISampleSource
                 return CheckRleSize(s, image, where);
         }
     }
+
+    /// <summary>The outlines a training mask is drawn from: those of at least 3 points.</summary>
+    private static List<double[]> TrainingOutlines(IReadOnlyList<double[]> polygons) => polygons.Where(xy => xy.Length >= 6).ToList();
 
     private static bool CheckRleSize(CocoSegmentation s, CocoImage image, string where)
     {

@@ -47,9 +47,12 @@ internal static class SampleGeometry
         int h = s.Height, w = s.Width;
         if (y0 < 0 || x0 < 0 || cropH <= 0 || cropW <= 0 || y0 + cropH > h || x0 + cropW > w)
             throw new ArgumentException($"crop window x={x0} y={y0} {cropW}x{cropH} does not fit a {w}x{h} image.");
-        if (y0 == 0 && x0 == 0 && cropH == h && cropW == w) return;
-        s.Image = ImageOps.Crop(s.Image, w, 3, y0, x0, cropH, cropW);
-        if (s.LabelMap is not null) s.LabelMap = ImageOps.Crop(s.LabelMap, w, 1, y0, x0, cropH, cropW);
+        bool cropping = !(y0 == 0 && x0 == 0 && cropH == h && cropW == w);
+        if (cropping)
+        {
+            s.Image = ImageOps.Crop(s.Image, w, 3, y0, x0, cropH, cropW);
+            if (s.LabelMap is not null) s.LabelMap = ImageOps.Crop(s.LabelMap, w, 1, y0, x0, cropH, cropW);
+        }
         var keep = new bool[s.InstanceCount];
         var b = s.Boxes;
         for (int i = 0; i < keep.Length; i++)
@@ -64,14 +67,36 @@ internal static class SampleGeometry
             for (int i = 0; i < s.Masks.Count; i++)
             {
                 if (!keep[i]) continue; // never decode a mask that is being dropped anyway
-                var cropped = new InstanceMask(cropH, cropW, ImageOps.Crop(s.Masks[i].Pixels, w, 1, y0, x0, cropH, cropW));
-                s.Masks[i] = cropped;
-                keep[i] = cropped.Pixels.AsSpan().IndexOfAnyExcept((byte)0) >= 0;
+                if (cropping) s.Masks[i] = new InstanceMask(cropH, cropW, ImageOps.Crop(s.Masks[i].Pixels, w, 1, y0, x0, cropH, cropW));
+                // An instance whose mask is empty (cut away, or too thin to survive a downscale) would train the mask
+                // head on an all-zero target for a foreground RoI: dropped, as mmdet's empty-mask filter and
+                // detectron2's filter_empty_instances drop it, whether or not this crop cut anything.
+                if (TightBox(s.Masks[i].Pixels, cropH, cropW) is not { } tight) keep[i] = false;
+                // A cut object's box is its visible part's (ViTDet's recompute_boxes, mmdet's recompute_bbox), not the
+                // clipped original, which for a cut diagonal or L-shaped object is far larger than what is left.
+                else if (cropping) tight.CopyTo(b.AsSpan(4 * i, 4));
             }
         }
         s.Height = cropH; s.Width = cropW;
         s.ContentHeight = cropH; s.ContentWidth = cropW;
         s.KeepInstances(keep);
+    }
+
+    /// <summary>The box [x0, y0, x1, y1] of a mask's set pixels (x1, y1 one past the last), as mmdet's BitmapMasks.get_bboxes; null when none is set.</summary>
+    public static float[]? TightBox(byte[] pixels, int height, int width)
+    {
+        int minX = width, minY = -1, maxX = -1, maxY = -1;
+        for (int y = 0; y < height; y++)
+        {
+            var row = pixels.AsSpan(y * width, width);
+            int first = row.IndexOfAnyExcept((byte)0);
+            if (first < 0) continue;
+            if (minY < 0) minY = y;
+            maxY = y;
+            minX = Math.Min(minX, first);
+            maxX = Math.Max(maxX, row.LastIndexOfAnyExcept((byte)0));
+        }
+        return minY < 0 ? null : [minX, minY, maxX + 1, maxY + 1];
     }
 
     public static void FlipHorizontal(DataSample s)

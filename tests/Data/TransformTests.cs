@@ -112,6 +112,34 @@ public class TransformTests
     }
 
     [Test]
+    public void ACutObjectsBoxIsItsVisiblePart()
+    {
+        // A diagonal band: pixel (x, y) is set where |x − y| < 4, for x, y in 0..99 (annotated box [0, 0, 100, 100]).
+        const int h = 150, w = 200;
+        var mask = new byte[h * w];
+        for (int y = 0; y < 100; y++)
+            for (int x = 0; x < 100; x++)
+                if (Math.Abs(x - y) < 4) mask[y * w + x] = 1;
+        var s = new DataSample(1, "band", new byte[h * w * 3], h, w)
+        {
+            Boxes = [0, 0, 100, 100], Labels = [1], IsCrowd = [false], AnnotationIds = [3], Masks = [new InstanceMask(h, w, mask)],
+        };
+        // Window x 50..200 (u = 1: offset w − 150 = 50), y 0..150: the band's visible part is x 50..99 → 0..49, y 47..99.
+        new FixedSizeCrop(new FixedSizeCropOptions { Height = 150, Width = 150 }).Apply(s, new ConstantRandom(1.0));
+        Assert.That(s.Boxes, Is.EqualTo(new float[] { 0, 47, 50, 100 }), "the clipped box [0, 0, 50, 100] would be twice as tall as the object");
+    }
+
+    [Test]
+    public void AnInstanceWhoseMaskIsEmptyIsDroppedEvenWhenNothingIsCut()
+    {
+        // A mask the downscale emptied (a thin pole), while its box still has an area: the window covers the whole image.
+        var s = RectangleScene.Create(height: 40, width: 40, x0: 10, y0: 10, x1: 20, y1: 20);
+        s.Masks![0] = new InstanceMask(40, 40, new byte[40 * 40]);
+        new FixedSizeCrop(new FixedSizeCropOptions { Height = 64, Width = 64 }).Apply(s, new ConstantRandom(0.5));
+        Assert.That(s.InstanceCount, Is.Zero);
+    }
+
+    [Test]
     public void FlippingTwiceRestoresEverything()
     {
         var original = RectangleScene.Create(x0: 11, x1: 57);

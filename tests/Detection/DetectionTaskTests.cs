@@ -405,6 +405,27 @@ public class DetectionTaskTests
     }
 
     [Test]
+    public void ABoxOnlyDetectorTrainsOnBoxOnlyAnnotations()
+    {
+        var config = Config();
+        foreach (var split in new[] { config.Data.TrainSplit, config.Data.ValSplit })
+        {
+            var file = DetectionTask.AnnotationFile(config.Data, split);
+            var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(file))!.AsObject();
+            foreach (var annotation in root["annotations"]!.AsArray()) annotation!.AsObject()["segmentation"] = new System.Text.Json.Nodes.JsonArray();
+            File.WriteAllText(file, root.ToJsonString());
+        }
+        var e = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, TinyDetector).Dispose())!;
+        Assert.That(e.Message, Does.Contain("segmentation"), "masks need them");
+
+        config.Model.DetHead.MaskOn = false;
+        using var task = new DetectionTask(config, TextWriter.Null, TinyDetector);
+        var sample = task.TrainSet.Load(0);
+        Assert.That(sample.InstanceCount, Is.GreaterThan(0));
+        Assert.That(sample.Masks, Is.Null, "no segmentation is read or decoded");
+    }
+
+    [Test]
     public void AValidationFileWithOtherCategoriesIsRefusedBeforeItRelabelsDetections()
     {
         // An exporter that lists only the categories present in the split: the model's class 1 would be evaluated as
