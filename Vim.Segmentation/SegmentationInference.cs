@@ -27,12 +27,19 @@ public static class SegmentationInference
         if (test.Mode == "slide") SlideWindow(test);
     }
 
-    /// <summary>Class probabilities (B, K, H, W) for normalised images (B, 3, H, W).</summary>
-    public static Tensor Probabilities(nn.Module<Tensor, Tensor> model, Tensor images, SegmentationTestConfig test)
+    /// <summary>
+    /// Class scores (B, K, H, W) at the test size for normalised images (B, 3, H, W), whose bilinear resize to the
+    /// original size and argmax give the prediction (<see cref="LabelsAtOriginalSize"/>). One pass (scale 1, no flip)
+    /// gives its logits, as mmseg resizes the logits before the argmax (a resize of probabilities can pick another class
+    /// where neighbours disagree); flip or several scales give the mean of the passes' softmax outputs.
+    /// </summary>
+    public static Tensor Scores(nn.Module<Tensor, Tensor> model, Tensor images, SegmentationTestConfig test)
     {
         CheckSettings(test);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
+        if (!test.Flip && test.Scales is [1.0])
+            return (test.Mode == "whole" ? model.forward(images) : Slide(model, images, test)).MoveToOuterDisposeScope();
         long height = images.shape[2], width = images.shape[3];
         Tensor? sum = null;
         int count = 0;
@@ -99,13 +106,13 @@ public static class SegmentationInference
     }
 
     /// <summary>
-    /// Class indices (row-major, on the host) of a single image's probabilities (1, K, H, W): the padded
+    /// Class indices (row-major, on the host) of a single image's scores (1, K, H, W; <see cref="Scores"/>): the padded
     /// content (contentHeight × contentWidth) is cropped, resized bilinearly to the original size and arg-maxed.
     /// </summary>
-    public static ushort[] LabelsAtOriginalSize(Tensor probabilities, long contentHeight, long contentWidth, long originalHeight, long originalWidth)
+    public static ushort[] LabelsAtOriginalSize(Tensor scores, long contentHeight, long contentWidth, long originalHeight, long originalWidth)
     {
         using var scope = NewDisposeScope();
-        var content = probabilities[.., .., ..(int)contentHeight, ..(int)contentWidth];
+        var content = scores[.., .., ..(int)contentHeight, ..(int)contentWidth];
         var original = nn.functional.interpolate(content, size: [originalHeight, originalWidth], mode: InterpolationMode.Bilinear, align_corners: false);
         return Array.ConvertAll(original.argmax(1).to_type(ScalarType.Int32).flatten().cpu().data<int>().ToArray(), c => (ushort)c);
     }

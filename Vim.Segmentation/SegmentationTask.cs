@@ -138,8 +138,8 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
             using var scope = NewDisposeScope();
             using var owned = batch;
             var meta = batch.Metas[0];
-            var probabilities = SegmentationInference.Probabilities(_model, batch.Images.to(device), _config.Model.SegTest);
-            var prediction = SegmentationInference.LabelsAtOriginalSize(probabilities, meta.ContentHeight, meta.ContentWidth, meta.OriginalHeight, meta.OriginalWidth);
+            var scores = SegmentationInference.Scores(_model, batch.Images.to(device), _config.Model.SegTest);
+            var prediction = SegmentationInference.LabelsAtOriginalSize(scores, meta.ContentHeight, meta.ContentWidth, meta.OriginalHeight, meta.OriginalWidth);
             var (labels, height, width) = ValSet.LoadLabelMap((int)meta.ImageId);
             if (height != meta.OriginalHeight || width != meta.OriginalWidth)
                 throw new VimException($"{meta.FilePath}: label map {width}x{height} differs from the image {meta.OriginalWidth}x{meta.OriginalHeight}");

@@ -51,13 +51,13 @@ public class EncoderDecoderTests
         var slide = new SegmentationTestConfig { Mode = "slide", CropSize = [48, 48], Stride = [32, 32] };
         var logits = model.forward(images);
         var windows = SegmentationInference.Slide(model, images, slide);
-        var probabilities = SegmentationInference.Probabilities(model, images, slide);
+        var probabilities = SegmentationInference.Scores(model, images, slide);
         Tensor halfLogits, halfWindows, halfProbabilities;
         using (new Autocast(DeviceType.CPU, ScalarType.BFloat16))
         {
             halfLogits = model.forward(images);
             halfWindows = SegmentationInference.Slide(model, images, slide);
-            halfProbabilities = SegmentationInference.Probabilities(model, images, slide);
+            halfProbabilities = SegmentationInference.Scores(model, images, slide);
         }
         foreach (var (name, reference, half) in new[] { ("logits", logits, halfLogits), ("sliding logits", windows, halfWindows), ("probabilities", probabilities, halfProbabilities) })
         {
@@ -70,6 +70,24 @@ public class EncoderDecoderTests
     }
 
     [Test]
+    public void OnePassGivesLogitsAndAugmentedPassesAverageProbabilities()
+    {
+        using var scope = NewDisposeScope();
+        using var model = TinySegmentor();
+        model.eval();
+        using var noGrad = no_grad();
+        var image = randn(1, 3, 64, 64, generator: new Generator(5));
+        // mmseg resizes one pass's logits to the original size before the argmax: the scores are the logits themselves.
+        var whole = SegmentationInference.Scores(model, image, new SegmentationTestConfig { Mode = "whole" });
+        Assert.That(whole.allclose(model.forward(image), rtol: 0, atol: 0), Is.True);
+        // With flip the passes' softmax outputs are averaged: a distribution over the classes at every pixel.
+        var flipped = SegmentationInference.Scores(model, image, new SegmentationTestConfig { Mode = "whole", Flip = true });
+        Assert.That(flipped.sum(1).sub(1).abs().max().ToDouble(), Is.LessThan(1e-5));
+        var expected = (model.forward(image).softmax(1) + model.forward(image.flip(3)).flip(3).softmax(1)) / 2;
+        Assert.That(flipped.allclose(expected, rtol: 0, atol: 1e-6), Is.True);
+    }
+
+    [Test]
     public void SlidingWindowEqualsWholeImageWhenOneWindowCoversIt()
     {
         using var scope = NewDisposeScope();
@@ -77,13 +95,13 @@ public class EncoderDecoderTests
         model.eval();
         var image = randn(1, 3, 64, 64);
         var test = new SegmentationTestConfig { Mode = "slide", CropSize = [64, 64], Stride = [48, 48] };
-        var slide = SegmentationInference.Probabilities(model, image, test);
-        var whole = SegmentationInference.Probabilities(model, image, new SegmentationTestConfig { Mode = "whole" });
+        var slide = SegmentationInference.Scores(model, image, test);
+        var whole = SegmentationInference.Scores(model, image, new SegmentationTestConfig { Mode = "whole" });
         Assert.That(slide.allclose(whole, rtol: 0, atol: 0), Is.True);
         // An image smaller than the crop is one window too.
         var small = randn(1, 3, 48, 40);
-        Assert.That(SegmentationInference.Probabilities(model, small, test)
-            .allclose(SegmentationInference.Probabilities(model, small, new SegmentationTestConfig { Mode = "whole" }), rtol: 0, atol: 0), Is.True);
+        Assert.That(SegmentationInference.Scores(model, small, test)
+            .allclose(SegmentationInference.Scores(model, small, new SegmentationTestConfig { Mode = "whole" }), rtol: 0, atol: 0), Is.True);
     }
 
     [Test]
@@ -103,12 +121,13 @@ public class EncoderDecoderTests
     {
         using var scope = NewDisposeScope();
         var image = rand(1, 3, 32, 32);
-        var plain = SegmentationInference.Probabilities(new ChannelProbe(3), image, new SegmentationTestConfig { Mode = "whole" });
-        var flipped = SegmentationInference.Probabilities(new ChannelProbe(3), image, new SegmentationTestConfig { Mode = "whole", Flip = true });
-        Assert.That(flipped.allclose(plain, rtol: 1e-6, atol: 1e-6), Is.True);
+        var plain = SegmentationInference.Scores(new ChannelProbe(3), image, new SegmentationTestConfig { Mode = "whole" });
+        var flipped = SegmentationInference.Scores(new ChannelProbe(3), image, new SegmentationTestConfig { Mode = "whole", Flip = true });
+        // One pass gives logits, the flip pair averages probabilities: equal once the logits are softmaxed.
+        Assert.That(flipped.allclose(plain.softmax(1), rtol: 1e-6, atol: 1e-6), Is.True);
         // A constant image is invariant under resizing too.
         var constant = full(1, 3, 32, 32, 0.5f);
-        var multi = SegmentationInference.Probabilities(new ChannelProbe(3), constant, new SegmentationTestConfig { Mode = "whole", Scales = [0.5, 1.0, 1.5] });
+        var multi = SegmentationInference.Scores(new ChannelProbe(3), constant, new SegmentationTestConfig { Mode = "whole", Scales = [0.5, 1.0, 1.5] });
         Assert.That(multi.allclose(full(1, 3, 32, 32, 1f / 3), rtol: 1e-5, atol: 1e-6), Is.True);
     }
 

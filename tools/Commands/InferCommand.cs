@@ -121,8 +121,8 @@ public static class InferCommand
             var sample = new DataSample(0, imagePath, rgb, height, width);
             pipeline.Apply(sample, new Random(0));
             using var image = tensor(sample.NormalizedImage!, [1, 3, sample.Height, sample.Width], device: DeviceSelection.Of(segmentor));
-            var probabilities = SegmentationInference.Probabilities(segmentor, image, config.Model.SegTest);
-            var prediction = SegmentationInference.LabelsAtOriginalSize(probabilities, sample.ContentHeight, sample.ContentWidth, height, width);
+            var scores = SegmentationInference.Scores(segmentor, image, config.Model.SegTest);
+            var prediction = SegmentationInference.LabelsAtOriginalSize(scores, sample.ContentHeight, sample.ContentWidth, height, width);
             SegmentationVisualizer.Write(dir, Path.GetFileNameWithoutExtension(imagePath), prediction, height, width, imagePath);
         }
     }
