@@ -74,10 +74,16 @@ public sealed class CascadeMaskRcnn : nn.Module
             outputSizes?[i].Height ?? d.ImageHeight, outputSizes?[i].Width ?? d.ImageWidth)).ToList();
     }
 
+    /// <summary>
+    /// Pyramid features of a batch zero-padded to the backbone's square (detectron2's square_pad: the content sits top
+    /// left, the valid sizes travel separately); a batch larger than the square is padded to a multiple of 32 instead.
+    /// </summary>
     private List<Tensor> Features(Tensor images)
     {
         long height = images.shape[2], width = images.shape[3];
-        long padH = (PadMultiple - height % PadMultiple) % PadMultiple, padW = (PadMultiple - width % PadMultiple) % PadMultiple;
+        long square = backbone.SquarePad;
+        long padH = height <= square && width <= square ? square - height : (PadMultiple - height % PadMultiple) % PadMultiple;
+        long padW = height <= square && width <= square ? square - width : (PadMultiple - width % PadMultiple) % PadMultiple;
         var padded = padH == 0 && padW == 0 ? images : nn.functional.pad(images, [0, padW, 0, padH]);
         return backbone.forward(padded).Select(level => level.Map).ToList();
     }

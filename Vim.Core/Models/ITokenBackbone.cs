@@ -11,6 +11,9 @@ public interface ITokenBackbone
     /// <summary>Pixels per token step (the patch-embedding stride).</summary>
     int TokenStride { get; }
 
+    /// <summary>The square input size its position embeddings are laid out for (model.backbone.img_size).</summary>
+    int ImageSize { get; }
+
     /// <summary>Tapped feature maps (B, EmbedDim, rows, cols), shallowest first.</summary>
     IReadOnlyList<Tensor> ForwardTaps(Tensor images);
 

@@ -20,6 +20,12 @@ public sealed class SimpleFeaturePyramid : nn.Module<Tensor, IReadOnlyList<Featu
     public bool TopBlock { get; }
     public int OutChannels { get; }
 
+    /// <summary>
+    /// The square every batch is zero-padded to (ViTDet's square_pad, 1024 in the official detection configs): the
+    /// backbone's own input size, so it always sees the token grid its position embeddings and RoPE were laid out for.
+    /// </summary>
+    public int SquarePad => backbone.ImageSize;
+
     public SimpleFeaturePyramid(nn.Module<Tensor, Tensor> net, int outChannels = 256, IReadOnlyList<double>? scaleFactors = null,
         bool topBlock = true, long seed = 0) : base(nameof(SimpleFeaturePyramid))
     {

@@ -37,6 +37,8 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
     public int EmbedDim => Config.EmbedDim;
     public int TokenStride => Config.Stride;
 
+    public int ImageSize => Config.ImageSize;
+
     public VisionMamba(VimConfig config, long seed = 0) : base(nameof(VisionMamba))
     {
         config.Validate();

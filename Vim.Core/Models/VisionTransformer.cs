@@ -29,6 +29,8 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
     public int EmbedDim => Config.EmbedDim;
     public int TokenStride => Config.PatchSize;
 
+    public int ImageSize => Config.ImageSize;
+
     /// <summary>Class slots at the head of the sequence and of pos_embed (1 with a class token, else 0).</summary>
     public int ClassSlots => Config.ClassToken ? 1 : 0;
 

@@ -34,6 +34,24 @@ public class CascadeMaskRcnnTests
     }
 
     [Test]
+    public void EveryBatchIsPaddedToTheBackbonesSquare()
+    {
+        // detectron2's square_pad: a 32×64 image is seen inside the 64×64 grid the position embeddings are laid out
+        // for, exactly as if the caller had zero-padded it there (a multiple-of-32 pad would leave it a 2×4 token grid).
+        using var scope = NewDisposeScope();
+        using var model = Tiny();
+        model.eval();
+        var image = randn(1, 3, 32, 64, generator: new Generator(8));
+        var padded = nn.functional.pad(image, [0, 0, 0, 32]);
+        var direct = model.Predict(image, [(32, 64)])[0];
+        var byHand = model.Predict(padded, [(32, 64)])[0];
+        Assert.That(direct.Count, Is.EqualTo(byHand.Count));
+        Assert.That(direct.Count, Is.GreaterThan(0), "an untrained detector scores some boxes above 0.05");
+        Assert.That(direct.Boxes.Tensor.allclose(byHand.Boxes.Tensor, rtol: 0, atol: 1e-4), Is.True);
+        Assert.That(direct.Scores!.allclose(byHand.Scores!, rtol: 0, atol: 1e-6), Is.True);
+    }
+
+    [Test]
     public void TrainingStepGivesEveryLossAndReachesTheHeads()
     {
         using var scope = NewDisposeScope();

@@ -241,7 +241,8 @@ public class DetectionPretrainedTests
     public void TrainingFromTheDemoConfigSavesTheLoadReportInTheWorkDir()
     {
         using var scope = NewDisposeScope();
-        // The official DeiT-Ti embedding shapes (224²: pos_embed [1, 197, 192]) with two of its twelve blocks.
+        // The official DeiT-Ti embedding shapes (224²: pos_embed [1, 197, 192]) with two of its twelve blocks, resized to
+        // the demo config's img_size 256 (16 × 16 positions).
         var source = PretrainedDenseBackboneTests.TimmDeitStateDict(depth: 2, dim: 192, grid: 14);
         var path = PretrainedDenseBackboneTests.WriteOfficial(_root, "deit_tiny_patch16_224.safetensors", source);
         var dir = Path.Combine(_root, "work");
@@ -254,7 +255,7 @@ public class DetectionPretrainedTests
         TrainCommand.Train(config, dir, null, SingleProcessCommunicator.Instance, CancellationToken.None);
 
         var saved = File.ReadAllText(Path.Combine(dir, "pretrained_load.txt"));
-        Assert.That(saved, Does.Contain(path).And.Contain("pos_embed: [1, 197, 192] → [1, 4096, 192]").And.Contain("cls_token").And.Contain("head.weight"));
+        Assert.That(saved, Does.Contain(path).And.Contain("pos_embed: [1, 197, 192] → [1, 256, 192]").And.Contain("cls_token").And.Contain("head.weight"));
         Assert.That(saved, Does.Contain("backbone.net.blocks.11.attn.qkv.weight"), "blocks beyond the checkpoint's depth are reported missing");
     }
 }
