@@ -82,8 +82,9 @@ public sealed class CascadeMaskRcnn : nn.Module
     {
         long height = images.shape[2], width = images.shape[3];
         long square = backbone.SquarePad;
-        long padH = height <= square && width <= square ? square - height : (PadMultiple - height % PadMultiple) % PadMultiple;
-        long padW = height <= square && width <= square ? square - width : (PadMultiple - width % PadMultiple) % PadMultiple;
+        bool fits = height <= square && width <= square;
+        long padH = fits ? square - height : (PadMultiple - height % PadMultiple) % PadMultiple;
+        long padW = fits ? square - width : (PadMultiple - width % PadMultiple) % PadMultiple;
         var padded = padH == 0 && padW == 0 ? images : nn.functional.pad(images, [0, padW, 0, padH]);
         return backbone.forward(padded).Select(level => level.Map).ToList();
     }

@@ -30,10 +30,6 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
     {
         TrainingSettings.Check(config);
         var train = config.Train;
-        if (train.AccumulateSteps < 1) throw new VimException($"train.accumulate_steps must be ≥ 1, got {train.AccumulateSteps}");
-        // A checkpoint taken mid-accumulation would lose the gradients summed so far, breaking exact resume.
-        if (train.CheckpointInterval % train.AccumulateSteps != 0)
-            throw new VimException($"train.checkpoint_interval ({train.CheckpointInterval}) must be a multiple of train.accumulate_steps ({train.AccumulateSteps})");
         var model = task.Model;
         bool root = _world.Rank == 0;
         // Before anything keeps references to parameters: the optimiser's and EMA's state tensors are
@@ -151,7 +147,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             double seconds = clock.Elapsed.TotalSeconds;
             int done = iteration + 1;
 
-            if ((done % Math.Max(1, train.LogInterval) == 0 || done == maxIters) && lossCount > 0)
+            if ((done % train.LogInterval == 0 || done == maxIters) && lossCount > 0)
             {
                 var means = MeanOverRanks(lossSums).ToDictionary(kv => kv.Key, kv => kv.Value / lossCount);
                 double meanTotal = means.Values.Sum();
@@ -193,7 +189,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 }
             }
 
-            if (done % Math.Max(1, train.CheckpointInterval) == 0 || done == maxIters)
+            if (done % train.CheckpointInterval == 0 || done == maxIters)
                 lastCheckpoint = SaveCheckpoint(done);
         }
         return new TrainingResult(maxIters, false, best, lastCheckpoint, skipped);

@@ -71,10 +71,12 @@ internal static class SampleGeometry
                 // An instance whose mask is empty (cut away, or too thin to survive a downscale) would train the mask
                 // head on an all-zero target for a foreground RoI: dropped, as mmdet's empty-mask filter and
                 // detectron2's filter_empty_instances drop it, whether or not this crop cut anything.
-                if (TightBox(s.Masks[i].Pixels, cropH, cropW) is not { } tight) keep[i] = false;
+                if (!cropping)
+                    keep[i] = s.Masks[i].Pixels.AsSpan().IndexOfAnyExcept((byte)0) >= 0;
                 // A cut object's box is its visible part's (ViTDet's recompute_boxes, mmdet's recompute_bbox), not the
                 // clipped original, which for a cut diagonal or L-shaped object is far larger than what is left.
-                else if (cropping) tight.CopyTo(b.AsSpan(4 * i, 4));
+                else if (TightBox(s.Masks[i].Pixels, cropH, cropW) is { } tight) tight.CopyTo(b.AsSpan(4 * i, 4));
+                else keep[i] = false;
             }
         }
         s.Height = cropH; s.Width = cropW;
