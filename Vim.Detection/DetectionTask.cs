@@ -63,7 +63,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
                 "both splits must list the same categories (COCO's instances_*.json list all of them in every split)");
         // Mask AP rasterises polygons at the image size: a validation file without sizes would fail at the first
         // evaluation, hours into training.
-        if (config.Model.DetHead.MaskOn && ValSet.Images.FirstOrDefault(i => i.Width <= 0 || i.Height <= 0) is { } unsized)
+        if (masks && ValSet.Images.FirstOrDefault(i => i.Width <= 0 || i.Height <= 0) is { } unsized)
             throw new VimException($"{AnnotationFile(data, data.ValSplit)}: image {unsized.Id} ('{unsized.FileName}') has no width/height, which mask AP " +
                 "needs to rasterise polygons; add them (COCO's instances files have them) or set model.det_head.mask_on: false");
         if (training is not null) CheckTrainingData(training);

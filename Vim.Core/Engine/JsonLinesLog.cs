@@ -12,11 +12,18 @@ public sealed class JsonLinesLog : IDisposable
     public JsonLinesLog(string path)
     {
         Path = path;
-        var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
-        _writer = new StreamWriter(stream) { AutoFlush = true };
+        var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
         // A process killed in the middle of a line leaves it unterminated; a resumed run's first record must not be
         // glued onto it (both would be lost as one unreadable line).
-        if (stream.Length > 0 && !EndsWithNewline(path)) _writer.WriteLine();
+        bool unterminated = false;
+        if (stream.Length > 0)
+        {
+            stream.Seek(-1, SeekOrigin.End);
+            unterminated = stream.ReadByte() != '\n';
+        }
+        stream.Seek(0, SeekOrigin.End);
+        _writer = new StreamWriter(stream) { AutoFlush = true };
+        if (unterminated) _writer.WriteLine();
     }
 
     public string Path { get; }
@@ -49,13 +56,6 @@ public sealed class JsonLinesLog : IDisposable
             }
             if (root.ValueKind == JsonValueKind.Object) yield return new LogRecord(path, lineNumber, root);
         }
-    }
-
-    private static bool EndsWithNewline(string path)
-    {
-        using var read = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        read.Seek(-1, SeekOrigin.End);
-        return read.ReadByte() == '\n';
     }
 }
 
