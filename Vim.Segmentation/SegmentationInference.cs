@@ -1,14 +1,15 @@
 using TorchSharp;
 using Vim.Core;
 using Vim.Core.Config;
+using Vim.Data.Transforms;
 using static TorchSharp.torch;
 
 namespace Vim.Segmentation;
 
 /// <summary>
 /// Test-time prediction as mmseg does it: whole-image or sliding-window (overlapping crops, logits
-/// summed and divided by the number of windows covering each pixel), optionally averaged with the
-/// horizontally flipped image and over several scales (as softmax probabilities).
+/// summed and divided by the number of windows covering each pixel) at the original image size,
+/// optionally averaged with the horizontally flipped image and over several scales (as softmax probabilities).
 /// </summary>
 public static class SegmentationInference
 {
@@ -28,42 +29,57 @@ public static class SegmentationInference
     }
 
     /// <summary>
-    /// Class scores (B, K, H, W) at the test size for normalised images (B, 3, H, W), whose bilinear resize to the
-    /// original size and argmax give the prediction (<see cref="LabelsAtOriginalSize"/>). One pass (scale 1, no flip)
-    /// gives its logits, as mmseg resizes the logits before the argmax (a resize of probabilities can pick another class
-    /// where neighbours disagree); flip or several scales give the mean of the passes' softmax outputs.
+    /// The test resize of each model.seg_test.scales ratio, as mmseg's MultiScaleFlipAug derives them: data.scale times
+    /// the ratio, truncated to whole pixels, each a keep-ratio fit of the original image (not of another view).
     /// </summary>
-    public static Tensor Scores(nn.Module<Tensor, Tensor> model, Tensor images, SegmentationTestConfig test)
+    public static IReadOnlyList<TransformPipeline> TestPipelines(IReadOnlyList<int> scale, SegmentationTestConfig test)
     {
         CheckSettings(test);
+        if (scale.Count != 2 || scale[0] <= 0 || scale[1] <= 0)
+            throw new VimException($"data.scale must be two positive sizes [long, short], got [{string.Join(", ", scale)}]");
+        return test.Scales.Select(ratio =>
+        {
+            int longEdge = (int)(scale[0] * ratio), shortEdge = (int)(scale[1] * ratio);
+            if (longEdge <= 0 || shortEdge <= 0)
+                throw new VimException($"model.seg_test.scales: ratio {ratio} of data.scale [{scale[0]}, {scale[1]}] leaves no pixel ({longEdge}x{shortEdge})");
+            return TransformPipeline.SegmentationTesting(longEdge, shortEdge);
+        }).ToList();
+    }
+
+    /// <summary>
+    /// Class scores (1, K, H, W) at the original size from one image's test views (unpadded, normalised, one per
+    /// model.seg_test.scales ratio, made by <see cref="TestPipelines"/>), as mmseg's inference and aug_test compute them:
+    /// each pass's logits (whole image or sliding window; the flipped view's flipped back) are resized bilinearly to the
+    /// original size. One pass returns those logits (its argmax is mmseg's simple_test); several return the mean of
+    /// their softmax outputs. <see cref="Labels"/> turns the scores into the prediction.
+    /// </summary>
+    public static Tensor Scores(nn.Module<Tensor, Tensor> model, IReadOnlyList<Tensor> views, SegmentationTestConfig test, long originalHeight, long originalWidth)
+    {
+        CheckSettings(test);
+        if (views.Count != test.Scales.Count)
+            throw new ArgumentException($"{views.Count} test views for {test.Scales.Count} model.seg_test.scales", nameof(views));
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        if (!test.Flip && test.Scales is [1.0])
-            return (test.Mode == "whole" ? model.forward(images) : Slide(model, images, test)).MoveToOuterDisposeScope();
-        long height = images.shape[2], width = images.shape[3];
+        bool onePass = !test.Flip && views.Count == 1;
         Tensor? sum = null;
         int count = 0;
-        foreach (var scale in test.Scales)
+        foreach (var view in views)
         {
-            var scaled = scale == 1.0 ? images : nn.functional.interpolate(images,
-                size: [(long)Math.Round(height * scale), (long)Math.Round(width * scale)], mode: InterpolationMode.Bilinear, align_corners: false);
+            if (view.dim() != 4 || view.shape[0] != 1)
+                throw new ArgumentException($"a test view must be one image (1, 3, H, W), got [{string.Join(", ", view.shape)}]", nameof(views));
             foreach (bool flip in test.Flip ? new[] { false, true } : new[] { false })
             {
-                var input = flip ? scaled.flip(3) : scaled;
-                var logits = test.Mode switch
-                {
-                    "whole" => model.forward(input),
-                    _ => Slide(model, input, test),
-                };
+                var input = flip ? view.flip(3) : view;
+                var logits = test.Mode == "whole" ? model.forward(input) : Slide(model, input, test);
                 if (flip) logits = logits.flip(3);
-                var probabilities = logits.softmax(1);
-                if (scale != 1.0)
-                    probabilities = nn.functional.interpolate(probabilities, size: [height, width], mode: InterpolationMode.Bilinear, align_corners: false);
-                sum = sum is null ? probabilities : sum + probabilities;
+                var resized = nn.functional.interpolate(logits, size: [originalHeight, originalWidth], mode: InterpolationMode.Bilinear, align_corners: false);
+                if (onePass) return resized.MoveToOuterDisposeScope();
+                var probabilities = resized.softmax(1);
+                sum = sum is null ? probabilities : sum.add_(probabilities);
                 count++;
             }
         }
-        return (sum! / count).MoveToOuterDisposeScope();
+        return sum!.div_(count).MoveToOuterDisposeScope();
     }
 
     /// <summary>Sliding-window logits, window placement identical to mmseg's slide_inference.</summary>
@@ -105,15 +121,12 @@ public static class SegmentationInference
         return (cropH, cropW, strideH, strideW);
     }
 
-    /// <summary>
-    /// Class indices (row-major, on the host) of a single image's scores (1, K, H, W; <see cref="Scores"/>): the padded
-    /// content (contentHeight × contentWidth) is cropped, resized bilinearly to the original size and arg-maxed.
-    /// </summary>
-    public static ushort[] LabelsAtOriginalSize(Tensor scores, long contentHeight, long contentWidth, long originalHeight, long originalWidth)
+    /// <summary>Class indices (row-major, on the host) of one image's <see cref="Scores"/>: the argmax over classes.</summary>
+    public static ushort[] Labels(Tensor scores)
     {
+        if (scores.dim() != 4 || scores.shape[0] != 1)
+            throw new ArgumentException($"scores must be (1, K, H, W), got [{string.Join(", ", scores.shape)}]", nameof(scores));
         using var scope = NewDisposeScope();
-        var content = scores[.., .., ..(int)contentHeight, ..(int)contentWidth];
-        var original = nn.functional.interpolate(content, size: [originalHeight, originalWidth], mode: InterpolationMode.Bilinear, align_corners: false);
-        return Array.ConvertAll(original.argmax(1).to_type(ScalarType.Int32).flatten().cpu().data<int>().ToArray(), c => (ushort)c);
+        return Array.ConvertAll(scores.argmax(1).to_type(ScalarType.Int32).flatten().cpu().data<int>().ToArray(), c => (ushort)c);
     }
 }

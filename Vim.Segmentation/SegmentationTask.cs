@@ -124,27 +124,36 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         var data = _config.Data;
         var metric = new SegmentationMetric(ClassNames.Count, _config.Model.SegHead.IgnoreIndex);
         var share = new StridedSubset(ValSet, Communicator.Rank, Communicator.WorldSize);
-        // A rank with no image (more ranks than images) still takes part in the sum.
-        IEnumerable<Batch> batches = share.Count == 0 ? [] : new DataLoader(share, TransformPipeline.SegmentationTesting(data.Scale[0], data.Scale[1]), new LoaderOptions
-        {
-            BatchSize = 1, Kind = BatchKind.Segmentation, NumWorkers = data.NumWorkers, Shuffle = false, DropLast = false,
-        }).Epoch(0);
+        // One loader per test scale, read in lockstep: mmseg resizes the original image for each scale. A rank with no
+        // image (more ranks than images) still takes part in the sum.
+        var test = _config.Model.SegTest;
+        IEnumerable<Batch[]> views = share.Count == 0 ? [] : InLockstep(SegmentationInference.TestPipelines(data.Scale, test).Select(pipeline =>
+            new DataLoader(share, pipeline, new LoaderOptions
+            {
+                BatchSize = 1, Kind = BatchKind.Segmentation, NumWorkers = data.NumWorkers, Shuffle = false, DropLast = false,
+            }).Epoch(0)));
         bool wasTraining = _model.training;
         _model.eval();
         var device = DeviceSelection.Of(_model);
         using var noGrad = no_grad();
-        foreach (var batch in batches)
+        foreach (var batches in views)
         {
             using var scope = NewDisposeScope();
-            using var owned = batch;
-            var meta = batch.Metas[0];
-            var scores = SegmentationInference.Scores(_model, batch.Images.to(device), _config.Model.SegTest);
-            var prediction = SegmentationInference.LabelsAtOriginalSize(scores, meta.ContentHeight, meta.ContentWidth, meta.OriginalHeight, meta.OriginalWidth);
-            var (labels, height, width) = ValSet.LoadLabelMap((int)meta.ImageId);
-            if (height != meta.OriginalHeight || width != meta.OriginalWidth)
-                throw new VimException($"{meta.FilePath}: label map {width}x{height} differs from the image {meta.OriginalWidth}x{meta.OriginalHeight}");
-            metric.Update(prediction, labels);
-            onPrediction?.Invoke((int)meta.ImageId, prediction, height, width);
+            try
+            {
+                var meta = batches[0].Metas[0];
+                var scores = SegmentationInference.Scores(_model, batches.Select(batch => batch.Images.to(device)).ToList(), test, meta.OriginalHeight, meta.OriginalWidth);
+                var prediction = SegmentationInference.Labels(scores);
+                var (labels, height, width) = ValSet.LoadLabelMap((int)meta.ImageId);
+                if (height != meta.OriginalHeight || width != meta.OriginalWidth)
+                    throw new VimException($"{meta.FilePath}: label map {width}x{height} differs from the image {meta.OriginalWidth}x{meta.OriginalHeight}");
+                metric.Update(prediction, labels);
+                onPrediction?.Invoke((int)meta.ImageId, prediction, height, width);
+            }
+            finally
+            {
+                foreach (var batch in batches) batch.Dispose();
+            }
         }
         if (wasTraining) _model.train();
         if (Communicator.WorldSize > 1)
@@ -154,6 +163,36 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
             metric.ImportCounts(counts.data<long>().ToArray());
         }
         return metric.Compute();
+    }
+
+    /// <summary>
+    /// The i-th batch of every stream together. The streams read one dataset in the same order (one per test scale), so
+    /// they end together; whatever is still running stops when the caller stops reading.
+    /// </summary>
+    private static IEnumerable<Batch[]> InLockstep(IEnumerable<IEnumerable<Batch>> streams)
+    {
+        var readers = streams.Select(stream => stream.GetEnumerator()).ToList();
+        try
+        {
+            while (true)
+            {
+                var batches = new List<Batch>(readers.Count);
+                foreach (var reader in readers)
+                {
+                    if (!reader.MoveNext())
+                    {
+                        foreach (var batch in batches) batch.Dispose();
+                        yield break;
+                    }
+                    batches.Add(reader.Current);
+                }
+                yield return batches.ToArray();
+            }
+        }
+        finally
+        {
+            foreach (var reader in readers) reader.Dispose();
+        }
     }
 
     /// <summary>

@@ -13,6 +13,9 @@ public sealed class SegmentationTestConfig
     /// <summary>Also predict on the horizontally flipped image and average.</summary>
     public bool Flip { get; set; }
 
-    /// <summary>Test-time scales (multiples of the test resize); probabilities are averaged.</summary>
+    /// <summary>
+    /// Test-time ratios of data.scale (mmseg's img_ratios): each resizes the original image to fit data.scale × ratio;
+    /// with several (or with flip) the passes' softmax outputs at the original size are averaged.
+    /// </summary>
     public List<double> Scales { get; set; } = [1.0];
 }

@@ -51,13 +51,13 @@ public class EncoderDecoderTests
         var slide = new SegmentationTestConfig { Mode = "slide", CropSize = [48, 48], Stride = [32, 32] };
         var logits = model.forward(images);
         var windows = SegmentationInference.Slide(model, images, slide);
-        var probabilities = SegmentationInference.Scores(model, images, slide);
+        var probabilities = SegmentationInference.Scores(model, [images], slide, 64, 64);
         Tensor halfLogits, halfWindows, halfProbabilities;
         using (new Autocast(DeviceType.CPU, ScalarType.BFloat16))
         {
             halfLogits = model.forward(images);
             halfWindows = SegmentationInference.Slide(model, images, slide);
-            halfProbabilities = SegmentationInference.Scores(model, images, slide);
+            halfProbabilities = SegmentationInference.Scores(model, [images], slide, 64, 64);
         }
         foreach (var (name, reference, half) in new[] { ("logits", logits, halfLogits), ("sliding logits", windows, halfWindows), ("probabilities", probabilities, halfProbabilities) })
         {
@@ -78,10 +78,10 @@ public class EncoderDecoderTests
         using var noGrad = no_grad();
         var image = randn(1, 3, 64, 64, generator: new Generator(5));
         // mmseg resizes one pass's logits to the original size before the argmax: the scores are the logits themselves.
-        var whole = SegmentationInference.Scores(model, image, new SegmentationTestConfig { Mode = "whole" });
+        var whole = SegmentationInference.Scores(model, [image], new SegmentationTestConfig { Mode = "whole" }, 64, 64);
         Assert.That(whole.allclose(model.forward(image), rtol: 0, atol: 0), Is.True);
         // With flip the passes' softmax outputs are averaged: a distribution over the classes at every pixel.
-        var flipped = SegmentationInference.Scores(model, image, new SegmentationTestConfig { Mode = "whole", Flip = true });
+        var flipped = SegmentationInference.Scores(model, [image], new SegmentationTestConfig { Mode = "whole", Flip = true }, 64, 64);
         Assert.That(flipped.sum(1).sub(1).abs().max().ToDouble(), Is.LessThan(1e-5));
         var expected = (model.forward(image).softmax(1) + model.forward(image.flip(3)).flip(3).softmax(1)) / 2;
         Assert.That(flipped.allclose(expected, rtol: 0, atol: 1e-6), Is.True);
@@ -95,13 +95,13 @@ public class EncoderDecoderTests
         model.eval();
         var image = randn(1, 3, 64, 64);
         var test = new SegmentationTestConfig { Mode = "slide", CropSize = [64, 64], Stride = [48, 48] };
-        var slide = SegmentationInference.Scores(model, image, test);
-        var whole = SegmentationInference.Scores(model, image, new SegmentationTestConfig { Mode = "whole" });
+        var slide = SegmentationInference.Scores(model, [image], test, 64, 64);
+        var whole = SegmentationInference.Scores(model, [image], new SegmentationTestConfig { Mode = "whole" }, 64, 64);
         Assert.That(slide.allclose(whole, rtol: 0, atol: 0), Is.True);
         // An image smaller than the crop is one window too.
         var small = randn(1, 3, 48, 40);
-        Assert.That(SegmentationInference.Scores(model, small, test)
-            .allclose(SegmentationInference.Scores(model, small, new SegmentationTestConfig { Mode = "whole" }), rtol: 0, atol: 0), Is.True);
+        Assert.That(SegmentationInference.Scores(model, [small], test, 48, 40)
+            .allclose(SegmentationInference.Scores(model, [small], new SegmentationTestConfig { Mode = "whole" }, 48, 40), rtol: 0, atol: 0), Is.True);
     }
 
     [Test]
@@ -121,14 +121,59 @@ public class EncoderDecoderTests
     {
         using var scope = NewDisposeScope();
         var image = rand(1, 3, 32, 32);
-        var plain = SegmentationInference.Scores(new ChannelProbe(3), image, new SegmentationTestConfig { Mode = "whole" });
-        var flipped = SegmentationInference.Scores(new ChannelProbe(3), image, new SegmentationTestConfig { Mode = "whole", Flip = true });
+        var plain = SegmentationInference.Scores(new ChannelProbe(3), [image], new SegmentationTestConfig { Mode = "whole" }, 32, 32);
+        var flipped = SegmentationInference.Scores(new ChannelProbe(3), [image], new SegmentationTestConfig { Mode = "whole", Flip = true }, 32, 32);
         // One pass gives logits, the flip pair averages probabilities: equal once the logits are softmaxed.
         Assert.That(flipped.allclose(plain.softmax(1), rtol: 1e-6, atol: 1e-6), Is.True);
         // A constant image is invariant under resizing too.
         var constant = full(1, 3, 32, 32, 0.5f);
-        var multi = SegmentationInference.Scores(new ChannelProbe(3), constant, new SegmentationTestConfig { Mode = "whole", Scales = [0.5, 1.0, 1.5] });
+        var multi = SegmentationInference.Scores(new ChannelProbe(3), [full(1, 3, 16, 16, 0.5f), constant, full(1, 3, 48, 48, 0.5f)],
+            new SegmentationTestConfig { Mode = "whole", Scales = [0.5, 1.0, 1.5] }, 32, 32);
         Assert.That(multi.allclose(full(1, 3, 32, 32, 1f / 3), rtol: 1e-5, atol: 1e-6), Is.True);
+    }
+
+    /// <summary>
+    /// mmseg's multi-scale test: each pass's logits are resized to the original size, then softmaxed, then averaged (a
+    /// softmax at the view's size resized afterwards differs where the resize blends neighbours).
+    /// </summary>
+    [Test]
+    public void SeveralScalesAverageTheSoftmaxOfLogitsResizedToTheOriginalSize()
+    {
+        using var scope = NewDisposeScope();
+        // Logits of a few units (the probe returns its input), where the softmax is far from linear.
+        var model = new ChannelProbe(3);
+        var small = randn(1, 3, 32, 48, generator: new Generator(7)) * 4;
+        var large = randn(1, 3, 64, 96, generator: new Generator(8)) * 4;
+        var test = new SegmentationTestConfig { Mode = "whole", Scales = [0.5, 1.0], Flip = true };
+        var scores = SegmentationInference.Scores(model, [small, large], test, 50, 75);
+        Tensor AtOriginal(Tensor logits) => nn.functional.interpolate(logits, size: [50, 75], mode: InterpolationMode.Bilinear, align_corners: false).softmax(1);
+        var expected = (AtOriginal(small) + AtOriginal(small.flip(3).flip(3)) + AtOriginal(large) + AtOriginal(large.flip(3).flip(3))) / 4;
+        Assert.That(scores.shape, Is.EqualTo(new long[] { 1, 3, 50, 75 }));
+        Assert.That(scores.allclose(expected, rtol: 0, atol: 1e-6), Is.True);
+        Assert.That(SegmentationInference.Labels(scores), Is.EqualTo(expected.argmax(1).flatten().data<long>().ToArray().Select(c => (ushort)c).ToArray()));
+        var softmaxFirst = nn.functional.interpolate(small.softmax(1), size: [50, 75], mode: InterpolationMode.Bilinear, align_corners: false);
+        Assert.That((AtOriginal(small) - softmaxFirst).abs().max().ToDouble(), Is.GreaterThan(1e-2), "the order is observable");
+    }
+
+    /// <summary>
+    /// The views come from the original image at data.scale × ratio (truncated), each a keep-ratio fit, as mmseg's
+    /// MultiScaleFlipAug makes them. A 683×512 ADE20k image with data.scale [2048, 512], hand-computed: ratio 0.5 →
+    /// fit (1024, 256): factor 0.5 → 342×256 (683·0.5 + 0.5 = 342); 0.75 → (1536, 384): 0.75 → 512×384;
+    /// 1.75 → (3584, 896): 1.75 → 1195×896 (1195.25 + 0.5).
+    /// </summary>
+    [Test]
+    public void TestViewsResizeTheOriginalImageByEachRatioOfDataScale()
+    {
+        var pipelines = SegmentationInference.TestPipelines([2048, 512], new SegmentationTestConfig { Scales = [0.5, 0.75, 1.75] });
+        var sizes = pipelines.Select(pipeline =>
+        {
+            var sample = new Vim.Data.Datasets.DataSample(0, "ade.jpg", new byte[512 * 683 * 3], 512, 683);
+            pipeline.Apply(sample, new Random(0));
+            return (sample.Width, sample.Height);
+        }).ToList();
+        Assert.That(sizes, Is.EqualTo(new[] { (342, 256), (512, 384), (1195, 896) }));
+        var error = Assert.Throws<VimException>(() => SegmentationInference.TestPipelines([2048, 512], new SegmentationTestConfig { Scales = [0.001] }));
+        Assert.That(error!.Message, Does.Contain("model.seg_test.scales: ratio 0.001 of data.scale [2048, 512] leaves no pixel"));
     }
 
     [Test]

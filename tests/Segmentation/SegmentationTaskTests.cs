@@ -83,6 +83,39 @@ public class SegmentationTaskTests
     }
 
     /// <summary>
+    /// Multi-scale, flipped evaluation reads one loader per scale in lockstep (two workers each): every prediction must
+    /// be the one made from that image's own views, each resized from the original file (here 64×64 to 48 and 80).
+    /// </summary>
+    [Test]
+    public void MultiScaleEvaluationPredictsFromEachImagesOwnViews()
+    {
+        var config = Config();
+        config.Data.NumWorkers = 2;
+        config.Model.SegTest = new SegmentationTestConfig { Mode = "whole", Scales = [0.75, 1.25], Flip = true };
+        using var task = new SegmentationTask(config, TextWriter.Null, TinyModel);
+        var predictions = new Dictionary<int, ushort[]>();
+        task.EvaluateFull((index, prediction, _, _) => predictions.Add(index, prediction));
+        Assert.That(predictions.Keys, Is.EquivalentTo(Enumerable.Range(0, task.ValSet.Count)));
+        task.Model.eval();
+        var pipelines = SegmentationInference.TestPipelines(config.Data.Scale, config.Model.SegTest);
+        for (int index = 0; index < task.ValSet.Count; index++)
+        {
+            using var scope = NewDisposeScope();
+            var path = task.ValSet.ImagePaths[index];
+            var (rgb, height, width) = Vim.Data.Datasets.ImageDecoder.ReadRgb(path);
+            var views = pipelines.Select(pipeline =>
+            {
+                var sample = new Vim.Data.Datasets.DataSample(index, path, rgb, height, width);
+                pipeline.Apply(sample, new Random(0));
+                return tensor(sample.NormalizedImage!, [1, 3, sample.Height, sample.Width]);
+            }).ToList();
+            Assert.That(views.Select(view => view.shape[2]), Is.EqualTo(new long[] { 48, 80 }));
+            var expected = SegmentationInference.Labels(SegmentationInference.Scores((EncoderDecoder)task.Model, views, config.Model.SegTest, height, width));
+            Assert.That(predictions[index], Is.EqualTo(expected), path);
+        }
+    }
+
+    /// <summary>
     /// model.backbone.pretrained names a file that has since gone: building the task for a fresh run fails and disposes
     /// the model it built; for a resume the file is not read, the log says so, and the checkpoint's weights come back.
     /// </summary>

@@ -112,17 +112,20 @@ public static class InferCommand
     {
         CheckImages(imagePaths);
         var data = config.Data;
-        var pipeline = TransformPipeline.SegmentationTesting(data.Scale[0], data.Scale[1]);
+        var pipelines = SegmentationInference.TestPipelines(data.Scale, config.Model.SegTest);
         segmentor.eval();
+        var device = DeviceSelection.Of(segmentor);
         foreach (var imagePath in imagePaths)
         {
             using var scope = NewDisposeScope();
             var (rgb, height, width) = ImageDecoder.ReadRgb(imagePath);
-            var sample = new DataSample(0, imagePath, rgb, height, width);
-            pipeline.Apply(sample, new Random(0));
-            using var image = tensor(sample.NormalizedImage!, [1, 3, sample.Height, sample.Width], device: DeviceSelection.Of(segmentor));
-            var scores = SegmentationInference.Scores(segmentor, image, config.Model.SegTest);
-            var prediction = SegmentationInference.LabelsAtOriginalSize(scores, sample.ContentHeight, sample.ContentWidth, height, width);
+            var views = pipelines.Select(pipeline =>
+            {
+                var sample = new DataSample(0, imagePath, rgb, height, width);
+                pipeline.Apply(sample, new Random(0));
+                return tensor(sample.NormalizedImage!, [1, 3, sample.Height, sample.Width], device: device);
+            }).ToList();
+            var prediction = SegmentationInference.Labels(SegmentationInference.Scores(segmentor, views, config.Model.SegTest, height, width));
             SegmentationVisualizer.Write(dir, Path.GetFileNameWithoutExtension(imagePath), prediction, height, width, imagePath);
         }
     }
