@@ -53,7 +53,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         TrainSet = CocoInstanceDataset.Load(AnnotationFile(data, data.TrainSplit), Path.Combine(data.Root, data.TrainSplit),
             new CocoInstanceOptions { CheckImageFiles = false, WithMasks = masks });
         ValSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit),
-            CocoInstanceOptions.Evaluation with { WithMasks = masks });
+            CocoInstanceOptions.Evaluation with { WithMasks = masks, MasksOnSamples = false });
         if (TrainSet.Categories.Count != config.Model.NumClasses)
             throw new VimException($"model.num_classes is {config.Model.NumClasses} but {AnnotationFile(data, data.TrainSplit)} has {TrainSet.Categories.Count} categories");
         // The model's class k is the training file's k-th category; evaluation maps it back through the validation
@@ -228,9 +228,18 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         if (wasTraining) _model.train();
         var detections = Communicator.WorldSize == 1 ? perImage.SelectMany(p => p.Detections).ToList() : GatherInDatasetOrder(perImage);
         var box = new CocoEvaluator(ValSet.Coco, detections, CocoIouType.Bbox).Run();
-        var mask = _config.Model.DetHead.MaskOn ? new CocoEvaluator(ValSet.Coco, detections, CocoIouType.Segm).Run() : null;
+        var mask = _config.Model.DetHead.MaskOn ? EvaluateMasks(ValSet.Coco, detections) : null;
         return (box, mask, detections);
     }
+
+    /// <summary>
+    /// Mask AP as detectron2's COCOEvaluator computes it: the detections go to the evaluator without their boxes, so
+    /// each one's area (which decides the small/medium/large range an unmatched detection counts in) is its mask's.
+    /// With a box, pycocotools' loadRes takes the box area, and AP_S/M/L and AR_S/M/L would not compare with
+    /// detectron2's (and the Vim paper's) numbers. The results file keeps the boxes.
+    /// </summary>
+    public static CocoSummary EvaluateMasks(CocoDataset groundTruth, IReadOnlyList<CocoDetection> detections) =>
+        new CocoEvaluator(groundTruth, detections.Select(d => d with { Bbox = null }).ToList(), CocoIouType.Segm).Run();
 
     /// <summary>AP, AP50 and AP75 in percent (COCO stats 0–2; −1 where undefined stays −1).</summary>
     public static IReadOnlyDictionary<string, double> Metrics((CocoSummary Box, CocoSummary? Mask, IReadOnlyList<CocoDetection> _) result)

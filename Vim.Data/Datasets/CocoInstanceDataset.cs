@@ -121,7 +121,7 @@ public sealed class CocoInstanceDataset : ISampleSource
         var labels = new int[anns.Count];
         var crowd = new bool[anns.Count];
         var ids = new long[anns.Count];
-        var masks = Options.WithMasks ? new List<InstanceMask>(anns.Count) : null;
+        var masks = Options.WithMasks && Options.MasksOnSamples ? new List<InstanceMask>(anns.Count) : null;
         var keep = new bool[anns.Count];
         for (int i = 0; i < anns.Count; i++)
         {

@@ -6,8 +6,15 @@ public sealed record CocoInstanceOptions
     /// <summary>Drop images with no usable non-crowd instance (training); keep every image for evaluation.</summary>
     public bool SkipImagesWithoutAnnotations { get; init; } = true;
 
-    /// <summary>Attach instance masks (decoded lazily); false for box-only training.</summary>
+    /// <summary>Read and check the segmentations (a mask model's data); false for box-only training.</summary>
     public bool WithMasks { get; init; } = true;
+
+    /// <summary>
+    /// With <see cref="WithMasks"/>, samples carry their instance masks (decoded lazily; training). A detection task's
+    /// evaluation reads the masks from the annotation file itself, so its samples need none: every validation mask
+    /// would be decoded and resized on each evaluation for nothing.
+    /// </summary>
+    public bool MasksOnSamples { get; init; } = true;
 
     /// <summary>
     /// Check, when the dataset is built, that every listed image is a file under the image folder

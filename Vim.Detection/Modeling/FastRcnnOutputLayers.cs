@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Vim.Core.Engine;
 using Vim.Detection.Structures;
 using static TorchSharp.torch;
 
@@ -82,7 +83,8 @@ public sealed class FastRcnnOutputLayers : nn.Module<Tensor, (Tensor Scores, Ten
         var foreground = classes.ge(0).logical_and(classes.lt(NumClasses));
         var fgProposals = new Boxes(proposalBoxes[foreground]);
         var targets = BoxCoder.GetDeltas(fgProposals, new Boxes(gtBoxes[foreground].to_type(proposalBoxes.dtype)));
-        var box = BoxRegressionLoss.SmoothL1Sum(deltas[foreground], targets.to_type(deltas.dtype), SmoothL1Beta) / r;
+        // Widened rather than rounding the float32 targets to half under autocast (as the RPN's box loss).
+        var box = BoxRegressionLoss.SmoothL1Sum(Autocast.WidenHalf(deltas[foreground]), targets, SmoothL1Beta) / r;
         return (cls.MoveToOuterDisposeScope(), box.MoveToOuterDisposeScope());
     }
 

@@ -1,4 +1,5 @@
 using TorchSharp;
+using Vim.Core.Engine;
 using Vim.Detection.Ops;
 using Vim.Detection.Structures;
 using static TorchSharp.torch;
@@ -143,7 +144,9 @@ public sealed class Rpn : nn.Module
         var gtDeltas = stack(matchedBoxes.Select(m => BoxCoder.GetDeltas(anchors, new Boxes(m))).ToArray());
         var positive = gtLabels.eq(1);
         var valid = gtLabels.ge(0);
-        var box = BoxRegressionLoss.SmoothL1Sum(deltas[positive], gtDeltas[positive].to_type(deltas.dtype), Settings.SmoothL1Beta);
+        // Under autocast the predictions widen to the targets' float32 (as torch promotes a half minus a float): rounding
+        // the targets to half would move them by up to a half-precision step.
+        var box = BoxRegressionLoss.SmoothL1Sum(Autocast.WidenHalf(deltas[positive]), gtDeltas[positive], Settings.SmoothL1Beta);
         var objectness = nn.functional.binary_cross_entropy_with_logits(logits[valid], gtLabels[valid].to_type(logits.dtype),
             reduction: nn.Reduction.Sum);
         double normalizer = Settings.BatchSizePerImage * labels.Count;

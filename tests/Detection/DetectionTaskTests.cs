@@ -6,7 +6,9 @@ using Vim.Core.Config;
 using Vim.Core.Distributed;
 using Vim.Core.Engine;
 using Vim.Core.Models;
+using Vim.Data.Coco;
 using Vim.Data.Demo;
+using Vim.Data.Evaluation;
 using Vim.Data.Loading;
 using Vim.Detection;
 using Vim.Detection.Modeling;
@@ -82,6 +84,44 @@ public class DetectionTaskTests
         var categoryIds = DemoDatasetGenerator.CategoryIds.ToHashSet();
         Assert.That(detections.Select(d => d.CategoryId), Has.All.Matches<long>(categoryIds.Contains), "results use the dataset's category ids");
         Assert.That(detections.Where(d => d.Segmentation is not null).Count(), Is.EqualTo(detections.Count));
+    }
+
+    /// <summary>
+    /// detectron2's mask AP: a detection's area is its mask's. Hand-computed: one 100×100 image, ground truth a 20×20
+    /// square (area 400, small). The true positive (score 0.8) is that square; a false positive (0.9) has a 10×10 mask
+    /// (area 100, small) but a 60×60 box (3600, medium). With mask areas the false positive counts among the small
+    /// detections, ahead of the true one: precision 1/2 at every recall point, AP_small = 0.5. With box areas
+    /// (pycocotools given the boxes) it is ignored there and AP_small = 1. AP over all areas is 0.5 either way.
+    /// </summary>
+    [Test]
+    public void MaskApRangesUseEachDetectionsMaskArea()
+    {
+        static CocoSegmentation Square(double x, double y, double side) => CocoSegmentation.FromPolygons([[x, y, x + side, y, x + side, y + side, x, y + side]]);
+        var groundTruth = new CocoDataset([new CocoImage(1, 100, 100, null)],
+            [new CocoAnnotation(1, 1, 1, [10, 10, 20, 20], 400, false, Square(10, 10, 20))], [new CocoCategory(1, "square", null)]);
+        var detections = new List<CocoDetection>
+        {
+            new(1, 1, 0.8, [10, 10, 20, 20], Square(10, 10, 20)),
+            new(1, 1, 0.9, [40, 40, 60, 60], Square(60, 60, 10)),
+        };
+        var masks = DetectionTask.EvaluateMasks(groundTruth, detections);
+        Assert.That(masks.Stats[0], Is.EqualTo(0.5).Within(1e-12), "AP");
+        Assert.That(masks.Stats[3], Is.EqualTo(0.5).Within(1e-12), "AP_small");
+        Assert.That(masks.Stats[4], Is.EqualTo(-1), "AP_medium: no ground truth");
+        var withBoxes = new CocoEvaluator(groundTruth, detections, CocoIouType.Segm).Run();
+        Assert.That(withBoxes.Stats[3], Is.EqualTo(1.0).Within(1e-12), "pycocotools with boxes: the false positive is medium");
+    }
+
+    /// <summary>
+    /// Evaluation reads ground-truth masks from the annotation file, so validation samples carry none (decoding and
+    /// resizing them would be wasted on every evaluation); training samples carry theirs.
+    /// </summary>
+    [Test]
+    public void OnlyTrainingSamplesCarryMasks()
+    {
+        using var task = new DetectionTask(Config(), TextWriter.Null, TinyDetector);
+        Assert.That(Enumerable.Range(0, task.TrainSet.Count).Select(i => task.TrainSet.Load(i).Masks), Has.All.Not.Null);
+        Assert.That(Enumerable.Range(0, task.ValSet.Count).Select(i => task.ValSet.Load(i).Masks), Has.All.Null);
     }
 
     /// <summary>

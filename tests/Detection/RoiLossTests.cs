@@ -61,6 +61,28 @@ public class RoiLossTests
         Assert.That(emptyScores.grad, Is.Not.Null);
     }
 
+    /// <summary>
+    /// Half-precision deltas (an autocast forward) meet float32 targets: the difference is taken in float32, as torch
+    /// promotes it, so the loss is the hand-computed one to float precision; rounding the targets to bf16 (8 significant
+    /// bits) would move 5·ln 1.2 by up to 2e-3.
+    /// </summary>
+    [Test]
+    public void HalfPrecisionDeltasAreComparedWithFloat32Targets()
+    {
+        using var scope = NewDisposeScope();
+        var predictor = new FastRcnnOutputLayers(4, 2, new Box2BoxTransform(10, 10, 5, 5));
+        var scores = zeros(3, 3, dtype: ScalarType.BFloat16);
+        var classes = tensor(new long[] { 0, 2, 1 });
+        var proposals = tensor(new[] { 0f, 0, 10, 10, 5, 5, 9, 9, 0, 0, 20, 20 }).view(3, 4);
+        var gtBoxes = tensor(new[] { 1f, 2, 11, 14, 0, 0, 1, 1, 0, 0, 20, 20 }).view(3, 4);
+        var deltas = tensor(new[] { 0.5f, 3, 0.2f, 0, 9, 9, 9, 9, 0.1f, 0, 0, 0 }).view(3, 4).to_type(ScalarType.BFloat16);
+        var (_, box) = predictor.Losses(scores, deltas, proposals, classes, gtBoxes);
+        double Bf16(float v) => tensor(v).to_type(ScalarType.BFloat16).to_type(ScalarType.Float64).item<double>();
+        double expectedBox = (0.5 + 0 + Bf16(0.2f) + 5 * Math.Log(1.2) + Bf16(0.1f)) / 3;
+        Assert.That(box.dtype, Is.EqualTo(ScalarType.Float32));
+        Assert.That(box.ToDouble(), Is.EqualTo(expectedBox).Within(1e-6));
+    }
+
     [Test]
     public void MaskLossIsBceOnTheGroundTruthClassChannel()
     {
