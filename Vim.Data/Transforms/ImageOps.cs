@@ -19,8 +19,134 @@ internal static unsafe class ImageOps
         return dst;
     }
 
+    /// <summary>OpenCV's INTER_NEAREST_EXACT (OpenCV ≥ 4.4), which OpenCvSharp's enum does not name: the source pixel whose centre is nearest.</summary>
+    public const InterpolationFlags NearestExact = (InterpolationFlags)6;
+
+    /// <summary>
+    /// Pillow's BILINEAR Image.resize of an 8-bit HWC image, to the byte: per axis a triangle filter of radius
+    /// max(1, in/out) source pixels around each output pixel's centre, its weights normalised over the pixels inside the
+    /// image and stored as 22-bit fixed point; the horizontal pass first, each pass rounded to 8 bits. An axis whose size
+    /// does not change is not resampled (its weights would be exactly 1).
+    /// </summary>
+    public static byte[] ResizePillowBilinear(byte[] src, int h, int w, int channels, int newH, int newW)
+    {
+        if (newH <= 0 || newW <= 0 || h <= 0 || w <= 0)
+            throw new ArgumentException($"resize {w}x{h} -> {newW}x{newH}: sizes must be positive.");
+        var rows = newW == w ? src : PillowPass(src, h, w, channels, PillowTaps.Triangle(w, newW), alongRows: true);
+        if (newH == h) return ReferenceEquals(rows, src) ? (byte[])src.Clone() : rows;
+        return PillowPass(rows, h, newW, channels, PillowTaps.Triangle(h, newH), alongRows: false);
+    }
+
+    private const int PillowWeightBits = 22;
+
+    /// <summary>For each output index: the first source index, how many follow, and their fixed-point weights (row Stride apart).</summary>
+    private sealed record PillowTaps(int[] First, int[] Count, int[] Weights, int Stride)
+    {
+        public static PillowTaps Triangle(int inSize, int outSize)
+        {
+            double scale = (double)inSize / outSize;
+            double widening = Math.Max(scale, 1.0);
+            double radius = widening;
+            // Multiplying by the reciprocal (not dividing) keeps Pillow's rounding of each tap's position.
+            double reciprocal = 1.0 / widening;
+            int stride = (int)Math.Ceiling(radius) * 2 + 1;
+            var first = new int[outSize];
+            var count = new int[outSize];
+            var weights = new int[outSize * stride];
+            var raw = new double[stride];
+            for (int o = 0; o < outSize; o++)
+            {
+                double center = (o + 0.5) * scale;
+                // Casts truncate toward zero, as Pillow's C does.
+                int lo = Math.Max((int)(center - radius + 0.5), 0);
+                int n = Math.Min((int)(center + radius + 0.5), inSize) - lo;
+                double total = 0;
+                for (int i = 0; i < n; i++)
+                {
+                    double distance = Math.Abs((i + lo - center + 0.5) * reciprocal);
+                    raw[i] = distance < 1.0 ? 1.0 - distance : 0.0;
+                    total += raw[i];
+                }
+                for (int i = 0; i < n; i++)
+                {
+                    double normalised = total != 0.0 ? raw[i] / total : raw[i];
+                    // Triangle weights are never negative, so rounding half up is Pillow's rounding here.
+                    weights[o * stride + i] = (int)(0.5 + normalised * (1 << PillowWeightBits));
+                }
+                first[o] = lo;
+                count[o] = n;
+            }
+            return new PillowTaps(first, count, weights, stride);
+        }
+    }
+
+    private static byte[] PillowPass(byte[] src, int h, int w, int channels, PillowTaps taps, bool alongRows)
+    {
+        const int half = 1 << (PillowWeightBits - 1);
+        int outSize = taps.First.Length;
+        if (alongRows)
+        {
+            var dst = new byte[h * outSize * channels];
+            var sums = new int[channels];
+            fixed (byte* source = src)
+            fixed (byte* target = dst)
+            fixed (int* weights = taps.Weights)
+            {
+                for (int y = 0; y < h; y++)
+                {
+                    for (int o = 0; o < outSize; o++)
+                    {
+                        byte* pixel = source + ((long)y * w + taps.First[o]) * channels;
+                        int* weight = weights + o * taps.Stride;
+                        byte* output = target + ((long)y * outSize + o) * channels;
+                        if (channels == 3)
+                        {
+                            int s0 = half, s1 = half, s2 = half;
+                            for (int i = 0, n = taps.Count[o]; i < n; i++, pixel += 3)
+                            {
+                                int k = weight[i];
+                                s0 += pixel[0] * k; s1 += pixel[1] * k; s2 += pixel[2] * k;
+                            }
+                            output[0] = ClipToByte(s0); output[1] = ClipToByte(s1); output[2] = ClipToByte(s2);
+                            continue;
+                        }
+                        Array.Fill(sums, half);
+                        for (int i = 0, n = taps.Count[o]; i < n; i++, pixel += channels)
+                            for (int c = 0; c < channels; c++) sums[c] += pixel[c] * weight[i];
+                        for (int c = 0; c < channels; c++) output[c] = ClipToByte(sums[c]);
+                    }
+                }
+            }
+            return dst;
+        }
+        // Down the columns: whole source rows are added into one accumulator row, which reads memory in order.
+        int rowLength = w * channels;
+        var result = new byte[outSize * rowLength];
+        var accumulator = new int[rowLength];
+        fixed (byte* source = src)
+        fixed (byte* target = result)
+        fixed (int* sum = accumulator)
+        {
+            for (int o = 0; o < outSize; o++)
+            {
+                Array.Fill(accumulator, half);
+                for (int i = 0, n = taps.Count[o]; i < n; i++)
+                {
+                    int k = taps.Weights[o * taps.Stride + i];
+                    byte* row = source + (long)(taps.First[o] + i) * rowLength;
+                    for (int x = 0; x < rowLength; x++) sum[x] += row[x] * k;
+                }
+                byte* output = target + (long)o * rowLength;
+                for (int x = 0; x < rowLength; x++) output[x] = ClipToByte(sum[x]);
+            }
+        }
+        return result;
+    }
+
+    private static byte ClipToByte(int fixedPoint) => (byte)Math.Clamp(fixedPoint >> PillowWeightBits, 0, 255);
+
     /// <summary>Nearest-neighbour resize of a 16-bit label map (labels are never interpolated).</summary>
-    public static ushort[] ResizeLabels(ushort[] src, int h, int w, int newH, int newW)
+    public static ushort[] ResizeLabels(ushort[] src, int h, int w, int newH, int newW, InterpolationFlags nearest = InterpolationFlags.Nearest)
     {
         var dst = new ushort[newH * newW];
         if (dst.Length == 0 || src.Length == 0) return dst;
@@ -29,7 +155,7 @@ internal static unsafe class ImageOps
         {
             using var sm = Mat.FromPixelData(h, w, MatType.CV_16UC1, (IntPtr)s);
             using var dm = Mat.FromPixelData(newH, newW, MatType.CV_16UC1, (IntPtr)d);
-            Cv2.Resize(sm, dm, new Size(newW, newH), 0, 0, InterpolationFlags.Nearest);
+            Cv2.Resize(sm, dm, new Size(newW, newH), 0, 0, nearest);
         }
         return dst;
     }

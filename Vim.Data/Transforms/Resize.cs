@@ -7,6 +7,8 @@ public sealed class Resize : ISampleTransform
 {
     private readonly ResizeOptions _options;
 
+    public ResizeOptions Options => _options;
+
     public Resize(ResizeOptions options)
     {
         if (options.Scales.Count == 0) throw new ArgumentException("Resize needs at least one scale.");
@@ -37,7 +39,7 @@ public sealed class Resize : ISampleTransform
             newW = (int)a;
             newH = (int)b;
         }
-        SampleGeometry.ResizeTo(sample, Math.Max(newH, 1), Math.Max(newW, 1));
+        SampleGeometry.ResizeTo(sample, Math.Max(newH, 1), Math.Max(newW, 1), _options.Resampling);
     }
 
     private (double A, double B) ChooseScale(Random random)

@@ -14,4 +14,7 @@ public sealed record ResizeOptions
 
     /// <summary>Keep the aspect ratio (fit inside the scale); false resizes to exactly width = scale[0], height = scale[1].</summary>
     public bool KeepRatio { get; init; } = true;
+
+    /// <summary>mmcv's OpenCV resampling by default; detectron2's ResizeShortestEdge resamples with Pillow.</summary>
+    public ImageResampling Resampling { get; init; } = ImageResampling.OpenCvBilinear;
 }

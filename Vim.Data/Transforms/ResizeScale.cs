@@ -7,6 +7,8 @@ public sealed class ResizeScale : ISampleTransform
 {
     private readonly ResizeScaleOptions _options;
 
+    public ResizeScaleOptions Options => _options;
+
     public ResizeScale(ResizeScaleOptions options)
     {
         if (options.MinScale <= 0 || options.MaxScale < options.MinScale)
@@ -22,6 +24,6 @@ public sealed class ResizeScale : ISampleTransform
         double factor = Math.Min(_options.TargetHeight * scale / sample.Height, _options.TargetWidth * scale / sample.Width);
         int newH = Math.Max(1, (int)Math.Round(sample.Height * factor, MidpointRounding.ToEven));
         int newW = Math.Max(1, (int)Math.Round(sample.Width * factor, MidpointRounding.ToEven));
-        SampleGeometry.ResizeTo(sample, newH, newW);
+        SampleGeometry.ResizeTo(sample, newH, newW, _options.Resampling);
     }
 }

@@ -7,4 +7,7 @@ public sealed record ResizeScaleOptions
     public double MaxScale { get; init; } = 2.0;
     public int TargetHeight { get; init; } = 1024;
     public int TargetWidth { get; init; } = 1024;
+
+    /// <summary>detectron2's ResizeTransform resamples uint8 images with Pillow.</summary>
+    public ImageResampling Resampling { get; init; } = ImageResampling.PillowBilinear;
 }

@@ -12,19 +12,24 @@ internal static class SampleGeometry
             throw new InvalidOperationException($"{transform} must run before Normalize (the image is already a float tensor).");
     }
 
-    /// <summary>Bilinear for the image, nearest for masks and label maps (labels must not blend).</summary>
-    public static void ResizeTo(DataSample s, int newH, int newW)
+    /// <summary>
+    /// Bilinear for the image, nearest for masks and label maps (labels must not blend), each as the recipe's library
+    /// resamples (<see cref="ImageResampling"/>).
+    /// </summary>
+    public static void ResizeTo(DataSample s, int newH, int newW, ImageResampling resampling)
     {
         RequireBytes(s, "Resize");
         if (newH <= 0 || newW <= 0) throw new ArgumentException($"resize target {newW}x{newH} must be positive.");
         int h = s.Height, w = s.Width;
         if (newH == h && newW == w) return;
         float sx = (float)newW / w, sy = (float)newH / h;
-        s.Image = ImageOps.Resize(s.Image, h, w, 3, newH, newW, InterpolationFlags.Linear);
-        if (s.LabelMap is not null) s.LabelMap = ImageOps.ResizeLabels(s.LabelMap, h, w, newH, newW);
+        bool pillow = resampling == ImageResampling.PillowBilinear;
+        s.Image = pillow ? ImageOps.ResizePillowBilinear(s.Image, h, w, 3, newH, newW) : ImageOps.Resize(s.Image, h, w, 3, newH, newW, InterpolationFlags.Linear);
+        var nearest = pillow ? ImageOps.NearestExact : InterpolationFlags.Nearest;
+        if (s.LabelMap is not null) s.LabelMap = ImageOps.ResizeLabels(s.LabelMap, h, w, newH, newW, nearest);
         if (s.Masks is not null)
             for (int i = 0; i < s.Masks.Count; i++)
-                s.Masks[i] = new InstanceMask(newH, newW, ImageOps.Resize(s.Masks[i].Pixels, h, w, 1, newH, newW, InterpolationFlags.Nearest));
+                s.Masks[i] = new InstanceMask(newH, newW, ImageOps.Resize(s.Masks[i].Pixels, h, w, 1, newH, newW, nearest));
         var b = s.Boxes;
         for (int i = 0; i < b.Length; i += 4)
         {

@@ -48,9 +48,9 @@ public sealed class TransformPipeline : ISampleTransform
             new FixedSizeCrop(new FixedSizeCropOptions { Height = size, Width = size, Pad = false }),
             new Normalize(new NormalizeOptions()));
 
-    /// <summary>ViTDet testing: ResizeShortestEdge(size, max size) = keep-ratio fit into (size, size), Normalize.</summary>
+    /// <summary>ViTDet testing: ResizeShortestEdge(size, max size) = keep-ratio fit into (size, size) with Pillow's resampling, Normalize.</summary>
     public static TransformPipeline DetectionTesting(int size = 1024) =>
         new(
-            new Resize(new ResizeOptions { Scales = [[size, size]] }),
+            new Resize(new ResizeOptions { Scales = [[size, size]], Resampling = ImageResampling.PillowBilinear }),
             new Normalize(new NormalizeOptions()));
 }
