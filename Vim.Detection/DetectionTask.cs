@@ -96,6 +96,9 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
 
     public int NumBackboneLayers { get; }
 
+    /// <summary>The side test images are fitted into (ViTDet's ResizeShortestEdge to the training crop, data.crop_size).</summary>
+    public int TestSize => _config.Data.CropSize[0];
+
     public string PrimaryMetric => "bbox_mAP";
 
     /// <summary>The ranks that share evaluation: each runs inference on images i with i mod K = rank and the COCO results are gathered.</summary>
@@ -209,7 +212,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         var data = _config.Data;
         var share = new StridedSubset(ValSet, Communicator.Rank, Communicator.WorldSize);
         // A rank with no image (more ranks than images) still takes part in the gather.
-        IEnumerable<Batch> batches = share.Count == 0 ? [] : new DataLoader(share, TransformPipeline.DetectionTesting(data.CropSize[0]), new LoaderOptions
+        IEnumerable<Batch> batches = share.Count == 0 ? [] : new DataLoader(share, TransformPipeline.DetectionTesting(TestSize), new LoaderOptions
         {
             BatchSize = 1, Kind = BatchKind.Detection, NumWorkers = data.NumWorkers, Shuffle = false, DropLast = false, SizeDivisor = 32,
         }).Epoch(0);

@@ -1,3 +1,4 @@
+using TorchSharp;
 using Vim.Core.Engine;
 using System.Text.Json;
 using Vim.Core.Checkpoints;
@@ -11,7 +12,9 @@ namespace Vim.Detection;
 /// <summary>What `vim test` does for detection: load a checkpoint, evaluate box and mask AP, write COCO results, metrics and reports.</summary>
 public static class DetectionTester
 {
-    public static (CocoSummary Box, CocoSummary? Mask) Run(DetectionTask task, string checkpoint, string outDir, bool ema)
+    /// <param name="overlays">How many validation images holding an object also get their detections drawn (overlays/).</param>
+    public static (CocoSummary Box, CocoSummary? Mask) Run(DetectionTask task, string checkpoint, string outDir, bool ema, int overlays = 0,
+        double overlayThreshold = 0.3)
     {
         // Loaded first: a checkpoint that does not fit leaves no output folder behind.
         TrainingCheckpoint.LoadWeights(task.Model, checkpoint, ema);
@@ -22,6 +25,29 @@ public static class DetectionTester
         AtomicFile.WriteText(metricsPath, JsonSerializer.Serialize(DetectionTask.Metrics((box, mask, detections)), MetricJson.Indented));
         CocoReport.Write(box, Path.Combine(outDir, "bbox"), $"Box AP: {Path.GetFileName(checkpoint)}");
         if (mask is not null) CocoReport.Write(mask, Path.Combine(outDir, "segm"), $"Mask AP: {Path.GetFileName(checkpoint)}");
+        WriteOverlays(task, Path.Combine(outDir, "overlays"), overlays, overlayThreshold);
         return (box, mask);
+    }
+
+    /// <summary>
+    /// Draws the detections (boxes, masks, class and score ≥ <paramref name="scoreThreshold"/>) of the first
+    /// <paramref name="count"/> validation images that hold a non-crowd object, predicted at the test size, as
+    /// &lt;dir&gt;/NAME.png; returns the files written.
+    /// </summary>
+    public static IReadOnlyList<string> WriteOverlays(DetectionTask task, string dir, int count, double scoreThreshold)
+    {
+        var written = new List<string>();
+        if (count <= 0) return written;
+        var withObjects = task.ValSet.Coco.Annotations.Where(a => !a.IsCrowd).Select(a => a.ImageId).ToHashSet();
+        foreach (var image in task.ValSet.Images.Where(i => withObjects.Contains(i.Id)).Take(count))
+        {
+            using var scope = torch.NewDisposeScope();
+            var imagePath = task.ValSet.ImagePath(image);
+            var found = DetectionInference.Predict(task.Detector, imagePath, task.TestSize);
+            var overlay = Path.Combine(dir, Path.ChangeExtension(image.FileName!, ".png"));
+            DetectionVisualizer.WriteOverlay(imagePath, found, task.ValSet.Categories.Names, scoreThreshold, overlay);
+            written.Add(overlay);
+        }
+        return written;
     }
 }

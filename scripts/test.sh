@@ -14,5 +14,5 @@ if [ -f "$root/artifacts/native/CTestTestfile.cmake" ]; then
   tail -n 3 "$results/ctest.log"
 fi
 dotnet test "$root/tests/Vim.Tests.csproj" -c Release --no-build -nologo \
-  --logger "trx;LogFileName=tests.trx" --logger "console;verbosity=minimal" --results-directory "$results" || status=1
+  --logger "trx;LogFileName=tests.trx" --logger "console;verbosity=minimal" --results-directory "$results" "$@" || status=1
 exit $status

@@ -64,7 +64,7 @@ public static class ConfigWriter
         }
     }
 
-    private static string Inline(ConfigNode node) => node switch
+    internal static string Inline(ConfigNode node) => node switch
     {
         ConfigScalar { IsNull: true } => "null",
         ConfigScalar { Quoted: true } s => "'" + s.Value!.Replace("'", "''") + "'",

@@ -10,10 +10,13 @@ public sealed class RuntimeConfig
     /// <summary>cpu, cuda or cuda:N; resolved by <see cref="Engine.DeviceSelection"/> (under mpirun plain cuda takes local rank mod GPU count).</summary>
     public string Device { get; set; } = "cpu";
 
-    /// <summary>Mixed precision (autocast) for the forward pass; off by default (on CPUs it rarely pays).</summary>
+    /// <summary>
+    /// Mixed precision (autocast) for the training forward pass; off by default (on CPUs it rarely pays). Evaluation,
+    /// vim test and vim infer run in float32, as detectron2's and mmseg's evaluations do, so metrics do not depend on it.
+    /// </summary>
     public bool Amp { get; set; }
 
-    /// <summary>bf16 (CPU and CUDA) or fp16 (CUDA).</summary>
+    /// <summary>bf16 (CPU and CUDA); fp16 is refused for training (no loss scaling).</summary>
     public string AmpDtype { get; set; } = "bf16";
 
     /// <summary>Where logs, checkpoints and reports go; defaults to work_dirs/&lt;config name&gt;.</summary>

@@ -59,6 +59,10 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             // (the same checkpoint continues the same way), though not the uninterrupted run's draws.
             if (device.type == DeviceType.CUDA) torch.cuda.manual_seed_all(config.Runtime.Seed + state.Iteration);
             _console.WriteLine($"resumed from {resumeFrom} at iteration {state.Iteration}");
+            // As MMEngine, the run continues with the settings it is given now; saying which changed keeps an
+            // accidental change (a forgotten --set) from going unnoticed.
+            if (!string.IsNullOrEmpty(state.ConfigYaml) && ConfigDifferences.Between(state.ConfigYaml, configYaml) is { Count: > 0 } changed)
+                _console.WriteLine($"note: the config differs from the checkpoint's; the new values apply: {string.Join("; ", changed)}");
         }
         else
         {

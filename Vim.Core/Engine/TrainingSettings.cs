@@ -47,10 +47,12 @@ public static class TrainingSettings
             throw new VimException($"train.ema_momentum is the share the average keeps at each step (e.g. 0.9998), got {ema.ToString(CultureInfo.InvariantCulture)}; " +
                 $"MMEngine's EMAHook momentum is 1 minus it (0.0002 there is 0.9998 here)");
 
+        if (config.Runtime.AmpDtype is not ("bf16" or "fp16"))
+            throw new VimException($"runtime.amp_dtype must be bf16 or fp16, got '{config.Runtime.AmpDtype}'");
         // fp16 gradients underflow without loss scaling (detectron2's AMPTrainer always scales), which we do not do.
         if (config.Runtime.Amp && config.Runtime.AmpDtype == "fp16")
             throw new VimException("runtime.amp_dtype fp16 cannot train here: small fp16 gradients underflow without loss scaling, " +
-                "which VimDense does not implement; train with bf16 (the default; same exponent range as float32), fp16 is fine for vim test and vim infer");
+                "which VimDense does not implement; train with bf16 (the default; same exponent range as float32)");
     }
 
     private static void Require(bool holds, string key, string expected, double value)

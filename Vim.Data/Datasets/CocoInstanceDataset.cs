@@ -109,10 +109,13 @@ public sealed class CocoInstanceDataset : ISampleSource
     public int Count => _images.Length;
     public IReadOnlyList<CocoImage> Images => _images;
 
+    /// <summary>Where an image of this dataset lives: its file_name under the image folder.</summary>
+    public string ImagePath(CocoImage image) => Path.Combine(_imageRoot, image.FileName!);
+
     public DataSample Load(int index)
     {
         var image = _images[index];
-        var path = Path.Combine(_imageRoot, image.FileName!);
+        var path = ImagePath(image);
         var (rgb, h, w) = ImageDecoder.ReadRgb(path);
         if ((image.Height > 0 && image.Height != h) || (image.Width > 0 && image.Width != w))
             throw new VimException($"{path}: decoded size {w}x{h} differs from {_source} image id {image.Id} ({image.Width}x{image.Height}).");

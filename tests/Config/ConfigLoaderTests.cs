@@ -69,6 +69,8 @@ public class ConfigLoaderTests
         var withPretrained = Write("pretrained.yaml", "model:\n  backbone:\n    pretrained: a.pth\n");
         Assert.That(ExperimentConfig.Load(withPretrained, ["model.backbone.pretrained="]).Config.Model.Backbone.Pretrained, Is.Null);
         Assert.That(ExperimentConfig.Load(withPretrained, ["model.backbone.drop_path_rate= "]).Config.Model.Backbone.DropPathRate, Is.Null);
+        // The empty string needs YAML's quotes, as a config comment tells: --set 'model.backbone.pretrained_key=""'.
+        Assert.That(ExperimentConfig.Load(withPretrained, ["model.backbone.pretrained_key=\"\""]).Config.Model.Backbone.PretrainedKey, Is.EqualTo(""));
     }
 
     [Test]

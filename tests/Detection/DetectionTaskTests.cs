@@ -255,10 +255,16 @@ public class DetectionTaskTests
         // detections to paste).
         var errors = new StringWriter();
         var testDir = Path.Combine(_root, "test");
-        int exit = VimCli.Run(["test", configPath, "--checkpoint", first.LastCheckpoint!, "--out", testDir,
+        int exit = VimCli.Run(["test", configPath, "--checkpoint", first.LastCheckpoint!, "--out", testDir, "--overlays", "2",
             .. Overrides(moved, batch: 7).Append("model.det_head.test_score_threshold=1.0").SelectMany(o => new[] { "--set", o })], errors);
         Assert.That(exit, Is.EqualTo(0), errors.ToString());
         Assert.That(File.Exists(Path.Combine(testDir, "metrics.json")), Is.True);
+        // --overlays draws the first images that hold an object.
+        using var task = new DetectionTask(Load(null), TextWriter.Null, TinyDetector);
+        var withObjects = task.ValSet.Coco.Annotations.Where(a => !a.IsCrowd).Select(a => a.ImageId).ToHashSet();
+        var expected = task.ValSet.Images.Where(i => withObjects.Contains(i.Id)).Take(2).Select(i => Path.ChangeExtension(i.FileName!, ".png")).ToList();
+        Assert.That(expected, Is.Not.Empty);
+        Assert.That(Directory.EnumerateFiles(Path.Combine(testDir, "overlays")).Select(Path.GetFileName), Is.EquivalentTo(expected));
     }
 
     /// <summary>A constructor that throws after building the model (here: the pretrained file is missing) disposes it.</summary>

@@ -50,6 +50,28 @@ public class TrainerTests
         Assert.That(resumed.Weights(), Is.EqualTo(straight.Weights()), "bitwise identical to the uninterrupted run");
     }
 
+    /// <summary>A resume given other settings than the checkpoint was trained with uses them and says which changed.</summary>
+    [Test]
+    public void AResumeWithChangedSettingsNamesThem()
+    {
+        const string first = "optimizer:\n  lr: 0.01\ndata:\n  root: /data/a\n";
+        using (var task = new ToyRegressionTask())
+            new Trainer<(Tensor, Tensor)>(task, Config(8), Dir("run"), first, TextWriter.Null).Run(null);
+        var checkpoint = Path.Combine(Dir("run"), "iter_0000004.safetensors");
+        foreach (var (yaml, expected) in new[]
+        {
+            (first, null),
+            ("optimizer:\n  lr: 0.02\ndata:\n  root: /data/a\n", "note: the config differs from the checkpoint's; the new values apply: optimizer.lr: 0.01 → 0.02"),
+        })
+        {
+            using var task = new ToyRegressionTask();
+            var console = new StringWriter();
+            new Trainer<(Tensor, Tensor)>(task, Config(8), Dir("run"), yaml, console).Run(checkpoint);
+            var notes = console.ToString().Split('\n').Where(line => line.StartsWith("note: the config differs", StringComparison.Ordinal)).ToList();
+            Assert.That(notes, expected is null ? Is.Empty : Is.EqualTo(new[] { expected }));
+        }
+    }
+
     [Test]
     public void InterruptWritesACheckpointAndResumeMatchesWithAccumulation()
     {

@@ -32,6 +32,7 @@ public class TrainingSettingsTests
     [TestCase("train.keep_last=0", "train.keep_last must be at least 1, got 0")]
     [TestCase("train.ema_momentum=0.0002", "train.ema_momentum is the share the average keeps at each step (e.g. 0.9998), got 0.0002; MMEngine's EMAHook momentum is 1 minus it")]
     [TestCase("runtime.amp=true;runtime.amp_dtype=fp16", "runtime.amp_dtype fp16 cannot train here")]
+    [TestCase("runtime.amp=true;runtime.amp_dtype=bfloat16", "runtime.amp_dtype must be bf16 or fp16, got 'bfloat16'")]
     public void SettingsThatCannotTrainAreRefusedNamingTheKey(string setting, string expected)
     {
         var file = Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml");

@@ -193,23 +193,14 @@ public static class DemoCommand
         {
             var (box, mask) = DetectionTester.Run(task, best, Path.Combine(detDir, "test"), ema: false);
             metrics = DetectionTask.Metrics((box, mask, []));
-            // Overlays of validation images that hold at least one object.
-            var withObjects = task.ValSet.Coco.Annotations.Where(a => !a.IsCrowd).Select(a => a.ImageId).ToHashSet();
-            foreach (var image in task.ValSet.Images.Where(i => withObjects.Contains(i.Id)).Take(4))
-            {
-                using var scope = torch.NewDisposeScope();
-                var imagePath = Path.Combine(cocoRoot, config.Data.ValSplit, image.FileName!);
-                var found = DetectionInference.Predict(task.Detector, imagePath, config.Data.CropSize[0]);
-                var overlay = Path.Combine(detDir, "overlays", Path.GetFileNameWithoutExtension(image.FileName!) + ".png");
-                DetectionVisualizer.WriteOverlay(imagePath, found, task.ValSet.Categories.Names, overlayThreshold, overlay);
-                overlays.Add(overlay);
-            }
+            overlays.AddRange(DetectionTester.WriteOverlays(task, Path.Combine(detDir, "overlays"), 4, overlayThreshold));
             ApOverTraining(detDir, untrainedMetrics, Path.Combine(detDir, "ap_over_training.png"));
             TrainingReport.Write(detDir, Path.Combine(detDir, "report"));
 
             var m = metrics;
             var u = untrainedMetrics;
             report.AppendLine("## Instance detection and segmentation (Cascade Mask R-CNN + Vim-Ti, COCO-format demo data)").AppendLine();
+            var withObjects = task.ValSet.Coco.Annotations.Where(a => !a.IsCrowd).Select(a => a.ImageId).ToHashSet();
             int empty = task.ValSet.Images.Count(i => !withObjects.Contains(i.Id));
             report.AppendLine(string.Create(CultureInfo.InvariantCulture,
                 $"Trained from scratch for {trained.Iteration} iterations (batch {config.Data.BatchSize}, LSJ crops of {config.Data.CropSize[0]}²) in {trainMinutes:0.0} min; " +

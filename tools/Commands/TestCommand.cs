@@ -18,7 +18,7 @@ public static class TestCommand
         var checkpoint = new Option<string>("--checkpoint") { Description = "A training checkpoint (work_dirs/.../best.safetensors or iter_*.safetensors).", Required = true };
         var outDir = new Option<string?>("--out") { Description = "Folder for predictions, metrics.json and the report (default: <checkpoint folder>/test, which `vim report` picks up)." };
         var ema = new Option<bool>("--ema") { Description = "Evaluate the EMA weights stored in the checkpoint." };
-        var overlays = new Option<int>("--overlays") { Description = "How many images get colour overlays.", DefaultValueFactory = _ => 8 };
+        var overlays = new Option<int>("--overlays") { Description = "How many validation images are drawn with their prediction (segmentation: colour overlays; detection: boxes, masks and scores ≥ 0.3 of images holding an object).", DefaultValueFactory = _ => 8 };
         var set = ConfigCommand.CreateSetOption();
         var command = new Command("test", "Evaluate a checkpoint on the validation split; write predictions, metrics and a report.");
         command.Arguments.Add(configArg);
@@ -39,7 +39,7 @@ public static class TestCommand
             {
                 // The checkpoint holds every weight (loaded strictly): model.backbone.pretrained is not read.
                 using var detection = new DetectionTask(config, TextWriter.Null, weightsFromCheckpoint: true);
-                var (box, mask) = DetectionTester.Run(detection, checkpointPath, dir, parse.GetValue(ema));
+                var (box, mask) = DetectionTester.Run(detection, checkpointPath, dir, parse.GetValue(ema), parse.GetValue(overlays));
                 Console.WriteLine(string.Join("\n", box.Lines));
                 if (mask is not null) Console.WriteLine("segm:\n" + string.Join("\n", mask.Lines));
                 Console.WriteLine($"results.json, metrics.json and reports in {dir}");

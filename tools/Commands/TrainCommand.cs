@@ -4,6 +4,7 @@ using Vim.Core;
 using Vim.Core.Config;
 using Vim.Core.Distributed;
 using Vim.Core.Engine;
+using Vim.Core.Ssm;
 using Vim.Data.Loading;
 using Vim.Detection;
 using Vim.Segmentation;
@@ -47,18 +48,38 @@ public static class TrainCommand
             var result = Train(config, dir, resumeFrom, communicator, stop.Token);
             if (communicator.Rank == 0)
                 Console.WriteLine(result.Interrupted
-                    ? $"stopped at iteration {result.Iteration}; resume with: ./vim train {parse.GetValue(configArg)} --work-dir {dir} --resume"
+                    ? $"stopped at iteration {result.Iteration}; resume with: {ResumeCommand(parse.GetValue(configArg)!, dir, parse.GetValue(set) ?? [])}"
                     : $"finished {result.Iteration} iterations; best {result.BestMetric?.ToString("0.##") ?? "n/a"}; checkpoints in {dir}");
             return result.Interrupted ? 130 : 0;
         });
         return command;
     }
 
+    /// <summary>
+    /// The command line that continues a stopped run: the same config and overrides (a resume rebuilds the config from
+    /// them; without the run's --set data.root=... it would read other data), quoted for a POSIX shell.
+    /// </summary>
+    public static string ResumeCommand(string configPath, string dir, IReadOnlyList<string> overrides)
+    {
+        static string Quoted(string word) => word.Length > 0 && word.All(c => char.IsAsciiLetterOrDigit(c) || "/._-=,:+@%".Contains(c))
+            ? word
+            : "'" + word.Replace("'", "'\\''") + "'";
+        var words = new List<string> { "./vim", "train", Quoted(configPath), "--work-dir", Quoted(dir) };
+        foreach (var setting in overrides) words.AddRange(["--set", Quoted(setting)]);
+        words.Add("--resume");
+        return string.Join(' ', words);
+    }
+
     /// <summary>Loads the config, applies threads, and resolves the work dir.</summary>
     public static (ExperimentConfig Config, string WorkDir) Prepare(string configPath, string? workDir, IEnumerable<string> overrides)
     {
         var (config, _) = ExperimentConfig.Load(configPath, overrides);
-        if (config.Runtime.Threads > 0) set_num_threads(config.Runtime.Threads);
+        if (config.Runtime.Threads > 0)
+        {
+            set_num_threads(config.Runtime.Threads);
+            // Our native kernels (selective scan, RoIAlign) keep their own pool, sized to every CPU unless told.
+            SelectiveScan.NativeThreads = config.Runtime.Threads;
+        }
         // An unusable runtime.device fails here, before any data is read or file written.
         DeviceSelection.Resolve(config.Runtime);
         var dir = workDir ?? config.Runtime.WorkDir ?? Path.Combine("work_dirs", Path.GetFileNameWithoutExtension(configPath));

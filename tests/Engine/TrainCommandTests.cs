@@ -1,0 +1,40 @@
+using NUnit.Framework;
+using Vim.Core.Ssm;
+using Vim.Tools.Commands;
+using static TorchSharp.torch;
+
+namespace Vim.Tests.Engine;
+
+public class TrainCommandTests
+{
+    /// <summary>runtime.threads sizes libtorch's pool and our native kernels' pool (which otherwise takes every CPU).</summary>
+    [Test]
+    public void RuntimeThreadsReachLibtorchAndTheNativeKernels()
+    {
+        int torchThreads = get_num_threads(), nativeThreads = SelectiveScan.NativeThreads;
+        try
+        {
+            TrainCommand.Prepare(Path.Combine(RepositoryPaths.Root, "configs/seg/upernet_vim_tiny_demo_ade.yaml"), "work", ["runtime.threads=1"]);
+            Assert.That(get_num_threads(), Is.EqualTo(1));
+            Assert.That(SelectiveScan.NativeThreads, Is.EqualTo(1));
+        }
+        finally
+        {
+            set_num_threads(torchThreads);
+            SelectiveScan.NativeThreads = nativeThreads;
+        }
+    }
+
+    /// <summary>
+    /// The line printed after Ctrl-C repeats the run's overrides (a resume rebuilds the config from them), each word
+    /// quoted so a POSIX shell gives it back unchanged.
+    /// </summary>
+    [Test]
+    public void TheResumeHintRepeatsTheOverridesQuotedForTheShell()
+    {
+        Assert.That(TrainCommand.ResumeCommand("configs/seg/a.yaml", "work_dirs/a", ["data.root=/data/ADE", "model.backbone.pretrained_key=\"\"", "data.class_names=[a b, it's]"]),
+            Is.EqualTo("./vim train configs/seg/a.yaml --work-dir work_dirs/a --set data.root=/data/ADE " +
+                       "--set 'model.backbone.pretrained_key=\"\"' --set 'data.class_names=[a b, it'\\''s]' --resume"));
+        Assert.That(TrainCommand.ResumeCommand("my config.yaml", "w", []), Is.EqualTo("./vim train 'my config.yaml' --work-dir w --resume"));
+    }
+}
