@@ -11,7 +11,10 @@ public sealed class BackboneConfig
     /// </summary>
     public int? ImgSize { get; set; }
 
-    /// <summary>Stochastic depth of the last block (the official schedules rise to it); the registered backbone's when unset.</summary>
+    /// <summary>
+    /// Top of the official stochastic-depth schedule (linearly spaced over the blocks, as each official model spaces it);
+    /// the registered backbone's when unset.
+    /// </summary>
     public double? DropPathRate { get; set; }
 
     /// <summary>Blocks whose outputs feed the multi-scale taps (segmentation: 5, 11, 17, 23); the registered backbone's when unset.</summary>

@@ -20,8 +20,27 @@ public static class ConfigLoader
     {
         if (string.IsNullOrWhiteSpace(path)) throw new VimException("the config path is empty; expected a YAML file such as configs/seg/upernet_vim_tiny_demo_ade.yaml");
         var merged = LoadWithBases(Path.GetFullPath(path), new Stack<string>(), includedFrom: null);
+        RemoveDeleteMarkers(merged);
         foreach (var text in overrides ?? []) ApplyOverride(merged, text);
         return merged;
+    }
+
+    /// <summary>
+    /// Drops every _delete_ key left after merging: where a mapping had nothing inherited to replace (a file without
+    /// bases, a key the bases lack, a mapping inside a replaced one) the marker has nothing to do, as in MMEngine.
+    /// </summary>
+    private static void RemoveDeleteMarkers(ConfigNode node)
+    {
+        switch (node)
+        {
+            case ConfigMap map:
+                map.Remove(DeleteKey);
+                foreach (var key in map.Keys.ToList()) RemoveDeleteMarkers(map[key]!);
+                break;
+            case ConfigList list:
+                foreach (var item in list.Items) RemoveDeleteMarkers(item);
+                break;
+        }
     }
 
     /// <summary>Parses YAML text into a tree (no <c>_base_</c> resolution). Used for files and override values.</summary>

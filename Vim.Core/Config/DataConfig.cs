@@ -17,7 +17,10 @@ public sealed class DataConfig
 
     public int NumWorkers { get; set; } = 2;
 
-    /// <summary>Training crop (height, width).</summary>
+    /// <summary>
+    /// Training crop (height, width). Detection (square): also the side test and `vim infer` images are fitted into
+    /// (ViTDet tests at its training size).
+    /// </summary>
     public List<int> CropSize { get; set; } = [512, 512];
 
     /// <summary>Segmentation resize target (long edge, short edge), keep ratio; training jitters it by 0.5–2×.</summary>

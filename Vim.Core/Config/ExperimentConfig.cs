@@ -25,6 +25,38 @@ public sealed class ExperimentConfig
     public static (ExperimentConfig Config, ConfigMap Tree) Load(string path, IEnumerable<string>? overrides = null)
     {
         var tree = ConfigLoader.Load(path, overrides);
-        return (ConfigBinder.Bind<ExperimentConfig>(tree), tree);
+        var config = ConfigBinder.Bind<ExperimentConfig>(tree);
+        RefuseOtherTasksSettings(config, tree);
+        return (config, tree);
+    }
+
+    /// <summary>Settings only one task reads: parent section, key, owner, and the value a config binds there.</summary>
+    private static readonly (string Section, string Key, TaskKind Task, Func<ExperimentConfig, object?> Value)[] TaskOnlySettings =
+    [
+        ("data", "class_names", TaskKind.Segmentation, c => c.Data.ClassNames),
+        ("data", "reduce_zero_label", TaskKind.Segmentation, c => c.Data.ReduceZeroLabel),
+        ("data", "scale", TaskKind.Segmentation, c => c.Data.Scale),
+        ("model", "seg_head", TaskKind.Segmentation, c => c.Model.SegHead),
+        ("model", "seg_test", TaskKind.Segmentation, c => c.Model.SegTest),
+        ("model", "det_head", TaskKind.Detection, c => c.Model.DetHead),
+    ];
+
+    /// <summary>
+    /// A setting the config's task never reads would be silently ignored (a segmentation head's width in a detection
+    /// config, say), so one written with another value than its default is refused, naming where. Defaults pass: a
+    /// work dir's config.yaml lists every section.
+    /// </summary>
+    private static void RefuseOtherTasksSettings(ExperimentConfig config, ConfigMap tree)
+    {
+        var defaults = new ExperimentConfig();
+        static string Text(object? value) => ConfigWriter.Inline(ConfigBinder.ToNode(value));
+        static string Name(TaskKind kind) => Text(kind);
+        foreach (var (section, key, owner, value) in TaskOnlySettings)
+        {
+            if (owner == config.Task || tree[section] is not ConfigMap map || !map.TryGet(key, out _)) continue;
+            if (Text(value(config)) == Text(value(defaults))) continue;
+            throw new VimException($"{map.KeySource(key)}: {section}.{key} is a {Name(owner)} setting, but the config's task is {Name(config.Task)}, " +
+                "which never reads it; remove it (or set task)");
+        }
     }
 }

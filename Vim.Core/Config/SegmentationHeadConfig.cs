@@ -30,6 +30,9 @@ public sealed class SegmentationHeadConfig
 
     public int IgnoreIndex { get; set; } = 255;
 
-    /// <summary>Norm of the heads' conv blocks: bn (per-rank statistics) or syncbn (global-batch statistics in data-parallel training).</summary>
+    /// <summary>
+    /// Norm of the heads' conv blocks and of the neck's fpn1 (as the official configs set both): bn (per-rank statistics)
+    /// or syncbn (global-batch statistics in data-parallel training).
+    /// </summary>
     public NormKind Norm { get; set; } = NormKind.BatchNorm;
 }

@@ -39,9 +39,17 @@ public static class TrainingSettings
         Require(train.LogInterval >= 1, "train.log_interval", "at least 1", train.LogInterval);
         Require(train.KeepLast >= 1, "train.keep_last", "at least 1", train.KeepLast);
         if (train.AccumulateSteps < 1) throw new VimException($"train.accumulate_steps must be ≥ 1, got {train.AccumulateSteps}");
-        // A checkpoint taken mid-accumulation would lose the gradients summed so far, breaking exact resume.
+        // A checkpoint taken mid-accumulation would lose the gradients summed so far, breaking exact resume: periodic ones,
+        // best.safetensors (written at evaluations) and the last one. A run ending mid-accumulation would also compute
+        // its last batches' gradients for no step.
         if (train.CheckpointInterval % train.AccumulateSteps != 0)
             throw new VimException($"train.checkpoint_interval ({train.CheckpointInterval}) must be a multiple of train.accumulate_steps ({train.AccumulateSteps})");
+        if (train.EvalInterval > 0 && train.EvalInterval % train.AccumulateSteps != 0)
+            throw new VimException($"train.eval_interval ({train.EvalInterval}) must be a multiple of train.accumulate_steps ({train.AccumulateSteps}): " +
+                "best.safetensors is written at evaluations");
+        if (config.Schedule.MaxIters % train.AccumulateSteps != 0)
+            throw new VimException($"schedule.max_iters ({config.Schedule.MaxIters}) must be a multiple of train.accumulate_steps ({train.AccumulateSteps}), " +
+                "so the run ends on an optimizer step");
         // Our momentum is the weight the average keeps (timm's decay); MMEngine's EMAHook momentum is 1 minus it.
         if (train.EmaMomentum is { } ema && ema < 0.5)
             throw new VimException($"train.ema_momentum is the share the average keeps at each step (e.g. 0.9998), got {ema.ToString(CultureInfo.InvariantCulture)}; " +

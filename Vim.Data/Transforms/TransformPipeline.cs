@@ -11,7 +11,7 @@ public sealed class TransformPipeline : ISampleTransform
 
     public IReadOnlyList<ISampleTransform> Steps => _steps;
 
-    /// <summary>Builds a pipeline from config steps; <paramref name="where"/> (e.g. "data.train_pipeline") prefixes errors.</summary>
+    /// <summary>Builds a pipeline from YAML-form steps; <paramref name="where"/> (e.g. the file the steps came from) prefixes errors.</summary>
     public static TransformPipeline FromConfig(IReadOnlyList<TransformStepConfig> steps, string where) =>
         new(steps.Select((step, i) => step.Create($"{where}[{i}]")));
 

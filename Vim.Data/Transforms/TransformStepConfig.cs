@@ -1,9 +1,10 @@
 namespace Vim.Data.Transforms;
 
 /// <summary>
-/// One pipeline step as written in a YAML config: exactly one key naming the transform, whose mapping
-/// holds that transform's options (an empty mapping takes the defaults), e.g.
-/// <c>- random_crop: {height: 512, width: 512, cat_max_ratio: 0.75}</c>.
+/// One pipeline step in YAML form: exactly one key naming the transform, whose mapping holds that transform's
+/// options (an empty mapping takes the defaults), e.g. <c>- random_crop: {height: 512, width: 512, cat_max_ratio: 0.75}</c>.
+/// Experiment configs have no pipeline key: the tasks run the official recipes (<see cref="TransformPipeline"/>'s
+/// factories); this form builds a custom pipeline from code (<see cref="TransformPipeline.FromConfig"/>).
 /// </summary>
 public sealed class TransformStepConfig
 {

@@ -52,6 +52,22 @@ public class ConfigLoaderTests
         Assert.That(config.Optimizer.WeightDecay, Is.EqualTo(new OptimizerConfig().WeightDecay), "the base's value is gone");
     }
 
+    /// <summary>Where nothing is inherited the marker has nothing to replace and is dropped, as MMEngine pops it.</summary>
+    [Test]
+    public void DeleteMarkerWithNothingInheritedIsDropped()
+    {
+        var alone = Write("alone.yaml", "optimizer:\n  _delete_: true\n  lr: 0.7\n");
+        Assert.That(ExperimentConfig.Load(alone).Config.Optimizer.Lr, Is.EqualTo(0.7));
+        Write("b.yaml", "optimizer:\n  lr: 0.1\n");
+        var nested = Write("nested.yaml", "_base_: b.yaml\nmodel:\n  _delete_: true\n  backbone:\n    _delete_: true\n    drop_path_rate: 0.2\n" +
+            "optimizer:\n  _delete_: false\n  weight_decay: 0.3\n");
+        var (config, tree) = ExperimentConfig.Load(nested);
+        Assert.That(config.Model.Backbone.DropPathRate, Is.EqualTo(0.2));
+        Assert.That(config.Optimizer.Lr, Is.EqualTo(0.1), "_delete_: false merges");
+        Assert.That(config.Optimizer.WeightDecay, Is.EqualTo(0.3));
+        Assert.That(ConfigWriter.ToYaml(tree), Does.Not.Contain("_delete_"));
+    }
+
     [Test]
     public void OverridesAreTypeCheckedAndParsedAsYaml()
     {
@@ -71,6 +87,25 @@ public class ConfigLoaderTests
         Assert.That(ExperimentConfig.Load(withPretrained, ["model.backbone.drop_path_rate= "]).Config.Model.Backbone.DropPathRate, Is.Null);
         // The empty string needs YAML's quotes, as a config comment tells: --set 'model.backbone.pretrained_key=""'.
         Assert.That(ExperimentConfig.Load(withPretrained, ["model.backbone.pretrained_key=\"\""]).Config.Model.Backbone.PretrainedKey, Is.EqualTo(""));
+    }
+
+    /// <summary>A setting only the other task reads would be ignored: it is refused with where it was written.</summary>
+    [Test]
+    public void SettingsOfTheOtherTaskAreRefusedWhereTheyAreWritten()
+    {
+        var detection = Write("det.yaml", "task: detection\nmodel:\n  num_classes: 3\n  seg_head:\n    channels: 16\n");
+        var e = Assert.Throws<VimException>(() => ExperimentConfig.Load(detection))!;
+        Assert.That(e.Message, Does.EndWith("det.yaml:4: model.seg_head is a segmentation setting, but the config's task is detection, which never reads it; remove it (or set task)"));
+        var plain = Write("det2.yaml", "task: detection\n");
+        e = Assert.Throws<VimException>(() => ExperimentConfig.Load(plain, ["data.scale=[64, 64]"]))!;
+        Assert.That(e.Message, Does.StartWith("--set data.scale=[64, 64]: data.scale is a segmentation setting"));
+        var segmentation = Write("seg.yaml", "task: segmentation\nmodel:\n  det_head:\n    mask_on: false\n");
+        e = Assert.Throws<VimException>(() => ExperimentConfig.Load(segmentation))!;
+        Assert.That(e.Message, Does.Contain("seg.yaml:3: model.det_head is a detection setting, but the config's task is segmentation"));
+        Assert.That(ExperimentConfig.Load(plain, ["model.det_head.mask_on=false"]).Config.Model.DetHead.MaskOn, Is.False);
+        // Defaults change nothing and pass: a work dir's config.yaml lists every section.
+        var dumped = Write("dumped.yaml", ConfigWriter.ToYaml(ConfigBinder.ToNode(new ExperimentConfig { Task = TaskKind.Detection })));
+        Assert.That(ExperimentConfig.Load(dumped).Config.Task, Is.EqualTo(TaskKind.Detection));
     }
 
     [Test]

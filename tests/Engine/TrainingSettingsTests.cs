@@ -32,6 +32,8 @@ public class TrainingSettingsTests
     [TestCase("train.keep_last=0", "train.keep_last must be at least 1, got 0")]
     [TestCase("train.ema_momentum=0.0002", "train.ema_momentum is the share the average keeps at each step (e.g. 0.9998), got 0.0002; MMEngine's EMAHook momentum is 1 minus it")]
     [TestCase("runtime.amp=true;runtime.amp_dtype=fp16", "runtime.amp_dtype fp16 cannot train here")]
+    [TestCase("train.accumulate_steps=3;train.checkpoint_interval=300;train.eval_interval=200", "train.eval_interval (200) must be a multiple of train.accumulate_steps (3)")]
+    [TestCase("train.accumulate_steps=3;train.checkpoint_interval=300;train.eval_interval=300;schedule.max_iters=1000", "schedule.max_iters (1000) must be a multiple of train.accumulate_steps (3)")]
     [TestCase("runtime.amp=true;runtime.amp_dtype=bfloat16", "runtime.amp_dtype must be bf16 or fp16, got 'bfloat16'")]
     public void SettingsThatCannotTrainAreRefusedNamingTheKey(string setting, string expected)
     {

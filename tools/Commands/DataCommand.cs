@@ -55,7 +55,7 @@ public static class DataCommand
             {
                 string? classFile = parse.GetValue(classes) ?? (File.Exists(Path.Combine(dataRoot, "class_names.txt")) ? Path.Combine(dataRoot, "class_names.txt") : null);
                 var names = classFile is null ? null : SegmentationFolderDataset.ReadClassNames(classFile);
-                var ade = SegmentationFolderDataset.Ade20k(dataRoot, splitName == "train" ? "training" : splitName, names);
+                var ade = SegmentationFolderDataset.Ade20k(dataRoot, AdeSplit(splitName), names);
                 Console.WriteLine($"ADE {splitName}: {ade.Count} image/label pairs, {ade.ClassNames.Count} classes");
                 source = ade;
             }
@@ -135,17 +135,21 @@ public static class DataCommand
         return demo;
     }
 
+    /// <summary>The ADE folder of a --split value: train (the option's default, COCO's name) is ADE's training.</summary>
+    private static string AdeSplit(string split) => split == "train" ? "training" : split;
+
     private static Command CreateBench()
     {
         var kind = KindOption();
         var root = new Option<string?>("--root") { Description = "Existing demo/real dataset root (default: generate demo data in a temp folder)." };
+        var split = new Option<string>("--split") { Description = "COCO: annotation/image split name (train → annotations/instances_train.json + train/, train2017 for COCO itself); ADE: training or validation.", DefaultValueFactory = _ => "train" };
         var workers = new Option<string>("--workers") { Description = "Comma-separated worker counts to compare.", DefaultValueFactory = _ => "0,1,2" };
         var epochs = new Option<int>("--epochs") { Description = "Epochs per measurement.", DefaultValueFactory = _ => 2 };
         var crop = new Option<int>("--crop") { Description = "Training crop (detection LSJ size / segmentation crop).", DefaultValueFactory = _ => 512 };
         var cvThreads = new Option<int>("--cv-threads") { Description = "OpenCV's own thread count during the measurement (-1 = OpenCV default).", DefaultValueFactory = _ => -1 };
         var jsonMb = new Option<double>("--json-mb") { Description = "Also time reading a synthetic COCO json of this many MB (0 = skip).", DefaultValueFactory = _ => 7 };
         var bench = new Command("bench", "Measure decode+augment images/s with different worker counts, and COCO json load time.");
-        foreach (var o in new Option[] { kind, root, workers, epochs, crop, cvThreads, jsonMb }) bench.Options.Add(o);
+        foreach (var o in new Option[] { kind, root, split, workers, epochs, crop, cvThreads, jsonMb }) bench.Options.Add(o);
         bench.SetAction(parse =>
         {
             var demoKind = ParseKind(parse.GetValue(kind)!);
@@ -162,7 +166,7 @@ public static class DataCommand
                 if (parse.GetValue(cvThreads) >= 0) OpenCvSharp.Cv2.SetNumThreads(parse.GetValue(cvThreads));
                 try
                 {
-                    RunThroughput(demoKind, dataRoot, parse.GetValue(workers)!, parse.GetValue(epochs), parse.GetValue(crop));
+                    RunThroughput(demoKind, dataRoot, parse.GetValue(split)!, parse.GetValue(workers)!, parse.GetValue(epochs), parse.GetValue(crop));
                 }
                 finally
                 {
@@ -180,21 +184,21 @@ public static class DataCommand
         return bench;
     }
 
-    private static void RunThroughput(DemoKind kind, string root, string workerList, int epochs, int crop)
+    private static void RunThroughput(DemoKind kind, string root, string split, string workerList, int epochs, int crop)
     {
         ISampleSource source;
         ISampleTransform pipeline;
         BatchKind batchKind;
         if (kind == DemoKind.Coco)
         {
-            source = CocoInstanceDataset.Load(Path.Combine(root, "annotations", "instances_train.json"), Path.Combine(root, "train"));
+            source = CocoInstanceDataset.Load(Path.Combine(root, "annotations", $"instances_{split}.json"), Path.Combine(root, split));
             pipeline = TransformPipeline.DetectionLsjTraining(crop);
             batchKind = BatchKind.Detection;
         }
         else
         {
             var names = File.Exists(Path.Combine(root, "class_names.txt")) ? SegmentationFolderDataset.ReadClassNames(Path.Combine(root, "class_names.txt")) : null;
-            source = SegmentationFolderDataset.Ade20k(root, "training", names);
+            source = SegmentationFolderDataset.Ade20k(root, AdeSplit(split), names);
             pipeline = TransformPipeline.SegmentationTraining(crop, crop);
             batchKind = BatchKind.Segmentation;
         }

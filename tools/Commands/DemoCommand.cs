@@ -29,7 +29,7 @@ public static class DemoCommand
 
     public static Command Create()
     {
-        var quick = new Option<bool>("--quick") { Description = "About 8 minutes on 2 cores (short schedules, two benchmark sizes)." };
+        var quick = new Option<bool>("--quick") { Description = "About 5 minutes on 2 quiet cores, 8 on a busy machine (short schedules, two benchmark sizes)." };
         var outDir = new Option<string>("--out") { Description = "Where the demo writes everything.", DefaultValueFactory = _ => "work_dirs/demo" };
         var skipBench = new Option<bool>("--skip-bench") { Description = "Leave out the backbone benchmark." };
         var command = new Command("demo", "Train and evaluate UperNet and Cascade Mask R-CNN on Vim-Ti on built-in demo data, benchmark Vim vs DeiT, and write a report.");

@@ -69,7 +69,7 @@ public static class EvalCommand
         var numClasses = new Option<int>("--num-classes") { Description = "number of classes", Required = true };
         var ignore = new Option<int>("--ignore-index") { Description = "label value excluded from evaluation", DefaultValueFactory = _ => 255 };
         var reduce = new Option<bool>("--reduce-zero-label") { Description = "labels: 0 -> ignore, others shift down by one (ADE20k)" };
-        var jsonOut = new Option<string?>("--json-out") { Description = "write {aAcc, mIoU, mAcc, IoU: [...], Acc: [...]} (fractions; null = undefined)" };
+        var jsonOut = new Option<string?>("--json-out") { Description = "write {aAcc, mIoU, mAcc, mDice, mFscore, IoU: [...], Acc: [...]} (fractions; null = undefined)" };
         var reportDir = new Option<string?>("--report-dir") { Description = "write a per-class IoU chart and a Markdown summary here" };
         var cmd = new Command("seg", "Semantic segmentation mIoU over PNG label maps, identical to mmsegmentation's IoUMetric.");
         foreach (var o in new Option[] { pred, gt, numClasses, ignore, reduce, jsonOut, reportDir }) cmd.Options.Add(o);
