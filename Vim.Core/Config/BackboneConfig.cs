@@ -20,6 +20,14 @@ public sealed class BackboneConfig
     /// <summary>Blocks whose outputs feed the multi-scale taps (segmentation: 5, 11, 17, 23); the registered backbone's when unset.</summary>
     public List<int>? OutIndices { get; set; }
 
+    /// <summary>
+    /// How a pretrained Vim position embedding with a class slot is resized to this backbone's grid: class_slot_aware
+    /// (the default: the class slot is taken from where the class token sits) or official_first_slot (bit-compatible
+    /// with the official interpolate_pos_embed, which takes slot 0 for the class slot also for a middle class token).
+    /// The registered backbone's when unset; Vim backbones only.
+    /// </summary>
+    public Vim.Core.Models.PosEmbedResizeRule? PosEmbedResize { get; set; }
+
     /// <summary>An official or VimDense checkpoint (.pth or .safetensors) to initialise from.</summary>
     public string? Pretrained { get; set; }
 

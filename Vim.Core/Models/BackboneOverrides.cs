@@ -3,15 +3,17 @@ using Vim.Core.Config;
 namespace Vim.Core.Models;
 
 /// <summary>
-/// The model.backbone settings that change a registered backbone: input size, stochastic depth and the tapped blocks
-/// (null: the registered variant's own value). Checked here, naming the config key, before any layer is built.
+/// The model.backbone settings that change a registered backbone: input size, stochastic depth, the tapped blocks and
+/// how a pretrained position embedding is resized (null: the registered variant's own value). Checked here, naming the
+/// config key, before any layer is built.
 /// </summary>
-public sealed record BackboneOverrides(int? ImageSize = null, double? DropPathRate = null, IReadOnlyList<int>? TapBlocks = null)
+public sealed record BackboneOverrides(int? ImageSize = null, double? DropPathRate = null, IReadOnlyList<int>? TapBlocks = null,
+    PosEmbedResizeRule? PosEmbedResize = null)
 {
     public static BackboneOverrides None { get; } = new();
 
     public static BackboneOverrides From(BackboneConfig backbone) =>
-        new(backbone.ImgSize, backbone.DropPathRate, backbone.OutIndices is { Count: > 0 } taps ? taps : null);
+        new(backbone.ImgSize, backbone.DropPathRate, backbone.OutIndices is { Count: > 0 } taps ? taps : null, backbone.PosEmbedResize);
 
     public VimConfig Apply(VimConfig variant)
     {
@@ -21,12 +23,16 @@ public sealed record BackboneOverrides(int? ImageSize = null, double? DropPathRa
             ImageSize = ImageSize ?? variant.ImageSize,
             DropPathRate = DropPathRate ?? variant.DropPathRate,
             TapBlocks = TapBlocks ?? variant.TapBlocks,
+            PosEmbedResize = PosEmbedResize ?? variant.PosEmbedResize,
         };
     }
 
     public DeitConfig Apply(DeitConfig variant)
     {
         Check(variant.Depth, variant.PatchSize, variant.PatchSize, variant.TapBlocks);
+        if (PosEmbedResize is not null)
+            throw new VimException("model.backbone.pos_embed_resize applies to Vim backbones (DeiT's class slot is the first, where both rules " +
+                "agree); remove the key");
         return variant with
         {
             ImageSize = ImageSize ?? variant.ImageSize,

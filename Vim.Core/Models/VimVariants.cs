@@ -3,7 +3,7 @@ namespace Vim.Core.Models;
 /// <summary>
 /// The registered configurations as data. Drop-path rates are the ones the official training
 /// scripts pass (tiny 0.0, small 0.05; base keeps the model default 0.1; detection 0.1); the
-/// segmentation rate is not stated in the reference and is mmseg's customary 0.1.
+/// segmentation rate is the official segmentation backbone's own default, 0.1 (its configs do not set it).
 /// </summary>
 public static class VimVariants
 {

@@ -1,4 +1,5 @@
 using TorchSharp;
+using Vim.Core.Engine;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Models;
@@ -57,14 +58,18 @@ public sealed class VisionRotaryEmbedding : nn.Module<Tensor, Tensor>
         return stack(new[] { -b, a }, -1).flatten(-2).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Rotates a (B, rows·cols, D) sequence of patch tokens.</summary>
+    /// <summary>
+    /// Rotates a (B, rows·cols, D) sequence of patch tokens. Half-precision tokens (autocast) are rotated in float32 and
+    /// come back in float32, as the official float32 tables promote them: the rotated residual stream stays float32.
+    /// </summary>
     public override Tensor forward(Tensor patches)
     {
         if (patches.dim() != 3 || patches.shape[1] != Rows * Cols || patches.shape[2] != Dim)
             throw new VimException($"RoPE built for {Rows}×{Cols} tokens of width {Dim} got [{string.Join(", ", patches.shape)}].");
         using var scope = NewDisposeScope();
-        var cosT = freqs_cos.to(patches.device).to_type(patches.dtype);
-        var sinT = freqs_sin.to(patches.device).to_type(patches.dtype);
-        return (patches * cosT + RotateHalf(patches) * sinT).MoveToOuterDisposeScope();
+        var tokens = Autocast.WidenHalf(patches);
+        var cosT = freqs_cos.to(tokens.device).to_type(tokens.dtype);
+        var sinT = freqs_sin.to(tokens.device).to_type(tokens.dtype);
+        return (tokens * cosT + RotateHalf(tokens) * sinT).MoveToOuterDisposeScope();
     }
 }

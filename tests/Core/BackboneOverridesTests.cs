@@ -44,6 +44,20 @@ public class BackboneOverridesTests
         Assert.That(vim.Config.TapBlocks, Is.EqualTo(VimVariants.SegTiny.TapBlocks));
     }
 
+    /// <summary>model.backbone.pos_embed_resize reaches the Vim config the pretrained loader reads, and DeiT refuses it.</summary>
+    [Test]
+    public void PosEmbedResizeRuleReachesTheVimBackbone()
+    {
+        var config = ExperimentConfig.Load(Path.Combine(RepositoryPaths.Root, "configs/seg/upernet_vim_tiny_demo_ade.yaml"),
+            ["model.backbone.pos_embed_resize=official_first_slot"]).Config;
+        Assert.That(config.Model.Backbone.PosEmbedResize, Is.EqualTo(PosEmbedResizeRule.OfficialFirstSlot));
+        using (var model = EncoderDecoder.FromConfig(config, seed: 0))
+            Assert.That(VimInside(model).Config.PosEmbedResize, Is.EqualTo(PosEmbedResizeRule.OfficialFirstSlot));
+        var deit = BackboneOverrides.From(new BackboneConfig { Name = "deit_tiny", PosEmbedResize = PosEmbedResizeRule.ClassSlotAware });
+        var e = Assert.Throws<VimException>(() => ModelRegistry.Create("deit_tiny", 0, deit).Dispose())!;
+        Assert.That(e.Message, Does.StartWith("model.backbone.pos_embed_resize applies to Vim backbones"));
+    }
+
     [TestCase("vimseg_tiny", 500, null, null, "model.backbone.img_size must be a positive multiple of the patch size 16, got 500")]
     [TestCase("vimseg_tiny", null, 1.0, null, "model.backbone.drop_path_rate must be in [0, 1), got 1")]
     [TestCase("vimseg_tiny", null, -0.1, null, "model.backbone.drop_path_rate must be in [0, 1), got -0.1")]

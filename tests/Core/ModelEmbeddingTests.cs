@@ -150,4 +150,20 @@ public class ModelEmbeddingTests
         Assert.That(VisionRotaryEmbedding.RotateHalf(tensor(new float[] { 1, 2, 3, 4 })).data<float>().ToArray(),
             Is.EqualTo(new float[] { -2, 1, -4, 3 }));
     }
+
+    /// <summary>
+    /// bf16 tokens (an autocast forward) are rotated by the float32 tables in float32, as the official module's float32
+    /// buffers promote them: the rope-residual stream must not be rounded to bf16. The same hand case as above.
+    /// </summary>
+    [Test]
+    public void HalfPrecisionTokensAreRotatedInFloat32()
+    {
+        using var scope = NewDisposeScope();
+        using var rope = new VisionRotaryEmbedding(4, 2, 2, pretrainGrid: 14);
+        var x = tensor(new float[] { 1, 2, 3, 4 }).expand(1, 4, 4).contiguous();
+        var half = rope.forward(x.to_type(ScalarType.BFloat16));
+        Assert.That(half.dtype, Is.EqualTo(ScalarType.Float32));
+        // 1, 2, 3, 4 are exact in bf16, so the result is the float32 rotation itself (sin 7 ≈ 0.65699 has no bf16 form).
+        Assert.That(half.allclose(rope.forward(x), rtol: 0, atol: 0), Is.True);
+    }
 }
