@@ -33,28 +33,29 @@ public static class ImageDecoder
     }
 
     /// <summary>
-    /// Decodes a single-channel label PNG, 8-bit or 16-bit (values are class indices, read unchanged),
-    /// as 16-bit values: one label type for every dataset, whatever its class count.
+    /// Decodes a label PNG as 16-bit class indices (one label type for every dataset, whatever its class count), with
+    /// the values Pillow, mmseg's reader, gives: 8-bit and 16-bit grayscale unchanged, palette images as their palette
+    /// indices (VOC-style labels), 1-bit grayscale as 0/1.
     /// </summary>
     public static (ushort[] Labels, int Height, int Width) ReadLabelMap(string path)
     {
         if (!File.Exists(path)) throw new VimException($"{path}: label map file not found.");
+        var png = PngLabelLayout.ReadHeader(path);
+        if (png is { ColorType: PngLabelLayout.Palette })
+            return (PngLabelLayout.ReadPaletteIndices(path, png), png.Height, png.Width);
         using var mat = Cv2.ImRead(path, ImreadModes.Unchanged);
         if (mat.Empty()) throw new VimException($"{path}: cannot decode label map (corrupt file or not PNG).");
         if (mat.Channels() != 1 || (mat.Depth() != MatType.CV_8U && mat.Depth() != MatType.CV_16U))
-            throw new VimException($"{path}: expected a single-channel 8-bit or 16-bit label PNG, got {mat.Channels()} channel(s) of depth {mat.Depth()} " +
-                "(palette or colour label images must be converted to class indices).");
+            throw new VimException($"{path}: expected a single-channel 8-bit or 16-bit (or palette) label PNG, got {mat.Channels()} channel(s) of depth {mat.Depth()} " +
+                "(colour label images must be converted to class indices).");
         var labels = new ushort[mat.Rows * mat.Cols];
-        if (mat.Depth() == MatType.CV_16U)
-        {
-            var bytes = CopyPixels(mat);
-            Buffer.BlockCopy(bytes, 0, labels, 0, bytes.Length);
-        }
+        var bytes = CopyPixels(mat);
+        if (mat.Depth() == MatType.CV_16U) Buffer.BlockCopy(bytes, 0, labels, 0, bytes.Length);
+        // OpenCV widens 1-bit samples to 0/255; the file holds 0/1.
+        else if (png is { ColorType: PngLabelLayout.Grayscale, BitDepth: 1 })
+            for (int i = 0; i < labels.Length; i++) labels[i] = (ushort)(bytes[i] != 0 ? 1 : 0);
         else
-        {
-            var bytes = CopyPixels(mat);
             for (int i = 0; i < labels.Length; i++) labels[i] = bytes[i];
-        }
         return (labels, mat.Rows, mat.Cols);
     }
 

@@ -6,27 +6,13 @@ namespace Vim.Data.Evaluation;
 /// <summary>Evaluates folders of PNG label maps (prediction and ground truth matched by file stem).</summary>
 public static class SegmentationLabelMaps
 {
-    /// <summary>Reads a single-channel 8- or 16-bit PNG label map as row-major ints.</summary>
+    /// <summary>Reads a PNG label map as row-major ints (<see cref="Datasets.ImageDecoder.ReadLabelMap"/>: the values mmseg reads).</summary>
     public static int[] Read(string path, out int height, out int width)
     {
-        using var mat = Cv2.ImRead(path, ImreadModes.Unchanged);
-        if (mat.Empty()) throw new VimException($"{path}: cannot be read as an image.");
-        if (mat.Channels() != 1) throw new VimException($"{path}: a label map must have one channel, found {mat.Channels()}.");
-        height = mat.Rows;
-        width = mat.Cols;
-        var values = new int[height * width];
-        if (mat.Depth() == MatType.CV_8U)
-        {
-            mat.GetArray(out byte[] data);
-            for (int i = 0; i < values.Length; i++) values[i] = data[i];
-        }
-        else if (mat.Depth() == MatType.CV_16U)
-        {
-            mat.GetArray(out ushort[] data);
-            for (int i = 0; i < values.Length; i++) values[i] = data[i];
-        }
-        else throw new VimException($"{path}: a label map must be 8- or 16-bit unsigned, found depth {mat.Depth()}.");
-        return values;
+        var (labels, h, w) = Datasets.ImageDecoder.ReadLabelMap(path);
+        height = h;
+        width = w;
+        return Array.ConvertAll(labels, l => (int)l);
     }
 
     /// <summary>
@@ -56,7 +42,7 @@ public static class SegmentationLabelMaps
                 var pred = Read(predPath, out int ph, out int pw);
                 if (h != ph || w != pw)
                     throw new VimException($"{predPath}: size {pw}x{ph} differs from ground truth {gts[i]} ({w}x{h}).");
-                if (reduceZeroLabel) ReduceZeroLabel(label);
+                if (reduceZeroLabel) ReduceZeroLabel(label, ignoreIndex);
                 local.Update(pred, label);
                 return local;
             }, local => { lock (total) total.Add(local); });
@@ -68,14 +54,14 @@ public static class SegmentationLabelMaps
         return (total, gts.Count);
     }
 
-    /// <summary>reduce_zero_label on int labels: 0 → 255, others − 1, and 254 (from 255) back to 255.</summary>
-    public static void ReduceZeroLabel(Span<int> label)
+    /// <summary>
+    /// mmseg's reduce_zero_label: 0 (background) becomes the ignore index, which stays itself, and every other class
+    /// shifts down by one; with ignore index 255 exactly mmseg's 0 → 255, v → v − 1, 254 (from 255) back to 255. As the
+    /// dataset does it for vim test, so vim eval seg agrees with it for any ignore index.
+    /// </summary>
+    public static void ReduceZeroLabel(Span<int> label, int ignoreIndex)
     {
         for (int i = 0; i < label.Length; i++)
-        {
-            int v = label[i] == 0 ? 255 : label[i];
-            v -= 1;
-            label[i] = v == 254 ? 255 : v;
-        }
+            label[i] = label[i] == 0 || label[i] == ignoreIndex ? ignoreIndex : label[i] - 1;
     }
 }

@@ -81,17 +81,6 @@ public sealed class SegmentationMetric
         counts.Slice(k * k + k, k).CopyTo(_labelOnly);
     }
 
-    /// <summary>mmseg's reduce_zero_label on a label map: 0 (background) becomes ignored and every other class shifts down by one.</summary>
-    public static void ReduceZeroLabel(Span<byte> label)
-    {
-        for (int i = 0; i < label.Length; i++)
-        {
-            int v = label[i] == 0 ? 255 : label[i];
-            v -= 1;
-            label[i] = (byte)(v == 254 ? 255 : v);
-        }
-    }
-
     /// <summary>Per-class and mean numbers; NaN per class where undefined, excluded from the means (nanmean).</summary>
     public SegmentationResult Compute(double fScoreBeta = 1)
     {

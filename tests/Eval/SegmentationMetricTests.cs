@@ -93,12 +93,13 @@ public class SegmentationMetricTests
     public void ReduceZeroLabelShiftsClassesAndIgnoresBackground()
     {
         // mmseg: 0 -> 255 (ignored), k -> k-1, and 255 stays 255.
-        var label = new byte[] { 0, 1, 2, 255, 151 };
-        SegmentationMetric.ReduceZeroLabel(label);
-        Assert.That(label, Is.EqualTo(new byte[] { 255, 0, 1, 255, 150 }));
-        var ints = new[] { 0, 1, 2, 255 };
-        SegmentationLabelMaps.ReduceZeroLabel(ints);
-        Assert.That(ints, Is.EqualTo(new[] { 255, 0, 1, 255 }));
+        var ints = new[] { 0, 1, 2, 255, 151 };
+        SegmentationLabelMaps.ReduceZeroLabel(ints, 255);
+        Assert.That(ints, Is.EqualTo(new[] { 255, 0, 1, 255, 150 }));
+        // Another ignore index (16-bit labels): background joins it, 255 is an ordinary class (256 before the shift).
+        var wide = new[] { 0, 1, 256, 255, 65535 };
+        SegmentationLabelMaps.ReduceZeroLabel(wide, 65535);
+        Assert.That(wide, Is.EqualTo(new[] { 65535, 0, 255, 254, 65535 }));
     }
 
     [Test]

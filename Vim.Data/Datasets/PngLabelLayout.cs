@@ -1,0 +1,129 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using Vim.Core;
+
+namespace Vim.Data.Datasets;
+
+/// <summary>
+/// The PNG layouts whose class indices OpenCV does not return as stored, read as Pillow (mmseg's label reader) reads them:
+/// palette images as their palette indices (OpenCV converts them to colours) and 1-bit grayscale as 0/1 (OpenCV expands
+/// it to 0/255, where 255 is the ignore index).
+/// </summary>
+internal static class PngLabelLayout
+{
+    internal sealed record Header(int Width, int Height, int BitDepth, int ColorType, int Interlace);
+
+    private static ReadOnlySpan<byte> Signature => [137, 80, 78, 71, 13, 10, 26, 10];
+
+    public const int Grayscale = 0;
+    public const int Palette = 3;
+
+    /// <summary>The IHDR fields of a PNG file; null when the file is not a PNG (OpenCV then decides what it is).</summary>
+    public static Header? ReadHeader(string path)
+    {
+        using var file = File.OpenRead(path);
+        Span<byte> start = stackalloc byte[8 + 8 + 13];
+        if (file.ReadAtLeast(start, start.Length, throwOnEndOfStream: false) < start.Length || !start[..8].SequenceEqual(Signature)) return null;
+        if (!start.Slice(12, 4).SequenceEqual("IHDR"u8) || BinaryPrimitives.ReadUInt32BigEndian(start.Slice(8, 4)) != 13)
+            throw new VimException($"{path}: damaged PNG: the first chunk is not a 13-byte IHDR.");
+        var fields = start[16..];
+        uint width = BinaryPrimitives.ReadUInt32BigEndian(fields), height = BinaryPrimitives.ReadUInt32BigEndian(fields[4..]);
+        if (width == 0 || height == 0 || width > int.MaxValue || height > int.MaxValue || (long)width * height > int.MaxValue)
+            throw new VimException($"{path}: PNG size {width}x{height} is empty or too large for a label map.");
+        return new Header((int)width, (int)height, fields[8], fields[9], fields[12]);
+    }
+
+    /// <summary>The palette index of every pixel (row-major) of a non-interlaced palette PNG.</summary>
+    public static ushort[] ReadPaletteIndices(string path, Header header)
+    {
+        if (header.ColorType != Palette || header.BitDepth is not (1 or 2 or 4 or 8))
+            throw new VimException($"{path}: PNG colour type {header.ColorType} with {header.BitDepth}-bit samples is not a palette image.");
+        if (header.Interlace != 0)
+            throw new VimException($"{path}: interlaced palette PNGs are not read as label maps; save it without interlacing.");
+        int rowBytes = (int)(((long)header.Width * header.BitDepth + 7) / 8);
+        long expected = (long)header.Height * (rowBytes + 1);
+        if (expected > int.MaxValue) throw new VimException($"{path}: PNG size {header.Width}x{header.Height} is too large for a label map.");
+        var scanlines = new byte[expected];
+        try
+        {
+            using var compressed = new MemoryStream(ImageData(path));
+            using var inflate = new ZLibStream(compressed, CompressionMode.Decompress);
+            int read = inflate.ReadAtLeast(scanlines, scanlines.Length, throwOnEndOfStream: false);
+            if (read < scanlines.Length)
+                throw new VimException($"{path}: damaged PNG: the image data holds {read} of the {scanlines.Length} bytes its {header.Width}x{header.Height} size needs.");
+        }
+        catch (InvalidDataException e)
+        {
+            throw new VimException($"{path}: damaged PNG: the image data is not a valid zlib stream ({e.Message}).", e);
+        }
+        Unfilter(path, scanlines, header.Height, rowBytes);
+        var indices = new ushort[(long)header.Width * header.Height];
+        int depth = header.BitDepth, perByte = 8 / depth, mask = (1 << depth) - 1;
+        for (int y = 0; y < header.Height; y++)
+        {
+            int row = y * (rowBytes + 1) + 1;
+            for (int x = 0; x < header.Width; x++)
+            {
+                int packed = scanlines[row + x / perByte];
+                // Samples narrower than a byte are packed from the most significant bit.
+                int shift = 8 - depth * (x % perByte + 1);
+                indices[(long)y * header.Width + x] = (ushort)((packed >> shift) & mask);
+            }
+        }
+        return indices;
+    }
+
+    /// <summary>The concatenated IDAT chunks.</summary>
+    private static byte[] ImageData(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        using var data = new MemoryStream();
+        long at = 8;
+        while (at + 8 <= bytes.Length)
+        {
+            uint length = BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan((int)at));
+            var type = bytes.AsSpan((int)at + 4, 4);
+            if (at + 12 + length > bytes.Length)
+                throw new VimException($"{path}: damaged PNG: a {System.Text.Encoding.ASCII.GetString(type)} chunk of {length} bytes runs past the end of the file.");
+            if (type.SequenceEqual("IDAT"u8)) data.Write(bytes, (int)at + 8, (int)length);
+            if (type.SequenceEqual("IEND"u8)) break;
+            at += 12 + length;
+        }
+        if (data.Length == 0) throw new VimException($"{path}: damaged PNG: no image data (IDAT) chunk.");
+        return data.ToArray();
+    }
+
+    /// <summary>Undoes PNG's per-row filters in place (one byte per pixel step: palette samples are at most 8 bits).</summary>
+    private static void Unfilter(string path, byte[] scanlines, int height, int rowBytes)
+    {
+        int stride = rowBytes + 1;
+        for (int y = 0; y < height; y++)
+        {
+            int row = y * stride, previous = row - stride;
+            int filter = scanlines[row];
+            for (int i = 1; i <= rowBytes; i++)
+            {
+                int left = i > 1 ? scanlines[row + i - 1] : 0;
+                int up = y > 0 ? scanlines[previous + i] : 0;
+                int upLeft = y > 0 && i > 1 ? scanlines[previous + i - 1] : 0;
+                int predictor = filter switch
+                {
+                    0 => 0,
+                    1 => left,
+                    2 => up,
+                    3 => (left + up) / 2,
+                    4 => Paeth(left, up, upLeft),
+                    _ => throw new VimException($"{path}: damaged PNG: row {y} has filter type {filter} (expected 0 to 4)."),
+                };
+                scanlines[row + i] = (byte)(scanlines[row + i] + predictor);
+            }
+        }
+    }
+
+    private static int Paeth(int left, int up, int upLeft)
+    {
+        int estimate = left + up - upLeft;
+        int toLeft = Math.Abs(estimate - left), toUp = Math.Abs(estimate - up), toUpLeft = Math.Abs(estimate - upLeft);
+        return toLeft <= toUp && toLeft <= toUpLeft ? left : toUp <= toUpLeft ? up : upLeft;
+    }
+}

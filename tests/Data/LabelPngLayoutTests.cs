@@ -1,0 +1,150 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using NUnit.Framework;
+using OpenCvSharp;
+using Vim.Core;
+using Vim.Data.Datasets;
+using Vim.Data.Evaluation;
+
+namespace Vim.Tests.Data;
+
+/// <summary>
+/// Label PNGs in the layouts OpenCV converts (palette: to colours; 1-bit: to 0/255) read as the class indices they store,
+/// as mmseg's Pillow reader gives them.
+/// </summary>
+public class LabelPngLayoutTests
+{
+    /// <summary>A 3×5 index image: every index of a 4-bit palette's 16 entries but one, in no order a filter would flatter.</summary>
+    private static readonly byte[] Indices = [0, 1, 15, 7, 3, 9, 2, 14, 8, 4, 12, 5, 10, 6, 11];
+
+    private const int Width = 3, Height = 5;
+
+    /// <summary>Distinct palette colours, so OpenCV's colour image maps back to indices unambiguously.</summary>
+    private static (byte R, byte G, byte B) Colour(int index) => ((byte)(16 * index + 3), (byte)(255 - 9 * index), (byte)(index * index));
+
+    [TestCase(8)]
+    [TestCase(4)]
+    public void PaletteImagesGiveTheirIndicesAndOpenCvSeesTheSameColours(int bitDepth)
+    {
+        using var files = new DataTestFiles();
+        var path = files.PathOf("palette.png");
+        File.WriteAllBytes(path, PalettePng(bitDepth));
+
+        var (labels, height, width) = ImageDecoder.ReadLabelMap(path);
+        Assert.That((height, width), Is.EqualTo((Height, Width)));
+        Assert.That(labels, Is.EqualTo(Indices.Select(i => (ushort)i).ToArray()));
+
+        // An independent decoder (OpenCV, which checks the CRCs) reads the same file as the palette's colours.
+        using var bgr = Cv2.ImRead(path, ImreadModes.Color);
+        for (int p = 0; p < Indices.Length; p++)
+        {
+            var pixel = bgr.At<Vec3b>(p / Width, p % Width);
+            Assert.That((pixel.Item2, pixel.Item1, pixel.Item0), Is.EqualTo(Colour(Indices[p])), $"pixel {p}");
+        }
+        Assert.That(SegmentationLabelMaps.Read(path, out _, out _), Is.EqualTo(Indices.Select(i => (int)i).ToArray()), "vim eval seg reads the same");
+    }
+
+    [Test]
+    public void OneBitGrayscaleGivesZeroAndOne()
+    {
+        using var files = new DataTestFiles();
+        var path = files.PathOf("mask.png");
+        using (var mat = new Mat(Height, Width, MatType.CV_8UC1))
+        {
+            for (int p = 0; p < Indices.Length; p++) mat.Set(p / Width, p % Width, (byte)(Indices[p] % 2 == 1 ? 255 : 0));
+            Assert.That(Cv2.ImWrite(path, mat, new ImageEncodingParam(ImwriteFlags.PngBilevel, 1)), Is.True);
+        }
+        Assert.That(File.ReadAllBytes(path)[24], Is.EqualTo(1), "OpenCV wrote a 1-bit PNG");
+        var (labels, _, _) = ImageDecoder.ReadLabelMap(path);
+        Assert.That(labels, Is.EqualTo(Indices.Select(i => (ushort)(i % 2)).ToArray()));
+    }
+
+    [Test]
+    public void DamagedPaletteImagesNameTheFile()
+    {
+        using var files = new DataTestFiles();
+        var good = PalettePng(8);
+        var path = files.PathOf("bad.png");
+        // Image data cut short: IDAT's length still says the full size.
+        File.WriteAllBytes(path, good[..^30]);
+        Assert.That(Assert.Throws<VimException>(() => ImageDecoder.ReadLabelMap(path))!.Message, Does.StartWith(path + ": damaged PNG"));
+        var interlaced = (byte[])good.Clone();
+        interlaced[28] = 1;
+        File.WriteAllBytes(path, interlaced);
+        Assert.That(Assert.Throws<VimException>(() => ImageDecoder.ReadLabelMap(path))!.Message, Does.Contain("interlaced palette PNGs"));
+    }
+
+    /// <summary>
+    /// A palette PNG written by hand: PLTE with 16 colours, row y filtered with PNG filter type y (none, sub, up, average,
+    /// Paeth), so the reader must undo each.
+    /// </summary>
+    private static byte[] PalettePng(int bitDepth)
+    {
+        int rowBytes = (Width * bitDepth + 7) / 8;
+        var raw = new byte[Height][];
+        for (int y = 0; y < Height; y++)
+        {
+            raw[y] = new byte[rowBytes];
+            for (int x = 0; x < Width; x++)
+            {
+                int perByte = 8 / bitDepth, shift = 8 - bitDepth * (x % perByte + 1);
+                raw[y][x / perByte] |= (byte)(Indices[y * Width + x] << shift);
+            }
+        }
+        var filtered = new List<byte>();
+        for (int y = 0; y < Height; y++)
+        {
+            int filter = y;
+            filtered.Add((byte)filter);
+            for (int i = 0; i < rowBytes; i++)
+            {
+                int left = i > 0 ? raw[y][i - 1] : 0, up = y > 0 ? raw[y - 1][i] : 0, upLeft = i > 0 && y > 0 ? raw[y - 1][i - 1] : 0;
+                int estimate = left + up - upLeft;
+                int paeth = Math.Abs(estimate - left) <= Math.Abs(estimate - up) && Math.Abs(estimate - left) <= Math.Abs(estimate - upLeft) ? left
+                    : Math.Abs(estimate - up) <= Math.Abs(estimate - upLeft) ? up : upLeft;
+                int predictor = filter switch { 1 => left, 2 => up, 3 => (left + up) / 2, 4 => paeth, _ => 0 };
+                filtered.Add((byte)(raw[y][i] - predictor));
+            }
+        }
+        using var zlib = new MemoryStream();
+        using (var deflate = new ZLibStream(zlib, CompressionLevel.Optimal, leaveOpen: true))
+            deflate.Write(filtered.ToArray());
+        var header = new byte[13];
+        BinaryPrimitives.WriteUInt32BigEndian(header, Width);
+        BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(4), Height);
+        header[8] = (byte)bitDepth;
+        header[9] = 3;
+        var palette = Enumerable.Range(0, 16).SelectMany(i => { var (r, g, b) = Colour(i); return new[] { r, g, b }; }).ToArray();
+        using var png = new MemoryStream();
+        png.Write([137, 80, 78, 71, 13, 10, 26, 10]);
+        Chunk(png, "IHDR", header);
+        Chunk(png, "PLTE", palette);
+        Chunk(png, "IDAT", zlib.ToArray());
+        Chunk(png, "IEND", []);
+        return png.ToArray();
+    }
+
+    private static void Chunk(Stream png, string type, byte[] data)
+    {
+        var length = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(length, (uint)data.Length);
+        png.Write(length);
+        var typed = System.Text.Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
+        png.Write(typed);
+        var crc = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32(typed));
+        png.Write(crc);
+    }
+
+    /// <summary>PNG's CRC-32 (polynomial 0xEDB88320, reflected), bit by bit.</summary>
+    private static uint Crc32(byte[] data)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (var b in data)
+        {
+            crc ^= b;
+            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320 : crc >> 1;
+        }
+        return ~crc;
+    }
+}
