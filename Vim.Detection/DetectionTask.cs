@@ -301,7 +301,8 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         var boxes = new Boxes(target.Boxes.index_select(0, keep).to(device));
         var classes = target.Labels.index_select(0, keep).to(device);
         var masks = target.Masks?.index_select(0, keep)[.., ..(int)height, ..(int)width].to(device);
-        return new Instances(height, width, boxes, classes, masks: masks);
+        var outlines = target.Outlines is null ? null : keep.cpu().data<long>().ToArray().Select(i => target.Outlines[(int)i]).ToArray();
+        return new Instances(height, width, boxes, classes, masks: masks, outlines: outlines);
     }
 
     private IEnumerable<CocoDetection> ToCoco(Instances found, long imageId)

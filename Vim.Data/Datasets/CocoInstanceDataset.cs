@@ -140,11 +140,10 @@ public sealed class CocoInstanceDataset : ISampleSource
             ids[i] = a.Id;
             if (masks is not null)
             {
-                var segmentation = a.Segmentation!.Kind == CocoSegmentationKind.Polygons
-                    ? CocoSegmentation.FromPolygons(TrainingOutlines(a.Segmentation.Polygons!))
-                    : a.Segmentation;
+                var outlines = a.Segmentation!.Kind == CocoSegmentationKind.Polygons ? TrainingOutlines(a.Segmentation.Polygons!) : null;
+                var segmentation = outlines is not null ? CocoSegmentation.FromPolygons(outlines) : a.Segmentation;
                 string where = $"{_source}: annotations[{annIndex}] (id {a.Id})";
-                masks.Add(new InstanceMask(h, w, () => DecodeMask(segmentation, h, w, where)));
+                masks.Add(new InstanceMask(h, w, () => DecodeMask(segmentation, h, w, where), outlines));
             }
         }
         var sample = new DataSample(image.Id, path, rgb, h, w)

@@ -1,33 +1,43 @@
 namespace Vim.Data.Datasets;
 
 /// <summary>
-/// One instance's binary mask (row-major, 0/1 bytes, index y·Width + x). Masks read from a dataset are
-/// decoded on first access only, so samples whose masks are never looked at (box-only training, or
-/// instances a crop removes) never pay for rasterising polygons or expanding RLE.
+/// One instance's binary mask (row-major, 0/1 bytes, index y·Width + x), and for a polygon annotation its outlines
+/// in the same pixel coordinates, which every transform moves with the pixels (detectron2 keeps polygons through its
+/// transforms and rasterises them inside each RoI for the mask targets). Masks read from a dataset are decoded on first
+/// access only, so samples whose masks are never looked at (box-only training, or instances a crop removes) never pay
+/// for rasterising polygons or expanding RLE.
 /// </summary>
 public sealed class InstanceMask
 {
     private Func<byte[]>? _decode;
     private byte[]? _pixels;
 
-    public InstanceMask(int height, int width, byte[] pixels)
+    public InstanceMask(int height, int width, byte[] pixels, IReadOnlyList<double[]>? outlines = null)
     {
         if (pixels.Length != height * width)
             throw new ArgumentException($"mask has {pixels.Length} pixels, expected {height}x{width}.", nameof(pixels));
         Height = height;
         Width = width;
         _pixels = pixels;
+        Outlines = outlines;
     }
 
-    public InstanceMask(int height, int width, Func<byte[]> decode)
+    public InstanceMask(int height, int width, Func<byte[]> decode, IReadOnlyList<double[]>? outlines = null)
     {
         Height = height;
         Width = width;
         _decode = decode;
+        Outlines = outlines;
     }
 
     public int Height { get; }
     public int Width { get; }
+
+    /// <summary>
+    /// The polygon outlines (x0, y0, x1, y1, … in pixels, each of at least 3 points) the mask was drawn from, moved with
+    /// it; null for an RLE annotation. Empty once a crop has cut every outline away.
+    /// </summary>
+    public IReadOnlyList<double[]>? Outlines { get; }
 
     /// <summary>True once the pixels exist (given, or decoded by an earlier access).</summary>
     public bool IsDecoded => _pixels is not null;

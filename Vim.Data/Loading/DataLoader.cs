@@ -218,7 +218,8 @@ public sealed class DataLoader
                     masks = new byte[s.Masks.Count * area];
                     for (int i = 0; i < s.Masks.Count; i++) Buffer.BlockCopy(s.Masks[i].Pixels, 0, masks, i * area, area);
                 }
-                targets.Add(new HostTarget(s.Boxes, s.Labels.Select(l => (long)l).ToArray(), s.IsCrowd, masks, s.Height, s.Width));
+                targets.Add(new HostTarget(s.Boxes, s.Labels.Select(l => (long)l).ToArray(), s.IsCrowd, masks, s.Height, s.Width,
+                    s.Masks?.Select(m => m.Outlines).ToArray()));
             }
             metas.Add(new SampleMeta(s.ImageId, s.FilePath, s.OriginalHeight, s.OriginalWidth, s.ContentHeight, s.ContentWidth, s.ScaleX, s.ScaleY, s.Flipped));
         }
@@ -242,7 +243,8 @@ public sealed class DataLoader
                     tensor(t.Boxes, [k, 4]),
                     tensor(t.Labels, [k]),
                     tensor(t.IsCrowd, [k]),
-                    t.Masks is null ? null : tensor(t.Masks, [k, t.MaskHeight, t.MaskWidth])));
+                    t.Masks is null ? null : tensor(t.Masks, [k, t.MaskHeight, t.MaskWidth]),
+                    t.Outlines));
             }
         }
         return new Batch(images, labels, targets, host.Metas, host.Position, After(host.Position));

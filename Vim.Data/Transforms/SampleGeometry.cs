@@ -29,7 +29,8 @@ internal static class SampleGeometry
         if (s.LabelMap is not null) s.LabelMap = ImageOps.ResizeLabels(s.LabelMap, h, w, newH, newW, nearest);
         if (s.Masks is not null)
             for (int i = 0; i < s.Masks.Count; i++)
-                s.Masks[i] = new InstanceMask(newH, newW, ImageOps.Resize(s.Masks[i].Pixels, h, w, 1, newH, newW, nearest));
+                s.Masks[i] = new InstanceMask(newH, newW, ImageOps.Resize(s.Masks[i].Pixels, h, w, 1, newH, newW, nearest),
+                    Outlines.Scale(s.Masks[i].Outlines, sx, sy));
         var b = s.Boxes;
         for (int i = 0; i < b.Length; i += 4)
         {
@@ -72,6 +73,21 @@ internal static class SampleGeometry
             for (int i = 0; i < s.Masks.Count; i++)
             {
                 if (!keep[i]) continue; // never decode a mask that is being dropped anyway
+                if (s.Masks[i].Outlines is { } outlines)
+                {
+                    // detectron2's polygon path: the outlines are cut to the window, the box is their extent
+                    // (recompute_boxes), and the instance stays while any outline does, however thin its pixels.
+                    var cut = cropping ? Outlines.Crop(outlines, x0, y0, cropW, cropH) : outlines;
+                    if (cropping) s.Masks[i] = new InstanceMask(cropH, cropW, ImageOps.Crop(s.Masks[i].Pixels, w, 1, y0, x0, cropH, cropW), cut);
+                    if (Outlines.Extent(cut) is { } extent && extent[2] - extent[0] > BoxEpsilon && extent[3] - extent[1] > BoxEpsilon)
+                    {
+                        // Inside the image (an uncut annotation's outline may stray past its border).
+                        b[4 * i] = Math.Clamp(extent[0], 0, cropW); b[4 * i + 2] = Math.Clamp(extent[2], 0, cropW);
+                        b[4 * i + 1] = Math.Clamp(extent[1], 0, cropH); b[4 * i + 3] = Math.Clamp(extent[3], 0, cropH);
+                    }
+                    else keep[i] = false;
+                    continue;
+                }
                 if (cropping) s.Masks[i] = new InstanceMask(cropH, cropW, ImageOps.Crop(s.Masks[i].Pixels, w, 1, y0, x0, cropH, cropW));
                 // An instance whose mask is empty (cut away, or too thin to survive a downscale) would train the mask
                 // head on an all-zero target for a foreground RoI: dropped, as mmdet's empty-mask filter and
@@ -88,6 +104,9 @@ internal static class SampleGeometry
         s.ContentHeight = cropH; s.ContentWidth = cropW;
         s.KeepInstances(keep);
     }
+
+    /// <summary>detectron2's filter_empty_instances box threshold: a box narrower than this is empty.</summary>
+    private const float BoxEpsilon = 1e-5f;
 
     /// <summary>The box [x0, y0, x1, y1] of a mask's set pixels (x1, y1 one past the last), as mmdet's BitmapMasks.get_bboxes; null when none is set.</summary>
     public static float[]? TightBox(byte[] pixels, int height, int width)
@@ -114,7 +133,7 @@ internal static class SampleGeometry
         if (s.LabelMap is not null) s.LabelMap = ImageOps.FlipHorizontal(s.LabelMap, h, w, 1);
         if (s.Masks is not null)
             for (int i = 0; i < s.Masks.Count; i++)
-                s.Masks[i] = new InstanceMask(h, w, ImageOps.FlipHorizontal(s.Masks[i].Pixels, h, w, 1));
+                s.Masks[i] = new InstanceMask(h, w, ImageOps.FlipHorizontal(s.Masks[i].Pixels, h, w, 1), Outlines.FlipHorizontal(s.Masks[i].Outlines, w));
         var b = s.Boxes;
         for (int i = 0; i < b.Length; i += 4)
         {

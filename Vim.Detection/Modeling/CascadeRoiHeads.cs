@@ -249,7 +249,7 @@ public sealed class CascadeRoiHeads : nn.Module
             var boxes = l.Boxes.Select(fg);
             fgBoxes.Add(boxes);
             fgClasses.Add(l.GtClasses[fg]);
-            maskTargets.Add(MaskTargets.CropAndResize(targets[i].Masks!, boxes.Tensor, l.GtIndex[fg], size).to(boxes.Tensor.device));
+            maskTargets.Add(MaskTargets.ForRois(targets[i].Masks!, targets[i].Outlines, boxes.Tensor, l.GtIndex[fg], size).to(boxes.Tensor.device));
         }
         var logits = mask_head!.forward(MaskPooler.Forward(features, fgBoxes));
         var loss = MaskRcnnConvUpsampleHead.Loss(logits, cat(fgClasses.ToArray(), 0), cat(maskTargets.ToArray(), 0));

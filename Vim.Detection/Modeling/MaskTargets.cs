@@ -1,16 +1,62 @@
 using TorchSharp;
+using Vim.Data.Masks;
 using Vim.Detection.Ops;
 using static TorchSharp.torch;
 
 namespace Vim.Detection.Modeling;
 
 /// <summary>
-/// Mask R-CNN training targets from full-image bitmasks (Detectron2's BitMasks.crop_and_resize):
-/// each RoI's ground-truth mask is sampled inside the RoI box onto a size × size grid with aligned
-/// RoIAlign (scale 1, adaptive sampling) and thresholded at 0.5.
+/// Mask R-CNN training targets, size × size per RoI. A ground truth drawn from polygons has them rasterised inside the
+/// RoI box (Detectron2's PolygonMasks.crop_and_resize, what the ViTDet recipe trains on); one from RLE has its
+/// full-image bitmask sampled inside the box with aligned RoIAlign (scale 1, adaptive sampling) and thresholded at 0.5
+/// (Detectron2's BitMasks.crop_and_resize).
 /// </summary>
 public static class MaskTargets
 {
+    /// <summary>Targets of one image's RoIs: from the outlines where the RoI's ground truth has them, else from its bitmask.</summary>
+    /// <param name="outlines">Per ground-truth instance its polygon outlines in image pixels, null for an RLE instance; or null for none.</param>
+    public static Tensor ForRois(Tensor gtMasks, IReadOnlyList<IReadOnlyList<double[]>?>? outlines, Tensor boxes, Tensor gtIndex, long size)
+    {
+        using var scope = NewDisposeScope();
+        var fromBitmaps = CropAndResize(gtMasks, boxes, gtIndex, size);
+        long rois = boxes.shape[0];
+        if (outlines is null || rois == 0 || outlines.All(o => o is null)) return fromBitmaps.MoveToOuterDisposeScope();
+        var owners = gtIndex.to_type(ScalarType.Int64).cpu().contiguous().data<long>().ToArray();
+        var corners = boxes.to_type(ScalarType.Float64).cpu().contiguous().data<double>().ToArray();
+        int cells = (int)(size * size);
+        var drawn = new byte[rois * cells];
+        var fromOutlines = new bool[rois];
+        for (int r = 0; r < rois; r++)
+        {
+            if (outlines[(int)owners[r]] is not { } owned) continue;
+            fromOutlines[r] = true;
+            RasterizeInBox(owned, corners[4 * r], corners[4 * r + 1], corners[4 * r + 2], corners[4 * r + 3], (int)size).CopyTo(drawn, r * cells);
+        }
+        var polygonTargets = tensor(drawn, [rois, size, size]).to(fromBitmaps.device).to_type(ScalarType.Bool);
+        var usePolygons = tensor(fromOutlines).to(fromBitmaps.device).view(rois, 1, 1);
+        return where(usePolygons, polygonTargets, fromBitmaps).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Detectron2's rasterize_polygons_within_box: the outlines moved to the box's corner and stretched so the box spans
+    /// size × size (a side under 0.1 px counts as 0.1), rasterised as pycocotools does (union of the outlines), row-major 0/1.
+    /// </summary>
+    public static byte[] RasterizeInBox(IReadOnlyList<double[]> outlines, double x0, double y0, double x1, double y1, int size)
+    {
+        double stretchX = size / Math.Max(x1 - x0, 0.1), stretchY = size / Math.Max(y1 - y0, 0.1);
+        var moved = outlines.Select(xy =>
+        {
+            var inBox = new double[xy.Length];
+            for (int i = 0; i + 1 < xy.Length; i += 2)
+            {
+                inBox[i] = (xy[i] - x0) * stretchX;
+                inBox[i + 1] = (xy[i + 1] - y0) * stretchY;
+            }
+            return inBox;
+        }).ToList();
+        return PolygonRasterizer.FromPolygons(moved, size, size).Decode();
+    }
+
     /// <param name="gtMasks">(G, H, W) bool, uint8 or float masks of one image.</param>
     /// <param name="boxes">(R, 4) RoI boxes in image pixels.</param>
     /// <param name="gtIndex">(R) int64: which ground-truth mask belongs to each RoI.</param>

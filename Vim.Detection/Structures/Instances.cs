@@ -27,8 +27,14 @@ public sealed class Instances
     /// <summary>(N, H, W) masks (bool/uint8 full-image masks or float mask probabilities), or null.</summary>
     public Tensor? Masks { get; }
 
+    /// <summary>
+    /// Ground truth only: each instance's polygon outlines in image pixels (null entries: RLE instances), from which
+    /// the mask targets are rasterised; null when the instances carry none.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<double[]>?>? Outlines { get; }
+
     public Instances(long imageHeight, long imageWidth, Boxes boxes, Tensor? classes = null, Tensor? scores = null,
-        Tensor? masks = null)
+        Tensor? masks = null, IReadOnlyList<IReadOnlyList<double[]>?>? outlines = null)
     {
         if (imageHeight <= 0 || imageWidth <= 0)
             throw new ArgumentException($"Instances: image size must be positive, got {imageHeight}x{imageWidth}.");
@@ -41,6 +47,9 @@ public sealed class Instances
         CheckLength(classes, nameof(Classes));
         CheckLength(scores, nameof(Scores));
         CheckLength(masks, nameof(Masks));
+        if (outlines is not null && outlines.Count != boxes.Count)
+            throw new ArgumentException($"Instances: {outlines.Count} outline lists for {boxes.Count} instances.", nameof(outlines));
+        Outlines = outlines;
     }
 
     /// <summary>Number of instances.</summary>
@@ -48,7 +57,14 @@ public sealed class Instances
 
     /// <summary>The subset picked by an index tensor (int64 indices or a bool mask of length N), every field alike.</summary>
     public Instances Select(Tensor index) =>
-        new(ImageHeight, ImageWidth, Boxes.Select(index), Classes?[index], Scores?[index], Masks?[index]);
+        new(ImageHeight, ImageWidth, Boxes.Select(index), Classes?[index], Scores?[index], Masks?[index], Outlines is null ? null : SelectOutlines(index));
+
+    private IReadOnlyList<double[]>?[] SelectOutlines(Tensor index)
+    {
+        using var scope = NewDisposeScope();
+        var positions = index.dtype == ScalarType.Bool ? index.nonzero().flatten() : index;
+        return positions.to_type(ScalarType.Int64).cpu().data<long>().ToArray().Select(i => Outlines![(int)i]).ToArray();
+    }
 
     /// <summary>Concatenates instance sets of the same image; a field is kept only if every part has it.</summary>
     public static Instances Concat(IReadOnlyList<Instances> parts)
@@ -61,7 +77,8 @@ public sealed class Instances
         Tensor? Join(Func<Instances, Tensor?> field) =>
             parts.All(p => field(p) is not null) ? cat(parts.Select(p => field(p)!).ToArray(), 0) : null;
         return new Instances(first.ImageHeight, first.ImageWidth, Boxes.Concat(parts.Select(p => p.Boxes).ToList()),
-            Join(p => p.Classes), Join(p => p.Scores), Join(p => p.Masks));
+            Join(p => p.Classes), Join(p => p.Scores), Join(p => p.Masks),
+            parts.All(p => p.Outlines is not null) ? parts.SelectMany(p => p.Outlines!).ToArray() : null);
     }
 
     private void CheckLength(Tensor? field, string name)

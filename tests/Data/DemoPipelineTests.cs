@@ -1,3 +1,4 @@
+using Vim.Data.Masks;
 using NUnit.Framework;
 using Vim.Data.Datasets;
 using Vim.Data.Demo;
@@ -18,7 +19,7 @@ public class DemoPipelineTests
         var dataset = CocoInstanceDataset.Load(files.PathOf("annotations", "instances_train.json"), files.PathOf("train"));
         var loader = new DataLoader(dataset, TransformPipeline.DetectionLsjTraining(128),
             new LoaderOptions { BatchSize = 2, NumWorkers = 2, Kind = BatchKind.Detection, SizeDivisor = 32, Seed = 3 });
-        int instances = 0;
+        int instances = 0, polygons = 0;
         for (int epoch = 0; epoch < 2; epoch++)
         {
             foreach (var batch in loader.Epoch(epoch))
@@ -41,19 +42,40 @@ public class DemoPipelineTests
                         {
                             instances++;
                             var mask = masks[k].data<byte>().ToArray();
-                            var bounds = RectangleScene.Bounds(mask, h, w, p => mask[p] != 0);
-                            Assert.That(bounds, Is.Not.Null, "instances whose mask vanished are removed");
-                            var (x0, y0, x1, y1) = bounds!.Value;
-                            Assert.That(boxes[4 * k], Is.LessThanOrEqualTo(x0 + 1f));
-                            Assert.That(boxes[4 * k + 1], Is.LessThanOrEqualTo(y0 + 1f));
-                            Assert.That(boxes[4 * k + 2], Is.GreaterThanOrEqualTo(x1 - 1f).And.LessThanOrEqualTo(w));
-                            Assert.That(boxes[4 * k + 3], Is.GreaterThanOrEqualTo(y1 - 1f).And.LessThanOrEqualTo(h));
+                            if (t.Outlines![k] is not { } outlines)
+                            {
+                                // An RLE instance (the demo writes occluded objects so): the box bounds its bitmap.
+                                var bounds = RectangleScene.Bounds(mask, h, w, p => mask[p] != 0);
+                                Assert.That(bounds, Is.Not.Null, "instances whose mask vanished are removed");
+                                var (x0, y0, x1, y1) = bounds!.Value;
+                                Assert.That(boxes[4 * k], Is.LessThanOrEqualTo(x0 + 1f));
+                                Assert.That(boxes[4 * k + 1], Is.LessThanOrEqualTo(y0 + 1f));
+                                Assert.That(boxes[4 * k + 2], Is.GreaterThanOrEqualTo(x1 - 1f).And.LessThanOrEqualTo(w));
+                                Assert.That(boxes[4 * k + 3], Is.GreaterThanOrEqualTo(y1 - 1f).And.LessThanOrEqualTo(h));
+                                continue;
+                            }
+                            polygons++;
+                            // A polygon instance: its outlines travel with the sample, and the box is their extent
+                            // (detectron2's recompute_boxes), inside the image.
+                            Assert.That(outlines.Count, Is.GreaterThan(0), "instances whose outlines were cut away are removed");
+                            var extent = Outlines.Extent(outlines)!;
+                            Assert.That(boxes.Skip(4 * k).Take(4), Is.EqualTo(new[] { Math.Max(extent[0], 0), Math.Max(extent[1], 0), Math.Min(extent[2], w), Math.Min(extent[3], h) }));
+                            // The bitmap moved with them: drawn from the outlines here it covers nearly the same pixels.
+                            var drawn = PolygonRasterizer.FromPolygons(outlines, h, w).Decode();
+                            int both = 0, either = 0;
+                            for (int p = 0; p < mask.Length; p++)
+                            {
+                                if (mask[p] != 0 && drawn[p] != 0) both++;
+                                if (mask[p] != 0 || drawn[p] != 0) either++;
+                            }
+                            if (either >= 100) Assert.That((double)both / either, Is.GreaterThan(0.8), $"instance {k}: bitmap and outlines overlap");
                         }
                     }
                 }
             }
         }
         Assert.That(instances, Is.GreaterThan(10));
+        Assert.That(polygons, Is.GreaterThan(5));
     }
 
     [Test]
