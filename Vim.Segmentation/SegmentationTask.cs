@@ -177,15 +177,22 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
             while (true)
             {
                 var batches = new List<Batch>(readers.Count);
-                foreach (var reader in readers)
+                bool complete = false;
+                try
                 {
-                    if (!reader.MoveNext())
+                    foreach (var reader in readers)
                     {
-                        foreach (var batch in batches) batch.Dispose();
-                        yield break;
+                        if (!reader.MoveNext()) break;
+                        batches.Add(reader.Current);
                     }
-                    batches.Add(reader.Current);
+                    complete = batches.Count == readers.Count;
                 }
+                finally
+                {
+                    // A stream that ended or failed leaves this round's earlier batches to us.
+                    if (!complete) foreach (var batch in batches) batch.Dispose();
+                }
+                if (!complete) yield break;
                 yield return batches.ToArray();
             }
         }

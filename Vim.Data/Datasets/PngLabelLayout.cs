@@ -26,6 +26,10 @@ internal static class PngLabelLayout
         if (file.ReadAtLeast(start, start.Length, throwOnEndOfStream: false) < start.Length || !start[..8].SequenceEqual(Signature)) return null;
         if (!start.Slice(12, 4).SequenceEqual("IHDR"u8) || BinaryPrimitives.ReadUInt32BigEndian(start.Slice(8, 4)) != 13)
             throw new VimException($"{path}: damaged PNG: the first chunk is not a 13-byte IHDR.");
+        // The size decides what is allocated: a flipped bit must not ask for gigabytes.
+        Span<byte> crc = stackalloc byte[4];
+        if (file.ReadAtLeast(crc, 4, throwOnEndOfStream: false) < 4 || BinaryPrimitives.ReadUInt32BigEndian(crc) != Crc32(start.Slice(12, 17)))
+            throw new VimException($"{path}: damaged PNG: the IHDR checksum does not match.");
         var fields = start[16..];
         uint width = BinaryPrimitives.ReadUInt32BigEndian(fields), height = BinaryPrimitives.ReadUInt32BigEndian(fields[4..]);
         if (width == 0 || height == 0 || width > int.MaxValue || height > int.MaxValue || (long)width * height > int.MaxValue)
@@ -43,10 +47,14 @@ internal static class PngLabelLayout
         int rowBytes = (int)(((long)header.Width * header.BitDepth + 7) / 8);
         long expected = (long)header.Height * (rowBytes + 1);
         if (expected > int.MaxValue) throw new VimException($"{path}: PNG size {header.Width}x{header.Height} is too large for a label map.");
+        var data = ImageData(path);
+        // DEFLATE expands at most 1032-fold: more declared pixels than that cannot be in the file.
+        if (expected > (long)data.Length * 1032 + 1032)
+            throw new VimException($"{path}: damaged PNG: {data.Length} bytes of image data cannot hold {header.Width}x{header.Height} pixels.");
         var scanlines = new byte[expected];
         try
         {
-            using var compressed = new MemoryStream(ImageData(path));
+            using var compressed = new MemoryStream(data);
             using var inflate = new ZLibStream(compressed, CompressionMode.Decompress);
             int read = inflate.ReadAtLeast(scanlines, scanlines.Length, throwOnEndOfStream: false);
             if (read < scanlines.Length)
@@ -118,6 +126,18 @@ internal static class PngLabelLayout
                 scanlines[row + i] = (byte)(scanlines[row + i] + predictor);
             }
         }
+    }
+
+    /// <summary>PNG's CRC-32 (ISO 3309: polynomial 0xEDB88320 reflected, start and final inversion) over a chunk's type and data.</summary>
+    internal static uint Crc32(ReadOnlySpan<byte> bytes)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (var b in bytes)
+        {
+            crc ^= b;
+            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320 : crc >> 1;
+        }
+        return ~crc;
     }
 
     private static int Paeth(int left, int up, int upLeft)

@@ -19,8 +19,30 @@ internal static unsafe class ImageOps
         return dst;
     }
 
-    /// <summary>OpenCV's INTER_NEAREST_EXACT (OpenCV ≥ 4.4), which OpenCvSharp's enum does not name: the source pixel whose centre is nearest.</summary>
-    public const InterpolationFlags NearestExact = (InterpolationFlags)6;
+    /// <summary>
+    /// Pillow's NEAREST Image.resize of a single-channel map (masks, labels), to the index: along each axis the source
+    /// index of output j is the truncated running sum ½·s + j·s (s = in/out, added up in doubles as Pillow's
+    /// ImagingScaleAffine does), the pixel under the output pixel's centre.
+    /// </summary>
+    public static T[] ResizePillowNearest<T>(T[] src, int h, int w, int newH, int newW) where T : unmanaged
+    {
+        static int[] SourceIndices(int inSize, int outSize)
+        {
+            var indices = new int[outSize];
+            double step = (double)inSize / outSize, position = step * 0.5;
+            for (int j = 0; j < outSize; j++, position += step) indices[j] = Math.Min((int)position, inSize - 1);
+            return indices;
+        }
+        var columns = SourceIndices(w, newW);
+        var rows = SourceIndices(h, newH);
+        var dst = new T[newH * newW];
+        for (int y = 0; y < newH; y++)
+        {
+            int from = rows[y] * w, to = y * newW;
+            for (int x = 0; x < newW; x++) dst[to + x] = src[from + columns[x]];
+        }
+        return dst;
+    }
 
     /// <summary>
     /// Pillow's BILINEAR Image.resize of an 8-bit HWC image, to the byte: per axis a triangle filter of radius
@@ -146,7 +168,7 @@ internal static unsafe class ImageOps
     private static byte ClipToByte(int fixedPoint) => (byte)Math.Clamp(fixedPoint >> PillowWeightBits, 0, 255);
 
     /// <summary>Nearest-neighbour resize of a 16-bit label map (labels are never interpolated).</summary>
-    public static ushort[] ResizeLabels(ushort[] src, int h, int w, int newH, int newW, InterpolationFlags nearest = InterpolationFlags.Nearest)
+    public static ushort[] ResizeLabels(ushort[] src, int h, int w, int newH, int newW)
     {
         var dst = new ushort[newH * newW];
         if (dst.Length == 0 || src.Length == 0) return dst;
@@ -155,7 +177,7 @@ internal static unsafe class ImageOps
         {
             using var sm = Mat.FromPixelData(h, w, MatType.CV_16UC1, (IntPtr)s);
             using var dm = Mat.FromPixelData(newH, newW, MatType.CV_16UC1, (IntPtr)d);
-            Cv2.Resize(sm, dm, new Size(newW, newH), 0, 0, nearest);
+            Cv2.Resize(sm, dm, new Size(newW, newH), 0, 0, InterpolationFlags.Nearest);
         }
         return dst;
     }

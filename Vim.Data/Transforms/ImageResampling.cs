@@ -15,7 +15,7 @@ public enum ImageResampling
     /// <summary>
     /// detectron2's ResizeTransform (the ViTDet recipe): Pillow BILINEAR for the image, a triangle filter widened by the
     /// shrink factor (it antialiases), and for masks and label maps Pillow's NEAREST, the source pixel under each output
-    /// pixel's centre (⌊(j + ½)·scale⌋), where the polygons detectron2 transforms exactly would put a mask.
+    /// pixel's centre (Pillow's running sum ½·s + j·s, truncated), where the polygons detectron2 transforms exactly would put a mask.
     /// </summary>
     PillowBilinear,
 }

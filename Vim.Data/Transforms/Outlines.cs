@@ -27,7 +27,7 @@ public static class Outlines
     /// The part of each outline inside the window [x0, x0 + width] × [y0, y0 + height], in the window's coordinates
     /// (detectron2 intersects each polygon with the crop box). The window is convex, so clipping against its four edges
     /// in turn (Sutherland–Hodgman) gives the intersection's area exactly; where an outline leaves and re-enters, the
-    /// pieces stay joined by edges along the border, which enclose nothing. Outlines left with under 3 points are dropped.
+    /// pieces stay joined by edges along the border, which enclose nothing. Outlines left with no area are dropped.
     /// </summary>
     public static IReadOnlyList<double[]> Crop(IReadOnlyList<double[]> outlines, double x0, double y0, double width, double height)
     {
@@ -40,9 +40,18 @@ public static class Outlines
             points = ClipAgainst(points, alongX: true, width, keepAbove: false);
             points = ClipAgainst(points, alongX: false, 0, keepAbove: true);
             points = ClipAgainst(points, alongX: false, height, keepAbove: false);
-            if (points.Count >= 3) result.Add(points.SelectMany(p => new[] { p.X, p.Y }).ToArray());
+            // What shapely returns as a line or a point (an outline touching the window from outside) is no polygon.
+            if (points.Count >= 3 && TwiceArea(points) != 0) result.Add(points.SelectMany(p => new[] { p.X, p.Y }).ToArray());
         }
         return result;
+    }
+
+    /// <summary>Twice the signed area (shoelace).</summary>
+    private static double TwiceArea(List<(double X, double Y)> points)
+    {
+        double sum = 0;
+        for (int i = 0, j = points.Count - 1; i < points.Count; j = i++) sum += points[j].X * points[i].Y - points[i].X * points[j].Y;
+        return sum;
     }
 
     /// <summary>[x0, y0, x1, y1] around every point of every outline (detectron2's PolygonMasks.get_bounding_boxes); null when there is none.</summary>

@@ -25,11 +25,12 @@ internal static class SampleGeometry
         float sx = (float)newW / w, sy = (float)newH / h;
         bool pillow = resampling == ImageResampling.PillowBilinear;
         s.Image = pillow ? ImageOps.ResizePillowBilinear(s.Image, h, w, 3, newH, newW) : ImageOps.Resize(s.Image, h, w, 3, newH, newW, InterpolationFlags.Linear);
-        var nearest = pillow ? ImageOps.NearestExact : InterpolationFlags.Nearest;
-        if (s.LabelMap is not null) s.LabelMap = ImageOps.ResizeLabels(s.LabelMap, h, w, newH, newW, nearest);
+        if (s.LabelMap is not null)
+            s.LabelMap = pillow ? ImageOps.ResizePillowNearest(s.LabelMap, h, w, newH, newW) : ImageOps.ResizeLabels(s.LabelMap, h, w, newH, newW);
         if (s.Masks is not null)
             for (int i = 0; i < s.Masks.Count; i++)
-                s.Masks[i] = new InstanceMask(newH, newW, ImageOps.Resize(s.Masks[i].Pixels, h, w, 1, newH, newW, nearest),
+                s.Masks[i] = new InstanceMask(newH, newW,
+                    pillow ? ImageOps.ResizePillowNearest(s.Masks[i].Pixels, h, w, newH, newW) : ImageOps.Resize(s.Masks[i].Pixels, h, w, 1, newH, newW, InterpolationFlags.Nearest),
                     Outlines.Scale(s.Masks[i].Outlines, sx, sy));
         var b = s.Boxes;
         for (int i = 0; i < b.Length; i += 4)
@@ -79,13 +80,14 @@ internal static class SampleGeometry
                     // (recompute_boxes), and the instance stays while any outline does, however thin its pixels.
                     var cut = cropping ? Outlines.Crop(outlines, x0, y0, cropW, cropH) : outlines;
                     if (cropping) s.Masks[i] = new InstanceMask(cropH, cropW, ImageOps.Crop(s.Masks[i].Pixels, w, 1, y0, x0, cropH, cropW), cut);
-                    if (Outlines.Extent(cut) is { } extent && extent[2] - extent[0] > BoxEpsilon && extent[3] - extent[1] > BoxEpsilon)
+                    // Inside the image (an uncut annotation's outline may stray past its border); empty once there, it goes:
+                    // a zero-area ground-truth box would match every anchor as a low-quality match.
+                    if (Outlines.Extent(cut) is { } extent)
                     {
-                        // Inside the image (an uncut annotation's outline may stray past its border).
                         b[4 * i] = Math.Clamp(extent[0], 0, cropW); b[4 * i + 2] = Math.Clamp(extent[2], 0, cropW);
                         b[4 * i + 1] = Math.Clamp(extent[1], 0, cropH); b[4 * i + 3] = Math.Clamp(extent[3], 0, cropH);
                     }
-                    else keep[i] = false;
+                    keep[i] = b[4 * i + 2] - b[4 * i] > BoxEpsilon && b[4 * i + 3] - b[4 * i + 1] > BoxEpsilon && cut.Count > 0;
                     continue;
                 }
                 if (cropping) s.Masks[i] = new InstanceMask(cropH, cropW, ImageOps.Crop(s.Masks[i].Pixels, w, 1, y0, x0, cropH, cropW));

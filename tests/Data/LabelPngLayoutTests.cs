@@ -68,9 +68,15 @@ public class LabelPngLayoutTests
         // Image data cut short: IDAT's length still says the full size.
         File.WriteAllBytes(path, good[..^30]);
         Assert.That(Assert.Throws<VimException>(() => ImageDecoder.ReadLabelMap(path))!.Message, Does.StartWith(path + ": damaged PNG"));
-        var interlaced = (byte[])good.Clone();
-        interlaced[28] = 1;
-        File.WriteAllBytes(path, interlaced);
+        // A changed header field without its checksum (OpenCV, which checks it, accepts the good file above).
+        var flipped = (byte[])good.Clone();
+        flipped[20] ^= 0x40;
+        File.WriteAllBytes(path, flipped);
+        Assert.That(Assert.Throws<VimException>(() => ImageDecoder.ReadLabelMap(path))!.Message, Does.Contain("IHDR checksum does not match"));
+        // A header declaring far more pixels than its data could hold is refused before anything is allocated.
+        File.WriteAllBytes(path, PalettePng(8, declaredHeight: 46340));
+        Assert.That(Assert.Throws<VimException>(() => ImageDecoder.ReadLabelMap(path))!.Message, Does.Contain("cannot hold 3x46340 pixels"));
+        File.WriteAllBytes(path, PalettePng(8, interlace: 1));
         Assert.That(Assert.Throws<VimException>(() => ImageDecoder.ReadLabelMap(path))!.Message, Does.Contain("interlaced palette PNGs"));
     }
 
@@ -78,7 +84,7 @@ public class LabelPngLayoutTests
     /// A palette PNG written by hand: PLTE with 16 colours, row y filtered with PNG filter type y (none, sub, up, average,
     /// Paeth), so the reader must undo each.
     /// </summary>
-    private static byte[] PalettePng(int bitDepth)
+    private static byte[] PalettePng(int bitDepth, int declaredHeight = Height, byte interlace = 0)
     {
         int rowBytes = (Width * bitDepth + 7) / 8;
         var raw = new byte[Height][];
@@ -111,9 +117,10 @@ public class LabelPngLayoutTests
             deflate.Write(filtered.ToArray());
         var header = new byte[13];
         BinaryPrimitives.WriteUInt32BigEndian(header, Width);
-        BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(4), Height);
+        BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(4), (uint)declaredHeight);
         header[8] = (byte)bitDepth;
         header[9] = 3;
+        header[12] = interlace;
         var palette = Enumerable.Range(0, 16).SelectMany(i => { var (r, g, b) = Colour(i); return new[] { r, g, b }; }).ToArray();
         using var png = new MemoryStream();
         png.Write([137, 80, 78, 71, 13, 10, 26, 10]);
@@ -132,19 +139,8 @@ public class LabelPngLayoutTests
         var typed = System.Text.Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
         png.Write(typed);
         var crc = new byte[4];
-        BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32(typed));
+        BinaryPrimitives.WriteUInt32BigEndian(crc, PngLabelLayout.Crc32(typed));
         png.Write(crc);
     }
 
-    /// <summary>PNG's CRC-32 (polynomial 0xEDB88320, reflected), bit by bit.</summary>
-    private static uint Crc32(byte[] data)
-    {
-        uint crc = 0xFFFFFFFF;
-        foreach (var b in data)
-        {
-            crc ^= b;
-            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320 : crc >> 1;
-        }
-        return ~crc;
-    }
 }

@@ -106,6 +106,21 @@ public class PillowResizeTests
         Assert.That(sample.Masks![0].Pixels, Is.EqualTo(expected));
     }
 
+    /// <summary>
+    /// Pillow's NEAREST takes source index ⌊½·s + j·s⌋ (s = in/out). A 333-row label column stretched to 1617 rows:
+    /// output row 286 reads row ⌊286.5·333/1617⌋ = ⌊59.0009⌋ = 59 (OpenCV's INTER_NEAREST_EXACT reads 58 there), and
+    /// every row j reads ⌊(j + ½)·333/1617⌋.
+    /// </summary>
+    [Test]
+    public void LabelsAndMasksFollowPillowsNearestIndices()
+    {
+        var rows = Enumerable.Range(0, 333).Select(r => (ushort)r).ToArray();
+        var stretched = ImageOps.ResizePillowNearest(rows, 333, 1, 1617, 1);
+        Assert.That(stretched[286], Is.EqualTo(59));
+        for (int j = 0; j < 1617; j++)
+            Assert.That(stretched[j], Is.EqualTo((ushort)Math.Floor((j + 0.5) * 333 / 1617)), $"row {j}");
+    }
+
     /// <summary>The ViTDet pipelines resample as detectron2 does; mmseg's as mmcv does.</summary>
     [Test]
     public void RecipesPickTheirLibrarysResampling()

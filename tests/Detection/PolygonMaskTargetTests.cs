@@ -51,6 +51,35 @@ public class PolygonMaskTargetTests
         Assert.That(sample.Boxes[3] - sample.Boxes[1], Is.EqualTo(0.3f).Within(1e-5));
     }
 
+    /// <summary>
+    /// An outline lying outside its box's image (an uncut sample) clamps to a zero-area box: dropped, or it would match
+    /// every anchor. An outline that only touches the window from outside (what shapely gives as a line) is no outline,
+    /// so it does not stretch the box of the instance's other outline.
+    /// </summary>
+    [Test]
+    public void OutlinesWithNoAreaInsideTheImageAreDropped()
+    {
+        var sample = new Vim.Data.Datasets.DataSample(1, "a.png", new byte[40 * 40 * 3], 40, 40)
+        {
+            Boxes = [10, 10, 20, 20, 2, 2, 8, 8], Labels = [0, 1], IsCrowd = [false, false], AnnotationIds = [1, 2],
+            Masks =
+            [
+                new Vim.Data.Datasets.InstanceMask(40, 40, new byte[40 * 40], [[-30, 10, -20, 10, -20, 30, -30, 30]]),
+                new Vim.Data.Datasets.InstanceMask(40, 40, new byte[40 * 40], [[2, 2, 8, 2, 8, 8, 2, 8], [20, 2, 26, 2, 26, 6, 20, 6]]),
+            ],
+        };
+        SampleGeometry.CropTo(sample, 0, 0, 40, 40);
+        Assert.That(sample.Labels, Is.EqualTo(new[] { 1 }));
+        var touching = new Vim.Data.Datasets.DataSample(1, "a.png", new byte[40 * 40 * 3], 40, 40)
+        {
+            Boxes = [2, 2, 26, 8], Labels = [1], IsCrowd = [false], AnnotationIds = [2],
+            Masks = [new Vim.Data.Datasets.InstanceMask(40, 40, new byte[40 * 40], [[2, 2, 8, 2, 8, 8, 2, 8], [20, 2, 26, 2, 26, 6, 20, 6]])],
+        };
+        SampleGeometry.CropTo(touching, 0, 0, 20, 20);
+        Assert.That(touching.Masks![0].Outlines, Has.Count.EqualTo(1));
+        Assert.That(touching.Boxes, Is.EqualTo(new float[] { 2, 2, 8, 8 }));
+    }
+
     [Test]
     public void FlipAndScaleMoveEveryPoint()
     {
