@@ -44,7 +44,7 @@ public sealed class Pad : ISampleTransform
         if (sample.LabelMap is not null) sample.LabelMap = ImageOps.Pad(sample.LabelMap, h, w, 1, newH, newW, (ushort)_options.SegPadValue);
         if (sample.Masks is not null)
             for (int i = 0; i < sample.Masks.Count; i++)
-                sample.Masks[i] = new InstanceMask(newH, newW, ImageOps.Pad(sample.Masks[i].Pixels, h, w, 1, newH, newW, (byte)0), sample.Masks[i].Outlines);
+                sample.Masks[i] = SampleGeometry.Moved(sample.Masks[i], newH, newW, sample.Masks[i].Outlines, pixels => ImageOps.Pad(pixels, h, w, 1, newH, newW, (byte)0));
         sample.Height = newH;
         sample.Width = newW;
     }

@@ -1,5 +1,6 @@
 using OpenCvSharp;
 using Vim.Data.Datasets;
+using Vim.Data.Masks;
 
 namespace Vim.Data.Transforms;
 
@@ -29,9 +30,8 @@ internal static class SampleGeometry
             s.LabelMap = pillow ? ImageOps.ResizePillowNearest(s.LabelMap, h, w, newH, newW) : ImageOps.ResizeLabels(s.LabelMap, h, w, newH, newW);
         if (s.Masks is not null)
             for (int i = 0; i < s.Masks.Count; i++)
-                s.Masks[i] = new InstanceMask(newH, newW,
-                    pillow ? ImageOps.ResizePillowNearest(s.Masks[i].Pixels, h, w, newH, newW) : ImageOps.Resize(s.Masks[i].Pixels, h, w, 1, newH, newW, InterpolationFlags.Nearest),
-                    Outlines.Scale(s.Masks[i].Outlines, sx, sy));
+                s.Masks[i] = Moved(s.Masks[i], newH, newW, Outlines.Scale(s.Masks[i].Outlines, sx, sy), pixels =>
+                    pillow ? ImageOps.ResizePillowNearest(pixels, h, w, newH, newW) : ImageOps.Resize(pixels, h, w, 1, newH, newW, InterpolationFlags.Nearest));
         var b = s.Boxes;
         for (int i = 0; i < b.Length; i += 4)
         {
@@ -79,7 +79,7 @@ internal static class SampleGeometry
                     // detectron2's polygon path: the outlines are cut to the window, the box is their extent
                     // (recompute_boxes), and the instance stays while any outline does, however thin its pixels.
                     var cut = cropping ? Outlines.Crop(outlines, x0, y0, cropW, cropH) : outlines;
-                    if (cropping) s.Masks[i] = new InstanceMask(cropH, cropW, ImageOps.Crop(s.Masks[i].Pixels, w, 1, y0, x0, cropH, cropW), cut);
+                    if (cropping) s.Masks[i] = Moved(s.Masks[i], cropH, cropW, cut, pixels => pixels);
                     // Inside the image (an uncut annotation's outline may stray past its border); empty once there, it goes:
                     // a zero-area ground-truth box would match every anchor as a low-quality match.
                     if (Outlines.Extent(cut) is { } extent)
@@ -106,6 +106,16 @@ internal static class SampleGeometry
         s.ContentHeight = cropH; s.ContentWidth = cropW;
         s.KeepInstances(keep);
     }
+
+    /// <summary>
+    /// An instance's mask after a geometric change. A polygon instance's pixels are its moved outlines rasterised at the
+    /// new size, as pycocotools draws them, and only when something reads them (its mask targets come from the outlines,
+    /// so no full-size bitmap is resized or cut for it); an RLE instance's pixels go through <paramref name="movePixels"/>.
+    /// </summary>
+    internal static InstanceMask Moved(InstanceMask mask, int newH, int newW, IReadOnlyList<double[]>? outlines, Func<byte[], byte[]> movePixels) =>
+        outlines is not null
+            ? new InstanceMask(newH, newW, () => PolygonRasterizer.FromPolygons(outlines, newH, newW).Decode(), outlines)
+            : new InstanceMask(newH, newW, movePixels(mask.Pixels));
 
     /// <summary>detectron2's filter_empty_instances box threshold: a box narrower than this is empty.</summary>
     private const float BoxEpsilon = 1e-5f;
@@ -135,7 +145,7 @@ internal static class SampleGeometry
         if (s.LabelMap is not null) s.LabelMap = ImageOps.FlipHorizontal(s.LabelMap, h, w, 1);
         if (s.Masks is not null)
             for (int i = 0; i < s.Masks.Count; i++)
-                s.Masks[i] = new InstanceMask(h, w, ImageOps.FlipHorizontal(s.Masks[i].Pixels, h, w, 1), Outlines.FlipHorizontal(s.Masks[i].Outlines, w));
+                s.Masks[i] = Moved(s.Masks[i], h, w, Outlines.FlipHorizontal(s.Masks[i].Outlines, w), pixels => ImageOps.FlipHorizontal(pixels, h, w, 1));
         var b = s.Boxes;
         for (int i = 0; i < b.Length; i += 4)
         {

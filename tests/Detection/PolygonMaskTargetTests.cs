@@ -80,6 +80,31 @@ public class PolygonMaskTargetTests
         Assert.That(touching.Boxes, Is.EqualTo(new float[] { 2, 2, 8, 8 }));
     }
 
+    /// <summary>
+    /// A polygon instance's bitmap after a transform is its moved outlines rasterised at the new size, drawn only when
+    /// read: the full-size bitmap it started from is never decoded, resized or cut.
+    /// </summary>
+    [Test]
+    public void APolygonInstancesPixelsAreItsMovedOutlinesDrawnOnDemand()
+    {
+        bool decoded = false;
+        double[] square = [4, 4, 20, 4, 20, 12, 4, 12];
+        var sample = new Vim.Data.Datasets.DataSample(1, "a.png", new byte[40 * 40 * 3], 40, 40)
+        {
+            Boxes = [4, 4, 20, 12], Labels = [0], IsCrowd = [false], AnnotationIds = [1],
+            Masks = [new Vim.Data.Datasets.InstanceMask(40, 40, () => { decoded = true; return new byte[40 * 40]; }, [square])],
+        };
+        new Resize(new ResizeOptions { Scales = [[20, 20]], KeepRatio = false, Resampling = ImageResampling.PillowBilinear }).Apply(sample, new Random(0));
+        new RandomFlip(new RandomFlipOptions { Prob = 1 }).Apply(sample, new Random(0));
+        SampleGeometry.CropTo(sample, 0, 5, 20, 15);
+        Assert.That(decoded, Is.False);
+        // Halved (2..10 × 2..6), mirrored in 20 px (10..18), shifted 5 left (5..13).
+        var expected = Vim.Data.Masks.PolygonRasterizer.FromPolygons([[13, 2, 5, 2, 5, 6, 13, 6]], 20, 15).Decode();
+        Assert.That(sample.Masks![0].Pixels, Is.EqualTo(expected));
+        Assert.That(sample.Masks[0].Pixels.Count(p => p != 0), Is.EqualTo(8 * 4));
+        Assert.That(sample.Boxes, Is.EqualTo(new float[] { 5, 2, 13, 6 }));
+    }
+
     [Test]
     public void FlipAndScaleMoveEveryPoint()
     {
