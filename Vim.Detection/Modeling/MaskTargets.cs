@@ -18,9 +18,8 @@ public static class MaskTargets
     public static Tensor ForRois(Tensor gtMasks, IReadOnlyList<IReadOnlyList<double[]>?>? outlines, Tensor boxes, Tensor gtIndex, long size)
     {
         using var scope = NewDisposeScope();
-        var fromBitmaps = CropAndResize(gtMasks, boxes, gtIndex, size);
         long rois = boxes.shape[0];
-        if (outlines is null || rois == 0 || outlines.All(o => o is null)) return fromBitmaps.MoveToOuterDisposeScope();
+        if (outlines is null || rois == 0 || outlines.All(o => o is null)) return CropAndResize(gtMasks, boxes, gtIndex, size).MoveToOuterDisposeScope();
         var owners = gtIndex.to_type(ScalarType.Int64).cpu().contiguous().data<long>().ToArray();
         var corners = boxes.to_type(ScalarType.Float64).cpu().contiguous().data<double>().ToArray();
         int cells = (int)(size * size);
@@ -32,9 +31,10 @@ public static class MaskTargets
             fromOutlines[r] = true;
             RasterizeInBox(owned, corners[4 * r], corners[4 * r + 1], corners[4 * r + 2], corners[4 * r + 3], (int)size).CopyTo(drawn, r * cells);
         }
-        var polygonTargets = tensor(drawn, [rois, size, size]).to(fromBitmaps.device).to_type(ScalarType.Bool);
-        var usePolygons = tensor(fromOutlines).to(fromBitmaps.device).view(rois, 1, 1);
-        return where(usePolygons, polygonTargets, fromBitmaps).MoveToOuterDisposeScope();
+        var polygonTargets = tensor(drawn, [rois, size, size]).to(gtMasks.device).to_type(ScalarType.Bool);
+        if (fromOutlines.All(f => f)) return polygonTargets.MoveToOuterDisposeScope();
+        var usePolygons = tensor(fromOutlines).to(gtMasks.device).view(rois, 1, 1);
+        return where(usePolygons, polygonTargets, CropAndResize(gtMasks, boxes, gtIndex, size)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
