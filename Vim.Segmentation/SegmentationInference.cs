@@ -1,6 +1,7 @@
 using TorchSharp;
 using Vim.Core;
 using Vim.Core.Config;
+using Vim.Data.Datasets;
 using Vim.Data.Transforms;
 using static TorchSharp.torch;
 
@@ -44,6 +45,22 @@ public static class SegmentationInference
                 throw new VimException($"model.seg_test.scales: ratio {ratio} of data.scale [{scale[0]}, {scale[1]}] leaves no pixel ({longEdge}x{shortEdge})");
             return TransformPipeline.SegmentationTesting(longEdge, shortEdge);
         }).ToList();
+    }
+
+    /// <summary>
+    /// One image file's test views (<see cref="TestPipelines"/>; decoded once, as the datasets decode images), each
+    /// (1, 3, h, w) on <paramref name="device"/>, and the image's original size.
+    /// </summary>
+    public static (List<Tensor> Views, int Height, int Width) TestViews(string imagePath, IReadOnlyList<TransformPipeline> pipelines, Device? device = null)
+    {
+        var (rgb, height, width) = ImageDecoder.ReadRgb(imagePath);
+        var views = pipelines.Select(pipeline =>
+        {
+            var sample = new DataSample(0, imagePath, rgb, height, width);
+            pipeline.Apply(sample, new Random(0));
+            return tensor(sample.NormalizedImage!, [1, 3, sample.Height, sample.Width], device: device);
+        }).ToList();
+        return (views, height, width);
     }
 
     /// <summary>

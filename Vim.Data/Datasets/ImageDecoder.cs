@@ -40,10 +40,13 @@ public static class ImageDecoder
     public static (ushort[] Labels, int Height, int Width) ReadLabelMap(string path)
     {
         if (!File.Exists(path)) throw new VimException($"{path}: label map file not found.");
-        var png = PngLabelLayout.ReadHeader(path);
+        // Read once: the PNG header picks the decoder, and OpenCV decodes the same bytes.
+        var file = File.ReadAllBytes(path);
+        var png = PngLabelLayout.ReadHeader(file, path);
         if (png is { ColorType: PngLabelLayout.Palette })
-            return (PngLabelLayout.ReadPaletteIndices(path, png), png.Height, png.Width);
-        using var mat = Cv2.ImRead(path, ImreadModes.Unchanged);
+            return (PngLabelLayout.ReadPaletteIndices(file, path, png), png.Height, png.Width);
+        if (file.Length == 0) throw new VimException($"{path}: cannot decode label map (empty file).");
+        using var mat = Cv2.ImDecode(file, ImreadModes.Unchanged);
         if (mat.Empty()) throw new VimException($"{path}: cannot decode label map (corrupt file or not PNG).");
         if (mat.Channels() != 1 || (mat.Depth() != MatType.CV_8U && mat.Depth() != MatType.CV_16U))
             throw new VimException($"{path}: expected a single-channel 8-bit or 16-bit (or palette) label PNG, got {mat.Channels()} channel(s) of depth {mat.Depth()} " +

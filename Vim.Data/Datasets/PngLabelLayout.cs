@@ -18,19 +18,16 @@ internal static class PngLabelLayout
     public const int Grayscale = 0;
     public const int Palette = 3;
 
-    /// <summary>The IHDR fields of a PNG file; null when the file is not a PNG (OpenCV then decides what it is).</summary>
-    public static Header? ReadHeader(string path)
+    /// <summary>The IHDR fields of a PNG file's bytes; null when they are not a PNG (OpenCV then decides what they are).</summary>
+    public static Header? ReadHeader(ReadOnlySpan<byte> file, string path)
     {
-        using var file = File.OpenRead(path);
-        Span<byte> start = stackalloc byte[8 + 8 + 13];
-        if (file.ReadAtLeast(start, start.Length, throwOnEndOfStream: false) < start.Length || !start[..8].SequenceEqual(Signature)) return null;
-        if (!start.Slice(12, 4).SequenceEqual("IHDR"u8) || BinaryPrimitives.ReadUInt32BigEndian(start.Slice(8, 4)) != 13)
+        if (file.Length < 8 + 8 + 13 + 4 || !file[..8].SequenceEqual(Signature)) return null;
+        if (!file.Slice(12, 4).SequenceEqual("IHDR"u8) || BinaryPrimitives.ReadUInt32BigEndian(file.Slice(8, 4)) != 13)
             throw new VimException($"{path}: damaged PNG: the first chunk is not a 13-byte IHDR.");
         // The size decides what is allocated: a flipped bit must not ask for gigabytes.
-        Span<byte> crc = stackalloc byte[4];
-        if (file.ReadAtLeast(crc, 4, throwOnEndOfStream: false) < 4 || BinaryPrimitives.ReadUInt32BigEndian(crc) != Crc32(start.Slice(12, 17)))
+        if (BinaryPrimitives.ReadUInt32BigEndian(file.Slice(29, 4)) != Crc32(file.Slice(12, 17)))
             throw new VimException($"{path}: damaged PNG: the IHDR checksum does not match.");
-        var fields = start[16..];
+        var fields = file.Slice(16, 13);
         uint width = BinaryPrimitives.ReadUInt32BigEndian(fields), height = BinaryPrimitives.ReadUInt32BigEndian(fields[4..]);
         if (width == 0 || height == 0 || width > int.MaxValue || height > int.MaxValue || (long)width * height > int.MaxValue)
             throw new VimException($"{path}: PNG size {width}x{height} is empty or too large for a label map.");
@@ -38,7 +35,7 @@ internal static class PngLabelLayout
     }
 
     /// <summary>The palette index of every pixel (row-major) of a non-interlaced palette PNG.</summary>
-    public static ushort[] ReadPaletteIndices(string path, Header header)
+    public static ushort[] ReadPaletteIndices(byte[] file, string path, Header header)
     {
         if (header.ColorType != Palette || header.BitDepth is not (1 or 2 or 4 or 8))
             throw new VimException($"{path}: PNG colour type {header.ColorType} with {header.BitDepth}-bit samples is not a palette image.");
@@ -47,7 +44,7 @@ internal static class PngLabelLayout
         int rowBytes = (int)(((long)header.Width * header.BitDepth + 7) / 8);
         long expected = (long)header.Height * (rowBytes + 1);
         if (expected > int.MaxValue) throw new VimException($"{path}: PNG size {header.Width}x{header.Height} is too large for a label map.");
-        var data = ImageData(path);
+        var data = ImageData(file, path);
         // DEFLATE expands at most 1032-fold: more declared pixels than that cannot be in the file.
         if (expected > (long)data.Length * 1032 + 1032)
             throw new VimException($"{path}: damaged PNG: {data.Length} bytes of image data cannot hold {header.Width}x{header.Height} pixels.");
@@ -82,9 +79,8 @@ internal static class PngLabelLayout
     }
 
     /// <summary>The concatenated IDAT chunks.</summary>
-    private static byte[] ImageData(string path)
+    private static byte[] ImageData(byte[] bytes, string path)
     {
-        var bytes = File.ReadAllBytes(path);
         using var data = new MemoryStream();
         long at = 8;
         while (at + 8 <= bytes.Length)

@@ -102,13 +102,7 @@ public class SegmentationTaskTests
         {
             using var scope = NewDisposeScope();
             var path = task.ValSet.ImagePaths[index];
-            var (rgb, height, width) = Vim.Data.Datasets.ImageDecoder.ReadRgb(path);
-            var views = pipelines.Select(pipeline =>
-            {
-                var sample = new Vim.Data.Datasets.DataSample(index, path, rgb, height, width);
-                pipeline.Apply(sample, new Random(0));
-                return tensor(sample.NormalizedImage!, [1, 3, sample.Height, sample.Width]);
-            }).ToList();
+            var (views, height, width) = SegmentationInference.TestViews(path, pipelines);
             Assert.That(views.Select(view => view.shape[2]), Is.EqualTo(new long[] { 48, 80 }));
             var expected = SegmentationInference.Labels(SegmentationInference.Scores((EncoderDecoder)task.Model, views, config.Model.SegTest, height, width));
             Assert.That(predictions[index], Is.EqualTo(expected), path);

@@ -182,25 +182,9 @@ public static class EvalCommand
         });
     }
 
-    private static void WriteSegJson(string path, SegmentationResult r)
-    {
-        AtomicFile.Write(path, s =>
+    private static void WriteSegJson(string path, SegmentationResult r) =>
+        AtomicFile.WriteText(path, JsonSerializer.Serialize(new
         {
-            using var w = new Utf8JsonWriter(s, new JsonWriterOptions { Indented = true });
-            void Num(double v) { if (double.IsNaN(v)) w.WriteNullValue(); else w.WriteNumberValue(v); }
-            w.WriteStartObject();
-            w.WritePropertyName("aAcc"); Num(r.AAcc);
-            w.WritePropertyName("mIoU"); Num(r.MIoU);
-            w.WritePropertyName("mAcc"); Num(r.MAcc);
-            w.WritePropertyName("mDice"); Num(r.MDice);
-            w.WritePropertyName("mFscore"); Num(r.MFscore);
-            w.WriteStartArray("IoU");
-            foreach (var v in r.IoU) Num(v);
-            w.WriteEndArray();
-            w.WriteStartArray("Acc");
-            foreach (var v in r.Acc) Num(v);
-            w.WriteEndArray();
-            w.WriteEndObject();
-        });
-    }
+            aAcc = r.AAcc, mIoU = r.MIoU, mAcc = r.MAcc, mDice = r.MDice, mFscore = r.MFscore, IoU = r.IoU, Acc = r.Acc,
+        }, MetricJson.Indented));
 }

@@ -118,13 +118,7 @@ public static class InferCommand
         foreach (var imagePath in imagePaths)
         {
             using var scope = NewDisposeScope();
-            var (rgb, height, width) = ImageDecoder.ReadRgb(imagePath);
-            var views = pipelines.Select(pipeline =>
-            {
-                var sample = new DataSample(0, imagePath, rgb, height, width);
-                pipeline.Apply(sample, new Random(0));
-                return tensor(sample.NormalizedImage!, [1, 3, sample.Height, sample.Width], device: device);
-            }).ToList();
+            var (views, height, width) = SegmentationInference.TestViews(imagePath, pipelines, device);
             var prediction = SegmentationInference.Labels(SegmentationInference.Scores(segmentor, views, config.Model.SegTest, height, width));
             SegmentationVisualizer.Write(dir, Path.GetFileNameWithoutExtension(imagePath), prediction, height, width, imagePath);
         }
