@@ -16,8 +16,18 @@ public sealed class RuntimeConfig
     /// </summary>
     public bool Amp { get; set; }
 
-    /// <summary>bf16 (CPU and CUDA); fp16 is refused for training (no loss scaling).</summary>
+    /// <summary>
+    /// bf16 (float32's exponent range: no loss scaling needed) or fp16 (the official detection recipe's, on GPUs
+    /// without bf16; trained with <see cref="LossScale"/>).
+    /// </summary>
     public string AmpDtype { get; set; } = "bf16";
+
+    /// <summary>
+    /// fp16 autocast only: "dynamic" (torch GradScaler's rules, as detectron2's AMPTrainer and mmcv's
+    /// <c>fp16 = dict(loss_scale='dynamic')</c>) or a number, a static scale (mmcv's <c>loss_scale=512.</c>).
+    /// Steps whose gradients overflow are skipped either way.
+    /// </summary>
+    public string LossScale { get; set; } = "dynamic";
 
     /// <summary>Where logs, checkpoints and reports go; defaults to work_dirs/&lt;config name&gt;.</summary>
     public string? WorkDir { get; set; }

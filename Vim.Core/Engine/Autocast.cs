@@ -30,13 +30,11 @@ public sealed partial class Autocast : IDisposable
     private static partial void ClearCache();
 
     /// <param name="device">cpu or cuda (c10::DeviceType 0 / 1).</param>
-    /// <param name="dtype">BFloat16 (CPU and CUDA) or Float16 (CUDA).</param>
+    /// <param name="dtype">BFloat16 or Float16 (libtorch 2.10 autocasts to either on the CPU and on CUDA).</param>
     public Autocast(DeviceType device, ScalarType dtype)
     {
         if (dtype is not (ScalarType.BFloat16 or ScalarType.Float16))
             throw new VimException($"runtime.amp_dtype must be bf16 or fp16, got {dtype}");
-        if (device == DeviceType.CPU && dtype == ScalarType.Float16)
-            throw new VimException("runtime.amp_dtype fp16 needs CUDA; use bf16 on the CPU");
         _device = device switch
         {
             DeviceType.CPU => 0,

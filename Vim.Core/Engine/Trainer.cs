@@ -42,6 +42,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         var groups = ParameterGroupRules.Build(model, config.Optimizer, task.NumBackboneLayers);
         using var optimizer = OptimizerFactory.Create(config.Optimizer, groups);
         using var ema = train.EmaMomentum is { } decay ? new ExponentialMovingAverage(model, decay) : null;
+        var lossScaler = TrainingSettings.ScalesTheLoss(config.Runtime) ? LossScaler.FromSetting(config.Runtime.LossScale) : null;
 
         long checkpointBytes = model.state_dict().Values.Concat(optimizer.StateTensors().Values)
             .Concat(ema?.Shadow.Values ?? []).Sum(t => t.NumberOfElements * t.ElementSize);
@@ -58,6 +59,8 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             // reseeding from (seed, iteration) makes a resumed GPU run's dropout and drop-path repeatable
             // (the same checkpoint continues the same way), though not the uninterrupted run's draws.
             if (device.type == DeviceType.CUDA) torch.cuda.manual_seed_all(config.Runtime.Seed + state.Iteration);
+            // A checkpoint of a bf16 or float32 run has none: the scaler starts from its initial scale, as GradScaler does.
+            if (lossScaler is not null && state.LossScale is { } scaleState) lossScaler.Restore(scaleState);
             _console.WriteLine($"resumed from {resumeFrom} at iteration {state.Iteration}");
             // As MMEngine, the run continues with the settings it is given now; saying which changed keeps an
             // accidental change (a forgotten --set) from going unnoticed.
@@ -87,7 +90,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             var path = checkpoints.PathFor(iteration);
             if (root)
             {
-                TrainingCheckpoint.Save(path, model, optimizer, ema, new TrainingState(iteration, optimizerSteps, data.Position, best, configYaml));
+                TrainingCheckpoint.Save(path, model, optimizer, ema, new TrainingState(iteration, optimizerSteps, data.Position, best, configYaml, lossScaler?.State));
                 checkpoints.Commit(path);
             }
             // Once any rank has moved on, the checkpoint it names exists.
@@ -130,20 +133,33 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 }
                 else
                 {
-                    (train.AccumulateSteps == 1 ? total : total / train.AccumulateSteps).backward();
+                    var objective = train.AccumulateSteps == 1 ? total : total / train.AccumulateSteps;
+                    (lossScaler is null ? objective : lossScaler.ScaleLoss(objective)).backward();
                     foreach (var (name, value) in terms)
                         lossSums[name] = lossSums.GetValueOrDefault(name) + value.item<float>();
                     lossCount++;
                     if ((iteration + 1) % train.AccumulateSteps == 0)
                     {
                         reducer?.AverageGradients();
-                        if (config.Optimizer.GradClipNorm is { } maxNorm)
-                            nn.utils.clip_grad_norm_(groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)), maxNorm);
-                        // Each group's lr is the schedule applied to base lr × its layer-decay scale (mmcv: per-group
-                        // initial lr, so min_lr is one floor for all groups rather than scaled with them).
-                        optimizer.Step(scale => schedule.LrAt(config.Optimizer.Lr * scale, iteration));
-                        optimizerSteps++;
-                        ema?.Update(model);
+                        var parameters = groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)).ToList();
+                        bool stepTaken = true;
+                        if (lossScaler is not null)
+                        {
+                            // Unscaled before clipping, so grad_clip_norm means the same as without scaling. An overflow
+                            // skips the step on every rank together.
+                            stepTaken = !AnyRank(!lossScaler.UnscaleGradients(parameters.Select(p => p.grad).OfType<Tensor>()));
+                            lossScaler.Update(stepTaken);
+                        }
+                        if (stepTaken)
+                        {
+                            if (config.Optimizer.GradClipNorm is { } maxNorm)
+                                nn.utils.clip_grad_norm_(parameters, maxNorm);
+                            // Each group's lr is the schedule applied to base lr × its layer-decay scale (mmcv: per-group
+                            // initial lr, so min_lr is one floor for all groups rather than scaled with them).
+                            optimizer.Step(scale => schedule.LrAt(config.Optimizer.Lr * scale, iteration));
+                            optimizerSteps++;
+                            ema?.Update(model);
+                        }
                         optimizer.ZeroGrad();
                     }
                 }
@@ -161,6 +177,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                     ["memory_mb"] = ProcessMemory.ResidentBytes() / 1e6,
                 };
                 foreach (var (k, v) in means) record[k] = v;
+                if (lossScaler is not null) record["loss_scale"] = lossScaler.Scale;
                 log?.Write(record);
                 progress.Print(progress.Format(done, meanTotal, means, lr, seconds, dataSeconds, data.BatchSize * _world.WorldSize));
                 lossSums.Clear();
@@ -188,7 +205,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 {
                     best = primary;
                     if (root)
-                        TrainingCheckpoint.Save(checkpoints.BestPath, model, optimizer, ema, new TrainingState(done, optimizerSteps, data.Position, best, configYaml));
+                        TrainingCheckpoint.Save(checkpoints.BestPath, model, optimizer, ema, new TrainingState(done, optimizerSteps, data.Position, best, configYaml, lossScaler?.State));
                     _console.WriteLine($"new best {task.PrimaryMetric} {primary.ToString("0.####", CultureInfo.InvariantCulture)} → {checkpoints.BestPath}");
                 }
             }

@@ -45,6 +45,11 @@ public static class TrainingCheckpoint
             ["has_ema"] = ema is null ? "false" : "true",
             ["sha256"] = Checksum(tensors),
         };
+        if (state.LossScale is { } lossScale)
+        {
+            metadata["loss_scale"] = lossScale.Scale.ToString("R", CultureInfo.InvariantCulture);
+            metadata["loss_scale_finite_steps"] = lossScale.FiniteStepsInARow.ToString(CultureInfo.InvariantCulture);
+        }
         SafeTensorsFormat.Write(path, tensors, metadata);
     }
 
@@ -113,7 +118,18 @@ public static class TrainingCheckpoint
             new DataPosition(int.Parse(Require(meta, "data_epoch", path), CultureInfo.InvariantCulture),
                 long.Parse(Require(meta, "data_index", path), CultureInfo.InvariantCulture)),
             best.Length == 0 ? null : double.Parse(best, CultureInfo.InvariantCulture),
-            Require(meta, "config", path));
+            Require(meta, "config", path),
+            LossScaleOf(meta, path));
+    }
+
+    /// <summary>The loss scaler's state, in checkpoints of runs that scaled the loss (fp16 autocast).</summary>
+    private static LossScaleState? LossScaleOf(IReadOnlyDictionary<string, string> meta, string path)
+    {
+        if (!meta.TryGetValue("loss_scale", out var scale)) return null;
+        if (!double.TryParse(scale, NumberStyles.Float, CultureInfo.InvariantCulture, out var value)
+            || !int.TryParse(Require(meta, "loss_scale_finite_steps", path), NumberStyles.Integer, CultureInfo.InvariantCulture, out var steps))
+            throw new VimException($"{path}: metadata 'loss_scale' ('{scale}') or 'loss_scale_finite_steps' is not a number");
+        return new LossScaleState(value, steps);
     }
 
     /// <summary>

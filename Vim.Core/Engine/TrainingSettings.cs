@@ -57,11 +57,15 @@ public static class TrainingSettings
 
         if (config.Runtime.AmpDtype is not ("bf16" or "fp16"))
             throw new VimException($"runtime.amp_dtype must be bf16 or fp16, got '{config.Runtime.AmpDtype}'");
-        // fp16 gradients underflow without loss scaling (detectron2's AMPTrainer always scales), which we do not do.
-        if (config.Runtime.Amp && config.Runtime.AmpDtype == "fp16")
-            throw new VimException("runtime.amp_dtype fp16 cannot train here: small fp16 gradients underflow without loss scaling, " +
-                "which VimDense does not implement; train with bf16 (the default; same exponent range as float32)");
+        LossScaler.CheckSetting(config.Runtime.LossScale);
+        // A loss scale set for a run that does not scale the loss would silently do nothing.
+        if (!ScalesTheLoss(config.Runtime) && config.Runtime.LossScale != new RuntimeConfig().LossScale)
+            throw new VimException($"runtime.loss_scale ('{config.Runtime.LossScale}') applies to fp16 autocast only (runtime.amp: true, runtime.amp_dtype: fp16); " +
+                $"this run has runtime.amp {(config.Runtime.Amp ? "true" : "false")} with amp_dtype {config.Runtime.AmpDtype}. Remove the setting (bf16 and float32 need no loss scaling)");
     }
+
+    /// <summary>Whether a run with these settings trains with a <see cref="LossScaler"/>: fp16 gradients underflow without one.</summary>
+    public static bool ScalesTheLoss(RuntimeConfig runtime) => runtime.Amp && runtime.AmpDtype == "fp16";
 
     private static void Require(bool holds, string key, string expected, double value)
     {

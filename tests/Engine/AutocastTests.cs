@@ -34,9 +34,19 @@ public class AutocastTests
     }
 
     [Test]
-    public void Fp16OnTheCpuIsRefusedWithTheConfigKey()
+    public void Fp16RegionsComputeInHalfOnTheCpuToo()
     {
-        var e = Assert.Throws<VimException>(() => new Autocast(DeviceType.CPU, ScalarType.Float16))!;
+        using var scope = NewDisposeScope();
+        Tensor y;
+        using (new Autocast(DeviceType.CPU, ScalarType.Float16))
+            y = nn.functional.linear(randn(2, 3), randn(4, 3));
+        Assert.That(y.dtype, Is.EqualTo(ScalarType.Float16));
+    }
+
+    [Test]
+    public void OtherTypesAreRefusedWithTheConfigKey()
+    {
+        var e = Assert.Throws<VimException>(() => new Autocast(DeviceType.CPU, ScalarType.Float64))!;
         Assert.That(e.Message, Does.Contain("runtime.amp_dtype"));
     }
 

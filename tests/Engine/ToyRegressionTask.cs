@@ -21,10 +21,12 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
     private readonly ICommunicator? _world;
     private int _calls;
     private int _evaluations;
+    private readonly float _lossWeight;
 
     public ToyRegressionTask(int? failAtCall = null, int? nanAtCall = null, double dropout = 0.2, int batchSize = 4, ICommunicator? world = null,
-        int? undefinedMetricAtEvaluation = null)
+        int? undefinedMetricAtEvaluation = null, float lossWeight = 1)
     {
+        _lossWeight = lossWeight;
         UndefinedMetricAtEvaluation = undefinedMetricAtEvaluation;
         _batchSize = batchSize;
         _world = world;
@@ -70,7 +72,11 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
         var prediction = ((ToyMlp)Model).forward(batch.X);
         var mse = nn.functional.mse_loss(prediction, batch.Y);
         if (_calls == NanAtCall) mse = mse * float.NaN;
-        return new Dictionary<string, Tensor> { ["loss_mse"] = mse, ["loss_l1"] = 0.1f * (prediction - batch.Y).abs().mean() };
+        return new Dictionary<string, Tensor>
+        {
+            ["loss_mse"] = _lossWeight == 1 ? mse : _lossWeight * mse,
+            ["loss_l1"] = 0.1f * _lossWeight * (prediction - batch.Y).abs().mean(),
+        };
     }
 
     public IReadOnlyDictionary<string, double> Evaluate()

@@ -42,6 +42,7 @@ public class TrainingReportTests
             Assert.That(markdown, Does.Contain("(../test/per_class_iou.png)"));
             Assert.That(markdown, Does.Contain("![bbox/per_category_ap](../test/bbox/per_category_ap.png)"));
             Assert.That(markdown, Does.Not.Contain("img1"));
+            Assert.That(markdown, Does.Not.Contain("loss_scale.png"), "a run without fp16 loss scaling has no scale chart");
             foreach (var chart in new[] { "loss.png", "lr.png", "time.png", "metrics.png" })
             {
                 Assert.That(markdown, Does.Contain($"({chart})"));
@@ -50,6 +51,28 @@ public class TrainingReportTests
                 Cv2.MeanStdDev(image, out _, out var spread);
                 Assert.That(spread.Val0 + spread.Val1 + spread.Val2, Is.GreaterThan(5), $"{chart} is blank");
             }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
+    public void TheFp16LossScaleHasItsOwnChartAndIsNoLossTerm()
+    {
+        var dir = Directory.CreateTempSubdirectory("vimdense-report-").FullName;
+        try
+        {
+            File.WriteAllLines(Path.Combine(dir, "log.jsonl"),
+            [
+                """{"iter":10,"lr":0.001,"loss":2.0,"time":0.5,"data_time":0.1,"memory_mb":900,"loss_mse":2.0,"loss_scale":65536}""",
+                """{"iter":20,"lr":0.001,"loss":1.5,"time":0.5,"data_time":0.1,"memory_mb":900,"loss_mse":1.5,"loss_scale":16384}""",
+            ]);
+            var markdown = File.ReadAllText(TrainingReport.Write(dir, Path.Combine(dir, "report")));
+            Assert.That(markdown, Does.Contain("(loss_scale.png)"));
+            Assert.That(TrainingReport.LossTerms(["iter", "lr", "loss", "time", "data_time", "memory_mb", "loss_mse", "loss_scale"]),
+                Is.EqualTo(new[] { "loss", "loss_mse" }));
         }
         finally
         {

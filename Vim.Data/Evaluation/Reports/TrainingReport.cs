@@ -13,7 +13,10 @@ namespace Vim.Data.Evaluation.Reports;
 /// </summary>
 public static class TrainingReport
 {
-    private static readonly HashSet<string> NonLossFields = ["iter", "lr", "time", "data_time", "memory_mb", "mode"];
+    private static readonly HashSet<string> NonLossFields = ["iter", "lr", "time", "data_time", "memory_mb", "mode", "loss_scale"];
+
+    /// <summary>The fields of a training record that are loss terms (the total and each task's terms).</summary>
+    public static List<string> LossTerms(IEnumerable<string> fields) => fields.Where(n => !NonLossFields.Contains(n)).ToList();
 
     /// <summary>Writes report.md and its charts into <paramref name="outDir"/>; returns the Markdown path.</summary>
     public static string Write(string workDir, string outDir, string? title = null)
@@ -31,7 +34,7 @@ public static class TrainingReport
         val = val.GroupBy(r => r.Iteration).Select(g => g.Last()).OrderBy(r => r.Iteration).ToList();
 
         var iterations = train.Select(r => (double)r.Iteration).ToArray();
-        var lossNames = train[0].Fields.EnumerateObject().Select(p => p.Name).Where(n => !NonLossFields.Contains(n)).ToList();
+        var lossNames = LossTerms(train[0].Fields.EnumerateObject().Select(p => p.Name));
         var charts = new List<(string File, string Caption)>();
 
         ReportCharts.SaveLines(Path.Combine(outDir, "loss.png"), "Training loss", "iteration", "loss",
@@ -43,6 +46,13 @@ public static class TrainingReport
         ReportCharts.SaveLines(Path.Combine(outDir, "time.png"), "Seconds per iteration", "iteration", "seconds",
             [("iteration", iterations, train.Select(r => r.Number("time")).ToArray()), ("data", iterations, train.Select(r => r.Number("data_time")).ToArray())]);
         charts.Add(("time.png", "Time per iteration and the part spent waiting for data"));
+        if (train.Any(r => r.Has("loss_scale")))
+        {
+            // Powers of two from 2^16 down: its exponent reads better than the value.
+            ReportCharts.SaveLines(Path.Combine(outDir, "loss_scale.png"), "fp16 loss scale", "iteration", "log2(loss scale)",
+                [("loss scale", iterations, train.Select(r => Math.Log2(r.Number("loss_scale"))).ToArray())], markers: true);
+            charts.Add(("loss_scale.png", "fp16 loss scale at each logged iteration (halved at each overflow, whose step is skipped)"));
+        }
 
         var metricNames = val.Count == 0 ? [] : val[0].Fields.EnumerateObject().Select(p => p.Name).Where(n => !NonLossFields.Contains(n)).ToList();
         if (val.Count > 0)
