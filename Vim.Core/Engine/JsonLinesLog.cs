@@ -34,10 +34,11 @@ public sealed class JsonLinesLog : IDisposable
     public void Dispose() => _writer.Dispose();
 
     /// <summary>
-    /// Reads the records back. A line that is not a JSON object (a truncated last line, from a killed process) is
-    /// skipped; a record's fields are checked where they are read (<see cref="LogRecord"/>).
+    /// Reads the records back. A line that is not a JSON object (a line a killed process cut short, or damage) is
+    /// skipped, and its number added to <paramref name="damagedLines"/>; a record's fields are checked where they are
+    /// read (<see cref="LogRecord"/>).
     /// </summary>
-    public static IEnumerable<LogRecord> Read(string path)
+    public static IEnumerable<LogRecord> Read(string path, List<int>? damagedLines = null)
     {
         int lineNumber = 0;
         foreach (var line in File.ReadLines(path))
@@ -52,9 +53,11 @@ public sealed class JsonLinesLog : IDisposable
             }
             catch (JsonException)
             {
+                damagedLines?.Add(lineNumber);
                 continue;
             }
             if (root.ValueKind == JsonValueKind.Object) yield return new LogRecord(path, lineNumber, root);
+            else damagedLines?.Add(lineNumber);
         }
     }
 }
@@ -74,7 +77,7 @@ public readonly record struct LogRecord(string Path, int Line, JsonElement Field
         : value.ValueKind == JsonValueKind.String ? value.GetString()
         : throw new VimException($"{Path} line {Line}: 'mode' must be a string such as \"val\", got {Describe("mode")}");
 
-    public bool IsEvaluation => Mode == "val";
+    public bool IsEvaluation => Mode == TrainingLogModes.Evaluation;
 
     /// <summary>A number field, NaN where it is null (undefined when written), absent or not a number.</summary>
     public double Number(string name) => MetricJson.NumberOrNaN(Fields, name);

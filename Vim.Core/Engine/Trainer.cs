@@ -77,6 +77,9 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         int maxIters = config.Schedule.MaxIters;
         using var data = task.OpenTrainingData(config.Runtime.Seed, state.Data, DataShard.Of(_world));
         using var log = root ? new JsonLinesLog(Path.Combine(workDir, "log.jsonl")) : null;
+        // What the abandoned launch logged after the checkpoint's iteration is no part of this run's history (TrainingLogHistory).
+        if (resumeFrom is not null)
+            log?.Write(new Dictionary<string, object?> { ["iter"] = state.Iteration, ["mode"] = TrainingLogModes.Resume, ["checkpoint"] = resumeFrom });
         var progress = new ProgressLine(maxIters, state.Iteration, _console);
         string? lastCheckpoint = resumeFrom;
         double? best = state.BestMetric;
@@ -84,6 +87,10 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         int skipped = 0;
         var lossSums = new Dictionary<string, double>();
         int lossCount = 0;
+        // Times are means over every iteration since the last record, as the losses: one iteration's time alone would
+        // be noise, and with accumulation the logged one would always be the costlier optimiser step.
+        double secondsSum = 0, dataSecondsSum = 0;
+        int timedIterations = 0, skippedInInterval = 0;
 
         string SaveCheckpoint(int iteration)
         {
@@ -128,6 +135,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                         throw new VimException($"iteration {iteration}: the loss is {totalValue.ToString(CultureInfo.InvariantCulture)} ({termText}); " +
                             $"last good checkpoint: {lastCheckpoint ?? "none yet"}. Lower the lr, enable optimizer.grad_clip_norm, or set train.skip_non_finite_loss to skip such steps.");
                     skipped++;
+                    skippedInInterval++;
                     optimizer.ZeroGrad();
                     _console.WriteLine($"iteration {iteration}: non-finite loss ({termText}), step skipped ({skipped} so far)");
                 }
@@ -164,24 +172,30 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                     }
                 }
             }
-            double seconds = clock.Elapsed.TotalSeconds;
+            secondsSum += clock.Elapsed.TotalSeconds;
+            dataSecondsSum += dataSeconds;
+            timedIterations++;
             int done = iteration + 1;
 
             if ((done % train.LogInterval == 0 || done == maxIters) && lossCount > 0)
             {
                 var means = MeanOverRanks(lossSums).ToDictionary(kv => kv.Key, kv => kv.Value / lossCount);
                 double meanTotal = means.Values.Sum();
+                double seconds = secondsSum / timedIterations, meanDataSeconds = dataSecondsSum / timedIterations;
                 var record = new Dictionary<string, object?>
                 {
-                    ["iter"] = done, ["lr"] = lr, ["loss"] = meanTotal, ["time"] = seconds, ["data_time"] = dataSeconds,
+                    ["iter"] = done, ["lr"] = lr, ["loss"] = meanTotal, ["time"] = seconds, ["data_time"] = meanDataSeconds,
                     ["memory_mb"] = ProcessMemory.ResidentBytes() / 1e6,
                 };
                 foreach (var (k, v) in means) record[k] = v;
                 if (lossScaler is not null) record["loss_scale"] = lossScaler.Scale;
+                if (skippedInInterval > 0) record["skipped"] = skippedInInterval;
                 log?.Write(record);
-                progress.Print(progress.Format(done, meanTotal, means, lr, seconds, dataSeconds, data.BatchSize * _world.WorldSize));
+                progress.Print(progress.Format(done, meanTotal, means, lr, seconds, meanDataSeconds, data.BatchSize * _world.WorldSize));
                 lossSums.Clear();
                 lossCount = 0;
+                secondsSum = dataSecondsSum = 0;
+                timedIterations = skippedInInterval = 0;
             }
 
             bool evaluate = train.EvalInterval > 0 ? done % train.EvalInterval == 0 || done == maxIters : done == maxIters;
@@ -191,7 +205,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 IReadOnlyDictionary<string, double> metrics;
                 using (no_grad())
                     metrics = task.Evaluate();
-                var record = new Dictionary<string, object?> { ["iter"] = done, ["mode"] = "val" };
+                var record = new Dictionary<string, object?> { ["iter"] = done, ["mode"] = TrainingLogModes.Evaluation };
                 foreach (var (k, v) in metrics) record[k] = v;
                 log?.Write(record);
                 _console.WriteLine($"eval @ {done}: " + string.Join(", ", metrics.Select(m => $"{m.Key} {m.Value.ToString("0.####", CultureInfo.InvariantCulture)}")));

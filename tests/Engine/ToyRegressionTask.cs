@@ -22,10 +22,12 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
     private int _calls;
     private int _evaluations;
     private readonly float _lossWeight;
+    private readonly Func<int, TimeSpan>? _delayAtCall;
 
     public ToyRegressionTask(int? failAtCall = null, int? nanAtCall = null, double dropout = 0.2, int batchSize = 4, ICommunicator? world = null,
-        int? undefinedMetricAtEvaluation = null, float lossWeight = 1)
+        int? undefinedMetricAtEvaluation = null, float lossWeight = 1, Func<int, TimeSpan>? delayAtCall = null)
     {
+        _delayAtCall = delayAtCall;
         _lossWeight = lossWeight;
         UndefinedMetricAtEvaluation = undefinedMetricAtEvaluation;
         _batchSize = batchSize;
@@ -69,6 +71,7 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
         _calls++;
         LiveTensorCounts.Add(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount);
         if (_calls == FailAtCall) throw new InvalidOperationException("simulated crash");
+        if (_delayAtCall?.Invoke(_calls) is { } delay && delay > TimeSpan.Zero) Thread.Sleep(delay);
         var prediction = ((ToyMlp)Model).forward(batch.X);
         var mse = nn.functional.mse_loss(prediction, batch.Y);
         if (_calls == NanAtCall) mse = mse * float.NaN;

@@ -191,6 +191,47 @@ public class TrainerTests
     }
 
     [Test]
+    public void LoggedTimesAreMeansOverTheInterval()
+    {
+        // The first iteration of each two-iteration interval sleeps 80 ms: the interval's mean is at least 40 ms, however
+        // fast the machine; a record holding only its own (second) iteration's time would show a few milliseconds.
+        using var task = new ToyRegressionTask(delayAtCall: call => call % 2 == 1 ? TimeSpan.FromMilliseconds(80) : TimeSpan.Zero);
+        var config = Config(4);
+        config.Train.LogInterval = 2;
+        new Trainer<(Tensor, Tensor)>(task, config, Dir("times"), "cfg", TextWriter.Null).Run(null);
+        var train = JsonLinesLog.Read(Path.Combine(Dir("times"), "log.jsonl")).Where(r => r.Mode is null).ToList();
+        Assert.That(train.Select(r => r.Iteration), Is.EqualTo(new[] { 2, 4 }));
+        foreach (var r in train) Assert.That(r.Number("time"), Is.GreaterThanOrEqualTo(0.04), $"iteration {r.Iteration}");
+    }
+
+    [Test]
+    public void AResumeIsMarkedInTheLogAndItsReportLeavesOutTheAbandonedRecords()
+    {
+        using (var crashing = new ToyRegressionTask(failAtCall: 19))
+            Assert.Throws<InvalidOperationException>(() =>
+                new Trainer<(Tensor, Tensor)>(crashing, Config(24), Dir("marked"), "cfg", TextWriter.Null).Run(null));
+        var log = Path.Combine(Dir("marked"), "log.jsonl");
+        Assert.That(JsonLinesLog.Read(log).Where(r => r.Mode is null).Max(r => r.Iteration), Is.EqualTo(15), "logged every 5 iterations up to the crash");
+        // Checkpoints 12 and 16 are kept; resuming from the older one, the records of 15 and the evaluation at 16 are
+        // left behind. The resumed launch is stopped at once (a stop requested before it starts), before it logs anything.
+        var checkpoint = new CheckpointDirectory(Dir("marked"), 2).PathFor(12);
+        using (var resumed = new ToyRegressionTask())
+        {
+            using var stop = new CancellationTokenSource();
+            stop.Cancel();
+            var result = new Trainer<(Tensor, Tensor)>(resumed, Config(24), Dir("marked"), "cfg", TextWriter.Null).Run(checkpoint, stop.Token);
+            Assert.That((result.Interrupted, result.Iteration), Is.EqualTo((true, 12)));
+        }
+        var resume = JsonLinesLog.Read(log).Single(r => r.Mode == TrainingLogModes.Resume);
+        Assert.That(resume.Iteration, Is.EqualTo(12));
+        Assert.That(JsonLinesLog.Read(log).Where(r => r.IsEvaluation).Select(r => r.Iteration), Is.EqualTo(new[] { 8, 16 }));
+        var history = TrainingLogHistory.Read(log);
+        Assert.That(history.Training.Select(i => i.Record.Iteration), Is.EqualTo(new[] { 5, 10 }), "15 came from the abandoned launch");
+        Assert.That(history.Evaluations.Select(r => r.Iteration), Is.EqualTo(new[] { 8 }), "no checkpoint holds the weights evaluated at 16");
+        Assert.That(history.Restarts, Is.EqualTo(new[] { 12 }));
+    }
+
+    [Test]
     public void LiveTensorCountStaysFlatOverManyIterations()
     {
         using var task = new ToyRegressionTask();

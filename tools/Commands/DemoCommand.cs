@@ -118,7 +118,7 @@ public static class DemoCommand
         AtomicFile.WriteText(path, report.ToString());
         // One key per line so shell scripts (CI) can read it without a JSON tool.
         var summary = string.Create(CultureInfo.InvariantCulture,
-            $"{{\n  \"iterations\": {trained.Iteration},\n  \"miou\": {metrics["mIoU"]:0.####},\n  \"baseline_miou\": {baseline.MIoU:0.####},\n  \"train_minutes\": {trainMinutes:0.##},\n" +
+            $"{{\n  \"iterations\": {trained.Iteration},\n  \"miou\": {JsonNumber(metrics["mIoU"])},\n  \"baseline_miou\": {JsonNumber(baseline.MIoU)},\n  \"train_minutes\": {trainMinutes:0.##},\n" +
             $"  \"det_iterations\": {detection.Iterations},\n  \"box_ap\": {JsonNumber(detection.BoxAp)},\n  \"box_ap50\": {JsonNumber(detection.BoxAp50)},\n  \"mask_ap\": {JsonNumber(detection.MaskAp)},\n" +
             $"  \"untrained_box_ap\": {JsonNumber(detection.UntrainedBoxAp)},\n  \"untrained_mask_ap\": {JsonNumber(detection.UntrainedMaskAp)},\n  \"det_train_minutes\": {detection.TrainMinutes:0.##}\n}}\n");
         AtomicFile.WriteText(Path.Combine(outDir, "summary.json"), summary);
@@ -239,8 +239,7 @@ public static class DemoCommand
     /// <summary>Box and mask AP at each evaluation of the training log, starting from the untrained model at iteration 0.</summary>
     private static void ApOverTraining(string workDir, IReadOnlyDictionary<string, double> untrained, string path)
     {
-        var evaluations = JsonLinesLog.Read(Path.Combine(workDir, "log.jsonl"))
-            .Where(r => r.IsEvaluation)
+        var evaluations = TrainingLogHistory.Read(Path.Combine(workDir, "log.jsonl")).Evaluations
             .Select(r => (Iteration: (double)r.Iteration, Box: r.Number("bbox_mAP"), Mask: r.Number("segm_mAP")))
             .ToList();
         double[] xs = [0, .. evaluations.Select(e => e.Iteration)];

@@ -20,8 +20,9 @@ public static class ReportCharts
             var (label, xs, ys) = series[i];
             var line = plt.Add.Scatter(xs, ys, palette.GetColor(i));
             line.LegendText = label;
-            // Sparse measurements (evaluations) get markers so the lines are not read as continuous data.
-            line.MarkerSize = markers ? 8 : 0;
+            // Sparse measurements (evaluations) get markers so the lines are not read as continuous data; a series of one
+            // point (a run shorter than its logging interval) has no line to draw without one.
+            line.MarkerSize = markers || ys.Count(double.IsFinite) < 2 ? 8 : 0;
             line.LineWidth = 2;
         }
         plt.Title(title);

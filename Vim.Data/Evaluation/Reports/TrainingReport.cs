@@ -13,7 +13,7 @@ namespace Vim.Data.Evaluation.Reports;
 /// </summary>
 public static class TrainingReport
 {
-    private static readonly HashSet<string> NonLossFields = ["iter", "lr", "time", "data_time", "memory_mb", "mode", "loss_scale"];
+    private static readonly HashSet<string> NonLossFields = ["iter", "lr", "time", "data_time", "memory_mb", "mode", "loss_scale", "skipped"];
 
     /// <summary>The fields of a training record that are loss terms (the total and each task's terms).</summary>
     public static List<string> LossTerms(IEnumerable<string> fields) => fields.Where(n => !NonLossFields.Contains(n)).ToList();
@@ -23,18 +23,15 @@ public static class TrainingReport
     {
         var logPath = Path.Combine(workDir, "log.jsonl");
         if (!File.Exists(logPath)) throw new VimException($"{logPath}: no training log (is {workDir} a work dir of `vim train`?)");
-        var records = JsonLinesLog.Read(logPath).ToList();
-        var train = records.Where(r => r.Mode is null).ToList();
-        var val = records.Where(r => r.IsEvaluation).ToList();
+        var history = TrainingLogHistory.Read(logPath);
+        var intervals = history.Training;
+        var train = intervals.Select(i => i.Record).ToList();
+        var val = history.Evaluations;
         if (train.Count == 0) throw new VimException($"{logPath}: the log has no training records yet");
         Directory.CreateDirectory(outDir);
 
-        // A resumed run appends to the same log and may repeat iterations: keep the last record per iteration.
-        train = train.GroupBy(r => r.Iteration).Select(g => g.Last()).OrderBy(r => r.Iteration).ToList();
-        val = val.GroupBy(r => r.Iteration).Select(g => g.Last()).OrderBy(r => r.Iteration).ToList();
-
         var iterations = train.Select(r => (double)r.Iteration).ToArray();
-        var lossNames = LossTerms(train[0].Fields.EnumerateObject().Select(p => p.Name));
+        var lossNames = LossTerms(FieldNames(train));
         var charts = new List<(string File, string Caption)>();
 
         ReportCharts.SaveLines(Path.Combine(outDir, "loss.png"), "Training loss", "iteration", "loss",
@@ -45,7 +42,7 @@ public static class TrainingReport
         charts.Add(("lr.png", "Learning rate (warmup, then the schedule's policy)"));
         ReportCharts.SaveLines(Path.Combine(outDir, "time.png"), "Seconds per iteration", "iteration", "seconds",
             [("iteration", iterations, train.Select(r => r.Number("time")).ToArray()), ("data", iterations, train.Select(r => r.Number("data_time")).ToArray())]);
-        charts.Add(("time.png", "Time per iteration and the part spent waiting for data"));
+        charts.Add(("time.png", "Time per iteration and the part spent waiting for data (means over each logging interval)"));
         if (train.Any(r => r.Has("loss_scale")))
         {
             // Powers of two from 2^16 down: its exponent reads better than the value.
@@ -54,7 +51,7 @@ public static class TrainingReport
             charts.Add(("loss_scale.png", "fp16 loss scale at each logged iteration (halved at each overflow, whose step is skipped)"));
         }
 
-        var metricNames = val.Count == 0 ? [] : val[0].Fields.EnumerateObject().Select(p => p.Name).Where(n => !NonLossFields.Contains(n)).ToList();
+        var metricNames = FieldNames(val).Where(n => !NonLossFields.Contains(n)).ToList();
         if (val.Count > 0)
         {
             var valIterations = val.Select(r => (double)r.Iteration).ToArray();
@@ -69,7 +66,16 @@ public static class TrainingReport
         var last = train[^1];
         md.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"{train.Count} logged intervals up to iteration {last.Iteration}; last loss {last.Number("loss"):0.####}, " +
-            $"{last.Number("time"):0.###} s/iteration, resident memory {last.Number("memory_mb"):0} MB.")).AppendLine();
+            $"resident memory {last.Number("memory_mb"):0} MB.")).AppendLine();
+        md.AppendLine(Timing(intervals)).AppendLine();
+        if (history.Restarts.Count > 0)
+            md.AppendLine($"Resumed {history.Restarts.Count} time{(history.Restarts.Count == 1 ? "" : "s")}, at iteration " +
+                $"{string.Join(", ", history.Restarts)}; what an abandoned launch logged after the iteration its successor resumed from is left out.").AppendLine();
+        int skipped = train.Sum(r => r.Has("skipped") ? (int)r.Number("skipped") : 0);
+        if (skipped > 0) md.AppendLine($"{skipped} iteration{(skipped == 1 ? " was" : "s were")} skipped for a non-finite loss (train.skip_non_finite_loss).").AppendLine();
+        if (history.DamagedLines.Count > 0)
+            md.AppendLine($"Unreadable lines of {logPath} were skipped: {string.Join(", ", history.DamagedLines.Take(20))}" +
+                $"{(history.DamagedLines.Count > 20 ? $" and {history.DamagedLines.Count - 20} more" : "")} (a line a killed process cut short, or damage).").AppendLine();
         if (val.Count > 0)
         {
             md.AppendLine("| iteration | " + string.Join(" | ", metricNames) + " |");
@@ -86,12 +92,18 @@ public static class TrainingReport
         {
             var dir = Path.Combine(workDir, folder);
             if (!Directory.Exists(dir)) continue;
-            // Charts in the folder and its subfolders (detection: bbox/ and segm/), not the per-image predictions.
+            // Charts in the folder and its subfolders (detection: bbox/ and segm/), not the per-image drawings (segmentation's
+            // predictions/, detection's overlays/) nor a chart a killed writer left as a hidden temporary file.
             var pngs = Directory.EnumerateFiles(dir, "*.png", SearchOption.AllDirectories)
-                .Where(png => !Path.GetRelativePath(dir, png).StartsWith("predictions" + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                .Where(png => IsChart(Path.GetRelativePath(dir, png)))
                 .Order(StringComparer.Ordinal).ToList();
-            if (pngs.Count == 0) continue;
+            // The numbers behind the charts: `vim test`'s summaries (the COCO 12-line summary, the per-class table).
+            var summaries = Directory.EnumerateFiles(dir, "summary.md", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
+            if (pngs.Count == 0 && summaries.Count == 0) continue;
             md.AppendLine($"## {heading}").AppendLine();
+            foreach (var summary in summaries)
+                md.AppendLine($"- [{Path.GetRelativePath(dir, summary)}]({Path.GetRelativePath(outDir, summary)})");
+            if (summaries.Count > 0) md.AppendLine();
             foreach (var png in pngs)
                 md.AppendLine($"![{Path.ChangeExtension(Path.GetRelativePath(dir, png), null)}]({Path.GetRelativePath(outDir, png)})").AppendLine();
         }
@@ -99,6 +111,39 @@ public static class TrainingReport
         AtomicFile.WriteText(path, md.ToString());
         return path;
     }
+
+    /// <summary>
+    /// Mean seconds per iteration, weighted by the iterations each record averages, leaving out each launch's first
+    /// interval (model building, the first batches' allocations) unless nothing else was logged, as mmdet's
+    /// analyze_logs cal_train_time leaves out each epoch's first record; and the training time the log accounts for.
+    /// </summary>
+    public static string Timing(IReadOnlyList<TrainingInterval> intervals)
+    {
+        var steady = intervals.Where(i => !i.OpensLaunch).ToList();
+        if (steady.Count == 0) steady = intervals.ToList();
+        steady = steady.Where(i => i.Iterations > 0 && double.IsFinite(i.Record.Number("time"))).ToList();
+        if (steady.Count == 0) return "No timed iterations were logged.";
+        double iterations = steady.Sum(i => i.Iterations);
+        double mean = steady.Sum(i => i.Record.Number("time") * i.Iterations) / iterations;
+        double data = steady.Sum(i => i.Record.Number("data_time") * i.Iterations) / iterations;
+        double median = MathNet.Numerics.Statistics.Statistics.Median(steady.Select(i => i.Record.Number("time")));
+        double total = intervals.Where(i => double.IsFinite(i.Record.Number("time"))).Sum(i => i.Record.Number("time") * i.Iterations);
+        var hours = TimeSpan.FromSeconds(total);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"Time: {mean:0.###} s/iteration on average (median interval {median:0.###}), {100 * data / mean:0}% of it waiting for data, " +
+            $"over {iterations:0} iterations after each launch's first logged interval (it holds the warm-up); the logged intervals " +
+            $"account for {(int)hours.TotalHours}:{hours.Minutes:00}:{hours.Seconds:00} of training, evaluations not included.");
+    }
+
+    private static bool IsChart(string relativePath)
+    {
+        var parts = relativePath.Split(Path.DirectorySeparatorChar);
+        return !parts[^1].StartsWith('.') && !parts[..^1].Any(folder => folder is "predictions" or "overlays");
+    }
+
+    /// <summary>Every field of the records, in the order they first appear (a resumed run may log keys the first records lack).</summary>
+    private static List<string> FieldNames(IEnumerable<LogRecord> records) =>
+        records.SelectMany(r => r.Fields.EnumerateObject().Select(p => p.Name)).Distinct().ToList();
 
     /// <summary>A metric in the table; "nan" where it was undefined (mmseg's spelling).</summary>
     private static string Cell(double value) => double.IsNaN(value) ? "nan" : value.ToString("0.00", CultureInfo.InvariantCulture);

@@ -1,0 +1,95 @@
+namespace Vim.Core.Engine;
+
+/// <summary>
+/// A training log (work_dir/log.jsonl) read as the history of the run that its checkpoints continue. A resumed run
+/// appends to the same log, starting from its checkpoint's iteration: records the abandoned launch wrote after that
+/// point (curves, an evaluation whose weights no checkpoint kept) belong to no run and are dropped. The trainer marks
+/// each resume with a "resume" record; a log without markers (or edited by hand) is cut where a training record's
+/// iteration is not above the last one's.
+/// </summary>
+public sealed class TrainingLogHistory
+{
+    private TrainingLogHistory(List<TrainingInterval> training, List<LogRecord> evaluations, List<int> restarts, List<int> damagedLines)
+    {
+        Training = training;
+        Evaluations = evaluations;
+        Restarts = restarts;
+        DamagedLines = damagedLines;
+    }
+
+    /// <summary>Training records in iteration order, one per iteration, with the iterations each one averages over.</summary>
+    public IReadOnlyList<TrainingInterval> Training { get; }
+
+    /// <summary>Evaluation records ("mode": "val") in iteration order, one per iteration.</summary>
+    public IReadOnlyList<LogRecord> Evaluations { get; }
+
+    /// <summary>The iterations later launches continued from, in order.</summary>
+    public IReadOnlyList<int> Restarts { get; }
+
+    /// <summary>Lines that are not JSON objects (one a killed process cut short, or damage), which were skipped.</summary>
+    public IReadOnlyList<int> DamagedLines { get; }
+
+    public static TrainingLogHistory Read(string path)
+    {
+        var damaged = new List<int>();
+        var kept = new List<(LogRecord Record, int Launch)>();
+        var launchStarts = new List<int> { 0 };
+        var restarts = new List<int>();
+        int? lastTraining = null;
+
+        void Restart(int from, int keepThrough)
+        {
+            kept.RemoveAll(k => k.Record.Iteration > keepThrough);
+            restarts.Add(from);
+            launchStarts.Add(from);
+            lastTraining = from;
+        }
+
+        foreach (var record in JsonLinesLog.Read(path, damaged))
+        {
+            switch (record.Mode)
+            {
+                case TrainingLogModes.Resume:
+                    Restart(record.Iteration, keepThrough: record.Iteration);
+                    continue;
+                case null when lastTraining is { } last && record.Iteration <= last:
+                    // No marker: the launch restarted somewhere before this record's interval; the newest record this
+                    // one follows in the kept history is where its interval began.
+                    int from = kept.Where(k => k.Record.Mode is null && k.Record.Iteration < record.Iteration)
+                        .Select(k => k.Record.Iteration).DefaultIfEmpty(0).Max();
+                    Restart(from, keepThrough: record.Iteration - 1);
+                    break;
+            }
+            if (record.Mode is null) lastTraining = record.Iteration;
+            if (record.Mode is null or TrainingLogModes.Evaluation) kept.Add((record, launchStarts.Count - 1));
+        }
+
+        var training = new List<TrainingInterval>();
+        int previousLaunch = -1, previousIteration = 0;
+        foreach (var (record, launch) in kept.Where(k => k.Record.Mode is null))
+        {
+            bool opens = launch != previousLaunch;
+            int from = opens ? launchStarts[launch] : previousIteration;
+            training.Add(new TrainingInterval(record, from, opens));
+            previousLaunch = launch;
+            previousIteration = record.Iteration;
+        }
+        var evaluations = kept.Where(k => k.Record.IsEvaluation).Select(k => k.Record)
+            .GroupBy(r => r.Iteration).Select(g => g.Last()).OrderBy(r => r.Iteration).ToList();
+        return new TrainingLogHistory(training, evaluations, restarts, damaged);
+    }
+}
+
+/// <summary>A training record and the iterations (From, Record.Iteration] whose means it holds.</summary>
+/// <param name="OpensLaunch">The first record after the run (re)started: its time includes the warm-up.</param>
+public readonly record struct TrainingInterval(LogRecord Record, int From, bool OpensLaunch)
+{
+    public int Iterations => Record.Iteration - From;
+}
+
+/// <summary>The "mode" values of log records other than training ones (which have none).</summary>
+public static class TrainingLogModes
+{
+    public const string Evaluation = "val";
+    public const string Resume = "resume";
+}
