@@ -46,6 +46,14 @@ public interface ICommunicator : IDisposable
     /// <summary>Returns once every rank has called it.</summary>
     void Barrier();
 
+    /// <summary>
+    /// Prints <paramref name="reason"/> and ends every process of the job at once (MPI_Abort); does not return. A single
+    /// process has no other rank to free and does nothing: its caller carries on with the error.
+    /// </summary>
+    void AbortJob(string reason)
+    {
+    }
+
     /// <summary>Every rank's <paramref name="data"/> (sizes may differ), indexed by rank, on every rank. Meant for small payloads (metrics, results).</summary>
     IReadOnlyList<byte[]> AllGather(byte[] data);
 }

@@ -148,7 +148,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
             if (done != 0) return;
             var elapsed = clock.Elapsed;
             if (elapsed > Timeout)
-                Abort($"collective #{sequence.ToString(CultureInfo.InvariantCulture)} ({what}) has not completed after " +
+                AbortJob($"collective #{sequence.ToString(CultureInfo.InvariantCulture)} ({what}) has not completed after " +
                     $"{elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s (runtime.collective_timeout_s = " +
                     $"{Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)}): another rank has died, hangs, or is at a different step");
             // Polling drives MPI's progress (a large all-reduce needs many polls: sleeping between them
@@ -160,7 +160,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     }
 
     /// <summary>Prints why and ends every process of the job (MPI_Abort).</summary>
-    internal void Abort(string reason)
+    public void AbortJob(string reason)
     {
         var message = $"vimdense rank {Rank}/{WorldSize}: {reason}; aborting the job";
         Console.Error.WriteLine(message);

@@ -138,13 +138,13 @@ public sealed unsafe class NcclCommunicator : ICommunicator
         }
     }
 
-    private void AbortJob(string reason)
+    public void AbortJob(string reason)
     {
         Console.Error.WriteLine($"vimdense rank {Rank}/{WorldSize} (NCCL): {reason}; aborting the job");
         Console.Error.Flush();
         // Frees the GPU side first (ncclCommAbort does not wait for peers), then MPI ends every process.
         _nccl.CommAbort(_comm);
-        if (_host is MpiCommunicator mpi) mpi.Abort(reason);
+        _host.AbortJob(reason);
         Environment.FailFast(reason);
     }
 

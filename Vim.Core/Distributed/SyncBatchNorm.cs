@@ -36,6 +36,19 @@ public sealed class SyncBatchNorm : BatchNorm
         return count;
     }
 
+    /// <summary>
+    /// Refuses SyncBN layers on CUDA in a multi-process job whose communicator cannot reduce GPU tensors (MPI): for CUDA
+    /// tensors libtorch runs the backward on its GPU worker thread, and MPI, initialised funnelled, may only be called from
+    /// the main thread, so the first backward would fail.
+    /// </summary>
+    public static void RequireReducibleBackward(int syncLayers, DeviceType device, ICommunicator communicator)
+    {
+        if (syncLayers == 0 || communicator.WorldSize == 1 || device != DeviceType.CUDA || communicator.CanReduceOn(DeviceType.CUDA)) return;
+        throw new VimException($"model.seg_head.norm: syncbn ({syncLayers} layers) on CUDA needs the NCCL backend (runtime.dist_backend: nccl, " +
+            "or auto where libnccl.so.2 loads): SyncBN's backward runs on libtorch's GPU thread, from which MPI cannot be called. " +
+            "Install NCCL, or set model.seg_head.norm: bn");
+    }
+
     public override Tensor forward(Tensor input)
     {
         if (!training || Communicator.WorldSize == 1) return base.forward(input);
@@ -71,9 +84,14 @@ public sealed class SyncBatchNorm : BatchNorm
         Tensor input, Tensor weight, Tensor? bias, double eps, ICommunicator communicator)
     {
         using var scope = NewDisposeScope();
-        var (mean, variance, count) = GlobalStatistics(input, communicator);
+        // Under autocast the input may be bf16/fp16: the statistics and the normalisation are computed in float32, as
+        // torch's SyncBN (batch_norm_stats, batch_norm_elemt) and BatchNorm's own kernels do; a mean rounded to bf16 would
+        // shift each channel by up to half its spacing (0.25 at 100). The output keeps the input's type.
+        var x = Vim.Core.Engine.Autocast.WidenHalf(input);
+        var (mean, variance, count) = GlobalStatistics(x, communicator);
         var invstd = (variance + eps).rsqrt();
-        var output = SyncBatchNormFunction.apply(input, weight, bias!, mean, invstd, count, communicator);
+        var output = SyncBatchNormFunction.apply(x, weight, bias!, mean, invstd, count, communicator);
+        if (output.dtype != input.dtype) output = output.to_type(input.dtype);
         return (output.MoveToOuterDisposeScope(), mean.MoveToOuterDisposeScope(), variance.MoveToOuterDisposeScope(), count);
     }
 

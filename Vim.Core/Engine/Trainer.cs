@@ -38,7 +38,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         DeviceSelection.MoveModel(model, device);
         ModelBroadcast.FromRoot(_world, model);
         // SyncBN layers (model.seg_head.norm: syncbn) normalise over this job's global batch.
-        SyncBatchNorm.Connect(model, _world);
+        SyncBatchNorm.RequireReducibleBackward(SyncBatchNorm.Connect(model, _world), device.type, _world);
         var groups = ParameterGroupRules.Build(model, config.Optimizer, task.NumBackboneLayers);
         using var optimizer = OptimizerFactory.Create(config.Optimizer, groups);
         using var ema = train.EmaMomentum is { } decay ? new ExponentialMovingAverage(model, decay) : null;
@@ -202,6 +202,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             if (evaluate)
             {
                 model.eval();
+                ModelBroadcast.BuffersFromRoot(_world, model);
                 IReadOnlyDictionary<string, double> metrics;
                 using (no_grad())
                     metrics = task.Evaluate();

@@ -37,7 +37,8 @@ public static class DistributedToyWorker
         bool OnThisRank(string key) => options.ContainsKey(key) && Int(key) == world.Rank;
 
         set_num_threads(1);
-        using var task = new ToyRegressionTask(failAtCall: options.ContainsKey("--fail-at-call") ? Int("--fail-at-call") : null,
+        bool failsHere = options.ContainsKey("--fail-at-call") && (!options.ContainsKey("--fail-on-rank") || OnThisRank("--fail-on-rank"));
+        using var task = new ToyRegressionTask(failAtCall: failsHere ? Int("--fail-at-call") : null,
             nanAtCall: OnThisRank("--nan-on-rank") ? Int("--nan-at-call") : null, dropout: 0, batchSize: Int("--batch"), world: world);
         if (world.Rank == 1)
             using (no_grad())

@@ -121,9 +121,38 @@ public class MultiProcessTests
         var run = Mpirun(2, Worker("--work", Path.Combine(_root, "nan"), "--iters", "16", "--batch", "2", "--nan-on-rank", "1", "--nan-at-call", "7",
             "--out", Path.Combine(_root, "unused.json")));
         Assert.That(run.ExitCode, Is.Not.EqualTo(0), run.Output);
-        Assert.That(run.Output, Does.Contain("rank 1: VimException: iteration 6: the loss is NaN (loss_mse=NaN"), run.Output);
-        Assert.That(run.Output, Does.Contain("rank 0: VimException: iteration 6: the loss is").And.Contain("on rank 0; non-finite on another rank"), run.Output);
-        Assert.That(run.Output, Does.Contain("iter_0000004.safetensors"), "the message names the last good checkpoint");
+        // Both ranks refuse the step together; whichever aborts the job first prints its reason (the other may be ended first).
+        Assert.That(run.Output, Does.Contain("rank 1/2: error: iteration 6: the loss is NaN (loss_mse=NaN")
+            .Or.Contain("rank 0/2: error: iteration 6: the loss is").And.Contain("iter_0000004.safetensors"), run.Output);
+    }
+
+    [Test]
+    public void BuffersAreBroadcastFromRankZeroAndParametersLeftAlone()
+    {
+        var output = Path.Combine(_root, "buffers");
+        var run = Mpirun(2, ["host", "--assembly", typeof(DistributedBufferWorker).Assembly.Location, "--type", typeof(DistributedBufferWorker).FullName!,
+            "--", "--out", output]);
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Output);
+        for (int rank = 0; rank < 2; rank++)
+        {
+            var outcome = JsonSerializer.Deserialize<DistributedBufferWorker.Outcome>(File.ReadAllBytes($"{output}.rank{rank}.json"))!;
+            Assert.That(outcome.RunningMean, Is.EqualTo(new[] { 1f, 1f }), $"rank {rank}: rank 0's running mean");
+            Assert.That(outcome.RunningVar, Is.EqualTo(new[] { 10f, 10f }), $"rank {rank}");
+            Assert.That(outcome.BatchesTracked, Is.EqualTo(100), $"rank {rank}");
+            Assert.That(outcome.LinearWeight, Is.All.EqualTo(rank + 1f), $"rank {rank}: parameters are not buffers");
+        }
+    }
+
+    [Test]
+    public void AnErrorOnOneRankEndsTheJobAtOnceWithItsMessage()
+    {
+        // Rank 1 alone fails; rank 0 goes on to its next collective. Unwinding would finalise MPI on rank 1, which waits for
+        // rank 0, which waits for rank 1: the job would end only at the collective timeout, with rank 1's message lost.
+        var run = Mpirun(2, ["host", "--timeout-s", "100", .. Worker("--work", Path.Combine(_root, "one"), "--iters", "16", "--batch", "2",
+            "--fail-at-call", "3", "--fail-on-rank", "1", "--out", Path.Combine(_root, "unused.json")).Skip(1)]);
+        Assert.That(run.ExitCode, Is.Not.EqualTo(0), run.Output);
+        Assert.That(run.Output, Does.Contain("rank 1/2: InvalidOperationException: simulated crash"), run.Output);
+        Assert.That(run.Output, Does.Not.Contain("has not completed after"), "the job ended before any collective timed out");
     }
 
     [Test]
@@ -215,12 +244,14 @@ public class MultiProcessTests
     public void TrainingWithSyncBnHeadsKeepsTheRanksRunningStatisticsIdentical()
     {
         // The trainer connects the heads' SyncBN layers to the job: their running statistics come from
-        // the global batch, hence equal on both ranks; plain BN sees each rank's own images.
+        // the global batch, hence equal on both ranks; plain BN sees each rank's own images, and the evaluation
+        // gives every rank rank 0's statistics (so each share is evaluated by the model rank 0 checkpoints).
         DistributedEvalWorker.GenerateData(_root);
         var ranks = EvaluateOnTwoRanks("seg-train");
         string Stats(int rank, string norm) => ranks[rank].Detections.Single(s => s.StartsWith(norm + ":", StringComparison.Ordinal));
         Assert.That(Stats(0, "syncbn"), Is.EqualTo(Stats(1, "syncbn")), "syncbn: identical running means on both ranks");
-        Assert.That(Stats(0, "bn"), Is.Not.EqualTo(Stats(1, "bn")), "bn: each rank's own statistics (the control)");
+        Assert.That(Stats(0, "bn"), Is.EqualTo(Stats(1, "bn")), "bn: rank 0's statistics, broadcast before the evaluation");
+        Assert.That(Stats(0, "bn")[3..], Is.Not.EqualTo(Stats(0, "syncbn")[7..]), "not vacuous: rank 0's own batches are not the global batch");
         Assert.That(ranks[0].Metrics, Is.EqualTo(ranks[1].Metrics), "the distributed evaluation after training agrees on both ranks");
     }
 

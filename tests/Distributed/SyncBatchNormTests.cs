@@ -133,4 +133,45 @@ public class SyncBatchNormTests
         Assert.That(sync.state_dict().Select(kv => (kv.Key, string.Join("x", kv.Value.shape))),
             Is.EqualTo(plain.state_dict().Select(kv => (kv.Key, string.Join("x", kv.Value.shape)))), "checkpoints interchange between bn and syncbn");
     }
+
+    [Test]
+    public void HalfInputsAreNormalisedWithFloat32Statistics()
+    {
+        using var scope = NewDisposeScope();
+        // Values around 100, where bf16's spacing is 0.5: a mean rounded to bf16 would be off by up to 0.25 standard deviations.
+        var input = (randn(new long[] { 4, 3, 6, 6 }, generator: new Generator(11)) * 0.8 + 100.3).to_type(ScalarType.BFloat16);
+        var weight = ones(3);
+        var bias = zeros(3);
+        var (output, mean, _, _) = SyncBatchNorm.NormalizeWithGlobalStatistics(input, weight, bias, 1e-5, SingleProcessCommunicator.Instance);
+        Assert.That(output.dtype, Is.EqualTo(ScalarType.BFloat16), "the output keeps the input's type, as torch's SyncBN");
+        Assert.That(mean.dtype, Is.EqualTo(ScalarType.Float32));
+        // The reference: float32 batch norm of exactly the bf16 values.
+        var expected = nn.functional.batch_norm(input.to_type(ScalarType.Float32), zeros(3), ones(3), weight, bias, training: true, eps: 1e-5);
+        double error = (output.to_type(ScalarType.Float32) - expected).abs().max().item<float>();
+        Assert.That(error, Is.LessThan(0.03), "bf16 rounding of the output only (2^-8 of values up to ~3)");
+    }
+
+    [Test]
+    public void SyncBnOnCudaOverMpiIsRefusedBeforeTraining()
+    {
+        var mpiLike = new TwoRanksOnTheHost();
+        var e = Assert.Throws<Vim.Core.VimException>(() => SyncBatchNorm.RequireReducibleBackward(5, DeviceType.CUDA, mpiLike))!;
+        Assert.That(e.Message, Does.StartWith("model.seg_head.norm: syncbn (5 layers) on CUDA needs the NCCL backend").And.Contain("runtime.dist_backend"));
+        Assert.DoesNotThrow(() => SyncBatchNorm.RequireReducibleBackward(5, DeviceType.CPU, mpiLike), "CPU tensors reduce from any thread we call on");
+        Assert.DoesNotThrow(() => SyncBatchNorm.RequireReducibleBackward(0, DeviceType.CUDA, mpiLike), "no SyncBN layer");
+        Assert.DoesNotThrow(() => SyncBatchNorm.RequireReducibleBackward(5, DeviceType.CUDA, SingleProcessCommunicator.Instance), "one process is plain BatchNorm");
+    }
+
+    /// <summary>Two ranks whose communicator reduces host tensors only, as MPI's.</summary>
+    private sealed class TwoRanksOnTheHost : ICommunicator
+    {
+        public int Rank => 0;
+        public int WorldSize => 2;
+        public TimeSpan Timeout => TimeSpan.FromSeconds(1);
+        public void AllReduceSum(Tensor tensor) => throw new InvalidOperationException("no collective expected");
+        public void Broadcast(Tensor tensor, int root = 0) => throw new InvalidOperationException("no collective expected");
+        public void Barrier() => throw new InvalidOperationException("no collective expected");
+        public IReadOnlyList<byte[]> AllGather(byte[] data) => throw new InvalidOperationException("no collective expected");
+        public void Dispose() { }
+    }
 }

@@ -94,7 +94,8 @@ public static class DistSelfTestCommand
             using var world = Open(parse.GetValue(timeout));
             try
             {
-                return (int)entry.Invoke(null, [world, parse.GetValue(rest) ?? []])!;
+                // As `vim train`: an error on one rank ends the job at once rather than leaving the others in a collective.
+                return world.AbortJobOnError(() => (int)entry.Invoke(null, [world, parse.GetValue(rest) ?? []])!);
             }
             catch (TargetInvocationException e) when (e.InnerException is not null)
             {

@@ -45,7 +45,7 @@ public static class TrainCommand
             using var stop = new CancellationTokenSource();
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-            var result = Train(config, dir, resumeFrom, communicator, stop.Token);
+            var result = communicator.AbortJobOnError(() => Train(config, dir, resumeFrom, communicator, stop.Token));
             if (communicator.Rank == 0)
                 Console.WriteLine(result.Interrupted
                     ? $"stopped at iteration {result.Iteration}; resume with: {ResumeCommand(parse.GetValue(configArg)!, dir, parse.GetValue(set) ?? [])}"
