@@ -28,9 +28,15 @@ public sealed class DataLoader
         _transform = transform;
         Options = options;
         Sampler = new DistributedSampler(source.Count, options.Shuffle, options.Seed, options.Rank, options.WorldSize);
-        BatchesPerEpoch = options.DropLast ? Sampler.SamplesPerRank / options.BatchSize : (Sampler.SamplesPerRank + options.BatchSize - 1) / options.BatchSize;
+        // drop_last (training): an epoch ends when the next global batch (batch × processes) no longer fits in the dataset,
+        // the same number of iterations for any split of one global batch over processes, and no iteration reads the
+        // sampler's padding. Rank r's strided share of the iteration's global block of the permutation is then, as a set,
+        // what one process with the whole global batch reads (DataShard), so a run resumes on another process count.
+        BatchesPerEpoch = options.DropLast
+            ? source.Count / (options.BatchSize * options.WorldSize)
+            : (Sampler.SamplesPerRank + options.BatchSize - 1) / options.BatchSize;
         if (BatchesPerEpoch == 0)
-            throw new ArgumentException($"{Sampler.SamplesPerRank} samples per rank make no full batch of {options.BatchSize} (drop_last).");
+            throw new ArgumentException($"{source.Count} samples make no full global batch of {options.BatchSize} × {options.WorldSize} processes (drop_last).");
     }
 
     public LoaderOptions Options { get; }

@@ -4,6 +4,9 @@ namespace Vim.Data.Loading;
 /// The order in which one process visits a dataset in an epoch: a permutation fixed by (seed, epoch),
 /// padded by wrapping to a multiple of the world size and then strided by rank, like torch's
 /// DistributedSampler, so every rank sees the same number of samples and together they cover the set.
+/// Rank r's k-th sample is the permutation's entry k·K + r, so the ranks' b samples of iteration i together are
+/// the permutation's block [i·b·K, (i+1)·b·K): one process with batch b·K reads the same. Training loaders
+/// (drop_last) stop before the padding (<see cref="DataLoader.BatchesPerEpoch"/>).
 /// </summary>
 public sealed class DistributedSampler
 {

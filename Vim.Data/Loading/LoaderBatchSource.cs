@@ -22,7 +22,11 @@ public sealed class LoaderBatchSource : IBatchSource<Batch>
                 $"({globalBatch} = data.batch_size × processes); resume with a batch size and process count that divide it");
         _loader = loader;
         _globalBatch = globalBatch;
-        _batches = loader.Infinite(new LoaderPosition(start.Epoch, checked((int)(start.IndexInEpoch / globalBatch)))).GetEnumerator();
+        // A position saved with a smaller global batch may leave less than this run's global batch in its epoch: that
+        // epoch has ended for this run, as it would have had it run with this batch throughout.
+        long batchIndex = start.IndexInEpoch / globalBatch;
+        var first = batchIndex < loader.BatchesPerEpoch ? new LoaderPosition(start.Epoch, (int)batchIndex) : new LoaderPosition(start.Epoch + 1, 0);
+        _batches = loader.Infinite(first).GetEnumerator();
         Position = start;
     }
 

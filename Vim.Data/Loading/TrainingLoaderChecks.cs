@@ -26,11 +26,14 @@ public static class TrainingLoaderChecks
             throw new VimException($"{key} must be two positive sizes, {meaning}; got [{string.Join(", ", sizes)}]");
     }
 
-    /// <summary>Each of <paramref name="worldSize"/> processes gets at least one full training batch per epoch (batches drop the remainder).</summary>
+    /// <summary>
+    /// The split holds at least one global batch (batch × processes) per epoch: epochs end when the next global batch no
+    /// longer fits (<see cref="DataLoader.BatchesPerEpoch"/>), so each process has its full batch.
+    /// </summary>
     public static void CheckTrainingSplit(DataConfig data, int trainImages, int worldSize)
     {
         CheckSettings(data);
-        long perProcess = (trainImages + (long)worldSize - 1) / worldSize;
+        long perProcess = trainImages / worldSize;
         if (perProcess < data.BatchSize)
             throw new VimException(
                 $"data.batch_size is {data.BatchSize}{(worldSize > 1 ? $" per process with {worldSize} processes" : "")}, but the training split " +

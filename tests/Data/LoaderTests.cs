@@ -89,6 +89,40 @@ public class LoaderTests
     }
 
     [Test]
+    public void ProcessesTogetherReadWhatOneProcessWithTheWholeGlobalBatchReads()
+    {
+        // 10 samples, a global batch of 4: two iterations per epoch however the 4 are split over processes, and the
+        // processes' samples of each iteration are together the one-process batch (no padding, no sample twice).
+        var source = new SyntheticSource(10);
+        var single = new DataLoader(source, Augment, new LoaderOptions { BatchSize = 4, Seed = 3, NumWorkers = 0 });
+        var ranks = Enumerable.Range(0, 4)
+            .Select(r => new DataLoader(source, Augment, new LoaderOptions { BatchSize = 1, Seed = 3, NumWorkers = 0, Rank = r, WorldSize = 4 })).ToList();
+        Assert.That(single.BatchesPerEpoch, Is.EqualTo(2));
+        Assert.That(ranks.Select(l => l.BatchesPerEpoch), Is.All.EqualTo(2), "ceil(10 / 4) = 3 samples per rank would make 3 batches of 1");
+        var expected = Drain(single.Infinite(), take: 6);
+        var perRank = ranks.Select(l => Drain(l.Infinite(), take: 6)).ToList();
+        for (int i = 0; i < 6; i++)
+        {
+            var together = perRank.SelectMany(r => r[i].Ids).Order().ToArray();
+            Assert.That(together, Is.EqualTo(expected[i].Ids.Order().ToArray()), $"iteration {i}");
+            Assert.That(perRank.Select(r => r[i].Position), Is.All.EqualTo(expected[i].Position));
+        }
+    }
+
+    [Test]
+    public void APositionPastTheEpochsLastGlobalBatchStartsTheNextEpoch()
+    {
+        // Saved by a run with a global batch of 2 after 8 of 10 samples; with a global batch of 4 no batch fits in the
+        // 2 samples left, so the run continues with epoch 1, as it would have had it used 4 throughout.
+        var source = new SyntheticSource(10);
+        var loader = new DataLoader(source, Augment, new LoaderOptions { BatchSize = 4, Seed = 3, NumWorkers = 0 });
+        using var batches = new LoaderBatchSource(loader, new Vim.Core.Engine.DataPosition(0, 8), globalBatch: 4);
+        using var first = batches.Next();
+        Assert.That(first.Position, Is.EqualTo(new LoaderPosition(1, 0)));
+        Assert.That(batches.Position, Is.EqualTo(new Vim.Core.Engine.DataPosition(1, 4)));
+    }
+
+    [Test]
     public void InfiniteIterationResumesExactlyFromACheckpointedPosition()
     {
         var source = new SyntheticSource(10);
