@@ -244,18 +244,19 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     public static CocoSummary EvaluateMasks(CocoDataset groundTruth, IReadOnlyList<CocoDetection> detections) =>
         new CocoEvaluator(groundTruth, detections.Select(d => d with { Bbox = null }).ToList(), CocoIouType.Segm).Run();
 
-    /// <summary>AP, AP50 and AP75 in percent (COCO stats 0–2; −1 where undefined stays −1).</summary>
+    /// <summary>
+    /// mmdet's metric items (mAP, mAP_50, mAP_75, mAP_s, mAP_m, mAP_l: COCO stats 0–5) for boxes and masks, in percent as
+    /// detectron2 reports them (mmdet's coco/bbox_mAP is a fraction); −1 where undefined stays −1.
+    /// </summary>
     public static IReadOnlyDictionary<string, double> Metrics((CocoSummary Box, CocoSummary? Mask, IReadOnlyList<CocoDetection> _) result)
     {
-        static double Pct(double v) => v < 0 ? v : 100 * v;
-        var metrics = new Dictionary<string, double>
+        string[] items = ["mAP", "mAP_50", "mAP_75", "mAP_s", "mAP_m", "mAP_l"];
+        var metrics = new Dictionary<string, double>();
+        foreach (var (prefix, summary) in new[] { ("bbox", result.Box), ("segm", result.Mask) })
         {
-            ["bbox_mAP"] = Pct(result.Box.Stats[0]), ["bbox_mAP_50"] = Pct(result.Box.Stats[1]), ["bbox_mAP_75"] = Pct(result.Box.Stats[2]),
-        };
-        if (result.Mask is not null)
-        {
-            metrics["segm_mAP"] = Pct(result.Mask.Stats[0]);
-            metrics["segm_mAP_50"] = Pct(result.Mask.Stats[1]);
+            if (summary is null) continue;
+            for (int i = 0; i < items.Length; i++)
+                metrics[$"{prefix}_{items[i]}"] = summary.Stats[i] < 0 ? summary.Stats[i] : 100 * summary.Stats[i];
         }
         return metrics;
     }

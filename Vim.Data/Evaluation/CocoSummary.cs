@@ -6,9 +6,10 @@ namespace Vim.Data.Evaluation;
 /// <summary>The 12 COCO summary numbers in pycocotools' order, with per-category results and the tables.</summary>
 public sealed class CocoSummary
 {
-    private CocoSummary(double[] stats, IReadOnlyList<CocoCategoryResult> perCategory, CocoAccumulation accumulation, string[] lines)
+    private CocoSummary(double[] stats, string[] statNames, IReadOnlyList<CocoCategoryResult> perCategory, CocoAccumulation accumulation, string[] lines)
     {
         Stats = stats;
+        StatNames = statNames;
         PerCategory = perCategory;
         Accumulation = accumulation;
         Lines = lines;
@@ -21,8 +22,15 @@ public sealed class CocoSummary
     /// <summary>The summary lines in pycocotools' wording.</summary>
     public IReadOnlyList<string> Lines { get; }
 
-    public static readonly string[] StatNames =
-        ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"];
+    /// <summary>
+    /// The names of <see cref="Stats"/>: AP, AP50, AP75, APs, APm, APl, then AR@d for the three maxDets and ARs, ARm, ARl
+    /// (mmdet's naming: AR@100, AR@300, AR@1000 when proposals are evaluated with those).
+    /// </summary>
+    public IReadOnlyList<string> StatNames { get; }
+
+    /// <summary>The maxDets the per-category results and precision curves use: the largest, as mmdet and detectron2 take
+    /// precision[..., -1] (100 with the default [1, 10, 100]).</summary>
+    public int PerCategoryMaxDets => Accumulation.MaxDetections.Max();
 
     internal static CocoSummary From(CocoAccumulation acc)
     {
@@ -58,16 +66,18 @@ public sealed class CocoSummary
             lines[i] = string.Format(CultureInfo.InvariantCulture, " {0,-18} {1} @[ IoU={2,-9} | area={3,6} | maxDets={4,3} ] = {5}",
                 title, type, iou, s.Area, s.MaxDets, PythonFixed(stats[i], 3));
         }
+        string[] names = ["AP", "AP50", "AP75", "APs", "APm", "APl", $"AR@{Det(0)}", $"AR@{Det(1)}", $"AR@{Det(2)}", "ARs", "ARm", "ARl"];
+        int perCategoryDets = maxDets.Max();
         var perCategory = new CocoCategoryResult[acc.K];
         for (int k = 0; k < acc.K; k++)
         {
             perCategory[k] = new CocoCategoryResult(acc.CategoryIds[k], acc.CategoryNames[k],
-                acc.Mean(true, null, "all", 100, k),
-                acc.Mean(true, 0.5, "all", 100, k),
-                acc.Mean(true, 0.75, "all", 100, k),
-                acc.Mean(false, null, "all", 100, k));
+                acc.Mean(true, null, "all", perCategoryDets, k),
+                acc.Mean(true, 0.5, "all", perCategoryDets, k),
+                acc.Mean(true, 0.75, "all", perCategoryDets, k),
+                acc.Mean(false, null, "all", perCategoryDets, k));
         }
-        return new CocoSummary(stats, perCategory, acc, lines);
+        return new CocoSummary(stats, names, perCategory, acc, lines);
     }
 
     /// <summary>

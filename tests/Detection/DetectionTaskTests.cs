@@ -72,7 +72,9 @@ public class DetectionTaskTests
             Assert.That(result.Iteration, Is.EqualTo(4));
             logged = DetectionTask.Metrics(task.EvaluateFull());
         }
-        Assert.That(logged.Keys, Is.SupersetOf(new[] { "bbox_mAP", "bbox_mAP_50", "segm_mAP" }));
+        // mmdet's metric items for both types, each the COCO stat of its position in percent.
+        string[] items = ["mAP", "mAP_50", "mAP_75", "mAP_s", "mAP_m", "mAP_l"];
+        Assert.That(logged.Keys, Is.EquivalentTo(items.Select(i => "bbox_" + i).Concat(items.Select(i => "segm_" + i))));
         foreach (var (name, value) in logged) Assert.That(value, Is.InRange(-1.0, 100.0), name);
 
         using var fresh = new DetectionTask(config, TextWriter.Null, TinyDetector);
@@ -80,6 +82,11 @@ public class DetectionTaskTests
             StateDictLoader.Load(fresh.Model, file.StateDict("model"));
         var (box, mask, detections) = fresh.EvaluateFull();
         Assert.That(DetectionTask.Metrics((box, mask, detections)), Is.EqualTo(logged), "the saved checkpoint reproduces the metrics");
+        for (int i = 0; i < items.Length; i++)
+        {
+            Assert.That(logged["bbox_" + items[i]], Is.EqualTo(box.Stats[i] < 0 ? -1 : 100 * box.Stats[i]).Within(1e-9), items[i]);
+            Assert.That(logged["segm_" + items[i]], Is.EqualTo(mask!.Stats[i] < 0 ? -1 : 100 * mask.Stats[i]).Within(1e-9), items[i]);
+        }
         Assert.That(detections, Is.Not.Empty, "an untrained head still scores above the 0.05 threshold");
         var categoryIds = DemoDatasetGenerator.CategoryIds.ToHashSet();
         Assert.That(detections.Select(d => d.CategoryId), Has.All.Matches<long>(categoryIds.Contains), "results use the dataset's category ids");

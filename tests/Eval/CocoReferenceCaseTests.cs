@@ -41,7 +41,7 @@ public class CocoReferenceCaseTests
         for (int i = 0; i < 12; i++)
         {
             if (expected[i].ValueKind == JsonValueKind.Null) continue;
-            Assert.That(summary.Stats[i], Is.EqualTo(expected[i].GetDouble()).Within(tol), $"{caseFile}: stats[{i}] ({CocoSummary.StatNames[i]})");
+            Assert.That(summary.Stats[i], Is.EqualTo(expected[i].GetDouble()).Within(tol), $"{caseFile}: stats[{i}] ({summary.StatNames[i]})");
             checkedCount++;
         }
         Assert.That(checkedCount, Is.GreaterThan(0));
@@ -180,7 +180,7 @@ public class CocoReferenceCaseTests
             Assert.That(single.Stats[8], Is.EqualTo(mar[i]).Within(tol), $"class {classes[i]} AR@100");
             var row = full.PerCategory.Single(c => c.CategoryId == classes[i]);
             Assert.That(row.Ap, Is.EqualTo(map[i]).Within(tol), $"class {classes[i]} AP (per-category table)");
-            Assert.That(row.Ar100, Is.EqualTo(mar[i]).Within(tol), $"class {classes[i]} AR@100 (per-category table)");
+            Assert.That(row.Ar, Is.EqualTo(mar[i]).Within(tol), $"class {classes[i]} AR@100 (per-category table)");
         }
     }
 

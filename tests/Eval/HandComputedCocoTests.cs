@@ -88,7 +88,7 @@ public class HandComputedCocoTests
         double[] expected = [ap, ap, ap, 1, 1, 1, 0.5, 1, 1, 1, 1, 1];
         Assert.That(s.Stats, Is.EqualTo(expected).Within(1e-12));
         Assert.That(s.PerCategory.Select(c => c.Ap), Is.EqualTo(new[] { 253.0 / 303, 0.5, -1 }).Within(1e-12));
-        Assert.That(s.PerCategory.Select(c => c.Ar100), Is.EqualTo(new[] { 1.0, 1.0, -1 }).Within(1e-12));
+        Assert.That(s.PerCategory.Select(c => c.Ar), Is.EqualTo(new[] { 1.0, 1.0, -1 }).Within(1e-12));
     }
 
     [Test]
@@ -105,6 +105,11 @@ public class HandComputedCocoTests
         Assert.That(s.Stats[6], Is.EqualTo(0.5).Within(1e-12));
         Assert.That(s.Stats[7], Is.EqualTo(1).Within(1e-12));
         Assert.That(s.Lines[7], Does.Contain("maxDets=  2"));
+        Assert.That(s.StatNames.Skip(6).Take(3), Is.EqualTo(new[] { "AR@1", "AR@2", "AR@50" }), "named after the maxDets they use (sorted)");
+        // Per category at the largest maxDets (50), as mmdet and detectron2 take precision[..., -1]: the unrestricted
+        // per-category APs of the case above, where a fixed 100 would leave every one undefined.
+        Assert.That(s.PerCategoryMaxDets, Is.EqualTo(50));
+        Assert.That(s.PerCategory.Select(c => c.Ap), Is.EqualTo(new[] { 253.0 / 303, 0.5, -1 }).Within(1e-12));
     }
 
     [Test]

@@ -174,7 +174,7 @@ public static class EvalCommand
                 w.WriteNumber("AP", c.Ap);
                 w.WriteNumber("AP50", c.Ap50);
                 w.WriteNumber("AP75", c.Ap75);
-                w.WriteNumber("AR100", c.Ar100);
+                w.WriteNumber($"AR@{summary.PerCategoryMaxDets.ToString(CultureInfo.InvariantCulture)}", c.Ar);
                 w.WriteEndObject();
             }
             w.WriteEndObject();
