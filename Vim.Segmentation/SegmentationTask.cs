@@ -6,6 +6,7 @@ using Vim.Core.Engine;
 using Vim.Core.Models;
 using Vim.Data.Datasets;
 using Vim.Data.Evaluation;
+using Vim.Data.Evaluation.Reports;
 using Vim.Data.Loading;
 using Vim.Data.Transforms;
 using static TorchSharp.torch;
@@ -111,7 +112,13 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         return _model.Losses(batch.Images.to(device), batch.Labels!.to(device));
     }
 
-    public IReadOnlyDictionary<string, double> Evaluate() => Metrics(EvaluateFull(null));
+    /// <summary>The metrics the trainer logs; the per-class table goes to the task's log, as mmseg prints it at each evaluation.</summary>
+    public IReadOnlyDictionary<string, double> Evaluate()
+    {
+        var result = EvaluateFull(null);
+        _log.WriteLine(SegmentationReport.PerClassTable(result, ClassNames));
+        return Metrics(result);
+    }
 
     /// <summary>
     /// Runs the validation split; <paramref name="onPrediction"/> sees each prediction at original size.

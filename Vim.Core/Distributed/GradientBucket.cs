@@ -30,14 +30,25 @@ public sealed class GradientBucket : IDisposable
             _members[i] = (name, parameter, offset);
             offset += parameter.NumberOfElements;
         }
-        Flat = zeros(offset, dtype: ScalarType.Float32, device: device ?? CPU);
+        _usedOffset = offset;
+        // One more value per member after the gradients: 1 where this rank has its gradient. After the all-reduce a
+        // member whose value is 0 was used by no rank, and keeps no gradient (torch DDP leaves globally unused
+        // parameters' gradients untouched), so the optimiser leaves it alone as it does in one process, instead of
+        // applying weight decay to it because of a gradient of zeros.
+        Flat = zeros(offset + parameters.Count, dtype: ScalarType.Float32, device: device ?? CPU);
     }
 
-    /// <summary>The gradients of every member, end to end, in member order.</summary>
+    private readonly long _usedOffset;
+
+    /// <summary>The gradients of every member, end to end, in member order, then a per-member flag (1: this rank has its gradient).</summary>
     public Tensor Flat { get; }
 
     public IReadOnlyList<string> Names => _members.Select(m => m.Name).ToList();
 
+    /// <summary>Gradient values the bucket carries (its members' elements).</summary>
+    public long GradientElements => _usedOffset;
+
+    /// <summary>Bytes one all-reduce of the bucket moves (gradients and flags).</summary>
     public long Bytes => Flat.NumberOfElements * 4;
 
     /// <summary>Copies each member's gradient into <see cref="Flat"/>; a parameter without a gradient (unused in this forward) contributes zeros.</summary>
@@ -45,21 +56,34 @@ public sealed class GradientBucket : IDisposable
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        foreach (var (_, parameter, offset) in _members)
+        var used = new float[_members.Length];
+        for (int i = 0; i < _members.Length; i++)
         {
+            var (_, parameter, offset) = _members[i];
             var slice = Flat.narrow(0, offset, parameter.NumberOfElements);
-            if (parameter.grad is { } grad) slice.copy_(grad.reshape(-1));
+            if (parameter.grad is { } grad)
+            {
+                slice.copy_(grad.reshape(-1));
+                used[i] = 1;
+            }
             else slice.zero_();
         }
+        Flat.narrow(0, _usedOffset, _members.Length).copy_(tensor(used));
     }
 
-    /// <summary>Copies <see cref="Flat"/> back into each member's gradient (creating it where backward left none).</summary>
+    /// <summary>
+    /// Copies <see cref="Flat"/> back into each member's gradient, creating it where backward left none on this rank but
+    /// another rank used the parameter; a parameter no rank used keeps no gradient.
+    /// </summary>
     public void Unflatten()
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        foreach (var (_, parameter, offset) in _members)
+        var usedAnywhere = Flat.narrow(0, _usedOffset, _members.Length).cpu().data<float>().ToArray();
+        for (int i = 0; i < _members.Length; i++)
         {
+            var (_, parameter, offset) = _members[i];
+            if (usedAnywhere[i] == 0) continue;
             var slice = Flat.narrow(0, offset, parameter.NumberOfElements).view(parameter.shape);
             if (parameter.grad is { } grad) grad.copy_(slice);
             else parameter.grad = slice.clone().MoveToOuterDisposeScope();

@@ -20,10 +20,10 @@ public class GradientBucketTests
         var grads = new[] { arange(6f).reshape(2, 3), tensor(new[] { -1f, -2f, -3f, -4f }), full(new long[] { 1, 2, 2 }, 0.5f) };
         for (int i = 0; i < 3; i++) parameters[i].Item2.grad = grads[i].clone();
         using var bucket = new GradientBucket(parameters);
-        Assert.That(bucket.Bytes, Is.EqualTo(14 * 4));
+        Assert.That(bucket.Bytes, Is.EqualTo((14 + 3) * 4), "the gradients and one used-flag per parameter");
 
         bucket.Flatten();
-        Assert.That(bucket.Flat.data<float>().ToArray(), Is.EqualTo(new float[] { 0, 1, 2, 3, 4, 5, -1, -2, -3, -4, 0.5f, 0.5f, 0.5f, 0.5f }));
+        Assert.That(bucket.Flat.data<float>().ToArray(), Is.EqualTo(new float[] { 0, 1, 2, 3, 4, 5, -1, -2, -3, -4, 0.5f, 0.5f, 0.5f, 0.5f, 1, 1, 1 }));
 
         foreach (var (_, p) in parameters) p.grad!.zero_();
         bucket.Flat.mul_(2);
@@ -43,11 +43,27 @@ public class GradientBucketTests
         parameters[0].Item2.grad = tensor(new[] { 7f, 8f });
         using var bucket = new GradientBucket(parameters);
         bucket.Flatten();
-        Assert.That(bucket.Flat.data<float>().ToArray(), Is.EqualTo(new float[] { 7, 8, 0, 0, 0 }));
-        // Another rank used the parameter: the reduced buffer holds its contribution.
-        bucket.Flat.copy_(tensor(new[] { 1f, 2f, 3f, 4f, 5f }));
+        Assert.That(bucket.Flat.data<float>().ToArray(), Is.EqualTo(new float[] { 7, 8, 0, 0, 0, 1, 0 }));
+        // Another rank used the parameter: the reduced (averaged over 2 ranks) buffer holds its contribution and flag.
+        bucket.Flat.copy_(tensor(new[] { 1f, 2f, 3f, 4f, 5f, 1f, 0.5f }));
         bucket.Unflatten();
         Assert.That(parameters[1].Item2.grad!.data<float>().ToArray(), Is.EqualTo(new float[] { 3, 4, 5 }));
+    }
+
+    [Test]
+    public void AParameterNoRankUsedKeepsNoGradient()
+    {
+        // torch DDP leaves a globally unused parameter's gradient untouched: with a gradient of zeros, AdamW's weight
+        // decay would shrink it on K ranks but not in one process.
+        using var scope = NewDisposeScope();
+        var parameters = Parameters([2], [3]);
+        parameters[0].Item2.grad = tensor(new[] { 7f, 8f });
+        using var bucket = new GradientBucket(parameters);
+        bucket.Flatten();
+        bucket.Flat.copy_(tensor(new[] { 5f, 6f, 0f, 0f, 0f, 1f, 0f }));
+        bucket.Unflatten();
+        Assert.That(parameters[0].Item2.grad!.data<float>().ToArray(), Is.EqualTo(new float[] { 5, 6 }));
+        Assert.That(parameters[1].Item2.grad, Is.Null);
     }
 
     [Test]

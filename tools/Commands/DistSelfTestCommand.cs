@@ -134,10 +134,10 @@ public static class DistSelfTestCommand
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < repeats; i++) reducer.AverageGradients();
         double seconds = clock.Elapsed.TotalSeconds / Math.Max(1, repeats);
-        long bytes = reducer.Buckets.Sum(b => b.Bytes);
+        long elements = reducer.Buckets.Sum(b => b.GradientElements);
         if (world.Rank == 0)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{modelName}: {bytes / 4:N0} trainable parameters ({bytes / 1048576.0:0.0} MiB) in {reducer.Buckets.Count} bucket(s) of ≤ {bucketMb} MiB; " +
+                $"{modelName}: {elements:N0} trainable parameters ({elements * 4 / 1048576.0:0.0} MiB) in {reducer.Buckets.Count} bucket(s) of ≤ {bucketMb} MiB; " +
                 $"averaging over {world.WorldSize} rank(s) correct, {seconds * 1e3:0.0} ms per iteration (flatten, all-reduce, copy back)"));
         return 0;
     }

@@ -4,6 +4,7 @@ using Vim.Core;
 using Vim.Core.Checkpoints;
 using Vim.Core.Config;
 using Vim.Core.Engine;
+using Vim.Data.Evaluation.Reports;
 using Vim.Detection;
 using Vim.Segmentation;
 
@@ -48,6 +49,7 @@ public static class TestCommand
 
             using var task = new SegmentationTask(config, TextWriter.Null, weightsFromCheckpoint: true);
             var result = SegmentationTester.Run(task, checkpointPath, dir, parse.GetValue(overlays), parse.GetValue(ema));
+            Console.WriteLine(SegmentationReport.PerClassTable(result, task.ClassNames));
             foreach (var (name, value) in SegmentationTask.Metrics(result)) Console.WriteLine($"{name}: {value.ToString("0.00", CultureInfo.InvariantCulture)}");
             Console.WriteLine($"predictions, metrics.json and report in {dir}");
             return 0;

@@ -34,19 +34,29 @@ public static class ReportCharts
         Save(plt, path, width, height);
     }
 
-    /// <summary>A bar chart with one labelled bar per value (NaN or negative values drawn as empty bars).</summary>
+    /// <summary>
+    /// A bar chart with one labelled bar per value. An undefined value (NaN, or pycocotools' −1: a class without ground
+    /// truth) is no zero: it gets a short grey stub and "(n/a)" after its label, and the title counts them, as the
+    /// tables print nan or "-".
+    /// </summary>
     public static void SaveBars(string path, string title, string xLabel, string yLabel, IReadOnlyList<string> labels,
         IReadOnlyList<double> values, int? width = null, int height = DefaultHeight)
     {
         var plt = new Plot();
         var bars = new List<Bar>(values.Count);
         var ticks = new Tick[values.Count];
+        double top = Math.Max(1e-9, values.Where(double.IsFinite).DefaultIfEmpty(0).Max()) * 1.05;
+        int undefined = 0;
         for (int i = 0; i < values.Count; i++)
         {
-            double v = double.IsFinite(values[i]) && values[i] >= 0 ? values[i] : 0;
-            bars.Add(new Bar { Position = i, Value = v, FillColor = Colors.SteelBlue, LineWidth = 0 });
-            ticks[i] = new Tick(i, labels[i]);
+            bool defined = double.IsFinite(values[i]) && values[i] >= 0;
+            if (!defined) undefined++;
+            bars.Add(defined
+                ? new Bar { Position = i, Value = values[i], FillColor = Colors.SteelBlue, LineWidth = 0 }
+                : new Bar { Position = i, Value = 0.03 * top, FillColor = Colors.LightGray, LineWidth = 0 });
+            ticks[i] = new Tick(i, defined ? labels[i] : $"{labels[i]} (n/a)");
         }
+        if (undefined > 0) title += $" ({undefined} undefined, grey)";
         plt.Add.Bars(bars);
         plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
         plt.Axes.Bottom.TickLabelStyle.Rotation = 90;
@@ -56,7 +66,7 @@ public static class ReportCharts
         plt.Axes.Bottom.Label.Text = xLabel;
         plt.Axes.Left.Label.Text = yLabel;
         plt.Axes.Margins(bottom: 0);
-        plt.Axes.SetLimitsY(0, Math.Max(1e-9, values.Where(double.IsFinite).DefaultIfEmpty(0).Max()) * 1.05);
+        plt.Axes.SetLimitsY(0, top);
         plt.Axes.SetLimitsX(-0.75, values.Count - 0.25);
         Save(plt, path, width ?? Math.Max(DefaultWidth, 16 * values.Count + 200), height);
     }

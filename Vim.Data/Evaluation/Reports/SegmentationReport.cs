@@ -31,6 +31,20 @@ public static class SegmentationReport
         return sb.ToString();
     }
 
+    /// <summary>
+    /// The per-class IoU and Acc as plain text, one class a line in class order (what mmseg prints after each
+    /// evaluation as "per class results"), in percent with "nan" for a class absent from labels and predictions.
+    /// </summary>
+    public static string PerClassTable(SegmentationResult r, IReadOnlyList<string> classNames)
+    {
+        int width = Math.Max(5, classNames.Max(n => n.Length));
+        var sb = new StringBuilder();
+        sb.AppendLine($"per class results:").AppendLine($"{"Class".PadRight(width)}  {"IoU",6}  {"Acc",6}");
+        for (int i = 0; i < r.IoU.Length; i++)
+            sb.AppendLine($"{classNames[i].PadRight(width)}  {Pct(r.IoU[i]),6}  {Pct(r.Acc[i]),6}");
+        return sb.ToString().TrimEnd();
+    }
+
     /// <summary>Percent with 2 decimals as mmseg prints it; "nan" for undefined.</summary>
     public static string Pct(double v) => double.IsNaN(v) ? "nan" : (v * 100).ToString("0.00", CultureInfo.InvariantCulture);
 }
