@@ -25,7 +25,7 @@ public static class TrainCommand
             Arity = ArgumentArity.ZeroOrOne,
         };
         var set = ConfigCommand.CreateSetOption();
-        var command = new Command("train", "Train the model a config describes; Ctrl-C writes a checkpoint and exits.");
+        var command = new Command("train", "Train the model a config describes; Ctrl-C, SIGTERM or SIGUSR1 (kill -USR1 <mpirun pid> under mpirun) writes a checkpoint and exits.");
         command.Arguments.Add(configArg);
         command.Options.Add(workDir);
         command.Options.Add(resume);
@@ -45,6 +45,9 @@ public static class TrainCommand
             using var stop = new CancellationTokenSource();
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+            // mpirun does not forward SIGINT/SIGTERM: it kills its ranks about a second later, before a checkpoint is written.
+            // It forwards SIGUSR1 (as Slurm's --signal=USR1@120 sends it), which therefore stops a data-parallel run cleanly.
+            using var sigusr1 = PosixSignalRegistration.Create(StopSignalForMpirun, c => { c.Cancel = true; stop.Cancel(); });
             var result = communicator.AbortJobOnError(() => Train(config, dir, resumeFrom, communicator, stop.Token));
             if (communicator.Rank == 0)
                 Console.WriteLine(result.Interrupted
@@ -54,6 +57,9 @@ public static class TrainCommand
         });
         return command;
     }
+
+    /// <summary>SIGUSR1 (10 on Linux), which PosixSignal does not name; raw signal numbers are accepted as PosixSignal values.</summary>
+    public const PosixSignal StopSignalForMpirun = (PosixSignal)10;
 
     /// <summary>
     /// The command line that continues a stopped run: the same config and overrides (a resume rebuilds the config from
