@@ -19,6 +19,8 @@ internal sealed class RestrictedUnpickler
     private readonly List<object?> _stack = [];
     private readonly Stack<int> _marks = new();
     private readonly Dictionary<long, object?> _memo = [];
+    /// <summary>How deep each tuple nests tuples (1 when absent). Tuples are complete when made, so their depth is known then.</summary>
+    private readonly Dictionary<object?[], int> _tupleDepth = new(ReferenceEqualityComparer.Instance);
     private int _pos;
     private int _opcodeStart;
 
@@ -92,10 +94,10 @@ internal sealed class RestrictedUnpickler
                 case (byte)']': Push(new List<object?>()); break; // EMPTY_LIST
                 case (byte)'l': Push(PopMark("LIST")); break;
                 case (byte)')': Push(Array.Empty<object?>()); break; // EMPTY_TUPLE
-                case (byte)'t': Push(PopMark("TUPLE").ToArray()); break;
-                case 0x85: Push(new[] { Pop("TUPLE1") }); break;
-                case 0x86: { var b = Pop("TUPLE2"); var a = Pop("TUPLE2"); Push(new[] { a, b }); break; }
-                case 0x87: { var c = Pop("TUPLE3"); var b = Pop("TUPLE3"); var a = Pop("TUPLE3"); Push(new[] { a, b, c }); break; }
+                case (byte)'t': Push(Tuple(PopMark("TUPLE").ToArray(), "TUPLE")); break;
+                case 0x85: Push(Tuple([Pop("TUPLE1")], "TUPLE1")); break;
+                case 0x86: { var b = Pop("TUPLE2"); var a = Pop("TUPLE2"); Push(Tuple([a, b], "TUPLE2")); break; }
+                case 0x87: { var c = Pop("TUPLE3"); var b = Pop("TUPLE3"); var a = Pop("TUPLE3"); Push(Tuple([a, b, c], "TUPLE3")); break; }
                 case 0x8f: Push(new PickledObject("builtins", "set", [])); break; // EMPTY_SET
                 case 0x91: // FROZENSET
                     var frozen = new PickledObject("builtins", "frozenset", []);
@@ -142,7 +144,7 @@ internal sealed class RestrictedUnpickler
                     var obj = NewObject(Pop("NEWOBJ_EX"), args, "NEWOBJ_EX");
                     if (obj is PickledObject po && kwargs is PickleDict kw)
                         foreach (var (k, v) in kw)
-                            po.DictItems[k] = v;
+                            Insert(po.DictItems, k, v);
                     Push(obj);
                     break;
                 }
@@ -245,14 +247,14 @@ internal sealed class RestrictedUnpickler
         {
             case PickleDict source:
                 foreach (var (k, v) in source)
-                    dict[k] = v;
+                    Insert(dict, k, v);
                 return dict;
             case IEnumerable<object?> pairs when args.Length == 1:
                 foreach (var pair in pairs)
                 {
                     if (pair is not object?[] { Length: 2 } kv)
                         throw Fail($"{g} expects (key, value) pairs, got {Describe(pair)}");
-                    dict[Key(kv[0])] = kv[1];
+                    Insert(dict, kv[0], kv[1]);
                 }
                 return dict;
             default:
@@ -292,6 +294,23 @@ internal sealed class RestrictedUnpickler
         return result;
     }
 
+    /// <summary>
+    /// A new tuple, refused when tuples nest deeper than <see cref="CheckpointTree.MaxDepth"/>: tuple keys are hashed and
+    /// compared recursively, and _rebuild_from_type_v2 recurses into its argument tuple.
+    /// </summary>
+    private object?[] Tuple(object?[] items, string opcode)
+    {
+        var depth = 1;
+        foreach (var item in items)
+            if (item is object?[] inner)
+                depth = Math.Max(depth, 1 + (_tupleDepth.TryGetValue(inner, out var d) ? d : 1));
+        if (depth > CheckpointTree.MaxDepth)
+            throw Fail($"{opcode} nests tuples more than {CheckpointTree.MaxDepth} levels deep");
+        if (depth > 1)
+            _tupleDepth[items] = depth;
+        return items;
+    }
+
     private void Build(object? target, object? state)
     {
         switch (target)
@@ -299,7 +318,7 @@ internal sealed class RestrictedUnpickler
             case PickledObject obj:
                 if (obj.State is PickleDict existing && state is PickleDict more)
                     foreach (var (k, v) in more)
-                        existing[k] = v;
+                        Insert(existing, k, v);
                 else
                     obj.State = state;
                 break;
@@ -345,7 +364,20 @@ internal sealed class RestrictedUnpickler
             _ => throw Fail($"{opcode} expects a dict on the stack, found {Describe(target)}"),
         };
         for (var i = 0; i < items.Count; i += 2)
-            dict[Key(items[i])] = items[i + 1];
+            Insert(dict, items[i], items[i + 1]);
+    }
+
+    /// <summary>dict[key] = value, with the key comparer's refusals (tuple keys too large to compare) located in the file.</summary>
+    private void Insert(PickleDict dict, object? key, object? value)
+    {
+        try
+        {
+            dict[Key(key)] = value;
+        }
+        catch (VimException e) when (!e.Message.StartsWith(_source, StringComparison.Ordinal))
+        {
+            throw Fail(e.Message);
+        }
     }
 
     private PickleDict DictFromPairs(List<object?> items, string opcode)

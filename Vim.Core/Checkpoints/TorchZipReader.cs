@@ -57,7 +57,8 @@ internal sealed class TorchZipReader
     private CheckpointFile Load(string path)
     {
         var pickleBytes = ReadEntry(_zip.GetEntry(_pickleEntry)!);
-        var root = new RestrictedUnpickler(pickleBytes, $"{_file}: entry '{_pickleEntry}'", PersistentLoad).Load();
+        var source = $"{_file}: entry '{_pickleEntry}'";
+        var root = new RestrictedUnpickler(pickleBytes, source, PersistentLoad).Load();
 
         using var scope = NewDisposeScope();
         var loaded = new Dictionary<PendingTensor, Tensor>(ReferenceEqualityComparer.Instance);
@@ -72,7 +73,7 @@ internal sealed class TorchZipReader
             }
             entries.Add(new CheckpointEntry(name, value));
             return value;
-        });
+        }, CheckpointTree.StepBudget(pickleBytes.Length), source);
         // Everything else made here (whole storages, intermediate views) dies with the scope; the
         // loaded tensors keep the storage memory they alias alive.
         var owned = loaded.Values.ToList();

@@ -124,6 +124,97 @@ public class CheckpointUnpicklerTests
     }
 
     [Test]
+    public void ContainersSharedAtEveryLevelAreRefusedInsteadOfWalkedOncePerPath()
+    {
+        // x = [1]; 64 times x = (x, x); {'x': x}: 400 bytes that name 2^64 leaves.
+        var ops = new Ops().Op('}').Str("x").Op(']').Int(1).Op('a').Op(0x94).Op('0');
+        for (var level = 0; level < 64; level++)
+            ops.Op('h').Op((byte)level).Op('h').Op((byte)level).Op(0x86).Op(0x94).Op('0');
+        var path = CheckpointTestData.WriteTorchZip(_dir, "shared.pth", ops.Op('h').Op(64).Op('s').Op('.').Bytes);
+        var error = Assert.Throws<VimException>(() => CheckpointFile.Load(path))!;
+        Assert.That(error.Message, Does.StartWith("shared.pth: entry 'archive/data.pkl': the object tree shares containers so often"));
+    }
+
+    [Test]
+    public void ATensorInASharedContainerAppearsUnderEachParent()
+    {
+        // d = {'w': T}; {'a': d, 'b': d}
+        var pickle = new Ops().Op('}').Op('(').Str("a").Op('}').Str("w").Tensor("FloatStorage", "0", 2, 0, [2], [1]).Op('s').Op('q').Op(1)
+            .Str("b").Op('h').Op(1).Op('u').Op('.').Bytes;
+        using var checkpoint = CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "shared_dict.pth", pickle, ("0", Floats(5, 6))));
+        Assert.That(checkpoint.Tensors.Select(t => t.Key), Is.EqualTo(new[] { "a.w", "b.w" }));
+        Assert.That(checkpoint.Tensors[0].Value, Is.SameAs(checkpoint.Tensors[1].Value));
+    }
+
+    [Test]
+    public void NestingDeeperThanTheLimitIsRefusedWithoutExhaustingTheStack()
+    {
+        const int levels = 5000;
+        // [[[...]]]: 5000 lists, each appended to the one before.
+        var lists = new Ops();
+        for (var i = 0; i < levels; i++) lists.Op(']');
+        for (var i = 1; i < levels; i++) lists.Op('a');
+        var error = Assert.Throws<VimException>(() => CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "lists.pth", lists.Op('.').Bytes)))!;
+        Assert.That(error.Message, Does.StartWith("lists.pth: entry 'archive/data.pkl': containers nest more than 1000 levels deep"));
+
+        // {((((),),),...): 1}: a tuple key nested 5000 levels.
+        var tupleKey = new Ops().Op('}').Op(')');
+        for (var i = 0; i < levels; i++) tupleKey.Op(0x85);
+        error = Assert.Throws<VimException>(() => CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "key.pth", tupleKey.Int(1).Op('s').Op('.').Bytes)))!;
+        Assert.That(error.Message, Does.StartWith("key.pth: entry 'archive/data.pkl': pickle offset ").And.Contain("TUPLE1 nests tuples more than 1000 levels deep"));
+
+        // Dicts nested 5000 levels, each under the key 'k'.
+        var dicts = new Ops();
+        for (var i = 0; i < levels; i++) dicts.Op('}').Str("k");
+        dicts.Int(0);
+        for (var i = 0; i < levels; i++) dicts.Op('s');
+        error = Assert.Throws<VimException>(() => CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "dicts.pth", dicts.Op('.').Bytes)))!;
+        Assert.That(error.Message, Does.Contain("containers nest more than 1000 levels deep (at 'k.k.k."));
+    }
+
+    [Test]
+    public void ALongKeySharedDownADeepChainIsRefusedBeforeItsNamesGrowQuadratically()
+    {
+        // 900 nested dicts, each under the same memoised 100 000-character key: names of up to 90 million characters.
+        var key = new string('k', 100_000);
+        var ops = new Ops().Op('}').Str(key).Op(0x94);
+        for (var i = 1; i < 900; i++) ops.Op('}').Op('h').Op(0);
+        ops.Int(0);
+        for (var i = 0; i < 900; i++) ops.Op('s');
+        var path = CheckpointTestData.WriteTorchZip(_dir, "long_key.pth", ops.Op('.').Bytes);
+        Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(path))!.Message, Does.Contain("naming every path takes more than"));
+    }
+
+    [Test]
+    public void DeepTupleKeysAreComparedWithinTheDepthLimit()
+    {
+        static object?[] Nested(int levels)
+        {
+            var tuple = Array.Empty<object?>();
+            for (var i = 0; i < levels; i++) tuple = [tuple];
+            return tuple;
+        }
+        var dict = new PickleDict(isOrderedDict: false);
+        dict[Nested(5000)] = 1;
+        // An equal key of another identity is compared element by element.
+        Assert.That(() => dict[Nested(5000)] = 2, Throws.TypeOf<VimException>().With.Message.Contain("nested more than 1000 levels"));
+        dict[Nested(3)] = 3;
+        Assert.That(dict[Nested(3)], Is.EqualTo(3));
+    }
+
+    [Test]
+    public void ATupleKeyThatPrintsEndlesslyIsRefused()
+    {
+        // x = (); 40 times x = (x, x); {x: 1}: hashing it is bounded, printing it as a name would take 2^40 pairs of brackets.
+        var ops = new Ops().Op('}').Op(')').Op(0x94).Op('0');
+        for (var level = 0; level < 40; level++)
+            ops.Op('h').Op((byte)level).Op('h').Op((byte)level).Op(0x86).Op(0x94).Op('0');
+        var path = CheckpointTestData.WriteTorchZip(_dir, "tuple_key.pth", ops.Op('h').Op(40).Int(1).Op('s').Op('.').Bytes);
+        Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(path))!.Message,
+            Does.StartWith("tuple_key.pth: entry 'archive/data.pkl': a key at the top level is a tuple nested more than 1000 levels deep or longer than 65536 characters"));
+    }
+
+    [Test]
     public void BigEndianStoragesAreByteSwapped()
     {
         var pickle = new Ops().Op('}').Str("w").Tensor("FloatStorage", "0", 3, 1, [2], [1]).Op('s').Op('.').Bytes;
