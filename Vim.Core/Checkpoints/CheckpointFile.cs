@@ -4,8 +4,9 @@ namespace Vim.Core.Checkpoints;
 
 /// <summary>
 /// A checkpoint read fully into memory: a torch.save zip (.pth) or a safetensors file, recognised by
-/// their first bytes. Tensors are contiguous CPU TorchSharp tensors owned by this object: they stay
-/// valid until <see cref="Dispose"/> (copy them to keep them longer).
+/// their first bytes. Tensors are CPU TorchSharp tensors owned by this object: they stay valid until
+/// <see cref="Dispose"/> (copy them to keep them longer). They are contiguous, except a .pth view with more
+/// elements than its storage (expand(), stride 0), which stays a view of that storage as torch.load leaves it.
 /// </summary>
 public sealed class CheckpointFile : IDisposable
 {

@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using System.Runtime.InteropServices;
 using System.Text;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -118,20 +119,31 @@ internal sealed class TorchZipReader
         if (entry.Length < neededBytes)
             throw new VimException($"{_file}: storage '{entryName}' holds {entry.Length} bytes, tensor '{name}' needs {neededBytes} ({pending.Describe()})");
 
-        var storage = LoadStorage(storageRef, entry);
+        var storage = LoadStorage(storageRef, entry, name);
         if (pending.ElementCount == 0)
             return empty(pending.Shape, dtype: storageRef.DType);
         // Runs inside the caller's dispose scope, so the intermediate view needs no explicit disposal.
         var view = storage.as_strided(pending.Shape, pending.Stride, pending.StorageOffset);
-        if (!view.is_contiguous())
-            return view.contiguous();
-        // A view of the whole storage aliases it (as in PyTorch); a contiguous slice is copied so a
-        // small tensor does not pin a large shared storage.
-        var whole = pending.StorageOffset == 0 && pending.ElementCount == storage.NumberOfElements;
-        return whole ? view : view.clone();
+        // A view with more elements than its storage (expand(), stride 0, overlapping windows) stays a view of it, as
+        // torch.load's set_ leaves it: copying it out would turn 4 stored bytes into as many gigabytes as its shape says.
+        if (pending.ElementCount > storage.NumberOfElements)
+            return view;
+        try
+        {
+            if (!view.is_contiguous())
+                return view.contiguous();
+            // A view of the whole storage aliases it (as in PyTorch); a contiguous slice is copied so a
+            // small tensor does not pin a large shared storage.
+            var whole = pending.StorageOffset == 0 && pending.ElementCount == storage.NumberOfElements;
+            return whole ? view : view.clone();
+        }
+        catch (Exception e) when (e is ExternalException or OutOfMemoryException)
+        {
+            throw new VimException($"{_file}: tensor '{name}' ({pending.Describe()}) could not be allocated: {e.Message}", e);
+        }
     }
 
-    private Tensor LoadStorage(TorchStorageRef storageRef, ZipArchiveEntry entry)
+    private Tensor LoadStorage(TorchStorageRef storageRef, ZipArchiveEntry entry, string tensorName)
     {
         if (_storages.TryGetValue(storageRef.Key, out var cached))
             return cached;
@@ -139,7 +151,15 @@ internal sealed class TorchZipReader
         var declaredBytes = storageRef.DeclaredElements * elementSize;
         if (entry.Length != declaredBytes)
             throw new VimException($"{_file}: storage '{entry.FullName}' holds {entry.Length} bytes, but its persistent id declares {storageRef.DeclaredElements} {CheckpointDTypes.TorchName(storageRef.DType)} elements ({declaredBytes} bytes)");
-        var storage = empty(storageRef.DeclaredElements, dtype: storageRef.DType);
+        Tensor storage;
+        try
+        {
+            storage = empty(storageRef.DeclaredElements, dtype: storageRef.DType);
+        }
+        catch (Exception e) when (e is ExternalException or OutOfMemoryException)
+        {
+            throw new VimException($"{_file}: storage '{entry.FullName}' of tensor '{tensorName}' ({declaredBytes} bytes) could not be allocated: {e.Message}", e);
+        }
         try
         {
             using var s = entry.Open();

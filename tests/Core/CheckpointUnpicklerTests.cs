@@ -270,6 +270,41 @@ public class CheckpointUnpicklerTests
     }
 
     [Test]
+    public void AnExpandedViewStaysAViewOfItsFourByteStorage()
+    {
+        // torch.full((1,), 1.5).expand(2**30, 2**30): 2^60 elements (2^62 bytes if copied out) on one stored float.
+        const long side = 1L << 30;
+        var pickle = new Ops().Op('}').Str("w").Tensor("FloatStorage", "0", 1, 0, [side, side], [0, 0]).Op('s').Op('.').Bytes;
+        var path = CheckpointTestData.WriteTorchZip(_dir, "expanded.pth", pickle, ("0", Floats(1.5f)));
+        using var checkpoint = CheckpointFile.Load(path);
+        var w = checkpoint.StateDict()["w"];
+        Assert.That(w.shape, Is.EqualTo(new[] { side, side }));
+        Assert.That(w.is_contiguous(), Is.False);
+        Assert.That(w[side - 1, side - 1].item<float>(), Is.EqualTo(1.5f));
+
+        // Writing it out needs every element: refused with the tensor's name, and no file left behind.
+        var output = Path.Combine(_dir, "expanded.safetensors");
+        Assert.That(Assert.Throws<VimException>(() => SafeTensorsFormat.Write(output, [new("w", w)]))!.Message,
+            Does.StartWith($"{output}: tensor 'w' (shape [{side}, {side}], {side * side * 4} bytes when written out) could not be copied to contiguous memory"));
+        Assert.That(Directory.GetFiles(_dir).Select(Path.GetFileName), Is.EqualTo(new[] { "expanded.pth" }));
+    }
+
+    [Test]
+    public void AnOverlappingViewWithinItsStorageIsStillCopiedOut()
+    {
+        // Sliding windows of width 3 over 5 floats: 9 elements, more than the 5 stored; a 2x2 overlapping view of 4 is copied.
+        var pickle = new Ops().Op('}').Op('(').Str("windows").Tensor("FloatStorage", "0", 5, 0, [3, 3], [1, 1])
+            .Str("small").Tensor("FloatStorage", "0", 5, 1, [2, 2], [1, 1]).Op('u').Op('.').Bytes;
+        using var checkpoint = CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "windows.pth", pickle, ("0", Floats(1, 2, 3, 4, 5))));
+        var windows = checkpoint.StateDict()["windows"];
+        Assert.That(windows.stride(), Is.EqualTo(new long[] { 1, 1 }), "kept as a view");
+        Assert.That(windows.contiguous().data<float>().ToArray(), Is.EqualTo(new float[] { 1, 2, 3, 2, 3, 4, 3, 4, 5 }));
+        var small = checkpoint.StateDict()["small"];
+        Assert.That(small.is_contiguous(), Is.True);
+        Assert.That(small.data<float>().ToArray(), Is.EqualTo(new float[] { 2, 3, 3, 4 }));
+    }
+
+    [Test]
     public void StorageLengthMustMatchItsDeclaredElementCount()
     {
         var pickle = new Ops().Op('}').Str("w").Tensor("HalfStorage", "0", 4, 0, [2], [1]).Op('s').Op('.').Bytes;
