@@ -13,6 +13,15 @@ namespace Vim.Core.Checkpoints;
 /// </summary>
 internal sealed class TorchZipReader
 {
+    /// <summary>The pickle of a state dict is kilobytes to megabytes; a header claiming more is not believed.</summary>
+    private const long MaxPickleBytes = 1L << 30;
+
+    /// <summary>'little' or 'big'.</summary>
+    private const long MaxByteOrderBytes = 64;
+
+    /// <summary>Deflate expands by at most about 1032:1, so a longer claim is false.</summary>
+    private const long MaxDeflateRatio = 1100;
+
     private readonly string _file;
     private readonly ZipArchive _zip;
     private readonly string _prefix;
@@ -57,7 +66,7 @@ internal sealed class TorchZipReader
 
     private CheckpointFile Load(string path)
     {
-        var pickleBytes = ReadEntry(_zip.GetEntry(_pickleEntry)!);
+        var pickleBytes = ReadEntry(_zip.GetEntry(_pickleEntry)!, MaxPickleBytes);
         var source = $"{_file}: entry '{_pickleEntry}'";
         var root = new RestrictedUnpickler(pickleBytes, source, PersistentLoad).Load();
 
@@ -154,20 +163,19 @@ internal sealed class TorchZipReader
         Tensor storage;
         try
         {
+            CheckClaimedLength(entry, long.MaxValue);
+            // Allocated in the caller's dispose scope, which frees it if the read below fails.
             storage = empty(storageRef.DeclaredElements, dtype: storageRef.DType);
-        }
-        catch (Exception e) when (e is ExternalException or OutOfMemoryException)
-        {
-            throw new VimException($"{_file}: storage '{entry.FullName}' of tensor '{tensorName}' ({declaredBytes} bytes) could not be allocated: {e.Message}", e);
-        }
-        try
-        {
             using var s = entry.Open();
             TensorBytes.ReadInto(storage, s, _bigEndian);
         }
-        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException)
+        catch (Exception e) when (IsReadFailure(e))
         {
             throw new VimException($"{_file}: storage '{entry.FullName}' could not be read ({declaredBytes} bytes expected): {e.Message}", e);
+        }
+        catch (Exception e) when (IsAllocationFailure(e))
+        {
+            throw new VimException($"{_file}: storage '{entry.FullName}' of tensor '{tensorName}' ({declaredBytes} bytes) could not be allocated: {e.Message}", e);
         }
         _storages[storageRef.Key] = storage;
         return storage;
@@ -178,7 +186,7 @@ internal sealed class TorchZipReader
         var entry = _zip.GetEntry(_prefix + "byteorder");
         if (entry is null)
             return false; // written since PyTorch 1.13; older files are little-endian
-        var text = Encoding.ASCII.GetString(ReadEntry(entry)).Trim();
+        var text = Encoding.ASCII.GetString(ReadEntry(entry, MaxByteOrderBytes)).Trim();
         return text switch
         {
             "little" => false,
@@ -187,18 +195,53 @@ internal sealed class TorchZipReader
         };
     }
 
-    private byte[] ReadEntry(ZipArchiveEntry entry)
+    private byte[] ReadEntry(ZipArchiveEntry entry, long maxLength)
     {
         try
         {
+            CheckClaimedLength(entry, maxLength);
             using var s = entry.Open();
             var buffer = new byte[entry.Length];
             s.ReadExactly(buffer);
             return buffer;
         }
-        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException)
+        catch (Exception e) when (IsReadFailure(e))
         {
             throw new VimException($"{_file}: entry '{entry.FullName}' could not be read ({entry.Length} bytes expected): {e.Message}", e);
         }
+        catch (Exception e) when (IsAllocationFailure(e))
+        {
+            throw new VimException($"{_file}: entry '{entry.FullName}' ({entry.Length} bytes) could not be allocated: {e.Message}", e);
+        }
     }
+
+    /// <summary>
+    /// Checks the uncompressed length an entry's zip header claims before a buffer that long is allocated: the claim
+    /// is only a number in the header. A stored entry's length is its compressed length, which .NET checks against
+    /// the archive when the entry is opened. A longer claim must be within what deflate can expand to, and is then
+    /// confirmed by decompressing the entry once, counting; torch.save stores every record, so only archives other
+    /// writers compressed pay that second pass.
+    /// </summary>
+    private void CheckClaimedLength(ZipArchiveEntry entry, long maxLength)
+    {
+        if (entry.Length > maxLength)
+            throw new VimException($"{_file}: entry '{entry.FullName}' claims {entry.Length} bytes, more than the {maxLength} such an entry may hold; the zip directory is corrupt or the file is not a torch.save checkpoint");
+        if (entry.Length <= entry.CompressedLength)
+            return;
+        if (entry.Length / MaxDeflateRatio > entry.CompressedLength)
+            throw new VimException($"{_file}: entry '{entry.FullName}' claims {entry.Length} bytes from {entry.CompressedLength} compressed bytes, more than deflate expands to (about 1000:1); the zip directory is corrupt");
+        var buffer = new byte[1 << 16];
+        long actual = 0;
+        using (var s = entry.Open())
+            for (int n; actual <= entry.Length && (n = s.Read(buffer)) > 0;)
+                actual += n;
+        if (actual != entry.Length)
+            throw new VimException($"{_file}: entry '{entry.FullName}' holds {(actual > entry.Length ? "more than " : "")}{actual} bytes, but its zip header claims {entry.Length}; the zip directory is corrupt");
+    }
+
+    private static bool IsReadFailure(Exception e) =>
+        e is InvalidDataException or EndOfStreamException or IOException or NotSupportedException; // NotSupported: compression methods other than deflate
+
+    private static bool IsAllocationFailure(Exception e) =>
+        e is OutOfMemoryException or OverflowException or ExternalException; // ExternalException: libtorch's allocator
 }

@@ -304,6 +304,35 @@ public class CheckpointUnpicklerTests
         Assert.That(small.data<float>().ToArray(), Is.EqualTo(new float[] { 2, 3, 3, 4 }));
     }
 
+    [TestCase(0xFFFFFFF0u, "claims 4294967280 bytes, more than the 1073741824 such an entry may hold")]
+    [TestCase(100_000_000u, "claims 100000000 bytes from ")]
+    [TestCase(1000u, "holds 100 bytes, but its zip header claims 1000; the zip directory is corrupt")]
+    public void AZipHeaderClaimingMoreBytesThanAnEntryHoldsIsRefusedBeforeAllocating(uint claimed, string message)
+    {
+        // [1] * 32 in 100 bytes, deflated; then its size as the zip headers state it is changed.
+        var ops = new Ops().Op(']');
+        for (var i = 0; i < 32; i++) ops.Op('K').Op(1).Op('a');
+        var path = Path.Combine(_dir, "claims.pth");
+        using (var zip = System.IO.Compression.ZipFile.Open(path, System.IO.Compression.ZipArchiveMode.Create))
+        using (var s = zip.CreateEntry("archive/data.pkl", System.IO.Compression.CompressionLevel.Optimal).Open())
+            s.Write(ops.Op('.').Bytes);
+        CheckpointTestData.ClaimUncompressedSize(path, "archive/data.pkl", claimed);
+        Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(path))!.Message,
+            Does.StartWith("claims.pth: entry 'archive/data.pkl' ").And.Contain(message));
+    }
+
+    [TestCase(1000L, "holds 400 bytes, but its zip header claims 4000; the zip directory is corrupt")]
+    [TestCase(1L << 28, "claims 1073741824 bytes from 400 compressed bytes, more than deflate expands to (about 1000:1); the zip directory is corrupt")]
+    public void AStoredStorageClaimingMoreBytesThanItHoldsIsRefusedBeforeAllocating(long claimedFloats, string message)
+    {
+        // 100 stored floats whose zip headers claim more, as many as the persistent id declares.
+        var pickle = new Ops().Op('}').Str("w").Tensor("FloatStorage", "0", claimedFloats, 0, [100], [1]).Op('s').Op('.').Bytes;
+        var path = CheckpointTestData.WriteTorchZip(_dir, "stored.pth", pickle, ("0", new byte[400]));
+        CheckpointTestData.ClaimUncompressedSize(path, "archive/data/0", (uint)(claimedFloats * 4));
+        Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(path))!.Message,
+            Is.EqualTo($"stored.pth: entry 'archive/data/0' {message}"));
+    }
+
     [Test]
     public void StorageLengthMustMatchItsDeclaredElementCount()
     {
