@@ -13,6 +13,12 @@ namespace Vim.Core.Checkpoints;
 /// </summary>
 internal sealed class RestrictedUnpickler
 {
+    /// <summary>
+    /// CPython's int() refuses longer digit strings (sys.int_max_str_digits, after CVE-2020-10735), so pickle does; the
+    /// text opcodes INT and LONG would otherwise cost time super-linear in a line of any length.
+    /// </summary>
+    private const int MaxIntegerDigits = 4300;
+
     private readonly byte[] _data;
     private readonly string _source;
     private readonly Func<object?, long, object?> _persistentLoad;
@@ -495,6 +501,9 @@ internal sealed class RestrictedUnpickler
 
     private object ParseLong(string text, string what)
     {
+        var digits = text.Length - (text.StartsWith('-') || text.StartsWith('+') ? 1 : 0);
+        if (digits > MaxIntegerDigits)
+            throw Fail($"{what} holds a {digits}-digit integer, more digits than Python's int() accepts ({MaxIntegerDigits})");
         if (!BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v))
             throw Fail($"{what} holds '{text}', expected an integer");
         return v >= long.MinValue && v <= long.MaxValue ? (long)v : (object)v;

@@ -245,6 +245,20 @@ public class CheckpointUnpicklerTests
         Assert.That(root.Keys, Is.EqualTo(new object[] { "a", "b", "c" }));
     }
 
+    [TestCase('I')]
+    [TestCase('L')]
+    public void ATextIntegerLongerThanPythonAcceptsIsRefused(char opcode)
+    {
+        // Python's int() stops at 4300 digits; 100 000 nines would cost .NET's parser time for nothing.
+        var bytes = Encoding.ASCII.GetBytes($"{opcode}{new string('9', 100_000)}\n.");
+        var error = Assert.Throws<VimException>(() => CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "digits.pth", bytes)))!;
+        Assert.That(error.Message, Is.EqualTo($"digits.pth: entry 'archive/data.pkl': pickle offset 0: {(opcode == 'I' ? "INT" : "LONG")} holds a 100000-digit integer, more digits than Python's int() accepts (4300)"));
+
+        var longest = Encoding.ASCII.GetBytes($"I-{new string('9', 4300)}\n.");
+        using var checkpoint = CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "longest.pth", longest));
+        Assert.That(checkpoint.Root, Is.EqualTo(-(System.Numerics.BigInteger.Pow(10, 4300) - 1)));
+    }
+
     [Test]
     public void TensorViewReachingPastItsStorageIsReported()
     {
