@@ -19,6 +19,8 @@ internal sealed class RestrictedUnpickler
     /// </summary>
     private const int MaxIntegerDigits = 4300;
 
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     private readonly byte[] _data;
     private readonly string _source;
     private readonly Func<object?, long, object?> _persistentLoad;
@@ -86,9 +88,9 @@ internal sealed class RestrictedUnpickler
                 case 0x8c: Push(ReadUtf8(ReadByte("SHORT_BINUNICODE length"), "SHORT_BINUNICODE")); break;
                 case 0x8d: Push(ReadUtf8(ReadLength(8, "BINUNICODE8"), "BINUNICODE8")); break;
                 case (byte)'V': Push(DecodeRawUnicodeEscape(ReadLine("UNICODE"))); break;
-                // Python 2 str: decoded as Latin-1, as torch.load does with its default encoding.
-                case (byte)'T': Push(Encoding.Latin1.GetString(ReadBytes(ReadLength(4, "BINSTRING"), "BINSTRING"))); break;
-                case (byte)'U': Push(Encoding.Latin1.GetString(ReadBytes(ReadByte("SHORT_BINSTRING length"), "SHORT_BINSTRING"))); break;
+                // Python 2 str: bytes in no declared encoding; torch.load decodes them as UTF-8 (its default encoding).
+                case (byte)'T': Push(DecodePython2String(ReadSpan(ReadLength(4, "BINSTRING"), "BINSTRING"))); break;
+                case (byte)'U': Push(DecodePython2String(ReadSpan(ReadByte("SHORT_BINSTRING length"), "SHORT_BINSTRING"))); break;
                 case (byte)'S': Push(ParseQuotedString(ReadLine("STRING"))); break;
                 case (byte)'B': Push(ReadBytes(ReadLength(4, "BINBYTES"), "BINBYTES")); break;
                 case (byte)'C': Push(ReadBytes(ReadByte("SHORT_BINBYTES length"), "SHORT_BINBYTES")); break;
@@ -524,7 +526,25 @@ internal sealed class RestrictedUnpickler
     {
         if (line.Length < 2 || line[0] != line[^1] || (line[0] != '\'' && line[0] != '"'))
             throw Fail($"STRING holds {line}, expected a quoted string");
-        return System.Text.RegularExpressions.Regex.Unescape(line[1..^1]);
+        // The escapes (\xc3\xa9) spell bytes, one per char; \u escapes are no Python 2 str escapes and leave chars above 0xFF.
+        var unescaped = System.Text.RegularExpressions.Regex.Unescape(line[1..^1]);
+        return unescaped.All(c => c <= 0xFF) ? DecodePython2String(Encoding.Latin1.GetBytes(unescaped)) : unescaped;
+    }
+
+    /// <summary>
+    /// UTF-8, as torch.load's default encoding="utf-8" decodes Python 2 str; bytes that are not UTF-8 (Python 2 code
+    /// could store any) fall back to Latin-1, which maps every byte, where Python would raise UnicodeDecodeError.
+    /// </summary>
+    private static string DecodePython2String(ReadOnlySpan<byte> bytes)
+    {
+        try
+        {
+            return StrictUtf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            return Encoding.Latin1.GetString(bytes);
+        }
     }
 
     private static string DecodeRawUnicodeEscape(string line) =>

@@ -260,6 +260,20 @@ public class CheckpointUnpicklerTests
     }
 
     [Test]
+    public void Python2StringsAreDecodedAsUtf8FallingBackToLatin1()
+    {
+        // {'u': SHORT_BINSTRING c3 a9, 't': BINSTRING e9 (not UTF-8), 's': STRING 'caf\xc3\xa9'}
+        var ops = new Ops().Op('}').Op('(').Str("u").Op('U').Op(2).Op(0xc3).Op(0xa9)
+            .Str("t").Op('T').Op(1).Op(0).Op(0).Op(0).Op(0xe9)
+            .Str("s").Op('S').Text("'caf\\xc3\\xa9'").Op('u').Op('.');
+        using var checkpoint = CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "py2.pth", ops.Bytes));
+        var root = (PickleDict)checkpoint.Root!;
+        Assert.That(root["u"], Is.EqualTo("\u00e9"));
+        Assert.That(root["t"], Is.EqualTo("\u00e9"));
+        Assert.That(root["s"], Is.EqualTo("caf\u00e9"));
+    }
+
+    [Test]
     public void TensorViewReachingPastItsStorageIsReported()
     {
         // 2x2 view with stride (3, 1) at offset 1 reaches element 1 + 3 + 1 = 5: needs 6 floats, the storage has 5.
