@@ -27,12 +27,14 @@ internal sealed class TorchZipReader
     private readonly string _prefix;
     private readonly string _pickleEntry;
     private readonly bool _bigEndian;
+    private readonly long _archiveLength;
     private readonly Dictionary<string, TorchStorageRef> _storageRefs = [];
     private readonly Dictionary<string, Tensor> _storages = [];
 
-    private TorchZipReader(string file, ZipArchive zip, ZipArchiveEntry pickle)
+    private TorchZipReader(string file, ZipArchive zip, ZipArchiveEntry pickle, long archiveLength)
     {
         _file = file;
+        _archiveLength = archiveLength;
         _zip = zip;
         _pickleEntry = pickle.FullName;
         _prefix = pickle.FullName[..^"data.pkl".Length];
@@ -60,7 +62,7 @@ internal sealed class TorchZipReader
                              .OrderBy(e => e.FullName.Count(c => c == '/'))
                              .FirstOrDefault()
                          ?? throw new VimException($"{file}: zip archive has no '<archive>/data.pkl' entry, so it is not a torch.save checkpoint (entries: {string.Join(", ", zip.Entries.Take(8).Select(e => e.FullName))})");
-            return new TorchZipReader(file, zip, pickle).Load(path);
+            return new TorchZipReader(file, zip, pickle, stream.Length).Load(path);
         }
     }
 
@@ -146,7 +148,7 @@ internal sealed class TorchZipReader
             var whole = pending.StorageOffset == 0 && pending.ElementCount == storage.NumberOfElements;
             return whole ? view : view.clone();
         }
-        catch (Exception e) when (e is ExternalException or OutOfMemoryException)
+        catch (Exception e) when (IsAllocationFailure(e))
         {
             throw new VimException($"{_file}: tensor '{name}' ({pending.Describe()}) could not be allocated: {e.Message}", e);
         }
@@ -217,15 +219,16 @@ internal sealed class TorchZipReader
 
     /// <summary>
     /// Checks the uncompressed length an entry's zip header claims before a buffer that long is allocated: the claim
-    /// is only a number in the header. A stored entry's length is its compressed length, which .NET checks against
-    /// the archive when the entry is opened. A longer claim must be within what deflate can expand to, and is then
-    /// confirmed by decompressing the entry once, counting; torch.save stores every record, so only archives other
-    /// writers compressed pay that second pass.
+    /// is only a number in the header. A stored entry's length is its compressed length, which must fit in the file. A
+    /// longer claim must be within what deflate can expand to, and is then confirmed by decompressing the entry once,
+    /// counting; torch.save stores every record, so only archives other writers compressed pay that second pass.
     /// </summary>
     private void CheckClaimedLength(ZipArchiveEntry entry, long maxLength)
     {
         if (entry.Length > maxLength)
             throw new VimException($"{_file}: entry '{entry.FullName}' claims {entry.Length} bytes, more than the {maxLength} such an entry may hold; the zip directory is corrupt or the file is not a torch.save checkpoint");
+        if (entry.CompressedLength > _archiveLength)
+            throw new VimException($"{_file}: entry '{entry.FullName}' claims {entry.CompressedLength} compressed bytes, more than the whole file ({_archiveLength} bytes); the zip directory is corrupt or the file truncated");
         if (entry.Length <= entry.CompressedLength)
             return;
         if (entry.Length / MaxDeflateRatio > entry.CompressedLength)
@@ -236,7 +239,7 @@ internal sealed class TorchZipReader
             for (int n; actual <= entry.Length && (n = s.Read(buffer)) > 0;)
                 actual += n;
         if (actual != entry.Length)
-            throw new VimException($"{_file}: entry '{entry.FullName}' holds {(actual > entry.Length ? "more than " : "")}{actual} bytes, but its zip header claims {entry.Length}; the zip directory is corrupt");
+            throw new VimException($"{_file}: entry '{entry.FullName}' holds {(actual > entry.Length ? "at least " : "")}{actual} bytes, but its zip header claims {entry.Length}; the zip directory is corrupt");
     }
 
     private static bool IsReadFailure(Exception e) =>

@@ -59,10 +59,10 @@ internal static class CheckpointTestData
     }
 
     /// <summary>
-    /// Overwrites the uncompressed size of one entry in its local header and in the central directory, as a damaged or
-    /// hostile zip would state it.
+    /// Overwrites the uncompressed size (and, with <paramref name="compressedToo"/>, the compressed size just before it)
+    /// of one entry in its local header and in the central directory, as a damaged or hostile zip would state them.
     /// </summary>
-    public static void ClaimUncompressedSize(string path, string entry, uint size)
+    public static void ClaimUncompressedSize(string path, string entry, uint size, bool compressedToo = false)
     {
         var bytes = File.ReadAllBytes(path);
         var name = System.Text.Encoding.ASCII.GetBytes(entry);
@@ -79,6 +79,8 @@ internal static class CheckpointTestData
             if (nameAt < 0 || BitConverter.ToUInt16(bytes, i + (nameAt == 30 ? 26 : 28)) != name.Length || !bytes.AsSpan(i + nameAt, name.Length).SequenceEqual(name))
                 continue;
             BitConverter.GetBytes(size).CopyTo(bytes, i + sizeAt);
+            if (compressedToo)
+                BitConverter.GetBytes(size).CopyTo(bytes, i + sizeAt - 4);
             patched++;
         }
         Assert.That(patched, Is.EqualTo(2), $"{entry}: local and central headers");

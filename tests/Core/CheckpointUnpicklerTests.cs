@@ -362,6 +362,18 @@ public class CheckpointUnpicklerTests
     }
 
     [Test]
+    public void AStoredStorageClaimingMoreBytesThanTheFileHoldsIsRefusedBeforeAllocating()
+    {
+        // Both lengths of 100 stored floats claim 2^28 floats: consistent with each other, not with the file.
+        const long claimedFloats = 1L << 28;
+        var pickle = new Ops().Op('}').Str("w").Tensor("FloatStorage", "0", claimedFloats, 0, [100], [1]).Op('s').Op('.').Bytes;
+        var path = CheckpointTestData.WriteTorchZip(_dir, "beyond.pth", pickle, ("0", new byte[400]));
+        CheckpointTestData.ClaimUncompressedSize(path, "archive/data/0", (uint)(claimedFloats * 4), compressedToo: true);
+        Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(path))!.Message,
+            Does.StartWith("beyond.pth: entry 'archive/data/0' claims 1073741824 compressed bytes, more than the whole file ("));
+    }
+
+    [Test]
     public void StorageLengthMustMatchItsDeclaredElementCount()
     {
         var pickle = new Ops().Op('}').Str("w").Tensor("HalfStorage", "0", 4, 0, [2], [1]).Op('s').Op('.').Bytes;
