@@ -19,6 +19,8 @@ namespace Vim.Core.Models;
 /// class token and its pos_embed slot 0 dropped when the target has no class token (ViTDet), the
 /// distillation slot 1 always dropped, and the grid resized bicubically.</item>
 /// </list>
+/// A tensor whose shape still differs after this adaptation refuses the load before anything is copied, as torch's
+/// load_state_dict raises on size mismatches even non-strict: it means a checkpoint of another variant.
 /// </summary>
 public static class PretrainedWeights
 {
