@@ -4,8 +4,9 @@ namespace Vim.Core.Checkpoints;
 
 /// <summary>
 /// A checkpoint read fully into memory: a torch.save zip (.pth) or a safetensors file, recognised by
-/// their first bytes. Tensors are contiguous CPU TorchSharp tensors owned by this object: they stay
-/// valid until <see cref="Dispose"/> (copy them to keep them longer).
+/// their first bytes. Tensors are CPU TorchSharp tensors owned by this object: they stay valid until
+/// <see cref="Dispose"/> (copy them to keep them longer). They are contiguous, except a .pth view with more
+/// elements than its storage (expand(), stride 0), which stays a view of that storage as torch.load leaves it.
 /// </summary>
 public sealed class CheckpointFile : IDisposable
 {
@@ -73,20 +74,29 @@ public sealed class CheckpointFile : IDisposable
             throw new VimException($"{path}: checkpoint file not found");
     }
 
+    /// <summary>
+    /// How torch.save began a file before PyTorch 1.6: its magic number 0x1950a86a20f9469cfc6c pickled with protocol 2
+    /// (PROTO 2, LONG1 of 10 bytes).
+    /// </summary>
+    private static readonly byte[] LegacyTorchMagic = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+
     /// <summary>Tells the layout from the magic bytes: 'PK\x03\x04' for zip, a JSON '{' after the 8-byte length for safetensors.</summary>
     public static CheckpointFormat DetectFormat(string path)
     {
-        var head = new byte[9];
+        var head = new byte[LegacyTorchMagic.Length];
         int read;
         using (var stream = File.OpenRead(path))
             read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         if (read >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4)
             return CheckpointFormat.TorchZip;
-        // Checked before the legacy pickle test: a safetensors header length such as 0x280 also starts with 0x80 0x02.
+        // Checked before the pickle tests: a safetensors header length such as 0x280 also starts with 0x80 0x02.
         if (read >= 9 && head[8] == '{')
             return CheckpointFormat.SafeTensors;
-        if (read >= 2 && head[0] == 0x80 && head[1] <= 5)
+        if (head.AsSpan(0, read).SequenceEqual(LegacyTorchMagic))
             throw new VimException($"{path}: this is the legacy (pre-1.6) torch.save format, a bare pickle stream; re-save it with a current PyTorch (zip format) or convert it to safetensors");
+        if (read >= 2 && head[0] == 0x80 && head[1] <= 5)
+            throw new VimException($"{path}: a plain Python pickle (protocol {head[1]}), not a torch checkpoint: e.g. a detectron2 model-zoo .pkl, which holds numpy arrays. "
+                + "VimDense reads torch.save zip archives and safetensors only and cannot read it; load it in Python and save its arrays as torch tensors (torch.save) or with safetensors");
         throw new VimException($"{path}: not a checkpoint: expected a torch.save zip archive (starting with 'PK') or a safetensors file (8-byte length then a JSON '{{'), found {read} byte(s) starting {Convert.ToHexString(head, 0, Math.Min(read, 9))}");
     }
 

@@ -63,29 +63,51 @@ public sealed class PickleDict(bool isOrderedDict) : IEnumerable<KeyValuePair<ob
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
-    /// <summary>Python equality for keys: tuples compare by content, integers by value whatever their width.</summary>
+    /// <summary>
+    /// Python equality for keys: tuples compare by content, integers by value whatever their width. Tuple keys come from
+    /// the file, so both walks are bounded: nesting by <see cref="CheckpointTree.MaxDepth"/> (deeper recursion would
+    /// overflow the stack), and the elements compared or hashed, since a tuple holding one shared tuple twice, 64 levels
+    /// down, has 2^64 elements.
+    /// </summary>
     private sealed class PickleKeyComparer : IEqualityComparer<object>
     {
         public static readonly PickleKeyComparer Instance = new();
 
+        /// <summary>Elements a hash takes in (pre-order); keys that agree on these only share a bucket.</summary>
+        private const int HashedElements = 4096;
+
+        /// <summary>Element comparisons one equality test may take before it is refused.</summary>
+        private const long MaxComparisons = 1_000_000;
+
         public new bool Equals(object? x, object? y)
         {
+            long comparisons = 0;
+            return Equals(x, y, 0, ref comparisons);
+        }
+
+        private static bool Equals(object? x, object? y, int depth, ref long comparisons)
+        {
+            if (++comparisons > MaxComparisons)
+                throw new VimException($"dict keys are tuples too large to compare (over {MaxComparisons} elements)");
+            if (ReferenceEquals(x, y))
+                return true;
+            if (x is null || y is null)
+                return false;
             if (x is object?[] tx && y is object?[] ty)
             {
                 if (tx.Length != ty.Length)
                     return false;
+                if (depth >= CheckpointTree.MaxDepth)
+                    throw new VimException($"dict key is a tuple nested more than {CheckpointTree.MaxDepth} levels deep");
                 for (var i = 0; i < tx.Length; i++)
-                    if (!ElementEquals(tx[i], ty[i]))
+                    if (!Equals(tx[i], ty[i], depth + 1, ref comparisons))
                         return false;
                 return true;
             }
             if (x is BigInteger || y is BigInteger)
-                return x is not null && y is not null && AsBig(x) == AsBig(y);
+                return AsBig(x) is { } bx && AsBig(y) is { } by && bx == by;
             return object.Equals(x, y);
         }
-
-        private bool ElementEquals(object? x, object? y) =>
-            x is null || y is null ? x is null && y is null : Equals(x, y);
 
         private static BigInteger? AsBig(object v) => v switch
         {
@@ -96,18 +118,33 @@ public sealed class PickleDict(bool isOrderedDict) : IEnumerable<KeyValuePair<ob
 
         public int GetHashCode(object obj)
         {
-            switch (obj)
+            var budget = HashedElements;
+            return HashOf(obj, 0, ref budget);
+        }
+
+        private static int HashOf(object? value, int depth, ref int budget)
+        {
+            switch (value)
             {
+                case null:
+                    return 0;
                 case object?[] tuple:
                     var hash = new HashCode();
-                    foreach (var item in tuple)
-                        hash.Add(item is null ? 0 : GetHashCode(item));
+                    hash.Add(tuple.Length);
+                    // Past the budget or the depth limit a tuple hashes by its length alone: equal tuples still hash alike.
+                    if (depth < CheckpointTree.MaxDepth)
+                        foreach (var item in tuple)
+                        {
+                            if (--budget < 0)
+                                break;
+                            hash.Add(HashOf(item, depth + 1, ref budget));
+                        }
                     return hash.ToHashCode();
                 case BigInteger big:
                     // Must agree with long keys of the same value.
                     return big >= long.MinValue && big <= long.MaxValue ? ((long)big).GetHashCode() : big.GetHashCode();
                 default:
-                    return obj.GetHashCode();
+                    return value.GetHashCode();
             }
         }
     }

@@ -13,12 +13,22 @@ namespace Vim.Core.Checkpoints;
 /// </summary>
 internal sealed class RestrictedUnpickler
 {
+    /// <summary>
+    /// CPython's int() refuses longer digit strings (sys.int_max_str_digits, after CVE-2020-10735), so pickle does; the
+    /// text opcodes INT and LONG would otherwise cost time super-linear in a line of any length.
+    /// </summary>
+    private const int MaxIntegerDigits = 4300;
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     private readonly byte[] _data;
     private readonly string _source;
     private readonly Func<object?, long, object?> _persistentLoad;
     private readonly List<object?> _stack = [];
     private readonly Stack<int> _marks = new();
     private readonly Dictionary<long, object?> _memo = [];
+    /// <summary>How deep each tuple nests tuples (1 when absent). Tuples are complete when made, so their depth is known then.</summary>
+    private readonly Dictionary<object?[], int> _tupleDepth = new(ReferenceEqualityComparer.Instance);
     private int _pos;
     private int _opcodeStart;
 
@@ -78,9 +88,9 @@ internal sealed class RestrictedUnpickler
                 case 0x8c: Push(ReadUtf8(ReadByte("SHORT_BINUNICODE length"), "SHORT_BINUNICODE")); break;
                 case 0x8d: Push(ReadUtf8(ReadLength(8, "BINUNICODE8"), "BINUNICODE8")); break;
                 case (byte)'V': Push(DecodeRawUnicodeEscape(ReadLine("UNICODE"))); break;
-                // Python 2 str: decoded as Latin-1, as torch.load does with its default encoding.
-                case (byte)'T': Push(Encoding.Latin1.GetString(ReadBytes(ReadLength(4, "BINSTRING"), "BINSTRING"))); break;
-                case (byte)'U': Push(Encoding.Latin1.GetString(ReadBytes(ReadByte("SHORT_BINSTRING length"), "SHORT_BINSTRING"))); break;
+                // Python 2 str: bytes in no declared encoding; torch.load decodes them as UTF-8 (its default encoding).
+                case (byte)'T': Push(DecodePython2String(ReadSpan(ReadLength(4, "BINSTRING"), "BINSTRING"))); break;
+                case (byte)'U': Push(DecodePython2String(ReadSpan(ReadByte("SHORT_BINSTRING length"), "SHORT_BINSTRING"))); break;
                 case (byte)'S': Push(ParseQuotedString(ReadLine("STRING"))); break;
                 case (byte)'B': Push(ReadBytes(ReadLength(4, "BINBYTES"), "BINBYTES")); break;
                 case (byte)'C': Push(ReadBytes(ReadByte("SHORT_BINBYTES length"), "SHORT_BINBYTES")); break;
@@ -92,10 +102,10 @@ internal sealed class RestrictedUnpickler
                 case (byte)']': Push(new List<object?>()); break; // EMPTY_LIST
                 case (byte)'l': Push(PopMark("LIST")); break;
                 case (byte)')': Push(Array.Empty<object?>()); break; // EMPTY_TUPLE
-                case (byte)'t': Push(PopMark("TUPLE").ToArray()); break;
-                case 0x85: Push(new[] { Pop("TUPLE1") }); break;
-                case 0x86: { var b = Pop("TUPLE2"); var a = Pop("TUPLE2"); Push(new[] { a, b }); break; }
-                case 0x87: { var c = Pop("TUPLE3"); var b = Pop("TUPLE3"); var a = Pop("TUPLE3"); Push(new[] { a, b, c }); break; }
+                case (byte)'t': Push(Tuple(PopMark("TUPLE").ToArray(), "TUPLE")); break;
+                case 0x85: Push(Tuple([Pop("TUPLE1")], "TUPLE1")); break;
+                case 0x86: { var b = Pop("TUPLE2"); var a = Pop("TUPLE2"); Push(Tuple([a, b], "TUPLE2")); break; }
+                case 0x87: { var c = Pop("TUPLE3"); var b = Pop("TUPLE3"); var a = Pop("TUPLE3"); Push(Tuple([a, b, c], "TUPLE3")); break; }
                 case 0x8f: Push(new PickledObject("builtins", "set", [])); break; // EMPTY_SET
                 case 0x91: // FROZENSET
                     var frozen = new PickledObject("builtins", "frozenset", []);
@@ -142,7 +152,7 @@ internal sealed class RestrictedUnpickler
                     var obj = NewObject(Pop("NEWOBJ_EX"), args, "NEWOBJ_EX");
                     if (obj is PickledObject po && kwargs is PickleDict kw)
                         foreach (var (k, v) in kw)
-                            po.DictItems[k] = v;
+                            Insert(po.DictItems, k, v);
                     Push(obj);
                     break;
                 }
@@ -245,14 +255,14 @@ internal sealed class RestrictedUnpickler
         {
             case PickleDict source:
                 foreach (var (k, v) in source)
-                    dict[k] = v;
+                    Insert(dict, k, v);
                 return dict;
             case IEnumerable<object?> pairs when args.Length == 1:
                 foreach (var pair in pairs)
                 {
                     if (pair is not object?[] { Length: 2 } kv)
                         throw Fail($"{g} expects (key, value) pairs, got {Describe(pair)}");
-                    dict[Key(kv[0])] = kv[1];
+                    Insert(dict, kv[0], kv[1]);
                 }
                 return dict;
             default:
@@ -292,6 +302,23 @@ internal sealed class RestrictedUnpickler
         return result;
     }
 
+    /// <summary>
+    /// A new tuple, refused when tuples nest deeper than <see cref="CheckpointTree.MaxDepth"/>: tuple keys are hashed and
+    /// compared recursively, and _rebuild_from_type_v2 recurses into its argument tuple.
+    /// </summary>
+    private object?[] Tuple(object?[] items, string opcode)
+    {
+        var depth = 1;
+        foreach (var item in items)
+            if (item is object?[] inner)
+                depth = Math.Max(depth, 1 + (_tupleDepth.TryGetValue(inner, out var d) ? d : 1));
+        if (depth > CheckpointTree.MaxDepth)
+            throw Fail($"{opcode} nests tuples more than {CheckpointTree.MaxDepth} levels deep");
+        if (depth > 1)
+            _tupleDepth[items] = depth;
+        return items;
+    }
+
     private void Build(object? target, object? state)
     {
         switch (target)
@@ -299,7 +326,7 @@ internal sealed class RestrictedUnpickler
             case PickledObject obj:
                 if (obj.State is PickleDict existing && state is PickleDict more)
                     foreach (var (k, v) in more)
-                        existing[k] = v;
+                        Insert(existing, k, v);
                 else
                     obj.State = state;
                 break;
@@ -345,7 +372,20 @@ internal sealed class RestrictedUnpickler
             _ => throw Fail($"{opcode} expects a dict on the stack, found {Describe(target)}"),
         };
         for (var i = 0; i < items.Count; i += 2)
-            dict[Key(items[i])] = items[i + 1];
+            Insert(dict, items[i], items[i + 1]);
+    }
+
+    /// <summary>dict[key] = value, with the key comparer's refusals (tuple keys too large to compare) located in the file.</summary>
+    private void Insert(PickleDict dict, object? key, object? value)
+    {
+        try
+        {
+            dict[Key(key)] = value;
+        }
+        catch (VimException e) when (!e.Message.StartsWith(_source, StringComparison.Ordinal))
+        {
+            throw Fail(e.Message);
+        }
     }
 
     private PickleDict DictFromPairs(List<object?> items, string opcode)
@@ -463,6 +503,9 @@ internal sealed class RestrictedUnpickler
 
     private object ParseLong(string text, string what)
     {
+        var digits = text.Length - (text.StartsWith('-') || text.StartsWith('+') ? 1 : 0);
+        if (digits > MaxIntegerDigits)
+            throw Fail($"{what} holds a {digits}-digit integer, more digits than Python's int() accepts ({MaxIntegerDigits})");
         if (!BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v))
             throw Fail($"{what} holds '{text}', expected an integer");
         return v >= long.MinValue && v <= long.MaxValue ? (long)v : (object)v;
@@ -483,7 +526,25 @@ internal sealed class RestrictedUnpickler
     {
         if (line.Length < 2 || line[0] != line[^1] || (line[0] != '\'' && line[0] != '"'))
             throw Fail($"STRING holds {line}, expected a quoted string");
-        return System.Text.RegularExpressions.Regex.Unescape(line[1..^1]);
+        // The escapes (\xc3\xa9) spell bytes, one per char; \u escapes are no Python 2 str escapes and leave chars above 0xFF.
+        var unescaped = System.Text.RegularExpressions.Regex.Unescape(line[1..^1]);
+        return unescaped.All(c => c <= 0xFF) ? DecodePython2String(Encoding.Latin1.GetBytes(unescaped)) : unescaped;
+    }
+
+    /// <summary>
+    /// UTF-8, as torch.load's default encoding="utf-8" decodes Python 2 str; bytes that are not UTF-8 (Python 2 code
+    /// could store any) fall back to Latin-1, which maps every byte, where Python would raise UnicodeDecodeError.
+    /// </summary>
+    private static string DecodePython2String(ReadOnlySpan<byte> bytes)
+    {
+        try
+        {
+            return StrictUtf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            return Encoding.Latin1.GetString(bytes);
+        }
     }
 
     private static string DecodeRawUnicodeEscape(string line) =>

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using TorchSharp;
@@ -46,10 +47,20 @@ public static class SafeTensorsFormat
             BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
             stream.Write(length);
             stream.Write(header);
-            foreach (var (_, tensor) in items)
+            foreach (var (name, tensor) in items)
             {
                 using var scope = NewDisposeScope();
-                TensorBytes.WriteFrom(tensor.cpu().contiguous(), stream);
+                Tensor bytes;
+                try
+                {
+                    bytes = tensor.cpu().contiguous();
+                }
+                catch (Exception e) when (e is ExternalException or OutOfMemoryException)
+                {
+                    // An expanded view (stride 0) read from a .pth holds few bytes but writes all of its elements.
+                    throw new VimException($"{path}: tensor '{name}' (shape [{string.Join(", ", tensor.shape)}], {tensor.NumberOfElements * tensor.ElementSize} bytes when written out) could not be copied to contiguous memory: {e.Message}", e);
+                }
+                TensorBytes.WriteFrom(bytes, stream);
             }
         });
     }

@@ -21,15 +21,18 @@ public sealed class CheckpointDirectory(string workDir, int keepLast)
     public string PathFor(int iteration) =>
         Path.Combine(WorkDir, $"{Prefix}{iteration.ToString("D7", CultureInfo.InvariantCulture)}{Suffix}");
 
-    /// <summary>Records <paramref name="path"/> as the newest checkpoint and deletes periodic ones beyond the last K.</summary>
+    /// <summary>
+    /// Records <paramref name="path"/> as the newest checkpoint, deletes periodic ones beyond the last K, and deletes
+    /// temporary files that writers killed mid-write left behind (each as large as a checkpoint).
+    /// </summary>
     public void Commit(string path)
     {
         AtomicFile.WriteText(PointerPath, Path.GetFileName(path) + "\n");
-        var periodic = Directory.EnumerateFiles(WorkDir, Prefix + "*" + Suffix)
+        var periodic = NewestFirst(Directory.EnumerateFiles(WorkDir, Prefix + "*" + Suffix))
             .Where(p => Path.GetFileName(p) != Path.GetFileName(path))
-            .OrderByDescending(p => p, StringComparer.Ordinal)
             .Skip(Math.Max(0, keepLast - 1));
         foreach (var old in periodic) File.Delete(old);
+        AtomicFile.DeleteAbandonedTemporaries(WorkDir);
     }
 
     /// <summary>The newest checkpoint recorded, or null when the work dir has none.</summary>
@@ -45,6 +48,27 @@ public sealed class CheckpointDirectory(string workDir, int keepLast)
 
     /// <summary>Periodic checkpoints present, newest first (to suggest a fallback when the newest is refused).</summary>
     public IReadOnlyList<string> Periodic() => Directory.Exists(WorkDir)
-        ? Directory.EnumerateFiles(WorkDir, Prefix + "*" + Suffix).OrderByDescending(p => p, StringComparer.Ordinal).ToList()
+        ? NewestFirst(Directory.EnumerateFiles(WorkDir, Prefix + "*" + Suffix)).ToList()
         : [];
+
+    /// <summary>
+    /// The periodic checkpoints among <paramref name="files"/>, by iteration, newest first: the names are padded to 7
+    /// digits, so from iteration 10 000 000 on their order is no longer the iterations'. Files whose name carries no
+    /// iteration are no periodic checkpoints, and left alone.
+    /// </summary>
+    private static IEnumerable<string> NewestFirst(IEnumerable<string> files) =>
+        files.Select(p => (Path: p, Iteration: IterationOf(Path.GetFileName(p))))
+            .Where(p => p.Iteration is not null)
+            .OrderByDescending(p => p.Iteration)
+            .ThenByDescending(p => p.Path, StringComparer.Ordinal)
+            .Select(p => p.Path);
+
+    private static long? IterationOf(string name)
+    {
+        var digits = name[Prefix.Length..^Suffix.Length];
+        return digits.Length > 0 && digits.All(char.IsAsciiDigit)
+               && long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var iteration)
+            ? iteration
+            : null;
+    }
 }

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -11,7 +12,8 @@ namespace Vim.Core.Engine;
 /// <summary>
 /// A resumable training checkpoint: model, optimiser state, EMA, the torch RNG state, iteration, data
 /// position and config, in one safetensors file (tensors under model./optim./ema./rng., the rest as
-/// metadata) with a SHA-256 over every tensor's name and bytes. Written atomically (temporary file,
+/// metadata) with a SHA-256 over every tensor's name and bytes (sha256) and one over the metadata and the
+/// tensors' shapes (sha256_meta; files written before it have none and load unchecked). Written atomically (temporary file,
 /// flush, rename); a corrupt or mismatched file is refused before anything is modified.
 /// Devices: tensors are copied to host memory once for the checksum and the writer (a no-op on the CPU);
 /// loading copies each saved tensor into the live one, on whatever device the model, optimiser and EMA
@@ -50,6 +52,7 @@ public static class TrainingCheckpoint
             metadata["loss_scale"] = lossScale.Scale.ToString("R", CultureInfo.InvariantCulture);
             metadata["loss_scale_finite_steps"] = lossScale.FiniteStepsInARow.ToString(CultureInfo.InvariantCulture);
         }
+        metadata[MetadataChecksumKey] = MetadataChecksum(metadata, tensors);
         SafeTensorsFormat.Write(path, tensors, metadata);
     }
 
@@ -86,6 +89,13 @@ public static class TrainingCheckpoint
         var actual = Checksum(file.Tensors);
         if (actual != expected)
             throw new VimException($"{path}: checksum mismatch (file says {expected[..12]}…, contents hash to {actual[..12]}…): the file is corrupt; use an earlier checkpoint");
+        if (meta.TryGetValue(MetadataChecksumKey, out var expectedMeta))
+        {
+            var actualMeta = MetadataChecksum(meta, file.Tensors);
+            if (actualMeta != expectedMeta)
+                throw new VimException($"{path}: checksum mismatch in the metadata or tensor shapes (file says {expectedMeta[..Math.Min(12, expectedMeta.Length)]}…, "
+                    + $"they hash to {actualMeta[..12]}…): the header is corrupt (iteration, data position, config…); use an earlier checkpoint");
+        }
 
         bool hasEma = Require(meta, "has_ema", path) == "true";
         if (hasEma != (ema is not null))
@@ -197,6 +207,46 @@ public static class TrainingCheckpoint
         meta.TryGetValue(key, out var value)
             ? value
             : throw new VimException($"{path}: training checkpoint metadata lacks '{key}'");
+
+    /// <summary>
+    /// Metadata key of the SHA-256 over the metadata and the tensors' shapes. A key of its own rather than a wider
+    /// sha256, so checkpoints written before it keep loading: their sha256 still covers what it always did.
+    /// </summary>
+    private const string MetadataChecksumKey = "sha256_meta";
+
+    /// <summary>
+    /// SHA-256 over every metadata pair but the checksums (sorted by key, so the order the header lists them in does not
+    /// matter) and every tensor's name and shape, each string and number length-prefixed so no two contents run together.
+    /// </summary>
+    private static string MetadataChecksum(IReadOnlyDictionary<string, string> metadata, IEnumerable<KeyValuePair<string, Tensor>> tensors)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        void AddNumber(long value)
+        {
+            Span<byte> bytes = stackalloc byte[8];
+            BinaryPrimitives.WriteInt64LittleEndian(bytes, value);
+            hash.AppendData(bytes);
+        }
+        void Add(string text)
+        {
+            var bytes = Encoding.UTF8.GetBytes(text);
+            AddNumber(bytes.Length);
+            hash.AppendData(bytes);
+        }
+        foreach (var (key, value) in metadata.Where(kv => kv.Key is not ("sha256" or MetadataChecksumKey)).OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            Add(key);
+            Add(value);
+        }
+        foreach (var (name, tensor) in tensors)
+        {
+            Add(name);
+            AddNumber(tensor.shape.Length);
+            foreach (var size in tensor.shape)
+                AddNumber(size);
+        }
+        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+    }
 
     private static string Checksum(IEnumerable<KeyValuePair<string, Tensor>> tensors)
     {

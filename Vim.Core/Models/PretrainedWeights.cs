@@ -19,9 +19,17 @@ namespace Vim.Core.Models;
 /// class token and its pos_embed slot 0 dropped when the target has no class token (ViTDet), the
 /// distillation slot 1 always dropped, and the grid resized bicubically.</item>
 /// </list>
+/// A tensor whose shape still differs after this adaptation refuses the load before anything is copied, as torch's
+/// load_state_dict raises on size mismatches even non-strict: it means a checkpoint of another variant.
 /// </summary>
 public static class PretrainedWeights
 {
+    /// <summary>A tensor every checkpoint of the architecture holds, to tell its weights from another architecture's.</summary>
+    private const string VimFirstBlockKey = "layers.0.mixer.in_proj.weight";
+
+    /// <summary>The same for DeiT / timm ViT.</summary>
+    private const string DeitFirstBlockKey = "blocks.0.attn.qkv.weight";
+
     /// <summary>
     /// Loads model.backbone.pretrained (entry model.backbone.pretrained_key) into the backbone inside
     /// <paramref name="model"/> and prints the report; null when no checkpoint is configured or when
@@ -83,7 +91,7 @@ public static class PretrainedWeights
     {
         using var scope = NewDisposeScope();
         using var file = CheckpointFile.Load(path);
-        var adapted = ReadEntry(file, entry);
+        var adapted = ReadEntry(file, entry, VimFirstBlockKey);
         var config = backbone.Config;
         var edits = new Edits(adapted);
         var targetState = backbone.state_dict();
@@ -127,7 +135,7 @@ public static class PretrainedWeights
             adapted["pos_embed"] = PositionEmbeddingResizer.Resize(posEmbed, sourceGrid, targetGrid, config.ClassToken, config.PosEmbedResize);
             edits.NoteResize("pos_embed", original, adapted["pos_embed"].shape, how, sourceGrid, targetGrid);
         }
-        return Finish(target, prefix, path, entry, edits, "layers.0.mixer.in_proj.weight");
+        return Finish(target, prefix, path, file, entry, edits, VimFirstBlockKey, $"embedding width {config.EmbedDim}, depth {config.Depth}, state size {config.StateSize}");
     }
 
     /// <param name="target">The module to fill: the bare backbone, or a pyramid holding it.</param>
@@ -138,7 +146,7 @@ public static class PretrainedWeights
     {
         using var scope = NewDisposeScope();
         using var file = CheckpointFile.Load(path);
-        var adapted = ReadEntry(file, entry);
+        var adapted = ReadEntry(file, entry, DeitFirstBlockKey);
         var config = backbone.Config;
         var edits = new Edits(adapted);
         var targetState = backbone.state_dict();
@@ -174,11 +182,11 @@ public static class PretrainedWeights
             var how = removed.Count > 0 ? string.Join(" and ", removed) + " removed, " : "";
             edits.NoteResize("pos_embed", original, adapted["pos_embed"].shape, how, sourceGrid, targetGrid);
         }
-        return Finish(target, prefix, path, entry, edits, "blocks.0.attn.qkv.weight");
+        return Finish(target, prefix, path, file, entry, edits, DeitFirstBlockKey, $"embedding width {config.EmbedDim}, depth {config.Depth}, {config.Heads} heads");
     }
 
     /// <summary>The state dict under <paramref name="entry"/>, with an error naming the file, the key and what the file holds.</summary>
-    private static Dictionary<string, Tensor> ReadEntry(CheckpointFile file, string? entry)
+    private static Dictionary<string, Tensor> ReadEntry(CheckpointFile file, string? entry, string firstBlockKey)
     {
         if (entry is null) return file.ModelStateDict();
         if (entry == "model_ema") return file.ModelStateDict(ema: true);
@@ -188,20 +196,38 @@ public static class PretrainedWeights
         {
             var topLevel = file.Entries.Select(e => e.Name.Split('.')[0]).Distinct().Take(12);
             throw new VimException($"{file.Path}: no weights under '{entry}' (model.backbone.pretrained_key); the file's top-level entries are: "
-                + $"{string.Join(", ", topLevel)}. Set pretrained_key to the entry holding the model's tensors, or to \"\" for a bare state dict (e.g. timm's).");
+                + $"{string.Join(", ", topLevel)}. "
+                + (WrapperHint(file.Tensors.Select(t => t.Key), firstBlockKey, "") is { } hint
+                    ? char.ToUpperInvariant(hint[0]) + hint[1..]
+                    : "Set pretrained_key to the entry holding the model's tensors, or to \"\" for a bare state dict (e.g. timm's)."));
         }
         return file.StateDict(entry);
     }
 
-    private static StateDictLoadReport Finish(nn.Module target, string prefix, string path, string? entry, Edits edits, string firstBlockKey)
+    /// <param name="variant">The backbone's size, for the error when the checkpoint's shapes differ (e.g. "embedding width 192, depth 24").</param>
+    private static StateDictLoadReport Finish(nn.Module target, string prefix, string path, CheckpointFile file, string? entry, Edits edits,
+        string firstBlockKey, string variant)
     {
         var renamed = edits.State.ToDictionary(kv => prefix + kv.Key, kv => kv.Value);
         var source = $"{path}[{entry switch { null => "model", "" => "state dict", _ => entry }}]";
         // A checkpoint of another architecture (or a wrong entry) would otherwise "load" as nothing but a report full of misses.
         if (!edits.State.ContainsKey(firstBlockKey))
             throw new VimException($"{source}: no '{firstBlockKey}' among the checkpoint's {edits.State.Count} tensor(s) "
-                + $"({string.Join(", ", edits.State.Keys.Take(5))}{(edits.State.Count > 5 ? ", …" : "")}): it does not hold weights for this backbone");
-        var report = StateDictLoader.Load(target, renamed, new StateDictLoadOptions { Strict = false }, source);
+                + $"({string.Join(", ", edits.State.Keys.Take(5))}{(edits.State.Count > 5 ? ", …" : "")}): "
+                + (WrapperHint(edits.State.Keys, firstBlockKey, ResolvedEntry(file, entry)) ?? "it does not hold weights for this backbone"));
+        // Non-strict as the official init_weights (load_state_dict(strict=False)): the backbone's new parts (necks,
+        // recomputed RoPE tables) are missing from a classifier checkpoint and the classifier's head is left over. But
+        // torch raises on a size mismatch whatever strict says, and so does this, before copying anything: what is
+        // left mismatched after the edits above means a checkpoint of another variant.
+        var options = new StateDictLoadOptions { Strict = false };
+        var mismatched = StateDictLoader.Compare(target, renamed, options, source).Mismatched;
+        if (mismatched.Count > 0)
+            throw new VimException($"{source}: {mismatched.Count} of the checkpoint's tensors have another shape than the backbone's, e.g. "
+                + string.Join("; ", mismatched.OrderBy(m => m.Key == prefix + firstBlockKey ? 0 : 1).Take(3).Select(m =>
+                    $"{m.Key[prefix.Length..]}: [{string.Join(", ", m.CheckpointShape)}] in the checkpoint, [{string.Join(", ", m.ModuleShape)}] in the backbone"))
+                + $". Nothing was loaded: the checkpoint is of another variant than the backbone ({variant}); check that model.backbone.name "
+                + "is the variant the checkpoint was trained as (e.g. a Vim-S checkpoint with vimseg_small, not vimseg_tiny)");
+        var report = StateDictLoader.Load(target, renamed, options, source);
         // The RoPE tables are a function of the config, computed at construction: not missing, whatever the file holds.
         var recomputed = new HashSet<string> { prefix + "rope.freqs_cos", prefix + "rope.freqs_sin" };
         return report with
@@ -210,6 +236,28 @@ public static class PretrainedWeights
             Ignored = report.Ignored.Concat(edits.Dropped).ToList(),
             Adapted = edits.Adapted,
         };
+    }
+
+    /// <summary>The entry <see cref="ReadEntry"/> read: as given, or for null the one <see cref="CheckpointFile.ModelStateDict"/> picks.</summary>
+    private static string ResolvedEntry(CheckpointFile file, string? entry)
+    {
+        if (entry is not null) return entry;
+        var topLevel = file.TopLevelKeys().ToHashSet();
+        return topLevel.Contains("model") ? "model" : topLevel.Contains("state_dict") ? "state_dict" : "";
+    }
+
+    /// <summary>
+    /// When the backbone's weights sit one level further down, under a wrapper's prefix (DDP's module., an mmseg or
+    /// mmdet model's backbone.), the pretrained_key that reaches them: keys are never stripped silently, since which
+    /// prefix is a wrapper is the user's call.
+    /// </summary>
+    private static string? WrapperHint(IEnumerable<string> keys, string firstBlockKey, string entry)
+    {
+        var below = keys.FirstOrDefault(k => k.EndsWith("." + firstBlockKey, StringComparison.Ordinal));
+        if (below is null) return null;
+        var wrapper = below[..^(firstBlockKey.Length + 1)];
+        var key = entry.Length == 0 ? wrapper : $"{entry}.{wrapper}";
+        return $"the backbone's weights are there under '{wrapper}.': set model.backbone.pretrained_key to \"{key}\" to read them";
     }
 
     /// <summary>The checkpoint state being adapted, with what was dropped and what was changed.</summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using NUnit.Framework;
 using Vim.Core.Checkpoints;
 using Vim.Tools;
@@ -25,6 +26,21 @@ public class CheckpointInspectTests
         var t = tensor(new[] { 16777216, 1 }).reshape(1, 2);
         Assert.That(CheckpointCommand.FormatInspectLine("a.b", t), Is.EqualTo("a.b\tint32\t[1, 2]\t16777217.000000"));
         Assert.That(CheckpointCommand.FormatInspectLine("s", tensor(-0.125, ScalarType.BFloat16)), Is.EqualTo("s\tbfloat16\t[]\t-0.125000"));
+    }
+
+    [Test]
+    public void TheSumOfAViewRepeatingItsStorageIsTakenWithoutCopyingItOut()
+    {
+        using var scope = NewDisposeScope();
+        var storage = arange(1, 13, dtype: ScalarType.Float32);
+        // Strides 0 and overlapping windows together: 3*2*4*2 = 48 elements over a span of 1 + 2*3 + 3 + 1 = 11.
+        var view = storage.as_strided([3, 2, 4, 2], [3, 0, 1, 1], 1);
+        var expected = view.contiguous().to_type(ScalarType.Float64).sum().item<double>();
+        Assert.That(CheckpointCommand.FormatInspectLine("v", view), Is.EqualTo($"v\tfloat32\t[3, 2, 4, 2]\t{expected.ToString("F6", CultureInfo.InvariantCulture)}"));
+
+        // 2^60 elements of one bfloat16: copying them out is impossible, their sum is exact.
+        var huge = tensor(-0.75f).to_type(ScalarType.BFloat16).reshape(1).as_strided([1L << 30, 1L << 30], [0, 0], 0);
+        Assert.That(CheckpointCommand.FormatInspectLine("h", huge), Is.EqualTo($"h\tbfloat16\t[{1L << 30}, {1L << 30}]\t{(-0.75 * Math.Pow(2, 60)).ToString("F6", CultureInfo.InvariantCulture)}"));
     }
 
     private static (int Code, string Out, string Err) RunCli(params string[] args)

@@ -161,10 +161,16 @@ public class CheckpointPthTests
             File.WriteAllText(text, "hello world, not a checkpoint");
             Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(text))!.Message,
                 Does.Contain("notes.pth: not a checkpoint"));
+            // torch.save's magic number 0x1950a86a20f9469cfc6c as a protocol-2 pickle, then the protocol version 1001.
             var legacy = Path.Combine(dir, "legacy.pth");
-            File.WriteAllBytes(legacy, [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc]);
+            File.WriteAllBytes(legacy, [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e, 0x80, 0x02, 0x4d, 0xe9, 0x03, 0x2e]);
             Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(legacy))!.Message,
                 Does.Contain("legacy (pre-1.6) torch.save format"));
+            // pickle.dumps({'model': {}}, 2), as a detectron2 model-zoo .pkl starts.
+            var plain = Path.Combine(dir, "model_final.pkl");
+            File.WriteAllBytes(plain, Convert.FromHexString("80027D710058050000006D6F64656C71017D7102732E"));
+            var error = Assert.Throws<VimException>(() => CheckpointFile.Load(plain))!;
+            Assert.That(error.Message, Does.StartWith($"{plain}: a plain Python pickle (protocol 2), not a torch checkpoint").And.Not.Contain("legacy"));
             Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(Path.Combine(dir, "absent.pth")))!.Message,
                 Does.Contain("absent.pth: checkpoint file not found"));
         }

@@ -38,6 +38,18 @@ public class CheckpointStateDictLoaderTests
     private static float[] Of(nn.Module module, string key) => module.state_dict()[key].detach().flatten().data<float>().ToArray();
 
     [Test]
+    public void AnExpandedViewFromAPthIsCopiedElementByElement()
+    {
+        using var scope = NewDisposeScope();
+        var net = new TinyNet();
+        var state = Checkpoint();
+        // What a .pth keeps of torch.full((4,), 0.5).expand(4, 3): one stored row, stride 0 along the first dimension.
+        state["fc.weight"] = tensor(new[] { 0.5f, 1.5f, 2.5f }).as_strided([4, 3], [0, 1], 0);
+        StateDictLoader.Load(net, state);
+        Assert.That(Of(net, "fc.weight"), Is.EqualTo(new[] { 0.5f, 1.5f, 2.5f, 0.5f, 1.5f, 2.5f, 0.5f, 1.5f, 2.5f, 0.5f, 1.5f, 2.5f }));
+    }
+
+    [Test]
     public void CompleteStateDictIsCopiedIntoEveryParameterAndBuffer()
     {
         using var scope = NewDisposeScope();

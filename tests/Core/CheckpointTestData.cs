@@ -58,6 +58,35 @@ internal static class CheckpointTestData
         return path;
     }
 
+    /// <summary>
+    /// Overwrites the uncompressed size (and, with <paramref name="compressedToo"/>, the compressed size just before it)
+    /// of one entry in its local header and in the central directory, as a damaged or hostile zip would state them.
+    /// </summary>
+    public static void ClaimUncompressedSize(string path, string entry, uint size, bool compressedToo = false)
+    {
+        var bytes = File.ReadAllBytes(path);
+        var name = System.Text.Encoding.ASCII.GetBytes(entry);
+        var patched = 0;
+        for (var i = 0; i + 46 + name.Length <= bytes.Length; i++)
+        {
+            var signature = BitConverter.ToUInt32(bytes, i);
+            var (nameAt, sizeAt) = signature switch
+            {
+                0x04034b50 => (30, 22), // local file header
+                0x02014b50 => (46, 24), // central directory header
+                _ => (-1, -1),
+            };
+            if (nameAt < 0 || BitConverter.ToUInt16(bytes, i + (nameAt == 30 ? 26 : 28)) != name.Length || !bytes.AsSpan(i + nameAt, name.Length).SequenceEqual(name))
+                continue;
+            BitConverter.GetBytes(size).CopyTo(bytes, i + sizeAt);
+            if (compressedToo)
+                BitConverter.GetBytes(size).CopyTo(bytes, i + sizeAt - 4);
+            patched++;
+        }
+        Assert.That(patched, Is.EqualTo(2), $"{entry}: local and central headers");
+        File.WriteAllBytes(path, bytes);
+    }
+
     public static string NewTempDirectory()
     {
         var dir = Path.Combine(Path.GetTempPath(), "vim-ckpt-tests-" + Guid.NewGuid().ToString("N"));

@@ -311,6 +311,52 @@ public class PretrainedDenseBackboneTests
     }
 
     [Test]
+    public void ACheckpointOfAWiderVariantIsRefusedWithBothShapesAndNothingLoaded()
+    {
+        using var scope = NewDisposeScope();
+        // A "Vim-S" classifier (width 48) for a "Vim-Ti" detection backbone (width 32).
+        using var wider = new VisionMamba(VimVariants.Tiny with { EmbedDim = 48, Depth = 2, ImageSize = 64, NumClasses = 10 }, seed: 11);
+        var path = WriteOfficial(_dir, "vim_s_midclstok.safetensors", wider.state_dict());
+        using var backbone = new VisionMamba(SmallVimDet, seed: 3);
+        var before = backbone.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+
+        var error = Assert.Throws<VimException>(() => PretrainedWeights.LoadBackbone(backbone, path))!;
+
+        Assert.That(error.Message, Does.StartWith($"{path}[model]: "));
+        Assert.That(error.Message, Does.Contain("of the checkpoint's tensors have another shape than the backbone's, e.g. layers.0.mixer.in_proj.weight: [192, 48] in the checkpoint, [128, 32] in the backbone; "));
+        Assert.That(error.Message, Does.Contain("(embedding width 32, depth 2, state size 16)").And.Contain("model.backbone.name"));
+        foreach (var (name, value) in backbone.state_dict())
+            Assert.That(value.eq(before[name]).all().item<bool>(), Is.True, $"{name} untouched");
+    }
+
+    [Test]
+    public void WeightsUnderAWrappersPrefixAreFoundAndTheirPretrainedKeySuggested()
+    {
+        using var scope = NewDisposeScope();
+        var source = TimmDeitStateDict(depth: 2);
+        using var backbone = new VisionTransformer(SmallDeitDet, seed: 3);
+
+        // A DistributedDataParallel state dict saved bare: every key starts with module.
+        var ddp = WriteOfficial(_dir, "ddp.safetensors", source.ToDictionary(kv => "module." + kv.Key, kv => kv.Value), entry: null);
+        Assert.That(Assert.Throws<VimException>(() => PretrainedWeights.LoadBackbone(backbone, ddp, ""))!.Message,
+            Does.Contain("(module.cls_token, module.pos_embed, module.patch_embed.proj.weight, module.patch_embed.proj.bias, module.blocks.0.norm1.weight, …): "
+                + "the backbone's weights are there under 'module.': set model.backbone.pretrained_key to \"module\" to read them"));
+        // The same under the official entry "model".
+        var ddpInModel = WriteOfficial(_dir, "ddp_model.safetensors", source.ToDictionary(kv => "module." + kv.Key, kv => kv.Value));
+        Assert.That(Assert.Throws<VimException>(() => PretrainedWeights.LoadBackbone(backbone, ddpInModel))!.Message,
+            Does.Contain("pretrained_key to \"model.module\""));
+        // An mmdet-style checkpoint: state_dict holds backbone., neck. and head weights, and there is no "model" entry.
+        var mmdet = source.ToDictionary(kv => "backbone." + kv.Key, kv => kv.Value);
+        mmdet["neck.conv.weight"] = zeros(4);
+        var mmdetPath = WriteOfficial(_dir, "mmdet.safetensors", mmdet, entry: "state_dict");
+        Assert.That(Assert.Throws<VimException>(() => PretrainedWeights.LoadBackbone(backbone, mmdetPath))!.Message,
+            Does.Contain("no weights under 'model'").And.Contain("pretrained_key to \"state_dict.backbone\""));
+
+        var report = PretrainedWeights.LoadBackbone(backbone, mmdetPath, "state_dict.backbone");
+        Assert.That(report.Loaded, Has.Count.EqualTo(3 + 2 * 12));
+    }
+
+    [Test]
     public void AClassTokenBackboneRefusesACheckpointWithoutOne()
     {
         using var scope = NewDisposeScope();

@@ -69,8 +69,59 @@ public static class CheckpointCommand
     public static string FormatInspectLine(string name, Tensor tensor)
     {
         using var scope = NewDisposeScope();
-        var sum = tensor.to_type(ScalarType.Float64).sum().item<double>();
+        var sum = RepeatsStorageElements(tensor, out var span)
+            ? SumOfRepeatingView(tensor, span)
+            : tensor.to_type(ScalarType.Float64).sum().item<double>();
         return $"{name}\t{CheckpointDTypes.TorchName(tensor.dtype)}\t[{string.Join(", ", tensor.shape)}]\t{sum.ToString("F6", CultureInfo.InvariantCulture)}";
+    }
+
+    /// <summary>
+    /// True for a view with more elements than the storage it spans (expand(), stride 0), which a .pth may hold; the
+    /// span is the number of storage elements from the view's first to its last.
+    /// </summary>
+    private static bool RepeatsStorageElements(Tensor tensor, out long span)
+    {
+        span = 1;
+        if (tensor.NumberOfElements == 0)
+            return false;
+        var shape = tensor.shape;
+        var stride = tensor.stride();
+        for (var i = 0; i < shape.Length; i++)
+            span += (shape[i] - 1) * stride[i];
+        return tensor.NumberOfElements > span;
+    }
+
+    /// <summary>
+    /// The float64 sum of a view that repeats storage elements, without copying it out (an expanded 4-byte storage can
+    /// stand for terabytes): each storage element in the span times how many of the view's indices reach it. The counts
+    /// start at 1 on the first element; a dimension of size n and stride s spreads them over the n steps of s, a running
+    /// sum along each residue class mod s.
+    /// </summary>
+    private static double SumOfRepeatingView(Tensor view, long span)
+    {
+        var shape = view.shape;
+        var stride = view.stride();
+        var counts = zeros(span, dtype: ScalarType.Int64);
+        counts[0] = 1;
+        double repeats = 1;
+        for (var i = 0; i < shape.Length; i++)
+        {
+            var (size, step) = (shape[i], stride[i]);
+            if (size == 1)
+                continue;
+            if (step == 0)
+            {
+                repeats *= size;
+                continue;
+            }
+            var rows = (span + step - 1) / step;
+            var byResidue = nn.functional.pad(counts, [0, rows * step - span]).reshape(rows, step).cumsum(0);
+            // Row r of the running sum minus row r - size: the counts of the last `size` rows of each residue class.
+            var dropped = nn.functional.pad(byResidue, [0, 0, size, 0]).narrow(0, 0, rows);
+            counts = (byResidue - dropped).reshape(-1).narrow(0, 0, span);
+        }
+        var values = view.as_strided([span], [1], view.storage_offset()).to_type(ScalarType.Float64);
+        return (counts.to_type(ScalarType.Float64) * values).sum().item<double>() * repeats;
     }
 
     private static int ReportErrors(Action action)
