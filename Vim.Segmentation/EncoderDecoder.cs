@@ -95,19 +95,49 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
         return Autocast.WidenHalf(ResizeAndCrop(logits, padded, height, width)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The training losses (decode head, and auxiliary head when present), each already weighted.</summary>
+    /// <summary>
+    /// The training terms under mmseg's names: each head's weighted loss (decode.loss_ce, or loss_dice / loss_lovasz) and
+    /// its pixel accuracy on the batch in percent (decode.acc_seg, logged only), for the decode head and the auxiliary
+    /// head when present.
+    /// </summary>
     public Dictionary<string, Tensor> Losses(Tensor images, Tensor labels)
     {
         var (padded, height, width) = Pad(images);
         var features = backbone.forward(padded);
         var decode = ResizeAndCrop(decode_head.forward(features.Select(f => f.Map).ToList()), padded, height, width);
-        var losses = new Dictionary<string, Tensor> { ["decode.loss"] = _heads.LossWeight * PixelLoss(decode, labels) };
+        var terms = new Dictionary<string, Tensor>
+        {
+            [$"decode.{LossName}"] = _heads.LossWeight * PixelLoss(decode, labels),
+            ["decode.acc_seg"] = PixelAccuracy(decode, labels),
+        };
         if (auxiliary_head is not null)
         {
             var aux = ResizeAndCrop(auxiliary_head.forward(features[_heads.AuxiliaryInIndex].Map), padded, height, width);
-            losses["aux.loss"] = _heads.AuxiliaryLossWeight * PixelLoss(aux, labels);
+            terms[$"aux.{LossName}"] = _heads.AuxiliaryLossWeight * PixelLoss(aux, labels);
+            terms["aux.acc_seg"] = PixelAccuracy(aux, labels);
         }
-        return losses;
+        return terms;
+    }
+
+    /// <summary>mmseg's loss_name of each loss (CrossEntropyLoss: loss_ce, DiceLoss: loss_dice, LovaszLoss: loss_lovasz).</summary>
+    private string LossName => _heads.Loss switch
+    {
+        SegmentationLossKind.CrossEntropy => "loss_ce",
+        SegmentationLossKind.Dice => "loss_dice",
+        SegmentationLossKind.Lovasz => "loss_lovasz",
+        _ => throw new VimException($"model.seg_head.loss {_heads.Loss} is not supported"),
+    };
+
+    /// <summary>
+    /// Top-1 accuracy over the labelled pixels, in percent (mmseg's accuracy()); 0 for a batch without a labelled pixel,
+    /// so that every batch logs the same terms.
+    /// </summary>
+    private Tensor PixelAccuracy(Tensor logits, Tensor labels)
+    {
+        using var noGrad = no_grad();
+        var labelled = labels.ne(_heads.IgnoreIndex);
+        var correct = logits.argmax(1).eq(labels).logical_and(labelled).sum().to_type(ScalarType.Float32);
+        return correct * 100f / labelled.sum().clamp_min(1).to_type(ScalarType.Float32);
     }
 
     private Tensor PixelLoss(Tensor logits, Tensor labels)

@@ -28,7 +28,9 @@ public interface ITrainingTask<TBatch> : IDisposable
     IBatchSource<TBatch> OpenTrainingData(int seed, DataPosition start, DataShard shard);
 
     /// <summary>
-    /// Forward pass in training mode; returns each loss term (scalars). Their sum is minimised. The batch
+    /// Forward pass in training mode; returns each term to log (scalars). Those whose name contains "loss" are summed
+    /// and minimised, as mmengine's parse_losses sums them; the others (a training accuracy such as mmseg's
+    /// decode.acc_seg) are logged only, never part of the objective. Every call returns the same names. The batch
     /// arrives in host memory; the task moves it to the model's device (the trainer has put the model on
     /// runtime.device, see <see cref="DeviceSelection"/>).
     /// </summary>

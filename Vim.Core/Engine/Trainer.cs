@@ -125,7 +125,10 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 IReadOnlyDictionary<string, Tensor> terms;
                 using (config.Runtime.Amp ? OpenAutocast(device.type) : null)
                     terms = task.Losses(batch);
-                var total = terms.Values.Aggregate((a, b) => a + b);
+                var lossTerms = terms.Where(t => TrainingTerms.IsLoss(t.Key)).Select(t => t.Value).ToList();
+                if (lossTerms.Count == 0)
+                    throw new VimException($"the task returned no loss term (names containing \"loss\"), only {string.Join(", ", terms.Keys)}");
+                var total = lossTerms.Aggregate((a, b) => a + b);
                 double totalValue = total.item<float>();
                 if (AnyRank(!double.IsFinite(totalValue)))
                 {
@@ -180,7 +183,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             if ((done % train.LogInterval == 0 || done == maxIters) && lossCount > 0)
             {
                 var means = MeanOverRanks(lossSums).ToDictionary(kv => kv.Key, kv => kv.Value / lossCount);
-                double meanTotal = means.Values.Sum();
+                double meanTotal = means.Where(m => TrainingTerms.IsLoss(m.Key)).Sum(m => m.Value);
                 double seconds = secondsSum / timedIterations, meanDataSeconds = dataSecondsSum / timedIterations;
                 var record = new Dictionary<string, object?>
                 {

@@ -52,6 +52,9 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
 
     public int? NanAtCall { get; }
 
+    /// <summary>Also return a term that is no loss (the batch's largest error), to be logged but not minimised.</summary>
+    public bool LogsMaxError { get; init; }
+
     /// <summary>This evaluation (1-based) reports its metric as NaN, as mIoU is on a split with no labelled pixel.</summary>
     public int? UndefinedMetricAtEvaluation { get; }
 
@@ -75,11 +78,14 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
         var prediction = ((ToyMlp)Model).forward(batch.X);
         var mse = nn.functional.mse_loss(prediction, batch.Y);
         if (_calls == NanAtCall) mse = mse * float.NaN;
-        return new Dictionary<string, Tensor>
+        var terms = new Dictionary<string, Tensor>
         {
             ["loss_mse"] = _lossWeight == 1 ? mse : _lossWeight * mse,
             ["loss_l1"] = 0.1f * _lossWeight * (prediction - batch.Y).abs().mean(),
         };
+        // Not detached: were it minimised, its gradient would change the weights.
+        if (LogsMaxError) terms["max_error"] = (prediction - batch.Y).abs().max();
+        return terms;
     }
 
     public IReadOnlyDictionary<string, double> Evaluate()

@@ -191,6 +191,23 @@ public class TrainerTests
     }
 
     [Test]
+    public void TermsWithoutLossInTheirNameAreLoggedButNotMinimised()
+    {
+        // As mmengine's parse_losses: max_error (not detached) is logged, and neither in the total nor in the objective:
+        // the weights are those of a run without it.
+        using var plain = new ToyRegressionTask();
+        new Trainer<(Tensor, Tensor)>(plain, Config(10), Dir("plain"), "cfg", TextWriter.Null).Run(null);
+        using var logging = new ToyRegressionTask { LogsMaxError = true };
+        new Trainer<(Tensor, Tensor)>(logging, Config(10), Dir("stat"), "cfg", TextWriter.Null).Run(null);
+        Assert.That(logging.Weights(), Is.EqualTo(plain.Weights()));
+        foreach (var r in JsonLinesLog.Read(Path.Combine(Dir("stat"), "log.jsonl")).Where(r => r.Mode is null))
+        {
+            Assert.That(r.Number("max_error"), Is.GreaterThan(0));
+            Assert.That(r.Number("loss"), Is.EqualTo(r.Number("loss_mse") + r.Number("loss_l1")).Within(1e-9));
+        }
+    }
+
+    [Test]
     public void LoggedTimesAreMeansOverTheInterval()
     {
         // The first iteration of each two-iteration interval sleeps 80 ms: the interval's mean is at least 40 ms, however

@@ -184,12 +184,22 @@ public class EncoderDecoderTests
         model.train();
         var labels = randint(0, 5, new long[] { 2, 64, 64 });
         labels[0, ..8, ..8] = tensor(255L);
-        var losses = model.Losses(randn(2, 3, 64, 64), labels);
-        Assert.That(losses.Keys, Is.EquivalentTo(new[] { "decode.loss", "aux.loss" }));
+        var images = randn(2, 3, 64, 64);
+        var losses = model.Losses(images, labels);
+        Assert.That(losses.Keys, Is.EquivalentTo(new[] { "decode.loss_ce", "decode.acc_seg", "aux.loss_ce", "aux.acc_seg" }), "mmseg's names");
         // Untrained heads start near uniform: CE ≈ ln 5 averaged over all pixels (1/64 of image 0 ignored → factor 1 − 1/128).
-        Assert.That(losses["decode.loss"].item<float>(), Is.EqualTo(Math.Log(5) * (1 - 1.0 / 128)).Within(0.05));
-        Assert.That(losses["aux.loss"].item<float>(), Is.EqualTo(0.4 * Math.Log(5) * (1 - 1.0 / 128)).Within(0.02));
-        (losses["decode.loss"] + losses["aux.loss"]).backward();
+        Assert.That(losses["decode.loss_ce"].item<float>(), Is.EqualTo(Math.Log(5) * (1 - 1.0 / 128)).Within(0.05));
+        Assert.That(losses["aux.loss_ce"].item<float>(), Is.EqualTo(0.4 * Math.Log(5) * (1 - 1.0 / 128)).Within(0.02));
+        Assert.That(losses["decode.acc_seg"].requires_grad, Is.False, "logged only");
+        // acc_seg: the share of labelled pixels whose argmax is the label, in percent. In eval mode (no dropout, running
+        // BatchNorm statistics) the training terms and forward see the same logits.
+        model.eval();
+        var predicted = model.forward(images).argmax(1);
+        var labelled = labels.ne(255);
+        double expected = 100.0 * predicted.eq(labels).logical_and(labelled).sum().item<long>() / labelled.sum().item<long>();
+        Assert.That(model.Losses(images, labels)["decode.acc_seg"].item<float>(), Is.EqualTo(expected).Within(1e-3));
+        model.train();
+        (losses["decode.loss_ce"] + losses["aux.loss_ce"]).backward();
         // norm_f is kept for official-checkpoint compatibility but dense taps never apply it.
         var withoutGrad = model.named_parameters().Where(p => p.parameter.grad is null).Select(p => p.name).ToList();
         Assert.That(withoutGrad, Is.EqualTo(new[] { "backbone.net.norm_f.weight" }));

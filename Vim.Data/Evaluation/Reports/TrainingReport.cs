@@ -16,7 +16,10 @@ public static class TrainingReport
     private static readonly HashSet<string> NonLossFields = ["iter", "lr", "time", "data_time", "memory_mb", "mode", "loss_scale", "skipped"];
 
     /// <summary>The fields of a training record that are loss terms (the total and each task's terms).</summary>
-    public static List<string> LossTerms(IEnumerable<string> fields) => fields.Where(n => !NonLossFields.Contains(n)).ToList();
+    public static List<string> LossTerms(IEnumerable<string> fields) => fields.Where(n => !NonLossFields.Contains(n) && TrainingTerms.IsLoss(n)).ToList();
+
+    /// <summary>The task's logged terms that are no losses (mmseg's decode.acc_seg, in percent).</summary>
+    public static List<string> StatisticTerms(IEnumerable<string> fields) => fields.Where(n => !NonLossFields.Contains(n) && !TrainingTerms.IsLoss(n)).ToList();
 
     /// <summary>Writes report.md and its charts into <paramref name="outDir"/>; returns the Markdown path.</summary>
     public static string Write(string workDir, string outDir, string? title = null)
@@ -37,6 +40,13 @@ public static class TrainingReport
         ReportCharts.SaveLines(Path.Combine(outDir, "loss.png"), "Training loss", "iteration", "loss",
             lossNames.Select(n => (n, iterations, train.Select(r => r.Number(n)).ToArray())).ToList());
         charts.Add(("loss.png", "Loss terms (mean over each logging interval)"));
+        var statistics = StatisticTerms(FieldNames(train));
+        if (statistics.Count > 0)
+        {
+            ReportCharts.SaveLines(Path.Combine(outDir, "train_statistics.png"), "Training statistics", "iteration", "value",
+                statistics.Select(n => (n, iterations, train.Select(r => r.Number(n)).ToArray())).ToList(), legend: ScottPlot.Alignment.LowerRight);
+            charts.Add(("train_statistics.png", "Logged terms that are no losses (e.g. pixel accuracy of the training batches, %)"));
+        }
         ReportCharts.SaveLines(Path.Combine(outDir, "lr.png"), "Learning rate", "iteration", "lr",
             [("lr", iterations, train.Select(r => r.Number("lr")).ToArray())]);
         charts.Add(("lr.png", "Learning rate (warmup, then the schedule's policy)"));
