@@ -15,6 +15,12 @@ public sealed class LossScaler
 {
     public const double DefaultInitialScale = 65536;
     public const int DefaultGrowthInterval = 2000;
+
+    /// <summary>
+    /// Overflows in a row after which training stops: from 2^16 the scale is then below 1e-10, where no finite gradient
+    /// overflows fp16, so the gradients are inf or NaN whatever the scale (and the scale never reaches 0).
+    /// </summary>
+    public const int MaxOverflowsInARow = 50;
     private const double GrowthFactor = 2, BackoffFactor = 0.5;
 
     public LossScaler(double scale, bool dynamic, int growthInterval = DefaultGrowthInterval)

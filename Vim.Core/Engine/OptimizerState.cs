@@ -5,13 +5,18 @@ namespace Vim.Core.Engine;
 /// <summary>What our optimisers share: zeroing gradients and restoring named slots (errors name the slot).</summary>
 internal static class OptimizerState
 {
+    /// <summary>
+    /// Drops every gradient (torch's zero_grad(set_to_none=True), its default since 2.0): a parameter the next steps do
+    /// not reach has none, so the optimiser leaves it alone, and whether a gradient exists depends only on the current
+    /// accumulation window, as in a run resumed from a checkpoint (data parallelism's used-parameter flags rely on it).
+    /// </summary>
     public static void ZeroGrad(IEnumerable<ParameterGroup> groups)
     {
         foreach (var (_, p) in groups.SelectMany(g => g.Parameters))
         {
             // Each access of .grad makes a new wrapper; the scope disposes it.
             using var scope = NewDisposeScope();
-            p.grad?.zero_();
+            if (p.grad is not null) p.grad = null;
         }
     }
 

@@ -90,7 +90,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         // Times are means over every iteration since the last record, as the losses: one iteration's time alone would
         // be noise, and with accumulation the logged one would always be the costlier optimiser step.
         double secondsSum = 0, dataSecondsSum = 0;
-        int timedIterations = 0, skippedInInterval = 0;
+        int timedIterations = 0, skippedInInterval = 0, overflowsInInterval = 0, overflowsInARow = 0;
 
         string SaveCheckpoint(int iteration)
         {
@@ -159,7 +159,22 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                             // Unscaled before clipping, so grad_clip_norm means the same as without scaling. An overflow
                             // skips the step on every rank together.
                             stepTaken = !AnyRank(!lossScaler.UnscaleGradients(parameters.Select(p => p.grad).OfType<Tensor>()));
+                            double scaleBefore = lossScaler.Scale;
                             lossScaler.Update(stepTaken);
+                            if (!stepTaken)
+                            {
+                                overflowsInInterval++;
+                                overflowsInARow++;
+                                _console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                                    $"iteration {iteration}: fp16 gradients overflowed, step skipped; loss scale {scaleBefore:R} → {lossScaler.Scale:R}"));
+                                // A scale that never fits is no overflow but gradients that are inf or NaN at any scale: stop
+                                // as float32 would on a non-finite loss, rather than skip every step to the end.
+                                if (overflowsInARow >= LossScaler.MaxOverflowsInARow)
+                                    throw new VimException($"iteration {iteration}: the fp16 gradients overflowed {overflowsInARow} steps in a row " +
+                                        $"(loss scale now {lossScaler.Scale.ToString("R", CultureInfo.InvariantCulture)}): they are inf or NaN at any scale. " +
+                                        $"Last good checkpoint: {lastCheckpoint ?? "none yet"}. Lower the lr, enable optimizer.grad_clip_norm, or train with bf16.");
+                            }
+                            else overflowsInARow = 0;
                         }
                         if (stepTaken)
                         {
@@ -193,12 +208,13 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 foreach (var (k, v) in means) record[k] = v;
                 if (lossScaler is not null) record["loss_scale"] = lossScaler.Scale;
                 if (skippedInInterval > 0) record["skipped"] = skippedInInterval;
+                if (overflowsInInterval > 0) record["overflows"] = overflowsInInterval;
                 log?.Write(record);
                 progress.Print(progress.Format(done, meanTotal, means, lr, seconds, meanDataSeconds, data.BatchSize * _world.WorldSize));
                 lossSums.Clear();
                 lossCount = 0;
                 secondsSum = dataSecondsSum = 0;
-                timedIterations = skippedInInterval = 0;
+                timedIterations = skippedInInterval = overflowsInInterval = 0;
             }
 
             bool evaluate = train.EvalInterval > 0 ? done % train.EvalInterval == 0 || done == maxIters : done == maxIters;

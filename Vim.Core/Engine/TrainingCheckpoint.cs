@@ -136,9 +136,10 @@ public static class TrainingCheckpoint
     private static LossScaleState? LossScaleOf(IReadOnlyDictionary<string, string> meta, string path)
     {
         if (!meta.TryGetValue("loss_scale", out var scale)) return null;
-        if (!double.TryParse(scale, NumberStyles.Float, CultureInfo.InvariantCulture, out var value)
-            || !int.TryParse(Require(meta, "loss_scale_finite_steps", path), NumberStyles.Integer, CultureInfo.InvariantCulture, out var steps))
-            throw new VimException($"{path}: metadata 'loss_scale' ('{scale}') or 'loss_scale_finite_steps' is not a number");
+        if (!double.TryParse(scale, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value) || value <= 0
+            || !int.TryParse(Require(meta, "loss_scale_finite_steps", path), NumberStyles.Integer, CultureInfo.InvariantCulture, out var steps) || steps < 0)
+            throw new VimException($"{path}: metadata 'loss_scale' ('{scale}') must be a positive number and 'loss_scale_finite_steps' " +
+                $"('{meta.GetValueOrDefault("loss_scale_finite_steps")}') a count ≥ 0");
         return new LossScaleState(value, steps);
     }
 

@@ -145,6 +145,47 @@ public class LossScalerTests
     }
 
     [Test]
+    public void OverflowsAreLoggedAndPrinted()
+    {
+        var dir = Directory.CreateTempSubdirectory("vimdense-overflow-").FullName;
+        try
+        {
+            using var task = new ToyRegressionTask(dropout: 0, lossWeight: 1000);
+            var console = new StringWriter();
+            new Trainer<(Tensor, Tensor)>(task, ToyConfig(amp: true, maxIters: 16, checkpointInterval: 16), dir, "cfg", console).Run(null);
+            var logged = JsonLinesLog.Read(Path.Combine(dir, "log.jsonl")).Where(r => r.Mode is null).Sum(r => r.Has("overflows") ? (int)r.Number("overflows") : 0);
+            var printed = console.ToString().Split('\n').Count(l => l.Contains("fp16 gradients overflowed, step skipped; loss scale", StringComparison.Ordinal));
+            Assert.That(logged, Is.GreaterThanOrEqualTo(5));
+            Assert.That(printed, Is.EqualTo(logged), "one console line per skipped step");
+            Assert.That(console.ToString(), Does.Contain("loss scale 65536 → 32768"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
+    public void GradientsThatOverflowAtAnyScaleStopTheRun()
+    {
+        // Weighted 1e30, the loss is finite in float32 but its gradients overflow fp16 even at the smallest scale the
+        // scaler reaches (2^16 halved 49 times is 1.2e-10; 1e30 · 1e-10 is far above 65504): a run that could only skip.
+        var dir = Directory.CreateTempSubdirectory("vimdense-overflow-").FullName;
+        try
+        {
+            using var task = new ToyRegressionTask(dropout: 0, lossWeight: 1e30f);
+            var e = Assert.Throws<VimException>(() =>
+                new Trainer<(Tensor, Tensor)>(task, ToyConfig(amp: true, maxIters: 200, checkpointInterval: 20), dir, "cfg", TextWriter.Null).Run(null))!;
+            Assert.That(e.Message, Does.StartWith($"iteration {LossScaler.MaxOverflowsInARow - 1}: the fp16 gradients overflowed {LossScaler.MaxOverflowsInARow} steps in a row")
+                .And.Contain($"Last good checkpoint: {new CheckpointDirectory(dir, 1).PathFor(40)}"), "checkpoints 20 and 40 came before it");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
     public void ResumedRunContinuesWithTheCheckpointsScale()
     {
         var whole = TrainToy(amp: true, lossWeight: 1000, maxIters: 16, out var wholeState);

@@ -19,10 +19,16 @@ public class ReportChartsTests
             using var withUndefined = Cv2.ImRead(undefined);
             using var withZero = Cv2.ImRead(zero);
             Assert.That((withUndefined.Cols, withUndefined.Rows), Is.EqualTo((withZero.Cols, withZero.Rows)));
-            using var difference = new Mat();
-            Cv2.Absdiff(withUndefined, withZero, difference);
-            Assert.That(Cv2.CountNonZero(difference.CvtColor(ColorConversionCodes.BGR2GRAY)), Is.GreaterThan(100),
-                "a class without ground truth is not drawn as a class always missed");
+            // The grey stub (LightGray, 211·211·211) is drawn for the undefined class only; the labels differ too, but a
+            // chart that changed only its text would not have the block.
+            static int Grey(Mat image)
+            {
+                using var mask = new Mat();
+                Cv2.InRange(image, new Scalar(211, 211, 211), new Scalar(211, 211, 211), mask);
+                return Cv2.CountNonZero(mask);
+            }
+            // Antialiased edges give the zero chart a few such pixels; the stub is a block of hundreds.
+            Assert.That(Grey(withUndefined), Is.GreaterThan(Grey(withZero) + 500), "a class without ground truth is not drawn as a class always missed");
         }
         finally
         {

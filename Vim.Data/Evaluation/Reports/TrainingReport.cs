@@ -13,7 +13,7 @@ namespace Vim.Data.Evaluation.Reports;
 /// </summary>
 public static class TrainingReport
 {
-    private static readonly HashSet<string> NonLossFields = ["iter", "lr", "time", "data_time", "memory_mb", "mode", "loss_scale", "skipped"];
+    private static readonly HashSet<string> NonLossFields = ["iter", "lr", "time", "data_time", "memory_mb", "mode", "loss_scale", "skipped", "overflows"];
 
     /// <summary>The fields of a training record that are loss terms (the total and each task's terms).</summary>
     public static List<string> LossTerms(IEnumerable<string> fields) => fields.Where(n => !NonLossFields.Contains(n) && TrainingTerms.IsLoss(n)).ToList();
@@ -83,6 +83,8 @@ public static class TrainingReport
                 $"{string.Join(", ", history.Restarts)}; what an abandoned launch logged after the iteration its successor resumed from is left out.").AppendLine();
         int skipped = train.Sum(r => r.Has("skipped") ? (int)r.Number("skipped") : 0);
         if (skipped > 0) md.AppendLine($"{skipped} iteration{(skipped == 1 ? " was" : "s were")} skipped for a non-finite loss (train.skip_non_finite_loss).").AppendLine();
+        int overflows = train.Sum(r => r.Has("overflows") ? (int)r.Number("overflows") : 0);
+        if (overflows > 0) md.AppendLine($"{overflows} optimiser step{(overflows == 1 ? " was" : "s were")} skipped for fp16 gradients that overflowed (each halves a dynamic loss scale).").AppendLine();
         if (history.DamagedLines.Count > 0)
             md.AppendLine($"Unreadable lines of {logPath} were skipped: {string.Join(", ", history.DamagedLines.Take(20))}" +
                 $"{(history.DamagedLines.Count > 20 ? $" and {history.DamagedLines.Count - 20} more" : "")} (a line a killed process cut short, or damage).").AppendLine();
