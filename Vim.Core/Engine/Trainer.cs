@@ -40,6 +40,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         // SyncBN layers (model.seg_head.norm: syncbn) normalise over this job's global batch.
         SyncBatchNorm.RequireReducibleBackward(SyncBatchNorm.Connect(model, _world), device.type, _world);
         var groups = ParameterGroupRules.Build(model, config.Optimizer, task.NumBackboneLayers);
+        var parameters = groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)).ToList();
         using var optimizer = OptimizerFactory.Create(config.Optimizer, groups);
         using var ema = train.EmaMomentum is { } decay ? new ExponentialMovingAverage(model, decay) : null;
         var lossScaler = TrainingSettings.ScalesTheLoss(config.Runtime) ? LossScaler.FromSetting(config.Runtime.LossScale) : null;
@@ -152,7 +153,6 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                     if ((iteration + 1) % train.AccumulateSteps == 0)
                     {
                         reducer?.AverageGradients();
-                        var parameters = groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)).ToList();
                         bool stepTaken = true;
                         if (lossScaler is not null)
                         {

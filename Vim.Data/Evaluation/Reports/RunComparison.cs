@@ -31,9 +31,8 @@ public static class RunComparison
             return TrainingLogHistory.Read(log);
         }).ToList();
 
-        var trainingKeys = runs.SelectMany(r => r.Training).SelectMany(i => i.Record.Fields.EnumerateObject().Select(p => p.Name)).ToHashSet();
-        var evaluationKeys = runs.SelectMany(r => r.Evaluations).SelectMany(e => e.Fields.EnumerateObject().Select(p => p.Name))
-            .Where(n => !NotMetrics.Contains(n)).Distinct().ToList();
+        var trainingKeys = TrainingReport.FieldNames(runs.SelectMany(r => r.Training).Select(i => i.Record)).ToHashSet();
+        var evaluationKeys = TrainingReport.FieldNames(runs.SelectMany(r => r.Evaluations)).Where(n => !NotMetrics.Contains(n)).ToList();
         keys ??= [.. trainingKeys.Contains("loss") ? ["loss"] : Array.Empty<string>(), .. evaluationKeys];
         var unknown = keys.Where(k => !trainingKeys.Contains(k) && !evaluationKeys.Contains(k)).ToList();
         if (unknown.Count > 0)

@@ -154,7 +154,7 @@ public static class TrainingReport
     }
 
     /// <summary>Every field of the records, in the order they first appear (a resumed run may log keys the first records lack).</summary>
-    private static List<string> FieldNames(IEnumerable<LogRecord> records) =>
+    internal static List<string> FieldNames(IEnumerable<LogRecord> records) =>
         records.SelectMany(r => r.Fields.EnumerateObject().Select(p => p.Name)).Distinct().ToList();
 
     /// <summary>A metric in the table; "nan" where it was undefined (mmseg's spelling).</summary>
