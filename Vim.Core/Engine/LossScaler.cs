@@ -41,6 +41,15 @@ public sealed class LossScaler
     /// <summary>Finite steps since the scale last changed (GradScaler's growth tracker).</summary>
     public int FiniteStepsInARow { get; private set; }
 
+    /// <summary>Skipped steps since the last finite one (dynamic or static scale).</summary>
+    public int OverflowsInARow { get; private set; }
+
+    /// <summary>
+    /// <see cref="MaxOverflowsInARow"/> steps in a row overflowed: the gradients are inf or NaN at any scale, and the run
+    /// should stop as float32 does on a non-finite loss rather than skip every step to the end.
+    /// </summary>
+    public bool GaveUp => OverflowsInARow >= MaxOverflowsInARow;
+
     /// <summary>
     /// The scaler a <c>runtime.loss_scale</c> setting asks for: "dynamic" (GradScaler's defaults: 2^16, halved on
     /// overflow, doubled after 2000 finite steps) or a number (a static scale).
@@ -90,6 +99,7 @@ public sealed class LossScaler
     /// <summary>Adjusts a dynamic scale after a step that was taken (<paramref name="finite"/>) or skipped.</summary>
     public void Update(bool finite)
     {
+        OverflowsInARow = finite ? 0 : OverflowsInARow + 1;
         if (!Dynamic) return;
         if (!finite)
         {

@@ -91,7 +91,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         // Times are means over every iteration since the last record, as the losses: one iteration's time alone would
         // be noise, and with accumulation the logged one would always be the costlier optimiser step.
         double secondsSum = 0, dataSecondsSum = 0;
-        int timedIterations = 0, skippedInInterval = 0, overflowsInInterval = 0, overflowsInARow = 0;
+        int timedIterations = 0, skippedInInterval = 0, overflowsInInterval = 0;
 
         string SaveCheckpoint(int iteration)
         {
@@ -164,17 +164,13 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                             if (!stepTaken)
                             {
                                 overflowsInInterval++;
-                                overflowsInARow++;
                                 _console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                                     $"iteration {iteration}: fp16 gradients overflowed, step skipped; loss scale {scaleBefore:R} → {lossScaler.Scale:R}"));
-                                // A scale that never fits is no overflow but gradients that are inf or NaN at any scale: stop
-                                // as float32 would on a non-finite loss, rather than skip every step to the end.
-                                if (overflowsInARow >= LossScaler.MaxOverflowsInARow)
-                                    throw new VimException($"iteration {iteration}: the fp16 gradients overflowed {overflowsInARow} steps in a row " +
+                                if (lossScaler.GaveUp)
+                                    throw new VimException($"iteration {iteration}: the fp16 gradients overflowed {lossScaler.OverflowsInARow} steps in a row " +
                                         $"(loss scale now {lossScaler.Scale.ToString("R", CultureInfo.InvariantCulture)}): they are inf or NaN at any scale. " +
                                         $"Last good checkpoint: {lastCheckpoint ?? "none yet"}. Lower the lr, enable optimizer.grad_clip_norm, or train with bf16.");
                             }
-                            else overflowsInARow = 0;
                         }
                         if (stepTaken)
                         {
