@@ -199,15 +199,41 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         return _model.Losses(batch.Images.to(device), sizes, targets);
     }
 
-    public IReadOnlyDictionary<string, double> Evaluate() => Metrics(EvaluateFull());
+    /// <summary>
+    /// The validation metrics (<see cref="Metrics"/>), equal on every rank. Over several ranks COCOeval runs on rank 0 alone,
+    /// as detectron2's COCOEvaluator and mmengine's CocoMetric do, and the others receive its numbers: evaluating on every
+    /// rank would cost K times the CPU time and memory (COCOeval's per-image tables of val2017 take gigabytes).
+    /// </summary>
+    public IReadOnlyDictionary<string, double> Evaluate()
+    {
+        var detections = PredictValidation();
+        var metrics = Communicator.IsRoot() ? Metrics(Score(detections)) : null;
+        return Communicator.WorldSize == 1 ? metrics! : Communicator.BroadcastJson(metrics);
+    }
 
     /// <summary>
-    /// Box (and mask) COCO evaluation of the validation split; the detections in COCO results form.
-    /// Over several ranks (<see cref="Communicator"/>) each runs inference on images i with i mod K = rank;
-    /// the results are gathered to every rank in dataset order and evaluated there, so every rank
-    /// returns the single-process detections and metrics.
+    /// Box (and mask) COCO evaluation of the validation split in one process (`vim test`, the demo); the detections in
+    /// COCO results form. A distributed run evaluates through <see cref="Evaluate"/>.
     /// </summary>
     public (CocoSummary Box, CocoSummary? Mask, IReadOnlyList<CocoDetection> Detections) EvaluateFull()
+    {
+        if (Communicator.WorldSize > 1)
+            throw new InvalidOperationException($"{nameof(EvaluateFull)} evaluates in one process; over {Communicator.WorldSize} ranks use {nameof(Evaluate)} (COCOeval on rank 0)");
+        var detections = PredictValidation();
+        var (box, mask) = Score(detections);
+        return (box, mask, detections);
+    }
+
+    /// <summary>Box AP, and mask AP where the model has a mask head, of detections covering the whole validation split.</summary>
+    public (CocoSummary Box, CocoSummary? Mask) Score(IReadOnlyList<CocoDetection> detections) =>
+        (new CocoEvaluator(ValSet.Coco, detections, CocoIouType.Bbox).Run(), _config.Model.DetHead.MaskOn ? EvaluateMasks(ValSet.Coco, detections) : null);
+
+    /// <summary>
+    /// The detections of the validation split in dataset order. Over several ranks each runs inference on images i with
+    /// i mod K = rank, and rank 0 receives them all, in the order one process would produce them (the evaluator breaks
+    /// ties between equal scores by input order); the other ranks return an empty list.
+    /// </summary>
+    public IReadOnlyList<CocoDetection> PredictValidation()
     {
         var data = _config.Data;
         var share = new StridedSubset(ValSet, Communicator.Rank, Communicator.WorldSize);
@@ -229,10 +255,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             perImage.Add((share.SourceIndex(perImage.Count), ToCoco(found, meta.ImageId).ToList()));
         }
         if (wasTraining) _model.train();
-        var detections = Communicator.WorldSize == 1 ? perImage.SelectMany(p => p.Detections).ToList() : GatherInDatasetOrder(perImage);
-        var box = new CocoEvaluator(ValSet.Coco, detections, CocoIouType.Bbox).Run();
-        var mask = _config.Model.DetHead.MaskOn ? EvaluateMasks(ValSet.Coco, detections) : null;
-        return (box, mask, detections);
+        return Communicator.WorldSize == 1 ? perImage.SelectMany(p => p.Detections).ToList() : GatherInDatasetOrder(perImage);
     }
 
     /// <summary>
@@ -248,7 +271,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// mmdet's metric items (mAP, mAP_50, mAP_75, mAP_s, mAP_m, mAP_l: COCO stats 0–5) for boxes and masks, in percent as
     /// detectron2 reports them (mmdet's coco/bbox_mAP is a fraction); −1 where undefined stays −1.
     /// </summary>
-    public static IReadOnlyDictionary<string, double> Metrics((CocoSummary Box, CocoSummary? Mask, IReadOnlyList<CocoDetection> _) result)
+    public static IReadOnlyDictionary<string, double> Metrics((CocoSummary Box, CocoSummary? Mask) result)
     {
         string[] items = ["mAP", "mAP_50", "mAP_75", "mAP_s", "mAP_m", "mAP_l"];
         var metrics = new Dictionary<string, double>();
@@ -268,11 +291,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
 
     private sealed record SharedImage(int Index, SharedDetection[] Detections);
 
-    /// <summary>
-    /// Every rank's detections, on every rank, ordered by dataset index as one process would produce
-    /// them (the evaluator's tie-breaking between equal scores follows input order, so order matters).
-    /// JSON keeps doubles exact (shortest round-trip form).
-    /// </summary>
+    /// <summary>Every rank's detections, on rank 0, in dataset order (empty on the others). JSON keeps doubles exact (shortest round-trip form).</summary>
     private List<CocoDetection> GatherInDatasetOrder(List<(int Index, List<CocoDetection> Detections)> mine)
     {
         var shared = mine.Select(image => new SharedImage(image.Index, image.Detections.Select(d =>
@@ -282,7 +301,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             return new SharedDetection(d.ImageId, d.CategoryId, d.Score, d.Bbox, d.Segmentation?.CompressedCounts,
                 d.Segmentation?.RleHeight ?? 0, d.Segmentation?.RleWidth ?? 0);
         }).ToArray())).ToArray();
-        return Communicator.AllGatherJson(shared)
+        return Communicator.GatherJson(shared)
             .SelectMany(images => images)
             .OrderBy(image => image.Index)
             .SelectMany(image => image.Detections)

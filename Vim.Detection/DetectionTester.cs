@@ -22,7 +22,7 @@ public static class DetectionTester
         var (box, mask, detections) = task.EvaluateFull();
         CocoResults.Save(Path.Combine(outDir, "results.json"), detections);
         var metricsPath = Path.Combine(outDir, "metrics.json");
-        AtomicFile.WriteText(metricsPath, JsonSerializer.Serialize(DetectionTask.Metrics((box, mask, detections)), MetricJson.Indented));
+        AtomicFile.WriteText(metricsPath, JsonSerializer.Serialize(DetectionTask.Metrics((box, mask)), MetricJson.Indented));
         CocoReport.Write(box, Path.Combine(outDir, "bbox"), $"Box AP: {Path.GetFileName(checkpoint)}");
         if (mask is not null) CocoReport.Write(mask, Path.Combine(outDir, "segm"), $"Mask AP: {Path.GetFileName(checkpoint)}");
         WriteOverlays(task, Path.Combine(outDir, "overlays"), overlays, overlayThreshold);

@@ -9,12 +9,25 @@ public static class CommunicatorExtensions
     private static readonly JsonSerializerOptions Transport = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     /// <summary>Gathers one JSON-serialisable value from every rank, indexed by rank (metrics, evaluation results).</summary>
-    public static IReadOnlyList<T> AllGatherJson<T>(this ICommunicator communicator, T value)
+    public static IReadOnlyList<T> AllGatherJson<T>(this ICommunicator communicator, T value) =>
+        Deserialize<T>(communicator.AllGather(JsonSerializer.SerializeToUtf8Bytes(value, Transport)), "all-gather");
+
+    /// <summary>One JSON-serialisable value from every rank, indexed by rank, on <paramref name="root"/>; an empty list on the others.</summary>
+    public static IReadOnlyList<T> GatherJson<T>(this ICommunicator communicator, T value, int root = 0) =>
+        Deserialize<T>(communicator.Gather(JsonSerializer.SerializeToUtf8Bytes(value, Transport), root), "gather");
+
+    /// <summary><paramref name="root"/>'s value on every rank (what the others pass is ignored): a result one rank computed for all.</summary>
+    public static T BroadcastJson<T>(this ICommunicator communicator, T? value, int root = 0)
     {
-        var parts = communicator.AllGather(JsonSerializer.SerializeToUtf8Bytes(value, Transport));
-        return parts.Select((bytes, rank) => JsonSerializer.Deserialize<T>(bytes, Transport)
-            ?? throw new VimException($"all-gather: rank {rank} sent null for a {typeof(T).Name}")).ToList();
+        var payload = communicator.Rank == root ? JsonSerializer.SerializeToUtf8Bytes(value, Transport) : [];
+        return Deserialize<T>(communicator.AllGather(payload)[root], root, "broadcast");
     }
+
+    private static List<T> Deserialize<T>(IReadOnlyList<byte[]> parts, string collective) =>
+        parts.Select((bytes, rank) => Deserialize<T>(bytes, rank, collective)).ToList();
+
+    private static T Deserialize<T>(byte[] bytes, int rank, string collective) =>
+        JsonSerializer.Deserialize<T>(bytes, Transport) ?? throw new VimException($"{collective}: rank {rank} sent null for a {typeof(T).Name}");
 
     /// <summary>
     /// Runs <paramref name="work"/>; in a job of several processes, an exception it throws ends the whole job at once with

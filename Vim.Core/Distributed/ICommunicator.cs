@@ -56,4 +56,10 @@ public interface ICommunicator : IDisposable
 
     /// <summary>Every rank's <paramref name="data"/> (sizes may differ), indexed by rank, on every rank. Meant for small payloads (metrics, results).</summary>
     IReadOnlyList<byte[]> AllGather(byte[] data);
+
+    /// <summary>
+    /// Every rank's <paramref name="data"/> (sizes may differ), indexed by rank, on <paramref name="root"/> alone; the
+    /// other ranks get an empty list. For results only one rank consumes (detections evaluated on rank 0).
+    /// </summary>
+    IReadOnlyList<byte[]> Gather(byte[] data, int root = 0);
 }

@@ -104,16 +104,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
             Check(MPI_Iallgather(&mine, 1, _mpi.Int, countsPtr, 1, _mpi.Int, _mpi.CommWorld, &request), "MPI_Iallgather");
             Wait(&request, "all-gather of payload sizes");
         }
-        var displacements = new int[WorldSize];
-        long total = 0;
-        for (int r = 0; r < WorldSize; r++)
-        {
-            if (total + counts[r] > int.MaxValue)
-                throw new VimException($"all-gather: {FormatBytes(total + counts[r])} in all is too much for one gather; it is meant for small payloads");
-            displacements[r] = (int)total;
-            total += counts[r];
-        }
-        var gathered = new byte[total];
+        var (displacements, gathered) = ReceiveLayout(counts, "all-gather");
         fixed (byte* send = data)
         fixed (byte* receive = gathered)
         fixed (int* countsPtr = counts)
@@ -121,10 +112,55 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         {
             IntPtr request;
             Check(MPI_Iallgatherv(send, mine, _mpi.Byte, receive, countsPtr, displacementsPtr, _mpi.Byte, _mpi.CommWorld, &request), "MPI_Iallgatherv");
-            Wait(&request, $"all-gather of {FormatBytes(total)}");
+            Wait(&request, $"all-gather of {FormatBytes(gathered.Length)}");
         }
-        return Enumerable.Range(0, WorldSize).Select(r => gathered.AsSpan(displacements[r], counts[r]).ToArray()).ToList();
+        return Split(gathered, counts, displacements);
     }
+
+    public IReadOnlyList<byte[]> Gather(byte[] data, int root = 0)
+    {
+        if (root < 0 || root >= WorldSize)
+            throw new ArgumentOutOfRangeException(nameof(root), root, $"gather root must be a rank of the world (0..{WorldSize - 1})");
+        bool isRoot = Rank == root;
+        // Only the root's receive arguments are read by MPI; the others pass empty arrays.
+        var counts = new int[isRoot ? WorldSize : 0];
+        int mine = data.Length;
+        fixed (int* countsPtr = counts)
+        {
+            IntPtr request;
+            Check(MPI_Igather(&mine, 1, _mpi.Int, countsPtr, 1, _mpi.Int, root, _mpi.CommWorld, &request), "MPI_Igather");
+            Wait(&request, $"gather of payload sizes to rank {root}");
+        }
+        var (displacements, gathered) = isRoot ? ReceiveLayout(counts, "gather") : (Array.Empty<int>(), Array.Empty<byte>());
+        fixed (byte* send = data)
+        fixed (byte* receive = gathered)
+        fixed (int* countsPtr = counts)
+        fixed (int* displacementsPtr = displacements)
+        {
+            IntPtr request;
+            Check(MPI_Igatherv(send, mine, _mpi.Byte, receive, countsPtr, displacementsPtr, _mpi.Byte, root, _mpi.CommWorld, &request), "MPI_Igatherv");
+            Wait(&request, isRoot ? $"gather of {FormatBytes(gathered.Length)} to rank {root}" : $"gather of {FormatBytes(mine)} to rank {root}");
+        }
+        return isRoot ? Split(gathered, counts, displacements) : [];
+    }
+
+    /// <summary>Where each rank's payload lands in one receive buffer (MPI counts and displacements are ints).</summary>
+    private static (int[] Displacements, byte[] Buffer) ReceiveLayout(int[] counts, string collective)
+    {
+        var displacements = new int[counts.Length];
+        long total = 0;
+        for (int r = 0; r < counts.Length; r++)
+        {
+            if (total + counts[r] > int.MaxValue)
+                throw new VimException($"{collective}: {FormatBytes(total + counts[r])} in all is too much for one gather; it is meant for small payloads");
+            displacements[r] = (int)total;
+            total += counts[r];
+        }
+        return (displacements, new byte[total]);
+    }
+
+    private static List<byte[]> Split(byte[] gathered, int[] counts, int[] displacements) =>
+        Enumerable.Range(0, counts.Length).Select(r => gathered.AsSpan(displacements[r], counts[r]).ToArray()).ToList();
 
     /// <summary>Finalises MPI; the process can no longer communicate afterwards.</summary>
     public void Dispose()

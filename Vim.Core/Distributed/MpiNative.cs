@@ -69,6 +69,12 @@ internal static unsafe partial class MpiNative
     [LibraryImport(Library)]
     public static partial int MPI_Iallgatherv(void* send, int sendCount, IntPtr sendType, void* receive, int* receiveCounts, int* displacements, IntPtr receiveType, IntPtr comm, IntPtr* request);
 
+    [LibraryImport(Library)]
+    public static partial int MPI_Igather(void* send, int sendCount, IntPtr sendType, void* receive, int receiveCount, IntPtr receiveType, int root, IntPtr comm, IntPtr* request);
+
+    [LibraryImport(Library)]
+    public static partial int MPI_Igatherv(void* send, int sendCount, IntPtr sendType, void* receive, int* receiveCounts, int* displacements, IntPtr receiveType, int root, IntPtr comm, IntPtr* request);
+
     /// <summary>Status is MPI_STATUS_IGNORE (null) everywhere we call it.</summary>
     [LibraryImport(Library)]
     public static partial int MPI_Test(IntPtr* request, int* flag, void* status);

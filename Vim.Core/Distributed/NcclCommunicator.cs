@@ -89,6 +89,8 @@ public sealed unsafe class NcclCommunicator : ICommunicator
 
     public IReadOnlyList<byte[]> AllGather(byte[] data) => _host.AllGather(data);
 
+    public IReadOnlyList<byte[]> Gather(byte[] data, int root = 0) => _host.Gather(data, root);
+
     public void Dispose()
     {
         if (_disposed) return;

@@ -28,6 +28,9 @@ public sealed class SingleProcessCommunicator : ICommunicator
 
     public IReadOnlyList<byte[]> AllGather(byte[] data) => [data.ToArray()];
 
+    public IReadOnlyList<byte[]> Gather(byte[] data, int root = 0) =>
+        root == 0 ? [data.ToArray()] : throw new ArgumentOutOfRangeException(nameof(root), root, "gather root must be a rank of the world (0..0 in a single process)");
+
     public void Dispose()
     {
     }

@@ -82,12 +82,12 @@ public static class DistributedEvalWorker
     public static Outcome Detection(string root, ICommunicator world)
     {
         using var task = new DetectionTask(DetectionConfig(root), TextWriter.Null, Detector) { Communicator = world };
-        var result = task.EvaluateFull();
+        var metrics = new Dictionary<string, double>(task.Evaluate());
         // Exact text of every field, so the test compares the gathered list bit for bit.
-        var detections = result.Detections.Select(d => string.Join('|', d.ImageId, d.CategoryId, d.Score.ToString("R", CultureInfo.InvariantCulture),
+        var detections = task.PredictValidation().Select(d => string.Join('|', d.ImageId, d.CategoryId, d.Score.ToString("R", CultureInfo.InvariantCulture),
             string.Join(',', d.Bbox!.Select(v => v.ToString("R", CultureInfo.InvariantCulture))), d.Segmentation?.CompressedCounts ?? "-")).ToList();
         var inferred = world.WorldSize == 1 ? Enumerable.Range(0, task.ValSet.Count).ToList() : [];
-        return new Outcome(new Dictionary<string, double>(DetectionTask.Metrics(result)), inferred, detections);
+        return new Outcome(metrics, inferred, detections);
     }
 
     public static void GenerateData(string root)

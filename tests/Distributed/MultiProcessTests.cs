@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
+using JsonNodes = System.Text.Json.Nodes;
 using NUnit.Framework;
 using Vim.Core.Engine;
 using Vim.Tests.Engine;
@@ -42,7 +44,7 @@ public class MultiProcessTests
             Assert.That(run.Output, Does.Contain("distributed: runtime.device is cuda and runtime.dist_backend is nccl, but libnccl.so.2 cannot be loaded"));
             Assert.That(run.Output, Does.Contain("communicator: MpiCommunicator, world 2"));
         }
-        Assert.That(run.Output, Does.Contain("collectives: world 2, all-reduce, broadcast, all-gather and barrier correct"));
+        Assert.That(run.Output, Does.Contain("collectives: world 2, all-reduce, broadcast, all-gather, gather and barrier correct"));
         Assert.That(run.Output, Does.Contain("all-reduce 4.0 MiB float32"));
     }
 
@@ -185,19 +187,50 @@ public class MultiProcessTests
     }
 
     [Test]
-    public void ADetectionEvaluationSplitOverTwoRanksGathersTheSingleProcessResults()
+    public void ADetectionEvaluationSplitOverTwoRanksIsGatheredAndScoredOnRankZero()
     {
         DistributedEvalWorker.GenerateData(_root);
         set_num_threads(1);
+        var untrained = DistributedEvalWorker.Detection(_root, Vim.Core.Distributed.SingleProcessCommunicator.Instance);
+        Assert.That(untrained.Detections.Select(d => d.Split('|')[0]).Distinct().Count(), Is.GreaterThan(1), "detections on several images");
+        // An untrained detector scores 0 AP on the demo objects, which an empty detection list would score too.
+        GroundTruthFromTopDetections(Path.Combine(_root, "coco", "annotations", "instances_val.json"), untrained.Detections);
         var reference = DistributedEvalWorker.Detection(_root, Vim.Core.Distributed.SingleProcessCommunicator.Instance);
-        Assert.That(reference.Detections.Select(d => d.Split('|')[0]).Distinct().Count(), Is.GreaterThan(1), "detections on several images");
+        Assert.That(reference.Detections, Is.EqualTo(untrained.Detections), "the ground truth does not change the predictions");
+        Assert.That(reference.Metrics["bbox_mAP_50"], Is.GreaterThan(0), "metrics an empty detection list would not give");
 
         var ranks = EvaluateOnTwoRanks("det");
+        Assert.That(ranks[0].Detections, Is.EqualTo(reference.Detections), "rank 0 holds all detections, in the single-process order, bit for bit");
+        Assert.That(ranks[1].Detections, Is.Empty, "only rank 0 receives the detections (and runs COCOeval)");
         foreach (var rank in ranks)
+            Assert.That(rank.Metrics, Is.EqualTo(reference.Metrics), "box and mask AP equal the single-process ones on every rank: rank 1 holds rank 0's");
+    }
+
+    /// <summary>
+    /// Makes each validation image's ground truth one object exactly where its top-scoring detection (worker text
+    /// "image|category|score|x,y,w,h|rle") lies, with that category; other images keep none.
+    /// </summary>
+    private static void GroundTruthFromTopDetections(string annotationFile, IEnumerable<string> detections)
+    {
+        var root = JsonNodes.JsonNode.Parse(File.ReadAllText(annotationFile))!;
+        var annotations = new JsonNodes.JsonArray();
+        var top = detections.Select(d => d.Split('|'))
+            .GroupBy(f => long.Parse(f[0], CultureInfo.InvariantCulture))
+            .Select(image => image.MaxBy(f => double.Parse(f[2], CultureInfo.InvariantCulture))!);
+        foreach (var fields in top)
         {
-            Assert.That(rank.Detections, Is.EqualTo(reference.Detections), "every rank holds all detections, in the single-process order, bit for bit");
-            Assert.That(rank.Metrics, Is.EqualTo(reference.Metrics), "box and mask AP equal the single-process ones");
+            var box = fields[3].Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+            var (x, y, w, h) = (box[0], box[1], box[2], box[3]);
+            annotations.Add(new JsonNodes.JsonObject
+            {
+                ["id"] = annotations.Count + 1, ["image_id"] = long.Parse(fields[0], CultureInfo.InvariantCulture),
+                ["category_id"] = long.Parse(fields[1], CultureInfo.InvariantCulture), ["iscrowd"] = 0, ["area"] = w * h,
+                ["bbox"] = new JsonNodes.JsonArray(x, y, w, h),
+                ["segmentation"] = new JsonNodes.JsonArray(new JsonNodes.JsonArray(x, y, x + w, y, x + w, y + h, x, y + h)),
+            });
         }
+        root["annotations"] = annotations;
+        File.WriteAllText(annotationFile, root.ToJsonString());
     }
 
     [Test]

@@ -48,6 +48,18 @@ public class SingleProcessCommunicatorTests
     }
 
     [Test]
+    public void GatherAndBroadcastToTheOnlyRankReturnItsOwnPayload()
+    {
+        var payload = new byte[] { 7, 8 };
+        var gathered = World.Gather(payload);
+        payload[1] = 0;
+        Assert.That(gathered.Single(), Is.EqualTo(new byte[] { 7, 8 }));
+        Assert.That(World.GatherJson(new[] { 1.0, double.PositiveInfinity }).Single(), Is.EqualTo(new[] { 1.0, double.PositiveInfinity }));
+        Assert.That(World.BroadcastJson(new Dictionary<string, double> { ["bbox_mAP"] = -1 }), Is.EqualTo(new Dictionary<string, double> { ["bbox_mAP"] = -1 }));
+        Assert.That(() => World.Gather(payload, root: 1), Throws.InstanceOf<ArgumentOutOfRangeException>());
+    }
+
+    [Test]
     public void RefusesWhatAnMpiWorldCouldNotMove()
     {
         using var scope = NewDisposeScope();

@@ -172,6 +172,7 @@ public class SyncBatchNormTests
         public void Broadcast(Tensor tensor, int root = 0) => throw new InvalidOperationException("no collective expected");
         public void Barrier() => throw new InvalidOperationException("no collective expected");
         public IReadOnlyList<byte[]> AllGather(byte[] data) => throw new InvalidOperationException("no collective expected");
+        public IReadOnlyList<byte[]> Gather(byte[] data, int root = 0) => throw new InvalidOperationException("no collective expected");
         public void Dispose() { }
     }
 }

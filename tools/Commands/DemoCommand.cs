@@ -168,7 +168,7 @@ public static class DemoCommand
             var (box, mask, _) = fresh.EvaluateFull();
             untrained = (box, mask);
         }
-        var untrainedMetrics = DetectionTask.Metrics((untrained.Box, untrained.Mask, []));
+        var untrainedMetrics = DetectionTask.Metrics(untrained);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[demo] untrained box AP {untrainedMetrics["bbox_mAP"]:0.00}"));
 
         Console.WriteLine($"[demo] training Cascade Mask R-CNN + Vim-Ti on {cocoRoot} for {config.Schedule.MaxIters} iterations (config {DetectionConfig})");
@@ -192,7 +192,7 @@ public static class DemoCommand
         using (var task = new DetectionTask(config, TextWriter.Null))
         {
             var (box, mask) = DetectionTester.Run(task, best, Path.Combine(detDir, "test"), ema: false);
-            metrics = DetectionTask.Metrics((box, mask, []));
+            metrics = DetectionTask.Metrics((box, mask));
             overlays.AddRange(DetectionTester.WriteOverlays(task, Path.Combine(detDir, "overlays"), 4, overlayThreshold));
             ApOverTraining(detDir, untrainedMetrics, Path.Combine(detDir, "ap_over_training.png"));
             TrainingReport.Write(detDir, Path.Combine(detDir, "report"));

@@ -184,6 +184,12 @@ public static class DistSelfTestCommand
             Expect(gathered.Count == size && gathered.Select((g, r) => g.Length == r + 1 && g.All(b => b == r)).All(ok => ok), "all-gather of bytes");
             var records = world.AllGatherJson(new Dictionary<string, double> { ["rank"] = rank, ["square"] = rank * rank });
             Expect(records.Select((d, r) => d["rank"] == r && d["square"] == r * r).All(ok => ok), "all-gather of JSON");
+            var atRoot = world.Gather(Enumerable.Repeat((byte)(rank + 1), 2 * rank).ToArray(), root);
+            Expect(rank == root
+                ? atRoot.Count == size && atRoot.Select((g, r) => g.Length == 2 * r && g.All(b => b == r + 1)).All(ok => ok)
+                : atRoot.Count == 0, $"gather of bytes to rank {root}");
+            var rootValue = world.BroadcastJson(rank == root ? new[] { root * 1.5, double.NaN } : null, root);
+            Expect(rootValue.Length == 2 && rootValue[0] == root * 1.5 && double.IsNaN(rootValue[1]), $"broadcast of JSON from rank {root}");
             world.Barrier();
         }
 
@@ -193,7 +199,7 @@ public static class DistSelfTestCommand
             world.AllReduceSum(failed);
             if (failed.item<float>() > 0) return 1;
         }
-        if (rank == 0) Console.WriteLine($"collectives: world {size}, all-reduce, broadcast, all-gather and barrier correct");
+        if (rank == 0) Console.WriteLine($"collectives: world {size}, all-reduce, broadcast, all-gather, gather and barrier correct");
 
         using var buffer = ones((long)(megabytes * (1 << 20) / 4));
         world.AllReduceSum(buffer);
