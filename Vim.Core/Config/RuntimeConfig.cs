@@ -4,6 +4,14 @@ public sealed class RuntimeConfig
 {
     public int Seed { get; set; }
 
+    /// <summary>
+    /// Seeds rank r's torch generator with seed + r, as MMEngine's randomness.diff_rank_seed and detectron2 (which seeds
+    /// every rank differently): drop-path masks, dropout and RPN/RoI sampling then draw differently on each rank. Off, every
+    /// rank draws the same numbers, and a K-rank run equals one process with the whole global batch. The data sampler's
+    /// order and the per-sample augmentation seeds never depend on it. Each rank's generator state travels in checkpoints.
+    /// </summary>
+    public bool DiffRankSeed { get; set; }
+
     /// <summary>Intra-op threads for libtorch and our kernels; 0 uses every core.</summary>
     public int Threads { get; set; }
 

@@ -17,7 +17,7 @@ namespace Vim.Core.Engine;
 /// against 19–20 ms with this policy, and forward+backward 37–43 ms against 25–29 ms. With mmap only
 /// above 32 MiB (glibc's maximum threshold) and trimming only above 1 GiB of free heap top, the pages
 /// stay mapped: the resident size stays at its high-water mark between steps instead of dropping.
-/// Set once when this assembly loads, like <see cref="Ssm.OpenMpWaitPolicy"/>.
+/// Set once when this assembly loads, like <see cref="LibtorchEnvironmentDefaults"/>.
 /// </remarks>
 public static partial class NativeHeapPolicy
 {

@@ -52,14 +52,22 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         using var reducer = _world.WorldSize > 1 ? new GradientReducer(_world, model.named_parameters(), (long)(config.Runtime.BucketMb * (1 << 20))) : null;
         var checkpoints = new CheckpointDirectory(workDir, train.KeepLast);
 
+        // runtime.diff_rank_seed: each rank draws from its own stream, seeded seed + rank, and checkpoints keep every rank's.
+        int seedRank = config.Runtime.DiffRankSeed ? _world.Rank : 0;
+        bool ownGenerators = config.Runtime.DiffRankSeed && _world.WorldSize > 1;
         TrainingState state;
         if (resumeFrom is not null)
         {
-            state = TrainingCheckpoint.Load(resumeFrom, model, optimizer, ema);
+            state = TrainingCheckpoint.Load(resumeFrom, model, optimizer, ema, seedRank);
+            // The checkpoint's run had fewer ranks, or ranks that shared one stream: the ranks beyond start streams of their own.
+            if (seedRank >= state.GeneratorRanks) torch.manual_seed(config.Runtime.Seed + seedRank + state.Iteration);
+            if (root && config.Runtime.DiffRankSeed && _world.WorldSize > state.GeneratorRanks)
+                _console.WriteLine($"note: the checkpoint holds the torch generator state of {state.GeneratorRanks} rank(s); ranks " +
+                    $"{state.GeneratorRanks}..{_world.WorldSize - 1} continue from runtime.seed + rank + iteration (runtime.diff_rank_seed)");
             // TorchSharp cannot read or restore CUDA generator state, so the checkpoint holds the CPU one only;
             // reseeding from (seed, iteration) makes a resumed GPU run's dropout and drop-path repeatable
             // (the same checkpoint continues the same way), though not the uninterrupted run's draws.
-            if (device.type == DeviceType.CUDA) torch.cuda.manual_seed_all(config.Runtime.Seed + state.Iteration);
+            if (device.type == DeviceType.CUDA) torch.cuda.manual_seed_all(config.Runtime.Seed + seedRank + state.Iteration);
             // A checkpoint of a bf16 or float32 run has none: the scaler starts from its initial scale, as GradScaler does.
             if (lossScaler is not null && state.LossScale is { } scaleState) lossScaler.Restore(scaleState);
             _console.WriteLine($"resumed from {resumeFrom} at iteration {state.Iteration}");
@@ -70,7 +78,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         }
         else
         {
-            torch.manual_seed(config.Runtime.Seed);
+            torch.manual_seed(config.Runtime.Seed + seedRank);
             state = new TrainingState(0, 0, DataPosition.Start, null, configYaml);
         }
 
@@ -96,9 +104,12 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         string SaveCheckpoint(int iteration)
         {
             var path = checkpoints.PathFor(iteration);
+            using var scope = NewDisposeScope();
+            var generators = ownGenerators ? GatherGenerators() : null;
             if (root)
             {
-                TrainingCheckpoint.Save(path, model, optimizer, ema, new TrainingState(iteration, optimizerSteps, data.Position, best, configYaml, lossScaler?.State));
+                TrainingCheckpoint.Save(path, model, optimizer, ema,
+                    new TrainingState(iteration, optimizerSteps, data.Position, best, configYaml, lossScaler?.State, generators?.Count ?? 1), generators);
                 checkpoints.Commit(path);
             }
             // Once any rank has moved on, the checkpoint it names exists.
@@ -247,6 +258,13 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
     }
 
     /// <summary>Whether <paramref name="local"/> holds on any rank: decisions that change control flow must be the same everywhere, or the ranks' collectives stop matching.</summary>
+    /// <summary>Every rank's torch generator state on rank 0, indexed by rank (a collective; the other ranks get an empty list).</summary>
+    private List<Tensor> GatherGenerators()
+    {
+        using var own = torch.random.get_rng_state();
+        return _world.Gather(own.data<byte>().ToArray()).Select(state => tensor(state)).ToList();
+    }
+
     private bool AnyRank(bool local)
     {
         if (_world.WorldSize == 1) return local;

@@ -24,8 +24,15 @@ public static class TrainingCheckpoint
 {
     public const string FormatTag = "vimdense-training-checkpoint/1";
 
-    public static void Save(string path, nn.Module model, IOptimizer optimizer, ExponentialMovingAverage? ema, TrainingState state)
+    /// <param name="rankGenerators">
+    /// Every rank's torch generator state, indexed by rank (<see cref="TrainingState.GeneratorRanks"/> of them), when ranks draw
+    /// from their own seeds; null when they share rank 0's, the caller's.
+    /// </param>
+    public static void Save(string path, nn.Module model, IOptimizer optimizer, ExponentialMovingAverage? ema, TrainingState state,
+        IReadOnlyList<Tensor>? rankGenerators = null)
     {
+        if ((rankGenerators?.Count ?? 1) != state.GeneratorRanks)
+            throw new ArgumentException($"{state.GeneratorRanks} generator ranks announced, {rankGenerators?.Count ?? 1} states given", nameof(rankGenerators));
         using var scope = NewDisposeScope();
         var tensors = new List<KeyValuePair<string, Tensor>>();
         // One device-to-host copy per tensor, shared by the checksum and the writer (both read host memory).
@@ -33,7 +40,9 @@ public static class TrainingCheckpoint
         foreach (var (name, t) in optimizer.StateTensors()) tensors.Add(new($"optim.{name}", t.cpu()));
         if (ema is not null)
             foreach (var (name, t) in ema.Shadow) tensors.Add(new($"ema.{name}", t.cpu()));
-        tensors.Add(new("rng.torch", torch.random.get_rng_state()));
+        tensors.Add(new("rng.torch", rankGenerators?[0] ?? torch.random.get_rng_state()));
+        for (int rank = 1; rank < state.GeneratorRanks; rank++)
+            tensors.Add(new(GeneratorKey(rank), rankGenerators![rank]));
 
         var metadata = new Dictionary<string, string>
         {
@@ -47,6 +56,8 @@ public static class TrainingCheckpoint
             ["has_ema"] = ema is null ? "false" : "true",
             ["sha256"] = Checksum(tensors),
         };
+        if (state.GeneratorRanks > 1)
+            metadata["rng_ranks"] = state.GeneratorRanks.ToString(CultureInfo.InvariantCulture);
         if (state.LossScale is { } lossScale)
         {
             metadata["loss_scale"] = lossScale.Scale.ToString("R", CultureInfo.InvariantCulture);
@@ -78,8 +89,11 @@ public static class TrainingCheckpoint
         }
     }
 
-    /// <summary>Restores everything into the given (freshly built) objects and returns the loop state.</summary>
-    public static TrainingState Load(string path, nn.Module model, IOptimizer optimizer, ExponentialMovingAverage? ema)
+    /// <summary>
+    /// Restores everything into the given (freshly built) objects and returns the loop state. The torch generator is
+    /// <paramref name="rank"/>'s own state where the checkpoint holds one (<see cref="TrainingState.GeneratorRanks"/>), else rank 0's.
+    /// </summary>
+    public static TrainingState Load(string path, nn.Module model, IOptimizer optimizer, ExponentialMovingAverage? ema, int rank = 0)
     {
         using var file = CheckpointFile.Load(path);
         var meta = file.Metadata;
@@ -119,7 +133,12 @@ public static class TrainingCheckpoint
                 shadow.copy_(saved);
             }
         }
-        torch.random.set_rng_state(file.StateDict("rng")["torch"]);
+        int generatorRanks = meta.TryGetValue("rng_ranks", out var ranksText) ? ParseGeneratorRanks(ranksText, path) : 1;
+        var generators = file.StateDict("rng");
+        var generatorKey = rank < generatorRanks ? GeneratorKey(rank)[4..] : "torch";
+        if (!generators.TryGetValue(generatorKey, out var generator))
+            throw new VimException($"{path}: metadata 'rng_ranks' is {generatorRanks} but the tensor 'rng.{generatorKey}' is missing");
+        torch.random.set_rng_state(generator);
 
         var best = Require(meta, "best_metric", path);
         return new TrainingState(
@@ -129,8 +148,17 @@ public static class TrainingCheckpoint
                 long.Parse(Require(meta, "data_index", path), CultureInfo.InvariantCulture)),
             best.Length == 0 ? null : double.Parse(best, CultureInfo.InvariantCulture),
             Require(meta, "config", path),
-            LossScaleOf(meta, path));
+            LossScaleOf(meta, path),
+            generatorRanks);
     }
+
+    /// <summary>Rank 0's generator is rng.torch, as in checkpoints of runs whose ranks share it; rank r's is rng.torch_rank&lt;r&gt;.</summary>
+    private static string GeneratorKey(int rank) => rank == 0 ? "rng.torch" : $"rng.torch_rank{rank.ToString(CultureInfo.InvariantCulture)}";
+
+    private static int ParseGeneratorRanks(string text, string path) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var ranks) && ranks >= 1
+            ? ranks
+            : throw new VimException($"{path}: metadata 'rng_ranks' must be a rank count ≥ 1, got '{text}'");
 
     /// <summary>The loss scaler's state, in checkpoints of runs that scaled the loss (fp16 autocast).</summary>
     private static LossScaleState? LossScaleOf(IReadOnlyDictionary<string, string> meta, string path)

@@ -7,5 +7,9 @@ namespace Vim.Core.Engine;
 /// <param name="BestMetric">Best value of the primary metric so far, if evaluated.</param>
 /// <param name="ConfigYaml">The merged config the run was started with.</param>
 /// <param name="LossScale">The fp16 loss scaler's progress, for runs that scale the loss.</param>
+/// <param name="GeneratorRanks">
+/// How many ranks' torch generator states the checkpoint holds: K for a K-rank run with runtime.diff_rank_seed (each rank's
+/// own), otherwise 1 (rank 0's, which every rank shares).
+/// </param>
 public sealed record TrainingState(int Iteration, long OptimizerSteps, DataPosition Data, double? BestMetric, string ConfigYaml,
-    LossScaleState? LossScale = null);
+    LossScaleState? LossScale = null, int GeneratorRanks = 1);

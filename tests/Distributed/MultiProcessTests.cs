@@ -118,6 +118,43 @@ public class MultiProcessTests
     }
 
     [Test]
+    public void WithDiffRankSeedEachRankKeepsItsOwnGeneratorAcrossAResume()
+    {
+        string[] Run(string work, string output, params string[] more) =>
+            Worker(["--work", work, "--iters", "16", "--batch", "2", "--dropout", "0.3", "--out", Path.Combine(_root, output), .. more]);
+        var shared = Mpirun(2, Run(Path.Combine(_root, "shared"), "shared.json"));
+        Assert.That(shared.ExitCode, Is.EqualTo(0), shared.Output);
+        var own = Path.Combine(_root, "own");
+        var uninterrupted = Mpirun(2, Run(own, "own.json", "--diff-rank-seed"));
+        Assert.That(uninterrupted.ExitCode, Is.EqualTo(0), uninterrupted.Output);
+        Assert.That(Read(Path.Combine(_root, "own.json")).Weights, Is.Not.EqualTo(Read(Path.Combine(_root, "shared.json")).Weights),
+            "rank 1's dropout masks differ from rank 0's");
+
+        using (var checkpoint = Vim.Core.Checkpoints.CheckpointFile.Load(Path.Combine(own, "iter_0000016.safetensors")))
+        {
+            Assert.That(checkpoint.Metadata["rng_ranks"], Is.EqualTo("2"));
+            var generators = checkpoint.StateDict("rng");
+            Assert.That(generators.Keys, Is.EquivalentTo(new[] { "torch", "torch_rank1" }));
+            Assert.That(generators["torch"].eq(generators["torch_rank1"]).all().item<bool>(), Is.False, "two streams");
+        }
+
+        var crashed = Path.Combine(_root, "crashed");
+        var crash = Mpirun(2, Run(crashed, "unused.json", "--diff-rank-seed", "--fail-at-call", "11"));
+        Assert.That(crash.Output, Does.Contain("simulated crash"));
+        var resume = Mpirun(2, Run(crashed, "resumed.json", "--diff-rank-seed", "--resume", Path.Combine(crashed, "iter_0000008.safetensors")));
+        Assert.That(resume.ExitCode, Is.EqualTo(0), resume.Output);
+        Assert.That(resume.Output, Does.Not.Contain("continue from runtime.seed + rank"));
+        Assert.That(Read(Path.Combine(_root, "resumed.json")).Weights, Is.EqualTo(Read(Path.Combine(_root, "own.json")).Weights),
+            "each rank continues its own stream: the resumed run ends bit-equal to the uninterrupted one");
+
+        // A checkpoint of shared seeds holds one stream: rank 1 starts its own, and says so.
+        var fromShared = Mpirun(2, Run(Path.Combine(_root, "shared"), "from-shared.json", "--diff-rank-seed", "--resume",
+            Path.Combine(_root, "shared", "iter_0000012.safetensors")));
+        Assert.That(fromShared.ExitCode, Is.EqualTo(0), fromShared.Output);
+        Assert.That(fromShared.Output, Does.Contain("the checkpoint holds the torch generator state of 1 rank(s); ranks 1..1 continue from runtime.seed + rank + iteration"));
+    }
+
+    [Test]
     public void ANonFiniteLossOnOneRankStopsEveryRank()
     {
         var run = Mpirun(2, Worker("--work", Path.Combine(_root, "nan"), "--iters", "16", "--batch", "2", "--nan-on-rank", "1", "--nan-at-call", "7",
