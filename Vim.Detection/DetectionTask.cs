@@ -17,9 +17,8 @@ using static TorchSharp.torch;
 namespace Vim.Detection;
 
 /// <summary>
-/// COCO instance detection for the shared trainer: a COCO-layout dataset
-/// (&lt;root&gt;/annotations/instances_&lt;split&gt;.json, images in &lt;root&gt;/&lt;split&gt;/), the LSJ training
-/// pipeline at data.crop_size, <see cref="CascadeMaskRcnn"/>, and COCO box and mask AP on the
+/// COCO instance detection for the shared trainer: a COCO-layout dataset and its loaders (<see cref="DetectionData"/>:
+/// the LSJ training pipeline at data.crop_size), <see cref="CascadeMaskRcnn"/>, and COCO box and mask AP on the
 /// validation split computed at the original image sizes.
 /// </summary>
 public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
@@ -38,35 +37,8 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         DataShard? training = null)
     {
         _config = config;
-        var data = config.Data;
-        if (data.Type != "coco")
-            throw new VimException($"data.type '{data.Type}' is not a detection dataset; use coco (annotations/instances_<split>.json + <split>/ images)");
-        if (!Directory.Exists(data.Root))
-            throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind coco --out {data.Root})");
-        TrainingLoaderChecks.CheckSettings(data);
-        if (data.CropSize[0] != data.CropSize[1])
-            throw new VimException($"data.crop_size must be square for detection (large-scale jitter crops and pads to one side), got [{data.CropSize[0]}, {data.CropSize[1]}]");
-        // An evaluation-only task reads the training split for its categories alone, so its images need not be on this
-        // machine (e.g. val2017 and the annotations downloaded without train2017): they are checked for training.
-        // A box-only detector reads no segmentations, so box-only annotation files (segmentation [] or absent) serve.
-        bool masks = config.Model.DetHead.MaskOn;
-        TrainSet = CocoInstanceDataset.Load(AnnotationFile(data, data.TrainSplit), Path.Combine(data.Root, data.TrainSplit),
-            new CocoInstanceOptions { CheckImageFiles = false, WithMasks = masks });
-        ValSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit),
-            CocoInstanceOptions.Evaluation with { WithMasks = masks, MasksOnSamples = false });
-        if (TrainSet.Categories.Count != config.Model.NumClasses)
-            throw new VimException($"model.num_classes is {config.Model.NumClasses} but {AnnotationFile(data, data.TrainSplit)} has {TrainSet.Categories.Count} categories");
-        // The model's class k is the training file's k-th category; evaluation maps it back through the validation
-        // file, so a split that lists only the categories it contains would relabel every detection.
-        if (ValSet.Categories.FirstDifference(TrainSet.Categories) is { } difference)
-            throw new VimException($"{AnnotationFile(data, data.ValSplit)} and {AnnotationFile(data, data.TrainSplit)} list different categories: {difference}; " +
-                "both splits must list the same categories (COCO's instances_*.json list all of them in every split)");
-        // Mask AP rasterises polygons at the image size: a validation file without sizes would fail at the first
-        // evaluation, hours into training.
-        if (masks && ValSet.Images.FirstOrDefault(i => i.Width <= 0 || i.Height <= 0) is { } unsized)
-            throw new VimException($"{AnnotationFile(data, data.ValSplit)}: image {unsized.Id} ('{unsized.FileName}') has no width/height, which mask AP " +
-                "needs to rasterise polygons; add them (COCO's instances files have them) or set model.det_head.mask_on: false");
-        if (training is not null) CheckTrainingData(training);
+        Data = new DetectionData(config);
+        if (training is not null) Data.CheckTrainingData(training);
         _model = modelFactory?.Invoke() ?? FromConfig(config);
         try
         {
@@ -84,11 +56,14 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         }
     }
 
-    public CocoInstanceDataset TrainSet { get; }
+    /// <summary>The splits and the loaders training and evaluation read them with.</summary>
+    public DetectionData Data { get; }
+
+    public CocoInstanceDataset TrainSet => Data.TrainSet;
 
     public Vim.Core.Checkpoints.StateDictLoadReport? PretrainedReport { get; }
 
-    public CocoInstanceDataset ValSet { get; }
+    public CocoInstanceDataset ValSet => Data.ValSet;
 
     public CascadeMaskRcnn Detector => _model;
 
@@ -96,8 +71,8 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
 
     public int NumBackboneLayers { get; }
 
-    /// <summary>The side test images are fitted into (ViTDet's ResizeShortestEdge to the training crop, data.crop_size).</summary>
-    public int TestSize => _config.Data.CropSize[0];
+    /// <inheritdoc cref="DetectionData.TestSize"/>
+    public int TestSize => Data.TestSize;
 
     public string PrimaryMetric => "bbox_mAP";
 
@@ -170,24 +145,8 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             throw new VimException($"model.det_head.mask_head_conv_dims must be a non-empty list of positive widths (the 3×3 convs, then the deconv; e.g. [256, 256, 256, 256, 256]), got {List(head.MaskHeadConvDims)}; set model.det_head.mask_on: false for boxes only");
     }
 
-    public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start, DataShard shard)
-    {
-        var data = _config.Data;
-        CheckTrainingData(shard);
-        var loader = new DataLoader(TrainSet, TransformPipeline.DetectionLsjTraining(data.CropSize[0]), new LoaderOptions
-        {
-            BatchSize = data.BatchSize, Kind = BatchKind.Detection, NumWorkers = data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
-            Rank = shard.Rank, WorldSize = shard.WorldSize, SizeDivisor = 32,
-        });
-        return new LoaderBatchSource(loader, start, shard.GlobalBatch(data.BatchSize));
-    }
-
-    /// <summary>What training needs of the data beyond evaluation: one full batch of the training split per process, and its images on disk.</summary>
-    private void CheckTrainingData(DataShard shard)
-    {
-        TrainingLoaderChecks.CheckTrainingSplit(_config.Data, TrainSet.Count, shard.WorldSize);
-        TrainSet.RequireImageFiles();
-    }
+    public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start, DataShard shard) =>
+        new LoaderBatchSource(Data.TrainingLoader(seed, shard), start, shard.GlobalBatch(_config.Data.BatchSize));
 
     public IReadOnlyDictionary<string, Tensor> Losses(Batch batch)
     {
@@ -235,13 +194,9 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// </summary>
     public IReadOnlyList<CocoDetection> PredictValidation()
     {
-        var data = _config.Data;
         var share = new StridedSubset(ValSet, Communicator.Rank, Communicator.WorldSize);
         // A rank with no image (more ranks than images) still takes part in the gather.
-        IEnumerable<Batch> batches = share.Count == 0 ? [] : new DataLoader(share, TransformPipeline.DetectionTesting(TestSize), new LoaderOptions
-        {
-            BatchSize = 1, Kind = BatchKind.Detection, NumWorkers = data.NumWorkers, Shuffle = false, DropLast = false, SizeDivisor = 32,
-        }).Epoch(0);
+        IEnumerable<Batch> batches = share.Count == 0 ? [] : Data.EvaluationLoader(share).Epoch(0);
         bool wasTraining = _model.training;
         _model.eval();
         var device = DeviceSelection.Of(_model);
@@ -309,9 +264,6 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
                 d.Rle is null ? null : CocoSegmentation.FromCompressed(d.Rle, d.RleHeight, d.RleWidth)))
             .ToList();
     }
-
-    /// <summary>The COCO layout's annotation file of a split: &lt;root&gt;/annotations/instances_&lt;split&gt;.json.</summary>
-    public static string AnnotationFile(DataConfig data, string split) => Path.Combine(data.Root, "annotations", $"instances_{split}.json");
 
     private static Instances GroundTruth(DetectionTarget target, long height, long width, Device device)
     {

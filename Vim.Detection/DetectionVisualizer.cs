@@ -1,22 +1,28 @@
 using Vim.Data.Datasets;
 using OpenCvSharp;
-using Vim.Core;
 using Vim.Detection.Structures;
 using static TorchSharp.torch;
 
 namespace Vim.Detection;
 
 /// <summary>
-/// Draws detections onto an image: each instance mask filled semi-transparently with its class colour
-/// and outlined, the box outlined, and a "class score" label on a filled tag of the class colour
-/// (black or white text, whichever contrasts with the tag, so it reads on any background).
-/// Masks are drawn first, then outlines, then labels, each in ascending score order, so the most
-/// confident detection ends on top.
+/// Draws detections, or a sample's ground truth, onto an image: each instance mask filled semi-transparently with its
+/// class colour and outlined, the box outlined, and a label ("class score" for detections, "class" for ground truth) on
+/// a filled tag of the class colour (black or white text, whichever contrasts with the tag, so it reads on any
+/// background). Masks are drawn first, then outlines, then labels, each in drawing order (detections by ascending
+/// score, so the most confident ends on top). Crowd regions of the ground truth (which the losses ignore) are drawn in
+/// <see cref="CrowdColour"/> with a dashed box, no mask outline, and "class (crowd)".
 /// </summary>
 public static class DetectionVisualizer
 {
     /// <summary>Weight of the class colour inside a mask (the image keeps the rest).</summary>
     public const double MaskOpacity = 0.5;
+
+    /// <summary>The colour (RGB) of crowd regions, whatever their class: a light grey that is no class colour.</summary>
+    public static readonly (byte R, byte G, byte B) CrowdColour = (200, 200, 200);
+
+    /// <summary>Length in pixels of each dash, and of each gap, of a crowd region's box at line thickness 1 (scaled with it).</summary>
+    public const int DashLength = 4;
 
     // Twenty well-separated colours (RGB), repeated for larger class counts: a fixed palette keeps a
     // class's colour the same across images and runs.
@@ -34,6 +40,9 @@ public static class DetectionVisualizer
     /// <summary>Outline thickness in pixels: 1 up to 600 px on the short side, thicker on large images so it stays visible.</summary>
     public static int LineThickness(int height, int width) => Math.Max(1, (int)Math.Round(Math.Min(height, width) / 600.0));
 
+    /// <summary>One instance as it is drawn: its box (xyxy pixels), colour, tag text, mask (0/1 bytes at the image size) and style.</summary>
+    private sealed record DrawnInstance(double X0, double Y0, double X1, double Y1, (byte R, byte G, byte B) Colour, string Label, byte[]? Mask, bool Crowd);
+
     /// <summary>
     /// Draws the detections scoring at least <paramref name="scoreThreshold"/> onto <paramref name="bgr"/>
     /// (8-bit, 3 channels, the detections' image size) in place; returns how many were drawn.
@@ -44,10 +53,7 @@ public static class DetectionVisualizer
     {
         ArgumentNullException.ThrowIfNull(bgr);
         ArgumentNullException.ThrowIfNull(detections);
-        if (bgr.Type() != MatType.CV_8UC3)
-            throw new ArgumentException($"DetectionVisualizer: the image must be 8-bit BGR, got {bgr.Type()}.", nameof(bgr));
-        if (bgr.Rows != detections.ImageHeight || bgr.Cols != detections.ImageWidth)
-            throw new ArgumentException($"DetectionVisualizer: detections refer to a {detections.ImageWidth}x{detections.ImageHeight} image, the image is {bgr.Cols}x{bgr.Rows}.", nameof(detections));
+        RequireImage(bgr, detections.ImageHeight, detections.ImageWidth, "detections refer to");
         if (detections.Classes is null || detections.Scores is null)
             throw new ArgumentException("DetectionVisualizer: detections need classes and scores.", nameof(detections));
         if (detections.Count == 0) return 0;
@@ -58,35 +64,79 @@ public static class DetectionVisualizer
         if (order.Length == 0) return 0;
         var boxes = detections.Boxes.Tensor.cpu().to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
         var classes = detections.Classes.cpu().to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
-        int height = bgr.Rows, width = bgr.Cols, thickness = LineThickness(height, width);
+        RequireNames(classes, classNames);
+        var instances = order.Select(i => new DrawnInstance(boxes[4 * i], boxes[4 * i + 1], boxes[4 * i + 2], boxes[4 * i + 3], Colour((int)classes[i]),
+            $"{classNames[(int)classes[i]]} {scores[i]:0.00}",
+            detections.Masks is null ? null : detections.Masks[i].cpu().gt(0).to_type(ScalarType.Byte).contiguous().data<byte>().ToArray(),
+            Crowd: false)).ToList();
+        DrawInstances(bgr, instances);
+        return order.Length;
+    }
+
+    /// <summary>
+    /// Draws a sample's ground-truth instances (boxes, masks when the sample carries them, class names) onto
+    /// <paramref name="bgr"/> (8-bit, 3 channels, the sample's current size) in place: crowd regions first, in their
+    /// distinct style, then the other instances in the sample's order. Returns how many were drawn.
+    /// </summary>
+    public static int DrawGroundTruth(Mat bgr, DataSample sample, IReadOnlyList<string> classNames)
+    {
+        ArgumentNullException.ThrowIfNull(bgr);
+        ArgumentNullException.ThrowIfNull(sample);
+        RequireImage(bgr, sample.Height, sample.Width, "the sample is");
+        RequireNames(sample.Labels.Select(l => (long)l), classNames);
+        var order = Enumerable.Range(0, sample.InstanceCount).OrderBy(i => sample.IsCrowd[i] ? 0 : 1).ToList();
+        var instances = order.Select(i =>
+        {
+            bool crowd = sample.IsCrowd[i];
+            var name = classNames[sample.Labels[i]];
+            return new DrawnInstance(sample.Boxes[4 * i], sample.Boxes[4 * i + 1], sample.Boxes[4 * i + 2], sample.Boxes[4 * i + 3],
+                crowd ? CrowdColour : Colour(sample.Labels[i]), crowd ? $"{name} (crowd)" : name, sample.Masks?[i].Pixels, crowd);
+        }).ToList();
+        DrawInstances(bgr, instances);
+        return instances.Count;
+    }
+
+    private static void RequireImage(Mat bgr, long height, long width, string what)
+    {
+        if (bgr.Type() != MatType.CV_8UC3)
+            throw new ArgumentException($"DetectionVisualizer: the image must be 8-bit BGR, got {bgr.Type()}.", nameof(bgr));
+        if (bgr.Rows != height || bgr.Cols != width)
+            throw new ArgumentException($"DetectionVisualizer: {what} a {width}x{height} image, the image is {bgr.Cols}x{bgr.Rows}.", nameof(bgr));
+    }
+
+    private static void RequireNames(IEnumerable<long> classes, IReadOnlyList<string> classNames)
+    {
         foreach (var c in classes)
             if (c < 0 || c >= classNames.Count)
                 throw new ArgumentException($"DetectionVisualizer: class index {c} has no name ({classNames.Count} class names given).", nameof(classNames));
+    }
 
-        var masks = new List<(int Index, Mat Mask)>();
+    /// <summary>Masks, then mask outlines, then boxes, then labels, each pass in list order.</summary>
+    private static void DrawInstances(Mat bgr, IReadOnlyList<DrawnInstance> instances)
+    {
+        int height = bgr.Rows, width = bgr.Cols, thickness = LineThickness(height, width);
+        var masks = new List<(DrawnInstance Instance, Mat Mask)>();
         try
         {
-            if (detections.Masks is not null)
+            foreach (var instance in instances)
             {
-                foreach (int i in order)
-                {
-                    var bits = detections.Masks[i].cpu().gt(0).to_type(ScalarType.Byte).contiguous().data<byte>().ToArray();
-                    // The view pins the array; the clone owns its pixels, so the view can go at once.
-                    using var view = Mat.FromPixelData(height, width, MatType.CV_8UC1, bits);
-                    masks.Add((i, view.Clone()));
-                }
-                foreach (var (i, mask) in masks)
-                {
-                    using var solid = new Mat(height, width, MatType.CV_8UC3, Scalar(classes[i]));
-                    using var blended = new Mat();
-                    Cv2.AddWeighted(bgr, 1 - MaskOpacity, solid, MaskOpacity, 0, blended);
-                    blended.CopyTo(bgr, mask);
-                }
-                foreach (var (i, mask) in masks)
-                {
-                    Cv2.FindContours(mask, out var contours, out _, RetrievalModes.External, ContourApproximationModes.ApproxNone);
-                    Cv2.DrawContours(bgr, contours, -1, Scalar(classes[i]), thickness, LineTypes.Link8);
-                }
+                if (instance.Mask is null) continue;
+                // The view pins the array; the clone owns its pixels, so the view can go at once.
+                using var view = Mat.FromPixelData(height, width, MatType.CV_8UC1, instance.Mask);
+                masks.Add((instance, view.Clone()));
+            }
+            foreach (var (instance, mask) in masks)
+            {
+                using var solid = new Mat(height, width, MatType.CV_8UC3, Bgr(instance.Colour));
+                using var blended = new Mat();
+                Cv2.AddWeighted(bgr, 1 - MaskOpacity, solid, MaskOpacity, 0, blended);
+                blended.CopyTo(bgr, mask);
+            }
+            // A crowd region's outline is its dashed box alone: a solid mask contour along the box would fill the dashes' gaps.
+            foreach (var (instance, mask) in masks.Where(m => !m.Instance.Crowd))
+            {
+                Cv2.FindContours(mask, out var contours, out _, RetrievalModes.External, ContourApproximationModes.ApproxNone);
+                Cv2.DrawContours(bgr, contours, -1, Bgr(instance.Colour), thickness, LineTypes.Link8);
             }
         }
         finally
@@ -94,17 +144,36 @@ public static class DetectionVisualizer
             foreach (var (_, mask) in masks) mask.Dispose();
         }
 
-        foreach (int i in order)
+        foreach (var instance in instances)
         {
-            var (topLeft, bottomRight) = BoxCorners(boxes, i, height, width);
-            Cv2.Rectangle(bgr, topLeft, bottomRight, Scalar(classes[i]), thickness, LineTypes.Link8);
+            var (topLeft, bottomRight) = BoxCorners(instance, height, width);
+            if (instance.Crowd) DashedRectangle(bgr, topLeft, bottomRight, Bgr(instance.Colour), thickness);
+            else Cv2.Rectangle(bgr, topLeft, bottomRight, Bgr(instance.Colour), thickness, LineTypes.Link8);
         }
-        foreach (int i in order)
+        foreach (var instance in instances)
+            DrawLabel(bgr, instance.Label, BoxCorners(instance, height, width).TopLeft, instance.Colour);
+    }
+
+    /// <summary>
+    /// The rectangle's outline in dashes of <see cref="DashLength"/> × thickness pixels with gaps as long, each side
+    /// starting with a dash at its first corner.
+    /// </summary>
+    private static void DashedRectangle(Mat bgr, Point topLeft, Point bottomRight, Scalar colour, int thickness)
+    {
+        int dash = DashLength * thickness;
+        void Side(Point from, int dx, int dy, int length)
         {
-            var (topLeft, _) = BoxCorners(boxes, i, height, width);
-            DrawLabel(bgr, $"{classNames[(int)classes[i]]} {scores[i]:0.00}", topLeft, Colour((int)classes[i]));
+            for (int start = 0; start < length; start += 2 * dash)
+            {
+                int stop = Math.Min(start + dash, length) - 1;
+                Cv2.Line(bgr, new Point(from.X + dx * start, from.Y + dy * start), new Point(from.X + dx * stop, from.Y + dy * stop), colour, thickness, LineTypes.Link8);
+            }
         }
-        return order.Length;
+        int w = bottomRight.X - topLeft.X + 1, h = bottomRight.Y - topLeft.Y + 1;
+        Side(topLeft, 1, 0, w);
+        Side(new Point(topLeft.X, bottomRight.Y), 1, 0, w);
+        Side(topLeft, 0, 1, h);
+        Side(new Point(bottomRight.X, topLeft.Y), 0, 1, h);
     }
 
     /// <summary>Reads <paramref name="imagePath"/>, draws the detections and writes the PNG <paramref name="outputPath"/> (atomically).</summary>
@@ -113,27 +182,18 @@ public static class DetectionVisualizer
         // Same decoding as the datasets (EXIF orientation ignored), so boxes land where the model saw them.
         using var image = ImageDecoder.ReadBgr(imagePath);
         int drawn = Draw(image, detections, classNames, scoreThreshold);
-        SavePng(image, outputPath);
+        ImageEncoder.WritePng(outputPath, image);
         return drawn;
-    }
-
-    /// <summary>Writes a PNG through a temporary file and a rename.</summary>
-    public static void SavePng(Mat image, string path)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var tmp = path + ".tmp.png";
-        if (!Cv2.ImWrite(tmp, image)) throw new VimException($"{path}: could not write the PNG");
-        File.Move(tmp, path, overwrite: true);
     }
 
     /// <summary>
     /// The box's pixel rectangle (inclusive corners): a box [x0, x1) in continuous coordinates covers
     /// the pixel columns round(x0) .. round(x1) − 1, clipped to the image.
     /// </summary>
-    private static (Point TopLeft, Point BottomRight) BoxCorners(double[] boxes, int i, int height, int width)
+    private static (Point TopLeft, Point BottomRight) BoxCorners(DrawnInstance box, int height, int width)
     {
-        int x0 = Math.Clamp((int)Math.Round(boxes[4 * i]), 0, width - 1), y0 = Math.Clamp((int)Math.Round(boxes[4 * i + 1]), 0, height - 1);
-        int x1 = Math.Clamp((int)Math.Round(boxes[4 * i + 2]) - 1, x0, width - 1), y1 = Math.Clamp((int)Math.Round(boxes[4 * i + 3]) - 1, y0, height - 1);
+        int x0 = Math.Clamp((int)Math.Round(box.X0), 0, width - 1), y0 = Math.Clamp((int)Math.Round(box.Y0), 0, height - 1);
+        int x1 = Math.Clamp((int)Math.Round(box.X1) - 1, x0, width - 1), y1 = Math.Clamp((int)Math.Round(box.Y1) - 1, y0, height - 1);
         return (new Point(x0, y0), new Point(x1, y1));
     }
 
@@ -149,7 +209,7 @@ public static class DetectionVisualizer
         int top = boxTopLeft.Y - tagHeight >= 0 ? boxTopLeft.Y - tagHeight : Math.Min(boxTopLeft.Y, bgr.Rows - tagHeight);
         int left = Math.Clamp(boxTopLeft.X, 0, bgr.Cols - tagWidth);
         var tag = new Rect(left, top, tagWidth, tagHeight);
-        Cv2.Rectangle(bgr, tag, new Scalar(colour.B, colour.G, colour.R), thickness: -1);
+        Cv2.Rectangle(bgr, tag, Bgr(colour), thickness: -1);
         // Relative luminance (Rec. 709) decides the text colour for contrast with the tag.
         double luminance = (0.2126 * colour.R + 0.7152 * colour.G + 0.0722 * colour.B) / 255.0;
         var textColour = luminance > 0.5 ? new Scalar(0, 0, 0) : new Scalar(255, 255, 255);
@@ -158,9 +218,5 @@ public static class DetectionVisualizer
         Cv2.PutText(tagView, text, new Point(pad, pad + size.Height), font, fontScale, textColour, textThickness, LineTypes.AntiAlias);
     }
 
-    private static Scalar Scalar(long classIndex)
-    {
-        var (r, g, b) = Colour((int)classIndex);
-        return new Scalar(b, g, r);
-    }
+    private static Scalar Bgr((byte R, byte G, byte B) colour) => new(colour.B, colour.G, colour.R);
 }

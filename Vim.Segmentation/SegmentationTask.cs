@@ -14,8 +14,8 @@ using static TorchSharp.torch;
 namespace Vim.Segmentation;
 
 /// <summary>
-/// Semantic segmentation for the shared trainer: an ADE-layout dataset (ADE20k or the demo data),
-/// the official mmseg pipelines, the UperNet <see cref="EncoderDecoder"/>, and mIoU evaluation
+/// Semantic segmentation for the shared trainer: an ADE-layout dataset (ADE20k or the demo data) and its loaders
+/// through the official mmseg pipelines (<see cref="SegmentationData"/>), the UperNet <see cref="EncoderDecoder"/>, and mIoU evaluation
 /// against the original-resolution label maps.
 /// </summary>
 public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitialised
@@ -36,19 +36,8 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
     {
         _config = config;
         _log = log ?? Console.Out;
-        var data = config.Data;
-        if (data.Type != "ade20k")
-            throw new VimException($"data.type '{data.Type}' is not a segmentation dataset; use ade20k (images/ + annotations/ with PNG labels)");
-        if (!Directory.Exists(data.Root))
-            throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind ade --out {data.Root})");
-        ClassNames = LoadClassNames(data);
-        if (ClassNames.Count != config.Model.NumClasses)
-            throw new VimException($"model.num_classes is {config.Model.NumClasses} but the dataset has {ClassNames.Count} classes ({ClassNamesSource(data)})");
-        TrainingLoaderChecks.CheckSettings(data);
-        SegmentationInference.CheckSettings(config.Model.SegTest);
-        TrainSet = Dataset(data.TrainSplit);
-        ValSet = Dataset(data.ValSplit);
-        if (training is not null) CheckTrainingData(training);
+        Data = new SegmentationData(config);
+        if (training is not null) Data.CheckTrainingData(training);
 
         _model = modelFactory?.Invoke() ?? EncoderDecoder.FromConfig(config, config.Runtime.Seed);
         try
@@ -66,13 +55,16 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         }
     }
 
-    public IReadOnlyList<string> ClassNames { get; }
+    /// <summary>The splits, their classes, and the loaders training and evaluation read them with.</summary>
+    public SegmentationData Data { get; }
+
+    public IReadOnlyList<string> ClassNames => Data.ClassNames;
 
     public Vim.Core.Checkpoints.StateDictLoadReport? PretrainedReport { get; }
 
-    public SegmentationFolderDataset TrainSet { get; }
+    public SegmentationFolderDataset TrainSet => Data.TrainSet;
 
-    public SegmentationFolderDataset ValSet { get; }
+    public SegmentationFolderDataset ValSet => Data.ValSet;
 
     public EncoderDecoder Segmentor => _model;
 
@@ -85,25 +77,8 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
     /// <summary>The ranks that share evaluation: each evaluates images i with i mod K = rank and the counts are summed.</summary>
     public ICommunicator Communicator { get; init; } = SingleProcessCommunicator.Instance;
 
-    public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start, DataShard shard)
-    {
-        var data = _config.Data;
-        CheckTrainingData(shard);
-        var pipeline = TransformPipeline.SegmentationTraining(data.CropSize[0], data.CropSize[1], data.Scale[0], data.Scale[1], TrainSet.IgnoreIndex);
-        var loader = new DataLoader(TrainSet, pipeline, new LoaderOptions
-        {
-            BatchSize = data.BatchSize, Kind = BatchKind.Segmentation, NumWorkers = data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
-            SegPadValue = TrainSet.IgnoreIndex,
-            Rank = shard.Rank, WorldSize = shard.WorldSize,
-        });
-        return new LoaderBatchSource(loader, start, shard.GlobalBatch(data.BatchSize));
-    }
-
-    /// <summary>What training needs of the data beyond evaluation: one full batch of the training split per process.</summary>
-    private void CheckTrainingData(DataShard shard)
-    {
-        TrainingLoaderChecks.CheckTrainingSplit(_config.Data, TrainSet.Count, shard.WorldSize);
-    }
+    public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start, DataShard shard) =>
+        new LoaderBatchSource(Data.TrainingLoader(seed, shard), start, shard.GlobalBatch(_config.Data.BatchSize));
 
     public IReadOnlyDictionary<string, Tensor> Losses(Batch batch)
     {
@@ -128,17 +103,12 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
     /// </summary>
     public SegmentationResult EvaluateFull(Action<int, ushort[], int, int>? onPrediction)
     {
-        var data = _config.Data;
         var metric = new SegmentationMetric(ClassNames.Count, _config.Model.SegHead.IgnoreIndex);
         var share = new StridedSubset(ValSet, Communicator.Rank, Communicator.WorldSize);
         // One loader per test scale, read in lockstep: mmseg resizes the original image for each scale. A rank with no
         // image (more ranks than images) still takes part in the sum.
         var test = _config.Model.SegTest;
-        IEnumerable<Batch[]> views = share.Count == 0 ? [] : InLockstep(SegmentationInference.TestPipelines(data.Scale, test).Select(pipeline =>
-            new DataLoader(share, pipeline, new LoaderOptions
-            {
-                BatchSize = 1, Kind = BatchKind.Segmentation, NumWorkers = data.NumWorkers, Shuffle = false, DropLast = false,
-            }).Epoch(0)));
+        IEnumerable<Batch[]> views = share.Count == 0 ? [] : InLockstep(Data.TestPipelines().Select(pipeline => Data.EvaluationLoader(share, pipeline).Epoch(0)));
         bool wasTraining = _model.training;
         _model.eval();
         var device = DeviceSelection.Of(_model);
@@ -240,30 +210,4 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
     };
 
     public void Dispose() => _model.Dispose();
-
-    private SegmentationFolderDataset Dataset(string split)
-    {
-        var data = _config.Data;
-        return new SegmentationFolderDataset(new SegmentationFolderOptions
-        {
-            ImageDir = Path.Combine(data.Root, "images", split),
-            AnnotationDir = Path.Combine(data.Root, "annotations", split),
-            ClassNames = ClassNames,
-            ReduceZeroLabel = data.ReduceZeroLabel,
-            IgnoreIndex = _config.Model.SegHead.IgnoreIndex,
-        });
-    }
-
-    private static IReadOnlyList<string> LoadClassNames(DataConfig data)
-    {
-        var path = ClassNamesSource(data);
-        return path == "official ADE20k classes" ? Ade20kClasses.Names : SegmentationFolderDataset.ReadClassNames(path);
-    }
-
-    private static string ClassNamesSource(DataConfig data)
-    {
-        if (data.ClassNames.Length > 0) return data.ClassNames;
-        var beside = Path.Combine(data.Root, "class_names.txt");
-        return File.Exists(beside) ? beside : "official ADE20k classes";
-    }
 }

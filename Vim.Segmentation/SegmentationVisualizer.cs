@@ -33,43 +33,67 @@ public static class SegmentationVisualizer
         if (max <= byte.MaxValue)
         {
             using var indices = Mat.FromPixelData(height, width, MatType.CV_8UC1, Array.ConvertAll(prediction, v => (byte)v));
-            Save(indices, Path.Combine(dir, "pred", name + ".png"));
+            ImageEncoder.WritePng(Path.Combine(dir, "pred", name + ".png"), indices);
         }
         else
         {
             using var indices = Mat.FromPixelData(height, width, MatType.CV_16UC1, prediction);
-            Save(indices, Path.Combine(dir, "pred", name + ".png"));
+            ImageEncoder.WritePng(Path.Combine(dir, "pred", name + ".png"), indices);
         }
-        var lookup = new byte[(max + 1) * 3];
-        for (int k = 0; k <= max; k++)
-        {
-            var (r, g, b) = Colour(k);
-            (lookup[3 * k], lookup[3 * k + 1], lookup[3 * k + 2]) = (b, g, r);
-        }
-        var bgr = new byte[height * width * 3];
-        for (int p = 0; p < prediction.Length; p++)
-        {
-            int k = prediction[p];
-            (bgr[3 * p], bgr[3 * p + 1], bgr[3 * p + 2]) = (lookup[3 * k], lookup[3 * k + 1], lookup[3 * k + 2]);
-        }
-        using var colour = Mat.FromPixelData(height, width, MatType.CV_8UC3, bgr);
-        Save(colour, Path.Combine(dir, "color", name + ".png"));
+        using var colour = Colours(prediction, height, width, ignoreIndex: null);
+        ImageEncoder.WritePng(Path.Combine(dir, "color", name + ".png"), colour);
         if (imagePath is null) return;
         // The pixel grid the prediction was made on (EXIF orientation ignored, as the datasets read it).
         using var image = ImageDecoder.ReadBgr(imagePath);
         if (image.Rows != height || image.Cols != width)
             throw new VimException($"{imagePath}: cannot overlay a {width}x{height} prediction on this image");
-        using var overlay = new Mat();
-        Cv2.AddWeighted(image, 0.5, colour, 0.5, 0, overlay);
-        Save(overlay, Path.Combine(dir, "overlay", name + ".png"));
+        using var overlay = Overlay(image, prediction, ignoreIndex: null);
+        ImageEncoder.WritePng(Path.Combine(dir, "overlay", name + ".png"), overlay);
     }
 
-    private static void Save(Mat mat, string path)
+    /// <summary>Weight of the palette colour in an overlay (the image keeps the rest).</summary>
+    public const double OverlayOpacity = 0.5;
+
+    /// <summary>
+    /// The image blended with the label map's palette colours (<see cref="OverlayOpacity"/>), as a new BGR Mat the
+    /// caller disposes. Pixels labelled <paramref name="ignoreIndex"/> are left as the image: they carry no class.
+    /// </summary>
+    /// <param name="bgr">8-bit BGR image of the label map's size.</param>
+    public static Mat Overlay(Mat bgr, ushort[] labels, int? ignoreIndex)
     {
-        // NAME may hold subfolders (images paired by their path under the image folder).
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var tmp = path + ".tmp.png";
-        if (!Cv2.ImWrite(tmp, mat)) throw new VimException($"{path}: could not write the PNG");
-        File.Move(tmp, path, overwrite: true);
+        if (bgr.Type() != MatType.CV_8UC3) throw new ArgumentException($"the image must be 8-bit BGR, got {bgr.Type()}.", nameof(bgr));
+        if (labels.Length != bgr.Rows * bgr.Cols)
+            throw new ArgumentException($"{labels.Length} labels for a {bgr.Cols}x{bgr.Rows} image.", nameof(labels));
+        using var colour = Colours(labels, bgr.Rows, bgr.Cols, ignoreIndex);
+        var overlay = new Mat();
+        Cv2.AddWeighted(bgr, 1 - OverlayOpacity, colour, OverlayOpacity, 0, overlay);
+        if (ignoreIndex is int ignore && Array.IndexOf(labels, (ushort)ignore) >= 0)
+        {
+            using var ignored = Mat.FromPixelData(bgr.Rows, bgr.Cols, MatType.CV_8UC1, Array.ConvertAll(labels, v => v == ignore ? (byte)1 : (byte)0));
+            bgr.CopyTo(overlay, ignored);
+        }
+        return overlay;
+    }
+
+    /// <summary>The label map in palette colours (BGR); <paramref name="ignoreIndex"/> pixels black.</summary>
+    private static Mat Colours(ushort[] labels, int height, int width, int? ignoreIndex)
+    {
+        int max = labels.Length == 0 ? 0 : labels.Max();
+        var lookup = new byte[(max + 1) * 3];
+        for (int k = 0; k <= max; k++)
+        {
+            if (k == ignoreIndex) continue;
+            var (r, g, b) = Colour(k);
+            (lookup[3 * k], lookup[3 * k + 1], lookup[3 * k + 2]) = (b, g, r);
+        }
+        var bgr = new byte[height * width * 3];
+        for (int p = 0; p < labels.Length; p++)
+        {
+            int k = labels[p];
+            (bgr[3 * p], bgr[3 * p + 1], bgr[3 * p + 2]) = (lookup[3 * k], lookup[3 * k + 1], lookup[3 * k + 2]);
+        }
+        // The clone owns its pixels, so the array need not outlive the call.
+        using var view = Mat.FromPixelData(height, width, MatType.CV_8UC3, bgr);
+        return view.Clone();
     }
 }

@@ -56,6 +56,25 @@ public sealed class DataLoader
         return Run(start, infinite: true);
     }
 
+    /// <summary>
+    /// The samples the batches from the start of <paramref name="firstEpoch"/> hold, one at a time and in the same order,
+    /// loaded and transformed with the same per-sample seeds, before collation turns them into tensors: what the model is
+    /// fed, for looking at (`vim data browse`). <paramref name="endless"/> goes on into the following epochs, as training
+    /// does; otherwise the stream ends with the epoch. Runs on the calling thread.
+    /// </summary>
+    public IEnumerable<DataSample> Samples(int firstEpoch, bool endless)
+    {
+        if (firstEpoch < 0) throw new ArgumentOutOfRangeException(nameof(firstEpoch), $"epoch {firstEpoch} must be >= 0.");
+        int[]? order = null;
+        int orderEpoch = -1;
+        foreach (var p in Positions(new LoaderPosition(firstEpoch, 0), endless))
+        {
+            if (orderEpoch != p.Epoch) { order = Sampler.Indices(p.Epoch); orderEpoch = p.Epoch; }
+            int first = p.BatchIndex * Options.BatchSize;
+            for (int i = first; i < Math.Min(first + Options.BatchSize, order!.Length); i++) yield return Transformed(order[i], p.Epoch);
+        }
+    }
+
     private IEnumerable<LoaderPosition> Positions(LoaderPosition start, bool infinite)
     {
         for (int epoch = start.Epoch; ; epoch++)
@@ -174,16 +193,18 @@ public sealed class DataLoader
         int first = position.BatchIndex * Options.BatchSize;
         int count = Math.Min(Options.BatchSize, order.Length - first);
         var samples = new DataSample[count];
-        for (int i = 0; i < count; i++)
-        {
-            int index = order[first + i];
-            var sample = _source.Load(index);
-            _transform.Apply(sample, new Random(SampleSeeds.Mix(Options.Seed, position.Epoch, index)));
-            if (sample.NormalizedImage is null)
-                throw new InvalidOperationException($"{sample.FilePath}: the transform pipeline must end with Normalize (the loader batches float images).");
-            samples[i] = sample;
-        }
+        for (int i = 0; i < count; i++) samples[i] = Transformed(order[first + i], position.Epoch);
         return Collate(samples, position);
+    }
+
+    /// <summary>Dataset sample <paramref name="index"/> through the pipeline, its randomness seeded by (seed, epoch, index).</summary>
+    private DataSample Transformed(int index, int epoch)
+    {
+        var sample = _source.Load(index);
+        _transform.Apply(sample, new Random(SampleSeeds.Mix(Options.Seed, epoch, index)));
+        if (sample.NormalizedImage is null)
+            throw new InvalidOperationException($"{sample.FilePath}: the transform pipeline must end with Normalize (the loader batches float images).");
+        return sample;
     }
 
     private HostBatch Collate(DataSample[] samples, LoaderPosition position)

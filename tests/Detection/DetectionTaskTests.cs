@@ -394,7 +394,7 @@ public class DetectionTaskTests
         var trainFolder = Path.Combine(_root, "coco", "train");
         var lost = Directory.GetFiles(trainFolder).Order(StringComparer.Ordinal).First();
         File.Delete(lost);
-        var expected = $"{DetectionTask.AnnotationFile(config.Data, "train")}: 1 of the 6 images it lists not found in {trainFolder} (file_name: {Path.GetFileName(lost)})";
+        var expected = $"{DetectionData.AnnotationFile(config.Data, "train")}: 1 of the 6 images it lists not found in {trainFolder} (file_name: {Path.GetFileName(lost)})";
         var error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, probe.Create, training: DataShard.Whole).Dispose())!;
         Assert.That(error.Message, Does.StartWith(expected));
         Assert.That(probe.Called, Is.False, "refused before a model is built");
@@ -445,7 +445,7 @@ public class DetectionTaskTests
     public void AValidationImageWithoutItsSizeIsRefusedWhenMasksAreEvaluated()
     {
         var config = Config();
-        var valFile = DetectionTask.AnnotationFile(config.Data, config.Data.ValSplit);
+        var valFile = DetectionData.AnnotationFile(config.Data, config.Data.ValSplit);
         var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(valFile))!.AsObject();
         var image = root["images"]![1]!.AsObject();
         image.Remove("width");
@@ -464,7 +464,7 @@ public class DetectionTaskTests
         var config = Config();
         foreach (var split in new[] { config.Data.TrainSplit, config.Data.ValSplit })
         {
-            var file = DetectionTask.AnnotationFile(config.Data, split);
+            var file = DetectionData.AnnotationFile(config.Data, split);
             var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(file))!.AsObject();
             foreach (var annotation in root["annotations"]!.AsArray()) annotation!.AsObject()["segmentation"] = new System.Text.Json.Nodes.JsonArray();
             File.WriteAllText(file, root.ToJsonString());
@@ -485,7 +485,7 @@ public class DetectionTaskTests
         // An exporter that lists only the categories present in the split: the model's class 1 would be evaluated as
         // the validation file's second category, another class.
         var config = Config();
-        var valFile = DetectionTask.AnnotationFile(config.Data, config.Data.ValSplit);
+        var valFile = DetectionData.AnnotationFile(config.Data, config.Data.ValSplit);
         var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(valFile))!.AsObject();
         var categories = root["categories"]!.AsArray();
         var dropped = categories[1]!["id"]!.GetValue<long>();
@@ -496,7 +496,7 @@ public class DetectionTaskTests
         File.WriteAllText(valFile, root.ToJsonString());
 
         var e = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, TinyDetector))!;
-        Assert.That(e.Message, Does.StartWith(valFile).And.Contain(DetectionTask.AnnotationFile(config.Data, config.Data.TrainSplit))
+        Assert.That(e.Message, Does.StartWith(valFile).And.Contain(DetectionData.AnnotationFile(config.Data, config.Data.TrainSplit))
             .And.Contain($"class 1 is category {categories[1]!["id"]} '{categories[1]!["name"]}' in one and category {dropped} '{droppedName}' in the other (4 against 5 categories)"));
     }
 

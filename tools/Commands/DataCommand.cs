@@ -12,16 +12,17 @@ using Vim.Data.Transforms;
 
 namespace Vim.Tools.Commands;
 
-/// <summary>`vim data demo|bench|bench-json|check`: built-in synthetic datasets and data-pipeline throughput.</summary>
+/// <summary>`vim data demo|bench|bench-json|check|browse`: built-in synthetic datasets, dataset checks, data-pipeline throughput, and drawings of what the pipeline feeds the model (<see cref="DataBrowseCommand"/>).</summary>
 public static class DataCommand
 {
     public static Command Create()
     {
-        var command = new Command("data", "Generate demo datasets and measure the data pipeline.");
+        var command = new Command("data", "Generate demo datasets, check and browse datasets, and measure the data pipeline.");
         command.Subcommands.Add(CreateDemo());
         command.Subcommands.Add(CreateBench());
         command.Subcommands.Add(CreateCheck());
         command.Subcommands.Add(CreateBenchJson());
+        command.Subcommands.Add(DataBrowseCommand.Create());
         return command;
     }
 

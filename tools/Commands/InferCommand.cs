@@ -134,7 +134,7 @@ public static class InferCommand
         // The model's classes are the training file's categories in id order.
         foreach (var split in new[] { data.TrainSplit, data.ValSplit })
         {
-            var path = DetectionTask.AnnotationFile(data, split);
+            var path = DetectionData.AnnotationFile(data, split);
             if (!File.Exists(path)) continue;
             var map = CategoryMap.FromDataset(CocoDataset.Load(path));
             if (map.Count != config.Model.NumClasses)

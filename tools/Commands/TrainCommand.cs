@@ -88,10 +88,16 @@ public static class TrainCommand
         }
         // An unusable runtime.device fails here, before any data is read or file written.
         DeviceSelection.Resolve(config.Runtime);
+        return (config, WorkDir(configPath, config, workDir));
+    }
+
+    /// <summary>A run's work dir: <paramref name="workDir"/> (--work-dir) if given, else runtime.work_dir, else work_dirs/&lt;config name&gt;.</summary>
+    public static string WorkDir(string configPath, ExperimentConfig config, string? workDir = null)
+    {
         var dir = workDir ?? config.Runtime.WorkDir ?? Path.Combine("work_dirs", Path.GetFileNameWithoutExtension(configPath));
         if (string.IsNullOrWhiteSpace(dir))
             throw new VimException($"the work dir is empty ({(workDir is not null ? "--work-dir" : "runtime.work_dir")}); expected a folder for checkpoints and logs");
-        return (config, dir);
+        return dir;
     }
 
     /// <summary>

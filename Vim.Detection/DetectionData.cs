@@ -1,0 +1,88 @@
+using Vim.Core;
+using Vim.Core.Config;
+using Vim.Core.Distributed;
+using Vim.Data.Datasets;
+using Vim.Data.Loading;
+using Vim.Data.Transforms;
+
+namespace Vim.Detection;
+
+/// <summary>
+/// The data side of a detection task, without its model: the config's data settings checked, the COCO-layout splits
+/// (&lt;root&gt;/annotations/instances_&lt;split&gt;.json, images in &lt;root&gt;/&lt;split&gt;/), and the loaders training
+/// (the LSJ pipeline at data.crop_size) and evaluation (ViTDet's test resize) read them with. <see cref="DetectionTask"/>
+/// trains and evaluates through it, and `vim data browse` draws what its loaders produce.
+/// </summary>
+public sealed class DetectionData
+{
+    private readonly DataConfig _data;
+
+    /// <param name="validationMasks">Validation samples carry their instance masks. Evaluation reads the masks from the
+    /// annotation file itself (so a task leaves this off); drawing the ground truth needs them on the samples.</param>
+    public DetectionData(ExperimentConfig config, bool validationMasks = false)
+    {
+        var data = _data = config.Data;
+        if (data.Type != "coco")
+            throw new VimException($"data.type '{data.Type}' is not a detection dataset; use coco (annotations/instances_<split>.json + <split>/ images)");
+        if (!Directory.Exists(data.Root))
+            throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind coco --out {data.Root})");
+        TrainingLoaderChecks.CheckSettings(data);
+        if (data.CropSize[0] != data.CropSize[1])
+            throw new VimException($"data.crop_size must be square for detection (large-scale jitter crops and pads to one side), got [{data.CropSize[0]}, {data.CropSize[1]}]");
+        // An evaluation-only task reads the training split for its categories alone, so its images need not be on this
+        // machine (e.g. val2017 and the annotations downloaded without train2017): they are checked for training.
+        // A box-only detector reads no segmentations, so box-only annotation files (segmentation [] or absent) serve.
+        bool masks = config.Model.DetHead.MaskOn;
+        TrainSet = CocoInstanceDataset.Load(AnnotationFile(data, data.TrainSplit), Path.Combine(data.Root, data.TrainSplit),
+            new CocoInstanceOptions { CheckImageFiles = false, WithMasks = masks });
+        ValSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit),
+            CocoInstanceOptions.Evaluation with { WithMasks = masks, MasksOnSamples = validationMasks });
+        if (TrainSet.Categories.Count != config.Model.NumClasses)
+            throw new VimException($"model.num_classes is {config.Model.NumClasses} but {AnnotationFile(data, data.TrainSplit)} has {TrainSet.Categories.Count} categories");
+        // The model's class k is the training file's k-th category; evaluation maps it back through the validation
+        // file, so a split that lists only the categories it contains would relabel every detection.
+        if (ValSet.Categories.FirstDifference(TrainSet.Categories) is { } difference)
+            throw new VimException($"{AnnotationFile(data, data.ValSplit)} and {AnnotationFile(data, data.TrainSplit)} list different categories: {difference}; " +
+                "both splits must list the same categories (COCO's instances_*.json list all of them in every split)");
+        // Mask AP rasterises polygons at the image size: a validation file without sizes would fail at the first
+        // evaluation, hours into training.
+        if (masks && ValSet.Images.FirstOrDefault(i => i.Width <= 0 || i.Height <= 0) is { } unsized)
+            throw new VimException($"{AnnotationFile(data, data.ValSplit)}: image {unsized.Id} ('{unsized.FileName}') has no width/height, which mask AP " +
+                "needs to rasterise polygons; add them (COCO's instances files have them) or set model.det_head.mask_on: false");
+    }
+
+    public CocoInstanceDataset TrainSet { get; }
+
+    public CocoInstanceDataset ValSet { get; }
+
+    /// <summary>The side test images are fitted into (ViTDet's ResizeShortestEdge to the training crop, data.crop_size).</summary>
+    public int TestSize => _data.CropSize[0];
+
+    /// <summary>The COCO layout's annotation file of a split: &lt;root&gt;/annotations/instances_&lt;split&gt;.json.</summary>
+    public static string AnnotationFile(DataConfig data, string split) => Path.Combine(data.Root, "annotations", $"instances_{split}.json");
+
+    /// <summary>What training needs of the data beyond evaluation: one full batch of the training split per process, and its images on disk.</summary>
+    public void CheckTrainingData(DataShard shard)
+    {
+        TrainingLoaderChecks.CheckTrainingSplit(_data, TrainSet.Count, shard.WorldSize);
+        TrainSet.RequireImageFiles();
+    }
+
+    /// <summary>The training loader of one process: shuffled by <paramref name="seed"/>, each sample's augmentation seeded by (seed, epoch, index).</summary>
+    public DataLoader TrainingLoader(int seed, DataShard shard)
+    {
+        CheckTrainingData(shard);
+        return new DataLoader(TrainSet, TransformPipeline.DetectionLsjTraining(_data.CropSize[0]), new LoaderOptions
+        {
+            BatchSize = _data.BatchSize, Kind = BatchKind.Detection, NumWorkers = _data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
+            Rank = shard.Rank, WorldSize = shard.WorldSize, SizeDivisor = 32,
+        });
+    }
+
+    /// <summary>The evaluation loader over <paramref name="images"/> (the validation split or a rank's share of it): in order, one image a batch.</summary>
+    public DataLoader EvaluationLoader(ISampleSource images) =>
+        new(images, TransformPipeline.DetectionTesting(TestSize), new LoaderOptions
+        {
+            BatchSize = 1, Kind = BatchKind.Detection, NumWorkers = _data.NumWorkers, Shuffle = false, DropLast = false, SizeDivisor = 32,
+        });
+}

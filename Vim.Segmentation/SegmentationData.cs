@@ -1,0 +1,98 @@
+using Vim.Core;
+using Vim.Core.Config;
+using Vim.Core.Distributed;
+using Vim.Data.Datasets;
+using Vim.Data.Loading;
+using Vim.Data.Transforms;
+
+namespace Vim.Segmentation;
+
+/// <summary>
+/// The data side of a segmentation task, without its model: the config's data settings checked, the ADE-layout splits
+/// (images/&lt;split&gt;/*.jpg + annotations/&lt;split&gt;/*.png) with their class list, and the loaders training (the mmseg
+/// ADE20k recipe) and evaluation (one test pipeline per model.seg_test.scales ratio) read them with.
+/// <see cref="SegmentationTask"/> trains and evaluates through it, and `vim data browse` draws what its loaders produce.
+/// </summary>
+public sealed class SegmentationData
+{
+    private readonly ExperimentConfig _config;
+
+    public SegmentationData(ExperimentConfig config)
+    {
+        _config = config;
+        var data = config.Data;
+        if (data.Type != "ade20k")
+            throw new VimException($"data.type '{data.Type}' is not a segmentation dataset; use ade20k (images/ + annotations/ with PNG labels)");
+        if (!Directory.Exists(data.Root))
+            throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind ade --out {data.Root})");
+        ClassNames = LoadClassNames(data);
+        if (ClassNames.Count != config.Model.NumClasses)
+            throw new VimException($"model.num_classes is {config.Model.NumClasses} but the dataset has {ClassNames.Count} classes ({ClassNamesSource(data)})");
+        TrainingLoaderChecks.CheckSettings(data);
+        SegmentationInference.CheckSettings(config.Model.SegTest);
+        TrainSet = Dataset(data.TrainSplit);
+        ValSet = Dataset(data.ValSplit);
+    }
+
+    public IReadOnlyList<string> ClassNames { get; }
+
+    public SegmentationFolderDataset TrainSet { get; }
+
+    public SegmentationFolderDataset ValSet { get; }
+
+    /// <summary>The label of unlabelled pixels (model.seg_head.ignore_index): the losses and metrics skip them, and padding writes it.</summary>
+    public int IgnoreIndex => TrainSet.IgnoreIndex;
+
+    /// <summary>What training needs of the data beyond evaluation: one full batch of the training split per process.</summary>
+    public void CheckTrainingData(DataShard shard) => TrainingLoaderChecks.CheckTrainingSplit(_config.Data, TrainSet.Count, shard.WorldSize);
+
+    /// <summary>The training loader of one process: shuffled by <paramref name="seed"/>, each sample's augmentation seeded by (seed, epoch, index).</summary>
+    public DataLoader TrainingLoader(int seed, DataShard shard)
+    {
+        var data = _config.Data;
+        CheckTrainingData(shard);
+        var pipeline = TransformPipeline.SegmentationTraining(data.CropSize[0], data.CropSize[1], data.Scale[0], data.Scale[1], IgnoreIndex);
+        return new DataLoader(TrainSet, pipeline, new LoaderOptions
+        {
+            BatchSize = data.BatchSize, Kind = BatchKind.Segmentation, NumWorkers = data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
+            SegPadValue = IgnoreIndex,
+            Rank = shard.Rank, WorldSize = shard.WorldSize,
+        });
+    }
+
+    /// <summary>The test pipelines, one per model.seg_test.scales ratio of data.scale (mmseg resizes the original image for each).</summary>
+    public IReadOnlyList<TransformPipeline> TestPipelines() => SegmentationInference.TestPipelines(_config.Data.Scale, _config.Model.SegTest);
+
+    /// <summary>An evaluation loader over <paramref name="images"/> (the validation split or a rank's share of it) through one test pipeline: in order, one image a batch.</summary>
+    public DataLoader EvaluationLoader(ISampleSource images, TransformPipeline pipeline) =>
+        new(images, pipeline, new LoaderOptions
+        {
+            BatchSize = 1, Kind = BatchKind.Segmentation, NumWorkers = _config.Data.NumWorkers, Shuffle = false, DropLast = false,
+        });
+
+    private SegmentationFolderDataset Dataset(string split)
+    {
+        var data = _config.Data;
+        return new SegmentationFolderDataset(new SegmentationFolderOptions
+        {
+            ImageDir = Path.Combine(data.Root, "images", split),
+            AnnotationDir = Path.Combine(data.Root, "annotations", split),
+            ClassNames = ClassNames,
+            ReduceZeroLabel = data.ReduceZeroLabel,
+            IgnoreIndex = _config.Model.SegHead.IgnoreIndex,
+        });
+    }
+
+    private static IReadOnlyList<string> LoadClassNames(DataConfig data)
+    {
+        var path = ClassNamesSource(data);
+        return path == "official ADE20k classes" ? Ade20kClasses.Names : SegmentationFolderDataset.ReadClassNames(path);
+    }
+
+    private static string ClassNamesSource(DataConfig data)
+    {
+        if (data.ClassNames.Length > 0) return data.ClassNames;
+        var beside = Path.Combine(data.Root, "class_names.txt");
+        return File.Exists(beside) ? beside : "official ADE20k classes";
+    }
+}
