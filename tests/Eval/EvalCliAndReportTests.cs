@@ -17,7 +17,7 @@ public class EvalCliAndReportTests
     public void TearDown() => Directory.Delete(_dir, recursive: true);
 
     /// <summary>A chart must decode to the requested size and not be a single flat colour.</summary>
-    private static void AssertChart(string path, int? width = null, int? height = null)
+    internal static void AssertChart(string path, int? width = null, int? height = null)
     {
         Assert.That(File.Exists(path), path);
         using var img = Cv2.ImRead(path, ImreadModes.Color);
