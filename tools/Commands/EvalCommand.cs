@@ -156,8 +156,8 @@ public static class EvalCommand
         var tpIouThr = new Option<double>("--tp-iou-thr") { Description = "box IoU from which a detection and a ground truth pair up", DefaultValueFactory = _ => defaults.TpIouThreshold };
         var nmsIouThr = new Option<double?>("--nms-iou-thr") { Description = "class-wise NMS over the detections first, at this IoU (default: none)" };
         var outDir = ConfusionOut();
-        var cmd = new Command("det", "(C+1)×(C+1) box confusion matrix with a background row and column, mmdet's rule: every detection/ground-truth " +
-            "pair at IoU ≥ --tp-iou-thr counts in [gt class, detected class]; a detection in no pair counts as background (last row); a ground " +
+        var cmd = new Command("det", "(C+1)×(C+1) box confusion matrix with a background row and column, mmdet's rule: of the detections scoring ≥ --score-thr, " +
+            "every detection/ground-truth pair at box IoU ≥ --tp-iou-thr counts in [gt class, detected class]; a detection in no pair counts as background (last row); a ground " +
             "truth no detection of its class paired with counts as missed (last column); crowd annotations count as ground truth, as in mmdet 3.");
         foreach (var o in inputs.Options.Concat([scoreThr, tpIouThr, nmsIouThr, outDir])) cmd.Options.Add(o);
         cmd.SetAction(parse => Guard(() =>
