@@ -159,7 +159,8 @@ public static class DetectionConfusion
             corners[4 * i + 2] = b[0] + b[2];
             corners[4 * i + 3] = b[1] + b[3];
         }
-        var keep = Nms.Apply(tensor(corners).view(-1, 4), tensor(candidates.Select(d => d.Score).ToArray()), nmsIou);
-        return keep.data<long>().ToArray().Select(i => candidates[(int)i]).Where(d => d.Score >= settings.ScoreThreshold).ToList();
+        // Detections read from a results file are host data: NMS runs on the CPU whatever device a model used.
+        var keep = Nms.Apply(tensor(corners, device: CPU).view(-1, 4), tensor(candidates.Select(d => d.Score).ToArray(), device: CPU), nmsIou);
+        return keep.cpu().data<long>().ToArray().Select(i => candidates[(int)i]).Where(d => d.Score >= settings.ScoreThreshold).ToList();
     }
 }
