@@ -9,7 +9,10 @@ using Vim.Core.IO;
 
 namespace Vim.Detection;
 
-/// <summary>What `vim test` does for detection: load a checkpoint, evaluate box and mask AP, write COCO results, metrics and reports.</summary>
+/// <summary>
+/// What `vim test` does for detection: load a checkpoint, evaluate box and mask AP, write COCO results, metrics, reports
+/// and the box confusion matrix (mmdet's defaults: score ≥ 0.3, IoU ≥ 0.5, no extra NMS).
+/// </summary>
 public static class DetectionTester
 {
     /// <param name="overlays">How many validation images holding an object also get their detections drawn (overlays/).</param>
@@ -23,7 +26,12 @@ public static class DetectionTester
         CocoResults.Save(Path.Combine(outDir, "results.json"), detections);
         var metricsPath = Path.Combine(outDir, "metrics.json");
         AtomicFile.WriteText(metricsPath, JsonSerializer.Serialize(DetectionTask.Metrics((box, mask)), MetricJson.Indented));
-        CocoReport.Write(box, Path.Combine(outDir, "bbox"), $"Box AP: {Path.GetFileName(checkpoint)}");
+        // mmdet's defaults; the matrix is over boxes, so box AP's summary links it.
+        var settings = new DetectionConfusionSettings();
+        var matrix = DetectionConfusion.Compute(task.ValSet.Coco, detections, settings, task.ValSet.AnnotationSource, "the detections");
+        var confusion = ConfusionMatrixReport.Write(matrix, outDir, $"Boxes: {Path.GetFileName(checkpoint)}: confusion matrix");
+        var boxDir = Path.Combine(outDir, "bbox");
+        CocoReport.Write(box, boxDir, $"Box AP: {Path.GetFileName(checkpoint)}", ConfusionMatrixReport.Markdown(boxDir, confusion, settings.Describe()));
         if (mask is not null) CocoReport.Write(mask, Path.Combine(outDir, "segm"), $"Mask AP: {Path.GetFileName(checkpoint)}");
         WriteOverlays(task, Path.Combine(outDir, "overlays"), overlays, overlayThreshold);
         return (box, mask);

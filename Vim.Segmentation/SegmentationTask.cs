@@ -101,7 +101,13 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
     /// <paramref name="onPrediction"/> sees this rank's share only, and the confusion counts are summed
     /// exactly (int64): every rank returns the single-process result.
     /// </summary>
-    public SegmentationResult EvaluateFull(Action<int, ushort[], int, int>? onPrediction)
+    public SegmentationResult EvaluateFull(Action<int, ushort[], int, int>? onPrediction) => EvaluateCounts(onPrediction).Compute();
+
+    /// <summary>
+    /// <see cref="EvaluateFull"/>'s pass, returning the summed counts themselves: its numbers (<see cref="SegmentationMetric.Compute"/>)
+    /// and the confusion matrix they come from (<see cref="SegmentationMetric.ToConfusionMatrix"/>).
+    /// </summary>
+    public SegmentationMetric EvaluateCounts(Action<int, ushort[], int, int>? onPrediction)
     {
         var metric = new SegmentationMetric(ClassNames.Count, _config.Model.SegHead.IgnoreIndex);
         var share = new StridedSubset(ValSet, Communicator.Rank, Communicator.WorldSize);
@@ -139,7 +145,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
             Communicator.AllReduceSum(counts);
             metric.ImportCounts(counts.data<long>().ToArray());
         }
-        return metric.Compute();
+        return metric;
     }
 
     /// <summary>

@@ -17,16 +17,21 @@ public static class SegmentationTester
         // Loaded first: a checkpoint that does not fit leaves no output folder behind.
         TrainingCheckpoint.LoadWeights(task.Model, checkpoint, ema);
         Directory.CreateDirectory(outDir);
-        var result = task.EvaluateFull((index, prediction, height, width) =>
+        var counts = task.EvaluateCounts((index, prediction, height, width) =>
         {
             var image = task.ValSet.ImagePaths[index];
             SegmentationVisualizer.Write(Path.Combine(outDir, "predictions"), OutputName(task.ValSet.Options.ImageDir, image), prediction, height, width,
                 index < overlays ? image : null);
         });
+        var result = counts.Compute();
         var json = JsonSerializer.Serialize(SegmentationTask.Metrics(result), MetricJson.Indented);
         var metricsPath = Path.Combine(outDir, "metrics.json");
         AtomicFile.WriteText(metricsPath, json);
-        SegmentationReport.Write(result, task.ClassNames, outDir, $"Segmentation: {Path.GetFileName(checkpoint)}");
+        var title = $"Segmentation: {Path.GetFileName(checkpoint)}";
+        // The counts behind the mIoU just computed: the matrix needs no second pass over the predictions.
+        var confusion = ConfusionMatrixReport.Write(counts.ToConfusionMatrix(task.ClassNames), outDir, $"{title}: confusion matrix");
+        SegmentationReport.Write(result, task.ClassNames, outDir, title,
+            ConfusionMatrixReport.Markdown(outDir, confusion, ConfusionMatrixReport.SegmentationRule(task.ValSet.IgnoreIndex, task.ValSet.Options.ReduceZeroLabel)));
         return result;
     }
 

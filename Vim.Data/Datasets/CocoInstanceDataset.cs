@@ -101,6 +101,9 @@ public sealed class CocoInstanceDataset : ISampleSource
 
     public CocoInstanceOptions Options { get; }
 
+    /// <summary>What the annotations were read from (the json file): how errors about them name it.</summary>
+    public string AnnotationSource => _source;
+
     /// <summary>The parsed annotation file, all images and annotations included (the ground truth for evaluation).</summary>
     public CocoDataset Coco => _coco;
     public CategoryMap Categories { get; }

@@ -51,6 +51,23 @@ public sealed class SegmentationMetric
         }
     }
 
+    /// <summary>
+    /// The pixel counts of ground truth (rows) against prediction (columns), mmseg's confusion_matrix.py: pixels at the
+    /// ignore index are left out (reduce_zero_label was applied before <see cref="Update"/>), and so are pixels whose
+    /// label or prediction lies outside 0..K−1 (mmseg's bincount has no cell for them; the areas of <see cref="Compute"/>
+    /// count them on their in-range side). The diagonal is each class's intersection.
+    /// </summary>
+    public ConfusionMatrix ToConfusionMatrix(IReadOnlyList<string> classNames)
+    {
+        if (classNames.Count != NumClasses)
+            throw new ArgumentException($"{NumClasses} classes need {NumClasses} names, got {classNames.Count}.", nameof(classNames));
+        var matrix = new ConfusionMatrix(classNames);
+        for (int l = 0; l < NumClasses; l++)
+            for (int p = 0; p < NumClasses; p++)
+                matrix.Add(l, p, _confusion[l * NumClasses + p]);
+        return matrix;
+    }
+
     /// <summary>Adds another worker's counts (distributed evaluation).</summary>
     public void Add(SegmentationMetric other)
     {

@@ -272,6 +272,25 @@ public class DetectionTaskTests
         var expected = task.ValSet.Images.Where(i => withObjects.Contains(i.Id)).Take(2).Select(i => Path.ChangeExtension(i.FileName!, ".png")).ToList();
         Assert.That(expected, Is.Not.Empty);
         Assert.That(Directory.EnumerateFiles(Path.Combine(testDir, "overlays")).Select(Path.GetFileName), Is.EquivalentTo(expected));
+
+        // With no detection kept, the box confusion matrix counts every ground truth as missed (crowds included, as mmdet
+        // 3; boxes mmdet's CocoDataset drops left out), and box AP's summary links it.
+        var (_, columns, rows, counts) = Eval.ConfusionCsv.Read(Path.Combine(testDir, "confusion_matrix.csv"));
+        Assert.That(columns, Is.EqualTo(task.ValSet.Categories.Names.Append("background")));
+        Assert.That(rows, Is.EqualTo(columns));
+        var images = task.ValSet.Coco.ImagesById;
+        var missed = new long[columns.Length];
+        foreach (var a in task.ValSet.Coco.Annotations)
+        {
+            var (b, image) = (a.Bbox!, images[a.ImageId]);
+            bool overlaps = Math.Min(b[0] + b[2], image.Width) > Math.Max(b[0], 0) && Math.Min(b[1] + b[3], image.Height) > Math.Max(b[1], 0);
+            if (overlaps && b[2] >= 1 && b[3] >= 1 && !(a.Area <= 0)) missed[task.ValSet.Categories.ToClassIndex(a.CategoryId)]++;
+        }
+        Assert.That(missed.Sum(), Is.GreaterThan(0));
+        for (int t = 0; t < rows.Length; t++)
+            for (int p = 0; p < columns.Length; p++)
+                Assert.That(counts[t, p], Is.EqualTo(p == columns.Length - 1 ? missed[t] : 0), $"[{rows[t]}, {columns[p]}]");
+        Assert.That(File.ReadAllText(Path.Combine(testDir, "bbox", "summary.md")), Does.Contain("](../confusion_matrix.png)").And.Contain("](../confusion_matrix.csv)"));
     }
 
     /// <summary>A constructor that throws after building the model (here: the pretrained file is missing) disposes it.</summary>

@@ -17,7 +17,7 @@ public class EvalCliAndReportTests
     public void TearDown() => Directory.Delete(_dir, recursive: true);
 
     /// <summary>A chart must decode to the requested size and not be a single flat colour.</summary>
-    private static void AssertChart(string path, int? width = null, int? height = null)
+    internal static void AssertChart(string path, int? width = null, int? height = null)
     {
         Assert.That(File.Exists(path), path);
         using var img = Cv2.ImRead(path, ImreadModes.Color);
@@ -123,6 +123,114 @@ public class EvalCliAndReportTests
         using var mat = new Mat(rows.Length, rows[0].Length, MatType.CV_8UC1);
         for (int y = 0; y < rows.Length; y++) for (int x = 0; x < rows[y].Length; x++) mat.Set(y, x, rows[y][x]);
         Assert.That(Cv2.ImWrite(path, mat));
+    }
+
+    /// <summary>
+    /// Two label maps with ignore pixels (255) and reduce_zero_label (0 becomes ignored, v becomes v − 1), counted by hand:
+    /// image a, labels [0 1 2 3 / 255 1 1 2] → [ign 0 1 2 / ign 0 0 1] against predictions [2 0 1 2 / 0 0 2 1]: pairs
+    /// (0,0) (1,1) (2,2) (0,0) (0,2) (1,1); image b, labels [3 3 0 2] → [2 2 ign 1] against [2 1 0 0]: (2,2) (2,1) (1,0).
+    /// </summary>
+    [Test]
+    public void ConfusionSegCommandCountsLabelledPixelsByHand()
+    {
+        string predDir = Path.Combine(_dir, "pred"), gtDir = Path.Combine(_dir, "gt"), outDir = Path.Combine(_dir, "cm");
+        Directory.CreateDirectory(predDir);
+        Directory.CreateDirectory(gtDir);
+        using (var maps = JsonDocument.Parse("""
+            {"a": {"label": [[0, 1, 2, 3], [255, 1, 1, 2]], "pred": [[2, 0, 1, 2], [0, 0, 2, 1]]},
+             "b": {"label": [[3, 3, 0, 2]], "pred": [[2, 1, 0, 0]]}}
+            """))
+        {
+            foreach (var image in maps.RootElement.EnumerateObject())
+            {
+                WritePng(Path.Combine(gtDir, $"{image.Name}.png"), image.Value.GetProperty("label"));
+                WritePng(Path.Combine(predDir, $"{image.Name}.png"), image.Value.GetProperty("pred"));
+            }
+        }
+        var names = Path.Combine(_dir, "classes.txt");
+        File.WriteAllLines(names, ["wall", "sky", "floor, tiled"]);
+        var (code, output) = RunCli("eval", "confusion", "seg", "--pred-dir", predDir, "--gt-dir", gtDir, "--num-classes", "3",
+            "--reduce-zero-label", "--class-names", names, "--out", outDir);
+        Assert.That(code, Is.EqualTo(0), output);
+        var (_, columns, rows, counts) = ConfusionCsv.Read(Path.Combine(outDir, "confusion_matrix.csv"));
+        Assert.That(columns, Is.EqualTo(new[] { "wall", "sky", "floor, tiled" }));
+        Assert.That(rows, Is.EqualTo(columns));
+        Assert.That(counts, Is.EqualTo(new long[,] { { 2, 0, 1 }, { 1, 2, 0 }, { 0, 1, 2 } }));
+        AssertChart(Path.Combine(outDir, "confusion_matrix.png"));
+    }
+
+    /// <summary>The detection matrix through the CLI: classes from the ground truth's categories, mmdet's defaults, and --nms-iou-thr reaching the rule.</summary>
+    [Test]
+    public void ConfusionDetCommandWritesCountsAndChart()
+    {
+        string gt = Path.Combine(_dir, "gt.json"), results = Path.Combine(_dir, "results.json");
+        File.WriteAllText(gt, Detection.DetectionConfusionTests.GroundTruthJson);
+        File.WriteAllText(results, Detection.DetectionConfusionTests.ResultsJson);
+        var (code, output) = RunCli("eval", "confusion", "det", "--gt", gt, "--results", results, "--out", Path.Combine(_dir, "plain"));
+        Assert.That(code, Is.EqualTo(0), output);
+        var (_, columns, rows, counts) = ConfusionCsv.Read(Path.Combine(_dir, "plain", "confusion_matrix.csv"));
+        Assert.That(columns, Is.EqualTo(new[] { "cat", "dog", "bird", "background" }));
+        Assert.That(rows, Is.EqualTo(columns));
+        // The cells DetectionConfusionTests works out one by one.
+        Assert.That(counts, Is.EqualTo(new long[,] { { 2, 0, 0, 1 }, { 1, 1, 0, 1 }, { 0, 0, 1, 1 }, { 0, 1, 0, 0 } }));
+        AssertChart(Path.Combine(_dir, "plain", "confusion_matrix.png"));
+        (code, output) = RunCli("eval", "confusion", "det", "--gt", gt, "--results", results, "--out", Path.Combine(_dir, "nms"),
+            "--nms-iou-thr", "0.5", "--score-thr", "0.3", "--tp-iou-thr", "0.5");
+        Assert.That(code, Is.EqualTo(0), output);
+        Assert.That(ConfusionCsv.Read(Path.Combine(_dir, "nms", "confusion_matrix.csv")).Counts,
+            Is.EqualTo(new long[,] { { 1, 0, 0, 1 }, { 1, 1, 0, 1 }, { 0, 0, 0, 2 }, { 0, 1, 0, 0 } }));
+    }
+
+    [Test]
+    public void ConfusionCommandsRejectBadInputsNamingTheOption()
+    {
+        string gt = Path.Combine(_dir, "gt.json"), results = Path.Combine(_dir, "results.json"), file = Path.Combine(_dir, "a-file");
+        File.WriteAllText(gt, Detection.DetectionConfusionTests.GroundTruthJson);
+        File.WriteAllText(results, Detection.DetectionConfusionTests.ResultsJson);
+        File.WriteAllText(file, "kept");
+        string Refused(params string[] args)
+        {
+            var error = new StringWriter();
+            var previous = Console.Error;
+            Console.SetError(error);
+            try
+            {
+                Assert.That(Vim.Tools.VimCli.Run(args, error), Is.Not.Zero, string.Join(" ", args));
+            }
+            finally
+            {
+                Console.SetError(previous);
+            }
+            return error.ToString();
+        }
+        string[] det = ["eval", "confusion", "det", "--gt", gt, "--results", results, "--out", Path.Combine(_dir, "out")];
+        Assert.That(Refused([.. det, "--score-thr", "1.5"]), Does.Contain("--score-thr").And.Contain("[0, 1]"));
+        Assert.That(Refused([.. det, "--score-thr", "abc"]), Does.Contain("--score-thr"));
+        Assert.That(Refused([.. det, "--tp-iou-thr", "0"]), Does.Contain("--tp-iou-thr"));
+        Assert.That(Refused([.. det, "--nms-iou-thr", "0"]), Does.Contain("--nms-iou-thr").And.Contain("leave the option out"));
+        Assert.That(Refused("eval", "confusion", "det", "--gt", Path.Combine(_dir, "missing.json"), "--results", results, "--out", Path.Combine(_dir, "out")),
+            Does.Contain("missing.json").And.Contain("not found"));
+        Assert.That(Refused("eval", "confusion", "det", "--gt", gt, "--results", results, "--out", file), Does.Contain("--out").And.Contain("is a file"));
+        Assert.That(Refused("eval", "confusion", "det", "--gt", gt, "--results", results), Does.Contain("--out"));
+        Assert.That(Directory.Exists(Path.Combine(_dir, "out")), Is.False, "nothing written for a refused command");
+
+        string predDir = Path.Combine(_dir, "p"), gtDir = Path.Combine(_dir, "g");
+        Directory.CreateDirectory(predDir);
+        Directory.CreateDirectory(gtDir);
+        using (var map = JsonDocument.Parse("[[0, 1]]"))
+        {
+            WritePng(Path.Combine(predDir, "x.png"), map.RootElement);
+            WritePng(Path.Combine(gtDir, "x.png"), map.RootElement);
+        }
+        var names = Path.Combine(_dir, "names.txt");
+        File.WriteAllLines(names, ["only one"]);
+        string[] seg = ["eval", "confusion", "seg", "--pred-dir", predDir, "--gt-dir", gtDir, "--out", Path.Combine(_dir, "seg-out")];
+        Assert.That(Refused([.. seg, "--num-classes", "0"]), Does.Contain("--num-classes"));
+        Assert.That(Refused([.. seg, "--num-classes", "2", "--class-names", names]), Does.Contain("--class-names").And.Contain("1 names").And.Contain("--num-classes is 2"));
+        Assert.That(Refused([.. seg, "--num-classes", "2", "--class-names", Path.Combine(_dir, "absent.txt")]), Does.Contain("absent.txt").And.Contain("not found"));
+        Assert.That(Refused("eval", "confusion", "seg", "--pred-dir", Path.Combine(_dir, "nope"), "--gt-dir", gtDir, "--num-classes", "2", "--out", Path.Combine(_dir, "seg-out")),
+            Does.Contain("--pred-dir").And.Contain("not found"));
+        Assert.That(Directory.Exists(Path.Combine(_dir, "seg-out")), Is.False, "nothing written for a refused command");
     }
 
     [Test]

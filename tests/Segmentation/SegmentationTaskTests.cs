@@ -6,9 +6,11 @@ using Vim.Core.Distributed;
 using Vim.Core.Engine;
 using Vim.Core.Models;
 using Vim.Data.Demo;
+using Vim.Data.Evaluation;
 using Vim.Data.Loading;
 using Vim.Segmentation;
 using Vim.Tests.Engine;
+using Vim.Tests.Eval;
 using Vim.Tools.Commands;
 using static TorchSharp.torch;
 
@@ -80,6 +82,28 @@ public class SegmentationTaskTests
         }));
         Assert.That(predictions, Is.EqualTo(4));
         Assert.That(again["mIoU"], Is.EqualTo(trained), "evaluating the saved best checkpoint gives the number training logged");
+
+        // `vim test` writes the confusion matrix of that same pass: its counts are those of the prediction PNGs it wrote
+        // against the validation labels (ignored pixels left out), and summary.md links it.
+        var testDir = Path.Combine(_root, "test");
+        var tested = SegmentationTester.Run(fresh, Path.Combine(workDir, "best.safetensors"), testDir, overlays: 0, ema: false);
+        Assert.That(SegmentationTask.Metrics(tested)["mIoU"], Is.EqualTo(trained));
+        int classes = fresh.ClassNames.Count;
+        var expected = new long[classes, classes];
+        for (int index = 0; index < fresh.ValSet.Count; index++)
+        {
+            var (labels, _, _) = fresh.ValSet.LoadLabelMap(index);
+            var name = SegmentationTester.OutputName(fresh.ValSet.Options.ImageDir, fresh.ValSet.ImagePaths[index]);
+            var predicted = SegmentationLabelMaps.Read(Path.Combine(testDir, "predictions", "pred", name + ".png"), out _, out _);
+            for (int p = 0; p < labels.Length; p++)
+                if (labels[p] != fresh.ValSet.IgnoreIndex) expected[labels[p], predicted[p]]++;
+        }
+        var (_, columns, rows, counts) = ConfusionCsv.Read(Path.Combine(testDir, "confusion_matrix.csv"));
+        Assert.That(columns, Is.EqualTo(fresh.ClassNames));
+        Assert.That(rows, Is.EqualTo(fresh.ClassNames));
+        Assert.That(counts, Is.EqualTo(expected));
+        Assert.That(File.Exists(Path.Combine(testDir, "confusion_matrix.png")));
+        Assert.That(File.ReadAllText(Path.Combine(testDir, "summary.md")), Does.Contain("](confusion_matrix.csv)").And.Contain("](confusion_matrix.png)"));
     }
 
     /// <summary>

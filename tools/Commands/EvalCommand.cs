@@ -4,27 +4,73 @@ using System.Text.Json;
 using Vim.Core;
 using Vim.Data.Coco;
 using Vim.Data.Evaluation;
+using Vim.Data.Datasets;
 using Vim.Data.Evaluation.Reports;
 using Vim.Core.IO;
+using Vim.Detection;
 
 namespace Vim.Tools.Commands;
 
-/// <summary>`vim eval coco|seg|bench`: COCO mAP and semantic-segmentation mIoU on files, and the evaluator benchmark.</summary>
+/// <summary>
+/// `vim eval coco|seg|confusion|bench`: COCO mAP and semantic-segmentation mIoU on files, confusion matrices of either,
+/// and the evaluator benchmark.
+/// </summary>
 public static class EvalCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("eval", "Evaluate results: COCO mAP (bbox/segm, pycocotools semantics) or semantic segmentation mIoU (mmseg semantics).");
+        var cmd = new Command("eval", "Evaluate results: COCO mAP (bbox/segm, pycocotools semantics), semantic segmentation mIoU (mmseg semantics), or their confusion matrices.");
         cmd.Subcommands.Add(CreateCoco());
         cmd.Subcommands.Add(CreateSeg());
+        cmd.Subcommands.Add(CreateConfusion());
         cmd.Subcommands.Add(CreateBench());
         return cmd;
     }
 
+    /// <summary>The COCO inputs `eval coco` and `eval confusion det` read: a ground-truth json and a results json.</summary>
+    private sealed class CocoInputs
+    {
+        public readonly Option<string> GroundTruth = new("--gt") { Description = "COCO ground-truth json (images, annotations, categories)", Required = true };
+        public readonly Option<string> Results = new("--results") { Description = "COCO results json [{image_id, category_id, bbox|segmentation, score}]", Required = true };
+
+        public IEnumerable<Option> Options => [GroundTruth, Results];
+
+        public (CocoDataset GroundTruth, List<CocoDetection> Detections) Load(ParseResult parse) =>
+            (CocoDataset.Load(parse.GetValue(GroundTruth)!), CocoResults.Load(parse.GetValue(Results)!));
+    }
+
+    /// <summary>The label-map inputs `eval seg` and `eval confusion seg` read: prediction and ground-truth PNG folders, and how labels are read.</summary>
+    private sealed class LabelMapInputs
+    {
+        public readonly Option<string> Predictions = new("--pred-dir", "--pred") { Description = "folder of predicted label PNGs", Required = true };
+        public readonly Option<string> GroundTruth = new("--gt-dir", "--gt") { Description = "folder of ground-truth label PNGs (matched by file stem)", Required = true };
+        public readonly Option<int> NumClasses = new("--num-classes") { Description = "number of classes", Required = true };
+        public readonly Option<int> IgnoreIndex = new("--ignore-index") { Description = "label value excluded from evaluation", DefaultValueFactory = _ => 255 };
+        public readonly Option<bool> ReduceZeroLabel = new("--reduce-zero-label") { Description = "labels: 0 -> ignore, others shift down by one (ADE20k)" };
+
+        public IEnumerable<Option> Options => [Predictions, GroundTruth, NumClasses, IgnoreIndex, ReduceZeroLabel];
+
+        /// <summary>Every ground-truth map with its prediction, summed (<see cref="SegmentationLabelMaps.Evaluate"/>).</summary>
+        public (SegmentationMetric Metric, int Images) Evaluate(ParseResult parse) =>
+            SegmentationLabelMaps.Evaluate(parse.GetValue(Predictions)!, parse.GetValue(GroundTruth)!, ClassCount(parse), parse.GetValue(IgnoreIndex),
+                parse.GetValue(ReduceZeroLabel));
+
+        /// <summary>--num-classes, checked.</summary>
+        public int ClassCount(ParseResult parse)
+        {
+            int k = parse.GetValue(NumClasses);
+            // Label maps are at most 16-bit, and the confusion matrix holds k² counts.
+            if (k is <= 0 or > 65535) throw new VimException($"--num-classes: expected a positive number up to 65535 (16-bit label maps), got {k}.");
+            return k;
+        }
+
+        /// <summary>Class names where none are given: the indices.</summary>
+        public static List<string> IndexNames(int k) => Enumerable.Range(0, k).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToList();
+    }
+
     private static Command CreateCoco()
     {
-        var gt = new Option<string>("--gt") { Description = "COCO ground-truth json (images, annotations, categories)", Required = true };
-        var results = new Option<string>("--results") { Description = "COCO results json [{image_id, category_id, bbox|segmentation, score}]", Required = true };
+        var inputs = new CocoInputs();
         var iouType = new Option<string>("--iou-type") { Description = "bbox or segm", DefaultValueFactory = _ => "bbox" };
         var iouThrs = new Option<string?>("--iou-thrs") { Description = "comma-separated IoU thresholds, used exactly as given (default .50:.05:.95)" };
         var maxDets = new Option<string?>("--max-dets") { Description = "comma-separated maxDets (default 1,10,100)" };
@@ -32,7 +78,7 @@ public static class EvalCommand
         var reportDir = new Option<string?>("--report-dir") { Description = "write PR curves, per-category AP chart and a Markdown summary here" };
         var classAgnostic = new Option<bool>("--class-agnostic") { Description = "ignore categories (pycocotools useCats = 0), e.g. for proposal recall" };
         var cmd = new Command("coco", "COCO detection / instance segmentation mAP, identical to pycocotools COCOeval.");
-        foreach (var o in new Option[] { gt, results, iouType, iouThrs, maxDets, jsonOut, reportDir, classAgnostic }) cmd.Options.Add(o);
+        foreach (var o in inputs.Options.Concat([iouType, iouThrs, maxDets, jsonOut, reportDir, classAgnostic])) cmd.Options.Add(o);
         cmd.SetAction(parse => Guard(() =>
         {
             var type = parse.GetValue(iouType) switch
@@ -48,9 +94,8 @@ public static class EvalCommand
                 MaxDetections = ParseList(parse.GetValue(maxDets), "--max-dets", s => int.Parse(s, NumberStyles.Integer, CultureInfo.InvariantCulture)) ?? defaults.MaxDetections,
                 UseCategories = !parse.GetValue(classAgnostic),
             };
-            var dataset = CocoDataset.Load(parse.GetValue(gt)!);
-            var detections = CocoResults.Load(parse.GetValue(results)!);
-            if (detections.Count == 0) throw new VimException($"--results {parse.GetValue(results)}: the results file holds no detections.");
+            var (dataset, detections) = inputs.Load(parse);
+            if (detections.Count == 0) throw new VimException($"--results {parse.GetValue(inputs.Results)}: the results file holds no detections.");
             var summary = new CocoEvaluator(dataset, detections, type, p).Run();
             Console.Write(summary.ToString());
             if (parse.GetValue(jsonOut) is { } jsonPath) WriteCocoJson(jsonPath, summary);
@@ -64,23 +109,17 @@ public static class EvalCommand
 
     private static Command CreateSeg()
     {
-        var pred = new Option<string>("--pred-dir", "--pred") { Description = "folder of predicted label PNGs", Required = true };
-        var gt = new Option<string>("--gt-dir", "--gt") { Description = "folder of ground-truth label PNGs (matched by file stem)", Required = true };
-        var numClasses = new Option<int>("--num-classes") { Description = "number of classes", Required = true };
-        var ignore = new Option<int>("--ignore-index") { Description = "label value excluded from evaluation", DefaultValueFactory = _ => 255 };
-        var reduce = new Option<bool>("--reduce-zero-label") { Description = "labels: 0 -> ignore, others shift down by one (ADE20k)" };
+        var inputs = new LabelMapInputs();
         var jsonOut = new Option<string?>("--json-out") { Description = "write {aAcc, mIoU, mAcc, mDice, mFscore, IoU: [...], Acc: [...]} (fractions; null = undefined)" };
         var reportDir = new Option<string?>("--report-dir") { Description = "write a per-class IoU chart and a Markdown summary here" };
         var cmd = new Command("seg", "Semantic segmentation mIoU over PNG label maps, identical to mmsegmentation's IoUMetric.");
-        foreach (var o in new Option[] { pred, gt, numClasses, ignore, reduce, jsonOut, reportDir }) cmd.Options.Add(o);
+        foreach (var o in inputs.Options.Concat([jsonOut, reportDir])) cmd.Options.Add(o);
         cmd.SetAction(parse => Guard(() =>
         {
-            int k = parse.GetValue(numClasses);
-            // Label maps are at most 16-bit, and the confusion matrix holds k² counts.
-            if (k is <= 0 or > 65535) throw new VimException($"--num-classes: expected a positive number up to 65535 (16-bit label maps), got {k}.");
-            var (metric, images) = SegmentationLabelMaps.Evaluate(parse.GetValue(pred)!, parse.GetValue(gt)!, k, parse.GetValue(ignore), parse.GetValue(reduce));
+            var (metric, images) = inputs.Evaluate(parse);
             var r = metric.Compute();
-            var names = Enumerable.Range(0, k).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToList();
+            int k = metric.NumClasses;
+            var names = LabelMapInputs.IndexNames(k);
             Console.WriteLine($"{images} images, {k} classes");
             Console.WriteLine("+-------+-------+-------+");
             Console.WriteLine("| Class |  IoU  |  Acc  |");
@@ -93,6 +132,80 @@ public static class EvalCommand
             {
                 foreach (var f in SegmentationReport.Write(r, names, dir)) Console.WriteLine($"wrote {f}");
             }
+        }));
+        return cmd;
+    }
+
+    private static Command CreateConfusion()
+    {
+        var cmd = new Command("confusion", "Confusion matrix (confusion_matrix.csv of counts, confusion_matrix.png in percent of each ground-truth row), " +
+            "as mmdet's and mmseg's tools/analysis_tools/confusion_matrix.py: `det` from COCO results, `seg` from label-map folders.");
+        cmd.Subcommands.Add(CreateConfusionDetection());
+        cmd.Subcommands.Add(CreateConfusionSegmentation());
+        return cmd;
+    }
+
+    private static Option<string> ConfusionOut() =>
+        new("--out") { Description = "folder for confusion_matrix.csv and confusion_matrix.png (created if missing)", Required = true };
+
+    private static Command CreateConfusionDetection()
+    {
+        var inputs = new CocoInputs();
+        var defaults = new DetectionConfusionSettings();
+        var scoreThr = new Option<double>("--score-thr") { Description = "detections scoring below this are left out", DefaultValueFactory = _ => defaults.ScoreThreshold };
+        var tpIouThr = new Option<double>("--tp-iou-thr") { Description = "box IoU from which a detection and a ground truth pair up", DefaultValueFactory = _ => defaults.TpIouThreshold };
+        var nmsIouThr = new Option<double?>("--nms-iou-thr") { Description = "class-wise NMS over the detections first, at this IoU (default: none)" };
+        var outDir = ConfusionOut();
+        var cmd = new Command("det", "(C+1)×(C+1) box confusion matrix with a background row and column, mmdet's rule: of the detections scoring ≥ --score-thr, " +
+            "every detection/ground-truth pair at box IoU ≥ --tp-iou-thr counts in [gt class, detected class]; a detection in no pair counts as background (last row); a ground " +
+            "truth no detection of its class paired with counts as missed (last column); crowd annotations count as ground truth, as in mmdet 3.");
+        foreach (var o in inputs.Options.Concat([scoreThr, tpIouThr, nmsIouThr, outDir])) cmd.Options.Add(o);
+        cmd.SetAction(parse => Guard(() =>
+        {
+            var settings = new DetectionConfusionSettings
+            {
+                ScoreThreshold = parse.GetValue(scoreThr), TpIouThreshold = parse.GetValue(tpIouThr), NmsIouThreshold = parse.GetValue(nmsIouThr),
+            };
+            // Before the files are read: a threshold typo fails at once.
+            settings.Validate();
+            var dir = parse.GetValue(outDir)!;
+            OutputFolder.Check(dir, "--out");
+            var (groundTruth, detections) = inputs.Load(parse);
+            var matrix = DetectionConfusion.Compute(groundTruth, detections, settings, parse.GetValue(inputs.GroundTruth)!, parse.GetValue(inputs.Results)!);
+            var (csv, png) = ConfusionMatrixReport.Write(matrix, dir, $"{Path.GetFileName(parse.GetValue(inputs.Results))}: confusion matrix");
+            Console.WriteLine(settings.Describe());
+            Console.WriteLine($"wrote {csv}");
+            Console.WriteLine($"wrote {png}");
+        }));
+        return cmd;
+    }
+
+    private static Command CreateConfusionSegmentation()
+    {
+        var inputs = new LabelMapInputs();
+        var classNames = new Option<string?>("--class-names") { Description = "text file of class names, one a line in class order (as data.class_names); default: the indices" };
+        var outDir = ConfusionOut();
+        var cmd = new Command("seg", "C×C pixel confusion matrix, mmseg's: each labelled pixel counts in [label, prediction]; ignored pixels " +
+            "(after --reduce-zero-label) are left out.");
+        foreach (var o in inputs.Options.Concat([classNames, outDir])) cmd.Options.Add(o);
+        cmd.SetAction(parse => Guard(() =>
+        {
+            var dir = parse.GetValue(outDir)!;
+            OutputFolder.Check(dir, "--out");
+            int k = inputs.ClassCount(parse);
+            IReadOnlyList<string> names = LabelMapInputs.IndexNames(k);
+            if (parse.GetValue(classNames) is { } namesFile)
+            {
+                names = SegmentationFolderDataset.ReadClassNames(namesFile);
+                if (names.Count != k)
+                    throw new VimException($"--class-names {namesFile}: {names.Count} names, but --num-classes is {k}; expected one name per class.");
+            }
+            var (metric, images) = inputs.Evaluate(parse);
+            var (csv, png) = ConfusionMatrixReport.Write(metric.ToConfusionMatrix(names), dir,
+                $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(parse.GetValue(inputs.Predictions)!))}: confusion matrix");
+            Console.WriteLine($"{images} images, {k} classes. " + ConfusionMatrixReport.SegmentationRule(parse.GetValue(inputs.IgnoreIndex), parse.GetValue(inputs.ReduceZeroLabel)));
+            Console.WriteLine($"wrote {csv}");
+            Console.WriteLine($"wrote {png}");
         }));
         return cmd;
     }

@@ -17,11 +17,12 @@ public static class TestCommand
     {
         var configArg = new Argument<string>("config") { Description = "Experiment config (YAML)." };
         var checkpoint = new Option<string>("--checkpoint") { Description = "A training checkpoint (work_dirs/.../best.safetensors or iter_*.safetensors).", Required = true };
-        var outDir = new Option<string?>("--out") { Description = "Folder for predictions, metrics.json and the report (default: <checkpoint folder>/test, which `vim report` picks up)." };
+        var outDir = new Option<string?>("--out") { Description = "Folder for predictions, metrics.json, the report and confusion_matrix.csv/.png (default: <checkpoint folder>/test, which `vim report` picks up)." };
         var ema = new Option<bool>("--ema") { Description = "Evaluate the EMA weights stored in the checkpoint." };
         var overlays = new Option<int>("--overlays") { Description = "How many validation images are drawn with their prediction (segmentation: colour overlays; detection: boxes, masks and scores ≥ 0.3 of images holding an object).", DefaultValueFactory = _ => 8 };
         var set = ConfigCommand.CreateSetOption();
-        var command = new Command("test", "Evaluate a checkpoint on the validation split; write predictions, metrics and a report.");
+        var command = new Command("test", "Evaluate a checkpoint on the validation split; write predictions, metrics, a report and the confusion matrix " +
+            "(segmentation: pixels; detection: boxes with mmdet's defaults, score ≥ 0.3 and IoU ≥ 0.5; `vim eval confusion det` takes other thresholds on results.json).");
         command.Arguments.Add(configArg);
         command.Options.Add(checkpoint);
         command.Options.Add(outDir);
@@ -43,7 +44,7 @@ public static class TestCommand
                 var (box, mask) = DetectionTester.Run(detection, checkpointPath, dir, parse.GetValue(ema), parse.GetValue(overlays));
                 Console.WriteLine(string.Join("\n", box.Lines));
                 if (mask is not null) Console.WriteLine("segm:\n" + string.Join("\n", mask.Lines));
-                Console.WriteLine($"results.json, metrics.json and reports in {dir}");
+                Console.WriteLine($"results.json, metrics.json, reports and the confusion matrix in {dir}");
                 return 0;
             }
 
@@ -51,7 +52,7 @@ public static class TestCommand
             var result = SegmentationTester.Run(task, checkpointPath, dir, parse.GetValue(overlays), parse.GetValue(ema));
             Console.WriteLine(SegmentationReport.PerClassTable(result, task.ClassNames));
             foreach (var (name, value) in SegmentationTask.Metrics(result)) Console.WriteLine($"{name}: {value.ToString("0.00", CultureInfo.InvariantCulture)}");
-            Console.WriteLine($"predictions, metrics.json and report in {dir}");
+            Console.WriteLine($"predictions, metrics.json, report and the confusion matrix in {dir}");
             return 0;
         });
         return command;

@@ -11,7 +11,8 @@ namespace Vim.Data.Evaluation.Reports;
 public static class CocoReport
 {
     /// <summary>Writes pr_curves.png, per_category_ap.png and summary.md into <paramref name="dir"/>; returns the files.</summary>
-    public static IReadOnlyList<string> Write(CocoSummary summary, string dir, string title = "COCO evaluation")
+    /// <param name="appendix">Markdown added to summary.md after the charts (the confusion matrix's section).</param>
+    public static IReadOnlyList<string> Write(CocoSummary summary, string dir, string title = "COCO evaluation", string? appendix = null)
     {
         Directory.CreateDirectory(dir);
         var acc = summary.Accumulation;
@@ -37,7 +38,7 @@ public static class CocoReport
             summary.PerCategory.Select(c => c.Name).ToList(), summary.PerCategory.Select(c => Percent(c.Ap)).ToList());
         files.Add(bars);
         string md = Path.Combine(dir, "summary.md");
-        AtomicFile.WriteText(md, Markdown(summary, title, files.Select(Path.GetFileName).ToList()!));
+        AtomicFile.WriteText(md, Markdown(summary, title, files.Select(Path.GetFileName).ToList()!) + appendix);
         files.Add(md);
         return files;
     }

@@ -71,6 +71,75 @@ public static class ReportCharts
         Save(plt, path, width ?? Math.Max(DefaultWidth, 16 * values.Count + 200), height);
     }
 
+    /// <summary>
+    /// Rows of percentages as coloured cells (plasma, 0–100 %; NaN, a row with nothing in it, grey), row 0 at the top,
+    /// as mmdet's and mmseg's confusion-matrix plots. The image grows with the matrix so that every row and column keeps
+    /// its label; each cell shows its rounded value while cells are large enough for text (up to
+    /// <see cref="HeatmapMaxLabelledCells"/> a side; the 81 of COCO and 150 of ADE20k are colour only).
+    /// </summary>
+    public static void SaveHeatmap(string path, string title, string xLabel, string yLabel, IReadOnlyList<string> rowLabels,
+        IReadOnlyList<string> columnLabels, double[,] percent)
+    {
+        int rows = percent.GetLength(0), columns = percent.GetLength(1);
+        if (rows != rowLabels.Count || columns != columnLabels.Count)
+            throw new ArgumentException($"a {rows}×{columns} heatmap needs {rows} row and {columns} column labels, got {rowLabels.Count} and {columnLabels.Count}.");
+        int cell = Math.Clamp(900 / Math.Max(rows, columns), 10, 80);
+        var plt = new Plot();
+        var heatmap = plt.Add.Heatmap(percent);
+        heatmap.Colormap = new ScottPlot.Colormaps.Plasma();
+        heatmap.ManualRange = new ScottPlot.Range(0, 100);
+        heatmap.NaNCellColor = Colors.LightGray;
+        // Cell (r, c) centred on (c, rows − 1 − r): integer ticks name the cells, and row 0 is drawn at the top.
+        heatmap.Rectangle = new CoordinateRect(-0.5, columns - 0.5, -0.5, rows - 0.5);
+        var colorBar = plt.Add.ColorBar(heatmap);
+        colorBar.Label = "% of the ground-truth row";
+        if (Math.Max(rows, columns) <= HeatmapMaxLabelledCells)
+        {
+            float fontSize = Math.Clamp(cell / 4f, 9, 16);
+            for (int r = 0; r < rows; r++)
+            {
+                for (int c = 0; c < columns; c++)
+                {
+                    double v = percent[r, c];
+                    var text = plt.Add.Text(double.IsNaN(v) ? "-" : $"{Math.Round(v, MidpointRounding.AwayFromZero):0}%", c, rows - 1 - r);
+                    text.LabelAlignment = Alignment.MiddleCenter;
+                    text.LabelFontSize = fontSize;
+                    // Plasma runs from dark blue to light yellow: dark text on the light end and on the grey of NaN.
+                    text.LabelFontColor = double.IsNaN(v) ? Colors.DimGray : v >= 70 ? Colors.Black : Colors.White;
+                }
+            }
+        }
+        float tickSize = Math.Clamp(cell * 0.6f, 7, 14);
+        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
+            Enumerable.Range(0, columns).Select(c => new Tick(c, columnLabels[c])).ToArray());
+        plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
+            Enumerable.Range(0, rows).Select(r => new Tick(rows - 1 - r, rowLabels[r])).ToArray());
+        plt.Axes.Bottom.TickLabelStyle.Rotation = 90;
+        plt.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+        plt.Axes.Bottom.TickLabelStyle.FontSize = tickSize;
+        // Rotated labels start at the axis line: a few pixels keep their first letter off it.
+        plt.Axes.Bottom.TickLabelStyle.OffsetY = 4;
+        plt.Axes.Left.TickLabelStyle.FontSize = tickSize;
+        plt.Axes.Bottom.MajorTickStyle.Length = 0;
+        plt.Axes.Left.MajorTickStyle.Length = 0;
+        plt.Axes.Bottom.MinorTickStyle.Length = 0;
+        plt.Axes.Left.MinorTickStyle.Length = 0;
+        int longest = Math.Max(rowLabels.Max(l => l.Length), columnLabels.Max(l => l.Length));
+        int labelRoom = (int)Math.Ceiling(Math.Min(longest, 40) * tickSize * 0.62) + 20;
+        // ScottPlot does not measure rotated tick labels: the bottom axis is given their length plus its own title's line.
+        plt.Axes.Bottom.MinimumSize = labelRoom + 30;
+        plt.Axes.Left.MinimumSize = labelRoom;
+        plt.Title(title);
+        plt.Axes.Bottom.Label.Text = xLabel;
+        plt.Axes.Left.Label.Text = yLabel;
+        plt.HideGrid();
+        plt.Axes.SetLimits(-0.5, columns - 0.5, -0.5, rows - 0.5);
+        Save(plt, path, columns * cell + labelRoom + 220, rows * cell + labelRoom + 150);
+    }
+
+    /// <summary>The largest heatmap side whose cells still show their value.</summary>
+    public const int HeatmapMaxLabelledCells = 30;
+
     private static void Save(Plot plt, string path, int width, int height)
     {
         var full = Path.GetFullPath(path);

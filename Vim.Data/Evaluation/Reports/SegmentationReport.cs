@@ -7,14 +7,16 @@ namespace Vim.Data.Evaluation.Reports;
 /// <summary>Report of a semantic-segmentation evaluation: per-class IoU bars and a Markdown table (percent, like mmseg).</summary>
 public static class SegmentationReport
 {
-    public static IReadOnlyList<string> Write(SegmentationResult result, IReadOnlyList<string> classNames, string dir, string title = "Semantic segmentation")
+    /// <param name="appendix">Markdown added to summary.md after the table (the confusion matrix's section).</param>
+    public static IReadOnlyList<string> Write(SegmentationResult result, IReadOnlyList<string> classNames, string dir, string title = "Semantic segmentation",
+        string? appendix = null)
     {
         Directory.CreateDirectory(dir);
         string bars = Path.Combine(dir, "per_class_iou.png");
         ReportCharts.SaveBars(bars, $"{title}: IoU per class (mIoU {Pct(result.MIoU)})", "class", "IoU (%)", classNames,
             result.IoU.Select(v => v * 100).ToList());
         string md = Path.Combine(dir, "summary.md");
-        AtomicFile.WriteText(md, Markdown(result, classNames, title, [Path.GetFileName(bars)]));
+        AtomicFile.WriteText(md, Markdown(result, classNames, title, [Path.GetFileName(bars)]) + appendix);
         return [bars, md];
     }
 
