@@ -34,15 +34,37 @@ internal static class PngLabelLayout
         return new Header((int)width, (int)height, fields[8], fields[9], fields[12]);
     }
 
-    /// <summary>The palette index of every pixel (row-major) of a non-interlaced palette PNG.</summary>
+    /// <summary>
+    /// Where each reduced image of a PNG lies in the full one: Adam7's seven passes (first column and row, column and row
+    /// steps) for an interlaced file, one pass covering every pixel otherwise.
+    /// </summary>
+    private static readonly (int X0, int Y0, int DX, int DY)[] Adam7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)];
+
+    private static readonly (int X0, int Y0, int DX, int DY)[] Progressive = [(0, 0, 1, 1)];
+
+    /// <summary>The palette index of every pixel (row-major) of a palette PNG, interlaced (Adam7) or not.</summary>
     public static ushort[] ReadPaletteIndices(byte[] file, string path, Header header)
     {
         if (header.ColorType != Palette || header.BitDepth is not (1 or 2 or 4 or 8))
             throw new VimException($"{path}: PNG colour type {header.ColorType} with {header.BitDepth}-bit samples is not a palette image.");
-        if (header.Interlace != 0)
-            throw new VimException($"{path}: interlaced palette PNGs are not read as label maps; save it without interlacing.");
-        int rowBytes = (int)(((long)header.Width * header.BitDepth + 7) / 8);
-        long expected = (long)header.Height * (rowBytes + 1);
+        var passes = header.Interlace switch
+        {
+            0 => Progressive,
+            1 => Adam7,
+            _ => throw new VimException($"{path}: damaged PNG: interlace method {header.Interlace} (expected 0, none, or 1, Adam7)."),
+        };
+        // Each non-empty pass is a small image of its own: its rows, each a filter byte and the packed samples.
+        var layout = new List<(int X0, int Y0, int DX, int DY, int Width, int Height, int RowBytes, long Offset)>();
+        long expected = 0;
+        foreach (var (x0, y0, dx, dy) in passes)
+        {
+            int width = header.Width > x0 ? (header.Width - x0 + dx - 1) / dx : 0;
+            int height = header.Height > y0 ? (header.Height - y0 + dy - 1) / dy : 0;
+            if (width == 0 || height == 0) continue;
+            int rowBytes = (int)(((long)width * header.BitDepth + 7) / 8);
+            layout.Add((x0, y0, dx, dy, width, height, rowBytes, expected));
+            expected += (long)height * (rowBytes + 1);
+        }
         if (expected > int.MaxValue) throw new VimException($"{path}: PNG size {header.Width}x{header.Height} is too large for a label map.");
         var data = ImageData(file, path);
         // DEFLATE expands at most 1032-fold: more declared pixels than that cannot be in the file.
@@ -61,18 +83,23 @@ internal static class PngLabelLayout
         {
             throw new VimException($"{path}: damaged PNG: the image data is not a valid zlib stream ({e.Message}).", e);
         }
-        Unfilter(path, scanlines, header.Height, rowBytes);
         var indices = new ushort[(long)header.Width * header.Height];
         int depth = header.BitDepth, perByte = 8 / depth, mask = (1 << depth) - 1;
-        for (int y = 0; y < header.Height; y++)
+        foreach (var pass in layout)
         {
-            int row = y * (rowBytes + 1) + 1;
-            for (int x = 0; x < header.Width; x++)
+            var rows = scanlines.AsSpan((int)pass.Offset, pass.Height * (pass.RowBytes + 1));
+            Unfilter(path, rows, pass.Height, pass.RowBytes);
+            for (int py = 0; py < pass.Height; py++)
             {
-                int packed = scanlines[row + x / perByte];
-                // Samples narrower than a byte are packed from the most significant bit.
-                int shift = 8 - depth * (x % perByte + 1);
-                indices[(long)y * header.Width + x] = (ushort)((packed >> shift) & mask);
+                int row = py * (pass.RowBytes + 1) + 1;
+                long target = (long)(pass.Y0 + py * pass.DY) * header.Width + pass.X0;
+                for (int px = 0; px < pass.Width; px++)
+                {
+                    int packed = rows[row + px / perByte];
+                    // Samples narrower than a byte are packed from the most significant bit.
+                    int shift = 8 - depth * (px % perByte + 1);
+                    indices[target + (long)px * pass.DX] = (ushort)((packed >> shift) & mask);
+                }
             }
         }
         return indices;
@@ -97,8 +124,8 @@ internal static class PngLabelLayout
         return data.ToArray();
     }
 
-    /// <summary>Undoes PNG's per-row filters in place (one byte per pixel step: palette samples are at most 8 bits).</summary>
-    private static void Unfilter(string path, byte[] scanlines, int height, int rowBytes)
+    /// <summary>Undoes PNG's per-row filters of one (reduced) image in place (one byte per pixel step: palette samples are at most 8 bits).</summary>
+    private static void Unfilter(string path, Span<byte> scanlines, int height, int rowBytes)
     {
         int stride = rowBytes + 1;
         for (int y = 0; y < height; y++)

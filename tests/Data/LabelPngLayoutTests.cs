@@ -76,47 +76,90 @@ public class LabelPngLayoutTests
         // A header declaring far more pixels than its data could hold is refused before anything is allocated.
         File.WriteAllBytes(path, PalettePng(8, declaredHeight: 46340));
         Assert.That(Assert.Throws<VimException>(() => ImageDecoder.ReadLabelMap(path))!.Message, Does.Contain("cannot hold 3x46340 pixels"));
-        File.WriteAllBytes(path, PalettePng(8, interlace: 1));
-        Assert.That(Assert.Throws<VimException>(() => ImageDecoder.ReadLabelMap(path))!.Message, Does.Contain("interlaced palette PNGs"));
+        File.WriteAllBytes(path, PalettePng(8, interlace: 2));
+        Assert.That(Assert.Throws<VimException>(() => ImageDecoder.ReadLabelMap(path))!.Message, Does.Contain("interlace method 2 (expected 0, none, or 1, Adam7)"));
     }
 
     /// <summary>
-    /// A palette PNG written by hand: PLTE with 16 colours, row y filtered with PNG filter type y (none, sub, up, average,
-    /// Paeth), so the reader must undo each.
+    /// Adam7-interlaced palette PNGs (Pillow reads them; so must we), at every palette bit depth, in sizes where all seven
+    /// passes hold pixels, where some are empty, and a single pixel. OpenCV (libpng) decodes the same file independently.
     /// </summary>
-    private static byte[] PalettePng(int bitDepth, int declaredHeight = Height, byte interlace = 0)
+    [TestCase(8, 9, 10)]
+    [TestCase(4, 13, 11)]
+    [TestCase(2, 3, 2)]
+    [TestCase(1, 17, 9)]
+    [TestCase(8, 1, 1)]
+    public void InterlacedPaletteImagesGiveTheirIndices(int bitDepth, int width, int height)
     {
-        int rowBytes = (Width * bitDepth + 7) / 8;
-        var raw = new byte[Height][];
-        for (int y = 0; y < Height; y++)
+        var random = new Random(bitDepth * 100 + width);
+        var indices = Enumerable.Range(0, width * height).Select(_ => (byte)random.Next(1 << Math.Min(bitDepth, 4))).ToArray();
+        using var files = new DataTestFiles();
+        var path = files.PathOf("interlaced.png");
+        File.WriteAllBytes(path, PalettePng(indices, width, height, bitDepth, height, interlace: 1));
+
+        var (labels, readHeight, readWidth) = ImageDecoder.ReadLabelMap(path);
+        Assert.That((readHeight, readWidth), Is.EqualTo((height, width)));
+        Assert.That(labels, Is.EqualTo(indices.Select(i => (ushort)i).ToArray()));
+        using var bgr = Cv2.ImRead(path, ImreadModes.Color);
+        Assert.That((bgr.Rows, bgr.Cols), Is.EqualTo((height, width)), "libpng reads the hand-written interlaced file");
+        for (int p = 0; p < indices.Length; p++)
         {
-            raw[y] = new byte[rowBytes];
-            for (int x = 0; x < Width; x++)
-            {
-                int perByte = 8 / bitDepth, shift = 8 - bitDepth * (x % perByte + 1);
-                raw[y][x / perByte] |= (byte)(Indices[y * Width + x] << shift);
-            }
+            var pixel = bgr.At<Vec3b>(p / width, p % width);
+            Assert.That((pixel.Item2, pixel.Item1, pixel.Item0), Is.EqualTo(Colour(indices[p])), $"pixel {p}");
         }
+    }
+
+    /// <summary>
+    /// A palette PNG written by hand: PLTE with 16 colours, each image row filtered with PNG filter type (row mod 5) (none,
+    /// sub, up, average, Paeth), so the reader must undo each. Interlaced (1): the pixels go out in Adam7's seven reduced
+    /// images (PNG spec §8.2), each filtered on its own.
+    /// </summary>
+    private static byte[] PalettePng(int bitDepth, int declaredHeight = Height, byte interlace = 0) =>
+        PalettePng(Indices, Width, Height, bitDepth, declaredHeight, interlace);
+
+    private static byte[] PalettePng(byte[] indices, int width, int height, int bitDepth, int declaredHeight, byte interlace)
+    {
+        // Pass p takes the pixels whose column is x0 + k·dx and row y0 + k·dy.
+        (int X0, int Y0, int Dx, int Dy)[] passes = interlace == 0
+            ? [(0, 0, 1, 1)]
+            : [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)];
         var filtered = new List<byte>();
-        for (int y = 0; y < Height; y++)
+        foreach (var (x0, y0, dx, dy) in passes)
         {
-            int filter = y;
-            filtered.Add((byte)filter);
-            for (int i = 0; i < rowBytes; i++)
+            var columns = Enumerable.Range(0, width).Where(x => x >= x0 && (x - x0) % dx == 0).ToArray();
+            var rows = Enumerable.Range(0, height).Where(y => y >= y0 && (y - y0) % dy == 0).ToArray();
+            if (columns.Length == 0 || rows.Length == 0) continue;
+            int rowBytes = (columns.Length * bitDepth + 7) / 8;
+            var raw = new byte[rows.Length][];
+            for (int r = 0; r < rows.Length; r++)
             {
-                int left = i > 0 ? raw[y][i - 1] : 0, up = y > 0 ? raw[y - 1][i] : 0, upLeft = i > 0 && y > 0 ? raw[y - 1][i - 1] : 0;
-                int estimate = left + up - upLeft;
-                int paeth = Math.Abs(estimate - left) <= Math.Abs(estimate - up) && Math.Abs(estimate - left) <= Math.Abs(estimate - upLeft) ? left
-                    : Math.Abs(estimate - up) <= Math.Abs(estimate - upLeft) ? up : upLeft;
-                int predictor = filter switch { 1 => left, 2 => up, 3 => (left + up) / 2, 4 => paeth, _ => 0 };
-                filtered.Add((byte)(raw[y][i] - predictor));
+                raw[r] = new byte[rowBytes];
+                for (int c = 0; c < columns.Length; c++)
+                {
+                    int perByte = 8 / bitDepth, shift = 8 - bitDepth * (c % perByte + 1);
+                    raw[r][c / perByte] |= (byte)(indices[rows[r] * width + columns[c]] << shift);
+                }
+            }
+            for (int r = 0; r < rows.Length; r++)
+            {
+                int filter = r % 5;
+                filtered.Add((byte)filter);
+                for (int i = 0; i < rowBytes; i++)
+                {
+                    int left = i > 0 ? raw[r][i - 1] : 0, up = r > 0 ? raw[r - 1][i] : 0, upLeft = i > 0 && r > 0 ? raw[r - 1][i - 1] : 0;
+                    int estimate = left + up - upLeft;
+                    int paeth = Math.Abs(estimate - left) <= Math.Abs(estimate - up) && Math.Abs(estimate - left) <= Math.Abs(estimate - upLeft) ? left
+                        : Math.Abs(estimate - up) <= Math.Abs(estimate - upLeft) ? up : upLeft;
+                    int predictor = filter switch { 1 => left, 2 => up, 3 => (left + up) / 2, 4 => paeth, _ => 0 };
+                    filtered.Add((byte)(raw[r][i] - predictor));
+                }
             }
         }
         using var zlib = new MemoryStream();
         using (var deflate = new ZLibStream(zlib, CompressionLevel.Optimal, leaveOpen: true))
             deflate.Write(filtered.ToArray());
         var header = new byte[13];
-        BinaryPrimitives.WriteUInt32BigEndian(header, Width);
+        BinaryPrimitives.WriteUInt32BigEndian(header, (uint)width);
         BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(4), (uint)declaredHeight);
         header[8] = (byte)bitDepth;
         header[9] = 3;
