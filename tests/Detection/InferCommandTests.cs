@@ -152,6 +152,27 @@ public class InferCommandTests
     }
 
     [Test]
+    public void AFolderStandsForItsImagesInNameOrder()
+    {
+        var folder = Directory.CreateDirectory(Path.Combine(_root, "photos")).FullName;
+        foreach (var name in new[] { "b.png", "a.JPG", "c.webp", "notes.txt", "z.jpeg.bak" }) File.WriteAllText(Path.Combine(folder, name), "");
+        Directory.CreateDirectory(Path.Combine(folder, "sub.png"));
+        File.WriteAllText(Path.Combine(folder, "sub.png", "d.png"), "");
+        var single = Path.Combine(_root, "single.png");
+
+        Assert.That(InferCommand.ExpandFolders([single, folder]),
+            Is.EqualTo(new[] { single, Path.Combine(folder, "a.JPG"), Path.Combine(folder, "b.png"), Path.Combine(folder, "c.webp") }),
+            "files as given, then the folder's images by name (ordinal: upper case first), no text files, no subfolders");
+
+        var empty = Directory.CreateDirectory(Path.Combine(_root, "empty")).FullName;
+        File.WriteAllText(Path.Combine(empty, "readme.md"), "");
+        var error = new StringWriter();
+        var config = Path.Combine(RepositoryPaths.Root, "configs", "det", "cascade_mask_rcnn_vim_tiny_demo_coco.yaml");
+        Assert.That(VimCli.Run(["infer", config, "--checkpoint", WriteTinyDetectorCheckpoint(), empty, "--out", Path.Combine(_root, "out")], error), Is.EqualTo(1));
+        Assert.That(error.ToString(), Does.Contain($"{empty}: a folder without images (.jpg, .jpeg, .png, .bmp, .tif, .tiff, .webp)"));
+    }
+
+    [Test]
     public void CliNamesAMissingImageAndACheckpointThatDoesNotFitTheConfig()
     {
         var config = Path.Combine(RepositoryPaths.Root, "configs", "det", "cascade_mask_rcnn_vim_tiny_demo_coco.yaml");

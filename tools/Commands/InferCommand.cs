@@ -29,7 +29,7 @@ public static class InferCommand
     public static Command Create()
     {
         var configArg = new Argument<string>("config") { Description = "Experiment config (YAML) the checkpoint was trained with." };
-        var images = new Argument<string[]>("images") { Description = "Image files (JPEG/PNG).", Arity = ArgumentArity.OneOrMore };
+        var images = new Argument<string[]>("images") { Description = "Image files, or folders whose images (" + string.Join(", ", ImageExtensions) + ") are all run, in name order (not their subfolders).", Arity = ArgumentArity.OneOrMore };
         var checkpoint = new Option<string>("--checkpoint") { Description = "A training checkpoint (best.safetensors, iter_*.safetensors).", Required = true };
         var outDir = new Option<string?>("--out") { Description = "Output folder (default: <checkpoint folder>/infer)." };
         var scoreThr = new Option<double>("--score-thr") { Description = "Detection: draw and list detections scoring at least this.", DefaultValueFactory = _ => 0.3 };
@@ -45,7 +45,7 @@ public static class InferCommand
         command.Options.Add(set);
         command.SetAction(parse =>
         {
-            var imagePaths = parse.GetValue(images) ?? [];
+            var imagePaths = ExpandFolders(parse.GetValue(images) ?? []);
             CheckImages(imagePaths);
             double threshold = parse.GetValue(scoreThr);
             if (threshold is < 0 or > 1) throw new VimException($"--score-thr must be within [0, 1], got {threshold.ToString(CultureInfo.InvariantCulture)}");
@@ -143,6 +143,30 @@ public static class InferCommand
         }
         Console.WriteLine($"note: no annotations under {Path.Combine(data.Root, "annotations")}; labels are class indices");
         return new CategoryMap(Enumerable.Range(0, config.Model.NumClasses).Select(k => new CocoCategory(k + 1, $"class {k}", null)));
+    }
+
+    /// <summary>What a folder argument contributes, as mmdet's image demo reads a folder (IMG_EXTENSIONS, not recursive); any case.</summary>
+    public static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"];
+
+    /// <summary>The image arguments with each folder replaced by its image files in ordinal name order; files stay as given.</summary>
+    public static IReadOnlyList<string> ExpandFolders(IEnumerable<string> arguments)
+    {
+        var paths = new List<string>();
+        foreach (var argument in arguments)
+        {
+            if (!Directory.Exists(argument))
+            {
+                paths.Add(argument);
+                continue;
+            }
+            var found = Directory.EnumerateFiles(argument)
+                .Where(f => ImageExtensions.Contains(Path.GetExtension(f), StringComparer.OrdinalIgnoreCase))
+                .Order(StringComparer.Ordinal).ToList();
+            if (found.Count == 0)
+                throw new VimException($"{argument}: a folder without images ({string.Join(", ", ImageExtensions)}); subfolders are not searched");
+            paths.AddRange(found);
+        }
+        return paths;
     }
 
     private static void CheckImages(IReadOnlyList<string> imagePaths)
