@@ -21,6 +21,8 @@ public sealed class ExperimentConfig
 
     public RuntimeConfig Runtime { get; set; } = new();
 
+    public AutoScaleLrConfig AutoScaleLr { get; set; } = new();
+
     /// <summary>Loads, merges and type-checks a config file with its bases and overrides.</summary>
     public static (ExperimentConfig Config, ConfigMap Tree) Load(string path, IEnumerable<string>? overrides = null)
     {

@@ -83,6 +83,8 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         }
 
         var schedule = new LrSchedule(config.Schedule);
+        double baseLr = TrainingSettings.BaseLearningRate(config, _world.WorldSize, out var lrScaling);
+        if (root && lrScaling is not null) _console.WriteLine(lrScaling);
         int maxIters = config.Schedule.MaxIters;
         using var data = task.OpenTrainingData(config.Runtime.Seed, state.Data, DataShard.Of(_world));
         using var log = root ? new JsonLinesLog(Path.Combine(workDir, "log.jsonl")) : null;
@@ -127,7 +129,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             }
 
             var clock = Stopwatch.StartNew();
-            double lr = schedule.LrAt(config.Optimizer.Lr, iteration);
+            double lr = schedule.LrAt(baseLr, iteration);
             double dataSeconds;
             using (var scope = NewDisposeScope())
             {
@@ -189,7 +191,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                                 nn.utils.clip_grad_norm_(parameters, maxNorm);
                             // Each group's lr is the schedule applied to base lr × its layer-decay scale (mmcv: per-group
                             // initial lr, so min_lr is one floor for all groups rather than scaled with them).
-                            optimizer.Step(scale => schedule.LrAt(config.Optimizer.Lr * scale, iteration));
+                            optimizer.Step(scale => schedule.LrAt(baseLr * scale, iteration));
                             optimizerSteps++;
                             ema?.Update(model);
                         }

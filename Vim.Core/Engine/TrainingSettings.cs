@@ -38,6 +38,8 @@ public static class TrainingSettings
         Require(train.CheckpointInterval >= 1, "train.checkpoint_interval", "at least 1", train.CheckpointInterval);
         Require(train.LogInterval >= 1, "train.log_interval", "at least 1", train.LogInterval);
         Require(train.KeepLast >= 1, "train.keep_last", "at least 1", train.KeepLast);
+        Require(config.AutoScaleLr.BaseBatchSize >= 1, "auto_scale_lr.base_batch_size", "at least 1 (the images per optimiser step optimizer.lr was tuned for)",
+            config.AutoScaleLr.BaseBatchSize);
         if (train.AccumulateSteps < 1) throw new VimException($"train.accumulate_steps must be ≥ 1, got {train.AccumulateSteps}");
         // A checkpoint taken mid-accumulation would lose the gradients summed so far, breaking exact resume: periodic ones,
         // best.safetensors (written at evaluations) and the last one. A run ending mid-accumulation would also compute
@@ -62,6 +64,23 @@ public static class TrainingSettings
         if (!ScalesTheLoss(config.Runtime) && config.Runtime.LossScale != new RuntimeConfig().LossScale)
             throw new VimException($"runtime.loss_scale ('{config.Runtime.LossScale}') applies to fp16 autocast only (runtime.amp: true, runtime.amp_dtype: fp16); " +
                 $"this run has runtime.amp {(config.Runtime.Amp ? "true" : "false")} with amp_dtype {config.Runtime.AmpDtype}. Remove the setting (bf16 and float32 need no loss scaling)");
+    }
+
+    /// <summary>
+    /// The learning rate the schedule starts from: optimizer.lr, times (images per optimiser step) / auto_scale_lr.base_batch_size
+    /// when auto_scale_lr.enable is set; <paramref name="explanation"/> says how it was reached (null when not scaled).
+    /// </summary>
+    public static double BaseLearningRate(ExperimentConfig config, int processes, out string? explanation)
+    {
+        explanation = null;
+        if (!config.AutoScaleLr.Enable) return config.Optimizer.Lr;
+        long images = (long)config.Data.BatchSize * processes * config.Train.AccumulateSteps;
+        double ratio = (double)images / config.AutoScaleLr.BaseBatchSize;
+        double lr = config.Optimizer.Lr * ratio;
+        explanation = string.Create(CultureInfo.InvariantCulture,
+            $"auto_scale_lr: {images} images per optimiser step ({config.Data.BatchSize} per process × {processes} process(es) × {config.Train.AccumulateSteps} " +
+            $"accumulated), base_batch_size {config.AutoScaleLr.BaseBatchSize}: lr {config.Optimizer.Lr:G6} × {ratio:G6} = {lr:G6}");
+        return lr;
     }
 
     /// <summary>Whether a run with these settings trains with a <see cref="LossScaler"/>: fp16 gradients underflow without one.</summary>

@@ -27,6 +27,35 @@ public class TrainerTests
 
     private string Dir(string name) => Path.Combine(_root, name);
 
+    /// <summary>
+    /// auto_scale_lr: 4 images per process × 1 process × 2 accumulated batches against a base of 32 scales optimizer.lr by
+    /// 1/4, so lr 2⁻⁴ trains exactly as lr 2⁻⁶ does unscaled (powers of two: the products are exact).
+    /// </summary>
+    [Test]
+    public void AutoScaleLrTrainsAsTheScaledRateAndSaysHowItWasReached()
+    {
+        set_num_threads(1);
+        var reference = Config(8, accumulate: 2);
+        reference.Data.BatchSize = 4;
+        reference.Optimizer.Lr = 1.0 / 64;
+        using var plain = new ToyRegressionTask();
+        new Trainer<(Tensor, Tensor)>(plain, reference, Dir("plain"), "cfg", TextWriter.Null).Run(null);
+
+        var scaled = Config(8, accumulate: 2);
+        scaled.Data.BatchSize = 4;
+        scaled.Optimizer.Lr = 1.0 / 16;
+        scaled.AutoScaleLr = new AutoScaleLrConfig { Enable = true, BaseBatchSize = 32 };
+        using var auto = new ToyRegressionTask();
+        var console = new StringWriter();
+        new Trainer<(Tensor, Tensor)>(auto, scaled, Dir("auto"), "cfg", console).Run(null);
+
+        Assert.That(console.ToString(), Does.Contain(
+            "auto_scale_lr: 8 images per optimiser step (4 per process × 1 process(es) × 2 accumulated), base_batch_size 32: lr 0.0625 × 0.25 = 0.015625"));
+        Assert.That(auto.Weights(), Is.EqualTo(plain.Weights()));
+        var logged = JsonLinesLog.Read(Path.Combine(Dir("auto"), "log.jsonl")).Where(r => r.Has("lr")).Select(r => r.Number("lr"));
+        Assert.That(logged, Is.EqualTo(JsonLinesLog.Read(Path.Combine(Dir("plain"), "log.jsonl")).Where(r => r.Has("lr")).Select(r => r.Number("lr"))));
+    }
+
     [Test]
     public void CrashThenResumeEndsWithBitwiseIdenticalWeights()
     {

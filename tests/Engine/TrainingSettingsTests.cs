@@ -30,6 +30,7 @@ public class TrainingSettingsTests
     [TestCase("train.checkpoint_interval=0", "train.checkpoint_interval must be at least 1, got 0")]
     [TestCase("train.eval_interval=-5", "train.eval_interval must be at least 0 (0: evaluate at the end only), got -5")]
     [TestCase("train.keep_last=0", "train.keep_last must be at least 1, got 0")]
+    [TestCase("auto_scale_lr.base_batch_size=0", "auto_scale_lr.base_batch_size must be at least 1 (the images per optimiser step optimizer.lr was tuned for), got 0")]
     [TestCase("train.ema_momentum=0.0002", "train.ema_momentum is the share the average keeps at each step (e.g. 0.9998), got 0.0002; MMEngine's EMAHook momentum is 1 minus it")]
     [TestCase("runtime.amp=true;runtime.amp_dtype=fp16;runtime.loss_scale=0", "runtime.loss_scale must be 'dynamic' or a positive number (a static scale, e.g. 512), got '0'")]
     [TestCase("runtime.amp=true;runtime.amp_dtype=fp16;runtime.loss_scale=auto", "runtime.loss_scale must be 'dynamic' or a positive number (a static scale, e.g. 512), got 'auto'")]

@@ -24,15 +24,22 @@ public static class TrainCommand
             Description = "Continue a run: from CKPT, or (no value) from the work dir's latest checkpoint.",
             Arity = ArgumentArity.ZeroOrOne,
         };
+        var autoScaleLr = new Option<bool>("--auto-scale-lr")
+        {
+            Description = "Scale optimizer.lr by the run's images per optimiser step / auto_scale_lr.base_batch_size (mmdet's flag: the same as --set auto_scale_lr.enable=true).",
+        };
         var set = ConfigCommand.CreateSetOption();
         var command = new Command("train", "Train the model a config describes; Ctrl-C, SIGTERM or SIGUSR1 (kill -USR1 <mpirun pid> under mpirun) writes a checkpoint and exits.");
         command.Arguments.Add(configArg);
         command.Options.Add(workDir);
         command.Options.Add(resume);
+        command.Options.Add(autoScaleLr);
         command.Options.Add(set);
         command.SetAction(parse =>
         {
-            var (config, dir) = Prepare(parse.GetValue(configArg)!, parse.GetValue(workDir), parse.GetValue(set) ?? []);
+            // As an override, so config.yaml records it and the resume line repeats it.
+            string[] overrides = [.. parse.GetValue(set) ?? [], .. parse.GetValue(autoScaleLr) ? ["auto_scale_lr.enable=true"] : Array.Empty<string>()];
+            var (config, dir) = Prepare(parse.GetValue(configArg)!, parse.GetValue(workDir), overrides);
             string? resumeFrom = null;
             if (parse.GetResult(resume) is not null)
             {
@@ -51,7 +58,7 @@ public static class TrainCommand
             var result = communicator.AbortJobOnError(() => Train(config, dir, resumeFrom, communicator, stop.Token));
             if (communicator.Rank == 0)
                 Console.WriteLine(result.Interrupted
-                    ? $"stopped at iteration {result.Iteration}; resume with: {ResumeCommand(parse.GetValue(configArg)!, dir, parse.GetValue(set) ?? [])}"
+                    ? $"stopped at iteration {result.Iteration}; resume with: {ResumeCommand(parse.GetValue(configArg)!, dir, overrides)}"
                     : $"finished {result.Iteration} iterations; best {result.BestMetric?.ToString("0.##") ?? "n/a"}; checkpoints in {dir}");
             return result.Interrupted ? 130 : 0;
         });
