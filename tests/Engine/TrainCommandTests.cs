@@ -1,6 +1,7 @@
 using NUnit.Framework;
 using Vim.Core.Ssm;
 using Vim.Tools.Commands;
+using Vim.Tools;
 using static TorchSharp.torch;
 
 namespace Vim.Tests.Engine;
@@ -23,6 +24,27 @@ public class TrainCommandTests
             set_num_threads(torchThreads);
             SelectiveScan.NativeThreads = nativeThreads;
         }
+    }
+
+    /// <summary>
+    /// mmdet's --amp is the setting it names: seen through the check that reads it, which refuses before anything is written.
+    /// </summary>
+    [Test]
+    public void TheAmpFlagSetsRuntimeAmp()
+    {
+        var config = Path.Combine(RepositoryPaths.Root, "configs/seg/upernet_vim_tiny_demo_ade.yaml");
+        var work = Path.Combine(Path.GetTempPath(), $"vimdense-flags-{Guid.NewGuid():N}");
+        string Refusal(params string[] args)
+        {
+            var error = new StringWriter();
+            Assert.That(VimCli.Run(["train", config, "--work-dir", work, .. args], error), Is.EqualTo(1));
+            return error.ToString();
+        }
+        // A loss scale under bf16 is refused, and the message says what runtime.amp is.
+        string[] scaled = ["--set", "runtime.loss_scale=512"];
+        Assert.That(Refusal(scaled), Does.Contain("this run has runtime.amp false with amp_dtype bf16"));
+        Assert.That(Refusal(["--amp", .. scaled]), Does.Contain("this run has runtime.amp true with amp_dtype bf16"));
+        Assert.That(Directory.Exists(work), Is.False, "refused before the work dir");
     }
 
     /// <summary>

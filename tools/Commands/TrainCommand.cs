@@ -28,17 +28,23 @@ public static class TrainCommand
         {
             Description = "Scale optimizer.lr by the run's images per optimiser step / auto_scale_lr.base_batch_size (mmdet's flag: the same as --set auto_scale_lr.enable=true).",
         };
+        var amp = new Option<bool>("--amp")
+        {
+            Description = "Mixed-precision training (mmdet's flag: the same as --set runtime.amp=true; runtime.amp_dtype picks bf16 or fp16).",
+        };
         var set = ConfigCommand.CreateSetOption();
         var command = new Command("train", "Train the model a config describes; Ctrl-C, SIGTERM or SIGUSR1 (kill -USR1 <mpirun pid> under mpirun) writes a checkpoint and exits.");
         command.Arguments.Add(configArg);
         command.Options.Add(workDir);
         command.Options.Add(resume);
         command.Options.Add(autoScaleLr);
+        command.Options.Add(amp);
         command.Options.Add(set);
         command.SetAction(parse =>
         {
-            // As an override, so config.yaml records it and the resume line repeats it.
-            string[] overrides = [.. parse.GetValue(set) ?? [], .. parse.GetValue(autoScaleLr) ? ["auto_scale_lr.enable=true"] : Array.Empty<string>()];
+            // mmdet's flags as overrides, so config.yaml records them and the resume line repeats them.
+            var flags = new[] { (autoScaleLr, "auto_scale_lr.enable=true"), (amp, "runtime.amp=true") };
+            string[] overrides = [.. parse.GetValue(set) ?? [], .. flags.Where(f => parse.GetValue(f.Item1)).Select(f => f.Item2)];
             var (config, dir) = Prepare(parse.GetValue(configArg)!, parse.GetValue(workDir), overrides);
             string? resumeFrom = null;
             if (parse.GetResult(resume) is not null)
