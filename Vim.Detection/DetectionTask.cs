@@ -199,19 +199,24 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         IEnumerable<Batch> batches = share.Count == 0 ? [] : Data.EvaluationLoader(share).Epoch(0);
         bool wasTraining = _model.training;
         _model.eval();
-        var device = DeviceSelection.Of(_model);
         var perImage = new List<(int Index, List<CocoDetection> Detections)>();
         foreach (var batch in batches)
         {
             using var scope = NewDisposeScope();
             using var owned = batch;
-            var meta = batch.Metas[0];
-            var found = _model.Predict(batch.Images.to(device), [(meta.ContentHeight, meta.ContentWidth)], [(meta.OriginalHeight, meta.OriginalWidth)])[0];
-            perImage.Add((share.SourceIndex(perImage.Count), ToCoco(found, meta.ImageId).ToList()));
+            perImage.Add((share.SourceIndex(perImage.Count), ToCoco(Predict(batch.Images, batch.Metas[0]), batch.Metas[0].ImageId).ToList()));
         }
         if (wasTraining) _model.train();
         return Communicator.WorldSize == 1 ? perImage.SelectMany(p => p.Detections).ToList() : GatherInDatasetOrder(perImage);
     }
+
+    /// <summary>
+    /// The detections of one image as evaluation computes them, from its evaluation batch's images (one image, from
+    /// <see cref="DetectionData.EvaluationLoader"/>) and meta: the whole predict path on the model's device, boxes and
+    /// pasted masks at the original image size. The model must be in eval mode.
+    /// </summary>
+    public Instances Predict(Tensor images, SampleMeta meta) =>
+        _model.Predict(images.to(DeviceSelection.Of(_model)), [(meta.ContentHeight, meta.ContentWidth)], [(meta.OriginalHeight, meta.OriginalWidth)])[0];
 
     /// <summary>
     /// Mask AP as detectron2's COCOEvaluator computes it: the detections go to the evaluator without their boxes, so

@@ -113,11 +113,9 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         var share = new StridedSubset(ValSet, Communicator.Rank, Communicator.WorldSize);
         // One loader per test scale, read in lockstep: mmseg resizes the original image for each scale. A rank with no
         // image (more ranks than images) still takes part in the sum.
-        var test = _config.Model.SegTest;
-        IEnumerable<Batch[]> views = share.Count == 0 ? [] : InLockstep(Data.TestPipelines().Select(pipeline => Data.EvaluationLoader(share, pipeline).Epoch(0)));
+        IEnumerable<Batch[]> views = share.Count == 0 ? [] : EvaluationViews(share);
         bool wasTraining = _model.training;
         _model.eval();
-        var device = DeviceSelection.Of(_model);
         using var noGrad = no_grad();
         foreach (var batches in views)
         {
@@ -125,8 +123,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
             try
             {
                 var meta = batches[0].Metas[0];
-                var scores = SegmentationInference.Scores(_model, batches.Select(batch => batch.Images.to(device)).ToList(), test, meta.OriginalHeight, meta.OriginalWidth);
-                var prediction = SegmentationInference.Labels(scores);
+                var prediction = Predict(batches.Select(batch => batch.Images).ToList(), meta);
                 var (labels, height, width) = ValSet.LoadLabelMap((int)meta.ImageId);
                 if (height != meta.OriginalHeight || width != meta.OriginalWidth)
                     throw new VimException($"{meta.FilePath}: label map {width}x{height} differs from the image {meta.OriginalWidth}x{meta.OriginalHeight}");
@@ -146,6 +143,26 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
             metric.ImportCounts(counts.data<long>().ToArray());
         }
         return metric;
+    }
+
+    /// <summary>
+    /// The test views of <paramref name="images"/> as evaluation reads them: per image, one batch per model.seg_test.scales
+    /// ratio (the original image resized for each), in order. The caller disposes the batches.
+    /// </summary>
+    public IEnumerable<Batch[]> EvaluationViews(ISampleSource images) =>
+        InLockstep(Data.TestPipelines().Select(pipeline => Data.EvaluationLoader(images, pipeline).Epoch(0)));
+
+    /// <summary>
+    /// One image's label map (row-major class indices at the original size) from the images of its
+    /// <see cref="EvaluationViews"/> (one per model.seg_test.scales ratio) and its meta, as evaluation computes it:
+    /// whole-image or sliding-window passes as model.seg_test says, on the model's device. The model must be in eval mode.
+    /// </summary>
+    public ushort[] Predict(IReadOnlyList<Tensor> views, SampleMeta meta)
+    {
+        var device = DeviceSelection.Of(_model);
+        var scores = SegmentationInference.Scores(_model, views.Select(view => view.to(device)).ToList(), _config.Model.SegTest,
+            meta.OriginalHeight, meta.OriginalWidth);
+        return SegmentationInference.Labels(scores);
     }
 
     /// <summary>
