@@ -165,7 +165,7 @@ public static class InferenceBenchmark
                     ? $"{subject.Name}: no --checkpoint, so the weights are the initial ones: an untrained detector keeps other proposals and detections than a trained one (see mean_detections), so its box_inference, mask_head and paste times are not representative"
                     : $"{subject.Name}: no --checkpoint, so the weights are the initial ones (segmentation does the same work whatever the weights)");
             if (subject.ImageCount < settings.Images)
-                notes.Add($"{subject.Name}: the validation split holds {subject.ImageCount} image(s), so the {settings.Images} timed per pass cycle through them");
+                notes.Add($"{subject.Name}: {subject.ImageCount} validation image(s) in memory, so the {settings.Images} timed per pass cycle through them");
         }
         return notes;
     }
