@@ -199,12 +199,14 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         IEnumerable<Batch> batches = share.Count == 0 ? [] : Data.EvaluationLoader(share).Epoch(0);
         bool wasTraining = _model.training;
         _model.eval();
+        var device = DeviceSelection.Of(_model);
         var perImage = new List<(int Index, List<CocoDetection> Detections)>();
         foreach (var batch in batches)
         {
             using var scope = NewDisposeScope();
             using var owned = batch;
-            perImage.Add((share.SourceIndex(perImage.Count), ToCoco(Predict(batch.Images, batch.Metas[0]), batch.Metas[0].ImageId).ToList()));
+            var found = Predict(batch.Images.to(device), batch.Metas[0]);
+            perImage.Add((share.SourceIndex(perImage.Count), ToCoco(found, batch.Metas[0].ImageId).ToList()));
         }
         if (wasTraining) _model.train();
         return Communicator.WorldSize == 1 ? perImage.SelectMany(p => p.Detections).ToList() : GatherInDatasetOrder(perImage);
@@ -212,11 +214,11 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
 
     /// <summary>
     /// The detections of one image as evaluation computes them, from its evaluation batch's images (one image, from
-    /// <see cref="DetectionData.EvaluationLoader"/>) and meta: the whole predict path on the model's device, boxes and
-    /// pasted masks at the original image size. The model must be in eval mode.
+    /// <see cref="DetectionData.EvaluationLoader"/>, already on the model's device) and meta: the whole predict path,
+    /// boxes and pasted masks at the original image size. The model must be in eval mode.
     /// </summary>
     public Instances Predict(Tensor images, SampleMeta meta) =>
-        _model.Predict(images.to(DeviceSelection.Of(_model)), [(meta.ContentHeight, meta.ContentWidth)], [(meta.OriginalHeight, meta.OriginalWidth)])[0];
+        _model.Predict(images, [(meta.ContentHeight, meta.ContentWidth)], [(meta.OriginalHeight, meta.OriginalWidth)])[0];
 
     /// <summary>
     /// Mask AP as detectron2's COCOEvaluator computes it: the detections go to the evaluator without their boxes, so

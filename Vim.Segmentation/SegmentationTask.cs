@@ -116,6 +116,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         IEnumerable<Batch[]> views = share.Count == 0 ? [] : EvaluationViews(share);
         bool wasTraining = _model.training;
         _model.eval();
+        var device = DeviceSelection.Of(_model);
         using var noGrad = no_grad();
         foreach (var batches in views)
         {
@@ -123,7 +124,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
             try
             {
                 var meta = batches[0].Metas[0];
-                var prediction = Predict(batches.Select(batch => batch.Images).ToList(), meta);
+                var prediction = Predict(batches.Select(batch => batch.Images.to(device)).ToList(), meta);
                 var (labels, height, width) = ValSet.LoadLabelMap((int)meta.ImageId);
                 if (height != meta.OriginalHeight || width != meta.OriginalWidth)
                     throw new VimException($"{meta.FilePath}: label map {width}x{height} differs from the image {meta.OriginalWidth}x{meta.OriginalHeight}");
@@ -154,16 +155,11 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
 
     /// <summary>
     /// One image's label map (row-major class indices at the original size) from the images of its
-    /// <see cref="EvaluationViews"/> (one per model.seg_test.scales ratio) and its meta, as evaluation computes it:
-    /// whole-image or sliding-window passes as model.seg_test says, on the model's device. The model must be in eval mode.
+    /// <see cref="EvaluationViews"/> (one per model.seg_test.scales ratio, already on the model's device) and its meta, as
+    /// evaluation computes it: whole-image or sliding-window passes as model.seg_test says. The model must be in eval mode.
     /// </summary>
-    public ushort[] Predict(IReadOnlyList<Tensor> views, SampleMeta meta)
-    {
-        var device = DeviceSelection.Of(_model);
-        var scores = SegmentationInference.Scores(_model, views.Select(view => view.to(device)).ToList(), _config.Model.SegTest,
-            meta.OriginalHeight, meta.OriginalWidth);
-        return SegmentationInference.Labels(scores);
-    }
+    public ushort[] Predict(IReadOnlyList<Tensor> views, SampleMeta meta) =>
+        SegmentationInference.Labels(SegmentationInference.Scores(_model, views, _config.Model.SegTest, meta.OriginalHeight, meta.OriginalWidth));
 
     /// <summary>
     /// The i-th batch of every stream together. The streams read one dataset in the same order (one per test scale), so
