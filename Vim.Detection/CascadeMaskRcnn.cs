@@ -1,4 +1,5 @@
 using TorchSharp;
+using Vim.Core.Diagnostics;
 using Vim.Core.Models;
 using Vim.Detection.Modeling;
 using Vim.Detection.Structures;
@@ -67,11 +68,17 @@ public sealed class CascadeMaskRcnn : nn.Module
     {
         if (training) throw new InvalidOperationException("CascadeMaskRcnn.Predict needs eval mode (call eval()).");
         using var noGrad = no_grad();
-        var features = Features(images);
-        var proposals = proposal_generator.Forward(features, imageSizes).Proposals;
+        // Each stage is timed when a profiler asks for it (DetectionStages); otherwise a Measure costs one static read.
+        List<Tensor> features;
+        using (StageProfiler.Measure(DetectionStages.Backbone))
+            features = Features(images);
+        IReadOnlyList<Instances> proposals;
+        using (StageProfiler.Measure(DetectionStages.Rpn))
+            proposals = proposal_generator.Forward(features, imageSizes).Proposals;
         var detections = roi_heads.Forward(features.Take(4).ToList(), proposals).Detections!;
-        return detections.Select((d, i) => DetectionPostprocessor.ToOutputSize(d,
-            outputSizes?[i].Height ?? d.ImageHeight, outputSizes?[i].Width ?? d.ImageWidth)).ToList();
+        using (StageProfiler.Measure(DetectionStages.Paste))
+            return detections.Select((d, i) => DetectionPostprocessor.ToOutputSize(d,
+                outputSizes?[i].Height ?? d.ImageHeight, outputSizes?[i].Width ?? d.ImageWidth)).ToList();
     }
 
     /// <summary>

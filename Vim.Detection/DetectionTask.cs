@@ -205,13 +205,20 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         {
             using var scope = NewDisposeScope();
             using var owned = batch;
-            var meta = batch.Metas[0];
-            var found = _model.Predict(batch.Images.to(device), [(meta.ContentHeight, meta.ContentWidth)], [(meta.OriginalHeight, meta.OriginalWidth)])[0];
-            perImage.Add((share.SourceIndex(perImage.Count), ToCoco(found, meta.ImageId).ToList()));
+            var found = Predict(batch.Images.to(device), batch.Metas[0]);
+            perImage.Add((share.SourceIndex(perImage.Count), ToCoco(found, batch.Metas[0].ImageId).ToList()));
         }
         if (wasTraining) _model.train();
         return Communicator.WorldSize == 1 ? perImage.SelectMany(p => p.Detections).ToList() : GatherInDatasetOrder(perImage);
     }
+
+    /// <summary>
+    /// The detections of one image as evaluation computes them, from its evaluation batch's images (one image, from
+    /// <see cref="DetectionData.EvaluationLoader"/>, already on the model's device) and meta: the whole predict path,
+    /// boxes and pasted masks at the original image size. The model must be in eval mode.
+    /// </summary>
+    public Instances Predict(Tensor images, SampleMeta meta) =>
+        _model.Predict(images, [(meta.ContentHeight, meta.ContentWidth)], [(meta.OriginalHeight, meta.OriginalWidth)])[0];
 
     /// <summary>
     /// Mask AP as detectron2's COCOEvaluator computes it: the detections go to the evaluator without their boxes, so

@@ -1,6 +1,7 @@
 using TorchSharp;
 using Vim.Core;
 using Vim.Core.Config;
+using Vim.Core.Diagnostics;
 using Vim.Core.Engine;
 using Vim.Core.Models;
 using Vim.Segmentation.Heads;
@@ -89,10 +90,19 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor images)
     {
         using var scope = NewDisposeScope();
-        var (padded, height, width) = Pad(images);
-        var features = backbone.forward(padded);
-        var logits = decode_head.forward(features.Select(f => f.Map).ToList());
-        return Autocast.WidenHalf(ResizeAndCrop(logits, padded, height, width)).MoveToOuterDisposeScope();
+        Tensor padded;
+        long height, width;
+        IReadOnlyList<FeatureMap> features;
+        using (StageProfiler.Measure(SegmentationStages.Backbone))
+        {
+            (padded, height, width) = Pad(images);
+            features = backbone.forward(padded);
+        }
+        using (StageProfiler.Measure(SegmentationStages.DecodeHead))
+        {
+            var logits = decode_head.forward(features.Select(f => f.Map).ToList());
+            return Autocast.WidenHalf(ResizeAndCrop(logits, padded, height, width)).MoveToOuterDisposeScope();
+        }
     }
 
     /// <summary>

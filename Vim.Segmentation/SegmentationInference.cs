@@ -1,6 +1,7 @@
 using TorchSharp;
 using Vim.Core;
 using Vim.Core.Config;
+using Vim.Core.Diagnostics;
 using Vim.Data.Datasets;
 using Vim.Data.Transforms;
 using static TorchSharp.torch;
@@ -86,8 +87,11 @@ public static class SegmentationInference
                 throw new ArgumentException($"a test view must be one image (1, 3, H, W), got [{string.Join(", ", view.shape)}]", nameof(views));
             foreach (bool flip in test.Flip ? new[] { false, true } : new[] { false })
             {
-                var input = flip ? view.flip(3) : view;
+                Tensor input;
+                using (StageProfiler.Measure(SegmentationStages.Rescale))
+                    input = flip ? view.flip(3) : view;
                 var logits = test.Mode == "whole" ? model.forward(input) : Slide(model, input, test);
+                using var stage = StageProfiler.Measure(SegmentationStages.Rescale);
                 if (flip) logits = logits.flip(3);
                 var resized = nn.functional.interpolate(logits, size: [originalHeight, originalWidth], mode: InterpolationMode.Bilinear, align_corners: false);
                 if (onePass) return resized.MoveToOuterDisposeScope();
@@ -96,7 +100,8 @@ public static class SegmentationInference
                 count++;
             }
         }
-        return sum!.div_(count).MoveToOuterDisposeScope();
+        using (StageProfiler.Measure(SegmentationStages.Rescale))
+            return sum!.div_(count).MoveToOuterDisposeScope();
     }
 
     /// <summary>Sliding-window logits, window placement identical to mmseg's slide_inference.</summary>
@@ -107,7 +112,9 @@ public static class SegmentationInference
         long gridsH = Math.Max(height - cropH + strideH - 1, 0) / strideH + 1;
         long gridsW = Math.Max(width - cropW + strideW - 1, 0) / strideW + 1;
         Tensor? sum = null;
-        var counts = zeros(new[] { 1L, 1, height, width }, device: images.device);
+        Tensor counts;
+        using (StageProfiler.Measure(SegmentationStages.SlideWindow))
+            counts = zeros(new[] { 1L, 1, height, width }, device: images.device);
         for (long gh = 0; gh < gridsH; gh++)
         {
             for (long gw = 0; gw < gridsW; gw++)
@@ -115,15 +122,19 @@ public static class SegmentationInference
                 using var scope = NewDisposeScope();
                 long y2 = Math.Min(gh * strideH + cropH, height), x2 = Math.Min(gw * strideW + cropW, width);
                 long y1 = Math.Max(y2 - cropH, 0), x1 = Math.Max(x2 - cropW, 0);
-                var crop = images[.., .., (int)y1..(int)y2, (int)x1..(int)x2];
+                Tensor crop;
+                using (StageProfiler.Measure(SegmentationStages.SlideWindow))
+                    crop = images[.., .., (int)y1..(int)y2, (int)x1..(int)x2];
                 var logits = model.forward(crop);
+                using var stage = StageProfiler.Measure(SegmentationStages.SlideWindow);
                 var placed = nn.functional.pad(logits, [x1, width - x2, y1, height - y2]);
                 if (sum is null) sum = placed.MoveToOuterDisposeScope();
                 else sum.add_(placed);
                 counts[.., .., (int)y1..(int)y2, (int)x1..(int)x2].add_(1);
             }
         }
-        return sum! / counts;
+        using (StageProfiler.Measure(SegmentationStages.SlideWindow))
+            return sum! / counts;
     }
 
     private static (long CropH, long CropW, long StrideH, long StrideW) SlideWindow(SegmentationTestConfig test)
@@ -144,6 +155,7 @@ public static class SegmentationInference
         if (scores.dim() != 4 || scores.shape[0] != 1)
             throw new ArgumentException($"scores must be (1, K, H, W), got [{string.Join(", ", scores.shape)}]", nameof(scores));
         using var scope = NewDisposeScope();
+        using var stage = StageProfiler.Measure(SegmentationStages.Argmax);
         return Array.ConvertAll(scores.argmax(1).to_type(ScalarType.Int32).flatten().cpu().data<int>().ToArray(), c => (ushort)c);
     }
 }

@@ -113,8 +113,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         var share = new StridedSubset(ValSet, Communicator.Rank, Communicator.WorldSize);
         // One loader per test scale, read in lockstep: mmseg resizes the original image for each scale. A rank with no
         // image (more ranks than images) still takes part in the sum.
-        var test = _config.Model.SegTest;
-        IEnumerable<Batch[]> views = share.Count == 0 ? [] : InLockstep(Data.TestPipelines().Select(pipeline => Data.EvaluationLoader(share, pipeline).Epoch(0)));
+        IEnumerable<Batch[]> views = share.Count == 0 ? [] : EvaluationViews(share);
         bool wasTraining = _model.training;
         _model.eval();
         var device = DeviceSelection.Of(_model);
@@ -125,8 +124,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
             try
             {
                 var meta = batches[0].Metas[0];
-                var scores = SegmentationInference.Scores(_model, batches.Select(batch => batch.Images.to(device)).ToList(), test, meta.OriginalHeight, meta.OriginalWidth);
-                var prediction = SegmentationInference.Labels(scores);
+                var prediction = Predict(batches.Select(batch => batch.Images.to(device)).ToList(), meta);
                 var (labels, height, width) = ValSet.LoadLabelMap((int)meta.ImageId);
                 if (height != meta.OriginalHeight || width != meta.OriginalWidth)
                     throw new VimException($"{meta.FilePath}: label map {width}x{height} differs from the image {meta.OriginalWidth}x{meta.OriginalHeight}");
@@ -147,6 +145,21 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         }
         return metric;
     }
+
+    /// <summary>
+    /// The test views of <paramref name="images"/> as evaluation reads them: per image, one batch per model.seg_test.scales
+    /// ratio (the original image resized for each), in order. The caller disposes the batches.
+    /// </summary>
+    public IEnumerable<Batch[]> EvaluationViews(ISampleSource images) =>
+        InLockstep(Data.TestPipelines().Select(pipeline => Data.EvaluationLoader(images, pipeline).Epoch(0)));
+
+    /// <summary>
+    /// One image's label map (row-major class indices at the original size) from the images of its
+    /// <see cref="EvaluationViews"/> (one per model.seg_test.scales ratio, already on the model's device) and its meta, as
+    /// evaluation computes it: whole-image or sliding-window passes as model.seg_test says. The model must be in eval mode.
+    /// </summary>
+    public ushort[] Predict(IReadOnlyList<Tensor> views, SampleMeta meta) =>
+        SegmentationInference.Labels(SegmentationInference.Scores(_model, views, _config.Model.SegTest, meta.OriginalHeight, meta.OriginalWidth));
 
     /// <summary>
     /// The i-th batch of every stream together. The streams read one dataset in the same order (one per test scale), so

@@ -3,25 +3,36 @@ using System.Diagnostics;
 namespace Vim.Core.Diagnostics;
 
 /// <summary>
-/// Wall-clock time per named stage of a forward pass (the backbone benchmark's <c>--breakdown</c>).
-/// and the CPU time of the whole process over the same interval (all threads: on a machine shared with
-/// other work the CPU time is the steadier figure). Off by default: <see cref="Measure"/> then returns
-/// an empty token and costs one static read. CPU libtorch ops are synchronous, so a stage's time is
-/// the time of its ops.
+/// Wall-clock time per named stage of a forward pass (the backbone benchmark's <c>--breakdown</c>, the inference
+/// benchmark's stage breakdown) and the CPU time of the whole process over the same interval (all threads: on a
+/// machine shared with other work the CPU time is the steadier figure). Off by default: <see cref="Measure"/> then
+/// returns an empty token and costs one static read. CPU libtorch ops are synchronous, so a stage's time is the time
+/// of its ops; on a GPU the collector passes a synchronisation that runs at both ends of every timed stage.
 /// </summary>
-/// <remarks>Process-wide and meant for one thread at a time (a benchmark run); stages should not nest
-/// (a nested stage's time would be counted in both).</remarks>
+/// <remarks>Process-wide and meant for one thread at a time (a benchmark run); timed stages should not nest (a nested
+/// stage's time would be counted in both), which is what <see cref="Start"/>'s stage list is for: the inference
+/// benchmark times the detector's and segmentor's own stages, not the backbone's stages inside them.</remarks>
 public static class StageProfiler
 {
-    private static Dictionary<string, (long Ticks, long CpuMicroseconds, long Calls)>? totals;
+    private static Collection? collecting;
     private static readonly object Gate = new();
 
-    public static bool Enabled => totals is not null;
+    internal sealed class Collection(IReadOnlySet<string>? only, Action? synchronize)
+    {
+        public readonly Dictionary<string, (long Ticks, long CpuMicroseconds, long Calls)> Totals = new();
+        public readonly IReadOnlySet<string>? Only = only;
+        public readonly Action? Synchronize = synchronize;
+    }
+
+    public static bool Enabled => collecting is not null;
 
     /// <summary>Starts collecting (clears earlier totals).</summary>
-    public static void Start()
+    /// <param name="only">The stages to time; others measure nothing (null: every stage).</param>
+    /// <param name="synchronize">Runs before a timed stage starts and before it ends (e.g. waiting for queued CUDA
+    /// kernels), so that asynchronous work is counted in the stage that queued it.</param>
+    public static void Start(IEnumerable<string>? only = null, Action? synchronize = null)
     {
-        lock (Gate) totals = new Dictionary<string, (long, long, long)>();
+        lock (Gate) collecting = new Collection(only?.ToHashSet(StringComparer.Ordinal), synchronize);
     }
 
     /// <summary>One stage's totals: wall-clock and process CPU milliseconds, and how often it ran.</summary>
@@ -32,25 +43,33 @@ public static class StageProfiler
     {
         lock (Gate)
         {
-            var collected = totals ?? new Dictionary<string, (long, long, long)>();
-            totals = null;
+            var collected = collecting?.Totals ?? new Dictionary<string, (long, long, long)>();
+            collecting = null;
             return collected.Select(kv => new StageTotal(kv.Key, kv.Value.Ticks * 1000.0 / Stopwatch.Frequency,
                 kv.Value.CpuMicroseconds / 1000.0, kv.Value.Calls)).ToList();
         }
     }
 
     /// <summary>Times the code until the returned token is disposed, under <paramref name="stage"/>.</summary>
-    public static Token Measure(string stage) => totals is null ? default : new Token(stage, Stopwatch.GetTimestamp(), ResourceUsage.ProcessCpuMicroseconds());
+    public static Token Measure(string stage)
+    {
+        var current = collecting;
+        if (current is null || (current.Only is not null && !current.Only.Contains(stage))) return default;
+        current.Synchronize?.Invoke();
+        return new Token(stage, current, Stopwatch.GetTimestamp(), ResourceUsage.ProcessCpuMicroseconds());
+    }
 
     public readonly struct Token : IDisposable
     {
         private readonly string? stage;
+        private readonly Collection? collection;
         private readonly long started;
         private readonly long startedCpu;
 
-        internal Token(string stage, long started, long startedCpu)
+        internal Token(string stage, Collection collection, long started, long startedCpu)
         {
             this.stage = stage;
+            this.collection = collection;
             this.started = started;
             this.startedCpu = startedCpu;
         }
@@ -58,11 +77,14 @@ public static class StageProfiler
         public void Dispose()
         {
             if (stage is null) return;
+            collection!.Synchronize?.Invoke();
             long elapsed = Stopwatch.GetTimestamp() - started;
             long cpu = ResourceUsage.ProcessCpuMicroseconds() - startedCpu;
             lock (Gate)
             {
-                if (totals is null) return;
+                // A stage still open when its collection stopped (or a new one started) belongs to neither.
+                if (!ReferenceEquals(collecting, collection)) return;
+                var totals = collection.Totals;
                 totals.TryGetValue(stage, out var sum);
                 totals[stage] = (sum.Ticks + elapsed, sum.CpuMicroseconds + cpu, sum.Calls + 1);
             }

@@ -63,12 +63,12 @@ public sealed class ConfusionMatrix
     public string ToCsv()
     {
         var sb = new StringBuilder();
-        sb.Append(CsvField(CsvCorner));
-        foreach (var label in _labels) sb.Append(',').Append(CsvField(label));
+        sb.Append(CsvText.Field(CsvCorner));
+        foreach (var label in _labels) sb.Append(',').Append(CsvText.Field(label));
         sb.Append("\r\n");
         for (int t = 0; t < Size; t++)
         {
-            sb.Append(CsvField(_labels[t]));
+            sb.Append(CsvText.Field(_labels[t]));
             for (int p = 0; p < Size; p++) sb.Append(',').Append(this[t, p].ToString(CultureInfo.InvariantCulture));
             sb.Append("\r\n");
         }
@@ -84,7 +84,4 @@ public sealed class ConfusionMatrix
         if ((uint)predicted >= (uint)Size) throw new ArgumentOutOfRangeException(nameof(predicted), $"column {predicted} is outside 0..{Size - 1}.");
         return truth * Size + predicted;
     }
-
-    private static string CsvField(string text) =>
-        text.AsSpan().IndexOfAny(",\"\r\n") < 0 && text.Trim() == text ? text : $"\"{text.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
 }

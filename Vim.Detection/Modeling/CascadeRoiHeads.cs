@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Vim.Core.Diagnostics;
 using Vim.Detection.Ops;
 using Vim.Detection.Structures;
 using static TorchSharp.torch;
@@ -265,6 +266,7 @@ public sealed class CascadeRoiHeads : nn.Module
         Tensor? deltas = null;
         for (int k = 0; k < NumStages; k++)
         {
+            using var stage = StageProfiler.Measure(DetectionStages.CascadeStage(k));
             if (k > 0)
                 boxes = Refine(boxes, proposals, k - 1, deltas!, dropEmpty: false);
             var (scores, stageDeltas) = RunStage(features, boxes, k);
@@ -272,24 +274,28 @@ public sealed class CascadeRoiHeads : nn.Module
             probabilities = probabilities is null ? p : probabilities + p;
             deltas = stageDeltas;
         }
-        probabilities = probabilities! / NumStages;
-        var finalBoxes = box_predictor[NumStages - 1].PredictBoxes(deltas!, cat(boxes.Select(b => b.Tensor).ToArray(), 0));
         var detections = new List<Instances>();
-        long offset = 0;
-        for (int i = 0; i < proposals.Count; i++)
+        using (StageProfiler.Measure(DetectionStages.BoxInference))
         {
-            long count = boxes[i].Count;
-            var (det, _) = FastRcnnInference.SingleImage(finalBoxes.narrow(0, offset, count), probabilities.narrow(0, offset, count),
-                proposals[i].ImageHeight, proposals[i].ImageWidth, Settings.TestScoreThreshold, Settings.TestNmsThreshold,
-                Settings.DetectionsPerImage);
-            offset += count;
-            detections.Add(det);
+            probabilities = probabilities! / NumStages;
+            var finalBoxes = box_predictor[NumStages - 1].PredictBoxes(deltas!, cat(boxes.Select(b => b.Tensor).ToArray(), 0));
+            long start = 0;
+            for (int i = 0; i < proposals.Count; i++)
+            {
+                long count = boxes[i].Count;
+                var (det, _) = FastRcnnInference.SingleImage(finalBoxes.narrow(0, start, count), probabilities.narrow(0, start, count),
+                    proposals[i].ImageHeight, proposals[i].ImageWidth, Settings.TestScoreThreshold, Settings.TestNmsThreshold,
+                    Settings.DetectionsPerImage);
+                start += count;
+                detections.Add(det);
+            }
         }
         if (mask_head is not null)
         {
+            using var stage = StageProfiler.Measure(DetectionStages.MaskHead);
             var logits = mask_head.forward(MaskPooler.Forward(features, detections.Select(d => d.Boxes).ToList()));
             var masks = MaskRcnnConvUpsampleHead.SelectClass(logits, cat(detections.Select(d => d.Classes!).ToArray(), 0)).sigmoid();
-            offset = 0;
+            long offset = 0;
             for (int i = 0; i < detections.Count; i++)
             {
                 var d = detections[i];

@@ -37,17 +37,20 @@ public class DetectionTaskTests
     [TearDown]
     public void TearDown() => Directory.Delete(_root, recursive: true);
 
-    private ExperimentConfig Config() => new()
+    private ExperimentConfig Config() => ConfigAt(_root);
+
+    /// <summary>Detection on the demo COCO data generated under &lt;root&gt;/coco, at 64² (shared with other tests of the tiny detector).</summary>
+    internal static ExperimentConfig ConfigAt(string root) => new()
     {
         Task = TaskKind.Detection,
-        Data = new DataConfig { Type = "coco", Root = Path.Combine(_root, "coco"), TrainSplit = "train", ValSplit = "val", CropSize = [64, 64], BatchSize = 2, NumWorkers = 0 },
+        Data = new DataConfig { Type = "coco", Root = Path.Combine(root, "coco"), TrainSplit = "train", ValSplit = "val", CropSize = [64, 64], BatchSize = 2, NumWorkers = 0 },
         Model = new ModelConfig { NumClasses = DemoDatasetGenerator.ClassNames.Count },
         Optimizer = new OptimizerConfig { Lr = 1e-3 },
         Schedule = new ScheduleConfig { MaxIters = 4, WarmupIters = 1 },
         Train = new TrainConfig { EvalInterval = 4, CheckpointInterval = 4, LogInterval = 2 },
     };
 
-    private static CascadeMaskRcnn TinyDetector()
+    internal static CascadeMaskRcnn TinyDetector()
     {
         var net = new VisionMamba(VimVariants.DetTiny with { EmbedDim = 32, Depth = 2, ImageSize = 64, DropPathRate = 0 }, 1);
         var roi = new CascadeRoiHeadsSettings

@@ -34,10 +34,13 @@ public class SegmentationTaskTests
     [TearDown]
     public void TearDown() => Directory.Delete(_root, recursive: true);
 
-    private ExperimentConfig Config() => new()
+    private ExperimentConfig Config() => ConfigAt(_root);
+
+    /// <summary>Segmentation on the demo ADE data generated under &lt;root&gt;/ade: 64² images, 32² sliding windows (shared with other tests of the tiny model).</summary>
+    internal static ExperimentConfig ConfigAt(string root) => new()
     {
         Task = TaskKind.Segmentation,
-        Data = new DataConfig { Type = "ade20k", Root = Path.Combine(_root, "ade"), CropSize = [32, 32], Scale = [64, 64], BatchSize = 2, NumWorkers = 0 },
+        Data = new DataConfig { Type = "ade20k", Root = Path.Combine(root, "ade"), CropSize = [32, 32], Scale = [64, 64], BatchSize = 2, NumWorkers = 0 },
         Model = new ModelConfig
         {
             NumClasses = DemoDatasetGenerator.ClassNames.Count,
@@ -49,7 +52,7 @@ public class SegmentationTaskTests
         Train = new TrainConfig { EvalInterval = 6, CheckpointInterval = 6, LogInterval = 3 },
     };
 
-    private static EncoderDecoder TinyModel()
+    internal static EncoderDecoder TinyModel()
     {
         var backbone = new VisionMamba(VimVariants.SegTiny with { EmbedDim = 32, Depth = 4, TapBlocks = [0, 1, 2, 3], ImageSize = 64, DropPathRate = 0 }, 1);
         torch.manual_seed(2);

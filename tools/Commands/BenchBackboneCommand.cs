@@ -58,9 +58,9 @@ public static class BenchBackboneCommand
         {
             try
             {
-                int batchSize = Positive(parseResult.GetValue(batch), "--batch");
+                int batchSize = BenchCommand.Positive(parseResult.GetValue(batch), "--batch");
                 int warmups = Math.Max(0, parseResult.GetValue(warmup));
-                int timed = Positive(parseResult.GetValue(repeats), "--repeats");
+                int timed = BenchCommand.Positive(parseResult.GetValue(repeats), "--repeats");
                 var childSpec = parseResult.GetValue(child);
                 if (childSpec is not null)
                 {
@@ -77,8 +77,8 @@ public static class BenchBackboneCommand
                             PrintBreakdown(model, size, batchSize, warmups, timed);
                     return 0;
                 }
-                return RunAll(modelNames, sizeList, batchSize, warmups, timed, parseResult.GetValue(output)!, Positive(parseResult.GetValue(timeout), "--timeout"),
-                    Positive(parseResult.GetValue(rounds), "--rounds"));
+                return RunAll(modelNames, sizeList, batchSize, warmups, timed, parseResult.GetValue(output)!, BenchCommand.Positive(parseResult.GetValue(timeout), "--timeout"),
+                    BenchCommand.Positive(parseResult.GetValue(rounds), "--rounds"));
             }
             catch (VimException e)
             {
@@ -156,11 +156,9 @@ public static class BenchBackboneCommand
     public static double MedianSpeedup(IReadOnlyList<(int Round, Measurement Measurement)> runs, Measurement model, Measurement baseline)
     {
         bool Same(Measurement a, Measurement b) => a.Model == b.Model && a.Attention == b.Attention && a.RequestedSize == b.RequestedSize;
-        var ratios = runs.Where(r => Same(r.Measurement, model) && r.Measurement.Status == "ok")
-            .Join(runs.Where(r => Same(r.Measurement, baseline) && r.Measurement.Status == "ok"),
-                m => m.Round, b => b.Round, (m, b) => b.Measurement.MedianMs / m.Measurement.MedianMs)
-            .ToList();
-        return ratios.Count == 0 ? double.NaN : ratios.Median();
+        Dictionary<int, double> ByRound(Measurement which) => runs.Where(r => Same(r.Measurement, which) && r.Measurement.Status == "ok")
+            .ToDictionary(r => r.Round, r => r.Measurement.MedianMs);
+        return PairedRounds.MedianRatio(ByRound(baseline), ByRound(model));
     }
 
     /// <summary>What the parent needs to know about a model to plan runs and label them.</summary>
@@ -405,7 +403,4 @@ public static class BenchBackboneCommand
         int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var size) && size > 0
             ? size
             : throw new VimException($"--sizes: '{text}' is not a positive integer.");
-
-    private static int Positive(int value, string option) =>
-        value > 0 ? value : throw new VimException($"{option} must be positive, got {value}.");
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Vim.Core;
 
 namespace Vim.Tools.Commands;
 
@@ -17,5 +18,10 @@ public static class BenchCommand
     {
         bench.Subcommands.Add(BenchScanCommand.Create());
         bench.Subcommands.Add(BenchBackboneCommand.CreateBackbone());
+        bench.Subcommands.Add(BenchInferCommand.Create());
     }
+
+    /// <summary>A count option that must be at least 1, refused naming the option.</summary>
+    internal static int Positive(int value, string option) =>
+        value > 0 ? value : throw new VimException($"{option} must be positive, got {value}.");
 }

@@ -72,6 +72,50 @@ public static class ReportCharts
     }
 
     /// <summary>
+    /// One bar per label, stacked from <paramref name="segments"/> (each a name and one value per bar, in the order they
+    /// stack from the axis up), with a legend naming them; a bar is as tall as its segments together. A value that is
+    /// zero or undefined leaves no segment in its bar.
+    /// </summary>
+    public static void SaveStackedBars(string path, string title, string xLabel, string yLabel, IReadOnlyList<string> labels,
+        IReadOnlyList<(string Name, IReadOnlyList<double> Values)> segments, int height = DefaultHeight)
+    {
+        if (segments.Any(s => s.Values.Count != labels.Count))
+            throw new ArgumentException($"every segment needs one value per bar ({labels.Count})", nameof(segments));
+        var plt = new Plot();
+        // Category20: a detector's and a segmentor's stages together outnumber Category10's colours.
+        var palette = new ScottPlot.Palettes.Category20();
+        var bars = new List<Bar>();
+        var tops = new double[labels.Count];
+        for (int s = 0; s < segments.Count; s++)
+        {
+            var colour = palette.GetColor(s);
+            for (int i = 0; i < labels.Count; i++)
+            {
+                double value = segments[s].Values[i];
+                if (!(double.IsFinite(value) && value > 0)) continue;
+                bars.Add(new Bar { Position = i, ValueBase = tops[i], Value = tops[i] + value, FillColor = colour, LineWidth = 0 });
+                tops[i] += value;
+            }
+            plt.Legend.ManualItems.Add(new LegendItem { LabelText = segments[s].Name, FillColor = colour });
+        }
+        plt.Add.Bars(bars);
+        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(labels.Select((label, i) => new Tick(i, label)).ToArray());
+        plt.Axes.Bottom.TickLabelStyle.Rotation = 90;
+        plt.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+        // ScottPlot does not measure rotated tick labels: room for the longest, and the axis title's line.
+        plt.Axes.Bottom.MinimumSize = Math.Min(labels.Max(l => l.Length), 60) * 8 + 40;
+        plt.Title(title);
+        plt.Axes.Bottom.Label.Text = xLabel;
+        plt.Axes.Left.Label.Text = yLabel;
+        // Beside the plot, where no bar can hide under it.
+        plt.ShowLegend(Edge.Right);
+        plt.Axes.Margins(bottom: 0);
+        plt.Axes.SetLimitsY(0, Math.Max(1e-9, tops.Max()) * 1.05);
+        plt.Axes.SetLimitsX(-0.75, labels.Count - 0.25);
+        Save(plt, path, Math.Max(DefaultWidth, 90 * labels.Count + 400), height + (int)plt.Axes.Bottom.MinimumSize);
+    }
+
+    /// <summary>
     /// Rows of percentages as coloured cells (plasma, 0–100 %; NaN, a row with nothing in it, grey), row 0 at the top,
     /// as mmdet's and mmseg's confusion-matrix plots. The image grows with the matrix so that every row and column keeps
     /// its label; each cell shows its rounded value while cells are large enough for text (up to
