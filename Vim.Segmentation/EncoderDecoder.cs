@@ -90,8 +90,8 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var (padded, height, width) = Pad(images);
-        var features = backbone.forward(padded);
-        var logits = decode_head.forward(features.Select(f => f.Map).ToList());
+        var features = backbone.call(padded);
+        var logits = decode_head.call(features.Select(f => f.Map).ToList());
         return Autocast.WidenHalf(ResizeAndCrop(logits, padded, height, width)).MoveToOuterDisposeScope();
     }
 
@@ -103,8 +103,8 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
     public Dictionary<string, Tensor> Losses(Tensor images, Tensor labels)
     {
         var (padded, height, width) = Pad(images);
-        var features = backbone.forward(padded);
-        var decode = ResizeAndCrop(decode_head.forward(features.Select(f => f.Map).ToList()), padded, height, width);
+        var features = backbone.call(padded);
+        var decode = ResizeAndCrop(decode_head.call(features.Select(f => f.Map).ToList()), padded, height, width);
         var terms = new Dictionary<string, Tensor>
         {
             [$"decode.{LossName}"] = _heads.LossWeight * PixelLoss(decode, labels),
@@ -112,7 +112,7 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
         };
         if (auxiliary_head is not null)
         {
-            var aux = ResizeAndCrop(auxiliary_head.forward(features[_heads.AuxiliaryInIndex].Map), padded, height, width);
+            var aux = ResizeAndCrop(auxiliary_head.call(features[_heads.AuxiliaryInIndex].Map), padded, height, width);
             terms[$"aux.{LossName}"] = _heads.AuxiliaryLossWeight * PixelLoss(aux, labels);
             terms["aux.acc_seg"] = PixelAccuracy(aux, labels);
         }

@@ -87,7 +87,7 @@ public static class SegmentationInference
             foreach (bool flip in test.Flip ? new[] { false, true } : new[] { false })
             {
                 var input = flip ? view.flip(3) : view;
-                var logits = test.Mode == "whole" ? model.forward(input) : Slide(model, input, test);
+                var logits = test.Mode == "whole" ? model.call(input) : Slide(model, input, test);
                 if (flip) logits = logits.flip(3);
                 var resized = nn.functional.interpolate(logits, size: [originalHeight, originalWidth], mode: InterpolationMode.Bilinear, align_corners: false);
                 if (onePass) return resized.MoveToOuterDisposeScope();
@@ -116,7 +116,7 @@ public static class SegmentationInference
                 long y2 = Math.Min(gh * strideH + cropH, height), x2 = Math.Min(gw * strideW + cropW, width);
                 long y1 = Math.Max(y2 - cropH, 0), x1 = Math.Max(x2 - cropW, 0);
                 var crop = images[.., .., (int)y1..(int)y2, (int)x1..(int)x2];
-                var logits = model.forward(crop);
+                var logits = model.call(crop);
                 var placed = nn.functional.pad(logits, [x1, width - x2, y1, height - y2]);
                 if (sum is null) sum = placed.MoveToOuterDisposeScope();
                 else sum.add_(placed);

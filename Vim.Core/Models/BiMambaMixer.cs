@@ -123,7 +123,7 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
             if (DivideOut) combined.div_(2);
         }
         using (StageProfiler.Measure("out_proj"))
-            return out_proj.forward(combined.transpose(1, 2)).MoveToOuterDisposeScope();
+            return out_proj.call(combined.transpose(1, 2)).MoveToOuterDisposeScope();
     }
 
     /// <summary>

@@ -28,6 +28,6 @@ public sealed class NormedConv2d : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var conv = nn.functional.conv2d(x, weight, padding: new[] { Padding, Padding });
-        return norm.forward(conv).MoveToOuterDisposeScope();
+        return norm.call(conv).MoveToOuterDisposeScope();
     }
 }

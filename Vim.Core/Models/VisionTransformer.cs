@@ -82,7 +82,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
         using var scope = NewDisposeScope();
         var tokens = ForwardTokens(images);
         var pooled = cls_token is null ? tokens.mean(new long[] { 1 }) : tokens.select(1, 0);
-        return (head is null ? pooled : head.forward(pooled)).MoveToOuterDisposeScope();
+        return (head is null ? pooled : head.call(pooled)).MoveToOuterDisposeScope();
     }
 
     /// <summary>norm(blocks(tokens)) as (B, slots + rows·cols, D), class token (if any) first; no norm when the model has none.</summary>
@@ -96,7 +96,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
             x.Dispose();   // keep inference memory flat in depth; autograd holds its own references
             x = next;
         }
-        return (norm is null ? x : norm.forward(x)).MoveToOuterDisposeScope();
+        return (norm is null ? x : norm.call(x)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Outputs of the tap blocks (or of the last block) as (B, D, rows, cols) maps, no final norm.</summary>
@@ -122,7 +122,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
     private (Tensor Tokens, int Rows, int Cols) Embed(Tensor images)
     {
         var (rows, cols) = patch_embed.GridFor(images.shape[2], images.shape[3]);
-        var patches = patch_embed.forward(images);
+        var patches = patch_embed.call(images);
         var tokens = cls_token is null ? patches : PositionEmbeddingResizer.InsertAt(patches, cls_token, 0);
         int grid = Config.GridSize;
         var pos = rows == grid && cols == grid

@@ -182,7 +182,7 @@ public sealed class CascadeRoiHeads : nn.Module
         var pooled = BoxPooler.Forward(features, boxes);
         if (training)
             pooled = ScaleGradient.Apply(pooled, 1.0 / NumStages);
-        var (scores, deltas) = box_predictor[stage].forward(box_head[stage].forward(pooled));
+        var (scores, deltas) = box_predictor[stage].call(box_head[stage].call(pooled));
         return (scores.MoveToOuterDisposeScope(), deltas.MoveToOuterDisposeScope());
     }
 
@@ -251,7 +251,7 @@ public sealed class CascadeRoiHeads : nn.Module
             fgClasses.Add(l.GtClasses[fg]);
             maskTargets.Add(MaskTargets.ForRois(targets[i].Masks!, targets[i].Outlines, boxes.Tensor, l.GtIndex[fg], size).to(boxes.Tensor.device));
         }
-        var logits = mask_head!.forward(MaskPooler.Forward(features, fgBoxes));
+        var logits = mask_head!.call(MaskPooler.Forward(features, fgBoxes));
         var loss = MaskRcnnConvUpsampleHead.Loss(logits, cat(fgClasses.ToArray(), 0), cat(maskTargets.ToArray(), 0));
         return loss.MoveToOuterDisposeScope();
     }
@@ -287,7 +287,7 @@ public sealed class CascadeRoiHeads : nn.Module
         }
         if (mask_head is not null)
         {
-            var logits = mask_head.forward(MaskPooler.Forward(features, detections.Select(d => d.Boxes).ToList()));
+            var logits = mask_head.call(MaskPooler.Forward(features, detections.Select(d => d.Boxes).ToList()));
             var masks = MaskRcnnConvUpsampleHead.SelectClass(logits, cat(detections.Select(d => d.Classes!).ToArray(), 0)).sigmoid();
             offset = 0;
             for (int i = 0; i < detections.Count; i++)

@@ -56,7 +56,7 @@ public sealed class Rpn : nn.Module
         using var scope = NewDisposeScope();
         var device = features[0].device;
         var anchors = Anchors.Generate(features.Select(f => (f.shape[2], f.shape[3])).ToList(), device);
-        var (rawLogits, rawDeltas) = rpn_head.forward(features);
+        var (rawLogits, rawDeltas) = rpn_head.call(features);
         var logits = rawLogits.Select(FlattenLogits).ToList();
         var deltas = rawDeltas.Select(FlattenDeltas).ToList();
 
