@@ -166,7 +166,7 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
 
     private static Tensor ResizeAndCrop(Tensor logits, Tensor padded, long height, long width)
     {
-        var full = nn.functional.interpolate(logits, size: [padded.shape[2], padded.shape[3]], mode: InterpolationMode.Bilinear, align_corners: false);
+        var full = UperHead.Resize(logits, padded);
         return full.shape[2] == height && full.shape[3] == width ? full : full[.., .., ..(int)height, ..(int)width];
     }
 }

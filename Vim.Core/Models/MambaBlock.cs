@@ -55,6 +55,7 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor?, (Tensor Hidden, Tens
     internal void ForwardInPlace(Tensor hidden, Tensor residual, bool first, MambaInferenceWorkspace workspace)
     {
         using var scope = NewDisposeScope();
+        using var counted = FlopCounter.Within(this);
         if (!first)
             using (StageProfiler.Measure("residual_add"))
                 residual.add_(hidden);

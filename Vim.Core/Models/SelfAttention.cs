@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -34,6 +35,7 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor>
         var q = qkvHeads[0];
         var k = qkvHeads[1];
         var v = qkvHeads[2];
+        FlopCounter.Add("attention", FlopFormulas.Attention(batch, Heads, length, length, headDim, headDim));
         Tensor attended;
         if (Kind == AttentionKind.ScaledDotProduct)
         {

@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -50,6 +51,7 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
     public Tensor Forward(Tensor x, int rows, int cols)
     {
         using var scope = NewDisposeScope();
+        using var counted = FlopCounter.Within(this);
         var normed = norm1.call(x);
         var attended = WindowSize > 0 ? WindowAttention(normed, rows, cols) : attn.call(normed);
         var afterAttention = x + drop_path.call(attended);

@@ -113,6 +113,8 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
     public Tensor ForwardTokens(Tensor images)
     {
         using var scope = NewDisposeScope();
+        // Entry points other than forward open the model's FLOP scope themselves (the pyramids call them).
+        using var counted = FlopCounter.Within(this);
         return FinalFeatures(Embed(images), applyNorm: true).MoveToOuterDisposeScope();
     }
 
@@ -124,6 +126,7 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
     public IReadOnlyList<Tensor> ForwardTaps(Tensor images)
     {
         using var scope = NewDisposeScope();
+        using var counted = FlopCounter.Within(this);
         var embedded = Embed(images);
         var taps = new List<Tensor>();
         var tapSet = new HashSet<int>(Config.TapBlocks);
@@ -149,6 +152,7 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
     public Tensor EmbedTokens(Tensor images)
     {
         using var scope = NewDisposeScope();
+        using var counted = FlopCounter.Within(this);
         return Embed(images).Tokens.MoveToOuterDisposeScope();
     }
 

@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -89,6 +90,8 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
     public Tensor ForwardTokens(Tensor images)
     {
         using var scope = NewDisposeScope();
+        // Entry points other than forward open the model's FLOP scope themselves (the pyramids call them).
+        using var counted = FlopCounter.Within(this);
         var (x, rows, cols) = Embed(images);
         foreach (var block in blocks)
         {
@@ -103,6 +106,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
     public IReadOnlyList<Tensor> ForwardTaps(Tensor images)
     {
         using var scope = NewDisposeScope();
+        using var counted = FlopCounter.Within(this);
         var (x, rows, cols) = Embed(images);
         var taps = Config.TapBlocks.Count > 0 ? new HashSet<int>(Config.TapBlocks) : new HashSet<int> { Config.Depth - 1 };
         var maps = new List<Tensor>();

@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using Vim.Detection.Ops;
@@ -92,6 +93,8 @@ public sealed class CascadeRoiHeads : nn.Module
             throw new ArgumentException($"CascadeRoiHeads: {features.Count} feature maps given, {Settings.PoolerScales.Count} pooler scales configured.", nameof(features));
         if (proposals.Count != features[0].shape[0])
             throw new ArgumentException($"CascadeRoiHeads: {proposals.Count} proposal lists given for a batch of {features[0].shape[0]}.", nameof(proposals));
+        // Not a forward: the RoI heads' FLOP scope (RoIAlign counts into it) is opened here.
+        using var counted = FlopCounter.Within(this);
         if (!training)
             return new CascadeRoiHeadsOutput(new Dictionary<string, Tensor>(), Infer(features, proposals));
         if (targets is null || targets.Count != proposals.Count)

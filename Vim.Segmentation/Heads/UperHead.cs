@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using Vim.Core.Config;
@@ -78,6 +79,10 @@ public sealed class UperHead : nn.Module<IReadOnlyList<Tensor>, Tensor>
     }
 
     /// <summary>Bilinear resize to <paramref name="like"/>'s spatial size, align_corners false as mmseg.</summary>
-    internal static Tensor Resize(Tensor x, Tensor like) =>
-        nn.functional.interpolate(x, size: [like.shape[2], like.shape[3]], mode: InterpolationMode.Bilinear, align_corners: false);
+    internal static Tensor Resize(Tensor x, Tensor like)
+    {
+        var resized = nn.functional.interpolate(x, size: [like.shape[2], like.shape[3]], mode: InterpolationMode.Bilinear, align_corners: false);
+        FlopCounter.Add("upsample", FlopFormulas.Interpolate(resized.numel(), InterpolationMode.Bilinear));
+        return resized;
+    }
 }
