@@ -17,39 +17,17 @@ public sealed record ModuleComplexity(string Path, int Depth, long Parameters, d
 /// counted by a <see cref="FlopCounter"/> over one or more real forwards (FLOPs are the mean per forward) and
 /// written as a table or as JSON.
 /// </summary>
-public sealed class ModelComplexity
+/// <param name="Target">What was counted (a model name or a config file).</param>
+/// <param name="Input">What the forwards were given, in words (shape and source).</param>
+/// <param name="Forwards">How many forwards (or images) were counted; every FLOP figure is their mean.</param>
+/// <param name="Modules">Every module that has parameters or FLOPs, in module order (the model first).</param>
+/// <param name="ByOperator">FLOPs per forward of each operator kind, largest first.</param>
+/// <param name="NotRun">The largest subtrees owning parameters that no counted forward ran (fvcore's "uncalled modules"):
+/// their FLOPs are missing from the count, e.g. a mask head with no detection to run on, or a training-only auxiliary head.</param>
+public sealed record ModelComplexity(string Target, string Input, int Forwards, IReadOnlyList<ModuleComplexity> Modules,
+    IReadOnlyDictionary<string, double> ByOperator, IReadOnlyList<string> NotRun)
 {
     public const string Convention = "one fused multiply-add = one FLOP (fvcore and mmcv count MACs; the DeiT and ViTDet papers report these)";
-
-    private ModelComplexity(string target, string input, int forwards, IReadOnlyList<ModuleComplexity> modules,
-        IReadOnlyDictionary<string, double> byOperator, IReadOnlyList<string> notRun)
-    {
-        Target = target;
-        Input = input;
-        Forwards = forwards;
-        Modules = modules;
-        ByOperator = byOperator;
-        NotRun = notRun;
-    }
-
-    /// <summary>What was counted (a model name or a config file).</summary>
-    public string Target { get; }
-
-    /// <summary>What the forwards were given, in words (shape and source).</summary>
-    public string Input { get; }
-
-    /// <summary>How many forwards were counted; every FLOP figure is their mean.</summary>
-    public int Forwards { get; }
-
-    /// <summary>Every module that has parameters or FLOPs, in module order (the model first).</summary>
-    public IReadOnlyList<ModuleComplexity> Modules { get; }
-
-    /// <summary>FLOPs per forward of each operator kind, largest first.</summary>
-    public IReadOnlyDictionary<string, double> ByOperator { get; }
-
-    /// <summary>Modules owning parameters that no counted forward ran (fvcore's "uncalled modules"): their FLOPs are
-    /// missing from the count, e.g. a mask head with no detection to run on, or a training-only auxiliary head.</summary>
-    public IReadOnlyList<string> NotRun { get; }
 
     public long Parameters => Modules[0].Parameters;
 

@@ -120,6 +120,13 @@ public class FlopCounterTests
         Assert.That(complexity.Parameters, Is.EqualTo(StateDictOrder.ParameterCount(model)));
     }
 
+    private static ModelComplexity CountAt224(string name)
+    {
+        using var scope = NewDisposeScope();
+        using var model = ModelRegistry.Create(name);
+        return ModelComplexity.OfForward(model, randn(1, 3, 224, 224), name, "224");
+    }
+
     [Test]
     public void DeitTinyAt224MatchesThePublishedFigures()
     {
@@ -127,9 +134,7 @@ public class FlopCounterTests
         // 1.258 GFLOPs at 224² as fvcore counts it (multiply-adds: 12 blocks of qkv, q·kᵀ, attn·v, proj, fc1, fc2 on 197
         // tokens, the patch embedding, LayerNorms at 5 per element, the head), the 1.3 G of the paper's Table 1 and the
         // 1.26 G detectron2/timm users report. The count must come out within 2% of it.
-        using var scope = NewDisposeScope();
-        using var model = ModelRegistry.Create("deit_tiny");
-        var complexity = ModelComplexity.OfForward(model, randn(1, 3, 224, 224), "deit_tiny", "224");
+        var complexity = CountAt224("deit_tiny");
         Assert.That(complexity.Parameters, Is.EqualTo(5_717_416));
         Assert.That(complexity.Flops, Is.EqualTo(1.26e9).Within(2).Percent);
         Assert.That(complexity.NotRun, Is.Empty);
@@ -141,9 +146,7 @@ public class FlopCounterTests
         // Every parameter of the official Vim-Ti classifier (hustvl/Vim vim_tiny_patch16_224_bimambav2_…_midclstok, as
         // sum(p.numel() for p in model.parameters())): class token, position embedding, patch embedding, 24 blocks with
         // both directions' A_log, D, conv, x_proj and dt_proj, norm_f and the 1000-class head; no buffers.
-        using var scope = NewDisposeScope();
-        using var model = ModelRegistry.Create("vim_tiny");
-        var complexity = ModelComplexity.OfForward(model, randn(1, 3, 224, 224), "vim_tiny", "224");
+        var complexity = CountAt224("vim_tiny");
         Assert.That(complexity.Parameters, Is.EqualTo(7_148_008));
         Assert.That(complexity.NotRun, Is.Empty, "every parameterised module of Vim-Ti runs in its forward");
     }
