@@ -93,6 +93,6 @@ public sealed class CascadeMaskRcnn : nn.Module
         long padH = fits ? square - height : (PadMultiple - height % PadMultiple) % PadMultiple;
         long padW = fits ? square - width : (PadMultiple - width % PadMultiple) % PadMultiple;
         var padded = padH == 0 && padW == 0 ? images : nn.functional.pad(images, [0, padW, 0, padH]);
-        return backbone.forward(padded).Select(level => level.Map).ToList();
+        return backbone.call(padded).Select(level => level.Map).ToList();
     }
 }

@@ -96,11 +96,11 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
         using (StageProfiler.Measure(SegmentationStages.Backbone))
         {
             (padded, height, width) = Pad(images);
-            features = backbone.forward(padded);
+            features = backbone.call(padded);
         }
         using (StageProfiler.Measure(SegmentationStages.DecodeHead))
         {
-            var logits = decode_head.forward(features.Select(f => f.Map).ToList());
+            var logits = decode_head.call(features.Select(f => f.Map).ToList());
             return Autocast.WidenHalf(ResizeAndCrop(logits, padded, height, width)).MoveToOuterDisposeScope();
         }
     }
@@ -113,8 +113,8 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
     public Dictionary<string, Tensor> Losses(Tensor images, Tensor labels)
     {
         var (padded, height, width) = Pad(images);
-        var features = backbone.forward(padded);
-        var decode = ResizeAndCrop(decode_head.forward(features.Select(f => f.Map).ToList()), padded, height, width);
+        var features = backbone.call(padded);
+        var decode = ResizeAndCrop(decode_head.call(features.Select(f => f.Map).ToList()), padded, height, width);
         var terms = new Dictionary<string, Tensor>
         {
             [$"decode.{LossName}"] = _heads.LossWeight * PixelLoss(decode, labels),
@@ -122,7 +122,7 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
         };
         if (auxiliary_head is not null)
         {
-            var aux = ResizeAndCrop(auxiliary_head.forward(features[_heads.AuxiliaryInIndex].Map), padded, height, width);
+            var aux = ResizeAndCrop(auxiliary_head.call(features[_heads.AuxiliaryInIndex].Map), padded, height, width);
             terms[$"aux.{LossName}"] = _heads.AuxiliaryLossWeight * PixelLoss(aux, labels);
             terms["aux.acc_seg"] = PixelAccuracy(aux, labels);
         }
@@ -176,7 +176,7 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
 
     private static Tensor ResizeAndCrop(Tensor logits, Tensor padded, long height, long width)
     {
-        var full = nn.functional.interpolate(logits, size: [padded.shape[2], padded.shape[3]], mode: InterpolationMode.Bilinear, align_corners: false);
+        var full = UperHead.Resize(logits, padded);
         return full.shape[2] == height && full.shape[3] == width ? full : full[.., .., ..(int)height, ..(int)width];
     }
 }

@@ -90,7 +90,7 @@ public static class SegmentationInference
                 Tensor input;
                 using (StageProfiler.Measure(SegmentationStages.Rescale))
                     input = flip ? view.flip(3) : view;
-                var logits = test.Mode == "whole" ? model.forward(input) : Slide(model, input, test);
+                var logits = test.Mode == "whole" ? model.call(input) : Slide(model, input, test);
                 using var stage = StageProfiler.Measure(SegmentationStages.Rescale);
                 if (flip) logits = logits.flip(3);
                 var resized = nn.functional.interpolate(logits, size: [originalHeight, originalWidth], mode: InterpolationMode.Bilinear, align_corners: false);
@@ -125,7 +125,7 @@ public static class SegmentationInference
                 Tensor crop;
                 using (StageProfiler.Measure(SegmentationStages.SlideWindow))
                     crop = images[.., .., (int)y1..(int)y2, (int)x1..(int)x2];
-                var logits = model.forward(crop);
+                var logits = model.call(crop);
                 using var stage = StageProfiler.Measure(SegmentationStages.SlideWindow);
                 var placed = nn.functional.pad(logits, [x1, width - x2, y1, height - y2]);
                 if (sum is null) sum = placed.MoveToOuterDisposeScope();

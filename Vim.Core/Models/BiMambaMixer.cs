@@ -110,7 +110,7 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         // without a transposed copy (the official code rearranges the same product).
         Tensor xz;
         using (StageProfiler.Measure("in_proj"))
-            xz = ProjectChannels(in_proj.weight!, hidden.transpose(1, 2));
+            xz = ProjectChannels(in_proj, hidden.transpose(1, 2));
         var x = ScanPrecision(xz.narrow(1, 0, InnerDim));
         var z = ScanPrecision(xz.narrow(1, InnerDim, InnerDim));
 
@@ -123,7 +123,7 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
             if (DivideOut) combined.div_(2);
         }
         using (StageProfiler.Measure("out_proj"))
-            return out_proj.forward(combined.transpose(1, 2)).MoveToOuterDisposeScope();
+            return out_proj.call(combined.transpose(1, 2)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -141,19 +141,20 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         // Causal conv (step t sees t−k+1..t) or, for the backward branch, anti-causal with the taps reversed.
         Tensor u;
         using (StageProfiler.Measure("conv_silu"))
+        using (FlopCounter.Within(conv))
             u = ConvSilu.Apply(x, conv.weight!, conv.bias, reverse);
         // Channel-major projections (W·u): x_proj's rows split into Δ_low, B, C, each (B, rows, L), so B and C
         // arrive in the scan's (B, N, L) layout and Δ in (B, d_inner, L).
         Tensor xDbl;
         using (StageProfiler.Measure("x_proj"))
-            xDbl = ProjectChannels(xProj.weight!, u);
+            xDbl = ProjectChannels(xProj, u);
         var dtLow = xDbl.narrow(1, 0, DtRank);
         var b = ScanPrecision(xDbl.narrow(1, DtRank, StateSize));
         var c = ScanPrecision(xDbl.narrow(1, DtRank + StateSize, StateSize));
         // The bias is applied inside the scan (delta_bias) before the softplus, as the fused path does.
         Tensor delta;
         using (StageProfiler.Measure("dt_proj"))
-            delta = ScanPrecision(ProjectChannels(dtProj.weight!, dtLow));
+            delta = ScanPrecision(ProjectChannels(dtProj, dtLow));
         // A, D and the Δ bias stay in the parameters' precision (fp32 in practice, as the official code forces).
         var a = -exp(aLog);
         using var scan = StageProfiler.Measure("scan");
@@ -169,9 +170,11 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
     internal void ForwardInto(Tensor hidden, Tensor output, MambaInferenceWorkspace workspace)
     {
         using var scope = NewDisposeScope();
+        using var counted = FlopCounter.Within(this);
         long batch = hidden.shape[0], length = hidden.shape[1];
         var xz = workspace.Get("xz", batch, 2 * InnerDim, length);
         using (StageProfiler.Measure("in_proj"))
+        using (CountProjection(in_proj, batch, length))
             for (long i = 0; i < batch; i++)
                 xz[i].addmm_(in_proj.weight!, hidden[i].t(), beta: 0, alpha: 1);
         var x = xz.narrow(1, 0, InnerDim);
@@ -197,6 +200,7 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
             if (DivideOut) forwardOut.div_(2);
         }
         using (StageProfiler.Measure("out_proj"))
+        using (CountProjection(out_proj, batch, length))
             for (long i = 0; i < batch; i++)
                 output[i].addmm_(forwardOut[i].t(), out_proj.weight!.t(), beta: 0, alpha: 1);
     }
@@ -218,12 +222,15 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         long batch = x.shape[0], length = x.shape[2];
         var u = workspace.Get("u", batch, InnerDim, length);
         using (StageProfiler.Measure("conv_silu"))
+        using (FlopCounter.Within(conv))
             ConvSilu.ApplyInto(x, conv.weight!, conv.bias, reverse, u);
         var xDbl = workspace.Get("x_dbl", batch, DtRank + 2 * StateSize, length);
         using (StageProfiler.Measure("x_proj"))
+        using (CountProjection(xProj, batch, length))
             for (long i = 0; i < batch; i++)
                 xDbl[i].addmm_(xProj.weight!, u[i], beta: 0, alpha: 1);
         using (StageProfiler.Measure("dt_proj"))
+        using (CountProjection(dtProj, batch, length))
             for (long i = 0; i < batch; i++)
                 deltaAndOutput[i].addmm_(dtProj.weight!, xDbl[i].narrow(0, 0, DtRank), beta: 0, alpha: 1);
         var a = -exp(aLog);
@@ -240,15 +247,30 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
     private Tensor ScanPrecision(Tensor t) =>
         A_log.dtype == ScalarType.Float32 ? Autocast.WidenHalf(t) : t;
 
-    /// <summary>W·x per batch element: weight (out, in), x (B, in, L) in any strides → (B, out, L) contiguous.</summary>
+    /// <summary>
+    /// Opens <paramref name="layer"/>'s FLOP scope and counts its product over (batch, length) positions: the mixer
+    /// multiplies by the projections' weights itself (below), so their hooks never run.
+    /// </summary>
+    private static FlopCounter.Scope CountProjection(Linear layer, long batch, long length)
+    {
+        var scope = FlopCounter.Within(layer);
+        FlopCounter.Add("linear", FlopFormulas.Linear(batch * length * layer.in_features, layer.out_features));
+        return scope;
+    }
+
+    /// <summary>W·x per batch element: the layer's weight (out, in), x (B, in, L) in any strides → (B, out, L) contiguous.</summary>
     /// <remarks>
     /// Not matmul(W, x): when W requires grad (a parameter, even under no_grad) libtorch's matmul
     /// "folds" the problem into (B·L, in)·Wᵀ and returns a transposed view, so every later
     /// channel-major reader copies it (measured: in_proj 3×, dt_proj 4× slower). mm and bmm take
     /// strided operands directly and write a contiguous result.
     /// </remarks>
-    private static Tensor ProjectChannels(Tensor weight, Tensor x) =>
-        x.shape[0] == 1
+    private static Tensor ProjectChannels(Linear layer, Tensor x)
+    {
+        using var counted = CountProjection(layer, x.shape[0], x.shape[2]);
+        var weight = layer.weight!;
+        return x.shape[0] == 1
             ? mm(weight, x.select(0, 0)).unsqueeze(0)
             : bmm(weight.unsqueeze(0).expand(x.shape[0], -1, -1), x);
+    }
 }

@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -22,6 +23,7 @@ public sealed class LayerNorm2d : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
+        FlopCounter.Add("norm", FlopFormulas.Norm(x.numel(), affine: true));
         using var scope = NewDisposeScope();
         var mean = x.mean(new long[] { 1 }, keepdim: true);
         var centered = x - mean;

@@ -37,13 +37,13 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor?, (Tensor Hidden, Tens
         Tensor newResidual, normed;
         using (StageProfiler.Measure("residual_add"))
         {
-            newResidual = residual is null ? hidden.alias() : residual + drop_path.forward(hidden);
+            newResidual = residual is null ? hidden.alias() : residual + drop_path.call(hidden);
             // Half-precision residuals are promoted; fp32/fp64 ones are already at least fp32.
             if (ResidualInFp32 && newResidual.dtype is ScalarType.Float16 or ScalarType.BFloat16) newResidual = newResidual.to_type(ScalarType.Float32);
         }
         using (StageProfiler.Measure("rms_norm"))
-            normed = norm.forward(newResidual).to_type(hidden.dtype);
-        var newHidden = mixer.forward(normed);
+            normed = norm.call(newResidual).to_type(hidden.dtype);
+        var newHidden = mixer.call(normed);
         return (newHidden.MoveToOuterDisposeScope(), newResidual.MoveToOuterDisposeScope());
     }
 
@@ -55,6 +55,7 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor?, (Tensor Hidden, Tens
     internal void ForwardInPlace(Tensor hidden, Tensor residual, bool first, MambaInferenceWorkspace workspace)
     {
         using var scope = NewDisposeScope();
+        using var counted = FlopCounter.Within(this);
         if (!first)
             using (StageProfiler.Measure("residual_add"))
                 residual.add_(hidden);

@@ -26,6 +26,6 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return fc2.forward(act.forward(fc1.forward(x))).MoveToOuterDisposeScope();
+        return fc2.call(act.call(fc1.call(x))).MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -28,6 +29,7 @@ public sealed class NormedConv2d : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var conv = nn.functional.conv2d(x, weight, padding: new[] { Padding, Padding });
-        return norm.forward(conv).MoveToOuterDisposeScope();
+        FlopCounter.Add("conv", FlopFormulas.Convolution(x.shape, weight.shape, conv.shape, transposed: false));
+        return norm.call(conv).MoveToOuterDisposeScope();
     }
 }

@@ -44,6 +44,6 @@ public sealed class PatchEmbed : nn.Module<Tensor, Tensor>
         if (images.dim() != 4) throw new VimException($"PatchEmbed expects images (B, C, H, W), got shape [{string.Join(", ", images.shape)}].");
         GridFor(images.shape[2], images.shape[3]);
         using var scope = NewDisposeScope();
-        return proj.forward(images).flatten(2).transpose(1, 2).MoveToOuterDisposeScope();
+        return proj.call(images).flatten(2).transpose(1, 2).MoveToOuterDisposeScope();
     }
 }

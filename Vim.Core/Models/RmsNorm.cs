@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -24,6 +25,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
+        FlopCounter.Add("norm", FlopFormulas.RmsNorm(x.numel(), weight: true));
         using var scope = NewDisposeScope();
         var compute = x.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
         var xf = x.to_type(compute);
@@ -38,6 +40,8 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     /// </summary>
     internal void ForwardInto(Tensor x, Tensor output)
     {
+        using (FlopCounter.Within(this))
+            FlopCounter.Add("norm", FlopFormulas.RmsNorm(x.numel(), weight: true));
         using var scope = NewDisposeScope();
         var inverseRms = linalg.vector_norm(x, 2, new long[] { -1 }, keepdim: true).pow_(2).div_(x.shape[^1]).add_(Eps).rsqrt_();
         output.copy_(x).mul_(inverseRms).mul_(weight);

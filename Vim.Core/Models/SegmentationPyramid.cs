@@ -80,7 +80,7 @@ public sealed class SegmentationPyramid : nn.Module<Tensor, IReadOnlyList<Featur
         var outputs = new List<FeatureMap>();
         for (int i = 0; i < 4; i++)
         {
-            var map = necks[i].forward(taps[i]).MoveToOuterDisposeScope();
+            var map = necks[i].call(taps[i]).MoveToOuterDisposeScope();
             outputs.Add(new FeatureMap(levels[i].Name, map, levels[i].Stride));
         }
         return outputs;

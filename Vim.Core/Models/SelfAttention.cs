@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -30,10 +31,11 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         long batch = x.shape[0], length = x.shape[1], dim = x.shape[2], headDim = dim / Heads;
-        var qkvHeads = qkv.forward(x).reshape(batch, length, 3, Heads, headDim).permute(2, 0, 3, 1, 4);
+        var qkvHeads = qkv.call(x).reshape(batch, length, 3, Heads, headDim).permute(2, 0, 3, 1, 4);
         var q = qkvHeads[0];
         var k = qkvHeads[1];
         var v = qkvHeads[2];
+        FlopCounter.Add("attention", FlopFormulas.Attention(batch, Heads, length, length, headDim, headDim));
         Tensor attended;
         if (Kind == AttentionKind.ScaledDotProduct)
         {
@@ -44,6 +46,6 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor>
             var weights = (q.matmul(k.transpose(-2, -1)) * (1.0 / Math.Sqrt(headDim))).softmax(-1);
             attended = weights.matmul(v);
         }
-        return proj.forward(attended.transpose(1, 2).reshape(batch, length, dim)).MoveToOuterDisposeScope();
+        return proj.call(attended.transpose(1, 2).reshape(batch, length, dim)).MoveToOuterDisposeScope();
     }
 }

@@ -95,7 +95,7 @@ public sealed class SimpleFeaturePyramid : nn.Module<Tensor, IReadOnlyList<Featu
         int index = 0;
         foreach (var stage in stages)
         {
-            outputs.Add(new FeatureMap(levels[index].Name, stage.forward(last), levels[index].Stride));
+            outputs.Add(new FeatureMap(levels[index].Name, stage.call(last), levels[index].Stride));
             index++;
         }
         if (TopBlock)

@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -50,10 +51,11 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
     public Tensor Forward(Tensor x, int rows, int cols)
     {
         using var scope = NewDisposeScope();
-        var normed = norm1.forward(x);
-        var attended = WindowSize > 0 ? WindowAttention(normed, rows, cols) : attn.forward(normed);
-        var afterAttention = x + drop_path.forward(attended);
-        return (afterAttention + drop_path.forward(mlp.forward(norm2.forward(afterAttention)))).MoveToOuterDisposeScope();
+        using var counted = FlopCounter.Within(this);
+        var normed = norm1.call(x);
+        var attended = WindowSize > 0 ? WindowAttention(normed, rows, cols) : attn.call(normed);
+        var afterAttention = x + drop_path.call(attended);
+        return (afterAttention + drop_path.call(mlp.call(norm2.call(afterAttention)))).MoveToOuterDisposeScope();
     }
 
     private Tensor WindowAttention(Tensor normed, int rows, int cols)
@@ -68,7 +70,7 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
         if (padRows > 0 || padCols > 0)
             grid = nn.functional.pad(grid, new long[] { 0, 0, 0, padCols, 0, padRows });
         var windows = grid.reshape(batch, paddedRows / w, w, paddedCols / w, w, dim).permute(0, 1, 3, 2, 4, 5).reshape(-1, (long)w * w, dim);
-        var merged = attn.forward(windows).reshape(batch, paddedRows / w, paddedCols / w, w, w, dim).permute(0, 1, 3, 2, 4, 5)
+        var merged = attn.call(windows).reshape(batch, paddedRows / w, paddedCols / w, w, w, dim).permute(0, 1, 3, 2, 4, 5)
             .reshape(batch, paddedRows, paddedCols, dim);
         return merged.narrow(1, 0, rows).narrow(2, 0, cols).reshape(batch, (long)rows * cols, dim);
     }

@@ -102,7 +102,7 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
             VimReadout.LastToken => normed.select(1, normed.shape[1] - 1),
             _ => throw new ArgumentOutOfRangeException(nameof(Config.Readout)),
         };
-        var output = head is null ? pooled : head.forward(pooled);
+        var output = head is null ? pooled : head.call(pooled);
         return output.MoveToOuterDisposeScope();
     }
 
@@ -113,6 +113,8 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
     public Tensor ForwardTokens(Tensor images)
     {
         using var scope = NewDisposeScope();
+        // Entry points other than forward open the model's FLOP scope themselves (the pyramids call them).
+        using var counted = FlopCounter.Within(this);
         return FinalFeatures(Embed(images), applyNorm: true).MoveToOuterDisposeScope();
     }
 
@@ -124,6 +126,7 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
     public IReadOnlyList<Tensor> ForwardTaps(Tensor images)
     {
         using var scope = NewDisposeScope();
+        using var counted = FlopCounter.Within(this);
         var embedded = Embed(images);
         var taps = new List<Tensor>();
         var tapSet = new HashSet<int>(Config.TapBlocks);
@@ -149,6 +152,7 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
     public Tensor EmbedTokens(Tensor images)
     {
         using var scope = NewDisposeScope();
+        using var counted = FlopCounter.Within(this);
         return Embed(images).Tokens.MoveToOuterDisposeScope();
     }
 
@@ -176,7 +180,7 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
         // are freed here rather than staying alive through every block.
         using var scope = NewDisposeScope();
         var (rows, cols) = patch_embed.GridFor(images.shape[2], images.shape[3]);
-        var tokens = patch_embed.forward(images);
+        var tokens = patch_embed.call(images);
         int classIndex = PositionEmbeddingResizer.ClassIndex(Config.ClassToken, rows * cols);
         if (cls_token is not null) tokens = PositionEmbeddingResizer.InsertAt(tokens, cls_token, classIndex);
         tokens = tokens + PositionEmbeddingFor(rows, cols);
@@ -197,7 +201,7 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
             norm_f.ForwardInto(residual, normed);
             return normed;
         }
-        if (applyNorm && norm_f is not null) return norm_f.forward(residual + drop_path.forward(hidden));
+        if (applyNorm && norm_f is not null) return norm_f.call(residual + drop_path.call(hidden));
         return hidden + residual;
     }
 
@@ -223,7 +227,7 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
                     layerHidden = RotatePatches(gridRope, hidden, embedded.ClassIndex);
                     if (residual is not null && Config.RopeResidual) layerResidual = RotatePatches(gridRope, residual, embedded.ClassIndex);
                 }
-                var (nextHidden, nextResidual) = layers[i].forward(layerHidden, layerResidual);
+                var (nextHidden, nextResidual) = layers[i].call(layerHidden, layerResidual);
                 observe?.Invoke(i, nextHidden, nextResidual);
                 // Release the previous block's outputs now rather than at the caller's scope end, so
                 // inference memory stays flat in depth (autograd keeps its own references when training).
@@ -304,8 +308,8 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
     /// </summary>
     private static Tensor RotatePatches(VisionRotaryEmbedding rope, Tensor sequence, int classIndex)
     {
-        if (classIndex < 0) return rope.forward(sequence);
-        var rotated = rope.forward(PositionEmbeddingResizer.RemoveAt(sequence, classIndex));
+        if (classIndex < 0) return rope.call(sequence);
+        var rotated = rope.call(PositionEmbeddingResizer.RemoveAt(sequence, classIndex));
         return PositionEmbeddingResizer.InsertAt(rotated, sequence.narrow(1, classIndex, 1), classIndex);
     }
 

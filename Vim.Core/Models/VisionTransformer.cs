@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -82,13 +83,15 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
         using var scope = NewDisposeScope();
         var tokens = ForwardTokens(images);
         var pooled = cls_token is null ? tokens.mean(new long[] { 1 }) : tokens.select(1, 0);
-        return (head is null ? pooled : head.forward(pooled)).MoveToOuterDisposeScope();
+        return (head is null ? pooled : head.call(pooled)).MoveToOuterDisposeScope();
     }
 
     /// <summary>norm(blocks(tokens)) as (B, slots + rows·cols, D), class token (if any) first; no norm when the model has none.</summary>
     public Tensor ForwardTokens(Tensor images)
     {
         using var scope = NewDisposeScope();
+        // Entry points other than forward open the model's FLOP scope themselves (the pyramids call them).
+        using var counted = FlopCounter.Within(this);
         var (x, rows, cols) = Embed(images);
         foreach (var block in blocks)
         {
@@ -96,13 +99,14 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
             x.Dispose();   // keep inference memory flat in depth; autograd holds its own references
             x = next;
         }
-        return (norm is null ? x : norm.forward(x)).MoveToOuterDisposeScope();
+        return (norm is null ? x : norm.call(x)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Outputs of the tap blocks (or of the last block) as (B, D, rows, cols) maps, no final norm.</summary>
     public IReadOnlyList<Tensor> ForwardTaps(Tensor images)
     {
         using var scope = NewDisposeScope();
+        using var counted = FlopCounter.Within(this);
         var (x, rows, cols) = Embed(images);
         var taps = Config.TapBlocks.Count > 0 ? new HashSet<int>(Config.TapBlocks) : new HashSet<int> { Config.Depth - 1 };
         var maps = new List<Tensor>();
@@ -122,7 +126,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
     private (Tensor Tokens, int Rows, int Cols) Embed(Tensor images)
     {
         var (rows, cols) = patch_embed.GridFor(images.shape[2], images.shape[3]);
-        var patches = patch_embed.forward(images);
+        var patches = patch_embed.call(images);
         var tokens = cls_token is null ? patches : PositionEmbeddingResizer.InsertAt(patches, cls_token, 0);
         int grid = Config.GridSize;
         var pos = rows == grid && cols == grid

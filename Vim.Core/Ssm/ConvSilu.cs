@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -30,6 +31,7 @@ public static class ConvSilu
         if (bias is not null && (bias.dim() != 1 || bias.shape[0] != channels))
             throw new ArgumentException($"ConvSilu: bias must have shape (channels={channels}), got {SelectiveScanShape.Show(bias.shape)}", nameof(bias));
         long width = weight.shape[2];
+        CountFlops(x, weight);
 
         bool native = x.device.type == DeviceType.CPU && width <= MaxNativeWidth &&
             x.dtype == ScalarType.Float32 && weight.dtype == ScalarType.Float32 &&
@@ -62,11 +64,16 @@ public static class ConvSilu
             throw new ArgumentException("ConvSilu.ApplyInto needs float32 CPU tensors and at most 16 taps", nameof(x));
         if (!output.is_contiguous() || output.dtype != ScalarType.Float32 || !output.shape.SequenceEqual(x.shape))
             throw new ArgumentException($"ConvSilu.ApplyInto: output must be contiguous float32 {SelectiveScanShape.Show(x.shape)}, got {output.dtype} {SelectiveScanShape.Show(output.shape)}", nameof(output));
+        CountFlops(x, weight);
         using var scope = NewDisposeScope();
         long channels = x.shape[1], length = x.shape[2], width = weight.shape[2];
         var xr = x.stride(2) == 1 && x.stride(1) == length && x.stride(0) >= channels * length ? x.alias() : x.contiguous();
         ConvSiluFunction.Forward(xr, SelectiveScanKernels.Prepare(weight.view(channels, width))!, SelectiveScanKernels.Prepare(bias), reverse, output);
     }
+
+    /// <summary>Reports the depthwise convolution to an active <see cref="FlopCounter"/> (the SiLU is an activation: 0).</summary>
+    private static void CountFlops(Tensor x, Tensor weight) =>
+        FlopCounter.Add("conv", FlopFormulas.Convolution(x.shape, weight.shape, x.shape, transposed: false));
 
     /// <summary>The definition with TorchSharp ops: conv1d padded k−1 on both sides, keeping the first L
     /// outputs (causal) or, with the kernel reversed, the last L (anti-causal).</summary>

@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using TorchSharp;
 using Vim.Core.Native;
 using static TorchSharp.torch;
@@ -87,6 +88,7 @@ public static class SelectiveScan
         Tensor? D = null, Tensor? z = null, Tensor? deltaBias = null, bool deltaSoftplus = false, bool reverse = false)
     {
         var shape = SelectiveScanShape.Validate(u, delta, A, B, C, D, z, deltaBias);
+        CountFlops(shape, D, z);
         var chosen = backend == SelectiveScanBackend.Auto ? Choose(u, delta, A, B, C, D, z, deltaBias) : backend;
         if (chosen == SelectiveScanBackend.Reference)
             return reverse
@@ -106,6 +108,7 @@ public static class SelectiveScan
         Tensor? D = null, Tensor? z = null, Tensor? deltaBias = null, bool deltaSoftplus = false, bool reverse = false)
     {
         var shape = SelectiveScanShape.Validate(u, delta, A, B, C, D, z, deltaBias);
+        CountFlops(shape, D, z);
         if (Choose(u, delta, A, B, C, D, z, deltaBias) != SelectiveScanBackend.NativeCpu)
             throw new ArgumentException($"SelectiveScan.ForwardInto needs float32 CPU tensors (the native CPU kernel), got u {u.dtype} on {u.device}", nameof(u));
         if (!output.is_contiguous() || output.dtype != ScalarType.Float32 || output.device_type != u.device_type || output.device_index != u.device_index ||
@@ -165,6 +168,11 @@ public static class SelectiveScan
             if (t.dtype != ScalarType.Float32)
                 throw new ArgumentException($"SelectiveScan: the {backend} backend needs float32 tensors, but {name} is {t.dtype}", name);
     }
+
+    /// <summary>Reports the scan to an active <see cref="FlopCounter"/> (VMamba's count, see <see cref="FlopFormulas.SelectiveScan"/>).</summary>
+    private static void CountFlops(SelectiveScanShape shape, Tensor? D, Tensor? z) =>
+        FlopCounter.Add("selective_scan", FlopFormulas.SelectiveScan(shape.Batch, shape.Channels, shape.Length, shape.State,
+            withSkip: D is not null, withGate: z is not null));
 
     /// <summary>The reference has no reverse mode: it runs on the time-flipped sequences (the definition).</summary>
     private static Tensor ReferenceReversed(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C,

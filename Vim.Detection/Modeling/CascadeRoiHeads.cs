@@ -1,6 +1,6 @@
+using Vim.Core.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
-using Vim.Core.Diagnostics;
 using Vim.Detection.Ops;
 using Vim.Detection.Structures;
 using static TorchSharp.torch;
@@ -93,6 +93,8 @@ public sealed class CascadeRoiHeads : nn.Module
             throw new ArgumentException($"CascadeRoiHeads: {features.Count} feature maps given, {Settings.PoolerScales.Count} pooler scales configured.", nameof(features));
         if (proposals.Count != features[0].shape[0])
             throw new ArgumentException($"CascadeRoiHeads: {proposals.Count} proposal lists given for a batch of {features[0].shape[0]}.", nameof(proposals));
+        // Not a forward: the RoI heads' FLOP scope (RoIAlign counts into it) is opened here.
+        using var counted = FlopCounter.Within(this);
         if (!training)
             return new CascadeRoiHeadsOutput(new Dictionary<string, Tensor>(), Infer(features, proposals));
         if (targets is null || targets.Count != proposals.Count)
@@ -183,7 +185,7 @@ public sealed class CascadeRoiHeads : nn.Module
         var pooled = BoxPooler.Forward(features, boxes);
         if (training)
             pooled = ScaleGradient.Apply(pooled, 1.0 / NumStages);
-        var (scores, deltas) = box_predictor[stage].forward(box_head[stage].forward(pooled));
+        var (scores, deltas) = box_predictor[stage].call(box_head[stage].call(pooled));
         return (scores.MoveToOuterDisposeScope(), deltas.MoveToOuterDisposeScope());
     }
 
@@ -252,7 +254,7 @@ public sealed class CascadeRoiHeads : nn.Module
             fgClasses.Add(l.GtClasses[fg]);
             maskTargets.Add(MaskTargets.ForRois(targets[i].Masks!, targets[i].Outlines, boxes.Tensor, l.GtIndex[fg], size).to(boxes.Tensor.device));
         }
-        var logits = mask_head!.forward(MaskPooler.Forward(features, fgBoxes));
+        var logits = mask_head!.call(MaskPooler.Forward(features, fgBoxes));
         var loss = MaskRcnnConvUpsampleHead.Loss(logits, cat(fgClasses.ToArray(), 0), cat(maskTargets.ToArray(), 0));
         return loss.MoveToOuterDisposeScope();
     }
@@ -293,7 +295,7 @@ public sealed class CascadeRoiHeads : nn.Module
         if (mask_head is not null)
         {
             using var stage = StageProfiler.Measure(DetectionStages.MaskHead);
-            var logits = mask_head.forward(MaskPooler.Forward(features, detections.Select(d => d.Boxes).ToList()));
+            var logits = mask_head.call(MaskPooler.Forward(features, detections.Select(d => d.Boxes).ToList()));
             var masks = MaskRcnnConvUpsampleHead.SelectClass(logits, cat(detections.Select(d => d.Classes!).ToArray(), 0)).sigmoid();
             long offset = 0;
             for (int i = 0; i < detections.Count; i++)

@@ -75,10 +75,10 @@ public sealed class FastRcnnConvFcHead : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var t = x;
         foreach (var conv in convs)
-            t = nn.functional.relu(conv.forward(t));
+            t = nn.functional.relu(conv.call(t));
         t = t.flatten(1);
         foreach (var fc in fcs)
-            t = nn.functional.relu(fc.forward(t));
+            t = nn.functional.relu(fc.call(t));
         return t.MoveToOuterDisposeScope();
     }
 }

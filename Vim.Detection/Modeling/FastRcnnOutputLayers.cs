@@ -54,7 +54,7 @@ public sealed class FastRcnnOutputLayers : nn.Module<Tensor, (Tensor Scores, Ten
     {
         using var scope = NewDisposeScope();
         var flat = x.dim() > 2 ? x.flatten(1) : x;
-        return (cls_score.forward(flat).MoveToOuterDisposeScope(), bbox_pred.forward(flat).MoveToOuterDisposeScope());
+        return (cls_score.call(flat).MoveToOuterDisposeScope(), bbox_pred.call(flat).MoveToOuterDisposeScope());
     }
 
     /// <summary>

@@ -67,9 +67,9 @@ public sealed class MaskRcnnConvUpsampleHead : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var t = x;
         foreach (var conv in convs)
-            t = nn.functional.relu(conv.forward(t));
-        t = nn.functional.relu(deconv.forward(t));
-        return predictor.forward(t).MoveToOuterDisposeScope();
+            t = nn.functional.relu(conv.call(t));
+        t = nn.functional.relu(deconv.call(t));
+        return predictor.call(t).MoveToOuterDisposeScope();
     }
 
     /// <summary>

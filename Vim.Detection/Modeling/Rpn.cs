@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using TorchSharp;
 using Vim.Core.Engine;
 using Vim.Detection.Ops;
@@ -54,9 +55,11 @@ public sealed class Rpn : nn.Module
             throw new ArgumentException($"Rpn: {gtBoxes.Count} ground-truth lists given for a batch of {n}.", nameof(gtBoxes));
 
         using var scope = NewDisposeScope();
+        // Not a forward: the RPN's FLOP scope is opened here (its head's convolutions are counted by their hooks).
+        using var counted = FlopCounter.Within(this);
         var device = features[0].device;
         var anchors = Anchors.Generate(features.Select(f => (f.shape[2], f.shape[3])).ToList(), device);
-        var (rawLogits, rawDeltas) = rpn_head.forward(features);
+        var (rawLogits, rawDeltas) = rpn_head.call(features);
         var logits = rawLogits.Select(FlattenLogits).ToList();
         var deltas = rawDeltas.Select(FlattenDeltas).ToList();
 

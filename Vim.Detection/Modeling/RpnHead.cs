@@ -67,9 +67,9 @@ public sealed class RpnHead : nn.Module<IReadOnlyList<Tensor>, (List<Tensor> Log
             using var scope = NewDisposeScope();
             var t = x;
             foreach (var conv in convs)
-                t = nn.functional.relu(conv.forward(t));
-            logits.Add(objectness_logits.forward(t).MoveToOuterDisposeScope());
-            deltas.Add(anchor_deltas.forward(t).MoveToOuterDisposeScope());
+                t = nn.functional.relu(conv.call(t));
+            logits.Add(objectness_logits.call(t).MoveToOuterDisposeScope());
+            deltas.Add(anchor_deltas.call(t).MoveToOuterDisposeScope());
         }
         return (logits, deltas);
     }

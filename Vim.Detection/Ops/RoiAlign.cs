@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using Vim.Core.Engine;
 using TorchSharp;
 using Vim.Detection.Structures;
@@ -61,7 +62,32 @@ public static class RoiAlign
                     $"RoiAlign: roi batch indices must be integers in [0, {features.shape[0]}), got values in [{min}, {max}].", nameof(rois));
         }
         var output = RoiAlignFunction.apply(f, r, outputSize.Height, outputSize.Width, spatialScale, samplingRatio, aligned);
+        if (FlopCounter.IsActive)
+            FlopCounter.Add("roi_align", FlopFormulas.RoiAlign(features.shape[1], SamplePoints(r, outputSize, spatialScale, samplingRatio, aligned)));
         return output.to_type(features.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// How many points the kernel interpolates over all RoIs and output cells: a grid of sampling ratio² points per
+    /// cell, or with ratio 0 the adaptive ceil(RoI size / output size) per side of each RoI (torchvision's
+    /// roi_bin_grid), malformed RoIs taken as 1×1 unless aligned and empty grids counting none.
+    /// </summary>
+    private static long SamplePoints(Tensor rois, (long Height, long Width) outputSize, double spatialScale, int samplingRatio, bool aligned)
+    {
+        long cells = outputSize.Height * outputSize.Width;
+        if (samplingRatio > 0) return rois.shape[0] * cells * samplingRatio * samplingRatio;
+        if (rois.shape[0] == 0) return 0;
+        using var scope = NewDisposeScope();
+        var width = (rois[.., 3] - rois[.., 1]) * spatialScale;
+        var height = (rois[.., 4] - rois[.., 2]) * spatialScale;
+        if (!aligned)
+        {
+            width = width.clamp_min(1);
+            height = height.clamp_min(1);
+        }
+        var gridWidth = (width / outputSize.Width).ceil().clamp_min(0);
+        var gridHeight = (height / outputSize.Height).ceil().clamp_min(0);
+        return (long)(gridWidth * gridHeight).to_type(ScalarType.Float64).sum().item<double>() * cells;
     }
 
     /// <summary>(K, 5) rois from per-image boxes: each row is (image index, x1, y1, x2, y2).</summary>

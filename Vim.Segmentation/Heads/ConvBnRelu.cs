@@ -25,5 +25,5 @@ public sealed class ConvBnRelu : nn.Module<Tensor, Tensor>
         nn.init.kaiming_normal_(conv.weight!, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
     }
 
-    public override Tensor forward(Tensor x) => nn.functional.relu(bn.forward(conv.forward(x)));
+    public override Tensor forward(Tensor x) => nn.functional.relu(bn.call(conv.call(x)));
 }

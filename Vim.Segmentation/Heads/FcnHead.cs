@@ -31,5 +31,5 @@ public sealed class FcnHead : nn.Module<Tensor, Tensor>
         }
     }
 
-    public override Tensor forward(Tensor x) => conv_seg.forward(dropout.forward(convs.forward(x)));
+    public override Tensor forward(Tensor x) => conv_seg.call(dropout.call(convs.call(x)));
 }

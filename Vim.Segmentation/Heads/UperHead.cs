@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using Vim.Core.Config;
@@ -55,29 +56,33 @@ public sealed class UperHead : nn.Module<IReadOnlyList<Tensor>, Tensor>
         if (inputs.Count != InChannels.Count)
             throw new ArgumentException($"UperHead expects {InChannels.Count} feature levels, got {inputs.Count}");
         var laterals = new List<Tensor>(inputs.Count);
-        for (int i = 0; i < inputs.Count - 1; i++) laterals.Add(lateral_convs[i].forward(inputs[i]));
+        for (int i = 0; i < inputs.Count - 1; i++) laterals.Add(lateral_convs[i].call(inputs[i]));
         laterals.Add(PyramidPooling(inputs[^1]));
 
         for (int i = laterals.Count - 1; i > 0; i--)
             laterals[i - 1] = laterals[i - 1] + Resize(laterals[i], laterals[i - 1]);
 
         var outs = new List<Tensor>(inputs.Count);
-        for (int i = 0; i < laterals.Count - 1; i++) outs.Add(fpn_convs[i].forward(laterals[i]));
+        for (int i = 0; i < laterals.Count - 1; i++) outs.Add(fpn_convs[i].call(laterals[i]));
         outs.Add(laterals[^1]);
         for (int i = 1; i < outs.Count; i++) outs[i] = Resize(outs[i], outs[0]);
 
-        var fused = fpn_bottleneck.forward(cat(outs, dim: 1));
-        return conv_seg.forward(dropout.forward(fused));
+        var fused = fpn_bottleneck.call(cat(outs, dim: 1));
+        return conv_seg.call(dropout.call(fused));
     }
 
     private Tensor PyramidPooling(Tensor x)
     {
         var branches = new List<Tensor> { x };
-        foreach (var module in psp_modules) branches.Add(Resize(module.forward(x), x));
-        return bottleneck.forward(cat(branches, dim: 1));
+        foreach (var module in psp_modules) branches.Add(Resize(module.call(x), x));
+        return bottleneck.call(cat(branches, dim: 1));
     }
 
     /// <summary>Bilinear resize to <paramref name="like"/>'s spatial size, align_corners false as mmseg.</summary>
-    internal static Tensor Resize(Tensor x, Tensor like) =>
-        nn.functional.interpolate(x, size: [like.shape[2], like.shape[3]], mode: InterpolationMode.Bilinear, align_corners: false);
+    internal static Tensor Resize(Tensor x, Tensor like)
+    {
+        var resized = nn.functional.interpolate(x, size: [like.shape[2], like.shape[3]], mode: InterpolationMode.Bilinear, align_corners: false);
+        FlopCounter.Add("upsample", FlopFormulas.Interpolate(resized.numel(), InterpolationMode.Bilinear));
+        return resized;
+    }
 }

@@ -19,6 +19,9 @@ public class BenchBackboneRoundsTests
         Assert.That(combined.PeakMiB, Is.EqualTo(152));
         Assert.That(combined.AllocatorPeakMiB, Is.EqualTo(162));
         Assert.That(combined.Rounds, Is.EqualTo(3));
+        Assert.That(combined.Gflops, Is.NaN, "no run counted FLOPs");
+        Assert.That(Combine([Run("vim_tiny", "-", 100, 95, 150) with { Gflops = 1.8 }, Run("vim_tiny", "-", 140, 90, 160) with { Gflops = 1.8 }]).Gflops,
+            Is.EqualTo(1.8), "every run of one configuration counts the same FLOPs");
         // An even count averages the middle two.
         Assert.That(Combine([Run("vim_tiny", "-", 100, 95, 150), Run("vim_tiny", "-", 140, 90, 160)]).MedianMs, Is.EqualTo(120));
     }
@@ -37,7 +40,7 @@ public class BenchBackboneRoundsTests
         // A child that ran out of memory or time (DeiT at high resolution) has no numbers: backbone.json and the
         // child's RESULT line must still be JSON, and read back as the same failure.
         var failed = Run("deit_tiny", "explicit", double.NaN, double.NaN, double.NaN, "timeout after 60 s");
-        var ok = Run("vim_tiny", "-", 0.1 + 0.2, 95, 150);
+        var ok = Run("vim_tiny", "-", 0.1 + 0.2, 95, 150) with { Gflops = 1.826449152 };
         var json = System.Text.Json.JsonSerializer.Serialize(new[] { failed, ok }, Vim.Core.IO.MetricJson.Indented);
         Assert.That(json, Does.Contain("\"MedianMs\": null").And.Contain("\"PeakMiB\": null"));
         var back = System.Text.Json.JsonSerializer.Deserialize<Measurement[]>(json, Vim.Core.IO.MetricJson.Compact)!;

@@ -27,10 +27,11 @@ public static class BenchBackboneCommand
     /// process during one forward with large blocks returned to the system at free (so it counts the
     /// tensors alive at the peak, like a GPU's max_memory_allocated); AllocatorPeakMiB, the high-water mark
     /// over all timed forwards under the process's allocator policy (NativeHeapPolicy keeps freed heap
-    /// memory). Rounds: how many child runs were combined (see <see cref="Combine"/>).
+    /// memory). Rounds: how many child runs were combined (see <see cref="Combine"/>). Gflops: the same forward's
+    /// FLOPs (of the whole batch; one multiply-add = one FLOP, <see cref="FlopCounter"/>), counted on an untimed forward.
     /// </summary>
     public sealed record Measurement(string Model, string Attention, int RequestedSize, int InputSize, long Tokens, int Batch,
-        double MedianMs, double MinMs, double PeakMiB, double AllocatorPeakMiB, string Status, int Rounds = 1);
+        double MedianMs, double MinMs, double PeakMiB, double AllocatorPeakMiB, string Status, int Rounds = 1, double Gflops = double.NaN);
 
     public static Command CreateBackbone()
     {
@@ -113,7 +114,7 @@ public static class BenchBackboneCommand
                         runs.Add((round, measurement));
                         Console.Out.WriteLine($"{Label(measurement),-22} size {size,5} ({measurement.Tokens,5} tokens)  " +
                             (rounds > 1 ? $"round {round}/{rounds}  " : "") +
-                            (measurement.Status == "ok" ? $"median {measurement.MedianMs,10:F1} ms  peak {measurement.PeakMiB,9:F1} MiB (default allocator {measurement.AllocatorPeakMiB,9:F1} MiB)" : measurement.Status));
+                            (measurement.Status == "ok" ? $"median {measurement.MedianMs,10:F1} ms  {measurement.Gflops,8:F2} GFLOPs  peak {measurement.PeakMiB,9:F1} MiB (default allocator {measurement.AllocatorPeakMiB,9:F1} MiB)" : measurement.Status));
                     }
         var results = runs.GroupBy(r => (r.Measurement.Model, r.Measurement.Attention, r.Measurement.RequestedSize))
             .Select(g => Combine(g.Select(r => r.Measurement).ToList()))
@@ -241,12 +242,16 @@ public static class BenchBackboneCommand
         using var images = randn(batch, 3, inputSize, inputSize, generator: new Generator(0));
         long tokens = 0;
         var timings = new List<double>();
+        double gflops = double.NaN;
         for (int i = 0; i < warmup + repeats; i++)
         {
             using var scope = NewDisposeScope();
+            // The first warm-up forward, untimed, is also counted (hooks cost nothing measurable, but not in a timed one).
+            using var counter = i == 0 && warmup > 0 ? FlopCounter.Start(module) : null;
             var watch = Stopwatch.StartNew();
             var features = backbone.ForwardTokens(images);
             watch.Stop();
+            if (counter is not null) gflops = counter.Total / 1e9;
             tokens = features.shape[1];
             if (i >= warmup) timings.Add(watch.Elapsed.TotalMilliseconds);
         }
@@ -263,9 +268,16 @@ public static class BenchBackboneCommand
         ResetPeak();
         using (var scope = NewDisposeScope()) backbone.ForwardTokens(images);
         long peakKiB = ProcessMemory.PeakResidentBytes() / 1024;
+        if (double.IsNaN(gflops))
+            using (var counter = FlopCounter.Start(module))
+            using (var scope = NewDisposeScope())
+            {
+                backbone.ForwardTokens(images);
+                gflops = counter.Total / 1e9;
+            }
 
         return new Measurement(model, attention, requested, inputSize, tokens, batch, timings.Median(), timings.Min(),
-            (peakKiB - idleKiB) / 1024.0, (allocatorPeakKiB - idleKiB) / 1024.0, "ok");
+            (peakKiB - idleKiB) / 1024.0, (allocatorPeakKiB - idleKiB) / 1024.0, "ok", Gflops: gflops);
     }
 
     /// <summary>Times each profiled stage of the forward (see <see cref="StageProfiler"/>) over the timed runs and prints ms per forward.</summary>
@@ -349,10 +361,10 @@ public static class BenchBackboneCommand
 
     private static string Csv(IEnumerable<Measurement> results)
     {
-        var text = new StringBuilder("model,attention,requested_size,input_size,tokens,batch,median_ms,min_ms,peak_mib,allocator_peak_mib,rounds,status\n");
+        var text = new StringBuilder("model,attention,requested_size,input_size,tokens,batch,median_ms,min_ms,peak_mib,allocator_peak_mib,rounds,gflops,status\n");
         foreach (var m in results)
             text.Append(string.Create(CultureInfo.InvariantCulture,
-                $"{m.Model},{m.Attention},{m.RequestedSize},{m.InputSize},{m.Tokens},{m.Batch},{m.MedianMs:F3},{m.MinMs:F3},{m.PeakMiB:F1},{m.AllocatorPeakMiB:F1},{m.Rounds},\"{m.Status.Replace("\"", "'")}\"\n"));
+                $"{m.Model},{m.Attention},{m.RequestedSize},{m.InputSize},{m.Tokens},{m.Batch},{m.MedianMs:F3},{m.MinMs:F3},{m.PeakMiB:F1},{m.AllocatorPeakMiB:F1},{m.Rounds},{m.Gflops:F4},\"{m.Status.Replace("\"", "'")}\"\n"));
         return text.ToString();
     }
 

@@ -257,13 +257,13 @@ public static class DemoCommand
     private static string BenchmarkTable(string jsonPath)
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(jsonPath));
-        var rows = new StringBuilder("| model | attention | input | tokens | median latency (ms) | peak memory above idle (MiB) |\n|---|---|---|---|---|---|\n");
+        var rows = new StringBuilder("| model | attention | input | tokens | GFLOPs | median latency (ms) | peak memory above idle (MiB) |\n|---|---|---|---|---|---|---|\n");
         foreach (var m in doc.RootElement.EnumerateArray())
         {
-            string Field(string name) => m.GetProperty(name).ValueKind == JsonValueKind.Number
-                ? m.GetProperty(name).GetDouble().ToString("0.#", CultureInfo.InvariantCulture)
+            string Field(string name, string format = "0.#") => m.GetProperty(name).ValueKind == JsonValueKind.Number
+                ? m.GetProperty(name).GetDouble().ToString(format, CultureInfo.InvariantCulture)
                 : m.GetProperty(name).ToString();
-            rows.AppendLine($"| {Field("Model")} | {Field("Attention")} | {Field("InputSize")} | {Field("Tokens")} | {Field("MedianMs")} | {Field("PeakMiB")} |");
+            rows.AppendLine($"| {Field("Model")} | {Field("Attention")} | {Field("InputSize")} | {Field("Tokens")} | {Field("Gflops", "0.##")} | {Field("MedianMs")} | {Field("PeakMiB")} |");
         }
         return rows.ToString();
     }

@@ -3,7 +3,7 @@ using Vim.Core.Models;
 
 namespace Vim.Tools.Commands;
 
-/// <summary>`vim model keys MODEL` and `vim model list`: the registered models and their state dicts.</summary>
+/// <summary>`vim model keys MODEL`, `vim model list` and `vim model flops TARGET`: the registered models, their state dicts and complexity.</summary>
 public static class ModelCommand
 {
     public static Command Create()
@@ -35,6 +35,7 @@ public static class ModelCommand
 
         command.Subcommands.Add(keys);
         command.Subcommands.Add(list);
+        command.Subcommands.Add(ModelFlopsCommand.Create());
         return command;
     }
 
