@@ -309,6 +309,11 @@ public class EvalCliAndReportTests
         // Boxes only: a segm analysis needs the masks the ground truth lacks, and names the annotation.
         Assert.That(Refused([.. command, "--iou-type", "segm"]), Does.Contain("annotation id 1").And.Contain("segmentation"));
         Assert.That(Directory.Exists(outDir), Is.False, "nothing written for a refused command");
+        // vim test --error-analysis is for detection configs; refused before the checkpoint is read.
+        var segmentationConfig = Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml");
+        Assert.That(Refused("test", segmentationConfig, "--checkpoint", file, "--out", outDir, "--error-analysis"),
+            Does.Contain("--error-analysis").And.Contain("segmentation config"));
+        Assert.That(Directory.Exists(outDir), Is.False);
     }
 
     [Test]
