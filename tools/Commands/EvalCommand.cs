@@ -12,14 +12,14 @@ using Vim.Detection;
 namespace Vim.Tools.Commands;
 
 /// <summary>
-/// `vim eval coco|seg|confusion|bench`: COCO mAP and semantic-segmentation mIoU on files, confusion matrices of either,
-/// and the evaluator benchmark.
+/// `vim eval coco|coco-errors|seg|confusion|bench`: COCO mAP and its error analysis and semantic-segmentation mIoU on
+/// files, confusion matrices of either, and the evaluator benchmark.
 /// </summary>
 public static class EvalCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("eval", "Evaluate results: COCO mAP (bbox/segm, pycocotools semantics), semantic segmentation mIoU (mmseg semantics), or their confusion matrices.");
+        var cmd = new Command("eval", "Evaluate results: COCO mAP (bbox/segm, pycocotools semantics) and its error analysis (mmdet's), semantic segmentation mIoU (mmseg semantics), or their confusion matrices.");
         cmd.Subcommands.Add(CreateCoco());
         cmd.Subcommands.Add(CreateCocoErrors());
         cmd.Subcommands.Add(CreateSeg());
