@@ -167,7 +167,7 @@ public sealed class CocoErrorAnalysis
         var supercategoryOf = new Dictionary<long, string?>();
         foreach (var c in groundTruth.Categories) supercategoryOf.TryAdd(c.Id, c.Supercategory);
         var supercategories = categoryIds.Select(id => supercategoryOf.GetValueOrDefault(id)).ToArray();
-        var relabelling = new CrowdRelabelling(groundTruth, detections, iouType);
+        var relabelling = new CrowdRelabelling(groundTruth, detections, iouType, categoryIds.ToHashSet());
         progress?.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"error analysis ({Describe(iouType)}): C75, C50 and Loc of {K} categories in {clock.Elapsed.TotalSeconds:0.0} s; Sim and Oth per category:"));
         var perCategoryClock = Stopwatch.StartNew();
@@ -233,7 +233,8 @@ public sealed class CocoErrorAnalysis
         private readonly CocoAnnotation[] _annotations;
         private readonly Dictionary<long, HashSet<long>> _imagesWithDetections = new();
 
-        public CrowdRelabelling(CocoDataset groundTruth, IReadOnlyList<CocoDetection> detections, CocoIouType iouType)
+        /// <param name="categories">The evaluated categories: only their annotations are ever relabelled or read.</param>
+        public CrowdRelabelling(CocoDataset groundTruth, IReadOnlyList<CocoDetection> detections, CocoIouType iouType, HashSet<long> categories)
         {
             _groundTruth = groundTruth;
             _detections = detections;
@@ -246,11 +247,11 @@ public sealed class CocoErrorAnalysis
             _annotations = groundTruth.Annotations.ToArray();
             if (iouType == CocoIouType.Segm)
             {
-                // The main evaluation has read every mask already, so none fails here.
+                // The main evaluation has read the mask of every annotation of an evaluated category, so none fails here.
                 Parallel.For(0, _annotations.Length, i =>
                 {
                     var ann = _annotations[i];
-                    if (ann.Segmentation is not { Kind: CocoSegmentationKind.Polygons } polygons) return;
+                    if (!categories.Contains(ann.CategoryId) || ann.Segmentation is not { Kind: CocoSegmentationKind.Polygons } polygons) return;
                     var image = groundTruth.ImagesById.GetValueOrDefault(ann.ImageId);
                     if (image is null) return;
                     var rle = polygons.ToRle(image.Height, image.Width);
