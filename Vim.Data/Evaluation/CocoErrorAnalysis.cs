@@ -48,7 +48,7 @@ public sealed class CocoErrorAnalysis
     /// <summary>Detections per image and category, as mmdet's script sets maxDets.</summary>
     public const int MaxDetections = 100;
 
-    /// <summary>The IoU thresholds of C75, C50 and Loc (mmdet's iouThrs = [0.75, 0.5, 0.1]).</summary>
+    /// <summary>The IoU thresholds of C75, C50 and Loc (mmdet's iouThrs = [0.75, 0.5, 0.1]), in the stages' order: threshold t is stage t.</summary>
     private static readonly double[] MatchThresholds = [0.75, 0.5, 0.1];
 
     private const double LocThreshold = 0.1;
