@@ -227,7 +227,10 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// detectron2's (and the Vim paper's) numbers. The results file keeps the boxes.
     /// </summary>
     public static CocoSummary EvaluateMasks(CocoDataset groundTruth, IReadOnlyList<CocoDetection> detections) =>
-        new CocoEvaluator(groundTruth, detections.Select(d => d with { Bbox = null }).ToList(), CocoIouType.Segm).Run();
+        new CocoEvaluator(groundTruth, AsMaskResults(detections), CocoIouType.Segm).Run();
+
+    /// <summary>The detections as mask AP reads them: without their boxes (see <see cref="EvaluateMasks"/>).</summary>
+    public static List<CocoDetection> AsMaskResults(IReadOnlyList<CocoDetection> detections) => detections.Select(d => d with { Bbox = null }).ToList();
 
     /// <summary>
     /// mmdet's metric items (mAP, mAP_50, mAP_75, mAP_s, mAP_m, mAP_l: COCO stats 0–5) for boxes and masks, in percent as

@@ -10,14 +10,20 @@ using Vim.Core.IO;
 namespace Vim.Detection;
 
 /// <summary>
-/// What `vim test` does for detection: load a checkpoint, evaluate box and mask AP, write COCO results, metrics, reports
-/// and the box confusion matrix (mmdet's defaults: score ≥ 0.3, IoU ≥ 0.5, no extra NMS).
+/// What `vim test` does for detection: load a checkpoint, evaluate box and mask AP, write COCO results, metrics, reports,
+/// the box confusion matrix (mmdet's defaults: score ≥ 0.3, IoU ≥ 0.5, no extra NMS) and, when asked, the error analysis
+/// (bbox/errors/, segm/errors/).
 /// </summary>
 public static class DetectionTester
 {
+    /// <summary>The error analysis's folder inside bbox/ and segm/.</summary>
+    public const string ErrorsFolder = "errors";
+
     /// <param name="overlays">How many validation images holding an object also get their detections drawn (overlays/).</param>
+    /// <param name="errorAnalysis">Also run <see cref="CocoErrorAnalysis"/> on the boxes (and masks), linked from each summary.</param>
+    /// <param name="progress">Where the error analysis reports its progress.</param>
     public static (CocoSummary Box, CocoSummary? Mask) Run(DetectionTask task, string checkpoint, string outDir, bool ema, int overlays = 0,
-        double overlayThreshold = 0.3)
+        double overlayThreshold = 0.3, bool errorAnalysis = false, TextWriter? progress = null)
     {
         // Loaded first: a checkpoint that does not fit leaves no output folder behind.
         TrainingCheckpoint.LoadWeights(task.Model, checkpoint, ema);
@@ -31,10 +37,29 @@ public static class DetectionTester
         var matrix = DetectionConfusion.Compute(task.ValSet.Coco, detections, settings, task.ValSet.AnnotationSource, "the detections");
         var confusion = ConfusionMatrixReport.Write(matrix, outDir, $"Boxes: {Path.GetFileName(checkpoint)}: confusion matrix");
         var boxDir = Path.Combine(outDir, "bbox");
-        CocoReport.Write(box, boxDir, $"Box AP: {Path.GetFileName(checkpoint)}", ConfusionMatrixReport.Markdown(boxDir, confusion, settings.Describe()));
-        if (mask is not null) CocoReport.Write(mask, Path.Combine(outDir, "segm"), $"Mask AP: {Path.GetFileName(checkpoint)}");
+        string boxTitle = $"Box AP: {Path.GetFileName(checkpoint)}";
+        string boxErrors = errorAnalysis ? ErrorSection(task, detections, CocoIouType.Bbox, boxDir, boxTitle, progress) : "";
+        CocoReport.Write(box, boxDir, boxTitle, ConfusionMatrixReport.Markdown(boxDir, confusion, settings.Describe()) + boxErrors);
+        if (mask is not null)
+        {
+            var maskDir = Path.Combine(outDir, "segm");
+            string maskTitle = $"Mask AP: {Path.GetFileName(checkpoint)}";
+            // Masks as their AP reads them (DetectionTask.EvaluateMasks), so C75 and C50 are that AP's numbers.
+            string maskErrors = errorAnalysis ? ErrorSection(task, DetectionTask.AsMaskResults(detections), CocoIouType.Segm, maskDir, maskTitle, progress) : "";
+            CocoReport.Write(mask, maskDir, maskTitle, maskErrors);
+        }
         WriteOverlays(task, Path.Combine(outDir, "overlays"), overlays, overlayThreshold);
         return (box, mask);
+    }
+
+    /// <summary>Runs the error analysis into <paramref name="summaryDir"/>/errors; returns the summary's section linking it.</summary>
+    private static string ErrorSection(DetectionTask task, IReadOnlyList<CocoDetection> detections, CocoIouType iouType, string summaryDir,
+        string title, TextWriter? progress)
+    {
+        var analysis = CocoErrorAnalysis.Run(task.ValSet.Coco, detections, iouType, progress: progress);
+        var errorsDir = Path.Combine(summaryDir, ErrorsFolder);
+        CocoErrorReport.Write(analysis, errorsDir, title);
+        return CocoErrorReport.LinkSection(summaryDir, errorsDir, analysis);
     }
 
     /// <summary>

@@ -265,7 +265,7 @@ public class DetectionTaskTests
         // detections to paste).
         var errors = new StringWriter();
         var testDir = Path.Combine(_root, "test");
-        int exit = VimCli.Run(["test", configPath, "--checkpoint", first.LastCheckpoint!, "--out", testDir, "--overlays", "2",
+        int exit = VimCli.Run(["test", configPath, "--checkpoint", first.LastCheckpoint!, "--out", testDir, "--overlays", "2", "--error-analysis",
             .. Overrides(moved, batch: 7).Append("model.det_head.test_score_threshold=1.0").SelectMany(o => new[] { "--set", o })], errors);
         Assert.That(exit, Is.EqualTo(0), errors.ToString());
         Assert.That(File.Exists(Path.Combine(testDir, "metrics.json")), Is.True);
@@ -294,6 +294,20 @@ public class DetectionTaskTests
             for (int p = 0; p < columns.Length; p++)
                 Assert.That(counts[t, p], Is.EqualTo(p == columns.Length - 1 ? missed[t] : 0), $"[{rows[t]}, {columns[p]}]");
         Assert.That(File.ReadAllText(Path.Combine(testDir, "bbox", "summary.md")), Does.Contain("](../confusion_matrix.png)").And.Contain("](../confusion_matrix.csv)"));
+
+        // --error-analysis, for boxes and (the demo config has a mask head) masks, linked from each summary. With no
+        // detection, nothing is found at any stage up to BG (AP 0); FN forgives the misses: 100.
+        foreach (var type in new[] { "bbox", "segm" })
+        {
+            Assert.That(File.ReadAllText(Path.Combine(testDir, type, "summary.md")), Does.Contain("## Error analysis").And.Contain("](errors/summary.md)"), type);
+            using var analysis = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(testDir, type, "errors", "errors.json")));
+            Assert.That(analysis.RootElement.GetProperty("iou_type").GetString(), Is.EqualTo(type));
+            var overall = analysis.RootElement.GetProperty("overall").GetProperty("all").GetProperty("ap");
+            foreach (var stage in new[] { "C75", "C50", "Loc", "Sim", "Oth", "BG" }) Assert.That(overall.GetProperty(stage).GetDouble(), Is.EqualTo(0), $"{type} {stage}");
+            Assert.That(overall.GetProperty("FN").GetDouble(), Is.EqualTo(100), type);
+            Assert.That(analysis.RootElement.GetProperty("categories").EnumerateArray().Select(c => c.GetProperty("name").GetString()),
+                Is.EqualTo(task.ValSet.Categories.Names), type);
+        }
     }
 
     /// <summary>A constructor that throws after building the model (here: the pretrained file is missing) disposes it.</summary>

@@ -9,7 +9,7 @@ namespace Vim.Tests.Eval;
 
 /// <summary>
 /// Damaged COCO json, made by mutating a good instances file and a good results file at random (fixed seeds): each
-/// must either read (and then evaluate, for boxes and masks) or be refused with a <see cref="VimException"/>; a read
+/// must either read (and then evaluate and go through the error analysis, for boxes and masks) or be refused with a <see cref="VimException"/>; a read
 /// error must name the file. Any other exception is a reader or evaluator bug that would reach the user as a stack
 /// trace.
 /// </summary>
@@ -76,6 +76,11 @@ public class CocoJsonMutationTests
                 var summary = new CocoEvaluator(gt, dt, iouType).Run();
                 if (summary.Stats.Any(double.IsNaN))
                     return $"{iouType}: a NaN statistic";
+                // The error analysis reads what the evaluator accepted: it must run too, and its C50 and C75 are AP50 and AP75.
+                var analysis = CocoErrorAnalysis.Run(gt, dt, iouType);
+                double c50 = analysis.OverallAp(CocoErrorStage.C50, 0), c75 = analysis.OverallAp(CocoErrorStage.C75, 0);
+                if (!(Math.Abs(c50 - summary.Stats[1]) < 1e-12 && Math.Abs(c75 - summary.Stats[2]) < 1e-12))
+                    return $"{iouType} error analysis: C50 {c50}, C75 {c75} against AP50 {summary.Stats[1]}, AP75 {summary.Stats[2]}";
             }
             catch (VimException)
             {

@@ -44,6 +44,23 @@ public class EvalCliAndReportTests
         }
     }
 
+    /// <summary>Runs a command that must fail; returns what it printed as its error.</summary>
+    private static string Refused(params string[] args)
+    {
+        var error = new StringWriter();
+        var previous = Console.Error;
+        Console.SetError(error);
+        try
+        {
+            Assert.That(Vim.Tools.VimCli.Run(args, error), Is.Not.Zero, string.Join(" ", args));
+        }
+        finally
+        {
+            Console.SetError(previous);
+        }
+        return error.ToString();
+    }
+
     [Test]
     public void CocoCommandPrintsSummaryWritesJsonAndReport()
     {
@@ -188,21 +205,6 @@ public class EvalCliAndReportTests
         File.WriteAllText(gt, Detection.DetectionConfusionTests.GroundTruthJson);
         File.WriteAllText(results, Detection.DetectionConfusionTests.ResultsJson);
         File.WriteAllText(file, "kept");
-        string Refused(params string[] args)
-        {
-            var error = new StringWriter();
-            var previous = Console.Error;
-            Console.SetError(error);
-            try
-            {
-                Assert.That(Vim.Tools.VimCli.Run(args, error), Is.Not.Zero, string.Join(" ", args));
-            }
-            finally
-            {
-                Console.SetError(previous);
-            }
-            return error.ToString();
-        }
         string[] det = ["eval", "confusion", "det", "--gt", gt, "--results", results, "--out", Path.Combine(_dir, "out")];
         Assert.That(Refused([.. det, "--score-thr", "1.5"]), Does.Contain("--score-thr").And.Contain("[0, 1]"));
         Assert.That(Refused([.. det, "--score-thr", "abc"]), Does.Contain("--score-thr"));
@@ -231,6 +233,87 @@ public class EvalCliAndReportTests
         Assert.That(Refused("eval", "confusion", "seg", "--pred-dir", Path.Combine(_dir, "nope"), "--gt-dir", gtDir, "--num-classes", "2", "--out", Path.Combine(_dir, "seg-out")),
             Does.Contain("--pred-dir").And.Contain("not found"));
         Assert.That(Directory.Exists(Path.Combine(_dir, "seg-out")), Is.False, "nothing written for a refused command");
+    }
+
+    /// <summary>
+    /// `eval coco-errors` on the confused-classes case (its stage APs reasoned out in <see cref="CocoErrorAnalysisTests"/>):
+    /// the table's rows, errors.json's numbers, and one chart per category and area range that holds objects.
+    /// </summary>
+    [Test]
+    public void CocoErrorsCommandWritesTheTableJsonAndCharts()
+    {
+        string gt = Path.Combine(_dir, "gt.json"), results = Path.Combine(_dir, "results.json"), outDir = Path.Combine(_dir, "errors");
+        File.WriteAllText(gt, CocoErrorAnalysisTests.ConfusedClassesJson);
+        File.WriteAllText(results, CocoErrorAnalysisTests.ConfusedClassesResultsJson);
+        var (code, output) = RunCli("eval", "coco-errors", "--gt", gt, "--results", results, "--areas", "all,medium", "--out", outDir);
+        Assert.That(code, Is.EqualTo(0), output);
+        Assert.That(output, Does.Contain("[3/3] car").And.Contain("left"), "progress per category");
+        string[] names = ["cat", "dog", "car"];
+        var expected = CocoErrorAnalysisTests.ConfusedClassesAps;
+        string Row(string name, IEnumerable<double> aps) =>
+            $"| {name} | " + string.Join(" | ", aps.Select(v => v.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture))) + " |";
+        var summary = File.ReadAllText(Path.Combine(outDir, "summary.md"));
+        Assert.That(summary, Does.Contain("| category | C75 | C50 | Loc | Sim | Oth | BG | FN | chart |"));
+        Assert.That(summary, Does.Contain(Row("**overall**", Enumerable.Range(0, 7).Select(s => expected.Average(c => c[s])))));
+        for (int k = 0; k < 3; k++) Assert.That(summary, Does.Contain(Row(names[k], expected[k])), names[k]);
+        // Every object is 20×20 = 400 px², small: the medium table has no number, only "-".
+        var medium = summary[summary.IndexOf("## Area medium", StringComparison.Ordinal)..];
+        Assert.That(medium, Does.Contain("| cat | - | - | - | - | - | - | - |  |"));
+
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "errors.json")));
+        var root = json.RootElement;
+        Assert.That(root.GetProperty("stages").EnumerateArray().Select(s => s.GetString()), Is.EqualTo(new[] { "C75", "C50", "Loc", "Sim", "Oth", "BG", "FN" }));
+        Assert.That(root.GetProperty("recall_thresholds").GetArrayLength(), Is.EqualTo(101));
+        var categories = root.GetProperty("categories").EnumerateArray().ToList();
+        Assert.That(categories.Select(c => c.GetProperty("supercategory").GetString()), Is.EqualTo(new[] { "animal", "animal", "vehicle" }));
+        for (int k = 0; k < 3; k++)
+        {
+            var all = categories[k].GetProperty("areas").GetProperty("all");
+            var aps = new[] { "C75", "C50", "Loc", "Sim", "Oth", "BG", "FN" }.Select(s => all.GetProperty("ap").GetProperty(s).GetDouble());
+            Assert.That(aps, Is.EqualTo(expected[k]).Within(1e-9), names[k]);
+            Assert.That(all.GetProperty("precision").GetProperty("Sim").EnumerateArray().Select(v => v.GetDouble()),
+                Is.All.EqualTo(expected[k][3] / 100).Within(1e-12), "each curve is flat here (pycocotools' tp / (tp + fp + eps))");
+            var mediumEntry = categories[k].GetProperty("areas").GetProperty("medium");
+            Assert.That(mediumEntry.GetProperty("ap").GetProperty("FN").ValueKind, Is.EqualTo(JsonValueKind.Null));
+            Assert.That(mediumEntry.GetProperty("precision").GetProperty("FN").ValueKind, Is.EqualTo(JsonValueKind.Null));
+        }
+        AssertChart(Path.Combine(outDir, "overall_all.png"), ReportCharts.DefaultWidth, ReportCharts.DefaultHeight);
+        Assert.That(Directory.EnumerateFiles(outDir, "*.png").Select(Path.GetFileName), Is.EquivalentTo(new[] { "overall_all.png" }), "no medium object");
+        var perCategory = Directory.EnumerateFiles(Path.Combine(outDir, "per_category")).Select(Path.GetFileName).ToList();
+        Assert.That(perCategory, Is.EquivalentTo(new[] { "1_cat_all.png", "2_dog_all.png", "3_car_all.png" }));
+        foreach (var png in perCategory) AssertChart(Path.Combine(outDir, "per_category", png!));
+        Assert.That(summary, Does.Contain("(per_category/3_car_all.png)"));
+    }
+
+    [Test]
+    public void CocoErrorsCommandRejectsBadInputsNamingTheOptionOrFile()
+    {
+        string gt = Path.Combine(_dir, "gt.json"), results = Path.Combine(_dir, "results.json"), file = Path.Combine(_dir, "a-file"), outDir = Path.Combine(_dir, "out");
+        File.WriteAllText(gt, CocoErrorAnalysisTests.ConfusedClassesJson);
+        File.WriteAllText(results, CocoErrorAnalysisTests.ConfusedClassesResultsJson);
+        File.WriteAllText(file, "kept");
+        string[] command = ["eval", "coco-errors", "--gt", gt, "--results", results, "--out", outDir];
+        Assert.That(Refused([.. command, "--iou-type", "box"]), Does.Contain("--iou-type").And.Contain("bbox or segm"));
+        Assert.That(Refused([.. command, "--areas", "all,huge"]), Does.Contain("--areas").And.Contain("'huge'"));
+        Assert.That(Refused("eval", "coco-errors", "--gt", Path.Combine(_dir, "missing.json"), "--results", results, "--out", outDir),
+            Does.Contain("missing.json").And.Contain("not found"));
+        Assert.That(Refused("eval", "coco-errors", "--gt", gt, "--results", results, "--out", file), Does.Contain("--out").And.Contain("is a file"));
+        Assert.That(Refused("eval", "coco-errors", "--gt", gt, "--results", results), Does.Contain("--out"));
+        var empty = Path.Combine(_dir, "empty.json");
+        File.WriteAllText(empty, "[]");
+        Assert.That(Refused("eval", "coco-errors", "--gt", gt, "--results", empty, "--out", outDir), Does.Contain(empty).And.Contain("no detections"));
+        var stray = Path.Combine(_dir, "stray.json");
+        File.WriteAllText(stray, """[{"image_id": 9, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.5}]""");
+        Assert.That(Refused("eval", "coco-errors", "--gt", gt, "--results", stray, "--out", outDir),
+            Does.Contain($"--results {stray}").And.Contain($"--gt {gt}").And.Contain("results[0]: image_id 9"));
+        // Boxes only: a segm analysis needs the masks the ground truth lacks, and names the annotation.
+        Assert.That(Refused([.. command, "--iou-type", "segm"]), Does.Contain("annotation id 1").And.Contain("segmentation"));
+        Assert.That(Directory.Exists(outDir), Is.False, "nothing written for a refused command");
+        // vim test --error-analysis is for detection configs; refused before the checkpoint is read.
+        var segmentationConfig = Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml");
+        Assert.That(Refused("test", segmentationConfig, "--checkpoint", file, "--out", outDir, "--error-analysis"),
+            Does.Contain("--error-analysis").And.Contain("segmentation config"));
+        Assert.That(Directory.Exists(outDir), Is.False);
     }
 
     [Test]

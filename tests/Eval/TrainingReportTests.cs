@@ -33,6 +33,9 @@ public class TrainingReportTests
             ReportCharts.SaveBars(Path.Combine(dir, "test", "bbox", "per_category_ap.png"), "AP", "category", "AP", ["a", "b"], [0.5, 0.25]);
             Directory.CreateDirectory(Path.Combine(dir, "test", "predictions", "color"));
             ReportCharts.SaveBars(Path.Combine(dir, "test", "predictions", "color", "img1.png"), "x", "x", "x", ["a"], [1]);
+            // The error analysis: its overall charts belong to the report, its K × areas per-category ones only to its summary.
+            ReportCharts.SaveBars(Path.Combine(dir, "test", "bbox", "errors", "overall_all.png"), "x", "x", "x", ["a"], [1]);
+            ReportCharts.SaveBars(Path.Combine(dir, "test", "bbox", "errors", CocoErrorReport.PerCategoryFolder, "1_cat_all.png"), "x", "x", "x", ["a"], [1]);
             var path = TrainingReport.Write(dir, Path.Combine(dir, "report"));
             var markdown = File.ReadAllText(path);
             Assert.That(markdown, Does.Contain("| 20 | 31.50 | 41.00 | 51.00 |"));
@@ -42,6 +45,7 @@ public class TrainingReportTests
             Assert.That(markdown, Does.Contain("(../test/per_class_iou.png)"));
             Assert.That(markdown, Does.Contain("![bbox/per_category_ap](../test/bbox/per_category_ap.png)"));
             Assert.That(markdown, Does.Not.Contain("img1"));
+            Assert.That(markdown, Does.Contain("(../test/bbox/errors/overall_all.png)").And.Not.Contain("1_cat_all"));
             Assert.That(markdown, Does.Not.Contain("loss_scale.png"), "a run without fp16 loss scaling has no scale chart");
             foreach (var chart in new[] { "loss.png", "lr.png", "time.png", "metrics.png" })
             {

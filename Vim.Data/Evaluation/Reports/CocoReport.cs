@@ -67,5 +67,6 @@ public static class CocoReport
     /// <summary>A fraction in percent; −1 (undefined) stays −1, which the bar chart draws empty.</summary>
     private static double Percent(double v) => v < 0 ? v : 100 * v;
 
-    private static string Fmt(double v) => v < 0 ? "-" : (100 * v).ToString("0.00", CultureInfo.InvariantCulture);
+    /// <summary>A fraction in percent with two decimals, "-" where pycocotools reports −1 (undefined).</summary>
+    internal static string Fmt(double v) => v < 0 ? "-" : (100 * v).ToString("0.00", CultureInfo.InvariantCulture);
 }

@@ -8,13 +8,28 @@ public static class ReportCharts
     public const int DefaultWidth = 1000;
     public const int DefaultHeight = 600;
 
-    /// <summary>One line per series over a shared x axis, with a legend.</summary>
+    /// <summary>
+    /// One line per series over a shared x axis, with a legend. With <paramref name="stacked"/> the series are nested
+    /// curves, each on or above the one before (the error analysis's stages): the band between a curve and the previous
+    /// one (the first: the x axis) is filled in the curve's colour, as mmdet's coco_error_analysis.py draws them.
+    /// </summary>
     public static void SaveLines(string path, string title, string xLabel, string yLabel,
         IReadOnlyList<(string Label, double[] Xs, double[] Ys)> series, double? yMin = null, double? yMax = null,
-        int width = DefaultWidth, int height = DefaultHeight, bool markers = false, Alignment legend = Alignment.LowerLeft)
+        int width = DefaultWidth, int height = DefaultHeight, bool markers = false, Alignment legend = Alignment.LowerLeft, bool stacked = false)
     {
         var plt = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
+        if (stacked)
+        {
+            // Bands first, so every curve is drawn over them.
+            for (int i = 0; i < series.Count; i++)
+            {
+                var (_, xs, ys) = series[i];
+                var band = plt.Add.FillY(xs, i == 0 ? new double[ys.Length] : series[i - 1].Ys, ys);
+                band.FillColor = palette.GetColor(i).WithAlpha(0.75);
+                band.LineWidth = 0;
+            }
+        }
         for (int i = 0; i < series.Count; i++)
         {
             var (label, xs, ys) = series[i];

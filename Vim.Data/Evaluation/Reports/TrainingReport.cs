@@ -105,7 +105,8 @@ public static class TrainingReport
             var dir = Path.Combine(workDir, folder);
             if (!Directory.Exists(dir)) continue;
             // Charts in the folder and its subfolders (detection: bbox/ and segm/), not the per-image drawings (segmentation's
-            // predictions/, detection's overlays/) nor a chart a killed writer left as a hidden temporary file.
+            // predictions/, detection's overlays/), nor the error analysis's per-category charts (its summary links them), nor a
+            // chart a killed writer left as a hidden temporary file.
             var pngs = Directory.EnumerateFiles(dir, "*.png", SearchOption.AllDirectories)
                 .Where(png => IsChart(Path.GetRelativePath(dir, png)))
                 .Order(StringComparer.Ordinal).ToList();
@@ -150,7 +151,7 @@ public static class TrainingReport
     private static bool IsChart(string relativePath)
     {
         var parts = relativePath.Split(Path.DirectorySeparatorChar);
-        return !parts[^1].StartsWith('.') && !parts[..^1].Any(folder => folder is "predictions" or "overlays");
+        return !parts[^1].StartsWith('.') && !parts[..^1].Any(folder => folder is "predictions" or "overlays" or CocoErrorReport.PerCategoryFolder);
     }
 
     /// <summary>Every field of the records, in the order they first appear (a resumed run may log keys the first records lack).</summary>
