@@ -17,9 +17,9 @@ public static class TestCommand
     {
         var configArg = new Argument<string>("config") { Description = "Experiment config (YAML)." };
         var checkpoint = new Option<string>("--checkpoint") { Description = "A training checkpoint (work_dirs/.../best.safetensors or iter_*.safetensors).", Required = true };
-        var outDir = new Option<string?>("--out") { Description = "Folder for predictions, metrics.json, the report and confusion_matrix.csv/.png (default: <checkpoint folder>/test, which `vim report` picks up)." };
+        var outDir = new Option<string?>("--out") { Description = "Folder for predictions, metrics.json, the report and confusion_matrix.csv/.png (default: <checkpoint folder>/test, which `vim report` picks up; with --format-only the submission files, default <checkpoint folder>/submit_<split>)." };
         var ema = new Option<bool>("--ema") { Description = "Evaluate the EMA weights stored in the checkpoint." };
-        var overlays = new Option<int>("--overlays") { Description = "How many validation images are drawn with their prediction (segmentation: colour overlays; detection: boxes, masks and scores ≥ 0.3 of images holding an object).", DefaultValueFactory = _ => 8 };
+        var overlays = new Option<int>("--overlays") { Description = "How many validation images are drawn with their prediction (segmentation: colour overlays; detection: boxes, masks and scores ≥ 0.3 of images holding an object; with --format-only the split's first images).", DefaultValueFactory = _ => 8 };
         var errorAnalysis = new Option<bool>("--error-analysis") { Description = "Detection: also write mmdet's COCO error analysis (as `vim eval coco-errors`: stage APs C75, C50, Loc, Sim, Oth, BG, FN per category and area range, with charts) into bbox/errors/ and, with masks, segm/errors/, linked from each summary.md; 160 more evaluations on COCO's 80 categories." };
         var formatOnly = new Option<bool>("--format-only") { Description = "Predict a split without labels and write what the test server takes, evaluating nothing (mmdet/mmseg's format_only): " +
             "detection: the images of annotations/image_info_<split>.json (images and categories, which must be the training file's) in <split without \"-dev\">/, " +
