@@ -61,6 +61,37 @@ public sealed class DetectionData
     /// <summary>The COCO layout's annotation file of a split: &lt;root&gt;/annotations/instances_&lt;split&gt;.json.</summary>
     public static string AnnotationFile(DataConfig data, string split) => Path.Combine(data.Root, "annotations", $"instances_{split}.json");
 
+    /// <summary>
+    /// COCO's layout for a split without annotations (test-dev): &lt;root&gt;/annotations/image_info_&lt;split&gt;.json, as COCO
+    /// distributes image_info_test-dev2017.json and image_info_test2017.json (images and categories, no annotations).
+    /// </summary>
+    public static string ImageInfoFile(DataConfig data, string split) => Path.Combine(data.Root, "annotations", $"image_info_{split}.json");
+
+    /// <summary>
+    /// The image folder of an unlabelled split: &lt;root&gt;/&lt;split without "-dev"&gt;, since COCO ships test-dev's images inside
+    /// test2017/ (test-dev2017 → test2017/, test2017 → test2017/).
+    /// </summary>
+    public static string UnlabelledImageFolder(DataConfig data, string split) => Path.Combine(data.Root, split.Replace("-dev", "", StringComparison.Ordinal));
+
+    /// <summary>
+    /// The images of a split without annotations (<see cref="ImageInfoFile"/>, images in <see cref="UnlabelledImageFolder"/>),
+    /// for `vim test --format-only`. Its categories must be the training file's: the model's class k is reported as the
+    /// training file's k-th category id, which the server reads against the categories it published.
+    /// </summary>
+    public CocoInstanceDataset UnlabelledSplit(string split)
+    {
+        var file = ImageInfoFile(_data, split);
+        if (!File.Exists(file))
+            throw new VimException($"--split {split}: {file} not found; expected COCO's image-info json for the split (\"images\" and \"categories\", " +
+                $"no \"annotations\", e.g. annotations/image_info_test-dev2017.json) with its images in {UnlabelledImageFolder(_data, split)}");
+        // Every listed image is predicted (none is skipped for lacking annotations), and each must be on disk.
+        var images = CocoInstanceDataset.Load(file, UnlabelledImageFolder(_data, split), CocoInstanceOptions.Evaluation with { WithMasks = false, MasksOnSamples = false });
+        if (images.Categories.FirstDifference(TrainSet.Categories) is { } difference)
+            throw new VimException($"{file} and {AnnotationFile(_data, _data.TrainSplit)} list different categories: {difference}; the results name the model's " +
+                "classes by the training file's category ids, so the image-info file must list the same categories (COCO's do)");
+        return images;
+    }
+
     /// <summary>What training needs of the data beyond evaluation: one full batch of the training split per process, and its images on disk.</summary>
     public void CheckTrainingData(DataShard shard)
     {

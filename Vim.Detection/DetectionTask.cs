@@ -192,9 +192,16 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// i mod K = rank, and rank 0 receives them all, in the order one process would produce them (the evaluator breaks
     /// ties between equal scores by input order); the other ranks return an empty list.
     /// </summary>
-    public IReadOnlyList<CocoDetection> PredictValidation()
+    public IReadOnlyList<CocoDetection> PredictValidation() => PredictSplit(ValSet);
+
+    /// <summary>
+    /// <see cref="PredictValidation"/> on any COCO split, annotated or not (`vim test --format-only` runs it on test-dev):
+    /// the detections of <paramref name="images"/> in dataset order, categories as the training file's ids.
+    /// </summary>
+    /// <param name="onImage">Called after each image with (images done, images of this rank's share).</param>
+    public IReadOnlyList<CocoDetection> PredictSplit(CocoInstanceDataset images, Action<int, int>? onImage = null)
     {
-        var share = new StridedSubset(ValSet, Communicator.Rank, Communicator.WorldSize);
+        var share = new StridedSubset(images, Communicator.Rank, Communicator.WorldSize);
         // A rank with no image (more ranks than images) still takes part in the gather.
         IEnumerable<Batch> batches = share.Count == 0 ? [] : Data.EvaluationLoader(share).Epoch(0);
         bool wasTraining = _model.training;
@@ -207,6 +214,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             using var owned = batch;
             var found = Predict(batch.Images.to(device), batch.Metas[0]);
             perImage.Add((share.SourceIndex(perImage.Count), ToCoco(found, batch.Metas[0].ImageId).ToList()));
+            onImage?.Invoke(perImage.Count, share.Count);
         }
         if (wasTraining) _model.train();
         return Communicator.WorldSize == 1 ? perImage.SelectMany(p => p.Detections).ToList() : GatherInDatasetOrder(perImage);

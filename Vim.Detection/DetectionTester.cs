@@ -3,6 +3,7 @@ using Vim.Core.Engine;
 using System.Text.Json;
 using Vim.Core.Checkpoints;
 using Vim.Data.Coco;
+using Vim.Data.Datasets;
 using Vim.Data.Evaluation;
 using Vim.Data.Evaluation.Reports;
 using Vim.Core.IO;
@@ -29,7 +30,7 @@ public static class DetectionTester
         TrainingCheckpoint.LoadWeights(task.Model, checkpoint, ema);
         Directory.CreateDirectory(outDir);
         var (box, mask, detections) = task.EvaluateFull();
-        CocoResults.Save(Path.Combine(outDir, "results.json"), detections);
+        CocoResults.Save(Path.Combine(outDir, ResultsFile), detections);
         var metricsPath = Path.Combine(outDir, "metrics.json");
         AtomicFile.WriteText(metricsPath, JsonSerializer.Serialize(DetectionTask.Metrics((box, mask)), MetricJson.Indented));
         // mmdet's defaults; the matrix is over boxes, so box AP's summary links it.
@@ -69,18 +70,58 @@ public static class DetectionTester
     /// </summary>
     public static IReadOnlyList<string> WriteOverlays(DetectionTask task, string dir, int count, double scoreThreshold)
     {
-        var written = new List<string>();
-        if (count <= 0) return written;
+        if (count <= 0) return [];
         var withObjects = task.ValSet.Coco.Annotations.Where(a => !a.IsCrowd).Select(a => a.ImageId).ToHashSet();
-        foreach (var image in task.ValSet.Images.Where(i => withObjects.Contains(i.Id)).Take(count))
+        return DrawDetections(task, task.ValSet, task.ValSet.Images.Where(i => withObjects.Contains(i.Id)).Take(count), dir, scoreThreshold);
+    }
+
+    private static List<string> DrawDetections(DetectionTask task, CocoInstanceDataset set, IEnumerable<CocoImage> images, string dir, double scoreThreshold)
+    {
+        var written = new List<string>();
+        foreach (var image in images)
         {
             using var scope = torch.NewDisposeScope();
-            var imagePath = task.ValSet.ImagePath(image);
+            var imagePath = set.ImagePath(image);
             var found = DetectionInference.Predict(task.Detector, imagePath, task.TestSize);
             var overlay = Path.Combine(dir, Path.ChangeExtension(image.FileName!, ".png"));
-            DetectionVisualizer.WriteOverlay(imagePath, found, task.ValSet.Categories.Names, scoreThreshold, overlay);
+            DetectionVisualizer.WriteOverlay(imagePath, found, task.TrainSet.Categories.Names, scoreThreshold, overlay);
             written.Add(overlay);
         }
         return written;
+    }
+
+    /// <summary>The results file `vim test` writes, and `vim test --format-only` too.</summary>
+    public const string ResultsFile = "results.json";
+
+    /// <summary>The name the COCO evaluation server expects inside the uploaded zip: detections_&lt;split&gt;_&lt;alg&gt;_results.json.</summary>
+    public static string ServerResultsName(string split) => $"detections_{split}_vimdense_results.json";
+
+    /// <summary>
+    /// `vim test --format-only` for detection (mmdet's CocoMetric(format_only=True)): predicts every image the split's
+    /// image-info json lists (<see cref="DetectionData.UnlabelledSplit"/>; no annotations read) and writes
+    /// &lt;outDir&gt;/results.json with the writer and detections of `vim test` (boxes and RLE masks together, as detectron2's
+    /// coco_instances_results.json), the same file zipped under the server's name (<see cref="ServerResultsName"/>), and
+    /// the detections of the first <paramref name="overlays"/> images drawn in &lt;outDir&gt;/overlays/. Nothing is evaluated.
+    /// Returns the image and detection counts and the zip's path.
+    /// </summary>
+    public static (int Images, int Detections, string Archive) FormatOnly(DetectionTask task, string checkpoint, string split, string outDir, bool ema,
+        int overlays, double overlayThreshold, TextWriter progress)
+    {
+        var images = task.Data.UnlabelledSplit(split);
+        // Loaded first: a checkpoint that does not fit leaves no output folder behind.
+        TrainingCheckpoint.LoadWeights(task.Model, checkpoint, ema);
+        Directory.CreateDirectory(outDir);
+        progress.WriteLine($"format-only: predicting {images.Count} images of {images.AnnotationSource}");
+        int reportEvery = Math.Max(1, images.Count / 20);
+        var detections = task.PredictSplit(images, (done, total) =>
+        {
+            if (done % reportEvery == 0 || done == total) progress.WriteLine($"format-only: {done}/{total} images");
+        });
+        var results = Path.Combine(outDir, ResultsFile);
+        CocoResults.Save(results, detections);
+        var archive = Path.Combine(outDir, Path.ChangeExtension(ServerResultsName(split), ".zip"));
+        ZipFolder.Write(archive, [(ServerResultsName(split), results)]);
+        DrawDetections(task, images, images.Images.Take(Math.Max(0, overlays)), Path.Combine(outDir, "overlays"), overlayThreshold);
+        return (images.Count, detections.Count, archive);
     }
 }

@@ -63,20 +63,29 @@ public sealed class SegmentationData
     /// <summary>The test pipelines, one per model.seg_test.scales ratio of data.scale (mmseg resizes the original image for each).</summary>
     public IReadOnlyList<TransformPipeline> TestPipelines() => SegmentationInference.TestPipelines(_config.Data.Scale, _config.Model.SegTest);
 
-    /// <summary>An evaluation loader over <paramref name="images"/> (the validation split or a rank's share of it) through one test pipeline: in order, one image a batch.</summary>
+    /// <summary>
+    /// An evaluation loader over <paramref name="images"/> (the validation split, a rank's share of it, or an unlabelled split)
+    /// through one test pipeline: in order, one image a batch, without labels (evaluation compares at the original size).
+    /// </summary>
     public DataLoader EvaluationLoader(ISampleSource images, TransformPipeline pipeline) =>
         new(images, pipeline, new LoaderOptions
         {
-            BatchSize = 1, Kind = BatchKind.Segmentation, NumWorkers = _config.Data.NumWorkers, Shuffle = false, DropLast = false,
+            BatchSize = 1, Kind = BatchKind.Images, NumWorkers = _config.Data.NumWorkers, Shuffle = false, DropLast = false,
         });
 
-    private SegmentationFolderDataset Dataset(string split)
+    /// <summary>
+    /// The images of a split that has no labels (ADE20k's test images, &lt;root&gt;/images/&lt;split&gt;), for `vim test --format-only`:
+    /// every image file in the folder, in name order, with the dataset's classes and reduce_zero_label.
+    /// </summary>
+    public SegmentationFolderDataset UnlabelledSplit(string split) => Dataset(split, labelled: false);
+
+    private SegmentationFolderDataset Dataset(string split, bool labelled = true)
     {
         var data = _config.Data;
         return new SegmentationFolderDataset(new SegmentationFolderOptions
         {
             ImageDir = Path.Combine(data.Root, "images", split),
-            AnnotationDir = Path.Combine(data.Root, "annotations", split),
+            AnnotationDir = labelled ? Path.Combine(data.Root, "annotations", split) : null,
             ClassNames = ClassNames,
             ReduceZeroLabel = data.ReduceZeroLabel,
             IgnoreIndex = _config.Model.SegHead.IgnoreIndex,

@@ -110,33 +110,15 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
     public SegmentationMetric EvaluateCounts(Action<int, ushort[], int, int>? onPrediction)
     {
         var metric = new SegmentationMetric(ClassNames.Count, _config.Model.SegHead.IgnoreIndex);
-        var share = new StridedSubset(ValSet, Communicator.Rank, Communicator.WorldSize);
-        // One loader per test scale, read in lockstep: mmseg resizes the original image for each scale. A rank with no
-        // image (more ranks than images) still takes part in the sum.
-        IEnumerable<Batch[]> views = share.Count == 0 ? [] : EvaluationViews(share);
-        bool wasTraining = _model.training;
-        _model.eval();
-        var device = DeviceSelection.Of(_model);
-        using var noGrad = no_grad();
-        foreach (var batches in views)
+        // A rank with no image (more ranks than images) still takes part in the sum.
+        PredictEach(new StridedSubset(ValSet, Communicator.Rank, Communicator.WorldSize), (meta, prediction) =>
         {
-            using var scope = NewDisposeScope();
-            try
-            {
-                var meta = batches[0].Metas[0];
-                var prediction = Predict(batches.Select(batch => batch.Images.to(device)).ToList(), meta);
-                var (labels, height, width) = ValSet.LoadLabelMap((int)meta.ImageId);
-                if (height != meta.OriginalHeight || width != meta.OriginalWidth)
-                    throw new VimException($"{meta.FilePath}: label map {width}x{height} differs from the image {meta.OriginalWidth}x{meta.OriginalHeight}");
-                metric.Update(prediction, labels);
-                onPrediction?.Invoke((int)meta.ImageId, prediction, height, width);
-            }
-            finally
-            {
-                foreach (var batch in batches) batch.Dispose();
-            }
-        }
-        if (wasTraining) _model.train();
+            var (labels, height, width) = ValSet.LoadLabelMap((int)meta.ImageId);
+            if (height != meta.OriginalHeight || width != meta.OriginalWidth)
+                throw new VimException($"{meta.FilePath}: label map {width}x{height} differs from the image {meta.OriginalWidth}x{meta.OriginalHeight}");
+            metric.Update(prediction, labels);
+            onPrediction?.Invoke((int)meta.ImageId, prediction, height, width);
+        });
         if (Communicator.WorldSize > 1)
         {
             using var counts = tensor(metric.ExportCounts());
@@ -144,6 +126,42 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
             metric.ImportCounts(counts.data<long>().ToArray());
         }
         return metric;
+    }
+
+    /// <summary>
+    /// Predicts every image of <paramref name="images"/> in order, as evaluation does (<see cref="EvaluationViews"/>, then
+    /// <see cref="Predict"/>); <paramref name="onPrediction"/> sees each image's meta (ImageId: its index in the source the
+    /// samples come from) and its label map at the original size. Needs no labels: `vim test --format-only` runs it on
+    /// a test split.
+    /// </summary>
+    public void PredictEach(ISampleSource images, Action<SampleMeta, ushort[]> onPrediction)
+    {
+        // One loader per test scale, read in lockstep: mmseg resizes the original image for each scale.
+        IEnumerable<Batch[]> views = images.Count == 0 ? [] : EvaluationViews(images);
+        bool wasTraining = _model.training;
+        _model.eval();
+        var device = DeviceSelection.Of(_model);
+        try
+        {
+            using var noGrad = no_grad();
+            foreach (var batches in views)
+            {
+                using var scope = NewDisposeScope();
+                try
+                {
+                    var meta = batches[0].Metas[0];
+                    onPrediction(meta, Predict(batches.Select(batch => batch.Images.to(device)).ToList(), meta));
+                }
+                finally
+                {
+                    foreach (var batch in batches) batch.Dispose();
+                }
+            }
+        }
+        finally
+        {
+            if (wasTraining) _model.train();
+        }
     }
 
     /// <summary>

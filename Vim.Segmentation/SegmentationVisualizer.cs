@@ -42,13 +42,42 @@ public static class SegmentationVisualizer
         }
         using var colour = Colours(prediction, height, width, ignoreIndex: null);
         ImageEncoder.WritePng(Path.Combine(dir, "color", name + ".png"), colour);
-        if (imagePath is null) return;
+        if (imagePath is not null) WriteOverlay(Path.Combine(dir, "overlay", name + ".png"), imagePath, prediction, height, width);
+    }
+
+    /// <summary>The prediction's colours blended on its image (<see cref="Overlay"/>), written as the PNG <paramref name="path"/>.</summary>
+    public static void WriteOverlay(string path, string imagePath, ushort[] prediction, int height, int width)
+    {
         // The pixel grid the prediction was made on (EXIF orientation ignored, as the datasets read it).
         using var image = ImageDecoder.ReadBgr(imagePath);
         if (image.Rows != height || image.Cols != width)
             throw new VimException($"{imagePath}: cannot overlay a {width}x{height} prediction on this image");
         using var overlay = Overlay(image, prediction, ignoreIndex: null);
-        ImageEncoder.WritePng(Path.Combine(dir, "overlay", name + ".png"), overlay);
+        ImageEncoder.WritePng(path, overlay);
+    }
+
+    /// <summary>
+    /// The largest class count whose submission PNGs fit in 8 bits: the ADE20k server reads 8-bit PNGs, and mmseg's
+    /// IoUMetric(format_only) casts to uint8.
+    /// </summary>
+    public static int MaxSubmissionClasses(bool reduceZeroLabel) => reduceZeroLabel ? byte.MaxValue : byte.MaxValue + 1;
+
+    /// <summary>
+    /// A test-server PNG (8-bit, one channel): each pixel's class index, plus 1 with reduce_zero_label, as mmseg's
+    /// IoUMetric(format_only) writes it, so 0 stays ADE20k's "other" and classes are 1..150 as in the dataset's own labels.
+    /// </summary>
+    public static void WriteSubmission(string path, ushort[] prediction, int height, int width, bool reduceZeroLabel)
+    {
+        int offset = reduceZeroLabel ? 1 : 0;
+        var pixels = new byte[prediction.Length];
+        for (int p = 0; p < pixels.Length; p++)
+        {
+            int value = prediction[p] + offset;
+            if (value > byte.MaxValue) throw new ArgumentException($"{path}: class value {value} does not fit an 8-bit submission PNG", nameof(prediction));
+            pixels[p] = (byte)value;
+        }
+        using var indices = Mat.FromPixelData(height, width, MatType.CV_8UC1, pixels);
+        ImageEncoder.WritePng(path, indices);
     }
 
     /// <summary>Weight of the palette colour in an overlay (the image keeps the rest).</summary>

@@ -8,7 +8,8 @@ public sealed class SegmentationFolderDataset : ISampleSource
     public const int DefaultIgnoreIndex = 255;
 
     private readonly string[] _images;
-    private readonly string[] _labels;
+    /// <summary>Each image's label PNG; null for a split without labels.</summary>
+    private readonly string[]? _labels;
 
     public SegmentationFolderDataset(SegmentationFolderOptions options)
     {
@@ -19,10 +20,15 @@ public sealed class SegmentationFolderDataset : ISampleSource
             throw new VimException($"segmentation dataset {options.ImageDir}: ignore index {options.IgnoreIndex} must be a 16-bit value outside the class indices " +
                 $"0..{options.ClassNames.Count - 1}; with {options.ClassNames.Count} classes use e.g. {ushort.MaxValue}.");
         if (!Directory.Exists(options.ImageDir)) throw new VimException($"{options.ImageDir}: image folder not found.");
-        if (!Directory.Exists(options.AnnotationDir)) throw new VimException($"{options.AnnotationDir}: annotation folder not found.");
+        if (options.AnnotationDir is not null && !Directory.Exists(options.AnnotationDir)) throw new VimException($"{options.AnnotationDir}: annotation folder not found.");
         _images = FilesEndingIn(options.ImageDir, options.ImageSuffix);
         if (_images.Length == 0)
             throw new VimException($"{options.ImageDir}: no images ending in \"{options.ImageSuffix}\".");
+        if (options.AnnotationDir is null)
+        {
+            _labels = null;
+            return;
+        }
         var imageStems = _images.Select(p => Stem(options.ImageDir, p, options.ImageSuffix)).ToArray();
         _labels = imageStems.Select(stem => Path.Combine(options.AnnotationDir, stem + options.AnnotationSuffix)).ToArray();
         // Both directions, when the dataset is built rather than when the loader reaches the file: an image without its
@@ -94,6 +100,7 @@ public sealed class SegmentationFolderDataset : ISampleSource
     public DataSample Load(int index)
     {
         var (rgb, h, w) = ImageDecoder.ReadRgb(_images[index]);
+        if (_labels is null) return new DataSample(index, _images[index], rgb, h, w);
         var (labels, lh, lw) = LoadLabelMap(index);
         if (lh != h || lw != w)
             throw new VimException($"{_labels[index]}: label map is {lw}x{lh} but its image {_images[index]} is {w}x{h}.");
@@ -103,6 +110,7 @@ public sealed class SegmentationFolderDataset : ISampleSource
     /// <summary>The checked label map alone (with reduce_zero_label applied): what evaluation compares against.</summary>
     public (ushort[] Labels, int Height, int Width) LoadLabelMap(int index)
     {
+        if (_labels is null) throw new InvalidOperationException($"segmentation dataset {Options.ImageDir} has no label maps (no annotation folder)");
         var (labels, h, w) = ImageDecoder.ReadLabelMap(_labels[index]);
         int k = ClassNames.Count, ignore = Options.IgnoreIndex;
         if (Options.ReduceZeroLabel)
@@ -128,5 +136,5 @@ public sealed class SegmentationFolderDataset : ISampleSource
     }
 
     private VimException OutOfRange(int index, int pixel, int width, int value, string expected) =>
-        new($"{_labels[index]}: label value {value} at (x={pixel % width}, y={pixel / width}) is out of range; expected {expected} for {ClassNames.Count} classes.");
+        new($"{_labels![index]}: label value {value} at (x={pixel % width}, y={pixel / width}) is out of range; expected {expected} for {ClassNames.Count} classes.");
 }

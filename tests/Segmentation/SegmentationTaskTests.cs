@@ -52,11 +52,13 @@ public class SegmentationTaskTests
         Train = new TrainConfig { EvalInterval = 6, CheckpointInterval = 6, LogInterval = 3 },
     };
 
-    internal static EncoderDecoder TinyModel()
+    internal static EncoderDecoder TinyModel() => TinyModel(DemoDatasetGenerator.ClassNames.Count);
+
+    internal static EncoderDecoder TinyModel(int numClasses)
     {
         var backbone = new VisionMamba(VimVariants.SegTiny with { EmbedDim = 32, Depth = 4, TapBlocks = [0, 1, 2, 3], ImageSize = 64, DropPathRate = 0 }, 1);
         torch.manual_seed(2);
-        return new EncoderDecoder(new SegmentationPyramid(backbone), new SegmentationHeadConfig { Channels = 16, AuxiliaryChannels = 16, AverageOverNonIgnored = true }, 5);
+        return new EncoderDecoder(new SegmentationPyramid(backbone), new SegmentationHeadConfig { Channels = 16, AuxiliaryChannels = 16, AverageOverNonIgnored = true }, numClasses);
     }
 
     [Test]

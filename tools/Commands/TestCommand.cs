@@ -10,38 +10,57 @@ using Vim.Segmentation;
 
 namespace Vim.Tools.Commands;
 
-/// <summary>`vim test CONFIG --checkpoint CKPT [--out DIR] [--ema]`: evaluate a trained model and write its predictions and report.</summary>
+/// <summary>`vim test CONFIG --checkpoint CKPT [--out DIR] [--ema] [--format-only [--split S]]`: evaluate a trained model and write its predictions and report, or (--format-only) predict an unlabelled split for a test server.</summary>
 public static class TestCommand
 {
     public static Command Create()
     {
         var configArg = new Argument<string>("config") { Description = "Experiment config (YAML)." };
         var checkpoint = new Option<string>("--checkpoint") { Description = "A training checkpoint (work_dirs/.../best.safetensors or iter_*.safetensors).", Required = true };
-        var outDir = new Option<string?>("--out") { Description = "Folder for predictions, metrics.json, the report and confusion_matrix.csv/.png (default: <checkpoint folder>/test, which `vim report` picks up)." };
+        var outDir = new Option<string?>("--out") { Description = "Folder for predictions, metrics.json, the report and confusion_matrix.csv/.png (default: <checkpoint folder>/test, which `vim report` picks up; with --format-only the submission files, default <checkpoint folder>/submit_<split>)." };
         var ema = new Option<bool>("--ema") { Description = "Evaluate the EMA weights stored in the checkpoint." };
-        var overlays = new Option<int>("--overlays") { Description = "How many validation images are drawn with their prediction (segmentation: colour overlays; detection: boxes, masks and scores ≥ 0.3 of images holding an object).", DefaultValueFactory = _ => 8 };
+        var overlays = new Option<int>("--overlays") { Description = "How many validation images are drawn with their prediction (segmentation: colour overlays; detection: boxes, masks and scores ≥ 0.3 of images holding an object; with --format-only the split's first images).", DefaultValueFactory = _ => 8 };
         var errorAnalysis = new Option<bool>("--error-analysis") { Description = "Detection: also write mmdet's COCO error analysis (as `vim eval coco-errors`: stage APs C75, C50, Loc, Sim, Oth, BG, FN per category and area range, with charts) into bbox/errors/ and, with masks, segm/errors/, linked from each summary.md; 160 more evaluations on COCO's 80 categories." };
+        var formatOnly = new Option<bool>("--format-only") { Description = "Predict a split without labels and write what the test server takes, evaluating nothing (mmdet/mmseg's format_only): " +
+            "detection: the images of annotations/image_info_<split>.json (images and categories, which must be the training file's) in <split without \"-dev\">/, " +
+            "written as results.json (COCO results, as vim test writes it) and zipped as detections_<split>_vimdense_results.zip; segmentation: every image of images/<split>/, " +
+            "one 8-bit PNG each in submission/ (class index + 1 with data.reduce_zero_label, so 0 is ADE20k's \"other\"), zipped as submission.zip. " +
+            "--overlays draws the first images' predictions; --error-analysis needs ground truth and is refused." };
+        var split = new Option<string?>("--split") { Description = $"With --format-only: the split to predict (default: detection {DefaultDetectionSplit}, segmentation {DefaultSegmentationSplit})." };
         var set = ConfigCommand.CreateSetOption();
         var command = new Command("test", "Evaluate a checkpoint on the validation split; write predictions, metrics, a report and the confusion matrix " +
             "(segmentation: pixels; detection: boxes with mmdet's defaults, score ≥ 0.3 and IoU ≥ 0.5; `vim eval confusion det` takes other thresholds on results.json); " +
-            "detection with --error-analysis: also the COCO error analysis of boxes and masks.");
+            "detection with --error-analysis: also the COCO error analysis of boxes and masks. With --format-only: predictions of a split without labels in the " +
+            "test server's format (COCO test-dev results json, ADE20k test PNGs), no evaluation.");
         command.Arguments.Add(configArg);
         command.Options.Add(checkpoint);
         command.Options.Add(outDir);
         command.Options.Add(ema);
         command.Options.Add(overlays);
         command.Options.Add(errorAnalysis);
+        command.Options.Add(formatOnly);
+        command.Options.Add(split);
         command.Options.Add(set);
         command.SetAction(parse =>
         {
+            bool submit = parse.GetValue(formatOnly);
+            if (submit && parse.GetValue(errorAnalysis))
+                throw new VimException("--error-analysis: the COCO error analysis compares detections with ground truth, and --format-only predicts a split without any; " +
+                    "run the error analysis with plain `vim test` on the validation split.");
+            if (!submit && parse.GetValue(split) is { } named)
+                throw new VimException($"--split {named}: only --format-only predicts another split; `vim test` evaluates data.val_split (--set data.val_split={named} to evaluate that split).");
+            if (parse.GetValue(split) is { } empty && string.IsNullOrWhiteSpace(empty))
+                throw new VimException("--split: expected a split name (e.g. test-dev2017, testing), got an empty value.");
             var (config, _) = TrainCommand.Prepare(parse.GetValue(configArg)!, null, parse.GetValue(set) ?? []);
             var checkpointPath = parse.GetValue(checkpoint)!;
             // Before the datasets are read: a wrong path fails at once.
             CheckpointFile.RequireFile(checkpointPath);
-            var dir = parse.GetValue(outDir) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, "test");
+            var splitName = parse.GetValue(split) ?? (config.Task == TaskKind.Detection ? DefaultDetectionSplit : DefaultSegmentationSplit);
+            var dir = parse.GetValue(outDir) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, submit ? $"submit_{splitName}" : "test");
             OutputFolder.Check(dir, "--out");
             if (parse.GetValue(errorAnalysis) && config.Task != TaskKind.Detection)
                 throw new VimException($"--error-analysis: the COCO error analysis is for detection configs; {parse.GetValue(configArg)} is a {config.Task.ToString().ToLowerInvariant()} config.");
+            if (submit) return FormatOnly(config, checkpointPath, splitName, dir, parse.GetValue(ema), parse.GetValue(overlays));
             if (config.Task == TaskKind.Detection)
             {
                 // The checkpoint holds every weight (loaded strictly): model.backbone.pretrained is not read.
@@ -62,5 +81,32 @@ public static class TestCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>COCO's unlabelled split (annotations/image_info_test-dev2017.json, images in test2017/).</summary>
+    public const string DefaultDetectionSplit = "test-dev2017";
+
+    /// <summary>ADE20k's test images (release_test's testing/ placed as images/testing/).</summary>
+    public const string DefaultSegmentationSplit = "testing";
+
+    /// <summary>`vim test --format-only`: the split's predictions in the test server's format, and what to upload.</summary>
+    private static int FormatOnly(ExperimentConfig config, string checkpointPath, string split, string dir, bool ema, int overlays)
+    {
+        if (config.Task == TaskKind.Detection)
+        {
+            using var detection = new DetectionTask(config, TextWriter.Null, weightsFromCheckpoint: true);
+            var (images, detections, archive) = DetectionTester.FormatOnly(detection, checkpointPath, split, dir, ema, overlays, overlayThreshold: 0.3, Console.Out);
+            Console.WriteLine($"{detections} detections of {images} images in {Path.Combine(dir, DetectionTester.ResultsFile)} (COCO results: boxes and RLE masks), " +
+                $"nothing evaluated{(overlays > 0 ? $"; drawings in {Path.Combine(dir, "overlays")}" : "")}");
+            Console.WriteLine($"upload {archive} to the COCO evaluation server ({split}), once for bbox and once for segm: it holds both, as detectron2's results file");
+            return 0;
+        }
+        using var task = new SegmentationTask(config, TextWriter.Null, weightsFromCheckpoint: true);
+        int count = SegmentationTester.FormatOnly(task, checkpointPath, split, dir, overlays, ema, Console.Out);
+        Console.WriteLine($"{count} PNGs in {Path.Combine(dir, SegmentationTester.SubmissionFolder)} (8-bit class indices" +
+            $"{(task.ValSet.Options.ReduceZeroLabel ? " + 1: 0 is \"other\", as ADE20k's labels" : "")}), nothing evaluated" +
+            $"{(overlays > 0 ? $"; colour overlays in {Path.Combine(dir, "overlays")}" : "")}");
+        Console.WriteLine($"upload {Path.Combine(dir, SegmentationTester.SubmissionArchive)} (the PNGs at the zip's top level) to the ADE20k scene parsing server");
+        return 0;
     }
 }
