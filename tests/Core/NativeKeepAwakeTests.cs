@@ -52,16 +52,24 @@ public class NativeKeepAwakeTests
             GC.Collect();
             Thread.Sleep(100);
 
-            long rawBefore = ResourceUsage.GetRUsageCpuMicroseconds(), reportedBefore = ResourceUsage.ProcessCpuMicroseconds();
-            Scan(inputs);
-            Thread.Sleep(60);
-            long rawGrowth = ResourceUsage.GetRUsageCpuMicroseconds() - rawBefore;
-            long reportedGrowth = ResourceUsage.ProcessCpuMicroseconds() - reportedBefore;
-
-            // The two figures are read a few µs apart, so work done in between may tip the difference below 0.
-            Assert.That(rawGrowth - reportedGrowth, Is.GreaterThanOrEqualTo(-2_000), "the spinners' time is subtracted, never added");
-            Assert.That(reportedGrowth, Is.LessThan(15_000),
-                $"a small scan and 60 ms of sleep, spinners excluded (getrusage counted {rawGrowth} µs)");
+            // The quietest of three spans: other threads of the process (the runtime's JIT and GC, on a loaded machine
+            // late) add CPU time now and then; spinners left in would add theirs (≈ 40 ms here) every time.
+            var spans = new List<(long Raw, long Reported)>();
+            for (int attempt = 0; attempt < 3; attempt++)
+            {
+                long rawBefore = ResourceUsage.GetRUsageCpuMicroseconds(), reportedBefore = ResourceUsage.ProcessCpuMicroseconds();
+                Scan(inputs);
+                Thread.Sleep(60);
+                long rawGrowth = ResourceUsage.GetRUsageCpuMicroseconds() - rawBefore;
+                long reportedGrowth = ResourceUsage.ProcessCpuMicroseconds() - reportedBefore;
+                // The two figures are read a few µs apart, so work done in between may tip the difference below 0.
+                Assert.That(rawGrowth - reportedGrowth, Is.GreaterThanOrEqualTo(-2_000), "the spinners' time is subtracted, never added");
+                spans.Add((rawGrowth, reportedGrowth));
+                Thread.Sleep(40);
+            }
+            var quietest = spans.MinBy(s => s.Reported);
+            Assert.That(quietest.Reported, Is.LessThan(15_000),
+                $"a small scan and 60 ms of sleep, spinners excluded (getrusage counted {quietest.Raw} µs; all spans: {string.Join(", ", spans)})");
         }
         finally
         {
