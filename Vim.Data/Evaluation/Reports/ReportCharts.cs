@@ -62,11 +62,13 @@ public static class ReportCharts
                 MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
                 IntegerTicksOnly = true,
             };
-        // A legend of many series would cover the lines: beside the plot instead, the image widened to keep the plot's size.
+        // A legend of many series would cover the lines: beside the plot instead, in one column (ScottPlot wraps a legend
+        // taller than the plot into clipped columns), the image grown to keep the plot's size.
         if (series.Count > 10)
         {
             plt.ShowLegend(Edge.Right);
-            width += 320;
+            width += 8 * series.Max(s => s.Label.Length) + 70;
+            height = Math.Max(height, 21 * series.Count + 140);
         }
         else plt.ShowLegend(legend);
         plt.Axes.AutoScale();
