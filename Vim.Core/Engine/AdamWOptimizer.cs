@@ -7,10 +7,12 @@ public sealed class AdamWOptimizer : IOptimizer
 {
     private readonly double _beta1, _beta2, _eps;
     private readonly Dictionary<string, Tensor> _expAvg = new(), _expAvgSq = new();
+    private readonly double[] _groupLrs;
 
     public AdamWOptimizer(IReadOnlyList<ParameterGroup> groups, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8)
     {
         Groups = groups;
+        _groupLrs = Enumerable.Repeat(double.NaN, groups.Count).ToArray();
         (_beta1, _beta2, _eps) = (beta1, beta2, eps);
         foreach (var (name, p) in groups.SelectMany(g => g.Parameters))
         {
@@ -21,6 +23,8 @@ public sealed class AdamWOptimizer : IOptimizer
 
     public IReadOnlyList<ParameterGroup> Groups { get; }
 
+    public IReadOnlyList<double> GroupLrs => _groupLrs;
+
     public long StepCount { get; private set; }
 
     public void Step(Func<double, double> groupLr)
@@ -29,9 +33,10 @@ public sealed class AdamWOptimizer : IOptimizer
         double bias1 = 1 - Math.Pow(_beta1, StepCount);
         double bias2Sqrt = Math.Sqrt(1 - Math.Pow(_beta2, StepCount));
         using var noGrad = no_grad();
-        foreach (var group in Groups)
+        for (int g = 0; g < Groups.Count; g++)
         {
-            double lr = groupLr(group.LrScale);
+            var group = Groups[g];
+            double lr = _groupLrs[g] = groupLr(group.LrScale);
             foreach (var (name, p) in group.Parameters)
             {
                 using var scope = NewDisposeScope();

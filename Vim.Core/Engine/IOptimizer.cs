@@ -17,6 +17,10 @@ public interface IOptimizer : IDisposable
     /// decay), so a schedule's floor (min_lr) applies to each group's own lr, as mmcv computes it per group.</summary>
     void Step(Func<double, double> groupLr);
 
+    /// <summary>The learning rate each group took at the last <see cref="Step"/>, in <see cref="Groups"/> order (torch's
+    /// param_groups[i]["lr"]); NaN before the first step.</summary>
+    IReadOnlyList<double> GroupLrs { get; }
+
     void ZeroGrad();
 
     /// <summary>The optimiser state, keyed "&lt;slot&gt;/&lt;parameter name&gt;" (e.g. exp_avg/layers.0.mixer.A_log).</summary>

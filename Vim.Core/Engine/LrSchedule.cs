@@ -14,6 +14,13 @@ public sealed class LrSchedule(ScheduleConfig config)
     /// <summary>The learning rate at <paramref name="iteration"/> (0-based, before that iteration's step).</summary>
     public double LrAt(double baseLr, int iteration) => MainLr(baseLr, iteration) * WarmupFactor(iteration);
 
+    /// <summary>
+    /// The learning rate of a parameter group whose layer-decay scale is <paramref name="lrScale"/> at <paramref name="iteration"/>:
+    /// the schedule applied to base lr × scale (mmcv: each group's initial lr is scaled, so min_lr is one floor for all groups
+    /// rather than scaled with them). The one formula the trainer's optimiser steps and `vim config lr` both use.
+    /// </summary>
+    public double GroupLrAt(double baseLr, double lrScale, int iteration) => LrAt(baseLr * lrScale, iteration);
+
     public double WarmupFactor(int iteration)
     {
         if (Config.WarmupIters <= 0 || iteration >= Config.WarmupIters) return 1.0;

@@ -7,10 +7,12 @@ public sealed class SgdOptimizer : IOptimizer
 {
     private readonly double _momentum;
     private readonly Dictionary<string, Tensor> _momentumBuffer = new();
+    private readonly double[] _groupLrs;
 
     public SgdOptimizer(IReadOnlyList<ParameterGroup> groups, double momentum = 0.9)
     {
         Groups = groups;
+        _groupLrs = Enumerable.Repeat(double.NaN, groups.Count).ToArray();
         _momentum = momentum;
         foreach (var (name, p) in groups.SelectMany(g => g.Parameters))
             _momentumBuffer[name] = zeros_like(p).DetachFromDisposeScope();
@@ -18,15 +20,18 @@ public sealed class SgdOptimizer : IOptimizer
 
     public IReadOnlyList<ParameterGroup> Groups { get; }
 
+    public IReadOnlyList<double> GroupLrs => _groupLrs;
+
     public long StepCount { get; private set; }
 
     public void Step(Func<double, double> groupLr)
     {
         StepCount++;
         using var noGrad = no_grad();
-        foreach (var group in Groups)
+        for (int g = 0; g < Groups.Count; g++)
         {
-            double lr = groupLr(group.LrScale);
+            var group = Groups[g];
+            double lr = _groupLrs[g] = groupLr(group.LrScale);
             foreach (var (name, p) in group.Parameters)
             {
                 using var scope = NewDisposeScope();

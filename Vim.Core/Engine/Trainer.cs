@@ -24,6 +24,12 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
     private readonly ICommunicator _world = communicator ?? SingleProcessCommunicator.Instance;
     private readonly TextWriter _console = communicator is { Rank: not 0 } ? TextWriter.Null : console ?? Console.Out;
 
+    /// <summary>
+    /// Called after each optimiser step with its iteration and the optimiser, whose <see cref="IOptimizer.GroupLrs"/> then hold
+    /// the learning rates just applied (mmengine's after_train_iter hook; the tests hold `vim config lr` to them).
+    /// </summary>
+    public Action<int, IOptimizer>? AfterOptimizerStep { get; init; }
+
     /// <summary>Trains until schedule.max_iters or until <paramref name="stop"/> fires (then a final checkpoint is written).</summary>
     /// <param name="resumeFrom">A training checkpoint to continue from, or null to start fresh.</param>
     public TrainingResult Run(string? resumeFrom, CancellationToken stop = default)
@@ -189,10 +195,9 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                         {
                             if (config.Optimizer.GradClipNorm is { } maxNorm)
                                 nn.utils.clip_grad_norm_(parameters, maxNorm);
-                            // Each group's lr is the schedule applied to base lr × its layer-decay scale (mmcv: per-group
-                            // initial lr, so min_lr is one floor for all groups rather than scaled with them).
-                            optimizer.Step(scale => schedule.LrAt(baseLr * scale, iteration));
+                            optimizer.Step(scale => schedule.GroupLrAt(baseLr, scale, iteration));
                             optimizerSteps++;
+                            AfterOptimizerStep?.Invoke(iteration, optimizer);
                             ema?.Update(model);
                         }
                         optimizer.ZeroGrad();

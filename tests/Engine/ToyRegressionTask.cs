@@ -11,7 +11,8 @@ namespace Vim.Tests.Engine;
 /// samples, a two-layer MLP with dropout (so the torch RNG matters for exact resume; 0 for the
 /// multi-process equivalence tests), batches in a per-epoch shuffled order derived from (seed, epoch),
 /// sharded by rank as <see cref="DataShard"/> describes. With a communicator, evaluation is split by
-/// rank and merged.
+/// rank and merged. With <c>layered</c> its parameters are named as a backbone's (patch_embed, layers.0, head), so
+/// layer-wise lr decay gives them three scales.
 /// </summary>
 public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
 {
@@ -25,7 +26,7 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
     private readonly Func<int, TimeSpan>? _delayAtCall;
 
     public ToyRegressionTask(int? failAtCall = null, int? nanAtCall = null, double dropout = 0.2, int batchSize = 4, ICommunicator? world = null,
-        int? undefinedMetricAtEvaluation = null, float lossWeight = 1, Func<int, TimeSpan>? delayAtCall = null)
+        int? undefinedMetricAtEvaluation = null, float lossWeight = 1, Func<int, TimeSpan>? delayAtCall = null, bool layered = false)
     {
         _delayAtCall = delayAtCall;
         _lossWeight = lossWeight;
@@ -44,7 +45,7 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
             _y[i] = (float)Math.Sin(dot);
         }
         torch.manual_seed(7);
-        Model = new ToyMlp(dropout);
+        Model = layered ? new ToyLayeredMlp(dropout) : new ToyMlp(dropout);
     }
 
     /// <summary>Throw from Losses on this call (simulates a crash after some checkpoints).</summary>
@@ -75,7 +76,7 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
         LiveTensorCounts.Add(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount);
         if (_calls == FailAtCall) throw new InvalidOperationException("simulated crash");
         if (_delayAtCall?.Invoke(_calls) is { } delay && delay > TimeSpan.Zero) Thread.Sleep(delay);
-        var prediction = ((ToyMlp)Model).forward(batch.X);
+        var prediction = ((nn.Module<Tensor, Tensor>)Model).forward(batch.X);
         var mse = nn.functional.mse_loss(prediction, batch.Y);
         if (_calls == NanAtCall) mse = mse * float.NaN;
         var terms = new Dictionary<string, Tensor>
@@ -96,12 +97,12 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
         var y = tensor(_y).reshape(Samples, 1);
         if (_world is null)
         {
-            var mse = nn.functional.mse_loss(((ToyMlp)Model).forward(x), y).item<float>();
+            var mse = nn.functional.mse_loss(((nn.Module<Tensor, Tensor>)Model).forward(x), y).item<float>();
             return new Dictionary<string, double> { ["neg_mse"] = -mse };
         }
         // Rank r evaluates samples r, r+K, …; the squared-error sums and counts are merged.
         var mine = arange(_world.Rank, Samples, _world.WorldSize, dtype: ScalarType.Int64);
-        var error = ((ToyMlp)Model).forward(x.index_select(0, mine)) - y.index_select(0, mine);
+        var error = ((nn.Module<Tensor, Tensor>)Model).forward(x.index_select(0, mine)) - y.index_select(0, mine);
         var parts = _world.AllGatherJson(new[] { error.square().sum().to_type(ScalarType.Float64).item<double>(), mine.NumberOfElements });
         return new Dictionary<string, double> { ["neg_mse"] = -parts.Sum(p => p[0]) / parts.Sum(p => p[1]) };
     }
@@ -123,6 +124,24 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
         }
 
         public override Tensor forward(Tensor x) => fc2.forward(nn.functional.relu(drop.forward(fc1.forward(x))));
+    }
+
+    /// <summary>The same network with a backbone's parameter names: layer ids 0 (patch_embed), 1 (layers.0) and 2 (head).</summary>
+    private sealed class ToyLayeredMlp : nn.Module<Tensor, Tensor>
+    {
+        private readonly Linear patch_embed = nn.Linear(Features, 16);
+        private readonly ModuleList<Linear> layers = nn.ModuleList(nn.Linear(16, 16));
+        private readonly Linear head = nn.Linear(16, 1);
+        private readonly Dropout drop;
+
+        public ToyLayeredMlp(double dropout) : base("toy_layered")
+        {
+            drop = nn.Dropout(dropout);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x) =>
+            head.forward(nn.functional.relu(layers[0].forward(nn.functional.relu(drop.forward(patch_embed.forward(x))))));
     }
 
     /// <summary>The position counts samples of the epoch consumed by all ranks together; an epoch ends when the next global batch would not fit.</summary>

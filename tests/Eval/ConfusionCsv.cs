@@ -28,7 +28,8 @@ internal static class ConfusionCsv
         return (header[0], columns, rows, counts);
     }
 
-    private static List<List<string>> Parse(string text)
+    /// <summary>The records of any CSV text we write (lr.csv too), each a list of its fields.</summary>
+    internal static List<List<string>> Parse(string text)
     {
         var records = new List<List<string>>();
         var record = new List<string>();

@@ -3,13 +3,15 @@ using Vim.Core.Config;
 
 namespace Vim.Tools.Commands;
 
-/// <summary>`vim config show CONFIG [--set k=v ...] [--resolved]`: the merged, type-checked config.</summary>
+/// <summary>`vim config show CONFIG [--set k=v ...] [--resolved]`: the merged, type-checked config; `vim config lr`: its
+/// learning-rate schedule per optimiser group (<see cref="ConfigLrCommand"/>).</summary>
 public static class ConfigCommand
 {
     public static Command Create()
     {
         var command = new Command("config", "Inspect experiment configs.");
         command.Subcommands.Add(CreateShow());
+        command.Subcommands.Add(ConfigLrCommand.Create());
         return command;
     }
 

@@ -12,13 +12,25 @@ public static class ReportCharts
     /// One line per series over a shared x axis, with a legend. With <paramref name="stacked"/> the series are nested
     /// curves, each on or above the one before (the error analysis's stages): the band between a curve and the previous
     /// one (the first: the x axis) is filled in the curve's colour, as mmdet's coco_error_analysis.py draws them.
+    /// With <paramref name="logY"/> the y axis is logarithmic (decades labelled with their values); points at or below
+    /// zero have no place on it and are left out. More than ten series take Category20's colours, more than twenty
+    /// colours along a colormap in series order (layer-decay scales: neighbours in the legend are neighbours in colour),
+    /// and more than ten have their legend beside the plot.
     /// </summary>
     public static void SaveLines(string path, string title, string xLabel, string yLabel,
         IReadOnlyList<(string Label, double[] Xs, double[] Ys)> series, double? yMin = null, double? yMax = null,
-        int width = DefaultWidth, int height = DefaultHeight, bool markers = false, Alignment legend = Alignment.LowerLeft, bool stacked = false)
+        int width = DefaultWidth, int height = DefaultHeight, bool markers = false, Alignment legend = Alignment.LowerLeft, bool stacked = false,
+        bool logY = false)
     {
+        if (logY && stacked) throw new ArgumentException("stacked bands fill down to zero, which a log axis does not have", nameof(logY));
+        if (logY)
+            series = series.Select(s =>
+            {
+                var kept = Enumerable.Range(0, s.Ys.Length).Where(i => s.Ys[i] > 0).ToArray();
+                return (s.Label, kept.Select(i => s.Xs[i]).ToArray(), kept.Select(i => Math.Log10(s.Ys[i])).ToArray());
+            }).ToList();
         var plt = new Plot();
-        var palette = new ScottPlot.Palettes.Category10();
+        var palette = LinePalette(series.Count);
         if (stacked)
         {
             // Bands first, so every curve is drawn over them.
@@ -43,11 +55,34 @@ public static class ReportCharts
         plt.Title(title);
         plt.Axes.Bottom.Label.Text = xLabel;
         plt.Axes.Left.Label.Text = yLabel;
-        plt.ShowLegend(legend);
+        if (logY)
+            plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
+            {
+                LabelFormatter = y => Math.Pow(10, y).ToString("G3", System.Globalization.CultureInfo.InvariantCulture),
+                MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
+                IntegerTicksOnly = true,
+            };
+        // A legend of many series would cover the lines: beside the plot instead, in one column (ScottPlot wraps a legend
+        // taller than the plot into clipped columns), the image grown to keep the plot's size.
+        if (series.Count > 10)
+        {
+            plt.ShowLegend(Edge.Right);
+            width += 8 * series.Max(s => s.Label.Length) + 70;
+            height = Math.Max(height, 21 * series.Count + 140);
+        }
+        else plt.ShowLegend(legend);
         plt.Axes.AutoScale();
-        if (yMin is not null && yMax is not null) plt.Axes.SetLimitsY(yMin.Value, yMax.Value);
+        if (yMin is not null && yMax is not null)
+            plt.Axes.SetLimitsY(logY ? Math.Log10(yMin.Value) : yMin.Value, logY ? Math.Log10(yMax.Value) : yMax.Value);
         Save(plt, path, width, height);
     }
+
+    private static IPalette LinePalette(int count) => count switch
+    {
+        <= 10 => new ScottPlot.Palettes.Category10(),
+        <= 20 => new ScottPlot.Palettes.Category20(),
+        _ => ScottPlot.Palette.FromColors(Enumerable.Range(0, count).Select(i => new ScottPlot.Colormaps.Turbo().GetColor(0.05 + 0.9 * i / (count - 1))).ToArray()),
+    };
 
     /// <summary>
     /// A bar chart with one labelled bar per value. An undefined value (NaN, or pycocotools' −1: a class without ground
