@@ -81,6 +81,41 @@ public sealed class CascadeMaskRcnn : nn.Module
                 outputSizes?[i].Height ?? d.ImageHeight, outputSizes?[i].Width ?? d.ImageWidth)).ToList();
     }
 
+    /// <summary>Whether the detector predicts masks (its mask head is on).</summary>
+    public bool MaskOn => roi_heads.MaskHead is not null;
+
+    /// <summary>
+    /// One test-time augmentation pass over one image: its RoI features (p2–p5, kept for <see cref="MaskProbabilities"/>) and
+    /// its detections without masks, boxes in the input's coordinates (its valid size <paramref name="imageSize"/>), not
+    /// mapped to any output size. The features belong to the caller's dispose scope.
+    /// </summary>
+    public (List<Tensor> RoiFeatures, Instances Detections) DetectBoxes(Tensor image, (long Height, long Width) imageSize)
+    {
+        if (training) throw new InvalidOperationException("CascadeMaskRcnn.DetectBoxes needs eval mode (call eval()).");
+        if (image.dim() != 4 || image.shape[0] != 1)
+            throw new ArgumentException($"CascadeMaskRcnn.DetectBoxes takes one image (1, 3, H, W), got [{string.Join(", ", image.shape)}]", nameof(image));
+        using var noGrad = no_grad();
+        List<Tensor> features;
+        using (StageProfiler.Measure(DetectionStages.Backbone))
+            features = Features(image);
+        IReadOnlyList<Instances> proposals;
+        using (StageProfiler.Measure(DetectionStages.Rpn))
+            proposals = proposal_generator.Forward(features, [imageSize]).Proposals;
+        var roiFeatures = features.Take(4).ToList();
+        using var counted = FlopCounter.Within(roi_heads);
+        return (roiFeatures, roi_heads.DetectBoxes(roiFeatures, proposals)[0]);
+    }
+
+    /// <summary>
+    /// (N, M, M) mask probabilities of each detection's class at its box, from RoI features <see cref="DetectBoxes"/> returned
+    /// (the boxes in that pass's input coordinates). Needs the mask head (<see cref="MaskOn"/>).
+    /// </summary>
+    public Tensor MaskProbabilities(IReadOnlyList<Tensor> roiFeatures, Instances detections)
+    {
+        using var counted = FlopCounter.Within(roi_heads);
+        return roi_heads.MaskProbabilities(roiFeatures, [detections]);
+    }
+
     /// <summary>
     /// Pyramid features of a batch zero-padded to the backbone's square (detectron2's square_pad: the content sits top
     /// left, the valid sizes travel separately); a batch larger than the square is padded to a multiple of 32 instead.

@@ -16,12 +16,14 @@ namespace Vim.Detection;
 public sealed class DetectionData
 {
     private readonly DataConfig _data;
+    private readonly DetectionTestConfig _test;
 
     /// <param name="validationMasks">Validation samples carry their instance masks. Evaluation reads the masks from the
     /// annotation file itself (so a task leaves this off); drawing the ground truth needs them on the samples.</param>
     public DetectionData(ExperimentConfig config, bool validationMasks = false)
     {
         var data = _data = config.Data;
+        _test = config.Model.DetTest;
         if (data.Type != "coco")
             throw new VimException($"data.type '{data.Type}' is not a detection dataset; use coco (annotations/instances_<split>.json + <split>/ images)");
         if (!Directory.Exists(data.Root))
@@ -29,6 +31,8 @@ public sealed class DetectionData
         TrainingLoaderChecks.CheckSettings(data);
         if (data.CropSize[0] != data.CropSize[1])
             throw new VimException($"data.crop_size must be square for detection (large-scale jitter crops and pads to one side), got [{data.CropSize[0]}, {data.CropSize[1]}]");
+        // Before any file is read: a typo in model.det_test stops a training run at once, not at its first evaluation.
+        DetectionTestTimeAugmentation.CheckSettings(_test, TestSize);
         // An evaluation-only task reads the training split for its categories alone, so its images need not be on this
         // machine (e.g. val2017 and the annotations downloaded without train2017): they are checked for training.
         // A box-only detector reads no segmentations, so box-only annotation files (segmentation [] or absent) serve.
@@ -110,9 +114,22 @@ public sealed class DetectionData
         });
     }
 
+    /// <summary>The test pipelines, one per model.det_test.scales ratio of data.crop_size (each resizes the original image).</summary>
+    public IReadOnlyList<TransformPipeline> TestPipelines() => DetectionTestTimeAugmentation.TestPipelines(TestSize, _test);
+
+    /// <summary>
+    /// The test views of <paramref name="images"/> as evaluation reads them: per image, one batch per model.det_test.scales
+    /// ratio (the original image resized for each), in order. The caller disposes the batches.
+    /// </summary>
+    public IEnumerable<Batch[]> EvaluationViews(ISampleSource images) =>
+        LockstepBatches.Read(TestPipelines().Select(pipeline => EvaluationLoader(images, pipeline).Epoch(0)));
+
     /// <summary>The evaluation loader over <paramref name="images"/> (the validation split or a rank's share of it): in order, one image a batch.</summary>
-    public DataLoader EvaluationLoader(ISampleSource images) =>
-        new(images, TransformPipeline.DetectionTesting(TestSize), new LoaderOptions
+    public DataLoader EvaluationLoader(ISampleSource images) => EvaluationLoader(images, TransformPipeline.DetectionTesting(TestSize));
+
+    /// <summary><see cref="EvaluationLoader(ISampleSource)"/> through another test pipeline (one of <see cref="TestPipelines"/>).</summary>
+    public DataLoader EvaluationLoader(ISampleSource images, TransformPipeline pipeline) =>
+        new(images, pipeline, new LoaderOptions
         {
             BatchSize = 1, Kind = BatchKind.Detection, NumWorkers = _data.NumWorkers, Shuffle = false, DropLast = false, SizeDivisor = 32,
         });

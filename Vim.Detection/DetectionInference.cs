@@ -1,7 +1,7 @@
 using Vim.Core;
+using Vim.Core.Config;
 using Vim.Core.Engine;
 using Vim.Data.Datasets;
-using Vim.Data.Transforms;
 using Vim.Detection.Structures;
 using static TorchSharp.torch;
 
@@ -9,8 +9,8 @@ namespace Vim.Detection;
 
 /// <summary>
 /// Detection on an image file exactly as evaluation sees a validation image: the test transform
-/// (keep-ratio resize into size², normalise), zero padding to a multiple of 32 (done by the
-/// detector), and detections mapped back to the original image size.
+/// (keep-ratio resize into size², normalise) of each model.det_test scale, zero padding to the backbone's square
+/// (done by the detector), test-time augmentation as model.det_test says, and detections mapped back to the original image size.
 /// </summary>
 public static class DetectionInference
 {
@@ -19,23 +19,32 @@ public static class DetectionInference
     /// The tensors belong to the caller's dispose scope.
     /// </summary>
     /// <param name="testSize">The test resize target (data.crop_size[0] of the config, as evaluation uses).</param>
-    public static Instances Predict(CascadeMaskRcnn model, string imagePath, int testSize)
+    /// <param name="test">model.det_test of the config (default: one plain pass).</param>
+    public static Instances Predict(CascadeMaskRcnn model, string imagePath, int testSize, DetectionTestConfig? test = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (testSize <= 0) throw new VimException($"detection test size must be positive, got {testSize}");
+        test ??= new DetectionTestConfig();
+        var pipelines = DetectionTestTimeAugmentation.TestPipelines(testSize, test);
         var (rgb, height, width) = ImageDecoder.ReadRgb(imagePath);
-        var sample = new DataSample(0, imagePath, rgb, height, width);
-        TransformPipeline.DetectionTesting(testSize).Apply(sample, new Random(0));
-        var pixels = sample.NormalizedImage ?? throw new InvalidOperationException("the detection test pipeline must end with Normalize");
         bool wasTraining = model.training;
         model.eval();
+        var views = new List<DetectionView>();
         try
         {
-            using var image = tensor(pixels, [1, 3, sample.Height, sample.Width], device: DeviceSelection.Of(model));
-            return model.Predict(image, [(sample.ContentHeight, sample.ContentWidth)], [(height, width)])[0];
+            var device = DeviceSelection.Of(model);
+            views.AddRange(pipelines.Select(pipeline =>
+            {
+                var sample = new DataSample(0, imagePath, rgb, height, width);
+                pipeline.Apply(sample, new Random(0));
+                var pixels = sample.NormalizedImage ?? throw new InvalidOperationException("the detection test pipeline must end with Normalize");
+                return new DetectionView(tensor(pixels, [1, 3, sample.Height, sample.Width], device: device), sample.ContentHeight, sample.ContentWidth);
+            }));
+            return DetectionTestTimeAugmentation.Predict(model, views, height, width, test);
         }
         finally
         {
+            foreach (var view in views) view.Image.Dispose();
             if (wasTraining) model.train();
         }
     }

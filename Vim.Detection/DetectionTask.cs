@@ -203,17 +203,24 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     {
         var share = new StridedSubset(images, Communicator.Rank, Communicator.WorldSize);
         // A rank with no image (more ranks than images) still takes part in the gather.
-        IEnumerable<Batch> batches = share.Count == 0 ? [] : Data.EvaluationLoader(share).Epoch(0);
+        // One loader per model.det_test.scales ratio, read in lockstep (one with the defaults).
+        IEnumerable<Batch[]> views = share.Count == 0 ? [] : Data.EvaluationViews(share);
         bool wasTraining = _model.training;
         _model.eval();
         var device = DeviceSelection.Of(_model);
         var perImage = new List<(int Index, List<CocoDetection> Detections)>();
-        foreach (var batch in batches)
+        foreach (var batches in views)
         {
             using var scope = NewDisposeScope();
-            using var owned = batch;
-            var found = Predict(batch.Images.to(device), batch.Metas[0]);
-            perImage.Add((share.SourceIndex(perImage.Count), ToCoco(found, batch.Metas[0].ImageId).ToList()));
+            try
+            {
+                var found = Predict(batches.Select(batch => batch.Images.to(device)).ToList(), batches.Select(batch => batch.Metas[0]).ToList());
+                perImage.Add((share.SourceIndex(perImage.Count), ToCoco(found, batches[0].Metas[0].ImageId).ToList()));
+            }
+            finally
+            {
+                foreach (var batch in batches) batch.Dispose();
+            }
             onImage?.Invoke(perImage.Count, share.Count);
         }
         if (wasTraining) _model.train();
@@ -221,12 +228,23 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     }
 
     /// <summary>
-    /// The detections of one image as evaluation computes them, from its evaluation batch's images (one image, from
-    /// <see cref="DetectionData.EvaluationLoader"/>, already on the model's device) and meta: the whole predict path,
-    /// boxes and pasted masks at the original image size. The model must be in eval mode.
+    /// The detections of one image as evaluation computes them, from the images of its <see cref="DetectionData.EvaluationViews"/>
+    /// (one per model.det_test.scales ratio, already on the model's device) and their metas: the whole predict path with
+    /// model.det_test's augmentation (<see cref="DetectionTestTimeAugmentation.Predict"/>), boxes and pasted masks at the
+    /// original image size. The model must be in eval mode.
     /// </summary>
-    public Instances Predict(Tensor images, SampleMeta meta) =>
-        _model.Predict(images, [(meta.ContentHeight, meta.ContentWidth)], [(meta.OriginalHeight, meta.OriginalWidth)])[0];
+    public Instances Predict(IReadOnlyList<Tensor> views, IReadOnlyList<SampleMeta> metas)
+    {
+        if (views.Count != metas.Count) throw new ArgumentException($"{views.Count} test views with {metas.Count} metas", nameof(metas));
+        var detectionViews = views.Select((image, i) => new DetectionView(image, metas[i].ContentHeight, metas[i].ContentWidth)).ToList();
+        return DetectionTestTimeAugmentation.Predict(_model, detectionViews, metas[0].OriginalHeight, metas[0].OriginalWidth, _config.Model.DetTest);
+    }
+
+    /// <summary><see cref="Predict(IReadOnlyList{Tensor}, IReadOnlyList{SampleMeta})"/> of an image's one test view (model.det_test with one scale).</summary>
+    public Instances Predict(Tensor images, SampleMeta meta) => Predict([images], [meta]);
+
+    /// <summary>The test-time augmentation this task predicts with (model.det_test).</summary>
+    public DetectionTestConfig TestAugmentation => _config.Model.DetTest;
 
     /// <summary>
     /// Mask AP as detectron2's COCOEvaluator computes it: the detections go to the evaluator without their boxes, so

@@ -82,7 +82,7 @@ public static class DetectionTester
         {
             using var scope = torch.NewDisposeScope();
             var imagePath = set.ImagePath(image);
-            var found = DetectionInference.Predict(task.Detector, imagePath, task.TestSize);
+            var found = DetectionInference.Predict(task.Detector, imagePath, task.TestSize, task.TestAugmentation);
             var overlay = Path.Combine(dir, Path.ChangeExtension(image.FileName!, ".png"));
             DetectionVisualizer.WriteOverlay(imagePath, found, task.TrainSet.Categories.Names, scoreThreshold, overlay);
             written.Add(overlay);

@@ -169,7 +169,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
     /// ratio (the original image resized for each), in order. The caller disposes the batches.
     /// </summary>
     public IEnumerable<Batch[]> EvaluationViews(ISampleSource images) =>
-        InLockstep(Data.TestPipelines().Select(pipeline => Data.EvaluationLoader(images, pipeline).Epoch(0)));
+        LockstepBatches.Read(Data.TestPipelines().Select(pipeline => Data.EvaluationLoader(images, pipeline).Epoch(0)));
 
     /// <summary>
     /// One image's label map (row-major class indices at the original size) from the images of its
@@ -178,43 +178,6 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
     /// </summary>
     public ushort[] Predict(IReadOnlyList<Tensor> views, SampleMeta meta) =>
         SegmentationInference.Labels(SegmentationInference.Scores(_model, views, _config.Model.SegTest, meta.OriginalHeight, meta.OriginalWidth));
-
-    /// <summary>
-    /// The i-th batch of every stream together. The streams read one dataset in the same order (one per test scale), so
-    /// they end together; whatever is still running stops when the caller stops reading.
-    /// </summary>
-    private static IEnumerable<Batch[]> InLockstep(IEnumerable<IEnumerable<Batch>> streams)
-    {
-        var readers = streams.Select(stream => stream.GetEnumerator()).ToList();
-        try
-        {
-            while (true)
-            {
-                var batches = new List<Batch>(readers.Count);
-                bool complete = false;
-                try
-                {
-                    foreach (var reader in readers)
-                    {
-                        if (!reader.MoveNext()) break;
-                        batches.Add(reader.Current);
-                    }
-                    complete = batches.Count == readers.Count;
-                }
-                finally
-                {
-                    // A stream that ended or failed leaves this round's earlier batches to us.
-                    if (!complete) foreach (var batch in batches) batch.Dispose();
-                }
-                if (!complete) yield break;
-                yield return batches.ToArray();
-            }
-        }
-        finally
-        {
-            foreach (var reader in readers) reader.Dispose();
-        }
-    }
 
     /// <summary>
     /// The floor a model must beat: predict the most frequent training class for every pixel of

@@ -41,6 +41,7 @@ public sealed class ExperimentConfig
         ("model", "seg_head", TaskKind.Segmentation, c => c.Model.SegHead),
         ("model", "seg_test", TaskKind.Segmentation, c => c.Model.SegTest),
         ("model", "det_head", TaskKind.Detection, c => c.Model.DetHead),
+        ("model", "det_test", TaskKind.Detection, c => c.Model.DetTest),
     ];
 
     /// <summary>

@@ -15,4 +15,7 @@ public sealed class ModelConfig
 
     /// <summary>Segmentation inference (task: segmentation).</summary>
     public SegmentationTestConfig SegTest { get; set; } = new();
+
+    /// <summary>Detection test-time augmentation (task: detection).</summary>
+    public DetectionTestConfig DetTest { get; set; } = new();
 }

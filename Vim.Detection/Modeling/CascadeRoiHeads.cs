@@ -261,6 +261,28 @@ public sealed class CascadeRoiHeads : nn.Module
 
     private List<Instances> Infer(IReadOnlyList<Tensor> features, IReadOnlyList<Instances> proposals)
     {
+        var detections = DetectBoxes(features, proposals);
+        if (mask_head is null) return detections;
+        using var scope = NewDisposeScope();
+        var masks = MaskProbabilities(features, detections);
+        long offset = 0;
+        for (int i = 0; i < detections.Count; i++)
+        {
+            var d = detections[i];
+            detections[i] = new Instances(d.ImageHeight, d.ImageWidth, d.Boxes, d.Classes, d.Scores, masks.narrow(0, offset, d.Count).MoveToOuterDisposeScope());
+            offset += d.Count;
+        }
+        return detections;
+    }
+
+    /// <summary>
+    /// Inference without the mask head: per image, the detections (boxes in the image's input coordinates, classes,
+    /// scores) of the cascade. Test-time augmentation merges these over its passes before any mask is predicted.
+    /// </summary>
+    /// <param name="features">p2…p5 maps of the images.</param>
+    /// <param name="proposals">Per image: the RPN proposals.</param>
+    public List<Instances> DetectBoxes(IReadOnlyList<Tensor> features, IReadOnlyList<Instances> proposals)
+    {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         List<Boxes> boxes = proposals.Select(p => p.Boxes).ToList();
@@ -292,26 +314,27 @@ public sealed class CascadeRoiHeads : nn.Module
                 detections.Add(det);
             }
         }
-        if (mask_head is not null)
-        {
-            using var stage = StageProfiler.Measure(DetectionStages.MaskHead);
-            var logits = mask_head.call(MaskPooler.Forward(features, detections.Select(d => d.Boxes).ToList()));
-            var masks = MaskRcnnConvUpsampleHead.SelectClass(logits, cat(detections.Select(d => d.Classes!).ToArray(), 0)).sigmoid();
-            long offset = 0;
-            for (int i = 0; i < detections.Count; i++)
-            {
-                var d = detections[i];
-                detections[i] = new Instances(d.ImageHeight, d.ImageWidth, d.Boxes, d.Classes, d.Scores, masks.narrow(0, offset, d.Count));
-                offset += d.Count;
-            }
-        }
         foreach (var d in detections)
         {
             d.Boxes.Tensor.MoveToOuterDisposeScope();
             d.Classes!.MoveToOuterDisposeScope();
             d.Scores!.MoveToOuterDisposeScope();
-            d.Masks?.MoveToOuterDisposeScope();
         }
         return detections;
+    }
+
+    /// <summary>
+    /// The mask head at given boxes: (N, M, M) probabilities of each detection's class, the images' detections in order
+    /// (boxes in each image's input coordinates, as <paramref name="features"/> were computed). Test-time augmentation runs
+    /// it on the merged boxes in every pass, as detectron2's forward_with_given_boxes.
+    /// </summary>
+    public Tensor MaskProbabilities(IReadOnlyList<Tensor> features, IReadOnlyList<Instances> detections)
+    {
+        if (mask_head is null) throw new InvalidOperationException("CascadeRoiHeads: the mask head is off (MaskOn false); there are no mask probabilities.");
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        using var stage = StageProfiler.Measure(DetectionStages.MaskHead);
+        var logits = mask_head.call(MaskPooler.Forward(features, detections.Select(d => d.Boxes).ToList()));
+        return MaskRcnnConvUpsampleHead.SelectClass(logits, cat(detections.Select(d => d.Classes!).ToArray(), 0)).sigmoid().MoveToOuterDisposeScope();
     }
 }

@@ -60,6 +60,13 @@ public readonly struct Boxes
         return new Boxes(Tensor * factors);
     }
 
+    /// <summary>
+    /// The boxes of the horizontally mirrored image of width <paramref name="imageWidth"/>: (x1, y1, x2, y2) becomes
+    /// (W − x2, y1, W − x1, y2), so x1 ≤ x2 still holds. Mirroring twice gives the boxes back.
+    /// </summary>
+    public Boxes FlipHorizontal(long imageWidth) =>
+        new(stack(new[] { imageWidth - Tensor[.., 2], Tensor[.., 1], imageWidth - Tensor[.., 0], Tensor[.., 3] }, dim: -1));
+
     /// <summary>(N, 2) box centres.</summary>
     public Tensor Centers() => (Tensor[.., ..2] + Tensor[.., 2..]) / 2;
 

@@ -62,7 +62,7 @@ public static class InferCommand
                 using var detector = DetectionTask.FromConfig(config);
                 DeviceSelection.MoveModel(detector, DeviceSelection.Resolve(config.Runtime));
                 TrainingCheckpoint.LoadWeights(detector, checkpointPath, useEma);
-                foreach (var (image, drawn, total) in RunDetection(detector, categories, imagePaths, dir, threshold, config.Data.CropSize[0]))
+                foreach (var (image, drawn, total) in RunDetection(detector, categories, imagePaths, dir, threshold, config.Data.CropSize[0], config.Model.DetTest))
                     Console.WriteLine($"{image}: {drawn} detection(s) at score >= {threshold.ToString(CultureInfo.InvariantCulture)} ({total} above the model's own threshold)");
             }
             else
@@ -84,7 +84,8 @@ public static class InferCommand
     /// image) and &lt;dir&gt;/NAME.json; returns per image how many detections passed the threshold and how many the model returned.
     /// </summary>
     public static IReadOnlyList<(string Image, int Drawn, int Total)> RunDetection(CascadeMaskRcnn detector, CategoryMap categories,
-        IReadOnlyList<string> imagePaths, string dir, double scoreThreshold, int testSize)
+        IReadOnlyList<string> imagePaths, string dir, double scoreThreshold, int testSize,
+        DetectionTestConfig? test = null)
     {
         CheckImages(imagePaths);
         // A PNG input in the output folder would be replaced by its drawing.
@@ -98,7 +99,7 @@ public static class InferCommand
         foreach (var imagePath in imagePaths)
         {
             using var scope = NewDisposeScope();
-            var found = DetectionInference.Predict(detector, imagePath, testSize);
+            var found = DetectionInference.Predict(detector, imagePath, testSize, test);
             var name = Path.GetFileNameWithoutExtension(imagePath);
             int drawn = DetectionVisualizer.WriteOverlay(imagePath, found, categories.Names, scoreThreshold, Path.Combine(dir, name + ".png"));
             WriteDetectionsJson(Path.Combine(dir, name + ".json"), imagePath, found, categories, scoreThreshold);

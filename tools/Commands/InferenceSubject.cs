@@ -48,11 +48,11 @@ public interface IInferenceSubject : IDisposable
 public sealed class InferenceSubject : IInferenceSubject
 {
     private readonly IDisposable _task;
-    private readonly Func<Tensor[], SampleMeta, long?> _predict;
-    private readonly List<(Tensor[] Views, SampleMeta Meta)> _inputs = [];
+    private readonly Func<Tensor[], SampleMeta[], long?> _predict;
+    private readonly List<(Tensor[] Views, SampleMeta[] Metas)> _inputs = [];
 
     private InferenceSubject(string name, string config, string? checkpoint, string task, IDisposable owned, nn.Module model,
-        IEnumerable<Batch[]> evaluationInputs, int images, IReadOnlyList<string> stages, Func<Tensor[], SampleMeta, long?> predict)
+        IEnumerable<Batch[]> evaluationInputs, int images, IReadOnlyList<string> stages, Func<Tensor[], SampleMeta[], long?> predict)
     {
         (Name, Config, Checkpoint, Task, _task, Stages, _predict) = (name, config, checkpoint, task, owned, stages, predict);
         try
@@ -63,7 +63,7 @@ public sealed class InferenceSubject : IInferenceSubject
             {
                 try
                 {
-                    _inputs.Add((views.Select(view => InMemory(view.Images, Device)).ToArray(), views[0].Metas[0]));
+                    _inputs.Add((views.Select(view => InMemory(view.Images, Device)).ToArray(), views.Select(view => view.Metas[0]).ToArray()));
                 }
                 finally
                 {
@@ -79,18 +79,21 @@ public sealed class InferenceSubject : IInferenceSubject
         }
     }
 
-    /// <summary>Detection: <see cref="DetectionTask.Predict"/>, the full predict path with the masks pasted at the original size.</summary>
+    /// <summary>
+    /// Detection: <see cref="DetectionTask.Predict(IReadOnlyList{Tensor}, IReadOnlyList{SampleMeta})"/>, the full predict path with the
+    /// masks pasted at the original size (and model.det_test's passes, one view per scale).
+    /// </summary>
     public static InferenceSubject ForDetection(string name, string config, string? checkpoint, DetectionTask task, int images) =>
-        new(name, config, checkpoint, "detection", task, task.Model, task.Data.EvaluationLoader(task.ValSet).Epoch(0).Select(batch => new[] { batch }),
-            images, DetectionStages.Of(task.Detector), (views, meta) => task.Predict(views[0], meta).Count);
+        new(name, config, checkpoint, "detection", task, task.Model, task.Data.EvaluationViews(task.ValSet),
+            images, DetectionStages.Of(task.Detector), (views, metas) => task.Predict(views, metas).Count);
 
     /// <summary>Segmentation: <see cref="SegmentationTask.Predict"/>, whole-image or sliding-window passes (and flips) as <paramref name="test"/> says.</summary>
     public static InferenceSubject ForSegmentation(string name, string config, string? checkpoint, SegmentationTask task, SegmentationTestConfig test,
         int images) =>
         new(name, config, checkpoint, "segmentation", task, task.Model, task.EvaluationViews(task.ValSet), images, SegmentationStages.Of(test),
-            (views, meta) =>
+            (views, metas) =>
             {
-                task.Predict(views, meta);
+                task.Predict(views, metas[0]);
                 return null;
             });
 
@@ -102,7 +105,7 @@ public sealed class InferenceSubject : IInferenceSubject
     public int ImageCount => _inputs.Count;
     public Device Device { get; } = CPU;
 
-    public long? Predict(int index) => _predict(_inputs[index].Views, _inputs[index].Meta);
+    public long? Predict(int index) => _predict(_inputs[index].Views, _inputs[index].Metas);
 
     public void Dispose()
     {

@@ -10,7 +10,7 @@ using Vim.Segmentation;
 
 namespace Vim.Tools.Commands;
 
-/// <summary>`vim test CONFIG --checkpoint CKPT [--out DIR] [--ema] [--format-only [--split S]]`: evaluate a trained model and write its predictions and report, or (--format-only) predict an unlabelled split for a test server.</summary>
+/// <summary>`vim test CONFIG --checkpoint CKPT [--out DIR] [--ema] [--tta] [--format-only [--split S]]`: evaluate a trained model and write its predictions and report, or (--format-only) predict an unlabelled split for a test server.</summary>
 public static class TestCommand
 {
     public static Command Create()
@@ -26,6 +26,9 @@ public static class TestCommand
             "written as results.json (COCO results, as vim test writes it) and zipped as detections_<split>_vimdense_results.zip; segmentation: every image of images/<split>/, " +
             "one 8-bit PNG each in submission/ (class index + 1 with data.reduce_zero_label, so 0 is ADE20k's \"other\"), zipped as submission.zip. " +
             "--overlays draws the first images' predictions; --error-analysis needs ground truth and is refused." };
+        var tta = new Option<bool>("--tta") { Description = "Test-time augmentation (mmdet's and mmseg's --tta): also predict on the horizontally flipped image " +
+            "(sets model.det_test.flip or model.seg_test.flip); the config's scales (model.det_test.scales, model.seg_test.scales) add passes. " +
+            "Detection merges every pass's boxes by class-wise NMS (model.det_test.nms_iou, max_per_img) and averages the masks; segmentation averages the softmax." };
         var split = new Option<string?>("--split") { Description = $"With --format-only: the split to predict (default: detection {DefaultDetectionSplit}, segmentation {DefaultSegmentationSplit})." };
         var set = ConfigCommand.CreateSetOption();
         var command = new Command("test", "Evaluate a checkpoint on the validation split; write predictions, metrics, a report and the confusion matrix " +
@@ -39,6 +42,7 @@ public static class TestCommand
         command.Options.Add(overlays);
         command.Options.Add(errorAnalysis);
         command.Options.Add(formatOnly);
+        command.Options.Add(tta);
         command.Options.Add(split);
         command.Options.Add(set);
         command.SetAction(parse =>
@@ -52,6 +56,7 @@ public static class TestCommand
             if (parse.GetValue(split) is { } empty && string.IsNullOrWhiteSpace(empty))
                 throw new VimException("--split: expected a split name (e.g. test-dev2017, testing), got an empty value.");
             var (config, _) = TrainCommand.Prepare(parse.GetValue(configArg)!, null, parse.GetValue(set) ?? []);
+            if (parse.GetValue(tta)) EnableFlip(config);
             var checkpointPath = parse.GetValue(checkpoint)!;
             // Before the datasets are read: a wrong path fails at once.
             CheckpointFile.RequireFile(checkpointPath);
@@ -81,6 +86,13 @@ public static class TestCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>`--tta`: the flip pass of the config's task on (mmdet's --tta runs its tta_pipeline, whose flip is the one switch we add).</summary>
+    private static void EnableFlip(ExperimentConfig config)
+    {
+        if (config.Task == TaskKind.Detection) config.Model.DetTest.Flip = true;
+        else config.Model.SegTest.Flip = true;
     }
 
     /// <summary>COCO's unlabelled split (annotations/image_info_test-dev2017.json, images in test2017/).</summary>

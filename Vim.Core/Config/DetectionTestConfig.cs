@@ -1,0 +1,24 @@
+namespace Vim.Core.Config;
+
+/// <summary>
+/// Test-time augmentation of a detector (task: detection), detectron2's GeneralizedRCNNWithTTA with mmdet's DetTTAModel
+/// settings: every pass's boxes mapped back to the original image, merged per class by NMS; masks re-predicted on the
+/// merged boxes in every pass and averaged. The defaults are one plain pass, today's prediction unchanged.
+/// </summary>
+public sealed class DetectionTestConfig
+{
+    /// <summary>Also predict on the horizontally flipped image (`vim test --tta` turns it on).</summary>
+    public bool Flip { get; set; }
+
+    /// <summary>
+    /// Ratios of the test size data.crop_size: each resizes the original image so its long side fits crop_size × ratio
+    /// (truncated to whole pixels), as the LSJ test resize does at 1.0.
+    /// </summary>
+    public List<double> Scales { get; set; } = [1.0];
+
+    /// <summary>IoU above which a merged box of a class suppresses a lower-scoring one of the same class (mmdet's tta_cfg.nms.iou_threshold).</summary>
+    public double NmsIou { get; set; } = 0.5;
+
+    /// <summary>Detections kept per image after the merge (mmdet's tta_cfg.max_per_img).</summary>
+    public int MaxPerImg { get; set; } = 100;
+}
