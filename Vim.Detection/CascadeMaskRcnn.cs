@@ -68,13 +68,7 @@ public sealed class CascadeMaskRcnn : nn.Module
     {
         if (training) throw new InvalidOperationException("CascadeMaskRcnn.Predict needs eval mode (call eval()).");
         using var noGrad = no_grad();
-        // Each stage is timed when a profiler asks for it (DetectionStages); otherwise a Measure costs one static read.
-        List<Tensor> features;
-        using (StageProfiler.Measure(DetectionStages.Backbone))
-            features = Features(images);
-        IReadOnlyList<Instances> proposals;
-        using (StageProfiler.Measure(DetectionStages.Rpn))
-            proposals = proposal_generator.Forward(features, imageSizes).Proposals;
+        var (features, proposals) = FeaturesAndProposals(images, imageSizes);
         var detections = roi_heads.Forward(features.Take(4).ToList(), proposals).Detections!;
         using (StageProfiler.Measure(DetectionStages.Paste))
             return detections.Select((d, i) => DetectionPostprocessor.ToOutputSize(d,
@@ -95,12 +89,7 @@ public sealed class CascadeMaskRcnn : nn.Module
         if (image.dim() != 4 || image.shape[0] != 1)
             throw new ArgumentException($"CascadeMaskRcnn.DetectBoxes takes one image (1, 3, H, W), got [{string.Join(", ", image.shape)}]", nameof(image));
         using var noGrad = no_grad();
-        List<Tensor> features;
-        using (StageProfiler.Measure(DetectionStages.Backbone))
-            features = Features(image);
-        IReadOnlyList<Instances> proposals;
-        using (StageProfiler.Measure(DetectionStages.Rpn))
-            proposals = proposal_generator.Forward(features, [imageSize]).Proposals;
+        var (features, proposals) = FeaturesAndProposals(image, [imageSize]);
         var roiFeatures = features.Take(4).ToList();
         using var counted = FlopCounter.Within(roi_heads);
         return (roiFeatures, roi_heads.DetectBoxes(roiFeatures, proposals)[0]);
@@ -114,6 +103,17 @@ public sealed class CascadeMaskRcnn : nn.Module
     {
         using var counted = FlopCounter.Within(roi_heads);
         return roi_heads.MaskProbabilities(roiFeatures, [detections]);
+    }
+
+    /// <summary>The pyramid features (p2–p6) and the RPN's proposals of a batch at inference.</summary>
+    private (List<Tensor> Features, IReadOnlyList<Instances> Proposals) FeaturesAndProposals(Tensor images, IReadOnlyList<(long Height, long Width)> imageSizes)
+    {
+        // Each stage is timed when a profiler asks for it (DetectionStages); otherwise a Measure costs one static read.
+        List<Tensor> features;
+        using (StageProfiler.Measure(DetectionStages.Backbone))
+            features = Features(images);
+        using (StageProfiler.Measure(DetectionStages.Rpn))
+            return (features, proposal_generator.Forward(features, imageSizes).Proposals);
     }
 
     /// <summary>
