@@ -55,7 +55,7 @@ public static class ReportCharts
         plt.Title(title);
         plt.Axes.Bottom.Label.Text = xLabel;
         plt.Axes.Left.Label.Text = yLabel;
-        if (logY) plt.Axes.Left.TickGenerator = DecadeTicks();
+        if (logY) plt.Axes.Left.TickGenerator = LogTicks(series.SelectMany(s => s.Ys));
         // A legend of many series would cover the lines: beside the plot instead, in one column (ScottPlot wraps a legend
         // taller than the plot into clipped columns), the image grown to keep the plot's size.
         if (series.Count > 10)
@@ -110,7 +110,7 @@ public static class ReportCharts
                 : new Bar { Position = i, ValueBase = floor, Value = floor + 0.03 * (top - floor), FillColor = Colors.LightGray, LineWidth = 0 });
             ticks[i] = new Tick(i, defined ? labels[i] : $"{labels[i]} (n/a)");
         }
-        if (logY) plt.Axes.Left.TickGenerator = DecadeTicks();
+        if (logY) plt.Axes.Left.TickGenerator = LogTicks([floor, top]);
         if (undefined > 0) title += $" ({undefined} undefined, grey)";
         plt.Add.Bars(bars);
         plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
@@ -127,15 +127,34 @@ public static class ReportCharts
     }
 
     /// <summary>
-    /// Ticks for an axis whose coordinates are log10 of the values: whole decades labelled with the values they stand
-    /// for, minor ticks at 2..9 of each decade.
+    /// Ticks for an axis whose coordinates are log10 of the values (<paramref name="log10Values"/>: those plotted), labelled
+    /// with the values they stand for: whole decades with minor ticks at 2..9 of each; where the values span less than
+    /// two decades (box sizes of 10–100 px, say) 1, 2 and 5 of each decade, and less than one every multiple, so a narrow
+    /// axis still has labels.
     /// </summary>
-    private static ScottPlot.TickGenerators.NumericAutomatic DecadeTicks() => new()
+    private static ScottPlot.TickGenerators.NumericManual LogTicks(IEnumerable<double> log10Values) => new(LogTickMarks(log10Values));
+
+    internal static Tick[] LogTickMarks(IEnumerable<double> log10Values)
     {
-        LabelFormatter = v => Math.Pow(10, v).ToString("G3", System.Globalization.CultureInfo.InvariantCulture),
-        MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
-        IntegerTicksOnly = true,
-    };
+        var finite = log10Values.Where(double.IsFinite).ToList();
+        double low = finite.Count > 0 ? finite.Min() : 0, high = finite.Count > 0 ? finite.Max() : 1;
+        // A little beyond the data, as the axis is, so the ticks just outside the extremes are drawn too.
+        double margin = Math.Max(0.05 * (high - low), 0.02);
+        low -= margin;
+        high += margin;
+        int[] labelled = high - low < 1 ? [1, 2, 3, 4, 5, 6, 7, 8, 9] : high - low < 2 ? [1, 2, 5] : [1];
+        var ticks = new List<Tick>();
+        for (int decade = (int)Math.Floor(low); decade <= (int)Math.Ceiling(high); decade++)
+            for (int m = 1; m <= 9; m++)
+            {
+                double at = decade + Math.Log10(m);
+                if (at < low || at > high) continue;
+                ticks.Add(labelled.Contains(m)
+                    ? new Tick(at, (m * Math.Pow(10, decade)).ToString("G3", System.Globalization.CultureInfo.InvariantCulture), true)
+                    : new Tick(at, "", false));
+            }
+        return [.. ticks];
+    }
 
     /// <summary>
     /// One marker per point (x against y), optionally on logarithmic axes, where points at or below zero have no place
@@ -152,8 +171,8 @@ public static class ReportCharts
         var plt = new Plot();
         var points = plt.Add.ScatterPoints(plotXs, plotYs, Colors.SteelBlue.WithAlpha(0.5));
         points.MarkerSize = 4;
-        if (logX) plt.Axes.Bottom.TickGenerator = DecadeTicks();
-        if (logY) plt.Axes.Left.TickGenerator = DecadeTicks();
+        if (logX) plt.Axes.Bottom.TickGenerator = LogTicks(plotXs);
+        if (logY) plt.Axes.Left.TickGenerator = LogTicks(plotYs);
         plt.Title(title);
         plt.Axes.Bottom.Label.Text = xLabel;
         plt.Axes.Left.Label.Text = yLabel;
