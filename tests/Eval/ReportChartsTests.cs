@@ -7,6 +7,20 @@ namespace Vim.Tests.Eval;
 
 public class ReportChartsTests
 {
+    /// <summary>Log-axis labels: decades over a wide span, 1-2-5 over one to two decades, every multiple within one.</summary>
+    [TestCase(-3.0, 2.0, new[] { "0.001", "0.01", "0.1", "1", "10", "100" })]
+    [TestCase(1.0, 2.5, new[] { "10", "20", "50", "100", "200" })]
+    [TestCase(1.3, 1.95, new[] { "20", "30", "40", "50", "60", "70", "80", "90" })]
+    public void LogAxisLabelsFollowTheSpan(double lowLog10, double highLog10, string[] expected)
+    {
+        var ticks = ReportCharts.LogTickMarks([lowLog10, highLog10]);
+        var labels = ticks.Where(t => t.IsMajor).Select(t => t.Label).ToArray();
+        Assert.That(labels, Is.EqualTo(expected));
+        foreach (var tick in ticks.Where(t => t.IsMajor))
+            Assert.That(Math.Pow(10, tick.Position), Is.EqualTo(double.Parse(tick.Label, System.Globalization.CultureInfo.InvariantCulture)).Within(1e-9).Percent,
+                "each label names the value at its position");
+    }
+
     [Test]
     public void AnUndefinedBarIsDrawnUnlikeAZeroOne()
     {

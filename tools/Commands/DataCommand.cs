@@ -12,29 +12,61 @@ using Vim.Data.Transforms;
 
 namespace Vim.Tools.Commands;
 
-/// <summary>`vim data demo|bench|bench-json|check|browse`: built-in synthetic datasets, dataset checks, data-pipeline throughput, and drawings of what the pipeline feeds the model (<see cref="DataBrowseCommand"/>).</summary>
+/// <summary>`vim data demo|bench|bench-json|check|browse|stats`: built-in synthetic datasets, dataset checks, data-pipeline throughput, drawings of what the pipeline feeds the model (<see cref="DataBrowseCommand"/>) and dataset statistics (<see cref="DataStatsCommand"/>).</summary>
 public static class DataCommand
 {
     public static Command Create()
     {
-        var command = new Command("data", "Generate demo datasets, check and browse datasets, and measure the data pipeline.");
+        var command = new Command("data", "Generate demo datasets, check, browse and describe datasets (statistics), and measure the data pipeline.");
         command.Subcommands.Add(CreateDemo());
         command.Subcommands.Add(CreateBench());
         command.Subcommands.Add(CreateCheck());
         command.Subcommands.Add(CreateBenchJson());
         command.Subcommands.Add(DataBrowseCommand.Create());
+        command.Subcommands.Add(DataStatsCommand.Create());
         return command;
+    }
+
+    /// <summary>The options naming a dataset on disk, shared by `data check` and `data stats`.</summary>
+    internal sealed record DatasetOptions(Option<string> Kind, Option<string> Root, Option<string> Split, Option<string?> Classes)
+    {
+        public static DatasetOptions Create() => new(
+            KindOption(),
+            new Option<string>("--root") { Description = "Dataset root (COCO: holds annotations/ and image folders; ADE: ADEChallengeData2016).", Required = true },
+            new Option<string>("--split") { Description = "COCO: annotation/image split name (train → annotations/instances_train.json + train/); ADE: training or validation.", DefaultValueFactory = _ => "train" },
+            new Option<string?>("--classes") { Description = "ADE: class list file (default: ROOT/class_names.txt if present, else the 150 ADE20k classes)." });
+
+        public IEnumerable<Option> All => [Kind, Root, Split, Classes];
+    }
+
+    /// <summary>
+    /// A COCO split as `data check` and `data stats` read it: the evaluation view (every image of the json, each checked
+    /// on disk) and the training view over the same records (what training keeps, and the annotations it skips).
+    /// </summary>
+    internal static (CocoInstanceDataset Evaluation, CocoInstanceDataset Training) OpenCoco(string root, string split)
+    {
+        string annotationFile = Path.Combine(root, "annotations", $"instances_{split}.json"), imageDir = Path.Combine(root, split);
+        var coco = CocoInstanceDataset.Load(annotationFile, imageDir, CocoInstanceOptions.Evaluation);
+        // The same images, already found on disk by the evaluation view.
+        var training = new CocoInstanceDataset(coco.Source, annotationFile, imageDir, new CocoInstanceOptions { CheckImageFiles = false });
+        return (coco, training);
+    }
+
+    /// <summary>An ADE20k-layout split as `data check` and `data stats` read it; <paramref name="classFile"/> as --classes gives it.</summary>
+    internal static SegmentationFolderDataset OpenAde(string root, string split, string? classFile)
+    {
+        classFile ??= File.Exists(Path.Combine(root, "class_names.txt")) ? Path.Combine(root, "class_names.txt") : null;
+        var names = classFile is null ? null : SegmentationFolderDataset.ReadClassNames(classFile);
+        return SegmentationFolderDataset.Ade20k(root, AdeSplit(split), names);
     }
 
     private static Command CreateCheck()
     {
-        var kind = KindOption();
-        var root = new Option<string>("--root") { Description = "Dataset root (COCO: holds annotations/ and image folders; ADE: ADEChallengeData2016).", Required = true };
-        var split = new Option<string>("--split") { Description = "COCO: annotation/image split name (train → annotations/instances_train.json + train/); ADE: training or validation.", DefaultValueFactory = _ => "train" };
-        var classes = new Option<string?>("--classes") { Description = "ADE: class list file (default: ROOT/class_names.txt if present, else the 150 ADE20k classes)." };
+        var dataset = DatasetOptions.Create();
+        var (kind, root, split, classes) = (dataset.Kind, dataset.Root, dataset.Split, dataset.Classes);
         var decode = new Option<int>("--decode") { Description = "Also fully load this many samples (image, masks, labels); -1 = all.", DefaultValueFactory = _ => 16 };
         var check = new Command("check", "Validate a dataset on disk: annotation errors, skipped records, and decoding of the first samples.");
-        foreach (var o in new Option[] { kind, root, split, classes, decode }) check.Options.Add(o);
+        foreach (var o in dataset.All.Append(decode)) check.Options.Add(o);
         check.SetAction(parse =>
         {
             string dataRoot = parse.GetValue(root)!, splitName = parse.GetValue(split)!;
@@ -42,11 +74,7 @@ public static class DataCommand
             var clock = Stopwatch.StartNew();
             if (ParseKind(parse.GetValue(kind)!) == DemoKind.Coco)
             {
-                var coco = CocoInstanceDataset.Load(Path.Combine(dataRoot, "annotations", $"instances_{splitName}.json"), Path.Combine(dataRoot, splitName),
-                    CocoInstanceOptions.Evaluation);
-                // The same images, already found on disk by the evaluation view.
-                var training = new CocoInstanceDataset(coco.Source, Path.Combine(dataRoot, "annotations", $"instances_{splitName}.json"), Path.Combine(dataRoot, splitName),
-                    new CocoInstanceOptions { CheckImageFiles = false });
+                var (coco, training) = OpenCoco(dataRoot, splitName);
                 Console.WriteLine($"COCO {splitName}: {coco.Count} images ({training.Count} used for training), {coco.Source.Annotations.Count} annotations, " +
                     $"{coco.Categories.Count} categories; loaded in {clock.Elapsed.TotalSeconds:F2} s");
                 Console.Write(training.Warnings.Summary());
@@ -54,9 +82,7 @@ public static class DataCommand
             }
             else
             {
-                string? classFile = parse.GetValue(classes) ?? (File.Exists(Path.Combine(dataRoot, "class_names.txt")) ? Path.Combine(dataRoot, "class_names.txt") : null);
-                var names = classFile is null ? null : SegmentationFolderDataset.ReadClassNames(classFile);
-                var ade = SegmentationFolderDataset.Ade20k(dataRoot, AdeSplit(splitName), names);
+                var ade = OpenAde(dataRoot, splitName, parse.GetValue(classes));
                 Console.WriteLine($"ADE {splitName}: {ade.Count} image/label pairs, {ade.ClassNames.Count} classes");
                 source = ade;
             }
@@ -74,13 +100,13 @@ public static class DataCommand
         return check;
     }
 
-    private static Option<string> KindOption() => new("--kind")
+    internal static Option<string> KindOption() => new("--kind")
     {
         Description = "Dataset format: coco or ade.",
         DefaultValueFactory = _ => "coco",
     };
 
-    private static DemoKind ParseKind(string kind) => kind.ToLowerInvariant() switch
+    internal static DemoKind ParseKind(string kind) => kind.ToLowerInvariant() switch
     {
         "coco" => DemoKind.Coco,
         "ade" or "ade20k" => DemoKind.Ade,
@@ -198,8 +224,7 @@ public static class DataCommand
         }
         else
         {
-            var names = File.Exists(Path.Combine(root, "class_names.txt")) ? SegmentationFolderDataset.ReadClassNames(Path.Combine(root, "class_names.txt")) : null;
-            source = SegmentationFolderDataset.Ade20k(root, AdeSplit(split), names);
+            source = OpenAde(root, split, classFile: null);
             pipeline = TransformPipeline.SegmentationTraining(crop, crop);
             batchKind = BatchKind.Segmentation;
         }

@@ -55,13 +55,7 @@ public static class ReportCharts
         plt.Title(title);
         plt.Axes.Bottom.Label.Text = xLabel;
         plt.Axes.Left.Label.Text = yLabel;
-        if (logY)
-            plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
-            {
-                LabelFormatter = y => Math.Pow(10, y).ToString("G3", System.Globalization.CultureInfo.InvariantCulture),
-                MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
-                IntegerTicksOnly = true,
-            };
+        if (logY) plt.Axes.Left.TickGenerator = LogTicks(series.SelectMany(s => s.Ys));
         // A legend of many series would cover the lines: beside the plot instead, in one column (ScottPlot wraps a legend
         // taller than the plot into clipped columns), the image grown to keep the plot's size.
         if (series.Count > 10)
@@ -87,25 +81,36 @@ public static class ReportCharts
     /// <summary>
     /// A bar chart with one labelled bar per value. An undefined value (NaN, or pycocotools' −1: a class without ground
     /// truth) is no zero: it gets a short grey stub and "(n/a)" after its label, and the title counts them, as the
-    /// tables print nan or "-".
+    /// tables print nan or "-". With <paramref name="logY"/> the y axis is logarithmic (decades labelled with their
+    /// values), bars rise from the decade below the smallest positive value, and a zero, which a log axis cannot place,
+    /// has no bar: a long tail of rare classes stays readable beside the frequent ones.
     /// </summary>
     public static void SaveBars(string path, string title, string xLabel, string yLabel, IReadOnlyList<string> labels,
-        IReadOnlyList<double> values, int? width = null, int height = DefaultHeight)
+        IReadOnlyList<double> values, int? width = null, int height = DefaultHeight, bool logY = false)
     {
         var plt = new Plot();
         var bars = new List<Bar>(values.Count);
         var ticks = new Tick[values.Count];
-        double top = Math.Max(1e-9, values.Where(double.IsFinite).DefaultIfEmpty(0).Max()) * 1.05;
+        var positive = values.Where(v => double.IsFinite(v) && v > 0).ToList();
+        // On a log axis bars are drawn in log10 units from a floor a decade boundary below the smallest value.
+        double floor = logY && positive.Count > 0 ? Math.Floor(Math.Log10(positive.Min())) : 0;
+        double Place(double v) => logY ? Math.Log10(v) : v;
+        double top = logY
+            ? (positive.Count > 0 ? Math.Max(floor + 1, Math.Log10(positive.Max()) + 0.05 * (Math.Log10(positive.Max()) - floor)) : 1)
+            : Math.Max(1e-9, values.Where(double.IsFinite).DefaultIfEmpty(0).Max()) * 1.05;
         int undefined = 0;
         for (int i = 0; i < values.Count; i++)
         {
             bool defined = double.IsFinite(values[i]) && values[i] >= 0;
             if (!defined) undefined++;
-            bars.Add(defined
-                ? new Bar { Position = i, Value = values[i], FillColor = Colors.SteelBlue, LineWidth = 0 }
-                : new Bar { Position = i, Value = 0.03 * top, FillColor = Colors.LightGray, LineWidth = 0 });
+            // A zero has no place on a log axis: its label stays, without a bar.
+            bool placeable = !(defined && logY && values[i] == 0);
+            if (placeable) bars.Add(defined
+                ? new Bar { Position = i, ValueBase = floor, Value = Place(values[i]), FillColor = Colors.SteelBlue, LineWidth = 0 }
+                : new Bar { Position = i, ValueBase = floor, Value = floor + 0.03 * (top - floor), FillColor = Colors.LightGray, LineWidth = 0 });
             ticks[i] = new Tick(i, defined ? labels[i] : $"{labels[i]} (n/a)");
         }
+        if (logY) plt.Axes.Left.TickGenerator = LogTicks([floor, top]);
         if (undefined > 0) title += $" ({undefined} undefined, grey)";
         plt.Add.Bars(bars);
         plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
@@ -116,9 +121,63 @@ public static class ReportCharts
         plt.Axes.Bottom.Label.Text = xLabel;
         plt.Axes.Left.Label.Text = yLabel;
         plt.Axes.Margins(bottom: 0);
-        plt.Axes.SetLimitsY(0, top);
+        plt.Axes.SetLimitsY(floor, top);
         plt.Axes.SetLimitsX(-0.75, values.Count - 0.25);
         Save(plt, path, width ?? Math.Max(DefaultWidth, 16 * values.Count + 200), height);
+    }
+
+    /// <summary>
+    /// Ticks for an axis whose coordinates are log10 of the values (<paramref name="log10Values"/>: those plotted), labelled
+    /// with the values they stand for: whole decades with minor ticks at 2..9 of each; where the values span less than
+    /// two decades (box sizes of 10–100 px, say) 1, 2 and 5 of each decade, and less than one every multiple, so a narrow
+    /// axis still has labels.
+    /// </summary>
+    private static ScottPlot.TickGenerators.NumericManual LogTicks(IEnumerable<double> log10Values) => new(LogTickMarks(log10Values));
+
+    internal static Tick[] LogTickMarks(IEnumerable<double> log10Values)
+    {
+        var finite = log10Values.Where(double.IsFinite).ToList();
+        double low = finite.Count > 0 ? finite.Min() : 0, high = finite.Count > 0 ? finite.Max() : 1;
+        // A little beyond the data, as the axis is, so the ticks just outside the extremes are drawn too.
+        double margin = Math.Max(0.05 * (high - low), 0.02);
+        low -= margin;
+        high += margin;
+        int[] labelled = high - low < 1 ? [1, 2, 3, 4, 5, 6, 7, 8, 9] : high - low < 2 ? [1, 2, 5] : [1];
+        var ticks = new List<Tick>();
+        for (int decade = (int)Math.Floor(low); decade <= (int)Math.Ceiling(high); decade++)
+            for (int m = 1; m <= 9; m++)
+            {
+                double at = decade + Math.Log10(m);
+                if (at < low || at > high) continue;
+                ticks.Add(labelled.Contains(m)
+                    ? new Tick(at, (m * Math.Pow(10, decade)).ToString("G3", System.Globalization.CultureInfo.InvariantCulture), true)
+                    : new Tick(at, "", false));
+            }
+        return [.. ticks];
+    }
+
+    /// <summary>
+    /// One marker per point (x against y), optionally on logarithmic axes, where points at or below zero have no place
+    /// and are left out (the title should say how many points there are; the caller knows what they stand for).
+    /// </summary>
+    public static void SaveScatter(string path, string title, string xLabel, string yLabel, IReadOnlyList<double> xs, IReadOnlyList<double> ys,
+        bool logX = false, bool logY = false, int width = DefaultWidth, int height = DefaultHeight)
+    {
+        if (xs.Count != ys.Count) throw new ArgumentException($"a scatter needs as many ys as xs ({xs.Count}), got {ys.Count}", nameof(ys));
+        var kept = Enumerable.Range(0, xs.Count)
+            .Where(i => double.IsFinite(xs[i]) && double.IsFinite(ys[i]) && (!logX || xs[i] > 0) && (!logY || ys[i] > 0)).ToArray();
+        var plotXs = kept.Select(i => logX ? Math.Log10(xs[i]) : xs[i]).ToArray();
+        var plotYs = kept.Select(i => logY ? Math.Log10(ys[i]) : ys[i]).ToArray();
+        var plt = new Plot();
+        var points = plt.Add.ScatterPoints(plotXs, plotYs, Colors.SteelBlue.WithAlpha(0.5));
+        points.MarkerSize = 4;
+        if (logX) plt.Axes.Bottom.TickGenerator = LogTicks(plotXs);
+        if (logY) plt.Axes.Left.TickGenerator = LogTicks(plotYs);
+        plt.Title(title);
+        plt.Axes.Bottom.Label.Text = xLabel;
+        plt.Axes.Left.Label.Text = yLabel;
+        plt.Axes.AutoScale();
+        Save(plt, path, width, height);
     }
 
     /// <summary>
