@@ -91,7 +91,6 @@ public sealed class CascadeMaskRcnn : nn.Module
         using var noGrad = no_grad();
         var (features, proposals) = FeaturesAndProposals(image, [imageSize]);
         var roiFeatures = features.Take(4).ToList();
-        using var counted = FlopCounter.Within(roi_heads);
         return (roiFeatures, roi_heads.DetectBoxes(roiFeatures, proposals)[0]);
     }
 
@@ -101,7 +100,6 @@ public sealed class CascadeMaskRcnn : nn.Module
     /// </summary>
     public Tensor MaskProbabilities(IReadOnlyList<Tensor> roiFeatures, Instances detections)
     {
-        using var counted = FlopCounter.Within(roi_heads);
         return roi_heads.MaskProbabilities(roiFeatures, [detections]);
     }
 

@@ -209,21 +209,28 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         _model.eval();
         var device = DeviceSelection.Of(_model);
         var perImage = new List<(int Index, List<CocoDetection> Detections)>();
-        foreach (var batches in views)
+        // A failed prediction (a damaged image) must not leave a training model in eval mode.
+        try
         {
-            using var scope = NewDisposeScope();
-            try
+            foreach (var batches in views)
             {
-                var found = Predict(batches.Select(batch => batch.Images.to(device)).ToList(), batches.Select(batch => batch.Metas[0]).ToList());
-                perImage.Add((share.SourceIndex(perImage.Count), ToCoco(found, batches[0].Metas[0].ImageId).ToList()));
+                using var scope = NewDisposeScope();
+                try
+                {
+                    var found = Predict(batches.Select(batch => batch.Images.to(device)).ToList(), batches.Select(batch => batch.Metas[0]).ToList());
+                    perImage.Add((share.SourceIndex(perImage.Count), ToCoco(found, batches[0].Metas[0].ImageId).ToList()));
+                }
+                finally
+                {
+                    foreach (var batch in batches) batch.Dispose();
+                }
+                onImage?.Invoke(perImage.Count, share.Count);
             }
-            finally
-            {
-                foreach (var batch in batches) batch.Dispose();
-            }
-            onImage?.Invoke(perImage.Count, share.Count);
         }
-        if (wasTraining) _model.train();
+        finally
+        {
+            if (wasTraining) _model.train();
+        }
         return Communicator.WorldSize == 1 ? perImage.SelectMany(p => p.Detections).ToList() : GatherInDatasetOrder(perImage);
     }
 

@@ -30,12 +30,13 @@ public static class DetectionTester
         TrainingCheckpoint.LoadWeights(task.Model, checkpoint, ema);
         Directory.CreateDirectory(outDir);
         var (box, mask, detections) = task.EvaluateFull();
-        CocoResults.Save(Path.Combine(outDir, ResultsFile), detections);
+        var resultsPath = Path.Combine(outDir, ResultsFile);
+        CocoResults.Save(resultsPath, detections);
         var metricsPath = Path.Combine(outDir, "metrics.json");
         AtomicFile.WriteText(metricsPath, JsonSerializer.Serialize(DetectionTask.Metrics((box, mask)), MetricJson.Indented));
         // mmdet's defaults; the matrix is over boxes, so box AP's summary links it.
         var settings = new DetectionConfusionSettings();
-        var matrix = DetectionConfusion.Compute(task.ValSet.Coco, detections, settings, task.ValSet.AnnotationSource, "the detections");
+        var matrix = DetectionConfusion.Compute(task.ValSet.Coco, detections, settings, task.ValSet.AnnotationSource, resultsPath);
         var confusion = ConfusionMatrixReport.Write(matrix, outDir, $"Boxes: {Path.GetFileName(checkpoint)}: confusion matrix");
         var boxDir = Path.Combine(outDir, "bbox");
         string boxTitle = $"Box AP: {Path.GetFileName(checkpoint)}";

@@ -29,7 +29,7 @@ internal static partial class LibtorchEnvironmentDefaults
             // differed from the uninterrupted one. Its strict conditional-numerical-reproducibility mode makes them
             // bitwise repeatable, at no cost we could measure (Vim-Ti's forward at 512², see ARCHITECTURE). A single
             // process was repeatable without it.
-            if (Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_SIZE") is not null)
+            if (Distributed.Communicators.LaunchedByMpirun)
                 SetEnv("MKL_CBWR", "AUTO,STRICT", overwrite: 0);
         }
         catch (DllNotFoundException)

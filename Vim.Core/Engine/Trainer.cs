@@ -109,17 +109,21 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         double secondsSum = 0, dataSecondsSum = 0;
         int timedIterations = 0, skippedInInterval = 0, overflowsInInterval = 0;
 
-        string SaveCheckpoint(int iteration)
+        // Called on every rank (the generators are gathered from all); rank 0 writes.
+        void Write(string path, int iteration)
         {
-            var path = checkpoints.PathFor(iteration);
             using var scope = NewDisposeScope();
             var generators = ownGenerators ? GatherGenerators() : null;
             if (root)
-            {
                 TrainingCheckpoint.Save(path, model, optimizer, ema,
                     new TrainingState(iteration, optimizerSteps, data.Position, best, configYaml, lossScaler?.State, generators?.Count ?? 1), generators);
-                checkpoints.Commit(path);
-            }
+        }
+
+        string SaveCheckpoint(int iteration)
+        {
+            var path = checkpoints.PathFor(iteration);
+            Write(path, iteration);
+            if (root) checkpoints.Commit(path);
             // Once any rank has moved on, the checkpoint it names exists.
             _world.Barrier();
             return path;
@@ -252,8 +256,8 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 else if (best is not { } previous || double.IsNaN(previous) || primary > previous)
                 {
                     best = primary;
-                    if (root)
-                        TrainingCheckpoint.Save(checkpoints.BestPath, model, optimizer, ema, new TrainingState(done, optimizerSteps, data.Position, best, configYaml, lossScaler?.State));
+                    // Every rank takes this branch: the metrics are the same on all.
+                    Write(checkpoints.BestPath, done);
                     _console.WriteLine($"new best {task.PrimaryMetric} {primary.ToString("0.####", CultureInfo.InvariantCulture)} → {checkpoints.BestPath}");
                 }
             }
@@ -264,7 +268,6 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         return new TrainingResult(maxIters, false, best, lastCheckpoint, skipped);
     }
 
-    /// <summary>Whether <paramref name="local"/> holds on any rank: decisions that change control flow must be the same everywhere, or the ranks' collectives stop matching.</summary>
     /// <summary>Every rank's torch generator state on rank 0, indexed by rank (a collective; the other ranks get an empty list).</summary>
     private List<Tensor> GatherGenerators()
     {
@@ -272,6 +275,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         return _world.Gather(own.data<byte>().ToArray()).Select(state => tensor(state)).ToList();
     }
 
+    /// <summary>Whether <paramref name="local"/> holds on any rank: decisions that change control flow must be the same everywhere, or the ranks' collectives stop matching.</summary>
     private bool AnyRank(bool local)
     {
         if (_world.WorldSize == 1) return local;

@@ -283,6 +283,8 @@ public sealed class CascadeRoiHeads : nn.Module
     /// <param name="proposals">Per image: the RPN proposals.</param>
     public List<Instances> DetectBoxes(IReadOnlyList<Tensor> features, IReadOnlyList<Instances> proposals)
     {
+        // Its RoIAlign reports to the FLOP counter from outside a module's call: the scope names this module.
+        using var counted = FlopCounter.Within(this);
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         List<Boxes> boxes = proposals.Select(p => p.Boxes).ToList();
@@ -331,6 +333,7 @@ public sealed class CascadeRoiHeads : nn.Module
     public Tensor MaskProbabilities(IReadOnlyList<Tensor> features, IReadOnlyList<Instances> detections)
     {
         if (mask_head is null) throw new InvalidOperationException("CascadeRoiHeads: the mask head is off (MaskOn false); there are no mask probabilities.");
+        using var counted = FlopCounter.Within(this);
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         using var stage = StageProfiler.Measure(DetectionStages.MaskHead);

@@ -137,6 +137,8 @@ public class MultiProcessTests
             Assert.That(generators.Keys, Is.EquivalentTo(new[] { "torch", "torch_rank1" }));
             Assert.That(generators["torch"].eq(generators["torch_rank1"]).all().item<bool>(), Is.False, "two streams");
         }
+        using (var best = Vim.Core.Checkpoints.CheckpointFile.Load(Path.Combine(own, "best.safetensors")))
+            Assert.That(best.StateDict("rng").Keys, Is.EquivalentTo(new[] { "torch", "torch_rank1" }), "best.safetensors resumes every rank's stream too");
 
         var crashed = Path.Combine(_root, "crashed");
         var crash = Mpirun(2, Run(crashed, "unused.json", "--diff-rank-seed", "--fail-at-call", "11"));

@@ -145,7 +145,7 @@ public static class ModelFlopsCommand
     /// makes the count repeatable), naming --size in the model's refusal of a size it cannot take.</summary>
     private static ModelComplexity CountAtSize(Request request, (int Height, int Width) size, Func<Tensor, ModelComplexity> count)
     {
-        var generator = new TorchSharp.torch.Generator(0);
+        using var generator = new TorchSharp.torch.Generator(0);
         using var images = randn([1, 3, size.Height, size.Width], generator: generator);
         try
         {
