@@ -29,7 +29,7 @@ public static class DataBrowseCommand
         "with the image; ignored pixels (model.seg_head.ignore_index, padding included) are left undrawn, showing the image. " +
         "--split train: the training pipeline, samples in the order one process's training loader reads them, each augmented with the " +
         "loader's seed for it (runtime.seed, epoch, image), continuing into the next epochs when --count asks for more. " +
-        "--split val: the test pipeline (the first model.seg_test.scales ratio for segmentation), in dataset order.";
+        "--split val: the test pipeline at the first test scale (model.seg_test.scales or model.det_test.scales), in dataset order.";
 
     public static Command Create()
     {
@@ -93,7 +93,7 @@ public static class DataBrowseCommand
         if (config.Task == TaskKind.Detection)
         {
             var data = new DetectionData(config, validationMasks: !training);
-            loader = training ? data.TrainingLoader(config.Runtime.Seed, DataShard.Whole) : data.EvaluationLoader(data.ValSet);
+            loader = training ? data.TrainingLoader(config.Runtime.Seed, DataShard.Whole) : data.EvaluationLoader(data.ValSet, data.TestPipelines()[0]);
             draw = sample => DrawDetectionSample(sample, data.TrainSet.Categories.Names);
         }
         else
