@@ -263,9 +263,9 @@ public sealed class CocoEvaluator
         {
             Parallel.For(0, count, body);
         }
-        catch (AggregateException e) when (e.InnerExceptions.OfType<VimException>().Any())
+        catch (AggregateException e) when (ParallelErrors.HasUserError(e))
         {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions.OfType<VimException>().First()).Throw();
+            ParallelErrors.RethrowUserError(e);
         }
     }
 

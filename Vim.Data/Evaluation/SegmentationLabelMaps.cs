@@ -47,9 +47,9 @@ public static class SegmentationLabelMaps
                 return local;
             }, local => { lock (total) total.Add(local); });
         }
-        catch (AggregateException e) when (e.InnerExceptions.OfType<VimException>().Any())
+        catch (AggregateException e) when (ParallelErrors.HasUserError(e))
         {
-            throw e.InnerExceptions.OfType<VimException>().First();
+            ParallelErrors.RethrowUserError(e);
         }
         return (total, gts.Count);
     }

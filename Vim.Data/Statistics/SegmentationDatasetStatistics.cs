@@ -86,9 +86,9 @@ public sealed record SegmentationDatasetStatistics(
                 }
             });
         }
-        catch (AggregateException e) when (e.InnerExceptions.OfType<VimException>().Any())
+        catch (AggregateException e) when (ParallelErrors.HasUserError(e))
         {
-            throw e.InnerExceptions.OfType<VimException>().First();
+            ParallelErrors.RethrowUserError(e);
         }
         progress?.WriteLine($"read {n} label maps in {CocoErrorAnalysis.Clock(clock.Elapsed.TotalSeconds)}");
         long labelled = pixels.Sum();
