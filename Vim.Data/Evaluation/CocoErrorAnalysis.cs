@@ -202,22 +202,15 @@ public sealed class CocoErrorAnalysis
                 double done = perCategoryClock.Elapsed.TotalSeconds;
                 double left = done / (k + 1) * (K - k - 1);
                 progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  [{k + 1}/{K}] {main.CategoryNames[k]}: {Clock(clock.Elapsed.TotalSeconds)} elapsed, about {Clock(left)} left"));
+                    $"  [{k + 1}/{K}] {main.CategoryNames[k]}: {Durations.Clock(clock.Elapsed.TotalSeconds)} elapsed, about {Durations.Clock(left)} left"));
             }
         }
         var recall = accumulation.Params.RecallThresholds.ToArray();
-        progress?.WriteLine($"error analysis ({Describe(iouType)}) done in {Clock(clock.Elapsed.TotalSeconds)}");
+        progress?.WriteLine($"error analysis ({Describe(iouType)}) done in {Durations.Clock(clock.Elapsed.TotalSeconds)}");
         return new CocoErrorAnalysis(iouType, categoryIds, main.CategoryNames.ToArray(), supercategories, areas, recall, precision, clock.Elapsed);
     }
 
     public static string Describe(CocoIouType iouType) => iouType == CocoIouType.Bbox ? "bbox" : "segm";
-
-    /// <summary>Minutes and seconds, e.g. 1:05.</summary>
-    internal static string Clock(double seconds)
-    {
-        var t = TimeSpan.FromSeconds(Math.Round(seconds));
-        return $"{(int)t.TotalMinutes}:{t.Seconds:00}";
-    }
 
     /// <summary>
     /// The Sim and Oth evaluations of one category: ground truth in which annotations of chosen other categories are

@@ -90,7 +90,7 @@ public sealed record SegmentationDatasetStatistics(
         {
             ParallelErrors.RethrowUserError(e);
         }
-        progress?.WriteLine($"read {n} label maps in {CocoErrorAnalysis.Clock(clock.Elapsed.TotalSeconds)}");
+        progress?.WriteLine($"read {n} label maps in {Durations.Clock(clock.Elapsed.TotalSeconds)}");
         long labelled = pixels.Sum();
         long total = labelled + ignored;
         var classes = Enumerable.Range(0, k).Select(c => new SegmentationClassStatistics(c, dataset.ClassNames[c], pixels[c],
@@ -102,7 +102,7 @@ public sealed record SegmentationDatasetStatistics(
     }
 
     private static string ProgressLine(int done, int total, double elapsed) => string.Create(CultureInfo.InvariantCulture,
-        $"  {done}/{total} label maps ({100.0 * done / total:F0}%), {CocoErrorAnalysis.Clock(elapsed)} elapsed, about {CocoErrorAnalysis.Clock(elapsed / done * (total - done))} left");
+        $"  {done}/{total} label maps ({100.0 * done / total:F0}%), {Durations.Clock(elapsed)} elapsed, about {Durations.Clock(elapsed / done * (total - done))} left");
 
     /// <summary>One thread's counts: pixels per class, images per class, ignored pixels.</summary>
     private sealed class ClassCounts(int classes)
