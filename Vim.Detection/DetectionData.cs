@@ -1,6 +1,7 @@
 using Vim.Core;
 using Vim.Core.Config;
 using Vim.Core.Distributed;
+using Vim.Data.Coco;
 using Vim.Data.Datasets;
 using Vim.Data.Loading;
 using Vim.Data.Transforms;
@@ -24,6 +25,64 @@ public sealed class DetectionData
     {
         var data = _data = config.Data;
         _test = config.Model.DetTest;
+        CheckSettings(config);
+        // An evaluation-only task reads the training split for its categories alone, so its images need not be on this
+        // machine (e.g. val2017 and the annotations downloaded without train2017): they are checked for training.
+        // A box-only detector reads no segmentations, so box-only annotation files (segmentation [] or absent) serve.
+        bool masks = config.Model.DetHead.MaskOn;
+        _trainSet = CocoInstanceDataset.Load(AnnotationFile(data, data.TrainSplit), Path.Combine(data.Root, data.TrainSplit),
+            new CocoInstanceOptions { CheckImageFiles = false, WithMasks = masks });
+        _valSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit),
+            CocoInstanceOptions.Evaluation with { WithMasks = masks, MasksOnSamples = validationMasks });
+        Categories = _trainSet.Categories;
+        CategorySource = AnnotationFile(data, data.TrainSplit);
+        CheckClassCount(config);
+        // The model's class k is the training file's k-th category; evaluation maps it back through the validation
+        // file, so a split that lists only the categories it contains would relabel every detection.
+        if (_valSet.Categories.FirstDifference(Categories) is { } difference)
+            throw new VimException($"{AnnotationFile(data, data.ValSplit)} and {AnnotationFile(data, data.TrainSplit)} list different categories: {difference}; " +
+                "both splits must list the same categories (COCO's instances_*.json list all of them in every split)");
+        // Mask AP rasterises polygons at the image size: a validation file without sizes would fail at the first
+        // evaluation, hours into training.
+        if (masks && _valSet.Images.FirstOrDefault(i => i.Width <= 0 || i.Height <= 0) is { } unsized)
+            throw new VimException($"{AnnotationFile(data, data.ValSplit)}: image {unsized.Id} ('{unsized.FileName}') has no width/height, which mask AP " +
+                "needs to rasterise polygons; add them (COCO's instances files have them) or set model.det_head.mask_on: false");
+    }
+
+    /// <summary>
+    /// The data of `vim test --format-only`: the unlabelled <paramref name="split"/> alone (<see cref="UnlabelledSplit"/>),
+    /// so a machine holding the test images, the checkpoint and the config needs neither the validation images nor its
+    /// annotations. The classes are the training annotation file's categories when that file is there (the image-info
+    /// file must then list the same), else the image-info file's own (COCO's list the 80 categories the server scores).
+    /// <see cref="TrainSet"/> and <see cref="ValSet"/> are not read.
+    /// </summary>
+    public static DetectionData ForUnlabelledSplit(ExperimentConfig config, string split) => new(config, split);
+
+    private DetectionData(ExperimentConfig config, string unlabelledSplit)
+    {
+        _data = config.Data;
+        _test = config.Model.DetTest;
+        CheckSettings(config);
+        var trainingFile = AnnotationFile(_data, _data.TrainSplit);
+        var images = LoadUnlabelled(unlabelledSplit);
+        if (File.Exists(trainingFile))
+        {
+            Categories = CategoryMap.FromDataset(CocoDataset.Load(trainingFile));
+            CategorySource = trainingFile;
+            CheckUnlabelledCategories(images);
+        }
+        else
+        {
+            Categories = images.Categories;
+            CategorySource = images.AnnotationSource;
+        }
+        CheckClassCount(config);
+        _unlabelled = (unlabelledSplit, images);
+    }
+
+    private static void CheckSettings(ExperimentConfig config)
+    {
+        var data = config.Data;
         if (data.Type != "coco")
             throw new VimException($"data.type '{data.Type}' is not a detection dataset; use coco (annotations/instances_<split>.json + <split>/ images)");
         if (!Directory.Exists(data.Root))
@@ -32,32 +91,37 @@ public sealed class DetectionData
         if (data.CropSize[0] != data.CropSize[1])
             throw new VimException($"data.crop_size must be square for detection (large-scale jitter crops and pads to one side), got [{data.CropSize[0]}, {data.CropSize[1]}]");
         // Before any file is read: a typo in model.det_test stops a training run at once, not at its first evaluation.
-        DetectionTestTimeAugmentation.CheckSettings(_test, TestSize);
-        // An evaluation-only task reads the training split for its categories alone, so its images need not be on this
-        // machine (e.g. val2017 and the annotations downloaded without train2017): they are checked for training.
-        // A box-only detector reads no segmentations, so box-only annotation files (segmentation [] or absent) serve.
-        bool masks = config.Model.DetHead.MaskOn;
-        TrainSet = CocoInstanceDataset.Load(AnnotationFile(data, data.TrainSplit), Path.Combine(data.Root, data.TrainSplit),
-            new CocoInstanceOptions { CheckImageFiles = false, WithMasks = masks });
-        ValSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit),
-            CocoInstanceOptions.Evaluation with { WithMasks = masks, MasksOnSamples = validationMasks });
-        if (TrainSet.Categories.Count != config.Model.NumClasses)
-            throw new VimException($"model.num_classes is {config.Model.NumClasses} but {AnnotationFile(data, data.TrainSplit)} has {TrainSet.Categories.Count} categories");
-        // The model's class k is the training file's k-th category; evaluation maps it back through the validation
-        // file, so a split that lists only the categories it contains would relabel every detection.
-        if (ValSet.Categories.FirstDifference(TrainSet.Categories) is { } difference)
-            throw new VimException($"{AnnotationFile(data, data.ValSplit)} and {AnnotationFile(data, data.TrainSplit)} list different categories: {difference}; " +
-                "both splits must list the same categories (COCO's instances_*.json list all of them in every split)");
-        // Mask AP rasterises polygons at the image size: a validation file without sizes would fail at the first
-        // evaluation, hours into training.
-        if (masks && ValSet.Images.FirstOrDefault(i => i.Width <= 0 || i.Height <= 0) is { } unsized)
-            throw new VimException($"{AnnotationFile(data, data.ValSplit)}: image {unsized.Id} ('{unsized.FileName}') has no width/height, which mask AP " +
-                "needs to rasterise polygons; add them (COCO's instances files have them) or set model.det_head.mask_on: false");
+        DetectionTestTimeAugmentation.CheckSettings(config.Model.DetTest, data.CropSize[0]);
     }
 
-    public CocoInstanceDataset TrainSet { get; }
+    private void CheckClassCount(ExperimentConfig config)
+    {
+        if (Categories.Count != config.Model.NumClasses)
+            throw new VimException($"model.num_classes is {config.Model.NumClasses} but {CategorySource} has {Categories.Count} categories");
+    }
 
-    public CocoInstanceDataset ValSet { get; }
+    private readonly CocoInstanceDataset? _trainSet;
+    private readonly CocoInstanceDataset? _valSet;
+    /// <summary>The split <see cref="ForUnlabelledSplit"/> read, handed out by <see cref="UnlabelledSplit"/>.</summary>
+    private readonly (string Split, CocoInstanceDataset Images)? _unlabelled;
+
+    /// <summary>The model's classes: class k is the k-th category (in id order) of <see cref="CategorySource"/>; results name it by that category's id.</summary>
+    public CategoryMap Categories { get; }
+
+    /// <summary>The annotation file <see cref="Categories"/> come from, for messages.</summary>
+    public string CategorySource { get; }
+
+    /// <summary>One line on what was read, for logs.</summary>
+    public string Summary => _unlabelled is { } unlabelled
+        ? $"{unlabelled.Images.Count} images of {unlabelled.Split}, {Categories.Count} classes"
+        : $"{TrainSet.Count} training and {ValSet.Count} validation images, {Categories.Count} classes";
+
+    public CocoInstanceDataset TrainSet => _trainSet ?? throw NotRead("training");
+
+    public CocoInstanceDataset ValSet => _valSet ?? throw NotRead("validation");
+
+    private InvalidOperationException NotRead(string split) =>
+        new($"the {split} split was not read: this data holds the unlabelled split {_unlabelled?.Split} alone (DetectionData.ForUnlabelledSplit)");
 
     /// <summary>The side test images are fitted into (ViTDet's ResizeShortestEdge to the training crop, data.crop_size).</summary>
     public int TestSize => _data.CropSize[0];
@@ -84,16 +148,29 @@ public sealed class DetectionData
     /// </summary>
     public CocoInstanceDataset UnlabelledSplit(string split)
     {
+        if (_unlabelled is { } read)
+            return read.Split == split ? read.Images
+                : throw new InvalidOperationException($"this data was read for the unlabelled split {read.Split}, not {split}");
+        var images = LoadUnlabelled(split);
+        CheckUnlabelledCategories(images);
+        return images;
+    }
+
+    private CocoInstanceDataset LoadUnlabelled(string split)
+    {
         var file = ImageInfoFile(_data, split);
         if (!File.Exists(file))
             throw new VimException($"--split {split}: {file} not found; expected COCO's image-info json for the split (\"images\" and \"categories\", " +
                 $"no \"annotations\", e.g. annotations/image_info_test-dev2017.json) with its images in {UnlabelledImageFolder(_data, split)}");
         // Every listed image is predicted (none is skipped for lacking annotations), and each must be on disk.
-        var images = CocoInstanceDataset.Load(file, UnlabelledImageFolder(_data, split), CocoInstanceOptions.Evaluation with { WithMasks = false, MasksOnSamples = false });
-        if (images.Categories.FirstDifference(TrainSet.Categories) is { } difference)
-            throw new VimException($"{file} and {AnnotationFile(_data, _data.TrainSplit)} list different categories: {difference}; the results name the model's " +
+        return CocoInstanceDataset.Load(file, UnlabelledImageFolder(_data, split), CocoInstanceOptions.Evaluation with { WithMasks = false, MasksOnSamples = false });
+    }
+
+    private void CheckUnlabelledCategories(CocoInstanceDataset images)
+    {
+        if (images.Categories.FirstDifference(Categories) is { } difference)
+            throw new VimException($"{images.AnnotationSource} and {CategorySource} list different categories: {difference}; the results name the model's " +
                 "classes by the training file's category ids, so the image-info file must list the same categories (COCO's do)");
-        return images;
     }
 
     /// <summary>What training needs of the data beyond evaluation: one full batch of the training split per process, and its images on disk.</summary>

@@ -33,11 +33,13 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// training split is checked to fill one batch on it, and its images to be on disk, before the model is built or
     /// model.backbone.pretrained read. Null for evaluation-only uses, which accept any training split (only its
     /// categories are read); <see cref="OpenTrainingData"/> checks it then.</param>
+    /// <param name="data">The data to predict instead of the config's training and validation splits
+    /// (<see cref="DetectionData.ForUnlabelledSplit"/> for `vim test --format-only`).</param>
     public DetectionTask(ExperimentConfig config, TextWriter? log = null, Func<CascadeMaskRcnn>? modelFactory = null, bool weightsFromCheckpoint = false,
-        DataShard? training = null)
+        DataShard? training = null, DetectionData? data = null)
     {
         _config = config;
-        Data = new DetectionData(config);
+        Data = data ?? new DetectionData(config);
         if (training is not null) Data.CheckTrainingData(training);
         _model = modelFactory?.Invoke() ?? FromConfig(config);
         try
@@ -46,7 +48,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             NumBackboneLayers = ParameterGroupRules.CountBlocks(_model.named_parameters().Select(p => p.name));
             // The task owns its model's placement, so every user (trainer, test, demo) gets it on runtime.device.
             DeviceSelection.MoveModel(_model, DeviceSelection.Resolve(config.Runtime));
-            (log ?? TextWriter.Null).WriteLine($"detection: {TrainSet.Count} training and {ValSet.Count} validation images, {TrainSet.Categories.Count} classes");
+            (log ?? TextWriter.Null).WriteLine($"detection: {Data.Summary}");
         }
         catch
         {
@@ -340,7 +342,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
                 var rle = Rle.Encode(bitmap, height, width);
                 segmentation = CocoSegmentation.FromCompressed(rle.ToCompressedString(), height, width);
             }
-            yield return new CocoDetection(imageId, TrainSet.Categories.ToCategoryId((int)classes[i]), scores[i],
+            yield return new CocoDetection(imageId, Data.Categories.ToCategoryId((int)classes[i]), scores[i],
                 [x0, y0, x1 - x0, y1 - y0], segmentation);
         }
     }

@@ -85,7 +85,7 @@ public static class DetectionTester
             var imagePath = set.ImagePath(image);
             var found = DetectionInference.Predict(task.Detector, imagePath, task.TestSize, task.TestAugmentation);
             var overlay = Path.Combine(dir, Path.ChangeExtension(image.FileName!, ".png"));
-            DetectionVisualizer.WriteOverlay(imagePath, found, task.TrainSet.Categories.Names, scoreThreshold, overlay);
+            DetectionVisualizer.WriteOverlay(imagePath, found, task.Data.Categories.Names, scoreThreshold, overlay);
             written.Add(overlay);
         }
         return written;

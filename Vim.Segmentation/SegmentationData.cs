@@ -20,28 +20,57 @@ public sealed class SegmentationData
     public SegmentationData(ExperimentConfig config)
     {
         _config = config;
+        ClassNames = CheckSettingsAndReadClasses(config);
+        _trainSet = Dataset(config.Data.TrainSplit);
+        _valSet = Dataset(config.Data.ValSplit);
+    }
+
+    /// <summary>
+    /// The data of `vim test --format-only`: the classes (data.class_names, the root's class_names.txt or ADE20k's 150) and
+    /// the unlabelled <paramref name="split"/> alone (<see cref="UnlabelledSplit"/>), so a machine holding the test images,
+    /// the checkpoint and the config needs neither the training nor the validation split. <see cref="TrainSet"/> and
+    /// <see cref="ValSet"/> are not read.
+    /// </summary>
+    public static SegmentationData ForUnlabelledSplit(ExperimentConfig config, string split) => new(config, split);
+
+    private SegmentationData(ExperimentConfig config, string unlabelledSplit)
+    {
+        _config = config;
+        ClassNames = CheckSettingsAndReadClasses(config);
+        _unlabelled = (unlabelledSplit, Dataset(unlabelledSplit, labelled: false));
+    }
+
+    private static IReadOnlyList<string> CheckSettingsAndReadClasses(ExperimentConfig config)
+    {
         var data = config.Data;
         if (data.Type != "ade20k")
             throw new VimException($"data.type '{data.Type}' is not a segmentation dataset; use ade20k (images/ + annotations/ with PNG labels)");
         if (!Directory.Exists(data.Root))
             throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind ade --out {data.Root})");
-        ClassNames = LoadClassNames(data);
-        if (ClassNames.Count != config.Model.NumClasses)
-            throw new VimException($"model.num_classes is {config.Model.NumClasses} but the dataset has {ClassNames.Count} classes ({ClassNamesSource(data)})");
+        var classNames = LoadClassNames(data);
+        if (classNames.Count != config.Model.NumClasses)
+            throw new VimException($"model.num_classes is {config.Model.NumClasses} but the dataset has {classNames.Count} classes ({ClassNamesSource(data)})");
         TrainingLoaderChecks.CheckSettings(data);
         SegmentationInference.CheckSettings(config.Model.SegTest);
-        TrainSet = Dataset(data.TrainSplit);
-        ValSet = Dataset(data.ValSplit);
+        return classNames;
     }
+
+    private readonly SegmentationFolderDataset? _trainSet;
+    private readonly SegmentationFolderDataset? _valSet;
+    /// <summary>The split <see cref="ForUnlabelledSplit"/> read, handed out by <see cref="UnlabelledSplit"/>.</summary>
+    private readonly (string Split, SegmentationFolderDataset Images)? _unlabelled;
 
     public IReadOnlyList<string> ClassNames { get; }
 
-    public SegmentationFolderDataset TrainSet { get; }
+    public SegmentationFolderDataset TrainSet => _trainSet ?? throw NotRead("training");
 
-    public SegmentationFolderDataset ValSet { get; }
+    public SegmentationFolderDataset ValSet => _valSet ?? throw NotRead("validation");
+
+    private InvalidOperationException NotRead(string split) =>
+        new($"the {split} split was not read: this data holds the unlabelled split {_unlabelled?.Split} alone (SegmentationData.ForUnlabelledSplit)");
 
     /// <summary>The label of unlabelled pixels (model.seg_head.ignore_index): the losses and metrics skip them, and padding writes it.</summary>
-    public int IgnoreIndex => TrainSet.IgnoreIndex;
+    public int IgnoreIndex => _config.Model.SegHead.IgnoreIndex;
 
     /// <summary>What training needs of the data beyond evaluation: one full batch of the training split per process.</summary>
     public void CheckTrainingData(DataShard shard) => TrainingLoaderChecks.CheckTrainingSplit(_config.Data, TrainSet.Count, shard.WorldSize);
@@ -77,7 +106,13 @@ public sealed class SegmentationData
     /// The images of a split that has no labels (ADE20k's test images, &lt;root&gt;/images/&lt;split&gt;), for `vim test --format-only`:
     /// every image file in the folder, in name order, with the dataset's classes and reduce_zero_label.
     /// </summary>
-    public SegmentationFolderDataset UnlabelledSplit(string split) => Dataset(split, labelled: false);
+    public SegmentationFolderDataset UnlabelledSplit(string split)
+    {
+        if (_unlabelled is { } read)
+            return read.Split == split ? read.Images
+                : throw new InvalidOperationException($"this data was read for the unlabelled split {read.Split}, not {split}");
+        return Dataset(split, labelled: false);
+    }
 
     private SegmentationFolderDataset Dataset(string split, bool labelled = true)
     {

@@ -31,12 +31,14 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
     /// training settings and split are checked (one full batch on it) before the model is built or
     /// model.backbone.pretrained read. Null for evaluation-only uses, which accept any training split;
     /// <see cref="OpenTrainingData"/> checks it then.</param>
+    /// <param name="data">The data to predict instead of the config's training and validation splits
+    /// (<see cref="SegmentationData.ForUnlabelledSplit"/> for `vim test --format-only`).</param>
     public SegmentationTask(ExperimentConfig config, TextWriter? log = null, Func<EncoderDecoder>? modelFactory = null, bool weightsFromCheckpoint = false,
-        DataShard? training = null)
+        DataShard? training = null, SegmentationData? data = null)
     {
         _config = config;
         _log = log ?? Console.Out;
-        Data = new SegmentationData(config);
+        Data = data ?? new SegmentationData(config);
         if (training is not null) Data.CheckTrainingData(training);
 
         _model = modelFactory?.Invoke() ?? EncoderDecoder.FromConfig(config, config.Runtime.Seed);

@@ -51,11 +51,11 @@ public static class SegmentationTester
     /// </summary>
     public static int FormatOnly(SegmentationTask task, string checkpoint, string split, string outDir, int overlays, bool ema, TextWriter progress)
     {
-        bool reduceZeroLabel = task.ValSet.Options.ReduceZeroLabel;
+        var images = task.Data.UnlabelledSplit(split);
+        bool reduceZeroLabel = images.Options.ReduceZeroLabel;
         if (task.ClassNames.Count > SegmentationVisualizer.MaxSubmissionClasses(reduceZeroLabel))
             throw new VimException($"--format-only: model.num_classes is {task.ClassNames.Count}, but submission PNGs are 8-bit (as the ADE20k server and mmseg write them): " +
                 $"at most {SegmentationVisualizer.MaxSubmissionClasses(reduceZeroLabel)} classes with data.reduce_zero_label: {reduceZeroLabel.ToString().ToLowerInvariant()}.");
-        var images = task.Data.UnlabelledSplit(split);
         // Loaded first: a checkpoint that does not fit leaves no output folder behind.
         TrainingCheckpoint.LoadWeights(task.Model, checkpoint, ema);
         Directory.CreateDirectory(outDir);

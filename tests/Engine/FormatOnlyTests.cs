@@ -92,6 +92,25 @@ public class FormatOnlyTests
         var listed = task.ValSet.Images.Take(2).Select(i => Path.ChangeExtension(i.FileName!, ".png"));
         Assert.That(Directory.GetFiles(Path.Combine(submitted, "overlays")).Select(Path.GetFileName), Is.EquivalentTo(listed));
         Assert.That(progress.ToString(), Does.Contain("3/3 images"));
+
+        // A machine with the test images, the config and the checkpoint alone: no training or validation images, no
+        // validation annotations. The classes come from the training file, and without it from the image-info file.
+        var coco = Path.Combine(_root, "coco");
+        Directory.Delete(Path.Combine(coco, "train"), recursive: true);
+        Directory.Delete(Path.Combine(coco, "val"), recursive: true);
+        File.Delete(Path.Combine(coco, "annotations", "instances_val.json"));
+        Assert.Throws<VimException>(() => new Vim.Detection.DetectionData(config), "the evaluation data is gone");
+        foreach (bool withTrainingFile in new[] { true, false })
+        {
+            if (!withTrainingFile) File.Delete(Path.Combine(coco, "annotations", "instances_train.json"));
+            var data = Vim.Detection.DetectionData.ForUnlabelledSplit(config, "test-dev");
+            Assert.That(data.CategorySource, Does.EndWith(withTrainingFile ? "instances_train.json" : "image_info_test-dev.json"));
+            Assert.That(() => data.ValSet, Throws.InvalidOperationException.With.Message.Contains("test-dev"));
+            using var alone = new DetectionTask(config, TextWriter.Null, DetectionTaskTests.TinyDetector, weightsFromCheckpoint: true, data: data);
+            var again = Path.Combine(_root, $"submitted-alone-{withTrainingFile}");
+            DetectionTester.FormatOnly(alone, checkpoint, "test-dev", again, ema: false, overlays: 0, overlayThreshold: 0.3, TextWriter.Null);
+            Assert.That(File.ReadAllBytes(Path.Combine(again, "results.json")), Is.EqualTo(expected), $"training annotations present: {withTrainingFile}");
+        }
     }
 
     /// <summary>An image-info json whose categories differ from the training file's is refused, naming both files, before any output.</summary>
@@ -162,6 +181,17 @@ public class FormatOnlyTests
             Assert.That(zip.Entries.Select(e => e.FullName), Is.EquivalentTo(Directory.GetFiles(Path.Combine(ade, "images", "testing")).Select(f => Path.GetFileNameWithoutExtension(f) + ".png")));
         Assert.That(Directory.GetFiles(Path.Combine(submitted, "overlays")), Has.Length.EqualTo(1));
         Assert.That(File.Exists(Path.Combine(submitted, "metrics.json")), Is.False, "nothing is evaluated");
+
+        // The test images and the class list alone: the training and validation splits are not needed.
+        foreach (var folder in new[] { "images/training", "images/validation", "annotations" })
+            Directory.Delete(Path.Combine(ade, folder), recursive: true);
+        var data = SegmentationData.ForUnlabelledSplit(config, "testing");
+        Assert.That(() => data.TrainSet, Throws.InvalidOperationException.With.Message.Contains("testing"));
+        using var alone = new SegmentationTask(config, TextWriter.Null, () => SegmentationTaskTests.TinyModel(classes), weightsFromCheckpoint: true, data: data);
+        var again = Path.Combine(_root, "submitted-alone");
+        Assert.That(SegmentationTester.FormatOnly(alone, checkpoint, "testing", again, overlays: 0, ema: false, TextWriter.Null), Is.EqualTo(4));
+        foreach (var png in Directory.GetFiles(Path.Combine(submitted, "submission")))
+            Assert.That(File.ReadAllBytes(Path.Combine(again, "submission", Path.GetFileName(png))), Is.EqualTo(File.ReadAllBytes(png)), png);
     }
 
     /// <summary>A split folder that is missing, or holds no image, is refused naming it, before the output folder exists.</summary>

@@ -94,7 +94,7 @@ public static class DataBrowseCommand
         {
             var data = new DetectionData(config, validationMasks: !training);
             loader = training ? data.TrainingLoader(config.Runtime.Seed, DataShard.Whole) : data.EvaluationLoader(data.ValSet, data.TestPipelines()[0]);
-            draw = sample => DrawDetectionSample(sample, data.TrainSet.Categories.Names);
+            draw = sample => DrawDetectionSample(sample, data.Categories.Names);
         }
         else
         {

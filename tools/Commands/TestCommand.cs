@@ -106,17 +106,17 @@ public static class TestCommand
     {
         if (config.Task == TaskKind.Detection)
         {
-            using var detection = new DetectionTask(config, TextWriter.Null, weightsFromCheckpoint: true);
+            using var detection = new DetectionTask(config, TextWriter.Null, weightsFromCheckpoint: true, data: DetectionData.ForUnlabelledSplit(config, split));
             var (images, detections, archive) = DetectionTester.FormatOnly(detection, checkpointPath, split, dir, ema, overlays, overlayThreshold: 0.3, Console.Out);
             Console.WriteLine($"{detections} detections of {images} images in {Path.Combine(dir, DetectionTester.ResultsFile)} (COCO results: boxes and RLE masks), " +
                 $"nothing evaluated{(overlays > 0 ? $"; drawings in {Path.Combine(dir, "overlays")}" : "")}");
             Console.WriteLine($"upload {archive} to the COCO evaluation server ({split}), once for bbox and once for segm: it holds both, as detectron2's results file");
             return 0;
         }
-        using var task = new SegmentationTask(config, TextWriter.Null, weightsFromCheckpoint: true);
+        using var task = new SegmentationTask(config, TextWriter.Null, weightsFromCheckpoint: true, data: SegmentationData.ForUnlabelledSplit(config, split));
         int count = SegmentationTester.FormatOnly(task, checkpointPath, split, dir, overlays, ema, Console.Out);
         Console.WriteLine($"{count} PNGs in {Path.Combine(dir, SegmentationTester.SubmissionFolder)} (8-bit class indices" +
-            $"{(task.ValSet.Options.ReduceZeroLabel ? " + 1: 0 is \"other\", as ADE20k's labels" : "")}), nothing evaluated" +
+            $"{(config.Data.ReduceZeroLabel ? " + 1: 0 is \"other\", as ADE20k's labels" : "")}), nothing evaluated" +
             $"{(overlays > 0 ? $"; colour overlays in {Path.Combine(dir, "overlays")}" : "")}");
         Console.WriteLine($"upload {Path.Combine(dir, SegmentationTester.SubmissionArchive)} (the PNGs at the zip's top level) to the ADE20k scene parsing server");
         return 0;
