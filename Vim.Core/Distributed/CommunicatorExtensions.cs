@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using TorchSharp;
 
 namespace Vim.Core.Distributed;
 
@@ -19,8 +20,14 @@ public static class CommunicatorExtensions
     /// <summary><paramref name="root"/>'s value on every rank (what the others pass is ignored): a result one rank computed for all.</summary>
     public static T BroadcastJson<T>(this ICommunicator communicator, T? value, int root = 0)
     {
+        // Two broadcasts, the length and then the bytes: the other ranks send nothing, as they would in an all-gather.
         var payload = communicator.Rank == root ? JsonSerializer.SerializeToUtf8Bytes(value, Transport) : [];
-        return Deserialize<T>(communicator.AllGather(payload)[root], root, "broadcast");
+        using var scope = torch.NewDisposeScope();
+        var length = torch.tensor(new long[] { payload.Length });
+        communicator.Broadcast(length, root);
+        var bytes = communicator.Rank == root ? torch.tensor(payload) : torch.zeros(length.item<long>(), torch.ScalarType.Byte);
+        communicator.Broadcast(bytes, root);
+        return Deserialize<T>(bytes.data<byte>().ToArray(), root, "broadcast");
     }
 
     private static List<T> Deserialize<T>(IReadOnlyList<byte[]> parts, string collective) =>
