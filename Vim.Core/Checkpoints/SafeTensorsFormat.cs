@@ -26,7 +26,12 @@ public static class SafeTensorsFormat
     /// through a temporary file renamed over <paramref name="path"/> so readers never see half a file.
     /// Tensors on other devices or non-contiguous ones are copied to contiguous CPU memory first.
     /// </summary>
-    public static void Write(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Write(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
+        WriteThenName(path, tensors, metadata, _ => path);
+
+    /// <summary><see cref="Write"/>, the file then named by <paramref name="finalPath"/> from its complete bytes (<see cref="AtomicFile.WriteThenName"/>); returns that name.</summary>
+    public static string WriteThenName(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata,
+        Func<string, string> finalPath)
     {
         var items = tensors.ToList();
         var seen = new HashSet<string>();
@@ -41,7 +46,7 @@ public static class SafeTensorsFormat
         }
 
         var header = BuildHeader(items, metadata);
-        AtomicFile.Write(path, stream =>
+        return AtomicFile.WriteThenName(path, stream =>
         {
             Span<byte> length = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
@@ -62,7 +67,7 @@ public static class SafeTensorsFormat
                 }
                 TensorBytes.WriteFrom(bytes, stream);
             }
-        });
+        }, finalPath);
     }
 
     private static byte[] BuildHeader(List<KeyValuePair<string, Tensor>> items, IReadOnlyDictionary<string, string>? metadata)

@@ -99,17 +99,7 @@ public static class TrainingCheckpoint
         var meta = file.Metadata;
         if (!meta.TryGetValue("format", out var format) || format != FormatTag)
             throw new VimException($"{path}: not a VimDense training checkpoint (metadata 'format' is '{format ?? "missing"}', expected '{FormatTag}')");
-        var expected = Require(meta, "sha256", path);
-        var actual = Checksum(file.Tensors);
-        if (actual != expected)
-            throw new VimException($"{path}: checksum mismatch (file says {expected[..12]}…, contents hash to {actual[..12]}…): the file is corrupt; use an earlier checkpoint");
-        if (meta.TryGetValue(MetadataChecksumKey, out var expectedMeta))
-        {
-            var actualMeta = MetadataChecksum(meta, file.Tensors);
-            if (actualMeta != expectedMeta)
-                throw new VimException($"{path}: checksum mismatch in the metadata or tensor shapes (file says {expectedMeta[..Math.Min(12, expectedMeta.Length)]}…, "
-                    + $"they hash to {actualMeta[..12]}…): the header is corrupt (iteration, data position, config…); use an earlier checkpoint");
-        }
+        VerifyChecksums(file, path);
 
         bool hasEma = Require(meta, "has_ema", path) == "true";
         if (hasEma != (ema is not null))
@@ -150,6 +140,67 @@ public static class TrainingCheckpoint
             Require(meta, "config", path),
             LossScaleOf(meta, path),
             generatorRanks);
+    }
+
+    private static void VerifyChecksums(CheckpointFile file, string path)
+    {
+        var meta = file.Metadata;
+        var expected = Require(meta, "sha256", path);
+        var actual = Checksum(file.Tensors);
+        if (actual != expected)
+            throw new VimException($"{path}: checksum mismatch (file says {expected[..Math.Min(12, expected.Length)]}…, contents hash to {actual[..12]}…): the file is corrupt; use an earlier checkpoint");
+        if (meta.TryGetValue(MetadataChecksumKey, out var expectedMeta))
+        {
+            var actualMeta = MetadataChecksum(meta, file.Tensors);
+            if (actualMeta != expectedMeta)
+                throw new VimException($"{path}: checksum mismatch in the metadata or tensor shapes (file says {expectedMeta[..Math.Min(12, expectedMeta.Length)]}…, "
+                    + $"they hash to {actualMeta[..12]}…): the header is corrupt (iteration, data position, config…); use an earlier checkpoint");
+        }
+    }
+
+    /// <summary>The metadata 'format' of a <see cref="Publish"/>ed file: weights alone, which `vim test`, `vim infer` and load_from read but --resume refuses.</summary>
+    public const string PublishedFormatTag = "vimdense-weights/1";
+
+    /// <summary>
+    /// mmdet's publish_model: the weights of a training checkpoint alone, to share or release. The optimiser state, the
+    /// generators and the training position are dropped (a checkpoint of AdamW carries two more copies of every weight);
+    /// the trained weights, or with <paramref name="ema"/> the EMA copy, are kept under "model." so every reader of
+    /// trained weights takes the file as it is; the config stays in the metadata. The source's checksums are verified
+    /// first, so a corrupt checkpoint is not passed on. The file is written next to <paramref name="output"/> and named
+    /// &lt;its name&gt;-&lt;the first 8 hex digits of the file's SHA-256&gt;.safetensors, as publish_model names it.
+    /// Returns that path.
+    /// </summary>
+    public static string Publish(string input, string output, bool ema)
+    {
+        using var scope = NewDisposeScope();
+        using var file = CheckpointFile.Load(input);
+        var meta = file.Metadata;
+        if (!meta.TryGetValue("format", out var format) || format != FormatTag)
+            throw new VimException($"{input}: not a VimDense training checkpoint (metadata 'format' is '{format ?? "missing"}', expected '{FormatTag}'); " +
+                "publish reads what `vim train` writes (iter_*.safetensors, best.safetensors)");
+        VerifyChecksums(file, input);
+        if (ema && Require(meta, "has_ema", input) != "true")
+            throw new VimException($"{input}: holds no EMA weights (the run that wrote it had no train.ema_momentum); publish its trained weights (without --ema)");
+        var entry = ema ? "ema" : "model";
+        var tensors = file.StateDict(entry).Select(t => new KeyValuePair<string, Tensor>($"model.{t.Key}", t.Value)).ToList();
+        var metadata = new Dictionary<string, string>
+        {
+            ["format"] = PublishedFormatTag,
+            ["source"] = Path.GetFileName(input),
+            ["weights"] = entry,
+            ["iteration"] = Require(meta, "iteration", input),
+            ["config"] = Require(meta, "config", input),
+            ["has_ema"] = "false",
+            ["sha256"] = Checksum(tensors),
+        };
+        metadata[MetadataChecksumKey] = MetadataChecksum(metadata, tensors);
+        var stem = Path.GetFileNameWithoutExtension(output);
+        return SafeTensorsFormat.WriteThenName(output, tensors, metadata, written =>
+        {
+            using var stream = File.OpenRead(written);
+            var hash = Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant();
+            return Path.Combine(Path.GetDirectoryName(Path.GetFullPath(output))!, $"{stem}-{hash[..8]}.safetensors");
+        });
     }
 
     /// <summary>Rank 0's generator is rng.torch, as in checkpoints of runs whose ranks share it; rank r's is rng.torch_rank&lt;r&gt;.</summary>

@@ -12,12 +12,19 @@ public static partial class AtomicFile
     [GeneratedRegex(@"\.tmp-(?<pid>[0-9]+)-[0-9a-f]{8}$")]
     private static partial Regex TemporarySuffix();
 
-    public static void Write(string path, Action<Stream> write)
+    public static void Write(string path, Action<Stream> write) => WriteThenName(path, write, _ => path);
+
+    /// <summary>
+    /// <see cref="Write"/>, with the final name chosen once the bytes are on disk: <paramref name="finalPath"/> gets the
+    /// complete temporary file (a sibling of <paramref name="path"/>) and returns where it goes, e.g. a name holding its
+    /// hash, as mmdet's publish_model names a checkpoint. Returns that path.
+    /// </summary>
+    public static string WriteThenName(string path, Action<Stream> write, Func<string, string> finalPath)
     {
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full);
+        var provisional = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(provisional);
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        var tmp = full + ".tmp-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8];
+        var tmp = provisional + ".tmp-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8];
         try
         {
             using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
@@ -25,9 +32,13 @@ public static partial class AtomicFile
                 write(fs);
                 fs.Flush(flushToDisk: true);
             }
+            var full = Path.GetFullPath(finalPath(tmp));
+            if (Path.GetDirectoryName(full) != dir)
+                throw new ArgumentException($"{full}: a renamed file must stay in the folder of {provisional}, where its temporary file was written", nameof(finalPath));
             File.Move(tmp, full, overwrite: true);
             // The rename is an entry in the directory: until the directory is flushed too, a power cut can undo it.
             if (!string.IsNullOrEmpty(dir)) TrySyncDirectory(dir);
+            return full;
         }
         finally
         {

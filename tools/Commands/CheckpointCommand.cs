@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace Vim.Tools.Commands;
 
-/// <summary>`vim checkpoint inspect|convert`: look into .pth / safetensors files without PyTorch.</summary>
+/// <summary>`vim checkpoint inspect|convert|publish`: look into .pth / safetensors files without PyTorch; release trained weights.</summary>
 public static class CheckpointCommand
 {
     public static Command Create()
@@ -14,6 +14,7 @@ public static class CheckpointCommand
         var command = new Command("checkpoint", "Inspect and convert PyTorch (.pth zip) and safetensors checkpoints.");
         command.Subcommands.Add(CreateInspect());
         command.Subcommands.Add(CreateConvert());
+        command.Subcommands.Add(CreatePublish());
         return command;
     }
 
@@ -59,6 +60,26 @@ public static class CheckpointCommand
             Console.WriteLine($"wrote {tensors.Count} tensors ({bytes / 1e6:F1} MB) to {outputPath}");
         }));
         return convert;
+    }
+
+    private static Command CreatePublish()
+    {
+        var input = new Argument<string>("input") { Description = "A training checkpoint `vim train` wrote (iter_*.safetensors, best.safetensors)." };
+        var output = new Argument<string>("output") { Description = "Where to write, e.g. release/upernet_vim_tiny.safetensors: the file is named <name>-<first 8 hex digits of its SHA-256>.safetensors beside it." };
+        var ema = new Option<bool>("--ema") { Description = "Publish the checkpoint's EMA weights (train.ema_momentum) instead of its trained ones." };
+        var publish = new Command("publish", "Keep a training checkpoint's weights alone, for release (mmdet's publish_model.py): the optimiser state and training " +
+            "position dropped, the config kept, the checksums verified; `vim test`, `vim infer` and load_from read the result, --resume refuses it.");
+        publish.Arguments.Add(input);
+        publish.Arguments.Add(output);
+        publish.Options.Add(ema);
+        publish.SetAction(parse => ReportErrors(() =>
+        {
+            var inputPath = parse.GetValue(input)!;
+            CheckpointFile.RequireFile(inputPath);
+            var written = Vim.Core.Engine.TrainingCheckpoint.Publish(inputPath, parse.GetValue(output)!, parse.GetValue(ema));
+            Console.WriteLine($"published {written} ({new FileInfo(written).Length / 1e6:F1} MB; {inputPath} is {new FileInfo(inputPath).Length / 1e6:F1} MB)");
+        }));
+        return publish;
     }
 
     /// <summary>The `inspect` lines of a loaded checkpoint, one per tensor in file order.</summary>
