@@ -54,4 +54,26 @@ public class RepositoryConfigsTests
         small.Model.Backbone.Pretrained = tiny.Model.Backbone.Pretrained;
         Assert.That(ConfigWriter.ToYaml(ConfigBinder.ToNode(small)), Is.EqualTo(ConfigWriter.ToYaml(ConfigBinder.ToNode(tiny))));
     }
+
+    /// <summary>
+    /// Each DeiT segmentation baseline is its Vim config's recipe (heads, data, schedule, optimiser) with DeiT's backbone:
+    /// its taps (blocks 3/5/7/11 of 12), its checkpoint, and layer decay over its blocks (the official constructor finds
+    /// DeiT's blocks, where it misses Vim's layers).
+    /// </summary>
+    [TestCase("tiny")]
+    [TestCase("small")]
+    public void EachDeitSegmentationConfigIsItsVimRecipeWithTheDeitBackbone(string size)
+    {
+        ExperimentConfig Load(string name) => ExperimentConfig.Load(Path.Combine(RepositoryPaths.Root, "configs", "seg", name)).Config;
+        var vim = Load($"upernet_vim_{size}_512_60k_ade20k.yaml");
+        var deit = Load($"upernet_deit_{size}_512_60k_ade20k.yaml");
+        Assert.That(deit.Model.Backbone.Name, Is.EqualTo($"deitseg_{size}"));
+        Assert.That(deit.Model.Backbone.OutIndices, Is.EqualTo(new[] { 3, 5, 7, 11 }));
+        Assert.That(deit.Optimizer.LayerDecayScope, Is.EqualTo(LayerDecayScope.Blocks));
+        deit.Model.Backbone.Name = vim.Model.Backbone.Name;
+        deit.Model.Backbone.OutIndices = vim.Model.Backbone.OutIndices;
+        deit.Model.Backbone.Pretrained = vim.Model.Backbone.Pretrained;
+        deit.Optimizer.LayerDecayScope = vim.Optimizer.LayerDecayScope;
+        Assert.That(ConfigWriter.ToYaml(ConfigBinder.ToNode(deit)), Is.EqualTo(ConfigWriter.ToYaml(ConfigBinder.ToNode(vim))));
+    }
 }
