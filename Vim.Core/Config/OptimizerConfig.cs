@@ -22,6 +22,12 @@ public sealed class OptimizerConfig
     /// <summary>Which parameters get no weight decay: vim, detectron2 (official detection) or beit (official segmentation).</summary>
     public NoDecayRule NoDecay { get; set; } = NoDecayRule.Vim;
 
+    /// <summary>
+    /// Per-name multipliers of lr and weight decay (mmengine's paramwise_cfg.custom_keys), e.g. backbone: {lr_mult: 0.1},
+    /// or lr_mult 0 to freeze. A parameter takes the longest key its name contains (ties: the first in ordinal order).
+    /// </summary>
+    public Dictionary<string, CustomKeyConfig> CustomKeys { get; set; } = [];
+
     /// <summary>Clip gradients to this global L2 norm; null disables clipping.</summary>
     public double? GradClipNorm { get; set; }
 }

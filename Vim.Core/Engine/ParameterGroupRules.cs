@@ -69,30 +69,78 @@ public static partial class ParameterGroupRules
     public static int CountBlocks(IEnumerable<string> parameterNames) =>
         parameterNames.Select(n => BlockIndex().Match(n)).Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value) + 1).DefaultIfEmpty(0).Max();
 
-    /// <summary>Builds a model's groups keyed by (decay, lr scale); parameters that do not require grad are left out.</summary>
+    /// <summary>
+    /// Builds a model's groups keyed by (decay, layer, optimizer.custom_keys entry); parameters that do not require grad,
+    /// and those a custom key gives lr_mult 0 (<see cref="Freeze"/>), are left out.
+    /// </summary>
     public static IReadOnlyList<ParameterGroup> Build(nn.Module model, OptimizerConfig config, int numLayers) =>
         Build(model.named_parameters(), config, numLayers, config.NoDecay == NoDecayRule.Detectron2 ? TorchNormParameters(model) : null);
+
+    /// <summary>
+    /// The optimizer.custom_keys entry a parameter takes, as mmengine's DefaultOptimWrapperConstructor picks it: the
+    /// longest key the name contains, ties to the first in ordinal order; null when none does.
+    /// </summary>
+    public static string? CustomKeyOf(string name, OptimizerConfig config) =>
+        config.CustomKeys.Keys
+            .Where(key => name.Contains(key, StringComparison.Ordinal))
+            .OrderByDescending(key => key.Length).ThenBy(key => key, StringComparer.Ordinal)
+            .FirstOrDefault();
+
+    /// <summary>
+    /// Turns off the gradient of every parameter a custom key gives lr_mult 0 (mmdet's frozen stages: no gradient is
+    /// computed, reduced across processes, clipped or applied) and returns their names. Run before the optimiser and the
+    /// gradient reducer are built. Every custom key must match a parameter: a typo would otherwise change nothing.
+    /// </summary>
+    public static IReadOnlyList<string> Freeze(nn.Module model, OptimizerConfig config)
+    {
+        var named = model.named_parameters().ToList();
+        RequireEveryCustomKeyMatches(named.Select(p => p.name).ToList(), config);
+        var frozen = new List<string>();
+        foreach (var (name, parameter) in named)
+        {
+            if (CustomKeyOf(name, config) is not { } key || config.CustomKeys[key].LrMult != 0) continue;
+            parameter.requires_grad_(false);
+            frozen.Add(name);
+        }
+        return frozen;
+    }
+
+    private static void RequireEveryCustomKeyMatches(IReadOnlyList<string> names, OptimizerConfig config)
+    {
+        foreach (var key in config.CustomKeys.Keys)
+            if (!names.Any(name => name.Contains(key, StringComparison.Ordinal)))
+                throw new VimException($"optimizer.custom_keys.{key} matches no parameter of the model; keys are parts of parameter names " +
+                    $"(e.g. {string.Join(", ", names.Take(3))}; `vim config lr` lists the groups)");
+    }
 
     /// <param name="torchNorms">For <see cref="NoDecayRule.Detectron2"/>: which of the parameters belong to torch norm layers.</param>
     public static IReadOnlyList<ParameterGroup> Build(IEnumerable<(string Name, Parameter Parameter)> parameters, OptimizerConfig config, int numLayers,
         IReadOnlySet<string>? torchNorms = null)
     {
-        var groups = new Dictionary<(bool NoDecay, int LayerId), List<(string, Parameter)>>();
+        var named = parameters.ToList();
+        if (config.CustomKeys.Count > 0) RequireEveryCustomKeyMatches(named.Select(p => p.Name).ToList(), config);
+        var groups = new Dictionary<(bool NoDecay, int LayerId, string CustomKey), List<(string, Parameter)>>();
         bool layerDecay = config.LayerDecayRate != 1.0;
-        foreach (var (name, parameter) in parameters)
+        foreach (var (name, parameter) in named)
         {
             if (!parameter.requires_grad) continue;
-            var key = (IsNoDecay(name, parameter, config.NoDecay, torchNorms), layerDecay ? LayerId(name, numLayers, config.LayerDecayScope) : 0);
+            var customKey = CustomKeyOf(name, config);
+            if (customKey is not null && config.CustomKeys[customKey].LrMult == 0) continue;
+            var key = (IsNoDecay(name, parameter, config.NoDecay, torchNorms), layerDecay ? LayerId(name, numLayers, config.LayerDecayScope) : 0, customKey ?? "");
             if (!groups.TryGetValue(key, out var list)) groups[key] = list = [];
             list.Add((name, parameter));
         }
         return groups
-            .OrderBy(g => g.Key.LayerId).ThenBy(g => g.Key.NoDecay)
-            .Select(g => new ParameterGroup(
-                $"layer{g.Key.LayerId}_{(g.Key.NoDecay ? "no_decay" : "decay")}",
-                g.Value,
-                g.Key.NoDecay ? 0.0 : config.WeightDecay,
-                layerDecay ? Math.Pow(config.LayerDecayRate, numLayers + 1 - g.Key.LayerId) : 1.0))
+            .OrderBy(g => g.Key.LayerId).ThenBy(g => g.Key.NoDecay).ThenBy(g => g.Key.CustomKey, StringComparer.Ordinal)
+            .Select(g =>
+            {
+                var multipliers = g.Key.CustomKey.Length == 0 ? null : config.CustomKeys[g.Key.CustomKey];
+                return new ParameterGroup(
+                    $"layer{g.Key.LayerId}_{(g.Key.NoDecay ? "no_decay" : "decay")}{(multipliers is null ? "" : $"_{g.Key.CustomKey}")}",
+                    g.Value,
+                    (g.Key.NoDecay ? 0.0 : config.WeightDecay) * (multipliers?.DecayMult ?? 1.0),
+                    (layerDecay ? Math.Pow(config.LayerDecayRate, numLayers + 1 - g.Key.LayerId) : 1.0) * (multipliers?.LrMult ?? 1.0));
+            })
             .ToList();
     }
 }

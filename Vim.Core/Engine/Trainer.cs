@@ -45,6 +45,9 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         ModelBroadcast.FromRoot(_world, model);
         // SyncBN layers (model.seg_head.norm: syncbn) normalise over this job's global batch.
         SyncBatchNorm.RequireReducibleBackward(SyncBatchNorm.Connect(model, _world), device.type, _world);
+        var frozen = ParameterGroupRules.Freeze(model, config.Optimizer);
+        if (frozen.Count > 0)
+            _console.WriteLine($"optimizer.custom_keys: {frozen.Count} parameters frozen (lr_mult 0), e.g. {string.Join(", ", frozen.Take(3))}");
         var groups = ParameterGroupRules.Build(model, config.Optimizer, task.NumBackboneLayers);
         var parameters = groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)).ToList();
         using var optimizer = OptimizerFactory.Create(config.Optimizer, groups);

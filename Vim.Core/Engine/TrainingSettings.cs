@@ -21,6 +21,12 @@ public static class TrainingSettings
             "in (0, 1] (each block closer to the input gets this factor once more; 1 turns layer decay off)", optimizer.LayerDecayRate);
         if (optimizer.GradClipNorm is { } clip)
             Require(double.IsFinite(clip) && clip > 0, "optimizer.grad_clip_norm", "positive (or null for no clipping)", clip);
+        foreach (var (key, multipliers) in optimizer.CustomKeys)
+        {
+            if (key.Length == 0) throw new VimException("optimizer.custom_keys: a key must be a non-empty part of parameter names (e.g. backbone, pos_embed)");
+            Require(double.IsFinite(multipliers.LrMult) && multipliers.LrMult >= 0, $"optimizer.custom_keys.{key}.lr_mult", "at least 0 (0 freezes)", multipliers.LrMult);
+            Require(double.IsFinite(multipliers.DecayMult) && multipliers.DecayMult >= 0, $"optimizer.custom_keys.{key}.decay_mult", "at least 0", multipliers.DecayMult);
+        }
 
         var schedule = config.Schedule;
         Require(schedule.MaxIters >= 1, "schedule.max_iters", "at least 1", schedule.MaxIters);

@@ -107,4 +107,55 @@ public class ParameterGroupRulesTests
         Assert.That(byParameter["head.bias"].WeightDecay, Is.EqualTo(0.0));
         Assert.That(groups.Sum(g => g.Parameters.Count), Is.EqualTo(parameters.Length));
     }
+
+    /// <summary>
+    /// optimizer.custom_keys (mmengine's paramwise_cfg.custom_keys): the longest key a name contains wins (layers.1 over
+    /// layers), lr_mult multiplies the layer-decay scale and decay_mult the no_decay rule's weight decay; hand-computed.
+    /// </summary>
+    [Test]
+    public void CustomKeysMultiplyTheLayerScaleAndTheRulesWeightDecay()
+    {
+        var config = new OptimizerConfig
+        {
+            WeightDecay = 0.1, LayerDecayRate = 0.5,
+            CustomKeys = new()
+            {
+                ["layers"] = new CustomKeyConfig { LrMult = 2, DecayMult = 3 },
+                ["layers.1"] = new CustomKeyConfig { LrMult = 0.25 },
+                ["head"] = new CustomKeyConfig { DecayMult = 0.5 },
+            },
+        };
+        Assert.That(ParameterGroupRules.CustomKeyOf("layers.1.weight", config), Is.EqualTo("layers.1"));
+        Assert.That(ParameterGroupRules.CustomKeyOf("layers.0.weight", config), Is.EqualTo("layers"));
+        Assert.That(ParameterGroupRules.CustomKeyOf("patch_embed.weight", config), Is.Null);
+        var groups = ParameterGroupRules.Build(
+            [P("patch_embed.weight", 4, 3), P("layers.0.weight", 4, 4), P("layers.0.bias", 4), P("layers.1.weight", 4, 4), P("head.weight", 1, 4), P("head.bias", 1)],
+            config, numLayers: 2);
+        var byParameter = groups.SelectMany(g => g.Parameters.Select(p => (Parameter: p.Name, g.LrScale, g.WeightDecay, g.Name))).ToDictionary(p => p.Parameter);
+        // Layer ids 0 (embedding), 1, 2 (blocks), 3 (head): scales 0.5³, 0.5², 0.5, 1.
+        Assert.That(byParameter["patch_embed.weight"].LrScale, Is.EqualTo(0.125));
+        Assert.That(byParameter["patch_embed.weight"].WeightDecay, Is.EqualTo(0.1));
+        Assert.That(byParameter["layers.0.weight"].LrScale, Is.EqualTo(0.25 * 2));
+        Assert.That(byParameter["layers.0.weight"].WeightDecay, Is.EqualTo(0.1 * 3).Within(1e-15));
+        Assert.That(byParameter["layers.0.bias"].LrScale, Is.EqualTo(0.25 * 2));
+        Assert.That(byParameter["layers.0.bias"].WeightDecay, Is.EqualTo(0.0), "an exempt bias stays exempt under decay_mult 3");
+        Assert.That(byParameter["layers.1.weight"].LrScale, Is.EqualTo(0.5 * 0.25));
+        Assert.That(byParameter["layers.1.weight"].WeightDecay, Is.EqualTo(0.1), "layers.1 leaves decay_mult at 1; layers' 3 does not apply");
+        Assert.That(byParameter["head.weight"].LrScale, Is.EqualTo(1.0));
+        Assert.That(byParameter["head.weight"].WeightDecay, Is.EqualTo(0.05));
+        Assert.That(byParameter["layers.1.weight"].Name, Is.EqualTo("layer2_decay_layers.1"));
+        Assert.That(groups.Select(g => g.Name), Is.Unique);
+    }
+
+    [Test]
+    public void ACustomKeyThatMatchesNoParameterIsRefusedByName()
+    {
+        var config = new OptimizerConfig { CustomKeys = new() { ["backbon.layers"] = new CustomKeyConfig { LrMult = 0.1 } } };
+        var error = Assert.Throws<Vim.Core.VimException>(() => ParameterGroupRules.Build([P("backbone.layers.0.weight", 4, 4)], config, numLayers: 1))!;
+        Assert.That(error.Message, Does.StartWith("optimizer.custom_keys.backbon.layers matches no parameter").And.Contain("backbone.layers.0.weight"));
+        config.CustomKeys["backbone"] = new CustomKeyConfig { LrMult = -1 };
+        config.CustomKeys.Remove("backbon.layers");
+        var settings = new ExperimentConfig { Optimizer = config };
+        Assert.That(Assert.Throws<Vim.Core.VimException>(() => TrainingSettings.Check(settings))!.Message, Does.Contain("optimizer.custom_keys.backbone.lr_mult"));
+    }
 }

@@ -303,4 +303,33 @@ public class TrainerTests
             onLine(value ?? "");
         }
     }
+
+    /// <summary>
+    /// lr_mult 0 freezes (mmdet's frozen stages): the toy's embedding ends bit-identical to its initial weights, gets no
+    /// gradient and is in no optimiser group, while the rest trains; the log says what was frozen.
+    /// </summary>
+    [Test]
+    public void ACustomKeyWithLrMultZeroFreezesItsParameters()
+    {
+        set_num_threads(1);
+        var config = Config(8, ema: null);
+        config.Optimizer.CustomKeys["patch_embed"] = new CustomKeyConfig { LrMult = 0 };
+        using var task = new ToyRegressionTask(dropout: 0, layered: true);
+        var before = task.Model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+        IReadOnlyList<string>? optimised = null;
+        var console = new StringWriter();
+        var trainer = new Trainer<(Tensor, Tensor)>(task, config, Dir("frozen"), "cfg", console)
+        {
+            AfterOptimizerStep = (_, optimizer) => optimised ??= optimizer.Groups.SelectMany(g => g.Parameters.Select(p => p.Name)).ToList(),
+        };
+        trainer.Run(null);
+        foreach (var (name, parameter) in task.Model.named_parameters())
+        {
+            bool frozen = name.StartsWith("patch_embed.", StringComparison.Ordinal);
+            Assert.That(parameter.requires_grad, Is.Not.EqualTo(frozen), name);
+            Assert.That(parameter.eq(before[name]).all().item<bool>(), Is.EqualTo(frozen), name);
+        }
+        Assert.That(optimised, Is.EquivalentTo(before.Keys.Where(n => !n.StartsWith("patch_embed.", StringComparison.Ordinal))));
+        Assert.That(console.ToString(), Does.Contain("optimizer.custom_keys: 2 parameters frozen (lr_mult 0), e.g. patch_embed.weight, patch_embed.bias"));
+    }
 }
