@@ -20,8 +20,10 @@ public sealed record LrPreviewGroup(string Name, long Parameters, IReadOnlyList<
 /// </summary>
 public sealed class LrPreview
 {
-    public LrPreview(ExperimentConfig config, IReadOnlyList<ParameterGroup> groups, int processes)
+    /// <param name="frozenParameters">How many parameters (elements) optimizer.custom_keys freezes: they are in no group.</param>
+    public LrPreview(ExperimentConfig config, IReadOnlyList<ParameterGroup> groups, int processes, long frozenParameters = 0)
     {
+        FrozenParameters = frozenParameters;
         if (processes < 1) throw new ArgumentOutOfRangeException(nameof(processes), processes, "at least one process");
         if (groups.Count == 0) throw new VimException("the model has no trainable parameters, so no optimiser group has an lr to preview");
         // A setting vim train would refuse (a negative lr, milestones out of order) is refused here too, naming the key.
@@ -33,6 +35,9 @@ public sealed class LrPreview
     }
 
     public LrSchedule Schedule { get; }
+
+    /// <summary>Parameters (elements) no group holds because optimizer.custom_keys gives them lr_mult 0.</summary>
+    public long FrozenParameters { get; }
 
     /// <summary>optimizer.lr, scaled by auto_scale_lr when it is enabled.</summary>
     public double BaseLr { get; }
@@ -140,6 +145,8 @@ public sealed class LrPreview
         text.AppendLine();
         text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"base lr {Setting(BaseLr)}; schedule: {DescribeSchedule(Schedule.Config)}"));
         text.AppendLine(BaseLrExplanation ?? "auto_scale_lr is off: optimizer.lr is the base lr");
+        if (FrozenParameters > 0)
+            text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"frozen by optimizer.custom_keys (lr_mult 0), in no group: {FrozenParameters:N0} parameters"));
         return text.ToString();
     }
 

@@ -214,4 +214,24 @@ public class LrPreviewTests
         Assert.That(VimCli.Run(["config", "lr", config, "--out", file], error), Is.EqualTo(1));
         Assert.That(error.ToString(), Does.Contain($"--out {file}: is a file"));
     }
+
+    /// <summary>
+    /// The demo segmentor with its backbone's blocks frozen and the decode head at 10× lr: the groups hold every other
+    /// parameter, the frozen count is what the block names hold, and the head's groups carry scale 10.
+    /// </summary>
+    [Test]
+    public void FrozenParametersAreCountedOutsideTheGroups()
+    {
+        var (config, _) = ExperimentConfig.Load(Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml"),
+            ["optimizer.custom_keys={backbone.net.layers: {lr_mult: 0}, decode_head: {lr_mult: 10}}"]);
+        var preview = ConfigLrCommand.Preview(config, processes: 1);
+        using var model = Vim.Segmentation.EncoderDecoder.FromConfig(config, config.Runtime.Seed);
+        var parameters = model.named_parameters().ToList();
+        long inBlocks = parameters.Where(p => p.name.Contains("backbone.net.layers", StringComparison.Ordinal)).Sum(p => p.parameter.numel());
+        Assert.That(inBlocks, Is.GreaterThan(0));
+        Assert.That(preview.FrozenParameters, Is.EqualTo(inBlocks));
+        Assert.That(preview.Groups.Sum(g => g.Parameters) + preview.FrozenParameters, Is.EqualTo(parameters.Sum(p => p.parameter.numel())));
+        Assert.That(preview.Groups.Where(g => g.Name.EndsWith("_decode_head", StringComparison.Ordinal)).Select(g => g.LrScale), Is.Not.Empty.And.All.EqualTo(10.0));
+        Assert.That(preview.Table(preview.Groups), Does.Contain(string.Create(CultureInfo.InvariantCulture, $"in no group: {inBlocks:N0} parameters")));
+    }
 }

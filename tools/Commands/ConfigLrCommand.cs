@@ -120,6 +120,9 @@ public static class ConfigLrCommand
         };
         // As the tasks count it for the trainer: the backbone's depth from its parameter names.
         int layers = ParameterGroupRules.CountBlocks(model.named_parameters().Select(p => p.name));
-        return new LrPreview(config, ParameterGroupRules.Build(model, config.Optimizer, layers), processes);
+        long frozen = model.named_parameters()
+            .Where(p => ParameterGroupRules.CustomKeyOf(p.name, config.Optimizer) is { } key && config.Optimizer.CustomKeys[key].LrMult == 0)
+            .Sum(p => p.parameter.numel());
+        return new LrPreview(config, ParameterGroupRules.Build(model, config.Optimizer, layers), processes, frozen);
     }
 }
