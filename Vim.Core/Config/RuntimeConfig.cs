@@ -37,6 +37,12 @@ public sealed class RuntimeConfig
     /// </summary>
     public string LossScale { get; set; } = "dynamic";
 
+    /// <summary>
+    /// Where the training log goes: local (log.jsonl, required: `vim report` and resumes read it) and optionally tensorboard
+    /// (the same scalars and the merged config in TensorBoard event files under work_dir/tensorboard/).
+    /// </summary>
+    public List<VisBackend> VisBackends { get; set; } = [VisBackend.Local];
+
     /// <summary>Where logs, checkpoints and reports go; defaults to work_dirs/&lt;config name&gt;.</summary>
     public string? WorkDir { get; set; }
 

@@ -11,7 +11,7 @@ namespace Vim.Core.Engine;
 /// <summary>
 /// The iteration-based training loop shared by detection and segmentation: optimiser groups from
 /// the official rules, per-iteration lr schedule, gradient accumulation and clipping, EMA,
-/// periodic evaluation with best-checkpoint selection, JSON-lines logs, a progress line, atomic
+/// periodic evaluation with best-checkpoint selection, JSON-lines logs (and TensorBoard events), a progress line, atomic
 /// checksummed checkpoints, exact resume, and fault handling (non-finite loss, interruption).
 /// Data-parallel over the ranks of <paramref name="communicator"/> (default: this process alone):
 /// rank 0's weights are broadcast at start, each rank reads its shard, gradients are averaged before
@@ -96,7 +96,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         if (root && lrScaling is not null) _console.WriteLine(lrScaling);
         int maxIters = config.Schedule.MaxIters;
         using var data = task.OpenTrainingData(config.Runtime.Seed, state.Data, DataShard.Of(_world));
-        using var log = root ? new JsonLinesLog(Path.Combine(workDir, "log.jsonl")) : null;
+        using var log = root ? new TrainingLogWriter(workDir, config.Runtime.VisBackends, configYaml, state.Iteration) : null;
         // What the abandoned launch logged after the checkpoint's iteration is no part of this run's history (TrainingLogHistory).
         if (resumeFrom is not null)
             log?.Write(new Dictionary<string, object?> { ["iter"] = state.Iteration, ["mode"] = TrainingLogModes.Resume, ["checkpoint"] = resumeFrom });

@@ -63,6 +63,12 @@ public static class TrainingSettings
             throw new VimException($"train.ema_momentum is the share the average keeps at each step (e.g. 0.9998), got {ema.ToString(CultureInfo.InvariantCulture)}; " +
                 $"MMEngine's EMAHook momentum is 1 minus it (0.0002 there is 0.9998 here)");
 
+        var backends = config.Runtime.VisBackends;
+        // log.jsonl is the run's history that `vim report` (and the demo's report) read: no run goes without it.
+        if (!backends.Contains(VisBackend.Local) || backends.Distinct().Count() != backends.Count)
+            throw new VimException($"runtime.vis_backends must name local (log.jsonl, which `vim report` reads) and each backend once, " +
+                $"e.g. [local] or [local, tensorboard]; got {ConfigWriter.Inline(ConfigBinder.ToNode(backends))}");
+
         if (config.Runtime.AmpDtype is not ("bf16" or "fp16"))
             throw new VimException($"runtime.amp_dtype must be bf16 or fp16, got '{config.Runtime.AmpDtype}'");
         LossScaler.CheckSetting(config.Runtime.LossScale);

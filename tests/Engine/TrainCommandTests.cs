@@ -47,6 +47,18 @@ public class TrainCommandTests
         Assert.That(Directory.Exists(work), Is.False, "refused before the work dir");
     }
 
+    /// <summary>vim train --set reaches runtime.vis_backends, whose check refuses a run without log.jsonl before the work dir exists.</summary>
+    [Test]
+    public void VisBackendsSetOnTheCommandLineAreCheckedBeforeTheWorkDir()
+    {
+        var config = Path.Combine(RepositoryPaths.Root, "configs/seg/upernet_vim_tiny_demo_ade.yaml");
+        var work = Path.Combine(Path.GetTempPath(), $"vimdense-visbackends-{Guid.NewGuid():N}");
+        var error = new StringWriter();
+        Assert.That(VimCli.Run(["train", config, "--work-dir", work, "--set", "runtime.vis_backends=[tensorboard]"], error), Is.EqualTo(1));
+        Assert.That(error.ToString(), Does.Contain("runtime.vis_backends must name local (log.jsonl, which `vim report` reads)").And.Contain("got [tensorboard]"));
+        Assert.That(Directory.Exists(work), Is.False, "refused before the work dir");
+    }
+
     /// <summary>
     /// The line printed after Ctrl-C repeats the run's overrides (a resume rebuilds the config from them), each word
     /// quoted so a POSIX shell gives it back unchanged.

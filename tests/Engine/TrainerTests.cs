@@ -17,7 +17,8 @@ public class TrainerTests
     [TearDown]
     public void TearDown() => Directory.Delete(_root, recursive: true);
 
-    private static ExperimentConfig Config(int maxIters, double? ema = 0.9, int accumulate = 1) => new()
+    /// <summary>The toy task's schedule: logs every 5 iterations, checkpoints every 4 (the last 2 kept), evaluates every 8.</summary>
+    internal static ExperimentConfig Config(int maxIters, double? ema = 0.9, int accumulate = 1) => new()
     {
         Optimizer = new OptimizerConfig { Lr = 0.01, WeightDecay = 0.01, GradClipNorm = 5.0 },
         Schedule = new ScheduleConfig { MaxIters = maxIters, Policy = LrPolicy.Poly, WarmupIters = 3, WarmupRatio = 0.1 },

@@ -239,7 +239,7 @@ public static class DemoCommand
     /// <summary>Box and mask AP at each evaluation of the training log, starting from the untrained model at iteration 0.</summary>
     private static void ApOverTraining(string workDir, IReadOnlyDictionary<string, double> untrained, string path)
     {
-        var evaluations = TrainingLogHistory.Read(Path.Combine(workDir, "log.jsonl")).Evaluations
+        var evaluations = TrainingLogHistory.Read(Path.Combine(workDir, TrainingLogWriter.LocalFileName)).Evaluations
             .Select(r => (Iteration: (double)r.Iteration, Box: r.Number("bbox_mAP"), Mask: r.Number("segm_mAP")))
             .ToList();
         double[] xs = [0, .. evaluations.Select(e => e.Iteration)];

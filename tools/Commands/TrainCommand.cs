@@ -33,7 +33,9 @@ public static class TrainCommand
             Description = "Mixed-precision training (mmdet's flag: the same as --set runtime.amp=true; runtime.amp_dtype picks bf16 or fp16).",
         };
         var set = ConfigCommand.CreateSetOption();
-        var command = new Command("train", "Train the model a config describes; Ctrl-C, SIGTERM or SIGUSR1 (kill -USR1 <mpirun pid> under mpirun) writes a checkpoint and exits.");
+        var command = new Command("train", "Train the model a config describes; Ctrl-C, SIGTERM or SIGUSR1 (kill -USR1 <mpirun pid> under mpirun) writes a checkpoint and exits. " +
+            "The log goes to WORK_DIR/log.jsonl; --set runtime.vis_backends=[local,tensorboard] also writes it as TensorBoard events in WORK_DIR/tensorboard/ " +
+            "(tags train/loss, train/lr, …, val/mIoU, val/bbox_mAP, …; the merged config as the text summary config).");
         command.Arguments.Add(configArg);
         command.Options.Add(workDir);
         command.Options.Add(resume);

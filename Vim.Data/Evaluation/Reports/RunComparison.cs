@@ -26,7 +26,7 @@ public static class RunComparison
         var names = legends ?? Names(workDirs);
         var runs = workDirs.Select(dir =>
         {
-            var log = Path.Combine(dir, "log.jsonl");
+            var log = Path.Combine(dir, TrainingLogWriter.LocalFileName);
             if (!File.Exists(log)) throw new VimException($"{log}: no training log (is {dir} a work dir of `vim train`?)");
             return TrainingLogHistory.Read(log);
         }).ToList();

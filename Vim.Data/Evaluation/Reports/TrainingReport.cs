@@ -24,7 +24,7 @@ public static class TrainingReport
     /// <summary>Writes report.md and its charts into <paramref name="outDir"/>; returns the Markdown path.</summary>
     public static string Write(string workDir, string outDir, string? title = null)
     {
-        var logPath = Path.Combine(workDir, "log.jsonl");
+        var logPath = Path.Combine(workDir, TrainingLogWriter.LocalFileName);
         if (!File.Exists(logPath)) throw new VimException($"{logPath}: no training log (is {workDir} a work dir of `vim train`?)");
         var history = TrainingLogHistory.Read(logPath);
         var intervals = history.Training;
