@@ -111,6 +111,9 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         // be noise, and with accumulation the logged one would always be the costlier optimiser step.
         double secondsSum = 0, dataSecondsSum = 0;
         int timedIterations = 0, skippedInInterval = 0, overflowsInInterval = 0;
+        // mmengine logs grad_norm where it clips: the total norm before clipping, here its mean over the interval's steps.
+        double gradNormSum = 0;
+        int gradNormSteps = 0;
 
         // Called on every rank (the generators are gathered from all); rank 0 writes.
         void Write(string path, int iteration)
@@ -201,7 +204,10 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                         if (stepTaken)
                         {
                             if (config.Optimizer.GradClipNorm is { } maxNorm)
-                                nn.utils.clip_grad_norm_(parameters, maxNorm);
+                            {
+                                gradNormSum += nn.utils.clip_grad_norm_(parameters, maxNorm);
+                                gradNormSteps++;
+                            }
                             optimizer.Step(scale => schedule.GroupLrAt(baseLr, scale, iteration));
                             optimizerSteps++;
                             AfterOptimizerStep?.Invoke(iteration, optimizer);
@@ -228,6 +234,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 };
                 foreach (var (k, v) in means) record[k] = v;
                 if (lossScaler is not null) record["loss_scale"] = lossScaler.Scale;
+                if (gradNormSteps > 0) record["grad_norm"] = gradNormSum / gradNormSteps;
                 if (skippedInInterval > 0) record["skipped"] = skippedInInterval;
                 if (overflowsInInterval > 0) record["overflows"] = overflowsInInterval;
                 log?.Write(record);
@@ -236,6 +243,8 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 lossCount = 0;
                 secondsSum = dataSecondsSum = 0;
                 timedIterations = skippedInInterval = overflowsInInterval = 0;
+                gradNormSum = 0;
+                gradNormSteps = 0;
             }
 
             bool evaluate = train.EvalInterval > 0 ? done % train.EvalInterval == 0 || done == maxIters : done == maxIters;

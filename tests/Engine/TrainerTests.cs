@@ -333,4 +333,35 @@ public class TrainerTests
         Assert.That(optimised, Is.EquivalentTo(before.Keys.Where(n => !n.StartsWith("patch_embed.", StringComparison.Ordinal))));
         Assert.That(console.ToString(), Does.Contain("optimizer.custom_keys: 2 parameters frozen (lr_mult 0), e.g. patch_embed.weight, patch_embed.bias"));
     }
+
+    /// <summary>
+    /// With optimizer.grad_clip_norm the log carries grad_norm, as mmengine logs it where it clips: here the mean, over each
+    /// logging interval, of the global L2 norm of the gradients each step clipped, recomputed from the gradients themselves.
+    /// </summary>
+    [Test]
+    public void ClippingRunsLogTheMeanGradientNormOfEachInterval()
+    {
+        set_num_threads(1);
+        var config = Config(10, ema: null);
+        config.Optimizer.GradClipNorm = 1e9;
+        using var task = new ToyRegressionTask(dropout: 0);
+        var norms = new List<double>();
+        var trainer = new Trainer<(Tensor, Tensor)>(task, config, Dir("gradnorm"), "cfg", TextWriter.Null)
+        {
+            // After the step the gradients are still there (zeroed next); a bound of 1e9 leaves them unclipped.
+            AfterOptimizerStep = (_, optimizer) => norms.Add(Math.Sqrt(optimizer.Groups.SelectMany(g => g.Parameters)
+                .Sum(p => p.Parameter.grad!.to_type(ScalarType.Float64).square().sum().item<double>()))),
+        };
+        trainer.Run(null);
+        var logged = JsonLinesLog.Read(Path.Combine(Dir("gradnorm"), "log.jsonl")).Where(r => r.Has("loss")).ToList();
+        Assert.That(logged.Select(r => (int)r.Number("iter")), Is.EqualTo(new[] { 5, 10 }));
+        Assert.That(norms, Has.Count.EqualTo(10).And.All.GreaterThan(0));
+        Assert.That(logged[0].Number("grad_norm"), Is.EqualTo(norms.Take(5).Average()).Within(1e-5).Percent);
+        Assert.That(logged[1].Number("grad_norm"), Is.EqualTo(norms.Skip(5).Average()).Within(1e-5).Percent);
+
+        config.Optimizer.GradClipNorm = null;
+        using var unclipped = new ToyRegressionTask(dropout: 0);
+        new Trainer<(Tensor, Tensor)>(unclipped, config, Dir("noclip"), "cfg", TextWriter.Null).Run(null);
+        Assert.That(JsonLinesLog.Read(Path.Combine(Dir("noclip"), "log.jsonl")).Where(r => r.Has("loss")).Any(r => r.Has("grad_norm")), Is.False);
+    }
 }
