@@ -73,10 +73,8 @@ public static class TrainingCheckpoint
     /// </summary>
     public static void LoadWeights(nn.Module model, string path, bool ema)
     {
-        var entry = ema ? "ema" : "model";
         using var file = CheckpointFile.Load(path);
-        if (ema && file.Metadata.TryGetValue("has_ema", out var hasEma) && hasEma == "false")
-            throw new VimException($"{path}: holds no EMA weights (the run that wrote it had no train.ema_momentum); use its trained weights (without --ema)");
+        var entry = WeightsEntry(file, ema, "without --ema");
         try
         {
             var weights = file.StateDict(entry);
@@ -90,12 +88,27 @@ public static class TrainingCheckpoint
     }
 
     /// <summary>
-    /// Restores everything into the given (freshly built) objects and returns the loop state. The torch generator is
-    /// <paramref name="rank"/>'s own state where the checkpoint holds one (<see cref="TrainingState.GeneratorRanks"/>), else rank 0's.
+    /// The entry holding a training checkpoint's weights: its trained "model", or with <paramref name="ema"/> its "ema" copy,
+    /// refused (the file named, <paramref name="howWithout"/> saying how to ask for the trained weights) when the run kept none.
     /// </summary>
-    public static TrainingState Load(string path, nn.Module model, IOptimizer optimizer, ExponentialMovingAverage? ema, int rank = 0)
+    internal static string WeightsEntry(CheckpointFile file, bool ema, string howWithout)
     {
-        using var file = CheckpointFile.Load(path);
+        if (ema && file.Metadata.TryGetValue("has_ema", out var hasEma) && hasEma == "false")
+            throw new VimException($"{file.Path}: holds no EMA weights (the run that wrote it had no train.ema_momentum); use its trained weights ({howWithout})");
+        return ema ? "ema" : "model";
+    }
+
+    /// <summary>Whether a file's metadata marks it as written by <see cref="Save"/>.</summary>
+    internal static bool IsTrainingCheckpoint(CheckpointFile file) =>
+        file.Metadata.TryGetValue("format", out var format) && format == FormatTag;
+
+    /// <summary>
+    /// Refuses a file that is no training checkpoint, or whose tensors, metadata or shapes no longer hash to the checksums
+    /// written with them, before anything is read from it.
+    /// </summary>
+    internal static void RequireIntact(CheckpointFile file)
+    {
+        var path = file.Path;
         var meta = file.Metadata;
         if (!meta.TryGetValue("format", out var format) || format != FormatTag)
             throw new VimException($"{path}: not a VimDense training checkpoint (metadata 'format' is '{format ?? "missing"}', expected '{FormatTag}')");
@@ -110,6 +123,17 @@ public static class TrainingCheckpoint
                 throw new VimException($"{path}: checksum mismatch in the metadata or tensor shapes (file says {expectedMeta[..Math.Min(12, expectedMeta.Length)]}…, "
                     + $"they hash to {actualMeta[..12]}…): the header is corrupt (iteration, data position, config…); use an earlier checkpoint");
         }
+    }
+
+    /// <summary>
+    /// Restores everything into the given (freshly built) objects and returns the loop state. The torch generator is
+    /// <paramref name="rank"/>'s own state where the checkpoint holds one (<see cref="TrainingState.GeneratorRanks"/>), else rank 0's.
+    /// </summary>
+    public static TrainingState Load(string path, nn.Module model, IOptimizer optimizer, ExponentialMovingAverage? ema, int rank = 0)
+    {
+        using var file = CheckpointFile.Load(path);
+        RequireIntact(file);
+        var meta = file.Metadata;
 
         bool hasEma = Require(meta, "has_ema", path) == "true";
         if (hasEma != (ema is not null))
