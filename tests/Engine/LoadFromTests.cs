@@ -25,14 +25,12 @@ public class LoadFromTests
 
     private string Dir(string name) => Path.Combine(_root, name);
 
-    private static ExperimentConfig Config(int maxIters, string? loadFrom = null, double? ema = 0.9) => new()
+    private static ExperimentConfig Config(int maxIters, string? loadFrom = null, double? ema = 0.9)
     {
-        Optimizer = new OptimizerConfig { Lr = 0.01, WeightDecay = 0.01, GradClipNorm = 5.0 },
-        Schedule = new ScheduleConfig { MaxIters = maxIters, Policy = LrPolicy.Poly, WarmupIters = 3, WarmupRatio = 0.1 },
-        Train = new TrainConfig { LogInterval = 4, CheckpointInterval = 4, EvalInterval = 8, KeepLast = 2, EmaMomentum = ema },
-        Runtime = new RuntimeConfig { Seed = 3 },
-        LoadFrom = loadFrom,
-    };
+        var config = TrainerTests.Config(maxIters, ema);
+        config.LoadFrom = loadFrom;
+        return config;
+    }
 
     /// <summary>Trains the toy task <paramref name="iterations"/> iterations in <paramref name="name"/> and returns its last checkpoint.</summary>
     private string TrainedCheckpoint(string name, int iterations = 8, double? ema = 0.9)

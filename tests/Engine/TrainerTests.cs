@@ -17,7 +17,8 @@ public class TrainerTests
     [TearDown]
     public void TearDown() => Directory.Delete(_root, recursive: true);
 
-    private static ExperimentConfig Config(int maxIters, double? ema = 0.9, int accumulate = 1) => new()
+    /// <summary>The toy task's training settings (shared with other trainer tests).</summary>
+    internal static ExperimentConfig Config(int maxIters, double? ema = 0.9, int accumulate = 1) => new()
     {
         Optimizer = new OptimizerConfig { Lr = 0.01, WeightDecay = 0.01, GradClipNorm = 5.0 },
         Schedule = new ScheduleConfig { MaxIters = maxIters, Policy = LrPolicy.Poly, WarmupIters = 3, WarmupRatio = 0.1 },
