@@ -13,7 +13,8 @@ namespace Vim.Core.Engine;
 /// The iteration-based training loop shared by detection and segmentation: optimiser groups from
 /// the official rules, per-iteration lr schedule, gradient accumulation and clipping, EMA,
 /// periodic evaluation with best-checkpoint selection, JSON-lines logs, a progress line, atomic
-/// checksummed checkpoints, exact resume, and fault handling (non-finite loss, interruption).
+/// checksummed checkpoints, exact resume or a fresh start from load_from's weights, and fault handling (non-finite loss,
+/// interruption).
 /// Data-parallel over the ranks of <paramref name="communicator"/> (default: this process alone):
 /// rank 0's weights are broadcast at start, each rank reads its shard, gradients are averaged before
 /// clipping, every decision that changes control flow (stop, non-finite loss) is taken jointly, and

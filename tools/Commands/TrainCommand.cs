@@ -21,7 +21,7 @@ public static class TrainCommand
         var workDir = new Option<string?>("--work-dir") { Description = "Where logs and checkpoints go (default: runtime.work_dir, else work_dirs/<config name>)." };
         var resume = new Option<string?>("--resume")
         {
-            Description = "Continue a run: from CKPT, or (no value) from the work dir's latest checkpoint.",
+            Description = "Continue a run: from CKPT, or (no value) from the work dir's latest checkpoint (none yet: a run with load_from starts from it, as mmdet's --resume).",
             Arity = ArgumentArity.ZeroOrOne,
         };
         var autoScaleLr = new Option<bool>("--auto-scale-lr")
