@@ -4,6 +4,8 @@ using Vim.Core.Checkpoints;
 using Vim.Core.Config;
 using Vim.Core.Engine;
 using Vim.Data.Demo;
+using Vim.Data.Loading;
+using Vim.Segmentation;
 using Vim.Tests.Core;
 using Vim.Tests.Segmentation;
 using Vim.Tools;
@@ -202,6 +204,43 @@ public class LoadFromTests
         Assert.That(summary, Does.Contain("shape mismatch (not loaded): 4"));
         Assert.That(summary, Does.Contain($"decode_head.conv_seg.weight: module [{classes}, 16, 1, 1], checkpoint [{classes + 3}, 16, 1, 1]"));
         Assert.That(summary, Does.Contain("note: load_from skipped 4 tensor(s) of another shape"));
+    }
+
+    /// <summary>
+    /// As MMEngine (init_weights, then load_checkpoint): the task loads model.backbone.pretrained, then load_from's tensors
+    /// replace the ones they name; what load_from lacks keeps the pretrained (or initial) values.
+    /// </summary>
+    [Test]
+    public void LoadFromWinsOverThePretrainedBackboneForTheKeysItHolds()
+    {
+        DemoDatasetGenerator.Generate(new DemoOptions
+        {
+            Kind = DemoKind.Ade, OutputDir = Path.Combine(_root, "ade"), TrainImages = 2, ValImages = 1, Width = 64, Height = 64, Seed = 5,
+        });
+        using var scope = NewDisposeScope();
+        var imageNet = PretrainedDenseBackboneTests.TimmDeitStateDict(depth: 2);
+        var config = SegmentationDeitPretrainedTests.Config(_root, PretrainedDenseBackboneTests.WriteOfficial(_root, "deit.safetensors", imageNet));
+        using var task = new SegmentationTask(config, TextWriter.Null, SegmentationDeitPretrainedTests.Small);
+        var initial = task.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        Assert.That(initial["backbone.net.blocks.1.attn.qkv.weight"].equal(imageNet["blocks.1.attn.qkv.weight"]).all().item<bool>(), Is.True,
+            "the pretrained backbone is in place before training starts");
+
+        // load_from holds the first block and the decode head, each unlike what the task starts with.
+        var partial = initial.Where(kv => kv.Key.StartsWith("backbone.net.blocks.0.", StringComparison.Ordinal) || kv.Key.StartsWith("decode_head.", StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key, kv => kv.Value.is_floating_point() ? kv.Value + 1 : kv.Value);
+        config.LoadFrom = Path.Combine(_root, "partial.safetensors");
+        SafeTensorsFormat.Write(config.LoadFrom, partial.ToList());
+        using (var stop = new CancellationTokenSource())
+        {
+            stop.Cancel();
+            new Trainer<Batch>(task, config, Dir("work"), "cfg", TextWriter.Null).Run(null, stop.Token);
+        }
+
+        foreach (var (key, value) in task.Model.state_dict())
+            Assert.That(value.equal(partial.TryGetValue(key, out var loaded) ? loaded : initial[key]).all().item<bool>(), Is.True, key);
+        var report = File.ReadAllText(Path.Combine(Dir("work"), LoadFromCheckpoint.ReportFileName));
+        Assert.That(report, Does.Contain($"{partial.Count} tensor(s) matched").And.Contain("missing in checkpoint (module keeps its values)")
+            .And.Contain("backbone.net.blocks.1.attn.qkv.weight"));
     }
 
     [Test]
