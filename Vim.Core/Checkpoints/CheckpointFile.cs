@@ -127,18 +127,17 @@ public sealed class CheckpointFile : IDisposable
     /// The model weights, as the official training script saves them: <c>model</c> (or <c>model_ema</c>
     /// with <paramref name="ema"/>), else <c>state_dict</c>, else the whole file when it is a bare state dict.
     /// </summary>
-    public Dictionary<string, Tensor> ModelStateDict(bool ema = false)
+    public Dictionary<string, Tensor> ModelStateDict(bool ema = false) => StateDict(ModelEntry(ema));
+
+    /// <summary>The entry <see cref="ModelStateDict"/> reads: "model_ema", "model", "state_dict", or "" for a bare state dict.</summary>
+    public string ModelEntry(bool ema = false)
     {
         var keys = TopLevelKeys().ToHashSet();
         if (ema)
             return keys.Contains("model_ema")
-                ? StateDict("model_ema")
+                ? "model_ema"
                 : throw new VimException($"{Path}: no 'model_ema' entry (top-level keys: {string.Join(", ", EntryNames())})");
-        if (keys.Contains("model"))
-            return StateDict("model");
-        if (keys.Contains("state_dict"))
-            return StateDict("state_dict");
-        return StateDict();
+        return keys.Contains("model") ? "model" : keys.Contains("state_dict") ? "state_dict" : "";
     }
 
     /// <summary>The value at a dotted path (a leaf), e.g. "epoch" or "args.lr".</summary>

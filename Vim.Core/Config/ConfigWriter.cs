@@ -64,6 +64,12 @@ public static class ConfigWriter
         }
     }
 
+    /// <summary>
+    /// The `--set` text that sets <paramref name="keyPath"/> to <paramref name="value"/>, the value quoted where YAML would
+    /// read it as something else (a path with ": " or " #", the string "null"), so ConfigLoader gives the value back.
+    /// </summary>
+    public static string Override(string keyPath, object? value) => $"{keyPath}={Inline(ConfigBinder.ToNode(value))}";
+
     internal static string Inline(ConfigNode node) => node switch
     {
         ConfigScalar { IsNull: true } => "null",

@@ -23,6 +23,17 @@ public sealed class ExperimentConfig
 
     public AutoScaleLrConfig AutoScaleLr { get; set; } = new();
 
+    /// <summary>
+    /// MMEngine's load_from, top level as there: a checkpoint whose whole-model weights start a fresh training run (a
+    /// `vim train` checkpoint, or a .pth / .safetensors state dict). Only the weights: iteration 0, a fresh optimiser and
+    /// schedule. Loaded after model.backbone.pretrained, so its tensors win; keys it lacks or has with another shape keep
+    /// their values. A resume (`vim train --resume` with a checkpoint to resume) wins over it. `vim train --load-from`.
+    /// </summary>
+    public string? LoadFrom { get; set; }
+
+    /// <summary>Start from the checkpoint's EMA weights (a `vim train` checkpoint's "ema", a .pth's "model_ema") instead of its trained ones.</summary>
+    public bool LoadFromEma { get; set; }
+
     /// <summary>Loads, merges and type-checks a config file with its bases and overrides.</summary>
     public static (ExperimentConfig Config, ConfigMap Tree) Load(string path, IEnumerable<string>? overrides = null)
     {

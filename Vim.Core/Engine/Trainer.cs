@@ -4,6 +4,7 @@ using TorchSharp;
 using Vim.Core.Config;
 using Vim.Core.Diagnostics;
 using Vim.Core.Distributed;
+using Vim.Core.IO;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Engine;
@@ -12,7 +13,8 @@ namespace Vim.Core.Engine;
 /// The iteration-based training loop shared by detection and segmentation: optimiser groups from
 /// the official rules, per-iteration lr schedule, gradient accumulation and clipping, EMA,
 /// periodic evaluation with best-checkpoint selection, JSON-lines logs (and TensorBoard events), a progress line, atomic
-/// checksummed checkpoints, exact resume, and fault handling (non-finite loss, interruption).
+/// checksummed checkpoints, exact resume or a fresh start from load_from's weights, and fault handling (non-finite loss,
+/// interruption).
 /// Data-parallel over the ranks of <paramref name="communicator"/> (default: this process alone):
 /// rank 0's weights are broadcast at start, each rank reads its shard, gradients are averaged before
 /// clipping, every decision that changes control flow (stop, non-finite loss) is taken jointly, and
@@ -42,6 +44,12 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         // created beside them, and the tasks move each batch to wherever the model lives.
         var device = DeviceSelection.Resolve(config.Runtime);
         DeviceSelection.MoveModel(model, device);
+        // MMEngine's load_or_resume: a resumed checkpoint holds every weight and wins; a fresh run starts from load_from's
+        // weights, loaded over model.backbone.pretrained (which the task loaded) and before the EMA copies the model. Every
+        // rank loads them, and the broadcast below leaves every rank with rank 0's in any case.
+        var loaded = resumeFrom is null ? LoadFromCheckpoint.LoadConfigured(model, config, _console) : null;
+        if (resumeFrom is not null && LoadFromCheckpoint.Configured(config) is { } notLoaded)
+            _console.WriteLine($"load_from {notLoaded} not loaded: the run resumes from {resumeFrom}, which holds every weight");
         ModelBroadcast.FromRoot(_world, model);
         // SyncBN layers (model.seg_head.norm: syncbn) normalise over this job's global batch.
         SyncBatchNorm.RequireReducibleBackward(SyncBatchNorm.Connect(model, _world), device.type, _world);
@@ -57,6 +65,8 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         long checkpointBytes = model.state_dict().Values.Concat(optimizer.StateTensors().Values)
             .Concat(ema?.Shadow.Values ?? []).Sum(t => t.NumberOfElements * t.ElementSize);
         if (root) WorkDirectory.Prepare(workDir, checkpointBytes, train.KeepLast);
+        if (root && loaded is not null)
+            AtomicFile.WriteText(Path.Combine(workDir, LoadFromCheckpoint.ReportFileName), LoadFromCheckpoint.Summary(loaded) + Environment.NewLine);
         // One process needs no reduction, nor a second copy of every gradient in bucket buffers.
         using var reducer = _world.WorldSize > 1 ? new GradientReducer(_world, model.named_parameters(), (long)(config.Runtime.BucketMb * (1 << 20))) : null;
         var checkpoints = new CheckpointDirectory(workDir, train.KeepLast);

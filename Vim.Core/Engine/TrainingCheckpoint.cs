@@ -73,10 +73,8 @@ public static class TrainingCheckpoint
     /// </summary>
     public static void LoadWeights(nn.Module model, string path, bool ema)
     {
-        var entry = ema ? "ema" : "model";
         using var file = CheckpointFile.Load(path);
-        if (ema && file.Metadata.TryGetValue("has_ema", out var hasEma) && hasEma == "false")
-            throw new VimException($"{path}: holds no EMA weights (the run that wrote it had no train.ema_momentum); use its trained weights (without --ema)");
+        var entry = WeightsEntry(file, ema, "without --ema");
         try
         {
             var weights = file.StateDict(entry);
@@ -90,16 +88,52 @@ public static class TrainingCheckpoint
     }
 
     /// <summary>
+    /// The entry holding a training checkpoint's weights: its trained "model", or with <paramref name="ema"/> its "ema" copy,
+    /// refused (the file named, <paramref name="howWithout"/> saying how to ask for the trained weights) when the run kept none.
+    /// </summary>
+    internal static string WeightsEntry(CheckpointFile file, bool ema, string howWithout)
+    {
+        if (ema && file.Metadata.TryGetValue("has_ema", out var hasEma) && hasEma == "false")
+            throw new VimException($"{file.Path}: holds no EMA weights (the run that wrote it had no train.ema_momentum); use its trained weights ({howWithout})");
+        return ema ? "ema" : "model";
+    }
+
+    /// <summary>Whether a file's metadata marks it as written by <see cref="Save"/>.</summary>
+    internal static bool IsTrainingCheckpoint(CheckpointFile file) =>
+        file.Metadata.TryGetValue("format", out var format) && format == FormatTag;
+
+    /// <summary>
+    /// Refuses a file that is no training checkpoint, or whose tensors, metadata or shapes no longer hash to the checksums
+    /// written with them, before anything is read from it.
+    /// </summary>
+    internal static void RequireIntact(CheckpointFile file)
+    {
+        var path = file.Path;
+        var meta = file.Metadata;
+        if (!meta.TryGetValue("format", out var format) || format != FormatTag)
+            throw new VimException($"{path}: not a VimDense training checkpoint (metadata 'format' is '{format ?? "missing"}', expected '{FormatTag}')");
+        var expected = Require(meta, "sha256", path);
+        var actual = Checksum(file.Tensors);
+        if (actual != expected)
+            throw new VimException($"{path}: checksum mismatch (file says {expected[..Math.Min(12, expected.Length)]}…, contents hash to {actual[..12]}…): the file is corrupt; use an earlier checkpoint");
+        if (meta.TryGetValue(MetadataChecksumKey, out var expectedMeta))
+        {
+            var actualMeta = MetadataChecksum(meta, file.Tensors);
+            if (actualMeta != expectedMeta)
+                throw new VimException($"{path}: checksum mismatch in the metadata or tensor shapes (file says {expectedMeta[..Math.Min(12, expectedMeta.Length)]}…, "
+                    + $"they hash to {actualMeta[..12]}…): the header is corrupt (iteration, data position, config…); use an earlier checkpoint");
+        }
+    }
+
+    /// <summary>
     /// Restores everything into the given (freshly built) objects and returns the loop state. The torch generator is
     /// <paramref name="rank"/>'s own state where the checkpoint holds one (<see cref="TrainingState.GeneratorRanks"/>), else rank 0's.
     /// </summary>
     public static TrainingState Load(string path, nn.Module model, IOptimizer optimizer, ExponentialMovingAverage? ema, int rank = 0)
     {
         using var file = CheckpointFile.Load(path);
+        RequireIntact(file);
         var meta = file.Metadata;
-        if (!meta.TryGetValue("format", out var format) || format != FormatTag)
-            throw new VimException($"{path}: not a VimDense training checkpoint (metadata 'format' is '{format ?? "missing"}', expected '{FormatTag}')");
-        VerifyChecksums(file, path);
 
         bool hasEma = Require(meta, "has_ema", path) == "true";
         if (hasEma != (ema is not null))
@@ -142,21 +176,6 @@ public static class TrainingCheckpoint
             generatorRanks);
     }
 
-    private static void VerifyChecksums(CheckpointFile file, string path)
-    {
-        var meta = file.Metadata;
-        var expected = Require(meta, "sha256", path);
-        var actual = Checksum(file.Tensors);
-        if (actual != expected)
-            throw new VimException($"{path}: checksum mismatch (file says {expected[..Math.Min(12, expected.Length)]}…, contents hash to {actual[..12]}…): the file is corrupt; use an earlier checkpoint");
-        if (meta.TryGetValue(MetadataChecksumKey, out var expectedMeta))
-        {
-            var actualMeta = MetadataChecksum(meta, file.Tensors);
-            if (actualMeta != expectedMeta)
-                throw new VimException($"{path}: checksum mismatch in the metadata or tensor shapes (file says {expectedMeta[..Math.Min(12, expectedMeta.Length)]}…, "
-                    + $"they hash to {actualMeta[..12]}…): the header is corrupt (iteration, data position, config…); use an earlier checkpoint");
-        }
-    }
 
     /// <summary>The metadata 'format' of a <see cref="Publish"/>ed file: weights alone, which `vim test`, `vim infer` and load_from read but --resume refuses.</summary>
     public const string PublishedFormatTag = "vimdense-weights/1";
@@ -174,14 +193,9 @@ public static class TrainingCheckpoint
     {
         using var scope = NewDisposeScope();
         using var file = CheckpointFile.Load(input);
+        RequireIntact(file);
         var meta = file.Metadata;
-        if (!meta.TryGetValue("format", out var format) || format != FormatTag)
-            throw new VimException($"{input}: not a VimDense training checkpoint (metadata 'format' is '{format ?? "missing"}', expected '{FormatTag}'); " +
-                "publish reads what `vim train` writes (iter_*.safetensors, best.safetensors)");
-        VerifyChecksums(file, input);
-        if (ema && Require(meta, "has_ema", input) != "true")
-            throw new VimException($"{input}: holds no EMA weights (the run that wrote it had no train.ema_momentum); publish its trained weights (without --ema)");
-        var entry = ema ? "ema" : "model";
+        var entry = WeightsEntry(file, ema, "without --ema");
         var tensors = file.StateDict(entry).Select(t => new KeyValuePair<string, Tensor>($"model.{t.Key}", t.Value)).ToList();
         var metadata = new Dictionary<string, string>
         {

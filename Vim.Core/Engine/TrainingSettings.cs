@@ -62,6 +62,9 @@ public static class TrainingSettings
         if (train.EmaMomentum is { } ema && ema < 0.5)
             throw new VimException($"train.ema_momentum is the share the average keeps at each step (e.g. 0.9998), got {ema.ToString(CultureInfo.InvariantCulture)}; " +
                 $"MMEngine's EMAHook momentum is 1 minus it (0.0002 there is 0.9998 here)");
+        // It would be silently ignored.
+        if (config.LoadFromEma && config.LoadFrom is not { Length: > 0 })
+            throw new VimException("load_from_ema is true but load_from names no checkpoint; set load_from (vim train --load-from CKPT) or remove load_from_ema");
 
         var backends = config.Runtime.VisBackends;
         // log.jsonl is the run's history that `vim report` (and the demo's report) read: no run goes without it.

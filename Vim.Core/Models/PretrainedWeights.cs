@@ -239,12 +239,7 @@ public static class PretrainedWeights
     }
 
     /// <summary>The entry <see cref="ReadEntry"/> read: as given, or for null the one <see cref="CheckpointFile.ModelStateDict"/> picks.</summary>
-    private static string ResolvedEntry(CheckpointFile file, string? entry)
-    {
-        if (entry is not null) return entry;
-        var topLevel = file.TopLevelKeys().ToHashSet();
-        return topLevel.Contains("model") ? "model" : topLevel.Contains("state_dict") ? "state_dict" : "";
-    }
+    private static string ResolvedEntry(CheckpointFile file, string? entry) => entry ?? file.ModelEntry();
 
     /// <summary>
     /// When the backbone's weights sit one level further down, under a wrapper's prefix (DDP's module., an mmseg or

@@ -17,54 +17,6 @@ public class CheckpointUnpicklerTests
     [TearDown]
     public void DeleteDirectory() => Directory.Delete(_dir, recursive: true);
 
-    /// <summary>Appends pickle opcodes by name, so each test reads like a disassembly.</summary>
-    private sealed class Ops
-    {
-        private readonly List<byte> _bytes = [0x80, 0x02];
-        public byte[] Bytes => [.. _bytes];
-
-        public Ops Op(char opcode) { _bytes.Add((byte)opcode); return this; }
-        public Ops Op(byte opcode) { _bytes.Add(opcode); return this; }
-        public Ops Text(string line) { _bytes.AddRange(Encoding.ASCII.GetBytes(line + "\n")); return this; }
-
-        public Ops Str(string s)
-        {
-            var utf8 = Encoding.UTF8.GetBytes(s);
-            _bytes.Add((byte)'X');
-            _bytes.AddRange(BitConverter.GetBytes(utf8.Length));
-            _bytes.AddRange(utf8);
-            return this;
-        }
-
-        public Ops Int(int v) { _bytes.Add((byte)'J'); _bytes.AddRange(BitConverter.GetBytes(v)); return this; }
-
-        /// <summary>BININT where it fits, else LONG1 with 8 little-endian two's-complement bytes.</summary>
-        public Ops Integer(long v)
-        {
-            if (v is >= int.MinValue and <= int.MaxValue)
-                return Int((int)v);
-            _bytes.Add(0x8a);
-            _bytes.Add(8);
-            _bytes.AddRange(BitConverter.GetBytes(v));
-            return this;
-        }
-        public Ops Global(string module, string name) => Op('c').Text(module).Text(name);
-
-        /// <summary>_rebuild_tensor_v2(('storage', torch.TYPE, key, 'cpu', numel), offset, size, stride, False, OrderedDict()).</summary>
-        public Ops Tensor(string storageType, string key, long numel, long offset, long[] size, long[] stride)
-        {
-            Global("torch._utils", "_rebuild_tensor_v2").Op('(');
-            Op('(').Str("storage").Global("torch", storageType).Str(key).Str("cpu").Integer(numel).Op('t').Op('Q');
-            Integer(offset);
-            Op('(');
-            foreach (var s in size) Integer(s);
-            Op('t').Op('(');
-            foreach (var s in stride) Integer(s);
-            Op('t').Op(0x89).Global("collections", "OrderedDict").Op(')').Op('R');
-            return Op('t').Op('R');
-        }
-    }
-
     private static byte[] Floats(params float[] values) => values.SelectMany(BitConverter.GetBytes).ToArray();
 
     [Test]
@@ -72,7 +24,7 @@ public class CheckpointUnpicklerTests
     {
         var marker = Path.Combine(_dir, "executed");
         // {'evil': os.system('touch <marker>')}: Python's pickle would run the command.
-        var pickle = new Ops().Op('}').Str("evil").Global("os", "system").Str($"touch {marker}").Op(0x85).Op('R').Op('s').Op('.').Bytes;
+        var pickle = new PickleOps().Op('}').Str("evil").Global("os", "system").Str($"touch {marker}").Op(0x85).Op('R').Op('s').Op('.').Bytes;
         using var checkpoint = CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "evil.pth", pickle));
         var call = (PickledObject)((PickleDict)checkpoint.Root!)["evil"]!;
         Assert.That(call.QualifiedName, Is.EqualTo("os.system"));
@@ -85,7 +37,7 @@ public class CheckpointUnpicklerTests
     public void MemoisedTensorReferencedTwiceIsOneTensorUnderTwoNames()
     {
         // {'a': T, 'b': T} where the second is a BINGET of the first (tied weights).
-        var pickle = new Ops().Op('}').Op('(').Str("a").Tensor("FloatStorage", "0", 3, 0, [3], [1]).Op('q').Op(7)
+        var pickle = new PickleOps().Op('}').Op('(').Str("a").Tensor("FloatStorage", "0", 3, 0, [3], [1]).Op('q').Op(7)
             .Str("b").Op('h').Op(7).Op('u').Op('.').Bytes;
         using var checkpoint = CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "tied.pth", pickle, ("0", Floats(1, 2, 3))));
         Assert.That(checkpoint.Tensors.Select(t => t.Key), Is.EqualTo(new[] { "a", "b" }));
@@ -98,7 +50,7 @@ public class CheckpointUnpicklerTests
     {
         // _rebuild_from_type_v2(_rebuild_tensor_v2, torch.Tensor, (storage, 0, (2,), (1,), False, OrderedDict()), {})
         // and _codecs.encode('\xff\x00', 'latin1'), which is how protocol 2 spells bytes.
-        var pickle = new Ops().Op('}').Op('(').Str("t")
+        var pickle = new PickleOps().Op('}').Op('(').Str("t")
             .Global("torch._tensor", "_rebuild_from_type_v2").Op('(')
             .Global("torch._utils", "_rebuild_tensor_v2").Global("torch", "Tensor")
             .Op('(').Op('(').Str("storage").Global("torch", "DoubleStorage").Str("0").Str("cpu").Int(2).Op('t').Op('Q')
@@ -116,7 +68,7 @@ public class CheckpointUnpicklerTests
     public void SelfReferencingListDoesNotLoopForever()
     {
         // l = []; l.append(l); {'l': l}
-        var pickle = new Ops().Op('}').Str("l").Op(']').Op('q').Op(0).Op('h').Op(0).Op('a').Op('s').Op('.').Bytes;
+        var pickle = new PickleOps().Op('}').Str("l").Op(']').Op('q').Op(0).Op('h').Op(0).Op('a').Op('s').Op('.').Bytes;
         using var checkpoint = CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "cycle.pth", pickle));
         var list = (List<object?>)((PickleDict)checkpoint.Root!)["l"]!;
         Assert.That(list.Single(), Is.SameAs(list));
@@ -127,7 +79,7 @@ public class CheckpointUnpicklerTests
     public void ContainersSharedAtEveryLevelAreRefusedInsteadOfWalkedOncePerPath()
     {
         // x = [1]; 64 times x = (x, x); {'x': x}: 400 bytes that name 2^64 leaves.
-        var ops = new Ops().Op('}').Str("x").Op(']').Int(1).Op('a').Op(0x94).Op('0');
+        var ops = new PickleOps().Op('}').Str("x").Op(']').Int(1).Op('a').Op(0x94).Op('0');
         for (var level = 0; level < 64; level++)
             ops.Op('h').Op((byte)level).Op('h').Op((byte)level).Op(0x86).Op(0x94).Op('0');
         var path = CheckpointTestData.WriteTorchZip(_dir, "shared.pth", ops.Op('h').Op(64).Op('s').Op('.').Bytes);
@@ -139,7 +91,7 @@ public class CheckpointUnpicklerTests
     public void ATensorInASharedContainerAppearsUnderEachParent()
     {
         // d = {'w': T}; {'a': d, 'b': d}
-        var pickle = new Ops().Op('}').Op('(').Str("a").Op('}').Str("w").Tensor("FloatStorage", "0", 2, 0, [2], [1]).Op('s').Op('q').Op(1)
+        var pickle = new PickleOps().Op('}').Op('(').Str("a").Op('}').Str("w").Tensor("FloatStorage", "0", 2, 0, [2], [1]).Op('s').Op('q').Op(1)
             .Str("b").Op('h').Op(1).Op('u').Op('.').Bytes;
         using var checkpoint = CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "shared_dict.pth", pickle, ("0", Floats(5, 6))));
         Assert.That(checkpoint.Tensors.Select(t => t.Key), Is.EqualTo(new[] { "a.w", "b.w" }));
@@ -151,20 +103,20 @@ public class CheckpointUnpicklerTests
     {
         const int levels = 5000;
         // [[[...]]]: 5000 lists, each appended to the one before.
-        var lists = new Ops();
+        var lists = new PickleOps();
         for (var i = 0; i < levels; i++) lists.Op(']');
         for (var i = 1; i < levels; i++) lists.Op('a');
         var error = Assert.Throws<VimException>(() => CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "lists.pth", lists.Op('.').Bytes)))!;
         Assert.That(error.Message, Does.StartWith("lists.pth: entry 'archive/data.pkl': containers nest more than 1000 levels deep"));
 
         // {((((),),),...): 1}: a tuple key nested 5000 levels.
-        var tupleKey = new Ops().Op('}').Op(')');
+        var tupleKey = new PickleOps().Op('}').Op(')');
         for (var i = 0; i < levels; i++) tupleKey.Op(0x85);
         error = Assert.Throws<VimException>(() => CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "key.pth", tupleKey.Int(1).Op('s').Op('.').Bytes)))!;
         Assert.That(error.Message, Does.StartWith("key.pth: entry 'archive/data.pkl': pickle offset ").And.Contain("TUPLE1 nests tuples more than 1000 levels deep"));
 
         // Dicts nested 5000 levels, each under the key 'k'.
-        var dicts = new Ops();
+        var dicts = new PickleOps();
         for (var i = 0; i < levels; i++) dicts.Op('}').Str("k");
         dicts.Int(0);
         for (var i = 0; i < levels; i++) dicts.Op('s');
@@ -177,7 +129,7 @@ public class CheckpointUnpicklerTests
     {
         // 900 nested dicts, each under the same memoised 100 000-character key: names of up to 90 million characters.
         var key = new string('k', 100_000);
-        var ops = new Ops().Op('}').Str(key).Op(0x94);
+        var ops = new PickleOps().Op('}').Str(key).Op(0x94);
         for (var i = 1; i < 900; i++) ops.Op('}').Op('h').Op(0);
         ops.Int(0);
         for (var i = 0; i < 900; i++) ops.Op('s');
@@ -206,7 +158,7 @@ public class CheckpointUnpicklerTests
     public void ATupleKeyThatPrintsEndlesslyIsRefused()
     {
         // x = (); 40 times x = (x, x); {x: 1}: hashing it is bounded, printing it as a name would take 2^40 pairs of brackets.
-        var ops = new Ops().Op('}').Op(')').Op(0x94).Op('0');
+        var ops = new PickleOps().Op('}').Op(')').Op(0x94).Op('0');
         for (var level = 0; level < 40; level++)
             ops.Op('h').Op((byte)level).Op('h').Op((byte)level).Op(0x86).Op(0x94).Op('0');
         var path = CheckpointTestData.WriteTorchZip(_dir, "tuple_key.pth", ops.Op('h').Op(40).Int(1).Op('s').Op('.').Bytes);
@@ -217,7 +169,7 @@ public class CheckpointUnpicklerTests
     [Test]
     public void BigEndianStoragesAreByteSwapped()
     {
-        var pickle = new Ops().Op('}').Str("w").Tensor("FloatStorage", "0", 3, 1, [2], [1]).Op('s').Op('.').Bytes;
+        var pickle = new PickleOps().Op('}').Str("w").Tensor("FloatStorage", "0", 3, 1, [2], [1]).Op('s').Op('.').Bytes;
         var bigEndian = Floats(7, 1, -2).Chunk(4).SelectMany(b => b.Reverse()).ToArray();
         var path = Path.Combine(_dir, "big.pth");
         using (var zip = System.IO.Compression.ZipFile.Open(path, System.IO.Compression.ZipArchiveMode.Create))
@@ -263,7 +215,7 @@ public class CheckpointUnpicklerTests
     public void Python2StringsAreDecodedAsUtf8FallingBackToLatin1()
     {
         // {'u': SHORT_BINSTRING c3 a9, 't': BINSTRING e9 (not UTF-8), 's': STRING 'caf\xc3\xa9'}
-        var ops = new Ops().Op('}').Op('(').Str("u").Op('U').Op(2).Op(0xc3).Op(0xa9)
+        var ops = new PickleOps().Op('}').Op('(').Str("u").Op('U').Op(2).Op(0xc3).Op(0xa9)
             .Str("t").Op('T').Op(1).Op(0).Op(0).Op(0).Op(0xe9)
             .Str("s").Op('S').Text("'caf\\xc3\\xa9'").Op('u').Op('.');
         using var checkpoint = CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "py2.pth", ops.Bytes));
@@ -277,7 +229,7 @@ public class CheckpointUnpicklerTests
     public void TensorViewReachingPastItsStorageIsReported()
     {
         // 2x2 view with stride (3, 1) at offset 1 reaches element 1 + 3 + 1 = 5: needs 6 floats, the storage has 5.
-        var pickle = new Ops().Op('}').Str("m").Op('}').Str("w").Tensor("FloatStorage", "0", 5, 1, [2, 2], [3, 1]).Op('s').Op('s').Op('.').Bytes;
+        var pickle = new PickleOps().Op('}').Str("m").Op('}').Str("w").Tensor("FloatStorage", "0", 5, 1, [2, 2], [3, 1]).Op('s').Op('s').Op('.').Bytes;
         var path = CheckpointTestData.WriteTorchZip(_dir, "short.pth", pickle, ("0", Floats(1, 2, 3, 4, 5)));
         var error = Assert.Throws<VimException>(() => CheckpointFile.Load(path))!;
         Assert.That(error.Message, Is.EqualTo("short.pth: storage 'archive/data/0' holds 20 bytes, tensor 'm.w' needs 24 (offset 1, shape [2,2], stride [3,1], float32)"));
@@ -291,7 +243,7 @@ public class CheckpointUnpicklerTests
     [TestCase(1L << 62, 0L, new[] { 1L }, new[] { 1L }, "storage '0' declares 4611686018427387904 float32 elements, more bytes than a file can hold")]
     public void SizesThatOverflowSixtyFourBitsAreRefusedBeforeAnyAllocation(long numel, long offset, long[] size, long[] stride, string message)
     {
-        var pickle = new Ops().Op('}').Str("w").Tensor("FloatStorage", "0", numel, offset, size, stride).Op('s').Op('.').Bytes;
+        var pickle = new PickleOps().Op('}').Str("w").Tensor("FloatStorage", "0", numel, offset, size, stride).Op('s').Op('.').Bytes;
         var path = CheckpointTestData.WriteTorchZip(_dir, "huge.pth", pickle, ("0", Floats(1, 2, 3, 4)));
         Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(path))!.Message,
             Does.StartWith("huge.pth: entry 'archive/data.pkl': pickle offset ").And.Contain(message));
@@ -302,7 +254,7 @@ public class CheckpointUnpicklerTests
     {
         // torch.full((1,), 1.5).expand(2**30, 2**30): 2^60 elements (2^62 bytes if copied out) on one stored float.
         const long side = 1L << 30;
-        var pickle = new Ops().Op('}').Str("w").Tensor("FloatStorage", "0", 1, 0, [side, side], [0, 0]).Op('s').Op('.').Bytes;
+        var pickle = new PickleOps().Op('}').Str("w").Tensor("FloatStorage", "0", 1, 0, [side, side], [0, 0]).Op('s').Op('.').Bytes;
         var path = CheckpointTestData.WriteTorchZip(_dir, "expanded.pth", pickle, ("0", Floats(1.5f)));
         using var checkpoint = CheckpointFile.Load(path);
         var w = checkpoint.StateDict()["w"];
@@ -321,7 +273,7 @@ public class CheckpointUnpicklerTests
     public void AnOverlappingViewWithinItsStorageIsStillCopiedOut()
     {
         // Sliding windows of width 3 over 5 floats: 9 elements, more than the 5 stored; a 2x2 overlapping view of 4 is copied.
-        var pickle = new Ops().Op('}').Op('(').Str("windows").Tensor("FloatStorage", "0", 5, 0, [3, 3], [1, 1])
+        var pickle = new PickleOps().Op('}').Op('(').Str("windows").Tensor("FloatStorage", "0", 5, 0, [3, 3], [1, 1])
             .Str("small").Tensor("FloatStorage", "0", 5, 1, [2, 2], [1, 1]).Op('u').Op('.').Bytes;
         using var checkpoint = CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "windows.pth", pickle, ("0", Floats(1, 2, 3, 4, 5))));
         var windows = checkpoint.StateDict()["windows"];
@@ -338,7 +290,7 @@ public class CheckpointUnpicklerTests
     public void AZipHeaderClaimingMoreBytesThanAnEntryHoldsIsRefusedBeforeAllocating(uint claimed, string message)
     {
         // [1] * 32 in 100 bytes, deflated; then its size as the zip headers state it is changed.
-        var ops = new Ops().Op(']');
+        var ops = new PickleOps().Op(']');
         for (var i = 0; i < 32; i++) ops.Op('K').Op(1).Op('a');
         var path = Path.Combine(_dir, "claims.pth");
         using (var zip = System.IO.Compression.ZipFile.Open(path, System.IO.Compression.ZipArchiveMode.Create))
@@ -354,7 +306,7 @@ public class CheckpointUnpicklerTests
     public void AStoredStorageClaimingMoreBytesThanItHoldsIsRefusedBeforeAllocating(long claimedFloats, string message)
     {
         // 100 stored floats whose zip headers claim more, as many as the persistent id declares.
-        var pickle = new Ops().Op('}').Str("w").Tensor("FloatStorage", "0", claimedFloats, 0, [100], [1]).Op('s').Op('.').Bytes;
+        var pickle = new PickleOps().Op('}').Str("w").Tensor("FloatStorage", "0", claimedFloats, 0, [100], [1]).Op('s').Op('.').Bytes;
         var path = CheckpointTestData.WriteTorchZip(_dir, "stored.pth", pickle, ("0", new byte[400]));
         CheckpointTestData.ClaimUncompressedSize(path, "archive/data/0", (uint)(claimedFloats * 4));
         Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(path))!.Message,
@@ -366,7 +318,7 @@ public class CheckpointUnpicklerTests
     {
         // Both lengths of 100 stored floats claim 2^28 floats: consistent with each other, not with the file.
         const long claimedFloats = 1L << 28;
-        var pickle = new Ops().Op('}').Str("w").Tensor("FloatStorage", "0", claimedFloats, 0, [100], [1]).Op('s').Op('.').Bytes;
+        var pickle = new PickleOps().Op('}').Str("w").Tensor("FloatStorage", "0", claimedFloats, 0, [100], [1]).Op('s').Op('.').Bytes;
         var path = CheckpointTestData.WriteTorchZip(_dir, "beyond.pth", pickle, ("0", new byte[400]));
         CheckpointTestData.ClaimUncompressedSize(path, "archive/data/0", (uint)(claimedFloats * 4), compressedToo: true);
         Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(path))!.Message,
@@ -376,7 +328,7 @@ public class CheckpointUnpicklerTests
     [Test]
     public void StorageLengthMustMatchItsDeclaredElementCount()
     {
-        var pickle = new Ops().Op('}').Str("w").Tensor("HalfStorage", "0", 4, 0, [2], [1]).Op('s').Op('.').Bytes;
+        var pickle = new PickleOps().Op('}').Str("w").Tensor("HalfStorage", "0", 4, 0, [2], [1]).Op('s').Op('.').Bytes;
         var path = CheckpointTestData.WriteTorchZip(_dir, "declared.pth", pickle, ("0", new byte[6]));
         Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(path))!.Message,
             Is.EqualTo("declared.pth: storage 'archive/data/0' holds 6 bytes, but its persistent id declares 4 float16 elements (8 bytes)"));
@@ -386,7 +338,7 @@ public class CheckpointUnpicklerTests
     [TestCase("FloatStorage", "")]
     public void StorageTypesOutsideTheWhitelistAreRefused(string type, string message)
     {
-        var pickle = new Ops().Op('}').Str("w").Tensor(type, "0", 1, 0, [1], [1]).Op('s').Op('.').Bytes;
+        var pickle = new PickleOps().Op('}').Str("w").Tensor(type, "0", 1, 0, [1], [1]).Op('s').Op('.').Bytes;
         var path = CheckpointTestData.WriteTorchZip(_dir, "types.pth", pickle, ("0", Floats(4)));
         if (message.Length == 0)
         {
@@ -402,16 +354,16 @@ public class CheckpointUnpicklerTests
     public void StructuralErrorsNameTheOpcodeAndOffset()
     {
         // BUILD on a list: offset 4 is the BUILD (PROTO 2 bytes, EMPTY_LIST, EMPTY_DICT).
-        var build = new Ops().Op(']').Op('}').Op('b').Op('.').Bytes;
+        var build = new PickleOps().Op(']').Op('}').Op('b').Op('.').Bytes;
         Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "b.pth", build)))!.Message,
             Is.EqualTo("b.pth: entry 'archive/data.pkl': pickle offset 4: BUILD applies state to a list of 0, which cannot take attributes"));
-        var getBeforePut = new Ops().Op('h').Op(3).Op('.').Bytes;
+        var getBeforePut = new PickleOps().Op('h').Op(3).Op('.').Bytes;
         Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "g.pth", getBeforePut)))!.Message,
             Does.Contain("pickle offset 2: memo slot 3 is read before it was written"));
-        var noStop = new Ops().Op('}').Bytes;
+        var noStop = new PickleOps().Op('}').Bytes;
         Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "s.pth", noStop)))!.Message,
             Does.Contain("pickle ended at offset 3 while reading an opcode (the pickle has no STOP)"));
-        var underflow = new Ops().Op('(').Op('s').Op('.').Bytes;
+        var underflow = new PickleOps().Op('(').Op('s').Op('.').Bytes;
         Assert.That(Assert.Throws<VimException>(() => CheckpointFile.Load(CheckpointTestData.WriteTorchZip(_dir, "u.pth", underflow)))!.Message,
             Does.Contain("pickle offset 3: SETITEM needs a value but the stack is empty above the MARK"));
     }

@@ -389,27 +389,32 @@ public class SegmentationDeitPretrainedTests
     [TearDown]
     public void TearDown() => Directory.Delete(_root, recursive: true);
 
+    /// <summary>Segmentation of the demo ADE data under &lt;root&gt;/ade with a DeiT backbone initialised from <paramref name="pretrained"/>.</summary>
+    internal static ExperimentConfig Config(string root, string pretrained) => new()
+    {
+        Task = TaskKind.Segmentation,
+        Data = new DataConfig { Type = "ade20k", Root = Path.Combine(root, "ade"), CropSize = [32, 32], Scale = [64, 64], BatchSize = 2, NumWorkers = 0 },
+        Model = new ModelConfig
+        {
+            NumClasses = DemoDatasetGenerator.ClassNames.Count,
+            Backbone = new BackboneConfig { Name = "deitseg_tiny", Pretrained = pretrained },
+        },
+    };
+
+    /// <summary>A two-block DeiT segmentor the checkpoints of <see cref="PretrainedDenseBackboneTests.TimmDeitStateDict"/> (depth 2) fit.</summary>
+    internal static EncoderDecoder Small()
+    {
+        var deit = new VisionTransformer(VimVariants.DeitTiny with { EmbedDim = 32, Heads = 2, Depth = 2, ImageSize = 64, NumClasses = 0, TapBlocks = [0, 1, 1, 1] }, 1);
+        return new EncoderDecoder(new SegmentationPyramid(deit), new SegmentationHeadConfig { Channels = 16, AuxiliaryChannels = 16 }, DemoDatasetGenerator.ClassNames.Count);
+    }
+
     [Test]
     public void TheTaskLoadsADeitImageNetCheckpointIntoItsBackbone()
     {
         using var scope = NewDisposeScope();
         var source = PretrainedDenseBackboneTests.TimmDeitStateDict(depth: 2);
         var path = PretrainedDenseBackboneTests.WriteOfficial(_root, "deit_tiny_patch16_224-a1311bcf.safetensors", source);
-        var config = new ExperimentConfig
-        {
-            Task = TaskKind.Segmentation,
-            Data = new DataConfig { Type = "ade20k", Root = Path.Combine(_root, "ade"), CropSize = [32, 32], Scale = [64, 64], BatchSize = 2, NumWorkers = 0 },
-            Model = new ModelConfig
-            {
-                NumClasses = DemoDatasetGenerator.ClassNames.Count,
-                Backbone = new BackboneConfig { Name = "deitseg_tiny", Pretrained = path },
-            },
-        };
-        static EncoderDecoder Small()
-        {
-            var deit = new VisionTransformer(VimVariants.DeitTiny with { EmbedDim = 32, Heads = 2, Depth = 2, ImageSize = 64, NumClasses = 0, TapBlocks = [0, 1, 1, 1] }, 1);
-            return new EncoderDecoder(new SegmentationPyramid(deit), new SegmentationHeadConfig { Channels = 16, AuxiliaryChannels = 16 }, DemoDatasetGenerator.ClassNames.Count);
-        }
+        var config = Config(_root, path);
         var log = new StringWriter();
 
         using var task = new SegmentationTask(config, log, Small);

@@ -13,7 +13,8 @@ namespace Vim.Tests.Distributed;
 /// data-parallel and has rank 0 write the final weights and the (distributed) evaluation as JSON.
 /// Arguments: --work DIR --iters N --batch B --out FILE [--fail-at-call C] [--resume CHECKPOINT]
 /// [--nan-on-rank R --nan-at-call C] (that rank alone sees a NaN loss) [--stop-on-rank R] (that rank
-/// alone is asked to stop, from the start) [--dropout P] [--diff-rank-seed] (runtime.diff_rank_seed).
+/// alone is asked to stop, from the start) [--dropout P] [--diff-rank-seed] (runtime.diff_rank_seed) [--load-from CHECKPOINT]
+/// (load_from) [--every-rank] (each rank r also writes its own outcome to FILE.rank&lt;r&gt;).
 /// Rank 1 deliberately starts from other weights, so the run is only right if the start-up broadcast works.
 /// </summary>
 public static class DistributedToyWorker
@@ -47,19 +48,23 @@ public static class DistributedToyWorker
                 foreach (var p in task.Model.parameters()) p.add_(0.5f);
         using var stop = new CancellationTokenSource();
         if (OnThisRank("--stop-on-rank")) stop.Cancel();
-        var result = new Trainer<(Tensor, Tensor)>(task, Config(Int("--iters"), options.ContainsKey("--diff-rank-seed")), options["--work"], "cfg", Console.Out, world)
+        var config = Config(Int("--iters"), options.ContainsKey("--diff-rank-seed"));
+        config.LoadFrom = options.GetValueOrDefault("--load-from");
+        var result = new Trainer<(Tensor, Tensor)>(task, config, options["--work"], "cfg", Console.Out, world)
             .Run(options.GetValueOrDefault("--resume"), stop.Token);
 
         task.Model.eval();
         double negMse;
         using (no_grad())
             negMse = task.Evaluate()["neg_mse"];
-        if (world.Rank == 0)
+        var outcome = JsonSerializer.SerializeToUtf8Bytes(new Outcome(task.Weights(), negMse, result.LastCheckpoint));
+        void Write(string path)
         {
-            var path = options["--out"];
-            File.WriteAllBytes(path + ".tmp", JsonSerializer.SerializeToUtf8Bytes(new Outcome(task.Weights(), negMse, result.LastCheckpoint)));
+            File.WriteAllBytes(path + ".tmp", outcome);
             File.Move(path + ".tmp", path, overwrite: true);
         }
+        if (world.Rank == 0) Write(options["--out"]);
+        if (options.ContainsKey("--every-rank")) Write($"{options["--out"]}.rank{world.Rank}");
         return 0;
     }
 }

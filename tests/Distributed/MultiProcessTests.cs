@@ -101,6 +101,27 @@ public class MultiProcessTests
         Assert.That(new CheckpointDirectory(work, 2).Latest(), Does.EndWith("iter_0000016.safetensors"));
     }
 
+    /// <summary>
+    /// load_from under mpirun (the worker's rank 1 starts from other weights): both ranks end with the same weights, those of
+    /// one process with the global batch trained from the same checkpoint.
+    /// </summary>
+    [Test]
+    public void LoadFromOnTwoRanksEndsWithTheSameWeightsOnEveryRank()
+    {
+        var source = SingleProcess(Path.Combine(_root, "source"), resume: null);
+        var checkpoint = Path.Combine(_root, "source", "iter_0000016.safetensors");
+        var reference = SingleProcess(Path.Combine(_root, "single"), resume: null, loadFrom: checkpoint);
+        Assert.That(reference.Weights, Is.Not.EqualTo(source.Weights).Within(1e-3), "16 more iterations from the checkpoint");
+
+        var output = Path.Combine(_root, "dist.json");
+        var run = Mpirun(2, Worker("--work", Path.Combine(_root, "dist"), "--iters", "16", "--batch", "2", "--load-from", checkpoint, "--every-rank", "--out", output));
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Output);
+        var ranks = Enumerable.Range(0, 2).Select(r => Read($"{output}.rank{r}")).ToArray();
+        Assert.That(ranks[1].Weights, Is.EqualTo(ranks[0].Weights), "bit for bit the same on both ranks");
+        Assert.That(ranks[0].Weights, Is.EqualTo(reference.Weights).Within(2e-5));
+        Assert.That(run.Output, Does.Contain($"load_from: {checkpoint}[model]: 4 tensor(s) matched"));
+    }
+
     [Test]
     public void ATwoRankCheckpointResumesOnOneProcess()
     {
@@ -338,11 +359,13 @@ public class MultiProcessTests
             File.ReadAllBytes($"{output}.rank{r}.json"), DistributedEvalWorker.Json)!)];
     }
 
-    private static DistributedToyWorker.Outcome SingleProcess(string work, string? resume)
+    private static DistributedToyWorker.Outcome SingleProcess(string work, string? resume, string? loadFrom = null)
     {
         set_num_threads(1);
         using var task = new ToyRegressionTask(dropout: 0, batchSize: 4);
-        new Trainer<(Tensor, Tensor)>(task, DistributedToyWorker.Config(16), work, "cfg", TextWriter.Null).Run(resume);
+        var config = DistributedToyWorker.Config(16);
+        config.LoadFrom = loadFrom;
+        new Trainer<(Tensor, Tensor)>(task, config, work, "cfg", TextWriter.Null).Run(resume);
         task.Model.eval();
         using var noGrad = no_grad();
         return new DistributedToyWorker.Outcome(task.Weights(), task.Evaluate()["neg_mse"], null);

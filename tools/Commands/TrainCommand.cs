@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 
 namespace Vim.Tools.Commands;
 
-/// <summary>`vim train CONFIG [--work-dir DIR] [--resume [CKPT]] [--set k=v ...]`.</summary>
+/// <summary>`vim train CONFIG [--work-dir DIR] [--resume [CKPT]] [--load-from CKPT] [--auto-scale-lr] [--amp] [--set k=v ...]`.</summary>
 public static class TrainCommand
 {
     public static Command Create()
@@ -21,7 +21,7 @@ public static class TrainCommand
         var workDir = new Option<string?>("--work-dir") { Description = "Where logs and checkpoints go (default: runtime.work_dir, else work_dirs/<config name>)." };
         var resume = new Option<string?>("--resume")
         {
-            Description = "Continue a run: from CKPT, or (no value) from the work dir's latest checkpoint.",
+            Description = "Continue a run: from CKPT, or (no value) from the work dir's latest checkpoint (none yet: a run with load_from starts from it, as mmdet's --resume).",
             Arity = ArgumentArity.ZeroOrOne,
         };
         var autoScaleLr = new Option<bool>("--auto-scale-lr")
@@ -32,6 +32,13 @@ public static class TrainCommand
         {
             Description = "Mixed-precision training (mmdet's flag: the same as --set runtime.amp=true; runtime.amp_dtype picks bf16 or fp16).",
         };
+        var loadFrom = new Option<string?>("--load-from")
+        {
+            Description = "Start a fresh run (iteration 0, new optimiser and schedule) from the whole-model weights of CKPT: a `vim train` checkpoint "
+                + "or a .pth/.safetensors state dict (mmdet's load_from: the same as --set load_from=CKPT; --set load_from_ema=true takes its EMA weights). "
+                + "Tensors of another shape (a head for another class count) are skipped; load_from.txt in the work dir says what loaded. "
+                + "--resume wins when there is a checkpoint to resume.",
+        };
         var set = ConfigCommand.CreateSetOption();
         var command = new Command("train", "Train the model a config describes; Ctrl-C, SIGTERM or SIGUSR1 (kill -USR1 <mpirun pid> under mpirun) writes a checkpoint and exits. " +
             "The log goes to WORK_DIR/log.jsonl; --set runtime.vis_backends=[local,tensorboard] also writes it as TensorBoard events in WORK_DIR/tensorboard/ " +
@@ -39,6 +46,7 @@ public static class TrainCommand
         command.Arguments.Add(configArg);
         command.Options.Add(workDir);
         command.Options.Add(resume);
+        command.Options.Add(loadFrom);
         command.Options.Add(autoScaleLr);
         command.Options.Add(amp);
         command.Options.Add(set);
@@ -46,17 +54,14 @@ public static class TrainCommand
         {
             // mmdet's flags as overrides, so config.yaml records them and the resume line repeats them.
             var flags = new[] { (autoScaleLr, "auto_scale_lr.enable=true"), (amp, "runtime.amp=true") };
-            string[] overrides = [.. parse.GetValue(set) ?? [], .. flags.Where(f => parse.GetValue(f.Item1)).Select(f => f.Item2)];
+            string[] overrides = [.. parse.GetValue(set) ?? [], .. flags.Where(f => parse.GetValue(f.Item1)).Select(f => f.Item2),
+                .. parse.GetValue(loadFrom) is { } checkpoint ? [ConfigWriter.Override("load_from", checkpoint)] : Array.Empty<string>()];
             var (config, dir) = Prepare(parse.GetValue(configArg)!, parse.GetValue(workDir), overrides);
-            string? resumeFrom = null;
-            if (parse.GetResult(resume) is not null)
-            {
-                resumeFrom = parse.GetValue(resume)
-                    ?? new CheckpointDirectory(dir, config.Train.KeepLast).Latest()
-                    ?? throw new VimException($"--resume: {dir} has no checkpoint yet");
-            }
             // Under mpirun every rank runs this; rank 0 alone writes files.
             using var communicator = Communicators.FromEnvironment(config.Runtime);
+            var resumeFrom = parse.GetResult(resume) is null
+                ? null
+                : ResumeFrom(parse.GetValue(resume), dir, config, communicator.Rank == 0 ? Console.Out : TextWriter.Null);
             using var stop = new CancellationTokenSource();
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
@@ -91,6 +96,21 @@ public static class TrainCommand
         return string.Join(' ', words);
     }
 
+    /// <summary>
+    /// The checkpoint `--resume` continues from: <paramref name="checkpoint"/> when given, else the work dir's latest. With
+    /// none there yet, a run that names load_from starts afresh from it (MMEngine's resume falls back to load_from the same
+    /// way), so one command line serves a job's first launch and its restarts; without load_from there is nothing to resume.
+    /// </summary>
+    public static string? ResumeFrom(string? checkpoint, string dir, ExperimentConfig config, TextWriter log)
+    {
+        if (checkpoint is not null) return checkpoint;
+        if (new CheckpointDirectory(dir, config.Train.KeepLast).Latest() is { } latest) return latest;
+        if (LoadFromCheckpoint.Configured(config) is not { } loadFrom)
+            throw new VimException($"--resume: {dir} has no checkpoint yet");
+        log.WriteLine($"--resume: {dir} has no checkpoint yet; starting a fresh run from load_from {loadFrom}");
+        return null;
+    }
+
     /// <summary>Loads the config, applies threads, and resolves the work dir.</summary>
     public static (ExperimentConfig Config, string WorkDir) Prepare(string configPath, string? workDir, IEnumerable<string> overrides)
     {
@@ -123,6 +143,10 @@ public static class TrainCommand
     {
         // Before the work dir, the data and the model: a setting that cannot train costs nothing to refuse.
         TrainingSettings.Check(config);
+        // A resume does not read load_from (the file may have moved since); a fresh run refuses a missing one here, not
+        // after the data and the model are built.
+        if (resumeFrom is null && LoadFromCheckpoint.Configured(config) is { } loadFrom)
+            LoadFromCheckpoint.RequireCheckpointFile(loadFrom, config.LoadFromEma);
         var yaml = ConfigWriter.ToYaml(ConfigBinder.ToNode(config));
         if (resumeFrom is null && communicator.Rank == 0)
             WorkDirectory.Prepare(dir, bytesPerCheckpoint: 0, checkpointsKept: 0);
