@@ -129,10 +129,12 @@ public sealed class CheckpointFile : IDisposable
     /// </summary>
     public Dictionary<string, Tensor> ModelStateDict(bool ema = false) => StateDict(ModelEntry(ema));
 
-    /// <summary>The entry <see cref="ModelStateDict"/> reads: "model_ema", "model", "state_dict", or "" for a bare state dict.</summary>
+    /// <summary>The entry <see cref="ModelStateDict"/> reads: "model_ema", "model", "state_dict", or "" for a bare state dict (a .pth's top-level keys, a safetensors file's name prefixes).</summary>
     public string ModelEntry(bool ema = false)
     {
-        var keys = TopLevelKeys().ToHashSet();
+        // A flat (safetensors) file has no top-level dict: its entries are its names' first dotted parts, as a published
+        // checkpoint's "model.…" tensors.
+        var keys = (Format == CheckpointFormat.SafeTensors ? Tensors.Select(t => t.Key.Split('.')[0]) : TopLevelKeys()).ToHashSet();
         if (ema)
             return keys.Contains("model_ema")
                 ? "model_ema"

@@ -334,4 +334,16 @@ public class LoadFromTests
         Assert.That(Assert.Throws<VimException>(() => TrainCommand.ResumeFrom(null, Dir("empty"), Config(16), TextWriter.Null))!.Message,
             Does.Contain("--resume: ").And.Contain("has no checkpoint yet"));
     }
+
+    /// <summary>A published checkpoint (`vim checkpoint publish`, its EMA weights) is a load_from source: the run starts from exactly those weights.</summary>
+    [Test]
+    public void APublishedCheckpointLoadsAsItsWeights()
+    {
+        set_num_threads(1);
+        var saved = TrainedCheckpoint("source");
+        var published = TrainingCheckpoint.Publish(saved, Dir("release/toy.safetensors"), ema: true);
+        using var fresh = new ToyRegressionTask();
+        StartOnly(fresh, Config(8, loadFrom: published), "fine-tune");
+        Assert.That(Values(fresh.Model.state_dict()), Is.EqualTo(Entry(saved, "ema")));
+    }
 }
