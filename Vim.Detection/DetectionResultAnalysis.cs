@@ -191,7 +191,8 @@ public static class DetectionResultAnalysis
             scores[i] = det.Score;
             if (pixels is not null && rle is not null) rle.Decode().CopyTo(pixels, (long)i * height * width);
         }
-        return new Instances(height, width, new Boxes(tensor(boxes).view(n, 4)), tensor(classes), tensor(scores),
-            pixels is null ? null : tensor(pixels).view(n, height, width));
+        // Detections read from a results file are host data, drawn on the host.
+        return new Instances(height, width, new Boxes(tensor(boxes, device: CPU).view(n, 4)), tensor(classes, device: CPU), tensor(scores, device: CPU),
+            pixels is null ? null : tensor(pixels, device: CPU).view(n, height, width));
     }
 }
