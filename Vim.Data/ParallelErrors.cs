@@ -5,7 +5,7 @@ using Vim.Core;
 namespace Vim.Data;
 
 /// <summary>Parallel loops over user files report their first user-facing error as itself (with its stack), not inside an AggregateException.</summary>
-internal static class ParallelErrors
+public static class ParallelErrors
 {
     public static bool HasUserError(AggregateException e) => e.InnerExceptions.OfType<VimException>().Any();
 

@@ -112,6 +112,9 @@ public sealed class CocoInstanceDataset : ISampleSource
     public int Count => _images.Length;
     public IReadOnlyList<CocoImage> Images => _images;
 
+    /// <summary>The image folder the file_names are relative to.</summary>
+    public string ImageRoot => _imageRoot;
+
     /// <summary>Where an image of this dataset lives: its file_name under the image folder.</summary>
     public string ImagePath(CocoImage image) => Path.Combine(_imageRoot, image.FileName!);
 

@@ -27,6 +27,19 @@ public static class ImageEncoder
         }
     }
 
+    /// <summary>
+    /// <paramref name="left"/> and <paramref name="right"/> (8-bit BGR, the same height) next to each other, as one PNG
+    /// twice as wide (<see cref="WritePng"/>): e.g. ground truth beside a prediction on the same image.
+    /// </summary>
+    public static void WritePngSideBySide(string path, Mat left, Mat right)
+    {
+        if (left.Rows != right.Rows || left.Type() != right.Type())
+            throw new ArgumentException($"{path}: side-by-side halves differ ({left.Cols}x{left.Rows} {left.Type()} against {right.Cols}x{right.Rows} {right.Type()}).");
+        using var both = new Mat();
+        Cv2.HConcat(left, right, both);
+        WritePng(path, both);
+    }
+
     /// <summary>Encodes <paramref name="image"/> as PNG and writes it atomically (<see cref="AtomicFile"/>), creating the folder.</summary>
     public static void WritePng(string path, Mat image)
     {

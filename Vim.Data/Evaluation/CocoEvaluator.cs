@@ -537,24 +537,7 @@ public sealed class CocoEvaluator
                     if (npig == 0) continue;
                     for (int t = 0; t < T; t++)
                     {
-                        double tp = 0, fp = 0;
-                        int row = a * T + t;
-                        for (int i = 0; i < nd; i++)
-                        {
-                            byte f = flags[flagBase[i] + row * flagStride[i]];
-                            if ((f & Ignored) == 0)
-                            {
-                                if ((f & Matched) != 0) tp++;
-                                else fp++;
-                            }
-                            rc[i] = tp / npig;
-                            pr[i] = tp / (fp + tp + Eps);
-                        }
-                        recall[((t * K + k) * A + a) * M + m] = nd > 0 ? rc[nd - 1] : 0;
-                        for (int i = nd - 1; i > 0; i--)
-                        {
-                            if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
-                        }
+                        recall[((t * K + k) * A + a) * M + m] = InterpolatedPrecisionRecall(flags, flagBase, flagStride, nd, a * T + t, npig, rc, pr);
                         for (int r = 0; r < R; r++)
                         {
                             int pi = LowerBound(rc, nd, recThrs[r]);
@@ -578,6 +561,109 @@ public sealed class CocoEvaluator
             }
         });
         return new CocoAccumulation(_p, _categoryIds, _categoryNames, _maxDets, precision, recall, scores);
+    }
+
+    /// <summary>
+    /// Each image's AP alone, in <see cref="ImageIds"/> order: what pycocotools' stats[0] (AP at IoU .50:.95, area "all",
+    /// maxDets 100) is when <c>params.imgIds</c> holds that one image, read from the tables <see cref="Evaluate"/> made for
+    /// all images at once. Evaluation is per (image, category) cell, so restricting the images changes nothing before
+    /// accumulation; accumulating one image's cells alone gives, per category, its precision at every IoU and recall
+    /// threshold, and the image's AP is their mean over the categories with non-ignored ground truth in it (a category it
+    /// has only detections of is −1 in COCOeval and left out, as a class without ground truth is in mmdet's eval_map).
+    /// NaN where no category has any: the image has no non-crowd ground truth, and its AP is undefined (−1 in COCOeval).
+    /// The values are gathered and summed as <see cref="CocoAccumulation.Mean"/> sums them, so each equals the restricted
+    /// evaluation's stats[0] to the bit.
+    /// </summary>
+    public double[] ImageAps()
+    {
+        if (_flags is null) throw new InvalidOperationException("call Evaluate() before ImageAps().");
+        const int summaryMaxDets = 100;
+        int a = Array.FindIndex(_p.AreaRanges, r => r.Label == "all");
+        if (a < 0 || Array.IndexOf(_maxDets, summaryMaxDets) < 0)
+            throw new InvalidOperationException("per-image AP is stats[0]'s: it needs the area range \"all\" and maxDets 100.");
+        int T = _p.IouThresholds.Length, R = _p.RecallThresholds.Length, A = _p.AreaRanges.Length;
+        // Each image's cells in category order: a counting sort over the cells, which run by category then image.
+        var imageCellStart = new int[_imageIds.Length + 1];
+        foreach (int img in _cellImage) imageCellStart[img + 1]++;
+        for (int i = 0; i < _imageIds.Length; i++) imageCellStart[i + 1] += imageCellStart[i];
+        var cellsByImage = new int[_cellImage.Length];
+        var next = imageCellStart[..^1];
+        for (int c = 0; c < _cellImage.Length; c++) cellsByImage[next[_cellImage[c]]++] = c;
+
+        var aps = new double[_imageIds.Length];
+        var flags = _flags;
+        var recThrs = _p.RecallThresholds;
+        Parallel.For(0, _imageIds.Length, img =>
+        {
+            var defined = new List<int>();
+            for (int j = imageCellStart[img]; j < imageCellStart[img + 1]; j++)
+            {
+                int c = cellsByImage[j];
+                if (_npig![c * A + a] > 0) defined.Add(c);
+            }
+            if (defined.Count == 0)
+            {
+                aps[img] = double.NaN;
+                return;
+            }
+            int n = defined.Count;
+            // [t, r, k] as numpy's C order of precision[:, :, :, a, m], the order the summary's mean sums in.
+            var table = new double[T * R * n];
+            for (int k = 0; k < n; k++)
+            {
+                int c = defined[k];
+                int nd = Math.Min(_cellDtUsed[c], summaryMaxDets);
+                var flagBase = new int[nd];
+                var flagStride = new int[nd];
+                for (int i = 0; i < nd; i++)
+                {
+                    flagBase[i] = _cellFlagStart![c] + i;
+                    flagStride[i] = _cellDtUsed[c];
+                }
+                var rc = new double[nd];
+                var pr = new double[nd];
+                for (int t = 0; t < T; t++)
+                {
+                    InterpolatedPrecisionRecall(flags, flagBase, flagStride, nd, a * T + t, _npig![c * A + a], rc, pr);
+                    for (int r = 0; r < R; r++)
+                    {
+                        // Recall thresholds past the last detection's recall stay 0, as in Accumulate.
+                        int pi = LowerBound(rc, nd, recThrs[r]);
+                        table[(t * R + r) * n + k] = pi < nd ? pr[pi] : 0;
+                    }
+                }
+            }
+            aps[img] = CocoAccumulation.NumpySum(table) / table.Length;
+        });
+        return aps;
+    }
+
+    /// <summary>
+    /// COCOeval's accumulate for one (area range, IoU threshold) row of <paramref name="nd"/> score-ordered detections, the
+    /// i-th of which has its flag at <c>flagBase[i] + row · flagStride[i]</c>: cumulative recall (true positives over the
+    /// <paramref name="npig"/> non-ignored ground truths) in <paramref name="rc"/> and precision in <paramref name="pr"/>, each
+    /// precision then raised to the best at its recall or beyond (the interpolation); ignored detections count as neither.
+    /// Returns the final recall, 0 without detections.
+    /// </summary>
+    private static double InterpolatedPrecisionRecall(byte[] flags, int[] flagBase, int[] flagStride, int nd, int row, int npig, double[] rc, double[] pr)
+    {
+        double tp = 0, fp = 0;
+        for (int i = 0; i < nd; i++)
+        {
+            byte f = flags[flagBase[i] + row * flagStride[i]];
+            if ((f & Ignored) == 0)
+            {
+                if ((f & Matched) != 0) tp++;
+                else fp++;
+            }
+            rc[i] = tp / npig;
+            pr[i] = tp / (fp + tp + Eps);
+        }
+        for (int i = nd - 1; i > 0; i--)
+        {
+            if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
+        }
+        return nd > 0 ? rc[nd - 1] : 0;
     }
 
     // numpy's np.spacing(1): keeps precision defined when a prefix has no true or false positives.

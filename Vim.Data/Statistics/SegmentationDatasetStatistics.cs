@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
 using Vim.Core;
 using Vim.Data.Datasets;
 using Vim.Data.Evaluation;
@@ -46,10 +44,7 @@ public sealed record SegmentationDatasetStatistics(
         long ignored = 0;
         var widths = new int[n];
         var heights = new int[n];
-        int done = 0;
-        var clock = Stopwatch.StartNew();
-        double lastPrint = 0;
-        var printLock = new object();
+        var progressLines = new ItemProgress(progress, n, "label maps", progressSeconds);
         var options = new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
         try
         {
@@ -59,19 +54,7 @@ public sealed record SegmentationDatasetStatistics(
                 widths[i] = w;
                 heights[i] = h;
                 local.Add(labels, ignore);
-                int finished = Interlocked.Increment(ref done);
-                if (progress is not null && clock.Elapsed.TotalSeconds - Volatile.Read(ref lastPrint) >= progressSeconds)
-                {
-                    lock (printLock)
-                    {
-                        double now = clock.Elapsed.TotalSeconds;
-                        if (now - lastPrint >= progressSeconds)
-                        {
-                            lastPrint = now;
-                            progress.WriteLine(ProgressLine(finished, n, now));
-                        }
-                    }
-                }
+                progressLines.Advance();
                 return local;
             }, local =>
             {
@@ -90,7 +73,7 @@ public sealed record SegmentationDatasetStatistics(
         {
             ParallelErrors.RethrowUserError(e);
         }
-        progress?.WriteLine($"read {n} label maps in {Durations.Clock(clock.Elapsed.TotalSeconds)}");
+        progress?.WriteLine($"read {n} label maps in {progressLines.Elapsed}");
         long labelled = pixels.Sum();
         long total = labelled + ignored;
         var classes = Enumerable.Range(0, k).Select(c => new SegmentationClassStatistics(c, dataset.ClassNames[c], pixels[c],
@@ -100,9 +83,6 @@ public sealed record SegmentationDatasetStatistics(
             ValueSummary.Of(widths.Select(w => (double)w)), ValueSummary.Of(heights.Select(h => (double)h)),
             ImageSizeCount.Tally(Enumerable.Range(0, n).Select(i => (widths[i], heights[i]))), classes);
     }
-
-    private static string ProgressLine(int done, int total, double elapsed) => string.Create(CultureInfo.InvariantCulture,
-        $"  {done}/{total} label maps ({100.0 * done / total:F0}%), {Durations.Clock(elapsed)} elapsed, about {Durations.Clock(elapsed / done * (total - done))} left");
 
     /// <summary>One thread's counts: pixels per class, images per class, ignored pixels.</summary>
     private sealed class ClassCounts(int classes)

@@ -28,7 +28,7 @@ public class EvalCliAndReportTests
         Assert.That(std.Val0 + std.Val1 + std.Val2, Is.GreaterThan(1.0), $"{path} looks blank");
     }
 
-    private static (int Code, string Out) RunCli(params string[] args)
+    internal static (int Code, string Out) RunCli(params string[] args)
     {
         var previous = Console.Out;
         using var writer = new StringWriter();
@@ -45,7 +45,7 @@ public class EvalCliAndReportTests
     }
 
     /// <summary>Runs a command that must fail; returns what it printed as its error.</summary>
-    private static string Refused(params string[] args)
+    internal static string Refused(params string[] args)
     {
         var error = new StringWriter();
         var previous = Console.Error;

@@ -8,22 +8,25 @@ using Vim.Data.Datasets;
 using Vim.Data.Evaluation.Reports;
 using Vim.Core.IO;
 using Vim.Detection;
+using Vim.Segmentation;
 
 namespace Vim.Tools.Commands;
 
 /// <summary>
-/// `vim eval coco|coco-errors|seg|confusion|bench`: COCO mAP and its error analysis and semantic-segmentation mIoU on
-/// files, confusion matrices of either, and the evaluator benchmark.
+/// `vim eval coco|coco-errors|seg|confusion|analyze|bench`: COCO mAP and its error analysis and semantic-segmentation mIoU
+/// on files, confusion matrices of either, the best and worst images of either (<c>analyze</c>), and the evaluator benchmark.
 /// </summary>
 public static class EvalCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("eval", "Evaluate results: COCO mAP (bbox/segm, pycocotools semantics) and its error analysis (mmdet's), semantic segmentation mIoU (mmseg semantics), or their confusion matrices.");
+        var cmd = new Command("eval", "Evaluate results: COCO mAP (bbox/segm, pycocotools semantics) and its error analysis (mmdet's), semantic segmentation mIoU (mmseg semantics), " +
+            "their confusion matrices, or the images a model does best and worst on.");
         cmd.Subcommands.Add(CreateCoco());
         cmd.Subcommands.Add(CreateCocoErrors());
         cmd.Subcommands.Add(CreateSeg());
         cmd.Subcommands.Add(CreateConfusion());
+        cmd.Subcommands.Add(CreateAnalyze());
         cmd.Subcommands.Add(CreateBench());
         return cmd;
     }
@@ -256,6 +259,120 @@ public static class EvalCommand
             Console.WriteLine($"{images} images, {k} classes. " + ConfusionMatrixReport.SegmentationRule(parse.GetValue(inputs.IgnoreIndex), parse.GetValue(inputs.ReduceZeroLabel)));
             Console.WriteLine($"wrote {csv}");
             Console.WriteLine($"wrote {png}");
+        }));
+        return cmd;
+    }
+
+    private static Command CreateAnalyze()
+    {
+        var cmd = new Command("analyze", "The images a model does best and worst on, as mmdet's tools/analysis_tools/analyze_results.py: every image scored " +
+            "(`det`: its COCO AP; `seg`: its mIoU), the top-k best drawn in OUT/good/ and the top-k worst in OUT/bad/ (RANK_STEM_SCORE.png, rank 1 the best " +
+            "resp. worst; ground truth on the left, prediction on the right), and every image's score in OUT/scores.csv and OUT/scores.json.");
+        cmd.Subcommands.Add(CreateAnalyzeDetection());
+        cmd.Subcommands.Add(CreateAnalyzeSegmentation());
+        return cmd;
+    }
+
+    /// <summary>The options both `eval analyze` subcommands share: how many images to draw and where.</summary>
+    private sealed class AnalyzeOutputs
+    {
+        public readonly Option<int> TopK = new("--topk") { Description = "how many best and how many worst images to draw (at most half the ranked images, as mmdet)", DefaultValueFactory = _ => 20 };
+        public readonly Option<string> Out = new("--out")
+        {
+            Description = "folder for good/, bad/, scores.csv and scores.json (created if missing; drawings an earlier run left in good/ and bad/ are replaced)", Required = true,
+        };
+
+        public IEnumerable<Option> Options => [TopK, Out];
+
+        /// <summary>The options checked before any file is read: the top-k and the folder.</summary>
+        public void Check(ParseResult parse)
+        {
+            if (parse.GetValue(TopK) < 1) throw new VimException($"--topk: expected at least 1, got {parse.GetValue(TopK)}.");
+            OutputFolder.Check(parse.GetValue(Out)!, "--out");
+        }
+
+        public ImageRanking Rank(ParseResult parse, IReadOnlyList<ImageScore> scores) => ImageRanking.Rank(scores, parse.GetValue(TopK));
+
+        /// <summary>Draws the ranking's lists with <paramref name="draw"/> into a cleared good/ and bad/, writes the table and reports.</summary>
+        public void Finish(ParseResult parse, IReadOnlyList<ImageScore> scores, ImageRanking ranking, string scoreName, IReadOnlyList<string> detailNames,
+            string undefinedReason, Func<string, IReadOnlyList<string>> draw)
+        {
+            var dir = parse.GetValue(Out)!;
+            Directory.CreateDirectory(dir);
+            int replaced = ImageRanking.DeleteEarlierDrawings(dir);
+            var drawn = draw(dir);
+            var (csv, json) = ranking.Write(dir, scoreName, detailNames);
+            var ranked = ranking.Ranked;
+            string mean = ranked.Count == 0 ? "-" : ranked.Average(i => i.Score).ToString("0.000", CultureInfo.InvariantCulture);
+            Console.WriteLine($"{scores.Count} images: {ranked.Count} ranked by {scoreName} (mean {mean})" +
+                (ranking.Undefined.Count > 0 ? $", {ranking.Undefined.Count} not ranked ({undefinedReason})" : ""));
+            foreach (var (title, list) in new[] { ("best", ranking.Best), ("worst", ranking.Worst) })
+                if (list.Count > 0)
+                    Console.WriteLine($"{title}: " + string.Join(", ", list.Take(3).Select(i => $"{i.Image} {i.Score.ToString("0.000", CultureInfo.InvariantCulture)}")) +
+                        (list.Count > 3 ? ", …" : ""));
+            Console.WriteLine($"drew the {ranking.TopK} best in {Path.Combine(dir, ImageRanking.BestFolder)} and the {ranking.TopK} worst in " +
+                $"{Path.Combine(dir, ImageRanking.WorstFolder)} ({drawn.Count} files{(replaced > 0 ? $", replacing {replaced} of an earlier run" : "")})");
+            Console.WriteLine($"wrote {csv}");
+            Console.WriteLine($"wrote {json}");
+        }
+    }
+
+    private static Command CreateAnalyzeDetection()
+    {
+        var inputs = new CocoInputs();
+        var iouType = CocoInputs.IouTypeOption();
+        var images = new Option<string>("--images") { Description = "folder of the ground truth's images (its file_names are relative to it), e.g. val2017/", Required = true };
+        var scoreThr = new Option<double>("--score-thr") { Description = "draw detections scoring at least this (the AP uses every detection)", DefaultValueFactory = _ => 0.3 };
+        var outputs = new AnalyzeOutputs();
+        var cmd = new Command("det", "Each image's COCO AP (IoU .50:.95, area all, maxDets 100: COCOeval's stats[0] restricted to the image, from one evaluation " +
+            "of all images; bbox or segm), the best and worst drawn with the ground truth (left) beside the detections scoring ≥ --score-thr (right), masks " +
+            "with --iou-type segm. An image without non-crowd ground truth has no AP and is not ranked (mmdet's tool scores it 0); the table keeps it.");
+        foreach (var o in inputs.Options.Concat([images, iouType, scoreThr]).Concat(outputs.Options)) cmd.Options.Add(o);
+        cmd.SetAction(parse => Guard(() =>
+        {
+            // Options first: a typo fails before the files are read.
+            var type = CocoInputs.IouType(parse, iouType);
+            double threshold = parse.GetValue(scoreThr);
+            if (!(threshold is >= 0 and <= 1)) throw new VimException($"--score-thr: expected a number in [0, 1], got {threshold.ToString(CultureInfo.InvariantCulture)}.");
+            outputs.Check(parse);
+            string gtPath = parse.GetValue(inputs.GroundTruth)!, resultsPath = parse.GetValue(inputs.Results)!, imageDir = parse.GetValue(images)!;
+            if (!Directory.Exists(imageDir)) throw new VimException($"--images {imageDir}: folder not found.");
+            var (groundTruth, detections) = inputs.LoadForAp(parse);
+            // Every image kept, in file order: the scores index them; masks read only where they are drawn.
+            var dataset = new CocoInstanceDataset(groundTruth, gtPath, imageDir,
+                new CocoInstanceOptions { SkipImagesWithoutAnnotations = false, WithMasks = type == CocoIouType.Segm, CheckImageFiles = false });
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var scores = DetectionResultAnalysis.Score(groundTruth, detections, type, threshold, gtPath, resultsPath);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scored {scores.Count} images ({detections.Count} detections) in {clock.Elapsed.TotalSeconds:0.0} s"));
+            var ranking = outputs.Rank(parse, scores);
+            // Before the output folder is touched: an earlier run's drawings stay when these cannot be made.
+            DetectionResultAnalysis.RequireImages(dataset, ranking);
+            outputs.Finish(parse, scores, ranking, DetectionResultAnalysis.ScoreName(type), DetectionResultAnalysis.DetailNames, "no non-crowd ground truth: AP undefined",
+                dir => DetectionResultAnalysis.Draw(dataset, detections, ranking, dir, threshold, type == CocoIouType.Segm, resultsPath, Console.Out));
+        }));
+        return cmd;
+    }
+
+    private static Command CreateAnalyzeSegmentation()
+    {
+        var root = new Option<string>("--root") { Description = "ADE20k-layout dataset root (images/SPLIT/*.jpg, annotations/SPLIT/*.png, reduce_zero_label)", Required = true };
+        var split = new Option<string>("--split") { Description = "the split the predictions are of", DefaultValueFactory = _ => "validation" };
+        var classes = new Option<string?>("--classes") { Description = "class list file (default: ROOT/class_names.txt if present, else the 150 ADE20k classes)" };
+        var predictions = new Option<string>("--pred") { Description = "folder of class-index PNGs named as the images (vim test's OUT/predictions/pred/)", Required = true };
+        var outputs = new AnalyzeOutputs();
+        var cmd = new Command("seg", "Each image's mIoU (mmseg's IoU over that image alone: the classes in its ground truth or prediction, ignored pixels left " +
+            "out), the best and worst drawn with the ground truth's colour overlay (left) beside the prediction's (right), as vim test's overlays.");
+        foreach (var o in new Option[] { root, split, classes, predictions }.Concat(outputs.Options)) cmd.Options.Add(o);
+        cmd.SetAction(parse => Guard(() =>
+        {
+            outputs.Check(parse);
+            var dataset = DataCommand.OpenAde(parse.GetValue(root)!, parse.GetValue(split)!, parse.GetValue(classes));
+            var predictionDir = parse.GetValue(predictions)!;
+            Console.WriteLine($"scoring {dataset.Count} images of {dataset.Options.ImageDir} against {predictionDir}");
+            var scores = SegmentationResultAnalysis.Score(dataset, predictionDir, Console.Out);
+            var ranking = outputs.Rank(parse, scores);
+            outputs.Finish(parse, scores, ranking, SegmentationResultAnalysis.ScoreName, SegmentationResultAnalysis.DetailNames, "every pixel ignored: mIoU undefined",
+                dir => SegmentationResultAnalysis.Draw(dataset, predictionDir, ranking, dir, Console.Out));
         }));
         return cmd;
     }
