@@ -126,6 +126,16 @@ public class PublishCheckpointTests
         var published = Directory.GetFiles(Path.Combine(_dir, "release")).Single();
         Assert.That(console.ToString(), Does.StartWith($"published {published} ("));
         var errors = new StringWriter();
-        Assert.That(VimCli.Run(["checkpoint", "publish", Path.Combine(_dir, "absent.safetensors"), Path.Combine(_dir, "x.safetensors")], errors), Is.EqualTo(1));
+        var originalError = Console.Error;
+        Console.SetError(errors);
+        try
+        {
+            Assert.That(VimCli.Run(["checkpoint", "publish", Path.Combine(_dir, "absent.safetensors"), Path.Combine(_dir, "x.safetensors")], errors), Is.EqualTo(1));
+        }
+        finally
+        {
+            Console.SetError(originalError);
+        }
+        Assert.That(errors.ToString(), Does.Contain("absent.safetensors").And.Contain("not found"));
     }
 }
