@@ -84,6 +84,31 @@ public class TrainingReportTests
         }
     }
 
+    /// <summary>grad_norm (logged where gradients are clipped) gets its own chart and is neither a loss nor a training statistic.</summary>
+    [Test]
+    public void TheGradientNormHasItsOwnChart()
+    {
+        var dir = Directory.CreateTempSubdirectory("vimdense-report-").FullName;
+        try
+        {
+            File.WriteAllLines(Path.Combine(dir, "log.jsonl"),
+            [
+                """{"iter":10,"lr":0.001,"loss":2.0,"time":0.5,"data_time":0.1,"memory_mb":900,"loss_mse":2.0,"grad_norm":12.5}""",
+                """{"iter":20,"lr":0.001,"loss":1.5,"time":0.5,"data_time":0.1,"memory_mb":900,"loss_mse":1.5,"grad_norm":3.25}""",
+            ]);
+            var markdown = File.ReadAllText(TrainingReport.Write(dir, Path.Combine(dir, "report")));
+            Assert.That(markdown, Does.Contain("(grad_norm.png)").And.Not.Contain("train_statistics.png"));
+            Assert.That(File.Exists(Path.Combine(dir, "report", "grad_norm.png")));
+            string[] fields = ["iter", "lr", "loss", "loss_mse", "grad_norm"];
+            Assert.That(TrainingReport.LossTerms(fields), Is.EqualTo(new[] { "loss", "loss_mse" }));
+            Assert.That(TrainingReport.StatisticTerms(fields), Is.Empty);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Test]
     public void AWorkDirWithoutALogIsAClearError()
     {

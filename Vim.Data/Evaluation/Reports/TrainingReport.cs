@@ -13,7 +13,7 @@ namespace Vim.Data.Evaluation.Reports;
 /// </summary>
 public static class TrainingReport
 {
-    private static readonly HashSet<string> NonLossFields = ["iter", "lr", "time", "data_time", "memory_mb", "mode", "loss_scale", "skipped", "overflows"];
+    private static readonly HashSet<string> NonLossFields = ["iter", "lr", "time", "data_time", "memory_mb", "mode", "loss_scale", "skipped", "overflows", "grad_norm"];
 
     /// <summary>The fields of a training record that are loss terms (the total and each task's terms).</summary>
     public static List<string> LossTerms(IEnumerable<string> fields) => fields.Where(n => !NonLossFields.Contains(n) && TrainingTerms.IsLoss(n)).ToList();
@@ -53,6 +53,13 @@ public static class TrainingReport
         ReportCharts.SaveLines(Path.Combine(outDir, "time.png"), "Seconds per iteration", "iteration", "seconds",
             [("iteration", iterations, train.Select(r => r.Number("time")).ToArray()), ("data", iterations, train.Select(r => r.Number("data_time")).ToArray())]);
         charts.Add(("time.png", "Time per iteration and the part spent waiting for data (means over each logging interval)"));
+        if (train.Any(r => r.Has("grad_norm")))
+        {
+            var clipped = train.Where(r => r.Has("grad_norm")).ToList();
+            ReportCharts.SaveLines(Path.Combine(outDir, "grad_norm.png"), "Gradient norm", "iteration", "global L2 norm",
+                [("grad_norm", clipped.Select(r => (double)r.Iteration).ToArray(), clipped.Select(r => r.Number("grad_norm")).ToArray())], logY: true);
+            charts.Add(("grad_norm.png", "Global gradient norm before clipping (mean over each logging interval; optimizer.grad_clip_norm)"));
+        }
         if (train.Any(r => r.Has("loss_scale")))
         {
             // Powers of two from 2^16 down: its exponent reads better than the value.
