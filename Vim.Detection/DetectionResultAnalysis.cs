@@ -158,7 +158,7 @@ public static class DetectionResultAnalysis
     /// Detections of one image as instances to draw: xyxy boxes (a segm-only entry's from its mask, as loadRes computes
     /// it), class indices and scores; masks at the image size when asked (empty for a detection without one).
     /// </summary>
-    private static Instances ToInstances(List<(CocoDetection Detection, int Index)> found, int height, int width, CategoryMap categories,
+    internal static Instances ToInstances(List<(CocoDetection Detection, int Index)> found, int height, int width, CategoryMap categories,
         bool withMasks, string resultsSource)
     {
         int n = found.Count;

@@ -50,7 +50,7 @@ public static class DetectionTester
             string maskErrors = errorAnalysis ? ErrorSection(task, DetectionTask.AsMaskResults(detections), CocoIouType.Segm, maskDir, maskTitle, progress) : "";
             CocoReport.Write(mask, maskDir, maskTitle, maskErrors);
         }
-        WriteOverlays(task, Path.Combine(outDir, "overlays"), overlays, overlayThreshold);
+        WriteOverlays(task, Path.Combine(outDir, "overlays"), overlays, overlayThreshold, detections);
         return (box, mask);
     }
 
@@ -69,21 +69,31 @@ public static class DetectionTester
     /// <paramref name="count"/> validation images that hold a non-crowd object, predicted at the test size, as
     /// &lt;dir&gt;/NAME.png; returns the files written.
     /// </summary>
-    public static IReadOnlyList<string> WriteOverlays(DetectionTask task, string dir, int count, double scoreThreshold)
+    /// <param name="detections">The split's detections, when already predicted (`vim test`'s results): drawn from them
+    /// instead of predicting the images again.</param>
+    public static IReadOnlyList<string> WriteOverlays(DetectionTask task, string dir, int count, double scoreThreshold,
+        IReadOnlyList<CocoDetection>? detections = null)
     {
         if (count <= 0) return [];
         var withObjects = task.ValSet.Coco.Annotations.Where(a => !a.IsCrowd).Select(a => a.ImageId).ToHashSet();
-        return DrawDetections(task, task.ValSet, task.ValSet.Images.Where(i => withObjects.Contains(i.Id)).Take(count), dir, scoreThreshold);
+        return DrawDetections(task, task.ValSet, task.ValSet.Images.Where(i => withObjects.Contains(i.Id)).Take(count), dir, scoreThreshold, detections);
     }
 
-    private static List<string> DrawDetections(DetectionTask task, CocoInstanceDataset set, IEnumerable<CocoImage> images, string dir, double scoreThreshold)
+    private static List<string> DrawDetections(DetectionTask task, CocoInstanceDataset set, IEnumerable<CocoImage> images, string dir, double scoreThreshold,
+        IReadOnlyList<CocoDetection>? detections)
     {
+        var byImage = detections?.Select((detection, index) => (detection, index)).ToLookup(d => d.detection.ImageId);
         var written = new List<string>();
         foreach (var image in images)
         {
             using var scope = torch.NewDisposeScope();
             var imagePath = set.ImagePath(image);
-            var found = DetectionInference.Predict(task.Detector, imagePath, task.TestSize, task.TestAugmentation);
+            // The results hold each image's detections as the model gave them (boxes, masks as RLE at the image size);
+            // an image whose size the json lacks cannot place RLE masks and is predicted again.
+            var found = byImage is not null && image.Width > 0 && image.Height > 0
+                ? DetectionResultAnalysis.ToInstances(byImage[image.Id].ToList(), image.Height, image.Width, task.Data.Categories,
+                    withMasks: task.Detector.MaskOn, ResultsFile)
+                : DetectionInference.Predict(task.Detector, imagePath, task.TestSize, task.TestAugmentation);
             var overlay = Path.Combine(dir, Path.ChangeExtension(image.FileName!, ".png"));
             DetectionVisualizer.WriteOverlay(imagePath, found, task.Data.Categories.Names, scoreThreshold, overlay);
             written.Add(overlay);
@@ -122,7 +132,7 @@ public static class DetectionTester
         CocoResults.Save(results, detections);
         var archive = Path.Combine(outDir, Path.ChangeExtension(ServerResultsName(split), ".zip"));
         ZipFolder.Write(archive, [(ServerResultsName(split), results)]);
-        DrawDetections(task, images, images.Images.Take(Math.Max(0, overlays)), Path.Combine(outDir, "overlays"), overlayThreshold);
+        DrawDetections(task, images, images.Images.Take(Math.Max(0, overlays)), Path.Combine(outDir, "overlays"), overlayThreshold, detections);
         return (images.Count, detections.Count, archive);
     }
 }

@@ -113,6 +113,31 @@ public class FormatOnlyTests
         }
     }
 
+    /// <summary>
+    /// `vim test` draws its overlays from the detections it has just evaluated (RLE masks decoded at the image size)
+    /// instead of predicting the images again: pixel for pixel the drawing of a fresh prediction.
+    /// </summary>
+    [Test]
+    public void OverlaysDrawnFromTheResultsEqualThoseOfAFreshPrediction()
+    {
+        DemoDatasetGenerator.Generate(new DemoOptions { Kind = DemoKind.Coco, OutputDir = Path.Combine(_root, "coco"), TrainImages = 6, ValImages = 3, Width = 64, Height = 64, Seed = 3 });
+        var config = DetectionTaskTests.ConfigAt(_root);
+        using var task = new DetectionTask(config, TextWriter.Null, DetectionTaskTests.TinyDetector);
+        var detections = task.PredictValidation();
+        Assert.That(detections.Count(d => d.Score >= 0.05), Is.GreaterThan(0), "the untrained head scores above the threshold: there is something to draw");
+        var predicted = DetectionTester.WriteOverlays(task, Path.Combine(_root, "predicted"), 3, scoreThreshold: 0.05);
+        var fromResults = DetectionTester.WriteOverlays(task, Path.Combine(_root, "results"), 3, scoreThreshold: 0.05, detections);
+        Assert.That(fromResults.Select(Path.GetFileName), Is.EqualTo(predicted.Select(Path.GetFileName)).And.Not.Empty);
+        foreach (var (a, b) in predicted.Zip(fromResults))
+        {
+            using var expected = Cv2.ImRead(a);
+            using var actual = Cv2.ImRead(b);
+            using var difference = new Mat();
+            Cv2.Absdiff(expected, actual, difference);
+            Assert.That(Cv2.CountNonZero(difference.Reshape(1)), Is.EqualTo(0), Path.GetFileName(a));
+        }
+    }
+
     /// <summary>An image-info json whose categories differ from the training file's is refused, naming both files, before any output.</summary>
     [Test]
     public void DetectionRefusesAnImageInfoFileWithOtherCategories()
