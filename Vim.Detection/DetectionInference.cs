@@ -24,9 +24,19 @@ public static class DetectionInference
     {
         ArgumentNullException.ThrowIfNull(model);
         if (testSize <= 0) throw new VimException($"detection test size must be positive, got {testSize}");
+        var (rgb, height, width) = ImageDecoder.ReadRgb(imagePath);
+        return Predict(model, rgb, height, width, imagePath, testSize, test);
+    }
+
+    /// <summary><see cref="Predict(CascadeMaskRcnn, string, int, DetectionTestConfig?)"/> on decoded pixels (8-bit RGB, HWC), e.g. a video frame.</summary>
+    /// <param name="name">What the pixels are, for messages (a file, a video frame).</param>
+    public static Instances Predict(CascadeMaskRcnn model, byte[] rgb, int height, int width, string name, int testSize, DetectionTestConfig? test = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (testSize <= 0) throw new VimException($"detection test size must be positive, got {testSize}");
+        if (rgb.Length != 3L * height * width) throw new ArgumentException($"{name}: {rgb.Length} bytes for a {width}x{height} RGB image", nameof(rgb));
         test ??= new DetectionTestConfig();
         var pipelines = DetectionTestTimeAugmentation.TestPipelines(testSize, test);
-        var (rgb, height, width) = ImageDecoder.ReadRgb(imagePath);
         bool wasTraining = model.training;
         model.eval();
         var views = new List<DetectionView>();
@@ -35,7 +45,7 @@ public static class DetectionInference
             var device = DeviceSelection.Of(model);
             views.AddRange(pipelines.Select(pipeline =>
             {
-                var sample = new DataSample(0, imagePath, rgb, height, width);
+                var sample = new DataSample(0, name, rgb, height, width);
                 pipeline.Apply(sample, new Random(0));
                 var pixels = sample.NormalizedImage ?? throw new InvalidOperationException("the detection test pipeline must end with Normalize");
                 return new DetectionView(tensor(pixels, [1, 3, sample.Height, sample.Width], device: device), sample.ContentHeight, sample.ContentWidth);

@@ -55,13 +55,19 @@ public static class SegmentationInference
     public static (List<Tensor> Views, int Height, int Width) TestViews(string imagePath, IReadOnlyList<TransformPipeline> pipelines, Device? device = null)
     {
         var (rgb, height, width) = ImageDecoder.ReadRgb(imagePath);
-        var views = pipelines.Select(pipeline =>
+        return (TestViews(rgb, height, width, imagePath, pipelines, device), height, width);
+    }
+
+    /// <summary>The test views of decoded pixels (8-bit RGB, HWC), e.g. a video frame; <paramref name="name"/> says what they are.</summary>
+    public static List<Tensor> TestViews(byte[] rgb, int height, int width, string name, IReadOnlyList<TransformPipeline> pipelines, Device? device = null)
+    {
+        if (rgb.Length != 3L * height * width) throw new ArgumentException($"{name}: {rgb.Length} bytes for a {width}x{height} RGB image", nameof(rgb));
+        return pipelines.Select(pipeline =>
         {
-            var sample = new DataSample(0, imagePath, rgb, height, width);
+            var sample = new DataSample(0, name, rgb, height, width);
             pipeline.Apply(sample, new Random(0));
             return tensor(sample.NormalizedImage!, [1, 3, sample.Height, sample.Width], device: device);
         }).ToList();
-        return (views, height, width);
     }
 
     /// <summary>

@@ -27,6 +27,12 @@ public static class ImageDecoder
     public static (byte[] Rgb, int Height, int Width) ReadRgb(string path)
     {
         using var bgr = ReadBgr(path);
+        return ToRgb(bgr);
+    }
+
+    /// <summary>An 8-bit BGR Mat (a decoded image or video frame) as 8-bit RGB (HWC), the layout <see cref="ReadRgb"/> gives.</summary>
+    public static (byte[] Rgb, int Height, int Width) ToRgb(Mat bgr)
+    {
         using var rgb = new Mat();
         Cv2.CvtColor(bgr, rgb, ColorConversionCodes.BGR2RGB);
         return (CopyPixels(rgb), rgb.Rows, rgb.Cols);

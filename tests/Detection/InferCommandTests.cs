@@ -27,7 +27,7 @@ public class InferCommandTests
     [TearDown]
     public void TearDown() => Directory.Delete(_root, recursive: true);
 
-    private static CascadeMaskRcnn TinyDetector()
+    internal static CascadeMaskRcnn TinyDetector()
     {
         var net = new VisionMamba(VimVariants.DetTiny with { EmbedDim = 32, Depth = 2, ImageSize = 64, DropPathRate = 0 }, 1);
         var roi = new CascadeRoiHeadsSettings
@@ -39,7 +39,7 @@ public class InferCommandTests
         return new CascadeMaskRcnn(new SimpleFeaturePyramid(net, outChannels: 16, seed: 2), roi, rpn, seed: 3);
     }
 
-    private static CategoryMap DemoCategories() => new(DemoDatasetGenerator.ClassNames.Select((name, k) => new CocoCategory(DemoDatasetGenerator.CategoryIds[k], name, null)));
+    internal static CategoryMap DemoCategories() => new(DemoDatasetGenerator.ClassNames.Select((name, k) => new CocoCategory(DemoDatasetGenerator.CategoryIds[k], name, null)));
 
     /// <summary>A lossless, non-square image (80 wide, 48 high) of smooth colour ramps.</summary>
     private string WriteImage(string name)

@@ -29,7 +29,14 @@ public static class InferCommand
     public static Command Create()
     {
         var configArg = new Argument<string>("config") { Description = "Experiment config (YAML) the checkpoint was trained with." };
-        var images = new Argument<string[]>("images") { Description = "Image files, or folders whose images (" + string.Join(", ", ImageExtensions) + ") are all run, in name order (not their subfolders).", Arity = ArgumentArity.OneOrMore };
+        var images = new Argument<string[]>("images")
+        {
+            Description = "Image files, or folders whose images (" + string.Join(", ", ImageExtensions) + ") are all run, in name order (not their subfolders); " +
+                "video files (" + string.Join(", ", VideoFiles.Extensions) + ") are run frame by frame into a drawn video (mmdet's and mmseg's video_demo).",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var frameStep = new Option<int>("--frame-step") { Description = "Videos: run every N-th frame (the drawn video plays at the input's rate / N).", DefaultValueFactory = _ => 1 };
+        var maxFrames = new Option<int?>("--max-frames") { Description = "Videos: stop after this many processed frames." };
         var checkpoint = new Option<string>("--checkpoint") { Description = "A training checkpoint (best.safetensors, iter_*.safetensors).", Required = true };
         var outDir = new Option<string?>("--out") { Description = "Output folder (default: <checkpoint folder>/infer)." };
         var scoreThr = new Option<double>("--score-thr") { Description = "Detection: draw and list detections scoring at least this.", DefaultValueFactory = _ => 0.3 };
@@ -42,11 +49,17 @@ public static class InferCommand
         command.Options.Add(outDir);
         command.Options.Add(scoreThr);
         command.Options.Add(ema);
+        command.Options.Add(frameStep);
+        command.Options.Add(maxFrames);
         command.Options.Add(set);
         command.SetAction(parse =>
         {
-            var imagePaths = ExpandFolders(parse.GetValue(images) ?? []);
-            CheckImages(imagePaths);
+            var inputs = ExpandFolders(parse.GetValue(images) ?? []);
+            var videoPaths = inputs.Where(VideoFiles.IsVideo).ToList();
+            var imagePaths = inputs.Where(p => !VideoFiles.IsVideo(p)).ToList();
+            if (imagePaths.Count > 0 || videoPaths.Count == 0) CheckImages(imagePaths);
+            CheckVideos(videoPaths);
+            var frames = new FrameSelection(parse.GetValue(frameStep), parse.GetValue(maxFrames));
             double threshold = parse.GetValue(scoreThr);
             if (threshold is < 0 or > 1) throw new VimException($"--score-thr must be within [0, 1], got {threshold.ToString(CultureInfo.InvariantCulture)}");
             var checkpointPath = parse.GetValue(checkpoint)!;
@@ -62,16 +75,27 @@ public static class InferCommand
                 using var detector = DetectionTask.FromConfig(config);
                 DeviceSelection.MoveModel(detector, DeviceSelection.Resolve(config.Runtime));
                 TrainingCheckpoint.LoadWeights(detector, checkpointPath, useEma);
-                foreach (var (image, drawn, total) in RunDetection(detector, categories, imagePaths, dir, threshold, config.Data.CropSize[0], config.Model.DetTest))
-                    Console.WriteLine($"{image}: {drawn} detection(s) at score >= {threshold.ToString(CultureInfo.InvariantCulture)} ({total} above the model's own threshold)");
+                if (imagePaths.Count > 0)
+                    foreach (var (image, drawn, total) in RunDetection(detector, categories, imagePaths, dir, threshold, config.Data.CropSize[0], config.Model.DetTest))
+                        Console.WriteLine($"{image}: {drawn} detection(s) at score >= {threshold.ToString(CultureInfo.InvariantCulture)} ({total} above the model's own threshold)");
+                foreach (var video in videoPaths)
+                {
+                    var written = RunDetectionVideo(detector, categories, video, dir, threshold, config.Data.CropSize[0], config.Model.DetTest, frames, Console.Out);
+                    Console.WriteLine($"{video}: {written.Frames} frame(s), detections at score >= {threshold.ToString(CultureInfo.InvariantCulture)} drawn into {written.Output}");
+                }
             }
             else
             {
                 using var segmentor = EncoderDecoder.FromConfig(config, config.Runtime.Seed);
                 DeviceSelection.MoveModel(segmentor, DeviceSelection.Resolve(config.Runtime));
                 TrainingCheckpoint.LoadWeights(segmentor, checkpointPath, useEma);
-                RunSegmentation(segmentor, config, imagePaths, dir);
+                if (imagePaths.Count > 0) RunSegmentation(segmentor, config, imagePaths, dir);
                 foreach (var image in imagePaths) Console.WriteLine($"{image}: segmented");
+                foreach (var video in videoPaths)
+                {
+                    var written = RunSegmentationVideo(segmentor, config, video, dir, frames, Console.Out);
+                    Console.WriteLine($"{video}: {written.Frames} frame(s) segmented into {written.Output}");
+                }
             }
             Console.WriteLine($"results in {dir}");
             return 0;
@@ -106,6 +130,101 @@ public static class InferCommand
             written.Add((imagePath, drawn, (int)found.Count));
         }
         return written;
+    }
+
+    /// <summary>Which frames of a video `vim infer` runs: every <see cref="Step"/>-th, at most <see cref="Max"/> of them.</summary>
+    public sealed record FrameSelection
+    {
+        public FrameSelection(int step = 1, int? max = null)
+        {
+            if (step < 1) throw new VimException($"--frame-step must be at least 1, got {step}");
+            if (max is < 1) throw new VimException($"--max-frames must be at least 1, got {max}");
+            (Step, Max) = (step, max);
+        }
+
+        public int Step { get; }
+        public int? Max { get; }
+    }
+
+    /// <summary>
+    /// Detects objects in every selected frame of a video, exactly as in an image file, and writes the frames with their
+    /// detections drawn as &lt;dir&gt;/NAME (<see cref="VideoFiles.OutputFormat"/>); returns the frames written and the file.
+    /// </summary>
+    public static (int Frames, string Output) RunDetectionVideo(CascadeMaskRcnn detector, CategoryMap categories, string videoPath, string dir,
+        double scoreThreshold, int testSize, DetectionTestConfig? test, FrameSelection frames, TextWriter? progress = null) =>
+        RunVideo(videoPath, dir, frames, progress, (frame, name) =>
+        {
+            var (rgb, height, width) = ImageDecoder.ToRgb(frame);
+            var found = DetectionInference.Predict(detector, rgb, height, width, name, testSize, test);
+            DetectionVisualizer.Draw(frame, found, categories.Names, scoreThreshold);
+            return frame;
+        });
+
+    /// <summary>Segments every selected frame of a video as evaluation segments an image, and writes the colour overlays as a video (see <see cref="RunDetectionVideo"/>).</summary>
+    public static (int Frames, string Output) RunSegmentationVideo(EncoderDecoder segmentor, ExperimentConfig config, string videoPath, string dir,
+        FrameSelection frames, TextWriter? progress = null)
+    {
+        var pipelines = SegmentationInference.TestPipelines(config.Data.Scale, config.Model.SegTest);
+        segmentor.eval();
+        var device = DeviceSelection.Of(segmentor);
+        return RunVideo(videoPath, dir, frames, progress, (frame, name) =>
+        {
+            var (rgb, height, width) = ImageDecoder.ToRgb(frame);
+            var views = SegmentationInference.TestViews(rgb, height, width, name, pipelines, device);
+            var labels = SegmentationInference.Labels(SegmentationInference.Scores(segmentor, views, config.Model.SegTest, height, width));
+            return SegmentationVisualizer.Overlay(frame, labels, ignoreIndex: null);
+        });
+    }
+
+    /// <summary>
+    /// Reads the selected frames, has <paramref name="draw"/> turn each into its drawn frame (the frame itself, drawn on,
+    /// or a new Mat), writes them in order into the output video at the input's frame rate / step, and renames it into
+    /// place once complete. Progress: frames done and time left, every few seconds.
+    /// </summary>
+    private static (int Frames, string Output) RunVideo(string videoPath, string dir, FrameSelection frames, TextWriter? progress,
+        Func<OpenCvSharp.Mat, string, OpenCvSharp.Mat> draw)
+    {
+        using var reader = new VideoFiles.Reader(videoPath);
+        var (extension, fourCc) = VideoFiles.OutputFormat(videoPath);
+        var output = Path.Combine(dir, Path.GetFileNameWithoutExtension(videoPath) + extension);
+        if (Path.GetFullPath(output) == Path.GetFullPath(videoPath))
+            throw new VimException($"{videoPath}: the drawn video would be written over this input (--out {dir}); choose another --out folder");
+        int expected = reader.FrameCount == 0 ? 0 : (reader.FrameCount + frames.Step - 1) / frames.Step;
+        if (frames.Max is int max && expected > 0) expected = Math.Min(expected, max);
+        var counter = expected > 0 ? new Vim.Data.ItemProgress(progress, expected, $"frames of {Path.GetFileName(videoPath)}") : null;
+        using var writer = new VideoFiles.Writer(output, fourCc, reader.Fps / frames.Step, reader.Width, reader.Height);
+        using (no_grad())
+        {
+            foreach (var (index, frame) in reader.Frames(frames.Step, frames.Max))
+            {
+                using var scope = NewDisposeScope();
+                using (frame)
+                {
+                    var drawn = draw(frame, $"{videoPath} frame {index}");
+                    try
+                    {
+                        writer.Write(drawn);
+                    }
+                    finally
+                    {
+                        if (!ReferenceEquals(drawn, frame)) drawn.Dispose();
+                    }
+                }
+                counter?.Advance();
+            }
+        }
+        if (writer.FramesWritten == 0) throw new VimException($"{videoPath}: no frame could be decoded");
+        writer.Commit();
+        return (writer.FramesWritten, writer.FinalPath);
+    }
+
+    private static void CheckVideos(IReadOnlyList<string> videoPaths)
+    {
+        foreach (var path in videoPaths)
+            if (!File.Exists(path)) throw new VimException($"{path}: video file not found");
+        var clash = videoPaths.GroupBy(Path.GetFileNameWithoutExtension).FirstOrDefault(g => g.Count() > 1);
+        if (clash is not null)
+            throw new VimException($"{string.Join(" and ", clash)}: two videos share the name '{clash.Key}', so their outputs would collide; copy one under another name");
     }
 
     /// <summary>Segments each image as evaluation does and writes &lt;dir&gt;/{pred,color,overlay}/NAME.png.</summary>
@@ -172,7 +291,7 @@ public static class InferCommand
 
     private static void CheckImages(IReadOnlyList<string> imagePaths)
     {
-        if (imagePaths.Count == 0) throw new VimException("no images given");
+        if (imagePaths.Count == 0) throw new VimException("no images or videos given");
         foreach (var path in imagePaths)
             if (!File.Exists(path)) throw new VimException($"{path}: image file not found");
         // Outputs are named after the image, so two images of the same name would overwrite each other.

@@ -1,0 +1,141 @@
+using NUnit.Framework;
+using OpenCvSharp;
+using Vim.Core;
+using Vim.Data.Datasets;
+using Vim.Tests.Segmentation;
+using Vim.Tools;
+using Vim.Tools.Commands;
+using static TorchSharp.torch;
+
+namespace Vim.Tests.Detection;
+
+/// <summary>
+/// `vim infer` on videos (mmdet's and mmseg's video_demo): each drawn frame equals what `vim infer` draws for the same
+/// picture as an image file. The videos are lossless (FFV1 in Matroska), so the comparison is exact.
+/// </summary>
+public class VideoInferTests
+{
+    private string _root = null!;
+
+    [SetUp]
+    public void SetUp() => _root = Directory.CreateTempSubdirectory("vimdense-video-").FullName;
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_root, recursive: true);
+
+    /// <summary>Frame k: colour ramps (80 wide, 48 high) shifted by 7k pixels, so every frame differs.</summary>
+    private static Mat Frame(int k)
+    {
+        var image = new Mat(48, 80, MatType.CV_8UC3);
+        for (int y = 0; y < 48; y++)
+            for (int x = 0; x < 80; x++)
+                image.Set(y, x, new Vec3b((byte)(3 * (x + 7 * k)), (byte)(5 * y + 11 * k), (byte)(x + y)));
+        return image;
+    }
+
+    /// <summary>The frames as PNG files and as one lossless video at 10 frames/s; returns (PNGs, video).</summary>
+    private (string[] Images, string Video) WriteFrames(int count)
+    {
+        var images = new string[count];
+        var video = Path.Combine(_root, "clip.mkv");
+        using (var writer = new VideoFiles.Writer(video, VideoFiles.OutputFormat(video).FourCc, 10, 80, 48))
+        {
+            for (int k = 0; k < count; k++)
+            {
+                using var frame = Frame(k);
+                images[k] = Path.Combine(_root, $"frame{k}.png");
+                Cv2.ImWrite(images[k], frame);
+                writer.Write(frame);
+            }
+            writer.Commit();
+        }
+        return (images, video);
+    }
+
+    private static List<Mat> ReadAll(string video, out double fps)
+    {
+        using var reader = new VideoFiles.Reader(video);
+        fps = reader.Fps;
+        return reader.Frames().Select(f => f.Bgr).ToList();
+    }
+
+    private static void AssertSamePixels(Mat expected, Mat actual, string what)
+    {
+        Assert.That((actual.Rows, actual.Cols), Is.EqualTo((expected.Rows, expected.Cols)), what);
+        using var difference = new Mat();
+        Cv2.Absdiff(expected, actual, difference);
+        Assert.That(Cv2.CountNonZero(difference.Reshape(1)), Is.EqualTo(0), what);
+    }
+
+    [Test]
+    public void DetectionFramesAreTheImageDrawingsAndTheFrameStepKeepsEveryNth()
+    {
+        using var scope = NewDisposeScope();
+        using var detector = InferCommandTests.TinyDetector();
+        var (images, video) = WriteFrames(3);
+        var categories = InferCommandTests.DemoCategories();
+        var imageOut = Path.Combine(_root, "images");
+        var drawnImages = InferCommand.RunDetection(detector, categories, images, imageOut, scoreThreshold: 0.0, testSize: 64);
+        Assert.That(drawnImages.All(d => d.Drawn > 0), "the untrained head draws something on every frame");
+
+        var progress = new StringWriter();
+        var (frames, output) = InferCommand.RunDetectionVideo(detector, categories, video, Path.Combine(_root, "video"), 0.0, 64, null,
+            new InferCommand.FrameSelection(), progress);
+        Assert.That((frames, output), Is.EqualTo((3, Path.Combine(_root, "video", "clip.mkv"))));
+        var drawn = ReadAll(output, out double fps);
+        Assert.That(fps, Is.EqualTo(10));
+        Assert.That(drawn, Has.Count.EqualTo(3));
+        for (int k = 0; k < 3; k++)
+        {
+            using var expected = Cv2.ImRead(Path.Combine(imageOut, $"frame{k}.png"), ImreadModes.Color);
+            AssertSamePixels(expected, drawn[k], $"frame {k}");
+            drawn[k].Dispose();
+        }
+
+        var (stepped, steppedOutput) = InferCommand.RunDetectionVideo(detector, categories, video, Path.Combine(_root, "stepped"), 0.0, 64, null,
+            new InferCommand.FrameSelection(step: 2));
+        var kept = ReadAll(steppedOutput, out double steppedFps);
+        Assert.That((stepped, kept.Count, steppedFps), Is.EqualTo((2, 2, 5.0)), "frames 0 and 2, played at half the rate");
+        using (var frame2 = Cv2.ImRead(Path.Combine(imageOut, "frame2.png"), ImreadModes.Color))
+            AssertSamePixels(frame2, kept[1], "the second kept frame is frame 2");
+        foreach (var frame in kept) frame.Dispose();
+        var (limited, _) = InferCommand.RunDetectionVideo(detector, categories, video, Path.Combine(_root, "limited"), 0.0, 64, null,
+            new InferCommand.FrameSelection(max: 1));
+        Assert.That(limited, Is.EqualTo(1));
+        Assert.That(Directory.GetFiles(Path.Combine(_root, "limited")), Is.EqualTo(new[] { Path.Combine(_root, "limited", "clip.mkv") }), "no temporary file is left");
+    }
+
+    [Test]
+    public void SegmentationFramesAreTheImageOverlays()
+    {
+        using var scope = NewDisposeScope();
+        var config = SegmentationTaskTests.ConfigAt(_root);
+        using var segmentor = SegmentationTaskTests.TinyModel();
+        var (images, video) = WriteFrames(2);
+        var imageOut = Path.Combine(_root, "images");
+        InferCommand.RunSegmentation(segmentor, config, images, imageOut);
+        var (frames, output) = InferCommand.RunSegmentationVideo(segmentor, config, video, Path.Combine(_root, "video"), new InferCommand.FrameSelection());
+        Assert.That(frames, Is.EqualTo(2));
+        var drawn = ReadAll(output, out _);
+        for (int k = 0; k < 2; k++)
+        {
+            using var expected = Cv2.ImRead(Path.Combine(imageOut, "overlay", $"frame{k}.png"), ImreadModes.Color);
+            AssertSamePixels(expected, drawn[k], $"frame {k}");
+            drawn[k].Dispose();
+        }
+    }
+
+    [Test]
+    public void UnreadableVideosAndBadOptionsAreRefusedByName()
+    {
+        var fake = Path.Combine(_root, "notes.mp4");
+        File.WriteAllText(fake, "not a video");
+        Assert.That(Assert.Throws<VimException>(() => new VideoFiles.Reader(fake).Dispose())!.Message, Does.StartWith($"{fake}: cannot open as a video"));
+        Assert.That(Assert.Throws<VimException>(() => _ = new InferCommand.FrameSelection(step: 0))!.Message, Does.Contain("--frame-step"));
+        Assert.That(Assert.Throws<VimException>(() => _ = new InferCommand.FrameSelection(max: 0))!.Message, Does.Contain("--max-frames"));
+        var errors = new StringWriter();
+        var config = Path.Combine(RepositoryPaths.Root, "configs", "det", "cascade_mask_rcnn_vim_tiny_demo_coco.yaml");
+        Assert.That(VimCli.Run(["infer", config, "--checkpoint", fake, Path.Combine(_root, "absent.mp4")], errors), Is.EqualTo(1));
+        Assert.That(errors.ToString(), Does.Contain("absent.mp4: video file not found"));
+    }
+}
