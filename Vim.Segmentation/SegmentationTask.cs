@@ -113,7 +113,8 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
     {
         var metric = new SegmentationMetric(ClassNames.Count, _config.Model.SegHead.IgnoreIndex);
         // A rank with no image (more ranks than images) still takes part in the sum.
-        PredictEach(new StridedSubset(ValSet, Communicator.Rank, Communicator.WorldSize), (meta, prediction) =>
+        // The loaders read the images alone: each label map is read once, here, at its original size.
+        PredictEach(new StridedSubset(ValSet.ImagesOnly, Communicator.Rank, Communicator.WorldSize), (meta, prediction) =>
         {
             var (labels, height, width) = ValSet.LoadLabelMap((int)meta.ImageId);
             if (height != meta.OriginalHeight || width != meta.OriginalWidth)

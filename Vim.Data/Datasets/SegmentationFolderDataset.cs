@@ -99,12 +99,32 @@ public sealed class SegmentationFolderDataset : ISampleSource
 
     public DataSample Load(int index)
     {
-        var (rgb, h, w) = ImageDecoder.ReadRgb(_images[index]);
-        if (_labels is null) return new DataSample(index, _images[index], rgb, h, w);
+        var sample = LoadImage(index);
+        if (_labels is null) return sample;
         var (labels, lh, lw) = LoadLabelMap(index);
-        if (lh != h || lw != w)
-            throw new VimException($"{_labels[index]}: label map is {lw}x{lh} but its image {_images[index]} is {w}x{h}.");
-        return new DataSample(index, _images[index], rgb, h, w) { LabelMap = labels };
+        if (lh != sample.Height || lw != sample.Width)
+            throw new VimException($"{_labels[index]}: label map is {lw}x{lh} but its image {_images[index]} is {sample.Width}x{sample.Height}.");
+        sample.LabelMap = labels;
+        return sample;
+    }
+
+    /// <summary>Sample <paramref name="index"/>'s image alone, without its label map.</summary>
+    public DataSample LoadImage(int index)
+    {
+        var (rgb, h, w) = ImageDecoder.ReadRgb(_images[index]);
+        return new DataSample(index, _images[index], rgb, h, w);
+    }
+
+    /// <summary>
+    /// The same samples without their label maps: what evaluation loaders read, since evaluation compares against each
+    /// label map at the original size (<see cref="LoadLabelMap"/>), not the one the test resize would carry along.
+    /// </summary>
+    public ISampleSource ImagesOnly => new ImageSource(this);
+
+    private sealed class ImageSource(SegmentationFolderDataset dataset) : ISampleSource
+    {
+        public int Count => dataset.Count;
+        public DataSample Load(int index) => dataset.LoadImage(index);
     }
 
     /// <summary>The checked label map alone (with reduce_zero_label applied): what evaluation compares against.</summary>

@@ -39,6 +39,24 @@ public class SegmentationFolderDatasetTests
         Assert.That(ds.Load(1).LabelMap!.All(v => v == 0), Is.True);
     }
 
+    /// <summary>
+    /// The images-only view evaluation loaders read: the same pixels, no label map, and so no label PNG read (a label
+    /// value the dataset would refuse goes unnoticed there; evaluation reads and checks each map itself).
+    /// </summary>
+    [Test]
+    public void TheImagesOnlyViewLoadsTheImagesWithoutTheirLabelMaps()
+    {
+        using var files = AdeFixture((y, x) => y == 2 && x == 5 ? (byte)151 : (byte)3);
+        var ds = SegmentationFolderDataset.Ade20k(files.Root, "training");
+        var images = ds.ImagesOnly;
+        Assert.That(images.Count, Is.EqualTo(2));
+        Assert.Throws<VimException>(() => ds.Load(0), "the label map is out of range");
+        var alone = images.Load(0);
+        Assert.That(alone.LabelMap, Is.Null);
+        Assert.That((alone.ImageId, alone.Height, alone.Width), Is.EqualTo((0L, 6, 8)));
+        Assert.That(images.Load(1).Image, Is.EqualTo(ds.Load(1).Image));
+    }
+
     [Test]
     public void OutOfRangeLabelsNameTheFileTheValueAndThePixel()
     {
