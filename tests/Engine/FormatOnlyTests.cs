@@ -255,6 +255,9 @@ public class FormatOnlyTests
         errors.GetStringBuilder().Clear();
         Assert.That(VimCli.Run(["test", configPath, "--checkpoint", absent, "--split", "test-dev2017"], errors), Is.EqualTo(1));
         Assert.That(errors.ToString(), Does.Contain("error: --split test-dev2017").And.Contain("--format-only"));
+        errors.GetStringBuilder().Clear();
+        Assert.That(VimCli.Run(["test", configPath, "--checkpoint", absent, "--score-thr", "1.5"], errors), Is.EqualTo(1));
+        Assert.That(errors.ToString(), Does.Contain("error: --score-thr must be within [0, 1], got 1.5"));
 
         DemoDatasetGenerator.Generate(new DemoOptions { Kind = DemoKind.Coco, OutputDir = Path.Combine(_root, "coco"), TrainImages = 6, ValImages = 3, Width = 64, Height = 64, Seed = 3 });
         WriteImageInfoSplit(Path.Combine(_root, "coco"), "test-dev2017", "test2017");

@@ -19,7 +19,8 @@ public static class TestCommand
         var checkpoint = new Option<string>("--checkpoint") { Description = "A training checkpoint (work_dirs/.../best.safetensors or iter_*.safetensors).", Required = true };
         var outDir = new Option<string?>("--out") { Description = "Folder for predictions, metrics.json, the report and confusion_matrix.csv/.png (default: <checkpoint folder>/test, which `vim report` picks up; with --format-only the submission files, default <checkpoint folder>/submit_<split>)." };
         var ema = new Option<bool>("--ema") { Description = "Evaluate the EMA weights stored in the checkpoint." };
-        var overlays = new Option<int>("--overlays") { Description = "How many validation images are drawn with their prediction (segmentation: colour overlays; detection: boxes, masks and scores ≥ 0.3 of images holding an object; with --format-only the split's first images).", DefaultValueFactory = _ => 8 };
+        var overlays = new Option<int>("--overlays") { Description = "How many validation images are drawn with their prediction (segmentation: colour overlays; detection: boxes, masks and scores ≥ --score-thr of images holding an object; with --format-only the split's first images).", DefaultValueFactory = _ => 8 };
+        var scoreThr = new Option<double>("--score-thr") { Description = "Detection: the score from which detections are drawn in the overlays (mmdet's --show-score-thr); evaluation takes every detection.", DefaultValueFactory = _ => 0.3 };
         var errorAnalysis = new Option<bool>("--error-analysis") { Description = "Detection: also write mmdet's COCO error analysis (as `vim eval coco-errors`: stage APs C75, C50, Loc, Sim, Oth, BG, FN per category and area range, with charts) into bbox/errors/ and, with masks, segm/errors/, linked from each summary.md; 160 more evaluations on COCO's 80 categories." };
         var formatOnly = new Option<bool>("--format-only") { Description = "Predict a split without labels and write what the test server takes, evaluating nothing (mmdet/mmseg's format_only): " +
             "detection: the images of annotations/image_info_<split>.json (images and categories, which must be the training file's) in <split without \"-dev\">/, " +
@@ -40,6 +41,7 @@ public static class TestCommand
         command.Options.Add(outDir);
         command.Options.Add(ema);
         command.Options.Add(overlays);
+        command.Options.Add(scoreThr);
         command.Options.Add(errorAnalysis);
         command.Options.Add(formatOnly);
         command.Options.Add(tta);
@@ -53,6 +55,8 @@ public static class TestCommand
                     "run the error analysis with plain `vim test` on the validation split.");
             if (!submit && parse.GetValue(split) is { } named)
                 throw new VimException($"--split {named}: only --format-only predicts another split; `vim test` evaluates data.val_split (--set data.val_split={named} to evaluate that split).");
+            double overlayThreshold = parse.GetValue(scoreThr);
+            if (overlayThreshold is < 0 or > 1) throw new VimException($"--score-thr must be within [0, 1], got {overlayThreshold.ToString(CultureInfo.InvariantCulture)}");
             if (parse.GetValue(split) is { } empty && string.IsNullOrWhiteSpace(empty))
                 throw new VimException("--split: expected a split name (e.g. test-dev2017, testing), got an empty value.");
             var (config, _) = TrainCommand.Prepare(parse.GetValue(configArg)!, null, parse.GetValue(set) ?? []);
@@ -65,12 +69,12 @@ public static class TestCommand
             OutputFolder.Check(dir, "--out");
             if (parse.GetValue(errorAnalysis) && config.Task != TaskKind.Detection)
                 throw new VimException($"--error-analysis: the COCO error analysis is for detection configs; {parse.GetValue(configArg)} is a {config.Task.ToString().ToLowerInvariant()} config.");
-            if (submit) return FormatOnly(config, checkpointPath, splitName, dir, parse.GetValue(ema), parse.GetValue(overlays));
+            if (submit) return FormatOnly(config, checkpointPath, splitName, dir, parse.GetValue(ema), parse.GetValue(overlays), overlayThreshold);
             if (config.Task == TaskKind.Detection)
             {
                 // The checkpoint holds every weight (loaded strictly): model.backbone.pretrained is not read.
                 using var detection = new DetectionTask(config, TextWriter.Null, weightsFromCheckpoint: true);
-                var (box, mask) = DetectionTester.Run(detection, checkpointPath, dir, parse.GetValue(ema), parse.GetValue(overlays),
+                var (box, mask) = DetectionTester.Run(detection, checkpointPath, dir, parse.GetValue(ema), parse.GetValue(overlays), overlayThreshold,
                     errorAnalysis: parse.GetValue(errorAnalysis), progress: Console.Out);
                 Console.WriteLine(string.Join("\n", box.Lines));
                 if (mask is not null) Console.WriteLine("segm:\n" + string.Join("\n", mask.Lines));
@@ -102,12 +106,12 @@ public static class TestCommand
     public const string DefaultSegmentationSplit = "testing";
 
     /// <summary>`vim test --format-only`: the split's predictions in the test server's format, and what to upload.</summary>
-    private static int FormatOnly(ExperimentConfig config, string checkpointPath, string split, string dir, bool ema, int overlays)
+    private static int FormatOnly(ExperimentConfig config, string checkpointPath, string split, string dir, bool ema, int overlays, double overlayThreshold)
     {
         if (config.Task == TaskKind.Detection)
         {
             using var detection = new DetectionTask(config, TextWriter.Null, weightsFromCheckpoint: true, data: DetectionData.ForUnlabelledSplit(config, split));
-            var (images, detections, archive) = DetectionTester.FormatOnly(detection, checkpointPath, split, dir, ema, overlays, overlayThreshold: 0.3, Console.Out);
+            var (images, detections, archive) = DetectionTester.FormatOnly(detection, checkpointPath, split, dir, ema, overlays, overlayThreshold, Console.Out);
             Console.WriteLine($"{detections} detections of {images} images in {Path.Combine(dir, DetectionTester.ResultsFile)} (COCO results: boxes and RLE masks), " +
                 $"nothing evaluated{(overlays > 0 ? $"; drawings in {Path.Combine(dir, "overlays")}" : "")}");
             Console.WriteLine($"upload {archive} to the COCO evaluation server ({split}), once for bbox and once for segm: it holds both, as detectron2's results file");
