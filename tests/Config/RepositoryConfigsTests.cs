@@ -76,4 +76,29 @@ public class RepositoryConfigsTests
         deit.Optimizer.LayerDecayScope = vim.Optimizer.LayerDecayScope;
         Assert.That(ConfigWriter.ToYaml(ConfigBinder.ToNode(deit)), Is.EqualTo(ConfigWriter.ToYaml(ConfigBinder.ToNode(vim))));
     }
+
+    /// <summary>
+    /// Every config key docs/FROM_MMDETECTION.md names in our column (`section.key…` in backticks, values after a colon
+    /// or an equals sign left aside) is a key of the schema: the guide cannot drift from the code unnoticed.
+    /// </summary>
+    [Test]
+    public void TheMigrationGuideNamesOnlyKeysOfTheSchema()
+    {
+        // Our column: the last cell of each table row (the first names OpenMMLab's keys, some under the same section names).
+        var guide = string.Join("\n", File.ReadAllLines(Path.Combine(RepositoryPaths.Root, "docs", "FROM_MMDETECTION.md"))
+            .Where(line => line.StartsWith("| ", StringComparison.Ordinal)).Select(line => line.Split(" | ")[^1]));
+        var root = (ConfigMap)ConfigBinder.ToNode(new ExperimentConfig());
+        var sections = root.Keys.ToHashSet();
+        var named = System.Text.RegularExpressions.Regex.Matches(guide, @"`([a-z_]+(?:\.[a-z_0-9]+)+)")
+            .Select(m => m.Groups[1].Value)
+            .Where(path => sections.Contains(path.Split('.')[0]))
+            .Distinct().ToList();
+        Assert.That(named, Has.Count.GreaterThan(30), "the guide's keys were found");
+        foreach (var path in named)
+        {
+            ConfigNode? node = root;
+            foreach (var key in path.Split('.')) node = (node as ConfigMap)?[key];
+            Assert.That(node, Is.Not.Null, $"docs/FROM_MMDETECTION.md names {path}, which the schema lacks");
+        }
+    }
 }
