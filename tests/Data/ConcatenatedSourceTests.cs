@@ -72,10 +72,8 @@ public class ConcatenatedSourceTests
     [Test]
     public void TwoDemoCocoSplitsConcatenateIntoEachSplitsOwnSamplesWhoseIdsMayCollide()
     {
-        var root = _files.PathOf("coco");
-        DemoDatasetGenerator.Generate(new DemoOptions { Kind = DemoKind.Coco, OutputDir = root, TrainImages = 6, ValImages = 4, Width = 64, Height = 64, Seed = 3 });
-        var config = DetectionTaskTests.ConfigAt(_files.Root);
-        config.Data.TrainSplits = ["train", "val"];
+        var config = TrainSplitListTests.DemoCoco(_files, trainImages: 6, valImages: 4, "train", "val");
+        var root = config.Data.Root;
         var data = new DetectionData(config);
 
         var alone = new[] { "train", "val" }.Select(split =>
@@ -105,14 +103,8 @@ public class ConcatenatedSourceTests
     [Test]
     public void TwoDemoAdeSplitsConcatenateIntoEachSplitsOwnSamples()
     {
-        var root = _files.PathOf("ade");
-        DemoDatasetGenerator.Generate(new DemoOptions { Kind = DemoKind.Ade, OutputDir = root, TrainImages = 5, ValImages = 3, Width = 48, Height = 40, Seed = 4 });
-        var config = new ExperimentConfig
-        {
-            Task = TaskKind.Segmentation,
-            Data = new DataConfig { Type = "ade20k", Root = root, TrainSplits = ["training", "validation"], CropSize = [32, 32], Scale = [48, 40], BatchSize = 2, NumWorkers = 0 },
-            Model = new ModelConfig { NumClasses = DemoDatasetGenerator.ClassNames.Count },
-        };
+        var config = AdeOverTrainingAndValidation(repeat: 1, batch: 2);
+        var root = config.Data.Root;
         var data = new SegmentationData(config);
         var alone = new[] { "training", "validation" }.Select(split => SegmentationFolderDataset.Ade20k(root, split, DemoDatasetGenerator.ClassNames)).ToArray();
         Assert.That(data.TrainSet.Count, Is.EqualTo(8));
@@ -127,17 +119,7 @@ public class ConcatenatedSourceTests
     [Test]
     public void ARepeatedTrainingLoaderVisitsEveryImageNTimesAnEpoch()
     {
-        var root = _files.PathOf("ade");
-        DemoDatasetGenerator.Generate(new DemoOptions { Kind = DemoKind.Ade, OutputDir = root, TrainImages = 5, ValImages = 3, Width = 48, Height = 40, Seed = 4 });
-        var config = new ExperimentConfig
-        {
-            Task = TaskKind.Segmentation,
-            Data = new DataConfig
-            {
-                Type = "ade20k", Root = root, TrainSplits = ["training", "validation"], TrainRepeat = 3, CropSize = [32, 32], Scale = [48, 40], BatchSize = 4, NumWorkers = 0,
-            },
-            Model = new ModelConfig { NumClasses = DemoDatasetGenerator.ClassNames.Count },
-        };
+        var config = AdeOverTrainingAndValidation(repeat: 3, batch: 4);
         var data = new SegmentationData(config);
         Assert.That(data.TrainingSamples.Count, Is.EqualTo(24));
         var loader = data.TrainingLoader(1, DataShard.Whole);
@@ -149,6 +131,23 @@ public class ConcatenatedSourceTests
         foreach (var copies in epoch.GroupBy(sample => sample.FilePath))
             Assert.That(copies.Select(sample => string.Join(",", sample.NormalizedImage!.Take(64))).Distinct().Count(), Is.GreaterThan(1),
                 $"{copies.Key}: the copies are augmented with their own seeds");
+    }
+
+    /// <summary>Demo ADE data (5 training and 3 validation images of 48×40) with both splits listed in data.train_split.</summary>
+    private ExperimentConfig AdeOverTrainingAndValidation(int repeat, int batch)
+    {
+        var root = _files.PathOf("ade");
+        DemoDatasetGenerator.Generate(new DemoOptions { Kind = DemoKind.Ade, OutputDir = root, TrainImages = 5, ValImages = 3, Width = 48, Height = 40, Seed = 4 });
+        return new ExperimentConfig
+        {
+            Task = TaskKind.Segmentation,
+            Data = new DataConfig
+            {
+                Type = "ade20k", Root = root, TrainSplits = ["training", "validation"], TrainRepeat = repeat, CropSize = [32, 32], Scale = [48, 40],
+                BatchSize = batch, NumWorkers = 0,
+            },
+            Model = new ModelConfig { NumClasses = DemoDatasetGenerator.ClassNames.Count },
+        };
     }
 
     private static void AssertSameSample(DataSample actual, DataSample expected, string what)

@@ -52,13 +52,25 @@ public class TrainSplitListTests
         return config;
     }
 
+    /// <summary>Demo COCO data under &lt;files&gt;/coco (64², seed 3) and the tiny detection test config training on <paramref name="trainSplits"/>.</summary>
+    internal static ExperimentConfig DemoCoco(DataTestFiles files, int trainImages, int valImages, params string[] trainSplits)
+    {
+        DemoDatasetGenerator.Generate(new DemoOptions
+        {
+            Kind = DemoKind.Coco, OutputDir = files.PathOf("coco"), TrainImages = trainImages, ValImages = valImages, Width = 64, Height = 64, Seed = 3,
+        });
+        var config = DetectionTaskTests.ConfigAt(files.Root);
+        config.Data.TrainSplits = [.. trainSplits];
+        return config;
+    }
+
     private static string[] Stems(string folder) => Directory.GetFiles(folder).Select(Path.GetFileNameWithoutExtension).Order(StringComparer.Ordinal).ToArray()!;
 
     [Test]
     public void ADetectionSplitWithOtherCategoriesIsRefusedNamingBothFiles()
     {
-        var root = _files.PathOf("coco");
-        DemoDatasetGenerator.Generate(new DemoOptions { Kind = DemoKind.Coco, OutputDir = root, TrainImages = 4, ValImages = 2, Width = 64, Height = 64, Seed = 3 });
+        var config = DemoCoco(_files, trainImages: 4, valImages: 2, "train", "extra");
+        var root = config.Data.Root;
         // An export of the validation images that renames category 2: the model's class 1 would learn its objects under
         // another name.
         var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(root, "annotations", "instances_val.json")))!;
@@ -68,9 +80,7 @@ public class TrainSplitListTests
         var extraFile = Path.Combine(root, "annotations", "instances_extra.json");
         File.WriteAllText(extraFile, json.ToJsonString());
         Directory.Move(Path.Combine(root, "val"), Path.Combine(root, "extra"));
-        var config = DetectionTaskTests.ConfigAt(_files.Root);
         config.Data.ValSplit = "train";
-        config.Data.TrainSplits = ["train", "extra"];
 
         var e = Assert.Throws<VimException>(() => new DetectionData(config))!;
         var trainFile = Path.Combine(root, "annotations", "instances_train.json");
@@ -86,10 +96,8 @@ public class TrainSplitListTests
     [Test]
     public void AMissingSplitInTheListIsRefusedNamingIt()
     {
-        var coco = _files.PathOf("coco");
-        DemoDatasetGenerator.Generate(new DemoOptions { Kind = DemoKind.Coco, OutputDir = coco, TrainImages = 2, ValImages = 2, Width = 64, Height = 64, Seed = 3 });
-        var detection = DetectionTaskTests.ConfigAt(_files.Root);
-        detection.Data.TrainSplits = ["train", "val35k"];
+        var detection = DemoCoco(_files, trainImages: 2, valImages: 2, "train", "val35k");
+        var coco = detection.Data.Root;
         var e = Assert.Throws<VimException>(() => new DetectionData(detection))!;
         Assert.That(e.Message, Is.EqualTo($"data.train_split: split 'val35k' not found: {Path.Combine(coco, "annotations", "instances_val35k.json")} does not exist; " +
             $"each training split needs annotations/instances_<split>.json and the image folder <split>/ under data.root {coco}"));
