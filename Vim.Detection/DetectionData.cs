@@ -30,17 +30,26 @@ public sealed class DetectionData
         // machine (e.g. val2017 and the annotations downloaded without train2017): they are checked for training.
         // A box-only detector reads no segmentations, so box-only annotation files (segmentation [] or absent) serve.
         bool masks = config.Model.DetHead.MaskOn;
-        _trainSet = CocoInstanceDataset.Load(AnnotationFile(data, data.TrainSplit), Path.Combine(data.Root, data.TrainSplit),
-            new CocoInstanceOptions { CheckImageFiles = false, WithMasks = masks });
+        _trainSet = TrainingSplits.Open(data, "annotations/instances_<split>.json and the image folder <split>/",
+            split => [AnnotationFile(data, split)],
+            split => CocoInstanceDataset.Load(AnnotationFile(data, split), Path.Combine(data.Root, split),
+                new CocoInstanceOptions { CheckImageFiles = false, WithMasks = masks }));
         _valSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit),
             CocoInstanceOptions.Evaluation with { WithMasks = masks, MasksOnSamples = validationMasks });
-        Categories = _trainSet.Categories;
-        CategorySource = AnnotationFile(data, data.TrainSplit);
+        var first = _trainSet.Parts[0];
+        Categories = first.Categories;
+        CategorySource = first.AnnotationSource;
         CheckClassCount(config);
+        // The model's class k is the first training file's k-th category: a concatenated file listing other categories
+        // would train its objects as other classes.
+        foreach (var part in _trainSet.Parts.Skip(1))
+            if (part.Categories.FirstDifference(Categories) is { } partDifference)
+                throw new VimException($"{part.AnnotationSource} and {CategorySource} list different categories: {partDifference}; every split of " +
+                    "data.train_split must list the same categories, since the model's class k is the first file's k-th category");
         // The model's class k is the training file's k-th category; evaluation maps it back through the validation
         // file, so a split that lists only the categories it contains would relabel every detection.
         if (_valSet.Categories.FirstDifference(Categories) is { } difference)
-            throw new VimException($"{AnnotationFile(data, data.ValSplit)} and {AnnotationFile(data, data.TrainSplit)} list different categories: {difference}; " +
+            throw new VimException($"{AnnotationFile(data, data.ValSplit)} and {CategorySource} list different categories: {difference}; " +
                 "both splits must list the same categories (COCO's instances_*.json list all of them in every split)");
         // Mask AP rasterises polygons at the image size: a validation file without sizes would fail at the first
         // evaluation, hours into training.
@@ -63,7 +72,8 @@ public sealed class DetectionData
         _data = config.Data;
         _test = config.Model.DetTest;
         CheckSettings(config);
-        var trainingFile = AnnotationFile(_data, _data.TrainSplit);
+        // The model's classes are the first training split's categories.
+        var trainingFile = AnnotationFile(_data, _data.TrainSplits[0]);
         var images = LoadUnlabelled(unlabelledSplit);
         if (File.Exists(trainingFile))
         {
@@ -100,7 +110,7 @@ public sealed class DetectionData
             throw new VimException($"model.num_classes is {config.Model.NumClasses} but {CategorySource} has {Categories.Count} categories");
     }
 
-    private readonly CocoInstanceDataset? _trainSet;
+    private readonly ConcatenatedSource<CocoInstanceDataset>? _trainSet;
     private readonly CocoInstanceDataset? _valSet;
     /// <summary>The split <see cref="ForUnlabelledSplit"/> read, handed out by <see cref="UnlabelledSplit"/>.</summary>
     private readonly (string Split, CocoInstanceDataset Images)? _unlabelled;
@@ -114,9 +124,15 @@ public sealed class DetectionData
     /// <summary>One line on what was read, for logs.</summary>
     public string Summary => _unlabelled is { } unlabelled
         ? $"{unlabelled.Images.Count} images of {unlabelled.Split}, {Categories.Count} classes"
-        : $"{TrainSet.Count} training and {ValSet.Count} validation images, {Categories.Count} classes";
+        : $"{TrainSet.Count} training images{(_data.TrainSplits.Count > 1 ? $" (splits {TrainingSplits.Describe(_data)})" : "")}" +
+          $"{(_data.TrainRepeat > 1 ? $", each visited {_data.TrainRepeat} times an epoch (data.train_repeat)" : "")} and " +
+          $"{ValSet.Count} validation images, {Categories.Count} classes";
 
-    public CocoInstanceDataset TrainSet => _trainSet ?? throw NotRead("training");
+    /// <summary>The splits of data.train_split, concatenated in the listed order (not repeated: <see cref="TrainingSamples"/>).</summary>
+    public ConcatenatedSource<CocoInstanceDataset> TrainSet => _trainSet ?? throw NotRead("training");
+
+    /// <summary>What the training loader draws from: <see cref="TrainSet"/> repeated data.train_repeat times.</summary>
+    public RepeatedSource TrainingSamples => TrainingSplits.Repeated(TrainSet, _data);
 
     public CocoInstanceDataset ValSet => _valSet ?? throw NotRead("validation");
 
@@ -173,18 +189,21 @@ public sealed class DetectionData
                 "classes by the training file's category ids, so the image-info file must list the same categories (COCO's do)");
     }
 
-    /// <summary>What training needs of the data beyond evaluation: one full batch of the training split per process, and its images on disk.</summary>
+    /// <summary>What training needs of the data beyond evaluation: one full batch of the training samples per process, and every training split's images on disk.</summary>
     public void CheckTrainingData(DataShard shard)
     {
         TrainingLoaderChecks.CheckTrainingSplit(_data, TrainSet.Count, shard.WorldSize);
-        TrainSet.RequireImageFiles();
+        foreach (var split in TrainSet.Parts) split.RequireImageFiles();
     }
 
-    /// <summary>The training loader of one process: shuffled by <paramref name="seed"/>, each sample's augmentation seeded by (seed, epoch, index).</summary>
+    /// <summary>
+    /// The training loader of one process over <see cref="TrainingSamples"/>: shuffled by <paramref name="seed"/>, each
+    /// sample's augmentation seeded by (seed, epoch, index in the training samples).
+    /// </summary>
     public DataLoader TrainingLoader(int seed, DataShard shard)
     {
         CheckTrainingData(shard);
-        return new DataLoader(TrainSet, TransformPipeline.DetectionLsjTraining(_data.CropSize[0]), new LoaderOptions
+        return new DataLoader(TrainingSamples, TransformPipeline.DetectionLsjTraining(_data.CropSize[0]), new LoaderOptions
         {
             BatchSize = _data.BatchSize, Kind = BatchKind.Detection, NumWorkers = _data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
             Rank = shard.Rank, WorldSize = shard.WorldSize, SizeDivisor = 32,

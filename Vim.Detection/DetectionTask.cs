@@ -61,7 +61,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// <summary>The splits and the loaders training and evaluation read them with.</summary>
     public DetectionData Data { get; }
 
-    public CocoInstanceDataset TrainSet => Data.TrainSet;
+    public ConcatenatedSource<CocoInstanceDataset> TrainSet => Data.TrainSet;
 
     public Vim.Core.Checkpoints.StateDictLoadReport? PretrainedReport { get; }
 

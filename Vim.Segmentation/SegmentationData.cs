@@ -21,7 +21,9 @@ public sealed class SegmentationData
     {
         _config = config;
         ClassNames = CheckSettingsAndReadClasses(config);
-        _trainSet = Dataset(config.Data.TrainSplit);
+        var data = config.Data;
+        _trainSet = TrainingSplits.Open(data, "images/<split>/ and annotations/<split>/",
+            split => [Path.Combine(data.Root, "images", split), Path.Combine(data.Root, "annotations", split)], split => Dataset(split));
         _valSet = Dataset(config.Data.ValSplit);
     }
 
@@ -55,14 +57,18 @@ public sealed class SegmentationData
         return classNames;
     }
 
-    private readonly SegmentationFolderDataset? _trainSet;
+    private readonly ConcatenatedSource<SegmentationFolderDataset>? _trainSet;
     private readonly SegmentationFolderDataset? _valSet;
     /// <summary>The split <see cref="ForUnlabelledSplit"/> read, handed out by <see cref="UnlabelledSplit"/>.</summary>
     private readonly (string Split, SegmentationFolderDataset Images)? _unlabelled;
 
     public IReadOnlyList<string> ClassNames { get; }
 
-    public SegmentationFolderDataset TrainSet => _trainSet ?? throw NotRead("training");
+    /// <summary>The splits of data.train_split, concatenated in the listed order (not repeated: <see cref="TrainingSamples"/>).</summary>
+    public ConcatenatedSource<SegmentationFolderDataset> TrainSet => _trainSet ?? throw NotRead("training");
+
+    /// <summary>What the training loader draws from: <see cref="TrainSet"/> repeated data.train_repeat times.</summary>
+    public RepeatedSource TrainingSamples => TrainingSplits.Repeated(TrainSet, _config.Data);
 
     public SegmentationFolderDataset ValSet => _valSet ?? throw NotRead("validation");
 
@@ -72,16 +78,19 @@ public sealed class SegmentationData
     /// <summary>The label of unlabelled pixels (model.seg_head.ignore_index): the losses and metrics skip them, and padding writes it.</summary>
     public int IgnoreIndex => _config.Model.SegHead.IgnoreIndex;
 
-    /// <summary>What training needs of the data beyond evaluation: one full batch of the training split per process.</summary>
+    /// <summary>What training needs of the data beyond evaluation: one full batch of the training samples per process.</summary>
     public void CheckTrainingData(DataShard shard) => TrainingLoaderChecks.CheckTrainingSplit(_config.Data, TrainSet.Count, shard.WorldSize);
 
-    /// <summary>The training loader of one process: shuffled by <paramref name="seed"/>, each sample's augmentation seeded by (seed, epoch, index).</summary>
+    /// <summary>
+    /// The training loader of one process over <see cref="TrainingSamples"/>: shuffled by <paramref name="seed"/>, each
+    /// sample's augmentation seeded by (seed, epoch, index in the training samples).
+    /// </summary>
     public DataLoader TrainingLoader(int seed, DataShard shard)
     {
         var data = _config.Data;
         CheckTrainingData(shard);
         var pipeline = TransformPipeline.SegmentationTraining(data.CropSize[0], data.CropSize[1], data.Scale[0], data.Scale[1], IgnoreIndex);
-        return new DataLoader(TrainSet, pipeline, new LoaderOptions
+        return new DataLoader(TrainingSamples, pipeline, new LoaderOptions
         {
             BatchSize = data.BatchSize, Kind = BatchKind.Segmentation, NumWorkers = data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
             SegPadValue = IgnoreIndex,

@@ -64,7 +64,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
 
     public Vim.Core.Checkpoints.StateDictLoadReport? PretrainedReport { get; }
 
-    public SegmentationFolderDataset TrainSet => Data.TrainSet;
+    public ConcatenatedSource<SegmentationFolderDataset> TrainSet => Data.TrainSet;
 
     public SegmentationFolderDataset ValSet => Data.ValSet;
 
@@ -183,15 +183,16 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         SegmentationInference.Labels(SegmentationInference.Scores(_model, views, _config.Model.SegTest, meta.OriginalHeight, meta.OriginalWidth));
 
     /// <summary>
-    /// The floor a model must beat: predict the most frequent training class for every pixel of
-    /// every validation image.
+    /// The floor a model must beat: predict the most frequent training class (over the pixels of every split of
+    /// data.train_split, each image once: data.train_repeat repeats them all alike) for every pixel of every validation image.
     /// </summary>
     public (int ClassIndex, SegmentationResult Result) ConstantPredictorBaseline()
     {
         var counts = new long[ClassNames.Count];
-        for (int i = 0; i < TrainSet.Count; i++)
-            foreach (var label in TrainSet.LoadLabelMap(i).Labels)
-                if (label < counts.Length) counts[label]++;
+        foreach (var split in TrainSet.Parts)
+            for (int i = 0; i < split.Count; i++)
+                foreach (var label in split.LoadLabelMap(i).Labels)
+                    if (label < counts.Length) counts[label]++;
         int majority = Array.IndexOf(counts, counts.Max());
         var metric = new SegmentationMetric(ClassNames.Count, _config.Model.SegHead.IgnoreIndex);
         for (int i = 0; i < ValSet.Count; i++)

@@ -24,7 +24,7 @@ public static class ConfigBinder
     /// <summary>The schema's keys for a type, in declaration order.</summary>
     public static IReadOnlyList<(string Key, PropertyInfo Property)> KeysOf(Type type) =>
         type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Where(p => p.CanWrite && p.GetIndexParameters().Length == 0)
+            .Where(p => p.CanWrite && p.GetIndexParameters().Length == 0 && p.GetCustomAttribute<ConfigIgnoreAttribute>() is null)
             .OrderBy(p => p.MetadataToken)
             .Select(p => (p.GetCustomAttribute<ConfigKeyAttribute>()?.Key ?? SnakeCase(p.Name), p))
             .ToList();
@@ -63,7 +63,15 @@ public static class ConfigBinder
                     : $"'{(path.Length == 0 ? "the top level" : path)}' takes no keys";
                 throw new VimException($"{map.KeySource(key)}: unknown key '{keyPath}'; {valid}");
             }
-            property.SetValue(instance, BindValue(property.PropertyType, map[key]!, keyPath, IsNullable(property)));
+            var node = map[key]!;
+            if (property.GetCustomAttribute<ScalarOrListAttribute>() is not null)
+                node = node switch
+                {
+                    ConfigScalar { IsNull: false } one => new ConfigList([one], one.Source),
+                    ConfigList => node,
+                    _ => throw Mismatch(node, keyPath, "a value or a list of values", Kind(node)),
+                };
+            property.SetValue(instance, BindValue(property.PropertyType, node, keyPath, IsNullable(property)));
         }
         return instance;
     }
@@ -179,7 +187,12 @@ public static class ConfigBinder
                 return new ConfigList(list.Cast<object?>().Select(i => ToNode(i, source)), source);
             default:
                 var map = new ConfigMap(source);
-                foreach (var (key, property) in KeysOf(value.GetType())) map.Set(key, ToNode(property.GetValue(value), source), source);
+                foreach (var (key, property) in KeysOf(value.GetType()))
+                {
+                    var node = ToNode(property.GetValue(value), source);
+                    if (property.GetCustomAttribute<ScalarOrListAttribute>() is not null && node is ConfigList { Items.Count: 1 } single) node = single.Items[0];
+                    map.Set(key, node, source);
+                }
                 return map;
         }
     }

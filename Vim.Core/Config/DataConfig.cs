@@ -8,7 +8,33 @@ public sealed class DataConfig
     /// <summary>Dataset root folder; relative paths are resolved from the working directory.</summary>
     public string Root { get; set; } = "data/ade/ADEChallengeData2016";
 
-    public string TrainSplit { get; set; } = "training";
+    /// <summary>
+    /// The training split, or several trained on as one (MMDetection's ConcatDataset): `train_split: train2017` or
+    /// `train_split: [train2017, val35k]`, each in the dataset's layout under data.root and read as one split is. Their
+    /// samples follow each other in the listed order; detection's classes are the first split's categories.
+    /// </summary>
+    [ConfigKey("train_split"), ScalarOrList]
+    public List<string> TrainSplits { get; set; } = ["training"];
+
+    /// <summary>
+    /// The training split of a config that names one (data.train_split as a single value, the form every config had
+    /// before lists): setting it replaces <see cref="TrainSplits"/> by that split alone; reading it with several listed
+    /// is refused, since code that reads one split would miss the others.
+    /// </summary>
+    [ConfigIgnore]
+    public string TrainSplit
+    {
+        get => TrainSplits.Count == 1
+            ? TrainSplits[0]
+            : throw new InvalidOperationException($"data.train_split lists {TrainSplits.Count} splits ({string.Join(", ", TrainSplits)}); read TrainSplits");
+        set => TrainSplits = [value];
+    }
+
+    /// <summary>
+    /// Each epoch visits the training samples this many times (MMDetection's RepeatDataset `times`): for a small dataset,
+    /// fewer epoch boundaries and the same schedule in iterations. Every repetition draws its own augmentation.
+    /// </summary>
+    public int TrainRepeat { get; set; } = 1;
 
     public string ValSplit { get; set; } = "validation";
 

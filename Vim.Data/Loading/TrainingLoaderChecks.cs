@@ -1,5 +1,6 @@
 using Vim.Core;
 using Vim.Core.Config;
+using Vim.Data.Datasets;
 
 namespace Vim.Data.Loading;
 
@@ -18,6 +19,7 @@ public static class TrainingLoaderChecks
             throw new VimException($"data.num_workers must be at least 0 (0 decodes images on the training thread), got {data.NumWorkers}");
         RequireSizePair(data.CropSize, "data.crop_size", "[height, width] of the training crop (detection: its square side twice)");
         RequireSizePair(data.Scale, "data.scale", "[long edge, short edge] of the resize");
+        TrainingSplits.CheckSettings(data);
     }
 
     private static void RequireSizePair(List<int> sizes, string key, string meaning)
@@ -27,17 +29,21 @@ public static class TrainingLoaderChecks
     }
 
     /// <summary>
-    /// The split holds at least one global batch (batch × processes) per epoch: epochs end when the next global batch no
-    /// longer fits (<see cref="DataLoader.BatchesPerEpoch"/>), so each process has its full batch.
+    /// The training samples (the splits' images, repeated data.train_repeat times: what the loader draws from) hold at
+    /// least one global batch (batch × processes) per epoch: epochs end when the next global batch no longer fits
+    /// (<see cref="DataLoader.BatchesPerEpoch"/>), so each process has its full batch.
     /// </summary>
     public static void CheckTrainingSplit(DataConfig data, int trainImages, int worldSize)
     {
         CheckSettings(data);
-        long perProcess = trainImages / worldSize;
+        long samples = (long)trainImages * data.TrainRepeat;
+        long perProcess = samples / worldSize;
         if (perProcess < data.BatchSize)
             throw new VimException(
-                $"data.batch_size is {data.BatchSize}{(worldSize > 1 ? $" per process with {worldSize} processes" : "")}, but the training split " +
-                $"'{data.TrainSplit}' under data.root {data.Root} has {trainImages} image(s){(worldSize > 1 ? $" ({perProcess} per process)" : "")}: " +
+                $"data.batch_size is {data.BatchSize}{(worldSize > 1 ? $" per process with {worldSize} processes" : "")}, but the training " +
+                $"split{(data.TrainSplits.Count > 1 ? "s" : "")} {TrainingSplits.Describe(data)} under data.root {data.Root} " +
+                $"{(data.TrainSplits.Count > 1 ? "have" : "has")} {trainImages} image(s)" +
+                $"{(data.TrainRepeat > 1 ? $" (× data.train_repeat {data.TrainRepeat} = {samples} samples)" : "")}{(worldSize > 1 ? $" ({perProcess} per process)" : "")}: " +
                 "not one full batch per epoch; lower data.batch_size or add training images");
     }
 }

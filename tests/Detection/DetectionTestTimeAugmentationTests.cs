@@ -63,7 +63,7 @@ public class DetectionTestTimeAugmentationTests
             var scores = found.Scores!.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
             var classes = found.Classes!.contiguous().data<long>().ToArray();
             for (int i = 0; i < classes.Length; i++)
-                expected.Add((meta.ImageId, task.TrainSet.Categories.ToCategoryId((int)classes[i]), scores[i],
+                expected.Add((meta.ImageId, task.Data.Categories.ToCategoryId((int)classes[i]), scores[i],
                     [boxes[4 * i], boxes[4 * i + 1], boxes[4 * i + 2] - boxes[4 * i], boxes[4 * i + 3] - boxes[4 * i + 1]]));
         }
         Assert.That(expected, Is.Not.Empty, "the untrained head scores above 0.05: there is something to compare");

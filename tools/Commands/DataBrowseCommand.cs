@@ -28,7 +28,8 @@ public static class DataBrowseCommand
         "dashed box and a \"class (crowd)\" tag. Segmentation: the label map's palette colours (those of `vim test` overlays) blended 50/50 " +
         "with the image; ignored pixels (model.seg_head.ignore_index, padding included) are left undrawn, showing the image. " +
         "--split train: the training pipeline, samples in the order one process's training loader reads them, each augmented with the " +
-        "loader's seed for it (runtime.seed, epoch, image), continuing into the next epochs when --count asks for more. " +
+        "loader's seed for it (runtime.seed, epoch, image), continuing into the next epochs when --count asks for more; a data.train_split " +
+        "list is drawn from as training reads it, its splits concatenated and shuffled together, repeated data.train_repeat times an epoch. " +
         "--split val: the test pipeline at the first test scale (model.seg_test.scales or model.det_test.scales), in dataset order.";
 
     public static Command Create()
@@ -36,7 +37,7 @@ public static class DataBrowseCommand
         var configArg = new Argument<string>("config") { Description = "Experiment config (YAML)." };
         var split = new Option<string>("--split")
         {
-            Description = "train: data.train_split through the training pipeline; val: data.val_split through the test pipeline.",
+            Description = "train: data.train_split (every split it lists, × data.train_repeat) through the training pipeline; val: data.val_split through the test pipeline.",
             DefaultValueFactory = _ => "train",
         };
         var count = new Option<int>("--count") { Description = "How many samples to draw (val: at most the split's images).", DefaultValueFactory = _ => DefaultCount };
@@ -56,9 +57,11 @@ public static class DataBrowseCommand
             var dir = parse.GetValue(outDir) ?? Path.Combine(TrainCommand.WorkDir(configPath, config), "browse");
             OutputFolder.Check(dir, "--out");
             var written = Browse(config, training, samples, firstEpoch, dir, Console.Out);
-            var splitName = training ? config.Data.TrainSplit : config.Data.ValSplit;
-            var pipeline = training ? $"training pipeline from epoch {firstEpoch}, runtime.seed {config.Runtime.Seed}" : "test pipeline";
-            Console.WriteLine($"{written.Count} drawings of split '{splitName}' ({pipeline}) in {Path.GetFullPath(dir)}");
+            var splits = training ? TrainingSplits.Describe(config.Data) : $"'{config.Data.ValSplit}'";
+            var pipeline = training
+                ? $"training pipeline from epoch {firstEpoch}, runtime.seed {config.Runtime.Seed}{(config.Data.TrainRepeat > 1 ? $", data.train_repeat {config.Data.TrainRepeat}" : "")}"
+                : "test pipeline";
+            Console.WriteLine($"{written.Count} drawings of {(training && config.Data.TrainSplits.Count > 1 ? "splits" : "split")} {splits} ({pipeline}) in {Path.GetFullPath(dir)}");
             return 0;
         });
         return command;

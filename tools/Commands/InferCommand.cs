@@ -245,14 +245,14 @@ public static class InferCommand
     }
 
     /// <summary>
-    /// Category names and ids from the config's COCO annotations (training split, else validation
+    /// Category names and ids from the config's COCO annotations (the first training split, else the validation
     /// split) when they exist; otherwise "class K" with ids K+1, so a checkpoint can be used without its dataset.
     /// </summary>
     public static CategoryMap Categories(ExperimentConfig config)
     {
         var data = config.Data;
-        // The model's classes are the training file's categories in id order.
-        foreach (var split in new[] { data.TrainSplit, data.ValSplit })
+        // The model's classes are the first training file's categories in id order.
+        foreach (var split in data.TrainSplits.Take(1).Append(data.ValSplit))
         {
             var path = DetectionData.AnnotationFile(data, split);
             if (!File.Exists(path)) continue;

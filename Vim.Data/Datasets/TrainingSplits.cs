@@ -1,0 +1,62 @@
+using Vim.Core;
+using Vim.Core.Config;
+
+namespace Vim.Data.Datasets;
+
+/// <summary>
+/// What training reads of a config's data: every split of data.train_split opened in the task's layout and concatenated
+/// (<see cref="ConcatenatedSource{TPart}"/>), the whole repeated data.train_repeat times (<see cref="RepeatedSource"/>).
+/// The tasks' data classes build their splits through it, so both read lists, report missing splits and count samples alike.
+/// </summary>
+public static class TrainingSplits
+{
+    /// <summary>data.train_split names one or more distinct splits and data.train_repeat is at least 1.</summary>
+    public static void CheckSettings(DataConfig data)
+    {
+        var splits = data.TrainSplits;
+        if (splits.Count == 0)
+            throw new VimException("data.train_split is an empty list; expected a split name (train2017) or a list of them ([train2017, val35k])");
+        for (int i = 0; i < splits.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(splits[i]))
+                throw new VimException($"data.train_split[{i}] is empty; expected a split name, a folder under data.root {data.Root}");
+            if (splits.IndexOf(splits[i]) < i)
+                throw new VimException($"data.train_split lists '{splits[i]}' twice (items {splits.IndexOf(splits[i])} and {i}); " +
+                    "to visit a split more often per epoch set data.train_repeat (it repeats every listed split)");
+        }
+        if (data.TrainRepeat < 1)
+            throw new VimException($"data.train_repeat must be at least 1 (how many times each epoch visits the training samples), got {data.TrainRepeat}");
+    }
+
+    /// <summary>
+    /// The splits of data.train_split in the listed order, each opened by <paramref name="open"/>. A split whose
+    /// <paramref name="requiredPaths"/> are not all on disk is refused first, naming the split and the path, with
+    /// <paramref name="layout"/> (what a split consists of, "&lt;split&gt;" standing for its name) as the expectation.
+    /// </summary>
+    public static ConcatenatedSource<TPart> Open<TPart>(DataConfig data, string layout, Func<string, IEnumerable<string>> requiredPaths, Func<string, TPart> open)
+        where TPart : ISampleSource
+    {
+        CheckSettings(data);
+        var parts = new List<TPart>(data.TrainSplits.Count);
+        foreach (var split in data.TrainSplits)
+        {
+            if (requiredPaths(split).FirstOrDefault(path => !File.Exists(path) && !Directory.Exists(path)) is { } missing)
+                throw new VimException($"data.train_split: split '{split}' not found: {missing} does not exist; " +
+                    $"each training split needs {layout} under data.root {data.Root}");
+            parts.Add(open(split));
+        }
+        return new ConcatenatedSource<TPart>(parts);
+    }
+
+    /// <summary>What the training loader draws from: <paramref name="splits"/> repeated data.train_repeat times.</summary>
+    public static RepeatedSource Repeated(ISampleSource splits, DataConfig data)
+    {
+        CheckSettings(data);
+        if ((long)splits.Count * data.TrainRepeat > int.MaxValue)
+            throw new VimException($"data.train_repeat {data.TrainRepeat} × {splits.Count} training images is beyond {int.MaxValue} samples per epoch; lower data.train_repeat");
+        return new RepeatedSource(splits, data.TrainRepeat);
+    }
+
+    /// <summary>The training splits for messages: 'train2017', or 'train2017' + 'val35k'.</summary>
+    public static string Describe(DataConfig data) => string.Join(" + ", data.TrainSplits.Select(split => $"'{split}'"));
+}
