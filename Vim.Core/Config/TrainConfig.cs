@@ -20,4 +20,7 @@ public sealed class TrainConfig
 
     /// <summary>On a NaN/Inf loss: false stops the run (naming the iteration and the last good checkpoint), true skips the step.</summary>
     public bool SkipNonFiniteLoss { get; set; }
+
+    /// <summary>Stop when the validation metric stops improving (MMEngine's EarlyStoppingHook); null: train to schedule.max_iters.</summary>
+    public EarlyStoppingConfig? EarlyStopping { get; set; }
 }

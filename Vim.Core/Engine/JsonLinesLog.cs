@@ -84,6 +84,9 @@ public readonly record struct LogRecord(string Path, int Line, JsonElement Field
 
     public bool Has(string name) => Fields.TryGetProperty(name, out _);
 
+    /// <summary>A string field, or null where it is absent or not a string.</summary>
+    public string? Text(string name) => Fields.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
     private string Describe(string name)
     {
         if (!Fields.TryGetProperty(name, out var value)) return "nothing";

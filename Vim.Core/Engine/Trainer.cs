@@ -12,7 +12,7 @@ namespace Vim.Core.Engine;
 /// <summary>
 /// The iteration-based training loop shared by detection and segmentation: optimiser groups from
 /// the official rules, per-iteration lr schedule, gradient accumulation and clipping, EMA,
-/// periodic evaluation with best-checkpoint selection, JSON-lines logs (and TensorBoard events), a progress line, atomic
+/// periodic evaluation with best-checkpoint selection and early stopping (train.early_stopping), JSON-lines logs (and TensorBoard events), a progress line, atomic
 /// checksummed checkpoints, exact resume or a fresh start from load_from's weights, and fault handling (non-finite loss,
 /// interruption).
 /// Data-parallel over the ranks of <paramref name="communicator"/> (default: this process alone):
@@ -32,7 +32,10 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
     /// </summary>
     public Action<int, IOptimizer>? AfterOptimizerStep { get; init; }
 
-    /// <summary>Trains until schedule.max_iters or until <paramref name="stop"/> fires (then a final checkpoint is written).</summary>
+    /// <summary>
+    /// Trains until schedule.max_iters, until train.early_stopping ends the run at an evaluation, or until <paramref name="stop"/>
+    /// fires; either of the last two writes a final checkpoint.
+    /// </summary>
     /// <param name="resumeFrom">A training checkpoint to continue from, or null to start fresh.</param>
     public TrainingResult Run(string? resumeFrom, CancellationToken stop = default)
     {
@@ -113,6 +116,9 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         var progress = new ProgressLine(maxIters, state.Iteration, _console);
         string? lastCheckpoint = resumeFrom;
         double? best = state.BestMetric;
+        var earlyStopping = train.EarlyStopping is { } stoppingSettings
+            ? EarlyStopping.Start(stoppingSettings, task.PrimaryMetric, state.EarlyStopping, _console)
+            : null;
         long optimizerSteps = state.OptimizerSteps;
         int skipped = 0;
         var lossSums = new Dictionary<string, double>();
@@ -132,7 +138,8 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             var generators = ownGenerators ? GatherGenerators() : null;
             if (root)
                 TrainingCheckpoint.Save(path, model, optimizer, ema,
-                    new TrainingState(iteration, optimizerSteps, data.Position, best, configYaml, lossScaler?.State, generators?.Count ?? 1), generators);
+                    new TrainingState(iteration, optimizerSteps, data.Position, best, configYaml, lossScaler?.State, generators?.Count ?? 1,
+                        earlyStopping?.State), generators);
         }
 
         string SaveCheckpoint(int iteration)
@@ -143,6 +150,33 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             // Once any rank has moved on, the checkpoint it names exists.
             _world.Barrier();
             return path;
+        }
+
+        // The means over the iterations since the last record (a collective: every rank calls it at the same iterations).
+        void LogInterval(int done, double lr)
+        {
+            if (lossCount == 0) return;
+            var means = MeanOverRanks(lossSums).ToDictionary(kv => kv.Key, kv => kv.Value / lossCount);
+            double meanTotal = means.Where(m => TrainingTerms.IsLoss(m.Key)).Sum(m => m.Value);
+            double seconds = secondsSum / timedIterations, meanDataSeconds = dataSecondsSum / timedIterations;
+            var record = new Dictionary<string, object?>
+            {
+                ["iter"] = done, ["lr"] = lr, ["loss"] = meanTotal, ["time"] = seconds, ["data_time"] = meanDataSeconds,
+                ["memory_mb"] = ProcessMemory.ResidentBytes() / 1e6,
+            };
+            foreach (var (k, v) in means) record[k] = v;
+            if (lossScaler is not null) record["loss_scale"] = lossScaler.Scale;
+            if (gradNormSteps > 0) record["grad_norm"] = gradNormSum / gradNormSteps;
+            if (skippedInInterval > 0) record["skipped"] = skippedInInterval;
+            if (overflowsInInterval > 0) record["overflows"] = overflowsInInterval;
+            log?.Write(record);
+            progress.Print(progress.Format(done, meanTotal, means, lr, seconds, meanDataSeconds, data.BatchSize * _world.WorldSize));
+            lossSums.Clear();
+            lossCount = 0;
+            secondsSum = dataSecondsSum = 0;
+            timedIterations = skippedInInterval = overflowsInInterval = 0;
+            gradNormSum = 0;
+            gradNormSteps = 0;
         }
 
         for (int iteration = state.Iteration; iteration < maxIters; iteration++)
@@ -232,31 +266,9 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             timedIterations++;
             int done = iteration + 1;
 
-            if ((done % train.LogInterval == 0 || done == maxIters) && lossCount > 0)
-            {
-                var means = MeanOverRanks(lossSums).ToDictionary(kv => kv.Key, kv => kv.Value / lossCount);
-                double meanTotal = means.Where(m => TrainingTerms.IsLoss(m.Key)).Sum(m => m.Value);
-                double seconds = secondsSum / timedIterations, meanDataSeconds = dataSecondsSum / timedIterations;
-                var record = new Dictionary<string, object?>
-                {
-                    ["iter"] = done, ["lr"] = lr, ["loss"] = meanTotal, ["time"] = seconds, ["data_time"] = meanDataSeconds,
-                    ["memory_mb"] = ProcessMemory.ResidentBytes() / 1e6,
-                };
-                foreach (var (k, v) in means) record[k] = v;
-                if (lossScaler is not null) record["loss_scale"] = lossScaler.Scale;
-                if (gradNormSteps > 0) record["grad_norm"] = gradNormSum / gradNormSteps;
-                if (skippedInInterval > 0) record["skipped"] = skippedInInterval;
-                if (overflowsInInterval > 0) record["overflows"] = overflowsInInterval;
-                log?.Write(record);
-                progress.Print(progress.Format(done, meanTotal, means, lr, seconds, meanDataSeconds, data.BatchSize * _world.WorldSize));
-                lossSums.Clear();
-                lossCount = 0;
-                secondsSum = dataSecondsSum = 0;
-                timedIterations = skippedInInterval = overflowsInInterval = 0;
-                gradNormSum = 0;
-                gradNormSteps = 0;
-            }
+            if (done % train.LogInterval == 0 || done == maxIters) LogInterval(done, lr);
 
+            EarlyStop? earlyStop = null;
             bool evaluate = train.EvalInterval > 0 ? done % train.EvalInterval == 0 || done == maxIters : done == maxIters;
             if (evaluate)
             {
@@ -271,6 +283,12 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 _console.WriteLine($"eval @ {done}: " + string.Join(", ", metrics.Select(m => $"{m.Key} {m.Value.ToString("0.####", CultureInfo.InvariantCulture)}")));
                 if (!metrics.TryGetValue(task.PrimaryMetric, out var primary))
                     throw new VimException($"the evaluator returned no '{task.PrimaryMetric}' (it returned {string.Join(", ", metrics.Keys)})");
+                // Before any checkpoint of this iteration is written, so each holds the count this evaluation left.
+                var stopHere = earlyStopping?.Observe(done, metrics);
+                // The ranks' metrics are equal, so they decide alike; the joint flag makes sure no rank trains on alone. The
+                // run's last evaluation ends it anyway.
+                if (earlyStopping is not null && done < maxIters && AnyRank(stopHere is not null))
+                    earlyStop = stopHere ?? earlyStopping.StopWithTheOtherRanks(done, metrics);
                 // An undefined metric (NaN: e.g. a validation set with no labelled pixel) never becomes the best, nor
                 // blocks a later defined one from becoming it.
                 if (double.IsNaN(primary))
@@ -284,8 +302,17 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 }
             }
 
-            if (done % train.CheckpointInterval == 0 || done == maxIters)
-                lastCheckpoint = SaveCheckpoint(done);
+            bool periodic = done % train.CheckpointInterval == 0 || done == maxIters;
+            if (periodic) lastCheckpoint = SaveCheckpoint(done);
+            if (earlyStop is not null)
+            {
+                // As at the end of a run: the last interval's means and a checkpoint of this iteration.
+                LogInterval(done, lr);
+                if (!periodic) lastCheckpoint = SaveCheckpoint(done);
+                log?.Write(earlyStop.LogRecord(lastCheckpoint!));
+                _console.WriteLine($"early stopping at iteration {done} of {maxIters}: {earlyStop.Message}; checkpoint {lastCheckpoint}");
+                return new TrainingResult(done, false, best, lastCheckpoint, skipped, earlyStop);
+            }
         }
         return new TrainingResult(maxIters, false, best, lastCheckpoint, skipped);
     }

@@ -63,6 +63,14 @@ public static class TrainingCheckpoint
             metadata["loss_scale"] = lossScale.Scale.ToString("R", CultureInfo.InvariantCulture);
             metadata["loss_scale_finite_steps"] = lossScale.FiniteStepsInARow.ToString(CultureInfo.InvariantCulture);
         }
+        if (state.EarlyStopping is { } stopping)
+        {
+            metadata[EarlyStoppingMonitorKey] = stopping.Monitor;
+            metadata[EarlyStoppingRuleKey] = EarlyStopping.RuleName(stopping.Rule);
+            // "R": the best value must come back bit for bit, or a resumed run could count an evaluation the uninterrupted one did not.
+            metadata[EarlyStoppingBestKey] = stopping.Best?.ToString("R", CultureInfo.InvariantCulture) ?? "";
+            metadata[EarlyStoppingCountKey] = stopping.EvaluationsWithoutImprovement.ToString(CultureInfo.InvariantCulture);
+        }
         metadata[MetadataChecksumKey] = MetadataChecksum(metadata, tensors);
         SafeTensorsFormat.Write(path, tensors, metadata);
     }
@@ -173,7 +181,27 @@ public static class TrainingCheckpoint
             best.Length == 0 ? null : double.Parse(best, CultureInfo.InvariantCulture),
             Require(meta, "config", path),
             LossScaleOf(meta, path),
-            generatorRanks);
+            generatorRanks,
+            EarlyStoppingOf(meta, path));
+    }
+
+    private const string EarlyStoppingMonitorKey = "early_stopping_monitor", EarlyStoppingRuleKey = "early_stopping_rule",
+        EarlyStoppingBestKey = "early_stopping_best", EarlyStoppingCountKey = "early_stopping_evaluations_without_improvement";
+
+    /// <summary>train.early_stopping's progress, in checkpoints of runs that stop early (older checkpoints have none: the count starts at 0).</summary>
+    private static EarlyStoppingState? EarlyStoppingOf(IReadOnlyDictionary<string, string> meta, string path)
+    {
+        if (!meta.TryGetValue(EarlyStoppingMonitorKey, out var monitor)) return null;
+        var ruleText = Require(meta, EarlyStoppingRuleKey, path);
+        var bestText = Require(meta, EarlyStoppingBestKey, path);
+        var countText = Require(meta, EarlyStoppingCountKey, path);
+        double best = 0;
+        if (EarlyStopping.ParseRule(ruleText) is not { } rule
+            || (bestText.Length > 0 && (!double.TryParse(bestText, NumberStyles.Float, CultureInfo.InvariantCulture, out best) || !double.IsFinite(best)))
+            || !int.TryParse(countText, NumberStyles.None, CultureInfo.InvariantCulture, out var count))
+            throw new VimException($"{path}: metadata '{EarlyStoppingRuleKey}' ('{ruleText}') must be greater or less, '{EarlyStoppingBestKey}' ('{bestText}') " +
+                $"a finite number or empty, and '{EarlyStoppingCountKey}' ('{countText}') a count ≥ 0");
+        return new EarlyStoppingState(monitor, rule, bestText.Length > 0 ? best : null, count);
     }
 
 

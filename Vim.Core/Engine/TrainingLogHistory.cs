@@ -9,8 +9,9 @@ namespace Vim.Core.Engine;
 /// </summary>
 public sealed class TrainingLogHistory
 {
-    private TrainingLogHistory(List<TrainingInterval> training, List<LogRecord> evaluations, List<int> restarts, List<int> damagedLines)
+    private TrainingLogHistory(List<TrainingInterval> training, List<LogRecord> evaluations, List<int> restarts, List<int> damagedLines, LogRecord? earlyStop)
     {
+        EarlyStop = earlyStop;
         Training = training;
         Evaluations = evaluations;
         Restarts = restarts;
@@ -26,6 +27,9 @@ public sealed class TrainingLogHistory
     /// <summary>The iterations later launches continued from, in order.</summary>
     public IReadOnlyList<int> Restarts { get; }
 
+    /// <summary>The record of train.early_stopping ending the run ("mode": "early_stop"), unless a later launch resumed past it.</summary>
+    public LogRecord? EarlyStop { get; }
+
     /// <summary>Lines that are not JSON objects (one a killed process cut short, or damage), which were skipped.</summary>
     public IReadOnlyList<int> DamagedLines { get; }
 
@@ -39,7 +43,8 @@ public sealed class TrainingLogHistory
 
         void Restart(int from, int keepThrough)
         {
-            kept.RemoveAll(k => k.Record.Iteration > keepThrough);
+            // A launch that continued from an early stop's iteration (or from before it) trained on: that stop no longer ended the run.
+            kept.RemoveAll(k => k.Record.Iteration > keepThrough || (k.Record.Mode == TrainingLogModes.EarlyStop && k.Record.Iteration >= from));
             restarts.Add(from);
             launchStarts.Add(from);
             lastTraining = from;
@@ -61,7 +66,7 @@ public sealed class TrainingLogHistory
                     break;
             }
             if (record.Mode is null) lastTraining = record.Iteration;
-            if (record.Mode is null or TrainingLogModes.Evaluation) kept.Add((record, launchStarts.Count - 1));
+            if (record.Mode is null or TrainingLogModes.Evaluation or TrainingLogModes.EarlyStop) kept.Add((record, launchStarts.Count - 1));
         }
 
         var training = new List<TrainingInterval>();
@@ -76,7 +81,8 @@ public sealed class TrainingLogHistory
         }
         var evaluations = kept.Where(k => k.Record.IsEvaluation).Select(k => k.Record)
             .GroupBy(r => r.Iteration).Select(g => g.Last()).OrderBy(r => r.Iteration).ToList();
-        return new TrainingLogHistory(training, evaluations, restarts, damaged);
+        var earlyStop = kept.Where(k => k.Record.Mode == TrainingLogModes.EarlyStop).Select(k => (LogRecord?)k.Record).LastOrDefault();
+        return new TrainingLogHistory(training, evaluations, restarts, damaged, earlyStop);
     }
 }
 
@@ -92,4 +98,7 @@ public static class TrainingLogModes
 {
     public const string Evaluation = "val";
     public const string Resume = "resume";
+
+    /// <summary>train.early_stopping ended the run at the record's iteration (<see cref="EarlyStop.LogRecord"/>).</summary>
+    public const string EarlyStop = "early_stop";
 }

@@ -11,7 +11,7 @@ namespace Vim.Core.Engine;
 /// <c>log_with_hierarchy</c>: a training record's fields as <c>train/KEY</c> (train/loss, train/lr, train/time,
 /// train/data_time, train/memory_mb, train/decode.loss_ce, …), an evaluation's metrics as <c>val/KEY</c> (val/mIoU,
 /// val/bbox_mAP, …), each at the record's iteration as its step. The merged config is the text summary <c>config</c>
-/// at the launch's first step.
+/// at the launch's first step; an early stop (train.early_stopping) is the text summary <c>early_stop</c>, its reason, at its iteration.
 /// </summary>
 public sealed class TrainingLogWriter : IDisposable
 {
@@ -20,6 +20,7 @@ public sealed class TrainingLogWriter : IDisposable
     public const string TrainingTagPrefix = "train/";
     public const string EvaluationTagPrefix = "val/";
     public const string ConfigTag = "config";
+    public const string EarlyStopTag = "early_stop";
 
     private readonly JsonLinesLog _local;
     private readonly TensorBoardEventFile? _tensorBoard;
@@ -66,6 +67,9 @@ public sealed class TrainingLogWriter : IDisposable
                 break;
             case TrainingLogModes.Resume:
                 _tensorBoard.WriteSessionStart(step + 1);
+                break;
+            case TrainingLogModes.EarlyStop:
+                _tensorBoard.WriteText(step, EarlyStopTag, record.GetValueOrDefault("message") as string ?? "stopped early");
                 break;
         }
     }

@@ -58,6 +58,20 @@ public static class TrainingSettings
         if (config.Schedule.MaxIters % train.AccumulateSteps != 0)
             throw new VimException($"schedule.max_iters ({config.Schedule.MaxIters}) must be a multiple of train.accumulate_steps ({train.AccumulateSteps}), " +
                 "so the run ends on an optimizer step");
+        if (train.EarlyStopping is { } stopping)
+        {
+            Require(stopping.Patience >= 1, "train.early_stopping.patience", "at least 1 (evaluations without improvement before stopping)", stopping.Patience);
+            Require(double.IsFinite(stopping.MinDelta) && stopping.MinDelta >= 0, "train.early_stopping.min_delta",
+                "a finite number ≥ 0 (how much an evaluation must beat the best by, in the metric's units)", stopping.MinDelta);
+            if (stopping.StoppingThreshold is { } threshold)
+                Require(double.IsFinite(threshold), "train.early_stopping.stopping_threshold", "a finite number (or null for none)", threshold);
+            if (stopping.Monitor is { Length: 0 })
+                throw new VimException("train.early_stopping.monitor must name a metric the evaluator returns (e.g. mIoU, bbox_mAP), or be null for the task's primary metric; got ''");
+            // It would never be consulted: the one evaluation comes at the end.
+            if (train.EvalInterval == 0)
+                throw new VimException("train.early_stopping needs periodic evaluations, but train.eval_interval is 0 (evaluate at the end only); " +
+                    "set train.eval_interval or remove train.early_stopping");
+        }
         // Our momentum is the weight the average keeps (timm's decay); MMEngine's EMAHook momentum is 1 minus it.
         if (train.EmaMomentum is { } ema && ema < 0.5)
             throw new VimException($"train.ema_momentum is the share the average keeps at each step (e.g. 0.9998), got {ema.ToString(CultureInfo.InvariantCulture)}; " +

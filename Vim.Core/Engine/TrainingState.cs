@@ -11,5 +11,6 @@ namespace Vim.Core.Engine;
 /// How many ranks' torch generator states the checkpoint holds: K for a K-rank run with runtime.diff_rank_seed (each rank's
 /// own), otherwise 1 (rank 0's, which every rank shares).
 /// </param>
+/// <param name="EarlyStopping">train.early_stopping's best value and count, for runs that stop early; null for others and for checkpoints written before it.</param>
 public sealed record TrainingState(int Iteration, long OptimizerSteps, DataPosition Data, double? BestMetric, string ConfigYaml,
-    LossScaleState? LossScale = null, int GeneratorRanks = 1);
+    LossScaleState? LossScale = null, int GeneratorRanks = 1, EarlyStoppingState? EarlyStopping = null);

@@ -14,12 +14,13 @@ namespace Vim.Tests.Distributed;
 /// Arguments: --work DIR --iters N --batch B --out FILE [--fail-at-call C] [--resume CHECKPOINT]
 /// [--nan-on-rank R --nan-at-call C] (that rank alone sees a NaN loss) [--stop-on-rank R] (that rank
 /// alone is asked to stop, from the start) [--dropout P] [--diff-rank-seed] (runtime.diff_rank_seed) [--load-from CHECKPOINT]
-/// (load_from) [--every-rank] (each rank r also writes its own outcome to FILE.rank&lt;r&gt;).
+/// (load_from) [--every-rank] (each rank r also writes its own outcome to FILE.rank&lt;r&gt;) [--early-stop-patience P
+/// --plateau-on-rank R] (train.early_stopping with patience P; neg_mse stays -1 on rank R and rises by 1 per evaluation elsewhere).
 /// Rank 1 deliberately starts from other weights, so the run is only right if the start-up broadcast works.
 /// </summary>
 public static class DistributedToyWorker
 {
-    public sealed record Outcome(float[] Weights, double NegMse, string? LastCheckpoint);
+    public sealed record Outcome(float[] Weights, double NegMse, string? LastCheckpoint, int Iteration = 0, string? EarlyStopReason = null);
 
     public static ExperimentConfig Config(int maxIters, bool diffRankSeed = false) => new()
     {
@@ -42,7 +43,13 @@ public static class DistributedToyWorker
         bool failsHere = options.ContainsKey("--fail-at-call") && (!options.ContainsKey("--fail-on-rank") || OnThisRank("--fail-on-rank"));
         using var task = new ToyRegressionTask(failAtCall: failsHere ? Int("--fail-at-call") : null,
             nanAtCall: OnThisRank("--nan-on-rank") ? Int("--nan-at-call") : null,
-            dropout: options.TryGetValue("--dropout", out var dropout) ? double.Parse(dropout, CultureInfo.InvariantCulture) : 0, batchSize: Int("--batch"), world: world);
+            dropout: options.TryGetValue("--dropout", out var dropout) ? double.Parse(dropout, CultureInfo.InvariantCulture) : 0, batchSize: Int("--batch"), world: world)
+        {
+            // Metrics that differ between ranks (the real ones never do) test that one rank's stop stops them all.
+            MetricsAtEvaluation = !options.ContainsKey("--plateau-on-rank") ? null
+                : OnThisRank("--plateau-on-rank") ? _ => new Dictionary<string, double> { ["neg_mse"] = -1 }
+                : n => new Dictionary<string, double> { ["neg_mse"] = n - 100 },
+        };
         if (world.Rank == 1)
             using (no_grad())
                 foreach (var p in task.Model.parameters()) p.add_(0.5f);
@@ -50,6 +57,7 @@ public static class DistributedToyWorker
         if (OnThisRank("--stop-on-rank")) stop.Cancel();
         var config = Config(Int("--iters"), options.ContainsKey("--diff-rank-seed"));
         config.LoadFrom = options.GetValueOrDefault("--load-from");
+        if (options.ContainsKey("--early-stop-patience")) config.Train.EarlyStopping = new EarlyStoppingConfig { Patience = Int("--early-stop-patience") };
         var result = new Trainer<(Tensor, Tensor)>(task, config, options["--work"], "cfg", Console.Out, world)
             .Run(options.GetValueOrDefault("--resume"), stop.Token);
 
@@ -57,7 +65,7 @@ public static class DistributedToyWorker
         double negMse;
         using (no_grad())
             negMse = task.Evaluate()["neg_mse"];
-        var outcome = JsonSerializer.SerializeToUtf8Bytes(new Outcome(task.Weights(), negMse, result.LastCheckpoint));
+        var outcome = JsonSerializer.SerializeToUtf8Bytes(new Outcome(task.Weights(), negMse, result.LastCheckpoint, result.Iteration, result.EarlyStop?.Reason.ToString()));
         void Write(string path)
         {
             File.WriteAllBytes(path + ".tmp", outcome);

@@ -138,6 +138,28 @@ public class MultiProcessTests
         Assert.That(resumed.Weights, Is.EqualTo(reference.Weights).Within(2e-5), "the global data position continues on one process");
     }
 
+    /// <summary>
+    /// train.early_stopping with patience 1 where rank 1's metric stays at −1 (its second evaluation, at 16, is no improvement)
+    /// while rank 0's rises: rank 1's stop stops rank 0 too, at the same iteration (a rank training on alone would wait in
+    /// its next gradient all-reduce until the collective timeout). Rank 0 logs the stop as another rank's.
+    /// </summary>
+    [Test]
+    public void OneRanksEarlyStopStopsEveryRankAtTheSameIteration()
+    {
+        var work = Path.Combine(_root, "early");
+        var output = Path.Combine(_root, "early.json");
+        var run = Mpirun(2, Worker("--work", work, "--iters", "32", "--batch", "2", "--early-stop-patience", "1", "--plateau-on-rank", "1",
+            "--every-rank", "--out", output));
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Output);
+        var ranks = Enumerable.Range(0, 2).Select(r => Read($"{output}.rank{r}")).ToArray();
+        Assert.That(ranks.Select(r => (r.Iteration, r.EarlyStopReason)),
+            Is.EqualTo(new[] { (16, nameof(EarlyStopReason.AnotherRank)), (16, nameof(EarlyStopReason.NoImprovement)) }));
+        Assert.That(ranks[1].Weights, Is.EqualTo(ranks[0].Weights), "both trained the same 16 iterations");
+        Assert.That(new CheckpointDirectory(work, 2).Latest(), Does.EndWith("iter_0000016.safetensors"));
+        var stop = JsonLinesLog.Read(Path.Combine(work, TrainingLogWriter.LocalFileName)).Last();
+        Assert.That((stop.Iteration, stop.Mode, stop.Text("reason")), Is.EqualTo((16, TrainingLogModes.EarlyStop, "another_rank")));
+    }
+
     [Test]
     public void WithDiffRankSeedEachRankKeepsItsOwnGeneratorAcrossAResume()
     {

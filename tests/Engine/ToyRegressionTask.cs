@@ -59,6 +59,15 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
     /// <summary>This evaluation (1-based) reports its metric as NaN, as mIoU is on a split with no labelled pixel.</summary>
     public int? UndefinedMetricAtEvaluation { get; }
 
+    /// <summary>
+    /// Replaces the evaluation's metrics: given the evaluation's number in the run (1-based, counting
+    /// <see cref="EvaluationsBefore"/>), the metrics to return, so a test can lay out a metric's course (a plateau) in advance.
+    /// </summary>
+    public Func<int, IReadOnlyDictionary<string, double>>? MetricsAtEvaluation { get; init; }
+
+    /// <summary>Evaluations the run made before this task's launch (a resumed run's), for <see cref="MetricsAtEvaluation"/>.</summary>
+    public int EvaluationsBefore { get; init; }
+
     public nn.Module Model { get; }
 
     /// <summary>Tensors alive on this thread at the start of each Losses call (for leak tests).</summary>
@@ -93,6 +102,7 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
     {
         using var scope = NewDisposeScope();
         if (++_evaluations == UndefinedMetricAtEvaluation) return new Dictionary<string, double> { ["neg_mse"] = double.NaN };
+        if (MetricsAtEvaluation is { } scripted) return scripted(EvaluationsBefore + _evaluations);
         var x = tensor(_x).reshape(Samples, Features);
         var y = tensor(_y).reshape(Samples, 1);
         if (_world is null)

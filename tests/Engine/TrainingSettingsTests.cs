@@ -39,6 +39,12 @@ public class TrainingSettingsTests
     [TestCase("train.accumulate_steps=3;train.checkpoint_interval=300;train.eval_interval=200", "train.eval_interval (200) must be a multiple of train.accumulate_steps (3)")]
     [TestCase("train.accumulate_steps=3;train.checkpoint_interval=300;train.eval_interval=300;schedule.max_iters=1000", "schedule.max_iters (1000) must be a multiple of train.accumulate_steps (3)")]
     [TestCase("runtime.amp=true;runtime.amp_dtype=bfloat16", "runtime.amp_dtype must be bf16 or fp16, got 'bfloat16'")]
+    [TestCase("train.early_stopping.patience=0", "train.early_stopping.patience must be at least 1 (evaluations without improvement before stopping), got 0")]
+    [TestCase("train.early_stopping.min_delta=-0.1", "train.early_stopping.min_delta must be a finite number ≥ 0 (how much an evaluation must beat the best by, in the metric's units), got -0.1")]
+    [TestCase("train.early_stopping.min_delta=NaN", "train.early_stopping.min_delta must be a finite number ≥ 0")]
+    [TestCase("train.early_stopping.stopping_threshold=.inf", "train.early_stopping.stopping_threshold must be a finite number (or null for none), got Infinity")]
+    [TestCase("train.early_stopping.monitor=''", "train.early_stopping.monitor must name a metric the evaluator returns (e.g. mIoU, bbox_mAP), or be null for the task's primary metric; got ''")]
+    [TestCase("train.eval_interval=0;train.early_stopping.patience=3", "train.early_stopping needs periodic evaluations, but train.eval_interval is 0")]
     public void SettingsThatCannotTrainAreRefusedNamingTheKey(string setting, string expected)
     {
         var file = Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml");

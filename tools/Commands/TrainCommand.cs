@@ -42,7 +42,9 @@ public static class TrainCommand
         var set = ConfigCommand.CreateSetOption();
         var command = new Command("train", "Train the model a config describes; Ctrl-C, SIGTERM or SIGUSR1 (kill -USR1 <mpirun pid> under mpirun) writes a checkpoint and exits. " +
             "The log goes to WORK_DIR/log.jsonl; --set runtime.vis_backends=[local,tensorboard] also writes it as TensorBoard events in WORK_DIR/tensorboard/ " +
-            "(tags train/loss, train/lr, …, val/mIoU, val/bbox_mAP, …; the merged config as the text summary config).");
+            "(tags train/loss, train/lr, …, val/mIoU, val/bbox_mAP, …; the merged config as the text summary config). " +
+            "--set train.early_stopping.patience=N (MMEngine's EarlyStoppingHook; also monitor, rule, min_delta, stopping_threshold, check_finite) " +
+            "stops the run, with a checkpoint, once the validation metric has not improved for N evaluations.");
         command.Arguments.Add(configArg);
         command.Options.Add(workDir);
         command.Options.Add(resume);
@@ -70,9 +72,15 @@ public static class TrainCommand
             using var sigusr1 = PosixSignalRegistration.Create(StopSignalForMpirun, c => { c.Cancel = true; stop.Cancel(); });
             var result = communicator.AbortJobOnError(() => Train(config, dir, resumeFrom, communicator, stop.Token));
             if (communicator.Rank == 0)
-                Console.WriteLine(result.Interrupted
-                    ? $"stopped at iteration {result.Iteration}; resume with: {ResumeCommand(parse.GetValue(configArg)!, dir, overrides)}"
-                    : $"finished {result.Iteration} iterations; best {result.BestMetric?.ToString("0.##") ?? "n/a"}; checkpoints in {dir}");
+            {
+                var outcome = $"best {result.BestMetric?.ToString("0.##") ?? "n/a"}; checkpoints in {dir}";
+                Console.WriteLine(result switch
+                {
+                    { Interrupted: true } => $"stopped at iteration {result.Iteration}; resume with: {ResumeCommand(parse.GetValue(configArg)!, dir, overrides)}",
+                    { EarlyStop: { } early } => $"stopped early at iteration {result.Iteration} of {config.Schedule.MaxIters} (train.early_stopping: {early.Message}); {outcome}",
+                    _ => $"finished {result.Iteration} iterations; {outcome}",
+                });
+            }
             return result.Interrupted ? 130 : 0;
         });
         return command;
