@@ -69,7 +69,7 @@ public static class BenchBackboneCommand
     }
 
     /// <summary>One timed repetition: the forward's wall time and, in a training step, the backward's (0 otherwise).</summary>
-    internal readonly record struct RepetitionTime(double ForwardMs, double BackwardMs)
+    public readonly record struct RepetitionTime(double ForwardMs, double BackwardMs)
     {
         public double TotalMs => ForwardMs + BackwardMs;
     }
@@ -370,7 +370,7 @@ public static class BenchBackboneCommand
     /// rather than adding to them. Needs autograd on; the caller sets the module's mode (train for the benchmark).
     /// The step's tensors are freed by the caller's dispose scope, after the timing, as in the inference repetition.
     /// </summary>
-    internal static RepetitionTime TrainingStep(nn.Module module, ITokenBackbone backbone, Tensor images)
+    public static RepetitionTime TrainingStep(nn.Module module, ITokenBackbone backbone, Tensor images)
     {
         ParameterGradients.Drop(module.parameters());
         var watch = Stopwatch.StartNew();
