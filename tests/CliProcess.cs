@@ -3,7 +3,7 @@ using NUnit.Framework;
 
 namespace Vim.Tests;
 
-/// <summary>The vim command line (VimDense.dll beside the tests) run as a process of its own, as a user runs it.</summary>
+/// <summary>The vim command line (VimDense.dll beside the tests), or a launcher such as mpirun, run as a process of its own.</summary>
 internal static class CliProcess
 {
     public sealed record Result(int ExitCode, string Stdout, string Stderr)
@@ -12,15 +12,18 @@ internal static class CliProcess
     }
 
     /// <summary>Runs <c>dotnet VimDense.dll ARGS</c>; a run past <paramref name="limit"/> is killed and fails the test.</summary>
-    public static Result Run(TimeSpan limit, params string[] args)
+    public static Result Run(TimeSpan limit, params string[] args) =>
+        RunProgram(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", [Path.Combine(AppContext.BaseDirectory, "VimDense.dll"), .. args], limit);
+
+    /// <summary>Runs any program with its arguments as given (no shell); a run past <paramref name="limit"/> is killed (hung) and fails the test.</summary>
+    public static Result RunProgram(string program, IEnumerable<string> args, TimeSpan limit)
     {
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        var start = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "VimDense.dll"));
         foreach (var a in args) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
@@ -28,7 +31,7 @@ internal static class CliProcess
         if (!process.WaitForExit(limit))
         {
             process.Kill(entireProcessTree: true);
-            Assert.Fail($"vim {string.Join(' ', args)} still running after {limit.TotalSeconds} s");
+            Assert.Fail($"{program} {string.Join(' ', start.ArgumentList)} still running after {limit.TotalSeconds} s (hung)");
         }
         process.WaitForExit();
         return new Result(process.ExitCode, stdout.Result, stderr.Result);
