@@ -10,15 +10,8 @@ internal static class OptimizerState
     /// not reach has none, so the optimiser leaves it alone, and whether a gradient exists depends only on the current
     /// accumulation window, as in a run resumed from a checkpoint (data parallelism's used-parameter flags rely on it).
     /// </summary>
-    public static void ZeroGrad(IEnumerable<ParameterGroup> groups)
-    {
-        foreach (var (_, p) in groups.SelectMany(g => g.Parameters))
-        {
-            // Each access of .grad makes a new wrapper; the scope disposes it.
-            using var scope = NewDisposeScope();
-            if (p.grad is not null) p.grad = null;
-        }
-    }
+    public static void ZeroGrad(IEnumerable<ParameterGroup> groups) =>
+        ParameterGradients.Drop(groups.SelectMany(g => g.Parameters).Select(p => p.Parameter));
 
     public static void CopyInto(IReadOnlyDictionary<string, Tensor> state, string slot, Dictionary<string, Tensor> target)
     {

@@ -403,12 +403,6 @@ public class MultiProcessTests
 
     private static Result Mpirun(int processes, params string[] selfTestArgs)
     {
-        var start = new ProcessStartInfo(FindOnPath("mpirun")!)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
         string[] args =
         [
             "--allow-run-as-root", "--oversubscribe", "-np", processes.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -416,17 +410,8 @@ public class MultiProcessTests
             Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet",
             Path.Combine(AppContext.BaseDirectory, "VimDense.dll"), "dist-selftest", .. selfTestArgs,
         ];
-        foreach (var a in args) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(Limit))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"mpirun {string.Join(' ', args)} still running after {Limit.TotalSeconds} s (hung)");
-        }
-        process.WaitForExit();
-        return new Result(process.ExitCode, stdout.Result + stderr.Result);
+        var run = CliProcess.RunProgram(FindOnPath("mpirun")!, args, Limit);
+        return new Result(run.ExitCode, run.Output);
     }
 
     private static string? FindOnPath(string name) =>

@@ -3,9 +3,11 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using MathNet.Numerics.Statistics;
 using Vim.Core;
 using Vim.Core.Diagnostics;
+using Vim.Core.Engine;
 using Vim.Core.Models;
 using static TorchSharp.torch;
 using Vim.Core.IO;
@@ -16,7 +18,8 @@ namespace Vim.Tools.Commands;
 /// `vim bench backbone`: feature-extraction latency and peak memory of Vim vs DeiT over input sizes
 /// (the paper's Figure 1 on this machine). Every (model, attention, size) runs in a fresh child process
 /// so its resident-memory high-water mark is its own; DeiT runs with explicit softmax(QKᵀ)V attention
-/// (as the paper measured it) and with scaled_dot_product_attention.
+/// (as the paper measured it) and with scaled_dot_product_attention. `--mode train` times a training step of the same
+/// models instead (forward with autograd, backward), see <see cref="BenchMode.Train"/>.
 /// </summary>
 public static class BenchBackboneCommand
 {
@@ -29,18 +32,57 @@ public static class BenchBackboneCommand
     /// over all timed forwards under the process's allocator policy (NativeHeapPolicy keeps freed heap
     /// memory). Rounds: how many child runs were combined (see <see cref="Combine"/>). Gflops: the same forward's
     /// FLOPs (of the whole batch; one multiply-add = one FLOP, <see cref="FlopCounter"/>), counted on an untimed forward.
+    /// In train mode the latency and peaks are a training step's (forward + backward), ForwardMs and BackwardMs the medians
+    /// of its two parts (so they need not add up to MedianMs exactly) and Gflops still the forward's alone; in infer mode
+    /// both are null and left out of the JSON, which therefore reads as it always has.
     /// </summary>
     public sealed record Measurement(string Model, string Attention, int RequestedSize, int InputSize, long Tokens, int Batch,
-        double MedianMs, double MinMs, double PeakMiB, double AllocatorPeakMiB, string Status, int Rounds = 1, double Gflops = double.NaN);
+        double MedianMs, double MinMs, double PeakMiB, double AllocatorPeakMiB, string Status, int Rounds = 1, double Gflops = double.NaN,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? ForwardMs = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? BackwardMs = null);
+
+    /// <summary>
+    /// What one timed repetition runs and how the results are named. Infer: the feature extraction (final tokens) in eval
+    /// mode without autograd, written as backbone.csv/.json, latency.png and memory.png. Train: one training step of the
+    /// backbone's dense feature extraction (<see cref="TrainingStep"/>), written with a "_train" suffix so that the two
+    /// modes can share an output folder, the charts titled and the ratios worded for a training step.
+    /// </summary>
+    public sealed record BenchMode(string Name, string FileSuffix, string? ChartTitle, string LatencyAxis, string MemoryAxis, string RatioSubject)
+    {
+        public static BenchMode Infer { get; } = new("infer", "", null, "Forward latency (median, ms)", "Peak memory above idle (MiB)", "");
+
+        public static BenchMode Train { get; } = new("train", "_train", "Training step (forward + backward)",
+            "Forward + backward (median, ms)", "Peak memory above idle (MiB)", "training step ");
+
+        public bool IsTraining => Name == Train.Name;
+        public string CsvFile => $"backbone{FileSuffix}.csv";
+        public string JsonFile => $"backbone{FileSuffix}.json";
+        public string LatencyChart => $"latency{FileSuffix}.png";
+        public string MemoryChart => $"memory{FileSuffix}.png";
+
+        public static BenchMode Parse(string? text) => text switch
+        {
+            "infer" => Infer,
+            "train" => Train,
+            _ => throw new VimException($"--mode: expected infer (feature extraction) or train (forward + backward), got '{text}'."),
+        };
+    }
+
+    /// <summary>One timed repetition: the forward's wall time and, in a training step, the backward's (0 otherwise).</summary>
+    public readonly record struct RepetitionTime(double ForwardMs, double BackwardMs)
+    {
+        public double TotalMs => ForwardMs + BackwardMs;
+    }
 
     public static Command CreateBackbone()
     {
-        var command = new Command("backbone", "Backbone forward latency and peak memory vs input size (Vim vs DeiT, Figure 1 style).");
+        var command = new Command("backbone", "Backbone feature-extraction latency and peak memory vs input size (Vim vs DeiT, Figure 1 style); " +
+            "--mode train times a training step (forward + backward) instead.");
         var models = new Option<string>("--models") { Description = "Comma-separated registered models.", DefaultValueFactory = _ => "vim_tiny,deit_tiny" };
         var sizes = new Option<string>("--sizes") { Description = "Comma-separated square input sizes (sizes that do not tile are cropped down to the nearest one that does).", DefaultValueFactory = _ => "224,512,738,1024,1248" };
         var batch = new Option<int>("--batch") { Description = "Images per forward.", DefaultValueFactory = _ => 1 };
-        var warmup = new Option<int>("--warmup") { Description = "Untimed forwards before timing.", DefaultValueFactory = _ => 1 };
-        var repeats = new Option<int>("--repeats") { Description = "Timed forwards (the median is reported).", DefaultValueFactory = _ => 3 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed repetitions (forwards; training steps with --mode train) before timing.", DefaultValueFactory = _ => 1 };
+        var repeats = new Option<int>("--repeats") { Description = "Timed repetitions (the median is reported).", DefaultValueFactory = _ => 3 };
         var output = new Option<string>("--out") { Description = "Output folder for CSV, JSON and charts.", DefaultValueFactory = _ => Path.Combine("artifacts", "bench", "backbone") };
         var timeout = new Option<int>("--timeout") { Description = "Seconds allowed per child run.", DefaultValueFactory = _ => 1800 };
         var rounds = new Option<int>("--rounds")
@@ -49,11 +91,19 @@ public static class BenchBackboneCommand
                 "runs' medians and each speed-up the median of the per-round ratios, steadier on a shared machine.",
             DefaultValueFactory = _ => 1,
         };
+        var mode = new Option<string>("--mode")
+        {
+            Description = "infer: feature extraction in eval mode without autograd (backbone.csv, backbone.json, latency.png, memory.png). " +
+                "train: a training step, the dense feature maps' forward in training mode with autograd (drop path 0), the loss " +
+                "sum of each map's mean and backward, gradients dropped between steps; latency and peak memory cover forward + backward " +
+                "(backbone_train.csv, backbone_train.json, latency_train.png, memory_train.png).",
+            DefaultValueFactory = _ => BenchMode.Infer.Name,
+        };
         // Internal: one measurement in this process (what the parent spawns).
         var child = new Option<string?>("--child") { Description = "Internal: MODEL:ATTENTION:SIZE measured in this process.", Hidden = true };
         // Diagnostic: time per forward stage (no children, no memory figures).
         var breakdown = new Option<bool>("--breakdown") { Description = "Print the time of each forward stage (in_proj, conv, scan, ...) instead of the comparison (measured in this process)." };
-        foreach (var option in new Option[] { models, sizes, batch, warmup, repeats, output, timeout, rounds, child, breakdown }) command.Options.Add(option);
+        foreach (var option in new Option[] { models, sizes, batch, warmup, repeats, output, timeout, rounds, mode, child, breakdown }) command.Options.Add(option);
 
         command.SetAction(parseResult =>
         {
@@ -62,10 +112,13 @@ public static class BenchBackboneCommand
                 int batchSize = BenchCommand.Positive(parseResult.GetValue(batch), "--batch");
                 int warmups = Math.Max(0, parseResult.GetValue(warmup));
                 int timed = BenchCommand.Positive(parseResult.GetValue(repeats), "--repeats");
+                var benchMode = BenchMode.Parse(parseResult.GetValue(mode));
+                if (benchMode.IsTraining && parseResult.GetValue(breakdown))
+                    throw new VimException("--breakdown times the stages of the inference forward only; leave out --mode train.");
                 var childSpec = parseResult.GetValue(child);
                 if (childSpec is not null)
                 {
-                    var result = MeasureHere(childSpec, batchSize, warmups, timed);
+                    var result = MeasureHere(childSpec, benchMode, batchSize, warmups, timed);
                     Console.Out.WriteLine("RESULT " + JsonSerializer.Serialize(result, MetricJson.Compact));
                     return 0;
                 }
@@ -79,7 +132,7 @@ public static class BenchBackboneCommand
                     return 0;
                 }
                 return RunAll(modelNames, sizeList, batchSize, warmups, timed, parseResult.GetValue(output)!, BenchCommand.Positive(parseResult.GetValue(timeout), "--timeout"),
-                    BenchCommand.Positive(parseResult.GetValue(rounds), "--rounds"));
+                    BenchCommand.Positive(parseResult.GetValue(rounds), "--rounds"), benchMode);
             }
             catch (VimException e)
             {
@@ -96,8 +149,9 @@ public static class BenchBackboneCommand
     /// ratio); writes CSV, JSON and charts into <paramref name="outDir"/>.
     /// </summary>
     internal static int RunAll(IReadOnlyList<string> models, IReadOnlyList<int> sizes, int batch, int warmup, int repeats, string outDir,
-        int timeoutSeconds, int rounds = 1)
+        int timeoutSeconds, int rounds = 1, BenchMode? mode = null)
     {
+        mode ??= BenchMode.Infer;
         var shapes = new Dictionary<string, ModelShape>();
         foreach (var model in models)
         {
@@ -110,11 +164,11 @@ public static class BenchBackboneCommand
                 foreach (var model in models)
                     foreach (var attention in shapes[model].AttentionModes)
                     {
-                        var measurement = RunChild(model, shapes[model], attention, size, batch, warmup, repeats, timeoutSeconds);
+                        var measurement = RunChild(model, shapes[model], attention, size, mode, batch, warmup, repeats, timeoutSeconds);
                         runs.Add((round, measurement));
                         Console.Out.WriteLine($"{Label(measurement),-22} size {size,5} ({measurement.Tokens,5} tokens)  " +
                             (rounds > 1 ? $"round {round}/{rounds}  " : "") +
-                            (measurement.Status == "ok" ? $"median {measurement.MedianMs,10:F1} ms  {measurement.Gflops,8:F2} GFLOPs  peak {measurement.PeakMiB,9:F1} MiB (default allocator {measurement.AllocatorPeakMiB,9:F1} MiB)" : measurement.Status));
+                            (measurement.Status == "ok" ? $"median {measurement.MedianMs,10:F1} ms  {StepSplit(measurement)}{measurement.Gflops,8:F2} {(mode.IsTraining ? "forward " : "")}GFLOPs  peak {measurement.PeakMiB,9:F1} MiB (default allocator {measurement.AllocatorPeakMiB,9:F1} MiB)" : measurement.Status));
                     }
         var results = runs.GroupBy(r => (r.Measurement.Model, r.Measurement.Attention, r.Measurement.RequestedSize))
             .Select(g => Combine(g.Select(r => r.Measurement).ToList()))
@@ -122,12 +176,12 @@ public static class BenchBackboneCommand
             .ToList();
 
         Directory.CreateDirectory(outDir);
-        AtomicFile.WriteText(Path.Combine(outDir, "backbone.csv"), Csv(results));
-        AtomicFile.WriteText(Path.Combine(outDir, "backbone.json"), JsonSerializer.Serialize(results, JsonOptions));
-        Chart(results, Path.Combine(outDir, "latency.png"), "Forward latency (median, ms)", m => m.MedianMs);
-        Chart(results, Path.Combine(outDir, "memory.png"), "Peak memory above idle (MiB)", m => m.PeakMiB);
-        PrintRatios(runs, results, shapes);
-        Console.Out.WriteLine($"wrote {outDir}/backbone.csv, backbone.json, latency.png, memory.png");
+        AtomicFile.WriteText(Path.Combine(outDir, mode.CsvFile), Csv(results, mode));
+        AtomicFile.WriteText(Path.Combine(outDir, mode.JsonFile), JsonSerializer.Serialize(results, JsonOptions));
+        Chart(results, Path.Combine(outDir, mode.LatencyChart), mode.LatencyAxis, m => m.MedianMs, mode.ChartTitle);
+        Chart(results, Path.Combine(outDir, mode.MemoryChart), mode.MemoryAxis, m => m.PeakMiB, mode.ChartTitle);
+        PrintRatios(runs, results, shapes, mode);
+        Console.Out.WriteLine($"wrote {outDir}/{mode.CsvFile}, {mode.JsonFile}, {mode.LatencyChart}, {mode.MemoryChart}");
         return results.All(r => r.Status == "ok") ? 0 : 1;
     }
 
@@ -147,8 +201,14 @@ public static class BenchBackboneCommand
             PeakMiB = runs.Select(r => r.PeakMiB).Median(),
             AllocatorPeakMiB = runs.Select(r => r.AllocatorPeakMiB).Median(),
             Rounds = runs.Count,
+            ForwardMs = MedianOfAll(runs, r => r.ForwardMs),
+            BackwardMs = MedianOfAll(runs, r => r.BackwardMs),
         };
     }
+
+    /// <summary>The median of a field every run has; null where any run lacks it (infer-mode runs have no backward).</summary>
+    private static double? MedianOfAll(IReadOnlyList<Measurement> runs, Func<Measurement, double?> field) =>
+        runs.All(r => field(r) is not null) ? runs.Select(r => field(r)!.Value).Median() : null;
 
     /// <summary>
     /// The speed-up of <paramref name="model"/> over <paramref name="baseline"/> (baseline time / model time) as the
@@ -185,7 +245,8 @@ public static class BenchBackboneCommand
         };
     }
 
-    private static Measurement RunChild(string model, ModelShape shape, string attention, int size, int batch, int warmup, int repeats, int timeoutSeconds)
+    private static Measurement RunChild(string model, ModelShape shape, string attention, int size, BenchMode mode, int batch, int warmup, int repeats,
+        int timeoutSeconds)
     {
         var entry = System.Reflection.Assembly.GetEntryAssembly()?.Location
             ?? throw new VimException("bench backbone: cannot locate the CLI assembly to start child runs.");
@@ -197,7 +258,8 @@ public static class BenchBackboneCommand
         };
         if (entry.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) start.ArgumentList.Add(entry);
         foreach (var arg in new[] { "bench", "backbone", "--child", $"{model}:{attention}:{size}", "--batch", batch.ToString(CultureInfo.InvariantCulture),
-                     "--warmup", warmup.ToString(CultureInfo.InvariantCulture), "--repeats", repeats.ToString(CultureInfo.InvariantCulture) })
+                     "--warmup", warmup.ToString(CultureInfo.InvariantCulture), "--repeats", repeats.ToString(CultureInfo.InvariantCulture),
+                     "--mode", mode.Name })
             start.ArgumentList.Add(arg);
 
         int inputSize = shape.TilingSize(size);
@@ -220,8 +282,11 @@ public static class BenchBackboneCommand
                ?? throw new VimException($"bench backbone: unreadable child result for {model} at {size}.");
     }
 
-    /// <summary>Builds the model, runs warm-up and timed feature extractions; memory = VmHWM − idle VmRSS.</summary>
-    private static Measurement MeasureHere(string spec, int batch, int warmup, int repeats)
+    /// <summary>
+    /// Builds the model, runs warm-up and timed repetitions of <paramref name="mode"/> (feature extractions, or training
+    /// steps); memory = VmHWM − idle VmRSS.
+    /// </summary>
+    private static Measurement MeasureHere(string spec, BenchMode mode, int batch, int warmup, int repeats)
     {
         var parts = spec.Split(':');
         if (parts.Length != 3) throw new VimException($"--child: expected MODEL:ATTENTION:SIZE, got '{spec}'.");
@@ -232,52 +297,89 @@ public static class BenchBackboneCommand
         long idleKiB = ProcessMemory.ResidentBytes() / 1024;
         ResetPeak();
 
-        using var module = ModelRegistry.Create(model);
+        // Training steps run without stochastic depth: vim_tiny is registered with drop path 0 and deit_tiny with 0.1, and
+        // the same work for both keeps the comparison about the architectures (a dropped branch is still computed and
+        // multiplied by its mask, so a rate changes the cost only by that multiply) and every step identical.
+        using var module = ModelRegistry.Create(model, overrides: mode.IsTraining ? new BackboneOverrides(DropPathRate: 0) : null);
         var backbone = module as ITokenBackbone ?? throw new VimException($"bench backbone: '{model}' is not a token backbone.");
         if (module is VisionTransformer vit)
             vit.Attention = attention == "explicit" ? AttentionKind.Explicit : AttentionKind.ScaledDotProduct;
-        module.eval();
-        int inputSize = ModelShape.Of(module, model).TilingSize(requested);
-        using var noGrad = no_grad();
+        if (mode.IsTraining) module.train();
+        else module.eval();
+        var shape = ModelShape.Of(module, model);
+        int inputSize = shape.TilingSize(requested);
+        using var gradMode = mode.IsTraining ? enable_grad() : no_grad();
         using var images = randn(batch, 3, inputSize, inputSize, generator: new Generator(0));
-        long tokens = 0;
-        var timings = new List<double>();
+        long tokens = shape.Tokens(inputSize);
+        Func<RepetitionTime> repetition = mode.IsTraining
+            ? () => TrainingStep(module, backbone, images)
+            : () =>
+            {
+                var watch = Stopwatch.StartNew();
+                var features = backbone.ForwardTokens(images);
+                watch.Stop();
+                tokens = features.shape[1];
+                return new RepetitionTime(watch.Elapsed.TotalMilliseconds, 0);
+            };
+        var timings = new List<RepetitionTime>();
         double gflops = double.NaN;
         for (int i = 0; i < warmup + repeats; i++)
         {
             using var scope = NewDisposeScope();
             // The first warm-up forward, untimed, is also counted (hooks cost nothing measurable, but not in a timed one).
             using var counter = i == 0 && warmup > 0 ? FlopCounter.Start(module) : null;
-            var watch = Stopwatch.StartNew();
-            var features = backbone.ForwardTokens(images);
-            watch.Stop();
+            var time = repetition();
             if (counter is not null) gflops = counter.Total / 1e9;
-            tokens = features.shape[1];
-            if (i >= warmup) timings.Add(watch.Elapsed.TotalMilliseconds);
+            if (i >= warmup) timings.Add(time);
         }
         long allocatorPeakKiB = ProcessMemory.PeakResidentBytes() / 1024;
 
         // Live-memory peak: from here on every block of 1 MiB or more is mmapped and unmapped at free,
         // freed heap memory is handed back, and the high-water mark restarts from the current resident
-        // size; one more forward then raises it by what is really alive at its peak. Same treatment for
-        // every model (it runs after the timed forwards, which run under NativeHeapPolicy; its trim
-        // threshold goes back to glibc's default here, since the policy keeps freed memory for speed).
+        // size; one more repetition then raises it by what is really alive at its peak (a training step's
+        // gradients included: the last step's are dropped first). Same treatment for every model (it runs
+        // after the timed repetitions, which run under NativeHeapPolicy; its trim threshold goes back to
+        // glibc's default here, since the policy keeps freed memory for speed).
         if (Mallopt(MallocMmapThreshold, 1 << 20) == 0 || Mallopt(MallocTrimThreshold, 128 << 10) == 0)
             throw new VimException("bench backbone: mallopt(M_MMAP_THRESHOLD / M_TRIM_THRESHOLD) failed.");
+        ParameterGradients.Drop(module.parameters());
         MallocTrim(0);
         ResetPeak();
-        using (var scope = NewDisposeScope()) backbone.ForwardTokens(images);
+        using (var scope = NewDisposeScope()) repetition();
         long peakKiB = ProcessMemory.PeakResidentBytes() / 1024;
         if (double.IsNaN(gflops))
             using (var counter = FlopCounter.Start(module))
             using (var scope = NewDisposeScope())
             {
-                backbone.ForwardTokens(images);
+                repetition();
                 gflops = counter.Total / 1e9;
             }
 
-        return new Measurement(model, attention, requested, inputSize, tokens, batch, timings.Median(), timings.Min(),
-            (peakKiB - idleKiB) / 1024.0, (allocatorPeakKiB - idleKiB) / 1024.0, "ok", Gflops: gflops);
+        var totals = timings.Select(t => t.TotalMs).ToList();
+        return new Measurement(model, attention, requested, inputSize, tokens, batch, totals.Median(), totals.Min(),
+            (peakKiB - idleKiB) / 1024.0, (allocatorPeakKiB - idleKiB) / 1024.0, "ok", Gflops: gflops,
+            ForwardMs: mode.IsTraining ? timings.Select(t => t.ForwardMs).Median() : null,
+            BackwardMs: mode.IsTraining ? timings.Select(t => t.BackwardMs).Median() : null);
+    }
+
+    /// <summary>
+    /// One training step of the backbone's dense feature extraction, timed: <see cref="ITokenBackbone.ForwardTaps"/> (the
+    /// maps the detection and segmentation pyramids read; for the classifiers benchmarked here, the last block's), the
+    /// loss Σ mean(map), then backward, which fills every reached parameter's gradient. The previous step's gradients are
+    /// dropped first, untimed, as a training loop's zero_grad does, so each backward allocates and writes them afresh
+    /// rather than adding to them. Needs autograd on; the caller sets the module's mode (train for the benchmark).
+    /// The step's tensors are freed by the caller's dispose scope, after the timing, as in the inference repetition.
+    /// </summary>
+    public static RepetitionTime TrainingStep(nn.Module module, ITokenBackbone backbone, Tensor images)
+    {
+        ParameterGradients.Drop(module.parameters());
+        var watch = Stopwatch.StartNew();
+        var maps = backbone.ForwardTaps(images);
+        var loss = maps.Select(map => map.mean()).Aggregate((sum, mean) => sum + mean);
+        double forwardMs = watch.Elapsed.TotalMilliseconds;
+        loss.backward();
+        watch.Stop();
+        return new RepetitionTime(forwardMs, watch.Elapsed.TotalMilliseconds - forwardMs);
     }
 
     /// <summary>Times each profiled stage of the forward (see <see cref="StageProfiler"/>) over the timed runs and prints ms per forward.</summary>
@@ -359,29 +461,47 @@ public static class BenchBackboneCommand
 
     private static string Label(Measurement m) => m.Attention == "-" ? m.Model : $"{m.Model}/{m.Attention}";
 
-    private static string Csv(IEnumerable<Measurement> results)
+    /// <summary>
+    /// One row per measurement. A training step's file adds the medians of its forward and backward after the step's
+    /// own latency and names the FLOPs column for what it counts, the forward alone.
+    /// </summary>
+    private static string Csv(IEnumerable<Measurement> results, BenchMode mode)
     {
-        var text = new StringBuilder("model,attention,requested_size,input_size,tokens,batch,median_ms,min_ms,peak_mib,allocator_peak_mib,rounds,gflops,status\n");
+        var text = new StringBuilder(mode.IsTraining
+            ? "model,attention,requested_size,input_size,tokens,batch,median_ms,min_ms,forward_ms,backward_ms,peak_mib,allocator_peak_mib,rounds,forward_gflops,status\n"
+            : "model,attention,requested_size,input_size,tokens,batch,median_ms,min_ms,peak_mib,allocator_peak_mib,rounds,gflops,status\n");
         foreach (var m in results)
+        {
+            var stepSplit = mode.IsTraining
+                ? string.Create(CultureInfo.InvariantCulture, $"{m.ForwardMs ?? double.NaN:F3},{m.BackwardMs ?? double.NaN:F3},")
+                : "";
             text.Append(string.Create(CultureInfo.InvariantCulture,
-                $"{m.Model},{m.Attention},{m.RequestedSize},{m.InputSize},{m.Tokens},{m.Batch},{m.MedianMs:F3},{m.MinMs:F3},{m.PeakMiB:F1},{m.AllocatorPeakMiB:F1},{m.Rounds},{m.Gflops:F4},\"{m.Status.Replace("\"", "'")}\"\n"));
+                $"{m.Model},{m.Attention},{m.RequestedSize},{m.InputSize},{m.Tokens},{m.Batch},{m.MedianMs:F3},{m.MinMs:F3},{stepSplit}{m.PeakMiB:F1},{m.AllocatorPeakMiB:F1},{m.Rounds},{m.Gflops:F4},\"{m.Status.Replace("\"", "'")}\"\n"));
+        }
         return text.ToString();
     }
 
+    /// <summary>A training step's forward and backward medians for its console line; nothing for a feature extraction.</summary>
+    private static string StepSplit(Measurement m) => m is { ForwardMs: { } forward, BackwardMs: { } backward }
+        ? string.Create(CultureInfo.InvariantCulture, $"(forward {forward,9:F1} + backward {backward,9:F1} ms)  ")
+        : "";
+
     private static void PrintRatios(IReadOnlyList<(int Round, Measurement Measurement)> runs, IReadOnlyList<Measurement> results,
-        IReadOnlyDictionary<string, ModelShape> shapes)
+        IReadOnlyDictionary<string, ModelShape> shapes, BenchMode mode)
     {
+        var subject = mode.RatioSubject;
         var vims = results.Where(r => !shapes[r.Model].IsTransformer && r.Status == "ok").ToList();
         var deits = results.Where(r => shapes[r.Model].IsTransformer && r.Status == "ok").ToList();
         foreach (var vim in vims)
             foreach (var deit in deits.Where(d => d.RequestedSize == vim.RequestedSize))
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"size {vim.RequestedSize,5}: {vim.Model} vs {Label(deit)}: speed-up {MedianSpeedup(runs, vim, deit):F2}× (DeiT time / Vim time{(vim.Rounds > 1 ? $", median of {vim.Rounds} rounds" : "")}), memory saving {100 * (1 - vim.PeakMiB / deit.PeakMiB):F1}% (1 − Vim peak / DeiT peak; default allocator {100 * (1 - vim.AllocatorPeakMiB / deit.AllocatorPeakMiB):F1}%)"));
+                    $"size {vim.RequestedSize,5}: {vim.Model} vs {Label(deit)}: {subject}speed-up {MedianSpeedup(runs, vim, deit):F2}× (DeiT time / Vim time{(vim.Rounds > 1 ? $", median of {vim.Rounds} rounds" : "")}), {subject}memory saving {100 * (1 - vim.PeakMiB / deit.PeakMiB):F1}% (1 − Vim peak / DeiT peak; default allocator {100 * (1 - vim.AllocatorPeakMiB / deit.AllocatorPeakMiB):F1}%)"));
     }
 
-    private static void Chart(IReadOnlyList<Measurement> results, string path, string yLabel, Func<Measurement, double> value)
+    private static void Chart(IReadOnlyList<Measurement> results, string path, string yLabel, Func<Measurement, double> value, string? title)
     {
         var plot = new ScottPlot.Plot();
+        if (title is not null) plot.Title(title);
         foreach (var series in results.Where(r => r.Status == "ok" && value(r) > 0).GroupBy(Label))
         {
             var points = series.OrderBy(r => r.RequestedSize).ToList();
