@@ -126,7 +126,7 @@ public static class ActivationCheckpoint
         public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> grad_outputs)
         {
             // Backward may run on the autograd engine's thread, which the caller's dispose scopes do not reach.
-            using var scope = NewDisposeScope();
+            using var scope = BackwardGradients.Begin();
             var run = (BlockRun)ctx.get_data("run");
             var needs = (bool[])ctx.get_data("needs");
             var saved = ctx.get_saved_variables();
@@ -145,14 +145,14 @@ public static class ActivationCheckpoint
             var targets = inputs.Select((t, i) => (Tensor: t, Slot: 1 + i)).Where(x => x.Tensor is { requires_grad: true })
                 .Concat(run.Parameters.Select((p, i) => (Tensor: (Tensor?)p, Slot: 1 + run.InputCount + i)).Where(x => x.Tensor!.requires_grad))
                 .ToList();
-            var gradients = new Tensor[1 + run.InputCount + run.Parameters.Length];
-            if (differentiated.Count == 0 || targets.Count == 0) return gradients.ToList();
+            var gradients = new Tensor?[1 + run.InputCount + run.Parameters.Length];
+            if (differentiated.Count == 0 || targets.Count == 0) return BackwardGradients.Return(gradients, [.. grad_outputs]);
 
             var found = torch.autograd.grad(differentiated.Select(i => outputs[i]).ToList(), targets.Select(t => t.Tensor!).ToList(),
                 differentiated.Select(i => grad_outputs[i]).ToList(), allow_unused: true);
             for (int k = 0; k < targets.Count; k++)
-                if (found[k] is { IsInvalid: false } gradient) gradients[targets[k].Slot] = gradient.MoveToOuterDisposeScope();
-            return gradients.ToList();
+                if (found[k] is { IsInvalid: false } gradient) gradients[targets[k].Slot] = gradient;
+            return BackwardGradients.Return(gradients, [.. grad_outputs]);
         }
 
         private static Tensor?[] Inputs(object[] vars, BlockRun run) =>
