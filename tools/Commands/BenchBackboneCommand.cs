@@ -16,7 +16,8 @@ namespace Vim.Tools.Commands;
 /// `vim bench backbone`: feature-extraction latency and peak memory of Vim vs DeiT over input sizes
 /// (the paper's Figure 1 on this machine). Every (model, attention, size) runs in a fresh child process
 /// so its resident-memory high-water mark is its own; DeiT runs with explicit softmax(QKᵀ)V attention
-/// (as the paper measured it) and with scaled_dot_product_attention.
+/// (as the paper measured it) and with scaled_dot_product_attention. With --backward each run is a training
+/// step's forward + backward instead, optionally with activation checkpointing (--with-cp, model.backbone.with_cp).
 /// </summary>
 public static class BenchBackboneCommand
 {
@@ -29,18 +30,31 @@ public static class BenchBackboneCommand
     /// over all timed forwards under the process's allocator policy (NativeHeapPolicy keeps freed heap
     /// memory). Rounds: how many child runs were combined (see <see cref="Combine"/>). Gflops: the same forward's
     /// FLOPs (of the whole batch; one multiply-add = one FLOP, <see cref="FlopCounter"/>), counted on an untimed forward.
+    /// Pass: what was timed (<see cref="Workload.Label"/>).
     /// </summary>
     public sealed record Measurement(string Model, string Attention, int RequestedSize, int InputSize, long Tokens, int Batch,
-        double MedianMs, double MinMs, double PeakMiB, double AllocatorPeakMiB, string Status, int Rounds = 1, double Gflops = double.NaN);
+        double MedianMs, double MinMs, double PeakMiB, double AllocatorPeakMiB, string Status, int Rounds = 1, double Gflops = double.NaN,
+        string Pass = "forward");
+
+    /// <summary>
+    /// What one run times: the inference forward (eval mode, no autograd), or a training step's forward + backward (training
+    /// mode, drop path on, the loss the sum of the final features), optionally with the blocks checkpointed.
+    /// </summary>
+    public sealed record Workload(bool Backward, bool WithCp)
+    {
+        public static Workload Forward { get; } = new(false, false);
+
+        public string Label => !Backward ? "forward" : WithCp ? "forward+backward with_cp" : "forward+backward";
+    }
 
     public static Command CreateBackbone()
     {
-        var command = new Command("backbone", "Backbone forward latency and peak memory vs input size (Vim vs DeiT, Figure 1 style).");
-        var models = new Option<string>("--models") { Description = "Comma-separated registered models.", DefaultValueFactory = _ => "vim_tiny,deit_tiny" };
+        var command = new Command("backbone", "Backbone forward latency and peak memory vs input size (Vim vs DeiT, Figure 1 style); with --backward, a training step's forward + backward.");
+        var models = new Option<string>("--models") { Description = "Comma-separated registered models (a detection or segmentation entry is measured on the backbone it wraps).", DefaultValueFactory = _ => "vim_tiny,deit_tiny" };
         var sizes = new Option<string>("--sizes") { Description = "Comma-separated square input sizes (sizes that do not tile are cropped down to the nearest one that does).", DefaultValueFactory = _ => "224,512,738,1024,1248" };
         var batch = new Option<int>("--batch") { Description = "Images per forward.", DefaultValueFactory = _ => 1 };
-        var warmup = new Option<int>("--warmup") { Description = "Untimed forwards before timing.", DefaultValueFactory = _ => 1 };
-        var repeats = new Option<int>("--repeats") { Description = "Timed forwards (the median is reported).", DefaultValueFactory = _ => 3 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed passes (forwards, or steps with --backward) before timing.", DefaultValueFactory = _ => 1 };
+        var repeats = new Option<int>("--repeats") { Description = "Timed passes (the median is reported).", DefaultValueFactory = _ => 3 };
         var output = new Option<string>("--out") { Description = "Output folder for CSV, JSON and charts.", DefaultValueFactory = _ => Path.Combine("artifacts", "bench", "backbone") };
         var timeout = new Option<int>("--timeout") { Description = "Seconds allowed per child run.", DefaultValueFactory = _ => 1800 };
         var rounds = new Option<int>("--rounds")
@@ -53,7 +67,17 @@ public static class BenchBackboneCommand
         var child = new Option<string?>("--child") { Description = "Internal: MODEL:ATTENTION:SIZE measured in this process.", Hidden = true };
         // Diagnostic: time per forward stage (no children, no memory figures).
         var breakdown = new Option<bool>("--breakdown") { Description = "Print the time of each forward stage (in_proj, conv, scan, ...) instead of the comparison (measured in this process)." };
-        foreach (var option in new Option[] { models, sizes, batch, warmup, repeats, output, timeout, rounds, child, breakdown }) command.Options.Add(option);
+        var backward = new Option<bool>("--backward")
+        {
+            Description = "Time a training step's forward + backward instead of the inference forward (training mode, drop path on, " +
+                "loss = sum of the final features; GFLOPs stay the forward's); the memory figures are then the step's peak.",
+        };
+        var withCp = new Option<bool>("--with-cp")
+        {
+            Description = "With --backward: build the backbones with activation checkpointing (model.backbone.with_cp), each block " +
+                "recomputed in backward instead of keeping its activations.",
+        };
+        foreach (var option in new Option[] { models, sizes, batch, warmup, repeats, output, timeout, rounds, child, breakdown, backward, withCp }) command.Options.Add(option);
 
         command.SetAction(parseResult =>
         {
@@ -62,10 +86,13 @@ public static class BenchBackboneCommand
                 int batchSize = BenchCommand.Positive(parseResult.GetValue(batch), "--batch");
                 int warmups = Math.Max(0, parseResult.GetValue(warmup));
                 int timed = BenchCommand.Positive(parseResult.GetValue(repeats), "--repeats");
+                var workload = new Workload(parseResult.GetValue(backward), parseResult.GetValue(withCp));
+                if (workload.WithCp && !workload.Backward)
+                    throw new VimException("--with-cp recomputes the blocks in backward and changes nothing in a forward; add --backward");
                 var childSpec = parseResult.GetValue(child);
                 if (childSpec is not null)
                 {
-                    var result = MeasureHere(childSpec, batchSize, warmups, timed);
+                    var result = MeasureHere(childSpec, batchSize, warmups, timed, workload);
                     Console.Out.WriteLine("RESULT " + JsonSerializer.Serialize(result, MetricJson.Compact));
                     return 0;
                 }
@@ -73,13 +100,15 @@ public static class BenchBackboneCommand
                 var sizeList = SplitList(parseResult.GetValue(sizes)!, "--sizes").Select(s => ParseSize(s)).ToList();
                 if (parseResult.GetValue(breakdown))
                 {
+                    if (workload.Backward)
+                        throw new VimException("--breakdown times the stages of the inference forward; it takes no --backward");
                     foreach (var model in modelNames)
                         foreach (var size in sizeList)
                             PrintBreakdown(model, size, batchSize, warmups, timed);
                     return 0;
                 }
                 return RunAll(modelNames, sizeList, batchSize, warmups, timed, parseResult.GetValue(output)!, BenchCommand.Positive(parseResult.GetValue(timeout), "--timeout"),
-                    BenchCommand.Positive(parseResult.GetValue(rounds), "--rounds"));
+                    BenchCommand.Positive(parseResult.GetValue(rounds), "--rounds"), workload);
             }
             catch (VimException e)
             {
@@ -96,8 +125,9 @@ public static class BenchBackboneCommand
     /// ratio); writes CSV, JSON and charts into <paramref name="outDir"/>.
     /// </summary>
     internal static int RunAll(IReadOnlyList<string> models, IReadOnlyList<int> sizes, int batch, int warmup, int repeats, string outDir,
-        int timeoutSeconds, int rounds = 1)
+        int timeoutSeconds, int rounds = 1, Workload? workload = null)
     {
+        workload ??= Workload.Forward;
         var shapes = new Dictionary<string, ModelShape>();
         foreach (var model in models)
         {
@@ -105,12 +135,13 @@ public static class BenchBackboneCommand
             shapes[model] = ModelShape.Of(module, model);
         }
         var runs = new List<(int Round, Measurement Measurement)>();
+        if (workload.Backward) Console.Out.WriteLine($"timing {workload.Label} (training mode)");
         foreach (var size in sizes)
             for (int round = 1; round <= rounds; round++)
                 foreach (var model in models)
                     foreach (var attention in shapes[model].AttentionModes)
                     {
-                        var measurement = RunChild(model, shapes[model], attention, size, batch, warmup, repeats, timeoutSeconds);
+                        var measurement = RunChild(model, shapes[model], attention, size, batch, warmup, repeats, timeoutSeconds, workload);
                         runs.Add((round, measurement));
                         Console.Out.WriteLine($"{Label(measurement),-22} size {size,5} ({measurement.Tokens,5} tokens)  " +
                             (rounds > 1 ? $"round {round}/{rounds}  " : "") +
@@ -124,7 +155,7 @@ public static class BenchBackboneCommand
         Directory.CreateDirectory(outDir);
         AtomicFile.WriteText(Path.Combine(outDir, "backbone.csv"), Csv(results));
         AtomicFile.WriteText(Path.Combine(outDir, "backbone.json"), JsonSerializer.Serialize(results, JsonOptions));
-        Chart(results, Path.Combine(outDir, "latency.png"), "Forward latency (median, ms)", m => m.MedianMs);
+        Chart(results, Path.Combine(outDir, "latency.png"), $"{(workload.Backward ? "Forward + backward" : "Forward")} latency (median, ms)", m => m.MedianMs);
         Chart(results, Path.Combine(outDir, "memory.png"), "Peak memory above idle (MiB)", m => m.PeakMiB);
         PrintRatios(runs, results, shapes);
         Console.Out.WriteLine($"wrote {outDir}/backbone.csv, backbone.json, latency.png, memory.png");
@@ -177,15 +208,21 @@ public static class BenchBackboneCommand
 
         public IEnumerable<string> AttentionModes => IsTransformer ? new[] { "explicit", "sdpa" } : new[] { "-" };
 
-        public static ModelShape Of(nn.Module module, string name) => module switch
+        public static ModelShape Of(nn.Module module, string name) => TokenBackbone(module, name) switch
         {
             VisionMamba vim => new(false, vim.Config.PatchSize, vim.Config.Stride, vim.Config.ClassToken != ClassTokenPosition.None),
-            VisionTransformer vit => new(true, vit.Config.PatchSize, vit.Config.PatchSize, true),
-            _ => throw new VimException($"bench backbone: '{name}' is not a classification backbone (use vim_* or deit_* names)."),
+            VisionTransformer vit => new(true, vit.Config.PatchSize, vit.Config.PatchSize, vit.Config.ClassToken),
+            _ => throw new VimException($"bench backbone: '{name}' holds neither a Vim nor a DeiT backbone."),
         };
     }
 
-    private static Measurement RunChild(string model, ModelShape shape, string attention, int size, int batch, int warmup, int repeats, int timeoutSeconds)
+    /// <summary>The backbone a registered model is or wraps (a detection or segmentation entry's pyramid holds one): what is measured.</summary>
+    private static nn.Module TokenBackbone(nn.Module module, string name) =>
+        module.modules().FirstOrDefault(m => m is ITokenBackbone)
+        ?? throw new VimException($"bench backbone: '{name}' holds no token backbone (use vim*_ or deit*_ names).");
+
+    private static Measurement RunChild(string model, ModelShape shape, string attention, int size, int batch, int warmup, int repeats, int timeoutSeconds,
+        Workload workload)
     {
         var entry = System.Reflection.Assembly.GetEntryAssembly()?.Location
             ?? throw new VimException("bench backbone: cannot locate the CLI assembly to start child runs.");
@@ -199,6 +236,8 @@ public static class BenchBackboneCommand
         foreach (var arg in new[] { "bench", "backbone", "--child", $"{model}:{attention}:{size}", "--batch", batch.ToString(CultureInfo.InvariantCulture),
                      "--warmup", warmup.ToString(CultureInfo.InvariantCulture), "--repeats", repeats.ToString(CultureInfo.InvariantCulture) })
             start.ArgumentList.Add(arg);
+        if (workload.Backward) start.ArgumentList.Add("--backward");
+        if (workload.WithCp) start.ArgumentList.Add("--with-cp");
 
         int inputSize = shape.TilingSize(size);
         long tokens = shape.Tokens(inputSize);
@@ -208,20 +247,25 @@ public static class BenchBackboneCommand
         if (!process.WaitForExit(TimeSpan.FromSeconds(timeoutSeconds)))
         {
             process.Kill(entireProcessTree: true);
-            return new Measurement(model, attention, size, inputSize, tokens, batch, double.NaN, double.NaN, double.NaN, double.NaN, $"timeout after {timeoutSeconds} s");
+            return new Measurement(model, attention, size, inputSize, tokens, batch, double.NaN, double.NaN, double.NaN, double.NaN, $"timeout after {timeoutSeconds} s",
+                Pass: workload.Label);
         }
         var line = stdout.Result.Split('\n').LastOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal));
         if (process.ExitCode != 0 || line is null)
         {
             var reason = stderr.Result.Split('\n').FirstOrDefault(l => l.Trim().Length > 0)?.Trim() ?? $"exit code {process.ExitCode}";
-            return new Measurement(model, attention, size, inputSize, tokens, batch, double.NaN, double.NaN, double.NaN, double.NaN, $"failed: {reason}");
+            return new Measurement(model, attention, size, inputSize, tokens, batch, double.NaN, double.NaN, double.NaN, double.NaN, $"failed: {reason}",
+                Pass: workload.Label);
         }
         return JsonSerializer.Deserialize<Measurement>(line["RESULT ".Length..], MetricJson.Compact)
                ?? throw new VimException($"bench backbone: unreadable child result for {model} at {size}.");
     }
 
-    /// <summary>Builds the model, runs warm-up and timed feature extractions; memory = VmHWM − idle VmRSS.</summary>
-    private static Measurement MeasureHere(string spec, int batch, int warmup, int repeats)
+    /// <summary>
+    /// Builds the model, runs warm-up and timed passes (feature extractions, or with <see cref="Workload.Backward"/> training
+    /// forward + backward passes); memory = VmHWM − idle VmRSS.
+    /// </summary>
+    private static Measurement MeasureHere(string spec, int batch, int warmup, int repeats, Workload workload)
     {
         var parts = spec.Split(':');
         if (parts.Length != 3) throw new VimException($"--child: expected MODEL:ATTENTION:SIZE, got '{spec}'.");
@@ -232,60 +276,69 @@ public static class BenchBackboneCommand
         long idleKiB = ProcessMemory.ResidentBytes() / 1024;
         ResetPeak();
 
-        using var module = ModelRegistry.Create(model);
-        var backbone = module as ITokenBackbone ?? throw new VimException($"bench backbone: '{model}' is not a token backbone.");
-        if (module is VisionTransformer vit)
+        using var module = ModelRegistry.Create(model, overrides: new BackboneOverrides(WithCp: workload.WithCp));
+        var net = TokenBackbone(module, model);
+        var backbone = (ITokenBackbone)net;
+        if (net is VisionTransformer vit)
             vit.Attention = attention == "explicit" ? AttentionKind.Explicit : AttentionKind.ScaledDotProduct;
-        module.eval();
+        if (workload.Backward) net.train();
+        else net.eval();
         int inputSize = ModelShape.Of(module, model).TilingSize(requested);
-        using var noGrad = no_grad();
+        using var noGrad = workload.Backward ? null : no_grad();
         using var images = randn(batch, 3, inputSize, inputSize, generator: new Generator(0));
         long tokens = 0;
-        var timings = new List<double>();
         double gflops = double.NaN;
-        for (int i = 0; i < warmup + repeats; i++)
+        // One pass; the FLOPs of its forward (hooks cost nothing measurable, but are kept out of the timed passes).
+        void Pass(bool countFlops)
         {
             using var scope = NewDisposeScope();
-            // The first warm-up forward, untimed, is also counted (hooks cost nothing measurable, but not in a timed one).
-            using var counter = i == 0 && warmup > 0 ? FlopCounter.Start(module) : null;
-            var watch = Stopwatch.StartNew();
-            var features = backbone.ForwardTokens(images);
-            watch.Stop();
-            if (counter is not null) gflops = counter.Total / 1e9;
+            Tensor features;
+            using (var counter = countFlops ? FlopCounter.Start(module) : null)
+            {
+                features = backbone.ForwardTokens(images);
+                if (counter is not null) gflops = counter.Total / 1e9;
+            }
             tokens = features.shape[1];
+            if (!workload.Backward) return;
+            // Each step allocates the gradients afresh, as after the trainer's zero_grad (which sets them to None).
+            foreach (var p in net.parameters()) p.grad = null;
+            features.sum().backward();
+        }
+        var timings = new List<double>();
+        for (int i = 0; i < warmup + repeats; i++)
+        {
+            // The first warm-up pass, untimed, is also counted.
+            var watch = Stopwatch.StartNew();
+            Pass(countFlops: i == 0 && warmup > 0);
+            watch.Stop();
             if (i >= warmup) timings.Add(watch.Elapsed.TotalMilliseconds);
         }
         long allocatorPeakKiB = ProcessMemory.PeakResidentBytes() / 1024;
 
         // Live-memory peak: from here on every block of 1 MiB or more is mmapped and unmapped at free,
         // freed heap memory is handed back, and the high-water mark restarts from the current resident
-        // size; one more forward then raises it by what is really alive at its peak. Same treatment for
-        // every model (it runs after the timed forwards, which run under NativeHeapPolicy; its trim
+        // size; one more pass then raises it by what is really alive at its peak. Same treatment for
+        // every model (it runs after the timed passes, which run under NativeHeapPolicy; its trim
         // threshold goes back to glibc's default here, since the policy keeps freed memory for speed).
         if (Mallopt(MallocMmapThreshold, 1 << 20) == 0 || Mallopt(MallocTrimThreshold, 128 << 10) == 0)
             throw new VimException("bench backbone: mallopt(M_MMAP_THRESHOLD / M_TRIM_THRESHOLD) failed.");
         MallocTrim(0);
         ResetPeak();
-        using (var scope = NewDisposeScope()) backbone.ForwardTokens(images);
+        Pass(countFlops: false);
         long peakKiB = ProcessMemory.PeakResidentBytes() / 1024;
-        if (double.IsNaN(gflops))
-            using (var counter = FlopCounter.Start(module))
-            using (var scope = NewDisposeScope())
-            {
-                backbone.ForwardTokens(images);
-                gflops = counter.Total / 1e9;
-            }
+        if (double.IsNaN(gflops)) Pass(countFlops: true);
 
         return new Measurement(model, attention, requested, inputSize, tokens, batch, timings.Median(), timings.Min(),
-            (peakKiB - idleKiB) / 1024.0, (allocatorPeakKiB - idleKiB) / 1024.0, "ok", Gflops: gflops);
+            (peakKiB - idleKiB) / 1024.0, (allocatorPeakKiB - idleKiB) / 1024.0, "ok", Gflops: gflops, Pass: workload.Label);
     }
 
     /// <summary>Times each profiled stage of the forward (see <see cref="StageProfiler"/>) over the timed runs and prints ms per forward.</summary>
     private static void PrintBreakdown(string model, int requested, int batch, int warmup, int repeats)
     {
         using var module = ModelRegistry.Create(model);
-        var backbone = module as ITokenBackbone ?? throw new VimException($"bench backbone: '{model}' is not a token backbone.");
-        module.eval();
+        var net = TokenBackbone(module, model);
+        var backbone = (ITokenBackbone)net;
+        net.eval();
         int inputSize = ModelShape.Of(module, model).TilingSize(requested);
         using var noGrad = no_grad();
         using var images = randn(batch, 3, inputSize, inputSize, generator: new Generator(0));
@@ -361,10 +414,10 @@ public static class BenchBackboneCommand
 
     private static string Csv(IEnumerable<Measurement> results)
     {
-        var text = new StringBuilder("model,attention,requested_size,input_size,tokens,batch,median_ms,min_ms,peak_mib,allocator_peak_mib,rounds,gflops,status\n");
+        var text = new StringBuilder("model,attention,requested_size,input_size,tokens,batch,median_ms,min_ms,peak_mib,allocator_peak_mib,rounds,gflops,status,pass\n");
         foreach (var m in results)
             text.Append(string.Create(CultureInfo.InvariantCulture,
-                $"{m.Model},{m.Attention},{m.RequestedSize},{m.InputSize},{m.Tokens},{m.Batch},{m.MedianMs:F3},{m.MinMs:F3},{m.PeakMiB:F1},{m.AllocatorPeakMiB:F1},{m.Rounds},{m.Gflops:F4},\"{m.Status.Replace("\"", "'")}\"\n"));
+                $"{m.Model},{m.Attention},{m.RequestedSize},{m.InputSize},{m.Tokens},{m.Batch},{m.MedianMs:F3},{m.MinMs:F3},{m.PeakMiB:F1},{m.AllocatorPeakMiB:F1},{m.Rounds},{m.Gflops:F4},\"{m.Status.Replace("\"", "'")}\",{m.Pass}\n"));
         return text.ToString();
     }
 
