@@ -1,6 +1,5 @@
 using NUnit.Framework;
 using Vim.Core.Diagnostics;
-using Vim.Tools;
 using Vim.Tools.Commands;
 using static Vim.Tools.Commands.BenchBackboneCommand;
 
@@ -89,27 +88,6 @@ public class BenchBackboneRoundsTests
         Assert.That(shares["combine"], Is.EqualTo(0.0));
         // Not covered by a stage: 25%, 10%, 20%.
         Assert.That(shares["other"], Is.EqualTo(0.2).Within(1e-12));
-    }
-
-    /// <summary>--with-cp only changes a backward; without --backward, and --backward with --breakdown, are refused by name before any run.</summary>
-    [TestCase(new[] { "--with-cp" }, "--with-cp recomputes the blocks in backward and changes nothing in a forward; add --backward")]
-    [TestCase(new[] { "--backward", "--breakdown" }, "--breakdown times the stages of the inference forward; it takes no --backward")]
-    public void BackwardOptionsThatCannotApplyAreRefused(string[] options, string expected)
-    {
-        var errors = new StringWriter();
-        var original = Console.Error;
-        Console.SetError(errors);
-        int exit;
-        try
-        {
-            exit = VimCli.Run(["bench", "backbone", "--models", "vimdet_tiny", "--sizes", "64", .. options]);
-        }
-        finally
-        {
-            Console.SetError(original);
-        }
-        Assert.That(exit, Is.EqualTo(2));
-        Assert.That(errors.ToString().Trim(), Is.EqualTo("error: " + expected));
     }
 
     [Test]
