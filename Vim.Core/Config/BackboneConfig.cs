@@ -28,6 +28,13 @@ public sealed class BackboneConfig
     /// </summary>
     public Vim.Core.Models.PosEmbedResizeRule? PosEmbedResize { get; set; }
 
+    /// <summary>
+    /// Activation checkpointing (mmdet/mmseg's with_cp): in training, each backbone block (Vim or DeiT) keeps only its
+    /// inputs and is recomputed in backward, trading a second forward of the blocks for their activation memory.
+    /// Results are unchanged; evaluation and inference are unaffected.
+    /// </summary>
+    public bool WithCp { get; set; }
+
     /// <summary>An official or VimDense checkpoint (.pth or .safetensors) to initialise from.</summary>
     public string? Pretrained { get; set; }
 

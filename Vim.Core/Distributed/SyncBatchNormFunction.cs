@@ -1,4 +1,5 @@
 using TorchSharp;
+using Vim.Core.Engine;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Distributed;
@@ -35,7 +36,7 @@ internal sealed class SyncBatchNormFunction : torch.autograd.SingleTensorFunctio
 
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor grad_output)
     {
-        using var scope = NewDisposeScope();
+        using var scope = BackwardGradients.Begin();
         var saved = ctx.get_saved_variables();
         var (x, weight, mean, invstd) = (saved[0], saved[1], saved[2], saved[3]);
         long count = (long)ctx.get_data("count");
@@ -61,13 +62,13 @@ internal sealed class SyncBatchNormFunction : torch.autograd.SingleTensorFunctio
             var invstdB = invstd.view(shape);
             dx = (grad_output - meanDy - centred * invstdB.square() * meanDyCentred) * (invstdB * weight.view(shape));
         }
-        return
+        return BackwardGradients.Return(
         [
-            dx?.MoveToOuterDisposeScope()!,
-            needs[1] ? (sumDyCentred * invstd).MoveToOuterDisposeScope() : null!,
-            needs[2] ? sumDy.MoveToOuterDisposeScope() : null!,
-            null!, null!, null!, null!,
-        ];
+            dx,
+            needs[1] ? sumDyCentred * invstd : null,
+            needs[2] ? sumDy : null,
+            null, null, null, null,
+        ], grad_output);
     }
 
     /// <summary>(1, C, 1, …): a per-channel vector broadcast over an (N, C, …) tensor.</summary>

@@ -29,6 +29,16 @@ public sealed partial class Autocast : IDisposable
     [LibraryImport(Library, EntryPoint = "_ZN2at8autocast11clear_cacheEv")]
     private static partial void ClearCache();
 
+    [LibraryImport(Library, EntryPoint = "_ZN2at8autocast18get_autocast_dtypeEN3c1010DeviceTypeE")]
+    private static partial sbyte GetDtype(sbyte device);
+
+    [LibraryImport(Library, EntryPoint = "_ZN2at8autocast25is_autocast_cache_enabledEv")]
+    [return: MarshalAs(UnmanagedType.U1)]
+    private static partial bool IsCacheEnabled();
+
+    [LibraryImport(Library, EntryPoint = "_ZN2at8autocast26set_autocast_cache_enabledEb")]
+    private static partial void SetCacheEnabled([MarshalAs(UnmanagedType.U1)] bool enabled);
+
     /// <param name="device">cpu or cuda (c10::DeviceType 0 / 1).</param>
     /// <param name="dtype">BFloat16 or Float16 (libtorch 2.10 autocasts to either on the CPU and on CUDA).</param>
     public Autocast(DeviceType device, ScalarType dtype)
@@ -57,6 +67,47 @@ public sealed partial class Autocast : IDisposable
     public static Tensor WidenHalf(Tensor t) => IsHalf(t.dtype) ? t.to_type(ScalarType.Float32) : t;
 
     public static bool IsEnabled(DeviceType device) => IsEnabledNative(device == DeviceType.CUDA ? (sbyte)1 : (sbyte)0);
+
+    /// <summary>This thread's autocast settings for the CPU and for CUDA (whether each is on, and in which half type).</summary>
+    public readonly record struct Settings(bool Cpu, ScalarType CpuDtype, bool Cuda, ScalarType CudaDtype);
+
+    /// <summary>The calling thread's settings now: what a recomputation elsewhere (another time, another thread) must reproduce.</summary>
+    public static Settings Current() =>
+        new(IsEnabledNative(0), (ScalarType)GetDtype(0), IsEnabledNative(1), (ScalarType)GetDtype(1));
+
+    /// <summary>
+    /// Puts <paramref name="settings"/> in force on the calling thread, with the cast cache off, until disposed (the previous
+    /// settings and cache flag come back). For recomputing a forward pass: the cache may still hold casts a no-grad
+    /// forward made of the same weights, which carry no autograd history, so reusing them would cut the weights off
+    /// from their gradients; without it every cast is made afresh (the same values: a cast is exact and deterministic).
+    /// </summary>
+    public static IDisposable Reproduce(Settings settings) => new Reproduction(settings);
+
+    private sealed class Reproduction : IDisposable
+    {
+        private readonly Settings _previous = Current();
+        private readonly bool _cacheWasEnabled = IsCacheEnabled();
+
+        public Reproduction(Settings settings)
+        {
+            SetCacheEnabled(false);
+            Apply(settings);
+        }
+
+        public void Dispose()
+        {
+            Apply(_previous);
+            SetCacheEnabled(_cacheWasEnabled);
+        }
+
+        private static void Apply(Settings settings)
+        {
+            SetDtype(0, (sbyte)settings.CpuDtype);
+            SetEnabled(0, settings.Cpu);
+            SetDtype(1, (sbyte)settings.CudaDtype);
+            SetEnabled(1, settings.Cuda);
+        }
+    }
 
     public void Dispose()
     {

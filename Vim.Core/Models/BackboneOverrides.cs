@@ -3,17 +3,19 @@ using Vim.Core.Config;
 namespace Vim.Core.Models;
 
 /// <summary>
-/// The model.backbone settings that change a registered backbone: input size, stochastic depth, the tapped blocks and
-/// how a pretrained position embedding is resized (null: the registered variant's own value). Checked here, naming the
-/// config key, before any layer is built.
+/// The model.backbone settings that change a registered backbone: input size, stochastic depth, the tapped blocks,
+/// how a pretrained position embedding is resized (null: the registered variant's own value) and activation
+/// checkpointing (with_cp; every registered variant is built without it). Checked here, naming the config key, before
+/// any layer is built.
 /// </summary>
 public sealed record BackboneOverrides(int? ImageSize = null, double? DropPathRate = null, IReadOnlyList<int>? TapBlocks = null,
-    PosEmbedResizeRule? PosEmbedResize = null)
+    PosEmbedResizeRule? PosEmbedResize = null, bool WithCp = false)
 {
     public static BackboneOverrides None { get; } = new();
 
     public static BackboneOverrides From(BackboneConfig backbone) =>
-        new(backbone.ImgSize, backbone.DropPathRate, backbone.OutIndices is { Count: > 0 } taps ? taps : null, backbone.PosEmbedResize);
+        new(backbone.ImgSize, backbone.DropPathRate, backbone.OutIndices is { Count: > 0 } taps ? taps : null, backbone.PosEmbedResize,
+            backbone.WithCp);
 
     public VimConfig Apply(VimConfig variant)
     {
@@ -24,6 +26,7 @@ public sealed record BackboneOverrides(int? ImageSize = null, double? DropPathRa
             DropPathRate = DropPathRate ?? variant.DropPathRate,
             TapBlocks = TapBlocks ?? variant.TapBlocks,
             PosEmbedResize = PosEmbedResize ?? variant.PosEmbedResize,
+            ActivationCheckpointing = WithCp,
         };
     }
 
@@ -38,6 +41,7 @@ public sealed record BackboneOverrides(int? ImageSize = null, double? DropPathRa
             ImageSize = ImageSize ?? variant.ImageSize,
             DropPathRate = DropPathRate ?? variant.DropPathRate,
             TapBlocks = TapBlocks ?? variant.TapBlocks,
+            ActivationCheckpointing = WithCp,
         };
     }
 

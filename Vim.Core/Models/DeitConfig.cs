@@ -33,6 +33,11 @@ public sealed record DeitConfig
     public IReadOnlyList<int> GlobalBlocks { get; init; } = Array.Empty<int>();
     /// <summary>Blocks whose outputs <see cref="VisionTransformer.ForwardTaps"/> returns; empty = the last block only.</summary>
     public IReadOnlyList<int> TapBlocks { get; init; } = Array.Empty<int>();
+    /// <summary>
+    /// Recompute each block in backward instead of keeping its activations (model.backbone.with_cp; ViTDet's
+    /// <c>use_act_checkpoint</c>): training only, see <see cref="ActivationCheckpoint"/>.
+    /// </summary>
+    public bool ActivationCheckpointing { get; init; }
 
     public int GridSize => ImageSize / PatchSize;
 

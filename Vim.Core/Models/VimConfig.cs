@@ -39,6 +39,11 @@ public sealed record VimConfig
     /// <summary>Blocks whose features <see cref="VisionMamba.ForwardTaps"/> returns; empty = only the final feature.</summary>
     public IReadOnlyList<int> TapBlocks { get; init; } = Array.Empty<int>();
     public PosEmbedResizeRule PosEmbedResize { get; init; } = PosEmbedResizeRule.ClassSlotAware;
+    /// <summary>
+    /// Recompute each block in backward instead of keeping its activations (model.backbone.with_cp; the official
+    /// <c>use_checkpoint</c>): training only, see <see cref="ActivationCheckpoint"/>.
+    /// </summary>
+    public bool ActivationCheckpointing { get; init; }
 
     public int EffectiveDtRank => DtRank ?? (EmbedDim + 15) / 16;
     public int GridSize => (ImageSize - PatchSize) / Stride + 1;

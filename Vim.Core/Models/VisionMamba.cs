@@ -227,7 +227,13 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
                     layerHidden = RotatePatches(gridRope, hidden, embedded.ClassIndex);
                     if (residual is not null && Config.RopeResidual) layerResidual = RotatePatches(gridRope, residual, embedded.ClassIndex);
                 }
-                var (nextHidden, nextResidual) = layers[i].call(layerHidden, layerResidual);
+                var block = layers[i];
+                var outputs = ActivationCheckpoint.Call(Config.ActivationCheckpointing, block, inputs =>
+                {
+                    var (blockHidden, blockResidual) = block.call(inputs[0]!, inputs[1]);
+                    return [blockHidden, blockResidual];
+                }, layerHidden, layerResidual);
+                Tensor nextHidden = outputs[0], nextResidual = outputs[1];
                 observe?.Invoke(i, nextHidden, nextResidual);
                 // Release the previous block's outputs now rather than at the caller's scope end, so
                 // inference memory stays flat in depth (autograd keeps its own references when training).

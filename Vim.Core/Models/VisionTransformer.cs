@@ -95,7 +95,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
         var (x, rows, cols) = Embed(images);
         foreach (var block in blocks)
         {
-            var next = block.Forward(x, rows, cols);
+            var next = RunBlock(block, x, rows, cols);
             x.Dispose();   // keep inference memory flat in depth; autograd holds its own references
             x = next;
         }
@@ -112,7 +112,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
         var maps = new List<Tensor>();
         for (int i = 0; i < blocks.Count; i++)
         {
-            x = blocks[i].Forward(x, rows, cols);
+            x = RunBlock(blocks[i], x, rows, cols);
             if (taps.Contains(i))
             {
                 var patches = x.narrow(1, ClassSlots, (long)rows * cols);
@@ -122,6 +122,10 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>, ITokenBackbon
         foreach (var map in maps) map.MoveToOuterDisposeScope();
         return maps;
     }
+
+    /// <summary>One block, checkpointed in training with model.backbone.with_cp (<see cref="ActivationCheckpoint"/>).</summary>
+    private Tensor RunBlock(TransformerBlock block, Tensor x, int rows, int cols) =>
+        ActivationCheckpoint.Call(Config.ActivationCheckpointing, block, inputs => [block.Forward(inputs[0]!, rows, cols)], x)[0];
 
     private (Tensor Tokens, int Rows, int Cols) Embed(Tensor images)
     {

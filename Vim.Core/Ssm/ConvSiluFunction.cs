@@ -1,4 +1,5 @@
 using TorchSharp;
+using Vim.Core.Engine;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Ssm;
@@ -28,7 +29,7 @@ internal sealed class ConvSiluFunction : torch.autograd.SingleTensorFunction<Con
 
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor grad_output)
     {
-        using var scope = NewDisposeScope();
+        using var scope = BackwardGradients.Begin();
         var saved = ctx.get_saved_variables();
         var reverse = (bool)ctx.get_data("reverse");
         var needs = (bool[])ctx.get_data("needs");
@@ -46,13 +47,7 @@ internal sealed class ConvSiluFunction : torch.autograd.SingleTensorFunction<Con
         GC.KeepAlive(x); GC.KeepAlive(weight); GC.KeepAlive(bias); GC.KeepAlive(dout);
         GC.KeepAlive(dx); GC.KeepAlive(dw); GC.KeepAlive(db);
         SelectiveScanNative.Check(rc, "conv1d+SiLU backward");
-        return new List<Tensor>
-        {
-            needs[0] ? dx.MoveToOuterDisposeScope() : null!,
-            needs[1] ? dw.MoveToOuterDisposeScope() : null!,
-            needs[2] && db is not null ? db.MoveToOuterDisposeScope() : null!,
-            null!,
-        };
+        return BackwardGradients.Return([needs[0] ? dx : null, needs[1] ? dw : null, needs[2] ? db : null, null], grad_output);
     }
 
     /// <summary>The native forward (also the no-grad path), into <paramref name="output"/> when given

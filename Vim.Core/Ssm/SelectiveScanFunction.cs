@@ -1,4 +1,5 @@
 using TorchSharp;
+using Vim.Core.Engine;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Ssm;
@@ -34,8 +35,8 @@ internal sealed class SelectiveScanFunction : torch.autograd.SingleTensorFunctio
 
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor grad_output)
     {
-        // Backward runs on the autograd engine's thread: the caller's dispose scope does not reach it.
-        using var scope = NewDisposeScope();
+        // Backward may run on the autograd engine's thread, which the caller's dispose scope does not reach.
+        using var scope = BackwardGradients.Begin();
         var saved = ctx.get_saved_variables();
         var softplus = (bool)ctx.get_data("softplus");
         var reverse = (bool)ctx.get_data("reverse");
@@ -45,12 +46,12 @@ internal sealed class SelectiveScanFunction : torch.autograd.SingleTensorFunctio
         var dout = SelectiveScanKernels.Prepare(grad_output)!;
         var g = SelectiveScanKernels.Backward(shape, saved[0], saved[1], saved[2], saved[3], saved[4],
             Opt(5), Opt(6), Opt(7), softplus, reverse, Opt(8), dout);
-        Tensor? Keep(Tensor? t, int i) => needs[i] && t is not null ? t.MoveToOuterDisposeScope() : null;
-        return new List<Tensor>
-        {
-            Keep(g.du, 0)!, Keep(g.ddelta, 1)!, Keep(g.dA, 2)!, Keep(g.dB, 3)!, Keep(g.dC, 4)!,
-            Keep(g.dD, 5)!, Keep(g.dz, 6)!, Keep(g.ddeltaBias, 7)!, null!, null!,
-        };
+        Tensor? Keep(Tensor? t, int i) => needs[i] ? t : null;
+        return BackwardGradients.Return(
+        [
+            Keep(g.du, 0), Keep(g.ddelta, 1), Keep(g.dA, 2), Keep(g.dB, 3), Keep(g.dC, 4),
+            Keep(g.dD, 5), Keep(g.dz, 6), Keep(g.ddeltaBias, 7), null, null,
+        ], grad_output);
     }
 
     private static (Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? deltaBias, bool softplus, bool reverse)

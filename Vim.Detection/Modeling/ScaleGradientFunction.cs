@@ -1,4 +1,5 @@
 using TorchSharp;
+using Vim.Core.Engine;
 using static TorchSharp.torch;
 
 namespace Vim.Detection.Modeling;
@@ -21,9 +22,9 @@ internal sealed class ScaleGradientFunction : torch.autograd.SingleTensorFunctio
 
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor grad_output)
     {
-        // Runs on the autograd engine's thread, outside the caller's dispose scope.
-        using var scope = NewDisposeScope();
+        // May run on the autograd engine's thread, outside the caller's dispose scope.
+        using var scope = BackwardGradients.Begin();
         var factor = (double)ctx.get_data("factor");
-        return new List<Tensor> { (grad_output * factor).MoveToOuterDisposeScope(), null! };
+        return BackwardGradients.Return([grad_output * factor, null], grad_output);
     }
 }

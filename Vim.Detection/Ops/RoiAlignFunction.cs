@@ -1,4 +1,5 @@
 using TorchSharp;
+using Vim.Core.Engine;
 using static TorchSharp.torch;
 
 namespace Vim.Detection.Ops;
@@ -31,13 +32,13 @@ internal sealed class RoiAlignFunction : torch.autograd.SingleTensorFunction<Roi
 
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor grad_output)
     {
-        // Backward runs on the autograd engine's thread: the caller's dispose scope does not reach it.
-        using var scope = NewDisposeScope();
+        // Backward may run on the autograd engine's thread, which the caller's dispose scope does not reach.
+        using var scope = BackwardGradients.Begin();
         var rois = ctx.get_saved_variables()[0];
         var s = (Settings)ctx.get_data("settings");
         var grad = grad_output.to_type(rois.dtype).contiguous();
         var gradInput = Backward(grad, rois, s);
-        return new List<Tensor> { gradInput.MoveToOuterDisposeScope(), null!, null!, null!, null!, null!, null! };
+        return BackwardGradients.Return([gradInput, null, null, null, null, null, null], grad_output);
     }
 
     private static Tensor Forward(Tensor features, Tensor rois, Settings s)

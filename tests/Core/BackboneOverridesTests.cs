@@ -6,7 +6,7 @@ using Vim.Segmentation;
 
 namespace Vim.Tests.Core;
 
-/// <summary>model.backbone.img_size, drop_path_rate and out_indices change the backbone a task builds.</summary>
+/// <summary>model.backbone.img_size, drop_path_rate, out_indices and with_cp change the backbone a task builds.</summary>
 public class BackboneOverridesTests
 {
     private static ExperimentConfig SegmentationConfig(BackboneConfig backbone) => new()
@@ -56,6 +56,37 @@ public class BackboneOverridesTests
         var deit = BackboneOverrides.From(new BackboneConfig { Name = "deit_tiny", PosEmbedResize = PosEmbedResizeRule.ClassSlotAware });
         var e = Assert.Throws<VimException>(() => ModelRegistry.Create("deit_tiny", 0, deit).Dispose())!;
         Assert.That(e.Message, Does.StartWith("model.backbone.pos_embed_resize applies to Vim backbones"));
+    }
+
+    /// <summary>with_cp reaches every registered backbone the dense tasks build, Vim and DeiT; off unless set.</summary>
+    [TestCase("vimdet_tiny")]
+    [TestCase("vimdet_small")]
+    [TestCase("vimseg_tiny")]
+    [TestCase("vimseg_small")]
+    [TestCase("deitdet_tiny")]
+    [TestCase("deitseg_tiny")]
+    [TestCase("deitseg_small")]
+    public void WithCpReachesEveryDenseBackbone(string name)
+    {
+        foreach (bool withCp in new[] { false, true })
+        {
+            using var model = ModelRegistry.Create(name, 0, BackboneOverrides.From(new BackboneConfig { Name = name, WithCp = withCp }));
+            bool actual = model.modules().OfType<VisionMamba>().Select(v => v.Config.ActivationCheckpointing)
+                .Concat(model.modules().OfType<VisionTransformer>().Select(v => v.Config.ActivationCheckpointing)).Single();
+            Assert.That(actual, Is.EqualTo(withCp));
+        }
+    }
+
+    [Test]
+    public void WithCpIsReadFromTheConfig()
+    {
+        var path = Path.Combine(RepositoryPaths.Root, "configs/seg/upernet_vim_tiny_demo_ade.yaml");
+        Assert.That(ExperimentConfig.Load(path).Config.Model.Backbone.WithCp, Is.False, "off by default");
+        var config = ExperimentConfig.Load(path, ["model.backbone.with_cp=true"]).Config;
+        using var model = EncoderDecoder.FromConfig(config, seed: 0);
+        Assert.That(VimInside(model).Config.ActivationCheckpointing, Is.True);
+        var e = Assert.Throws<VimException>(() => ExperimentConfig.Load(path, ["model.backbone.with_cp=sometimes"]))!;
+        Assert.That(e.Message, Does.Contain("model.backbone.with_cp"));
     }
 
     [TestCase("vimseg_tiny", 500, null, null, "model.backbone.img_size must be a positive multiple of the patch size 16, got 500")]

@@ -89,4 +89,15 @@ public class BenchBackboneRoundsTests
         // Not covered by a stage: 25%, 10%, 20%.
         Assert.That(shares["other"], Is.EqualTo(0.2).Within(1e-12));
     }
+
+    [Test]
+    public void CheckpointedTrainingStepsAreTheirOwnMode()
+    {
+        var checkpointed = BenchMode.Parse("train", withCp: true);
+        Assert.That((checkpointed.Name, checkpointed.WithCp, checkpointed.IsTraining), Is.EqualTo(("train", true, true)));
+        Assert.That(new[] { checkpointed.CsvFile, checkpointed.JsonFile, checkpointed.LatencyChart, checkpointed.MemoryChart },
+            Is.EqualTo(new[] { "backbone_train_cp.csv", "backbone_train_cp.json", "latency_train_cp.png", "memory_train_cp.png" }));
+        Assert.That(BenchMode.Parse("train").WithCp, Is.False);
+        Assert.That(BenchMode.Parse("train").CsvFile, Is.EqualTo("backbone_train.csv"));
+    }
 }

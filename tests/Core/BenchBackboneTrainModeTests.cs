@@ -144,6 +144,19 @@ public class BenchBackboneTrainModeTests
             $"training peak {result.PeakMiB:F1} MiB, inference peak {inference.PeakMiB:F1} MiB");
     }
 
+    /// <summary>
+    /// A detection entry is measured on the backbone its pyramid wraps (no class token: 2×2 tokens at 32²), and --with-cp
+    /// builds it with checkpointed blocks: the child runs its training step to the end.
+    /// </summary>
+    [Test]
+    public void ACheckpointedTrainingChildOfTheDetectionBackboneRuns()
+    {
+        var result = MeasureInChild("vimdet_tiny:-:32", "--mode", "train", "--with-cp");
+        Assert.That(result.Status, Is.EqualTo("ok"));
+        Assert.That((result.InputSize, result.Tokens), Is.EqualTo((32, 4L)));
+        Assert.That(result.BackwardMs, Is.GreaterThan(0));
+    }
+
     [TestCase(new[] { "--mode", "training" }, "--mode: expected infer (feature extraction) or train (forward + backward), got 'training'.")]
     [TestCase(new[] { "--mode", "Train" }, "--mode: expected infer (feature extraction) or train (forward + backward), got 'Train'.")]
     [TestCase(new[] { "--mode", "train", "--breakdown" }, "--breakdown times the stages of the inference forward only; leave out --mode train.")]

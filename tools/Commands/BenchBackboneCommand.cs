@@ -47,7 +47,8 @@ public static class BenchBackboneCommand
     /// backbone's dense feature extraction (<see cref="TrainingStep"/>), written with a "_train" suffix so that the two
     /// modes can share an output folder, the charts titled and the ratios worded for a training step.
     /// </summary>
-    public sealed record BenchMode(string Name, string FileSuffix, string? ChartTitle, string LatencyAxis, string MemoryAxis, string RatioSubject)
+    public sealed record BenchMode(string Name, string FileSuffix, string? ChartTitle, string LatencyAxis, string MemoryAxis, string RatioSubject,
+        bool WithCp = false)
     {
         public static BenchMode Infer { get; } = new("infer", "", null, "Forward latency (median, ms)", "Peak memory above idle (MiB)", "");
 
@@ -60,10 +61,18 @@ public static class BenchBackboneCommand
         public string LatencyChart => $"latency{FileSuffix}.png";
         public string MemoryChart => $"memory{FileSuffix}.png";
 
-        public static BenchMode Parse(string? text) => text switch
+        /// <summary>Train with the blocks checkpointed (model.backbone.with_cp): results suffixed "_train_cp".</summary>
+        public static BenchMode TrainWithCheckpointing { get; } = Train with
         {
-            "infer" => Infer,
-            "train" => Train,
+            FileSuffix = "_train_cp", ChartTitle = "Training step (forward + backward), blocks checkpointed", RatioSubject = "training step (with_cp) ", WithCp = true,
+        };
+
+        public static BenchMode Parse(string? text, bool withCp = false) => (text, withCp) switch
+        {
+            ("infer", false) => Infer,
+            ("infer", true) => throw new VimException("--with-cp recomputes the blocks in backward and changes nothing in a forward; add --mode train."),
+            ("train", false) => Train,
+            ("train", true) => TrainWithCheckpointing,
             _ => throw new VimException($"--mode: expected infer (feature extraction) or train (forward + backward), got '{text}'."),
         };
     }
@@ -103,7 +112,12 @@ public static class BenchBackboneCommand
         var child = new Option<string?>("--child") { Description = "Internal: MODEL:ATTENTION:SIZE measured in this process.", Hidden = true };
         // Diagnostic: time per forward stage (no children, no memory figures).
         var breakdown = new Option<bool>("--breakdown") { Description = "Print the time of each forward stage (in_proj, conv, scan, ...) instead of the comparison (measured in this process)." };
-        foreach (var option in new Option[] { models, sizes, batch, warmup, repeats, output, timeout, rounds, mode, child, breakdown }) command.Options.Add(option);
+        var withCp = new Option<bool>("--with-cp")
+        {
+            Description = "With --mode train: build the backbones with activation checkpointing (model.backbone.with_cp), each block recomputed " +
+                "in backward instead of keeping its activations (backbone_train_cp.csv/.json, latency_train_cp.png, memory_train_cp.png).",
+        };
+        foreach (var option in new Option[] { models, sizes, batch, warmup, repeats, output, timeout, rounds, mode, withCp, child, breakdown }) command.Options.Add(option);
 
         command.SetAction(parseResult =>
         {
@@ -112,7 +126,7 @@ public static class BenchBackboneCommand
                 int batchSize = BenchCommand.Positive(parseResult.GetValue(batch), "--batch");
                 int warmups = Math.Max(0, parseResult.GetValue(warmup));
                 int timed = BenchCommand.Positive(parseResult.GetValue(repeats), "--repeats");
-                var benchMode = BenchMode.Parse(parseResult.GetValue(mode));
+                var benchMode = BenchMode.Parse(parseResult.GetValue(mode), parseResult.GetValue(withCp));
                 if (benchMode.IsTraining && parseResult.GetValue(breakdown))
                     throw new VimException("--breakdown times the stages of the inference forward only; leave out --mode train.");
                 var childSpec = parseResult.GetValue(child);
@@ -237,13 +251,18 @@ public static class BenchBackboneCommand
 
         public IEnumerable<string> AttentionModes => IsTransformer ? new[] { "explicit", "sdpa" } : new[] { "-" };
 
-        public static ModelShape Of(nn.Module module, string name) => module switch
+        public static ModelShape Of(nn.Module module, string name) => TokenBackbone(module, name) switch
         {
             VisionMamba vim => new(false, vim.Config.PatchSize, vim.Config.Stride, vim.Config.ClassToken != ClassTokenPosition.None),
-            VisionTransformer vit => new(true, vit.Config.PatchSize, vit.Config.PatchSize, true),
-            _ => throw new VimException($"bench backbone: '{name}' is not a classification backbone (use vim_* or deit_* names)."),
+            VisionTransformer vit => new(true, vit.Config.PatchSize, vit.Config.PatchSize, vit.Config.ClassToken),
+            _ => throw new VimException($"bench backbone: '{name}' holds neither a Vim nor a DeiT backbone."),
         };
     }
+
+    /// <summary>The backbone a registered model is or wraps (a detection or segmentation entry's pyramid holds one): what is measured.</summary>
+    private static nn.Module TokenBackbone(nn.Module module, string name) =>
+        (module is ITokenBackbone ? module : module.modules().FirstOrDefault(m => m is ITokenBackbone))
+        ?? throw new VimException($"bench backbone: '{name}' holds no token backbone (use vim*_ or deit*_ names).");
 
     private static Measurement RunChild(string model, ModelShape shape, string attention, int size, BenchMode mode, int batch, int warmup, int repeats,
         int timeoutSeconds)
@@ -261,6 +280,7 @@ public static class BenchBackboneCommand
                      "--warmup", warmup.ToString(CultureInfo.InvariantCulture), "--repeats", repeats.ToString(CultureInfo.InvariantCulture),
                      "--mode", mode.Name })
             start.ArgumentList.Add(arg);
+        if (mode.WithCp) start.ArgumentList.Add("--with-cp");
 
         int inputSize = shape.TilingSize(size);
         long tokens = shape.Tokens(inputSize);
@@ -300,9 +320,10 @@ public static class BenchBackboneCommand
         // Training steps run without stochastic depth: vim_tiny is registered with drop path 0 and deit_tiny with 0.1, and
         // the same work for both keeps the comparison about the architectures (a dropped branch is still computed and
         // multiplied by its mask, so a rate changes the cost only by that multiply) and every step identical.
-        using var module = ModelRegistry.Create(model, overrides: mode.IsTraining ? new BackboneOverrides(DropPathRate: 0) : null);
-        var backbone = module as ITokenBackbone ?? throw new VimException($"bench backbone: '{model}' is not a token backbone.");
-        if (module is VisionTransformer vit)
+        using var module = ModelRegistry.Create(model, overrides: mode.IsTraining ? new BackboneOverrides(DropPathRate: 0, WithCp: mode.WithCp) : null);
+        var net = TokenBackbone(module, model);
+        var backbone = (ITokenBackbone)net;
+        if (net is VisionTransformer vit)
             vit.Attention = attention == "explicit" ? AttentionKind.Explicit : AttentionKind.ScaledDotProduct;
         if (mode.IsTraining) module.train();
         else module.eval();
@@ -312,7 +333,7 @@ public static class BenchBackboneCommand
         using var images = randn(batch, 3, inputSize, inputSize, generator: new Generator(0));
         long tokens = shape.Tokens(inputSize);
         Func<RepetitionTime> repetition = mode.IsTraining
-            ? () => TrainingStep(module, backbone, images)
+            ? () => TrainingStep(net, backbone, images)
             : () =>
             {
                 var watch = Stopwatch.StartNew();
@@ -386,7 +407,7 @@ public static class BenchBackboneCommand
     private static void PrintBreakdown(string model, int requested, int batch, int warmup, int repeats)
     {
         using var module = ModelRegistry.Create(model);
-        var backbone = module as ITokenBackbone ?? throw new VimException($"bench backbone: '{model}' is not a token backbone.");
+        var backbone = (ITokenBackbone)TokenBackbone(module, model);
         module.eval();
         int inputSize = ModelShape.Of(module, model).TilingSize(requested);
         using var noGrad = no_grad();
