@@ -146,7 +146,7 @@ public class BenchBackboneTrainModeTests
 
     /// <summary>
     /// A detection entry is measured on the backbone its pyramid wraps (no class token: 2×2 tokens at 32²), and --with-cp
-    /// builds it with checkpointed blocks: the child runs its training step to the end.
+    /// builds it with checkpointed blocks: the child runs its training step to the end and counts the forward's FLOPs once.
     /// </summary>
     [Test]
     public void ACheckpointedTrainingChildOfTheDetectionBackboneRuns()
@@ -155,6 +155,9 @@ public class BenchBackboneTrainModeTests
         Assert.That(result.Status, Is.EqualTo("ok"));
         Assert.That((result.InputSize, result.Tokens), Is.EqualTo((32, 4L)));
         Assert.That(result.BackwardMs, Is.GreaterThan(0));
+        // The forward's FLOPs, not doubled by the blocks' recomputation in backward.
+        var plain = MeasureInChild("vimdet_tiny:-:32", "--mode", "train");
+        Assert.That(result.Gflops, Is.EqualTo(plain.Gflops).And.GreaterThan(0));
     }
 
     [TestCase(new[] { "--mode", "training" }, "--mode: expected infer (feature extraction) or train (forward + backward), got 'training'.")]

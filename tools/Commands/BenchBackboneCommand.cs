@@ -348,7 +348,8 @@ public static class BenchBackboneCommand
         {
             using var scope = NewDisposeScope();
             // The first warm-up forward, untimed, is also counted (hooks cost nothing measurable, but not in a timed one).
-            using var counter = i == 0 && warmup > 0 ? FlopCounter.Start(module) : null;
+            // A training step's FLOPs are counted apart, below: its backward would count checkpointed blocks' recomputation.
+            using var counter = i == 0 && warmup > 0 && !mode.IsTraining ? FlopCounter.Start(module) : null;
             var time = repetition();
             if (counter is not null) gflops = counter.Total / 1e9;
             if (i >= warmup) timings.Add(time);
@@ -372,7 +373,10 @@ public static class BenchBackboneCommand
             using (var counter = FlopCounter.Start(module))
             using (var scope = NewDisposeScope())
             {
-                repetition();
+                // The forward alone, without autograd (so no block is checkpointed): a training step's FLOPs are its forward's.
+                if (mode.IsTraining)
+                    using (no_grad()) backbone.ForwardTaps(images);
+                else repetition();
                 gflops = counter.Total / 1e9;
             }
 
