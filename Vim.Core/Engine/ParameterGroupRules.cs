@@ -86,6 +86,10 @@ public static partial class ParameterGroupRules
             .OrderByDescending(key => key.Length).ThenBy(key => key, StringComparer.Ordinal)
             .FirstOrDefault();
 
+    /// <summary>Whether optimizer.custom_keys freezes the parameter: the key it takes gives lr_mult 0.</summary>
+    public static bool IsFrozen(string name, OptimizerConfig config) =>
+        CustomKeyOf(name, config) is { } key && config.CustomKeys[key].LrMult == 0;
+
     /// <summary>
     /// Turns off the gradient of every parameter a custom key gives lr_mult 0 (mmdet's frozen stages: no gradient is
     /// computed, reduced across processes, clipped or applied) and returns their names. Run before the optimiser and the
@@ -98,7 +102,7 @@ public static partial class ParameterGroupRules
         var frozen = new List<string>();
         foreach (var (name, parameter) in named)
         {
-            if (CustomKeyOf(name, config) is not { } key || config.CustomKeys[key].LrMult != 0) continue;
+            if (!IsFrozen(name, config)) continue;
             parameter.requires_grad_(false);
             frozen.Add(name);
         }
@@ -124,8 +128,8 @@ public static partial class ParameterGroupRules
         foreach (var (name, parameter) in named)
         {
             if (!parameter.requires_grad) continue;
+            if (IsFrozen(name, config)) continue;
             var customKey = CustomKeyOf(name, config);
-            if (customKey is not null && config.CustomKeys[customKey].LrMult == 0) continue;
             var key = (IsNoDecay(name, parameter, config.NoDecay, torchNorms), layerDecay ? LayerId(name, numLayers, config.LayerDecayScope) : 0, customKey ?? "");
             if (!groups.TryGetValue(key, out var list)) groups[key] = list = [];
             list.Add((name, parameter));

@@ -121,7 +121,7 @@ public static class ConfigLrCommand
         // As the tasks count it for the trainer: the backbone's depth from its parameter names.
         int layers = ParameterGroupRules.CountBlocks(model.named_parameters().Select(p => p.name));
         long frozen = model.named_parameters()
-            .Where(p => ParameterGroupRules.CustomKeyOf(p.name, config.Optimizer) is { } key && config.Optimizer.CustomKeys[key].LrMult == 0)
+            .Where(p => ParameterGroupRules.IsFrozen(p.name, config.Optimizer))
             .Sum(p => p.parameter.numel());
         return new LrPreview(config, ParameterGroupRules.Build(model, config.Optimizer, layers), processes, frozen);
     }
