@@ -132,7 +132,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         int gradNormSteps = 0;
 
         // Called on every rank (the generators are gathered from all); rank 0 writes.
-        void Write(string path, int iteration)
+        void WriteCheckpoint(string path, int iteration)
         {
             using var scope = NewDisposeScope();
             var generators = ownGenerators ? GatherGenerators() : null;
@@ -145,7 +145,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         string SaveCheckpoint(int iteration)
         {
             var path = checkpoints.PathFor(iteration);
-            Write(path, iteration);
+            WriteCheckpoint(path, iteration);
             if (root) checkpoints.Commit(path);
             // Once any rank has moved on, the checkpoint it names exists.
             _world.Barrier();
@@ -297,7 +297,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 {
                     best = primary;
                     // Every rank takes this branch: the metrics are the same on all.
-                    Write(checkpoints.BestPath, done);
+                    WriteCheckpoint(checkpoints.BestPath, done);
                     _console.WriteLine($"new best {task.PrimaryMetric} {primary.ToString("0.####", CultureInfo.InvariantCulture)} → {checkpoints.BestPath}");
                 }
             }
