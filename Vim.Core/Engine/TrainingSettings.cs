@@ -77,7 +77,7 @@ public static class TrainingSettings
             throw new VimException($"train.ema_momentum is the share the average keeps at each step (e.g. 0.9998), got {ema.ToString(CultureInfo.InvariantCulture)}; " +
                 $"MMEngine's EMAHook momentum is 1 minus it (0.0002 there is 0.9998 here)");
         // It would be silently ignored.
-        if (config.LoadFromEma && config.LoadFrom is not { Length: > 0 })
+        if (config.LoadFromEma && LoadFromCheckpoint.Configured(config) is null)
             throw new VimException("load_from_ema is true but load_from names no checkpoint; set load_from (vim train --load-from CKPT) or remove load_from_ema");
 
         var backends = config.Runtime.VisBackends;
