@@ -180,8 +180,10 @@ public sealed class CocoErrorAnalysis
                 ? []
                 : categoryIds.Where((other, j) => other != id && supercategories[j] == super).ToHashSet();
             var everyOther = categoryIds.Where(other => other != id).ToHashSet();
-            double[]? sim = relabelling.Evaluate(id, siblings, areas, out int simCrowds);
-            double[]? oth = relabelling.CountCrowds(id, everyOther) == simCrowds ? sim : relabelling.Evaluate(id, everyOther, areas, out _);
+            // Oth relabels every region Sim does (the siblings are among every other category): the same count, the same regions.
+            int simCrowds = relabelling.CountCrowds(id, siblings);
+            double[]? sim = simCrowds == 0 ? null : relabelling.Evaluate(id, siblings, areas);
+            double[]? oth = relabelling.CountCrowds(id, everyOther) == simCrowds ? sim : relabelling.Evaluate(id, everyOther, areas);
             for (int a = 0; a < A; a++)
             {
                 for (int r = 0; r < R; r++)
@@ -265,13 +267,11 @@ public sealed class CocoErrorAnalysis
 
         /// <summary>
         /// Precision [area, recall] of category <paramref name="id"/> at IoU 0.1 with the annotations of the
-        /// <paramref name="relabelled"/> categories as its crowd regions; null when there is none to relabel (the
-        /// result is then Loc's).
+        /// <paramref name="relabelled"/> categories as its crowd regions; only where <see cref="CountCrowds"/> finds
+        /// some to relabel (otherwise the result is Loc's).
         /// </summary>
-        public double[]? Evaluate(long id, HashSet<long> relabelled, AreaRange[] areas, out int crowds)
+        public double[] Evaluate(long id, HashSet<long> relabelled, AreaRange[] areas)
         {
-            crowds = CountCrowds(id, relabelled);
-            if (crowds == 0) return null;
             var images = _imagesWithDetections[id];
             var annotations = new List<CocoAnnotation>();
             foreach (var ann in _annotations)

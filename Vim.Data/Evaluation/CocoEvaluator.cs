@@ -609,19 +609,20 @@ public sealed class CocoEvaluator
             int n = defined.Count;
             // [t, r, k] as numpy's C order of precision[:, :, :, a, m], the order the summary's mean sums in.
             var table = new double[T * R * n];
+            // One cell's first nd ≤ maxDets entries are used; the buffers serve every category of the image.
+            var flagBase = new int[summaryMaxDets];
+            var flagStride = new int[summaryMaxDets];
+            var rc = new double[summaryMaxDets];
+            var pr = new double[summaryMaxDets];
             for (int k = 0; k < n; k++)
             {
                 int c = defined[k];
                 int nd = Math.Min(_cellDtUsed[c], summaryMaxDets);
-                var flagBase = new int[nd];
-                var flagStride = new int[nd];
                 for (int i = 0; i < nd; i++)
                 {
                     flagBase[i] = _cellFlagStart![c] + i;
                     flagStride[i] = _cellDtUsed[c];
                 }
-                var rc = new double[nd];
-                var pr = new double[nd];
                 for (int t = 0; t < T; t++)
                 {
                     InterpolatedPrecisionRecall(flags, flagBase, flagStride, nd, a * T + t, _npig![c * A + a], rc, pr);

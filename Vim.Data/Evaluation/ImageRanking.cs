@@ -27,6 +27,8 @@ public sealed class ImageRanking
         Ranked = ranked;
         Undefined = undefined;
         TopK = topK;
+        Best = ranked.Take(topK).ToList();
+        Worst = ranked.Reverse().Take(topK).ToList();
     }
 
     /// <summary>Every image with a score, best first (rank i + 1 at index i).</summary>
@@ -39,10 +41,10 @@ public sealed class ImageRanking
     public int TopK { get; }
 
     /// <summary>The <see cref="TopK"/> best images, best first.</summary>
-    public IReadOnlyList<ImageScore> Best => Ranked.Take(TopK).ToList();
+    public IReadOnlyList<ImageScore> Best { get; }
 
     /// <summary>The <see cref="TopK"/> worst images, worst first.</summary>
-    public IReadOnlyList<ImageScore> Worst => Ranked.Reverse().Take(TopK).ToList();
+    public IReadOnlyList<ImageScore> Worst { get; }
 
     /// <param name="topK">How many best and worst images to pick; at least 1 (mmdet asserts topk &gt; 0).</param>
     public static ImageRanking Rank(IReadOnlyList<ImageScore> images, int topK)
