@@ -120,9 +120,9 @@ public static class ConfigLrCommand
         };
         // As the tasks count it for the trainer: the backbone's depth from its parameter names.
         int layers = ParameterGroupRules.CountBlocks(model.named_parameters().Select(p => p.name));
-        long frozen = model.named_parameters()
-            .Where(p => ParameterGroupRules.CustomKeyOf(p.name, config.Optimizer) is { } key && config.Optimizer.CustomKeys[key].LrMult == 0)
-            .Sum(p => p.parameter.numel());
+        // The trainer's own freezing: what optimizer.custom_keys gives lr_mult 0 leaves every group.
+        var frozenNames = ParameterGroupRules.Freeze(model, config.Optimizer).ToHashSet();
+        long frozen = model.named_parameters().Where(p => frozenNames.Contains(p.name)).Sum(p => p.parameter.numel());
         return new LrPreview(config, ParameterGroupRules.Build(model, config.Optimizer, layers), processes, frozen);
     }
 }
