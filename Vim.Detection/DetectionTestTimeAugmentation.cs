@@ -94,10 +94,10 @@ public static class DetectionTestTimeAugmentation
         var passes = new List<DetectionPass>();
         foreach (var view in views)
         {
+            // Only the content is mirrored: the loader's padding must stay right and bottom, where the detector pads.
+            var content = view.Image[.., .., ..(int)view.ContentHeight, ..(int)view.ContentWidth];
             foreach (bool flipped in test.Flip ? new[] { false, true } : new[] { false })
             {
-                // Only the content is mirrored: the loader's padding must stay right and bottom, where the detector pads.
-                var content = view.Image[.., .., ..(int)view.ContentHeight, ..(int)view.ContentWidth];
                 var (features, found) = model.DetectBoxes(flipped ? content.flip(3) : content, (view.ContentHeight, view.ContentWidth));
                 var boxes = ToOriginal(found.Boxes, flipped, view.ContentHeight, view.ContentWidth, originalHeight, originalWidth);
                 passes.Add(new DetectionPass(flipped, view.ContentHeight, view.ContentWidth, features,

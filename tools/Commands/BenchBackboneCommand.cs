@@ -47,13 +47,12 @@ public static class BenchBackboneCommand
     /// backbone's dense feature extraction (<see cref="TrainingStep"/>), written with a "_train" suffix so that the two
     /// modes can share an output folder, the charts titled and the ratios worded for a training step.
     /// </summary>
-    public sealed record BenchMode(string Name, string FileSuffix, string? ChartTitle, string LatencyAxis, string MemoryAxis, string RatioSubject,
-        bool WithCp = false)
+    public sealed record BenchMode(string Name, string FileSuffix, string? ChartTitle, string LatencyAxis, string RatioSubject, bool WithCp = false)
     {
-        public static BenchMode Infer { get; } = new("infer", "", null, "Forward latency (median, ms)", "Peak memory above idle (MiB)", "");
+        public static BenchMode Infer { get; } = new("infer", "", null, "Forward latency (median, ms)", "");
 
         public static BenchMode Train { get; } = new("train", "_train", "Training step (forward + backward)",
-            "Forward + backward (median, ms)", "Peak memory above idle (MiB)", "training step ");
+            "Forward + backward (median, ms)", "training step ");
 
         public bool IsTraining => Name == Train.Name;
         public string CsvFile => $"backbone{FileSuffix}.csv";
@@ -193,7 +192,7 @@ public static class BenchBackboneCommand
         AtomicFile.WriteText(Path.Combine(outDir, mode.CsvFile), Csv(results, mode));
         AtomicFile.WriteText(Path.Combine(outDir, mode.JsonFile), JsonSerializer.Serialize(results, JsonOptions));
         Chart(results, Path.Combine(outDir, mode.LatencyChart), mode.LatencyAxis, m => m.MedianMs, mode.ChartTitle);
-        Chart(results, Path.Combine(outDir, mode.MemoryChart), mode.MemoryAxis, m => m.PeakMiB, mode.ChartTitle);
+        Chart(results, Path.Combine(outDir, mode.MemoryChart), MemoryAxis, m => m.PeakMiB, mode.ChartTitle);
         PrintRatios(runs, results, shapes, mode);
         Console.Out.WriteLine($"wrote {outDir}/{mode.CsvFile}, {mode.JsonFile}, {mode.LatencyChart}, {mode.MemoryChart}");
         return results.All(r => r.Status == "ok") ? 0 : 1;
@@ -483,6 +482,8 @@ public static class BenchBackboneCommand
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
     }
+
+    private const string MemoryAxis = "Peak memory above idle (MiB)";
 
     private static string Label(Measurement m) => m.Attention == "-" ? m.Model : $"{m.Model}/{m.Attention}";
 
