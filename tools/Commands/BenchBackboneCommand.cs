@@ -86,7 +86,7 @@ public static class BenchBackboneCommand
     {
         var command = new Command("backbone", "Backbone feature-extraction latency and peak memory vs input size (Vim vs DeiT, Figure 1 style); " +
             "--mode train times a training step (forward + backward) instead.");
-        var models = new Option<string>("--models") { Description = "Comma-separated registered models.", DefaultValueFactory = _ => "vim_tiny,deit_tiny" };
+        var models = new Option<string>("--models") { Description = "Comma-separated registered models (a detection or segmentation entry is measured on the backbone it wraps).", DefaultValueFactory = _ => "vim_tiny,deit_tiny" };
         var sizes = new Option<string>("--sizes") { Description = "Comma-separated square input sizes (sizes that do not tile are cropped down to the nearest one that does).", DefaultValueFactory = _ => "224,512,738,1024,1248" };
         var batch = new Option<int>("--batch") { Description = "Images per forward.", DefaultValueFactory = _ => 1 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed repetitions (forwards; training steps with --mode train) before timing.", DefaultValueFactory = _ => 1 };
