@@ -1,16 +1,13 @@
 using System.Text.Json.Nodes;
 using NUnit.Framework;
 using Vim.Core;
-using Vim.Core.Checkpoints;
 using Vim.Core.Config;
 using Vim.Core.Distributed;
-using Vim.Core.Engine;
 using Vim.Data.Datasets;
 using Vim.Data.Loading;
 using Vim.Detection;
 using Vim.Tests.Detection;
 using Vim.Tools.Commands;
-using static TorchSharp.torch;
 
 namespace Vim.Tests.Data;
 
@@ -258,37 +255,18 @@ public class ClassBalancedSourceTests
     [Test]
     public void ATrainingRunResumesMidEpochBitForBit()
     {
-        set_num_threads(1);
         var config = TrainSplitListTests.DemoCoco(_files, trainImages: 6, valImages: 4, "train", "val");
         config.Data.ClassBalancedThr = 1;
         config.Data.TrainRepeat = 2;
-        config.Schedule = new ScheduleConfig { MaxIters = 8, WarmupIters = 2 };
-        config.Train = new TrainConfig { EvalInterval = 100, CheckpointInterval = 4, LogInterval = 4, KeepLast = 2 };
         var data = new DetectionData(config);
         Assert.That(data.TrainingSamples.Count, Is.GreaterThan(2 * data.TrainSet.Count), "balancing adds copies");
         Assert.That(data.TrainingSamples.Count, Is.GreaterThanOrEqualTo(20), "the 8 iterations of 2 stay within epoch 0");
-
-        var straightDir = _files.PathOf("straight");
-        float[] straight;
-        using (var task = new DetectionTask(config, TextWriter.Null, DetectionTaskTests.TinyDetector))
-        {
-            Assert.That(new Trainer<Batch>(task, config, straightDir, "cfg", TextWriter.Null).Run(null).Iteration, Is.EqualTo(8));
-            straight = Weights(task);
-        }
-        var checkpoint = Path.Combine(straightDir, "iter_0000004.safetensors");
-        using (var file = CheckpointFile.Load(checkpoint))
-            Assert.That(file.Metadata["data_epoch"] + "/" + file.Metadata["data_index"], Is.EqualTo("0/8"));
-        var resumedDir = Directory.CreateDirectory(_files.PathOf("resumed")).FullName;
-        File.Copy(checkpoint, Path.Combine(resumedDir, Path.GetFileName(checkpoint)));
-
-        using var resumed = new DetectionTask(config, TextWriter.Null, DetectionTaskTests.TinyDetector, weightsFromCheckpoint: true);
-        Assert.That(Weights(resumed), Is.Not.EqualTo(straight));
-        var result = new Trainer<Batch>(resumed, config, resumedDir, "cfg", TextWriter.Null).Run(Path.Combine(resumedDir, Path.GetFileName(checkpoint)));
-        Assert.That(result.Iteration, Is.EqualTo(8));
-        Assert.That(Weights(resumed), Is.EqualTo(straight), "bit for bit the uninterrupted run's weights");
+        var resumed = TrainSplitListTests.StraightAndResumedRuns(config, _files,
+            fromCheckpoint => new DetectionTask(config, TextWriter.Null, DetectionTaskTests.TinyDetector, weightsFromCheckpoint: fromCheckpoint));
+        Assert.That(resumed.PositionAtResume, Is.EqualTo("0/8"));
+        Assert.That(resumed.Resumed, Is.EqualTo(resumed.Straight), "bit for bit the uninterrupted run's weights");
+        Assert.That(resumed.PositionAtEnd, Is.EqualTo("0/16"));
     }
-
-    private static float[] Weights(DetectionTask task) => task.Model.parameters().SelectMany(p => p.data<float>().ToArray()).ToArray();
 
     [TestCase(0.0, "0")]
     [TestCase(-0.1, "-0.1")]
