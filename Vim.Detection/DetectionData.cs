@@ -1,3 +1,4 @@
+using System.Globalization;
 using Vim.Core;
 using Vim.Core.Config;
 using Vim.Core.Distributed;
@@ -121,18 +122,41 @@ public sealed class DetectionData
     /// <summary>The annotation file <see cref="Categories"/> come from, for messages.</summary>
     public string CategorySource { get; }
 
-    /// <summary>One line on what was read, for logs.</summary>
+    /// <summary>One line on what was read, for logs (`vim train` prints it as training starts).</summary>
     public string Summary => _unlabelled is { } unlabelled
         ? $"{unlabelled.Images.Count} images of {unlabelled.Split}, {Categories.Count} classes"
-        : $"{TrainSet.Count} training images{(_data.TrainSplits.Count > 1 ? $" (splits {TrainingSplits.Describe(_data)})" : "")}" +
-          $"{(_data.TrainRepeat > 1 ? $", each visited {_data.TrainRepeat} times an epoch (data.train_repeat)" : "")} and " +
-          $"{ValSet.Count} validation images, {Categories.Count} classes";
+        : $"{TrainingDescription()} and {ValSet.Count} validation images, {Categories.Count} classes";
 
-    /// <summary>The splits of data.train_split, concatenated in the listed order (not repeated: <see cref="TrainingSamples"/>).</summary>
+    /// <summary>The training samples for <see cref="Summary"/>: the images, and the samples an epoch makes of them where that differs.</summary>
+    private string TrainingDescription()
+    {
+        var text = $"{TrainSet.Count} training images{(_data.TrainSplits.Count > 1 ? $" (splits {TrainingSplits.Describe(_data)})" : "")}";
+        bool repeated = _data.TrainRepeat > 1;
+        if (ClassBalancedTrainSet is ClassBalancedSource balanced)
+            text += $", class-balanced to {balanced.Count}{(repeated ? "" : " per epoch")} (data.class_balanced_thr {balanced.Threshold.ToString(CultureInfo.InvariantCulture)})";
+        if (repeated)
+            text += $", each visited {_data.TrainRepeat} times an epoch (data.train_repeat)" +
+                (ClassBalancedTrainSet is ClassBalancedSource ? $": {TrainingSamples.Count} samples per epoch" : "");
+        return text;
+    }
+
+    /// <summary>The splits of data.train_split, concatenated in the listed order (not balanced or repeated: <see cref="TrainingSamples"/>).</summary>
     public ConcatenatedSource<CocoInstanceDataset> TrainSet => _trainSet ?? throw NotRead("training");
 
-    /// <summary>What the training loader draws from: <see cref="TrainSet"/> repeated data.train_repeat times.</summary>
-    public RepeatedSource TrainingSamples => TrainingSplits.Repeated(TrainSet, _data);
+    /// <summary>
+    /// <see cref="TrainSet"/> class-balanced by data.class_balanced_thr over all its splits (a <see cref="ClassBalancedSource"/>
+    /// counting each image's annotated classes, crowd regions included), or <see cref="TrainSet"/> itself when it is unset.
+    /// </summary>
+    public ISampleSource ClassBalancedTrainSet => _classBalancedTrainSet ??= TrainingSplits.ClassBalanced(TrainSet, index =>
+    {
+        var (part, indexInPart) = TrainSet.Locate(index);
+        return TrainSet.Parts[part].ClassesIn(indexInPart);
+    }, _data);
+
+    private ISampleSource? _classBalancedTrainSet;
+
+    /// <summary>What the training loader draws from: <see cref="ClassBalancedTrainSet"/> repeated data.train_repeat times.</summary>
+    public RepeatedSource TrainingSamples => TrainingSplits.Repeated(ClassBalancedTrainSet, _data);
 
     public CocoInstanceDataset ValSet => _valSet ?? throw NotRead("validation");
 
@@ -192,7 +216,8 @@ public sealed class DetectionData
     /// <summary>What training needs of the data beyond evaluation: one full batch of the training samples per process, and every training split's images on disk.</summary>
     public void CheckTrainingData(DataShard shard)
     {
-        TrainingLoaderChecks.CheckTrainingSplit(_data, TrainSet.Count, shard.WorldSize);
+        TrainingLoaderChecks.CheckTrainingSplit(_data, TrainSet.Count, shard.WorldSize,
+            ClassBalancedTrainSet is ClassBalancedSource balanced ? balanced.Count : null);
         foreach (var split in TrainSet.Parts) split.RequireImageFiles();
     }
 

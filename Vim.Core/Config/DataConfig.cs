@@ -36,6 +36,14 @@ public sealed class DataConfig
     /// </summary>
     public int TrainRepeat { get; set; } = 1;
 
+    /// <summary>
+    /// Detection only: class-balanced repeat sampling (MMDetection's ClassBalancedDataset `oversample_thr`, detectron2's
+    /// RepeatFactorTrainingSampler `repeat_thresh`, in its deterministic form), within (0, 1]. A class found in a fraction
+    /// f of the training images gets the repeat factor max(1, √(thr / f)), and each image appears ⌈its rarest class's
+    /// factor⌉ times an epoch, before data.train_repeat. Null: every image once.
+    /// </summary>
+    public double? ClassBalancedThr { get; set; }
+
     public string ValSplit { get; set; } = "validation";
 
     /// <summary>Images per iteration on one process.</summary>

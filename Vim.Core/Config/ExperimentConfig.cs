@@ -49,6 +49,8 @@ public sealed class ExperimentConfig
         ("data", "class_names", TaskKind.Segmentation, c => c.Data.ClassNames),
         ("data", "reduce_zero_label", TaskKind.Segmentation, c => c.Data.ReduceZeroLabel),
         ("data", "scale", TaskKind.Segmentation, c => c.Data.Scale),
+        // Balancing reads each image's annotated classes; mmseg has no class-balanced wrapper to follow for label maps.
+        ("data", "class_balanced_thr", TaskKind.Detection, c => c.Data.ClassBalancedThr),
         ("model", "seg_head", TaskKind.Segmentation, c => c.Model.SegHead),
         ("model", "seg_test", TaskKind.Segmentation, c => c.Model.SegTest),
         ("model", "det_head", TaskKind.Detection, c => c.Model.DetHead),

@@ -118,6 +118,14 @@ public sealed class CocoInstanceDataset : ISampleSource
     /// <summary>Where an image of this dataset lives: its file_name under the image folder.</summary>
     public string ImagePath(CocoImage image) => Path.Combine(_imageRoot, image.FileName!);
 
+    /// <summary>
+    /// The classes of sample <paramref name="index"/>'s annotations, each once, read from the json without decoding the
+    /// image: the annotations training keeps (usable boxes), crowd regions included, as MMDetection's get_cat_ids and
+    /// detectron2's repeat factors count them (the image shows the class, though the losses ignore the region).
+    /// </summary>
+    public IEnumerable<int> ClassesIn(int index) =>
+        _byImage.TryGetValue(_images[index].Id, out var anns) ? anns.Select(x => Categories.ToClassIndex(x.Ann.CategoryId)).Distinct() : [];
+
     public DataSample Load(int index)
     {
         var image = _images[index];

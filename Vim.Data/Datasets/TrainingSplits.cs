@@ -1,3 +1,4 @@
+using System.Globalization;
 using Vim.Core;
 using Vim.Core.Config;
 
@@ -5,12 +6,13 @@ namespace Vim.Data.Datasets;
 
 /// <summary>
 /// What training reads of a config's data: every split of data.train_split opened in the task's layout and concatenated
-/// (<see cref="ConcatenatedSource{TPart}"/>), the whole repeated data.train_repeat times (<see cref="RepeatedSource"/>).
+/// (<see cref="ConcatenatedSource{TPart}"/>), for detection class-balanced by data.class_balanced_thr
+/// (<see cref="ClassBalancedSource"/>), the whole repeated data.train_repeat times (<see cref="RepeatedSource"/>).
 /// The tasks' data classes build their splits through it, so both read lists, report missing splits and count samples alike.
 /// </summary>
 public static class TrainingSplits
 {
-    /// <summary>data.train_split names one or more distinct splits and data.train_repeat is at least 1.</summary>
+    /// <summary>data.train_split names one or more distinct splits, data.train_repeat is at least 1 and data.class_balanced_thr, if set, within (0, 1].</summary>
     public static void CheckSettings(DataConfig data)
     {
         var splits = data.TrainSplits;
@@ -26,6 +28,9 @@ public static class TrainingSplits
         }
         if (data.TrainRepeat < 1)
             throw new VimException($"data.train_repeat must be at least 1 (how many times each epoch visits the training samples), got {data.TrainRepeat}");
+        if (data.ClassBalancedThr is { } threshold && !(threshold > 0 && threshold <= 1))
+            throw new VimException($"data.class_balanced_thr must be within (0, 1], the fraction of training images below which a class's images are " +
+                $"repeated (mmdet's oversample_thr, e.g. 0.001 for LVIS), got {threshold.ToString(CultureInfo.InvariantCulture)}; null leaves class balancing off");
     }
 
     /// <summary>
@@ -48,7 +53,28 @@ public static class TrainingSplits
         return new ConcatenatedSource<TPart>(parts);
     }
 
-    /// <summary>What the training loader draws from: <paramref name="splits"/> repeated data.train_repeat times.</summary>
+    /// <summary>
+    /// <paramref name="splits"/> class-balanced by data.class_balanced_thr over all of them together (mmdet's
+    /// ClassBalancedDataset around the ConcatDataset: a class's frequency counts every split's images), or the splits
+    /// themselves when it is unset. Before <see cref="Repeated"/>, though the order makes no difference: a repeat leaves
+    /// every frequency as it is, so each image's copies are the same in every pass.
+    /// </summary>
+    /// <param name="classesOf">The classes present in sample i of <paramref name="splits"/>.</param>
+    public static ISampleSource ClassBalanced(ISampleSource splits, Func<int, IEnumerable<int>> classesOf, DataConfig data)
+    {
+        CheckSettings(data);
+        if (data.ClassBalancedThr is not { } threshold) return splits;
+        try
+        {
+            return new ClassBalancedSource(splits, classesOf, threshold);
+        }
+        catch (OverflowException e)
+        {
+            throw new VimException($"data.class_balanced_thr {threshold.ToString(CultureInfo.InvariantCulture)}: {e.Message}; lower data.class_balanced_thr", e);
+        }
+    }
+
+    /// <summary>What the training loader draws from: <paramref name="splits"/> (class-balanced or not) repeated data.train_repeat times.</summary>
     public static RepeatedSource Repeated(ISampleSource splits, DataConfig data)
     {
         CheckSettings(data);

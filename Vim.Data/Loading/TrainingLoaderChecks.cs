@@ -1,3 +1,4 @@
+using System.Globalization;
 using Vim.Core;
 using Vim.Core.Config;
 using Vim.Data.Datasets;
@@ -29,21 +30,33 @@ public static class TrainingLoaderChecks
     }
 
     /// <summary>
-    /// The training samples (the splits' images, repeated data.train_repeat times: what the loader draws from) hold at
-    /// least one global batch (batch × processes) per epoch: epochs end when the next global batch no longer fits
+    /// The training samples (the splits' images, class-balanced into <paramref name="classBalancedImages"/> samples where
+    /// data.class_balanced_thr is set, repeated data.train_repeat times: what the loader draws from) hold at least one
+    /// global batch (batch × processes) per epoch: epochs end when the next global batch no longer fits
     /// (<see cref="DataLoader.BatchesPerEpoch"/>), so each process has its full batch.
     /// </summary>
-    public static void CheckTrainingSplit(DataConfig data, int trainImages, int worldSize)
+    public static void CheckTrainingSplit(DataConfig data, int trainImages, int worldSize, int? classBalancedImages = null)
     {
         CheckSettings(data);
-        long samples = (long)trainImages * data.TrainRepeat;
+        long samples = (long)(classBalancedImages ?? trainImages) * data.TrainRepeat;
         long perProcess = samples / worldSize;
         if (perProcess < data.BatchSize)
+        {
+            var balanced = classBalancedImages is { } balancedCount
+                ? $"class-balanced by data.class_balanced_thr {data.ClassBalancedThr?.ToString(CultureInfo.InvariantCulture)} to {balancedCount}"
+                : null;
+            var counted = (balanced, data.TrainRepeat > 1) switch
+            {
+                (null, false) => "",
+                (null, true) => $" (× data.train_repeat {data.TrainRepeat} = {samples} samples)",
+                (_, false) => $" ({balanced} samples)",
+                (_, true) => $" ({balanced}, × data.train_repeat {data.TrainRepeat} = {samples} samples)",
+            };
             throw new VimException(
                 $"data.batch_size is {data.BatchSize}{(worldSize > 1 ? $" per process with {worldSize} processes" : "")}, but the training " +
                 $"split{(data.TrainSplits.Count > 1 ? "s" : "")} {TrainingSplits.Describe(data)} under data.root {data.Root} " +
-                $"{(data.TrainSplits.Count > 1 ? "have" : "has")} {trainImages} image(s)" +
-                $"{(data.TrainRepeat > 1 ? $" (× data.train_repeat {data.TrainRepeat} = {samples} samples)" : "")}{(worldSize > 1 ? $" ({perProcess} per process)" : "")}: " +
+                $"{(data.TrainSplits.Count > 1 ? "have" : "has")} {trainImages} image(s){counted}{(worldSize > 1 ? $" ({perProcess} per process)" : "")}: " +
                 "not one full batch per epoch; lower data.batch_size or add training images");
+        }
     }
 }

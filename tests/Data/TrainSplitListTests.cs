@@ -171,33 +171,48 @@ public class TrainSplitListTests
     [Test]
     public void ATrainingRunOnTwoSplitsResumesMidEpochBitForBit()
     {
-        set_num_threads(1);
         var config = AdeWithExtraSplit();
+        var resumed = StraightAndResumedRuns(config, _files,
+            fromCheckpoint => new SegmentationTask(config, TextWriter.Null, SegmentationTaskTests.TinyModel, weightsFromCheckpoint: fromCheckpoint));
+        Assert.That(resumed.PositionAtResume, Is.EqualTo("0/8"), "4 iterations × 2 of the epoch's 12 samples");
+        Assert.That(resumed.Resumed, Is.EqualTo(resumed.Straight), "bit for bit the uninterrupted run's weights");
+        Assert.That(resumed.PositionAtEnd, Is.EqualTo("1/4"), "epoch 0 ended after 6 iterations");
+    }
+
+    /// <summary>
+    /// Trains <paramref name="config"/> on one thread for 8 iterations with a checkpoint every 4 (a task from
+    /// <paramref name="build"/>(false)), then a fresh task (<paramref name="build"/>(true)), whose weights must differ,
+    /// from the checkpoint of iteration 4 to iteration 8 in another work dir. Returns both runs' final weights and the data
+    /// position ("epoch/index in epoch") of the checkpoints of iterations 4 and 8 (the resumed run's).
+    /// </summary>
+    internal static (float[] Straight, float[] Resumed, string PositionAtResume, string PositionAtEnd) StraightAndResumedRuns<TTask>(
+        ExperimentConfig config, DataTestFiles files, Func<bool, TTask> build) where TTask : ITrainingTask<Batch>
+    {
+        set_num_threads(1);
         config.Schedule = new ScheduleConfig { MaxIters = 8, WarmupIters = 2 };
         config.Train = new TrainConfig { EvalInterval = 100, CheckpointInterval = 4, LogInterval = 4, KeepLast = 2 };
-        var straightDir = _files.PathOf("straight");
+        static float[] Weights(TTask task) => task.Model.parameters().SelectMany(p => p.data<float>().ToArray()).ToArray();
+        static string Position(string checkpoint)
+        {
+            using var file = CheckpointFile.Load(checkpoint);
+            return file.Metadata["data_epoch"] + "/" + file.Metadata["data_index"];
+        }
+        var straightDir = files.PathOf("straight");
         float[] straight;
-        using (var task = new SegmentationTask(config, TextWriter.Null, SegmentationTaskTests.TinyModel))
+        using (var task = build(false))
         {
             Assert.That(new Trainer<Batch>(task, config, straightDir, "cfg", TextWriter.Null).Run(null).Iteration, Is.EqualTo(8));
             straight = Weights(task);
         }
         var checkpoint = Path.Combine(straightDir, "iter_0000004.safetensors");
-        using (var file = CheckpointFile.Load(checkpoint))
-            Assert.That(file.Metadata["data_epoch"] + "/" + file.Metadata["data_index"], Is.EqualTo("0/8"), "4 iterations × 2 of the epoch's 12 samples");
-        var resumedDir = Directory.CreateDirectory(_files.PathOf("resumed")).FullName;
+        var resumedDir = Directory.CreateDirectory(files.PathOf("resumed")).FullName;
         File.Copy(checkpoint, Path.Combine(resumedDir, Path.GetFileName(checkpoint)));
-
-        using var resumed = new SegmentationTask(config, TextWriter.Null, SegmentationTaskTests.TinyModel, weightsFromCheckpoint: true);
-        Assert.That(Weights(resumed), Is.Not.EqualTo(straight));
+        using var resumed = build(true);
+        Assert.That(Weights(resumed), Is.Not.EqualTo(straight), "the resumed task starts from other weights");
         var result = new Trainer<Batch>(resumed, config, resumedDir, "cfg", TextWriter.Null).Run(Path.Combine(resumedDir, Path.GetFileName(checkpoint)));
         Assert.That(result.Iteration, Is.EqualTo(8));
-        Assert.That(Weights(resumed), Is.EqualTo(straight), "bit for bit the uninterrupted run's weights");
-        using (var file = CheckpointFile.Load(Path.Combine(resumedDir, "iter_0000008.safetensors")))
-            Assert.That(file.Metadata["data_epoch"] + "/" + file.Metadata["data_index"], Is.EqualTo("1/4"), "epoch 0 ended after 6 iterations");
+        return (straight, Weights(resumed), Position(checkpoint), Position(Path.Combine(resumedDir, "iter_0000008.safetensors")));
     }
-
-    private static float[] Weights(SegmentationTask task) => task.Model.parameters().SelectMany(p => p.data<float>().ToArray()).ToArray();
 
     /// <summary>
     /// Three classes; split a: one 8×8 image all class 0, split b: two all class 2; validation: one image, left half class

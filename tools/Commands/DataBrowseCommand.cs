@@ -29,7 +29,8 @@ public static class DataBrowseCommand
         "with the image; ignored pixels (model.seg_head.ignore_index, padding included) are left undrawn, showing the image. " +
         "--split train: the training pipeline, samples in the order one process's training loader reads them, each augmented with the " +
         "loader's seed for it (runtime.seed, epoch, image), continuing into the next epochs when --count asks for more; a data.train_split " +
-        "list is drawn from as training reads it, its splits concatenated and shuffled together, repeated data.train_repeat times an epoch. " +
+        "list is drawn from as training reads it, its splits concatenated and shuffled together, class-balanced by data.class_balanced_thr " +
+        "(detection) and repeated data.train_repeat times an epoch. " +
         "--split val: the test pipeline at the first test scale (model.seg_test.scales or model.det_test.scales), in dataset order.";
 
     public static Command Create()
@@ -37,7 +38,7 @@ public static class DataBrowseCommand
         var configArg = new Argument<string>("config") { Description = "Experiment config (YAML)." };
         var split = new Option<string>("--split")
         {
-            Description = "train: data.train_split (every split it lists, × data.train_repeat) through the training pipeline; val: data.val_split through the test pipeline.",
+            Description = "train: data.train_split (every split it lists, class-balanced by data.class_balanced_thr, × data.train_repeat) through the training pipeline; val: data.val_split through the test pipeline.",
             DefaultValueFactory = _ => "train",
         };
         var count = new Option<int>("--count") { Description = "How many samples to draw (val: at most the split's images).", DefaultValueFactory = _ => DefaultCount };
@@ -59,7 +60,9 @@ public static class DataBrowseCommand
             var written = Browse(config, training, samples, firstEpoch, dir, Console.Out);
             var splits = training ? TrainingSplits.Describe(config.Data) : $"'{config.Data.ValSplit}'";
             var pipeline = training
-                ? $"training pipeline from epoch {firstEpoch}, runtime.seed {config.Runtime.Seed}{(config.Data.TrainRepeat > 1 ? $", data.train_repeat {config.Data.TrainRepeat}" : "")}"
+                ? $"training pipeline from epoch {firstEpoch}, runtime.seed {config.Runtime.Seed}" +
+                  $"{(config.Data.ClassBalancedThr is { } threshold ? $", data.class_balanced_thr {threshold.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : "")}" +
+                  $"{(config.Data.TrainRepeat > 1 ? $", data.train_repeat {config.Data.TrainRepeat}" : "")}"
                 : "test pipeline";
             Console.WriteLine($"{written.Count} drawings of {(training && config.Data.TrainSplits.Count > 1 ? "splits" : "split")} {splits} ({pipeline}) in {Path.GetFullPath(dir)}");
             return 0;
