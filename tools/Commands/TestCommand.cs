@@ -75,6 +75,9 @@ public static class TestCommand
             if (parse.GetValue(split) is { } empty && string.IsNullOrWhiteSpace(empty))
                 throw new VimException("--split: expected a split name (e.g. test-dev2017, testing), got an empty value.");
             var (config, _) = TrainCommand.Prepare(parse.GetValue(configArg)!, null, parse.GetValue(set) ?? []);
+            if (withProposals && config.Task != TaskKind.Detection)
+                throw new VimException($"--proposals: proposal recall evaluates a detector's RPN; {parse.GetValue(configArg)} is a {config.Task.ToString().ToLowerInvariant()} config.");
+            if (withProposals) DetectionTask.RequirePlainTestPass(config.Model.DetTest);
             if (parse.GetValue(tta)) EnableFlip(config);
             var checkpointPath = parse.GetValue(checkpoint)!;
             // Before the datasets are read: a wrong path fails at once.
@@ -84,9 +87,6 @@ public static class TestCommand
             OutputFolder.Check(dir, "--out");
             if (parse.GetValue(errorAnalysis) && config.Task != TaskKind.Detection)
                 throw new VimException($"--error-analysis: the COCO error analysis is for detection configs; {parse.GetValue(configArg)} is a {config.Task.ToString().ToLowerInvariant()} config.");
-            if (withProposals && config.Task != TaskKind.Detection)
-                throw new VimException($"--proposals: proposal recall evaluates a detector's RPN; {parse.GetValue(configArg)} is a {config.Task.ToString().ToLowerInvariant()} config.");
-            if (withProposals) DetectionTask.RequirePlainTestPass(config.Model.DetTest);
             if (submit) return FormatOnly(config, checkpointPath, splitName, dir, parse.GetValue(ema), parse.GetValue(overlays), overlayThreshold);
             if (config.Task == TaskKind.Detection)
             {
