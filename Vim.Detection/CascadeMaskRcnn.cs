@@ -64,16 +64,44 @@ public sealed class CascadeMaskRcnn : nn.Module
     /// before the test resize; by default the valid input size).
     /// </summary>
     public IReadOnlyList<Instances> Predict(Tensor images, IReadOnlyList<(long Height, long Width)> imageSizes,
-        IReadOnlyList<(long Height, long Width)>? outputSizes = null)
+        IReadOnlyList<(long Height, long Width)>? outputSizes = null) =>
+        Predict(images, imageSizes, outputSizes, withProposals: false).Detections;
+
+    /// <summary>
+    /// The detections of <c>Predict</c> and, from the same forward, the RPN's test-time proposals per image: what the box heads received (after the RPN's NMS and
+    /// its post-NMS top-k, model.det_head.rpn_post_nms_topk_test), best first, mapped to the output sizes as the detections
+    /// are (scaled per axis, clipped, emptied boxes dropped: detectron2's ProposalNetwork post-processing) and scored by
+    /// the objectness probability, float64 (the sigmoid of the RPN's logit, as mmdet's RPN head scores its proposals).
+    /// </summary>
+    public (IReadOnlyList<Instances> Detections, IReadOnlyList<Instances> Proposals) PredictWithProposals(Tensor images,
+        IReadOnlyList<(long Height, long Width)> imageSizes, IReadOnlyList<(long Height, long Width)>? outputSizes = null)
+    {
+        var (detections, proposals) = Predict(images, imageSizes, outputSizes, withProposals: true);
+        return (detections, proposals!);
+    }
+
+    private (IReadOnlyList<Instances> Detections, IReadOnlyList<Instances>? Proposals) Predict(Tensor images,
+        IReadOnlyList<(long Height, long Width)> imageSizes, IReadOnlyList<(long Height, long Width)>? outputSizes, bool withProposals)
     {
         if (training) throw new InvalidOperationException("CascadeMaskRcnn.Predict needs eval mode (call eval()).");
         using var noGrad = no_grad();
         var (features, proposals) = FeaturesAndProposals(images, imageSizes);
         var detections = roi_heads.Forward(features.Take(4).ToList(), proposals).Detections!;
+        (long Height, long Width) OutputSize(int i, Instances found) => (outputSizes?[i].Height ?? found.ImageHeight, outputSizes?[i].Width ?? found.ImageWidth);
+        List<Instances> found;
         using (StageProfiler.Measure(DetectionStages.Paste))
-            return detections.Select((d, i) => DetectionPostprocessor.ToOutputSize(d,
-                outputSizes?[i].Height ?? d.ImageHeight, outputSizes?[i].Width ?? d.ImageWidth)).ToList();
+            found = detections.Select((d, i) => DetectionPostprocessor.ToOutputSize(d, OutputSize(i, d).Height, OutputSize(i, d).Width)).ToList();
+        if (!withProposals) return (found, null);
+        // Only the order of the scores matters to recall; the probability is what mmdet writes. Float64 keeps logits that
+        // float32's sigmoid would round to the same 1.0 apart.
+        var mapped = proposals.Select((p, i) => DetectionPostprocessor.ToOutputSize(
+            new Instances(p.ImageHeight, p.ImageWidth, p.Boxes, scores: p.Scores!.to_type(ScalarType.Float64).sigmoid()),
+            OutputSize(i, p).Height, OutputSize(i, p).Width)).ToList();
+        return (found, mapped);
     }
+
+    /// <summary>The most proposals the RPN passes to the box heads per image at test (its post-NMS top-k).</summary>
+    public long ProposalsPerImage => proposal_generator.Settings.PostNmsTopKTest;
 
     /// <summary>Whether the detector predicts masks (its mask head is on).</summary>
     public bool MaskOn => roi_heads.MaskHead is not null;

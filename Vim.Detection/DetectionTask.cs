@@ -178,11 +178,21 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// </summary>
     public (CocoSummary Box, CocoSummary? Mask, IReadOnlyList<CocoDetection> Detections) EvaluateFull()
     {
+        var (box, mask, detections, _) = EvaluateFull(withProposals: false);
+        return (box, mask, detections);
+    }
+
+    /// <summary>
+    /// <see cref="EvaluateFull()"/>, and with <paramref name="withProposals"/> the RPN's proposals of the same forwards
+    /// (<see cref="PredictValidationWithProposals"/>) for <see cref="ProposalRecall"/>; null without.
+    /// </summary>
+    public (CocoSummary Box, CocoSummary? Mask, IReadOnlyList<CocoDetection> Detections, IReadOnlyList<CocoDetection>? Proposals) EvaluateFull(bool withProposals)
+    {
         if (Communicator.WorldSize > 1)
             throw new InvalidOperationException($"{nameof(EvaluateFull)} evaluates in one process; over {Communicator.WorldSize} ranks use {nameof(Evaluate)} (COCOeval on rank 0)");
-        var detections = PredictValidation();
+        var (detections, proposals) = PredictSplit(ValSet, null, withProposals);
         var (box, mask) = Score(detections);
-        return (box, mask, detections);
+        return (box, mask, detections, proposals);
     }
 
     /// <summary>Box AP, and mask AP where the model has a mask head, of detections covering the whole validation split.</summary>
@@ -197,12 +207,42 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     public IReadOnlyList<CocoDetection> PredictValidation() => PredictSplit(ValSet);
 
     /// <summary>
+    /// <see cref="PredictValidation"/> and, from the same forward of each image (one backbone run), the RPN's test-time
+    /// proposals as mmdet's proposal metric reads an RPN's results: class-agnostic COCO box results (xywh in the original
+    /// image, as the detections), every one labelled class 0 as mmdet's RPN head labels its proposals (so the category is
+    /// <see cref="CategoryMap.ToCategoryId"/>(0), 1 on COCO), scored by objectness probability
+    /// (<see cref="CascadeMaskRcnn.PredictWithProposals"/>). Needs a plain test pass (<see cref="RequirePlainTestPass"/>).
+    /// </summary>
+    public (IReadOnlyList<CocoDetection> Detections, IReadOnlyList<CocoDetection> Proposals) PredictValidationWithProposals()
+    {
+        var (detections, proposals) = PredictSplit(ValSet, null, withProposals: true);
+        return (detections, proposals!);
+    }
+
+    /// <summary>
+    /// Refuses proposal evaluation under test-time augmentation: every pass (flip, scale) runs the RPN on its own view, so
+    /// the box heads see several proposal sets and none is the detector's; mmdet's proposal metric evaluates one.
+    /// </summary>
+    public static void RequirePlainTestPass(DetectionTestConfig test)
+    {
+        if (!DetectionTestTimeAugmentation.IsPlain(test))
+            throw new VimException($"--proposals: proposal recall evaluates the RPN's proposals of one plain test pass, and model.det_test asks for " +
+                $"test-time augmentation (flip: {(test.Flip ? "true" : "false")}, scales: [{string.Join(", ", test.Scales.Select(s => s.ToString(System.Globalization.CultureInfo.InvariantCulture)))}]), " +
+                "whose passes each propose their own boxes; run it without --tta, with model.det_test.flip=false and model.det_test.scales=[1.0].");
+    }
+
+    /// <summary>
     /// <see cref="PredictValidation"/> on any COCO split, annotated or not (`vim test --format-only` runs it on test-dev):
     /// the detections of <paramref name="images"/> in dataset order, categories as the training file's ids.
     /// </summary>
     /// <param name="onImage">Called after each image with (images done, images of this rank's share).</param>
-    public IReadOnlyList<CocoDetection> PredictSplit(CocoInstanceDataset images, Action<int, int>? onImage = null)
+    public IReadOnlyList<CocoDetection> PredictSplit(CocoInstanceDataset images, Action<int, int>? onImage = null) =>
+        PredictSplit(images, onImage, withProposals: false).Detections;
+
+    private (IReadOnlyList<CocoDetection> Detections, IReadOnlyList<CocoDetection>? Proposals) PredictSplit(CocoInstanceDataset images,
+        Action<int, int>? onImage, bool withProposals)
     {
+        if (withProposals) RequirePlainTestPass(TestAugmentation);
         var share = new StridedSubset(images, Communicator.Rank, Communicator.WorldSize);
         // A rank with no image (more ranks than images) still takes part in the gather.
         // One loader per model.det_test.scales ratio, read in lockstep (one with the defaults).
@@ -211,6 +251,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         _model.eval();
         var device = DeviceSelection.Of(_model);
         var perImage = new List<(int Index, List<CocoDetection> Detections)>();
+        var perImageProposals = new List<(int Index, List<CocoDetection> Proposals)>();
         // A failed prediction (a damaged image) must not leave a training model in eval mode.
         try
         {
@@ -219,8 +260,22 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
                 using var scope = NewDisposeScope();
                 try
                 {
-                    var found = Predict(batches.Select(batch => batch.Images.to(device)).ToList(), batches.Select(batch => batch.Metas[0]).ToList());
-                    perImage.Add((share.SourceIndex(perImage.Count), ToCoco(found, batches[0].Metas[0].ImageId).ToList()));
+                    int index = share.SourceIndex(perImage.Count);
+                    var meta = batches[0].Metas[0];
+                    Instances found;
+                    if (withProposals)
+                    {
+                        // RequirePlainTestPass: one view, which DetectionTestTimeAugmentation.Predict would give the detector's plain Predict.
+                        var (detections, proposals) = _model.PredictWithProposals(batches[0].Images.to(device), [(meta.ContentHeight, meta.ContentWidth)],
+                            [(meta.OriginalHeight, meta.OriginalWidth)]);
+                        found = detections[0];
+                        var proposed = proposals[0];
+                        var classZero = zeros(proposed.Count, ScalarType.Int64, proposed.Boxes.Tensor.device);
+                        perImageProposals.Add((index, ToCoco(new Instances(proposed.ImageHeight, proposed.ImageWidth, proposed.Boxes, classZero, proposed.Scores),
+                            meta.ImageId).ToList()));
+                    }
+                    else found = Predict(batches.Select(batch => batch.Images.to(device)).ToList(), batches.Select(batch => batch.Metas[0]).ToList());
+                    perImage.Add((index, ToCoco(found, meta.ImageId).ToList()));
                 }
                 finally
                 {
@@ -233,7 +288,9 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         {
             if (wasTraining) _model.train();
         }
-        return Communicator.WorldSize == 1 ? perImage.SelectMany(p => p.Detections).ToList() : GatherInDatasetOrder(perImage);
+        IReadOnlyList<CocoDetection> InDatasetOrder(List<(int Index, List<CocoDetection> Found)> mine) =>
+            Communicator.WorldSize == 1 ? mine.SelectMany(p => p.Found).ToList() : GatherInDatasetOrder(mine);
+        return (InDatasetOrder(perImage), withProposals ? InDatasetOrder(perImageProposals) : null);
     }
 
     /// <summary>
@@ -251,6 +308,9 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
 
     /// <summary><see cref="Predict(IReadOnlyList{Tensor}, IReadOnlyList{SampleMeta})"/> of an image's one test view (model.det_test with one scale).</summary>
     public Instances Predict(Tensor images, SampleMeta meta) => Predict([images], [meta]);
+
+    /// <summary>The most proposals the RPN passes to the box heads per image at test (model.det_head.rpn_post_nms_topk_test): what AR@1000 can see.</summary>
+    public long ProposalsPerImage => _model.ProposalsPerImage;
 
     /// <summary>The test-time augmentation this task predicts with (model.det_test).</summary>
     public DetectionTestConfig TestAugmentation => _config.Model.DetTest;

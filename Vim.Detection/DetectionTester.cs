@@ -23,17 +23,33 @@ public static class DetectionTester
     /// <param name="overlays">How many validation images holding an object also get their detections drawn (overlays/).</param>
     /// <param name="errorAnalysis">Also run <see cref="CocoErrorAnalysis"/> on the boxes (and masks), linked from each summary.</param>
     /// <param name="progress">Where the error analysis reports its progress.</param>
-    public static (CocoSummary Box, CocoSummary? Mask) Run(DetectionTask task, string checkpoint, string outDir, bool ema, int overlays = 0,
-        double overlayThreshold = 0.3, bool errorAnalysis = false, TextWriter? progress = null)
+    /// <param name="proposals">Also evaluate the RPN's proposals of the same forwards (<see cref="ProposalRecall"/>, mmdet's proposal
+    /// metric): proposals.json, the proposal_AR items in metrics.json and a section of bbox/summary.md. Needs a plain test pass.</param>
+    /// <returns>Box AP, mask AP where the model has masks, and the proposal recall when asked for.</returns>
+    public static (CocoSummary Box, CocoSummary? Mask, CocoSummary? Proposals) Run(DetectionTask task, string checkpoint, string outDir, bool ema,
+        int overlays = 0, double overlayThreshold = 0.3, bool errorAnalysis = false, TextWriter? progress = null, bool proposals = false)
     {
+        // Before the checkpoint is read: a refused combination costs nothing.
+        if (proposals) DetectionTask.RequirePlainTestPass(task.TestAugmentation);
         // Loaded first: a checkpoint that does not fit leaves no output folder behind.
         TrainingCheckpoint.LoadWeights(task.Model, checkpoint, ema);
         Directory.CreateDirectory(outDir);
-        var (box, mask, detections) = task.EvaluateFull();
+        var (box, mask, detections, proposed) = task.EvaluateFull(proposals);
         var resultsPath = Path.Combine(outDir, ResultsFile);
         CocoResults.Save(resultsPath, detections);
+        var metrics = new Dictionary<string, double>(DetectionTask.Metrics((box, mask)));
+        CocoSummary? recall = null;
+        string recallSection = "";
+        if (proposed is not null)
+        {
+            var proposalsPath = Path.Combine(outDir, ProposalsFile);
+            CocoResults.Save(proposalsPath, proposed);
+            recall = ProposalRecall.Evaluate(task.ValSet.Coco, proposed);
+            foreach (var (name, value) in ProposalRecall.Metrics(recall)) metrics[name] = value;
+            recallSection = ProposalRecallReport.Markdown(recall, Path.Combine(outDir, "bbox"), proposalsPath, task.ProposalsPerImage);
+        }
         var metricsPath = Path.Combine(outDir, "metrics.json");
-        AtomicFile.WriteText(metricsPath, JsonSerializer.Serialize(DetectionTask.Metrics((box, mask)), MetricJson.Indented));
+        AtomicFile.WriteText(metricsPath, JsonSerializer.Serialize(metrics, MetricJson.Indented));
         // mmdet's defaults; the matrix is over boxes, so box AP's summary links it.
         var settings = new DetectionConfusionSettings();
         var matrix = DetectionConfusion.Compute(task.ValSet.Coco, detections, settings, task.ValSet.AnnotationSource, resultsPath);
@@ -41,7 +57,7 @@ public static class DetectionTester
         var boxDir = Path.Combine(outDir, "bbox");
         string boxTitle = $"Box AP: {Path.GetFileName(checkpoint)}";
         string boxErrors = errorAnalysis ? ErrorSection(task, detections, CocoIouType.Bbox, boxDir, boxTitle, progress) : "";
-        CocoReport.Write(box, boxDir, boxTitle, ConfusionMatrixReport.Markdown(boxDir, confusion, settings.Describe()) + boxErrors);
+        CocoReport.Write(box, boxDir, boxTitle, recallSection + ConfusionMatrixReport.Markdown(boxDir, confusion, settings.Describe()) + boxErrors);
         if (mask is not null)
         {
             var maskDir = Path.Combine(outDir, "segm");
@@ -51,7 +67,7 @@ public static class DetectionTester
             CocoReport.Write(mask, maskDir, maskTitle, maskErrors);
         }
         WriteOverlays(task, Path.Combine(outDir, "overlays"), overlays, overlayThreshold, detections);
-        return (box, mask);
+        return (box, mask, recall);
     }
 
     /// <summary>Runs the error analysis into <paramref name="summaryDir"/>/errors; returns the summary's section linking it.</summary>
@@ -103,6 +119,9 @@ public static class DetectionTester
 
     /// <summary>The results file `vim test` writes, and `vim test --format-only` too.</summary>
     public const string ResultsFile = "results.json";
+
+    /// <summary>The RPN's proposals as class-agnostic COCO results, written by `vim test --proposals`.</summary>
+    public const string ProposalsFile = "proposals.json";
 
     /// <summary>The name the COCO evaluation server expects inside the uploaded zip: detections_&lt;split&gt;_&lt;alg&gt;_results.json.</summary>
     public static string ServerResultsName(string split) => $"detections_{split}_vimdense_results.json";

@@ -4,13 +4,14 @@ using Vim.Core;
 using Vim.Core.Checkpoints;
 using Vim.Core.Config;
 using Vim.Core.Engine;
+using Vim.Data.Evaluation;
 using Vim.Data.Evaluation.Reports;
 using Vim.Detection;
 using Vim.Segmentation;
 
 namespace Vim.Tools.Commands;
 
-/// <summary>`vim test CONFIG --checkpoint CKPT [--out DIR] [--ema] [--tta] [--format-only [--split S]]`: evaluate a trained model and write its predictions and report, or (--format-only) predict an unlabelled split for a test server.</summary>
+/// <summary>`vim test CONFIG --checkpoint CKPT [--out DIR] [--ema] [--tta] [--proposals] [--format-only [--split S]]`: evaluate a trained model and write its predictions and report, or (--format-only) predict an unlabelled split for a test server.</summary>
 public static class TestCommand
 {
     public static Command Create()
@@ -30,11 +31,17 @@ public static class TestCommand
         var tta = new Option<bool>("--tta") { Description = "Test-time augmentation (mmdet's and mmseg's --tta): also predict on the horizontally flipped image " +
             "(sets model.det_test.flip or model.seg_test.flip); the config's scales (model.det_test.scales, model.seg_test.scales) add passes. " +
             "Detection merges every pass's boxes by class-wise NMS (model.det_test.nms_iou, max_per_img) and averages the masks; segmentation averages the softmax." };
+        var proposals = new Option<bool>("--proposals") { Description = "Detection: also evaluate the RPN alone, as mmdet's CocoMetric(metric='proposal'): its test-time " +
+            "proposals from the same forward as the detections (after its NMS and post-NMS top-k, i.e. what the box heads receive), mapped to the original image and scored by " +
+            "objectness, written as class-agnostic COCO results (proposals.json, every proposal with the category of class 0, as mmdet writes an RPN's) and evaluated with " +
+            "COCOeval useCats = 0 and maxDets 100, 300, 1000: AR@100, AR@300, AR@1000, AR_s@1000, AR_m@1000, AR_l@1000 in percent, in metrics.json as proposal_AR@100, … " +
+            "and in bbox/summary.md. The RPN keeps at most model.det_head.rpn_post_nms_topk_test proposals per image (1000 in the recipes, 200 in the demo configs), " +
+            "so AR@1000 sees no more than that. Not with --format-only (no ground truth) or --tta (each pass proposes its own boxes)." };
         var split = new Option<string?>("--split") { Description = $"With --format-only: the split to predict (default: detection {DefaultDetectionSplit}, segmentation {DefaultSegmentationSplit})." };
         var set = ConfigCommand.CreateSetOption();
         var command = new Command("test", "Evaluate a checkpoint on the validation split; write predictions, metrics, a report and the confusion matrix " +
             "(segmentation: pixels; detection: boxes with mmdet's defaults, score ≥ 0.3 and IoU ≥ 0.5; `vim eval confusion det` takes other thresholds on results.json); " +
-            "detection with --error-analysis: also the COCO error analysis of boxes and masks. With --format-only: predictions of a split without labels in the " +
+            "detection with --error-analysis: also the COCO error analysis of boxes and masks; with --proposals: also the RPN's proposal recall (AR@100, 300, 1000). With --format-only: predictions of a split without labels in the " +
             "test server's format (COCO test-dev results json, ADE20k test PNGs), no evaluation.");
         command.Arguments.Add(configArg);
         command.Options.Add(checkpoint);
@@ -46,6 +53,7 @@ public static class TestCommand
         command.Options.Add(formatOnly);
         command.Options.Add(tta);
         command.Options.Add(split);
+        command.Options.Add(proposals);
         command.Options.Add(set);
         command.SetAction(parse =>
         {
@@ -53,6 +61,13 @@ public static class TestCommand
             if (submit && parse.GetValue(errorAnalysis))
                 throw new VimException("--error-analysis: the COCO error analysis compares detections with ground truth, and --format-only predicts a split without any; " +
                     "run the error analysis with plain `vim test` on the validation split.");
+            bool withProposals = parse.GetValue(proposals);
+            if (withProposals && submit)
+                throw new VimException("--proposals: proposal recall compares the RPN's proposals with ground truth, and --format-only predicts a split without any; " +
+                    "run --proposals with plain `vim test` on the validation split.");
+            if (withProposals && parse.GetValue(tta))
+                throw new VimException("--proposals: proposal recall evaluates the RPN's proposals of one plain test pass, and --tta adds passes (the flip, model.det_test.scales) " +
+                    "that each propose their own boxes; run --proposals without --tta.");
             if (!submit && parse.GetValue(split) is { } named)
                 throw new VimException($"--split {named}: only --format-only predicts another split; `vim test` evaluates data.val_split (--set data.val_split={named} to evaluate that split).");
             double overlayThreshold = parse.GetValue(scoreThr);
@@ -60,6 +75,9 @@ public static class TestCommand
             if (parse.GetValue(split) is { } empty && string.IsNullOrWhiteSpace(empty))
                 throw new VimException("--split: expected a split name (e.g. test-dev2017, testing), got an empty value.");
             var (config, _) = TrainCommand.Prepare(parse.GetValue(configArg)!, null, parse.GetValue(set) ?? []);
+            if (withProposals && config.Task != TaskKind.Detection)
+                throw new VimException($"--proposals: proposal recall evaluates a detector's RPN; {parse.GetValue(configArg)} is a {config.Task.ToString().ToLowerInvariant()} config.");
+            if (withProposals) DetectionTask.RequirePlainTestPass(config.Model.DetTest);
             if (parse.GetValue(tta)) EnableFlip(config);
             var checkpointPath = parse.GetValue(checkpoint)!;
             // Before the datasets are read: a wrong path fails at once.
@@ -74,11 +92,13 @@ public static class TestCommand
             {
                 // The checkpoint holds every weight (loaded strictly): model.backbone.pretrained is not read.
                 using var detection = new DetectionTask(config, TextWriter.Null, weightsFromCheckpoint: true);
-                var (box, mask) = DetectionTester.Run(detection, checkpointPath, dir, parse.GetValue(ema), parse.GetValue(overlays), overlayThreshold,
-                    errorAnalysis: parse.GetValue(errorAnalysis), progress: Console.Out);
+                var (box, mask, recall) = DetectionTester.Run(detection, checkpointPath, dir, parse.GetValue(ema), parse.GetValue(overlays), overlayThreshold,
+                    errorAnalysis: parse.GetValue(errorAnalysis), progress: Console.Out, proposals: withProposals);
                 Console.WriteLine(string.Join("\n", box.Lines));
                 if (mask is not null) Console.WriteLine("segm:\n" + string.Join("\n", mask.Lines));
-                Console.WriteLine($"results.json, metrics.json, reports{(parse.GetValue(errorAnalysis) ? ", the error analysis" : "")} and the confusion matrix in {dir}");
+                if (recall is not null) PrintProposalRecall(recall, detection.ProposalsPerImage);
+                Console.WriteLine($"results.json, {(recall is null ? "" : $"{DetectionTester.ProposalsFile}, ")}metrics.json, reports" +
+                    $"{(parse.GetValue(errorAnalysis) ? ", the error analysis" : "")} and the confusion matrix in {dir}");
                 return 0;
             }
 
@@ -90,6 +110,17 @@ public static class TestCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>`--proposals`: mmdet's items as metrics.json holds them, and what bounds AR at the largest maxDets.</summary>
+    private static void PrintProposalRecall(CocoSummary recall, long proposalsPerImage)
+    {
+        Console.WriteLine("proposals (class-agnostic, %):");
+        foreach (var (name, value) in ProposalRecall.Metrics(recall))
+            Console.WriteLine($"{name}: {(value < 0 ? "-" : value.ToString("0.00", CultureInfo.InvariantCulture))}");
+        int largest = ProposalRecall.ProposalNums[^1];
+        if (proposalsPerImage < largest)
+            Console.WriteLine($"note: the RPN keeps at most {proposalsPerImage} proposals per image (model.det_head.rpn_post_nms_topk_test), so AR@{largest} sees no more than those");
     }
 
     /// <summary>`--tta`: the flip pass of the config's task on (mmdet's --tta runs its tta_pipeline, whose flip is the one switch we add).</summary>

@@ -40,5 +40,5 @@ public static class ConfusionMatrixReport
         "The diagonal holds each class's intersection with its prediction, and a row's sum the class's labelled area.";
 
     /// <summary>A relative link with forward slashes, which Markdown renderers expect on every system.</summary>
-    private static string Link(string fromDir, string file) => Path.GetRelativePath(fromDir, file).Replace(Path.DirectorySeparatorChar, '/');
+    internal static string Link(string fromDir, string file) => Path.GetRelativePath(fromDir, file).Replace(Path.DirectorySeparatorChar, '/');
 }
