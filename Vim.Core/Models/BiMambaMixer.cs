@@ -138,28 +138,67 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         // Its own scope: in inference the branch's temporaries are freed before the other branch runs,
         // halving the mixer's peak memory (autograd keeps what backward needs regardless).
         using var scope = NewDisposeScope();
-        // Causal conv (step t sees t−k+1..t) or, for the backward branch, anti-causal with the taps reversed.
+        // A, D and the Δ bias stay in the parameters' precision (fp32 in practice, as the official code forces).
+        var a = -exp(aLog);
+        if (RecomputesScanInputs(x, conv, xProj, dtProj))
+        {
+            var run = new MixerBranchFunction.BranchRun(input => ScanInputsOf(input, conv, xProj, dtProj, reverse), reverse,
+                [conv.weight!, conv.bias!, xProj.weight!, dtProj.weight!]);
+            return MixerBranchFunction.Apply(run, x, z, a, dSkip, dtProj.bias!).MoveToOuterDisposeScope();
+        }
+        var (u, delta, b, c) = ScanInputsOf(x, conv, xProj, dtProj, reverse);
+        using var scan = StageProfiler.Measure("scan");
+        return SelectiveScan.Apply(u, delta, a, b, c, dSkip, z, dtProj.bias!, deltaSoftplus: true, reverse: reverse)
+            .MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Whether a branch runs as <see cref="MixerBranchFunction"/>, which keeps neither u nor Δ for backward: in training
+    /// (autograd on, something to differentiate) with float32 parameters on a device whose native scan is built (and not
+    /// pinned to another backend by <see cref="SelectiveScan.DefaultBackend"/>), unless <see cref="RecomputeScanInputs"/> is
+    /// off. Other cases (float64, the reference scan) keep plain autograd.
+    /// </summary>
+    private bool RecomputesScanInputs(Tensor x, Conv1d conv, Linear xProj, Linear dtProj) =>
+        RecomputeScanInputs && is_grad_enabled() && A_log.dtype == ScalarType.Float32 &&
+        (x.requires_grad || conv.weight!.requires_grad || conv.bias!.requires_grad || xProj.weight!.requires_grad ||
+         dtProj.weight!.requires_grad || dtProj.bias!.requires_grad || A_log.requires_grad || D.requires_grad) &&
+        SelectiveScan.DefaultBackend switch
+        {
+            SelectiveScanBackend.Auto => x.device.type == DeviceType.CPU || (x.device.type == DeviceType.CUDA && SelectiveScan.CudaKernelsAvailable),
+            SelectiveScanBackend.NativeCpu => x.device.type == DeviceType.CPU,
+            SelectiveScanBackend.Cuda => x.device.type == DeviceType.CUDA && SelectiveScan.CudaKernelsAvailable,
+            _ => false,
+        };
+
+    /// <summary>
+    /// Training memory: when on (the default), each branch keeps only its inputs and the scan's chunk states for
+    /// backward and recomputes u and Δ there (<see cref="MixerBranchFunction"/>); off, plain autograd keeps them. The
+    /// same results and gradients either way; tests and memory comparisons switch it.
+    /// </summary>
+    internal bool RecomputeScanInputs { get; set; } = true;
+
+    /// <summary>
+    /// The scan's sequence inputs of one direction: u = SiLU(conv(x)) (causal, or for the backward branch anti-causal
+    /// with the taps reversed), then x_proj's rows split into Δ_low, B, C and Δ = dt_proj(Δ_low) without its bias (the scan
+    /// adds it before the softplus, as the fused path does). Every sequence comes out float32 for the native kernels.
+    /// </summary>
+    private MixerBranchFunction.ScanInputs ScanInputsOf(Tensor x, Conv1d conv, Linear xProj, Linear dtProj, bool reverse)
+    {
         Tensor u;
         using (StageProfiler.Measure("conv_silu"))
         using (FlopCounter.Within(conv))
-            u = ConvSilu.Apply(x, conv.weight!, conv.bias, reverse);
-        // Channel-major projections (W·u): x_proj's rows split into Δ_low, B, C, each (B, rows, L), so B and C
-        // arrive in the scan's (B, N, L) layout and Δ in (B, d_inner, L).
+            u = ScanPrecision(ConvSilu.Apply(x, conv.weight!, conv.bias, reverse));
+        // Channel-major projections (W·u): B and C arrive in the scan's (B, N, L) layout and Δ in (B, d_inner, L).
         Tensor xDbl;
         using (StageProfiler.Measure("x_proj"))
             xDbl = ProjectChannels(xProj, u);
         var dtLow = xDbl.narrow(1, 0, DtRank);
         var b = ScanPrecision(xDbl.narrow(1, DtRank, StateSize));
         var c = ScanPrecision(xDbl.narrow(1, DtRank + StateSize, StateSize));
-        // The bias is applied inside the scan (delta_bias) before the softplus, as the fused path does.
         Tensor delta;
         using (StageProfiler.Measure("dt_proj"))
             delta = ScanPrecision(ProjectChannels(dtProj, dtLow));
-        // A, D and the Δ bias stay in the parameters' precision (fp32 in practice, as the official code forces).
-        var a = -exp(aLog);
-        using var scan = StageProfiler.Measure("scan");
-        return SelectiveScan.Apply(u, delta, a, b, c, dSkip, z, dtProj.bias!, deltaSoftplus: true, reverse: reverse)
-            .MoveToOuterDisposeScope();
+        return new(u, delta, b, c);
     }
 
     /// <summary>

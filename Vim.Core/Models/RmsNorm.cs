@@ -26,10 +26,13 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         FlopCounter.Add("norm", FlopFormulas.RmsNorm(x.numel(), weight: true));
+        // In training one function keeps x and the per-row scale for backward instead of every intermediate.
+        if (is_grad_enabled() && (x.requires_grad || weight.requires_grad))
+            return RmsNormFunction.apply(x, weight, Eps);
         using var scope = NewDisposeScope();
-        var compute = x.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        var compute = RmsNormFunction.ComputeType(x);
         var xf = x.to_type(compute);
-        var inverseRms = (xf.square().mean(new long[] { -1 }, keepdim: true) + Eps).rsqrt();
+        var inverseRms = RmsNormFunction.InverseRms(xf, Eps);
         return (xf * inverseRms * weight.to_type(compute)).to_type(x.dtype).MoveToOuterDisposeScope();
     }
 

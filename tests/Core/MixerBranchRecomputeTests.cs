@@ -1,0 +1,154 @@
+using NUnit.Framework;
+using TorchSharp;
+using Vim.Core.Diagnostics;
+using Vim.Core.Engine;
+using Vim.Core.Models;
+using static TorchSharp.torch;
+
+namespace Vim.Tests.Core;
+
+/// <summary>
+/// The mixer's training path that recomputes each branch's scan inputs in backward (<c>MixerBranchFunction</c>) against
+/// plain autograd over the same operations (<c>RecomputeScanInputs</c> off): identical outputs and gradients, bit for bit,
+/// and less memory held between forward and backward by the two sequence-sized tensors per branch it does not keep.
+/// </summary>
+public class MixerBranchRecomputeTests
+{
+    private sealed record Step(Tensor Output, Tensor? InputGradient, Dictionary<string, Tensor?> ParameterGradients);
+
+    private static BiMambaMixer Mixer(bool recompute, int convKernel = 4, long dim = 16)
+    {
+        var mixer = new BiMambaMixer(dim, stateSize: 16, convKernel: convKernel, expand: 2, dtRank: 3);
+        mixer.ResetParameters(new Generator(11), depth: 4);
+        mixer.RecomputeScanInputs = recompute;
+        mixer.train();
+        return mixer;
+    }
+
+    private static Step Run(BiMambaMixer mixer, Tensor hidden, bool inputNeedsGrad = true,
+        Func<Tensor, Tensor>? under = null)
+    {
+        var input = hidden.clone().requires_grad_(inputNeedsGrad);
+        var output = (under ?? mixer.forward)(input);
+        var weights = randn(output.shape, generator: new Generator(3)).to_type(output.dtype);
+        (output * weights).sum().backward();
+        return new Step(output.detach(), input.grad?.clone(),
+            mixer.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad?.clone()));
+    }
+
+    private static bool SameBits(Tensor a, Tensor b) =>
+        a.dtype == b.dtype && a.shape.SequenceEqual(b.shape) && a.contiguous().bytes.SequenceEqual(b.contiguous().bytes);
+
+    private static void AssertIdentical(Step plain, Step recomputed)
+    {
+        Assert.That(SameBits(recomputed.Output, plain.Output), Is.True, "output");
+        if (plain.InputGradient is null) Assert.That(recomputed.InputGradient, Is.Null, "no input gradient either way");
+        else
+        {
+            Assert.That(plain.InputGradient.abs().sum().item<float>(), Is.GreaterThan(0f), "the input's gradient is not trivially zero");
+            Assert.That(SameBits(recomputed.InputGradient!, plain.InputGradient), Is.True, "input gradient");
+        }
+        int compared = 0;
+        foreach (var (name, expected) in plain.ParameterGradients)
+        {
+            var actual = recomputed.ParameterGradients[name];
+            if (expected is null) { Assert.That(actual, Is.Null, name); continue; }
+            Assert.That(actual, Is.Not.Null, name);
+            Assert.That(SameBits(actual!, expected), Is.True, $"{name}: max difference {(actual! - expected).abs().max().item<float>()}");
+            compared++;
+        }
+        Assert.That(compared, Is.GreaterThan(0), "some parameter had a gradient");
+    }
+
+    [TestCase(1, 37)]
+    [TestCase(2, 64)]
+    [TestCase(3, 1)]
+    public void SameOutputsAndGradientsAsPlainAutograd(int batch, int length)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = randn(new long[] { batch, length, 16 }, generator: new Generator(5));
+        AssertIdentical(Run(Mixer(recompute: false), hidden), Run(Mixer(recompute: true), hidden));
+    }
+
+    /// <summary>More taps than the native conv kernel takes: the conv runs as TorchSharp ops (as on CUDA), and its
+    /// recomputation is differentiated by autograd inside the branch's backward.</summary>
+    [Test]
+    public void SameWithTheTensorOpConv()
+    {
+        using var scope = NewDisposeScope();
+        var hidden = randn(new long[] { 2, 45, 16 }, generator: new Generator(6));
+        AssertIdentical(Run(Mixer(false, convKernel: 17), hidden), Run(Mixer(true, convKernel: 17), hidden));
+    }
+
+    /// <summary>bf16 autocast: the projections run in bf16 in the forward and again, under the same settings, in the
+    /// recomputation; the gradients must still match plain autograd's to the bit.</summary>
+    [Test]
+    public void SameUnderBf16Autocast()
+    {
+        using var scope = NewDisposeScope();
+        var hidden = randn(new long[] { 2, 33, 16 }, generator: new Generator(7));
+        Step Autocasted(BiMambaMixer mixer) => Run(mixer, hidden, under: input =>
+        {
+            using var autocast = new Autocast(DeviceType.CPU, ScalarType.BFloat16);
+            return mixer.forward(input);
+        });
+        var plain = Autocasted(Mixer(false));
+        Assert.That(plain.Output.dtype, Is.EqualTo(ScalarType.BFloat16), "autocast is in force");
+        AssertIdentical(plain, Autocasted(Mixer(true)));
+    }
+
+    /// <summary>Frozen weights and an input without gradient: each branch returns gradients only where they are wanted.</summary>
+    [Test]
+    public void FrozenParametersAndConstantInput()
+    {
+        using var scope = NewDisposeScope();
+        var hidden = randn(new long[] { 2, 29, 16 }, generator: new Generator(8));
+        BiMambaMixer Frozen(bool recompute)
+        {
+            var mixer = Mixer(recompute);
+            foreach (var (name, parameter) in mixer.named_parameters())
+                if (name.StartsWith("conv1d") || name.StartsWith("x_proj.") || name == "A_log") parameter.requires_grad_(false);
+            return mixer;
+        }
+        var plain = Run(Frozen(false), hidden, inputNeedsGrad: false);
+        var recomputed = Run(Frozen(true), hidden, inputNeedsGrad: false);
+        Assert.That(plain.ParameterGradients["conv1d.weight"], Is.Null);
+        Assert.That(plain.ParameterGradients["dt_proj.weight"], Is.Not.Null);
+        AssertIdentical(plain, recomputed);
+    }
+
+    /// <summary>
+    /// What the graph holds between forward and backward (glibc's exact count of bytes in use, once everything of the
+    /// forward but the loss is freed). Plain autograd keeps, per branch, u (saved by the scan and by x_proj) and Δ (saved
+    /// by the scan): 2 × 2 × (batch · d_inner · L) floats that the recomputing path does not hold.
+    /// </summary>
+    [Test]
+    public void HoldsLessForBackward()
+    {
+        long batch = 2, length = 512, dim = 32, inner = 2 * dim;
+        long sequenceBytes = batch * inner * length * sizeof(float);
+        using var hidden = randn(new long[] { batch, length, dim }, generator: new Generator(9));
+        long Held(bool recompute)
+        {
+            using var mixer = Mixer(recompute, dim: dim);
+            var input = hidden.clone().requires_grad_();
+            using (var warm = NewDisposeScope()) mixer.forward(input).sum().backward();
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            long before = ProcessMemory.MallocBytesInUse();
+            Tensor loss;
+            using (var step = NewDisposeScope())
+                loss = mixer.forward(input).sum().MoveToOuterDisposeScope();
+            long held = ProcessMemory.MallocBytesInUse() - before;
+            loss.backward();
+            loss.Dispose();
+            input.Dispose();
+            return held;
+        }
+        long plain = Held(false), recomputed = Held(true);
+        TestContext.Out.WriteLine($"held for backward: plain {plain / 1024} KiB, recomputing {recomputed / 1024} KiB, one (B, d_inner, L) tensor {sequenceBytes / 1024} KiB");
+        Assert.That(plain - recomputed, Is.GreaterThanOrEqualTo(4 * sequenceBytes * 95 / 100), "u and Δ of both branches are not held");
+        // What it must still hold: in_proj's output (x and z of both branches, 2 sequences) and out_proj's input (1).
+        Assert.That(recomputed, Is.GreaterThanOrEqualTo(3 * sequenceBytes), "x, z and out_proj's input are held");
+    }
+}
