@@ -1,6 +1,5 @@
 using NUnit.Framework;
 using TorchSharp;
-using Vim.Core.Diagnostics;
 using Vim.Core.Engine;
 using Vim.Core.Models;
 using static TorchSharp.torch;
@@ -266,18 +265,7 @@ public class ActivationCheckpointTests
         {
             using var model = Vim(config, withCp);
             model.train();
-            // Warm-up: the gradients exist from here on, and are not counted as held by the graph below.
-            using (var warm = NewDisposeScope()) model.ForwardTaps(images)[0].sum().backward();
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            long before = ProcessMemory.MallocBytesInUse();
-            Tensor loss;
-            using (var step = NewDisposeScope())
-                loss = model.ForwardTaps(images)[0].sum().MoveToOuterDisposeScope();
-            long held = ProcessMemory.MallocBytesInUse() - before;
-            loss.backward();
-            loss.Dispose();
-            return held;
+            return GraphMemory.HeldForBackward(() => model.ForwardTaps(images)[0].sum());
         }
         long plain = Held(false), checkpointed = Held(true);
         TestContext.Out.WriteLine($"held for backward: plain {plain / 1024} KiB, checkpointed {checkpointed / 1024} KiB, block inputs {config.Depth * blockInputBytes / 1024} KiB");

@@ -1,6 +1,5 @@
 using NUnit.Framework;
 using TorchSharp;
-using Vim.Core.Diagnostics;
 using Vim.Core.Engine;
 using Vim.Core.Models;
 using static TorchSharp.torch;
@@ -131,19 +130,8 @@ public class MixerBranchRecomputeTests
         long Held(bool recompute)
         {
             using var mixer = Mixer(recompute, dim: dim);
-            var input = hidden.clone().requires_grad_();
-            using (var warm = NewDisposeScope()) mixer.forward(input).sum().backward();
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            long before = ProcessMemory.MallocBytesInUse();
-            Tensor loss;
-            using (var step = NewDisposeScope())
-                loss = mixer.forward(input).sum().MoveToOuterDisposeScope();
-            long held = ProcessMemory.MallocBytesInUse() - before;
-            loss.backward();
-            loss.Dispose();
-            input.Dispose();
-            return held;
+            using var input = hidden.clone().requires_grad_();
+            return GraphMemory.HeldForBackward(() => mixer.forward(input).sum());
         }
         long plain = Held(false), recomputed = Held(true);
         TestContext.Out.WriteLine($"held for backward: plain {plain / 1024} KiB, recomputing {recomputed / 1024} KiB, one (B, d_inner, L) tensor {sequenceBytes / 1024} KiB");

@@ -1,6 +1,5 @@
 using NUnit.Framework;
 using TorchSharp;
-using Vim.Core.Diagnostics;
 using Vim.Core.Models;
 using static TorchSharp.torch;
 
@@ -108,18 +107,8 @@ public class RmsNormFunctionTests
         using var input = randn(new long[] { rows, dim }, generator: new Generator(6));
         long Held(Func<Tensor, Tensor> forward)
         {
-            var x = (input * 1).requires_grad_();
-            using (var warm = NewDisposeScope()) forward(x).sum().backward();
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            long before = ProcessMemory.MallocBytesInUse();
-            Tensor loss;
-            using (var step = NewDisposeScope()) loss = forward(x).sum().MoveToOuterDisposeScope();
-            long held = ProcessMemory.MallocBytesInUse() - before;
-            loss.backward();
-            loss.Dispose();
-            x.Dispose();
-            return held;
+            using var x = (input * 1).requires_grad_();
+            return GraphMemory.HeldForBackward(() => forward(x).sum());
         }
         long defined = Held(x => Defined(x, weight, 1e-5)), function = Held(norm.forward);
         TestContext.Out.WriteLine($"held for backward: autograd over the definition {defined / 1024} KiB, function {function / 1024} KiB, one activation {activationBytes / 1024} KiB");
