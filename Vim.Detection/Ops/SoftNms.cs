@@ -45,11 +45,7 @@ public static class SoftNms
     public static (Tensor Keep, Tensor Scores) Batched(Tensor boxes, Tensor scores, Tensor categories, double iouThreshold, SoftNmsSettings settings)
     {
         Validate(boxes, scores, iouThreshold, settings);
-        if (categories.dim() != 1 || categories.shape[0] != boxes.shape[0])
-            throw new ArgumentException(
-                $"SoftNms.Batched: categories must be (N) with N = {boxes.shape[0]}, got ({string.Join(", ", categories.shape)}).", nameof(categories));
-        if (!RoiAlign.SameDevice(categories, boxes))
-            throw new ArgumentException($"SoftNms.Batched: categories are on {categories.device} but boxes on {boxes.device}.", nameof(categories));
+        Nms.ValidateCategories(boxes, categories, "SoftNms.Batched");
         if (boxes.shape[0] == 0)
             return (empty(0, ScalarType.Int64, boxes.device), empty(0, ScalarType.Float32, boxes.device));
         using var scope = NewDisposeScope();
