@@ -11,6 +11,7 @@ using Vim.Data.Loading;
 using Vim.Data.Masks;
 using Vim.Data.Transforms;
 using Vim.Detection.Modeling;
+using Vim.Detection.Ops;
 using Vim.Detection.Structures;
 using static TorchSharp.torch;
 
@@ -102,6 +103,9 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
                 BoxHeadConvDims = head.BoxHeadConvDims.Select(d => (long)d).ToArray(), BoxHeadFcDims = head.BoxHeadFcDims.Select(d => (long)d).ToArray(),
                 MaskOn = head.MaskOn, MaskHeadConvDims = head.MaskHeadConvDims.Select(d => (long)d).ToArray(),
                 TestScoreThreshold = head.TestScoreThreshold, TestNmsThreshold = head.TestNmsThreshold, DetectionsPerImage = head.DetectionsPerImage,
+                TestSoftNms = head.TestNmsType == DetectionNmsType.SoftNms
+                    ? new SoftNmsSettings(head.TestSoftNmsMethod, head.TestSoftNmsSigma, head.TestSoftNmsMinScore)
+                    : null,
             };
             var rpn = new RpnSettings
             {
@@ -128,6 +132,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     private static void CheckHead(DetectionHeadConfig head)
     {
         static string List(IEnumerable<int> widths) => $"[{string.Join(", ", widths)}]";
+        static string Invariant(double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
         foreach (var (key, value) in new[]
         {
             ("rpn_batch_size_per_image", head.RpnBatchSizePerImage), ("rpn_pre_nms_topk_train", head.RpnPreNmsTopkTrain),
@@ -138,7 +143,12 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             if (value < 1) throw new VimException($"model.det_head.{key} must be at least 1, got {value}");
         foreach (var (key, value) in new[] { ("test_score_threshold", head.TestScoreThreshold), ("test_nms_threshold", head.TestNmsThreshold) })
             if (!(value >= 0 && value <= 1))
-                throw new VimException($"model.det_head.{key} must be within [0, 1], got {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+                throw new VimException($"model.det_head.{key} must be within [0, 1], got {Invariant(value)}");
+        // Checked whatever test_nms_type says, so a config switched to soft_nms later holds no surprise.
+        if (!(head.TestSoftNmsSigma > 0) || double.IsPositiveInfinity(head.TestSoftNmsSigma))
+            throw new VimException($"model.det_head.test_soft_nms_sigma must be a positive number (σ of Soft-NMS's gaussian decay exp(-IoU²/σ), e.g. 0.5), got {Invariant(head.TestSoftNmsSigma)}");
+        if (!(head.TestSoftNmsMinScore >= 0 && head.TestSoftNmsMinScore < 1))
+            throw new VimException($"model.det_head.test_soft_nms_min_score must be within [0, 1) (the decayed score below which Soft-NMS drops a box, e.g. 0.001), got {Invariant(head.TestSoftNmsMinScore)}");
         if (head.BoxHeadConvDims.Concat(head.BoxHeadFcDims).Any(d => d < 1))
             throw new VimException($"model.det_head.box_head_conv_dims and box_head_fc_dims must hold positive layer widths, got {List(head.BoxHeadConvDims)} and {List(head.BoxHeadFcDims)}");
         if (head.BoxHeadConvDims.Count + head.BoxHeadFcDims.Count == 0)

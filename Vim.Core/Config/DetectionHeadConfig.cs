@@ -27,7 +27,20 @@ public sealed class DetectionHeadConfig
 
     public double TestScoreThreshold { get; set; } = 0.05;
 
+    /// <summary>The IoU of the final per-class NMS: above it hard NMS drops a box; from it on linear Soft-NMS decays its score.</summary>
     public double TestNmsThreshold { get; set; } = 0.5;
+
+    /// <summary>The final per-class NMS of the box head (mmdet's test_cfg.rcnn.nms.type); the RPN's NMS stays hard NMS.</summary>
+    public DetectionNmsType TestNmsType { get; set; } = DetectionNmsType.Nms;
+
+    /// <summary>Soft-NMS's score decay (read with test_nms_type: soft_nms; mmcv's default, linear).</summary>
+    public SoftNmsMethod TestSoftNmsMethod { get; set; } = SoftNmsMethod.Linear;
+
+    /// <summary>σ of the gaussian decay exp(−IoU² / σ) (mmcv's sigma).</summary>
+    public double TestSoftNmsSigma { get; set; } = 0.5;
+
+    /// <summary>A box whose decayed score falls below this is dropped (mmcv's min_score).</summary>
+    public double TestSoftNmsMinScore { get; set; } = 1e-3;
 
     public int DetectionsPerImage { get; set; } = 100;
 }

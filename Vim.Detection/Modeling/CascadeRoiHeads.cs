@@ -311,7 +311,7 @@ public sealed class CascadeRoiHeads : nn.Module
                 long count = boxes[i].Count;
                 var (det, _) = FastRcnnInference.SingleImage(finalBoxes.narrow(0, start, count), probabilities.narrow(0, start, count),
                     proposals[i].ImageHeight, proposals[i].ImageWidth, Settings.TestScoreThreshold, Settings.TestNmsThreshold,
-                    Settings.DetectionsPerImage);
+                    Settings.DetectionsPerImage, Settings.TestSoftNms);
                 start += count;
                 detections.Add(det);
             }

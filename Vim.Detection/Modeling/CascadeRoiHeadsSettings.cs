@@ -1,3 +1,5 @@
+using Vim.Detection.Ops;
+
 namespace Vim.Detection.Modeling;
 
 /// <summary>
@@ -35,5 +37,8 @@ public sealed record CascadeRoiHeadsSettings
     public double SmoothL1Beta { get; init; }
     public double TestScoreThreshold { get; init; } = 0.05;
     public double TestNmsThreshold { get; init; } = 0.5;
+
+    /// <summary>Soft-NMS instead of hard NMS at <see cref="TestNmsThreshold"/> for the final per-class NMS; null: hard NMS.</summary>
+    public SoftNmsSettings? TestSoftNms { get; init; }
     public long DetectionsPerImage { get; init; } = 100;
 }

@@ -9,16 +9,19 @@ namespace Vim.Detection.Modeling;
 /// Detectron2's fast_rcnn_inference for one image with class-agnostic boxes: drop rows with
 /// non-finite boxes or scores, clip the boxes to the image, keep every (RoI, class) pair whose
 /// score is strictly above the threshold (the class-agnostic box is shared by all classes of its
-/// RoI), NMS within each class, and keep the best <c>topK</c>.
+/// RoI), NMS within each class, and keep the best <c>topK</c>. With Soft-NMS settings (mmdet's test_cfg.rcnn.nms of type
+/// soft_nms) the NMS within each class is <see cref="SoftNms"/> at the same IoU threshold, and the detections carry their
+/// decayed scores, by which the best <c>topK</c> are kept.
 /// </summary>
 public static class FastRcnnInference
 {
     /// <param name="boxes">(R, 4) predicted boxes.</param>
     /// <param name="probabilities">(R, K + 1) class probabilities; the last column (background) is ignored.</param>
     /// <param name="topK">Detections kept per image; negative keeps all.</param>
+    /// <param name="softNms">Soft-NMS's decay and minimum score; null for hard NMS.</param>
     /// <returns>The detections (boxes, classes, scores, by decreasing score) and, for each, the index of its source RoI.</returns>
     public static (Instances Detections, Tensor RoiIndex) SingleImage(Tensor boxes, Tensor probabilities, long imageHeight,
-        long imageWidth, double scoreThreshold, double nmsThreshold, long topK)
+        long imageWidth, double scoreThreshold, double nmsThreshold, long topK, SoftNmsSettings? softNms = null)
     {
         if (boxes.dim() != 2 || boxes.shape[1] != 4)
             throw new ArgumentException($"FastRcnnInference: boxes must be (R, 4) class-agnostic boxes, got ({string.Join(", ", boxes.shape)}).", nameof(boxes));
@@ -37,11 +40,18 @@ public static class FastRcnnInference
         var cls = pairs[.., 1];
         var keptBoxes = clipped[row];
         var keptScores = scores[row, cls];
-        var keep = Nms.Batched(keptBoxes, keptScores, cls, nmsThreshold);
+        // Both orders are by decreasing (decayed) score, so the best topK lead.
+        Tensor keep;
+        Tensor? decayed = null;
+        if (softNms is null)
+            keep = Nms.Batched(keptBoxes, keptScores, cls, nmsThreshold);
+        else
+            (keep, decayed) = SoftNms.Batched(keptBoxes, keptScores, cls, nmsThreshold, softNms);
         if (topK >= 0 && keep.shape[0] > topK)
-            keep = keep[..(int)topK];
+            (keep, decayed) = (keep[..(int)topK], decayed?[..(int)topK]);
+        var finalScores = decayed is null ? keptScores[keep] : decayed.to_type(keptScores.dtype);
         var result = new Instances(imageHeight, imageWidth, new Boxes(keptBoxes[keep].MoveToOuterDisposeScope()),
-            cls[keep].MoveToOuterDisposeScope(), keptScores[keep].MoveToOuterDisposeScope());
+            cls[keep].MoveToOuterDisposeScope(), finalScores.MoveToOuterDisposeScope());
         return (result, roiIndex[row[keep]].MoveToOuterDisposeScope());
     }
 }

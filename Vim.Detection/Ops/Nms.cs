@@ -51,11 +51,7 @@ public static class Nms
     public static Tensor Batched(Tensor boxes, Tensor scores, Tensor categories, double iouThreshold)
     {
         Validate(boxes, scores, iouThreshold);
-        if (categories.dim() != 1 || categories.shape[0] != boxes.shape[0])
-            throw new ArgumentException(
-                $"Nms.Batched: categories must be (N) with N = {boxes.shape[0]}, got ({string.Join(", ", categories.shape)}).", nameof(categories));
-        if (!RoiAlign.SameDevice(categories, boxes))
-            throw new ArgumentException($"Nms.Batched: categories are on {categories.device} but boxes on {boxes.device}.", nameof(categories));
+        ValidateCategories(boxes, categories, "Nms.Batched");
         if (boxes.shape[0] == 0)
             return empty(0, ScalarType.Int64, boxes.device);
         using var scope = NewDisposeScope();
@@ -66,6 +62,17 @@ public static class Nms
         var offsets = categories.to_type(b.dtype) * span;
         var keep = Apply(b + offsets.unsqueeze(1), scores, iouThreshold);
         return keep.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Refuses <paramref name="categories"/> that are not one per box, on the boxes' device (<paramref name="caller"/> names the method).</summary>
+    internal static void ValidateCategories(Tensor boxes, Tensor categories, string caller)
+    {
+        ArgumentNullException.ThrowIfNull(categories);
+        if (categories.dim() != 1 || categories.shape[0] != boxes.shape[0])
+            throw new ArgumentException(
+                $"{caller}: categories must be (N) with N = {boxes.shape[0]}, got ({string.Join(", ", categories.shape)}).", nameof(categories));
+        if (!RoiAlign.SameDevice(categories, boxes))
+            throw new ArgumentException($"{caller}: categories are on {categories.device} but boxes on {boxes.device}.", nameof(categories));
     }
 
     private static void Validate(Tensor boxes, Tensor scores, double iouThreshold)

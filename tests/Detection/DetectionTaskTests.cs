@@ -12,6 +12,7 @@ using Vim.Data.Evaluation;
 using Vim.Data.Loading;
 using Vim.Detection;
 using Vim.Detection.Modeling;
+using Vim.Detection.Ops;
 using Vim.Tools;
 using Vim.Tools.Commands;
 using Vim.Tests.Engine;
@@ -371,6 +372,8 @@ public class DetectionTaskTests
     [TestCase("rpn_post_nms_topk_test", "model.det_head.rpn_post_nms_topk_test must be at least 1, got 0")]
     [TestCase("test_nms_threshold", "model.det_head.test_nms_threshold must be within [0, 1], got 1.5")]
     [TestCase("test_score_threshold", "model.det_head.test_score_threshold must be within [0, 1], got -0.1")]
+    [TestCase("test_soft_nms_sigma", "model.det_head.test_soft_nms_sigma must be a positive number (σ of Soft-NMS's gaussian decay exp(-IoU²/σ), e.g. 0.5), got 0")]
+    [TestCase("test_soft_nms_min_score", "model.det_head.test_soft_nms_min_score must be within [0, 1) (the decayed score below which Soft-NMS drops a box, e.g. 0.001), got 1")]
     public void UnusableHeadSettingsNameTheirKey(string key, string expected)
     {
         var config = Config();
@@ -381,10 +384,44 @@ public class DetectionTaskTests
             case "detections_per_image": head.DetectionsPerImage = 0; break;
             case "rpn_post_nms_topk_test": head.RpnPostNmsTopkTest = 0; break;
             case "test_nms_threshold": head.TestNmsThreshold = 1.5; break;
+            case "test_soft_nms_sigma": head.TestSoftNmsSigma = 0; break;
+            case "test_soft_nms_min_score": head.TestSoftNmsMinScore = 1; break;
             default: head.TestScoreThreshold = -0.1; break;
         }
         var error = Assert.Throws<VimException>(() => DetectionTask.FromConfig(config).Dispose())!;
         Assert.That(error.Message, Is.EqualTo(expected));
+    }
+
+    /// <summary>
+    /// The Soft-NMS keys of model.det_head reach the cascade's inference settings; the default, test_nms_type: nms, leaves
+    /// them unread (hard NMS, as before they existed); an unknown type or method is refused naming the key and the values.
+    /// </summary>
+    [Test]
+    public void SoftNmsKeysReachTheCascadeSettingsAndUnknownValuesAreRefused()
+    {
+        var file = Path.Combine(_root, "det.yaml");
+        File.WriteAllText(file, "task: detection\nmodel:\n  backbone:\n    name: vimdet_tiny\n  det_head:\n    mask_on: false\n    test_nms_threshold: 0.4\n");
+        var (defaults, _) = ExperimentConfig.Load(file, ["model.det_head.test_soft_nms_sigma=0.1"]);
+        using (var hard = DetectionTask.FromConfig(defaults))
+        {
+            Assert.That(hard.RoiHeads.Settings.TestSoftNms, Is.Null);
+            Assert.That(hard.RoiHeads.Settings.TestNmsThreshold, Is.EqualTo(0.4));
+        }
+        var (soft, _) = ExperimentConfig.Load(file, ["model.det_head.test_nms_type=soft_nms", "model.det_head.test_soft_nms_method=gaussian",
+            "model.det_head.test_soft_nms_sigma=0.1", "model.det_head.test_soft_nms_min_score=0.05"]);
+        using (var model = DetectionTask.FromConfig(soft))
+        {
+            Assert.That(model.RoiHeads.Settings.TestSoftNms, Is.EqualTo(new SoftNmsSettings(SoftNmsMethod.Gaussian, 0.1, 0.05)));
+            Assert.That(model.RoiHeads.Settings.TestNmsThreshold, Is.EqualTo(0.4));
+        }
+        var (linear, _) = ExperimentConfig.Load(file, ["model.det_head.test_nms_type=soft_nms"]);
+        using (var model = DetectionTask.FromConfig(linear))
+            Assert.That(model.RoiHeads.Settings.TestSoftNms, Is.EqualTo(new SoftNmsSettings(SoftNmsMethod.Linear, 0.5, 1e-3)), "mmcv's defaults");
+
+        var error = Assert.Throws<VimException>(() => ExperimentConfig.Load(file, ["model.det_head.test_soft_nms_method=gausian"]))!;
+        Assert.That(error.Message, Does.Contain("'model.det_head.test_soft_nms_method' must be one of linear, gaussian, got 'gausian'; did you mean 'gaussian'?"));
+        error = Assert.Throws<VimException>(() => ExperimentConfig.Load(file, ["model.det_head.test_nms_type=softnms"]))!;
+        Assert.That(error.Message, Does.Contain("'model.det_head.test_nms_type' must be one of nms, soft_nms, got 'softnms'"));
     }
 
     /// <summary>

@@ -8,7 +8,7 @@ namespace Vim.Tests.Detection;
 public class NmsTests
 {
     /// <summary>Naive greedy NMS in doubles: take the best remaining box, drop all remaining boxes over the threshold.</summary>
-    private static List<long> Naive(float[] boxes, float[] scores, long[]? categories, double threshold)
+    internal static List<long> Naive(float[] boxes, float[] scores, long[]? categories, double threshold)
     {
         var remaining = Enumerable.Range(0, scores.Length).OrderByDescending(i => scores[i]).ThenBy(i => i).ToList();
         var kept = new List<long>();
@@ -30,7 +30,7 @@ public class NmsTests
         return kept;
     }
 
-    private static (float[] Boxes, float[] Scores) RandomBoxes(int n, int seed)
+    internal static (float[] Boxes, float[] Scores) RandomBoxes(int n, int seed)
     {
         var rng = new Random(seed);
         var boxes = new float[n * 4];

@@ -206,20 +206,28 @@ public class RoiCascadeTests
         Assert.That(detections[0].Masks!.shape, Is.EqualTo(new long[] { 0, 28, 28 }));
     }
 
+    /// <summary>
+    /// Heads in eval mode on 8 channels with larger predictor weights than the initial ones, so that the stages disagree
+    /// visibly and classes and boxes differ between RoIs, and p2–p5 features of one 64² image; the same every call.
+    /// </summary>
+    internal static (CascadeRoiHeads Heads, Tensor[] Features) HeadsWithDistinctStages(CascadeRoiHeadsSettings settings)
+    {
+        var heads = new CascadeRoiHeads(8, settings, seed: 12);
+        using (no_grad())
+            foreach (var (name, p) in heads.named_parameters().Where(np => np.name.Contains("box_predictor") && np.name.EndsWith("weight")))
+                p.normal_(0, 0.3, new Generator(13));
+        heads.eval();
+        var gen = new Generator(14);
+        return (heads, new[] { 16L, 8, 4, 2 }.Select(s => randn(new[] { 1, 8, s, s }, generator: gen)).ToArray());
+    }
+
     [Test]
     public void InferenceAveragesTheStagesScoresAndUsesTheLastStagesBoxes()
     {
         using var scope = NewDisposeScope();
         // No threshold, no suppression, no cap: every (RoI, class) pair comes out.
         var settings = RoiHeadModulesTests.TinySettings() with { TestScoreThreshold = 0, TestNmsThreshold = 1.0, DetectionsPerImage = -1, MaskOn = false };
-        var heads = new CascadeRoiHeads(8, settings, seed: 12);
-        // Larger predictor weights so the stages disagree visibly.
-        using (no_grad())
-            foreach (var (name, p) in heads.named_parameters().Where(np => np.name.Contains("box_predictor") && np.name.EndsWith("weight")))
-                p.normal_(0, 0.3, new Generator(13));
-        heads.eval();
-        var gen = new Generator(14);
-        var features = new[] { 16L, 8, 4, 2 }.Select(s => randn(new[] { 1, 8, s, s }, generator: gen)).ToArray();
+        var (heads, features) = HeadsWithDistinctStages(settings);
         var proposals = new[] { new Instances(64, 64, B(2, 2, 30, 40, 10, 5, 60, 60, 0, 30, 20, 63)) };
         var detections = heads.Forward(features, proposals).Detections![0];
 

@@ -41,7 +41,8 @@ public static class TestCommand
         var set = ConfigCommand.CreateSetOption();
         var command = new Command("test", "Evaluate a checkpoint on the validation split; write predictions, metrics, a report and the confusion matrix " +
             "(segmentation: pixels; detection: boxes with mmdet's defaults, score ≥ 0.3 and IoU ≥ 0.5; `vim eval confusion det` takes other thresholds on results.json); " +
-            "detection with --error-analysis: also the COCO error analysis of boxes and masks; with --proposals: also the RPN's proposal recall (AR@100, 300, 1000). With --format-only: predictions of a split without labels in the " +
+            "detection with --error-analysis: also the COCO error analysis of boxes and masks; with --proposals: also the RPN's proposal recall (AR@100, 300, 1000); " +
+            "detection's final per-class NMS is model.det_head's (hard, or Soft-NMS with --set model.det_head.test_nms_type=soft_nms). With --format-only: predictions of a split without labels in the " +
             "test server's format (COCO test-dev results json, ADE20k test PNGs), no evaluation.");
         command.Arguments.Add(configArg);
         command.Options.Add(checkpoint);
