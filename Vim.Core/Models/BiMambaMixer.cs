@@ -142,6 +142,8 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         var a = -exp(aLog);
         if (RecomputesScanInputs(x, conv, xProj, dtProj))
         {
+            // The function runs the native kernel itself, so the scan is counted here (the recomputation counts its own layers).
+            SelectiveScan.CountFlops(new SelectiveScanShape(x.shape[0], InnerDim, x.shape[2], StateSize), dSkip, z);
             var run = new MixerBranchFunction.BranchRun(input => ScanInputsOf(input, conv, xProj, dtProj, reverse), reverse,
                 [conv.weight!, conv.bias!, xProj.weight!, dtProj.weight!]);
             return MixerBranchFunction.Apply(run, x, z, a, dSkip, dtProj.bias!).MoveToOuterDisposeScope();

@@ -170,7 +170,7 @@ public static class SelectiveScan
     }
 
     /// <summary>Reports the scan to an active <see cref="FlopCounter"/> (VMamba's count, see <see cref="FlopFormulas.SelectiveScan"/>).</summary>
-    private static void CountFlops(SelectiveScanShape shape, Tensor? D, Tensor? z) =>
+    internal static void CountFlops(SelectiveScanShape shape, Tensor? D, Tensor? z) =>
         FlopCounter.Add("selective_scan", FlopFormulas.SelectiveScan(shape.Batch, shape.Channels, shape.Length, shape.State,
             withSkip: D is not null, withGate: z is not null));
 
