@@ -249,10 +249,9 @@ public sealed class DetectionData
 
     /// <summary>
     /// The test views of <paramref name="images"/> as evaluation reads them: per image, one batch per model.det_test.scales
-    /// ratio (the original image resized for each), in order. The caller disposes the batches.
+    /// ratio (the original image, decoded once, resized for each), in order. The caller disposes the batches.
     /// </summary>
-    public IEnumerable<Batch[]> EvaluationViews(ISampleSource images) =>
-        LockstepBatches.Read(TestPipelines().Select(pipeline => EvaluationLoader(images, pipeline).Epoch(0)));
+    public IEnumerable<Batch[]> EvaluationViews(ISampleSource images) => LockstepBatches.Views(images, TestPipelines(), EvaluationLoader);
 
     /// <summary>The evaluation loader over <paramref name="images"/> (the validation split or a rank's share of it): in order, one image a batch.</summary>
     public DataLoader EvaluationLoader(ISampleSource images) => EvaluationLoader(images, TransformPipeline.DetectionTesting(TestSize));
