@@ -27,25 +27,27 @@ public sealed class DetectionData
         var data = _data = config.Data;
         _test = config.Model.DetTest;
         CheckSettings(config);
-        // An evaluation-only task reads the training split for its categories alone, so its images need not be on this
-        // machine (e.g. val2017 and the annotations downloaded without train2017): they are checked for training.
-        // A box-only detector reads no segmentations, so box-only annotation files (segmentation [] or absent) serve.
+        // Evaluation needs of the training files only their categories (the model's classes), so that is all read here:
+        // building train2017's images and annotations takes tens of seconds and gigabytes. The splits are read whole when
+        // training first asks for them (TrainSet); their images need not be on this machine until then (e.g. val2017 and
+        // the annotations downloaded without train2017), and a box-only detector reads no segmentations, so box-only
+        // annotation files (segmentation [] or absent) serve.
         bool masks = config.Model.DetHead.MaskOn;
-        _trainSet = TrainingSplits.Open(data, "annotations/instances_<split>.json and the image folder <split>/",
-            split => [AnnotationFile(data, split)],
+        var trainingCategories = TrainingSplits.ReadEach(data, TrainingLayout, split => [AnnotationFile(data, split)],
+            split => CategoryMap.Load(AnnotationFile(data, split)));
+        _trainSet = new(() => TrainingSplits.Open(data, TrainingLayout, split => [AnnotationFile(data, split)],
             split => CocoInstanceDataset.Load(AnnotationFile(data, split), Path.Combine(data.Root, split),
-                new CocoInstanceOptions { CheckImageFiles = false, WithMasks = masks }));
+                new CocoInstanceOptions { CheckImageFiles = false, WithMasks = masks })));
         _valSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit),
             CocoInstanceOptions.Evaluation with { WithMasks = masks, MasksOnSamples = validationMasks });
-        var first = _trainSet.Parts[0];
-        Categories = first.Categories;
-        CategorySource = first.AnnotationSource;
+        Categories = trainingCategories[0];
+        CategorySource = AnnotationFile(data, data.TrainSplits[0]);
         CheckClassCount(config);
         // The model's class k is the first training file's k-th category: a concatenated file listing other categories
         // would train its objects as other classes.
-        foreach (var part in _trainSet.Parts.Skip(1))
-            if (part.Categories.FirstDifference(Categories) is { } partDifference)
-                throw new VimException($"{part.AnnotationSource} and {CategorySource} list different categories: {partDifference}; every split of " +
+        for (int i = 1; i < trainingCategories.Count; i++)
+            if (trainingCategories[i].FirstDifference(Categories) is { } partDifference)
+                throw new VimException($"{AnnotationFile(data, data.TrainSplits[i])} and {CategorySource} list different categories: {partDifference}; every split of " +
                     "data.train_split must list the same categories, since the model's class k is the first file's k-th category");
         // The model's class k is the training file's k-th category; evaluation maps it back through the validation
         // file, so a split that lists only the categories it contains would relabel every detection.
@@ -78,7 +80,7 @@ public sealed class DetectionData
         var images = LoadUnlabelled(unlabelledSplit);
         if (File.Exists(trainingFile))
         {
-            Categories = CategoryMap.FromDataset(CocoDataset.Load(trainingFile));
+            Categories = CategoryMap.Load(trainingFile);
             CategorySource = trainingFile;
             CheckUnlabelledCategories(images);
         }
@@ -111,7 +113,11 @@ public sealed class DetectionData
             throw new VimException($"model.num_classes is {config.Model.NumClasses} but {CategorySource} has {Categories.Count} categories");
     }
 
-    private readonly ConcatenatedSource<CocoInstanceDataset>? _trainSet;
+    /// <summary>What training splits a data.train_split layout holds, for the refusal of a missing split.</summary>
+    private const string TrainingLayout = "annotations/instances_<split>.json and the image folder <split>/";
+
+    /// <summary>The training splits read whole, on training's first use; null for <see cref="ForUnlabelledSplit"/>.</summary>
+    private readonly Lazy<ConcatenatedSource<CocoInstanceDataset>>? _trainSet;
     private readonly CocoInstanceDataset? _valSet;
     /// <summary>The split <see cref="ForUnlabelledSplit"/> read, handed out by <see cref="UnlabelledSplit"/>.</summary>
     private readonly (string Split, CocoInstanceDataset Images)? _unlabelled;
@@ -125,7 +131,9 @@ public sealed class DetectionData
     /// <summary>One line on what was read, for logs (`vim train` prints it as training starts).</summary>
     public string Summary => _unlabelled is { } unlabelled
         ? $"{unlabelled.Images.Count} images of {unlabelled.Split}, {Categories.Count} classes"
-        : $"{TrainingDescription()} and {ValSet.Count} validation images, {Categories.Count} classes";
+        : _trainSet is { IsValueCreated: true }
+            ? $"{TrainingDescription()} and {ValSet.Count} validation images, {Categories.Count} classes"
+            : $"{ValSet.Count} validation images, {Categories.Count} classes (the categories of {CategorySource}; training images not read)";
 
     /// <summary>The training samples for <see cref="Summary"/>: the images, and the samples an epoch makes of them where that differs.</summary>
     private string TrainingDescription()
@@ -141,7 +149,8 @@ public sealed class DetectionData
     }
 
     /// <summary>The splits of data.train_split, concatenated in the listed order (not balanced or repeated: <see cref="TrainingSamples"/>).</summary>
-    public ConcatenatedSource<CocoInstanceDataset> TrainSet => _trainSet ?? throw NotRead("training");
+    /// <remarks>Read whole on first use (the training file's images and annotations), which only training needs.</remarks>
+    public ConcatenatedSource<CocoInstanceDataset> TrainSet => _trainSet?.Value ?? throw NotRead("training");
 
     /// <summary>
     /// <see cref="TrainSet"/> class-balanced by data.class_balanced_thr over all its splits (a <see cref="ClassBalancedSource"/>
@@ -240,10 +249,9 @@ public sealed class DetectionData
 
     /// <summary>
     /// The test views of <paramref name="images"/> as evaluation reads them: per image, one batch per model.det_test.scales
-    /// ratio (the original image resized for each), in order. The caller disposes the batches.
+    /// ratio (the original image, decoded once, resized for each), in order. The caller disposes the batches.
     /// </summary>
-    public IEnumerable<Batch[]> EvaluationViews(ISampleSource images) =>
-        LockstepBatches.Read(TestPipelines().Select(pipeline => EvaluationLoader(images, pipeline).Epoch(0)));
+    public IEnumerable<Batch[]> EvaluationViews(ISampleSource images) => LockstepBatches.Views(images, TestPipelines(), EvaluationLoader);
 
     /// <summary>The evaluation loader over <paramref name="images"/> (the validation split or a rank's share of it): in order, one image a batch.</summary>
     public DataLoader EvaluationLoader(ISampleSource images) => EvaluationLoader(images, TransformPipeline.DetectionTesting(TestSize));

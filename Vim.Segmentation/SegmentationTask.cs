@@ -139,7 +139,7 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
     /// </summary>
     public void PredictEach(ISampleSource images, Action<SampleMeta, ushort[]> onPrediction)
     {
-        // One loader per test scale, read in lockstep: mmseg resizes the original image for each scale.
+        // One loader per test scale, read in lockstep: mmseg resizes the original image for each scale (decoded once).
         IEnumerable<Batch[]> views = images.Count == 0 ? [] : EvaluationViews(images);
         bool wasTraining = _model.training;
         _model.eval();
@@ -169,10 +169,9 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
 
     /// <summary>
     /// The test views of <paramref name="images"/> as evaluation reads them: per image, one batch per model.seg_test.scales
-    /// ratio (the original image resized for each), in order. The caller disposes the batches.
+    /// ratio (the original image, decoded once, resized for each), in order. The caller disposes the batches.
     /// </summary>
-    public IEnumerable<Batch[]> EvaluationViews(ISampleSource images) =>
-        LockstepBatches.Read(Data.TestPipelines().Select(pipeline => Data.EvaluationLoader(images, pipeline).Epoch(0)));
+    public IEnumerable<Batch[]> EvaluationViews(ISampleSource images) => LockstepBatches.Views(images, Data.TestPipelines(), Data.EvaluationLoader);
 
     /// <summary>
     /// One image's label map (row-major class indices at the original size) from the images of its

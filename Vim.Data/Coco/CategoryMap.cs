@@ -12,7 +12,8 @@ public sealed class CategoryMap
     private readonly string[] _names;
     private readonly Dictionary<long, int> _indexById;
 
-    public CategoryMap(IEnumerable<CocoCategory> categories)
+    /// <param name="source">The file the categories come from, named by the error on a repeated id.</param>
+    public CategoryMap(IEnumerable<CocoCategory> categories, string? source = null)
     {
         var sorted = categories.OrderBy(c => c.Id).ToArray();
         _categoryIds = new long[sorted.Length];
@@ -21,13 +22,30 @@ public sealed class CategoryMap
         for (int i = 0; i < sorted.Length; i++)
         {
             if (!_indexById.TryAdd(sorted[i].Id, i))
-                throw new VimException($"category id {sorted[i].Id} appears more than once.");
+                throw new VimException($"{(source is null ? "" : $"{source}: ")}category id {sorted[i].Id} appears more than once.");
             _categoryIds[i] = sorted[i].Id;
             _names[i] = sorted[i].Name;
         }
     }
 
     public static CategoryMap FromDataset(CocoDataset dataset) => new(dataset.Categories);
+
+    /// <summary>
+    /// The classes of an annotation file's <paramref name="categories"/>: at least one, each id once; refused naming
+    /// <paramref name="source"/> otherwise, since a dataset without categories can label nothing.
+    /// </summary>
+    public static CategoryMap FromCategories(IReadOnlyList<CocoCategory> categories, string source)
+    {
+        if (categories.Count == 0)
+            throw new VimException($"{source}: \"categories\" is missing, empty or not an array; expected an array of at least one category {{\"id\": …, \"name\": …}}.");
+        return new CategoryMap(categories, source);
+    }
+
+    /// <summary>
+    /// The classes of an instances json (<see cref="FromCategories"/>) read from its "categories" alone
+    /// (<see cref="CocoDataset.LoadCategories(string)"/>): what evaluation-only uses need of a training annotation file.
+    /// </summary>
+    public static CategoryMap Load(string annotationFile) => FromCategories(CocoDataset.LoadCategories(annotationFile), annotationFile);
 
     public int Count => _categoryIds.Length;
     public IReadOnlyList<long> CategoryIds => _categoryIds;

@@ -29,6 +29,29 @@ internal static class CocoJsonReading
 
     public static CocoDataset ReadDataset(Stream stream, string source, int bufferBytes)
     {
+        var (images, annotations, categories) = ReadInstances(stream, source, bufferBytes, categoriesOnly: false);
+        if (images is null) throw new VimException($"{source}: expected an array field \"images\".");
+        images.TrimExcess();
+        annotations?.TrimExcess();
+        return new CocoDataset(images, (IReadOnlyList<CocoAnnotation>?)annotations ?? [], (IReadOnlyList<CocoCategory>?)categories ?? []);
+    }
+
+    /// <summary>
+    /// The "categories" of an instances json alone, wherever they stand in the file: "images" and "annotations" are
+    /// skipped token by token without building a record, so the cost is one pass of the tokenizer and memory is the read
+    /// buffer. The whole file is still read, so json damaged anywhere is refused as <see cref="ReadDataset"/> refuses it.
+    /// Empty when the file has no "categories" array.
+    /// </summary>
+    public static List<CocoCategory> ReadCategories(Stream stream, string source, int bufferBytes) =>
+        ReadInstances(stream, source, bufferBytes, categoriesOnly: true).Categories ?? [];
+
+    /// <summary>
+    /// One pass over an instances json's top-level object, keys in any order; with <paramref name="categoriesOnly"/> the
+    /// images and annotations are skipped (and returned as null) instead of read.
+    /// </summary>
+    private static (List<CocoImage>? Images, List<CocoAnnotation>? Annotations, List<CocoCategory>? Categories) ReadInstances(
+        Stream stream, string source, int bufferBytes, bool categoriesOnly)
+    {
         try
         {
             var r = new JsonStreamReader(stream, bufferBytes);
@@ -40,7 +63,7 @@ internal static class CocoJsonReading
             var scratch = new Scratch();
             while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
             {
-                if (r.NameIs("images"u8))
+                if (!categoriesOnly && r.NameIs("images"u8))
                 {
                     r.ReadValue();
                     if (r.TokenType != JsonTokenType.StartArray) throw new VimException($"{source}: expected an array field \"images\".");
@@ -48,7 +71,7 @@ internal static class CocoJsonReading
                     while (r.Read() && r.TokenType != JsonTokenType.EndArray)
                         images.Add(ReadImage(ref r, new Where(source, "images", images.Count)));
                 }
-                else if (r.NameIs("annotations"u8))
+                else if (!categoriesOnly && r.NameIs("annotations"u8))
                 {
                     r.ReadValue();
                     if (r.TokenType != JsonTokenType.StartArray) throw new VimException($"{source}: \"annotations\" must be an array.");
@@ -59,7 +82,7 @@ internal static class CocoJsonReading
                 else if (r.NameIs("categories"u8))
                 {
                     r.ReadValue();
-                    // A non-array "categories" is treated as absent; the training dataset reports it as missing.
+                    // A non-array "categories" is treated as absent; where classes are needed CategoryMap.FromCategories refuses it.
                     if (r.TokenType != JsonTokenType.StartArray)
                     {
                         r.Skip();
@@ -76,10 +99,7 @@ internal static class CocoJsonReading
                 }
             }
             ExpectEnd(ref r);
-            if (images is null) throw new VimException($"{source}: expected an array field \"images\".");
-            images.TrimExcess();
-            annotations?.TrimExcess();
-            return new CocoDataset(images, (IReadOnlyList<CocoAnnotation>?)annotations ?? [], (IReadOnlyList<CocoCategory>?)categories ?? []);
+            return (images, annotations, categories);
         }
         catch (JsonException e)
         {

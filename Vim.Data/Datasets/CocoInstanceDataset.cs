@@ -36,8 +36,7 @@ public sealed class CocoInstanceDataset : ISampleSource
         _source = source;
         _imageRoot = imageRoot;
         Options = options ?? new CocoInstanceOptions();
-        if (coco.Categories.Count == 0) throw new VimException($"{source}: \"categories\" is missing or empty; expected at least one category.");
-        Categories = new CategoryMap(coco.Categories);
+        Categories = CategoryMap.FromCategories(coco.Categories, source);
         _byImage = new Dictionary<long, List<(CocoAnnotation, int)>>();
         for (int i = 0; i < coco.Annotations.Count; i++)
         {

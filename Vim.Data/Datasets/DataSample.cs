@@ -23,6 +23,36 @@ public sealed class DataSample
         ContentWidth = width;
     }
 
+    /// <summary>
+    /// A copy that transforms can change without touching this sample: its own arrays (image, instances, label map) and
+    /// mask list, with every size, scale and flag as they are now. The masks themselves are shared: transforms replace
+    /// a mask rather than change it.
+    /// </summary>
+    public DataSample Copy() => new(this);
+
+    private DataSample(DataSample source)
+    {
+        ImageId = source.ImageId;
+        FilePath = source.FilePath;
+        Image = (byte[])source.Image.Clone();
+        Height = source.Height;
+        Width = source.Width;
+        NormalizedImage = (float[]?)source.NormalizedImage?.Clone();
+        Boxes = (float[])source.Boxes.Clone();
+        Labels = (int[])source.Labels.Clone();
+        IsCrowd = (bool[])source.IsCrowd.Clone();
+        AnnotationIds = (long[])source.AnnotationIds.Clone();
+        Masks = source.Masks is null ? null : [.. source.Masks];
+        LabelMap = (ushort[]?)source.LabelMap?.Clone();
+        OriginalHeight = source.OriginalHeight;
+        OriginalWidth = source.OriginalWidth;
+        ContentHeight = source.ContentHeight;
+        ContentWidth = source.ContentWidth;
+        ScaleX = source.ScaleX;
+        ScaleY = source.ScaleY;
+        Flipped = source.Flipped;
+    }
+
     public long ImageId { get; }
     public string FilePath { get; }
 

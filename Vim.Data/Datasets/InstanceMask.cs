@@ -11,6 +11,7 @@ public sealed class InstanceMask
 {
     private Func<byte[]>? _decode;
     private byte[]? _pixels;
+    private object? _decodeLock;
 
     public InstanceMask(int height, int width, byte[] pixels, IReadOnlyList<double[]>? outlines = null)
     {
@@ -42,20 +43,17 @@ public sealed class InstanceMask
     /// <summary>True once the pixels exist (given, or decoded by an earlier access).</summary>
     public bool IsDecoded => _pixels is not null;
 
-    public byte[] Pixels
+    /// <remarks>Decoded once even when several threads ask at once: copies of a sample (<see cref="DataSample.Copy"/>, the
+    /// test views of one image) share its masks and are transformed on different loader threads.</remarks>
+    public byte[] Pixels => Volatile.Read(ref _pixels) ?? LazyInitializer.EnsureInitialized(ref _pixels, ref _decodeLock, Decode);
+
+    private byte[] Decode()
     {
-        get
-        {
-            if (_pixels is null)
-            {
-                var decoded = _decode!();
-                if (decoded.Length != Height * Width)
-                    throw new InvalidOperationException($"decoded mask has {decoded.Length} pixels, expected {Height}x{Width}.");
-                _pixels = decoded;
-                _decode = null;
-            }
-            return _pixels;
-        }
+        var decoded = _decode!();
+        if (decoded.Length != Height * Width)
+            throw new InvalidOperationException($"decoded mask has {decoded.Length} pixels, expected {Height}x{Width}.");
+        _decode = null;
+        return decoded;
     }
 
     /// <summary>Number of foreground pixels.</summary>

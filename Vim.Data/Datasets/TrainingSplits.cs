@@ -34,23 +34,30 @@ public static class TrainingSplits
     }
 
     /// <summary>
-    /// The splits of data.train_split in the listed order, each opened by <paramref name="open"/>. A split whose
-    /// <paramref name="requiredPaths"/> are not all on disk is refused first, naming the split and the path, with
-    /// <paramref name="layout"/> (what a split consists of, "&lt;split&gt;" standing for its name) as the expectation.
+    /// The splits of data.train_split in the listed order, each opened by <paramref name="open"/> and concatenated; see
+    /// <see cref="ReadEach"/> for the refusals.
     /// </summary>
     public static ConcatenatedSource<TPart> Open<TPart>(DataConfig data, string layout, Func<string, IEnumerable<string>> requiredPaths, Func<string, TPart> open)
-        where TPart : ISampleSource
+        where TPart : ISampleSource => new(ReadEach(data, layout, requiredPaths, open));
+
+    /// <summary>
+    /// What <paramref name="read"/> makes of each split of data.train_split, in the listed order (a dataset, or less: the
+    /// categories evaluation needs). A split whose <paramref name="requiredPaths"/> are not all on disk is refused first,
+    /// naming the split and the path, with <paramref name="layout"/> (what a split consists of, "&lt;split&gt;" standing
+    /// for its name) as the expectation.
+    /// </summary>
+    public static IReadOnlyList<T> ReadEach<T>(DataConfig data, string layout, Func<string, IEnumerable<string>> requiredPaths, Func<string, T> read)
     {
         CheckSettings(data);
-        var parts = new List<TPart>(data.TrainSplits.Count);
+        var parts = new List<T>(data.TrainSplits.Count);
         foreach (var split in data.TrainSplits)
         {
             if (requiredPaths(split).FirstOrDefault(path => !File.Exists(path) && !Directory.Exists(path)) is { } missing)
                 throw new VimException($"data.train_split: split '{split}' not found: {missing} does not exist; " +
                     $"each training split needs {layout} under data.root {data.Root}");
-            parts.Add(open(split));
+            parts.Add(read(split));
         }
-        return new ConcatenatedSource<TPart>(parts);
+        return parts;
     }
 
     /// <summary>

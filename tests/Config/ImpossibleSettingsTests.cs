@@ -32,6 +32,10 @@ public class ImpossibleSettingsTests
     [TestCase(new[] { "eval", "seg", "--pred", ".", "--gt", ".", "--num-classes", "70000" }, "--num-classes: expected a positive number up to 65535")]
     [TestCase(new[] { "eval", "bench", "--images", "-1" }, "--images: expected a positive number, got -1.")]
     [TestCase(new[] { "bench", "backbone", "--models", "vim_tiny", "--sizes", "224", "--timeout", "-1" }, "--timeout")]
+    [TestCase(new[] { "bench", "backbone", "--models", "vim_tiny", "--sizes", "224", "--warmup", "-1" }, "--warmup must be 0 or more, got -1.")]
+    [TestCase(new[] { "bench", "backbone", "--child", "vim_tiny:explicit:224", "--warmup", "-2" }, "--warmup must be 0 or more, got -2.")]
+    [TestCase(new[] { "bench", "scan", "--channels", "0" }, "--channels must be positive, got 0.")]
+    [TestCase(new[] { "bench", "scan", "--warmup", "-1" }, "--warmup must be 0 or more, got -1.")]
     [TestCase(new[] { "bench", "backbone", "--models", "vimdet_tiny", "--sizes", "64", "--with-cp" },
         "--with-cp recomputes the blocks in backward and changes nothing in a forward; add --mode train.")]
     public void CommandLineNumbersOutOfRange(string[] args, string expected)

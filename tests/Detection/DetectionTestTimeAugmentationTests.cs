@@ -202,6 +202,28 @@ public class DetectionTestTimeAugmentationTests
     }
 
     /// <summary>
+    /// `vim test --tta` is an override of the config's task's flip key after the --set ones: the config vim test loads
+    /// has the flip on, also over an explicit --set …flip=false (the flag wins, as vim train's --load-from over --set
+    /// load_from), the other task's section is left alone (a segmentation config refuses model.det_test), and without
+    /// the flag --set decides.
+    /// </summary>
+    [TestCase("det/cascade_mask_rcnn_vim_tiny_demo_coco.yaml", "model.det_test.flip")]
+    [TestCase("seg/upernet_vim_tiny_demo_ade.yaml", "model.seg_test.flip")]
+    public void TtaIsAFlipOverrideThatWinsOverSet(string configName, string key)
+    {
+        var configPath = Path.Combine(RepositoryPaths.Root, "configs", configName);
+        static bool Flip(ExperimentConfig config) => config.Task == TaskKind.Detection ? config.Model.DetTest.Flip : config.Model.SegTest.Flip;
+        ExperimentConfig Used(bool tta, params string[] settings) => ExperimentConfig.Load(configPath, TestCommand.Overrides(configPath, settings, tta)).Config;
+
+        Assert.That(Flip(Used(tta: false)), Is.False, "the config's own value");
+        Assert.That(TestCommand.Overrides(configPath, ["data.num_workers=0"], tta: true), Is.EqualTo(new[] { "data.num_workers=0", $"{key}=true" }));
+        Assert.That(Flip(Used(tta: true)), Is.True);
+        Assert.That(Flip(Used(tta: true, $"{key}=false")), Is.True, "the flag wins over --set");
+        Assert.That(Flip(Used(tta: false, $"{key}=true")), Is.True, "--set alone");
+        Assert.That(Flip(Used(tta: false, $"{key}=false")), Is.False);
+    }
+
+    /// <summary>
     /// `vim test --tta` evaluates as usual (metrics.json, results.json) with the flip pass on: its results are those of
     /// --set model.det_test.flip=true byte for byte and not those of a plain run. Bad model.det_test values and the
     /// section in a segmentation config are refused naming the key.
@@ -241,6 +263,7 @@ public class DetectionTestTimeAugmentationTests
         var tta = Test("tta", "--tta");
         Assert.That(tta, Is.EqualTo(Test("flip", "model.det_test.flip=true")));
         Assert.That(tta, Is.Not.EqualTo(Test("plain")), "the flip pass changes the untrained detector's detections");
+        Assert.That(Test("tta-over-set", "--tta", "model.det_test.flip=false"), Is.EqualTo(tta), "--tta wins over --set model.det_test.flip=false");
 
         foreach (var (setting, expected) in new[]
         {

@@ -127,6 +127,61 @@ public class CocoJsonMutationTests
         });
     }
 
+    /// <summary>
+    /// The categories-only read (what evaluation-only uses read of a training file) of damaged instances files, with the
+    /// categories last (as COCO writes them) and first (so damage after them matters): each is read or refused naming the
+    /// file; a file the full read accepts gives the full read's categories; and a file it accepts while the full read
+    /// refuses it as malformed json has a string that is not UTF-8, the one damage only decoding a string finds (the
+    /// categories-only read decodes no string outside the categories): both readers tokenize the whole file.
+    /// </summary>
+    [TestCase(false, 47)]
+    [TestCase(true, 53)]
+    public void DamagedInstancesFileGivesTheFullReadsCategoriesOrIsRefused(bool categoriesFirst, int seed)
+    {
+        var text = GroundTruth;
+        if (categoriesFirst)
+        {
+            int at = text.IndexOf("\"categories\"", StringComparison.Ordinal);
+            var categories = text[at..text.LastIndexOf('}')];
+            text = "{" + categories + ", " + text[1..at].TrimEnd().TrimEnd(',') + "}";
+        }
+        var good = Encoding.UTF8.GetBytes(text);
+        Assert.That(CocoDataset.ReadCategories(new MemoryStream(good), "instances.json"), Has.Count.EqualTo(2), "the undamaged file");
+        Assert.That(CocoDataset.Read(new MemoryStream(good), "instances.json").Annotations, Has.Count.EqualTo(3), "the undamaged file, read whole");
+        var random = new Random(seed);
+        AssertAllHandledCleanly(_ =>
+        {
+            const string File = "instances_mutant.json";
+            var mutant = RandomDamage.Mutate(good, random, RandomDamage.JsonMeaningful, RandomDamage.JsonPlanted);
+            IReadOnlyList<CocoCategory> categories;
+            try
+            {
+                categories = CocoDataset.ReadCategories(new MemoryStream(mutant), File);
+            }
+            catch (VimException e) when (e.Message.StartsWith(File + ": ", StringComparison.Ordinal))
+            {
+                return null;
+            }
+            catch (Exception e)
+            {
+                return $"categories: {e.GetType().Name}: {e.Message.Split('\n')[0]}";
+            }
+            try
+            {
+                var full = CocoDataset.Read(new MemoryStream(mutant), File);
+                return full.Categories.SequenceEqual(categories) ? null : "categories differ from the full read's";
+            }
+            catch (VimException e) when (e.Message.Contains("not valid JSON", StringComparison.Ordinal) && !e.Message.Contains("UTF-8", StringComparison.Ordinal))
+            {
+                return $"the categories were read from a file the full read refuses as malformed: {e.Message.Split('\n')[0]}";
+            }
+            catch (VimException)
+            {
+                return null;
+            }
+        });
+    }
+
     [Test]
     public void DamagedResultsFileIsReadOrRefused()
     {

@@ -123,7 +123,7 @@ public static class BenchBackboneCommand
             try
             {
                 int batchSize = BenchCommand.Positive(parseResult.GetValue(batch), "--batch");
-                int warmups = Math.Max(0, parseResult.GetValue(warmup));
+                int warmups = BenchCommand.NonNegative(parseResult.GetValue(warmup), "--warmup");
                 int timed = BenchCommand.Positive(parseResult.GetValue(repeats), "--repeats");
                 var benchMode = BenchMode.Parse(parseResult.GetValue(mode), parseResult.GetValue(withCp));
                 if (benchMode.IsTraining && parseResult.GetValue(breakdown))

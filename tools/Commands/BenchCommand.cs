@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Numerics;
 using Vim.Core;
 
 namespace Vim.Tools.Commands;
@@ -22,6 +23,10 @@ public static class BenchCommand
     }
 
     /// <summary>A count option that must be at least 1, refused naming the option.</summary>
-    internal static int Positive(int value, string option) =>
-        value > 0 ? value : throw new VimException($"{option} must be positive, got {value}.");
+    internal static T Positive<T>(T value, string option) where T : INumber<T> =>
+        value > T.Zero ? value : throw new VimException($"{option} must be positive, got {value}.");
+
+    /// <summary>A count option that may be 0 (e.g. --warmup), refused naming the option when negative.</summary>
+    internal static T NonNegative<T>(T value, string option) where T : INumber<T> =>
+        value >= T.Zero ? value : throw new VimException($"{option} must be 0 or more, got {value}.");
 }

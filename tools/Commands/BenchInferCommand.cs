@@ -42,7 +42,7 @@ public static class BenchInferCommand
         {
             var settings = new InferenceBenchmark.Settings(
                 BenchCommand.Positive(parse.GetValue(images), "--images"),
-                NonNegative(parse.GetValue(warmup), "--warmup"),
+                BenchCommand.NonNegative(parse.GetValue(warmup), "--warmup"),
                 BenchCommand.Positive(parse.GetValue(rounds), "--rounds"));
             var dir = parse.GetValue(output)!;
             OutputFolder.Check(dir, "--out");
@@ -142,7 +142,4 @@ public static class BenchInferCommand
         int earlier = configPaths.Take(index).Count(p => Path.GetFileNameWithoutExtension(p) == name);
         return earlier == 0 ? name : $"{name} ({earlier + 1})";
     }
-
-    private static int NonNegative(int value, string option) =>
-        value >= 0 ? value : throw new VimException($"{option} must be 0 or more, got {value}.");
 }

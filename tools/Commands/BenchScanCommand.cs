@@ -46,11 +46,11 @@ public static class BenchScanCommand
         cmd.SetAction(parse =>
         {
             var ls = ParseLengths(parse.GetValue(lengths)!);
-            long ch = Positive(parse.GetValue(channels), "--channels");
-            long n = Positive(parse.GetValue(state), "--state");
-            long bt = Positive(parse.GetValue(batch), "--batch");
-            int wu = (int)NonNegative(parse.GetValue(warmup), "--warmup");
-            int rep = (int)Positive(parse.GetValue(repeats), "--repeats");
+            long ch = BenchCommand.Positive(parse.GetValue(channels), "--channels");
+            long n = BenchCommand.Positive(parse.GetValue(state), "--state");
+            long bt = BenchCommand.Positive(parse.GetValue(batch), "--batch");
+            int wu = BenchCommand.NonNegative(parse.GetValue(warmup), "--warmup");
+            int rep = BenchCommand.Positive(parse.GetValue(repeats), "--repeats");
             var chosen = ParseBackends(parse.GetValue(backends)!);
             SelectiveScan.NativeThreads = parse.GetValue(threads);
             double seconds = parse.GetValue(budget);
@@ -206,10 +206,4 @@ public static class BenchScanCommand
         if (list.Count == 0) throw new VimException("--lengths: at least one length is required");
         return list;
     }
-
-    private static long Positive(long v, string name) =>
-        v >= 1 ? v : throw new VimException($"{name}: must be at least 1, got {v}");
-
-    private static long NonNegative(long v, string name) =>
-        v >= 0 ? v : throw new VimException($"{name}: must be 0 or more, got {v}");
 }

@@ -294,7 +294,8 @@ public static class DataCommand
             Description = "Also create an empty file for every listed image in a temporary folder under --dir and time the datasets' check that each exists " +
                 "(warm cache: the files were just written), then build the training dataset (index + check) on them.",
         };
-        var bench = new Command("bench-json", "Write a train2017-sized synthetic COCO json, then measure CocoDataset.Load: seconds, peak managed heap and peak RSS against the file size.");
+        var bench = new Command("bench-json", "Write a train2017-sized synthetic COCO json, then measure CocoDataset.Load (what training reads) and CocoDataset.LoadCategories " +
+            "(what vim test, vim infer and other evaluation-only uses read of a training file): seconds, peak managed heap and peak RSS against the file size.");
         foreach (var o in new Option[] { images, annotations, vertices, document, dir, imageFiles }) bench.Options.Add(o);
         bench.SetAction(parse =>
         {
@@ -305,6 +306,8 @@ public static class DataCommand
                 long bytes = SyntheticCocoJson.WriteTrainShaped(path, parse.GetValue(images), parse.GetValue(annotations), parse.GetValue(vertices));
                 double fileMb = bytes / 1048576.0;
                 Console.WriteLine($"wrote {path}: {fileMb:F1} MB ({parse.GetValue(images)} images, {parse.GetValue(annotations)} annotations) in {clock.Elapsed.TotalSeconds:F1} s");
+                // Categories first, while the heap holds nothing of the full load: what evaluation-only uses read of a training file.
+                var (categories, categoriesOnly) = MeasureLoad(() => CocoDataset.LoadCategories(path));
                 var (coco, load) = MeasureLoad(() => CocoDataset.Load(path));
                 long polygons = 0, coordinates = 0, runs = 0;
                 foreach (var a in coco.Annotations)
@@ -319,6 +322,11 @@ public static class DataCommand
                 Console.WriteLine($"parsed {coco.Images.Count} images, {coco.Annotations.Count} annotations, {polygons} polygons, {coordinates} coordinates, {runs} RLE runs");
                 Console.WriteLine($"  payload: {(coordinates * 8 + runs * 4) / 1048576.0:F0} MB of coordinates (float64) and runs (uint32)");
                 Report("streaming CocoDataset.Load", load, fileMb);
+                Report($"CocoDataset.LoadCategories ({categories.Count} categories; images and annotations skipped)", categoriesOnly, fileMb);
+                Console.WriteLine($"  categories alone against the full load: {load.Seconds / categoriesOnly.Seconds:F1}x less wall time, " +
+                    $"{load.CpuSeconds / categoriesOnly.CpuSeconds:F1}x less CPU, managed heap peak +{categoriesOnly.PeakManagedBytes / 1048576.0:F0} MB " +
+                    $"against +{load.PeakManagedBytes / 1048576.0:F0} MB, RSS peak +{(categoriesOnly.PeakRssBytes - categoriesOnly.RssBeforeBytes) / 1048576.0:F0} MB " +
+                    $"against +{(load.PeakRssBytes - load.RssBeforeBytes) / 1048576.0:F0} MB");
                 if (parse.GetValue(imageFiles)) MeasureImageFileCheck(coco, path, parse.GetValue(dir)!);
                 GC.KeepAlive(coco);
                 coco = null;

@@ -256,7 +256,8 @@ public static class InferCommand
         {
             var path = DetectionData.AnnotationFile(data, split);
             if (!File.Exists(path)) continue;
-            var map = CategoryMap.FromDataset(CocoDataset.Load(path));
+            // The categories alone: train2017's images and annotations would take tens of seconds to build and are never used.
+            var map = CategoryMap.Load(path);
             if (map.Count != config.Model.NumClasses)
                 throw new VimException($"{path} has {map.Count} categories but model.num_classes is {config.Model.NumClasses}");
             return map;

@@ -29,7 +29,7 @@ public static class TestCommand
             "one 8-bit PNG each in submission/ (class index + 1 with data.reduce_zero_label, so 0 is ADE20k's \"other\"), zipped as submission.zip. " +
             "--overlays draws the first images' predictions; --error-analysis needs ground truth and is refused." };
         var tta = new Option<bool>("--tta") { Description = "Test-time augmentation (mmdet's and mmseg's --tta): also predict on the horizontally flipped image " +
-            "(sets model.det_test.flip or model.seg_test.flip); the config's scales (model.det_test.scales, model.seg_test.scales) add passes. " +
+            "(the override model.det_test.flip=true or model.seg_test.flip=true, applied after --set, so it wins over a --set of the same key); the config's scales (model.det_test.scales, model.seg_test.scales) add passes. " +
             "Detection merges every pass's boxes by class-wise NMS (model.det_test.nms_iou, max_per_img) and averages the masks; segmentation averages the softmax." };
         var proposals = new Option<bool>("--proposals") { Description = "Detection: also evaluate the RPN alone, as mmdet's CocoMetric(metric='proposal'): its test-time " +
             "proposals from the same forward as the detections (after its NMS and post-NMS top-k, i.e. what the box heads receive), mapped to the original image and scored by " +
@@ -75,11 +75,11 @@ public static class TestCommand
             if (overlayThreshold is < 0 or > 1) throw new VimException($"--score-thr must be within [0, 1], got {overlayThreshold.ToString(CultureInfo.InvariantCulture)}");
             if (parse.GetValue(split) is { } empty && string.IsNullOrWhiteSpace(empty))
                 throw new VimException("--split: expected a split name (e.g. test-dev2017, testing), got an empty value.");
-            var (config, _) = TrainCommand.Prepare(parse.GetValue(configArg)!, null, parse.GetValue(set) ?? []);
+            var configPath = parse.GetValue(configArg)!;
+            var (config, _) = TrainCommand.Prepare(configPath, null, Overrides(configPath, parse.GetValue(set) ?? [], parse.GetValue(tta)));
             if (withProposals && config.Task != TaskKind.Detection)
-                throw new VimException($"--proposals: proposal recall evaluates a detector's RPN; {parse.GetValue(configArg)} is a {config.Task.ToString().ToLowerInvariant()} config.");
+                throw new VimException($"--proposals: proposal recall evaluates a detector's RPN; {configPath} is a {config.Task.ToString().ToLowerInvariant()} config.");
             if (withProposals) DetectionTask.RequirePlainTestPass(config.Model.DetTest);
-            if (parse.GetValue(tta)) EnableFlip(config);
             var checkpointPath = parse.GetValue(checkpoint)!;
             // Before the datasets are read: a wrong path fails at once.
             CheckpointFile.RequireFile(checkpointPath);
@@ -124,11 +124,19 @@ public static class TestCommand
             Console.WriteLine($"note: the RPN keeps at most {proposalsPerImage} proposals per image (model.det_head.rpn_post_nms_topk_test), so AR@{largest} sees no more than those");
     }
 
-    /// <summary>`--tta`: the flip pass of the config's task on (mmdet's --tta runs its tta_pipeline, whose flip is the one switch we add).</summary>
-    private static void EnableFlip(ExperimentConfig config)
+    /// <summary>
+    /// The overrides `vim test` loads <paramref name="configPath"/> with: <paramref name="settings"/> (--set), then with
+    /// <paramref name="tta"/> the flip pass of the config's task on (model.det_test.flip or model.seg_test.flip; mmdet's
+    /// --tta runs its tta_pipeline, whose flip is the one switch we add) as an override like any other, so everything that
+    /// reads the config sees it. It comes last and so wins over a --set of the same key, as vim train's --load-from wins
+    /// over --set load_from.
+    /// </summary>
+    public static IReadOnlyList<string> Overrides(string configPath, IReadOnlyList<string> settings, bool tta)
     {
-        if (config.Task == TaskKind.Detection) config.Model.DetTest.Flip = true;
-        else config.Model.SegTest.Flip = true;
+        if (!tta) return settings;
+        // The key is the task's (the other task's section is refused), and the task is the config's, --set included.
+        var task = ExperimentConfig.Load(configPath, settings).Config.Task;
+        return [.. settings, ConfigWriter.Override(task == TaskKind.Detection ? "model.det_test.flip" : "model.seg_test.flip", true)];
     }
 
     /// <summary>COCO's unlabelled split (annotations/image_info_test-dev2017.json, images in test2017/).</summary>
