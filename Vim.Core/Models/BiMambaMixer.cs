@@ -144,8 +144,11 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         {
             // The function runs the native kernel itself, so the scan is counted here (the recomputation counts its own layers).
             SelectiveScan.CountFlops(new SelectiveScanShape(x.shape[0], InnerDim, x.shape[2], StateSize), dSkip, z);
-            var run = new MixerBranchFunction.BranchRun(input => ScanInputsOf(input, conv, xProj, dtProj, reverse), reverse,
-                [conv.weight!, conv.bias!, xProj.weight!, dtProj.weight!]);
+            var run = new MixerBranchFunction.BranchRun(
+                input => ConvOutput(input, conv, reverse),
+                u => ProjectX(xProj, u),
+                xDbl => FromXProjection(xDbl, dtProj),
+                reverse, [conv.weight!, conv.bias!, xProj.weight!, dtProj.weight!]);
             return MixerBranchFunction.Apply(run, x, z, a, dSkip, dtProj.bias!).MoveToOuterDisposeScope();
         }
         var (u, delta, b, c) = ScanInputsOf(x, conv, xProj, dtProj, reverse);
@@ -186,21 +189,36 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
     /// </summary>
     private MixerBranchFunction.ScanInputs ScanInputsOf(Tensor x, Conv1d conv, Linear xProj, Linear dtProj, bool reverse)
     {
-        Tensor u;
+        var u = ConvOutput(x, conv, reverse);
+        var (delta, b, c) = FromXProjection(ProjectX(xProj, u), dtProj);
+        return new(u, delta, b, c);
+    }
+
+    /// <summary>u = SiLU(conv(x)), float32.</summary>
+    private Tensor ConvOutput(Tensor x, Conv1d conv, bool reverse)
+    {
         using (StageProfiler.Measure("conv_silu"))
         using (FlopCounter.Within(conv))
-            u = ScanPrecision(ConvSilu.Apply(x, conv.weight!, conv.bias, reverse));
-        // Channel-major projections (W·u): B and C arrive in the scan's (B, N, L) layout and Δ in (B, d_inner, L).
-        Tensor xDbl;
+            return ScanPrecision(ConvSilu.Apply(x, conv.weight!, conv.bias, reverse));
+    }
+
+    /// <summary>x_proj's rows [Δ_low | B | C] (batch, dt_rank + 2N, L), channel-major (W·u), so B and C arrive in the scan's
+    /// (B, N, L) layout; in autocast's half type under autocast.</summary>
+    private static Tensor ProjectX(Linear xProj, Tensor u)
+    {
         using (StageProfiler.Measure("x_proj"))
-            xDbl = ProjectChannels(xProj, u);
+            return ProjectChannels(xProj, u);
+    }
+
+    /// <summary>Δ = dt_proj(Δ_low) in (B, d_inner, L) without its bias (the scan adds it before the softplus, as the fused
+    /// path does), and B and C, all float32.</summary>
+    private (Tensor Delta, Tensor B, Tensor C) FromXProjection(Tensor xDbl, Linear dtProj)
+    {
         var dtLow = xDbl.narrow(1, 0, DtRank);
         var b = ScanPrecision(xDbl.narrow(1, DtRank, StateSize));
         var c = ScanPrecision(xDbl.narrow(1, DtRank + StateSize, StateSize));
-        Tensor delta;
         using (StageProfiler.Measure("dt_proj"))
-            delta = ScanPrecision(ProjectChannels(dtProj, dtLow));
-        return new(u, delta, b, c);
+            return (ScanPrecision(ProjectChannels(dtProj, dtLow)), b, c);
     }
 
     /// <summary>

@@ -8,31 +8,42 @@ namespace Vim.Core.Models;
 /// <summary>
 /// One direction of the Vim mixer in training (conv1d + SiLU, x_proj, dt_proj, then the selective scan gated by
 /// SiLU(z)) as a single autograd function that keeps for backward only what is cheap to hold: its inputs (x and z,
-/// views of in_proj's output, which the other branch holds anyway), A, D, the Δ bias and the scan's chunk states.
-/// Backward recomputes the scan inputs u, Δ, B and C from x (a conv, two thin projections) and differentiates that
-/// recomputation, so the two sequence-sized tensors per branch that plain autograd keeps (u, saved by the scan and
-/// x_proj, and Δ) are never held across the network. The official mamba_inner_fn makes the same trade
-/// (checkpoint_lvl 1: conv1d_out and delta recomputed in backward).
+/// views of in_proj's output, which the other branch holds anyway), x_proj's thin output [Δ_low | B | C], A, D, the Δ
+/// bias and the scan's chunk states. Backward recomputes the conv output u and Δ (a depthwise conv and a rank-dt_rank
+/// projection) and differentiates them, so the two sequence-sized tensors per branch that plain autograd keeps (u, saved
+/// by the scan and by x_proj, and Δ) are never held across the network. This is the trade of the official
+/// mamba_inner_fn with checkpoint_lvl 1 (conv1d_out and delta recomputed in backward, x_dbl kept).
 /// </summary>
 /// <remarks>
-/// Arguments: the <see cref="BranchRun"/>, x, z, A, D, Δ bias, then the parameters the recomputation reads (the
-/// conv's weight and bias, x_proj's and dt_proj's weights), which are passed so that their gradients flow through
-/// this function's graph edges. Results equal the plain path's bit for bit, gradients included: backward runs the
-/// same operations on the same values (the recomputation under the forward's autocast settings), and the one
-/// tensor that receives two gradient contributions, u (from the scan and from x_proj), adds them in one
-/// commutative sum either way.
+/// Arguments: the <see cref="BranchRun"/>, x, z, A, D, Δ bias, then the parameters the branch reads (the conv's weight
+/// and bias, x_proj's and dt_proj's weights), passed so that their gradients flow through this function's graph edges.
+/// Results equal the plain path's bit for bit, gradients included: backward runs the same operations on the same values
+/// (the recomputation under the forward's autocast settings); x_proj's backward, whose forward is not recomputed, is
+/// written out as autograd's mm/bmm backward computes it (<see cref="XProjectionBackward"/>); and u, the one tensor with
+/// two gradient contributions (the scan's and x_proj's), adds them in one commutative sum either way.
 /// </remarks>
 internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<MixerBranchFunction>
 {
     public override string Name => "VimDenseMixerBranch";
 
-    /// <summary>What backward needs besides saved tensors: how to recompute the scan inputs, the direction, the autocast settings.</summary>
-    internal sealed class BranchRun(Func<Tensor, ScanInputs> recompute, bool reverse, Tensor[] parameters)
+    /// <summary>How the branch computes its scan inputs (so backward can compute them again), its direction and the autocast
+    /// settings of its forward.</summary>
+    /// <param name="convolve">x → u = SiLU(conv(x)), float32.</param>
+    /// <param name="projectX">u → x_proj's output [Δ_low | B | C] (batch, dt_rank + 2N, L), channel-major, W·u.</param>
+    /// <param name="fromXProjection">x_proj's output → (Δ, B, C), float32.</param>
+    /// <param name="parameters">The conv's weight and bias, x_proj's weight, dt_proj's weight, in that order.</param>
+    internal sealed class BranchRun(Func<Tensor, Tensor> convolve, Func<Tensor, Tensor> projectX,
+        Func<Tensor, (Tensor Delta, Tensor B, Tensor C)> fromXProjection, bool reverse, Tensor[] parameters)
     {
-        public Func<Tensor, ScanInputs> Recompute { get; } = recompute;
+        public Func<Tensor, Tensor> Convolve { get; } = convolve;
+        public Func<Tensor, Tensor> ProjectX { get; } = projectX;
+        public Func<Tensor, (Tensor Delta, Tensor B, Tensor C)> FromXProjection { get; } = fromXProjection;
         public bool Reverse { get; } = reverse;
-        /// <summary>The tensors <see cref="Recompute"/> reads besides x that may need gradients (the conv's weight and bias, x_proj's and dt_proj's weights).</summary>
         public Tensor[] Parameters { get; } = parameters;
+        public Tensor ConvWeight => Parameters[0];
+        public Tensor ConvBias => Parameters[1];
+        public Tensor XProjWeight => Parameters[2];
+        public Tensor DtProjWeight => Parameters[3];
         public Autocast.Settings AutocastSettings { get; set; }
     }
 
@@ -61,17 +72,19 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
         Tensor x = (Tensor)vars[1], z = (Tensor)vars[2], A = (Tensor)vars[3], D = (Tensor)vars[4], deltaBias = (Tensor)vars[5];
         run.AutocastSettings = Autocast.Current();
         using var scope = NewDisposeScope();
-        ScanInputs inputs;
+        Tensor u, xProjection, delta, b, c;
         // The same settings with the cast cache off: a cast cached here, where autograd is off, would carry no history
         // for a later use of the same weight in this autocast region.
         using (Autocast.Reproduce(run.AutocastSettings))
-            inputs = run.Recompute(x);
-        var (u, delta, b, c) = Prepared(inputs);
+        {
+            u = run.Convolve(x);
+            xProjection = run.ProjectX(u);
+            (delta, b, c) = run.FromXProjection(xProjection);
+        }
         var shape = SelectiveScanShape.Validate(u, delta, A, b, c, D, z, deltaBias);
-        var output = SelectiveScanKernels.Forward(shape, u, delta, Prepare(A), b, c, Prepare(D), Prepare(z), Prepare(deltaBias),
-            softplus: true, run.Reverse, saveCheckpoints: true, out var checkpoints);
-        checkpoints!.MoveToOuterDisposeScope();
-        ctx.save_for_backward([x, z, A, D, deltaBias, checkpoints]);
+        var output = SelectiveScanKernels.Forward(shape, Prepare(u), Prepare(delta), Prepare(A), Prepare(b), Prepare(c), Prepare(D),
+            Prepare(z), Prepare(deltaBias), softplus: true, run.Reverse, saveCheckpoints: true, out var checkpoints);
+        ctx.save_for_backward([x, z, A, D, deltaBias, xProjection.MoveToOuterDisposeScope(), checkpoints!.MoveToOuterDisposeScope()]);
         ctx.save_data("run", run);
         ctx.save_data("shape", shape);
         ctx.save_data("needs", vars.Skip(1).Select(v => v is Tensor { requires_grad: true }).ToArray());
@@ -85,48 +98,85 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
         var run = (BranchRun)ctx.get_data("run");
         var shape = (SelectiveScanShape)ctx.get_data("shape");
         var needs = (bool[])ctx.get_data("needs");
+        bool NeedsParameter(int i) => needs[ParameterStart - 1 + i];
+        bool convNeeds = needs[0] || NeedsParameter(0) || NeedsParameter(1);
         var saved = ctx.get_saved_variables();
         Tensor x = saved[0].detach().requires_grad_(needs[0]), z = saved[1], A = saved[2], D = saved[3], deltaBias = saved[4];
-        var checkpoints = saved[5];
+        var xProjection = saved[5].detach().requires_grad_();
+        var checkpoints = saved[6];
 
-        ScanInputs recomputed;
+        Tensor u, delta, b, c;
         using (enable_grad())
         using (Autocast.Reproduce(run.AutocastSettings))
-            recomputed = run.Recompute(x);
-        var (u, delta, b, c) = Prepared(recomputed);
-        var dout = SelectiveScanKernels.Prepare(grad_output)!;
-        var g = SelectiveScanKernels.Backward(shape, u.detach(), delta.detach(), Prepare(A), b.detach(), c.detach(), Prepare(D),
-            Prepare(z), Prepare(deltaBias), softplus: true, run.Reverse, checkpoints, dout);
+        {
+            u = run.Convolve(x);
+            (delta, b, c) = run.FromXProjection(xProjection);
+        }
+        var g = SelectiveScanKernels.Backward(shape, Prepare(u.detach()), Prepare(delta.detach()), Prepare(A), Prepare(b.detach()),
+            Prepare(c.detach()), Prepare(D), Prepare(z), Prepare(deltaBias), softplus: true, run.Reverse, checkpoints,
+            SelectiveScanKernels.Prepare(grad_output)!);
 
-        var gradients = new Tensor?[1 + needs.Length];
+        var gradients = new Tensor?[ParameterStart + run.Parameters.Length];
         gradients[2] = needs[1] ? g.dz : null;
         gradients[3] = needs[2] ? g.dA : null;
         gradients[4] = needs[3] ? g.dD : null;
         gradients[5] = needs[4] ? g.ddeltaBias : null;
 
-        // The scan's gradients with respect to its sequence inputs, carried back through the recomputation to x and the
-        // conv and projection weights.
-        var parameters = run.Parameters;
-        var targets = new List<(Tensor Tensor, int Slot)>();
-        if (needs[0]) targets.Add((x, 1));
-        for (int i = 0; i < parameters.Length; i++)
-            if (needs[ParameterStart - 1 + i]) targets.Add((parameters[i], ParameterStart + i));
-        var sequence = new[] { (recomputed.U, g.du), (recomputed.Delta, g.ddelta), (recomputed.B, g.dB), (recomputed.C, g.dC) }
-            .Where(p => p.Item1.requires_grad).ToList();
-        if (targets.Count > 0 && sequence.Count > 0)
+        // Δ, B and C back to x_proj's output (and dt_proj's weight) through their recomputation.
+        var projectionTargets = NeedsParameter(3) ? new List<Tensor> { xProjection, run.DtProjWeight } : [xProjection];
+        var found = torch.autograd.grad([delta, b, c], projectionTargets,
+            [g.ddelta.to_type(delta.dtype), g.dB.to_type(b.dtype), g.dC.to_type(c.dtype)], allow_unused: true);
+        var dXProjection = found[0];
+        if (NeedsParameter(3) && found[1] is { IsInvalid: false } dDtProj) gradients[ParameterStart + 3] = dDtProj;
+
+        // x_proj's output back to u and its weight; then u, with the scan's own gradient, back to x and the conv.
+        var (du, dXProjWeight) = XProjectionBackward(u, run.XProjWeight, dXProjection, convNeeds, NeedsParameter(2));
+        if (dXProjWeight is not null) gradients[ParameterStart + 2] = dXProjWeight;
+        if (convNeeds && du is not null)
         {
-            var found = torch.autograd.grad(sequence.Select(p => p.Item1).ToList(), targets.Select(t => t.Tensor).ToList(),
-                sequence.Select(p => p.Item2.to_type(p.Item1.dtype)).ToList(), allow_unused: true);
-            for (int k = 0; k < targets.Count; k++)
-                if (found[k] is { IsInvalid: false } gradient) gradients[targets[k].Slot] = gradient;
+            var convTargets = new List<(Tensor Tensor, int Slot)>();
+            if (needs[0]) convTargets.Add((x, 1));
+            if (NeedsParameter(0)) convTargets.Add((run.ConvWeight, ParameterStart));
+            if (NeedsParameter(1)) convTargets.Add((run.ConvBias, ParameterStart + 1));
+            var convGradients = torch.autograd.grad([u], convTargets.Select(t => t.Tensor).ToList(),
+                [du.add_(g.du.to_type(du.dtype))], allow_unused: true);
+            for (int k = 0; k < convTargets.Count; k++)
+                if (convGradients[k] is { IsInvalid: false } gradient) gradients[convTargets[k].Slot] = gradient;
         }
         return BackwardGradients.Return(gradients, grad_output);
+    }
+
+    /// <summary>
+    /// The backward of x_proj's channel-major product P = W·u (per batch element; <c>BiMambaMixer.ProjectChannels</c>), as
+    /// autograd computes it for that forward: mm's dW = dP·uᵀ and du = Wᵀ·dP for one image, bmm's over the expanded weight
+    /// with dW summed over the batch (the expand's backward) for several, in the product's type (autocast's half type under
+    /// autocast, where the forward cast u and W down), cast back to u's and W's types as the casts' backward does.
+    /// </summary>
+    /// <returns>du (null unless <paramref name="wantInput"/>) and dW (null unless <paramref name="wantWeight"/>).</returns>
+    internal static (Tensor? du, Tensor? dWeight) XProjectionBackward(Tensor u, Tensor weight, Tensor dProjection,
+        bool wantInput, bool wantWeight)
+    {
+        var productType = dProjection.dtype;
+        var uc = u.detach().to_type(productType);
+        var wc = weight.detach().to_type(productType);
+        long batch = u.shape[0];
+        Tensor? du = null, dw = null;
+        if (batch == 1)
+        {
+            var dp = dProjection.select(0, 0);
+            if (wantWeight) dw = dp.mm(uc.select(0, 0).t());
+            if (wantInput) du = wc.t().mm(dp).unsqueeze(0);
+        }
+        else
+        {
+            // Cast up before the sum: in the forward the weight was expanded, then cast down for the bmm.
+            if (wantWeight) dw = dProjection.bmm(uc.transpose(1, 2)).to_type(weight.dtype).sum([0]);
+            if (wantInput) du = wc.unsqueeze(0).expand(batch, -1, -1).transpose(1, 2).bmm(dProjection);
+        }
+        return (du?.to_type(u.dtype), dw?.to_type(weight.dtype));
     }
 
     /// <summary>The form the native kernels read: float32, contiguous (an alias when already so; z, a view of in_proj's
     /// output, is saved as the view and copied only while a kernel reads it).</summary>
     private static Tensor Prepare(Tensor t) => SelectiveScanKernels.Prepare(t)!;
-
-    private static ScanInputs Prepared(ScanInputs inputs) =>
-        new(Prepare(inputs.U), Prepare(inputs.Delta), Prepare(inputs.B), Prepare(inputs.C));
 }
