@@ -22,6 +22,9 @@ public class FuseCommandTests
            {"id": 4, "image_id": 9, "category_id": 3, "bbox": [1, 1, 20, 20], "area": 400, "iscrowd": 0}]}
         """;
 
+    /// <summary>A results file of one cat on image 7, [0, 0, 10, 10] at 0.9.</summary>
+    private const string OneCat = """[{"image_id": 7, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9}]""";
+
     [SetUp]
     public void SetUp()
     {
@@ -98,7 +101,7 @@ public class FuseCommandTests
     [Test]
     public void TwoFilesFuseWithTheirWeightsAsComputedByHand()
     {
-        var a = Write("a.json", """[{"image_id": 7, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9}]""");
+        var a = Write("a.json", OneCat);
         var b = Write("b.json", """
             [{"image_id": 7, "category_id": 1, "bbox": [1, 1, 10, 10], "score": 0.6},
              {"image_id": 9, "category_id": 3, "bbox": [1, 1, 20, 20], "score": 0.6}]
@@ -123,7 +126,7 @@ public class FuseCommandTests
     [Test]
     public void BadInputIsRefusedByNameBeforeAnythingIsWritten()
     {
-        var good = Write("good.json", """[{"image_id": 7, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9}]""");
+        var good = Write("good.json", OneCat);
         var strayImage = Write("stray_image.json", """
             [{"image_id": 7, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9},
              {"image_id": 99, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9}]
