@@ -88,15 +88,12 @@ public static class DetectionConfusion
             list.Add((box, label));
         }
 
+        CocoResults.RequireOf(groundTruth, detections, groundTruthSource, resultsSource);
         var detectionsByImage = new Dictionary<long, List<(CocoDetection Detection, int Label)>>();
         for (int d = 0; d < detections.Count; d++)
         {
             var det = detections[d];
-            if (!groundTruth.ImagesById.ContainsKey(det.ImageId))
-                throw new VimException($"{resultsSource}: [{d}]: image_id {det.ImageId} is not an image of the ground truth {groundTruthSource}.");
-            if (!categories.TryGetClassIndex(det.CategoryId, out int label))
-                throw new VimException($"{resultsSource}: [{d}]: category_id {det.CategoryId} is not a category of the ground truth {groundTruthSource} " +
-                    $"(its ids: {string.Join(", ", categories.CategoryIds.Take(10))}{(categories.Count > 10 ? ", …" : "")}).");
+            int label = categories.ToClassIndex(det.CategoryId);
             if (det.Bbox is null)
                 throw new VimException($"{resultsSource}: [{d}]: no \"bbox\"; the confusion matrix pairs boxes (a segm-only results file cannot be used).");
             if (!detectionsByImage.TryGetValue(det.ImageId, out var list)) detectionsByImage[det.ImageId] = list = [];

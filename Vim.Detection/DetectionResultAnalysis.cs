@@ -40,7 +40,8 @@ public static class DetectionResultAnalysis
     public static IReadOnlyList<ImageScore> Score(CocoDataset groundTruth, IReadOnlyList<CocoDetection> detections, CocoIouType iouType,
         double scoreThreshold, string groundTruthSource, string resultsSource)
     {
-        CheckDetections(groundTruth, detections, groundTruthSource, resultsSource);
+        // The drawings could not place an unknown image, nor name an unknown category.
+        CocoResults.RequireOf(groundTruth, detections, groundTruthSource, resultsSource);
         CocoEvaluator evaluator;
         double[] aps;
         try
@@ -75,25 +76,6 @@ public static class DetectionResultAnalysis
             var (all, drawn) = found.GetValueOrDefault(image.Id);
             return new ImageScore(index, image.FileName ?? image.Id.ToString(CultureInfo.InvariantCulture), apById[image.Id], [objects, crowds, all, drawn]);
         }).ToList();
-    }
-
-    /// <summary>
-    /// Refuses detections the drawings could not place: an image id the ground truth lacks (pycocotools' loadRes asserts
-    /// the same) or a category it lacks (it would have no name), naming both files and the entry.
-    /// </summary>
-    private static void CheckDetections(CocoDataset groundTruth, IReadOnlyList<CocoDetection> detections, string groundTruthSource, string resultsSource)
-    {
-        var categories = CategoryMap.FromDataset(groundTruth);
-        for (int d = 0; d < detections.Count; d++)
-        {
-            var det = detections[d];
-            if (!groundTruth.ImagesById.ContainsKey(det.ImageId))
-                throw new VimException($"{resultsSource}: [{d}]: image_id {det.ImageId} is not an image of the ground truth {groundTruthSource}; " +
-                    "expected the results of the images that file lists.");
-            if (!categories.TryGetClassIndex(det.CategoryId, out _))
-                throw new VimException($"{resultsSource}: [{d}]: category_id {det.CategoryId} is not a category of the ground truth {groundTruthSource} " +
-                    $"(its ids: {string.Join(", ", categories.CategoryIds.Take(10))}{(categories.Count > 10 ? ", …" : "")}).");
-        }
     }
 
     /// <summary>

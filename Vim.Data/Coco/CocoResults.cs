@@ -23,6 +23,27 @@ public static class CocoResults
         return Read(stream, source);
     }
 
+    /// <summary>
+    /// Refuses a detection naming an image or a category the ground truth lacks (pycocotools' loadRes asserts the
+    /// images; a category it lacks has no name and no class), naming both files and the entry.
+    /// </summary>
+    /// <param name="groundTruthSource">Names the ground truth in errors (its file).</param>
+    /// <param name="resultsSource">Names the detections in errors (the results file).</param>
+    public static void RequireOf(CocoDataset groundTruth, IReadOnlyList<CocoDetection> detections, string groundTruthSource, string resultsSource)
+    {
+        var categories = CategoryMap.FromDataset(groundTruth);
+        for (int d = 0; d < detections.Count; d++)
+        {
+            var det = detections[d];
+            if (!groundTruth.ImagesById.ContainsKey(det.ImageId))
+                throw new VimException($"{resultsSource}: [{d}]: image_id {det.ImageId} is not an image of the ground truth {groundTruthSource}; " +
+                    "expected the results of the images that file lists.");
+            if (!categories.TryGetClassIndex(det.CategoryId, out _))
+                throw new VimException($"{resultsSource}: [{d}]: category_id {det.CategoryId} is not a category of the ground truth {groundTruthSource} " +
+                    $"(its ids: {string.Join(", ", categories.CategoryIds.Take(10))}{(categories.Count > 10 ? ", …" : "")}).");
+        }
+    }
+
     /// <summary>Writes the results atomically (temp file, then rename). Masks are written as compressed RLE.</summary>
     public static void Save(string path, IEnumerable<CocoDetection> detections)
     {

@@ -13,20 +13,22 @@ using Vim.Segmentation;
 namespace Vim.Tools.Commands;
 
 /// <summary>
-/// `vim eval coco|coco-errors|seg|confusion|analyze|bench`: COCO mAP and its error analysis and semantic-segmentation mIoU
-/// on files, confusion matrices of either, the best and worst images of either (<c>analyze</c>), and the evaluator benchmark.
+/// `vim eval coco|coco-errors|seg|confusion|analyze|fuse|bench`: COCO mAP and its error analysis and semantic-segmentation mIoU
+/// on files, confusion matrices of either, the best and worst images of either (<c>analyze</c>), COCO results of several
+/// detectors fused by Weighted Boxes Fusion (<c>fuse</c>), and the evaluator benchmark.
 /// </summary>
 public static class EvalCommand
 {
     public static Command Create()
     {
         var cmd = new Command("eval", "Evaluate results: COCO mAP (bbox/segm, pycocotools semantics) and its error analysis (mmdet's), semantic segmentation mIoU (mmseg semantics), " +
-            "their confusion matrices, or the images a model does best and worst on.");
+            "their confusion matrices, the images a model does best and worst on, or several detectors' results fused by Weighted Boxes Fusion.");
         cmd.Subcommands.Add(CreateCoco());
         cmd.Subcommands.Add(CreateCocoErrors());
         cmd.Subcommands.Add(CreateSeg());
         cmd.Subcommands.Add(CreateConfusion());
         cmd.Subcommands.Add(CreateAnalyze());
+        cmd.Subcommands.Add(CreateFuse());
         cmd.Subcommands.Add(CreateBench());
         return cmd;
     }
@@ -34,10 +36,13 @@ public static class EvalCommand
     /// <summary>The COCO inputs `eval coco` and `eval confusion det` read: a ground-truth json and a results json.</summary>
     private sealed class CocoInputs
     {
-        public readonly Option<string> GroundTruth = new("--gt") { Description = "COCO ground-truth json (images, annotations, categories)", Required = true };
+        public readonly Option<string> GroundTruth = GroundTruthOption();
         public readonly Option<string> Results = new("--results") { Description = "COCO results json [{image_id, category_id, bbox|segmentation, score}]", Required = true };
 
         public IEnumerable<Option> Options => [GroundTruth, Results];
+
+        /// <summary>--gt of the COCO commands (`eval fuse` reads several results files against it).</summary>
+        public static Option<string> GroundTruthOption() => new("--gt") { Description = "COCO ground-truth json (images, annotations, categories)", Required = true };
 
         public (CocoDataset GroundTruth, List<CocoDetection> Detections) Load(ParseResult parse) =>
             (CocoDataset.Load(parse.GetValue(GroundTruth)!), CocoResults.Load(parse.GetValue(Results)!));
@@ -373,6 +378,90 @@ public static class EvalCommand
             var ranking = outputs.Rank(parse, scores);
             outputs.Finish(parse, scores, ranking, SegmentationResultAnalysis.ScoreName, SegmentationResultAnalysis.DetailNames, "every pixel ignored: mIoU undefined",
                 dir => SegmentationResultAnalysis.Draw(dataset, predictionDir, ranking, dir, Console.Out));
+        }));
+        return cmd;
+    }
+
+    private static Command CreateFuse()
+    {
+        var groundTruth = CocoInputs.GroundTruthOption();
+        var results = new Option<string[]>("--results")
+        {
+            Description = "COCO results files to fuse (vim test's results.json, or any detector's), one per model: --results a.json b.json; " +
+                "one file alone fuses its own overlapping boxes",
+            Required = true,
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var defaults = new WeightedBoxesFusionSettings();
+        var weights = new Option<string?>("--weights") { Description = "comma-separated weight per results file, in their order, e.g. 2,1 (default: 1 each)" };
+        var iouThr = new Option<double>("--iou-thr") { Description = "a box joins the fused box of its category it overlaps most when that IoU is above this (strictly)", DefaultValueFactory = _ => defaults.IouThreshold };
+        var skipBoxThr = new Option<double>("--skip-box-thr") { Description = "boxes scoring below this (before weighting) are left out", DefaultValueFactory = _ => defaults.SkipBoxThreshold };
+        var confType = new Option<string>("--conf-type")
+        {
+            Description = "fused score from the cluster's weighted scores (score × its file's weight), mmdet's conf_type: avg (their mean × min(files, boxes) / " +
+                "Σ weights), max (the largest / the largest weight), box_and_model_avg (their sum / the boxes' weights × the weights of the files present / " +
+                "Σ weights), absent_model_aware_avg (their sum / (the boxes' weights + the weights of the files absent))",
+            DefaultValueFactory = _ => WeightedBoxesFusionSettings.NameOf(defaults.Confidence),
+        };
+        var allowsOverflow = new Option<bool>("--allows-overflow") { Description = "with avg: rescale by the cluster's box count, not min(files, boxes), so a score may exceed 1 (mmdet's allows_overflow)" };
+        var outDir = new Option<string>("--out") { Description = "folder for results.json (the fused results), summary.md and metrics.json (created if missing)", DefaultValueFactory = _ => Path.Combine("work_dirs", "fuse") };
+        var cmd = new Command("fuse", "Fuse several detectors' COCO results with Weighted Boxes Fusion (Solovyev et al., 2021), as mmdet's " +
+            "tools/analysis_tools/fuse_results.py: per image and category, every file's boxes, highest weighted score first, join the fused box they overlap " +
+            "most at IoU above --iou-thr or start their own; a fused box is the score × weight average of its boxes. Writes the fused results.json (boxes " +
+            "only: masks are not fused, so a file's masks are left out and only box AP is evaluated), then the box AP, AP50 and AP75 of every input " +
+            "and of the fusion against --gt as summary.md and metrics.json (percent). mmdet passes COCO's [x, y, w, h] to the fusion as corners; " +
+            "boxes here are fused as the boxes they are.");
+        foreach (var o in new Option[] { groundTruth, results, weights, iouThr, skipBoxThr, confType, allowsOverflow, outDir }) cmd.Options.Add(o);
+        cmd.SetAction(parse => Guard(() =>
+        {
+            // Options first: a typo fails before the files are read.
+            var files = parse.GetValue(results) ?? [];
+            var settings = new WeightedBoxesFusionSettings
+            {
+                Weights = ParseList(parse.GetValue(weights), "--weights", s => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture)),
+                IouThreshold = parse.GetValue(iouThr),
+                SkipBoxThreshold = parse.GetValue(skipBoxThr),
+                Confidence = WeightedBoxesFusionSettings.ParseConfidence(parse.GetValue(confType)),
+                AllowsOverflow = parse.GetValue(allowsOverflow),
+            };
+            settings.Validate(files.Length);
+            var dir = parse.GetValue(outDir)!;
+            OutputFolder.Check(dir, "--out");
+            string gtPath = parse.GetValue(groundTruth)!;
+            var fusedPath = Path.Combine(dir, DetectionTester.ResultsFile);
+            foreach (var file in files)
+                if (Path.GetFullPath(file) == Path.GetFullPath(fusedPath))
+                    throw new VimException($"--results {file}: is the file the fusion writes (--out {dir}); give another --out.");
+
+            var gt = CocoDataset.Load(gtPath);
+            var inputs = new List<List<CocoDetection>>(files.Length);
+            var notes = new List<string>();
+            foreach (var file in files)
+            {
+                var detections = CocoResults.Load(file);
+                WeightedBoxesFusion.RequireFusable(gt, detections, gtPath, file);
+                int masks = WeightedBoxesFusion.MasksIn(detections);
+                if (masks > 0) notes.Add($"{file}: {masks} of {detections.Count} detections carry a mask; fusion averages boxes, so the fused results hold none and box AP alone is compared.");
+                inputs.Add(detections);
+            }
+            Console.WriteLine(settings.Describe(files.Length));
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var fused = WeightedBoxesFusion.FuseResults(gt, inputs, settings);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"fused {inputs.Sum(i => i.Count)} detections into {fused.Count} over {gt.Images.Count} images in {clock.Elapsed.TotalSeconds:0.0} s"));
+            foreach (var note in notes) Console.WriteLine(note);
+            Directory.CreateDirectory(dir);
+            CocoResults.Save(fusedPath, fused);
+
+            var weightOf = settings.WeightsFor(files.Length);
+            var rows = files.Select((file, m) => new FusionReport.Row(file, weightOf[m], inputs[m].Count, FusionReport.EvaluateBoxes(gt, inputs[m], gtPath, file))).ToList();
+            var fusedRow = new FusionReport.Row(fusedPath, null, fused.Count, FusionReport.EvaluateBoxes(gt, fused, gtPath, fusedPath));
+            var (summary, metrics) = FusionReport.Write(dir, rows, fusedRow, settings, notes);
+            Console.Write(FusionReport.Table(rows, fusedRow));
+            Console.WriteLine($"wrote {fusedPath}");
+            Console.WriteLine($"wrote {summary}");
+            Console.WriteLine($"wrote {metrics}");
         }));
         return cmd;
     }

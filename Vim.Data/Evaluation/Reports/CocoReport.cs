@@ -68,5 +68,5 @@ public static class CocoReport
     private static double Percent(double v) => v < 0 ? v : 100 * v;
 
     /// <summary>A fraction in percent with two decimals, "-" where pycocotools reports −1 (undefined).</summary>
-    internal static string Fmt(double v) => v < 0 ? "-" : (100 * v).ToString("0.00", CultureInfo.InvariantCulture);
+    public static string Fmt(double v) => v < 0 ? "-" : (100 * v).ToString("0.00", CultureInfo.InvariantCulture);
 }
