@@ -7,10 +7,6 @@ namespace Vim.Data.Loading;
 public static class LockstepBatches
 {
     /// <summary>
-    /// The i-th batch of every stream together. The streams read one dataset in the same order (e.g. one per test scale, each
-    /// its own resize of the original image), so they end together; whatever is still running stops when the caller stops reading.
-    /// </summary>
-    /// <summary>
     /// The test views of <paramref name="images"/>: per image, one batch per pipeline (e.g. one per test scale, each its
     /// own resize of the original image), in order, each read by <paramref name="loader"/>'s loader over the images.
     /// The views of an image share one load (decode) of it (<see cref="SharedLoads"/>), so K scales decode each image once,
@@ -22,6 +18,10 @@ public static class LockstepBatches
         return Read(pipelines.Select(pipeline => loader(shared, pipeline).Epoch(0)));
     }
 
+    /// <summary>
+    /// The i-th batch of every stream together. The streams read one dataset in the same order (e.g. one per test scale, each
+    /// its own resize of the original image), so they end together; whatever is still running stops when the caller stops reading.
+    /// </summary>
     public static IEnumerable<Batch[]> Read(IEnumerable<IEnumerable<Batch>> streams)
     {
         var readers = streams.Select(stream => stream.GetEnumerator()).ToList();
