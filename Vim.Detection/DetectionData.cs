@@ -33,9 +33,10 @@ public sealed class DetectionData
         // the annotations downloaded without train2017), and a box-only detector reads no segmentations, so box-only
         // annotation files (segmentation [] or absent) serve.
         bool masks = config.Model.DetHead.MaskOn;
-        var trainingCategories = TrainingSplits.ReadEach(data, TrainingLayout, split => [AnnotationFile(data, split)],
+        Func<string, IEnumerable<string>> requiredPaths = split => [AnnotationFile(data, split)];
+        var trainingCategories = TrainingSplits.ReadEach(data, TrainingLayout, requiredPaths,
             split => CategoryMap.Load(AnnotationFile(data, split)));
-        _trainSet = new(() => TrainingSplits.Open(data, TrainingLayout, split => [AnnotationFile(data, split)],
+        _trainSet = new(() => TrainingSplits.Open(data, TrainingLayout, requiredPaths,
             split => CocoInstanceDataset.Load(AnnotationFile(data, split), Path.Combine(data.Root, split),
                 new CocoInstanceOptions { CheckImageFiles = false, WithMasks = masks })));
         _valSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit),
@@ -140,11 +141,12 @@ public sealed class DetectionData
     {
         var text = $"{TrainSet.Count} training images{(_data.TrainSplits.Count > 1 ? $" (splits {TrainingSplits.Describe(_data)})" : "")}";
         bool repeated = _data.TrainRepeat > 1;
-        if (ClassBalancedTrainSet is ClassBalancedSource balanced)
+        var balanced = ClassBalancedTrainSet as ClassBalancedSource;
+        if (balanced is not null)
             text += $", class-balanced to {balanced.Count}{(repeated ? "" : " per epoch")} (data.class_balanced_thr {balanced.Threshold.ToString(CultureInfo.InvariantCulture)})";
         if (repeated)
             text += $", each visited {_data.TrainRepeat} times an epoch (data.train_repeat)" +
-                (ClassBalancedTrainSet is ClassBalancedSource ? $": {TrainingSamples.Count} samples per epoch" : "");
+                (balanced is not null ? $": {TrainingSamples.Count} samples per epoch" : "");
         return text;
     }
 
