@@ -87,16 +87,16 @@ public sealed class CascadeMaskRcnn : nn.Module
         using var noGrad = no_grad();
         var (features, proposals) = FeaturesAndProposals(images, imageSizes);
         var detections = roi_heads.Forward(features.Take(4).ToList(), proposals).Detections!;
-        (long Height, long Width) OutputSize(int i, Instances found) => (outputSizes?[i].Height ?? found.ImageHeight, outputSizes?[i].Width ?? found.ImageWidth);
+        Instances AtOutputSize(Instances x, int i) =>
+            DetectionPostprocessor.ToOutputSize(x, outputSizes?[i].Height ?? x.ImageHeight, outputSizes?[i].Width ?? x.ImageWidth);
         List<Instances> found;
         using (StageProfiler.Measure(DetectionStages.Paste))
-            found = detections.Select((d, i) => DetectionPostprocessor.ToOutputSize(d, OutputSize(i, d).Height, OutputSize(i, d).Width)).ToList();
+            found = detections.Select(AtOutputSize).ToList();
         if (!withProposals) return (found, null);
         // Only the order of the scores matters to recall; the probability is what mmdet writes. Float64 keeps logits that
         // float32's sigmoid would round to the same 1.0 apart.
-        var mapped = proposals.Select((p, i) => DetectionPostprocessor.ToOutputSize(
-            new Instances(p.ImageHeight, p.ImageWidth, p.Boxes, scores: p.Scores!.to_type(ScalarType.Float64).sigmoid()),
-            OutputSize(i, p).Height, OutputSize(i, p).Width)).ToList();
+        var mapped = proposals.Select((p, i) => AtOutputSize(
+            new Instances(p.ImageHeight, p.ImageWidth, p.Boxes, scores: p.Scores!.to_type(ScalarType.Float64).sigmoid()), i)).ToList();
         return (found, mapped);
     }
 

@@ -143,7 +143,12 @@ public static class WeightedBoxesFusion
     public static List<Box> Fuse(IReadOnlyList<IReadOnlyList<Box>> models, WeightedBoxesFusionSettings settings)
     {
         settings.Validate(models.Count);
-        var weights = settings.WeightsFor(models.Count);
+        return Fuse(models, settings.WeightsFor(models.Count), settings);
+    }
+
+    /// <summary><see cref="Fuse(IReadOnlyList{IReadOnlyList{Box}}, WeightedBoxesFusionSettings)"/> with the settings validated and the weights resolved once.</summary>
+    private static List<Box> Fuse(IReadOnlyList<IReadOnlyList<Box>> models, double[] weights, WeightedBoxesFusionSettings settings)
+    {
         var byLabel = Prefilter(models, weights, settings.SkipBoxThreshold);
         var fused = new List<Box>();
         foreach (var (label, members) in byLabel)
@@ -237,6 +242,7 @@ public static class WeightedBoxesFusion
         WeightedBoxesFusionSettings settings)
     {
         settings.Validate(results.Count);
+        var weights = settings.WeightsFor(results.Count);
         var perImage = new Dictionary<long, List<Box>[]>(groundTruth.Images.Count);
         foreach (var image in groundTruth.Images) perImage[image.Id] = Enumerable.Range(0, results.Count).Select(_ => new List<Box>()).ToArray();
         for (int m = 0; m < results.Count; m++)
@@ -250,7 +256,7 @@ public static class WeightedBoxesFusion
         var fused = new List<CocoDetection>();
         foreach (var image in groundTruth.Images)
         {
-            foreach (var b in Fuse(perImage[image.Id], settings))
+            foreach (var b in Fuse(perImage[image.Id], weights, settings))
                 fused.Add(new CocoDetection(image.Id, b.Label, b.Score, [b.X, b.Y, b.Width, b.Height], null));
         }
         return fused;

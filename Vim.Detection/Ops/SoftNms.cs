@@ -1,6 +1,5 @@
 using TorchSharp;
 using Vim.Core.Config;
-using Vim.Core.Engine;
 using Vim.Detection.Structures;
 using static TorchSharp.torch;
 
@@ -50,13 +49,16 @@ public static class SoftNms
             return (empty(0, ScalarType.Int64, boxes.device), empty(0, ScalarType.Float32, boxes.device));
         using var scope = NewDisposeScope();
         var categoryOf = categories.cpu().to_type(ScalarType.Int64).data<long>().ToArray();
+        // The kernel reads its IoUs and scores on the host: one transfer here, not a gather and a copy per category.
+        var hostBoxes = boxes.to_type(ScalarType.Float32).cpu();
+        var hostScores = scores.to_type(ScalarType.Float32).cpu();
         var kept = new List<(long Index, float Score)>();
         foreach (var group in Enumerable.Range(0, categoryOf.Length).GroupBy(i => categoryOf[i]))
         {
             using var groupScope = NewDisposeScope();
             var members = group.Select(i => (long)i).ToArray();
-            var index = tensor(members, device: boxes.device);
-            var (keep, decayed) = Run(boxes[index], scores[index], iouThreshold, settings);
+            var index = tensor(members);
+            var (keep, decayed) = Run(hostBoxes[index], hostScores[index], iouThreshold, settings);
             for (int k = 0; k < keep.Length; k++)
                 kept.Add((members[keep[k]], decayed[k]));
         }
@@ -70,9 +72,9 @@ public static class SoftNms
     {
         int n = checked((int)boxes.shape[0]);
         // The IoUs never change (only scores do), so every pair's is computed once, as detectron2's pairwise_iou does it.
-        var asFloat = new Boxes(Autocast.WidenHalf(boxes).to_type(ScalarType.Float32));
+        var asFloat = new Boxes(boxes.to_type(ScalarType.Float32));
         var iou = BoxGeometry.PairwiseIou(asFloat, asFloat).cpu().data<float>().ToArray();
-        var score = Autocast.WidenHalf(scores).to_type(ScalarType.Float32).cpu().data<float>().ToArray();
+        var score = scores.to_type(ScalarType.Float32).cpu().data<float>().ToArray();
         var original = new long[n];
         for (int i = 0; i < n; i++) original[i] = i;
         float threshold = (float)iouThreshold, sigma = (float)settings.Sigma, minScore = (float)settings.MinScore;
