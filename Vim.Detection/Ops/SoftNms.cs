@@ -57,7 +57,7 @@ public static class SoftNms
         {
             using var groupScope = NewDisposeScope();
             var members = group.Select(i => (long)i).ToArray();
-            var index = tensor(members);
+            var index = tensor(members, device: hostBoxes.device);
             var (keep, decayed) = Run(hostBoxes[index], hostScores[index], iouThreshold, settings);
             for (int k = 0; k < keep.Length; k++)
                 kept.Add((members[keep[k]], decayed[k]));
