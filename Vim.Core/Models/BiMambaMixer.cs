@@ -140,7 +140,7 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         // A, D and the Δ bias stay in the parameters' precision (fp32 in practice, as the official code forces).
         var a = -exp(aLog);
-        if (RecomputesScanInputs(x, conv, xProj, dtProj))
+        if (RecomputesScanInputs(x, conv, xProj, dtProj, aLog, dSkip))
         {
             // The function runs the native kernel itself, so the scan is counted here (the recomputation counts its own layers).
             SelectiveScan.CountFlops(new SelectiveScanShape(x.shape[0], InnerDim, x.shape[2], StateSize), dSkip, z);
@@ -163,10 +163,10 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
     /// pinned to another backend by <see cref="SelectiveScan.DefaultBackend"/>), unless <see cref="RecomputeScanInputs"/> is
     /// off. Other cases (float64, the reference scan) keep plain autograd.
     /// </summary>
-    private bool RecomputesScanInputs(Tensor x, Conv1d conv, Linear xProj, Linear dtProj) =>
-        RecomputeScanInputs && is_grad_enabled() && A_log.dtype == ScalarType.Float32 &&
+    private bool RecomputesScanInputs(Tensor x, Conv1d conv, Linear xProj, Linear dtProj, Tensor aLog, Tensor dSkip) =>
+        RecomputeScanInputs && is_grad_enabled() && aLog.dtype == ScalarType.Float32 &&
         (x.requires_grad || conv.weight!.requires_grad || conv.bias!.requires_grad || xProj.weight!.requires_grad ||
-         dtProj.weight!.requires_grad || dtProj.bias!.requires_grad || A_log.requires_grad || D.requires_grad) &&
+         dtProj.weight!.requires_grad || dtProj.bias!.requires_grad || aLog.requires_grad || dSkip.requires_grad) &&
         SelectiveScan.DefaultBackend switch
         {
             SelectiveScanBackend.Auto => x.device.type == DeviceType.CPU || (x.device.type == DeviceType.CUDA && SelectiveScan.CudaKernelsAvailable),
@@ -176,9 +176,9 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         };
 
     /// <summary>
-    /// Training memory: when on (the default), each branch keeps only its inputs and the scan's chunk states for
-    /// backward and recomputes u and Δ there (<see cref="MixerBranchFunction"/>); off, plain autograd keeps them. The
-    /// same results and gradients either way; tests and memory comparisons switch it.
+    /// Training memory: when on (the default), each branch keeps only its inputs, x_proj's thin output and the scan's chunk
+    /// states for backward and recomputes u and Δ there (<see cref="MixerBranchFunction"/>); off, plain autograd keeps them.
+    /// The same results and gradients either way; tests and memory comparisons switch it.
     /// </summary>
     internal bool RecomputeScanInputs { get; set; } = true;
 
