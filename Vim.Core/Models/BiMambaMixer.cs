@@ -106,11 +106,57 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         if (hidden.dim() != 3 || hidden.shape[2] != ModelDim)
             throw new VimException($"BiMambaMixer expects (B, L, {ModelDim}), got [{string.Join(", ", hidden.shape)}].");
         using var scope = NewDisposeScope();
-        // W·hidden^T yields the channel-major (B, 2·d_inner, L) layout the conv and the scan read,
-        // without a transposed copy (the official code rearranges the same product).
-        Tensor xz;
+        return FromInputProjection(InputProjection(hidden.transpose(1, 2))).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The block's RMSNorm of <paramref name="residual"/>, cast to <paramref name="activationType"/>, then the mixer: the same
+    /// as <c>forward(norm(residual).to(activationType))</c>. In training (<see cref="RecomputesNormedInput"/>) the norm and
+    /// in_proj run as <see cref="NormedProjectionFunction"/>, which keeps the residual for backward instead of the normalised
+    /// tokens as well.
+    /// </summary>
+    public Tensor ForwardNormed(Tensor residual, RmsNorm norm, ScalarType activationType)
+    {
+        using var counted = FlopCounter.Within(this);
+        using var scope = NewDisposeScope();
+        Tensor Normalise(Tensor r)
+        {
+            using (StageProfiler.Measure("rms_norm"))
+            using (FlopCounter.Within(norm))
+                return norm.forward(r).to_type(activationType);
+        }
+        if (!RecomputesNormedInput(residual, norm)) return forward(Normalise(residual)).MoveToOuterDisposeScope();
+        if (residual.dim() != 3 || residual.shape[2] != ModelDim)
+            throw new VimException($"BiMambaMixer expects (B, L, {ModelDim}), got [{string.Join(", ", residual.shape)}].");
+        var run = new NormedProjectionFunction.ProjectionRun(Normalise, InputProjection);
+        var xz = NormedProjectionFunction.Apply(run, residual, norm.Weight, in_proj.weight!);
+        return FromInputProjection(xz).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Whether <see cref="ForwardNormed"/> runs as <see cref="NormedProjectionFunction"/>: autograd on with something
+    /// to differentiate and float32 parameters, unless <see cref="RecomputeNormedInput"/> is off.</summary>
+    private bool RecomputesNormedInput(Tensor residual, RmsNorm norm) =>
+        RecomputeNormedInput && is_grad_enabled() && in_proj.weight!.dtype == ScalarType.Float32 &&
+        (residual.requires_grad || norm.Weight.requires_grad || in_proj.weight!.requires_grad);
+
+    /// <summary>
+    /// Training memory: when on (the default), a block's norm and in_proj keep only the residual for backward
+    /// (<see cref="NormedProjectionFunction"/>); off, plain autograd also keeps the normalised tokens. Tests switch it.
+    /// </summary>
+    internal bool RecomputeNormedInput { get; set; } = true;
+
+    /// <summary>in_proj on channel-major tokens (B, dim, L): W·hiddenᵀ yields the (B, 2·d_inner, L) layout the conv and the
+    /// scan read, without a transposed copy (the official code rearranges the same product).</summary>
+    private Tensor InputProjection(Tensor tokensChannelMajor)
+    {
         using (StageProfiler.Measure("in_proj"))
-            xz = ProjectChannels(in_proj, hidden.transpose(1, 2));
+            return ProjectChannels(in_proj, tokensChannelMajor);
+    }
+
+    /// <summary>Both directions from in_proj's output, averaged, and out_proj: (B, 2·d_inner, L) → (B, L, dim).</summary>
+    private Tensor FromInputProjection(Tensor xz)
+    {
+        using var scope = NewDisposeScope();
         var x = ScanPrecision(xz.narrow(1, 0, InnerDim));
         var z = ScanPrecision(xz.narrow(1, InnerDim, InnerDim));
 

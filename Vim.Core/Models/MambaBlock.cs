@@ -34,16 +34,15 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor?, (Tensor Hidden, Tens
     public override (Tensor Hidden, Tensor Residual) forward(Tensor hidden, Tensor? residual)
     {
         using var scope = NewDisposeScope();
-        Tensor newResidual, normed;
+        Tensor newResidual;
         using (StageProfiler.Measure("residual_add"))
         {
             newResidual = residual is null ? hidden.alias() : residual + drop_path.call(hidden);
             // Half-precision residuals are promoted; fp32/fp64 ones are already at least fp32.
             if (ResidualInFp32 && newResidual.dtype is ScalarType.Float16 or ScalarType.BFloat16) newResidual = newResidual.to_type(ScalarType.Float32);
         }
-        using (StageProfiler.Measure("rms_norm"))
-            normed = norm.call(newResidual).to_type(hidden.dtype);
-        var newHidden = mixer.call(normed);
+        // The norm goes with the mixer, so that in training it can keep the residual alone for backward.
+        var newHidden = mixer.ForwardNormed(newResidual, norm, hidden.dtype);
         return (newHidden.MoveToOuterDisposeScope(), newResidual.MoveToOuterDisposeScope());
     }
 

@@ -19,7 +19,7 @@ namespace Vim.Core.Models;
 /// and bias, x_proj's and dt_proj's weights), passed so that their gradients flow through this function's graph edges.
 /// Results equal the plain path's bit for bit, gradients included: backward runs the same operations on the same values
 /// (the recomputation under the forward's autocast settings); x_proj's backward, whose forward is not recomputed, is
-/// written out as autograd's mm/bmm backward computes it (<see cref="XProjectionBackward"/>); and u, the one tensor with
+/// written out as autograd's mm/bmm backward computes it (<see cref="ChannelProjectionBackward"/>); and u, the one tensor with
 /// two gradient contributions (the scan's and x_proj's), adds them in one commutative sum either way.
 /// </remarks>
 internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<MixerBranchFunction>
@@ -130,7 +130,7 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
         if (NeedsParameter(3) && found[1] is { IsInvalid: false } dDtProj) gradients[ParameterStart + 3] = dDtProj;
 
         // x_proj's output back to u and its weight; then u, with the scan's own gradient, back to x and the conv.
-        var (du, dXProjWeight) = XProjectionBackward(u, run.XProjWeight, dXProjection, convNeeds, NeedsParameter(2));
+        var (du, dXProjWeight) = ChannelProjectionBackward(u, run.XProjWeight, dXProjection, convNeeds, NeedsParameter(2));
         if (dXProjWeight is not null) gradients[ParameterStart + 2] = dXProjWeight;
         if (convNeeds && du is not null)
         {
@@ -147,13 +147,16 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
     }
 
     /// <summary>
-    /// The backward of x_proj's channel-major product P = W·u (per batch element; <c>BiMambaMixer.ProjectChannels</c>), as
-    /// autograd computes it for that forward: mm's dW = dP·uᵀ and du = Wᵀ·dP for one image, bmm's over the expanded weight
-    /// with dW summed over the batch (the expand's backward) for several, in the product's type (autocast's half type under
-    /// autocast, where the forward cast u and W down), cast back to u's and W's types as the casts' backward does.
+    /// The backward of a channel-major product P = W·u (per batch element; <c>BiMambaMixer.ProjectChannels</c>), as autograd
+    /// computes it for that forward: for one image mm's dW = dP·uᵀ and du = Wᵀ·dP, the latter as (dPᵀ·W)ᵀ when u is a
+    /// column-major view (in_proj's input, the transposed tokens), where libtorch's mm backward computes the gradient in
+    /// its input's layout; for several, bmm's over the expanded weight, dW summed over the batch (the expand's backward).
+    /// Products run in dP's type (autocast's half type under autocast, where the forward cast u and W down) and come back
+    /// in u's and W's types, as the casts' backward does; the weight's gradient is cast before the batch sum, since the
+    /// forward expanded the weight before casting it.
     /// </summary>
     /// <returns>du (null unless <paramref name="wantInput"/>) and dW (null unless <paramref name="wantWeight"/>).</returns>
-    internal static (Tensor? du, Tensor? dWeight) XProjectionBackward(Tensor u, Tensor weight, Tensor dProjection,
+    internal static (Tensor? du, Tensor? dWeight) ChannelProjectionBackward(Tensor u, Tensor weight, Tensor dProjection,
         bool wantInput, bool wantWeight)
     {
         var productType = dProjection.dtype;
@@ -164,12 +167,15 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
         if (batch == 1)
         {
             var dp = dProjection.select(0, 0);
-            if (wantWeight) dw = dp.mm(uc.select(0, 0).t());
-            if (wantInput) du = wc.t().mm(dp).unsqueeze(0);
+            var u0 = uc.select(0, 0);
+            if (wantWeight) dw = dp.mm(u0.t());
+            // contiguous(): the select's backward writes the product's gradient into a fresh (1, …) tensor, whose layout later
+            // reductions over it (RMSNorm's backward, after in_proj) follow.
+            if (wantInput)
+                du = (u0.stride(0) == 1 && u0.stride(1) == u0.shape[0] ? dp.t().mm(wc).t() : wc.t().mm(dp)).contiguous().unsqueeze(0);
         }
         else
         {
-            // Cast up before the sum: in the forward the weight was expanded, then cast down for the bmm.
             if (wantWeight) dw = dProjection.bmm(uc.transpose(1, 2)).to_type(weight.dtype).sum([0]);
             if (wantInput) du = wc.unsqueeze(0).expand(batch, -1, -1).transpose(1, 2).bmm(dProjection);
         }

@@ -16,6 +16,9 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 
     public double Eps { get; }
 
+    /// <summary>The per-channel scale w.</summary>
+    internal Parameter Weight => weight;
+
     public RmsNorm(long dim, double eps = 1e-5) : base(nameof(RmsNorm))
     {
         Eps = eps;

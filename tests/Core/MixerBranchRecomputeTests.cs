@@ -116,6 +116,66 @@ public class MixerBranchRecomputeTests
         AssertIdentical(plain, recomputed);
     }
 
+    private static MambaBlock Block(bool recompute)
+    {
+        var block = new MambaBlock(Mixer(recompute), new RmsNorm(16), dropPathRate: 0, residualInFp32: true);
+        using (no_grad()) block.named_parameters().Single(p => p.name == "norm.weight").parameter.copy_(rand(16, generator: new Generator(12)) + 0.5f);
+        block.Mixer.RecomputeNormedInput = recompute;
+        block.train();
+        return block;
+    }
+
+    /// <summary>The block's norm and in_proj as one function (keeping the residual alone) against plain autograd over norm
+    /// and in_proj, for one image (mm, whose backward computes a column-major input's gradient in that layout) and for
+    /// batches (bmm), in float32 and under bf16 autocast: the same block output, residual gradient and parameter gradients.</summary>
+    [TestCase(1, false)]
+    [TestCase(2, false)]
+    [TestCase(1, true)]
+    [TestCase(3, true)]
+    public void TheBlocksNormedProjectionMatchesPlainAutograd(int batch, bool bf16)
+    {
+        using var scope = NewDisposeScope();
+        var residual = randn(new long[] { batch, 23, 16 }, generator: new Generator(13));
+        var hidden = randn(new long[] { batch, 23, 16 }, generator: new Generator(14));
+        Step Run(MambaBlock block)
+        {
+            var input = residual.clone().requires_grad_();
+            Tensor output;
+            using (bf16 ? new Autocast(DeviceType.CPU, ScalarType.BFloat16) : null)
+            {
+                var h = bf16 ? hidden.to_type(ScalarType.BFloat16) : hidden;
+                var (newHidden, newResidual) = block.forward(h, input);
+                output = newHidden.to_type(ScalarType.Float32) + newResidual;
+            }
+            (output * randn(output.shape, generator: new Generator(15))).sum().backward();
+            return new Step(output.detach(), input.grad!.clone(), block.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad?.clone()));
+        }
+        var plain = Run(Block(false));
+        Assert.That(plain.ParameterGradients["norm.weight"], Is.Not.Null);
+        AssertIdentical(plain, Run(Block(true)));
+    }
+
+    /// <summary>A frozen norm and in_proj: the function returns only the residual's gradient, as plain autograd does.</summary>
+    [Test]
+    public void TheNormedProjectionWithFrozenWeights()
+    {
+        using var scope = NewDisposeScope();
+        var residual = randn(new long[] { 2, 19, 16 }, generator: new Generator(16));
+        Step Run(bool recompute)
+        {
+            var block = Block(recompute);
+            foreach (var (name, parameter) in block.named_parameters())
+                if (name is "norm.weight" or "mixer.in_proj.weight") parameter.requires_grad_(false);
+            var input = residual.clone().requires_grad_();
+            var (newHidden, _) = block.forward(residual * 0.5, input);
+            (newHidden * 1.5).sum().backward();
+            return new Step(newHidden.detach(), input.grad!.clone(), block.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad?.clone()));
+        }
+        var plain = Run(false);
+        Assert.That(plain.ParameterGradients["norm.weight"], Is.Null);
+        AssertIdentical(plain, Run(true));
+    }
+
     /// <summary>
     /// What the graph holds between forward and backward (glibc's exact count of bytes in use, once everything of the
     /// forward but the loss is freed). Plain autograd keeps, per branch, u (saved by the scan and by x_proj) and Δ (saved
@@ -138,5 +198,25 @@ public class MixerBranchRecomputeTests
         Assert.That(plain - recomputed, Is.GreaterThanOrEqualTo(4 * sequenceBytes * 95 / 100), "u and Δ of both branches are not held");
         // What it must still hold: in_proj's output (x and z of both branches, 2 sequences) and out_proj's input (1).
         Assert.That(recomputed, Is.GreaterThanOrEqualTo(3 * sequenceBytes), "x, z and out_proj's input are held");
+    }
+
+    /// <summary>The block with its norm and in_proj as one function holds the normalised tokens, one (batch, L, dim) tensor,
+    /// less for backward than plain autograd over them (the mixer's branches recompute in both, so that is the difference).</summary>
+    [Test]
+    public void TheNormedProjectionHoldsTheNormalisedTokensLess()
+    {
+        long batch = 2, length = 512, dim = 16, tokenBytes = batch * length * dim * sizeof(float);
+        using var residual = randn(new long[] { batch, length, dim }, generator: new Generator(17));
+        using var hidden = randn(new long[] { batch, length, dim }, generator: new Generator(18));
+        long Held(bool recompute)
+        {
+            using var block = Block(recompute);
+            block.Mixer.RecomputeScanInputs = true;
+            using var input = residual.clone().requires_grad_();
+            return GraphMemory.HeldForBackward(() => block.forward(hidden, input).Hidden.sum());
+        }
+        long plain = Held(false), fused = Held(true);
+        TestContext.Out.WriteLine($"held for backward: norm and in_proj apart {plain / 1024} KiB, as one function {fused / 1024} KiB, tokens {tokenBytes / 1024} KiB");
+        Assert.That(plain - fused, Is.GreaterThanOrEqualTo(tokenBytes * 95 / 100));
     }
 }
