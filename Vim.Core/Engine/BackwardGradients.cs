@@ -53,4 +53,18 @@ public static class BackwardGradients
             if (tensor is not null && !returned.Any(g => ReferenceEquals(g, tensor))) tensor.Dispose();
         return returned!;
     }
+
+    /// <summary>
+    /// For a backward that differentiates a recomputation of its forward: the gradients of <paramref name="outputs"/>, given
+    /// theirs (<paramref name="outputGradients"/>), with respect to each target, written into <paramref name="gradients"/> at
+    /// the target's slot (its argument's position). A target the outputs do not depend on keeps its slot as it was.
+    /// </summary>
+    public static void DifferentiateInto(Tensor?[] gradients, IList<Tensor> outputs, IList<Tensor> outputGradients,
+        IReadOnlyList<(Tensor Tensor, int Slot)> targets)
+    {
+        if (targets.Count == 0 || outputs.Count == 0) return;
+        var found = torch.autograd.grad(outputs, targets.Select(t => t.Tensor).ToList(), outputGradients, allow_unused: true);
+        for (int k = 0; k < targets.Count; k++)
+            if (found[k] is { IsInvalid: false } gradient) gradients[targets[k].Slot] = gradient;
+    }
 }

@@ -142,16 +142,12 @@ public static class ActivationCheckpoint
 
             var differentiated = Enumerable.Range(0, outputs.Length)
                 .Where(i => i < grad_outputs.Count && grad_outputs[i] is { IsInvalid: false } && outputs[i].requires_grad).ToList();
-            var targets = inputs.Select((t, i) => (Tensor: t, Slot: 1 + i)).Where(x => x.Tensor is { requires_grad: true })
-                .Concat(run.Parameters.Select((p, i) => (Tensor: (Tensor?)p, Slot: 1 + run.InputCount + i)).Where(x => x.Tensor!.requires_grad))
+            var targets = inputs.Select((t, i) => (Tensor: t!, Slot: 1 + i)).Where(x => x.Tensor is { requires_grad: true })
+                .Concat(run.Parameters.Select((p, i) => (Tensor: p, Slot: 1 + run.InputCount + i)).Where(x => x.Tensor.requires_grad))
                 .ToList();
             var gradients = new Tensor?[1 + run.InputCount + run.Parameters.Length];
-            if (differentiated.Count == 0 || targets.Count == 0) return BackwardGradients.Return(gradients, [.. grad_outputs]);
-
-            var found = torch.autograd.grad(differentiated.Select(i => outputs[i]).ToList(), targets.Select(t => t.Tensor!).ToList(),
-                differentiated.Select(i => grad_outputs[i]).ToList(), allow_unused: true);
-            for (int k = 0; k < targets.Count; k++)
-                if (found[k] is { IsInvalid: false } gradient) gradients[targets[k].Slot] = gradient;
+            BackwardGradients.DifferentiateInto(gradients, differentiated.Select(i => outputs[i]).ToList(),
+                differentiated.Select(i => grad_outputs[i]).ToList(), targets);
             return BackwardGradients.Return(gradients, [.. grad_outputs]);
         }
 

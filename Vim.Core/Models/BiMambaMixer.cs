@@ -128,8 +128,8 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
         if (!RecomputesNormedInput(residual, norm)) return forward(Normalise(residual)).MoveToOuterDisposeScope();
         if (residual.dim() != 3 || residual.shape[2] != ModelDim)
             throw new VimException($"BiMambaMixer expects (B, L, {ModelDim}), got [{string.Join(", ", residual.shape)}].");
-        var run = new NormedProjectionFunction.ProjectionRun(Normalise, InputProjection);
-        var xz = NormedProjectionFunction.Apply(run, residual, norm.Weight, in_proj.weight!);
+        var run = new NormedProjectionFunction.ProjectionRun(Normalise, InputProjection, norm.Weight, in_proj.weight!);
+        var xz = NormedProjectionFunction.Apply(run, residual);
         return FromInputProjection(xz).MoveToOuterDisposeScope();
     }
 
@@ -233,11 +233,11 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
     /// with the taps reversed), then x_proj's rows split into Δ_low, B, C and Δ = dt_proj(Δ_low) without its bias (the scan
     /// adds it before the softplus, as the fused path does). Every sequence comes out float32 for the native kernels.
     /// </summary>
-    private MixerBranchFunction.ScanInputs ScanInputsOf(Tensor x, Conv1d conv, Linear xProj, Linear dtProj, bool reverse)
+    private (Tensor U, Tensor Delta, Tensor B, Tensor C) ScanInputsOf(Tensor x, Conv1d conv, Linear xProj, Linear dtProj, bool reverse)
     {
         var u = ConvOutput(x, conv, reverse);
         var (delta, b, c) = FromXProjection(ProjectX(xProj, u), dtProj);
-        return new(u, delta, b, c);
+        return (u, delta, b, c);
     }
 
     /// <summary>u = SiLU(conv(x)), float32.</summary>

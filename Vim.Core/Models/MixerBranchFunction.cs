@@ -47,9 +47,6 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
         public Autocast.Settings AutocastSettings { get; set; }
     }
 
-    /// <summary>The scan's sequence inputs: u and Δ (batch, d_inner, L), B and C (batch, N, L), all float32 for the native kernels.</summary>
-    internal readonly record struct ScanInputs(Tensor U, Tensor Delta, Tensor B, Tensor C);
-
     private const int ParameterStart = 6;
 
     /// <summary>The branch's gated scan output (batch, d_inner, L), float32.</summary>
@@ -122,15 +119,16 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
         gradients[4] = needs[3] ? g.dD : null;
         gradients[5] = needs[4] ? g.ddeltaBias : null;
 
-        // Δ, B and C back to x_proj's output (and dt_proj's weight) through their recomputation.
-        var projectionTargets = NeedsParameter(3) ? new List<Tensor> { xProjection, run.DtProjWeight } : [xProjection];
-        var found = torch.autograd.grad([delta, b, c], projectionTargets,
-            [g.ddelta.to_type(delta.dtype), g.dB.to_type(b.dtype), g.dC.to_type(c.dtype)], allow_unused: true);
-        var dXProjection = found[0];
-        if (NeedsParameter(3) && found[1] is { IsInvalid: false } dDtProj) gradients[ParameterStart + 3] = dDtProj;
+        // Δ, B and C back to x_proj's output and dt_proj's weight through their recomputation (x_proj's output is no
+        // argument: its gradient goes on to x_proj's backward below).
+        var projectionGradients = new Tensor?[2];
+        BackwardGradients.DifferentiateInto(projectionGradients, [delta, b, c],
+            [g.ddelta.to_type(delta.dtype), g.dB.to_type(b.dtype), g.dC.to_type(c.dtype)],
+            NeedsParameter(3) ? [(xProjection, 0), (run.DtProjWeight, 1)] : [(xProjection, 0)]);
+        gradients[ParameterStart + 3] = projectionGradients[1];
 
         // x_proj's output back to u and its weight; then u, with the scan's own gradient, back to x and the conv.
-        var (du, dXProjWeight) = ChannelProjectionBackward(u, run.XProjWeight, dXProjection, convNeeds, NeedsParameter(2));
+        var (du, dXProjWeight) = ChannelProjectionBackward(u, run.XProjWeight, projectionGradients[0]!, convNeeds, NeedsParameter(2));
         if (dXProjWeight is not null) gradients[ParameterStart + 2] = dXProjWeight;
         if (convNeeds && du is not null)
         {
@@ -138,10 +136,7 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
             if (needs[0]) convTargets.Add((x, 1));
             if (NeedsParameter(0)) convTargets.Add((run.ConvWeight, ParameterStart));
             if (NeedsParameter(1)) convTargets.Add((run.ConvBias, ParameterStart + 1));
-            var convGradients = torch.autograd.grad([u], convTargets.Select(t => t.Tensor).ToList(),
-                [du.add_(g.du.to_type(du.dtype))], allow_unused: true);
-            for (int k = 0; k < convTargets.Count; k++)
-                if (convGradients[k] is { IsInvalid: false } gradient) gradients[convTargets[k].Slot] = gradient;
+            BackwardGradients.DifferentiateInto(gradients, [u], [du.add_(g.du.to_type(du.dtype))], convTargets);
         }
         return BackwardGradients.Return(gradients, grad_output);
     }

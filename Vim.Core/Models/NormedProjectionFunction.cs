@@ -17,17 +17,19 @@ internal sealed class NormedProjectionFunction : torch.autograd.SingleTensorFunc
 {
     public override string Name => "VimDenseNormedProjection";
 
-    /// <summary>How to compute the normalised tokens (residual → RMSNorm in the block's activation type) and the product.</summary>
-    internal sealed class ProjectionRun(Func<Tensor, Tensor> normalise, Func<Tensor, Tensor> project)
+    /// <summary>How to compute the normalised tokens (residual → RMSNorm in the block's activation type) and the product, and
+    /// the two weights they read (also the function's arguments, so their gradients flow through its graph edges).</summary>
+    internal sealed class ProjectionRun(Func<Tensor, Tensor> normalise, Func<Tensor, Tensor> project, Tensor normWeight, Tensor projectionWeight)
     {
         public Func<Tensor, Tensor> Normalise { get; } = normalise;
         public Func<Tensor, Tensor> Project { get; } = project;
+        public Tensor NormWeight { get; } = normWeight;
+        public Tensor ProjectionWeight { get; } = projectionWeight;
         public Autocast.Settings AutocastSettings { get; set; }
     }
 
     /// <summary>xz (B, 2·d_inner, L).</summary>
-    public static Tensor Apply(ProjectionRun run, Tensor residual, Tensor normWeight, Tensor projectionWeight) =>
-        apply(run, residual, normWeight, projectionWeight);
+    public static Tensor Apply(ProjectionRun run, Tensor residual) => apply(run, residual, run.NormWeight, run.ProjectionWeight);
 
     public override Tensor forward(torch.autograd.AutogradContext ctx, params object[] vars)
     {
@@ -42,7 +44,6 @@ internal sealed class NormedProjectionFunction : torch.autograd.SingleTensorFunc
         ctx.save_for_backward([residual]);
         ctx.save_data("run", run);
         ctx.save_data("needs", new[] { residual.requires_grad, normWeight.requires_grad, projectionWeight.requires_grad });
-        ctx.save_data("weights", new[] { normWeight, projectionWeight });
         return xz.MoveToOuterDisposeScope();
     }
 
@@ -51,8 +52,7 @@ internal sealed class NormedProjectionFunction : torch.autograd.SingleTensorFunc
         using var scope = BackwardGradients.Begin();
         var run = (ProjectionRun)ctx.get_data("run");
         var needs = (bool[])ctx.get_data("needs");
-        var weights = (Tensor[])ctx.get_data("weights");
-        Tensor normWeight = weights[0], projectionWeight = weights[1];
+        Tensor normWeight = run.NormWeight, projectionWeight = run.ProjectionWeight;
         var residual = ctx.get_saved_variables()[0].detach().requires_grad_(needs[0]);
         bool normNeeds = needs[0] || needs[1];
 
@@ -70,9 +70,7 @@ internal sealed class NormedProjectionFunction : torch.autograd.SingleTensorFunc
             var targets = new List<(Tensor Tensor, int Slot)>();
             if (needs[0]) targets.Add((residual, 1));
             if (needs[1]) targets.Add((normWeight, 2));
-            var found = torch.autograd.grad([normed], targets.Select(t => t.Tensor).ToList(), [dNormedT!.transpose(1, 2)], allow_unused: true);
-            for (int k = 0; k < targets.Count; k++)
-                if (found[k] is { IsInvalid: false } gradient) gradients[targets[k].Slot] = gradient;
+            BackwardGradients.DifferentiateInto(gradients, [normed], [dNormedT!.transpose(1, 2)], targets);
         }
         return BackwardGradients.Return(gradients, grad_output);
     }
