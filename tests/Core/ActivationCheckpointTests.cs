@@ -69,16 +69,13 @@ public class ActivationCheckpointTests
     }
 
     /// <summary>Same dtype, shape and bytes: bit-identical (unlike ==, which equates 0 and −0 and never NaN).</summary>
-    private static bool SameBits(Tensor a, Tensor b) =>
-        a.dtype == b.dtype && a.shape.SequenceEqual(b.shape) && a.contiguous().bytes.SequenceEqual(b.contiguous().bytes);
-
     private static void AssertIdentical(StepResult plain, StepResult checkpointed)
     {
         Assert.That(checkpointed.Outputs, Has.Length.EqualTo(plain.Outputs.Length));
         for (int i = 0; i < plain.Outputs.Length; i++)
-            Assert.That(SameBits(checkpointed.Outputs[i], plain.Outputs[i]), Is.True, $"output {i}");
+            Assert.That(TensorBits.Same(checkpointed.Outputs[i], plain.Outputs[i]), Is.True, $"output {i}");
         Assert.That(plain.ImageGradient.abs().sum().item<float>(), Is.GreaterThan(0f), "the images' gradient is not trivially zero");
-        Assert.That(SameBits(checkpointed.ImageGradient, plain.ImageGradient), Is.True, "the images' gradient");
+        Assert.That(TensorBits.Same(checkpointed.ImageGradient, plain.ImageGradient), Is.True, "the images' gradient");
         Assert.That(checkpointed.ParameterGradients.Keys, Is.EquivalentTo(plain.ParameterGradients.Keys));
         int withGradient = 0;
         foreach (var (name, expected) in plain.ParameterGradients)
@@ -90,7 +87,7 @@ public class ActivationCheckpointTests
                 continue;
             }
             Assert.That(actual, Is.Not.Null, $"{name}: a gradient without checkpointing, none with it");
-            Assert.That(SameBits(actual!, expected), Is.True, $"{name}: max difference {(actual! - expected).abs().max().item<float>()}");
+            Assert.That(TensorBits.Same(actual!, expected), Is.True, $"{name}: max difference {(actual! - expected).abs().max().item<float>()}");
             withGradient++;
         }
         // Every block parameter must be among the compared (a checkpointed block that lost its parameters' gradients
@@ -159,8 +156,8 @@ public class ActivationCheckpointTests
 
         // Other masks give other outputs and gradients: without the replay the recomputation would differentiate those.
         var otherMasks = Step(plain, images, taps: true, seed: 12345);
-        Assert.That(SameBits(otherMasks.Outputs[0], expected.Outputs[0]), Is.False, "another generator state draws other drop-path masks");
-        Assert.That(SameBits(otherMasks.ImageGradient, expected.ImageGradient), Is.False);
+        Assert.That(TensorBits.Same(otherMasks.Outputs[0], expected.Outputs[0]), Is.False, "another generator state draws other drop-path masks");
+        Assert.That(TensorBits.Same(otherMasks.ImageGradient, expected.ImageGradient), Is.False);
         // The masks themselves: block 1's DropPath on a batch of 64 ones, drawn from the two states.
         using var drop = new DropPath(0.5);
         drop.train();
@@ -168,7 +165,7 @@ public class ActivationCheckpointTests
         var first = drop.call(ones(64, 1, 1));
         manual_seed(12345);
         var second = drop.call(ones(64, 1, 1));
-        Assert.That(SameBits(first, second), Is.False);
+        Assert.That(TensorBits.Same(first, second), Is.False);
     }
 
     [Test]
@@ -198,7 +195,7 @@ public class ActivationCheckpointTests
             AssertIdentical(expected, actual);
             // A recomputation in float32 would not match: the bf16 forward differs from the float32 one.
             var float32 = Step(plain, images, taps: true, seed: 11);
-            Assert.That(SameBits(float32.ImageGradient, expected.ImageGradient), Is.False, deit ? "DeiT" : "Vim");
+            Assert.That(TensorBits.Same(float32.ImageGradient, expected.ImageGradient), Is.False, deit ? "DeiT" : "Vim");
         }
         Assert.That(Autocast.IsEnabled(DeviceType.CPU), Is.False, "backward left autocast as it found it");
     }
@@ -245,7 +242,7 @@ public class ActivationCheckpointTests
         using (no_grad())
         {
             Assert.That(model.CanRunInPlace(model.EmbedTokens(images)), Is.True);
-            Assert.That(SameBits(model.ForwardTaps(images)[0], plain.ForwardTaps(images)[0]), Is.True);
+            Assert.That(TensorBits.Same(model.ForwardTaps(images)[0], plain.ForwardTaps(images)[0]), Is.True);
         }
     }
 

@@ -35,17 +35,14 @@ public class MixerBranchRecomputeTests
             mixer.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad?.clone()));
     }
 
-    private static bool SameBits(Tensor a, Tensor b) =>
-        a.dtype == b.dtype && a.shape.SequenceEqual(b.shape) && a.contiguous().bytes.SequenceEqual(b.contiguous().bytes);
-
     private static void AssertIdentical(Step plain, Step recomputed)
     {
-        Assert.That(SameBits(recomputed.Output, plain.Output), Is.True, "output");
+        Assert.That(TensorBits.Same(recomputed.Output, plain.Output), Is.True, "output");
         if (plain.InputGradient is null) Assert.That(recomputed.InputGradient, Is.Null, "no input gradient either way");
         else
         {
             Assert.That(plain.InputGradient.abs().sum().item<float>(), Is.GreaterThan(0f), "the input's gradient is not trivially zero");
-            Assert.That(SameBits(recomputed.InputGradient!, plain.InputGradient), Is.True, "input gradient");
+            Assert.That(TensorBits.Same(recomputed.InputGradient!, plain.InputGradient), Is.True, "input gradient");
         }
         int compared = 0;
         foreach (var (name, expected) in plain.ParameterGradients)
@@ -53,7 +50,7 @@ public class MixerBranchRecomputeTests
             var actual = recomputed.ParameterGradients[name];
             if (expected is null) { Assert.That(actual, Is.Null, name); continue; }
             Assert.That(actual, Is.Not.Null, name);
-            Assert.That(SameBits(actual!, expected), Is.True, $"{name}: max difference {(actual! - expected).abs().max().item<float>()}");
+            Assert.That(TensorBits.Same(actual!, expected), Is.True, $"{name}: max difference {(actual! - expected).abs().max().item<float>()}");
             compared++;
         }
         Assert.That(compared, Is.GreaterThan(0), "some parameter had a gradient");
