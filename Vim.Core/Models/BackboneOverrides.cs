@@ -4,18 +4,19 @@ namespace Vim.Core.Models;
 
 /// <summary>
 /// The model.backbone settings that change a registered backbone: input size, stochastic depth, the tapped blocks,
-/// how a pretrained position embedding is resized (null: the registered variant's own value) and activation
-/// checkpointing (with_cp; every registered variant is built without it). Checked here, naming the config key, before
+/// how a pretrained position embedding is resized (null: the registered variant's own value), activation
+/// checkpointing (with_cp; every registered variant is built without it) and the Vim mixer's recomputation of in_proj's
+/// output in backward (recompute_in_proj; off in every registered variant). Checked here, naming the config key, before
 /// any layer is built.
 /// </summary>
 public sealed record BackboneOverrides(int? ImageSize = null, double? DropPathRate = null, IReadOnlyList<int>? TapBlocks = null,
-    PosEmbedResizeRule? PosEmbedResize = null, bool WithCp = false)
+    PosEmbedResizeRule? PosEmbedResize = null, bool WithCp = false, bool RecomputeInProj = false)
 {
     public static BackboneOverrides None { get; } = new();
 
     public static BackboneOverrides From(BackboneConfig backbone) =>
         new(backbone.ImgSize, backbone.DropPathRate, backbone.OutIndices is { Count: > 0 } taps ? taps : null, backbone.PosEmbedResize,
-            backbone.WithCp);
+            backbone.WithCp, backbone.RecomputeInProj);
 
     public VimConfig Apply(VimConfig variant)
     {
@@ -27,12 +28,15 @@ public sealed record BackboneOverrides(int? ImageSize = null, double? DropPathRa
             TapBlocks = TapBlocks ?? variant.TapBlocks,
             PosEmbedResize = PosEmbedResize ?? variant.PosEmbedResize,
             ActivationCheckpointing = WithCp,
+            RecomputeInputProjection = RecomputeInProj,
         };
     }
 
     public DeitConfig Apply(DeitConfig variant)
     {
         Check(variant.Depth, variant.PatchSize, variant.PatchSize, variant.TapBlocks);
+        if (RecomputeInProj)
+            throw new VimException("model.backbone.recompute_in_proj applies to Vim backbones (a DeiT block has no Mamba in_proj); remove the key");
         if (PosEmbedResize is not null)
             throw new VimException("model.backbone.pos_embed_resize applies to Vim backbones (DeiT's class slot is the first, where both rules " +
                 "agree); remove the key");

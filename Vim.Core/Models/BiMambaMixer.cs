@@ -130,7 +130,8 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
             throw new VimException($"BiMambaMixer expects (B, L, {ModelDim}), got [{string.Join(", ", residual.shape)}].");
         var run = new NormedProjectionFunction.ProjectionRun(Normalise, InputProjection, norm.Weight, in_proj.weight!);
         var xz = NormedProjectionFunction.Apply(run, residual);
-        return FromInputProjection(xz).MoveToOuterDisposeScope();
+        var replay = RecomputeInputProjection ? new InputProjectionReplay(run, SplitInputProjection) : null;
+        return FromInputProjection(xz, replay is null ? null : (replay, residual)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Whether <see cref="ForwardNormed"/> runs as <see cref="NormedProjectionFunction"/>: autograd on with something
@@ -145,6 +146,14 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
     /// </summary>
     internal bool RecomputeNormedInput { get; set; } = true;
 
+    /// <summary>
+    /// Training memory (model.backbone.recompute_in_proj, off by default): when on, the branches that run as
+    /// <see cref="MixerBranchFunction"/> in a block keep neither x nor z (in_proj's output) for backward but recompute them
+    /// there from the residual, once for both (<see cref="InputProjectionReplay"/>); off, they keep them. Applies with
+    /// <see cref="RecomputeNormedInput"/>.
+    /// </summary>
+    public bool RecomputeInputProjection { get; set; }
+
     /// <summary>in_proj on channel-major tokens (B, dim, L): W·hiddenᵀ yields the (B, 2·d_inner, L) layout the conv and the
     /// scan read, without a transposed copy (the official code rearranges the same product).</summary>
     private Tensor InputProjection(Tensor tokensChannelMajor)
@@ -153,17 +162,17 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
             return ProjectChannels(in_proj, tokensChannelMajor);
     }
 
-    /// <summary>Both directions from in_proj's output, averaged, and out_proj: (B, 2·d_inner, L) → (B, L, dim).</summary>
-    private Tensor FromInputProjection(Tensor xz)
+    /// <summary>Both directions from in_proj's output, averaged, and out_proj: (B, 2·d_inner, L) → (B, L, dim). With a
+    /// <paramref name="replay"/>, branches that recompute their scan inputs recompute x and z from the residual too.</summary>
+    private Tensor FromInputProjection(Tensor xz, (InputProjectionReplay Replay, Tensor Residual)? replay = null)
     {
         using var scope = NewDisposeScope();
-        var x = ScanPrecision(xz.narrow(1, 0, InnerDim));
-        var z = ScanPrecision(xz.narrow(1, InnerDim, InnerDim));
+        var (x, z) = SplitInputProjection(xz);
 
-        var combined = Branch(x, z, conv1d, x_proj, dt_proj, A_log, D, reverse: false);
+        var combined = Branch(x, z, conv1d, x_proj, dt_proj, A_log, D, reverse: false, replay);
         using (var backward = NewDisposeScope())
         {
-            var other = Branch(x, z, conv1d_b, x_proj_b, dt_proj_b, A_b_log, D_b, reverse: true);
+            var other = Branch(x, z, conv1d_b, x_proj_b, dt_proj_b, A_b_log, D_b, reverse: true, replay);
             using var _ = StageProfiler.Measure("combine");
             combined.add_(other);
             if (DivideOut) combined.div_(2);
@@ -172,6 +181,10 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
             return out_proj.call(combined.transpose(1, 2)).MoveToOuterDisposeScope();
     }
 
+    /// <summary>x and z, the branches' inputs, from in_proj's output: its two halves in the scan's precision.</summary>
+    private (Tensor X, Tensor Z) SplitInputProjection(Tensor xz) =>
+        (ScanPrecision(xz.narrow(1, 0, InnerDim)), ScanPrecision(xz.narrow(1, InnerDim, InnerDim)));
+
     /// <summary>
     /// One direction on (B, d_inner, L) inputs in time order. The backward direction (reverse) is the
     /// official branch on the flipped sequence, flipped back, computed without any flip of the
@@ -179,7 +192,7 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
     /// (step t sees t..t+k−1), and the scan runs from L−1 down to 0 on time-ordered tensors.
     /// </summary>
     private Tensor Branch(Tensor x, Tensor z, Conv1d conv, Linear xProj, Linear dtProj, Tensor aLog, Tensor dSkip,
-        bool reverse)
+        bool reverse, (InputProjectionReplay Replay, Tensor Residual)? replay = null)
     {
         // Its own scope: in inference the branch's temporaries are freed before the other branch runs,
         // halving the mixer's peak memory (autograd keeps what backward needs regardless).
@@ -194,8 +207,8 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
                 input => ConvOutput(input, conv, reverse),
                 u => ProjectX(xProj, u),
                 xDbl => FromXProjection(xDbl, dtProj),
-                reverse, [conv.weight!, conv.bias!, xProj.weight!, dtProj.weight!]);
-            return MixerBranchFunction.Apply(run, x, z, a, dSkip, dtProj.bias!).MoveToOuterDisposeScope();
+                reverse, [conv.weight!, conv.bias!, xProj.weight!, dtProj.weight!], replay?.Replay);
+            return MixerBranchFunction.Apply(run, x, z, a, dSkip, dtProj.bias!, replay?.Residual).MoveToOuterDisposeScope();
         }
         var (u, delta, b, c) = ScanInputsOf(x, conv, xProj, dtProj, reverse);
         using var scan = StageProfiler.Measure("scan");

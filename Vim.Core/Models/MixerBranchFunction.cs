@@ -8,7 +8,8 @@ namespace Vim.Core.Models;
 /// <summary>
 /// One direction of the Vim mixer in training (conv1d + SiLU, x_proj, dt_proj, then the selective scan gated by
 /// SiLU(z)) as a single autograd function that keeps for backward only what is cheap to hold: its inputs (x and z,
-/// views of in_proj's output, which the other branch holds anyway), x_proj's thin output [Δ_low | B | C], A, D, the Δ
+/// views of in_proj's output, which the other branch holds anyway; or, in a block, neither: the residual they are
+/// recomputed from, see <see cref="InputProjectionReplay"/>), x_proj's thin output [Δ_low | B | C], A, D, the Δ
 /// bias and the scan's chunk states. Backward recomputes the conv output u and Δ (a depthwise conv and a rank-dt_rank
 /// projection) and differentiates them, so the two sequence-sized tensors per branch that plain autograd keeps (u, saved
 /// by the scan and by x_proj, and Δ) are never held across the network. This is the trade of the official
@@ -16,7 +17,9 @@ namespace Vim.Core.Models;
 /// </summary>
 /// <remarks>
 /// Arguments: the <see cref="BranchRun"/>, x, z, A, D, Δ bias, then the parameters the branch reads (the conv's weight
-/// and bias, x_proj's and dt_proj's weights), passed so that their gradients flow through this function's graph edges.
+/// and bias, x_proj's and dt_proj's weights), passed so that their gradients flow through this function's graph edges,
+/// and with a <see cref="BranchRun.Replay"/> the block's residual last (saved, never differentiated here: x and z carry
+/// the gradient back to in_proj).
 /// Results equal the plain path's bit for bit, gradients included: backward runs the same operations on the same values
 /// (the recomputation under the forward's autocast settings); x_proj's backward, whose forward is not recomputed, is
 /// written out as autograd's mm/bmm backward computes it (<see cref="ChannelProjectionBackward"/>); and u, the one tensor with
@@ -32,9 +35,12 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
     /// <param name="projectX">u → x_proj's output [Δ_low | B | C] (batch, dt_rank + 2N, L), channel-major, W·u.</param>
     /// <param name="fromXProjection">x_proj's output → (Δ, B, C), float32.</param>
     /// <param name="parameters">The conv's weight and bias, x_proj's weight, dt_proj's weight, in that order.</param>
+    /// <param name="replay">Where backward takes x and z from instead of keeping them (null: they are saved).</param>
     internal sealed class BranchRun(Func<Tensor, Tensor> convolve, Func<Tensor, Tensor> projectX,
-        Func<Tensor, (Tensor Delta, Tensor B, Tensor C)> fromXProjection, bool reverse, Tensor[] parameters)
+        Func<Tensor, (Tensor Delta, Tensor B, Tensor C)> fromXProjection, bool reverse, Tensor[] parameters,
+        InputProjectionReplay? replay = null)
     {
+        public InputProjectionReplay? Replay { get; } = replay;
         public Func<Tensor, Tensor> Convolve { get; } = convolve;
         public Func<Tensor, Tensor> ProjectX { get; } = projectX;
         public Func<Tensor, (Tensor Delta, Tensor B, Tensor C)> FromXProjection { get; } = fromXProjection;
@@ -49,10 +55,13 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
 
     private const int ParameterStart = 6;
 
-    /// <summary>The branch's gated scan output (batch, d_inner, L), float32.</summary>
-    public static Tensor Apply(BranchRun run, Tensor x, Tensor z, Tensor A, Tensor D, Tensor deltaBias)
+    /// <summary>The branch's gated scan output (batch, d_inner, L), float32. <paramref name="residual"/>: the block's, which
+    /// x and z are recomputed from, exactly when the run has a <see cref="BranchRun.Replay"/>.</summary>
+    public static Tensor Apply(BranchRun run, Tensor x, Tensor z, Tensor A, Tensor D, Tensor deltaBias, Tensor? residual = null)
     {
-        var arguments = new object[ParameterStart + run.Parameters.Length];
+        if ((run.Replay is null) != (residual is null))
+            throw new ArgumentException("MixerBranchFunction: a residual goes with an input replay, and only with one.", nameof(residual));
+        var arguments = new object[ParameterStart + run.Parameters.Length + (residual is null ? 0 : 1)];
         arguments[0] = run;
         arguments[1] = x;
         arguments[2] = z;
@@ -60,6 +69,11 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
         arguments[4] = D;
         arguments[5] = deltaBias;
         for (int i = 0; i < run.Parameters.Length; i++) arguments[ParameterStart + i] = run.Parameters[i];
+        if (residual is not null)
+        {
+            run.Replay!.Join();
+            arguments[^1] = residual;
+        }
         return apply(arguments);
     }
 
@@ -81,7 +95,10 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
         var shape = SelectiveScanShape.Validate(u, delta, A, b, c, D, z, deltaBias);
         var output = SelectiveScanKernels.Forward(shape, Prepare(u), Prepare(delta), Prepare(A), Prepare(b), Prepare(c), Prepare(D),
             Prepare(z), Prepare(deltaBias), softplus: true, run.Reverse, saveCheckpoints: true, out var checkpoints);
-        ctx.save_for_backward([x, z, A, D, deltaBias, xProjection.MoveToOuterDisposeScope(), checkpoints!.MoveToOuterDisposeScope()]);
+        // With a replay the residual stands in for x, and z is not kept at all.
+        var keptInputs = run.Replay is null ? new[] { x, z } : new[] { (Tensor)vars[^1], null! };
+        ctx.save_for_backward([keptInputs[0], keptInputs[1], A, D, deltaBias, xProjection.MoveToOuterDisposeScope(),
+            checkpoints!.MoveToOuterDisposeScope()]);
         ctx.save_data("run", run);
         ctx.save_data("shape", shape);
         ctx.save_data("needs", vars.Skip(1).Select(v => v is Tensor { requires_grad: true }).ToArray());
@@ -95,10 +112,25 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
         var run = (BranchRun)ctx.get_data("run");
         var shape = (SelectiveScanShape)ctx.get_data("shape");
         var needs = (bool[])ctx.get_data("needs");
+        var saved = ctx.get_saved_variables();
+        var (savedX, z) = run.Replay is { } replay ? replay.Acquire(saved[0]) : (saved[0], saved[1]);
+        try
+        {
+            return BackwardFrom(run, shape, needs, savedX, z, saved, grad_output);
+        }
+        finally
+        {
+            run.Replay?.Release();
+        }
+    }
+
+    /// <summary>Backward with the branch's inputs at hand (<paramref name="savedX"/> and <paramref name="z"/>, kept or recomputed).</summary>
+    private static List<Tensor> BackwardFrom(BranchRun run, SelectiveScanShape shape, bool[] needs, Tensor savedX, Tensor z,
+        IList<Tensor> saved, Tensor grad_output)
+    {
         bool NeedsParameter(int i) => needs[ParameterStart - 1 + i];
         bool convNeeds = needs[0] || NeedsParameter(0) || NeedsParameter(1);
-        var saved = ctx.get_saved_variables();
-        Tensor x = saved[0].detach().requires_grad_(needs[0]), z = saved[1], A = saved[2], D = saved[3], deltaBias = saved[4];
+        Tensor x = savedX.detach().requires_grad_(needs[0]), A = saved[2], D = saved[3], deltaBias = saved[4];
         var xProjection = saved[5].detach().requires_grad_();
         var checkpoints = saved[6];
 
@@ -113,7 +145,7 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
             Prepare(c.detach()), Prepare(D), Prepare(z), Prepare(deltaBias), softplus: true, run.Reverse, checkpoints,
             SelectiveScanKernels.Prepare(grad_output)!);
 
-        var gradients = new Tensor?[ParameterStart + run.Parameters.Length];
+        var gradients = new Tensor?[ParameterStart + run.Parameters.Length + (run.Replay is null ? 0 : 1)];
         gradients[2] = needs[1] ? g.dz : null;
         gradients[3] = needs[2] ? g.dA : null;
         gradients[4] = needs[3] ? g.dD : null;

@@ -26,6 +26,14 @@ internal sealed class NormedProjectionFunction : torch.autograd.SingleTensorFunc
         public Tensor NormWeight { get; } = normWeight;
         public Tensor ProjectionWeight { get; } = projectionWeight;
         public Autocast.Settings AutocastSettings { get; set; }
+
+        /// <summary>xz from <paramref name="residual"/> as the forward computes it, under its autocast settings with the cast
+        /// cache off (a cast cached where autograd is off would carry no history); autograd as the caller has it.</summary>
+        public Tensor OutputOf(Tensor residual)
+        {
+            using (Autocast.Reproduce(AutocastSettings))
+                return Project(Normalise(residual).transpose(1, 2));
+        }
     }
 
     /// <summary>xz (B, 2·d_inner, L).</summary>
@@ -37,10 +45,7 @@ internal sealed class NormedProjectionFunction : torch.autograd.SingleTensorFunc
         Tensor residual = (Tensor)vars[1], normWeight = (Tensor)vars[2], projectionWeight = (Tensor)vars[3];
         run.AutocastSettings = Autocast.Current();
         using var scope = NewDisposeScope();
-        Tensor xz;
-        // Cast cache off, as in the mixer's branches: a cast cached here, without autograd, carries no history.
-        using (Autocast.Reproduce(run.AutocastSettings))
-            xz = run.Project(run.Normalise(residual).transpose(1, 2));
+        var xz = run.OutputOf(residual);
         ctx.save_for_backward([residual]);
         ctx.save_data("run", run);
         ctx.save_data("needs", new[] { residual.requires_grad, normWeight.requires_grad, projectionWeight.requires_grad });

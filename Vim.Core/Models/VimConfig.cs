@@ -44,6 +44,11 @@ public sealed record VimConfig
     /// <c>use_checkpoint</c>): training only, see <see cref="ActivationCheckpoint"/>.
     /// </summary>
     public bool ActivationCheckpointing { get; init; }
+    /// <summary>
+    /// In training, recompute each mixer's in_proj output in backward instead of keeping it (model.backbone.recompute_in_proj):
+    /// see <see cref="InputProjectionReplay"/>.
+    /// </summary>
+    public bool RecomputeInputProjection { get; init; }
 
     public int EffectiveDtRank => DtRank ?? (EmbedDim + 15) / 16;
     public int GridSize => (ImageSize - PatchSize) / Stride + 1;

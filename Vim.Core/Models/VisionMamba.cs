@@ -58,7 +58,7 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
         for (int i = 0; i < config.Depth; i++)
         {
             var mixer = new BiMambaMixer(config.EmbedDim, config.StateSize, config.ConvKernel, config.Expand,
-                config.EffectiveDtRank, config.DivideOut);
+                config.EffectiveDtRank, config.DivideOut) { RecomputeInputProjection = config.RecomputeInputProjection };
             blocks[i] = new MambaBlock(mixer, new RmsNorm(config.EmbedDim, config.NormEps), blockRates[i], config.ResidualInFp32);
         }
         layers = nn.ModuleList(blocks);

@@ -118,6 +118,18 @@ public class ActivationCheckpointTests
         AssertIdentical(Step(plain, images, taps, seed: 11), Step(checkpointed, images, taps, seed: 11));
     }
 
+    /// <summary>Checkpointed blocks whose mixers also recompute in_proj's output (model.backbone.recompute_in_proj) inside the
+    /// checkpoint's rerun: still the plain backbone's outputs and gradients, drop-path masks and all.</summary>
+    [TestCaseSource(nameof(VimCases))]
+    public void VimWithCheckpointingAndInProjRecomputationTrainsBitIdentically(VimConfig config, bool taps)
+    {
+        using var scope = NewDisposeScope();
+        using var plain = Vim(config, withCp: false);
+        using var both = Vim(config with { RecomputeInputProjection = true }, withCp: true);
+        var images = randn(new long[] { 2, 3, 64, 64 }, generator: new Generator(5));
+        AssertIdentical(Step(plain, images, taps, seed: 11), Step(both, images, taps, seed: 11));
+    }
+
     [TestCaseSource(nameof(DeitCases))]
     public void DeitWithCheckpointingTrainsBitIdentically(DeitConfig config, bool taps)
     {

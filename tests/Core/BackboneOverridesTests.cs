@@ -89,6 +89,27 @@ public class BackboneOverridesTests
         Assert.That(e.Message, Does.Contain("model.backbone.with_cp"));
     }
 
+    /// <summary>recompute_in_proj reaches every mixer of the Vim backbones a config builds, detection's and segmentation's,
+    /// off unless set; DeiT, which has no in_proj, refuses it naming the key.</summary>
+    [TestCase("configs/seg/upernet_vim_tiny_demo_ade.yaml")]
+    [TestCase("configs/det/cascade_mask_rcnn_vim_tiny_demo_coco.yaml")]
+    public void RecomputeInProjReachesEveryMixer(string relativePath)
+    {
+        var path = Path.Combine(RepositoryPaths.Root, relativePath);
+        Assert.That(ExperimentConfig.Load(path).Config.Model.Backbone.RecomputeInProj, Is.False, "off by default");
+        foreach (bool on in new[] { false, true })
+        {
+            var backbone = ExperimentConfig.Load(path, [$"model.backbone.recompute_in_proj={(on ? "true" : "false")}"]).Config.Model.Backbone;
+            using var model = ModelRegistry.Create(backbone.Name, 0, BackboneOverrides.From(backbone));
+            var mixers = model.modules().OfType<BiMambaMixer>().ToList();
+            Assert.That(mixers, Has.Count.EqualTo(24));
+            Assert.That(mixers.Select(m => m.RecomputeInputProjection), Is.All.EqualTo(on));
+        }
+        var deit = BackboneOverrides.From(new BackboneConfig { Name = "deitseg_tiny", RecomputeInProj = true });
+        var e = Assert.Throws<VimException>(() => ModelRegistry.Create("deitseg_tiny", 0, deit).Dispose())!;
+        Assert.That(e.Message, Does.StartWith("model.backbone.recompute_in_proj applies to Vim backbones"));
+    }
+
     [TestCase("vimseg_tiny", 500, null, null, "model.backbone.img_size must be a positive multiple of the patch size 16, got 500")]
     [TestCase("vimseg_tiny", null, 1.0, null, "model.backbone.drop_path_rate must be in [0, 1), got 1")]
     [TestCase("vimseg_tiny", null, -0.1, null, "model.backbone.drop_path_rate must be in [0, 1), got -0.1")]

@@ -1,5 +1,6 @@
 using NUnit.Framework;
 using TorchSharp;
+using Vim.Core.Diagnostics;
 using Vim.Core.Engine;
 using Vim.Core.Models;
 using static TorchSharp.torch;
@@ -209,11 +210,92 @@ public class MixerBranchRecomputeTests
         {
             using var block = Block(recompute);
             block.Mixer.RecomputeScanInputs = true;
+            block.Mixer.RecomputeInputProjection = false;
             using var input = residual.clone().requires_grad_();
             return GraphMemory.HeldForBackward(() => block.forward(hidden, input).Hidden.sum());
         }
         long plain = Held(false), fused = Held(true);
         TestContext.Out.WriteLine($"held for backward: norm and in_proj apart {plain / 1024} KiB, as one function {fused / 1024} KiB, tokens {tokenBytes / 1024} KiB");
         Assert.That(plain - fused, Is.GreaterThanOrEqualTo(tokenBytes * 95 / 100));
+    }
+
+    /// <summary>The block's branches recomputing x and z from the residual (<c>InputProjectionReplay</c>) against the same
+    /// block keeping them: outputs and every gradient bit for bit, for one image and batches, in float32 and under bf16
+    /// autocast (where x and z are widened copies of a half-precision in_proj output), and with in_proj frozen.</summary>
+    [TestCase(1, false, false)]
+    [TestCase(2, false, false)]
+    [TestCase(1, true, false)]
+    [TestCase(3, true, false)]
+    [TestCase(2, false, true)]
+    public void RecomputingInProjOutputChangesNoBit(int batch, bool bf16, bool frozenProjection)
+    {
+        using var scope = NewDisposeScope();
+        var residual = randn(new long[] { batch, 29, 16 }, generator: new Generator(21));
+        var hidden = randn(new long[] { batch, 29, 16 }, generator: new Generator(22));
+        Step Run(bool replay)
+        {
+            var block = Block(true);
+            block.Mixer.RecomputeInputProjection = replay;
+            if (frozenProjection)
+                foreach (var (name, parameter) in block.named_parameters())
+                    if (name is "norm.weight" or "mixer.in_proj.weight") parameter.requires_grad_(false);
+            var input = residual.clone().requires_grad_();
+            Tensor output;
+            using (bf16 ? new Autocast(DeviceType.CPU, ScalarType.BFloat16) : null)
+            {
+                var h = bf16 ? hidden.to_type(ScalarType.BFloat16) : hidden;
+                var (newHidden, newResidual) = block.forward(h, input);
+                output = newHidden.to_type(ScalarType.Float32) + newResidual;
+            }
+            (output * randn(output.shape, generator: new Generator(23))).sum().backward();
+            return new Step(output.detach(), input.grad!.clone(), block.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad?.clone()));
+        }
+        var kept = Run(false);
+        Assert.That(kept.ParameterGradients["mixer.conv1d_b.weight"], Is.Not.Null);
+        AssertIdentical(kept, Run(true));
+    }
+
+    /// <summary>Recomputing in_proj's output in backward holds x and z, 2 × (batch, d_inner, L) floats, less for backward than
+    /// keeping them, and after backward nothing of the recomputation is left behind.</summary>
+    [Test]
+    public void RecomputingInProjOutputHoldsXAndZLess()
+    {
+        long batch = 2, length = 512, dim = 16, inner = 2 * dim;
+        long sequenceBytes = batch * inner * length * sizeof(float);
+        using var residual = randn(new long[] { batch, length, dim }, generator: new Generator(24));
+        using var hidden = randn(new long[] { batch, length, dim }, generator: new Generator(25));
+        long Held(bool replay)
+        {
+            using var block = Block(true);
+            block.Mixer.RecomputeInputProjection = replay;
+            using var input = residual.clone().requires_grad_();
+            return GraphMemory.HeldForBackward(() => block.forward(hidden, input).Hidden.sum());
+        }
+        long kept = Held(false), replayed = Held(true);
+        TestContext.Out.WriteLine($"held for backward: x and z kept {kept / 1024} KiB, recomputed {replayed / 1024} KiB, one (B, d_inner, L) tensor {sequenceBytes / 1024} KiB");
+        Assert.That(kept - replayed, Is.GreaterThanOrEqualTo(2 * sequenceBytes * 95 / 100), "x and z are not held");
+
+        // The recomputed xz lives only while the block's branches run backward: steps leave nothing behind.
+        using var block = Block(true);
+        block.Mixer.RecomputeInputProjection = true;
+        long LeftAfterSteps(int steps)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            long before = ProcessMemory.MallocBytesInUse();
+            for (int i = 0; i < steps; i++)
+            {
+                using var step = NewDisposeScope();
+                var input = residual.clone().requires_grad_();
+                block.forward(hidden, input).Hidden.sum().backward();
+            }
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            return ProcessMemory.MallocBytesInUse() - before;
+        }
+        LeftAfterSteps(1);
+        long left = Enumerable.Range(0, 3).Min(_ => LeftAfterSteps(4));
+        TestContext.Out.WriteLine($"left after 4 steps: {left / 1024} KiB");
+        Assert.That(left, Is.LessThan(sequenceBytes / 2), "a recomputed xz outlived its backward");
     }
 }
