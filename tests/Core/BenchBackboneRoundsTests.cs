@@ -1,4 +1,5 @@
 using NUnit.Framework;
+using Vim.Core;
 using Vim.Core.Diagnostics;
 using Vim.Tools.Commands;
 using static Vim.Tools.Commands.BenchBackboneCommand;
@@ -99,5 +100,18 @@ public class BenchBackboneRoundsTests
             Is.EqualTo(new[] { "backbone_train_cp.csv", "backbone_train_cp.json", "latency_train_cp.png", "memory_train_cp.png" }));
         Assert.That(BenchMode.Parse("train").WithCp, Is.False);
         Assert.That(BenchMode.Parse("train").CsvFile, Is.EqualTo("backbone_train.csv"));
+    }
+
+    [Test]
+    public void InProjRecomputingTrainingStepsAreTheirOwnMode()
+    {
+        var replay = BenchMode.Parse("train", recomputeInProj: true);
+        Assert.That((replay.WithCp, replay.RecomputeInProj, replay.CsvFile, replay.MemoryChart),
+            Is.EqualTo((false, true, "backbone_train_rip.csv", "memory_train_rip.png")));
+        var both = BenchMode.Parse("train", withCp: true, recomputeInProj: true);
+        Assert.That((both.WithCp, both.RecomputeInProj, both.JsonFile), Is.EqualTo((true, true, "backbone_train_cp_rip.json")));
+        Assert.That(BenchMode.Parse("train").RecomputeInProj, Is.False);
+        var e = Assert.Throws<VimException>(() => BenchMode.Parse("infer", recomputeInProj: true))!;
+        Assert.That(e.Message, Does.StartWith("--recompute-in-proj").And.Contain("--mode train"));
     }
 }

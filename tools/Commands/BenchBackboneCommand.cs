@@ -47,7 +47,8 @@ public static class BenchBackboneCommand
     /// backbone's dense feature extraction (<see cref="TrainingStep"/>), written with a "_train" suffix so that the two
     /// modes can share an output folder, the charts titled and the ratios worded for a training step.
     /// </summary>
-    public sealed record BenchMode(string Name, string FileSuffix, string? ChartTitle, string LatencyAxis, string RatioSubject, bool WithCp = false)
+    public sealed record BenchMode(string Name, string FileSuffix, string? ChartTitle, string LatencyAxis, string RatioSubject, bool WithCp = false,
+        bool RecomputeInProj = false)
     {
         public static BenchMode Infer { get; } = new("infer", "", null, "Forward latency (median, ms)", "");
 
@@ -66,14 +67,26 @@ public static class BenchBackboneCommand
             FileSuffix = "_train_cp", ChartTitle = "Training step (forward + backward), blocks checkpointed", RatioSubject = "training step (with_cp) ", WithCp = true,
         };
 
-        public static BenchMode Parse(string? text, bool withCp = false) => (text, withCp) switch
+        public static BenchMode Parse(string? text, bool withCp = false, bool recomputeInProj = false)
         {
-            ("infer", false) => Infer,
-            ("infer", true) => throw new VimException("--with-cp recomputes the blocks in backward and changes nothing in a forward; add --mode train."),
-            ("train", false) => Train,
-            ("train", true) => TrainWithCheckpointing,
-            _ => throw new VimException($"--mode: expected infer (feature extraction) or train (forward + backward), got '{text}'."),
-        };
+            var mode = (text, withCp) switch
+            {
+                ("infer", false) => Infer,
+                ("infer", true) => throw new VimException("--with-cp recomputes the blocks in backward and changes nothing in a forward; add --mode train."),
+                ("train", false) => Train,
+                ("train", true) => TrainWithCheckpointing,
+                _ => throw new VimException($"--mode: expected infer (feature extraction) or train (forward + backward), got '{text}'."),
+            };
+            if (!recomputeInProj) return mode;
+            if (!mode.IsTraining)
+                throw new VimException("--recompute-in-proj recomputes in_proj's output in backward and changes nothing in a forward; add --mode train.");
+            // Results "_train_rip" / "_train_cp_rip", beside the plain ones.
+            return mode with
+            {
+                FileSuffix = mode.FileSuffix + "_rip", ChartTitle = mode.ChartTitle + ", Vim's in_proj recomputed",
+                RatioSubject = mode.RatioSubject.TrimEnd() + " (recompute_in_proj) ", RecomputeInProj = true,
+            };
+        }
     }
 
     /// <summary>One timed repetition: the forward's wall time and, in a training step, the backward's (0 otherwise).</summary>
@@ -116,7 +129,13 @@ public static class BenchBackboneCommand
             Description = "With --mode train: build the backbones with activation checkpointing (model.backbone.with_cp), each block recomputed " +
                 "in backward instead of keeping its activations (backbone_train_cp.csv/.json, latency_train_cp.png, memory_train_cp.png).",
         };
-        foreach (var option in new Option[] { models, sizes, batch, warmup, repeats, output, timeout, rounds, mode, withCp, child, breakdown }) command.Options.Add(option);
+        var recomputeInProj = new Option<bool>("--recompute-in-proj")
+        {
+            Description = "With --mode train: Vim's mixers recompute in_proj's output in backward instead of keeping it (model.backbone.recompute_in_proj; " +
+                "DeiT runs as without it), results suffixed _rip (backbone_train_rip.csv, ...; with --with-cp _train_cp_rip).",
+        };
+        foreach (var option in new Option[] { models, sizes, batch, warmup, repeats, output, timeout, rounds, mode, withCp, recomputeInProj, child, breakdown })
+            command.Options.Add(option);
 
         command.SetAction(parseResult =>
         {
@@ -125,7 +144,7 @@ public static class BenchBackboneCommand
                 int batchSize = BenchCommand.Positive(parseResult.GetValue(batch), "--batch");
                 int warmups = BenchCommand.NonNegative(parseResult.GetValue(warmup), "--warmup");
                 int timed = BenchCommand.Positive(parseResult.GetValue(repeats), "--repeats");
-                var benchMode = BenchMode.Parse(parseResult.GetValue(mode), parseResult.GetValue(withCp));
+                var benchMode = BenchMode.Parse(parseResult.GetValue(mode), parseResult.GetValue(withCp), parseResult.GetValue(recomputeInProj));
                 if (benchMode.IsTraining && parseResult.GetValue(breakdown))
                     throw new VimException("--breakdown times the stages of the inference forward only; leave out --mode train.");
                 var childSpec = parseResult.GetValue(child);
@@ -280,6 +299,7 @@ public static class BenchBackboneCommand
                      "--mode", mode.Name })
             start.ArgumentList.Add(arg);
         if (mode.WithCp) start.ArgumentList.Add("--with-cp");
+        if (mode.RecomputeInProj) start.ArgumentList.Add("--recompute-in-proj");
 
         int inputSize = shape.TilingSize(size);
         long tokens = shape.Tokens(inputSize);
@@ -320,6 +340,7 @@ public static class BenchBackboneCommand
         // the same work for both keeps the comparison about the architectures (a dropped branch is still computed and
         // multiplied by its mask, so a rate changes the cost only by that multiply) and every step identical.
         using var module = ModelRegistry.Create(model, overrides: mode.IsTraining ? new BackboneOverrides(DropPathRate: 0, WithCp: mode.WithCp) : null);
+        foreach (var mixer in module.modules().OfType<BiMambaMixer>()) mixer.RecomputeInputProjection = mode.RecomputeInProj;
         var net = TokenBackbone(module, model);
         var backbone = (ITokenBackbone)net;
         if (net is VisionTransformer vit)
