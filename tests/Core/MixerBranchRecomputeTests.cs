@@ -123,6 +123,22 @@ public class MixerBranchRecomputeTests
         return block;
     }
 
+    /// <summary>One training step of <paramref name="block"/> on a residual that requires grad, optionally under bf16 autocast:
+    /// the block's output (hidden + residual), the residual's gradient and every parameter's.</summary>
+    private static Step BlockStep(MambaBlock block, Tensor residual, Tensor hidden, bool bf16)
+    {
+        var input = residual.clone().requires_grad_();
+        Tensor output;
+        using (bf16 ? new Autocast(DeviceType.CPU, ScalarType.BFloat16) : null)
+        {
+            var h = bf16 ? hidden.to_type(ScalarType.BFloat16) : hidden;
+            var (newHidden, newResidual) = block.forward(h, input);
+            output = newHidden.to_type(ScalarType.Float32) + newResidual;
+        }
+        (output * randn(output.shape, generator: new Generator(15))).sum().backward();
+        return new Step(output.detach(), input.grad!.clone(), block.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad?.clone()));
+    }
+
     /// <summary>The block's norm and in_proj as one function (keeping the residual alone) against plain autograd over norm
     /// and in_proj, for one image (mm, whose backward computes a column-major input's gradient in that layout) and for
     /// batches (bmm), in float32 and under bf16 autocast: the same block output, residual gradient and parameter gradients.</summary>
@@ -135,22 +151,9 @@ public class MixerBranchRecomputeTests
         using var scope = NewDisposeScope();
         var residual = randn(new long[] { batch, 23, 16 }, generator: new Generator(13));
         var hidden = randn(new long[] { batch, 23, 16 }, generator: new Generator(14));
-        Step Run(MambaBlock block)
-        {
-            var input = residual.clone().requires_grad_();
-            Tensor output;
-            using (bf16 ? new Autocast(DeviceType.CPU, ScalarType.BFloat16) : null)
-            {
-                var h = bf16 ? hidden.to_type(ScalarType.BFloat16) : hidden;
-                var (newHidden, newResidual) = block.forward(h, input);
-                output = newHidden.to_type(ScalarType.Float32) + newResidual;
-            }
-            (output * randn(output.shape, generator: new Generator(15))).sum().backward();
-            return new Step(output.detach(), input.grad!.clone(), block.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad?.clone()));
-        }
-        var plain = Run(Block(false));
+        var plain = BlockStep(Block(false), residual, hidden, bf16);
         Assert.That(plain.ParameterGradients["norm.weight"], Is.Not.Null);
-        AssertIdentical(plain, Run(Block(true)));
+        AssertIdentical(plain, BlockStep(Block(true), residual, hidden, bf16));
     }
 
     /// <summary>A frozen norm and in_proj: the function returns only the residual's gradient, as plain autograd does.</summary>
@@ -239,16 +242,7 @@ public class MixerBranchRecomputeTests
             if (frozenProjection)
                 foreach (var (name, parameter) in block.named_parameters())
                     if (name is "norm.weight" or "mixer.in_proj.weight") parameter.requires_grad_(false);
-            var input = residual.clone().requires_grad_();
-            Tensor output;
-            using (bf16 ? new Autocast(DeviceType.CPU, ScalarType.BFloat16) : null)
-            {
-                var h = bf16 ? hidden.to_type(ScalarType.BFloat16) : hidden;
-                var (newHidden, newResidual) = block.forward(h, input);
-                output = newHidden.to_type(ScalarType.Float32) + newResidual;
-            }
-            (output * randn(output.shape, generator: new Generator(23))).sum().backward();
-            return new Step(output.detach(), input.grad!.clone(), block.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad?.clone()));
+            return BlockStep(block, residual, hidden, bf16);
         }
         var kept = Run(false);
         Assert.That(kept.ParameterGradients["mixer.conv1d_b.weight"], Is.Not.Null);
