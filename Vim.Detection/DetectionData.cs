@@ -10,14 +10,16 @@ using Vim.Data.Transforms;
 namespace Vim.Detection;
 
 /// <summary>
-/// The data side of a detection task, without its model: the config's data settings checked, the COCO-layout splits
-/// (&lt;root&gt;/annotations/instances_&lt;split&gt;.json, images in &lt;root&gt;/&lt;split&gt;/), and the loaders training
+/// The data side of a detection task, without its model: the config's data settings checked, the COCO-format splits
+/// (by default &lt;root&gt;/annotations/instances_&lt;split&gt;.json with images in &lt;root&gt;/&lt;split&gt;/; data.ann_file and
+/// data.img_dir move them, <see cref="DatasetLayout"/>), and the loaders training
 /// (the LSJ pipeline at data.crop_size) and evaluation (ViTDet's test resize) read them with. <see cref="DetectionTask"/>
 /// trains and evaluates through it, and `vim data browse` draws what its loaders produce.
 /// </summary>
 public sealed class DetectionData
 {
     private readonly DataConfig _data;
+    private readonly DatasetLayout _layout;
     private readonly DetectionTestConfig _test;
 
     /// <param name="validationMasks">Validation samples carry their instance masks. Evaluation reads the masks from the
@@ -26,39 +28,39 @@ public sealed class DetectionData
     {
         var data = _data = config.Data;
         _test = config.Model.DetTest;
-        CheckSettings(config);
+        var layout = _layout = CheckSettings(config);
         // Evaluation needs of the training files only their categories (the model's classes), so that is all read here:
         // building train2017's images and annotations takes tens of seconds and gigabytes. The splits are read whole when
         // training first asks for them (TrainSet); their images need not be on this machine until then (e.g. val2017 and
         // the annotations downloaded without train2017), and a box-only detector reads no segmentations, so box-only
         // annotation files (segmentation [] or absent) serve.
         bool masks = config.Model.DetHead.MaskOn;
-        Func<string, IEnumerable<string>> requiredPaths = split => [AnnotationFile(data, split)];
-        var trainingCategories = TrainingSplits.ReadEach(data, TrainingLayout, requiredPaths,
-            split => CategoryMap.Load(AnnotationFile(data, split)));
-        _trainSet = new(() => TrainingSplits.Open(data, TrainingLayout, requiredPaths,
-            split => CocoInstanceDataset.Load(AnnotationFile(data, split), Path.Combine(data.Root, split),
+        Func<string, IEnumerable<string>> requiredPaths = split => [layout.AnnotationFile(split)];
+        var trainingCategories = TrainingSplits.ReadEach(data, layout.Describe(), requiredPaths,
+            split => CategoryMap.Load(layout.AnnotationFile(split)));
+        _trainSet = new(() => TrainingSplits.Open(data, layout.Describe(), requiredPaths,
+            split => CocoInstanceDataset.Load(layout.AnnotationFile(split), layout.ImageDir(split),
                 new CocoInstanceOptions { CheckImageFiles = false, WithMasks = masks })));
-        _valSet = CocoInstanceDataset.Load(AnnotationFile(data, data.ValSplit), Path.Combine(data.Root, data.ValSplit),
+        _valSet = CocoInstanceDataset.Load(layout.AnnotationFile(data.ValSplit), layout.ImageDir(data.ValSplit),
             CocoInstanceOptions.Evaluation with { WithMasks = masks, MasksOnSamples = validationMasks });
         Categories = trainingCategories[0];
-        CategorySource = AnnotationFile(data, data.TrainSplits[0]);
+        CategorySource = layout.AnnotationFile(data.TrainSplits[0]);
         CheckClassCount(config);
         // The model's class k is the first training file's k-th category: a concatenated file listing other categories
         // would train its objects as other classes.
         for (int i = 1; i < trainingCategories.Count; i++)
             if (trainingCategories[i].FirstDifference(Categories) is { } partDifference)
-                throw new VimException($"{AnnotationFile(data, data.TrainSplits[i])} and {CategorySource} list different categories: {partDifference}; every split of " +
+                throw new VimException($"{layout.AnnotationFile(data.TrainSplits[i])} and {CategorySource} list different categories: {partDifference}; every split of " +
                     "data.train_split must list the same categories, since the model's class k is the first file's k-th category");
         // The model's class k is the training file's k-th category; evaluation maps it back through the validation
         // file, so a split that lists only the categories it contains would relabel every detection.
         if (_valSet.Categories.FirstDifference(Categories) is { } difference)
-            throw new VimException($"{AnnotationFile(data, data.ValSplit)} and {CategorySource} list different categories: {difference}; " +
+            throw new VimException($"{layout.AnnotationFile(data.ValSplit)} and {CategorySource} list different categories: {difference}; " +
                 "both splits must list the same categories (COCO's instances_*.json list all of them in every split)");
         // Mask AP rasterises polygons at the image size: a validation file without sizes would fail at the first
         // evaluation, hours into training.
         if (masks && _valSet.Images.FirstOrDefault(i => i.Width <= 0 || i.Height <= 0) is { } unsized)
-            throw new VimException($"{AnnotationFile(data, data.ValSplit)}: image {unsized.Id} ('{unsized.FileName}') has no width/height, which mask AP " +
+            throw new VimException($"{layout.AnnotationFile(data.ValSplit)}: image {unsized.Id} ('{unsized.FileName}') has no width/height, which mask AP " +
                 "needs to rasterise polygons; add them (COCO's instances files have them) or set model.det_head.mask_on: false");
     }
 
@@ -75,9 +77,9 @@ public sealed class DetectionData
     {
         _data = config.Data;
         _test = config.Model.DetTest;
-        CheckSettings(config);
+        _layout = CheckSettings(config);
         // The model's classes are the first training split's categories.
-        var trainingFile = AnnotationFile(_data, _data.TrainSplits[0]);
+        var trainingFile = _layout.AnnotationFile(_data.TrainSplits[0]);
         var images = LoadUnlabelled(unlabelledSplit);
         if (File.Exists(trainingFile))
         {
@@ -94,11 +96,14 @@ public sealed class DetectionData
         _unlabelled = (unlabelledSplit, images);
     }
 
-    private static void CheckSettings(ExperimentConfig config)
+    /// <summary>The config's data and test settings checked before any file is read; the dataset's layout.</summary>
+    private static DatasetLayout CheckSettings(ExperimentConfig config)
     {
         var data = config.Data;
         if (data.Type != "coco")
-            throw new VimException($"data.type '{data.Type}' is not a detection dataset; use coco (annotations/instances_<split>.json + <split>/ images)");
+            throw new VimException($"data.type '{data.Type}' is not a detection dataset; use coco (annotations/instances_<split>.json + <split>/ images, " +
+                "or where data.ann_file and data.img_dir say)");
+        var layout = DatasetLayout.Of(data);
         if (!Directory.Exists(data.Root))
             throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind coco --out {data.Root})");
         TrainingLoaderChecks.CheckSettings(data);
@@ -106,6 +111,7 @@ public sealed class DetectionData
             throw new VimException($"data.crop_size must be square for detection (large-scale jitter crops and pads to one side), got [{data.CropSize[0]}, {data.CropSize[1]}]");
         // Before any file is read: a typo in model.det_test stops a training run at once, not at its first evaluation.
         DetectionTestTimeAugmentation.CheckSettings(config.Model.DetTest, data.CropSize[0]);
+        return layout;
     }
 
     private void CheckClassCount(ExperimentConfig config)
@@ -113,9 +119,6 @@ public sealed class DetectionData
         if (Categories.Count != config.Model.NumClasses)
             throw new VimException($"model.num_classes is {config.Model.NumClasses} but {CategorySource} has {Categories.Count} categories");
     }
-
-    /// <summary>What training splits a data.train_split layout holds, for the refusal of a missing split.</summary>
-    private const string TrainingLayout = "annotations/instances_<split>.json and the image folder <split>/";
 
     /// <summary>The training splits read whole, on training's first use; null for <see cref="ForUnlabelledSplit"/>.</summary>
     private readonly Lazy<ConcatenatedSource<CocoInstanceDataset>>? _trainSet;
@@ -177,8 +180,8 @@ public sealed class DetectionData
     /// <summary>The side test images are fitted into (ViTDet's ResizeShortestEdge to the training crop, data.crop_size).</summary>
     public int TestSize => _data.CropSize[0];
 
-    /// <summary>The COCO layout's annotation file of a split: &lt;root&gt;/annotations/instances_&lt;split&gt;.json.</summary>
-    public static string AnnotationFile(DataConfig data, string split) => Path.Combine(data.Root, "annotations", $"instances_{split}.json");
+    /// <summary>A split's annotation file: &lt;root&gt;/annotations/instances_&lt;split&gt;.json, or where data.ann_file says.</summary>
+    public static string AnnotationFile(DataConfig data, string split) => DatasetLayout.Of(data).AnnotationFile(split);
 
     /// <summary>
     /// COCO's layout for a split without annotations (test-dev): &lt;root&gt;/annotations/image_info_&lt;split&gt;.json, as COCO
@@ -187,10 +190,10 @@ public sealed class DetectionData
     public static string ImageInfoFile(DataConfig data, string split) => Path.Combine(data.Root, "annotations", $"image_info_{split}.json");
 
     /// <summary>
-    /// The image folder of an unlabelled split: &lt;root&gt;/&lt;split without "-dev"&gt;, since COCO ships test-dev's images inside
-    /// test2017/ (test-dev2017 → test2017/, test2017 → test2017/).
+    /// The image folder of an unlabelled split: the image folder (data.img_dir) of the split without "-dev", since COCO ships
+    /// test-dev's images inside test2017/ (test-dev2017 → test2017/, test2017 → test2017/).
     /// </summary>
-    public static string UnlabelledImageFolder(DataConfig data, string split) => Path.Combine(data.Root, split.Replace("-dev", "", StringComparison.Ordinal));
+    private string UnlabelledImageFolder(string split) => _layout.ImageDir(split.Replace("-dev", "", StringComparison.Ordinal));
 
     /// <summary>
     /// The images of a split without annotations (<see cref="ImageInfoFile"/>, images in <see cref="UnlabelledImageFolder"/>),
@@ -212,9 +215,9 @@ public sealed class DetectionData
         var file = ImageInfoFile(_data, split);
         if (!File.Exists(file))
             throw new VimException($"--split {split}: {file} not found; expected COCO's image-info json for the split (\"images\" and \"categories\", " +
-                $"no \"annotations\", e.g. annotations/image_info_test-dev2017.json) with its images in {UnlabelledImageFolder(_data, split)}");
+                $"no \"annotations\", e.g. annotations/image_info_test-dev2017.json) with its images in {UnlabelledImageFolder(split)}");
         // Every listed image is predicted (none is skipped for lacking annotations), and each must be on disk.
-        return CocoInstanceDataset.Load(file, UnlabelledImageFolder(_data, split), CocoInstanceOptions.Evaluation with { WithMasks = false, MasksOnSamples = false });
+        return CocoInstanceDataset.Load(file, UnlabelledImageFolder(split), CocoInstanceOptions.Evaluation with { WithMasks = false, MasksOnSamples = false });
     }
 
     private void CheckUnlabelledCategories(CocoInstanceDataset images)

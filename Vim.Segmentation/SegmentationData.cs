@@ -8,22 +8,23 @@ using Vim.Data.Transforms;
 namespace Vim.Segmentation;
 
 /// <summary>
-/// The data side of a segmentation task, without its model: the config's data settings checked, the ADE-layout splits
-/// (images/&lt;split&gt;/*.jpg + annotations/&lt;split&gt;/*.png) with their class list, and the loaders training (the mmseg
+/// The data side of a segmentation task, without its model: the config's data settings checked, the splits (by default
+/// ADE20k's layout, images/&lt;split&gt;/*.jpg + annotations/&lt;split&gt;/*.png; data.img_dir, seg_map_dir, img_suffix and
+/// seg_map_suffix move them, <see cref="DatasetLayout"/>) with their class list, and the loaders training (the mmseg
 /// ADE20k recipe) and evaluation (one test pipeline per model.seg_test.scales ratio) read them with.
 /// <see cref="SegmentationTask"/> trains and evaluates through it, and `vim data browse` draws what its loaders produce.
 /// </summary>
 public sealed class SegmentationData
 {
     private readonly ExperimentConfig _config;
+    private readonly DatasetLayout _layout;
 
     public SegmentationData(ExperimentConfig config)
     {
         _config = config;
-        ClassNames = CheckSettingsAndReadClasses(config);
-        var data = config.Data;
-        _trainSet = TrainingSplits.Open(data, "images/<split>/ and annotations/<split>/",
-            split => [Path.Combine(data.Root, "images", split), Path.Combine(data.Root, "annotations", split)], split => Dataset(split));
+        (ClassNames, _layout) = CheckSettingsAndReadClasses(config);
+        _trainSet = TrainingSplits.Open(config.Data, _layout.Describe(), split => [_layout.ImageDir(split), _layout.LabelDir(split)],
+            split => Dataset(split));
         _valSet = Dataset(config.Data.ValSplit);
     }
 
@@ -38,15 +39,17 @@ public sealed class SegmentationData
     private SegmentationData(ExperimentConfig config, string unlabelledSplit)
     {
         _config = config;
-        ClassNames = CheckSettingsAndReadClasses(config);
+        (ClassNames, _layout) = CheckSettingsAndReadClasses(config);
         _unlabelled = (unlabelledSplit, Dataset(unlabelledSplit, labelled: false));
     }
 
-    private static IReadOnlyList<string> CheckSettingsAndReadClasses(ExperimentConfig config)
+    private static (IReadOnlyList<string> ClassNames, DatasetLayout Layout) CheckSettingsAndReadClasses(ExperimentConfig config)
     {
         var data = config.Data;
         if (data.Type != "ade20k")
-            throw new VimException($"data.type '{data.Type}' is not a segmentation dataset; use ade20k (images/ + annotations/ with PNG labels)");
+            throw new VimException($"data.type '{data.Type}' is not a segmentation dataset; use ade20k (images/ + annotations/ with PNG labels, " +
+                "or where data.img_dir and data.seg_map_dir say)");
+        var layout = DatasetLayout.Of(data);
         if (!Directory.Exists(data.Root))
             throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind ade --out {data.Root})");
         var classNames = LoadClassNames(data);
@@ -54,7 +57,7 @@ public sealed class SegmentationData
             throw new VimException($"model.num_classes is {config.Model.NumClasses} but the dataset has {classNames.Count} classes ({ClassNamesSource(data)})");
         TrainingLoaderChecks.CheckSettings(data);
         SegmentationInference.CheckSettings(config.Model.SegTest);
-        return classNames;
+        return (classNames, layout);
     }
 
     private readonly ConcatenatedSource<SegmentationFolderDataset>? _trainSet;
@@ -128,8 +131,10 @@ public sealed class SegmentationData
         var data = _config.Data;
         return new SegmentationFolderDataset(new SegmentationFolderOptions
         {
-            ImageDir = Path.Combine(data.Root, "images", split),
-            AnnotationDir = labelled ? Path.Combine(data.Root, "annotations", split) : null,
+            ImageDir = _layout.ImageDir(split),
+            AnnotationDir = labelled ? _layout.LabelDir(split) : null,
+            ImageSuffix = _layout.ImageSuffix,
+            AnnotationSuffix = _layout.LabelSuffix,
             ClassNames = ClassNames,
             ReduceZeroLabel = data.ReduceZeroLabel,
             IgnoreIndex = _config.Model.SegHead.IgnoreIndex,

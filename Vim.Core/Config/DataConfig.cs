@@ -9,6 +9,26 @@ public sealed class DataConfig
     public string Root { get; set; } = "data/ade/ADEChallengeData2016";
 
     /// <summary>
+    /// COCO: a split's annotation file under data.root, {split} standing for the split's name (MMDetection's ann_file); null:
+    /// annotations/instances_{split}.json. See <see cref="DatasetLayout"/>.
+    /// </summary>
+    public string? AnnFile { get; set; }
+
+    /// <summary>A split's image folder under data.root, with {split} (MMDetection's data_prefix.img, MMSegmentation's
+    /// data_prefix.img_path); null: {split} for COCO, images/{split} for ADE20k.</summary>
+    public string? ImgDir { get; set; }
+
+    /// <summary>Segmentation: a split's label-map folder under data.root, with {split} (MMSegmentation's data_prefix.seg_map_path); null: annotations/{split}.</summary>
+    public string? SegMapDir { get; set; }
+
+    /// <summary>Segmentation: how image file names end (MMSegmentation's img_suffix); null: .jpg.</summary>
+    public string? ImgSuffix { get; set; }
+
+    /// <summary>Segmentation: how label-map file names end (MMSegmentation's seg_map_suffix); an image pairs with the label map
+    /// at the same path below its folder; null: .png.</summary>
+    public string? SegMapSuffix { get; set; }
+
+    /// <summary>
     /// The training split, or several trained on as one (MMDetection's ConcatDataset): `train_split: train2017` or
     /// `train_split: [train2017, val35k]`, each in the dataset's layout under data.root and read as one split is. Their
     /// samples follow each other in the listed order; detection's classes are the first split's categories.

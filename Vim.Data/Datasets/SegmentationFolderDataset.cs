@@ -1,4 +1,5 @@
 using Vim.Core;
+using Vim.Core.Config;
 
 namespace Vim.Data.Datasets;
 
@@ -69,17 +70,21 @@ public sealed class SegmentationFolderDataset : ISampleSource
     /// <summary>The path below <paramref name="folder"/> without <paramref name="suffix"/>: what pairs an image with its label map.</summary>
     private static string Stem(string folder, string path, string suffix) => Path.GetRelativePath(folder, path)[..^suffix.Length];
 
-    /// <summary>The ADE20k layout: images/{split}/*.jpg and annotations/{split}/*.png with reduce_zero_label.</summary>
+    /// <summary>The ADE20k layout (images/{split}/*.jpg and annotations/{split}/*.png) with reduce_zero_label.</summary>
     /// <param name="classNames">The 150 official names unless given (the demo data writes its own class_names.txt).</param>
     public static SegmentationFolderDataset Ade20k(string root, string split, IReadOnlyList<string>? classNames = null) =>
+        InLayout(DatasetLayout.Ade20k(root), split, classNames ?? Ade20kClasses.Names, reduceZeroLabel: true);
+
+    /// <summary>A split of an image-and-label-map <paramref name="layout"/>.</summary>
+    public static SegmentationFolderDataset InLayout(DatasetLayout layout, string split, IReadOnlyList<string> classNames, bool reduceZeroLabel) =>
         new(new SegmentationFolderOptions
         {
-            ImageDir = Path.Combine(root, "images", split),
-            AnnotationDir = Path.Combine(root, "annotations", split),
-            ImageSuffix = ".jpg",
-            AnnotationSuffix = ".png",
-            ClassNames = classNames ?? Ade20kClasses.Names,
-            ReduceZeroLabel = true,
+            ImageDir = layout.ImageDir(split),
+            AnnotationDir = layout.LabelDir(split),
+            ImageSuffix = layout.ImageSuffix,
+            AnnotationSuffix = layout.LabelSuffix,
+            ClassNames = classNames,
+            ReduceZeroLabel = reduceZeroLabel,
         });
 
     /// <summary>Reads a class list: one name per line, blank lines ignored.</summary>

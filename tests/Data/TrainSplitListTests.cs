@@ -107,7 +107,7 @@ public class TrainSplitListTests
         var ade = config.Data.Root;
         e = Assert.Throws<VimException>(() => new SegmentationData(config))!;
         Assert.That(e.Message, Is.EqualTo($"data.train_split: split 'more' not found: {Path.Combine(ade, "images", "more")} does not exist; " +
-            $"each training split needs images/<split>/ and annotations/<split>/ under data.root {ade}"));
+            $"each training split needs images/<split>/*.jpg and annotations/<split>/*.png under data.root {ade}"));
         Directory.CreateDirectory(Path.Combine(ade, "images", "more"));
         e = Assert.Throws<VimException>(() => new SegmentationData(config))!;
         Assert.That(e.Message, Does.StartWith($"data.train_split: split 'more' not found: {Path.Combine(ade, "annotations", "more")} does not exist"));

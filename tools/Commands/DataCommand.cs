@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Vim.Core;
+using Vim.Core.Config;
 using Vim.Core.Diagnostics;
 using Vim.Data.Coco;
 using Vim.Data.Datasets;
@@ -27,37 +28,73 @@ public static class DataCommand
         return command;
     }
 
-    /// <summary>The options naming a dataset on disk, shared by `data check` and `data stats`.</summary>
-    internal sealed record DatasetOptions(Option<string> Kind, Option<string> Root, Option<string> Split, Option<string?> Classes)
+    /// <summary>
+    /// The options naming a dataset on disk, shared by `data check` and `data stats`: its format, root, split and classes, and
+    /// where its files lie when not in the format's own layout (the data.* layout keys as options, <see cref="DatasetLayout"/>).
+    /// </summary>
+    internal sealed record DatasetOptions(Option<string> Kind, Option<string> Root, Option<string> Split, Option<string?> Classes,
+        Option<string?> AnnFile, Option<string?> ImgDir, Option<string?> SegMapDir, Option<string?> ImgSuffix, Option<string?> SegMapSuffix,
+        Option<bool> ReduceZeroLabel)
     {
         public static DatasetOptions Create() => new(
             KindOption(),
             new Option<string>("--root") { Description = "Dataset root (COCO: holds annotations/ and image folders; ADE: ADEChallengeData2016).", Required = true },
             new Option<string>("--split") { Description = "COCO: annotation/image split name (train → annotations/instances_train.json + train/); ADE: training or validation.", DefaultValueFactory = _ => "train" },
-            new Option<string?>("--classes") { Description = "ADE: class list file (default: ROOT/class_names.txt if present, else the 150 ADE20k classes)." });
+            new Option<string?>("--classes") { Description = "ADE: class list file (default: ROOT/class_names.txt if present, else the 150 ADE20k classes)." },
+            new Option<string?>("--ann-file") { Description = "COCO: the annotation file under ROOT, {split} for the split's name (data.ann_file; default annotations/instances_{split}.json)." },
+            new Option<string?>("--img-dir") { Description = "The image folder under ROOT, with {split} (data.img_dir; default {split} for COCO, images/{split} for ADE)." },
+            new Option<string?>("--seg-map-dir") { Description = "ADE: the label-map folder under ROOT, with {split} (data.seg_map_dir; default annotations/{split})." },
+            new Option<string?>("--img-suffix") { Description = "ADE: how image file names end (data.img_suffix; default .jpg)." },
+            new Option<string?>("--seg-map-suffix") { Description = "ADE: how label-map file names end (data.seg_map_suffix; default .png)." },
+            new Option<bool>("--reduce-zero-label")
+            {
+                Description = "ADE: label 0 is 'other', ignored, and k is class k − 1 (data.reduce_zero_label; ADE20k's labels); false for labels that are class indices.",
+                DefaultValueFactory = _ => true,
+            });
 
-        public IEnumerable<Option> All => [Kind, Root, Split, Classes];
+        public IEnumerable<Option> All => [Kind, Root, Split, Classes, AnnFile, ImgDir, SegMapDir, ImgSuffix, SegMapSuffix, ReduceZeroLabel];
+
+        /// <summary>
+        /// The dataset's layout from --kind, --root and the layout options (refused naming the option, as DatasetLayout refuses
+        /// a key); null when none is given: the format's own layout.
+        /// </summary>
+        public DatasetLayout? Layout(ParseResult parse) =>
+            new[] { AnnFile, ImgDir, SegMapDir, ImgSuffix, SegMapSuffix }.All(o => parse.GetValue(o) is null) ? null : DatasetLayout.Of(new DataConfig
+        {
+            Type = ParseKind(parse.GetValue(Kind)!) == DemoKind.Coco ? "coco" : "ade20k",
+            Root = parse.GetValue(Root)!,
+            AnnFile = parse.GetValue(AnnFile),
+            ImgDir = parse.GetValue(ImgDir),
+            SegMapDir = parse.GetValue(SegMapDir),
+            ImgSuffix = parse.GetValue(ImgSuffix),
+            SegMapSuffix = parse.GetValue(SegMapSuffix),
+        }, key => "--" + key["data.".Length..].Replace('_', '-'));
     }
 
     /// <summary>
     /// A COCO split as `data check` and `data stats` read it: the evaluation view (every image of the json, each checked
     /// on disk) and the training view over the same records (what training keeps, and the annotations it skips).
     /// </summary>
-    internal static (CocoInstanceDataset Evaluation, CocoInstanceDataset Training) OpenCoco(string root, string split)
+    internal static (CocoInstanceDataset Evaluation, CocoInstanceDataset Training) OpenCoco(DatasetLayout layout, string split)
     {
-        string annotationFile = Path.Combine(root, "annotations", $"instances_{split}.json"), imageDir = Path.Combine(root, split);
+        string annotationFile = layout.AnnotationFile(split), imageDir = layout.ImageDir(split);
         var coco = CocoInstanceDataset.Load(annotationFile, imageDir, CocoInstanceOptions.Evaluation);
         // The same images, already found on disk by the evaluation view.
         var training = new CocoInstanceDataset(coco.Source, annotationFile, imageDir, new CocoInstanceOptions { CheckImageFiles = false });
         return (coco, training);
     }
 
-    /// <summary>An ADE20k-layout split as `data check` and `data stats` read it; <paramref name="classFile"/> as --classes gives it.</summary>
-    internal static SegmentationFolderDataset OpenAde(string root, string split, string? classFile)
+    /// <summary>A split of image and label-map folders as `data check` and `data stats` read it: ADE20k's layout, where
+    /// --split train means training, unless <paramref name="layout"/> gives another (whose split names are taken as they are);
+    /// <paramref name="classFile"/> as --classes gives it.</summary>
+    internal static SegmentationFolderDataset OpenAde(string root, string split, string? classFile, DatasetLayout? layout = null,
+        bool reduceZeroLabel = true)
     {
         classFile ??= File.Exists(Path.Combine(root, "class_names.txt")) ? Path.Combine(root, "class_names.txt") : null;
-        var names = classFile is null ? null : SegmentationFolderDataset.ReadClassNames(classFile);
-        return SegmentationFolderDataset.Ade20k(root, AdeSplit(split), names);
+        var names = classFile is null ? Ade20kClasses.Names : SegmentationFolderDataset.ReadClassNames(classFile);
+        return layout is null
+            ? SegmentationFolderDataset.InLayout(DatasetLayout.Ade20k(root), AdeSplit(split), names, reduceZeroLabel)
+            : SegmentationFolderDataset.InLayout(layout, split, names, reduceZeroLabel);
     }
 
     private static Command CreateCheck()
@@ -70,11 +107,12 @@ public static class DataCommand
         check.SetAction(parse =>
         {
             string dataRoot = parse.GetValue(root)!, splitName = parse.GetValue(split)!;
+            var layout = dataset.Layout(parse);
             ISampleSource source;
             var clock = Stopwatch.StartNew();
             if (ParseKind(parse.GetValue(kind)!) == DemoKind.Coco)
             {
-                var (coco, training) = OpenCoco(dataRoot, splitName);
+                var (coco, training) = OpenCoco(layout ?? DatasetLayout.Coco(dataRoot), splitName);
                 Console.WriteLine($"COCO {splitName}: {coco.Count} images ({training.Count} used for training), {coco.Source.Annotations.Count} annotations, " +
                     $"{coco.Categories.Count} categories; loaded in {clock.Elapsed.TotalSeconds:F2} s");
                 Console.Write(training.Warnings.Summary());
@@ -82,7 +120,7 @@ public static class DataCommand
             }
             else
             {
-                var ade = OpenAde(dataRoot, splitName, parse.GetValue(classes));
+                var ade = OpenAde(dataRoot, splitName, parse.GetValue(classes), layout, parse.GetValue(dataset.ReduceZeroLabel));
                 Console.WriteLine($"ADE {splitName}: {ade.Count} image/label pairs, {ade.ClassNames.Count} classes");
                 source = ade;
             }
@@ -218,7 +256,8 @@ public static class DataCommand
         BatchKind batchKind;
         if (kind == DemoKind.Coco)
         {
-            source = CocoInstanceDataset.Load(Path.Combine(root, "annotations", $"instances_{split}.json"), Path.Combine(root, split));
+            var layout = DatasetLayout.Coco(root);
+            source = CocoInstanceDataset.Load(layout.AnnotationFile(split), layout.ImageDir(split));
             pipeline = TransformPipeline.DetectionLsjTraining(crop);
             batchKind = BatchKind.Detection;
         }

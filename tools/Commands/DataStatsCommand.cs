@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Vim.Core;
+using Vim.Core.Config;
 using Vim.Data.Demo;
 using Vim.Data.Statistics;
 
@@ -16,14 +17,14 @@ public static class DataStatsCommand
 {
     private const string Help =
         "Describe a dataset: stats.json (every number), stats.md (tables and charts) and PNG charts. " +
-        "COCO (annotations/instances_SPLIT.json, images in SPLIT/): per category the instances (non-crowd annotations), the images holding them, " +
+        "COCO (annotations/instances_SPLIT.json, images in SPLIT/, or where --ann-file and --img-dir say): per category the instances (non-crowd annotations), the images holding them, " +
         "crowd regions, the share in each COCO area range (small ≤ 32², medium 32²–96², large ≥ 96², from each annotation's area, both ends " +
         "inclusive as COCOeval compares them: an area exactly on a threshold counts in both ranges) and the median box width, height and " +
         "width/height; overall the images, those without annotations or without instances (training skips them), instances per image " +
         "(mean, median, max, histogram) and the distinct image sizes. Charts: instances and images per category, box width against height " +
         "(log axes), instances per image, area ranges. " +
-        "ADE (images/SPLIT/*.jpg, annotations/SPLIT/*.png; --split train means training): every label map read as training reads it " +
-        "(reduce_zero_label, ignore index 255), on --threads threads with progress lines: per class the share of the labelled pixels and the " +
+        "ADE (images/SPLIT/*.jpg, annotations/SPLIT/*.png, or where --img-dir, --seg-map-dir, --img-suffix, --seg-map-suffix say; --split train means training): every label map read as training reads it " +
+        "(--reduce-zero-label, default true; ignore index 255), on --threads threads with progress lines: per class the share of the labelled pixels and the " +
         "images holding it, the ignored share, the image sizes (the label maps'). Charts: pixel share per class (log axis), images per class.";
 
     public static Command Create()
@@ -38,7 +39,8 @@ public static class DataStatsCommand
             var kind = DataCommand.ParseKind(parse.GetValue(dataset.Kind)!);
             string split = parse.GetValue(dataset.Split)!;
             var dir = parse.GetValue(outDir) ?? DefaultOutput(kind, split);
-            var written = Run(kind, parse.GetValue(dataset.Root)!, split, parse.GetValue(dataset.Classes), dir, parse.GetValue(threads), Console.Out);
+            var written = Run(kind, parse.GetValue(dataset.Root)!, split, parse.GetValue(dataset.Classes), dir, parse.GetValue(threads), Console.Out,
+                dataset.Layout(parse), parse.GetValue(dataset.ReduceZeroLabel));
             Console.WriteLine($"wrote {written.Count} files to {Path.GetFullPath(dir)}: {string.Join(", ", written.Select(Path.GetFileName))}");
             return 0;
         });
@@ -48,7 +50,9 @@ public static class DataStatsCommand
     public static string DefaultOutput(DemoKind kind, string split) => Path.Combine("work_dirs", "data_stats", $"{kind.ToString().ToLowerInvariant()}_{split}");
 
     /// <summary>Computes and writes the statistics of one split; returns the files written. Options are checked before any file is read.</summary>
-    public static IReadOnlyList<string> Run(DemoKind kind, string root, string split, string? classFile, string outDir, int threads, TextWriter output)
+    /// <param name="layout">Where the split's files lie (<see cref="DatasetLayout"/>; null: the format's own layout under <paramref name="root"/>).</param>
+    public static IReadOnlyList<string> Run(DemoKind kind, string root, string split, string? classFile, string outDir, int threads, TextWriter output,
+        DatasetLayout? layout = null, bool reduceZeroLabel = true)
     {
         if (threads < 0) throw new VimException($"--threads: expected 0 (one per core) or a positive thread count, got {threads}");
         if (string.IsNullOrWhiteSpace(split)) throw new VimException("--split: the split name is empty; expected e.g. train2017 (COCO) or training (ADE)");
@@ -58,7 +62,7 @@ public static class DataStatsCommand
         OutputFolder.Check(outDir, "--out");
         if (kind == DemoKind.Coco)
         {
-            var (coco, training) = DataCommand.OpenCoco(root, split);
+            var (coco, training) = DataCommand.OpenCoco(layout ?? DatasetLayout.Coco(root), split);
             output.WriteLine($"COCO {split}: {coco.Count} images, {coco.Source.Annotations.Count} annotations, {coco.Categories.Count} categories " +
                 $"({coco.AnnotationSource})");
             output.Write(training.Warnings.Summary());
@@ -67,7 +71,7 @@ public static class DataStatsCommand
                 $"area ranges {string.Join(", ", stats.AreaRanges.Select(r => $"{r.Label} {r.Instances}"))}");
             return DatasetStatisticsReport.Write(stats, coco.Source, outDir);
         }
-        var ade = DataCommand.OpenAde(root, split, classFile);
+        var ade = DataCommand.OpenAde(root, split, classFile, layout, reduceZeroLabel);
         int workers = threads > 0 ? threads : Environment.ProcessorCount;
         output.WriteLine($"ADE {split}: {ade.Count} image/label pairs, {ade.ClassNames.Count} classes; reading every label map on {workers} thread(s)");
         var segmentation = SegmentationDatasetStatistics.Compute(ade, output, workers);

@@ -262,7 +262,7 @@ public static class InferCommand
                 throw new VimException($"{path} has {map.Count} categories but model.num_classes is {config.Model.NumClasses}");
             return map;
         }
-        Console.WriteLine($"note: no annotations under {Path.Combine(data.Root, "annotations")}; labels are class indices");
+        Console.WriteLine($"note: no annotation file {DetectionData.AnnotationFile(data, data.TrainSplits[0])} (nor the validation split's); labels are class indices");
         return new CategoryMap(Enumerable.Range(0, config.Model.NumClasses).Select(k => new CocoCategory(k + 1, $"class {k}", null)));
     }
 

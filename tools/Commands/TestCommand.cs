@@ -24,8 +24,8 @@ public static class TestCommand
         var scoreThr = new Option<double>("--score-thr") { Description = "Detection: the score from which detections are drawn in the overlays (mmdet's --show-score-thr); evaluation takes every detection.", DefaultValueFactory = _ => 0.3 };
         var errorAnalysis = new Option<bool>("--error-analysis") { Description = "Detection: also write mmdet's COCO error analysis (as `vim eval coco-errors`: stage APs C75, C50, Loc, Sim, Oth, BG, FN per category and area range, with charts) into bbox/errors/ and, with masks, segm/errors/, linked from each summary.md; 160 more evaluations on COCO's 80 categories." };
         var formatOnly = new Option<bool>("--format-only") { Description = "Predict a split without labels and write what the test server takes, evaluating nothing (mmdet/mmseg's format_only): " +
-            "detection: the images of annotations/image_info_<split>.json (images and categories, which must be the training file's) in <split without \"-dev\">/, " +
-            "written as results.json (COCO results, as vim test writes it) and zipped as detections_<split>_vimdense_results.zip; segmentation: every image of images/<split>/, " +
+            "detection: the images of annotations/image_info_<split>.json (images and categories, which must be the training file's) in the image folder (data.img_dir, default <split>/) of the split without \"-dev\", " +
+            "written as results.json (COCO results, as vim test writes it) and zipped as detections_<split>_vimdense_results.zip; segmentation: every image of the split's image folder (data.img_dir, default images/<split>/), " +
             "one 8-bit PNG each in submission/ (class index + 1 with data.reduce_zero_label, so 0 is ADE20k's \"other\"), zipped as submission.zip. " +
             "--overlays draws the first images' predictions; --error-analysis needs ground truth and is refused." };
         var tta = new Option<bool>("--tta") { Description = "Test-time augmentation (mmdet's and mmseg's --tta): also predict on the horizontally flipped image " +
