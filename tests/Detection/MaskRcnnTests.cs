@@ -326,25 +326,14 @@ public class MaskRcnnTests
                 using var batch = data.Next();
                 task.Model.train();
                 using var optimizer = optim.AdamW(task.Model.parameters(), lr: 2e-4);
-                double Step(bool update)
+                var (before, after) = FixedObjectiveDescent.Run(optimizer, () =>
                 {
-                    using var scope = NewDisposeScope();
                     // The same RPN and RoI samples every step: only the weights change.
                     manual_seed(4);
-                    optimizer.zero_grad();
                     var losses = task.Losses(batch);
                     Assert.That(losses.Keys, Is.EquivalentTo(new[] { "loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg", "loss_mask" }));
-                    var total = losses.Values.Aggregate((a, b) => a + b);
-                    if (update)
-                    {
-                        total.backward();
-                        optimizer.step();
-                    }
-                    return total.ToDouble();
-                }
-                double before = Step(update: false);
-                for (int i = 0; i < 6; i++) Step(update: true);
-                double after = Step(update: false);
+                    return losses.Values.Aggregate((a, b) => a + b);
+                }, steps: 6);
                 TestContext.Out.WriteLine($"Mask R-CNN demo loss on one batch: {before:F4} → {after:F4}");
                 Assert.That(after, Is.LessThan(0.9 * before), $"loss {before:F4} → {after:F4}");
             }

@@ -166,6 +166,22 @@ public class LoadFromTests
     }
 
     /// <summary>
+    /// <paramref name="source"/>, every float tensor shifted by 0.25, saved as a training checkpoint NAME.safetensors: models
+    /// built from the same seeds start out alike, and the shift makes every loaded value tell.
+    /// </summary>
+    private string SaveShifted(nn.Module source, string name, int numLayers)
+    {
+        using (no_grad())
+            foreach (var tensor in source.state_dict().Values.Where(t => t.is_floating_point()))
+                tensor.add_(0.25f);
+        var path = Path.Combine(_root, $"{name}.safetensors");
+        var optimizerConfig = new OptimizerConfig();
+        using (var optimizer = OptimizerFactory.Create(optimizerConfig, ParameterGroupRules.Build(source, optimizerConfig, numLayers)))
+            TrainingCheckpoint.Save(path, source, optimizer, null, new TrainingState(6, 6, DataPosition.Start, null, "cfg"));
+        return path;
+    }
+
+    /// <summary>
     /// Fine-tuning on data with another class count: every tensor but the classifiers' loads, and the report names the
     /// classifiers (both heads' conv_seg) as shape-mismatched; they keep the new model's values.
     /// </summary>
@@ -174,14 +190,7 @@ public class LoadFromTests
     {
         int classes = DemoDatasetGenerator.ClassNames.Count;
         using var source = SegmentationTaskTests.TinyModel(classes + 3);
-        // Built from the same seeds, the two models start out alike: shifting the source makes every loaded value tell.
-        using (no_grad())
-            foreach (var tensor in source.state_dict().Values.Where(t => t.is_floating_point()))
-                tensor.add_(0.25f);
-        var path = Path.Combine(_root, "other_classes.safetensors");
-        var sourceConfig = new OptimizerConfig();
-        using (var optimizer = OptimizerFactory.Create(sourceConfig, ParameterGroupRules.Build(source, sourceConfig, numLayers: 4)))
-            TrainingCheckpoint.Save(path, source, optimizer, null, new TrainingState(6, 6, DataPosition.Start, null, "task: segmentation\n"));
+        var path = SaveShifted(source, "other_classes", numLayers: 4);
 
         using var target = SegmentationTaskTests.TinyModel(classes);
         var before = target.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
@@ -216,13 +225,7 @@ public class LoadFromTests
     public void ACascadeCheckpointLoadsIntoMaskRcnnAllButTheBoxDeltasAndTheLaterStages()
     {
         using var cascade = DetectionTaskTests.TinyDetector();
-        using (no_grad())
-            foreach (var tensor in cascade.state_dict().Values.Where(t => t.is_floating_point()))
-                tensor.add_(0.25f);
-        var path = Path.Combine(_root, "cascade.safetensors");
-        var optimizerConfig = new OptimizerConfig();
-        using (var optimizer = OptimizerFactory.Create(optimizerConfig, ParameterGroupRules.Build(cascade, optimizerConfig, numLayers: 2)))
-            TrainingCheckpoint.Save(path, cascade, optimizer, null, new TrainingState(6, 6, DataPosition.Start, null, "task: detection\n"));
+        var path = SaveShifted(cascade, "cascade", numLayers: 2);
 
         using var maskRcnn = DetectionTaskTests.TinyDetector(MaskRcnnTests.OneStageClassSpecific);
         var report = LoadFromCheckpoint.Load(maskRcnn, path, ema: false);
