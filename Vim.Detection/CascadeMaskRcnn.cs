@@ -10,7 +10,8 @@ namespace Vim.Detection;
 /// <summary>
 /// Cascade Mask R-CNN as the official ViTDet-style setup builds it (detectron2 GeneralizedRCNN):
 /// a plain backbone with its simple feature pyramid (p2–p6), an RPN on all five levels, and
-/// three-stage cascade box heads plus a mask head on p2–p5. Module names follow detectron2
+/// three-stage cascade box heads plus a mask head on p2–p5. With one class-specific box stage it is ViTDet's Mask R-CNN,
+/// without the mask head Faster R-CNN (<see cref="CascadeRoiHeadsSettings"/>). Module names follow detectron2
 /// (backbone, proposal_generator, roi_heads). Inputs are normalised images (B, 3, H, W) whose valid
 /// (unpadded) sizes are given per image; any H, W works (padded internally to the pyramid stride).
 /// </summary>
@@ -44,7 +45,10 @@ public sealed class CascadeMaskRcnn : nn.Module
 
     public CascadeRoiHeads RoiHeads => roi_heads;
 
-    /// <summary>Training losses, named as detectron2 names them (loss_rpn_cls, loss_rpn_loc, loss_cls_stage0, …, loss_mask).</summary>
+    /// <summary>
+    /// Training losses, named as detectron2 names them (loss_rpn_cls, loss_rpn_loc, loss_cls_stage0, …, loss_mask; one box
+    /// stage: loss_cls, loss_box_reg).
+    /// </summary>
     /// <param name="targets">Per image: non-crowd ground truth (boxes, int64 classes, (G, H, W) masks at the valid size).</param>
     public Dictionary<string, Tensor> Losses(Tensor images, IReadOnlyList<(long Height, long Width)> imageSizes,
         IReadOnlyList<Instances> targets, Generator? generator = null)

@@ -100,6 +100,9 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             var roi = new CascadeRoiHeadsSettings
             {
                 NumClasses = config.Model.NumClasses, BatchSizePerImage = head.RoiBatchSizePerImage,
+                StageIouThresholds = head.StageIouThresholds.ToArray(),
+                StageBoxWeights = head.StageBoxWeights.Select(w => (w[0], w[1], w[2], w[3])).ToArray(),
+                ClassAgnosticBoxRegression = head.ClsAgnosticBboxReg,
                 BoxHeadConvDims = head.BoxHeadConvDims.Select(d => (long)d).ToArray(), BoxHeadFcDims = head.BoxHeadFcDims.Select(d => (long)d).ToArray(),
                 MaskOn = head.MaskOn, MaskHeadConvDims = head.MaskHeadConvDims.Select(d => (long)d).ToArray(),
                 TestScoreThreshold = head.TestScoreThreshold, TestNmsThreshold = head.TestNmsThreshold, DetectionsPerImage = head.DetectionsPerImage,
@@ -149,12 +152,33 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             throw new VimException($"model.det_head.test_soft_nms_sigma must be a positive number (σ of Soft-NMS's gaussian decay exp(-IoU²/σ), e.g. 0.5), got {Invariant(head.TestSoftNmsSigma)}");
         if (!(head.TestSoftNmsMinScore >= 0 && head.TestSoftNmsMinScore < 1))
             throw new VimException($"model.det_head.test_soft_nms_min_score must be within [0, 1) (the decayed score below which Soft-NMS drops a box, e.g. 0.001), got {Invariant(head.TestSoftNmsMinScore)}");
+        CheckStages(head);
         if (head.BoxHeadConvDims.Concat(head.BoxHeadFcDims).Any(d => d < 1))
             throw new VimException($"model.det_head.box_head_conv_dims and box_head_fc_dims must hold positive layer widths, got {List(head.BoxHeadConvDims)} and {List(head.BoxHeadFcDims)}");
         if (head.BoxHeadConvDims.Count + head.BoxHeadFcDims.Count == 0)
             throw new VimException("model.det_head.box_head_conv_dims and box_head_fc_dims are both empty; the box head needs at least one conv or FC layer (e.g. box_head_fc_dims: [1024])");
         if (head.MaskOn && (head.MaskHeadConvDims.Count == 0 || head.MaskHeadConvDims.Any(d => d < 1)))
             throw new VimException($"model.det_head.mask_head_conv_dims must be a non-empty list of positive widths (the 3×3 convs, then the deconv; e.g. [256, 256, 256, 256, 256]), got {List(head.MaskHeadConvDims)}; set model.det_head.mask_on: false for boxes only");
+    }
+
+    /// <summary>The box stages: one IoU threshold in (0, 1] and one row of four positive box weights per stage, at least one stage.</summary>
+    private static void CheckStages(DetectionHeadConfig head)
+    {
+        static string Invariant(double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        static string List(IEnumerable<double> values) => $"[{string.Join(", ", values.Select(Invariant))}]";
+        const string Example = "e.g. [0.5] for Mask R-CNN, [0.5, 0.6, 0.7] for Cascade Mask R-CNN";
+        var thresholds = head.StageIouThresholds;
+        var weights = head.StageBoxWeights;
+        if (thresholds.Count == 0)
+            throw new VimException($"model.det_head.stage_iou_thresholds is empty; the box head needs one IoU threshold per stage and at least one stage ({Example})");
+        if (thresholds.Any(t => !(t > 0 && t <= 1)))
+            throw new VimException($"model.det_head.stage_iou_thresholds must hold IoUs within (0, 1] ({Example}), got {List(thresholds)}");
+        if (weights.Count != thresholds.Count)
+            throw new VimException($"model.det_head.stage_box_weights has {weights.Count} row(s) and model.det_head.stage_iou_thresholds {thresholds.Count} stage(s); " +
+                "give one row of box weights [wx, wy, ww, wh] per stage (e.g. [[10, 10, 5, 5]] for one stage)");
+        for (int k = 0; k < weights.Count; k++)
+            if (weights[k] is not { Count: 4 } row || row.Any(w => !(w > 0) || double.IsPositiveInfinity(w)))
+                throw new VimException($"model.det_head.stage_box_weights[{k}] must be four positive numbers [wx, wy, ww, wh] (e.g. [10, 10, 5, 5]), got {List(weights[k])}");
     }
 
     public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start, DataShard shard) =>

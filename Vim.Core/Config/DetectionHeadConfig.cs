@@ -1,6 +1,10 @@
 namespace Vim.Core.Config;
 
-/// <summary>RPN and cascade ROI heads of Cascade Mask R-CNN (defaults: the official ViTDet-style setup).</summary>
+/// <summary>
+/// RPN and ROI heads of the detector (defaults: the official ViTDet-style Cascade Mask R-CNN). One box stage at IoU 0.5
+/// with weights (10, 10, 5, 5) and class-specific regression is Mask R-CNN (ViTDet's mask_rcnn_vitdet_b_100ep.py,
+/// mmdet's mask_rcnn_r50_fpn); without the mask head, Faster R-CNN.
+/// </summary>
 public sealed class DetectionHeadConfig
 {
     public int RpnBatchSizePerImage { get; set; } = 256;
@@ -15,6 +19,21 @@ public sealed class DetectionHeadConfig
 
     /// <summary>RoIs sampled per image for the box heads (25% positives).</summary>
     public int RoiBatchSizePerImage { get; set; } = 512;
+
+    /// <summary>
+    /// One box stage per entry, each matching its proposals as foreground at this IoU (detectron2's
+    /// ROI_BOX_CASCADE_HEAD.IOUS; one entry: ROI_HEADS.IOU_THRESHOLDS of a plain Mask R-CNN).
+    /// </summary>
+    public List<double> StageIouThresholds { get; set; } = [0.5, 0.6, 0.7];
+
+    /// <summary>Each stage's box-coder weights [wx, wy, ww, wh] (detectron2's ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS).</summary>
+    public List<List<double>> StageBoxWeights { get; set; } = [[10, 10, 5, 5], [20, 20, 10, 10], [30, 30, 15, 15]];
+
+    /// <summary>
+    /// One set of box deltas per RoI (the cascade's) rather than one per class (false: detectron2's CLS_AGNOSTIC_BBOX_REG
+    /// default and mmdet's reg_class_agnostic=False, as Mask R-CNN trains).
+    /// </summary>
+    public bool ClsAgnosticBboxReg { get; set; } = true;
 
     public List<int> BoxHeadConvDims { get; set; } = [256, 256, 256, 256];
 

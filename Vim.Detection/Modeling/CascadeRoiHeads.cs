@@ -18,7 +18,13 @@ namespace Vim.Detection.Modeling;
 /// Inference: class probabilities averaged over the stages, boxes from the last stage's regression,
 /// then <see cref="FastRcnnInference"/> and, with the mask head, mask probabilities of the detected
 /// class at the detected boxes.
-/// Keys: box_head.{k}.*, box_predictor.{k}.*, mask_head.*.
+/// One stage is detectron2's StandardROIHeads (Mask R-CNN; Faster R-CNN without the mask head): the gradient scale
+/// 1/1 leaves the features' gradient alone, the scores are the stage's own, and the losses take StandardROIHeads'
+/// names (loss_cls, loss_box_reg). Class-specific regression (<see cref="CascadeRoiHeadsSettings.ClassAgnosticBoxRegression"/>
+/// false) trains each foreground RoI's ground-truth class's deltas and detects each (RoI, class) pair at its own class's
+/// box; a later stage's proposals are refined with one class's deltas per RoI, as mmdet's CascadeRoIHead does
+/// (<see cref="RefinementClasses"/>; detectron2's CascadeROIHeads refuses class-specific regression).
+/// Keys: box_head.{k}.*, box_predictor.{k}.*, mask_head.*, whatever the stage count.
 /// </summary>
 public sealed class CascadeRoiHeads : nn.Module
 {
@@ -63,7 +69,7 @@ public sealed class CascadeRoiHeads : nn.Module
                 var w = s.StageBoxWeights[k];
                 heads.Add(head);
                 predictors.Add(new FastRcnnOutputLayers(head.OutputSize, s.NumClasses, new Box2BoxTransform(w.X, w.Y, w.W, w.H),
-                    s.SmoothL1Beta, seed * 16 + 2 * k + 1));
+                    s.SmoothL1Beta, seed * 16 + 2 * k + 1, s.ClassAgnosticBoxRegression));
             }
             if (s.MaskOn)
                 mask_head = new MaskRcnnConvUpsampleHead(inChannels, s.NumClasses, s.MaskHeadConvDims, seed * 16 + 15);
@@ -183,7 +189,8 @@ public sealed class CascadeRoiHeads : nn.Module
     {
         using var scope = NewDisposeScope();
         var pooled = BoxPooler.Forward(features, boxes);
-        if (training)
+        // One stage (StandardROIHeads) scales by 1: no node for it.
+        if (training && NumStages > 1)
             pooled = ScaleGradient.Apply(pooled, 1.0 / NumStages);
         var (scores, deltas) = box_predictor[stage].call(box_head[stage].call(pooled));
         return (scores.MoveToOuterDisposeScope(), deltas.MoveToOuterDisposeScope());
@@ -196,18 +203,19 @@ public sealed class CascadeRoiHeads : nn.Module
         var losses = new Dictionary<string, Tensor>();
         var sampled = LabelAndSampleProposals(proposals, targets, generator);
         var labeled = sampled;
-        Tensor? previousDeltas = null;
+        Tensor? previousDeltas = null, previousScores = null, previousClasses = null;
         for (int k = 0; k < NumStages; k++)
         {
             if (k > 0)
-                labeled = MatchAndLabel(k, Refine(labeled.Select(l => l.Boxes).ToList(), proposals, k - 1, previousDeltas!, dropEmpty: true),
-                    targets);
+                labeled = MatchAndLabel(k, Refine(labeled.Select(l => l.Boxes).ToList(), proposals, k - 1, previousDeltas!, previousScores!,
+                    previousClasses, dropEmpty: true), targets);
             var (scores, deltas) = RunStage(features, labeled.Select(l => l.Boxes).ToList(), k);
+            var gtClasses = cat(labeled.Select(l => l.GtClasses).ToArray(), 0);
             var (cls, box) = box_predictor[k].Losses(scores, deltas, cat(labeled.Select(l => l.Boxes.Tensor).ToArray(), 0),
-                cat(labeled.Select(l => l.GtClasses).ToArray(), 0), cat(labeled.Select(l => l.GtBoxes).ToArray(), 0));
-            losses[$"loss_cls_stage{k}"] = cls;
-            losses[$"loss_box_reg_stage{k}"] = box;
-            previousDeltas = deltas.detach();
+                gtClasses, cat(labeled.Select(l => l.GtBoxes).ToArray(), 0));
+            losses[StageLossName("loss_cls", k)] = cls;
+            losses[StageLossName("loss_box_reg", k)] = box;
+            (previousDeltas, previousScores, previousClasses) = (deltas.detach(), scores.detach(), gtClasses);
         }
         if (mask_head is not null)
             losses["loss_mask"] = MaskLoss(features, sampled, targets);
@@ -217,15 +225,40 @@ public sealed class CascadeRoiHeads : nn.Module
     }
 
     /// <summary>
+    /// Detectron2's loss names: StandardROIHeads' (loss_cls, loss_box_reg) for one stage, CascadeROIHeads'
+    /// (loss_cls_stage{k}, loss_box_reg_stage{k}) for several.
+    /// </summary>
+    public string StageLossName(string loss, int stage) => NumStages == 1 ? loss : $"{loss}_stage{stage}";
+
+    /// <summary>
+    /// Under class-specific regression, the class whose deltas refine each RoI into the next stage's proposal, as mmdet's
+    /// CascadeRoIHead chooses it for regress_by_class: in training a foreground RoI's ground-truth class, and for every
+    /// other RoI (at inference every RoI) the foreground class this stage scores highest.
+    /// </summary>
+    /// <param name="scores">(R, K + 1) logits of the stage.</param>
+    /// <param name="gtClasses">(R) int64 training targets ([0, K) foreground, K background); null at inference.</param>
+    public static Tensor RefinementClasses(Tensor scores, Tensor? gtClasses)
+    {
+        using var scope = NewDisposeScope();
+        long numClasses = scores.shape[1] - 1;
+        var predicted = scores[.., ..^1].argmax(1);
+        if (gtClasses is null) return predicted.MoveToOuterDisposeScope();
+        var foreground = gtClasses.ge(0).logical_and(gtClasses.lt(numClasses));
+        return where(foreground, gtClasses.to_type(ScalarType.Int64), predicted).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// The previous stage's boxes turned into this stage's proposals: its deltas applied (no
-    /// gradient), clipped to the image, and in training the empty ones dropped (at inference they
-    /// are kept so the stages' scores stay aligned row by row).
+    /// gradient; class-specific: the deltas of each RoI's <see cref="RefinementClasses"/> class), clipped to the image,
+    /// and in training the empty ones dropped (at inference they are kept so the stages' scores stay aligned row by row).
     /// </summary>
     private List<Boxes> Refine(IReadOnlyList<Boxes> boxes, IReadOnlyList<Instances> images, int previousStage, Tensor deltas,
-        bool dropEmpty)
+        Tensor scores, Tensor? gtClasses, bool dropEmpty)
     {
         using var noGrad = no_grad();
-        var predicted = box_predictor[previousStage].PredictBoxes(deltas.detach(), cat(boxes.Select(b => b.Tensor).ToArray(), 0));
+        var predictor = box_predictor[previousStage];
+        var chosen = predictor.ClassAgnostic ? deltas : predictor.DeltasOfClasses(deltas, RefinementClasses(scores, gtClasses));
+        var predicted = predictor.PredictBoxes(chosen.detach(), cat(boxes.Select(b => b.Tensor).ToArray(), 0));
         var result = new List<Boxes>();
         long offset = 0;
         for (int i = 0; i < boxes.Count; i++)
@@ -289,20 +322,20 @@ public sealed class CascadeRoiHeads : nn.Module
         using var scope = NewDisposeScope();
         List<Boxes> boxes = proposals.Select(p => p.Boxes).ToList();
         Tensor? probabilities = null;
-        Tensor? deltas = null;
+        Tensor? deltas = null, stageScores = null;
         for (int k = 0; k < NumStages; k++)
         {
             using var stage = StageProfiler.Measure(DetectionStages.CascadeStage(k));
             if (k > 0)
-                boxes = Refine(boxes, proposals, k - 1, deltas!, dropEmpty: false);
-            var (scores, stageDeltas) = RunStage(features, boxes, k);
-            var p = FastRcnnOutputLayers.PredictProbabilities(scores);
+                boxes = Refine(boxes, proposals, k - 1, deltas!, stageScores!, gtClasses: null, dropEmpty: false);
+            (stageScores, deltas) = RunStage(features, boxes, k);
+            var p = FastRcnnOutputLayers.PredictProbabilities(stageScores);
             probabilities = probabilities is null ? p : probabilities + p;
-            deltas = stageDeltas;
         }
         var detections = new List<Instances>();
         using (StageProfiler.Measure(DetectionStages.BoxInference))
         {
+            // One stage: p / 1 is p to the bit.
             probabilities = probabilities! / NumStages;
             var finalBoxes = box_predictor[NumStages - 1].PredictBoxes(deltas!, cat(boxes.Select(b => b.Tensor).ToArray(), 0));
             long start = 0;

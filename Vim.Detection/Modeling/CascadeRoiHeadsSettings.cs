@@ -4,7 +4,8 @@ namespace Vim.Detection.Modeling;
 
 /// <summary>
 /// Cascade Mask R-CNN ROI-head settings; defaults are ViTDet's (section c.1): 3 stages matched at
-/// IoU 0.5 / 0.6 / 0.7 without low-quality matches, box-coder weights ×1 / ×2 / ×3 of (10, 10, 5, 5),
+/// IoU 0.5 / 0.6 / 0.7 without low-quality matches, box-coder weights ×1 / ×2 / ×3 of (10, 10, 5, 5), class-agnostic
+/// box regression,
 /// 512 RoIs per image at 25 % positives with the ground truth appended to the proposals, 4 × 256
 /// conv + 1024 FC box heads, 7×7 box / 14×14 mask pooling on p2–p5 (ROIAlignV2, adaptive
 /// sampling), L1 box loss, and at test time score > 0.05, per-class NMS 0.5, 100 detections.
@@ -16,6 +17,12 @@ public sealed record CascadeRoiHeadsSettings
 
     public IReadOnlyList<(double X, double Y, double W, double H)> StageBoxWeights { get; init; } =
         new[] { (10.0, 10.0, 5.0, 5.0), (20.0, 20.0, 10.0, 10.0), (30.0, 30.0, 15.0, 15.0) };
+
+    /// <summary>
+    /// One set of box deltas per RoI (the cascade's) rather than one per class (detectron2's StandardROIHeads default and
+    /// mmdet's reg_class_agnostic=False: Mask R-CNN with one stage at IoU 0.5 and weights (10, 10, 5, 5)).
+    /// </summary>
+    public bool ClassAgnosticBoxRegression { get; init; } = true;
 
     public long BatchSizePerImage { get; init; } = 512;
     public double PositiveFraction { get; init; } = 0.25;

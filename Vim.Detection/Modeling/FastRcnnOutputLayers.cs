@@ -7,10 +7,11 @@ using static TorchSharp.torch;
 namespace Vim.Detection.Modeling;
 
 /// <summary>
-/// Detectron2's FastRCNNOutputLayers with class-agnostic box regression: cls_score Linear(d, K + 1)
-/// (index K is background) and bbox_pred Linear(d, 4), initialised N(0, 0.01²) and N(0, 0.001²)
-/// with zero biases; softmax cross-entropy over K + 1 classes and smooth-L1 box loss on the
-/// foreground RoIs' deltas.
+/// Detectron2's FastRCNNOutputLayers: cls_score Linear(d, K + 1) (index K is background) and bbox_pred Linear(d, 4) with
+/// class-agnostic box regression (the cascade's, CLS_AGNOSTIC_BBOX_REG) or Linear(d, 4K), one set of deltas per class
+/// (class-specific: Mask R-CNN's default, mmdet's reg_class_agnostic=False), initialised N(0, 0.01²) and N(0, 0.001²)
+/// with zero biases; softmax cross-entropy over K + 1 classes and smooth-L1 box loss on the foreground RoIs' deltas
+/// (class-specific: each RoI's ground-truth class's four).
 /// </summary>
 public sealed class FastRcnnOutputLayers : nn.Module<Tensor, (Tensor Scores, Tensor Deltas)>
 {
@@ -23,8 +24,11 @@ public sealed class FastRcnnOutputLayers : nn.Module<Tensor, (Tensor Scores, Ten
     /// <summary>Smooth-L1 β of the box loss; 0 (the ViTDet setting) is plain L1.</summary>
     public double SmoothL1Beta { get; }
 
+    /// <summary>One set of deltas for every class (bbox_pred has 4 outputs) rather than one per class (4K).</summary>
+    public bool ClassAgnostic { get; }
+
     public FastRcnnOutputLayers(long inputSize, long numClasses, Box2BoxTransform boxCoder, double smoothL1Beta = 0.0,
-        long seed = 0) : base(nameof(FastRcnnOutputLayers))
+        long seed = 0, bool classAgnostic = true) : base(nameof(FastRcnnOutputLayers))
     {
         if (inputSize < 1 || numClasses < 1)
             throw new ArgumentException(
@@ -34,8 +38,9 @@ public sealed class FastRcnnOutputLayers : nn.Module<Tensor, (Tensor Scores, Ten
         NumClasses = numClasses;
         BoxCoder = boxCoder ?? throw new ArgumentNullException(nameof(boxCoder));
         SmoothL1Beta = smoothL1Beta;
+        ClassAgnostic = classAgnostic;
         cls_score = nn.Linear(inputSize, numClasses + 1);
-        bbox_pred = nn.Linear(inputSize, 4);
+        bbox_pred = nn.Linear(inputSize, classAgnostic ? 4 : 4 * numClasses);
         register_module(nameof(cls_score), cls_score);
         register_module(nameof(bbox_pred), bbox_pred);
         var generator = new Generator((ulong)seed);
@@ -49,7 +54,7 @@ public sealed class FastRcnnOutputLayers : nn.Module<Tensor, (Tensor Scores, Ten
     }
 
     /// <param name="x">(R, d) box-head features (higher-rank inputs are flattened from dim 1).</param>
-    /// <returns>Class logits (R, K + 1) and class-agnostic deltas (R, 4).</returns>
+    /// <returns>Class logits (R, K + 1) and deltas: (R, 4) class-agnostic, (R, 4K) class-specific (class k's in columns 4k to 4k + 3).</returns>
     public override (Tensor Scores, Tensor Deltas) forward(Tensor x)
     {
         using var scope = NewDisposeScope();
@@ -59,12 +64,13 @@ public sealed class FastRcnnOutputLayers : nn.Module<Tensor, (Tensor Scores, Ten
 
     /// <summary>
     /// Detectron2's FastRCNNOutputLayers.losses: mean softmax cross-entropy over all R RoIs, and the
-    /// smooth-L1 loss of the foreground RoIs' deltas (class in [0, K)) summed and divided by R, so
+    /// smooth-L1 loss of the foreground RoIs' deltas (class in [0, K); class-specific: the deltas of that class alone, so
+    /// the other classes' deltas get no gradient from the RoI) summed and divided by R, so
     /// images with few foreground RoIs weigh in proportionally. With no RoI both are a zero that
     /// still depends on the inputs (gradients stay defined).
     /// </summary>
     /// <param name="scores">(R, K + 1) logits.</param>
-    /// <param name="deltas">(R, 4) predicted deltas.</param>
+    /// <param name="deltas">(R, 4) or, class-specific, (R, 4K) predicted deltas.</param>
     /// <param name="proposalBoxes">(R, 4) boxes the deltas refer to.</param>
     /// <param name="gtClasses">(R) int64 targets: [0, K) foreground, K background.</param>
     /// <param name="gtBoxes">(R, 4) matched ground-truth boxes (read for foreground rows only).</param>
@@ -84,11 +90,32 @@ public sealed class FastRcnnOutputLayers : nn.Module<Tensor, (Tensor Scores, Ten
         var fgProposals = new Boxes(proposalBoxes[foreground]);
         var targets = BoxCoder.GetDeltas(fgProposals, new Boxes(gtBoxes[foreground].to_type(proposalBoxes.dtype)));
         // Widened rather than rounding the float32 targets to half under autocast (as the RPN's box loss).
-        var box = BoxRegressionLoss.SmoothL1Sum(Autocast.WidenHalf(deltas[foreground]), targets, SmoothL1Beta) / r;
+        var fgDeltas = DeltasOfClasses(deltas[foreground], classes[foreground]);
+        var box = BoxRegressionLoss.SmoothL1Sum(Autocast.WidenHalf(fgDeltas), targets, SmoothL1Beta) / r;
         return (cls.MoveToOuterDisposeScope(), box.MoveToOuterDisposeScope());
     }
 
-    /// <summary>(R, 4) boxes: the deltas applied to the proposals.</summary>
+    /// <summary>
+    /// (R, 4) deltas: each row's deltas for its class in <paramref name="classes"/> (each in [0, K)); class-agnostic deltas
+    /// are every class's and come back as they are.
+    /// </summary>
+    /// <param name="deltas">(R, 4) or (R, 4K) deltas as <see cref="forward"/> returns them.</param>
+    /// <param name="classes">(R) int64 classes.</param>
+    public Tensor DeltasOfClasses(Tensor deltas, Tensor classes)
+    {
+        if (ClassAgnostic) return deltas;
+        if (deltas.dim() != 2 || deltas.shape[1] != 4 * NumClasses || classes.shape[0] != deltas.shape[0])
+            throw new ArgumentException(
+                $"FastRcnnOutputLayers.DeltasOfClasses: expected (R, {4 * NumClasses}) deltas and R classes, got ({string.Join(", ", deltas.shape)}) and {classes.shape[0]}.");
+        using var scope = NewDisposeScope();
+        var index = classes.to_type(ScalarType.Int64).view(-1, 1, 1).expand(-1, 1, 4);
+        return deltas.view(-1, NumClasses, 4).gather(1, index).squeeze(1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The boxes the deltas give the proposals: (R, 4) class-agnostic, (R, 4K) class-specific (class k's box in columns
+    /// 4k to 4k + 3), as detectron2's predict_boxes.
+    /// </summary>
     public Tensor PredictBoxes(Tensor deltas, Tensor proposalBoxes) => BoxCoder.ApplyDeltas(deltas, new Boxes(proposalBoxes));
 
     /// <summary>(R, K + 1) class probabilities (softmax of the logits).</summary>

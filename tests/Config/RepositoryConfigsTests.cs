@@ -56,6 +56,29 @@ public class RepositoryConfigsTests
     }
 
     /// <summary>
+    /// Each Mask R-CNN config is its Cascade Mask R-CNN config with ViTDet's Mask R-CNN box head
+    /// (mask_rcnn_vitdet_b_100ep.py's StandardROIHeads: one stage matched at IoU 0.5, box weights (10, 10, 5, 5),
+    /// class-specific deltas) and nothing else changed.
+    /// </summary>
+    [TestCase("1024_100ep")]
+    [TestCase("demo")]
+    public void EachMaskRcnnConfigIsItsCascadeRecipeWithOneClassSpecificStage(string recipe)
+    {
+        ExperimentConfig Load(string name) => ExperimentConfig.Load(Path.Combine(RepositoryPaths.Root, "configs", "det", name)).Config;
+        var cascade = Load($"cascade_mask_rcnn_vim_tiny_{recipe}_coco.yaml");
+        var maskRcnn = Load($"mask_rcnn_vim_tiny_{recipe}_coco.yaml");
+        Assert.That(maskRcnn.Model.DetHead.StageIouThresholds, Is.EqualTo(new[] { 0.5 }));
+        Assert.That(maskRcnn.Model.DetHead.StageBoxWeights, Is.EqualTo(new[] { new[] { 10.0, 10, 5, 5 } }));
+        Assert.That(maskRcnn.Model.DetHead.ClsAgnosticBboxReg, Is.False);
+        Assert.That(cascade.Model.DetHead.StageIouThresholds, Is.EqualTo(new[] { 0.5, 0.6, 0.7 }));
+        Assert.That(cascade.Model.DetHead.ClsAgnosticBboxReg, Is.True);
+        maskRcnn.Model.DetHead.StageIouThresholds = cascade.Model.DetHead.StageIouThresholds;
+        maskRcnn.Model.DetHead.StageBoxWeights = cascade.Model.DetHead.StageBoxWeights;
+        maskRcnn.Model.DetHead.ClsAgnosticBboxReg = cascade.Model.DetHead.ClsAgnosticBboxReg;
+        Assert.That(ConfigWriter.ToYaml(ConfigBinder.ToNode(maskRcnn)), Is.EqualTo(ConfigWriter.ToYaml(ConfigBinder.ToNode(cascade))));
+    }
+
+    /// <summary>
     /// Each DeiT segmentation baseline is its Vim config's recipe (heads, data, schedule, optimiser) with DeiT's backbone:
     /// its taps (blocks 3/5/7/11 of 12), its checkpoint, and layer decay over its blocks (the official constructor finds
     /// DeiT's blocks, where it misses Vim's layers).

@@ -140,6 +140,27 @@ public class BenchInferTests
     }
 
     /// <summary>
+    /// Faster R-CNN (one class-specific stage, no mask head): the stages it runs are the ones timed, box_stage0 alone and no
+    /// mask_head, each once per image.
+    /// </summary>
+    [Test]
+    public void AOneStageDetectorWithoutMasksTimesTheStagesItRuns()
+    {
+        var config = DetectionTaskTests.ConfigAt(_root);
+        config.Model.DetHead.MaskOn = false;
+        var task = new DetectionTask(config, TextWriter.Null,
+            () => DetectionTaskTests.TinyDetector(roi => MaskRcnnTests.OneStageClassSpecific(roi) with { MaskOn = false }));
+        using var subject = InferenceSubject.ForDetection("faster", "faster.yaml", null, task, images: 2);
+        Assert.That(subject.Stages, Is.EqualTo(new[] { "backbone", "rpn", "box_stage0", "box_inference", "paste" }));
+        var images = InferenceBenchmark.Pass(subject, new InferenceBenchmark.Settings(Images: 2, Warmup: 0, Rounds: 1));
+        foreach (var image in images)
+        {
+            Assert.That(image.Stages.Select(s => s.Stage), Is.EquivalentTo(subject.Stages));
+            Assert.That(image.Stages.Select(s => s.Calls), Has.All.EqualTo(1));
+        }
+    }
+
+    /// <summary>
     /// Hand-computed: images of 10, 20 and 60 ms; stage a 4, 6 and absent; stage b 5 (in two calls of 2 and 3), 10, 30. a: median 4, mean
     /// 10/3, share (10/3) / 30 = 1/9. b: median 10, mean 15, share 1/2. other (what no stage covered): 1, 4, 30: median 4, mean 35/3. The
     /// pass: median 20, mean 30, 3 images in 90 ms = 33.3 images/s.

@@ -47,12 +47,14 @@ public class ModelFlopsCommandTests
         Assert.That(Directory.GetFiles(_files.PathOf("out")), Is.EqualTo(new[] { json }), "written through a temporary file, renamed");
     }
 
+    // The demo detectors' box head per RoI (256 channels pooled 7×7; convs [64, 64] 3×3 with a channels-first LayerNorm
+    // each, then one 256-wide FC), written out: conv 49·64·256·9, LN 5·64·49, conv 49·64·64·9, LN 5·64·49, fc 64·49·256.
+    private const long DemoBoxHeadFlopsPerRoi = 49L * 64 * 256 * 9 + 5 * 64 * 49 + 49L * 64 * 64 * 9 + 5 * 64 * 49 + 64L * 49 * 256;
+
     [Test]
     public void DetectorRoiHeadsCountTheProposalsTheyProcess()
     {
-        // The demo detector's box head per RoI (256 channels pooled 7×7; convs [64, 64] 3×3 with a channels-first LayerNorm
-        // each, then one 256-wide FC), written out: conv 49·64·256·9, LN 5·64·49, conv 49·64·64·9, LN 5·64·49, fc 64·49·256.
-        const long perRoi = 49L * 64 * 256 * 9 + 5 * 64 * 49 + 49L * 64 * 64 * 9 + 5 * 64 * 49 + 64L * 49 * 256;
+        const long perRoi = DemoBoxHeadFlopsPerRoi;
         foreach (var cap in new[] { 200, 20 })
         {
             var complexity = ModelFlopsCommand.Count(new ModelFlopsCommand.Request(DemoConfig("det/cascade_mask_rcnn_vim_tiny_demo_coco.yaml"),
@@ -67,6 +69,21 @@ public class ModelFlopsCommandTests
             Assert.That(complexity.ByOperator.Keys, Does.Contain("roi_align").And.Contain("selective_scan"));
             if (cap == 20) Assert.That(rois, Is.EqualTo(20), "an untrained RPN on noise keeps as many proposals as it may");
         }
+    }
+
+    /// <summary>
+    /// The Mask R-CNN demo config: one box stage (box_head.0 alone), whose predictor costs per RoI 256·(K + 1) for the
+    /// classes and 256·4K for class-specific deltas (K = 5: 256 · 26), where the cascade's costs 256 · (6 + 4).
+    /// </summary>
+    [Test]
+    public void MaskRcnnCountsItsOneStageAndItsClassSpecificDeltas()
+    {
+        var complexity = ModelFlopsCommand.Count(new ModelFlopsCommand.Request(DemoConfig("det/mask_rcnn_vim_tiny_demo_coco.yaml")));
+        double rois = complexity.Modules.Single(m => m.Path == "roi_heads.box_head.0").Flops / DemoBoxHeadFlopsPerRoi;
+        Assert.That(rois, Is.EqualTo(Math.Round(rois)).And.GreaterThan(0));
+        Assert.That(complexity.Modules.Select(m => m.Path), Has.None.StartsWith("roi_heads.box_head.1"));
+        Assert.That(complexity.Modules.Single(m => m.Path == "roi_heads.box_predictor.0").Flops, Is.EqualTo(rois * 256 * (6 + 4 * 5)));
+        Assert.That(complexity.NotRun, Is.Empty);
     }
 
     [Test]

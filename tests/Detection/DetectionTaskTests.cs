@@ -51,14 +51,17 @@ public class DetectionTaskTests
         Train = new TrainConfig { EvalInterval = 4, CheckpointInterval = 4, LogInterval = 2 },
     };
 
-    internal static CascadeMaskRcnn TinyDetector()
+    internal static CascadeMaskRcnn TinyDetector() => TinyDetector(roi => roi);
+
+    /// <summary>The tiny detector with its RoI-head settings changed by <paramref name="adjust"/> (e.g. Mask R-CNN's one class-specific stage).</summary>
+    internal static CascadeMaskRcnn TinyDetector(Func<CascadeRoiHeadsSettings, CascadeRoiHeadsSettings> adjust)
     {
         var net = new VisionMamba(VimVariants.DetTiny with { EmbedDim = 32, Depth = 2, ImageSize = 64, DropPathRate = 0 }, 1);
-        var roi = new CascadeRoiHeadsSettings
+        var roi = adjust(new CascadeRoiHeadsSettings
         {
             NumClasses = DemoDatasetGenerator.ClassNames.Count, BatchSizePerImage = 16, BoxHeadConvDims = [16], BoxHeadFcDims = [32],
             MaskHeadConvDims = [16, 16, 16, 16, 16],
-        };
+        });
         var rpn = new RpnSettings { BatchSizePerImage = 32, PreNmsTopKTrain = 200, PostNmsTopKTrain = 50, PreNmsTopKTest = 200, PostNmsTopKTest = 50 };
         return new CascadeMaskRcnn(new SimpleFeaturePyramid(net, outChannels: 16, seed: 2), roi, rpn, seed: 3);
     }

@@ -101,12 +101,13 @@ public class ProposalRecallTests
     /// The proposals come out of the detector's own forward, mapped to the output size as the detections are: asked for a
     /// 3× taller and 2× wider output than the valid input, each proposal is the input-size proposal with x × 2 and y × 3,
     /// the scores are the same objectness probabilities in (0, 1), best first, at most the RPN's post-NMS top-k, and the
-    /// detections equal plain Predict's.
+    /// detections equal plain Predict's; for the cascade and for Mask R-CNN (one stage, class-specific boxes) alike.
     /// </summary>
-    [Test]
-    public void ProposalsAreScaledToTheOutputSizeLikeTheDetections()
+    [TestCase(false)]
+    [TestCase(true)]
+    public void ProposalsAreScaledToTheOutputSizeLikeTheDetections(bool maskRcnn)
     {
-        using var model = DetectionTaskTests.TinyDetector();
+        using var model = maskRcnn ? DetectionTaskTests.TinyDetector(MaskRcnnTests.OneStageClassSpecific) : DetectionTaskTests.TinyDetector();
         model.eval();
         using var scope = NewDisposeScope();
         var image = randn([1, 3, 64, 64], generator: new TorchSharp.torch.Generator(7));

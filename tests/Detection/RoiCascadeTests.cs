@@ -267,22 +267,8 @@ public class RoiCascadeTests
         var proposals = new[] { new Instances(64, 64, B(8, 8, 30, 40, 12, 10, 36, 46, 40, 40, 60, 60, 0, 0, 20, 20, 30, 5, 60, 30)) };
         var optimizer = optim.SGD(heads.parameters(), 0.05);
         heads.train();
-        double Step(bool update)
-        {
-            using var inner = NewDisposeScope();
-            optimizer.zero_grad();
-            var losses = heads.Forward(features, proposals, targets, new Generator(1)).Losses;
-            var loss = losses.Values.Aggregate((a, b) => a + b);
-            if (update)
-            {
-                loss.backward();
-                optimizer.step();
-            }
-            return loss.ToDouble();
-        }
-        double before = Step(update: false);
-        for (int i = 0; i < 30; i++) Step(update: true);
-        double after = Step(update: false);
+        var (before, after) = FixedObjectiveDescent.Run(optimizer,
+            () => heads.Forward(features, proposals, targets, new Generator(1)).Losses.Values.Aggregate((a, b) => a + b), steps: 30);
         TestContext.Out.WriteLine($"cascade loss before {before:F4}, after 30 steps {after:F4}");
         Assert.That(after, Is.LessThan(0.7 * before), $"loss {before:F4} → {after:F4}");
     }

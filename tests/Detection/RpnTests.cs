@@ -176,22 +176,11 @@ public class RpnTests
         var sizes = new (long, long)[] { (64, 64) };
         var optimizer = optim.SGD(rpn.parameters(), 0.5);
         rpn.train();
-        double Step(bool update)
+        var (before, after) = FixedObjectiveDescent.Run(optimizer, () =>
         {
-            using var inner = NewDisposeScope();
-            optimizer.zero_grad();
             var output = rpn.Forward(features, sizes, gt, new Generator(1));
-            var loss = output.ObjectnessLoss! + output.BoxLoss!;
-            if (update)
-            {
-                loss.backward();
-                optimizer.step();
-            }
-            return loss.ToDouble();
-        }
-        double before = Step(update: false);
-        for (int i = 0; i < 40; i++) Step(update: true);
-        double after = Step(update: false);
+            return output.ObjectnessLoss! + output.BoxLoss!;
+        }, steps: 40);
         TestContext.Out.WriteLine($"RPN loss before {before:F4}, after 40 steps {after:F4}");
         // With the sample fixed by the seed this is plain gradient descent on one objective: it must fall clearly.
         Assert.That(after, Is.LessThan(0.6 * before), $"loss {before:F4} → {after:F4}");

@@ -7,6 +7,7 @@ using Vim.Data.Demo;
 using Vim.Data.Loading;
 using Vim.Segmentation;
 using Vim.Tests.Core;
+using Vim.Tests.Detection;
 using Vim.Tests.Segmentation;
 using Vim.Tools;
 using Vim.Tools.Commands;
@@ -165,6 +166,22 @@ public class LoadFromTests
     }
 
     /// <summary>
+    /// <paramref name="source"/>, every float tensor shifted by 0.25, saved as a training checkpoint NAME.safetensors: models
+    /// built from the same seeds start out alike, and the shift makes every loaded value tell.
+    /// </summary>
+    private string SaveShifted(nn.Module source, string name, int numLayers)
+    {
+        using (no_grad())
+            foreach (var tensor in source.state_dict().Values.Where(t => t.is_floating_point()))
+                tensor.add_(0.25f);
+        var path = Path.Combine(_root, $"{name}.safetensors");
+        var optimizerConfig = new OptimizerConfig();
+        using (var optimizer = OptimizerFactory.Create(optimizerConfig, ParameterGroupRules.Build(source, optimizerConfig, numLayers)))
+            TrainingCheckpoint.Save(path, source, optimizer, null, new TrainingState(6, 6, DataPosition.Start, null, "cfg"));
+        return path;
+    }
+
+    /// <summary>
     /// Fine-tuning on data with another class count: every tensor but the classifiers' loads, and the report names the
     /// classifiers (both heads' conv_seg) as shape-mismatched; they keep the new model's values.
     /// </summary>
@@ -173,14 +190,7 @@ public class LoadFromTests
     {
         int classes = DemoDatasetGenerator.ClassNames.Count;
         using var source = SegmentationTaskTests.TinyModel(classes + 3);
-        // Built from the same seeds, the two models start out alike: shifting the source makes every loaded value tell.
-        using (no_grad())
-            foreach (var tensor in source.state_dict().Values.Where(t => t.is_floating_point()))
-                tensor.add_(0.25f);
-        var path = Path.Combine(_root, "other_classes.safetensors");
-        var sourceConfig = new OptimizerConfig();
-        using (var optimizer = OptimizerFactory.Create(sourceConfig, ParameterGroupRules.Build(source, sourceConfig, numLayers: 4)))
-            TrainingCheckpoint.Save(path, source, optimizer, null, new TrainingState(6, 6, DataPosition.Start, null, "task: segmentation\n"));
+        var path = SaveShifted(source, "other_classes", numLayers: 4);
 
         using var target = SegmentationTaskTests.TinyModel(classes);
         var before = target.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
@@ -204,6 +214,38 @@ public class LoadFromTests
         Assert.That(summary, Does.Contain("shape mismatch (not loaded): 4"));
         Assert.That(summary, Does.Contain($"decode_head.conv_seg.weight: module [{classes}, 16, 1, 1], checkpoint [{classes + 3}, 16, 1, 1]"));
         Assert.That(summary, Does.Contain("note: load_from skipped 4 tensor(s) of another shape"));
+    }
+
+    /// <summary>
+    /// A Cascade Mask R-CNN checkpoint fine-tuned as Mask R-CNN (one stage, class-specific deltas): all it shares loads
+    /// (backbone, RPN, stage 0's box head and classifier, mask head); stage 0's box deltas (4 outputs against 4K) are
+    /// skipped for their shape and named with both shapes; the later stages' tensors are named as not in the model.
+    /// </summary>
+    [Test]
+    public void ACascadeCheckpointLoadsIntoMaskRcnnAllButTheBoxDeltasAndTheLaterStages()
+    {
+        using var cascade = DetectionTaskTests.TinyDetector();
+        var path = SaveShifted(cascade, "cascade", numLayers: 2);
+
+        using var maskRcnn = DetectionTaskTests.TinyDetector(MaskRcnnTests.OneStageClassSpecific);
+        var report = LoadFromCheckpoint.Load(maskRcnn, path, ema: false);
+
+        string[] deltas = ["roi_heads.box_predictor.0.bbox_pred.weight", "roi_heads.box_predictor.0.bbox_pred.bias"];
+        Assert.That(report.Mismatched.Select(m => m.Key), Is.EquivalentTo(deltas));
+        int classes = DemoDatasetGenerator.ClassNames.Count;
+        var weight = report.Mismatched.Single(m => m.Key == deltas[0]);
+        Assert.That((weight.ModuleShape, weight.CheckpointShape), Is.EqualTo((new long[] { 4 * classes, 32 }, new long[] { 4, 32 })));
+        var sourceState = cascade.state_dict();
+        string[] laterStages = ["roi_heads.box_head.1.", "roi_heads.box_head.2.", "roi_heads.box_predictor.1.", "roi_heads.box_predictor.2."];
+        Assert.That(report.Unexpected, Is.EquivalentTo(sourceState.Keys.Where(k => laterStages.Any(k.StartsWith))));
+        Assert.That(report.Missing, Is.Empty);
+        foreach (var (key, value) in maskRcnn.state_dict().Where(kv => !deltas.Contains(kv.Key)))
+            Assert.That(TensorBits.Same(value, sourceState[key]), Is.True, key);
+
+        var summary = LoadFromCheckpoint.Summary(report);
+        Assert.That(summary, Does.Contain($"roi_heads.box_predictor.0.bbox_pred.weight: module [{4 * classes}, 32], checkpoint [4, 32]"));
+        Assert.That(summary, Does.Contain($"unexpected in checkpoint (not in module): {report.Unexpected.Count}").And.Contain("roi_heads.box_head.2.fc1.weight"));
+        Assert.That(summary, Does.Contain("note: load_from skipped 2 tensor(s) of another shape").And.Contain("class-agnostic"));
     }
 
     /// <summary>
