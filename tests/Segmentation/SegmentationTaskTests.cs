@@ -54,11 +54,15 @@ public class SegmentationTaskTests
 
     internal static EncoderDecoder TinyModel() => TinyModel(DemoDatasetGenerator.ClassNames.Count);
 
-    internal static EncoderDecoder TinyModel(int numClasses)
+    internal static EncoderDecoder TinyModel(int numClasses) =>
+        TinyModel(numClasses, new SegmentationHeadConfig { Channels = 16, AuxiliaryChannels = 16, AverageOverNonIgnored = true });
+
+    /// <summary>The tiny model with <paramref name="heads"/>; its weights depend on the heads' sizes alone, not on their losses.</summary>
+    internal static EncoderDecoder TinyModel(int numClasses, SegmentationHeadConfig heads)
     {
         var backbone = new VisionMamba(VimVariants.SegTiny with { EmbedDim = 32, Depth = 4, TapBlocks = [0, 1, 2, 3], ImageSize = 64, DropPathRate = 0 }, 1);
         torch.manual_seed(2);
-        return new EncoderDecoder(new SegmentationPyramid(backbone), new SegmentationHeadConfig { Channels = 16, AuxiliaryChannels = 16, AverageOverNonIgnored = true }, numClasses);
+        return new EncoderDecoder(new SegmentationPyramid(backbone), heads, numClasses);
     }
 
     [Test]
