@@ -34,7 +34,7 @@ public static class DecodeLosses
         var shorthand = new[] { heads.Loss is null ? null : "model.seg_head.loss", heads.LossWeight is null ? null : "model.seg_head.loss_weight" }
             .OfType<string>().ToList();
         if (shorthand.Count > 0)
-            throw new VimException($"{string.Join(" and ", shorthand)} and model.seg_head.losses are both set; loss / loss_weight is the one-loss " +
+            throw new VimException($"{string.Join(", ", shorthand)} and model.seg_head.losses are {(shorthand.Count == 1 ? "both" : "all")} set; loss / loss_weight is the one-loss " +
                 "shorthand of losses, so set one form: losses: [{type: cross_entropy, weight: 1.0}, {type: dice, weight: 3.0}], or loss and loss_weight alone");
         if (heads.Losses.Count == 0)
             throw new VimException($"model.seg_head.losses is empty; list at least one loss, e.g. [{{type: cross_entropy, weight: 1.0}}] (types: {Types}), " +

@@ -162,7 +162,7 @@ public class DecodeLossesTests
     [TestCase("loss: dice\nlosses: [{type: cross_entropy}]", "model.seg_head.loss and model.seg_head.losses are both set")]
     [TestCase("loss: cross_entropy\nlosses: [{type: dice}]", "model.seg_head.loss and model.seg_head.losses are both set")]
     [TestCase("loss_weight: 2\nlosses: [{type: dice}]", "model.seg_head.loss_weight and model.seg_head.losses are both set")]
-    [TestCase("loss: dice\nloss_weight: 2\nlosses: [{type: dice}]", "model.seg_head.loss and model.seg_head.loss_weight and model.seg_head.losses are both set")]
+    [TestCase("loss: dice\nloss_weight: 2\nlosses: [{type: dice}]", "model.seg_head.loss, model.seg_head.loss_weight and model.seg_head.losses are all set")]
     [TestCase("loss_weight: -0.5", "model.seg_head.loss_weight must be a finite number ≥ 0 (the loss's multiplier), got -0.5")]
     [TestCase("sampler: {type: ohem, min_kept: 1}", "model.seg_head.sampler.min_kept must be more than 1")]
     [TestCase("sampler: {thresh: 1.2}", "model.seg_head.sampler.thresh must be a probability in [0, 1] or null, got 1.2")]
