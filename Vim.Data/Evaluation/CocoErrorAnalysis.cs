@@ -229,6 +229,8 @@ public sealed class CocoErrorAnalysis
     {
         private readonly CocoDataset _groundTruth;
         private readonly IReadOnlyList<CocoDetection> _detections;
+        // Each category's detections in file order, where handing an evaluation only those reads them as the whole list does.
+        private readonly Dictionary<long, List<CocoDetection>>? _detectionsOf;
         private readonly CocoIouType _iouType;
         private readonly CocoMaskCache _masks;
         private readonly IReadOnlyList<CocoAnnotation> _annotations;
@@ -244,6 +246,18 @@ public sealed class CocoErrorAnalysis
             {
                 if (!_imagesWithDetections.TryGetValue(d.CategoryId, out var images)) _imagesWithDetections[d.CategoryId] = images = [];
                 images.Add(d.ImageId);
+            }
+            // loadRes decides boxes or masks by the list's first detection. The main evaluation has accepted the list, so
+            // when that one has a box every detection has one; any subset then decides alike, and so it does when none has.
+            // Otherwise (masks first, boxes further on) each evaluation reads the whole list, as the main one did.
+            if (detections.Count == 0 || detections[0].Bbox is not null || detections.All(d => d.Bbox is null))
+            {
+                _detectionsOf = new Dictionary<long, List<CocoDetection>>();
+                foreach (var d in detections)
+                {
+                    if (!_detectionsOf.TryGetValue(d.CategoryId, out var own)) _detectionsOf[d.CategoryId] = own = [];
+                    own.Add(d);
+                }
             }
             _annotations = groundTruth.Annotations;
         }
@@ -274,7 +288,9 @@ public sealed class CocoErrorAnalysis
                 else if (relabelled.Contains(ann.CategoryId) && images.Contains(ann.ImageId))
                     annotations.Add(ann with { CategoryId = id, IsCrowd = true });
             }
-            var evaluator = new CocoEvaluator(new CocoDataset(_groundTruth.Images, annotations, _groundTruth.Categories), _detections, _iouType,
+            // A category's evaluation reads only its own detections: file order kept, so equal scores rank as in the whole list.
+            var detections = _detectionsOf?[id] ?? _detections;
+            var evaluator = new CocoEvaluator(new CocoDataset(_groundTruth.Images, annotations, _groundTruth.Categories), detections, _iouType,
                 new CocoEvalParams { IouThresholds = [LocThreshold], MaxDetections = [MaxDetections], AreaRanges = areas, CategoryIds = [id] }, _masks);
             evaluator.Evaluate();
             var accumulation = evaluator.Accumulate();
