@@ -334,9 +334,19 @@ public class DetectionTestTimeAugmentationTests
         var passScores = detections.SelectMany(d => Values(d.Scores!)).ToHashSet();
         Assert.That(Values(found.Scores!).Count(s => !passScores.Contains(s)), Is.GreaterThan(0), "some scores are decayed ones");
 
-        var mirrored = new Instances(height, width, found.Boxes.FlipHorizontal(width), found.Classes);
-        var mean = (model.MaskProbabilities(passes[0].RoiFeatures, new Instances(height, width, found.Boxes, found.Classes))
-            + model.MaskProbabilities(passes[1].RoiFeatures, mirrored).flip(2)) / 2;
+        AssertMasksAreTheFlipAverage(model, found, passes[0].RoiFeatures, passes[1].RoiFeatures);
+    }
+
+    /// <summary>
+    /// <paramref name="found"/>'s masks (a 1-scale flip prediction at its original size) are the mean of the mask head's
+    /// probabilities at its boxes in the plain view and at their mirror in the mirrored view (mirrored back), pasted once.
+    /// </summary>
+    private static void AssertMasksAreTheFlipAverage(CascadeMaskRcnn model, Instances found, List<Tensor> plainFeatures, List<Tensor> mirrorFeatures)
+    {
+        long height = found.ImageHeight, width = found.ImageWidth;
+        var merged = new Instances(height, width, found.Boxes, found.Classes);
+        var mirroredBoxes = new Instances(height, width, found.Boxes.FlipHorizontal(width), found.Classes);
+        var mean = (model.MaskProbabilities(plainFeatures, merged) + model.MaskProbabilities(mirrorFeatures, mirroredBoxes).flip(2)) / 2;
         var expected = MaskPaster.Paste(mean, found.Boxes.Tensor, height, width, 0.5);
         Assert.That(found.Masks!.eq(expected).all().item<bool>(), Is.True, "every pixel of every pasted mask");
     }
@@ -359,11 +369,7 @@ public class DetectionTestTimeAugmentationTests
 
         var (plainFeatures, _) = model.DetectBoxes(image, (height, width));
         var (mirrorFeatures, _) = model.DetectBoxes(image.flip(3), (height, width));
-        var merged = new Instances(height, width, found.Boxes, found.Classes);
-        var mirroredBoxes = new Instances(height, width, found.Boxes.FlipHorizontal(width), found.Classes);
-        var mean = (model.MaskProbabilities(plainFeatures, merged) + model.MaskProbabilities(mirrorFeatures, mirroredBoxes).flip(2)) / 2;
-        var expected = MaskPaster.Paste(mean, found.Boxes.Tensor, height, width, 0.5);
-        Assert.That(found.Masks!.eq(expected).all().item<bool>(), Is.True, "every pixel of every pasted mask");
+        AssertMasksAreTheFlipAverage(model, found, plainFeatures, mirrorFeatures);
     }
 
     /// <summary>
