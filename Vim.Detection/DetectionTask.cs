@@ -106,9 +106,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
                 BoxHeadConvDims = head.BoxHeadConvDims.Select(d => (long)d).ToArray(), BoxHeadFcDims = head.BoxHeadFcDims.Select(d => (long)d).ToArray(),
                 MaskOn = head.MaskOn, MaskHeadConvDims = head.MaskHeadConvDims.Select(d => (long)d).ToArray(),
                 TestScoreThreshold = head.TestScoreThreshold, TestNmsThreshold = head.TestNmsThreshold, DetectionsPerImage = head.DetectionsPerImage,
-                TestSoftNms = head.TestNmsType == DetectionNmsType.SoftNms
-                    ? new SoftNmsSettings(head.TestSoftNmsMethod, head.TestSoftNmsSigma, head.TestSoftNmsMinScore)
-                    : null,
+                TestSoftNms = FinalSoftNms(head),
             };
             var rpn = new RpnSettings
             {
@@ -127,6 +125,10 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             throw;
         }
     }
+
+    /// <summary>The detector's final per-class NMS as model.det_head's test_nms_type and test_soft_nms_* keys say (null: hard NMS).</summary>
+    private static SoftNmsSettings? FinalSoftNms(DetectionHeadConfig head) =>
+        SoftNmsSettings.FromConfig(head.TestNmsType, head.TestSoftNmsMethod, head.TestSoftNmsSigma, head.TestSoftNmsMinScore, "model.det_head.test_");
 
     /// <summary>
     /// The head settings the detector would reject, or that would leave it without proposals or detections (found only
@@ -147,11 +149,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         foreach (var (key, value) in new[] { ("test_score_threshold", head.TestScoreThreshold), ("test_nms_threshold", head.TestNmsThreshold) })
             if (!(value >= 0 && value <= 1))
                 throw new VimException($"model.det_head.{key} must be within [0, 1], got {Invariant(value)}");
-        // Checked whatever test_nms_type says, so a config switched to soft_nms later holds no surprise.
-        if (!(head.TestSoftNmsSigma > 0) || double.IsPositiveInfinity(head.TestSoftNmsSigma))
-            throw new VimException($"model.det_head.test_soft_nms_sigma must be a positive number (σ of Soft-NMS's gaussian decay exp(-IoU²/σ), e.g. 0.5), got {Invariant(head.TestSoftNmsSigma)}");
-        if (!(head.TestSoftNmsMinScore >= 0 && head.TestSoftNmsMinScore < 1))
-            throw new VimException($"model.det_head.test_soft_nms_min_score must be within [0, 1) (the decayed score below which Soft-NMS drops a box, e.g. 0.001), got {Invariant(head.TestSoftNmsMinScore)}");
+        _ = FinalSoftNms(head);
         CheckStages(head);
         if (head.BoxHeadConvDims.Concat(head.BoxHeadFcDims).Any(d => d < 1))
             throw new VimException($"model.det_head.box_head_conv_dims and box_head_fc_dims must hold positive layer widths, got {List(head.BoxHeadConvDims)} and {List(head.BoxHeadFcDims)}");
