@@ -137,7 +137,6 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     private static void CheckHead(DetectionHeadConfig head)
     {
         static string List(IEnumerable<int> widths) => $"[{string.Join(", ", widths)}]";
-        static string Invariant(double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
         foreach (var (key, value) in new[]
         {
             ("rpn_batch_size_per_image", head.RpnBatchSizePerImage), ("rpn_pre_nms_topk_train", head.RpnPreNmsTopkTrain),
@@ -159,10 +158,12 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             throw new VimException($"model.det_head.mask_head_conv_dims must be a non-empty list of positive widths (the 3×3 convs, then the deconv; e.g. [256, 256, 256, 256, 256]), got {List(head.MaskHeadConvDims)}; set model.det_head.mask_on: false for boxes only");
     }
 
+    /// <summary>A number as a config spells it, whatever the machine's culture.</summary>
+    private static string Invariant(double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>The box stages: one IoU threshold in (0, 1] and one row of four positive box weights per stage, at least one stage.</summary>
     private static void CheckStages(DetectionHeadConfig head)
     {
-        static string Invariant(double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
         static string List(IEnumerable<double> values) => $"[{string.Join(", ", values.Select(Invariant))}]";
         const string Example = "e.g. [0.5] for Mask R-CNN, [0.5, 0.6, 0.7] for Cascade Mask R-CNN";
         var thresholds = head.StageIouThresholds;
