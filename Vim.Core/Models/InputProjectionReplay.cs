@@ -6,7 +6,7 @@ namespace Vim.Core.Models;
 /// in_proj's output of one block in training, recomputed in backward instead of kept from the forward: the block's two
 /// mixer branches (<see cref="MixerBranchFunction"/>) read their x and z from it. The first branch whose backward runs
 /// recomputes xz from the residual (RMSNorm and in_proj again, autograd off, under the forward's autocast settings:
-/// the same bits the forward produced) and both share it; the last to finish frees it. So a block holds 2 × d_inner
+/// the same bits the forward produced) and both share the x and z split from it; the last to finish frees them. So a block holds 2 × d_inner
 /// floats per token less across the network, for one more in_proj product per block in backward, and holds them again
 /// only while its own branches run backward.
 /// </summary>
@@ -19,8 +19,7 @@ internal sealed class InputProjectionReplay(NormedProjectionFunction.ProjectionR
 {
     private readonly object _gate = new();
     private int _users;
-    private Tensor? _xz;
-    private (Tensor X, Tensor Z) _inputs;
+    private (Tensor X, Tensor Z)? _inputs;
 
     /// <summary>Counts one more branch that will read the recomputed inputs in its backward.</summary>
     public void Join()
@@ -33,17 +32,16 @@ internal sealed class InputProjectionReplay(NormedProjectionFunction.ProjectionR
     {
         lock (_gate)
         {
-            if (_xz is null)
+            if (_inputs is null)
             {
-                // Kept beyond the calling backward's scope until the last branch releases them.
+                // x and z kept beyond the calling backward's scope until the last branch releases them; xz itself goes with
+                // the scope (x and z are views of its storage, or widened copies under autocast).
                 using var scope = NewDisposeScope();
                 using var noGrad = no_grad();
-                var xz = projection.OutputOf(residual.detach());
-                var (x, z) = split(xz);
-                _xz = xz.DetachFromDisposeScope();
+                var (x, z) = split(projection.OutputOf(residual.detach()));
                 _inputs = (x.DetachFromDisposeScope(), z.DetachFromDisposeScope());
             }
-            return _inputs;
+            return _inputs.Value;
         }
     }
 
@@ -52,11 +50,10 @@ internal sealed class InputProjectionReplay(NormedProjectionFunction.ProjectionR
     {
         lock (_gate)
         {
-            if (--_users > 0 || _xz is null) return;
-            _inputs.X.Dispose();
-            _inputs.Z.Dispose();
-            _xz.Dispose();
-            _xz = null;
+            if (--_users > 0 || _inputs is not { } inputs) return;
+            inputs.X.Dispose();
+            inputs.Z.Dispose();
+            _inputs = null;
         }
     }
 }

@@ -96,8 +96,8 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
         var output = SelectiveScanKernels.Forward(shape, Prepare(u), Prepare(delta), Prepare(A), Prepare(b), Prepare(c), Prepare(D),
             Prepare(z), Prepare(deltaBias), softplus: true, run.Reverse, saveCheckpoints: true, out var checkpoints);
         // With a replay the residual stands in for x, and z is not kept at all.
-        var keptInputs = run.Replay is null ? new[] { x, z } : new[] { (Tensor)vars[^1], null! };
-        ctx.save_for_backward([keptInputs[0], keptInputs[1], A, D, deltaBias, xProjection.MoveToOuterDisposeScope(),
+        bool keepsInputs = run.Replay is null;
+        ctx.save_for_backward([keepsInputs ? x : (Tensor)vars[^1], keepsInputs ? z : null!, A, D, deltaBias, xProjection.MoveToOuterDisposeScope(),
             checkpoints!.MoveToOuterDisposeScope()]);
         ctx.save_data("run", run);
         ctx.save_data("shape", shape);

@@ -233,7 +233,6 @@ public sealed class CocoErrorAnalysis
         private readonly Dictionary<long, List<CocoDetection>>? _detectionsOf;
         private readonly CocoIouType _iouType;
         private readonly CocoMaskCache _masks;
-        private readonly IReadOnlyList<CocoAnnotation> _annotations;
         private readonly Dictionary<long, HashSet<long>> _imagesWithDetections = new();
 
         public CrowdRelabelling(CocoDataset groundTruth, IReadOnlyList<CocoDetection> detections, CocoIouType iouType, CocoMaskCache masks)
@@ -242,24 +241,19 @@ public sealed class CocoErrorAnalysis
             _detections = detections;
             _iouType = iouType;
             _masks = masks;
+            var detectionsOf = new Dictionary<long, List<CocoDetection>>();
             foreach (var d in detections)
             {
                 if (!_imagesWithDetections.TryGetValue(d.CategoryId, out var images)) _imagesWithDetections[d.CategoryId] = images = [];
                 images.Add(d.ImageId);
+                if (!detectionsOf.TryGetValue(d.CategoryId, out var own)) detectionsOf[d.CategoryId] = own = [];
+                own.Add(d);
             }
             // loadRes decides boxes or masks by the list's first detection. The main evaluation has accepted the list, so
             // when that one has a box every detection has one; any subset then decides alike, and so it does when none has.
             // Otherwise (masks first, boxes further on) each evaluation reads the whole list, as the main one did.
             if (detections.Count == 0 || detections[0].Bbox is not null || detections.All(d => d.Bbox is null))
-            {
-                _detectionsOf = new Dictionary<long, List<CocoDetection>>();
-                foreach (var d in detections)
-                {
-                    if (!_detectionsOf.TryGetValue(d.CategoryId, out var own)) _detectionsOf[d.CategoryId] = own = [];
-                    own.Add(d);
-                }
-            }
-            _annotations = groundTruth.Annotations;
+                _detectionsOf = detectionsOf;
         }
 
         /// <summary>How many annotations <see cref="Evaluate"/> would turn into crowd regions of category <paramref name="id"/>.</summary>
@@ -267,7 +261,7 @@ public sealed class CocoErrorAnalysis
         {
             if (relabelled.Count == 0 || !_imagesWithDetections.TryGetValue(id, out var images)) return 0;
             int n = 0;
-            foreach (var ann in _annotations)
+            foreach (var ann in _groundTruth.Annotations)
                 if (relabelled.Contains(ann.CategoryId) && images.Contains(ann.ImageId)) n++;
             return n;
         }
@@ -281,7 +275,7 @@ public sealed class CocoErrorAnalysis
         {
             var images = _imagesWithDetections[id];
             var annotations = new List<CocoAnnotation>();
-            foreach (var ann in _annotations)
+            foreach (var ann in _groundTruth.Annotations)
             {
                 // File order kept: the evaluator breaks ties between equal IoUs by it.
                 if (ann.CategoryId == id) annotations.Add(ann);
