@@ -61,13 +61,13 @@ public sealed class DatasetLayout
                 foreach (var (key, value) in new[] { ("data.seg_map_dir", data.SegMapDir), ("data.img_suffix", data.ImgSuffix), ("data.seg_map_suffix", data.SegMapSuffix) })
                     if (value is not null)
                         throw new VimException($"{Key(key)} applies to segmentation label maps (data.type ade20k); COCO names its image files in its annotation file. Leave it out");
-                return new(data.Root, Checked(data.AnnFile ?? CocoAnnotationFile, Key("data.ann_file")), Checked(data.ImgDir ?? CocoImageDir, Key("data.img_dir")),
+                return new(data.Root, Checked(data.AnnFile ?? CocoAnnotationFile, Key("data.ann_file"), "annotations/{split}.json"), Checked(data.ImgDir ?? CocoImageDir, Key("data.img_dir"), "images/{split}"),
                     null, "", "");
             case "ade20k":
                 if (data.AnnFile is not null)
                     throw new VimException($"{Key("data.ann_file")} applies to COCO annotation files (data.type coco); segmentation reads label maps from " +
                         $"{Key("data.seg_map_dir")}. Leave it out");
-                return new(data.Root, null, Checked(data.ImgDir ?? Ade20kImageDir, Key("data.img_dir")), Checked(data.SegMapDir ?? Ade20kLabelDir, Key("data.seg_map_dir")),
+                return new(data.Root, null, Checked(data.ImgDir ?? Ade20kImageDir, Key("data.img_dir"), "images/{split}"), Checked(data.SegMapDir ?? Ade20kLabelDir, Key("data.seg_map_dir"), "annotations/{split}"),
                     CheckedSuffix(data.ImgSuffix ?? Ade20kImageSuffix, Key("data.img_suffix")),
                     CheckedSuffix(data.SegMapSuffix ?? Ade20kLabelSuffix, Key("data.seg_map_suffix")));
             default:
@@ -96,13 +96,14 @@ public sealed class DatasetLayout
 
     private string Resolve(string pattern, string split) => Path.Combine(Root, pattern.Replace(SplitPlaceholder, split, StringComparison.Ordinal));
 
-    private static string Checked(string pattern, string key)
+    /// <param name="example">A pattern of this kind, for the refusal of one without the placeholder.</param>
+    private static string Checked(string pattern, string key, string example)
     {
         if (string.IsNullOrWhiteSpace(pattern))
             throw new VimException($"{key} is empty; expected a path under data.root with {SplitPlaceholder} for the split's name");
         if (!pattern.Contains(SplitPlaceholder, StringComparison.Ordinal))
             throw new VimException($"{key} '{pattern}' does not contain {SplitPlaceholder}: every split would read the same files; write where the " +
-                $"split's name goes, e.g. {(key.Contains("ann", StringComparison.Ordinal) ? "annotations/{split}.json" : key.Contains("seg", StringComparison.Ordinal) ? "annotations/{split}" : "images/{split}")}");
+                $"split's name goes, e.g. {example}");
         var rest = pattern.Replace(SplitPlaceholder, "", StringComparison.Ordinal);
         if (rest.Contains('{') || rest.Contains('}'))
             throw new VimException($"{key} '{pattern}': the only placeholder is {SplitPlaceholder}");
