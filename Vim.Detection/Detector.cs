@@ -1,11 +1,9 @@
 using Vim.Core;
-using Vim.Core.Checkpoints;
 using Vim.Core.Config;
 using Vim.Core.Engine;
 using Vim.Data.Coco;
 using Vim.Data.Datasets;
-using Vim.Data.Loading;
-using static TorchSharp.torch;
+using Vim.Data.Prediction;
 
 namespace Vim.Detection;
 
@@ -17,17 +15,13 @@ namespace Vim.Detection;
 /// managed results. `vim infer` itself predicts through this class.
 /// <para>
 /// Thread safety: an instance may be shared between threads (e.g. one per ASP.NET service); its predictions run one at a
-/// time, under a lock, since the model keeps per-forward working buffers. For predictions in parallel, load one
-/// instance per thread (libtorch already spreads each forward over runtime.threads cores).
+/// time, under a lock (<see cref="ImagePredictor{TModel}"/>). For predictions in parallel, load one instance per thread
+/// (libtorch already spreads each forward over runtime.threads cores).
 /// </para>
 /// </summary>
-public sealed class Detector : IDisposable
+public sealed class Detector : ImagePredictor<CascadeMaskRcnn>
 {
-    private readonly CascadeMaskRcnn _model;
-    private readonly bool _ownsModel;
     private readonly DetectionTestConfig _test;
-    private readonly Lock _gate = new();
-    private bool _disposed;
 
     /// <summary>
     /// A detector around a model already built and loaded (e.g. trained in this process); the model is put in eval mode
@@ -37,15 +31,15 @@ public sealed class Detector : IDisposable
     /// <param name="testSize">The test resize target (the config's data.crop_size[0]).</param>
     /// <param name="test">model.det_test (default: one plain pass).</param>
     public Detector(CascadeMaskRcnn model, CategoryMap categories, int testSize, DetectionTestConfig? test = null, bool ownsModel = false)
+        : base(model, ownsModel)
     {
-        ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(categories);
         if (testSize <= 0) throw new VimException($"detection test size (data.crop_size) must be positive, got {testSize}");
         if (categories.Count != model.RoiHeads.Settings.NumClasses)
             throw new VimException($"the detector has {model.RoiHeads.Settings.NumClasses} classes but {categories.Count} category names were given");
         test ??= new DetectionTestConfig();
         DetectionTestTimeAugmentation.CheckSettings(test, testSize);
-        (_model, Categories, TestSize, _test, _ownsModel) = (model, categories, testSize, test, ownsModel);
+        (Categories, TestSize, _test) = (categories, testSize, test);
     }
 
     /// <summary>
@@ -58,9 +52,7 @@ public sealed class Detector : IDisposable
     public static Detector Load(string configPath, string checkpointPath, ModelLoadOptions? options = null)
     {
         options ??= new ModelLoadOptions();
-        var config = TrainedModelSource.LoadConfig(configPath, checkpointPath, options);
-        TrainedModelSource.RequireTask(config, TaskKind.Detection, configPath);
-        return Load(config, checkpointPath, options.Ema, options.Log);
+        return Load(TrainedModelSource.LoadConfig(configPath, checkpointPath, TaskKind.Detection, options), checkpointPath, options.Ema, options.Log);
     }
 
     /// <summary>
@@ -70,40 +62,15 @@ public sealed class Detector : IDisposable
     /// </summary>
     /// <param name="ema">Take the checkpoint's EMA weights.</param>
     /// <param name="log">Where notes go; null discards them.</param>
-    public static Detector Load(ExperimentConfig config, string checkpointPath, bool ema = false, TextWriter? log = null)
-    {
-        ArgumentNullException.ThrowIfNull(config);
-        ArgumentNullException.ThrowIfNull(checkpointPath);
-        TrainedModelSource.RequireTask(config, TaskKind.Detection, "the config");
-        CheckpointFile.RequireFile(checkpointPath);
-        TrainingLoaderChecks.CheckSettings(config.Data);
-        var categories = DetectionData.CategoriesForInference(config, log);
-        var model = TrainedModelSource.LoadWeights(DetectionTask.FromConfig(config), config, checkpointPath, ema);
-        try
-        {
-            return new Detector(model, categories, config.Data.CropSize[0], config.Model.DetTest, ownsModel: true);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
-    }
+    public static Detector Load(ExperimentConfig config, string checkpointPath, bool ema = false, TextWriter? log = null) =>
+        Open(config, TaskKind.Detection, checkpointPath, ema, () => DetectionData.CategoriesForInference(config, log), () => DetectionTask.FromConfig(config),
+            (model, categories) => new Detector(model, categories, config.Data.CropSize[0], config.Model.DetTest, ownsModel: true));
 
     /// <summary>The dataset's categories, one per class index (COCO ids and names).</summary>
     public CategoryMap Categories { get; }
 
     /// <summary>The side images are resized into before the model sees them (data.crop_size[0]).</summary>
     public int TestSize { get; }
-
-    /// <summary>Where the model runs (cpu, cuda:N).</summary>
-    public string Device
-    {
-        get
-        {
-            lock (_gate) return DeviceSelection.Of(RequireOpen()).ToString();
-        }
-    }
 
     /// <summary>Detects objects in an image file (JPEG, PNG, BMP, TIFF, WebP: what OpenCV decodes), at its stored pixel grid.</summary>
     public ImageDetections Predict(string imagePath)
@@ -141,39 +108,6 @@ public sealed class Detector : IDisposable
         return Run(rgb, height, width, name);
     }
 
-    private static IReadOnlyList<ImageDetections> Each<T>(IReadOnlyList<T> inputs, Func<T, int, ImageDetections> predict)
-    {
-        ArgumentNullException.ThrowIfNull(inputs);
-        var results = new ImageDetections[inputs.Count];
-        for (int i = 0; i < results.Length; i++) results[i] = predict(inputs[i], i);
-        return results;
-    }
-
-    private ImageDetections Run(byte[] rgb, int height, int width, string name)
-    {
-        lock (_gate)
-        {
-            var model = RequireOpen();
-            using var scope = NewDisposeScope();
-            var found = DetectionInference.Predict(model, rgb, height, width, name, TestSize, _test);
-            return ImageDetections.FromInstances(found, Categories);
-        }
-    }
-
-    private CascadeMaskRcnn RequireOpen()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        return _model;
-    }
-
-    /// <summary>Releases the model (when this detector owns it); waits for a prediction under way.</summary>
-    public void Dispose()
-    {
-        lock (_gate)
-        {
-            if (_disposed) return;
-            _disposed = true;
-            if (_ownsModel) _model.Dispose();
-        }
-    }
+    private ImageDetections Run(byte[] rgb, int height, int width, string name) => Locked(model =>
+        ImageDetections.FromInstances(DetectionInference.Predict(model, rgb, height, width, name, TestSize, _test), Categories));
 }

@@ -1,10 +1,9 @@
 using TorchSharp;
 using Vim.Core;
-using Vim.Core.Checkpoints;
 using Vim.Core.Config;
 using Vim.Core.Engine;
 using Vim.Data.Datasets;
-using Vim.Data.Loading;
+using Vim.Data.Prediction;
 using Vim.Data.Transforms;
 using static TorchSharp.torch;
 
@@ -17,18 +16,14 @@ namespace Vim.Segmentation;
 /// as model.seg_test says, logits resized to the original size), returning plain managed results. `vim infer` itself
 /// segments through this class.
 /// <para>
-/// Thread safety: an instance may be shared between threads; its predictions run one at a time, under a lock, since the
-/// model keeps per-forward working buffers. For predictions in parallel, load one instance per thread.
+/// Thread safety: an instance may be shared between threads; its predictions run one at a time, under a lock
+/// (<see cref="ImagePredictor{TModel}"/>). For predictions in parallel, load one instance per thread.
 /// </para>
 /// </summary>
-public sealed class Segmentor : IDisposable
+public sealed class Segmentor : ImagePredictor<EncoderDecoder>
 {
-    private readonly EncoderDecoder _model;
-    private readonly bool _ownsModel;
     private readonly SegmentationTestConfig _test;
     private readonly IReadOnlyList<TransformPipeline> _pipelines;
-    private readonly Lock _gate = new();
-    private bool _disposed;
 
     /// <summary>
     /// A segmentor around a model already built and loaded (e.g. trained in this process); the model is put in eval mode
@@ -38,15 +33,15 @@ public sealed class Segmentor : IDisposable
     /// <param name="test">model.seg_test of the config.</param>
     /// <param name="classNames">One name per model class, in class order.</param>
     public Segmentor(EncoderDecoder model, IReadOnlyList<int> testScale, SegmentationTestConfig test, IReadOnlyList<string> classNames, bool ownsModel = false)
+        : base(model, ownsModel)
     {
-        ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(testScale);
         ArgumentNullException.ThrowIfNull(test);
         ArgumentNullException.ThrowIfNull(classNames);
         if (classNames.Count != model.NumClasses)
             throw new VimException($"the segmentor has {model.NumClasses} classes but {classNames.Count} class names were given");
         _pipelines = SegmentationInference.TestPipelines(testScale, test);
-        (_model, _test, _ownsModel) = (model, test, ownsModel);
+        _test = test;
         ClassNames = classNames.ToArray();
         Palette = Enumerable.Range(0, classNames.Count).Select(SegmentationVisualizer.Colour).ToArray();
     }
@@ -61,9 +56,7 @@ public sealed class Segmentor : IDisposable
     public static Segmentor Load(string configPath, string checkpointPath, ModelLoadOptions? options = null)
     {
         options ??= new ModelLoadOptions();
-        var config = TrainedModelSource.LoadConfig(configPath, checkpointPath, options);
-        TrainedModelSource.RequireTask(config, TaskKind.Segmentation, configPath);
-        return Load(config, checkpointPath, options.Ema, options.Log);
+        return Load(TrainedModelSource.LoadConfig(configPath, checkpointPath, TaskKind.Segmentation, options), checkpointPath, options.Ema, options.Log);
     }
 
     /// <summary>
@@ -73,40 +66,15 @@ public sealed class Segmentor : IDisposable
     /// </summary>
     /// <param name="ema">Take the checkpoint's EMA weights.</param>
     /// <param name="log">Where notes go; null discards them.</param>
-    public static Segmentor Load(ExperimentConfig config, string checkpointPath, bool ema = false, TextWriter? log = null)
-    {
-        ArgumentNullException.ThrowIfNull(config);
-        ArgumentNullException.ThrowIfNull(checkpointPath);
-        TrainedModelSource.RequireTask(config, TaskKind.Segmentation, "the config");
-        CheckpointFile.RequireFile(checkpointPath);
-        TrainingLoaderChecks.CheckSettings(config.Data);
-        var classNames = SegmentationData.ClassNamesForInference(config, log);
-        var model = TrainedModelSource.LoadWeights(EncoderDecoder.FromConfig(config, config.Runtime.Seed), config, checkpointPath, ema);
-        try
-        {
-            return new Segmentor(model, config.Data.Scale, config.Model.SegTest, classNames, ownsModel: true);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
-    }
+    public static Segmentor Load(ExperimentConfig config, string checkpointPath, bool ema = false, TextWriter? log = null) =>
+        Open(config, TaskKind.Segmentation, checkpointPath, ema, () => SegmentationData.ClassNamesForInference(config, log), () => EncoderDecoder.FromConfig(config, config.Runtime.Seed),
+            (model, classNames) => new Segmentor(model, config.Data.Scale, config.Model.SegTest, classNames, ownsModel: true));
 
     /// <summary>The name of each class index.</summary>
     public IReadOnlyList<string> ClassNames { get; }
 
     /// <summary>The colour (RGB) of each class index, as in `vim infer`'s colour PNGs.</summary>
     public IReadOnlyList<(byte R, byte G, byte B)> Palette { get; }
-
-    /// <summary>Where the model runs (cpu, cuda:N).</summary>
-    public string Device
-    {
-        get
-        {
-            lock (_gate) return DeviceSelection.Of(RequireOpen()).ToString();
-        }
-    }
 
     /// <summary>Segments an image file (what OpenCV decodes), at its stored pixel grid; <paramref name="scores"/> also returns those classes' scores.</summary>
     public ImageSegmentation Predict(string imagePath, ScoreRequest? scores = null)
@@ -145,24 +113,14 @@ public sealed class Segmentor : IDisposable
         return Run(rgb, height, width, name, scores);
     }
 
-    private static IReadOnlyList<ImageSegmentation> Each<T>(IReadOnlyList<T> inputs, Func<T, int, ImageSegmentation> predict)
-    {
-        ArgumentNullException.ThrowIfNull(inputs);
-        var results = new ImageSegmentation[inputs.Count];
-        for (int i = 0; i < results.Length; i++) results[i] = predict(inputs[i], i);
-        return results;
-    }
-
     private ImageSegmentation Run(byte[] rgb, int height, int width, string name, ScoreRequest? request)
     {
         if (request?.Classes is { } requested)
             foreach (var classIndex in requested)
                 if (classIndex >= ClassNames.Count)
                     throw new VimException($"ScoreRequest: class index {classIndex} is not a class of this segmentor (0..{ClassNames.Count - 1})");
-        lock (_gate)
+        return Locked(model =>
         {
-            var model = RequireOpen();
-            using var scope = NewDisposeScope();
             bool wasTraining = model.training;
             model.eval();
             try
@@ -177,7 +135,7 @@ public sealed class Segmentor : IDisposable
             {
                 if (wasTraining) model.train();
             }
-        }
+        });
     }
 
     /// <summary>The requested classes' planes of one image's (1, K, H, W) scores, copied to the host.</summary>
@@ -191,22 +149,5 @@ public sealed class Segmentor : IDisposable
         // SegmentationInference.Scores returns one pass's logits as they are, and averages softmax outputs over several.
         var kind = !_test.Flip && _pipelines.Count == 1 ? ScoreKind.Logits : ScoreKind.Probabilities;
         return new ClassScores(classes, height, width, values, kind);
-    }
-
-    private EncoderDecoder RequireOpen()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        return _model;
-    }
-
-    /// <summary>Releases the model (when this segmentor owns it); waits for a prediction under way.</summary>
-    public void Dispose()
-    {
-        lock (_gate)
-        {
-            if (_disposed) return;
-            _disposed = true;
-            if (_ownsModel) _model.Dispose();
-        }
     }
 }

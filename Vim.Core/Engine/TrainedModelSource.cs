@@ -24,25 +24,28 @@ public sealed record ModelLoadOptions
 }
 
 /// <summary>
-/// The steps a trained model is opened with, shared by the detection and segmentation predictors (and so by `vim infer`),
-/// in the order they are refused: the checkpoint must be a file (cheap, before the config), the config must load with its
-/// overrides and be of the expected task, and the weights must fit the model the config builds.
+/// The config of a trained model as the detection and segmentation predictors (and so `vim infer`) open it: the
+/// checkpoint must be a file (cheap, before the config), the config must load with its overrides and be of the expected
+/// task. The weights follow in <c>ImagePredictor.Open</c>.
 /// </summary>
 public static class TrainedModelSource
 {
     /// <summary>
     /// The config of a trained model: <paramref name="checkpointPath"/> checked to be a file (cheap, so a wrong path is
     /// named before the config is read), then the config loaded with the options' overrides and device
-    /// (<see cref="RuntimeSetup.LoadConfig"/>: runtime.threads applies to the process).
+    /// (<see cref="RuntimeSetup.LoadConfig"/>: runtime.threads applies to the process) and, given a <paramref name="task"/>,
+    /// refused naming the file when it configures the other task.
     /// </summary>
-    public static ExperimentConfig LoadConfig(string configPath, string checkpointPath, ModelLoadOptions options)
+    public static ExperimentConfig LoadConfig(string configPath, string checkpointPath, TaskKind? task, ModelLoadOptions options)
     {
         ArgumentNullException.ThrowIfNull(configPath);
         ArgumentNullException.ThrowIfNull(checkpointPath);
         ArgumentNullException.ThrowIfNull(options);
         CheckpointFile.RequireFile(checkpointPath);
         var overrides = options.Device is { } device ? options.Overrides.Append($"{DeviceSelection.ConfigKey}={device}") : options.Overrides;
-        return RuntimeSetup.LoadConfig(configPath, overrides);
+        var config = RuntimeSetup.LoadConfig(configPath, overrides);
+        if (task is { } expected) RequireTask(config, expected, configPath);
+        return config;
     }
 
     /// <summary>Refuses a config of another task than <paramref name="task"/>; <paramref name="source"/> names it (its file).</summary>
@@ -52,26 +55,6 @@ public static class TrainedModelSource
         if (config.Task == task) return;
         var predictor = config.Task == TaskKind.Detection ? "Vim.Detection.Detector" : "Vim.Segmentation.Segmentor";
         throw new VimException($"{source}: task is {TaskName(config.Task)}, expected {TaskName(task)}; a {TaskName(config.Task)} model opens with {predictor}");
-    }
-
-    /// <summary>
-    /// Moves <paramref name="model"/> to the config's device and loads the checkpoint's weights (its trained ones, or with
-    /// <paramref name="ema"/> its EMA copy) strictly (<see cref="TrainingCheckpoint.LoadWeights"/>); the model is disposed
-    /// when it cannot be loaded, so a refused checkpoint leaves nothing behind.
-    /// </summary>
-    public static T LoadWeights<T>(T model, ExperimentConfig config, string checkpointPath, bool ema) where T : nn.Module
-    {
-        try
-        {
-            DeviceSelection.MoveModel(model, DeviceSelection.Resolve(config.Runtime));
-            TrainingCheckpoint.LoadWeights(model, checkpointPath, ema);
-            return model;
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
     }
 
     private static string TaskName(TaskKind task) => task == TaskKind.Detection ? "detection" : "segmentation";

@@ -61,7 +61,7 @@ public static class InferCommand
             var checkpointPath = parse.GetValue(checkpoint)!;
             bool useEma = parse.GetValue(ema);
             var options = new ModelLoadOptions { Overrides = parse.GetValue(set) ?? [], Ema = useEma, Log = Console.Out };
-            var config = TrainedModelSource.LoadConfig(parse.GetValue(configArg)!, checkpointPath, options);
+            var config = TrainedModelSource.LoadConfig(parse.GetValue(configArg)!, checkpointPath, task: null, options);
             var dir = parse.GetValue(outDir) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, "infer");
             OutputFolder.Check(dir, "--out");
             if (config.Task == TaskKind.Detection)
