@@ -1,14 +1,10 @@
 using NUnit.Framework;
-using OpenCvSharp;
-using TorchSharp;
 using Vim.Core;
 using Vim.Core.Checkpoints;
 using Vim.Core.Config;
-using Vim.Core.Diagnostics;
 using Vim.Core.Engine;
 using Vim.Data.Coco;
 using Vim.Data.Datasets;
-using Vim.Data.Masks;
 using Vim.Detection;
 using Vim.Detection.Structures;
 using static TorchSharp.torch;
@@ -67,12 +63,8 @@ public class DetectorApiTests
             """);
         _trained = ModelOfSeed(7);
         _averaged = ModelOfSeed(9);
-        var (config, _) = ExperimentConfig.Load(_config);
-        var yaml = ConfigWriter.ToYaml(ConfigBinder.ToNode(config));
-        var optimizer = new AdamWOptimizer([new ParameterGroup("all", _trained.named_parameters().ToList(), 0.0, 1.0)]);
-        using var ema = new ExponentialMovingAverage(_averaged, 0.999);
         _checkpoint = Path.Combine(_root, "iter_3.safetensors");
-        TrainingCheckpoint.Save(_checkpoint, _trained, optimizer, ema, new TrainingState(3, 3, DataPosition.Start, null, yaml));
+        PredictorTestKit.SaveCheckpoint(_checkpoint, _trained, ExperimentConfig.Load(_config).Config, _averaged);
     }
 
     [OneTimeTearDown]
@@ -86,17 +78,8 @@ public class DetectorApiTests
     /// <summary>The config's model built with another runtime.seed: other weights than the config's own seed initialises.</summary>
     private CascadeMaskRcnn ModelOfSeed(int seed) => DetectionTask.FromConfig(ExperimentConfig.Load(_config, [$"runtime.seed={seed}"]).Config);
 
-    /// <summary>A lossless image of colour ramps shifted by <paramref name="shift"/>.</summary>
-    private string WriteImage(string name, int width = 80, int height = 48, int shift = 0)
-    {
-        using var image = new Mat(height, width, MatType.CV_8UC3);
-        for (int y = 0; y < height; y++)
-            for (int x = 0; x < width; x++)
-                image.Set(y, x, new Vec3b((byte)(3 * x + shift), (byte)(5 * y + 2 * shift), (byte)(x + y)));
-        var path = Path.Combine(_root, name);
-        Cv2.ImWrite(path, image);
-        return path;
-    }
+    private string WriteImage(string name, int width = 80, int height = 48, int shift = 0) =>
+        PredictorTestKit.WriteImage(Path.Combine(_root, name), width, height, shift);
 
     /// <summary>
     /// The tensors <see cref="DetectionInference.Predict(CascadeMaskRcnn, string, int, DetectionTestConfig?)"/> returns, read
@@ -188,22 +171,6 @@ public class DetectorApiTests
         Assert.That(notes.ToString(), Does.Contain("note: no annotation file").And.Contain(empty));
     }
 
-    /// <summary>Decoded independently of the library: OpenCV's BGR read, reordered to RGB here.</summary>
-    private static RgbImage PixelsOf(string path)
-    {
-        using var bgr = Cv2.ImRead(path, ImreadModes.Color);
-        int rows = bgr.Rows, cols = bgr.Cols;
-        var rgb = new byte[rows * cols * 3];
-        for (int y = 0; y < rows; y++)
-            for (int x = 0; x < cols; x++)
-            {
-                var pixel = bgr.At<Vec3b>(y, x);
-                int at = (y * cols + x) * 3;
-                (rgb[at], rgb[at + 1], rgb[at + 2]) = (pixel.Item2, pixel.Item1, pixel.Item0);
-            }
-        return new RgbImage(rows, cols, rgb);
-    }
-
     [Test]
     public void AFileItsBytesAndItsPixelsGiveTheSameDetections()
     {
@@ -214,7 +181,7 @@ public class DetectorApiTests
             var fromFile = detector.Predict(image);
             Assert.That(fromFile.Detections, Is.Not.Empty);
             AssertSame(fromFile, detector.Predict(File.ReadAllBytes(image)), $"{image} as bytes");
-            AssertSame(fromFile, detector.Predict(PixelsOf(image)), $"{image} as pixels");
+            AssertSame(fromFile, detector.Predict(PredictorTestKit.PixelsOf(image)), $"{image} as pixels");
         }
     }
 
@@ -230,7 +197,7 @@ public class DetectorApiTests
         {
             detector.Predict(images),
             detector.Predict(images.Select(File.ReadAllBytes).ToList()),
-            detector.Predict(images.Select(PixelsOf).ToList()),
+            detector.Predict(images.Select(PredictorTestKit.PixelsOf).ToList()),
         };
         foreach (var batch in batches)
         {
@@ -299,23 +266,11 @@ public class DetectorApiTests
     {
         using var model = InferCommandTests.TinyDetector();
         using var detector = new Detector(model, InferCommandTests.DemoCategories(), testSize: 64);
-        var pixels = PixelsOf(WriteImage("repeat.png"));
-        using var callerScope = NewDisposeScope();
+        var pixels = PredictorTestKit.PixelsOf(WriteImage("repeat.png"));
         int detections = 0;
-        for (int i = 0; i < 20; i++) detections += detector.Predict(pixels).Detections.Count;
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        long liveBefore = DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount;
-        long heapBefore = ProcessMemory.MallocBytesInUse();
-        for (int i = 0; i < 200; i++) detections += detector.Predict(pixels).Detections.Count;
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        long heapGrowth = ProcessMemory.MallocBytesInUse() - heapBefore;
-        Assert.That(detections, Is.GreaterThan(220), "each prediction returned detections (with masks)");
-        Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - liveBefore, Is.Zero, "tensors left alive");
-        Assert.That(callerScope.DisposablesCount, Is.Zero, "nothing was attached to the caller's dispose scope");
         // One prediction's masks alone are 50 x 48 x 80 bytes (192 kB): 200 leaked would be 38 MB.
-        Assert.That(heapGrowth, Is.LessThan(4L << 20), $"native heap grew {heapGrowth} bytes over 200 predictions");
+        PredictorTestKit.AssertMemoryStaysFlat(() => detections += detector.Predict(pixels).Detections.Count, count: 200, heapSlackBytes: 4L << 20);
+        Assert.That(detections, Is.GreaterThan(220), "each prediction returned detections (with masks)");
     }
 
     /// <summary>Threads sharing one detector get what one thread gets: predictions take turns, none sees another's buffers.</summary>
@@ -325,11 +280,6 @@ public class DetectorApiTests
         using var model = InferCommandTests.TinyDetector();
         using var detector = new Detector(model, InferCommandTests.DemoCategories(), testSize: 64);
         var images = Enumerable.Range(0, 4).Select(k => WriteImage($"thread{k}.png", 80 - 8 * k, 48 + 4 * k, 25 * k)).ToArray();
-        var sequential = images.Select(image => detector.Predict(image)).ToArray();
-        var parallel = Enumerable.Range(0, 4).Select(t => Task.Run(() =>
-            Enumerable.Range(0, 3 * images.Length).Select(n => (n + t) % images.Length).Select(k => (k, detector.Predict(images[k]))).ToList())).ToArray();
-        Task.WaitAll(parallel);
-        foreach (var (k, result) in parallel.SelectMany(p => p.Result))
-            AssertSame(sequential[k], result, $"image {k} on a thread");
+        PredictorTestKit.AssertThreadsGetTheSequentialResults(images, detector.Predict, AssertSame);
     }
 }

@@ -1,9 +1,6 @@
 using NUnit.Framework;
-using OpenCvSharp;
-using TorchSharp;
 using Vim.Core;
 using Vim.Core.Config;
-using Vim.Core.Diagnostics;
 using Vim.Core.Engine;
 using Vim.Data.Datasets;
 using Vim.Segmentation;
@@ -58,10 +55,8 @@ public class SegmentorApiTests
             """);
         var (config, _) = ExperimentConfig.Load(_config);
         _trained = EncoderDecoder.FromConfig(config, seed: 7);
-        var optimizer = new AdamWOptimizer([new ParameterGroup("all", _trained.named_parameters().ToList(), 0.0, 1.0)]);
         _checkpoint = Path.Combine(_root, "best.safetensors");
-        TrainingCheckpoint.Save(_checkpoint, _trained, optimizer, null,
-            new TrainingState(6, 6, DataPosition.Start, 1.5, ConfigWriter.ToYaml(ConfigBinder.ToNode(config))));
+        PredictorTestKit.SaveCheckpoint(_checkpoint, _trained, config);
         _trained.eval();
     }
 
@@ -72,32 +67,8 @@ public class SegmentorApiTests
         Directory.Delete(_root, recursive: true);
     }
 
-    private string WriteImage(string name, int width, int height, int shift = 0)
-    {
-        using var image = new Mat(height, width, MatType.CV_8UC3);
-        for (int y = 0; y < height; y++)
-            for (int x = 0; x < width; x++)
-                image.Set(y, x, new Vec3b((byte)(4 * x + shift), (byte)(200 - 3 * y), (byte)((x * y + shift) % 256)));
-        var path = Path.Combine(_root, name);
-        Cv2.ImWrite(path, image);
-        return path;
-    }
-
-    /// <summary>Decoded independently of the library: OpenCV's BGR read, reordered to RGB here.</summary>
-    private static RgbImage PixelsOf(string path)
-    {
-        using var bgr = Cv2.ImRead(path, ImreadModes.Color);
-        int rows = bgr.Rows, cols = bgr.Cols;
-        var rgb = new byte[rows * cols * 3];
-        for (int y = 0; y < rows; y++)
-            for (int x = 0; x < cols; x++)
-            {
-                var pixel = bgr.At<Vec3b>(y, x);
-                int at = (y * cols + x) * 3;
-                (rgb[at], rgb[at + 1], rgb[at + 2]) = (pixel.Item2, pixel.Item1, pixel.Item0);
-            }
-        return new RgbImage(rows, cols, rgb);
-    }
+    private string WriteImage(string name, int width, int height, int shift = 0) =>
+        PredictorTestKit.WriteImage(Path.Combine(_root, name), width, height, shift);
 
     /// <summary>
     /// The seed-7 model's logits for an image already at the test size (so the test resize keeps it): mmseg's normalisation
@@ -130,7 +101,7 @@ public class SegmentorApiTests
         var result = segmentor.Predict(image, ScoreRequest.For(2, 0));
 
         using var scope = NewDisposeScope();
-        var logits = Logits(PixelsOf(image));
+        var logits = Logits(PredictorTestKit.PixelsOf(image));
         var expected = Argmax(logits);
         Assert.That((result.Height, result.Width), Is.EqualTo((64, 64)));
         Assert.That(result.ClassMap, Is.EqualTo(expected));
@@ -156,7 +127,7 @@ public class SegmentorApiTests
         var result = segmentor.Predict(image, ScoreRequest.AllClasses);
 
         using var scope = NewDisposeScope();
-        var pixels = PixelsOf(image);
+        var pixels = PredictorTestKit.PixelsOf(image);
         var expected = (Logits(pixels).softmax(1) + Logits(pixels, flipped: true).softmax(1)) / 2;
         Assert.That(result.Scores!.Kind, Is.EqualTo(ScoreKind.Probabilities));
         Assert.That(result.Scores.Classes, Is.EqualTo(new[] { 0, 1, 2 }));
@@ -196,7 +167,7 @@ public class SegmentorApiTests
             var (height, width) = image.EndsWith(".png") ? (40, 96) : (90, 50);
             Assert.That((fromFile.Height, fromFile.Width, fromFile.ClassMap.Length), Is.EqualTo((height, width, height * width)));
             AssertSame(fromFile, segmentor.Predict(File.ReadAllBytes(image), ScoreRequest.For(4)), $"{image} as bytes");
-            AssertSame(fromFile, segmentor.Predict(PixelsOf(image), ScoreRequest.For(4)), $"{image} as pixels");
+            AssertSame(fromFile, segmentor.Predict(PredictorTestKit.PixelsOf(image), ScoreRequest.For(4)), $"{image} as pixels");
         }
     }
 
@@ -211,7 +182,7 @@ public class SegmentorApiTests
         {
             segmentor.Predict(images, ScoreRequest.AllClasses),
             segmentor.Predict(images.Select(File.ReadAllBytes).ToList(), ScoreRequest.AllClasses),
-            segmentor.Predict(images.Select(PixelsOf).ToList(), ScoreRequest.AllClasses),
+            segmentor.Predict(images.Select(PredictorTestKit.PixelsOf).ToList(), ScoreRequest.AllClasses),
         };
         foreach (var batch in batches)
         {
@@ -261,21 +232,10 @@ public class SegmentorApiTests
     {
         using var model = SegmentationTaskTests.TinyModel();
         using var segmentor = TinySegmentor(model);
-        var pixels = PixelsOf(WriteImage("repeat.png", 72, 56));
-        using var callerScope = NewDisposeScope();
-        for (int i = 0; i < 20; i++) segmentor.Predict(pixels, ScoreRequest.AllClasses);
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        long liveBefore = DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount;
-        long heapBefore = ProcessMemory.MallocBytesInUse();
-        for (int i = 0; i < 300; i++) Assert.That(segmentor.Predict(pixels, ScoreRequest.AllClasses).Scores!.Values, Has.Length.EqualTo(5 * 72 * 56));
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        long heapGrowth = ProcessMemory.MallocBytesInUse() - heapBefore;
-        Assert.That(DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount - liveBefore, Is.Zero, "tensors left alive");
-        Assert.That(callerScope.DisposablesCount, Is.Zero, "nothing was attached to the caller's dispose scope");
+        var pixels = PredictorTestKit.PixelsOf(WriteImage("repeat.png", 72, 56));
         // One prediction's scores alone are 5 x 72 x 56 floats (81 kB): 300 leaked would be 24 MB.
-        Assert.That(heapGrowth, Is.LessThan(4L << 20), $"native heap grew {heapGrowth} bytes over 300 predictions");
+        PredictorTestKit.AssertMemoryStaysFlat(() => Assert.That(segmentor.Predict(pixels, ScoreRequest.AllClasses).Scores!.Values, Has.Length.EqualTo(5 * 72 * 56)),
+            count: 300, heapSlackBytes: 4L << 20);
     }
 
     [Test]
@@ -284,12 +244,6 @@ public class SegmentorApiTests
         using var model = SegmentationTaskTests.TinyModel();
         using var segmentor = TinySegmentor(model);
         var images = Enumerable.Range(0, 4).Select(k => WriteImage($"thread{k}.png", 64 - 6 * k, 48 + 5 * k, 40 * k)).ToArray();
-        var sequential = images.Select(image => segmentor.Predict(image, ScoreRequest.For(1))).ToArray();
-        var parallel = Enumerable.Range(0, 4).Select(t => Task.Run(() =>
-            Enumerable.Range(0, 3 * images.Length).Select(n => (n + t) % images.Length)
-                .Select(k => (k, segmentor.Predict(images[k], ScoreRequest.For(1)))).ToList())).ToArray();
-        Task.WaitAll(parallel);
-        foreach (var (k, result) in parallel.SelectMany(p => p.Result))
-            AssertSame(sequential[k], result, $"image {k} on a thread");
+        PredictorTestKit.AssertThreadsGetTheSequentialResults(images, image => segmentor.Predict(image, ScoreRequest.For(1)), AssertSame);
     }
 }
