@@ -38,7 +38,7 @@ public static class InferCommand
         var scoreThr = new Option<double>("--score-thr") { Description = "Detection: draw and list detections scoring at least this.", DefaultValueFactory = _ => 0.3 };
         var ema = new Option<bool>("--ema") { Description = "Use the EMA weights stored in the checkpoint." };
         var set = ConfigCommand.CreateSetOption();
-        var command = new Command("infer", "Run a trained detector or segmentor on images; write drawn PNGs (and detections as json).");
+        var command = new Command("infer", "Run a trained detector or segmentor on images or videos, as Vim.Detection.Detector / Vim.Segmentation.Segmentor do from .NET code; write drawn PNGs (and detections as json).");
         command.Arguments.Add(configArg);
         command.Arguments.Add(images);
         command.Options.Add(checkpoint);
