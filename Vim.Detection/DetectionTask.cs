@@ -106,9 +106,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
                 BoxHeadConvDims = head.BoxHeadConvDims.Select(d => (long)d).ToArray(), BoxHeadFcDims = head.BoxHeadFcDims.Select(d => (long)d).ToArray(),
                 MaskOn = head.MaskOn, MaskHeadConvDims = head.MaskHeadConvDims.Select(d => (long)d).ToArray(),
                 TestScoreThreshold = head.TestScoreThreshold, TestNmsThreshold = head.TestNmsThreshold, DetectionsPerImage = head.DetectionsPerImage,
-                TestSoftNms = head.TestNmsType == DetectionNmsType.SoftNms
-                    ? new SoftNmsSettings(head.TestSoftNmsMethod, head.TestSoftNmsSigma, head.TestSoftNmsMinScore)
-                    : null,
+                TestSoftNms = FinalSoftNms(head),
             };
             var rpn = new RpnSettings
             {
@@ -128,6 +126,10 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         }
     }
 
+    /// <summary>The detector's final per-class NMS as model.det_head's test_nms_type and test_soft_nms_* keys say (null: hard NMS).</summary>
+    private static SoftNmsSettings? FinalSoftNms(DetectionHeadConfig head) =>
+        SoftNmsSettings.FromConfig(head.TestNmsType, head.TestSoftNmsMethod, head.TestSoftNmsSigma, head.TestSoftNmsMinScore, "model.det_head.test_");
+
     /// <summary>
     /// The head settings the detector would reject, or that would leave it without proposals or detections (found only
     /// after training, as an AP of 0), named by their config keys; checked before anything is built.
@@ -135,7 +137,6 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     private static void CheckHead(DetectionHeadConfig head)
     {
         static string List(IEnumerable<int> widths) => $"[{string.Join(", ", widths)}]";
-        static string Invariant(double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
         foreach (var (key, value) in new[]
         {
             ("rpn_batch_size_per_image", head.RpnBatchSizePerImage), ("rpn_pre_nms_topk_train", head.RpnPreNmsTopkTrain),
@@ -147,11 +148,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         foreach (var (key, value) in new[] { ("test_score_threshold", head.TestScoreThreshold), ("test_nms_threshold", head.TestNmsThreshold) })
             if (!(value >= 0 && value <= 1))
                 throw new VimException($"model.det_head.{key} must be within [0, 1], got {Invariant(value)}");
-        // Checked whatever test_nms_type says, so a config switched to soft_nms later holds no surprise.
-        if (!(head.TestSoftNmsSigma > 0) || double.IsPositiveInfinity(head.TestSoftNmsSigma))
-            throw new VimException($"model.det_head.test_soft_nms_sigma must be a positive number (σ of Soft-NMS's gaussian decay exp(-IoU²/σ), e.g. 0.5), got {Invariant(head.TestSoftNmsSigma)}");
-        if (!(head.TestSoftNmsMinScore >= 0 && head.TestSoftNmsMinScore < 1))
-            throw new VimException($"model.det_head.test_soft_nms_min_score must be within [0, 1) (the decayed score below which Soft-NMS drops a box, e.g. 0.001), got {Invariant(head.TestSoftNmsMinScore)}");
+        _ = FinalSoftNms(head);
         CheckStages(head);
         if (head.BoxHeadConvDims.Concat(head.BoxHeadFcDims).Any(d => d < 1))
             throw new VimException($"model.det_head.box_head_conv_dims and box_head_fc_dims must hold positive layer widths, got {List(head.BoxHeadConvDims)} and {List(head.BoxHeadFcDims)}");
@@ -161,10 +158,12 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             throw new VimException($"model.det_head.mask_head_conv_dims must be a non-empty list of positive widths (the 3×3 convs, then the deconv; e.g. [256, 256, 256, 256, 256]), got {List(head.MaskHeadConvDims)}; set model.det_head.mask_on: false for boxes only");
     }
 
+    /// <summary>A number as a config spells it, whatever the machine's culture.</summary>
+    private static string Invariant(double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>The box stages: one IoU threshold in (0, 1] and one row of four positive box weights per stage, at least one stage.</summary>
     private static void CheckStages(DetectionHeadConfig head)
     {
-        static string Invariant(double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
         static string List(IEnumerable<double> values) => $"[{string.Join(", ", values.Select(Invariant))}]";
         const string Example = "e.g. [0.5] for Mask R-CNN, [0.5, 0.6, 0.7] for Cascade Mask R-CNN";
         var thresholds = head.StageIouThresholds;

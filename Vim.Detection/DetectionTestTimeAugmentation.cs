@@ -4,6 +4,7 @@ using Vim.Core.Config;
 using Vim.Core.Diagnostics;
 using Vim.Data.Transforms;
 using Vim.Detection.Modeling;
+using Vim.Detection.Ops;
 using Vim.Detection.Structures;
 using static TorchSharp.torch;
 
@@ -23,7 +24,8 @@ public sealed record DetectionPass(bool Flipped, long ContentHeight, long Conten
 /// <see cref="TestPipelines"/> (the original image resized for each scale), and with flip its mirror image, is a pass;
 /// each pass's boxes are mapped back to the original image (un-flipped within the view, then scaled by original / view
 /// size), all passes' boxes are merged per class by NMS at nms_iou and the best max_per_img kept (detectron2 runs its
-/// fast_rcnn_inference on the union with one-hot scores; mmdet's DetTTAModel runs batched_nms, the same rule); the mask
+/// fast_rcnn_inference on the union with one-hot scores; mmdet's DetTTAModel runs batched_nms, the same rule; with
+/// nms_type soft_nms, mmdet's other tta_cfg.nms type, Soft-NMS rescores instead and its scores are the output's); the mask
 /// head then runs on the merged boxes in every pass (mapped into that pass's view, the flipped passes' probabilities
 /// mirrored back) and the probabilities are averaged before one paste at the original size. detectron2 recomputes each
 /// pass's features for the masks; we keep them from the box pass (memory for time: one backbone run per pass).
@@ -49,7 +51,12 @@ public static class DetectionTestTimeAugmentation
             throw new VimException($"model.det_test.nms_iou must be within [0, 1], got {Text(test.NmsIou)}");
         if (test.MaxPerImg < 1)
             throw new VimException($"model.det_test.max_per_img must be at least 1, got {test.MaxPerImg}");
+        _ = MergeSoftNms(test);
     }
+
+    /// <summary>The merge's per-class NMS as model.det_test's nms_type and soft_nms_* keys say (null: hard NMS, the default).</summary>
+    public static SoftNmsSettings? MergeSoftNms(DetectionTestConfig test) =>
+        SoftNmsSettings.FromConfig(test.NmsType, test.SoftNmsMethod, test.SoftNmsSigma, test.SoftNmsMinScore, "model.det_test.");
 
     /// <summary>Whether the settings ask for one plain pass (no flip, the one scale 1.0): prediction is then the detector's own.</summary>
     public static bool IsPlain(DetectionTestConfig test) => !test.Flip && test.Scales is [1.0];
@@ -110,11 +117,13 @@ public static class DetectionTestTimeAugmentation
     /// <summary>
     /// All passes' detections (boxes in the original image) merged as detectron2's _merge_detections: one row per detection
     /// with its score in its class's column, then fast_rcnn_inference (boxes clipped to the image, NMS within each class at
-    /// <paramref name="nmsIou"/>, the best <paramref name="maxPerImage"/> by score). Returns the merged detections and, for
-    /// each, the index of its source row in the passes' detections taken in order.
+    /// <paramref name="nmsIou"/>, the best <paramref name="maxPerImage"/> by score). With <paramref name="softNms"/> the NMS
+    /// within each class is Soft-NMS over the pooled passes' boxes (mmdet's tta_cfg.nms of type soft_nms): the merged
+    /// detections carry their decayed scores, by which the best <paramref name="maxPerImage"/> are kept. Returns the merged
+    /// detections and, for each, the index of its source row in the passes' detections taken in order.
     /// </summary>
     public static (Instances Merged, Tensor SourceRow) Merge(IReadOnlyList<Instances> passes, long originalHeight, long originalWidth, long numClasses,
-        double nmsIou, int maxPerImage)
+        double nmsIou, int maxPerImage, SoftNmsSettings? softNms = null)
     {
         if (passes.Count == 0) throw new ArgumentException("at least one pass is needed", nameof(passes));
         using var scope = NewDisposeScope();
@@ -123,7 +132,7 @@ public static class DetectionTestTimeAugmentation
         var scores = cat(passes.Select(p => p.Scores!).ToArray(), 0);
         // The background column stays 0, and so does every other class's: no row can survive under a class it was not given.
         var oneHot = zeros(new[] { boxes.shape[0], numClasses + 1 }, scores.dtype, scores.device).scatter_(1, classes.unsqueeze(1), scores.unsqueeze(1));
-        var (merged, source) = FastRcnnInference.SingleImage(boxes, oneHot, originalHeight, originalWidth, scoreThreshold: 0, nmsIou, maxPerImage);
+        var (merged, source) = FastRcnnInference.SingleImage(boxes, oneHot, originalHeight, originalWidth, scoreThreshold: 0, nmsIou, maxPerImage, softNms);
         merged.Boxes.Tensor.MoveToOuterDisposeScope();
         merged.Classes!.MoveToOuterDisposeScope();
         merged.Scores!.MoveToOuterDisposeScope();
@@ -146,7 +155,10 @@ public static class DetectionTestTimeAugmentation
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var passes = Passes(model, views, originalHeight, originalWidth, test);
-        var (merged, _) = Merge(passes.Select(p => p.Detections).ToList(), originalHeight, originalWidth, model.RoiHeads.Settings.NumClasses, test.NmsIou, test.MaxPerImg);
+        // Soft-NMS keeps boxes hard NMS would drop, at decayed scores: those are the scores reported, and the masks below are
+        // predicted at exactly the merged boxes, whatever their number.
+        var (merged, _) = Merge(passes.Select(p => p.Detections).ToList(), originalHeight, originalWidth, model.RoiHeads.Settings.NumClasses,
+            test.NmsIou, test.MaxPerImg, MergeSoftNms(test));
         Tensor? masks = null;
         if (model.MaskOn)
         {

@@ -22,12 +22,16 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
     private readonly UperHead decode_head;
     private readonly FcnHead? auxiliary_head;
     private readonly SegmentationHeadConfig _heads;
+    private readonly IReadOnlyList<WeightedLoss> _decodeLosses;
+    private readonly OhemPixelSampler? _sampler;
     private readonly int _padMultiple;
 
     public EncoderDecoder(SegmentationPyramid backbone, SegmentationHeadConfig heads, int numClasses) : base(nameof(EncoderDecoder))
     {
         this.backbone = backbone;
         _heads = heads;
+        _decodeLosses = DecodeLosses.Resolve(heads);
+        _sampler = OhemPixelSampler.FromConfig(heads, _decodeLosses);
         var levels = backbone.Levels;
         long channels = backbone.Channels;
         if (heads.AuxiliaryChannels > 0 && (heads.AuxiliaryInIndex < 0 || heads.AuxiliaryInIndex >= levels.Count))
@@ -106,37 +110,41 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// The training terms under mmseg's names: each head's weighted loss (decode.loss_ce, or loss_dice / loss_lovasz) and
-    /// its pixel accuracy on the batch in percent (decode.acc_seg, logged only), for the decode head and the auxiliary
-    /// head when present.
+    /// The training terms under mmseg's names: each decode loss, weighted (decode.loss_ce, decode.loss_dice,
+    /// decode.loss_lovasz: model.seg_head.losses, or its shorthand loss), and the auxiliary head's, the first decode loss
+    /// weighted auxiliary_loss_weight (aux.loss_ce, …), with each head's pixel accuracy on the batch in percent
+    /// (decode.acc_seg, aux.acc_seg, logged only). A sampler (model.seg_head.sampler) chooses the pixels of the decode
+    /// head's cross-entropy.
     /// </summary>
     public Dictionary<string, Tensor> Losses(Tensor images, Tensor labels)
     {
         var (padded, height, width) = Pad(images);
         var features = backbone.call(padded);
         var decode = ResizeAndCrop(decode_head.call(features.Select(f => f.Map).ToList()), padded, height, width);
-        var terms = new Dictionary<string, Tensor>
-        {
-            [$"decode.{LossName}"] = _heads.LossWeight * PixelLoss(decode, labels),
-            ["decode.acc_seg"] = PixelAccuracy(decode, labels),
-        };
+        var pixelWeights = _sampler?.Weights(decode, labels, () => PixelHardness(decode, labels));
+        var terms = new Dictionary<string, Tensor>();
+        foreach (var loss in _decodeLosses)
+            terms[$"decode.{loss.Name}"] = loss.Weight * PixelLoss(loss.Kind, decode, labels, pixelWeights);
+        terms["decode.acc_seg"] = PixelAccuracy(decode, labels);
         if (auxiliary_head is not null)
         {
+            var auxiliaryLoss = _decodeLosses[0];
             var aux = ResizeAndCrop(auxiliary_head.call(features[_heads.AuxiliaryInIndex].Map), padded, height, width);
-            terms[$"aux.{LossName}"] = _heads.AuxiliaryLossWeight * PixelLoss(aux, labels);
+            terms[$"aux.{auxiliaryLoss.Name}"] = _heads.AuxiliaryLossWeight * PixelLoss(auxiliaryLoss.Kind, aux, labels, pixelWeights: null);
             terms["aux.acc_seg"] = PixelAccuracy(aux, labels);
         }
         return terms;
     }
 
-    /// <summary>mmseg's loss_name of each loss (CrossEntropyLoss: loss_ce, DiceLoss: loss_dice, LovaszLoss: loss_lovasz).</summary>
-    private string LossName => _heads.Loss switch
+    /// <summary>
+    /// What the sampler ranks pixels by without a threshold: mmseg sums the decode losses computed per pixel, where its Dice
+    /// and Lovász losses give one number for the whole batch, the same at every pixel; so the weighted cross-entropy ranks.
+    /// </summary>
+    private Tensor PixelHardness(Tensor logits, Tensor labels)
     {
-        SegmentationLossKind.CrossEntropy => "loss_ce",
-        SegmentationLossKind.Dice => "loss_dice",
-        SegmentationLossKind.Lovasz => "loss_lovasz",
-        _ => throw new VimException($"model.seg_head.loss {_heads.Loss} is not supported"),
-    };
+        var crossEntropy = _decodeLosses.Single(loss => loss.Kind == SegmentationLossKind.CrossEntropy);
+        return crossEntropy.Weight * SegmentationLosses.CrossEntropyPerPixel(logits, labels, _heads.IgnoreIndex, ClassWeights(logits.device));
+    }
 
     /// <summary>
     /// Top-1 accuracy over the labelled pixels, in percent (mmseg's accuracy()); 0 for a batch without a labelled pixel,
@@ -150,18 +158,23 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
         return correct * 100f / labelled.sum().clamp_min(1).to_type(ScalarType.Float32);
     }
 
-    private Tensor PixelLoss(Tensor logits, Tensor labels)
+    /// <summary>One decode loss of the logits; <paramref name="pixelWeights"/> (a sampler's) weights cross-entropy only, as in mmseg.</summary>
+    private Tensor PixelLoss(SegmentationLossKind kind, Tensor logits, Tensor labels, Tensor? pixelWeights) => kind switch
     {
-        Tensor? weights = _heads.ClassWeights.Count == 0 ? null : tensor(_heads.ClassWeights.Select(w => (float)w).ToArray(), device: logits.device);
-        if (weights is not null && weights.shape[0] != NumClasses)
-            throw new VimException($"model.seg_head.class_weights has {weights.shape[0]} entries, expected one per class ({NumClasses})");
-        return _heads.Loss switch
-        {
-            SegmentationLossKind.CrossEntropy => SegmentationLosses.CrossEntropy(logits, labels, _heads.IgnoreIndex, weights, _heads.AverageOverNonIgnored),
-            SegmentationLossKind.Dice => SegmentationLosses.Dice(logits, labels, _heads.IgnoreIndex),
-            SegmentationLossKind.Lovasz => SegmentationLosses.LovaszSoftmax(logits, labels, _heads.IgnoreIndex),
-            _ => throw new VimException($"model.seg_head.loss {_heads.Loss} is not supported"),
-        };
+        SegmentationLossKind.CrossEntropy => SegmentationLosses.CrossEntropy(logits, labels, _heads.IgnoreIndex, ClassWeights(logits.device),
+            _heads.AverageOverNonIgnored, pixelWeights),
+        SegmentationLossKind.Dice => SegmentationLosses.Dice(logits, labels, _heads.IgnoreIndex),
+        SegmentationLossKind.Lovasz => SegmentationLosses.LovaszSoftmax(logits, labels, _heads.IgnoreIndex),
+        _ => throw new VimException($"model.seg_head loss {kind} is not supported"),
+    };
+
+    /// <summary>model.seg_head.class_weights as a tensor on <paramref name="device"/>; null for none.</summary>
+    private Tensor? ClassWeights(Device device)
+    {
+        if (_heads.ClassWeights.Count == 0) return null;
+        if (_heads.ClassWeights.Count != NumClasses)
+            throw new VimException($"model.seg_head.class_weights has {_heads.ClassWeights.Count} entries, expected one per class ({NumClasses})");
+        return tensor(_heads.ClassWeights.Select(w => (float)w).ToArray(), device: device);
     }
 
     /// <summary>Pads bottom/right with zeros (the normalised mean) to a multiple of the coarsest pyramid stride.</summary>

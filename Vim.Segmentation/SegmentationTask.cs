@@ -9,6 +9,7 @@ using Vim.Data.Evaluation;
 using Vim.Data.Evaluation.Reports;
 using Vim.Data.Loading;
 using Vim.Data.Transforms;
+using Vim.Segmentation.Losses;
 using static TorchSharp.torch;
 
 namespace Vim.Segmentation;
@@ -40,6 +41,8 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
         _log = log ?? Console.Out;
         Data = data ?? new SegmentationData(config);
         if (training is not null) Data.CheckTrainingData(training);
+        // The loss settings are refused before the backbone is built or model.backbone.pretrained read; the model checks them again.
+        OhemPixelSampler.FromConfig(config.Model.SegHead, DecodeLosses.Resolve(config.Model.SegHead));
 
         _model = modelFactory?.Invoke() ?? EncoderDecoder.FromConfig(config, config.Runtime.Seed);
         try

@@ -59,7 +59,7 @@ if [ "$force" = 0 ] && [ -f "$stamp" ] && [ -f "$root/artifacts/bin/VimDense.dll
   newer=$(find "$root" \( -path "$root/artifacts" -o -path "$root/.git" -o -path "$root/work_dirs" -o -path "$root/data" \
             -o -name bin -o -name obj \) -prune -o \
           \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.targets' -o -name '*.sln' \
-             -o -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name 'CMakeLists.txt' \) \
+             -o -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name 'CMakeLists.txt' -o -name '*.cmake' \) \
           -newer "$stamp" -print -quit)
   [ -z "$newer" ] && stale=0
 fi

@@ -43,6 +43,9 @@ public static class ConfigBinder
         return sb.ToString();
     }
 
+    /// <summary>How a config spells an enum value (its snake_case name unless <see cref="ConfigKeyAttribute"/> says otherwise).</summary>
+    public static string KeyOf(Enum value) => EnumKey(value.GetType(), value.ToString());
+
     private static string EnumKey(Type enumType, string name) =>
         enumType.GetField(name)?.GetCustomAttribute<ConfigKeyAttribute>()?.Key ?? SnakeCase(name);
 

@@ -1,6 +1,10 @@
 namespace Vim.Core.Config;
 
-/// <summary>How the detector's final per-class box NMS treats a box that overlaps a better one of its class (mmdet's test_cfg.rcnn.nms.type).</summary>
+/// <summary>
+/// How a per-class box NMS treats a box that overlaps a better one of its class: the detector's final NMS
+/// (model.det_head.test_nms_type, mmdet's test_cfg.rcnn.nms.type) and test-time augmentation's merge
+/// (model.det_test.nms_type, mmdet's tta_cfg.nms.type).
+/// </summary>
 public enum DetectionNmsType
 {
     /// <summary>Hard NMS: the box is dropped when its IoU is above the threshold.</summary>

@@ -51,7 +51,7 @@ public sealed class ExperimentConfig
         ("data", "scale", TaskKind.Segmentation, c => c.Data.Scale),
         // Balancing reads each image's annotated classes; mmseg has no class-balanced wrapper to follow for label maps.
         ("data", "class_balanced_thr", TaskKind.Detection, c => c.Data.ClassBalancedThr),
-        ("model", "seg_head", TaskKind.Segmentation, c => c.Model.SegHead),
+        ("model", "seg_head", TaskKind.Segmentation, c => c.Model.SegHead.WithSpelledOutDefaultLossUnset()),
         ("model", "seg_test", TaskKind.Segmentation, c => c.Model.SegTest),
         ("model", "det_head", TaskKind.Detection, c => c.Model.DetHead),
         ("model", "det_test", TaskKind.Detection, c => c.Model.DetTest),

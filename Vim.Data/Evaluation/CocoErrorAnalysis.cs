@@ -144,14 +144,18 @@ public sealed class CocoErrorAnalysis
     /// Runs the analysis over every category of the ground truth. Detections are read as <see cref="CocoEvaluator"/>
     /// reads them (pycocotools' loadRes); <paramref name="progress"/> gets a line per category with the time left.
     /// </summary>
+    /// <param name="masks">Where every evaluation of the analysis takes its masks: each ground-truth polygon is rasterised and
+    /// each result's RLE decoded once for all of them (a new cache when null; pass one to share it further).</param>
     public static CocoErrorAnalysis Run(CocoDataset groundTruth, IReadOnlyList<CocoDetection> detections, CocoIouType iouType,
-        IReadOnlyList<AreaRange>? areaRanges = null, TextWriter? progress = null)
+        IReadOnlyList<AreaRange>? areaRanges = null, TextWriter? progress = null, CocoMaskCache? masks = null)
     {
         var clock = Stopwatch.StartNew();
         var areas = (areaRanges ?? new CocoEvalParams().AreaRanges).ToArray();
-        // C75, C50 and Loc: one evaluation of every category, which also checks every input before the long part.
+        masks ??= new CocoMaskCache();
+        // C75, C50 and Loc: one evaluation of every category (every area range at once), which also checks every input
+        // before the long part and fills the mask cache the per-category evaluations read.
         var main = new CocoEvaluator(groundTruth, detections, iouType,
-            new CocoEvalParams { IouThresholds = MatchThresholds, MaxDetections = [MaxDetections], AreaRanges = areas });
+            new CocoEvalParams { IouThresholds = MatchThresholds, MaxDetections = [MaxDetections], AreaRanges = areas }, masks);
         main.Evaluate();
         var accumulation = main.Accumulate();
         var categoryIds = main.CategoryIds.ToArray();
@@ -167,7 +171,7 @@ public sealed class CocoErrorAnalysis
         var supercategoryOf = new Dictionary<long, string?>();
         foreach (var c in groundTruth.Categories) supercategoryOf.TryAdd(c.Id, c.Supercategory);
         var supercategories = categoryIds.Select(id => supercategoryOf.GetValueOrDefault(id)).ToArray();
-        var relabelling = new CrowdRelabelling(groundTruth, detections, iouType, categoryIds.ToHashSet());
+        var relabelling = new CrowdRelabelling(groundTruth, detections, iouType, masks);
         progress?.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"error analysis ({Describe(iouType)}): C75, C50 and Loc of {K} categories in {clock.Elapsed.TotalSeconds:0.0} s; Sim and Oth per category:"));
         var perCategoryClock = Stopwatch.StartNew();
@@ -217,42 +221,45 @@ public sealed class CocoErrorAnalysis
     /// <summary>
     /// The Sim and Oth evaluations of one category: ground truth in which annotations of chosen other categories are
     /// crowd regions of that category. Only images holding a detection of the category get them: elsewhere an ignored
-    /// region changes nothing (it adds no object to find and no detection meets it). Masks are rasterised once here, not
-    /// again in each of the 2·K evaluations.
+    /// region changes nothing (it adds no object to find and no detection meets it). A relabelled copy keeps its original's
+    /// segmentation, so every evaluation takes the masks the main one converted from the shared cache: no polygon is
+    /// rasterised, and no result's RLE decoded, a second time.
     /// </summary>
     private sealed class CrowdRelabelling
     {
         private readonly CocoDataset _groundTruth;
         private readonly IReadOnlyList<CocoDetection> _detections;
+        // Each category's detections in file order, where handing an evaluation only those reads them as the whole list does.
+        private readonly Dictionary<long, List<CocoDetection>>? _detectionsOf;
         private readonly CocoIouType _iouType;
-        private readonly CocoAnnotation[] _annotations;
+        private readonly CocoMaskCache _masks;
+        private readonly IReadOnlyList<CocoAnnotation> _annotations;
         private readonly Dictionary<long, HashSet<long>> _imagesWithDetections = new();
 
-        /// <param name="categories">The evaluated categories: only their annotations are ever relabelled or read.</param>
-        public CrowdRelabelling(CocoDataset groundTruth, IReadOnlyList<CocoDetection> detections, CocoIouType iouType, HashSet<long> categories)
+        public CrowdRelabelling(CocoDataset groundTruth, IReadOnlyList<CocoDetection> detections, CocoIouType iouType, CocoMaskCache masks)
         {
             _groundTruth = groundTruth;
             _detections = detections;
             _iouType = iouType;
+            _masks = masks;
             foreach (var d in detections)
             {
                 if (!_imagesWithDetections.TryGetValue(d.CategoryId, out var images)) _imagesWithDetections[d.CategoryId] = images = [];
                 images.Add(d.ImageId);
             }
-            _annotations = groundTruth.Annotations.ToArray();
-            if (iouType == CocoIouType.Segm)
+            // loadRes decides boxes or masks by the list's first detection. The main evaluation has accepted the list, so
+            // when that one has a box every detection has one; any subset then decides alike, and so it does when none has.
+            // Otherwise (masks first, boxes further on) each evaluation reads the whole list, as the main one did.
+            if (detections.Count == 0 || detections[0].Bbox is not null || detections.All(d => d.Bbox is null))
             {
-                // The main evaluation has read the mask of every annotation of an evaluated category, so none fails here.
-                Parallel.For(0, _annotations.Length, i =>
+                _detectionsOf = new Dictionary<long, List<CocoDetection>>();
+                foreach (var d in detections)
                 {
-                    var ann = _annotations[i];
-                    if (!categories.Contains(ann.CategoryId) || ann.Segmentation is not { Kind: CocoSegmentationKind.Polygons } polygons) return;
-                    var image = groundTruth.ImagesById.GetValueOrDefault(ann.ImageId);
-                    if (image is null) return;
-                    var rle = polygons.ToRle(image.Height, image.Width);
-                    _annotations[i] = ann with { Segmentation = CocoSegmentation.FromUncompressed(rle.Counts, rle.Height, rle.Width) };
-                });
+                    if (!_detectionsOf.TryGetValue(d.CategoryId, out var own)) _detectionsOf[d.CategoryId] = own = [];
+                    own.Add(d);
+                }
             }
+            _annotations = groundTruth.Annotations;
         }
 
         /// <summary>How many annotations <see cref="Evaluate"/> would turn into crowd regions of category <paramref name="id"/>.</summary>
@@ -281,8 +288,10 @@ public sealed class CocoErrorAnalysis
                 else if (relabelled.Contains(ann.CategoryId) && images.Contains(ann.ImageId))
                     annotations.Add(ann with { CategoryId = id, IsCrowd = true });
             }
-            var evaluator = new CocoEvaluator(new CocoDataset(_groundTruth.Images, annotations, _groundTruth.Categories), _detections, _iouType,
-                new CocoEvalParams { IouThresholds = [LocThreshold], MaxDetections = [MaxDetections], AreaRanges = areas, CategoryIds = [id] });
+            // A category's evaluation reads only its own detections: file order kept, so equal scores rank as in the whole list.
+            var detections = _detectionsOf?[id] ?? _detections;
+            var evaluator = new CocoEvaluator(new CocoDataset(_groundTruth.Images, annotations, _groundTruth.Categories), detections, _iouType,
+                new CocoEvalParams { IouThresholds = [LocThreshold], MaxDetections = [MaxDetections], AreaRanges = areas, CategoryIds = [id] }, _masks);
             evaluator.Evaluate();
             var accumulation = evaluator.Accumulate();
             var precision = new double[areas.Length * accumulation.R];

@@ -57,7 +57,10 @@ public sealed class CocoEvaluator
     private const byte Matched = 1;
     private const byte Ignored = 2;
 
-    public CocoEvaluator(CocoDataset groundTruth, IReadOnlyList<CocoDetection> detections, CocoIouType iouType, CocoEvalParams? parameters = null)
+    /// <param name="masks">Where masks are converted, once each, for every evaluator sharing it (the error analysis's many
+    /// evaluations of one ground truth and one results list); null converts each mask this evaluator reads.</param>
+    public CocoEvaluator(CocoDataset groundTruth, IReadOnlyList<CocoDetection> detections, CocoIouType iouType, CocoEvalParams? parameters = null,
+        CocoMaskCache? masks = null)
     {
         _p = parameters ?? new CocoEvalParams();
         _p.Validate();
@@ -125,9 +128,9 @@ public sealed class CocoEvaluator
             {
                 var ann = groundTruth.Annotations[gtSource[g]];
                 var seg = ann.Segmentation ?? throw new VimException($"ground truth annotation id {ann.Id}: missing \"segmentation\", needed for segm evaluation.");
-                var image = groundTruth.ImagesById[ann.ImageId];
-                gtMask[g] = ToRle(seg, image, $"ground truth annotation id {ann.Id}");
-                gtMask[g].ToBbox().CopyTo(_gtBox, 4 * g);
+                var (mask, box) = MaskOf(seg, groundTruth.ImagesById[ann.ImageId], $"ground truth annotation id {ann.Id}", masks);
+                gtMask[g] = mask;
+                box.CopyTo(_gtBox, 4 * g);
             });
         }
 
@@ -159,6 +162,7 @@ public sealed class CocoEvaluator
             string where = $"results[{src}]";
             dtScore[d] = det.Score;
             Rle? mask = null;
+            double[]? maskBox = null;
             if (boxBranch)
             {
                 var box = det.Bbox ?? throw new VimException($"{where}: missing \"bbox\" (the first detection has one, so all must).");
@@ -168,21 +172,24 @@ public sealed class CocoEvaluator
                 {
                     var image = groundTruth.ImagesById[det.ImageId];
                     double x1 = box[0], y1 = box[1], x2 = box[0] + box[2], y2 = box[1] + box[3];
-                    mask = ToRle(det.Segmentation ?? CocoSegmentation.FromPolygons([[x1, y1, x1, y2, x2, y2, x2, y1]]), image, where);
+                    // The box's own outline is made here, so no other evaluator could find it in the cache.
+                    (mask, maskBox) = det.Segmentation is { } seg
+                        ? MaskOf(seg, image, where, masks)
+                        : MaskOf(CocoSegmentation.FromPolygons([[x1, y1, x1, y2, x2, y2, x2, y1]]), image, where, null);
                 }
             }
             else
             {
                 var seg = det.Segmentation ?? throw new VimException($"{where}: missing \"segmentation\" (the first detection has no bbox, so all need a mask).");
-                mask = ToRle(seg, groundTruth.ImagesById[det.ImageId], where);
+                (mask, maskBox) = MaskOf(seg, groundTruth.ImagesById[det.ImageId], where, masks);
                 dtArea[d] = mask.Area;
-                if (dtMask is null) (det.Bbox ?? mask.ToBbox()).CopyTo(dtBox, 4 * d);
+                if (dtMask is null) (det.Bbox ?? maskBox).CopyTo(dtBox, 4 * d);
             }
             if (dtMask is not null)
             {
                 // Mask IoU pre-checks overlap with the mask's own box (pycocotools' rleIou), whatever box the file gave.
                 dtMask[d] = mask!;
-                mask!.ToBbox().CopyTo(dtBox, 4 * d);
+                maskBox!.CopyTo(dtBox, 4 * d);
             }
         });
 
@@ -242,6 +249,18 @@ public sealed class CocoEvaluator
     {
         Evaluate();
         return Summarize(Accumulate());
+    }
+
+    /// <summary>A segmentation's mask in its image and the mask's own box, from <paramref name="masks"/> where given.</summary>
+    private static (Rle Mask, double[] Box) MaskOf(CocoSegmentation seg, CocoImage image, string where, CocoMaskCache? masks)
+    {
+        if (masks is null)
+        {
+            var mask = ToRle(seg, image, where);
+            return (mask, mask.ToBbox());
+        }
+        var entry = masks.Get(seg, image.Height, image.Width, () => ToRle(seg, image, where));
+        return (entry.Mask, entry.Box);
     }
 
     private static Rle ToRle(CocoSegmentation seg, CocoImage image, string where)

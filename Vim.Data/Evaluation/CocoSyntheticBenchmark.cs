@@ -1,11 +1,13 @@
 using System.Diagnostics;
 using Vim.Data.Coco;
+using Vim.Data.Masks;
 
 namespace Vim.Data.Evaluation;
 
 /// <summary>
-/// A val2017-sized synthetic bbox case (by default 5,000 images, 80 categories, ~7 ground truths and
-/// 100 detections per image) built from a fixed seed, and the timing of each evaluation stage on it.
+/// A val2017-sized synthetic case (by default 5,000 images, 80 categories, ~7 ground truths and
+/// 100 detections per image) built from a fixed seed, and the timing of each evaluation stage on it. With masks the
+/// ground truth carries polygon outlines and the detections compressed RLE masks, as `vim test` writes them.
 /// </summary>
 public static class CocoSyntheticBenchmark
 {
@@ -18,8 +20,10 @@ public static class CocoSyntheticBenchmark
     }
 
     /// <param name="supercategories">Contiguous groups of categories sharing a supercategory (COCO: 12 for its 80); 0 for none.</param>
+    /// <param name="masks">Also give every annotation a polygon outline (area: the outline's) and every detection an RLE mask
+    /// of its own outline; the boxes and scores are those of the case without masks.</param>
     public static (CocoDataset GroundTruth, List<CocoDetection> Detections) Build(int images = 5000, int categories = 80,
-        double meanGtPerImage = 7, int detectionsPerImage = 100, int seed = 2017, int supercategories = 0)
+        double meanGtPerImage = 7, int detectionsPerImage = 100, int seed = 2017, int supercategories = 0, bool masks = false)
     {
         var rng = new Random(seed);
         var cats = new List<CocoCategory>(categories);
@@ -74,7 +78,46 @@ public static class CocoSyntheticBenchmark
                 dets.Add(new CocoDetection(imageId, cat, Math.Round(score, 3), box, null));
             }
         }
+        if (masks) AddOutlines(anns, dets, width, height, seed);
         return (new CocoDataset(imgs, anns, cats), dets);
+    }
+
+    /// <summary>
+    /// Outlines of 16 vertices on the ellipse inscribed in each box, each vertex's radius jittered by up to ±15%, from a
+    /// generator of their own (so the boxes and scores stay those of the case without masks): the ground truth keeps them
+    /// as polygons, with the polygon's area as COCO's area; the detections get them rasterised, as compressed RLE.
+    /// </summary>
+    private static void AddOutlines(List<CocoAnnotation> annotations, List<CocoDetection> detections, int width, int height, int seed)
+    {
+        var rng = new Random(seed + 1);
+        double[] Outline(double[] box)
+        {
+            const int vertices = 16;
+            var xy = new double[2 * vertices];
+            double cx = box[0] + box[2] / 2, cy = box[1] + box[3] / 2;
+            for (int v = 0; v < vertices; v++)
+            {
+                double angle = 2 * Math.PI * v / vertices, radius = 1 + 0.3 * (rng.NextDouble() - 0.5);
+                xy[2 * v] = Math.Round(cx + radius * box[2] / 2 * Math.Cos(angle), 2);
+                xy[2 * v + 1] = Math.Round(cy + radius * box[3] / 2 * Math.Sin(angle), 2);
+            }
+            return xy;
+        }
+        for (int a = 0; a < annotations.Count; a++)
+        {
+            var outline = Outline(annotations[a].Bbox!);
+            double twiceArea = 0;
+            for (int v = 0, n = outline.Length / 2; v < n; v++)
+            {
+                int w = (v + 1) % n;
+                twiceArea += outline[2 * v] * outline[2 * w + 1] - outline[2 * w] * outline[2 * v + 1];
+            }
+            annotations[a] = annotations[a] with { Area = Math.Abs(twiceArea) / 2, Segmentation = CocoSegmentation.FromPolygons([outline]) };
+        }
+        var detectionOutlines = detections.Select(d => Outline(d.Bbox!)).ToArray();
+        var rasterised = new CocoSegmentation[detections.Count];
+        Parallel.For(0, detections.Count, d => rasterised[d] = CocoSegmentation.FromRle(PolygonRasterizer.FromPolygons([detectionOutlines[d]], height, width)));
+        for (int d = 0; d < detections.Count; d++) detections[d] = detections[d] with { Segmentation = rasterised[d] };
     }
 
     private static double[] RandomBox(Random rng, int width, int height)
@@ -89,16 +132,17 @@ public static class CocoSyntheticBenchmark
     }
 
     /// <summary>
-    /// Times <see cref="CocoErrorAnalysis.Run"/> (bbox, every area range) on the case with COCO's 12 supercategories;
-    /// returns the case's size, the wall and process CPU seconds, and the overall AP of each stage at area "all".
+    /// Times <see cref="CocoErrorAnalysis.Run"/> (every area range) on the case with COCO's 12 supercategories, of boxes or
+    /// (segm) of the case with masks; returns the case's size, the wall and process CPU seconds, and the overall AP of each
+    /// stage at area "all".
     /// </summary>
     public static (int GroundTruths, int Detections, double Seconds, double CpuSeconds, double[] StageAps) RunErrorAnalysis(int images = 5000,
-        int categories = 80, int seed = 2017, TextWriter? progress = null)
+        int categories = 80, int seed = 2017, TextWriter? progress = null, CocoIouType iouType = CocoIouType.Bbox)
     {
-        var (gt, dets) = Build(images, categories, seed: seed, supercategories: Math.Min(12, categories));
+        var (gt, dets) = Build(images, categories, seed: seed, supercategories: Math.Min(12, categories), masks: iouType == CocoIouType.Segm);
         var cpu0 = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
         var sw = Stopwatch.StartNew();
-        var analysis = CocoErrorAnalysis.Run(gt, dets, CocoIouType.Bbox, progress: progress);
+        var analysis = CocoErrorAnalysis.Run(gt, dets, iouType, progress: progress);
         double seconds = sw.Elapsed.TotalSeconds;
         double cpu = (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
         return (gt.Annotations.Count, dets.Count, seconds, cpu, CocoErrorAnalysis.Stages.Select(s => analysis.OverallAp(s, 0)).ToArray());

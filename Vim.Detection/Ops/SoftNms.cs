@@ -1,4 +1,6 @@
+using System.Globalization;
 using TorchSharp;
+using Vim.Core;
 using Vim.Core.Config;
 using Vim.Detection.Structures;
 using static TorchSharp.torch;
@@ -9,7 +11,25 @@ namespace Vim.Detection.Ops;
 /// <param name="Method">Linear (s · (1 − IoU) from the threshold on) or gaussian (s · exp(−IoU² / σ) at every IoU).</param>
 /// <param name="Sigma">σ of the gaussian decay; positive.</param>
 /// <param name="MinScore">A box whose score falls below this after a decay is dropped.</param>
-public sealed record SoftNmsSettings(SoftNmsMethod Method, double Sigma, double MinScore);
+public sealed record SoftNmsSettings(SoftNmsMethod Method, double Sigma, double MinScore)
+{
+    /// <summary>
+    /// What a config's NMS keys ask for: null for hard NMS, else Soft-NMS's settings. The detector's final NMS
+    /// (model.det_head.test_nms_type, test_soft_nms_method, …) and test-time augmentation's merge (model.det_test.nms_type,
+    /// soft_nms_method, …) name the same four settings after their own prefix. σ and the minimum score are checked whatever
+    /// the type says, so a config switched to soft_nms later holds no surprise; a bad value is refused naming its key.
+    /// </summary>
+    /// <param name="keyPrefix">What precedes <c>soft_nms_sigma</c> and <c>soft_nms_min_score</c> in the keys, e.g. "model.det_test.".</param>
+    public static SoftNmsSettings? FromConfig(DetectionNmsType type, SoftNmsMethod method, double sigma, double minScore, string keyPrefix)
+    {
+        static string Invariant(double value) => value.ToString(CultureInfo.InvariantCulture);
+        if (!(sigma > 0) || double.IsPositiveInfinity(sigma))
+            throw new VimException($"{keyPrefix}soft_nms_sigma must be a positive number (σ of Soft-NMS's gaussian decay exp(-IoU²/σ), e.g. 0.5), got {Invariant(sigma)}");
+        if (!(minScore >= 0 && minScore < 1))
+            throw new VimException($"{keyPrefix}soft_nms_min_score must be within [0, 1) (the decayed score below which Soft-NMS drops a box, e.g. 0.001), got {Invariant(minScore)}");
+        return type == DetectionNmsType.SoftNms ? new SoftNmsSettings(method, sigma, minScore) : null;
+    }
+}
 
 /// <summary>
 /// Soft-NMS (Bodla et al. 2017) with the rule of mmcv's soft_nms CPU kernel: repeatedly pick the remaining box of highest

@@ -13,14 +13,15 @@ public static class SegmentationLosses
     /// <summary>
     /// Cross-entropy. mmseg 0.x (the official Vim setup) averages over all pixels, ignored ones
     /// counting as zero (<paramref name="averageOverNonIgnored"/> false); true averages over the
-    /// labelled pixels only, as PyTorch's ignore_index does.
+    /// labelled pixels only, as PyTorch's ignore_index does. <paramref name="pixelWeights"/> (B, H, W), a pixel sampler's
+    /// (mmseg's seg_weight), multiplies each pixel's loss before that average, whose divisor stays the pixel count.
     /// </summary>
     public static Tensor CrossEntropy(Tensor logits, Tensor labels, long ignoreIndex = 255, Tensor? classWeights = null,
-        bool averageOverNonIgnored = false)
+        bool averageOverNonIgnored = false, Tensor? pixelWeights = null)
     {
         using var scope = NewDisposeScope();
-        var resized = ResizeTo(logits, labels);
-        var perPixel = nn.functional.cross_entropy(resized, labels, weight: classWeights, ignore_index: ignoreIndex, reduction: nn.Reduction.None);
+        var perPixel = CrossEntropyPerPixel(logits, labels, ignoreIndex, classWeights);
+        if (pixelWeights is not null) perPixel = perPixel * pixelWeights;
         Tensor loss;
         if (averageOverNonIgnored)
         {
@@ -33,6 +34,10 @@ public static class SegmentationLosses
         }
         return loss.MoveToOuterDisposeScope();
     }
+
+    /// <summary>Each pixel's cross-entropy (B, H, W), weighted by its class's weight; 0 at ignored pixels.</summary>
+    public static Tensor CrossEntropyPerPixel(Tensor logits, Tensor labels, long ignoreIndex = 255, Tensor? classWeights = null) =>
+        nn.functional.cross_entropy(ResizeTo(logits, labels), labels, weight: classWeights, ignore_index: ignoreIndex, reduction: nn.Reduction.None);
 
     /// <summary>
     /// mmseg DiceLoss (smooth 1, exponent 2): per class, per image
@@ -94,7 +99,8 @@ public static class SegmentationLosses
         return jaccard;
     }
 
-    private static Tensor ResizeTo(Tensor logits, Tensor labels)
+    /// <summary>The logits at the label map's size (bilinear, align_corners false), as every loss reads them.</summary>
+    internal static Tensor ResizeTo(Tensor logits, Tensor labels)
     {
         if (labels.dim() != 3) throw new ArgumentException($"labels must be (batch, height, width), got [{string.Join(", ", labels.shape)}]", nameof(labels));
         if (logits.shape[2] == labels.shape[1] && logits.shape[3] == labels.shape[2]) return logits;

@@ -1,6 +1,8 @@
 // CUDA RoIAlign and NMS vs the CPU kernels (themselves tested against naive references in
-// test_detection_ops_cpu.cpp) on random problems. Needs a GPU; built only when CUDA is enabled.
-// Runs without .NET: `ctest --test-dir artifacts/native`.
+// test_detection_ops_cpu.cpp) on random problems. Built where CUDA is enabled (CTest
+// detection_ops_cuda, needs a GPU) and, elsewhere, against the CPU emulation of CUDA
+// (detection_ops_cuda_emulated, tests/cuda_emulation). Runs without .NET:
+// `ctest --test-dir artifacts/native`.
 #include <cuda_runtime.h>
 
 #include "cuda_test_common.h"

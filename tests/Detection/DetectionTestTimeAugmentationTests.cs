@@ -7,6 +7,7 @@ using Vim.Data.Demo;
 using Vim.Data.Loading;
 using Vim.Detection;
 using Vim.Detection.Modeling;
+using Vim.Detection.Ops;
 using Vim.Detection.Structures;
 using Vim.Tools;
 using Vim.Tools.Commands;
@@ -156,8 +157,6 @@ public class DetectionTestTimeAugmentationTests
     public void MergeSuppressesOverlapsOfOneClassOnlyAndKeepsTheBest()
     {
         using var scope = NewDisposeScope();
-        static Instances Pass(float[,] boxes, long[] classes, float[] scores) =>
-            new(100, 100, new Boxes(tensor(boxes)), tensor(classes), tensor(scores));
         var a = Pass(new float[,] { { 10, 10, 50, 50 }, { 60, 60, 90, 90 } }, [0, 2], [0.9f, 0.3f]);
         var b = Pass(new float[,] { { 12, 11, 51, 49 }, { 10, 10, 50, 50 } }, [0, 1], [0.8f, 0.7f]);
 
@@ -174,6 +173,182 @@ public class DetectionTestTimeAugmentationTests
         var (capped, cappedSource) = DetectionTestTimeAugmentation.Merge([a, b], 100, 100, numClasses: 3, nmsIou: 0.5, maxPerImage: 2);
         Assert.That(cappedSource.data<long>().ToArray(), Is.EqualTo(new long[] { 0, 3 }));
         Assert.That(capped.Count, Is.EqualTo(2));
+    }
+
+    private static Instances Pass(float[,] boxes, long[] classes, float[] scores) =>
+        new(100, 100, new Boxes(tensor(boxes)), tensor(classes), tensor(scores));
+
+    /// <summary>
+    /// Soft-NMS in the merge, by hand. Pass A finds A = (0, 0, 10, 10) of class 0 at 0.9; pass B finds B = (0, 0, 10, 6) of
+    /// class 0 at 0.8, C = (5, 0, 15, 10) of class 0 at 0.7 and D = (0, 0, 10, 10) of class 1 at 0.6 (rows 0; 1, 2, 3).
+    /// IoU(A, B) = 60 / 100 = 0.6, IoU(A, C) = 50 / 150 = 1/3, IoU(B, C) = 30 / 130 = 3/13; D is of another class.
+    /// Hard NMS at 0.5 drops B (0.6 > 0.5): rows 0, 2, 3. Linear Soft-NMS at 0.5 picks A and decays B to 0.8 · (1 − 0.6) =
+    /// 0.32, leaves C (1/3 below the threshold), picks C, leaves B (3/13): A 0.9, C 0.7, D 0.6, B 0.32. Gaussian (σ 0.5)
+    /// decays every overlap: C to 0.7 · exp(−(1/9) / 0.5) = 0.56052, B to 0.8 · exp(−0.36 / 0.5) = 0.38940; picks C, then
+    /// B to 0.38940 · exp(−(3/13)² / 0.5) = 0.35006: A 0.9, D 0.6 (now above C), C 0.56052, B 0.35006. max_per_img 3 then
+    /// cuts B, the lowest after rescoring.
+    /// </summary>
+    [Test]
+    public void SoftNmsMergeRescoresOverlapsOfOneClassByHand()
+    {
+        using var scope = NewDisposeScope();
+        var a = Pass(new float[,] { { 0, 0, 10, 10 } }, [0], [0.9f]);
+        var b = Pass(new float[,] { { 0, 0, 10, 6 }, { 5, 0, 15, 10 }, { 0, 0, 10, 10 } }, [0, 0, 1], [0.8f, 0.7f, 0.6f]);
+        (long[] Rows, long[] Classes, float[] Scores) Merged(int maxPerImage, SoftNmsSettings? soft)
+        {
+            var (merged, source) = DetectionTestTimeAugmentation.Merge([a, b], 100, 100, numClasses: 2, nmsIou: 0.5, maxPerImage, soft);
+            var rows = source.data<long>().ToArray();
+            // The boxes travel with their rows: each merged box is its source row's.
+            var all = BoxValues(a.Boxes).Concat(BoxValues(b.Boxes)).ToArray();
+            Assert.That(BoxValues(merged.Boxes), Is.EqualTo(rows.SelectMany(r => all.Skip(4 * (int)r).Take(4)).ToArray()));
+            return (rows, merged.Classes!.data<long>().ToArray(), Values(merged.Scores!));
+        }
+
+        var hard = Merged(100, null);
+        Assert.That(hard.Rows, Is.EqualTo(new long[] { 0, 2, 3 }));
+
+        var linear = Merged(100, new SoftNmsSettings(SoftNmsMethod.Linear, 0.5, 1e-3));
+        Assert.That(linear.Rows, Is.EqualTo(new long[] { 0, 2, 3, 1 }));
+        Assert.That(linear.Classes, Is.EqualTo(new long[] { 0, 0, 1, 0 }));
+        Assert.That(linear.Scores, Is.EqualTo(new[] { 0.9, 0.7, 0.6, 0.8 * (1 - 0.6) }).Within(1e-6));
+
+        double c = 0.7 * Math.Exp(-(1.0 / 9) / 0.5), bAfterA = 0.8 * Math.Exp(-0.36 / 0.5), bAfterC = bAfterA * Math.Exp(-(3.0 / 13) * (3.0 / 13) / 0.5);
+        Assert.That(new[] { c, bAfterA, bAfterC }, Is.EqualTo(new[] { 0.56052, 0.38940, 0.35006 }).Within(1e-5), "the hand values above");
+        var gaussian = Merged(100, new SoftNmsSettings(SoftNmsMethod.Gaussian, 0.5, 1e-3));
+        Assert.That(gaussian.Rows, Is.EqualTo(new long[] { 0, 3, 2, 1 }));
+        Assert.That(gaussian.Classes, Is.EqualTo(new long[] { 0, 1, 0, 0 }));
+        Assert.That(gaussian.Scores, Is.EqualTo(new[] { 0.9, 0.6, c, bAfterC }).Within(1e-6));
+
+        var capped = Merged(3, new SoftNmsSettings(SoftNmsMethod.Gaussian, 0.5, 1e-3));
+        Assert.That(capped.Rows, Is.EqualTo(new long[] { 0, 3, 2 }));
+        // A minimum score above B's decayed 0.35 drops it in the merge itself.
+        Assert.That(Merged(100, new SoftNmsSettings(SoftNmsMethod.Gaussian, 0.5, 0.4)).Rows, Is.EqualTo(new long[] { 0, 3, 2 }));
+    }
+
+    /// <summary>
+    /// Soft-NMS that can only drop is hard NMS: three passes of random boxes (on a half-pixel grid, so mmcv-style category
+    /// offsets round nothing) of four classes. Gaussian Soft-NMS with σ → 0 multiplies every overlapping box's score by
+    /// exp(−IoU² / σ) = 0, below the minimum score, and leaves every other untouched: hard NMS at nms_iou 0. Linear Soft-NMS
+    /// at 0.5 with minimum score 0.5 and every score in [0.5, 1) drops each box it decays (s · (1 − IoU) &lt; 0.5 once IoU ≥
+    /// 0.5) and keeps the rest at their scores: hard NMS at 0.5 wherever no pair sits exactly on the threshold (checked).
+    /// Both merges must equal the hard merge bit for bit: boxes, classes, scores and source rows, max_per_img included.
+    /// </summary>
+    [Test]
+    public void SoftNmsThatCanOnlyDropMergesAsHardNmsBitForBit()
+    {
+        using var scope = NewDisposeScope();
+        var rng = new Random(17);
+        var passes = new List<Instances>();
+        var all = new List<(float[] Box, long Class)>();
+        for (int p = 0; p < 3; p++)
+        {
+            const int n = 40;
+            var boxes = new float[n, 4];
+            var classes = new long[n];
+            var scores = new float[n];
+            for (int i = 0; i < n; i++)
+            {
+                float x = rng.Next(0, 160) / 2f, y = rng.Next(0, 160) / 2f, w = rng.Next(4, 60) / 2f, h = rng.Next(4, 60) / 2f;
+                classes[i] = rng.Next(4);
+                if (all.Count > 0 && rng.NextDouble() < 0.4)
+                {
+                    // Another pass's view of an object found before: its box moved by up to 2 px per side, same class.
+                    var (seen, seenClass) = all[rng.Next(all.Count)];
+                    (x, y, w, h) = (seen[0] + rng.Next(-4, 5) / 2f, seen[1] + rng.Next(-4, 5) / 2f, seen[2] - seen[0] + rng.Next(-4, 5) / 2f, seen[3] - seen[1] + rng.Next(-4, 5) / 2f);
+                    (x, y, w, h) = (Math.Max(x, 0), Math.Max(y, 0), Math.Max(w, 2), Math.Max(h, 2));
+                    classes[i] = seenClass;
+                }
+                (boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3]) = (x, y, Math.Min(x + w, 100), Math.Min(y + h, 100));
+                scores[i] = 0.5f + 0.49f * (float)rng.NextDouble();
+                all.Add(([boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3]], classes[i]));
+            }
+            passes.Add(Pass(boxes, classes, scores));
+        }
+        static double Iou(float[] p, float[] q)
+        {
+            double iw = Math.Max(0, Math.Min(p[2], q[2]) - Math.Max(p[0], q[0])), ih = Math.Max(0, Math.Min(p[3], q[3]) - Math.Max(p[1], q[1]));
+            double inter = iw * ih;
+            return inter / ((p[2] - p[0]) * (p[3] - p[1]) + (q[2] - q[0]) * (q[3] - q[1]) - inter);
+        }
+        var sameClassIous = all.SelectMany((p, i) => all.Skip(i + 1).Where(q => q.Class == p.Class).Select(q => Iou(p.Box, q.Box))).ToList();
+        Assert.That(sameClassIous.Count(v => Math.Abs(v - 0.5) < 1e-4), Is.Zero, "no pair on the linear threshold");
+        Assert.That(sameClassIous.Count(v => v > 0.5), Is.GreaterThan(5), "hard NMS at 0.5 has boxes to drop");
+
+        (float[] Boxes, long[] Classes, float[] Scores, long[] Rows) Merged(double nmsIou, int maxPerImage, SoftNmsSettings? soft)
+        {
+            var (merged, source) = DetectionTestTimeAugmentation.Merge(passes, 100, 100, numClasses: 4, nmsIou, maxPerImage, soft);
+            return (BoxValues(merged.Boxes), merged.Classes!.data<long>().ToArray(), Values(merged.Scores!), source.data<long>().ToArray());
+        }
+        foreach (var (nmsIou, soft) in new (double, SoftNmsSettings)[]
+        {
+            (0, new SoftNmsSettings(SoftNmsMethod.Gaussian, 1e-30, 1e-3)),
+            (0.5, new SoftNmsSettings(SoftNmsMethod.Linear, 0.5, 0.5)),
+        })
+        {
+            foreach (int maxPerImage in new[] { 100, 7 })
+            {
+                var hard = Merged(nmsIou, maxPerImage, null);
+                var softMerged = Merged(nmsIou, maxPerImage, soft);
+                string what = $"{soft.Method} at nms_iou {nmsIou}, max_per_img {maxPerImage}";
+                Assert.That(hard.Rows.Length, Is.InRange(2, Math.Min(maxPerImage, all.Count - 1)), $"{what}: something dropped, something kept");
+                Assert.That(softMerged.Rows, Is.EqualTo(hard.Rows), what);
+                Assert.That(softMerged.Classes, Is.EqualTo(hard.Classes), what);
+                Assert.That(softMerged.Boxes, Is.EqualTo(hard.Boxes), what);
+                Assert.That(softMerged.Scores, Is.EqualTo(hard.Scores), what);
+            }
+        }
+    }
+
+    /// <summary>
+    /// With model.det_test.nms_type soft_nms, the flip passes of the tiny detector are merged by Soft-NMS: the output's
+    /// boxes, classes and scores are <see cref="DetectionTestTimeAugmentation.Merge"/>'s with the config's Soft-NMS (decayed
+    /// scores, not the passes'), it keeps boxes hard NMS drops, and each box's mask is the mean of both views' mask
+    /// probabilities at exactly those merged boxes, recomputed here from the detector's heads.
+    /// </summary>
+    [Test]
+    public void SoftNmsMergeScoresAreTheOutputsAndTheMasksFollowTheMergedBoxes()
+    {
+        using var scope = NewDisposeScope();
+        using var model = DetectionTaskTests.TinyDetector();
+        model.eval();
+        const long height = 64, width = 64;
+        var image = randn(new long[] { 1, 3, height, width }, generator: new TorchSharp.torch.Generator(21));
+        // No cap within reach (each pass gives at most the head's 100): the counts compare the NMS alone.
+        var test = new DetectionTestConfig { Flip = true, NmsType = DetectionNmsType.SoftNms, SoftNmsMethod = SoftNmsMethod.Gaussian, MaxPerImg = 1000 };
+        var view = new DetectionView(image, height, width);
+        var found = DetectionTestTimeAugmentation.Predict(model, [view], height, width, test);
+
+        using var noGrad = no_grad();
+        var passes = DetectionTestTimeAugmentation.Passes(model, [view], height, width, test);
+        var detections = passes.Select(p => p.Detections).ToList();
+        long classes = model.RoiHeads.Settings.NumClasses;
+        var soft = DetectionTestTimeAugmentation.MergeSoftNms(test);
+        Assert.That(soft, Is.EqualTo(new SoftNmsSettings(SoftNmsMethod.Gaussian, 0.5, 1e-3)));
+        var (merged, _) = DetectionTestTimeAugmentation.Merge(detections, height, width, classes, test.NmsIou, test.MaxPerImg, soft);
+        var (hard, _) = DetectionTestTimeAugmentation.Merge(detections, height, width, classes, test.NmsIou, test.MaxPerImg);
+        Assert.That(found.Count, Is.EqualTo(merged.Count));
+        Assert.That(found.Count, Is.GreaterThan(hard.Count), "Soft-NMS keeps boxes hard NMS drops");
+        Assert.That(BoxValues(found.Boxes), Is.EqualTo(BoxValues(merged.Boxes)));
+        Assert.That(found.Classes!.data<long>().ToArray(), Is.EqualTo(merged.Classes!.data<long>().ToArray()));
+        Assert.That(Values(found.Scores!), Is.EqualTo(Values(merged.Scores!)));
+        var passScores = detections.SelectMany(d => Values(d.Scores!)).ToHashSet();
+        Assert.That(Values(found.Scores!).Count(s => !passScores.Contains(s)), Is.GreaterThan(0), "some scores are decayed ones");
+
+        AssertMasksAreTheFlipAverage(model, found, passes[0].RoiFeatures, passes[1].RoiFeatures);
+    }
+
+    /// <summary>
+    /// <paramref name="found"/>'s masks (a 1-scale flip prediction at its original size) are the mean of the mask head's
+    /// probabilities at its boxes in the plain view and at their mirror in the mirrored view (mirrored back), pasted once.
+    /// </summary>
+    private static void AssertMasksAreTheFlipAverage(CascadeMaskRcnn model, Instances found, List<Tensor> plainFeatures, List<Tensor> mirrorFeatures)
+    {
+        long height = found.ImageHeight, width = found.ImageWidth;
+        var merged = new Instances(height, width, found.Boxes, found.Classes);
+        var mirroredBoxes = new Instances(height, width, found.Boxes.FlipHorizontal(width), found.Classes);
+        var mean = (model.MaskProbabilities(plainFeatures, merged) + model.MaskProbabilities(mirrorFeatures, mirroredBoxes).flip(2)) / 2;
+        var expected = MaskPaster.Paste(mean, found.Boxes.Tensor, height, width, 0.5);
+        Assert.That(found.Masks!.eq(expected).all().item<bool>(), Is.True, "every pixel of every pasted mask");
     }
 
     /// <summary>
@@ -194,11 +369,7 @@ public class DetectionTestTimeAugmentationTests
 
         var (plainFeatures, _) = model.DetectBoxes(image, (height, width));
         var (mirrorFeatures, _) = model.DetectBoxes(image.flip(3), (height, width));
-        var merged = new Instances(height, width, found.Boxes, found.Classes);
-        var mirroredBoxes = new Instances(height, width, found.Boxes.FlipHorizontal(width), found.Classes);
-        var mean = (model.MaskProbabilities(plainFeatures, merged) + model.MaskProbabilities(mirrorFeatures, mirroredBoxes).flip(2)) / 2;
-        var expected = MaskPaster.Paste(mean, found.Boxes.Tensor, height, width, 0.5);
-        Assert.That(found.Masks!.eq(expected).all().item<bool>(), Is.True, "every pixel of every pasted mask");
+        AssertMasksAreTheFlipAverage(model, found, plainFeatures, mirrorFeatures);
     }
 
     /// <summary>
@@ -262,6 +433,10 @@ public class DetectionTestTimeAugmentationTests
         }
         var tta = Test("tta", "--tta");
         Assert.That(tta, Is.EqualTo(Test("flip", "model.det_test.flip=true")));
+        // The gaussian decays every overlap, so the kept 100 carry decayed scores (linear's decayed boxes, at most half their
+        // score, would fall below the untrained head's 100 best and leave the same 100 as hard NMS).
+        Assert.That(Test("tta-soft", "--tta", "model.det_test.nms_type=soft_nms", "model.det_test.soft_nms_method=gaussian"), Is.Not.EqualTo(tta),
+            "Soft-NMS rescores the merge");
         Assert.That(tta, Is.Not.EqualTo(Test("plain")), "the flip pass changes the untrained detector's detections");
         Assert.That(Test("tta-over-set", "--tta", "model.det_test.flip=false"), Is.EqualTo(tta), "--tta wins over --set model.det_test.flip=false");
 
@@ -271,12 +446,20 @@ public class DetectionTestTimeAugmentationTests
             ("model.det_test.scales=[1.0,-0.5]", "model.det_test.scales must be positive"),
             ("model.det_test.nms_iou=1.5", "model.det_test.nms_iou must be within [0, 1], got 1.5"),
             ("model.det_test.max_per_img=0", "model.det_test.max_per_img must be at least 1, got 0"),
+            ("model.det_test.soft_nms_sigma=0", "model.det_test.soft_nms_sigma must be a positive number (σ of Soft-NMS's gaussian decay exp(-IoU²/σ), e.g. 0.5), got 0"),
+            ("model.det_test.soft_nms_min_score=1", "model.det_test.soft_nms_min_score must be within [0, 1) (the decayed score below which Soft-NMS drops a box, e.g. 0.001), got 1"),
         })
         {
             var config = ExperimentConfig.Load(configPath, overrides.Append(setting)).Config;
             var error = Assert.Throws<VimException>(() => new DetectionTask(config, TextWriter.Null, DetectionTaskTests.TinyDetector).Dispose())!;
             Assert.That(error.Message, Does.Contain(expected), setting);
         }
+        foreach (var (setting, expected) in new[]
+        {
+            ("model.det_test.nms_type=softnms", "'model.det_test.nms_type' must be one of nms, soft_nms, got 'softnms'"),
+            ("model.det_test.soft_nms_method=gausian", "'model.det_test.soft_nms_method' must be one of linear, gaussian, got 'gausian'"),
+        })
+            Assert.That(Assert.Throws<VimException>(() => ExperimentConfig.Load(configPath, overrides.Append(setting)))!.Message, Does.Contain(expected), setting);
         var segmentation = Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml");
         var refused = Assert.Throws<VimException>(() => ExperimentConfig.Load(segmentation, ["model.det_test.flip=true"]))!;
         Assert.That(refused.Message, Does.Contain("model.det_test is a detection setting"));

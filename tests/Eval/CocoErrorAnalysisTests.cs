@@ -230,11 +230,18 @@ public class CocoErrorAnalysisTests
     /// detections at IoU 0.1, k's precision read out (the analysis relabels only on images k detects on and skips
     /// evaluations that relabel nothing). Then the stages' order: each curve lies on or above the previous one from Loc on.
     /// </summary>
-    [TestCase(CocoIouType.Bbox, 21)]
-    [TestCase(CocoIouType.Segm, 22)]
-    public void SimAndOthFollowMmdetsProcedureAndEachStageLiesOnThePrevious(CocoIouType iouType, int seed)
+    /// <remarks>
+    /// With <paramref name="firstMaskOnly"/> the first detection has a mask and no box, so loadRes reads every detection
+    /// as a mask (area from the mask, not w·h) though the others have boxes: a per-category evaluation handed only its own
+    /// detections would then start with a boxed one and read them as boxes.
+    /// </remarks>
+    [TestCase(CocoIouType.Bbox, 21, false)]
+    [TestCase(CocoIouType.Segm, 22, false)]
+    [TestCase(CocoIouType.Segm, 23, true)]
+    public void SimAndOthFollowMmdetsProcedureAndEachStageLiesOnThePrevious(CocoIouType iouType, int seed, bool firstMaskOnly)
     {
         var (gt, detections) = RandomCase(seed, masks: iouType == CocoIouType.Segm);
+        if (firstMaskOnly) detections[0] = detections[0] with { Bbox = null };
         var analysis = CocoErrorAnalysis.Run(gt, detections, iouType);
         var superOf = gt.Categories.ToDictionary(c => c.Id, c => c.Supercategory);
         int lifted = 0;
@@ -271,6 +278,69 @@ public class CocoErrorAnalysisTests
             }
         }
         Assert.That(lifted, Is.GreaterThan(0), "some confusion was forgiven, or the comparison proves little");
+    }
+
+    /// <summary>
+    /// The masks are shared, not converted per stage: over the analysis's 1 + 2·K evaluations (C75/C50/Loc at once, then Sim
+    /// and Oth per category, each relabelling other categories' annotations as crowd regions) the cache converts each
+    /// ground-truth polygon and each detection's RLE exactly once. mmdet's literal procedure run afterwards through the same
+    /// cache (a relabelled copy of every annotation per category) converts nothing more and still gives the analysis's curves,
+    /// which the test above checks against evaluations converting their own masks.
+    /// </summary>
+    [Test]
+    public void EveryMaskIsConvertedOnceForAllTheStages()
+    {
+        var (gt, detections) = RandomCase(31, masks: true);
+        var masks = new CocoMaskCache();
+        var analysis = CocoErrorAnalysis.Run(gt, detections, CocoIouType.Segm, masks: masks);
+        Assert.That(gt.Annotations.All(a => a.Segmentation is { Kind: CocoSegmentationKind.Polygons }), "the ground truth is polygons");
+        Assert.That(masks.Conversions, Is.EqualTo(gt.Annotations.Count + detections.Count), "one conversion per annotation and per detection");
+        long analysisHits = masks.Hits;
+        // Sim and Oth read each category's detections and its relabelled regions again: from the cache.
+        Assert.That(analysisHits, Is.GreaterThan(detections.Count), "the per-category evaluations took their masks from the cache");
+
+        int othRelabelled = 0;
+        for (int k = 0; k < analysis.CategoryIds.Count; k++)
+        {
+            long id = analysis.CategoryIds[k];
+            var relabelled = gt.Annotations.Select(a => a.CategoryId != id ? a with { CategoryId = id, IsCrowd = true } : a).ToList();
+            othRelabelled += relabelled.Count(a => a.IsCrowd);
+            var evaluator = new CocoEvaluator(new CocoDataset(gt.Images, relabelled, gt.Categories), detections, CocoIouType.Segm,
+                new CocoEvalParams { IouThresholds = [0.1], MaxDetections = [100] }, masks);
+            evaluator.Evaluate();
+            var acc = evaluator.Accumulate();
+            for (int a = 0; a < analysis.AreaRanges.Count; a++)
+                Assert.That(analysis.Curve(CocoErrorStage.Oth, k, a), Is.EqualTo(Enumerable.Range(0, acc.R).Select(r => acc.PrecisionAt(0, r, k, a, 0))),
+                    $"Oth {analysis.CategoryNames[k]} {analysis.AreaRanges[a].Label}");
+        }
+        Assert.That(othRelabelled, Is.GreaterThan(gt.Annotations.Count), "the copies outnumber the annotations: sharing saved conversions");
+        Assert.That(masks.Conversions, Is.EqualTo(gt.Annotations.Count + detections.Count), "the relabelled copies found their originals' masks");
+        Assert.That(masks.Hits - analysisHits, Is.EqualTo(analysis.CategoryIds.Count * (gt.Annotations.Count + detections.Count)),
+            "each literal evaluation read every annotation and detection from the cache");
+    }
+
+    /// <summary>
+    /// A polygon's mask depends on the image it is read in: the cache keys it by the image size too. One ground-truth
+    /// square (10..70 on both axes) and one detection outline (x 10..50, y 10..40), the same objects read in a 100×100 and
+    /// in a 40×50 image: four conversions. In the large image the masks are 60×60 and 40×30 px, IoU 1200 / 3600 = 1/3, no
+    /// match from IoU 0.5 on (AP 0); in the small one the square is clipped to the detection's 40×30: IoU 1, AP 1. An
+    /// evaluator converting its own masks agrees.
+    /// </summary>
+    [Test]
+    public void APolygonReadInImagesOfTwoSizesIsTwoMasks()
+    {
+        var annotation = new CocoAnnotation(1, 1, 1, [10, 10, 60, 60], 3600, false, CocoSegmentation.FromPolygons([[10, 10, 70, 10, 70, 70, 10, 70]]));
+        var detection = new CocoDetection(1, 1, 0.9, null, CocoSegmentation.FromPolygons([[10, 10, 50, 10, 50, 40, 10, 40]]));
+        CocoDataset InImage(int height, int width) => new([new CocoImage(1, width, height, null)], [annotation], [new CocoCategory(1, "thing", null)]);
+        var masks = new CocoMaskCache();
+        double Ap(CocoDataset gt, CocoMaskCache? cache) => new CocoEvaluator(gt, [detection], CocoIouType.Segm, masks: cache).Run().Stats[0];
+        Assert.That(Ap(InImage(100, 100), masks), Is.EqualTo(0).Within(1e-12));
+        Assert.That(Ap(InImage(40, 50), masks), Is.EqualTo(1).Within(1e-12));
+        Assert.That(masks.Conversions, Is.EqualTo(4), "each outline at each size");
+        Assert.That(Ap(InImage(100, 100), masks), Is.EqualTo(0).Within(1e-12), "from the cache");
+        Assert.That(masks.Conversions, Is.EqualTo(4));
+        Assert.That(Ap(InImage(100, 100), null), Is.EqualTo(0).Within(1e-12));
+        Assert.That(Ap(InImage(40, 50), null), Is.EqualTo(1).Within(1e-12));
     }
 
     [Test]

@@ -1,3 +1,4 @@
+using System.Globalization;
 using NUnit.Framework;
 using TorchSharp;
 using Vim.Core.Checkpoints;
@@ -7,6 +8,7 @@ using Vim.Core.Engine;
 using Vim.Core.Models;
 using Vim.Data.Demo;
 using Vim.Data.Evaluation;
+using Vim.Data.Evaluation.Reports;
 using Vim.Data.Loading;
 using Vim.Segmentation;
 using Vim.Tests.Engine;
@@ -54,11 +56,15 @@ public class SegmentationTaskTests
 
     internal static EncoderDecoder TinyModel() => TinyModel(DemoDatasetGenerator.ClassNames.Count);
 
-    internal static EncoderDecoder TinyModel(int numClasses)
+    internal static EncoderDecoder TinyModel(int numClasses) =>
+        TinyModel(numClasses, new SegmentationHeadConfig { Channels = 16, AuxiliaryChannels = 16, AverageOverNonIgnored = true });
+
+    /// <summary>The tiny model with <paramref name="heads"/>; its weights depend on the heads' sizes alone, not on their losses.</summary>
+    internal static EncoderDecoder TinyModel(int numClasses, SegmentationHeadConfig heads)
     {
         var backbone = new VisionMamba(VimVariants.SegTiny with { EmbedDim = 32, Depth = 4, TapBlocks = [0, 1, 2, 3], ImageSize = 64, DropPathRate = 0 }, 1);
         torch.manual_seed(2);
-        return new EncoderDecoder(new SegmentationPyramid(backbone), new SegmentationHeadConfig { Channels = 16, AuxiliaryChannels = 16, AverageOverNonIgnored = true }, numClasses);
+        return new EncoderDecoder(new SegmentationPyramid(backbone), heads, numClasses);
     }
 
     [Test]
@@ -312,6 +318,73 @@ public class SegmentationTaskTests
         Assert.That(error.Message, Is.EqualTo($"data.batch_size is 9, but the training split 'training' under data.root {Path.Combine(_root, "ade")} has 8 image(s): " +
             "not one full batch per epoch; lower data.batch_size or add training images"));
         Assert.That(File.Exists(Path.Combine(dir, "config.yaml")), Is.False);
+    }
+
+    /// <summary>
+    /// model.seg_head.losses and sampler are checked when the task is built, before the model or model.backbone.pretrained:
+    /// a config listing a loss twice, or sampling for losses without cross-entropy, stops there naming the key.
+    /// </summary>
+    [Test]
+    public void UnusableDecodeLossSettingsStopTheTaskBeforeTheModel()
+    {
+        var probe = new ModelFactoryProbe<EncoderDecoder>(TinyModel);
+        var config = Config();
+        config.Model.SegHead.Losses = [new() { Type = SegmentationLossKind.Dice }, new() { Type = SegmentationLossKind.Dice, Weight = 2 }];
+        var error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, probe.Create).Dispose())!;
+        Assert.That(error.Message, Does.StartWith("model.seg_head.losses[1].type dice is listed twice"));
+        config.Model.SegHead.Losses = [new() { Type = SegmentationLossKind.Lovasz }];
+        config.Model.SegHead.Sampler = new SegmentationSamplerConfig { Thresh = 0.7 };
+        error = Assert.Throws<Vim.Core.VimException>(() => new SegmentationTask(config, TextWriter.Null, probe.Create).Dispose())!;
+        Assert.That(error.Message, Does.StartWith("model.seg_head.sampler weights the pixels of the decode head's cross_entropy"));
+        Assert.That(probe.Called, Is.False, "refused before a model is built");
+    }
+
+    /// <summary>
+    /// The demo UperNet config trained with mmseg's two-loss decode head (cross-entropy 1, Dice 3) and OHEM sampling
+    /// (thresh 0.7, min_kept 100 per image) for 8 iterations: every log.jsonl record and TensorBoard step carries decode.loss_ce,
+    /// decode.loss_dice and aux.loss_ce, the logged total is their sum, the report charts each, and the loss is finite and
+    /// falls over the run.
+    /// </summary>
+    [Test]
+    public void TheDemoConfigTrainsWithSeveralDecodeLossesAndOhemAndLogsEachLoss()
+    {
+        var configPath = Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml");
+        var config = ExperimentConfig.Load(configPath,
+        [
+            $"data.root={Path.Combine(_root, "ade")}", "data.crop_size=[32,32]", "data.scale=[64,64]", "data.batch_size=8", "data.num_workers=0",
+            "schedule.max_iters=8", "schedule.warmup_iters=1", "train.log_interval=1", "train.eval_interval=8", "train.checkpoint_interval=8",
+            "runtime.vis_backends=[local, tensorboard]",
+            "model.seg_head.losses=[{type: cross_entropy, weight: 1.0}, {type: dice, weight: 3.0}]",
+            "model.seg_head.sampler={type: ohem, thresh: 0.7, min_kept: 100}",
+        ]).Config;
+        var dir = Path.Combine(_root, "work");
+        var result = TrainCommand.Train(config, dir, null, SingleProcessCommunicator.Instance, CancellationToken.None);
+        Assert.That(result.Iteration, Is.EqualTo(8));
+
+        var records = JsonLinesLog.Read(Path.Combine(dir, "log.jsonl")).Where(r => r.Has("loss")).ToList();
+        Assert.That(records, Has.Count.EqualTo(8));
+        string[] terms = ["decode.loss_ce", "decode.loss_dice", "aux.loss_ce"];
+        foreach (var record in records)
+        {
+            Assert.That(terms.Concat(["decode.acc_seg", "aux.acc_seg"]).All(record.Has), $"iteration {record.Iteration}");
+            Assert.That(record.Number("loss"), Is.EqualTo(terms.Sum(record.Number)).Within(1e-9), "the total is the sum of the losses");
+            Assert.That(double.IsFinite(record.Number("loss")), $"iteration {record.Iteration}");
+        }
+        // Each batch holds all 8 training images (other crops and flips each time), so the loss moves with training more
+        // than with the batch; both the total and the sampled cross-entropy fall.
+        var losses = records.Select(r => r.Number("loss")).ToArray();
+        var curves = string.Join("; ", terms.Select(t => t + ": " + string.Join(", ", records.Select(r => r.Number(t).ToString("0.000", CultureInfo.InvariantCulture)))));
+        Assert.That(losses[^3..].Average(), Is.LessThan(losses[..3].Average()), curves);
+        Assert.That(records[^1].Number("decode.loss_ce"), Is.LessThan(records[0].Number("decode.loss_ce")), curves);
+
+        var events = TensorBoardEventReader.Read(Directory.GetFiles(Path.Combine(dir, "tensorboard")).Single());
+        var tags = events.SelectMany(e => e.Values).Select(v => v.Tag).ToHashSet();
+        Assert.That(terms.Select(t => "train/" + t), Is.SubsetOf(tags));
+
+        var fields = records.SelectMany(r => r.Fields.EnumerateObject().Select(f => f.Name)).Distinct().ToList();
+        Assert.That(terms.Concat(["loss"]), Is.SubsetOf(TrainingReport.LossTerms(fields)), "the report's loss chart draws each");
+        TrainingReport.Write(dir, Path.Combine(dir, "report"));
+        Assert.That(File.Exists(Path.Combine(dir, "report", "loss.png")));
     }
 
     [Test]

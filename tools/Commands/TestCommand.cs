@@ -30,7 +30,9 @@ public static class TestCommand
             "--overlays draws the first images' predictions; --error-analysis needs ground truth and is refused." };
         var tta = new Option<bool>("--tta") { Description = "Test-time augmentation (mmdet's and mmseg's --tta): also predict on the horizontally flipped image " +
             "(the override model.det_test.flip=true or model.seg_test.flip=true, applied after --set, so it wins over a --set of the same key); the config's scales (model.det_test.scales, model.seg_test.scales) add passes. " +
-            "Detection merges every pass's boxes by class-wise NMS (model.det_test.nms_iou, max_per_img) and averages the masks; segmentation averages the softmax." };
+            "Detection merges every pass's boxes by class-wise NMS (model.det_test.nms_iou, max_per_img; Soft-NMS with --set model.det_test.nms_type=soft_nms and " +
+            "model.det_test.soft_nms_method, soft_nms_sigma, soft_nms_min_score, whose decayed scores are the detections') and averages the masks at the merged boxes; " +
+            "segmentation averages the softmax." };
         var proposals = new Option<bool>("--proposals") { Description = "Detection: also evaluate the RPN alone, as mmdet's CocoMetric(metric='proposal'): its test-time " +
             "proposals from the same forward as the detections (after its NMS and post-NMS top-k, i.e. what the box heads receive), mapped to the original image and scored by " +
             "objectness, written as class-agnostic COCO results (proposals.json, every proposal with the category of class 0, as mmdet writes an RPN's) and evaluated with " +
