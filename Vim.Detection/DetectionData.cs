@@ -184,6 +184,31 @@ public sealed class DetectionData
     public static string AnnotationFile(DataConfig data, string split) => DatasetLayout.Of(data).AnnotationFile(split);
 
     /// <summary>
+    /// The categories a trained detector's classes are reported as, without its dataset: the first training split's
+    /// annotation file (else the validation split's) when it exists, its categories alone read (train2017's images and
+    /// annotations would take tens of seconds to build and are never used), refused when their count is not
+    /// model.num_classes; otherwise "class K" with ids K+1, noted on <paramref name="log"/>, so a checkpoint can be used
+    /// without its dataset.
+    /// </summary>
+    public static CategoryMap CategoriesForInference(ExperimentConfig config, TextWriter? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var data = config.Data;
+        // The model's classes are the first training file's categories in id order.
+        foreach (var split in data.TrainSplits.Take(1).Append(data.ValSplit))
+        {
+            var path = AnnotationFile(data, split);
+            if (!File.Exists(path)) continue;
+            var map = CategoryMap.Load(path);
+            if (map.Count != config.Model.NumClasses)
+                throw new VimException($"{path} has {map.Count} categories but model.num_classes is {config.Model.NumClasses}");
+            return map;
+        }
+        log?.WriteLine($"note: no annotation file {AnnotationFile(data, data.TrainSplits[0])} (nor the validation split's); labels are class indices");
+        return new CategoryMap(Enumerable.Range(0, config.Model.NumClasses).Select(k => new CocoCategory(k + 1, $"class {k}", null)));
+    }
+
+    /// <summary>
     /// COCO's layout for a split without annotations (test-dev): &lt;root&gt;/annotations/image_info_&lt;split&gt;.json, as COCO
     /// distributes image_info_test-dev2017.json and image_info_test2017.json (images and categories, no annotations).
     /// </summary>

@@ -74,6 +74,25 @@ public static class DetectionVisualizer
     }
 
     /// <summary>
+    /// Draws the managed detections of a <see cref="Detector"/> scoring at least <paramref name="scoreThreshold"/> onto
+    /// <paramref name="bgr"/> (8-bit, 3 channels, the detections' image size) in place, as <see cref="Draw(Mat, Instances, IReadOnlyList{string}, double)"/>
+    /// draws a model's output (labels from the detections' category names); returns how many were drawn.
+    /// </summary>
+    public static int Draw(Mat bgr, ImageDetections detections, double scoreThreshold)
+    {
+        ArgumentNullException.ThrowIfNull(bgr);
+        ArgumentNullException.ThrowIfNull(detections);
+        RequireImage(bgr, detections.Height, detections.Width, "detections refer to");
+        var found = detections.Detections;
+        // Scores compared and printed as doubles, as the tensor path reads them, so both draw the same pixels.
+        var order = Enumerable.Range(0, found.Count).Where(i => (double)found[i].Score >= scoreThreshold).OrderBy(i => found[i].Score).ToArray();
+        var instances = order.Select(i => found[i]).Select(d => new DrawnInstance(d.X1, d.Y1, d.X2, d.Y2, Colour(d.ClassIndex),
+            $"{d.CategoryName} {(double)d.Score:0.00}", d.MaskBitmap(), Crowd: false)).ToList();
+        DrawInstances(bgr, instances);
+        return order.Length;
+    }
+
+    /// <summary>
     /// Draws a sample's ground-truth instances (boxes, masks when the sample carries them, class names) onto
     /// <paramref name="bgr"/> (8-bit, 3 channels, the sample's current size) in place: crowd regions first, in their
     /// distinct style, then the other instances in the sample's order. Returns how many were drawn.
@@ -177,11 +196,18 @@ public static class DetectionVisualizer
     }
 
     /// <summary>Reads <paramref name="imagePath"/>, draws the detections and writes the PNG <paramref name="outputPath"/> (atomically).</summary>
-    public static int WriteOverlay(string imagePath, Instances detections, IReadOnlyList<string> classNames, double scoreThreshold, string outputPath)
+    public static int WriteOverlay(string imagePath, Instances detections, IReadOnlyList<string> classNames, double scoreThreshold, string outputPath) =>
+        WriteOverlay(imagePath, outputPath, image => Draw(image, detections, classNames, scoreThreshold));
+
+    /// <summary>Reads <paramref name="imagePath"/>, draws a <see cref="Detector"/>'s detections and writes the PNG <paramref name="outputPath"/> (atomically).</summary>
+    public static int WriteOverlay(string imagePath, ImageDetections detections, double scoreThreshold, string outputPath) =>
+        WriteOverlay(imagePath, outputPath, image => Draw(image, detections, scoreThreshold));
+
+    private static int WriteOverlay(string imagePath, string outputPath, Func<Mat, int> draw)
     {
         // Same decoding as the datasets (EXIF orientation ignored), so boxes land where the model saw them.
         using var image = ImageDecoder.ReadBgr(imagePath);
-        int drawn = Draw(image, detections, classNames, scoreThreshold);
+        int drawn = draw(image);
         ImageEncoder.WritePng(outputPath, image);
         return drawn;
     }

@@ -52,9 +52,7 @@ public sealed class SegmentationData
         var layout = DatasetLayout.Of(data);
         if (!Directory.Exists(data.Root))
             throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind ade --out {data.Root})");
-        var classNames = LoadClassNames(data);
-        if (classNames.Count != config.Model.NumClasses)
-            throw new VimException($"model.num_classes is {config.Model.NumClasses} but the dataset has {classNames.Count} classes ({ClassNamesSource(data)})");
+        var classNames = LoadClassNames(config);
         TrainingLoaderChecks.CheckSettings(data);
         SegmentationInference.CheckSettings(config.Model.SegTest);
         return (classNames, layout);
@@ -141,16 +139,40 @@ public sealed class SegmentationData
         });
     }
 
-    private static IReadOnlyList<string> LoadClassNames(DataConfig data)
+    /// <summary>
+    /// The names a trained segmentor's classes are reported as, without reading any split: data.class_names, else the
+    /// root's class_names.txt, else ADE20k's 150 classes, refused when their count is not model.num_classes; when neither
+    /// file exists and the model has another class count than ADE20k's, "class K", noted on <paramref name="log"/>, so a
+    /// checkpoint can be used without its dataset.
+    /// </summary>
+    public static IReadOnlyList<string> ClassNamesForInference(ExperimentConfig config, TextWriter? log = null)
     {
+        ArgumentNullException.ThrowIfNull(config);
+        if (ClassNamesSource(config.Data) == OfficialAdeClasses && config.Model.NumClasses != Ade20kClasses.Names.Count)
+        {
+            log?.WriteLine($"note: no class names (data.class_names, {Path.Combine(config.Data.Root, "class_names.txt")}) for model.num_classes " +
+                $"{config.Model.NumClasses}; classes are named by index");
+            return Enumerable.Range(0, config.Model.NumClasses).Select(k => $"class {k}").ToList();
+        }
+        return LoadClassNames(config);
+    }
+
+    private const string OfficialAdeClasses = "official ADE20k classes";
+
+    private static IReadOnlyList<string> LoadClassNames(ExperimentConfig config)
+    {
+        var data = config.Data;
         var path = ClassNamesSource(data);
-        return path == "official ADE20k classes" ? Ade20kClasses.Names : SegmentationFolderDataset.ReadClassNames(path);
+        var classNames = path == OfficialAdeClasses ? Ade20kClasses.Names : SegmentationFolderDataset.ReadClassNames(path);
+        if (classNames.Count != config.Model.NumClasses)
+            throw new VimException($"model.num_classes is {config.Model.NumClasses} but the dataset has {classNames.Count} classes ({path})");
+        return classNames;
     }
 
     private static string ClassNamesSource(DataConfig data)
     {
         if (data.ClassNames.Length > 0) return data.ClassNames;
         var beside = Path.Combine(data.Root, "class_names.txt");
-        return File.Exists(beside) ? beside : "official ADE20k classes";
+        return File.Exists(beside) ? beside : OfficialAdeClasses;
     }
 }

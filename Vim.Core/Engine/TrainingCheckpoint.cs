@@ -77,11 +77,14 @@ public static class TrainingCheckpoint
 
     /// <summary>
     /// Loads only the weights of a training checkpoint (its trained "model" or, with <paramref name="ema"/>,
-    /// its "ema" copy) into <paramref name="model"/>, strictly, for testing and inference. Errors name the file.
+    /// its "ema" copy) into <paramref name="model"/>, strictly, for testing and inference. A file <see cref="Save"/> or
+    /// <see cref="Publish"/> wrote is refused when its checksums no longer match its contents (a corrupt copy would
+    /// otherwise predict silently wrong). Errors name the file.
     /// </summary>
     public static void LoadWeights(nn.Module model, string path, bool ema)
     {
         using var file = CheckpointFile.Load(path);
+        if (IsTrainingCheckpoint(file) || IsPublished(file)) RequireChecksums(file);
         var entry = WeightsEntry(file, ema, "without --ema");
         try
         {
@@ -110,6 +113,10 @@ public static class TrainingCheckpoint
     internal static bool IsTrainingCheckpoint(CheckpointFile file) =>
         file.Metadata.TryGetValue("format", out var format) && format == FormatTag;
 
+    /// <summary>Whether a file's metadata marks it as written by <see cref="Publish"/>.</summary>
+    private static bool IsPublished(CheckpointFile file) =>
+        file.Metadata.TryGetValue("format", out var format) && format == PublishedFormatTag;
+
     /// <summary>
     /// Refuses a file that is no training checkpoint, or whose tensors, metadata or shapes no longer hash to the checksums
     /// written with them, before anything is read from it.
@@ -120,6 +127,14 @@ public static class TrainingCheckpoint
         var meta = file.Metadata;
         if (!meta.TryGetValue("format", out var format) || format != FormatTag)
             throw new VimException($"{path}: not a VimDense training checkpoint (metadata 'format' is '{format ?? "missing"}', expected '{FormatTag}')");
+        RequireChecksums(file);
+    }
+
+    /// <summary>Refuses a file whose tensors, metadata or shapes no longer hash to the checksums written with them.</summary>
+    private static void RequireChecksums(CheckpointFile file)
+    {
+        var path = file.Path;
+        var meta = file.Metadata;
         var expected = Require(meta, "sha256", path);
         var actual = Checksum(file.Tensors);
         if (actual != expected)

@@ -7,6 +7,9 @@ namespace Vim.Data.Datasets;
 /// <summary>Reads images and label maps with OpenCV: into plain arrays, or for drawing (<see cref="ReadBgr"/>) as a Mat.</summary>
 public static class ImageDecoder
 {
+    /// <summary>How images are decoded, from files and from memory alike: three 8-bit channels, EXIF orientation ignored.</summary>
+    private const ImreadModes ImageModes = ImreadModes.Color | ImreadModes.IgnoreOrientation;
+
     /// <summary>
     /// Decodes a JPEG/PNG as an 8-bit BGR Mat for drawing on (the caller disposes it), with the same pixel grid as
     /// <see cref="ReadRgb"/>: EXIF orientation ignored, so predictions made on the stored pixels line up.
@@ -14,7 +17,7 @@ public static class ImageDecoder
     public static Mat ReadBgr(string path)
     {
         if (!File.Exists(path)) throw new VimException($"{path}: image file not found.");
-        var bgr = Cv2.ImRead(path, ImreadModes.Color | ImreadModes.IgnoreOrientation);
+        var bgr = Cv2.ImRead(path, ImageModes);
         if (!bgr.Empty()) return bgr;
         bgr.Dispose();
         throw new VimException($"{path}: cannot decode image (corrupt file or not JPEG/PNG).");
@@ -27,6 +30,20 @@ public static class ImageDecoder
     public static (byte[] Rgb, int Height, int Width) ReadRgb(string path)
     {
         using var bgr = ReadBgr(path);
+        return ToRgb(bgr);
+    }
+
+    /// <summary>
+    /// Decodes an encoded image held in memory (the bytes of a JPEG/PNG file, e.g. an upload) as 8-bit RGB (HWC), with
+    /// the decoder and options <see cref="ReadRgb"/> reads the file with, so both give the same pixels;
+    /// <paramref name="name"/> says what the bytes are, for the error.
+    /// </summary>
+    public static (byte[] Rgb, int Height, int Width) DecodeRgb(byte[] encoded, string name)
+    {
+        ArgumentNullException.ThrowIfNull(encoded);
+        if (encoded.Length == 0) throw new VimException($"{name}: cannot decode image (no bytes).");
+        using var bgr = Cv2.ImDecode(encoded, ImageModes);
+        if (bgr.Empty()) throw new VimException($"{name}: cannot decode image ({encoded.Length} bytes, corrupt or not JPEG/PNG).");
         return ToRgb(bgr);
     }
 

@@ -25,6 +25,7 @@ public class DeviceAuditTests
         ("Vim.Segmentation/SegmentationTask.cs", "using var counts = tensor(metric.ExportCounts())", "host confusion counts for the communicator, read back on the host"),
         ("Vim.Segmentation/SegmentationTask.cs", "metric.ImportCounts(counts.data<long>()", "counts is the host tensor above"),
         ("Vim.Detection/DetectionTask.cs", "var bitmap = masks[i].contiguous()", "masks were copied to the host once, above"),
+        ("Vim.Detection/ImageDetections.cs", "mask = Rle.Encode(bitmap.data<byte>()", "bitmap is a row of the masks copied to the host once, above"),
         ("Vim.Detection/Modeling/MaskPaster.cs", "var coords = b.data<float>()", "b is the .cpu() copy of the boxes"),
     ];
 

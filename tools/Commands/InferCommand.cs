@@ -1,17 +1,12 @@
-using Vim.Data.Loading;
-using Vim.Core.Engine;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using TorchSharp;
 using Vim.Core;
-using Vim.Core.Checkpoints;
 using Vim.Core.Config;
+using Vim.Core.Engine;
 using Vim.Core.IO;
 using Vim.Data.Coco;
 using Vim.Data.Datasets;
-using Vim.Data.Masks;
-using Vim.Data.Transforms;
 using Vim.Detection;
 using Vim.Segmentation;
 using static TorchSharp.torch;
@@ -22,7 +17,8 @@ namespace Vim.Tools.Commands;
 /// `vim infer CONFIG --checkpoint C IMAGE... [--out DIR] [--score-thr 0.3] [--ema]`: run a trained
 /// model on image files. Detection: boxes, masks and labels drawn on each image (&lt;out&gt;/NAME.png)
 /// and the detections as json (&lt;out&gt;/NAME.json). Segmentation: class-index, colour and overlay
-/// PNGs (&lt;out&gt;/pred, color, overlay).
+/// PNGs (&lt;out&gt;/pred, color, overlay). The model is opened and run through the library's <see cref="Detector"/> and
+/// <see cref="Segmentor"/>, so a .NET program using them gets what this command writes.
 /// </summary>
 public static class InferCommand
 {
@@ -37,12 +33,12 @@ public static class InferCommand
         };
         var frameStep = new Option<int>("--frame-step") { Description = "Videos: run every N-th frame (the drawn video plays at the input's rate / N).", DefaultValueFactory = _ => 1 };
         var maxFrames = new Option<int?>("--max-frames") { Description = "Videos: stop after this many processed frames." };
-        var checkpoint = new Option<string>("--checkpoint") { Description = "A training checkpoint (best.safetensors, iter_*.safetensors).", Required = true };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "A training checkpoint (best.safetensors, iter_*.safetensors; its checksums are verified) or a published one (vim checkpoint publish).", Required = true };
         var outDir = new Option<string?>("--out") { Description = "Output folder (default: <checkpoint folder>/infer)." };
         var scoreThr = new Option<double>("--score-thr") { Description = "Detection: draw and list detections scoring at least this.", DefaultValueFactory = _ => 0.3 };
         var ema = new Option<bool>("--ema") { Description = "Use the EMA weights stored in the checkpoint." };
         var set = ConfigCommand.CreateSetOption();
-        var command = new Command("infer", "Run a trained detector or segmentor on images; write drawn PNGs (and detections as json).");
+        var command = new Command("infer", "Run a trained detector or segmentor on images or videos, as Vim.Detection.Detector / Vim.Segmentation.Segmentor do from .NET code; write drawn PNGs (and detections as json).");
         command.Arguments.Add(configArg);
         command.Arguments.Add(images);
         command.Options.Add(checkpoint);
@@ -63,37 +59,31 @@ public static class InferCommand
             double threshold = parse.GetValue(scoreThr);
             if (threshold is < 0 or > 1) throw new VimException($"--score-thr must be within [0, 1], got {threshold.ToString(CultureInfo.InvariantCulture)}");
             var checkpointPath = parse.GetValue(checkpoint)!;
-            CheckpointFile.RequireFile(checkpointPath);
-            var (config, _) = TrainCommand.Prepare(parse.GetValue(configArg)!, null, parse.GetValue(set) ?? []);
-            TrainingLoaderChecks.CheckSettings(config.Data);
+            bool useEma = parse.GetValue(ema);
+            var options = new ModelLoadOptions { Overrides = parse.GetValue(set) ?? [], Ema = useEma, Log = Console.Out };
+            var config = TrainedModelSource.LoadConfig(parse.GetValue(configArg)!, checkpointPath, task: null, options);
             var dir = parse.GetValue(outDir) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, "infer");
             OutputFolder.Check(dir, "--out");
-            bool useEma = parse.GetValue(ema);
             if (config.Task == TaskKind.Detection)
             {
-                var categories = Categories(config);
-                using var detector = DetectionTask.FromConfig(config);
-                DeviceSelection.MoveModel(detector, DeviceSelection.Resolve(config.Runtime));
-                TrainingCheckpoint.LoadWeights(detector, checkpointPath, useEma);
+                using var detector = Detector.Load(config, checkpointPath, useEma, Console.Out);
                 if (imagePaths.Count > 0)
-                    foreach (var (image, drawn, total) in RunDetection(detector, categories, imagePaths, dir, threshold, config.Data.CropSize[0], config.Model.DetTest))
+                    foreach (var (image, drawn, total) in RunDetection(detector, imagePaths, dir, threshold))
                         Console.WriteLine($"{image}: {drawn} detection(s) at score >= {threshold.ToString(CultureInfo.InvariantCulture)} ({total} above the model's own threshold)");
                 foreach (var video in videoPaths)
                 {
-                    var written = RunDetectionVideo(detector, categories, video, dir, threshold, config.Data.CropSize[0], config.Model.DetTest, frames, Console.Out);
+                    var written = RunDetectionVideo(detector, video, dir, threshold, frames, Console.Out);
                     Console.WriteLine($"{video}: {written.Frames} frame(s), detections at score >= {threshold.ToString(CultureInfo.InvariantCulture)} drawn into {written.Output}");
                 }
             }
             else
             {
-                using var segmentor = EncoderDecoder.FromConfig(config, config.Runtime.Seed);
-                DeviceSelection.MoveModel(segmentor, DeviceSelection.Resolve(config.Runtime));
-                TrainingCheckpoint.LoadWeights(segmentor, checkpointPath, useEma);
-                if (imagePaths.Count > 0) RunSegmentation(segmentor, config, imagePaths, dir);
+                using var segmentor = Segmentor.Load(config, checkpointPath, useEma, Console.Out);
+                if (imagePaths.Count > 0) RunSegmentation(segmentor, imagePaths, dir);
                 foreach (var image in imagePaths) Console.WriteLine($"{image}: segmented");
                 foreach (var video in videoPaths)
                 {
-                    var written = RunSegmentationVideo(segmentor, config, video, dir, frames, Console.Out);
+                    var written = RunSegmentationVideo(segmentor, video, dir, frames, Console.Out);
                     Console.WriteLine($"{video}: {written.Frames} frame(s) segmented into {written.Output}");
                 }
             }
@@ -107,29 +97,34 @@ public static class InferCommand
     /// Detects objects in each image and writes &lt;dir&gt;/NAME.png (detections drawn on the original
     /// image) and &lt;dir&gt;/NAME.json; returns per image how many detections passed the threshold and how many the model returned.
     /// </summary>
-    public static IReadOnlyList<(string Image, int Drawn, int Total)> RunDetection(CascadeMaskRcnn detector, CategoryMap categories,
-        IReadOnlyList<string> imagePaths, string dir, double scoreThreshold, int testSize,
-        DetectionTestConfig? test = null)
+    public static IReadOnlyList<(string Image, int Drawn, int Total)> RunDetection(Detector detector, IReadOnlyList<string> imagePaths, string dir,
+        double scoreThreshold)
     {
         CheckImages(imagePaths);
         // A PNG input in the output folder would be replaced by its drawing.
         var overwritten = imagePaths.FirstOrDefault(p => Path.GetFullPath(p) == Path.GetFullPath(Path.Combine(dir, Path.GetFileNameWithoutExtension(p) + ".png")));
         if (overwritten is not null)
             throw new VimException($"{overwritten}: the drawing would be written over this input image (--out {dir}); choose another --out folder");
-        if (categories.Count != detector.RoiHeads.Settings.NumClasses)
-            throw new VimException($"the detector has {detector.RoiHeads.Settings.NumClasses} classes but {categories.Count} category names were given");
         Directory.CreateDirectory(dir);
         var written = new List<(string, int, int)>();
         foreach (var imagePath in imagePaths)
         {
-            using var scope = NewDisposeScope();
-            var found = DetectionInference.Predict(detector, imagePath, testSize, test);
+            var found = detector.Predict(imagePath);
             var name = Path.GetFileNameWithoutExtension(imagePath);
-            int drawn = DetectionVisualizer.WriteOverlay(imagePath, found, categories.Names, scoreThreshold, Path.Combine(dir, name + ".png"));
-            WriteDetectionsJson(Path.Combine(dir, name + ".json"), imagePath, found, categories, scoreThreshold);
-            written.Add((imagePath, drawn, (int)found.Count));
+            int drawn = DetectionVisualizer.WriteOverlay(imagePath, found, scoreThreshold, Path.Combine(dir, name + ".png"));
+            WriteDetectionsJson(Path.Combine(dir, name + ".json"), imagePath, found, scoreThreshold);
+            written.Add((imagePath, drawn, found.Detections.Count));
         }
         return written;
+    }
+
+    /// <summary><see cref="RunDetection(Detector, IReadOnlyList{string}, string, double)"/> with a model built and loaded by the caller.</summary>
+    public static IReadOnlyList<(string Image, int Drawn, int Total)> RunDetection(CascadeMaskRcnn detector, CategoryMap categories,
+        IReadOnlyList<string> imagePaths, string dir, double scoreThreshold, int testSize,
+        DetectionTestConfig? test = null)
+    {
+        using var predictor = new Detector(detector, categories, testSize, test);
+        return RunDetection(predictor, imagePaths, dir, scoreThreshold);
     }
 
     /// <summary>Which frames of a video `vim infer` runs: every <see cref="Step"/>-th, at most <see cref="Max"/> of them.</summary>
@@ -150,30 +145,42 @@ public static class InferCommand
     /// Detects objects in every selected frame of a video, exactly as in an image file, and writes the frames with their
     /// detections drawn as &lt;dir&gt;/NAME (<see cref="VideoFiles.OutputFormat"/>); returns the frames written and the file.
     /// </summary>
-    public static (int Frames, string Output) RunDetectionVideo(CascadeMaskRcnn detector, CategoryMap categories, string videoPath, string dir,
-        double scoreThreshold, int testSize, DetectionTestConfig? test, FrameSelection frames, TextWriter? progress = null) =>
-        RunVideo(videoPath, dir, frames, progress, (frame, name) =>
+    public static (int Frames, string Output) RunDetectionVideo(Detector detector, string videoPath, string dir, double scoreThreshold,
+        FrameSelection frames, TextWriter? progress = null) =>
+        RunVideo(videoPath, dir, frames, progress, frame =>
         {
-            var (rgb, height, width) = ImageDecoder.ToRgb(frame);
-            var found = DetectionInference.Predict(detector, rgb, height, width, name, testSize, test);
-            DetectionVisualizer.Draw(frame, found, categories.Names, scoreThreshold);
+            DetectionVisualizer.Draw(frame, detector.Predict(FramePixels(frame)), scoreThreshold);
             return frame;
         });
 
-    /// <summary>Segments every selected frame of a video as evaluation segments an image, and writes the colour overlays as a video (see <see cref="RunDetectionVideo"/>).</summary>
+    /// <summary><see cref="RunDetectionVideo(Detector, string, string, double, FrameSelection, TextWriter?)"/> with a model built and loaded by the caller.</summary>
+    public static (int Frames, string Output) RunDetectionVideo(CascadeMaskRcnn detector, CategoryMap categories, string videoPath, string dir,
+        double scoreThreshold, int testSize, DetectionTestConfig? test, FrameSelection frames, TextWriter? progress = null)
+    {
+        using var predictor = new Detector(detector, categories, testSize, test);
+        return RunDetectionVideo(predictor, videoPath, dir, scoreThreshold, frames, progress);
+    }
+
+    /// <summary>Segments every selected frame of a video as evaluation segments an image, and writes the colour overlays as a video (see <see cref="RunDetectionVideo(Detector, string, string, double, FrameSelection, TextWriter?)"/>).</summary>
+    public static (int Frames, string Output) RunSegmentationVideo(Segmentor segmentor, string videoPath, string dir, FrameSelection frames,
+        TextWriter? progress = null) =>
+        RunVideo(videoPath, dir, frames, progress, frame => SegmentationVisualizer.Overlay(frame, segmentor.Predict(FramePixels(frame)).ClassMap, ignoreIndex: null));
+
+    /// <summary><see cref="RunSegmentationVideo(Segmentor, string, string, FrameSelection, TextWriter?)"/> with a model built and loaded by the caller.</summary>
     public static (int Frames, string Output) RunSegmentationVideo(EncoderDecoder segmentor, ExperimentConfig config, string videoPath, string dir,
         FrameSelection frames, TextWriter? progress = null)
     {
-        var pipelines = SegmentationInference.TestPipelines(config.Data.Scale, config.Model.SegTest);
-        segmentor.eval();
-        var device = DeviceSelection.Of(segmentor);
-        return RunVideo(videoPath, dir, frames, progress, (frame, name) =>
-        {
-            var (rgb, height, width) = ImageDecoder.ToRgb(frame);
-            var views = SegmentationInference.TestViews(rgb, height, width, name, pipelines, device);
-            var labels = SegmentationInference.Labels(SegmentationInference.Scores(segmentor, views, config.Model.SegTest, height, width));
-            return SegmentationVisualizer.Overlay(frame, labels, ignoreIndex: null);
-        });
+        using var predictor = Wrap(segmentor, config);
+        return RunSegmentationVideo(predictor, videoPath, dir, frames, progress);
+    }
+
+    private static Segmentor Wrap(EncoderDecoder segmentor, ExperimentConfig config) =>
+        new(segmentor, config.Data.Scale, config.Model.SegTest, SegmentationData.ClassNamesForInference(config));
+
+    private static RgbImage FramePixels(OpenCvSharp.Mat frame)
+    {
+        var (rgb, height, width) = ImageDecoder.ToRgb(frame);
+        return new RgbImage(height, width, rgb);
     }
 
     /// <summary>
@@ -182,7 +189,7 @@ public static class InferCommand
     /// place once complete. Progress: frames done and time left, every few seconds.
     /// </summary>
     private static (int Frames, string Output) RunVideo(string videoPath, string dir, FrameSelection frames, TextWriter? progress,
-        Func<OpenCvSharp.Mat, string, OpenCvSharp.Mat> draw)
+        Func<OpenCvSharp.Mat, OpenCvSharp.Mat> draw)
     {
         using var reader = new VideoFiles.Reader(videoPath);
         var (extension, fourCc) = VideoFiles.OutputFormat(videoPath);
@@ -200,7 +207,7 @@ public static class InferCommand
                 using var scope = NewDisposeScope();
                 using (frame)
                 {
-                    var drawn = draw(frame, $"{videoPath} frame {index}");
+                    var drawn = draw(frame);
                     try
                     {
                         writer.Write(drawn);
@@ -228,43 +235,25 @@ public static class InferCommand
     }
 
     /// <summary>Segments each image as evaluation does and writes &lt;dir&gt;/{pred,color,overlay}/NAME.png.</summary>
-    public static void RunSegmentation(EncoderDecoder segmentor, ExperimentConfig config, IReadOnlyList<string> imagePaths, string dir)
+    public static void RunSegmentation(Segmentor segmentor, IReadOnlyList<string> imagePaths, string dir)
     {
         CheckImages(imagePaths);
-        var data = config.Data;
-        var pipelines = SegmentationInference.TestPipelines(data.Scale, config.Model.SegTest);
-        segmentor.eval();
-        var device = DeviceSelection.Of(segmentor);
         foreach (var imagePath in imagePaths)
         {
-            using var scope = NewDisposeScope();
-            var (views, height, width) = SegmentationInference.TestViews(imagePath, pipelines, device);
-            var prediction = SegmentationInference.Labels(SegmentationInference.Scores(segmentor, views, config.Model.SegTest, height, width));
-            SegmentationVisualizer.Write(dir, Path.GetFileNameWithoutExtension(imagePath), prediction, height, width, imagePath);
+            var prediction = segmentor.Predict(imagePath);
+            SegmentationVisualizer.Write(dir, Path.GetFileNameWithoutExtension(imagePath), prediction.ClassMap, prediction.Height, prediction.Width, imagePath);
         }
     }
 
-    /// <summary>
-    /// Category names and ids from the config's COCO annotations (the first training split, else the validation
-    /// split) when they exist; otherwise "class K" with ids K+1, so a checkpoint can be used without its dataset.
-    /// </summary>
-    public static CategoryMap Categories(ExperimentConfig config)
+    /// <summary><see cref="RunSegmentation(Segmentor, IReadOnlyList{string}, string)"/> with a model built and loaded by the caller.</summary>
+    public static void RunSegmentation(EncoderDecoder segmentor, ExperimentConfig config, IReadOnlyList<string> imagePaths, string dir)
     {
-        var data = config.Data;
-        // The model's classes are the first training file's categories in id order.
-        foreach (var split in data.TrainSplits.Take(1).Append(data.ValSplit))
-        {
-            var path = DetectionData.AnnotationFile(data, split);
-            if (!File.Exists(path)) continue;
-            // The categories alone: train2017's images and annotations would take tens of seconds to build and are never used.
-            var map = CategoryMap.Load(path);
-            if (map.Count != config.Model.NumClasses)
-                throw new VimException($"{path} has {map.Count} categories but model.num_classes is {config.Model.NumClasses}");
-            return map;
-        }
-        Console.WriteLine($"note: no annotation file {DetectionData.AnnotationFile(data, data.TrainSplits[0])} (nor the validation split's); labels are class indices");
-        return new CategoryMap(Enumerable.Range(0, config.Model.NumClasses).Select(k => new CocoCategory(k + 1, $"class {k}", null)));
+        using var predictor = Wrap(segmentor, config);
+        RunSegmentation(predictor, imagePaths, dir);
     }
+
+    /// <summary>The categories `vim infer` names detections with (<see cref="DetectionData.CategoriesForInference"/>, notes on the console).</summary>
+    public static CategoryMap Categories(ExperimentConfig config) => DetectionData.CategoriesForInference(config, Console.Out);
 
     /// <summary>What a folder argument contributes, as mmdet's image demo reads a folder (IMG_EXTENSIONS, not recursive); any case.</summary>
     public static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"];
@@ -301,36 +290,29 @@ public static class InferCommand
             throw new VimException($"{string.Join(" and ", clash)}: two images share the name '{clash.Key}', so their outputs would collide; copy one under another name");
     }
 
-    private static void WriteDetectionsJson(string path, string imagePath, Detection.Structures.Instances found, CategoryMap categories, double scoreThreshold)
+    private static void WriteDetectionsJson(string path, string imagePath, ImageDetections found, double scoreThreshold)
     {
-        var boxes = found.Count == 0 ? [] : found.Boxes.Tensor.cpu().to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
-        var classes = found.Count == 0 ? [] : found.Classes!.cpu().to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
-        var scores = found.Count == 0 ? [] : found.Scores!.cpu().to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
-        int height = (int)found.ImageHeight, width = (int)found.ImageWidth;
+        var detections = found.Detections;
         AtomicFile.Write(path, stream =>
         {
             using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
             w.WriteStartObject();
             w.WriteString("image", imagePath);
-            w.WriteNumber("height", height);
-            w.WriteNumber("width", width);
+            w.WriteNumber("height", found.Height);
+            w.WriteNumber("width", found.Width);
             w.WriteNumber("score_threshold", scoreThreshold);
             w.WriteStartArray("detections");
-            foreach (int i in Enumerable.Range(0, scores.Length).Where(i => scores[i] >= scoreThreshold).OrderByDescending(i => scores[i]))
+            foreach (var d in detections.Where(d => (double)d.Score >= scoreThreshold).OrderByDescending(d => d.Score))
             {
                 w.WriteStartObject();
-                w.WriteNumber("category_id", categories.ToCategoryId((int)classes[i]));
-                w.WriteString("category", categories.Names[(int)classes[i]]);
-                w.WriteNumber("score", Math.Round(scores[i], 5));
-                double x0 = boxes[4 * i], y0 = boxes[4 * i + 1], x1 = boxes[4 * i + 2], y1 = boxes[4 * i + 3];
+                w.WriteNumber("category_id", d.CategoryId);
+                w.WriteString("category", d.CategoryName);
+                w.WriteNumber("score", Math.Round((double)d.Score, 5));
+                double x0 = d.X1, y0 = d.Y1, x1 = d.X2, y1 = d.Y2;
                 w.WriteStartArray("bbox");
                 foreach (var v in new[] { x0, y0, x1 - x0, y1 - y0 }) w.WriteNumberValue(Math.Round(v, 2));
                 w.WriteEndArray();
-                if (found.Masks is not null)
-                {
-                    var bitmap = found.Masks[i].cpu().to_type(ScalarType.Byte).contiguous().flatten().data<byte>().ToArray();
-                    CocoResults.WriteSegmentation(w, CocoSegmentation.FromRle(Rle.Encode(bitmap, height, width)));
-                }
+                if (d.Mask is { } mask) CocoResults.WriteSegmentation(w, CocoSegmentation.FromRle(mask));
                 w.WriteEndObject();
             }
             w.WriteEndArray();

@@ -4,7 +4,6 @@ using Vim.Core;
 using Vim.Core.Config;
 using Vim.Core.Distributed;
 using Vim.Core.Engine;
-using Vim.Core.Ssm;
 using Vim.Data.Loading;
 using Vim.Detection;
 using Vim.Segmentation;
@@ -122,15 +121,7 @@ public static class TrainCommand
     /// <summary>Loads the config, applies threads, and resolves the work dir.</summary>
     public static (ExperimentConfig Config, string WorkDir) Prepare(string configPath, string? workDir, IEnumerable<string> overrides)
     {
-        var (config, _) = ExperimentConfig.Load(configPath, overrides);
-        if (config.Runtime.Threads > 0)
-        {
-            set_num_threads(config.Runtime.Threads);
-            // Our native kernels (selective scan, RoIAlign) keep their own pool, sized to every CPU unless told.
-            SelectiveScan.NativeThreads = config.Runtime.Threads;
-        }
-        // An unusable runtime.device fails here, before any data is read or file written.
-        DeviceSelection.Resolve(config.Runtime);
+        var config = RuntimeSetup.LoadConfig(configPath, overrides);
         return (config, WorkDir(configPath, config, workDir));
     }
 

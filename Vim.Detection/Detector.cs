@@ -1,0 +1,113 @@
+using Vim.Core;
+using Vim.Core.Config;
+using Vim.Core.Engine;
+using Vim.Data.Coco;
+using Vim.Data.Datasets;
+using Vim.Data.Prediction;
+
+namespace Vim.Detection;
+
+/// <summary>
+/// A trained detector for use from .NET code (mmdet's <c>init_detector</c> + <c>inference_detector</c>, or
+/// <c>DetInferencer</c>): <see cref="Load(string, string, ModelLoadOptions?)"/> opens the config and checkpoint `vim infer` takes, and each <c>Predict</c>
+/// runs an image through it as `vim infer` does (the test resize at data.crop_size, test-time augmentation as
+/// model.det_test says, detections at the original size above model.det_head.test_score_threshold), returning plain
+/// managed results. `vim infer` itself predicts through this class.
+/// <para>
+/// Thread safety: an instance may be shared between threads (e.g. one per ASP.NET service); its predictions run one at a
+/// time, under a lock (<see cref="ImagePredictor{TModel}"/>). For predictions in parallel, load one instance per thread
+/// (libtorch already spreads each forward over runtime.threads cores).
+/// </para>
+/// </summary>
+public sealed class Detector : ImagePredictor<CascadeMaskRcnn>
+{
+    private readonly DetectionTestConfig _test;
+
+    /// <summary>
+    /// A detector around a model already built and loaded (e.g. trained in this process); the model is put in eval mode
+    /// for each prediction and left as it was. <paramref name="ownsModel"/>: <see cref="Dispose"/> disposes it too.
+    /// </summary>
+    /// <param name="categories">The dataset's categories, one per model class, in class order.</param>
+    /// <param name="testSize">The test resize target (the config's data.crop_size[0]).</param>
+    /// <param name="test">model.det_test (default: one plain pass).</param>
+    public Detector(CascadeMaskRcnn model, CategoryMap categories, int testSize, DetectionTestConfig? test = null, bool ownsModel = false)
+        : base(model, ownsModel)
+    {
+        ArgumentNullException.ThrowIfNull(categories);
+        if (testSize <= 0) throw new VimException($"detection test size (data.crop_size) must be positive, got {testSize}");
+        if (categories.Count != model.RoiHeads.Settings.NumClasses)
+            throw new VimException($"the detector has {model.RoiHeads.Settings.NumClasses} classes but {categories.Count} category names were given");
+        test ??= new DetectionTestConfig();
+        DetectionTestTimeAugmentation.CheckSettings(test, testSize);
+        (Categories, TestSize, _test) = (categories, testSize, test);
+    }
+
+    /// <summary>
+    /// Opens a trained detector: <paramref name="configPath"/> (the YAML it was trained with) with the options' overrides and
+    /// device, and <paramref name="checkpointPath"/> (a `vim train` checkpoint, whose checksums are verified, or a `vim
+    /// checkpoint publish`ed file; its EMA weights with <see cref="ModelLoadOptions.Ema"/>). Category ids and names come
+    /// from the config's training annotation file (<see cref="DetectionData.CategoriesForInference"/>). A missing or
+    /// unreadable file, a segmentation config, or weights that do not fit are refused with a <see cref="VimException"/> naming the file.
+    /// </summary>
+    public static Detector Load(string configPath, string checkpointPath, ModelLoadOptions? options = null)
+    {
+        options ??= new ModelLoadOptions();
+        return Load(TrainedModelSource.LoadConfig(configPath, checkpointPath, TaskKind.Detection, options), checkpointPath, options.Ema, options.Log);
+    }
+
+    /// <summary>
+    /// Opens a trained detector from a config already loaded (<see cref="ExperimentConfig.Load"/>, or built in code) and
+    /// <paramref name="checkpointPath"/>, as <see cref="Load(string, string, ModelLoadOptions?)"/> does after reading the
+    /// file; the model goes to the config's runtime.device (its runtime.threads is not applied here).
+    /// </summary>
+    /// <param name="ema">Take the checkpoint's EMA weights.</param>
+    /// <param name="log">Where notes go; null discards them.</param>
+    public static Detector Load(ExperimentConfig config, string checkpointPath, bool ema = false, TextWriter? log = null) =>
+        Open(config, TaskKind.Detection, checkpointPath, ema, () => DetectionData.CategoriesForInference(config, log), () => DetectionTask.FromConfig(config),
+            (model, categories) => new Detector(model, categories, config.Data.CropSize[0], config.Model.DetTest, ownsModel: true));
+
+    /// <summary>The dataset's categories, one per class index (COCO ids and names).</summary>
+    public CategoryMap Categories { get; }
+
+    /// <summary>The side images are resized into before the model sees them (data.crop_size[0]).</summary>
+    public int TestSize { get; }
+
+    /// <summary>Detects objects in an image file (JPEG, PNG, BMP, TIFF, WebP: what OpenCV decodes), at its stored pixel grid.</summary>
+    public ImageDetections Predict(string imagePath)
+    {
+        ArgumentNullException.ThrowIfNull(imagePath);
+        var (rgb, height, width) = ImageDecoder.ReadRgb(imagePath);
+        return Run(rgb, height, width, imagePath);
+    }
+
+    /// <summary>Detects objects in an encoded image held in memory (a JPEG or PNG file's bytes, e.g. an upload).</summary>
+    public ImageDetections Predict(byte[] encodedImage) => Predict(encodedImage, "encoded image");
+
+    /// <summary>Detects objects in decoded pixels (8-bit RGB).</summary>
+    public ImageDetections Predict(RgbImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        return Run(image.Pixels, image.Height, image.Width, $"{image.Width}x{image.Height} RGB pixels");
+    }
+
+    /// <summary>Each image file's detections, in order (each exactly its single <see cref="Predict(string)"/>).</summary>
+    public IReadOnlyList<ImageDetections> Predict(IReadOnlyList<string> imagePaths) =>
+        Each(imagePaths, (path, _) => Predict(path));
+
+    /// <summary>Each encoded image's detections, in order.</summary>
+    public IReadOnlyList<ImageDetections> Predict(IReadOnlyList<byte[]> encodedImages) =>
+        Each(encodedImages, (bytes, index) => Predict(bytes, $"encoded image {index}"));
+
+    /// <summary>Each decoded image's detections, in order.</summary>
+    public IReadOnlyList<ImageDetections> Predict(IReadOnlyList<RgbImage> images) => Each(images, (image, _) => Predict(image));
+
+    private ImageDetections Predict(byte[] encodedImage, string name)
+    {
+        ArgumentNullException.ThrowIfNull(encodedImage);
+        var (rgb, height, width) = ImageDecoder.DecodeRgb(encodedImage, name);
+        return Run(rgb, height, width, name);
+    }
+
+    private ImageDetections Run(byte[] rgb, int height, int width, string name) => Locked(model =>
+        ImageDetections.FromInstances(DetectionInference.Predict(model, rgb, height, width, name, TestSize, _test), Categories));
+}
