@@ -179,7 +179,7 @@ public static class ConfigBinder
             case bool b:
                 return new ConfigScalar(b ? "true" : "false", false, source);
             case Enum e:
-                return new ConfigScalar(EnumKey(e.GetType(), e.ToString()), false, source);
+                return new ConfigScalar(KeyOf(e), false, source);
             case double or float or int or long:
                 return new ConfigScalar(FormatNumber(value), false, source);
             case IDictionary dict:
