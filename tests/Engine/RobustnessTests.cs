@@ -162,14 +162,7 @@ public class RobustnessTests
             (["--corruptions", "noise", "--severities", "0"], ["error: --severities", "no severity from 1 to 5"]),
             (["--severities", "1,2"], ["error: --severities", "--corruptions"]),
         ];
-        foreach (var (extra, expected) in cases)
-        {
-            var errors = new StringWriter();
-            string[] arguments = ["test", config, "--checkpoint", absent, .. extra];
-            Assert.That(VimCli.Run(arguments, errors), Is.EqualTo(1), string.Join(' ', arguments));
-            foreach (var part in expected) Assert.That(errors.ToString(), Does.Contain(part), string.Join(' ', arguments));
-            Assert.That(errors.ToString(), Does.Not.Contain(absent), "refused before the checkpoint is looked for");
-        }
+        CliProcess.AssertRefusedBeforeCheckpoint(cases.Select(c => ((string[])["test", config, "--checkpoint", absent, .. c.Extra], c.Expected)), absent);
     }
 
     /// <summary>
@@ -218,7 +211,7 @@ public class RobustnessTests
 
         var outDir = Path.Combine(_root, "robust");
         var console = new StringWriter();
-        int exit = WithConsole(console, () => VimCli.Run(["test", configPath, "--checkpoint", checkpoint, "--out", outDir,
+        int exit = CliProcess.WithConsole(console, () => VimCli.Run(["test", configPath, "--checkpoint", checkpoint, "--out", outDir,
             "--corruptions", "gaussian_noise,fog", "--severities", "1,3", .. sets], errors));
         Assert.That(exit, Is.EqualTo(0), errors.ToString());
         var dir = Path.Combine(outDir, "robustness");
@@ -257,22 +250,8 @@ public class RobustnessTests
 
         // The same command again: every cell is in robustness.json, none runs.
         var again = new StringWriter();
-        Assert.That(WithConsole(again, () => VimCli.Run(["test", configPath, "--checkpoint", checkpoint, "--out", outDir,
+        Assert.That(CliProcess.WithConsole(again, () => VimCli.Run(["test", configPath, "--checkpoint", checkpoint, "--out", outDir,
             "--corruptions", "gaussian_noise,fog", "--severities", "1,3", .. sets], errors)), Is.EqualTo(0), errors.ToString());
         Assert.That(again.ToString(), Does.Contain("5 of 5 cells already in").And.Not.Contain("robustness: cell 1/"));
-    }
-
-    private static int WithConsole(TextWriter console, Func<int> run)
-    {
-        var original = Console.Out;
-        Console.SetOut(console);
-        try
-        {
-            return run();
-        }
-        finally
-        {
-            Console.SetOut(original);
-        }
     }
 }

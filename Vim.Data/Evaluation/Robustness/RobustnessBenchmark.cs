@@ -62,7 +62,8 @@ public static class RobustnessBenchmark
             progress.WriteLine($"robustness: {grid.Count - pending.Count} of {grid.Count} cells already in {jsonPath}, {pending.Count} to run");
         Directory.CreateDirectory(Path.Combine(dir, SamplesFolder));
         long totalImages = (long)pending.Count * subject.ImageCount, doneImages = 0;
-        long reportEvery = Math.Max(1, subject.ImageCount / 10);
+        // About ten lines a cell on a large split; none inside a cell of fewer than 20 images, whose own line follows at once.
+        long reportEvery = Math.Max(10, subject.ImageCount / 10);
         var clock = Stopwatch.StartNew();
         string Eta()
         {

@@ -19,25 +19,25 @@ internal static class NoiseCorruptions
     /// <summary>speckle_noise: the standard deviation of the multiplicative noise, x + x·N(0, c).</summary>
     public static readonly double[] SpeckleStd = [0.15, 0.2, 0.35, 0.45, 0.6];
 
+    /// <summary>x + N(0, c): additive noise in [0, 1] units.</summary>
     public static byte[] Gaussian(CorruptionImage image, int severity, CorruptionRandom random)
     {
         double std = GaussianStd[severity - 1];
-        var rgb = image.Rgb;
-        var result = new byte[rgb.Length];
-        for (int i = 0; i < rgb.Length; i++) result[i] = CorruptionPixels.UnitToByte(rgb[i] / 255.0 + std * random.Normal());
-        return result;
+        return WithNormalNoise(image.Rgb, random, (x, normal) => x + std * normal);
     }
 
+    /// <summary>x + x·N(0, c): noise proportional to the intensity.</summary>
     public static byte[] Speckle(CorruptionImage image, int severity, CorruptionRandom random)
     {
         double std = SpeckleStd[severity - 1];
-        var rgb = image.Rgb;
+        return WithNormalNoise(image.Rgb, random, (x, normal) => x + x * std * normal);
+    }
+
+    /// <summary>Each value x/255 with one standard normal draw of its own, through <paramref name="noisy"/>, cast back to bytes.</summary>
+    private static byte[] WithNormalNoise(byte[] rgb, CorruptionRandom random, Func<double, double, double> noisy)
+    {
         var result = new byte[rgb.Length];
-        for (int i = 0; i < rgb.Length; i++)
-        {
-            double x = rgb[i] / 255.0;
-            result[i] = CorruptionPixels.UnitToByte(x + x * std * random.Normal());
-        }
+        for (int i = 0; i < rgb.Length; i++) result[i] = CorruptionPixels.UnitToByte(noisy(rgb[i] / 255.0, random.Normal()));
         return result;
     }
 
