@@ -158,6 +158,7 @@ public class RobustnessTests
             (["--corruptions", "noise", "--proposals"], ["error: --corruptions", "--proposals"]),
             (["--corruptions", "noise", "--error-analysis"], ["error: --corruptions", "--error-analysis"]),
             (["--corruptions", "noise,hail"], ["error: --corruptions: unknown corruption 'hail'", "benchmark", "gaussian_noise", "saturate"]),
+            (["--corruptions", "blur", "sleet"], ["error: --corruptions: unknown corruption 'sleet'"]),
             (["--corruptions", "noise", "--severities", "1,6"], ["error: --severities", "'6'", "from 0 to 5"]),
             (["--corruptions", "noise", "--severities", "0"], ["error: --severities", "no severity from 1 to 5"]),
             (["--severities", "1,2"], ["error: --severities", "--corruptions"]),

@@ -90,13 +90,13 @@ public static class RobustnessReport
             return (label, points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray());
         }
         var perCorruption = results.Corruptions.Select(c => Line(c, s => results.Has(c, s) ? Metric(results.Results[c][s], metric) : double.NaN)).ToList();
-        ReportCharts.SaveLines(Path.Combine(dir, ChartName(metric)), $"{metric} against corruption severity (0: clean)", "severity", metric, perCorruption, markers: true);
+        ReportCharts.SaveLines(Path.Combine(dir, ChartName(metric)), $"{metric} against corruption severity (0: clean)", "severity", metric, perCorruption, markers: true, integerX: true);
         var groups = Groups(results);
         if (groups.Count > 1)
         {
             var perGroup = groups.Select(g => Line(g.Key, s => Mean(g.Value.Where(c => results.Has(c, s)).Select(c => Metric(results.Results[c][s], metric))))).ToList();
             ReportCharts.SaveLines(Path.Combine(dir, GroupChartName(metric)), $"{metric} against corruption severity, mean of each group (0: clean)", "severity",
-                metric, perGroup, markers: true);
+                metric, perGroup, markers: true, integerX: true);
         }
     }
 
