@@ -240,7 +240,7 @@ public class ImageCorruptionTests
     /// <summary>
     /// fog on a grey image adds the same haze to every channel, so pixels stay grey, and scales by max/(max + s): with x =
     /// 128/255 and haze in [0, s] every value lies in [x·x/(x + s), x]·255. Snow only lightens (max with the brightened grey,
-    /// flakes added). Frost is a·x + b·frost with frost in [0, 255]: at least ⌊a·x⌋, at most a·x + 255b.
+    /// flakes added). Frost is a·x + b·frost with frost in [0, 255]: at least ⌊a·x⌋, at most a·x + 255b. Spatter's water only adds.
     /// </summary>
     [Test]
     public void WeatherKeepsShapeAndRange()
@@ -270,6 +270,13 @@ public class ImageCorruptionTests
             for (int i = 0; i < frosted.Length; i++)
                 Assert.That((int)frosted[i], Is.InRange((int)(a * textured.Rgb[i]) - 1, Math.Min(255, a * textured.Rgb[i] + 255 * b + 1)), $"frost severity {severity} at {i}");
             Assert.That(frosted, Is.Not.EqualTo(ImageCorruptions.Apply("brightness", textured, 1, seed: 0)));
+
+            // spatter's water (severities 1–3) adds pale turquoise drops and never darkens; its mud (4–5) covers with brown (63, 42, 20).
+            var spattered = ImageCorruptions.Apply("spatter", textured, severity, seed: 2);
+            Assert.That(spattered, Has.Length.EqualTo(textured.Rgb.Length));
+            Assert.That(spattered, Is.Not.EqualTo(textured.Rgb), $"spatter severity {severity}");
+            if (severity <= 3)
+                for (int i = 0; i < spattered.Length; i++) Assert.That((int)spattered[i], Is.GreaterThanOrEqualTo(textured.Rgb[i] - 1), $"spatter severity {severity} at {i}");
         }
     }
 
