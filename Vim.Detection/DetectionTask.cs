@@ -265,14 +265,16 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     }
 
     /// <summary>
-    /// <see cref="PredictValidation"/> on any COCO split, annotated or not (`vim test --format-only` runs it on test-dev):
-    /// the detections of <paramref name="images"/> in dataset order, categories as the training file's ids.
+    /// <see cref="PredictValidation"/> on any COCO split, annotated or not (`vim test --format-only` runs it on test-dev),
+    /// or on a split's images read through a wrapper (`vim test --corruptions`: <see cref="Vim.Data.Transforms.Corruptions.CorruptedImages"/>
+    /// over <see cref="ValSet"/>, scored by <see cref="Score"/>): the detections of <paramref name="images"/> in dataset
+    /// order, categories as the training file's ids.
     /// </summary>
     /// <param name="onImage">Called after each image with (images done, images of this rank's share).</param>
-    public IReadOnlyList<CocoDetection> PredictSplit(CocoInstanceDataset images, Action<int, int>? onImage = null) =>
+    public IReadOnlyList<CocoDetection> PredictSplit(ISampleSource images, Action<int, int>? onImage = null) =>
         PredictSplit(images, onImage, withProposals: false).Detections;
 
-    private (IReadOnlyList<CocoDetection> Detections, IReadOnlyList<CocoDetection>? Proposals) PredictSplit(CocoInstanceDataset images,
+    private (IReadOnlyList<CocoDetection> Detections, IReadOnlyList<CocoDetection>? Proposals) PredictSplit(ISampleSource images,
         Action<int, int>? onImage, bool withProposals)
     {
         if (withProposals) RequirePlainTestPass(TestAugmentation);

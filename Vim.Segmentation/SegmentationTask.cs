@@ -112,12 +112,14 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
     /// <see cref="EvaluateFull"/>'s pass, returning the summed counts themselves: its numbers (<see cref="SegmentationMetric.Compute"/>)
     /// and the confusion matrix they come from (<see cref="SegmentationMetric.ToConfusionMatrix"/>).
     /// </summary>
-    public SegmentationMetric EvaluateCounts(Action<int, ushort[], int, int>? onPrediction)
+    /// <param name="images">The validation images as read (default <see cref="SegmentationFolderDataset.ImagesOnly"/>), e.g. corrupted
+    /// for `vim test --corruptions`: a wrapper of ImagesOnly keeping its order and sizes, whose samples' ImageId is the image's index.</param>
+    public SegmentationMetric EvaluateCounts(Action<int, ushort[], int, int>? onPrediction, ISampleSource? images = null)
     {
         var metric = new SegmentationMetric(ClassNames.Count, _config.Model.SegHead.IgnoreIndex);
         // A rank with no image (more ranks than images) still takes part in the sum.
         // The loaders read the images alone: each label map is read once, here, at its original size.
-        PredictEach(new StridedSubset(ValSet.ImagesOnly, Communicator.Rank, Communicator.WorldSize), (meta, prediction) =>
+        PredictEach(new StridedSubset(images ?? ValSet.ImagesOnly, Communicator.Rank, Communicator.WorldSize), (meta, prediction) =>
         {
             var (labels, height, width) = ValSet.LoadLabelMap((int)meta.ImageId);
             if (height != meta.OriginalHeight || width != meta.OriginalWidth)

@@ -3,12 +3,42 @@ using NUnit.Framework;
 
 namespace Vim.Tests;
 
-/// <summary>The vim command line (VimDense.dll beside the tests), or a launcher such as mpirun, run as a process of its own.</summary>
+/// <summary>The vim command line: run as a process of its own (VimDense.dll beside the tests, or a launcher such as mpirun), or in this process with its console captured and its refusals checked.</summary>
 internal static class CliProcess
 {
     public sealed record Result(int ExitCode, string Stdout, string Stderr)
     {
         public string Output => Stdout + Stderr;
+    }
+
+    /// <summary>Runs <paramref name="run"/> (e.g. <c>VimCli.Run</c> in this process) with Console.Out sent to <paramref name="console"/>.</summary>
+    public static int WithConsole(TextWriter console, Func<int> run)
+    {
+        var original = Console.Out;
+        Console.SetOut(console);
+        try
+        {
+            return run();
+        }
+        finally
+        {
+            Console.SetOut(original);
+        }
+    }
+
+    /// <summary>
+    /// Each command line of <paramref name="cases"/> fails with exit code 1 and an error naming every expected part, and
+    /// without naming <paramref name="absentCheckpoint"/>: it was refused before the checkpoint was looked for.
+    /// </summary>
+    public static void AssertRefusedBeforeCheckpoint(IEnumerable<(string[] Arguments, string[] Expected)> cases, string absentCheckpoint)
+    {
+        foreach (var (arguments, expected) in cases)
+        {
+            var errors = new StringWriter();
+            Assert.That(Vim.Tools.VimCli.Run(arguments, errors), Is.EqualTo(1), string.Join(' ', arguments));
+            foreach (var part in expected) Assert.That(errors.ToString(), Does.Contain(part), string.Join(' ', arguments));
+            Assert.That(errors.ToString(), Does.Not.Contain(absentCheckpoint), "refused before the checkpoint is looked for");
+        }
     }
 
     /// <summary>Runs <c>dotnet VimDense.dll ARGS</c>; a run past <paramref name="limit"/> is killed and fails the test.</summary>

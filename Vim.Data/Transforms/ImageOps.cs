@@ -50,13 +50,23 @@ internal static unsafe class ImageOps
     /// image and stored as 22-bit fixed point; the horizontal pass first, each pass rounded to 8 bits. An axis whose size
     /// does not change is not resampled (its weights would be exactly 1).
     /// </summary>
-    public static byte[] ResizePillowBilinear(byte[] src, int h, int w, int channels, int newH, int newW)
+    public static byte[] ResizePillowBilinear(byte[] src, int h, int w, int channels, int newH, int newW) =>
+        ResizePillow(src, h, w, channels, newH, newW, PillowTaps.Triangle);
+
+    /// <summary>
+    /// Pillow's BOX Image.resize of an 8-bit HWC image, to the byte, as <see cref="ResizePillowBilinear"/> but with the box
+    /// filter: each output pixel the mean of the source pixels whose centres fall within it (pixelate's downscale).
+    /// </summary>
+    public static byte[] ResizePillowBox(byte[] src, int h, int w, int channels, int newH, int newW) =>
+        ResizePillow(src, h, w, channels, newH, newW, PillowTaps.Box);
+
+    private static byte[] ResizePillow(byte[] src, int h, int w, int channels, int newH, int newW, Func<int, int, PillowTaps> taps)
     {
         if (newH <= 0 || newW <= 0 || h <= 0 || w <= 0)
             throw new ArgumentException($"resize {w}x{h} -> {newW}x{newH}: sizes must be positive.");
-        var rows = newW == w ? src : PillowPass(src, h, w, channels, PillowTaps.Triangle(w, newW), alongRows: true);
+        var rows = newW == w ? src : PillowPass(src, h, w, channels, taps(w, newW), alongRows: true);
         if (newH == h) return ReferenceEquals(rows, src) ? (byte[])src.Clone() : rows;
-        return PillowPass(rows, h, newW, channels, PillowTaps.Triangle(h, newH), alongRows: false);
+        return PillowPass(rows, h, newW, channels, taps(h, newH), alongRows: false);
     }
 
     private const int PillowWeightBits = 22;
@@ -64,11 +74,23 @@ internal static unsafe class ImageOps
     /// <summary>For each output index: the first source index, how many follow, and their fixed-point weights (row Stride apart).</summary>
     private sealed record PillowTaps(int[] First, int[] Count, int[] Weights, int Stride)
     {
-        public static PillowTaps Triangle(int inSize, int outSize)
+        /// <summary>Pillow's BILINEAR filter: a triangle of support 1, widened by the shrink factor.</summary>
+        public static PillowTaps Triangle(int inSize, int outSize) =>
+            Of(inSize, outSize, support: 1.0, distance => Math.Abs(distance) < 1.0 ? 1.0 - Math.Abs(distance) : 0.0);
+
+        /// <summary>
+        /// Pillow's BOX filter: support ½ widened by the shrink factor, 1 for a source pixel whose centre lies in
+        /// (−½, ½] of the output pixel's span, so a downscale averages the pixels whose centres fall inside each output pixel.
+        /// </summary>
+        public static PillowTaps Box(int inSize, int outSize) =>
+            Of(inSize, outSize, support: 0.5, distance => distance > -0.5 && distance <= 0.5 ? 1.0 : 0.0);
+
+        /// <summary>Pillow's precompute_coeffs for a filter of the given support, evaluated at the source pixels' centres.</summary>
+        private static PillowTaps Of(int inSize, int outSize, double support, Func<double, double> filter)
         {
             double scale = (double)inSize / outSize;
             double widening = Math.Max(scale, 1.0);
-            double radius = widening;
+            double radius = support * widening;
             // Multiplying by the reciprocal (not dividing) keeps Pillow's rounding of each tap's position.
             double reciprocal = 1.0 / widening;
             int stride = (int)Math.Ceiling(radius) * 2 + 1;
@@ -85,14 +107,13 @@ internal static unsafe class ImageOps
                 double total = 0;
                 for (int i = 0; i < n; i++)
                 {
-                    double distance = Math.Abs((i + lo - center + 0.5) * reciprocal);
-                    raw[i] = distance < 1.0 ? 1.0 - distance : 0.0;
+                    raw[i] = filter((i + lo - center + 0.5) * reciprocal);
                     total += raw[i];
                 }
                 for (int i = 0; i < n; i++)
                 {
                     double normalised = total != 0.0 ? raw[i] / total : raw[i];
-                    // Triangle weights are never negative, so rounding half up is Pillow's rounding here.
+                    // Both filters' weights are never negative, so rounding half up is Pillow's rounding here.
                     weights[o * stride + i] = (int)(0.5 + normalised * (1 << PillowWeightBits));
                 }
                 first[o] = lo;

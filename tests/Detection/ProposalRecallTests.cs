@@ -175,13 +175,7 @@ public class ProposalRecallTests
                 ["error: --proposals", "model.det_test", "scales: [1, 0.5]", "model.det_test.scales=[1.0]"]),
             (["test", segmentationConfig, "--checkpoint", absent, "--proposals"], ["error: --proposals", segmentationConfig, "segmentation config"]),
         ];
-        foreach (var (arguments, expected) in cases)
-        {
-            var errors = new StringWriter();
-            Assert.That(VimCli.Run(arguments, errors), Is.EqualTo(1), string.Join(' ', arguments));
-            foreach (var part in expected) Assert.That(errors.ToString(), Does.Contain(part), string.Join(' ', arguments));
-            Assert.That(errors.ToString(), Does.Not.Contain(absent), "refused before the checkpoint is looked for");
-        }
+        CliProcess.AssertRefusedBeforeCheckpoint(cases, absent);
     }
 
     /// <summary>
@@ -202,7 +196,7 @@ public class ProposalRecallTests
         var trained = TrainCommand.Train(ExperimentConfig.Load(configPath, overrides).Config, Path.Combine(_root, "work"), null, SingleProcessCommunicator.Instance, stop.Token);
         var outDir = Path.Combine(_root, "test");
         var (console, errors) = (new StringWriter(), new StringWriter());
-        int exit = WithConsole(console, () => VimCli.Run(["test", configPath, "--checkpoint", trained.LastCheckpoint!, "--out", outDir, "--overlays", "0", "--proposals",
+        int exit = CliProcess.WithConsole(console, () => VimCli.Run(["test", configPath, "--checkpoint", trained.LastCheckpoint!, "--out", outDir, "--overlays", "0", "--proposals",
             .. overrides.SelectMany(o => new[] { "--set", o })], errors));
         Assert.That(exit, Is.EqualTo(0), errors.ToString());
 
@@ -234,19 +228,5 @@ public class ProposalRecallTests
         var summary = File.ReadAllText(Path.Combine(outDir, "bbox", "summary.md"));
         Assert.That(summary, Does.Contain("## Proposal recall (RPN)").And.Contain("](../proposals.json)").And.Contain("| AR_l@1000 |"));
         Assert.That(console.ToString(), Does.Contain("proposal_AR@100: ").And.Contain("at most 200 proposals per image"));
-    }
-
-    private static int WithConsole(TextWriter console, Func<int> run)
-    {
-        var original = Console.Out;
-        Console.SetOut(console);
-        try
-        {
-            return run();
-        }
-        finally
-        {
-            Console.SetOut(original);
-        }
     }
 }

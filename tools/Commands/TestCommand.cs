@@ -6,22 +6,24 @@ using Vim.Core.Config;
 using Vim.Core.Engine;
 using Vim.Data.Evaluation;
 using Vim.Data.Evaluation.Reports;
+using Vim.Data.Evaluation.Robustness;
+using Vim.Data.Transforms.Corruptions;
 using Vim.Detection;
 using Vim.Segmentation;
 
 namespace Vim.Tools.Commands;
 
-/// <summary>`vim test CONFIG --checkpoint CKPT [--out DIR] [--ema] [--tta] [--proposals] [--format-only [--split S]]`: evaluate a trained model and write its predictions and report, or (--format-only) predict an unlabelled split for a test server.</summary>
+/// <summary>`vim test CONFIG --checkpoint CKPT [--out DIR] [--ema] [--tta] [--proposals] [--format-only [--split S]] [--corruptions C [--severities S]]`: evaluate a trained model and write its predictions and report, or (--format-only) predict an unlabelled split for a test server, or (--corruptions) run the robustness benchmark.</summary>
 public static class TestCommand
 {
     public static Command Create()
     {
         var configArg = new Argument<string>("config") { Description = "Experiment config (YAML)." };
         var checkpoint = new Option<string>("--checkpoint") { Description = "A training checkpoint (work_dirs/.../best.safetensors or iter_*.safetensors).", Required = true };
-        var outDir = new Option<string?>("--out") { Description = "Folder for predictions, metrics.json, the report and confusion_matrix.csv/.png (default: <checkpoint folder>/test, which `vim report` picks up; with --format-only the submission files, default <checkpoint folder>/submit_<split>)." };
+        var outDir = new Option<string?>("--out") { Description = "Folder for predictions, metrics.json, the report and confusion_matrix.csv/.png (default: <checkpoint folder>/test, which `vim report` picks up; with --format-only the submission files, default <checkpoint folder>/submit_<split>; with --corruptions its robustness/ folder alone)." };
         var ema = new Option<bool>("--ema") { Description = "Evaluate the EMA weights stored in the checkpoint." };
         var overlays = new Option<int>("--overlays") { Description = "How many validation images are drawn with their prediction (segmentation: colour overlays; detection: boxes, masks and scores ≥ --score-thr of images holding an object; with --format-only the split's first images).", DefaultValueFactory = _ => 8 };
-        var scoreThr = new Option<double>("--score-thr") { Description = "Detection: the score from which detections are drawn in the overlays (mmdet's --show-score-thr); evaluation takes every detection.", DefaultValueFactory = _ => 0.3 };
+        var scoreThr = new Option<double>("--score-thr") { Description = "Detection: the score from which detections are drawn in the overlays (mmdet's --show-score-thr) and, with --corruptions, in the samples; evaluation takes every detection.", DefaultValueFactory = _ => 0.3 };
         var errorAnalysis = new Option<bool>("--error-analysis") { Description = "Detection: also write mmdet's COCO error analysis (as `vim eval coco-errors`: stage APs C75, C50, Loc, Sim, Oth, BG, FN per category and area range, with charts) into bbox/errors/ and, with masks, segm/errors/, linked from each summary.md; 160 more evaluations on COCO's 80 categories." };
         var formatOnly = new Option<bool>("--format-only") { Description = "Predict a split without labels and write what the test server takes, evaluating nothing (mmdet/mmseg's format_only): " +
             "detection: the images of annotations/image_info_<split>.json (images and categories, which must be the training file's) in the image folder (data.img_dir, default <split>/) of the split without \"-dev\", " +
@@ -39,13 +41,29 @@ public static class TestCommand
             "COCOeval useCats = 0 and maxDets 100, 300, 1000: AR@100, AR@300, AR@1000, AR_s@1000, AR_m@1000, AR_l@1000 in percent, in metrics.json as proposal_AR@100, … " +
             "and in bbox/summary.md. The RPN keeps at most model.det_head.rpn_post_nms_topk_test proposals per image (1000 in the recipes, 200 in the demo configs), " +
             "so AR@1000 sees no more than that. Not with --format-only (no ground truth) or --tta (each pass proposes its own boxes)." };
+        var corruptions = new Option<string[]>("--corruptions")
+        {
+            Description = "The robustness benchmark (mmdet's test_robustness.py, COCO-C / ADE20K-C): evaluate the validation split clean and with every image " +
+                "corrupted, after decoding and before the test resize, by each of these corruptions at each --severities, seeded by the image's index. " +
+                $"Groups: {string.Join(", ", ImageCorruptions.Groups.Keys)} (benchmark: the 15 of noise, blur, weather and digital; holdout: the 4 others); " +
+                $"or names: {string.Join(", ", ImageCorruptions.All)}; comma- or space-separated. Writes <out>/robustness/: robustness.json (every metric of " +
+                "every cell, saved after each cell; a rerun with the same setup skips the finished ones), robustness.md (P, mPC, rPC per corruption and " +
+                "overall for bbox_mAP and segm_mAP, or mIoU), charts of the metric against severity, and samples/ (one image's prediction under each " +
+                "corruption and severity); a plain test's other outputs are not written. frost uses our procedural frost texture, not the package's " +
+                "photographs: its numbers are not comparable with published ones. Not with --format-only, --proposals or --error-analysis.",
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var severities = new Option<string?>("--severities") { Description = "With --corruptions: the severities to run, comma-separated, from 1 to 5 (default 1,2,3,4,5); " +
+            "0 is the clean pass, which always runs once (P)." };
         var split = new Option<string?>("--split") { Description = $"With --format-only: the split to predict (default: detection {DefaultDetectionSplit}, segmentation {DefaultSegmentationSplit})." };
         var set = ConfigCommand.CreateSetOption();
         var command = new Command("test", "Evaluate a checkpoint on the validation split; write predictions, metrics, a report and the confusion matrix " +
             "(segmentation: pixels; detection: boxes with mmdet's defaults, score ≥ 0.3 and IoU ≥ 0.5; `vim eval confusion det` takes other thresholds on results.json); " +
             "detection with --error-analysis: also the COCO error analysis of boxes and masks; with --proposals: also the RPN's proposal recall (AR@100, 300, 1000); " +
             "detection's final per-class NMS is model.det_head's (hard, or Soft-NMS with --set model.det_head.test_nms_type=soft_nms). With --format-only: predictions of a split without labels in the " +
-            "test server's format (COCO test-dev results json, ADE20k test PNGs), no evaluation.");
+            "test server's format (COCO test-dev results json, ADE20k test PNGs), no evaluation. With --corruptions: the robustness benchmark (clean and corrupted " +
+            "evaluations, P, mPC and rPC) into <out>/robustness/.");
         command.Arguments.Add(configArg);
         command.Options.Add(checkpoint);
         command.Options.Add(outDir);
@@ -57,10 +75,13 @@ public static class TestCommand
         command.Options.Add(tta);
         command.Options.Add(split);
         command.Options.Add(proposals);
+        command.Options.Add(corruptions);
+        command.Options.Add(severities);
         command.Options.Add(set);
         command.SetAction(parse =>
         {
             bool submit = parse.GetValue(formatOnly);
+            var robustness = RobustnessGrid(parse.GetValue(corruptions), parse.GetValue(severities), submit, parse.GetValue(proposals), parse.GetValue(errorAnalysis));
             if (submit && parse.GetValue(errorAnalysis))
                 throw new VimException("--error-analysis: the COCO error analysis compares detections with ground truth, and --format-only predicts a split without any; " +
                     "run the error analysis with plain `vim test` on the validation split.");
@@ -91,6 +112,9 @@ public static class TestCommand
             if (parse.GetValue(errorAnalysis) && config.Task != TaskKind.Detection)
                 throw new VimException($"--error-analysis: the COCO error analysis is for detection configs; {parse.GetValue(configArg)} is a {config.Task.ToString().ToLowerInvariant()} config.");
             if (submit) return FormatOnly(config, checkpointPath, splitName, dir, parse.GetValue(ema), parse.GetValue(overlays), overlayThreshold);
+            if (robustness is { } grid)
+                return Robustness(config, configPath, Overrides(configPath, parse.GetValue(set) ?? [], parse.GetValue(tta)), checkpointPath, dir, parse.GetValue(ema),
+                    overlayThreshold, grid.Corruptions, grid.Severities);
             if (config.Task == TaskKind.Detection)
             {
                 // The checkpoint holds every weight (loaded strictly): model.backbone.pretrained is not read.
@@ -113,6 +137,69 @@ public static class TestCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// `--corruptions` and `--severities` read and checked before anything else is: the corruptions (groups expanded) and
+    /// severities 1–5 of the grid, or null without --corruptions. Combinations that evaluate something else are refused.
+    /// </summary>
+    internal static (IReadOnlyList<string> Corruptions, IReadOnlyList<int> Severities)? RobustnessGrid(string[]? corruptions, string? severities,
+        bool formatOnly, bool proposals, bool errorAnalysis)
+    {
+        if (corruptions is null || corruptions.Length == 0)
+        {
+            if (severities is not null) throw new VimException("--severities: only the robustness benchmark runs severities; add --corruptions (e.g. --corruptions benchmark).");
+            return null;
+        }
+        if (formatOnly)
+            throw new VimException("--corruptions: the robustness benchmark compares predictions with ground truth, and --format-only predicts a split without any; " +
+                "run --corruptions without --format-only.");
+        if (proposals)
+            throw new VimException("--corruptions: the robustness benchmark reports box and mask AP; --proposals (the RPN's recall) is not part of it; run them separately.");
+        if (errorAnalysis)
+            throw new VimException("--corruptions: the robustness benchmark reports box and mask AP per corruption; --error-analysis is not part of it; " +
+                "run the error analysis with plain `vim test`.");
+        var names = ImageCorruptions.Resolve(corruptions.SelectMany(c => c.Split(',')), "--corruptions");
+        var levels = new List<int>();
+        foreach (var part in (severities ?? "1,2,3,4,5").Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out int level) || level is < 0 or > ImageCorruptions.MaxSeverity)
+                throw new VimException($"--severities: expected integers from 0 to {ImageCorruptions.MaxSeverity} (0 is the clean image), comma-separated, got '{part}' in '{severities}'.");
+            if (level > 0 && !levels.Contains(level)) levels.Add(level);
+        }
+        if (levels.Count == 0)
+            throw new VimException($"--severities: '{severities}' holds no severity from 1 to {ImageCorruptions.MaxSeverity}; the clean pass (0) runs anyway, and the corruptions need at least one.");
+        return (names, levels.Order().ToList());
+    }
+
+    /// <summary>`vim test --corruptions`: the robustness grid into &lt;dir&gt;/robustness/ and its summary on the console.</summary>
+    private static int Robustness(ExperimentConfig config, string configPath, IReadOnlyList<string> overrides, string checkpointPath, string dir, bool ema,
+        double scoreThreshold, IReadOnlyList<string> corruptions, IReadOnlyList<int> severities)
+    {
+        RobustnessResults results;
+        if (config.Task == TaskKind.Detection)
+        {
+            using var detection = new DetectionTask(config, TextWriter.Null, weightsFromCheckpoint: true);
+            results = RunGrid(new DetectionRobustness(detection, scoreThreshold), detection.Model);
+        }
+        else
+        {
+            using var segmentation = new SegmentationTask(config, TextWriter.Null, weightsFromCheckpoint: true);
+            results = RunGrid(new SegmentationRobustness(segmentation), segmentation.Model);
+        }
+        foreach (var summary in results.Summaries())
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{summary.Metric}: P {summary.Clean:0.00}, mPC {summary.MeanUnderCorruption:0.00}, rPC {100 * summary.Relative:0.0} %"));
+        Console.WriteLine($"robustness.json, robustness.md, charts and samples in {Path.Combine(dir, RobustnessBenchmark.Folder)}");
+        return 0;
+
+        RobustnessResults RunGrid(IRobustnessSubject subject, TorchSharp.torch.nn.Module model)
+        {
+            // Loaded first: a checkpoint that does not fit leaves no output folder behind.
+            TrainingCheckpoint.LoadWeights(model, checkpointPath, ema);
+            Directory.CreateDirectory(dir);
+            var setup = RobustnessSetup.Of(configPath, overrides, checkpointPath, ema, subject.ImageCount);
+            return RobustnessBenchmark.Run(subject, corruptions, severities, setup, dir, Console.Out);
+        }
     }
 
     /// <summary>`--proposals`: mmdet's items as metrics.json holds them, and what bounds AR at the largest maxDets.</summary>

@@ -15,12 +15,13 @@ public static class ReportCharts
     /// With <paramref name="logY"/> the y axis is logarithmic (decades labelled with their values); points at or below
     /// zero have no place on it and are left out. More than ten series take Category20's colours, more than twenty
     /// colours along a colormap in series order (layer-decay scales: neighbours in the legend are neighbours in colour),
-    /// and more than ten have their legend beside the plot.
+    /// and more than ten have their legend beside the plot. With <paramref name="integerX"/> the x axis is ticked at whole
+    /// numbers only (levels such as corruption severities, where 2.5 means nothing).
     /// </summary>
     public static void SaveLines(string path, string title, string xLabel, string yLabel,
         IReadOnlyList<(string Label, double[] Xs, double[] Ys)> series, double? yMin = null, double? yMax = null,
         int width = DefaultWidth, int height = DefaultHeight, bool markers = false, Alignment legend = Alignment.LowerLeft, bool stacked = false,
-        bool logY = false)
+        bool logY = false, bool integerX = false)
     {
         if (logY && stacked) throw new ArgumentException("stacked bands fill down to zero, which a log axis does not have", nameof(logY));
         if (logY)
@@ -56,6 +57,7 @@ public static class ReportCharts
         plt.Axes.Bottom.Label.Text = xLabel;
         plt.Axes.Left.Label.Text = yLabel;
         if (logY) plt.Axes.Left.TickGenerator = LogTicks(series.SelectMany(s => s.Ys));
+        if (integerX) plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(1);
         // A legend of many series would cover the lines: beside the plot instead, in one column (ScottPlot wraps a legend
         // taller than the plot into clipped columns), the image grown to keep the plot's size.
         if (series.Count > 10)

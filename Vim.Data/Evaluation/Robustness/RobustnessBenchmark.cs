@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.Globalization;
+using Vim.Data.Datasets;
+using Vim.Data.Evaluation.Reports;
+using Vim.Data.Transforms.Corruptions;
+
+namespace Vim.Data.Evaluation.Robustness;
+
+/// <summary>
+/// A trained model the robustness grid evaluates: the task's own evaluation (detection: box and mask AP; segmentation:
+/// mIoU) with its validation images read through a wrapper (<see cref="CorruptedImages"/>) before the test pipeline.
+/// </summary>
+public interface IRobustnessSubject
+{
+    /// <summary>detection or segmentation.</summary>
+    string Task { get; }
+
+    /// <summary>The validation images each cell evaluates.</summary>
+    int ImageCount { get; }
+
+    /// <summary>The metrics P, mPC and rPC are reported for.</summary>
+    IReadOnlyList<string> SummaryMetrics { get; }
+
+    /// <summary>
+    /// Evaluates the validation split with every image read through <paramref name="images"/> (the split's images, by
+    /// index, corrupted or not), calling <paramref name="onImage"/> after each; draws the prediction of the sample image
+    /// on its image as read into <paramref name="samplePath"/> (PNG). Returns every metric of the evaluation.
+    /// </summary>
+    IReadOnlyDictionary<string, double> Evaluate(Func<ISampleSource, ISampleSource> images, string samplePath, Action onImage);
+}
+
+/// <summary>
+/// `vim test --corruptions` (mmdet's tools/analysis_tools/test_robustness.py): the normal evaluation once on the clean
+/// images and once per (corruption, severity), into &lt;out&gt;/robustness/: robustness.json after every cell (finished
+/// cells of an earlier run with the same setup are skipped, so a crash loses only the cell it interrupted), the sample
+/// drawings in samples/, and at the end robustness.md with the charts (<see cref="RobustnessReport"/>).
+/// </summary>
+public static class RobustnessBenchmark
+{
+    public const string Folder = "robustness";
+
+    public const string ResultsFile = "robustness.json";
+
+    public const string SamplesFolder = "samples";
+
+    /// <summary>The sample drawing of a cell: clean.png, or CORRUPTION_SEVERITY.png.</summary>
+    public static string SampleName(string? corruption, int severity) => corruption is null ? "clean.png" : $"{corruption}_{severity}.png";
+
+    /// <param name="severities">Severities 1–5 to run for every corruption (0, the clean pass, runs once whatever is asked).</param>
+    public static RobustnessResults Run(IRobustnessSubject subject, IReadOnlyList<string> corruptions, IReadOnlyList<int> severities,
+        RobustnessSetup setup, string outDir, TextWriter progress)
+    {
+        var dir = Path.Combine(outDir, Folder);
+        var jsonPath = Path.Combine(dir, ResultsFile);
+        var results = Reuse(jsonPath, subject, setup, progress) ?? new RobustnessResults { Task = subject.Task, Setup = setup, SummaryMetrics = subject.SummaryMetrics };
+        results.Corruptions = corruptions;
+        results.Severities = severities.Where(s => s > 0).Distinct().Order().ToList();
+        var grid = new List<(string? Corruption, int Severity)> { (null, 0) };
+        grid.AddRange(corruptions.SelectMany(c => results.Severities.Select(s => ((string?)c, s))));
+        var pending = grid.Where(cell => !results.Has(cell.Corruption, cell.Severity)).ToList();
+        if (pending.Count < grid.Count)
+            progress.WriteLine($"robustness: {grid.Count - pending.Count} of {grid.Count} cells already in {jsonPath}, {pending.Count} to run");
+        Directory.CreateDirectory(Path.Combine(dir, SamplesFolder));
+        long totalImages = (long)pending.Count * subject.ImageCount, doneImages = 0;
+        // About ten lines a cell on a large split; none inside a cell of fewer than 20 images, whose own line follows at once.
+        long reportEvery = Math.Max(10, subject.ImageCount / 10);
+        var clock = Stopwatch.StartNew();
+        string Eta()
+        {
+            if (doneImages == 0) return "ETA -";
+            var left = TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds / doneImages * (totalImages - doneImages));
+            return $"ETA {(int)left.TotalHours}:{left.Minutes:00}:{left.Seconds:00}";
+        }
+        for (int k = 0; k < pending.Count; k++)
+        {
+            var (corruption, severity) = pending[k];
+            string name = corruption is null ? "clean" : $"{corruption} severity {severity}";
+            string cellTitle = $"robustness: cell {k + 1}/{pending.Count} ({name})";
+            progress.WriteLine($"{cellTitle}: {subject.ImageCount} images");
+            int inCell = 0;
+            var metrics = subject.Evaluate(
+                source => corruption is null ? source : new CorruptedImages(source, corruption, severity),
+                Path.Combine(dir, SamplesFolder, SampleName(corruption, severity)),
+                () =>
+                {
+                    inCell++;
+                    doneImages++;
+                    if (inCell % reportEvery == 0 && inCell < subject.ImageCount)
+                        progress.WriteLine($"{cellTitle}: {inCell}/{subject.ImageCount} images | grid {doneImages}/{totalImages} images | {Eta()}");
+                });
+            results.Set(corruption, severity, metrics);
+            results.Save(jsonPath);
+            var shown = string.Join(", ", subject.SummaryMetrics.Select(m => $"{m} {Format(metrics.TryGetValue(m, out var v) ? v : double.NaN)}"));
+            progress.WriteLine($"{cellTitle}: {shown} | grid {doneImages}/{totalImages} images | {Eta()}");
+        }
+        results.Save(jsonPath);
+        RobustnessReport.Write(results, dir);
+        return results;
+    }
+
+    /// <summary>
+    /// The results of an earlier run in the same folder when its setup is this one's (their finished cells are kept), or
+    /// null to start afresh, saying why an existing file is set aside.
+    /// </summary>
+    private static RobustnessResults? Reuse(string jsonPath, IRobustnessSubject subject, RobustnessSetup setup, TextWriter progress)
+    {
+        if (!File.Exists(jsonPath)) return null;
+        var earlier = RobustnessResults.Load(jsonPath);
+        string? difference = earlier.Task != subject.Task ? "task" : earlier.Setup.DifferenceFrom(setup);
+        if (difference is null) return earlier;
+        progress.WriteLine($"robustness: {jsonPath} was written for another run (its {difference} differs): starting afresh, the file is replaced");
+        return null;
+    }
+
+    private static string Format(double value) => double.IsFinite(value) ? value.ToString("0.00", CultureInfo.InvariantCulture) : "n/a";
+}
