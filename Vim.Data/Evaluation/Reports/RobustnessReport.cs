@@ -48,7 +48,7 @@ public static class RobustnessReport
                 string name = corruption.Corruption == ImageCorruptions.ProceduralFrost ? $"{corruption.Corruption} †" : corruption.Corruption;
                 sb.Append($"| {name} | {ImageCorruptions.GroupOf(corruption.Corruption)} |");
                 foreach (int s in severities)
-                    sb.Append($" {(results.Has(corruption.Corruption, s) ? Number(Metric(results.Results[corruption.Corruption][s], summary.Metric)) : "…")} |");
+                    sb.Append($" {(results.Has(corruption.Corruption, s) ? Number(RobustnessResults.Value(results.Results[corruption.Corruption][s], summary.Metric)) : "…")} |");
                 sb.AppendLine($" {Number(corruption.MeanUnderCorruption)} | {Percent(corruption.Relative)} |");
             }
             sb.Append($"| **all** | |").Append(string.Concat(severities.Select(s => $" {Number(SeverityMean(results, summary.Metric, s))} |")))
@@ -81,7 +81,7 @@ public static class RobustnessReport
 
     private static void WriteCharts(RobustnessResults results, string metric, string dir)
     {
-        double clean = Metric(results.Clean!, metric);
+        double clean = RobustnessResults.Value(results.Clean!, metric);
         // Severity 0 is the clean pass, shared by every line.
         // Undefined values (not run yet, pycocotools' −1) are left out of the line rather than drawn as −1.
         (string, double[], double[]) Line(string label, Func<int, double> at)
@@ -89,12 +89,12 @@ public static class RobustnessReport
             var points = results.Severities.Select(s => (X: (double)s, Y: at(s))).Prepend((X: 0.0, Y: clean)).Where(p => double.IsFinite(p.Y) && p.Y >= 0).ToList();
             return (label, points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray());
         }
-        var perCorruption = results.Corruptions.Select(c => Line(c, s => results.Has(c, s) ? Metric(results.Results[c][s], metric) : double.NaN)).ToList();
+        var perCorruption = results.Corruptions.Select(c => Line(c, s => results.Has(c, s) ? RobustnessResults.Value(results.Results[c][s], metric) : double.NaN)).ToList();
         ReportCharts.SaveLines(Path.Combine(dir, ChartName(metric)), $"{metric} against corruption severity (0: clean)", "severity", metric, perCorruption, markers: true, integerX: true);
         var groups = Groups(results);
         if (groups.Count > 1)
         {
-            var perGroup = groups.Select(g => Line(g.Key, s => Mean(g.Value.Where(c => results.Has(c, s)).Select(c => Metric(results.Results[c][s], metric))))).ToList();
+            var perGroup = groups.Select(g => Line(g.Key, s => Mean(g.Value.Where(c => results.Has(c, s)).Select(c => RobustnessResults.Value(results.Results[c][s], metric))))).ToList();
             ReportCharts.SaveLines(Path.Combine(dir, GroupChartName(metric)), $"{metric} against corruption severity, mean of each group (0: clean)", "severity",
                 metric, perGroup, markers: true, integerX: true);
         }
@@ -105,15 +105,13 @@ public static class RobustnessReport
 
     /// <summary>The metric at <paramref name="severity"/> averaged over the corruptions that have run it.</summary>
     private static double SeverityMean(RobustnessResults results, string metric, int severity) =>
-        Mean(results.Corruptions.Where(c => results.Has(c, severity)).Select(c => Metric(results.Results[c][severity], metric)));
+        Mean(results.Corruptions.Where(c => results.Has(c, severity)).Select(c => RobustnessResults.Value(results.Results[c][severity], metric)));
 
     private static double Mean(IEnumerable<double> values)
     {
         var defined = values.Select(v => v < 0 ? double.NaN : v).ToList();
         return defined.Count == 0 ? double.NaN : defined.Average();
     }
-
-    private static double Metric(IReadOnlyDictionary<string, double> metrics, string metric) => metrics.TryGetValue(metric, out var v) ? v : double.NaN;
 
     private static string Number(double value) => double.IsFinite(value) && value >= 0 ? value.ToString("0.00", CultureInfo.InvariantCulture) : "n/a";
 

@@ -116,7 +116,8 @@ public sealed class RobustnessResults
     public IReadOnlyList<RobustnessSummary> Summaries() =>
         Clean is null ? [] : SummaryMetrics.Select(m => RobustnessSummary.Compute(m, Value(Clean, m), Cells(m))).ToList();
 
-    private static double Value(IReadOnlyDictionary<string, double> metrics, string metric) => metrics.TryGetValue(metric, out var v) ? v : double.NaN;
+    /// <summary>The metric in a cell's metrics, NaN when the cell lacks it.</summary>
+    internal static double Value(IReadOnlyDictionary<string, double> metrics, string metric) => metrics.TryGetValue(metric, out var v) ? v : double.NaN;
 
     /// <summary>Writes the results to <paramref name="path"/> atomically (a reader or a crash sees the old file or the new one).</summary>
     public void Save(string path) => AtomicFile.WriteText(path, JsonSerializer.Serialize(this, MetricJson.Indented));
