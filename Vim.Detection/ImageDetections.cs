@@ -42,18 +42,14 @@ public sealed class ImageDetections
         var boxes = found.Boxes.Tensor.to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
         var classes = found.Classes.to_type(ScalarType.Int64).cpu().contiguous().data<long>().ToArray();
         var scores = found.Scores.to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
-        // One transfer for all masks rather than one per detection.
-        var masks = found.Masks?.to_type(ScalarType.Byte).cpu().contiguous();
+        // One transfer and one host copy for all masks (N, H, W) rather than one per detection; each is encoded from its slice.
+        var masks = found.Masks?.to_type(ScalarType.Byte).cpu().contiguous().data<byte>().ToArray();
+        int plane = height * width;
         var detections = new DetectedObject[classes.Length];
         for (int i = 0; i < detections.Length; i++)
         {
             int classIndex = (int)classes[i];
-            Rle? mask = null;
-            if (masks is not null)
-            {
-                using var bitmap = masks[i];
-                mask = Rle.Encode(bitmap.data<byte>().ToArray(), height, width);
-            }
+            Rle? mask = masks is null ? null : Rle.Encode(masks.AsSpan(i * plane, plane), height, width);
             detections[i] = new DetectedObject(boxes[4 * i], boxes[4 * i + 1], boxes[4 * i + 2], boxes[4 * i + 3], scores[i], classIndex,
                 categories.ToCategoryId(classIndex), categories.Names[classIndex], mask);
         }
