@@ -13,13 +13,22 @@ namespace Vim.Core.Config;
 /// <remarks>
 /// Keys are property names in snake_case unless <see cref="ConfigKeyAttribute"/> says otherwise.
 /// Supported value types: string, bool, int, long, float, double, enums (snake_case names),
-/// nullable forms of those, lists/arrays, string-keyed dictionaries and nested schema classes.
+/// nullable forms of those, lists/arrays, string-keyed dictionaries and nested schema classes, and config nodes
+/// (<see cref="ConfigList"/>, <see cref="ConfigMap"/>): a key whose schema lives in a project this one cannot reference
+/// (data.train_pipeline's steps are Vim.Data's transforms) keeps its subtree as written, for its reader to bind with
+/// <see cref="Bind{T}(ConfigNode, string)"/>.
 /// </remarks>
 public static class ConfigBinder
 {
     public static T Bind<T>(ConfigMap map) where T : new() => (T)BindObject(typeof(T), map, "");
 
     public static object Bind(Type type, ConfigMap map) => BindObject(type, map, "");
+
+    /// <summary>
+    /// Binds a subtree kept as written (a config-node key) to its schema type <typeparamref name="T"/>; <paramref name="path"/>
+    /// is the subtree's key path, which errors name with the file and line (e.g. <c>data.train_pipeline[2].resize.scales</c>).
+    /// </summary>
+    public static T Bind<T>(ConfigNode node, string path) => (T)BindValue(typeof(T), node, path, nullable: false)!;
 
     /// <summary>The schema's keys for a type, in declaration order.</summary>
     public static IReadOnlyList<(string Key, PropertyInfo Property)> KeysOf(Type type) =>
@@ -92,6 +101,8 @@ public static class ConfigBinder
         }
         var underlying = Nullable.GetUnderlyingType(type) ?? type;
 
+        if (typeof(ConfigNode).IsAssignableFrom(underlying))
+            return underlying.IsInstanceOfType(node) ? node.DeepClone() : throw Mismatch(node, path, Describe(underlying), Kind(node));
         if (underlying == typeof(string))
             return node is ConfigScalar s ? s.Value : throw Mismatch(node, path, "a string", Kind(node));
         if (underlying == typeof(bool))
@@ -180,6 +191,8 @@ public static class ConfigBinder
                 return new ConfigScalar(b ? "true" : "false", false, source);
             case Enum e:
                 return new ConfigScalar(KeyOf(e), false, source);
+            case ConfigNode node:
+                return node.DeepClone();
             case double or float or int or long:
                 return new ConfigScalar(FormatNumber(value), false, source);
             case IDictionary dict:
@@ -249,7 +262,8 @@ public static class ConfigBinder
         if (t == typeof(bool)) return "true or false";
         if (t == typeof(int) || t == typeof(long)) return "an integer";
         if (t == typeof(double) || t == typeof(float)) return "a number";
-        if (ElementTypeOfList(t) is not null) return "a list";
+        if (ElementTypeOfList(t) is not null || t == typeof(ConfigList)) return "a list";
+        if (t == typeof(ConfigMap)) return "a mapping";
         return "a value";
     }
 

@@ -80,6 +80,22 @@ public sealed class DataConfig
     /// <summary>Segmentation resize target (long edge, short edge), keep ratio; training jitters it by 0.5–2×.</summary>
     public List<int> Scale { get; set; } = [2048, 512];
 
+    /// <summary>
+    /// The training data pipeline, MMDetection's and MMSegmentation's train_pipeline after image and annotation loading: a
+    /// list of one-key steps, each naming a transform with its options (<c>- random_crop: {height: 512, width: 512}</c>; the
+    /// transforms are Vim.Data's TransformStepConfig). Null: the task's official recipe, built from data.crop_size (and
+    /// segmentation's data.scale and model.seg_head.ignore_index); docs/FROM_MMDETECTION.md writes both recipes out as YAML.
+    /// Kept here as written: Vim.Data's DataPipelines binds it and checks it against what the task's loader and model need.
+    /// </summary>
+    public ConfigList? TrainPipeline { get; set; }
+
+    /// <summary>
+    /// The test data pipeline (MMDetection's and MMSegmentation's test_pipeline), in the form of <see cref="TrainPipeline"/>:
+    /// resize (one scale) and normalize, and for detection pad. Each model.det_test / model.seg_test scales ratio multiplies
+    /// its resize scale, as the recipes multiply data.crop_size / data.scale. Null: the task's official recipe.
+    /// </summary>
+    public ConfigList? TestPipeline { get; set; }
+
     /// <summary>ADE-style labels: 0 is "other" (ignored) and k becomes class k − 1.</summary>
     public bool ReduceZeroLabel { get; set; } = true;
 
