@@ -12,12 +12,14 @@ namespace Vim.Detection;
 /// <summary>
 /// The data side of a detection task, without its model: the config's data settings checked, the COCO-format splits
 /// (by default &lt;root&gt;/annotations/instances_&lt;split&gt;.json with images in &lt;root&gt;/&lt;split&gt;/; data.ann_file and
-/// data.img_dir move them, <see cref="DatasetLayout"/>), and the loaders training
-/// (the LSJ pipeline at data.crop_size) and evaluation (ViTDet's test resize) read them with. <see cref="DetectionTask"/>
+/// data.img_dir move them, <see cref="DatasetLayout"/>), and the loaders training (data.train_pipeline, else the LSJ
+/// recipe at data.crop_size) and evaluation (data.test_pipeline, else ViTDet's test resize; <see cref="DataPipelines"/>)
+/// read them with. <see cref="DetectionTask"/>
 /// trains and evaluates through it, and `vim data browse` draws what its loaders produce.
 /// </summary>
 public sealed class DetectionData
 {
+    private readonly ExperimentConfig _config;
     private readonly DataConfig _data;
     private readonly DatasetLayout _layout;
     private readonly DetectionTestConfig _test;
@@ -26,6 +28,7 @@ public sealed class DetectionData
     /// annotation file itself (so a task leaves this off); drawing the ground truth needs them on the samples.</param>
     public DetectionData(ExperimentConfig config, bool validationMasks = false)
     {
+        _config = config;
         var data = _data = config.Data;
         _test = config.Model.DetTest;
         var layout = _layout = CheckSettings(config);
@@ -75,6 +78,7 @@ public sealed class DetectionData
 
     private DetectionData(ExperimentConfig config, string unlabelledSplit)
     {
+        _config = config;
         _data = config.Data;
         _test = config.Model.DetTest;
         _layout = CheckSettings(config);
@@ -111,6 +115,7 @@ public sealed class DetectionData
             throw new VimException($"data.crop_size must be square for detection (large-scale jitter crops and pads to one side), got [{data.CropSize[0]}, {data.CropSize[1]}]");
         // Before any file is read: a typo in model.det_test stops a training run at once, not at its first evaluation.
         DetectionTestTimeAugmentation.CheckSettings(config.Model.DetTest, data.CropSize[0]);
+        DataPipelines.Check(config);
         return layout;
     }
 
@@ -177,8 +182,11 @@ public sealed class DetectionData
     private InvalidOperationException NotRead(string split) =>
         new($"the {split} split was not read: this data holds the unlabelled split {_unlabelled?.Split} alone (DetectionData.ForUnlabelledSplit)");
 
-    /// <summary>The side test images are fitted into (ViTDet's ResizeShortestEdge to the training crop, data.crop_size).</summary>
+    /// <summary>The side test images are fitted into (ViTDet's ResizeShortestEdge to the training crop, data.crop_size) where data.test_pipeline is unset.</summary>
     public int TestSize => _data.CropSize[0];
+
+    /// <summary>data.test_pipeline, bound and checked; null: the recipe's resize into <see cref="TestSize"/>.</summary>
+    public IReadOnlyList<TransformStepConfig>? TestSteps => DataPipelines.TestSteps(_config);
 
     /// <summary>A split's annotation file: &lt;root&gt;/annotations/instances_&lt;split&gt;.json, or where data.ann_file says.</summary>
     public static string AnnotationFile(DataConfig data, string split) => DatasetLayout.Of(data).AnnotationFile(split);
@@ -267,15 +275,18 @@ public sealed class DetectionData
     public DataLoader TrainingLoader(int seed, DataShard shard)
     {
         CheckTrainingData(shard);
-        return new DataLoader(TrainingSamples, TransformPipeline.DetectionLsjTraining(_data.CropSize[0]), new LoaderOptions
+        return new DataLoader(TrainingSamples, DataPipelines.Training(_config), new LoaderOptions
         {
             BatchSize = _data.BatchSize, Kind = BatchKind.Detection, NumWorkers = _data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
             Rank = shard.Rank, WorldSize = shard.WorldSize, SizeDivisor = 32,
         });
     }
 
-    /// <summary>The test pipelines, one per model.det_test.scales ratio of data.crop_size (each resizes the original image).</summary>
-    public IReadOnlyList<TransformPipeline> TestPipelines() => DetectionTestTimeAugmentation.TestPipelines(TestSize, _test);
+    /// <summary>
+    /// The test pipelines, one per model.det_test.scales ratio (each resizes the original image): data.test_pipeline with its
+    /// resize scaled by the ratio, else the recipe's resize into data.crop_size × the ratio.
+    /// </summary>
+    public IReadOnlyList<TransformPipeline> TestPipelines() => DetectionTestTimeAugmentation.TestPipelines(TestSize, _test, TestSteps);
 
     /// <summary>
     /// The test views of <paramref name="images"/> as evaluation reads them: per image, one batch per model.det_test.scales
@@ -283,8 +294,8 @@ public sealed class DetectionData
     /// </summary>
     public IEnumerable<Batch[]> EvaluationViews(ISampleSource images) => LockstepBatches.Views(images, TestPipelines(), EvaluationLoader);
 
-    /// <summary>The evaluation loader over <paramref name="images"/> (the validation split or a rank's share of it): in order, one image a batch.</summary>
-    public DataLoader EvaluationLoader(ISampleSource images) => EvaluationLoader(images, TransformPipeline.DetectionTesting(TestSize));
+    /// <summary>The evaluation loader over <paramref name="images"/> (the validation split or a rank's share of it) at the test scale 1.0: in order, one image a batch.</summary>
+    public DataLoader EvaluationLoader(ISampleSource images) => EvaluationLoader(images, DataPipelines.DetectionTesting(TestSteps, TestSize, 1.0));
 
     /// <summary><see cref="EvaluationLoader(ISampleSource)"/> through another test pipeline (one of <see cref="TestPipelines"/>).</summary>
     public DataLoader EvaluationLoader(ISampleSource images, TransformPipeline pipeline) =>

@@ -62,13 +62,16 @@ public static class DetectionTestTimeAugmentation
     public static bool IsPlain(DetectionTestConfig test) => !test.Flip && test.Scales is [1.0];
 
     /// <summary>
-    /// The test resize of each model.det_test.scales ratio: the LSJ test resize (long side into data.crop_size, keeping the
-    /// ratio) at crop_size × ratio truncated to whole pixels, each of the original image.
+    /// The test pipeline of each model.det_test.scales ratio, each of the original image: <paramref name="testPipeline"/>
+    /// (data.test_pipeline) with its resize scale × the ratio, else the LSJ test resize (long side into data.crop_size,
+    /// keeping the ratio) at crop_size × ratio, truncated to whole pixels. TTA therefore derives its views from the config's
+    /// test pipeline; flips mirror the views themselves (<see cref="Passes"/>).
     /// </summary>
-    public static IReadOnlyList<TransformPipeline> TestPipelines(int testSize, DetectionTestConfig test)
+    public static IReadOnlyList<TransformPipeline> TestPipelines(int testSize, DetectionTestConfig test, IReadOnlyList<TransformStepConfig>? testPipeline = null)
     {
         CheckSettings(test, testSize);
-        return test.Scales.Select(ratio => TransformPipeline.DetectionTesting((int)(testSize * ratio))).ToList();
+        if (testPipeline is not null) DataPipelines.CheckTestSteps(testPipeline, TaskKind.Detection, test.Scales);
+        return test.Scales.Select(ratio => DataPipelines.DetectionTesting(testPipeline, testSize, ratio)).ToList();
     }
 
     /// <summary>

@@ -109,7 +109,7 @@ public static class DetectionTester
             var found = byImage is not null && image.Width > 0 && image.Height > 0
                 ? DetectionResultAnalysis.ToInstances(byImage[image.Id].ToList(), image.Height, image.Width, task.Data.Categories,
                     withMasks: task.Detector.MaskOn, ResultsFile)
-                : DetectionInference.Predict(task.Detector, imagePath, task.TestSize, task.TestAugmentation);
+                : DetectionInference.Predict(task.Detector, imagePath, task.TestSize, task.TestAugmentation, task.Data.TestSteps);
             var overlay = Path.Combine(dir, Path.ChangeExtension(image.FileName!, ".png"));
             DetectionVisualizer.WriteOverlay(imagePath, found, task.Data.Categories.Names, scoreThreshold, overlay);
             written.Add(overlay);

@@ -4,13 +4,14 @@ using Vim.Core.Engine;
 using Vim.Data.Coco;
 using Vim.Data.Datasets;
 using Vim.Data.Prediction;
+using Vim.Data.Transforms;
 
 namespace Vim.Detection;
 
 /// <summary>
 /// A trained detector for use from .NET code (mmdet's <c>init_detector</c> + <c>inference_detector</c>, or
 /// <c>DetInferencer</c>): <see cref="Load(string, string, ModelLoadOptions?)"/> opens the config and checkpoint `vim infer` takes, and each <c>Predict</c>
-/// runs an image through it as `vim infer` does (the test resize at data.crop_size, test-time augmentation as
+/// runs an image through it as `vim infer` does (data.test_pipeline or the test resize at data.crop_size, test-time augmentation as
 /// model.det_test says, detections at the original size above model.det_head.test_score_threshold), returning plain
 /// managed results. `vim infer` itself predicts through this class.
 /// <para>
@@ -22,6 +23,7 @@ namespace Vim.Detection;
 public sealed class Detector : ImagePredictor<CascadeMaskRcnn>
 {
     private readonly DetectionTestConfig _test;
+    private readonly IReadOnlyList<TransformStepConfig>? _testPipeline;
 
     /// <summary>
     /// A detector around a model already built and loaded (e.g. trained in this process); the model is put in eval mode
@@ -30,7 +32,9 @@ public sealed class Detector : ImagePredictor<CascadeMaskRcnn>
     /// <param name="categories">The dataset's categories, one per model class, in class order.</param>
     /// <param name="testSize">The test resize target (the config's data.crop_size[0]).</param>
     /// <param name="test">model.det_test (default: one plain pass).</param>
-    public Detector(CascadeMaskRcnn model, CategoryMap categories, int testSize, DetectionTestConfig? test = null, bool ownsModel = false)
+    /// <param name="testPipeline">data.test_pipeline of the config (<see cref="DataPipelines.TestSteps"/>); null: the recipe's resize into <paramref name="testSize"/>.</param>
+    public Detector(CascadeMaskRcnn model, CategoryMap categories, int testSize, DetectionTestConfig? test = null, bool ownsModel = false,
+        IReadOnlyList<TransformStepConfig>? testPipeline = null)
         : base(model, ownsModel)
     {
         ArgumentNullException.ThrowIfNull(categories);
@@ -38,8 +42,8 @@ public sealed class Detector : ImagePredictor<CascadeMaskRcnn>
         if (categories.Count != model.RoiHeads.Settings.NumClasses)
             throw new VimException($"the detector has {model.RoiHeads.Settings.NumClasses} classes but {categories.Count} category names were given");
         test ??= new DetectionTestConfig();
-        DetectionTestTimeAugmentation.CheckSettings(test, testSize);
-        (Categories, TestSize, _test) = (categories, testSize, test);
+        DetectionTestTimeAugmentation.TestPipelines(testSize, test, testPipeline);
+        (Categories, TestSize, _test, _testPipeline) = (categories, testSize, test, testPipeline);
     }
 
     /// <summary>
@@ -64,12 +68,12 @@ public sealed class Detector : ImagePredictor<CascadeMaskRcnn>
     /// <param name="log">Where notes go; null discards them.</param>
     public static Detector Load(ExperimentConfig config, string checkpointPath, bool ema = false, TextWriter? log = null) =>
         Open(config, TaskKind.Detection, checkpointPath, ema, () => DetectionData.CategoriesForInference(config, log), () => DetectionTask.FromConfig(config),
-            (model, categories) => new Detector(model, categories, config.Data.CropSize[0], config.Model.DetTest, ownsModel: true));
+            (model, categories) => new Detector(model, categories, config.Data.CropSize[0], config.Model.DetTest, ownsModel: true, DataPipelines.TestSteps(config)));
 
     /// <summary>The dataset's categories, one per class index (COCO ids and names).</summary>
     public CategoryMap Categories { get; }
 
-    /// <summary>The side images are resized into before the model sees them (data.crop_size[0]).</summary>
+    /// <summary>The side images are resized into before the model sees them (data.crop_size[0]) where data.test_pipeline is unset.</summary>
     public int TestSize { get; }
 
     /// <summary>Detects objects in an image file (JPEG, PNG, BMP, TIFF, WebP: what OpenCV decodes), at its stored pixel grid.</summary>
@@ -109,5 +113,5 @@ public sealed class Detector : ImagePredictor<CascadeMaskRcnn>
     }
 
     private ImageDetections Run(byte[] rgb, int height, int width, string name) => Locked(model =>
-        ImageDetections.FromInstances(DetectionInference.Predict(model, rgb, height, width, name, TestSize, _test), Categories));
+        ImageDetections.FromInstances(DetectionInference.Predict(model, rgb, height, width, name, TestSize, _test, _testPipeline), Categories));
 }

@@ -10,8 +10,9 @@ namespace Vim.Segmentation;
 /// <summary>
 /// The data side of a segmentation task, without its model: the config's data settings checked, the splits (by default
 /// ADE20k's layout, images/&lt;split&gt;/*.jpg + annotations/&lt;split&gt;/*.png; data.img_dir, seg_map_dir, img_suffix and
-/// seg_map_suffix move them, <see cref="DatasetLayout"/>) with their class list, and the loaders training (the mmseg
-/// ADE20k recipe) and evaluation (one test pipeline per model.seg_test.scales ratio) read them with.
+/// seg_map_suffix move them, <see cref="DatasetLayout"/>) with their class list, and the loaders training (data.train_pipeline,
+/// else the mmseg ADE20k recipe) and evaluation (one test pipeline per model.seg_test.scales ratio, from data.test_pipeline
+/// or the recipe; <see cref="DataPipelines"/>) read them with.
 /// <see cref="SegmentationTask"/> trains and evaluates through it, and `vim data browse` draws what its loaders produce.
 /// </summary>
 public sealed class SegmentationData
@@ -55,6 +56,7 @@ public sealed class SegmentationData
         var classNames = LoadClassNames(config);
         TrainingLoaderChecks.CheckSettings(data);
         SegmentationInference.CheckSettings(config.Model.SegTest);
+        DataPipelines.Check(config);
         return (classNames, layout);
     }
 
@@ -90,8 +92,9 @@ public sealed class SegmentationData
     {
         var data = _config.Data;
         CheckTrainingData(shard);
-        var pipeline = TransformPipeline.SegmentationTraining(data.CropSize[0], data.CropSize[1], data.Scale[0], data.Scale[1], IgnoreIndex);
-        return new DataLoader(TrainingSamples, pipeline, new LoaderOptions
+        // Samples of unequal sizes (a pipeline without a fixed crop or pad) are batched by padding each batch to its largest,
+        // labels with the ignore index, as mmseg's SegDataPreProcessor pads a batch.
+        return new DataLoader(TrainingSamples, DataPipelines.Training(_config), new LoaderOptions
         {
             BatchSize = data.BatchSize, Kind = BatchKind.Segmentation, NumWorkers = data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
             SegPadValue = IgnoreIndex,
@@ -99,8 +102,12 @@ public sealed class SegmentationData
         });
     }
 
-    /// <summary>The test pipelines, one per model.seg_test.scales ratio of data.scale (mmseg resizes the original image for each).</summary>
-    public IReadOnlyList<TransformPipeline> TestPipelines() => SegmentationInference.TestPipelines(_config.Data.Scale, _config.Model.SegTest);
+    /// <summary>
+    /// The test pipelines, one per model.seg_test.scales ratio (mmseg resizes the original image for each): data.test_pipeline
+    /// with its resize scaled by the ratio, else the recipe's resize into data.scale × the ratio.
+    /// </summary>
+    public IReadOnlyList<TransformPipeline> TestPipelines() =>
+        SegmentationInference.TestPipelines(_config.Data.Scale, _config.Model.SegTest, DataPipelines.TestSteps(_config));
 
     /// <summary>
     /// An evaluation loader over <paramref name="images"/> (the validation split, a rank's share of it, or an unlabelled split)

@@ -31,21 +31,20 @@ public static class SegmentationInference
     }
 
     /// <summary>
-    /// The test resize of each model.seg_test.scales ratio, as mmseg's MultiScaleFlipAug derives them: data.scale times
-    /// the ratio, truncated to whole pixels, each a keep-ratio fit of the original image (not of another view).
+    /// The test pipeline of each model.seg_test.scales ratio, as mmseg's MultiScaleFlipAug derives them, each of the original
+    /// image (not of another view): <paramref name="testPipeline"/> (data.test_pipeline) with its resize scale times the
+    /// ratio, else the recipe's keep-ratio resize into <paramref name="scale"/> (data.scale) times the ratio, truncated to
+    /// whole pixels. <see cref="Scores"/> resizes each view's logits to the original size, so a test pipeline may only resize
+    /// and normalize (<see cref="DataPipelines.CheckTestSteps"/>); the sliding window reads whatever size the view has.
     /// </summary>
-    public static IReadOnlyList<TransformPipeline> TestPipelines(IReadOnlyList<int> scale, SegmentationTestConfig test)
+    public static IReadOnlyList<TransformPipeline> TestPipelines(IReadOnlyList<int> scale, SegmentationTestConfig test,
+        IReadOnlyList<TransformStepConfig>? testPipeline = null)
     {
         CheckSettings(test);
-        if (scale.Count != 2 || scale[0] <= 0 || scale[1] <= 0)
+        if (testPipeline is not null) DataPipelines.CheckTestSteps(testPipeline, TaskKind.Segmentation, test.Scales);
+        else if (scale.Count != 2 || scale[0] <= 0 || scale[1] <= 0)
             throw new VimException($"data.scale must be two positive sizes [long, short], got [{string.Join(", ", scale)}]");
-        return test.Scales.Select(ratio =>
-        {
-            int longEdge = (int)(scale[0] * ratio), shortEdge = (int)(scale[1] * ratio);
-            if (longEdge <= 0 || shortEdge <= 0)
-                throw new VimException($"model.seg_test.scales: ratio {ratio} of data.scale [{scale[0]}, {scale[1]}] leaves no pixel ({longEdge}x{shortEdge})");
-            return TransformPipeline.SegmentationTesting(longEdge, shortEdge);
-        }).ToList();
+        return test.Scales.Select(ratio => DataPipelines.SegmentationTesting(testPipeline, scale, ratio)).ToList();
     }
 
     /// <summary>

@@ -12,7 +12,7 @@ namespace Vim.Segmentation;
 /// <summary>
 /// A trained segmentor for use from .NET code (mmseg's <c>init_model</c> + <c>inference_model</c>, or
 /// <c>MMSegInferencer</c>): <see cref="Load(string, string, ModelLoadOptions?)"/> opens the config and checkpoint `vim infer` takes, and each <c>Predict</c>
-/// segments an image as evaluation does (the test resize of data.scale, whole image or sliding window, flip and scales
+/// segments an image as evaluation does (data.test_pipeline or the test resize of data.scale, whole image or sliding window, flip and scales
 /// as model.seg_test says, logits resized to the original size), returning plain managed results. `vim infer` itself
 /// segments through this class.
 /// <para>
@@ -32,7 +32,9 @@ public sealed class Segmentor : ImagePredictor<EncoderDecoder>
     /// <param name="testScale">data.scale of the config: [long, short] side of the test resize.</param>
     /// <param name="test">model.seg_test of the config.</param>
     /// <param name="classNames">One name per model class, in class order.</param>
-    public Segmentor(EncoderDecoder model, IReadOnlyList<int> testScale, SegmentationTestConfig test, IReadOnlyList<string> classNames, bool ownsModel = false)
+    /// <param name="testPipeline">data.test_pipeline of the config (<see cref="DataPipelines.TestSteps"/>); null: the recipe's resize into <paramref name="testScale"/>.</param>
+    public Segmentor(EncoderDecoder model, IReadOnlyList<int> testScale, SegmentationTestConfig test, IReadOnlyList<string> classNames, bool ownsModel = false,
+        IReadOnlyList<TransformStepConfig>? testPipeline = null)
         : base(model, ownsModel)
     {
         ArgumentNullException.ThrowIfNull(testScale);
@@ -40,7 +42,7 @@ public sealed class Segmentor : ImagePredictor<EncoderDecoder>
         ArgumentNullException.ThrowIfNull(classNames);
         if (classNames.Count != model.NumClasses)
             throw new VimException($"the segmentor has {model.NumClasses} classes but {classNames.Count} class names were given");
-        _pipelines = SegmentationInference.TestPipelines(testScale, test);
+        _pipelines = SegmentationInference.TestPipelines(testScale, test, testPipeline);
         _test = test;
         ClassNames = classNames.ToArray();
         Palette = Enumerable.Range(0, classNames.Count).Select(SegmentationVisualizer.Colour).ToArray();
@@ -68,7 +70,7 @@ public sealed class Segmentor : ImagePredictor<EncoderDecoder>
     /// <param name="log">Where notes go; null discards them.</param>
     public static Segmentor Load(ExperimentConfig config, string checkpointPath, bool ema = false, TextWriter? log = null) =>
         Open(config, TaskKind.Segmentation, checkpointPath, ema, () => SegmentationData.ClassNamesForInference(config, log), () => EncoderDecoder.FromConfig(config, config.Runtime.Seed),
-            (model, classNames) => new Segmentor(model, config.Data.Scale, config.Model.SegTest, classNames, ownsModel: true));
+            (model, classNames) => new Segmentor(model, config.Data.Scale, config.Model.SegTest, classNames, ownsModel: true, DataPipelines.TestSteps(config)));
 
     /// <summary>The name of each class index.</summary>
     public IReadOnlyList<string> ClassNames { get; }

@@ -1,6 +1,7 @@
 using Vim.Core.Config;
 using Vim.Core.Engine;
 using Vim.Data.Loading;
+using Vim.Data.Transforms;
 using static TorchSharp.torch;
 
 namespace Vim.Data.Prediction;
@@ -30,7 +31,7 @@ public abstract class ImagePredictor<TModel> : IDisposable where TModel : nn.Mod
 
     /// <summary>
     /// Opens a predictor of <paramref name="task"/> from a loaded config and a checkpoint, cheap refusals first: the task,
-    /// the data settings, the class names (<paramref name="classes"/>), then the model built (<paramref name="build"/>),
+    /// the data settings and pipelines, the class names (<paramref name="classes"/>), then the model built (<paramref name="build"/>),
     /// moved to the config's device, loaded strictly with the checkpoint's trained (or, with <paramref name="ema"/>, EMA)
     /// weights (<see cref="TrainingCheckpoint.LoadWeights"/>: checksums verified) and handed to <paramref name="wrap"/>, the
     /// predictor that will own it. The model is disposed when anything after its building fails.
@@ -42,6 +43,7 @@ public abstract class ImagePredictor<TModel> : IDisposable where TModel : nn.Mod
         ArgumentNullException.ThrowIfNull(checkpointPath);
         TrainedModelSource.RequireTask(config, task, "the config");
         TrainingLoaderChecks.CheckSettings(config.Data);
+        DataPipelines.Check(config);
         var names = classes();
         var model = build();
         try

@@ -3,8 +3,8 @@ namespace Vim.Data.Transforms;
 /// <summary>
 /// One pipeline step in YAML form: exactly one key naming the transform, whose mapping holds that transform's
 /// options (an empty mapping takes the defaults), e.g. <c>- random_crop: {height: 512, width: 512, cat_max_ratio: 0.75}</c>.
-/// Experiment configs have no pipeline key: the tasks run the official recipes (<see cref="TransformPipeline"/>'s
-/// factories); this form builds a custom pipeline from code (<see cref="TransformPipeline.FromConfig"/>).
+/// Experiment configs list such steps under data.train_pipeline and data.test_pipeline (<see cref="DataPipelines"/>, which
+/// falls back to <see cref="TransformPipeline"/>'s official recipes where they are unset); <see cref="TransformPipeline.FromConfig"/> builds them.
 /// </summary>
 public sealed class TransformStepConfig
 {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Vim.Core.Config;
+using Vim.Data.Transforms;
 
 namespace Vim.Tools.Commands;
 
@@ -31,13 +32,15 @@ public static class ConfigCommand
         {
             Description = "Print every schema key with its effective value, defaults included.",
         };
-        var show = new Command("show", "Print the config after _base_ merging and --set overrides, checked against the schema.");
+        var show = new Command("show", "Print the config after _base_ merging and --set overrides, checked against the schema " +
+            "(data.train_pipeline and data.test_pipeline against the task's loader and model too).");
         show.Arguments.Add(configArg);
         show.Options.Add(setOption);
         show.Options.Add(resolvedOption);
         show.SetAction(parse =>
         {
             var (config, tree) = ExperimentConfig.Load(parse.GetValue(configArg)!, parse.GetValue(setOption) ?? []);
+            DataPipelines.Check(config);
             Console.Write(ConfigWriter.ToYaml(parse.GetValue(resolvedOption) ? ConfigBinder.ToNode(config) : tree));
             return 0;
         });

@@ -27,11 +27,12 @@ public static class DataBrowseCommand
         "box, its mask filled at 50% and outlined in the class colour, and a \"class\" tag; crowd regions (ignored by the losses) in grey with a " +
         "dashed box and a \"class (crowd)\" tag. Segmentation: the label map's palette colours (those of `vim test` overlays) blended 50/50 " +
         "with the image; ignored pixels (model.seg_head.ignore_index, padding included) are left undrawn, showing the image. " +
-        "--split train: the training pipeline, samples in the order one process's training loader reads them, each augmented with the " +
+        "--split train: the training pipeline (data.train_pipeline, else the task's official recipe), samples in the order one process's training loader reads them, each augmented with the " +
         "loader's seed for it (runtime.seed, epoch, image), continuing into the next epochs when --count asks for more; a data.train_split " +
         "list is drawn from as training reads it, its splits concatenated and shuffled together, class-balanced by data.class_balanced_thr " +
         "(detection) and repeated data.train_repeat times an epoch. " +
-        "--split val: the test pipeline at the first test scale (model.seg_test.scales or model.det_test.scales), in dataset order.";
+        "--split val: the test pipeline (data.test_pipeline, else the recipe) at the first test scale (model.seg_test.scales or " +
+        "model.det_test.scales), in dataset order.";
 
     public static Command Create()
     {

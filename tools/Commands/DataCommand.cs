@@ -252,21 +252,24 @@ public static class DataCommand
     private static void RunThroughput(DemoKind kind, string root, string split, string workerList, int epochs, int crop)
     {
         ISampleSource source;
-        ISampleTransform pipeline;
         BatchKind batchKind;
         if (kind == DemoKind.Coco)
         {
             var layout = DatasetLayout.Coco(root);
             source = CocoInstanceDataset.Load(layout.AnnotationFile(split), layout.ImageDir(split));
-            pipeline = TransformPipeline.DetectionLsjTraining(crop);
             batchKind = BatchKind.Detection;
         }
         else
         {
             source = OpenAde(root, split, classFile: null);
-            pipeline = TransformPipeline.SegmentationTraining(crop, crop);
             batchKind = BatchKind.Segmentation;
         }
+        // The task's official training recipe at --crop: what training builds for a config without data.train_pipeline.
+        var pipeline = DataPipelines.Training(new ExperimentConfig
+        {
+            Task = kind == DemoKind.Coco ? TaskKind.Detection : TaskKind.Segmentation,
+            Data = new DataConfig { CropSize = [crop, crop] },
+        });
         Console.WriteLine($"pipeline: {(kind == DemoKind.Coco ? "LSJ detection" : "ADE20k segmentation")} (crop {crop}), {source.Count} images, " +
             $"{Environment.ProcessorCount} cores, OpenCV threads {OpenCvSharp.Cv2.GetNumThreads()}");
         foreach (var token in workerList.Split(',', StringSplitOptions.RemoveEmptyEntries))

@@ -7,6 +7,7 @@ using Vim.Core.Engine;
 using Vim.Core.IO;
 using Vim.Data.Coco;
 using Vim.Data.Datasets;
+using Vim.Data.Transforms;
 using Vim.Detection;
 using Vim.Segmentation;
 using static TorchSharp.torch;
@@ -175,7 +176,7 @@ public static class InferCommand
     }
 
     private static Segmentor Wrap(EncoderDecoder segmentor, ExperimentConfig config) =>
-        new(segmentor, config.Data.Scale, config.Model.SegTest, SegmentationData.ClassNamesForInference(config));
+        new(segmentor, config.Data.Scale, config.Model.SegTest, SegmentationData.ClassNamesForInference(config), testPipeline: DataPipelines.TestSteps(config));
 
     private static RgbImage FramePixels(OpenCvSharp.Mat frame)
     {

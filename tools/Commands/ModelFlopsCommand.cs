@@ -129,7 +129,7 @@ public static class ModelFlopsCommand
         {
             var data = new DetectionData(config);
             var paths = FirstImages(data.ValSet.Images.Select(data.ValSet.ImagePath).ToList(), count, config);
-            return CountOverImages(detector, request.Target, paths, path => DetectionInference.Predict(detector, path, data.TestSize));
+            return CountOverImages(detector, request.Target, paths, path => DetectionInference.Predict(detector, path, data.TestSize, test: null, data.TestSteps));
         }
         var (height, width) = request.Size ?? Square(config.Data.CropSize[0]);
         return CountAtSize(request, (height, width), images =>
