@@ -113,6 +113,9 @@ public static class DataPipelines
         if (ratios.Any(ratio => ratio != 1.0) && steps.Count(s => s.Resize is not null) is var resizes && resizes != 1)
             throw new VimException($"{origin.Whole}: {RatiosKey(task)} [{string.Join(", ", ratios.Select(Text))}] scale the resize step of {TestKey}, which has " +
                 $"{(resizes == 0 ? "none" : $"{resizes}")}; give it one resize step, or test at the one scale [1.0]");
+        // A larger ratio grows the resize but not a pad's fixed size.
+        foreach (var ratio in ratios.Where(ratio => ratio != 1.0).Distinct())
+            CheckPadSizes(ScaledSteps(steps, ratio, RatiosKey(task)), origin, $" at {RatiosKey(task)} ratio {Text(ratio)}");
     }
 
     private const string SegmentationRatiosKey = "model.seg_test.scales";
@@ -155,7 +158,7 @@ public static class DataPipelines
         if (normalize < 0)
             throw new VimException($"{origin.Whole} has no normalize step: the model reads the normalised image it makes; add `- normalize: {{}}` (ImageNet mean and std) " +
                 "after the other steps (only pad may follow it)");
-        CheckPadSizes(steps, origin);
+        CheckPadSizes(steps, origin, scaledBy: "");
         if (task == TaskKind.Segmentation && !testing && ignoreIndex is { } ignore) CheckIgnoreIndex(steps, origin, ignore);
     }
 
@@ -171,7 +174,7 @@ public static class DataPipelines
     /// Follows the largest size each step can hand on (unbounded until a resize or crop bounds it) and refuses a pad to a
     /// fixed size that a larger image could reach.
     /// </summary>
-    private static void CheckPadSizes(IReadOnlyList<TransformStepConfig> steps, StepsOrigin origin)
+    private static void CheckPadSizes(IReadOnlyList<TransformStepConfig> steps, StepsOrigin origin, string scaledBy)
     {
         (int Height, int Width)? largest = null;
         int boundBy = -1;
@@ -200,7 +203,7 @@ public static class DataPipelines
                 {
                     if (largest is not { } size || size.Height > height || size.Width > width)
                         throw new VimException($"{origin.Step(i)}: pad to size [{height}, {width}] can receive " +
-                            (largest is { } reach ? $"images up to {reach.Width}x{reach.Height} (after {origin.Key}[{boundBy}])" : "images of any size") +
+                            (largest is { } reach ? $"images up to {reach.Width}x{reach.Height} (after {origin.Key}[{boundBy}]{scaledBy})" : "images of any size") +
                             $", and pad cannot shrink one: crop to at most {width}x{height} before it (random_crop or fixed_size_crop), or pad with size_divisor");
                     next = (height, width);
                 }
@@ -241,10 +244,11 @@ public static class DataPipelines
     }
 
     /// <summary>The configured steps with every resize scale × <paramref name="ratio"/> (truncated to whole pixels), built.</summary>
-    private static TransformPipeline Scaled(IReadOnlyList<TransformStepConfig> steps, double ratio, string ratiosKey)
-    {
-        if (ratio == 1.0) return TransformPipeline.FromConfig(steps, TestKey);
-        var scaled = steps.Select((step, i) =>
+    private static TransformPipeline Scaled(IReadOnlyList<TransformStepConfig> steps, double ratio, string ratiosKey) =>
+        TransformPipeline.FromConfig(ratio == 1.0 ? steps : ScaledSteps(steps, ratio, ratiosKey), TestKey);
+
+    private static List<TransformStepConfig> ScaledSteps(IReadOnlyList<TransformStepConfig> steps, double ratio, string ratiosKey) =>
+        steps.Select((step, i) =>
         {
             if (step.Resize is not { } resize) return step;
             var scales = resize.Scales.Select(scale =>
@@ -257,8 +261,6 @@ public static class DataPipelines
             }).ToList();
             return new TransformStepConfig { Resize = resize with { Scales = scales } };
         }).ToList();
-        return TransformPipeline.FromConfig(scaled, TestKey);
-    }
 
     /// <summary>How the config names a step: the key of its one transform (e.g. random_crop).</summary>
     private static string StepName(TransformStepConfig step) =>
