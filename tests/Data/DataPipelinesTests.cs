@@ -65,39 +65,27 @@ public class DataPipelinesTests
         return root;
     }
 
-    /// <summary>A segmentation config on the demo ADE data; <paramref name="data"/> and <paramref name="model"/> are more keys of those sections (indented by 2).</summary>
-    private string SegmentationConfig(string name, string data = "", string model = "") => _files.WriteText(name, $"""
-        task: segmentation
-        runtime: {"{seed: 11}"}
-        model:
-          num_classes: {DemoDatasetGenerator.ClassNames.Count}
-        {model}
-        data:
-          type: ade20k
-          root: {_files.PathOf("ade")}
-          crop_size: [32, 40]
-          scale: [64, 48]
-          batch_size: 2
-          num_workers: 0
-        {data}
-        """);
+    /// <summary>A segmentation config on the demo ADE data (seed 11, crop 32×40, scale (64, 48), batches of 2); <paramref name="data"/> and <paramref name="model"/> are more keys of those sections (indented by 2).</summary>
+    private string SegmentationConfig(string name, string data = "", string model = "") =>
+        WriteConfig(name, "segmentation", seed: 11, ["type: ade20k", $"root: {_files.PathOf("ade")}", "crop_size: [32, 40]", "scale: [64, 48]", "batch_size: 2"], data, model);
 
-    private string DetectionConfig(string name, string data = "", string model = "") => _files.WriteText(name, $"""
-        task: detection
-        runtime: {"{seed: 3}"}
-        model:
-          num_classes: {DemoDatasetGenerator.ClassNames.Count}
-        {model}
-        data:
-          type: coco
-          root: {_files.PathOf("coco")}
-          train_split: train
-          val_split: val
-          crop_size: [48, 48]
-          batch_size: 1
-          num_workers: 0
-        {data}
-        """);
+    /// <summary>A detection config on the demo COCO data (seed 3, crop 48, batches of 1).</summary>
+    private string DetectionConfig(string name, string data = "", string model = "") =>
+        WriteConfig(name, "detection", seed: 3, ["type: coco", $"root: {_files.PathOf("coco")}", "train_split: train", "val_split: val", "crop_size: [48, 48]", "batch_size: 1"],
+            data, model);
+
+    /// <summary>The pipelines (<paramref name="data"/>) come last, so their steps' lines are the file's last.</summary>
+    private string WriteConfig(string name, string task, int seed, string[] datasetKeys, string data, string model) =>
+        _files.WriteText(name, string.Join('\n', [
+            $"task: {task}", $"runtime: {{seed: {seed}}}", "model:", $"  num_classes: {DemoDatasetGenerator.ClassNames.Count}", model,
+            "data:", "  num_workers: 0", .. datasetKeys.Select(key => "  " + key), data]) + "\n");
+
+    /// <summary>The training loader <see cref="SegmentationConfig"/>'s data builds (seed 11, batches of 2), through <paramref name="pipeline"/> built here.</summary>
+    private static DataLoader SegmentationTrainingLoader(SegmentationData data, ISampleTransform pipeline) =>
+        new(data.TrainingSamples, pipeline, new LoaderOptions
+        {
+            BatchSize = 2, Kind = BatchKind.Segmentation, NumWorkers = 0, Seed = 11, Shuffle = true, DropLast = true, SegPadValue = 255,
+        });
 
     private static ExperimentConfig Load(string path, params string[] overrides) => ExperimentConfig.Load(path, overrides).Config;
 
@@ -152,10 +140,7 @@ public class DataPipelinesTests
         const string scales = "  seg_test: {scales: [0.5, 1.25]}";
         var written = new SegmentationData(Load(SegmentationConfig("written.yaml", SegmentationRecipe, scales)));
         var recipe = new SegmentationData(Load(SegmentationConfig("recipe.yaml", model: scales)));
-        var expected = new DataLoader(written.TrainingSamples, TransformPipeline.SegmentationTraining(32, 40, 64, 48, 255), new LoaderOptions
-        {
-            BatchSize = 2, Kind = BatchKind.Segmentation, NumWorkers = 0, Seed = 11, Shuffle = true, DropLast = true, SegPadValue = 255,
-        });
+        var expected = SegmentationTrainingLoader(written, TransformPipeline.SegmentationTraining(32, 40, 64, 48, 255));
         int[] testSides = [32, 80];
         foreach (var (data, name) in new[] { (written, "YAML recipe"), (recipe, "no pipeline keys") })
         {
@@ -275,10 +260,7 @@ public class DataPipelinesTests
     {
         GenerateAde();
         var data = new SegmentationData(Load(SegmentationConfig("custom.yaml", CustomSegmentation)));
-        var expected = new DataLoader(data.TrainingSamples, CustomSegmentationInCode(), new LoaderOptions
-        {
-            BatchSize = 2, Kind = BatchKind.Segmentation, NumWorkers = 0, Seed = 11, Shuffle = true, DropLast = true, SegPadValue = 255,
-        });
+        var expected = SegmentationTrainingLoader(data, CustomSegmentationInCode());
         using var actualBatches = data.TrainingLoader(11, DataShard.Whole).Infinite().Take(4).GetEnumerator();
         using var expectedBatches = expected.Infinite().Take(4).GetEnumerator();
         int batches = 0;
@@ -309,10 +291,7 @@ public class DataPipelinesTests
         var config = Load(SegmentationConfig("custom.yaml", CustomSegmentation));
         var written = DataBrowseCommand.Browse(config, training: true, count: 5, epoch: 0, _files.PathOf("train"), TextWriter.Null);
         var data = new SegmentationData(config);
-        var expected = new DataLoader(data.TrainingSamples, CustomSegmentationInCode(), new LoaderOptions
-        {
-            BatchSize = 2, Kind = BatchKind.Segmentation, NumWorkers = 0, Seed = 11, Shuffle = true, DropLast = true, SegPadValue = 255,
-        }).Samples(0, endless: true).Take(5).ToList();
+        var expected = SegmentationTrainingLoader(data, CustomSegmentationInCode()).Samples(0, endless: true).Take(5).ToList();
         Assert.That(written, Has.Count.EqualTo(5));
         for (int i = 0; i < 5; i++)
         {
