@@ -166,6 +166,7 @@ public sealed class DetectionData
         if (repeated)
             text += $", each visited {_data.TrainRepeat} times an epoch (data.train_repeat)" +
                 (balanced is not null ? $": {TrainingSamples.Count} samples per epoch" : "");
+        if (_data.CopyPaste is not null) text += ", each with objects of another pasted in (data.copy_paste)";
         return text;
     }
 

@@ -79,6 +79,8 @@ public class CopyPasteTrainingTests
         Assert.That(samples.Count(s => s.AnnotationIds.Any(id => imageOf[id] != s.ImageId)), Is.GreaterThan(0), "some sample has another image's objects");
         foreach (var sample in samples) Assert.That(sample.Masks?.Count, Is.EqualTo(masks ? sample.InstanceCount : null));
 
+        Assert.That(data.Summary, Does.Contain(" training images, each with objects of another pasted in (data.copy_paste) and 3 validation images"));
+
         var drawings = DataBrowseCommand.Browse(config, training: true, count: 3, epoch: 0, Path.Combine(_root, "browse"), TextWriter.Null);
         Assert.That(drawings.Select(File.Exists), Has.All.True);
     }
