@@ -3,7 +3,6 @@ using Vim.Core;
 using Vim.Core.Config;
 using Vim.Core.Distributed;
 using Vim.Core.Engine;
-using Vim.Data.Demo;
 using Vim.Data.Loading;
 using Vim.Detection;
 using Vim.Tools.Commands;
@@ -16,14 +15,7 @@ public class CopyPasteTrainingTests
     private string _root = null!;
 
     [SetUp]
-    public void SetUp()
-    {
-        _root = Directory.CreateTempSubdirectory("vimdense-copypaste-").FullName;
-        DemoDatasetGenerator.Generate(new DemoOptions
-        {
-            Kind = DemoKind.Coco, OutputDir = Path.Combine(_root, "coco"), TrainImages = 6, ValImages = 3, Width = 64, Height = 64, Seed = 3,
-        });
-    }
+    public void SetUp() => _root = DetectionTaskTests.CreateDemoRoot("vimdense-copypaste-");
 
     [TearDown]
     public void TearDown() => Directory.Delete(_root, recursive: true);
