@@ -26,13 +26,17 @@ public class DetectionTaskTests
     private string _root = null!;
 
     [SetUp]
-    public void SetUp()
+    public void SetUp() => _root = CreateDemoRoot("vimdense-dettask-");
+
+    /// <summary>A new temp folder with the tiny demo COCO data under coco/ (6 training and 3 validation images of 64²), for <see cref="ConfigAt"/>.</summary>
+    internal static string CreateDemoRoot(string prefix)
     {
-        _root = Directory.CreateTempSubdirectory("vimdense-dettask-").FullName;
+        var root = Directory.CreateTempSubdirectory(prefix).FullName;
         DemoDatasetGenerator.Generate(new DemoOptions
         {
-            Kind = DemoKind.Coco, OutputDir = Path.Combine(_root, "coco"), TrainImages = 6, ValImages = 3, Width = 64, Height = 64, Seed = 3,
+            Kind = DemoKind.Coco, OutputDir = Path.Combine(root, "coco"), TrainImages = 6, ValImages = 3, Width = 64, Height = 64, Seed = 3,
         });
+        return root;
     }
 
     [TearDown]
