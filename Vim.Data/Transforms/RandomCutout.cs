@@ -10,13 +10,13 @@ namespace Vim.Data.Transforms;
 public sealed class RandomCutout : ISampleTransform
 {
     private readonly RandomCutoutOptions _options;
+    private readonly double _prob;
     private readonly int _minHoles, _maxHoles;
     private readonly byte[] _fill;
 
     public RandomCutout(RandomCutoutOptions options)
     {
-        if (options.Prob is not { } prob) throw new ArgumentException("random_cutout needs prob (the probability of cutting holes, 0..1).");
-        if (prob is < 0 or > 1 || double.IsNaN(prob)) throw new ArgumentException($"random_cutout prob {prob} must be in [0, 1].");
+        _prob = StepOptions.RequiredProbability(options.Prob, "random_cutout", "cutting holes");
         switch (options.NHoles)
         {
             case null or []:
@@ -64,7 +64,7 @@ public sealed class RandomCutout : ISampleTransform
     public void Apply(DataSample sample, Random random)
     {
         SampleGeometry.RequireBytes(sample, "RandomCutout");
-        if (!(random.NextDouble() < _options.Prob!.Value)) return;
+        if (!(random.NextDouble() < _prob)) return;
         int h = sample.Height, w = sample.Width;
         int holes = random.Next(_minHoles, _maxHoles + 1);
         for (int hole = 0; hole < holes; hole++)

@@ -9,12 +9,11 @@ namespace Vim.Data.Transforms;
 public sealed class RandomRotate : ISampleTransform
 {
     private readonly RandomRotateOptions _options;
-    private readonly double _minDegree, _maxDegree;
+    private readonly double _prob, _minDegree, _maxDegree;
 
     public RandomRotate(RandomRotateOptions options)
     {
-        if (options.Prob is not { } prob) throw new ArgumentException("random_rotate needs prob (the probability of rotating, 0..1).");
-        if (prob is < 0 or > 1 || double.IsNaN(prob)) throw new ArgumentException($"random_rotate prob {prob} must be in [0, 1].");
+        _prob = StepOptions.RequiredProbability(options.Prob, "random_rotate", "rotating");
         switch (options.Degree)
         {
             case null or []:
@@ -42,7 +41,7 @@ public sealed class RandomRotate : ISampleTransform
     public void Apply(DataSample sample, Random random)
     {
         SampleGeometry.RequireBytes(sample, "RandomRotate");
-        bool rotate = random.NextDouble() < _options.Prob!.Value;
+        bool rotate = random.NextDouble() < _prob;
         double degrees = _minDegree + random.NextDouble() * (_maxDegree - _minDegree);
         if (rotate) SampleGeometry.Rotate(sample, degrees, _options.Center, _options.AutoBound, _options.PadVal, _options.SegPadVal);
     }

@@ -29,16 +29,7 @@ public class AugmentationStepConfigTests
             new Clahe(new ClaheOptions { ClipLimit = 2, TileGridSize = [4, 4] }),
             new Rgb2Gray(new Rgb2GrayOptions { Weights = [0.114, 0.587, 0.299] }),
             new Normalize(new NormalizeOptions()));
-        for (int seed = 0; seed < 6; seed++)
-        {
-            var a = RectangleScene.Create();
-            var b = RectangleScene.Create();
-            fromYaml.Apply(a, new Random(seed));
-            inCode.Apply(b, new Random(seed));
-            Assert.That(a.NormalizedImage, Is.EqualTo(b.NormalizedImage), $"seed {seed}");
-            Assert.That(a.LabelMap, Is.EqualTo(b.LabelMap), $"seed {seed}");
-            Assert.That(a.Boxes, Is.EqualTo(b.Boxes), $"seed {seed}");
-        }
+        RectangleScene.AssertSameAugmentation(fromYaml, inCode, seeds: 6);
     }
 
     [TestCase("random_rotate: {prob: -1, degree: 10}", "prob -1")]

@@ -173,23 +173,6 @@ public class RandomRotateTests
     }
 
     [Test]
-    public void ProbabilityZeroLeavesTheSampleUnchanged()
-    {
-        var rotate = new RandomRotate(new RandomRotateOptions { Prob = 0, Degree = [30] });
-        for (int seed = 0; seed < 20; seed++)
-        {
-            var original = RectangleScene.Create();
-            var sample = original.Copy();
-            rotate.Apply(sample, new Random(seed));
-            Assert.That(sample.Image, Is.EqualTo(original.Image));
-            Assert.That(sample.LabelMap, Is.EqualTo(original.LabelMap));
-            Assert.That(sample.Boxes, Is.EqualTo(original.Boxes));
-            Assert.That(sample.Masks![0].Pixels, Is.EqualTo(original.Masks![0].Pixels));
-            Assert.That((sample.Height, sample.Width), Is.EqualTo((original.Height, original.Width)));
-        }
-    }
-
-    [Test]
     public void AnglesCoverTheDegreeRangeAndTheSameSeedRepeatsThem()
     {
         // A 10° range on a 41×41 dot: the dot's landing spot reveals the angle, which must vary over seeds and repeat per seed.
