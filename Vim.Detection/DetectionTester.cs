@@ -91,8 +91,7 @@ public static class DetectionTester
         IReadOnlyList<CocoDetection>? detections = null)
     {
         if (count <= 0) return [];
-        var withObjects = task.ValSet.Coco.Annotations.Where(a => !a.IsCrowd).Select(a => a.ImageId).ToHashSet();
-        return DrawDetections(task, task.ValSet, task.ValSet.Images.Where(i => withObjects.Contains(i.Id)).Take(count), dir, scoreThreshold, detections);
+        return DrawDetections(task, task.ValSet, task.ValSet.ImagesWithObjects().Take(count), dir, scoreThreshold, detections);
     }
 
     private static List<string> DrawDetections(DetectionTask task, CocoInstanceDataset set, IEnumerable<CocoImage> images, string dir, double scoreThreshold,
