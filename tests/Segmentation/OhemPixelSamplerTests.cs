@@ -35,6 +35,16 @@ public class OhemPixelSamplerTests
         return (tensor(logits.Select(v => (float)v).ToArray()).reshape(images.Length, 2, 1, width), tensor(labels).reshape(images.Length, 1, width));
     }
 
+    /// <summary>Float64 logits (2 images, 3 classes, 4 × 5 pixels) and labels drawn from <paramref name="seed"/>, two pixels ignored.</summary>
+    private static (Tensor Logits, Tensor Labels) RandomMap(int seed, (long B, long Y, long X) ignored, (long B, long Y, long X) alsoIgnored)
+    {
+        manual_seed(seed);
+        var logits = randn(2, 3, 4, 5, dtype: ScalarType.Float64);
+        var labels = randint(0, 3, [2, 4, 5], dtype: ScalarType.Int64);
+        foreach (var (b, y, x) in new[] { ignored, alsoIgnored }) labels[b, y, x] = tensor(Ignored);
+        return (logits, labels);
+    }
+
     private static float[] Kept(OhemPixelSampler sampler, Tensor logits, Tensor labels) =>
         sampler.Weights(logits, labels, () => SegmentationLosses.CrossEntropyPerPixel(logits, labels, Ignored)).data<float>().ToArray();
 
@@ -127,11 +137,7 @@ public class OhemPixelSamplerTests
     public void TheSampledCrossEntropysGradientIsTheHandMaskedCrossEntropys()
     {
         using var scope = NewDisposeScope();
-        manual_seed(11);
-        var logits = randn(2, 3, 4, 5, dtype: ScalarType.Float64);
-        var labels = randint(0, 3, [2, 4, 5], dtype: ScalarType.Int64);
-        labels[0, 1, 2] = tensor(Ignored);
-        labels[1, 3, 0] = tensor(Ignored);
+        var (logits, labels) = RandomMap(11, (0, 1, 2), (1, 3, 0));
         var sampler = new OhemPixelSampler(null, 6, Ignored);
         var kept = sampler.Weights(logits, labels, () => SegmentationLosses.CrossEntropyPerPixel(logits, labels, Ignored)).to_type(ScalarType.Float64);
         Assert.That(kept.sum().item<double>(), Is.EqualTo(12), "min_kept 6 × 2 images");
@@ -168,11 +174,7 @@ public class OhemPixelSamplerTests
     public void TheSampledCrossEntropyRanksAndAveragesOneComputationOfThePixelLosses()
     {
         using var scope = NewDisposeScope();
-        manual_seed(5);
-        var logits = randn(2, 3, 4, 5, dtype: ScalarType.Float64);
-        var labels = randint(0, 3, [2, 4, 5], dtype: ScalarType.Int64);
-        labels[0, 0, 0] = tensor(Ignored);
-        labels[1, 2, 3] = tensor(Ignored);
+        var (logits, labels) = RandomMap(5, (0, 0, 0), (1, 2, 3));
         double[] classWeights = [3, 0.5, 1];
         const double lossWeight = 2;
         var sampler = new OhemPixelSampler(null, 3, Ignored);
