@@ -279,8 +279,7 @@ public class DetectionTaskTests
         Assert.That(File.Exists(Path.Combine(testDir, "metrics.json")), Is.True);
         // --overlays draws the first images that hold an object.
         using var task = new DetectionTask(Load(null), TextWriter.Null, TinyDetector);
-        var withObjects = task.ValSet.Coco.Annotations.Where(a => !a.IsCrowd).Select(a => a.ImageId).ToHashSet();
-        var expected = task.ValSet.Images.Where(i => withObjects.Contains(i.Id)).Take(2).Select(i => Path.ChangeExtension(i.FileName!, ".png")).ToList();
+        var expected = task.ValSet.ImagesWithObjects().Take(2).Select(i => Path.ChangeExtension(i.FileName!, ".png")).ToList();
         Assert.That(expected, Is.Not.Empty);
         Assert.That(Directory.EnumerateFiles(Path.Combine(testDir, "overlays")).Select(Path.GetFileName), Is.EquivalentTo(expected));
 
