@@ -57,8 +57,7 @@ public sealed class CopyPaste : ISampleMixer
             throw new InvalidOperationException($"{destination.FilePath}: CopyPaste pastes objects by their masks and the samples have none; " +
                 "set data.copy_paste.paste_by_box: true to paste their boxes' rectangles.");
 
-        var chosen = _settings.Selected ? ChooseObjects(source.InstanceCount, random) : Enumerable.Repeat(true, source.InstanceCount).ToArray();
-        source.KeepInstances(chosen);
+        if (_settings.Selected) source.KeepInstances(ChooseObjects(source.InstanceCount, random));
         if (source.InstanceCount == 0) return;
 
         int height = Math.Max(destination.Height, source.Height), width = Math.Max(destination.Width, source.Width);
@@ -67,7 +66,12 @@ public sealed class CopyPaste : ISampleMixer
         var pasted = new byte[height * width];
         for (int i = 0; i < source.InstanceCount; i++)
         {
-            var pixels = ObjectPixels(source, i, byBox);
+            if (byBox)
+            {
+                FillBox(pasted, source, i);
+                continue;
+            }
+            var pixels = source.Masks![i].Pixels;
             for (int p = 0; p < pasted.Length; p++) pasted[p] |= pixels[p];
         }
         // Nothing outside the pasted pixels' extent changes, so the scans below stay inside it.
@@ -86,14 +90,22 @@ public sealed class CopyPaste : ISampleMixer
         for (int i = 0; i < keep.Length; i++)
         {
             keep[i] = true;
-            var pixels = ObjectPixels(destination, i, byBox);
+            // By box, the object is its rectangle: only the part of the extent inside it is scanned, and its pixels are
+            // made only once the paste covers some of them.
+            var pixels = byBox ? null : destination.Masks![i].Pixels;
+            var (x0, y0, x1, y1) = extent;
+            if (byBox)
+            {
+                var r = BoxPixels(destination, i);
+                (x0, y0, x1, y1) = (Math.Max(x0, r.X0), Math.Max(y0, r.Y0), Math.Min(x1, r.X1), Math.Min(y1, r.Y1));
+            }
             byte[]? visible = null;
-            for (int y = extent.Y0; y < extent.Y1; y++)
-                for (int x = extent.X0; x < extent.X1; x++)
+            for (int y = y0; y < y1; y++)
+                for (int x = x0; x < x1; x++)
                 {
                     int p = y * width + x;
-                    if (pasted[p] == 0 || pixels[p] == 0) continue;
-                    visible ??= (byte[])pixels.Clone();
+                    if (pasted[p] == 0 || (pixels is not null && pixels[p] == 0)) continue;
+                    visible ??= pixels is null ? FillBox(new byte[height * width], destination, i) : (byte[])pixels.Clone();
                     visible[p] = 0;
                 }
             if (visible is null) continue; // untouched: its box and mask (polygon outlines included) stay exact
@@ -134,16 +146,23 @@ public sealed class CopyPaste : ISampleMixer
         if (sample.Height != height || sample.Width != width) new Pad(new PadOptions { Size = [height, width] }).Apply(sample, random);
     }
 
-    /// <summary>Object <paramref name="i"/>'s pixels: its mask, or by box the whole pixels its box covers (mmdet's create_masks truncates the corners).</summary>
-    private static byte[] ObjectPixels(DataSample sample, int i, bool byBox)
+    /// <summary>
+    /// By box, object <paramref name="i"/>'s pixels: the columns [X0, X1) of the rows [Y0, Y1), the whole pixels its box
+    /// covers (mmdet's create_masks truncates the corners); empty where X1 ≤ X0 or Y1 ≤ Y0.
+    /// </summary>
+    private static (int X0, int Y0, int X1, int Y1) BoxPixels(DataSample sample, int i)
     {
-        if (!byBox) return sample.Masks![i].Pixels;
         int height = sample.Height, width = sample.Width;
         var b = sample.Boxes;
-        int x0 = Math.Clamp((int)b[4 * i], 0, width), y0 = Math.Clamp((int)b[4 * i + 1], 0, height);
-        int x1 = Math.Clamp((int)b[4 * i + 2], 0, width), y1 = Math.Clamp((int)b[4 * i + 3], 0, height);
-        var pixels = new byte[height * width];
-        for (int y = y0; y < y1; y++) pixels.AsSpan(y * width + x0, Math.Max(x1 - x0, 0)).Fill(1);
+        return (Math.Clamp((int)b[4 * i], 0, width), Math.Clamp((int)b[4 * i + 1], 0, height),
+            Math.Clamp((int)b[4 * i + 2], 0, width), Math.Clamp((int)b[4 * i + 3], 0, height));
+    }
+
+    /// <summary>Sets object <paramref name="i"/>'s <see cref="BoxPixels"/> to 1 in <paramref name="pixels"/>, a map of the sample's size; returns it.</summary>
+    private static byte[] FillBox(byte[] pixels, DataSample sample, int i)
+    {
+        var (x0, y0, x1, y1) = BoxPixels(sample, i);
+        for (int y = y0; y < y1; y++) pixels.AsSpan(y * sample.Width + x0, Math.Max(x1 - x0, 0)).Fill(1);
         return pixels;
     }
 
