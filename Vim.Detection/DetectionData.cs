@@ -115,8 +115,24 @@ public sealed class DetectionData
             throw new VimException($"data.crop_size must be square for detection (large-scale jitter crops and pads to one side), got [{data.CropSize[0]}, {data.CropSize[1]}]");
         // Before any file is read: a typo in model.det_test stops a training run at once, not at its first evaluation.
         DetectionTestTimeAugmentation.CheckSettings(config.Model.DetTest, data.CropSize[0]);
+        if (data.CopyPaste is { } copyPaste) CheckCopyPaste(copyPaste, config.Model.DetHead.MaskOn);
         DataPipelines.Check(config);
         return layout;
+    }
+
+    /// <summary>
+    /// data.copy_paste's values, and how objects are pasted: by their masks, which the training samples carry only for a
+    /// detector with a mask head, or by their boxes (paste_by_box), which mmdet uses only where there are no masks.
+    /// </summary>
+    private static void CheckCopyPaste(CopyPasteConfig copyPaste, bool masks)
+    {
+        CopyPaste.CheckSettings(copyPaste);
+        if (!masks && !copyPaste.PasteByBox)
+            throw new VimException("data.copy_paste pastes objects by their masks, but model.det_head.mask_on is false, so the training samples carry none " +
+                "(mmdet's CopyPaste requires gt_masks); set data.copy_paste.paste_by_box: true to paste each object's box rectangle, or model.det_head.mask_on: true");
+        if (masks && copyPaste.PasteByBox)
+            throw new VimException("data.copy_paste.paste_by_box is true, but model.det_head.mask_on is true, so objects are pasted by their masks and the setting " +
+                "would change nothing (mmdet ignores it where masks exist, with a warning); remove it, or set model.det_head.mask_on: false for a box-only detector");
     }
 
     private void CheckClassCount(ExperimentConfig config)
@@ -155,6 +171,7 @@ public sealed class DetectionData
         if (repeated)
             text += $", each visited {_data.TrainRepeat} times an epoch (data.train_repeat)" +
                 (balanced is not null ? $": {TrainingSamples.Count} samples per epoch" : "");
+        if (_data.CopyPaste is not null) text += ", each with objects of another pasted in (data.copy_paste)";
         return text;
     }
 
@@ -270,7 +287,8 @@ public sealed class DetectionData
 
     /// <summary>
     /// The training loader of one process over <see cref="TrainingSamples"/>: shuffled by <paramref name="seed"/>, each
-    /// sample's augmentation seeded by (seed, epoch, index in the training samples).
+    /// sample's augmentation seeded by (seed, epoch, index in the training samples); with data.copy_paste, objects of a
+    /// second training sample, augmented the same way, pasted into each before Normalize (<see cref="CopyPaste"/>).
     /// </summary>
     public DataLoader TrainingLoader(int seed, DataShard shard)
     {
@@ -279,7 +297,7 @@ public sealed class DetectionData
         {
             BatchSize = _data.BatchSize, Kind = BatchKind.Detection, NumWorkers = _data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
             Rank = shard.Rank, WorldSize = shard.WorldSize, SizeDivisor = 32,
-        });
+        }, _data.CopyPaste is { } copyPaste ? new CopyPaste(copyPaste) : null);
     }
 
     /// <summary>

@@ -43,8 +43,7 @@ public sealed class DetectionRobustness(DetectionTask task, double scoreThreshol
     /// <summary>The first validation image holding a non-crowd object (as `vim test --overlays` picks them), else the first.</summary>
     private static int SampleIndex(CocoInstanceDataset set)
     {
-        var withObjects = set.Coco.Annotations.Where(a => !a.IsCrowd).Select(a => a.ImageId).ToHashSet();
-        for (int i = 0; i < set.Images.Count; i++) if (withObjects.Contains(set.Images[i].Id)) return i;
+        for (int i = 0; i < set.Images.Count; i++) if (set.HoldsObject(set.Images[i])) return i;
         return 0;
     }
 }

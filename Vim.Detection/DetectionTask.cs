@@ -219,18 +219,21 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// <see cref="EvaluateFull()"/>, and with <paramref name="withProposals"/> the RPN's proposals of the same forwards
     /// (<see cref="PredictValidationWithProposals"/>) for <see cref="ProposalRecall"/>; null without.
     /// </summary>
-    public (CocoSummary Box, CocoSummary? Mask, IReadOnlyList<CocoDetection> Detections, IReadOnlyList<CocoDetection>? Proposals) EvaluateFull(bool withProposals)
+    /// <param name="masks">Where mask AP converts its masks (<see cref="EvaluateMasks"/>), to share them with a later analysis.</param>
+    public (CocoSummary Box, CocoSummary? Mask, IReadOnlyList<CocoDetection> Detections, IReadOnlyList<CocoDetection>? Proposals) EvaluateFull(bool withProposals,
+        CocoMaskCache? masks = null)
     {
         if (Communicator.WorldSize > 1)
             throw new InvalidOperationException($"{nameof(EvaluateFull)} evaluates in one process; over {Communicator.WorldSize} ranks use {nameof(Evaluate)} (COCOeval on rank 0)");
         var (detections, proposals) = PredictSplit(ValSet, null, withProposals);
-        var (box, mask) = Score(detections);
+        var (box, mask) = Score(detections, masks);
         return (box, mask, detections, proposals);
     }
 
     /// <summary>Box AP, and mask AP where the model has a mask head, of detections covering the whole validation split.</summary>
-    public (CocoSummary Box, CocoSummary? Mask) Score(IReadOnlyList<CocoDetection> detections) =>
-        (new CocoEvaluator(ValSet.Coco, detections, CocoIouType.Bbox).Run(), _config.Model.DetHead.MaskOn ? EvaluateMasks(ValSet.Coco, detections) : null);
+    /// <param name="masks">Where mask AP converts its masks (<see cref="EvaluateMasks"/>); null: its own.</param>
+    public (CocoSummary Box, CocoSummary? Mask) Score(IReadOnlyList<CocoDetection> detections, CocoMaskCache? masks = null) =>
+        (new CocoEvaluator(ValSet.Coco, detections, CocoIouType.Bbox).Run(), _config.Model.DetHead.MaskOn ? EvaluateMasks(ValSet.Coco, detections, masks) : null);
 
     /// <summary>
     /// The detections of the validation split in dataset order. Over several ranks each runs inference on images i with
@@ -356,8 +359,11 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// With a box, pycocotools' loadRes takes the box area, and AP_S/M/L and AR_S/M/L would not compare with
     /// detectron2's (and the Vim paper's) numbers. The results file keeps the boxes.
     /// </summary>
-    public static CocoSummary EvaluateMasks(CocoDataset groundTruth, IReadOnlyList<CocoDetection> detections) =>
-        new CocoEvaluator(groundTruth, AsMaskResults(detections), CocoIouType.Segm).Run();
+    /// <param name="masks">Where the ground-truth polygons are rasterised and the detections' RLE decoded, once each: a cache
+    /// the error analysis of the same detections then reads (`vim test --error-analysis`), the numbers unchanged to the bit;
+    /// null converts them for this evaluation alone.</param>
+    public static CocoSummary EvaluateMasks(CocoDataset groundTruth, IReadOnlyList<CocoDetection> detections, CocoMaskCache? masks = null) =>
+        new CocoEvaluator(groundTruth, AsMaskResults(detections), CocoIouType.Segm, masks: masks).Run();
 
     /// <summary>The detections as mask AP reads them: without their boxes (see <see cref="EvaluateMasks"/>).</summary>
     public static List<CocoDetection> AsMaskResults(IReadOnlyList<CocoDetection> detections) => detections.Select(d => d with { Bbox = null }).ToList();

@@ -34,7 +34,9 @@ public static class DetectionTester
         // Loaded first: a checkpoint that does not fit leaves no output folder behind.
         TrainingCheckpoint.LoadWeights(task.Model, checkpoint, ema);
         Directory.CreateDirectory(outDir);
-        var (box, mask, detections, proposed) = task.EvaluateFull(proposals);
+        // The error analysis of the masks reads the masks mask AP has converted: each ground-truth polygon is rasterised once.
+        var masks = errorAnalysis ? new CocoMaskCache() : null;
+        var (box, mask, detections, proposed) = task.EvaluateFull(proposals, masks);
         var resultsPath = Path.Combine(outDir, ResultsFile);
         CocoResults.Save(resultsPath, detections);
         var metrics = new Dictionary<string, double>(DetectionTask.Metrics((box, mask)));
@@ -63,7 +65,7 @@ public static class DetectionTester
             var maskDir = Path.Combine(outDir, "segm");
             string maskTitle = $"Mask AP: {Path.GetFileName(checkpoint)}";
             // Masks as their AP reads them (DetectionTask.EvaluateMasks), so C75 and C50 are that AP's numbers.
-            string maskErrors = errorAnalysis ? ErrorSection(task, DetectionTask.AsMaskResults(detections), CocoIouType.Segm, maskDir, maskTitle, progress) : "";
+            string maskErrors = errorAnalysis ? ErrorSection(task, DetectionTask.AsMaskResults(detections), CocoIouType.Segm, maskDir, maskTitle, progress, masks) : "";
             CocoReport.Write(mask, maskDir, maskTitle, maskErrors);
         }
         WriteOverlays(task, Path.Combine(outDir, "overlays"), overlays, overlayThreshold, detections);
@@ -72,9 +74,9 @@ public static class DetectionTester
 
     /// <summary>Runs the error analysis into <paramref name="summaryDir"/>/errors; returns the summary's section linking it.</summary>
     private static string ErrorSection(DetectionTask task, IReadOnlyList<CocoDetection> detections, CocoIouType iouType, string summaryDir,
-        string title, TextWriter? progress)
+        string title, TextWriter? progress, CocoMaskCache? masks = null)
     {
-        var analysis = CocoErrorAnalysis.Run(task.ValSet.Coco, detections, iouType, progress: progress);
+        var analysis = CocoErrorAnalysis.Run(task.ValSet.Coco, detections, iouType, progress: progress, masks: masks);
         var errorsDir = Path.Combine(summaryDir, ErrorsFolder);
         CocoErrorReport.Write(analysis, errorsDir, title);
         return CocoErrorReport.LinkSection(summaryDir, errorsDir, analysis);
@@ -91,8 +93,7 @@ public static class DetectionTester
         IReadOnlyList<CocoDetection>? detections = null)
     {
         if (count <= 0) return [];
-        var withObjects = task.ValSet.Coco.Annotations.Where(a => !a.IsCrowd).Select(a => a.ImageId).ToHashSet();
-        return DrawDetections(task, task.ValSet, task.ValSet.Images.Where(i => withObjects.Contains(i.Id)).Take(count), dir, scoreThreshold, detections);
+        return DrawDetections(task, task.ValSet, task.ValSet.ImagesWithObjects().Take(count), dir, scoreThreshold, detections);
     }
 
     private static List<string> DrawDetections(DetectionTask task, CocoInstanceDataset set, IEnumerable<CocoImage> images, string dir, double scoreThreshold,

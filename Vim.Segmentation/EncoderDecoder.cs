@@ -26,6 +26,10 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
     private readonly OhemPixelSampler? _sampler;
     private readonly int _padMultiple;
 
+    /// <summary>model.seg_head.class_weights as a tensor, built on the first loss and again only when the logits move to
+    /// another device or precision (<see cref="ClassWeights"/>); the model disposes it.</summary>
+    private Tensor? _classWeights;
+
     public EncoderDecoder(SegmentationPyramid backbone, SegmentationHeadConfig heads, int numClasses) : base(nameof(EncoderDecoder))
     {
         this.backbone = backbone;
@@ -121,29 +125,26 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
         var (padded, height, width) = Pad(images);
         var features = backbone.call(padded);
         var decode = ResizeAndCrop(decode_head.call(features.Select(f => f.Map).ToList()), padded, height, width);
-        var pixelWeights = _sampler?.Weights(decode, labels, () => PixelHardness(decode, labels));
         var terms = new Dictionary<string, Tensor>();
         foreach (var loss in _decodeLosses)
-            terms[$"decode.{loss.Name}"] = loss.Weight * PixelLoss(loss.Kind, decode, labels, pixelWeights);
+        {
+            // Without a threshold the sampler ranks pixels as mmseg does, by the sum of the decode losses computed per pixel;
+            // its Dice and Lovász give one number for the whole batch, the same at every pixel, so the weighted
+            // cross-entropy ranks alone.
+            var value = loss.Kind == SegmentationLossKind.CrossEntropy && _sampler is not null
+                ? _sampler.CrossEntropy(decode, labels, ClassWeights(decode), loss.Weight, _heads.AverageOverNonIgnored)
+                : PixelLoss(loss.Kind, decode, labels);
+            terms[$"decode.{loss.Name}"] = loss.Weight * value;
+        }
         terms["decode.acc_seg"] = PixelAccuracy(decode, labels);
         if (auxiliary_head is not null)
         {
             var auxiliaryLoss = _decodeLosses[0];
             var aux = ResizeAndCrop(auxiliary_head.call(features[_heads.AuxiliaryInIndex].Map), padded, height, width);
-            terms[$"aux.{auxiliaryLoss.Name}"] = _heads.AuxiliaryLossWeight * PixelLoss(auxiliaryLoss.Kind, aux, labels, pixelWeights: null);
+            terms[$"aux.{auxiliaryLoss.Name}"] = _heads.AuxiliaryLossWeight * PixelLoss(auxiliaryLoss.Kind, aux, labels);
             terms["aux.acc_seg"] = PixelAccuracy(aux, labels);
         }
         return terms;
-    }
-
-    /// <summary>
-    /// What the sampler ranks pixels by without a threshold: mmseg sums the decode losses computed per pixel, where its Dice
-    /// and Lovász losses give one number for the whole batch, the same at every pixel; so the weighted cross-entropy ranks.
-    /// </summary>
-    private Tensor PixelHardness(Tensor logits, Tensor labels)
-    {
-        var crossEntropy = _decodeLosses.Single(loss => loss.Kind == SegmentationLossKind.CrossEntropy);
-        return crossEntropy.Weight * SegmentationLosses.CrossEntropyPerPixel(logits, labels, _heads.IgnoreIndex, ClassWeights(logits.device));
     }
 
     /// <summary>
@@ -158,23 +159,45 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
         return correct * 100f / labelled.sum().clamp_min(1).to_type(ScalarType.Float32);
     }
 
-    /// <summary>One decode loss of the logits; <paramref name="pixelWeights"/> (a sampler's) weights cross-entropy only, as in mmseg.</summary>
-    private Tensor PixelLoss(SegmentationLossKind kind, Tensor logits, Tensor labels, Tensor? pixelWeights) => kind switch
+    /// <summary>One loss of the logits over every labelled pixel.</summary>
+    private Tensor PixelLoss(SegmentationLossKind kind, Tensor logits, Tensor labels) => kind switch
     {
-        SegmentationLossKind.CrossEntropy => SegmentationLosses.CrossEntropy(logits, labels, _heads.IgnoreIndex, ClassWeights(logits.device),
-            _heads.AverageOverNonIgnored, pixelWeights),
+        SegmentationLossKind.CrossEntropy => SegmentationLosses.CrossEntropy(logits, labels, _heads.IgnoreIndex, ClassWeights(logits),
+            _heads.AverageOverNonIgnored),
         SegmentationLossKind.Dice => SegmentationLosses.Dice(logits, labels, _heads.IgnoreIndex),
         SegmentationLossKind.Lovasz => SegmentationLosses.LovaszSoftmax(logits, labels, _heads.IgnoreIndex),
         _ => throw new VimException($"model.seg_head loss {kind} is not supported"),
     };
 
-    /// <summary>model.seg_head.class_weights as a tensor on <paramref name="device"/>; null for none.</summary>
-    private Tensor? ClassWeights(Device device)
+    /// <summary>
+    /// model.seg_head.class_weights as a tensor on the logits' device, null for none: float64 for float64 logits, float32
+    /// otherwise (autocast computes cross-entropy in float32, so half-precision weights would only round them). Built once
+    /// per device and precision rather than on every loss; kept out of dispose scopes, as the model owns it.
+    /// </summary>
+    private Tensor? ClassWeights(Tensor logits)
     {
         if (_heads.ClassWeights.Count == 0) return null;
         if (_heads.ClassWeights.Count != NumClasses)
             throw new VimException($"model.seg_head.class_weights has {_heads.ClassWeights.Count} entries, expected one per class ({NumClasses})");
-        return tensor(_heads.ClassWeights.Select(w => (float)w).ToArray(), device: device);
+        var dtype = logits.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        if (_classWeights is { } built && built.device_type == logits.device_type && built.device_index == logits.device_index && built.dtype == dtype)
+            return built;
+        _classWeights?.Dispose();
+        var weights = dtype == ScalarType.Float64
+            ? tensor(_heads.ClassWeights.ToArray(), device: logits.device)
+            : tensor(_heads.ClassWeights.Select(w => (float)w).ToArray(), device: logits.device);
+        _classWeights = weights.DetachFromDisposeScope();
+        return _classWeights;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _classWeights?.Dispose();
+            _classWeights = null;
+        }
+        base.Dispose(disposing);
     }
 
     /// <summary>Pads bottom/right with zeros (the normalised mean) to a multiple of the coarsest pyramid stride.</summary>

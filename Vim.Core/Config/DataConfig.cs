@@ -64,6 +64,9 @@ public sealed class DataConfig
     /// </summary>
     public double? ClassBalancedThr { get; set; }
 
+    /// <summary>Detection only: Simple Copy-Paste of a second training sample's objects into each (<see cref="CopyPasteConfig"/>); null: off.</summary>
+    public CopyPasteConfig? CopyPaste { get; set; }
+
     public string ValSplit { get; set; } = "validation";
 
     /// <summary>Images per iteration on one process.</summary>

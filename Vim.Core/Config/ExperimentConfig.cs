@@ -51,6 +51,8 @@ public sealed class ExperimentConfig
         ("data", "scale", TaskKind.Segmentation, c => c.Data.Scale),
         // Balancing reads each image's annotated classes; mmseg has no class-balanced wrapper to follow for label maps.
         ("data", "class_balanced_thr", TaskKind.Detection, c => c.Data.ClassBalancedThr),
+        // Pastes instances; label maps have none (mmseg has no copy-paste).
+        ("data", "copy_paste", TaskKind.Detection, c => c.Data.CopyPaste),
         ("model", "seg_head", TaskKind.Segmentation, c => c.Model.SegHead.WithSpelledOutDefaultLossUnset()),
         ("model", "seg_test", TaskKind.Segmentation, c => c.Model.SegTest),
         ("model", "det_head", TaskKind.Detection, c => c.Model.DetHead),

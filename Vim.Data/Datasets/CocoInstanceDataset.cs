@@ -25,6 +25,7 @@ public sealed class CocoInstanceDataset : ISampleSource
     private readonly string _imageRoot;
     private readonly CocoImage[] _images;
     private readonly Dictionary<long, List<(CocoAnnotation Ann, int Index)>> _byImage;
+    private readonly Lazy<HashSet<long>> _imagesWithObjects;
     private bool _imageFilesFound;
 
     /// <summary>How many missing file names an error lists.</summary>
@@ -60,6 +61,7 @@ public sealed class CocoInstanceDataset : ISampleSource
             if (hasInstance || !Options.SkipImagesWithoutAnnotations) kept.Add(image);
         }
         _images = kept.ToArray();
+        _imagesWithObjects = new Lazy<HashSet<long>>(() => coco.Annotations.Where(a => !a.IsCrowd).Select(a => a.ImageId).ToHashSet());
         if (Options.CheckImageFiles) RequireImageFiles();
     }
 
@@ -116,6 +118,17 @@ public sealed class CocoInstanceDataset : ISampleSource
 
     /// <summary>Where an image of this dataset lives: its file_name under the image folder.</summary>
     public string ImagePath(CocoImage image) => Path.Combine(_imageRoot, image.FileName!);
+
+    /// <summary>
+    /// Whether <paramref name="image"/> holds an object: a non-crowd annotation in the json, as the evaluation's ground
+    /// truth counts it (one training skips for its box counts too); an image with crowd regions alone, or none, holds
+    /// none. What picks the images `vim test --overlays` draws, the robustness grid's sample and the demo report's count
+    /// of empty images. Training's <see cref="CocoInstanceOptions.SkipImagesWithoutAnnotations"/> asks more: a usable one.
+    /// </summary>
+    public bool HoldsObject(CocoImage image) => _imagesWithObjects.Value.Contains(image.Id);
+
+    /// <summary>The dataset's images (<see cref="Images"/>, in order) that hold an object (<see cref="HoldsObject"/>).</summary>
+    public IEnumerable<CocoImage> ImagesWithObjects() => _images.Where(HoldsObject);
 
     /// <summary>
     /// The classes of sample <paramref name="index"/>'s annotations, each once, read from the json without decoding the

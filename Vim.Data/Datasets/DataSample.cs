@@ -101,6 +101,23 @@ public sealed class DataSample
 
     public int InstanceCount => Labels.Length;
 
+    /// <summary>
+    /// Adds <paramref name="other"/>'s instances after this sample's, as they are: the two must be of one size and both
+    /// carry masks or neither (a mix of the two samples' images is the caller's business).
+    /// </summary>
+    public void AppendInstances(DataSample other)
+    {
+        if (other.Height != Height || other.Width != Width)
+            throw new ArgumentException($"instances of a {other.Width}x{other.Height} sample cannot join a {Width}x{Height} one.", nameof(other));
+        if ((Masks is null) != (other.Masks is null))
+            throw new ArgumentException($"{(Masks is null ? "this" : "the other")} sample's instances have no masks, the other's have.", nameof(other));
+        Boxes = [.. Boxes, .. other.Boxes];
+        Labels = [.. Labels, .. other.Labels];
+        IsCrowd = [.. IsCrowd, .. other.IsCrowd];
+        AnnotationIds = [.. AnnotationIds, .. other.AnnotationIds];
+        if (Masks is not null) Masks = [.. Masks, .. other.Masks!];
+    }
+
     /// <summary>Keeps the instances whose flag is set, in order.</summary>
     public void KeepInstances(bool[] keep)
     {

@@ -132,20 +132,61 @@ public static class CocoSyntheticBenchmark
     }
 
     /// <summary>
-    /// Times <see cref="CocoErrorAnalysis.Run"/> (every area range) on the case with COCO's 12 supercategories, of boxes or
-    /// (segm) of the case with masks; returns the case's size, the wall and process CPU seconds, and the overall AP of each
-    /// stage at area "all".
+    /// The timing of one error analysis: the case's size, the wall and process CPU seconds of the analysis, the overall AP
+    /// of each stage at area "all", the masks the analysis's cache converted, and, where the plain AP ran first (as
+    /// `vim test --error-analysis` runs it), its seconds, CPU seconds and numbers.
     /// </summary>
-    public static (int GroundTruths, int Detections, double Seconds, double CpuSeconds, double[] StageAps) RunErrorAnalysis(int images = 5000,
-        int categories = 80, int seed = 2017, TextWriter? progress = null, CocoIouType iouType = CocoIouType.Bbox)
+    public sealed record ErrorAnalysisTiming(int GroundTruths, int Detections, double Seconds, double CpuSeconds, double[] StageAps, int MaskConversions,
+        double PlainSeconds = 0, double PlainCpuSeconds = 0, double[]? PlainStats = null);
+
+    /// <summary>The case the error analysis is timed on: COCO's 12 supercategories, and with segm polygon outlines and RLE masks.</summary>
+    public static (CocoDataset GroundTruth, List<CocoDetection> Detections) ErrorAnalysisCase(int images = 5000, int categories = 80, int seed = 2017,
+        CocoIouType iouType = CocoIouType.Bbox) =>
+        Build(images, categories, seed: seed, supercategories: Math.Min(12, categories), masks: iouType == CocoIouType.Segm);
+
+    /// <summary>Times <see cref="CocoErrorAnalysis.Run"/> (every area range) on <see cref="ErrorAnalysisCase"/>.</summary>
+    public static ErrorAnalysisTiming RunErrorAnalysis(int images = 5000, int categories = 80, int seed = 2017, TextWriter? progress = null,
+        CocoIouType iouType = CocoIouType.Bbox)
     {
-        var (gt, dets) = Build(images, categories, seed: seed, supercategories: Math.Min(12, categories), masks: iouType == CocoIouType.Segm);
-        var cpu0 = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+        var (gt, dets) = ErrorAnalysisCase(images, categories, seed, iouType);
+        return TimeErrorAnalysis(gt, dets, iouType, progress, withPlainAp: false, shareMasks: true);
+    }
+
+    /// <summary>
+    /// Times the error analysis of <paramref name="detections"/>, with <paramref name="withPlainAp"/> after the plain AP of
+    /// the same detections, as `vim test --error-analysis` computes both. <paramref name="shareMasks"/>: the plain AP converts
+    /// its masks into the cache the analysis then reads (what `vim test` does); false: it converts its own, as before the two
+    /// shared them. Each run starts from a fresh cache after a full garbage collection.
+    /// </summary>
+    public static ErrorAnalysisTiming TimeErrorAnalysis(CocoDataset groundTruth, IReadOnlyList<CocoDetection> detections, CocoIouType iouType,
+        TextWriter? progress, bool withPlainAp, bool shareMasks)
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        var masks = new CocoMaskCache();
+        var process = System.Diagnostics.Process.GetCurrentProcess();
+        TimeSpan Cpu()
+        {
+            process.Refresh();
+            return process.TotalProcessorTime;
+        }
+        double plainSeconds = 0, plainCpu = 0;
+        double[]? plainStats = null;
         var sw = Stopwatch.StartNew();
-        var analysis = CocoErrorAnalysis.Run(gt, dets, iouType, progress: progress);
+        var cpu0 = Cpu();
+        if (withPlainAp)
+        {
+            plainStats = new CocoEvaluator(groundTruth, detections, iouType, masks: shareMasks ? masks : null).Run().Stats;
+            plainSeconds = sw.Elapsed.TotalSeconds;
+            plainCpu = (Cpu() - cpu0).TotalSeconds;
+            sw.Restart();
+            cpu0 = Cpu();
+        }
+        var analysis = CocoErrorAnalysis.Run(groundTruth, detections, iouType, progress: progress, masks: masks);
         double seconds = sw.Elapsed.TotalSeconds;
-        double cpu = (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
-        return (gt.Annotations.Count, dets.Count, seconds, cpu, CocoErrorAnalysis.Stages.Select(s => analysis.OverallAp(s, 0)).ToArray());
+        double cpu = (Cpu() - cpu0).TotalSeconds;
+        return new ErrorAnalysisTiming(groundTruth.Annotations.Count, detections.Count, seconds, cpu,
+            CocoErrorAnalysis.Stages.Select(s => analysis.OverallAp(s, 0)).ToArray(), masks.Conversions, plainSeconds, plainCpu, plainStats);
     }
 
     public static Timing Run(int images = 5000, int categories = 80, int seed = 2017)

@@ -16,8 +16,12 @@ public sealed class DataLoader
 {
     private readonly ISampleSource _source;
     private readonly ISampleTransform _transform;
+    private readonly MixingStage? _mixing;
 
-    public DataLoader(ISampleSource source, ISampleTransform transform, LoaderOptions options)
+    /// <param name="mixer">Mixes a second sample of <paramref name="source"/> into each before the pipeline's Normalize
+    /// step (MMDetection's MultiImageMixDataset, e.g. <see cref="CopyPaste"/>); <paramref name="transform"/> must then be a
+    /// <see cref="TransformPipeline"/> with a Normalize step. Null: each sample alone through the pipeline.</param>
+    public DataLoader(ISampleSource source, ISampleTransform transform, LoaderOptions options, ISampleMixer? mixer = null)
     {
         if (options.BatchSize <= 0) throw new ArgumentException($"batch_size must be positive, got {options.BatchSize}.");
         if (options.NumWorkers < 0) throw new ArgumentException($"num_workers must be >= 0, got {options.NumWorkers}.");
@@ -26,6 +30,7 @@ public sealed class DataLoader
         if (options.SizeDivisor <= 0) throw new ArgumentException($"size_divisor must be positive, got {options.SizeDivisor}.");
         _source = source;
         _transform = transform;
+        _mixing = mixer is null ? null : new MixingStage(transform, mixer);
         Options = options;
         Sampler = new DistributedSampler(source.Count, options.Shuffle, options.Seed, options.Rank, options.WorldSize);
         // drop_last (training): an epoch ends when the next global batch (batch × processes) no longer fits in the dataset,
@@ -197,11 +202,16 @@ public sealed class DataLoader
         return Collate(samples, position);
     }
 
-    /// <summary>Dataset sample <paramref name="index"/> through the pipeline, its randomness seeded by (seed, epoch, index).</summary>
+    /// <summary>
+    /// Dataset sample <paramref name="index"/> through the pipeline (and the mixing stage, with a mixer), its randomness
+    /// seeded by (seed, epoch, index).
+    /// </summary>
     private DataSample Transformed(int index, int epoch)
     {
         var sample = _source.Load(index);
-        _transform.Apply(sample, new Random(SampleSeeds.Mix(Options.Seed, epoch, index)));
+        var random = new Random(SampleSeeds.Mix(Options.Seed, epoch, index));
+        if (_mixing is null) _transform.Apply(sample, random);
+        else _mixing.Apply(sample, random, _source);
         if (sample.NormalizedImage is null)
             throw new InvalidOperationException($"{sample.FilePath}: the transform pipeline must end with Normalize (the loader batches float images).");
         return sample;

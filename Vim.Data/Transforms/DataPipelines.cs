@@ -77,8 +77,8 @@ public static class DataPipelines
         steps is not null ? Scaled(steps, ratio, DetectionRatiosKey) : TransformPipeline.DetectionTesting((int)(testSize * ratio));
 
     /// <summary>
-    /// Refuses test steps predictions cannot be mapped back from: a test pipeline may resize (to one scale), normalize and,
-    /// for detection, pad. Predictions are mapped to the original image through the view's size alone (segmentation resizes
+    /// Refuses test steps predictions cannot be mapped back from: a test pipeline may resize (to one scale), normalize, change
+    /// pixels the same way every time (adjust_gamma, clahe, rgb2gray) and, for detection, pad. Predictions are mapped to the original image through the view's size alone (segmentation resizes
     /// its logits to the original size, detection scales its boxes by original / content size), so a crop, flip or random
     /// draw would misplace them, and padding would be resized into a segmentation's prediction. Each ratio of
     /// <paramref name="ratios"/> other than 1 scales the one resize step, so it needs exactly one.
@@ -95,7 +95,8 @@ public static class DataPipelines
         for (int i = 0; i < steps.Count; i++)
         {
             var step = steps[i];
-            if (step.Normalize is not null || (step.Pad is not null && detection)) continue;
+            if (step.Normalize is not null || step.AdjustGamma is not null || step.Clahe is not null || step.Rgb2Gray is not null
+                || (step.Pad is not null && detection)) continue;
             if (step.Resize is { } resize)
             {
                 if (resize.RatioRange is null && resize.Scales.Count == 1) continue;
@@ -108,7 +109,7 @@ public static class DataPipelines
                 : "predictions are mapped back to the original image through the test view's size alone, so a crop, flip or random draw would " +
                   $"misplace them (test-time flips: {FlipKey(task)}, `vim test --tta`)";
             throw new VimException($"{origin.Step(i)}: {name} cannot be a test step; a {(detection ? "detection" : "segmentation")} test pipeline may resize " +
-                $"(one scale), normalize{(detection ? " and pad" : "")}: {why}");
+                $"(one scale), normalize, adjust_gamma, clahe, rgb2gray{(detection ? " and pad" : "")}: {why}");
         }
         if (ratios.Any(ratio => ratio != 1.0) && steps.Count(s => s.Resize is not null) is var resizes && resizes != 1)
             throw new VimException($"{origin.Whole}: {RatiosKey(task)} [{string.Join(", ", ratios.Select(Text))}] scale the resize step of {TestKey}, which has " +
@@ -195,6 +196,9 @@ public static class DataPipelines
                 next = ((int)Math.Ceiling(jitter.TargetHeight * jitter.MaxScale), (int)Math.Ceiling(jitter.TargetWidth * jitter.MaxScale));
             else if (step.RandomCrop is { } crop)
                 next = Smaller(largest, (crop.Height, crop.Width));
+            else if (step.RandomRotate is { AutoBound: true })
+                // mmcv's auto_bound canvas holds the turned image: at most its diagonal on either side.
+                next = largest is { } size ? Diagonal(size) : null;
             else if (step.FixedSizeCrop is { } fixedCrop)
                 next = fixedCrop.Pad ? (fixedCrop.Height, fixedCrop.Width) : Smaller(largest, (fixedCrop.Height, fixedCrop.Width));
             else if (step.Pad is { } pad)
@@ -218,10 +222,17 @@ public static class DataPipelines
     private static (int Height, int Width) Smaller((int Height, int Width)? largest, (int Height, int Width) crop) =>
         largest is { } size ? (Math.Min(size.Height, crop.Height), Math.Min(size.Width, crop.Width)) : crop;
 
+    private static (int Height, int Width) Diagonal((int Height, int Width) size)
+    {
+        int side = (int)Math.Ceiling(Math.Sqrt((double)size.Height * size.Height + (double)size.Width * size.Width));
+        return (side, side);
+    }
+
     private static int RoundUp(int value, int divisor) => (value + divisor - 1) / divisor * divisor;
 
     /// <summary>
-    /// Segmentation steps that write or skip unlabelled pixels must use model.seg_head.ignore_index: a label padded with
+    /// Segmentation steps that write or skip unlabelled pixels (pad, a padding fixed_size_crop, random_rotate's corners,
+    /// random_crop's balance) must use model.seg_head.ignore_index: a label padded with
     /// another value would train as that class (or, past the class count, fail in the loss), and a crop balanced by another
     /// would count unlabelled pixels as a class.
     /// </summary>
@@ -235,6 +246,7 @@ public static class DataPipelines
                 { Pad: { } pad } => ("seg_pad_value", pad.SegPadValue),
                 { FixedSizeCrop: { Pad: true } crop } => ("seg_pad_value", crop.SegPadValue),
                 { RandomCrop: { } crop } => ("ignore_index", crop.IgnoreIndex),
+                { RandomRotate: { } rotate } => ("seg_pad_val", rotate.SegPadVal),
                 _ => ("", ignoreIndex),
             };
             if (value != ignoreIndex)

@@ -203,6 +203,34 @@ internal static unsafe class ImageOps
         return dst;
     }
 
+    /// <summary>
+    /// cv2.warpAffine of an HWC map of bytes or 16-bit labels into newH×newW: <paramref name="matrix"/> (2×3, row-major) maps
+    /// source pixel indices to destination ones; destination pixels whose source falls outside get <paramref name="borderValue"/>
+    /// in every channel.
+    /// </summary>
+    public static T[] WarpAffine<T>(T[] src, int h, int w, int channels, ReadOnlySpan<double> matrix, int newH, int newW,
+        InterpolationFlags interpolation, double borderValue) where T : unmanaged
+    {
+        var type = typeof(T) == typeof(byte) ? MatType.CV_8UC(channels)
+            : typeof(T) == typeof(ushort) ? MatType.CV_16UC(channels)
+            : throw new ArgumentException($"WarpAffine takes byte or ushort pixels, not {typeof(T).Name}.");
+        if (matrix.Length != 6) throw new ArgumentException($"an affine matrix has 6 entries, got {matrix.Length}.", nameof(matrix));
+        var dst = new T[newH * newW * channels];
+        if (dst.Length == 0 || src.Length == 0) return dst;
+        Span<double> m = stackalloc double[6];
+        matrix.CopyTo(m);
+        fixed (T* s = src)
+        fixed (T* d = dst)
+        fixed (double* pm = m)
+        {
+            using var sm = Mat.FromPixelData(h, w, type, (IntPtr)s);
+            using var dm = Mat.FromPixelData(newH, newW, type, (IntPtr)d);
+            using var mm = Mat.FromPixelData(2, 3, MatType.CV_64FC1, (IntPtr)pm);
+            Cv2.WarpAffine(sm, dm, mm, new Size(newW, newH), interpolation, BorderTypes.Constant, Scalar.All(borderValue));
+        }
+        return dst;
+    }
+
     public static T[] Crop<T>(T[] src, int w, int channels, int y0, int x0, int cropH, int cropW) where T : unmanaged
     {
         var dst = new T[cropH * cropW * channels];

@@ -24,6 +24,22 @@ public static class Outlines
         }).ToList();
 
     /// <summary>
+    /// Maps every point through the 2×3 affine <paramref name="matrix"/> (row-major; x' = m0·x + m1·y + m2, y' = m3·x + m4·y + m5),
+    /// as mmdet's PolygonMasks.rotate moves polygons.
+    /// </summary>
+    public static IReadOnlyList<double[]>? Affine(IReadOnlyList<double[]>? outlines, IReadOnlyList<double> matrix) =>
+        outlines?.Select(xy =>
+        {
+            var moved = new double[xy.Length];
+            for (int i = 0; i + 1 < xy.Length; i += 2)
+            {
+                moved[i] = matrix[0] * xy[i] + matrix[1] * xy[i + 1] + matrix[2];
+                moved[i + 1] = matrix[3] * xy[i] + matrix[4] * xy[i + 1] + matrix[5];
+            }
+            return moved;
+        }).ToList();
+
+    /// <summary>
     /// The part of each outline inside the window [x0, x0 + width] × [y0, y0 + height], in the window's coordinates
     /// (detectron2 intersects each polygon with the crop box). The window is convex, so clipping against its four edges
     /// in turn (Sutherland–Hodgman) gives the intersection's area exactly; where an outline leaves and re-enters, the

@@ -80,14 +80,7 @@ internal static class SampleGeometry
                     // (recompute_boxes), and the instance stays while any outline does, however thin its pixels.
                     var cut = cropping ? Outlines.Crop(outlines, x0, y0, cropW, cropH) : outlines;
                     if (cropping) s.Masks[i] = Moved(s.Masks[i], cropH, cropW, cut, pixels => pixels);
-                    // Inside the image (an uncut annotation's outline may stray past its border); empty once there, it goes:
-                    // a zero-area ground-truth box would match every anchor as a low-quality match.
-                    if (Outlines.Extent(cut) is { } extent)
-                    {
-                        b[4 * i] = Math.Clamp(extent[0], 0, cropW); b[4 * i + 2] = Math.Clamp(extent[2], 0, cropW);
-                        b[4 * i + 1] = Math.Clamp(extent[1], 0, cropH); b[4 * i + 3] = Math.Clamp(extent[3], 0, cropH);
-                    }
-                    keep[i] = b[4 * i + 2] - b[4 * i] > BoxEpsilon && b[4 * i + 3] - b[4 * i + 1] > BoxEpsilon && cut.Count > 0;
+                    keep[i] = BoxFromOutlines(b, i, cut, cropW, cropH);
                     continue;
                 }
                 if (cropping) s.Masks[i] = new InstanceMask(cropH, cropW, ImageOps.Crop(s.Masks[i].Pixels, w, 1, y0, x0, cropH, cropW));
@@ -98,13 +91,127 @@ internal static class SampleGeometry
                     keep[i] = s.Masks[i].Pixels.AsSpan().IndexOfAnyExcept((byte)0) >= 0;
                 // A cut object's box is its visible part's (ViTDet's recompute_boxes, mmdet's recompute_bbox), not the
                 // clipped original, which for a cut diagonal or L-shaped object is far larger than what is left.
-                else if (TightBox(s.Masks[i].Pixels, cropH, cropW) is { } tight) tight.CopyTo(b.AsSpan(4 * i, 4));
-                else keep[i] = false;
+                else keep[i] = BoxFromPixels(b, i, s.Masks[i].Pixels, cropH, cropW);
             }
         }
         s.Height = cropH; s.Width = cropW;
         s.ContentHeight = cropH; s.ContentWidth = cropW;
         s.KeepInstances(keep);
+    }
+
+    /// <summary>
+    /// mmcv.imrotate applied to every part of a sample: <paramref name="degrees"/> clockwise on screen (mmcv's sign: it hands
+    /// OpenCV's counter-clockwise getRotationMatrix2D −degrees) about <paramref name="center"/> ([x, y] in pixel indices; by
+    /// default the image's middle ((w − 1)/2, (h − 1)/2)), or with <paramref name="autoBound"/> about the middle into a canvas
+    /// resized to hold the whole rotated image. The image is resampled bilinearly (uncovered pixels <paramref name="padValue"/>),
+    /// the label map by nearest neighbour (<paramref name="segPadValue"/>). An RLE instance's mask is rotated by nearest
+    /// neighbour and its box recomputed from it (mmdet's recompute_bbox); a polygon instance's outlines are moved exactly and
+    /// cut to the image, its box their extent (as <see cref="CropTo"/> treats both); a box-only instance's box becomes the
+    /// enclosing box of its rotated corners, clipped (mmdet's bbox_project). Instances left with nothing inside are dropped.
+    /// The whole canvas is content afterwards, as after a crop; the scale factors and flip flag are left as they are.
+    /// </summary>
+    public static void Rotate(DataSample s, double degrees, double[]? center, bool autoBound, int padValue, int segPadValue)
+    {
+        RequireBytes(s, "RandomRotate");
+        int h = s.Height, w = s.Width;
+        var (pixelMatrix, newH, newW) = RotationMatrix(h, w, degrees, center, autoBound);
+        s.Image = ImageOps.WarpAffine(s.Image, h, w, 3, pixelMatrix, newH, newW, InterpolationFlags.Linear, padValue);
+        if (s.LabelMap is not null)
+            s.LabelMap = ImageOps.WarpAffine(s.LabelMap, h, w, 1, pixelMatrix, newH, newW, InterpolationFlags.Nearest, segPadValue);
+        // The matrix maps pixel indices (centres at integers); boxes and outlines are in continuous coordinates, where pixel i
+        // spans [i, i + 1), so they move through it half a pixel shifted, and a rotated box encloses exactly its rotated pixels.
+        var m = pixelMatrix;
+        double[] continuous = [m[0], m[1], m[2] + 0.5 - 0.5 * (m[0] + m[1]), m[3], m[4], m[5] + 0.5 - 0.5 * (m[3] + m[4])];
+        var keep = new bool[s.InstanceCount];
+        var b = s.Boxes;
+        for (int i = 0; i < keep.Length; i++)
+        {
+            if (s.Masks is null)
+            {
+                keep[i] = RotateBox(b, i, continuous, newW, newH);
+                continue;
+            }
+            var mask = s.Masks[i];
+            if (mask.Outlines is { } outlines)
+            {
+                var moved = Outlines.Crop(Outlines.Affine(outlines, continuous)!, 0, 0, newW, newH);
+                s.Masks[i] = Moved(mask, newH, newW, moved, pixels => pixels);
+                keep[i] = BoxFromOutlines(b, i, moved, newW, newH);
+            }
+            else
+            {
+                var pixels = ImageOps.WarpAffine(mask.Pixels, h, w, 1, pixelMatrix, newH, newW, InterpolationFlags.Nearest, 0);
+                s.Masks[i] = new InstanceMask(newH, newW, pixels);
+                keep[i] = BoxFromPixels(b, i, pixels, newH, newW);
+            }
+        }
+        s.Height = newH; s.Width = newW;
+        s.ContentHeight = newH; s.ContentWidth = newW;
+        s.KeepInstances(keep);
+    }
+
+    /// <summary>
+    /// mmcv.imrotate's matrix (2×3 row-major, source pixel indices → destination ones) and output size for an h×w image.
+    /// </summary>
+    internal static (double[] Matrix, int Height, int Width) RotationMatrix(int h, int w, double degrees, double[]? center, bool autoBound)
+    {
+        if (center is not null && autoBound) throw new ArgumentException("auto_bound rotates about the image's middle and conflicts with center.");
+        var (cx, cy) = center is { } c ? (c[0], c[1]) : ((w - 1) * 0.5, (h - 1) * 0.5);
+        // OpenCV takes the centre as floats (so does mmcv, through cv2), and rounds cos and sin as it does.
+        using var rotation = Cv2.GetRotationMatrix2D(new Point2f((float)cx, (float)cy), -degrees, 1.0);
+        var m = new double[6];
+        for (int r = 0; r < 2; r++)
+            for (int k = 0; k < 3; k++) m[3 * r + k] = rotation.Get<double>(r, k);
+        if (!autoBound) return (m, h, w);
+        double cos = Math.Abs(m[0]), sin = Math.Abs(m[1]);
+        double boundW = h * sin + w * cos, boundH = h * cos + w * sin;
+        m[2] += (boundW - w) * 0.5;
+        m[5] += (boundH - h) * 0.5;
+        // numpy's round: halves to even.
+        return (m, (int)Math.Round(boundH, MidpointRounding.ToEven), (int)Math.Round(boundW, MidpointRounding.ToEven));
+    }
+
+    /// <summary>
+    /// Replaces box <paramref name="i"/> by the enclosing box of its four corners moved through <paramref name="matrix"/>,
+    /// clipped to the image; false when no area is left inside.
+    /// </summary>
+    private static bool RotateBox(float[] boxes, int i, IReadOnlyList<double> matrix, int width, int height)
+    {
+        int k = 4 * i;
+        double minX = double.PositiveInfinity, minY = double.PositiveInfinity, maxX = double.NegativeInfinity, maxY = double.NegativeInfinity;
+        foreach (var (x, y) in new (double X, double Y)[] { (boxes[k], boxes[k + 1]), (boxes[k + 2], boxes[k + 1]), (boxes[k], boxes[k + 3]), (boxes[k + 2], boxes[k + 3]) })
+        {
+            double movedX = matrix[0] * x + matrix[1] * y + matrix[2], movedY = matrix[3] * x + matrix[4] * y + matrix[5];
+            minX = Math.Min(minX, movedX); maxX = Math.Max(maxX, movedX);
+            minY = Math.Min(minY, movedY); maxY = Math.Max(maxY, movedY);
+        }
+        boxes[k] = (float)Math.Clamp(minX, 0, width); boxes[k + 2] = (float)Math.Clamp(maxX, 0, width);
+        boxes[k + 1] = (float)Math.Clamp(minY, 0, height); boxes[k + 3] = (float)Math.Clamp(maxY, 0, height);
+        return boxes[k + 2] - boxes[k] > BoxEpsilon && boxes[k + 3] - boxes[k + 1] > BoxEpsilon;
+    }
+
+    /// <summary>
+    /// Sets box <paramref name="i"/> to the extent of a polygon instance's outlines inside a width×height image (an uncut
+    /// annotation's outline may stray past its border) and says whether the instance stays: while an outline remains and the
+    /// box has an area, since a zero-area ground-truth box would match every anchor as a low-quality match.
+    /// </summary>
+    private static bool BoxFromOutlines(float[] boxes, int i, IReadOnlyList<double[]> outlines, int width, int height)
+    {
+        int k = 4 * i;
+        if (Outlines.Extent(outlines) is { } extent)
+        {
+            boxes[k] = Math.Clamp(extent[0], 0, width); boxes[k + 2] = Math.Clamp(extent[2], 0, width);
+            boxes[k + 1] = Math.Clamp(extent[1], 0, height); boxes[k + 3] = Math.Clamp(extent[3], 0, height);
+        }
+        return boxes[k + 2] - boxes[k] > BoxEpsilon && boxes[k + 3] - boxes[k + 1] > BoxEpsilon && outlines.Count > 0;
+    }
+
+    /// <summary>Sets box <paramref name="i"/> to its mask's set pixels (<see cref="TightBox"/>); false when the mask is empty.</summary>
+    private static bool BoxFromPixels(float[] boxes, int i, byte[] pixels, int height, int width)
+    {
+        if (TightBox(pixels, height, width) is not { } tight) return false;
+        tight.CopyTo(boxes.AsSpan(4 * i, 4));
+        return true;
     }
 
     /// <summary>

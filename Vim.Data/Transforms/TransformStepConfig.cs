@@ -1,3 +1,5 @@
+using Vim.Core.Config;
+
 namespace Vim.Data.Transforms;
 
 /// <summary>
@@ -16,6 +18,13 @@ public sealed class TransformStepConfig
     public PhotoMetricDistortionOptions? PhotoMetricDistortion { get; set; }
     public NormalizeOptions? Normalize { get; set; }
     public PadOptions? Pad { get; set; }
+    public RandomRotateOptions? RandomRotate { get; set; }
+    public RandomCutoutOptions? RandomCutout { get; set; }
+    public AdjustGammaOptions? AdjustGamma { get; set; }
+    public ClaheOptions? Clahe { get; set; }
+
+    [ConfigKey("rgb2gray")]
+    public Rgb2GrayOptions? Rgb2Gray { get; set; }
 
     /// <summary>Builds the transform; <paramref name="where"/> names the step in errors.</summary>
     public ISampleTransform Create(string where)
@@ -31,6 +40,11 @@ public sealed class TransformStepConfig
             if (PhotoMetricDistortion is not null) chosen.Add(new PhotoMetricDistortion(PhotoMetricDistortion));
             if (Normalize is not null) chosen.Add(new Normalize(Normalize));
             if (Pad is not null) chosen.Add(new Pad(Pad));
+            if (RandomRotate is not null) chosen.Add(new RandomRotate(RandomRotate));
+            if (RandomCutout is not null) chosen.Add(new RandomCutout(RandomCutout));
+            if (AdjustGamma is not null) chosen.Add(new AdjustGamma(AdjustGamma));
+            if (Clahe is not null) chosen.Add(new Clahe(Clahe));
+            if (Rgb2Gray is not null) chosen.Add(new Rgb2Gray(Rgb2Gray));
         }
         catch (ArgumentException e)
         {
@@ -38,7 +52,7 @@ public sealed class TransformStepConfig
         }
         if (chosen.Count != 1)
             throw new Vim.Core.VimException($"{where}: a transform step needs exactly one of resize, resize_scale, fixed_size_crop, random_crop, " +
-                $"random_flip, photo_metric_distortion, normalize, pad; got {chosen.Count}.");
+                $"random_flip, photo_metric_distortion, normalize, pad, random_rotate, random_cutout, adjust_gamma, clahe, rgb2gray; got {chosen.Count}.");
         return chosen[0];
     }
 }

@@ -18,7 +18,8 @@ namespace Vim.Segmentation.Losses;
 /// <item>without: the K labelled pixels of largest loss (every one with n ≤ K); of pixels tied at the cut, the first in
 /// (image, row, column) order, where mmseg leaves it to an unstable sort.</item>
 /// </list>
-/// The selection is made without gradient. The auxiliary head is not sampled, as in mmseg.
+/// The selection is made without gradient. The auxiliary head is not sampled, as in mmseg. <see cref="CrossEntropy"/> is the
+/// decode head's sampled loss, each pixel's cross-entropy computed once for the ranking and the loss alike.
 /// </summary>
 public sealed class OhemPixelSampler
 {
@@ -52,6 +53,21 @@ public sealed class OhemPixelSampler
                 $"take no pixel weights, as in mmseg), but the decode losses are {string.Join(", ", decodeLosses.Select(loss => ConfigBinder.KeyOf(loss.Kind)))}; " +
                 "add cross_entropy to model.seg_head.losses or set sampler: null");
         return new OhemPixelSampler(sampler.Thresh, sampler.MinKept, heads.IgnoreIndex);
+    }
+
+    /// <summary>
+    /// The sampled cross-entropy (mmseg's CrossEntropyLoss with this sampler's seg_weight): each pixel's loss
+    /// (<see cref="SegmentationLosses.CrossEntropyPerPixel"/>, with gradient) computed once; without a threshold its detached
+    /// values times <paramref name="hardnessScale"/> (the loss's weight, as mmseg ranks by the weighted losses) choose the
+    /// pixels, and the same values, weighted 1 or 0, make the loss (<see cref="SegmentationLosses.Reduce"/>). mmseg computes
+    /// the loss a second time for the ranking; the values, the pixels chosen and the gradient are the same.
+    /// </summary>
+    public Tensor CrossEntropy(Tensor logits, Tensor labels, Tensor? classWeights, double hardnessScale, bool averageOverNonIgnored)
+    {
+        using var scope = NewDisposeScope();
+        var perPixel = SegmentationLosses.CrossEntropyPerPixel(logits, labels, _ignoreIndex, classWeights);
+        var kept = Weights(logits, labels, () => hardnessScale * perPixel.detach());
+        return SegmentationLosses.Reduce(perPixel, labels, _ignoreIndex, averageOverNonIgnored, kept).MoveToOuterDisposeScope();
     }
 
     /// <summary>

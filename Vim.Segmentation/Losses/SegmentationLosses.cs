@@ -21,6 +21,17 @@ public static class SegmentationLosses
     {
         using var scope = NewDisposeScope();
         var perPixel = CrossEntropyPerPixel(logits, labels, ignoreIndex, classWeights);
+        return Reduce(perPixel, labels, ignoreIndex, averageOverNonIgnored, pixelWeights).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// <see cref="CrossEntropy"/> of pixel losses already computed (<see cref="CrossEntropyPerPixel"/>, B × H × W): each
+    /// times its <paramref name="pixelWeights"/>, averaged over every pixel or over the labelled ones. For a caller that
+    /// also reads the pixel losses (a sampler ranking them), so they are computed once.
+    /// </summary>
+    public static Tensor Reduce(Tensor perPixel, Tensor labels, long ignoreIndex, bool averageOverNonIgnored, Tensor? pixelWeights)
+    {
+        using var scope = NewDisposeScope();
         if (pixelWeights is not null) perPixel = perPixel * pixelWeights;
         Tensor loss;
         if (averageOverNonIgnored)

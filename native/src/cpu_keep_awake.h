@@ -42,6 +42,11 @@ int64_t keep_awake_work_us();
 int64_t keep_awake_work_count();
 // True when the spinners are spinning now: in effect, started, none asleep, inside the window.
 bool keep_awake_spinning();
+// True once a spinner has started that runs pool work (keep_awake_set_work). A spinner does only
+// when it may raise itself back to the normal policy while it runs a share (CAP_SYS_NICE, or an
+// RLIMIT_NICE of 20): at SCHED_IDLE a share would wait for a free CPU, which a machine busy with
+// other processes never has.
+bool keep_awake_takes_work();
 
 // Work the spinners take while they spin. A job handed to threads sleeping on a condition variable
 // waits for their wake-up: on a virtual machine ≈ 40 µs at the median and over 1 ms at the 99th
@@ -49,9 +54,9 @@ bool keep_awake_spinning();
 // is busy spinning. A spinner polling for the job sees it within a microsecond. claim() returns a
 // token >= 0 for a piece of work or -1 when there is none (it is called in the spin loop, so it
 // must cost a few loads when there is nothing); run(token) does the piece. While it does, the
-// spinner may run on any of the pool's CPUs: at SCHED_IDLE it gets no time on a CPU that any other
-// thread wants, and unpinned the scheduler can move it to a CPU that has none, so a piece it holds
-// waits for a free CPU, not for its own CPU to be free.
+// spinner runs at the normal policy and may run on any of the pool's CPUs, so a piece it holds
+// competes for CPU time as the pool's own workers do and is not stuck behind a thread that took
+// its CPU.
 void keep_awake_set_work(int (*claim)(), void (*run)(int token));
 
 }  // namespace vimdense_scan

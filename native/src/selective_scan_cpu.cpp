@@ -121,7 +121,7 @@ public:
         std::lock_guard<std::mutex> call(call_mutex_);
         keep_awake_arm(count);
         ensure_workers(count - 1);
-        const bool spinners = keep_awake_spinning();
+        const bool spinners = keep_awake_spinning() && keep_awake_takes_work();
         {
             std::lock_guard<std::mutex> lk(m_);
             job_ = &job;
@@ -576,6 +576,8 @@ int64_t vimdense_cpu_keep_awake_cpu_us(void) { return keep_awake_cpu_us(); }
 int64_t vimdense_cpu_keep_awake_work_us(void) { return keep_awake_work_us(); }
 
 int64_t vimdense_cpu_keep_awake_work_count(void) { return keep_awake_work_count(); }
+
+int32_t vimdense_cpu_keep_awake_takes_work(void) { return keep_awake_takes_work() ? 1 : 0; }
 
 const char* vimdense_scan_cpu_isa(void) { return current_kernels().name; }
 

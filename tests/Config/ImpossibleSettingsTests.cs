@@ -31,6 +31,7 @@ public class ImpossibleSettingsTests
         "--max-dets: '3000000000' is not a valid number (too large)")]
     [TestCase(new[] { "eval", "seg", "--pred", ".", "--gt", ".", "--num-classes", "70000" }, "--num-classes: expected a positive number up to 65535")]
     [TestCase(new[] { "eval", "bench", "--images", "-1" }, "--images: expected a positive number, got -1.")]
+    [TestCase(new[] { "eval", "bench", "--with-plain-ap" }, "--with-plain-ap: times the plain AP before the error analysis, so it goes with --error-analysis.")]
     [TestCase(new[] { "bench", "backbone", "--models", "vim_tiny", "--sizes", "224", "--timeout", "-1" }, "--timeout")]
     [TestCase(new[] { "bench", "backbone", "--models", "vim_tiny", "--sizes", "224", "--warmup", "-1" }, "--warmup must be 0 or more, got -1.")]
     [TestCase(new[] { "bench", "backbone", "--child", "vim_tiny:explicit:224", "--warmup", "-2" }, "--warmup must be 0 or more, got -2.")]

@@ -94,6 +94,35 @@ public class CocoInstanceDatasetTests
         Assert.That(crowd.Masks![0].Pixels, Is.EqualTo(SquareMask(30, 40, 1, 1, 3)));
     }
 
+    /// <summary>
+    /// Which images hold an object, on a hand-made file: 10 one object; 11 a crowd region alone; 12 nothing; 13 a crowd
+    /// region and an object; 14 only an object with a zero-width box, which training skips but the evaluation's ground
+    /// truth counts; 15 an object listed before its crowd region. So 10, 13, 14 and 15 hold one, 11 and 12 not. Training's
+    /// dataset keeps 10, 13 and 15 (14 has no usable annotation) and lists those three, in file order.
+    /// </summary>
+    [Test]
+    public void ImagesHoldingAnObjectAreThoseWithANonCrowdAnnotation()
+    {
+        var images = Enumerable.Range(10, 6).Select(id => new CocoImage(id, 40, 30, $"{id}.png")).ToList();
+        CocoAnnotation Annotation(long id, long image, bool crowd, double width = 5) =>
+            new(id, image, 3, [1, 1, width, 5], width * 5, crowd, null);
+        var coco = new CocoDataset(images,
+        [
+            Annotation(1, 10, crowd: false), Annotation(2, 11, crowd: true), Annotation(3, 13, crowd: true), Annotation(4, 13, crowd: false),
+            Annotation(5, 14, crowd: false, width: 0), Annotation(6, 15, crowd: false), Annotation(7, 15, crowd: true),
+        ], [new CocoCategory(3, "cat", null)]);
+        var boxesOnly = new CocoInstanceOptions { WithMasks = false, CheckImageFiles = false };
+
+        var evaluation = new CocoInstanceDataset(coco, "hand.json", "/nowhere", boxesOnly with { SkipImagesWithoutAnnotations = false });
+        Assert.That(images.Select(evaluation.HoldsObject), Is.EqualTo(new[] { true, false, false, true, true, true }));
+        Assert.That(evaluation.ImagesWithObjects().Select(i => i.Id), Is.EqualTo(new long[] { 10, 13, 14, 15 }));
+
+        var training = new CocoInstanceDataset(coco, "hand.json", "/nowhere", boxesOnly);
+        Assert.That(training.Images.Select(i => i.Id), Is.EqualTo(new long[] { 10, 13, 15 }));
+        Assert.That(training.ImagesWithObjects().Select(i => i.Id), Is.EqualTo(new long[] { 10, 13, 15 }));
+        Assert.That(training.HoldsObject(images[4]), Is.True, "the json's ground truth, whichever images the dataset keeps");
+    }
+
     [Test]
     public void OutlinesOfFewerThanThreePointsAreLeftOutOfTrainingMasks()
     {

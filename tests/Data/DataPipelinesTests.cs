@@ -199,6 +199,7 @@ public class DataPipelinesTests
     {
         var doc = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "docs", "FROM_MMDETECTION.md"));
         var section = doc[doc.IndexOf("## Data pipelines", StringComparison.Ordinal)..];
+        section = section[..section.IndexOf("\n## ", 3, StringComparison.Ordinal)];
         var blocks = section.Split("```yaml")[1..].Select(block => block[..block.IndexOf("```", StringComparison.Ordinal)]).ToList();
         Assert.That(blocks, Has.Count.EqualTo(2), "a segmentation and a detection block");
         (IReadOnlyList<TransformStepConfig> Train, IReadOnlyList<TransformStepConfig> Test) Steps(string yaml)
@@ -378,9 +379,22 @@ public class DataPipelinesTests
             """), Does.Contain("data.train_pipeline[0]: random_crop's ignore_index is 0, but model.seg_head.ignore_index is 255"));
         Assert.That(Refusal("""
               train_pipeline:
-                - random_rotate: {}
+                - random_turn: {}
                 - normalize: {}
-            """), Does.Contain($":{first}: unknown key 'data.train_pipeline[0].random_rotate'").And.Contain("valid keys here: resize, "));
+            """), Does.Contain($":{first}: unknown key 'data.train_pipeline[0].random_turn'").And.Contain("valid keys here: resize, "));
+        Assert.That(Refusal("""
+              train_pipeline:
+                - random_rotate: {prob: 0.5, degree: 20, seg_pad_val: 0}
+                - normalize: {}
+            """), Does.Contain("data.train_pipeline[0]: random_rotate's seg_pad_val is 0, but model.seg_head.ignore_index is 255"));
+        // auto_bound's canvas holds the turned 32×40 crop: up to its diagonal, ⌈√(32² + 40²)⌉ = 52, on either side.
+        Assert.That(Refusal("""
+              train_pipeline:
+                - random_crop: {height: 32, width: 40}
+                - random_rotate: {prob: 0.5, degree: 20, auto_bound: true}
+                - normalize: {}
+                - pad: {size: [32, 40]}
+            """), Does.Contain("data.train_pipeline[3]: pad to size [32, 40] can receive images up to 52x52 (after data.train_pipeline[1])"));
         Assert.That(Refusal("""
               train_pipeline:
                 - normalize: {}
@@ -418,7 +432,7 @@ public class DataPipelinesTests
                 - resize: {scales: [[64, 48]]}
                 - normalize: {}
                 - pad: {size_divisor: 32}
-            """), Does.Contain("data.test_pipeline[2]: pad cannot be a test step; a segmentation test pipeline may resize (one scale), normalize:"));
+            """), Does.Contain("data.test_pipeline[2]: pad cannot be a test step; a segmentation test pipeline may resize (one scale), normalize, adjust_gamma, clahe, rgb2gray:"));
         Assert.That(Refusal("""
               test_pipeline:
                 - normalize: {}

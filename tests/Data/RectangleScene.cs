@@ -1,4 +1,6 @@
+using NUnit.Framework;
 using Vim.Data.Datasets;
+using Vim.Data.Transforms;
 
 namespace Vim.Tests.Data;
 
@@ -49,6 +51,27 @@ public static class RectangleScene
                 minY = Math.Min(minY, y); maxY = Math.Max(maxY, y);
             }
         return maxX < 0 ? null : (minX, minY, maxX + 1, maxY + 1);
+    }
+
+    /// <summary>
+    /// Runs both transforms on fresh scenes with the same seeds and asserts equal results (normalised image, labels, boxes);
+    /// returns the label maps of the first, one per seed.
+    /// </summary>
+    public static List<ushort[]> AssertSameAugmentation(ISampleTransform first, ISampleTransform second, int seeds)
+    {
+        var labelMaps = new List<ushort[]>();
+        for (int seed = 0; seed < seeds; seed++)
+        {
+            var a = Create();
+            var b = Create();
+            first.Apply(a, new Random(seed));
+            second.Apply(b, new Random(seed));
+            Assert.That(a.NormalizedImage, Is.EqualTo(b.NormalizedImage), $"seed {seed}");
+            Assert.That(a.LabelMap, Is.EqualTo(b.LabelMap), $"seed {seed}");
+            Assert.That(a.Boxes, Is.EqualTo(b.Boxes), $"seed {seed}");
+            labelMaps.Add(a.LabelMap!);
+        }
+        return labelMaps;
     }
 
     public static bool IsStrongRed(byte[] rgb, int p) => rgb[3 * p] > 200 && rgb[3 * p + 1] < 50 && rgb[3 * p + 2] < 50;

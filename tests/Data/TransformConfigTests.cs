@@ -12,7 +12,7 @@ public class TransformConfigTests
         public List<TransformStepConfig> TrainPipeline { get; set; } = [];
     }
 
-    private static TransformPipeline FromYaml(string yaml)
+    internal static TransformPipeline FromYaml(string yaml)
     {
         var holder = ConfigBinder.Bind<PipelineHolder>((ConfigMap)ConfigLoader.Parse(yaml, "test.yaml"));
         return TransformPipeline.FromConfig(holder.TrainPipeline, "train_pipeline");

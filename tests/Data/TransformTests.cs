@@ -62,6 +62,8 @@ public class TransformTests
         yield return ("random-crop", new RandomCrop(new RandomCropOptions { Height = 48, Width = 72, CatMaxRatio = 0.75, IgnoreIndex = 255 }));
         yield return ("flip", new RandomFlip(new RandomFlipOptions { Prob = 0.5 }));
         yield return ("pad", new Pad(new PadOptions { SizeDivisor = 32 }));
+        yield return ("rotate", new RandomRotate(new RandomRotateOptions { Prob = 0.8, Degree = [30] }));
+        yield return ("rotate-auto-bound", new RandomRotate(new RandomRotateOptions { Prob = 1, Degree = [-180, 180], AutoBound = true }));
         yield return ("lsj", new TransformPipeline(
             new RandomFlip(new RandomFlipOptions()),
             new ResizeScale(new ResizeScaleOptions { TargetHeight = 96, TargetWidth = 96 }),

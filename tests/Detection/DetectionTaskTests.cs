@@ -26,13 +26,17 @@ public class DetectionTaskTests
     private string _root = null!;
 
     [SetUp]
-    public void SetUp()
+    public void SetUp() => _root = CreateDemoRoot("vimdense-dettask-");
+
+    /// <summary>A new temp folder with the tiny demo COCO data under coco/ (6 training and 3 validation images of 64²), for <see cref="ConfigAt"/>.</summary>
+    internal static string CreateDemoRoot(string prefix)
     {
-        _root = Directory.CreateTempSubdirectory("vimdense-dettask-").FullName;
+        var root = Directory.CreateTempSubdirectory(prefix).FullName;
         DemoDatasetGenerator.Generate(new DemoOptions
         {
-            Kind = DemoKind.Coco, OutputDir = Path.Combine(_root, "coco"), TrainImages = 6, ValImages = 3, Width = 64, Height = 64, Seed = 3,
+            Kind = DemoKind.Coco, OutputDir = Path.Combine(root, "coco"), TrainImages = 6, ValImages = 3, Width = 64, Height = 64, Seed = 3,
         });
+        return root;
     }
 
     [TearDown]
@@ -275,8 +279,7 @@ public class DetectionTaskTests
         Assert.That(File.Exists(Path.Combine(testDir, "metrics.json")), Is.True);
         // --overlays draws the first images that hold an object.
         using var task = new DetectionTask(Load(null), TextWriter.Null, TinyDetector);
-        var withObjects = task.ValSet.Coco.Annotations.Where(a => !a.IsCrowd).Select(a => a.ImageId).ToHashSet();
-        var expected = task.ValSet.Images.Where(i => withObjects.Contains(i.Id)).Take(2).Select(i => Path.ChangeExtension(i.FileName!, ".png")).ToList();
+        var expected = task.ValSet.ImagesWithObjects().Take(2).Select(i => Path.ChangeExtension(i.FileName!, ".png")).ToList();
         Assert.That(expected, Is.Not.Empty);
         Assert.That(Directory.EnumerateFiles(Path.Combine(testDir, "overlays")).Select(Path.GetFileName), Is.EquivalentTo(expected));
 

@@ -113,7 +113,54 @@ public class RobustnessTests
         Assert.That(error.Message, Does.StartWith(jsonPath).And.Contain("not a robustness results file"));
     }
 
-    private sealed class FakeSubject(string[] corruptions, int failAtCall = int.MaxValue) : IRobustnessSubject
+    /// <summary>
+    /// The one rule for undefined values, by hand: the mean of 10, 20 and 40 is 70/3; none, a NaN or a −1 among them leaves
+    /// it NaN (not the mean of the rest). A metric prints with two decimals, and "n/a" where it is undefined: NaN, −1 and any
+    /// other negative value, never "-1.00".
+    /// </summary>
+    [Test]
+    public void UndefinedValuesLeaveMeansUndefinedAndPrintAsNotApplicable()
+    {
+        Assert.That(RobustnessSummary.Mean([10.0, 20.0, 40.0]), Is.EqualTo(70.0 / 3).Within(1e-12));
+        Assert.That(RobustnessSummary.Mean([]), Is.NaN);
+        Assert.That(RobustnessSummary.Mean([10.0, double.NaN, 40.0]), Is.NaN);
+        Assert.That(RobustnessSummary.Mean([10.0, -1.0, 40.0]), Is.NaN);
+        Assert.That(RobustnessSummary.Defined(-1), Is.NaN);
+        Assert.That(RobustnessSummary.Defined(0), Is.Zero);
+
+        Assert.That(RobustnessSummary.Format(41.5), Is.EqualTo("41.50"));
+        Assert.That(RobustnessSummary.Format(7.126), Is.EqualTo("7.13"));
+        Assert.That(RobustnessSummary.Format(0), Is.EqualTo("0.00"));
+        Assert.That(RobustnessSummary.Format(100), Is.EqualTo("100.00"));
+        foreach (double undefined in new[] { -1.0, -0.5, double.NaN, double.PositiveInfinity })
+            Assert.That(RobustnessSummary.Format(undefined), Is.EqualTo("n/a"), undefined.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>
+    /// A cell whose metric is −1 (pycocotools' "no ground truth"): its progress line and its table cell say n/a, and so do
+    /// the means it enters (the corruption's mPC and rPC, the severity's mean, the overall mPC and rPC); the clean P and the
+    /// other cells keep their numbers. fog is the only corruption (position 0): severity 1 scores 50 − 5 = 45.
+    /// </summary>
+    [Test]
+    public void AnUndefinedCellPrintsAsNotApplicableInTheProgressAndTheReport()
+    {
+        string[] corruptions = ["fog"];
+        var setup = new RobustnessSetup("/configs/x.yaml", [], "/ckpt/best.safetensors", 10, new DateTime(2025, 1, 2, 3, 4, 5, DateTimeKind.Utc), false, 4);
+        var progress = new StringWriter();
+        RobustnessBenchmark.Run(new FakeSubject(corruptions, undefinedAt: "fog 2"), corruptions, [1, 2], setup, Path.Combine(_root, "out"), progress);
+        var lines = progress.ToString().Split('\n');
+        Assert.That(lines.Single(l => l.Contains("(fog severity 1): bbox_mAP")), Does.Contain("bbox_mAP 45.00 |"));
+        Assert.That(lines.Single(l => l.Contains("(fog severity 2): bbox_mAP")), Does.Contain("bbox_mAP n/a |"));
+        Assert.That(progress.ToString(), Does.Not.Contain("-1.00"));
+
+        var markdown = File.ReadAllText(Path.Combine(_root, "out", "robustness", "robustness.md"));
+        Assert.That(markdown, Does.Contain("P 50.00 · mPC n/a · rPC n/a"));
+        Assert.That(markdown, Does.Contain("| fog | weather | 45.00 | n/a | n/a | n/a |"));
+        Assert.That(markdown, Does.Contain("| **all** | | 45.00 | n/a | **n/a** | **n/a** |"));
+        Assert.That(markdown, Does.Not.Contain("-1.00"));
+    }
+
+    private sealed class FakeSubject(string[] corruptions, int failAtCall = int.MaxValue, string? undefinedAt = null) : IRobustnessSubject
     {
         private int _evaluations;
 
@@ -135,6 +182,7 @@ public class RobustnessTests
             for (int i = 0; i < ImageCount; i++) onImage();
             File.WriteAllBytes(samplePath, [1]);
             double value = corruption is null ? 50 : 50 - 5 * severity - Array.IndexOf(corruptions, corruption);
+            if ($"{corruption} {severity}" == undefinedAt) value = -1;
             return new Dictionary<string, double> { ["bbox_mAP"] = value, ["bbox_mAP_50"] = value + 10 };
         }
     }

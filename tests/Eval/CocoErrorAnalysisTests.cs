@@ -2,6 +2,7 @@ using System.Text.Json;
 using NUnit.Framework;
 using Vim.Data.Coco;
 using Vim.Data.Evaluation;
+using Vim.Detection;
 
 namespace Vim.Tests.Eval;
 
@@ -317,6 +318,37 @@ public class CocoErrorAnalysisTests
         Assert.That(masks.Conversions, Is.EqualTo(gt.Annotations.Count + detections.Count), "the relabelled copies found their originals' masks");
         Assert.That(masks.Hits - analysisHits, Is.EqualTo(analysis.CategoryIds.Count * (gt.Annotations.Count + detections.Count)),
             "each literal evaluation read every annotation and detection from the cache");
+    }
+
+    /// <summary>
+    /// `vim test --error-analysis` computes the plain mask AP (<see cref="DetectionTask.EvaluateMasks"/>) into the cache the
+    /// analysis of the masks then reads. Every number of that AP (the 12 stats, precision, recall and scores tables)
+    /// equals, to the bit, the AP of an evaluation converting its own masks; it converts each ground-truth polygon and each
+    /// detection's RLE once; the analysis after it, handed the detections as mask AP reads them (a fresh list of copies
+    /// without boxes, as `vim test` hands them), converts nothing more and gives the curves of an analysis with a cache of
+    /// its own.
+    /// </summary>
+    [Test]
+    public void ThePlainMaskApSharingTheAnalysisMasksIsTheApWithoutIt()
+    {
+        var (gt, detections) = RandomCase(41, masks: true);
+        var own = DetectionTask.EvaluateMasks(gt, detections);
+        var masks = new CocoMaskCache();
+        var shared = DetectionTask.EvaluateMasks(gt, detections, masks);
+        Assert.That(own.Stats[0], Is.GreaterThan(0.1), "a case with something to find");
+        Assert.That(shared.Stats, Is.EqualTo(own.Stats));
+        Assert.That(shared.Accumulation.Precision, Is.EqualTo(own.Accumulation.Precision));
+        Assert.That(shared.Accumulation.Recall, Is.EqualTo(own.Accumulation.Recall));
+        Assert.That(shared.Accumulation.Scores, Is.EqualTo(own.Accumulation.Scores));
+        Assert.That(masks.Conversions, Is.EqualTo(gt.Annotations.Count + detections.Count), "each polygon and each RLE converted once");
+
+        var analysis = CocoErrorAnalysis.Run(gt, DetectionTask.AsMaskResults(detections), CocoIouType.Segm, masks: masks);
+        Assert.That(masks.Conversions, Is.EqualTo(gt.Annotations.Count + detections.Count), "the analysis converted nothing more");
+        var alone = CocoErrorAnalysis.Run(gt, DetectionTask.AsMaskResults(detections), CocoIouType.Segm);
+        for (int k = 0; k < analysis.CategoryIds.Count; k++)
+            for (int a = 0; a < analysis.AreaRanges.Count; a++)
+                foreach (var stage in AllStages)
+                    Assert.That(analysis.Curve(stage, k, a), Is.EqualTo(alone.Curve(stage, k, a)), $"{stage} {analysis.CategoryNames[k]} {analysis.AreaRanges[a].Label}");
     }
 
     /// <summary>

@@ -133,6 +133,42 @@ public class DecodeLossesTests
         Assert.That(unset["decode.loss_ce"], Is.EqualTo(expected).Within(1e-5));
     }
 
+    /// <summary>
+    /// Class weights and a sampler without threshold in the model (min_kept 100: 200 of the batch's 1,792 labelled pixels):
+    /// decode.loss_ce is the rule applied by hand to the model's own logits (each pixel's w_c · −log softmax at its label,
+    /// the 200 largest summed, divided by the labelled pixels), the auxiliary head's loss is unsampled, and a second call,
+    /// which reuses the class-weight tensor the first built, gives the same terms to the bit.
+    /// </summary>
+    [Test]
+    public void ASamplerWithClassWeightsKeepsThePixelsOfLargestWeightedLoss()
+    {
+        using var scope = NewDisposeScope();
+        var (images, labels) = Batch();
+        double[] classWeights = [0.5, 2.0, 1.0, 3.0, 0.25];
+        var heads = Heads();
+        heads.ClassWeights = [.. classWeights];
+        heads.Sampler = new SegmentationSamplerConfig { MinKept = 100 };
+        using var model = SegmentationTaskTests.TinyModel(Classes, heads);
+        model.eval();
+        var first = model.Losses(images, labels).ToDictionary(t => t.Key, t => t.Value.item<float>());
+        var second = model.Losses(images, labels).ToDictionary(t => t.Key, t => t.Value.item<float>());
+        Assert.That(second, Is.EqualTo(first));
+
+        var logProbabilities = model.forward(images).log_softmax(1);
+        var labelled = labels.ne(255);
+        var truth = logProbabilities.gather(1, labels.where(labelled, zeros_like(labels)).unsqueeze(1)).squeeze(1).data<float>().ToArray();
+        var label = labels.data<long>().ToArray();
+        var pixelLosses = Enumerable.Range(0, label.Length).Where(i => label[i] != 255).Select(i => -classWeights[label[i]] * truth[i]).ToList();
+        Assert.That(pixelLosses, Has.Count.EqualTo(1792));
+        double expected = pixelLosses.OrderDescending().Take(200).Sum() / pixelLosses.Count;
+        Assert.That(first["decode.loss_ce"], Is.EqualTo(expected).Within(1e-5 * expected));
+        Assert.That(first["decode.loss_ce"], Is.LessThan(pixelLosses.Sum() / pixelLosses.Count), "fewer pixels over the same divisor");
+
+        var unsampled = Heads();
+        unsampled.ClassWeights = [.. classWeights];
+        Assert.That(first["aux.loss_ce"], Is.EqualTo(Terms(unsampled, images, labels)["aux.loss_ce"]), "the auxiliary head is not sampled");
+    }
+
     private ExperimentConfig Load(string segHead, params string[] overrides)
     {
         var path = Path.Combine(_dir, "config.yaml");

@@ -35,6 +35,16 @@ public class OhemPixelSamplerTests
         return (tensor(logits.Select(v => (float)v).ToArray()).reshape(images.Length, 2, 1, width), tensor(labels).reshape(images.Length, 1, width));
     }
 
+    /// <summary>Float64 logits (2 images, 3 classes, 4 × 5 pixels) and labels drawn from <paramref name="seed"/>, two pixels ignored.</summary>
+    private static (Tensor Logits, Tensor Labels) RandomMap(int seed, (long B, long Y, long X) ignored, (long B, long Y, long X) alsoIgnored)
+    {
+        manual_seed(seed);
+        var logits = randn(2, 3, 4, 5, dtype: ScalarType.Float64);
+        var labels = randint(0, 3, [2, 4, 5], dtype: ScalarType.Int64);
+        foreach (var (b, y, x) in new[] { ignored, alsoIgnored }) labels[b, y, x] = tensor(Ignored);
+        return (logits, labels);
+    }
+
     private static float[] Kept(OhemPixelSampler sampler, Tensor logits, Tensor labels) =>
         sampler.Weights(logits, labels, () => SegmentationLosses.CrossEntropyPerPixel(logits, labels, Ignored)).data<float>().ToArray();
 
@@ -127,11 +137,7 @@ public class OhemPixelSamplerTests
     public void TheSampledCrossEntropysGradientIsTheHandMaskedCrossEntropys()
     {
         using var scope = NewDisposeScope();
-        manual_seed(11);
-        var logits = randn(2, 3, 4, 5, dtype: ScalarType.Float64);
-        var labels = randint(0, 3, [2, 4, 5], dtype: ScalarType.Int64);
-        labels[0, 1, 2] = tensor(Ignored);
-        labels[1, 3, 0] = tensor(Ignored);
+        var (logits, labels) = RandomMap(11, (0, 1, 2), (1, 3, 0));
         var sampler = new OhemPixelSampler(null, 6, Ignored);
         var kept = sampler.Weights(logits, labels, () => SegmentationLosses.CrossEntropyPerPixel(logits, labels, Ignored)).to_type(ScalarType.Float64);
         Assert.That(kept.sum().item<double>(), Is.EqualTo(12), "min_kept 6 × 2 images");
@@ -152,6 +158,71 @@ public class OhemPixelSamplerTests
             var dropped = kept.eq(0).unsqueeze(1).expand_as(logits);
             Assert.That(sampledInput.grad!.masked_select(dropped).abs().max().item<double>(), Is.Zero);
             Assert.That(sampledInput.grad!.abs().sum().item<double>(), Is.GreaterThan(0));
+        }
+    }
+
+    /// <summary>
+    /// The decode head's sampled loss (<see cref="OhemPixelSampler.CrossEntropy"/>), which computes each pixel's loss once
+    /// for the ranking and the loss, against the rule done by hand in float64 from the logits: a pixel's loss is
+    /// w_c · (log Σ exp x − x_c) at its label c, class weights (3, 0.5, 1); pixels are ranked by 2 × that (the loss's
+    /// weight), the min_kept × B = 6 largest kept; the loss is Σ kept / 40 pixels (or / 38 labelled), its gradient
+    /// w_c (softmax − onehot) / divisor at a kept pixel and 0 elsewhere. The class weights change which pixels are kept, so
+    /// the ranking must read them. The loss and its gradient also equal, to the bit, the sampler's weights fed to a second
+    /// cross-entropy (the two computations this replaces).
+    /// </summary>
+    [Test]
+    public void TheSampledCrossEntropyRanksAndAveragesOneComputationOfThePixelLosses()
+    {
+        using var scope = NewDisposeScope();
+        var (logits, labels) = RandomMap(5, (0, 0, 0), (1, 2, 3));
+        double[] classWeights = [3, 0.5, 1];
+        const double lossWeight = 2;
+        var sampler = new OhemPixelSampler(null, 3, Ignored);
+
+        var x = logits.data<double>().ToArray();
+        var y = labels.data<long>().ToArray();
+        const int B = 2, C = 3, P = 20;
+        int At(int b, int c, int p) => (b * C + c) * P + p;
+        var loss = new double[B * P];
+        var softmax = new double[B * C * P];
+        for (int b = 0; b < B; b++)
+            for (int p = 0; p < P; p++)
+            {
+                double max = Enumerable.Range(0, C).Max(c => x[At(b, c, p)]);
+                double sum = Enumerable.Range(0, C).Sum(c => Math.Exp(x[At(b, c, p)] - max));
+                for (int c = 0; c < C; c++) softmax[At(b, c, p)] = Math.Exp(x[At(b, c, p)] - max) / sum;
+                long label = y[b * P + p];
+                if (label != Ignored) loss[b * P + p] = classWeights[label] * (max + Math.Log(sum) - x[At(b, (int)label, p)]);
+            }
+        int[] Hardest(Func<int, double> hardness) => Enumerable.Range(0, B * P).Where(i => y[i] != Ignored)
+            .OrderByDescending(hardness).ThenBy(i => i).Take(6).Order().ToArray();
+        var kept = Hardest(i => lossWeight * loss[i]);
+        Assert.That(kept, Is.Not.EqualTo(Hardest(i => loss[i] / classWeights[y[i]])), "unweighted losses would keep other pixels");
+
+        var weights = tensor(classWeights);
+        foreach (bool overLabelled in new[] { false, true })
+        {
+            double divisor = overLabelled ? 38 : 40;
+            var input = logits.detach().requires_grad_();
+            var sampled = sampler.CrossEntropy(input, labels, weights, lossWeight, overLabelled);
+            sampled.backward();
+            Assert.That(sampled.item<double>(), Is.EqualTo(kept.Sum(i => loss[i]) / divisor).Within(1e-12), $"averageOverNonIgnored {overLabelled}");
+            var gradient = input.grad!.data<double>().ToArray();
+            for (int b = 0; b < B; b++)
+                for (int p = 0; p < P; p++)
+                    for (int c = 0; c < C; c++)
+                    {
+                        int i = b * P + p;
+                        double expected = kept.Contains(i) ? classWeights[y[i]] * (softmax[At(b, c, p)] - (c == y[i] ? 1 : 0)) / divisor : 0;
+                        Assert.That(gradient[At(b, c, p)], Is.EqualTo(expected).Within(1e-14), $"d/dx[{b}, {c}, {p}]");
+                    }
+
+            var twice = logits.detach().requires_grad_();
+            var pixelWeights = sampler.Weights(twice, labels, () => lossWeight * SegmentationLosses.CrossEntropyPerPixel(twice, labels, Ignored, weights));
+            var separate = SegmentationLosses.CrossEntropy(twice, labels, Ignored, weights, overLabelled, pixelWeights);
+            separate.backward();
+            Assert.That(sampled.item<double>(), Is.EqualTo(separate.item<double>()), "the same value as two computations");
+            Assert.That(input.grad!.data<double>().ToArray(), Is.EqualTo(twice.grad!.data<double>().ToArray()), "the same gradient as two computations");
         }
     }
 

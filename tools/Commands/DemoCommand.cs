@@ -200,8 +200,7 @@ public static class DemoCommand
             var m = metrics;
             var u = untrainedMetrics;
             report.AppendLine("## Instance detection and segmentation (Cascade Mask R-CNN + Vim-Ti, COCO-format demo data)").AppendLine();
-            var withObjects = task.ValSet.Coco.Annotations.Where(a => !a.IsCrowd).Select(a => a.ImageId).ToHashSet();
-            int empty = task.ValSet.Images.Count(i => !withObjects.Contains(i.Id));
+            int empty = task.ValSet.Images.Count(i => !task.ValSet.HoldsObject(i));
             report.AppendLine(string.Create(CultureInfo.InvariantCulture,
                 $"Trained from scratch for {trained.Iteration} iterations (batch {config.Data.BatchSize}, LSJ crops of {config.Data.CropSize[0]}²) in {trainMinutes:0.0} min; " +
                 $"the best checkpoint (iteration {bestIteration}) evaluated with COCO box and mask AP on {task.ValSet.Count} validation images " +

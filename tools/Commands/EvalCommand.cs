@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using MathNet.Numerics.Statistics;
 using Vim.Core;
 using Vim.Data.Coco;
 using Vim.Data.Evaluation;
@@ -478,8 +479,13 @@ public static class EvalCommand
             Description = "with --error-analysis: bbox, or segm (polygon outlines of 16 vertices as ground truth, RLE masks as detections)",
             DefaultValueFactory = _ => "bbox",
         };
+        var withPlainAp = new Option<bool>("--with-plain-ap")
+        {
+            Description = "with --error-analysis: time the plain AP first, as `vim test --error-analysis` computes both, --repeat rounds of two runs, the plain " +
+                "AP converting its own masks (as before they were shared) and sharing the analysis's mask cache (as `vim test` does); checks the numbers agree",
+        };
         var cmd = new Command("bench", "Time bbox Evaluate+Accumulate+Summarize, or the error analysis of boxes or masks, on a val2017-sized synthetic case (fixed seed).");
-        foreach (var o in new Option[] { images, categories, seed, repeat, errors, iouType }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { images, categories, seed, repeat, errors, iouType, withPlainAp }) cmd.Options.Add(o);
         cmd.SetAction(parse => Guard(() =>
         {
             int n = Math.Max(1, parse.GetValue(repeat));
@@ -488,12 +494,43 @@ public static class EvalCommand
             var type = CocoInputs.IouType(parse, iouType);
             if (type == CocoIouType.Segm && !parse.GetValue(errors))
                 throw new VimException("--iou-type segm: only the error analysis (--error-analysis) is timed on masks; the plain evaluation is timed on boxes.");
+            if (parse.GetValue(withPlainAp) && !parse.GetValue(errors))
+                throw new VimException("--with-plain-ap: times the plain AP before the error analysis, so it goes with --error-analysis.");
             if (parse.GetValue(errors))
             {
-                var e = CocoSyntheticBenchmark.RunErrorAnalysis(parse.GetValue(images), parse.GetValue(categories), parse.GetValue(seed), Console.Out, type);
-                var stages = string.Join(", ", CocoErrorAnalysis.Stages.Select((s, i) => string.Create(CultureInfo.InvariantCulture, $"{s} {100 * e.StageAps[i]:0.0}")));
+                string Stages(CocoSyntheticBenchmark.ErrorAnalysisTiming e) =>
+                    string.Join(", ", CocoErrorAnalysis.Stages.Select((s, i) => string.Create(CultureInfo.InvariantCulture, $"{s} {100 * e.StageAps[i]:0.0}")));
+                string Case(CocoSyntheticBenchmark.ErrorAnalysisTiming e) =>
+                    $"{CocoErrorAnalysis.Describe(type)} of {parse.GetValue(images)} images, {parse.GetValue(categories)} categories, {e.GroundTruths} GT, {e.Detections} detections";
+                if (!parse.GetValue(withPlainAp))
+                {
+                    var e = CocoSyntheticBenchmark.RunErrorAnalysis(parse.GetValue(images), parse.GetValue(categories), parse.GetValue(seed), Console.Out, type);
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"error analysis ({Case(e)}): {e.Seconds:0.0} s wall, {e.CpuSeconds:0.0} s CPU on {Environment.ProcessorCount} cores; overall AP (%) {Stages(e)}"));
+                    return;
+                }
+                var (gt, dets) = CocoSyntheticBenchmark.ErrorAnalysisCase(parse.GetValue(images), parse.GetValue(categories), parse.GetValue(seed), type);
+                var cpu = new Dictionary<bool, List<double>> { [false] = [], [true] = [] };
+                CocoSyntheticBenchmark.ErrorAnalysisTiming? reference = null;
+                for (int round = 0; round < n; round++)
+                {
+                    // Alternating which goes first, so that neither always runs on a warmer process.
+                    foreach (bool share in round % 2 == 0 ? new[] { false, true } : [true, false])
+                    {
+                        var e = CocoSyntheticBenchmark.TimeErrorAnalysis(gt, dets, type, null, withPlainAp: true, shareMasks: share);
+                        reference ??= e;
+                        if (!e.PlainStats!.SequenceEqual(reference.PlainStats!) || !e.StageAps.SequenceEqual(reference.StageAps))
+                            throw new VimException("--with-plain-ap: the runs with and without a shared mask cache gave different numbers; please report this.");
+                        cpu[share].Add(e.PlainCpuSeconds + e.CpuSeconds);
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"round {round + 1}, plain AP {(share ? "sharing the analysis's masks" : "converting its own masks")}: plain AP {e.PlainSeconds:0.0} s wall, " +
+                            $"{e.PlainCpuSeconds:0.0} s CPU; analysis {e.Seconds:0.0} s wall, {e.CpuSeconds:0.0} s CPU; total {e.PlainCpuSeconds + e.CpuSeconds:0.0} s CPU; " +
+                            $"the analysis's cache holds {e.MaskConversions} masks"));
+                    }
+                }
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"error analysis ({CocoErrorAnalysis.Describe(type)}) of {parse.GetValue(images)} images, {parse.GetValue(categories)} categories, {e.GroundTruths} GT, {e.Detections} detections: {e.Seconds:0.0} s wall, {e.CpuSeconds:0.0} s CPU on {Environment.ProcessorCount} cores; overall AP (%) {stages}"));
+                    $"plain AP + error analysis ({Case(reference!)}) on {Environment.ProcessorCount} cores, median CPU: {cpu[false].Median():0.0} s converting twice, " +
+                    $"{cpu[true].Median():0.0} s sharing; AP {100 * reference!.PlainStats![0]:0.0} (both); overall AP (%) {Stages(reference)}"));
                 return;
             }
             var best = double.MaxValue;

@@ -38,7 +38,7 @@ public static class RobustnessReport
         foreach (var summary in results.Summaries())
         {
             sb.AppendLine($"## {summary.Metric}").AppendLine();
-            sb.AppendLine($"P {Number(summary.Clean)} · mPC {Number(summary.MeanUnderCorruption)} · rPC {Percent(summary.Relative)}").AppendLine();
+            sb.AppendLine($"P {RobustnessSummary.Format(summary.Clean)} · mPC {RobustnessSummary.Format(summary.MeanUnderCorruption)} · rPC {Percent(summary.Relative)}").AppendLine();
             sb.Append("| corruption | group |");
             foreach (int s in severities) sb.Append($" severity {s} |");
             sb.AppendLine(" mPC | rPC |");
@@ -48,18 +48,18 @@ public static class RobustnessReport
                 string name = corruption.Corruption == ImageCorruptions.ProceduralFrost ? $"{corruption.Corruption} †" : corruption.Corruption;
                 sb.Append($"| {name} | {ImageCorruptions.GroupOf(corruption.Corruption)} |");
                 foreach (int s in severities)
-                    sb.Append($" {(results.Has(corruption.Corruption, s) ? Number(RobustnessResults.Value(results.Results[corruption.Corruption][s], summary.Metric)) : "…")} |");
-                sb.AppendLine($" {Number(corruption.MeanUnderCorruption)} | {Percent(corruption.Relative)} |");
+                    sb.Append($" {(results.Has(corruption.Corruption, s) ? RobustnessSummary.Format(RobustnessResults.Value(results.Results[corruption.Corruption][s], summary.Metric)) : "…")} |");
+                sb.AppendLine($" {RobustnessSummary.Format(corruption.MeanUnderCorruption)} | {Percent(corruption.Relative)} |");
             }
-            sb.Append($"| **all** | |").Append(string.Concat(severities.Select(s => $" {Number(SeverityMean(results, summary.Metric, s))} |")))
-                .AppendLine($" **{Number(summary.MeanUnderCorruption)}** | **{Percent(summary.Relative)}** |");
+            sb.Append($"| **all** | |").Append(string.Concat(severities.Select(s => $" {RobustnessSummary.Format(SeverityMean(results, summary.Metric, s))} |")))
+                .AppendLine($" **{RobustnessSummary.Format(summary.MeanUnderCorruption)}** | **{Percent(summary.Relative)}** |");
             sb.AppendLine();
             if (withFrost)
             {
                 double withoutFrost = RobustnessSummary.MeanWithout(results.Cells(summary.Metric), ImageCorruptions.ProceduralFrost);
                 sb.AppendLine($"† frost overlays our procedural frost texture, not the imagecorruptions package's photographs: its numbers, and the mPC " +
-                    $"and rPC that include it, are not comparable with published COCO-C / ADE20K-C results. Without frost: mPC {Number(withoutFrost)}, " +
-                    $"rPC {Percent(summary.Clean > 0 ? withoutFrost / summary.Clean : double.NaN)}.").AppendLine();
+                    $"and rPC that include it, are not comparable with published COCO-C / ADE20K-C results. Without frost: mPC {RobustnessSummary.Format(withoutFrost)}, " +
+                    $"rPC {Percent(RobustnessSummary.Ratio(withoutFrost, summary.Clean))}.").AppendLine();
             }
             WriteCharts(results, summary.Metric, dir);
             sb.AppendLine($"![{summary.Metric} against severity]({ChartName(summary.Metric)})").AppendLine();
@@ -86,7 +86,7 @@ public static class RobustnessReport
         // Undefined values (not run yet, pycocotools' −1) are left out of the line rather than drawn as −1.
         (string, double[], double[]) Line(string label, Func<int, double> at)
         {
-            var points = results.Severities.Select(s => (X: (double)s, Y: at(s))).Prepend((X: 0.0, Y: clean)).Where(p => double.IsFinite(p.Y) && p.Y >= 0).ToList();
+            var points = results.Severities.Select(s => (X: (double)s, Y: at(s))).Prepend((X: 0.0, Y: clean)).Where(p => double.IsFinite(RobustnessSummary.Defined(p.Y))).ToList();
             return (label, points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray());
         }
         var perCorruption = results.Corruptions.Select(c => Line(c, s => results.Has(c, s) ? RobustnessResults.Value(results.Results[c][s], metric) : double.NaN)).ToList();
@@ -94,7 +94,7 @@ public static class RobustnessReport
         var groups = Groups(results);
         if (groups.Count > 1)
         {
-            var perGroup = groups.Select(g => Line(g.Key, s => Mean(g.Value.Where(c => results.Has(c, s)).Select(c => RobustnessResults.Value(results.Results[c][s], metric))))).ToList();
+            var perGroup = groups.Select(g => Line(g.Key, s => RobustnessSummary.Mean(g.Value.Where(c => results.Has(c, s)).Select(c => RobustnessResults.Value(results.Results[c][s], metric))))).ToList();
             ReportCharts.SaveLines(Path.Combine(dir, GroupChartName(metric)), $"{metric} against corruption severity, mean of each group (0: clean)", "severity",
                 metric, perGroup, markers: true, integerX: true);
         }
@@ -105,15 +105,7 @@ public static class RobustnessReport
 
     /// <summary>The metric at <paramref name="severity"/> averaged over the corruptions that have run it.</summary>
     private static double SeverityMean(RobustnessResults results, string metric, int severity) =>
-        Mean(results.Corruptions.Where(c => results.Has(c, severity)).Select(c => RobustnessResults.Value(results.Results[c][severity], metric)));
-
-    private static double Mean(IEnumerable<double> values)
-    {
-        var defined = values.Select(v => v < 0 ? double.NaN : v).ToList();
-        return defined.Count == 0 ? double.NaN : defined.Average();
-    }
-
-    private static string Number(double value) => double.IsFinite(value) && value >= 0 ? value.ToString("0.00", CultureInfo.InvariantCulture) : "n/a";
+        RobustnessSummary.Mean(results.Corruptions.Where(c => results.Has(c, severity)).Select(c => RobustnessResults.Value(results.Results[c][severity], metric)));
 
     private static string Percent(double ratio) => double.IsFinite(ratio) ? (100 * ratio).ToString("0.0", CultureInfo.InvariantCulture) + " %" : "n/a";
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using Vim.Data.Datasets;
 using Vim.Data.Evaluation.Reports;
 using Vim.Data.Transforms.Corruptions;
@@ -90,7 +89,7 @@ public static class RobustnessBenchmark
                 });
             results.Set(corruption, severity, metrics);
             results.Save(jsonPath);
-            var shown = string.Join(", ", subject.SummaryMetrics.Select(m => $"{m} {Format(metrics.TryGetValue(m, out var v) ? v : double.NaN)}"));
+            var shown = string.Join(", ", subject.SummaryMetrics.Select(m => $"{m} {RobustnessSummary.Format(RobustnessResults.Value(metrics, m))}"));
             progress.WriteLine($"{cellTitle}: {shown} | grid {doneImages}/{totalImages} images | {Eta()}");
         }
         results.Save(jsonPath);
@@ -111,6 +110,4 @@ public static class RobustnessBenchmark
         progress.WriteLine($"robustness: {jsonPath} was written for another run (its {difference} differs): starting afresh, the file is replaced");
         return null;
     }
-
-    private static string Format(double value) => double.IsFinite(value) ? value.ToString("0.00", CultureInfo.InvariantCulture) : "n/a";
 }

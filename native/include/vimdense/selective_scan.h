@@ -64,6 +64,9 @@ int64_t vimdense_cpu_keep_awake_cpu_us(void);
 // job, which they start without a wake-up): its CPU time in microseconds, and the number of shares.
 int64_t vimdense_cpu_keep_awake_work_us(void);
 int64_t vimdense_cpu_keep_awake_work_count(void);
+// 1 once a spinning thread has started that takes pool work: one does only where it may raise itself
+// from SCHED_IDLE back to the normal policy while it works (CAP_SYS_NICE, or RLIMIT_NICE 20); else 0.
+int32_t vimdense_cpu_keep_awake_takes_work(void);
 // Instruction set the CPU kernels dispatch to: "avx512", "avx2" or "scalar".
 const char* vimdense_scan_cpu_isa(void);
 // Force a narrower instruction set for testing: 0 = best available, 1 = avx2, 2 = scalar.
