@@ -41,6 +41,7 @@ public sealed class ImageDetections
             throw new ArgumentException("detections need classes and scores", nameof(found));
         using var scope = NewDisposeScope();
         var kept = minScore > 0 ? found.Select(found.Scores.ge(minScore)) : found;
+        if (kept.Count == 0) return new ImageDetections(height, width, []);
         // Reading through data<T>() needs contiguous host memory (post-processing can return strided views, on the model's device).
         var boxes = kept.Boxes.Tensor.to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
         var classes = kept.Classes!.to_type(ScalarType.Int64).cpu().contiguous().data<long>().ToArray();
