@@ -19,7 +19,7 @@ namespace Vim.Detection;
 /// (libtorch already spreads each forward over runtime.threads cores).
 /// </para>
 /// <para>
-/// Batches (a list with <c>batchSize</c> above 1, mmdet's <c>DetInferencer(batch_size=…)</c>): every image that fits the
+/// Batches (a list with <c>batchSize</c> above 1, the <c>batch_size</c> of mmdet's <c>DetInferencer</c> call): every image that fits the
 /// backbone's square is padded to that square anyway (<see cref="CascadeMaskRcnn.InputSize"/>), so images of any sizes
 /// share a batch and each gets the result it gets alone (<see cref="DetectionInference.InputShape"/>).
 /// </para>

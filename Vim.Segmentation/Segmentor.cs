@@ -19,7 +19,7 @@ namespace Vim.Segmentation;
 /// (<see cref="ImagePredictor{TModel, TResult, TRequest}"/>). For predictions in parallel, load one instance per thread.
 /// </para>
 /// <para>
-/// Batches (a list with <c>batchSize</c> above 1, mmseg's <c>MMSegInferencer(batch_size=…)</c>) hold images whose test
+/// Batches (a list with <c>batchSize</c> above 1, the <c>batch_size</c> of mmseg's <c>MMSegInferencer</c> call) hold images whose test
 /// views have one shape (<see cref="SegmentationInference.InputShape"/>): images are never padded to share a batch, since
 /// padding would change every token of a sequence model such as Vim. Each image's scores are resized to its own
 /// original size.

@@ -77,19 +77,8 @@ public class BatchedDetectionTests
         }
     }
 
-    private static (IReadOnlyList<ImageDetections> Results, long Forwards) CountingForwards(Func<IReadOnlyList<ImageDetections>> predict)
-    {
-        StageProfiler.Start([DetectionStages.Backbone]);
-        try
-        {
-            var results = predict();
-            return (results, StageProfiler.Stop().SingleOrDefault()?.Calls ?? 0);
-        }
-        finally
-        {
-            StageProfiler.Stop();
-        }
-    }
+    private static (IReadOnlyList<ImageDetections> Results, long Forwards) CountingForwards(Func<IReadOnlyList<ImageDetections>> predict) =>
+        PredictorTestKit.CountingStage(DetectionStages.Backbone, predict);
 
     /// <summary>
     /// Seven images of five sizes, in batches of three: every image fits the detector's 64² square, so each batch of three

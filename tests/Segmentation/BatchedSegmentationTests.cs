@@ -61,19 +61,8 @@ public class BatchedSegmentationTests
         }
     }
 
-    private static (IReadOnlyList<ImageSegmentation> Results, long Forwards) CountingForwards(Func<IReadOnlyList<ImageSegmentation>> predict)
-    {
-        StageProfiler.Start([SegmentationStages.Backbone]);
-        try
-        {
-            var results = predict();
-            return (results, StageProfiler.Stop().SingleOrDefault()?.Calls ?? 0);
-        }
-        finally
-        {
-            StageProfiler.Stop();
-        }
-    }
+    private static (IReadOnlyList<ImageSegmentation> Results, long Forwards) CountingForwards(Func<IReadOnlyList<ImageSegmentation>> predict) =>
+        PredictorTestKit.CountingStage(SegmentationStages.Backbone, predict);
 
     /// <summary>
     /// Whole image, batches of three: the 64×38 images 0, 2, 4 fill a batch, the squares 1 and 5 share one, images 3 and 6

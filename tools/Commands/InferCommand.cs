@@ -40,7 +40,8 @@ public static class InferCommand
         var batchSize = new Option<int>("--batch-size")
         {
             Description = "Images (and video frames) run through the model together; only images whose test views have one shape share a batch " +
-                "(detection: all that fit the backbone's square), results are those of one at a time. Mainly for GPUs.",
+                "(detection: all that fit the backbone's square); the results are those of one at a time. Meant for GPUs; on 2 CPU cores the demo " +
+                "segmentor saved a quarter of its CPU time at 4, the demo detector none.",
             DefaultValueFactory = _ => 1,
         };
         var ema = new Option<bool>("--ema") { Description = "Use the EMA weights stored in the checkpoint." };
