@@ -167,7 +167,7 @@ public abstract class ImagePredictor<TModel, TResult, TRequest> : IDisposable wh
     /// Runs <paramref name="predict"/> on the model while no other prediction does, in a dispose scope of its own: the
     /// result must hold no tensor.
     /// </summary>
-    private TResult2 Locked<TResult2>(Func<TModel, TResult2> predict)
+    private TValue Locked<TValue>(Func<TModel, TValue> predict)
     {
         lock (_gate)
         {
