@@ -117,22 +117,50 @@ public sealed class CascadeMaskRcnn : nn.Module
     /// </summary>
     public (List<Tensor> RoiFeatures, Instances Detections) DetectBoxes(Tensor image, (long Height, long Width) imageSize)
     {
-        if (training) throw new InvalidOperationException("CascadeMaskRcnn.DetectBoxes needs eval mode (call eval()).");
         if (image.dim() != 4 || image.shape[0] != 1)
             throw new ArgumentException($"CascadeMaskRcnn.DetectBoxes takes one image (1, 3, H, W), got [{string.Join(", ", image.shape)}]", nameof(image));
-        using var noGrad = no_grad();
-        var (features, proposals) = FeaturesAndProposals(image, [imageSize]);
-        var roiFeatures = features.Take(4).ToList();
-        return (roiFeatures, roi_heads.DetectBoxes(roiFeatures, proposals)[0]);
+        var (features, detections) = DetectBoxes(image, [imageSize]);
+        return (features, detections[0]);
     }
 
     /// <summary>
-    /// (N, M, M) mask probabilities of each detection's class at its box, from RoI features <see cref="DetectBoxes"/> returned
+    /// <see cref="DetectBoxes(Tensor, ValueTuple{long, long})"/> of a batch (B, 3, H, W): the batch's RoI features and each
+    /// image's detections, boxes in its input coordinates (its valid size in <paramref name="imageSizes"/>).
+    /// </summary>
+    public (List<Tensor> RoiFeatures, IReadOnlyList<Instances> Detections) DetectBoxes(Tensor images, IReadOnlyList<(long Height, long Width)> imageSizes)
+    {
+        if (training) throw new InvalidOperationException("CascadeMaskRcnn.DetectBoxes needs eval mode (call eval()).");
+        if (images.dim() != 4 || images.shape[0] != imageSizes.Count)
+            throw new ArgumentException($"CascadeMaskRcnn.DetectBoxes: {imageSizes.Count} image sizes for images [{string.Join(", ", images.shape)}]", nameof(imageSizes));
+        using var noGrad = no_grad();
+        var (features, proposals) = FeaturesAndProposals(images, imageSizes);
+        var roiFeatures = features.Take(4).ToList();
+        return (roiFeatures, roi_heads.DetectBoxes(roiFeatures, proposals));
+    }
+
+    /// <summary>
+    /// (N, M, M) mask probabilities of each detection's class at its box, from RoI features <see cref="DetectBoxes(Tensor, ValueTuple{long, long})"/> returned
     /// (the boxes in that pass's input coordinates). Needs the mask head (<see cref="MaskOn"/>).
     /// </summary>
-    public Tensor MaskProbabilities(IReadOnlyList<Tensor> roiFeatures, Instances detections)
+    public Tensor MaskProbabilities(IReadOnlyList<Tensor> roiFeatures, Instances detections) => MaskProbabilities(roiFeatures, [detections]);
+
+    /// <summary>
+    /// The mask probabilities of a batch's detections (one <see cref="Instances"/> per image of the batch the RoI features
+    /// hold), stacked image after image: (N₀ + N₁ + …, M, M).
+    /// </summary>
+    public Tensor MaskProbabilities(IReadOnlyList<Tensor> roiFeatures, IReadOnlyList<Instances> detections) =>
+        roi_heads.MaskProbabilities(roiFeatures, detections);
+
+    /// <summary>
+    /// The size a (<paramref name="height"/>, <paramref name="width"/>) input is zero-padded to before the backbone: the
+    /// backbone's square when it fits (detectron2's square_pad), else the next multiple of 32 on each side. Images padded to
+    /// one size can share a batch without changing each other's result.
+    /// </summary>
+    public (long Height, long Width) InputSize(long height, long width)
     {
-        return roi_heads.MaskProbabilities(roiFeatures, [detections]);
+        long square = backbone.SquarePad;
+        if (height <= square && width <= square) return (square, square);
+        return (height + (PadMultiple - height % PadMultiple) % PadMultiple, width + (PadMultiple - width % PadMultiple) % PadMultiple);
     }
 
     /// <summary>The pyramid features (p2–p6) and the RPN's proposals of a batch at inference.</summary>
@@ -153,10 +181,8 @@ public sealed class CascadeMaskRcnn : nn.Module
     private List<Tensor> Features(Tensor images)
     {
         long height = images.shape[2], width = images.shape[3];
-        long square = backbone.SquarePad;
-        bool fits = height <= square && width <= square;
-        long padH = fits ? square - height : (PadMultiple - height % PadMultiple) % PadMultiple;
-        long padW = fits ? square - width : (PadMultiple - width % PadMultiple) % PadMultiple;
+        var (paddedHeight, paddedWidth) = InputSize(height, width);
+        long padH = paddedHeight - height, padW = paddedWidth - width;
         var padded = padH == 0 && padW == 0 ? images : nn.functional.pad(images, [0, padW, 0, padH]);
         return backbone.call(padded).Select(level => level.Map).ToList();
     }

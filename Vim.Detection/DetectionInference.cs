@@ -2,6 +2,7 @@ using Vim.Core;
 using Vim.Core.Config;
 using Vim.Core.Engine;
 using Vim.Data.Datasets;
+using Vim.Data.Prediction;
 using Vim.Data.Transforms;
 using Vim.Detection.Structures;
 using static TorchSharp.torch;
@@ -33,7 +34,10 @@ public static class DetectionInference
         return Predict(model, rgb, height, width, imagePath, testSize, test, testPipeline);
     }
 
-    /// <summary><see cref="Predict(CascadeMaskRcnn, string, int, DetectionTestConfig?)"/> on decoded pixels (8-bit RGB, HWC), e.g. a video frame.</summary>
+    /// <summary>
+    /// <see cref="Predict(CascadeMaskRcnn, string, int, DetectionTestConfig?)"/> on decoded pixels (8-bit RGB, HWC), e.g. a
+    /// video frame. The model is put in eval mode for the prediction and left as it was.
+    /// </summary>
     /// <param name="name">What the pixels are, for messages (a file, a video frame).</param>
     public static Instances Predict(CascadeMaskRcnn model, byte[] rgb, int height, int width, string name, int testSize, DetectionTestConfig? test = null) =>
         Predict(model, rgb, height, width, name, testSize, test, testPipeline: null);
@@ -44,28 +48,58 @@ public static class DetectionInference
     {
         ArgumentNullException.ThrowIfNull(model);
         if (testSize <= 0) throw new VimException($"detection test size must be positive, got {testSize}");
-        if (rgb.Length != 3L * height * width) throw new ArgumentException($"{name}: {rgb.Length} bytes for a {width}x{height} RGB image", nameof(rgb));
         test ??= new DetectionTestConfig();
-        var pipelines = DetectionTestTimeAugmentation.TestPipelines(testSize, test, testPipeline);
-        bool wasTraining = model.training;
-        model.eval();
-        var views = new List<DetectionView>();
+        var image = PreparedImage.Prepare(rgb, height, width, name, DetectionTestTimeAugmentation.TestPipelines(testSize, test, testPipeline));
+        using var eval = EvalMode.Enter(model);
+        return Predict(model, [image], test)[0];
+    }
+
+    /// <summary>
+    /// The shape each of an image's views (<see cref="PreparedImage.Prepare"/> with <see cref="DetectionTestTimeAugmentation.TestPipelines"/>)
+    /// takes in the detector: the view (a plain pass) or its content (test-time augmentation, whose passes run the content
+    /// alone) padded to <see cref="CascadeMaskRcnn.InputSize"/>. Every image that fits the backbone's square takes the square,
+    /// whatever its own size, so images of any sizes share a batch as each would be padded alone: no image sees padding it
+    /// would not get by itself.
+    /// </summary>
+    public static BatchShape InputShape(CascadeMaskRcnn model, PreparedImage image, DetectionTestConfig test)
+    {
+        bool plain = DetectionTestTimeAugmentation.IsPlain(test);
+        return new BatchShape(image.Views.Select(v => plain ? model.InputSize(v.Height, v.Width) : model.InputSize(v.ContentHeight, v.ContentWidth)));
+    }
+
+    /// <summary>
+    /// The detections of a batch of images prepared with model.det_test's test pipelines, each at its original size, in
+    /// order: every pass runs the whole batch through the detector once. The images must share one <see cref="InputShape"/>
+    /// (refused otherwise); the model must be in eval mode; the tensors belong to the caller's dispose scope.
+    /// </summary>
+    public static IReadOnlyList<Instances> Predict(CascadeMaskRcnn model, IReadOnlyList<PreparedImage> images, DetectionTestConfig test)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(images);
+        if (images.Count == 0) return [];
+        var shape = InputShape(model, images[0], test);
+        foreach (var image in images)
+            if (!InputShape(model, image, test).Equals(shape))
+                throw new ArgumentException($"{image.Name}: its views take {InputShape(model, image, test)} in the detector, {images[0].Name}'s {shape}; " +
+                    "a batch holds images of one input shape", nameof(images));
+        var device = DeviceSelection.Of(model);
+        bool plain = DetectionTestTimeAugmentation.IsPlain(test);
+        var views = new List<DetectionViewBatch>();
         try
         {
-            var device = DeviceSelection.Of(model);
-            views.AddRange(pipelines.Select(pipeline =>
+            for (int v = 0; v < shape.Views.Count; v++)
             {
-                var sample = new DataSample(0, name, rgb, height, width);
-                pipeline.Apply(sample, new Random(0));
-                var pixels = sample.NormalizedImage ?? throw new InvalidOperationException("the detection test pipeline must end with Normalize");
-                return new DetectionView(tensor(pixels, [1, 3, sample.Height, sample.Width], device: device), sample.ContentHeight, sample.ContentWidth);
-            }));
-            return DetectionTestTimeAugmentation.Predict(model, views, height, width, test);
+                // A plain pass feeds the view as it is, padded here as the detector would pad it; augmented passes take each
+                // image's content out of it themselves.
+                var (height, width) = plain ? shape.Views[v] : (images.Max(i => (long)i.Views[v].Height), images.Max(i => (long)i.Views[v].Width));
+                var contents = images.Select(i => ((long)i.Views[v].ContentHeight, (long)i.Views[v].ContentWidth)).ToList();
+                views.Add(new DetectionViewBatch(PreparedImage.Batch(images, v, height, width, device), contents));
+            }
+            return DetectionTestTimeAugmentation.Predict(model, views, images.Select(i => ((long)i.OriginalHeight, (long)i.OriginalWidth)).ToList(), test);
         }
         finally
         {
-            foreach (var view in views) view.Image.Dispose();
-            if (wasTraining) model.train();
+            foreach (var view in views) view.Images.Dispose();
         }
     }
 }

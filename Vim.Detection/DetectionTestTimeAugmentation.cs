@@ -14,10 +14,20 @@ namespace Vim.Detection;
 public sealed record DetectionView(Tensor Image, long ContentHeight, long ContentWidth);
 
 /// <summary>
+/// One test view of a batch of images: (B, 3, H, W), each image's content top left (zeros, or the test pipeline's padding,
+/// right and bottom), and each image's content size.
+/// </summary>
+public sealed record DetectionViewBatch(Tensor Images, IReadOnlyList<(long Height, long Width)> ContentSizes);
+
+/// <summary>
 /// One pass of test-time augmentation: a view, maybe flipped, run through the detector; its RoI features (for the masks of
 /// the merged boxes) and its detections with boxes in the original image's coordinates.
 /// </summary>
 public sealed record DetectionPass(bool Flipped, long ContentHeight, long ContentWidth, List<Tensor> RoiFeatures, Instances Detections);
+
+/// <summary>One pass of test-time augmentation over a batch: the batch's RoI features and each image's <see cref="DetectionPass"/> values.</summary>
+public sealed record DetectionBatchPass(bool Flipped, IReadOnlyList<(long Height, long Width)> ContentSizes, List<Tensor> RoiFeatures,
+    IReadOnlyList<Instances> Detections);
 
 /// <summary>
 /// Test-time augmentation of Cascade Mask R-CNN (model.det_test), as detectron2's GeneralizedRCNNWithTTA: every view of
@@ -97,24 +107,69 @@ public static class DetectionTestTimeAugmentation
     /// tensors belong to the caller's dispose scope.
     /// </summary>
     public static List<DetectionPass> Passes(CascadeMaskRcnn model, IReadOnlyList<DetectionView> views, long originalHeight, long originalWidth,
-        DetectionTestConfig test)
+        DetectionTestConfig test) =>
+        Passes(model, views.Select(OfOne).ToList(), [(originalHeight, originalWidth)], test)
+            .Select(pass => new DetectionPass(pass.Flipped, pass.ContentSizes[0].Height, pass.ContentSizes[0].Width, pass.RoiFeatures, pass.Detections[0]))
+            .ToList();
+
+    /// <summary>
+    /// <see cref="Passes(CascadeMaskRcnn, IReadOnlyList{DetectionView}, long, long, DetectionTestConfig)"/> of a batch: each
+    /// pass runs the whole batch through the detector once. With more than one image, every image's content in a view
+    /// must pad to one <see cref="CascadeMaskRcnn.InputSize"/> (<see cref="DetectionInference.InputShape"/>), so that each
+    /// image sees what it would alone.
+    /// </summary>
+    public static List<DetectionBatchPass> Passes(CascadeMaskRcnn model, IReadOnlyList<DetectionViewBatch> views,
+        IReadOnlyList<(long Height, long Width)> originalSizes, DetectionTestConfig test)
     {
         if (views.Count != test.Scales.Count)
             throw new ArgumentException($"{views.Count} test views for {test.Scales.Count} model.det_test.scales", nameof(views));
-        var passes = new List<DetectionPass>();
+        var passes = new List<DetectionBatchPass>();
         foreach (var view in views)
         {
-            // Only the content is mirrored: the loader's padding must stay right and bottom, where the detector pads.
-            var content = view.Image[.., .., ..(int)view.ContentHeight, ..(int)view.ContentWidth];
+            if (view.ContentSizes.Count != originalSizes.Count)
+                throw new ArgumentException($"a test view of {view.ContentSizes.Count} images for {originalSizes.Count} original sizes", nameof(views));
             foreach (bool flipped in test.Flip ? new[] { false, true } : new[] { false })
             {
-                var (features, found) = model.DetectBoxes(flipped ? content.flip(3) : content, (view.ContentHeight, view.ContentWidth));
-                var boxes = ToOriginal(found.Boxes, flipped, view.ContentHeight, view.ContentWidth, originalHeight, originalWidth);
-                passes.Add(new DetectionPass(flipped, view.ContentHeight, view.ContentWidth, features,
-                    new Instances(originalHeight, originalWidth, boxes, found.Classes, found.Scores)));
+                var (features, found) = model.DetectBoxes(PassInput(model, view, flipped), view.ContentSizes);
+                var detections = found.Select((d, i) =>
+                {
+                    var (content, original) = (view.ContentSizes[i], originalSizes[i]);
+                    var boxes = ToOriginal(d.Boxes, flipped, content.Height, content.Width, original.Height, original.Width);
+                    return new Instances(original.Height, original.Width, boxes, d.Classes, d.Scores);
+                }).ToList();
+                passes.Add(new DetectionBatchPass(flipped, view.ContentSizes, features, detections));
             }
         }
         return passes;
+    }
+
+    private static DetectionViewBatch OfOne(DetectionView view) => new(view.Image, [(view.ContentHeight, view.ContentWidth)]);
+
+    /// <summary>
+    /// What a pass feeds the detector: each image's content, mirrored in a flipped pass. Only the content is mirrored: the
+    /// padding must stay right and bottom, where the detector pads. One image goes as its content alone (the detector pads
+    /// it); several are zero-padded to their shared input size, the padding the detector would give each alone.
+    /// </summary>
+    private static Tensor PassInput(CascadeMaskRcnn model, DetectionViewBatch view, bool flipped)
+    {
+        var sizes = view.ContentSizes;
+        if (sizes.Count == 1)
+        {
+            var content = view.Images[.., .., ..(int)sizes[0].Height, ..(int)sizes[0].Width];
+            return flipped ? content.flip(3) : content;
+        }
+        var (height, width) = model.InputSize(sizes[0].Height, sizes[0].Width);
+        foreach (var other in sizes)
+            if (model.InputSize(other.Height, other.Width) != (height, width))
+                throw new ArgumentException($"images of one batch must pad to one detector input size: {sizes[0].Width}x{sizes[0].Height} pads to " +
+                    $"{width}x{height}, {other.Width}x{other.Height} does not", nameof(view));
+        var images = sizes.Select((size, i) =>
+        {
+            var content = view.Images[i..(i + 1), .., ..(int)size.Height, ..(int)size.Width];
+            if (flipped) content = content.flip(3);
+            return nn.functional.pad(content, [0, width - size.Width, 0, height - size.Height]);
+        }).ToArray();
+        return cat(images, 0);
     }
 
     /// <summary>
@@ -150,39 +205,81 @@ public static class DetectionTestTimeAugmentation
     /// </summary>
     public static Instances Predict(CascadeMaskRcnn model, IReadOnlyList<DetectionView> views, long originalHeight, long originalWidth, DetectionTestConfig test)
     {
+        if (IsPlain(test) && views.Count != 1) throw new ArgumentException($"{views.Count} test views for the one model.det_test.scales ratio", nameof(views));
+        return Predict(model, views.Select(OfOne).ToList(), [(originalHeight, originalWidth)], test)[0];
+    }
+
+    /// <summary>
+    /// <see cref="Predict(CascadeMaskRcnn, IReadOnlyList{DetectionView}, long, long, DetectionTestConfig)"/> of a batch, each
+    /// view of every image run through the detector in one forward per pass; per image, its detections at its original
+    /// size. With more than one image, every view's tensor must be each image's view zero-padded to the detector's input
+    /// size (<see cref="DetectionInference.InputShape"/>), and every image's content must pad to it.
+    /// </summary>
+    public static IReadOnlyList<Instances> Predict(CascadeMaskRcnn model, IReadOnlyList<DetectionViewBatch> views,
+        IReadOnlyList<(long Height, long Width)> originalSizes, DetectionTestConfig test)
+    {
         if (IsPlain(test))
         {
             if (views.Count != 1) throw new ArgumentException($"{views.Count} test views for the one model.det_test.scales ratio", nameof(views));
-            return model.Predict(views[0].Image, [(views[0].ContentHeight, views[0].ContentWidth)], [(originalHeight, originalWidth)])[0];
+            return model.Predict(views[0].Images, views[0].ContentSizes, originalSizes);
         }
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var passes = Passes(model, views, originalHeight, originalWidth, test);
-        // Soft-NMS keeps boxes hard NMS would drop, at decayed scores: those are the scores reported, and the masks below are
-        // predicted at exactly the merged boxes, whatever their number.
-        var (merged, _) = Merge(passes.Select(p => p.Detections).ToList(), originalHeight, originalWidth, model.RoiHeads.Settings.NumClasses,
-            test.NmsIou, test.MaxPerImg, MergeSoftNms(test));
-        Tensor? masks = null;
-        if (model.MaskOn)
+        var passes = Passes(model, views, originalSizes, test);
+        var results = new List<Instances>();
+        var merged = new List<Instances>();
+        for (int i = 0; i < originalSizes.Count; i++)
         {
-            foreach (var pass in passes)
-            {
-                var boxes = FromOriginal(merged.Boxes, pass.Flipped, pass.ContentHeight, pass.ContentWidth, originalHeight, originalWidth);
-                var probabilities = model.MaskProbabilities(pass.RoiFeatures, new Instances(pass.ContentHeight, pass.ContentWidth, boxes, merged.Classes));
-                // A mask of a mirrored view is the mirror of the original's (its grid spans the mirrored box).
-                if (pass.Flipped) probabilities = probabilities.flip(2);
-                masks = masks is null ? probabilities : masks.add_(probabilities);
-            }
-            masks = masks!.div_(passes.Count);
+            var (height, width) = originalSizes[i];
+            // Soft-NMS keeps boxes hard NMS would drop, at decayed scores: those are the scores reported, and the masks below are
+            // predicted at exactly the merged boxes, whatever their number.
+            merged.Add(Merge(passes.Select(p => p.Detections[i]).ToList(), height, width, model.RoiHeads.Settings.NumClasses,
+                test.NmsIou, test.MaxPerImg, MergeSoftNms(test)).Merged);
         }
+        var masks = model.MaskOn ? AverageMasks(model, passes, merged, originalSizes) : null;
         using var paste = StageProfiler.Measure(DetectionStages.Paste);
-        var found = DetectionPostprocessor.ToOutputSize(new Instances(originalHeight, originalWidth, merged.Boxes, merged.Classes, merged.Scores, masks),
-            originalHeight, originalWidth);
-        found.Boxes.Tensor.MoveToOuterDisposeScope();
-        found.Classes?.MoveToOuterDisposeScope();
-        found.Scores?.MoveToOuterDisposeScope();
-        found.Masks?.MoveToOuterDisposeScope();
-        return found;
+        for (int i = 0; i < merged.Count; i++)
+        {
+            var (height, width) = originalSizes[i];
+            var found = DetectionPostprocessor.ToOutputSize(new Instances(height, width, merged[i].Boxes, merged[i].Classes, merged[i].Scores, masks?[i]),
+                height, width);
+            found.Boxes.Tensor.MoveToOuterDisposeScope();
+            found.Classes?.MoveToOuterDisposeScope();
+            found.Scores?.MoveToOuterDisposeScope();
+            found.Masks?.MoveToOuterDisposeScope();
+            results.Add(found);
+        }
+        return results;
+    }
+
+    /// <summary>
+    /// Each image's mask probabilities at its merged boxes, averaged over the passes: the mask head runs once per pass on
+    /// the whole batch, at the merged boxes mapped into that pass's view.
+    /// </summary>
+    private static List<Tensor> AverageMasks(CascadeMaskRcnn model, IReadOnlyList<DetectionBatchPass> passes, IReadOnlyList<Instances> merged,
+        IReadOnlyList<(long Height, long Width)> originalSizes)
+    {
+        var sums = new Tensor?[merged.Count];
+        foreach (var pass in passes)
+        {
+            var inView = merged.Select((m, i) =>
+            {
+                var (content, original) = (pass.ContentSizes[i], originalSizes[i]);
+                var boxes = FromOriginal(m.Boxes, pass.Flipped, content.Height, content.Width, original.Height, original.Width);
+                return new Instances(content.Height, content.Width, boxes, m.Classes);
+            }).ToList();
+            var probabilities = model.MaskProbabilities(pass.RoiFeatures, inView);
+            long offset = 0;
+            for (int i = 0; i < merged.Count; i++)
+            {
+                var own = probabilities.narrow(0, offset, merged[i].Count);
+                offset += merged[i].Count;
+                // A mask of a mirrored view is the mirror of the original's (its grid spans the mirrored box).
+                if (pass.Flipped) own = own.flip(2);
+                sums[i] = sums[i] is null ? own.clone() : sums[i]!.add_(own);
+            }
+        }
+        return sums.Select(sum => sum!.div_(passes.Count)).ToList();
     }
 
     private static string Text(double value) => value.ToString(CultureInfo.InvariantCulture);

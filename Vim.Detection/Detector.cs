@@ -2,7 +2,6 @@ using Vim.Core;
 using Vim.Core.Config;
 using Vim.Core.Engine;
 using Vim.Data.Coco;
-using Vim.Data.Datasets;
 using Vim.Data.Prediction;
 using Vim.Data.Transforms;
 
@@ -16,14 +15,21 @@ namespace Vim.Detection;
 /// managed results. `vim infer` itself predicts through this class.
 /// <para>
 /// Thread safety: an instance may be shared between threads (e.g. one per ASP.NET service); its predictions run one at a
-/// time, under a lock (<see cref="ImagePredictor{TModel}"/>). For predictions in parallel, load one instance per thread
+/// time, under a lock (<see cref="ImagePredictor{TModel, TResult, TRequest}"/>). For predictions in parallel, load one instance per thread
 /// (libtorch already spreads each forward over runtime.threads cores).
 /// </para>
+/// <para>
+/// Batches (a list with <c>batchSize</c> above 1, the <c>batch_size</c> of mmdet's <c>DetInferencer</c> call): every image that fits the
+/// backbone's square is padded to that square anyway (<see cref="CascadeMaskRcnn.InputSize"/>), so images of any sizes
+/// share a batch and each gets the result it gets alone (<see cref="DetectionInference.InputShape"/>).
+/// </para>
 /// </summary>
-public sealed class Detector : ImagePredictor<CascadeMaskRcnn>
+public sealed class Detector : ImagePredictor<CascadeMaskRcnn, ImageDetections, DetectionRequest>
 {
     private readonly DetectionTestConfig _test;
-    private readonly IReadOnlyList<TransformStepConfig>? _testPipeline;
+    private readonly IReadOnlyList<TransformPipeline> _pipelines;
+    // Read outside the lock, for batch shapes only: the input size depends on the backbone's fixed square, not on weights.
+    private readonly CascadeMaskRcnn _model;
 
     /// <summary>
     /// A detector around a model already built and loaded (e.g. trained in this process); the model is put in eval mode
@@ -42,8 +48,8 @@ public sealed class Detector : ImagePredictor<CascadeMaskRcnn>
         if (categories.Count != model.RoiHeads.Settings.NumClasses)
             throw new VimException($"the detector has {model.RoiHeads.Settings.NumClasses} classes but {categories.Count} category names were given");
         test ??= new DetectionTestConfig();
-        DetectionTestTimeAugmentation.TestPipelines(testSize, test, testPipeline);
-        (Categories, TestSize, _test, _testPipeline) = (categories, testSize, test, testPipeline);
+        _pipelines = DetectionTestTimeAugmentation.TestPipelines(testSize, test, testPipeline);
+        (Categories, TestSize, _test, _model) = (categories, testSize, test, model);
     }
 
     /// <summary>
@@ -76,42 +82,17 @@ public sealed class Detector : ImagePredictor<CascadeMaskRcnn>
     /// <summary>The side images are resized into before the model sees them (data.crop_size[0]) where data.test_pipeline is unset.</summary>
     public int TestSize { get; }
 
-    /// <summary>Detects objects in an image file (JPEG, PNG, BMP, TIFF, WebP: what OpenCV decodes), at its stored pixel grid.</summary>
-    public ImageDetections Predict(string imagePath)
-    {
-        ArgumentNullException.ThrowIfNull(imagePath);
-        var (rgb, height, width) = ImageDecoder.ReadRgb(imagePath);
-        return Run(rgb, height, width, imagePath);
-    }
+    /// <inheritdoc/>
+    protected override PreparedImage Prepare(byte[] rgb, int height, int width, string name) =>
+        PreparedImage.Prepare(rgb, height, width, name, _pipelines);
 
-    /// <summary>Detects objects in an encoded image held in memory (a JPEG or PNG file's bytes, e.g. an upload).</summary>
-    public ImageDetections Predict(byte[] encodedImage) => Predict(encodedImage, "encoded image");
+    /// <inheritdoc/>
+    protected override BatchShape ShapeOf(PreparedImage image) => DetectionInference.InputShape(_model, image, _test);
 
-    /// <summary>Detects objects in decoded pixels (8-bit RGB).</summary>
-    public ImageDetections Predict(RgbImage image)
-    {
-        ArgumentNullException.ThrowIfNull(image);
-        return Run(image.Pixels, image.Height, image.Width, $"{image.Width}x{image.Height} RGB pixels");
-    }
+    /// <inheritdoc/>
+    protected override void CheckRequest(DetectionRequest? request) => request?.Check();
 
-    /// <summary>Each image file's detections, in order (each exactly its single <see cref="Predict(string)"/>).</summary>
-    public IReadOnlyList<ImageDetections> Predict(IReadOnlyList<string> imagePaths) =>
-        Each(imagePaths, (path, _) => Predict(path));
-
-    /// <summary>Each encoded image's detections, in order.</summary>
-    public IReadOnlyList<ImageDetections> Predict(IReadOnlyList<byte[]> encodedImages) =>
-        Each(encodedImages, (bytes, index) => Predict(bytes, $"encoded image {index}"));
-
-    /// <summary>Each decoded image's detections, in order.</summary>
-    public IReadOnlyList<ImageDetections> Predict(IReadOnlyList<RgbImage> images) => Each(images, (image, _) => Predict(image));
-
-    private ImageDetections Predict(byte[] encodedImage, string name)
-    {
-        ArgumentNullException.ThrowIfNull(encodedImage);
-        var (rgb, height, width) = ImageDecoder.DecodeRgb(encodedImage, name);
-        return Run(rgb, height, width, name);
-    }
-
-    private ImageDetections Run(byte[] rgb, int height, int width, string name) => Locked(model =>
-        ImageDetections.FromInstances(DetectionInference.Predict(model, rgb, height, width, name, TestSize, _test, _testPipeline), Categories));
+    /// <inheritdoc/>
+    protected override IReadOnlyList<ImageDetections> PredictBatch(CascadeMaskRcnn model, IReadOnlyList<PreparedImage> batch, DetectionRequest? request) =>
+        DetectionInference.Predict(model, batch, _test).Select(found => ImageDetections.FromInstances(found, Categories, request?.MinScore ?? 0)).ToList();
 }

@@ -1,3 +1,4 @@
+using Vim.Core;
 using Vim.Data.Coco;
 using Vim.Data.Masks;
 using Vim.Detection.Structures;
@@ -29,7 +30,8 @@ public sealed class ImageDetections
     /// mask head, masks at the original size, as <see cref="DetectionInference.Predict(CascadeMaskRcnn, string, int, DetectionTestConfig?)"/>
     /// returns them): boxes and scores keep their float32 values, each mask is encoded as COCO RLE. The tensors stay the caller's.
     /// </summary>
-    public static ImageDetections FromInstances(Instances found, CategoryMap categories)
+    /// <param name="minScore">Detections scoring below are left out, before their masks are copied to the host and encoded.</param>
+    public static ImageDetections FromInstances(Instances found, CategoryMap categories, double minScore = 0)
     {
         ArgumentNullException.ThrowIfNull(found);
         ArgumentNullException.ThrowIfNull(categories);
@@ -38,12 +40,14 @@ public sealed class ImageDetections
         if (found.Classes is null || found.Scores is null)
             throw new ArgumentException("detections need classes and scores", nameof(found));
         using var scope = NewDisposeScope();
+        var kept = minScore > 0 ? found.Select(found.Scores.ge(minScore)) : found;
+        if (kept.Count == 0) return new ImageDetections(height, width, []);
         // Reading through data<T>() needs contiguous host memory (post-processing can return strided views, on the model's device).
-        var boxes = found.Boxes.Tensor.to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
-        var classes = found.Classes.to_type(ScalarType.Int64).cpu().contiguous().data<long>().ToArray();
-        var scores = found.Scores.to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
+        var boxes = kept.Boxes.Tensor.to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
+        var classes = kept.Classes!.to_type(ScalarType.Int64).cpu().contiguous().data<long>().ToArray();
+        var scores = kept.Scores!.to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
         // One transfer and one host copy for all masks (N, H, W) rather than one per detection; each is encoded from its slice.
-        var masks = found.Masks?.to_type(ScalarType.Byte).cpu().contiguous().data<byte>().ToArray();
+        var masks = kept.Masks?.to_type(ScalarType.Byte).cpu().contiguous().data<byte>().ToArray();
         int plane = height * width;
         var detections = new DetectedObject[classes.Length];
         for (int i = 0; i < detections.Length; i++)
@@ -70,4 +74,23 @@ public sealed record DetectedObject(float X1, float Y1, float X2, float Y2, floa
     /// without a mask. Decoded on each call (an image-sized array): keep the result rather than calling it per pixel.
     /// </summary>
     public byte[]? MaskBitmap() => Mask?.Decode();
+}
+
+/// <summary>
+/// What a <see cref="Detector"/> prediction returns besides the default (every detection above the config's
+/// model.det_head.test_score_threshold): <see cref="MinScore"/> leaves out detections scoring below it (mmdet's
+/// <c>DetInferencer</c> <c>pred_score_thr</c>), before their masks are copied to the host and encoded, which is most of
+/// the work of turning a detector's output into managed results.
+/// </summary>
+public sealed record DetectionRequest
+{
+    /// <summary>The lowest score a returned detection has, within [0, 1]; 0 keeps every detection.</summary>
+    public double MinScore { get; init; }
+
+    /// <summary>Refuses a <see cref="MinScore"/> outside [0, 1], by name.</summary>
+    public void Check()
+    {
+        if (!(MinScore >= 0 && MinScore <= 1))
+            throw new VimException($"DetectionRequest.MinScore must be within [0, 1], got {MinScore.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+    }
 }

@@ -3,6 +3,7 @@ using Vim.Core;
 using Vim.Core.Config;
 using Vim.Core.Diagnostics;
 using Vim.Data.Datasets;
+using Vim.Data.Prediction;
 using Vim.Data.Transforms;
 using static TorchSharp.torch;
 
@@ -60,36 +61,62 @@ public static class SegmentationInference
     /// <summary>The test views of decoded pixels (8-bit RGB, HWC), e.g. a video frame; <paramref name="name"/> says what they are.</summary>
     public static List<Tensor> TestViews(byte[] rgb, int height, int width, string name, IReadOnlyList<TransformPipeline> pipelines, Device? device = null)
     {
-        if (rgb.Length != 3L * height * width) throw new ArgumentException($"{name}: {rgb.Length} bytes for a {width}x{height} RGB image", nameof(rgb));
-        return pipelines.Select(pipeline =>
-        {
-            var sample = new DataSample(0, name, rgb, height, width);
-            pipeline.Apply(sample, new Random(0));
-            return tensor(sample.NormalizedImage!, [1, 3, sample.Height, sample.Width], device: device);
-        }).ToList();
+        var image = PreparedImage.Prepare(rgb, height, width, name, pipelines);
+        return Enumerable.Range(0, image.Views.Count).Select(v => PreparedImage.Batch([image], v, image.Views[v].Height, image.Views[v].Width, device)).ToList();
     }
+
+    /// <summary>
+    /// The shape each view of an image takes in the model: the view as the test resize leaves it. The segmentor runs it
+    /// unpadded, and Vim's result for a token depends on every token of the image, so only images of these very shapes
+    /// may share a batch.
+    /// </summary>
+    public static BatchShape InputShape(PreparedImage image) => new(image.Views.Select(v => ((long)v.Height, (long)v.Width)));
+
+    /// <summary>
+    /// Whether <see cref="Scores"/> returns one pass's logits as they are (no flip, one scale) rather than the mean of
+    /// several passes' softmax probabilities.
+    /// </summary>
+    public static bool ReturnsLogits(SegmentationTestConfig test) => !test.Flip && test.Scales.Count == 1;
 
     /// <summary>
     /// Class scores (1, K, H, W) at the original size from one image's test views (unpadded, normalised, one per
     /// model.seg_test.scales ratio, made by <see cref="TestPipelines"/>), as mmseg's inference and aug_test compute them:
     /// each pass's logits (whole image or sliding window; the flipped view's flipped back) are resized bilinearly to the
     /// original size. One pass returns those logits (its argmax is mmseg's simple_test); several return the mean of
-    /// their softmax outputs. <see cref="Labels"/> turns the scores into the prediction.
+    /// their softmax outputs (<see cref="ReturnsLogits"/>). <see cref="Labels"/> turns the scores into the prediction.
+    /// The model must be in eval mode.
     /// </summary>
     public static Tensor Scores(nn.Module<Tensor, Tensor> model, IReadOnlyList<Tensor> views, SegmentationTestConfig test, long originalHeight, long originalWidth)
+    {
+        foreach (var view in views)
+            if (view.dim() != 4 || view.shape[0] != 1)
+                throw new ArgumentException($"a test view must be one image (1, 3, H, W), got [{string.Join(", ", view.shape)}]", nameof(views));
+        return Scores(model, views, test, [(originalHeight, originalWidth)])[0];
+    }
+
+    /// <summary>
+    /// <see cref="Scores(nn.Module{Tensor, Tensor}, IReadOnlyList{Tensor}, SegmentationTestConfig, long, long)"/> of a batch:
+    /// each view (B, 3, h, w) holds that view of every image, all of one shape (see <see cref="InputShape"/>), and each pass
+    /// runs the batch through the model once (a sliding window crops the whole batch); per image, its scores (1, K, H, W)
+    /// at its own original size in <paramref name="originalSizes"/>.
+    /// </summary>
+    public static IReadOnlyList<Tensor> Scores(nn.Module<Tensor, Tensor> model, IReadOnlyList<Tensor> views, SegmentationTestConfig test,
+        IReadOnlyList<(long Height, long Width)> originalSizes)
     {
         CheckSettings(test);
         if (views.Count != test.Scales.Count)
             throw new ArgumentException($"{views.Count} test views for {test.Scales.Count} model.seg_test.scales", nameof(views));
+        int count = originalSizes.Count;
+        foreach (var view in views)
+            if (view.dim() != 4 || view.shape[0] != count)
+                throw new ArgumentException($"a test view must hold the batch's {count} images (B, 3, H, W), got [{string.Join(", ", view.shape)}]", nameof(views));
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        bool onePass = !test.Flip && views.Count == 1;
-        Tensor? sum = null;
-        int count = 0;
+        bool onePass = ReturnsLogits(test);
+        var sums = new Tensor?[count];
+        int passes = 0;
         foreach (var view in views)
         {
-            if (view.dim() != 4 || view.shape[0] != 1)
-                throw new ArgumentException($"a test view must be one image (1, 3, H, W), got [{string.Join(", ", view.shape)}]", nameof(views));
             foreach (bool flip in test.Flip ? new[] { false, true } : new[] { false })
             {
                 Tensor input;
@@ -98,15 +125,24 @@ public static class SegmentationInference
                 var logits = test.Mode == "whole" ? model.call(input) : Slide(model, input, test);
                 using var stage = StageProfiler.Measure(SegmentationStages.Rescale);
                 if (flip) logits = logits.flip(3);
-                var resized = nn.functional.interpolate(logits, size: [originalHeight, originalWidth], mode: InterpolationMode.Bilinear, align_corners: false);
-                if (onePass) return resized.MoveToOuterDisposeScope();
-                var probabilities = resized.softmax(1);
-                sum = sum is null ? probabilities : sum.add_(probabilities);
-                count++;
+                // Each image goes back to its own original size: images of one test shape may come from different sizes.
+                for (int i = 0; i < count; i++)
+                {
+                    var resized = nn.functional.interpolate(logits.narrow(0, i, 1), size: [originalSizes[i].Height, originalSizes[i].Width],
+                        mode: InterpolationMode.Bilinear, align_corners: false);
+                    if (onePass)
+                    {
+                        sums[i] = resized;
+                        continue;
+                    }
+                    var probabilities = resized.softmax(1);
+                    sums[i] = sums[i] is null ? probabilities : sums[i]!.add_(probabilities);
+                }
+                passes++;
             }
         }
         using (StageProfiler.Measure(SegmentationStages.Rescale))
-            return sum!.div_(count).MoveToOuterDisposeScope();
+            return sums.Select(sum => (onePass ? sum! : sum!.div_(passes)).MoveToOuterDisposeScope()).ToList();
     }
 
     /// <summary>Sliding-window logits, window placement identical to mmseg's slide_inference.</summary>

@@ -2,7 +2,6 @@ using TorchSharp;
 using Vim.Core;
 using Vim.Core.Config;
 using Vim.Core.Engine;
-using Vim.Data.Datasets;
 using Vim.Data.Prediction;
 using Vim.Data.Transforms;
 using static TorchSharp.torch;
@@ -17,10 +16,16 @@ namespace Vim.Segmentation;
 /// segments through this class.
 /// <para>
 /// Thread safety: an instance may be shared between threads; its predictions run one at a time, under a lock
-/// (<see cref="ImagePredictor{TModel}"/>). For predictions in parallel, load one instance per thread.
+/// (<see cref="ImagePredictor{TModel, TResult, TRequest}"/>). For predictions in parallel, load one instance per thread.
+/// </para>
+/// <para>
+/// Batches (a list with <c>batchSize</c> above 1, the <c>batch_size</c> of mmseg's <c>MMSegInferencer</c> call) hold images whose test
+/// views have one shape (<see cref="SegmentationInference.InputShape"/>): images are never padded to share a batch, since
+/// padding would change every token of a sequence model such as Vim. Each image's scores are resized to its own
+/// original size.
 /// </para>
 /// </summary>
-public sealed class Segmentor : ImagePredictor<EncoderDecoder>
+public sealed class Segmentor : ImagePredictor<EncoderDecoder, ImageSegmentation, ScoreRequest>
 {
     private readonly SegmentationTestConfig _test;
     private readonly IReadOnlyList<TransformPipeline> _pipelines;
@@ -78,78 +83,49 @@ public sealed class Segmentor : ImagePredictor<EncoderDecoder>
     /// <summary>The colour (RGB) of each class index, as in `vim infer`'s colour PNGs.</summary>
     public IReadOnlyList<(byte R, byte G, byte B)> Palette { get; }
 
-    /// <summary>Segments an image file (what OpenCV decodes), at its stored pixel grid; <paramref name="scores"/> also returns those classes' scores.</summary>
-    public ImageSegmentation Predict(string imagePath, ScoreRequest? scores = null)
-    {
-        ArgumentNullException.ThrowIfNull(imagePath);
-        var (rgb, height, width) = ImageDecoder.ReadRgb(imagePath);
-        return Run(rgb, height, width, imagePath, scores);
-    }
+    /// <inheritdoc/>
+    protected override PreparedImage Prepare(byte[] rgb, int height, int width, string name) =>
+        PreparedImage.Prepare(rgb, height, width, name, _pipelines);
 
-    /// <summary>Segments an encoded image held in memory (a JPEG or PNG file's bytes).</summary>
-    public ImageSegmentation Predict(byte[] encodedImage, ScoreRequest? scores = null) => Predict(encodedImage, "encoded image", scores);
+    /// <inheritdoc/>
+    protected override BatchShape ShapeOf(PreparedImage image) => SegmentationInference.InputShape(image);
 
-    /// <summary>Segments decoded pixels (8-bit RGB).</summary>
-    public ImageSegmentation Predict(RgbImage image, ScoreRequest? scores = null)
-    {
-        ArgumentNullException.ThrowIfNull(image);
-        return Run(image.Pixels, image.Height, image.Width, $"{image.Width}x{image.Height} RGB pixels", scores);
-    }
-
-    /// <summary>Each image file's segmentation, in order (each exactly its single <see cref="Predict(string, ScoreRequest?)"/>).</summary>
-    public IReadOnlyList<ImageSegmentation> Predict(IReadOnlyList<string> imagePaths, ScoreRequest? scores = null) =>
-        Each(imagePaths, (path, _) => Predict(path, scores));
-
-    /// <summary>Each encoded image's segmentation, in order.</summary>
-    public IReadOnlyList<ImageSegmentation> Predict(IReadOnlyList<byte[]> encodedImages, ScoreRequest? scores = null) =>
-        Each(encodedImages, (bytes, index) => Predict(bytes, $"encoded image {index}", scores));
-
-    /// <summary>Each decoded image's segmentation, in order.</summary>
-    public IReadOnlyList<ImageSegmentation> Predict(IReadOnlyList<RgbImage> images, ScoreRequest? scores = null) =>
-        Each(images, (image, _) => Predict(image, scores));
-
-    private ImageSegmentation Predict(byte[] encodedImage, string name, ScoreRequest? scores)
-    {
-        ArgumentNullException.ThrowIfNull(encodedImage);
-        var (rgb, height, width) = ImageDecoder.DecodeRgb(encodedImage, name);
-        return Run(rgb, height, width, name, scores);
-    }
-
-    private ImageSegmentation Run(byte[] rgb, int height, int width, string name, ScoreRequest? request)
+    /// <inheritdoc/>
+    protected override void CheckRequest(ScoreRequest? request)
     {
         if (request?.Classes is { } requested)
             foreach (var classIndex in requested)
                 if (classIndex >= ClassNames.Count)
                     throw new VimException($"ScoreRequest: class index {classIndex} is not a class of this segmentor (0..{ClassNames.Count - 1})");
-        return Locked(model =>
+    }
+
+    /// <inheritdoc/>
+    protected override IReadOnlyList<ImageSegmentation> PredictBatch(EncoderDecoder model, IReadOnlyList<PreparedImage> batch, ScoreRequest? request)
+    {
+        var device = DeviceSelection.Of(model);
+        var views = Enumerable.Range(0, _pipelines.Count)
+            .Select(v => PreparedImage.Batch(batch, v, batch[0].Views[v].Height, batch[0].Views[v].Width, device)).ToList();
+        var scores = SegmentationInference.Scores(model, views, _test, batch.Select(image => ((long)image.OriginalHeight, (long)image.OriginalWidth)).ToList());
+        return batch.Select((image, i) =>
         {
-            bool wasTraining = model.training;
-            model.eval();
-            try
-            {
-                var views = SegmentationInference.TestViews(rgb, height, width, name, _pipelines, DeviceSelection.Of(model));
-                var scores = SegmentationInference.Scores(model, views, _test, height, width);
-                var labels = SegmentationInference.Labels(scores);
-                var kept = request is null ? null : CopyScores(scores, request.Classes, height, width);
-                return new ImageSegmentation(height, width, labels, ClassNames, Palette, kept);
-            }
-            finally
-            {
-                if (wasTraining) model.train();
-            }
-        });
+            // Every class's scores at the original size may be hundreds of MB an image: each image's go as soon as it is read.
+            using var imageScores = scores[i];
+            var labels = SegmentationInference.Labels(imageScores);
+            var kept = request is null ? null : CopyScores(imageScores, request.Classes, image.OriginalHeight, image.OriginalWidth);
+            return new ImageSegmentation(image.OriginalHeight, image.OriginalWidth, labels, ClassNames, Palette, kept);
+        }).ToList();
     }
 
     /// <summary>The requested classes' planes of one image's (1, K, H, W) scores, copied to the host.</summary>
     private ClassScores CopyScores(Tensor scores, IReadOnlyList<int>? classes, int height, int width)
     {
+        using var scope = NewDisposeScope();
         classes ??= Enumerable.Range(0, ClassNames.Count).ToArray();
         var selected = classes.Count == ClassNames.Count && classes.Select((c, i) => c == i).All(same => same)
             ? scores
             : scores.index_select(1, tensor(classes.Select(c => (long)c).ToArray(), device: scores.device));
         var values = selected.to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
-        // SegmentationInference.Scores returns one pass's logits as they are, and averages softmax outputs over several.
-        var kind = !_test.Flip && _pipelines.Count == 1 ? ScoreKind.Logits : ScoreKind.Probabilities;
+        var kind = SegmentationInference.ReturnsLogits(_test) ? ScoreKind.Logits : ScoreKind.Probabilities;
         return new ClassScores(classes, height, width, values, kind);
     }
 }

@@ -70,6 +70,24 @@ internal static class PredictorTestKit
     }
 
     /// <summary>
+    /// <paramref name="run"/>'s result and how often the stage <paramref name="stage"/> ran in it (the backbone's stage:
+    /// the model's forwards), counted by the process-wide <see cref="StageProfiler"/>, so callers are NonParallelizable.
+    /// </summary>
+    public static (T Result, long Calls) CountingStage<T>(string stage, Func<T> run)
+    {
+        StageProfiler.Start([stage]);
+        try
+        {
+            var result = run();
+            return (result, StageProfiler.Stop().SingleOrDefault()?.Calls ?? 0);
+        }
+        finally
+        {
+            StageProfiler.Stop();
+        }
+    }
+
+    /// <summary>
     /// Four threads each predict every image three times, in different orders, through one shared predictor; each result
     /// must be what one thread got for that image (<paramref name="assertSame"/>: expected, actual, what).
     /// </summary>

@@ -57,10 +57,11 @@ public class InferCommandTests
     public void WritesAnOriginalSizePngAndTheDetectionsJsonPerImage()
     {
         using var scope = NewDisposeScope();
-        using var detector = TinyDetector();
+        using var model = TinyDetector();
+        using var detector = new Detector(model, DemoCategories(), testSize: 64);
         var images = new[] { WriteImage("first.png"), WriteImage("second.png") };
         var outDir = Path.Combine(_root, "out");
-        var results = InferCommand.RunDetection(detector, DemoCategories(), images, outDir, scoreThreshold: 0.0, testSize: 64);
+        var results = InferCommand.RunDetection(detector, images, outDir, scoreThreshold: 0.0);
 
         Assert.That(results.Select(r => r.Image), Is.EqualTo(images));
         foreach (var (image, drawn, total) in results)
@@ -113,10 +114,11 @@ public class InferCommandTests
     public void AThresholdAboveEveryScoreLeavesTheImageUnchangedAndTheListEmpty()
     {
         using var scope = NewDisposeScope();
-        using var detector = TinyDetector();
+        using var model = TinyDetector();
+        using var detector = new Detector(model, DemoCategories(), testSize: 64);
         var image = WriteImage("plain.png");
         var outDir = Path.Combine(_root, "out");
-        var (_, drawn, total) = InferCommand.RunDetection(detector, DemoCategories(), [image], outDir, scoreThreshold: 1.0, testSize: 64).Single();
+        var (_, drawn, total) = InferCommand.RunDetection(detector, [image], outDir, scoreThreshold: 1.0).Single();
         Assert.That(total, Is.GreaterThan(0));
         Assert.That(drawn, Is.Zero, "softmax scores of an untrained head are far below 1");
         using var png = Cv2.ImRead(Path.Combine(outDir, "plain.png"), ImreadModes.Color);
@@ -132,10 +134,11 @@ public class InferCommandTests
     public void AnInputPngInTheOutputFolderIsNotOverwritten()
     {
         using var scope = NewDisposeScope();
-        using var detector = TinyDetector();
+        using var model = TinyDetector();
+        using var detector = new Detector(model, DemoCategories(), testSize: 64);
         var image = WriteImage("street.png");
         var before = File.ReadAllBytes(image);
-        var e = Assert.Throws<VimException>(() => InferCommand.RunDetection(detector, DemoCategories(), [image], Path.GetDirectoryName(image)!, 0.3, 64))!;
+        var e = Assert.Throws<VimException>(() => InferCommand.RunDetection(detector, [image], Path.GetDirectoryName(image)!, 0.3))!;
         Assert.That(e.Message, Does.StartWith(image).And.Contain("would be written over this input image"));
         Assert.That(File.ReadAllBytes(image), Is.EqualTo(before));
     }
@@ -144,10 +147,11 @@ public class InferCommandTests
     public void AnUnreadableImageIsNamed()
     {
         using var scope = NewDisposeScope();
-        using var detector = TinyDetector();
+        using var model = TinyDetector();
+        using var detector = new Detector(model, DemoCategories(), testSize: 64);
         var broken = Path.Combine(_root, "broken.png");
         File.WriteAllText(broken, "not a png");
-        var e = Assert.Throws<VimException>(() => InferCommand.RunDetection(detector, DemoCategories(), [broken], Path.Combine(_root, "out"), 0.3, 64))!;
+        var e = Assert.Throws<VimException>(() => InferCommand.RunDetection(detector, [broken], Path.Combine(_root, "out"), 0.3))!;
         Assert.That(e.Message, Does.Contain(broken).And.Contain("cannot decode"));
     }
 
