@@ -198,9 +198,14 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// as detectron2's COCOEvaluator and mmengine's CocoMetric do, and the others receive its numbers: evaluating on every
     /// rank would cost K times the CPU time and memory (COCOeval's per-image tables of val2017 take gigabytes).
     /// </summary>
-    public IReadOnlyDictionary<string, double> Evaluate()
+    public IReadOnlyDictionary<string, double> Evaluate() => MetricsOnEveryRank(PredictValidation());
+
+    /// <summary>
+    /// <see cref="Metrics"/> of detections <see cref="PredictSplit(ISampleSource, Action{int, int}?)"/> returned for the validation
+    /// images (rank 0 holds them all, the other ranks none), scored on rank 0 and sent to the others.
+    /// </summary>
+    public IReadOnlyDictionary<string, double> MetricsOnEveryRank(IReadOnlyList<CocoDetection> detections)
     {
-        var detections = PredictValidation();
         var metrics = Communicator.IsRoot() ? Metrics(Score(detections)) : null;
         return Communicator.WorldSize == 1 ? metrics! : Communicator.BroadcastJson(metrics);
     }
