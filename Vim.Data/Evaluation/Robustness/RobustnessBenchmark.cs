@@ -53,6 +53,7 @@ public static class RobustnessBenchmark
     /// <param name="communicator">The job whose ranks share each cell's images (the subject's task evaluates over it): rank 0
     /// alone reads and writes robustness.json, the samples and the report, and decides which cells are left to run, which
     /// every rank then evaluates in turn. Default: one process.</param>
+    /// <returns>The grid's results; on ranks other than 0 only the cells this run evaluated (rank 0 alone read the file).</returns>
     public static RobustnessResults Run(IRobustnessSubject subject, IReadOnlyList<string> corruptions, IReadOnlyList<int> severities,
         RobustnessSetup setup, string outDir, TextWriter progress, ICommunicator? communicator = null)
     {
