@@ -1,3 +1,4 @@
+using Vim.Core.Distributed;
 using Vim.Data.Datasets;
 using Vim.Data.Evaluation.Robustness;
 using static TorchSharp.torch;
@@ -23,9 +24,10 @@ public sealed class DetectionRobustness(DetectionTask task, double scoreThreshol
     public IReadOnlyDictionary<string, double> Evaluate(Func<ISampleSource, ISampleSource> images, string samplePath, Action onImage)
     {
         var source = images(task.ValSet);
+        // Over several ranks rank 0 alone receives the detections, scores them and draws.
         var detections = task.PredictSplit(source, (_, _) => onImage());
-        var metrics = DetectionTask.Metrics(task.Score(detections));
-        if (ImageCount > 0) DrawSample(source, detections, samplePath);
+        var metrics = task.MetricsOnEveryRank(detections);
+        if (ImageCount > 0 && task.Communicator.IsRoot()) DrawSample(source, detections, samplePath);
         return metrics;
     }
 

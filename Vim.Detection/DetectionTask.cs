@@ -198,9 +198,14 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// as detectron2's COCOEvaluator and mmengine's CocoMetric do, and the others receive its numbers: evaluating on every
     /// rank would cost K times the CPU time and memory (COCOeval's per-image tables of val2017 take gigabytes).
     /// </summary>
-    public IReadOnlyDictionary<string, double> Evaluate()
+    public IReadOnlyDictionary<string, double> Evaluate() => MetricsOnEveryRank(PredictValidation());
+
+    /// <summary>
+    /// <see cref="Metrics"/> of detections <see cref="PredictSplit(ISampleSource, Action{int, int}?)"/> returned for the validation
+    /// images (rank 0 holds them all, the other ranks none), scored on rank 0 and sent to the others.
+    /// </summary>
+    public IReadOnlyDictionary<string, double> MetricsOnEveryRank(IReadOnlyList<CocoDetection> detections)
     {
-        var detections = PredictValidation();
         var metrics = Communicator.IsRoot() ? Metrics(Score(detections)) : null;
         return Communicator.WorldSize == 1 ? metrics! : Communicator.BroadcastJson(metrics);
     }
@@ -211,23 +216,11 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// </summary>
     public (CocoSummary Box, CocoSummary? Mask, IReadOnlyList<CocoDetection> Detections) EvaluateFull()
     {
-        var (box, mask, detections, _) = EvaluateFull(withProposals: false);
-        return (box, mask, detections);
-    }
-
-    /// <summary>
-    /// <see cref="EvaluateFull()"/>, and with <paramref name="withProposals"/> the RPN's proposals of the same forwards
-    /// (<see cref="PredictValidationWithProposals"/>) for <see cref="ProposalRecall"/>; null without.
-    /// </summary>
-    /// <param name="masks">Where mask AP converts its masks (<see cref="EvaluateMasks"/>), to share them with a later analysis.</param>
-    public (CocoSummary Box, CocoSummary? Mask, IReadOnlyList<CocoDetection> Detections, IReadOnlyList<CocoDetection>? Proposals) EvaluateFull(bool withProposals,
-        CocoMaskCache? masks = null)
-    {
         if (Communicator.WorldSize > 1)
             throw new InvalidOperationException($"{nameof(EvaluateFull)} evaluates in one process; over {Communicator.WorldSize} ranks use {nameof(Evaluate)} (COCOeval on rank 0)");
-        var (detections, proposals) = PredictSplit(ValSet, null, withProposals);
-        var (box, mask) = Score(detections, masks);
-        return (box, mask, detections, proposals);
+        var detections = PredictValidation();
+        var (box, mask) = Score(detections);
+        return (box, mask, detections);
     }
 
     /// <summary>Box AP, and mask AP where the model has a mask head, of detections covering the whole validation split.</summary>

@@ -2,6 +2,7 @@ using TorchSharp;
 using Vim.Core.Engine;
 using System.Text.Json;
 using Vim.Core.Checkpoints;
+using Vim.Core.Distributed;
 using Vim.Data.Coco;
 using Vim.Data.Datasets;
 using Vim.Data.Evaluation;
@@ -25,18 +26,27 @@ public static class DetectionTester
     /// <param name="progress">Where the error analysis reports its progress.</param>
     /// <param name="proposals">Also evaluate the RPN's proposals of the same forwards (<see cref="ProposalRecall"/>, mmdet's proposal
     /// metric): proposals.json, the proposal_AR items in metrics.json and a section of bbox/summary.md. Needs a plain test pass.</param>
-    /// <returns>Box AP, mask AP where the model has masks, and the proposal recall when asked for.</returns>
-    public static (CocoSummary Box, CocoSummary? Mask, CocoSummary? Proposals) Run(DetectionTask task, string checkpoint, string outDir, bool ema,
+    /// <returns>Box AP, mask AP where the model has masks, and the proposal recall when asked for; null on the ranks other than 0
+    /// of a job (<see cref="DetectionTask.Communicator"/>), which predict their share of the images and write nothing.</returns>
+    /// <remarks>Over K ranks each predicts the images i with i mod K = rank; rank 0 receives every detection in dataset order
+    /// (<see cref="DetectionTask.PredictValidation"/>), so its files and numbers are those of one process.</remarks>
+    public static (CocoSummary Box, CocoSummary? Mask, CocoSummary? Proposals)? Run(DetectionTask task, string checkpoint, string outDir, bool ema,
         int overlays = 0, double overlayThreshold = 0.3, bool errorAnalysis = false, TextWriter? progress = null, bool proposals = false)
     {
         // Before the checkpoint is read: a refused combination costs nothing.
         if (proposals) DetectionTask.RequirePlainTestPass(task.TestAugmentation);
         // Loaded first: a checkpoint that does not fit leaves no output folder behind.
         TrainingCheckpoint.LoadWeights(task.Model, checkpoint, ema);
-        Directory.CreateDirectory(outDir);
+        bool root = task.Communicator.IsRoot();
+        if (root) Directory.CreateDirectory(outDir);
+        IReadOnlyList<CocoDetection> detections;
+        IReadOnlyList<CocoDetection>? proposed = null;
+        if (proposals) (detections, proposed) = task.PredictValidationWithProposals();
+        else detections = task.PredictValidation();
+        if (!root) return null;
         // The error analysis of the masks reads the masks mask AP has converted: each ground-truth polygon is rasterised once.
         var masks = errorAnalysis ? new CocoMaskCache() : null;
-        var (box, mask, detections, proposed) = task.EvaluateFull(proposals, masks);
+        var (box, mask) = task.Score(detections, masks);
         var resultsPath = Path.Combine(outDir, ResultsFile);
         CocoResults.Save(resultsPath, detections);
         var metrics = new Dictionary<string, double>(DetectionTask.Metrics((box, mask)));
@@ -133,7 +143,8 @@ public static class DetectionTester
     /// &lt;outDir&gt;/results.json with the writer and detections of `vim test` (boxes and RLE masks together, as detectron2's
     /// coco_instances_results.json), the same file zipped under the server's name (<see cref="ServerResultsName"/>), and
     /// the detections of the first <paramref name="overlays"/> images drawn in &lt;outDir&gt;/overlays/. Nothing is evaluated.
-    /// Returns the image and detection counts and the zip's path.
+    /// Returns the image and detection counts and the zip's path. Over K ranks (<see cref="DetectionTask.Communicator"/>) each
+    /// predicts its share of the images and rank 0 alone writes; the other ranks return no detections and no archive.
     /// </summary>
     public static (int Images, int Detections, string Archive) FormatOnly(DetectionTask task, string checkpoint, string split, string outDir, bool ema,
         int overlays, double overlayThreshold, TextWriter progress)
@@ -141,13 +152,17 @@ public static class DetectionTester
         var images = task.Data.UnlabelledSplit(split);
         // Loaded first: a checkpoint that does not fit leaves no output folder behind.
         TrainingCheckpoint.LoadWeights(task.Model, checkpoint, ema);
-        Directory.CreateDirectory(outDir);
-        progress.WriteLine($"format-only: predicting {images.Count} images of {images.AnnotationSource}");
-        int reportEvery = Math.Max(1, images.Count / 20);
+        bool root = task.Communicator.IsRoot();
+        if (root) Directory.CreateDirectory(outDir);
+        int ranks = task.Communicator.WorldSize;
+        progress.WriteLine($"format-only: predicting {images.Count} images of {images.AnnotationSource}{(ranks > 1 ? $" over {ranks} processes" : "")}");
+        int reportEvery = Math.Max(1, images.Count / ranks / 20);
         var detections = task.PredictSplit(images, (done, total) =>
         {
-            if (done % reportEvery == 0 || done == total) progress.WriteLine($"format-only: {done}/{total} images");
+            if (done % reportEvery == 0 || done == total) progress.WriteLine($"format-only: {done}/{total} images{(ranks > 1 ? " of this process's share" : "")}");
         });
+        // The other ranks' detections are rank 0's now (PredictSplit gathers them), and so is every file.
+        if (!root) return (images.Count, 0, "");
         var results = Path.Combine(outDir, ResultsFile);
         CocoResults.Save(results, detections);
         var archive = Path.Combine(outDir, Path.ChangeExtension(ServerResultsName(split), ".zip"));

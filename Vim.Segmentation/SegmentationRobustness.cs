@@ -24,6 +24,7 @@ public sealed class SegmentationRobustness(SegmentationTask task) : IRobustnessS
         ushort[]? samplePrediction = null;
         var counts = task.EvaluateCounts((index, prediction, _, _) =>
         {
+            // Over several ranks the sample (image 0) is rank 0's, which alone writes files.
             if (index == SampleIndex) samplePrediction = prediction;
             onImage();
         }, source);

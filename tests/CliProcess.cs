@@ -45,6 +45,25 @@ internal static class CliProcess
     public static Result Run(TimeSpan limit, params string[] args) =>
         RunProgram(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", [Path.Combine(AppContext.BaseDirectory, "VimDense.dll"), .. args], limit);
 
+    /// <summary>Open MPI's mpirun on PATH, or null where it is not installed (the multi-process tests are then skipped).</summary>
+    public static string? Mpirun => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+        .Select(dir => Path.Combine(dir, "mpirun")).FirstOrDefault(File.Exists);
+
+    /// <summary>
+    /// Runs <c>mpirun -np PROCESSES dotnet VimDense.dll ARGS</c> on one machine over loopback (allowed as root and with
+    /// more processes than cores, as the test machines need); a job past <paramref name="limit"/> is killed and fails the test.
+    /// </summary>
+    public static Result RunUnderMpirun(int processes, TimeSpan limit, params string[] args)
+    {
+        string[] mpirunArgs =
+        [
+            "--allow-run-as-root", "--oversubscribe", "-np", processes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--mca", "btl", "self,vader", "--mca", "oob_tcp_if_include", "lo",
+            Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", Path.Combine(AppContext.BaseDirectory, "VimDense.dll"), .. args,
+        ];
+        return RunProgram(Mpirun ?? throw new InvalidOperationException("mpirun is not installed"), mpirunArgs, limit);
+    }
+
     /// <summary>Runs any program with its arguments as given (no shell); a run past <paramref name="limit"/> is killed (hung) and fails the test.</summary>
     public static Result RunProgram(string program, IEnumerable<string> args, TimeSpan limit)
     {

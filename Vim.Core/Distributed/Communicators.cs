@@ -9,6 +9,12 @@ public static class Communicators
     /// <summary>True when mpirun (Open MPI) started this process as one rank of a job.</summary>
     public static bool LaunchedByMpirun => Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_SIZE") is not null;
 
+    /// <summary>How many processes mpirun started for this job (OMPI_COMM_WORLD_SIZE), read without initialising MPI; 1 outside mpirun.</summary>
+    public static int MpirunProcesses =>
+        int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_SIZE"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int size)
+            ? size
+            : 1;
+
     /// <summary>Which backend a multi-process job uses, and, where that is not what was asked for, why.</summary>
     public sealed record Choice(DistBackend Backend, string? Note);
 

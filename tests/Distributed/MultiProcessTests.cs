@@ -22,7 +22,7 @@ public class MultiProcessTests
     [SetUp]
     public void SetUp()
     {
-        if (FindOnPath("mpirun") is null)
+        if (CliProcess.Mpirun is null)
             Assert.Ignore("mpirun (Open MPI) is not installed: apt-get install openmpi-bin libopenmpi-dev (scripts/setup.sh does)");
         _root = Directory.CreateTempSubdirectory("vimdense-dist-").FullName;
     }
@@ -276,7 +276,9 @@ public class MultiProcessTests
         var untrained = DistributedEvalWorker.Detection(_root, Vim.Core.Distributed.SingleProcessCommunicator.Instance);
         Assert.That(untrained.Detections.Select(d => d.Split('|')[0]).Distinct().Count(), Is.GreaterThan(1), "detections on several images");
         // An untrained detector scores 0 AP on the demo objects, which an empty detection list would score too.
-        GroundTruthFromTopDetections(Path.Combine(_root, "coco", "annotations", "instances_val.json"), untrained.Detections);
+        GroundTruthFromTopDetections(Path.Combine(_root, "coco", "annotations", "instances_val.json"), untrained.Detections.Select(d => d.Split('|')).Select(f =>
+            (long.Parse(f[0], CultureInfo.InvariantCulture), long.Parse(f[1], CultureInfo.InvariantCulture), double.Parse(f[2], CultureInfo.InvariantCulture),
+                f[3].Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray())));
         var reference = DistributedEvalWorker.Detection(_root, Vim.Core.Distributed.SingleProcessCommunicator.Instance);
         Assert.That(reference.Detections, Is.EqualTo(untrained.Detections), "the ground truth does not change the predictions");
         Assert.That(reference.Metrics["bbox_mAP_50"], Is.GreaterThan(0), "metrics an empty detection list would not give");
@@ -289,24 +291,21 @@ public class MultiProcessTests
     }
 
     /// <summary>
-    /// Makes each validation image's ground truth one object exactly where its top-scoring detection (worker text
-    /// "image|category|score|x,y,w,h|rle") lies, with that category; other images keep none.
+    /// Makes each validation image's ground truth one object exactly where its top-scoring detection (COCO box x, y, w, h)
+    /// lies, with that category; other images keep none. An untrained detector then scores an AP above 0.
     /// </summary>
-    private static void GroundTruthFromTopDetections(string annotationFile, IEnumerable<string> detections)
+    internal static void GroundTruthFromTopDetections(string annotationFile, IEnumerable<(long ImageId, long CategoryId, double Score, double[] Bbox)> detections)
     {
         var root = JsonNodes.JsonNode.Parse(File.ReadAllText(annotationFile))!;
         var annotations = new JsonNodes.JsonArray();
-        var top = detections.Select(d => d.Split('|'))
-            .GroupBy(f => long.Parse(f[0], CultureInfo.InvariantCulture))
-            .Select(image => image.MaxBy(f => double.Parse(f[2], CultureInfo.InvariantCulture))!);
-        foreach (var fields in top)
+        var top = detections.GroupBy(d => d.ImageId).Select(image => image.MaxBy(d => d.Score));
+        foreach (var detection in top)
         {
-            var box = fields[3].Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
-            var (x, y, w, h) = (box[0], box[1], box[2], box[3]);
+            var (x, y, w, h) = (detection.Bbox[0], detection.Bbox[1], detection.Bbox[2], detection.Bbox[3]);
             annotations.Add(new JsonNodes.JsonObject
             {
-                ["id"] = annotations.Count + 1, ["image_id"] = long.Parse(fields[0], CultureInfo.InvariantCulture),
-                ["category_id"] = long.Parse(fields[1], CultureInfo.InvariantCulture), ["iscrowd"] = 0, ["area"] = w * h,
+                ["id"] = annotations.Count + 1, ["image_id"] = detection.ImageId,
+                ["category_id"] = detection.CategoryId, ["iscrowd"] = 0, ["area"] = w * h,
                 ["bbox"] = new JsonNodes.JsonArray(x, y, w, h),
                 ["segmentation"] = new JsonNodes.JsonArray(new JsonNodes.JsonArray(x, y, x + w, y, x + w, y + h, x, y + h)),
             });
@@ -403,18 +402,7 @@ public class MultiProcessTests
 
     private static Result Mpirun(int processes, params string[] selfTestArgs)
     {
-        string[] args =
-        [
-            "--allow-run-as-root", "--oversubscribe", "-np", processes.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--mca", "btl", "self,vader", "--mca", "oob_tcp_if_include", "lo",
-            Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet",
-            Path.Combine(AppContext.BaseDirectory, "VimDense.dll"), "dist-selftest", .. selfTestArgs,
-        ];
-        var run = CliProcess.RunProgram(FindOnPath("mpirun")!, args, Limit);
+        var run = CliProcess.RunUnderMpirun(processes, Limit, ["dist-selftest", .. selfTestArgs]);
         return new Result(run.ExitCode, run.Output);
     }
-
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Select(dir => Path.Combine(dir, name)).FirstOrDefault(File.Exists);
 }

@@ -242,11 +242,14 @@ public class RobustnessTests
         RunGridAndCheck(configPath, overrides, checkpoint, ["mIoU"]);
     }
 
-    private string UntrainedCheckpoint(string configPath, string[] overrides)
+    private string UntrainedCheckpoint(string configPath, string[] overrides) => UntrainedCheckpoint(configPath, overrides, Path.Combine(_root, "work"));
+
+    /// <summary>The checkpoint `vim train` writes when stopped before its first iteration: the config's model as initialised.</summary>
+    internal static string UntrainedCheckpoint(string configPath, string[] overrides, string workDir)
     {
         using var stop = new CancellationTokenSource();
         stop.Cancel();
-        var trained = TrainCommand.Train(ExperimentConfig.Load(configPath, overrides).Config, Path.Combine(_root, "work"), null, SingleProcessCommunicator.Instance, stop.Token);
+        var trained = TrainCommand.Train(ExperimentConfig.Load(configPath, overrides).Config, workDir, null, SingleProcessCommunicator.Instance, stop.Token);
         return trained.LastCheckpoint!;
     }
 

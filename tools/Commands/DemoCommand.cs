@@ -191,7 +191,8 @@ public static class DemoCommand
         var overlays = new List<string>();
         using (var task = new DetectionTask(config, TextWriter.Null))
         {
-            var (box, mask, _) = DetectionTester.Run(task, best, Path.Combine(detDir, "test"), ema: false);
+            // One process: rank 0's result.
+            var (box, mask, _) = DetectionTester.Run(task, best, Path.Combine(detDir, "test"), ema: false)!.Value;
             metrics = DetectionTask.Metrics((box, mask));
             overlays.AddRange(DetectionTester.WriteOverlays(task, Path.Combine(detDir, "overlays"), 4, overlayThreshold));
             ApOverTraining(detDir, untrainedMetrics, Path.Combine(detDir, "ap_over_training.png"));

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Vim.Core;
 using Vim.Core.Config;
+using Vim.Core.Distributed;
 using Vim.Core.Engine;
 using Vim.Core.IO;
 using Vim.Data.Coco;
@@ -23,6 +24,19 @@ namespace Vim.Tools.Commands;
 /// </summary>
 public static class InferCommand
 {
+    /// <summary>
+    /// Refuses a launch by mpirun with several processes: infer has no ground truth to share an evaluation over, and every
+    /// process would predict every image and write the same files. A large image list is split by the user instead (one run
+    /// per part, each with its own --out), where each run keeps its own pace.
+    /// </summary>
+    private static void RequireOneProcess()
+    {
+        if (Communicators.MpirunProcesses > 1)
+            throw new VimException($"vim infer runs in one process, and mpirun started {Communicators.MpirunProcesses}: each would predict every image and write " +
+                "the same files. Run ./vim infer without mpirun (for many images, one run per part of the list, each with its own --out); " +
+                "mpirun -np K ./vim test shares a split's evaluation over K processes.");
+    }
+
     public static Command Create()
     {
         var configArg = new Argument<string>("config") { Description = "Experiment config (YAML) the checkpoint was trained with." };
@@ -46,7 +60,8 @@ public static class InferCommand
         };
         var ema = new Option<bool>("--ema") { Description = "Use the EMA weights stored in the checkpoint." };
         var set = ConfigCommand.CreateSetOption();
-        var command = new Command("infer", "Run a trained detector or segmentor on images or videos, as Vim.Detection.Detector / Vim.Segmentation.Segmentor do from .NET code; write drawn PNGs (and detections as json).");
+        var command = new Command("infer", "Run a trained detector or segmentor on images or videos, as Vim.Detection.Detector / Vim.Segmentation.Segmentor do from .NET code; write drawn PNGs (and detections as json). " +
+            "One process: refused under mpirun with several (mpirun -np K vim test shares an evaluation).");
         command.Arguments.Add(configArg);
         command.Arguments.Add(images);
         command.Options.Add(checkpoint);
@@ -59,6 +74,7 @@ public static class InferCommand
         command.Options.Add(set);
         command.SetAction(parse =>
         {
+            RequireOneProcess();
             var inputs = ExpandFolders(parse.GetValue(images) ?? []);
             var videoPaths = inputs.Where(VideoFiles.IsVideo).ToList();
             var imagePaths = inputs.Where(p => !VideoFiles.IsVideo(p)).ToList();

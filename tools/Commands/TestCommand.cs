@@ -3,6 +3,7 @@ using System.Globalization;
 using Vim.Core;
 using Vim.Core.Checkpoints;
 using Vim.Core.Config;
+using Vim.Core.Distributed;
 using Vim.Core.Engine;
 using Vim.Data.Evaluation;
 using Vim.Data.Evaluation.Reports;
@@ -13,7 +14,7 @@ using Vim.Segmentation;
 
 namespace Vim.Tools.Commands;
 
-/// <summary>`vim test CONFIG --checkpoint CKPT [--out DIR] [--ema] [--tta] [--proposals] [--format-only [--split S]] [--corruptions C [--severities S]]`: evaluate a trained model and write its predictions and report, or (--format-only) predict an unlabelled split for a test server, or (--corruptions) run the robustness benchmark.</summary>
+/// <summary>`vim test CONFIG --checkpoint CKPT [--out DIR] [--ema] [--tta] [--proposals] [--format-only [--split S]] [--corruptions C [--severities S]]`: evaluate a trained model and write its predictions and report, or (--format-only) predict an unlabelled split for a test server, or (--corruptions) run the robustness benchmark; under mpirun the processes share the images and rank 0 writes.</summary>
 public static class TestCommand
 {
     public static Command Create()
@@ -63,7 +64,9 @@ public static class TestCommand
             "detection with --error-analysis: also the COCO error analysis of boxes and masks; with --proposals: also the RPN's proposal recall (AR@100, 300, 1000); " +
             "detection's final per-class NMS is model.det_head's (hard, or Soft-NMS with --set model.det_head.test_nms_type=soft_nms). With --format-only: predictions of a split without labels in the " +
             "test server's format (COCO test-dev results json, ADE20k test PNGs), no evaluation. With --corruptions: the robustness benchmark (clean and corrupted " +
-            "evaluations, P, mPC and rPC) into <out>/robustness/.");
+            "evaluations, P, mPC and rPC) into <out>/robustness/. " +
+            "Under mpirun -np K (mmdet's dist_test.sh) the K processes share the images (i mod K = rank) with every option; rank 0 alone prints and writes, " +
+            "the outputs and metrics of one process (--corruptions: rank 0's robustness.json decides which cells every process still runs).");
         command.Arguments.Add(configArg);
         command.Options.Add(checkpoint);
         command.Options.Add(outDir);
@@ -111,30 +114,42 @@ public static class TestCommand
             OutputFolder.Check(dir, "--out");
             if (parse.GetValue(errorAnalysis) && config.Task != TaskKind.Detection)
                 throw new VimException($"--error-analysis: the COCO error analysis is for detection configs; {parse.GetValue(configArg)} is a {config.Task.ToString().ToLowerInvariant()} config.");
-            if (submit) return FormatOnly(config, checkpointPath, splitName, dir, parse.GetValue(ema), parse.GetValue(overlays), overlayThreshold);
-            if (robustness is { } grid)
-                return Robustness(config, configPath, Overrides(configPath, parse.GetValue(set) ?? [], parse.GetValue(tta)), checkpointPath, dir, parse.GetValue(ema),
-                    overlayThreshold, grid.Corruptions, grid.Severities);
-            if (config.Task == TaskKind.Detection)
+            // Under mpirun every rank runs this and predicts its share of the images (i mod K = rank); rank 0 alone prints and
+            // writes, and its outputs are those of one process.
+            using var communicator = Communicators.FromEnvironment(config.Runtime);
+            var console = communicator.IsRoot() ? Console.Out : TextWriter.Null;
+            if (communicator.WorldSize > 1)
+                console.WriteLine($"vim test: {communicator.WorldSize} processes, each predicting the images i with i mod {communicator.WorldSize} = its rank; rank 0 writes every output");
+            return communicator.AbortJobOnError(() =>
             {
-                // The checkpoint holds every weight (loaded strictly): model.backbone.pretrained is not read.
-                using var detection = new DetectionTask(config, TextWriter.Null, weightsFromCheckpoint: true);
-                var (box, mask, recall) = DetectionTester.Run(detection, checkpointPath, dir, parse.GetValue(ema), parse.GetValue(overlays), overlayThreshold,
-                    errorAnalysis: parse.GetValue(errorAnalysis), progress: Console.Out, proposals: withProposals);
-                Console.WriteLine(string.Join("\n", box.Lines));
-                if (mask is not null) Console.WriteLine("segm:\n" + string.Join("\n", mask.Lines));
-                if (recall is not null) PrintProposalRecall(recall, detection.ProposalsPerImage);
-                Console.WriteLine($"results.json, {(recall is null ? "" : $"{DetectionTester.ProposalsFile}, ")}metrics.json, reports" +
-                    $"{(parse.GetValue(errorAnalysis) ? ", the error analysis" : "")} and the confusion matrix in {dir}");
-                return 0;
-            }
+                if (submit) return FormatOnly(config, communicator, console, checkpointPath, splitName, dir, parse.GetValue(ema), parse.GetValue(overlays), overlayThreshold);
+                if (robustness is { } grid)
+                    return Robustness(config, communicator, console, configPath, Overrides(configPath, parse.GetValue(set) ?? [], parse.GetValue(tta)), checkpointPath, dir,
+                        parse.GetValue(ema), overlayThreshold, grid.Corruptions, grid.Severities);
+                if (config.Task == TaskKind.Detection)
+                {
+                    // The checkpoint holds every weight (loaded strictly): model.backbone.pretrained is not read.
+                    using var detection = new DetectionTask(config, TextWriter.Null, weightsFromCheckpoint: true) { Communicator = communicator };
+                    var tested = DetectionTester.Run(detection, checkpointPath, dir, parse.GetValue(ema), parse.GetValue(overlays), overlayThreshold,
+                        errorAnalysis: parse.GetValue(errorAnalysis), progress: console, proposals: withProposals);
+                    // Null on the ranks other than 0: they predicted their share, rank 0 reports.
+                    if (tested is not { } outcome) return 0;
+                    var (box, mask, recall) = outcome;
+                    console.WriteLine(string.Join("\n", box.Lines));
+                    if (mask is not null) console.WriteLine("segm:\n" + string.Join("\n", mask.Lines));
+                    if (recall is not null) PrintProposalRecall(console, recall, detection.ProposalsPerImage);
+                    console.WriteLine($"results.json, {(recall is null ? "" : $"{DetectionTester.ProposalsFile}, ")}metrics.json, reports" +
+                        $"{(parse.GetValue(errorAnalysis) ? ", the error analysis" : "")} and the confusion matrix in {dir}");
+                    return 0;
+                }
 
-            using var task = new SegmentationTask(config, TextWriter.Null, weightsFromCheckpoint: true);
-            var result = SegmentationTester.Run(task, checkpointPath, dir, parse.GetValue(overlays), parse.GetValue(ema));
-            Console.WriteLine(SegmentationReport.PerClassTable(result, task.ClassNames));
-            foreach (var (name, value) in SegmentationTask.Metrics(result)) Console.WriteLine($"{name}: {value.ToString("0.00", CultureInfo.InvariantCulture)}");
-            Console.WriteLine($"predictions, metrics.json, report and the confusion matrix in {dir}");
-            return 0;
+                using var task = new SegmentationTask(config, TextWriter.Null, weightsFromCheckpoint: true) { Communicator = communicator };
+                var result = SegmentationTester.Run(task, checkpointPath, dir, parse.GetValue(overlays), parse.GetValue(ema));
+                console.WriteLine(SegmentationReport.PerClassTable(result, task.ClassNames));
+                foreach (var (name, value) in SegmentationTask.Metrics(result)) console.WriteLine($"{name}: {value.ToString("0.00", CultureInfo.InvariantCulture)}");
+                console.WriteLine($"predictions, metrics.json, report and the confusion matrix in {dir}");
+                return 0;
+            });
         });
         return command;
     }
@@ -172,45 +187,45 @@ public static class TestCommand
         return (names, levels.Order().ToList());
     }
 
-    /// <summary>`vim test --corruptions`: the robustness grid into &lt;dir&gt;/robustness/ and its summary on the console.</summary>
-    private static int Robustness(ExperimentConfig config, string configPath, IReadOnlyList<string> overrides, string checkpointPath, string dir, bool ema,
-        double scoreThreshold, IReadOnlyList<string> corruptions, IReadOnlyList<int> severities)
+    /// <summary>`vim test --corruptions`: the robustness grid into &lt;dir&gt;/robustness/ and its summary on <paramref name="console"/>.</summary>
+    private static int Robustness(ExperimentConfig config, ICommunicator communicator, TextWriter console, string configPath, IReadOnlyList<string> overrides,
+        string checkpointPath, string dir, bool ema, double scoreThreshold, IReadOnlyList<string> corruptions, IReadOnlyList<int> severities)
     {
         RobustnessResults results;
         if (config.Task == TaskKind.Detection)
         {
-            using var detection = new DetectionTask(config, TextWriter.Null, weightsFromCheckpoint: true);
+            using var detection = new DetectionTask(config, TextWriter.Null, weightsFromCheckpoint: true) { Communicator = communicator };
             results = RunGrid(new DetectionRobustness(detection, scoreThreshold), detection.Model);
         }
         else
         {
-            using var segmentation = new SegmentationTask(config, TextWriter.Null, weightsFromCheckpoint: true);
+            using var segmentation = new SegmentationTask(config, TextWriter.Null, weightsFromCheckpoint: true) { Communicator = communicator };
             results = RunGrid(new SegmentationRobustness(segmentation), segmentation.Model);
         }
         foreach (var summary in results.Summaries())
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{summary.Metric}: P {summary.Clean:0.00}, mPC {summary.MeanUnderCorruption:0.00}, rPC {100 * summary.Relative:0.0} %"));
-        Console.WriteLine($"robustness.json, robustness.md, charts and samples in {Path.Combine(dir, RobustnessBenchmark.Folder)}");
+            console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{summary.Metric}: P {summary.Clean:0.00}, mPC {summary.MeanUnderCorruption:0.00}, rPC {100 * summary.Relative:0.0} %"));
+        console.WriteLine($"robustness.json, robustness.md, charts and samples in {Path.Combine(dir, RobustnessBenchmark.Folder)}");
         return 0;
 
         RobustnessResults RunGrid(IRobustnessSubject subject, TorchSharp.torch.nn.Module model)
         {
             // Loaded first: a checkpoint that does not fit leaves no output folder behind.
             TrainingCheckpoint.LoadWeights(model, checkpointPath, ema);
-            Directory.CreateDirectory(dir);
+            if (communicator.IsRoot()) Directory.CreateDirectory(dir);
             var setup = RobustnessSetup.Of(configPath, overrides, checkpointPath, ema, subject.ImageCount);
-            return RobustnessBenchmark.Run(subject, corruptions, severities, setup, dir, Console.Out);
+            return RobustnessBenchmark.Run(subject, corruptions, severities, setup, dir, console, communicator);
         }
     }
 
     /// <summary>`--proposals`: mmdet's items as metrics.json holds them, and what bounds AR at the largest maxDets.</summary>
-    private static void PrintProposalRecall(CocoSummary recall, long proposalsPerImage)
+    private static void PrintProposalRecall(TextWriter console, CocoSummary recall, long proposalsPerImage)
     {
-        Console.WriteLine("proposals (class-agnostic, %):");
+        console.WriteLine("proposals (class-agnostic, %):");
         foreach (var (name, value) in ProposalRecall.Metrics(recall))
-            Console.WriteLine($"{name}: {(value < 0 ? "-" : value.ToString("0.00", CultureInfo.InvariantCulture))}");
+            console.WriteLine($"{name}: {(value < 0 ? "-" : value.ToString("0.00", CultureInfo.InvariantCulture))}");
         int largest = ProposalRecall.ProposalNums[^1];
         if (proposalsPerImage < largest)
-            Console.WriteLine($"note: the RPN keeps at most {proposalsPerImage} proposals per image (model.det_head.rpn_post_nms_topk_test), so AR@{largest} sees no more than those");
+            console.WriteLine($"note: the RPN keeps at most {proposalsPerImage} proposals per image (model.det_head.rpn_post_nms_topk_test), so AR@{largest} sees no more than those");
     }
 
     /// <summary>
@@ -234,24 +249,31 @@ public static class TestCommand
     /// <summary>ADE20k's test images (release_test's testing/ placed as images/testing/).</summary>
     public const string DefaultSegmentationSplit = "testing";
 
-    /// <summary>`vim test --format-only`: the split's predictions in the test server's format, and what to upload.</summary>
-    private static int FormatOnly(ExperimentConfig config, string checkpointPath, string split, string dir, bool ema, int overlays, double overlayThreshold)
+    /// <summary>`vim test --format-only`: the split's predictions in the test server's format, and what to upload (on <paramref name="console"/>).</summary>
+    private static int FormatOnly(ExperimentConfig config, ICommunicator communicator, TextWriter console, string checkpointPath, string split, string dir, bool ema,
+        int overlays, double overlayThreshold)
     {
         if (config.Task == TaskKind.Detection)
         {
-            using var detection = new DetectionTask(config, TextWriter.Null, weightsFromCheckpoint: true, data: DetectionData.ForUnlabelledSplit(config, split));
-            var (images, detections, archive) = DetectionTester.FormatOnly(detection, checkpointPath, split, dir, ema, overlays, overlayThreshold, Console.Out);
-            Console.WriteLine($"{detections} detections of {images} images in {Path.Combine(dir, DetectionTester.ResultsFile)} (COCO results: boxes and RLE masks), " +
+            using var detection = new DetectionTask(config, TextWriter.Null, weightsFromCheckpoint: true, data: DetectionData.ForUnlabelledSplit(config, split))
+            {
+                Communicator = communicator,
+            };
+            var (images, detections, archive) = DetectionTester.FormatOnly(detection, checkpointPath, split, dir, ema, overlays, overlayThreshold, console);
+            console.WriteLine($"{detections} detections of {images} images in {Path.Combine(dir, DetectionTester.ResultsFile)} (COCO results: boxes and RLE masks), " +
                 $"nothing evaluated{(overlays > 0 ? $"; drawings in {Path.Combine(dir, "overlays")}" : "")}");
-            Console.WriteLine($"upload {archive} to the COCO evaluation server ({split}), once for bbox and once for segm: it holds both, as detectron2's results file");
+            console.WriteLine($"upload {archive} to the COCO evaluation server ({split}), once for bbox and once for segm: it holds both, as detectron2's results file");
             return 0;
         }
-        using var task = new SegmentationTask(config, TextWriter.Null, weightsFromCheckpoint: true, data: SegmentationData.ForUnlabelledSplit(config, split));
-        int count = SegmentationTester.FormatOnly(task, checkpointPath, split, dir, overlays, ema, Console.Out);
-        Console.WriteLine($"{count} PNGs in {Path.Combine(dir, SegmentationTester.SubmissionFolder)} (8-bit class indices" +
+        using var task = new SegmentationTask(config, TextWriter.Null, weightsFromCheckpoint: true, data: SegmentationData.ForUnlabelledSplit(config, split))
+        {
+            Communicator = communicator,
+        };
+        int count = SegmentationTester.FormatOnly(task, checkpointPath, split, dir, overlays, ema, console);
+        console.WriteLine($"{count} PNGs in {Path.Combine(dir, SegmentationTester.SubmissionFolder)} (8-bit class indices" +
             $"{(config.Data.ReduceZeroLabel ? " + 1: 0 is \"other\", as ADE20k's labels" : "")}), nothing evaluated" +
             $"{(overlays > 0 ? $"; colour overlays in {Path.Combine(dir, "overlays")}" : "")}");
-        Console.WriteLine($"upload {Path.Combine(dir, SegmentationTester.SubmissionArchive)} (the PNGs at the zip's top level) to the ADE20k scene parsing server");
+        console.WriteLine($"upload {Path.Combine(dir, SegmentationTester.SubmissionArchive)} (the PNGs at the zip's top level) to the ADE20k scene parsing server");
         return 0;
     }
 }
