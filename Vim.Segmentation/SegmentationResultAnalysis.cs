@@ -47,25 +47,18 @@ public static class SegmentationResultAnalysis
                 $"(first: {string.Join(", ", missing.Take(5))}); expected one class-index PNG per image, named as the image, as `vim test` writes them in OUT/predictions/pred/.");
         var scores = new ImageScore[n];
         var progressLines = new ItemProgress(progress, n, "images");
-        try
+        ParallelErrors.For(n, i =>
         {
-            Parallel.For(0, n, i =>
-            {
-                var (labels, height, width) = dataset.LoadLabelMap(i);
-                var prediction = ReadPrediction(dataset, predictionDir, i, height, width);
-                var metric = new SegmentationMetric(k, ignore);
-                metric.Update<ushort>(prediction, labels);
-                var result = metric.Compute();
-                long labelled = labels.LongCount(l => l != ignore);
-                scores[i] = new ImageScore(i, Path.GetRelativePath(dataset.Options.ImageDir, dataset.ImagePaths[i]), result.MIoU,
-                    [result.IoU.Count(v => !double.IsNaN(v)), labelled]);
-                progressLines.Advance();
-            });
-        }
-        catch (AggregateException e) when (ParallelErrors.HasUserError(e))
-        {
-            ParallelErrors.RethrowUserError(e);
-        }
+            var (labels, height, width) = dataset.LoadLabelMap(i);
+            var prediction = ReadPrediction(dataset, predictionDir, i, height, width);
+            var metric = new SegmentationMetric(k, ignore);
+            metric.Update<ushort>(prediction, labels);
+            var result = metric.Compute();
+            long labelled = labels.LongCount(l => l != ignore);
+            scores[i] = new ImageScore(i, Path.GetRelativePath(dataset.Options.ImageDir, dataset.ImagePaths[i]), result.MIoU,
+                [result.IoU.Count(v => !double.IsNaN(v)), labelled]);
+            progressLines.Advance();
+        });
         progress?.WriteLine($"scored {n} images in {progressLines.Elapsed}");
         return scores;
     }

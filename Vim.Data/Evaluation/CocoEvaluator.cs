@@ -124,7 +124,7 @@ public sealed class CocoEvaluator
         }
         if (gtMask is not null)
         {
-            ParallelFor(nGt, g =>
+            ParallelErrors.For(nGt, g =>
             {
                 var ann = groundTruth.Annotations[gtSource[g]];
                 var seg = ann.Segmentation ?? throw new VimException($"ground truth annotation id {ann.Id}: missing \"segmentation\", needed for segm evaluation.");
@@ -155,7 +155,7 @@ public sealed class CocoEvaluator
         _dtMask = iouType == CocoIouType.Segm ? new Rle[nDt] : null;
         var dtMask = _dtMask;
         var dtScore = _dtScore; var dtArea = _dtArea; var dtBox = _dtBox;
-        ParallelFor(nDt, d =>
+        ParallelErrors.For(nDt, d =>
         {
             int src = dtSource[d];
             var det = detections[src];
@@ -276,17 +276,6 @@ public sealed class CocoEvaluator
     }
 
     /// <summary>Parallel.For that surfaces a user-facing error as itself rather than inside an AggregateException.</summary>
-    private static void ParallelFor(int count, Action<int> body)
-    {
-        try
-        {
-            Parallel.For(0, count, body);
-        }
-        catch (AggregateException e) when (ParallelErrors.HasUserError(e))
-        {
-            ParallelErrors.RethrowUserError(e);
-        }
-    }
 
     private static int[] SortByKeyStable(List<long> keys)
     {
