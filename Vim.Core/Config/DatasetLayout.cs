@@ -61,7 +61,7 @@ public sealed class DatasetLayout
                 foreach (var (key, value) in new[] { ("data.seg_map_dir", data.SegMapDir), ("data.img_suffix", data.ImgSuffix), ("data.seg_map_suffix", data.SegMapSuffix) })
                     if (value is not null)
                         throw new VimException($"{Key(key)} applies to segmentation label maps (data.type ade20k); COCO names its image files in its annotation file. Leave it out");
-                return new(data.Root, Checked(data.AnnFile ?? CocoAnnotationFile, Key("data.ann_file"), "annotations/{split}.json"), Checked(data.ImgDir ?? CocoImageDir, Key("data.img_dir"), "images/{split}"),
+                return new(data.Root, Checked(data.AnnFile ?? CocoAnnotationFile, Key("data.ann_file"), "annotations/{split}.json"), Checked(data.ImgDir ?? CocoImageDir, Key("data.img_dir"), "images/{split}", splitRequired: false),
                     null, "", "");
             case "ade20k":
                 if (data.AnnFile is not null)
@@ -97,11 +97,15 @@ public sealed class DatasetLayout
     private string Resolve(string pattern, string split) => Path.Combine(Root, pattern.Replace(SplitPlaceholder, split, StringComparison.Ordinal));
 
     /// <param name="example">A pattern of this kind, for the refusal of one without the placeholder.</param>
-    private static string Checked(string pattern, string key, string example)
+    /// <param name="splitRequired">
+    /// False for COCO's image folder: one folder may hold every split's images, since each split's annotation file names
+    /// its own (Pascal VOC converted to COCO: every file_name under VOCdevkit, mmdet's data_prefix img='').
+    /// </param>
+    private static string Checked(string pattern, string key, string example, bool splitRequired = true)
     {
         if (string.IsNullOrWhiteSpace(pattern))
             throw new VimException($"{key} is empty; expected a path under data.root with {SplitPlaceholder} for the split's name");
-        if (!pattern.Contains(SplitPlaceholder, StringComparison.Ordinal))
+        if (splitRequired && !pattern.Contains(SplitPlaceholder, StringComparison.Ordinal))
             throw new VimException($"{key} '{pattern}' does not contain {SplitPlaceholder}: every split would read the same files; write where the " +
                 $"split's name goes, e.g. {example}");
         var rest = pattern.Replace(SplitPlaceholder, "", StringComparison.Ordinal);
