@@ -18,14 +18,15 @@ public static class ParallelErrors
     /// whichever thread failed first would name a different entry of a file with several bad ones from run to run.
     /// Indices above a known failure are skipped; those below still run, to find an earlier one.
     /// </summary>
-    public static void For(int count, Action<int> body)
+    /// <param name="maxThreads">At most this many threads; -1 for the scheduler's choice.</param>
+    public static void For(int count, Action<int> body, int maxThreads = -1)
     {
         var gate = new object();
         int firstIndex = int.MaxValue;
         VimException? first = null;
         try
         {
-            Parallel.For(0, count, i =>
+            Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = maxThreads }, i =>
             {
                 if (i > Volatile.Read(ref firstIndex)) return;
                 try
