@@ -25,6 +25,7 @@ public static class DataCommand
         command.Subcommands.Add(CreateBenchJson());
         command.Subcommands.Add(DataBrowseCommand.Create());
         command.Subcommands.Add(DataStatsCommand.Create());
+        command.Subcommands.Add(DataConvertCommand.Create());
         return command;
     }
 
