@@ -13,12 +13,12 @@ using Vim.Data.Transforms;
 
 namespace Vim.Tools.Commands;
 
-/// <summary>`vim data demo|bench|bench-json|check|browse|stats`: built-in synthetic datasets, dataset checks, data-pipeline throughput, drawings of what the pipeline feeds the model (<see cref="DataBrowseCommand"/>) and dataset statistics (<see cref="DataStatsCommand"/>).</summary>
+/// <summary>`vim data demo|bench|bench-json|check|browse|stats|convert`: built-in synthetic datasets, dataset checks, data-pipeline throughput, drawings of what the pipeline feeds the model (<see cref="DataBrowseCommand"/>) dataset statistics (<see cref="DataStatsCommand"/>) and converters (<see cref="DataConvertCommand"/>).</summary>
 public static class DataCommand
 {
     public static Command Create()
     {
-        var command = new Command("data", "Generate demo datasets, check, browse and describe datasets (statistics), and measure the data pipeline.");
+        var command = new Command("data", "Generate demo datasets, convert other layouts (VOC, image folders, Cityscapes), check, browse and describe datasets (statistics), and measure the data pipeline.");
         command.Subcommands.Add(CreateDemo());
         command.Subcommands.Add(CreateBench());
         command.Subcommands.Add(CreateCheck());
