@@ -78,20 +78,19 @@ public static class DetectionInference
         ArgumentNullException.ThrowIfNull(images);
         if (images.Count == 0) return [];
         var shape = InputShape(model, images[0], test);
-        foreach (var image in images)
-            if (!InputShape(model, image, test).Equals(shape))
-                throw new ArgumentException($"{image.Name}: its views take {InputShape(model, image, test)} in the detector, {images[0].Name}'s {shape}; " +
+        foreach (var image in images.Skip(1))
+            if (InputShape(model, image, test) is var own && !own.Equals(shape))
+                throw new ArgumentException($"{image.Name}: its views take {own} in the detector, {images[0].Name}'s {shape}; " +
                     "a batch holds images of one input shape", nameof(images));
         var device = DeviceSelection.Of(model);
-        bool plain = DetectionTestTimeAugmentation.IsPlain(test);
         var views = new List<DetectionViewBatch>();
         try
         {
             for (int v = 0; v < shape.Views.Count; v++)
             {
-                // A plain pass feeds the view as it is, padded here as the detector would pad it; augmented passes take each
-                // image's content out of it themselves.
-                var (height, width) = plain ? shape.Views[v] : (images.Max(i => (long)i.Views[v].Height), images.Max(i => (long)i.Views[v].Width));
+                // Each view at the batch's largest view size: a plain pass's detector pads that to the shared input size
+                // itself, and augmented passes take each image's content out of it.
+                var (height, width) = (images.Max(i => (long)i.Views[v].Height), images.Max(i => (long)i.Views[v].Width));
                 var contents = images.Select(i => ((long)i.Views[v].ContentHeight, (long)i.Views[v].ContentWidth)).ToList();
                 views.Add(new DetectionViewBatch(PreparedImage.Batch(images, v, height, width, device), contents));
             }

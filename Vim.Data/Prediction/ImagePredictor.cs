@@ -135,23 +135,18 @@ public abstract class ImagePredictor<TModel, TResult, TRequest> : IDisposable wh
         SameShapeBatches<int, BatchShape>.RequireBatchSize(batchSize, nameof(batchSize));
         CheckRequest(request);
         var results = new TResult[inputs.Count];
-        var waiting = new Dictionary<int, PreparedImage>();
-        var batches = new SameShapeBatches<int, BatchShape>(batchSize);
-        void RunBatch(IReadOnlyList<int> indices)
+        // Each waiting image travels with its position in the list, where its result goes.
+        var batches = new SameShapeBatches<(int Index, PreparedImage Image), BatchShape>(batchSize);
+        void RunBatch(IReadOnlyList<(int Index, PreparedImage Image)> batch)
         {
-            var found = Run(indices.Select(k => waiting[k]).ToList(), request);
-            for (int j = 0; j < indices.Count; j++)
-            {
-                results[indices[j]] = found[j];
-                waiting.Remove(indices[j]);
-            }
+            var found = Run(batch.Select(item => item.Image).ToList(), request);
+            for (int j = 0; j < batch.Count; j++) results[batch[j].Index] = found[j];
         }
         for (int i = 0; i < inputs.Count; i++)
         {
             var image = decode(inputs[i], i);
             var prepared = Prepare(image.Rgb, image.Height, image.Width, image.Name);
-            waiting[i] = prepared;
-            foreach (var batch in batches.Add(i, ShapeOf(prepared))) RunBatch(batch);
+            foreach (var batch in batches.Add((i, prepared), ShapeOf(prepared))) RunBatch(batch);
         }
         foreach (var batch in batches.Flush()) RunBatch(batch);
         return results;

@@ -61,6 +61,9 @@ public sealed class PreparedImage
     {
         ArgumentNullException.ThrowIfNull(images);
         if (images.Count == 0) throw new ArgumentException("a batch needs at least one image", nameof(images));
+        // One image at its own size (a prediction alone): its pixels are the batch, copied once (tensor copies its array).
+        if (images is [{ } only] && only.Views[view] is var alone && alone.Height == height && alone.Width == width)
+            return tensor(alone.Pixels, [1, 3, height, width], device: device);
         long plane = height * width;
         var pixels = new float[images.Count * 3 * plane];
         for (int i = 0; i < images.Count; i++)
