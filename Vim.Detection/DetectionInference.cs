@@ -22,11 +22,9 @@ public static class DetectionInference
     /// </summary>
     /// <param name="testSize">The test resize target (data.crop_size[0] of the config, as evaluation uses).</param>
     /// <param name="test">model.det_test of the config (default: one plain pass).</param>
-    public static Instances Predict(CascadeMaskRcnn model, string imagePath, int testSize, DetectionTestConfig? test = null) =>
-        Predict(model, imagePath, testSize, test, testPipeline: null);
-
-    /// <summary><see cref="Predict(CascadeMaskRcnn, string, int, DetectionTestConfig?)"/> through a config's data.test_pipeline (null: the recipe's resize into <paramref name="testSize"/>).</summary>
-    public static Instances Predict(CascadeMaskRcnn model, string imagePath, int testSize, DetectionTestConfig? test, IReadOnlyList<TransformStepConfig>? testPipeline)
+    /// <param name="testPipeline">data.test_pipeline of the config (null: the recipe's resize into <paramref name="testSize"/>).</param>
+    public static Instances Predict(CascadeMaskRcnn model, string imagePath, int testSize, DetectionTestConfig? test = null,
+        IReadOnlyList<TransformStepConfig>? testPipeline = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (testSize <= 0) throw new VimException($"detection test size must be positive, got {testSize}");
@@ -35,16 +33,12 @@ public static class DetectionInference
     }
 
     /// <summary>
-    /// <see cref="Predict(CascadeMaskRcnn, string, int, DetectionTestConfig?)"/> on decoded pixels (8-bit RGB, HWC), e.g. a
+    /// <see cref="Predict(CascadeMaskRcnn, string, int, DetectionTestConfig?, IReadOnlyList{TransformStepConfig}?)"/> on decoded pixels (8-bit RGB, HWC), e.g. a
     /// video frame. The model is put in eval mode for the prediction and left as it was.
     /// </summary>
     /// <param name="name">What the pixels are, for messages (a file, a video frame).</param>
-    public static Instances Predict(CascadeMaskRcnn model, byte[] rgb, int height, int width, string name, int testSize, DetectionTestConfig? test = null) =>
-        Predict(model, rgb, height, width, name, testSize, test, testPipeline: null);
-
-    /// <summary><see cref="Predict(CascadeMaskRcnn, byte[], int, int, string, int, DetectionTestConfig?)"/> through a config's data.test_pipeline (null: the recipe).</summary>
-    public static Instances Predict(CascadeMaskRcnn model, byte[] rgb, int height, int width, string name, int testSize, DetectionTestConfig? test,
-        IReadOnlyList<TransformStepConfig>? testPipeline)
+    public static Instances Predict(CascadeMaskRcnn model, byte[] rgb, int height, int width, string name, int testSize, DetectionTestConfig? test = null,
+        IReadOnlyList<TransformStepConfig>? testPipeline = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (testSize <= 0) throw new VimException($"detection test size must be positive, got {testSize}");

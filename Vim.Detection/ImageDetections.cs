@@ -27,7 +27,7 @@ public sealed class ImageDetections
 
     /// <summary>
     /// The managed copy of a detector's output for one image (<paramref name="found"/>: boxes xyxy, classes, scores and, with a
-    /// mask head, masks at the original size, as <see cref="DetectionInference.Predict(CascadeMaskRcnn, string, int, DetectionTestConfig?)"/>
+    /// mask head, masks at the original size, as <see cref="DetectionInference.Predict(CascadeMaskRcnn, string, int, DetectionTestConfig?, IReadOnlyList{TransformStepConfig}?)"/>
     /// returns them): boxes and scores keep their float32 values, each mask is encoded as COCO RLE. The tensors stay the caller's.
     /// </summary>
     /// <param name="minScore">Detections scoring below are left out, before their masks are copied to the host and encoded.</param>

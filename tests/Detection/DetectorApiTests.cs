@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 namespace Vim.Tests.Detection;
 
 /// <summary>
-/// The library's <see cref="Detector"/>: opened from a config and a checkpoint it equals <see cref="DetectionInference.Predict(CascadeMaskRcnn, string, int, DetectionTestConfig?)"/>
+/// The library's <see cref="Detector"/>: opened from a config and a checkpoint it equals <see cref="DetectionInference.Predict(CascadeMaskRcnn, string, int, DetectionTestConfig?, IReadOnlyList{TransformStepConfig}?)"/>
 /// on a model holding the checkpoint's weights, names classes as the training annotation file does, takes files, encoded
 /// bytes, raw pixels and batches alike, refuses bad input by name, leaves no memory behind and can be shared by threads.
 /// </summary>
@@ -82,7 +82,7 @@ public class DetectorApiTests
         PredictorTestKit.WriteImage(Path.Combine(_root, name), width, height, shift);
 
     /// <summary>
-    /// The tensors <see cref="DetectionInference.Predict(CascadeMaskRcnn, string, int, DetectionTestConfig?)"/> returns, read
+    /// The tensors <see cref="DetectionInference.Predict(CascadeMaskRcnn, string, int, DetectionTestConfig?, IReadOnlyList{TransformStepConfig}?)"/> returns, read
     /// here without the API's conversion, against each managed detection: boxes, scores and classes bit for bit, the
     /// masks equal once their RLE is decoded, category ids and names as the training file lists them.
     /// </summary>
