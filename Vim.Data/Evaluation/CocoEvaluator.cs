@@ -275,8 +275,6 @@ public sealed class CocoEvaluator
         }
     }
 
-    /// <summary>Parallel.For that surfaces a user-facing error as itself rather than inside an AggregateException.</summary>
-
     private static int[] SortByKeyStable(List<long> keys)
     {
         int n = keys.Count;

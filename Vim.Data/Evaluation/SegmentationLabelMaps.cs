@@ -32,25 +32,18 @@ public static class SegmentationLabelMaps
                 throw new VimException($"--pred-dir {predDir}: no prediction {Path.GetFileNameWithoutExtension(gt)}.png for ground truth {gt}.");
         }
         var total = new SegmentationMetric(numClasses, ignoreIndex);
-        try
+        // One metric per worker thread, summed at the end: the counts are additive.
+        ParallelErrors.For(gts.Count, () => new SegmentationMetric(numClasses, ignoreIndex), (i, local) =>
         {
-            // One metric per worker thread, summed at the end: the counts are additive.
-            Parallel.For(0, gts.Count, () => new SegmentationMetric(numClasses, ignoreIndex), (i, _, local) =>
-            {
-                string predPath = preds[Path.GetFileNameWithoutExtension(gts[i])];
-                var label = Read(gts[i], out int h, out int w);
-                var pred = Read(predPath, out int ph, out int pw);
-                if (h != ph || w != pw)
-                    throw new VimException($"{predPath}: size {pw}x{ph} differs from ground truth {gts[i]} ({w}x{h}).");
-                if (reduceZeroLabel) ReduceZeroLabel(label, ignoreIndex);
-                local.Update(pred, label);
-                return local;
-            }, local => { lock (total) total.Add(local); });
-        }
-        catch (AggregateException e) when (ParallelErrors.HasUserError(e))
-        {
-            ParallelErrors.RethrowUserError(e);
-        }
+            string predPath = preds[Path.GetFileNameWithoutExtension(gts[i])];
+            var label = Read(gts[i], out int h, out int w);
+            var pred = Read(predPath, out int ph, out int pw);
+            if (h != ph || w != pw)
+                throw new VimException($"{predPath}: size {pw}x{ph} differs from ground truth {gts[i]} ({w}x{h}).");
+            if (reduceZeroLabel) ReduceZeroLabel(label, ignoreIndex);
+            local.Update(pred, label);
+            return local;
+        }, local => { lock (total) total.Add(local); });
         return (total, gts.Count);
     }
 

@@ -45,34 +45,26 @@ public sealed record SegmentationDatasetStatistics(
         var widths = new int[n];
         var heights = new int[n];
         var progressLines = new ItemProgress(progress, n, "label maps", progressSeconds);
-        var options = new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
-        try
+        ParallelErrors.For(n, () => new ClassCounts(k), (i, local) =>
         {
-            Parallel.For(0, n, options, () => new ClassCounts(k), (i, _, local) =>
+            var (labels, h, w) = dataset.LoadLabelMap(i);
+            widths[i] = w;
+            heights[i] = h;
+            local.Add(labels, ignore);
+            progressLines.Advance();
+            return local;
+        }, local =>
+        {
+            lock (pixels)
             {
-                var (labels, h, w) = dataset.LoadLabelMap(i);
-                widths[i] = w;
-                heights[i] = h;
-                local.Add(labels, ignore);
-                progressLines.Advance();
-                return local;
-            }, local =>
-            {
-                lock (pixels)
+                for (int c = 0; c < k; c++)
                 {
-                    for (int c = 0; c < k; c++)
-                    {
-                        pixels[c] += local.Pixels[c];
-                        images[c] += local.Images[c];
-                    }
-                    ignored += local.Ignored;
+                    pixels[c] += local.Pixels[c];
+                    images[c] += local.Images[c];
                 }
-            });
-        }
-        catch (AggregateException e) when (ParallelErrors.HasUserError(e))
-        {
-            ParallelErrors.RethrowUserError(e);
-        }
+                ignored += local.Ignored;
+            }
+        }, threads > 0 ? threads : Environment.ProcessorCount);
         progress?.WriteLine($"read {n} label maps in {progressLines.Elapsed}");
         long labelled = pixels.Sum();
         long total = labelled + ignored;
