@@ -5,14 +5,22 @@ namespace Vim.Data.Coco;
 
 /// <summary>
 /// Writes a <see cref="CocoDataset"/> as an instances json ("images", "annotations", "categories"), atomically, in the
-/// form <see cref="CocoDataset.Load(string)"/> reads back: what the dataset converters (`vim data convert`) produce.
+/// form <see cref="CocoDataset.Load(string)"/> reads back: what the dataset converters (`vim data convert`) and the demo
+/// data generator (`vim data demo`) produce.
 /// </summary>
 public static class CocoDatasetFile
 {
-    public static void Save(string path, CocoDataset dataset) => AtomicFile.Write(path, stream =>
+    /// <param name="description">Written as COCO's <c>info.description</c> (readers ignore it; it says where a file came from); none when null.</param>
+    public static void Save(string path, CocoDataset dataset, string? description = null) => AtomicFile.Write(path, stream =>
     {
         using var w = new Utf8JsonWriter(stream);
         w.WriteStartObject();
+        if (description is not null)
+        {
+            w.WriteStartObject("info");
+            w.WriteString("description", description);
+            w.WriteEndObject();
+        }
         w.WriteStartArray("images");
         foreach (var image in dataset.Images)
         {

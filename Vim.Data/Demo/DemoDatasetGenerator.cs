@@ -1,4 +1,3 @@
-using System.Text.Json;
 using OpenCvSharp;
 using Vim.Core;
 using Vim.Data.Coco;
@@ -55,76 +54,38 @@ public static class DemoDatasetGenerator
 
     private static DemoSummary WriteCoco(DemoOptions o, string split, int count, int splitIndex)
     {
-        int instances = 0, crowds = 0, empty = 0, occluded = 0;
-        long annotationId = 1;
-        var annotationPath = Path.Combine(o.OutputDir, "annotations", $"instances_{split}.json");
-        AtomicFile.Write(annotationPath, stream =>
+        int crowds = 0, empty = 0, occluded = 0;
+        var images = new List<CocoImage>(count);
+        var annotations = new List<CocoAnnotation>();
+        for (int i = 0; i < count; i++)
         {
-            using var w = new Utf8JsonWriter(stream);
-            w.WriteStartObject();
-            w.WriteStartObject("info");
-            w.WriteString("description", $"VimDense synthetic shapes ({split}, seed {o.Seed})");
-            w.WriteEndObject();
-            w.WriteStartArray("images");
-            for (int i = 0; i < count; i++)
+            images.Add(new CocoImage(i + 1, o.Width, o.Height, FileName(i, o.ImageExtension)));
+            var scene = Scene(o, splitIndex, i);
+            WriteImage(Path.Combine(o.OutputDir, split, FileName(i, o.ImageExtension)), scene);
+            if (scene.Objects.Count == 0) empty++;
+            foreach (var obj in scene.Objects)
             {
-                w.WriteStartObject();
-                w.WriteNumber("id", i + 1);
-                w.WriteString("file_name", FileName(i, o.ImageExtension));
-                w.WriteNumber("width", o.Width);
-                w.WriteNumber("height", o.Height);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteStartArray("annotations");
-            for (int i = 0; i < count; i++)
-            {
-                var scene = Scene(o, splitIndex, i);
-                WriteImage(Path.Combine(o.OutputDir, split, FileName(i, o.ImageExtension)), scene);
-                if (scene.Objects.Count == 0) empty++;
-                foreach (var obj in scene.Objects)
+                var rle = Rle.Encode(obj.VisibleMask, o.Height, o.Width);
+                CocoSegmentation segmentation;
+                if (obj.IsCrowd)
                 {
-                    var rle = Rle.Encode(obj.VisibleMask, o.Height, o.Width);
-                    CocoSegmentation segmentation;
-                    if (obj.IsCrowd)
-                    {
-                        segmentation = CocoSegmentation.FromUncompressed(rle.Counts, o.Height, o.Width);
-                        crowds++;
-                    }
-                    else if (obj.Occluded)
-                    {
-                        segmentation = CocoSegmentation.FromRle(rle);
-                        occluded++;
-                    }
-                    else segmentation = CocoSegmentation.FromPolygons([obj.Polygon!]);
-                    instances++;
-                    w.WriteStartObject();
-                    w.WriteNumber("id", annotationId++);
-                    w.WriteNumber("image_id", i + 1);
-                    w.WriteNumber("category_id", CategoryIds[obj.ClassIndex]);
-                    w.WriteStartArray("bbox");
-                    foreach (var v in rle.ToBbox()) w.WriteNumberValue(v);
-                    w.WriteEndArray();
-                    w.WriteNumber("area", rle.Area);
-                    w.WriteNumber("iscrowd", obj.IsCrowd ? 1 : 0);
-                    CocoResults.WriteSegmentation(w, segmentation);
-                    w.WriteEndObject();
+                    segmentation = CocoSegmentation.FromUncompressed(rle.Counts, o.Height, o.Width);
+                    crowds++;
                 }
+                else if (obj.Occluded)
+                {
+                    segmentation = CocoSegmentation.FromRle(rle);
+                    occluded++;
+                }
+                else segmentation = CocoSegmentation.FromPolygons([obj.Polygon!]);
+                annotations.Add(new CocoAnnotation(annotations.Count + 1, i + 1, CategoryIds[obj.ClassIndex], rle.ToBbox(), rle.Area,
+                    obj.IsCrowd, segmentation));
             }
-            w.WriteEndArray();
-            w.WriteStartArray("categories");
-            for (int c = 0; c < ClassNames.Count; c++)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("id", CategoryIds[c]);
-                w.WriteString("name", ClassNames[c]);
-                w.WriteString("supercategory", "shape");
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteEndObject();
-        });
-        return new DemoSummary(count, instances, crowds, empty, occluded);
+        }
+        var categories = Enumerable.Range(0, ClassNames.Count).Select(c => new CocoCategory(CategoryIds[c], ClassNames[c], "shape")).ToArray();
+        CocoDatasetFile.Save(Path.Combine(o.OutputDir, "annotations", $"instances_{split}.json"), new CocoDataset(images, annotations, categories),
+            $"VimDense synthetic shapes ({split}, seed {o.Seed})");
+        return new DemoSummary(count, annotations.Count, crowds, empty, occluded);
     }
 
     private static DemoSummary WriteAde(DemoOptions o, string split, int count, int splitIndex)

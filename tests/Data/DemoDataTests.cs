@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using NUnit.Framework;
+using Vim.Data.Coco;
 using Vim.Data.Datasets;
 using Vim.Data.Demo;
 using Vim.Tools;
@@ -91,6 +92,58 @@ public class DemoDataTests
             }
         }
         Assert.That(seenClasses, Has.Count.EqualTo(5));
+    }
+
+    /// <summary>
+    /// The demo's instances json is written by the converters' writer (<c>CocoDatasetFile.Save</c>); read back it holds
+    /// what the generator drew: images numbered from 1 with their files and size, annotations numbered from 1, each area
+    /// the pixel count of its visible mask, the demo's non-contiguous category ids under supercategory "shape", and the
+    /// seed in info.description.
+    /// </summary>
+    [Test]
+    public void CocoDemoJsonReadsBackAsTheGeneratedScenes()
+    {
+        using var files = new DataTestFiles();
+        var summary = DemoDatasetGenerator.Generate(new DemoOptions
+        {
+            Kind = DemoKind.Coco, OutputDir = files.Root, TrainImages = 9, ValImages = 4, Width = 72, Height = 64, ImageExtension = ".png", Seed = 11,
+        });
+        string json = files.PathOf("annotations", "instances_train.json");
+        var coco = CocoDataset.Load(json);
+        Assert.That(coco.Images.Select(i => (i.Id, i.FileName, i.Width, i.Height)),
+            Is.EqualTo(Enumerable.Range(1, 9).Select(id => ((long)id, $"{id:D12}.png", 72, 64))));
+        Assert.That(coco.Images.Select(i => File.Exists(files.PathOf("train", i.FileName!))), Is.All.True);
+        Assert.That(coco.Annotations.Select(a => a.Id), Is.EqualTo(Enumerable.Range(1, coco.Annotations.Count).Select(id => (long)id)));
+        Assert.That(coco.Categories.Select(c => (c.Id, c.Name, c.Supercategory)),
+            Is.EqualTo(new[] { 1L, 2, 4, 7, 9 }.Select((id, c) => (id, DemoDatasetGenerator.ClassNames[c], (string?)"shape"))));
+        Assert.That(JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("info").GetProperty("description").GetString(),
+            Is.EqualTo("VimDense synthetic shapes (train, seed 11)"));
+
+        foreach (var a in coco.Annotations)
+        {
+            var mask = a.Segmentation!.ToRle(64, 72).Decode();
+            Assert.That(a.Area, Is.EqualTo((double)mask.Count(b => b != 0)), $"annotation {a.Id}: area is its mask's pixel count");
+        }
+        // The instance dataset sees the same objects: every annotation once, with its crowd flag, class and mask.
+        var eval = CocoInstanceDataset.Load(json, files.PathOf("train"), CocoInstanceOptions.Evaluation);
+        var byId = coco.Annotations.ToDictionary(a => a.Id);
+        var seen = new List<long>();
+        for (int i = 0; i < eval.Count; i++)
+        {
+            var sample = eval.Load(i);
+            for (int k = 0; k < sample.InstanceCount; k++)
+            {
+                var annotation = byId[sample.AnnotationIds[k]];
+                Assert.That(annotation.ImageId, Is.EqualTo(sample.ImageId));
+                Assert.That(sample.IsCrowd[k], Is.EqualTo(annotation.IsCrowd), $"annotation {annotation.Id}");
+                Assert.That(eval.Categories.CategoryIds[sample.Labels[k]], Is.EqualTo(annotation.CategoryId), $"annotation {annotation.Id}");
+                Assert.That(sample.Masks![k].Pixels.Count(p => p != 0), Is.EqualTo((int)annotation.Area!.Value), $"annotation {annotation.Id}");
+                seen.Add(annotation.Id);
+            }
+        }
+        Assert.That(seen, Is.EquivalentTo(byId.Keys));
+        Assert.That(coco.Annotations.Count + CocoDataset.Load(files.PathOf("annotations", "instances_val.json")).Annotations.Count,
+            Is.EqualTo(summary.Instances));
     }
 
     [Test]
