@@ -31,7 +31,7 @@ public sealed class DetectionData
         _config = config;
         var data = _data = config.Data;
         _test = config.Model.DetTest;
-        var layout = _layout = CheckSettings(config);
+        var layout = _layout = CheckSettings(config, out _testSteps);
         // Evaluation needs of the training files only their categories (the model's classes), so that is all read here:
         // building train2017's images and annotations takes tens of seconds and gigabytes. The splits are read whole when
         // training first asks for them (TrainSet); their images need not be on this machine until then (e.g. val2017 and
@@ -81,7 +81,7 @@ public sealed class DetectionData
         _config = config;
         _data = config.Data;
         _test = config.Model.DetTest;
-        _layout = CheckSettings(config);
+        _layout = CheckSettings(config, out _testSteps);
         // The model's classes are the first training split's categories.
         var trainingFile = _layout.AnnotationFile(_data.TrainSplits[0]);
         var images = LoadUnlabelled(unlabelledSplit);
@@ -100,8 +100,8 @@ public sealed class DetectionData
         _unlabelled = (unlabelledSplit, images);
     }
 
-    /// <summary>The config's data and test settings checked before any file is read; the dataset's layout.</summary>
-    private static DatasetLayout CheckSettings(ExperimentConfig config)
+    /// <summary>The config's data and test settings checked before any file is read; the dataset's layout and data.test_pipeline's checked steps.</summary>
+    private static DatasetLayout CheckSettings(ExperimentConfig config, out IReadOnlyList<TransformStepConfig>? testSteps)
     {
         var data = config.Data;
         if (data.Type != "coco")
@@ -116,7 +116,7 @@ public sealed class DetectionData
         // Before any file is read: a typo in model.det_test stops a training run at once, not at its first evaluation.
         DetectionTestTimeAugmentation.CheckSettings(config.Model.DetTest, data.CropSize[0]);
         if (data.CopyPaste is { } copyPaste) CheckCopyPaste(copyPaste, config.Model.DetHead.MaskOn);
-        DataPipelines.Check(config);
+        testSteps = DataPipelines.Check(config);
         return layout;
     }
 
@@ -202,8 +202,10 @@ public sealed class DetectionData
     /// <summary>The side test images are fitted into (ViTDet's ResizeShortestEdge to the training crop, data.crop_size) where data.test_pipeline is unset.</summary>
     public int TestSize => _data.CropSize[0];
 
-    /// <summary>data.test_pipeline, bound and checked; null: the recipe's resize into <see cref="TestSize"/>.</summary>
-    public IReadOnlyList<TransformStepConfig>? TestSteps => DataPipelines.TestSteps(_config);
+    /// <summary>data.test_pipeline, bound and checked once, when this data was built; null: the recipe's resize into <see cref="TestSize"/>.</summary>
+    public IReadOnlyList<TransformStepConfig>? TestSteps => _testSteps;
+
+    private readonly IReadOnlyList<TransformStepConfig>? _testSteps;
 
     /// <summary>A split's annotation file: &lt;root&gt;/annotations/instances_&lt;split&gt;.json, or where data.ann_file says.</summary>
     public static string AnnotationFile(DataConfig data, string split) => DatasetLayout.Of(data).AnnotationFile(split);

@@ -75,12 +75,12 @@ public static class DetectionTestTimeAugmentation
     /// The test pipeline of each model.det_test.scales ratio, each of the original image: <paramref name="testPipeline"/>
     /// (data.test_pipeline) with its resize scale × the ratio, else the LSJ test resize (long side into data.crop_size,
     /// keeping the ratio) at crop_size × ratio, truncated to whole pixels. TTA therefore derives its views from the config's
-    /// test pipeline; flips mirror the views themselves (<see cref="Passes"/>).
+    /// test pipeline; flips mirror the views themselves (<see cref="Passes"/>). <paramref name="testPipeline"/> is the config's
+    /// as <see cref="DataPipelines.TestSteps"/> checked it (against these scales), so it is not checked again per call.
     /// </summary>
     public static IReadOnlyList<TransformPipeline> TestPipelines(int testSize, DetectionTestConfig test, IReadOnlyList<TransformStepConfig>? testPipeline = null)
     {
         CheckSettings(test, testSize);
-        if (testPipeline is not null) DataPipelines.CheckTestSteps(testPipeline, TaskKind.Detection, test.Scales);
         return test.Scales.Select(ratio => DataPipelines.DetectionTesting(testPipeline, testSize, ratio)).ToList();
     }
 

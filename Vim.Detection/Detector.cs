@@ -38,7 +38,7 @@ public sealed class Detector : ImagePredictor<CascadeMaskRcnn, ImageDetections, 
     /// <param name="categories">The dataset's categories, one per model class, in class order.</param>
     /// <param name="testSize">The test resize target (the config's data.crop_size[0]).</param>
     /// <param name="test">model.det_test (default: one plain pass).</param>
-    /// <param name="testPipeline">data.test_pipeline of the config (<see cref="DataPipelines.TestSteps"/>); null: the recipe's resize into <paramref name="testSize"/>.</param>
+    /// <param name="testPipeline">data.test_pipeline of the config as <see cref="DataPipelines.TestSteps"/> binds and checks it (not checked again here); null: the recipe's resize into <paramref name="testSize"/>.</param>
     public Detector(CascadeMaskRcnn model, CategoryMap categories, int testSize, DetectionTestConfig? test = null, bool ownsModel = false,
         IReadOnlyList<TransformStepConfig>? testPipeline = null)
         : base(model, ownsModel)
@@ -74,7 +74,7 @@ public sealed class Detector : ImagePredictor<CascadeMaskRcnn, ImageDetections, 
     /// <param name="log">Where notes go; null discards them.</param>
     public static Detector Load(ExperimentConfig config, string checkpointPath, bool ema = false, TextWriter? log = null) =>
         Open(config, TaskKind.Detection, checkpointPath, ema, () => DetectionData.CategoriesForInference(config, log), () => DetectionTask.FromConfig(config),
-            (model, categories) => new Detector(model, categories, config.Data.CropSize[0], config.Model.DetTest, ownsModel: true, DataPipelines.TestSteps(config)));
+            (model, categories, testSteps) => new Detector(model, categories, config.Data.CropSize[0], config.Model.DetTest, ownsModel: true, testSteps));
 
     /// <summary>The dataset's categories, one per class index (COCO ids and names).</summary>
     public CategoryMap Categories { get; }

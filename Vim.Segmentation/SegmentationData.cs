@@ -19,11 +19,13 @@ public sealed class SegmentationData
 {
     private readonly ExperimentConfig _config;
     private readonly DatasetLayout _layout;
+    /// <summary>data.test_pipeline, bound and checked once, when this data was built; null: the recipe.</summary>
+    private readonly IReadOnlyList<TransformStepConfig>? _testSteps;
 
     public SegmentationData(ExperimentConfig config)
     {
         _config = config;
-        (ClassNames, _layout) = CheckSettingsAndReadClasses(config);
+        (ClassNames, _layout, _testSteps) = CheckSettingsAndReadClasses(config);
         _trainSet = TrainingSplits.Open(config.Data, _layout.Describe(), split => [_layout.ImageDir(split), _layout.LabelDir(split)],
             split => Dataset(split));
         _valSet = Dataset(config.Data.ValSplit);
@@ -40,11 +42,12 @@ public sealed class SegmentationData
     private SegmentationData(ExperimentConfig config, string unlabelledSplit)
     {
         _config = config;
-        (ClassNames, _layout) = CheckSettingsAndReadClasses(config);
+        (ClassNames, _layout, _testSteps) = CheckSettingsAndReadClasses(config);
         _unlabelled = (unlabelledSplit, Dataset(unlabelledSplit, labelled: false));
     }
 
-    private static (IReadOnlyList<string> ClassNames, DatasetLayout Layout) CheckSettingsAndReadClasses(ExperimentConfig config)
+    /// <summary>The config's data and test settings checked before any file is read; the classes, the layout and data.test_pipeline's checked steps.</summary>
+    private static (IReadOnlyList<string> ClassNames, DatasetLayout Layout, IReadOnlyList<TransformStepConfig>? TestSteps) CheckSettingsAndReadClasses(ExperimentConfig config)
     {
         var data = config.Data;
         if (data.Type != "ade20k")
@@ -56,8 +59,7 @@ public sealed class SegmentationData
         var classNames = LoadClassNames(config);
         TrainingLoaderChecks.CheckSettings(data);
         SegmentationInference.CheckSettings(config.Model.SegTest);
-        DataPipelines.Check(config);
-        return (classNames, layout);
+        return (classNames, layout, DataPipelines.Check(config));
     }
 
     private readonly ConcatenatedSource<SegmentationFolderDataset>? _trainSet;
@@ -107,7 +109,7 @@ public sealed class SegmentationData
     /// with its resize scaled by the ratio, else the recipe's resize into data.scale × the ratio.
     /// </summary>
     public IReadOnlyList<TransformPipeline> TestPipelines() =>
-        SegmentationInference.TestPipelines(_config.Data.Scale, _config.Model.SegTest, DataPipelines.TestSteps(_config));
+        SegmentationInference.TestPipelines(_config.Data.Scale, _config.Model.SegTest, _testSteps);
 
     /// <summary>
     /// An evaluation loader over <paramref name="images"/> (the validation split, a rank's share of it, or an unlabelled split)

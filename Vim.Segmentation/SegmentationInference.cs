@@ -36,14 +36,14 @@ public static class SegmentationInference
     /// image (not of another view): <paramref name="testPipeline"/> (data.test_pipeline) with its resize scale times the
     /// ratio, else the recipe's keep-ratio resize into <paramref name="scale"/> (data.scale) times the ratio, truncated to
     /// whole pixels. <see cref="Scores"/> resizes each view's logits to the original size, so a test pipeline may only resize
-    /// and normalize (<see cref="DataPipelines.CheckTestSteps"/>); the sliding window reads whatever size the view has.
+    /// and normalize; <paramref name="testPipeline"/> is the config's as <see cref="DataPipelines.TestSteps"/> checked it
+    /// (against these scales), so it is not checked again here. The sliding window reads whatever size the view has.
     /// </summary>
     public static IReadOnlyList<TransformPipeline> TestPipelines(IReadOnlyList<int> scale, SegmentationTestConfig test,
         IReadOnlyList<TransformStepConfig>? testPipeline = null)
     {
         CheckSettings(test);
-        if (testPipeline is not null) DataPipelines.CheckTestSteps(testPipeline, TaskKind.Segmentation, test.Scales);
-        else if (scale.Count != 2 || scale[0] <= 0 || scale[1] <= 0)
+        if (testPipeline is null && (scale.Count != 2 || scale[0] <= 0 || scale[1] <= 0))
             throw new VimException($"data.scale must be two positive sizes [long, short], got [{string.Join(", ", scale)}]");
         return test.Scales.Select(ratio => DataPipelines.SegmentationTesting(testPipeline, scale, ratio)).ToList();
     }

@@ -37,7 +37,7 @@ public sealed class Segmentor : ImagePredictor<EncoderDecoder, ImageSegmentation
     /// <param name="testScale">data.scale of the config: [long, short] side of the test resize.</param>
     /// <param name="test">model.seg_test of the config.</param>
     /// <param name="classNames">One name per model class, in class order.</param>
-    /// <param name="testPipeline">data.test_pipeline of the config (<see cref="DataPipelines.TestSteps"/>); null: the recipe's resize into <paramref name="testScale"/>.</param>
+    /// <param name="testPipeline">data.test_pipeline of the config as <see cref="DataPipelines.TestSteps"/> binds and checks it (not checked again here); null: the recipe's resize into <paramref name="testScale"/>.</param>
     public Segmentor(EncoderDecoder model, IReadOnlyList<int> testScale, SegmentationTestConfig test, IReadOnlyList<string> classNames, bool ownsModel = false,
         IReadOnlyList<TransformStepConfig>? testPipeline = null)
         : base(model, ownsModel)
@@ -75,7 +75,7 @@ public sealed class Segmentor : ImagePredictor<EncoderDecoder, ImageSegmentation
     /// <param name="log">Where notes go; null discards them.</param>
     public static Segmentor Load(ExperimentConfig config, string checkpointPath, bool ema = false, TextWriter? log = null) =>
         Open(config, TaskKind.Segmentation, checkpointPath, ema, () => SegmentationData.ClassNamesForInference(config, log), () => EncoderDecoder.FromConfig(config, config.Runtime.Seed),
-            (model, classNames) => new Segmentor(model, config.Data.Scale, config.Model.SegTest, classNames, ownsModel: true, DataPipelines.TestSteps(config)));
+            (model, classNames, testSteps) => new Segmentor(model, config.Data.Scale, config.Model.SegTest, classNames, ownsModel: true, testSteps));
 
     /// <summary>The name of each class index.</summary>
     public IReadOnlyList<string> ClassNames { get; }

@@ -44,23 +44,23 @@ public abstract class ImagePredictor<TModel, TResult, TRequest> : IDisposable wh
     /// the data settings and pipelines, the class names (<paramref name="classes"/>), then the model built (<paramref name="build"/>),
     /// moved to the config's device, loaded strictly with the checkpoint's trained (or, with <paramref name="ema"/>, EMA)
     /// weights (<see cref="TrainingCheckpoint.LoadWeights"/>: checksums verified) and handed to <paramref name="wrap"/>, the
-    /// predictor that will own it. The model is disposed when anything after its building fails.
+    /// predictor that will own it, with data.test_pipeline's steps as <see cref="DataPipelines.Check"/> checked them. The model is disposed when anything after its building fails.
     /// </summary>
     protected static TPredictor Open<TPredictor, TClasses>(ExperimentConfig config, TaskKind task, string checkpointPath, bool ema,
-        Func<TClasses> classes, Func<TModel> build, Func<TModel, TClasses, TPredictor> wrap)
+        Func<TClasses> classes, Func<TModel> build, Func<TModel, TClasses, IReadOnlyList<TransformStepConfig>?, TPredictor> wrap)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(checkpointPath);
         TrainedModelSource.RequireTask(config, task, "the config");
         TrainingLoaderChecks.CheckSettings(config.Data);
-        DataPipelines.Check(config);
+        var testSteps = DataPipelines.Check(config);
         var names = classes();
         var model = build();
         try
         {
             DeviceSelection.MoveModel(model, DeviceSelection.Resolve(config.Runtime));
             TrainingCheckpoint.LoadWeights(model, checkpointPath, ema);
-            return wrap(model, names);
+            return wrap(model, names, testSteps);
         }
         catch
         {

@@ -26,7 +26,11 @@ public static class DataPipelines
         return steps;
     }
 
-    /// <summary>data.test_pipeline bound and checked against the config's task and its test scales; null where unset (the recipe).</summary>
+    /// <summary>
+    /// data.test_pipeline bound and checked against the config's task and its test scales; null where unset (the recipe).
+    /// The one place the test pipeline is checked: what it returns is handed to the test views' builders
+    /// (<see cref="DetectionTesting"/>, <see cref="SegmentationTesting"/> and the tasks' TestPipelines), which do not check again.
+    /// </summary>
     public static IReadOnlyList<TransformStepConfig>? TestSteps(ExperimentConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -36,11 +40,15 @@ public static class DataPipelines
         return steps;
     }
 
-    /// <summary>Both pipelines of the config checked (`vim config show` and every task's data call it before reading files).</summary>
-    public static void Check(ExperimentConfig config)
+    /// <summary>
+    /// Both pipelines of the config checked (`vim config show`, every task's data and every predictor call it before reading
+    /// files); returns data.test_pipeline's checked steps (<see cref="TestSteps"/>), for the caller to keep and build its test
+    /// views from.
+    /// </summary>
+    public static IReadOnlyList<TransformStepConfig>? Check(ExperimentConfig config)
     {
         TrainSteps(config);
-        TestSteps(config);
+        return TestSteps(config);
     }
 
     /// <summary>The training pipeline of the config's task: data.train_pipeline, else the task's recipe.</summary>
@@ -83,9 +91,6 @@ public static class DataPipelines
     /// draw would misplace them, and padding would be resized into a segmentation's prediction. Each ratio of
     /// <paramref name="ratios"/> other than 1 scales the one resize step, so it needs exactly one.
     /// </summary>
-    public static void CheckTestSteps(IReadOnlyList<TransformStepConfig> steps, TaskKind task, IReadOnlyList<double> ratios) =>
-        CheckTestSteps(steps, new StepsOrigin(TestKey, Written: null), task, ratios);
-
     private static void CheckTestSteps(IReadOnlyList<TransformStepConfig> steps, StepsOrigin origin, TaskKind task, IReadOnlyList<double> ratios)
     {
         ArgumentNullException.ThrowIfNull(steps);

@@ -455,6 +455,8 @@ public class DataPipelinesTests
                 - pad: {size: [48, 48]}
             """, model: "  det_test: {scales: [0.5, 1.0], flip: true}", detection: true);
         var data = new DetectionData(Load(padded));
+        // Bound and checked once, when the data was built: every test view (vim test builds them per image) reuses the steps.
+        Assert.That(data.TestSteps, Is.Not.Null.And.SameAs(data.TestSteps));
         var sizes = data.TestPipelines().Select(pipeline =>
         {
             var sample = new DataSample(0, "synthetic", new byte[30 * 60 * 3], 30, 60);
