@@ -1,3 +1,4 @@
+using System.IO.Compression;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
@@ -12,7 +13,8 @@ namespace Vim.Tests.Distributed;
 /// <summary>
 /// `mpirun -np 2 ./vim test …` (mmdet's dist_test.sh) on tiny untrained demo checkpoints, against the same command in one
 /// process: rank 0 alone writes, and writes exactly what one process writes (every file, byte for byte once the output
-/// folder's own path is set aside); the robustness grid's ranks agree on the cells to skip; `vim infer` is refused.
+/// folder's own path is set aside), with and without --format-only; the robustness grid's ranks agree on the cells to skip;
+/// `vim infer` is refused.
 /// Skipped only where Open MPI's mpirun is not installed.
 /// </summary>
 [NonParallelizable]
@@ -76,6 +78,23 @@ public class DistributedTestCommandTests
         Assert.That(Occurrences(run.Output, "results.json, proposals.json, metrics.json, reports, the error analysis and the confusion matrix in"), Is.EqualTo(1),
             "rank 0 alone prints");
         Assert.That(Occurrences(run.Output, ShardingLine), Is.EqualTo(1), run.Output);
+
+        // --format-only on the validation images as test-dev2017 (no annotations; images in test2017/): the submission of
+        // two processes is one process's, results.json byte for byte and the zip's entries.
+        FormatOnlyTests.WriteImageInfoSplit(Path.Combine(_root, "coco"), "test-dev2017", "test2017");
+        string[] submit = ["test", DetectionConfig, "--checkpoint", checkpoint, "--format-only", "--overlays", "2", .. sets];
+        var singleSubmission = Path.Combine(_root, "single-submission");
+        var oneSubmit = CliProcess.RunUnderMpirun(1, Limit, [.. submit, "--out", singleSubmission]);
+        Assert.That(oneSubmit.ExitCode, Is.EqualTo(0), oneSubmit.Output);
+        var distSubmission = Path.Combine(_root, "dist-submission");
+        var submitted = CliProcess.RunUnderMpirun(2, Limit, [.. submit, "--out", distSubmission]);
+        Assert.That(submitted.ExitCode, Is.EqualTo(0), submitted.Output);
+        Assert.That(CocoResults.Load(Path.Combine(singleSubmission, "results.json")).Select(d => d.ImageId).Distinct().Count(), Is.EqualTo(3),
+            "every image's detections, rank 1's too");
+        AssertSameFiles(singleSubmission, distSubmission, atLeast: 3);
+        Assert.That(File.Exists(Path.Combine(distSubmission, "detections_test-dev2017_vimdense_results.zip")));
+        Assert.That(Occurrences(submitted.Output, "upload "), Is.EqualTo(1), "rank 0 alone prints");
+        Assert.That(Occurrences(submitted.Output, ShardingLine), Is.EqualTo(1), submitted.Output);
     }
 
     /// <summary>
@@ -102,6 +121,23 @@ public class DistributedTestCommandTests
         Assert.That(Directory.GetFiles(Path.Combine(dist, "predictions", "overlay")), Has.Length.EqualTo(2), "image 1 is rank 1's");
         Assert.That(Occurrences(run.Output, "predictions, metrics.json, report and the confusion matrix in"), Is.EqualTo(1), run.Output);
         Assert.That(Occurrences(run.Output, ShardingLine), Is.EqualTo(1), run.Output);
+
+        // --format-only on the validation images as ADE20k's testing split (images/testing/, no labels): every submission
+        // PNG, the zip's entries and the overlays of two processes are one process's.
+        var testing = Path.Combine(_root, "ade", "images", "testing");
+        Directory.CreateDirectory(testing);
+        foreach (var image in Directory.GetFiles(Path.Combine(_root, "ade", "images", "validation")))
+            File.Copy(image, Path.Combine(testing, Path.GetFileName(image)));
+        string[] submit = ["test", SegmentationConfig, "--checkpoint", checkpoint, "--format-only", "--tta", "--overlays", "2", .. sets];
+        var singleSubmission = Path.Combine(_root, "single-submission");
+        InOneProcess([.. submit, "--out", singleSubmission]);
+        var distSubmission = Path.Combine(_root, "dist-submission");
+        var submitted = CliProcess.RunUnderMpirun(2, Limit, [.. submit, "--out", distSubmission]);
+        Assert.That(submitted.ExitCode, Is.EqualTo(0), submitted.Output);
+        Assert.That(Directory.GetFiles(Path.Combine(singleSubmission, "submission")), Has.Length.EqualTo(3));
+        AssertSameFiles(singleSubmission, distSubmission, atLeast: 5);
+        Assert.That(Occurrences(submitted.Output, "upload "), Is.EqualTo(1), "rank 0 alone prints");
+        Assert.That(Occurrences(submitted.Output, ShardingLine), Is.EqualTo(1), submitted.Output);
     }
 
     /// <summary>
@@ -167,26 +203,41 @@ public class DistributedTestCommandTests
 
     private static JsonNode Robustness(string dir) => JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "robustness", "robustness.json")))!;
 
+    private static List<(string Name, byte[] Bytes)> ZipEntries(byte[] zip)
+    {
+        using var archive = new ZipArchive(new MemoryStream(zip), ZipArchiveMode.Read);
+        return archive.Entries.Select(entry =>
+        {
+            using var stream = entry.Open();
+            using var bytes = new MemoryStream();
+            stream.CopyTo(bytes);
+            return (entry.FullName, bytes.ToArray());
+        }).ToList();
+    }
+
     private static int Occurrences(string text, string part) => (text.Length - text.Replace(part, "", StringComparison.Ordinal).Length) / part.Length;
 
     /// <summary>
     /// The same files under both folders (no temporary file left, no rank's extra copy), each the same bytes; in text files
-    /// the folders' own paths, which reports name, and the error analysis's own duration count as equal.
+    /// the folders' own paths, which reports name, and the error analysis's own duration count as equal; a zip's entries
+    /// (names and bytes) are compared, not its own bytes, which hold each entry's time of writing.
     /// </summary>
-    private static void AssertSameFiles(string expectedDir, string actualDir)
+    private static void AssertSameFiles(string expectedDir, string actualDir, int atLeast = 6)
     {
         static string Comparable(byte[] text, string dir) => Regex.Replace(
             Encoding.UTF8.GetString(text).Replace(dir, "<out>", StringComparison.Ordinal), @"analysed in [0-9.]+ s", "analysed in <time> s");
         static List<string> Files(string dir) => Directory.GetFiles(dir, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(dir, f)).Order(StringComparer.Ordinal).ToList();
         var files = Files(expectedDir);
         Assert.That(Files(actualDir), Is.EqualTo(files));
-        Assert.That(files, Has.Count.GreaterThan(5));
+        Assert.That(files, Has.Count.GreaterThanOrEqualTo(atLeast));
         foreach (var file in files)
         {
             var expected = File.ReadAllBytes(Path.Combine(expectedDir, file));
             var actual = File.ReadAllBytes(Path.Combine(actualDir, file));
             if (Path.GetExtension(file) is ".json" or ".md" or ".csv" or ".txt")
                 Assert.That(Comparable(actual, actualDir), Is.EqualTo(Comparable(expected, expectedDir)), file);
+            else if (Path.GetExtension(file) is ".zip")
+                Assert.That(ZipEntries(actual), Is.EqualTo(ZipEntries(expected)), file);
             else
                 Assert.That(actual, Is.EqualTo(expected), file);
         }

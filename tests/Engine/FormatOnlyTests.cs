@@ -32,7 +32,7 @@ public class FormatOnlyTests
     public void TearDown() => Directory.Delete(_root, recursive: true);
 
     /// <summary>The validation split again as an unlabelled COCO split: its json without "annotations", its images under &lt;folder&gt;/.</summary>
-    private static string WriteImageInfoSplit(string cocoRoot, string split, string folder, Action<JsonObject>? edit = null)
+    internal static string WriteImageInfoSplit(string cocoRoot, string split, string folder, Action<JsonObject>? edit = null)
     {
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(cocoRoot, "annotations", "instances_val.json")))!.AsObject();
         Assert.That(json.Remove("annotations"), Is.True);
