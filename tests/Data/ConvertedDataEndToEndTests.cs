@@ -31,10 +31,7 @@ public class ConvertedDataEndToEndTests
         _files.WriteRgb($"VOCdevkit/VOC{year}/JPEGImages/{id}.jpg", Height, Width, (y, x) =>
             objects.FirstOrDefault(o => x + 1 >= o.XMin && x + 1 <= o.XMax && y + 1 >= o.YMin && y + 1 <= o.YMax) is { Name: not null } o ? o.Colour : ((byte)128, (byte)128, (byte)128));
         _files.WriteText($"VOCdevkit/VOC{year}/Annotations/{id}.xml",
-            $"<annotation><size><width>{Width}</width><height>{Height}</height><depth>3</depth></size>" +
-            string.Concat(objects.Select(o => $"<object><name>{o.Name}</name><difficult>0</difficult>" +
-                $"<bndbox><xmin>{o.XMin}</xmin><ymin>{o.YMin}</ymin><xmax>{o.XMax}</xmax><ymax>{o.YMax}</ymax></bndbox></object>")) +
-            "</annotation>");
+            DataConvertTests.VocXml(Width, Height, objects.Select(o => (o.Name, 0, 0, o.XMin, o.YMin, o.XMax, o.YMax)).ToArray()));
     }
 
     private static readonly (byte, byte, byte) Red = (220, 30, 30), Blue = (30, 30, 220);

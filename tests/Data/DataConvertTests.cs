@@ -23,7 +23,8 @@ public class DataConvertTests
     [TearDown]
     public void TearDown() => _files.Dispose();
 
-    private static string VocXml(int width, int height, params (string Name, int Difficult, int Truncated, int XMin, int YMin, int XMax, int YMax)[] objects) =>
+    /// <summary>A VOC annotation XML: the image size and each object's class, difficult and truncated flags and 1-based corners.</summary>
+    internal static string VocXml(int width, int height, params (string Name, int Difficult, int Truncated, int XMin, int YMin, int XMax, int YMax)[] objects) =>
         $"<annotation><folder>VOC2007</folder><size><width>{width}</width><height>{height}</height><depth>3</depth></size>" +
         string.Concat(objects.Select(o => $"<object><name>{o.Name}</name><pose>Left</pose><truncated>{o.Truncated}</truncated><difficult>{o.Difficult}</difficult>" +
             $"<bndbox><xmin>{o.XMin}</xmin><ymin>{o.YMin}</ymin><xmax>{o.XMax}</xmax><ymax>{o.YMax}</ymax></bndbox></object>")) +
