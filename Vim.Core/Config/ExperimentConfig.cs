@@ -40,7 +40,16 @@ public sealed class ExperimentConfig
         var tree = ConfigLoader.Load(path, overrides);
         var config = ConfigBinder.Bind<ExperimentConfig>(tree);
         RefuseOtherTasksSettings(config, tree);
+        RefuseTwoLengths(config, tree);
         return (config, tree);
+    }
+
+    /// <summary>schedule.max_iters and schedule.max_epochs both set, in one file or across a base and its child: refused, naming where each was written.</summary>
+    private static void RefuseTwoLengths(ExperimentConfig config, ConfigMap tree)
+    {
+        if (config.Schedule is not { MaxIters: { } iterations, MaxEpochs: { } epochs } || tree["schedule"] is not ConfigMap schedule) return;
+        throw new VimException(Engine.EpochSchedule.BothLengths(iterations, epochs,
+            schedule.KeySource("max_iters").ToString(), schedule.KeySource("max_epochs").ToString()));
     }
 
     /// <summary>Settings only one task reads: parent section, key, owner, and the value a config binds there.</summary>

@@ -48,7 +48,7 @@ public sealed class LrPreview
     /// <summary>The optimiser's groups, in its order.</summary>
     public IReadOnlyList<LrPreviewGroup> Groups { get; }
 
-    private int MaxIters => Schedule.Config.MaxIters;
+    private int MaxIters => Schedule.MaxIters;
 
     /// <summary>The lr of a group at <paramref name="iteration"/>: what the optimiser step of that iteration applies.</summary>
     public double LrAt(LrPreviewGroup group, int iteration) => Schedule.GroupLrAt(BaseLr, group.LrScale, iteration);
@@ -162,7 +162,7 @@ public sealed class LrPreview
         var warmup = schedule.WarmupIters > 0
             ? string.Create(CultureInfo.InvariantCulture, $"linear warmup over {schedule.WarmupIters} iterations from {Setting(schedule.WarmupRatio)} × lr")
             : "no warmup";
-        return $"{policy} over {schedule.MaxIters} iterations, {warmup}";
+        return $"{policy} over {schedule.IterationCount()} iterations, {warmup}";
     }
 
     private static string Number(double value) => value.ToString("G4", CultureInfo.InvariantCulture);

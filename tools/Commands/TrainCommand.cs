@@ -76,7 +76,7 @@ public static class TrainCommand
                 Console.WriteLine(result switch
                 {
                     { Interrupted: true } => $"stopped at iteration {result.Iteration}; resume with: {ResumeCommand(parse.GetValue(configArg)!, dir, overrides)}",
-                    { EarlyStop: { } early } => $"stopped early at iteration {result.Iteration} of {config.Schedule.MaxIters} (train.early_stopping: {early.Message}); {outcome}",
+                    { EarlyStop: { } early } => $"stopped early at iteration {result.Iteration} of {Length(config)} (train.early_stopping: {early.Message}); {outcome}",
                     _ => $"finished {result.Iteration} iterations; {outcome}",
                 });
             }
@@ -84,6 +84,10 @@ public static class TrainCommand
         });
         return command;
     }
+
+    /// <summary>The schedule's length as configured: iterations, or epochs (schedule.max_epochs), whose iterations the trainer printed at its start.</summary>
+    private static string Length(ExperimentConfig config) =>
+        config.Schedule.MaxEpochs is { } epochs ? $"{epochs} epochs" : $"{config.Schedule.IterationCount()} iterations";
 
     /// <summary>SIGUSR1 (10 on Linux), which PosixSignal does not name; raw signal numbers are accepted as PosixSignal values.</summary>
     public const PosixSignal StopSignalForMpirun = (PosixSignal)10;
