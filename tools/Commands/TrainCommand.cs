@@ -43,7 +43,9 @@ public static class TrainCommand
             "The log goes to WORK_DIR/log.jsonl; --set runtime.vis_backends=[local,tensorboard] also writes it as TensorBoard events in WORK_DIR/tensorboard/ " +
             "(tags train/loss, train/lr, …, val/mIoU, val/bbox_mAP, …; the merged config as the text summary config). " +
             "--set train.early_stopping.patience=N (MMEngine's EarlyStoppingHook; also monitor, rule, min_delta, stopping_threshold, check_finite) " +
-            "stops the run, with a checkpoint, once the validation metric has not improved for N evaluations.");
+            "stops the run, with a checkpoint, once the validation metric has not improved for N evaluations. " +
+            "schedule.max_epochs (MMEngine's EpochBasedTrainLoop; set schedule.max_iters=null) counts the run in epochs of the training loader, " +
+            "with schedule.milestones, train.eval_interval and train.checkpoint_interval in epochs too (warmup and logging stay in iterations).");
         command.Arguments.Add(configArg);
         command.Options.Add(workDir);
         command.Options.Add(resume);
