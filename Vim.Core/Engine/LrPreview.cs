@@ -151,7 +151,7 @@ public sealed class LrPreview
         text.AppendLine();
         text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"base lr {Setting(BaseLr)}; schedule: {DescribeSchedule(Schedule.Config)}"));
         if (IterationsPerEpoch is { } perEpoch)
-            text.AppendLine($"schedule.max_epochs {MaxIters / perEpoch} of {perEpoch} iterations each (the training loader's epoch): milestones and iterations above are in iterations");
+            text.AppendLine($"schedule.max_epochs {MaxIters / perEpoch} × {perEpoch} iterations per epoch (the training loader's): epoch e (from 0) starts at iteration e × {perEpoch}");
         text.AppendLine(BaseLrExplanation ?? "auto_scale_lr is off: optimizer.lr is the base lr");
         if (FrozenParameters > 0)
             text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"frozen by optimizer.custom_keys (lr_mult 0), in no group: {FrozenParameters:N0} parameters"));

@@ -73,6 +73,6 @@ public class EpochTrainingTests
             // optimizer.lr 1e-3 times each group's scale, × 0.1 from the milestone's iteration 2 (epoch 1 × 2).
             Assert.That(lrs, Is.EqualTo(preview.Groups.Select(g => 1e-3 * g.LrScale * (iteration < 2 ? 1 : 0.1))).Within(1e-18), $"iteration {iteration}");
         }
-        Assert.That(preview.Table(preview.Groups), Does.Contain("schedule.max_epochs 2 of 2 iterations each"));
+        Assert.That(preview.Table(preview.Groups), Does.Contain("schedule.max_epochs 2 × 2 iterations per epoch (the training loader's): epoch e (from 0) starts at iteration e × 2"));
     }
 }

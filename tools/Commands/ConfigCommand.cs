@@ -44,8 +44,9 @@ public static class ConfigCommand
             var (config, tree) = ExperimentConfig.Load(parse.GetValue(configArg)!, parse.GetValue(setOption) ?? []);
             DataPipelines.Check(config);
             bool resolved = parse.GetValue(resolvedOption);
-            Console.Write(ConfigWriter.ToYaml(resolved ? ConfigBinder.ToNode(config) : tree));
-            if (resolved && config.Schedule.MaxEpochs is not null) Console.Write(EpochsInIterations(TrainingEpochs.Resolve(config, processes: 1)));
+            // Counted before anything is printed, so unreadable data is refused without half a config on the screen.
+            var epochs = resolved && config.Schedule.MaxEpochs is not null ? EpochsInIterations(TrainingEpochs.Resolve(config, processes: 1)) : "";
+            Console.Write(ConfigWriter.ToYaml(resolved ? ConfigBinder.ToNode(config) : tree) + epochs);
             return 0;
         });
         return show;
