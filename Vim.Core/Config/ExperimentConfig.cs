@@ -47,9 +47,10 @@ public sealed class ExperimentConfig
     /// <summary>schedule.max_iters and schedule.max_epochs both set, in one file or across a base and its child: refused, naming where each was written.</summary>
     private static void RefuseTwoLengths(ExperimentConfig config, ConfigMap tree)
     {
-        if (config.Schedule is not { MaxIters: { } iterations, MaxEpochs: { } epochs } || tree["schedule"] is not ConfigMap schedule) return;
-        throw new VimException(Engine.EpochSchedule.BothLengths(iterations, epochs,
-            schedule.KeySource("max_iters").ToString(), schedule.KeySource("max_epochs").ToString()));
+        if (config.Schedule is not { MaxIters: { } iterations, MaxEpochs: { } epochs }) return;
+        var schedule = tree["schedule"] as ConfigMap;
+        string? Where(string key) => schedule is not null && schedule.TryGet(key, out _) ? schedule.KeySource(key).ToString() : null;
+        throw new VimException(Engine.EpochSchedule.BothLengths(iterations, epochs, Where("max_iters"), Where("max_epochs")));
     }
 
     /// <summary>Settings only one task reads: parent section, key, owner, and the value a config binds there.</summary>
