@@ -114,6 +114,12 @@ public class EpochScheduleTests
             "Epoch(train) [2/3][8/8] | iter 16/24", "Epoch(train) [3/3][4/8] | iter 20/24", "Epoch(train) [3/3][8/8] | iter 24/24",
         }));
         Assert.That(text, Does.Contain("eval @ 16 (epoch 2): neg_mse"));
+
+        // `vim report` keeps iterations on its axes: the records' epoch is neither a loss, a training statistic nor a metric.
+        var report = Vim.Data.Evaluation.Reports.TrainingReport.Write(Dir("run"), Dir("report"));
+        Assert.That(Vim.Data.Evaluation.Reports.TrainingReport.StatisticTerms(["epoch", "loss_mse", "max_error"]), Is.EqualTo(new[] { "max_error" }));
+        Assert.That(File.Exists(Path.Combine(Dir("report"), "train_statistics.png")), Is.False, "the toy logs no statistic but the epoch");
+        Assert.That(File.ReadAllText(report), Does.Contain("| iteration | neg_mse |"), "the metrics table has no epoch column");
     }
 
     /// <summary>
