@@ -40,7 +40,17 @@ public sealed class ExperimentConfig
         var tree = ConfigLoader.Load(path, overrides);
         var config = ConfigBinder.Bind<ExperimentConfig>(tree);
         RefuseOtherTasksSettings(config, tree);
+        RefuseTwoLengths(config, tree);
         return (config, tree);
+    }
+
+    /// <summary>schedule.max_iters and schedule.max_epochs both set, in one file or across a base and its child: refused, naming where each was written.</summary>
+    private static void RefuseTwoLengths(ExperimentConfig config, ConfigMap tree)
+    {
+        if (config.Schedule is not { MaxIters: { } iterations, MaxEpochs: { } epochs }) return;
+        var schedule = tree["schedule"] as ConfigMap;
+        string? Where(string key) => schedule is not null && schedule.TryGet(key, out _) ? schedule.KeySource(key).ToString() : null;
+        throw new VimException(Engine.EpochSchedule.BothLengths(iterations, epochs, Where("max_iters"), Where("max_epochs")));
     }
 
     /// <summary>Settings only one task reads: parent section, key, owner, and the value a config binds there.</summary>

@@ -1,9 +1,25 @@
 namespace Vim.Core.Config;
 
-/// <summary>An iteration-based learning-rate schedule: linear warmup, then the main policy.</summary>
+/// <summary>
+/// The learning-rate schedule and the run's length: linear warmup (always in iterations, as mmdet's LinearLR with
+/// by_epoch=False), then the main policy. The length is schedule.max_iters, or schedule.max_epochs (MMEngine's
+/// EpochBasedTrainLoop), which makes <see cref="Milestones"/>, train.eval_interval and train.checkpoint_interval count
+/// epochs; <c>Engine.EpochSchedule</c> turns an epoch-counted schedule into iterations once the training loader's epoch
+/// length is known.
+/// </summary>
 public sealed class ScheduleConfig
 {
-    public int MaxIters { get; set; } = 60000;
+    /// <summary>The length when neither <see cref="MaxIters"/> nor <see cref="MaxEpochs"/> is set.</summary>
+    public const int DefaultMaxIters = 60000;
+
+    /// <summary>Iterations to train (null: <see cref="DefaultMaxIters"/>, unless <see cref="MaxEpochs"/> is set; both set is refused).</summary>
+    public int? MaxIters { get; set; }
+
+    /// <summary>
+    /// Epochs to train (MMEngine's EpochBasedTrainLoop max_epochs); null: the run counts iterations. While set, the
+    /// milestones and train.eval_interval / train.checkpoint_interval count epochs, warmup_iters and train.log_interval iterations.
+    /// </summary>
+    public int? MaxEpochs { get; set; }
 
     public LrPolicy Policy { get; set; } = LrPolicy.Poly;
 
@@ -18,8 +34,16 @@ public sealed class ScheduleConfig
     /// <summary>Floor for poly and cosine.</summary>
     public double MinLr { get; set; }
 
-    /// <summary>Multistep: iterations at which the lr is multiplied by <see cref="Gamma"/>.</summary>
+    /// <summary>Multistep: iterations (epochs while <see cref="MaxEpochs"/> is set) at which the lr is multiplied by <see cref="Gamma"/>.</summary>
     public List<int> Milestones { get; set; } = [];
 
     public double Gamma { get; set; } = 0.1;
+
+    /// <summary>
+    /// The iterations of an iteration-counted schedule; an epoch-counted one must be resolved against its data first
+    /// (<c>Engine.EpochSchedule.Resolve</c>), so no caller can mistake epochs for iterations.
+    /// </summary>
+    public int IterationCount() => MaxEpochs is null
+        ? MaxIters ?? DefaultMaxIters
+        : throw new InvalidOperationException("schedule.max_epochs is set: resolve the schedule to iterations against the training loader's epoch first (EpochSchedule.Resolve)");
 }

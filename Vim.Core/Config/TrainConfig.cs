@@ -2,14 +2,16 @@ namespace Vim.Core.Config;
 
 public sealed class TrainConfig
 {
-    /// <summary>Evaluate on the validation split every this many iterations (0: only at the end).</summary>
+    /// <summary>Evaluate on the validation split every this many iterations, epochs while schedule.max_epochs is set (0: only at the end).</summary>
     public int EvalInterval { get; set; } = 1000;
 
+    /// <summary>Write a checkpoint every this many iterations, epochs while schedule.max_epochs is set.</summary>
     public int CheckpointInterval { get; set; } = 1000;
 
     /// <summary>How many periodic checkpoints to keep besides the best one.</summary>
     public int KeepLast { get; set; } = 3;
 
+    /// <summary>Log the interval's means every this many iterations (iterations in an epoch-counted run too, as MMEngine's LoggerHook).</summary>
     public int LogInterval { get; set; } = 50;
 
     /// <summary>Gradient accumulation: optimiser steps every this many batches.</summary>

@@ -9,5 +9,11 @@ public interface IBatchSource<out TBatch> : IDisposable
     /// <summary>Images (or samples) in each batch, for throughput.</summary>
     int BatchSize { get; }
 
+    /// <summary>
+    /// Batches (iterations) in one epoch of the stream: the same on every rank, each reading its share of the global batch
+    /// (drop_last), so schedule.max_epochs means the same iterations on every process (<see cref="EpochSchedule"/>).
+    /// </summary>
+    int BatchesPerEpoch { get; }
+
     TBatch Next();
 }

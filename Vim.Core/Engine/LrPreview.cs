@@ -21,8 +21,11 @@ public sealed record LrPreviewGroup(string Name, long Parameters, IReadOnlyList<
 public sealed class LrPreview
 {
     /// <param name="frozenParameters">How many parameters (elements) optimizer.custom_keys freezes: they are in no group.</param>
-    public LrPreview(ExperimentConfig config, IReadOnlyList<ParameterGroup> groups, int processes, long frozenParameters = 0)
+    /// <param name="iterationsPerEpoch">For a schedule.max_epochs config resolved to iterations (<see cref="EpochSchedule.Resolve"/>), its
+    /// epoch's iterations, which the summary line states; null for an iteration-counted config.</param>
+    public LrPreview(ExperimentConfig config, IReadOnlyList<ParameterGroup> groups, int processes, long frozenParameters = 0, int? iterationsPerEpoch = null)
     {
+        IterationsPerEpoch = iterationsPerEpoch;
         FrozenParameters = frozenParameters;
         if (processes < 1) throw new ArgumentOutOfRangeException(nameof(processes), processes, "at least one process");
         if (groups.Count == 0) throw new VimException("the model has no trainable parameters, so no optimiser group has an lr to preview");
@@ -36,6 +39,9 @@ public sealed class LrPreview
 
     public LrSchedule Schedule { get; }
 
+    /// <summary>The iterations of an epoch of an epoch-counted (schedule.max_epochs) config; null when it counts iterations.</summary>
+    public int? IterationsPerEpoch { get; }
+
     /// <summary>Parameters (elements) no group holds because optimizer.custom_keys gives them lr_mult 0.</summary>
     public long FrozenParameters { get; }
 
@@ -48,7 +54,7 @@ public sealed class LrPreview
     /// <summary>The optimiser's groups, in its order.</summary>
     public IReadOnlyList<LrPreviewGroup> Groups { get; }
 
-    private int MaxIters => Schedule.Config.MaxIters;
+    private int MaxIters => Schedule.MaxIters;
 
     /// <summary>The lr of a group at <paramref name="iteration"/>: what the optimiser step of that iteration applies.</summary>
     public double LrAt(LrPreviewGroup group, int iteration) => Schedule.GroupLrAt(BaseLr, group.LrScale, iteration);
@@ -144,6 +150,8 @@ public sealed class LrPreview
         foreach (var row in cells) text.AppendLine(Line(row));
         text.AppendLine();
         text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"base lr {Setting(BaseLr)}; schedule: {DescribeSchedule(Schedule.Config)}"));
+        if (IterationsPerEpoch is { } perEpoch)
+            text.AppendLine($"schedule.max_epochs {MaxIters / perEpoch} × {perEpoch} iterations per epoch (the training loader's): epoch e (from 0) starts at iteration e × {perEpoch}");
         text.AppendLine(BaseLrExplanation ?? "auto_scale_lr is off: optimizer.lr is the base lr");
         if (FrozenParameters > 0)
             text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"frozen by optimizer.custom_keys (lr_mult 0), in no group: {FrozenParameters:N0} parameters"));
@@ -162,7 +170,7 @@ public sealed class LrPreview
         var warmup = schedule.WarmupIters > 0
             ? string.Create(CultureInfo.InvariantCulture, $"linear warmup over {schedule.WarmupIters} iterations from {Setting(schedule.WarmupRatio)} × lr")
             : "no warmup";
-        return $"{policy} over {schedule.MaxIters} iterations, {warmup}";
+        return $"{policy} over {schedule.IterationCount()} iterations, {warmup}";
     }
 
     private static string Number(double value) => value.ToString("G4", CultureInfo.InvariantCulture);

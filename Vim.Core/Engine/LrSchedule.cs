@@ -11,6 +11,9 @@ public sealed class LrSchedule(ScheduleConfig config)
 {
     public ScheduleConfig Config { get; } = config;
 
+    /// <summary>The schedule's length; an epoch-counted schedule is refused until <see cref="EpochSchedule.Resolve"/> has turned it into iterations.</summary>
+    public int MaxIters { get; } = config.IterationCount();
+
     /// <summary>The learning rate at <paramref name="iteration"/> (0-based, before that iteration's step).</summary>
     public double LrAt(double baseLr, int iteration) => MainLr(baseLr, iteration) * WarmupFactor(iteration);
 
@@ -30,7 +33,7 @@ public sealed class LrSchedule(ScheduleConfig config)
 
     private double MainLr(double baseLr, int iteration)
     {
-        double progress = Math.Min(1.0, (double)iteration / Math.Max(1, Config.MaxIters));
+        double progress = Math.Min(1.0, (double)iteration / Math.Max(1, MaxIters));
         return Config.Policy switch
         {
             LrPolicy.Constant => baseLr,

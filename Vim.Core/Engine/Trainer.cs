@@ -10,7 +10,8 @@ using static TorchSharp.torch;
 namespace Vim.Core.Engine;
 
 /// <summary>
-/// The iteration-based training loop shared by detection and segmentation: optimiser groups from
+/// The iteration-based training loop shared by detection and segmentation, its length in iterations or in epochs of the
+/// training data (schedule.max_epochs, resolved to iterations by <see cref="EpochSchedule"/>): optimiser groups from
 /// the official rules, per-iteration lr schedule, gradient accumulation and clipping, EMA,
 /// periodic evaluation with best-checkpoint selection and early stopping (train.early_stopping), JSON-lines logs (and TensorBoard events), a progress line, atomic
 /// checksummed checkpoints, exact resume or a fresh start from load_from's weights, and fault handling (non-finite loss,
@@ -104,11 +105,22 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             state = new TrainingState(0, 0, DataPosition.Start, null, configYaml);
         }
 
-        var schedule = new LrSchedule(config.Schedule);
         double baseLr = TrainingSettings.BaseLearningRate(config, _world.WorldSize, out var lrScaling);
         if (root && lrScaling is not null) _console.WriteLine(lrScaling);
-        int maxIters = config.Schedule.MaxIters;
         using var data = task.OpenTrainingData(config.Runtime.Seed, state.Data, DataShard.Of(_world));
+        // The one place an epoch-counted schedule becomes iterations: the loader's epoch as this run reads it.
+        var length = EpochSchedule.Resolve(config, data.BatchesPerEpoch);
+        train = length.Config.Train;
+        var schedule = new LrSchedule(length.Config.Schedule);
+        int maxIters = length.MaxIters;
+        if (length.IterationsPerEpoch is { } perEpoch)
+        {
+            if (resumeFrom is not null)
+                EpochSchedule.CheckResume(length, state.Iteration, state.Data, (long)data.BatchSize * _world.WorldSize, resumeFrom);
+            _console.WriteLine($"schedule.max_epochs {length.MaxEpochs}: {perEpoch} iterations per epoch ({data.BatchSize} × {_world.WorldSize} process(es) " +
+                $"per iteration), {maxIters} iterations; milestones at iterations [{string.Join(", ", length.Config.Schedule.Milestones)}], " +
+                $"evaluations every {train.EvalInterval} and checkpoints every {train.CheckpointInterval} iterations");
+        }
         using var log = root ? new TrainingLogWriter(workDir, config.Runtime.VisBackends, configYaml, state.Iteration) : null;
         // What the abandoned launch logged after the checkpoint's iteration is no part of this run's history (TrainingLogHistory).
         if (resumeFrom is not null)
@@ -169,8 +181,9 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             if (gradNormSteps > 0) record["grad_norm"] = gradNormSum / gradNormSteps;
             if (skippedInInterval > 0) record["skipped"] = skippedInInterval;
             if (overflowsInInterval > 0) record["overflows"] = overflowsInInterval;
+            if (length.EpochAfter(done) is { } epoch) record["epoch"] = epoch.Epoch;
             log?.Write(record);
-            progress.Print(progress.Format(done, meanTotal, means, lr, seconds, meanDataSeconds, data.BatchSize * _world.WorldSize));
+            progress.Print(progress.Format(done, meanTotal, means, lr, seconds, meanDataSeconds, data.BatchSize * _world.WorldSize, length));
             lossSums.Clear();
             lossCount = 0;
             secondsSum = dataSecondsSum = 0;
@@ -278,9 +291,11 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 using (no_grad())
                     metrics = task.Evaluate();
                 var record = new Dictionary<string, object?> { ["iter"] = done, ["mode"] = TrainingLogModes.Evaluation };
+                var evaluatedEpoch = length.EpochAfter(done);
+                if (evaluatedEpoch is { } e) record["epoch"] = e.Epoch;
                 foreach (var (k, v) in metrics) record[k] = v;
                 log?.Write(record);
-                _console.WriteLine($"eval @ {done}: " + string.Join(", ", metrics.Select(m => $"{m.Key} {m.Value.ToString("0.####", CultureInfo.InvariantCulture)}")));
+                _console.WriteLine($"eval @ {done}{(evaluatedEpoch is { } ee ? $" (epoch {ee.Epoch})" : "")}: " + string.Join(", ", metrics.Select(m => $"{m.Key} {m.Value.ToString("0.####", CultureInfo.InvariantCulture)}")));
                 if (!metrics.TryGetValue(task.PrimaryMetric, out var primary))
                     throw new VimException($"the evaluator returned no '{task.PrimaryMetric}' (it returned {string.Join(", ", metrics.Keys)})");
                 // Before any checkpoint of this iteration is written, so each holds the count this evaluation left.

@@ -29,7 +29,10 @@ public static class TrainingSettings
         }
 
         var schedule = config.Schedule;
-        Require(schedule.MaxIters >= 1, "schedule.max_iters", "at least 1", schedule.MaxIters);
+        // An epoch-counted schedule is checked in iterations once its epoch is known (EpochSchedule.Resolve); here what holds in epochs.
+        bool countsEpochs = schedule.MaxEpochs is not null;
+        if (countsEpochs) EpochSchedule.CheckSettings(config);
+        else Require(schedule.IterationCount() >= 1, "schedule.max_iters", "at least 1", schedule.IterationCount());
         Require(schedule.WarmupIters >= 0, "schedule.warmup_iters", "at least 0", schedule.WarmupIters);
         Require(schedule.WarmupRatio >= 0 && schedule.WarmupRatio <= 1, "schedule.warmup_ratio", "in [0, 1]", schedule.WarmupRatio);
         Require(double.IsFinite(schedule.Power) && schedule.Power > 0, "schedule.power", "positive", schedule.Power);
@@ -37,7 +40,7 @@ public static class TrainingSettings
         Require(double.IsFinite(schedule.Gamma) && schedule.Gamma > 0, "schedule.gamma", "positive", schedule.Gamma);
         for (int i = 0; i < schedule.Milestones.Count; i++)
             if (schedule.Milestones[i] < 1 || (i > 0 && schedule.Milestones[i] <= schedule.Milestones[i - 1]))
-                throw new VimException($"schedule.milestones must be rising positive iterations, got [{Join(schedule.Milestones)}]");
+                throw new VimException($"schedule.milestones must be rising positive {(countsEpochs ? "epochs" : "iterations")}, got [{Join(schedule.Milestones)}]");
 
         var train = config.Train;
         Require(train.EvalInterval >= 0, "train.eval_interval", "at least 0 (0: evaluate at the end only)", train.EvalInterval);
@@ -50,13 +53,14 @@ public static class TrainingSettings
         // A checkpoint taken mid-accumulation would lose the gradients summed so far, breaking exact resume: periodic ones,
         // best.safetensors (written at evaluations) and the last one. A run ending mid-accumulation would also compute
         // its last batches' gradients for no step.
-        if (train.CheckpointInterval % train.AccumulateSteps != 0)
+        // Epoch-counted intervals become multiples of the epoch, which EpochSchedule.Resolve holds to the accumulation.
+        if (!countsEpochs && train.CheckpointInterval % train.AccumulateSteps != 0)
             throw new VimException($"train.checkpoint_interval ({train.CheckpointInterval}) must be a multiple of train.accumulate_steps ({train.AccumulateSteps})");
-        if (train.EvalInterval > 0 && train.EvalInterval % train.AccumulateSteps != 0)
+        if (!countsEpochs && train.EvalInterval > 0 && train.EvalInterval % train.AccumulateSteps != 0)
             throw new VimException($"train.eval_interval ({train.EvalInterval}) must be a multiple of train.accumulate_steps ({train.AccumulateSteps}): " +
                 "best.safetensors is written at evaluations");
-        if (config.Schedule.MaxIters % train.AccumulateSteps != 0)
-            throw new VimException($"schedule.max_iters ({config.Schedule.MaxIters}) must be a multiple of train.accumulate_steps ({train.AccumulateSteps}), " +
+        if (!countsEpochs && schedule.IterationCount() % train.AccumulateSteps != 0)
+            throw new VimException($"schedule.max_iters ({schedule.IterationCount()}) must be a multiple of train.accumulate_steps ({train.AccumulateSteps}), " +
                 "so the run ends on an optimizer step");
         if (train.EarlyStopping is { } stopping)
         {

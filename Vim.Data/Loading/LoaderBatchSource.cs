@@ -34,6 +34,8 @@ public sealed class LoaderBatchSource : IBatchSource<Batch>
 
     public int BatchSize => _loader.Options.BatchSize;
 
+    public int BatchesPerEpoch => _loader.BatchesPerEpoch;
+
     public Batch Next()
     {
         if (!_batches.MoveNext()) throw new InvalidOperationException("the training loader ended");

@@ -191,6 +191,31 @@ public class ClassBalancedSourceTests
     }
 
     /// <summary>
+    /// schedule.max_epochs counts the loader's epoch: split a balanced at 0.6 (11 samples), × data.train_repeat 2 = 22
+    /// samples, in global batches of 2 per process: 11 iterations an epoch on one process, ⌊22 / (2 × 2)⌋ = 5 on two (drop_last);
+    /// 4 epochs with the milestone at epoch 3 are 20 iterations with the milestone at 15 on two processes, 44 and 33 on one.
+    /// </summary>
+    [Test]
+    public void AnEpochCountedScheduleCountsTheBalancedRepeatedSamplesPerProcess()
+    {
+        WriteSplitA();
+        var config = Config(0.6, repeat: 2, batch: 2);
+        config.Schedule = new ScheduleConfig { MaxEpochs = 4, Policy = LrPolicy.Multistep, Milestones = [3] };
+        config.Train = new TrainConfig { EvalInterval = 1, CheckpointInterval = 2 };
+        Assert.That(TrainingEpochs.IterationsPerEpoch(config, processes: 1), Is.EqualTo(11));
+        Assert.That(TrainingEpochs.IterationsPerEpoch(config, processes: 2), Is.EqualTo(5));
+        var two = TrainingEpochs.Resolve(config, processes: 2);
+        Assert.That((two.MaxIters, two.Config.Schedule.Milestones.Single(), two.Config.Train.EvalInterval, two.Config.Train.CheckpointInterval),
+            Is.EqualTo((20, 15, 5, 10)));
+        var one = TrainingEpochs.Resolve(config, processes: 1);
+        Assert.That((one.MaxIters, one.Config.Schedule.Milestones.Single()), Is.EqualTo((44, 33)));
+
+        config.Data.Root = _files.PathOf("nowhere");
+        Assert.That(() => TrainingEpochs.Resolve(config, processes: 1), Throws.TypeOf<VimException>().With.Message.StartsWith(
+            $"schedule.max_epochs counts epochs of the training data, so the data under data.root ({_files.PathOf("nowhere")}) must be readable"));
+    }
+
+    /// <summary>
     /// One epoch of the training loader (batch 1, split a at 0.6, 11 samples) draws each image as many times as it has
     /// copies, in an order fixed by the seed; the copies of a_7 are augmented with their own (seed, epoch, index) draws.
     /// </summary>

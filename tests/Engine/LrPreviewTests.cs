@@ -189,6 +189,48 @@ public class LrPreviewTests
         }
     }
 
+    /// <summary>
+    /// The detection demo config switched to mmdet's 1x shape (12 epochs, milestones [8, 11]) on generated COCO data: the
+    /// epoch is the training images with an object that is no crowd region (what training keeps, counted from the json here)
+    /// in global batches of 2 × 2 processes, and lr.csv holds the base lr up to the iteration before epoch 8's start and a
+    /// tenth from it, warmup's 50 iterations before.
+    /// </summary>
+    [Test]
+    public void AnEpochCountedScheduleIsPreviewedInTheIterationsOfTheTrainingData()
+    {
+        var dataRoot = Path.Combine(_root, "coco");
+        Vim.Data.Demo.DemoDatasetGenerator.Generate(new Vim.Data.Demo.DemoOptions
+        {
+            Kind = Vim.Data.Demo.DemoKind.Coco, OutputDir = dataRoot, TrainImages = 24, ValImages = 4, Width = 64, Height = 64, Seed = 3,
+        });
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dataRoot, "annotations", "instances_train.json")));
+        int trained = json.RootElement.GetProperty("annotations").EnumerateArray()
+            .Where(a => a.GetProperty("iscrowd").GetInt32() == 0).Select(a => a.GetProperty("image_id").GetInt64()).Distinct().Count();
+        int perEpoch = trained / (2 * 2);
+        Assert.That(perEpoch, Is.GreaterThan(1), "the generated split fills more than one global batch");
+
+        var config = Path.Combine(RepositoryPaths.Root, "configs", "det", "cascade_mask_rcnn_vim_tiny_demo_coco.yaml");
+        string[] overrides =
+        [
+            $"data.root={dataRoot}", "data.batch_size=2", "schedule.max_iters=null", "schedule.max_epochs=12", "schedule.milestones=[8, 11]",
+            "train.eval_interval=1", "train.checkpoint_interval=1",
+        ];
+        var outDir = Path.Combine(_root, "lr");
+        var preview = ConfigLrCommand.Run(new ConfigLrCommand.Request(config, overrides, Processes: 2, Out: outDir, Groups: "summary", Interval: 1), new StringWriter());
+        Assert.That(preview.IterationsPerEpoch, Is.EqualTo(perEpoch));
+        var records = ConfusionCsv.Parse(File.ReadAllText(Path.Combine(outDir, "lr.csv")));
+        Assert.That(records.Count - 1, Is.EqualTo(12 * perEpoch), "a row per iteration of the 12 epochs");
+        int column = 1 + preview.ByScale().ToList().FindIndex(g => g.LrScale == 1.0);
+        Assert.That(column, Is.GreaterThan(0), "a group at the full lr (the heads)");
+        double LrAt(int iteration) => double.Parse(records[iteration + 1][column], CultureInfo.InvariantCulture);
+        const double lr = 2e-4; // the demo config's optimizer.lr; its warmup: 50 iterations from 0.001 × lr
+        Assert.That(LrAt(0), Is.EqualTo(lr * 0.001).Within(1e-18));
+        int eighth = 8 * perEpoch, eleventh = 11 * perEpoch;
+        Assert.That(LrAt(eighth - 1), Is.EqualTo(eighth - 1 >= 50 ? lr : lr * (0.001 + 0.999 * (eighth - 1) / 50.0)).Within(1e-18));
+        Assert.That(LrAt(eighth), Is.EqualTo(lr * 0.1 * (eighth >= 50 ? 1 : 0.001 + 0.999 * eighth / 50.0)).Within(1e-18));
+        Assert.That(LrAt(eleventh), Is.EqualTo(lr * 0.01 * (eleventh >= 50 ? 1 : 0.001 + 0.999 * eleventh / 50.0)).Within(1e-18));
+    }
+
     [TestCase("--processes", "0", "--processes must be at least 1")]
     [TestCase("--groups", "layers", "--groups must be all or summary, got 'layers'")]
     [TestCase("--interval", "0", "--interval must be at least 1")]

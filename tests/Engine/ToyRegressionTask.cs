@@ -164,6 +164,8 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
 
         public int BatchSize => owner._batchSize;
 
+        public int BatchesPerEpoch => (int)(Samples / shard.GlobalBatch(BatchSize));
+
         public (Tensor X, Tensor Y) Next()
         {
             long global = shard.GlobalBatch(BatchSize);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Vim.Core.Config;
+using Vim.Core.Engine;
 using Vim.Data.Transforms;
 
 namespace Vim.Tools.Commands;
@@ -30,7 +31,8 @@ public static class ConfigCommand
         var setOption = CreateSetOption();
         var resolvedOption = new Option<bool>("--resolved")
         {
-            Description = "Print every schema key with its effective value, defaults included.",
+            Description = "Print every schema key with its effective value, defaults included; with schedule.max_epochs, also the iterations " +
+                "vim train on one process would run (counted by the training loader: the training data must be readable).",
         };
         var show = new Command("show", "Print the config after _base_ merging and --set overrides, checked against the schema " +
             "(data.train_pipeline and data.test_pipeline against the task's loader and model too).");
@@ -41,9 +43,22 @@ public static class ConfigCommand
         {
             var (config, tree) = ExperimentConfig.Load(parse.GetValue(configArg)!, parse.GetValue(setOption) ?? []);
             DataPipelines.Check(config);
-            Console.Write(ConfigWriter.ToYaml(parse.GetValue(resolvedOption) ? ConfigBinder.ToNode(config) : tree));
+            bool resolved = parse.GetValue(resolvedOption);
+            // Counted before anything is printed, so unreadable data is refused without half a config on the screen.
+            var epochs = resolved && config.Schedule.MaxEpochs is not null ? EpochsInIterations(TrainingEpochs.Resolve(config, processes: 1)) : "";
+            Console.Write(ConfigWriter.ToYaml(resolved ? ConfigBinder.ToNode(config) : tree) + epochs);
             return 0;
         });
         return show;
+    }
+
+    /// <summary>An epoch-counted schedule's settings in iterations, as YAML comments after the config (which keeps its epochs).</summary>
+    public static string EpochsInIterations(TrainingLength length)
+    {
+        var schedule = length.Config.Schedule;
+        var train = length.Config.Train;
+        return $"# schedule.max_epochs {length.MaxEpochs} × {length.IterationsPerEpoch} iterations per epoch (the training loader's, one process) " +
+            $"= {length.MaxIters} iterations\n# in iterations: milestones [{string.Join(", ", schedule.Milestones)}], " +
+            $"eval_interval {train.EvalInterval}, checkpoint_interval {train.CheckpointInterval}\n";
     }
 }

@@ -28,7 +28,9 @@ public static class ConfigLrCommand
         "decay by optimizer.layer_decay_rate and layer_decay_scope) and computes each group's lr at each iteration as the trainer sets it " +
         "(warmup, poly/cosine/multistep, min_lr; auto_scale_lr for --processes processes). Writes lr.png (lr against iteration, one line per " +
         "distinct lr scale) and lr.csv (a row per sampled iteration, a column per group) and prints a table: each group's name, parameters, " +
-        "weight decay, lr scale and lr at the first iteration, the end of warmup, each milestone and the last iteration.";
+        "weight decay, lr scale and lr at the first iteration, the end of warmup, each milestone and the last iteration. With schedule.max_epochs " +
+        "the epochs are counted in iterations as vim train counts them, by the training loader on --processes processes (the training splits, " +
+        "data.class_balanced_thr, data.train_repeat, data.batch_size, drop_last), so the training data must be readable under data.root.";
 
     /// <param name="Groups">"all": a table row and CSV column per optimiser group; "summary": one per distinct lr scale.</param>
     /// <param name="Interval">CSV and chart rows every this many iterations (null: <see cref="LrPreview.DefaultInterval"/>).</param>
@@ -111,6 +113,9 @@ public static class ConfigLrCommand
     {
         // A setting that cannot train costs no model build to refuse.
         TrainingSettings.Check(config);
+        // An epoch-counted schedule in the iterations vim train would run on these processes.
+        var length = TrainingEpochs.Resolve(config, processes);
+        config = length.Config;
         using var scope = NewDisposeScope();
         using nn.Module model = config.Task switch
         {
@@ -123,6 +128,6 @@ public static class ConfigLrCommand
         long frozen = model.named_parameters()
             .Where(p => ParameterGroupRules.IsFrozen(p.name, config.Optimizer))
             .Sum(p => p.parameter.numel());
-        return new LrPreview(config, ParameterGroupRules.Build(model, config.Optimizer, layers), processes, frozen);
+        return new LrPreview(config, ParameterGroupRules.Build(model, config.Optimizer, layers), processes, frozen, length.IterationsPerEpoch);
     }
 }

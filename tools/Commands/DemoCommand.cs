@@ -62,7 +62,7 @@ public static class DemoCommand
             ? ["schedule.max_iters=60", "schedule.warmup_iters=10", "train.eval_interval=30", "train.checkpoint_interval=30", "train.log_interval=10"]
             : ["schedule.max_iters=600", "schedule.warmup_iters=50", "train.eval_interval=100", "train.checkpoint_interval=100", "train.log_interval=20"];
         var (config, _) = TrainCommand.Prepare(SegmentationConfig, segDir, [$"data.root={adeRoot}", .. overrides]);
-        Console.WriteLine($"[demo] training UperNet + Vim-Ti on {adeRoot} for {config.Schedule.MaxIters} iterations (config {SegmentationConfig})");
+        Console.WriteLine($"[demo] training UperNet + Vim-Ti on {adeRoot} for {config.Schedule.IterationCount()} iterations (config {SegmentationConfig})");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var trained = TrainCommand.Train(config, segDir, resumeFrom: null, SingleProcessCommunicator.Instance, CancellationToken.None);
         double trainMinutes = clock.Elapsed.TotalMinutes;
@@ -171,7 +171,7 @@ public static class DemoCommand
         var untrainedMetrics = DetectionTask.Metrics(untrained);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[demo] untrained box AP {untrainedMetrics["bbox_mAP"]:0.00}"));
 
-        Console.WriteLine($"[demo] training Cascade Mask R-CNN + Vim-Ti on {cocoRoot} for {config.Schedule.MaxIters} iterations (config {DetectionConfig})");
+        Console.WriteLine($"[demo] training Cascade Mask R-CNN + Vim-Ti on {cocoRoot} for {config.Schedule.IterationCount()} iterations (config {DetectionConfig})");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var trained = TrainCommand.Train(config, detDir, resumeFrom: null, SingleProcessCommunicator.Instance, CancellationToken.None);
         double trainMinutes = clock.Elapsed.TotalMinutes;

@@ -43,7 +43,9 @@ public static class TrainCommand
             "The log goes to WORK_DIR/log.jsonl; --set runtime.vis_backends=[local,tensorboard] also writes it as TensorBoard events in WORK_DIR/tensorboard/ " +
             "(tags train/loss, train/lr, …, val/mIoU, val/bbox_mAP, …; the merged config as the text summary config). " +
             "--set train.early_stopping.patience=N (MMEngine's EarlyStoppingHook; also monitor, rule, min_delta, stopping_threshold, check_finite) " +
-            "stops the run, with a checkpoint, once the validation metric has not improved for N evaluations.");
+            "stops the run, with a checkpoint, once the validation metric has not improved for N evaluations. " +
+            "schedule.max_epochs (MMEngine's EpochBasedTrainLoop; set schedule.max_iters=null) counts the run in epochs of the training loader, " +
+            "with schedule.milestones, train.eval_interval and train.checkpoint_interval in epochs too (warmup and logging stay in iterations).");
         command.Arguments.Add(configArg);
         command.Options.Add(workDir);
         command.Options.Add(resume);
@@ -76,7 +78,7 @@ public static class TrainCommand
                 Console.WriteLine(result switch
                 {
                     { Interrupted: true } => $"stopped at iteration {result.Iteration}; resume with: {ResumeCommand(parse.GetValue(configArg)!, dir, overrides)}",
-                    { EarlyStop: { } early } => $"stopped early at iteration {result.Iteration} of {config.Schedule.MaxIters} (train.early_stopping: {early.Message}); {outcome}",
+                    { EarlyStop: { } early } => $"stopped early at iteration {result.Iteration} of {Length(config)} (train.early_stopping: {early.Message}); {outcome}",
                     _ => $"finished {result.Iteration} iterations; {outcome}",
                 });
             }
@@ -84,6 +86,10 @@ public static class TrainCommand
         });
         return command;
     }
+
+    /// <summary>The schedule's length as configured: iterations, or epochs (schedule.max_epochs), whose iterations the trainer printed at its start.</summary>
+    private static string Length(ExperimentConfig config) =>
+        config.Schedule.MaxEpochs is { } epochs ? $"{epochs} epochs" : $"{config.Schedule.IterationCount()} iterations";
 
     /// <summary>SIGUSR1 (10 on Linux), which PosixSignal does not name; raw signal numbers are accepted as PosixSignal values.</summary>
     public const PosixSignal StopSignalForMpirun = (PosixSignal)10;

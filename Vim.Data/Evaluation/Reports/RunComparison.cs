@@ -13,7 +13,7 @@ namespace Vim.Data.Evaluation.Reports;
 /// </summary>
 public static class RunComparison
 {
-    private static readonly HashSet<string> NotMetrics = ["iter", "mode"];
+    private static readonly HashSet<string> NotMetrics = ["iter", "epoch", "mode"];
 
     /// <summary>Writes compare.md and one chart per key into <paramref name="outDir"/>; returns the Markdown path.</summary>
     /// <param name="keys">Keys to compare; null: the total loss and every evaluation metric any run logged.</param>

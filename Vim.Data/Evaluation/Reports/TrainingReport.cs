@@ -13,7 +13,8 @@ namespace Vim.Data.Evaluation.Reports;
 /// </summary>
 public static class TrainingReport
 {
-    private static readonly HashSet<string> NonLossFields = ["iter", "lr", "time", "data_time", "memory_mb", "mode", "loss_scale", "skipped", "overflows", "grad_norm"];
+    // "epoch": an epoch-counted run's (schedule.max_epochs) records carry it; the charts keep iterations on their x axis.
+    private static readonly HashSet<string> NonLossFields = ["iter", "epoch", "lr", "time", "data_time", "memory_mb", "mode", "loss_scale", "skipped", "overflows", "grad_norm"];
 
     /// <summary>The fields of a training record that are loss terms (the total and each task's terms).</summary>
     public static List<string> LossTerms(IEnumerable<string> fields) => fields.Where(n => !NonLossFields.Contains(n) && TrainingTerms.IsLoss(n)).ToList();
