@@ -292,7 +292,7 @@ public class CopyPasteTests
 
     private static DataLoader Loader(int workers, int seed, ISampleMixer? mixer) =>
         new(new RectangleSource(9), TransformPipeline.DetectionLsjTraining(48),
-            new LoaderOptions { BatchSize = 2, Kind = BatchKind.Detection, NumWorkers = workers, Seed = seed, SizeDivisor = 16 }, mixer);
+            new LoaderOptions { BatchSize = 2, Kind = BatchKind.Detection, NumWorkers = workers, Seed = seed, SizeDivisor = 16 }, mixer is null ? null : [mixer]);
 
     /// <summary>Everything a batch holds, as plain arrays, for comparing two loaders' epochs.</summary>
     private static List<object> Contents(DataLoader loader, int epoch)
