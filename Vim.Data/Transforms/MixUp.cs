@@ -74,6 +74,16 @@ public sealed class MixUp : ISampleMixer
 
         double jitter = Mosaic.Uniform(random, _settings.RatioRange[0], _settings.RatioRange[1]);
         bool flip = random.NextDouble() > _settings.FlipRatio;
+        // numpy's randint(0, n): n excluded.
+        Combine(destination, partner, jitter, flip, n => random.Next(0, n));
+    }
+
+    /// <summary>
+    /// The mix for a drawn scale jitter and flip; <paramref name="drawOffset"/>(n) gives the cut's offset in [0, n) on an
+    /// axis where the partner's canvas exceeds the sample by n pixels (y first, as mmdet draws).
+    /// </summary>
+    internal void Combine(DataSample destination, DataSample partner, double jitter, bool flip, Func<int, int> drawOffset)
+    {
         int scaleW = _settings.ImgScale[0], scaleH = _settings.ImgScale[1];
         byte pad = (byte)_settings.PadVal;
         double fit = Math.Min((double)scaleH / partner.Height, (double)scaleW / partner.Width);
@@ -85,9 +95,8 @@ public sealed class MixUp : ISampleMixer
 
         int targetH = destination.Height, targetW = destination.Width;
         int paddedH = Math.Max(partner.Height, targetH), paddedW = Math.Max(partner.Width, targetW);
-        // numpy's randint(0, n): n excluded.
-        int offsetY = paddedH > targetH ? random.Next(0, paddedH - targetH) : 0;
-        int offsetX = paddedW > targetW ? random.Next(0, paddedW - targetW) : 0;
+        int offsetY = paddedH > targetH ? drawOffset(paddedH - targetH) : 0;
+        int offsetX = paddedW > targetW ? drawOffset(paddedW - targetW) : 0;
         var uncut = (float[])partner.Boxes.Clone();
         Blend(destination, partner, offsetX, offsetY, pad);
 
