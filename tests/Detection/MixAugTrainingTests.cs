@@ -2,8 +2,6 @@ using NUnit.Framework;
 using Vim.Core;
 using Vim.Core.Config;
 using Vim.Core.Distributed;
-using Vim.Core.Engine;
-using Vim.Data.Loading;
 using Vim.Detection;
 using Vim.Tools.Commands;
 
@@ -81,13 +79,6 @@ public class MixAugTrainingTests
     public void ADetectorTrainsWithIt(string which)
     {
         var config = which == "mosaic" ? Config(new MosaicConfig { ImgScale = [32, 32] }, null) : Config(null, new MixUpConfig { ImgScale = [64, 64] });
-        var workDir = Path.Combine(_root, "work");
-        using var task = new DetectionTask(config, TextWriter.Null, DetectionTaskTests.TinyDetector);
-        var result = new Trainer<Batch>(task, config, workDir, "cfg", TextWriter.Null).Run(null);
-        Assert.That(result.Iteration, Is.EqualTo(config.Schedule.MaxIters));
-        var training = JsonLinesLog.Read(Path.Combine(workDir, "log.jsonl")).Where(r => r.Mode is null && r.Has("loss")).ToList();
-        Assert.That(training, Is.Not.Empty);
-        foreach (var name in new[] { "loss", "loss_mask" })
-            Assert.That(training.All(r => double.IsFinite(r.Number(name))), Is.True, name);
+        CopyPasteTrainingTests.TrainsWithFiniteLosses(config, Path.Combine(_root, "work"));
     }
 }
