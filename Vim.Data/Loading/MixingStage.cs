@@ -4,10 +4,11 @@ using Vim.Data.Transforms;
 namespace Vim.Data.Loading;
 
 /// <summary>
-/// MMDetection's MultiImageMixDataset inside the loader: the pipeline's steps before its Normalize run on the sample, then
-/// each mixing transform in turn draws its partners from the same source, uniformly (the sample itself may come up, as
-/// mmdet's draw allows), runs each through the same steps with draws of its own and combines them with the sample
-/// (<see cref="ISampleMixer"/>), and the remaining steps (Normalize onwards) finish the sample. Every draw comes from the
+/// MMDetection's MultiImageMixDataset inside the loader: the pipeline's steps before its first RandomAffine or Normalize
+/// step (mmdet's recipes follow Mosaic with RandomAffine) run on the sample, then each mixing transform in turn draws its
+/// partners from the same source, uniformly (the sample itself may come up, as mmdet's draw allows), runs each through the
+/// same steps with draws of its own and combines them with the sample (<see cref="ISampleMixer"/>), and the remaining steps
+/// (that RandomAffine or Normalize onwards) finish the sample. Every draw comes from the
 /// sample's own <see cref="Random"/>, seeded by (seed, epoch, index), so which partners a sample gets and how they are
 /// augmented do not depend on the worker thread or the number of workers.
 /// </summary>
@@ -22,11 +23,12 @@ internal sealed class MixingStage
         if (mixers.Count == 0) throw new ArgumentException("a mixing stage needs at least one mixer.", nameof(mixers));
         if (transform is not TransformPipeline pipeline)
             throw new ArgumentException($"mixing samples needs a {nameof(TransformPipeline)} to split before its Normalize step, got {transform.GetType().Name}.");
-        int normalize = pipeline.Steps.ToList().FindIndex(step => step is Normalize);
-        if (normalize < 0)
+        var steps = pipeline.Steps.ToList();
+        if (!steps.Any(step => step is Normalize))
             throw new ArgumentException("mixing samples happens before the pipeline's Normalize step, and the pipeline has none.");
-        _beforeMixing = new TransformPipeline(pipeline.Steps.Take(normalize));
-        _afterMixing = new TransformPipeline(pipeline.Steps.Skip(normalize));
+        int mixing = steps.FindIndex(step => step is RandomAffine or Normalize);
+        _beforeMixing = new TransformPipeline(steps.Take(mixing));
+        _afterMixing = new TransformPipeline(steps.Skip(mixing));
         _mixers = mixers;
     }
 

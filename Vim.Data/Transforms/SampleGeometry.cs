@@ -161,8 +161,18 @@ internal static class SampleGeometry
     public static void Rotate(DataSample s, double degrees, double[]? center, bool autoBound, int padValue, int segPadValue)
     {
         RequireBytes(s, "RandomRotate");
+        var (pixelMatrix, newH, newW) = RotationMatrix(s.Height, s.Width, degrees, center, autoBound);
+        Warp(s, pixelMatrix, newH, newW, padValue, segPadValue);
+    }
+
+    /// <summary>
+    /// Moves every part of a sample through the affine <paramref name="pixelMatrix"/> (2×3 row-major, source pixel indices
+    /// → destination ones, as OpenCV's warpAffine reads it) onto a <paramref name="newH"/>×<paramref name="newW"/> canvas,
+    /// with <see cref="Rotate"/>'s rules for the image, label map, masks and boxes.
+    /// </summary>
+    public static void Warp(DataSample s, double[] pixelMatrix, int newH, int newW, int padValue, int segPadValue)
+    {
         int h = s.Height, w = s.Width;
-        var (pixelMatrix, newH, newW) = RotationMatrix(h, w, degrees, center, autoBound);
         s.Image = ImageOps.WarpAffine(s.Image, h, w, 3, pixelMatrix, newH, newW, InterpolationFlags.Linear, padValue);
         if (s.LabelMap is not null)
             s.LabelMap = ImageOps.WarpAffine(s.LabelMap, h, w, 1, pixelMatrix, newH, newW, InterpolationFlags.Nearest, segPadValue);
