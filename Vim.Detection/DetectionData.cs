@@ -292,7 +292,7 @@ public sealed class DetectionData
     /// <summary>
     /// The training loader of one process over <see cref="TrainingSamples"/>: shuffled by <paramref name="seed"/>, each
     /// sample's augmentation seeded by (seed, epoch, index in the training samples); with data.mosaic, data.mixup and
-    /// data.copy_paste, other training samples, augmented the same way, mixed into each before Normalize, in that order
+    /// data.copy_paste, other training samples, augmented the same way, mixed into each before the pipeline's first random_affine or Normalize, in that order
     /// (<see cref="MixingTransforms"/>).
     /// </summary>
     public DataLoader TrainingLoader(int seed, DataShard shard)

@@ -18,8 +18,8 @@ public sealed class DataLoader
     private readonly ISampleTransform _transform;
     private readonly MixingStage? _mixing;
 
-    /// <param name="mixers">Mix partners drawn from <paramref name="source"/> into each sample before the pipeline's Normalize
-    /// step, one mixer after the other (MMDetection's MultiImageMixDataset: <see cref="Mosaic"/>, <see cref="MixUp"/>,
+    /// <param name="mixers">Mix partners drawn from <paramref name="source"/> into each sample before the pipeline's first
+    /// RandomAffine or Normalize step, one mixer after the other (MMDetection's MultiImageMixDataset: <see cref="Mosaic"/>, <see cref="MixUp"/>,
     /// <see cref="CopyPaste"/>); <paramref name="transform"/> must then be a <see cref="TransformPipeline"/> with a Normalize
     /// step. Null or empty: each sample alone through the pipeline.</param>
     public DataLoader(ISampleSource source, ISampleTransform transform, LoaderOptions options, IReadOnlyList<ISampleMixer>? mixers = null)
