@@ -116,6 +116,8 @@ public sealed class DetectionData
         // Before any file is read: a typo in model.det_test stops a training run at once, not at its first evaluation.
         DetectionTestTimeAugmentation.CheckSettings(config.Model.DetTest, data.CropSize[0]);
         if (data.CopyPaste is { } copyPaste) CheckCopyPaste(copyPaste, config.Model.DetHead.MaskOn);
+        if (data.Mosaic is { } mosaic) Mosaic.CheckSettings(mosaic);
+        if (data.MixUp is { } mixUp) MixUp.CheckSettings(mixUp);
         testSteps = DataPipelines.Check(config);
         return layout;
     }
@@ -171,6 +173,8 @@ public sealed class DetectionData
         if (repeated)
             text += $", each visited {_data.TrainRepeat} times an epoch (data.train_repeat)" +
                 (balanced is not null ? $": {TrainingSamples.Count} samples per epoch" : "");
+        if (_data.Mosaic is not null) text += ", each in a mosaic with three others (data.mosaic)";
+        if (_data.MixUp is not null) text += ", each blended with another (data.mixup)";
         if (_data.CopyPaste is not null) text += ", each with objects of another pasted in (data.copy_paste)";
         return text;
     }
@@ -289,8 +293,9 @@ public sealed class DetectionData
 
     /// <summary>
     /// The training loader of one process over <see cref="TrainingSamples"/>: shuffled by <paramref name="seed"/>, each
-    /// sample's augmentation seeded by (seed, epoch, index in the training samples); with data.copy_paste, objects of a
-    /// second training sample, augmented the same way, pasted into each before Normalize (<see cref="CopyPaste"/>).
+    /// sample's augmentation seeded by (seed, epoch, index in the training samples); with data.mosaic, data.mixup and
+    /// data.copy_paste, other training samples, augmented the same way, mixed into each before the pipeline's first random_affine or Normalize, in that order
+    /// (<see cref="MixingTransforms"/>).
     /// </summary>
     public DataLoader TrainingLoader(int seed, DataShard shard)
     {
@@ -299,7 +304,20 @@ public sealed class DetectionData
         {
             BatchSize = _data.BatchSize, Kind = BatchKind.Detection, NumWorkers = _data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
             Rank = shard.Rank, WorldSize = shard.WorldSize, SizeDivisor = 32,
-        }, _data.CopyPaste is { } copyPaste ? new CopyPaste(copyPaste) : null);
+        }, MixingTransforms(_data));
+    }
+
+    /// <summary>
+    /// The mixing transforms data sets, in the order they run: Mosaic, MixUp, CopyPaste (YOLOX's order for the first two,
+    /// each mixing into what the one before made; copy-paste last, pasting objects over the mixed image).
+    /// </summary>
+    public static IReadOnlyList<ISampleMixer> MixingTransforms(DataConfig data)
+    {
+        var mixers = new List<ISampleMixer>();
+        if (data.Mosaic is { } mosaic) mixers.Add(new Mosaic(mosaic));
+        if (data.MixUp is { } mixUp) mixers.Add(new MixUp(mixUp));
+        if (data.CopyPaste is { } copyPaste) mixers.Add(new CopyPaste(copyPaste));
+        return mixers;
     }
 
     /// <summary>

@@ -67,6 +67,16 @@ public sealed class DataConfig
     /// <summary>Detection only: Simple Copy-Paste of a second training sample's objects into each (<see cref="CopyPasteConfig"/>); null: off.</summary>
     public CopyPasteConfig? CopyPaste { get; set; }
 
+    /// <summary>
+    /// Detection only: mmdet's Mosaic of each training sample with three others (<see cref="MosaicConfig"/>); null: off. With
+    /// several mixing transforms set they run in the order mosaic, mixup, copy_paste, each on the result of the one before.
+    /// </summary>
+    public MosaicConfig? Mosaic { get; set; }
+
+    /// <summary>Detection only: mmdet's MixUp of each training sample with another (<see cref="MixUpConfig"/>); null: off.</summary>
+    [ConfigKey("mixup")]
+    public MixUpConfig? MixUp { get; set; }
+
     public string ValSplit { get; set; } = "validation";
 
     /// <summary>Images per iteration on one process.</summary>

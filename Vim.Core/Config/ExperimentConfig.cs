@@ -63,6 +63,9 @@ public sealed class ExperimentConfig
         ("data", "class_balanced_thr", TaskKind.Detection, c => c.Data.ClassBalancedThr),
         // Pastes instances; label maps have none (mmseg has no copy-paste).
         ("data", "copy_paste", TaskKind.Detection, c => c.Data.CopyPaste),
+        // Mix instances too; mmseg has no mosaic or mixup of label maps.
+        ("data", "mosaic", TaskKind.Detection, c => c.Data.Mosaic),
+        ("data", "mixup", TaskKind.Detection, c => c.Data.MixUp),
         ("model", "seg_head", TaskKind.Segmentation, c => c.Model.SegHead.WithSpelledOutDefaultLossUnset()),
         ("model", "seg_test", TaskKind.Segmentation, c => c.Model.SegTest),
         ("model", "det_head", TaskKind.Detection, c => c.Model.DetHead),

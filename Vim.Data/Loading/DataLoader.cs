@@ -18,10 +18,11 @@ public sealed class DataLoader
     private readonly ISampleTransform _transform;
     private readonly MixingStage? _mixing;
 
-    /// <param name="mixer">Mixes a second sample of <paramref name="source"/> into each before the pipeline's Normalize
-    /// step (MMDetection's MultiImageMixDataset, e.g. <see cref="CopyPaste"/>); <paramref name="transform"/> must then be a
-    /// <see cref="TransformPipeline"/> with a Normalize step. Null: each sample alone through the pipeline.</param>
-    public DataLoader(ISampleSource source, ISampleTransform transform, LoaderOptions options, ISampleMixer? mixer = null)
+    /// <param name="mixers">Mix partners drawn from <paramref name="source"/> into each sample before the pipeline's first
+    /// RandomAffine or Normalize step, one mixer after the other (MMDetection's MultiImageMixDataset: <see cref="Mosaic"/>, <see cref="MixUp"/>,
+    /// <see cref="CopyPaste"/>); <paramref name="transform"/> must then be a <see cref="TransformPipeline"/> with a Normalize
+    /// step. Null or empty: each sample alone through the pipeline.</param>
+    public DataLoader(ISampleSource source, ISampleTransform transform, LoaderOptions options, IReadOnlyList<ISampleMixer>? mixers = null)
     {
         if (options.BatchSize <= 0) throw new ArgumentException($"batch_size must be positive, got {options.BatchSize}.");
         if (options.NumWorkers < 0) throw new ArgumentException($"num_workers must be >= 0, got {options.NumWorkers}.");
@@ -30,7 +31,7 @@ public sealed class DataLoader
         if (options.SizeDivisor <= 0) throw new ArgumentException($"size_divisor must be positive, got {options.SizeDivisor}.");
         _source = source;
         _transform = transform;
-        _mixing = mixer is null ? null : new MixingStage(transform, mixer);
+        _mixing = mixers is null || mixers.Count == 0 ? null : new MixingStage(transform, mixers);
         Options = options;
         Sampler = new DistributedSampler(source.Count, options.Shuffle, options.Seed, options.Rank, options.WorldSize);
         // drop_last (training): an epoch ends when the next global batch (batch × processes) no longer fits in the dataset,

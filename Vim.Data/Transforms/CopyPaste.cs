@@ -44,6 +44,10 @@ public sealed class CopyPaste : ISampleMixer
             throw new VimException($"data.copy_paste.mask_occluded_thr must be 0 or more pixels (a covered object stays while more of its pixels are visible), got {settings.MaskOccludedThr}");
     }
 
+    public int PartnerCount => 1;
+
+    void ISampleMixer.Mix(DataSample destination, IReadOnlyList<DataSample> partners, Random random) => Mix(destination, partners[0], random);
+
     public void Mix(DataSample destination, DataSample source, Random random)
     {
         SampleGeometry.RequireBytes(destination, "CopyPaste");

@@ -156,6 +156,9 @@ public static class DataPipelines
         for (int i = 0; i < steps.Count; i++)
         {
             var step = steps[i];
+            if (task == TaskKind.Segmentation && step.RandomAffine is not null)
+                throw new VimException($"{origin.Step(i)}: random_affine is a detection step (mmdet's RandomAffine) and has no fill for label maps; " +
+                    "rotate segmentation samples with random_rotate");
             if (normalize >= 0 && step.Pad is null)
                 throw new VimException($"{origin.Step(i)}: {StepName(step)} comes after normalize ({origin.Key}[{normalize}]), but only pad works on the " +
                     "normalised image; move it before normalize");
@@ -204,6 +207,9 @@ public static class DataPipelines
             else if (step.RandomRotate is { AutoBound: true })
                 // mmcv's auto_bound canvas holds the turned image: at most its diagonal on either side.
                 next = largest is { } size ? Diagonal(size) : null;
+            else if (step.RandomAffine is { Border: [var x, var y] })
+                // After a mix transform its input is the mixed image, whose size the pipeline does not know.
+                next = x == 0 && y == 0 ? largest : null;
             else if (step.FixedSizeCrop is { } fixedCrop)
                 next = fixedCrop.Pad ? (fixedCrop.Height, fixedCrop.Width) : Smaller(largest, (fixedCrop.Height, fixedCrop.Width));
             else if (step.Pad is { } pad)

@@ -255,6 +255,20 @@ internal static unsafe class ImageOps
         return dst;
     }
 
+    /// <summary>
+    /// Copies <paramref name="src"/> (<paramref name="h"/>×<paramref name="w"/>) into <paramref name="dst"/>
+    /// (<paramref name="dstH"/>×<paramref name="dstW"/>, same channels) with its pixel (y, x) landing at (y + dy, x + dx);
+    /// what falls outside <paramref name="dst"/> is cut, and the rest of <paramref name="dst"/> is left as it was.
+    /// </summary>
+    public static void Place<T>(T[] src, int h, int w, int channels, T[] dst, int dstH, int dstW, int dx, int dy) where T : unmanaged
+    {
+        int x0 = Math.Max(0, -dx), x1 = Math.Min(w, dstW - dx), y0 = Math.Max(0, -dy), y1 = Math.Min(h, dstH - dy);
+        if (x1 <= x0) return;
+        int row = (x1 - x0) * channels;
+        for (int y = y0; y < y1; y++)
+            Array.Copy(src, (y * w + x0) * channels, dst, ((y + dy) * dstW + x0 + dx) * channels, row);
+    }
+
     /// <summary>Pads at the bottom and right (content stays at the top-left, so boxes need no shift).</summary>
     public static T[] Pad<T>(T[] src, int h, int w, int channels, int newH, int newW, T value) where T : unmanaged
     {

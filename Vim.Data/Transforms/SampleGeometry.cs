@@ -100,6 +100,54 @@ internal static class SampleGeometry
     }
 
     /// <summary>
+    /// Moves a detection sample by (<paramref name="dx"/>, <paramref name="dy"/>) pixels into a canvas of
+    /// <paramref name="canvasH"/>×<paramref name="canvasW"/>, cutting what falls outside (mmdet's mix transforms: paste a
+    /// window of an image into a canvas, translate its annotations). The image lands in <paramref name="canvas"/> (left
+    /// as it is elsewhere) or in a new canvas of <paramref name="fill"/>; RLE masks move with the pixels, polygon outlines
+    /// exactly, cut to the canvas (Sutherland–Hodgman); boxes are shifted and neither clipped nor filtered, since each
+    /// mix transform has its own rule for both. Every instance stays, an emptied mask included (<see cref="HasPixels"/>).
+    /// The whole canvas is content afterwards.
+    /// </summary>
+    public static void Translate(DataSample s, int dx, int dy, int canvasH, int canvasW, byte fill, byte[]? canvas = null)
+    {
+        RequireBytes(s, "a mix transform");
+        if (s.LabelMap is not null) throw new InvalidOperationException($"{s.FilePath}: mix transforms move instances; a sample with a label map (segmentation) has none.");
+        int h = s.Height, w = s.Width;
+        if (canvas is null)
+        {
+            canvas = new byte[canvasH * canvasW * 3];
+            if (fill != 0) Array.Fill(canvas, fill);
+        }
+        else if (canvas.Length != canvasH * canvasW * 3)
+            throw new ArgumentException($"canvas has {canvas.Length} bytes, expected {canvasH}x{canvasW}x3.", nameof(canvas));
+        ImageOps.Place(s.Image, h, w, 3, canvas, canvasH, canvasW, dx, dy);
+        s.Image = canvas;
+        if (s.Masks is not null)
+            for (int i = 0; i < s.Masks.Count; i++)
+            {
+                var outlines = s.Masks[i].Outlines is { } o ? Outlines.Crop(o, -dx, -dy, canvasW, canvasH) : null;
+                s.Masks[i] = Moved(s.Masks[i], canvasH, canvasW, outlines, pixels =>
+                {
+                    var moved = new byte[canvasH * canvasW];
+                    ImageOps.Place(pixels, h, w, 1, moved, canvasH, canvasW, dx, dy);
+                    return moved;
+                });
+            }
+        var b = s.Boxes;
+        for (int k = 0; k < b.Length; k += 4)
+        {
+            b[k] += dx; b[k + 2] += dx;
+            b[k + 1] += dy; b[k + 3] += dy;
+        }
+        s.Height = canvasH; s.Width = canvasW;
+        s.ContentHeight = canvasH; s.ContentWidth = canvasW;
+    }
+
+    /// <summary>Whether an instance's mask has anything left: an outline (polygons) or a set pixel (RLE).</summary>
+    public static bool HasPixels(InstanceMask mask) =>
+        mask.Outlines is { } outlines ? outlines.Count > 0 : mask.Pixels.AsSpan().IndexOfAnyExcept((byte)0) >= 0;
+
+    /// <summary>
     /// mmcv.imrotate applied to every part of a sample: <paramref name="degrees"/> clockwise on screen (mmcv's sign: it hands
     /// OpenCV's counter-clockwise getRotationMatrix2D −degrees) about <paramref name="center"/> ([x, y] in pixel indices; by
     /// default the image's middle ((w − 1)/2, (h − 1)/2)), or with <paramref name="autoBound"/> about the middle into a canvas
@@ -113,8 +161,18 @@ internal static class SampleGeometry
     public static void Rotate(DataSample s, double degrees, double[]? center, bool autoBound, int padValue, int segPadValue)
     {
         RequireBytes(s, "RandomRotate");
+        var (pixelMatrix, newH, newW) = RotationMatrix(s.Height, s.Width, degrees, center, autoBound);
+        Warp(s, pixelMatrix, newH, newW, padValue, segPadValue);
+    }
+
+    /// <summary>
+    /// Moves every part of a sample through the affine <paramref name="pixelMatrix"/> (2×3 row-major, source pixel indices
+    /// → destination ones, as OpenCV's warpAffine reads it) onto a <paramref name="newH"/>×<paramref name="newW"/> canvas,
+    /// with <see cref="Rotate"/>'s rules for the image, label map, masks and boxes.
+    /// </summary>
+    public static void Warp(DataSample s, double[] pixelMatrix, int newH, int newW, int padValue, int segPadValue)
+    {
         int h = s.Height, w = s.Width;
-        var (pixelMatrix, newH, newW) = RotationMatrix(h, w, degrees, center, autoBound);
         s.Image = ImageOps.WarpAffine(s.Image, h, w, 3, pixelMatrix, newH, newW, InterpolationFlags.Linear, padValue);
         if (s.LabelMap is not null)
             s.LabelMap = ImageOps.WarpAffine(s.LabelMap, h, w, 1, pixelMatrix, newH, newW, InterpolationFlags.Nearest, segPadValue);

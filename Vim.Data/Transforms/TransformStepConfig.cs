@@ -19,6 +19,7 @@ public sealed class TransformStepConfig
     public NormalizeOptions? Normalize { get; set; }
     public PadOptions? Pad { get; set; }
     public RandomRotateOptions? RandomRotate { get; set; }
+    public RandomAffineOptions? RandomAffine { get; set; }
     public RandomCutoutOptions? RandomCutout { get; set; }
     public AdjustGammaOptions? AdjustGamma { get; set; }
     public ClaheOptions? Clahe { get; set; }
@@ -41,6 +42,7 @@ public sealed class TransformStepConfig
             if (Normalize is not null) chosen.Add(new Normalize(Normalize));
             if (Pad is not null) chosen.Add(new Pad(Pad));
             if (RandomRotate is not null) chosen.Add(new RandomRotate(RandomRotate));
+            if (RandomAffine is not null) chosen.Add(new RandomAffine(RandomAffine));
             if (RandomCutout is not null) chosen.Add(new RandomCutout(RandomCutout));
             if (AdjustGamma is not null) chosen.Add(new AdjustGamma(AdjustGamma));
             if (Clahe is not null) chosen.Add(new Clahe(Clahe));
@@ -52,7 +54,7 @@ public sealed class TransformStepConfig
         }
         if (chosen.Count != 1)
             throw new Vim.Core.VimException($"{where}: a transform step needs exactly one of resize, resize_scale, fixed_size_crop, random_crop, " +
-                $"random_flip, photo_metric_distortion, normalize, pad, random_rotate, random_cutout, adjust_gamma, clahe, rgb2gray; got {chosen.Count}.");
+                $"random_flip, photo_metric_distortion, normalize, pad, random_rotate, random_affine, random_cutout, adjust_gamma, clahe, rgb2gray; got {chosen.Count}.");
         return chosen[0];
     }
 }

@@ -14,7 +14,7 @@ namespace Vim.Tests.Data;
 /// </summary>
 public class CopyPasteTests
 {
-    private readonly record struct Rect(int X0, int Y0, int X1, int Y1)
+    internal readonly record struct Rect(int X0, int Y0, int X1, int Y1)
     {
         public bool Contains(int x, int y) => x >= X0 && x < X1 && y >= Y0 && y < Y1;
     }
@@ -24,7 +24,7 @@ public class CopyPasteTests
     /// so every pixel says where it is and which sample it came from, with one rectangle object per <paramref name="objects"/>
     /// entry: box = the rectangle, mask = its pixels, class k, annotation id 100·tag + k.
     /// </summary>
-    private static DataSample Scene(int height, int width, byte tag, params Rect[] objects)
+    internal static DataSample Scene(int height, int width, byte tag, params Rect[] objects)
     {
         var image = new byte[height * width * 3];
         for (int y = 0; y < height; y++)
@@ -45,7 +45,7 @@ public class CopyPasteTests
         };
     }
 
-    private static InstanceMask Mask(int height, int width, Rect rect)
+    internal static InstanceMask Mask(int height, int width, Rect rect)
     {
         var pixels = new byte[height * width];
         for (int y = rect.Y0; y < rect.Y1; y++)
@@ -56,7 +56,7 @@ public class CopyPasteTests
     private static CopyPaste Paster(int maxNumPasted = 100, int bboxThr = 10, int maskThr = 300, bool selected = false, bool byBox = false) =>
         new(new CopyPasteConfig { MaxNumPasted = maxNumPasted, BboxOccludedThr = bboxThr, MaskOccludedThr = maskThr, Selected = selected, PasteByBox = byBox });
 
-    private static byte[] Pixel(byte[] image, int width, int y, int x) => image.AsSpan(3 * (y * width + x), 3).ToArray();
+    internal static byte[] Pixel(byte[] image, int width, int y, int x) => image.AsSpan(3 * (y * width + x), 3).ToArray();
 
     /// <summary>
     /// Every source object pasted (selected: false): the result's pixels are the source's inside the union of its two
@@ -270,7 +270,7 @@ public class CopyPasteTests
     /// Training-like samples: sample i is (40 + 8·(i mod 3))×(48 + 6·(i mod 4)) with two rectangle objects whose annotation
     /// ids are 10·i and 10·i + 1, so a pasted object says which sample it came from.
     /// </summary>
-    private sealed class RectangleSource(int count) : ISampleSource
+    internal sealed class RectangleSource(int count) : ISampleSource
     {
         public int Count => count;
 
@@ -292,10 +292,10 @@ public class CopyPasteTests
 
     private static DataLoader Loader(int workers, int seed, ISampleMixer? mixer) =>
         new(new RectangleSource(9), TransformPipeline.DetectionLsjTraining(48),
-            new LoaderOptions { BatchSize = 2, Kind = BatchKind.Detection, NumWorkers = workers, Seed = seed, SizeDivisor = 16 }, mixer);
+            new LoaderOptions { BatchSize = 2, Kind = BatchKind.Detection, NumWorkers = workers, Seed = seed, SizeDivisor = 16 }, mixer is null ? null : [mixer]);
 
     /// <summary>Everything a batch holds, as plain arrays, for comparing two loaders' epochs.</summary>
-    private static List<object> Contents(DataLoader loader, int epoch)
+    internal static List<object> Contents(DataLoader loader, int epoch)
     {
         var contents = new List<object>();
         foreach (var batch in loader.Epoch(epoch))

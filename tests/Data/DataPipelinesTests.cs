@@ -368,6 +368,11 @@ public class DataPipelinesTests
             """), Does.Contain("data.train_pipeline[1]: pad to size [32, 40] can receive images of any size"));
         Assert.That(Refusal("""
               train_pipeline:
+                - random_affine: {}
+                - normalize: {}
+            """), Does.Contain("data.train_pipeline[0]: random_affine is a detection step (mmdet's RandomAffine) and has no fill for label maps"));
+        Assert.That(Refusal("""
+              train_pipeline:
                 - random_crop: {height: 32, width: 40}
                 - normalize: {}
                 - pad: {size: [32, 40], seg_pad_value: 0}

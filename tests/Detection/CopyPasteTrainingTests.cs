@@ -78,10 +78,11 @@ public class CopyPasteTrainingTests
     }
 
     [Test]
-    public void ADetectorTrainsWithCopyPaste()
+    public void ADetectorTrainsWithCopyPaste() => TrainsWithFiniteLosses(Config(new CopyPasteConfig()), Path.Combine(_root, "work"));
+
+    /// <summary>A few iterations of the tiny detector on <paramref name="config"/>, each logged loss and mask loss finite.</summary>
+    internal static void TrainsWithFiniteLosses(ExperimentConfig config, string workDir)
     {
-        var config = Config(new CopyPasteConfig());
-        var workDir = Path.Combine(_root, "work");
         using var task = new DetectionTask(config, TextWriter.Null, DetectionTaskTests.TinyDetector);
         var result = new Trainer<Batch>(task, config, workDir, "cfg", TextWriter.Null).Run(null);
         Assert.That(result.Iteration, Is.EqualTo(config.Schedule.MaxIters));

@@ -30,8 +30,9 @@ public static class DataBrowseCommand
         "--split train: the training pipeline (data.train_pipeline, else the task's official recipe), samples in the order one process's training loader reads them, each augmented with the " +
         "loader's seed for it (runtime.seed, epoch, image), continuing into the next epochs when --count asks for more; a data.train_split " +
         "list is drawn from as training reads it, its splits concatenated and shuffled together, class-balanced by data.class_balanced_thr " +
-        "(detection) and repeated data.train_repeat times an epoch; with data.copy_paste (detection) each sample shows the objects of a second " +
-        "training sample pasted over it, cut destination objects with their recomputed boxes, as training receives it. " +
+        "(detection) and repeated data.train_repeat times an epoch; with data.mosaic (detection) each sample shows the 2 × img_scale mosaic of it and three others, with " +
+        "data.mixup the blend with another sample and both samples' objects, with data.copy_paste the objects of a second " +
+        "training sample pasted over it, cut destination objects with their recomputed boxes (in that order when several are set), as training receives it. " +
         "--split val: the test pipeline (data.test_pipeline, else the recipe) at the first test scale (model.seg_test.scales or " +
         "model.det_test.scales), in dataset order.";
 
@@ -65,6 +66,8 @@ public static class DataBrowseCommand
                 ? $"training pipeline from epoch {firstEpoch}, runtime.seed {config.Runtime.Seed}" +
                   $"{(config.Data.ClassBalancedThr is { } threshold ? $", data.class_balanced_thr {threshold.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : "")}" +
                   $"{(config.Data.TrainRepeat > 1 ? $", data.train_repeat {config.Data.TrainRepeat}" : "")}" +
+                  $"{(config.Data.Mosaic is not null ? ", data.mosaic" : "")}" +
+                  $"{(config.Data.MixUp is not null ? ", data.mixup" : "")}" +
                   $"{(config.Data.CopyPaste is not null ? ", data.copy_paste" : "")}"
                 : "test pipeline";
             Console.WriteLine($"{written.Count} drawings of {(training && config.Data.TrainSplits.Count > 1 ? "splits" : "split")} {splits} ({pipeline}) in {Path.GetFullPath(dir)}");

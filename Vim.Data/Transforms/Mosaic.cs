@@ -1,0 +1,119 @@
+using System.Globalization;
+using Vim.Core;
+using Vim.Core.Config;
+using Vim.Data.Datasets;
+
+namespace Vim.Data.Transforms;
+
+/// <summary>
+/// MMDetection's Mosaic (YOLOv4): the sample and three partners, each resized keeping its aspect ratio to fit one tile
+/// (img_scale), are placed around a centre drawn from center_ratio_range × img_scale on a canvas of 2 × img_scale filled
+/// with pad_val: the sample's bottom-right corner at the centre (top left), then the partners' bottom-left (top right),
+/// top-right (bottom left) and top-left (bottom right) corners, each cut where it leaves the canvas, which is where its
+/// quadrant ends. Boxes move with their tiles; with bbox_clip_border they are clipped to the canvas; a box that then lies
+/// outside it (mmdet's is_inside: no part of it to the right of 0 and left of the width, likewise vertically) is dropped.
+/// RLE masks move with the pixels; polygon outlines are scaled and moved exactly and cut to the canvas.
+/// </summary>
+/// <remarks>
+/// Departures from mmdet: boxes and outlines are scaled by the tile's own resize ratio on each axis, int(w·r)/w and
+/// int(h·r)/h, as the pixels are (mmdet scales boxes by r: less than a pixel apart), and an object whose mask has nothing
+/// left on the canvas is dropped (mmdet keeps it, to a later FilterAnnotations), as every crop of ours drops it.
+/// </remarks>
+public sealed class Mosaic : ISampleMixer
+{
+    private readonly MosaicConfig _settings;
+
+    public Mosaic(MosaicConfig settings)
+    {
+        CheckSettings(settings);
+        _settings = settings;
+    }
+
+    public int PartnerCount => 3;
+
+    /// <summary>Refuses settings mmdet could not run with or that mean nothing, naming the data.mosaic key.</summary>
+    public static void CheckSettings(MosaicConfig settings)
+    {
+        if (settings.ImgScale.Count != 2 || settings.ImgScale.Any(v => v < 1))
+            throw new VimException($"data.mosaic.img_scale must be [width, height] of one tile, two positive pixel counts (the canvas is twice that), got {List(settings.ImgScale)}");
+        var range = settings.CenterRatioRange;
+        if (range.Count != 2 || !(range[0] >= 0 && range[0] <= range[1] && range[1] <= 2))
+            throw new VimException("data.mosaic.center_ratio_range must be [min, max] with 0 ≤ min ≤ max ≤ 2 (the centre, in tile sizes, must lie on the " +
+                $"canvas of two tiles), got {List(range)}");
+        CheckPadValue("data.mosaic.pad_val", settings.PadVal);
+        if (!(settings.Prob >= 0 && settings.Prob <= 1))
+            throw new VimException($"data.mosaic.prob must be a probability in [0, 1], got {settings.Prob.ToString(CultureInfo.InvariantCulture)}");
+    }
+
+    internal static void CheckPadValue(string key, double value)
+    {
+        if (!(value >= 0 && value <= 255) || value != Math.Floor(value))
+            throw new VimException($"{key} must be a whole colour value in [0, 255] (every channel of the 8-bit image), got {value.ToString(CultureInfo.InvariantCulture)}");
+    }
+
+    internal static string List<T>(IEnumerable<T> values) where T : IFormattable =>
+        $"[{string.Join(", ", values.Select(v => v.ToString(null, CultureInfo.InvariantCulture)))}]";
+
+    /// <summary>numpy's random.uniform(low, high).</summary>
+    internal static double Uniform(Random random, double low, double high) => low + (high - low) * random.NextDouble();
+
+    public void Mix(DataSample destination, IReadOnlyList<DataSample> partners, Random random)
+    {
+        if (partners.Count != PartnerCount) throw new ArgumentException($"Mosaic takes {PartnerCount} partners, got {partners.Count}.", nameof(partners));
+        if (random.NextDouble() > _settings.Prob) return;
+        var range = _settings.CenterRatioRange;
+        int centerX = (int)(Uniform(random, range[0], range[1]) * _settings.ImgScale[0]);
+        int centerY = (int)(Uniform(random, range[0], range[1]) * _settings.ImgScale[1]);
+        Place(destination, partners, centerX, centerY);
+    }
+
+    /// <summary>The mosaic around (<paramref name="centerX"/>, <paramref name="centerY"/>) on the canvas, into <paramref name="destination"/>.</summary>
+    internal void Place(DataSample destination, IReadOnlyList<DataSample> partners, int centerX, int centerY)
+    {
+        int tileW = _settings.ImgScale[0], tileH = _settings.ImgScale[1], canvasW = 2 * tileW, canvasH = 2 * tileH;
+        DataSample[] tiles = [destination, .. partners];
+        foreach (var tile in tiles)
+        {
+            SampleGeometry.RequireBytes(tile, "Mosaic");
+            if ((tile.Masks is null) != (destination.Masks is null))
+                throw new InvalidOperationException($"{destination.FilePath} and {tile.FilePath}: one sample has masks and the other not; Mosaic needs all alike.");
+        }
+        var canvas = new byte[canvasH * canvasW * 3];
+        Array.Fill(canvas, (byte)_settings.PadVal);
+        for (int k = 0; k < tiles.Length; k++)
+        {
+            var tile = tiles[k];
+            double ratio = Math.Min((double)tileH / tile.Height, (double)tileW / tile.Width);
+            SampleGeometry.ResizeTo(tile, Math.Max(1, (int)(tile.Height * ratio)), Math.Max(1, (int)(tile.Width * ratio)), ImageResampling.OpenCvBilinear);
+            // Tiles 0 and 2 end at the centre horizontally, 0 and 1 vertically; the others start there.
+            int dx = k % 2 == 0 ? centerX - tile.Width : centerX;
+            int dy = k < 2 ? centerY - tile.Height : centerY;
+            SampleGeometry.Translate(tile, dx, dy, canvasH, canvasW, (byte)_settings.PadVal, canvas);
+        }
+        foreach (var partner in partners) destination.AppendInstances(partner);
+        destination.KeepInstances(KeepInside(destination, _settings.BboxClipBorder));
+    }
+
+    /// <summary>
+    /// mmdet's end of a mix: with <paramref name="clip"/> every box is clipped to the sample; a box kept must overlap it
+    /// (is_inside), and its mask must have something left (ours).
+    /// </summary>
+    internal static bool[] KeepInside(DataSample sample, bool clip)
+    {
+        int width = sample.Width, height = sample.Height;
+        var b = sample.Boxes;
+        var keep = new bool[sample.InstanceCount];
+        for (int i = 0; i < keep.Length; i++)
+        {
+            int k = 4 * i;
+            if (clip)
+            {
+                b[k] = Math.Clamp(b[k], 0, width); b[k + 2] = Math.Clamp(b[k + 2], 0, width);
+                b[k + 1] = Math.Clamp(b[k + 1], 0, height); b[k + 3] = Math.Clamp(b[k + 3], 0, height);
+            }
+            keep[i] = b[k] < width && b[k + 1] < height && b[k + 2] > 0 && b[k + 3] > 0
+                && (sample.Masks is null || SampleGeometry.HasPixels(sample.Masks[i]));
+        }
+        return keep;
+    }
+}
