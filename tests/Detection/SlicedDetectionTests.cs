@@ -1,9 +1,12 @@
+using System.Text.Json;
 using NUnit.Framework;
+using OpenCvSharp;
 using Vim.Core;
 using Vim.Core.Config;
 using Vim.Data.Datasets;
 using Vim.Data.Masks;
 using Vim.Detection;
+using Vim.Tools.Commands;
 
 namespace Vim.Tests.Detection;
 
@@ -249,5 +252,55 @@ public class SlicedDetectionTests
         Assert.That(wholeForwards, Is.EqualTo(7));
         BatchedDetectionTests.AssertClose(SlicedDetection.Merge([.. alone, (new ImagePatch(0, 0, 200, 150), detector.Predict(image))], 150, 200, withWhole),
             whole, "with the whole image");
+    }
+
+    /// <summary>
+    /// `vim infer --slice-size 96 --slice-debug` on the 200 × 150 image: the patches' corners (0, 0), (72, 0), (104, 54)
+    /// and (104, 149), the first pixel of each dashed side, are white, a pixel inside a patch is the image's; the json lists
+    /// the sliced prediction's detections, the first with its box.
+    /// </summary>
+    [Test]
+    public void InferDrawsThePatchGridAndListsTheMergedDetections()
+    {
+        using var model = BatchedDetectionTests.SpreadScoreDetector();
+        using var detector = new Detector(model, InferCommandTests.DemoCategories(), testSize: 64);
+        var image = PredictorTestKit.WriteImage(Path.Combine(_root, "grid.png"), 200, 150, 5);
+        var request = new DetectionRequest { Slicing = InferCommand.Slicing(96, null, null, null, wholeImage: false, debug: true) };
+        var expected = detector.Predict(image, request);
+
+        var outDir = Path.Combine(_root, "grid-out");
+        var (_, drawn, total) = InferCommand.RunDetection(detector, [image], outDir, scoreThreshold: 1.0, batchSize: 3, request, drawPatches: true).Single();
+        Assert.That((drawn, total), Is.EqualTo((0, expected.Detections.Count)));
+        using var png = Cv2.ImRead(Path.Combine(outDir, "grid.png"), ImreadModes.Color);
+        using var source = Cv2.ImRead(image, ImreadModes.Color);
+        foreach (var (x, y) in new[] { (0, 0), (72, 0), (104, 54), (104, 149) })
+            Assert.That(png.At<Vec3b>(y, x), Is.EqualTo(new Vec3b(255, 255, 255)), $"patch outline at ({x}, {y})");
+        Assert.That(png.At<Vec3b>(30, 50), Is.EqualTo(source.At<Vec3b>(30, 50)), "inside a patch");
+
+        InferCommand.RunDetection(detector, [image], outDir, scoreThreshold: 0, batchSize: 1, request);
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "grid.json")));
+        var listed = json.RootElement.GetProperty("detections").EnumerateArray().ToList();
+        Assert.That(listed, Has.Count.EqualTo(expected.Detections.Count));
+        var first = expected.Detections[0];
+        Assert.That(listed[0].GetProperty("bbox").EnumerateArray().Select(v => v.GetDouble()),
+            Is.EqualTo(new[] { first.X1, first.Y1, first.X2 - first.X1, first.Y2 - first.Y1 }).Within(0.01));
+    }
+
+    /// <summary>The --slice-* options: unset ones keep the defaults, the others need --slice-size, --merge-nms takes the config spellings.</summary>
+    [Test]
+    public void InferSliceOptionsBuildTheSettingsAndRefuseBadUse()
+    {
+        Assert.That(InferCommand.Slicing(null, null, null, null, false, false), Is.Null);
+        Assert.That(InferCommand.Slicing(512, null, null, null, false, false), Is.EqualTo(new DetectionSlicing { PatchSize = 512 }));
+        Assert.That(InferCommand.Slicing(512, 0.5, 0.4, "soft_nms", true, false), Is.EqualTo(new DetectionSlicing
+        {
+            PatchSize = 512, OverlapRatio = 0.5, MergeIou = 0.4, MergeNmsType = DetectionNmsType.SoftNms, IncludeFullImage = true,
+        }));
+        Assert.That(() => InferCommand.Slicing(null, 0.3, null, null, false, false),
+            Throws.TypeOf<VimException>().With.Message.Contains("--slice-overlap").And.Message.Contains("--slice-size"));
+        Assert.That(() => InferCommand.Slicing(null, null, null, null, false, true), Throws.TypeOf<VimException>().With.Message.Contains("--slice-debug"));
+        Assert.That(() => InferCommand.Slicing(512, null, null, "greedy", false, false),
+            Throws.TypeOf<VimException>().With.Message.Contains("nms or soft_nms").And.Message.Contains("greedy"));
+        Assert.That(() => InferCommand.Slicing(512, 1.2, null, null, false, false), Throws.TypeOf<VimException>().With.Message.Contains("--slice-overlap"));
     }
 }
