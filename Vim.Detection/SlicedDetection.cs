@@ -149,18 +149,20 @@ public static class SlicedDetection
         var pooled = parts.SelectMany(part => part.Found.Detections.Select(found => (part.Patch, Found: found))).ToList();
         if (pooled.Count == 0) return new ImageDetections(height, width, []);
         using var scope = NewDisposeScope();
+        // The patches' detections are already managed values on the host, and the merge's NMS is cheap: it runs on the CPU
+        // whatever device the detector uses.
         var boxes = tensor(pooled.SelectMany(d => new[]
         {
             d.Found.X1 + d.Patch.Left, d.Found.Y1 + d.Patch.Top, d.Found.X2 + d.Patch.Left, d.Found.Y2 + d.Patch.Top,
-        }).ToArray()).reshape(-1, 4);
-        var classes = tensor(pooled.Select(d => (long)d.Found.ClassIndex).ToArray());
-        var scores = tensor(pooled.Select(d => d.Found.Score).ToArray());
+        }).ToArray(), device: CPU).reshape(-1, 4);
+        var classes = tensor(pooled.Select(d => (long)d.Found.ClassIndex).ToArray(), device: CPU);
+        var scores = tensor(pooled.Select(d => d.Found.Score).ToArray(), device: CPU);
         var softNms = slicing.MergeNmsType == DetectionNmsType.SoftNms ? slicing.MergeSoftNms : null;
         var (merged, source) = DetectionTestTimeAugmentation.Merge([new Instances(height, width, new Boxes(boxes), classes, scores)], height, width,
             pooled.Max(d => d.Found.ClassIndex) + 1, slicing.MergeIou, slicing.MaxPerImage ?? -1, softNms);
-        var keptBoxes = merged.Boxes.Tensor.to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
-        var keptScores = merged.Scores!.to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
-        var rows = source.contiguous().data<long>().ToArray();
+        var keptBoxes = merged.Boxes.Tensor.to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
+        var keptScores = merged.Scores!.to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
+        var rows = source.cpu().contiguous().data<long>().ToArray();
         var detections = new List<DetectedObject>();
         for (int i = 0; i < rows.Length; i++)
         {
