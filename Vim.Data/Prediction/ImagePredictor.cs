@@ -14,7 +14,9 @@ namespace Vim.Data.Prediction;
 /// eval mode, refusal once disposed, and the model disposed with the predictor when the predictor owns it. A derived
 /// predictor says how an image becomes test views (<see cref="Prepare"/>), which images may share a batch
 /// (<see cref="ShapeOf"/>) and how a batch becomes results (<see cref="PredictBatch"/>); <typeparamref name="TRequest"/> is
-/// what a caller may ask of one prediction besides the default result (null: nothing).
+/// what a caller may ask of one prediction besides the default result (null: nothing). A request may make one image
+/// several model inputs (the detector's sliced prediction): the predictor then answers for the image itself
+/// (<see cref="TryPredictComposite"/>), running its inputs through the same batching (<see cref="PredictPrepared"/>).
 /// <para>
 /// Why a lock rather than one model per thread: the model keeps per-forward working buffers (Vim's inference workspace)
 /// and inference switches it to eval mode and back, so two forwards through one model at once are unsafe. A caller
