@@ -199,9 +199,37 @@ public static class DetectionVisualizer
     public static int WriteOverlay(string imagePath, Instances detections, IReadOnlyList<string> classNames, double scoreThreshold, string outputPath) =>
         WriteOverlay(imagePath, outputPath, image => Draw(image, detections, classNames, scoreThreshold));
 
-    /// <summary>Reads <paramref name="imagePath"/>, draws a <see cref="Detector"/>'s detections and writes the PNG <paramref name="outputPath"/> (atomically).</summary>
-    public static int WriteOverlay(string imagePath, ImageDetections detections, double scoreThreshold, string outputPath) =>
-        WriteOverlay(imagePath, outputPath, image => Draw(image, detections, scoreThreshold));
+    /// <summary>
+    /// Reads <paramref name="imagePath"/>, draws a <see cref="Detector"/>'s detections and writes the PNG <paramref name="outputPath"/>
+    /// (atomically); with <paramref name="patches"/> (a sliced prediction's, <see cref="SlicedDetection.Patches"/>) their outlines first.
+    /// </summary>
+    public static int WriteOverlay(string imagePath, ImageDetections detections, double scoreThreshold, string outputPath,
+        IReadOnlyList<ImagePatch>? patches = null) =>
+        WriteOverlay(imagePath, outputPath, image =>
+        {
+            if (patches is not null) DrawPatches(image, patches);
+            return Draw(image, detections, scoreThreshold);
+        });
+
+    /// <summary>The colour (RGB) of patch outlines: white, no class colour.</summary>
+    public static readonly (byte R, byte G, byte B) PatchColour = (255, 255, 255);
+
+    /// <summary>
+    /// Outlines each patch of a sliced prediction, dashed in <see cref="PatchColour"/> (as crowd regions are dashed: not a
+    /// detection), so where patches overlap and where an object was cut shows.
+    /// </summary>
+    public static void DrawPatches(Mat bgr, IReadOnlyList<ImagePatch> patches)
+    {
+        ArgumentNullException.ThrowIfNull(bgr);
+        ArgumentNullException.ThrowIfNull(patches);
+        int thickness = LineThickness(bgr.Rows, bgr.Cols);
+        foreach (var patch in patches)
+        {
+            if (patch.Left < 0 || patch.Top < 0 || patch.Left + patch.Width > bgr.Cols || patch.Top + patch.Height > bgr.Rows)
+                throw new ArgumentException($"DetectionVisualizer: the patch {patch} does not lie within the {bgr.Cols}x{bgr.Rows} image.", nameof(patches));
+            DashedRectangle(bgr, new Point(patch.Left, patch.Top), new Point(patch.Left + patch.Width - 1, patch.Top + patch.Height - 1), Bgr(PatchColour), thickness);
+        }
+    }
 
     private static int WriteOverlay(string imagePath, string outputPath, Func<Mat, int> draw)
     {

@@ -92,6 +92,31 @@ public sealed class Detector : ImagePredictor<CascadeMaskRcnn, ImageDetections, 
     /// <inheritdoc/>
     protected override void CheckRequest(DetectionRequest? request) => request?.Check();
 
+    /// <summary>
+    /// Sliced prediction (<see cref="DetectionRequest.Slicing"/>): the image's patches, and with
+    /// <see cref="DetectionSlicing.IncludeFullImage"/> the whole image, each prepared and predicted as an image of its own,
+    /// <paramref name="batchSize"/> at a time (the patches share one size, so they share batches), then merged
+    /// (<see cref="SlicedDetection.Merge"/>). Patches are cut and prepared as batches need them, not all at once.
+    /// </summary>
+    protected override bool TryPredictComposite(byte[] rgb, int height, int width, string name, DetectionRequest? request, int batchSize,
+        out ImageDetections result)
+    {
+        if (request?.Slicing is not { } slicing)
+        {
+            result = null!;
+            return false;
+        }
+        var patches = SlicedDetection.Patches(height, width, slicing);
+        var whole = new ImagePatch(0, 0, width, height);
+        var inputs = slicing.IncludeFullImage ? [.. patches, whole] : patches;
+        var found = PredictPrepared(inputs.Select(patch => patch == whole
+            ? Prepare(rgb, height, width, name)
+            : Prepare(SlicedDetection.Crop(rgb, height, width, patch), patch.Height, patch.Width, $"{name}, patch {patch}")),
+            request with { Slicing = null }, batchSize);
+        result = SlicedDetection.Merge(inputs.Select((patch, i) => (patch, found[i])).ToList(), height, width, slicing, request.MinScore);
+        return true;
+    }
+
     /// <inheritdoc/>
     protected override IReadOnlyList<ImageDetections> PredictBatch(CascadeMaskRcnn model, IReadOnlyList<PreparedImage> batch, DetectionRequest? request) =>
         DetectionInference.Predict(model, batch, _test).Select(found => ImageDetections.FromInstances(found, Categories, request?.MinScore ?? 0)).ToList();

@@ -87,10 +87,18 @@ public sealed record DetectionRequest
     /// <summary>The lowest score a returned detection has, within [0, 1]; 0 keeps every detection.</summary>
     public double MinScore { get; init; }
 
-    /// <summary>Refuses a <see cref="MinScore"/> outside [0, 1], by name.</summary>
+    /// <summary>
+    /// Predict each image in overlapping patches at its own resolution and merge them (<see cref="DetectionSlicing"/>; mmdet's
+    /// large_image_demo.py); null predicts the whole image resized into the test size. The list <c>Predict</c>'s
+    /// <c>batchSize</c> then batches one image's patches; the single-image <c>Predict</c> runs them one at a time.
+    /// </summary>
+    public DetectionSlicing? Slicing { get; init; }
+
+    /// <summary>Refuses a <see cref="MinScore"/> outside [0, 1] and <see cref="Slicing"/> settings that cannot slice, by name.</summary>
     public void Check()
     {
         if (!(MinScore >= 0 && MinScore <= 1))
             throw new VimException($"DetectionRequest.MinScore must be within [0, 1], got {MinScore.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        Slicing?.Check();
     }
 }

@@ -165,6 +165,54 @@ public sealed class Rle
         return CreateTrusted(a.Height, a.Width, output.ToArray());
     }
 
+    /// <summary>
+    /// This mask placed into a larger, empty canvas of <paramref name="height"/> × <paramref name="width"/> with its top-left
+    /// pixel at (<paramref name="left"/>, <paramref name="top"/>): e.g. a mask predicted in a patch of an image, in the
+    /// image's pixels. Built run by run (no canvas-sized bitmap), so placing into a very large image costs the mask's runs
+    /// and columns, not the image's pixels.
+    /// </summary>
+    public Rle PlaceIn(int height, int width, int left, int top)
+    {
+        if (left < 0 || top < 0 || left + (long)Width > width || top + (long)Height > height)
+            throw new ArgumentOutOfRangeException(nameof(left),
+                $"a {Width}x{Height} mask at ({left}, {top}) does not lie within a {width}x{height} canvas.");
+        if (Width == 0 || Height == 0) return CreateTrusted(height, width, [checked((uint)((long)height * width))]);
+        var output = new List<uint>(Counts.Length + 2 * Width + 2);
+        bool current = false;
+        uint run = 0;
+        void Append(bool value, long length)
+        {
+            if (length == 0) return;
+            if (value != current)
+            {
+                output.Add(run);
+                (run, current) = (0, value);
+            }
+            run += checked((uint)length);
+        }
+        // Column-major: the canvas columns left of the mask, then the rows above it in its first column.
+        Append(false, (long)left * height + top);
+        int row = 0, column = 0;
+        for (int i = 0; i < Counts.Length && column < Width; i++)
+        {
+            bool value = (i & 1) == 1;
+            long remaining = Counts[i];
+            while (remaining > 0)
+            {
+                long take = Math.Min(remaining, Height - row);
+                Append(value, take);
+                (remaining, row) = (remaining - take, row + (int)take);
+                if (row < Height) continue;
+                // The canvas rows below this column of the mask and above its next one.
+                (row, column) = (0, column + 1);
+                if (column < Width) Append(false, height - Height);
+            }
+        }
+        Append(false, height - (long)top - Height + (long)(width - left - Width) * height);
+        output.Add(run);
+        return CreateTrusted(height, width, output.ToArray());
+    }
+
     /// <summary>Parses a COCO compressed counts string (the LEB128-like ASCII form).</summary>
     public static Rle FromCompressedString(string counts, int height, int width)
     {

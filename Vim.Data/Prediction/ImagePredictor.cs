@@ -14,7 +14,9 @@ namespace Vim.Data.Prediction;
 /// eval mode, refusal once disposed, and the model disposed with the predictor when the predictor owns it. A derived
 /// predictor says how an image becomes test views (<see cref="Prepare"/>), which images may share a batch
 /// (<see cref="ShapeOf"/>) and how a batch becomes results (<see cref="PredictBatch"/>); <typeparamref name="TRequest"/> is
-/// what a caller may ask of one prediction besides the default result (null: nothing).
+/// what a caller may ask of one prediction besides the default result (null: nothing). A request may make one image
+/// several model inputs (the detector's sliced prediction): the predictor then answers for the image itself
+/// (<see cref="TryPredictComposite"/>), running its inputs through the same batching (<see cref="PredictPrepared"/>).
 /// <para>
 /// Why a lock rather than one model per thread: the model keeps per-forward working buffers (Vim's inference workspace)
 /// and inference switches it to eval mode and back, so two forwards through one model at once are unsafe. A caller
@@ -117,6 +119,43 @@ public abstract class ImagePredictor<TModel, TResult, TRequest> : IDisposable wh
     }
 
     /// <summary>
+    /// For a request that makes one image several model inputs of its own (a detector's sliced prediction): the image's
+    /// result, predicted through <see cref="PredictPrepared"/> with up to <paramref name="batchSize"/> of its inputs per
+    /// batch; false where the image is predicted the ordinary way (<see cref="Prepare"/>, batched with other images).
+    /// Runs outside the lock.
+    /// </summary>
+    protected virtual bool TryPredictComposite(byte[] rgb, int height, int width, string name, TRequest? request, int batchSize, out TResult result)
+    {
+        result = default!;
+        return false;
+    }
+
+    /// <summary>
+    /// The results of prepared images, in order, predicted <paramref name="batchSize"/> of one <see cref="ShapeOf"/> at a
+    /// time; <paramref name="images"/> is enumerated lazily, so only the images waiting for a batch are held.
+    /// </summary>
+    protected IReadOnlyList<TResult> PredictPrepared(IEnumerable<PreparedImage> images, TRequest? request, int batchSize)
+    {
+        var results = new List<TResult>();
+        // Each waiting image travels with its position, where its result goes.
+        var batches = new SameShapeBatches<(int Index, PreparedImage Image), BatchShape>(batchSize);
+        void RunBatch(IReadOnlyList<(int Index, PreparedImage Image)> batch)
+        {
+            var found = Run(batch.Select(item => item.Image).ToList(), request);
+            for (int j = 0; j < batch.Count; j++)
+            {
+                while (results.Count <= batch[j].Index) results.Add(default!);
+                results[batch[j].Index] = found[j];
+            }
+        }
+        int index = 0;
+        foreach (var image in images)
+            foreach (var batch in batches.Add((index++, image), ShapeOf(image))) RunBatch(batch);
+        foreach (var batch in batches.Flush()) RunBatch(batch);
+        return results;
+    }
+
+    /// <summary>
     /// The results of a batch of images of one <see cref="ShapeOf"/>, in order, as managed values: the model is in eval mode
     /// and no other prediction runs; tensors made here belong to the batch's dispose scope.
     /// </summary>
@@ -125,6 +164,7 @@ public abstract class ImagePredictor<TModel, TResult, TRequest> : IDisposable wh
     private TResult PredictOne(DecodedImage image, TRequest? request)
     {
         CheckRequest(request);
+        if (TryPredictComposite(image.Rgb, image.Height, image.Width, image.Name, request, 1, out var composite)) return composite;
         var prepared = Prepare(image.Rgb, image.Height, image.Width, image.Name);
         return Run([prepared], request)[0];
     }
@@ -135,20 +175,24 @@ public abstract class ImagePredictor<TModel, TResult, TRequest> : IDisposable wh
         SameShapeBatches<int, BatchShape>.RequireBatchSize(batchSize, nameof(batchSize));
         CheckRequest(request);
         var results = new TResult[inputs.Count];
-        // Each waiting image travels with its position in the list, where its result goes.
-        var batches = new SameShapeBatches<(int Index, PreparedImage Image), BatchShape>(batchSize);
-        void RunBatch(IReadOnlyList<(int Index, PreparedImage Image)> batch)
+        // Where each ordinary image's result goes: its position among the inputs.
+        var ordinaryPositions = new List<int>();
+        IEnumerable<PreparedImage> Ordinary()
         {
-            var found = Run(batch.Select(item => item.Image).ToList(), request);
-            for (int j = 0; j < batch.Count; j++) results[batch[j].Index] = found[j];
+            for (int i = 0; i < inputs.Count; i++)
+            {
+                var image = decode(inputs[i], i);
+                if (TryPredictComposite(image.Rgb, image.Height, image.Width, image.Name, request, batchSize, out var composite))
+                {
+                    results[i] = composite;
+                    continue;
+                }
+                ordinaryPositions.Add(i);
+                yield return Prepare(image.Rgb, image.Height, image.Width, image.Name);
+            }
         }
-        for (int i = 0; i < inputs.Count; i++)
-        {
-            var image = decode(inputs[i], i);
-            var prepared = Prepare(image.Rgb, image.Height, image.Width, image.Name);
-            foreach (var batch in batches.Add((i, prepared), ShapeOf(prepared))) RunBatch(batch);
-        }
-        foreach (var batch in batches.Flush()) RunBatch(batch);
+        var ordinary = PredictPrepared(Ordinary(), request, batchSize);
+        for (int k = 0; k < ordinary.Count; k++) results[ordinaryPositions[k]] = ordinary[k];
         return results;
     }
 

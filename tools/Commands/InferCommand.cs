@@ -16,9 +16,10 @@ using static TorchSharp.torch;
 namespace Vim.Tools.Commands;
 
 /// <summary>
-/// `vim infer CONFIG --checkpoint C IMAGE... [--out DIR] [--score-thr 0.3] [--batch-size N] [--ema]`: run a trained
+/// `vim infer CONFIG --checkpoint C IMAGE... [--out DIR] [--score-thr 0.3] [--batch-size N] [--ema] [--slice-size 640 …]`: run a trained
 /// model on image files. Detection: boxes, masks and labels drawn on each image (&lt;out&gt;/NAME.png)
-/// and the detections as json (&lt;out&gt;/NAME.json). Segmentation: class-index, colour and overlay
+/// and the detections as json (&lt;out&gt;/NAME.json); with --slice-size each image predicted in overlapping patches
+/// (<see cref="DetectionSlicing"/>, mmdet's large_image_demo.py). Segmentation: class-index, colour and overlay
 /// PNGs (&lt;out&gt;/pred, color, overlay). The model is opened and run through the library's <see cref="Detector"/> and
 /// <see cref="Segmentor"/>, so a .NET program using them gets what this command writes.
 /// </summary>
@@ -59,6 +60,19 @@ public static class InferCommand
             DefaultValueFactory = _ => 1,
         };
         var ema = new Option<bool>("--ema") { Description = "Use the EMA weights stored in the checkpoint." };
+        var defaults = new DetectionSlicing();
+        var sliceSize = new Option<int?>("--slice-size")
+        {
+            Description = "Detection: predict each image (and video frame) in overlapping patches of this side in the image's pixels and merge them " +
+                "(mmdet's large_image_demo.py --patch-size, SAHI), for images much larger than data.crop_size whose small objects a downscale loses. " +
+                "Each patch goes through the test pipeline as an image would (resized into data.crop_size: --slice-size equal to it predicts at the " +
+                "image's own resolution); edge patches are moved inward so all are full size; --batch-size then batches one image's patches.",
+        };
+        var sliceOverlap = new Option<double?>("--slice-overlap") { Description = $"With --slice-size: the share of a patch its neighbour overlaps, within [0, 1) (mmdet's --patch-overlap-ratio; default {Text(defaults.OverlapRatio)})." };
+        var mergeIou = new Option<double?>("--merge-iou") { Description = $"With --slice-size: the IoU above which the merge drops (or Soft-NMS decays) a box of the same class (mmdet's --merge-iou-thr; default {Text(defaults.MergeIou)})." };
+        var mergeNms = new Option<string?>("--merge-nms") { Description = "With --slice-size: nms or soft_nms (mmcv's linear decay, σ 0.5, minimum score 0.001; its decayed scores are reported) for the merge (mmdet's --merge-nms-type; default nms). Every merged detection is kept (no detections_per_image cap)." };
+        var sliceWhole = new Option<bool>("--slice-whole-image") { Description = "With --slice-size: also predict the whole image resized as without slicing and merge its detections too (SAHI's perform_standard_pred), for objects larger than a patch." };
+        var sliceDebug = new Option<bool>("--slice-debug") { Description = "With --slice-size: outline the patches (dashed, white) on the drawn images (mmdet's --debug)." };
         var set = ConfigCommand.CreateSetOption();
         var command = new Command("infer", "Run a trained detector or segmentor on images or videos, as Vim.Detection.Detector / Vim.Segmentation.Segmentor do from .NET code; write drawn PNGs (and detections as json). " +
             "One process: refused under mpirun with several (mpirun -np K vim test shares an evaluation).");
@@ -69,6 +83,12 @@ public static class InferCommand
         command.Options.Add(scoreThr);
         command.Options.Add(batchSize);
         command.Options.Add(ema);
+        command.Options.Add(sliceSize);
+        command.Options.Add(sliceOverlap);
+        command.Options.Add(mergeIou);
+        command.Options.Add(mergeNms);
+        command.Options.Add(sliceWhole);
+        command.Options.Add(sliceDebug);
         command.Options.Add(frameStep);
         command.Options.Add(maxFrames);
         command.Options.Add(set);
@@ -85,21 +105,28 @@ public static class InferCommand
             if (threshold is < 0 or > 1) throw new VimException($"--score-thr must be within [0, 1], got {threshold.ToString(CultureInfo.InvariantCulture)}");
             int batch = parse.GetValue(batchSize);
             SameShapeBatches<int, BatchShape>.RequireBatchSize(batch, "--batch-size");
+            var slicing = Slicing(parse.GetValue(sliceSize), parse.GetValue(sliceOverlap), parse.GetValue(mergeIou), parse.GetValue(mergeNms),
+                parse.GetValue(sliceWhole), parse.GetValue(sliceDebug));
+            var request = slicing is null ? null : new DetectionRequest { Slicing = slicing };
+            bool drawPatches = parse.GetValue(sliceDebug);
             var checkpointPath = parse.GetValue(checkpoint)!;
             bool useEma = parse.GetValue(ema);
             var options = new ModelLoadOptions { Overrides = parse.GetValue(set) ?? [], Ema = useEma, Log = Console.Out };
             var config = TrainedModelSource.LoadConfig(parse.GetValue(configArg)!, checkpointPath, task: null, options);
             var dir = parse.GetValue(outDir) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, "infer");
             OutputFolder.Check(dir, "--out");
+            if (config.Task != TaskKind.Detection && slicing is not null)
+                throw new VimException("--slice-size slices detection only; a segmentation config predicts large images by sliding its crop " +
+                    "window (model.seg_test.mode: slide, with crop_size and stride)");
             if (config.Task == TaskKind.Detection)
             {
                 using var detector = Detector.Load(config, checkpointPath, useEma, Console.Out);
                 if (imagePaths.Count > 0)
-                    foreach (var (image, drawn, total) in RunDetection(detector, imagePaths, dir, threshold, batch))
+                    foreach (var (image, drawn, total) in RunDetection(detector, imagePaths, dir, threshold, batch, request, drawPatches))
                         Console.WriteLine($"{image}: {drawn} detection(s) at score >= {threshold.ToString(CultureInfo.InvariantCulture)} ({total} above the model's own threshold)");
                 foreach (var video in videoPaths)
                 {
-                    var written = RunDetectionVideo(detector, video, dir, threshold, frames, Console.Out, batch);
+                    var written = RunDetectionVideo(detector, video, dir, threshold, frames, Console.Out, batch, request);
                     Console.WriteLine($"{video}: {written.Frames} frame(s), detections at score >= {threshold.ToString(CultureInfo.InvariantCulture)} drawn into {written.Output}");
                 }
             }
@@ -124,9 +151,11 @@ public static class InferCommand
     /// Detects objects in each image and writes &lt;dir&gt;/NAME.png (detections drawn on the original
     /// image) and &lt;dir&gt;/NAME.json; returns per image how many detections passed the threshold and how many the model returned.
     /// </summary>
-    /// <param name="batchSize">Images predicted together (<see cref="Detector"/>'s list <c>Predict</c>).</param>
+    /// <param name="batchSize">Images predicted together (<see cref="Detector"/>'s list <c>Predict</c>); with slicing, one image's patches.</param>
+    /// <param name="request">What to ask of each prediction (e.g. <see cref="DetectionRequest.Slicing"/>); null: the default.</param>
+    /// <param name="drawPatches">With slicing: outline the patches on the drawings (<see cref="DetectionVisualizer.DrawPatches"/>).</param>
     public static IReadOnlyList<(string Image, int Drawn, int Total)> RunDetection(Detector detector, IReadOnlyList<string> imagePaths, string dir,
-        double scoreThreshold, int batchSize = 1)
+        double scoreThreshold, int batchSize = 1, DetectionRequest? request = null, bool drawPatches = false)
     {
         CheckImages(imagePaths);
         // A PNG input in the output folder would be replaced by its drawing.
@@ -135,13 +164,14 @@ public static class InferCommand
             throw new VimException($"{overwritten}: the drawing would be written over this input image (--out {dir}); choose another --out folder");
         Directory.CreateDirectory(dir);
         var written = new List<(string, int, int)>();
-        foreach (var (paths, results) in InWindows(imagePaths, batchSize, window => detector.Predict(window, null, batchSize)))
+        foreach (var (paths, results) in InWindows(imagePaths, batchSize, window => detector.Predict(window, request, batchSize)))
         {
             for (int i = 0; i < paths.Count; i++)
             {
                 var (imagePath, found) = (paths[i], results[i]);
                 var name = Path.GetFileNameWithoutExtension(imagePath);
-                int drawn = DetectionVisualizer.WriteOverlay(imagePath, found, scoreThreshold, Path.Combine(dir, name + ".png"));
+                var patches = drawPatches && request?.Slicing is { } slicing ? SlicedDetection.Patches(found.Height, found.Width, slicing) : null;
+                int drawn = DetectionVisualizer.WriteOverlay(imagePath, found, scoreThreshold, Path.Combine(dir, name + ".png"), patches);
                 WriteDetectionsJson(Path.Combine(dir, name + ".json"), imagePath, found, scoreThreshold);
                 written.Add((imagePath, drawn, found.Detections.Count));
             }
@@ -183,12 +213,13 @@ public static class InferCommand
     /// Detects objects in every selected frame of a video, exactly as in an image file, and writes the frames with their
     /// detections drawn as &lt;dir&gt;/NAME (<see cref="VideoFiles.OutputFormat"/>); returns the frames written and the file.
     /// </summary>
-    /// <param name="batchSize">Frames predicted together (all of one size, so batches are always full).</param>
+    /// <param name="batchSize">Frames predicted together (all of one size, so batches are always full); with slicing, one frame's patches.</param>
+    /// <param name="request">What to ask of each frame's prediction (e.g. <see cref="DetectionRequest.Slicing"/>); null: the default.</param>
     public static (int Frames, string Output) RunDetectionVideo(Detector detector, string videoPath, string dir, double scoreThreshold,
-        FrameSelection frames, TextWriter? progress = null, int batchSize = 1) =>
+        FrameSelection frames, TextWriter? progress = null, int batchSize = 1, DetectionRequest? request = null) =>
         RunVideo(videoPath, dir, frames, progress, batchSize, batch =>
         {
-            var found = detector.Predict(batch.Select(FramePixels).ToList(), null, batchSize);
+            var found = detector.Predict(batch.Select(FramePixels).ToList(), request, batchSize);
             for (int i = 0; i < batch.Count; i++) DetectionVisualizer.Draw(batch[i], found[i], scoreThreshold);
             return batch;
         });
@@ -270,6 +301,38 @@ public static class InferCommand
             for (int i = 0; i < paths.Count; i++)
                 SegmentationVisualizer.Write(dir, Path.GetFileNameWithoutExtension(paths[i]), predictions[i].ClassMap, predictions[i].Height, predictions[i].Width, paths[i]);
     }
+
+    /// <summary>
+    /// The sliced prediction the --slice-* options ask for (null without --slice-size, which the others need), checked here
+    /// so a bad value is refused before the model is loaded; unset options keep <see cref="DetectionSlicing"/>'s defaults.
+    /// </summary>
+    public static DetectionSlicing? Slicing(int? size, double? overlap, double? mergeIou, string? mergeNms, bool wholeImage, bool debug)
+    {
+        if (size is null)
+        {
+            var orphan = new (string Name, bool Given)[]
+            {
+                ("--slice-overlap", overlap is not null), ("--merge-iou", mergeIou is not null), ("--merge-nms", mergeNms is not null),
+                ("--slice-whole-image", wholeImage), ("--slice-debug", debug),
+            }.FirstOrDefault(o => o.Given);
+            if (orphan.Name is not null) throw new VimException($"{orphan.Name} sets sliced prediction up, which --slice-size (the patch side in pixels) turns on");
+            return null;
+        }
+        var slicing = new DetectionSlicing { PatchSize = size.Value, IncludeFullImage = wholeImage };
+        if (overlap is double o) slicing = slicing with { OverlapRatio = o };
+        if (mergeIou is double iou) slicing = slicing with { MergeIou = iou };
+        if (mergeNms is not null)
+        {
+            var types = Enum.GetValues<DetectionNmsType>();
+            var type = types.Where(t => ConfigBinder.KeyOf(t) == mergeNms).Cast<DetectionNmsType?>().FirstOrDefault()
+                ?? throw new VimException($"--merge-nms: expected {string.Join(" or ", types.Select(t => ConfigBinder.KeyOf(t)))}, got '{mergeNms}'");
+            slicing = slicing with { MergeNmsType = type };
+        }
+        slicing.Check();
+        return slicing;
+    }
+
+    private static string Text(double value) => value.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>The categories `vim infer` names detections with (<see cref="DetectionData.CategoriesForInference"/>, notes on the console).</summary>
     public static CategoryMap Categories(ExperimentConfig config) => DetectionData.CategoriesForInference(config, Console.Out);
