@@ -51,7 +51,7 @@ public class BatchedDetectionTests
     /// the same scores (about 1/6 each), so detections tie within float rounding and their order, and which ones the
     /// top-k keeps, would be decided by the last bits a batch may change. Spread scores make the order meaningful.
     /// </summary>
-    private static CascadeMaskRcnn SpreadScoreDetector()
+    internal static CascadeMaskRcnn SpreadScoreDetector()
     {
         var model = InferCommandTests.TinyDetector();
         using var noGrad = no_grad();
