@@ -426,6 +426,8 @@ public sealed class CascadeRoiHeads : nn.Module
     private static Tensor[] InChunks(MultiScaleRoiAlign pooler, IReadOnlyList<Tensor> features, IReadOnlyList<Boxes> boxes, long perChunk,
         Func<Tensor, long, long, Tensor[]> head)
     {
+        if (boxes.Count != features[0].shape[0])
+            throw new ArgumentException($"CascadeRoiHeads: {boxes.Count} box lists given for a batch of {features[0].shape[0]} images.", nameof(boxes));
         using var scope = NewDisposeScope();
         var rois = RoiAlign.BoxesToRois(boxes);
         long rows = rois.shape[0];

@@ -54,6 +54,8 @@ public class RoiCascadeTests
         Assert.That(probabilities.allclose(onePass, rtol: 1e-5, atol: 1e-6), Is.True, "mask probabilities");
         // A misplaced chunk would show: rows of other RoIs differ far beyond the tolerance.
         Assert.That(probabilities[..200].allclose(onePass[200..], rtol: 1e-5, atol: 1e-6), Is.False);
+        Assert.That(Assert.Throws<ArgumentException>(() => heads.MaskProbabilities(features, detections.Take(2).ToList()))!.Message,
+            Does.Contain("2 box lists given for a batch of 3 images"));
     }
 
     [Test]
