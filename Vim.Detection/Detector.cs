@@ -28,8 +28,6 @@ public sealed class Detector : ImagePredictor<CascadeMaskRcnn, ImageDetections, 
 {
     private readonly DetectionTestConfig _test;
     private readonly IReadOnlyList<TransformPipeline> _pipelines;
-    // Read outside the lock, for batch shapes only: the input size depends on the backbone's fixed square, not on weights.
-    private readonly CascadeMaskRcnn _model;
 
     /// <summary>
     /// A detector around a model already built and loaded (e.g. trained in this process); the model is put in eval mode
@@ -49,7 +47,7 @@ public sealed class Detector : ImagePredictor<CascadeMaskRcnn, ImageDetections, 
             throw new VimException($"the detector has {model.RoiHeads.Settings.NumClasses} classes but {categories.Count} category names were given");
         test ??= new DetectionTestConfig();
         _pipelines = DetectionTestTimeAugmentation.TestPipelines(testSize, test, testPipeline);
-        (Categories, TestSize, _test, _model) = (categories, testSize, test, model);
+        (Categories, TestSize, _test) = (categories, testSize, test);
     }
 
     /// <summary>
@@ -87,7 +85,8 @@ public sealed class Detector : ImagePredictor<CascadeMaskRcnn, ImageDetections, 
         PreparedImage.Prepare(rgb, height, width, name, _pipelines);
 
     /// <inheritdoc/>
-    protected override BatchShape ShapeOf(PreparedImage image) => DetectionInference.InputShape(_model, image, _test);
+    /// <remarks>The input size depends on the backbone's fixed square, not on weights: safe outside the lock.</remarks>
+    protected override BatchShape ShapeOf(CascadeMaskRcnn model, PreparedImage image) => DetectionInference.InputShape(model, image, _test);
 
     /// <inheritdoc/>
     protected override void CheckRequest(DetectionRequest? request) => request?.Check();

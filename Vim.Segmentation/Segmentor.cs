@@ -88,7 +88,7 @@ public sealed class Segmentor : ImagePredictor<EncoderDecoder, ImageSegmentation
         PreparedImage.Prepare(rgb, height, width, name, _pipelines);
 
     /// <inheritdoc/>
-    protected override BatchShape ShapeOf(PreparedImage image) => SegmentationInference.InputShape(image);
+    protected override BatchShape ShapeOf(EncoderDecoder model, PreparedImage image) => SegmentationInference.InputShape(image);
 
     /// <inheritdoc/>
     protected override void CheckRequest(ScoreRequest? request)

@@ -110,8 +110,11 @@ public abstract class ImagePredictor<TModel, TResult, TRequest> : IDisposable wh
     /// <summary>An image's test views, on the host (runs outside the lock, so threads prepare while another predicts).</summary>
     protected abstract PreparedImage Prepare(byte[] rgb, int height, int width, string name);
 
-    /// <summary>The tensor shape the image's views take in the model: images of equal shapes may share a batch.</summary>
-    protected abstract BatchShape ShapeOf(PreparedImage image);
+    /// <summary>
+    /// The tensor shape the image's views take in <paramref name="model"/>: images of equal shapes may share a batch. Called
+    /// outside the lock, so it may read only what no prediction changes (e.g. the detector's input geometry), never run the model.
+    /// </summary>
+    protected abstract BatchShape ShapeOf(TModel model, PreparedImage image);
 
     /// <summary>Refuses a request this predictor cannot serve, before any image is read.</summary>
     protected virtual void CheckRequest(TRequest? request)
@@ -150,7 +153,7 @@ public abstract class ImagePredictor<TModel, TResult, TRequest> : IDisposable wh
         }
         int index = 0;
         foreach (var image in images)
-            foreach (var batch in batches.Add((index++, image), ShapeOf(image))) RunBatch(batch);
+            foreach (var batch in batches.Add((index++, image), ShapeOf(_model, image))) RunBatch(batch);
         foreach (var batch in batches.Flush()) RunBatch(batch);
         return results;
     }

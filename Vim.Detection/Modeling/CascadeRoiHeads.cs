@@ -1,4 +1,6 @@
+using Vim.Core.Checkpoints;
 using Vim.Core.Diagnostics;
+using Vim.Core.Engine;
 using TorchSharp;
 using TorchSharp.Modules;
 using Vim.Detection.Ops;
@@ -32,6 +34,7 @@ public sealed class CascadeRoiHeads : nn.Module
     private readonly ModuleList<FastRcnnOutputLayers> box_predictor;
     private readonly MaskRcnnConvUpsampleHead? mask_head;
     private readonly Matcher[] matchers;
+    private readonly long inChannels;
 
     public CascadeRoiHeadsSettings Settings { get; }
     public MultiScaleRoiAlign BoxPooler { get; }
@@ -47,6 +50,7 @@ public sealed class CascadeRoiHeads : nn.Module
     public CascadeRoiHeads(long inChannels, CascadeRoiHeadsSettings? settings = null, long seed = 0) : base(nameof(CascadeRoiHeads))
     {
         Settings = settings ?? new CascadeRoiHeadsSettings();
+        this.inChannels = inChannels;
         var s = Settings;
         if (s.NumClasses < 1)
             throw new ArgumentException($"CascadeRoiHeads: NumClasses must be positive, got {s.NumClasses}.");
@@ -184,13 +188,22 @@ public sealed class CascadeRoiHeads : nn.Module
         return classes.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Pools the boxes and runs stage <paramref name="stage"/>'s head and predictor.</summary>
+    /// <summary>Pools the boxes and runs stage <paramref name="stage"/>'s head and predictor (at inference a chunk of RoIs at a time: <see cref="InChunks"/>).</summary>
     public (Tensor Scores, Tensor Deltas) RunStage(IReadOnlyList<Tensor> features, IReadOnlyList<Boxes> boxes, int stage)
     {
         using var scope = NewDisposeScope();
+        if (!training)
+        {
+            var outputs = InChunks(BoxPooler, features, boxes, InferenceChunkRois(mask: false, features[0].dtype), (pooled, _, _) =>
+            {
+                var (chunkScores, chunkDeltas) = box_predictor[stage].call(box_head[stage].call(pooled));
+                return [chunkScores, chunkDeltas];
+            });
+            return (outputs[0].MoveToOuterDisposeScope(), outputs[1].MoveToOuterDisposeScope());
+        }
         var pooled = BoxPooler.Forward(features, boxes);
         // One stage (StandardROIHeads) scales by 1: no node for it.
-        if (training && NumStages > 1)
+        if (NumStages > 1)
             pooled = ScaleGradient.Apply(pooled, 1.0 / NumStages);
         var (scores, deltas) = box_predictor[stage].call(box_head[stage].call(pooled));
         return (scores.MoveToOuterDisposeScope(), deltas.MoveToOuterDisposeScope());
@@ -370,7 +383,63 @@ public sealed class CascadeRoiHeads : nn.Module
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         using var stage = StageProfiler.Measure(DetectionStages.MaskHead);
-        var logits = mask_head.call(MaskPooler.Forward(features, detections.Select(d => d.Boxes).ToList()));
-        return MaskRcnnConvUpsampleHead.SelectClass(logits, cat(detections.Select(d => d.Classes!).ToArray(), 0)).sigmoid().MoveToOuterDisposeScope();
+        var classes = cat(detections.Select(d => d.Classes!).ToArray(), 0);
+        return InChunks(MaskPooler, features, detections.Select(d => d.Boxes).ToList(), InferenceChunkRois(mask: true, features[0].dtype), (pooled, start, count) =>
+            [MaskRcnnConvUpsampleHead.SelectClass(mask_head.call(pooled), classes.narrow(0, start, count)).sigmoid()])[0].MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The most bytes a chunk of RoIs may take in any one activation of a head at inference: glibc serves larger blocks with
+    /// fresh mmapped pages (above <see cref="NativeHeapPolicy.MmapThresholdBytes"/>, its largest threshold), which fault
+    /// on first touch and are unmapped when freed, so such a tensor costs page faults every time it is made.
+    /// </summary>
+    private const long ChunkBytes = NativeHeapPolicy.MmapThresholdBytes;
+
+    /// <summary>
+    /// How many RoIs the box heads (or, with <paramref name="mask"/>, the mask head) take at once at inference on features
+    /// of <paramref name="dtype"/> (<see cref="InChunks"/>): as many as keep the head's largest activation per RoI (the
+    /// pooled features, a conv's or an fc's output; for the mask head also the deconv's and the logits at twice the
+    /// pooled side) within <see cref="ChunkBytes"/> together, at least one.
+    /// </summary>
+    public long InferenceChunkRois(bool mask, ScalarType dtype)
+    {
+        var s = Settings;
+        long elements = mask
+            ? Math.Max(Math.Max(inChannels, s.MaskHeadConvDims.Max()) * s.MaskPoolerResolution * s.MaskPoolerResolution,
+                Math.Max(s.MaskHeadConvDims[^1], s.NumClasses) * 4 * s.MaskPoolerResolution * s.MaskPoolerResolution)
+            : Math.Max(Math.Max(inChannels, s.BoxHeadConvDims.DefaultIfEmpty(0).Max()) * s.BoxPoolerResolution * s.BoxPoolerResolution,
+                s.BoxHeadFcDims.DefaultIfEmpty(0).Max());
+        return Math.Max(1, ChunkBytes / (elements * CheckpointDTypes.ElementSize(dtype)));
+    }
+
+    /// <summary>
+    /// <paramref name="head"/> over the RoIs' pooled features at inference, a chunk of RoIs at a time, so that no activation
+    /// exceeds <see cref="ChunkBytes"/>. Pooled all at once, a batch's RoIs make tensors past the mmap threshold that one
+    /// image's do not (4 images × 200 RoIs × 256 channels × 7² floats: 40 MB; the mask head's 14² and 28² maps at a few
+    /// dozen detections per image), and their page faults made the box stages and mask head of a batch slower per image
+    /// than one image's. Each RoI's outputs are its own row of the heads' convs and linears, so chunks change only how
+    /// libtorch blocks those products.
+    /// </summary>
+    /// <param name="perChunk">RoIs per chunk (<see cref="InferenceChunkRois"/>).</param>
+    /// <param name="head">The outputs of one chunk: its pooled features and the chunk's first row and row count among all RoIs.</param>
+    /// <returns>Each output of <paramref name="head"/> over every RoI, in row order.</returns>
+    private static Tensor[] InChunks(MultiScaleRoiAlign pooler, IReadOnlyList<Tensor> features, IReadOnlyList<Boxes> boxes, long perChunk,
+        Func<Tensor, long, long, Tensor[]> head)
+    {
+        if (boxes.Count != features[0].shape[0])
+            throw new ArgumentException($"CascadeRoiHeads: {boxes.Count} box lists given for a batch of {features[0].shape[0]} images.", nameof(boxes));
+        using var scope = NewDisposeScope();
+        var rois = RoiAlign.BoxesToRois(boxes);
+        long rows = rois.shape[0];
+        var chunks = new List<Tensor[]>();
+        // No RoI is one empty chunk: the head still gives its outputs' shapes.
+        for (long start = 0; start == 0 || start < rows; start += perChunk)
+        {
+            long count = Math.Min(perChunk, rows - start);
+            chunks.Add(head(pooler.Forward(features, rois.narrow(0, start, count)), start, count));
+        }
+        var outputs = chunks.Count == 1 ? chunks[0] : chunks[0].Select((_, k) => cat(chunks.Select(chunk => chunk[k]).ToArray(), 0)).ToArray();
+        foreach (var output in outputs) output.MoveToOuterDisposeScope();
+        return outputs;
     }
 }

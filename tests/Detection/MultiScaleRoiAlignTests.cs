@@ -88,6 +88,41 @@ public class MultiScaleRoiAlignTests
         Assert.That(p3.grad is null || p3.grad.abs().sum().ToDouble() == 0, Is.True);
     }
 
+    /// <summary>
+    /// Each level's rows are copied into the output at their boxes' places: the gradient of Σ wᵢ · pooledᵢ must reach each
+    /// level exactly as the boxes pooled from it one by one send it (their RoIAlign alone, same weights), and no box at all
+    /// gives an empty (0, C, S, S) result.
+    /// </summary>
+    [Test]
+    public void EachRowsGradientReachesItsOwnLevel()
+    {
+        using var scope = NewDisposeScope();
+        var scales = new[] { 1 / 4.0, 1 / 8.0, 1 / 16.0 };
+        var pooler = new MultiScaleRoiAlign(3, scales);
+        var gen = new Generator(11);
+        var features = new[] { 64L, 32, 16 }.Select(s => randn(new[] { 2, 2, s, s }, ScalarType.Float64, generator: gen).requires_grad_(true)).ToArray();
+        // √area 20, 120, 300, 60 → p2 (20 below p2, clamped), p3, p4, p2; two images.
+        var boxesPerImage = new[] { Square(20, 120, 300), Square(60) };
+        var expectedLevel = new[] { 0, 1, 2, 0 };
+        var weights = randn(new[] { 4L, 2, 3, 3 }, ScalarType.Float64, generator: gen);
+        (pooler.Forward(features, boxesPerImage.Select(b => new Boxes(b.Tensor.to_type(ScalarType.Float64))).ToList()) * weights).sum().backward();
+        var rois = RoiAlign.BoxesToRois(boxesPerImage).to_type(ScalarType.Float64);
+        var reference = features.Select(f => zeros_like(f)).ToArray();
+        for (int i = 0; i < 4; i++)
+        {
+            int level = expectedLevel[i];
+            var alone = features[level].detach().clone().requires_grad_(true);
+            (RoiAlign.Apply(alone, rois[i..(i + 1)], (3, 3), scales[level], 0, true)[0] * weights[i]).sum().backward();
+            reference[level] += alone.grad!;
+        }
+        for (int level = 0; level < 3; level++)
+            Assert.That(features[level].grad!.allclose(reference[level], rtol: 0, atol: 1e-12), Is.True, $"level {level}");
+        Assert.That(features[2].grad!.abs().sum().ToDouble(), Is.GreaterThan(0), "p4, pooled by one box, received its gradient");
+
+        var none = pooler.Forward(features.Select(f => f.detach()).ToArray(), [new Boxes(zeros(0, 4, ScalarType.Float64)), new Boxes(zeros(0, 4, ScalarType.Float64))]);
+        Assert.That(none.shape, Is.EqualTo(new long[] { 0, 2, 3, 3 }));
+    }
+
     [Test]
     public void RejectsScalesThatAreNotAHalvingPyramid()
     {

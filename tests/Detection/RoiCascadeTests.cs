@@ -13,6 +13,51 @@ public class RoiCascadeTests
     private static Instances Gt(long h, long w, Boxes boxes, long[] classes) =>
         new(h, w, boxes, tensor(classes), masks: zeros(new[] { boxes.Count, h, w }, ScalarType.Bool));
 
+    /// <summary>
+    /// At inference the heads take their RoIs in chunks whose largest activation stays within glibc's 32 MiB mmap threshold
+    /// (<see cref="CascadeRoiHeads.InferenceChunkRois"/>): with 256 channels, float32 7² box features are 256 · 49 · 4 = 50,176
+    /// bytes a RoI, so 33,554,432 / 50,176 → 668 at a time; the mask head's 14² features 200,704 bytes (its 8-channel 28² maps
+    /// are smaller), 167 at a time; float64 half as many. Three images of 500 RoIs (three box chunks) and 400 detections
+    /// (three mask chunks) give what one pass over all of them gives: the same scores, deltas and mask probabilities, up to
+    /// how libtorch blocks a product of another row count.
+    /// </summary>
+    [Test]
+    public void InferenceTakesTheRoisInChunksWithTheResultsOfOnePass()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var heads = new CascadeRoiHeads(256, RoiHeadModulesTests.TinySettings(), seed: 3);
+        heads.eval();
+        Assert.That((heads.InferenceChunkRois(mask: false, ScalarType.Float32), heads.InferenceChunkRois(mask: true, ScalarType.Float32)), Is.EqualTo((668L, 167L)));
+        Assert.That((heads.InferenceChunkRois(mask: false, ScalarType.Float64), heads.InferenceChunkRois(mask: true, ScalarType.Float64)), Is.EqualTo((334L, 83L)));
+
+        var gen = new Generator(4);
+        var features = new[] { 16L, 8, 4, 2 }.Select(side => randn(new[] { 3, 256, side, side }, generator: gen)).ToArray();
+        Boxes RandomBoxes(int count)
+        {
+            var corner = rand(new[] { (long)count, 2 }, generator: gen) * 48;
+            var size = rand(new[] { (long)count, 2 }, generator: gen) * 40 + 2;
+            return new Boxes(cat(new[] { corner, corner + size }, 1));
+        }
+        var boxes = Enumerable.Range(0, 3).Select(_ => RandomBoxes(500)).ToList();
+        var (scores, deltas) = heads.RunStage(features, boxes, 1);
+        var boxHead = (FastRcnnConvFcHead)heads.named_children().First(c => c.name == "box_head").module.named_children().First(c => c.name == "1").module;
+        var (onePassScores, onePassDeltas) = heads.Predictors[1].forward(boxHead.forward(heads.BoxPooler.Forward(features, boxes)));
+        Assert.That(scores.shape, Is.EqualTo(new long[] { 1500, 4 }));
+        Assert.That(scores.allclose(onePassScores, rtol: 1e-5, atol: 1e-6) && deltas.allclose(onePassDeltas, rtol: 1e-5, atol: 1e-6), Is.True, "box stage");
+
+        var detections = new[] { 150, 0, 250 }.Select(count => new Instances(64, 64, RandomBoxes(count), randint(3, new[] { (long)count }, generator: gen))).ToList();
+        var probabilities = heads.MaskProbabilities(features, detections);
+        var onePassLogits = heads.MaskHead!.forward(heads.MaskPooler.Forward(features, detections.Select(d => d.Boxes).ToList()));
+        var onePass = MaskRcnnConvUpsampleHead.SelectClass(onePassLogits, cat(detections.Select(d => d.Classes!).ToArray(), 0)).sigmoid();
+        Assert.That(probabilities.shape, Is.EqualTo(new long[] { 400, 28, 28 }));
+        Assert.That(probabilities.allclose(onePass, rtol: 1e-5, atol: 1e-6), Is.True, "mask probabilities");
+        // A misplaced chunk would show: rows of other RoIs differ far beyond the tolerance.
+        Assert.That(probabilities[..200].allclose(onePass[200..], rtol: 1e-5, atol: 1e-6), Is.False);
+        Assert.That(Assert.Throws<ArgumentException>(() => heads.MaskProbabilities(features, detections.Take(2).ToList()))!.Message,
+            Does.Contain("2 box lists given for a batch of 3 images"));
+    }
+
     [Test]
     public void StageLabelsFollowEachStagesIouThreshold()
     {
