@@ -107,7 +107,8 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
 
         double baseLr = TrainingSettings.BaseLearningRate(config, _world.WorldSize, out var lrScaling);
         if (root && lrScaling is not null) _console.WriteLine(lrScaling);
-        using var data = task.OpenTrainingData(config.Runtime.Seed, state.Data, DataShard.Of(_world));
+        var shard = DataShard.Of(_world);
+        using var data = task.OpenTrainingData(config.Runtime.Seed, state.Data, shard);
         // The one place an epoch-counted schedule becomes iterations: the loader's epoch as this run reads it.
         var length = EpochSchedule.Resolve(config, data.BatchesPerEpoch);
         train = length.Config.Train;
@@ -116,7 +117,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         if (length.IterationsPerEpoch is { } perEpoch)
         {
             if (resumeFrom is not null)
-                EpochSchedule.CheckResume(length, state.Iteration, state.Data, (long)data.BatchSize * _world.WorldSize, resumeFrom);
+                EpochSchedule.CheckResume(length, state.Iteration, state.Data, shard.GlobalBatch(data.BatchSize), resumeFrom);
             _console.WriteLine($"schedule.max_epochs {length.MaxEpochs}: {perEpoch} iterations per epoch ({data.BatchSize} × {_world.WorldSize} process(es) " +
                 $"per iteration), {maxIters} iterations; milestones at iterations [{string.Join(", ", length.Config.Schedule.Milestones)}], " +
                 $"evaluations every {train.EvalInterval} and checkpoints every {train.CheckpointInterval} iterations");
