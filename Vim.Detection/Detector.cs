@@ -107,7 +107,8 @@ public sealed class Detector : ImagePredictor<CascadeMaskRcnn, ImageDetections, 
         }
         var patches = SlicedDetection.Patches(height, width, slicing);
         var whole = new ImagePatch(0, 0, width, height);
-        var inputs = slicing.IncludeFullImage ? [.. patches, whole] : patches;
+        // An image within one patch is already predicted whole: predicting it again would only pool duplicates.
+        var inputs = slicing.IncludeFullImage && !patches.Contains(whole) ? [.. patches, whole] : patches;
         var found = PredictPrepared(inputs.Select(patch => patch == whole
             ? Prepare(rgb, height, width, name)
             : Prepare(SlicedDetection.Crop(rgb, height, width, patch), patch.Height, patch.Width, $"{name}, patch {patch}")),

@@ -211,6 +211,23 @@ public class SlicedDetectionTests
     }
 
     /// <summary>
+    /// With the whole image asked for as well, an image within one patch (that patch is the whole image) is still predicted
+    /// once, not twice: one forward, and at a merge IoU of 1 (which keeps identical boxes) no duplicated detection.
+    /// </summary>
+    [Test]
+    public void AnImageWithinOnePatchIsNotPredictedTwiceForTheWholeImage()
+    {
+        using var model = BatchedDetectionTests.SpreadScoreDetector();
+        using var detector = new Detector(model, InferCommandTests.DemoCategories(), testSize: 64);
+        var image = PredictorTestKit.WriteImage(Path.Combine(_root, "small-whole.png"), 80, 48, 11);
+        var plain = detector.Predict(image);
+        var slicing = new DetectionSlicing { PatchSize = 96, MergeIou = 1, IncludeFullImage = true };
+        var (sliced, forwards) = CountingForwards(() => detector.Predict(image, new DetectionRequest { Slicing = slicing }));
+        Assert.That(forwards, Is.EqualTo(1));
+        BatchedDetectionTests.AssertClose(plain, sliced, "one patch, the whole image");
+    }
+
+    /// <summary>
     /// A 200 × 150 image in 96² patches at overlap 0.25 (steps of 72): across 0, 72, 104; down 0, 54; six patches. The sliced
     /// prediction equals each patch (cut here from the image's pixels) predicted alone and merged; batched four patches a
     /// time it takes two forwards instead of six and gives the same detections; every box and mask lies in the image. With
