@@ -32,7 +32,7 @@ internal sealed class MixingStage
         _mixers = mixers;
     }
 
-    /// <summary>Runs the whole pipeline on <paramref name="sample"/>, mixing in partners from <paramref name="source"/> before Normalize.</summary>
+    /// <summary>Runs the whole pipeline on <paramref name="sample"/>, mixing in partners from <paramref name="source"/> before its first RandomAffine or Normalize step.</summary>
     public void Apply(DataSample sample, Random random, ISampleSource source)
     {
         _beforeMixing.Apply(sample, random);

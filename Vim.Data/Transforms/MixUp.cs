@@ -100,11 +100,11 @@ public sealed class MixUp : ISampleMixer
         var uncut = (float[])partner.Boxes.Clone();
         Blend(destination, partner, offsetX, offsetY, pad);
 
-        var keep = Mosaic.KeepInside(partner, _settings.BboxClipBorder);
+        var keep = SampleGeometry.KeepInside(partner, _settings.BboxClipBorder);
         if (!_settings.SkipFilter)
             for (int i = 0; i < keep.Length; i++) keep[i] &= IsCandidate(uncut, partner.Boxes, i);
         partner.KeepInstances(keep);
-        destination.KeepInstances(Mosaic.KeepInside(destination, _settings.BboxClipBorder));
+        destination.KeepInstances(SampleGeometry.KeepInside(destination, _settings.BboxClipBorder));
         destination.AppendInstances(partner);
         // The blend covers the whole image: mmdet's img_shape after MixUp is the image's.
         destination.ContentHeight = targetH;

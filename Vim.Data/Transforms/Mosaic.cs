@@ -91,29 +91,6 @@ public sealed class Mosaic : ISampleMixer
             SampleGeometry.Translate(tile, dx, dy, canvasH, canvasW, (byte)_settings.PadVal, canvas);
         }
         foreach (var partner in partners) destination.AppendInstances(partner);
-        destination.KeepInstances(KeepInside(destination, _settings.BboxClipBorder));
-    }
-
-    /// <summary>
-    /// mmdet's end of a mix: with <paramref name="clip"/> every box is clipped to the sample; a box kept must overlap it
-    /// (is_inside), and its mask must have something left (ours).
-    /// </summary>
-    internal static bool[] KeepInside(DataSample sample, bool clip)
-    {
-        int width = sample.Width, height = sample.Height;
-        var b = sample.Boxes;
-        var keep = new bool[sample.InstanceCount];
-        for (int i = 0; i < keep.Length; i++)
-        {
-            int k = 4 * i;
-            if (clip)
-            {
-                b[k] = Math.Clamp(b[k], 0, width); b[k + 2] = Math.Clamp(b[k + 2], 0, width);
-                b[k + 1] = Math.Clamp(b[k + 1], 0, height); b[k + 3] = Math.Clamp(b[k + 3], 0, height);
-            }
-            keep[i] = b[k] < width && b[k + 1] < height && b[k + 2] > 0 && b[k + 3] > 0
-                && (sample.Masks is null || SampleGeometry.HasPixels(sample.Masks[i]));
-        }
-        return keep;
+        destination.KeepInstances(SampleGeometry.KeepInside(destination, _settings.BboxClipBorder));
     }
 }

@@ -105,7 +105,7 @@ internal static class SampleGeometry
     /// window of an image into a canvas, translate its annotations). The image lands in <paramref name="canvas"/> (left
     /// as it is elsewhere) or in a new canvas of <paramref name="fill"/>; RLE masks move with the pixels, polygon outlines
     /// exactly, cut to the canvas (Sutherland–Hodgman); boxes are shifted and neither clipped nor filtered, since each
-    /// mix transform has its own rule for both. Every instance stays, an emptied mask included (<see cref="HasPixels"/>).
+    /// mix transform has its own rule for both (<see cref="KeepInside"/> ends each). Every instance stays, an emptied mask included.
     /// The whole canvas is content afterwards.
     /// </summary>
     public static void Translate(DataSample s, int dx, int dy, int canvasH, int canvasW, byte fill, byte[]? canvas = null)
@@ -143,8 +143,31 @@ internal static class SampleGeometry
         s.ContentHeight = canvasH; s.ContentWidth = canvasW;
     }
 
+    /// <summary>
+    /// mmdet's end of a mix: with <paramref name="clip"/> every box is clipped to the sample; a box kept must overlap it
+    /// (is_inside), and its mask must have something left (ours).
+    /// </summary>
+    public static bool[] KeepInside(DataSample sample, bool clip)
+    {
+        int width = sample.Width, height = sample.Height;
+        var b = sample.Boxes;
+        var keep = new bool[sample.InstanceCount];
+        for (int i = 0; i < keep.Length; i++)
+        {
+            int k = 4 * i;
+            if (clip)
+            {
+                b[k] = Math.Clamp(b[k], 0, width); b[k + 2] = Math.Clamp(b[k + 2], 0, width);
+                b[k + 1] = Math.Clamp(b[k + 1], 0, height); b[k + 3] = Math.Clamp(b[k + 3], 0, height);
+            }
+            keep[i] = b[k] < width && b[k + 1] < height && b[k + 2] > 0 && b[k + 3] > 0
+                && (sample.Masks is null || HasPixels(sample.Masks[i]));
+        }
+        return keep;
+    }
+
     /// <summary>Whether an instance's mask has anything left: an outline (polygons) or a set pixel (RLE).</summary>
-    public static bool HasPixels(InstanceMask mask) =>
+    private static bool HasPixels(InstanceMask mask) =>
         mask.Outlines is { } outlines ? outlines.Count > 0 : mask.Pixels.AsSpan().IndexOfAnyExcept((byte)0) >= 0;
 
     /// <summary>
