@@ -149,6 +149,39 @@ public class VideoInferTests
         foreach (var frame in expected.Concat(actual)) frame.Dispose();
     }
 
+    /// <summary>
+    /// `vim infer --slice-size 32 --slice-debug` on a video: each written frame is what the same options draw on the frame as
+    /// an image file, the patch grid outlined (every patch's corner white) and the pixels inside a patch untouched.
+    /// </summary>
+    [Test]
+    public void SlicedDetectionFramesOutlineThePatchesAsTheImageDrawingsDo()
+    {
+        using var scope = NewDisposeScope();
+        using var model = BatchedDetectionTests.SpreadScoreDetector();
+        using var detector = new Detector(model, InferCommandTests.DemoCategories(), testSize: 64);
+        var (images, video) = WriteFrames(2);
+        var request = new DetectionRequest { Slicing = InferCommand.Slicing(32, null, null, null, wholeImage: false, debug: true) };
+        var imageOut = Path.Combine(_root, "images");
+        InferCommand.RunDetection(detector, images, imageOut, scoreThreshold: 1.0, batchSize: 2, request, drawPatches: true);
+        var (frames, output) = InferCommand.RunDetectionVideo(detector, video, Path.Combine(_root, "video"), 1.0,
+            new InferCommand.FrameSelection(), batchSize: 2, request: request, drawPatches: true);
+        Assert.That(frames, Is.EqualTo(2));
+
+        var patches = SlicedDetection.Patches(48, 80, request.Slicing!);
+        Assert.That(patches, Has.Count.EqualTo(6), "columns at 0, 24, 48 and rows at 0, 16");
+        var drawn = ReadAll(output, out _);
+        for (int k = 0; k < 2; k++)
+        {
+            using var expected = Cv2.ImRead(Path.Combine(imageOut, $"frame{k}.png"), ImreadModes.Color);
+            AssertSamePixels(expected, drawn[k], $"frame {k}");
+            foreach (var patch in patches)
+                Assert.That(drawn[k].At<Vec3b>(patch.Top, patch.Left), Is.EqualTo(new Vec3b(255, 255, 255)), $"frame {k}: corner of {patch}");
+            using var source = Frame(k);
+            Assert.That(drawn[k].At<Vec3b>(10, 10), Is.EqualTo(source.At<Vec3b>(10, 10)), $"frame {k}: inside a patch");
+            drawn[k].Dispose();
+        }
+    }
+
     /// <summary>Pixels at which any channel differs (a grey conversion of the difference would round a 1 in blue away).</summary>
     private static int DifferingPixels(Mat expected, Mat actual)
     {

@@ -126,7 +126,7 @@ public static class InferCommand
                         Console.WriteLine($"{image}: {drawn} detection(s) at score >= {threshold.ToString(CultureInfo.InvariantCulture)} ({total} above the model's own threshold)");
                 foreach (var video in videoPaths)
                 {
-                    var written = RunDetectionVideo(detector, video, dir, threshold, frames, Console.Out, batch, request);
+                    var written = RunDetectionVideo(detector, video, dir, threshold, frames, Console.Out, batch, request, drawPatches);
                     Console.WriteLine($"{video}: {written.Frames} frame(s), detections at score >= {threshold.ToString(CultureInfo.InvariantCulture)} drawn into {written.Output}");
                 }
             }
@@ -215,12 +215,18 @@ public static class InferCommand
     /// </summary>
     /// <param name="batchSize">Frames predicted together (all of one size, so batches are always full); with slicing, one frame's patches.</param>
     /// <param name="request">What to ask of each frame's prediction (e.g. <see cref="DetectionRequest.Slicing"/>); null: the default.</param>
+    /// <param name="drawPatches">With slicing: outline the patches on each drawn frame, as <see cref="RunDetection"/> on images.</param>
     public static (int Frames, string Output) RunDetectionVideo(Detector detector, string videoPath, string dir, double scoreThreshold,
-        FrameSelection frames, TextWriter? progress = null, int batchSize = 1, DetectionRequest? request = null) =>
+        FrameSelection frames, TextWriter? progress = null, int batchSize = 1, DetectionRequest? request = null, bool drawPatches = false) =>
         RunVideo(videoPath, dir, frames, progress, batchSize, batch =>
         {
             var found = detector.Predict(batch.Select(FramePixels).ToList(), request, batchSize);
-            for (int i = 0; i < batch.Count; i++) DetectionVisualizer.Draw(batch[i], found[i], scoreThreshold);
+            for (int i = 0; i < batch.Count; i++)
+            {
+                if (drawPatches && request?.Slicing is { } slicing)
+                    DetectionVisualizer.DrawPatches(batch[i], SlicedDetection.Patches(found[i].Height, found[i].Width, slicing));
+                DetectionVisualizer.Draw(batch[i], found[i], scoreThreshold);
+            }
             return batch;
         });
 
