@@ -72,7 +72,7 @@ public sealed class MixUp : ISampleMixer
             throw new InvalidOperationException($"{destination.FilePath} and {partner.FilePath}: one sample has masks and the other not; MixUp needs both alike.");
         if (partner.InstanceCount == 0) return;
 
-        double jitter = Mosaic.Uniform(random, _settings.RatioRange[0], _settings.RatioRange[1]);
+        double jitter = RandomDraws.Uniform(random, _settings.RatioRange[0], _settings.RatioRange[1]);
         bool flip = random.NextDouble() > _settings.FlipRatio;
         // numpy's randint(0, n): n excluded.
         Combine(destination, partner, jitter, flip, n => random.Next(0, n));

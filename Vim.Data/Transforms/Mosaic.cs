@@ -54,16 +54,13 @@ public sealed class Mosaic : ISampleMixer
     internal static string List<T>(IEnumerable<T> values) where T : IFormattable =>
         $"[{string.Join(", ", values.Select(v => v.ToString(null, CultureInfo.InvariantCulture)))}]";
 
-    /// <summary>numpy's random.uniform(low, high).</summary>
-    internal static double Uniform(Random random, double low, double high) => low + (high - low) * random.NextDouble();
-
     public void Mix(DataSample destination, IReadOnlyList<DataSample> partners, Random random)
     {
         if (partners.Count != PartnerCount) throw new ArgumentException($"Mosaic takes {PartnerCount} partners, got {partners.Count}.", nameof(partners));
         if (random.NextDouble() > _settings.Prob) return;
         var range = _settings.CenterRatioRange;
-        int centerX = (int)(Uniform(random, range[0], range[1]) * _settings.ImgScale[0]);
-        int centerY = (int)(Uniform(random, range[0], range[1]) * _settings.ImgScale[1]);
+        int centerX = (int)(RandomDraws.Uniform(random, range[0], range[1]) * _settings.ImgScale[0]);
+        int centerY = (int)(RandomDraws.Uniform(random, range[0], range[1]) * _settings.ImgScale[1]);
         Place(destination, partners, centerX, centerY);
     }
 

@@ -29,13 +29,13 @@ public sealed class PhotoMetricDistortion : ISampleTransform
     {
         SampleGeometry.RequireBytes(sample, "PhotoMetricDistortion");
         var img = sample.Image;
-        if (random.Next(2) == 1) Convert(img, 1, Uniform(random, -_options.BrightnessDelta, _options.BrightnessDelta));
+        if (random.Next(2) == 1) Convert(img, 1, RandomDraws.Uniform(random, -_options.BrightnessDelta, _options.BrightnessDelta));
         bool contrastFirst = random.Next(2) == 1;
         if (contrastFirst) Contrast(img, random);
         // Coin then factor, saturation before hue: the order mmseg draws its random numbers in.
         if (random.Next(2) == 1)
         {
-            double saturation = Uniform(random, _options.SaturationRange[0], _options.SaturationRange[1]);
+            double saturation = RandomDraws.Uniform(random, _options.SaturationRange[0], _options.SaturationRange[1]);
             ApplyHsv(sample, hsv => ScaleChannel(hsv, 1, saturation));
         }
         if (random.Next(2) == 1)
@@ -48,10 +48,8 @@ public sealed class PhotoMetricDistortion : ISampleTransform
 
     private void Contrast(byte[] img, Random random)
     {
-        if (random.Next(2) == 1) Convert(img, Uniform(random, _options.ContrastRange[0], _options.ContrastRange[1]), 0);
+        if (random.Next(2) == 1) Convert(img, RandomDraws.Uniform(random, _options.ContrastRange[0], _options.ContrastRange[1]), 0);
     }
-
-    private static double Uniform(Random random, double lo, double hi) => lo + random.NextDouble() * (hi - lo);
 
     /// <summary>x·alpha + beta, clipped to 0..255, truncated to 8-bit (numpy astype).</summary>
     private static void Convert(byte[] img, double alpha, double beta)

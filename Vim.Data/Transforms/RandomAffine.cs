@@ -47,12 +47,12 @@ public sealed class RandomAffine : ISampleTransform
         if (height < 1 || width < 1)
             throw new InvalidOperationException($"{sample.FilePath}: random_affine border [{_options.Border[0]}, {_options.Border[1]}] leaves nothing of a " +
                 $"{sample.Width}x{sample.Height} image; it adds border[0] to the left and right and border[1] above and below.");
-        double rotation = Mosaic.Uniform(random, -_options.MaxRotateDegree, _options.MaxRotateDegree);
-        double scale = Mosaic.Uniform(random, _options.ScalingRatioRange[0], _options.ScalingRatioRange[1]);
-        double shearX = Mosaic.Uniform(random, -_options.MaxShearDegree, _options.MaxShearDegree);
-        double shearY = Mosaic.Uniform(random, -_options.MaxShearDegree, _options.MaxShearDegree);
-        double translateX = Mosaic.Uniform(random, -_options.MaxTranslateRatio, _options.MaxTranslateRatio) * width;
-        double translateY = Mosaic.Uniform(random, -_options.MaxTranslateRatio, _options.MaxTranslateRatio) * height;
+        double rotation = RandomDraws.Uniform(random, -_options.MaxRotateDegree, _options.MaxRotateDegree);
+        double scale = RandomDraws.Uniform(random, _options.ScalingRatioRange[0], _options.ScalingRatioRange[1]);
+        double shearX = RandomDraws.Uniform(random, -_options.MaxShearDegree, _options.MaxShearDegree);
+        double shearY = RandomDraws.Uniform(random, -_options.MaxShearDegree, _options.MaxShearDegree);
+        double translateX = RandomDraws.Uniform(random, -_options.MaxTranslateRatio, _options.MaxTranslateRatio) * width;
+        double translateY = RandomDraws.Uniform(random, -_options.MaxTranslateRatio, _options.MaxTranslateRatio) * height;
         Warp(sample, Matrix(rotation, scale, shearX, shearY, translateX, translateY), height, width);
     }
 

@@ -16,7 +16,7 @@ public sealed class CorruptionRandom(int seed)
     public double Uniform() => _random.NextDouble();
 
     /// <summary>Uniform in [<paramref name="low"/>, <paramref name="high"/>), numpy's uniform(low, high).</summary>
-    public double Uniform(double low, double high) => low + (high - low) * _random.NextDouble();
+    public double Uniform(double low, double high) => RandomDraws.Uniform(_random, low, high);
 
     /// <summary>An integer in [<paramref name="low"/>, <paramref name="high"/>), numpy's randint (the high end excluded).</summary>
     public int Integer(int low, int high) => _random.Next(low, high);
