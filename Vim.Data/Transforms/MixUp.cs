@@ -49,6 +49,11 @@ public sealed class MixUp : ISampleMixer
         if ((int)(settings.ImgScale.Min() * range[0]) < 1)
             throw new VimException($"data.mixup.ratio_range's minimum {Text(range[0])} shrinks the img_scale canvas {Mosaic.List(settings.ImgScale)} to nothing; " +
                 "raise it or img_scale");
+        // The partner's img_scale canvas, and that canvas resized by the maximum, must each fit one image: a factor like 1e10
+        // would overflow the resize.
+        if (!FitsAfterJitter(settings.ImgScale, Math.Max(1, range[1])))
+            throw new VimException($"data.mixup.ratio_range's maximum {Text(range[1])} with img_scale {Mosaic.List(settings.ImgScale)} makes a partner canvas " +
+                $"larger than one 8-bit RGB image can hold ({Array.MaxLength} bytes); lower it or img_scale");
         if (!(settings.FlipRatio >= 0 && settings.FlipRatio <= 1))
             throw new VimException($"data.mixup.flip_ratio must be in [0, 1] (the partner is mirrored when a uniform draw exceeds it), got {Text(settings.FlipRatio)}");
         Mosaic.CheckPadValue("data.mixup.pad_val", settings.PadVal);
@@ -61,6 +66,9 @@ public sealed class MixUp : ISampleMixer
         if (!(settings.MaxAspectRatio > 0))
             throw new VimException($"data.mixup.max_aspect_ratio must be positive, got {Text(settings.MaxAspectRatio)}");
     }
+
+    private static bool FitsAfterJitter(IReadOnlyList<int> imgScale, double jitter) =>
+        double.IsFinite(jitter) && Mosaic.FitsOneImage(Math.Floor(imgScale[1] * jitter), Math.Floor(imgScale[0] * jitter));
 
     public void Mix(DataSample destination, IReadOnlyList<DataSample> partners, Random random)
     {

@@ -36,6 +36,9 @@ public sealed class Mosaic : ISampleMixer
     {
         if (settings.ImgScale.Count != 2 || settings.ImgScale.Any(v => v < 1))
             throw new VimException($"data.mosaic.img_scale must be [width, height] of one tile, two positive pixel counts (the canvas is twice that), got {List(settings.ImgScale)}");
+        if (!FitsOneImage(2.0 * settings.ImgScale[1], 2.0 * settings.ImgScale[0]))
+            throw new VimException($"data.mosaic.img_scale {List(settings.ImgScale)} makes a canvas of {2L * settings.ImgScale[0]}x{2L * settings.ImgScale[1]} pixels, " +
+                $"more than one 8-bit RGB image can hold ({Array.MaxLength} bytes); lower it");
         var range = settings.CenterRatioRange;
         if (range.Count != 2 || !(range[0] >= 0 && range[0] <= range[1] && range[1] <= 2))
             throw new VimException("data.mosaic.center_ratio_range must be [min, max] with 0 ≤ min ≤ max ≤ 2 (the centre, in tile sizes, must lie on the " +
@@ -50,6 +53,9 @@ public sealed class Mosaic : ISampleMixer
         if (!(value >= 0 && value <= 255) || value != Math.Floor(value))
             throw new VimException($"{key} must be a whole colour value in [0, 255] (every channel of the 8-bit image), got {value.ToString(CultureInfo.InvariantCulture)}");
     }
+
+    /// <summary>Whether an RGB byte image of <paramref name="height"/>×<paramref name="width"/> pixels fits in one .NET array (checked in doubles, which cannot overflow).</summary>
+    internal static bool FitsOneImage(double height, double width) => height * width * 3 <= Array.MaxLength;
 
     internal static string List<T>(IEnumerable<T> values) where T : IFormattable =>
         $"[{string.Join(", ", values.Select(v => v.ToString(null, CultureInfo.InvariantCulture)))}]";

@@ -162,6 +162,12 @@ public class MixUpTests
         Refused(s => s.RatioRange = [0, 1], "data.mixup.ratio_range must be [min, max] scale factors with 0 < min ≤ max");
         Refused(s => s.RatioRange = [1.5, 0.5], "data.mixup.ratio_range must be");
         Refused(s => { s.ImgScale = [4, 4]; s.RatioRange = [0.2, 1]; }, "data.mixup.ratio_range's minimum 0.2 shrinks the img_scale canvas [4, 4] to nothing");
+        // 1000·26 = 26000, 26000²·3 = 2 028 000 000 bytes fit Array.MaxLength (2 147 483 591); 27000²·3 = 2 187 000 000 do not.
+        Refused(s => s.RatioRange = [0.5, 1e10], "data.mixup.ratio_range's maximum 10000000000 with img_scale [640, 640] makes a partner canvas larger");
+        Refused(s => s.RatioRange = [0.5, double.PositiveInfinity], "data.mixup.ratio_range's maximum Infinity");
+        Refused(s => { s.ImgScale = [1000, 1000]; s.RatioRange = [0.5, 27]; }, "data.mixup.ratio_range's maximum 27 with img_scale [1000, 1000]");
+        Assert.DoesNotThrow(() => new MixUp(new MixUpConfig { ImgScale = [1000, 1000], RatioRange = [0.5, 26] }), "26000² RGB pixels fit");
+        Refused(s => { s.ImgScale = [30000, 30000]; s.RatioRange = [0.5, 0.9]; }, "data.mixup.ratio_range's maximum 0.9 with img_scale [30000, 30000]");
         Refused(s => s.FlipRatio = -0.1, "data.mixup.flip_ratio must be in [0, 1]");
         Refused(s => s.PadVal = 114.5, "data.mixup.pad_val must be a whole colour value in [0, 255]");
         Refused(s => s.MaxIters = 0, "data.mixup.max_iters must be at least 1");

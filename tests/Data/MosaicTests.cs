@@ -158,6 +158,9 @@ public class MosaicTests
         }
         Refused(s => s.ImgScale = [640], "data.mosaic.img_scale must be [width, height]");
         Refused(s => s.ImgScale = [640, 0], "data.mosaic.img_scale must be [width, height]");
+        // The canvas is twice img_scale: 2·13000 = 26000, 26000²·3 bytes fit Array.MaxLength (2 147 483 591); 27000²·3 do not.
+        Refused(s => s.ImgScale = [13500, 13500], "data.mosaic.img_scale [13500, 13500] makes a canvas of 27000x27000 pixels, more than one 8-bit RGB image can hold");
+        Assert.DoesNotThrow(() => new Mosaic(new MosaicConfig { ImgScale = [13000, 13000] }), "a 26000² canvas fits");
         Refused(s => s.CenterRatioRange = [1.5, 0.5], "data.mosaic.center_ratio_range must be [min, max] with 0 ≤ min ≤ max ≤ 2");
         Refused(s => s.CenterRatioRange = [0.5, 2.5], "data.mosaic.center_ratio_range");
         Refused(s => s.PadVal = 256, "data.mosaic.pad_val must be a whole colour value in [0, 255]");
