@@ -20,7 +20,8 @@ public sealed class DataLoader
 
     /// <param name="mixers">Mix partners drawn from <paramref name="source"/> into each sample before the pipeline's first
     /// RandomAffine or Normalize step, one mixer after the other (MMDetection's MultiImageMixDataset: <see cref="Mosaic"/>, <see cref="MixUp"/>,
-    /// <see cref="CopyPaste"/>); <paramref name="transform"/> must then be a <see cref="TransformPipeline"/> with a Normalize
+    /// <see cref="CopyPaste"/>), those that <see cref="ISampleMixer.FollowsRandomAffine">follow RandomAffine</see> right after
+    /// that step when it is a RandomAffine; <paramref name="transform"/> must then be a <see cref="TransformPipeline"/> with a Normalize
     /// step. Null or empty: each sample alone through the pipeline.</param>
     public DataLoader(ISampleSource source, ISampleTransform transform, LoaderOptions options, IReadOnlyList<ISampleMixer>? mixers = null)
     {

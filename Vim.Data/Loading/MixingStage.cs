@@ -5,18 +5,22 @@ namespace Vim.Data.Loading;
 
 /// <summary>
 /// MMDetection's MultiImageMixDataset inside the loader: the pipeline's steps before its first RandomAffine or Normalize
-/// step (mmdet's recipes follow Mosaic with RandomAffine) run on the sample, then each mixing transform in turn draws its
-/// partners from the same source, uniformly (the sample itself may come up, as mmdet's draw allows), runs each through the
-/// same steps with draws of its own and combines them with the sample (<see cref="ISampleMixer"/>), and the remaining steps
-/// (that RandomAffine or Normalize onwards) finish the sample. Every draw comes from the
-/// sample's own <see cref="Random"/>, seeded by (seed, epoch, index), so which partners a sample gets and how they are
-/// augmented do not depend on the worker thread or the number of workers.
+/// step (the mixing point; mmdet's recipes follow Mosaic with RandomAffine) run on the sample, then each mixing transform
+/// in turn draws its partners from the same source, uniformly (the sample itself may come up, as mmdet's draw allows),
+/// runs each through those same steps with draws of its own and combines them with the sample (<see cref="ISampleMixer"/>),
+/// and the remaining steps finish the sample. A mixer that <see cref="ISampleMixer.FollowsRandomAffine">follows
+/// RandomAffine</see> (MixUp) mixes after the first RandomAffine step instead, when the mixing point is one: YOLOX's
+/// Mosaic → RandomAffine → MixUp, its partners still prepared by the steps before the mixing point, as mmdet's go through
+/// the loading pipeline only. Every draw comes from the sample's own <see cref="Random"/>, seeded by (seed, epoch, index),
+/// so which partners a sample gets and how they are augmented do not depend on the worker thread or the number of workers.
 /// </summary>
 internal sealed class MixingStage
 {
     private readonly TransformPipeline _beforeMixing;
+    private readonly IReadOnlyList<ISampleMixer> _mixersAtMixingPoint;
+    private readonly TransformPipeline _randomAffine;
+    private readonly IReadOnlyList<ISampleMixer> _mixersAfterRandomAffine;
     private readonly TransformPipeline _afterMixing;
-    private readonly IReadOnlyList<ISampleMixer> _mixers;
 
     public MixingStage(ISampleTransform transform, IReadOnlyList<ISampleMixer> mixers)
     {
@@ -27,22 +31,36 @@ internal sealed class MixingStage
         if (!steps.Any(step => step is Normalize))
             throw new ArgumentException("mixing samples happens before the pipeline's Normalize step, and the pipeline has none.");
         int mixing = steps.FindIndex(step => step is RandomAffine or Normalize);
+        bool splitAtAffine = steps[mixing] is RandomAffine && mixers.Any(mixer => mixer.FollowsRandomAffine);
+        int afterMixing = splitAtAffine ? mixing + 1 : mixing;
         _beforeMixing = new TransformPipeline(steps.Take(mixing));
-        _afterMixing = new TransformPipeline(steps.Skip(mixing));
-        _mixers = mixers;
+        _randomAffine = new TransformPipeline(steps.Take(afterMixing).Skip(mixing));
+        _afterMixing = new TransformPipeline(steps.Skip(afterMixing));
+        _mixersAtMixingPoint = mixers.Where(mixer => !splitAtAffine || !mixer.FollowsRandomAffine).ToList();
+        _mixersAfterRandomAffine = mixers.Where(mixer => splitAtAffine && mixer.FollowsRandomAffine).ToList();
     }
 
-    /// <summary>Runs the whole pipeline on <paramref name="sample"/>, mixing in partners from <paramref name="source"/> before its first RandomAffine or Normalize step.</summary>
+    /// <summary>
+    /// Runs the whole pipeline on <paramref name="sample"/>, mixing in partners from <paramref name="source"/> before its
+    /// first RandomAffine or Normalize step, and those of the mixers that follow RandomAffine right after that step.
+    /// </summary>
     public void Apply(DataSample sample, Random random, ISampleSource source)
     {
         _beforeMixing.Apply(sample, random);
-        foreach (var mixer in _mixers)
+        Mix(_mixersAtMixingPoint, sample, random, source);
+        _randomAffine.Apply(sample, random);
+        Mix(_mixersAfterRandomAffine, sample, random, source);
+        _afterMixing.Apply(sample, random);
+    }
+
+    private void Mix(IReadOnlyList<ISampleMixer> mixers, DataSample sample, Random random, ISampleSource source)
+    {
+        foreach (var mixer in mixers)
         {
             var partners = new DataSample[mixer.PartnerCount];
             for (int k = 0; k < partners.Length; k++) partners[k] = DrawPartner(mixer, random, source);
             mixer.Mix(sample, partners, random);
         }
-        _afterMixing.Apply(sample, random);
     }
 
     private DataSample DrawPartner(ISampleMixer mixer, Random random, ISampleSource source)

@@ -22,5 +22,12 @@ public interface ISampleMixer
     /// <summary>Whether a drawn, augmented partner will do (MixUp wants one with objects).</summary>
     bool Accepts(DataSample partner) => true;
 
+    /// <summary>
+    /// Whether the mixer runs on the output of the pipeline's first RandomAffine step instead of before it, as YOLOX's
+    /// MixUp follows Mosaic → RandomAffine; its partners are prepared as every mixer's are. Without a RandomAffine step it
+    /// runs with the others, in its place.
+    /// </summary>
+    bool FollowsRandomAffine => false;
+
     void Mix(DataSample destination, IReadOnlyList<DataSample> partners, Random random);
 }

@@ -37,6 +37,9 @@ public sealed class MixUp : ISampleMixer
     public int MaxPartnerDraws => _settings.MaxIters;
     public bool Accepts(DataSample partner) => partner.InstanceCount > 0;
 
+    /// <summary>mmdet's YOLOX recipe mixes the affine's img_scale output (Mosaic → RandomAffine → MixUp), not the 2·img_scale mosaic.</summary>
+    public bool FollowsRandomAffine => true;
+
     /// <summary>Refuses settings mmdet could not run with or that mean nothing, naming the data.mixup key.</summary>
     public static void CheckSettings(MixUpConfig settings)
     {
