@@ -36,7 +36,7 @@ public sealed class Detector : ImagePredictor<CascadeMaskRcnn, ImageDetections, 
     /// <param name="categories">The dataset's categories, one per model class, in class order.</param>
     /// <param name="testSize">The test resize target (the config's data.crop_size[0]).</param>
     /// <param name="test">model.det_test (default: one plain pass).</param>
-    /// <param name="testPipeline">data.test_pipeline of the config as <see cref="DataPipelines.TestSteps"/> binds and checks it (not checked again here); null: the recipe's resize into <paramref name="testSize"/>.</param>
+    /// <param name="testPipeline">data.test_pipeline of the config as <see cref="DataPipelines.TestSteps"/> binds it (steps built in code are checked here as the config's are); null: the recipe's resize into <paramref name="testSize"/>.</param>
     public Detector(CascadeMaskRcnn model, CategoryMap categories, int testSize, DetectionTestConfig? test = null, bool ownsModel = false,
         IReadOnlyList<TransformStepConfig>? testPipeline = null)
         : base(model, ownsModel)
@@ -46,6 +46,7 @@ public sealed class Detector : ImagePredictor<CascadeMaskRcnn, ImageDetections, 
         if (categories.Count != model.RoiHeads.Settings.NumClasses)
             throw new VimException($"the detector has {model.RoiHeads.Settings.NumClasses} classes but {categories.Count} category names were given");
         test ??= new DetectionTestConfig();
+        if (testPipeline is not null) DataPipelines.CheckTestSteps(testPipeline, TaskKind.Detection, test.Scales);
         _pipelines = DetectionTestTimeAugmentation.TestPipelines(testSize, test, testPipeline);
         (Categories, TestSize, _test) = (categories, testSize, test);
     }

@@ -37,7 +37,7 @@ public sealed class Segmentor : ImagePredictor<EncoderDecoder, ImageSegmentation
     /// <param name="testScale">data.scale of the config: [long, short] side of the test resize.</param>
     /// <param name="test">model.seg_test of the config.</param>
     /// <param name="classNames">One name per model class, in class order.</param>
-    /// <param name="testPipeline">data.test_pipeline of the config as <see cref="DataPipelines.TestSteps"/> binds and checks it (not checked again here); null: the recipe's resize into <paramref name="testScale"/>.</param>
+    /// <param name="testPipeline">data.test_pipeline of the config as <see cref="DataPipelines.TestSteps"/> binds it (steps built in code are checked here as the config's are); null: the recipe's resize into <paramref name="testScale"/>.</param>
     public Segmentor(EncoderDecoder model, IReadOnlyList<int> testScale, SegmentationTestConfig test, IReadOnlyList<string> classNames, bool ownsModel = false,
         IReadOnlyList<TransformStepConfig>? testPipeline = null)
         : base(model, ownsModel)
@@ -47,6 +47,7 @@ public sealed class Segmentor : ImagePredictor<EncoderDecoder, ImageSegmentation
         ArgumentNullException.ThrowIfNull(classNames);
         if (classNames.Count != model.NumClasses)
             throw new VimException($"the segmentor has {model.NumClasses} classes but {classNames.Count} class names were given");
+        if (testPipeline is not null) DataPipelines.CheckTestSteps(testPipeline, TaskKind.Segmentation, test.Scales);
         _pipelines = SegmentationInference.TestPipelines(testScale, test, testPipeline);
         _test = test;
         ClassNames = classNames.ToArray();

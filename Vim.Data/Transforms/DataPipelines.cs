@@ -91,6 +91,9 @@ public static class DataPipelines
     /// draw would misplace them, and padding would be resized into a segmentation's prediction. Each ratio of
     /// <paramref name="ratios"/> other than 1 scales the one resize step, so it needs exactly one.
     /// </summary>
+    public static void CheckTestSteps(IReadOnlyList<TransformStepConfig> steps, TaskKind task, IReadOnlyList<double> ratios) =>
+        CheckTestSteps(steps, new StepsOrigin(TestKey, Written: null), task, ratios);
+
     private static void CheckTestSteps(IReadOnlyList<TransformStepConfig> steps, StepsOrigin origin, TaskKind task, IReadOnlyList<double> ratios)
     {
         ArgumentNullException.ThrowIfNull(steps);

@@ -560,6 +560,35 @@ public class DataPipelinesTests
     }
 
     /// <summary>
+    /// Test steps built in code reach the predictors' public constructors without a config, and get the config's refusals
+    /// there: no normalize, a training-only step, a random resize.
+    /// </summary>
+    [Test]
+    public void TestStepsBuiltInCodeAreCheckedByThePredictorsConstructors()
+    {
+        List<TransformStepConfig> Steps(params TransformStepConfig[] steps) => [.. steps];
+        var resize = new TransformStepConfig { Resize = new ResizeOptions { Scales = [[64, 48]] } };
+        var normalize = new TransformStepConfig { Normalize = new NormalizeOptions() };
+        var flip = new TransformStepConfig { RandomFlip = new RandomFlipOptions { Prob = 0.5 } };
+        var randomResize = new TransformStepConfig { Resize = new ResizeOptions { Scales = [[64, 48]], RatioRange = [0.5, 2.0] } };
+
+        using var detectorModel = Vim.Tests.Detection.InferCommandTests.TinyDetector();
+        var categories = Vim.Tests.Detection.InferCommandTests.DemoCategories();
+        Assert.That(() => new Detector(detectorModel, categories, 64, testPipeline: Steps(resize)),
+            Throws.TypeOf<VimException>().With.Message.Contains("data.test_pipeline").And.Message.Contains("normalize"));
+        Assert.That(() => new Detector(detectorModel, categories, 64, testPipeline: Steps(flip, resize, normalize)),
+            Throws.TypeOf<VimException>().With.Message.Contains("data.test_pipeline[0]: random_flip cannot be a test step"));
+        using (new Detector(detectorModel, categories, 64, testPipeline: Steps(resize, normalize))) { }
+
+        var segConfig = Vim.Tests.Segmentation.SegmentationTaskTests.ConfigAt(_files.Root);
+        using var segmentorModel = Vim.Tests.Segmentation.SegmentationTaskTests.TinyModel();
+        var names = DemoDatasetGenerator.ClassNames.ToList();
+        Assert.That(() => new Segmentor(segmentorModel, segConfig.Data.Scale, segConfig.Model.SegTest, names, testPipeline: Steps(randomResize, normalize)),
+            Throws.TypeOf<VimException>().With.Message.Contains("data.test_pipeline[0]: resize with ratio_range draws a size at random"));
+        using (new Segmentor(segmentorModel, segConfig.Data.Scale, segConfig.Model.SegTest, names, testPipeline: Steps(resize, normalize))) { }
+    }
+
+    /// <summary>
     /// `vim train` end to end with explicit pipelines: the demo UperNet config with data.train_pipeline (a 32×32 crop without
     /// photometric distortion) and data.test_pipeline trains 2 iterations with finite losses and evaluates; the work dir's
     /// config.yaml keeps both pipelines, and reads back to the same steps.
