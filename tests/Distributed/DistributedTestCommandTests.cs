@@ -83,18 +83,14 @@ public class DistributedTestCommandTests
         // two processes is one process's, results.json byte for byte and the zip's entries.
         FormatOnlyTests.WriteImageInfoSplit(Path.Combine(_root, "coco"), "test-dev2017", "test2017");
         string[] submit = ["test", DetectionConfig, "--checkpoint", checkpoint, "--format-only", "--overlays", "2", .. sets];
-        var singleSubmission = Path.Combine(_root, "single-submission");
-        var oneSubmit = CliProcess.RunUnderMpirun(1, Limit, [.. submit, "--out", singleSubmission]);
-        Assert.That(oneSubmit.ExitCode, Is.EqualTo(0), oneSubmit.Output);
-        var distSubmission = Path.Combine(_root, "dist-submission");
-        var submitted = CliProcess.RunUnderMpirun(2, Limit, [.. submit, "--out", distSubmission]);
-        Assert.That(submitted.ExitCode, Is.EqualTo(0), submitted.Output);
+        var (singleSubmission, distSubmission) = SubmitOnOneAndTwoProcesses(submit, args =>
+        {
+            var oneSubmit = CliProcess.RunUnderMpirun(1, Limit, args);
+            Assert.That(oneSubmit.ExitCode, Is.EqualTo(0), oneSubmit.Output);
+        }, atLeast: 3);
         Assert.That(CocoResults.Load(Path.Combine(singleSubmission, "results.json")).Select(d => d.ImageId).Distinct().Count(), Is.EqualTo(3),
             "every image's detections, rank 1's too");
-        AssertSameFiles(singleSubmission, distSubmission, atLeast: 3);
         Assert.That(File.Exists(Path.Combine(distSubmission, "detections_test-dev2017_vimdense_results.zip")));
-        Assert.That(Occurrences(submitted.Output, "upload "), Is.EqualTo(1), "rank 0 alone prints");
-        Assert.That(Occurrences(submitted.Output, ShardingLine), Is.EqualTo(1), submitted.Output);
     }
 
     /// <summary>
@@ -129,15 +125,8 @@ public class DistributedTestCommandTests
         foreach (var image in Directory.GetFiles(Path.Combine(_root, "ade", "images", "validation")))
             File.Copy(image, Path.Combine(testing, Path.GetFileName(image)));
         string[] submit = ["test", SegmentationConfig, "--checkpoint", checkpoint, "--format-only", "--tta", "--overlays", "2", .. sets];
-        var singleSubmission = Path.Combine(_root, "single-submission");
-        InOneProcess([.. submit, "--out", singleSubmission]);
-        var distSubmission = Path.Combine(_root, "dist-submission");
-        var submitted = CliProcess.RunUnderMpirun(2, Limit, [.. submit, "--out", distSubmission]);
-        Assert.That(submitted.ExitCode, Is.EqualTo(0), submitted.Output);
+        var (singleSubmission, _) = SubmitOnOneAndTwoProcesses(submit, InOneProcess, atLeast: 5);
         Assert.That(Directory.GetFiles(Path.Combine(singleSubmission, "submission")), Has.Length.EqualTo(3));
-        AssertSameFiles(singleSubmission, distSubmission, atLeast: 5);
-        Assert.That(Occurrences(submitted.Output, "upload "), Is.EqualTo(1), "rank 0 alone prints");
-        Assert.That(Occurrences(submitted.Output, ShardingLine), Is.EqualTo(1), submitted.Output);
     }
 
     /// <summary>
@@ -213,6 +202,24 @@ public class DistributedTestCommandTests
             stream.CopyTo(bytes);
             return (entry.FullName, bytes.ToArray());
         }).ToList();
+    }
+
+    /// <summary>
+    /// `vim test --format-only` (<paramref name="submit"/>) run once by <paramref name="runSingle"/> (given the arguments with
+    /// --out) and once under `mpirun -np 2`: the two submissions hold the same files (at least <paramref name="atLeast"/>),
+    /// and rank 0 alone prints the upload line and the sharding line once. Returns the two output folders.
+    /// </summary>
+    private (string Single, string Dist) SubmitOnOneAndTwoProcesses(string[] submit, Action<string[]> runSingle, int atLeast)
+    {
+        var single = Path.Combine(_root, "single-submission");
+        runSingle([.. submit, "--out", single]);
+        var dist = Path.Combine(_root, "dist-submission");
+        var submitted = CliProcess.RunUnderMpirun(2, Limit, [.. submit, "--out", dist]);
+        Assert.That(submitted.ExitCode, Is.EqualTo(0), submitted.Output);
+        AssertSameFiles(single, dist, atLeast);
+        Assert.That(Occurrences(submitted.Output, "upload "), Is.EqualTo(1), "rank 0 alone prints");
+        Assert.That(Occurrences(submitted.Output, ShardingLine), Is.EqualTo(1), submitted.Output);
+        return (single, dist);
     }
 
     private static int Occurrences(string text, string part) => (text.Length - text.Replace(part, "", StringComparison.Ordinal).Length) / part.Length;
