@@ -225,7 +225,7 @@ public static class DetectionVisualizer
         int thickness = LineThickness(bgr.Rows, bgr.Cols);
         foreach (var patch in patches)
         {
-            if (patch.Left < 0 || patch.Top < 0 || patch.Left + patch.Width > bgr.Cols || patch.Top + patch.Height > bgr.Rows)
+            if (!patch.LiesWithin(bgr.Rows, bgr.Cols))
                 throw new ArgumentException($"DetectionVisualizer: the patch {patch} does not lie within the {bgr.Cols}x{bgr.Rows} image.", nameof(patches));
             DashedRectangle(bgr, new Point(patch.Left, patch.Top), new Point(patch.Left + patch.Width - 1, patch.Top + patch.Height - 1), Bgr(PatchColour), thickness);
         }

@@ -68,6 +68,10 @@ public sealed record DetectionSlicing
 public readonly record struct ImagePatch(int Left, int Top, int Width, int Height)
 {
     public override string ToString() => $"{Width}x{Height} at ({Left}, {Top})";
+
+    /// <summary>Whether the patch is non-empty and lies wholly within a <paramref name="width"/>×<paramref name="height"/> image.</summary>
+    public bool LiesWithin(int height, int width) =>
+        Left >= 0 && Top >= 0 && Width >= 1 && Height >= 1 && Left + (long)Width <= width && Top + (long)Height <= height;
 }
 
 /// <summary>
@@ -180,8 +184,7 @@ public static class SlicedDetection
 
     private static void RequireInside(ImagePatch patch, int height, int width)
     {
-        if (patch.Left < 0 || patch.Top < 0 || patch.Width < 1 || patch.Height < 1 ||
-            patch.Left + (long)patch.Width > width || patch.Top + (long)patch.Height > height)
+        if (!patch.LiesWithin(height, width))
             throw new ArgumentOutOfRangeException(nameof(patch), $"the patch {patch} does not lie within a {width}x{height} image");
     }
 }
