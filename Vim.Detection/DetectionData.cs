@@ -32,6 +32,7 @@ public sealed class DetectionData
         var data = _data = config.Data;
         _test = config.Model.DetTest;
         var layout = _layout = CheckSettings(config, out _testSteps);
+        PipelineSwitch = PipelineSwitch.Read(config);
         // Evaluation needs of the training files only their categories (the model's classes), so that is all read here:
         // building train2017's images and annotations takes tens of seconds and gigabytes. The splits are read whole when
         // training first asks for them (TrainSet); their images need not be on this machine until then (e.g. val2017 and
@@ -115,25 +116,32 @@ public sealed class DetectionData
             throw new VimException($"data.crop_size must be square for detection (large-scale jitter crops and pads to one side), got [{data.CropSize[0]}, {data.CropSize[1]}]");
         // Before any file is read: a typo in model.det_test stops a training run at once, not at its first evaluation.
         DetectionTestTimeAugmentation.CheckSettings(config.Model.DetTest, data.CropSize[0]);
-        if (data.CopyPaste is { } copyPaste) CheckCopyPaste(copyPaste, config.Model.DetHead.MaskOn);
+        if (data.CopyPaste is { } copyPaste) CheckCopyPaste(copyPaste, config.Model.DetHead.MaskOn, "data.copy_paste");
         if (data.Mosaic is { } mosaic) Mosaic.CheckSettings(mosaic);
         if (data.MixUp is { } mixUp) MixUp.CheckSettings(mixUp);
+        if (PipelineSwitch.Read(config) is { } change)
+        {
+            if (change.CopyPaste.Value is { } switchedCopyPaste) CheckCopyPaste(switchedCopyPaste, config.Model.DetHead.MaskOn, PipelineSwitch.Key + ".copy_paste");
+            if (change.Mosaic.Value is { } switchedMosaic) Mosaic.CheckSettings(switchedMosaic, PipelineSwitch.Key + ".mosaic");
+            if (change.MixUp.Value is { } switchedMixUp) MixUp.CheckSettings(switchedMixUp, PipelineSwitch.Key + ".mixup");
+        }
         testSteps = DataPipelines.Check(config);
         return layout;
     }
 
     /// <summary>
-    /// data.copy_paste's values, and how objects are pasted: by their masks, which the training samples carry only for a
-    /// detector with a mask head, or by their boxes (paste_by_box), which mmdet uses only where there are no masks.
+    /// data.copy_paste's values (or data.pipeline_switch.copy_paste's, <paramref name="key"/>), and how objects are pasted: by
+    /// their masks, which the training samples carry only for a detector with a mask head, or by their boxes (paste_by_box),
+    /// which mmdet uses only where there are no masks.
     /// </summary>
-    private static void CheckCopyPaste(CopyPasteConfig copyPaste, bool masks)
+    private static void CheckCopyPaste(CopyPasteConfig copyPaste, bool masks, string key)
     {
-        CopyPaste.CheckSettings(copyPaste);
+        CopyPaste.CheckSettings(copyPaste, key);
         if (!masks && !copyPaste.PasteByBox)
-            throw new VimException("data.copy_paste pastes objects by their masks, but model.det_head.mask_on is false, so the training samples carry none " +
-                "(mmdet's CopyPaste requires gt_masks); set data.copy_paste.paste_by_box: true to paste each object's box rectangle, or model.det_head.mask_on: true");
+            throw new VimException($"{key} pastes objects by their masks, but model.det_head.mask_on is false, so the training samples carry none " +
+                $"(mmdet's CopyPaste requires gt_masks); set {key}.paste_by_box: true to paste each object's box rectangle, or model.det_head.mask_on: true");
         if (masks && copyPaste.PasteByBox)
-            throw new VimException("data.copy_paste.paste_by_box is true, but model.det_head.mask_on is true, so objects are pasted by their masks and the setting " +
+            throw new VimException($"{key}.paste_by_box is true, but model.det_head.mask_on is true, so objects are pasted by their masks and the setting " +
                 "would change nothing (mmdet ignores it where masks exist, with a warning); remove it, or set model.det_head.mask_on: false for a box-only detector");
     }
 
@@ -297,14 +305,26 @@ public sealed class DetectionData
     /// data.copy_paste, other training samples, augmented the same way, mixed into each before the pipeline's first random_affine or Normalize, in that order
     /// (<see cref="MixingTransforms"/>).
     /// </summary>
-    public DataLoader TrainingLoader(int seed, DataShard shard)
+    public DataLoader TrainingLoader(int seed, DataShard shard) => TrainingLoader(_config, seed, shard);
+
+    /// <summary>data.pipeline_switch's settings, checked when this data was built; null without a switch.</summary>
+    public PipelineSwitch? PipelineSwitch { get; }
+
+    /// <summary>
+    /// <see cref="TrainingLoader(int, DataShard)"/> after data.pipeline_switch: the same samples, shuffle, per-sample seeds and
+    /// batches through the pipeline and mixing transforms the switch names (<see cref="PipelineSwitch.ApplyTo"/>).
+    /// </summary>
+    public DataLoader SwitchedTrainingLoader(int seed, DataShard shard) =>
+        TrainingLoader((PipelineSwitch ?? throw new InvalidOperationException($"{PipelineSwitch.Key} is unset")).ApplyTo(_config), seed, shard);
+
+    private DataLoader TrainingLoader(ExperimentConfig config, int seed, DataShard shard)
     {
         CheckTrainingData(shard);
-        return new DataLoader(TrainingSamples, DataPipelines.Training(_config), new LoaderOptions
+        return new DataLoader(TrainingSamples, DataPipelines.Training(config), new LoaderOptions
         {
             BatchSize = _data.BatchSize, Kind = BatchKind.Detection, NumWorkers = _data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
             Rank = shard.Rank, WorldSize = shard.WorldSize, SizeDivisor = 32,
-        }, MixingTransforms(_data));
+        }, MixingTransforms(config.Data));
     }
 
     /// <summary>

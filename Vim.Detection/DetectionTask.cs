@@ -181,7 +181,8 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     }
 
     public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start, DataShard shard) =>
-        new LoaderBatchSource(Data.TrainingLoader(seed, shard), start, shard.GlobalBatch(_config.Data.BatchSize));
+        new LoaderBatchSource(Data.TrainingLoader(seed, shard), start, shard.GlobalBatch(_config.Data.BatchSize),
+            Data.PipelineSwitch is null ? null : () => Data.SwitchedTrainingLoader(seed, shard));
 
     public IReadOnlyDictionary<string, Tensor> Losses(Batch batch)
     {

@@ -26,6 +26,7 @@ public sealed class SegmentationData
     {
         _config = config;
         (ClassNames, _layout, _testSteps) = CheckSettingsAndReadClasses(config);
+        PipelineSwitch = PipelineSwitch.Read(config);
         _trainSet = TrainingSplits.Open(config.Data, _layout.Describe(), split => [_layout.ImageDir(split), _layout.LabelDir(split)],
             split => Dataset(split));
         _valSet = Dataset(config.Data.ValSplit);
@@ -90,13 +91,25 @@ public sealed class SegmentationData
     /// The training loader of one process over <see cref="TrainingSamples"/>: shuffled by <paramref name="seed"/>, each
     /// sample's augmentation seeded by (seed, epoch, index in the training samples).
     /// </summary>
-    public DataLoader TrainingLoader(int seed, DataShard shard)
+    public DataLoader TrainingLoader(int seed, DataShard shard) => TrainingLoader(_config, seed, shard);
+
+    /// <summary>data.pipeline_switch's settings, checked when this data was built; null without a switch.</summary>
+    public PipelineSwitch? PipelineSwitch { get; }
+
+    /// <summary>
+    /// <see cref="TrainingLoader(int, DataShard)"/> after data.pipeline_switch: the same samples, shuffle, per-sample seeds and
+    /// batches through the switch's training pipeline (<see cref="PipelineSwitch.ApplyTo"/>).
+    /// </summary>
+    public DataLoader SwitchedTrainingLoader(int seed, DataShard shard) =>
+        TrainingLoader((PipelineSwitch ?? throw new InvalidOperationException($"{PipelineSwitch.Key} is unset")).ApplyTo(_config), seed, shard);
+
+    private DataLoader TrainingLoader(ExperimentConfig config, int seed, DataShard shard)
     {
-        var data = _config.Data;
+        var data = config.Data;
         CheckTrainingData(shard);
         // Samples of unequal sizes (a pipeline without a fixed crop or pad) are batched by padding each batch to its largest,
         // labels with the ignore index, as mmseg's SegDataPreProcessor pads a batch.
-        return new DataLoader(TrainingSamples, DataPipelines.Training(_config), new LoaderOptions
+        return new DataLoader(TrainingSamples, DataPipelines.Training(config), new LoaderOptions
         {
             BatchSize = data.BatchSize, Kind = BatchKind.Segmentation, NumWorkers = data.NumWorkers, Seed = seed, Shuffle = true, DropLast = true,
             SegPadValue = IgnoreIndex,

@@ -103,6 +103,15 @@ public sealed class DataConfig
     public ConfigList? TrainPipeline { get; set; }
 
     /// <summary>
+    /// Switches the training pipeline for the last part of the run (MMDetection's PipelineSwitchHook and YOLOXModeSwitchHook):
+    /// <c>{at: 280, train_pipeline: [...], mosaic: null, mixup: null, copy_paste: null}</c>. After <c>at</c> epochs (with
+    /// schedule.max_epochs) or iterations, the training loader reads the keys the section names in place of data's own
+    /// (null: the recipe for train_pipeline, off for a mixing transform); keys it leaves out keep their values. Kept as
+    /// written and read by <see cref="Config.PipelineSwitch.Read"/>, since a key left out and a key set to null differ.
+    /// </summary>
+    public ConfigMap? PipelineSwitch { get; set; }
+
+    /// <summary>
     /// The test data pipeline (MMDetection's and MMSegmentation's test_pipeline), in the form of <see cref="TrainPipeline"/>:
     /// resize (one scale) and normalize, and for detection pad. Each model.det_test / model.seg_test scales ratio multiplies
     /// its resize scale, as the recipes multiply data.crop_size / data.scale. Null: the task's official recipe.

@@ -41,6 +41,7 @@ public sealed class ExperimentConfig
         var config = ConfigBinder.Bind<ExperimentConfig>(tree);
         RefuseOtherTasksSettings(config, tree);
         RefuseTwoLengths(config, tree);
+        PipelineSwitch.Read(config);
         return (config, tree);
     }
 

@@ -16,4 +16,10 @@ public interface IBatchSource<out TBatch> : IDisposable
     int BatchesPerEpoch { get; }
 
     TBatch Next();
+
+    /// <summary>
+    /// From the next batch on, reads through data.pipeline_switch's settings (<see cref="Config.PipelineSwitch"/>) at the
+    /// same position, with the same per-sample seeds; a second call changes nothing. A source without a switch refuses.
+    /// </summary>
+    void SwitchPipeline() => throw new InvalidOperationException($"{GetType().Name} has no switched pipeline ({Config.PipelineSwitch.Key})");
 }

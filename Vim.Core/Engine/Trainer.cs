@@ -127,6 +127,26 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         if (resumeFrom is not null)
             log?.Write(new Dictionary<string, object?> { ["iter"] = state.Iteration, ["mode"] = TrainingLogModes.Resume, ["checkpoint"] = resumeFrom });
         var progress = new ProgressLine(maxIters, state.Iteration, _console);
+        // data.pipeline_switch: the loader reads the switched settings from the batch of iteration switchAt on, at a batch boundary
+        // with the same per-sample seeds, so a run resumed before the switch switches where the uninterrupted one did, and one
+        // resumed after it reads the switched pipeline from its first batch.
+        var pipelineSwitch = PipelineSwitch.Read(config);
+        int? switchAt = pipelineSwitch?.Iteration(length);
+        void SwitchPipeline(int iteration)
+        {
+            data.SwitchPipeline();
+            var message = $"{PipelineSwitch.Key} {pipelineSwitch!.Place(iteration)}: {pipelineSwitch.Changes()}";
+            var record = new Dictionary<string, object?> { ["iter"] = iteration, ["mode"] = TrainingLogModes.PipelineSwitch, ["message"] = message };
+            if (pipelineSwitch.CountsEpochs) record["first_epoch"] = pipelineSwitch.At + 1;
+            log?.Write(record);
+            _console.WriteLine(message);
+        }
+        if (switchAt is { } switchIteration)
+        {
+            if (state.Iteration > switchIteration) data.SwitchPipeline();
+            _console.WriteLine($"{PipelineSwitch.Key}: {(state.Iteration > switchIteration ? "switched" : "switches")} {pipelineSwitch!.Place(switchIteration)} " +
+                $"of {maxIters}: {pipelineSwitch.Changes()}");
+        }
         string? lastCheckpoint = resumeFrom;
         double? best = state.BestMetric;
         var earlyStopping = train.EarlyStopping is { } stoppingSettings
@@ -201,6 +221,8 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 _console.WriteLine($"interrupted at iteration {iteration}; checkpoint {lastCheckpoint}");
                 return new TrainingResult(iteration, true, best, lastCheckpoint, skipped);
             }
+
+            if (iteration == switchAt) SwitchPipeline(iteration);
 
             var clock = Stopwatch.StartNew();
             double lr = schedule.LrAt(baseLr, iteration);

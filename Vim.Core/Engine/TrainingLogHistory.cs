@@ -101,4 +101,7 @@ public static class TrainingLogModes
 
     /// <summary>train.early_stopping ended the run at the record's iteration (<see cref="EarlyStop.LogRecord"/>).</summary>
     public const string EarlyStop = "early_stop";
+
+    /// <summary>data.pipeline_switch switched the training pipeline before the record's iteration + 1 (<see cref="Config.PipelineSwitch"/>).</summary>
+    public const string PipelineSwitch = "pipeline_switch";
 }

@@ -71,6 +71,9 @@ public sealed class TrainingLogWriter : IDisposable
             case TrainingLogModes.EarlyStop:
                 _tensorBoard.WriteText(step, EarlyStopTag, record.GetValueOrDefault("message") as string ?? "stopped early");
                 break;
+            case TrainingLogModes.PipelineSwitch:
+                _tensorBoard.WriteText(step, TrainingLogModes.PipelineSwitch, record.GetValueOrDefault("message") as string ?? "pipeline switched");
+                break;
         }
     }
 

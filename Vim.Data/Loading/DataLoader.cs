@@ -72,10 +72,27 @@ public sealed class DataLoader
     public IEnumerable<DataSample> Samples(int firstEpoch, bool endless)
     {
         if (firstEpoch < 0) throw new ArgumentOutOfRangeException(nameof(firstEpoch), $"epoch {firstEpoch} must be >= 0.");
+        return Samples(new LoaderPosition(firstEpoch, 0), endless);
+    }
+
+    /// <summary>
+    /// <see cref="Samples(int, bool)"/> from the batch at <paramref name="start"/>, ending before the batch at
+    /// <paramref name="until"/> where given (a training stream that switches its pipeline there: data.pipeline_switch).
+    /// </summary>
+    public IEnumerable<DataSample> Samples(LoaderPosition start, bool endless, LoaderPosition? until = null)
+    {
+        if (start.BatchIndex < 0 || start.BatchIndex >= BatchesPerEpoch || start.Epoch < 0)
+            throw new ArgumentOutOfRangeException(nameof(start), $"position {start} is outside epoch >= 0, batch 0..{BatchesPerEpoch - 1}.");
+        return SamplesFrom(start, endless, until);
+    }
+
+    private IEnumerable<DataSample> SamplesFrom(LoaderPosition start, bool endless, LoaderPosition? until)
+    {
         int[]? order = null;
         int orderEpoch = -1;
-        foreach (var p in Positions(new LoaderPosition(firstEpoch, 0), endless))
+        foreach (var p in Positions(start, endless))
         {
+            if (p == until) yield break;
             if (orderEpoch != p.Epoch) { order = Sampler.Indices(p.Epoch); orderEpoch = p.Epoch; }
             int first = p.BatchIndex * Options.BatchSize;
             for (int i = first; i < Math.Min(first + Options.BatchSize, order!.Length); i++) yield return Transformed(order[i], p.Epoch);

@@ -32,16 +32,16 @@ public sealed class CopyPaste : ISampleMixer
         _settings = settings;
     }
 
-    /// <summary>Refuses settings mmdet could not run with or that mean nothing, naming the data.copy_paste key.</summary>
-    public static void CheckSettings(CopyPasteConfig settings)
+    /// <summary>Refuses settings mmdet could not run with or that mean nothing, naming <paramref name="key"/> (data.copy_paste, or data.pipeline_switch.copy_paste).</summary>
+    public static void CheckSettings(CopyPasteConfig settings, string key = "data.copy_paste")
     {
         if (settings.MaxNumPasted < 1)
-            throw new VimException($"data.copy_paste.max_num_pasted must be at least 1 (each sample pastes a number drawn from 0 to " +
+            throw new VimException($"{key}.max_num_pasted must be at least 1 (each sample pastes a number drawn from 0 to " +
                 $"min(the source's objects, max_num_pasted - 1), as mmdet draws it), got {settings.MaxNumPasted}");
         if (settings.BboxOccludedThr < 0)
-            throw new VimException($"data.copy_paste.bbox_occluded_thr must be 0 or more pixels (a covered object stays while its recomputed box moved no side by more), got {settings.BboxOccludedThr}");
+            throw new VimException($"{key}.bbox_occluded_thr must be 0 or more pixels (a covered object stays while its recomputed box moved no side by more), got {settings.BboxOccludedThr}");
         if (settings.MaskOccludedThr < 0)
-            throw new VimException($"data.copy_paste.mask_occluded_thr must be 0 or more pixels (a covered object stays while more of its pixels are visible), got {settings.MaskOccludedThr}");
+            throw new VimException($"{key}.mask_occluded_thr must be 0 or more pixels (a covered object stays while more of its pixels are visible), got {settings.MaskOccludedThr}");
     }
 
     public int PartnerCount => 1;

@@ -16,13 +16,20 @@ public static class DataPipelines
     public const string TrainKey = "data.train_pipeline";
     public const string TestKey = "data.test_pipeline";
 
+    /// <summary>The training pipeline data.pipeline_switch gives for the end of the run (<see cref="PipelineSwitch"/>).</summary>
+    public const string SwitchedTrainKey = PipelineSwitch.Key + ".train_pipeline";
+
     /// <summary>data.train_pipeline bound and checked against the config's task; null where unset (the recipe).</summary>
     public static IReadOnlyList<TransformStepConfig>? TrainSteps(ExperimentConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        var written = config.Data.TrainPipeline;
-        var steps = Bind(written, TrainKey);
-        if (steps is not null) CheckSteps(steps, new StepsOrigin(TrainKey, written), config.Task, testing: false, config.Model.SegHead.IgnoreIndex);
+        return TrainSteps(config, config.Data.TrainPipeline, TrainKey);
+    }
+
+    private static List<TransformStepConfig>? TrainSteps(ExperimentConfig config, ConfigList? written, string key)
+    {
+        var steps = Bind(written, key);
+        if (steps is not null) CheckSteps(steps, new StepsOrigin(key, written), config.Task, testing: false, config.Model.SegHead.IgnoreIndex);
         return steps;
     }
 
@@ -41,13 +48,15 @@ public static class DataPipelines
     }
 
     /// <summary>
-    /// Both pipelines of the config checked (`vim config show`, every task's data and every predictor call it before reading
+    /// Both pipelines of the config, and data.pipeline_switch's training pipeline, checked (`vim config show`, every task's data and every predictor call it before reading
     /// files); returns data.test_pipeline's checked steps (<see cref="TestSteps"/>), for the caller to keep and build its test
     /// views from.
     /// </summary>
     public static IReadOnlyList<TransformStepConfig>? Check(ExperimentConfig config)
     {
         TrainSteps(config);
+        // The switched pipeline runs hours into training: refused now, by the same rules, naming its own key.
+        if (PipelineSwitch.Read(config)?.TrainPipeline is { Value: { } switched }) TrainSteps(config, switched, SwitchedTrainKey);
         return TestSteps(config);
     }
 

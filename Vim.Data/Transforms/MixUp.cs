@@ -40,34 +40,34 @@ public sealed class MixUp : ISampleMixer
     /// <summary>mmdet's YOLOX recipe mixes the affine's img_scale output (Mosaic → RandomAffine → MixUp), not the 2·img_scale mosaic.</summary>
     public bool FollowsRandomAffine => true;
 
-    /// <summary>Refuses settings mmdet could not run with or that mean nothing, naming the data.mixup key.</summary>
-    public static void CheckSettings(MixUpConfig settings)
+    /// <summary>Refuses settings mmdet could not run with or that mean nothing, naming <paramref name="key"/> (data.mixup, or data.pipeline_switch.mixup).</summary>
+    public static void CheckSettings(MixUpConfig settings, string key = "data.mixup")
     {
         static string Text(double value) => value.ToString(CultureInfo.InvariantCulture);
         if (settings.ImgScale.Count != 2 || settings.ImgScale.Any(v => v < 1))
-            throw new VimException($"data.mixup.img_scale must be [width, height] the partner is fitted into, two positive pixel counts, got {Mosaic.List(settings.ImgScale)}");
+            throw new VimException($"{key}.img_scale must be [width, height] the partner is fitted into, two positive pixel counts, got {Mosaic.List(settings.ImgScale)}");
         var range = settings.RatioRange;
         if (range.Count != 2 || !(range[0] > 0 && range[0] <= range[1]))
-            throw new VimException($"data.mixup.ratio_range must be [min, max] scale factors with 0 < min ≤ max, got {Mosaic.List(range)}");
+            throw new VimException($"{key}.ratio_range must be [min, max] scale factors with 0 < min ≤ max, got {Mosaic.List(range)}");
         if ((int)(settings.ImgScale.Min() * range[0]) < 1)
-            throw new VimException($"data.mixup.ratio_range's minimum {Text(range[0])} shrinks the img_scale canvas {Mosaic.List(settings.ImgScale)} to nothing; " +
+            throw new VimException($"{key}.ratio_range's minimum {Text(range[0])} shrinks the img_scale canvas {Mosaic.List(settings.ImgScale)} to nothing; " +
                 "raise it or img_scale");
         // The partner's img_scale canvas, and that canvas resized by the maximum, must each fit one image: a factor like 1e10
         // would overflow the resize.
         if (!FitsAfterJitter(settings.ImgScale, Math.Max(1, range[1])))
-            throw new VimException($"data.mixup.ratio_range's maximum {Text(range[1])} with img_scale {Mosaic.List(settings.ImgScale)} makes a partner canvas " +
+            throw new VimException($"{key}.ratio_range's maximum {Text(range[1])} with img_scale {Mosaic.List(settings.ImgScale)} makes a partner canvas " +
                 $"larger than one 8-bit RGB image can hold ({Array.MaxLength} bytes); lower it or img_scale");
         if (!(settings.FlipRatio >= 0 && settings.FlipRatio <= 1))
-            throw new VimException($"data.mixup.flip_ratio must be in [0, 1] (the partner is mirrored when a uniform draw exceeds it), got {Text(settings.FlipRatio)}");
-        Mosaic.CheckPadValue("data.mixup.pad_val", settings.PadVal);
+            throw new VimException($"{key}.flip_ratio must be in [0, 1] (the partner is mirrored when a uniform draw exceeds it), got {Text(settings.FlipRatio)}");
+        Mosaic.CheckPadValue($"{key}.pad_val", settings.PadVal);
         if (settings.MaxIters < 1)
-            throw new VimException($"data.mixup.max_iters must be at least 1 (draws of a partner with objects), got {settings.MaxIters}");
+            throw new VimException($"{key}.max_iters must be at least 1 (draws of a partner with objects), got {settings.MaxIters}");
         if (!(settings.MinBboxSize >= 0))
-            throw new VimException($"data.mixup.min_bbox_size must be 0 or more pixels, got {Text(settings.MinBboxSize)}");
+            throw new VimException($"{key}.min_bbox_size must be 0 or more pixels, got {Text(settings.MinBboxSize)}");
         if (!(settings.MinAreaRatio >= 0))
-            throw new VimException($"data.mixup.min_area_ratio must be 0 or more, got {Text(settings.MinAreaRatio)}");
+            throw new VimException($"{key}.min_area_ratio must be 0 or more, got {Text(settings.MinAreaRatio)}");
         if (!(settings.MaxAspectRatio > 0))
-            throw new VimException($"data.mixup.max_aspect_ratio must be positive, got {Text(settings.MaxAspectRatio)}");
+            throw new VimException($"{key}.max_aspect_ratio must be positive, got {Text(settings.MaxAspectRatio)}");
     }
 
     private static bool FitsAfterJitter(IReadOnlyList<int> imgScale, double jitter) =>

@@ -31,21 +31,21 @@ public sealed class Mosaic : ISampleMixer
 
     public int PartnerCount => 3;
 
-    /// <summary>Refuses settings mmdet could not run with or that mean nothing, naming the data.mosaic key.</summary>
-    public static void CheckSettings(MosaicConfig settings)
+    /// <summary>Refuses settings mmdet could not run with or that mean nothing, naming <paramref name="key"/> (data.mosaic, or data.pipeline_switch.mosaic).</summary>
+    public static void CheckSettings(MosaicConfig settings, string key = "data.mosaic")
     {
         if (settings.ImgScale.Count != 2 || settings.ImgScale.Any(v => v < 1))
-            throw new VimException($"data.mosaic.img_scale must be [width, height] of one tile, two positive pixel counts (the canvas is twice that), got {List(settings.ImgScale)}");
+            throw new VimException($"{key}.img_scale must be [width, height] of one tile, two positive pixel counts (the canvas is twice that), got {List(settings.ImgScale)}");
         if (!FitsOneImage(2.0 * settings.ImgScale[1], 2.0 * settings.ImgScale[0]))
-            throw new VimException($"data.mosaic.img_scale {List(settings.ImgScale)} makes a canvas of {2L * settings.ImgScale[0]}x{2L * settings.ImgScale[1]} pixels, " +
+            throw new VimException($"{key}.img_scale {List(settings.ImgScale)} makes a canvas of {2L * settings.ImgScale[0]}x{2L * settings.ImgScale[1]} pixels, " +
                 $"more than one 8-bit RGB image can hold ({Array.MaxLength} bytes); lower it");
         var range = settings.CenterRatioRange;
         if (range.Count != 2 || !(range[0] >= 0 && range[0] <= range[1] && range[1] <= 2))
-            throw new VimException("data.mosaic.center_ratio_range must be [min, max] with 0 ≤ min ≤ max ≤ 2 (the centre, in tile sizes, must lie on the " +
+            throw new VimException($"{key}.center_ratio_range must be [min, max] with 0 ≤ min ≤ max ≤ 2 (the centre, in tile sizes, must lie on the " +
                 $"canvas of two tiles), got {List(range)}");
-        CheckPadValue("data.mosaic.pad_val", settings.PadVal);
+        CheckPadValue($"{key}.pad_val", settings.PadVal);
         if (!(settings.Prob >= 0 && settings.Prob <= 1))
-            throw new VimException($"data.mosaic.prob must be a probability in [0, 1], got {settings.Prob.ToString(CultureInfo.InvariantCulture)}");
+            throw new VimException($"{key}.prob must be a probability in [0, 1], got {settings.Prob.ToString(CultureInfo.InvariantCulture)}");
     }
 
     internal static void CheckPadValue(string key, double value)

@@ -3,6 +3,7 @@ using OpenCvSharp;
 using Vim.Core;
 using Vim.Core.Config;
 using Vim.Core.Distributed;
+using Vim.Core.Engine;
 using Vim.Data.Datasets;
 using Vim.Data.Loading;
 using Vim.Detection;
@@ -32,7 +33,9 @@ public static class DataBrowseCommand
         "list is drawn from as training reads it, its splits concatenated and shuffled together, class-balanced by data.class_balanced_thr " +
         "(detection) and repeated data.train_repeat times an epoch; with data.mosaic (detection) each sample shows the 2 × img_scale mosaic of it and three others, with " +
         "data.mixup the blend with another sample and both samples' objects, with data.copy_paste the objects of a second " +
-        "training sample pasted over it, cut destination objects with their recomputed boxes (in that order when several are set), as training receives it. " +
+        "training sample pasted over it, cut destination objects with their recomputed boxes (in that order when several are set), as training receives it; " +
+        "with data.pipeline_switch the samples of one process's batches from the switch on (after its `at` epochs, or iterations) go through the " +
+        "switched pipeline and mixing transforms, so an --epoch at or past the switch's epoch shows what the end of the run trains on. " +
         "--split val: the test pipeline (data.test_pipeline, else the recipe) at the first test scale (model.seg_test.scales or " +
         "model.det_test.scales), in dataset order.";
 
@@ -69,6 +72,7 @@ public static class DataBrowseCommand
                   $"{(config.Data.Mosaic is not null ? ", data.mosaic" : "")}" +
                   $"{(config.Data.MixUp is not null ? ", data.mixup" : "")}" +
                   $"{(config.Data.CopyPaste is not null ? ", data.copy_paste" : "")}"
+                  + $"{(config.Data.PipelineSwitch is not null ? ", data.pipeline_switch" : "")}"
                 : "test pipeline";
             Console.WriteLine($"{written.Count} drawings of {(training && config.Data.TrainSplits.Count > 1 ? "splits" : "split")} {splits} ({pipeline}) in {Path.GetFullPath(dir)}");
             return 0;
@@ -101,17 +105,21 @@ public static class DataBrowseCommand
     {
         CheckCounts(training, count, epoch);
         DataLoader loader;
+        Func<DataLoader>? switchedLoader = null;
         Func<DataSample, Mat> draw;
+        int seed = config.Runtime.Seed;
         if (config.Task == TaskKind.Detection)
         {
             var data = new DetectionData(config, validationMasks: !training);
-            loader = training ? data.TrainingLoader(config.Runtime.Seed, DataShard.Whole) : data.EvaluationLoader(data.ValSet, data.TestPipelines()[0]);
+            loader = training ? data.TrainingLoader(seed, DataShard.Whole) : data.EvaluationLoader(data.ValSet, data.TestPipelines()[0]);
+            if (training && data.PipelineSwitch is not null) switchedLoader = () => data.SwitchedTrainingLoader(seed, DataShard.Whole);
             draw = sample => DrawDetectionSample(sample, data.Categories.Names);
         }
         else
         {
             var data = new SegmentationData(config);
-            loader = training ? data.TrainingLoader(config.Runtime.Seed, DataShard.Whole) : data.EvaluationLoader(data.ValSet, data.TestPipelines()[0]);
+            loader = training ? data.TrainingLoader(seed, DataShard.Whole) : data.EvaluationLoader(data.ValSet, data.TestPipelines()[0]);
+            if (training && data.PipelineSwitch is not null) switchedLoader = () => data.SwitchedTrainingLoader(seed, DataShard.Whole);
             draw = sample => DrawSegmentationSample(sample, data.IgnoreIndex);
         }
         if (!training && count > loader.Sampler.SamplesPerRank)
@@ -119,7 +127,29 @@ public static class DataBrowseCommand
             progress.WriteLine($"note: split '{config.Data.ValSplit}' has {loader.Sampler.SamplesPerRank} images; drawing {loader.Sampler.SamplesPerRank}, not --count {count}");
             count = loader.Sampler.SamplesPerRank;
         }
-        return WriteSamples(loader.Samples(epoch, endless: training), count, dir, draw, progress);
+        var samples = switchedLoader is null ? loader.Samples(epoch, endless: training) : SwitchingSamples(config, loader, switchedLoader(), epoch, progress);
+        return WriteSamples(samples, count, dir, draw, progress);
+    }
+
+    /// <summary>
+    /// The training stream of one process from <paramref name="epoch"/> on with data.pipeline_switch: the samples of the
+    /// batches before the switch's iteration through the loader, those from it on through the switched loader, as training
+    /// reads them.
+    /// </summary>
+    private static IEnumerable<DataSample> SwitchingSamples(ExperimentConfig config, DataLoader loader, DataLoader switched, int epoch, TextWriter progress)
+    {
+        var change = PipelineSwitch.Read(config)!;
+        int perEpoch = loader.BatchesPerEpoch;
+        int at = change.Iteration(EpochSchedule.Resolve(config, perEpoch));
+        var switchPosition = new LoaderPosition(at / perEpoch, at % perEpoch);
+        var start = new LoaderPosition(epoch, 0);
+        bool switchedAlready = (long)epoch * perEpoch >= at;
+        progress.WriteLine($"{PipelineSwitch.Key} {change.Place(at)} ({change.Changes()}): on one process of {perEpoch} iterations an epoch, " +
+            (switchedAlready ? $"--epoch {epoch} lies past it; every sample drawn is switched"
+                : $"samples from --epoch {switchPosition.Epoch}, batch {switchPosition.BatchIndex} of data.batch_size {loader.Options.BatchSize}, on are switched"));
+        return switchedAlready
+            ? switched.Samples(start, endless: true)
+            : loader.Samples(start, endless: true, until: switchPosition).Concat(switched.Samples(switchPosition, endless: true));
     }
 
     /// <summary>
