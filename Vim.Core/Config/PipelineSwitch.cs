@@ -67,7 +67,7 @@ public sealed class PipelineSwitch
                     (ClosestMatch.Find(key, Keys) is { } hint ? $"did you mean '{Key}.{hint}'? " : "") + $"(valid keys here: {string.Join(", ", Keys)})");
         if (!map.TryGet("at", out var atNode))
             throw new VimException($"{map.Source}: {Key} has no 'at': give the epochs (with schedule.max_epochs) or iterations trained before the " +
-                "switch, e.g. at: 280 as RTMDet's switch_epoch, or max_epochs − 15 as YOLOX's num_last_epochs: 15");
+                "switch, e.g. at: 280 as RTMDet's switch_epoch: 280, or max_epochs − 16 as YOLOX's num_last_epochs: 15 (its hook switches one epoch early)");
         int at = ConfigBinder.Bind<int>(atNode, $"{Key}.at");
         var schedule = config.Schedule;
         bool epochs = schedule.MaxEpochs is not null;
