@@ -149,6 +149,8 @@ public sealed class PipelineSwitch
     public string Place(int iteration)
     {
         var iterations = iteration.ToString(CultureInfo.InvariantCulture);
-        return CountsEpochs ? $"after {At.ToString(CultureInfo.InvariantCulture)} epochs ({iterations} iterations)" : $"after {iterations} iterations";
+        return CountsEpochs
+            ? $"after {At.ToString(CultureInfo.InvariantCulture)} {(At == 1 ? "epoch" : "epochs")} ({iterations} iterations)"
+            : $"after {iterations} iterations";
     }
 }

@@ -171,7 +171,7 @@ public class PipelineSwitchTests
         var epochZero = DataBrowseCommand.Browse(epochs, training: true, count: 2, epoch: 0, Path.Combine(_root, "browse0"), TextWriter.Null);
         Assert.That(epochOne.Concat(epochZero).Select(path => { using var m = Cv2.ImRead(path); return m.Rows == 80; }),
             Is.EqualTo(new[] { false, false, true, true }), "epoch 1 past the switch is plain, epoch 0 mosaics");
-        Assert.That(progress.ToString(), Does.Contain("data.pipeline_switch after 1 epochs (3 iterations) (data.mosaic off): on one process of 3 iterations an epoch, " +
+        Assert.That(progress.ToString(), Does.Contain("data.pipeline_switch after 1 epoch (3 iterations) (data.mosaic off): on one process of 3 iterations an epoch, " +
             "--epoch 1 lies past it"));
     }
 
@@ -249,8 +249,8 @@ public class PipelineSwitchTests
         var console = new StringWriter();
         using (var task = new DetectionTask(config, TextWriter.Null, DetectionTaskTests.TinyDetector))
             Assert.That(new Trainer<Batch>(task, config, workDir, "cfg", console).Run(null).Iteration, Is.EqualTo(6));
-        Assert.That(console.ToString(), Does.Contain("data.pipeline_switch: switches after 1 epochs (3 iterations) of 6: data.mosaic off")
-            .And.Contain("data.pipeline_switch after 1 epochs (3 iterations): data.mosaic off"));
+        Assert.That(console.ToString(), Does.Contain("data.pipeline_switch: switches after 1 epoch (3 iterations) of 6: data.mosaic off")
+            .And.Contain("data.pipeline_switch after 1 epoch (3 iterations): data.mosaic off"));
         var record = JsonLinesLog.Read(Path.Combine(workDir, "log.jsonl")).Single(r => r.Mode == TrainingLogModes.PipelineSwitch);
         Assert.That((record.Iteration, record.Number("first_epoch")), Is.EqualTo((3, 2.0)));
     }
