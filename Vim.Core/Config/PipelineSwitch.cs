@@ -146,11 +146,8 @@ public sealed class PipelineSwitch
     }
 
     /// <summary>Where the switch falls, for messages: "after 2 epochs (12 iterations)" or "after 12 iterations".</summary>
-    public string Place(int iteration)
-    {
-        var iterations = iteration.ToString(CultureInfo.InvariantCulture);
-        return CountsEpochs
-            ? $"after {At.ToString(CultureInfo.InvariantCulture)} {(At == 1 ? "epoch" : "epochs")} ({iterations} iterations)"
-            : $"after {iterations} iterations";
-    }
+    public string Place(int iteration) =>
+        CountsEpochs ? $"after {Count(At, "epoch")} ({Count(iteration, "iteration")})" : $"after {Count(iteration, "iteration")}";
+
+    private static string Count(int count, string unit) => $"{count.ToString(CultureInfo.InvariantCulture)} {unit}{(count == 1 ? "" : "s")}";
 }

@@ -45,7 +45,9 @@ public static class TrainCommand
             "--set train.early_stopping.patience=N (MMEngine's EarlyStoppingHook; also monitor, rule, min_delta, stopping_threshold, check_finite) " +
             "stops the run, with a checkpoint, once the validation metric has not improved for N evaluations. " +
             "schedule.max_epochs (MMEngine's EpochBasedTrainLoop; set schedule.max_iters=null) counts the run in epochs of the training loader, " +
-            "with schedule.milestones, train.eval_interval and train.checkpoint_interval in epochs too (warmup and logging stay in iterations).");
+            "with schedule.milestones, train.eval_interval and train.checkpoint_interval in epochs too (warmup and logging stay in iterations). " +
+            "data.pipeline_switch: {at: E, train_pipeline: [...], mosaic: null, mixup: null} (mmdet's PipelineSwitchHook / YOLOXModeSwitchHook) trains " +
+            "after E epochs (iterations without schedule.max_epochs) with the pipeline and mixing settings it names, resumed runs too.");
         command.Arguments.Add(configArg);
         command.Options.Add(workDir);
         command.Options.Add(resume);
