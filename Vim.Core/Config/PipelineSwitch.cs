@@ -110,8 +110,15 @@ public sealed class PipelineSwitch
         if (CountsEpochs != length.IterationsPerEpoch is not null)
             throw new InvalidOperationException($"{Key} was read from a config counting {(CountsEpochs ? "epochs" : "iterations")}, the run counts the other");
         CheckAt(At, CountsEpochs ? length.MaxEpochs : length.MaxIters, CountsEpochs, "");
-        return length.IterationsPerEpoch is { } perEpoch ? At * perEpoch : At;
+        return Iteration(length.IterationsPerEpoch ?? 1);
     }
+
+    /// <summary>
+    /// <see cref="Iteration(TrainingLength)"/> on a loader of <paramref name="iterationsPerEpoch"/> batches an epoch, without
+    /// resolving the run's schedule (`vim data browse`, which trains nothing): <paramref name="iterationsPerEpoch"/> is read
+    /// only where <see cref="At"/> counts epochs.
+    /// </summary>
+    public int Iteration(int iterationsPerEpoch) => CountsEpochs ? At * iterationsPerEpoch : At;
 
     /// <summary>A copy of <paramref name="config"/> as the training loader reads it after the switch: the named settings in data's place, no switch left.</summary>
     public ExperimentConfig ApplyTo(ExperimentConfig config)

@@ -58,8 +58,7 @@ public sealed class DataLoader
     /// <summary>Endless stream for iteration-based training, starting at <paramref name="start"/> (e.g. a checkpoint's <see cref="Batch.Next"/>).</summary>
     public IEnumerable<Batch> Infinite(LoaderPosition start = default)
     {
-        if (start.BatchIndex < 0 || start.BatchIndex >= BatchesPerEpoch || start.Epoch < 0)
-            throw new ArgumentOutOfRangeException(nameof(start), $"position {start} is outside epoch >= 0, batch 0..{BatchesPerEpoch - 1}.");
+        CheckStart(start);
         return Run(start, infinite: true);
     }
 
@@ -81,9 +80,14 @@ public sealed class DataLoader
     /// </summary>
     public IEnumerable<DataSample> Samples(LoaderPosition start, bool endless, LoaderPosition? until = null)
     {
+        CheckStart(start);
+        return SamplesFrom(start, endless, until);
+    }
+
+    private void CheckStart(LoaderPosition start)
+    {
         if (start.BatchIndex < 0 || start.BatchIndex >= BatchesPerEpoch || start.Epoch < 0)
             throw new ArgumentOutOfRangeException(nameof(start), $"position {start} is outside epoch >= 0, batch 0..{BatchesPerEpoch - 1}.");
-        return SamplesFrom(start, endless, until);
     }
 
     private IEnumerable<DataSample> SamplesFrom(LoaderPosition start, bool endless, LoaderPosition? until)

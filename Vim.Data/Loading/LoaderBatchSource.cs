@@ -13,7 +13,8 @@ public sealed class LoaderBatchSource : IBatchSource<Batch>
     private DataLoader _loader;
     private readonly long _globalBatch;
     private IEnumerator<Batch> _batches;
-    private Func<DataLoader>? _switchedLoader;
+    private readonly Func<DataLoader>? _switchedLoader;
+    private bool _switched;
 
     /// <param name="globalBatch">Samples per iteration over all ranks (batch size × world size).</param>
     /// <param name="switchedLoader">Builds the loader of data.pipeline_switch's settings (<see cref="SwitchPipeline"/>): the same
@@ -61,11 +62,9 @@ public sealed class LoaderBatchSource : IBatchSource<Batch>
     /// </summary>
     public void SwitchPipeline()
     {
+        if (_switched) return;
         if (_switchedLoader is null)
-        {
-            if (_switched) return;
             throw new InvalidOperationException($"this training source has no switched pipeline ({Vim.Core.Config.PipelineSwitch.Key} is unset)");
-        }
         var switched = _switchedLoader();
         if (switched.BatchesPerEpoch != _loader.BatchesPerEpoch || switched.Options.BatchSize != _loader.Options.BatchSize)
             throw new InvalidOperationException($"the switched loader reads {switched.BatchesPerEpoch} batches of {switched.Options.BatchSize} an epoch, " +
@@ -73,11 +72,8 @@ public sealed class LoaderBatchSource : IBatchSource<Batch>
         _batches.Dispose();
         _switched = true;
         _loader = switched;
-        _switchedLoader = null;
         _batches = switched.Infinite(LoaderPositionOf(Position)).GetEnumerator();
     }
-
-    private bool _switched;
 
     public void Dispose() => _batches.Dispose();
 }

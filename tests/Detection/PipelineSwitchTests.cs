@@ -176,6 +176,22 @@ public class PipelineSwitchTests
     }
 
     /// <summary>
+    /// `vim data browse` finds the switch's batch from the loader's epoch alone, without resolving (and so checking) the
+    /// run's schedule, which is the trainer's to refuse on the process count it runs on: an epoch of 3 iterations with
+    /// train.accumulate_steps 2 (a schedule one process could not train) is still drawn, mosaics for epoch 0, plain after it.
+    /// </summary>
+    [Test]
+    public void BrowseFindsTheSwitchWithoutResolvingTheSchedule()
+    {
+        var config = MosaicUntil("1");
+        config.Schedule = new ScheduleConfig { MaxIters = null, MaxEpochs = 3, WarmupIters = 1 };
+        config.Train = new TrainConfig { EvalInterval = 1, CheckpointInterval = 1, AccumulateSteps = 2 };
+        var drawings = DataBrowseCommand.Browse(config, training: true, count: 8, epoch: 0, Path.Combine(_root, "browse"), TextWriter.Null);
+        Assert.That(drawings.Select(path => { using var m = Cv2.ImRead(path); return m.Rows == 80; }),
+            Is.EqualTo(new[] { true, true, true, true, true, true, false, false }), "epoch 0 (3 batches of 2) mosaics, epoch 1 plain");
+    }
+
+    /// <summary>
     /// The task's batch source switches at the batch it is told: the batches before are the loader's, those after the
     /// switched loader's from the same position, bit for bit, with two worker threads and on rank 1 of 2 processes; a source
     /// opened past the switch (a resume) and switched at once reads the switched loader from its first batch.

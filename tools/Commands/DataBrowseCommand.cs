@@ -3,7 +3,6 @@ using OpenCvSharp;
 using Vim.Core;
 using Vim.Core.Config;
 using Vim.Core.Distributed;
-using Vim.Core.Engine;
 using Vim.Data.Datasets;
 using Vim.Data.Loading;
 using Vim.Detection;
@@ -105,21 +104,21 @@ public static class DataBrowseCommand
     {
         CheckCounts(training, count, epoch);
         DataLoader loader;
-        Func<DataLoader>? switchedLoader = null;
+        (PipelineSwitch Change, DataLoader Loader)? switched = null;
         Func<DataSample, Mat> draw;
         int seed = config.Runtime.Seed;
         if (config.Task == TaskKind.Detection)
         {
             var data = new DetectionData(config, validationMasks: !training);
             loader = training ? data.TrainingLoader(seed, DataShard.Whole) : data.EvaluationLoader(data.ValSet, data.TestPipelines()[0]);
-            if (training && data.PipelineSwitch is not null) switchedLoader = () => data.SwitchedTrainingLoader(seed, DataShard.Whole);
+            if (training && data.PipelineSwitch is { } change) switched = (change, data.SwitchedTrainingLoader(seed, DataShard.Whole));
             draw = sample => DrawDetectionSample(sample, data.Categories.Names);
         }
         else
         {
             var data = new SegmentationData(config);
             loader = training ? data.TrainingLoader(seed, DataShard.Whole) : data.EvaluationLoader(data.ValSet, data.TestPipelines()[0]);
-            if (training && data.PipelineSwitch is not null) switchedLoader = () => data.SwitchedTrainingLoader(seed, DataShard.Whole);
+            if (training && data.PipelineSwitch is { } change) switched = (change, data.SwitchedTrainingLoader(seed, DataShard.Whole));
             draw = sample => DrawSegmentationSample(sample, data.IgnoreIndex);
         }
         if (!training && count > loader.Sampler.SamplesPerRank)
@@ -127,7 +126,7 @@ public static class DataBrowseCommand
             progress.WriteLine($"note: split '{config.Data.ValSplit}' has {loader.Sampler.SamplesPerRank} images; drawing {loader.Sampler.SamplesPerRank}, not --count {count}");
             count = loader.Sampler.SamplesPerRank;
         }
-        var samples = switchedLoader is null ? loader.Samples(epoch, endless: training) : SwitchingSamples(config, loader, switchedLoader(), epoch, progress);
+        var samples = switched is { } s ? SwitchingSamples(s.Change, loader, s.Loader, epoch, progress) : loader.Samples(epoch, endless: training);
         return WriteSamples(samples, count, dir, draw, progress);
     }
 
@@ -136,11 +135,10 @@ public static class DataBrowseCommand
     /// batches before the switch's iteration through the loader, those from it on through the switched loader, as training
     /// reads them.
     /// </summary>
-    private static IEnumerable<DataSample> SwitchingSamples(ExperimentConfig config, DataLoader loader, DataLoader switched, int epoch, TextWriter progress)
+    private static IEnumerable<DataSample> SwitchingSamples(PipelineSwitch change, DataLoader loader, DataLoader switched, int epoch, TextWriter progress)
     {
-        var change = PipelineSwitch.Read(config)!;
         int perEpoch = loader.BatchesPerEpoch;
-        int at = change.Iteration(EpochSchedule.Resolve(config, perEpoch));
+        int at = change.Iteration(perEpoch);
         var switchPosition = new LoaderPosition(at / perEpoch, at % perEpoch);
         var start = new LoaderPosition(epoch, 0);
         bool switchedAlready = (long)epoch * perEpoch >= at;
