@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 
 namespace Vim.Tools.Commands;
 
-/// <summary>`vim train CONFIG [--work-dir DIR] [--resume [CKPT]] [--load-from CKPT] [--auto-scale-lr] [--amp] [--set k=v ...]`.</summary>
+/// <summary>`vim train CONFIG [--work-dir DIR] [--resume [CKPT]] [--load-from CKPT] [--auto-scale-lr] [--amp] [--profile] [--set k=v ...]`.</summary>
 public static class TrainCommand
 {
     public static Command Create()
