@@ -54,9 +54,16 @@ public sealed class CascadeMaskRcnn : nn.Module
         IReadOnlyList<Instances> targets, Generator? generator = null)
     {
         if (!training) throw new InvalidOperationException("CascadeMaskRcnn.Losses needs training mode (call train()).");
-        var features = Features(images);
-        var rpn = proposal_generator.Forward(features, imageSizes, targets.Select(t => t.Boxes).ToList(), generator);
-        var roi = roi_heads.Forward(features.Take(4).ToList(), rpn.Proposals, targets, generator);
+        // Timed under `vim train --profile` (DetectionStages); otherwise a Measure costs one static read.
+        List<Tensor> features;
+        using (StageProfiler.Measure(DetectionStages.Backbone))
+            features = Features(images);
+        RpnOutput rpn;
+        using (StageProfiler.Measure(DetectionStages.Rpn))
+            rpn = proposal_generator.Forward(features, imageSizes, targets.Select(t => t.Boxes).ToList(), generator);
+        CascadeRoiHeadsOutput roi;
+        using (StageProfiler.Measure(DetectionStages.RoiHeads))
+            roi = roi_heads.Forward(features.Take(4).ToList(), rpn.Proposals, targets, generator);
         var losses = new Dictionary<string, Tensor> { ["loss_rpn_cls"] = rpn.ObjectnessLoss!, ["loss_rpn_loc"] = rpn.BoxLoss! };
         foreach (var (name, value) in roi.Losses) losses[name] = value;
         return losses;

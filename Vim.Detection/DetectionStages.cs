@@ -22,6 +22,27 @@ public static class DetectionStages
     /// <summary>Boxes rescaled to the original image and masks pasted into it (thresholded at 0.5).</summary>
     public const string Paste = "paste";
 
+    /// <summary>Inside <see cref="Rpn"/>: the RPN head's convolutions on every level.</summary>
+    public const string RpnHead = "rpn_head";
+
+    /// <summary>Training only, inside <see cref="Rpn"/>: anchor matching and sampling, and the objectness and box losses.</summary>
+    public const string RpnTargets = "rpn_targets";
+
+    /// <summary>Inside <see cref="Rpn"/>: anchor decoding, per-level top-k, clipping and NMS.</summary>
+    public const string RpnProposals = "rpn_proposals";
+
+    /// <summary>Training only, inside <see cref="RoiHeads"/>: each cascade stage's proposal matching (with the first
+    /// stage's sampling; the later stages' refinement of the boxes).</summary>
+    public const string RoiTargets = "roi_targets";
+
+    /// <summary>Training only: every cascade stage's proposal matching and sampling, box head and losses, and the mask head
+    /// with its targets and loss.</summary>
+    public const string RoiHeads = "roi_heads";
+
+    /// <summary>Training only, inside <see cref="RoiHeads"/>: the mask targets of the foreground RoIs (polygons rasterised
+    /// in each box, or bitmasks sampled in it).</summary>
+    public const string MaskTargets = "mask_targets";
+
     private static readonly string[] CascadeNames = Enumerable.Range(0, 8).Select(k => $"box_stage{k}").ToArray();
 
     /// <summary>Cascade stage <paramref name="stage"/>: the previous stage's boxes refined (after stage 0), RoIAlign, box head and predictor.</summary>

@@ -123,9 +123,14 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
     public Dictionary<string, Tensor> Losses(Tensor images, Tensor labels)
     {
         var (padded, height, width) = Pad(images);
-        var features = backbone.call(padded);
-        var decode = ResizeAndCrop(decode_head.call(features.Select(f => f.Map).ToList()), padded, height, width);
+        IReadOnlyList<FeatureMap> features;
+        using (StageProfiler.Measure(SegmentationStages.Backbone))
+            features = backbone.call(padded);
+        Tensor decode;
+        using (StageProfiler.Measure(SegmentationStages.DecodeHead))
+            decode = ResizeAndCrop(decode_head.call(features.Select(f => f.Map).ToList()), padded, height, width);
         var terms = new Dictionary<string, Tensor>();
+        using var lossStage = StageProfiler.Measure(SegmentationStages.Losses);
         foreach (var loss in _decodeLosses)
         {
             // Without a threshold the sampler ranks pixels as mmseg does, by the sum of the decode losses computed per pixel;

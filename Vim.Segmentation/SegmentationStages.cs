@@ -16,6 +16,9 @@ public static class SegmentationStages
     /// <summary>The UperNet decode head and its logits resized to the input and cropped.</summary>
     public const string DecodeHead = "decode_head";
 
+    /// <summary>Training only: the decode losses, the auxiliary head with its loss, and the pixel accuracies.</summary>
+    public const string Losses = "losses";
+
     /// <summary>Sliding-window bookkeeping: each window's logits placed into the image's sum, the coverage counts, the division.</summary>
     public const string SlideWindow = "slide_window";
 

@@ -50,6 +50,29 @@ public static class StageProfiler
         }
     }
 
+    /// <summary>
+    /// Times nothing until the returned scope is disposed, then collects into the same totals again: what runs inside a
+    /// profiled run but is not its subject (the trainer's evaluations under `vim train --profile`).
+    /// </summary>
+    public static IDisposable Suspend()
+    {
+        lock (Gate)
+        {
+            var suspended = collecting;
+            collecting = null;
+            return new Resumption(suspended);
+        }
+    }
+
+    private sealed class Resumption(Collection? suspended) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (Gate)
+                if (suspended is not null && collecting is null) collecting = suspended;
+        }
+    }
+
     /// <summary>Times the code until the returned token is disposed, under <paramref name="stage"/>.</summary>
     public static Token Measure(string stage)
     {

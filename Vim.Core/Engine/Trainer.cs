@@ -227,14 +227,19 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             var clock = Stopwatch.StartNew();
             double lr = schedule.LrAt(baseLr, iteration);
             double dataSeconds;
+            using (StageProfiler.Measure(TrainingStages.Iteration))
             using (var scope = NewDisposeScope())
             {
-                var batch = data.Next();
+                TBatch batch;
+                using (StageProfiler.Measure(TrainingStages.Data))
+                    batch = data.Next();
                 dataSeconds = clock.Elapsed.TotalSeconds;
                 model.train();
                 IReadOnlyDictionary<string, Tensor> terms;
+                using (StageProfiler.Measure(TrainingStages.Forward))
                 using (config.Runtime.Amp ? OpenAutocast(device.type) : null)
                     terms = task.Losses(batch);
+                var backwardStage = StageProfiler.Measure(TrainingStages.Backward);
                 var lossTerms = terms.Where(t => TrainingTerms.IsLoss(t.Key)).Select(t => t.Value).ToList();
                 if (lossTerms.Count == 0)
                     throw new VimException($"the task returned no loss term (names containing \"loss\"), only {string.Join(", ", terms.Keys)}");
@@ -256,12 +261,14 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 {
                     var objective = train.AccumulateSteps == 1 ? total : total / train.AccumulateSteps;
                     (lossScaler is null ? objective : lossScaler.ScaleLoss(objective)).backward();
+                    backwardStage.Dispose();
                     foreach (var (name, value) in terms)
                         lossSums[name] = lossSums.GetValueOrDefault(name) + value.item<float>();
                     lossCount++;
                     if ((iteration + 1) % train.AccumulateSteps == 0)
                     {
-                        reducer?.AverageGradients();
+                        using (StageProfiler.Measure(TrainingStages.GradSync))
+                            reducer?.AverageGradients();
                         bool stepTaken = true;
                         if (lossScaler is not null)
                         {
@@ -285,13 +292,16 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                         {
                             if (config.Optimizer.GradClipNorm is { } maxNorm)
                             {
+                                using var clipStage = StageProfiler.Measure(TrainingStages.GradClip);
                                 gradNormSum += nn.utils.clip_grad_norm_(parameters, maxNorm);
                                 gradNormSteps++;
                             }
-                            optimizer.Step(scale => schedule.GroupLrAt(baseLr, scale, iteration));
+                            using (StageProfiler.Measure(TrainingStages.Optimizer))
+                                optimizer.Step(scale => schedule.GroupLrAt(baseLr, scale, iteration));
                             optimizerSteps++;
                             AfterOptimizerStep?.Invoke(iteration, optimizer);
-                            ema?.Update(model);
+                            using (StageProfiler.Measure(TrainingStages.Ema))
+                                ema?.Update(model);
                         }
                         optimizer.ZeroGrad();
                     }
@@ -311,6 +321,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 model.eval();
                 ModelBroadcast.BuffersFromRoot(_world, model);
                 IReadOnlyDictionary<string, double> metrics;
+                using (StageProfiler.Suspend())
                 using (no_grad())
                     metrics = task.Evaluate();
                 var record = new Dictionary<string, object?> { ["iter"] = done, ["mode"] = TrainingLogModes.Evaluation };

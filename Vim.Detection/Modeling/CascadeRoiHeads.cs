@@ -214,13 +214,16 @@ public sealed class CascadeRoiHeads : nn.Module
     {
         using var scope = NewDisposeScope();
         var losses = new Dictionary<string, Tensor>();
-        var sampled = LabelAndSampleProposals(proposals, targets, generator);
+        IReadOnlyList<LabeledProposals> sampled;
+        using (StageProfiler.Measure(DetectionStages.RoiTargets))
+            sampled = LabelAndSampleProposals(proposals, targets, generator);
         var labeled = sampled;
         Tensor? previousDeltas = null, previousScores = null, previousClasses = null;
         for (int k = 0; k < NumStages; k++)
         {
             if (k > 0)
-                labeled = MatchAndLabel(k, Refine(labeled.Select(l => l.Boxes).ToList(), proposals, k - 1, previousDeltas!, previousScores!,
+                using (StageProfiler.Measure(DetectionStages.RoiTargets))
+                    labeled = MatchAndLabel(k, Refine(labeled.Select(l => l.Boxes).ToList(), proposals, k - 1, previousDeltas!, previousScores!,
                     previousClasses, dropEmpty: true), targets);
             var (scores, deltas) = RunStage(features, labeled.Select(l => l.Boxes).ToList(), k);
             var gtClasses = cat(labeled.Select(l => l.GtClasses).ToArray(), 0);
@@ -298,7 +301,8 @@ public sealed class CascadeRoiHeads : nn.Module
             var boxes = l.Boxes.Select(fg);
             fgBoxes.Add(boxes);
             fgClasses.Add(l.GtClasses[fg]);
-            maskTargets.Add(MaskTargets.ForRois(targets[i].Masks!, targets[i].Outlines, boxes.Tensor, l.GtIndex[fg], size).to(boxes.Tensor.device));
+            using (StageProfiler.Measure(DetectionStages.MaskTargets))
+                maskTargets.Add(MaskTargets.ForRois(targets[i].Masks!, targets[i].Outlines, boxes.Tensor, l.GtIndex[fg], size).to(boxes.Tensor.device));
         }
         var logits = mask_head!.call(MaskPooler.Forward(features, fgBoxes));
         var loss = MaskRcnnConvUpsampleHead.Loss(logits, cat(fgClasses.ToArray(), 0), cat(maskTargets.ToArray(), 0));

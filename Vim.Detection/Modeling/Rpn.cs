@@ -59,13 +59,16 @@ public sealed class Rpn : nn.Module
         using var counted = FlopCounter.Within(this);
         var device = features[0].device;
         var anchors = Anchors.Generate(features.Select(f => (f.shape[2], f.shape[3])).ToList(), device);
-        var (rawLogits, rawDeltas) = rpn_head.call(features);
+        List<Tensor> rawLogits, rawDeltas;
+        using (StageProfiler.Measure(DetectionStages.RpnHead))
+            (rawLogits, rawDeltas) = rpn_head.call(features);
         var logits = rawLogits.Select(FlattenLogits).ToList();
         var deltas = rawDeltas.Select(FlattenDeltas).ToList();
 
         Tensor? lossCls = null, lossLoc = null;
         if (gtBoxes is not null)
         {
+            using var targetsStage = StageProfiler.Measure(DetectionStages.RpnTargets);
             var allAnchors = new Boxes(cat(anchors, 0));
             var (labels, matched) = LabelAndSampleAnchors(allAnchors, gtBoxes, generator);
             (lossCls, lossLoc) = Losses(allAnchors, cat(logits.ToArray(), 1), cat(deltas.ToArray(), 1), labels, matched);
@@ -75,6 +78,7 @@ public sealed class Rpn : nn.Module
 
         IReadOnlyList<Instances> proposals;
         // Proposals are fixed inputs of the box heads: no gradient through their coordinates.
+        using (StageProfiler.Measure(DetectionStages.RpnProposals))
         using (no_grad())
         {
             var decoded = new List<Tensor>();

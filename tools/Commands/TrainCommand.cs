@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Runtime.InteropServices;
 using Vim.Core;
 using Vim.Core.Config;
+using Vim.Core.Diagnostics;
 using Vim.Core.Distributed;
 using Vim.Core.Engine;
 using Vim.Data.Loading;
@@ -11,7 +12,7 @@ using static TorchSharp.torch;
 
 namespace Vim.Tools.Commands;
 
-/// <summary>`vim train CONFIG [--work-dir DIR] [--resume [CKPT]] [--load-from CKPT] [--auto-scale-lr] [--amp] [--set k=v ...]`.</summary>
+/// <summary>`vim train CONFIG [--work-dir DIR] [--resume [CKPT]] [--load-from CKPT] [--auto-scale-lr] [--amp] [--profile] [--set k=v ...]`.</summary>
 public static class TrainCommand
 {
     public static Command Create()
@@ -38,6 +39,12 @@ public static class TrainCommand
                 + "Tensors of another shape (a head for another class count) are skipped; load_from.txt in the work dir says what loaded. "
                 + "--resume wins when there is a checkpoint to resume.",
         };
+        var profile = new Option<bool>("--profile")
+        {
+            Description = "Time each part of the training iteration (data, forward with the model's own stages, backward, grad_sync, "
+                + "grad_clip, optimizer, ema) and print, when the run ends, each part's CPU and wall milliseconds per iteration and its share "
+                + "of the iteration's CPU time. Use a short run (--set schedule.max_iters=N); the first iteration's warm-up is included.",
+        };
         var set = ConfigCommand.CreateSetOption();
         var command = new Command("train", "Train the model a config describes; Ctrl-C, SIGTERM or SIGUSR1 (kill -USR1 <mpirun pid> under mpirun) writes a checkpoint and exits. " +
             "The log goes to WORK_DIR/log.jsonl; --set runtime.vis_backends=[local,tensorboard] also writes it as TensorBoard events in WORK_DIR/tensorboard/ " +
@@ -54,6 +61,7 @@ public static class TrainCommand
         command.Options.Add(loadFrom);
         command.Options.Add(autoScaleLr);
         command.Options.Add(amp);
+        command.Options.Add(profile);
         command.Options.Add(set);
         command.SetAction(parse =>
         {
@@ -73,7 +81,9 @@ public static class TrainCommand
             // mpirun does not forward SIGINT/SIGTERM: it kills its ranks about a second later, before a checkpoint is written.
             // It forwards SIGUSR1 (as Slurm's --signal=USR1@120 sends it), which therefore stops a data-parallel run cleanly.
             using var sigusr1 = PosixSignalRegistration.Create(StopSignalForMpirun, c => { c.Cancel = true; stop.Cancel(); });
+            if (parse.GetValue(profile)) StageProfiler.Start();
             var result = communicator.AbortJobOnError(() => Train(config, dir, resumeFrom, communicator, stop.Token));
+            if (parse.GetValue(profile) && communicator.Rank == 0) PrintProfile(StageProfiler.Stop(), Console.Out);
             if (communicator.Rank == 0)
             {
                 var outcome = $"best {result.BestMetric?.ToString("0.##") ?? "n/a"}; checkpoints in {dir}";
@@ -87,6 +97,32 @@ public static class TrainCommand
             return result.Interrupted ? 130 : 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// `--profile`'s table: per stage its calls, and its wall and CPU milliseconds per iteration with its share of the
+    /// iteration's CPU; the model's stages (everything not the trainer's own) are indented as parts of forward.
+    /// </summary>
+    public static void PrintProfile(IReadOnlyList<StageProfiler.StageTotal> stages, TextWriter output)
+    {
+        var iteration = stages.FirstOrDefault(s => s.Stage == TrainingStages.Iteration);
+        if (iteration is null || iteration.Calls == 0)
+        {
+            output.WriteLine("profile: no iteration ran");
+            return;
+        }
+        double iterations = iteration.Calls;
+        output.WriteLine(FormattableString.Invariant($"profile over {iteration.Calls} iterations (ms per iteration; cpu = all threads of the process):"));
+        output.WriteLine($"{"stage",-18} {"calls",7} {"wall",10} {"cpu",10} {"cpu %",7}");
+        var ordered = TrainingStages.OfTrainer.Select(name => stages.FirstOrDefault(s => s.Stage == name)).OfType<StageProfiler.StageTotal>().ToList();
+        int forwardAt = ordered.FindIndex(s => s.Stage == TrainingStages.Forward);
+        ordered.InsertRange(forwardAt + 1, stages.Where(s => !TrainingStages.OfTrainer.Contains(s.Stage)));
+        foreach (var stage in ordered)
+        {
+            string name = TrainingStages.OfTrainer.Contains(stage.Stage) ? stage.Stage : "  " + stage.Stage;
+            output.WriteLine(FormattableString.Invariant(
+                $"{name,-18} {stage.Calls,7} {stage.Milliseconds / iterations,10:F1} {stage.CpuMilliseconds / iterations,10:F1} {100 * stage.CpuMilliseconds / iteration.CpuMilliseconds,7:F1}"));
+        }
     }
 
     /// <summary>The schedule's length as configured: iterations, or epochs (schedule.max_epochs), whose iterations the trainer printed at its start.</summary>

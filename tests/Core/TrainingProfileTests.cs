@@ -1,0 +1,73 @@
+using NUnit.Framework;
+using Vim.Core.Diagnostics;
+using Vim.Tools.Commands;
+
+namespace Vim.Tests.Core;
+
+/// <summary>`vim train --profile`: evaluation suspended from the totals, and the printed table's per-iteration arithmetic.</summary>
+[NonParallelizable]
+public class TrainingProfileTests
+{
+    [Test]
+    public void SuspendedStagesAreNotCountedAndCollectionResumesIntoTheSameTotals()
+    {
+        StageProfiler.Start();
+        try
+        {
+            using (StageProfiler.Measure("train")) { }
+            using (StageProfiler.Suspend())
+            {
+                Assert.That(StageProfiler.Enabled, Is.False, "a suspended profiler must not time anything");
+                using (StageProfiler.Measure("evaluation")) { }
+                using (StageProfiler.Measure("train")) { }
+            }
+            Assert.That(StageProfiler.Enabled, Is.True);
+            using (StageProfiler.Measure("train")) { }
+        }
+        finally
+        {
+            var totals = StageProfiler.Stop();
+            Assert.That(totals.Select(t => t.Stage), Is.EqualTo(new[] { "train" }));
+            Assert.That(totals[0].Calls, Is.EqualTo(2), "the call inside the suspension is not counted, those before and after are");
+        }
+    }
+
+    [Test]
+    public void SuspendingWhileNotProfilingLeavesTheProfilerOff()
+    {
+        using (StageProfiler.Suspend()) { }
+        Assert.That(StageProfiler.Enabled, Is.False);
+    }
+
+    [Test]
+    public void TablePutsModelStagesUnderForwardWithPerIterationMillisecondsAndCpuShare()
+    {
+        // 4 iterations, 800 ms of CPU in all: forward 240 ms (60 per iteration, 30 %), its backbone 160 (40, 20 %),
+        // backward 480 (120, 60 %), the optimiser 40 (10, 5 %); wall times are the CPU times doubled.
+        var stages = new List<StageProfiler.StageTotal>
+        {
+            new(TrainingStages.Iteration, 1600, 800, 4),
+            new(TrainingStages.Forward, 480, 240, 4),
+            new("backbone", 320, 160, 4),
+            new(TrainingStages.Backward, 960, 480, 4),
+            new(TrainingStages.Optimizer, 80, 40, 4),
+        };
+        using var output = new StringWriter();
+        TrainCommand.PrintProfile(stages, output);
+        var rows = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(2)
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
+        Assert.That(rows.Select(r => r[0]), Is.EqualTo(new[] { "iteration", "forward", "backbone", "backward", "optimizer" }));
+        Assert.That(output.ToString(), Does.Contain("\n  backbone"), "a model stage is indented as part of forward");
+        Assert.That(rows.Select(r => r[2]), Is.EqualTo(new[] { "400.0", "120.0", "80.0", "240.0", "20.0" }), "wall ms per iteration");
+        Assert.That(rows.Select(r => r[3]), Is.EqualTo(new[] { "200.0", "60.0", "40.0", "120.0", "10.0" }), "CPU ms per iteration");
+        Assert.That(rows.Select(r => r[4]), Is.EqualTo(new[] { "100.0", "30.0", "20.0", "60.0", "5.0" }), "share of the iteration's CPU");
+    }
+
+    [Test]
+    public void TableSaysSoWhenNoIterationRan()
+    {
+        using var output = new StringWriter();
+        TrainCommand.PrintProfile([], output);
+        Assert.That(output.ToString().Trim(), Is.EqualTo("profile: no iteration ran"));
+    }
+}
