@@ -47,7 +47,8 @@ public sealed class CascadeMaskRcnn : nn.Module
 
     /// <summary>
     /// Training losses, named as detectron2 names them (loss_rpn_cls, loss_rpn_loc, loss_cls_stage0, …, loss_mask; one box
-    /// stage: loss_cls, loss_box_reg).
+    /// stage: loss_cls, loss_box_reg), and detectron2's training statistics beside them (rpn/num_pos_anchors, …,
+    /// <see cref="DetectionStatistics"/>), which name no loss and are logged only.
     /// </summary>
     /// <param name="targets">Per image: non-crowd ground truth (boxes, int64 classes, (G, H, W) masks at the valid size).</param>
     public Dictionary<string, Tensor> Losses(Tensor images, IReadOnlyList<(long Height, long Width)> imageSizes,
@@ -65,6 +66,7 @@ public sealed class CascadeMaskRcnn : nn.Module
         using (StageProfiler.Measure(DetectionStages.RoiHeads))
             roi = roi_heads.Forward(features.Take(4).ToList(), rpn.Proposals, targets, generator);
         var losses = new Dictionary<string, Tensor> { ["loss_rpn_cls"] = rpn.ObjectnessLoss!, ["loss_rpn_loc"] = rpn.BoxLoss! };
+        foreach (var (name, value) in rpn.Statistics!) losses[name] = value;
         foreach (var (name, value) in roi.Losses) losses[name] = value;
         return losses;
     }

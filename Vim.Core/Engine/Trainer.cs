@@ -155,6 +155,9 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         long optimizerSteps = state.OptimizerSteps;
         int skipped = 0;
         var lossSums = new Dictionary<string, double>();
+        // Per term, the iterations that defined it: a statistic is NaN where it is undefined (detectron2's fg_cls_accuracy
+        // without a foreground RoI, which its EventStorage does not record), and is averaged over the others alone.
+        var definedCounts = new Dictionary<string, double>();
         int lossCount = 0;
         // Times are means over every iteration since the last record, as the losses: one iteration's time alone would
         // be noise, and with accumulation the logged one would always be the costlier optimiser step.
@@ -189,7 +192,10 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         void LogInterval(int done, double lr)
         {
             if (lossCount == 0) return;
-            var means = MeanOverRanks(lossSums).ToDictionary(kv => kv.Key, kv => kv.Value / lossCount);
+            // Sums and counts averaged over the ranks alike, so each mean is over every rank's defined values; a term no rank
+            // defined in the interval is left out of the record. Every term of a loss is defined, its count lossCount.
+            var counts = MeanOverRanks(definedCounts);
+            var means = MeanOverRanks(lossSums).Where(kv => counts[kv.Key] > 0).ToDictionary(kv => kv.Key, kv => kv.Value / counts[kv.Key]);
             double meanTotal = means.Where(m => TrainingTerms.IsLoss(m.Key)).Sum(m => m.Value);
             double seconds = secondsSum / timedIterations, meanDataSeconds = dataSecondsSum / timedIterations;
             var record = new Dictionary<string, object?>
@@ -204,8 +210,10 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             if (overflowsInInterval > 0) record["overflows"] = overflowsInInterval;
             if (length.EpochAfter(done) is { } epoch) record["epoch"] = epoch.Epoch;
             log?.Write(record);
-            progress.Print(progress.Format(done, meanTotal, means, lr, seconds, meanDataSeconds, data.BatchSize * _world.WorldSize, length));
+            progress.Print(progress.Format(done, meanTotal, means.Where(m => TrainingTerms.OnProgressLine(m.Key)).ToDictionary(), lr, seconds,
+                meanDataSeconds, data.BatchSize * _world.WorldSize, length));
             lossSums.Clear();
+            definedCounts.Clear();
             lossCount = 0;
             secondsSum = dataSecondsSum = 0;
             timedIterations = skippedInInterval = overflowsInInterval = 0;
@@ -263,7 +271,13 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                     (lossScaler is null ? objective : lossScaler.ScaleLoss(objective)).backward();
                     backwardStage.Dispose();
                     foreach (var (name, value) in terms)
-                        lossSums[name] = lossSums.GetValueOrDefault(name) + value.item<float>();
+                    {
+                        // Only statistics can be NaN here: a non-finite loss took the branch above.
+                        float termValue = value.item<float>();
+                        bool defined = !float.IsNaN(termValue);
+                        lossSums[name] = lossSums.GetValueOrDefault(name) + (defined ? termValue : 0);
+                        definedCounts[name] = definedCounts.GetValueOrDefault(name) + (defined ? 1 : 0);
+                    }
                     lossCount++;
                     if ((iteration + 1) % train.AccumulateSteps == 0)
                     {

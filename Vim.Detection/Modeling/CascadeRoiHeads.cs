@@ -218,6 +218,8 @@ public sealed class CascadeRoiHeads : nn.Module
         using (StageProfiler.Measure(DetectionStages.RoiTargets))
             sampled = LabelAndSampleProposals(proposals, targets, generator);
         var labeled = sampled;
+        // detectron2's EventStorage scalars, logged beside the losses (none is named a loss, so none is minimised).
+        var statistics = new Dictionary<string, Tensor>();
         Tensor? previousDeltas = null, previousScores = null, previousClasses = null;
         for (int k = 0; k < NumStages; k++)
         {
@@ -227,6 +229,10 @@ public sealed class CascadeRoiHeads : nn.Module
                     previousClasses, dropEmpty: true), targets);
             var (scores, deltas) = RunStage(features, labeled.Select(l => l.Boxes).ToList(), k);
             var gtClasses = cat(labeled.Select(l => l.GtClasses).ToArray(), 0);
+            foreach (var (name, value) in DetectionStatistics.Samples(labeled.Select(l => l.GtClasses).ToList(), Settings.NumClasses, k))
+                statistics[name] = value;
+            foreach (var (name, value) in DetectionStatistics.Classification(scores, gtClasses, NumStages == 1 ? "" : $"stage{k}/"))
+                statistics[name] = value;
             var (cls, box) = box_predictor[k].Losses(scores, deltas, cat(labeled.Select(l => l.Boxes.Tensor).ToArray(), 0),
                 gtClasses, cat(labeled.Select(l => l.GtBoxes).ToArray(), 0));
             losses[StageLossName("loss_cls", k)] = cls;
@@ -234,7 +240,8 @@ public sealed class CascadeRoiHeads : nn.Module
             (previousDeltas, previousScores, previousClasses) = (deltas.detach(), scores.detach(), gtClasses);
         }
         if (mask_head is not null)
-            losses["loss_mask"] = MaskLoss(features, sampled, targets);
+            losses["loss_mask"] = MaskLoss(features, sampled, targets, statistics);
+        foreach (var (name, value) in statistics) losses[name] = value;
         foreach (var loss in losses.Values)
             loss.MoveToOuterDisposeScope();
         return losses;
@@ -287,7 +294,8 @@ public sealed class CascadeRoiHeads : nn.Module
         return result;
     }
 
-    private Tensor MaskLoss(IReadOnlyList<Tensor> features, IReadOnlyList<LabeledProposals> sampled, IReadOnlyList<Instances> targets)
+    private Tensor MaskLoss(IReadOnlyList<Tensor> features, IReadOnlyList<LabeledProposals> sampled, IReadOnlyList<Instances> targets,
+        Dictionary<string, Tensor> statistics)
     {
         using var scope = NewDisposeScope();
         var fgBoxes = new List<Boxes>();
@@ -305,7 +313,11 @@ public sealed class CascadeRoiHeads : nn.Module
                 maskTargets.Add(MaskTargets.ForRois(targets[i].Masks!, targets[i].Outlines, boxes.Tensor, l.GtIndex[fg], size).to(boxes.Tensor.device));
         }
         var logits = mask_head!.call(MaskPooler.Forward(features, fgBoxes));
-        var loss = MaskRcnnConvUpsampleHead.Loss(logits, cat(fgClasses.ToArray(), 0), cat(maskTargets.ToArray(), 0));
+        var classes = cat(fgClasses.ToArray(), 0);
+        var allTargets = cat(maskTargets.ToArray(), 0);
+        var loss = MaskRcnnConvUpsampleHead.Loss(logits, classes, allTargets);
+        foreach (var (name, value) in DetectionStatistics.Mask(MaskRcnnConvUpsampleHead.SelectClass(logits.detach(), classes), allTargets))
+            statistics[name] = value.MoveToOuterDisposeScope();
         return loss.MoveToOuterDisposeScope();
     }
 

@@ -66,11 +66,14 @@ public sealed class Rpn : nn.Module
         var deltas = rawDeltas.Select(FlattenDeltas).ToList();
 
         Tensor? lossCls = null, lossLoc = null;
+        Dictionary<string, Tensor>? statistics = null;
         if (gtBoxes is not null)
         {
             using var targetsStage = StageProfiler.Measure(DetectionStages.RpnTargets);
             var allAnchors = new Boxes(cat(anchors, 0));
             var (labels, matched) = LabelAndSampleAnchors(allAnchors, gtBoxes, generator);
+            statistics = DetectionStatistics.Anchors(labels);
+            foreach (var statistic in statistics.Values) statistic.MoveToOuterDisposeScope();
             (lossCls, lossLoc) = Losses(allAnchors, cat(logits.ToArray(), 1), cat(deltas.ToArray(), 1), labels, matched);
             lossCls = (lossCls * Settings.LossWeight).MoveToOuterDisposeScope();
             lossLoc = (lossLoc * Settings.LossWeight).MoveToOuterDisposeScope();
@@ -97,7 +100,7 @@ public sealed class Rpn : nn.Module
             p.Boxes.Tensor.MoveToOuterDisposeScope();
             p.Scores!.MoveToOuterDisposeScope();
         }
-        return new RpnOutput(proposals, lossCls, lossLoc);
+        return new RpnOutput(proposals, lossCls, lossLoc, statistics);
     }
 
     /// <summary>(N, A, H, W) → (N, H·W·A), the anchor order (location major, cell anchor minor).</summary>

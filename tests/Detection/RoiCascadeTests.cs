@@ -1,3 +1,4 @@
+using Vim.Core.Engine;
 using NUnit.Framework;
 using TorchSharp;
 using Vim.Detection.Modeling;
@@ -148,20 +149,33 @@ public class RoiCascadeTests
         var rpnOut = rpn.Forward(features, sizes, targets.Select(t => t.Boxes).ToList(), new Generator(4));
         var roiOut = heads.Forward(features[..4], rpnOut.Proposals, targets, new Generator(5));
         Assert.That(roiOut.Detections, Is.Null);
-        Assert.That(roiOut.Losses.Keys, Is.EquivalentTo(new[]
+        Assert.That(roiOut.Losses.Keys.Where(TrainingTerms.IsLoss), Is.EquivalentTo(new[]
         {
             "loss_cls_stage0", "loss_box_reg_stage0", "loss_cls_stage1", "loss_box_reg_stage1",
             "loss_cls_stage2", "loss_box_reg_stage2", "loss_mask",
         }));
-        foreach (var (name, value) in roiOut.Losses)
+        // detectron2's names: stage 0's sample counts come from label_and_sample_proposals (no prefix), later stages' from
+        // _match_and_label_boxes (stage{k}/); every stage's classification statistics sit in its name_scope stage{k}/.
+        Assert.That(roiOut.Losses.Keys.Where(k => !TrainingTerms.IsLoss(k)), Is.EquivalentTo(new[]
+        {
+            "roi_head/num_fg_samples", "roi_head/num_bg_samples", "stage1/roi_head/num_fg_samples", "stage1/roi_head/num_bg_samples",
+            "stage2/roi_head/num_fg_samples", "stage2/roi_head/num_bg_samples",
+            "stage0/fast_rcnn/cls_accuracy", "stage0/fast_rcnn/fg_cls_accuracy", "stage0/fast_rcnn/false_negative",
+            "stage1/fast_rcnn/cls_accuracy", "stage1/fast_rcnn/fg_cls_accuracy", "stage1/fast_rcnn/false_negative",
+            "stage2/fast_rcnn/cls_accuracy", "stage2/fast_rcnn/fg_cls_accuracy", "stage2/fast_rcnn/false_negative",
+            "mask_rcnn/accuracy", "mask_rcnn/false_positive", "mask_rcnn/false_negative",
+        }));
+        foreach (var (name, value) in roiOut.Losses.Where(t => TrainingTerms.IsLoss(t.Key)))
             Assert.That(double.IsFinite(value.ToDouble()), Is.True, name);
+        Assert.That(roiOut.Losses.Where(t => !TrainingTerms.IsLoss(t.Key)).Select(t => t.Key).Where(k => roiOut.Losses[k].requires_grad), Is.Empty,
+            "the statistics are outside autograd");
         // At init the class logits are ≈ 0 (N(0, 0.01²) weights) → CE ≈ ln(K + 1); mask logits ≈ 0 → BCE ≈ ln 2.
         for (int k = 0; k < 3; k++)
             Assert.That(roiOut.Losses[$"loss_cls_stage{k}"].ToDouble(), Is.EqualTo(Math.Log(4)).Within(0.05));
         Assert.That(roiOut.Losses["loss_mask"].ToDouble(), Is.EqualTo(Math.Log(2)).Within(0.01));
         Assert.That(roiOut.Losses["loss_box_reg_stage0"].ToDouble(), Is.GreaterThan(0));
 
-        var total = rpnOut.ObjectnessLoss! + rpnOut.BoxLoss! + roiOut.Losses.Values.Aggregate((a, b) => a + b);
+        var total = rpnOut.ObjectnessLoss! + rpnOut.BoxLoss! + roiOut.Losses.Where(t => TrainingTerms.IsLoss(t.Key)).Select(t => t.Value).Aggregate((a, b) => a + b);
         total.backward();
         foreach (var (name, p) in rpn.named_parameters().Concat(heads.named_parameters()))
         {
@@ -241,7 +255,7 @@ public class RoiCascadeTests
         Assert.That(losses["loss_mask"].ToDouble(), Is.EqualTo(0));
         Assert.That(losses["loss_box_reg_stage2"].ToDouble(), Is.EqualTo(0));
         Assert.That(losses["loss_cls_stage0"].ToDouble(), Is.EqualTo(Math.Log(4)).Within(0.05));
-        losses.Values.Aggregate((a, b) => a + b).backward();
+        losses.Where(t => TrainingTerms.IsLoss(t.Key)).Select(t => t.Value).Aggregate((a, b) => a + b).backward();
         Assert.That(heads.parameters().All(p => p.grad is not null), Is.True);
 
         // A threshold no probability can exceed: no detections, empty (0, 28, 28) masks.
@@ -313,7 +327,7 @@ public class RoiCascadeTests
         var optimizer = optim.SGD(heads.parameters(), 0.05);
         heads.train();
         var (before, after) = FixedObjectiveDescent.Run(optimizer,
-            () => heads.Forward(features, proposals, targets, new Generator(1)).Losses.Values.Aggregate((a, b) => a + b), steps: 30);
+            () => heads.Forward(features, proposals, targets, new Generator(1)).Losses.Where(t => TrainingTerms.IsLoss(t.Key)).Select(t => t.Value).Aggregate((a, b) => a + b), steps: 30);
         TestContext.Out.WriteLine($"cascade loss before {before:F4}, after 30 steps {after:F4}");
         Assert.That(after, Is.LessThan(0.7 * before), $"loss {before:F4} → {after:F4}");
     }

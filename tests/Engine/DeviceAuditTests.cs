@@ -27,6 +27,8 @@ public class DeviceAuditTests
         ("Vim.Detection/DetectionTask.cs", "var bitmap = masks[i].contiguous()", "masks were copied to the host once, above"),
         ("Vim.Detection/ImageDetections.cs", "mask = Rle.Encode(bitmap.data<byte>()", "bitmap is a row of the masks copied to the host once, above"),
         ("Vim.Detection/Modeling/MaskPaster.cs", "var coords = b.data<float>()", "b is the .cpu() copy of the boxes"),
+        ("Vim.Detection/Modeling/DetectionStatistics.cs", "private static Tensor Scalar(double value) => tensor((float)value)",
+            "a training statistic is counted on the host (item) and only read back there by the trainer, never a model input"),
     ];
 
     [Test]

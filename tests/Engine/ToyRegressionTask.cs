@@ -56,6 +56,9 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
     /// <summary>Also return a term that is no loss (the batch's largest error), to be logged but not minimised.</summary>
     public bool LogsMaxError { get; init; }
 
+    /// <summary>Given the call's number (1-based), the value of a logged statistic "toy/statistic" (NaN: undefined at that call).</summary>
+    public Func<int, float>? StatisticAtCall { get; init; }
+
     /// <summary>This evaluation (1-based) reports its metric as NaN, as mIoU is on a split with no labelled pixel.</summary>
     public int? UndefinedMetricAtEvaluation { get; }
 
@@ -95,6 +98,7 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
         };
         // Not detached: were it minimised, its gradient would change the weights.
         if (LogsMaxError) terms["max_error"] = (prediction - batch.Y).abs().max();
+        if (StatisticAtCall is not null) terms["toy/statistic"] = torch.tensor(StatisticAtCall(_calls));
         return terms;
     }
 

@@ -238,6 +238,28 @@ public class TrainerTests
     }
 
     [Test]
+    public void AnUndefinedStatisticIsAveragedOverTheIterationsThatDefinedItAndKeptOffTheProgressLine()
+    {
+        // Intervals of two iterations: (NaN, 0.2) logs 0.2, not the NaN a plain mean gives nor the 0.1 of dividing by the
+        // interval's length; (NaN, NaN) defines nothing, so the record has no such field (detectron2 records no scalar then).
+        float[] values = [float.NaN, 0.2f, float.NaN, float.NaN, 0.25f, 0.75f];
+        using var task = new ToyRegressionTask { StatisticAtCall = call => values[call - 1] };
+        var config = Config(6);
+        config.Train.LogInterval = 2;
+        var console = new StringWriter();
+        new Trainer<(Tensor, Tensor)>(task, config, Dir("undefined"), "cfg", console).Run(null);
+        var train = JsonLinesLog.Read(Path.Combine(Dir("undefined"), "log.jsonl")).Where(r => r.Mode is null).ToList();
+        Assert.That(train.Select(r => r.Iteration), Is.EqualTo(new[] { 2, 4, 6 }));
+        Assert.That(train[0].Number("toy/statistic"), Is.EqualTo(0.2).Within(1e-7));
+        Assert.That(train[1].Has("toy/statistic"), Is.False);
+        Assert.That(train[2].Number("toy/statistic"), Is.EqualTo(0.5).Within(1e-7));
+        foreach (var r in train) Assert.That(r.Number("loss"), Is.EqualTo(r.Number("loss_mse") + r.Number("loss_l1")).Within(1e-9), "no statistic in the loss");
+        var progress = console.ToString().Split('\n').Where(l => l.Contains("iter 2/6", StringComparison.Ordinal)).ToList();
+        Assert.That(progress, Has.Count.EqualTo(1));
+        Assert.That(progress[0], Does.Contain("loss_mse").And.Not.Contain("toy/statistic"), "a '/' statistic is for log.jsonl, not the progress line");
+    }
+
+    [Test]
     public void LoggedTimesAreMeansOverTheInterval()
     {
         // The first iteration of each two-iteration interval sleeps 80 ms: the interval's mean is at least 40 ms, however

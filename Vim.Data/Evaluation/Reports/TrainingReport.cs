@@ -22,6 +22,21 @@ public static class TrainingReport
     /// <summary>The task's logged terms that are no losses (mmseg's decode.acc_seg, in percent).</summary>
     public static List<string> StatisticTerms(IEnumerable<string> fields) => fields.Where(n => !NonLossFields.Contains(n) && !TrainingTerms.IsLoss(n)).ToList();
 
+    /// <summary>How a logged statistic reads: a count per image, a fraction in [0, 1], or anything else.</summary>
+    public enum StatisticKind { Count, Fraction, Other }
+
+    /// <summary>
+    /// detectron2's EventStorage names (a '/' in them): those whose last part starts with num_ are counts per image
+    /// (rpn/num_pos_anchors, stage1/roi_head/num_fg_samples), the others fractions (fast_rcnn/cls_accuracy,
+    /// mask_rcnn/false_negative); any other name (mmseg's decode.acc_seg, a percentage) is Other.
+    /// </summary>
+    public static StatisticKind StatisticKindOf(string name)
+    {
+        int slash = name.LastIndexOf('/');
+        if (slash < 0) return StatisticKind.Other;
+        return name.AsSpan(slash + 1).StartsWith("num_", StringComparison.Ordinal) ? StatisticKind.Count : StatisticKind.Fraction;
+    }
+
     /// <summary>Writes report.md and its charts into <paramref name="outDir"/>; returns the Markdown path.</summary>
     public static string Write(string workDir, string outDir, string? title = null)
     {
@@ -42,11 +57,24 @@ public static class TrainingReport
             lossNames.Select(n => (n, iterations, train.Select(r => r.Number(n)).ToArray())).ToList());
         charts.Add(("loss.png", "Loss terms (mean over each logging interval)"));
         var statistics = StatisticTerms(FieldNames(train));
-        if (statistics.Count > 0)
+        var counts = statistics.Where(n => StatisticKindOf(n) == StatisticKind.Count).ToList();
+        var fractions = statistics.Where(n => StatisticKindOf(n) == StatisticKind.Fraction).ToList();
+        var others = statistics.Except(counts).Except(fractions).ToList();
+        // Counts (hundreds of anchors and RoIs) and fractions in [0, 1] on one axis would flatten the fractions; mmseg's
+        // acc_seg is in percent, so it keeps a chart of its own too.
+        foreach (var (file, chartTitle, yLabel, names, caption) in new[]
         {
-            ReportCharts.SaveLines(Path.Combine(outDir, "train_statistics.png"), "Training statistics", "iteration", "value",
-                statistics.Select(n => (n, iterations, train.Select(r => r.Number(n)).ToArray())).ToList(), legend: ScottPlot.Alignment.LowerRight);
-            charts.Add(("train_statistics.png", "Logged terms that are no losses (e.g. pixel accuracy of the training batches, %)"));
+            ("train_statistics.png", "Training statistics", "value", others, "Logged terms that are no losses (e.g. pixel accuracy of the training batches, %)"),
+            ("train_counts.png", "Training sample counts", "per image", counts,
+                "Sampled anchors and RoIs per image: rpn/num_pos_anchors, roi_head/num_fg_samples, … (detectron2's training statistics)"),
+            ("train_accuracies.png", "Training accuracies", "fraction", fractions,
+                "Classification and mask accuracies of the training batches: fast_rcnn/cls_accuracy, mask_rcnn/accuracy, … (detectron2's training statistics, 0–1)"),
+        })
+        {
+            if (names.Count == 0) continue;
+            ReportCharts.SaveLines(Path.Combine(outDir, file), chartTitle, "iteration", yLabel,
+                names.Select(n => (n, iterations, train.Select(r => r.Number(n)).ToArray())).ToList(), legend: ScottPlot.Alignment.LowerRight);
+            charts.Add((file, caption));
         }
         ReportCharts.SaveLines(Path.Combine(outDir, "lr.png"), "Learning rate", "iteration", "lr",
             [("lr", iterations, train.Select(r => r.Number("lr")).ToArray())]);
