@@ -55,6 +55,8 @@ public static class ReportCharts
             line.MarkerSize = markers || ys.Count(double.IsFinite) < 2 ? 8 : 0;
             line.LineWidth = 2;
         }
+        // Room above the plot for the marks' labels, below the title.
+        if (xMarks?.Any(m => m.Label is not null) == true) plt.Axes.Top.MinimumSize = 24;
         foreach (var mark in xMarks ?? [])
         {
             var line = plt.Add.VerticalLine(mark.X, 1, Colors.Gray.WithAlpha(0.6), LinePattern.Dashed);
