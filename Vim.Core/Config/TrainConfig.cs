@@ -5,6 +5,13 @@ public sealed class TrainConfig
     /// <summary>Evaluate on the validation split every this many iterations, epochs while schedule.max_epochs is set (0: only at the end).</summary>
     public int EvalInterval { get; set; } = 1000;
 
+    /// <summary>
+    /// Evaluate only once this many epochs (iterations while schedule.max_iters counts the run) are complete, MMEngine's
+    /// val_begin: from then on every eval_interval and at the end; at most the run's length. Early stopping counts only
+    /// the evaluations that run.
+    /// </summary>
+    public int ValBegin { get; set; } = 1;
+
     /// <summary>Write a checkpoint every this many iterations, epochs while schedule.max_epochs is set.</summary>
     public int CheckpointInterval { get; set; } = 1000;
 

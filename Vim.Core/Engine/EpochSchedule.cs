@@ -22,6 +22,40 @@ public sealed record TrainingLength(ExperimentConfig Config, int? IterationsPerE
     /// </summary>
     public (int Epoch, int InEpoch)? EpochAfter(int done) =>
         IterationsPerEpoch is { } perEpoch && done > 0 ? ((done - 1) / perEpoch + 1, (done - 1) % perEpoch + 1) : null;
+
+    /// <summary>
+    /// Whether the run evaluates once <paramref name="done"/> iterations are complete, as MMEngine's train loops decide:
+    /// from train.val_begin on, every train.eval_interval (in iterations here, so an epoch-counted run's fall on epoch ends)
+    /// and at the last iteration; an eval_interval of 0 evaluates at the last iteration alone.
+    /// </summary>
+    public bool EvaluatesAfter(int done)
+    {
+        var train = Config.Train;
+        if (done < train.ValBegin) return false;
+        return done == MaxIters || (train.EvalInterval > 0 && done % train.EvalInterval == 0);
+    }
+
+    /// <summary>
+    /// Where <paramref name="done"/> iterations stand, in the run's own unit: "iteration 48 of 80", or for an epoch-counted
+    /// run "iteration 56 (epoch 8 of 12)" (the epoch the last completed iteration belongs to), so a line never sets
+    /// iterations against epochs.
+    /// </summary>
+    public string Position(int done) => MaxEpochs is { } epochs
+        ? $"iteration {done} (epoch {EpochAfter(done)?.Epoch ?? 0} of {epochs})"
+        : $"iteration {done} of {MaxIters}";
+
+    /// <summary>
+    /// When the run evaluates, for the start-up line: "evaluations every 8 iterations", "… from iteration 16" with a later
+    /// train.val_begin, or "no evaluation during training" (train.eval_interval 0: the last iteration's alone).
+    /// </summary>
+    public string EvaluationPlan()
+    {
+        var train = Config.Train;
+        if (train.EvalInterval == 0) return $"no evaluation during training (one after the last iteration, {MaxIters}: train.eval_interval 0)";
+        // The first iteration from val_begin on that evaluates: a multiple of the interval, or the last one.
+        int first = (int)Math.Min(MaxIters, (train.ValBegin + train.EvalInterval - 1L) / train.EvalInterval * train.EvalInterval);
+        return $"evaluations every {train.EvalInterval} iterations" + (first > train.EvalInterval ? $" from iteration {first} (train.val_begin)" : "");
+    }
 }
 
 /// <summary>
@@ -36,7 +70,8 @@ public static class EpochSchedule
 {
     /// <summary>
     /// The run's length: <paramref name="config"/> itself for an iteration-counted schedule, else a copy whose epoch-counted
-    /// settings are multiplied by <paramref name="iterationsPerEpoch"/> (and schedule.max_epochs cleared), checked as any
+    /// settings (max_epochs, milestones, train.eval_interval, checkpoint_interval and val_begin) are multiplied by
+    /// <paramref name="iterationsPerEpoch"/> (and schedule.max_epochs cleared), checked as any
     /// iteration-counted config is.
     /// </summary>
     public static TrainingLength Resolve(ExperimentConfig config, int iterationsPerEpoch)
@@ -65,6 +100,8 @@ public static class EpochSchedule
         resolved.Schedule.Milestones = config.Schedule.Milestones.Select(m => Iterations(m, "schedule.milestones")).ToList();
         resolved.Train.EvalInterval = Iterations(config.Train.EvalInterval, "train.eval_interval");
         resolved.Train.CheckpointInterval = Iterations(config.Train.CheckpointInterval, "train.checkpoint_interval");
+        // MMEngine's EpochBasedTrainLoop evaluates from the end of epoch val_begin on: its last iteration.
+        resolved.Train.ValBegin = Iterations(config.Train.ValBegin, "train.val_begin");
         TrainingSettings.Check(resolved);
         return new TrainingLength(resolved, iterationsPerEpoch);
     }
@@ -88,6 +125,8 @@ public static class EpochSchedule
             problems.Add($"train.eval_interval {config.Train.EvalInterval} (epochs between evaluations: at most max_epochs, or 0 for the end only)");
         if (config.Train.CheckpointInterval > epochs)
             problems.Add($"train.checkpoint_interval {config.Train.CheckpointInterval} (epochs between checkpoints: at most max_epochs)");
+        if (config.Train.ValBegin > epochs)
+            problems.Add($"train.val_begin {config.Train.ValBegin} (the first epoch after which to evaluate: at most max_epochs)");
         if (problems.Count > 0)
             throw new VimException($"schedule.max_epochs is {epochs}, so these settings count epochs, and exceed it (written in iterations, or inherited " +
                 $"from an iteration-counted base?): {string.Join("; ", problems)}. Set them in epochs, e.g. --set train.eval_interval=1 " +

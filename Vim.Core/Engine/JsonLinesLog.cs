@@ -84,6 +84,12 @@ public readonly record struct LogRecord(string Path, int Line, JsonElement Field
 
     public bool Has(string name) => Fields.TryGetProperty(name, out _);
 
+    /// <summary>A field holding a count (an epoch, iterations per epoch): null where it is absent, refused unless a whole number ≥ 1.</summary>
+    public int? PositiveCount(string name) =>
+        !Fields.TryGetProperty(name, out var value) ? null
+        : value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var count) && count >= 1 ? count
+        : throw new VimException($"{Path} line {Line}: '{name}' must be a whole number ≥ 1, got {Describe(name)}");
+
     /// <summary>A string field, or null where it is absent or not a string.</summary>
     public string? Text(string name) => Fields.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 

@@ -120,12 +120,17 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 EpochSchedule.CheckResume(length, state.Iteration, state.Data, shard.GlobalBatch(data.BatchSize), resumeFrom);
             _console.WriteLine($"schedule.max_epochs {length.MaxEpochs}: {perEpoch} iterations per epoch ({data.BatchSize} × {_world.WorldSize} process(es) " +
                 $"per iteration), {maxIters} iterations; milestones at iterations [{string.Join(", ", length.Config.Schedule.Milestones)}], " +
-                $"evaluations every {train.EvalInterval} and checkpoints every {train.CheckpointInterval} iterations");
+                $"{length.EvaluationPlan()}, checkpoints every {train.CheckpointInterval} iterations");
         }
         using var log = root ? new TrainingLogWriter(workDir, config.Runtime.VisBackends, configYaml, state.Iteration) : null;
         // What the abandoned launch logged after the checkpoint's iteration is no part of this run's history (TrainingLogHistory).
         if (resumeFrom is not null)
             log?.Write(new Dictionary<string, object?> { ["iter"] = state.Iteration, ["mode"] = TrainingLogModes.Resume, ["checkpoint"] = resumeFrom });
+        if (length.IterationsPerEpoch is { } iterationsPerEpoch)
+            log?.Write(new Dictionary<string, object?>
+            {
+                ["iter"] = state.Iteration, ["mode"] = TrainingLogModes.EpochLength, ["iters_per_epoch"] = iterationsPerEpoch, ["max_epochs"] = length.MaxEpochs,
+            });
         var progress = new ProgressLine(maxIters, state.Iteration, _console);
         // data.pipeline_switch: the loader reads the switched settings from the batch of iteration switchAt on, at a batch boundary
         // with the same per-sample seeds, so a run resumed before the switch switches where the uninterrupted one did, and one
@@ -227,7 +232,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             {
                 lastCheckpoint = SaveCheckpoint(iteration);
                 _console.WriteLine($"interrupted at iteration {iteration}; checkpoint {lastCheckpoint}");
-                return new TrainingResult(iteration, true, best, lastCheckpoint, skipped);
+                return new TrainingResult(iteration, true, best, lastCheckpoint, skipped, length);
             }
 
             if (iteration == switchAt) SwitchPipeline(iteration);
@@ -329,8 +334,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             if (done % train.LogInterval == 0 || done == maxIters) LogInterval(done, lr);
 
             EarlyStop? earlyStop = null;
-            bool evaluate = train.EvalInterval > 0 ? done % train.EvalInterval == 0 || done == maxIters : done == maxIters;
-            if (evaluate)
+            if (length.EvaluatesAfter(done))
             {
                 model.eval();
                 ModelBroadcast.BuffersFromRoot(_world, model);
@@ -373,11 +377,11 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 LogInterval(done, lr);
                 if (!periodic) lastCheckpoint = SaveCheckpoint(done);
                 log?.Write(earlyStop.LogRecord(lastCheckpoint!));
-                _console.WriteLine($"early stopping at iteration {done} of {maxIters}: {earlyStop.Message}; checkpoint {lastCheckpoint}");
-                return new TrainingResult(done, false, best, lastCheckpoint, skipped, earlyStop);
+                _console.WriteLine($"early stopping at {length.Position(done)}: {earlyStop.Message}; checkpoint {lastCheckpoint}");
+                return new TrainingResult(done, false, best, lastCheckpoint, skipped, length, earlyStop);
             }
         }
-        return new TrainingResult(maxIters, false, best, lastCheckpoint, skipped);
+        return new TrainingResult(maxIters, false, best, lastCheckpoint, skipped, length);
     }
 
     /// <summary>Every rank's torch generator state on rank 0, indexed by rank (a collective; the other ranks get an empty list).</summary>

@@ -9,8 +9,10 @@ namespace Vim.Core.Engine;
 /// </summary>
 public sealed class TrainingLogHistory
 {
-    private TrainingLogHistory(List<TrainingInterval> training, List<LogRecord> evaluations, List<int> restarts, List<int> damagedLines, LogRecord? earlyStop)
+    private TrainingLogHistory(List<TrainingInterval> training, List<LogRecord> evaluations, List<int> restarts, List<int> damagedLines, LogRecord? earlyStop,
+        EpochLength? epochs)
     {
+        Epochs = epochs;
         EarlyStop = earlyStop;
         Training = training;
         Evaluations = evaluations;
@@ -30,6 +32,27 @@ public sealed class TrainingLogHistory
     /// <summary>The record of train.early_stopping ending the run ("mode": "early_stop"), unless a later launch resumed past it.</summary>
     public LogRecord? EarlyStop { get; }
 
+    /// <summary>
+    /// An epoch-counted run's epoch (schedule.max_epochs): from the "epoch_length" record each launch writes, else, in a log
+    /// without one, worked out from the records' "epoch" fields; null for an iteration-counted run, or where the records
+    /// leave the length open.
+    /// </summary>
+    public EpochLength? Epochs { get; }
+
+    /// <summary>
+    /// The iterations that end an epoch (e × iterations per epoch) up to the last iteration the log reaches, in order;
+    /// empty for an iteration-counted run.
+    /// </summary>
+    public IReadOnlyList<int> EpochEnds
+    {
+        get
+        {
+            if (Epochs is not { } epochs) return [];
+            int last = Training.Select(t => t.Record.Iteration).Concat(Evaluations.Select(e => e.Iteration)).DefaultIfEmpty(0).Max();
+            return Enumerable.Range(1, last / epochs.IterationsPerEpoch).Select(e => e * epochs.IterationsPerEpoch).ToList();
+        }
+    }
+
     /// <summary>Lines that are not JSON objects (one a killed process cut short, or damage), which were skipped.</summary>
     public IReadOnlyList<int> DamagedLines { get; }
 
@@ -40,6 +63,7 @@ public sealed class TrainingLogHistory
         var launchStarts = new List<int> { 0 };
         var restarts = new List<int>();
         int? lastTraining = null;
+        LogRecord? epochLength = null;
 
         void Restart(int from, int keepThrough)
         {
@@ -56,6 +80,10 @@ public sealed class TrainingLogHistory
             {
                 case TrainingLogModes.Resume:
                     Restart(record.Iteration, keepThrough: record.Iteration);
+                    continue;
+                case TrainingLogModes.EpochLength:
+                    // Every launch writes the same (a resume with another epoch length is refused): the last stands.
+                    epochLength = record;
                     continue;
                 case null when lastTraining is { } last && record.Iteration <= last:
                     // No marker: the launch restarted somewhere before this record's interval; the newest record this
@@ -82,9 +110,42 @@ public sealed class TrainingLogHistory
         var evaluations = kept.Where(k => k.Record.IsEvaluation).Select(k => k.Record)
             .GroupBy(r => r.Iteration).Select(g => g.Last()).OrderBy(r => r.Iteration).ToList();
         var earlyStop = kept.Where(k => k.Record.Mode == TrainingLogModes.EarlyStop).Select(k => (LogRecord?)k.Record).LastOrDefault();
-        return new TrainingLogHistory(training, evaluations, restarts, damaged, earlyStop);
+        var epochs = epochLength is { } written
+            ? new EpochLength(written.PositiveCount("iters_per_epoch") ?? throw new VimException($"{path} line {written.Line}: an epoch_length record needs 'iters_per_epoch'"),
+                written.PositiveCount("max_epochs"))
+            : InferEpochLength(path, training.Select(t => t.Record), evaluations);
+        return new TrainingLogHistory(training, evaluations, restarts, damaged, earlyStop, epochs);
+    }
+
+    /// <summary>
+    /// The epoch length of a log without an epoch_length record (written before the trainer wrote one), from what its
+    /// records' "epoch" fields allow: a training record at iteration I in epoch e holds (e − 1)·n &lt; I ≤ e·n, and an
+    /// evaluation, which an epoch-counted run takes at epoch ends only, I = e·n. Null where no record has an epoch or the
+    /// records leave more than one n; records that allow none are refused, naming the first that contradicts the others.
+    /// </summary>
+    private static EpochLength? InferEpochLength(string path, IEnumerable<LogRecord> training, IEnumerable<LogRecord> evaluations)
+    {
+        long lowest = 1, highest = long.MaxValue;
+        bool any = false;
+        foreach (var (record, atEpochEnd) in training.Select(r => (r, false)).Concat(evaluations.Select(r => (r, true))))
+        {
+            if (record.PositiveCount("epoch") is not { } epoch || record.Iteration == 0) continue;
+            any = true;
+            long iteration = record.Iteration;
+            lowest = Math.Max(lowest, (iteration + epoch - 1) / epoch);
+            if (epoch > 1) highest = Math.Min(highest, (iteration - 1) / (epoch - 1));
+            if (atEpochEnd) highest = Math.Min(highest, iteration / epoch);
+            if (lowest > highest)
+                throw new VimException($"{path} line {record.Line}: epoch {epoch} at iteration {iteration} contradicts the epochs of the records before it " +
+                    "(no number of iterations per epoch fits them all); is the log of one run?");
+        }
+        return any && lowest == highest ? new EpochLength((int)lowest, null) : null;
     }
 }
+
+/// <summary>An epoch-counted run's epoch as its log tells it.</summary>
+/// <param name="MaxEpochs">schedule.max_epochs, where the log records it (null in a log without an epoch_length record).</param>
+public readonly record struct EpochLength(int IterationsPerEpoch, int? MaxEpochs);
 
 /// <summary>A training record and the iterations (From, Record.Iteration] whose means it holds.</summary>
 /// <param name="OpensLaunch">The first record after the run (re)started: its time includes the warm-up.</param>
@@ -98,6 +159,12 @@ public static class TrainingLogModes
 {
     public const string Evaluation = "val";
     public const string Resume = "resume";
+
+    /// <summary>
+    /// An epoch-counted run's epoch, written at each launch's start (fields iters_per_epoch and max_epochs), so `vim report`
+    /// marks epoch ends from the log alone.
+    /// </summary>
+    public const string EpochLength = "epoch_length";
 
     /// <summary>train.early_stopping ended the run at the record's iteration (<see cref="EarlyStop.LogRecord"/>).</summary>
     public const string EarlyStop = "early_stop";

@@ -45,6 +45,12 @@ public static class TrainingSettings
         var train = config.Train;
         Require(train.EvalInterval >= 0, "train.eval_interval", "at least 0 (0: evaluate at the end only)", train.EvalInterval);
         Require(train.CheckpointInterval >= 1, "train.checkpoint_interval", "at least 1", train.CheckpointInterval);
+        Require(train.ValBegin >= 1, "train.val_begin", $"at least 1 (the first {(countsEpochs ? "epoch" : "iteration")} after which to evaluate)", train.ValBegin);
+        // A later start would leave the run without any evaluation, not even the last one (MMEngine's loops evaluate the last
+        // epoch or iteration only from val_begin on); an epoch-counted one is refused by EpochSchedule.CheckSettings.
+        if (!countsEpochs && train.ValBegin > schedule.IterationCount())
+            throw new VimException($"train.val_begin must be at most schedule.max_iters ({schedule.IterationCount()}): it is the first iteration after which " +
+                $"to evaluate, and {train.ValBegin} would leave the run without an evaluation; got {train.ValBegin}");
         Require(train.LogInterval >= 1, "train.log_interval", "at least 1", train.LogInterval);
         Require(train.KeepLast >= 1, "train.keep_last", "at least 1", train.KeepLast);
         Require(config.AutoScaleLr.BaseBatchSize >= 1, "auto_scale_lr.base_batch_size", "at least 1 (the images per optimiser step optimizer.lr was tuned for)",

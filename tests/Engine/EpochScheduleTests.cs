@@ -106,7 +106,7 @@ public class EpochScheduleTests
 
         var text = console.ToString();
         Assert.That(text, Does.Contain("schedule.max_epochs 3: 8 iterations per epoch (4 × 1 process(es) per iteration), 24 iterations; " +
-            "milestones at iterations [16], evaluations every 8 and checkpoints every 16 iterations"));
+            "milestones at iterations [16], evaluations every 8 iterations, checkpoints every 16 iterations"));
         var progress = text.Split('\n').Where(l => l.StartsWith("Epoch(train)", StringComparison.Ordinal)).Select(l => l[..l.IndexOf(" | loss", StringComparison.Ordinal)]);
         Assert.That(progress, Is.EqualTo(new[]
         {

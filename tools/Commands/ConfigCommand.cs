@@ -32,33 +32,44 @@ public static class ConfigCommand
         var resolvedOption = new Option<bool>("--resolved")
         {
             Description = "Print every schema key with its effective value, defaults included; with schedule.max_epochs, also the iterations " +
-                "vim train on one process would run (counted by the training loader: the training data must be readable).",
+                "vim train on --processes processes would run (counted by the training loader: the training data must be readable).",
         };
+        var processesOption = ConfigLrCommand.CreateProcessesOption();
         var show = new Command("show", "Print the config after _base_ merging and --set overrides, checked against the schema " +
             "(data.train_pipeline and data.test_pipeline against the task's loader and model too).");
         show.Arguments.Add(configArg);
         show.Options.Add(setOption);
         show.Options.Add(resolvedOption);
+        show.Options.Add(processesOption);
         show.SetAction(parse =>
         {
-            var (config, tree) = ExperimentConfig.Load(parse.GetValue(configArg)!, parse.GetValue(setOption) ?? []);
-            DataPipelines.Check(config);
-            bool resolved = parse.GetValue(resolvedOption);
-            // Counted before anything is printed, so unreadable data is refused without half a config on the screen.
-            var epochs = resolved && config.Schedule.MaxEpochs is not null ? EpochsInIterations(TrainingEpochs.Resolve(config, processes: 1)) : "";
-            Console.Write(ConfigWriter.ToYaml(resolved ? ConfigBinder.ToNode(config) : tree) + epochs);
+            Console.Write(Show(parse.GetValue(configArg)!, parse.GetValue(setOption) ?? [], parse.GetValue(resolvedOption), parse.GetValue(processesOption)));
             return 0;
         });
         return show;
     }
 
+    /// <summary>
+    /// What `vim config show` prints: the merged tree, or with <paramref name="resolved"/> every key, and for an epoch-counted
+    /// schedule its iterations on <paramref name="processes"/> processes, counted as `vim config lr --processes` counts them.
+    /// </summary>
+    public static string Show(string configPath, IReadOnlyList<string> overrides, bool resolved, int processes = 1)
+    {
+        ConfigLrCommand.CheckProcesses(processes);
+        var (config, tree) = ExperimentConfig.Load(configPath, overrides);
+        DataPipelines.Check(config);
+        // Counted before anything is printed, so unreadable data is refused without half a config on the screen.
+        var epochs = resolved && config.Schedule.MaxEpochs is not null ? EpochsInIterations(TrainingEpochs.Resolve(config, processes), processes) : "";
+        return ConfigWriter.ToYaml(resolved ? ConfigBinder.ToNode(config) : tree) + epochs;
+    }
+
     /// <summary>An epoch-counted schedule's settings in iterations, as YAML comments after the config (which keeps its epochs).</summary>
-    public static string EpochsInIterations(TrainingLength length)
+    public static string EpochsInIterations(TrainingLength length, int processes)
     {
         var schedule = length.Config.Schedule;
         var train = length.Config.Train;
-        return $"# schedule.max_epochs {length.MaxEpochs} × {length.IterationsPerEpoch} iterations per epoch (the training loader's, one process) " +
-            $"= {length.MaxIters} iterations\n# in iterations: milestones [{string.Join(", ", schedule.Milestones)}], " +
-            $"eval_interval {train.EvalInterval}, checkpoint_interval {train.CheckpointInterval}\n";
+        return $"# schedule.max_epochs {length.MaxEpochs} × {length.IterationsPerEpoch} iterations per epoch (the training loader's, " +
+            $"{(processes == 1 ? "one process" : $"{processes} processes")}) = {length.MaxIters} iterations\n# in iterations: milestones [{string.Join(", ", schedule.Milestones)}], " +
+            $"eval_interval {train.EvalInterval}, checkpoint_interval {train.CheckpointInterval}, val_begin {train.ValBegin}\n";
     }
 }

@@ -40,12 +40,8 @@ public static class ConfigLrCommand
     public static Command Create()
     {
         var configArg = new Argument<string>("config") { Description = "Experiment config (YAML)." };
-        var processes = new Option<int>("--processes")
-        {
-            Description = "Data-parallel processes the run would have (mpirun -np K): auto_scale_lr scales optimizer.lr by data.batch_size × K × " +
-                "train.accumulate_steps / auto_scale_lr.base_batch_size when enabled.",
-            DefaultValueFactory = _ => 1,
-        };
+        var processes = CreateProcessesOption();
+        processes.Description += ": auto_scale_lr scales optimizer.lr by data.batch_size × K × train.accumulate_steps / auto_scale_lr.base_batch_size when enabled.";
         var autoScaleLr = new Option<bool>("--auto-scale-lr") { Description = "As `vim train --auto-scale-lr`: the same as --set auto_scale_lr.enable=true." };
         var outDir = new Option<string?>("--out") { Description = "Output folder (default: <work dir>/lr, the work dir as `vim train` resolves it)." };
         var groups = new Option<string>("--groups")
@@ -73,11 +69,27 @@ public static class ConfigLrCommand
         return command;
     }
 
+    /// <summary>
+    /// `--processes K`, the data-parallel processes a run would have, for the commands that count a schedule without training
+    /// (`vim config lr`, `vim config show --resolved`): an epoch-counted schedule's epoch is the training loader's on K processes.
+    /// </summary>
+    public static Option<int> CreateProcessesOption() => new("--processes")
+    {
+        Description = "Data-parallel processes the run would have (mpirun -np K); with schedule.max_epochs an epoch is the training loader's " +
+            "⌊samples / (data.batch_size × K)⌋ iterations",
+        DefaultValueFactory = _ => 1,
+    };
+
+    public static void CheckProcesses(int processes)
+    {
+        if (processes < 1)
+            throw new VimException($"--processes must be at least 1 (the processes of the run, as mpirun -np K), got {processes}");
+    }
+
     /// <summary>Writes lr.csv and lr.png into the output folder and prints the table; returns the preview.</summary>
     public static LrPreview Run(Request request, TextWriter output)
     {
-        if (request.Processes < 1)
-            throw new VimException($"--processes must be at least 1 (the processes of the run, as mpirun -np K), got {request.Processes}");
+        CheckProcesses(request.Processes);
         if (request.Groups is not ("all" or "summary"))
             throw new VimException($"--groups must be all or summary, got '{request.Groups}'");
         if (request.Interval is < 1)

@@ -16,7 +16,9 @@ public static class ReportCommand
         var outDir = new Option<string?>("--out") { Description = "Where the report goes (one run: default WORK_DIR/report; several: required)." };
         var keys = new Option<string?>("--keys") { Description = "Comparing runs: the log keys to chart, comma-separated (default: loss and every evaluation metric)." };
         var legend = new Option<string?>("--legend") { Description = "Comparing runs: a name per run, comma-separated, in order (default: the work dirs' names)." };
-        var command = new Command("report", "Write a Markdown report with ScottPlot charts (losses, training statistics, lr, time, validation metrics) from a training log, or compare several runs.");
+        var command = new Command("report", "Write a Markdown report with ScottPlot charts (losses, training statistics, lr, time, validation metrics) from a training log, or compare several runs. " +
+            "An epoch-counted run's (schedule.max_epochs) charts keep iterations on the x axis and mark each epoch's end (ep k; labels thinned " +
+            "beyond 12 epochs); comparisons of several runs are not marked, since their epochs may differ.");
         command.Arguments.Add(workDirs);
         command.Options.Add(outDir);
         command.Options.Add(keys);

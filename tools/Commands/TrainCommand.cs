@@ -52,7 +52,8 @@ public static class TrainCommand
             "--set train.early_stopping.patience=N (MMEngine's EarlyStoppingHook; also monitor, rule, min_delta, stopping_threshold, check_finite) " +
             "stops the run, with a checkpoint, once the validation metric has not improved for N evaluations. " +
             "schedule.max_epochs (MMEngine's EpochBasedTrainLoop; set schedule.max_iters=null) counts the run in epochs of the training loader, " +
-            "with schedule.milestones, train.eval_interval and train.checkpoint_interval in epochs too (warmup and logging stay in iterations). " +
+            "with schedule.milestones, train.eval_interval, train.checkpoint_interval and train.val_begin in epochs too (warmup and logging stay in iterations). " +
+            "--set train.val_begin=N (MMEngine's val_begin, default 1) evaluates only from epoch (iteration) N on: every train.eval_interval and at the end. " +
             "data.pipeline_switch: {at: E, train_pipeline: [...], mosaic: null, mixup: null} (mmdet's PipelineSwitchHook / YOLOXModeSwitchHook) trains " +
             "after E epochs (iterations without schedule.max_epochs) with the pipeline and mixing settings it names, resumed runs too.");
         command.Arguments.Add(configArg);
@@ -84,16 +85,7 @@ public static class TrainCommand
             if (parse.GetValue(profile)) StageProfiler.Start();
             var result = communicator.AbortJobOnError(() => Train(config, dir, resumeFrom, communicator, stop.Token));
             if (parse.GetValue(profile) && communicator.Rank == 0) PrintProfile(StageProfiler.Stop(), Console.Out);
-            if (communicator.Rank == 0)
-            {
-                var outcome = $"best {result.BestMetric?.ToString("0.##") ?? "n/a"}; checkpoints in {dir}";
-                Console.WriteLine(result switch
-                {
-                    { Interrupted: true } => $"stopped at iteration {result.Iteration}; resume with: {ResumeCommand(parse.GetValue(configArg)!, dir, overrides)}",
-                    { EarlyStop: { } early } => $"stopped early at iteration {result.Iteration} of {Length(config)} (train.early_stopping: {early.Message}); {outcome}",
-                    _ => $"finished {result.Iteration} iterations; {outcome}",
-                });
-            }
+            if (communicator.Rank == 0) Console.WriteLine(Outcome(result, dir, ResumeCommand(parse.GetValue(configArg)!, dir, overrides)));
             return result.Interrupted ? 130 : 0;
         });
         return command;
@@ -125,9 +117,17 @@ public static class TrainCommand
         }
     }
 
-    /// <summary>The schedule's length as configured: iterations, or epochs (schedule.max_epochs), whose iterations the trainer printed at its start.</summary>
-    private static string Length(ExperimentConfig config) =>
-        config.Schedule.MaxEpochs is { } epochs ? $"{epochs} epochs" : $"{config.Schedule.IterationCount()} iterations";
+    /// <summary>The line `vim train` ends with: how the run ended, in the run's own unit (epochs where it counts them).</summary>
+    public static string Outcome(TrainingResult result, string dir, string resumeCommand)
+    {
+        var outcome = $"best {result.BestMetric?.ToString("0.##") ?? "n/a"}; checkpoints in {dir}";
+        return result switch
+        {
+            { Interrupted: true } => $"stopped at iteration {result.Iteration}; resume with: {resumeCommand}",
+            { EarlyStop: { } early } => $"stopped early at {result.Length.Position(result.Iteration)} (train.early_stopping: {early.Message}); {outcome}",
+            _ => $"finished {result.Iteration} iterations; {outcome}",
+        };
+    }
 
     /// <summary>SIGUSR1 (10 on Linux), which PosixSignal does not name; raw signal numbers are accepted as PosixSignal values.</summary>
     public const PosixSignal StopSignalForMpirun = (PosixSignal)10;

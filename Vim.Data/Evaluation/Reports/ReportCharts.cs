@@ -16,12 +16,14 @@ public static class ReportCharts
     /// zero have no place on it and are left out. More than ten series take Category20's colours, more than twenty
     /// colours along a colormap in series order (layer-decay scales: neighbours in the legend are neighbours in colour),
     /// and more than ten have their legend beside the plot. With <paramref name="integerX"/> the x axis is ticked at whole
-    /// numbers only (levels such as corruption severities, where 2.5 means nothing).
+    /// numbers only (levels such as corruption severities, where 2.5 means nothing). <paramref name="xMarks"/> draws a light
+    /// dashed vertical line at each mark within the data's x range, its label (if any) at the top edge (epoch ends of a
+    /// training run: <see cref="TrainingReport.EpochMarks"/>).
     /// </summary>
     public static void SaveLines(string path, string title, string xLabel, string yLabel,
         IReadOnlyList<(string Label, double[] Xs, double[] Ys)> series, double? yMin = null, double? yMax = null,
         int width = DefaultWidth, int height = DefaultHeight, bool markers = false, Alignment legend = Alignment.LowerLeft, bool stacked = false,
-        bool logY = false, bool integerX = false)
+        bool logY = false, bool integerX = false, IReadOnlyList<ChartMark>? xMarks = null)
     {
         if (logY && stacked) throw new ArgumentException("stacked bands fill down to zero, which a log axis does not have", nameof(logY));
         if (logY)
@@ -52,6 +54,21 @@ public static class ReportCharts
             // point (a run shorter than its logging interval) has no line to draw without one.
             line.MarkerSize = markers || ys.Count(double.IsFinite) < 2 ? 8 : 0;
             line.LineWidth = 2;
+        }
+        // Room above the plot for the marks' labels, below the title.
+        if (xMarks?.Any(m => m.Label is not null) == true) plt.Axes.Top.MinimumSize = 24;
+        foreach (var mark in xMarks ?? [])
+        {
+            var line = plt.Add.VerticalLine(mark.X, 1, Colors.Gray.WithAlpha(0.6), LinePattern.Dashed);
+            // The data set the axis; a mark beyond it (an epoch end before the first evaluation) is not drawn.
+            line.EnableAutoscale = false;
+            line.ExcludeFromLegend = true;
+            if (mark.Label is null) continue;
+            line.LabelText = mark.Label;
+            line.LabelOppositeAxis = true;
+            line.LabelFontSize = 11;
+            line.LabelFontColor = Colors.DimGray;
+            line.LabelBackgroundColor = Colors.White.WithAlpha(0.8);
         }
         plt.Title(title);
         plt.Axes.Bottom.Label.Text = xLabel;
@@ -312,3 +329,6 @@ public static class ReportCharts
         }
     }
 }
+
+/// <summary>A vertical line across a line chart at <paramref name="X"/>, labelled at the top edge unless <paramref name="Label"/> is null.</summary>
+public readonly record struct ChartMark(double X, string? Label);

@@ -9,7 +9,8 @@ namespace Vim.Data.Evaluation.Reports;
 /// <summary>
 /// The report of a training run, from its JSON-lines log (work_dir/log.jsonl): loss terms, learning
 /// rate and time per iteration over training, the validation metrics at each evaluation, and a
-/// Markdown summary linking the charts.
+/// Markdown summary linking the charts. An epoch-counted run's charts keep iterations on their x axis and mark each
+/// epoch's end (as mmdet's analyze_logs plots by epoch).
 /// </summary>
 public static class TrainingReport
 {
@@ -50,11 +51,12 @@ public static class TrainingReport
         Directory.CreateDirectory(outDir);
 
         var iterations = train.Select(r => (double)r.Iteration).ToArray();
+        var epochMarks = EpochMarks(history.EpochEnds);
         var lossNames = LossTerms(FieldNames(train));
         var charts = new List<(string File, string Caption)>();
 
         ReportCharts.SaveLines(Path.Combine(outDir, "loss.png"), "Training loss", "iteration", "loss",
-            lossNames.Select(n => (n, iterations, train.Select(r => r.Number(n)).ToArray())).ToList());
+            lossNames.Select(n => (n, iterations, train.Select(r => r.Number(n)).ToArray())).ToList(), xMarks: epochMarks);
         charts.Add(("loss.png", "Loss terms (mean over each logging interval)"));
         var statistics = StatisticTerms(FieldNames(train));
         var counts = statistics.Where(n => StatisticKindOf(n) == StatisticKind.Count).ToList();
@@ -73,27 +75,27 @@ public static class TrainingReport
         {
             if (names.Count == 0) continue;
             ReportCharts.SaveLines(Path.Combine(outDir, file), chartTitle, "iteration", yLabel,
-                names.Select(n => (n, iterations, train.Select(r => r.Number(n)).ToArray())).ToList(), legend: ScottPlot.Alignment.LowerRight);
+                names.Select(n => (n, iterations, train.Select(r => r.Number(n)).ToArray())).ToList(), legend: ScottPlot.Alignment.LowerRight, xMarks: epochMarks);
             charts.Add((file, caption));
         }
         ReportCharts.SaveLines(Path.Combine(outDir, "lr.png"), "Learning rate", "iteration", "lr",
-            [("lr", iterations, train.Select(r => r.Number("lr")).ToArray())]);
+            [("lr", iterations, train.Select(r => r.Number("lr")).ToArray())], xMarks: epochMarks);
         charts.Add(("lr.png", "Learning rate (warmup, then the schedule's policy)"));
         ReportCharts.SaveLines(Path.Combine(outDir, "time.png"), "Seconds per iteration", "iteration", "seconds",
-            [("iteration", iterations, train.Select(r => r.Number("time")).ToArray()), ("data", iterations, train.Select(r => r.Number("data_time")).ToArray())]);
+            [("iteration", iterations, train.Select(r => r.Number("time")).ToArray()), ("data", iterations, train.Select(r => r.Number("data_time")).ToArray())], xMarks: epochMarks);
         charts.Add(("time.png", "Time per iteration and the part spent waiting for data (means over each logging interval)"));
         if (train.Any(r => r.Has("grad_norm")))
         {
             var clipped = train.Where(r => r.Has("grad_norm")).ToList();
             ReportCharts.SaveLines(Path.Combine(outDir, "grad_norm.png"), "Gradient norm", "iteration", "global L2 norm",
-                [("grad_norm", clipped.Select(r => (double)r.Iteration).ToArray(), clipped.Select(r => r.Number("grad_norm")).ToArray())], logY: true);
+                [("grad_norm", clipped.Select(r => (double)r.Iteration).ToArray(), clipped.Select(r => r.Number("grad_norm")).ToArray())], logY: true, xMarks: epochMarks);
             charts.Add(("grad_norm.png", "Global gradient norm before clipping (mean over each logging interval; optimizer.grad_clip_norm)"));
         }
         if (train.Any(r => r.Has("loss_scale")))
         {
             // Powers of two from 2^16 down: its exponent reads better than the value.
             ReportCharts.SaveLines(Path.Combine(outDir, "loss_scale.png"), "fp16 loss scale", "iteration", "log2(loss scale)",
-                [("loss scale", iterations, train.Select(r => Math.Log2(r.Number("loss_scale"))).ToArray())], markers: true);
+                [("loss scale", iterations, train.Select(r => Math.Log2(r.Number("loss_scale"))).ToArray())], markers: true, xMarks: epochMarks);
             charts.Add(("loss_scale.png", "fp16 loss scale at each logged iteration (halved at each overflow, whose step is skipped)"));
         }
 
@@ -103,12 +105,13 @@ public static class TrainingReport
             var valIterations = val.Select(r => (double)r.Iteration).ToArray();
             ReportCharts.SaveLines(Path.Combine(outDir, "metrics.png"), "Validation metrics", "iteration", "value",
                 metricNames.Select(n => (n, valIterations, val.Select(r => r.Number(n)).ToArray())).ToList(), markers: true,
-                legend: ScottPlot.Alignment.UpperLeft);
+                legend: ScottPlot.Alignment.UpperLeft, xMarks: epochMarks);
             charts.Add(("metrics.png", "Validation metrics at each evaluation"));
         }
 
         var md = new StringBuilder();
         md.AppendLine($"# {title ?? $"Training report: {Path.GetFileName(Path.GetFullPath(workDir))}"}").AppendLine();
+        if (EpochSummary(history) is { } epochs) md.AppendLine(epochs).AppendLine();
         var last = train[^1];
         md.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"{train.Count} logged intervals up to iteration {last.Iteration}; last loss {last.Number("loss"):0.####}, " +
@@ -118,7 +121,7 @@ public static class TrainingReport
             md.AppendLine($"Resumed {history.Restarts.Count} time{(history.Restarts.Count == 1 ? "" : "s")}, at iteration " +
                 $"{string.Join(", ", history.Restarts)}; what an abandoned launch logged after the iteration its successor resumed from is left out.").AppendLine();
         if (history.EarlyStop is { } earlyStop)
-            md.AppendLine($"Stopped early at iteration {earlyStop.Iteration} (train.early_stopping): {earlyStop.Text("message") ?? "no reason logged"}.").AppendLine();
+            md.AppendLine($"Stopped early at iteration {earlyStop.Iteration}{(history.Epochs is { } e ? $" (epoch {(earlyStop.Iteration + e.IterationsPerEpoch - 1) / e.IterationsPerEpoch})" : "")} (train.early_stopping): {earlyStop.Text("message") ?? "no reason logged"}.").AppendLine();
         int skipped = train.Sum(r => r.Has("skipped") ? (int)r.Number("skipped") : 0);
         if (skipped > 0) md.AppendLine($"{skipped} iteration{(skipped == 1 ? " was" : "s were")} skipped for a non-finite loss (train.skip_non_finite_loss).").AppendLine();
         int overflows = train.Sum(r => r.Has("overflows") ? (int)r.Number("overflows") : 0);
@@ -161,6 +164,50 @@ public static class TrainingReport
         var path = Path.Combine(outDir, "report.md");
         AtomicFile.WriteText(path, md.ToString());
         return path;
+    }
+
+    /// <summary>The most epoch ends labelled on a chart, and the most drawn; beyond them every 2nd, 5th, 10th, … epoch.</summary>
+    public const int MaxEpochLabels = 12, MaxEpochLines = 60;
+
+    /// <summary>
+    /// The charts' marks for an epoch-counted run's epoch ends (<see cref="TrainingLogHistory.EpochEnds"/>, epoch k's end
+    /// at index k − 1): a line at each end, labelled "ep k"; with more than <see cref="MaxEpochLabels"/> epochs only every
+    /// 2nd, 5th, 10th, 20th, … is labelled (the least step that keeps the labels within it), and with more than
+    /// <see cref="MaxEpochLines"/> the lines are thinned the same way (labelled ends keep theirs).
+    /// </summary>
+    public static List<ChartMark> EpochMarks(IReadOnlyList<int> epochEnds)
+    {
+        int labelEvery = Thinning(epochEnds.Count, MaxEpochLabels), lineEvery = Thinning(epochEnds.Count, MaxEpochLines);
+        return epochEnds.Select((end, i) => (End: end, Epoch: i + 1))
+            .Where(e => e.Epoch % lineEvery == 0 || e.Epoch % labelEvery == 0)
+            .Select(e => new ChartMark(e.End, e.Epoch % labelEvery == 0 ? $"ep {e.Epoch}" : null))
+            .ToList();
+    }
+
+    /// <summary>The least of 1, 2, 5, 10, 20, 50, … that leaves at most <paramref name="most"/> of <paramref name="count"/> items.</summary>
+    private static int Thinning(int count, int most)
+    {
+        for (long decade = 1; ; decade *= 10)
+            foreach (int m in (int[])[1, 2, 5])
+                if (count <= most * decade * m) return (int)(decade * m);
+    }
+
+    /// <summary>What the report says of an epoch-counted run's epochs; null for an iteration-counted one.</summary>
+    private static string? EpochSummary(TrainingLogHistory history)
+    {
+        var ends = history.EpochEnds;
+        if (history.Epochs is not { } epochs)
+            return history.Training.Any(t => t.Record.Has("epoch"))
+                ? "The records carry epochs (schedule.max_epochs), but this log does not tell how many iterations an epoch has; the charts leave epoch ends unmarked."
+                : null;
+        var reached = ends.Count == 0 ? "no epoch has ended yet" : $"the log reaches the end of epoch {ends.Count} (iteration {ends[^1]})";
+        var length = epochs.MaxEpochs is { } max
+            ? $"{max} epochs of {epochs.IterationsPerEpoch} iterations ({(long)max * epochs.IterationsPerEpoch} iterations)"
+            : $"epochs of {epochs.IterationsPerEpoch} iterations (worked out from the records' epochs)";
+        int labelEvery = Thinning(ends.Count, MaxEpochLabels);
+        int lineEvery = Thinning(ends.Count, MaxEpochLines);
+        return $"Epoch-based schedule (schedule.max_epochs): {length}; {reached}. Dashed lines on the iteration axes mark the end of " +
+            $"{(lineEvery == 1 ? "each epoch" : $"every {lineEvery} epochs")}, labelled ep k{(labelEvery > 1 ? $" every {labelEvery} epochs" : "")}.";
     }
 
     /// <summary>
