@@ -63,12 +63,16 @@ public sealed class TrainingLogHistory
         var launchStarts = new List<int> { 0 };
         var restarts = new List<int>();
         int? lastTraining = null;
+        int lastTrainingLine = 0;
         LogRecord? epochLength = null;
 
         void Restart(int from, int keepThrough)
         {
             // A launch that continued from an early stop's iteration (or from before it) trained on: that stop no longer ended the run.
             kept.RemoveAll(k => k.Record.Iteration > keepThrough || (k.Record.Mode == TrainingLogModes.EarlyStop && k.Record.Iteration >= from));
+            // An epoch_length written before the previous launch's training records was that launch's; the new launch writes
+            // its own (after its resume record, or before its first training record), unless it counts iterations.
+            if (epochLength?.Line < lastTrainingLine) epochLength = null;
             restarts.Add(from);
             launchStarts.Add(from);
             lastTraining = from;
@@ -93,7 +97,7 @@ public sealed class TrainingLogHistory
                     Restart(from, keepThrough: record.Iteration - 1);
                     break;
             }
-            if (record.Mode is null) lastTraining = record.Iteration;
+            if (record.Mode is null) (lastTraining, lastTrainingLine) = (record.Iteration, record.Line);
             if (record.Mode is null or TrainingLogModes.Evaluation or TrainingLogModes.EarlyStop) kept.Add((record, launchStarts.Count - 1));
         }
 
@@ -145,7 +149,11 @@ public sealed class TrainingLogHistory
 
 /// <summary>An epoch-counted run's epoch as its log tells it.</summary>
 /// <param name="MaxEpochs">schedule.max_epochs, where the log records it (null in a log without an epoch_length record).</param>
-public readonly record struct EpochLength(int IterationsPerEpoch, int? MaxEpochs);
+public readonly record struct EpochLength(int IterationsPerEpoch, int? MaxEpochs)
+{
+    /// <summary>The (1-based) epoch iteration <paramref name="done"/> ends in, as <see cref="TrainingLength.EpochAfter"/> counts it.</summary>
+    public int EpochAt(int done) => (done + IterationsPerEpoch - 1) / IterationsPerEpoch;
+}
 
 /// <summary>A training record and the iterations (From, Record.Iteration] whose means it holds.</summary>
 /// <param name="OpensLaunch">The first record after the run (re)started: its time includes the warm-up.</param>

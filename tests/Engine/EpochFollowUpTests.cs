@@ -163,6 +163,30 @@ public class EpochFollowUpTests
     }
 
     /// <summary>
+    /// A work dir reused by a fresh launch (no --resume, no marker: the log is cut where the iterations restart): the first
+    /// launch's epoch_length (7 iterations, 4 epochs) is no part of the second's history. An iteration-counted second launch
+    /// has no epochs and its report says none; an epoch-counted one's own record (5 iterations, 6 epochs) stands.
+    /// </summary>
+    [Test]
+    public void AFreshLaunchInAReusedWorkDirKeepsNoEpochLengthOfTheLaunchBefore()
+    {
+        const string Training = "{{\"iter\": {0}, \"lr\": 0.01, \"loss\": 1.0, \"time\": 0.1, \"data_time\": 0.01, \"memory_mb\": 10{1}}}";
+        string[] first = ["{\"iter\": 0, \"mode\": \"epoch_length\", \"iters_per_epoch\": 7, \"max_epochs\": 4}",
+            string.Format(Training, 5, ", \"epoch\": 1"), string.Format(Training, 10, ", \"epoch\": 2"), string.Format(Training, 15, ", \"epoch\": 3")];
+
+        var iterations = Path.Combine(Directory.CreateDirectory(Dir("iterations")).FullName, TrainingLogWriter.LocalFileName);
+        File.WriteAllLines(iterations, [.. first, string.Format(Training, 5, ""), string.Format(Training, 10, ""), string.Format(Training, 20, "")]);
+        var history = TrainingLogHistory.Read(iterations);
+        Assert.That((history.Epochs, history.EpochEnds), Is.EqualTo(((EpochLength?)null, Array.Empty<int>())));
+        Assert.That(File.ReadAllText(TrainingReport.Write(Dir("iterations"), Dir("iterations-report"))), Does.Not.Contain("epoch"));
+
+        var epochs = Path.Combine(Directory.CreateDirectory(Dir("epochs")).FullName, TrainingLogWriter.LocalFileName);
+        File.WriteAllLines(epochs, [.. first, "{\"iter\": 0, \"mode\": \"epoch_length\", \"iters_per_epoch\": 5, \"max_epochs\": 6}",
+            string.Format(Training, 5, ", \"epoch\": 1"), string.Format(Training, 10, ", \"epoch\": 2"), string.Format(Training, 12, ", \"epoch\": 3")]);
+        Assert.That(TrainingLogHistory.Read(epochs).EpochEnds, Is.EqualTo(new[] { 5, 10 }));
+    }
+
+    /// <summary>
     /// Twelve epochs are each labelled; 36 every 5th (12 or fewer labels: 36 / 2 = 18 is too many), each end drawn; 100 every
     /// 10th, lines every 2nd (50 ≤ 60).
     /// </summary>

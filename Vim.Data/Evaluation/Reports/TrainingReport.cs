@@ -121,7 +121,7 @@ public static class TrainingReport
             md.AppendLine($"Resumed {history.Restarts.Count} time{(history.Restarts.Count == 1 ? "" : "s")}, at iteration " +
                 $"{string.Join(", ", history.Restarts)}; what an abandoned launch logged after the iteration its successor resumed from is left out.").AppendLine();
         if (history.EarlyStop is { } earlyStop)
-            md.AppendLine($"Stopped early at iteration {earlyStop.Iteration}{(history.Epochs is { } e ? $" (epoch {(earlyStop.Iteration + e.IterationsPerEpoch - 1) / e.IterationsPerEpoch})" : "")} (train.early_stopping): {earlyStop.Text("message") ?? "no reason logged"}.").AppendLine();
+            md.AppendLine($"Stopped early at iteration {earlyStop.Iteration}{(history.Epochs is { } e ? $" (epoch {e.EpochAt(earlyStop.Iteration)})" : "")} (train.early_stopping): {earlyStop.Text("message") ?? "no reason logged"}.").AppendLine();
         int skipped = train.Sum(r => r.Has("skipped") ? (int)r.Number("skipped") : 0);
         if (skipped > 0) md.AppendLine($"{skipped} iteration{(skipped == 1 ? " was" : "s were")} skipped for a non-finite loss (train.skip_non_finite_loss).").AppendLine();
         int overflows = train.Sum(r => r.Has("overflows") ? (int)r.Number("overflows") : 0);
