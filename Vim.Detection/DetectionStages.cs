@@ -2,8 +2,9 @@ namespace Vim.Detection;
 
 /// <summary>
 /// The named stages of <see cref="CascadeMaskRcnn.Predict"/> that <see cref="Vim.Core.Diagnostics.StageProfiler"/> can time
-/// (`vim bench infer`'s breakdown), in the order they run; none nests in another, so their times add up to at most the
-/// whole prediction.
+/// (`vim bench infer`'s breakdown, <see cref="Of"/>), in the order they run; none of those nests in another, so their times
+/// add up to at most the whole prediction. The finer stages inside <see cref="Rpn"/> and <see cref="RoiHeads"/> (rpn_head,
+/// rpn_targets, rpn_proposals, roi_targets, mask_targets) are for `vim train --profile`, which times every stage.
 /// </summary>
 public static class DetectionStages
 {

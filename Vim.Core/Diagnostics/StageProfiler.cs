@@ -9,13 +9,17 @@ namespace Vim.Core.Diagnostics;
 /// returns an empty token and costs one static read. CPU libtorch ops are synchronous, so a stage's time is the time
 /// of its ops; on a GPU the collector passes a synchronisation that runs at both ends of every timed stage.
 /// </summary>
-/// <remarks>Process-wide and meant for one thread at a time (a benchmark run); timed stages should not nest (a nested
-/// stage's time would be counted in both), which is what <see cref="Start"/>'s stage list is for: the inference
-/// benchmark times the detector's and segmentor's own stages, not the backbone's stages inside them.</remarks>
+/// <remarks>Process-wide and meant for one thread at a time (a benchmark run). A nested stage's time is counted in both
+/// stages, so where the times should add up <see cref="Start"/>'s stage list keeps them apart: the inference benchmark
+/// times the detector's and segmentor's own stages, not the backbone's stages inside them. `vim train --profile` times
+/// every stage and reports the model's as parts of the trainer's forward.</remarks>
 public static class StageProfiler
 {
     private static Collection? collecting;
     private static readonly object Gate = new();
+    // Counts Start and Stop calls: a suspension resumes only the collection that was on when it began, and only if no
+    // Start or Stop has replaced or ended it since.
+    private static long generation;
 
     internal sealed class Collection(IReadOnlySet<string>? only, Action? synchronize)
     {
@@ -32,7 +36,11 @@ public static class StageProfiler
     /// kernels), so that asynchronous work is counted in the stage that queued it.</param>
     public static void Start(IEnumerable<string>? only = null, Action? synchronize = null)
     {
-        lock (Gate) collecting = new Collection(only?.ToHashSet(StringComparer.Ordinal), synchronize);
+        lock (Gate)
+        {
+            collecting = new Collection(only?.ToHashSet(StringComparer.Ordinal), synchronize);
+            generation++;
+        }
     }
 
     /// <summary>One stage's totals: wall-clock and process CPU milliseconds, and how often it ran.</summary>
@@ -45,6 +53,7 @@ public static class StageProfiler
         {
             var collected = collecting?.Totals ?? new Dictionary<string, (long, long, long)>();
             collecting = null;
+            generation++;
             return collected.Select(kv => new StageTotal(kv.Key, kv.Value.Ticks * 1000.0 / Stopwatch.Frequency,
                 kv.Value.CpuMicroseconds / 1000.0, kv.Value.Calls)).ToList();
         }
@@ -60,16 +69,16 @@ public static class StageProfiler
         {
             var suspended = collecting;
             collecting = null;
-            return new Resumption(suspended);
+            return new Resumption(suspended, generation);
         }
     }
 
-    private sealed class Resumption(Collection? suspended) : IDisposable
+    private sealed class Resumption(Collection? suspended, long suspendedIn) : IDisposable
     {
         public void Dispose()
         {
             lock (Gate)
-                if (suspended is not null && collecting is null) collecting = suspended;
+                if (suspended is not null && collecting is null && generation == suspendedIn) collecting = suspended;
         }
     }
 

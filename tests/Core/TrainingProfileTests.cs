@@ -40,6 +40,44 @@ public class TrainingProfileTests
     }
 
     [Test]
+    public void StoppingDuringASuspensionLeavesTheProfilerOffWhenItEnds()
+    {
+        StageProfiler.Start();
+        var suspension = StageProfiler.Suspend();
+        StageProfiler.Stop();
+        suspension.Dispose();
+        Assert.That(StageProfiler.Enabled, Is.False, "a suspension must not resume a collection stopped meanwhile");
+
+        StageProfiler.Start();
+        suspension = StageProfiler.Suspend();
+        StageProfiler.Start(["other"]);
+        StageProfiler.Stop();
+        suspension.Dispose();
+        Assert.That(StageProfiler.Enabled, Is.False, "nor one a later Start replaced");
+    }
+
+    [Test]
+    public void AProfiledRunPrintsItsTableAndLeavesTheProfilerOffHoweverItEnds()
+    {
+        using var output = new StringWriter();
+        int result = TrainCommand.Profiled(true, () =>
+        {
+            using (StageProfiler.Measure(TrainingStages.Iteration)) { }
+            return 7;
+        }, output);
+        Assert.That(result, Is.EqualTo(7));
+        Assert.That(output.ToString(), Does.StartWith("profile over 1 iterations"));
+        Assert.That(StageProfiler.Enabled, Is.False);
+
+        using var failedOutput = new StringWriter();
+        Assert.Throws<InvalidOperationException>(() => TrainCommand.Profiled<int>(true, () => throw new InvalidOperationException("failed"), failedOutput));
+        Assert.That(StageProfiler.Enabled, Is.False, "a run that throws leaves the profiler off");
+        Assert.That(failedOutput.ToString(), Is.Empty);
+
+        Assert.That(TrainCommand.Profiled(false, () => StageProfiler.Enabled, output), Is.False, "without --profile nothing is timed");
+    }
+
+    [Test]
     public void TablePutsModelStagesUnderForwardWithPerIterationMillisecondsAndCpuShare()
     {
         // 4 iterations, 800 ms of CPU in all: forward 240 ms (60 per iteration, 30 %), its backbone 160 (40, 20 %),

@@ -82,13 +82,35 @@ public static class TrainCommand
             // mpirun does not forward SIGINT/SIGTERM: it kills its ranks about a second later, before a checkpoint is written.
             // It forwards SIGUSR1 (as Slurm's --signal=USR1@120 sends it), which therefore stops a data-parallel run cleanly.
             using var sigusr1 = PosixSignalRegistration.Create(StopSignalForMpirun, c => { c.Cancel = true; stop.Cancel(); });
-            if (parse.GetValue(profile)) StageProfiler.Start();
-            var result = communicator.AbortJobOnError(() => Train(config, dir, resumeFrom, communicator, stop.Token));
-            if (parse.GetValue(profile) && communicator.Rank == 0) PrintProfile(StageProfiler.Stop(), Console.Out);
+            // Rank 0 alone prints the table, so it alone profiles: the other ranks run without the profiler's overhead.
+            var result = Profiled(parse.GetValue(profile) && communicator.Rank == 0,
+                () => communicator.AbortJobOnError(() => Train(config, dir, resumeFrom, communicator, stop.Token)), Console.Out);
             if (communicator.Rank == 0) Console.WriteLine(Outcome(result, dir, ResumeCommand(parse.GetValue(configArg)!, dir, overrides)));
             return result.Interrupted ? 130 : 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// `--profile`: runs <paramref name="train"/> under <see cref="StageProfiler"/> and prints its table to
+    /// <paramref name="output"/> when it returns; a run that throws prints nothing and leaves the profiler off too.
+    /// </summary>
+    public static T Profiled<T>(bool profile, Func<T> train, TextWriter output)
+    {
+        if (!profile) return train();
+        StageProfiler.Start();
+        T result;
+        try
+        {
+            result = train();
+        }
+        catch
+        {
+            StageProfiler.Stop();
+            throw;
+        }
+        PrintProfile(StageProfiler.Stop(), output);
+        return result;
     }
 
     /// <summary>
