@@ -257,10 +257,14 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 if (lossTerms.Count == 0)
                     throw new VimException($"the task returned no loss term (names containing \"loss\"), only {string.Join(", ", terms.Keys)}");
                 var total = lossTerms.Aggregate((a, b) => a + b);
-                double totalValue = total.item<float>();
+                // The total and every term (a detector returns about thirty) read back in one transfer, not one host sync each.
+                var entries = terms.ToList();
+                var read = ReadScalars(entries.Select(t => t.Value).Prepend(total));
+                double totalValue = read[0];
+                var termValues = entries.Select((t, i) => (name: t.Key, value: read[i + 1])).ToList();
                 if (AnyRank(!double.IsFinite(totalValue)))
                 {
-                    var termText = string.Join(", ", terms.Select(t => $"{t.Key}={t.Value.item<float>().ToString(CultureInfo.InvariantCulture)}"));
+                    var termText = string.Join(", ", termValues.Select(t => $"{t.name}={t.value.ToString(CultureInfo.InvariantCulture)}"));
                     if (double.IsFinite(totalValue)) termText += $" on rank {_world.Rank}; non-finite on another rank";
                     if (!train.SkipNonFiniteLoss)
                         throw new VimException($"iteration {iteration}: the loss is {totalValue.ToString(CultureInfo.InvariantCulture)} ({termText}); " +
@@ -275,10 +279,9 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                     var objective = train.AccumulateSteps == 1 ? total : total / train.AccumulateSteps;
                     (lossScaler is null ? objective : lossScaler.ScaleLoss(objective)).backward();
                     backwardStage.Dispose();
-                    foreach (var (name, value) in terms)
+                    foreach (var (name, termValue) in termValues)
                     {
                         // Only statistics can be NaN here: a non-finite loss took the branch above.
-                        float termValue = value.item<float>();
                         bool defined = !float.IsNaN(termValue);
                         lossSums[name] = lossSums.GetValueOrDefault(name) + (defined ? termValue : 0);
                         definedCounts[name] = definedCounts.GetValueOrDefault(name) + (defined ? 1 : 0);
@@ -398,6 +401,14 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         using var flag = tensor(local ? 1f : 0f);
         _world.AllReduceSum(flag);
         return flag.item<float>() > 0;
+    }
+
+    /// <summary>Single-element tensors' values as float32, in one device-to-host transfer (the caller's dispose scope owns the copies).</summary>
+    private static float[] ReadScalars(IEnumerable<Tensor> scalars)
+    {
+        var values = scalars.Select(v => v.detach().reshape(1).to_type(ScalarType.Float32)).ToList();
+        var device = values[0].device;
+        return cat(values.Select(v => v.to(device)).ToArray(), 0).cpu().data<float>().ToArray();
     }
 
     private Dictionary<string, double> MeanOverRanks(Dictionary<string, double> sums)

@@ -11,23 +11,24 @@ namespace Vim.Detection.Modeling;
 /// means per image, the others fractions in [0, 1]. Each is a 0-dim float32 tensor without gradient: none contains
 /// "loss", so the trainer logs them and never minimises them (<see cref="Vim.Core.Engine.TrainingTerms"/>). Where
 /// detectron2 puts no scalar (no RoI; no foreground RoI for the foreground fractions; no mask RoI) the value is NaN,
-/// which the trainer leaves out of its interval means.
+/// which the trainer leaves out of its interval means. Each is computed on its inputs' device without reading a value
+/// back, so the statistics cost no host sync of their own: the trainer reads every term in one transfer.
 /// </summary>
 public static class DetectionStatistics
 {
     /// <summary>Sampled anchors labelled 1 and 0 (<see cref="Rpn.LabelAndSampleAnchors"/>), per image.</summary>
     public static Dictionary<string, Tensor> Anchors(IReadOnlyList<Tensor> sampledLabels)
     {
+        if (sampledLabels.Count == 0)
+            return new() { ["rpn/num_pos_anchors"] = Scalar(0, CPU), ["rpn/num_neg_anchors"] = Scalar(0, CPU) };
         using var noGrad = no_grad();
-        double positive = 0, negative = 0;
-        foreach (var labels in sampledLabels)
+        using var scope = NewDisposeScope();
+        var labels = cat(sampledLabels.ToArray(), 0);
+        return Outer(new()
         {
-            using var scope = NewDisposeScope();
-            positive += labels.eq(1).sum().item<long>();
-            negative += labels.eq(0).sum().item<long>();
-        }
-        int images = Math.Max(sampledLabels.Count, 1);
-        return new() { ["rpn/num_pos_anchors"] = Scalar(positive / images), ["rpn/num_neg_anchors"] = Scalar(negative / images) };
+            ["rpn/num_pos_anchors"] = Ratio(labels.eq(1).sum(), sampledLabels.Count),
+            ["rpn/num_neg_anchors"] = Ratio(labels.eq(0).sum(), sampledLabels.Count),
+        });
     }
 
     /// <summary>
@@ -36,56 +37,51 @@ public static class DetectionStatistics
     /// </summary>
     public static Dictionary<string, Tensor> Samples(IReadOnlyList<Tensor> gtClasses, long numClasses, int stage)
     {
-        using var noGrad = no_grad();
-        double foreground = 0, background = 0;
-        foreach (var classes in gtClasses)
-        {
-            using var scope = NewDisposeScope();
-            foreground += classes.ge(0).logical_and(classes.lt(numClasses)).sum().item<long>();
-            background += classes.eq(numClasses).sum().item<long>();
-        }
-        int images = Math.Max(gtClasses.Count, 1);
         string prefix = stage == 0 ? "" : $"stage{stage}/";
-        return new()
+        string foregroundName = $"{prefix}roi_head/num_fg_samples", backgroundName = $"{prefix}roi_head/num_bg_samples";
+        if (gtClasses.Count == 0) return new() { [foregroundName] = Scalar(0, CPU), [backgroundName] = Scalar(0, CPU) };
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var classes = cat(gtClasses.ToArray(), 0);
+        return Outer(new()
         {
-            [$"{prefix}roi_head/num_fg_samples"] = Scalar(foreground / images),
-            [$"{prefix}roi_head/num_bg_samples"] = Scalar(background / images),
-        };
+            [foregroundName] = Ratio((classes.ge(0) & classes.lt(numClasses)).sum(), gtClasses.Count),
+            [backgroundName] = Ratio(classes.eq(numClasses).sum(), gtClasses.Count),
+        });
     }
 
     /// <summary>
     /// Of R RoIs: the share whose arg-max class is their target (background included), the share of foreground RoIs whose
-    /// arg-max is their class, and the share of foreground RoIs predicted background.
+    /// arg-max is their class, and the share of foreground RoIs predicted background (0 / 0, NaN, without a foreground RoI).
     /// </summary>
     /// <param name="scores">(R, K + 1) logits, background last.</param>
     /// <param name="gtClasses">(R) int64 targets, K for background.</param>
     /// <param name="stagePrefix">"" for one stage (StandardROIHeads), "stage{k}/" in a cascade.</param>
     public static Dictionary<string, Tensor> Classification(Tensor scores, Tensor gtClasses, string stagePrefix)
     {
-        using var noGrad = no_grad();
+        string accuracyName = $"{stagePrefix}fast_rcnn/cls_accuracy", foregroundAccuracyName = $"{stagePrefix}fast_rcnn/fg_cls_accuracy",
+            falseNegativeName = $"{stagePrefix}fast_rcnn/false_negative";
         long rois = gtClasses.shape[0];
-        double accuracy = double.NaN, foregroundAccuracy = double.NaN, falseNegative = double.NaN;
-        if (rois > 0)
-        {
-            using var scope = NewDisposeScope();
-            long background = scores.shape[1] - 1;
-            var classes = gtClasses.to_type(ScalarType.Int64);
-            var predicted = scores.detach().argmax(1);
-            var foreground = classes.ge(0).logical_and(classes.lt(background));
-            long foregroundCount = foreground.sum().item<long>();
-            accuracy = (double)predicted.eq(classes).sum().item<long>() / rois;
-            if (foregroundCount > 0)
+        if (rois == 0)
+            return new()
             {
-                foregroundAccuracy = (double)predicted[foreground].eq(classes[foreground]).sum().item<long>() / foregroundCount;
-                falseNegative = (double)predicted[foreground].eq(background).sum().item<long>() / foregroundCount;
-            }
-        }
-        return new()
+                [accuracyName] = Scalar(double.NaN, scores.device), [foregroundAccuracyName] = Scalar(double.NaN, scores.device),
+                [falseNegativeName] = Scalar(double.NaN, scores.device),
+            };
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        long background = scores.shape[1] - 1;
+        var classes = gtClasses.to_type(ScalarType.Int64).to(scores.device);
+        var predicted = scores.detach().argmax(1);
+        var foreground = classes.ge(0) & classes.lt(background);
+        var correct = predicted.eq(classes);
+        var foregroundCount = foreground.sum();
+        return Outer(new()
         {
-            [$"{stagePrefix}fast_rcnn/cls_accuracy"] = Scalar(accuracy),
-            [$"{stagePrefix}fast_rcnn/fg_cls_accuracy"] = Scalar(foregroundAccuracy),
-            [$"{stagePrefix}fast_rcnn/false_negative"] = Scalar(falseNegative),
-        };
+            [accuracyName] = Ratio(correct.sum(), rois),
+            [foregroundAccuracyName] = Ratio((correct & foreground).sum(), foregroundCount),
+            [falseNegativeName] = Ratio((predicted.eq(background) & foreground).sum(), foregroundCount),
+        });
     }
 
     /// <summary>
@@ -97,25 +93,38 @@ public static class DetectionStatistics
     /// <param name="targets">(R, M, M) bool or 0/1 targets.</param>
     public static Dictionary<string, Tensor> Mask(Tensor classLogits, Tensor targets)
     {
+        if (classLogits.shape[0] == 0)
+            return new()
+            {
+                ["mask_rcnn/accuracy"] = Scalar(double.NaN, classLogits.device), ["mask_rcnn/false_positive"] = Scalar(double.NaN, classLogits.device),
+                ["mask_rcnn/false_negative"] = Scalar(double.NaN, classLogits.device),
+            };
         using var noGrad = no_grad();
-        double accuracy = double.NaN, falsePositive = double.NaN, falseNegative = double.NaN;
-        if (classLogits.shape[0] > 0)
+        using var scope = NewDisposeScope();
+        var truth = targets.to_type(ScalarType.Bool).to(classLogits.device);
+        var wrong = classLogits.detach().gt(0).ne(truth);
+        long pixels = truth.numel();
+        var foreground = truth.sum();
+        return Outer(new()
         {
-            using var scope = NewDisposeScope();
-            var truth = targets.to_type(ScalarType.Bool);
-            var wrong = classLogits.detach().gt(0).ne(truth);
-            double pixels = truth.numel(), foreground = truth.sum().item<long>();
-            accuracy = 1 - wrong.sum().item<long>() / Math.Max(pixels, 1);
-            falsePositive = wrong.logical_and(truth.logical_not()).sum().item<long>() / Math.Max(pixels - foreground, 1);
-            falseNegative = wrong.logical_and(truth).sum().item<long>() / Math.Max(foreground, 1);
-        }
-        return new()
-        {
-            ["mask_rcnn/accuracy"] = Scalar(accuracy),
-            ["mask_rcnn/false_positive"] = Scalar(falsePositive),
-            ["mask_rcnn/false_negative"] = Scalar(falseNegative),
-        };
+            ["mask_rcnn/accuracy"] = (1 - Ratio64(wrong.sum(), Math.Max(pixels, 1))).to_type(ScalarType.Float32),
+            ["mask_rcnn/false_positive"] = Ratio((wrong & ~truth).sum(), (pixels - foreground).clamp_min(1)),
+            ["mask_rcnn/false_negative"] = Ratio((wrong & truth).sum(), foreground.clamp_min(1)),
+        });
     }
 
-    private static Tensor Scalar(double value) => tensor((float)value);
+    // Quotients in double, as detectron2's Python floats, rounded once to the float32 that is logged.
+    private static Tensor Ratio(Tensor count, double divisor) => Ratio64(count, divisor).to_type(ScalarType.Float32);
+
+    private static Tensor Ratio(Tensor count, Tensor divisor) => count.to_type(ScalarType.Float64).div(divisor.to_type(ScalarType.Float64)).to_type(ScalarType.Float32);
+
+    private static Tensor Ratio64(Tensor count, double divisor) => count.to_type(ScalarType.Float64).div(divisor);
+
+    private static Dictionary<string, Tensor> Outer(Dictionary<string, Tensor> statistics)
+    {
+        foreach (var value in statistics.Values) value.MoveToOuterDisposeScope();
+        return statistics;
+    }
+
+    private static Tensor Scalar(double value, Device device) => tensor((float)value, device: device);
 }

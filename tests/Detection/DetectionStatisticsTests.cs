@@ -1,4 +1,5 @@
 using NUnit.Framework;
+using TorchSharp;
 using Vim.Core.Engine;
 using Vim.Data.Evaluation.Reports;
 using Vim.Data.Loading;
@@ -74,6 +75,25 @@ public class DetectionStatisticsTests
         Assert.That(Value(statistics, "mask_rcnn/false_positive"), Is.EqualTo(1.0 / 5).Within(1e-7));
         Assert.That(Value(statistics, "mask_rcnn/false_negative"), Is.EqualTo(2.0 / 3).Within(1e-7));
         Assert.That(DetectionStatistics.Mask(zeros(0, 2, 2), zeros(new long[] { 0, 2, 2 }, ScalarType.Bool)).Values.All(v => float.IsNaN(v.item<float>())), Is.True);
+    }
+
+    [Test]
+    public void StatisticsStayOnTheirInputsDeviceWithoutReadingAValueBack()
+    {
+        // A host read per count would sync the GPU about thirty times an iteration; the trainer reads every term in one
+        // transfer. The meta device holds no values, so any read (item) there throws.
+        var meta = new Device(DeviceType.META);
+        var labels = new[] { zeros(new long[] { 6 }, ScalarType.Int64, meta), zeros(new long[] { 6 }, ScalarType.Int64, meta) };
+        var statistics = new[]
+        {
+            DetectionStatistics.Anchors(labels),
+            DetectionStatistics.Samples(labels, 3, 1),
+            DetectionStatistics.Classification(zeros(new long[] { 6, 4 }, device: meta), labels[0], "stage1/"),
+            DetectionStatistics.Mask(zeros(new long[] { 2, 4, 4 }, device: meta), zeros(new long[] { 2, 4, 4 }, ScalarType.Bool, meta)),
+        }.SelectMany(s => s).ToList();
+        Assert.That(statistics, Has.Count.EqualTo(2 + 2 + 3 + 3));
+        foreach (var (name, value) in statistics)
+            Assert.That((value.device_type, value.dtype, value.dim()), Is.EqualTo((DeviceType.META, ScalarType.Float32, 0L)), name);
     }
 
     [Test]
