@@ -17,6 +17,10 @@ public static class StageProfiler
 {
     private static Collection? collecting;
     private static readonly object Gate = new();
+    // The timed stages open on this thread, innermost last; a token that is never disposed (the trainer leaves a skipped
+    // step's backward open) is dropped when a stage it sits inside ends.
+    [ThreadStatic] private static List<(long Id, string Stage, Collection Collection)>? openStages;
+    private static long nextTokenId;
     // Counts Start and Stop calls: a suspension resumes only the collection that was on when it began, and only if no
     // Start or Stop has replaced or ended it since.
     private static long generation;
@@ -24,6 +28,8 @@ public static class StageProfiler
     internal sealed class Collection(IReadOnlySet<string>? only, Action? synchronize)
     {
         public readonly Dictionary<string, (long Ticks, long CpuMicroseconds, long Calls)> Totals = new();
+        // The innermost timed stage that was open when a stage first ran: what `vim train --profile` nests it under.
+        public readonly Dictionary<string, string?> Parents = new();
         public readonly IReadOnlySet<string>? Only = only;
         public readonly Action? Synchronize = synchronize;
     }
@@ -43,19 +49,23 @@ public static class StageProfiler
         }
     }
 
-    /// <summary>One stage's totals: wall-clock and process CPU milliseconds, and how often it ran.</summary>
-    public sealed record StageTotal(string Stage, double Milliseconds, double CpuMilliseconds, long Calls);
+    /// <summary>
+    /// One stage's totals: wall-clock and process CPU milliseconds, and how often it ran; <paramref name="Parent"/> is the
+    /// timed stage it first ran inside (null: none), whose time includes its own.
+    /// </summary>
+    public sealed record StageTotal(string Stage, double Milliseconds, double CpuMilliseconds, long Calls, string? Parent = null);
 
     /// <summary>Stops collecting and returns the totals in first-seen order.</summary>
     public static IReadOnlyList<StageTotal> Stop()
     {
         lock (Gate)
         {
-            var collected = collecting?.Totals ?? new Dictionary<string, (long, long, long)>();
+            var collected = collecting;
             collecting = null;
             generation++;
-            return collected.Select(kv => new StageTotal(kv.Key, kv.Value.Ticks * 1000.0 / Stopwatch.Frequency,
-                kv.Value.CpuMicroseconds / 1000.0, kv.Value.Calls)).ToList();
+            if (collected is null) return [];
+            return collected.Totals.Select(kv => new StageTotal(kv.Key, kv.Value.Ticks * 1000.0 / Stopwatch.Frequency,
+                kv.Value.CpuMicroseconds / 1000.0, kv.Value.Calls, collected.Parents.GetValueOrDefault(kv.Key))).ToList();
         }
     }
 
@@ -87,21 +97,30 @@ public static class StageProfiler
     {
         var current = collecting;
         if (current is null || (current.Only is not null && !current.Only.Contains(stage))) return default;
+        var open = openStages ??= [];
+        string? parent = null;
+        for (int i = open.Count - 1; i >= 0 && parent is null; i--)
+            if (ReferenceEquals(open[i].Collection, current)) parent = open[i].Stage;
+        lock (Gate) current.Parents.TryAdd(stage, parent);
+        long id = Interlocked.Increment(ref nextTokenId);
+        open.Add((id, stage, current));
         current.Synchronize?.Invoke();
-        return new Token(stage, current, Stopwatch.GetTimestamp(), ResourceUsage.ProcessCpuMicroseconds());
+        return new Token(stage, current, id, Stopwatch.GetTimestamp(), ResourceUsage.ProcessCpuMicroseconds());
     }
 
     public readonly struct Token : IDisposable
     {
         private readonly string? stage;
         private readonly Collection? collection;
+        private readonly long id;
         private readonly long started;
         private readonly long startedCpu;
 
-        internal Token(string stage, Collection collection, long started, long startedCpu)
+        internal Token(string stage, Collection collection, long id, long started, long startedCpu)
         {
             this.stage = stage;
             this.collection = collection;
+            this.id = id;
             this.started = started;
             this.startedCpu = startedCpu;
         }
@@ -109,6 +128,9 @@ public static class StageProfiler
         public void Dispose()
         {
             if (stage is null) return;
+            long token = id;
+            if (openStages is { } open && open.FindLastIndex(entry => entry.Id == token) is var at and >= 0)
+                open.RemoveRange(at, open.Count - at);
             collection!.Synchronize?.Invoke();
             long elapsed = Stopwatch.GetTimestamp() - started;
             long cpu = ResourceUsage.ProcessCpuMicroseconds() - startedCpu;

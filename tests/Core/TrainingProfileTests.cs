@@ -101,6 +101,52 @@ public class TrainingProfileTests
         Assert.That(rows.Select(r => r[4]), Is.EqualTo(new[] { "100.0", "30.0", "20.0", "60.0", "5.0" }), "share of the iteration's CPU");
     }
 
+    /// <summary>
+    /// Two iterations as the trainer times them: forward holding backbone, which holds scan, then backward, left open in the
+    /// first iteration as a skipped step leaves it (no optimizer step), closed in the second, then optimizer. Each stage nests
+    /// under the stage it ran inside, the open backward ends with its iteration (the second iteration's stages are not
+    /// backward's, nor is a stage after the last iteration), and the table indents by depth.
+    /// </summary>
+    [Test]
+    public void StagesNestUnderTheStageTheyRanInsideAndTheTableIndentsByDepth()
+    {
+        StageProfiler.Start();
+        IReadOnlyList<StageProfiler.StageTotal> totals;
+        try
+        {
+            for (int step = 0; step < 2; step++)
+                using (StageProfiler.Measure(TrainingStages.Iteration))
+                {
+                    using (StageProfiler.Measure(TrainingStages.Forward))
+                    using (StageProfiler.Measure("backbone"))
+                    using (StageProfiler.Measure("scan")) { }
+                    var backward = StageProfiler.Measure(TrainingStages.Backward);
+                    if (step == 0) continue;
+                    backward.Dispose();
+                    using (StageProfiler.Measure(TrainingStages.Optimizer)) { }
+                }
+            using (StageProfiler.Measure("after_training")) { }
+        }
+        finally
+        {
+            totals = StageProfiler.Stop();
+        }
+        var parents = totals.ToDictionary(t => t.Stage, t => t.Parent);
+        Assert.That(parents, Is.EqualTo(new Dictionary<string, string?>
+        {
+            [TrainingStages.Iteration] = null, [TrainingStages.Forward] = TrainingStages.Iteration, ["backbone"] = TrainingStages.Forward,
+            ["scan"] = "backbone", [TrainingStages.Backward] = TrainingStages.Iteration, [TrainingStages.Optimizer] = TrainingStages.Iteration,
+            ["after_training"] = null,
+        }), "a stage after the iterations runs inside none, though the first iteration's backward was never closed");
+        Assert.That(totals.Single(t => t.Stage == TrainingStages.Backward).Calls, Is.EqualTo(1), "the open backward is never counted");
+
+        using var output = new StringWriter();
+        TrainCommand.PrintProfile(totals.Where(t => t.Stage != "after_training").ToList(), output);
+        var names = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(2)
+            .Select(line => line[..line.IndexOf(' ', line.TakeWhile(c => c == ' ').Count())]).ToList();
+        Assert.That(names, Is.EqualTo(new[] { "iteration", "forward", "  backbone", "    scan", "backward", "optimizer" }));
+    }
+
     [Test]
     public void TableSaysSoWhenNoIterationRan()
     {

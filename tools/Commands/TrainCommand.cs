@@ -115,7 +115,7 @@ public static class TrainCommand
 
     /// <summary>
     /// `--profile`'s table: per stage its calls, and its wall and CPU milliseconds per iteration with its share of the
-    /// iteration's CPU; the model's stages (everything not the trainer's own) are indented as parts of forward.
+    /// iteration's CPU; each stage indented under the timed stage it ran inside (a model stage without one under forward).
     /// </summary>
     public static void PrintProfile(IReadOnlyList<StageProfiler.StageTotal> stages, TextWriter output)
     {
@@ -127,16 +127,26 @@ public static class TrainCommand
         }
         double iterations = iteration.Calls;
         output.WriteLine(FormattableString.Invariant($"profile over {iteration.Calls} iterations (ms per iteration; cpu = all threads of the process):"));
-        output.WriteLine($"{"stage",-18} {"calls",7} {"wall",10} {"cpu",10} {"cpu %",7}");
-        var ordered = TrainingStages.OfTrainer.Select(name => stages.FirstOrDefault(s => s.Stage == name)).OfType<StageProfiler.StageTotal>().ToList();
-        int forwardAt = ordered.FindIndex(s => s.Stage == TrainingStages.Forward);
-        ordered.InsertRange(forwardAt + 1, stages.Where(s => !TrainingStages.OfTrainer.Contains(s.Stage)));
-        foreach (var stage in ordered)
+        output.WriteLine($"{"stage",-24} {"calls",7} {"wall",10} {"cpu",10} {"cpu %",7}");
+        // Each stage under the timed stage it ran inside (the trainer's parts at the top: the iteration is the table's
+        // whole); a stage without one that is not the trainer's own is the model's, a part of forward.
+        string? ParentOf(StageProfiler.StageTotal stage) =>
+            (stage.Parent ?? (TrainingStages.OfTrainer.Contains(stage.Stage) ? null : TrainingStages.Forward)) is var parent
+            && parent != TrainingStages.Iteration && stages.Any(s => s.Stage == parent) ? parent : null;
+        int Rank(StageProfiler.StageTotal stage) =>
+            TrainingStages.OfTrainer.Contains(stage.Stage) ? TrainingStages.OfTrainer.ToList().IndexOf(stage.Stage) : TrainingStages.OfTrainer.Count;
+        void Print(string? parent, int depth)
         {
-            string name = TrainingStages.OfTrainer.Contains(stage.Stage) ? stage.Stage : "  " + stage.Stage;
-            output.WriteLine(FormattableString.Invariant(
-                $"{name,-18} {stage.Calls,7} {stage.Milliseconds / iterations,10:F1} {stage.CpuMilliseconds / iterations,10:F1} {100 * stage.CpuMilliseconds / iteration.CpuMilliseconds,7:F1}"));
+            // OrderBy is stable: the model's stages keep the order they first finished in.
+            foreach (var stage in stages.Where(s => s.Stage != parent && ParentOf(s) == parent).OrderBy(Rank))
+            {
+                string name = new string(' ', 2 * depth) + stage.Stage;
+                output.WriteLine(FormattableString.Invariant(
+                    $"{name,-24} {stage.Calls,7} {stage.Milliseconds / iterations,10:F1} {stage.CpuMilliseconds / iterations,10:F1} {100 * stage.CpuMilliseconds / iteration.CpuMilliseconds,7:F1}"));
+                if (stage.Stage != TrainingStages.Iteration) Print(stage.Stage, depth + 1);
+            }
         }
+        Print(null, 0);
     }
 
     /// <summary>The line `vim train` ends with: how the run ended, in the run's own unit (epochs where it counts them).</summary>
