@@ -10,8 +10,9 @@ namespace Vim.Core.Engine;
 public sealed class TrainingLogHistory
 {
     private TrainingLogHistory(List<TrainingInterval> training, List<LogRecord> evaluations, List<int> restarts, List<int> damagedLines, LogRecord? earlyStop,
-        EpochLength? epochs)
+        EpochLength? epochs, LogRecord? pipelineSwitch)
     {
+        PipelineSwitch = pipelineSwitch;
         Epochs = epochs;
         EarlyStop = earlyStop;
         Training = training;
@@ -31,6 +32,12 @@ public sealed class TrainingLogHistory
 
     /// <summary>The record of train.early_stopping ending the run ("mode": "early_stop"), unless a later launch resumed past it.</summary>
     public LogRecord? EarlyStop { get; }
+
+    /// <summary>
+    /// The record of data.pipeline_switch switching the training pipeline ("mode": "pipeline_switch", before its iteration
+    /// + 1), unless a later launch resumed from before it (that launch logs its own switch).
+    /// </summary>
+    public LogRecord? PipelineSwitch { get; }
 
     /// <summary>
     /// An epoch-counted run's epoch (schedule.max_epochs): from the "epoch_length" record each launch writes, else, in a log
@@ -98,7 +105,7 @@ public sealed class TrainingLogHistory
                     break;
             }
             if (record.Mode is null) (lastTraining, lastTrainingLine) = (record.Iteration, record.Line);
-            if (record.Mode is null or TrainingLogModes.Evaluation or TrainingLogModes.EarlyStop) kept.Add((record, launchStarts.Count - 1));
+            if (record.Mode is null or TrainingLogModes.Evaluation or TrainingLogModes.EarlyStop or TrainingLogModes.PipelineSwitch) kept.Add((record, launchStarts.Count - 1));
         }
 
         var training = new List<TrainingInterval>();
@@ -114,11 +121,12 @@ public sealed class TrainingLogHistory
         var evaluations = kept.Where(k => k.Record.IsEvaluation).Select(k => k.Record)
             .GroupBy(r => r.Iteration).Select(g => g.Last()).OrderBy(r => r.Iteration).ToList();
         var earlyStop = kept.Where(k => k.Record.Mode == TrainingLogModes.EarlyStop).Select(k => (LogRecord?)k.Record).LastOrDefault();
+        var pipelineSwitch = kept.Where(k => k.Record.Mode == TrainingLogModes.PipelineSwitch).Select(k => (LogRecord?)k.Record).LastOrDefault();
         var epochs = epochLength is { } written
             ? new EpochLength(written.PositiveCount("iters_per_epoch") ?? throw new VimException($"{path} line {written.Line}: an epoch_length record needs 'iters_per_epoch'"),
                 written.PositiveCount("max_epochs"))
             : InferEpochLength(path, training.Select(t => t.Record), evaluations);
-        return new TrainingLogHistory(training, evaluations, restarts, damaged, earlyStop, epochs);
+        return new TrainingLogHistory(training, evaluations, restarts, damaged, earlyStop, epochs, pipelineSwitch);
     }
 
     /// <summary>

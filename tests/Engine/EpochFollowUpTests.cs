@@ -163,6 +163,46 @@ public class EpochFollowUpTests
     }
 
     /// <summary>
+    /// data.pipeline_switch's record in the report: a launch switched after iteration 14 (an epoch end of 7-iteration epochs)
+    /// and was resumed from iteration 7, before it; its switch record is dropped with what it logged after 7, and the resumed
+    /// launch's own switch (at 14 again) is the one reported, marked on the charts beside "ep 2". An iteration-counted run's
+    /// switch at 10 gets a line of its own; without a switch the marks are the epoch marks alone.
+    /// </summary>
+    [Test]
+    public void ThePipelineSwitchIsMarkedOnTheChartsAndDroppedWithTheLaunchAResumeAbandoned()
+    {
+        string Training(int iteration, int epoch) => $"{{\"iter\": {iteration}, \"lr\": 0.01, \"loss\": 1.0, \"time\": 0.1, \"data_time\": 0.01, \"memory_mb\": 10, \"epoch\": {epoch}}}";
+        string Switch(int iteration, string message) => $"{{\"iter\": {iteration}, \"mode\": \"pipeline_switch\", \"message\": \"{message}\", \"first_epoch\": 3}}";
+        const string Length = "{\"iter\": 0, \"mode\": \"epoch_length\", \"iters_per_epoch\": 7, \"max_epochs\": 4}";
+        var log = Path.Combine(Directory.CreateDirectory(Dir("switch")).FullName, TrainingLogWriter.LocalFileName);
+        File.WriteAllLines(log,
+        [
+            Length, Training(7, 1), Training(14, 2), Switch(14, "abandoned"), Training(21, 3),
+            "{\"iter\": 7, \"mode\": \"resume\", \"checkpoint\": \"iter_0000007.safetensors\"}", Length,
+            Training(14, 2), Switch(14, "resumed"), Training(21, 3), Training(28, 4),
+        ]);
+        var history = TrainingLogHistory.Read(log);
+        Assert.That((history.PipelineSwitch?.Iteration, history.PipelineSwitch?.Text("message")), Is.EqualTo(((int?)14, "resumed")));
+        Assert.That(TrainingReport.WithPipelineSwitch(TrainingReport.EpochMarks(history.EpochEnds), history.PipelineSwitch?.Iteration), Is.EqualTo(new[]
+            { new ChartMark(7, "ep 1"), new ChartMark(14, "ep 2 · switch"), new ChartMark(21, "ep 3"), new ChartMark(28, "ep 4") }));
+        Assert.That(File.ReadAllText(TrainingReport.Write(Dir("switch"), Dir("switch-report"))),
+            Does.Contain("The training pipeline switched after iteration 14 (marked \"switch\" on the charts): resumed."));
+
+        // Resumed from 7 and not yet at the switch again: the abandoned launch's switch is no part of the run.
+        var before = Path.Combine(Directory.CreateDirectory(Dir("switch-before")).FullName, TrainingLogWriter.LocalFileName);
+        File.WriteAllLines(before, [Training(7, 1), Training(14, 2), Switch(14, "abandoned"), "{\"iter\": 7, \"mode\": \"resume\"}", Training(10, 2)]);
+        Assert.That(TrainingLogHistory.Read(before).PipelineSwitch, Is.Null);
+
+        // Resumed after the switch: the first launch's record stands. An unlabelled (thinned) mark takes the label alone.
+        var after = Path.Combine(Directory.CreateDirectory(Dir("switch-after")).FullName, TrainingLogWriter.LocalFileName);
+        File.WriteAllLines(after, [Training(7, 1), Switch(10, "kept"), Training(14, 2), "{\"iter\": 14, \"mode\": \"resume\"}", Training(21, 3)]);
+        Assert.That(TrainingLogHistory.Read(after).PipelineSwitch?.Text("message"), Is.EqualTo("kept"));
+        Assert.That(TrainingReport.WithPipelineSwitch([new ChartMark(7, "ep 1")], 10), Is.EqualTo(new[] { new ChartMark(7, "ep 1"), new ChartMark(10, "switch") }));
+        Assert.That(TrainingReport.WithPipelineSwitch([new ChartMark(10, null)], 10), Is.EqualTo(new[] { new ChartMark(10, "switch") }));
+        Assert.That(TrainingReport.WithPipelineSwitch([new ChartMark(7, "ep 1")], null), Is.EqualTo(new[] { new ChartMark(7, "ep 1") }));
+    }
+
+    /// <summary>
     /// A work dir reused by a fresh launch (no --resume, no marker: the log is cut where the iterations restart): the first
     /// launch's epoch_length (7 iterations, 4 epochs) is no part of the second's history. An iteration-counted second launch
     /// has no epochs and its report says none; an epoch-counted one's own record (5 iterations, 6 epochs) stands.

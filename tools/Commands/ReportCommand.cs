@@ -18,7 +18,7 @@ public static class ReportCommand
         var legend = new Option<string?>("--legend") { Description = "Comparing runs: a name per run, comma-separated, in order (default: the work dirs' names)." };
         var command = new Command("report", "Write a Markdown report with ScottPlot charts (losses, training statistics, lr, time, validation metrics) from a training log, or compare several runs. " +
             "An epoch-counted run's (schedule.max_epochs) charts keep iterations on the x axis and mark each epoch's end (ep k; labels thinned " +
-            "beyond 12 epochs); comparisons of several runs are not marked, since their epochs may differ.");
+            "beyond 12 epochs) and a data.pipeline_switch (switch); comparisons of several runs are not marked, since their epochs may differ.");
         command.Arguments.Add(workDirs);
         command.Options.Add(outDir);
         command.Options.Add(keys);

@@ -51,7 +51,7 @@ public static class TrainingReport
         Directory.CreateDirectory(outDir);
 
         var iterations = train.Select(r => (double)r.Iteration).ToArray();
-        var epochMarks = EpochMarks(history.EpochEnds);
+        var epochMarks = WithPipelineSwitch(EpochMarks(history.EpochEnds), history.PipelineSwitch?.Iteration);
         var lossNames = LossTerms(FieldNames(train));
         var charts = new List<(string File, string Caption)>();
 
@@ -122,6 +122,8 @@ public static class TrainingReport
                 $"{string.Join(", ", history.Restarts)}; what an abandoned launch logged after the iteration its successor resumed from is left out.").AppendLine();
         if (history.EarlyStop is { } earlyStop)
             md.AppendLine($"Stopped early at iteration {earlyStop.Iteration}{(history.Epochs is { } e ? $" (epoch {e.EpochAt(earlyStop.Iteration)})" : "")} (train.early_stopping): {earlyStop.Text("message") ?? "no reason logged"}.").AppendLine();
+        if (history.PipelineSwitch is { } switched)
+            md.AppendLine($"The training pipeline switched after iteration {switched.Iteration} (marked \"switch\" on the charts): {switched.Text("message") ?? "no description logged"}.").AppendLine();
         int skipped = train.Sum(r => r.Has("skipped") ? (int)r.Number("skipped") : 0);
         if (skipped > 0) md.AppendLine($"{skipped} iteration{(skipped == 1 ? " was" : "s were")} skipped for a non-finite loss (train.skip_non_finite_loss).").AppendLine();
         int overflows = train.Sum(r => r.Has("overflows") ? (int)r.Number("overflows") : 0);
@@ -182,6 +184,21 @@ public static class TrainingReport
             .Where(e => e.Epoch % lineEvery == 0 || e.Epoch % labelEvery == 0)
             .Select(e => new ChartMark(e.End, e.Epoch % labelEvery == 0 ? $"ep {e.Epoch}" : null))
             .ToList();
+    }
+
+    /// <summary>
+    /// <paramref name="marks"/> with data.pipeline_switch's iteration marked "switch" (null: unchanged); at an epoch end
+    /// already marked (an epoch-counted switch always is) the two share the line: "ep k · switch".
+    /// </summary>
+    public static List<ChartMark> WithPipelineSwitch(List<ChartMark> marks, int? switchIteration)
+    {
+        if (switchIteration is not { } at) return marks;
+        const string label = "switch";
+        int shared = marks.FindIndex(m => m.X == at);
+        if (shared < 0) return [.. marks, new ChartMark(at, label)];
+        var result = new List<ChartMark>(marks);
+        result[shared] = marks[shared] with { Label = marks[shared].Label is { } epoch ? $"{epoch} · {label}" : label };
+        return result;
     }
 
     /// <summary>The least of 1, 2, 5, 10, 20, 50, … that leaves at most <paramref name="most"/> of <paramref name="count"/> items.</summary>
