@@ -264,5 +264,11 @@ public class EpochFollowUpTests
             "# in iterations: milestones [10], eval_interval 5, checkpoint_interval 5, val_begin 10\n"));
         Assert.That(TrainingEpochs.IterationsPerEpoch(ExperimentConfig.Load(config).Config, 3), Is.EqualTo(1), "three processes: ⌊10 / 6⌋, through the count `vim config lr` takes");
         Assert.That(() => ConfigCommand.Show(config, [], resolved: true, processes: 0), Throws.TypeOf<VimException>().With.Message.StartsWith("--processes must be at least 1"));
+
+        // A pipeline switch after epoch 1 of 2-iteration epochs (2 processes) first feeds iteration 2's batch through the switched pipeline.
+        string[] switched = ["data.pipeline_switch={at: 1, train_pipeline: [{resize: {scales: [[16, 16]], keep_ratio: false}}, {normalize: {}}]}"];
+        Assert.That(ConfigCommand.Show(config, switched, resolved: true, processes: 2), Does.EndWith(
+            "# in iterations: milestones [4], eval_interval 2, checkpoint_interval 2, val_begin 4, pipeline_switch.at 2\n"));
+        Assert.That(ConfigCommand.Show(config, switched, resolved: true), Does.EndWith("val_begin 10, pipeline_switch.at 5\n"));
     }
 }

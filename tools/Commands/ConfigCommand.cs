@@ -32,7 +32,8 @@ public static class ConfigCommand
         var resolvedOption = new Option<bool>("--resolved")
         {
             Description = "Print every schema key with its effective value, defaults included; with schedule.max_epochs, also the iterations " +
-                "vim train on --processes processes would run (counted by the training loader: the training data must be readable).",
+                "vim train on --processes processes would run and where its milestones, evaluations, checkpoints, val_begin and data.pipeline_switch fall " +
+                "(counted by the training loader: the training data must be readable).",
         };
         var processesOption = ConfigLrCommand.CreateProcessesOption();
         var show = new Command("show", "Print the config after _base_ merging and --set overrides, checked against the schema " +
@@ -59,17 +60,23 @@ public static class ConfigCommand
         var (config, tree) = ExperimentConfig.Load(configPath, overrides);
         DataPipelines.Check(config);
         // Counted before anything is printed, so unreadable data is refused without half a config on the screen.
-        var epochs = resolved && config.Schedule.MaxEpochs is not null ? EpochsInIterations(TrainingEpochs.Resolve(config, processes), processes) : "";
+        var epochs = resolved && config.Schedule.MaxEpochs is not null
+            ? EpochsInIterations(TrainingEpochs.Resolve(config, processes), processes, PipelineSwitch.Read(config))
+            : "";
         return ConfigWriter.ToYaml(resolved ? ConfigBinder.ToNode(config) : tree) + epochs;
     }
 
-    /// <summary>An epoch-counted schedule's settings in iterations, as YAML comments after the config (which keeps its epochs).</summary>
-    public static string EpochsInIterations(TrainingLength length, int processes)
+    /// <summary>
+    /// An epoch-counted schedule's settings in iterations, as YAML comments after the config (which keeps its epochs); with
+    /// <paramref name="pipelineSwitch"/> (read from the epoch-counted config) the iteration whose batch is the first it switches.
+    /// </summary>
+    public static string EpochsInIterations(TrainingLength length, int processes, PipelineSwitch? pipelineSwitch = null)
     {
         var schedule = length.Config.Schedule;
         var train = length.Config.Train;
         return $"# schedule.max_epochs {length.MaxEpochs} × {length.IterationsPerEpoch} iterations per epoch (the training loader's, " +
             $"{(processes == 1 ? "one process" : $"{processes} processes")}) = {length.MaxIters} iterations\n# in iterations: milestones [{string.Join(", ", schedule.Milestones)}], " +
-            $"eval_interval {train.EvalInterval}, checkpoint_interval {train.CheckpointInterval}, val_begin {train.ValBegin}\n";
+            $"eval_interval {train.EvalInterval}, checkpoint_interval {train.CheckpointInterval}, val_begin {train.ValBegin}" +
+            (pipelineSwitch is null ? "" : $", pipeline_switch.at {pipelineSwitch.Iteration(length)}") + "\n";
     }
 }
