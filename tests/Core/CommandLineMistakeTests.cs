@@ -32,16 +32,18 @@ public class CommandLineMistakeTests
     {
         // Some verbs print their own refusal to Console.Error; the others reach VimCli.Run's writer.
         var error = new StringWriter();
-        var previous = Console.Error;
+        var output = new StringWriter();
+        var previousError = Console.Error;
         Console.SetError(error);
         try
         {
-            Assert.That(VimCli.Run(args, error), Is.Not.Zero, string.Join(" ", args));
+            Assert.That(CliProcess.WithConsole(output, () => VimCli.Run(args, error)), Is.Not.Zero, string.Join(" ", args));
         }
         finally
         {
-            Console.SetError(previous);
+            Console.SetError(previousError);
         }
+        Assert.That(output.ToString(), Is.Empty, $"refused before any work: {string.Join(" ", args)}");
         return error.ToString();
     }
 
@@ -70,6 +72,25 @@ public class CommandLineMistakeTests
         Assert.That(File.ReadAllText(_blocking), Is.EqualTo("kept"));
     }
 
+    [Test]
+    public void EvaluationOutputsUnderAFileAreRefusedByOptionBeforeEvaluating()
+    {
+        string gt = Path.Combine(_dir, "gt.json"), results = Path.Combine(_dir, "results.json");
+        File.WriteAllText(gt, Detection.DetectionConfusionTests.GroundTruthJson);
+        File.WriteAllText(results, Detection.DetectionConfusionTests.ResultsJson);
+        string json = UnderTheFile("metrics.json"), report = UnderTheFile("report");
+        string[] coco = ["eval", "coco", "--gt", gt, "--results", results];
+        string[] seg = ["eval", "seg", "--pred", Path.Combine(_dir, "pred"), "--gt", Path.Combine(_dir, "labels"), "--num-classes", "3"];
+
+        foreach (var command in new[] { coco, seg })
+        {
+            Assert.That(Refused([.. command, "--json-out", json]), Does.StartWith($"error: --json-out {json}: {_blocking} is a file, so the file cannot be created there"));
+            Assert.That(Refused([.. command, "--report-dir", report]),
+                Does.StartWith($"error: --report-dir {report}: {_blocking} is a file, so the folder cannot be created there"));
+        }
+        Assert.That(File.ReadAllText(_blocking), Is.EqualTo("kept"));
+    }
+
     [TestCase("convert")]
     [TestCase("publish")]
     public void ACheckpointWrittenUnderAFileOrOverAFolderIsRefusedNamingOut(string verb)
@@ -83,6 +104,15 @@ public class CommandLineMistakeTests
         Assert.That(Refused("checkpoint", verb, input, folder), Does.StartWith($"error: OUT {folder}: is a folder; expected a file path"));
         Assert.That(Directory.EnumerateFileSystemEntries(folder), Is.Empty);
         Assert.That(File.ReadAllText(_blocking), Is.EqualTo("kept"));
+    }
+
+    [Test]
+    public void ANegativeOverlayCountIsRefusedBeforeTheCheckpointIsRead()
+    {
+        var config = Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml");
+        var absent = Path.Combine(_dir, "absent.safetensors");
+        CliProcess.AssertRefusedBeforeCheckpoint(
+            [(["test", config, "--checkpoint", absent, "--overlays", "-1"], ["--overlays must be 0 or more, got -1"])], absent);
     }
 
     [Test]
