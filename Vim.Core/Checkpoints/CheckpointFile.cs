@@ -97,7 +97,9 @@ public sealed class CheckpointFile : IDisposable
         if (read >= 2 && head[0] == 0x80 && head[1] <= 5)
             throw new VimException($"{path}: a plain Python pickle (protocol {head[1]}), not a torch checkpoint: e.g. a detectron2 model-zoo .pkl, which holds numpy arrays. "
                 + "VimDense reads torch.save zip archives and safetensors only and cannot read it; load it in Python and save its arrays as torch tensors (torch.save) or with safetensors");
-        throw new VimException($"{path}: not a checkpoint: expected a torch.save zip archive (starting with 'PK') or a safetensors file (8-byte length then a JSON '{{'), found {read} byte(s) starting {Convert.ToHexString(head, 0, Math.Min(read, 9))}");
+        // Only the head is read, so the file's own length is reported: a count of bytes read looks like the file's size.
+        throw new VimException($"{path}: not a checkpoint: expected a torch.save zip archive (starting with 'PK') or a safetensors file (8-byte length then a JSON '{{'), "
+            + $"found a file of {new FileInfo(path).Length} byte(s) starting with hex {Convert.ToHexString(head, 0, Math.Min(read, 9))}");
     }
 
     /// <summary>

@@ -44,7 +44,8 @@ public static class ConfigLoader
     }
 
     /// <summary>Parses YAML text into a tree (no <c>_base_</c> resolution). Used for files and override values.</summary>
-    public static ConfigNode Parse(string text, string origin)
+    /// <param name="reportLine">False for a --set value: its one line has no number worth naming, and "VALUE:2" reads as part of the value.</param>
+    public static ConfigNode Parse(string text, string origin, bool reportLine = true)
     {
         var stream = new YamlStream();
         try
@@ -53,7 +54,7 @@ public static class ConfigLoader
         }
         catch (YamlException e)
         {
-            throw new VimException($"{origin}:{e.Start.Line}: invalid YAML: {e.InnerException?.Message ?? e.Message}");
+            throw new VimException($"{(reportLine ? $"{origin}:{e.Start.Line}" : origin)}: invalid YAML: {e.InnerException?.Message ?? e.Message}");
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
@@ -138,7 +139,7 @@ public static class ConfigLoader
         var source = ConfigSource.Override(text);
         // "KEY=" means what an empty value means in a YAML file (null), not an empty document (an empty mapping).
         var valueText = text[(eq + 1)..];
-        var value = Parse(string.IsNullOrWhiteSpace(valueText) ? "null" : valueText, source.Origin);
+        var value = Parse(string.IsNullOrWhiteSpace(valueText) ? "null" : valueText, source.Origin, reportLine: false);
         value = Reattribute(value, source);
         var parts = path.Split('.');
         if (parts.Any(string.IsNullOrWhiteSpace)) throw new VimException($"--set {text}: empty segment in key path '{path}'");

@@ -122,6 +122,9 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 $"per iteration), {maxIters} iterations; milestones at iterations [{string.Join(", ", length.Config.Schedule.Milestones)}], " +
                 $"{length.EvaluationPlan()}, checkpoints every {train.CheckpointInterval} iterations");
         }
+        // Recorded only now that the run starts: a launch refused on the way (data, heads, pretrained file, a load_from
+        // that does not load) leaves the work dir's config.yaml describing the checkpoints already there.
+        if (root && resumeFrom is null) AtomicFile.WriteText(Path.Combine(workDir, WorkDirectory.ConfigFileName), configYaml);
         using var log = root ? new TrainingLogWriter(workDir, config.Runtime.VisBackends, configYaml, state.Iteration) : null;
         // What the abandoned launch logged after the checkpoint's iteration is no part of this run's history (TrainingLogHistory).
         if (resumeFrom is not null)

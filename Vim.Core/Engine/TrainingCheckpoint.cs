@@ -105,7 +105,15 @@ public static class TrainingCheckpoint
     internal static string WeightsEntry(CheckpointFile file, bool ema, string howWithout)
     {
         if (ema && file.Metadata.TryGetValue("has_ema", out var hasEma) && hasEma == "false")
-            throw new VimException($"{file.Path}: holds no EMA weights (the run that wrote it had no train.ema_momentum); use its trained weights ({howWithout})");
+        {
+            // A published file lacks the "ema" entry whatever its run kept: blaming train.ema_momentum would send the user to retrain.
+            if (IsPublished(file) && file.Metadata.TryGetValue("weights", out var kept) && kept == "ema")
+                throw new VimException($"{file.Path}: a published checkpoint holds one set of weights, here its run's EMA weights (published with --ema); read them {howWithout}");
+            var why = IsPublished(file)
+                ? "a published checkpoint keeps one set of weights, here its run's trained ones; publish the training checkpoint with --ema for its EMA weights"
+                : "the run that wrote it had no train.ema_momentum";
+            throw new VimException($"{file.Path}: holds no EMA weights ({why}); use its trained weights ({howWithout})");
+        }
         return ema ? "ema" : "model";
     }
 

@@ -3,6 +3,9 @@ namespace Vim.Core.Engine;
 /// <summary>Checks done before training starts, so a bad work dir fails now rather than after an hour.</summary>
 public static class WorkDirectory
 {
+    /// <summary>The merged config of the run whose checkpoints a work dir holds, written when a fresh run starts.</summary>
+    public const string ConfigFileName = "config.yaml";
+
     /// <summary>Creates the folder, proves it writable, and checks free space for the checkpoints the run will keep.</summary>
     public static void Prepare(string workDir, long bytesPerCheckpoint, int checkpointsKept)
     {

@@ -80,7 +80,12 @@ public class PublishCheckpointTests
         var resume = Assert.Throws<VimException>(() =>
             TrainingCheckpoint.Load(published, fresh, new AdamWOptimizer([new ParameterGroup("all", fresh.named_parameters().ToList(), 0.0, 1.0)]), null))!;
         Assert.That(resume.Message, Does.Contain(published).And.Contain(TrainingCheckpoint.PublishedFormatTag));
-        Assert.That(Assert.Throws<VimException>(() => TrainingCheckpoint.LoadWeights(fresh, published, ema: true))!.Message, Does.Contain("no EMA weights"));
+        var emaRefusal = Assert.Throws<VimException>(() => TrainingCheckpoint.LoadWeights(fresh, published, ema: true))!.Message;
+        // Its run kept EMA weights, so the refusal must say where they went rather than blame train.ema_momentum.
+        Assert.That(emaRefusal, Does.Not.Contain("train.ema_momentum"));
+        Assert.That(emaRefusal, ema
+            ? Does.StartWith($"{published}: a published checkpoint holds one set of weights, here its run's EMA weights (published with --ema); read them without --ema")
+            : Does.StartWith($"{published}: holds no EMA weights (a published checkpoint keeps one set of weights, here its run's trained ones; publish the training checkpoint with --ema"));
     }
 
     [Test]

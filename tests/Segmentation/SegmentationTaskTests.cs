@@ -284,6 +284,33 @@ public class SegmentationTaskTests
     }
 
     /// <summary>
+    /// A load_from that cannot be read (here a truncated file) is found out only once the model is built, after the work dir
+    /// was checked: the refused launch still leaves the work dir's config.yaml describing the checkpoints already there.
+    /// </summary>
+    [Test]
+    public void ARunWhoseLoadFromFailsLeavesTheWorkDirsConfigAlone()
+    {
+        var whole = Path.Combine(_root, "whole.safetensors");
+        using (NewDisposeScope())
+            SafeTensorsFormat.Write(whole, [new KeyValuePair<string, Tensor>("decode_head.conv_seg.weight", zeros(5, 512, 1, 1, device: CPU))]);
+        var truncated = Path.Combine(_root, "truncated.safetensors");
+        var bytes = File.ReadAllBytes(whole);
+        File.WriteAllBytes(truncated, bytes[..^100]);
+        var configPath = Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml");
+        var config = ExperimentConfig.Load(configPath, [$"data.root={Path.Combine(_root, "ade")}", "data.num_workers=0", $"load_from={truncated}"]).Config;
+        var dir = Path.Combine(_root, "work");
+        Directory.CreateDirectory(dir);
+        var recorded = Path.Combine(dir, WorkDirectory.ConfigFileName);
+        const string previous = "task: segmentation  # the run whose checkpoints are here\n";
+        File.WriteAllText(recorded, previous);
+
+        var error = Assert.Throws<Vim.Core.VimException>(() => TrainCommand.Train(config, dir, null, SingleProcessCommunicator.Instance, CancellationToken.None))!;
+
+        Assert.That(error.Message, Does.StartWith("load_from").And.Contain("truncated"));
+        Assert.That(File.ReadAllText(recorded), Is.EqualTo(previous));
+    }
+
+    /// <summary>
     /// Loader settings the config gets wrong are refused naming their keys: an unusable batch size or worker count when
     /// the task is built (before any model), and a training split too small for one batch per process when a task built
     /// to train is built (before any model), or when an evaluation-only task's training data is opened.

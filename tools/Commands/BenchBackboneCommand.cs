@@ -155,6 +155,7 @@ public static class BenchBackboneCommand
                     return 0;
                 }
                 var modelNames = SplitList(parseResult.GetValue(models)!, "--models");
+                OutputFolder.Check(parseResult.GetValue(output)!, "--out");
                 var sizeList = SplitList(parseResult.GetValue(sizes)!, "--sizes").Select(s => ParseSize(s)).ToList();
                 if (parseResult.GetValue(breakdown))
                 {

@@ -55,6 +55,7 @@ public static class BenchScanCommand
             SelectiveScan.NativeThreads = parse.GetValue(threads);
             double seconds = parse.GetValue(budget);
             if (!(seconds > 0)) throw new VimException($"--max-seconds: must be positive, got {seconds}");
+            OutputFolder.Check(parse.GetValue(outDir)!, "--out");
             Run(ls, ch, n, bt, wu, rep, seconds, chosen, parse.GetValue(outDir)!);
             return 0;
         });

@@ -50,6 +50,7 @@ public static class CheckpointCommand
             var inputPath = parse.GetValue(input)!;
             var outputPath = parse.GetValue(output)!;
             var selected = parse.GetValue(key);
+            OutputFolder.CheckFile(outputPath, "OUT");
             using var checkpoint = CheckpointFile.Load(inputPath);
             var tensors = checkpoint.StateDict(selected);
             var metadata = new Dictionary<string, string> { ["format"] = "pt", ["source"] = Path.GetFileName(inputPath) };
@@ -76,6 +77,7 @@ public static class CheckpointCommand
         {
             var inputPath = parse.GetValue(input)!;
             CheckpointFile.RequireFile(inputPath);
+            OutputFolder.CheckFile(parse.GetValue(output)!, "OUT");
             var written = Vim.Core.Engine.TrainingCheckpoint.Publish(inputPath, parse.GetValue(output)!, parse.GetValue(ema));
             Console.WriteLine($"published {written} ({new FileInfo(written).Length / 1e6:F1} MB; {inputPath} is {new FileInfo(inputPath).Length / 1e6:F1} MB)");
         }));

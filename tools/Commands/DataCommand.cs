@@ -174,6 +174,7 @@ public static class DataCommand
         demo.SetAction(parse =>
         {
             var (w, h) = ParseSize(parse.GetValue(size)!);
+            OutputFolder.Check(parse.GetValue(output)!, "--out");
             int train = parse.GetValue(images);
             var options = new DemoOptions
             {

@@ -110,6 +110,8 @@ public static class EvalCommand
         cmd.SetAction(parse => Guard(() =>
         {
             var type = CocoInputs.IouType(parse, iouType);
+            if (parse.GetValue(jsonOut) is { } jsonTarget) OutputFolder.CheckFile(jsonTarget, "--json-out");
+            if (parse.GetValue(reportDir) is { } reportTarget) OutputFolder.Check(reportTarget, "--report-dir");
             var defaults = new CocoEvalParams();
             var p = new CocoEvalParams
             {
@@ -175,6 +177,8 @@ public static class EvalCommand
         foreach (var o in inputs.Options.Concat([jsonOut, reportDir])) cmd.Options.Add(o);
         cmd.SetAction(parse => Guard(() =>
         {
+            if (parse.GetValue(jsonOut) is { } jsonTarget) OutputFolder.CheckFile(jsonTarget, "--json-out");
+            if (parse.GetValue(reportDir) is { } reportTarget) OutputFolder.Check(reportTarget, "--report-dir");
             var (metric, images) = inputs.Evaluate(parse);
             var r = metric.Compute();
             int k = metric.NumClasses;

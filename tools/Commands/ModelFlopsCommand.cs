@@ -56,6 +56,7 @@ public static class ModelFlopsCommand
             int maxDepth = parse.GetValue(depth);
             if (maxDepth < 0) throw new VimException($"--depth must be 0 or more (0: the model only), got {maxDepth}");
             var requestedSize = ParseSize(parse.GetValue(size));
+            if (parse.GetValue(jsonOut) is { } jsonPath) OutputFolder.CheckFile(jsonPath, "--json-out");
             var request = new Request(parse.GetValue(target)!, requestedSize, parse.GetValue(set) ?? [], parse.GetValue(images), parse.GetValue(checkpoint));
             var complexity = Count(request);
             Console.Write(complexity.Table(maxDepth));

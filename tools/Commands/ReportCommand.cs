@@ -26,6 +26,7 @@ public static class ReportCommand
         command.SetAction(parse =>
         {
             var dirs = parse.GetValue(workDirs)!;
+            if (parse.GetValue(outDir) is { } requested) OutputFolder.Check(requested, "--out");
             static string[]? List(string? text) => text?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (dirs.Length == 1 && parse.GetValue(keys) is null && parse.GetValue(legend) is null)
             {

@@ -99,6 +99,7 @@ public static class TestCommand
                 throw new VimException($"--split {named}: only --format-only predicts another split; `vim test` evaluates data.val_split (--set data.val_split={named} to evaluate that split).");
             double overlayThreshold = parse.GetValue(scoreThr);
             if (overlayThreshold is < 0 or > 1) throw new VimException($"--score-thr must be within [0, 1], got {overlayThreshold.ToString(CultureInfo.InvariantCulture)}");
+            BenchCommand.NonNegative(parse.GetValue(overlays), "--overlays");
             if (parse.GetValue(split) is { } empty && string.IsNullOrWhiteSpace(empty))
                 throw new VimException("--split: expected a split name (e.g. test-dev2017, testing), got an empty value.");
             var configPath = parse.GetValue(configArg)!;

@@ -228,10 +228,7 @@ public static class TrainCommand
         var log = communicator.Rank == 0 ? Console.Out : TextWriter.Null;
         // A resumed run's checkpoint holds every weight: the pretrained file is not read (it may have moved since).
         using var task = OpenTask(config, log, communicator, weightsFromCheckpoint: resumeFrom is not null);
-        // Recorded once the task is built: a run refused on the way (data, heads, pretrained file) leaves the work dir's
-        // config.yaml describing the checkpoints already there.
-        if (resumeFrom is null && communicator.Rank == 0)
-            Vim.Core.IO.AtomicFile.WriteText(Path.Combine(dir, "config.yaml"), yaml);
+        // config.yaml is recorded by the trainer once the run can start (WorkDirectory.ConfigFileName).
         if (resumeFrom is null && communicator.Rank == 0 && task is Vim.Core.Models.IPretrainedInitialised { PretrainedReport: { } pretrained })
             Vim.Core.IO.AtomicFile.WriteText(Path.Combine(dir, "pretrained_load.txt"), pretrained + Environment.NewLine);
         return new Trainer<Batch>(task, config, dir, yaml, log, communicator).Run(resumeFrom, stop);
