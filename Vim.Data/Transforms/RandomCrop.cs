@@ -1,3 +1,4 @@
+using Vim.Core.Config;
 using Vim.Data.Datasets;
 
 namespace Vim.Data.Transforms;
@@ -21,7 +22,7 @@ public sealed class RandomCrop : ISampleTransform
         if (options.IgnoreIndex is < 0 or > ushort.MaxValue) throw new ArgumentException($"RandomCrop ignore_index {options.IgnoreIndex} must be 0..{ushort.MaxValue}.");
         if (options.CatMaxRatio <= 0 || options.CatMaxRatio > 1) throw new ArgumentException($"RandomCrop cat_max_ratio {options.CatMaxRatio} must be in (0, 1].");
         bool range = options.CropType == CropType.AbsoluteRange, relative = options.CropType is CropType.Relative or CropType.RelativeRange;
-        var type = Vim.Core.Config.ConfigBinder.KeyOf(options.CropType);
+        var type = ConfigBinder.KeyOf(options.CropType);
         if (range && (options.SizeRange is not [var min, var max] || min <= 0 || max < min))
             throw new ArgumentException($"RandomCrop crop_type {type} needs size_range: [min, max] pixels with 0 < min <= max" +
                 (options.SizeRange is { } given ? $", got [{string.Join(", ", given)}]." : "."));
