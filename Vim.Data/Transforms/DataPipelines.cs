@@ -29,8 +29,48 @@ public static class DataPipelines
     private static List<TransformStepConfig>? TrainSteps(ExperimentConfig config, ConfigList? written, string key)
     {
         var steps = Bind(written, key);
-        if (steps is not null) CheckSteps(steps, new StepsOrigin(key, written), config.Task, testing: false, config.Model.SegHead.IgnoreIndex);
+        if (steps is null) return steps;
+        var origin = new StepsOrigin(key, written);
+        CheckSteps(steps, origin, config.Task, testing: false, config.Model.SegHead.IgnoreIndex);
+        if (MixingKeys(config, key) is { Count: > 0 } mixing) CheckAffineOutsideRandomChoice(steps, origin, mixing);
         return steps;
+    }
+
+    /// <summary>The mixing keys (data.mosaic, data.mixup, data.copy_paste) in force while the pipeline <paramref name="key"/> runs.</summary>
+    private static List<string> MixingKeys(ExperimentConfig config, string key)
+    {
+        var data = config.Data;
+        var change = PipelineSwitch.Read(config);
+        var keys = new List<string>();
+        void Add(string name, object? before, object? after)
+        {
+            if (key == SwitchedTrainKey) { if (after is not null) keys.Add($"{PipelineSwitch.Key}.{name}"); }
+            // The first pipeline runs before the switch, and after it too when the switch names no train_pipeline of its own.
+            else if (before is not null) keys.Add($"data.{name}");
+            else if (change is { TrainPipeline.Named: false } && after is not null) keys.Add($"{PipelineSwitch.Key}.{name}");
+        }
+        Add("mosaic", data.Mosaic, change?.Mosaic.After(data.Mosaic) ?? data.Mosaic);
+        Add("mixup", data.MixUp, change?.MixUp.After(data.MixUp) ?? data.MixUp);
+        Add("copy_paste", data.CopyPaste, change?.CopyPaste.After(data.CopyPaste) ?? data.CopyPaste);
+        return keys;
+    }
+
+    /// <summary>
+    /// The loader mixes samples before the pipeline's first top-level random_affine (mmdet's Mosaic → RandomAffine → MixUp);
+    /// one inside a random_choice would silently run before the mixing instead, on each tile and partner, so it is refused.
+    /// </summary>
+    private static void CheckAffineOutsideRandomChoice(IReadOnlyList<TransformStepConfig> steps, StepsOrigin origin, List<string> mixing, bool inRandomChoice = false)
+    {
+        for (int i = 0; i < steps.Count; i++)
+        {
+            if (inRandomChoice && steps[i].RandomAffine is not null)
+                throw new VimException($"{origin.Step(i)}: random_affine inside random_choice cannot be used with {string.Join(", ", mixing)}: the loader mixes " +
+                    "samples before the pipeline's first top-level random_affine (mmdet's Mosaic → RandomAffine → MixUp), and one inside random_choice would " +
+                    "run on each sample before it is mixed; move random_affine out of random_choice, after it");
+            if (steps[i].RandomChoice?.Transforms is { } branches)
+                for (int b = 0; b < branches.Count; b++)
+                    if (branches[b] is { } branch) CheckAffineOutsideRandomChoice(branch, origin.Branch(i, b), mixing, inRandomChoice: true);
+        }
     }
 
     /// <summary>

@@ -189,6 +189,27 @@ public class MultiScalePipelineConfigTests
             """), Does.Contain("data.test_pipeline[0]: resize with several scales draws a size at random"));
     }
 
+    /// <summary>
+    /// The loader mixes mosaic and mixup samples at the first top-level random_affine; one inside random_choice would run
+    /// before the mixing, on every tile, so it is refused at its line naming the mixing key, also when only the switch sets it.
+    /// </summary>
+    [Test]
+    public void RandomAffineInsideRandomChoiceIsRefusedWithMixing()
+    {
+        const string pipeline = """
+              train_pipeline:
+                - random_choice: {transforms: [[random_affine: {}], [random_flip: {prob: 0.5}]]}
+                - normalize: {}
+            """;
+        var message = Refusal("  mosaic: {img_scale: [48, 48]}\n" + pipeline);
+        Assert.That(message, Does.Contain("data.train_pipeline[0].random_choice.transforms[0][0]: random_affine inside random_choice cannot be used with data.mosaic"));
+        Assert.That(Refusal("  pipeline_switch: {at: 2, mixup: {img_scale: [48, 48]}}\n" + pipeline),
+            Does.Contain("data.train_pipeline[0].random_choice.transforms[0][0]: random_affine inside random_choice cannot be used with data.pipeline_switch.mixup"));
+        Assert.That(() => DataPipelines.Check(Load(DetectionConfig(pipeline))), Throws.Nothing, "without mixing it is one more step");
+        Assert.That(() => DataPipelines.Check(Load(DetectionConfig("  pipeline_switch: {at: 2, mosaic: {img_scale: [48, 48]}, train_pipeline: [normalize: {}]}\n" + pipeline))),
+            Throws.Nothing, "the switch's mosaic runs with the switch's own pipeline, not this one");
+    }
+
     /// <summary>Segmentation's checks reach into sub-pipelines: a crop's ignore index there must be the model's too.</summary>
     [Test]
     public void SegmentationChecksReachIntoSubPipelines()
