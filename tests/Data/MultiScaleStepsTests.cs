@@ -293,6 +293,51 @@ public class MultiScaleStepsTests
         Assert.That(error.Message, Does.Contain($"gave up on {DataLoader.MaxRefetch + 1} samples in a row").And.Contain("allow_negative_crop"));
     }
 
+    /// <summary>
+    /// mmdet's MultiImageMixDataset takes partners from the dataset, which fetches another index for one its pipeline gives
+    /// up; the sample being mixed keeps its own index. Sample 0's object lies outside (every crop gives it up), 1's and 2's
+    /// cover their images: at positions 1 and 2 of an unshuffled epoch the loader hands on samples 1 and 2 themselves, and
+    /// no partner is sample 0.
+    /// </summary>
+    [Test]
+    public void AGivenUpMixingPartnerIsReplacedNotTheSampleBeingMixed()
+    {
+        var mixer = new PartnerRecorder();
+        var pipeline = new TransformPipeline(Step("random_crop: {height: 20, width: 20}"), new Normalize(new NormalizeOptions()));
+        for (int epoch = 0; epoch < 10; epoch++)
+        {
+            var loader = new DataLoader(new OutsideThenCovering(), pipeline, new LoaderOptions { BatchSize = 1, NumWorkers = 0, Seed = 4, Shuffle = false }, [mixer]);
+            var samples = loader.Samples(epoch, endless: false).ToList();
+            Assert.That(samples.Select(s => s.ImageId).Skip(1), Is.EqualTo(new long[] { 1, 2 }), $"epoch {epoch}");
+        }
+        Assert.That(mixer.Partners, Has.No.Member(0L).And.Member(1L).And.Member(2L));
+    }
+
+    /// <summary>0: one object outside the 60×80 image; 1 and 2: one object covering it.</summary>
+    private sealed class OutsideThenCovering : ISampleSource
+    {
+        public int Count => 3;
+
+        public DataSample Load(int index)
+        {
+            var sample = new CornerSource(3).Load(index == 0 ? 2 : 1);
+            return new DataSample(index, $"mem/{index}", sample.Image, 60, 80)
+            {
+                Boxes = sample.Boxes, Labels = sample.Labels, IsCrowd = sample.IsCrowd, AnnotationIds = sample.AnnotationIds,
+            };
+        }
+    }
+
+    /// <summary>A one-partner mixer that changes nothing and records which images it was given.</summary>
+    private sealed class PartnerRecorder : ISampleMixer
+    {
+        public List<long> Partners { get; } = [];
+
+        public int PartnerCount => 1;
+
+        public void Mix(DataSample destination, IReadOnlyList<DataSample> partners, Random random) => Partners.AddRange(partners.Select(p => p.ImageId));
+    }
+
     /// <summary>Samples whose one object lies outside the image: any crop leaves none.</summary>
     private sealed class OnlyOutside : ISampleSource
     {
