@@ -338,6 +338,52 @@ public class MultiScaleStepsTests
         public void Mix(DataSample destination, IReadOnlyList<DataSample> partners, Random random) => Partners.AddRange(partners.Select(p => p.ImageId));
     }
 
+    /// <summary>
+    /// A given-up sample's stand-in is drawn from the sample's own (seed, epoch, index) generator, so the batches do not
+    /// depend on the worker threads, a run resumed mid-epoch reads what the whole run read from there, and four processes
+    /// together read each iteration what one process with their whole global batch reads.
+    /// </summary>
+    [Test]
+    public void RefetchedSamplesDoNotDependOnWorkersResumeOrProcesses()
+    {
+        var pipeline = new TransformPipeline(Step("random_crop: {height: 20, width: 20}"), new Normalize(new NormalizeOptions()));
+        var source = new AlternatingCorners(16);
+        DataLoader Loader(int workers, int batch = 2, int rank = 0, int world = 1) => new(source, pipeline,
+            new LoaderOptions { BatchSize = batch, Kind = BatchKind.Detection, NumWorkers = workers, Seed = 5, Rank = rank, WorldSize = world });
+        static List<(long Id, float Sum)> Read(IEnumerable<Batch> batches, int take) => batches.Take(take).SelectMany(batch =>
+        {
+            using (batch) return batch.Metas.Select((meta, i) => (meta.ImageId, batch.Images[i].sum().item<float>())).ToList();
+        }).ToList();
+
+        var serial = Read(Loader(0).Infinite(), 16);
+        Assert.That(serial.Count(s => s.Id % 2 == 1), Is.GreaterThan(20), "odd samples stand in for given-up even ones");
+        Assert.That(Read(Loader(2).Infinite(), 16), Is.EqualTo(serial), "two workers");
+        Assert.That(Read(Loader(0).Infinite(new LoaderPosition(1, 3)), 5), Is.EqualTo(serial.Skip(2 * (8 + 3)).ToList()), "resumed at epoch 1, batch 3");
+
+        var whole = Read(Loader(0, batch: 4).Infinite(), 8);
+        var ranks = Enumerable.Range(0, 4).Select(r => Read(Loader(0, batch: 1, rank: r, world: 4).Infinite(), 8)).ToList();
+        for (int iteration = 0; iteration < 8; iteration++)
+            Assert.That(ranks.Select(rank => rank[iteration]).OrderBy(s => s.Id).ThenBy(s => s.Sum),
+                Is.EqualTo(whole.Skip(4 * iteration).Take(4).OrderBy(s => s.Id).ThenBy(s => s.Sum)), $"iteration {iteration}");
+    }
+
+    /// <summary>Image i is <see cref="CornerSource"/>'s sample i mod 2 (its object in a 10×10 corner, or covering it), with a ramp so crops differ.</summary>
+    private sealed class AlternatingCorners(int count) : ISampleSource
+    {
+        public int Count => count;
+
+        public DataSample Load(int index)
+        {
+            var like = new CornerSource(2).Load(index % 2);
+            var image = new byte[60 * 80 * 3];
+            for (int p = 0; p < image.Length; p++) image[p] = (byte)(p / 3 % 80 + p / 240 + index);
+            return new DataSample(index, $"mem/{index}", image, 60, 80)
+            {
+                Boxes = like.Boxes, Labels = like.Labels, IsCrowd = like.IsCrowd, AnnotationIds = like.AnnotationIds,
+            };
+        }
+    }
+
     /// <summary>Samples whose one object lies outside the image: any crop leaves none.</summary>
     private sealed class OnlyOutside : ISampleSource
     {
