@@ -202,7 +202,7 @@ public class MultiScalePipelineConfigTests
                 - normalize: {}
             """;
         var message = Refusal("  mosaic: {img_scale: [48, 48]}\n" + pipeline);
-        Assert.That(message, Does.Contain("data.train_pipeline[0].random_choice.transforms[0][0]: random_affine inside random_choice cannot be used with data.mosaic"));
+        Assert.That(message, Does.Contain($":{LineOf("random_affine: {}")}: data.train_pipeline[0].random_choice.transforms[0][0]: random_affine inside random_choice cannot be used with data.mosaic"));
         Assert.That(Refusal("  pipeline_switch: {at: 2, mixup: {img_scale: [48, 48]}}\n" + pipeline),
             Does.Contain("data.train_pipeline[0].random_choice.transforms[0][0]: random_affine inside random_choice cannot be used with data.pipeline_switch.mixup"));
         Assert.That(() => DataPipelines.Check(Load(DetectionConfig(pipeline))), Throws.Nothing, "without mixing it is one more step");
@@ -227,6 +227,7 @@ public class MultiScalePipelineConfigTests
               train_pipeline:
                 - random_choice: {transforms: [[random_affine: {}], [random_flip: {prob: 0.5}]]}
                 - normalize: {}
-            """, task: "segmentation"), Does.Contain("data.train_pipeline[0].random_choice.transforms[0][0]: random_affine is a detection step"));
+            """, task: "segmentation"), Does.Contain($":{LineOf("random_affine: {}")}: data.train_pipeline[0].random_choice.transforms[0][0]: random_affine is a detection step"),
+            "a step written in a flow list ([random_affine: {}]) is named at its own line");
     }
 }
