@@ -197,7 +197,10 @@ public static class ConfigLoader
 
     private static ConfigNode Convert(YamlNode node, string origin)
     {
-        var source = new ConfigSource(origin, (int)node.Start.Line);
+        // YamlDotNet marks an implicit one-pair mapping inside a flow list ([resize: {...}]) as starting at the file's
+        // first character; its key says where it was written. (A mapping that does start there has its first key there too.)
+        var start = node is YamlMappingNode { Children.Count: > 0 } pairs && node.Start.Index == 0 ? pairs.Children.First().Key.Start : node.Start;
+        var source = new ConfigSource(origin, (int)start.Line);
         switch (node)
         {
             case YamlScalarNode scalar:

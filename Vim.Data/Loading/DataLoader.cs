@@ -225,16 +225,36 @@ public sealed class DataLoader
         return Collate(samples, position);
     }
 
+    /// <summary>mmengine's BaseDataset.max_refetch: how many other samples the loader tries after a step gives one up.</summary>
+    public const int MaxRefetch = 1000;
+
     /// <summary>
     /// Dataset sample <paramref name="index"/> through the pipeline (and the mixing stage, with a mixer), its randomness
-    /// seeded by (seed, epoch, index).
+    /// seeded by (seed, epoch, index); where a step gives it up (<see cref="SampleRejectedException"/>), another sample drawn
+    /// by that generator in its place.
     /// </summary>
     private DataSample Transformed(int index, int epoch)
     {
-        var sample = _source.Load(index);
         var random = new Random(SampleSeeds.Mix(Options.Seed, epoch, index));
-        if (_mixing is null) _transform.Apply(sample, random);
-        else _mixing.Apply(sample, random, _source);
+        DataSample sample;
+        for (int fetch = 0; ; fetch++)
+        {
+            sample = _source.Load(index);
+            try
+            {
+                if (_mixing is null) _transform.Apply(sample, random);
+                else _mixing.Apply(sample, random, _source);
+                break;
+            }
+            catch (SampleRejectedException rejected)
+            {
+                if (fetch == MaxRefetch)
+                    throw new InvalidOperationException($"the training pipeline gave up on {MaxRefetch + 1} samples in a row, the last: {rejected.Message}; " +
+                        "check the pipeline's crops (random_crop's allow_negative_crop) against the data", rejected);
+                // mmdet's BaseDataset: another index, drawn uniformly (here by the sample's own generator, so it stays reproducible).
+                index = random.Next(_source.Count);
+            }
+        }
         if (sample.NormalizedImage is null)
             throw new InvalidOperationException($"{sample.FilePath}: the transform pipeline must end with Normalize (the loader batches float images).");
         return sample;

@@ -65,12 +65,22 @@ internal sealed class MixingStage
 
     private DataSample DrawPartner(ISampleMixer mixer, Random random, ISampleSource source)
     {
-        for (int draw = 1; ; draw++)
+        for (int draw = 1, givenUp = 0; ; draw++)
         {
             int partnerIndex = random.Next(source.Count);
             var partnerRandom = new Random(random.Next());
             var partner = source.Load(partnerIndex);
-            _beforeMixing.Apply(partner, partnerRandom);
+            try
+            {
+                _beforeMixing.Apply(partner, partnerRandom);
+            }
+            catch (SampleRejectedException) when (++givenUp <= DataLoader.MaxRefetch)
+            {
+                // mmdet's partners come from the dataset, which fetches another index for one its pipeline gives up; the
+                // sample being mixed stays. A given-up partner is no draw the mixer refused, so it does not count as one.
+                draw--;
+                continue;
+            }
             if (draw >= mixer.MaxPartnerDraws || mixer.Accepts(partner)) return partner;
         }
     }

@@ -29,8 +29,48 @@ public static class DataPipelines
     private static List<TransformStepConfig>? TrainSteps(ExperimentConfig config, ConfigList? written, string key)
     {
         var steps = Bind(written, key);
-        if (steps is not null) CheckSteps(steps, new StepsOrigin(key, written), config.Task, testing: false, config.Model.SegHead.IgnoreIndex);
+        if (steps is null) return steps;
+        var origin = new StepsOrigin(key, written);
+        CheckSteps(steps, origin, config.Task, testing: false, config.Model.SegHead.IgnoreIndex);
+        if (MixingKeys(config, key) is { Count: > 0 } mixing) CheckAffineOutsideRandomChoice(steps, origin, mixing);
         return steps;
+    }
+
+    /// <summary>The mixing keys (data.mosaic, data.mixup, data.copy_paste) in force while the pipeline <paramref name="key"/> runs.</summary>
+    private static List<string> MixingKeys(ExperimentConfig config, string key)
+    {
+        var data = config.Data;
+        var change = PipelineSwitch.Read(config);
+        var keys = new List<string>();
+        void Add(string name, object? before, object? after)
+        {
+            if (key == SwitchedTrainKey) { if (after is not null) keys.Add($"{PipelineSwitch.Key}.{name}"); }
+            // The first pipeline runs before the switch, and after it too when the switch names no train_pipeline of its own.
+            else if (before is not null) keys.Add($"data.{name}");
+            else if (change is { TrainPipeline.Named: false } && after is not null) keys.Add($"{PipelineSwitch.Key}.{name}");
+        }
+        Add("mosaic", data.Mosaic, change?.Mosaic.After(data.Mosaic) ?? data.Mosaic);
+        Add("mixup", data.MixUp, change?.MixUp.After(data.MixUp) ?? data.MixUp);
+        Add("copy_paste", data.CopyPaste, change?.CopyPaste.After(data.CopyPaste) ?? data.CopyPaste);
+        return keys;
+    }
+
+    /// <summary>
+    /// The loader mixes samples before the pipeline's first top-level random_affine (mmdet's Mosaic → RandomAffine → MixUp);
+    /// one inside a random_choice would silently run before the mixing instead, on each tile and partner, so it is refused.
+    /// </summary>
+    private static void CheckAffineOutsideRandomChoice(IReadOnlyList<TransformStepConfig> steps, StepsOrigin origin, List<string> mixing, bool inRandomChoice = false)
+    {
+        for (int i = 0; i < steps.Count; i++)
+        {
+            if (inRandomChoice && steps[i].RandomAffine is not null)
+                throw new VimException($"{origin.Step(i)}: random_affine inside random_choice cannot be used with {string.Join(", ", mixing)}: the loader mixes " +
+                    "samples before the pipeline's first top-level random_affine (mmdet's Mosaic → RandomAffine → MixUp), and one inside random_choice would " +
+                    "run on each sample before it is mixed; move random_affine out of random_choice, after it");
+            if (steps[i].RandomChoice?.Transforms is { } branches)
+                for (int b = 0; b < branches.Count; b++)
+                    if (branches[b] is { } branch) CheckAffineOutsideRandomChoice(branch, origin.Branch(i, b), mixing, inRandomChoice: true);
+        }
     }
 
     /// <summary>
@@ -120,17 +160,23 @@ public static class DataPipelines
                 throw new VimException($"{origin.Step(i)}: resize with {(resize.RatioRange is null ? "several scales" : "ratio_range")} draws a size at random; " +
                     $"a test resize has one scale and no ratio_range (several test sizes: {RatiosKey(task)})");
             }
+            if (step.ResizeShortestEdge is { } shortest)
+            {
+                if (shortest.SingleLength) continue;
+                throw new VimException($"{origin.Step(i)}: resize_shortest_edge with short_edge_length [{string.Join(", ", shortest.ShortEdgeLength!)}] draws " +
+                    $"a size at random; a test resize_shortest_edge has one length, as detectron2's test ResizeShortestEdge(800, 1333) (several test sizes: {RatiosKey(task)})");
+            }
             var name = StepName(step);
             var why = name == "pad"
                 ? "segmentation resizes each prediction, whole, back to the original image, so padding would be stretched into it"
                 : "predictions are mapped back to the original image through the test view's size alone, so a crop, flip or random draw would " +
                   $"misplace them (test-time flips: {FlipKey(task)}, `vim test --tta`)";
             throw new VimException($"{origin.Step(i)}: {name} cannot be a test step; a {(detection ? "detection" : "segmentation")} test pipeline may resize " +
-                $"(one scale), normalize, adjust_gamma, clahe, rgb2gray{(detection ? " and pad" : "")}: {why}");
+                $"(one scale, or resize_shortest_edge with one length), normalize, adjust_gamma, clahe, rgb2gray{(detection ? " and pad" : "")}: {why}");
         }
-        if (ratios.Any(ratio => ratio != 1.0) && steps.Count(s => s.Resize is not null) is var resizes && resizes != 1)
+        if (ratios.Any(ratio => ratio != 1.0) && steps.Count(s => s.Resize is not null || s.ResizeShortestEdge is not null) is var resizes && resizes != 1)
             throw new VimException($"{origin.Whole}: {RatiosKey(task)} [{string.Join(", ", ratios.Select(Text))}] scale the resize step of {TestKey}, which has " +
-                $"{(resizes == 0 ? "none" : $"{resizes}")}; give it one resize step, or test at the one scale [1.0]");
+                $"{(resizes == 0 ? "none" : $"{resizes}")}; give it one resize (or resize_shortest_edge) step, or test at the one scale [1.0]");
         // A larger ratio grows the resize but not a pad's fixed size.
         foreach (var ratio in ratios.Where(ratio => ratio != 1.0).Distinct())
             CheckPadSizes(ScaledSteps(steps, ratio, RatiosKey(task)), origin, $" at {RatiosKey(task)} ratio {Text(ratio)}");
@@ -163,14 +209,11 @@ public static class DataPipelines
     /// </summary>
     private static void CheckSteps(IReadOnlyList<TransformStepConfig> steps, StepsOrigin origin, TaskKind task, bool testing, int? ignoreIndex)
     {
-        for (int i = 0; i < steps.Count; i++) steps[i].Create(origin.Step(i));
+        CheckEachStep(steps, origin, task, inRandomChoice: false);
         int normalize = -1;
         for (int i = 0; i < steps.Count; i++)
         {
             var step = steps[i];
-            if (task == TaskKind.Segmentation && step.RandomAffine is not null)
-                throw new VimException($"{origin.Step(i)}: random_affine is a detection step (mmdet's RandomAffine) and has no fill for label maps; " +
-                    "rotate segmentation samples with random_rotate");
             if (normalize >= 0 && step.Pad is null)
                 throw new VimException($"{origin.Step(i)}: {StepName(step)} comes after normalize ({origin.Key}[{normalize}]), but only pad works on the " +
                     "normalised image; move it before normalize");
@@ -183,22 +226,49 @@ public static class DataPipelines
         if (task == TaskKind.Segmentation && !testing && ignoreIndex is { } ignore) CheckIgnoreIndex(steps, origin, ignore);
     }
 
+    /// <summary>
+    /// Each step builds and suits the task, and so does each step of a random_choice's sub-pipelines, checked first so
+    /// that errors name the sub-step's own line; a sub-pipeline may not normalize (the one normalize ends the pipeline itself).
+    /// </summary>
+    private static void CheckEachStep(IReadOnlyList<TransformStepConfig> steps, StepsOrigin origin, TaskKind task, bool inRandomChoice)
+    {
+        for (int i = 0; i < steps.Count; i++)
+        {
+            var step = steps[i];
+            if (step.RandomChoice?.Transforms is { } branches)
+                for (int b = 0; b < branches.Count; b++)
+                    if (branches[b] is { } branch) CheckEachStep(branch, origin.Branch(i, b), task, inRandomChoice: true);
+            step.Create(origin.Step(i));
+            if (inRandomChoice && step.Normalize is not null)
+                throw new VimException($"{origin.Step(i)}: normalize cannot be inside random_choice; every sample is normalised once, by the pipeline's own " +
+                    "normalize step after the random_choice");
+            if (task == TaskKind.Segmentation && step.RandomAffine is not null)
+                throw new VimException($"{origin.Step(i)}: random_affine is a detection step (mmdet's RandomAffine) and has no fill for label maps; " +
+                    "rotate segmentation samples with random_rotate");
+        }
+    }
+
     /// <summary>How errors name a pipeline's steps: the key and index, after the file and line where the config wrote them.</summary>
     private sealed record StepsOrigin(string Key, ConfigList? Written)
     {
         public string Step(int index) => Written is { } list ? $"{list.Items[index].Source}: {Key}[{index}]" : $"{Key}[{index}]";
 
         public string Whole => Written is { } list ? $"{list.Source}: {Key}" : Key;
+
+        /// <summary>Sub-pipeline <paramref name="branch"/> of the random_choice step at <paramref name="index"/>, with its own lines where written.</summary>
+        public StepsOrigin Branch(int index, int branch) =>
+            new($"{Key}[{index}].random_choice.transforms[{branch}]",
+                Written?.Items[index] is ConfigMap step && step["random_choice"] is ConfigMap choice && choice["transforms"] is ConfigList branches
+                    && branch < branches.Items.Count && branches.Items[branch] is ConfigList written ? written : null);
     }
 
     /// <summary>
     /// Follows the largest size each step can hand on (unbounded until a resize or crop bounds it) and refuses a pad to a
     /// fixed size that a larger image could reach.
     /// </summary>
-    private static void CheckPadSizes(IReadOnlyList<TransformStepConfig> steps, StepsOrigin origin, string scaledBy)
+    private static (int Height, int Width)? CheckPadSizes(IReadOnlyList<TransformStepConfig> steps, StepsOrigin origin, string scaledBy,
+        (int Height, int Width)? largest = null, string boundBy = "")
     {
-        (int Height, int Width)? largest = null;
-        int boundBy = -1;
         for (int i = 0; i < steps.Count; i++)
         {
             var step = steps[i];
@@ -212,10 +282,24 @@ public static class DataPipelines
                     ? (scaled.Max(s => Math.Max(s.Item1, s.Item2)), scaled.Max(s => Math.Max(s.Item1, s.Item2)))
                     : (scaled.Max(s => s.Item2), scaled.Max(s => s.Item1));
             }
+            else if (step.ResizeShortestEdge is { } shortest)
+                // The long side is capped at max_size, the short one no longer than it; without a cap, any size.
+                next = shortest.MaxSize is { } cap ? (cap, cap) : null;
             else if (step.ResizeScale is { } jitter)
                 next = ((int)Math.Ceiling(jitter.TargetHeight * jitter.MaxScale), (int)Math.Ceiling(jitter.TargetWidth * jitter.MaxScale));
             else if (step.RandomCrop is { } crop)
-                next = Smaller(largest, (crop.Height, crop.Width));
+                next = crop.CropType switch
+                {
+                    CropType.Absolute => Smaller(largest, (crop.Height, crop.Width)),
+                    CropType.AbsoluteRange when crop.SizeRange is [_, var max] => Smaller(largest, (max, max)),
+                    _ => largest, // a fraction of the image
+                };
+            else if (step.RandomChoice?.Transforms is { } branches)
+            {
+                // Whichever sub-pipeline runs, the sample leaves it no larger than the largest any of them can hand on.
+                var reached = branches.Select((branch, b) => CheckPadSizes(branch, origin.Branch(i, b), scaledBy, largest, boundBy)).ToList();
+                next = reached.Any(size => size is null) ? null : (reached.Max(size => size!.Value.Height), reached.Max(size => size!.Value.Width));
+            }
             else if (step.RandomRotate is { AutoBound: true })
                 // mmcv's auto_bound canvas holds the turned image: at most its diagonal on either side.
                 next = largest is { } size ? Diagonal(size) : null;
@@ -230,16 +314,17 @@ public static class DataPipelines
                 {
                     if (largest is not { } size || size.Height > height || size.Width > width)
                         throw new VimException($"{origin.Step(i)}: pad to size [{height}, {width}] can receive " +
-                            (largest is { } reach ? $"images up to {reach.Width}x{reach.Height} (after {origin.Key}[{boundBy}]{scaledBy})" : "images of any size") +
+                            (largest is { } reach ? $"images up to {reach.Width}x{reach.Height} (after {boundBy}{scaledBy})" : "images of any size") +
                             $", and pad cannot shrink one: crop to at most {width}x{height} before it (random_crop or fixed_size_crop), or pad with size_divisor");
                     next = (height, width);
                 }
                 else if (largest is { } size && pad.SizeDivisor is int divisor)
                     next = (RoundUp(size.Height, divisor), RoundUp(size.Width, divisor));
             }
-            if (next != largest) boundBy = i;
+            if (next != largest) boundBy = $"{origin.Key}[{i}]";
             largest = next;
         }
+        return largest;
     }
 
     private static (int Height, int Width) Smaller((int Height, int Width)? largest, (int Height, int Width) crop) =>
@@ -272,6 +357,8 @@ public static class DataPipelines
                 { RandomRotate: { } rotate } => ("seg_pad_val", rotate.SegPadVal),
                 _ => ("", ignoreIndex),
             };
+            if (step.RandomChoice?.Transforms is { } branches)
+                for (int b = 0; b < branches.Count; b++) CheckIgnoreIndex(branches[b], origin.Branch(i, b), ignoreIndex);
             if (value != ignoreIndex)
                 throw new VimException($"{origin.Step(i)}: {StepName(step)}'s {option} is {value}, but model.seg_head.ignore_index is {ignoreIndex}; " +
                     $"set {option}: {ignoreIndex}, so that the pixels it marks are ignored by the loss");
@@ -285,6 +372,24 @@ public static class DataPipelines
     private static List<TransformStepConfig> ScaledSteps(IReadOnlyList<TransformStepConfig> steps, double ratio, string ratiosKey) =>
         steps.Select((step, i) =>
         {
+            if (step.ResizeShortestEdge is { } shortest)
+            {
+                int Scale(int size, string option)
+                {
+                    int scaled = (int)(size * ratio);
+                    if (scaled <= 0)
+                        throw new VimException($"{ratiosKey}: ratio {Text(ratio)} of {TestKey}[{i}]'s resize_shortest_edge {option} {size} leaves no pixel ({scaled})");
+                    return scaled;
+                }
+                return new TransformStepConfig
+                {
+                    ResizeShortestEdge = shortest with
+                    {
+                        ShortEdgeLength = shortest.ShortEdgeLength!.Select(length => Scale(length, "short_edge_length")).ToArray(),
+                        MaxSize = shortest.MaxSize is { } cap ? Scale(cap, "max_size") : null,
+                    },
+                };
+            }
             if (step.Resize is not { } resize) return step;
             var scales = resize.Scales.Select(scale =>
             {

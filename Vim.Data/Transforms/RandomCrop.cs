@@ -1,11 +1,14 @@
+using Vim.Core.Config;
 using Vim.Data.Datasets;
 
 namespace Vim.Data.Transforms;
 
 /// <summary>
-/// Random crop as in mmseg: with <c>cat_max_ratio</c> &lt; 1 the window is redrawn up to 10 times until at
-/// least two classes are present and none covers cat_max_ratio or more of the non-ignored pixels; if
-/// every try fails, the last draw is used (exactly mmseg's behaviour).
+/// Random crop as in mmseg and mmdet: the window's size by <see cref="RandomCropOptions.CropType"/> (mmdet's draws), then its
+/// offset. With <c>cat_max_ratio</c> &lt; 1 the window is redrawn up to 10 times until at least two classes are present and
+/// none covers cat_max_ratio or more of the non-ignored pixels; if every try fails, the last draw is used (exactly mmseg's
+/// behaviour). Objects are cut with the image (<see cref="SampleGeometry.CropTo"/>); a detection sample left without any of
+/// its objects is given up (<see cref="SampleRejectedException"/>) unless allow_negative_crop is set, as mmdet's returns None.
 /// </summary>
 public sealed class RandomCrop : ISampleTransform
 {
@@ -18,12 +21,24 @@ public sealed class RandomCrop : ISampleTransform
         if (options.Height <= 0 || options.Width <= 0) throw new ArgumentException($"RandomCrop size {options.Width}x{options.Height} must be positive.");
         if (options.IgnoreIndex is < 0 or > ushort.MaxValue) throw new ArgumentException($"RandomCrop ignore_index {options.IgnoreIndex} must be 0..{ushort.MaxValue}.");
         if (options.CatMaxRatio <= 0 || options.CatMaxRatio > 1) throw new ArgumentException($"RandomCrop cat_max_ratio {options.CatMaxRatio} must be in (0, 1].");
+        bool range = options.CropType == CropType.AbsoluteRange, relative = options.CropType is CropType.Relative or CropType.RelativeRange;
+        var type = ConfigBinder.KeyOf(options.CropType);
+        if (range && (options.SizeRange is not [var min, var max] || min <= 0 || max < min))
+            throw new ArgumentException($"RandomCrop crop_type {type} needs size_range: [min, max] pixels with 0 < min <= max" +
+                (options.SizeRange is { } given ? $", got [{string.Join(", ", given)}]." : "."));
+        if (!range && options.SizeRange is not null)
+            throw new ArgumentException($"RandomCrop size_range is read by crop_type absolute_range only, and crop_type is {type}.");
+        if (relative && options.RelativeSize is not [> 0 and <= 1, > 0 and <= 1])
+            throw new ArgumentException($"RandomCrop crop_type {type} needs relative_size: [height, width] fractions of the image in (0, 1]" +
+                (options.RelativeSize is { } given ? $", got [{string.Join(", ", given)}]." : "."));
+        if (!relative && options.RelativeSize is not null)
+            throw new ArgumentException($"RandomCrop relative_size is read by crop_type relative and relative_range only, and crop_type is {type}.");
         _options = options;
     }
 
     public void Apply(DataSample sample, Random random)
     {
-        int cropH = Math.Min(_options.Height, sample.Height), cropW = Math.Min(_options.Width, sample.Width);
+        var (cropH, cropW) = CropSize(sample.Height, sample.Width, random);
         var (y0, x0) = Draw(sample, cropH, cropW, random);
         if (_options.CatMaxRatio < 1 && sample.LabelMap is not null)
         {
@@ -33,8 +48,38 @@ public sealed class RandomCrop : ISampleTransform
                 (y0, x0) = Draw(sample, cropH, cropW, random);
             }
         }
+        int objects = sample.InstanceCount;
         SampleGeometry.CropTo(sample, y0, x0, cropH, cropW);
+        if (objects > 0 && sample.InstanceCount == 0 && sample.LabelMap is null && !_options.AllowNegativeCrop)
+            throw new SampleRejectedException($"{sample.FilePath}: random_crop's {cropW}x{cropH} window at x={x0} y={y0} leaves none of its {objects} object(s) " +
+                "(allow_negative_crop: false)");
     }
+
+    /// <summary>mmdet's _get_crop_size: the window's (height, width) for an image of <paramref name="height"/> × <paramref name="width"/>.</summary>
+    private (int Height, int Width) CropSize(int height, int width, Random random)
+    {
+        switch (_options.CropType)
+        {
+            case CropType.AbsoluteRange:
+                int[] range = _options.SizeRange!;
+                int cropH = RandomDraws.Integer(random, Math.Min(height, range[0]), Math.Min(height, range[1]));
+                int cropW = RandomDraws.Integer(random, Math.Min(width, range[0]), Math.Min(width, range[1]));
+                return (cropH, cropW);
+            case CropType.Relative:
+                return (Fraction(height, _options.RelativeSize![0]), Fraction(width, _options.RelativeSize[1]));
+            case CropType.RelativeRange:
+                // mmdet holds the fractions as float32 and draws numpy's rand(2), height's first.
+                double lowH = (float)_options.RelativeSize![0], lowW = (float)_options.RelativeSize[1];
+                double fractionH = lowH + random.NextDouble() * (1 - lowH);
+                double fractionW = lowW + random.NextDouble() * (1 - lowW);
+                return (Fraction(height, fractionH), Fraction(width, fractionW));
+            default:
+                return (Math.Min(_options.Height, height), Math.Min(_options.Width, width));
+        }
+    }
+
+    /// <summary>int(side × fraction + 0.5), at least one pixel.</summary>
+    private static int Fraction(int side, double fraction) => Math.Max(1, (int)(side * fraction + 0.5));
 
     private static (int Y0, int X0) Draw(DataSample s, int cropH, int cropW, Random random) =>
         (random.Next(s.Height - cropH + 1), random.Next(s.Width - cropW + 1));

@@ -2,7 +2,7 @@ using Vim.Data.Datasets;
 
 namespace Vim.Data.Transforms;
 
-/// <summary>Resize with keep-ratio, multi-scale choice or a random ratio range (see <see cref="ResizeOptions"/>).</summary>
+/// <summary>Resize with keep-ratio, multi-scale choice or range, or a random ratio range (see <see cref="ResizeOptions"/>).</summary>
 public sealed class Resize : ISampleTransform
 {
     private readonly ResizeOptions _options;
@@ -18,6 +18,14 @@ public sealed class Resize : ISampleTransform
         {
             if (r.Length != 2 || r[0] <= 0 || r[1] < r[0]) throw new ArgumentException($"Resize ratio_range [{string.Join(", ", r)}] must be [min, max] with 0 < min <= max.");
             if (options.Scales.Count != 1) throw new ArgumentException("Resize ratio_range needs exactly one scale.");
+        }
+        if (options.MultiscaleMode == MultiscaleMode.Range)
+        {
+            if (options.Scales.Count != 2)
+                throw new ArgumentException($"Resize multiscale_mode range draws each edge between two scales and needs exactly two, got {options.Scales.Count}; " +
+                    "several scales to pick one of: multiscale_mode value");
+            if (options.RatioRange is not null)
+                throw new ArgumentException("Resize multiscale_mode range and ratio_range are two ways to draw the scale; set one of them.");
         }
         _options = options;
     }
@@ -49,6 +57,14 @@ public sealed class Resize : ISampleTransform
             double ratio = r[0] + random.NextDouble() * (r[1] - r[0]);
             var s = _options.Scales[0];
             return ((int)(s[0] * ratio), (int)(s[1] * ratio));
+        }
+        if (_options.MultiscaleMode == MultiscaleMode.Range)
+        {
+            // mmcv's RandomResize._random_sample: the first numbers bound the first edge, the second numbers the second.
+            int[] low = _options.Scales[0], high = _options.Scales[1];
+            int first = RandomDraws.Integer(random, Math.Min(low[0], high[0]), Math.Max(low[0], high[0]));
+            int second = RandomDraws.Integer(random, Math.Min(low[1], high[1]), Math.Max(low[1], high[1]));
+            return (first, second);
         }
         var chosen = _options.Scales.Count == 1 ? _options.Scales[0] : _options.Scales[random.Next(_options.Scales.Count)];
         return (chosen[0], chosen[1]);

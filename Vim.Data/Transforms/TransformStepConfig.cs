@@ -12,6 +12,7 @@ public sealed class TransformStepConfig
 {
     public ResizeOptions? Resize { get; set; }
     public ResizeScaleOptions? ResizeScale { get; set; }
+    public ResizeShortestEdgeOptions? ResizeShortestEdge { get; set; }
     public FixedSizeCropOptions? FixedSizeCrop { get; set; }
     public RandomCropOptions? RandomCrop { get; set; }
     public RandomFlipOptions? RandomFlip { get; set; }
@@ -27,6 +28,8 @@ public sealed class TransformStepConfig
     [ConfigKey("rgb2gray")]
     public Rgb2GrayOptions? Rgb2Gray { get; set; }
 
+    public RandomChoiceOptions? RandomChoice { get; set; }
+
     /// <summary>Builds the transform; <paramref name="where"/> names the step in errors.</summary>
     public ISampleTransform Create(string where)
     {
@@ -35,6 +38,7 @@ public sealed class TransformStepConfig
         {
             if (Resize is not null) chosen.Add(new Resize(Resize));
             if (ResizeScale is not null) chosen.Add(new ResizeScale(ResizeScale));
+            if (ResizeShortestEdge is not null) chosen.Add(new ResizeShortestEdge(ResizeShortestEdge));
             if (FixedSizeCrop is not null) chosen.Add(new FixedSizeCrop(FixedSizeCrop));
             if (RandomCrop is not null) chosen.Add(new RandomCrop(RandomCrop));
             if (RandomFlip is not null) chosen.Add(new RandomFlip(RandomFlip));
@@ -47,14 +51,15 @@ public sealed class TransformStepConfig
             if (AdjustGamma is not null) chosen.Add(new AdjustGamma(AdjustGamma));
             if (Clahe is not null) chosen.Add(new Clahe(Clahe));
             if (Rgb2Gray is not null) chosen.Add(new Rgb2Gray(Rgb2Gray));
+            if (RandomChoice is not null) chosen.Add(new RandomChoice(RandomChoice, $"{where}.random_choice"));
         }
         catch (ArgumentException e)
         {
             throw new Vim.Core.VimException($"{where}: {e.Message}", e);
         }
         if (chosen.Count != 1)
-            throw new Vim.Core.VimException($"{where}: a transform step needs exactly one of resize, resize_scale, fixed_size_crop, random_crop, " +
-                $"random_flip, photo_metric_distortion, normalize, pad, random_rotate, random_affine, random_cutout, adjust_gamma, clahe, rgb2gray; got {chosen.Count}.");
+            throw new Vim.Core.VimException($"{where}: a transform step needs exactly one of " +
+                $"{string.Join(", ", ConfigBinder.KeysOf(typeof(TransformStepConfig)).Select(k => k.Key))}; got {chosen.Count}.");
         return chosen[0];
     }
 }

@@ -437,7 +437,7 @@ public class DataPipelinesTests
                 - resize: {scales: [[64, 48]]}
                 - normalize: {}
                 - pad: {size_divisor: 32}
-            """), Does.Contain("data.test_pipeline[2]: pad cannot be a test step; a segmentation test pipeline may resize (one scale), normalize, adjust_gamma, clahe, rgb2gray:"));
+            """), Does.Contain("data.test_pipeline[2]: pad cannot be a test step; a segmentation test pipeline may resize (one scale, or resize_shortest_edge with one length), normalize, adjust_gamma, clahe, rgb2gray:"));
         Assert.That(Refusal("""
               test_pipeline:
                 - normalize: {}
