@@ -119,7 +119,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             if (resumeFrom is not null)
                 EpochSchedule.CheckResume(length, state.Iteration, state.Data, shard.GlobalBatch(data.BatchSize), resumeFrom);
             _console.WriteLine($"schedule.max_epochs {length.MaxEpochs}: {perEpoch} iterations per epoch ({data.BatchSize} × {_world.WorldSize} process(es) " +
-                $"per iteration), {maxIters} iterations; milestones at iterations [{string.Join(", ", length.Config.Schedule.Milestones)}], " +
+                $"per iteration), {maxIters} iterations; {ScheduleInIterations(schedule)}, " +
                 $"{length.EvaluationPlan()}, checkpoints every {train.CheckpointInterval} iterations");
         }
         using var log = root ? new TrainingLogWriter(workDir, config.Runtime.VisBackends, configYaml, state.Iteration) : null;
@@ -431,4 +431,9 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         };
         return new Autocast(device, dtype);
     }
+
+    /// <summary>Where an epoch-counted schedule's lr changes, in iterations: its milestones, or each param_scheduler entry.</summary>
+    private static string ScheduleInIterations(LrSchedule schedule) => schedule.Chained is { } chained
+        ? chained.Describe()
+        : $"milestones at iterations [{string.Join(", ", schedule.Config.Milestones)}]";
 }
