@@ -122,6 +122,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 $"per iteration), {maxIters} iterations; {ScheduleInIterations(schedule)}, " +
                 $"{length.EvaluationPlan()}, checkpoints every {train.CheckpointInterval} iterations");
         }
+        else if (schedule.Chained is { } chained) _console.WriteLine(chained.Describe());
         using var log = root ? new TrainingLogWriter(workDir, config.Runtime.VisBackends, configYaml, state.Iteration) : null;
         // What the abandoned launch logged after the checkpoint's iteration is no part of this run's history (TrainingLogHistory).
         if (resumeFrom is not null)
