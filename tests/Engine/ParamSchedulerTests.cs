@@ -292,6 +292,45 @@ public class ParamSchedulerTests
         Assert.That(resumed.Weights(), Is.EqualTo(straight.Weights()), "bit-identical weights");
     }
 
+    /// <summary>
+    /// With layer decay (the toy's scales 0.36, 0.6 and 1), LinearLR(0.5, end 4) then PolyLR(eta_min 1e-4, begin 4) over 12
+    /// iterations: every group's lr in the optimiser equals `vim config lr`'s preview (one formula); at iteration 6 (PolyLR's
+    /// step 2 of 12 − 4 − 1 = 7) the head's is 1e-4 + (0.02 − 1e-4)·(1 − 2/7) by hand, the embedding's
+    /// 1e-4 + (0.0072 − 1e-4)·(1 − 2/7) (its own initial lr, the same absolute floor); the preview labels the schedulers' turn.
+    /// </summary>
+    [Test]
+    public void TheTrainerAndThePreviewShareTheFormulaPerGroup()
+    {
+        set_num_threads(1);
+        var config = new ExperimentConfig
+        {
+            Optimizer = new OptimizerConfig { Lr = 0.02, WeightDecay = 0.01, LayerDecayRate = 0.6 },
+            Schedule = new ScheduleConfig
+            {
+                MaxIters = 12,
+                ParamScheduler = List("[{type: LinearLR, start_factor: 0.5, by_epoch: false, end: 4}, {type: PolyLR, eta_min: 1.0e-4, begin: 4, by_epoch: false}]"),
+            },
+            Train = new TrainConfig { LogInterval = 4, CheckpointInterval = 12, EvalInterval = 0, KeepLast = 1 },
+        };
+        config.Data.BatchSize = 4;
+        using var task = new ToyRegressionTask(dropout: 0, layered: true);
+        var preview = new LrPreview(config, ParameterGroupRules.Build(task.Model, config.Optimizer, task.NumBackboneLayers), processes: 1);
+        var seen = new List<(int Iteration, string Group, double Lr)>();
+        new Trainer<(Tensor, Tensor)>(task, config, Path.Combine(_root, "run"), "cfg", TextWriter.Null)
+        {
+            AfterOptimizerStep = (iteration, optimizer) => seen.AddRange(optimizer.Groups.Select((g, i) => (iteration, g.Name, optimizer.GroupLrs[i]))),
+        }.Run(null);
+        var byName = preview.Groups.ToDictionary(g => g.Name);
+        Assert.That(seen, Has.Count.EqualTo(12 * byName.Count));
+        foreach (var (iteration, group, lr) in seen)
+            Assert.That(lr, Is.EqualTo(preview.LrAt(byName[group], iteration)), $"{group} at iteration {iteration}");
+        var head = preview.Groups.First(g => g.LrScale == 1.0);
+        var embedding = preview.Groups.First(g => Math.Abs(g.LrScale - 0.36) < 1e-12);
+        Near(preview.LrAt(head, 6), 1e-4 + (0.02 - 1e-4) * (1 - 2.0 / 7));
+        Near(preview.LrAt(embedding, 6), 1e-4 + (0.02 * embedding.LrScale - 1e-4) * (1 - 2.0 / 7));
+        Assert.That(preview.KeyIterations(), Is.EqualTo(new[] { ("first", 0), ("LinearLR end", 4), ("last", 11) }));
+    }
+
     private VimException LoadRefused(string yaml, string? baseYaml = null)
     {
         if (baseYaml is not null) File.WriteAllText(Path.Combine(_root, "base.yaml"), baseYaml);
