@@ -44,7 +44,7 @@ public sealed class ScheduleConfig
     /// MMEngine's param_scheduler list (LinearLR, MultiStepLR, CosineAnnealingLR, PolyLR, …, each with begin, end, by_epoch,
     /// convert_to_iter_based), kept as written and read by <see cref="ParamSchedulerList.Read"/>; null: the fixed schedule
     /// above. While set, policy, warmup_iters, warmup_ratio, power, min_lr, milestones and gamma are inert, and a config
-    /// writing any of them with another value than its default is refused.
+    /// writing any of them is refused (defaults pass only in a spelled-out section: a work dir's config.yaml).
     /// </summary>
     public ConfigList? ParamScheduler { get; set; }
 

@@ -390,8 +390,8 @@ public class ParamSchedulerTests
 
     /// <summary>
     /// A fixed-schedule key written beside the list, in the file or inherited, is refused naming both keys with their files
-    /// and lines; one written with its default passes (a work dir's config.yaml spells every key out, and a saved config of a
-    /// list run loads again); replacing the base's schedule section with _delete_ drops the inherited key.
+    /// and lines (hand-written defaults too: AHandWrittenDefaultBesideTheListIsRefusedButASpelledOutConfigLoads); a saved config of a
+    /// list run loads again; replacing the base's schedule section with _delete_ drops the inherited key.
     /// </summary>
     [Test]
     public void AFixedScheduleKeyBesideTheListIsRefusedNamingBoth()
@@ -412,6 +412,28 @@ public class ParamSchedulerTests
         File.WriteAllText(saved, ConfigWriter.ToYaml(ConfigBinder.ToNode(config)));
         var reloaded = ExperimentConfig.Load(saved).Config;
         Assert.That(ConfigWriter.ToYaml(reloaded.Schedule.ParamScheduler!), Is.EqualTo(ConfigWriter.ToYaml(config.Schedule.ParamScheduler!)));
+    }
+
+    /// <summary>
+    /// A fixed-schedule key written by hand with its default value (mmseg's warmup_iters: 1500, policy: poly) beside the list is
+    /// refused too: it reads as "warm up 1500 iterations" and would be silently ignored. Only a fully spelled-out schedule
+    /// section (a work dir's config.yaml, `vim config show --resolved`, which write every key) passes with defaults.
+    /// </summary>
+    [Test]
+    public void AHandWrittenDefaultBesideTheListIsRefusedButASpelledOutConfigLoads()
+    {
+        const string entries = "    - {type: PolyLR, by_epoch: false}\n";
+        var warmup = LoadRefused(Schedule(entries) + "  warmup_iters: 1500\n");
+        Assert.That(warmup.Message, Does.Contain("config.yaml:5: schedule.warmup_iters (1500) is written beside schedule.param_scheduler"));
+        var policy = LoadRefused(Schedule(entries) + "  policy: poly\n");
+        Assert.That(policy.Message, Does.Contain("config.yaml:5: schedule.policy (poly) is written beside schedule.param_scheduler"));
+
+        File.WriteAllText(Path.Combine(_root, "list.yaml"), Schedule(entries));
+        var (config, _) = ExperimentConfig.Load(Path.Combine(_root, "list.yaml"));
+        var saved = Path.Combine(_root, "saved.yaml");
+        File.WriteAllText(saved, ConfigWriter.ToYaml(ConfigBinder.ToNode(config)));
+        Assert.That(File.ReadAllText(saved), Does.Contain("warmup_iters: 1500"), "the saved config spells the inert defaults out");
+        Assert.That(ExperimentConfig.Load(saved).Config.Schedule.ParamScheduler, Is.Not.Null);
     }
 
     /// <summary>`vim config show --resolved` ends with each entry's begin and end in iterations.</summary>
