@@ -41,6 +41,8 @@ public sealed class ExperimentConfig
         var config = ConfigBinder.Bind<ExperimentConfig>(tree);
         RefuseOtherTasksSettings(config, tree);
         RefuseTwoLengths(config, tree);
+        RefuseFixedScheduleBesideList(config, tree);
+        ParamSchedulerList.Read(config.Schedule);
         PipelineSwitch.Read(config);
         return (config, tree);
     }
@@ -52,6 +54,32 @@ public sealed class ExperimentConfig
         var schedule = tree["schedule"] as ConfigMap;
         string? Where(string key) => schedule is not null && schedule.TryGet(key, out _) ? schedule.KeySource(key).ToString() : null;
         throw new VimException(Engine.EpochSchedule.BothLengths(iterations, epochs, Where("max_iters"), Where("max_epochs")));
+    }
+
+    /// <summary>
+    /// schedule.param_scheduler sets the lr alone, so a fixed-schedule key (policy, warmup_iters, …) written beside it, in this
+    /// file, a base or --set, would be silently ignored: refused, naming both, whatever its value (a hand-written
+    /// warmup_iters: 1500, the default, still reads as a warmup the list does not do). Only a schedule section that spells
+    /// out every key with the fixed ones at their defaults passes: a work dir's config.yaml or `vim config show --resolved`,
+    /// which write every key. An inherited key is dropped by replacing the base's schedule section
+    /// (<c>schedule: {_delete_: true, …}</c>, restating max_iters or max_epochs).
+    /// </summary>
+    private static void RefuseFixedScheduleBesideList(ExperimentConfig config, ConfigMap tree)
+    {
+        if (config.Schedule.ParamScheduler is null || tree["schedule"] is not ConfigMap written) return;
+        var values = (ConfigMap)ConfigBinder.ToNode(config.Schedule);
+        var defaults = (ConfigMap)ConfigBinder.ToNode(new ScheduleConfig());
+        bool spelledOut = defaults.Keys.All(key => written.TryGet(key, out _));
+        foreach (var key in ParamSchedulerList.ReplacedKeys)
+        {
+            if (!written.TryGet(key, out _)) continue;
+            string value = ConfigWriter.Inline(values[key]!), fallback = ConfigWriter.Inline(defaults[key]!);
+            if (spelledOut && value == fallback) continue;
+            throw new VimException($"{written.KeySource(key)}: schedule.{key} ({value}) is written beside {ParamSchedulerList.Key} " +
+                $"({written.KeySource("param_scheduler")}), which sets the lr alone and would ignore it; remove schedule.{key} (a warmup is " +
+                $"a LinearLR entry in the list), or, inherited from a base, replace the base's schedule with schedule: {{_delete_: true, …}} restating " +
+                "max_iters or max_epochs; or remove param_scheduler to keep the fixed schedule");
+        }
     }
 
     /// <summary>Settings only one task reads: parent section, key, owner, and the value a config binds there.</summary>

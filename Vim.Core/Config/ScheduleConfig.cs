@@ -2,7 +2,8 @@ namespace Vim.Core.Config;
 
 /// <summary>
 /// The learning-rate schedule and the run's length: linear warmup (always in iterations, as mmdet's LinearLR with
-/// by_epoch=False), then the main policy. The length is schedule.max_iters, or schedule.max_epochs (MMEngine's
+/// by_epoch=False), then the main policy; or MMEngine's list of chained schedulers (<see cref="ParamScheduler"/>), which
+/// replaces both. The length is schedule.max_iters, or schedule.max_epochs (MMEngine's
 /// EpochBasedTrainLoop), which makes <see cref="Milestones"/>, train.eval_interval and train.checkpoint_interval count
 /// epochs; <c>Engine.EpochSchedule</c> turns an epoch-counted schedule into iterations once the training loader's epoch
 /// length is known.
@@ -38,6 +39,21 @@ public sealed class ScheduleConfig
     public List<int> Milestones { get; set; } = [];
 
     public double Gamma { get; set; } = 0.1;
+
+    /// <summary>
+    /// MMEngine's param_scheduler list (LinearLR, MultiStepLR, CosineAnnealingLR, PolyLR, …, each with begin, end, by_epoch,
+    /// convert_to_iter_based), kept as written and read by <see cref="ParamSchedulerList.Read"/>; null: the fixed schedule
+    /// above. While set, policy, warmup_iters, warmup_ratio, power, min_lr, milestones and gamma are inert, and a config
+    /// writing any of them is refused (defaults pass only in a spelled-out section: a work dir's config.yaml).
+    /// </summary>
+    public ConfigList? ParamScheduler { get; set; }
+
+    /// <summary>
+    /// The iterations per epoch an epoch-counted schedule was resolved with (set by <c>Engine.EpochSchedule.Resolve</c> on its
+    /// iteration-counted copy, no config key): param_scheduler entries with by_epoch still count epochs, stepping at its multiples.
+    /// </summary>
+    [ConfigIgnore]
+    public int? EpochLength { get; set; }
 
     /// <summary>
     /// The iterations of an iteration-counted schedule; an epoch-counted one must be resolved against its data first

@@ -72,15 +72,34 @@ public sealed class LrPreview
 
     /// <summary>
     /// The iterations where the schedule changes course, labelled: the first, the first at the full rate after warmup,
-    /// each multistep milestone (the first iteration at the reduced rate) and the last (max_iters − 1, the last step).
+    /// each multistep milestone (the first iteration at the reduced rate) and the last (max_iters − 1, the last step); with
+    /// schedule.param_scheduler, each scheduler's begin and end (the first iteration it no longer steps) and its milestones,
+    /// in the order they fall.
     /// </summary>
     public IReadOnlyList<(string Label, int Iteration)> KeyIterations()
     {
-        var keys = new List<(string, int)> { ("first", 0) };
-        int warmup = Schedule.Config.WarmupIters;
-        if (warmup > 0 && warmup < MaxIters) keys.Add(("warmup end", warmup));
-        if (Schedule.Config.Policy == LrPolicy.Multistep)
-            keys.AddRange(Schedule.Config.Milestones.Where(m => m < MaxIters).Select(m => ("milestone", m)));
+        var keys = new List<(string Label, int Iteration)> { ("first", 0) };
+        if (Schedule.Chained is { } chained)
+        {
+            var turns = new List<(string Label, int Iteration)>();
+            foreach (var scheduler in chained.Schedulers)
+            {
+                string name = scheduler.Entry.Type.ToString();
+                turns.Add(($"{name} begin", scheduler.BeginIteration));
+                turns.Add(($"{name} end", scheduler.EndIteration));
+                if (scheduler.Entry.Type == ParamSchedulerType.MultiStepLR)
+                    turns.AddRange(scheduler.Milestones.Select(m => ($"{name} milestone", scheduler.BeginIteration + m * scheduler.StepEvery)));
+            }
+            // One label per iteration (the first scheduler's, in list order), the last one's being "last".
+            keys.AddRange(turns.Where(t => t.Iteration > 0 && t.Iteration < MaxIters - 1).DistinctBy(t => t.Iteration).OrderBy(t => t.Iteration));
+        }
+        else
+        {
+            int warmup = Schedule.Config.WarmupIters;
+            if (warmup > 0 && warmup < MaxIters) keys.Add(("warmup end", warmup));
+            if (Schedule.Config.Policy == LrPolicy.Multistep)
+                keys.AddRange(Schedule.Config.Milestones.Where(m => m < MaxIters).Select(m => ("milestone", m)));
+        }
         if (MaxIters > 1) keys.Add(("last", MaxIters - 1));
         return keys;
     }
@@ -149,7 +168,7 @@ public sealed class LrPreview
         text.AppendLine("|" + string.Join("|", widths.Select((w, c) => c == 0 ? ":" + new string('-', w + 1) : new string('-', w + 1) + ":")) + "|");
         foreach (var row in cells) text.AppendLine(Line(row));
         text.AppendLine();
-        text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"base lr {Setting(BaseLr)}; schedule: {DescribeSchedule(Schedule.Config)}"));
+        text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"base lr {Setting(BaseLr)}; schedule: {DescribeSchedule(Schedule)}"));
         if (IterationsPerEpoch is { } perEpoch)
             text.AppendLine($"schedule.max_epochs {MaxIters / perEpoch} × {perEpoch} iterations per epoch (the training loader's): epoch e (from 0) starts at iteration e × {perEpoch}");
         text.AppendLine(BaseLrExplanation ?? "auto_scale_lr is off: optimizer.lr is the base lr");
@@ -158,8 +177,11 @@ public sealed class LrPreview
         return text.ToString();
     }
 
-    private static string DescribeSchedule(ScheduleConfig schedule)
+    private static string DescribeSchedule(LrSchedule lrSchedule)
     {
+        var schedule = lrSchedule.Config;
+        if (lrSchedule.Chained is { } chained)
+            return $"{lrSchedule.MaxIters} iterations, {chained.Describe()} (chained in list order)";
         var policy = schedule.Policy switch
         {
             LrPolicy.Poly => string.Create(CultureInfo.InvariantCulture, $"poly (power {Setting(schedule.Power)}, min_lr {Setting(schedule.MinLr)})"),

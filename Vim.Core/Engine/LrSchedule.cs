@@ -5,28 +5,43 @@ namespace Vim.Core.Engine;
 /// <summary>
 /// Per-iteration learning rate: the main policy (constant, poly, cosine, multistep) multiplied during
 /// warmup by a factor rising linearly from <see cref="ScheduleConfig.WarmupRatio"/> to 1, as mmcv's
-/// and detectron2's warmup do. Pure function of the iteration, so resuming needs only the iteration.
+/// and detectron2's warmup do; or, with schedule.param_scheduler, MMEngine's chained schedulers (<see cref="Chained"/>).
+/// A function of the iteration either way, so resuming needs only the iteration.
 /// </summary>
-public sealed class LrSchedule(ScheduleConfig config)
+public sealed class LrSchedule
 {
-    public ScheduleConfig Config { get; } = config;
+    public LrSchedule(ScheduleConfig config)
+    {
+        Config = config;
+        MaxIters = config.IterationCount();
+        if (ParamSchedulerList.Read(config) is { } entries)
+            Chained = new ChainedLrSchedule(entries, MaxIters, config.EpochLength);
+    }
+
+    public ScheduleConfig Config { get; }
 
     /// <summary>The schedule's length; an epoch-counted schedule is refused until <see cref="EpochSchedule.Resolve"/> has turned it into iterations.</summary>
-    public int MaxIters { get; } = config.IterationCount();
+    public int MaxIters { get; }
+
+    /// <summary>schedule.param_scheduler in iterations; null for the fixed schedule (policy and warmup).</summary>
+    public ChainedLrSchedule? Chained { get; }
 
     /// <summary>The learning rate at <paramref name="iteration"/> (0-based, before that iteration's step).</summary>
-    public double LrAt(double baseLr, int iteration) => MainLr(baseLr, iteration) * WarmupFactor(iteration);
+    public double LrAt(double baseLr, int iteration) =>
+        Chained is { } chained ? chained.LrAt(baseLr, iteration) : MainLr(baseLr, iteration) * WarmupFactor(iteration);
 
     /// <summary>
     /// The learning rate of a parameter group whose layer-decay scale is <paramref name="lrScale"/> at <paramref name="iteration"/>:
     /// the schedule applied to base lr × scale (mmcv: each group's initial lr is scaled, so min_lr is one floor for all groups
-    /// rather than scaled with them). The one formula the trainer's optimiser steps and `vim config lr` both use.
+    /// rather than scaled with them; MMEngine's param schedulers act on each group's initial_lr the same way, eta_min absolute).
+    /// The one formula the trainer's optimiser steps and `vim config lr` both use.
     /// </summary>
     public double GroupLrAt(double baseLr, double lrScale, int iteration) => LrAt(baseLr * lrScale, iteration);
 
+    /// <summary>The fixed schedule's warmup factor (1 while param_scheduler sets the lr: its own LinearLR warms up).</summary>
     public double WarmupFactor(int iteration)
     {
-        if (Config.WarmupIters <= 0 || iteration >= Config.WarmupIters) return 1.0;
+        if (Chained is not null || Config.WarmupIters <= 0 || iteration >= Config.WarmupIters) return 1.0;
         double progress = (double)iteration / Config.WarmupIters;
         return Config.WarmupRatio + (1.0 - Config.WarmupRatio) * progress;
     }

@@ -119,9 +119,10 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             if (resumeFrom is not null)
                 EpochSchedule.CheckResume(length, state.Iteration, state.Data, shard.GlobalBatch(data.BatchSize), resumeFrom);
             _console.WriteLine($"schedule.max_epochs {length.MaxEpochs}: {perEpoch} iterations per epoch ({data.BatchSize} × {_world.WorldSize} process(es) " +
-                $"per iteration), {maxIters} iterations; milestones at iterations [{string.Join(", ", length.Config.Schedule.Milestones)}], " +
+                $"per iteration), {maxIters} iterations; {ScheduleInIterations(schedule)}, " +
                 $"{length.EvaluationPlan()}, checkpoints every {train.CheckpointInterval} iterations");
         }
+        else if (schedule.Chained is { } chained) _console.WriteLine(chained.Describe());
         // Recorded only now that the run starts: a launch refused on the way (data, heads, pretrained file, a load_from
         // that does not load) leaves the work dir's config.yaml describing the checkpoints already there.
         if (root && resumeFrom is null) AtomicFile.WriteText(Path.Combine(workDir, WorkDirectory.ConfigFileName), configYaml);
@@ -434,4 +435,9 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         };
         return new Autocast(device, dtype);
     }
+
+    /// <summary>Where an epoch-counted schedule's lr changes, in iterations: its milestones, or each param_scheduler entry.</summary>
+    private static string ScheduleInIterations(LrSchedule schedule) => schedule.Chained is { } chained
+        ? chained.Describe()
+        : $"milestones at iterations [{string.Join(", ", schedule.Config.Milestones)}]";
 }

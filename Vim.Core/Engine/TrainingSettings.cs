@@ -38,6 +38,7 @@ public static class TrainingSettings
         Require(double.IsFinite(schedule.Power) && schedule.Power > 0, "schedule.power", "positive", schedule.Power);
         Require(double.IsFinite(schedule.MinLr) && schedule.MinLr >= 0, "schedule.min_lr", "at least 0", schedule.MinLr);
         Require(double.IsFinite(schedule.Gamma) && schedule.Gamma > 0, "schedule.gamma", "positive", schedule.Gamma);
+        ParamSchedulerList.Read(schedule);
         for (int i = 0; i < schedule.Milestones.Count; i++)
             if (schedule.Milestones[i] < 1 || (i > 0 && schedule.Milestones[i] <= schedule.Milestones[i - 1]))
                 throw new VimException($"schedule.milestones must be rising positive {(countsEpochs ? "epochs" : "iterations")}, got [{Join(schedule.Milestones)}]");

@@ -60,23 +60,28 @@ public static class ConfigCommand
         var (config, tree) = ExperimentConfig.Load(configPath, overrides);
         DataPipelines.Check(config);
         // Counted before anything is printed, so unreadable data is refused without half a config on the screen.
-        var epochs = resolved && config.Schedule.MaxEpochs is not null
-            ? EpochsInIterations(TrainingEpochs.Resolve(config, processes), processes, PipelineSwitch.Read(config))
+        var inIterations = !resolved ? ""
+            : config.Schedule.MaxEpochs is not null ? EpochsInIterations(TrainingEpochs.Resolve(config, processes), processes, PipelineSwitch.Read(config))
+            : new LrSchedule(config.Schedule).Chained is { } chained ? $"# {chained.Describe()}\n"
             : "";
-        return ConfigWriter.ToYaml(resolved ? ConfigBinder.ToNode(config) : tree) + epochs;
+        return ConfigWriter.ToYaml(resolved ? ConfigBinder.ToNode(config) : tree) + inIterations;
     }
 
     /// <summary>
-    /// An epoch-counted schedule's settings in iterations, as YAML comments after the config (which keeps its epochs); with
+    /// An epoch-counted schedule's settings in iterations, as YAML comments after the config (which keeps its epochs): the
+    /// milestones, or each schedule.param_scheduler entry's begin and end; with
     /// <paramref name="pipelineSwitch"/> (read from the epoch-counted config) the iteration whose batch is the first it switches.
     /// </summary>
     public static string EpochsInIterations(TrainingLength length, int processes, PipelineSwitch? pipelineSwitch = null)
     {
         var schedule = length.Config.Schedule;
         var train = length.Config.Train;
+        var chained = new LrSchedule(schedule).Chained;
         return $"# schedule.max_epochs {length.MaxEpochs} × {length.IterationsPerEpoch} iterations per epoch (the training loader's, " +
-            $"{(processes == 1 ? "one process" : $"{processes} processes")}) = {length.MaxIters} iterations\n# in iterations: milestones [{string.Join(", ", schedule.Milestones)}], " +
+            $"{(processes == 1 ? "one process" : $"{processes} processes")}) = {length.MaxIters} iterations\n# in iterations: " +
+            (chained is null ? $"milestones [{string.Join(", ", schedule.Milestones)}], " : "") +
             $"eval_interval {train.EvalInterval}, checkpoint_interval {train.CheckpointInterval}, val_begin {train.ValBegin}" +
-            (pipelineSwitch is null ? "" : $", pipeline_switch.at {pipelineSwitch.Iteration(length)}") + "\n";
+            (pipelineSwitch is null ? "" : $", pipeline_switch.at {pipelineSwitch.Iteration(length)}") + "\n" +
+            (chained is null ? "" : $"# {chained.Describe()}\n");
     }
 }

@@ -26,9 +26,10 @@ public static class ConfigLrCommand
         "Preview the learning rate of every optimiser group over the schedule without training (MMEngine's vis_scheduler.py): builds the " +
         "model the config describes (no data, no pretrained file read), splits it into the optimiser's groups (optimizer.no_decay, layer-wise " +
         "decay by optimizer.layer_decay_rate and layer_decay_scope) and computes each group's lr at each iteration as the trainer sets it " +
-        "(warmup, poly/cosine/multistep, min_lr; auto_scale_lr for --processes processes). Writes lr.png (lr against iteration, one line per " +
+        "(warmup, poly/cosine/multistep, min_lr, or schedule.param_scheduler's chained schedulers; auto_scale_lr for --processes processes). Writes lr.png (lr against iteration, one line per " +
         "distinct lr scale) and lr.csv (a row per sampled iteration, a column per group) and prints a table: each group's name, parameters, " +
-        "weight decay, lr scale and lr at the first iteration, the end of warmup, each milestone and the last iteration. With schedule.max_epochs " +
+        "weight decay, lr scale and lr at the first iteration, the end of warmup, each milestone (with param_scheduler: each scheduler's begin, end " +
+        "and milestones) and the last iteration. With schedule.max_epochs " +
         "the epochs are counted in iterations as vim train counts them, by the training loader on --processes processes (the training splits, " +
         "data.class_balanced_thr, data.train_repeat, data.batch_size, drop_last), so the training data must be readable under data.root.";
 
@@ -52,7 +53,7 @@ public static class ConfigLrCommand
         var interval = new Option<int?>("--interval")
         {
             Description = "Sample every N iterations for lr.csv and lr.png (default: every iteration up to 2000, else about 2000 rows); warmup's end, " +
-                "milestones and the last iteration are always included.",
+                "milestones (param_scheduler: each scheduler's begin, end and milestones) and the last iteration are always included.",
         };
         var logY = new Option<bool>("--log-y") { Description = "Logarithmic lr axis in lr.png (layer decay spreads the groups over decades)." };
         var set = ConfigCommand.CreateSetOption();

@@ -1,0 +1,254 @@
+using System.Globalization;
+
+namespace Vim.Core.Config;
+
+/// <summary>The lr schedulers of MMEngine's <c>param_scheduler</c> list that schedule.param_scheduler accepts (its <c>type</c>).</summary>
+public enum ParamSchedulerType
+{
+    LinearLR,
+    ConstantLR,
+    StepLR,
+    MultiStepLR,
+    ExponentialLR,
+    CosineAnnealingLR,
+    PolyLR,
+    QuadraticWarmupLR,
+    CosineRestartLR,
+}
+
+/// <summary>
+/// One entry of schedule.param_scheduler as written: MMEngine's keys and defaults (mmengine/optim/scheduler/param_scheduler.py;
+/// QuadraticWarmupLR is mmdet's), in the unit the entry counts: epochs while <see cref="ByEpoch"/>, else iterations.
+/// Steps (begin, end, milestones, step_size, T_max, periods) count from the run's start for begin/end and from
+/// <see cref="Begin"/> for the rest, as MMEngine's last_step does.
+/// </summary>
+public sealed record ParamSchedulerEntry
+{
+    public required int Index { get; init; }
+    public required ParamSchedulerType Type { get; init; }
+    /// <summary>Where the entry was written, for messages.</summary>
+    public required ConfigSource Source { get; init; }
+    public int Begin { get; init; }
+    /// <summary>Null: the run's end (MMEngine's runner default: max_epochs for a by_epoch scheduler, max_iters otherwise).</summary>
+    public int? End { get; init; }
+    public bool ByEpoch { get; init; } = true;
+    public bool ConvertToIterBased { get; init; }
+    public double StartFactor { get; init; } = 1.0 / 3;
+    public double EndFactor { get; init; } = 1.0;
+    public double Factor { get; init; } = 1.0 / 3;
+    public int StepSize { get; init; }
+    public IReadOnlyList<int> Milestones { get; init; } = [];
+    public double Gamma { get; init; } = 0.1;
+    /// <summary>Null: end − begin (MMEngine ≥ 0.7's default).</summary>
+    public int? TMax { get; init; }
+    public double? EtaMin { get; init; }
+    public double? EtaMinRatio { get; init; }
+    public double Power { get; init; } = 1.0;
+    public IReadOnlyList<int> Periods { get; init; } = [];
+    public IReadOnlyList<double> RestartWeights { get; init; } = [1.0];
+
+    /// <summary>"schedule.param_scheduler[1] (MultiStepLR)", how messages name the entry.</summary>
+    public string Name => $"{ParamSchedulerList.Key}[{Index.ToString(CultureInfo.InvariantCulture)}] ({Type})";
+
+    /// <summary>An absolute floor, or a fraction of each group's initial lr (eta_min_ratio); 0 when neither is written.</summary>
+    public double EtaMinFor(double initialLr) => EtaMinRatio is { } ratio ? initialLr * ratio : EtaMin ?? 0.0;
+}
+
+/// <summary>
+/// Reads and checks schedule.param_scheduler, kept as written (<see cref="ScheduleConfig.ParamScheduler"/> is a
+/// <see cref="ConfigList"/>) so every refusal names the file, line, entry and key, and a work dir's config.yaml writes it back
+/// unchanged. <c>Engine.ChainedLrSchedule</c> turns the entries into iterations and runs MMEngine's recursion.
+/// </summary>
+public static class ParamSchedulerList
+{
+    public const string Key = "schedule.param_scheduler";
+
+    /// <summary>The fixed schedule's keys, inert while a param_scheduler list sets the lr.</summary>
+    public static readonly IReadOnlyList<string> ReplacedKeys = ["policy", "warmup_iters", "warmup_ratio", "power", "min_lr", "milestones", "gamma"];
+
+    private static readonly string[] CommonKeys = ["type", "begin", "end", "by_epoch", "convert_to_iter_based"];
+
+    private static string[] KeysOf(ParamSchedulerType type) => type switch
+    {
+        ParamSchedulerType.LinearLR => ["start_factor", "end_factor"],
+        ParamSchedulerType.ConstantLR => ["factor"],
+        ParamSchedulerType.StepLR => ["step_size", "gamma"],
+        ParamSchedulerType.MultiStepLR => ["milestones", "gamma"],
+        ParamSchedulerType.ExponentialLR => ["gamma"],
+        ParamSchedulerType.CosineAnnealingLR => ["T_max", "eta_min", "eta_min_ratio"],
+        ParamSchedulerType.PolyLR => ["eta_min", "power"],
+        ParamSchedulerType.CosineRestartLR => ["periods", "restart_weights", "eta_min", "eta_min_ratio"],
+        _ => [],
+    };
+
+    /// <summary>
+    /// The entries of <paramref name="schedule"/>'s param_scheduler, checked (null where it is unset): unknown types and keys,
+    /// values out of MMEngine's ranges, begin ≥ end, a by_epoch entry in an iteration-counted run, and an entry beginning at or past the
+    /// run's end where the entry's unit is known (an iteration-counted entry of an epoch-counted run is checked once the epoch is
+    /// known, by <c>Engine.ChainedLrSchedule</c>).
+    /// </summary>
+    public static IReadOnlyList<ParamSchedulerEntry>? Read(ScheduleConfig schedule)
+    {
+        ArgumentNullException.ThrowIfNull(schedule);
+        if (schedule.ParamScheduler is not { } list) return null;
+        if (list.Items.Count == 0)
+            throw new VimException($"{list.Source}: {Key} is an empty list; leave it out (or null) for the fixed schedule (schedule.policy), " +
+                $"or list schedulers, e.g. [{{type: LinearLR, start_factor: 0.001, by_epoch: false, begin: 0, end: 500}}, {{type: PolyLR, by_epoch: false}}]");
+        var entries = list.Items.Select((node, index) => ReadEntry(node, index)).ToList();
+        var (epochs, iterations) = RunLength(schedule);
+        foreach (var entry in entries) CheckAgainstRun(entry, epochs, iterations);
+        return entries;
+    }
+
+    /// <summary>The run's length in the units known before its epoch is: epochs of an epoch-counted run (or of one resolved against its epoch), iterations of an iteration-counted one.</summary>
+    private static (int? Epochs, int? Iterations) RunLength(ScheduleConfig schedule)
+    {
+        if (schedule.MaxEpochs is { } epochs) return (epochs, null);
+        int iterations = schedule.IterationCount();
+        return schedule.EpochLength is { } perEpoch ? (iterations / perEpoch, iterations) : (null, iterations);
+    }
+
+    /// <summary>
+    /// Refuses a by_epoch entry in an iteration-counted run (which has no epochs to step at), and an entry that would never
+    /// step (beginning at or past the run's end, in the entry's unit where that length is known; an end past the run is kept); <paramref name="epochs"/> null: the run counts iterations.
+    /// </summary>
+    public static void CheckAgainstRun(ParamSchedulerEntry entry, int? epochs, int? iterations)
+    {
+        if (entry.ByEpoch && epochs is null)
+            throw new VimException($"{entry.Source}: {entry.Name} counts epochs (by_epoch is true, MMEngine's default), but the run counts iterations " +
+                $"(schedule.max_iters {iterations}): write by_epoch: false, with begin/end{StepKeys(entry.Type)} in iterations, or count the run in " +
+                "epochs (schedule.max_epochs)");
+        var (length, unit, lengthKey) = entry.ByEpoch ? (epochs, "epochs", "schedule.max_epochs") : (iterations, "iterations", "schedule.max_iters");
+        if (length is not { } runLength) return;
+        int end = entry.End ?? runLength;
+        // An end past the run is kept, as MMEngine's runner keeps it: the entry is cut short where training stops, its
+        // recursion still counting to the written end (a recipe's PolyLR end 160000 in a shortened smoke run decays as the
+        // recipe's would). One that begins at or past the run's end would never step, which no one means.
+        if (entry.End is not null && entry.Begin >= runLength)
+            throw new VimException($"{entry.Source}: {entry.Name} begins at {entry.Begin} {unit}, at or past the run's end ({lengthKey} {runLength}" +
+                $"{(lengthKey == "schedule.max_iters" && epochs is not null ? ", resolved from its epochs" : "")}): it would never step");
+        if (entry.Begin >= end)
+            throw new VimException($"{entry.Source}: {entry.Name} begins at {entry.Begin} {unit}, not before its end {end}" +
+                (entry.End is null ? $" (the run's end, {lengthKey})" : "") + ": begin must be below end (MMEngine steps it in [begin, end))");
+    }
+
+    private static string StepKeys(ParamSchedulerType type) => type switch
+    {
+        ParamSchedulerType.MultiStepLR => ", milestones",
+        ParamSchedulerType.StepLR => ", step_size",
+        ParamSchedulerType.CosineAnnealingLR => ", T_max",
+        ParamSchedulerType.CosineRestartLR => ", periods",
+        _ => "",
+    };
+
+    private static ParamSchedulerEntry ReadEntry(ConfigNode node, int index)
+    {
+        string at = $"{Key}[{index.ToString(CultureInfo.InvariantCulture)}]";
+        if (node is not ConfigMap map)
+            throw new VimException($"{node.Source}: {at} must be a mapping with a type, e.g. {{type: LinearLR, start_factor: 0.001, by_epoch: false, end: 500}}");
+        if (!map.TryGet("type", out var typeNode))
+            throw new VimException($"{map.Source}: {at} has no type; expected one of {string.Join(", ", Enum.GetNames<ParamSchedulerType>())}");
+        var typeName = ConfigBinder.Bind<string>(typeNode, $"{at}.type");
+        // By name alone: Enum.TryParse would also take "3" or "LinearLR, PolyLR".
+        if (!Enum.GetNames<ParamSchedulerType>().Contains(typeName) || !Enum.TryParse<ParamSchedulerType>(typeName, out var type))
+            throw new VimException($"{map.KeySource("type")}: {at}.type '{typeName}' is not a supported scheduler; expected one of " +
+                $"{string.Join(", ", Enum.GetNames<ParamSchedulerType>())}" +
+                (ClosestMatch.Find(typeName ?? "", Enum.GetNames<ParamSchedulerType>()) is { } hint ? $"; did you mean '{hint}'?" : ""));
+        string name = $"{at} ({type})";
+        var valid = CommonKeys.Concat(KeysOf(type)).ToArray();
+        foreach (var key in map.Keys)
+            if (!valid.Contains(key))
+                throw new VimException($"{map.KeySource(key)}: unknown key '{key}' in {name}; " +
+                    (ClosestMatch.Find(key, valid) is { } hint ? $"did you mean '{hint}'? " : "") + $"(valid keys for {type}: {string.Join(", ", valid)})");
+
+        T Value<T>(string key, T fallback) => map.TryGet(key, out var value) ? ConfigBinder.Bind<T>(value, $"{at}.{key}") : fallback;
+        T? Optional<T>(string key) where T : struct => map.TryGet(key, out var value) && value is not ConfigScalar { IsNull: true }
+            ? ConfigBinder.Bind<T>(value, $"{at}.{key}") : null;
+        VimException Refuse(string key, string expected, object? got) =>
+            new($"{(map.TryGet(key, out _) ? map.KeySource(key) : map.Source)}: {name} {key} must be {expected}, got {Text(got)}");
+        bool Written(string key) => map.TryGet(key, out var value) && value is not ConfigScalar { IsNull: true };
+
+        var entry = new ParamSchedulerEntry
+        {
+            Index = index,
+            Type = type,
+            Source = map.Source,
+            Begin = Value("begin", 0),
+            End = Optional<int>("end"),
+            ByEpoch = Value("by_epoch", true),
+            ConvertToIterBased = Value("convert_to_iter_based", false),
+            StartFactor = Value("start_factor", 1.0 / 3),
+            EndFactor = Value("end_factor", 1.0),
+            Factor = Value("factor", 1.0 / 3),
+            StepSize = Value("step_size", 0),
+            Milestones = Value<List<int>>("milestones", []),
+            Gamma = Value("gamma", 0.1),
+            TMax = Optional<int>("T_max"),
+            EtaMin = Optional<double>("eta_min"),
+            EtaMinRatio = Optional<double>("eta_min_ratio"),
+            Power = Value("power", 1.0),
+            Periods = Value<List<int>>("periods", []),
+            RestartWeights = Value<List<double>>("restart_weights", [1.0]),
+        };
+
+        if (entry.Begin < 0) throw Refuse("begin", "at least 0 (the step it starts at)", entry.Begin);
+        if (entry.End is { } end && end <= entry.Begin)
+            throw Refuse("end", $"above begin ({entry.Begin}): MMEngine steps it in [begin, end)", end);
+        if (entry.ConvertToIterBased && !entry.ByEpoch)
+            throw Refuse("convert_to_iter_based", "false while by_epoch is false (it converts an epoch-counted scheduler to iterations; MMEngine asserts so)", true);
+        switch (type)
+        {
+            case ParamSchedulerType.LinearLR:
+                // A start factor of 0 makes MMEngine's recursion divide 0 by 0 at its second step.
+                if (!(entry.StartFactor > 0 && entry.StartFactor <= 1)) throw Refuse("start_factor", "in (0, 1] (the first step's fraction of the lr)", entry.StartFactor);
+                if (!(entry.EndFactor >= 0 && entry.EndFactor <= 1)) throw Refuse("end_factor", "in [0, 1]", entry.EndFactor);
+                break;
+            case ParamSchedulerType.ConstantLR:
+                if (!(entry.Factor > 0 && entry.Factor <= 1)) throw Refuse("factor", "in (0, 1] (the lr is divided by it again at the end)", entry.Factor);
+                break;
+            case ParamSchedulerType.StepLR:
+                if (!Written("step_size")) throw Refuse("step_size", "given (the steps between decays, MMEngine has no default)", null);
+                if (entry.StepSize < 1) throw Refuse("step_size", "at least 1", entry.StepSize);
+                break;
+            case ParamSchedulerType.MultiStepLR:
+                if (entry.Milestones.Count == 0) throw Refuse("milestones", "a non-empty list of steps counted from begin, e.g. [8, 11]", null);
+                for (int i = 0; i < entry.Milestones.Count; i++)
+                    if (entry.Milestones[i] < 0 || (i > 0 && entry.Milestones[i] <= entry.Milestones[i - 1]))
+                        throw Refuse("milestones", "rising steps of at least 0, counted from begin", $"[{string.Join(", ", entry.Milestones)}]");
+                break;
+            case ParamSchedulerType.ExponentialLR:
+                if (!Written("gamma")) throw Refuse("gamma", "given (the factor of each step, MMEngine has no default)", null);
+                break;
+            case ParamSchedulerType.CosineAnnealingLR:
+                if (entry.TMax is { } tMax && tMax < 1) throw Refuse("T_max", "at least 1 (null: end − begin)", tMax);
+                break;
+            case ParamSchedulerType.CosineRestartLR:
+                if (entry.Periods.Count == 0 || entry.Periods.Any(p => p < 1))
+                    throw Refuse("periods", "a non-empty list of cycle lengths of at least 1", $"[{string.Join(", ", entry.Periods)}]");
+                if (entry.RestartWeights.Count != entry.Periods.Count)
+                    throw Refuse("restart_weights", $"one weight per period ({entry.Periods.Count}; MMEngine asserts so)", $"[{string.Join(", ", entry.RestartWeights.Select(w => Text(w)))}]");
+                if (entry.RestartWeights.Any(w => !(double.IsFinite(w) && w >= 0)))
+                    throw Refuse("restart_weights", "finite weights of at least 0", $"[{string.Join(", ", entry.RestartWeights.Select(w => Text(w)))}]");
+                if (entry.EtaMin is null && entry.EtaMinRatio is null)
+                    throw Refuse("eta_min", "given, or eta_min_ratio (CosineRestartLR has no default floor in MMEngine)", null);
+                break;
+        }
+        if (type is ParamSchedulerType.StepLR or ParamSchedulerType.MultiStepLR or ParamSchedulerType.ExponentialLR
+            && !(double.IsFinite(entry.Gamma) && entry.Gamma > 0))
+            throw Refuse("gamma", "positive (the factor the lr is multiplied by)", entry.Gamma);
+        if (entry.EtaMin is not null && entry.EtaMinRatio is not null)
+            throw Refuse("eta_min_ratio", "left out while eta_min is given (one floor: absolute, or a fraction of each group's initial lr)", entry.EtaMinRatio);
+        if (entry.EtaMin is { } etaMin && !(double.IsFinite(etaMin) && etaMin >= 0)) throw Refuse("eta_min", "at least 0", etaMin);
+        if (entry.EtaMinRatio is { } ratio && !(ratio >= 0 && ratio <= 1)) throw Refuse("eta_min_ratio", "in [0, 1]", ratio);
+        if (!(double.IsFinite(entry.Power) && entry.Power > 0)) throw Refuse("power", "positive", entry.Power);
+        return entry;
+    }
+
+    private static string Text(object? value) => value switch
+    {
+        null => "nothing",
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString()!,
+    };
+}

@@ -1,0 +1,193 @@
+using System.Globalization;
+using Vim.Core.Config;
+
+namespace Vim.Core.Engine;
+
+/// <summary>
+/// A schedule.param_scheduler entry in the run's iterations: it steps every <see cref="StepEvery"/> iterations (1, or an
+/// epoch's iterations for a by_epoch entry MMEngine steps at epoch ends) and acts at its steps in [<see cref="Begin"/>,
+/// <see cref="End"/>); the other step counts are converted as MMEngine's build_iter_from_epoch converts them.
+/// </summary>
+public sealed record SteppedScheduler(ParamSchedulerEntry Entry, int StepEvery, int Begin, int End, int TMax, int StepSize,
+    IReadOnlyList<int> Milestones, IReadOnlyList<int> CumulativePeriods)
+{
+    /// <summary>The first iteration it sets the lr of.</summary>
+    public int BeginIteration => Begin * StepEvery;
+
+    /// <summary>The iteration from which it no longer steps (its last setting holds on).</summary>
+    public int EndIteration => End * StepEvery;
+
+    /// <summary>
+    /// The lr after this scheduler's step number <paramref name="lastStep"/> (0 at begin), from the lr the schedulers before it
+    /// left (<paramref name="lr"/>) and the group's initial lr: MMEngine's chainable _get_value, operation for operation, so
+    /// the doubles are Python's.
+    /// </summary>
+    public double Next(double lr, double initialLr, int lastStep)
+    {
+        var e = Entry;
+        switch (e.Type)
+        {
+            case ParamSchedulerType.LinearLR:
+            {
+                if (lastStep == 0) return lr * e.StartFactor;
+                int totalIters = End - Begin - 1;
+                return lr * (1.0 + (e.EndFactor - e.StartFactor) / (totalIters * e.StartFactor + (lastStep - 1) * (e.EndFactor - e.StartFactor)));
+            }
+            case ParamSchedulerType.ConstantLR:
+            {
+                if (lastStep == 0) return lr * e.Factor;
+                return lastStep == End - Begin - 1 ? lr * (1.0 / e.Factor) : lr;
+            }
+            case ParamSchedulerType.StepLR:
+                return lastStep == 0 || lastStep % StepSize != 0 ? lr : lr * e.Gamma;
+            case ParamSchedulerType.MultiStepLR:
+            {
+                int count = 0;
+                foreach (int milestone in Milestones) if (milestone == lastStep) count++;
+                return count == 0 ? lr : lr * Math.Pow(e.Gamma, count);
+            }
+            case ParamSchedulerType.ExponentialLR:
+                return lastStep == 0 ? lr : lr * e.Gamma;
+            case ParamSchedulerType.CosineAnnealingLR:
+            {
+                double etaMin = e.EtaMinFor(initialLr);
+                if (lastStep == 0) return lr;
+                // Python's % is never negative: the step after each half period (T_max + 1, 3·T_max + 1, …).
+                if (((lastStep - 1 - TMax) % (2 * TMax) + 2 * TMax) % (2 * TMax) == 0)
+                    return lr + (initialLr - etaMin) * (1 - Math.Cos(Math.PI / TMax)) / 2;
+                return (1 + Math.Cos(Math.PI * lastStep / TMax)) / (1 + Math.Cos(Math.PI * (lastStep - 1) / TMax)) * (lr - etaMin) + etaMin;
+            }
+            case ParamSchedulerType.PolyLR:
+            {
+                if (lastStep == 0) return lr;
+                double etaMin = e.EtaMin ?? 0.0;
+                int totalIters = End - Begin - 1;
+                return (lr - etaMin) * Math.Pow(1 - 1.0 / (totalIters - lastStep + 1), e.Power) + etaMin;
+            }
+            case ParamSchedulerType.QuadraticWarmupLR:
+            {
+                long totalIters = End - Begin;
+                double increment = initialLr * (2 * lastStep + 1) / (totalIters * totalIters);
+                return lastStep == 0 ? increment : lr + increment;
+            }
+            case ParamSchedulerType.CosineRestartLR:
+            {
+                int cycle = 0;
+                while (cycle < CumulativePeriods.Count && lastStep >= CumulativePeriods[cycle]) cycle++;
+                if (cycle == CumulativePeriods.Count) return lr;
+                int restart = cycle == 0 ? 0 : CumulativePeriods[cycle - 1];
+                int period = CumulativePeriods[cycle] - restart;
+                int step = lastStep - restart;
+                double etaMin = e.EtaMinFor(initialLr);
+                if (step == 0) return initialLr * e.RestartWeights[cycle];
+                return (1 + Math.Cos(Math.PI * step / period)) / (1 + Math.Cos(Math.PI * (step - 1) / period)) * (lr - etaMin) + etaMin;
+            }
+            default:
+                throw new ArgumentOutOfRangeException(nameof(lr), e.Type, "unknown scheduler type");
+        }
+    }
+
+    /// <summary>"LinearLR iterations [0, 500)", or for an epoch-stepped one "MultiStepLR iterations [0, 1200), stepping every 100 (epoch ends), milestones at iterations [800, 1100]".</summary>
+    public string Describe()
+    {
+        string Join(IEnumerable<int> steps) => string.Join(", ", steps.Select(s => (s * StepEvery + BeginIteration).ToString(CultureInfo.InvariantCulture)));
+        var text = $"{Entry.Type} iterations [{BeginIteration}, {EndIteration})";
+        if (StepEvery > 1) text += $", stepping every {StepEvery} (epoch ends)";
+        text += Entry.Type switch
+        {
+            ParamSchedulerType.MultiStepLR => $", milestones at iterations [{Join(Milestones)}]",
+            ParamSchedulerType.StepLR => $", ×{Entry.Gamma.ToString("G6", CultureInfo.InvariantCulture)} every {StepSize * StepEvery} iterations",
+            ParamSchedulerType.CosineAnnealingLR => $", T_max {TMax * StepEvery} iterations",
+            ParamSchedulerType.CosineRestartLR => $", restarts at iterations [{Join(CumulativePeriods.SkipLast(1))}]",
+            _ => "",
+        };
+        return text;
+    }
+}
+
+/// <summary>
+/// MMEngine's chained param schedulers over one run: each entry resolved to iterations (<see cref="Resolve"/>), and the lr of
+/// a parameter group at an iteration found by replaying MMEngine's recursion from iteration 0: at 0 every entry takes its
+/// first step in list order (the schedulers' construction); after each iteration the iteration-stepped ones step in list
+/// order (ParamSchedulerHook.after_train_iter), then at an epoch end the epoch-stepped ones (after_train_epoch). Each
+/// entry's step changes the lr the ones before it left, only at its steps in [begin, end). The whole state after an
+/// iteration is the lr itself, so a cursor per initial lr makes the trainer's in-order queries one step each, and any
+/// other query replays from 0: the same doubles whether the run was resumed or not.
+/// </summary>
+public sealed class ChainedLrSchedule
+{
+    private readonly Dictionary<double, (int Iteration, double Lr)> _cursors = [];
+    private readonly Lock _lock = new();
+
+    public ChainedLrSchedule(IReadOnlyList<ParamSchedulerEntry> entries, int maxIters, int? iterationsPerEpoch)
+    {
+        Schedulers = Resolve(entries, maxIters, iterationsPerEpoch);
+        MaxIters = maxIters;
+    }
+
+    public IReadOnlyList<SteppedScheduler> Schedulers { get; }
+
+    public int MaxIters { get; }
+
+    /// <summary>
+    /// The entries in iterations. By_epoch entries need <paramref name="iterationsPerEpoch"/>; with convert_to_iter_based their
+    /// begin, end, T_max, milestones, step_size and periods are multiplied by it (MMEngine's build_iter_from_epoch), without it
+    /// they step every epoch. A left-out end is the run's end (max_epochs or max_iters, as MMEngine's runner sets it); an end
+    /// past it is kept, the entry cut short by the run.
+    /// </summary>
+    public static IReadOnlyList<SteppedScheduler> Resolve(IReadOnlyList<ParamSchedulerEntry> entries, int maxIters, int? iterationsPerEpoch)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        int? maxEpochs = iterationsPerEpoch is { } n ? maxIters / n : null;
+        var resolved = new List<SteppedScheduler>(entries.Count);
+        foreach (var entry in entries)
+        {
+            ParamSchedulerList.CheckAgainstRun(entry, maxEpochs, maxIters);
+            int end = entry.End ?? (entry.ByEpoch ? maxEpochs!.Value : maxIters);
+            int scale = entry.ByEpoch && entry.ConvertToIterBased ? iterationsPerEpoch!.Value : 1;
+            int stepEvery = entry.ByEpoch && !entry.ConvertToIterBased ? iterationsPerEpoch!.Value : 1;
+            int Scaled(int steps) => checked(steps * scale);
+            int begin = Scaled(entry.Begin);
+            end = Scaled(end);
+            int tMax = entry.TMax is { } written ? Scaled(written) : end - begin;
+            var periods = entry.Periods.Select(Scaled).ToList();
+            var cumulative = new List<int>(periods.Count);
+            foreach (int period in periods) cumulative.Add((cumulative.Count == 0 ? 0 : cumulative[^1]) + period);
+            resolved.Add(new SteppedScheduler(entry, stepEvery, begin, end, tMax, Scaled(entry.StepSize), entry.Milestones.Select(Scaled).ToList(), cumulative));
+        }
+        return resolved;
+    }
+
+    /// <summary>Every entry in iterations, in list order, for the console and `vim config show --resolved`: "schedule.param_scheduler in iterations: LinearLR iterations [0, 500); …".</summary>
+    public string Describe() => $"{ParamSchedulerList.Key} in iterations: {string.Join("; ", Schedulers.Select(s => s.Describe() +
+        (s.EndIteration > MaxIters ? $" (cut short by the run's end at {MaxIters}, as MMEngine's)" : "")))}";
+
+    /// <summary>The lr of a group whose initial lr (MMEngine's initial_lr: base lr × its multipliers) is <paramref name="initialLr"/>, during <paramref name="iteration"/>.</summary>
+    public double LrAt(double initialLr, int iteration)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(iteration);
+        lock (_lock)
+        {
+            var (at, lr) = _cursors.TryGetValue(initialLr, out var cursor) && cursor.Iteration <= iteration ? cursor : (-1, initialLr);
+            while (at < iteration) lr = Advance(lr, initialLr, ++at);
+            _cursors[initialLr] = (at, lr);
+            return lr;
+        }
+    }
+
+    /// <summary>The lr for <paramref name="iteration"/> from the one of the iteration before it: the steps MMEngine takes between them.</summary>
+    private double Advance(double lr, double initialLr, int iteration)
+    {
+        foreach (var scheduler in Schedulers)
+            if (iteration == 0 || scheduler.StepEvery == 1)
+                lr = Step(scheduler, lr, initialLr, iteration);
+        if (iteration == 0) return lr;
+        foreach (var scheduler in Schedulers)
+            if (scheduler.StepEvery > 1 && iteration % scheduler.StepEvery == 0)
+                lr = Step(scheduler, lr, initialLr, iteration / scheduler.StepEvery);
+        return lr;
+    }
+
+    private static double Step(SteppedScheduler scheduler, double lr, double initialLr, int step) =>
+        step >= scheduler.Begin && step < scheduler.End ? scheduler.Next(lr, initialLr, step - scheduler.Begin) : lr;
+}
