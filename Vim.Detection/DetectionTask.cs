@@ -179,10 +179,12 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// <summary>A number as a config spells it, whatever the machine's culture.</summary>
     private static string Invariant(double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary>A list of numbers as a config spells it.</summary>
+    private static string List(IEnumerable<double> values) => $"[{string.Join(", ", values.Select(Invariant))}]";
+
     /// <summary>The box stages: one IoU threshold in (0, 1] and one row of four positive box weights per stage, at least one stage.</summary>
     private static void CheckStages(DetectionHeadConfig head)
     {
-        static string List(IEnumerable<double> values) => $"[{string.Join(", ", values.Select(Invariant))}]";
         const string Example = "e.g. [0.5] for Mask R-CNN, [0.5, 0.6, 0.7] for Cascade Mask R-CNN";
         var thresholds = head.StageIouThresholds;
         var weights = head.StageBoxWeights;
@@ -213,7 +215,6 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             if (!(value >= 0) || double.IsPositiveInfinity(value))
                 throw new VimException($"model.det_head.{key} must be a finite number >= 0, got {Invariant(value)}");
         if (head.StageLossWeights is not { } stageWeights) return;
-        static string List(IEnumerable<double> values) => $"[{string.Join(", ", values.Select(Invariant))}]";
         if (stageWeights.Count != head.StageIouThresholds.Count)
             throw new VimException($"model.det_head.stage_loss_weights has {stageWeights.Count} weight(s) and model.det_head.stage_iou_thresholds {head.StageIouThresholds.Count} stage(s); " +
                 "give one weight per stage (e.g. [1, 0.5, 0.25], mmdet's, for three stages) or null for all 1s");
@@ -224,7 +225,6 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// <summary>The anchor matching thresholds [negative, positive] and the anchor shapes.</summary>
     private static void CheckRpn(DetectionHeadConfig head)
     {
-        static string List(IEnumerable<double> values) => $"[{string.Join(", ", values.Select(Invariant))}]";
         var iou = head.RpnIouThresholds;
         if (iou.Count != 2 || iou.Any(t => !(t >= 0 && t <= 1)) || iou[0] > iou[1])
             throw new VimException($"model.det_head.rpn_iou_thresholds must be [negative, positive], two IoUs within [0, 1] with negative <= positive (e.g. [0.3, 0.7]), got {List(iou)}");
