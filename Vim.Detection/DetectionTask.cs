@@ -152,22 +152,15 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
             ("rpn_batch_size_per_image", head.RpnBatchSizePerImage), ("rpn_pre_nms_topk_train", head.RpnPreNmsTopkTrain),
             ("rpn_post_nms_topk_train", head.RpnPostNmsTopkTrain), ("rpn_pre_nms_topk_test", head.RpnPreNmsTopkTest),
             ("rpn_post_nms_topk_test", head.RpnPostNmsTopkTest), ("roi_batch_size_per_image", head.RoiBatchSizePerImage),
-            ("detections_per_image", head.DetectionsPerImage), ("box_pooler_resolution", head.BoxPoolerResolution),
-            ("mask_pooler_resolution", head.MaskPoolerResolution),
+            ("detections_per_image", head.DetectionsPerImage),
         })
             if (value < 1) throw new VimException($"model.det_head.{key} must be at least 1, got {value}");
-        foreach (var (key, value) in new[]
-        {
-            ("test_score_threshold", head.TestScoreThreshold), ("test_nms_threshold", head.TestNmsThreshold), ("rpn_nms_threshold", head.RpnNmsThreshold),
-        })
+        foreach (var (key, value) in new[] { ("test_score_threshold", head.TestScoreThreshold), ("test_nms_threshold", head.TestNmsThreshold) })
             if (!(value >= 0 && value <= 1))
                 throw new VimException($"model.det_head.{key} must be within [0, 1], got {Invariant(value)}");
         _ = FinalSoftNms(head);
         CheckStages(head);
-        CheckLosses(head);
-        CheckRpn(head);
-        if (head.PoolerSamplingRatio < 0)
-            throw new VimException($"model.det_head.pooler_sampling_ratio must be 0 (adaptive) or a positive count of samples per bin side, got {head.PoolerSamplingRatio}");
+        head.CheckHyperParameters();
         if (head.BoxHeadConvDims.Concat(head.BoxHeadFcDims).Any(d => d < 1))
             throw new VimException($"model.det_head.box_head_conv_dims and box_head_fc_dims must hold positive layer widths, got {List(head.BoxHeadConvDims)} and {List(head.BoxHeadFcDims)}");
         if (head.BoxHeadConvDims.Count + head.BoxHeadFcDims.Count == 0)
@@ -179,13 +172,12 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// <summary>A number as a config spells it, whatever the machine's culture.</summary>
     private static string Invariant(double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-    /// <summary>A list of numbers as a config spells it.</summary>
-    private static string List(IEnumerable<double> values) => $"[{string.Join(", ", values.Select(Invariant))}]";
 
     /// <summary>The box stages: one IoU threshold in (0, 1] and one row of four positive box weights per stage, at least one stage.</summary>
     private static void CheckStages(DetectionHeadConfig head)
     {
         const string Example = "e.g. [0.5] for Mask R-CNN, [0.5, 0.6, 0.7] for Cascade Mask R-CNN";
+        static string List(IEnumerable<double> values) => $"[{string.Join(", ", values.Select(Invariant))}]";
         var thresholds = head.StageIouThresholds;
         var weights = head.StageBoxWeights;
         if (thresholds.Count == 0)
@@ -198,43 +190,6 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
         for (int k = 0; k < weights.Count; k++)
             if (weights[k] is not { Count: 4 } row || row.Any(w => !(w > 0) || double.IsPositiveInfinity(w)))
                 throw new VimException($"model.det_head.stage_box_weights[{k}] must be four positive numbers [wx, wy, ww, wh] (e.g. [10, 10, 5, 5]), got {List(weights[k])}");
-    }
-
-    /// <summary>Sampling fractions in (0, 1], smooth-L1 β and loss weights finite and ≥ 0, one stage loss weight per stage.</summary>
-    private static void CheckLosses(DetectionHeadConfig head)
-    {
-        foreach (var (key, value) in new[] { ("rpn_positive_fraction", head.RpnPositiveFraction), ("roi_positive_fraction", head.RoiPositiveFraction) })
-            if (!(value > 0 && value <= 1))
-                throw new VimException($"model.det_head.{key} must be within (0, 1] (the most positives among the sampled, e.g. 0.5 for the RPN, 0.25 for the RoIs), got {Invariant(value)}");
-        foreach (var (key, value) in new[]
-        {
-            ("rpn_smooth_l1_beta", head.RpnSmoothL1Beta), ("roi_smooth_l1_beta", head.RoiSmoothL1Beta), ("rpn_min_box_size", head.RpnMinBoxSize),
-            ("rpn_loss_cls_weight", head.RpnLossClsWeight), ("rpn_loss_bbox_weight", head.RpnLossBboxWeight),
-            ("roi_loss_cls_weight", head.RoiLossClsWeight), ("roi_loss_bbox_weight", head.RoiLossBboxWeight), ("mask_loss_weight", head.MaskLossWeight),
-        })
-            if (!(value >= 0) || double.IsPositiveInfinity(value))
-                throw new VimException($"model.det_head.{key} must be a finite number >= 0, got {Invariant(value)}");
-        if (head.StageLossWeights is not { } stageWeights) return;
-        if (stageWeights.Count != head.StageIouThresholds.Count)
-            throw new VimException($"model.det_head.stage_loss_weights has {stageWeights.Count} weight(s) and model.det_head.stage_iou_thresholds {head.StageIouThresholds.Count} stage(s); " +
-                "give one weight per stage (e.g. [1, 0.5, 0.25], mmdet's, for three stages) or null for all 1s");
-        if (stageWeights.Any(w => !(w >= 0) || double.IsPositiveInfinity(w)))
-            throw new VimException($"model.det_head.stage_loss_weights must hold finite weights >= 0 (e.g. [1, 0.5, 0.25]), got {List(stageWeights)}");
-    }
-
-    /// <summary>The anchor matching thresholds [negative, positive] and the anchor shapes.</summary>
-    private static void CheckRpn(DetectionHeadConfig head)
-    {
-        var iou = head.RpnIouThresholds;
-        if (iou.Count != 2 || iou.Any(t => !(t >= 0 && t <= 1)) || iou[0] > iou[1])
-            throw new VimException($"model.det_head.rpn_iou_thresholds must be [negative, positive], two IoUs within [0, 1] with negative <= positive (e.g. [0.3, 0.7]), got {List(iou)}");
-        var sizes = head.RpnAnchorSizes;
-        if (sizes.Count != 5 || sizes.Any(level => level.Count == 0 || level.Count != sizes[0].Count || level.Any(s => !(s > 0) || double.IsPositiveInfinity(s))))
-            throw new VimException("model.det_head.rpn_anchor_sizes must hold one list of positive sizes per pyramid level p2–p6 (5), each as long " +
-                $"(e.g. [[32], [64], [128], [256], [512]]), got [{string.Join(", ", sizes.Select(List))}]");
-        var ratios = head.RpnAnchorAspectRatios;
-        if (ratios.Count == 0 || ratios.Any(r => !(r > 0) || double.IsPositiveInfinity(r)))
-            throw new VimException($"model.det_head.rpn_anchor_aspect_ratios must be a non-empty list of positive height / width ratios (e.g. [0.5, 1, 2]), got {List(ratios)}");
     }
 
     public IBatchSource<Batch> OpenTrainingData(int seed, DataPosition start, DataShard shard) =>

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Vim.Core.Config;
 
 /// <summary>
@@ -133,4 +135,57 @@ public sealed class DetectionHeadConfig
     public double TestSoftNmsMinScore { get; set; } = 1e-3;
 
     public int DetectionsPerImage { get; set; } = 100;
+
+    /// <summary>
+    /// Refuses RPN and RoI-head hyper-parameters mmdet or detectron2 would reject, naming the key, what it takes and what it
+    /// got: IoU thresholds [negative ≤ positive] in [0, 1], NMS IoU in [0, 1], sampling fractions in (0, 1], β, minimum size
+    /// and loss weights finite and ≥ 0, one stage loss weight per stage, anchors of five levels, positive pooler sizes.
+    /// </summary>
+    /// <param name="where">Where a key of model.det_head was written ("file:line", "--set …"), null where it was not
+    /// (defaults, configs built in code): the message then starts with the key.</param>
+    public void CheckHyperParameters(Func<string, string?>? where = null)
+    {
+        void Refuse(string key, string message)
+        {
+            var source = where?.Invoke(key);
+            throw new VimException($"{(source is null ? "" : source + ": ")}model.det_head.{key} {message}");
+        }
+        static string Number(double value) => value.ToString(CultureInfo.InvariantCulture);
+        static string List(IEnumerable<double> values) => $"[{string.Join(", ", values.Select(Number))}]";
+        static bool FiniteNonNegative(double value) => value >= 0 && !double.IsPositiveInfinity(value);
+
+        if (RpnIouThresholds.Count != 2 || RpnIouThresholds.Any(t => !(t >= 0 && t <= 1)) || RpnIouThresholds[0] > RpnIouThresholds[1])
+            Refuse("rpn_iou_thresholds", $"must be [negative, positive], two IoUs within [0, 1] with negative <= positive (e.g. [0.3, 0.7]), got {List(RpnIouThresholds)}");
+        if (!(RpnNmsThreshold >= 0 && RpnNmsThreshold <= 1))
+            Refuse("rpn_nms_threshold", $"must be within [0, 1], got {Number(RpnNmsThreshold)}");
+        foreach (var (key, value) in new[] { ("rpn_positive_fraction", RpnPositiveFraction), ("roi_positive_fraction", RoiPositiveFraction) })
+            if (!(value > 0 && value <= 1))
+                Refuse(key, $"must be within (0, 1] (the most positives among the sampled, e.g. 0.5 for the RPN, 0.25 for the RoIs), got {Number(value)}");
+        foreach (var (key, value) in new[]
+        {
+            ("rpn_min_box_size", RpnMinBoxSize), ("rpn_smooth_l1_beta", RpnSmoothL1Beta), ("roi_smooth_l1_beta", RoiSmoothL1Beta),
+            ("rpn_loss_cls_weight", RpnLossClsWeight), ("rpn_loss_bbox_weight", RpnLossBboxWeight),
+            ("roi_loss_cls_weight", RoiLossClsWeight), ("roi_loss_bbox_weight", RoiLossBboxWeight), ("mask_loss_weight", MaskLossWeight),
+        })
+            if (!FiniteNonNegative(value))
+                Refuse(key, $"must be a finite number >= 0, got {Number(value)}");
+        if (StageLossWeights is { } stageWeights)
+        {
+            if (stageWeights.Count != StageIouThresholds.Count)
+                Refuse("stage_loss_weights", $"has {stageWeights.Count} weight(s) and model.det_head.stage_iou_thresholds {StageIouThresholds.Count} stage(s); " +
+                    "give one weight per stage (e.g. [1, 0.5, 0.25], mmdet's, for three stages) or null for all 1s");
+            if (!stageWeights.All(FiniteNonNegative))
+                Refuse("stage_loss_weights", $"must hold finite weights >= 0 (e.g. [1, 0.5, 0.25]), got {List(stageWeights)}");
+        }
+        if (RpnAnchorSizes.Count != 5 || RpnAnchorSizes.Any(level => level.Count == 0 || level.Count != RpnAnchorSizes[0].Count || level.Any(s => !(s > 0) || double.IsPositiveInfinity(s))))
+            Refuse("rpn_anchor_sizes", "must hold one list of positive sizes per pyramid level p2–p6 (5), each as long " +
+                $"(e.g. [[32], [64], [128], [256], [512]]), got [{string.Join(", ", RpnAnchorSizes.Select(List))}]");
+        if (RpnAnchorAspectRatios.Count == 0 || RpnAnchorAspectRatios.Any(r => !(r > 0) || double.IsPositiveInfinity(r)))
+            Refuse("rpn_anchor_aspect_ratios", $"must be a non-empty list of positive height / width ratios (e.g. [0.5, 1, 2]), got {List(RpnAnchorAspectRatios)}");
+        foreach (var (key, value) in new[] { ("box_pooler_resolution", BoxPoolerResolution), ("mask_pooler_resolution", MaskPoolerResolution) })
+            if (value < 1)
+                Refuse(key, $"must be at least 1, got {value}");
+        if (PoolerSamplingRatio < 0)
+            Refuse("pooler_sampling_ratio", $"must be 0 (adaptive) or a positive count of samples per bin side, got {PoolerSamplingRatio}");
+    }
 }

@@ -328,9 +328,12 @@ public class DetectionHyperParameterTests
         Assert.That(error.Message, Is.EqualTo(expected));
     }
 
-    /// <summary>The keys come from YAML as mmdet's names suggest, and an unknown loss type is refused naming the key and the choices.</summary>
+    /// <summary>
+    /// The keys come from YAML as mmdet's names suggest; an unknown loss type is refused naming the key and the choices, an
+    /// unusable value naming the file and line (or the --set) that wrote it.
+    /// </summary>
     [Test]
-    public void KeysBindFromYamlAndUnknownLossTypesAreRefused()
+    public void KeysBindFromYamlAndBadValuesAreRefusedWhereWritten()
     {
         var file = Path.Combine(Path.GetTempPath(), $"vimdense-dethp-{Guid.NewGuid():N}.yaml");
         try
@@ -344,6 +347,12 @@ public class DetectionHyperParameterTests
             Assert.That((head.RoiBboxRegLossType, head.RpnBboxRegLossType, head.RpnLossClsWeight), Is.EqualTo((BoxRegressionLossType.Ciou, BoxRegressionLossType.SmoothL1, 2.0)));
             var error = Assert.Throws<VimException>(() => ExperimentConfig.Load(file, ["model.det_head.rpn_bbox_reg_loss_type=iou"]))!;
             Assert.That(error.Message, Does.Contain("model.det_head.rpn_bbox_reg_loss_type").And.Contain("smooth_l1, giou, diou, ciou"));
+
+            // Unusable values are refused when the config is read (vim config show, vim train), at the line that wrote them.
+            error = Assert.Throws<VimException>(() => ExperimentConfig.Load(file, ["model.det_head.stage_iou_thresholds=[0.5, 0.6]"]))!;
+            Assert.That(error.Message, Does.Match($@"{Path.GetFileName(file)}:6: model\.det_head\.stage_loss_weights has 3 weight\(s\) and model\.det_head\.stage_iou_thresholds 2 stage\(s\)"));
+            error = Assert.Throws<VimException>(() => ExperimentConfig.Load(file, ["model.det_head.rpn_iou_thresholds=[0.7, 0.3]"]))!;
+            Assert.That(error.Message, Does.StartWith("--set model.det_head.rpn_iou_thresholds=[0.7, 0.3]: model.det_head.rpn_iou_thresholds must be [negative, positive]"));
         }
         finally
         {
