@@ -286,6 +286,107 @@ public class DetectionHyperParameterTests
         Assert.That(rpnBox.ToDouble(), Is.EqualTo(2.0 / 3 / 256).Within(1e-8));
     }
 
+    /// <summary>
+    /// Class-specific regression (cls_agnostic_bbox_reg false) decodes each foreground RoI's ground-truth class's deltas, with
+    /// the stage's own box weights, as detectron2's box_reg_loss: weights (10, 10, 5, 5) make dx 5 a shift of half the width,
+    /// so [0, 0, 2, 2] with class 1's deltas (5, 0, 0, 0) decodes to its ground truth [1, 0, 3, 2] (loss 0); the second RoI's
+    /// class 0 deltas are 0, so it keeps [0, 0, 2, 2] against [1, 0, 3, 2] (GIoU loss 2/3); the third is background. The other
+    /// classes' deltas (7s) are never decoded and get no gradient. Normalised by all three RoIs.
+    /// </summary>
+    [Test]
+    public void ClassSpecificIouLossDecodesTheGroundTruthClassesDeltasWithTheStagesWeights()
+    {
+        using var scope = NewDisposeScope();
+        using var predictor = new FastRcnnOutputLayers(4, 3, new Box2BoxTransform(10, 10, 5, 5), classAgnostic: false,
+            boxRegressionLoss: BoxRegressionLossType.Giou);
+        var deltas = full(3, 12, 7f);
+        deltas[0, 4..8] = tensor(new float[] { 5, 0, 0, 0 });
+        deltas[1, 0..4] = zeros(4);
+        deltas.requires_grad_(true);
+        var proposals = tensor(new float[] { 0, 0, 2, 2, 0, 0, 2, 2, 10, 10, 20, 20 }).view(3, 4);
+        var gt = tensor(new float[] { 1, 0, 3, 2, 1, 0, 3, 2, 0, 0, 0, 0 }).view(3, 4);
+        var (_, box) = predictor.Losses(zeros(3, 4), deltas, proposals, tensor(new long[] { 1, 0, 3 }), gt);
+        Assert.That(box.ToDouble(), Is.EqualTo(2.0 / 3 / 3).Within(1e-6));
+        box.backward();
+        var grad = deltas.grad!;
+        Assert.That(grad[0, 0..4].abs().sum().ToDouble() + grad[1, 4..12].abs().sum().ToDouble() + grad[2].abs().sum().ToDouble(),
+            Is.EqualTo(0.0), "only each foreground RoI's own class's deltas are decoded");
+        Assert.That(grad[1, 0..4].abs().sum().ToDouble(), Is.GreaterThan(0));
+    }
+
+    /// <summary>
+    /// Decoding for an IoU loss clamps dw, dh at log(1000 / 16) as detectron2's apply_deltas: deltas (0, 0, 1000, 1000) on
+    /// [0, 0, 2, 2] give a 125-pixel square centred on (1, 1) rather than an infinite box, so the GIoU loss against [0, 0, 2, 2]
+    /// is 1 − 4 / 125² (the enclosing box is the prediction itself) and its gradient finite.
+    /// </summary>
+    [Test]
+    public void IouLossDecodingClampsTheScale()
+    {
+        using var scope = NewDisposeScope();
+        using var predictor = new FastRcnnOutputLayers(4, 3, new Box2BoxTransform(1, 1, 1, 1), boxRegressionLoss: BoxRegressionLossType.Giou);
+        var deltas = tensor(new float[] { 0, 0, 1000, 1000 }).view(1, 4).requires_grad_(true);
+        var (_, box) = predictor.Losses(zeros(1, 4), deltas, tensor(new float[] { 0, 0, 2, 2 }).view(1, 4), tensor(new long[] { 0 }),
+            tensor(new float[] { 0, 0, 2, 2 }).view(1, 4));
+        Assert.That(box.ToDouble(), Is.EqualTo(1 - 4.0 / (125 * 125)).Within(1e-6));
+        box.backward();
+        Assert.That(deltas.grad!.isfinite().all().ToBoolean(), Is.True);
+    }
+
+    /// <summary>
+    /// Under autocast the heads' deltas are half: the IoU losses decode them in float32 (detectron2's apply_deltas does
+    /// deltas.float()), so a 300-pixel box's area (90000, past float16's 65504) stays finite. [0, 0, 300, 300] against
+    /// [100, 0, 400, 300]: I 60000, U = C = 120000, GIoU loss 0.5, for the box heads (over R = 1) and the RPN (over 256 × 2
+    /// images, one positive anchor each: the second image's anchor is its ground truth, loss 0).
+    /// </summary>
+    [TestCase(ScalarType.Float16)]
+    [TestCase(ScalarType.BFloat16)]
+    public void IouLossesOfHalfDeltasAreComputedInFloat32(ScalarType half)
+    {
+        using var scope = NewDisposeScope();
+        using var predictor = new FastRcnnOutputLayers(4, 3, new Box2BoxTransform(10, 10, 5, 5), boxRegressionLoss: BoxRegressionLossType.Giou);
+        var (_, box) = predictor.Losses(zeros(1, 4), zeros(new long[] { 1, 4 }, half), tensor(new float[] { 0, 0, 300, 300 }).view(1, 4),
+            tensor(new long[] { 2 }), tensor(new float[] { 100, 0, 400, 300 }).view(1, 4));
+        Assert.That(box.dtype, Is.EqualTo(ScalarType.Float32));
+        Assert.That(box.ToDouble(), Is.EqualTo(0.5).Within(1e-6));
+
+        using var rpn = new Rpn(8, AnchorGenerator.VitDetDefault(), new RpnSettings { BoxRegressionLoss = BoxRegressionLossType.Giou });
+        var (_, rpnBox) = rpn.Losses(B(0, 0, 300, 300), zeros(2, 1), zeros(new long[] { 2, 1, 4 }, half),
+            new[] { tensor(new long[] { 1 }), tensor(new long[] { 1 }) },
+            new[] { tensor(new float[] { 100, 0, 400, 300 }).view(1, 4), tensor(new float[] { 0, 0, 300, 300 }).view(1, 4) });
+        Assert.That(rpnBox.ToDouble(), Is.EqualTo(0.5 / (256 * 2)).Within(1e-9));
+    }
+
+    /// <summary>
+    /// A checkpoint trained with other anchors has RPN head outputs of another shape (3 anchors per location against 1):
+    /// `vim test` and `--resume` refuse it naming those tensors' shapes and the anchor keys the checkpoint was trained with,
+    /// since its task, backbone and class count are the same as the config's and would not tell the user what to change.
+    /// </summary>
+    [Test]
+    public void ACheckpointOfOtherAnchorsIsRefusedNamingTheAnchorKeysItWasTrainedWith()
+    {
+        using var scope = NewDisposeScope();
+        var path = Path.Combine(Path.GetTempPath(), $"vimdense-dethp-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            var trained = Config();
+            using (var model = DetectionTask.FromConfig(trained))
+            {
+                var optimizer = new AdamWOptimizer([new ParameterGroup("all", model.named_parameters().ToList(), 0.0, 1.0)]);
+                TrainingCheckpoint.Save(path, model, optimizer, null,
+                    new TrainingState(1, 1, DataPosition.Start, null, ConfigWriter.ToYaml(ConfigBinder.ToNode(trained))));
+            }
+            using var other = DetectionTask.FromConfig(Config(head => head.RpnAnchorAspectRatios = [1]));
+            var error = Assert.Throws<VimException>(() => TrainingCheckpoint.LoadWeights(other, path, ema: false))!;
+            Assert.That(error.Message, Does.Contain("[3, ").And.Contain("in the checkpoint, [1, "));
+            Assert.That(error.Message, Does.Contain("model.det_head.rpn_anchor_aspect_ratios: [0.5, 1, 2]"));
+            Assert.That(error.Message, Does.Contain("model.det_head.rpn_anchor_sizes: [[32], [64], [128], [256], [512]]"));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     /// <summary>Unusable values are refused by key, with what was expected and what was given, before the detector is built.</summary>
     [TestCase("rpn_iou_thresholds", "model.det_head.rpn_iou_thresholds must be [negative, positive], two IoUs within [0, 1] with negative <= positive (e.g. [0.3, 0.7]), got [0.7, 0.3]")]
     [TestCase("rpn_iou_thresholds_count", "model.det_head.rpn_iou_thresholds must be [negative, positive], two IoUs within [0, 1] with negative <= positive (e.g. [0.3, 0.7]), got [0.5]")]
