@@ -172,7 +172,6 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// <summary>A number as a config spells it, whatever the machine's culture.</summary>
     private static string Invariant(double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-
     /// <summary>The box stages: one IoU threshold in (0, 1] and one row of four positive box weights per stage, at least one stage.</summary>
     private static void CheckStages(DetectionHeadConfig head)
     {
