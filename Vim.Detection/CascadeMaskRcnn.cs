@@ -29,7 +29,7 @@ public sealed class CascadeMaskRcnn : nn.Module
         if (backbone.Levels.Count != 5 || !backbone.TopBlock)
             throw new ArgumentException("CascadeMaskRcnn needs the five-level pyramid p2–p6 (scale factors 4, 2, 1, 0.5 and the top block)", nameof(backbone));
         this.backbone = backbone;
-        proposal_generator = new Rpn(backbone.OutChannels, AnchorGenerator.VitDetDefault(), rpnSettings, seed: seed + 1);
+        proposal_generator = new Rpn(backbone.OutChannels, AnchorGenerator.VitDetPyramid(rpnSettings ?? new RpnSettings()), rpnSettings, seed: seed + 1);
         try
         {
             roi_heads = new CascadeRoiHeads(backbone.OutChannels, roiSettings, seed + 2);
@@ -115,6 +115,8 @@ public sealed class CascadeMaskRcnn : nn.Module
 
     /// <summary>The most proposals the RPN passes to the box heads per image at test (its post-NMS top-k).</summary>
     public long ProposalsPerImage => proposal_generator.Settings.PostNmsTopKTest;
+
+    public Rpn ProposalGenerator => proposal_generator;
 
     /// <summary>Whether the detector predicts masks (its mask head is on).</summary>
     public bool MaskOn => roi_heads.MaskHead is not null;

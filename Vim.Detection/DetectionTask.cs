@@ -107,11 +107,21 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
                 MaskOn = head.MaskOn, MaskHeadConvDims = head.MaskHeadConvDims.Select(d => (long)d).ToArray(),
                 TestScoreThreshold = head.TestScoreThreshold, TestNmsThreshold = head.TestNmsThreshold, DetectionsPerImage = head.DetectionsPerImage,
                 TestSoftNms = FinalSoftNms(head),
+                PositiveFraction = head.RoiPositiveFraction, ProposalAppendGt = head.RoiProposalAppendGt,
+                BoxPoolerResolution = head.BoxPoolerResolution, MaskPoolerResolution = head.MaskPoolerResolution,
+                PoolerSamplingRatio = head.PoolerSamplingRatio, BoxRegressionLoss = head.RoiBboxRegLossType, SmoothL1Beta = head.RoiSmoothL1Beta,
+                ClassificationLossWeight = head.RoiLossClsWeight, BoxLossWeight = head.RoiLossBboxWeight, MaskLossWeight = head.MaskLossWeight,
+                StageLossWeights = head.StageLossWeights?.ToArray(),
             };
             var rpn = new RpnSettings
             {
                 BatchSizePerImage = head.RpnBatchSizePerImage, PreNmsTopKTrain = head.RpnPreNmsTopkTrain, PostNmsTopKTrain = head.RpnPostNmsTopkTrain,
                 PreNmsTopKTest = head.RpnPreNmsTopkTest, PostNmsTopKTest = head.RpnPostNmsTopkTest,
+                IouThresholds = head.RpnIouThresholds.ToArray(), PositiveFraction = head.RpnPositiveFraction, NmsThreshold = head.RpnNmsThreshold,
+                MinBoxSize = head.RpnMinBoxSize, BoxRegressionLoss = head.RpnBboxRegLossType, SmoothL1Beta = head.RpnSmoothL1Beta,
+                ObjectnessLossWeight = head.RpnLossClsWeight, BoxLossWeight = head.RpnLossBboxWeight,
+                AnchorSizes = head.RpnAnchorSizes.Select(level => (IReadOnlyList<double>)level.ToArray()).ToArray(),
+                AnchorAspectRatios = head.RpnAnchorAspectRatios.ToArray(),
             };
             return new CascadeMaskRcnn(pyramid, roi, rpn, config.Runtime.Seed + 10);
         }
@@ -150,6 +160,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
                 throw new VimException($"model.det_head.{key} must be within [0, 1], got {Invariant(value)}");
         _ = FinalSoftNms(head);
         CheckStages(head);
+        head.CheckHyperParameters();
         if (head.BoxHeadConvDims.Concat(head.BoxHeadFcDims).Any(d => d < 1))
             throw new VimException($"model.det_head.box_head_conv_dims and box_head_fc_dims must hold positive layer widths, got {List(head.BoxHeadConvDims)} and {List(head.BoxHeadFcDims)}");
         if (head.BoxHeadConvDims.Count + head.BoxHeadFcDims.Count == 0)
@@ -164,8 +175,8 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// <summary>The box stages: one IoU threshold in (0, 1] and one row of four positive box weights per stage, at least one stage.</summary>
     private static void CheckStages(DetectionHeadConfig head)
     {
-        static string List(IEnumerable<double> values) => $"[{string.Join(", ", values.Select(Invariant))}]";
         const string Example = "e.g. [0.5] for Mask R-CNN, [0.5, 0.6, 0.7] for Cascade Mask R-CNN";
+        static string List(IEnumerable<double> values) => $"[{string.Join(", ", values.Select(Invariant))}]";
         var thresholds = head.StageIouThresholds;
         var weights = head.StageBoxWeights;
         if (thresholds.Count == 0)

@@ -43,9 +43,15 @@ public sealed class ExperimentConfig
         RefuseTwoLengths(config, tree);
         RefuseFixedScheduleBesideList(config, tree);
         ParamSchedulerList.Read(config.Schedule);
+        if (config.Task == TaskKind.Detection)
+            config.Model.DetHead.CheckHyperParameters(key => DetHeadKeySource(tree, key));
         PipelineSwitch.Read(config);
         return (config, tree);
     }
+
+    /// <summary>Where model.det_head.KEY was written (file and line, or the --set), null where the config leaves it to the default.</summary>
+    private static string? DetHeadKeySource(ConfigMap tree, string key) =>
+        tree["model"] is ConfigMap model && model["det_head"] is ConfigMap head && head.TryGet(key, out _) ? head.KeySource(key).ToString() : null;
 
     /// <summary>schedule.max_iters and schedule.max_epochs both set, in one file or across a base and its child: refused, naming where each was written.</summary>
     private static void RefuseTwoLengths(ExperimentConfig config, ConfigMap tree)

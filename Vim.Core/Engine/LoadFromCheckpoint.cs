@@ -76,7 +76,8 @@ public static class LoadFromCheckpoint
         var text = $"load_from: {report}";
         if (report.Mismatched.Count > 0)
             text += $"{Environment.NewLine}note: load_from skipped {report.Mismatched.Count} tensor(s) of another shape than the model's " +
-                    "(e.g. a head trained for another class count, or a detector's box deltas, class-agnostic against class-specific); they keep their initial values and train from there";
+                    "(e.g. a head trained for another class count, a detector's box deltas, class-agnostic against class-specific, or its RPN head for " +
+                    "another count of anchors per location); they keep their initial values and train from there";
         return text;
     }
 

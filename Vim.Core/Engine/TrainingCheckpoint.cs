@@ -337,14 +337,21 @@ public static class TrainingCheckpoint
         {
             return null;
         }
-        string? Value(params string[] keys)
+        ConfigNode? Node(params string[] keys)
         {
             ConfigNode? node = root;
             foreach (var key in keys) node = (node as ConfigMap)?[key];
-            return (node as ConfigScalar)?.Value;
+            return node;
         }
+        string? Value(params string[] keys) => (Node(keys) as ConfigScalar)?.Value;
         var known = new[] { ("task", Value("task")), ("model.backbone.name", Value("model", "backbone", "name")), ("model.num_classes", Value("model", "num_classes")) }
             .Where(p => p.Item2 is not null).Select(p => $"{p.Item1}: {p.Item2}").ToList();
+        // A detector's RPN and box head outputs are also shaped by its anchors and box pooler: with the task, backbone and
+        // class count alike, these are what the user has to match.
+        if (Value("task") == "detection")
+            foreach (var key in new[] { "rpn_anchor_sizes", "rpn_anchor_aspect_ratios", "box_pooler_resolution" })
+                if (Node("model", "det_head", key) is { } node)
+                    known.Add($"model.det_head.{key}: {ConfigWriter.Inline(node)}");
         return known.Count == 0 ? null : string.Join(", ", known);
     }
 

@@ -24,9 +24,11 @@ public sealed class AnchorGenerator
     public int AnchorsPerLocation { get; }
 
     /// <summary>The official ViTDet setting: sizes 32…512 on p2–p6 (strides 4…64), ratios 0.5/1/2, offset 0.</summary>
-    public static AnchorGenerator VitDetDefault() =>
-        new(new[] { new[] { 32.0 }, new[] { 64.0 }, new[] { 128.0 }, new[] { 256.0 }, new[] { 512.0 } },
-            new[] { 0.5, 1.0, 2.0 }, new long[] { 4, 8, 16, 32, 64 }, 0.0);
+    public static AnchorGenerator VitDetDefault() => VitDetPyramid(new RpnSettings());
+
+    /// <summary>The RPN's sizes and aspect ratios on the ViTDet pyramid p2–p6 (strides 4…64, offset 0).</summary>
+    public static AnchorGenerator VitDetPyramid(RpnSettings settings) =>
+        new(settings.AnchorSizes, settings.AnchorAspectRatios, new long[] { 4, 8, 16, 32, 64 }, 0.0);
 
     public AnchorGenerator(IReadOnlyList<IReadOnlyList<double>> sizesPerLevel, IReadOnlyList<double> aspectRatios,
         IReadOnlyList<long> strides, double offset)

@@ -14,7 +14,9 @@ namespace Vim.Detection.Modeling;
 /// boxes are matched at the first stage's IoU and sampled once (BatchSizePerImage, PositiveFraction);
 /// every later stage takes the previous stage's refined boxes (detached, clipped, empty ones
 /// dropped) and re-labels them with its own IoU threshold without resampling. The pooled features
-/// enter each stage through a 1/stages gradient scale, and the stage losses are returned unweighted.
+/// enter each stage through a 1/stages gradient scale, and the stage losses are returned unweighted unless
+/// <see cref="CascadeRoiHeadsSettings.StageLossWeights"/> (mmdet's stage_loss_weights) weighs them; the mask loss, of the
+/// one mask head, takes no stage weight.
 /// The mask head trains on the foreground of the first stage's sampled proposals, as Detectron2's
 /// CascadeROIHeads.forward passes those (not the refined boxes) to _forward_mask.
 /// Inference: class probabilities averaged over the stages, boxes from the last stage's regression,
@@ -59,6 +61,9 @@ public sealed class CascadeRoiHeads : nn.Module
                 $"CascadeRoiHeads: need one IoU threshold and one box-weight set per stage, got {s.StageIouThresholds.Count} thresholds and {s.StageBoxWeights.Count} weight sets.");
         if (s.StageIouThresholds.Any(t => !(t > 0 && t <= 1)))
             throw new ArgumentException($"CascadeRoiHeads: stage IoU thresholds must be in (0, 1], got [{string.Join(", ", s.StageIouThresholds)}].");
+        if (s.StageLossWeights is { } stageWeights && (stageWeights.Count != s.StageIouThresholds.Count || stageWeights.Any(w => !(w >= 0) || double.IsPositiveInfinity(w))))
+            throw new ArgumentException(
+                $"CascadeRoiHeads: need one finite stage loss weight >= 0 per stage ({s.StageIouThresholds.Count}), got [{string.Join(", ", stageWeights)}].");
         matchers = s.StageIouThresholds.Select(t => new Matcher(new[] { t }, new[] { 0, 1 }, allowLowQualityMatches: false)).ToArray();
         Sampler = new BalancedPositiveNegativeSampler(s.BatchSizePerImage, s.PositiveFraction);
         BoxPooler = new MultiScaleRoiAlign(s.BoxPoolerResolution, s.PoolerScales, s.PoolerSamplingRatio, aligned: true);
@@ -73,7 +78,7 @@ public sealed class CascadeRoiHeads : nn.Module
                 var w = s.StageBoxWeights[k];
                 heads.Add(head);
                 predictors.Add(new FastRcnnOutputLayers(head.OutputSize, s.NumClasses, new Box2BoxTransform(w.X, w.Y, w.W, w.H),
-                    s.SmoothL1Beta, seed * 16 + 2 * k + 1, s.ClassAgnosticBoxRegression));
+                    s.SmoothL1Beta, seed * 16 + 2 * k + 1, s.ClassAgnosticBoxRegression, s.BoxRegressionLoss));
             }
             if (s.MaskOn)
                 mask_head = new MaskRcnnConvUpsampleHead(inChannels, s.NumClasses, s.MaskHeadConvDims, seed * 16 + 15);
@@ -235,12 +240,13 @@ public sealed class CascadeRoiHeads : nn.Module
                 statistics[name] = value;
             var (cls, box) = box_predictor[k].Losses(scores, deltas, cat(labeled.Select(l => l.Boxes.Tensor).ToArray(), 0),
                 gtClasses, cat(labeled.Select(l => l.GtBoxes).ToArray(), 0));
-            losses[StageLossName("loss_cls", k)] = cls;
-            losses[StageLossName("loss_box_reg", k)] = box;
+            double stageWeight = Settings.StageLossWeights?[k] ?? 1.0;
+            losses[StageLossName("loss_cls", k)] = cls * (Settings.ClassificationLossWeight * stageWeight);
+            losses[StageLossName("loss_box_reg", k)] = box * (Settings.BoxLossWeight * stageWeight);
             (previousDeltas, previousScores, previousClasses) = (deltas.detach(), scores.detach(), gtClasses);
         }
         if (mask_head is not null)
-            losses["loss_mask"] = MaskLoss(features, sampled, targets, statistics);
+            losses["loss_mask"] = MaskLoss(features, sampled, targets, statistics) * Settings.MaskLossWeight;
         foreach (var (name, value) in statistics) losses[name] = value;
         foreach (var loss in losses.Values)
             loss.MoveToOuterDisposeScope();

@@ -1,3 +1,4 @@
+using Vim.Core.Config;
 using Vim.Detection.Ops;
 
 namespace Vim.Detection.Modeling;
@@ -8,7 +9,7 @@ namespace Vim.Detection.Modeling;
 /// box regression,
 /// 512 RoIs per image at 25 % positives with the ground truth appended to the proposals, 4 × 256
 /// conv + 1024 FC box heads, 7×7 box / 14×14 mask pooling on p2–p5 (ROIAlignV2, adaptive
-/// sampling), L1 box loss, and at test time score > 0.05, per-class NMS 0.5, 100 detections.
+/// sampling), L1 box loss, every loss weighted 1 and the stages summed unweighted (detectron2's), and at test time score > 0.05, per-class NMS 0.5, 100 detections.
 /// </summary>
 public sealed record CascadeRoiHeadsSettings
 {
@@ -42,6 +43,25 @@ public sealed record CascadeRoiHeadsSettings
 
     public bool MaskOn { get; init; } = true;
     public double SmoothL1Beta { get; init; }
+
+    /// <summary>Smooth-L1 on the deltas, or an IoU loss on the decoded boxes (detectron2's ROI_BOX_HEAD.BBOX_REG_LOSS_TYPE).</summary>
+    public BoxRegressionLossType BoxRegressionLoss { get; init; } = BoxRegressionLossType.SmoothL1;
+
+    /// <summary>Factor of each stage's classification loss (mmdet's bbox_head.loss_cls.loss_weight).</summary>
+    public double ClassificationLossWeight { get; init; } = 1.0;
+
+    /// <summary>Factor of each stage's box loss (mmdet's bbox_head.loss_bbox.loss_weight; detectron2's BBOX_REG_LOSS_WEIGHT).</summary>
+    public double BoxLossWeight { get; init; } = 1.0;
+
+    /// <summary>Factor of the mask loss (mmdet's mask_head.loss_mask.loss_weight).</summary>
+    public double MaskLossWeight { get; init; } = 1.0;
+
+    /// <summary>
+    /// One factor per stage on that stage's classification and box losses (mmdet's CascadeRoIHead stage_loss_weights);
+    /// null: every stage 1, as detectron2's CascadeROIHeads sums them.
+    /// </summary>
+    public IReadOnlyList<double>? StageLossWeights { get; init; }
+
     public double TestScoreThreshold { get; init; } = 0.05;
     public double TestNmsThreshold { get; init; } = 0.5;
 

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Vim.Core.Config;
 using Vim.Core.Engine;
 using Vim.Detection.Structures;
 using static TorchSharp.torch;
@@ -11,7 +12,7 @@ namespace Vim.Detection.Modeling;
 /// class-agnostic box regression (the cascade's, CLS_AGNOSTIC_BBOX_REG) or Linear(d, 4K), one set of deltas per class
 /// (class-specific: Mask R-CNN's default, mmdet's reg_class_agnostic=False), initialised N(0, 0.01²) and N(0, 0.001²)
 /// with zero biases; softmax cross-entropy over K + 1 classes and smooth-L1 box loss on the foreground RoIs' deltas
-/// (class-specific: each RoI's ground-truth class's four).
+/// (class-specific: each RoI's ground-truth class's four), or an IoU loss on the boxes those deltas decode to.
 /// </summary>
 public sealed class FastRcnnOutputLayers : nn.Module<Tensor, (Tensor Scores, Tensor Deltas)>
 {
@@ -27,8 +28,12 @@ public sealed class FastRcnnOutputLayers : nn.Module<Tensor, (Tensor Scores, Ten
     /// <summary>One set of deltas for every class (bbox_pred has 4 outputs) rather than one per class (4K).</summary>
     public bool ClassAgnostic { get; }
 
+    /// <summary>Smooth-L1 on the deltas, or an IoU loss on the boxes they decode to (detectron2's BBOX_REG_LOSS_TYPE).</summary>
+    public BoxRegressionLossType BoxRegressionLoss { get; }
+
     public FastRcnnOutputLayers(long inputSize, long numClasses, Box2BoxTransform boxCoder, double smoothL1Beta = 0.0,
-        long seed = 0, bool classAgnostic = true) : base(nameof(FastRcnnOutputLayers))
+        long seed = 0, bool classAgnostic = true, BoxRegressionLossType boxRegressionLoss = BoxRegressionLossType.SmoothL1)
+        : base(nameof(FastRcnnOutputLayers))
     {
         if (inputSize < 1 || numClasses < 1)
             throw new ArgumentException(
@@ -39,6 +44,7 @@ public sealed class FastRcnnOutputLayers : nn.Module<Tensor, (Tensor Scores, Ten
         BoxCoder = boxCoder ?? throw new ArgumentNullException(nameof(boxCoder));
         SmoothL1Beta = smoothL1Beta;
         ClassAgnostic = classAgnostic;
+        BoxRegressionLoss = boxRegressionLoss;
         cls_score = nn.Linear(inputSize, numClasses + 1);
         bbox_pred = nn.Linear(inputSize, classAgnostic ? 4 : 4 * numClasses);
         register_module(nameof(cls_score), cls_score);
@@ -88,10 +94,20 @@ public sealed class FastRcnnOutputLayers : nn.Module<Tensor, (Tensor Scores, Ten
         var cls = nn.functional.cross_entropy(scores, classes);
         var foreground = classes.ge(0).logical_and(classes.lt(NumClasses));
         var fgProposals = new Boxes(proposalBoxes[foreground]);
-        var targets = BoxCoder.GetDeltas(fgProposals, new Boxes(gtBoxes[foreground].to_type(proposalBoxes.dtype)));
-        // Widened rather than rounding the float32 targets to half under autocast (as the RPN's box loss).
+        var fgGtBoxes = gtBoxes[foreground].to_type(proposalBoxes.dtype);
         var fgDeltas = DeltasOfClasses(deltas[foreground], classes[foreground]);
-        var box = BoxRegressionLoss.SmoothL1Sum(Autocast.WidenHalf(fgDeltas), targets, SmoothL1Beta) / r;
+        Tensor box;
+        if (BoxRegressionLoss == BoxRegressionLossType.SmoothL1)
+        {
+            var targets = BoxCoder.GetDeltas(fgProposals, new Boxes(fgGtBoxes));
+            // Widened rather than rounding the float32 targets to half under autocast (as the RPN's box loss).
+            box = Modeling.BoxRegressionLoss.SmoothL1Sum(Autocast.WidenHalf(fgDeltas), targets, SmoothL1Beta) / r;
+        }
+        else
+        {
+            var decoded = BoxCoder.ApplyDeltas(fgDeltas, fgProposals);
+            box = Modeling.BoxRegressionLoss.IouLossSum(BoxRegressionLoss, decoded, fgGtBoxes.to_type(decoded.dtype)) / r;
+        }
         return (cls.MoveToOuterDisposeScope(), box.MoveToOuterDisposeScope());
     }
 

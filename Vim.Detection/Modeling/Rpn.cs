@@ -1,5 +1,6 @@
 using Vim.Core.Diagnostics;
 using TorchSharp;
+using Vim.Core.Config;
 using Vim.Core.Engine;
 using Vim.Detection.Ops;
 using Vim.Detection.Structures;
@@ -75,8 +76,8 @@ public sealed class Rpn : nn.Module
             statistics = DetectionStatistics.Anchors(labels);
             foreach (var statistic in statistics.Values) statistic.MoveToOuterDisposeScope();
             (lossCls, lossLoc) = Losses(allAnchors, cat(logits.ToArray(), 1), cat(deltas.ToArray(), 1), labels, matched);
-            lossCls = (lossCls * Settings.LossWeight).MoveToOuterDisposeScope();
-            lossLoc = (lossLoc * Settings.LossWeight).MoveToOuterDisposeScope();
+            lossCls = (lossCls * Settings.ObjectnessLossWeight).MoveToOuterDisposeScope();
+            lossLoc = (lossLoc * Settings.BoxLossWeight).MoveToOuterDisposeScope();
         }
 
         IReadOnlyList<Instances> proposals;
@@ -141,8 +142,9 @@ public sealed class Rpn : nn.Module
     }
 
     /// <summary>
-    /// Objectness BCE over the sampled anchors and smooth-L1 (β from the settings) on the deltas of
-    /// the positive anchors, both summed and divided by (batch size per image × images).
+    /// Objectness BCE over the sampled anchors and, on the positive anchors, smooth-L1 (β from the settings) of the deltas
+    /// or the IoU loss of the boxes they decode to (<see cref="RpnSettings.BoxRegressionLoss"/>), both summed and divided by
+    /// (batch size per image × images), as detectron2's _dense_box_regression_loss for every loss type.
     /// </summary>
     /// <param name="logits">(N, R) objectness logits.</param>
     /// <param name="deltas">(N, R, 4) predicted deltas.</param>
@@ -151,12 +153,22 @@ public sealed class Rpn : nn.Module
     {
         using var scope = NewDisposeScope();
         var gtLabels = stack(labels.ToArray());
-        var gtDeltas = stack(matchedBoxes.Select(m => BoxCoder.GetDeltas(anchors, new Boxes(m))).ToArray());
         var positive = gtLabels.eq(1);
         var valid = gtLabels.ge(0);
-        // Under autocast the predictions widen to the targets' float32 (as torch promotes a half minus a float): rounding
-        // the targets to half would move them by up to a half-precision step.
-        var box = BoxRegressionLoss.SmoothL1Sum(Autocast.WidenHalf(deltas[positive]), gtDeltas[positive], Settings.SmoothL1Beta);
+        Tensor box;
+        if (Settings.BoxRegressionLoss == BoxRegressionLossType.SmoothL1)
+        {
+            var gtDeltas = stack(matchedBoxes.Select(m => BoxCoder.GetDeltas(anchors, new Boxes(m))).ToArray());
+            // Under autocast the predictions widen to the targets' float32 (as torch promotes a half minus a float): rounding
+            // the targets to half would move them by up to a half-precision step.
+            box = BoxRegressionLoss.SmoothL1Sum(Autocast.WidenHalf(deltas[positive]), gtDeltas[positive], Settings.SmoothL1Beta);
+        }
+        else
+        {
+            var positiveAnchors = anchors.Tensor.unsqueeze(0).expand(labels.Count, -1, -1)[positive];
+            var decoded = BoxCoder.ApplyDeltas(deltas[positive], new Boxes(positiveAnchors));
+            box = BoxRegressionLoss.IouLossSum(Settings.BoxRegressionLoss, decoded, stack(matchedBoxes.ToArray())[positive].to_type(decoded.dtype));
+        }
         var objectness = nn.functional.binary_cross_entropy_with_logits(logits[valid], gtLabels[valid].to_type(logits.dtype),
             reduction: nn.Reduction.Sum);
         double normalizer = Settings.BatchSizePerImage * labels.Count;
