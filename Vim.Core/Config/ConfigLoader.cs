@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -10,7 +11,7 @@ namespace Vim.Core.Config;
 /// the inherited mapping instead of merging into it. Command-line overrides (<c>a.b.c=value</c>)
 /// are applied last.
 /// </summary>
-public static class ConfigLoader
+public static partial class ConfigLoader
 {
     public const string BaseKey = "_base_";
     public const string DeleteKey = "_delete_";
@@ -143,6 +144,12 @@ public static class ConfigLoader
         value = Reattribute(value, source);
         var parts = path.Split('.');
         if (parts.Any(string.IsNullOrWhiteSpace)) throw new VimException($"--set {text}: empty segment in key path '{path}'");
+        if (Array.FindIndex(parts, p => BracketIndex().IsMatch(p)) is var bracketed and >= 0)
+        {
+            var match = BracketIndex().Match(parts[bracketed]);
+            var dotted = string.Join('.', [.. parts[..bracketed], match.Groups[1].Value, match.Groups[2].Value, .. parts[(bracketed + 1)..]]);
+            throw new VimException($"--set {text}: a list entry is addressed by a dotted index, as MMEngine's --cfg-options: --set {dotted}={valueText}");
+        }
 
         ConfigNode node = root;
         for (int i = 0; i < parts.Length - 1; i++)
@@ -161,6 +168,8 @@ public static class ConfigLoader
                 case ConfigList list when int.TryParse(part, out int index) && index >= 0 && index < list.Items.Count:
                     node = list.Items[index];
                     break;
+                case ConfigList list:
+                    throw NoSuchListEntry(text, string.Join('.', parts[..i]), part, list);
                 default:
                     throw new VimException($"--set {text}: '{string.Join('.', parts[..(i + 1)])}' is not a mapping, cannot set '{path}'");
             }
@@ -175,10 +184,21 @@ public static class ConfigLoader
             case ConfigList list when int.TryParse(last, out int index) && index >= 0 && index < list.Items.Count:
                 list.Items[index] = value;
                 break;
+            case ConfigList list:
+                throw NoSuchListEntry(text, string.Join('.', parts[..^1]), last, list);
             default:
                 throw new VimException($"--set {text}: the parent of '{last}' is not a mapping");
         }
     }
+
+    // "is not a mapping" would misdirect: the list is there, the index (or a key written in its place) is what is wrong.
+    private static VimException NoSuchListEntry(string text, string listPath, string part, ConfigList list) =>
+        new($"--set {text}: '{listPath}' is a list of {list.Items.Count} entries, addressed by index" +
+            (list.Items.Count == 0 ? "" : $" 0 to {list.Items.Count - 1} ('{listPath}.0.KEY=VALUE')") + $", not '{part}'");
+
+    /// <summary>A key path segment written as Python's list subscript, <c>param_scheduler[1]</c>.</summary>
+    [GeneratedRegex(@"^([^\[\]]+)\[(\d+)\]$")]
+    private static partial Regex BracketIndex();
 
     private static ConfigNode Reattribute(ConfigNode node, ConfigSource source) => node switch
     {

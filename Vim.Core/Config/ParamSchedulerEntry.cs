@@ -28,6 +28,9 @@ public sealed record ParamSchedulerEntry
     public required ParamSchedulerType Type { get; init; }
     /// <summary>Where the entry was written, for messages.</summary>
     public required ConfigSource Source { get; init; }
+    /// <summary>Where begin and by_epoch were written (a --set of one key names the --set), else <see cref="Source"/>.</summary>
+    public required ConfigSource BeginSource { get; init; }
+    public required ConfigSource ByEpochSource { get; init; }
     public int Begin { get; init; }
     /// <summary>Null: the run's end (MMEngine's runner default: max_epochs for a by_epoch scheduler, max_iters otherwise).</summary>
     public int? End { get; init; }
@@ -115,7 +118,7 @@ public static class ParamSchedulerList
     public static void CheckAgainstRun(ParamSchedulerEntry entry, int? epochs, int? iterations)
     {
         if (entry.ByEpoch && epochs is null)
-            throw new VimException($"{entry.Source}: {entry.Name} counts epochs (by_epoch is true, MMEngine's default), but the run counts iterations " +
+            throw new VimException($"{entry.ByEpochSource}: {entry.Name} counts epochs (by_epoch is true, MMEngine's default), but the run counts iterations " +
                 $"(schedule.max_iters {iterations}): write by_epoch: false, with begin/end{StepKeys(entry.Type)} in iterations, or count the run in " +
                 "epochs (schedule.max_epochs)");
         var (length, unit, lengthKey) = entry.ByEpoch ? (epochs, "epochs", "schedule.max_epochs") : (iterations, "iterations", "schedule.max_iters");
@@ -125,10 +128,10 @@ public static class ParamSchedulerList
         // recursion still counting to the written end (a recipe's PolyLR end 160000 in a shortened smoke run decays as the
         // recipe's would). One that begins at or past the run's end would never step, which no one means.
         if (entry.End is not null && entry.Begin >= runLength)
-            throw new VimException($"{entry.Source}: {entry.Name} begins at {entry.Begin} {unit}, at or past the run's end ({lengthKey} {runLength}" +
+            throw new VimException($"{entry.BeginSource}: {entry.Name} begins at {entry.Begin} {unit}, at or past the run's end ({lengthKey} {runLength}" +
                 $"{(lengthKey == "schedule.max_iters" && epochs is not null ? ", resolved from its epochs" : "")}): it would never step");
         if (entry.Begin >= end)
-            throw new VimException($"{entry.Source}: {entry.Name} begins at {entry.Begin} {unit}, not before its end {end}" +
+            throw new VimException($"{entry.BeginSource}: {entry.Name} begins at {entry.Begin} {unit}, not before its end {end}" +
                 (entry.End is null ? $" (the run's end, {lengthKey})" : "") + ": begin must be below end (MMEngine steps it in [begin, end))");
     }
 
@@ -164,8 +167,8 @@ public static class ParamSchedulerList
         T Value<T>(string key, T fallback) => map.TryGet(key, out var value) ? ConfigBinder.Bind<T>(value, $"{at}.{key}") : fallback;
         T? Optional<T>(string key) where T : struct => map.TryGet(key, out var value) && value is not ConfigScalar { IsNull: true }
             ? ConfigBinder.Bind<T>(value, $"{at}.{key}") : null;
-        VimException Refuse(string key, string expected, object? got) =>
-            new($"{(map.TryGet(key, out _) ? map.KeySource(key) : map.Source)}: {name} {key} must be {expected}, got {Text(got)}");
+        ConfigSource SourceOf(string key) => map.TryGet(key, out _) ? map.KeySource(key) : map.Source;
+        VimException Refuse(string key, string expected, object? got) => new($"{SourceOf(key)}: {name} {key} must be {expected}, got {Text(got)}");
         bool Written(string key) => map.TryGet(key, out var value) && value is not ConfigScalar { IsNull: true };
 
         var entry = new ParamSchedulerEntry
@@ -173,6 +176,8 @@ public static class ParamSchedulerList
             Index = index,
             Type = type,
             Source = map.Source,
+            BeginSource = SourceOf("begin"),
+            ByEpochSource = SourceOf("by_epoch"),
             Begin = Value("begin", 0),
             End = Optional<int>("end"),
             ByEpoch = Value("by_epoch", true),

@@ -14,6 +14,10 @@ public sealed class Resize : ISampleTransform
         if (options.Scales.Count == 0) throw new ArgumentException("Resize needs at least one scale.");
         foreach (var s in options.Scales)
             if (s.Length != 2 || s[0] <= 0 || s[1] <= 0) throw new ArgumentException($"Resize scale [{string.Join(", ", s)}] must be two positive sizes.");
+        // Checked before ratio_range's one-scale rule: a range resize has two scales, and "needs exactly one scale" would
+        // send its author to delete the wrong thing.
+        if (options.MultiscaleMode == MultiscaleMode.Range && options.RatioRange is not null)
+            throw new ArgumentException("Resize multiscale_mode range and ratio_range are two ways to draw the scale; set one of them.");
         if (options.RatioRange is { } r)
         {
             if (r.Length != 2 || r[0] <= 0 || r[1] < r[0]) throw new ArgumentException($"Resize ratio_range [{string.Join(", ", r)}] must be [min, max] with 0 < min <= max.");
@@ -24,8 +28,6 @@ public sealed class Resize : ISampleTransform
             if (options.Scales.Count != 2)
                 throw new ArgumentException($"Resize multiscale_mode range draws each edge between two scales and needs exactly two, got {options.Scales.Count}; " +
                     "several scales to pick one of: multiscale_mode value");
-            if (options.RatioRange is not null)
-                throw new ArgumentException("Resize multiscale_mode range and ratio_range are two ways to draw the scale; set one of them.");
         }
         _options = options;
     }

@@ -89,6 +89,33 @@ public class ConfigLoaderTests
         Assert.That(ExperimentConfig.Load(withPretrained, ["model.backbone.pretrained_key=\"\""]).Config.Model.Backbone.PretrainedKey, Is.EqualTo(""));
     }
 
+    /// <summary>
+    /// A param_scheduler entry is reached as MMEngine's --cfg-options reach one, by a dotted index; an index past the list,
+    /// or Python's subscript, is refused with the list's length and the dotted form rather than "not a mapping".
+    /// </summary>
+    [Test]
+    public void OverridesReachListEntriesByDottedIndexAndNameTheListWhenTheIndexIsWrong()
+    {
+        var top = Write("top.yaml", """
+            schedule:
+              max_iters: 30
+              param_scheduler:
+                - {type: LinearLR, start_factor: 1.0e-6, by_epoch: false, begin: 0, end: 10}
+                - {type: PolyLR, eta_min: 0.0, power: 1.0, begin: 10, by_epoch: false}
+            """);
+        var entry = (ConfigMap)ExperimentConfig.Load(top, ["schedule.param_scheduler.1.power=0.9"]).Config.Schedule.ParamScheduler!.Items[1];
+        Assert.That(((ConfigScalar)entry["power"]!).Value, Is.EqualTo("0.9"));
+
+        var e = Assert.Throws<VimException>(() => ExperimentConfig.Load(top, ["schedule.param_scheduler.5.power=0.9"]))!;
+        Assert.That(e.Message, Is.EqualTo("--set schedule.param_scheduler.5.power=0.9: 'schedule.param_scheduler' is a list of 2 entries, " +
+            "addressed by index 0 to 1 ('schedule.param_scheduler.0.KEY=VALUE'), not '5'"));
+        e = Assert.Throws<VimException>(() => ExperimentConfig.Load(top, ["schedule.param_scheduler.2={type: PolyLR}"]))!;
+        Assert.That(e.Message, Does.Contain("'schedule.param_scheduler' is a list of 2 entries").And.Contain("not '2'"));
+        e = Assert.Throws<VimException>(() => ExperimentConfig.Load(top, ["schedule.param_scheduler[1].power=0.9"]))!;
+        Assert.That(e.Message, Is.EqualTo("--set schedule.param_scheduler[1].power=0.9: a list entry is addressed by a dotted index, " +
+            "as MMEngine's --cfg-options: --set schedule.param_scheduler.1.power=0.9"));
+    }
+
     /// <summary>A setting only the other task reads would be ignored: it is refused with where it was written.</summary>
     [Test]
     public void SettingsOfTheOtherTaskAreRefusedWhereTheyAreWritten()

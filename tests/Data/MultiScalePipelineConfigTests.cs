@@ -187,6 +187,13 @@ public class MultiScalePipelineConfigTests
                 - resize: {scales: [[96, 40], [96, 56]], multiscale_mode: range}
                 - normalize: {}
             """), Does.Contain("data.test_pipeline[0]: resize with several scales draws a size at random"));
+
+        // mmdet's RandomResize scale pair with mmseg's ratio_range added: the conflict is what is wrong, not the pair.
+        Assert.That(Refusal("""
+              train_pipeline:
+                - resize: {scales: [[96, 40], [96, 56]], multiscale_mode: range, ratio_range: [0.5, 2.0]}
+                - normalize: {}
+            """), Does.Contain("data.train_pipeline[0]: Resize multiscale_mode range and ratio_range are two ways to draw the scale; set one of them."));
     }
 
     /// <summary>

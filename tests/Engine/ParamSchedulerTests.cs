@@ -378,6 +378,25 @@ public class ParamSchedulerTests
     }
 
     /// <summary>
+    /// A begin or by_epoch that makes an entry impossible is refused where that key was written: the --set of one entry's key
+    /// (MMEngine's --cfg-options param_scheduler.1.begin=…), or the key's own line in a block entry, not the entry's first line.
+    /// </summary>
+    [Test]
+    public void AnEntryRefusedForItsBeginOrByEpochNamesWhereThatKeyWasWritten()
+    {
+        var path = Path.Combine(_root, "config.yaml");
+        File.WriteAllText(path, Schedule("    - {type: LinearLR, start_factor: 1.0e-6, by_epoch: false, end: 10}\n    - {type: PolyLR, by_epoch: false, begin: 10, end: 160000}\n", "max_iters: 30"));
+        var e = Assert.Throws<VimException>(() => ExperimentConfig.Load(path, ["schedule.param_scheduler.1.begin=40"]))!;
+        Assert.That(e.Message, Does.StartWith("--set schedule.param_scheduler.1.begin=40: schedule.param_scheduler[1] (PolyLR) begins at 40 iterations, at or past the run's end"));
+        e = Assert.Throws<VimException>(() => ExperimentConfig.Load(path, ["schedule.param_scheduler.1.by_epoch=true"]))!;
+        Assert.That(e.Message, Does.StartWith("--set schedule.param_scheduler.1.by_epoch=true: schedule.param_scheduler[1] (PolyLR) counts epochs"));
+
+        // Block style: line 4 opens the entry, line 6 holds the begin that is wrong.
+        var message = LoadRefused(Schedule("    - type: PolyLR\n      by_epoch: false\n      begin: 30\n", "max_iters: 30")).Message;
+        Assert.That(message, Does.Contain("config.yaml:6: schedule.param_scheduler[0] (PolyLR) begins at 30 iterations, not before its end 30"));
+    }
+
+    /// <summary>
     /// An iteration-counted entry of an epoch-counted run is checked against the run's iterations once the epoch is known:
     /// 12 epochs of 10 iterations end at 120, so an entry beginning at 200 would never step.
     /// </summary>

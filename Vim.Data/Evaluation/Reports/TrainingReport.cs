@@ -80,7 +80,7 @@ public static class TrainingReport
         }
         ReportCharts.SaveLines(Path.Combine(outDir, "lr.png"), "Learning rate", "iteration", "lr",
             [("lr", iterations, train.Select(r => r.Number("lr")).ToArray())], xMarks: epochMarks);
-        charts.Add(("lr.png", "Learning rate (warmup, then the schedule's policy)"));
+        charts.Add(("lr.png", "Learning rate (as schedule.* set it per iteration)"));
         ReportCharts.SaveLines(Path.Combine(outDir, "time.png"), "Seconds per iteration", "iteration", "seconds",
             [("iteration", iterations, train.Select(r => r.Number("time")).ToArray()), ("data", iterations, train.Select(r => r.Number("data_time")).ToArray())], xMarks: epochMarks);
         charts.Add(("time.png", "Time per iteration and the part spent waiting for data (means over each logging interval)"));
