@@ -4,6 +4,7 @@ using System.Text.Json;
 using JsonNodes = System.Text.Json.Nodes;
 using NUnit.Framework;
 using Vim.Core.Engine;
+using Vim.Data.Demo;
 using Vim.Tests.Engine;
 using static TorchSharp.torch;
 
@@ -368,6 +369,88 @@ public class MultiProcessTests
         Assert.That(Stats(0, "bn"), Is.EqualTo(Stats(1, "bn")), "bn: rank 0's statistics, broadcast before the evaluation");
         Assert.That(Stats(0, "bn")[3..], Is.Not.EqualTo(Stats(0, "syncbn")[7..]), "not vacuous: rank 0's own batches are not the global batch");
         Assert.That(ranks[0].Metrics, Is.EqualTo(ranks[1].Metrics), "the distributed evaluation after training agrees on both ranks");
+    }
+
+    /// <summary>
+    /// An epoch-counted detection run (the 11 of 12 demo images that hold objects: 2 iterations an epoch of global batch 4)
+    /// with today's data and schedule features at once, on two processes of batch 2 against one process of batch 4: a
+    /// param_scheduler list (an iteration LinearLR warmup over 4 iterations, then MultiStepLR at epochs 1 and 3), a
+    /// data.pipeline_switch after epoch 2 (iteration 4) from a small absolute_range random_crop that gives samples up
+    /// (allow_negative_crop: false) to a flip alone. The lrs are MMEngine's chained closed form, worked out by hand; each
+    /// iteration the two ranks read, together, the one process's images; the weights agree to 2e-5 (as the toy run's: the
+    /// all-reduce averages two per-rank means where one process takes one mean of four, in float32).
+    /// </summary>
+    [Test]
+    public void AnEpochRunWithParamSchedulerPipelineSwitchAndGivenUpCropsOnTwoRanksEqualsOneProcess()
+    {
+        DemoDatasetGenerator.Generate(new DemoOptions
+        {
+            Kind = DemoKind.Coco, OutputDir = Path.Combine(_root, "coco"), TrainImages = 12, ValImages = 2, Width = 64, Height = 64, Seed = 3,
+        });
+        var config = Path.Combine(_root, "det.yaml");
+        File.WriteAllText(config, $$"""
+            task: detection
+            data:
+              type: coco
+              root: {{Path.Combine(_root, "coco")}}
+              train_split: train
+              val_split: val
+              num_workers: 0
+              crop_size: [64, 64]
+              train_pipeline:
+                - random_crop: {crop_type: absolute_range, size_range: [8, 16], allow_negative_crop: false}
+                - normalize: {}
+              pipeline_switch:
+                at: 2
+                train_pipeline:
+                  - random_flip: {prob: 0.5}
+                  - normalize: {}
+            model: {num_classes: {{DemoDatasetGenerator.ClassNames.Count}}}
+            optimizer: {lr: 0.1, weight_decay: 0}
+            schedule:
+              max_iters: null
+              max_epochs: 4
+              param_scheduler:
+                - {type: LinearLR, start_factor: 0.25, by_epoch: false, begin: 0, end: 4}
+                - {type: MultiStepLR, by_epoch: true, begin: 0, end: 4, milestones: [1, 3], gamma: 0.5}
+            train: {log_interval: 1, eval_interval: 4, checkpoint_interval: 4}
+            runtime: {seed: 3}
+            """);
+        set_num_threads(1);
+        var single = DistributedDetectionDataWorker.Train(config, batchSize: 4, Path.Combine(_root, "single"), Vim.Core.Distributed.SingleProcessCommunicator.Instance);
+
+        var work = Path.Combine(_root, "dist");
+        var output = Path.Combine(_root, "dist");
+        var run = Mpirun(2, ["host", "--assembly", typeof(DistributedDetectionDataWorker).Assembly.Location, "--type", typeof(DistributedDetectionDataWorker).FullName!,
+            "--", "--config", config, "--batch", "2", "--work", work, "--out", output]);
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Output);
+        var ranks = Enumerable.Range(0, 2).Select(r => JsonSerializer.Deserialize<DistributedDetectionDataWorker.Outcome>(File.ReadAllBytes($"{output}.rank{r}.json"))!).ToArray();
+
+        // MMEngine's LinearLR: factor 0.25 + 0.75·i/(end − begin − 1) at iterations i < 4, then 1; MultiStepLR halves the lr
+        // from epoch 1 (iteration 2) and again from epoch 3 (iteration 6).
+        double[] expectedLrs = [0.1 * 0.25, 0.1 * 0.5, 0.1 * 0.75 * 0.5, 0.1 * 0.5, 0.05, 0.05, 0.1 * 0.25, 0.1 * 0.25];
+        double[] Lrs(string dir) => [.. JsonLinesLog.Read(Path.Combine(dir, "log.jsonl")).Where(r => r.Mode is null).Select(r => r.Number("lr"))];
+        Assert.That(Lrs(Path.Combine(_root, "single")), Is.EqualTo(expectedLrs).Within(1e-12), "MMEngine's chained lrs");
+        Assert.That(Lrs(work), Is.EqualTo(Lrs(Path.Combine(_root, "single"))), "the same lr each iteration, bit for bit");
+
+        int[] Switches(string dir) => [.. JsonLinesLog.Read(Path.Combine(dir, "log.jsonl")).Where(r => r.Mode == TrainingLogModes.PipelineSwitch).Select(r => r.Iteration)];
+        Assert.That(Switches(Path.Combine(_root, "single")), Is.EqualTo(new[] { 4 }), "after 2 epochs of 2 iterations");
+        Assert.That(Switches(work), Is.EqualTo(new[] { 4 }));
+
+        Assert.That(single.ImageIds, Has.Count.EqualTo(8));
+        for (int iteration = 0; iteration < 8; iteration++)
+            Assert.That(ranks[0].ImageIds[iteration].Concat(ranks[1].ImageIds[iteration]).Order(), Is.EqualTo(single.ImageIds[iteration].Order()),
+                $"iteration {iteration}: the two ranks read the one process's images");
+        // Not vacuous: the crop gave samples up before the switch (an epoch without refetches reads 8 different images of the
+        // 11; image 8 holds no object, so training never reads it), and after it no more.
+        long[][] Epoch(int epoch) => [.. single.ImageIds.Skip(2 * epoch).Take(2)];
+        Assert.That(Enumerable.Range(0, 2).Any(epoch => Epoch(epoch).SelectMany(ids => ids).Distinct().Count() < 8), "some image stood in for a given-up one");
+        foreach (int epoch in new[] { 2, 3 })
+            Assert.That(Epoch(epoch).SelectMany(ids => ids).Distinct().Count(), Is.EqualTo(8), $"epoch {epoch}: 8 different images");
+        Assert.That(single.ImageIds.SelectMany(ids => ids), Has.No.Member(8L));
+
+        Assert.That(ranks[1].Weights, Is.EqualTo(ranks[0].Weights), "bit for bit the same on both ranks");
+        Assert.That(ranks[0].Weights, Is.EqualTo(single.Weights).Within(2e-5));
     }
 
     private DistributedEvalWorker.Outcome[] EvaluateOnTwoRanks(string kind)
