@@ -1,4 +1,6 @@
 using Vim.Core.Config;
+using Vim.Core.Engine;
+using Vim.Detection.Structures;
 using static TorchSharp.torch;
 
 namespace Vim.Detection.Modeling;
@@ -21,6 +23,25 @@ public static class BoxRegressionLoss
         var diff = (input - target).abs();
         var loss = beta < 1e-5 ? diff : where(diff.lt(beta), 0.5 * diff * diff / beta, diff - 0.5 * beta);
         return loss.sum().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// One head's box-regression loss over its matched (R, 4) rows, summed (detectron2's _dense_box_regression_loss and
+    /// FastRCNNOutputLayers.box_reg_loss, before their normalisation): smooth-L1 of <paramref name="deltas"/> against the deltas
+    /// <paramref name="coder"/> takes <paramref name="sources"/> to <paramref name="targets"/>, or an IoU loss of the boxes
+    /// <paramref name="deltas"/> decode to. The RPN and every box stage call it, so the loss types mean the same in both.
+    /// </summary>
+    public static Tensor Sum(BoxRegressionLossType type, double smoothL1Beta, Box2BoxTransform coder, Tensor deltas, Boxes sources, Tensor targets)
+    {
+        if (type == BoxRegressionLossType.SmoothL1)
+        {
+            var targetDeltas = coder.GetDeltas(sources, new Boxes(targets));
+            // Under autocast the predictions widen to the targets' float32 (as torch promotes a half minus a float): rounding
+            // the targets to half would move them by up to a half-precision step.
+            return SmoothL1Sum(Autocast.WidenHalf(deltas), targetDeltas, smoothL1Beta);
+        }
+        var decoded = coder.ApplyDeltas(deltas, sources);
+        return IouLossSum(type, decoded, targets.to_type(decoded.dtype));
     }
 
     /// <summary>

@@ -96,18 +96,7 @@ public sealed class FastRcnnOutputLayers : nn.Module<Tensor, (Tensor Scores, Ten
         var fgProposals = new Boxes(proposalBoxes[foreground]);
         var fgGtBoxes = gtBoxes[foreground].to_type(proposalBoxes.dtype);
         var fgDeltas = DeltasOfClasses(deltas[foreground], classes[foreground]);
-        Tensor box;
-        if (BoxRegressionLoss == BoxRegressionLossType.SmoothL1)
-        {
-            var targets = BoxCoder.GetDeltas(fgProposals, new Boxes(fgGtBoxes));
-            // Widened rather than rounding the float32 targets to half under autocast (as the RPN's box loss).
-            box = Modeling.BoxRegressionLoss.SmoothL1Sum(Autocast.WidenHalf(fgDeltas), targets, SmoothL1Beta) / r;
-        }
-        else
-        {
-            var decoded = BoxCoder.ApplyDeltas(fgDeltas, fgProposals);
-            box = Modeling.BoxRegressionLoss.IouLossSum(BoxRegressionLoss, decoded, fgGtBoxes.to_type(decoded.dtype)) / r;
-        }
+        var box = Modeling.BoxRegressionLoss.Sum(BoxRegressionLoss, SmoothL1Beta, BoxCoder, fgDeltas, fgProposals, fgGtBoxes) / r;
         return (cls.MoveToOuterDisposeScope(), box.MoveToOuterDisposeScope());
     }
 

@@ -155,20 +155,9 @@ public sealed class Rpn : nn.Module
         var gtLabels = stack(labels.ToArray());
         var positive = gtLabels.eq(1);
         var valid = gtLabels.ge(0);
-        Tensor box;
-        if (Settings.BoxRegressionLoss == BoxRegressionLossType.SmoothL1)
-        {
-            var gtDeltas = stack(matchedBoxes.Select(m => BoxCoder.GetDeltas(anchors, new Boxes(m))).ToArray());
-            // Under autocast the predictions widen to the targets' float32 (as torch promotes a half minus a float): rounding
-            // the targets to half would move them by up to a half-precision step.
-            box = BoxRegressionLoss.SmoothL1Sum(Autocast.WidenHalf(deltas[positive]), gtDeltas[positive], Settings.SmoothL1Beta);
-        }
-        else
-        {
-            var positiveAnchors = anchors.Tensor.unsqueeze(0).expand(labels.Count, -1, -1)[positive];
-            var decoded = BoxCoder.ApplyDeltas(deltas[positive], new Boxes(positiveAnchors));
-            box = BoxRegressionLoss.IouLossSum(Settings.BoxRegressionLoss, decoded, stack(matchedBoxes.ToArray())[positive].to_type(decoded.dtype));
-        }
+        var positiveAnchors = new Boxes(anchors.Tensor.unsqueeze(0).expand(labels.Count, -1, -1)[positive]);
+        var box = BoxRegressionLoss.Sum(Settings.BoxRegressionLoss, Settings.SmoothL1Beta, BoxCoder, deltas[positive], positiveAnchors,
+            stack(matchedBoxes.ToArray())[positive]);
         var objectness = nn.functional.binary_cross_entropy_with_logits(logits[valid], gtLabels[valid].to_type(logits.dtype),
             reduction: nn.Reduction.Sum);
         double normalizer = Settings.BatchSizePerImage * labels.Count;
