@@ -160,6 +160,8 @@ public static partial class ConfigLoader
                 case ConfigMap map:
                     if (!map.TryGet(part, out var child) || child is ConfigScalar { IsNull: true })
                     {
+                        // A mapping made here would reach the schema as "must be a list, got a mapping", hiding that the list is unset.
+                        if (IsListIndex(parts[i + 1])) throw NoListToIndex(text, string.Join('.', parts[..(i + 1)]), parts[i + 1]);
                         child = new ConfigMap(source);
                         map.Set(part, child, source);
                     }
@@ -195,6 +197,12 @@ public static partial class ConfigLoader
     private static VimException NoSuchListEntry(string text, string listPath, string part, ConfigList list) =>
         new($"--set {text}: '{listPath}' is a list of {list.Items.Count} entries, addressed by index" +
             (list.Items.Count == 0 ? "" : $" 0 to {list.Items.Count - 1} ('{listPath}.0.KEY=VALUE')") + $", not '{part}'");
+
+    private static bool IsListIndex(string part) => part.Length > 0 && part.All(char.IsAsciiDigit);
+
+    private static VimException NoListToIndex(string text, string listPath, string part) =>
+        new($"--set {text}: '{listPath}' is not set (null or absent) here, so it has no entry {part} to address; " +
+            $"set the whole list, e.g. --set '{listPath}=[...]'");
 
     /// <summary>A key path segment written as Python's list subscript, <c>param_scheduler[1]</c>.</summary>
     [GeneratedRegex(@"^([^\[\]]+)\[(\d+)\]$")]

@@ -133,6 +133,10 @@ public static class TrainingCheckpoint
     {
         var path = file.Path;
         var meta = file.Metadata;
+        if (IsPublished(file))
+            throw new VimException($"{path}: a published checkpoint (metadata 'format' '{PublishedFormatTag}': `vim checkpoint publish` kept the weights " +
+                "alone, without the optimiser state and training position), not a training checkpoint; `vim test`, `vim infer` and --load-from " +
+                "read it, while --resume and `vim checkpoint publish` need the iter_*.safetensors or best.safetensors that `vim train` wrote");
         if (!meta.TryGetValue("format", out var format) || format != FormatTag)
             throw new VimException($"{path}: not a VimDense training checkpoint (metadata 'format' is '{format ?? "missing"}', expected '{FormatTag}')");
         RequireChecksums(file);
@@ -166,6 +170,9 @@ public static class TrainingCheckpoint
         RequireIntact(file);
         var meta = file.Metadata;
 
+        // The weights' fit first: a checkpoint of the other task would otherwise be blamed on train.ema_momentum.
+        var modelState = file.StateDict("model");
+        RequireFit(model, modelState, path, "model", meta);
         bool hasEma = Require(meta, "has_ema", path) == "true";
         if (hasEma != (ema is not null))
             throw new VimException($"{path}: the checkpoint {(hasEma ? "has" : "has no")} EMA weights but this run {(ema is null ? "does not use" : "uses")} EMA (train.ema_momentum)");
@@ -173,8 +180,6 @@ public static class TrainingCheckpoint
         // The objects are freshly built for the resume; if a part is refused below they are discarded
         // with the run, and the checkpoint files themselves are never modified by loading.
         var optimState = file.StateDict("optim");
-        var modelState = file.StateDict("model");
-        RequireFit(model, modelState, path, "model", meta);
         StateDictLoader.Load(model, modelState, new StateDictLoadOptions { Strict = true }, $"{path}[model]");
         optimizer.LoadState(optimState, long.Parse(Require(meta, "optimizer_steps", path), CultureInfo.InvariantCulture));
         if (ema is not null)

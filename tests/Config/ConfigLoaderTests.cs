@@ -116,6 +116,25 @@ public class ConfigLoaderTests
             "as MMEngine's --cfg-options: --set schedule.param_scheduler.1.power=0.9"));
     }
 
+    /// <summary>
+    /// A dotted index into a list the config leaves unset (model.seg_head.losses is null unless written) is refused naming
+    /// the unset list, where it used to become a mapping keyed "0" that the schema refused as "must be a list, got a mapping".
+    /// </summary>
+    [Test]
+    public void OverrideIndexingAnUnsetListNamesTheListAsUnset()
+    {
+        var top = Write("seg.yaml", "task: segmentation\nmodel:\n  num_classes: 5\n  seg_head:\n    channels: 16\n    losses: null\n");
+        var e = Assert.Throws<VimException>(() => ExperimentConfig.Load(top, ["model.seg_head.losses.0.weight=1"]))!;
+        Assert.That(e.Message, Is.EqualTo("--set model.seg_head.losses.0.weight=1: 'model.seg_head.losses' is not set (null or absent) here, " +
+            "so it has no entry 0 to address; set the whole list, e.g. --set 'model.seg_head.losses=[...]'"));
+        // Absent from the file altogether, and with the index as the last segment.
+        e = Assert.Throws<VimException>(() => ExperimentConfig.Load(top, ["model.seg_test.crop_size.1=64"]))!;
+        Assert.That(e.Message, Does.StartWith("--set model.seg_test.crop_size.1=64: 'model.seg_test.crop_size' is not set (null or absent) here, so it has no entry 1"));
+        // Once the list is written, the same override reaches its entry.
+        var losses = ExperimentConfig.Load(top, ["model.seg_head.losses=[{type: dice}]", "model.seg_head.losses.0.weight=3"]).Config.Model.SegHead.Losses;
+        Assert.That(losses!.Single().Weight, Is.EqualTo(3.0));
+    }
+
     /// <summary>A setting only the other task reads would be ignored: it is refused with where it was written.</summary>
     [Test]
     public void SettingsOfTheOtherTaskAreRefusedWhereTheyAreWritten()

@@ -72,6 +72,29 @@ public class CheckpointFitTests
         Assert.That(resume.Message, Does.Contain("2 of the model's 4 tensors match").And.Contain("task: segmentation"));
     }
 
+    /// <summary>
+    /// A resume from a checkpoint of the other task that also kept EMA weights, into a run without EMA: the weights that do
+    /// not fit are named, not the EMA setting (which a matching config would fix along with everything else).
+    /// </summary>
+    [Test]
+    public void AResumeFromTheOtherTasksEmaCheckpointNamesTheWeightsNotTheEmaSetting()
+    {
+        using var scope = NewDisposeScope();
+        var detector = new TwoPart("roi_heads", 6);
+        var config = new ExperimentConfig { Task = TaskKind.Detection, Model = new ModelConfig { NumClasses = 5 } };
+        config.Model.Backbone.Name = "vimdet_tiny";
+        var path = Path.Combine(_root, "detection_ema.safetensors");
+        using (var ema = new ExponentialMovingAverage(detector, 0.9))
+            TrainingCheckpoint.Save(path, detector, new AdamWOptimizer([new ParameterGroup("all", detector.named_parameters().ToList(), 0.0, 1.0)]),
+                ema, new TrainingState(3, 3, DataPosition.Start, null, ConfigWriter.ToYaml(ConfigBinder.ToNode(config))));
+
+        var segmentor = new TwoPart("decode_head", 3);
+        var optimizer = new AdamWOptimizer([new ParameterGroup("all", segmentor.named_parameters().ToList(), 0.0, 1.0)]);
+        var error = Assert.Throws<VimException>(() => TrainingCheckpoint.Load(path, segmentor, optimizer, ema: null))!;
+        Assert.That(error.Message, Does.Contain("2 of the model's 4 tensors match").And.Contain("task: detection"));
+        Assert.That(error.Message, Does.Not.Contain("train.ema_momentum"));
+    }
+
     [Test]
     public void AnotherClassCountShowsTheShapesOnBothSides()
     {

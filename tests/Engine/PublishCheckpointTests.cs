@@ -79,7 +79,11 @@ public class PublishCheckpointTests
         Assert.That(Bytes(fresh.state_dict()), Is.EqualTo(expected));
         var resume = Assert.Throws<VimException>(() =>
             TrainingCheckpoint.Load(published, fresh, new AdamWOptimizer([new ParameterGroup("all", fresh.named_parameters().ToList(), 0.0, 1.0)]), null))!;
-        Assert.That(resume.Message, Does.Contain(published).And.Contain(TrainingCheckpoint.PublishedFormatTag));
+        Assert.That(resume.Message, Does.StartWith($"{published}: a published checkpoint").And.Contain(TrainingCheckpoint.PublishedFormatTag)
+            .And.Contain("--load-from").And.Contain("--resume and `vim checkpoint publish` need"));
+        // Publishing it again is refused the same way, not as a foreign file.
+        var again = Assert.Throws<VimException>(() => TrainingCheckpoint.Publish(published, Path.Combine(_dir, "again", "toy.safetensors"), ema: false))!;
+        Assert.That(again.Message, Does.StartWith($"{published}: a published checkpoint").And.Not.Contain("not a VimDense training checkpoint"));
         var emaRefusal = Assert.Throws<VimException>(() => TrainingCheckpoint.LoadWeights(fresh, published, ema: true))!.Message;
         // Its run kept EMA weights, so the refusal must say where they went rather than blame train.ema_momentum.
         Assert.That(emaRefusal, Does.Not.Contain("train.ema_momentum"));

@@ -84,6 +84,28 @@ public class EvalCliAndReportTests
             "percent, as metrics.json holds AP");
     }
 
+    /// <summary>
+    /// A results file of another split (an image id the ground truth lacks) is refused by `eval coco` naming both files
+    /// and the entry, as `eval coco-errors` names them, where it used to say only "results[1]: image_id 99 …".
+    /// </summary>
+    [Test]
+    public void CocoCommandNamesBothFilesForAResultOfAnImageTheGroundTruthLacks()
+    {
+        string gt = Path.Combine(_dir, "gt.json"), res = Path.Combine(_dir, "res.json");
+        File.WriteAllText(gt, """
+            {"images": [{"id": 1, "width": 10, "height": 10, "file_name": "a.jpg"}],
+             "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 4, 4], "area": 16, "iscrowd": 0}],
+             "categories": [{"id": 1, "name": "thing"}]}
+            """);
+        File.WriteAllText(res, """
+            [{"image_id": 1, "category_id": 1, "bbox": [1, 1, 4, 4], "score": 0.9},
+             {"image_id": 99, "category_id": 1, "bbox": [1, 1, 4, 4], "score": 0.8}]
+            """);
+        var expected = $"--results {res} against --gt {gt}: results[1]: image_id 99 is not an image of the ground truth";
+        Assert.That(Refused("eval", "coco", "--gt", gt, "--results", res), Does.Contain(expected));
+        Assert.That(Refused("eval", "coco-errors", "--gt", gt, "--results", res, "--out", Path.Combine(_dir, "errors")), Does.Contain(expected));
+    }
+
     [Test]
     public void CocoCommandRejectsBadOptionsWithAClearMessage()
     {

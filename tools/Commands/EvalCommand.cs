@@ -56,6 +56,20 @@ public static class EvalCommand
             return (groundTruth, detections);
         }
 
+        /// <summary>Runs an evaluation of the two files, naming them in its refusals.</summary>
+        public T NamingFiles<T>(ParseResult parse, Func<T> evaluate)
+        {
+            try
+            {
+                return evaluate();
+            }
+            catch (VimException e)
+            {
+                // The evaluator names the entry (results[i], a ground-truth annotation id); the files are named here.
+                throw new VimException($"--results {parse.GetValue(Results)} against --gt {parse.GetValue(GroundTruth)}: {e.Message}", e);
+            }
+        }
+
         /// <summary>--iou-type of the AP commands (`eval coco`, `eval coco-errors`).</summary>
         public static Option<string> IouTypeOption() => new("--iou-type") { Description = "bbox or segm", DefaultValueFactory = _ => "bbox" };
 
@@ -120,7 +134,7 @@ public static class EvalCommand
                 UseCategories = !parse.GetValue(classAgnostic),
             };
             var (dataset, detections) = inputs.LoadForAp(parse);
-            var summary = new CocoEvaluator(dataset, detections, type, p).Run();
+            var summary = inputs.NamingFiles(parse, () => new CocoEvaluator(dataset, detections, type, p).Run());
             Console.Write(summary.ToString());
             if (parse.GetValue(jsonOut) is { } jsonPath) WriteCocoJson(jsonPath, summary);
             if (parse.GetValue(reportDir) is { } dir)
@@ -152,16 +166,7 @@ public static class EvalCommand
             var dir = parse.GetValue(outDir)!;
             OutputFolder.Check(dir, "--out");
             var (groundTruth, detections) = inputs.LoadForAp(parse);
-            CocoErrorAnalysis analysis;
-            try
-            {
-                analysis = CocoErrorAnalysis.Run(groundTruth, detections, type, ranges, Console.Out);
-            }
-            catch (VimException e)
-            {
-                // The evaluator names the entry (results[i], a ground-truth annotation id); the files are named here.
-                throw new VimException($"--results {parse.GetValue(inputs.Results)} against --gt {parse.GetValue(inputs.GroundTruth)}: {e.Message}", e);
-            }
+            var analysis = inputs.NamingFiles(parse, () => CocoErrorAnalysis.Run(groundTruth, detections, type, ranges, Console.Out));
             var files = CocoErrorReport.Write(analysis, dir, Path.GetFileName(parse.GetValue(inputs.Results))!);
             Console.WriteLine($"wrote {files.Count} files into {dir}; the table: {files[^1]}");
         }));
