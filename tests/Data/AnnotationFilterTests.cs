@@ -179,6 +179,35 @@ public class AnnotationFilterTests
             Does.Contain("boxes.png").And.Contain("carries none"));
     }
 
+    /// <summary>
+    /// The pipeline checks refuse, at the step's file and line, a filter_annotations in a segmentation pipeline (no objects),
+    /// in a test pipeline (evaluation's ground truth is the json's), and by_mask for a box-only detector (no masks on the
+    /// samples), also inside a random_choice sub-pipeline.
+    /// </summary>
+    [Test]
+    public void FilterStepsThatCannotRunAreRefusedAtTheirLine()
+    {
+        string Refusal(string task, string model, string pipelines)
+        {
+            var path = _files.WriteText("pipeline.yaml", $"task: {task}\nmodel:\n  det_head: {{mask_on: {model}}}\ndata:\n{pipelines}");
+            var error = Assert.Throws<VimException>(() => DataPipelines.Check(ExperimentConfig.Load(path, []).Config))!;
+            return error.Message;
+        }
+        const string Train = "  train_pipeline:\n    - random_flip: {prob: 0.5}\n    - filter_annotations: {by_mask: true}\n    - normalize: {}\n";
+        Assert.That(Refusal("detection", "false", Train), Does.Contain("pipeline.yaml:7: data.train_pipeline[1]: filter_annotations by_mask reads the objects' masks")
+            .And.Contain("model.det_head.mask_on is false"));
+        var inChoice = "  train_pipeline:\n    - random_choice: {transforms: [[random_flip: {prob: 0.5}], [filter_annotations: {by_mask: true}]]}\n    - normalize: {}\n";
+        Assert.That(Refusal("detection", "false", inChoice), Does.Contain("data.train_pipeline[0].random_choice.transforms[1][0]: filter_annotations by_mask"));
+        Assert.That(Refusal("detection", "true", "  test_pipeline:\n    - filter_annotations: {}\n    - normalize: {}\n"),
+            Does.Contain("pipeline.yaml:6: data.test_pipeline[0]: filter_annotations cannot be a test step"));
+        var segmentation = _files.WriteText("seg.yaml", "task: segmentation\ndata:\n  train_pipeline:\n    - filter_annotations: {}\n    - normalize: {}\n");
+        Assert.That(Assert.Throws<VimException>(() => DataPipelines.Check(ExperimentConfig.Load(segmentation, []).Config))!.Message,
+            Does.Contain("seg.yaml:4: data.train_pipeline[0]: filter_annotations is a detection step"));
+
+        var path = _files.WriteText("fine.yaml", $"task: detection\nmodel:\n  det_head: {{mask_on: true}}\ndata:\n{Train}");
+        Assert.That(() => DataPipelines.Check(ExperimentConfig.Load(path, []).Config), Throws.Nothing, "a mask model's samples carry masks");
+    }
+
     private string WriteJson(string name, string images, string annotations) => _files.WriteText(name, $$"""
         {"images": [{{images}}], "categories": [{"id": 1, "name": "thing"}, {"id": 2, "name": "other"}], "annotations": [{{annotations}}]}
         """);
