@@ -178,10 +178,11 @@ public sealed class DetectionData
     {
         var text = $"{TrainSet.Count} training images{(_data.TrainSplits.Count > 1 ? $" (splits {TrainingSplits.Describe(_data)})" : "")}";
         int withoutObjects = TrainSet.Parts.Sum(part => part.ImagesWithoutObjectsSkipped), small = TrainSet.Parts.Sum(part => part.ImagesBelowMinSizeSkipped);
-        if (withoutObjects + small > 0)
-            text += $" ({withoutObjects + small} more filtered out: {withoutObjects} " +
-                (_data.FilterCfg is null ? "without a usable non-crowd object" : "without annotations (data.filter_cfg.filter_empty_gt)") +
-                (small > 0 ? $", {small} smaller than {_data.FilterCfg!.MinSize} pixels on a side (data.filter_cfg.min_size)" : "") + ")";
+        var reasons = new List<string>();
+        if (withoutObjects > 0)
+            reasons.Add($"{withoutObjects} " + (_data.FilterCfg is null ? "without a usable non-crowd object" : "without annotations (data.filter_cfg.filter_empty_gt)"));
+        if (small > 0) reasons.Add($"{small} smaller than {_data.FilterCfg!.MinSize} pixels on a side (data.filter_cfg.min_size)");
+        if (reasons.Count > 0) text += $" ({withoutObjects + small} more filtered out: {string.Join(", ", reasons)})";
         bool repeated = _data.TrainRepeat > 1;
         var balanced = ClassBalancedTrainSet as ClassBalancedSource;
         if (balanced is not null)

@@ -32,12 +32,14 @@ public sealed class FilterAnnotations : ISampleTransform
                 "(a box-only detector, model.det_head.mask_on: false); set by_mask: false");
         var keep = new bool[count];
         var boxes = sample.Boxes;
+        // In single precision, as mmdet's float32 box tensor compares with a Python number: a 0.1f-wide box is not wider than 0.1.
+        float minWidth = (float)_options.MinGtBboxWh[0], minHeight = (float)_options.MinGtBboxWh[1];
         for (int i = 0; i < count; i++)
         {
             int k = 4 * i;
             bool kept = true;
             if (_options.ByBox)
-                kept = boxes[k + 2] - boxes[k] > _options.MinGtBboxWh[0] && boxes[k + 3] - boxes[k + 1] > _options.MinGtBboxWh[1];
+                kept = boxes[k + 2] - boxes[k] > minWidth && boxes[k + 3] - boxes[k + 1] > minHeight;
             if (kept && _options.ByMask) kept = Area(sample.Masks![i]) >= _options.MinGtMaskArea;
             keep[i] = kept;
         }

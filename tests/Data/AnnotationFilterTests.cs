@@ -126,6 +126,21 @@ public class AnnotationFilterTests
         Assert.That(empty.InstanceCount, Is.Zero, "a sample without objects is not given up");
     }
 
+    /// <summary>
+    /// mmdet compares its float32 box widths and heights with min_gt_bbox_wh in float32 (torch casts a Python number to the
+    /// tensor's dtype): a box 0.1f wide is not wider than 0.1, although 0.1f (0.100000001…) is above the double 0.1.
+    /// </summary>
+    [Test]
+    public void BoxSizesAreComparedInSinglePrecisionAsMmdetsTensors()
+    {
+        var sample = new DataSample(1, "tenth.png", new byte[4 * 4 * 3], 4, 4)
+        {
+            Boxes = [0, 0, 0.1f, 0.1f, 0, 0, 0.2f, 0.2f], Labels = [0, 1], IsCrowd = [false, false], AnnotationIds = [1, 2],
+        };
+        Step("filter_annotations: {min_gt_bbox_wh: [0.1, 0.1]}").Apply(sample, new Random(0));
+        Assert.That(sample.AnnotationIds, Is.EqualTo(new long[] { 2 }));
+    }
+
     /// <summary>Two samples of 60×80: 0 holds a 0.5-pixel-wide object only, 1 a large one.</summary>
     private sealed class ThinThenLarge : ISampleSource
     {
@@ -157,6 +172,10 @@ public class AnnotationFilterTests
         Assert.That(refetched.Select(s => s.ImageId), Is.All.EqualTo(1L), "sample 0's only object is 0.5 wide, so it is always given up");
         Assert.That(refetched.Select(s => s.InstanceCount), Is.All.EqualTo(1));
         Assert.That(Draw("filter_annotations: {}", workers: 2).Select(s => s.ImageId), Is.EqualTo(refetched.Select(s => s.ImageId)));
+
+        var error = Assert.Throws<InvalidOperationException>(() => Draw("filter_annotations: {min_gt_bbox_wh: [100, 100]}", workers: 0, epochs: 1))!;
+        Assert.That(error.Message, Does.Contain($"gave up on {DataLoader.MaxRefetch + 1} samples in a row").And.Contain("filter_annotations' keep_empty"),
+            "the hint names the step that gave the samples up, not only random_crop");
 
         var kept = Draw("filter_annotations: {keep_empty: false}", workers: 0);
         Assert.That(kept.Select(s => s.ImageId), Is.EqualTo(Enumerable.Range(0, 40).Select(i => (long)(i % 2))));
@@ -292,6 +311,11 @@ public class AnnotationFilterTests
         Assert.That(filtered.TrainSet.Count, Is.EqualTo(demoWithObjects));
         Assert.That(filtered.Summary, Does.StartWith($"{demoWithObjects} training images ({demoImages - demoWithObjects + 2} more filtered out: " +
             $"{demoImages - demoWithObjects + 1} without annotations (data.filter_cfg.filter_empty_gt), 1 smaller than 32 pixels on a side (data.filter_cfg.min_size))"));
+
+        var sizeOnly = new DetectionData(ExperimentConfig.Load(Config("size-only.yaml", "  filter_cfg: {min_size: 32}"), []).Config);
+        Assert.That(sizeOnly.TrainSet.Count, Is.EqualTo(demoImages + 1), "every image but the narrow one, the unannotated included");
+        Assert.That(sizeOnly.Summary, Does.StartWith($"{demoImages + 1} training images (1 more filtered out: 1 smaller than 32 pixels on a side (data.filter_cfg.min_size))"),
+            "filter_empty_gt is off, so the summary names no image filtered by it");
 
         var recipe = new DetectionData(ExperimentConfig.Load(Config("recipe.yaml", ""), []).Config);
         Assert.That(recipe.TrainSet.Count, Is.EqualTo(demoWithNonCrowd + 1), "the narrow image is kept without min_size");
