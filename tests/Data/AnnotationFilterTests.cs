@@ -269,7 +269,7 @@ public class AnnotationFilterTests
         var mmdet = Read(json, new DatasetFilterConfig { FilterEmptyGt = true, MinSize = 32 });
         Assert.That(Ids(mmdet), Is.EqualTo(new long[] { 1, 2, 5 }));
         Assert.That((mmdet.ImagesWithoutObjectsSkipped, mmdet.ImagesBelowMinSizeSkipped), Is.EqualTo((1, 1)));
-        Assert.That(mmdet.ClassesIn(1), Is.EqualTo(new[] { 1 }), "the crowd-only image trains with its crowd region (category 2)");
+        Assert.That(mmdet.ClassesIn(1), Is.EqualTo(new[] { 1 }), "the crowd-only image counts its crowd region's class (category 2), as mmdet's get_cat_ids");
         Assert.That(mmdet.ClassesIn(2), Is.Empty, "the unusable annotation is still skipped when read");
 
         Assert.That(Ids(Read(json, new DatasetFilterConfig { MinSize = 20 })), Is.EqualTo(new long[] { 1, 2, 3, 4, 5 }), "20 >= 20");
