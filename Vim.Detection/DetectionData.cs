@@ -44,7 +44,7 @@ public sealed class DetectionData
             split => CategoryMap.Load(layout.AnnotationFile(split)));
         _trainSet = new(() => TrainingSplits.Open(data, layout.Describe(), requiredPaths,
             split => CocoInstanceDataset.Load(layout.AnnotationFile(split), layout.ImageDir(split),
-                new CocoInstanceOptions { CheckImageFiles = false, WithMasks = masks })));
+                new CocoInstanceOptions { CheckImageFiles = false, WithMasks = masks, FilterCfg = data.FilterCfg })));
         _valSet = CocoInstanceDataset.Load(layout.AnnotationFile(data.ValSplit), layout.ImageDir(data.ValSplit),
             CocoInstanceOptions.Evaluation with { WithMasks = masks, MasksOnSamples = validationMasks });
         Categories = trainingCategories[0];
@@ -112,6 +112,9 @@ public sealed class DetectionData
         if (!Directory.Exists(data.Root))
             throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind coco --out {data.Root})");
         TrainingLoaderChecks.CheckSettings(data);
+        if (data.FilterCfg is { MinSize: < 0 } filter)
+            throw new VimException($"data.filter_cfg.min_size is {filter.MinSize}; expected the smallest width and height in pixels a training image may have " +
+                "(0 keeps every size, mmdet's COCO configs use 32)");
         if (data.CropSize[0] != data.CropSize[1])
             throw new VimException($"data.crop_size must be square for detection (large-scale jitter crops and pads to one side), got [{data.CropSize[0]}, {data.CropSize[1]}]");
         // Before any file is read: a typo in model.det_test stops a training run at once, not at its first evaluation.
@@ -174,6 +177,12 @@ public sealed class DetectionData
     private string TrainingDescription()
     {
         var text = $"{TrainSet.Count} training images{(_data.TrainSplits.Count > 1 ? $" (splits {TrainingSplits.Describe(_data)})" : "")}";
+        int withoutObjects = TrainSet.Parts.Sum(part => part.ImagesWithoutObjectsSkipped), small = TrainSet.Parts.Sum(part => part.ImagesBelowMinSizeSkipped);
+        var reasons = new List<string>();
+        if (withoutObjects > 0)
+            reasons.Add($"{withoutObjects} " + (_data.FilterCfg is null ? "without a usable non-crowd object" : "without annotations (data.filter_cfg.filter_empty_gt)"));
+        if (small > 0) reasons.Add($"{small} smaller than {_data.FilterCfg!.MinSize} pixels on a side (data.filter_cfg.min_size)");
+        if (reasons.Count > 0) text += $" ({withoutObjects + small} more filtered out: {string.Join(", ", reasons)})";
         bool repeated = _data.TrainRepeat > 1;
         var balanced = ClassBalancedTrainSet as ClassBalancedSource;
         if (balanced is not null)

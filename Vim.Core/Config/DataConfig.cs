@@ -64,6 +64,12 @@ public sealed class DataConfig
     /// </summary>
     public double? ClassBalancedThr { get; set; }
 
+    /// <summary>
+    /// Detection only: which training images are kept (MMDetection's filter_cfg, <see cref="DatasetFilterConfig"/>), e.g.
+    /// <c>{filter_empty_gt: true, min_size: 32}</c>; null: the images holding a usable non-crowd object.
+    /// </summary>
+    public DatasetFilterConfig? FilterCfg { get; set; }
+
     /// <summary>Detection only: Simple Copy-Paste of a second training sample's objects into each (<see cref="CopyPasteConfig"/>); null: off.</summary>
     public CopyPasteConfig? CopyPaste { get; set; }
 

@@ -96,6 +96,8 @@ public sealed class ExperimentConfig
         ("data", "scale", TaskKind.Segmentation, c => c.Data.Scale),
         // Balancing reads each image's annotated classes; mmseg has no class-balanced wrapper to follow for label maps.
         ("data", "class_balanced_thr", TaskKind.Detection, c => c.Data.ClassBalancedThr),
+        // mmdet's CocoDataset filter; mmseg's datasets filter nothing.
+        ("data", "filter_cfg", TaskKind.Detection, c => c.Data.FilterCfg),
         // Pastes instances; label maps have none (mmseg has no copy-paste).
         ("data", "copy_paste", TaskKind.Detection, c => c.Data.CopyPaste),
         // Mix instances too; mmseg has no mosaic or mixup of label maps.

@@ -52,13 +52,29 @@ public sealed class CocoInstanceDataset : ISampleSource
             list.Add((a, i));
         }
         var kept = new List<CocoImage>(coco.Images.Count);
+        var filter = Options.FilterCfg;
+        // mmdet's filter_empty_gt asks the json's category-to-image index, which lists every annotation: crowd regions and
+        // annotations too degenerate to train on included.
+        var annotated = filter is { FilterEmptyGt: true } ? coco.Annotations.Select(a => a.ImageId).ToHashSet() : null;
         for (int i = 0; i < coco.Images.Count; i++)
         {
             var image = coco.Images[i];
             if (string.IsNullOrEmpty(image.FileName))
                 throw new VimException($"{source}: images[{i}] (id {image.Id}): missing field \"file_name\".");
-            bool hasInstance = _byImage.TryGetValue(image.Id, out var anns) && anns.Any(x => !x.Ann.IsCrowd);
-            if (hasInstance || !Options.SkipImagesWithoutAnnotations) kept.Add(image);
+            if (filter is null)
+            {
+                bool hasInstance = _byImage.TryGetValue(image.Id, out var anns) && anns.Any(x => !x.Ann.IsCrowd);
+                if (!hasInstance && Options.SkipImagesWithoutAnnotations) { ImagesWithoutObjectsSkipped++; continue; }
+            }
+            else
+            {
+                if (annotated is not null && !annotated.Contains(image.Id)) { ImagesWithoutObjectsSkipped++; continue; }
+                if (filter.MinSize > 0 && (image.Width <= 0 || image.Height <= 0))
+                    throw new VimException($"{source}: images[{i}] (id {image.Id}, '{image.FileName}') has no width/height, which data.filter_cfg.min_size " +
+                        $"{filter.MinSize} compares with; add them (COCO's instances files have them) or remove min_size");
+                if (Math.Min(image.Width, image.Height) < filter.MinSize) { ImagesBelowMinSizeSkipped++; continue; }
+            }
+            kept.Add(image);
         }
         _images = kept.ToArray();
         _imagesWithObjects = new Lazy<HashSet<long>>(() => coco.Annotations.Where(a => !a.IsCrowd).Select(a => a.ImageId).ToHashSet());
@@ -101,6 +117,12 @@ public sealed class CocoInstanceDataset : ISampleSource
         new(CocoDataset.Load(annotationFile), annotationFile, imageRoot, options);
 
     public CocoInstanceOptions Options { get; }
+
+    /// <summary>The json's images left out for holding no object (<see cref="CocoInstanceOptions.SkipImagesWithoutAnnotations"/>, or filter_cfg's filter_empty_gt).</summary>
+    public int ImagesWithoutObjectsSkipped { get; }
+
+    /// <summary>The json's images left out as narrower or lower than filter_cfg's min_size.</summary>
+    public int ImagesBelowMinSizeSkipped { get; }
 
     /// <summary>What the annotations were read from (the json file): how errors about them name it.</summary>
     public string AnnotationSource => _source;

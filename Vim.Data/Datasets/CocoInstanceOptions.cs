@@ -1,10 +1,18 @@
+using Vim.Core.Config;
+
 namespace Vim.Data.Datasets;
 
 /// <summary>How a COCO instances file becomes training or evaluation samples.</summary>
 public sealed record CocoInstanceOptions
 {
-    /// <summary>Drop images with no usable non-crowd instance (training); keep every image for evaluation.</summary>
+    /// <summary>
+    /// Drop images with no usable non-crowd instance (training); keep every image for evaluation. Ignored where
+    /// <see cref="FilterCfg"/> is set, which says which images are kept instead.
+    /// </summary>
     public bool SkipImagesWithoutAnnotations { get; init; } = true;
+
+    /// <summary>mmdet's filter_cfg (data.filter_cfg): its filter_data decides which images are kept; null: <see cref="SkipImagesWithoutAnnotations"/> does.</summary>
+    public DatasetFilterConfig? FilterCfg { get; init; }
 
     /// <summary>Read and check the segmentations (a mask model's data); false for box-only training.</summary>
     public bool WithMasks { get; init; } = true;

@@ -250,7 +250,7 @@ public sealed class DataLoader
             {
                 if (fetch == MaxRefetch)
                     throw new InvalidOperationException($"the training pipeline gave up on {MaxRefetch + 1} samples in a row, the last: {rejected.Message}; " +
-                        "check the pipeline's crops (random_crop's allow_negative_crop) against the data", rejected);
+                        "check the steps that give samples up (random_crop's allow_negative_crop, filter_annotations' keep_empty) against the data", rejected);
                 // mmdet's BaseDataset: another index, drawn uniformly (here by the sample's own generator, so it stays reproducible).
                 index = random.Next(_source.Count);
             }

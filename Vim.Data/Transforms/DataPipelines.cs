@@ -33,7 +33,25 @@ public static class DataPipelines
         var origin = new StepsOrigin(key, written);
         CheckSteps(steps, origin, config.Task, testing: false, config.Model.SegHead.IgnoreIndex);
         if (MixingKeys(config, key) is { Count: > 0 } mixing) CheckAffineOutsideRandomChoice(steps, origin, mixing);
+        if (config.Task == TaskKind.Detection && !config.Model.DetHead.MaskOn) RefuseMaskFilterWithoutMasks(steps, origin);
         return steps;
+    }
+
+    /// <summary>
+    /// A box-only detector's samples carry no masks, so a filter_annotations by_mask (mmdet asserts gt_masks) would fail on
+    /// the first sample, deep in a loader thread: refused now, at its line.
+    /// </summary>
+    private static void RefuseMaskFilterWithoutMasks(IReadOnlyList<TransformStepConfig> steps, StepsOrigin origin)
+    {
+        for (int i = 0; i < steps.Count; i++)
+        {
+            if (steps[i].FilterAnnotations is { ByMask: true })
+                throw new VimException($"{origin.Step(i)}: filter_annotations by_mask reads the objects' masks, but model.det_head.mask_on is false, so the " +
+                    "training samples carry none; set by_mask: false (filtering by_box), or model.det_head.mask_on: true");
+            if (steps[i].RandomChoice?.Transforms is { } branches)
+                for (int b = 0; b < branches.Count; b++)
+                    if (branches[b] is { } branch) RefuseMaskFilterWithoutMasks(branch, origin.Branch(i, b));
+        }
     }
 
     /// <summary>The mixing keys (data.mosaic, data.mixup, data.copy_paste) in force while the pipeline <paramref name="key"/> runs.</summary>
@@ -167,6 +185,9 @@ public static class DataPipelines
                     $"a size at random; a test resize_shortest_edge has one length, as detectron2's test ResizeShortestEdge(800, 1333) (several test sizes: {RatiosKey(task)})");
             }
             var name = StepName(step);
+            if (step.FilterAnnotations is not null)
+                throw new VimException($"{origin.Step(i)}: filter_annotations cannot be a test step: it filters the ground-truth objects training learns from, " +
+                    "and evaluation reads its ground truth from the annotation file, whole (mmdet's test pipelines have no FilterAnnotations); move it to " + TrainKey);
             var why = name == "pad"
                 ? "segmentation resizes each prediction, whole, back to the original image, so padding would be stretched into it"
                 : "predictions are mapped back to the original image through the test view's size alone, so a crop, flip or random draw would " +
@@ -245,6 +266,9 @@ public static class DataPipelines
             if (task == TaskKind.Segmentation && step.RandomAffine is not null)
                 throw new VimException($"{origin.Step(i)}: random_affine is a detection step (mmdet's RandomAffine) and has no fill for label maps; " +
                     "rotate segmentation samples with random_rotate");
+            if (task == TaskKind.Segmentation && step.FilterAnnotations is not null)
+                throw new VimException($"{origin.Step(i)}: filter_annotations is a detection step (mmdet's FilterAnnotations) and filters objects, which " +
+                    "segmentation samples have none of (their label maps are cropped, not filtered)");
         }
     }
 

@@ -56,17 +56,22 @@ public static class Outlines
             points = ClipAgainst(points, alongX: true, width, keepAbove: false);
             points = ClipAgainst(points, alongX: false, 0, keepAbove: true);
             points = ClipAgainst(points, alongX: false, height, keepAbove: false);
+            var flat = points.SelectMany(p => new[] { p.X, p.Y }).ToArray();
             // What shapely returns as a line or a point (an outline touching the window from outside) is no polygon.
-            if (points.Count >= 3 && TwiceArea(points) != 0) result.Add(points.SelectMany(p => new[] { p.X, p.Y }).ToArray());
+            if (points.Count >= 3 && TwiceArea(flat) != 0) result.Add(flat);
         }
         return result;
     }
 
-    /// <summary>Twice the signed area (shoelace).</summary>
-    private static double TwiceArea(List<(double X, double Y)> points)
+    /// <summary>The area the outlines enclose, each outline's counted whole and added (mmdet's PolygonMasks.areas).</summary>
+    public static double Area(IReadOnlyList<double[]> outlines) => outlines.Sum(xy => Math.Abs(TwiceArea(xy))) / 2;
+
+    /// <summary>Twice the signed area (shoelace) of an outline x0, y0, x1, y1, ….</summary>
+    private static double TwiceArea(double[] xy)
     {
         double sum = 0;
-        for (int i = 0, j = points.Count - 1; i < points.Count; j = i++) sum += points[j].X * points[i].Y - points[i].X * points[j].Y;
+        int n = xy.Length / 2;
+        for (int i = 0, j = n - 1; i < n; j = i++) sum += xy[2 * j] * xy[2 * i + 1] - xy[2 * i] * xy[2 * j + 1];
         return sum;
     }
 

@@ -27,6 +27,16 @@ public sealed record RandomCropOptions
     /// sample instead, as mmdet's dataset fetches another index when the pipeline returns None.
     /// </summary>
     public bool AllowNegativeCrop { get; init; }
+
+    /// <summary>
+    /// Detection: a masked object's box after the crop is the extent of what is left of its mask (mmdet's recompute_bbox);
+    /// false, mmdet's default, keeps its box shifted and clipped (<see cref="BboxClipBorder"/>), which for a cut diagonal or
+    /// L-shaped object is larger than what is left. Box-only objects keep their boxes either way.
+    /// </summary>
+    public bool RecomputeBbox { get; init; }
+
+    /// <summary>Detection: clip the boxes to the window (mmdet's bbox_clip_border); false keeps them as shifted, reaching past it.</summary>
+    public bool BboxClipBorder { get; init; } = true;
 }
 
 /// <summary>mmdet's RandomCrop crop_type.</summary>

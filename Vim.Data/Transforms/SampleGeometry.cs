@@ -45,10 +45,12 @@ internal static class SampleGeometry
     }
 
     /// <summary>
-    /// Cuts the window [x0, x0+cropW) × [y0, y0+cropH). Boxes are shifted and clipped; instances whose box
-    /// or mask becomes empty are removed.
+    /// Cuts the window [x0, x0+cropW) × [y0, y0+cropH). Boxes are shifted, and clipped to the window unless
+    /// <paramref name="clipBoxes"/> is false (mmdet's bbox_clip_border); an instance stays while its box overlaps the window
+    /// (mmdet's is_inside) and its mask keeps something. With <paramref name="recomputeBoxes"/> (mmdet's recompute_bbox,
+    /// detectron2's recompute_boxes) a masked instance's box becomes what is left of its mask; otherwise it stays the shifted box.
     /// </summary>
-    public static void CropTo(DataSample s, int y0, int x0, int cropH, int cropW)
+    public static void CropTo(DataSample s, int y0, int x0, int cropH, int cropW, bool recomputeBoxes = true, bool clipBoxes = true)
     {
         RequireBytes(s, "Crop");
         int h = s.Height, w = s.Width;
@@ -65,9 +67,12 @@ internal static class SampleGeometry
         for (int i = 0; i < keep.Length; i++)
         {
             int k = 4 * i;
-            b[k] = Math.Clamp(b[k] - x0, 0, cropW); b[k + 2] = Math.Clamp(b[k + 2] - x0, 0, cropW);
-            b[k + 1] = Math.Clamp(b[k + 1] - y0, 0, cropH); b[k + 3] = Math.Clamp(b[k + 3] - y0, 0, cropH);
-            keep[i] = b[k + 2] > b[k] && b[k + 3] > b[k + 1];
+            float left = Math.Clamp(b[k] - x0, 0, cropW), right = Math.Clamp(b[k + 2] - x0, 0, cropW);
+            float top = Math.Clamp(b[k + 1] - y0, 0, cropH), bottom = Math.Clamp(b[k + 3] - y0, 0, cropH);
+            // Positive area once clipped: mmdet's is_inside for any box with an area (a loaded box always has one).
+            keep[i] = right > left && bottom > top;
+            if (clipBoxes) (b[k], b[k + 1], b[k + 2], b[k + 3]) = (left, top, right, bottom);
+            else { b[k] -= x0; b[k + 2] -= x0; b[k + 1] -= y0; b[k + 3] -= y0; }
         }
         if (s.Masks is not null)
         {
@@ -80,14 +85,14 @@ internal static class SampleGeometry
                     // (recompute_boxes), and the instance stays while any outline does, however thin its pixels.
                     var cut = cropping ? Outlines.Crop(outlines, x0, y0, cropW, cropH) : outlines;
                     if (cropping) s.Masks[i] = Moved(s.Masks[i], cropH, cropW, cut, pixels => pixels);
-                    keep[i] = BoxFromOutlines(b, i, cut, cropW, cropH);
+                    keep[i] = recomputeBoxes ? BoxFromOutlines(b, i, cut, cropW, cropH) : cut.Count > 0;
                     continue;
                 }
                 if (cropping) s.Masks[i] = new InstanceMask(cropH, cropW, ImageOps.Crop(s.Masks[i].Pixels, w, 1, y0, x0, cropH, cropW));
                 // An instance whose mask is empty (cut away, or too thin to survive a downscale) would train the mask
                 // head on an all-zero target for a foreground RoI: dropped, as mmdet's empty-mask filter and
                 // detectron2's filter_empty_instances drop it, whether or not this crop cut anything.
-                if (!cropping)
+                if (!cropping || !recomputeBoxes)
                     keep[i] = s.Masks[i].Pixels.AsSpan().IndexOfAnyExcept((byte)0) >= 0;
                 // A cut object's box is its visible part's (ViTDet's recompute_boxes, mmdet's recompute_bbox), not the
                 // clipped original, which for a cut diagonal or L-shaped object is far larger than what is left.

@@ -29,6 +29,7 @@ public sealed class TransformStepConfig
     public Rgb2GrayOptions? Rgb2Gray { get; set; }
 
     public RandomChoiceOptions? RandomChoice { get; set; }
+    public FilterAnnotationsOptions? FilterAnnotations { get; set; }
 
     /// <summary>Builds the transform; <paramref name="where"/> names the step in errors.</summary>
     public ISampleTransform Create(string where)
@@ -52,6 +53,7 @@ public sealed class TransformStepConfig
             if (Clahe is not null) chosen.Add(new Clahe(Clahe));
             if (Rgb2Gray is not null) chosen.Add(new Rgb2Gray(Rgb2Gray));
             if (RandomChoice is not null) chosen.Add(new RandomChoice(RandomChoice, $"{where}.random_choice"));
+            if (FilterAnnotations is not null) chosen.Add(new FilterAnnotations(FilterAnnotations));
         }
         catch (ArgumentException e)
         {

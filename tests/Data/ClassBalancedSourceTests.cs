@@ -67,7 +67,7 @@ public class ClassBalancedSourceTests
 
     /// <summary>
     /// Split "a": nine images, of which training keeps seven (a_8 has no annotation, a_9 only a crowd region, which
-    /// detectron2 and mmdet's filter_empty_gt drop too):
+    /// detectron2 drops too; mmdet's filter_empty_gt, data.filter_cfg, would keep a_9):
     /// a_1 person · a_2 person, person · a_3 person · a_4 person · a_5 person, dog · a_6 dog · a_7 person, zebra (crowd).
     /// </summary>
     private void WriteSplitA() => WriteSplit("a",
@@ -120,7 +120,7 @@ public class ClassBalancedSourceTests
         Assert.That(() => balanced.SourceIndex(11), Throws.InstanceOf<ArgumentOutOfRangeException>());
 
         Assert.That(data.TrainingSamples.Count, Is.EqualTo(11));
-        Assert.That(data.Summary, Is.EqualTo("7 training images, class-balanced to 11 per epoch (data.class_balanced_thr 0.6) and 9 validation images, 3 classes"));
+        Assert.That(data.Summary, Is.EqualTo("7 training images (2 more filtered out: 2 without a usable non-crowd object), class-balanced to 11 per epoch (data.class_balanced_thr 0.6) and 9 validation images, 3 classes"));
         var off = new DetectionData(Config(null));
         Assert.That(off.ClassBalancedTrainSet, Is.SameAs(off.TrainSet), "unset: the concatenation itself");
         Assert.That(off.TrainingSamples.Count, Is.EqualTo(7));
@@ -164,7 +164,7 @@ public class ClassBalancedSourceTests
 
         var repeatedFirst = new ClassBalancedSource(new RepeatedSource(data.TrainSet, 2), i => data.TrainSet.Parts[0].ClassesIn(i % 7), 0.6);
         Assert.That(Enumerable.Range(0, repeatedFirst.Count).Select(i => repeatedFirst.SourceIndex(i) % 7), Is.EqualTo(onePass.Concat(onePass)));
-        Assert.That(data.Summary, Does.StartWith("7 training images, class-balanced to 11 (data.class_balanced_thr 0.6), each visited 2 times an epoch " +
+        Assert.That(data.Summary, Does.StartWith("7 training images (2 more filtered out: 2 without a usable non-crowd object), class-balanced to 11 (data.class_balanced_thr 0.6), each visited 2 times an epoch " +
             "(data.train_repeat): 22 samples per epoch and "));
     }
 
