@@ -10,11 +10,8 @@
 #include <vector>
 
 #include "vimdense/native.h"
-#include "parallel_for.h"
 
 namespace {
-
-using vimdense_parallel::parallel_for;
 
 // One bilinear sample: the four neighbours and their weights, or none when out of range.
 template <class T>
@@ -87,6 +84,34 @@ RoiGeometry<T> roi_geometry(const T* roi, int64_t pooled_h, int64_t pooled_w, T 
     g.grid_w = std::max<int64_t>(g.grid_w, 0);
     g.count = T(std::max<int64_t>(g.grid_h * g.grid_w, 1));
     return g;
+}
+
+int worker_count(int64_t items) {
+    int n = vimdense_scan_get_num_threads();
+    if (n < 1) n = 1;
+    return static_cast<int>(std::min<int64_t>(n, std::max<int64_t>(items, 1)));
+}
+
+// Runs fn(i) for every i in [0, items) on short-lived threads (the calling thread works too).
+void parallel_for(int64_t items, const std::function<void(int64_t)>& fn) {
+    const int workers = worker_count(items);
+    if (workers <= 1) {
+        for (int64_t i = 0; i < items; ++i) fn(i);
+        return;
+    }
+    std::atomic<int64_t> next{0};
+    auto job = [&] {
+        for (;;) {
+            const int64_t i = next.fetch_add(1, std::memory_order_relaxed);
+            if (i >= items) break;
+            fn(i);
+        }
+    };
+    std::vector<std::thread> threads;
+    threads.reserve(static_cast<size_t>(workers - 1));
+    for (int w = 1; w < workers; ++w) threads.emplace_back(job);
+    job();
+    for (auto& t : threads) t.join();
 }
 
 int32_t check_sizes(int64_t batch, int64_t channels, int64_t height, int64_t width, int64_t num_rois, int64_t pooled_h,

@@ -67,7 +67,7 @@ public class FusedOptimizerStepTests
         {
             var generator = new Generator(1234);
             Parameter P(params long[] shape) => new(randn(shape, generator: generator));
-            // 70,000 elements crosses the native kernel's 64 Ki chunk boundary.
+            // Sizes from one element to 70,000 (vector-width remainders included).
             (Big, Small, Bias, Frozen, Unused) = (P(70_000), P(3, 5), P(7), P(4), P(6));
             Double = new Parameter(randn([5], dtype: ScalarType.Float64, generator: generator));
             Groups =
