@@ -94,6 +94,12 @@ public static class BenchTrainCommand
     {
         var workDir = Path.Combine(Path.GetTempPath(), $"vim-bench-train-{Environment.ProcessId}-{Guid.NewGuid():N}");
         var (config, _) = TrainCommand.Prepare(configPath, workDir, overrides);
+        // A step is timed from one optimiser step's end to the next's: an evaluation or periodic checkpoint between them
+        // would count as training. Both move to the run's end (max_epochs or max_iters, whichever counts the run), which
+        // the benchmark stops before unless its steps fill the schedule, and then after its last timed step.
+        config.Train.EvalInterval = 0;
+        config.Train.EarlyStopping = null;
+        config.Train.CheckpointInterval = config.Schedule.MaxEpochs ?? config.Schedule.IterationCount();
         using var communicator = Communicators.FromEnvironment(config.Runtime);
         if (communicator.WorldSize != 1) throw new VimException("bench train: run it as one process, not under mpirun");
         var paths = settings.Paths;
