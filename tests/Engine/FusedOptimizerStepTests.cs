@@ -56,6 +56,28 @@ public class FusedOptimizerStepTests
         });
     }
 
+    [Test]
+    public void FusedSgdBatchMatchesTwoHandComputedSteps()
+    {
+        // Called on the batch itself, so the native kernel is what runs (the optimiser falls back silently).
+        // One element: p = 1, lr 0.5, wd 0.1, momentum 0.9.
+        //   step 1 (g = 0.5): d = 0.5 + 0.1·1 = 0.6; b = d = 0.6 (torch's first-step copy); p = 1 - 0.5·0.6 = 0.7
+        //   step 2 (g = -0.25): d = -0.25 + 0.1·0.7 = -0.18; b = 0.9·0.6 - 0.18 = 0.36; p = 0.7 - 0.5·0.36 = 0.52
+        using var scope = NewDisposeScope();
+        var p = tensor(new[] { 1.0f });
+        var buffer = zeros(1);
+        float[] grads = [0.5f, -0.25f];
+        float[] expectedParam = [0.7f, 0.52f], expectedBuffer = [0.6f, 0.36f];
+        for (int step = 0; step < 2; step++)
+        {
+            var batch = new FusedOptimizerStep.Batch();
+            Assert.That(batch.TryAdd(p, tensor(new[] { grads[step] }), buffer, null, lr: 0.5, weightDecay: 0.1), Is.True);
+            batch.Sgd(momentum: 0.9, firstStep: step == 0);
+            Assert.That(p.item<float>(), Is.EqualTo(expectedParam[step]).Within(1e-6), $"param after step {step + 1}");
+            Assert.That(buffer.item<float>(), Is.EqualTo(expectedBuffer[step]).Within(1e-6), $"momentum buffer after step {step + 1}");
+        }
+    }
+
     /// <summary>A small model's parameters in three groups (decayed, no decay at a lower lr, frozen by lr_mult 0), one
     /// parameter outside the loss (no gradient) and one float64 parameter (left to the TorchSharp path).</summary>
     private sealed class Model
