@@ -63,11 +63,21 @@ public static class StageProfiler
             var collected = collecting;
             collecting = null;
             generation++;
-            if (collected is null) return [];
-            return collected.Totals.Select(kv => new StageTotal(kv.Key, kv.Value.Ticks * 1000.0 / Stopwatch.Frequency,
-                kv.Value.CpuMicroseconds / 1000.0, kv.Value.Calls, collected.Parents.GetValueOrDefault(kv.Key))).ToList();
+            return TotalsOf(collected);
         }
     }
+
+    /// <summary>The totals so far, in first-seen order, collection going on (`vim bench train` differences them per
+    /// optimiser step); stages still open are not in them yet.</summary>
+    public static IReadOnlyList<StageTotal> Snapshot()
+    {
+        lock (Gate) return TotalsOf(collecting);
+    }
+
+    private static List<StageTotal> TotalsOf(Collection? collected) => collected is null
+        ? []
+        : collected.Totals.Select(kv => new StageTotal(kv.Key, kv.Value.Ticks * 1000.0 / Stopwatch.Frequency,
+            kv.Value.CpuMicroseconds / 1000.0, kv.Value.Calls, collected.Parents.GetValueOrDefault(kv.Key))).ToList();
 
     /// <summary>
     /// Times nothing until the returned scope is disposed, then collects into the same totals again: what runs inside a

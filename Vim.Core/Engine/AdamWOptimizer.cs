@@ -33,6 +33,7 @@ public sealed class AdamWOptimizer : IOptimizer
         double bias1 = 1 - Math.Pow(_beta1, StepCount);
         double bias2Sqrt = Math.Sqrt(1 - Math.Pow(_beta2, StepCount));
         using var noGrad = no_grad();
+        var fused = FusedOptimizerStep.Enabled ? new FusedOptimizerStep.Batch() : null;
         for (int g = 0; g < Groups.Count; g++)
         {
             var group = Groups[g];
@@ -42,15 +43,17 @@ public sealed class AdamWOptimizer : IOptimizer
                 using var scope = NewDisposeScope();
                 var grad = p.grad;
                 if (grad is null) continue;
-                if (group.WeightDecay != 0) p.mul_(1 - lr * group.WeightDecay);
                 var m = _expAvg[name];
                 var v = _expAvgSq[name];
+                if (fused?.TryAdd(p, grad, m, v, lr, group.WeightDecay) == true) continue;
+                if (group.WeightDecay != 0) p.mul_(1 - lr * group.WeightDecay);
                 m.mul_(_beta1).add_(grad, alpha: 1 - _beta1);
                 v.mul_(_beta2).addcmul_(grad, grad, value: 1 - _beta2);
                 var denom = v.sqrt().div_(bias2Sqrt).add_(_eps);
                 p.addcdiv_(m, denom, value: -lr / bias1);
             }
         }
+        fused?.AdamW(_beta1, _beta2, _eps, StepCount);
     }
 
     public void ZeroGrad() => OptimizerState.ZeroGrad(Groups);

@@ -28,6 +28,7 @@ public sealed class SgdOptimizer : IOptimizer
     {
         StepCount++;
         using var noGrad = no_grad();
+        var fused = FusedOptimizerStep.Enabled ? new FusedOptimizerStep.Batch() : null;
         for (int g = 0; g < Groups.Count; g++)
         {
             var group = Groups[g];
@@ -37,6 +38,7 @@ public sealed class SgdOptimizer : IOptimizer
                 using var scope = NewDisposeScope();
                 var grad = p.grad;
                 if (grad is null) continue;
+                if (fused?.TryAdd(p, grad, _momentum != 0 ? _momentumBuffer[name] : null, null, lr, group.WeightDecay) == true) continue;
                 var d = group.WeightDecay != 0 ? grad.add(p, alpha: group.WeightDecay) : grad;
                 if (_momentum != 0)
                 {
@@ -49,6 +51,7 @@ public sealed class SgdOptimizer : IOptimizer
                 p.add_(d, alpha: -lr);
             }
         }
+        fused?.Sgd(_momentum, firstStep: StepCount == 1);
     }
 
     public void ZeroGrad() => OptimizerState.ZeroGrad(Groups);

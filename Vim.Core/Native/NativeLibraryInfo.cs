@@ -6,7 +6,7 @@ namespace Vim.Core.Native;
 public static partial class NativeLibraryInfo
 {
     /// <summary>The ABI version this managed code was written against (native/include/vimdense/native.h).</summary>
-    public const int ExpectedAbiVersion = 1;
+    public const int ExpectedAbiVersion = 2;
 
     [LibraryImport("vimdense_native", EntryPoint = "vimdense_abi_version")]
     private static partial int AbiVersionNative();

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "flush_denormals.h"
 #include "cpu_keep_awake.h"
 #include "selective_scan_cpu_internal.h"
 #include "vimdense/selective_scan.h"
@@ -246,19 +247,7 @@ Pool& pool() {
     return *p;
 }
 
-// Denormal inputs and results (decays exp(Δ·A) below 2^-126, products of tiny states) cost
-// microcode assists of ~100 cycles each on x86; they are flushed to zero while a kernel runs on a
-// thread (values below 1.2e-38 are irrelevant next to the float32 tolerance), and the thread's
-// previous mode is restored afterwards (the calling thread belongs to the host program).
-class FlushDenormals {
-public:
-#if defined(__x86_64__) || defined(__i386__)
-    FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040u); }   // FTZ | DAZ
-    ~FlushDenormals() { _mm_setcsr(saved_); }
-private:
-    unsigned saved_;
-#endif
-};
+using vimdense_cpu::FlushDenormals;
 
 // Pieces of work that must all be done before the first row of a job starts (the scan's B/C
 // transposes): the workers share them as they share rows, then each waits for the last piece.

@@ -20,6 +20,7 @@ public static class BenchCommand
         bench.Subcommands.Add(BenchScanCommand.Create());
         bench.Subcommands.Add(BenchBackboneCommand.CreateBackbone());
         bench.Subcommands.Add(BenchInferCommand.Create());
+        bench.Subcommands.Add(BenchTrainCommand.Create());
     }
 
     /// <summary>A count option that must be at least 1, refused naming the option.</summary>

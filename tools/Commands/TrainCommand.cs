@@ -214,7 +214,10 @@ public static class TrainCommand
     /// Trains the task a config names in <paramref name="dir"/>: a fresh run records its merged config
     /// there (a resumed run keeps the one it started with); rank 0 alone writes and prints.
     /// </summary>
-    public static TrainingResult Train(ExperimentConfig config, string dir, string? resumeFrom, ICommunicator communicator, CancellationToken stop)
+    /// <param name="afterOptimizerStep">Called after every optimiser step (<see cref="Trainer{TBatch}.AfterOptimizerStep"/>):
+    /// `vim bench train` times the steps and switches the optimiser's path there.</param>
+    public static TrainingResult Train(ExperimentConfig config, string dir, string? resumeFrom, ICommunicator communicator, CancellationToken stop,
+        Action<int, IOptimizer>? afterOptimizerStep = null)
     {
         // Before the work dir, the data and the model: a setting that cannot train costs nothing to refuse.
         TrainingSettings.Check(config);
@@ -231,7 +234,7 @@ public static class TrainCommand
         // config.yaml is recorded by the trainer once the run can start (WorkDirectory.ConfigFileName).
         if (resumeFrom is null && communicator.Rank == 0 && task is Vim.Core.Models.IPretrainedInitialised { PretrainedReport: { } pretrained })
             Vim.Core.IO.AtomicFile.WriteText(Path.Combine(dir, "pretrained_load.txt"), pretrained + Environment.NewLine);
-        return new Trainer<Batch>(task, config, dir, yaml, log, communicator).Run(resumeFrom, stop);
+        return new Trainer<Batch>(task, config, dir, yaml, log, communicator) { AfterOptimizerStep = afterOptimizerStep }.Run(resumeFrom, stop);
     }
 
     private static ITrainingTask<Batch> OpenTask(ExperimentConfig config, TextWriter log, ICommunicator communicator, bool weightsFromCheckpoint) => config.Task switch

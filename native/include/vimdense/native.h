@@ -5,12 +5,13 @@
 #include <stdint.h>
 #include "vimdense/selective_scan.h"
 #include "vimdense/detection_ops.h"
+#include "vimdense/optimizer_ops.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define VIMDENSE_ABI_VERSION 1
+#define VIMDENSE_ABI_VERSION 2
 
 // The ABI version compiled into the library; C# refuses to run against a different one.
 int32_t vimdense_abi_version(void);

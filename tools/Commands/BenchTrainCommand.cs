@@ -1,0 +1,195 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using MathNet.Numerics.Statistics;
+using Vim.Core;
+using Vim.Core.Diagnostics;
+using Vim.Core.Distributed;
+using Vim.Core.Engine;
+
+namespace Vim.Tools.Commands;
+
+/// <summary>
+/// `vim bench train CONFIG [--steps 10] [--warmup 2] [--optimizer both|fused|torchsharp] [--out DIR] [--set k=v]`: where a
+/// training step of the config's model spends its time (the `vim train --profile` table per optimiser path), and with
+/// `--optimizer both` the speed of the native fused optimiser step against the TorchSharp one, paired step by step.
+/// </summary>
+public static class BenchTrainCommand
+{
+    /// <summary>The optimiser implementations one run can time.</summary>
+    public enum OptimizerPath { Fused, TorchSharp }
+
+    public static Command Create()
+    {
+        var configArg = new Argument<string>("config") { Description = "Experiment config (YAML) whose training step is timed." };
+        var steps = new Option<int>("--steps")
+        {
+            Description = "Timed optimiser steps per path (with --optimizer both, the paths alternate step by step: 2×N timed steps).",
+            DefaultValueFactory = _ => 10,
+        };
+        var warmup = new Option<int>("--warmup")
+        {
+            Description = "Untimed optimiser steps first (at least 1: the first timed step starts where a warm-up step ended).",
+            DefaultValueFactory = _ => 2,
+        };
+        var optimizer = new Option<string>("--optimizer")
+        {
+            Description = "both: alternate the native fused step and TorchSharp's per-parameter ops and report the paired speed-up; " +
+                "fused or torchsharp: that path alone.",
+            DefaultValueFactory = _ => "both",
+        };
+        var output = new Option<string>("--out") { Description = "Output folder for train.json.", DefaultValueFactory = _ => Path.Combine("artifacts", "bench", "train") };
+        var set = ConfigCommand.CreateSetOption();
+        var command = new Command("train", "Training-step speed of a config's model on its training data, as `vim train` runs it (no evaluation, " +
+            "no checkpoints but the last): per optimiser path the share of each part of the step (data, forward with the model's " +
+            "stages, backward, optimizer, ema), and the paired speed-up of the native fused AdamW/SGD step over TorchSharp's ops.");
+        command.Arguments.Add(configArg);
+        foreach (var option in new Option[] { steps, warmup, optimizer, output, set }) command.Options.Add(option);
+        command.SetAction(parse =>
+        {
+            var settings = new Settings(
+                BenchCommand.Positive(parse.GetValue(steps), "--steps"),
+                BenchCommand.Positive(parse.GetValue(warmup), "--warmup"),
+                ParsePaths(parse.GetValue(optimizer)!));
+            var dir = parse.GetValue(output)!;
+            OutputFolder.Check(dir, "--out");
+            var report = Run(parse.GetValue(configArg)!, parse.GetValue(set) ?? [], settings, Console.Out);
+            Print(report, Console.Out);
+            Directory.CreateDirectory(dir);
+            var json = Path.Combine(dir, "train.json");
+            File.WriteAllText(json, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            Console.WriteLine($"wrote {json}");
+            return 0;
+        });
+        return command;
+    }
+
+    public sealed record Settings(int Steps, int Warmup, IReadOnlyList<OptimizerPath> Paths);
+
+    /// <summary>One path's totals over its timed steps: the step (from one optimiser step's end to the next's) and each
+    /// profiled stage inside it.</summary>
+    public sealed record PathProfile(string Path, int Steps, double StepMilliseconds, double StepCpuMilliseconds,
+        IReadOnlyList<StageProfiler.StageTotal> Stages, IReadOnlyList<double> StepMillisecondsEach);
+
+    /// <summary>The run's result; the speed-ups are baseline (TorchSharp) time / fused time, medians over the rounds of
+    /// one step of each path, null unless both paths ran.</summary>
+    public sealed record Report(string Config, int TorchThreads, IReadOnlyList<PathProfile> Paths, double? StepSpeedup, double? OptimizerSpeedup);
+
+    public static IReadOnlyList<OptimizerPath> ParsePaths(string value) => value switch
+    {
+        "both" => [OptimizerPath.Fused, OptimizerPath.TorchSharp],
+        "fused" => [OptimizerPath.Fused],
+        "torchsharp" => [OptimizerPath.TorchSharp],
+        _ => throw new VimException($"--optimizer: '{value}' is not one of both, fused, torchsharp"),
+    };
+
+    private static string Name(OptimizerPath path) => path == OptimizerPath.Fused ? "fused" : "torchsharp";
+
+    /// <summary>
+    /// Trains the config in a temporary work dir for warm-up + timed steps, the optimiser path of step k being
+    /// paths[k mod count], and stops it (a cancelled run saves one checkpoint and skips evaluation).
+    /// </summary>
+    public static Report Run(string configPath, IReadOnlyList<string> overrides, Settings settings, TextWriter log)
+    {
+        var workDir = Path.Combine(Path.GetTempPath(), $"vim-bench-train-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        var (config, _) = TrainCommand.Prepare(configPath, workDir, overrides);
+        // A step is timed from one optimiser step's end to the next's: an evaluation or periodic checkpoint between them
+        // would count as training. Both move to the run's end (max_epochs or max_iters, whichever counts the run), which
+        // the benchmark stops before unless its steps fill the schedule, and then after its last timed step.
+        config.Train.EvalInterval = 0;
+        config.Train.EarlyStopping = null;
+        config.Train.CheckpointInterval = config.Schedule.MaxEpochs ?? config.Schedule.IterationCount();
+        using var communicator = Communicators.FromEnvironment(config.Runtime);
+        if (communicator.WorldSize != 1) throw new VimException("bench train: run it as one process, not under mpirun");
+        var paths = settings.Paths;
+        int totalSteps = settings.Warmup + settings.Steps * paths.Count;
+        var stageSums = paths.ToDictionary(p => p, _ => new Dictionary<string, (double Ms, double Cpu, long Calls, string? Parent)>());
+        var stepTimes = paths.ToDictionary(p => p, _ => new List<(double Ms, double Cpu)>());
+        var optimizerMs = paths.ToDictionary(p => p, _ => new Dictionary<int, double>());
+        var stepMsByRound = paths.ToDictionary(p => p, _ => new Dictionary<int, double>());
+        int done = 0;
+        IReadOnlyList<StageProfiler.StageTotal> previous = [];
+        long previousWall = 0, previousCpu = 0;
+        using var stop = new CancellationTokenSource();
+        bool fusedBefore = FusedOptimizerStep.Enabled;
+        FusedOptimizerStep.Enabled = paths[0] == OptimizerPath.Fused;
+
+        void AfterStep(int iteration, IOptimizer optimizer)
+        {
+            var snapshot = StageProfiler.Snapshot();
+            long wall = Stopwatch.GetTimestamp(), cpu = ResourceUsage.ProcessCpuMicroseconds();
+            int step = done++;
+            if (step >= settings.Warmup)
+            {
+                var path = paths[step % paths.Count];
+                int round = (step - settings.Warmup) / paths.Count;
+                double ms = (wall - previousWall) * 1000.0 / Stopwatch.Frequency;
+                stepTimes[path].Add((ms, (cpu - previousCpu) / 1000.0));
+                stepMsByRound[path][round] = ms;
+                var sums = stageSums[path];
+                // The iteration stage is still open here (it closes after the EMA): the step's own interval stands for it.
+                foreach (var stage in snapshot.Where(s => s.Stage != TrainingStages.Iteration))
+                {
+                    var before = previous.FirstOrDefault(s => s.Stage == stage.Stage);
+                    sums.TryGetValue(stage.Stage, out var sum);
+                    double stageMs = stage.Milliseconds - (before?.Milliseconds ?? 0);
+                    sums[stage.Stage] = (sum.Ms + stageMs, sum.Cpu + stage.CpuMilliseconds - (before?.CpuMilliseconds ?? 0),
+                        sum.Calls + stage.Calls - (before?.Calls ?? 0), stage.Parent);
+                    if (stage.Stage == TrainingStages.Optimizer) optimizerMs[path][round] = stageMs;
+                }
+            }
+            (previous, previousWall, previousCpu) = (snapshot, wall, cpu);
+            if (done == totalSteps) stop.Cancel();
+            FusedOptimizerStep.Enabled = paths[done % paths.Count] == OptimizerPath.Fused;
+        }
+
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"bench train {configPath}: {settings.Warmup} warm-up and {settings.Steps} timed step(s) per path ({string.Join(", ", paths.Select(Name))}), " +
+            $"{TorchSharp.torch.get_num_threads()} torch threads"));
+        StageProfiler.Start();
+        try
+        {
+            TrainCommand.Train(config, workDir, null, communicator, stop.Token, AfterStep);
+        }
+        finally
+        {
+            StageProfiler.Stop();
+            FusedOptimizerStep.Enabled = fusedBefore;
+            if (Directory.Exists(workDir)) Directory.Delete(workDir, recursive: true);
+        }
+        if (done < totalSteps)
+            throw new VimException($"bench train: {configPath}'s schedule ended after {done} optimiser steps; the benchmark needs {totalSteps} " +
+                "(--warmup + --steps × paths): raise schedule.max_iters with --set");
+
+        var profiles = paths.Select(path =>
+        {
+            var times = stepTimes[path];
+            var stages = stageSums[path].Select(kv => new StageProfiler.StageTotal(kv.Key, kv.Value.Ms, kv.Value.Cpu, kv.Value.Calls, kv.Value.Parent))
+                .Prepend(new StageProfiler.StageTotal(TrainingStages.Iteration, times.Sum(t => t.Ms), times.Sum(t => t.Cpu), times.Count))
+                .ToList();
+            return new PathProfile(Name(path), times.Count, times.Sum(t => t.Ms), times.Sum(t => t.Cpu), stages, times.Select(t => t.Ms).ToList());
+        }).ToList();
+        bool paired = paths.Count == 2;
+        return new Report(configPath, TorchSharp.torch.get_num_threads(), profiles,
+            paired ? PairedRounds.MedianRatio(stepMsByRound[OptimizerPath.TorchSharp], stepMsByRound[OptimizerPath.Fused]) : null,
+            paired ? PairedRounds.MedianRatio(optimizerMs[OptimizerPath.TorchSharp], optimizerMs[OptimizerPath.Fused]) : null);
+    }
+
+    public static void Print(Report report, TextWriter output)
+    {
+        foreach (var path in report.Paths)
+        {
+            output.WriteLine();
+            output.WriteLine(FormattableString.Invariant(
+                $"optimizer path {path.Path}: median step {path.StepMillisecondsEach.Median():F1} ms (\"iteration\" below = one optimiser step)"));
+            TrainCommand.PrintProfile(path.Stages, output);
+        }
+        if (report.StepSpeedup is { } step && report.OptimizerSpeedup is { } optimizer)
+        {
+            output.WriteLine();
+            output.WriteLine(FormattableString.Invariant(
+                $"fused vs torchsharp (median over {report.Paths[0].Steps} paired rounds of time torchsharp / time fused): step {step:F3}×, optimizer {optimizer:F2}×"));
+        }
+    }
+}
