@@ -24,9 +24,10 @@ public sealed class SgdOptimizer : IOptimizer
 
     public long StepCount { get; private set; }
 
-    public void Step(Func<double, double> groupLr)
+    public void Step(Func<double, double> groupLr, double? momentum = null)
     {
         StepCount++;
+        double stepMomentum = momentum ?? _momentum;
         using var noGrad = no_grad();
         for (int g = 0; g < Groups.Count; g++)
         {
@@ -38,12 +39,12 @@ public sealed class SgdOptimizer : IOptimizer
                 var grad = p.grad;
                 if (grad is null) continue;
                 var d = group.WeightDecay != 0 ? grad.add(p, alpha: group.WeightDecay) : grad;
-                if (_momentum != 0)
+                if (stepMomentum != 0)
                 {
                     var buffer = _momentumBuffer[name];
                     // PyTorch initialises the buffer with the first gradient rather than decaying zeros.
                     if (StepCount == 1) buffer.copy_(d);
-                    else buffer.mul_(_momentum).add_(d);
+                    else buffer.mul_(stepMomentum).add_(d);
                     d = buffer;
                 }
                 p.add_(d, alpha: -lr);

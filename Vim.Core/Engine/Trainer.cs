@@ -113,6 +113,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         var length = EpochSchedule.Resolve(config, data.BatchesPerEpoch);
         train = length.Config.Train;
         var schedule = new LrSchedule(length.Config.Schedule);
+        double initialMomentum = OptimizerFactory.InitialMomentum(config.Optimizer);
         int maxIters = length.MaxIters;
         if (length.IterationsPerEpoch is { } perEpoch)
         {
@@ -212,6 +213,8 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 ["iter"] = done, ["lr"] = lr, ["loss"] = meanTotal, ["time"] = seconds, ["data_time"] = meanDataSeconds,
                 ["memory_mb"] = ProcessMemory.ResidentBytes() / 1e6,
             };
+            // MMEngine logs the momentum (betas[0] for AdamW) beside the lr once a scheduler moves it.
+            if (schedule.MomentumAt(initialMomentum, done - 1) is { } momentum) record["momentum"] = momentum;
             foreach (var (k, v) in means) record[k] = v;
             if (lossScaler is not null) record["loss_scale"] = lossScaler.Scale;
             if (gradNormSteps > 0) record["grad_norm"] = gradNormSum / gradNormSteps;
@@ -323,7 +326,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                                 gradNormSteps++;
                             }
                             using (StageProfiler.Measure(TrainingStages.Optimizer))
-                                optimizer.Step(scale => schedule.GroupLrAt(baseLr, scale, iteration));
+                                optimizer.Step(scale => schedule.GroupLrAt(baseLr, scale, iteration), schedule.MomentumAt(initialMomentum, iteration));
                             optimizerSteps++;
                             AfterOptimizerStep?.Invoke(iteration, optimizer);
                             using (StageProfiler.Measure(TrainingStages.Ema))
