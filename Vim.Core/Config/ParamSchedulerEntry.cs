@@ -27,6 +27,7 @@ public enum ParamSchedulerType
     PolyMomentum,
     CosineRestartMomentum,
     OneCycleLR,
+    ReduceOnPlateauLR,
 }
 
 /// <summary>The optimiser setting a scheduler sets: MMEngine's param_name.</summary>
@@ -86,6 +87,18 @@ public sealed record ParamSchedulerEntry
     public bool CycleMomentum { get; init; }
     public double BaseMomentum { get; init; } = 0.85;
     public double MaxMomentum { get; init; } = 0.95;
+    /// <summary>ReduceOnPlateauLR's watched metric, one the task's evaluation returns (MMEngine's default 'loss' is none of ours).</summary>
+    public string Monitor { get; init; } = "loss";
+    public ConfigSource? MonitorSource { get; init; }
+    /// <summary>ReduceOnPlateauLR's rule: true for 'greater' (higher is better), false for MMEngine's default 'less'.</summary>
+    public bool GreaterIsBetter { get; init; }
+    public int Patience { get; init; } = 10;
+    public double Threshold { get; init; } = 1e-4;
+    /// <summary>ReduceOnPlateauLR's threshold_rule: true for 'abs', false for MMEngine's default 'rel'.</summary>
+    public bool AbsoluteThreshold { get; init; }
+    public int Cooldown { get; init; }
+    public double MinValue { get; init; }
+    public double Eps { get; init; } = 1e-8;
 
     /// <summary>The lr scheduler whose rule this entry applies (a momentum scheduler's lr twin; an lr scheduler itself).</summary>
     public ParamSchedulerType Rule => RuleOf(Type);
@@ -142,6 +155,7 @@ public static class ParamSchedulerList
         ParamSchedulerType.CosineAnnealingLR => ["T_max", "eta_min", "eta_min_ratio"],
         ParamSchedulerType.PolyLR => ["eta_min", "power"],
         ParamSchedulerType.CosineRestartLR => ["periods", "restart_weights", "eta_min", "eta_min_ratio"],
+        ParamSchedulerType.ReduceOnPlateauLR => ["monitor", "rule", "factor", "patience", "threshold", "threshold_rule", "cooldown", "min_value", "eps"],
         ParamSchedulerType.OneCycleLR => ["eta_max", "total_steps", "pct_start", "anneal_strategy", "div_factor", "final_div_factor", "three_phase",
             "cycle_momentum", "base_momentum", "max_momentum"],
         _ => [],
@@ -180,6 +194,14 @@ public static class ParamSchedulerList
     /// </summary>
     public static void CheckAgainstRun(ParamSchedulerEntry entry, int? epochs, int? iterations)
     {
+        if (entry.Type == ParamSchedulerType.ReduceOnPlateauLR)
+        {
+            // MMEngine counts its begin and end in finished training epochs, which an iteration-counted run never has.
+            if (epochs is null && (entry.Begin != 0 || entry.End is not null))
+                throw new VimException($"{entry.BeginSource}: {entry.Name} begin/end count finished epochs, and the run counts iterations " +
+                    $"(schedule.max_iters {iterations}): leave begin and end out (it then watches every evaluation)");
+            if (epochs is null) return;
+        }
         if (entry.ByEpoch && epochs is null)
             throw new VimException($"{entry.ByEpochSource}: {entry.Name} counts epochs (by_epoch is true, MMEngine's default), but the run counts iterations " +
                 $"(schedule.max_iters {iterations}): write by_epoch: false, with begin/end{StepKeys(entry.Rule)} in iterations, or count the run in " +
@@ -271,7 +293,26 @@ public static class ParamSchedulerList
             ConvertToIterBased = Value("convert_to_iter_based", false),
             StartFactor = Value("start_factor", 1.0 / 3),
             EndFactor = Value("end_factor", 1.0),
-            Factor = Value("factor", 1.0 / 3),
+            Factor = Value("factor", type == ParamSchedulerType.ReduceOnPlateauLR ? 0.1 : 1.0 / 3),
+            Monitor = Value("monitor", "loss"),
+            MonitorSource = SourceOf("monitor"),
+            GreaterIsBetter = Value("rule", "less") switch
+            {
+                "less" => false,
+                "greater" => true,
+                var other => throw new VimException($"{SourceOf("rule")}: {name} rule must be less or greater, got {Text(other)}"),
+            },
+            Patience = Value("patience", 10),
+            Threshold = Value("threshold", 1e-4),
+            AbsoluteThreshold = Value("threshold_rule", "rel") switch
+            {
+                "rel" => false,
+                "abs" => true,
+                var other => throw new VimException($"{SourceOf("threshold_rule")}: {name} threshold_rule must be rel or abs, got {Text(other)}"),
+            },
+            Cooldown = Value("cooldown", 0),
+            MinValue = Value("min_value", 0.0),
+            Eps = Value("eps", 1e-8),
             StepSize = Value("step_size", 0),
             Milestones = Value<List<int>>("milestones", []),
             Gamma = Value("gamma", 0.1),
@@ -305,6 +346,17 @@ public static class ParamSchedulerList
             throw Refuse("convert_to_iter_based", "false while by_epoch is false (it converts an epoch-counted scheduler to iterations; MMEngine asserts so)", true);
         switch (entry.Rule)
         {
+            case ParamSchedulerType.ReduceOnPlateauLR:
+                if (!entry.ByEpoch) throw Refuse("by_epoch", "true (MMEngine's ReduceOnPlateauLR steps at evaluations only: it asserts by_epoch)", false);
+                if (entry.ConvertToIterBased) throw Refuse("convert_to_iter_based", "false (it steps at evaluations, never per iteration)", true);
+                if (!(entry.Factor > 0 && entry.Factor < 1)) throw Refuse("factor", "in (0, 1) (the lr is multiplied by it at a plateau)", entry.Factor);
+                if (entry.Patience < 0) throw Refuse("patience", "at least 0 (the evaluations without improvement tolerated)", entry.Patience);
+                if (!(double.IsFinite(entry.Threshold) && entry.Threshold >= 0)) throw Refuse("threshold", "at least 0", entry.Threshold);
+                if (entry.Cooldown < 0) throw Refuse("cooldown", "at least 0", entry.Cooldown);
+                if (!(double.IsFinite(entry.MinValue) && entry.MinValue >= 0)) throw Refuse("min_value", "at least 0 (the lr floor)", entry.MinValue);
+                if (!(double.IsFinite(entry.Eps) && entry.Eps >= 0)) throw Refuse("eps", "at least 0", entry.Eps);
+                if (entry.Monitor.Length == 0) throw Refuse("monitor", "a metric name the evaluation returns", "''");
+                break;
             case ParamSchedulerType.OneCycleLR:
                 // MMEngine's default eta_max is 0, an lr of 0 throughout: no one means it.
                 if (entry.EtaMax is not { } etaMax) throw Refuse("eta_max", "given (the peak lr of the cycle; MMEngine's default 0 would train at lr 0)", null);
@@ -370,6 +422,7 @@ public static class ParamSchedulerList
     private static string Text(object? value) => value switch
     {
         null => "nothing",
+        bool b => b ? "true" : "false",
         double d => d.ToString("R", CultureInfo.InvariantCulture),
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => value.ToString()!,

@@ -130,6 +130,9 @@ public sealed record SteppedScheduler(ParamSchedulerEntry Entry, int StepEvery, 
     /// <summary>"LinearLR iterations [0, 500)", or for an epoch-stepped one "MultiStepLR iterations [0, 1200), stepping every 100 (epoch ends), milestones at iterations [800, 1100]".</summary>
     public string Describe()
     {
+        if (Entry.Type == ParamSchedulerType.ReduceOnPlateauLR)
+            return string.Create(CultureInfo.InvariantCulture, $"ReduceOnPlateauLR at evaluations{(StepEvery > 1 ? $" of epochs [{Begin}, {End})" : "")}, " +
+                $"×{Entry.Factor:G6} after {Entry.Patience} without improvement of {Entry.Monitor} ({(Entry.GreaterIsBetter ? "greater" : "less")} is better)");
         string Join(IEnumerable<int> steps) => string.Join(", ", steps.Select(s => (s * StepEvery + BeginIteration).ToString(CultureInfo.InvariantCulture)));
         var text = $"{Entry.Type} iterations [{BeginIteration}, {EndIteration})";
         if (StepEvery > 1) text += $", stepping every {StepEvery} (epoch ends)";
@@ -166,6 +169,40 @@ public sealed class ChainedParamSchedule
     {
         Schedulers = Resolve(entries, maxIters, iterationsPerEpoch);
         MaxIters = maxIters;
+        Plateaus = Schedulers.Where(s => s.Entry.Type == ParamSchedulerType.ReduceOnPlateauLR).Select(s => new ReduceOnPlateau(s.Entry)).ToList();
+    }
+
+    /// <summary>The ReduceOnPlateauLR entries, in list order: their reductions depend on the evaluations, so the lr is a function of the iteration only given them.</summary>
+    public IReadOnlyList<ReduceOnPlateau> Plateaus { get; }
+
+    /// <summary>
+    /// Feeds an evaluation's metrics to every ReduceOnPlateauLR (after <paramref name="done"/> iterations,
+    /// <paramref name="epochsDone"/> finished epochs); returns those that reduce the lr from iteration <paramref name="done"/> on.
+    /// </summary>
+    public IReadOnlyList<ReduceOnPlateau> ObserveEvaluation(int done, int epochsDone, IReadOnlyDictionary<string, double> metrics)
+    {
+        lock (_lock)
+        {
+            var reduced = Plateaus.Where(p => p.Observe(done, epochsDone, metrics)).ToList();
+            // A value already replayed past the reduction would miss it.
+            if (reduced.Count > 0)
+                foreach (var key in _cursors.Where(c => c.Value.Iteration >= done).Select(c => c.Key).ToList()) _cursors.Remove(key);
+            return reduced;
+        }
+    }
+
+    /// <summary>Each ReduceOnPlateauLR's state by its entry's index, for a training checkpoint.</summary>
+    public IReadOnlyDictionary<int, PlateauState> PlateauStates => Plateaus.ToDictionary(p => p.Entry.Index, p => p.State);
+
+    /// <summary>Restores a checkpoint's <see cref="PlateauStates"/>; an entry the checkpoint has no state for starts fresh.</summary>
+    public void RestorePlateaus(IReadOnlyDictionary<int, PlateauState>? states)
+    {
+        lock (_lock)
+        {
+            foreach (var plateau in Plateaus)
+                if (states?.TryGetValue(plateau.Entry.Index, out var state) == true) plateau.Restore(state);
+            _cursors.Clear();
+        }
     }
 
     public IReadOnlyList<SteppedScheduler> Schedulers { get; }
@@ -191,6 +228,14 @@ public sealed class ChainedParamSchedule
         foreach (var entry in entries)
         {
             ParamSchedulerList.CheckAgainstRun(entry, maxEpochs, maxIters);
+            if (entry.Type == ParamSchedulerType.ReduceOnPlateauLR)
+            {
+                // Stepped by evaluations, not here: begin and end in finished epochs, the whole run in an iteration-counted one.
+                resolved.Add(iterationsPerEpoch is { } perEpoch
+                    ? new SteppedScheduler(entry, perEpoch, entry.Begin, entry.End ?? maxEpochs!.Value, 0, 0, [], [])
+                    : new SteppedScheduler(entry, 1, 0, maxIters, 0, 0, [], []));
+                continue;
+            }
             int end = entry.End ?? (entry.ByEpoch ? maxEpochs!.Value : maxIters);
             int scale = entry.ByEpoch && entry.ConvertToIterBased ? iterationsPerEpoch!.Value : 1;
             int stepEvery = entry.ByEpoch && !entry.ConvertToIterBased ? iterationsPerEpoch!.Value : 1;
@@ -245,11 +290,15 @@ public sealed class ChainedParamSchedule
         foreach (var scheduler in Schedulers)
             if (scheduler.StepEvery > 1 && iteration % scheduler.StepEvery == 0)
                 value = Step(scheduler, parameter, value, initial, iteration / scheduler.StepEvery);
+        // Last, as MMEngine's after_val_epoch follows after_train_iter and after_train_epoch.
+        if (parameter == ScheduledParameter.Lr)
+            foreach (var plateau in Plateaus)
+                if (plateau.ReducedFrom.Contains(iteration)) value = plateau.Reduce(value);
         return value;
     }
 
     private static double Step(SteppedScheduler scheduler, ScheduledParameter parameter, double value, double initial, int step) =>
-        scheduler.Entry.Sets(parameter) && step >= scheduler.Begin && step < scheduler.End
+        scheduler.Entry.Type != ParamSchedulerType.ReduceOnPlateauLR && scheduler.Entry.Sets(parameter) && step >= scheduler.Begin && step < scheduler.End
             ? scheduler.Next(value, scheduler.InitialLr ?? initial, step - scheduler.Begin, parameter)
             : value;
 }

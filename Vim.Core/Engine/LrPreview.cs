@@ -58,6 +58,15 @@ public sealed class LrPreview
 
     private int MaxIters => Schedule.MaxIters;
 
+    /// <summary>
+    /// Why the lrs shown are not the run's where schedule.param_scheduler holds a ReduceOnPlateauLR, whose reductions depend
+    /// on the validation metric: they are the lrs before any reduction, an upper bound. Null without one.
+    /// </summary>
+    public string? PlateauNote => Schedule.Chained?.Plateaus is { Count: > 0 } plateaus
+        ? $"{string.Join(", ", plateaus.Select(p => p.Entry.Name))} reduces the lr when {string.Join(", ", plateaus.Select(p => p.Entry.Monitor).Distinct())} " +
+          "stops improving, which only training can tell: the lrs shown are those before any reduction (an upper bound), not a preview of its reductions"
+        : null;
+
     /// <summary>The configured momentum (SGD's momentum, AdamW's betas[0]) a momentum scheduler starts from.</summary>
     public double InitialMomentum { get; }
 
@@ -188,6 +197,7 @@ public sealed class LrPreview
         if (IterationsPerEpoch is { } perEpoch)
             text.AppendLine($"schedule.max_epochs {MaxIters / perEpoch} × {perEpoch} iterations per epoch (the training loader's): epoch e (from 0) starts at iteration e × {perEpoch}");
         text.AppendLine(BaseLrExplanation ?? "auto_scale_lr is off: optimizer.lr is the base lr");
+        if (PlateauNote is { } plateauNote) text.AppendLine("note: " + plateauNote);
         if (FrozenParameters > 0)
             text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"frozen by optimizer.custom_keys (lr_mult 0), in no group: {FrozenParameters:N0} parameters"));
         return text.ToString();

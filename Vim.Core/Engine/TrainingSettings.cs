@@ -38,7 +38,14 @@ public static class TrainingSettings
         Require(double.IsFinite(schedule.Power) && schedule.Power > 0, "schedule.power", "positive", schedule.Power);
         Require(double.IsFinite(schedule.MinLr) && schedule.MinLr >= 0, "schedule.min_lr", "at least 0", schedule.MinLr);
         Require(double.IsFinite(schedule.Gamma) && schedule.Gamma > 0, "schedule.gamma", "positive", schedule.Gamma);
-        if (ParamSchedulerList.Read(schedule) is { } schedulers) CheckMomentumSchedulers(schedulers, config.Optimizer);
+        if (ParamSchedulerList.Read(schedule) is { } schedulers)
+        {
+            CheckMomentumSchedulers(schedulers, config.Optimizer);
+            // MMEngine steps it from ParamSchedulerHook.after_val_epoch: without evaluations during training it never acts.
+            if (config.Train.EvalInterval == 0 && schedulers.FirstOrDefault(e => e.Type == ParamSchedulerType.ReduceOnPlateauLR) is { } plateau)
+                throw new VimException($"{plateau.Source}: {plateau.Name} is stepped by evaluations, but train.eval_interval is 0 (only the last iteration " +
+                    "is evaluated, after which nothing trains): set train.eval_interval, e.g. 1 epoch or 1000 iterations");
+        }
         for (int i = 0; i < schedule.Milestones.Count; i++)
             if (schedule.Milestones[i] < 1 || (i > 0 && schedule.Milestones[i] <= schedule.Milestones[i - 1]))
                 throw new VimException($"schedule.milestones must be rising positive {(countsEpochs ? "epochs" : "iterations")}, got [{Join(schedule.Milestones)}]");

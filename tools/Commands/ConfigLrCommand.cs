@@ -113,7 +113,8 @@ public static class ConfigLrCommand
             .Select(g => (string.Create(CultureInfo.InvariantCulture, $"×{g.LrScale:G4} {g.Name}"), xs, iterations.Select(i => preview.LrAt(g, i)).ToArray()))
             .ToList();
         var chart = Path.Combine(dir, ChartName);
-        ReportCharts.SaveLines(chart, $"Learning rate per parameter group: {Path.GetFileNameWithoutExtension(request.Config)}", "iteration", "lr",
+        ReportCharts.SaveLines(chart, $"Learning rate per parameter group: {Path.GetFileNameWithoutExtension(request.Config)}" +
+            (preview.PlateauNote is null ? "" : " (before any ReduceOnPlateauLR reduction)"), "iteration", "lr",
             series, legend: Alignment.UpperRight, logY: request.LogY);
 
         string? momentumChart = null;
