@@ -278,6 +278,9 @@ public static class ParamSchedulerList
             ? ConfigBinder.Bind<T>(value, $"{at}.{key}") : null;
         ConfigSource SourceOf(string key) => map.TryGet(key, out _) ? map.KeySource(key) : map.Source;
         VimException Refuse(string key, string expected, object? got) => new($"{SourceOf(key)}: {name} {key} must be {expected}, got {Text(got)}");
+        // A key of two named values: false for the default (MMEngine's), true for the other.
+        bool Either(string key, string fallback, string other) => Value(key, fallback) is var written && written == other ? true
+            : written == fallback ? false : throw new VimException($"{SourceOf(key)}: {name} {key} must be {fallback} or {other}, got {Text(written)}");
         bool Written(string key) => map.TryGet(key, out var value) && value is not ConfigScalar { IsNull: true };
 
         var entry = new ParamSchedulerEntry
@@ -296,20 +299,10 @@ public static class ParamSchedulerList
             Factor = Value("factor", type == ParamSchedulerType.ReduceOnPlateauLR ? 0.1 : 1.0 / 3),
             Monitor = Value("monitor", "loss"),
             MonitorSource = SourceOf("monitor"),
-            GreaterIsBetter = Value("rule", "less") switch
-            {
-                "less" => false,
-                "greater" => true,
-                var other => throw new VimException($"{SourceOf("rule")}: {name} rule must be less or greater, got {Text(other)}"),
-            },
+            GreaterIsBetter = Either("rule", "less", "greater"),
             Patience = Value("patience", 10),
             Threshold = Value("threshold", 1e-4),
-            AbsoluteThreshold = Value("threshold_rule", "rel") switch
-            {
-                "rel" => false,
-                "abs" => true,
-                var other => throw new VimException($"{SourceOf("threshold_rule")}: {name} threshold_rule must be rel or abs, got {Text(other)}"),
-            },
+            AbsoluteThreshold = Either("threshold_rule", "rel", "abs"),
             Cooldown = Value("cooldown", 0),
             MinValue = Value("min_value", 0.0),
             Eps = Value("eps", 1e-8),
@@ -325,12 +318,7 @@ public static class ParamSchedulerList
             EtaMax = Optional<double>("eta_max"),
             TotalSteps = Optional<int>("total_steps"),
             PctStart = Value("pct_start", 0.3),
-            AnnealLinearly = Value("anneal_strategy", "cos") switch
-            {
-                "cos" => false,
-                "linear" => true,
-                var other => throw new VimException($"{SourceOf("anneal_strategy")}: {name} anneal_strategy must be cos or linear, got {Text(other)}"),
-            },
+            AnnealLinearly = Either("anneal_strategy", "cos", "linear"),
             DivFactor = Value("div_factor", 25.0),
             FinalDivFactor = Value("final_div_factor", 1e4),
             ThreePhase = Value("three_phase", false),
