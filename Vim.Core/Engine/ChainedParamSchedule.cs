@@ -169,7 +169,7 @@ public sealed class ChainedParamSchedule
     {
         Schedulers = Resolve(entries, maxIters, iterationsPerEpoch);
         MaxIters = maxIters;
-        Plateaus = Schedulers.Where(s => s.Entry.Type == ParamSchedulerType.ReduceOnPlateauLR).Select(s => new ReduceOnPlateau(s.Entry)).ToList();
+        Plateaus = Schedulers.Where(s => s.Entry.Type == ParamSchedulerType.ReduceOnPlateauLR).Select(s => new ReduceOnPlateau(s.Entry, iterationsPerEpoch is null ? int.MaxValue : s.End)).ToList();
     }
 
     /// <summary>The ReduceOnPlateauLR entries, in list order: their reductions depend on the evaluations, so the lr is a function of the iteration only given them.</summary>

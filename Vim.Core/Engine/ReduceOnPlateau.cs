@@ -42,7 +42,10 @@ public sealed record PlateauState(double Best, int BadEvaluations, int CooldownL
 /// max(lr·factor, min_value), a group whose lr would fall by no more than eps keeping its own, and starts the cooldown.
 /// The best starts at MMEngine's ±1e9 (its INF), not ±∞.
 /// </summary>
-public sealed class ReduceOnPlateau(ParamSchedulerEntry entry)
+/// <param name="endEpoch">The end of its [begin, end) in finished epochs: its end, or the run's max_epochs where it leaves end out
+/// (MMEngine's runner sets a left-out end so), so the evaluation after the last epoch is outside; int.MaxValue in an
+/// iteration-counted run, whose IterBasedTrainLoop never finishes an epoch.</param>
+public sealed class ReduceOnPlateau(ParamSchedulerEntry entry, int endEpoch)
 {
     private const double MmengineInf = 1e9;
     private readonly List<int> _reducedFrom = [];
@@ -70,8 +73,7 @@ public sealed class ReduceOnPlateau(ParamSchedulerEntry entry)
     /// </summary>
     public bool Observe(int done, int epochsDone, IReadOnlyDictionary<string, double> metrics)
     {
-        int end = Entry.End ?? int.MaxValue;
-        if (epochsDone < Entry.Begin || epochsDone >= end) return false;
+        if (epochsDone < Entry.Begin || epochsDone >= endEpoch) return false;
         if (!metrics.TryGetValue(Entry.Monitor, out var value))
             throw new VimException($"{Entry.MonitorSource ?? Entry.Source}: {Entry.Name} monitor '{Entry.Monitor}' is not among the metrics the evaluation " +
                 $"after iteration {done} returned: {string.Join(", ", metrics.Keys)}");

@@ -103,6 +103,30 @@ public class ReduceOnPlateauTests
         Assert.That(warm.LrAt(1.0, 10), Is.EqualTo(0.5).Within(1e-15), "the warmup still climbs to its end on the reduced lr");
     }
 
+    /// <summary>
+    /// In an epoch-counted run a ReduceOnPlateauLR without end ends at max_epochs (MMEngine's runner sets a left-out end to
+    /// max_epochs for a by_epoch scheduler), so the evaluation after the last epoch (6 finished epochs of 6) is outside
+    /// [begin, end) and neither counts nor reduces; with end: 7 written it does. Patience 0 on a constant metric: by hand the
+    /// evaluations after epochs 2..5 reduce (the first sets the best), the one after epoch 6 only where end is 7.
+    /// </summary>
+    [Test]
+    public void TheEvaluationAfterTheLastEpochIsPastALeftOutEnd()
+    {
+        ChainedParamSchedule Run(string end)
+        {
+            var config = new ExperimentConfig
+            {
+                Schedule = new ScheduleConfig { MaxEpochs = 6, ParamScheduler = List($"[{{type: ReduceOnPlateauLR, monitor: loss, patience: 0{end}}}]") },
+                Train = new TrainConfig { EvalInterval = 1, CheckpointInterval = 1 },
+            };
+            var schedule = new LrSchedule(EpochSchedule.Resolve(config, 8).Config.Schedule).Chained!;
+            for (int epoch = 1; epoch <= 6; epoch++) schedule.ObserveEvaluation(8 * epoch, epoch, Metric(1));
+            return schedule;
+        }
+        Assert.That(Run("").Plateaus[0].ReducedFrom, Is.EqualTo(new[] { 16, 24, 32, 40 }));
+        Assert.That(Run(", end: 7").Plateaus[0].ReducedFrom, Is.EqualTo(new[] { 16, 24, 32, 40, 48 }));
+    }
+
     private static ExperimentConfig ToyConfig(string schedulers, int evalInterval = 1) => new()
     {
         Optimizer = new OptimizerConfig { Lr = 0.01, WeightDecay = 0.01 },
