@@ -79,6 +79,12 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
 
     public string PrimaryMetric => "bbox_mAP";
 
+    public IReadOnlyList<string>? MetricNames => (Detector.MaskOn ? new[] { "bbox", "segm" } : ["bbox"])
+        .SelectMany(prefix => MetricItems.Select(item => $"{prefix}_{item}")).ToList();
+
+    /// <summary>mmdet's COCO metric items, COCO stats 0–5.</summary>
+    private static readonly string[] MetricItems = ["mAP", "mAP_50", "mAP_75", "mAP_s", "mAP_m", "mAP_l"];
+
     /// <summary>The ranks that share evaluation: each runs inference on images i with i mod K = rank and the COCO results are gathered.</summary>
     public ICommunicator Communicator { get; init; } = SingleProcessCommunicator.Instance;
 
@@ -379,7 +385,7 @@ public sealed class DetectionTask : ITrainingTask<Batch>, IPretrainedInitialised
     /// </summary>
     public static IReadOnlyDictionary<string, double> Metrics((CocoSummary Box, CocoSummary? Mask) result)
     {
-        string[] items = ["mAP", "mAP_50", "mAP_75", "mAP_s", "mAP_m", "mAP_l"];
+        var items = MetricItems;
         var metrics = new Dictionary<string, double>();
         foreach (var (prefix, summary) in new[] { ("bbox", result.Box), ("segm", result.Mask) })
         {

@@ -79,6 +79,8 @@ public sealed class SegmentationTask : ITrainingTask<Batch>, IPretrainedInitiali
 
     public string PrimaryMetric => "mIoU";
 
+    public IReadOnlyList<string>? MetricNames => ["mIoU", "mAcc", "aAcc"];
+
     /// <summary>The ranks that share evaluation: each evaluates images i with i mod K = rank and the counts are summed.</summary>
     public ICommunicator Communicator { get; init; } = SingleProcessCommunicator.Instance;
 

@@ -27,10 +27,13 @@ public sealed class AdamWOptimizer : IOptimizer
 
     public long StepCount { get; private set; }
 
-    public void Step(Func<double, double> groupLr)
+    public void Step(Func<double, double> groupLr, double? momentum = null)
     {
         StepCount++;
-        double bias1 = 1 - Math.Pow(_beta1, StepCount);
+        // A scheduled beta1 enters the bias correction at its current value to the power of the step, as torch.optim.AdamW's
+        // does (1 − beta1^step with the group's beta1 of this step), not as a product of the past betas.
+        double beta1 = momentum ?? _beta1;
+        double bias1 = 1 - Math.Pow(beta1, StepCount);
         double bias2Sqrt = Math.Sqrt(1 - Math.Pow(_beta2, StepCount));
         using var noGrad = no_grad();
         var fused = FusedOptimizerStep.Enabled ? new FusedOptimizerStep.Batch() : null;
@@ -47,13 +50,13 @@ public sealed class AdamWOptimizer : IOptimizer
                 var v = _expAvgSq[name];
                 if (fused?.TryAdd(p, grad, m, v, lr, group.WeightDecay) == true) continue;
                 if (group.WeightDecay != 0) p.mul_(1 - lr * group.WeightDecay);
-                m.mul_(_beta1).add_(grad, alpha: 1 - _beta1);
+                m.mul_(beta1).add_(grad, alpha: 1 - beta1);
                 v.mul_(_beta2).addcmul_(grad, grad, value: 1 - _beta2);
                 var denom = v.sqrt().div_(bias2Sqrt).add_(_eps);
                 p.addcdiv_(m, denom, value: -lr / bias1);
             }
         }
-        fused?.AdamW(_beta1, _beta2, _eps, StepCount);
+        fused?.AdamW(beta1, _beta2, _eps, StepCount);
     }
 
     public void ZeroGrad() => OptimizerState.ZeroGrad(Groups);

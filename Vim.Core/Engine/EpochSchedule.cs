@@ -97,7 +97,7 @@ public static class EpochSchedule
         var resolved = ConfigBinder.Bind<ExperimentConfig>((ConfigMap)ConfigBinder.ToNode(config));
         resolved.Schedule.MaxEpochs = null;
         resolved.Schedule.MaxIters = Iterations(epochs, "schedule.max_epochs");
-        // param_scheduler keeps its entries as written: by_epoch ones step at multiples of this (ChainedLrSchedule.Resolve).
+        // param_scheduler keeps its entries as written: by_epoch ones step at multiples of this (ChainedParamSchedule.Resolve).
         resolved.Schedule.EpochLength = iterationsPerEpoch;
         resolved.Schedule.Milestones = config.Schedule.Milestones.Select(m => Iterations(m, "schedule.milestones")).ToList();
         resolved.Train.EvalInterval = Iterations(config.Train.EvalInterval, "train.eval_interval");

@@ -14,8 +14,10 @@ public interface IOptimizer : IDisposable
     long StepCount { get; }
 
     /// <summary>One update; each group uses the learning rate <paramref name="groupLr"/> gives for its LrScale (layer-wise
-    /// decay), so a schedule's floor (min_lr) applies to each group's own lr, as mmcv computes it per group.</summary>
-    void Step(Func<double, double> groupLr);
+    /// decay), so a schedule's floor (min_lr) applies to each group's own lr, as mmcv computes it per group.
+    /// <paramref name="momentum"/>: this step's SGD momentum or Adam beta1 where a momentum scheduler sets it (null: the
+    /// optimiser's own), as MMEngine's momentum schedulers write it into every param group before the step.</summary>
+    void Step(Func<double, double> groupLr, double? momentum = null);
 
     /// <summary>The learning rate each group took at the last <see cref="Step"/>, in <see cref="Groups"/> order (torch's
     /// param_groups[i]["lr"]); NaN before the first step.</summary>

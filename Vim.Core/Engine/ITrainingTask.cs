@@ -20,6 +20,12 @@ public interface ITrainingTask<TBatch> : IDisposable
     string PrimaryMetric { get; }
 
     /// <summary>
+    /// Every metric <see cref="Evaluate"/> returns, so a setting that watches one (a ReduceOnPlateauLR monitor) is refused
+    /// before training rather than at the first evaluation; null where the task cannot tell in advance.
+    /// </summary>
+    IReadOnlyList<string>? MetricNames => null;
+
+    /// <summary>
     /// The training stream of this process. <paramref name="start"/> is global (epoch, samples of the
     /// epoch's (seed, epoch) permutation consumed by all ranks together), and so is the source's
     /// <see cref="IBatchSource{TBatch}.Position"/>: each batch advances it by BatchSize × WorldSize, and

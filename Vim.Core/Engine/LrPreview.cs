@@ -32,6 +32,8 @@ public sealed class LrPreview
         // A setting vim train would refuse (a negative lr, milestones out of order) is refused here too, naming the key.
         TrainingSettings.Check(config);
         Schedule = new LrSchedule(config.Schedule);
+        InitialMomentum = OptimizerFactory.InitialMomentum(config.Optimizer);
+        MomentumName = config.Optimizer.Type == OptimizerKind.Sgd ? "momentum" : "momentum (betas[0])";
         BaseLr = TrainingSettings.BaseLearningRate(config, processes, out var explanation);
         BaseLrExplanation = explanation;
         Groups = groups.Select(g => new LrPreviewGroup(g.Name, g.Parameters.Sum(p => p.Parameter.numel()), [g.WeightDecay], g.LrScale)).ToList();
@@ -55,6 +57,24 @@ public sealed class LrPreview
     public IReadOnlyList<LrPreviewGroup> Groups { get; }
 
     private int MaxIters => Schedule.MaxIters;
+
+    /// <summary>
+    /// Why the lrs shown are not the run's where schedule.param_scheduler holds a ReduceOnPlateauLR, whose reductions depend
+    /// on the validation metric: they are the lrs before any reduction, an upper bound. Null without one.
+    /// </summary>
+    public string? PlateauNote => Schedule.Chained?.Plateaus is { Count: > 0 } plateaus
+        ? $"{string.Join(", ", plateaus.Select(p => p.Entry.Name))} reduces the lr when {string.Join(", ", plateaus.Select(p => p.Entry.Monitor).Distinct())} " +
+          "stops improving, which only training can tell: the lrs shown are those before any reduction (an upper bound), not a preview of its reductions"
+        : null;
+
+    /// <summary>The configured momentum (SGD's momentum, AdamW's betas[0]) a momentum scheduler starts from.</summary>
+    public double InitialMomentum { get; }
+
+    /// <summary>"momentum" for SGD, "momentum (betas[0])" for AdamW: the column and chart name.</summary>
+    public string MomentumName { get; }
+
+    /// <summary>The momentum the optimiser step of <paramref name="iteration"/> takes (every group's); null where nothing schedules it.</summary>
+    public double? MomentumAt(int iteration) => Schedule.MomentumAt(InitialMomentum, iteration);
 
     /// <summary>The lr of a group at <paramref name="iteration"/>: what the optimiser step of that iteration applies.</summary>
     public double LrAt(LrPreviewGroup group, int iteration) => Schedule.GroupLrAt(BaseLr, group.LrScale, iteration);
@@ -130,11 +150,13 @@ public sealed class LrPreview
     {
         var text = new StringBuilder("iteration");
         foreach (var group in columns) text.Append(',').Append(CsvText.Field(group.Name));
+        if (Schedule.SchedulesMomentum) text.Append(',').Append(CsvText.Field(MomentumName));
         text.Append("\r\n");
         foreach (int iteration in iterations)
         {
             text.Append(iteration.ToString(CultureInfo.InvariantCulture));
             foreach (var group in columns) text.Append(',').Append(LrAt(group, iteration).ToString("R", CultureInfo.InvariantCulture));
+            if (MomentumAt(iteration) is { } momentum) text.Append(',').Append(momentum.ToString("R", CultureInfo.InvariantCulture));
             text.Append("\r\n");
         }
         return text.ToString();
@@ -167,11 +189,15 @@ public sealed class LrPreview
         text.AppendLine(Line(header));
         text.AppendLine("|" + string.Join("|", widths.Select((w, c) => c == 0 ? ":" + new string('-', w + 1) : new string('-', w + 1) + ":")) + "|");
         foreach (var row in cells) text.AppendLine(Line(row));
+        if (Schedule.SchedulesMomentum)
+            text.AppendLine(Line(new List<string> { MomentumName + ", every group", "", "", "" }
+                .Concat(keys.Select(k => MomentumAt(k.Iteration)!.Value.ToString("0.####", CultureInfo.InvariantCulture))).ToList()));
         text.AppendLine();
         text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"base lr {Setting(BaseLr)}; schedule: {DescribeSchedule(Schedule)}"));
         if (IterationsPerEpoch is { } perEpoch)
             text.AppendLine($"schedule.max_epochs {MaxIters / perEpoch} × {perEpoch} iterations per epoch (the training loader's): epoch e (from 0) starts at iteration e × {perEpoch}");
         text.AppendLine(BaseLrExplanation ?? "auto_scale_lr is off: optimizer.lr is the base lr");
+        if (PlateauNote is { } plateauNote) text.AppendLine("note: " + plateauNote);
         if (FrozenParameters > 0)
             text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"frozen by optimizer.custom_keys (lr_mult 0), in no group: {FrozenParameters:N0} parameters"));
         return text.ToString();

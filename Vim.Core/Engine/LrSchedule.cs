@@ -15,7 +15,7 @@ public sealed class LrSchedule
         Config = config;
         MaxIters = config.IterationCount();
         if (ParamSchedulerList.Read(config) is { } entries)
-            Chained = new ChainedLrSchedule(entries, MaxIters, config.EpochLength);
+            Chained = new ChainedParamSchedule(entries, MaxIters, config.EpochLength);
     }
 
     public ScheduleConfig Config { get; }
@@ -24,7 +24,7 @@ public sealed class LrSchedule
     public int MaxIters { get; }
 
     /// <summary>schedule.param_scheduler in iterations; null for the fixed schedule (policy and warmup).</summary>
-    public ChainedLrSchedule? Chained { get; }
+    public ChainedParamSchedule? Chained { get; }
 
     /// <summary>The learning rate at <paramref name="iteration"/> (0-based, before that iteration's step).</summary>
     public double LrAt(double baseLr, int iteration) =>
@@ -37,6 +37,17 @@ public sealed class LrSchedule
     /// The one formula the trainer's optimiser steps and `vim config lr` both use.
     /// </summary>
     public double GroupLrAt(double baseLr, double lrScale, int iteration) => LrAt(baseLr * lrScale, iteration);
+
+    /// <summary>Whether schedule.param_scheduler schedules the momentum (a momentum scheduler, or OneCycleLR with cycle_momentum).</summary>
+    public bool SchedulesMomentum => Chained?.SchedulesMomentum ?? false;
+
+    /// <summary>
+    /// The momentum (SGD's momentum, Adam's/AdamW's betas[0]) the optimiser step of <paramref name="iteration"/> takes, from
+    /// the configured one (<see cref="OptimizerFactory.InitialMomentum"/>); null where nothing schedules it, so the
+    /// optimiser keeps its own. The one formula the trainer, its log and `vim config lr` use.
+    /// </summary>
+    public double? MomentumAt(double initialMomentum, int iteration) =>
+        SchedulesMomentum ? Chained!.MomentumAt(initialMomentum, iteration) : null;
 
     /// <summary>The fixed schedule's warmup factor (1 while param_scheduler sets the lr: its own LinearLR warms up).</summary>
     public double WarmupFactor(int iteration)

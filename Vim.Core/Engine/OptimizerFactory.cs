@@ -13,4 +13,10 @@ public static class OptimizerFactory
         OptimizerKind.Sgd => new SgdOptimizer(groups, config.Momentum),
         _ => throw new VimException($"optimizer.type {config.Type} is not supported"),
     };
+
+    /// <summary>
+    /// The value a momentum scheduler starts from: SGD's momentum, or AdamW's betas[0] (MMEngine's MomentumSchedulerMixin
+    /// schedules betas[0] for the Adam family and leaves betas[1]).
+    /// </summary>
+    public static double InitialMomentum(OptimizerConfig config) => config.Type == OptimizerKind.Sgd ? config.Momentum : config.Betas[0];
 }

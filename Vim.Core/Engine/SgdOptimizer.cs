@@ -24,9 +24,10 @@ public sealed class SgdOptimizer : IOptimizer
 
     public long StepCount { get; private set; }
 
-    public void Step(Func<double, double> groupLr)
+    public void Step(Func<double, double> groupLr, double? momentum = null)
     {
         StepCount++;
+        double stepMomentum = momentum ?? _momentum;
         using var noGrad = no_grad();
         var fused = FusedOptimizerStep.Enabled ? new FusedOptimizerStep.Batch() : null;
         for (int g = 0; g < Groups.Count; g++)
@@ -38,20 +39,20 @@ public sealed class SgdOptimizer : IOptimizer
                 using var scope = NewDisposeScope();
                 var grad = p.grad;
                 if (grad is null) continue;
-                if (fused?.TryAdd(p, grad, _momentum != 0 ? _momentumBuffer[name] : null, null, lr, group.WeightDecay) == true) continue;
+                if (fused?.TryAdd(p, grad, stepMomentum != 0 ? _momentumBuffer[name] : null, null, lr, group.WeightDecay) == true) continue;
                 var d = group.WeightDecay != 0 ? grad.add(p, alpha: group.WeightDecay) : grad;
-                if (_momentum != 0)
+                if (stepMomentum != 0)
                 {
                     var buffer = _momentumBuffer[name];
                     // PyTorch initialises the buffer with the first gradient rather than decaying zeros.
                     if (StepCount == 1) buffer.copy_(d);
-                    else buffer.mul_(_momentum).add_(d);
+                    else buffer.mul_(stepMomentum).add_(d);
                     d = buffer;
                 }
                 p.add_(d, alpha: -lr);
             }
         }
-        fused?.Sgd(_momentum, firstStep: StepCount == 1);
+        fused?.Sgd(stepMomentum, firstStep: StepCount == 1);
     }
 
     public void ZeroGrad() => OptimizerState.ZeroGrad(Groups);

@@ -42,6 +42,11 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
     {
         TrainingSettings.Check(config);
         var train = config.Train;
+        // A ReduceOnPlateauLR watching a metric the evaluation never returns would fail only at the first evaluation.
+        foreach (var plateau in ParamSchedulerList.Read(config.Schedule)?.Where(e => e.Type == ParamSchedulerType.ReduceOnPlateauLR) ?? [])
+            if (task.MetricNames is { } metricNames && !metricNames.Contains(plateau.Monitor))
+                throw new VimException($"{plateau.MonitorSource ?? plateau.Source}: {plateau.Name} monitor '{plateau.Monitor}' is not a metric " +
+                    $"this task's evaluation returns; expected one of {string.Join(", ", metricNames)}");
         var model = task.Model;
         bool root = _world.Rank == 0;
         // Before anything keeps references to parameters: the optimiser's and EMA's state tensors are
@@ -113,6 +118,9 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         var length = EpochSchedule.Resolve(config, data.BatchesPerEpoch);
         train = length.Config.Train;
         var schedule = new LrSchedule(length.Config.Schedule);
+        double initialMomentum = OptimizerFactory.InitialMomentum(config.Optimizer);
+        // Its reductions so far: the lrs after them are replayed from these.
+        if (resumeFrom is not null) schedule.Chained?.RestorePlateaus(state.Plateaus);
         int maxIters = length.MaxIters;
         if (length.IterationsPerEpoch is { } perEpoch)
         {
@@ -184,7 +192,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             if (root)
                 TrainingCheckpoint.Save(path, model, optimizer, ema,
                     new TrainingState(iteration, optimizerSteps, data.Position, best, configYaml, lossScaler?.State, generators?.Count ?? 1,
-                        earlyStopping?.State), generators);
+                        earlyStopping?.State, schedule.Chained?.PlateauStates), generators);
         }
 
         string SaveCheckpoint(int iteration)
@@ -212,6 +220,8 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 ["iter"] = done, ["lr"] = lr, ["loss"] = meanTotal, ["time"] = seconds, ["data_time"] = meanDataSeconds,
                 ["memory_mb"] = ProcessMemory.ResidentBytes() / 1e6,
             };
+            // MMEngine logs the momentum (betas[0] for AdamW) beside the lr once a scheduler moves it.
+            if (schedule.MomentumAt(initialMomentum, done - 1) is { } momentum) record["momentum"] = momentum;
             foreach (var (k, v) in means) record[k] = v;
             if (lossScaler is not null) record["loss_scale"] = lossScaler.Scale;
             if (gradNormSteps > 0) record["grad_norm"] = gradNormSum / gradNormSteps;
@@ -323,7 +333,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                                 gradNormSteps++;
                             }
                             using (StageProfiler.Measure(TrainingStages.Optimizer))
-                                optimizer.Step(scale => schedule.GroupLrAt(baseLr, scale, iteration));
+                                optimizer.Step(scale => schedule.GroupLrAt(baseLr, scale, iteration), schedule.MomentumAt(initialMomentum, iteration));
                             optimizerSteps++;
                             AfterOptimizerStep?.Invoke(iteration, optimizer);
                             using (StageProfiler.Measure(TrainingStages.Ema))
@@ -353,7 +363,13 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 var evaluatedEpoch = length.EpochAfter(done);
                 if (evaluatedEpoch is { } e) record["epoch"] = e.Epoch;
                 foreach (var (k, v) in metrics) record[k] = v;
+                // Before any checkpoint of this iteration is written, so each holds the state this evaluation left.
+                var reduced = schedule.Chained?.ObserveEvaluation(done, length.IterationsPerEpoch is { } epochIterations ? done / epochIterations : 0, metrics) ?? [];
+                if (reduced.Count > 0) record["lr_reduced"] = string.Join(", ", reduced.Select(p => p.Entry.Name));
                 log?.Write(record);
+                foreach (var plateau in reduced)
+                    _console.WriteLine($"{plateau.Entry.Name}: {plateau.Entry.Monitor} has not improved for {plateau.Entry.Patience + 1} evaluations; " +
+                        $"the lr is multiplied by {plateau.Entry.Factor.ToString("G6", CultureInfo.InvariantCulture)} from iteration {done}");
                 _console.WriteLine($"eval @ {done}{(evaluatedEpoch is { } ee ? $" (epoch {ee.Epoch})" : "")}: " + string.Join(", ", metrics.Select(m => $"{m.Key} {m.Value.ToString("0.####", CultureInfo.InvariantCulture)}")));
                 if (!metrics.TryGetValue(task.PrimaryMetric, out var primary))
                     throw new VimException($"the evaluator returned no '{task.PrimaryMetric}' (it returned {string.Join(", ", metrics.Keys)})");

@@ -71,6 +71,8 @@ public static class TrainingCheckpoint
             metadata[EarlyStoppingBestKey] = stopping.Best?.ToString("R", CultureInfo.InvariantCulture) ?? "";
             metadata[EarlyStoppingCountKey] = stopping.EvaluationsWithoutImprovement.ToString(CultureInfo.InvariantCulture);
         }
+        foreach (var (index, plateau) in state.Plateaus ?? new Dictionary<int, PlateauState>())
+            metadata[PlateauKeyPrefix + index.ToString(CultureInfo.InvariantCulture)] = plateau.ToText();
         metadata[MetadataChecksumKey] = MetadataChecksum(metadata, tensors);
         SafeTensorsFormat.Write(path, tensors, metadata);
     }
@@ -210,7 +212,24 @@ public static class TrainingCheckpoint
             Require(meta, "config", path),
             LossScaleOf(meta, path),
             generatorRanks,
-            EarlyStoppingOf(meta, path));
+            EarlyStoppingOf(meta, path),
+            PlateausOf(meta, path));
+    }
+
+    /// <summary>Metadata "reduce_on_plateau/&lt;entry index&gt;": a ReduceOnPlateauLR's <see cref="PlateauState"/>.</summary>
+    private const string PlateauKeyPrefix = "reduce_on_plateau/";
+
+    private static Dictionary<int, PlateauState>? PlateausOf(IReadOnlyDictionary<string, string> meta, string path)
+    {
+        var states = new Dictionary<int, PlateauState>();
+        foreach (var (key, text) in meta)
+        {
+            if (!key.StartsWith(PlateauKeyPrefix, StringComparison.Ordinal)) continue;
+            if (!int.TryParse(key[PlateauKeyPrefix.Length..], NumberStyles.None, CultureInfo.InvariantCulture, out var index) || PlateauState.Parse(text) is not { } state)
+                throw new VimException($"{path}: metadata '{key}' ('{text}') must be a schedule.param_scheduler index holding best;bad evaluations;cooldown;reduction iterations");
+            states[index] = state;
+        }
+        return states.Count == 0 ? null : states;
     }
 
     private const string EarlyStoppingMonitorKey = "early_stopping_monitor", EarlyStoppingRuleKey = "early_stopping_rule",

@@ -38,7 +38,14 @@ public static class TrainingSettings
         Require(double.IsFinite(schedule.Power) && schedule.Power > 0, "schedule.power", "positive", schedule.Power);
         Require(double.IsFinite(schedule.MinLr) && schedule.MinLr >= 0, "schedule.min_lr", "at least 0", schedule.MinLr);
         Require(double.IsFinite(schedule.Gamma) && schedule.Gamma > 0, "schedule.gamma", "positive", schedule.Gamma);
-        ParamSchedulerList.Read(schedule);
+        if (ParamSchedulerList.Read(schedule) is { } schedulers)
+        {
+            CheckMomentumSchedulers(schedulers, config.Optimizer);
+            // MMEngine steps it from ParamSchedulerHook.after_val_epoch: without evaluations during training it never acts.
+            if (config.Train.EvalInterval == 0 && schedulers.FirstOrDefault(e => e.Type == ParamSchedulerType.ReduceOnPlateauLR) is { } plateau)
+                throw new VimException($"{plateau.Source}: {plateau.Name} is stepped by evaluations, but train.eval_interval is 0 (only the last iteration " +
+                    "is evaluated, after which nothing trains): set train.eval_interval, e.g. 1 epoch or 1000 iterations");
+        }
         for (int i = 0; i < schedule.Milestones.Count; i++)
             if (schedule.Milestones[i] < 1 || (i > 0 && schedule.Milestones[i] <= schedule.Milestones[i - 1]))
                 throw new VimException($"schedule.milestones must be rising positive {(countsEpochs ? "epochs" : "iterations")}, got [{Join(schedule.Milestones)}]");
@@ -133,4 +140,21 @@ public static class TrainingSettings
 
     private static string Join<T>(IEnumerable<T> values) where T : IFormattable =>
         string.Join(", ", values.Select(v => v.ToString(null, CultureInfo.InvariantCulture)));
+
+    /// <summary>
+    /// Momentum schedulers need a momentum to move: SGD's optimizer.momentum 0 is refused (torch's SGD keeps no momentum
+    /// buffer at 0, and MMEngine's multiplicative rules would keep it at 0 anyway); OneCycleLR's cycle_momentum and a momentum
+    /// scheduler in one list would both write the momentum each step, the later one silently winning.
+    /// </summary>
+    private static void CheckMomentumSchedulers(IReadOnlyList<ParamSchedulerEntry> schedulers, OptimizerConfig optimizer)
+    {
+        if (schedulers.FirstOrDefault(e => e.Sets(ScheduledParameter.Momentum)) is not { } first) return;
+        if (optimizer.Type == OptimizerKind.Sgd && optimizer.Momentum == 0)
+            throw new VimException($"{first.Source}: {first.Name} schedules SGD's momentum, but optimizer.momentum is 0 (plain SGD keeps no momentum to schedule): " +
+                "set optimizer.momentum, e.g. 0.9, or drop the momentum scheduler");
+        if (schedulers.FirstOrDefault(e => e.Type == ParamSchedulerType.OneCycleLR && e.CycleMomentum) is { } cycling
+            && schedulers.FirstOrDefault(e => e.Rule != e.Type) is { } momentumScheduler)
+            throw new VimException($"{cycling.Source}: {cycling.Name} cycle_momentum and {momentumScheduler.Name} ({momentumScheduler.Source}) both set the momentum " +
+                "at every step: keep one (cycle_momentum: false, or drop the momentum scheduler)");
+    }
 }

@@ -80,6 +80,8 @@ public sealed class ToyRegressionTask : ITrainingTask<(Tensor X, Tensor Y)>
 
     public string PrimaryMetric => "neg_mse";
 
+    public IReadOnlyList<string>? MetricNames => MetricsAtEvaluation is null ? ["neg_mse"] : null;
+
     public IBatchSource<(Tensor X, Tensor Y)> OpenTrainingData(int seed, DataPosition start, DataShard shard) => new Source(this, seed, start, shard);
 
     public IReadOnlyDictionary<string, Tensor> Losses((Tensor X, Tensor Y) batch)

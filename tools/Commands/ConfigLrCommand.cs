@@ -20,7 +20,7 @@ namespace Vim.Tools.Commands;
 /// </summary>
 public static class ConfigLrCommand
 {
-    public const string CsvName = "lr.csv", ChartName = "lr.png";
+    public const string CsvName = "lr.csv", ChartName = "lr.png", MomentumChartName = "momentum.png";
 
     private const string Help =
         "Preview the learning rate of every optimiser group over the schedule without training (MMEngine's vis_scheduler.py): builds the " +
@@ -113,11 +113,20 @@ public static class ConfigLrCommand
             .Select(g => (string.Create(CultureInfo.InvariantCulture, $"×{g.LrScale:G4} {g.Name}"), xs, iterations.Select(i => preview.LrAt(g, i)).ToArray()))
             .ToList();
         var chart = Path.Combine(dir, ChartName);
-        ReportCharts.SaveLines(chart, $"Learning rate per parameter group: {Path.GetFileNameWithoutExtension(request.Config)}", "iteration", "lr",
+        ReportCharts.SaveLines(chart, $"Learning rate per parameter group: {Path.GetFileNameWithoutExtension(request.Config)}" +
+            (preview.PlateauNote is null ? "" : " (before any ReduceOnPlateauLR reduction)"), "iteration", "lr",
             series, legend: Alignment.UpperRight, logY: request.LogY);
 
+        string? momentumChart = null;
+        if (preview.Schedule.SchedulesMomentum)
+        {
+            momentumChart = Path.Combine(dir, MomentumChartName);
+            ReportCharts.SaveLines(momentumChart, $"{preview.MomentumName} (every group): {Path.GetFileNameWithoutExtension(request.Config)}", "iteration",
+                preview.MomentumName, [("momentum", xs, iterations.Select(i => preview.MomentumAt(i)!.Value).ToArray())], legend: Alignment.UpperRight);
+        }
+
         output.Write(preview.Table(rows));
-        output.WriteLine($"wrote {csv} ({iterations.Count} iterations) and {chart}");
+        output.WriteLine($"wrote {csv} ({iterations.Count} iterations) and {chart}{(momentumChart is null ? "" : $" and {momentumChart}")}");
         return preview;
     }
 
