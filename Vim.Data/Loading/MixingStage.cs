@@ -13,6 +13,9 @@ namespace Vim.Data.Loading;
 /// Mosaic → RandomAffine → MixUp, its partners still prepared by the steps before the mixing point, as mmdet's go through
 /// the loading pipeline only. Every draw comes from the sample's own <see cref="Random"/>, seeded by (seed, epoch, index),
 /// so which partners a sample gets and how they are augmented do not depend on the worker thread or the number of workers.
+/// A cached mixer (<see cref="ISampleMixer.Cache"/>, mmdet 3.x's CachedMosaic / CachedMixUp) takes its partners from the
+/// epoch's cache at the sample's stream position instead (<see cref="PartnerCache"/>), each re-produced by the loader as its
+/// own run reached that mixer.
 /// </summary>
 internal sealed class MixingStage
 {
