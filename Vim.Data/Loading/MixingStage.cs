@@ -86,7 +86,7 @@ internal sealed class MixingStage
 
     /// <summary>
     /// mmdet's CachedMosaic / CachedMixUp after the sample joined the cache: too few cached, or the prob test failed, and the
-    /// sample passes unchanged; else each partner is a uniformly drawn cache entry (redrawn up to MaxPartnerDraws times
+    /// sample passes unchanged; else each partner is a uniformly drawn cache entry other than the sample's own (redrawn up to MaxPartnerDraws times
     /// until one is accepted, as CachedMixUp's get_indexes), re-produced as the pipeline made it up to this mixer.
     /// </summary>
     private static void MixCached(ISampleMixer mixer, PartnerCacheSettings settings, DataSample sample, Random random, CachedPartners cached)
@@ -98,7 +98,8 @@ internal sealed class MixingStage
         for (int k = 0; k < partners.Length; k++)
             for (int draw = 1; ; draw++)
             {
-                var partner = cached.Produce(cache[random.Next(cache.Length)], mixer);
+                // numpy's randint(0, len - 1) excludes its bound: never the last entry, the sample itself.
+                var partner = cached.Produce(cache[random.Next(cache.Length - 1)], mixer);
                 if (draw >= mixer.MaxPartnerDraws || mixer.Accepts(partner)) { partners[k] = partner; break; }
             }
         mixer.MixChosen(sample, partners, random);

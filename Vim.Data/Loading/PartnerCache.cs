@@ -7,7 +7,8 @@ namespace Vim.Data.Loading;
 /// global sample order (the sampler's permutation before it is split over processes), so a sample's cache does not depend
 /// on the number of processes, worker threads or where a run resumed. At each position the sample's own position joins
 /// the cache; a cache over <see cref="PartnerCacheSettings.MaxCachedImages"/> then drops one entry, drawn uniformly from
-/// the whole cache (the newcomer included) with random_pop, else its oldest, as mmdet's results_cache.pop does. The pops
+/// the entries before the newcomer with random_pop, else its oldest, as mmdet's results_cache.pop does (numpy's randint
+/// excludes its upper bound, so the newcomer stays and is always the last entry). The pops
 /// draw from a generator of their own, seeded by (seed, epoch, mixer), so the cache's evolution needs no sample loaded and
 /// can be replayed from the epoch's start. The cache starts empty each epoch. A cached entry is re-produced when it is
 /// chosen: its sample run again with its own seed up to the mixer, which is what caching it would have kept.
@@ -22,7 +23,8 @@ public static class PartnerCache
         for (int position = 0; position < length; position++)
         {
             cache.Add(position);
-            if (cache.Count > settings.MaxCachedImages) cache.RemoveAt(settings.RandomPop ? pops.Next(cache.Count) : 0);
+            // mmdet draws numpy's randint(0, len - 1), whose upper bound is excluded: the newcomer (last) never leaves.
+            if (cache.Count > settings.MaxCachedImages) cache.RemoveAt(settings.RandomPop ? pops.Next(cache.Count - 1) : 0);
             contents[position] = [.. cache];
         }
         return contents;

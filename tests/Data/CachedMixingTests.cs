@@ -15,7 +15,10 @@ namespace Vim.Tests.Data;
 /// </summary>
 public class CachedMixingTests
 {
-    /// <summary>A generator whose Next(n) returns scripted values, checking each n: the pops mmdet's random.randint(0, len − 1) makes.</summary>
+    /// <summary>
+    /// A generator whose Next(n) returns scripted values, checking each n: the pops mmdet's randint(0, len − 1) makes, numpy's
+    /// (transforms.py imports `from numpy import random`), whose upper bound is excluded.
+    /// </summary>
     private sealed class ScriptedPops(params (int Bound, int Value)[] script) : Random
     {
         private int _next;
@@ -43,15 +46,15 @@ public class CachedMixingTests
     }
 
     /// <summary>
-    /// max 3, pops drawn over the whole cache of 4 (the newcomer included): at 3, [0, 1, 2, 3] drops entry 1 (position 1);
-    /// at 4, [0, 2, 3, 4] drops entry 3 (the newcomer itself); at 5, [0, 2, 3, 5] drops entry 0 (position 0).
+    /// max 3, a cache of 4 pops numpy's randint(0, 3), one of the 3 entries before the newcomer: at 3, [0, 1, 2, 3] drops
+    /// entry 1 (position 1); at 4, [0, 2, 3, 4] drops entry 2 (position 3); at 5, [0, 2, 4, 5] drops entry 0 (position 0).
     /// </summary>
     [Test]
-    public void ARandomPopCacheDropsTheDrawnEntryOfTheWholeCache()
+    public void ARandomPopCacheDropsADrawnEntryButNeverTheNewcomer()
     {
-        var pops = new ScriptedPops((4, 1), (4, 3), (4, 0));
+        var pops = new ScriptedPops((3, 1), (3, 2), (3, 0));
         var contents = PartnerCache.Evolve(6, new PartnerCacheSettings(3, RandomPop: true, 2, 1), pops);
-        Assert.That(contents, Is.EqualTo(new int[][] { [0], [0, 1], [0, 1, 2], [0, 2, 3], [0, 2, 3], [2, 3, 5] }));
+        Assert.That(contents, Is.EqualTo(new int[][] { [0], [0, 1], [0, 1, 2], [0, 2, 3], [0, 2, 4], [2, 4, 5] }));
         Assert.That(pops.Used, Is.EqualTo(3), "one pop per position past the third");
     }
 
@@ -69,6 +72,7 @@ public class CachedMixingTests
         return (caches, position => new CachedPartners(caches, position, (q, mixer) =>
         {
             Assert.That(contents[mixer][position], Does.Contain(q), "a partner from the sample's own cache");
+            Assert.That(q, Is.Not.EqualTo(position), "never the sample itself (numpy's randint(0, len − 1) excludes the newest)");
             produced.Add(q);
             return source.Load(Order[q]);
         }), produced);
@@ -79,7 +83,7 @@ public class CachedMixingTests
 
     /// <summary>
     /// Position 3 has 4 cached (itself among them): mmdet passes the sample unchanged without a draw; position 4's 5 mix. Position 6 has
-    /// [1 … 6]: a prob draw, three partners cache[Next(6)], and then the mosaic of the sample and those partners' own
+    /// [1 … 6]: a prob draw, three partners cache[Next(5)] (positions 1 … 5, not the sample's own 6), and then the mosaic of the sample and those partners' own
     /// loads, exactly as Mosaic.MixChosen makes it from the generator where the partner draws left it.
     /// </summary>
     [Test]
@@ -109,7 +113,7 @@ public class CachedMixingTests
         var draws = new Random(11);
         draws.NextDouble(); // the prob test
         int[] cache = [1, 2, 3, 4, 5, 6];
-        var partnerPositions = Enumerable.Range(0, 3).Select(_ => cache[draws.Next(6)]).ToArray();
+        var partnerPositions = Enumerable.Range(0, 3).Select(_ => cache[draws.Next(5)]).ToArray();
         Assert.That(produced, Is.EqualTo(partnerPositions), "three partners drawn uniformly from the cache after the prob draw");
         var expected = source.Load(Order[6]);
         mosaic.MixChosen(expected, partnerPositions.Select(q => source.Load(Order[q])).ToList(), draws);
@@ -151,8 +155,8 @@ public class CachedMixingTests
     }
 
     /// <summary>
-    /// CachedMixUp: 1 cached (position 0) passes, 2 (position 1) draw a partner; at position 3 the cache is [0 … 3] and partners are drawn as
-    /// get_indexes does, cache[Next(4)] until one has objects or max_iters (3) draws are made, the last taken either way;
+    /// CachedMixUp: 1 cached (position 0) passes, 2 (position 1) draw a partner; at position 4 the cache is [1 … 4] and partners are drawn as
+    /// get_indexes does, cache[Next(3)] (not the sample's own 4) until one has objects or max_iters (3) draws are made, the last taken either way;
     /// an empty one mixes nothing.
     /// </summary>
     [Test]
@@ -172,27 +176,27 @@ public class CachedMixingTests
         for (int seed = 0; seed < 12; seed++)
         {
             produced.Clear();
-            var sample = source.Load(Order[3]);
-            Stage(mixUp).Apply(sample, new Random(seed), source, at(3), stopBefore: null);
+            var sample = source.Load(Order[4]);
+            Stage(mixUp).Apply(sample, new Random(seed), source, at(4), stopBefore: null);
 
             var draws = new Random(seed);
             draws.NextDouble();
             var expected = new List<int>();
             for (int draw = 1; draw <= 3; draw++)
             {
-                expected.Add(draws.Next(4));
-                if (expected[^1] == 3) break; // position 3 (index 0) is the only cached one with objects
+                expected.Add(1 + draws.Next(3));
+                if (expected[^1] == 3) break; // position 3 (index 0) is the only cached partner with objects
             }
             Assert.That(produced, Is.EqualTo(expected), $"seed {seed}: the partner draws");
             bool partnerHasObjects = expected[^1] == 3;
             if (partnerHasObjects)
             {
-                Assert.That(sample.Image, Is.Not.EqualTo(source.Load(Order[3]).Image), $"seed {seed}: blended with the partner");
+                Assert.That(sample.Image, Is.Not.EqualTo(source.Load(Order[4]).Image), $"seed {seed}: blended with the partner");
                 mixed++;
             }
             else
             {
-                Assert.That(sample.Image, Is.EqualTo(source.Load(Order[3]).Image), $"seed {seed}: an empty partner mixes nothing");
+                Assert.That(sample.Image, Is.EqualTo(source.Load(Order[4]).Image), $"seed {seed}: an empty partner mixes nothing");
                 empty++;
             }
         }
