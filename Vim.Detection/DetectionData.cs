@@ -190,8 +190,8 @@ public sealed class DetectionData
         if (repeated)
             text += $", each visited {_data.TrainRepeat} times an epoch (data.train_repeat)" +
                 (balanced is not null ? $": {TrainingSamples.Count} samples per epoch" : "");
-        if (_data.Mosaic is not null) text += ", each in a mosaic with three others (data.mosaic)";
-        if (_data.MixUp is not null) text += ", each blended with another (data.mixup)";
+        if (_data.Mosaic is { } mosaic) text += mosaic.Cached ? $", each in a mosaic with three of the last {mosaic.MaxCachedImages} (data.mosaic, cached)" : ", each in a mosaic with three others (data.mosaic)";
+        if (_data.MixUp is { } mixUp) text += mixUp.Cached ? $", each blended with one of the last {mixUp.MaxCachedImages} (data.mixup, cached)" : ", each blended with another (data.mixup)";
         if (_data.CopyPaste is not null) text += ", each with objects of another pasted in (data.copy_paste)";
         return text;
     }

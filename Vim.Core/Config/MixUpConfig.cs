@@ -36,4 +36,20 @@ public sealed class MixUpConfig
     public double MinBboxSize { get; set; } = 5;
     public double MinAreaRatio { get; set; } = 0.2;
     public double MaxAspectRatio { get; set; } = 20;
+
+    /// <summary>
+    /// mmdet 3.x's CachedMixUp (RTMDet): the partner comes from a cache of the samples before this one in the epoch's
+    /// sample order (the sample itself included), each as the pipeline made it up to the mix, instead of a fresh draw from
+    /// the dataset; false is mmdet's MixUp.
+    /// </summary>
+    public bool Cached { get; set; }
+
+    /// <summary>With <see cref="Cached"/>: how many samples the cache holds (mmdet's default 20); at least 2, since a mix needs more than 1 cached.</summary>
+    public int MaxCachedImages { get; set; } = 20;
+
+    /// <summary>With <see cref="Cached"/>: a full cache drops a uniformly drawn entry (mmdet's default) rather than its oldest.</summary>
+    public bool RandomPop { get; set; } = true;
+
+    /// <summary>CachedMixUp's probability of a mix, otherwise the sample passes unchanged; mmdet's uncached MixUp has none (1 only).</summary>
+    public double Prob { get; set; } = 1.0;
 }

@@ -21,4 +21,16 @@ public sealed class MosaicConfig
 
     /// <summary>The probability of a mosaic; otherwise the sample passes unchanged.</summary>
     public double Prob { get; set; } = 1.0;
+
+    /// <summary>
+    /// mmdet 3.x's CachedMosaic (RTMDet): the three partners come from a cache of the samples before this one in the
+    /// epoch's sample order (the sample itself included) instead of fresh draws from the dataset; false is mmdet's Mosaic.
+    /// </summary>
+    public bool Cached { get; set; }
+
+    /// <summary>With <see cref="Cached"/>: how many samples the cache holds (mmdet's default 40); at least 5, since a mosaic needs more than 4 cached.</summary>
+    public int MaxCachedImages { get; set; } = 40;
+
+    /// <summary>With <see cref="Cached"/>: a full cache drops a uniformly drawn entry (mmdet's default) rather than its oldest.</summary>
+    public bool RandomPop { get; set; } = true;
 }

@@ -17,6 +17,8 @@ public sealed class DataLoader
     private readonly ISampleSource _source;
     private readonly ISampleTransform _transform;
     private readonly MixingStage? _mixing;
+    /// <summary>The cached mixers' caches of recent epochs; null without a cached mixer.</summary>
+    private readonly List<EpochPartnerCaches>? _cachesPerEpoch;
 
     /// <param name="mixers">Mix partners drawn from <paramref name="source"/> into each sample before the pipeline's first
     /// RandomAffine or Normalize step, one mixer after the other (MMDetection's MultiImageMixDataset: <see cref="Mosaic"/>, <see cref="MixUp"/>,
@@ -33,6 +35,7 @@ public sealed class DataLoader
         _source = source;
         _transform = transform;
         _mixing = mixers is null || mixers.Count == 0 ? null : new MixingStage(transform, mixers);
+        _cachesPerEpoch = mixers is not null && mixers.Any(mixer => mixer.Cache is not null) ? [] : null;
         Options = options;
         Sampler = new DistributedSampler(source.Count, options.Shuffle, options.Seed, options.Rank, options.WorldSize);
         // drop_last (training): an epoch ends when the next global batch (batch × processes) no longer fits in the dataset,
@@ -99,7 +102,7 @@ public sealed class DataLoader
             if (p == until) yield break;
             if (orderEpoch != p.Epoch) { order = Sampler.Indices(p.Epoch); orderEpoch = p.Epoch; }
             int first = p.BatchIndex * Options.BatchSize;
-            for (int i = first; i < Math.Min(first + Options.BatchSize, order!.Length); i++) yield return Transformed(order[i], p.Epoch);
+            for (int i = first; i < Math.Min(first + Options.BatchSize, order!.Length); i++) yield return Transformed(order[i], p.Epoch, Sampler.GlobalPosition(i));
         }
     }
 
@@ -221,7 +224,7 @@ public sealed class DataLoader
         int first = position.BatchIndex * Options.BatchSize;
         int count = Math.Min(Options.BatchSize, order.Length - first);
         var samples = new DataSample[count];
-        for (int i = 0; i < count; i++) samples[i] = Transformed(order[first + i], position.Epoch);
+        for (int i = 0; i < count; i++) samples[i] = Transformed(order[first + i], position.Epoch, Sampler.GlobalPosition(first + i));
         return Collate(samples, position);
     }
 
@@ -233,9 +236,20 @@ public sealed class DataLoader
     /// seeded by (seed, epoch, index); where a step gives it up (<see cref="SampleRejectedException"/>), another sample drawn
     /// by that generator in its place.
     /// </summary>
-    private DataSample Transformed(int index, int epoch)
+    /// <remarks>
+    /// With a cached mixer, <paramref name="globalPosition"/> is the sample's place in the epoch's global order, whose cache
+    /// it mixes from, and <paramref name="stopBefore"/> (a cache entry re-produced) ends the run as it reaches that mixer:
+    /// the sample's own run up to there, refetches included, so the entry equals what its own run handed the cache.
+    /// </remarks>
+    private DataSample Transformed(int index, int epoch, int globalPosition, ISampleMixer? stopBefore = null)
     {
         var random = new Random(SampleSeeds.Mix(Options.Seed, epoch, index));
+        CachedPartners? cached = null;
+        if (_cachesPerEpoch is not null)
+        {
+            var caches = CachesOf(epoch);
+            cached = new CachedPartners(caches, globalPosition, (position, mixer) => Transformed(caches.GlobalOrder[position], epoch, position, mixer));
+        }
         DataSample sample;
         for (int fetch = 0; ; fetch++)
         {
@@ -243,7 +257,7 @@ public sealed class DataLoader
             try
             {
                 if (_mixing is null) _transform.Apply(sample, random);
-                else _mixing.Apply(sample, random, _source);
+                else if (!_mixing.Apply(sample, random, _source, cached, stopBefore)) return sample;
                 break;
             }
             catch (SampleRejectedException rejected)
@@ -258,6 +272,29 @@ public sealed class DataLoader
         if (sample.NormalizedImage is null)
             throw new InvalidOperationException($"{sample.FilePath}: the transform pipeline must end with Normalize (the loader batches float images).");
         return sample;
+    }
+
+    /// <summary>
+    /// The caches of <paramref name="epoch"/>, evolved over the whole epoch's global order once (no sample is loaded for
+    /// that) and kept for the epoch and the one before, which worker threads may still be finishing.
+    /// </summary>
+    private EpochPartnerCaches CachesOf(int epoch)
+    {
+        lock (_cachesPerEpoch!)
+        {
+            var found = _cachesPerEpoch.Find(caches => caches.Epoch == epoch);
+            if (found is not null) return found;
+            var order = Sampler.GlobalOrder(epoch);
+            var contents = new Dictionary<ISampleMixer, int[][]>();
+            var mixers = _mixing!.Mixers;
+            for (int slot = 0; slot < mixers.Count; slot++)
+                if (mixers[slot].Cache is { } settings)
+                    contents[mixers[slot]] = PartnerCache.Evolve(order.Length, settings, new Random(PartnerCache.PopSeed(Options.Seed, epoch, slot)));
+            found = new EpochPartnerCaches(epoch, order, contents);
+            _cachesPerEpoch.Add(found);
+            if (_cachesPerEpoch.Count > 2) _cachesPerEpoch.RemoveAt(0);
+            return found;
+        }
     }
 
     private HostBatch Collate(DataSample[] samples, LoaderPosition position)

@@ -33,17 +33,21 @@ public sealed class DistributedSampler
 
     public int[] Indices(int epoch)
     {
-        var order = new int[DatasetSize];
-        for (int i = 0; i < order.Length; i++) order[i] = i;
-        if (Shuffle)
-        {
-            // Identical on every rank: all ranks shuffle with the same (seed, epoch) before striding.
-            var random = new Random(SampleSeeds.Mix(Seed, epoch, -1));
-            random.Shuffle(order);
-        }
-        int total = SamplesPerRank * WorldSize;
+        var order = GlobalOrder(epoch);
         var mine = new int[SamplesPerRank];
-        for (int k = 0; k < mine.Length; k++) mine[k] = order[(Rank + k * WorldSize) % total % DatasetSize];
+        for (int k = 0; k < mine.Length; k++) mine[k] = order[GlobalPosition(k)];
         return mine;
     }
+
+    /// <summary>The epoch's permutation of the whole dataset, before striding: identical on every rank, which all shuffle with the same (seed, epoch).</summary>
+    public int[] GlobalOrder(int epoch)
+    {
+        var order = new int[DatasetSize];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        if (Shuffle) new Random(SampleSeeds.Mix(Seed, epoch, -1)).Shuffle(order);
+        return order;
+    }
+
+    /// <summary>Where this rank's <paramref name="k"/>-th sample of an epoch lies in <see cref="GlobalOrder"/> (the padding wraps to its start).</summary>
+    public int GlobalPosition(int k) => (Rank + k * WorldSize) % (SamplesPerRank * WorldSize) % DatasetSize;
 }

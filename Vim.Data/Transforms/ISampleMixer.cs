@@ -29,5 +29,24 @@ public interface ISampleMixer
     /// </summary>
     bool FollowsRandomAffine => false;
 
+    /// <summary>
+    /// mmdet 3.x's Cached* form (CachedMosaic, CachedMixUp): partners come from a cache of earlier samples of the epoch's
+    /// stream (<see cref="Loading.PartnerCache"/>) rather than from the dataset; null: from the dataset.
+    /// </summary>
+    PartnerCacheSettings? Cache => null;
+
     void Mix(DataSample destination, IReadOnlyList<DataSample> partners, Random random);
+
+    /// <summary>
+    /// The mix once the cache's prob test has passed and the partners are chosen (a cached mixer's order of draws: prob,
+    /// partners, then the mix's own); a mixer whose <see cref="Mix"/> tests a probability itself skips that test here.
+    /// </summary>
+    void MixChosen(DataSample destination, IReadOnlyList<DataSample> partners, Random random) => Mix(destination, partners, random);
 }
+
+/// <summary>
+/// A cached mixer's cache: <paramref name="MaxCachedImages"/> entries at most, a full one dropping a uniformly drawn entry
+/// (<paramref name="RandomPop"/>) or its oldest; a sample mixes only when at least <paramref name="MinimumToMix"/> are
+/// cached (itself included), and then with probability <paramref name="Prob"/>.
+/// </summary>
+public sealed record PartnerCacheSettings(int MaxCachedImages, bool RandomPop, int MinimumToMix, double Prob);

@@ -40,6 +40,12 @@ public sealed class MixUp : ISampleMixer
     /// <summary>mmdet's YOLOX recipe mixes the affine's img_scale output (Mosaic → RandomAffine → MixUp), not the 2·img_scale mosaic.</summary>
     public bool FollowsRandomAffine => true;
 
+    /// <summary>CachedMixUp mixes once more than 1 sample is cached, the sample itself among them.</summary>
+    public const int CachedToMix = 2;
+
+    public PartnerCacheSettings? Cache =>
+        _settings.Cached ? new PartnerCacheSettings(_settings.MaxCachedImages, _settings.RandomPop, CachedToMix, _settings.Prob) : null;
+
     /// <summary>Refuses settings mmdet could not run with or that mean nothing, naming <paramref name="key"/> (data.mixup, or data.pipeline_switch.mixup).</summary>
     public static void CheckSettings(MixUpConfig settings, string key = "data.mixup")
     {
@@ -68,6 +74,13 @@ public sealed class MixUp : ISampleMixer
             throw new VimException($"{key}.min_area_ratio must be 0 or more, got {Text(settings.MinAreaRatio)}");
         if (!(settings.MaxAspectRatio > 0))
             throw new VimException($"{key}.max_aspect_ratio must be positive, got {Text(settings.MaxAspectRatio)}");
+        if (!(settings.Prob >= 0 && settings.Prob <= 1))
+            throw new VimException($"{key}.prob must be a probability in [0, 1], got {Text(settings.Prob)}");
+        if (!settings.Cached && settings.Prob != 1)
+            throw new VimException($"{key}.prob is CachedMixUp's (mmdet's MixUp mixes every sample); set {key}.cached: true or leave prob at 1, got {Text(settings.Prob)}");
+        if (settings.Cached && settings.MaxCachedImages < CachedToMix)
+            throw new VimException($"{key}.max_cached_images must be at least {CachedToMix} with cached: true (a cached mixup mixes only once more than 1 " +
+                $"sample is cached, as mmdet asserts), got {settings.MaxCachedImages}");
     }
 
     private static bool FitsAfterJitter(IReadOnlyList<int> imgScale, double jitter) =>

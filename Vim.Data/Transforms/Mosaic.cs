@@ -31,6 +31,12 @@ public sealed class Mosaic : ISampleMixer
 
     public int PartnerCount => 3;
 
+    /// <summary>CachedMosaic mixes once more than 4 samples are cached, the sample itself among them.</summary>
+    public const int CachedToMix = 5;
+
+    public PartnerCacheSettings? Cache =>
+        _settings.Cached ? new PartnerCacheSettings(_settings.MaxCachedImages, _settings.RandomPop, CachedToMix, _settings.Prob) : null;
+
     /// <summary>Refuses settings mmdet could not run with or that mean nothing, naming <paramref name="key"/> (data.mosaic, or data.pipeline_switch.mosaic).</summary>
     public static void CheckSettings(MosaicConfig settings, string key = "data.mosaic")
     {
@@ -46,6 +52,9 @@ public sealed class Mosaic : ISampleMixer
         CheckPadValue($"{key}.pad_val", settings.PadVal);
         if (!(settings.Prob >= 0 && settings.Prob <= 1))
             throw new VimException($"{key}.prob must be a probability in [0, 1], got {settings.Prob.ToString(CultureInfo.InvariantCulture)}");
+        if (settings.Cached && settings.MaxCachedImages < CachedToMix)
+            throw new VimException($"{key}.max_cached_images must be at least {CachedToMix} with cached: true (a cached mosaic mixes only once more than 4 " +
+                $"samples are cached; mmdet accepts 4, which never mixes), got {settings.MaxCachedImages}");
     }
 
     internal static void CheckPadValue(string key, double value)
@@ -62,8 +71,14 @@ public sealed class Mosaic : ISampleMixer
 
     public void Mix(DataSample destination, IReadOnlyList<DataSample> partners, Random random)
     {
-        if (partners.Count != PartnerCount) throw new ArgumentException($"Mosaic takes {PartnerCount} partners, got {partners.Count}.", nameof(partners));
         if (random.NextDouble() > _settings.Prob) return;
+        MixChosen(destination, partners, random);
+    }
+
+    /// <summary>The mosaic after the prob test (the cache's, with cached: true): the centre's draws, then the placement.</summary>
+    public void MixChosen(DataSample destination, IReadOnlyList<DataSample> partners, Random random)
+    {
+        if (partners.Count != PartnerCount) throw new ArgumentException($"Mosaic takes {PartnerCount} partners, got {partners.Count}.", nameof(partners));
         var range = _settings.CenterRatioRange;
         int centerX = (int)(RandomDraws.Uniform(random, range[0], range[1]) * _settings.ImgScale[0]);
         int centerY = (int)(RandomDraws.Uniform(random, range[0], range[1]) * _settings.ImgScale[1]);

@@ -55,6 +55,35 @@ public class MixAugTrainingTests
     }
 
     /// <summary>
+    /// RTMDet's CachedMosaic / CachedMixUp settings read as data.mosaic / data.mixup keys (mmdet's defaults otherwise, off
+    /// unless cached: true), a cache too small for the mosaic refused by key, and the training loader mixing from the cache.
+    /// </summary>
+    [Test]
+    public void CachedSettingsAreReadCheckedAndTrainedWith()
+    {
+        var file = Path.Combine(_root, "rtmdet.yaml");
+        File.WriteAllText(file, "task: detection\ndata:\n  mosaic: {cached: true, max_cached_images: 20, random_pop: false}\n" +
+            "  mixup: {cached: true, ratio_range: [1.0, 1.0], max_cached_images: 10, random_pop: false, prob: 0.5}\n");
+        var data = ExperimentConfig.Load(file).Config.Data;
+        Assert.That((data.Mosaic!.Cached, data.Mosaic.MaxCachedImages, data.Mosaic.RandomPop), Is.EqualTo((true, 20, false)));
+        Assert.That((data.MixUp!.Cached, data.MixUp.MaxCachedImages, data.MixUp.RandomPop, data.MixUp.Prob), Is.EqualTo((true, 10, false, 0.5)));
+        File.WriteAllText(file, "task: detection\ndata:\n  mosaic: {}\n  mixup: {}\n");
+        data = ExperimentConfig.Load(file).Config.Data;
+        Assert.That((data.Mosaic!.Cached, data.Mosaic.MaxCachedImages, data.Mosaic.RandomPop), Is.EqualTo((false, 40, true)), "CachedMosaic's defaults, off");
+        Assert.That((data.MixUp!.Cached, data.MixUp.MaxCachedImages, data.MixUp.RandomPop, data.MixUp.Prob), Is.EqualTo((false, 20, true, 1.0)), "CachedMixUp's defaults, off");
+
+        var refused = Assert.Throws<VimException>(() => new DetectionData(Config(new MosaicConfig { Cached = true, MaxCachedImages = 4 }, null)))!;
+        Assert.That(refused.Message, Does.StartWith("data.mosaic.max_cached_images must be at least 5 with cached: true"));
+
+        var config = Config(new MosaicConfig { ImgScale = [32, 32], Cached = true, MaxCachedImages = 5 }, new MixUpConfig { ImgScale = [64, 64], Cached = true, MaxCachedImages = 2 });
+        var detection = new DetectionData(config);
+        var samples = detection.TrainingLoader(config.Runtime.Seed, DataShard.Whole).Samples(0, endless: false).ToList();
+        Assert.That(samples, Has.Count.GreaterThan(4));
+        Assert.That(samples.Skip(4).Select(s => (s.Height, s.Width)), Has.All.EqualTo((64, 64)), "mosaics from the fifth sample of the epoch on, the cache holding 5");
+        Assert.That(detection.Summary, Does.Contain("each in a mosaic with three of the last 5 (data.mosaic, cached), each blended with one of the last 2 (data.mixup, cached)"));
+    }
+
+    /// <summary>
     /// The training loader (and so `vim data browse`, which reads it) makes 64² mosaics of 32² tiles, blended with another
     /// image, carrying objects of several training images, every one an annotation of the training file.
     /// </summary>
