@@ -114,6 +114,10 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         train = length.Config.Train;
         var schedule = new LrSchedule(length.Config.Schedule);
         int maxIters = length.MaxIters;
+        // In iterations now: EpochSchedule.Resolve turned an ema_begin_epoch into its first iteration.
+        if (ema is not null) ema.CopiesThrough = train.EmaBeginIter;
+        // MMEngine's EMAHook swaps the average in for validation: metrics, best.safetensors and early stopping judge it.
+        var validated = ema is not null && train.EmaValidate ? ema : null;
         if (length.IterationsPerEpoch is { } perEpoch)
         {
             if (resumeFrom is not null)
@@ -184,7 +188,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             if (root)
                 TrainingCheckpoint.Save(path, model, optimizer, ema,
                     new TrainingState(iteration, optimizerSteps, data.Position, best, configYaml, lossScaler?.State, generators?.Count ?? 1,
-                        earlyStopping?.State), generators);
+                        earlyStopping?.State, validated is not null), generators);
         }
 
         string SaveCheckpoint(int iteration)
@@ -327,7 +331,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                             optimizerSteps++;
                             AfterOptimizerStep?.Invoke(iteration, optimizer);
                             using (StageProfiler.Measure(TrainingStages.Ema))
-                                ema?.Update(model);
+                                ema?.Step(model, iteration + 1);
                         }
                         optimizer.ZeroGrad();
                     }
@@ -344,17 +348,26 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             if (length.EvaluatesAfter(done))
             {
                 model.eval();
-                ModelBroadcast.BuffersFromRoot(_world, model);
                 IReadOnlyDictionary<string, double> metrics;
-                using (StageProfiler.Suspend())
-                using (no_grad())
-                    metrics = task.Evaluate();
+                // Swapped back before any checkpoint is written, so each holds the trained weights under model. as without it.
+                validated?.SwapWith(model);
+                try
+                {
+                    ModelBroadcast.BuffersFromRoot(_world, model);
+                    using (StageProfiler.Suspend())
+                    using (no_grad())
+                        metrics = task.Evaluate();
+                }
+                finally
+                {
+                    validated?.SwapWith(model);
+                }
                 var record = new Dictionary<string, object?> { ["iter"] = done, ["mode"] = TrainingLogModes.Evaluation };
                 var evaluatedEpoch = length.EpochAfter(done);
                 if (evaluatedEpoch is { } e) record["epoch"] = e.Epoch;
                 foreach (var (k, v) in metrics) record[k] = v;
                 log?.Write(record);
-                _console.WriteLine($"eval @ {done}{(evaluatedEpoch is { } ee ? $" (epoch {ee.Epoch})" : "")}: " + string.Join(", ", metrics.Select(m => $"{m.Key} {m.Value.ToString("0.####", CultureInfo.InvariantCulture)}")));
+                _console.WriteLine($"eval @ {done}{(evaluatedEpoch is { } ee ? $" (epoch {ee.Epoch})" : "")}{(validated is null ? "" : ", EMA weights")}: " + string.Join(", ", metrics.Select(m => $"{m.Key} {m.Value.ToString("0.####", CultureInfo.InvariantCulture)}")));
                 if (!metrics.TryGetValue(task.PrimaryMetric, out var primary))
                     throw new VimException($"the evaluator returned no '{task.PrimaryMetric}' (it returned {string.Join(", ", metrics.Keys)})");
                 // Before any checkpoint of this iteration is written, so each holds the count this evaluation left.
