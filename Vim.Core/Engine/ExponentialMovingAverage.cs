@@ -10,8 +10,9 @@ namespace Vim.Core.Engine;
 /// </summary>
 /// <remarks>
 /// Buffers are averaged as MMEngine's averaged model does with update_buffers=True (timm's ModelEma alike); MMEngine's
-/// default leaves them out of the average and validates with the trained model's buffers. Our backbones normalise with
-/// LayerNorm/RMSNorm, which hold none, so the choice only reaches a BatchNorm head's running statistics.
+/// default leaves them out of the average and validates with the trained model's buffers. Our backbones and the detector
+/// normalise with LayerNorm/RMSNorm, which hold none; the segmentor's BatchNorm layers (the neck's fpn1 and the UperNet and
+/// FCN heads' ConvBnRelu) do, so there the average's running statistics are evaluated with the averaged weights.
 /// </remarks>
 public sealed class ExponentialMovingAverage : IDisposable
 {
