@@ -70,10 +70,20 @@ public sealed class ExponentialMovingAverage : IDisposable
     public void SwapWith(nn.Module model)
     {
         using var noGrad = no_grad();
+        // A weight shared between modules appears in the state dict under each name: swapped twice it would end up holding
+        // the average, so its later names only take the trained values the first name's average now holds.
+        var swappedUnder = new Dictionary<IntPtr, string>();
         foreach (var (name, current) in model.state_dict())
         {
             using var scope = NewDisposeScope();
             var shadow = _shadow[name];
+            var memory = Distributed.CollectiveTensor.Data(current);
+            if (current.NumberOfElements > 0 && swappedUnder.TryGetValue(memory, out var first))
+            {
+                shadow.copy_(_shadow[first]);
+                continue;
+            }
+            swappedUnder[memory] = name;
             var trained = current.clone();
             current.copy_(shadow);
             shadow.copy_(trained);

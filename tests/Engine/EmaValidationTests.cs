@@ -249,3 +249,37 @@ public class EmaValidationTests
         }
     }
 }
+
+/// <summary>The swap on a model whose state dict names one tensor twice (a weight shared between two modules, tied).</summary>
+public class EmaSwapSharedWeightTests
+{
+    [Test]
+    public void ASharedWeightSwapsInAndBackExactly()
+    {
+        using var model = new TiedPair();
+        using var ema = new ExponentialMovingAverage(model, 0.5);
+        using (no_grad()) model.first.weight!.fill_(3f);
+        ema.Update(model);
+        // The average of 1 (the start) and 3 with decay 1/2 is 2.
+        Assert.That(model.state_dict().Keys, Is.EquivalentTo(new[] { "first.weight", "second.weight" }), "TorchSharp names the shared tensor under both modules");
+
+        ema.SwapWith(model);
+        Assert.That(model.first.weight!.item<float>(), Is.EqualTo(2f), "the average is in");
+        ema.SwapWith(model);
+        Assert.That(model.first.weight!.item<float>(), Is.EqualTo(3f), "the trained weight is back");
+        Assert.That(ema.Shadow.Values.Select(t => t.item<float>()), Is.EqualTo(new[] { 2f, 2f }), "the average is unchanged");
+    }
+
+    private sealed class TiedPair : nn.Module
+    {
+        public readonly TorchSharp.Modules.Linear first = nn.Linear(1, 1, hasBias: false);
+        public readonly TorchSharp.Modules.Linear second = nn.Linear(1, 1, hasBias: false);
+
+        public TiedPair() : base("tied")
+        {
+            using (no_grad()) first.weight!.fill_(1f);
+            second.weight = first.weight;
+            RegisterComponents();
+        }
+    }
+}
