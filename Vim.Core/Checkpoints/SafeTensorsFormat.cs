@@ -113,18 +113,9 @@ public static class SafeTensorsFormat
     {
         var file = Path.GetFileName(path);
         using var stream = File.OpenRead(path);
-        var fileLength = stream.Length;
-        if (fileLength < 8)
-            throw new VimException($"{file}: {fileLength} bytes is too short for a safetensors file (8-byte header length expected)");
-        Span<byte> lengthBytes = stackalloc byte[8];
-        stream.ReadExactly(lengthBytes);
-        var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
-        if (headerLength > MaxHeaderBytes || (long)headerLength > fileLength - 8)
-            throw new VimException($"{file}: safetensors header length {headerLength} exceeds the file ({fileLength} bytes) or the {MaxHeaderBytes}-byte limit; the file is truncated or not safetensors");
-        var headerBytes = new byte[headerLength];
-        stream.ReadExactly(headerBytes);
-        var dataStart = 8 + (long)headerLength;
-        var dataLength = fileLength - dataStart;
+        var headerBytes = ReadHeaderBytes(stream, file);
+        var dataStart = 8 + (long)headerBytes.Length;
+        var dataLength = stream.Length - dataStart;
 
         var specs = ParseHeader(file, headerBytes, dataLength, out var metadata);
 
@@ -150,6 +141,31 @@ public static class SafeTensorsFormat
         }
         scope.Detach(owned);
         return new CheckpointFile(path, CheckpointFormat.SafeTensors, root, entries, owned, metadata);
+    }
+
+    /// <summary>The <c>__metadata__</c> strings alone, read from the header without the tensors (a file's provenance, cheaply).</summary>
+    public static IReadOnlyDictionary<string, string> ReadMetadata(string path)
+    {
+        var file = Path.GetFileName(path);
+        using var stream = File.OpenRead(path);
+        var headerBytes = ReadHeaderBytes(stream, file);
+        ParseHeader(file, headerBytes, stream.Length - 8 - headerBytes.Length, out var metadata);
+        return metadata;
+    }
+
+    private static byte[] ReadHeaderBytes(FileStream stream, string file)
+    {
+        var fileLength = stream.Length;
+        if (fileLength < 8)
+            throw new VimException($"{file}: {fileLength} bytes is too short for a safetensors file (8-byte header length expected)");
+        Span<byte> lengthBytes = stackalloc byte[8];
+        stream.ReadExactly(lengthBytes);
+        var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
+        if (headerLength > MaxHeaderBytes || (long)headerLength > fileLength - 8)
+            throw new VimException($"{file}: safetensors header length {headerLength} exceeds the file ({fileLength} bytes) or the {MaxHeaderBytes}-byte limit; the file is truncated or not safetensors");
+        var headerBytes = new byte[headerLength];
+        stream.ReadExactly(headerBytes);
+        return headerBytes;
     }
 
     private sealed record TensorSpec(string Name, ScalarType DType, long[] Shape, long Begin, long End);

@@ -27,6 +27,26 @@ public sealed class TrainConfig
     /// <summary>Exponential moving average of the weights (decay per optimiser step); null disables it.</summary>
     public double? EmaMomentum { get; set; }
 
+    /// <summary>
+    /// With train.ema_momentum: training's evaluations (their metrics, best.safetensors, train.early_stopping) run with the
+    /// EMA weights swapped in, as MMEngine's EMAHook validates; false judges the trained weights.
+    /// </summary>
+    public bool EmaValidate { get; set; } = true;
+
+    /// <summary>
+    /// MMEngine's EMAHook begin_iter: the optimiser steps up to this iteration (counted from 1) copy the model into the
+    /// average, later ones average it; 0: every step averages, from the starting weights. MMEngine updates from the
+    /// iteration index i (from 0) with i + 1 ≥ begin_iter, and its first update copies the model (the averaged model's step
+    /// 0), so its begin_iter B ≥ 1 is ours, and its default (0) is our 1. Not with ema_begin_epoch.
+    /// </summary>
+    public int EmaBeginIter { get; set; }
+
+    /// <summary>
+    /// MMEngine's EMAHook begin_epoch: the average copies the model through the first iteration of this epoch (counted from
+    /// 1), as MMEngine's, which starts in the epoch e (from 0) with e + 1 ≥ begin_epoch; 0: not set. Needs schedule.max_epochs.
+    /// </summary>
+    public int EmaBeginEpoch { get; set; }
+
     /// <summary>On a NaN/Inf loss: false stops the run (naming the iteration and the last good checkpoint), true skips the step.</summary>
     public bool SkipNonFiniteLoss { get; set; }
 

@@ -104,6 +104,13 @@ public static class EpochSchedule
         resolved.Train.CheckpointInterval = Iterations(config.Train.CheckpointInterval, "train.checkpoint_interval");
         // MMEngine's EpochBasedTrainLoop evaluates from the end of epoch val_begin on: its last iteration.
         resolved.Train.ValBegin = Iterations(config.Train.ValBegin, "train.val_begin");
+        // MMEngine's EMAHook starts in the epoch e (from 0) with e + 1 ≥ begin_epoch, and its first update there copies the
+        // model: the copies run through the first iteration of epoch begin_epoch, which ema_begin_iter counts from 1.
+        if (config.Train.EmaBeginEpoch > 0)
+        {
+            resolved.Train.EmaBeginIter = Iterations(config.Train.EmaBeginEpoch - 1, "train.ema_begin_epoch") + 1;
+            resolved.Train.EmaBeginEpoch = 0;
+        }
         TrainingSettings.Check(resolved);
         return new TrainingLength(resolved, iterationsPerEpoch);
     }

@@ -122,6 +122,10 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         // Its reductions so far: the lrs after them are replayed from these.
         if (resumeFrom is not null) schedule.Chained?.RestorePlateaus(state.Plateaus);
         int maxIters = length.MaxIters;
+        // In iterations now: EpochSchedule.Resolve turned an ema_begin_epoch into its first iteration.
+        if (ema is not null) ema.CopiesThrough = train.EmaBeginIter;
+        // MMEngine's EMAHook swaps the average in for validation: metrics, best.safetensors and early stopping judge it.
+        var validated = ema is not null && train.EmaValidate ? ema : null;
         if (length.IterationsPerEpoch is { } perEpoch)
         {
             if (resumeFrom is not null)
@@ -192,7 +196,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             if (root)
                 TrainingCheckpoint.Save(path, model, optimizer, ema,
                     new TrainingState(iteration, optimizerSteps, data.Position, best, configYaml, lossScaler?.State, generators?.Count ?? 1,
-                        earlyStopping?.State, schedule.Chained?.PlateauStates), generators);
+                        earlyStopping?.State, schedule.Chained?.PlateauStates, validated is not null), generators);
         }
 
         string SaveCheckpoint(int iteration)
@@ -337,7 +341,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                             optimizerSteps++;
                             AfterOptimizerStep?.Invoke(iteration, optimizer);
                             using (StageProfiler.Measure(TrainingStages.Ema))
-                                ema?.Update(model);
+                                ema?.Step(model, iteration + 1);
                         }
                         optimizer.ZeroGrad();
                     }
@@ -354,11 +358,20 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             if (length.EvaluatesAfter(done))
             {
                 model.eval();
-                ModelBroadcast.BuffersFromRoot(_world, model);
                 IReadOnlyDictionary<string, double> metrics;
-                using (StageProfiler.Suspend())
-                using (no_grad())
-                    metrics = task.Evaluate();
+                // Swapped back before any checkpoint is written, so each holds the trained weights under model. as without it.
+                validated?.SwapWith(model);
+                try
+                {
+                    ModelBroadcast.BuffersFromRoot(_world, model);
+                    using (StageProfiler.Suspend())
+                    using (no_grad())
+                        metrics = task.Evaluate();
+                }
+                finally
+                {
+                    validated?.SwapWith(model);
+                }
                 var record = new Dictionary<string, object?> { ["iter"] = done, ["mode"] = TrainingLogModes.Evaluation };
                 var evaluatedEpoch = length.EpochAfter(done);
                 if (evaluatedEpoch is { } e) record["epoch"] = e.Epoch;
@@ -370,7 +383,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 foreach (var plateau in reduced)
                     _console.WriteLine($"{plateau.Entry.Name}: {plateau.Entry.Monitor} has not improved for {plateau.Entry.Patience + 1} evaluations; " +
                         $"the lr is multiplied by {plateau.Entry.Factor.ToString("G6", CultureInfo.InvariantCulture)} from iteration {done}");
-                _console.WriteLine($"eval @ {done}{(evaluatedEpoch is { } ee ? $" (epoch {ee.Epoch})" : "")}: " + string.Join(", ", metrics.Select(m => $"{m.Key} {m.Value.ToString("0.####", CultureInfo.InvariantCulture)}")));
+                _console.WriteLine($"eval @ {done}{(evaluatedEpoch is { } ee ? $" (epoch {ee.Epoch})" : "")}{(validated is null ? "" : ", EMA weights")}: " + string.Join(", ", metrics.Select(m => $"{m.Key} {m.Value.ToString("0.####", CultureInfo.InvariantCulture)}")));
                 if (!metrics.TryGetValue(task.PrimaryMetric, out var primary))
                     throw new VimException($"the evaluator returned no '{task.PrimaryMetric}' (it returned {string.Join(", ", metrics.Keys)})");
                 // Before any checkpoint of this iteration is written, so each holds the count this evaluation left.

@@ -56,6 +56,7 @@ public static class TrainingCheckpoint
             ["has_ema"] = ema is null ? "false" : "true",
             ["sha256"] = Checksum(tensors),
         };
+        if (ema is not null) metadata[EvaluatedWeightsKey] = state.EvaluatesEma ? "ema" : "model";
         if (state.GeneratorRanks > 1)
             metadata["rng_ranks"] = state.GeneratorRanks.ToString(CultureInfo.InvariantCulture);
         if (state.LossScale is { } lossScale)
@@ -251,6 +252,24 @@ public static class TrainingCheckpoint
         return new EarlyStoppingState(monitor, rule, bestText.Length > 0 ? best : null, count);
     }
 
+
+    /// <summary>Which weights the run's evaluations judged ("ema" or "model"; train.ema_validate), in checkpoints of runs with an EMA.</summary>
+    public const string EvaluatedWeightsKey = "evaluated_weights";
+
+    /// <summary>
+    /// A note for a reader of <paramref name="path"/>'s trained weights (or with <paramref name="ema"/> its EMA) whose run judged
+    /// the other set: its logged metrics, best.safetensors' choice and early stopping would not be those of the weights read.
+    /// Null when they agree, or the file does not say (a published file, an older checkpoint, one without an EMA).
+    /// </summary>
+    public static string? EvaluatedWeightsNote(string path, bool ema)
+    {
+        if (CheckpointFile.DetectFormat(path) != CheckpointFormat.SafeTensors) return null;
+        var meta = SafeTensorsFormat.ReadMetadata(path);
+        if (!meta.TryGetValue(EvaluatedWeightsKey, out var judged) || (judged == "ema") == ema) return null;
+        return judged == "ema"
+            ? $"note: {path}'s run evaluated its EMA weights (train.ema_validate), which chose best.safetensors; these are its trained weights, --ema reads the EMA"
+            : $"note: {path}'s run evaluated its trained weights (train.ema_validate: false), which chose best.safetensors; these are its EMA weights, without --ema the trained ones";
+    }
 
     /// <summary>The metadata 'format' of a <see cref="Publish"/>ed file: weights alone, which `vim test`, `vim infer` and load_from read but --resume refuses.</summary>
     public const string PublishedFormatTag = "vimdense-weights/1";

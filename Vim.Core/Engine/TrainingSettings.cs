@@ -94,7 +94,24 @@ public static class TrainingSettings
         if (train.EmaMomentum is { } ema && ema < 0.5)
             throw new VimException($"train.ema_momentum is the share the average keeps at each step (e.g. 0.9998), got {ema.ToString(CultureInfo.InvariantCulture)}; " +
                 $"MMEngine's EMAHook momentum is 1 minus it (0.0002 there is 0.9998 here)");
-        // It would be silently ignored.
+        Require(train.EmaBeginIter >= 0, "train.ema_begin_iter", "at least 0 (0: the average starts with the run)", train.EmaBeginIter);
+        Require(train.EmaBeginEpoch >= 0, "train.ema_begin_epoch", "at least 0 (0: not set)", train.EmaBeginEpoch);
+        // As MMEngine's EMAHook asserts: one begin, within the run.
+        if (train.EmaBeginIter > 0 && train.EmaBeginEpoch > 0)
+            throw new VimException($"train.ema_begin_iter ({train.EmaBeginIter}) and train.ema_begin_epoch ({train.EmaBeginEpoch}) are both set; set one");
+        if (train.EmaBeginEpoch > 0 && !countsEpochs)
+            throw new VimException($"train.ema_begin_epoch ({train.EmaBeginEpoch}) counts epochs, but schedule.max_epochs is not set (the run counts iterations); use train.ema_begin_iter");
+        if (countsEpochs && train.EmaBeginEpoch > schedule.MaxEpochs)
+            throw new VimException($"train.ema_begin_epoch must be at most schedule.max_epochs ({schedule.MaxEpochs}), got {train.EmaBeginEpoch}");
+        if (!countsEpochs && train.EmaBeginIter > schedule.IterationCount())
+            throw new VimException($"train.ema_begin_iter must be at most the run's {schedule.IterationCount()} iterations, got {train.EmaBeginIter}");
+        // Each would be silently ignored.
+        if (train.EmaMomentum is null)
+        {
+            string? orphan = train.EmaBeginIter > 0 ? "train.ema_begin_iter" : train.EmaBeginEpoch > 0 ? "train.ema_begin_epoch" : !train.EmaValidate ? "train.ema_validate" : null;
+            if (orphan is not null)
+                throw new VimException($"{orphan} applies to the EMA of the weights, but train.ema_momentum is not set; set train.ema_momentum (e.g. 0.9998) or remove {orphan}");
+        }
         if (config.LoadFromEma && LoadFromCheckpoint.Configured(config) is null)
             throw new VimException("load_from_ema is true but load_from names no checkpoint; set load_from (vim train --load-from CKPT) or remove load_from_ema");
 

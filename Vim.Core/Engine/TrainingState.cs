@@ -14,4 +14,4 @@ namespace Vim.Core.Engine;
 /// <param name="EarlyStopping">train.early_stopping's best value and count, for runs that stop early; null for others and for checkpoints written before it.</param>
 public sealed record TrainingState(int Iteration, long OptimizerSteps, DataPosition Data, double? BestMetric, string ConfigYaml,
     LossScaleState? LossScale = null, int GeneratorRanks = 1, EarlyStoppingState? EarlyStopping = null,
-    IReadOnlyDictionary<int, PlateauState>? Plateaus = null);
+    IReadOnlyDictionary<int, PlateauState>? Plateaus = null, bool EvaluatesEma = false);

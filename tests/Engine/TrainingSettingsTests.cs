@@ -45,6 +45,15 @@ public class TrainingSettingsTests
     [TestCase("train.early_stopping.stopping_threshold=.inf", "train.early_stopping.stopping_threshold must be a finite number (or null for none), got Infinity")]
     [TestCase("train.early_stopping.monitor=''", "train.early_stopping.monitor must name a metric the evaluator returns (e.g. mIoU, bbox_mAP), or be null for the task's primary metric; got ''")]
     [TestCase("train.eval_interval=0;train.early_stopping.patience=3", "train.early_stopping needs periodic evaluations, but train.eval_interval is 0")]
+    [TestCase("train.ema_momentum=0.9998;train.ema_begin_iter=-1", "train.ema_begin_iter must be at least 0 (0: the average starts with the run), got -1")]
+    [TestCase("train.ema_momentum=0.9998;train.ema_begin_iter=301", "train.ema_begin_iter must be at most the run's 300 iterations, got 301")]
+    [TestCase("schedule.max_iters=null;schedule.max_epochs=4;train.eval_interval=1;train.checkpoint_interval=1;train.ema_momentum=0.9998;train.ema_begin_epoch=5",
+        "train.ema_begin_epoch must be at most schedule.max_epochs (4), got 5")]
+    [TestCase("train.ema_momentum=0.9998;train.ema_begin_iter=10;train.ema_begin_epoch=2", "train.ema_begin_iter (10) and train.ema_begin_epoch (2) are both set; set one")]
+    [TestCase("train.ema_momentum=0.9998;train.ema_begin_epoch=2",
+        "train.ema_begin_epoch (2) counts epochs, but schedule.max_epochs is not set (the run counts iterations); use train.ema_begin_iter")]
+    [TestCase("train.ema_validate=false", "train.ema_validate applies to the EMA of the weights, but train.ema_momentum is not set; set train.ema_momentum (e.g. 0.9998) or remove train.ema_validate")]
+    [TestCase("train.ema_begin_iter=100", "train.ema_begin_iter applies to the EMA of the weights, but train.ema_momentum is not set")]
     public void SettingsThatCannotTrainAreRefusedNamingTheKey(string setting, string expected)
     {
         var file = Path.Combine(RepositoryPaths.Root, "configs", "seg", "upernet_vim_tiny_demo_ade.yaml");

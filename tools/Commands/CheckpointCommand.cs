@@ -80,6 +80,7 @@ public static class CheckpointCommand
             OutputFolder.CheckFile(parse.GetValue(output)!, "OUT");
             var written = Vim.Core.Engine.TrainingCheckpoint.Publish(inputPath, parse.GetValue(output)!, parse.GetValue(ema));
             Console.WriteLine($"published {written} ({new FileInfo(written).Length / 1e6:F1} MB; {inputPath} is {new FileInfo(inputPath).Length / 1e6:F1} MB)");
+            if (Vim.Core.Engine.TrainingCheckpoint.EvaluatedWeightsNote(inputPath, parse.GetValue(ema)) is { } weightsNote) Console.WriteLine(weightsNote);
         }));
         return publish;
     }

@@ -119,6 +119,7 @@ public static class TestCommand
             // writes, and its outputs are those of one process.
             using var communicator = Communicators.FromEnvironment(config.Runtime);
             var console = communicator.IsRoot() ? Console.Out : TextWriter.Null;
+            if (TrainingCheckpoint.EvaluatedWeightsNote(checkpointPath, parse.GetValue(ema)) is { } weightsNote) console.WriteLine(weightsNote);
             if (communicator.WorldSize > 1)
                 console.WriteLine($"vim test: {communicator.WorldSize} processes, each predicting the images i with i mod {communicator.WorldSize} = its rank; rank 0 writes every output");
             return communicator.AbortJobOnError(() =>
