@@ -126,6 +126,35 @@ public class EmaValidationTests
         Assert.That(EvaluatedWeights(Dir("run")), Is.EqualTo(expected));
     }
 
+    /// <summary>
+    /// ReduceOnPlateauLR reads the metrics of the weights judged, as MMEngine's ParamSchedulerHook reads the metrics of an
+    /// evaluation EMAHook swapped the average into. Three epochs of 2 iterations, monitor w (rule less), an absolute
+    /// threshold of 0.47, patience 0, factor 1/2. Trained weights: evaluated 0.5 then 0 (a drop of 0.5 &gt; 0.47, improved:
+    /// no reduction, the last two steps at lr 1/4 end at −0.5). The average: 0.6875 then 0.234375 (a drop of 0.453125, not
+    /// improved: the lr halves after iteration 4, so the last two steps at 1/8 end at −0.25).
+    /// </summary>
+    [TestCase(true, -0.25f)]
+    [TestCase(false, -0.5f)]
+    public void ReduceOnPlateauWatchesTheJudgedWeights(bool emaValidate, float finalWeight)
+    {
+        var config = ScalarConfig(6, emaValidate);
+        config.Schedule = new ScheduleConfig
+        {
+            MaxEpochs = 3,
+            ParamScheduler = (ConfigList)ConfigLoader.Parse(
+                "[{type: ReduceOnPlateauLR, monitor: w, rule: less, threshold_rule: abs, threshold: 0.47, patience: 0, factor: 0.5}]", "test.yaml"),
+        };
+        config.Train.CheckpointInterval = 1;
+        using var task = new ScalarWeightTask();
+        var console = new StringWriter();
+        new Trainer<int>(task, config, Dir("run"), "cfg", console).Run(null);
+
+        var reductions = JsonLinesLog.Read(Path.Combine(Dir("run"), "log.jsonl")).Where(r => r.Has("lr_reduced")).ToList();
+        Assert.That(reductions, Has.Count.EqualTo(emaValidate ? 1 : 0));
+        Assert.That(console.ToString(), emaValidate ? Does.Contain("the lr is multiplied by 0.5 from iteration 4") : Does.Not.Contain("has not improved"));
+        Assert.That(task.Weight, Is.EqualTo(finalWeight));
+    }
+
     [Test]
     public void BeginIterOfAnEpochCountedRunIsHeldToItsIterations()
     {
