@@ -102,15 +102,13 @@ public sealed class DetectionData
     }
 
     /// <summary>The config's data and test settings checked before any file is read; the dataset's layout and data.test_pipeline's checked steps.</summary>
-    private static DatasetLayout CheckSettings(ExperimentConfig config, out IReadOnlyList<TransformStepConfig>? testSteps)
+    private static DatasetLayout CheckSettings(ExperimentConfig config, out IReadOnlyList<TransformStepConfig>? testSteps, bool checkRoot = true)
     {
         var data = config.Data;
         if (data.Type != "coco")
             throw new VimException($"data.type '{data.Type}' is not a detection dataset; use coco (annotations/instances_<split>.json + <split>/ images, " +
                 "or where data.ann_file and data.img_dir say)");
         var layout = DatasetLayout.Of(data);
-        if (!Directory.Exists(data.Root))
-            throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind coco --out {data.Root})");
         TrainingLoaderChecks.CheckSettings(data);
         if (data.FilterCfg is { MinSize: < 0 } filter)
             throw new VimException($"data.filter_cfg.min_size is {filter.MinSize}; expected the smallest width and height in pixels a training image may have " +
@@ -129,7 +127,19 @@ public sealed class DetectionData
             if (change.MixUp.Value is { } switchedMixUp) MixUp.CheckSettings(switchedMixUp, PipelineSwitch.Key + ".mixup");
         }
         testSteps = DataPipelines.Check(config);
+        if (checkRoot && !Directory.Exists(data.Root))
+            throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind coco --out {data.Root})");
         return layout;
+    }
+
+    /// <summary>
+    /// The config's data and test settings alone, no file read: a caller that goes on to read the data (counting an epoch)
+    /// reports a wrong setting as itself rather than as unreadable data.
+    /// </summary>
+    public static void CheckSettings(ExperimentConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        CheckSettings(config, out _, checkRoot: false);
     }
 
     /// <summary>

@@ -50,17 +50,33 @@ public sealed class SegmentationData
     /// <summary>The config's data and test settings checked before any file is read; the classes, the layout and data.test_pipeline's checked steps.</summary>
     private static (IReadOnlyList<string> ClassNames, DatasetLayout Layout, IReadOnlyList<TransformStepConfig>? TestSteps) CheckSettingsAndReadClasses(ExperimentConfig config)
     {
+        var (layout, testSteps) = CheckedSettings(config);
+        var data = config.Data;
+        if (!Directory.Exists(data.Root))
+            throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind ade --out {data.Root})");
+        return (LoadClassNames(config), layout, testSteps);
+    }
+
+    /// <summary>
+    /// The config's data and test settings alone, no file read: a caller that goes on to read the data (counting an epoch)
+    /// reports a wrong setting as itself rather than as unreadable data.
+    /// </summary>
+    public static void CheckSettings(ExperimentConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        CheckedSettings(config);
+    }
+
+    private static (DatasetLayout Layout, IReadOnlyList<TransformStepConfig>? TestSteps) CheckedSettings(ExperimentConfig config)
+    {
         var data = config.Data;
         if (data.Type != "ade20k")
             throw new VimException($"data.type '{data.Type}' is not a segmentation dataset; use ade20k (images/ + annotations/ with PNG labels, " +
                 "or where data.img_dir and data.seg_map_dir say)");
         var layout = DatasetLayout.Of(data);
-        if (!Directory.Exists(data.Root))
-            throw new VimException($"data.root '{data.Root}' does not exist (for the built-in demo data run: ./vim data demo --kind ade --out {data.Root})");
-        var classNames = LoadClassNames(config);
         TrainingLoaderChecks.CheckSettings(data);
         SegmentationInference.CheckSettings(config.Model.SegTest);
-        return (classNames, layout, DataPipelines.Check(config));
+        return (layout, DataPipelines.Check(config));
     }
 
     private readonly ConcatenatedSource<SegmentationFolderDataset>? _trainSet;

@@ -271,4 +271,32 @@ public class EpochFollowUpTests
             "# in iterations: milestones [4], eval_interval 2, checkpoint_interval 2, val_begin 4, pipeline_switch.at 2\n"));
         Assert.That(ConfigCommand.Show(config, switched, resolved: true), Does.EndWith("val_begin 10, pipeline_switch.at 5\n"));
     }
+
+    /// <summary>
+    /// Counting an epoch reads the training data, and a failure to read it is explained as such; a wrong setting on readable
+    /// data is the config's error and reads as itself (it was reported as "the data under data.root … must be readable").
+    /// The demo data is readable here: a cached mixup of 1 image (mmdet asserts at least 2) and a batch of 0 are the errors.
+    /// </summary>
+    [Test]
+    public void ConfigShowResolvedReportsAWrongSettingAsItselfNotAsUnreadableData()
+    {
+        DemoDatasetGenerator.Generate(new DemoOptions { Kind = DemoKind.Coco, OutputDir = Dir("coco"), TrainImages = 6, ValImages = 2, Width = 48, Height = 48, Seed = 4 });
+        var detection = Path.Combine(_root, "det_epochs.yaml");
+        File.WriteAllText(detection, $"task: detection\nmodel:\n  num_classes: {DemoDatasetGenerator.ClassNames.Count}\ndata:\n  type: coco\n  root: {Dir("coco")}\n" +
+            "  batch_size: 2\n  crop_size: [32, 32]\n  mixup: {cached: true, max_cached_images: 1}\nschedule:\n  max_iters: null\n  max_epochs: 2\n" +
+            "  policy: multistep\n  milestones: [1]\ntrain:\n  eval_interval: 1\n  checkpoint_interval: 1\n");
+        Assert.That(() => ConfigCommand.Show(detection, [], resolved: true), Throws.TypeOf<VimException>().With.Message.StartsWith(
+            "data.mixup.max_cached_images must be at least 2 with cached: true"));
+
+        DemoDatasetGenerator.Generate(new DemoOptions { Kind = DemoKind.Ade, OutputDir = Dir("ade"), TrainImages = 6, ValImages = 2, Width = 48, Height = 48, Seed = 4 });
+        var segmentation = Path.Combine(_root, "seg_epochs.yaml");
+        File.WriteAllText(segmentation, $"task: segmentation\nmodel:\n  num_classes: {DemoDatasetGenerator.ClassNames.Count}\ndata:\n  root: {Dir("ade")}\n  batch_size: 2\n" +
+            "  crop_size: [32, 32]\n  scale: [48, 48]\nschedule:\n  max_iters: null\n  max_epochs: 2\n  policy: multistep\n  milestones: [1]\n" +
+            "train:\n  eval_interval: 1\n  checkpoint_interval: 1\n");
+        Assert.That(() => ConfigCommand.Show(segmentation, ["data.batch_size=0"], resolved: true), Throws.TypeOf<VimException>().With.Message.StartsWith(
+            "data.batch_size must be at least 1"));
+        // Data that is not there is still explained as what counting an epoch needs.
+        Assert.That(() => ConfigCommand.Show(segmentation, [$"data.root={Dir("nowhere")}"], resolved: true), Throws.TypeOf<VimException>().With.Message.StartsWith(
+            "schedule.max_epochs counts epochs of the training data"));
+    }
 }

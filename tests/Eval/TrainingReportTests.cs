@@ -109,6 +109,40 @@ public class TrainingReportTests
         }
     }
 
+    /// <summary>
+    /// A momentum scheduler's momentum (~0.9) has a chart of its own, not a line among the training statistics beside acc_seg's
+    /// percent; ReduceOnPlateauLR's lr_reduced (the text naming the entry) is a sentence, not a validation metric column of NaN.
+    /// </summary>
+    [Test]
+    public void MomentumHasItsOwnChartAndAnLrReductionIsASentenceNotAMetric()
+    {
+        var dir = Directory.CreateTempSubdirectory("vimdense-report-").FullName;
+        try
+        {
+            File.WriteAllLines(Path.Combine(dir, "log.jsonl"),
+            [
+                """{"iter":10,"lr":0.001,"momentum":0.95,"loss":2.0,"time":0.5,"data_time":0.1,"memory_mb":900,"decode.loss_ce":2.0,"decode.acc_seg":60.0}""",
+                """{"iter":10,"mode":"val","mIoU":30.0,"mAcc":40.0,"aAcc":50.0}""",
+                """{"iter":20,"lr":0.001,"momentum":0.85,"loss":1.5,"time":0.5,"data_time":0.1,"memory_mb":900,"decode.loss_ce":1.5,"decode.acc_seg":70.0}""",
+                """{"iter":20,"mode":"val","mIoU":29.0,"mAcc":39.0,"aAcc":49.0,"lr_reduced":"schedule.param_scheduler[1] (ReduceOnPlateauLR)"}""",
+                """{"iter":30,"lr":0.0005,"momentum":0.9,"loss":1.25,"time":0.5,"data_time":0.1,"memory_mb":900,"decode.loss_ce":1.25,"decode.acc_seg":75.0}""",
+            ]);
+            var markdown = File.ReadAllText(TrainingReport.Write(dir, Path.Combine(dir, "report")));
+            Assert.That(markdown, Does.Contain("(momentum.png)"));
+            Assert.That(File.Exists(Path.Combine(dir, "report", "momentum.png")));
+            string[] fields = ["iter", "lr", "momentum", "loss", "decode.loss_ce", "decode.acc_seg"];
+            Assert.That(TrainingReport.StatisticTerms(fields), Is.EqualTo(new[] { "decode.acc_seg" }));
+            Assert.That(TrainingReport.LossTerms(fields), Is.EqualTo(new[] { "loss", "decode.loss_ce" }));
+            Assert.That(markdown, Does.Contain("| iteration | mIoU | mAcc | aAcc |\n").And.Contain("| 20 | 29.00 | 39.00 | 49.00 |\n"));
+            Assert.That(markdown, Does.Not.Contain("nan"));
+            Assert.That(markdown, Does.Contain("The lr was reduced after the evaluation at iteration 20: schedule.param_scheduler[1] (ReduceOnPlateauLR)."));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Test]
     public void AWorkDirWithoutALogIsAClearError()
     {

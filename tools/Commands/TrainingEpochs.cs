@@ -26,6 +26,12 @@ public static class TrainingEpochs
     public static int IterationsPerEpoch(ExperimentConfig config, int processes)
     {
         var shard = new DataShard(0, processes);
+        // A wrong setting is the config's error, not unreadable data: checked before the wrapper below would blame the data.
+        switch (config.Task)
+        {
+            case TaskKind.Detection: DetectionData.CheckSettings(config); break;
+            case TaskKind.Segmentation: SegmentationData.CheckSettings(config); break;
+        }
         try
         {
             return config.Task switch

@@ -15,7 +15,10 @@ namespace Vim.Data.Evaluation.Reports;
 public static class TrainingReport
 {
     // "epoch": an epoch-counted run's (schedule.max_epochs) records carry it; the charts keep iterations on their x axis.
-    private static readonly HashSet<string> NonLossFields = ["iter", "epoch", "lr", "time", "data_time", "memory_mb", "mode", "loss_scale", "skipped", "overflows", "grad_norm"];
+    // "momentum": a momentum scheduler's beta1 / SGD momentum (~0.9), charted apart: beside acc_seg's percent it is a flat line.
+    // "lr_reduced": an evaluation record's note of the ReduceOnPlateauLR entries it triggered (text), reported as a sentence.
+    private static readonly HashSet<string> NonLossFields = ["iter", "epoch", "lr", "momentum", "lr_reduced", "time", "data_time", "memory_mb", "mode",
+        "loss_scale", "skipped", "overflows", "grad_norm"];
 
     /// <summary>The fields of a training record that are loss terms (the total and each task's terms).</summary>
     public static List<string> LossTerms(IEnumerable<string> fields) => fields.Where(n => !NonLossFields.Contains(n) && TrainingTerms.IsLoss(n)).ToList();
@@ -81,6 +84,12 @@ public static class TrainingReport
         ReportCharts.SaveLines(Path.Combine(outDir, "lr.png"), "Learning rate", "iteration", "lr",
             [("lr", iterations, train.Select(r => r.Number("lr")).ToArray())], xMarks: epochMarks);
         charts.Add(("lr.png", "Learning rate (as schedule.* set it per iteration)"));
+        if (train.Any(r => r.Has("momentum")))
+        {
+            ReportCharts.SaveLines(Path.Combine(outDir, "momentum.png"), "Momentum", "iteration", "momentum",
+                [("momentum", iterations, train.Select(r => r.Number("momentum")).ToArray())], xMarks: epochMarks);
+            charts.Add(("momentum.png", "Momentum (SGD's momentum or AdamW's beta1, as the momentum schedulers in schedule.param_scheduler set it)"));
+        }
         ReportCharts.SaveLines(Path.Combine(outDir, "time.png"), "Seconds per iteration", "iteration", "seconds",
             [("iteration", iterations, train.Select(r => r.Number("time")).ToArray()), ("data", iterations, train.Select(r => r.Number("data_time")).ToArray())], xMarks: epochMarks);
         charts.Add(("time.png", "Time per iteration and the part spent waiting for data (means over each logging interval)"));
@@ -124,6 +133,9 @@ public static class TrainingReport
             md.AppendLine($"Stopped early at iteration {earlyStop.Iteration}{(history.Epochs is { } e ? $" (epoch {e.EpochAt(earlyStop.Iteration)})" : "")} (train.early_stopping): {earlyStop.Text("message") ?? "no reason logged"}.").AppendLine();
         if (history.PipelineSwitch is { } switched)
             md.AppendLine($"The training pipeline switched after iteration {switched.Iteration} (marked \"switch\" on the charts): {switched.Text("message") ?? "no description logged"}.").AppendLine();
+        foreach (var reduction in val.Where(r => r.Text("lr_reduced") is not null))
+            md.AppendLine($"The lr was reduced after the evaluation at iteration {reduction.Iteration}{(history.Epochs is { } re ? $" (epoch {re.EpochAt(reduction.Iteration)})" : "")}: " +
+                $"{reduction.Text("lr_reduced")}.").AppendLine();
         int skipped = train.Sum(r => r.Has("skipped") ? (int)r.Number("skipped") : 0);
         if (skipped > 0) md.AppendLine($"{skipped} iteration{(skipped == 1 ? " was" : "s were")} skipped for a non-finite loss (train.skip_non_finite_loss).").AppendLine();
         int overflows = train.Sum(r => r.Has("overflows") ? (int)r.Number("overflows") : 0);
