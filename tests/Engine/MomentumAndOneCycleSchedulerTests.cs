@@ -5,6 +5,8 @@ using Vim.Core.Config;
 using Vim.Core.Engine;
 using static TorchSharp.torch;
 
+using static Vim.Tests.Engine.ParamSchedulerTestKit;
+
 namespace Vim.Tests.Engine;
 
 /// <summary>
@@ -23,23 +25,6 @@ public class MomentumAndOneCycleSchedulerTests
 
     [TearDown]
     public void TearDown() => Directory.Delete(_root, recursive: true);
-
-    private static ConfigList List(string yaml) => (ConfigList)ConfigLoader.Parse(yaml, "test.yaml");
-
-    private static LrSchedule IterationRun(int maxIters, string yaml) => new(new ScheduleConfig { MaxIters = maxIters, ParamScheduler = List(yaml) });
-
-    private static LrSchedule EpochRun(int maxEpochs, int iterationsPerEpoch, string yaml)
-    {
-        var config = new ExperimentConfig
-        {
-            Schedule = new ScheduleConfig { MaxEpochs = maxEpochs, ParamScheduler = List(yaml) },
-            Train = new TrainConfig { EvalInterval = 1, CheckpointInterval = 1 },
-        };
-        return new LrSchedule(EpochSchedule.Resolve(config, iterationsPerEpoch).Config.Schedule);
-    }
-
-    private static void Near(double actual, double expected, string because = "") =>
-        Assert.That(actual, Is.EqualTo(expected).Within(Math.Abs(expected) * 1e-12 + 1e-18), because);
 
     /// <summary>
     /// Each momentum scheduler alone from momentum 0.9, by its lr twin's closed form: LinearMomentum 0.9·(0.5 + 0.5k/10);

@@ -4,6 +4,8 @@ using Vim.Core.Config;
 using Vim.Core.Engine;
 using static TorchSharp.torch;
 
+using static Vim.Tests.Engine.ParamSchedulerTestKit;
+
 namespace Vim.Tests.Engine;
 
 /// <summary>
@@ -22,25 +24,6 @@ public class ParamSchedulerTests
 
     [TearDown]
     public void TearDown() => Directory.Delete(_root, recursive: true);
-
-    private static ConfigList List(string yaml) => (ConfigList)ConfigLoader.Parse(yaml, "test.yaml");
-
-    private static LrSchedule IterationRun(int maxIters, string yaml) =>
-        new(new ScheduleConfig { MaxIters = maxIters, ParamScheduler = List(yaml) });
-
-    /// <summary>An epoch-counted run resolved against an epoch of <paramref name="iterationsPerEpoch"/> iterations, as the trainer resolves it.</summary>
-    private static LrSchedule EpochRun(int maxEpochs, int iterationsPerEpoch, string yaml)
-    {
-        var config = new ExperimentConfig
-        {
-            Schedule = new ScheduleConfig { MaxEpochs = maxEpochs, ParamScheduler = List(yaml) },
-            Train = new TrainConfig { EvalInterval = 1, CheckpointInterval = 1 },
-        };
-        return new LrSchedule(EpochSchedule.Resolve(config, iterationsPerEpoch).Config.Schedule);
-    }
-
-    private static void Near(double actual, double expected, string because = "") =>
-        Assert.That(actual, Is.EqualTo(expected).Within(Math.Abs(expected) * 1e-12 + 1e-18), because);
 
     /// <summary>
     /// Alone over [0, end), each type's recursion has a closed form: LinearLR s + (1 − s)·k/(end − 1); ConstantLR f until

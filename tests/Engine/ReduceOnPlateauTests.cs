@@ -4,6 +4,8 @@ using Vim.Core.Config;
 using Vim.Core.Engine;
 using static TorchSharp.torch;
 
+using static Vim.Tests.Engine.ParamSchedulerTestKit;
+
 namespace Vim.Tests.Engine;
 
 /// <summary>
@@ -22,9 +24,7 @@ public class ReduceOnPlateauTests
     [TearDown]
     public void TearDown() => Directory.Delete(_root, recursive: true);
 
-    private static ConfigList List(string yaml) => (ConfigList)ConfigLoader.Parse(yaml, "test.yaml");
-
-    private static ChainedParamSchedule IterationRun(int maxIters, string yaml) =>
+    private static ChainedParamSchedule IterationChain(int maxIters, string yaml) =>
         new LrSchedule(new ScheduleConfig { MaxIters = maxIters, ParamScheduler = List(yaml) }).Chained!;
 
     private static Dictionary<string, double> Metric(double value) => new() { ["loss"] = value };
@@ -41,7 +41,7 @@ public class ReduceOnPlateauTests
     public void PatienceCooldownRelativeThresholdAndMinValueByHand()
     {
         const string entry = "{type: ReduceOnPlateauLR, monitor: loss, threshold: 0.1, patience: 1, factor: 0.5, min_value: 0.3";
-        var schedule = IterationRun(100, $"[{entry}, cooldown: 1}}]");
+        var schedule = IterationChain(100, $"[{entry}, cooldown: 1}}]");
         double[] values = [1.0, 0.95, 0.95, 0.8, 0.9, 0.9, 0.9, 0.9, 0.9];
         var reducedAt = new List<int>();
         for (int e = 0; e < values.Length; e++)
@@ -53,7 +53,7 @@ public class ReduceOnPlateauTests
         var state = schedule.Plateaus[0].State;
         Assert.That((state.Best, state.BadEvaluations, state.CooldownLeft), Is.EqualTo((0.8, 0, 1)));
 
-        var noCooldown = IterationRun(100, $"[{entry}}}]");
+        var noCooldown = IterationChain(100, $"[{entry}}}]");
         var without = new List<int>();
         for (int e = 0; e < values.Length; e++)
             if (noCooldown.ObserveEvaluation(10 * (e + 1), 0, Metric(values[e])).Count > 0) without.Add(10 * (e + 1));
@@ -69,8 +69,8 @@ public class ReduceOnPlateauTests
     public void AbsoluteAgainstRelativeThresholdWithGreaterRule()
     {
         double[] values = [10, 10.4, 10.6, 11.0];
-        var absolute = IterationRun(50, "[{type: ReduceOnPlateauLR, monitor: loss, rule: greater, threshold_rule: abs, threshold: 0.5, patience: 0, factor: 0.1}]");
-        var relative = IterationRun(50, "[{type: ReduceOnPlateauLR, monitor: loss, rule: greater, threshold: 0.01, patience: 0, factor: 0.1}]");
+        var absolute = IterationChain(50, "[{type: ReduceOnPlateauLR, monitor: loss, rule: greater, threshold_rule: abs, threshold: 0.5, patience: 0, factor: 0.1}]");
+        var relative = IterationChain(50, "[{type: ReduceOnPlateauLR, monitor: loss, rule: greater, threshold: 0.01, patience: 0, factor: 0.1}]");
         for (int e = 0; e < values.Length; e++)
         {
             absolute.ObserveEvaluation(10 * (e + 1), 0, Metric(values[e]));
@@ -91,13 +91,13 @@ public class ReduceOnPlateauTests
     [Test]
     public void EpsIgnoresSmallReductionsAndTheReductionActsLastInTheChain()
     {
-        var schedule = IterationRun(40, "[{type: ReduceOnPlateauLR, monitor: loss, patience: 0, factor: 0.5, eps: 0.3}]");
+        var schedule = IterationChain(40, "[{type: ReduceOnPlateauLR, monitor: loss, patience: 0, factor: 0.5, eps: 0.3}]");
         foreach (int done in new[] { 10, 20, 30 }) schedule.ObserveEvaluation(done, 0, Metric(1));
         Assert.That(schedule.Plateaus[0].ReducedFrom, Is.EqualTo(new[] { 20, 30 }));
         Assert.That(schedule.LrAt(1.0, 25), Is.EqualTo(0.5));
         Assert.That(schedule.LrAt(1.0, 39), Is.EqualTo(0.5), "0.5 − 0.25 is within eps");
 
-        var warm = IterationRun(40, "[{type: LinearLR, start_factor: 0.5, by_epoch: false, end: 11}, {type: ReduceOnPlateauLR, monitor: loss, patience: 0, factor: 0.5}]");
+        var warm = IterationChain(40, "[{type: LinearLR, start_factor: 0.5, by_epoch: false, end: 11}, {type: ReduceOnPlateauLR, monitor: loss, patience: 0, factor: 0.5}]");
         foreach (int done in new[] { 4, 8 }) warm.ObserveEvaluation(done, 0, Metric(1));
         Assert.That(warm.LrAt(1.0, 8), Is.EqualTo((0.5 + 0.5 * 8 / 10) * 0.5).Within(1e-15), "the warmup's lr at 8, halved");
         Assert.That(warm.LrAt(1.0, 10), Is.EqualTo(0.5).Within(1e-15), "the warmup still climbs to its end on the reduced lr");
