@@ -1,16 +1,11 @@
-using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Distributed;
 
 /// <summary>Checks that a tensor can be handed to a collective as raw memory, and finds that memory.</summary>
-internal static partial class CollectiveTensor
+internal static class CollectiveTensor
 {
-    // TorchSharp keeps its own binding internal; the exported function returns data_ptr() (storage offset included).
-    [LibraryImport("LibTorchSharp", EntryPoint = "THSTensor_data")]
-    private static partial IntPtr TensorData(IntPtr tensorHandle);
-
     public static void RequireCpuContiguous(Tensor tensor, string operation)
     {
         if (tensor.device_type != DeviceType.CPU)
@@ -29,8 +24,6 @@ internal static partial class CollectiveTensor
         if (tensor.dtype is not (ScalarType.Float32 or ScalarType.Float64 or ScalarType.Int64 or ScalarType.Int32))
             throw new ArgumentException($"{operation}: expected a float32, float64, int64 or int32 tensor, got {tensor.dtype}");
     }
-
-    public static IntPtr Data(Tensor tensor) => TensorData(tensor.Handle);
 
     public static long Bytes(Tensor tensor) => tensor.NumberOfElements * tensor.ElementSize;
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using static TorchSharp.torch;
 using static Vim.Core.Distributed.MpiNative;
+using Vim.Core.Native;
 
 namespace Vim.Core.Distributed;
 
@@ -62,7 +63,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
             _ => _mpi.Int,
         };
         long elementSize = tensor.ElementSize;
-        var data = (byte*)CollectiveTensor.Data(tensor);
+        var data = (byte*)TensorMemory.Of(tensor);
         for (long done = 0, total = tensor.NumberOfElements; done < total; done += MaxCount)
         {
             int count = (int)Math.Min(MaxCount, total - done);
@@ -77,7 +78,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         CollectiveTensor.RequireCpuContiguous(tensor, nameof(Broadcast));
         if (root < 0 || root >= WorldSize)
             throw new ArgumentOutOfRangeException(nameof(root), root, $"broadcast root must be a rank of the world (0..{WorldSize - 1})");
-        var data = (byte*)CollectiveTensor.Data(tensor);
+        var data = (byte*)TensorMemory.Of(tensor);
         for (long done = 0, total = CollectiveTensor.Bytes(tensor); done < total; done += MaxCount)
         {
             int count = (int)Math.Min(MaxCount, total - done);

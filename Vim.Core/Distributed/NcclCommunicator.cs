@@ -3,6 +3,7 @@ using System.Globalization;
 using TorchSharp;
 using static TorchSharp.torch;
 using static Vim.Core.Distributed.NcclNative;
+using Vim.Core.Native;
 
 namespace Vim.Core.Distributed;
 
@@ -37,7 +38,7 @@ public sealed unsafe class NcclCommunicator : ICommunicator
         Check(_nccl.CudaSetDevice(device), $"cudaSetDevice({device})", cuda: true);
         // Rank 0 makes the id; the others receive it through MPI (host memory).
         using var id = zeros(UniqueIdBytes, dtype: ScalarType.Byte);
-        var bytes = (UniqueId*)CollectiveTensor.Data(id);
+        var bytes = (UniqueId*)TensorMemory.Of(id);
         if (host.Rank == 0) Check(_nccl.GetUniqueId(bytes), "ncclGetUniqueId");
         host.Broadcast(id);
         IntPtr comm;
@@ -64,7 +65,7 @@ public sealed unsafe class NcclCommunicator : ICommunicator
             return;
         }
         var type = RequireCudaContiguous(tensor, nameof(AllReduceSum));
-        var data = (void*)CollectiveTensor.Data(tensor);
+        var data = (void*)TensorMemory.Of(tensor);
         Check(_nccl.AllReduce(data, data, (nuint)tensor.NumberOfElements, (int)type, Sum, _comm, IntPtr.Zero), "ncclAllReduce");
         Wait($"all-reduce of {CollectiveTensor.Bytes(tensor)} B on cuda:{_device}");
     }
@@ -80,7 +81,7 @@ public sealed unsafe class NcclCommunicator : ICommunicator
             throw new ArgumentOutOfRangeException(nameof(root), root, $"broadcast root must be a rank of the world (0..{WorldSize - 1})");
         RequireCudaContiguous(tensor, nameof(Broadcast));
         // Any dtype moves as bytes.
-        var data = (void*)CollectiveTensor.Data(tensor);
+        var data = (void*)TensorMemory.Of(tensor);
         Check(_nccl.Broadcast(data, data, (nuint)CollectiveTensor.Bytes(tensor), (int)DataType.Uint8, root, _comm, IntPtr.Zero), "ncclBroadcast");
         Wait($"broadcast of {CollectiveTensor.Bytes(tensor)} B from rank {root} on cuda:{_device}");
     }

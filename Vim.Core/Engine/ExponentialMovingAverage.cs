@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using Vim.Core.Native;
 
 namespace Vim.Core.Engine;
 
@@ -77,7 +78,7 @@ public sealed class ExponentialMovingAverage : IDisposable
         {
             using var scope = NewDisposeScope();
             var shadow = _shadow[name];
-            var memory = Distributed.CollectiveTensor.Data(current);
+            var memory = TensorMemory.Of(current);
             if (current.NumberOfElements > 0 && swappedUnder.TryGetValue(memory, out var first))
             {
                 shadow.copy_(_shadow[first]);

@@ -57,10 +57,10 @@ public static partial class FusedOptimizerStep
         {
             if (!Accepts(parameter, grad) || (first is not null && !Accepts(first)) || (second is not null && !Accepts(second)))
                 return false;
-            _params.Add(SelectiveScanNative.TensorData(parameter.Handle));
-            _grads.Add(SelectiveScanNative.TensorData(grad.Handle));
-            _first.Add(first is null ? IntPtr.Zero : SelectiveScanNative.TensorData(first.Handle));
-            _second.Add(second is null ? IntPtr.Zero : SelectiveScanNative.TensorData(second.Handle));
+            _params.Add(TensorMemory.Of(parameter));
+            _grads.Add(TensorMemory.Of(grad));
+            _first.Add(first is null ? IntPtr.Zero : TensorMemory.Of(first));
+            _second.Add(second is null ? IntPtr.Zero : TensorMemory.Of(second));
             _numels.Add(parameter.numel());
             _lrs.Add(lr);
             _weightDecays.Add(weightDecay);

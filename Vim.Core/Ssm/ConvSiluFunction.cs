@@ -1,6 +1,7 @@
 using TorchSharp;
 using Vim.Core.Engine;
 using static TorchSharp.torch;
+using Vim.Core.Native;
 
 namespace Vim.Core.Ssm;
 
@@ -42,8 +43,8 @@ internal sealed class ConvSiluFunction : torch.autograd.SingleTensorFunction<Con
         var dw = empty(new[] { channels, width }, ScalarType.Float32);
         var db = bias is null ? null : empty(new[] { channels }, ScalarType.Float32);
         SelectiveScanKernels.EnsureLoaded();
-        int rc = SelectiveScanNative.ConvSiluBackwardCpu(Ptr(x), x.stride(0), Ptr(weight), Ptr(bias), reverse ? 1 : 0,
-            batch, channels, length, width, Ptr(dout), Ptr(dx), Ptr(dw), Ptr(db));
+        int rc = SelectiveScanNative.ConvSiluBackwardCpu(TensorMemory.Of(x), x.stride(0), TensorMemory.Of(weight), TensorMemory.Of(bias), reverse ? 1 : 0,
+            batch, channels, length, width, TensorMemory.Of(dout), TensorMemory.Of(dx), TensorMemory.Of(dw), TensorMemory.Of(db));
         GC.KeepAlive(x); GC.KeepAlive(weight); GC.KeepAlive(bias); GC.KeepAlive(dout);
         GC.KeepAlive(dx); GC.KeepAlive(dw); GC.KeepAlive(db);
         SelectiveScanNative.Check(rc, "conv1d+SiLU backward");
@@ -57,12 +58,11 @@ internal sealed class ConvSiluFunction : torch.autograd.SingleTensorFunction<Con
         SelectiveScanKernels.EnsureLoaded();
         long batch = x.shape[0], channels = x.shape[1], length = x.shape[2], width = weight.shape[1];
         output ??= empty(new[] { batch, channels, length }, ScalarType.Float32);
-        int rc = SelectiveScanNative.ConvSiluForwardCpu(Ptr(x), x.stride(0), Ptr(weight), Ptr(bias), reverse ? 1 : 0,
-            batch, channels, length, width, Ptr(output));
+        int rc = SelectiveScanNative.ConvSiluForwardCpu(TensorMemory.Of(x), x.stride(0), TensorMemory.Of(weight), TensorMemory.Of(bias), reverse ? 1 : 0,
+            batch, channels, length, width, TensorMemory.Of(output));
         GC.KeepAlive(x); GC.KeepAlive(weight); GC.KeepAlive(bias); GC.KeepAlive(output);
         SelectiveScanNative.Check(rc, "conv1d+SiLU forward");
         return output;
     }
 
-    private static IntPtr Ptr(Tensor? t) => t is null ? IntPtr.Zero : SelectiveScanNative.TensorData(t.Handle);
 }

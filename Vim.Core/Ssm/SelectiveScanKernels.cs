@@ -26,7 +26,6 @@ internal static class SelectiveScanKernels
     internal static Tensor? Prepare(Tensor? t) =>
         t is null ? null : (t.dtype == ScalarType.Float32 && t.is_contiguous() ? t.alias() : t.to_type(ScalarType.Float32).contiguous());
 
-    private static IntPtr Ptr(Tensor? t) => t is null ? IntPtr.Zero : SelectiveScanNative.TensorData(t.Handle);
 
     /// <summary>out = scan(inputs) (from the last step to the first when <paramref name="reverse"/>);
     /// with <paramref name="checkpoints"/> the states before each chunk are saved for the backward,
@@ -41,10 +40,10 @@ internal static class SelectiveScanKernels
         output ??= empty(new[] { s.Batch, s.Channels, s.Length }, ScalarType.Float32, u.device);
         checkpoints = saveCheckpoints ? empty(CheckpointCount(s), ScalarType.Float32, u.device) : null;
         int rc = cuda
-            ? SelectiveScanNative.ForwardCuda(Ptr(u), Ptr(delta), Ptr(A), Ptr(B), Ptr(C), Ptr(D), Ptr(z), Ptr(deltaBias),
-                softplus ? 1 : 0, reverse ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, Ptr(output), IntPtr.Zero, Ptr(checkpoints), IntPtr.Zero)
-            : SelectiveScanNative.ForwardCpu(Ptr(u), Ptr(delta), Ptr(A), Ptr(B), Ptr(C), Ptr(D), Ptr(z), Ptr(deltaBias),
-                softplus ? 1 : 0, reverse ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, Ptr(output), IntPtr.Zero, Ptr(checkpoints));
+            ? SelectiveScanNative.ForwardCuda(TensorMemory.Of(u), TensorMemory.Of(delta), TensorMemory.Of(A), TensorMemory.Of(B), TensorMemory.Of(C), TensorMemory.Of(D), TensorMemory.Of(z), TensorMemory.Of(deltaBias),
+                softplus ? 1 : 0, reverse ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, TensorMemory.Of(output), IntPtr.Zero, TensorMemory.Of(checkpoints), IntPtr.Zero)
+            : SelectiveScanNative.ForwardCpu(TensorMemory.Of(u), TensorMemory.Of(delta), TensorMemory.Of(A), TensorMemory.Of(B), TensorMemory.Of(C), TensorMemory.Of(D), TensorMemory.Of(z), TensorMemory.Of(deltaBias),
+                softplus ? 1 : 0, reverse ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, TensorMemory.Of(output), IntPtr.Zero, TensorMemory.Of(checkpoints));
         // The tensors above are referenced until here, so none can be finalised during the call.
         GC.KeepAlive(u); GC.KeepAlive(delta); GC.KeepAlive(A); GC.KeepAlive(B); GC.KeepAlive(C);
         GC.KeepAlive(D); GC.KeepAlive(z); GC.KeepAlive(deltaBias); GC.KeepAlive(output);
@@ -68,12 +67,12 @@ internal static class SelectiveScanKernels
             z is null ? null : empty(z.shape, f32, dev),
             deltaBias is null ? null : empty(deltaBias.shape, f32, dev));
         int rc = cuda
-            ? SelectiveScanNative.BackwardCuda(Ptr(u), Ptr(delta), Ptr(A), Ptr(B), Ptr(C), Ptr(D), Ptr(z), Ptr(deltaBias),
-                softplus ? 1 : 0, reverse ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, Ptr(checkpoints), Ptr(dout),
-                Ptr(g.du), Ptr(g.ddelta), Ptr(g.dA), Ptr(g.dB), Ptr(g.dC), Ptr(g.dD), Ptr(g.dz), Ptr(g.ddeltaBias), IntPtr.Zero)
-            : SelectiveScanNative.BackwardCpu(Ptr(u), Ptr(delta), Ptr(A), Ptr(B), Ptr(C), Ptr(D), Ptr(z), Ptr(deltaBias),
-                softplus ? 1 : 0, reverse ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, Ptr(checkpoints), Ptr(dout),
-                Ptr(g.du), Ptr(g.ddelta), Ptr(g.dA), Ptr(g.dB), Ptr(g.dC), Ptr(g.dD), Ptr(g.dz), Ptr(g.ddeltaBias));
+            ? SelectiveScanNative.BackwardCuda(TensorMemory.Of(u), TensorMemory.Of(delta), TensorMemory.Of(A), TensorMemory.Of(B), TensorMemory.Of(C), TensorMemory.Of(D), TensorMemory.Of(z), TensorMemory.Of(deltaBias),
+                softplus ? 1 : 0, reverse ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, TensorMemory.Of(checkpoints), TensorMemory.Of(dout),
+                TensorMemory.Of(g.du), TensorMemory.Of(g.ddelta), TensorMemory.Of(g.dA), TensorMemory.Of(g.dB), TensorMemory.Of(g.dC), TensorMemory.Of(g.dD), TensorMemory.Of(g.dz), TensorMemory.Of(g.ddeltaBias), IntPtr.Zero)
+            : SelectiveScanNative.BackwardCpu(TensorMemory.Of(u), TensorMemory.Of(delta), TensorMemory.Of(A), TensorMemory.Of(B), TensorMemory.Of(C), TensorMemory.Of(D), TensorMemory.Of(z), TensorMemory.Of(deltaBias),
+                softplus ? 1 : 0, reverse ? 1 : 0, s.Batch, s.Channels, s.Length, s.State, TensorMemory.Of(checkpoints), TensorMemory.Of(dout),
+                TensorMemory.Of(g.du), TensorMemory.Of(g.ddelta), TensorMemory.Of(g.dA), TensorMemory.Of(g.dB), TensorMemory.Of(g.dC), TensorMemory.Of(g.dD), TensorMemory.Of(g.dz), TensorMemory.Of(g.ddeltaBias));
         GC.KeepAlive(u); GC.KeepAlive(delta); GC.KeepAlive(A); GC.KeepAlive(B); GC.KeepAlive(C);
         GC.KeepAlive(D); GC.KeepAlive(z); GC.KeepAlive(deltaBias); GC.KeepAlive(checkpoints); GC.KeepAlive(dout);
         SelectiveScanNative.Check(rc, cuda ? "CUDA backward" : "CPU backward");

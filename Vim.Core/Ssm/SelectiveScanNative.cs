@@ -66,11 +66,6 @@ internal static partial class SelectiveScanNative
     internal static partial int ConvSiluBackwardCpu(IntPtr x, long xBatchStride, IntPtr weight, IntPtr bias, int reverse,
         long batch, long dim, long length, long width, IntPtr dout, IntPtr dx, IntPtr dweight, IntPtr dbias);
 
-    // TorchSharp keeps its own binding internal; the exported function returns data_ptr()
-    // (storage offset included) for CPU and CUDA tensors alike.
-    [LibraryImport("LibTorchSharp", EntryPoint = "THSTensor_data")]
-    internal static partial IntPtr TensorData(IntPtr tensorHandle);
-
     internal static string ErrorString(int code) => Marshal.PtrToStringAnsi(ErrorStringNative(code)) ?? $"error {code}";
 
     internal static void Check(int code, string operation)

@@ -77,13 +77,6 @@ internal static partial class DetectionNative
     internal static partial int NmsCuda(IntPtr boxes, IntPtr order, long n, double iouThreshold, IntPtr keep, out long numKeep,
         IntPtr stream);
 
-    // TorchSharp keeps its own binding internal; the exported function returns data_ptr()
-    // (storage offset included) for CPU and CUDA tensors alike.
-    [LibraryImport("LibTorchSharp", EntryPoint = "THSTensor_data")]
-    private static partial IntPtr TensorData(IntPtr tensorHandle);
-
-    /// <summary>Data pointer of a contiguous tensor (zero for null).</summary>
-    internal static IntPtr Ptr(Tensor? t) => t is null ? IntPtr.Zero : TensorData(t.Handle);
 
     internal static string ErrorString(int code) => Marshal.PtrToStringAnsi(ErrorStringNative(code)) ?? $"error {code}";
 

@@ -1,6 +1,7 @@
 using Vim.Core.Engine;
 using TorchSharp;
 using static TorchSharp.torch;
+using Vim.Core.Native;
 
 namespace Vim.Detection.Ops;
 
@@ -30,10 +31,10 @@ public static class Nms
         var keep = empty(n, ScalarType.Int64);
         long count;
         int rc = cuda
-            ? DetectionNative.NmsCuda(DetectionNative.Ptr(b), DetectionNative.Ptr(order), n, iouThreshold,
-                DetectionNative.Ptr(keep), out count, IntPtr.Zero)
-            : DetectionNative.NmsCpu(DetectionNative.Ptr(b), DetectionNative.Ptr(order), n, iouThreshold,
-                DetectionNative.Ptr(keep), out count);
+            ? DetectionNative.NmsCuda(TensorMemory.Of(b), TensorMemory.Of(order), n, iouThreshold,
+                TensorMemory.Of(keep), out count, IntPtr.Zero)
+            : DetectionNative.NmsCpu(TensorMemory.Of(b), TensorMemory.Of(order), n, iouThreshold,
+                TensorMemory.Of(keep), out count);
         GC.KeepAlive(b);
         GC.KeepAlive(order);
         GC.KeepAlive(keep);

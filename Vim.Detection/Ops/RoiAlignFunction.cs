@@ -1,6 +1,7 @@
 using TorchSharp;
 using Vim.Core.Engine;
 using static TorchSharp.torch;
+using Vim.Core.Native;
 
 namespace Vim.Detection.Ops;
 
@@ -46,7 +47,7 @@ internal sealed class RoiAlignFunction : torch.autograd.SingleTensorFunction<Roi
         DetectionNative.EnsureLoaded();
         long k = rois.shape[0];
         var output = empty(new[] { k, s.Channels, s.PooledH, s.PooledW }, features.dtype, features.device);
-        var (fp, rp, op) = (DetectionNative.Ptr(features), DetectionNative.Ptr(rois), DetectionNative.Ptr(output));
+        var (fp, rp, op) = (TensorMemory.Of(features), TensorMemory.Of(rois), TensorMemory.Of(output));
         int aligned = s.Aligned ? 1 : 0;
         int rc = DetectionNative.UsesCuda(features, "RoiAlign forward")
             ? DetectionNative.RoiAlignForwardCudaF32(fp, rp, s.Batch, s.Channels, s.Height, s.Width, k, s.PooledH, s.PooledW,
@@ -68,7 +69,7 @@ internal sealed class RoiAlignFunction : torch.autograd.SingleTensorFunction<Roi
         DetectionNative.EnsureLoaded();
         long k = rois.shape[0];
         var gradInput = empty(new[] { s.Batch, s.Channels, s.Height, s.Width }, gradOutput.dtype, gradOutput.device);
-        var (gp, rp, ip) = (DetectionNative.Ptr(gradOutput), DetectionNative.Ptr(rois), DetectionNative.Ptr(gradInput));
+        var (gp, rp, ip) = (TensorMemory.Of(gradOutput), TensorMemory.Of(rois), TensorMemory.Of(gradInput));
         int aligned = s.Aligned ? 1 : 0;
         int rc = DetectionNative.UsesCuda(gradOutput, "RoiAlign backward")
             ? DetectionNative.RoiAlignBackwardCudaF32(gp, rp, s.Batch, s.Channels, s.Height, s.Width, k, s.PooledH, s.PooledW,
