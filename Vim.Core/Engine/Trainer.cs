@@ -447,11 +447,14 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
     private Dictionary<string, double> MeanOverRanks(Dictionary<string, double> sums)
     {
         if (_world.WorldSize == 1) return sums;
+        // Reduced in a sorted order, the same on every rank; handed back in the task's order, so the progress line and
+        // log.jsonl list the terms as one process does.
         var keys = sums.Keys.Order(StringComparer.Ordinal).ToArray();
         using var values = tensor(keys.Select(k => (float)sums[k]).ToArray());
         _world.AllReduceAverage(values);
         var averaged = values.data<float>().ToArray();
-        return keys.Select((k, i) => (k, (double)averaged[i])).ToDictionary(x => x.k, x => x.Item2);
+        var byKey = keys.Select((k, i) => (k, (double)averaged[i])).ToDictionary(x => x.k, x => x.Item2);
+        return sums.Keys.ToDictionary(k => k, k => byKey[k]);
     }
 
     private Autocast OpenAutocast(DeviceType device)

@@ -8,6 +8,29 @@ namespace Vim.Tests.Engine;
 
 public class TrainCommandTests
 {
+    /// <summary>
+    /// The last line gives the best metric as the evaluation lines print it (0.#### in the invariant culture): a bbox_mAP is a
+    /// fraction, and two decimals printed a best of 0.0024 as "best 0"; a German culture printed a decimal comma.
+    /// </summary>
+    [Test]
+    public void TheLastLineGivesTheBestMetricAsTheEvaluationLinesPrintIt()
+    {
+        var length = new Vim.Core.Engine.TrainingLength(new Vim.Core.Config.ExperimentConfig(), null);
+        var culture = System.Globalization.CultureInfo.CurrentCulture;
+        try
+        {
+            System.Globalization.CultureInfo.CurrentCulture = System.Globalization.CultureInfo.GetCultureInfo("de-DE");
+            Assert.That(TrainCommand.Outcome(new Vim.Core.Engine.TrainingResult(2, false, 0.0024202420242024204, "C", 0, length), "D", "R"),
+                Is.EqualTo("finished 2 iterations; best 0.0024; checkpoints in D"));
+            Assert.That(TrainCommand.Outcome(new Vim.Core.Engine.TrainingResult(4, false, 9.99587, "C", 0, length), "D", "R"),
+                Is.EqualTo("finished 4 iterations; best 9.9959; checkpoints in D"));
+        }
+        finally
+        {
+            System.Globalization.CultureInfo.CurrentCulture = culture;
+        }
+    }
+
     /// <summary>runtime.threads sizes libtorch's pool and our native kernels' pool (which otherwise takes every CPU).</summary>
     [Test]
     public void RuntimeThreadsReachLibtorchAndTheNativeKernels()

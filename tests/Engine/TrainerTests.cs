@@ -221,6 +221,40 @@ public class TrainerTests
     }
 
     [Test]
+    public void SeveralProcessesLogTheTermsInTheTasksOrderAsOneProcessDoes()
+    {
+        // The toy task returns loss_mse before loss_l1, the reverse of their sorted order, in which the ranks reduce them.
+        using var single = new ToyRegressionTask();
+        var singleConsole = new StringWriter();
+        new Trainer<(Tensor, Tensor)>(single, Config(5), Dir("single"), "cfg", singleConsole).Run(null);
+        using var ranked = new ToyRegressionTask();
+        var rankedConsole = new StringWriter();
+        new Trainer<(Tensor, Tensor)>(ranked, Config(5), Dir("ranked"), "cfg", rankedConsole, new TwinRanks()).Run(null);
+
+        foreach (var (dir, console) in new[] { ("single", singleConsole), ("ranked", rankedConsole) })
+        {
+            var record = File.ReadLines(Path.Combine(Dir(dir), "log.jsonl")).Single(l => l.Contains("\"iter\":5,", StringComparison.Ordinal) && !l.Contains("\"mode\"", StringComparison.Ordinal));
+            Assert.That(record.IndexOf("\"loss_mse\"", StringComparison.Ordinal), Is.LessThan(record.IndexOf("\"loss_l1\"", StringComparison.Ordinal)), $"{dir}: {record}");
+            var progress = console.ToString().Split('\n').Single(l => l.StartsWith("iter 5/5", StringComparison.Ordinal));
+            Assert.That(progress.IndexOf("loss_mse", StringComparison.Ordinal), Is.LessThan(progress.IndexOf("loss_l1", StringComparison.Ordinal)), $"{dir}: {progress}");
+        }
+    }
+
+    /// <summary>Rank 0 of two ranks that compute the same thing: a sum over ranks is twice this rank's value.</summary>
+    private sealed class TwinRanks : Vim.Core.Distributed.ICommunicator
+    {
+        public int Rank => 0;
+        public int WorldSize => 2;
+        public TimeSpan Timeout => TimeSpan.FromSeconds(10);
+        public void AllReduceSum(Tensor tensor) => tensor.mul_(2);
+        public void Broadcast(Tensor tensor, int root = 0) { }
+        public void Barrier() { }
+        public IReadOnlyList<byte[]> AllGather(byte[] data) => [data, data];
+        public IReadOnlyList<byte[]> Gather(byte[] data, int root = 0) => [data, data];
+        public void Dispose() { }
+    }
+
+    [Test]
     public void TermsWithoutLossInTheirNameAreLoggedButNotMinimised()
     {
         // As mmengine's parse_losses: max_error (not detached) is logged, and neither in the total nor in the objective:

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Runtime.InteropServices;
 using Vim.Core;
 using Vim.Core.Config;
@@ -152,7 +153,8 @@ public static class TrainCommand
     /// <summary>The line `vim train` ends with: how the run ended, in the run's own unit (epochs where it counts them).</summary>
     public static string Outcome(TrainingResult result, string dir, string resumeCommand)
     {
-        var outcome = $"best {result.BestMetric?.ToString("0.##") ?? "n/a"}; checkpoints in {dir}";
+        // As the evaluation lines print the metric: two decimals said "best 0" of a bbox_mAP of 0.0024 (a fraction, as mmdet's).
+        var outcome = $"best {result.BestMetric?.ToString("0.####", CultureInfo.InvariantCulture) ?? "n/a"}; checkpoints in {dir}";
         return result switch
         {
             { Interrupted: true } => $"stopped at iteration {result.Iteration}; resume with: {resumeCommand}",
