@@ -294,6 +294,34 @@ public class MultiScaleStepsTests
     }
 
     /// <summary>
+    /// mmdet's _crop_data returns None where no gt box is left inside the window (<c>not valid_inds.any()</c>), which holds
+    /// as well for a sample that had no box before the crop: a hand-made 60×80 detection sample without objects is given
+    /// up by a strict crop whatever the window, kept with allow_negative_crop, and a segmentation sample without objects
+    /// (mmseg's crop gives nothing up) is kept. A sample with an object the window covers is kept, as before.
+    /// </summary>
+    [Test]
+    public void ACropOfASampleWithoutObjectsIsGivenUpAsMmdetUnlessAllowed()
+    {
+        DataSample Empty(bool segmentation) => new(7, "mem/empty", new byte[60 * 80 * 3], 60, 80) { LabelMap = segmentation ? new ushort[60 * 80] : null };
+        var strict = Step("random_crop: {height: 20, width: 20}");
+        for (int seed = 0; seed < 20; seed++)
+        {
+            var rejected = Assert.Throws<SampleRejectedException>(() => strict.Apply(Empty(segmentation: false), new Random(seed)))!;
+            Assert.That(rejected.Message, Does.Contain("mem/empty").And.Contain("the sample had none").And.Contain("allow_negative_crop: false"));
+            var segmentationSample = Empty(segmentation: true);
+            strict.Apply(segmentationSample, new Random(seed));
+            Assert.That((segmentationSample.Height, segmentationSample.Width), Is.EqualTo((20, 20)), "a segmentation sample is cropped, not given up");
+        }
+        var allowed = Empty(segmentation: false);
+        Step("random_crop: {height: 20, width: 20, allow_negative_crop: true}").Apply(allowed, new Random(0));
+        Assert.That((allowed.Height, allowed.Width, allowed.InstanceCount), Is.EqualTo((20, 20, 0)), "allow_negative_crop keeps it as background");
+
+        var covered = new CornerSource(2).Load(1);
+        strict.Apply(covered, new Random(0));
+        Assert.That(covered.Boxes, Is.EqualTo(new float[] { 0, 0, 20, 20 }), "the covering object, clipped to the window, stays");
+    }
+
+    /// <summary>
     /// mmdet's MultiImageMixDataset takes partners from the dataset, which fetches another index for one its pipeline gives
     /// up; the sample being mixed keeps its own index. Sample 0's object lies outside (every crop gives it up), 1's and 2's
     /// cover their images: at positions 1 and 2 of an unshuffled epoch the loader hands on samples 1 and 2 themselves, and
