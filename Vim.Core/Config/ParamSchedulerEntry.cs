@@ -128,6 +128,9 @@ public sealed record ParamSchedulerEntry
         _ => Rule != Type || (Type == ParamSchedulerType.OneCycleLR && CycleMomentum),
     };
 
+    /// <summary>What messages call the value it sets: "lr", or "momentum" for a momentum scheduler (OneCycleLR sets the lr first).</summary>
+    public string ParameterName => Sets(ScheduledParameter.Lr) ? "lr" : "momentum";
+
     /// <summary>"schedule.param_scheduler[1] (MultiStepLR)", how messages name the entry.</summary>
     public string Name => $"{ParamSchedulerList.Key}[{Index.ToString(CultureInfo.InvariantCulture)}] ({Type})";
 
@@ -342,12 +345,12 @@ public static class ParamSchedulerList
                 if (!entry.ByEpoch) throw Refuse("by_epoch", $"true (MMEngine's {entry.Type} steps at evaluations only: it asserts by_epoch)", false);
                 if (entry.ConvertToIterBased) throw Refuse("convert_to_iter_based", "false (it steps at evaluations, never per iteration)", true);
                 if (!(entry.Factor > 0 && entry.Factor < 1))
-                    throw Refuse("factor", $"in (0, 1) (the {(entry.Sets(ScheduledParameter.Lr) ? "lr" : "momentum")} is multiplied by it at a plateau)", entry.Factor);
+                    throw Refuse("factor", $"in (0, 1) (the {entry.ParameterName} is multiplied by it at a plateau)", entry.Factor);
                 if (entry.Patience < 0) throw Refuse("patience", "at least 0 (the evaluations without improvement tolerated)", entry.Patience);
                 if (!(double.IsFinite(entry.Threshold) && entry.Threshold >= 0)) throw Refuse("threshold", "at least 0", entry.Threshold);
                 if (entry.Cooldown < 0) throw Refuse("cooldown", "at least 0", entry.Cooldown);
                 if (!(double.IsFinite(entry.MinValue) && entry.MinValue >= 0))
-                    throw Refuse("min_value", $"at least 0 (the {(entry.Sets(ScheduledParameter.Lr) ? "lr" : "momentum")} floor)", entry.MinValue);
+                    throw Refuse("min_value", $"at least 0 (the {entry.ParameterName} floor)", entry.MinValue);
                 if (!(double.IsFinite(entry.Eps) && entry.Eps >= 0)) throw Refuse("eps", "at least 0", entry.Eps);
                 if (entry.Monitor.Length == 0) throw Refuse("monitor", "a metric name the evaluation returns", "''");
                 break;

@@ -64,14 +64,11 @@ public sealed class LrPreview
     /// an upper bound. Null without one.
     /// </summary>
     public string? PlateauNote => Schedule.Chained?.Plateaus is { Count: > 0 } plateaus
-        ? $"{string.Join(", ", plateaus.Select(p => $"{p.Entry.Name} reduces the {ReducedName(p.Entry)}"))} when " +
+        ? $"{string.Join(", ", plateaus.Select(p => $"{p.Entry.Name} reduces the {p.Entry.ParameterName}"))} when " +
           $"{string.Join(", ", plateaus.Select(p => p.Entry.Monitor).Distinct())} stops improving, which only training can tell: the " +
-          $"{string.Join(" and ", plateaus.Select(p => ReducedName(p.Entry) + "s").Distinct())} shown are those before any reduction (an upper bound), " +
+          $"{string.Join(" and ", plateaus.Select(p => p.Entry.Sets(ScheduledParameter.Lr) ? "lrs" : "momentum values").Distinct())} shown are those before any reduction (an upper bound), " +
           "not a preview of its reductions"
         : null;
-
-    /// <summary>What a ReduceOnPlateau entry reduces: "lr" or "momentum".</summary>
-    private static string ReducedName(ParamSchedulerEntry entry) => entry.Sets(ScheduledParameter.Lr) ? "lr" : "momentum";
 
     /// <summary>The ReduceOnPlateau entries that reduce <paramref name="parameter"/>, whose reductions no preview shows.</summary>
     public IReadOnlyList<ParamSchedulerEntry> UnpreviewedReductions(ScheduledParameter parameter) =>

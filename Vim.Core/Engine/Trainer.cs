@@ -383,7 +383,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 log?.Write(record);
                 foreach (var plateau in reduced)
                     _console.WriteLine($"{plateau.Entry.Name}: {plateau.Entry.Monitor} has not improved for {plateau.Entry.Patience + 1} evaluations; " +
-                        $"the lr is multiplied by {plateau.Entry.Factor.ToString("G6", CultureInfo.InvariantCulture)} from iteration {done}");
+                        $"the {plateau.Entry.ParameterName} is multiplied by {plateau.Entry.Factor.ToString("G6", CultureInfo.InvariantCulture)} from iteration {done}");
                 _console.WriteLine($"eval @ {done}{(evaluatedEpoch is { } ee ? $" (epoch {ee.Epoch})" : "")}{(validated is null ? "" : ", EMA weights")}: " + string.Join(", ", metrics.Select(m => $"{m.Key} {m.Value.ToString("0.####", CultureInfo.InvariantCulture)}")));
                 if (!metrics.TryGetValue(task.PrimaryMetric, out var primary))
                     throw new VimException($"the evaluator returned no '{task.PrimaryMetric}' (it returned {string.Join(", ", metrics.Keys)})");
