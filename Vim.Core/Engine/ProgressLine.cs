@@ -40,8 +40,9 @@ public sealed class ProgressLine(int totalIterations, int startIteration, TextWr
         var items = new List<string>();
         // MMEngine pads the place in the epoch to the epoch's width, so the lines of one epoch align.
         if (length?.EpochAfter(iteration) is { } e && length.IterationsPerEpoch is { } perEpoch)
-            items.Add($"Epoch(train) [{e.Epoch}/{length.MaxEpochs}][{Integer(e.InEpoch).PadLeft(Integer(perEpoch).Length)}/{perEpoch}] | ");
-        items.Add($"iter {iteration}/{totalIterations} | ");
+            items.Add(string.Create(CultureInfo.InvariantCulture,
+                $"Epoch(train) [{e.Epoch}/{length.MaxEpochs}][{Integer(e.InEpoch).PadLeft(Integer(perEpoch).Length)}/{perEpoch}] | "));
+        items.Add(string.Create(CultureInfo.InvariantCulture, $"iter {iteration}/{totalIterations} | "));
         // Each term is an item of its own, so a long list breaks between terms, never inside one.
         var termItems = terms.Select(t => $"{t.Key} {Number(t.Value)}").ToList();
         if (termItems.Count == 0) items.Add($"loss {Number(totalLoss)} | ");

@@ -37,9 +37,6 @@ public class MomentumWarmupAndPlateauTests
         for (int k = 0; k < 10; k++) Near(schedule.LrAt(0.02, k), 0.02 * Math.Pow(Math.Min(k, 5) + 1, 2) / 36, $"lr at {k}");
     }
 
-    private static ChainedParamSchedule IterationChain(int maxIters, string yaml) =>
-        new LrSchedule(new ScheduleConfig { MaxIters = maxIters, ParamScheduler = List(yaml) }).Chained!;
-
     /// <summary>
     /// patience 0, factor 0.5, min_value 0.3 on a constant metric evaluated after 10, 20, 30, 40: the first sets the best (below
     /// MMEngine's initial 1e9), each later one is bad: from 20 the momentum 0.9 is 0.45, from 30 max(0.225, 0.3) = 0.3, and at
