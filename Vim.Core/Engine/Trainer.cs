@@ -379,7 +379,9 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 foreach (var (k, v) in metrics) record[k] = v;
                 // Before any checkpoint of this iteration is written, so each holds the state this evaluation left.
                 var reduced = schedule.Chained?.ObserveEvaluation(done, length.IterationsPerEpoch is { } epochIterations ? done / epochIterations : 0, metrics) ?? [];
-                if (reduced.Count > 0) record["lr_reduced"] = string.Join(", ", reduced.Select(p => p.Entry.Name));
+                // lr_reduced or momentum_reduced: `vim report` says which value the entries lowered.
+                foreach (var byParameter in reduced.GroupBy(p => p.Entry.ParameterName))
+                    record[$"{byParameter.Key}_reduced"] = string.Join(", ", byParameter.Select(p => p.Entry.Name));
                 log?.Write(record);
                 foreach (var plateau in reduced)
                     _console.WriteLine($"{plateau.Entry.Name}: {plateau.Entry.Monitor} has not improved for {plateau.Entry.Patience + 1} evaluations; " +

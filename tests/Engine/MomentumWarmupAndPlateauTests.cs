@@ -2,6 +2,7 @@ using NUnit.Framework;
 using Vim.Core;
 using Vim.Core.Config;
 using Vim.Core.Engine;
+using Vim.Data.Evaluation.Reports;
 using static TorchSharp.torch;
 
 using static Vim.Tests.Engine.ParamSchedulerTestKit;
@@ -90,6 +91,14 @@ public class MomentumWarmupAndPlateauTests
         Assert.That(text, Does.Contain("schedule.param_scheduler[0] (ReduceOnPlateauMomentum): neg_mse has not improved for 2 evaluations; " +
             "the momentum is multiplied by 0.1 from iteration 24"));
         Assert.That(text, Does.Contain("iter 24/48 |").And.Contain("momentum 0.9 |").And.Contain("momentum 0.09 |"));
+
+        // The evaluation record and `vim report` say the momentum was reduced, not the lr.
+        var reduction = JsonLinesLog.Read(Path.Combine(_root, "run", "log.jsonl")).Single(r => r.IsEvaluation && (r.Has("lr_reduced") || r.Has("momentum_reduced")));
+        Assert.That((reduction.Iteration, reduction.Text("momentum_reduced"), reduction.Has("lr_reduced")),
+            Is.EqualTo((24, "schedule.param_scheduler[0] (ReduceOnPlateauMomentum)", false)));
+        var report = File.ReadAllText(TrainingReport.Write(Path.Combine(_root, "run"), Path.Combine(_root, "report")));
+        Assert.That(report, Does.Contain("The momentum was reduced after the evaluation at iteration 24 (epoch 3): schedule.param_scheduler[0] (ReduceOnPlateauMomentum).")
+            .And.Not.Contain("The lr was reduced"));
     }
 
     /// <summary>`vim config lr` draws the momentum a ReduceOnPlateauMomentum starts from and says it cannot draw the reductions.</summary>
