@@ -111,20 +111,20 @@ public sealed class DetectionData
         var layout = DatasetLayout.Of(data);
         TrainingLoaderChecks.CheckSettings(data);
         if (data.FilterCfg is { MinSize: < 0 } filter)
-            throw new VimException($"data.filter_cfg.min_size is {filter.MinSize}; expected the smallest width and height in pixels a training image may have " +
+            throw config.Written.Refuse("data.filter_cfg.min_size", $"data.filter_cfg.min_size is {filter.MinSize}; expected the smallest width and height in pixels a training image may have " +
                 "(0 keeps every size, mmdet's COCO configs use 32)");
         if (data.CropSize[0] != data.CropSize[1])
             throw new VimException($"data.crop_size must be square for detection (large-scale jitter crops and pads to one side), got [{data.CropSize[0]}, {data.CropSize[1]}]");
         // Before any file is read: a typo in model.det_test stops a training run at once, not at its first evaluation.
         DetectionTestTimeAugmentation.CheckSettings(config.Model.DetTest, data.CropSize[0]);
         if (data.CopyPaste is { } copyPaste) CheckCopyPaste(copyPaste, config.Model.DetHead.MaskOn, "data.copy_paste");
-        if (data.Mosaic is { } mosaic) Mosaic.CheckSettings(mosaic);
-        if (data.MixUp is { } mixUp) MixUp.CheckSettings(mixUp);
+        if (data.Mosaic is { } mosaic) Mosaic.CheckSettings(mosaic, written: config.Written);
+        if (data.MixUp is { } mixUp) MixUp.CheckSettings(mixUp, written: config.Written);
         if (PipelineSwitch.Read(config) is { } change)
         {
             if (change.CopyPaste.Value is { } switchedCopyPaste) CheckCopyPaste(switchedCopyPaste, config.Model.DetHead.MaskOn, PipelineSwitch.Key + ".copy_paste");
-            if (change.Mosaic.Value is { } switchedMosaic) Mosaic.CheckSettings(switchedMosaic, PipelineSwitch.Key + ".mosaic");
-            if (change.MixUp.Value is { } switchedMixUp) MixUp.CheckSettings(switchedMixUp, PipelineSwitch.Key + ".mixup");
+            if (change.Mosaic.Value is { } switchedMosaic) Mosaic.CheckSettings(switchedMosaic, PipelineSwitch.Key + ".mosaic", config.Written);
+            if (change.MixUp.Value is { } switchedMixUp) MixUp.CheckSettings(switchedMixUp, PipelineSwitch.Key + ".mixup", config.Written);
         }
         testSteps = DataPipelines.Check(config);
         if (checkRoot && !Directory.Exists(data.Root))

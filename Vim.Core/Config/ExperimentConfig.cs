@@ -34,11 +34,19 @@ public sealed class ExperimentConfig
     /// <summary>Start from the checkpoint's EMA weights (a `vim train` checkpoint's "ema", a .pth's "model_ema") instead of its trained ones.</summary>
     public bool LoadFromEma { get; set; }
 
+    /// <summary>
+    /// Where the loaded config's keys were written, for checks run after loading (<see cref="WrittenKeys.Refuse"/>); kept by
+    /// the copies training makes (an epoch-counted schedule resolved, a pipeline switch applied). No config key.
+    /// </summary>
+    [ConfigIgnore]
+    public WrittenKeys Written { get; set; } = WrittenKeys.None;
+
     /// <summary>Loads, merges and type-checks a config file with its bases and overrides.</summary>
     public static (ExperimentConfig Config, ConfigMap Tree) Load(string path, IEnumerable<string>? overrides = null)
     {
         var tree = ConfigLoader.Load(path, overrides);
         var config = ConfigBinder.Bind<ExperimentConfig>(tree);
+        config.Written = new WrittenKeys(tree);
         RefuseOtherTasksSettings(config, tree);
         RefuseTwoLengths(config, tree);
         RefuseFixedScheduleBesideList(config, tree);

@@ -5,7 +5,7 @@ namespace Vim.Core.Config;
 /// <summary>
 /// The schedulers of MMEngine's <c>param_scheduler</c> list that schedule.param_scheduler accepts (its <c>type</c>): the lr
 /// ones, the momentum ones (MMEngine's momentum_scheduler.py: each the lr one's rule applied to SGD's momentum or to
-/// Adam's/AdamW's betas[0]), and OneCycleLR.
+/// Adam's/AdamW's betas[0]; QuadraticWarmupMomentum is mmdet's), OneCycleLR, and ReduceOnPlateauLR / ReduceOnPlateauMomentum.
 /// </summary>
 public enum ParamSchedulerType
 {
@@ -26,8 +26,10 @@ public enum ParamSchedulerType
     CosineAnnealingMomentum,
     PolyMomentum,
     CosineRestartMomentum,
+    QuadraticWarmupMomentum,
     OneCycleLR,
     ReduceOnPlateauLR,
+    ReduceOnPlateauMomentum,
 }
 
 /// <summary>The optimiser setting a scheduler sets: MMEngine's param_name.</summary>
@@ -87,7 +89,7 @@ public sealed record ParamSchedulerEntry
     public bool CycleMomentum { get; init; }
     public double BaseMomentum { get; init; } = 0.85;
     public double MaxMomentum { get; init; } = 0.95;
-    /// <summary>ReduceOnPlateauLR's watched metric, one the task's evaluation returns (MMEngine's default 'loss' is none of ours).</summary>
+    /// <summary>ReduceOnPlateauLR's (and ReduceOnPlateauMomentum's, whose keys are the same) watched metric, one the task's evaluation returns (MMEngine's default 'loss' is none of ours).</summary>
     public string Monitor { get; init; } = "loss";
     public ConfigSource? MonitorSource { get; init; }
     /// <summary>ReduceOnPlateauLR's rule: true for 'greater' (higher is better), false for MMEngine's default 'less'.</summary>
@@ -114,6 +116,8 @@ public sealed record ParamSchedulerEntry
         ParamSchedulerType.CosineAnnealingMomentum => ParamSchedulerType.CosineAnnealingLR,
         ParamSchedulerType.PolyMomentum => ParamSchedulerType.PolyLR,
         ParamSchedulerType.CosineRestartMomentum => ParamSchedulerType.CosineRestartLR,
+        ParamSchedulerType.QuadraticWarmupMomentum => ParamSchedulerType.QuadraticWarmupLR,
+        ParamSchedulerType.ReduceOnPlateauMomentum => ParamSchedulerType.ReduceOnPlateauLR,
         _ => type,
     };
 
@@ -123,6 +127,9 @@ public sealed record ParamSchedulerEntry
         ScheduledParameter.Lr => Rule == Type,
         _ => Rule != Type || (Type == ParamSchedulerType.OneCycleLR && CycleMomentum),
     };
+
+    /// <summary>What messages call the value it sets: "lr", or "momentum" for a momentum scheduler (OneCycleLR sets the lr first).</summary>
+    public string ParameterName => Sets(ScheduledParameter.Lr) ? "lr" : "momentum";
 
     /// <summary>"schedule.param_scheduler[1] (MultiStepLR)", how messages name the entry.</summary>
     public string Name => $"{ParamSchedulerList.Key}[{Index.ToString(CultureInfo.InvariantCulture)}] ({Type})";
@@ -194,7 +201,7 @@ public static class ParamSchedulerList
     /// </summary>
     public static void CheckAgainstRun(ParamSchedulerEntry entry, int? epochs, int? iterations)
     {
-        if (entry.Type == ParamSchedulerType.ReduceOnPlateauLR)
+        if (entry.Rule == ParamSchedulerType.ReduceOnPlateauLR)
         {
             // MMEngine counts its begin and end in finished training epochs, which an iteration-counted run never has.
             if (epochs is null && (entry.Begin != 0 || entry.End is not null))
@@ -296,7 +303,7 @@ public static class ParamSchedulerList
             ConvertToIterBased = Value("convert_to_iter_based", false),
             StartFactor = Value("start_factor", 1.0 / 3),
             EndFactor = Value("end_factor", 1.0),
-            Factor = Value("factor", type == ParamSchedulerType.ReduceOnPlateauLR ? 0.1 : 1.0 / 3),
+            Factor = Value("factor", ParamSchedulerEntry.RuleOf(type) == ParamSchedulerType.ReduceOnPlateauLR ? 0.1 : 1.0 / 3),
             Monitor = Value("monitor", "loss"),
             MonitorSource = SourceOf("monitor"),
             GreaterIsBetter = Either("rule", "less", "greater"),
@@ -335,13 +342,15 @@ public static class ParamSchedulerList
         switch (entry.Rule)
         {
             case ParamSchedulerType.ReduceOnPlateauLR:
-                if (!entry.ByEpoch) throw Refuse("by_epoch", "true (MMEngine's ReduceOnPlateauLR steps at evaluations only: it asserts by_epoch)", false);
+                if (!entry.ByEpoch) throw Refuse("by_epoch", $"true (MMEngine's {entry.Type} steps at evaluations only: it asserts by_epoch)", false);
                 if (entry.ConvertToIterBased) throw Refuse("convert_to_iter_based", "false (it steps at evaluations, never per iteration)", true);
-                if (!(entry.Factor > 0 && entry.Factor < 1)) throw Refuse("factor", "in (0, 1) (the lr is multiplied by it at a plateau)", entry.Factor);
+                if (!(entry.Factor > 0 && entry.Factor < 1))
+                    throw Refuse("factor", $"in (0, 1) (the {entry.ParameterName} is multiplied by it at a plateau)", entry.Factor);
                 if (entry.Patience < 0) throw Refuse("patience", "at least 0 (the evaluations without improvement tolerated)", entry.Patience);
                 if (!(double.IsFinite(entry.Threshold) && entry.Threshold >= 0)) throw Refuse("threshold", "at least 0", entry.Threshold);
                 if (entry.Cooldown < 0) throw Refuse("cooldown", "at least 0", entry.Cooldown);
-                if (!(double.IsFinite(entry.MinValue) && entry.MinValue >= 0)) throw Refuse("min_value", "at least 0 (the lr floor)", entry.MinValue);
+                if (!(double.IsFinite(entry.MinValue) && entry.MinValue >= 0))
+                    throw Refuse("min_value", $"at least 0 (the {entry.ParameterName} floor)", entry.MinValue);
                 if (!(double.IsFinite(entry.Eps) && entry.Eps >= 0)) throw Refuse("eps", "at least 0", entry.Eps);
                 if (entry.Monitor.Length == 0) throw Refuse("monitor", "a metric name the evaluation returns", "''");
                 break;

@@ -125,6 +125,7 @@ public sealed class PipelineSwitch
     {
         ArgumentNullException.ThrowIfNull(config);
         var switched = ConfigBinder.Bind<ExperimentConfig>((ConfigMap)ConfigBinder.ToNode(config));
+        switched.Written = config.Written;
         var data = switched.Data;
         data.TrainPipeline = TrainPipeline.After(data.TrainPipeline);
         data.Mosaic = Mosaic.After(data.Mosaic);

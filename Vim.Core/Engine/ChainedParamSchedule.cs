@@ -130,8 +130,8 @@ public sealed record SteppedScheduler(ParamSchedulerEntry Entry, int StepEvery, 
     /// <summary>"LinearLR iterations [0, 500)", or for an epoch-stepped one "MultiStepLR iterations [0, 1200), stepping every 100 (epoch ends), milestones at iterations [800, 1100]".</summary>
     public string Describe()
     {
-        if (Entry.Type == ParamSchedulerType.ReduceOnPlateauLR)
-            return string.Create(CultureInfo.InvariantCulture, $"ReduceOnPlateauLR at evaluations{(StepEvery > 1 ? $" of epochs [{Begin}, {End})" : "")}, " +
+        if (Entry.Rule == ParamSchedulerType.ReduceOnPlateauLR)
+            return string.Create(CultureInfo.InvariantCulture, $"{Entry.Type} at evaluations{(StepEvery > 1 ? $" of epochs [{Begin}, {End})" : "")}, " +
                 $"×{Entry.Factor:G6} after {Entry.Patience} without improvement of {Entry.Monitor} ({(Entry.GreaterIsBetter ? "greater" : "less")} is better)");
         string Join(IEnumerable<int> steps) => string.Join(", ", steps.Select(s => (s * StepEvery + BeginIteration).ToString(CultureInfo.InvariantCulture)));
         var text = $"{Entry.Type} iterations [{BeginIteration}, {EndIteration})";
@@ -169,7 +169,7 @@ public sealed class ChainedParamSchedule
     {
         Schedulers = Resolve(entries, maxIters, iterationsPerEpoch);
         MaxIters = maxIters;
-        Plateaus = Schedulers.Where(s => s.Entry.Type == ParamSchedulerType.ReduceOnPlateauLR).Select(s => new ReduceOnPlateau(s.Entry, iterationsPerEpoch is null ? int.MaxValue : s.End)).ToList();
+        Plateaus = Schedulers.Where(s => s.Entry.Rule == ParamSchedulerType.ReduceOnPlateauLR).Select(s => new ReduceOnPlateau(s.Entry, iterationsPerEpoch is null ? int.MaxValue : s.End)).ToList();
     }
 
     /// <summary>The ReduceOnPlateauLR entries, in list order: their reductions depend on the evaluations, so the lr is a function of the iteration only given them.</summary>
@@ -228,7 +228,7 @@ public sealed class ChainedParamSchedule
         foreach (var entry in entries)
         {
             ParamSchedulerList.CheckAgainstRun(entry, maxEpochs, maxIters);
-            if (entry.Type == ParamSchedulerType.ReduceOnPlateauLR)
+            if (entry.Rule == ParamSchedulerType.ReduceOnPlateauLR)
             {
                 // Stepped by evaluations, not here: begin and end in finished epochs, the whole run in an iteration-counted one.
                 resolved.Add(iterationsPerEpoch is { } perEpoch
@@ -291,14 +291,13 @@ public sealed class ChainedParamSchedule
             if (scheduler.StepEvery > 1 && iteration % scheduler.StepEvery == 0)
                 value = Step(scheduler, parameter, value, initial, iteration / scheduler.StepEvery);
         // Last, as MMEngine's after_val_epoch follows after_train_iter and after_train_epoch.
-        if (parameter == ScheduledParameter.Lr)
-            foreach (var plateau in Plateaus)
-                if (plateau.ReducedFrom.Contains(iteration)) value = plateau.Reduce(value);
+        foreach (var plateau in Plateaus)
+            if (plateau.Entry.Sets(parameter) && plateau.ReducedFrom.Contains(iteration)) value = plateau.Reduce(value);
         return value;
     }
 
     private static double Step(SteppedScheduler scheduler, ScheduledParameter parameter, double value, double initial, int step) =>
-        scheduler.Entry.Type != ParamSchedulerType.ReduceOnPlateauLR && scheduler.Entry.Sets(parameter) && step >= scheduler.Begin && step < scheduler.End
+        scheduler.Entry.Rule != ParamSchedulerType.ReduceOnPlateauLR && scheduler.Entry.Sets(parameter) && step >= scheduler.Begin && step < scheduler.End
             ? scheduler.Next(value, scheduler.InitialLr ?? initial, step - scheduler.Begin, parameter)
             : value;
 }

@@ -95,6 +95,7 @@ public static class EpochSchedule
             return (int)iterations;
         }
         var resolved = ConfigBinder.Bind<ExperimentConfig>((ConfigMap)ConfigBinder.ToNode(config));
+        resolved.Written = config.Written;
         resolved.Schedule.MaxEpochs = null;
         resolved.Schedule.MaxIters = Iterations(epochs, "schedule.max_epochs");
         // param_scheduler keeps its entries as written: by_epoch ones step at multiples of this (ChainedParamSchedule.Resolve).

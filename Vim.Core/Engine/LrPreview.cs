@@ -59,13 +59,20 @@ public sealed class LrPreview
     private int MaxIters => Schedule.MaxIters;
 
     /// <summary>
-    /// Why the lrs shown are not the run's where schedule.param_scheduler holds a ReduceOnPlateauLR, whose reductions depend
-    /// on the validation metric: they are the lrs before any reduction, an upper bound. Null without one.
+    /// Why the lrs (or momenta) shown are not the run's where schedule.param_scheduler holds a ReduceOnPlateauLR (or
+    /// ReduceOnPlateauMomentum), whose reductions depend on the validation metric: they are the values before any reduction,
+    /// an upper bound. Null without one.
     /// </summary>
     public string? PlateauNote => Schedule.Chained?.Plateaus is { Count: > 0 } plateaus
-        ? $"{string.Join(", ", plateaus.Select(p => p.Entry.Name))} reduces the lr when {string.Join(", ", plateaus.Select(p => p.Entry.Monitor).Distinct())} " +
-          "stops improving, which only training can tell: the lrs shown are those before any reduction (an upper bound), not a preview of its reductions"
+        ? $"{string.Join(", ", plateaus.Select(p => $"{p.Entry.Name} reduces the {p.Entry.ParameterName}"))} when " +
+          $"{string.Join(", ", plateaus.Select(p => p.Entry.Monitor).Distinct())} stops improving, which only training can tell: the " +
+          $"{string.Join(" and ", plateaus.Select(p => p.Entry.Sets(ScheduledParameter.Lr) ? "lrs" : "momentum values").Distinct())} shown are those before any reduction (an upper bound), " +
+          "not a preview of its reductions"
         : null;
+
+    /// <summary>The ReduceOnPlateau entries that reduce <paramref name="parameter"/>, whose reductions no preview shows.</summary>
+    public IReadOnlyList<ParamSchedulerEntry> UnpreviewedReductions(ScheduledParameter parameter) =>
+        Schedule.Chained?.Plateaus.Select(p => p.Entry).Where(e => e.Sets(parameter)).ToList() ?? [];
 
     /// <summary>The configured momentum (SGD's momentum, AdamW's betas[0]) a momentum scheduler starts from.</summary>
     public double InitialMomentum { get; }

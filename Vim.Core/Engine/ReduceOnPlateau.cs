@@ -4,9 +4,9 @@ using Vim.Core.Config;
 namespace Vim.Core.Engine;
 
 /// <summary>
-/// What a ReduceOnPlateauLR entry has decided so far, all a resumed run needs to decide as the uninterrupted one: the best
-/// monitored value, the evaluations without improvement, the cooldown left, and the iterations from which it reduced the lr
-/// (the lrs themselves follow by replaying the chain with those reductions).
+/// What a ReduceOnPlateauLR or ReduceOnPlateauMomentum entry has decided so far, all a resumed run needs to decide as the
+/// uninterrupted one: the best monitored value, the evaluations without improvement, the cooldown left, and the iterations
+/// from which it reduced the lr or momentum (the values themselves follow by replaying the chain with those reductions).
 /// </summary>
 public sealed record PlateauState(double Best, int BadEvaluations, int CooldownLeft, IReadOnlyList<int> ReducedFrom)
 {
@@ -34,7 +34,8 @@ public sealed record PlateauState(double Best, int BadEvaluations, int CooldownL
 }
 
 /// <summary>
-/// MMEngine's ReduceOnPlateauParamScheduler for the lr, fed each evaluation's metrics (ParamSchedulerHook.after_val_epoch),
+/// MMEngine's ReduceOnPlateauParamScheduler for the lr (ReduceOnPlateauLR) or the momentum (ReduceOnPlateauMomentum: SGD's
+/// momentum or Adam's betas[0], by the same rule; "lr" below reads as the momentum there), fed each evaluation's metrics (ParamSchedulerHook.after_val_epoch),
 /// decision for decision: within [begin, end) in finished training epochs, a value better than the best by the threshold
 /// (less/rel: value &lt; best·(1 − threshold); less/abs: value &lt; best − threshold; greater mirrored) becomes the best and
 /// clears the count of bad evaluations, anything else (NaN too: every comparison with it is false) adds one; during a cooldown

@@ -43,7 +43,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         TrainingSettings.Check(config);
         var train = config.Train;
         // A ReduceOnPlateauLR watching a metric the evaluation never returns would fail only at the first evaluation.
-        foreach (var plateau in ParamSchedulerList.Read(config.Schedule)?.Where(e => e.Type == ParamSchedulerType.ReduceOnPlateauLR) ?? [])
+        foreach (var plateau in ParamSchedulerList.Read(config.Schedule)?.Where(e => e.Rule == ParamSchedulerType.ReduceOnPlateauLR) ?? [])
             if (task.MetricNames is { } metricNames && !metricNames.Contains(plateau.Monitor))
                 throw new VimException($"{plateau.MonitorSource ?? plateau.Source}: {plateau.Name} monitor '{plateau.Monitor}' is not a metric " +
                     $"this task's evaluation returns; expected one of {string.Join(", ", metricNames)}");
@@ -225,7 +225,8 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 ["memory_mb"] = ProcessMemory.ResidentBytes() / 1e6,
             };
             // MMEngine logs the momentum (betas[0] for AdamW) beside the lr once a scheduler moves it.
-            if (schedule.MomentumAt(initialMomentum, done - 1) is { } momentum) record["momentum"] = momentum;
+            double? momentum = schedule.MomentumAt(initialMomentum, done - 1);
+            if (momentum is { } scheduledMomentum) record["momentum"] = scheduledMomentum;
             foreach (var (k, v) in means) record[k] = v;
             if (lossScaler is not null) record["loss_scale"] = lossScaler.Scale;
             if (gradNormSteps > 0) record["grad_norm"] = gradNormSum / gradNormSteps;
@@ -233,7 +234,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
             if (overflowsInInterval > 0) record["overflows"] = overflowsInInterval;
             if (length.EpochAfter(done) is { } epoch) record["epoch"] = epoch.Epoch;
             log?.Write(record);
-            progress.Print(progress.Format(done, meanTotal, means.Where(m => TrainingTerms.OnProgressLine(m.Key)).ToDictionary(), lr, seconds,
+            progress.Print(progress.Format(done, meanTotal, means.Where(m => TrainingTerms.OnProgressLine(m.Key)).ToDictionary(), lr, momentum, seconds,
                 meanDataSeconds, data.BatchSize * _world.WorldSize, length));
             lossSums.Clear();
             definedCounts.Clear();
@@ -378,11 +379,13 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 foreach (var (k, v) in metrics) record[k] = v;
                 // Before any checkpoint of this iteration is written, so each holds the state this evaluation left.
                 var reduced = schedule.Chained?.ObserveEvaluation(done, length.IterationsPerEpoch is { } epochIterations ? done / epochIterations : 0, metrics) ?? [];
-                if (reduced.Count > 0) record["lr_reduced"] = string.Join(", ", reduced.Select(p => p.Entry.Name));
+                // lr_reduced or momentum_reduced: `vim report` says which value the entries lowered.
+                foreach (var byParameter in reduced.GroupBy(p => p.Entry.ParameterName))
+                    record[$"{byParameter.Key}_reduced"] = string.Join(", ", byParameter.Select(p => p.Entry.Name));
                 log?.Write(record);
                 foreach (var plateau in reduced)
                     _console.WriteLine($"{plateau.Entry.Name}: {plateau.Entry.Monitor} has not improved for {plateau.Entry.Patience + 1} evaluations; " +
-                        $"the lr is multiplied by {plateau.Entry.Factor.ToString("G6", CultureInfo.InvariantCulture)} from iteration {done}");
+                        $"the {plateau.Entry.ParameterName} is multiplied by {plateau.Entry.Factor.ToString("G6", CultureInfo.InvariantCulture)} from iteration {done}");
                 _console.WriteLine($"eval @ {done}{(evaluatedEpoch is { } ee ? $" (epoch {ee.Epoch})" : "")}{(validated is null ? "" : ", EMA weights")}: " + string.Join(", ", metrics.Select(m => $"{m.Key} {m.Value.ToString("0.####", CultureInfo.InvariantCulture)}")));
                 if (!metrics.TryGetValue(task.PrimaryMetric, out var primary))
                     throw new VimException($"the evaluator returned no '{task.PrimaryMetric}' (it returned {string.Join(", ", metrics.Keys)})");

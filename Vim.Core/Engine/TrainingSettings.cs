@@ -42,7 +42,7 @@ public static class TrainingSettings
         {
             CheckMomentumSchedulers(schedulers, config.Optimizer);
             // MMEngine steps it from ParamSchedulerHook.after_val_epoch: without evaluations during training it never acts.
-            if (config.Train.EvalInterval == 0 && schedulers.FirstOrDefault(e => e.Type == ParamSchedulerType.ReduceOnPlateauLR) is { } plateau)
+            if (config.Train.EvalInterval == 0 && schedulers.FirstOrDefault(e => e.Rule == ParamSchedulerType.ReduceOnPlateauLR) is { } plateau)
                 throw new VimException($"{plateau.Source}: {plateau.Name} is stepped by evaluations, but train.eval_interval is 0 (only the last iteration " +
                     "is evaluated, after which nothing trains): set train.eval_interval, e.g. 1 epoch or 1000 iterations");
         }
@@ -159,14 +159,15 @@ public static class TrainingSettings
         string.Join(", ", values.Select(v => v.ToString(null, CultureInfo.InvariantCulture)));
 
     /// <summary>
-    /// Momentum schedulers need a momentum to move: SGD's optimizer.momentum 0 is refused (torch's SGD keeps no momentum
-    /// buffer at 0, and MMEngine's multiplicative rules would keep it at 0 anyway); OneCycleLR's cycle_momentum and a momentum
-    /// scheduler in one list would both write the momentum each step, the later one silently winning.
+    /// A momentum scheduler (MMEngine's rules, each starting from the configured momentum) needs a momentum to move: SGD's
+    /// optimizer.momentum 0 is refused, since its rules, multiplicative or (QuadraticWarmupMomentum) in steps of the initial
+    /// value, would keep it at 0. OneCycleLR's cycle_momentum is not: it writes its own cycle between max_momentum and
+    /// base_momentum over whatever SGD was given, as PyTorch's OneCycleLR does with SGD(momentum=0), whose step then keeps a
+    /// buffer from the first nonzero momentum. Both in one list would write the momentum each step, the later one silently winning.
     /// </summary>
     private static void CheckMomentumSchedulers(IReadOnlyList<ParamSchedulerEntry> schedulers, OptimizerConfig optimizer)
     {
-        if (schedulers.FirstOrDefault(e => e.Sets(ScheduledParameter.Momentum)) is not { } first) return;
-        if (optimizer.Type == OptimizerKind.Sgd && optimizer.Momentum == 0)
+        if (schedulers.FirstOrDefault(e => e.Rule != e.Type) is { } first && optimizer.Type == OptimizerKind.Sgd && optimizer.Momentum == 0)
             throw new VimException($"{first.Source}: {first.Name} schedules SGD's momentum, but optimizer.momentum is 0 (plain SGD keeps no momentum to schedule): " +
                 "set optimizer.momentum, e.g. 0.9, or drop the momentum scheduler");
         if (schedulers.FirstOrDefault(e => e.Type == ParamSchedulerType.OneCycleLR && e.CycleMomentum) is { } cycling

@@ -46,40 +46,44 @@ public sealed class MixUp : ISampleMixer
     public PartnerCacheSettings? Cache =>
         _settings.Cached ? new PartnerCacheSettings(_settings.MaxCachedImages, _settings.RandomPop, CachedToMix, _settings.Prob) : null;
 
-    /// <summary>Refuses settings mmdet could not run with or that mean nothing, naming <paramref name="key"/> (data.mixup, or data.pipeline_switch.mixup).</summary>
-    public static void CheckSettings(MixUpConfig settings, string key = "data.mixup")
+    /// <summary>
+    /// Refuses settings mmdet could not run with or that mean nothing, naming <paramref name="key"/> (data.mixup, or
+    /// data.pipeline_switch.mixup) and, from <paramref name="written"/>, the file and line of the key at fault.
+    /// </summary>
+    public static void CheckSettings(MixUpConfig settings, string key = "data.mixup", WrittenKeys? written = null)
     {
+        written ??= WrittenKeys.None;
         static string Text(double value) => value.ToString(CultureInfo.InvariantCulture);
         if (settings.ImgScale.Count != 2 || settings.ImgScale.Any(v => v < 1))
-            throw new VimException($"{key}.img_scale must be [width, height] the partner is fitted into, two positive pixel counts, got {Mosaic.List(settings.ImgScale)}");
+            throw written.Refuse($"{key}.img_scale", $"{key}.img_scale must be [width, height] the partner is fitted into, two positive pixel counts, got {Mosaic.List(settings.ImgScale)}");
         var range = settings.RatioRange;
         if (range.Count != 2 || !(range[0] > 0 && range[0] <= range[1]))
-            throw new VimException($"{key}.ratio_range must be [min, max] scale factors with 0 < min ≤ max, got {Mosaic.List(range)}");
+            throw written.Refuse($"{key}.ratio_range", $"{key}.ratio_range must be [min, max] scale factors with 0 < min ≤ max, got {Mosaic.List(range)}");
         if ((int)(settings.ImgScale.Min() * range[0]) < 1)
-            throw new VimException($"{key}.ratio_range's minimum {Text(range[0])} shrinks the img_scale canvas {Mosaic.List(settings.ImgScale)} to nothing; " +
+            throw written.Refuse($"{key}.ratio_range", $"{key}.ratio_range's minimum {Text(range[0])} shrinks the img_scale canvas {Mosaic.List(settings.ImgScale)} to nothing; " +
                 "raise it or img_scale");
         // The partner's img_scale canvas, and that canvas resized by the maximum, must each fit one image: a factor like 1e10
         // would overflow the resize.
         if (!FitsAfterJitter(settings.ImgScale, Math.Max(1, range[1])))
-            throw new VimException($"{key}.ratio_range's maximum {Text(range[1])} with img_scale {Mosaic.List(settings.ImgScale)} makes a partner canvas " +
+            throw written.Refuse($"{key}.ratio_range", $"{key}.ratio_range's maximum {Text(range[1])} with img_scale {Mosaic.List(settings.ImgScale)} makes a partner canvas " +
                 $"larger than one 8-bit RGB image can hold ({Array.MaxLength} bytes); lower it or img_scale");
         if (!(settings.FlipRatio >= 0 && settings.FlipRatio <= 1))
-            throw new VimException($"{key}.flip_ratio must be in [0, 1] (the partner is mirrored when a uniform draw exceeds it), got {Text(settings.FlipRatio)}");
-        Mosaic.CheckPadValue($"{key}.pad_val", settings.PadVal);
+            throw written.Refuse($"{key}.flip_ratio", $"{key}.flip_ratio must be in [0, 1] (the partner is mirrored when a uniform draw exceeds it), got {Text(settings.FlipRatio)}");
+        Mosaic.CheckPadValue($"{key}.pad_val", settings.PadVal, written);
         if (settings.MaxIters < 1)
-            throw new VimException($"{key}.max_iters must be at least 1 (draws of a partner with objects), got {settings.MaxIters}");
+            throw written.Refuse($"{key}.max_iters", $"{key}.max_iters must be at least 1 (draws of a partner with objects), got {settings.MaxIters}");
         if (!(settings.MinBboxSize >= 0))
-            throw new VimException($"{key}.min_bbox_size must be 0 or more pixels, got {Text(settings.MinBboxSize)}");
+            throw written.Refuse($"{key}.min_bbox_size", $"{key}.min_bbox_size must be 0 or more pixels, got {Text(settings.MinBboxSize)}");
         if (!(settings.MinAreaRatio >= 0))
-            throw new VimException($"{key}.min_area_ratio must be 0 or more, got {Text(settings.MinAreaRatio)}");
+            throw written.Refuse($"{key}.min_area_ratio", $"{key}.min_area_ratio must be 0 or more, got {Text(settings.MinAreaRatio)}");
         if (!(settings.MaxAspectRatio > 0))
-            throw new VimException($"{key}.max_aspect_ratio must be positive, got {Text(settings.MaxAspectRatio)}");
+            throw written.Refuse($"{key}.max_aspect_ratio", $"{key}.max_aspect_ratio must be positive, got {Text(settings.MaxAspectRatio)}");
         if (!(settings.Prob >= 0 && settings.Prob <= 1))
-            throw new VimException($"{key}.prob must be a probability in [0, 1], got {Text(settings.Prob)}");
+            throw written.Refuse($"{key}.prob", $"{key}.prob must be a probability in [0, 1], got {Text(settings.Prob)}");
         if (!settings.Cached && settings.Prob != 1)
-            throw new VimException($"{key}.prob is CachedMixUp's (mmdet's MixUp mixes every sample); set {key}.cached: true or leave prob at 1, got {Text(settings.Prob)}");
+            throw written.Refuse($"{key}.prob", $"{key}.prob is CachedMixUp's (mmdet's MixUp mixes every sample); set {key}.cached: true or leave prob at 1, got {Text(settings.Prob)}");
         if (settings.Cached && settings.MaxCachedImages < CachedToMix)
-            throw new VimException($"{key}.max_cached_images must be at least {CachedToMix} with cached: true (a cached mixup mixes only once more than 1 " +
+            throw written.Refuse($"{key}.max_cached_images", $"{key}.max_cached_images must be at least {CachedToMix} with cached: true (a cached mixup mixes only once more than 1 " +
                 $"sample is cached, as mmdet asserts), got {settings.MaxCachedImages}");
     }
 

@@ -37,30 +37,34 @@ public sealed class Mosaic : ISampleMixer
     public PartnerCacheSettings? Cache =>
         _settings.Cached ? new PartnerCacheSettings(_settings.MaxCachedImages, _settings.RandomPop, CachedToMix, _settings.Prob) : null;
 
-    /// <summary>Refuses settings mmdet could not run with or that mean nothing, naming <paramref name="key"/> (data.mosaic, or data.pipeline_switch.mosaic).</summary>
-    public static void CheckSettings(MosaicConfig settings, string key = "data.mosaic")
+    /// <summary>
+    /// Refuses settings mmdet could not run with or that mean nothing, naming <paramref name="key"/> (data.mosaic, or
+    /// data.pipeline_switch.mosaic) and, from <paramref name="written"/>, the file and line of the key at fault.
+    /// </summary>
+    public static void CheckSettings(MosaicConfig settings, string key = "data.mosaic", WrittenKeys? written = null)
     {
+        written ??= WrittenKeys.None;
         if (settings.ImgScale.Count != 2 || settings.ImgScale.Any(v => v < 1))
-            throw new VimException($"{key}.img_scale must be [width, height] of one tile, two positive pixel counts (the canvas is twice that), got {List(settings.ImgScale)}");
+            throw written.Refuse($"{key}.img_scale", $"{key}.img_scale must be [width, height] of one tile, two positive pixel counts (the canvas is twice that), got {List(settings.ImgScale)}");
         if (!FitsOneImage(2.0 * settings.ImgScale[1], 2.0 * settings.ImgScale[0]))
-            throw new VimException($"{key}.img_scale {List(settings.ImgScale)} makes a canvas of {2L * settings.ImgScale[0]}x{2L * settings.ImgScale[1]} pixels, " +
+            throw written.Refuse($"{key}.img_scale", $"{key}.img_scale {List(settings.ImgScale)} makes a canvas of {2L * settings.ImgScale[0]}x{2L * settings.ImgScale[1]} pixels, " +
                 $"more than one 8-bit RGB image can hold ({Array.MaxLength} bytes); lower it");
         var range = settings.CenterRatioRange;
         if (range.Count != 2 || !(range[0] >= 0 && range[0] <= range[1] && range[1] <= 2))
-            throw new VimException($"{key}.center_ratio_range must be [min, max] with 0 ≤ min ≤ max ≤ 2 (the centre, in tile sizes, must lie on the " +
+            throw written.Refuse($"{key}.center_ratio_range", $"{key}.center_ratio_range must be [min, max] with 0 ≤ min ≤ max ≤ 2 (the centre, in tile sizes, must lie on the " +
                 $"canvas of two tiles), got {List(range)}");
-        CheckPadValue($"{key}.pad_val", settings.PadVal);
+        CheckPadValue($"{key}.pad_val", settings.PadVal, written);
         if (!(settings.Prob >= 0 && settings.Prob <= 1))
-            throw new VimException($"{key}.prob must be a probability in [0, 1], got {settings.Prob.ToString(CultureInfo.InvariantCulture)}");
+            throw written.Refuse($"{key}.prob", $"{key}.prob must be a probability in [0, 1], got {settings.Prob.ToString(CultureInfo.InvariantCulture)}");
         if (settings.Cached && settings.MaxCachedImages < CachedToMix)
-            throw new VimException($"{key}.max_cached_images must be at least {CachedToMix} with cached: true (a cached mosaic mixes only once more than 4 " +
+            throw written.Refuse($"{key}.max_cached_images", $"{key}.max_cached_images must be at least {CachedToMix} with cached: true (a cached mosaic mixes only once more than 4 " +
                 $"samples are cached; mmdet accepts 4, which never mixes), got {settings.MaxCachedImages}");
     }
 
-    internal static void CheckPadValue(string key, double value)
+    internal static void CheckPadValue(string key, double value, WrittenKeys written)
     {
         if (!(value >= 0 && value <= 255) || value != Math.Floor(value))
-            throw new VimException($"{key} must be a whole colour value in [0, 255] (every channel of the 8-bit image), got {value.ToString(CultureInfo.InvariantCulture)}");
+            throw written.Refuse(key, $"{key} must be a whole colour value in [0, 255] (every channel of the 8-bit image), got {value.ToString(CultureInfo.InvariantCulture)}");
     }
 
     /// <summary>Whether an RGB byte image of <paramref name="height"/>×<paramref name="width"/> pixels fits in one .NET array (checked in doubles, which cannot overflow).</summary>

@@ -8,8 +8,9 @@ namespace Vim.Data.Transforms;
 /// offset. With <c>cat_max_ratio</c> &lt; 1 the window is redrawn up to 10 times until at least two classes are present and
 /// none covers cat_max_ratio or more of the non-ignored pixels; if every try fails, the last draw is used (exactly mmseg's
 /// behaviour). Objects are cut with the image (<see cref="SampleGeometry.CropTo"/>; their boxes clipped by bbox_clip_border
-/// and recomputed from their masks by recompute_bbox, as mmdet's); a detection sample left without any of its objects is
-/// given up (<see cref="SampleRejectedException"/>) unless allow_negative_crop is set, as mmdet's returns None.
+/// and recomputed from their masks by recompute_bbox, as mmdet's); a detection sample the crop leaves without objects is
+/// given up (<see cref="SampleRejectedException"/>) unless allow_negative_crop is set, as mmdet's returns None, one that
+/// had none before the crop included (mmdet's test is that no box is left, not that boxes were lost).
 /// </summary>
 public sealed class RandomCrop : ISampleTransform
 {
@@ -51,9 +52,9 @@ public sealed class RandomCrop : ISampleTransform
         }
         int objects = sample.InstanceCount;
         SampleGeometry.CropTo(sample, y0, x0, cropH, cropW, _options.RecomputeBbox, _options.BboxClipBorder);
-        if (objects > 0 && sample.InstanceCount == 0 && sample.LabelMap is null && !_options.AllowNegativeCrop)
-            throw new SampleRejectedException($"{sample.FilePath}: random_crop's {cropW}x{cropH} window at x={x0} y={y0} leaves none of its {objects} object(s) " +
-                "(allow_negative_crop: false)");
+        if (sample.InstanceCount == 0 && sample.LabelMap is null && !_options.AllowNegativeCrop)
+            throw new SampleRejectedException($"{sample.FilePath}: random_crop's {cropW}x{cropH} window at x={x0} y={y0} leaves " +
+                (objects > 0 ? $"none of its {objects} object(s)" : "no object (the sample had none)") + " (allow_negative_crop: false)");
     }
 
     /// <summary>mmdet's _get_crop_size: the window's (height, width) for an image of <paramref name="height"/> × <paramref name="width"/>.</summary>

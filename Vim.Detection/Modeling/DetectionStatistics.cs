@@ -1,3 +1,4 @@
+using Vim.Core.Engine;
 using static TorchSharp.torch;
 
 namespace Vim.Detection.Modeling;
@@ -59,7 +60,7 @@ public static class DetectionStatistics
     /// <param name="stagePrefix">"" for one stage (StandardROIHeads), "stage{k}/" in a cascade.</param>
     public static Dictionary<string, Tensor> Classification(Tensor scores, Tensor gtClasses, string stagePrefix)
     {
-        string accuracyName = $"{stagePrefix}fast_rcnn/cls_accuracy", foregroundAccuracyName = $"{stagePrefix}fast_rcnn/fg_cls_accuracy",
+        string accuracyName = stagePrefix + TrainingTerms.ClassifierAccuracy, foregroundAccuracyName = $"{stagePrefix}fast_rcnn/fg_cls_accuracy",
             falseNegativeName = $"{stagePrefix}fast_rcnn/false_negative";
         long rois = gtClasses.shape[0];
         if (rois == 0)

@@ -224,9 +224,10 @@ public class MultiScaleStepsTests
         Assert.That(kept > 0 && dropped > 0, $"the draws both keep and cut away the object ({kept} kept, {dropped} dropped)");
         Assert.That((heights.Min(), heights.Max()), Is.EqualTo((30, 70)));
 
-        // relative: int(side × fraction + 0.5); relative_range: each fraction float32, then uniform up to 1, height first.
-        Assert.That(SizeAfter(Step("random_crop: {crop_type: relative, relative_size: [0.5, 0.3]}"), 120, 160, 0), Is.EqualTo((60, 48)));
-        var relativeRange = Step("random_crop: {crop_type: relative_range, relative_size: [0.3, 0.7]}");
+        // relative: int(side × fraction + 0.5); relative_range: each fraction float32, then uniform up to 1, height first. The
+        // blank sample has no object, which a strict crop gives up (mmdet's), so these size checks allow the empty crop.
+        Assert.That(SizeAfter(Step("random_crop: {crop_type: relative, relative_size: [0.5, 0.3], allow_negative_crop: true}"), 120, 160, 0), Is.EqualTo((60, 48)));
+        var relativeRange = Step("random_crop: {crop_type: relative_range, relative_size: [0.3, 0.7], allow_negative_crop: true}");
         for (int seed = 0; seed < 50; seed++)
         {
             var replay = new Random(seed);
@@ -291,6 +292,34 @@ public class MultiScaleStepsTests
 
         var error = Assert.Throws<InvalidOperationException>(() => Draw(new OnlyOutside(), "random_crop: {height: 20, width: 20}", 1))!;
         Assert.That(error.Message, Does.Contain($"gave up on {DataLoader.MaxRefetch + 1} samples in a row").And.Contain("allow_negative_crop"));
+    }
+
+    /// <summary>
+    /// mmdet's _crop_data returns None where no gt box is left inside the window (<c>not valid_inds.any()</c>), which holds
+    /// as well for a sample that had no box before the crop: a hand-made 60×80 detection sample without objects is given
+    /// up by a strict crop whatever the window, kept with allow_negative_crop, and a segmentation sample without objects
+    /// (mmseg's crop gives nothing up) is kept. A sample with an object the window covers is kept, as before.
+    /// </summary>
+    [Test]
+    public void ACropOfASampleWithoutObjectsIsGivenUpAsMmdetUnlessAllowed()
+    {
+        DataSample Empty(bool segmentation) => new(7, "mem/empty", new byte[60 * 80 * 3], 60, 80) { LabelMap = segmentation ? new ushort[60 * 80] : null };
+        var strict = Step("random_crop: {height: 20, width: 20}");
+        for (int seed = 0; seed < 20; seed++)
+        {
+            var rejected = Assert.Throws<SampleRejectedException>(() => strict.Apply(Empty(segmentation: false), new Random(seed)))!;
+            Assert.That(rejected.Message, Does.Contain("mem/empty").And.Contain("the sample had none").And.Contain("allow_negative_crop: false"));
+            var segmentationSample = Empty(segmentation: true);
+            strict.Apply(segmentationSample, new Random(seed));
+            Assert.That((segmentationSample.Height, segmentationSample.Width), Is.EqualTo((20, 20)), "a segmentation sample is cropped, not given up");
+        }
+        var allowed = Empty(segmentation: false);
+        Step("random_crop: {height: 20, width: 20, allow_negative_crop: true}").Apply(allowed, new Random(0));
+        Assert.That((allowed.Height, allowed.Width, allowed.InstanceCount), Is.EqualTo((20, 20, 0)), "allow_negative_crop keeps it as background");
+
+        var covered = new CornerSource(2).Load(1);
+        strict.Apply(covered, new Random(0));
+        Assert.That(covered.Boxes, Is.EqualTo(new float[] { 0, 0, 20, 20 }), "the covering object, clipped to the window, stays");
     }
 
     /// <summary>

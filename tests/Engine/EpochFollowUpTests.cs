@@ -286,7 +286,7 @@ public class EpochFollowUpTests
             "  batch_size: 2\n  crop_size: [32, 32]\n  mixup: {cached: true, max_cached_images: 1}\nschedule:\n  max_iters: null\n  max_epochs: 2\n" +
             "  policy: multistep\n  milestones: [1]\ntrain:\n  eval_interval: 1\n  checkpoint_interval: 1\n");
         Assert.That(() => ConfigCommand.Show(detection, [], resolved: true), Throws.TypeOf<VimException>().With.Message.StartsWith(
-            "data.mixup.max_cached_images must be at least 2 with cached: true"));
+            $"{detection}:9: data.mixup.max_cached_images must be at least 2 with cached: true"));
 
         DemoDatasetGenerator.Generate(new DemoOptions { Kind = DemoKind.Ade, OutputDir = Dir("ade"), TrainImages = 6, ValImages = 2, Width = 48, Height = 48, Seed = 4 });
         var segmentation = Path.Combine(_root, "seg_epochs.yaml");

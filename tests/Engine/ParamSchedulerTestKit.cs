@@ -13,6 +13,9 @@ internal static class ParamSchedulerTestKit
     public static LrSchedule IterationRun(int maxIters, string yaml) =>
         new(new ScheduleConfig { MaxIters = maxIters, ParamScheduler = List(yaml) });
 
+    /// <summary>The chain of an iteration-counted run, which ReduceOnPlateau entries are fed evaluations through.</summary>
+    public static ChainedParamSchedule IterationChain(int maxIters, string yaml) => IterationRun(maxIters, yaml).Chained!;
+
     /// <summary>An epoch-counted run resolved against an epoch of <paramref name="iterationsPerEpoch"/> iterations, as the trainer resolves it.</summary>
     public static LrSchedule EpochRun(int maxEpochs, int iterationsPerEpoch, string yaml)
     {

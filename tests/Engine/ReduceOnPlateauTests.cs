@@ -24,9 +24,6 @@ public class ReduceOnPlateauTests
     [TearDown]
     public void TearDown() => Directory.Delete(_root, recursive: true);
 
-    private static ChainedParamSchedule IterationChain(int maxIters, string yaml) =>
-        new LrSchedule(new ScheduleConfig { MaxIters = maxIters, ParamScheduler = List(yaml) }).Chained!;
-
     private static Dictionary<string, double> Metric(double value) => new() { ["loss"] = value };
 
     /// <summary>

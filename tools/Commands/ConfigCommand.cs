@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Vim.Core.Config;
 using Vim.Core.Engine;
-using Vim.Data.Transforms;
 
 namespace Vim.Tools.Commands;
 
@@ -37,7 +36,8 @@ public static class ConfigCommand
         };
         var processesOption = ConfigLrCommand.CreateProcessesOption();
         var show = new Command("show", "Print the config after _base_ merging and --set overrides, checked against the schema " +
-            "(data.train_pipeline and data.test_pipeline against the task's loader and model too).");
+            "and, without reading data, as training checks its data and test settings (data.mosaic, data.mixup, data.filter_cfg, " +
+            "data.train_pipeline and data.test_pipeline against the task's loader and model, …).");
         show.Arguments.Add(configArg);
         show.Options.Add(setOption);
         show.Options.Add(resolvedOption);
@@ -58,7 +58,7 @@ public static class ConfigCommand
     {
         ConfigLrCommand.CheckProcesses(processes);
         var (config, tree) = ExperimentConfig.Load(configPath, overrides);
-        DataPipelines.Check(config);
+        TrainingEpochs.CheckDataSettings(config);
         // Counted before anything is printed, so unreadable data is refused without half a config on the screen.
         var inIterations = !resolved ? ""
             : config.Schedule.MaxEpochs is not null ? EpochsInIterations(TrainingEpochs.Resolve(config, processes), processes, PipelineSwitch.Read(config))

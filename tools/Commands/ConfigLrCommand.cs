@@ -114,14 +114,15 @@ public static class ConfigLrCommand
             .ToList();
         var chart = Path.Combine(dir, ChartName);
         ReportCharts.SaveLines(chart, $"Learning rate per parameter group: {Path.GetFileNameWithoutExtension(request.Config)}" +
-            (preview.PlateauNote is null ? "" : " (before any ReduceOnPlateauLR reduction)"), "iteration", "lr",
+            BeforeReductions(preview, ScheduledParameter.Lr), "iteration", "lr",
             series, legend: Alignment.UpperRight, logY: request.LogY);
 
         string? momentumChart = null;
         if (preview.Schedule.SchedulesMomentum)
         {
             momentumChart = Path.Combine(dir, MomentumChartName);
-            ReportCharts.SaveLines(momentumChart, $"{preview.MomentumName} (every group): {Path.GetFileNameWithoutExtension(request.Config)}", "iteration",
+            ReportCharts.SaveLines(momentumChart, $"{preview.MomentumName} (every group): {Path.GetFileNameWithoutExtension(request.Config)}" +
+                BeforeReductions(preview, ScheduledParameter.Momentum), "iteration",
                 preview.MomentumName, [("momentum", xs, iterations.Select(i => preview.MomentumAt(i)!.Value).ToArray())], legend: Alignment.UpperRight);
         }
 
@@ -129,6 +130,12 @@ public static class ConfigLrCommand
         output.WriteLine($"wrote {csv} ({iterations.Count} iterations) and {chart}{(momentumChart is null ? "" : $" and {momentumChart}")}");
         return preview;
     }
+
+    /// <summary>" (before any ReduceOnPlateauLR reduction)" for a chart whose values a ReduceOnPlateau entry may still reduce, else "".</summary>
+    private static string BeforeReductions(LrPreview preview, ScheduledParameter parameter) =>
+        preview.UnpreviewedReductions(parameter) is { Count: > 0 } entries
+            ? $" (before any {string.Join(" or ", entries.Select(e => e.Type).Distinct())} reduction)"
+            : "";
 
     /// <summary>The preview of a loaded config: its model's optimiser groups, as the trainer builds them, for <paramref name="processes"/> processes.</summary>
     public static LrPreview Preview(ExperimentConfig config, int processes)

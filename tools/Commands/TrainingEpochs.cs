@@ -22,16 +22,25 @@ public static class TrainingEpochs
         return EpochSchedule.Resolve(config, IterationsPerEpoch(config, processes));
     }
 
-    /// <summary>The training loader's iterations per epoch on each of <paramref name="processes"/> processes (the same on every rank).</summary>
-    public static int IterationsPerEpoch(ExperimentConfig config, int processes)
+    /// <summary>
+    /// The task's data and test settings checked as training checks them before it reads a file (data.mosaic, data.mixup,
+    /// data.filter_cfg, the pipelines, …), each refusal naming the file and line of the key at fault.
+    /// </summary>
+    public static void CheckDataSettings(ExperimentConfig config)
     {
-        var shard = new DataShard(0, processes);
-        // A wrong setting is the config's error, not unreadable data: checked before the wrapper below would blame the data.
         switch (config.Task)
         {
             case TaskKind.Detection: DetectionData.CheckSettings(config); break;
             case TaskKind.Segmentation: SegmentationData.CheckSettings(config); break;
         }
+    }
+
+    /// <summary>The training loader's iterations per epoch on each of <paramref name="processes"/> processes (the same on every rank).</summary>
+    public static int IterationsPerEpoch(ExperimentConfig config, int processes)
+    {
+        var shard = new DataShard(0, processes);
+        // A wrong setting is the config's error, not unreadable data: checked before the wrapper below would blame the data.
+        CheckDataSettings(config);
         try
         {
             return config.Task switch

@@ -16,8 +16,9 @@ public static class TrainingReport
 {
     // "epoch": an epoch-counted run's (schedule.max_epochs) records carry it; the charts keep iterations on their x axis.
     // "momentum": a momentum scheduler's beta1 / SGD momentum (~0.9), charted apart: beside acc_seg's percent it is a flat line.
-    // "lr_reduced": an evaluation record's note of the ReduceOnPlateauLR entries it triggered (text), reported as a sentence.
-    private static readonly HashSet<string> NonLossFields = ["iter", "epoch", "lr", "momentum", "lr_reduced", "time", "data_time", "memory_mb", "mode",
+    // "lr_reduced", "momentum_reduced": an evaluation record's note of the ReduceOnPlateauLR / ReduceOnPlateauMomentum entries
+    // it triggered (text), reported as a sentence.
+    private static readonly HashSet<string> NonLossFields = ["iter", "epoch", "lr", "momentum", "lr_reduced", "momentum_reduced", "time", "data_time", "memory_mb", "mode",
         "loss_scale", "skipped", "overflows", "grad_norm"];
 
     /// <summary>The fields of a training record that are loss terms (the total and each task's terms).</summary>
@@ -133,9 +134,11 @@ public static class TrainingReport
             md.AppendLine($"Stopped early at iteration {earlyStop.Iteration}{(history.Epochs is { } e ? $" (epoch {e.EpochAt(earlyStop.Iteration)})" : "")} (train.early_stopping): {earlyStop.Text("message") ?? "no reason logged"}.").AppendLine();
         if (history.PipelineSwitch is { } switched)
             md.AppendLine($"The training pipeline switched after iteration {switched.Iteration} (marked \"switch\" on the charts): {switched.Text("message") ?? "no description logged"}.").AppendLine();
-        foreach (var reduction in val.Where(r => r.Text("lr_reduced") is not null))
-            md.AppendLine($"The lr was reduced after the evaluation at iteration {reduction.Iteration}{(history.Epochs is { } re ? $" (epoch {re.EpochAt(reduction.Iteration)})" : "")}: " +
-                $"{reduction.Text("lr_reduced")}.").AppendLine();
+        foreach (var reduction in val)
+            foreach (var parameter in new[] { "lr", "momentum" })
+                if (reduction.Text($"{parameter}_reduced") is { } entries)
+                    md.AppendLine($"The {parameter} was reduced after the evaluation at iteration {reduction.Iteration}" +
+                        $"{(history.Epochs is { } re ? $" (epoch {re.EpochAt(reduction.Iteration)})" : "")}: {entries}.").AppendLine();
         int skipped = train.Sum(r => r.Has("skipped") ? (int)r.Number("skipped") : 0);
         if (skipped > 0) md.AppendLine($"{skipped} iteration{(skipped == 1 ? " was" : "s were")} skipped for a non-finite loss (train.skip_non_finite_loss).").AppendLine();
         int overflows = train.Sum(r => r.Has("overflows") ? (int)r.Number("overflows") : 0);
