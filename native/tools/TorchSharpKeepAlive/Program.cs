@@ -14,7 +14,7 @@ namespace Vim.Build.TorchSharpKeepAlive;
 /// </summary>
 public static class Program
 {
-    /// <summary>Assembly metadata key that marks a patched dll; its value names the rewrite's revision.</summary>
+    /// <summary>Assembly metadata key that marks a patched dll (read by `vim env` and the tests: KeepAliveStress.RewriteMarker); its value names the rewrite's revision.</summary>
     public const string MarkerKey = "VimDense.TorchSharpKeepAlive";
     const string MarkerValue = "1";
 
@@ -48,9 +48,15 @@ public static class Program
     {
         // Read fully into memory: the source may be the destination, which the rename below replaces.
         using var assembly = AssemblyDefinition.ReadAssembly(new MemoryStream(File.ReadAllBytes(source)));
-        string outcome;
+        string outcome = "already patched";
         if (IsMarked(assembly))
-            outcome = "already patched";
+        {
+            if (Path.GetFullPath(source) == Path.GetFullPath(destination))
+            {
+                Console.WriteLine($"TorchSharpKeepAlive: {source}: {outcome}");
+                return 0;
+            }
+        }
         else
         {
             outcome = KeepAliveRewriter.Rewrite(assembly.MainModule).ToString();
@@ -75,7 +81,10 @@ public static class Program
             Console.WriteLine($"handle owner: {owner.FullName}");
         foreach (var reader in owners.Readers.OrderBy(r => r))
             Console.WriteLine($"handle read: {reader}");
-        Console.WriteLine(KeepAliveRewriter.Rewrite(assembly.MainModule));
+        var report = KeepAliveRewriter.Rewrite(assembly.MainModule);
+        foreach (var method in report.MethodsReadingTemporaries)
+            Console.WriteLine($"handle read on a temporary: {method}");
+        Console.WriteLine(report);
         return 0;
     }
 
@@ -101,7 +110,7 @@ public static class Program
 /// <summary>
 /// The types whose finalizer releases a native handle (a class that overrides <c>Finalize</c>, or derives from one
 /// that does), and the members through which code reads that handle: an IntPtr field, or a property getter returning
-/// IntPtr, declared on such a type.
+/// IntPtr, declared on such a type, and <c>OverloadHelper.ToHandleArray(IList&lt;Tensor&gt;)</c>.
 /// </summary>
 sealed class HandleOwners
 {
@@ -124,6 +133,12 @@ sealed class HandleOwners
                 if (method.IsGetter && !method.IsStatic && method.Parameters.Count == 0 && IsNativePointer(method.ReturnType))
                     owners.Readers.Add(method.FullName);
         }
+        // TorchSharp's one helper that reads the handles of a list of tensors (cat, stack, ...): keeping the list alive
+        // keeps its tensors alive. Its span overload takes a value, which cannot be kept alive this way.
+        foreach (var helper in all.Where(t => t.FullName == "TorchSharp.OverloadHelper"))
+            foreach (var method in helper.Methods.Where(m => m.Name == "ToHandleArray" && m.Parameters.Count == 1))
+                if (!method.Parameters[0].ParameterType.IsValueType)
+                    owners.Readers.Add(method.FullName);
         return owners;
     }
 
@@ -152,7 +167,7 @@ sealed class HandleOwners
 /// <summary>Inserts <c>GC.KeepAlive(x)</c> before every <c>ret</c> for each argument or local x whose handle the method reads.</summary>
 static class KeepAliveRewriter
 {
-    public sealed record Report(int MethodsPatched, int VariablesKeptAlive, int HandleReadsOnTemporaries)
+    public sealed record Report(int MethodsPatched, int VariablesKeptAlive, int HandleReadsOnTemporaries, List<string> MethodsReadingTemporaries)
     {
         public override string ToString() =>
             $"{MethodsPatched} methods patched, {VariablesKeptAlive} arguments/locals kept alive " +
@@ -166,17 +181,19 @@ static class KeepAliveRewriter
         var keepAlive = new MethodReference("KeepAlive", module.TypeSystem.Void, gcType);
         keepAlive.Parameters.Add(new ParameterDefinition(module.TypeSystem.Object));
         int methods = 0, variables = 0, temporaries = 0;
+        var readingTemporaries = new List<string>();
         foreach (var type in module.GetTypes())
             foreach (var method in type.Methods)
             {
                 if (!method.HasBody) continue;
                 var (kept, onTemporaries) = RewriteMethod(method, owners, keepAlive);
                 temporaries += onTemporaries;
+                if (onTemporaries > 0) readingTemporaries.Add(method.FullName);
                 if (kept == 0) continue;
                 methods++;
                 variables += kept;
             }
-        return new Report(methods, variables, temporaries);
+        return new Report(methods, variables, temporaries, readingTemporaries);
     }
 
     static (int Kept, int OnTemporaries) RewriteMethod(MethodDefinition method, HandleOwners owners, MethodReference keepAlive)
