@@ -71,6 +71,65 @@ public class TorchSharpKeepAliveTests
         }
     }
 
+    /// <summary>
+    /// A keep-alive placed before a <c>ret</c> that a branch jumps to directly (the rewrite inserting before the ret
+    /// instead of turning the ret into the first load) leaves the object dead on that path, though every ret is still
+    /// preceded by it in instruction order; the audit must see the branch, and accept the same code branching to the
+    /// keep-alive's first load.
+    /// </summary>
+    [TestCase(false, ExpectedResult = false)]
+    [TestCase(true, ExpectedResult = true)]
+    public bool TheAuditRejectsABranchThatSkipsTheKeepAlive(bool branchToTheRet)
+    {
+        var image = new MemoryStream();
+        var builder = new PersistedAssemblyBuilder(new AssemblyName("KeepAliveAuditProbe"), typeof(object).Assembly);
+        var module = builder.DefineDynamicModule("KeepAliveAuditProbe");
+        var owner = module.DefineType("Probe.Owner", TypeAttributes.Public | TypeAttributes.Class);
+        owner.DefineDefaultConstructor(MethodAttributes.Public);
+        var handle = owner.DefineField("handle", typeof(IntPtr), FieldAttributes.Private);
+        var finalizer = owner.DefineMethod("Finalize", MethodAttributes.Family | MethodAttributes.Virtual | MethodAttributes.HideBySig, typeof(void), Type.EmptyTypes);
+        finalizer.GetILGenerator().Emit(OpCodes.Ret);
+        var getter = owner.DefineMethod("get_Handle", MethodAttributes.Public | MethodAttributes.HideBySig | MethodAttributes.SpecialName, typeof(IntPtr), Type.EmptyTypes);
+        var getterIl = getter.GetILGenerator();
+        getterIl.Emit(OpCodes.Ldarg_0);
+        getterIl.Emit(OpCodes.Ldfld, handle);
+        getterIl.Emit(OpCodes.Ret);
+        owner.DefineProperty("Handle", PropertyAttributes.None, typeof(IntPtr), null).SetGetMethod(getter);
+        owner.CreateType();
+
+        var reader = module.DefineType("Probe.Reader", TypeAttributes.Public | TypeAttributes.Abstract | TypeAttributes.Sealed);
+        var read = reader.DefineMethod("Read", MethodAttributes.Public | MethodAttributes.Static, typeof(IntPtr), [owner, typeof(bool)]);
+        read.DefineParameter(1, ParameterAttributes.None, "owner");
+        read.DefineParameter(2, ParameterAttributes.None, "early");
+        var il = read.GetILGenerator();
+        var keepAlive = il.DefineLabel();
+        var ret = il.DefineLabel();
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Callvirt, getter);
+        il.Emit(OpCodes.Ldarg_1);
+        il.Emit(OpCodes.Brtrue, branchToTheRet ? ret : keepAlive);
+        il.Emit(OpCodes.Nop);
+        il.MarkLabel(keepAlive);
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Call, typeof(GC).GetMethod(nameof(GC.KeepAlive))!);
+        il.MarkLabel(ret);
+        il.Emit(OpCodes.Ret);
+        reader.CreateType();
+        builder.Save(image);
+
+        var context = new AssemblyLoadContext("keepalive-audit-probe", isCollectible: true);
+        try
+        {
+            image.Position = 0;
+            var audit = new KeepAliveAudit(context.LoadFromStream(image));
+            return audit.Violations.Any(v => v.StartsWith("Probe.Reader::Read("));
+        }
+        finally
+        {
+            context.Unload();
+        }
+    }
+
     [Test]
     public void EveryRewrittenMethodCompiles()
     {
@@ -146,13 +205,20 @@ public sealed class KeepAliveAudit
         return false;
     }
 
-    private readonly record struct Instruction(OpCode OpCode, long Operand);
+    private readonly record struct Instruction(OpCode OpCode, long Operand, int Offset);
 
     private void Audit(MethodBase method)
     {
-        var il = method.GetMethodBody()?.GetILAsByteArray();
+        var body = method.GetMethodBody();
+        var il = body?.GetILAsByteArray();
         if (il is null) return;
-        var code = Decode(il);
+        var (code, entries) = Decode(il);
+        // A handler boundary is an entry like a branch target: code from there on runs without what precedes it.
+        foreach (var clause in body!.ExceptionHandlingClauses)
+        {
+            entries.UnionWith([clause.TryOffset + clause.TryLength, clause.HandlerOffset, clause.HandlerOffset + clause.HandlerLength]);
+            if (clause.Flags == ExceptionHandlingClauseOptions.Filter) entries.Add(clause.FilterOffset);
+        }
         var needed = new SortedSet<string>();
         for (int i = 1; i < code.Count; i++)
             if (ReadsHandle(code[i]) && Variable(method, code[i - 1]) is { } variable)
@@ -164,29 +230,41 @@ public sealed class KeepAliveAudit
         for (int i = 0; i < code.Count; i++)
         {
             if (code[i].OpCode != OpCodes.Ret) continue;
-            var kept = KeptAliveBefore(method, code, i);
+            var (kept, first) = KeptAliveBefore(method, code, i);
             var missing = needed.Where(v => !kept.Contains(v)).ToList();
             if (missing.Count > 0)
             {
                 Violations.Add($"{Describe(method)}: ret #{i} does not keep {string.Join(", ", missing)} alive");
                 return;
             }
+            // Only the group's first load may be jumped to; a jump past it (to the ret, as when the keep-alive is inserted
+            // before a ret that branches target) returns without keeping the rest alive.
+            if (entries.FirstOrDefault(at => at > code[first].Offset && at <= code[i].Offset) is var entry and > 0)
+            {
+                Violations.Add($"{Describe(method)}: a branch or handler boundary at IL_{entry:x4} skips the keep-alive before ret #{i}");
+                return;
+            }
         }
     }
 
-    /// <summary>The arguments/locals of the "load x; [box T;] call GC.KeepAlive" groups that end right before a ret.</summary>
-    private HashSet<string> KeptAliveBefore(MethodBase method, List<Instruction> code, int ret)
+    /// <summary>
+    /// The arguments/locals of the "load x; [box T;] call GC.KeepAlive" groups that end right before a ret, and the index
+    /// of the first instruction of those groups (the ret's own when there are none).
+    /// </summary>
+    private (HashSet<string> Kept, int First) KeptAliveBefore(MethodBase method, List<Instruction> code, int ret)
     {
         var kept = new HashSet<string>();
+        int first = ret;
         int i = ret - 1;
         while (i >= 1 && IsKeepAlive(method, code[i]))
         {
             int load = code[i - 1].OpCode == OpCodes.Box ? i - 2 : i - 1;
             if (load < 0 || Variable(method, code[load]) is not { } variable) break;
             kept.Add(variable);
+            first = load;
             i = load - 1;
         }
-        return kept;
+        return (kept, first);
     }
 
     private static string Describe(MethodBase method) =>
@@ -241,11 +319,14 @@ public sealed class KeepAliveAudit
         return isKeepAlive;
     }
 
-    private static List<Instruction> Decode(byte[] il)
+    /// <summary>The instructions, and the offsets that branches and switches jump to.</summary>
+    private static (List<Instruction> Code, HashSet<int> JumpTargets) Decode(byte[] il)
     {
         var code = new List<Instruction>();
+        var targets = new HashSet<int>();
         for (int at = 0; at < il.Length;)
         {
+            int offset = at;
             short value = il[at] == 0xFE ? (short)(0xFE00 | il[at + 1]) : il[at];
             at += il[at] == 0xFE ? 2 : 1;
             var opCode = OpCodeByValue[value];
@@ -253,19 +334,26 @@ public sealed class KeepAliveAudit
             switch (opCode.OperandType)
             {
                 case OperandType.InlineNone: break;
-                case OperandType.ShortInlineBrTarget or OperandType.ShortInlineI or OperandType.ShortInlineVar:
+                case OperandType.ShortInlineBrTarget:
+                    operand = (sbyte)il[at]; at += 1; targets.Add(at + (int)operand); break;
+                case OperandType.InlineBrTarget:
+                    operand = BitConverter.ToInt32(il, at); at += 4; targets.Add(at + (int)operand); break;
+                case OperandType.ShortInlineI or OperandType.ShortInlineVar:
                     operand = il[at]; at += 1; break;
                 case OperandType.InlineVar:
                     operand = BitConverter.ToUInt16(il, at); at += 2; break;
                 case OperandType.InlineI8 or OperandType.InlineR:
                     operand = BitConverter.ToInt64(il, at); at += 8; break;
                 case OperandType.InlineSwitch:
-                    int targets = BitConverter.ToInt32(il, at); at += 4 + 4 * targets; break;
+                    int count = BitConverter.ToInt32(il, at);
+                    int next = at + 4 + 4 * count;
+                    for (int k = 0; k < count; k++) targets.Add(next + BitConverter.ToInt32(il, at + 4 + 4 * k));
+                    at = next; break;
                 default:
                     operand = BitConverter.ToInt32(il, at); at += 4; break;
             }
-            code.Add(new Instruction(opCode, operand));
+            code.Add(new Instruction(opCode, operand, offset));
         }
-        return code;
+        return (code, targets);
     }
 }
