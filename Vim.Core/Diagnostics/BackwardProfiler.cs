@@ -50,7 +50,7 @@ public static class BackwardProfiler
         public int Marks;
     }
 
-    /// <summary>One component's self time over the passes summed: wall and process-CPU milliseconds, and its mark events.</summary>
+    /// <summary>One component's self time (over one pass, or summed over several): wall and process-CPU milliseconds.</summary>
     public sealed record ComponentTime(string Component, double Milliseconds, double CpuMilliseconds);
 
     /// <summary>One backward pass's timeline: its components' self times, in the order they first ran, and the marks that fired.</summary>
