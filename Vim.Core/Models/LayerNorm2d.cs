@@ -21,28 +21,16 @@ public sealed class LayerNorm2d : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>
-    /// Whether training runs the module as <see cref="LayerNorm2dFunction"/> (closed-form backward; the default) or as plain
-    /// autograd over its ops: the same forward to the bit and gradients equal up to float rounding either way.
-    /// VIMDENSE_FUSED_LAYERNORM2D=0 keeps autograd's; `vim bench train --layer-norm-2d both` switches it to time both.
-    /// </summary>
-    public static bool ClosedFormBackward { get; set; } = Environment.GetEnvironmentVariable("VIMDENSE_FUSED_LAYERNORM2D") != "0";
-
     public override Tensor forward(Tensor x)
     {
         FlopCounter.Add("norm", FlopFormulas.Norm(x.numel(), affine: true));
         using var scope = NewDisposeScope();
         using var marks = BackwardProfiler.Open("layer_norm2d");
         x = marks.Input(x);
-        if (UsesClosedFormBackward(x))
-            return marks.Output(LayerNorm2dFunction.apply(x, weight, bias, Eps)).MoveToOuterDisposeScope();
-        var (normed, _) = LayerNorm2dFunction.Normalise(x, Eps);
+        var mean = x.mean(new long[] { 1 }, keepdim: true);
+        var centered = x - mean;
+        var variance = centered.square().mean(new long[] { 1 }, keepdim: true);
+        var normed = centered / (variance + Eps).sqrt();
         return marks.Output(normed * weight.reshape(-1, 1, 1) + bias.reshape(-1, 1, 1)).MoveToOuterDisposeScope();
     }
-
-    /// <summary>In training with something to differentiate, on float32/float64 maps of the parameters' type (a half-type
-    /// map under autocast keeps autograd's ops, whose casts autocast chooses).</summary>
-    private bool UsesClosedFormBackward(Tensor x) =>
-        ClosedFormBackward && is_grad_enabled() && (x.requires_grad || weight.requires_grad || bias.requires_grad) &&
-        x.dtype is ScalarType.Float32 or ScalarType.Float64 && weight.dtype == x.dtype && bias.dtype == x.dtype;
 }

@@ -64,18 +64,4 @@ public class BenchTrainCommandTests
         Assert.That(report.Paths.Select(p => (p.Path, p.Steps)), Is.EqualTo(new[] { ("fused", 2), ("torchsharp", 2) }));
         Assert.That(report.StepSpeedup, Is.Not.Null);
     }
-
-    [Test]
-    public void OneComparisonAtATimeAndNamedChoices()
-    {
-        var both = new BenchTrainCommand.Settings(1, 1, BenchTrainCommand.ParsePaths("both"),
-            ClosedFormLayerNorm: BenchTrainCommand.ParseLayerNormPaths("both"));
-        Assert.That(() => both.StepPaths(), Throws.TypeOf<Vim.Core.VimException>().With.Message.Contains("--layer-norm-2d both"));
-        var layerNorm = new BenchTrainCommand.Settings(1, 1, BenchTrainCommand.ParsePaths("fused"),
-            ClosedFormLayerNorm: BenchTrainCommand.ParseLayerNormPaths("both"));
-        Assert.That(layerNorm.StepPaths().Select(p => p.Name(withLayerNorm: true)),
-            Is.EqualTo(new[] { "fused+ln2d-closed-form", "fused+ln2d-autograd" }));
-        Assert.That(() => BenchTrainCommand.ParseLayerNormPaths("fast"),
-            Throws.TypeOf<Vim.Core.VimException>().With.Message.EqualTo("--layer-norm-2d: 'fast' is not one of both, closed-form, autograd"));
-    }
 }

@@ -7,7 +7,6 @@ using Vim.Core;
 using Vim.Core.Diagnostics;
 using Vim.Core.Distributed;
 using Vim.Core.Engine;
-using Vim.Core.Models;
 
 namespace Vim.Tools.Commands;
 
@@ -21,19 +20,6 @@ public static class BenchTrainCommand
 {
     /// <summary>The optimiser implementations one run can time.</summary>
     public enum OptimizerPath { Fused, TorchSharp }
-
-    /// <summary>One way of running the step: the optimiser implementation and LayerNorm2d's backward (closed form or autograd's ops).</summary>
-    public sealed record StepPath(OptimizerPath Optimizer, bool ClosedFormLayerNorm)
-    {
-        public string Name(bool withLayerNorm) => (Optimizer == OptimizerPath.Fused ? "fused" : "torchsharp") +
-            (withLayerNorm ? ClosedFormLayerNorm ? "+ln2d-closed-form" : "+ln2d-autograd" : "");
-
-        public void Apply()
-        {
-            FusedOptimizerStep.Enabled = Optimizer == OptimizerPath.Fused;
-            LayerNorm2d.ClosedFormBackward = ClosedFormLayerNorm;
-        }
-    }
 
     public static Command Create()
     {
@@ -60,27 +46,20 @@ public static class BenchTrainCommand
                 "mask head, decode heads, …): marks in the forward whose backward notes the time, each component's self time per step, " +
                 "and the marks' own measured cost.",
         };
-        var layerNorm = new Option<string>("--layer-norm-2d")
-        {
-            Description = "LayerNorm2d's backward (the detector's neck, box and mask heads): closed-form (default), autograd (its ops, " +
-                "as before), or both: alternate them step by step and report the paired speed-up (with one --optimizer path).",
-            DefaultValueFactory = _ => LayerNorm2d.ClosedFormBackward ? "closed-form" : "autograd",
-        };
         var output = new Option<string>("--out") { Description = "Output folder for train.json.", DefaultValueFactory = _ => Path.Combine("artifacts", "bench", "train") };
         var set = ConfigCommand.CreateSetOption();
         var command = new Command("train", "Training-step speed of a config's model on its training data, as `vim train` runs it (no evaluation, " +
             "no checkpoints but the last): per optimiser path the share of each part of the step (data, forward with the model's " +
             "stages, backward, optimizer, ema), and the paired speed-up of the native fused AdamW/SGD step over TorchSharp's ops.");
         command.Arguments.Add(configArg);
-        foreach (var option in new Option[] { steps, warmup, optimizer, layerNorm, backwardBreakdown, output, set }) command.Options.Add(option);
+        foreach (var option in new Option[] { steps, warmup, optimizer, backwardBreakdown, output, set }) command.Options.Add(option);
         command.SetAction(parse =>
         {
             var settings = new Settings(
                 BenchCommand.Positive(parse.GetValue(steps), "--steps"),
                 BenchCommand.Positive(parse.GetValue(warmup), "--warmup"),
                 ParsePaths(parse.GetValue(optimizer)!),
-                parse.GetValue(backwardBreakdown),
-                ParseLayerNormPaths(parse.GetValue(layerNorm)!));
+                parse.GetValue(backwardBreakdown));
             var dir = parse.GetValue(output)!;
             OutputFolder.Check(dir, "--out");
             var report = Run(parse.GetValue(configArg)!, parse.GetValue(set) ?? [], settings, Console.Out);
@@ -94,19 +73,7 @@ public static class BenchTrainCommand
         return command;
     }
 
-    /// <param name="ClosedFormLayerNorm">LayerNorm2d's backward per path (null: as <see cref="LayerNorm2d.ClosedFormBackward"/> is).</param>
-    public sealed record Settings(int Steps, int Warmup, IReadOnlyList<OptimizerPath> Paths, bool BackwardBreakdown = false,
-        IReadOnlyList<bool>? ClosedFormLayerNorm = null)
-    {
-        /// <summary>The paths one run alternates: one of the two settings varies, so that a ratio compares one change.</summary>
-        public IReadOnlyList<StepPath> StepPaths()
-        {
-            var layerNorm = ClosedFormLayerNorm ?? [LayerNorm2d.ClosedFormBackward];
-            if (Paths.Count > 1 && layerNorm.Count > 1)
-                throw new VimException("bench train: --optimizer both and --layer-norm-2d both together would alternate four paths; compare one at a time");
-            return Paths.SelectMany(o => layerNorm.Select(l => new StepPath(o, l))).ToList();
-        }
-    }
+    public sealed record Settings(int Steps, int Warmup, IReadOnlyList<OptimizerPath> Paths, bool BackwardBreakdown = false);
 
     /// <summary>One path's totals over its timed steps: the step (from one optimiser step's end to the next's) and each
     /// profiled stage inside it; with the backward breakdown, each component's self time in backward summed over the steps
@@ -119,18 +86,7 @@ public static class BenchTrainCommand
     /// one step of each path, null unless both paths ran; <paramref name="MarkCostMicroseconds"/>, with the backward
     /// breakdown, the measured wall cost of one mark (<see cref="BackwardProfiler.MarkCostMicroseconds"/>).</summary>
     public sealed record Report(string Config, int TorchThreads, IReadOnlyList<PathProfile> Paths, double? StepSpeedup, double? OptimizerSpeedup,
-        double? MarkCostMicroseconds = null, LayerNormComparison? LayerNorm = null);
-
-    /// <summary>With --layer-norm-2d both: medians over rounds of autograd's time ÷ the closed form's, for the step and its backward stage.</summary>
-    public sealed record LayerNormComparison(double StepSpeedup, double BackwardSpeedup);
-
-    public static IReadOnlyList<bool> ParseLayerNormPaths(string value) => value switch
-    {
-        "both" => [true, false],
-        "closed-form" => [true],
-        "autograd" => [false],
-        _ => throw new VimException($"--layer-norm-2d: '{value}' is not one of both, closed-form, autograd"),
-    };
+        double? MarkCostMicroseconds = null);
 
     public static IReadOnlyList<OptimizerPath> ParsePaths(string value) => value switch
     {
@@ -140,6 +96,7 @@ public static class BenchTrainCommand
         _ => throw new VimException($"--optimizer: '{value}' is not one of both, fused, torchsharp"),
     };
 
+    private static string Name(OptimizerPath path) => path == OptimizerPath.Fused ? "fused" : "torchsharp";
 
     /// <summary>
     /// Trains the config in a temporary work dir for warm-up + timed steps, the optimiser path of step k being
@@ -157,23 +114,20 @@ public static class BenchTrainCommand
         config.Train.CheckpointInterval = config.Schedule.MaxEpochs ?? config.Schedule.IterationCount();
         using var communicator = Communicators.FromEnvironment(config.Runtime);
         if (communicator.WorldSize != 1) throw new VimException("bench train: run it as one process, not under mpirun");
-        var paths = settings.StepPaths();
-        bool comparesLayerNorm = paths.Select(p => p.ClosedFormLayerNorm).Distinct().Count() > 1;
-        string Name(StepPath path) => path.Name(comparesLayerNorm);
+        var paths = settings.Paths;
         int totalSteps = settings.Warmup + settings.Steps * paths.Count;
         var stageSums = paths.ToDictionary(p => p, _ => new Dictionary<string, (double Ms, double Cpu, long Calls, string? Parent)>());
         var stepTimes = paths.ToDictionary(p => p, _ => new List<(double Ms, double Cpu)>());
         var optimizerMs = paths.ToDictionary(p => p, _ => new Dictionary<int, double>());
         var stepMsByRound = paths.ToDictionary(p => p, _ => new Dictionary<int, double>());
-        var backwardMsByRound = paths.ToDictionary(p => p, _ => new Dictionary<int, double>());
         var backwardSums = paths.ToDictionary(p => p, _ => new Dictionary<string, (double Ms, double Cpu)>());
         var backwardMarks = paths.ToDictionary(p => p, _ => 0L);
         int done = 0;
         IReadOnlyList<StageProfiler.StageTotal> previous = [];
         long previousWall = 0, previousCpu = 0;
         using var stop = new CancellationTokenSource();
-        bool fusedBefore = FusedOptimizerStep.Enabled, closedFormBefore = LayerNorm2d.ClosedFormBackward;
-        paths[0].Apply();
+        bool fusedBefore = FusedOptimizerStep.Enabled;
+        FusedOptimizerStep.Enabled = paths[0] == OptimizerPath.Fused;
 
         void AfterStep(int iteration, IOptimizer optimizer)
         {
@@ -198,7 +152,6 @@ public static class BenchTrainCommand
                     sums[stage.Stage] = (sum.Ms + stageMs, sum.Cpu + stage.CpuMilliseconds - (before?.CpuMilliseconds ?? 0),
                         sum.Calls + stage.Calls - (before?.Calls ?? 0), stage.Parent);
                     if (stage.Stage == TrainingStages.Optimizer) optimizerMs[path][round] = stageMs;
-                    if (stage.Stage == TrainingStages.Backward) backwardMsByRound[path][round] = stageMs;
                 }
                 foreach (var pass in backwardPasses)
                 {
@@ -212,7 +165,7 @@ public static class BenchTrainCommand
             }
             (previous, previousWall, previousCpu) = (snapshot, wall, cpu);
             if (done == totalSteps) stop.Cancel();
-            paths[done % paths.Count].Apply();
+            FusedOptimizerStep.Enabled = paths[done % paths.Count] == OptimizerPath.Fused;
         }
 
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -236,7 +189,6 @@ public static class BenchTrainCommand
             BackwardProfiler.Enable(false);
             BackwardProfiler.TakeEnded();
             FusedOptimizerStep.Enabled = fusedBefore;
-            LayerNorm2d.ClosedFormBackward = closedFormBefore;
             if (Directory.Exists(workDir)) Directory.Delete(workDir, recursive: true);
         }
         if (done < totalSteps)
@@ -255,15 +207,10 @@ public static class BenchTrainCommand
             return new PathProfile(Name(path), times.Count, times.Sum(t => t.Ms), times.Sum(t => t.Cpu), stages, times.Select(t => t.Ms).ToList(),
                 backward, backwardMarks[path]);
         }).ToList();
-        bool pairedOptimizers = paths.Count == 2 && !comparesLayerNorm;
-        StepPath fused = paths[0], baseline = paths[^1];
+        bool paired = paths.Count == 2;
         return new Report(configPath, TorchSharp.torch.get_num_threads(), profiles,
-            pairedOptimizers ? PairedRounds.MedianRatio(stepMsByRound[baseline], stepMsByRound[fused]) : null,
-            pairedOptimizers ? PairedRounds.MedianRatio(optimizerMs[baseline], optimizerMs[fused]) : null, markCost,
-            comparesLayerNorm
-                ? new LayerNormComparison(PairedRounds.MedianRatio(stepMsByRound[baseline], stepMsByRound[fused]),
-                    PairedRounds.MedianRatio(backwardMsByRound[baseline], backwardMsByRound[fused]))
-                : null);
+            paired ? PairedRounds.MedianRatio(stepMsByRound[OptimizerPath.TorchSharp], stepMsByRound[OptimizerPath.Fused]) : null,
+            paired ? PairedRounds.MedianRatio(optimizerMs[OptimizerPath.TorchSharp], optimizerMs[OptimizerPath.Fused]) : null, markCost);
     }
 
     public static void Print(Report report, TextWriter output)
@@ -281,12 +228,6 @@ public static class BenchTrainCommand
             output.WriteLine();
             output.WriteLine(FormattableString.Invariant(
                 $"fused vs torchsharp (median over {report.Paths[0].Steps} paired rounds of time torchsharp / time fused): step {step:F3}×, optimizer {optimizer:F2}×"));
-        }
-        if (report.LayerNorm is { } layerNorm)
-        {
-            output.WriteLine();
-            output.WriteLine(FormattableString.Invariant(
-                $"LayerNorm2d closed-form vs autograd backward (median over {report.Paths[0].Steps} paired rounds of time autograd / time closed form): step {layerNorm.StepSpeedup:F3}×, backward {layerNorm.BackwardSpeedup:F3}×"));
         }
     }
 
