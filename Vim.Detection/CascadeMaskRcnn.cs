@@ -56,18 +56,28 @@ public sealed class CascadeMaskRcnn : nn.Module
     {
         if (!training) throw new InvalidOperationException("CascadeMaskRcnn.Losses needs training mode (call train()).");
         // Timed under `vim train --profile` (DetectionStages); otherwise a Measure costs one static read.
+        // Under `vim bench train --backward-breakdown` each part's inputs and losses are marked (BackwardProfiler), in
+        // forward order, so that its backward is timed as its own.
         List<Tensor> features;
         using (StageProfiler.Measure(DetectionStages.Backbone))
-            features = Features(images);
+        using (var marks = BackwardProfiler.Open(DetectionStages.Backbone))
+            features = Features(images).Select(marks.Output).ToList();
         RpnOutput rpn;
         using (StageProfiler.Measure(DetectionStages.Rpn))
-            rpn = proposal_generator.Forward(features, imageSizes, targets.Select(t => t.Boxes).ToList(), generator);
-        CascadeRoiHeadsOutput roi;
-        using (StageProfiler.Measure(DetectionStages.RoiHeads))
-            roi = roi_heads.Forward(features.Take(4).ToList(), rpn.Proposals, targets, generator);
+        using (var marks = BackwardProfiler.Open(DetectionStages.Rpn))
+        {
+            rpn = proposal_generator.Forward(features.Select(marks.Input).ToList(), imageSizes, targets.Select(t => t.Boxes).ToList(), generator);
+            rpn = rpn with { ObjectnessLoss = marks.Output(rpn.ObjectnessLoss!), BoxLoss = marks.Output(rpn.BoxLoss!) };
+        }
         var losses = new Dictionary<string, Tensor> { ["loss_rpn_cls"] = rpn.ObjectnessLoss!, ["loss_rpn_loc"] = rpn.BoxLoss! };
         foreach (var (name, value) in rpn.Statistics!) losses[name] = value;
-        foreach (var (name, value) in roi.Losses) losses[name] = value;
+        CascadeRoiHeadsOutput roi;
+        using (StageProfiler.Measure(DetectionStages.RoiHeads))
+        using (var marks = BackwardProfiler.Open(DetectionStages.RoiHeads))
+        {
+            roi = roi_heads.Forward(features.Take(4).Select(marks.Input).ToList(), rpn.Proposals, targets, generator);
+            foreach (var (name, value) in roi.Losses) losses[name] = marks.Output(value);
+        }
         return losses;
     }
 

@@ -123,12 +123,16 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
     public Dictionary<string, Tensor> Losses(Tensor images, Tensor labels)
     {
         var (padded, height, width) = Pad(images);
+        // Under `vim bench train --backward-breakdown` each part's inputs and outputs are marked (BackwardProfiler), so that
+        // its backward is timed as its own; the loss terms' backward falls outside the parts.
         IReadOnlyList<FeatureMap> features;
         using (StageProfiler.Measure(SegmentationStages.Backbone))
-            features = backbone.call(padded);
+        using (var marks = BackwardProfiler.Open(SegmentationStages.Backbone))
+            features = backbone.call(padded).Select(f => f with { Map = marks.Output(f.Map) }).ToList();
         Tensor decode;
         using (StageProfiler.Measure(SegmentationStages.DecodeHead))
-            decode = ResizeAndCrop(decode_head.call(features.Select(f => f.Map).ToList()), padded, height, width);
+        using (var marks = BackwardProfiler.Open(SegmentationStages.DecodeHead))
+            decode = marks.Output(ResizeAndCrop(decode_head.call(features.Select(f => marks.Input(f.Map)).ToList()), padded, height, width));
         var terms = new Dictionary<string, Tensor>();
         using var lossStage = StageProfiler.Measure(SegmentationStages.Losses);
         foreach (var loss in _decodeLosses)
@@ -145,7 +149,9 @@ public sealed class EncoderDecoder : nn.Module<Tensor, Tensor>
         if (auxiliary_head is not null)
         {
             var auxiliaryLoss = _decodeLosses[0];
-            var aux = ResizeAndCrop(auxiliary_head.call(features[_heads.AuxiliaryInIndex].Map), padded, height, width);
+            Tensor aux;
+            using (var marks = BackwardProfiler.Open("auxiliary_head"))
+                aux = marks.Output(ResizeAndCrop(auxiliary_head.call(marks.Input(features[_heads.AuxiliaryInIndex].Map)), padded, height, width));
             terms[$"aux.{auxiliaryLoss.Name}"] = _heads.AuxiliaryLossWeight * PixelLoss(auxiliaryLoss.Kind, aux, labels);
             terms["aux.acc_seg"] = PixelAccuracy(aux, labels);
         }

@@ -296,7 +296,16 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
                 else
                 {
                     var objective = train.AccumulateSteps == 1 ? total : total / train.AccumulateSteps;
-                    (lossScaler is null ? objective : lossScaler.ScaleLoss(objective)).backward();
+                    // `vim bench train --backward-breakdown` times autograd's pass by component; off, both calls do nothing.
+                    BackwardProfiler.BeginPass();
+                    try
+                    {
+                        (lossScaler is null ? objective : lossScaler.ScaleLoss(objective)).backward();
+                    }
+                    finally
+                    {
+                        BackwardProfiler.EndPass();
+                    }
                     backwardStage.Dispose();
                     foreach (var (name, termValue) in termValues)
                     {

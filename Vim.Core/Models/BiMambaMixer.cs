@@ -119,19 +119,21 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
     {
         using var counted = FlopCounter.Within(this);
         using var scope = NewDisposeScope();
+        using var marks = BackwardProfiler.Open("mixer");
+        residual = marks.Input(residual);
         Tensor Normalise(Tensor r)
         {
             using (StageProfiler.Measure("rms_norm"))
             using (FlopCounter.Within(norm))
                 return norm.forward(r).to_type(activationType);
         }
-        if (!RecomputesNormedInput(residual, norm)) return forward(Normalise(residual)).MoveToOuterDisposeScope();
+        if (!RecomputesNormedInput(residual, norm)) return marks.Output(forward(Normalise(residual))).MoveToOuterDisposeScope();
         if (residual.dim() != 3 || residual.shape[2] != ModelDim)
             throw new VimException($"BiMambaMixer expects (B, L, {ModelDim}), got [{string.Join(", ", residual.shape)}].");
         var run = new NormedProjectionFunction.ProjectionRun(Normalise, InputProjection, norm.Weight, in_proj.weight!);
         var xz = NormedProjectionFunction.Apply(run, residual);
         var replay = RecomputeInputProjection ? new InputProjectionReplay(run, SplitInputProjection) : null;
-        return FromInputProjection(xz, replay is null ? null : (replay, residual)).MoveToOuterDisposeScope();
+        return marks.Output(FromInputProjection(xz, replay is null ? null : (replay, residual))).MoveToOuterDisposeScope();
     }
 
     /// <summary>Whether <see cref="ForwardNormed"/> runs as <see cref="NormedProjectionFunction"/>: autograd on with something
@@ -178,7 +180,8 @@ public sealed class BiMambaMixer : nn.Module<Tensor, Tensor>
             if (DivideOut) combined.div_(2);
         }
         using (StageProfiler.Measure("out_proj"))
-            return out_proj.call(combined.transpose(1, 2)).MoveToOuterDisposeScope();
+        using (var marks = BackwardProfiler.Open("out_proj"))
+            return marks.Output(out_proj.call(marks.Input(combined.transpose(1, 2)))).MoveToOuterDisposeScope();
     }
 
     /// <summary>x and z, the branches' inputs, from in_proj's output: its two halves in the scan's precision.</summary>

@@ -1,3 +1,4 @@
+using Vim.Core.Diagnostics;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Models;
@@ -38,6 +39,7 @@ internal sealed class InputProjectionReplay(NormedProjectionFunction.ProjectionR
                 // the scope (x and z are views of its storage, or widened copies under autocast).
                 using var scope = NewDisposeScope();
                 using var noGrad = no_grad();
+                using var timed = BackwardProfiler.Region("in_proj_replay");
                 var (x, z) = split(projection.OutputOf(residual.detach()));
                 _inputs = (x.DetachFromDisposeScope(), z.DetachFromDisposeScope());
             }

@@ -25,10 +25,12 @@ public sealed class LayerNorm2d : nn.Module<Tensor, Tensor>
     {
         FlopCounter.Add("norm", FlopFormulas.Norm(x.numel(), affine: true));
         using var scope = NewDisposeScope();
+        using var marks = BackwardProfiler.Open("layer_norm2d");
+        x = marks.Input(x);
         var mean = x.mean(new long[] { 1 }, keepdim: true);
         var centered = x - mean;
         var variance = centered.square().mean(new long[] { 1 }, keepdim: true);
         var normed = centered / (variance + Eps).sqrt();
-        return (normed * weight.reshape(-1, 1, 1) + bias.reshape(-1, 1, 1)).MoveToOuterDisposeScope();
+        return marks.Output(normed * weight.reshape(-1, 1, 1) + bias.reshape(-1, 1, 1)).MoveToOuterDisposeScope();
     }
 }

@@ -1,4 +1,5 @@
 using TorchSharp;
+using Vim.Core.Diagnostics;
 using Vim.Core.Engine;
 using Vim.Core.Ssm;
 using static TorchSharp.torch;
@@ -109,6 +110,7 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
     {
         // Backward may run on the autograd engine's thread, which the caller's dispose scopes do not reach.
         using var scope = BackwardGradients.Begin();
+        using var timed = BackwardProfiler.Region("branch");
         var run = (BranchRun)ctx.get_data("run");
         var shape = (SelectiveScanShape)ctx.get_data("shape");
         var needs = (bool[])ctx.get_data("needs");
@@ -135,13 +137,16 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
         var checkpoints = saved[6];
 
         Tensor u, delta, b, c;
+        using (BackwardProfiler.Region("recompute_u_delta"))
         using (enable_grad())
         using (Autocast.Reproduce(run.AutocastSettings))
         {
             u = run.Convolve(x);
             (delta, b, c) = run.FromXProjection(xProjection);
         }
-        var g = SelectiveScanKernels.Backward(shape, Prepare(u.detach()), Prepare(delta.detach()), Prepare(A), Prepare(b.detach()),
+        SelectiveScanKernels.Gradients g;
+        using (BackwardProfiler.Region("scan"))
+            g = SelectiveScanKernels.Backward(shape, Prepare(u.detach()), Prepare(delta.detach()), Prepare(A), Prepare(b.detach()),
             Prepare(c.detach()), Prepare(D), Prepare(z), Prepare(deltaBias), softplus: true, run.Reverse, checkpoints,
             SelectiveScanKernels.Prepare(grad_output)!);
 
@@ -154,13 +159,16 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
         // Δ, B and C back to x_proj's output and dt_proj's weight through their recomputation (x_proj's output is no
         // argument: its gradient goes on to x_proj's backward below).
         var projectionGradients = new Tensor?[2];
-        BackwardGradients.DifferentiateInto(projectionGradients, [delta, b, c],
+        using (BackwardProfiler.Region("dt_proj"))
+            BackwardGradients.DifferentiateInto(projectionGradients, [delta, b, c],
             [g.ddelta.to_type(delta.dtype), g.dB.to_type(b.dtype), g.dC.to_type(c.dtype)],
             NeedsParameter(3) ? [(xProjection, 0), (run.DtProjWeight, 1)] : [(xProjection, 0)]);
         gradients[ParameterStart + 3] = projectionGradients[1];
 
         // x_proj's output back to u and its weight; then u, with the scan's own gradient, back to x and the conv.
-        var (du, dXProjWeight) = ChannelProjectionBackward(u, run.XProjWeight, projectionGradients[0]!, convNeeds, NeedsParameter(2));
+        Tensor? du, dXProjWeight;
+        using (BackwardProfiler.Region("x_proj"))
+            (du, dXProjWeight) = ChannelProjectionBackward(u, run.XProjWeight, projectionGradients[0]!, convNeeds, NeedsParameter(2));
         if (dXProjWeight is not null) gradients[ParameterStart + 2] = dXProjWeight;
         if (convNeeds && du is not null)
         {
@@ -168,7 +176,8 @@ internal sealed class MixerBranchFunction : torch.autograd.SingleTensorFunction<
             if (needs[0]) convTargets.Add((x, 1));
             if (NeedsParameter(0)) convTargets.Add((run.ConvWeight, ParameterStart));
             if (NeedsParameter(1)) convTargets.Add((run.ConvBias, ParameterStart + 1));
-            BackwardGradients.DifferentiateInto(gradients, [u], [du.add_(g.du.to_type(du.dtype))], convTargets);
+            using (BackwardProfiler.Region("conv1d"))
+                BackwardGradients.DifferentiateInto(gradients, [u], [du.add_(g.du.to_type(du.dtype))], convTargets);
         }
         return BackwardGradients.Return(gradients, grad_output);
     }

@@ -28,7 +28,9 @@ public sealed class NormedConv2d : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var conv = nn.functional.conv2d(x, weight, padding: new[] { Padding, Padding });
+        Tensor conv;
+        using (var marks = BackwardProfiler.Open("conv2d"))
+            conv = marks.Output(nn.functional.conv2d(marks.Input(x), weight, padding: new[] { Padding, Padding }));
         FlopCounter.Add("conv", FlopFormulas.Convolution(x.shape, weight.shape, conv.shape, transposed: false));
         return norm.call(conv).MoveToOuterDisposeScope();
     }

@@ -1,4 +1,5 @@
 using TorchSharp;
+using Vim.Core.Diagnostics;
 using Vim.Core.Engine;
 using static TorchSharp.torch;
 
@@ -55,6 +56,7 @@ internal sealed class NormedProjectionFunction : torch.autograd.SingleTensorFunc
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor grad_output)
     {
         using var scope = BackwardGradients.Begin();
+        using var timed = BackwardProfiler.Region("rms_norm+in_proj");
         var run = (ProjectionRun)ctx.get_data("run");
         var needs = (bool[])ctx.get_data("needs");
         Tensor normWeight = run.NormWeight, projectionWeight = run.ProjectionWeight;

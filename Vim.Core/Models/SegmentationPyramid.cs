@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Vim.Core.Diagnostics;
 using Vim.Core.Config;
 using Vim.Core.Distributed;
 using static TorchSharp.torch;
@@ -78,9 +79,10 @@ public sealed class SegmentationPyramid : nn.Module<Tensor, IReadOnlyList<Featur
         var necks = new nn.Module<Tensor, Tensor>[] { fpn1, fpn2, fpn3, fpn4 };
         var levels = Levels;
         var outputs = new List<FeatureMap>();
+        using var neck = BackwardProfiler.Open("neck");
         for (int i = 0; i < 4; i++)
         {
-            var map = necks[i].call(taps[i]).MoveToOuterDisposeScope();
+            var map = neck.Output(necks[i].call(neck.Input(taps[i]))).MoveToOuterDisposeScope();
             outputs.Add(new FeatureMap(levels[i].Name, map, levels[i].Stride));
         }
         return outputs;

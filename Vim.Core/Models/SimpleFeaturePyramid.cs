@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Vim.Core.Diagnostics;
 using static TorchSharp.torch;
 
 namespace Vim.Core.Models;
@@ -90,7 +91,8 @@ public sealed class SimpleFeaturePyramid : nn.Module<Tensor, IReadOnlyList<Featu
     {
         using var scope = NewDisposeScope();
         var taps = backbone.ForwardTaps(images);
-        var last = taps[^1];
+        using var neck = BackwardProfiler.Open("neck");
+        var last = neck.Input(taps[^1]);
         var outputs = new List<FeatureMap>();
         int index = 0;
         foreach (var stage in stages)
@@ -100,6 +102,7 @@ public sealed class SimpleFeaturePyramid : nn.Module<Tensor, IReadOnlyList<Featu
         }
         if (TopBlock)
             outputs.Add(new FeatureMap(levels[^1].Name, nn.functional.max_pool2d(outputs[^1].Map, 1, 2), levels[^1].Stride));
+        outputs = outputs.Select(output => output with { Map = neck.Output(output.Map) }).ToList();
         foreach (var output in outputs) output.Map.MoveToOuterDisposeScope();
         return outputs;
     }

@@ -176,6 +176,7 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
     private Embedded Embed(Tensor images)
     {
         using var stage = StageProfiler.Measure("embed");
+        using var marks = BackwardProfiler.Open("embed");
         // Its own scope: the patch map, the class-token concatenation and the resized position embedding
         // are freed here rather than staying alive through every block.
         using var scope = NewDisposeScope();
@@ -183,7 +184,7 @@ public sealed class VisionMamba : nn.Module<Tensor, Tensor>, ITokenBackbone
         var tokens = patch_embed.call(images);
         int classIndex = PositionEmbeddingResizer.ClassIndex(Config.ClassToken, rows * cols);
         if (cls_token is not null) tokens = PositionEmbeddingResizer.InsertAt(tokens, cls_token, classIndex);
-        tokens = tokens + PositionEmbeddingFor(rows, cols);
+        tokens = marks.Output(tokens + PositionEmbeddingFor(rows, cols));
         return new Embedded(tokens.MoveToOuterDisposeScope(), rows, cols, classIndex);
     }
 

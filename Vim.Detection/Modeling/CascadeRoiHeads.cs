@@ -232,7 +232,8 @@ public sealed class CascadeRoiHeads : nn.Module
                 using (StageProfiler.Measure(DetectionStages.RoiTargets))
                     labeled = MatchAndLabel(k, Refine(labeled.Select(l => l.Boxes).ToList(), proposals, k - 1, previousDeltas!, previousScores!,
                     previousClasses, dropEmpty: true), targets);
-            var (scores, deltas) = RunStage(features, labeled.Select(l => l.Boxes).ToList(), k);
+            using var marks = BackwardProfiler.Open($"box_stage{k}");
+            var (scores, deltas) = RunStage(features.Select(marks.Input).ToList(), labeled.Select(l => l.Boxes).ToList(), k);
             var gtClasses = cat(labeled.Select(l => l.GtClasses).ToArray(), 0);
             foreach (var (name, value) in DetectionStatistics.Samples(labeled.Select(l => l.GtClasses).ToList(), Settings.NumClasses, k))
                 statistics[name] = value;
@@ -241,12 +242,13 @@ public sealed class CascadeRoiHeads : nn.Module
             var (cls, box) = box_predictor[k].Losses(scores, deltas, cat(labeled.Select(l => l.Boxes.Tensor).ToArray(), 0),
                 gtClasses, cat(labeled.Select(l => l.GtBoxes).ToArray(), 0));
             double stageWeight = Settings.StageLossWeights?[k] ?? 1.0;
-            losses[StageLossName("loss_cls", k)] = cls * (Settings.ClassificationLossWeight * stageWeight);
-            losses[StageLossName("loss_box_reg", k)] = box * (Settings.BoxLossWeight * stageWeight);
+            losses[StageLossName("loss_cls", k)] = marks.Output(cls * (Settings.ClassificationLossWeight * stageWeight));
+            losses[StageLossName("loss_box_reg", k)] = marks.Output(box * (Settings.BoxLossWeight * stageWeight));
             (previousDeltas, previousScores, previousClasses) = (deltas.detach(), scores.detach(), gtClasses);
         }
         if (mask_head is not null)
-            losses["loss_mask"] = MaskLoss(features, sampled, targets, statistics) * Settings.MaskLossWeight;
+            using (var marks = BackwardProfiler.Open(DetectionStages.MaskHead))
+                losses["loss_mask"] = marks.Output(MaskLoss(features.Select(marks.Input).ToList(), sampled, targets, statistics) * Settings.MaskLossWeight);
         foreach (var (name, value) in statistics) losses[name] = value;
         foreach (var loss in losses.Values)
             loss.MoveToOuterDisposeScope();

@@ -62,7 +62,11 @@ public sealed class Rpn : nn.Module
         var anchors = Anchors.Generate(features.Select(f => (f.shape[2], f.shape[3])).ToList(), device);
         List<Tensor> rawLogits, rawDeltas;
         using (StageProfiler.Measure(DetectionStages.RpnHead))
-            (rawLogits, rawDeltas) = rpn_head.call(features);
+        using (var marks = BackwardProfiler.Open(DetectionStages.RpnHead))
+        {
+            (rawLogits, rawDeltas) = rpn_head.call(features.Select(marks.Input).ToList());
+            (rawLogits, rawDeltas) = (rawLogits.Select(marks.Output).ToList(), rawDeltas.Select(marks.Output).ToList());
+        }
         var logits = rawLogits.Select(FlattenLogits).ToList();
         var deltas = rawDeltas.Select(FlattenDeltas).ToList();
 

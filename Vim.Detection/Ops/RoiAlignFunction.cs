@@ -1,4 +1,5 @@
 using TorchSharp;
+using Vim.Core.Diagnostics;
 using Vim.Core.Engine;
 using static TorchSharp.torch;
 using Vim.Core.Native;
@@ -38,7 +39,9 @@ internal sealed class RoiAlignFunction : torch.autograd.SingleTensorFunction<Roi
         var rois = ctx.get_saved_variables()[0];
         var s = (Settings)ctx.get_data("settings");
         var grad = grad_output.to_type(rois.dtype).contiguous();
-        var gradInput = Backward(grad, rois, s);
+        Tensor gradInput;
+        using (BackwardProfiler.Region("roi_align"))
+            gradInput = Backward(grad, rois, s);
         return BackwardGradients.Return([gradInput, null, null, null, null, null, null], grad_output);
     }
 

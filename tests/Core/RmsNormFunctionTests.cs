@@ -33,24 +33,8 @@ public class RmsNormFunctionTests
             using var noGrad = no_grad();
             return (norm.forward(x) * cotangent).sum().item<double>();
         }
-        const double h = 1e-6;
-        void Check(Tensor variable, Tensor analytic, string name)
-        {
-            var flat = variable.detach().view(-1);
-            var expected = analytic.reshape(-1).data<double>().ToArray();
-            for (int i = 0; i < flat.shape[0]; i++)
-            {
-                double original = flat[i].item<double>();
-                using (no_grad()) flat[i].fill_(original + h);
-                double plus = Loss();
-                using (no_grad()) flat[i].fill_(original - h);
-                double minus = Loss();
-                using (no_grad()) flat[i].fill_(original);
-                Assert.That(expected[i], Is.EqualTo((plus - minus) / (2 * h)).Within(1e-7), $"{name}[{i}]");
-            }
-        }
-        Check(x, x.grad!.clone(), "dx");
-        Check(weight, weight.grad!.clone(), "dw");
+        CentralDifferences.Check(Loss, x, x.grad!.clone(), "dx");
+        CentralDifferences.Check(Loss, weight, weight.grad!.clone(), "dw");
     }
 
     [Test]

@@ -13,7 +13,8 @@ namespace Vim.Tools.Commands;
 /// <summary>
 /// `vim bench train CONFIG [--steps 10] [--warmup 2] [--optimizer both|fused|torchsharp] [--out DIR] [--set k=v]`: where a
 /// training step of the config's model spends its time (the `vim train --profile` table per optimiser path), and with
-/// `--optimizer both` the speed of the native fused optimiser step against the TorchSharp one, paired step by step.
+/// `--optimizer both` the speed of the native fused optimiser step against the TorchSharp one, paired step by step; with
+/// `--backward-breakdown` also where autograd's backward pass spends its time, by model component (<see cref="BackwardProfiler"/>).
 /// </summary>
 public static class BenchTrainCommand
 {
@@ -39,19 +40,26 @@ public static class BenchTrainCommand
                 "fused or torchsharp: that path alone.",
             DefaultValueFactory = _ => "both",
         };
+        var backwardBreakdown = new Option<bool>("--backward-breakdown")
+        {
+            Description = "Also time the backward pass by model component (backbone embed, mixer pieces, neck, RPN head, box stages, " +
+                "mask head, decode heads, …): marks in the forward whose backward notes the time, each component's self time per step, " +
+                "and the marks' own measured cost.",
+        };
         var output = new Option<string>("--out") { Description = "Output folder for train.json.", DefaultValueFactory = _ => Path.Combine("artifacts", "bench", "train") };
         var set = ConfigCommand.CreateSetOption();
         var command = new Command("train", "Training-step speed of a config's model on its training data, as `vim train` runs it (no evaluation, " +
             "no checkpoints but the last): per optimiser path the share of each part of the step (data, forward with the model's " +
             "stages, backward, optimizer, ema), and the paired speed-up of the native fused AdamW/SGD step over TorchSharp's ops.");
         command.Arguments.Add(configArg);
-        foreach (var option in new Option[] { steps, warmup, optimizer, output, set }) command.Options.Add(option);
+        foreach (var option in new Option[] { steps, warmup, optimizer, backwardBreakdown, output, set }) command.Options.Add(option);
         command.SetAction(parse =>
         {
             var settings = new Settings(
                 BenchCommand.Positive(parse.GetValue(steps), "--steps"),
                 BenchCommand.Positive(parse.GetValue(warmup), "--warmup"),
-                ParsePaths(parse.GetValue(optimizer)!));
+                ParsePaths(parse.GetValue(optimizer)!),
+                parse.GetValue(backwardBreakdown));
             var dir = parse.GetValue(output)!;
             OutputFolder.Check(dir, "--out");
             var report = Run(parse.GetValue(configArg)!, parse.GetValue(set) ?? [], settings, Console.Out);
@@ -65,16 +73,20 @@ public static class BenchTrainCommand
         return command;
     }
 
-    public sealed record Settings(int Steps, int Warmup, IReadOnlyList<OptimizerPath> Paths);
+    public sealed record Settings(int Steps, int Warmup, IReadOnlyList<OptimizerPath> Paths, bool BackwardBreakdown = false);
 
     /// <summary>One path's totals over its timed steps: the step (from one optimiser step's end to the next's) and each
-    /// profiled stage inside it.</summary>
+    /// profiled stage inside it; with the backward breakdown, each component's self time in backward summed over the steps
+    /// and the marks that fired.</summary>
     public sealed record PathProfile(string Path, int Steps, double StepMilliseconds, double StepCpuMilliseconds,
-        IReadOnlyList<StageProfiler.StageTotal> Stages, IReadOnlyList<double> StepMillisecondsEach);
+        IReadOnlyList<StageProfiler.StageTotal> Stages, IReadOnlyList<double> StepMillisecondsEach,
+        IReadOnlyList<BackwardProfiler.ComponentTime>? BackwardComponents = null, long BackwardMarks = 0);
 
     /// <summary>The run's result; the speed-ups are baseline (TorchSharp) time / fused time, medians over the rounds of
-    /// one step of each path, null unless both paths ran.</summary>
-    public sealed record Report(string Config, int TorchThreads, IReadOnlyList<PathProfile> Paths, double? StepSpeedup, double? OptimizerSpeedup);
+    /// one step of each path, null unless both paths ran; <paramref name="MarkCostMicroseconds"/>, with the backward
+    /// breakdown, the measured wall cost of one mark (<see cref="BackwardProfiler.MarkCostMicroseconds"/>).</summary>
+    public sealed record Report(string Config, int TorchThreads, IReadOnlyList<PathProfile> Paths, double? StepSpeedup, double? OptimizerSpeedup,
+        double? MarkCostMicroseconds = null);
 
     public static IReadOnlyList<OptimizerPath> ParsePaths(string value) => value switch
     {
@@ -108,6 +120,8 @@ public static class BenchTrainCommand
         var stepTimes = paths.ToDictionary(p => p, _ => new List<(double Ms, double Cpu)>());
         var optimizerMs = paths.ToDictionary(p => p, _ => new Dictionary<int, double>());
         var stepMsByRound = paths.ToDictionary(p => p, _ => new Dictionary<int, double>());
+        var backwardSums = paths.ToDictionary(p => p, _ => new Dictionary<string, (double Ms, double Cpu)>());
+        var backwardMarks = paths.ToDictionary(p => p, _ => 0L);
         int done = 0;
         IReadOnlyList<StageProfiler.StageTotal> previous = [];
         long previousWall = 0, previousCpu = 0;
@@ -119,6 +133,7 @@ public static class BenchTrainCommand
         {
             var snapshot = StageProfiler.Snapshot();
             long wall = Stopwatch.GetTimestamp(), cpu = ResourceUsage.ProcessCpuMicroseconds();
+            var backwardPasses = BackwardProfiler.TakeEnded();
             int step = done++;
             if (step >= settings.Warmup)
             {
@@ -138,6 +153,15 @@ public static class BenchTrainCommand
                         sum.Calls + stage.Calls - (before?.Calls ?? 0), stage.Parent);
                     if (stage.Stage == TrainingStages.Optimizer) optimizerMs[path][round] = stageMs;
                 }
+                foreach (var pass in backwardPasses)
+                {
+                    backwardMarks[path] += pass.Marks;
+                    foreach (var component in pass.Components)
+                    {
+                        backwardSums[path].TryGetValue(component.Component, out var sum);
+                        backwardSums[path][component.Component] = (sum.Ms + component.Milliseconds, sum.Cpu + component.CpuMilliseconds);
+                    }
+                }
             }
             (previous, previousWall, previousCpu) = (snapshot, wall, cpu);
             if (done == totalSteps) stop.Cancel();
@@ -147,6 +171,13 @@ public static class BenchTrainCommand
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"bench train {configPath}: {settings.Warmup} warm-up and {settings.Steps} timed step(s) per path ({string.Join(", ", paths.Select(Name))}), " +
             $"{TorchSharp.torch.get_num_threads()} torch threads"));
+        double? markCost = null;
+        if (settings.BackwardBreakdown)
+        {
+            markCost = BackwardProfiler.MarkCostMicroseconds();
+            log.WriteLine(FormattableString.Invariant($"backward breakdown on: one mark costs {markCost:F1} µs of backward (median of 5 chains of 2,000)"));
+            BackwardProfiler.Enable(true);
+        }
         StageProfiler.Start();
         try
         {
@@ -155,6 +186,8 @@ public static class BenchTrainCommand
         finally
         {
             StageProfiler.Stop();
+            BackwardProfiler.Enable(false);
+            BackwardProfiler.TakeEnded();
             FusedOptimizerStep.Enabled = fusedBefore;
             if (Directory.Exists(workDir)) Directory.Delete(workDir, recursive: true);
         }
@@ -168,12 +201,16 @@ public static class BenchTrainCommand
             var stages = stageSums[path].Select(kv => new StageProfiler.StageTotal(kv.Key, kv.Value.Ms, kv.Value.Cpu, kv.Value.Calls, kv.Value.Parent))
                 .Prepend(new StageProfiler.StageTotal(TrainingStages.Iteration, times.Sum(t => t.Ms), times.Sum(t => t.Cpu), times.Count))
                 .ToList();
-            return new PathProfile(Name(path), times.Count, times.Sum(t => t.Ms), times.Sum(t => t.Cpu), stages, times.Select(t => t.Ms).ToList());
+            var backward = settings.BackwardBreakdown
+                ? backwardSums[path].Select(kv => new BackwardProfiler.ComponentTime(kv.Key, kv.Value.Ms, kv.Value.Cpu)).ToList()
+                : null;
+            return new PathProfile(Name(path), times.Count, times.Sum(t => t.Ms), times.Sum(t => t.Cpu), stages, times.Select(t => t.Ms).ToList(),
+                backward, backwardMarks[path]);
         }).ToList();
         bool paired = paths.Count == 2;
         return new Report(configPath, TorchSharp.torch.get_num_threads(), profiles,
             paired ? PairedRounds.MedianRatio(stepMsByRound[OptimizerPath.TorchSharp], stepMsByRound[OptimizerPath.Fused]) : null,
-            paired ? PairedRounds.MedianRatio(optimizerMs[OptimizerPath.TorchSharp], optimizerMs[OptimizerPath.Fused]) : null);
+            paired ? PairedRounds.MedianRatio(optimizerMs[OptimizerPath.TorchSharp], optimizerMs[OptimizerPath.Fused]) : null, markCost);
     }
 
     public static void Print(Report report, TextWriter output)
@@ -184,6 +221,7 @@ public static class BenchTrainCommand
             output.WriteLine(FormattableString.Invariant(
                 $"optimizer path {path.Path}: median step {path.StepMillisecondsEach.Median():F1} ms (\"iteration\" below = one optimiser step)"));
             TrainCommand.PrintProfile(path.Stages, output);
+            if (path.BackwardComponents is { } components) PrintBackward(path, components, report.MarkCostMicroseconds, output);
         }
         if (report.StepSpeedup is { } step && report.OptimizerSpeedup is { } optimizer)
         {
@@ -191,5 +229,32 @@ public static class BenchTrainCommand
             output.WriteLine(FormattableString.Invariant(
                 $"fused vs torchsharp (median over {report.Paths[0].Steps} paired rounds of time torchsharp / time fused): step {step:F3}×, optimizer {optimizer:F2}×"));
         }
+    }
+
+    /// <summary>
+    /// The backward pass by component, per step: each component's self time (a path "a/b" is part of "a", whose own row is
+    /// what its parts leave), its inclusive time (with its parts), and its share of the pass's CPU time; then the pass's
+    /// total and the marks' estimated cost in it.
+    /// </summary>
+    public static void PrintBackward(PathProfile path, IReadOnlyList<BackwardProfiler.ComponentTime> components, double? markCost, TextWriter output)
+    {
+        int steps = Math.Max(1, path.Steps);
+        double totalCpu = components.Sum(c => c.CpuMilliseconds), totalMs = components.Sum(c => c.Milliseconds);
+        output.WriteLine();
+        output.WriteLine("backward by component, per step (self: the component's own ops; with parts: its nested components too):");
+        output.WriteLine(FormattableString.Invariant($"  {"component",-52} {"self ms",9} {"self CPU ms",12} {"CPU share",9} {"with parts CPU ms",18}"));
+        foreach (var component in components.OrderBy(c => c.Component, StringComparer.Ordinal))
+        {
+            double inclusive = components.Where(c => c.Component == component.Component || c.Component.StartsWith(component.Component + "/", StringComparison.Ordinal))
+                .Sum(c => c.CpuMilliseconds);
+            output.WriteLine(FormattableString.Invariant(
+                $"  {component.Component,-52} {component.Milliseconds / steps,9:F1} {component.CpuMilliseconds / steps,12:F1} {100 * component.CpuMilliseconds / Math.Max(totalCpu, 1e-9),8:F1}% {inclusive / steps,18:F1}"));
+        }
+        double marksPerStep = path.BackwardMarks / (double)steps;
+        string markShare = markCost is { } cost
+            ? FormattableString.Invariant($", their estimated cost {marksPerStep * cost / 1000:F1} ms ({100 * marksPerStep * cost / 1000 / Math.Max(totalMs / steps, 1e-9):F1} % of the pass's wall time)")
+            : "";
+        output.WriteLine(FormattableString.Invariant(
+            $"  backward pass: {totalMs / steps:F1} ms wall, {totalCpu / steps:F1} ms CPU per step; {marksPerStep:F0} marks per step{markShare}"));
     }
 }
