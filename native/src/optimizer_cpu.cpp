@@ -41,8 +41,12 @@ bool any_null(int64_t count, const void* const* pointers, const int64_t* numels)
 }
 
 // MKL's Fortran-style vmsSqrt(n, a, r, mode), exported by libtorch_cpu.so, which links MKL statically;
-// ATen's sqrt calls it with this mode (VML_HA | VML_FTZDAZ_OFF | VML_ERRMODE_IGNORE).
-using VmsSqrt = void (*)(const int32_t* n, const float* a, float* r, const int64_t* mode);
+// ATen's sqrt calls it with this mode (VML_HA | VML_FTZDAZ_OFF | VML_ERRMODE_IGNORE). n is an MKL_INT,
+// 32 bits in the LP64 interface libtorch 2.10 links and 64 in ILP64: it is passed as an int64 below
+// 2^31, whose first four bytes on x86-64 (little-endian) are the same number, so either interface
+// reads the right count instead of 4 bytes of stack beside it. mode is 64 bits in both.
+using VmsSqrt = void (*)(const int64_t* n, const float* a, float* r, const int64_t* mode);
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "MKL_INT's width is bridged by a little-endian int64");
 constexpr int64_t kVmlMode = 0x2 | 0x140000 | 0x100;
 
 // Null where no libtorch with MKL is loaded (the native tests, a libtorch built without MKL): ATen
@@ -86,8 +90,7 @@ __attribute__((always_inline)) inline void adamw_tensor(float* __restrict p, con
             vb[j] = __builtin_fmaf(s.one_minus_beta2 * gj, gj, vb[j] * s.beta2);
         }
         if (vml_sqrt) {
-            const int32_t len32 = static_cast<int32_t>(len);
-            vml_sqrt(&len32, vb, root, &kVmlMode);
+            vml_sqrt(&len, vb, root, &kVmlMode);
         } else {
             for (int64_t j = 0; j < len; ++j) root[j] = std::sqrt(vb[j]);
         }
