@@ -56,7 +56,7 @@ public sealed class AdamWOptimizer : IOptimizer
         StepCount++;
         double beta1 = momentum ?? _beta1;
         using var noGrad = no_grad();
-        var fused = FusedOptimizerStep.Enabled ? new FusedOptimizerStep.Batch() : null;
+        var fused = FusedOptimizerStep.InUse ? new FusedOptimizerStep.Batch() : null;
         for (int g = 0; g < Groups.Count; g++)
         {
             var group = Groups[g];

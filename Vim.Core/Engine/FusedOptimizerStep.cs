@@ -30,6 +30,22 @@ public static partial class FusedOptimizerStep
         return true;
     });
 
+    /// <summary>
+    /// Whether the kernel's rounding is libtorch's here. libtorch fuses add(alpha) and addcmul through an fma only in its
+    /// AVX2/AVX-512 kernels; its portable ones (a CPU without AVX2 and FMA, or ATEN_CPU_CAPABILITY=default, compared
+    /// exactly as ATen compares it) round each product apart, which the kernel does not reproduce, so there every tensor
+    /// keeps the TorchSharp ops and the path still changes no number.
+    /// </summary>
+    internal static bool RoundsAsLibtorch(string? atenCapability, bool cpuHasAvx2AndFma) =>
+        cpuHasAvx2AndFma && atenCapability != "default";
+
+    private static readonly bool RoundsAsLibtorchHere = RoundsAsLibtorch(Environment.GetEnvironmentVariable("ATEN_CPU_CAPABILITY"),
+        System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported);
+
+    /// <summary>Whether the optimisers gather a <see cref="Batch"/> this step: <see cref="Enabled"/>, where the kernel
+    /// rounds as libtorch.</summary>
+    public static bool InUse => Enabled && RoundsAsLibtorchHere;
+
     /// <summary>True when every tensor can go to the native kernel: contiguous float32 on the CPU.</summary>
     public static bool Accepts(params Tensor[] tensors)
     {

@@ -29,7 +29,7 @@ public sealed class SgdOptimizer : IOptimizer
         StepCount++;
         double stepMomentum = momentum ?? _momentum;
         using var noGrad = no_grad();
-        var fused = FusedOptimizerStep.Enabled ? new FusedOptimizerStep.Batch() : null;
+        var fused = FusedOptimizerStep.InUse ? new FusedOptimizerStep.Batch() : null;
         for (int g = 0; g < Groups.Count; g++)
         {
             var group = Groups[g];

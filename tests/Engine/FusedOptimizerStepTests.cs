@@ -229,6 +229,19 @@ public class FusedOptimizerStepTests
         finally { set_num_threads(before); }
     }
 
+    /// <summary>ATen's portable kernels (ATEN_CPU_CAPABILITY=default, or a CPU without AVX2 and FMA) round add(alpha) and
+    /// addcmul without an fma, so the fused step would differ from the TorchSharp path there (measured: every bit-identity
+    /// test above failed with ATEN_CPU_CAPABILITY=default); those machines keep the TorchSharp ops.</summary>
+    [Test]
+    public void TheKernelIsUsedOnlyWhereLibtorchRunsItsFmaKernels()
+    {
+        Assert.That(FusedOptimizerStep.RoundsAsLibtorch(null, cpuHasAvx2AndFma: true), Is.True);
+        Assert.That(FusedOptimizerStep.RoundsAsLibtorch("avx2", cpuHasAvx2AndFma: true), Is.True);
+        Assert.That(FusedOptimizerStep.RoundsAsLibtorch("avx512", cpuHasAvx2AndFma: true), Is.True);
+        Assert.That(FusedOptimizerStep.RoundsAsLibtorch("default", cpuHasAvx2AndFma: true), Is.False);
+        Assert.That(FusedOptimizerStep.RoundsAsLibtorch(null, cpuHasAvx2AndFma: false), Is.False);
+    }
+
     [Test]
     public void NonContiguousOrHalfPrecisionTensorsAreNotAccepted()
     {
