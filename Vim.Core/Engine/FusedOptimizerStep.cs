@@ -12,8 +12,9 @@ namespace Vim.Core.Engine;
 /// half precision, non-contiguous gradients). The TorchSharp path takes six to eight tensor operations per parameter,
 /// each a pass over memory and a few microseconds of dispatch: for the few hundred tensors of a Vim-Ti detector that
 /// was a measurable part of a CPU iteration, where one call now updates them all.
-/// Results equal the TorchSharp path within float32 rounding (libtorch's add with alpha rounds once through an FMA);
-/// the state tensors are the same, so checkpoints and resume are unaffected.
+/// Results are bit-identical to the TorchSharp path on libtorch's CPU kernels (the same ops in the same order, each
+/// rounded as libtorch's kernel rounds it; native/src/optimizer_cpu.cpp), so switching paths changes no number; the
+/// state tensors are the same, so checkpoints and resume are unaffected.
 /// </summary>
 public static partial class FusedOptimizerStep
 {
@@ -28,6 +29,22 @@ public static partial class FusedOptimizerStep
         NativeLibraryInfo.EnsureCompatible();
         return true;
     });
+
+    /// <summary>
+    /// Whether the kernel's rounding is libtorch's here. libtorch fuses add(alpha) and addcmul through an fma only in its
+    /// AVX2/AVX-512 kernels; its portable ones (a CPU without AVX2 and FMA, or ATEN_CPU_CAPABILITY=default, compared
+    /// exactly as ATen compares it) round each product apart, which the kernel does not reproduce, so there every tensor
+    /// keeps the TorchSharp ops and the path still changes no number.
+    /// </summary>
+    internal static bool RoundsAsLibtorch(string? atenCapability, bool cpuHasAvx2AndFma) =>
+        cpuHasAvx2AndFma && atenCapability != "default";
+
+    private static readonly bool RoundsAsLibtorchHere = RoundsAsLibtorch(Environment.GetEnvironmentVariable("ATEN_CPU_CAPABILITY"),
+        System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported);
+
+    /// <summary>Whether the optimisers gather a <see cref="Batch"/> this step: <see cref="Enabled"/>, where the kernel
+    /// rounds as libtorch.</summary>
+    public static bool InUse => Enabled && RoundsAsLibtorchHere;
 
     /// <summary>True when every tensor can go to the native kernel: contiguous float32 on the CPU.</summary>
     public static bool Accepts(params Tensor[] tensors)
@@ -46,45 +63,59 @@ public static partial class FusedOptimizerStep
     {
         private readonly List<IntPtr> _params = new(), _grads = new(), _first = new(), _second = new();
         private readonly List<long> _numels = new();
-        private readonly List<double> _lrs = new(), _weightDecays = new();
+        // Per tensor: AdamW's decay factor, step size and sqrt(1 - beta2^t); SGD's lr and weight decay.
+        private readonly List<double> _scalarA = new(), _scalarB = new(), _scalarC = new();
 
         public int Count => _params.Count;
 
-        /// <summary>Adds one parameter when <see cref="Accepts"/> takes all its tensors; false leaves it to the caller.
-        /// <paramref name="second"/> is null for an optimiser with one state tensor (SGD), and
-        /// <paramref name="first"/> null for SGD without momentum.</summary>
-        public bool TryAdd(Tensor parameter, Tensor grad, Tensor? first, Tensor? second, double lr, double weightDecay)
+        /// <summary>Adds one AdamW parameter when <see cref="Accepts"/> takes all its tensors; false leaves it to the
+        /// caller's TorchSharp ops.</summary>
+        public bool TryAddAdamW(Tensor parameter, Tensor grad, Tensor expAvg, Tensor expAvgSq, AdamWStepScalars scalars)
         {
-            if (!Accepts(parameter, grad) || (first is not null && !Accepts(first)) || (second is not null && !Accepts(second)))
-                return false;
+            if (!Accepts(parameter, grad, expAvg, expAvgSq)) return false;
+            Add(parameter, grad, expAvg, expAvgSq, scalars.Decay, scalars.StepSize, scalars.Bias2Sqrt);
+            return true;
+        }
+
+        /// <summary>Adds one SGD parameter when <see cref="Accepts"/> takes all its tensors; <paramref name="momentumBuffer"/>
+        /// is null without momentum. False leaves it to the caller's TorchSharp ops.</summary>
+        public bool TryAddSgd(Tensor parameter, Tensor grad, Tensor? momentumBuffer, double lr, double weightDecay)
+        {
+            if (!Accepts(parameter, grad) || (momentumBuffer is not null && !Accepts(momentumBuffer))) return false;
+            Add(parameter, grad, momentumBuffer, null, lr, weightDecay, 0);
+            return true;
+        }
+
+        private void Add(Tensor parameter, Tensor grad, Tensor? first, Tensor? second, double a, double b, double c)
+        {
             _params.Add(TensorMemory.Of(parameter));
             _grads.Add(TensorMemory.Of(grad));
             _first.Add(first is null ? IntPtr.Zero : TensorMemory.Of(first));
             _second.Add(second is null ? IntPtr.Zero : TensorMemory.Of(second));
             _numels.Add(parameter.numel());
-            _lrs.Add(lr);
-            _weightDecays.Add(weightDecay);
-            return true;
+            _scalarA.Add(a);
+            _scalarB.Add(b);
+            _scalarC.Add(c);
         }
 
-        /// <summary>torch.optim.AdamW's update of every added parameter at step <paramref name="step"/> (from 1).</summary>
-        public void AdamW(double beta1, double beta2, double eps, long step)
+        /// <summary>torch.optim.AdamW's update of every parameter added by <see cref="TryAddAdamW"/>.</summary>
+        public void AdamW(double beta1, double beta2, double eps)
         {
             if (Count == 0) return;
             _ = Loaded.Value;
             Check(AdamWStepCpuF32(Count, _params.ToArray(), _grads.ToArray(), _first.ToArray(), _second.ToArray(),
-                CollectionsMarshal.AsSpan(_numels), CollectionsMarshal.AsSpan(_lrs), CollectionsMarshal.AsSpan(_weightDecays),
-                beta1, beta2, eps, step), "AdamW");
+                CollectionsMarshal.AsSpan(_numels), CollectionsMarshal.AsSpan(_scalarA), CollectionsMarshal.AsSpan(_scalarB),
+                CollectionsMarshal.AsSpan(_scalarC), beta1, beta2, eps), "AdamW");
         }
 
-        /// <summary>torch.optim.SGD's update of every added parameter; <paramref name="firstStep"/> initialises the
-        /// momentum buffers with the first step's direction, as torch does.</summary>
+        /// <summary>torch.optim.SGD's update of every parameter added by <see cref="TryAddSgd"/>; <paramref name="firstStep"/>
+        /// initialises the momentum buffers with the first step's direction, as torch does.</summary>
         public void Sgd(double momentum, bool firstStep)
         {
             if (Count == 0) return;
             _ = Loaded.Value;
             Check(SgdStepCpuF32(Count, _params.ToArray(), _grads.ToArray(), momentum != 0 ? _first.ToArray() : null,
-                CollectionsMarshal.AsSpan(_numels), CollectionsMarshal.AsSpan(_lrs), CollectionsMarshal.AsSpan(_weightDecays),
+                CollectionsMarshal.AsSpan(_numels), CollectionsMarshal.AsSpan(_scalarA), CollectionsMarshal.AsSpan(_scalarB),
                 momentum, firstStep ? 1 : 0), "SGD");
         }
     }
@@ -101,8 +132,8 @@ public static partial class FusedOptimizerStep
 
     [LibraryImport("vimdense_native", EntryPoint = "vimdense_adamw_step_cpu_f32")]
     private static partial int AdamWStepCpuF32(long count, IntPtr[] parameters, IntPtr[] grads, IntPtr[] expAvgs,
-        IntPtr[] expAvgSqs, ReadOnlySpan<long> numels, ReadOnlySpan<double> lrs, ReadOnlySpan<double> weightDecays,
-        double beta1, double beta2, double eps, long step);
+        IntPtr[] expAvgSqs, ReadOnlySpan<long> numels, ReadOnlySpan<double> decays, ReadOnlySpan<double> stepSizes,
+        ReadOnlySpan<double> bias2Sqrts, double beta1, double beta2, double eps);
 
     [LibraryImport("vimdense_native", EntryPoint = "vimdense_sgd_step_cpu_f32")]
     private static partial int SgdStepCpuF32(long count, IntPtr[] parameters, IntPtr[] grads, IntPtr[]? momentumBuffers,

@@ -29,7 +29,7 @@ public sealed class SgdOptimizer : IOptimizer
         StepCount++;
         double stepMomentum = momentum ?? _momentum;
         using var noGrad = no_grad();
-        var fused = FusedOptimizerStep.Enabled ? new FusedOptimizerStep.Batch() : null;
+        var fused = FusedOptimizerStep.InUse ? new FusedOptimizerStep.Batch() : null;
         for (int g = 0; g < Groups.Count; g++)
         {
             var group = Groups[g];
@@ -39,12 +39,13 @@ public sealed class SgdOptimizer : IOptimizer
                 using var scope = NewDisposeScope();
                 var grad = p.grad;
                 if (grad is null) continue;
-                if (fused?.TryAdd(p, grad, stepMomentum != 0 ? _momentumBuffer[name] : null, null, lr, group.WeightDecay) == true) continue;
+                if (fused?.TryAddSgd(p, grad, stepMomentum != 0 ? _momentumBuffer[name] : null, lr, group.WeightDecay) == true) continue;
                 var d = group.WeightDecay != 0 ? grad.add(p, alpha: group.WeightDecay) : grad;
                 if (stepMomentum != 0)
                 {
                     var buffer = _momentumBuffer[name];
-                    // PyTorch initialises the buffer with the first gradient rather than decaying zeros.
+                    // PyTorch initialises the buffer with the first gradient rather than decaying zeros. A parameter whose
+                    // first gradient comes later gets 0·momentum + d = d from its zero buffer, the same value.
                     if (StepCount == 1) buffer.copy_(d);
                     else buffer.mul_(stepMomentum).add_(d);
                     d = buffer;

@@ -184,7 +184,9 @@ public static class TrainingCheckpoint
         // with the run, and the checkpoint files themselves are never modified by loading.
         var optimState = file.StateDict("optim");
         StateDictLoader.Load(model, modelState, new StateDictLoadOptions { Strict = true }, $"{path}[model]");
-        optimizer.LoadState(optimState, long.Parse(Require(meta, "optimizer_steps", path), CultureInfo.InvariantCulture));
+        long optimizerSteps = long.Parse(Require(meta, "optimizer_steps", path), CultureInfo.InvariantCulture);
+        try { optimizer.LoadState(optimState, optimizerSteps); }
+        catch (VimException e) { throw new VimException($"{path}: {e.Message}", e); } // the optimiser knows keys, not files
         if (ema is not null)
         {
             var emaState = file.StateDict("ema");

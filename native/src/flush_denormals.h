@@ -1,5 +1,5 @@
-// Flushing denormals to zero while a CPU kernel runs on a thread (the selective scan's workers, the
-// fused optimiser steps), shared by the kernels that need it.
+// Flushing denormals to zero while a CPU kernel runs on a thread (the selective scan's workers). The
+// fused optimiser steps do not flush: they must round as libtorch, which keeps denormals.
 #pragma once
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>

@@ -72,6 +72,19 @@ public class CheckpointFitTests
         Assert.That(resume.Message, Does.Contain("2 of the model's 4 tensors match").And.Contain("task: segmentation"));
     }
 
+    /// <summary>A resume whose optimiser state does not fit (an AdamW run resumed with SGD: no momentum buffers; AdamW's
+    /// per-parameter step counts) names the checkpoint file, as the model's misfit does, not only the state's key.</summary>
+    [Test]
+    public void AResumeWithAnotherOptimiserNamesTheCheckpointFile()
+    {
+        using var scope = NewDisposeScope();
+        var model = new TwoPart("roi_heads", 6);
+        var path = Save(model, TaskKind.Detection, "vim_tiny", 6);
+        var sgd = new SgdOptimizer([new ParameterGroup("all", model.named_parameters().ToList(), 0.0, 1.0)], momentum: 0.9);
+        var error = Assert.Throws<VimException>(() => TrainingCheckpoint.Load(path, model, sgd, null))!;
+        Assert.That(error.Message, Does.StartWith(path + ": ").And.Contain("momentum_buffer/"));
+    }
+
     /// <summary>
     /// A resume from a checkpoint of the other task that also kept EMA weights, into a run without EMA: the weights that do
     /// not fit are named, not the EMA setting (which a matching config would fix along with everything else).

@@ -43,7 +43,8 @@ public class LoadFromTests
     }
 
     private static Dictionary<string, float[]> Values(IReadOnlyDictionary<string, Tensor> state) =>
-        state.ToDictionary(kv => kv.Key, kv => kv.Value.data<float>().ToArray());
+        // As float32: the optimiser's per-parameter step counts (step/…) are int64.
+        state.ToDictionary(kv => kv.Key, kv => kv.Value.to_type(ScalarType.Float32).data<float>().ToArray());
 
     private static Dictionary<string, float[]> Entry(string checkpoint, string entry)
     {
