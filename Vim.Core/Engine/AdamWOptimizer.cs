@@ -18,7 +18,8 @@ public readonly record struct AdamWStepScalars(double Decay, double StepSize, do
             Math.Sqrt(1 - Math.Pow(beta2, step)));
 }
 
-/// <summary>AdamW with decoupled weight decay, identical in arithmetic to torch.optim.AdamW (amsgrad off), including its
+/// <summary>AdamW with decoupled weight decay, torch.optim.AdamW's formula (amsgrad off; the first moment as
+/// mul_(β1).add_(g, 1−β1) where torch writes lerp_, equal up to float rounding), including its
 /// per-parameter step count (state["step"]): a parameter counts only the steps in which it had a gradient, so one that
 /// first gets a gradient late starts its bias correction at 1.</summary>
 public sealed class AdamWOptimizer : IOptimizer
