@@ -36,10 +36,18 @@ public sealed class ExperimentConfig
 
     /// <summary>
     /// Where the loaded config's keys were written, for checks run after loading (<see cref="WrittenKeys.Refuse"/>); kept by
-    /// the copies training makes (an epoch-counted schedule resolved, a pipeline switch applied). No config key.
+    /// <see cref="Copy"/>, whose copies training makes (an epoch-counted schedule resolved, a pipeline switch applied). No config key.
     /// </summary>
     [ConfigIgnore]
     public WrittenKeys Written { get; set; } = WrittenKeys.None;
+
+    /// <summary>A deep copy (through the config tree, as a saved config reads back), keeping <see cref="Written"/>, which no config key holds.</summary>
+    public ExperimentConfig Copy()
+    {
+        var copy = ConfigBinder.Bind<ExperimentConfig>((ConfigMap)ConfigBinder.ToNode(this));
+        copy.Written = Written;
+        return copy;
+    }
 
     /// <summary>Loads, merges and type-checks a config file with its bases and overrides.</summary>
     public static (ExperimentConfig Config, ConfigMap Tree) Load(string path, IEnumerable<string>? overrides = null)

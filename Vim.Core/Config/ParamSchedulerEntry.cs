@@ -128,6 +128,9 @@ public sealed record ParamSchedulerEntry
         _ => Rule != Type || (Type == ParamSchedulerType.OneCycleLR && CycleMomentum),
     };
 
+    /// <summary>A ReduceOnPlateauLR or ReduceOnPlateauMomentum: stepped by evaluations, not by iterations.</summary>
+    public bool IsPlateau => Rule == ParamSchedulerType.ReduceOnPlateauLR;
+
     /// <summary>What messages call the value it sets: "lr", or "momentum" for a momentum scheduler (OneCycleLR sets the lr first).</summary>
     public string ParameterName => Sets(ScheduledParameter.Lr) ? "lr" : "momentum";
 
@@ -201,7 +204,7 @@ public static class ParamSchedulerList
     /// </summary>
     public static void CheckAgainstRun(ParamSchedulerEntry entry, int? epochs, int? iterations)
     {
-        if (entry.Rule == ParamSchedulerType.ReduceOnPlateauLR)
+        if (entry.IsPlateau)
         {
             // MMEngine counts its begin and end in finished training epochs, which an iteration-counted run never has.
             if (epochs is null && (entry.Begin != 0 || entry.End is not null))

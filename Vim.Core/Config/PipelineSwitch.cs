@@ -124,8 +124,7 @@ public sealed class PipelineSwitch
     public ExperimentConfig ApplyTo(ExperimentConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        var switched = ConfigBinder.Bind<ExperimentConfig>((ConfigMap)ConfigBinder.ToNode(config));
-        switched.Written = config.Written;
+        var switched = config.Copy();
         var data = switched.Data;
         data.TrainPipeline = TrainPipeline.After(data.TrainPipeline);
         data.Mosaic = Mosaic.After(data.Mosaic);

@@ -130,7 +130,7 @@ public sealed record SteppedScheduler(ParamSchedulerEntry Entry, int StepEvery, 
     /// <summary>"LinearLR iterations [0, 500)", or for an epoch-stepped one "MultiStepLR iterations [0, 1200), stepping every 100 (epoch ends), milestones at iterations [800, 1100]".</summary>
     public string Describe()
     {
-        if (Entry.Rule == ParamSchedulerType.ReduceOnPlateauLR)
+        if (Entry.IsPlateau)
             return string.Create(CultureInfo.InvariantCulture, $"{Entry.Type} at evaluations{(StepEvery > 1 ? $" of epochs [{Begin}, {End})" : "")}, " +
                 $"×{Entry.Factor:G6} after {Entry.Patience} without improvement of {Entry.Monitor} ({(Entry.GreaterIsBetter ? "greater" : "less")} is better)");
         string Join(IEnumerable<int> steps) => string.Join(", ", steps.Select(s => (s * StepEvery + BeginIteration).ToString(CultureInfo.InvariantCulture)));
@@ -169,7 +169,7 @@ public sealed class ChainedParamSchedule
     {
         Schedulers = Resolve(entries, maxIters, iterationsPerEpoch);
         MaxIters = maxIters;
-        Plateaus = Schedulers.Where(s => s.Entry.Rule == ParamSchedulerType.ReduceOnPlateauLR).Select(s => new ReduceOnPlateau(s.Entry, iterationsPerEpoch is null ? int.MaxValue : s.End)).ToList();
+        Plateaus = Schedulers.Where(s => s.Entry.IsPlateau).Select(s => new ReduceOnPlateau(s.Entry, iterationsPerEpoch is null ? int.MaxValue : s.End)).ToList();
     }
 
     /// <summary>The ReduceOnPlateauLR entries, in list order: their reductions depend on the evaluations, so the lr is a function of the iteration only given them.</summary>
@@ -228,7 +228,7 @@ public sealed class ChainedParamSchedule
         foreach (var entry in entries)
         {
             ParamSchedulerList.CheckAgainstRun(entry, maxEpochs, maxIters);
-            if (entry.Rule == ParamSchedulerType.ReduceOnPlateauLR)
+            if (entry.IsPlateau)
             {
                 // Stepped by evaluations, not here: begin and end in finished epochs, the whole run in an iteration-counted one.
                 resolved.Add(iterationsPerEpoch is { } perEpoch
@@ -297,7 +297,7 @@ public sealed class ChainedParamSchedule
     }
 
     private static double Step(SteppedScheduler scheduler, ScheduledParameter parameter, double value, double initial, int step) =>
-        scheduler.Entry.Rule != ParamSchedulerType.ReduceOnPlateauLR && scheduler.Entry.Sets(parameter) && step >= scheduler.Begin && step < scheduler.End
+        !scheduler.Entry.IsPlateau && scheduler.Entry.Sets(parameter) && step >= scheduler.Begin && step < scheduler.End
             ? scheduler.Next(value, scheduler.InitialLr ?? initial, step - scheduler.Begin, parameter)
             : value;
 }

@@ -94,8 +94,7 @@ public static class EpochSchedule
                 throw new VimException($"{key}: {count} epochs of {iterationsPerEpoch} iterations are {iterations} iterations, more than {int.MaxValue}");
             return (int)iterations;
         }
-        var resolved = ConfigBinder.Bind<ExperimentConfig>((ConfigMap)ConfigBinder.ToNode(config));
-        resolved.Written = config.Written;
+        var resolved = config.Copy();
         resolved.Schedule.MaxEpochs = null;
         resolved.Schedule.MaxIters = Iterations(epochs, "schedule.max_epochs");
         // param_scheduler keeps its entries as written: by_epoch ones step at multiples of this (ChainedParamSchedule.Resolve).

@@ -55,14 +55,6 @@ public class MomentumWarmupAndPlateauTests
         Assert.That(schedule.SchedulesMomentum, Is.True);
     }
 
-    private static ExperimentConfig ToyConfig(string schedulers, OptimizerConfig optimizer) => new()
-    {
-        Optimizer = optimizer,
-        Schedule = new ScheduleConfig { MaxEpochs = 6, ParamScheduler = List(schedulers) },
-        Train = new TrainConfig { LogInterval = 4, EvalInterval = 1, CheckpointInterval = 1, KeepLast = 10 },
-        Runtime = new RuntimeConfig { Seed = 3 },
-    };
-
     private static OptimizerConfig Sgd(double momentum) => new() { Type = OptimizerKind.Sgd, Lr = 0.01, WeightDecay = 0.01, Momentum = momentum };
 
     /// <summary>

@@ -27,6 +27,18 @@ internal static class ParamSchedulerTestKit
         return new LrSchedule(EpochSchedule.Resolve(config, iterationsPerEpoch).Config.Schedule);
     }
 
+    /// <summary>
+    /// The toy trainer's config (6 epochs, an evaluation every <paramref name="evalInterval"/>) with <paramref name="schedulers"/>
+    /// and <paramref name="optimizer"/>, by default AdamW at lr 0.01.
+    /// </summary>
+    public static ExperimentConfig ToyConfig(string schedulers, OptimizerConfig? optimizer = null, int evalInterval = 1) => new()
+    {
+        Optimizer = optimizer ?? new OptimizerConfig { Lr = 0.01, WeightDecay = 0.01 },
+        Schedule = new ScheduleConfig { MaxEpochs = 6, ParamScheduler = List(schedulers) },
+        Train = new TrainConfig { LogInterval = 4, EvalInterval = evalInterval, CheckpointInterval = 1, KeepLast = 10 },
+        Runtime = new RuntimeConfig { Seed = 3 },
+    };
+
     /// <summary>Equal up to double rounding of the closed forms.</summary>
     public static void Near(double actual, double expected, string because = "") =>
         Assert.That(actual, Is.EqualTo(expected).Within(Math.Abs(expected) * 1e-12 + 1e-18), because);

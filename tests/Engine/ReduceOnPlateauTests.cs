@@ -111,26 +111,13 @@ public class ReduceOnPlateauTests
     {
         ChainedParamSchedule Run(string end)
         {
-            var config = new ExperimentConfig
-            {
-                Schedule = new ScheduleConfig { MaxEpochs = 6, ParamScheduler = List($"[{{type: ReduceOnPlateauLR, monitor: loss, patience: 0{end}}}]") },
-                Train = new TrainConfig { EvalInterval = 1, CheckpointInterval = 1 },
-            };
-            var schedule = new LrSchedule(EpochSchedule.Resolve(config, 8).Config.Schedule).Chained!;
+            var schedule = EpochRun(6, 8, $"[{{type: ReduceOnPlateauLR, monitor: loss, patience: 0{end}}}]").Chained!;
             for (int epoch = 1; epoch <= 6; epoch++) schedule.ObserveEvaluation(8 * epoch, epoch, Metric(1));
             return schedule;
         }
         Assert.That(Run("").Plateaus[0].ReducedFrom, Is.EqualTo(new[] { 16, 24, 32, 40 }));
         Assert.That(Run(", end: 7").Plateaus[0].ReducedFrom, Is.EqualTo(new[] { 16, 24, 32, 40, 48 }));
     }
-
-    private static ExperimentConfig ToyConfig(string schedulers, int evalInterval = 1) => new()
-    {
-        Optimizer = new OptimizerConfig { Lr = 0.01, WeightDecay = 0.01 },
-        Schedule = new ScheduleConfig { MaxEpochs = 6, ParamScheduler = List(schedulers) },
-        Train = new TrainConfig { LogInterval = 4, EvalInterval = evalInterval, CheckpointInterval = 1, KeepLast = 10 },
-        Runtime = new RuntimeConfig { Seed = 3 },
-    };
 
     /// <summary>
     /// The scripted course of the toy's metric: flat for three evaluations, better once, then flat. Positive: with a relative
