@@ -20,7 +20,6 @@ internal static class SelectiveScanKernels
     internal static Tensor? Prepare(Tensor? t) =>
         t is null ? null : (t.dtype == ScalarType.Float32 && t.is_contiguous() ? t.alias() : t.to_type(ScalarType.Float32).contiguous());
 
-
     /// <summary>out = scan(inputs) (from the last step to the first when <paramref name="reverse"/>);
     /// with <paramref name="checkpoints"/> the states before each chunk are saved for the backward,
     /// which must then run in the same direction. The result goes into <paramref name="output"/> when
