@@ -24,12 +24,6 @@ public static partial class FusedOptimizerStep
     /// </summary>
     public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("VIMDENSE_FUSED_OPTIMIZER") != "0";
 
-    private static readonly Lazy<bool> Loaded = new(() =>
-    {
-        NativeLibraryInfo.EnsureCompatible();
-        return true;
-    });
-
     /// <summary>
     /// Whether the kernel's rounding is libtorch's here. libtorch fuses add(alpha) and addcmul through an fma only in its
     /// AVX2/AVX-512 kernels; its portable ones (a CPU without AVX2 and FMA, or ATEN_CPU_CAPABILITY=default, compared
@@ -102,7 +96,7 @@ public static partial class FusedOptimizerStep
         public void AdamW(double beta1, double beta2, double eps)
         {
             if (Count == 0) return;
-            _ = Loaded.Value;
+            NativeLibraryInfo.EnsureLoaded();
             Check(AdamWStepCpuF32(Count, _params.ToArray(), _grads.ToArray(), _first.ToArray(), _second.ToArray(),
                 CollectionsMarshal.AsSpan(_numels), CollectionsMarshal.AsSpan(_scalarA), CollectionsMarshal.AsSpan(_scalarB),
                 CollectionsMarshal.AsSpan(_scalarC), beta1, beta2, eps), "AdamW");
@@ -113,7 +107,7 @@ public static partial class FusedOptimizerStep
         public void Sgd(double momentum, bool firstStep)
         {
             if (Count == 0) return;
-            _ = Loaded.Value;
+            NativeLibraryInfo.EnsureLoaded();
             Check(SgdStepCpuF32(Count, _params.ToArray(), _grads.ToArray(), momentum != 0 ? _first.ToArray() : null,
                 CollectionsMarshal.AsSpan(_numels), CollectionsMarshal.AsSpan(_scalarA), CollectionsMarshal.AsSpan(_scalarB),
                 momentum, firstStep ? 1 : 0), "SGD");

@@ -17,6 +17,19 @@ public static partial class NativeLibraryInfo
     /// <summary>True when the native library was compiled with its CUDA kernels.</summary>
     public static bool HasCuda => HasCudaNative() != 0;
 
+    private static readonly Lazy<bool> Checked = new(() =>
+    {
+        EnsureCompatible();
+        return true;
+    });
+
+    /// <summary><see cref="EnsureCompatible"/> once per process, before the first call into a kernel (a failure is
+    /// rethrown on every later call).</summary>
+    public static void EnsureLoaded() => _ = Checked.Value;
+
+    /// <summary>Whether <see cref="EnsureLoaded"/> has loaded the library (reading a counter must not load it).</summary>
+    public static bool IsLoaded => Checked.IsValueCreated;
+
     /// <summary>Throws when the native library on disk was built from other sources than this assembly.</summary>
     public static void EnsureCompatible()
     {

@@ -64,5 +64,4 @@ internal sealed class ConvSiluFunction : torch.autograd.SingleTensorFunction<Con
         SelectiveScanNative.Check(rc, "conv1d+SiLU forward");
         return output;
     }
-
 }

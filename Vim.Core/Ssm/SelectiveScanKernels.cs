@@ -10,22 +10,15 @@ namespace Vim.Core.Ssm;
 /// </summary>
 internal static class SelectiveScanKernels
 {
-    private static readonly Lazy<bool> Loaded = new(() =>
-    {
-        NativeLibraryInfo.EnsureCompatible();
-        return true;
-    });
-
-    internal static void EnsureLoaded() => _ = Loaded.Value;
+    internal static void EnsureLoaded() => NativeLibraryInfo.EnsureLoaded();
 
     /// <summary>CPU time the native pool's keep-awake threads have spun so far, in microseconds; 0 until
     /// the native library is loaded (measuring CPU time never loads it).</summary>
-    internal static long KeepAwakeCpuMicroseconds() => Loaded.IsValueCreated ? SelectiveScanNative.KeepAwakeCpuMicroseconds() : 0;
+    internal static long KeepAwakeCpuMicroseconds() => NativeLibraryInfo.IsLoaded ? SelectiveScanNative.KeepAwakeCpuMicroseconds() : 0;
 
     /// <summary>Float32, contiguous view or copy of t (null stays null).</summary>
     internal static Tensor? Prepare(Tensor? t) =>
         t is null ? null : (t.dtype == ScalarType.Float32 && t.is_contiguous() ? t.alias() : t.to_type(ScalarType.Float32).contiguous());
-
 
     /// <summary>out = scan(inputs) (from the last step to the first when <paramref name="reverse"/>);
     /// with <paramref name="checkpoints"/> the states before each chunk are saved for the backward,
