@@ -119,7 +119,6 @@ public static class BenchTrainCommand
         var stageSums = paths.ToDictionary(p => p, _ => new Dictionary<string, (double Ms, double Cpu, long Calls, string? Parent)>());
         var stepTimes = paths.ToDictionary(p => p, _ => new List<(double Ms, double Cpu)>());
         var optimizerMs = paths.ToDictionary(p => p, _ => new Dictionary<int, double>());
-        var stepMsByRound = paths.ToDictionary(p => p, _ => new Dictionary<int, double>());
         var backwardSums = paths.ToDictionary(p => p, _ => new Dictionary<string, (double Ms, double Cpu)>());
         var backwardMarks = paths.ToDictionary(p => p, _ => 0L);
         int done = 0;
@@ -141,7 +140,6 @@ public static class BenchTrainCommand
                 int round = (step - settings.Warmup) / paths.Count;
                 double ms = (wall - previousWall) * 1000.0 / Stopwatch.Frequency;
                 stepTimes[path].Add((ms, (cpu - previousCpu) / 1000.0));
-                stepMsByRound[path][round] = ms;
                 var sums = stageSums[path];
                 // The iteration stage is still open here (it closes after the EMA): the step's own interval stands for it.
                 foreach (var stage in snapshot.Where(s => s.Stage != TrainingStages.Iteration))
@@ -208,8 +206,10 @@ public static class BenchTrainCommand
                 backward, backwardMarks[path]);
         }).ToList();
         bool paired = paths.Count == 2;
+        // A path's k-th timed step is its round k: the paths take the timed steps in turn.
+        Dictionary<int, double> StepMsByRound(OptimizerPath path) => stepTimes[path].Select((t, round) => (t.Ms, round)).ToDictionary(t => t.round, t => t.Ms);
         return new Report(configPath, TorchSharp.torch.get_num_threads(), profiles,
-            paired ? PairedRounds.MedianRatio(stepMsByRound[OptimizerPath.TorchSharp], stepMsByRound[OptimizerPath.Fused]) : null,
+            paired ? PairedRounds.MedianRatio(StepMsByRound(OptimizerPath.TorchSharp), StepMsByRound(OptimizerPath.Fused)) : null,
             paired ? PairedRounds.MedianRatio(optimizerMs[OptimizerPath.TorchSharp], optimizerMs[OptimizerPath.Fused]) : null, markCost);
     }
 
