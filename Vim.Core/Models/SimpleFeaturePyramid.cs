@@ -102,8 +102,6 @@ public sealed class SimpleFeaturePyramid : nn.Module<Tensor, IReadOnlyList<Featu
         }
         if (TopBlock)
             outputs.Add(new FeatureMap(levels[^1].Name, nn.functional.max_pool2d(outputs[^1].Map, 1, 2), levels[^1].Stride));
-        outputs = outputs.Select(output => output with { Map = neck.Output(output.Map) }).ToList();
-        foreach (var output in outputs) output.Map.MoveToOuterDisposeScope();
-        return outputs;
+        return outputs.Select(output => output with { Map = neck.Output(output.Map).MoveToOuterDisposeScope() }).ToList();
     }
 }

@@ -77,7 +77,6 @@ internal static partial class DetectionNative
     internal static partial int NmsCuda(IntPtr boxes, IntPtr order, long n, double iouThreshold, IntPtr keep, out long numKeep,
         IntPtr stream);
 
-
     internal static string ErrorString(int code) => Marshal.PtrToStringAnsi(ErrorStringNative(code)) ?? $"error {code}";
 
     internal static void Check(int code, string operation)

@@ -116,12 +116,7 @@ public static class BenchTrainCommand
         if (communicator.WorldSize != 1) throw new VimException("bench train: run it as one process, not under mpirun");
         var paths = settings.Paths;
         int totalSteps = settings.Warmup + settings.Steps * paths.Count;
-        var stageSums = paths.ToDictionary(p => p, _ => new Dictionary<string, (double Ms, double Cpu, long Calls, string? Parent)>());
-        var stepTimes = paths.ToDictionary(p => p, _ => new List<(double Ms, double Cpu)>());
-        var optimizerMs = paths.ToDictionary(p => p, _ => new Dictionary<int, double>());
-        var stepMsByRound = paths.ToDictionary(p => p, _ => new Dictionary<int, double>());
-        var backwardSums = paths.ToDictionary(p => p, _ => new Dictionary<string, (double Ms, double Cpu)>());
-        var backwardMarks = paths.ToDictionary(p => p, _ => 0L);
+        var totals = paths.ToDictionary(p => p, _ => new PathTotals());
         int done = 0;
         IReadOnlyList<StageProfiler.StageTotal> previous = [];
         long previousWall = 0, previousCpu = 0;
@@ -140,9 +135,9 @@ public static class BenchTrainCommand
                 var path = paths[step % paths.Count];
                 int round = (step - settings.Warmup) / paths.Count;
                 double ms = (wall - previousWall) * 1000.0 / Stopwatch.Frequency;
-                stepTimes[path].Add((ms, (cpu - previousCpu) / 1000.0));
-                stepMsByRound[path][round] = ms;
-                var sums = stageSums[path];
+                var pathTotals = totals[path];
+                pathTotals.Steps.Add((ms, (cpu - previousCpu) / 1000.0));
+                var sums = pathTotals.Stages;
                 // The iteration stage is still open here (it closes after the EMA): the step's own interval stands for it.
                 foreach (var stage in snapshot.Where(s => s.Stage != TrainingStages.Iteration))
                 {
@@ -151,15 +146,15 @@ public static class BenchTrainCommand
                     double stageMs = stage.Milliseconds - (before?.Milliseconds ?? 0);
                     sums[stage.Stage] = (sum.Ms + stageMs, sum.Cpu + stage.CpuMilliseconds - (before?.CpuMilliseconds ?? 0),
                         sum.Calls + stage.Calls - (before?.Calls ?? 0), stage.Parent);
-                    if (stage.Stage == TrainingStages.Optimizer) optimizerMs[path][round] = stageMs;
+                    if (stage.Stage == TrainingStages.Optimizer) pathTotals.OptimizerMsByRound[round] = stageMs;
                 }
                 foreach (var pass in backwardPasses)
                 {
-                    backwardMarks[path] += pass.Marks;
+                    pathTotals.BackwardMarks += pass.Marks;
                     foreach (var component in pass.Components)
                     {
-                        backwardSums[path].TryGetValue(component.Component, out var sum);
-                        backwardSums[path][component.Component] = (sum.Ms + component.Milliseconds, sum.Cpu + component.CpuMilliseconds);
+                        pathTotals.Backward.TryGetValue(component.Component, out var sum);
+                        pathTotals.Backward[component.Component] = (sum.Ms + component.Milliseconds, sum.Cpu + component.CpuMilliseconds);
                     }
                 }
             }
@@ -197,20 +192,34 @@ public static class BenchTrainCommand
 
         var profiles = paths.Select(path =>
         {
-            var times = stepTimes[path];
-            var stages = stageSums[path].Select(kv => new StageProfiler.StageTotal(kv.Key, kv.Value.Ms, kv.Value.Cpu, kv.Value.Calls, kv.Value.Parent))
+            var pathTotals = totals[path];
+            var times = pathTotals.Steps;
+            var stages = pathTotals.Stages.Select(kv => new StageProfiler.StageTotal(kv.Key, kv.Value.Ms, kv.Value.Cpu, kv.Value.Calls, kv.Value.Parent))
                 .Prepend(new StageProfiler.StageTotal(TrainingStages.Iteration, times.Sum(t => t.Ms), times.Sum(t => t.Cpu), times.Count))
                 .ToList();
             var backward = settings.BackwardBreakdown
-                ? backwardSums[path].Select(kv => new BackwardProfiler.ComponentTime(kv.Key, kv.Value.Ms, kv.Value.Cpu)).ToList()
+                ? pathTotals.Backward.Select(kv => new BackwardProfiler.ComponentTime(kv.Key, kv.Value.Ms, kv.Value.Cpu)).ToList()
                 : null;
             return new PathProfile(Name(path), times.Count, times.Sum(t => t.Ms), times.Sum(t => t.Cpu), stages, times.Select(t => t.Ms).ToList(),
-                backward, backwardMarks[path]);
+                backward, pathTotals.BackwardMarks);
         }).ToList();
         bool paired = paths.Count == 2;
+        // A path's k-th timed step is its round k: the paths take the timed steps in turn.
+        Dictionary<int, double> StepMsByRound(OptimizerPath path) => totals[path].Steps.Select((t, round) => (t.Ms, round)).ToDictionary(t => t.round, t => t.Ms);
         return new Report(configPath, TorchSharp.torch.get_num_threads(), profiles,
-            paired ? PairedRounds.MedianRatio(stepMsByRound[OptimizerPath.TorchSharp], stepMsByRound[OptimizerPath.Fused]) : null,
-            paired ? PairedRounds.MedianRatio(optimizerMs[OptimizerPath.TorchSharp], optimizerMs[OptimizerPath.Fused]) : null, markCost);
+            paired ? PairedRounds.MedianRatio(StepMsByRound(OptimizerPath.TorchSharp), StepMsByRound(OptimizerPath.Fused)) : null,
+            paired ? PairedRounds.MedianRatio(totals[OptimizerPath.TorchSharp].OptimizerMsByRound, totals[OptimizerPath.Fused].OptimizerMsByRound) : null, markCost);
+    }
+
+    /// <summary>One path's running sums over its timed steps, as <see cref="Run"/> collects them.</summary>
+    private sealed class PathTotals
+    {
+        /// <summary>Each timed step's wall and CPU milliseconds, in order: entry k is the path's round k.</summary>
+        public readonly List<(double Ms, double Cpu)> Steps = [];
+        public readonly Dictionary<string, (double Ms, double Cpu, long Calls, string? Parent)> Stages = [];
+        public readonly Dictionary<int, double> OptimizerMsByRound = [];
+        public readonly Dictionary<string, (double Ms, double Cpu)> Backward = [];
+        public long BackwardMarks;
     }
 
     public static void Print(Report report, TextWriter output)
