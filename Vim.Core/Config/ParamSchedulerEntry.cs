@@ -124,9 +124,12 @@ public sealed record ParamSchedulerEntry
     /// <summary>Whether the entry sets <paramref name="parameter"/>: the lr for the lr schedulers, the momentum for the momentum ones; OneCycleLR both with cycle_momentum.</summary>
     public bool Sets(ScheduledParameter parameter) => parameter switch
     {
-        ScheduledParameter.Lr => Rule == Type,
-        _ => Rule != Type || (Type == ParamSchedulerType.OneCycleLR && CycleMomentum),
+        ScheduledParameter.Lr => !IsMomentumScheduler,
+        _ => IsMomentumScheduler || (Type == ParamSchedulerType.OneCycleLR && CycleMomentum),
     };
+
+    /// <summary>One of the *Momentum types, which schedule the momentum alone (OneCycleLR's cycle_momentum is not one).</summary>
+    public bool IsMomentumScheduler => Rule != Type;
 
     /// <summary>A ReduceOnPlateauLR or ReduceOnPlateauMomentum: stepped by evaluations, not by iterations.</summary>
     public bool IsPlateau => Rule == ParamSchedulerType.ReduceOnPlateauLR;

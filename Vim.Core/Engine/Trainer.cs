@@ -43,7 +43,7 @@ public sealed class Trainer<TBatch>(ITrainingTask<TBatch> task, ExperimentConfig
         TrainingSettings.Check(config);
         var train = config.Train;
         // A ReduceOnPlateauLR watching a metric the evaluation never returns would fail only at the first evaluation.
-        foreach (var plateau in ParamSchedulerList.Read(config.Schedule)?.Where(e => e.Rule == ParamSchedulerType.ReduceOnPlateauLR) ?? [])
+        foreach (var plateau in ParamSchedulerList.Read(config.Schedule)?.Where(e => e.IsPlateau) ?? [])
             if (task.MetricNames is { } metricNames && !metricNames.Contains(plateau.Monitor))
                 throw new VimException($"{plateau.MonitorSource ?? plateau.Source}: {plateau.Name} monitor '{plateau.Monitor}' is not a metric " +
                     $"this task's evaluation returns; expected one of {string.Join(", ", metricNames)}");

@@ -42,7 +42,7 @@ public static class TrainingSettings
         {
             CheckMomentumSchedulers(schedulers, config.Optimizer);
             // MMEngine steps it from ParamSchedulerHook.after_val_epoch: without evaluations during training it never acts.
-            if (config.Train.EvalInterval == 0 && schedulers.FirstOrDefault(e => e.Rule == ParamSchedulerType.ReduceOnPlateauLR) is { } plateau)
+            if (config.Train.EvalInterval == 0 && schedulers.FirstOrDefault(e => e.IsPlateau) is { } plateau)
                 throw new VimException($"{plateau.Source}: {plateau.Name} is stepped by evaluations, but train.eval_interval is 0 (only the last iteration " +
                     "is evaluated, after which nothing trains): set train.eval_interval, e.g. 1 epoch or 1000 iterations");
         }
@@ -167,11 +167,11 @@ public static class TrainingSettings
     /// </summary>
     private static void CheckMomentumSchedulers(IReadOnlyList<ParamSchedulerEntry> schedulers, OptimizerConfig optimizer)
     {
-        if (schedulers.FirstOrDefault(e => e.Rule != e.Type) is { } first && optimizer.Type == OptimizerKind.Sgd && optimizer.Momentum == 0)
+        if (schedulers.FirstOrDefault(e => e.IsMomentumScheduler) is { } first && optimizer.Type == OptimizerKind.Sgd && optimizer.Momentum == 0)
             throw new VimException($"{first.Source}: {first.Name} schedules SGD's momentum, but optimizer.momentum is 0 (plain SGD keeps no momentum to schedule): " +
                 "set optimizer.momentum, e.g. 0.9, or drop the momentum scheduler");
         if (schedulers.FirstOrDefault(e => e.Type == ParamSchedulerType.OneCycleLR && e.CycleMomentum) is { } cycling
-            && schedulers.FirstOrDefault(e => e.Rule != e.Type) is { } momentumScheduler)
+            && schedulers.FirstOrDefault(e => e.IsMomentumScheduler) is { } momentumScheduler)
             throw new VimException($"{cycling.Source}: {cycling.Name} cycle_momentum and {momentumScheduler.Name} ({momentumScheduler.Source}) both set the momentum " +
                 "at every step: keep one (cycle_momentum: false, or drop the momentum scheduler)");
     }

@@ -11,13 +11,7 @@ internal static partial class DetectionNative
 {
     private const string Library = "vimdense_native";
 
-    private static readonly Lazy<bool> Loaded = new(() =>
-    {
-        NativeLibraryInfo.EnsureCompatible();
-        return true;
-    });
-
-    internal static void EnsureLoaded() => _ = Loaded.Value;
+    internal static void EnsureLoaded() => NativeLibraryInfo.EnsureLoaded();
 
     /// <summary>
     /// Whether <paramref name="t"/> goes to the CUDA kernel (true) or the CPU kernel (false). Other devices
